@@ -1,0 +1,250 @@
+"""The ``hisbot`` command line.
+
+Every command turns expected failures (a bad config, a missing index, an unknown model folder,
+a malformed query file) into one clear line on stderr and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("hisbot")
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit code 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.config:
+        return load_settings(Path(args.config))
+    default = Path("config.toml")
+    return load_settings(default if default.is_file() else None)
+
+
+def _db(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.db import make_engine
+
+    return make_engine(settings.storage_url)
+
+
+# ---- kb ----------------------------------------------------------------------------------
+
+
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    from bot.progress import progress_bar
+    from kb_index.articles import article_files
+    from kb_index.store import import_folder
+
+    settings = _settings(args)
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: KB folder not found")
+    with progress_bar(sum(1 for _ in article_files(folder)), "importing") as advance:
+        report = import_folder(_db(settings), folder, strict=args.strict, progress=advance)
+    for err in report.errors:
+        print(f"error: {err}", file=sys.stderr)
+    if args.strict and report.errors:
+        print(f"import aborted (--strict): {len(report.errors)} bad file(s), nothing imported", file=sys.stderr)
+        return 1
+    print(f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, {len(report.errors)} rejected")
+    return 1 if report.errors else 0
+
+
+def cmd_kb_build(args: argparse.Namespace) -> int:
+    from bot.knowledge import build_index, embedder_for
+
+    settings = _settings(args)
+    embedder = embedder_for(settings)
+    index, embedded, folder = build_index(settings, _db(settings), embedder)
+    if len(index) == 0:
+        print("warning: the knowledge base is empty; run `hisbot kb import DIR` first", file=sys.stderr)
+    print(f"index built: {len(index)} articles ({embedded} embedded, {len(index) - embedded} reused), model {embedder.model_id}, written to {folder}")
+    return 0
+
+
+def cmd_kb_search(args: argparse.Namespace) -> int:
+    from bot.knowledge import answer_engine, embedder_for, load_index
+
+    settings = _settings(args)
+    embedder = embedder_for(settings)
+    engine = answer_engine(settings, load_index(settings, embedder), embedder)
+    ranked = engine.rank(args.query, k=args.k)
+    if not ranked:
+        print("no articles (empty query or empty knowledge base)")
+        return 0
+    print(f"{'#':>2}  {'article':<10} {'conf':>5} {'fused':>6} {'dense':>6} {'bm25':>7} {'cover':>5}  title")
+    for i, r in enumerate(ranked, 1):
+        h = r.hit
+        print(f"{i:>2}  {h.article.id:<10} {r.confidence:5.2f} {h.score:6.3f} {h.dense:6.3f} {h.bm25:7.2f} {h.coverage:5.2f}  {h.article.title}")
+    return 0
+
+
+def _fresh_engine(settings: Settings, kb_dir: Path):  # type: ignore[no-untyped-def]
+    """An answer engine over a fresh in-memory index of ``kb_dir`` (eval and calibrate)."""
+    from bot.knowledge import answer_engine, build_in_memory, embedder_for
+    from kb_index.articles import scan_folder
+
+    if not kb_dir.is_dir():
+        raise CliError(f"{kb_dir}: KB folder not found")
+    scan = scan_folder(kb_dir)
+    for err in scan.errors:
+        print(f"warning: skipped {err}", file=sys.stderr)
+    embedder = embedder_for(settings)
+    index, _ = build_in_memory(settings, scan.articles, embedder)
+    return answer_engine(settings, index, embedder)
+
+
+def _redactor() -> Callable[[str], str]:
+    from bot.redact import redact
+
+    return redact
+
+
+def cmd_kb_eval(args: argparse.Namespace) -> int:
+    from bot.progress import progress_bar
+    from intents.evaluate import evaluate, read_queries
+
+    settings = _settings(args)
+    queries = read_queries(Path(args.queries))
+    engine = _fresh_engine(settings, Path(args.kb))
+    with progress_bar(len(queries), "evaluating") as advance:
+        report = evaluate(engine, queries, prepare=_redactor(), progress=advance)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    for key in ("queries", "model", "faq_top1", "faq_top3", "faq_answer_accuracy", "wrong_answer_rate", "oos_escalation_rate", "urgent_rate", "chitchat_quiet_rate", "clarify_rate", "p50_ms", "p95_ms"):
+        print(f"{key:>22}: {report[key]}")
+    misses = [q for q in report["per_query"] if _is_miss(q)]
+    if misses:
+        print(f"\n{len(misses)} queries not decided as expected:")
+        for q in misses:
+            print(f"  {q['id']:<6} {q['kind']:<9} expected={q['expected']} got {q['decision']} {q['article'] or ''} (conf {q['confidence']}) top={q['top']}")
+    return 0
+
+
+def _is_miss(q: dict[str, object]) -> bool:
+    want = {"faq": "answer", "pii": "answer", "out-of-kb": "escalate", "urgent": "urgent", "chitchat": "smalltalk"}[str(q["kind"])]
+    return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
+
+
+def cmd_kb_calibrate(args: argparse.Namespace) -> int:
+    from intents.evaluate import calibrate, read_queries
+
+    settings = _settings(args)
+    queries = read_queries(Path(args.queries))
+    engine = _fresh_engine(settings, Path(args.kb))
+    cal = calibrate(engine, queries, max_wrong_rate=args.max_wrong_rate, prepare=_redactor())
+    print(f"# fitted on {cal.samples} queries: answer accuracy {cal.answer_accuracy:.3f} at wrong-answer rate {cal.wrong_rate:.3f} (in-sample)")
+    print("[decide]")
+    print(f"answer_threshold = {cal.threshold}")
+    print("[decide.confidence]")
+    for name, value in cal.model.__dict__.items():
+        print(f"{name} = {value}")
+    return 0
+
+
+def cmd_kb_eval_sts(args: argparse.Namespace) -> int:
+    from bot.knowledge import embedder_for
+    from bot.progress import progress_bar
+    from intents.evaluate import eval_sts, read_sts
+
+    settings = _settings(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{path}: file not found")
+    pairs = read_sts(path)
+    embedder = embedder_for(settings)
+    with progress_bar(len(pairs), "STS-B") as advance:
+        rho = eval_sts(embedder, pairs, progress=advance)
+    print(f"model {embedder.model_id}: Spearman {rho * 100:.1f} on {len(pairs)} pairs of {path.name}")
+    print("published: Tencent word2vec 55.8, paraphrase-multilingual-MiniLM-L12-v2 78.9, text2vec-base-chinese 79.3")
+    return 0
+
+
+# ---- chat, redact ------------------------------------------------------------------------
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.chat import run_chat
+
+    return run_chat(_settings(args), kb_dir=Path(args.kb) if args.kb else None)
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    from bot.redact import redact_lines
+
+    for line in redact_lines(sys.stdin):
+        sys.stdout.write(line)
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hisbot", description="HIS after-sales support bot")
+    p.add_argument("--config", "-c", help="config.toml (default: ./config.toml if present, else built-in defaults)")
+    p.add_argument("--verbose", "-v", action="store_true", help="log debug output")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    kb = sub.add_parser("kb", help="knowledge base: import, build, search, evaluate").add_subparsers(dest="kb_command", required=True)
+    s = kb.add_parser("import", help="validate and load a folder of Markdown articles")
+    s.add_argument("dir")
+    s.add_argument("--strict", action="store_true", help="any bad file aborts the whole import")
+    s.set_defaults(func=cmd_kb_import)
+    s = kb.add_parser("build", help="build the search index (re-embeds only changed articles)")
+    s.set_defaults(func=cmd_kb_build)
+    s = kb.add_parser("search", help="print ranked articles with scores")
+    s.add_argument("query")
+    s.add_argument("-k", type=int, default=5)
+    s.set_defaults(func=cmd_kb_search)
+    s = kb.add_parser("eval", help="run the decision path on a labelled query file")
+    s.add_argument("--kb", required=True, help="KB folder (indexed fresh, in memory)")
+    s.add_argument("--queries", required=True, help="JSONL: id, query, expected, kind")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_kb_eval)
+    s = kb.add_parser("calibrate", help="fit the answer confidence model and threshold; prints config")
+    s.add_argument("--kb", required=True)
+    s.add_argument("--queries", required=True)
+    s.add_argument("--max-wrong-rate", type=float, default=0.02)
+    s.set_defaults(func=cmd_kb_calibrate)
+    s = kb.add_parser("eval-sts", help="Spearman correlation on an STS-B file")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_kb_eval_sts)
+
+    s = sub.add_parser("chat", help="talk to the engine as a hospital user, in the terminal")
+    s.add_argument("--kb", help="import and index this folder first (default: [kb] dir)")
+    s.set_defaults(func=cmd_chat)
+    s = sub.add_parser("redact", help="mask personal data in lines read from stdin")
+    s.set_defaults(func=cmd_redact)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from intents.evaluate import QueryFileError
+    from kb_index.embedder import EmbedderError
+    from kb_index.index import IndexError_
+
+    try:
+        code: int = args.func(args)
+        return code
+    except (CliError, ConfigError, QueryFileError, EmbedderError, IndexError_, FileNotFoundError) as exc:
+        print(f"hisbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,140 @@
+"""config.toml → typed, frozen settings.
+
+Every setting has a default, so an empty file (or none) gives a working offline demo. Unknown
+keys are errors, not silently ignored: a typo in a threshold must not pass unnoticed at 3 a.m.
+Relative paths are resolved against the directory of the config file. Secrets never live here;
+they come from the environment (see ``Secrets``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from intents.settings import DecideSettings
+from kb_index.settings import EmbeddingSettings, RetrievalSettings
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    #: SQLAlchemy URL. ``sqlite:///data/hisbot.db`` is relative to the config file's folder.
+    url: str = "sqlite:///data/hisbot.db"
+
+
+@dataclass(frozen=True)
+class KbSettings:
+    #: Folder of Markdown articles, imported at start when new or changed.
+    dir: str = "kb"
+    #: Where the persisted search index lives.
+    index_dir: str = "data/index"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    #: Base URL of the KB web pages; article links are ``base_url + /kb/<id>``.
+    base_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings; ``base_dir`` is the folder relative paths are resolved against."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    data_dir: str = "data"
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    kb: KbSettings = field(default_factory=KbSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    decide: DecideSettings = field(default_factory=DecideSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+
+    def path(self, value: str) -> Path:
+        """Resolve a path setting against the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def storage_url(self) -> str:
+        """The storage URL with a relative SQLite path made absolute (and its folder noted)."""
+        url = self.storage.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            rel = url[len(prefix) :]
+            if rel and rel != ":memory:":
+                return prefix + str(self.path(rel))
+        return url
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets come only from the environment, never from config.toml."""
+
+    telegram_token: str | None
+    slack_bot_token: str | None
+
+    @classmethod
+    def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
+        env = os.environ if env is None else env
+        return cls(
+            telegram_token=env.get("HISBOT_TELEGRAM_TOKEN") or None,
+            slack_bot_token=env.get("HISBOT_SLACK_BOT_TOKEN") or None,
+        )
+
+
+def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
+    """Build one frozen dataclass from a TOML table, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            kwargs[key] = _build(typing.cast(type[Any], hint), value, f"{where} [{key}]")
+        else:
+            kwargs[key] = _check_type(value, hint, f"{where}: {key}")
+    return cls(**kwargs)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and not isinstance(value, hint) or isinstance(value, bool) and hint is not bool:
+        raise ConfigError(f"{where} must be {getattr(hint, '__name__', hint)}, not {value!r}")
+    return value
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load settings from ``path``; ``None`` (or a missing default file) gives the defaults."""
+    if path is None:
+        return Settings()
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    settings: Settings = _build(Settings, raw, str(path))
+    return dataclasses.replace(settings, base_dir=path.parent)

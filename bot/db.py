@@ -1,0 +1,38 @@
+"""Database engine: one SQLAlchemy engine per process, from the ``[storage] url`` setting.
+
+SQLite is the embedded default; any SQLAlchemy URL (``postgresql+psycopg://…``) works without
+code changes because every table is a SQLModel class and every query goes through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, event
+from sqlmodel import SQLModel, create_engine
+
+import kb_index.store  # noqa: F401  (registers the KB tables on SQLModel.metadata)
+
+
+def make_engine(url: str, create_tables: bool = True) -> Engine:
+    """Engine for ``url``; a SQLite file's folder is created, and WAL mode keeps readers
+    (the web console, the chat adapters) from blocking on a writer."""
+    connect_args: dict[str, object] = {}
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    if create_tables:
+        SQLModel.metadata.create_all(engine)
+    return engine

@@ -1,0 +1,59 @@
+"""Wiring the KB pieces together from settings: import, build, and the answer engine.
+
+The CLI, the chat demo and (later) the running bot all come through here, so "where is the
+index, which model, which thresholds" is decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from bot.config import Settings
+from bot.progress import progress_bar
+from intents.decide import AnswerEngine
+from kb_index.articles import Article
+from kb_index.embedder import Embedder, load_embedder
+from kb_index.index import IndexError_, SearchIndex, embedding_key
+from kb_index.store import load_articles
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    return load_embedder(settings.embedding, resolve=settings.base_dir)
+
+
+def index_dir(settings: Settings) -> Path:
+    return settings.path(settings.kb.index_dir)
+
+
+def build_index(settings: Settings, engine: Engine, embedder: Embedder) -> tuple[SearchIndex, int, Path]:
+    """Build the index from the database's articles, re-embedding only what changed, and
+    persist it. Returns the index, how many articles were embedded, and where it was written."""
+    articles = load_articles(engine)
+    index, embedded = build_in_memory(settings, articles, embedder, previous=_previous(settings))
+    folder = index.save(index_dir(settings))
+    return index, embedded, folder
+
+
+def build_in_memory(settings: Settings, articles: Sequence[Article], embedder: Embedder, previous: SearchIndex | None = None) -> tuple[SearchIndex, int]:
+    with progress_bar(len(articles), "embedding articles") as advance:
+        return SearchIndex.build(articles, embedder, settings.retrieval.chunk_chars, previous=previous, progress=advance)
+
+
+def _previous(settings: Settings) -> SearchIndex | None:
+    try:
+        return SearchIndex.load(index_dir(settings))
+    except IndexError_:
+        return None
+
+
+def load_index(settings: Settings, embedder: Embedder) -> SearchIndex:
+    """The persisted index, refusing one built with a different model."""
+    key = embedding_key(embedder.model_id, settings.retrieval.chunk_chars)
+    return SearchIndex.load(index_dir(settings), expected_model_id=key)
+
+
+def answer_engine(settings: Settings, index: SearchIndex, embedder: Embedder) -> AnswerEngine:
+    return AnswerEngine(index, embedder, settings.decide, dense_weight=settings.retrieval.dense_weight)

