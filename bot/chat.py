@@ -30,15 +30,25 @@ def render(decision: Decision) -> str:
     """The decision as the terminal shows it: kind, article, and the evidence."""
     lines = [f"[{decision.kind.value} · {_LABELS[decision.kind]}] {decision.reason}"]
     if decision.article:
-        lines.append(f"  文章 {decision.article.id}: {decision.article.title}  (置信度 {decision.confidence:.2f})")
+        lines.append(
+            f"  文章 {decision.article.id}: {decision.article.title}  (置信度 {decision.confidence:.2f})"
+        )
     for i, art in enumerate(decision.choices, 1):
         lines.append(f"  {i}. {art.id}: {art.title}")
     if decision.candidates:
-        lines.append("  候选: " + "  ".join(f"{c.article.id}={c.confidence:.2f}" for c in decision.candidates[:3]))
+        lines.append(
+            "  候选: "
+            + "  ".join(f"{c.article.id}={c.confidence:.2f}" for c in decision.candidates[:3])
+        )
     return "\n".join(lines)
 
 
-def run_chat(settings: Settings, kb_dir: Path | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run_chat(
+    settings: Settings,
+    kb_dir: Path | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     db = make_engine(settings.storage_url)
@@ -51,7 +61,10 @@ def run_chat(settings: Settings, kb_dir: Path | None = None, stdin: TextIO | Non
     index, embedded, _ = build_index(settings, db, embedder)
     engine = answer_engine(settings, index, embedder)
     interactive = stdin.isatty()
-    print(f"hisbot chat — {len(index)} articles ({embedded} newly embedded), model {embedder.model_id}", file=out)
+    print(
+        f"hisbot chat — {len(index)} articles ({embedded} newly embedded), model {embedder.model_id}",
+        file=out,
+    )
     print("以医院用户身份输入问题；空行跳过，Ctrl-D 退出。", file=out)
     while True:
         if interactive:

@@ -55,9 +55,14 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
     if args.strict and report.errors:
-        print(f"import aborted (--strict): {len(report.errors)} bad file(s), nothing imported", file=sys.stderr)
+        print(
+            f"import aborted (--strict): {len(report.errors)} bad file(s), nothing imported",
+            file=sys.stderr,
+        )
         return 1
-    print(f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, {len(report.errors)} rejected")
+    print(
+        f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, {len(report.errors)} rejected"
+    )
     return 1 if report.errors else 0
 
 
@@ -68,8 +73,13 @@ def cmd_kb_build(args: argparse.Namespace) -> int:
     embedder = embedder_for(settings)
     index, embedded, folder = build_index(settings, _db(settings), embedder)
     if len(index) == 0:
-        print("warning: the knowledge base is empty; run `hisbot kb import DIR` first", file=sys.stderr)
-    print(f"index built: {len(index)} articles ({embedded} embedded, {len(index) - embedded} reused), model {embedder.model_id}, written to {folder}")
+        print(
+            "warning: the knowledge base is empty; run `hisbot kb import DIR` first",
+            file=sys.stderr,
+        )
+    print(
+        f"index built: {len(index)} articles ({embedded} embedded, {len(index) - embedded} reused), model {embedder.model_id}, written to {folder}"
+    )
     return 0
 
 
@@ -83,10 +93,14 @@ def cmd_kb_search(args: argparse.Namespace) -> int:
     if not ranked:
         print("no articles (empty query or empty knowledge base)")
         return 0
-    print(f"{'#':>2}  {'article':<10} {'conf':>5} {'fused':>6} {'dense':>6} {'bm25':>7} {'cover':>5}  title")
+    print(
+        f"{'#':>2}  {'article':<10} {'conf':>5} {'fused':>6} {'dense':>6} {'bm25':>7} {'cover':>5}  title"
+    )
     for i, r in enumerate(ranked, 1):
         h = r.hit
-        print(f"{i:>2}  {h.article.id:<10} {r.confidence:5.2f} {h.score:6.3f} {h.dense:6.3f} {h.bm25:7.2f} {h.coverage:5.2f}  {h.article.title}")
+        print(
+            f"{i:>2}  {h.article.id:<10} {r.confidence:5.2f} {h.score:6.3f} {h.dense:6.3f} {h.bm25:7.2f} {h.coverage:5.2f}  {h.article.title}"
+        )
     return 0
 
 
@@ -123,18 +137,39 @@ def cmd_kb_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
-    for key in ("queries", "model", "faq_top1", "faq_top3", "faq_answer_accuracy", "wrong_answer_rate", "oos_escalation_rate", "urgent_rate", "chitchat_quiet_rate", "clarify_rate", "p50_ms", "p95_ms"):
+    for key in (
+        "queries",
+        "model",
+        "faq_top1",
+        "faq_top3",
+        "faq_answer_accuracy",
+        "wrong_answer_rate",
+        "oos_escalation_rate",
+        "urgent_rate",
+        "chitchat_quiet_rate",
+        "clarify_rate",
+        "p50_ms",
+        "p95_ms",
+    ):
         print(f"{key:>22}: {report[key]}")
     misses = [q for q in report["per_query"] if _is_miss(q)]
     if misses:
         print(f"\n{len(misses)} queries not decided as expected:")
         for q in misses:
-            print(f"  {q['id']:<6} {q['kind']:<9} expected={q['expected']} got {q['decision']} {q['article'] or ''} (conf {q['confidence']}) top={q['top']}")
+            print(
+                f"  {q['id']:<6} {q['kind']:<9} expected={q['expected']} got {q['decision']} {q['article'] or ''} (conf {q['confidence']}) top={q['top']}"
+            )
     return 0
 
 
 def _is_miss(q: dict[str, object]) -> bool:
-    want = {"faq": "answer", "pii": "answer", "out-of-kb": "escalate", "urgent": "urgent", "chitchat": "smalltalk"}[str(q["kind"])]
+    want = {
+        "faq": "answer",
+        "pii": "answer",
+        "out-of-kb": "escalate",
+        "urgent": "urgent",
+        "chitchat": "smalltalk",
+    }[str(q["kind"])]
     return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
 
 
@@ -145,7 +180,15 @@ def cmd_kb_calibrate(args: argparse.Namespace) -> int:
     queries = read_queries(Path(args.queries))
     engine = _fresh_engine(settings, Path(args.kb))
     cal = calibrate(engine, queries, max_wrong_rate=args.max_wrong_rate, prepare=_redactor())
-    print(f"# fitted on {cal.samples} queries: answer accuracy {cal.answer_accuracy:.3f} at wrong-answer rate {cal.wrong_rate:.3f} (in-sample)")
+    print(
+        f"# fitted on {cal.samples} queries that reach retrieval (outages and chit-chat are rules)"
+    )
+    print(
+        f"# in-sample:        answer accuracy {cal.answer_accuracy:.3f}, wrong-answer rate {cal.wrong_rate:.3f}"
+    )
+    print(
+        f"# 5-fold held-out:  answer accuracy {cal.cv_answer_accuracy:.3f}, wrong-answer rate {cal.cv_wrong_rate:.3f}"
+    )
     print("[decide]")
     print(f"answer_threshold = {cal.threshold}")
     print("[decide.confidence]")
@@ -167,8 +210,12 @@ def cmd_kb_eval_sts(args: argparse.Namespace) -> int:
     embedder = embedder_for(settings)
     with progress_bar(len(pairs), "STS-B") as advance:
         rho = eval_sts(embedder, pairs, progress=advance)
-    print(f"model {embedder.model_id}: Spearman {rho * 100:.1f} on {len(pairs)} pairs of {path.name}")
-    print("published: Tencent word2vec 55.8, paraphrase-multilingual-MiniLM-L12-v2 78.9, text2vec-base-chinese 79.3")
+    print(
+        f"model {embedder.model_id}: Spearman {rho * 100:.1f} on {len(pairs)} pairs of {path.name}"
+    )
+    print(
+        "published: Tencent word2vec 55.8, paraphrase-multilingual-MiniLM-L12-v2 78.9, text2vec-base-chinese 79.3"
+    )
     return 0
 
 
@@ -194,11 +241,17 @@ def cmd_redact(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hisbot", description="HIS after-sales support bot")
-    p.add_argument("--config", "-c", help="config.toml (default: ./config.toml if present, else built-in defaults)")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="config.toml (default: ./config.toml if present, else built-in defaults)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log debug output")
     sub = p.add_subparsers(dest="command", required=True)
 
-    kb = sub.add_parser("kb", help="knowledge base: import, build, search, evaluate").add_subparsers(dest="kb_command", required=True)
+    kb = sub.add_parser(
+        "kb", help="knowledge base: import, build, search, evaluate"
+    ).add_subparsers(dest="kb_command", required=True)
     s = kb.add_parser("import", help="validate and load a folder of Markdown articles")
     s.add_argument("dir")
     s.add_argument("--strict", action="store_true", help="any bad file aborts the whole import")
@@ -214,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--queries", required=True, help="JSONL: id, query, expected, kind")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_kb_eval)
-    s = kb.add_parser("calibrate", help="fit the answer confidence model and threshold; prints config")
+    s = kb.add_parser(
+        "calibrate", help="fit the answer confidence model and threshold; prints config"
+    )
     s.add_argument("--kb", required=True)
     s.add_argument("--queries", required=True)
     s.add_argument("--max-wrong-rate", type=float, default=0.02)
@@ -235,7 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     from intents.evaluate import QueryFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_
@@ -243,7 +301,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (CliError, ConfigError, QueryFileError, EmbedderError, IndexError_, FileNotFoundError) as exc:
+    except (
+        CliError,
+        ConfigError,
+        QueryFileError,
+        EmbedderError,
+        IndexError_,
+        FileNotFoundError,
+    ) as exc:
         print(f"hisbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from intents.settings import DecideSettings
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
 
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
@@ -114,13 +115,22 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            raise ConfigError(f"{where} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+            raise ConfigError(
+                f"{where} must be one of {', '.join(map(repr, allowed))}, not {value!r}"
+            )
         return value
     if origin in (types.UnionType, typing.Union):
         return value
+    if origin in (tuple, list):
+        (item, *_) = typing.get_args(hint)
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            raise ConfigError(f"{where} must be a list of {item.__name__}, not {value!r}")
+        return tuple(value)
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(hint, type) and not isinstance(value, hint) or isinstance(value, bool) and hint is not bool:
+    if (isinstance(hint, type) and not isinstance(value, hint)) or (
+        isinstance(value, bool) and hint is not bool
+    ):
         raise ConfigError(f"{where} must be {getattr(hint, '__name__', hint)}, not {value!r}")
     return value
 
@@ -136,5 +146,10 @@ def load_settings(path: Path | None) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    settings: Settings = _build(Settings, raw, str(path))
+    try:
+        settings: Settings = _build(Settings, raw, str(path))
+    except ValueError as exc:  # a section's own validation (__post_init__)
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc
     return dataclasses.replace(settings, base_dir=path.parent)

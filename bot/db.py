@@ -23,7 +23,9 @@ def make_engine(url: str, create_tables: bool = True) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False, "timeout": 30}
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite"))
+    engine = create_engine(
+        url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite")
+    )
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")

@@ -16,7 +16,7 @@ from bot.progress import progress_bar
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.embedder import Embedder, load_embedder
-from kb_index.index import IndexError_, SearchIndex, embedding_key
+from kb_index.index import IndexError_, SearchIndex, ViewRecipe, embedding_key
 from kb_index.store import load_articles
 
 
@@ -24,11 +24,19 @@ def embedder_for(settings: Settings) -> Embedder:
     return load_embedder(settings.embedding, resolve=settings.base_dir)
 
 
+def view_recipe(settings: Settings) -> ViewRecipe:
+    return ViewRecipe(
+        kinds=tuple(settings.retrieval.views), chunk_chars=settings.retrieval.chunk_chars
+    )
+
+
 def index_dir(settings: Settings) -> Path:
     return settings.path(settings.kb.index_dir)
 
 
-def build_index(settings: Settings, engine: Engine, embedder: Embedder) -> tuple[SearchIndex, int, Path]:
+def build_index(
+    settings: Settings, engine: Engine, embedder: Embedder
+) -> tuple[SearchIndex, int, Path]:
     """Build the index from the database's articles, re-embedding only what changed, and
     persist it. Returns the index, how many articles were embedded, and where it was written."""
     articles = load_articles(engine)
@@ -37,9 +45,16 @@ def build_index(settings: Settings, engine: Engine, embedder: Embedder) -> tuple
     return index, embedded, folder
 
 
-def build_in_memory(settings: Settings, articles: Sequence[Article], embedder: Embedder, previous: SearchIndex | None = None) -> tuple[SearchIndex, int]:
+def build_in_memory(
+    settings: Settings,
+    articles: Sequence[Article],
+    embedder: Embedder,
+    previous: SearchIndex | None = None,
+) -> tuple[SearchIndex, int]:
     with progress_bar(len(articles), "embedding articles") as advance:
-        return SearchIndex.build(articles, embedder, settings.retrieval.chunk_chars, previous=previous, progress=advance)
+        return SearchIndex.build(
+            articles, embedder, view_recipe(settings), previous=previous, progress=advance
+        )
 
 
 def _previous(settings: Settings) -> SearchIndex | None:
@@ -51,9 +66,11 @@ def _previous(settings: Settings) -> SearchIndex | None:
 
 def load_index(settings: Settings, embedder: Embedder) -> SearchIndex:
     """The persisted index, refusing one built with a different model."""
-    key = embedding_key(embedder.model_id, settings.retrieval.chunk_chars)
+    key = embedding_key(embedder.model_id, view_recipe(settings))
     return SearchIndex.load(index_dir(settings), expected_model_id=key)
 
 
 def answer_engine(settings: Settings, index: SearchIndex, embedder: Embedder) -> AnswerEngine:
-    return AnswerEngine(index, embedder, settings.decide, dense_weight=settings.retrieval.dense_weight)
+    return AnswerEngine(
+        index, embedder, settings.decide, dense_weight=settings.retrieval.dense_weight
+    )

@@ -120,8 +120,8 @@ _NEXT_VALUE = re.compile(r"[ \t]*、[ \t]*" + _VALUE, re.ASCII)
 #: First two digits of a resident ID: provinces, plus 71/81/82 (Taiwan, Hong Kong, Macao)
 #: and 83 (residence permits for Taiwan residents).
 _PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
+    | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
 )
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -158,18 +158,19 @@ def _is_birth_date(year: int, month: int, day: int) -> bool:
 def _id_rank(number: str) -> int | None:
     """How sure we are that ``number`` (15 or 18 characters) is a resident ID, or None.
 
-    A check digit that matches makes the ID certain, given a real birth date. This tier also
-    takes numbers outside the province list, such as the 9-prefixed permanent residence IDs
-    of foreigners. A check digit that does not match is still masked when the province and
-    the birth date are real. A typo in any digit breaks the check digit 10 times in 11, yet
-    the other 17 digits still name the patient and their birthday. Other numbers seldom
-    have this shape: serials that start with a year (20...) fail the province test. A
-    15-digit ID has no check digit, so it always needs the full shape.
+    An 18-character ID always needs a real birth date (year 1900 to this year). With a
+    matching check digit that is enough. That tier also covers numbers outside the province
+    list, such as the 9-prefixed permanent residence IDs of foreigners. A wrong check digit
+    is still masked when the first two digits are a province. One mistyped digit always
+    breaks the check digit, yet the other 17 still give the patient's region and birthday.
+    Few other numbers have that shape: about 1 random number in 5,000, and serials that
+    start with a year (20...) fail the province test. A 15-digit ID has no check digit, so
+    it always needs both the province and the date.
     """
-    province_ok = number[:2] in _PROVINCES
+    province_ok = int(number[:2]) in _PROVINCES
     if len(number) == 15:
         born = _is_birth_date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
-        return _RANK_ID_TYPO if province_ok and born else None
+        return _RANK_ID if province_ok and born else None
     if not _is_birth_date(int(number[6:10]), int(number[10:12]), int(number[12:14])):
         return None
     if _id_check_digit(number[:17]) == number[17].upper():
@@ -198,7 +199,9 @@ def _candidates(text: str) -> Iterator[_Hit]:
         mask = _LABELS[m.group("label").lower()]
         value: re.Match[str] | None = m
         while value is not None and _is_record_value(value.group("value")):
-            yield _Hit(value.start("value"), value.end("value"), _RANK_LABEL, "medical_record", mask)
+            yield _Hit(
+                value.start("value"), value.end("value"), _RANK_LABEL, "medical_record", mask
+            )
             value = _NEXT_VALUE.match(text, value.end("value"))
     for m in _ID.finditer(text):
         rank = _id_rank(m.group())

@@ -44,7 +44,9 @@ def confidence(model: ConfidenceModel, feats: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def fit(samples: Sequence[dict[str, float]], labels: Sequence[bool], l2: float = 0.1) -> ConfidenceModel:
+def fit(
+    samples: Sequence[dict[str, float]], labels: Sequence[bool], l2: float = 0.1
+) -> ConfidenceModel:
     """L2-regularised logistic regression (Newton's method) on standardised features.
 
     The weights are returned on the raw feature scale so config.toml stays readable and the
@@ -69,7 +71,9 @@ def fit(samples: Sequence[dict[str, float]], labels: Sequence[bool], l2: float =
             break
     raw = w[1:] / std
     bias = float(w[0] - np.sum(w[1:] * mean / std))
-    return ConfidenceModel(bias=round(bias, 4), **{n: round(float(v), 4) for n, v in zip(FEATURES, raw, strict=True)})
+    return ConfidenceModel(
+        bias=round(bias, 4), **{n: round(float(v), 4) for n, v in zip(FEATURES, raw, strict=True)}
+    )
 
 
 @dataclass(frozen=True)
@@ -80,22 +84,30 @@ class ThresholdChoice:
 
 
 def choose_threshold(
-    probs: Sequence[float], correct: Sequence[bool], answerable: Sequence[bool], max_wrong_rate: float
+    probs: Sequence[float],
+    correct: Sequence[bool],
+    answerable: Sequence[bool],
+    max_wrong_rate: float,
+    total: int | None = None,
 ) -> ThresholdChoice:
     """The lowest threshold whose wrong-answer rate (over all messages) stays within budget.
 
     ``correct``: the top article is the expected one; ``answerable``: the message has an
-    expected article. Ties go to the higher threshold — when in doubt, do not answer.
+    expected article. ``total`` is the number of messages the rate is over (default: all given;
+    messages decided by rules before retrieval count too). Ties go to the higher threshold.
     """
-    n = len(probs)
+    n = total if total is not None else len(probs)
     n_answerable = max(sum(answerable), 1)
+    levels = sorted(set(probs), reverse=True)
     best = ThresholdChoice(1.0, 0.0, 0.0)
-    for t in sorted(set(probs), reverse=True):
+    for i, t in enumerate(levels):
         answered = [p >= t for p in probs]
         wrong = sum(1 for a, c in zip(answered, correct, strict=True) if a and not c) / max(n, 1)
         acc = sum(1 for a, c in zip(answered, correct, strict=True) if a and c) / n_answerable
         if wrong > max_wrong_rate:
             break
         if acc > best.answer_accuracy:
-            best = ThresholdChoice(round(t - 1e-6, 6), acc, wrong)
+            # halfway to the next lower level: the boundary is not fitted to one sample
+            below = levels[i + 1] if i + 1 < len(levels) else 0.0
+            best = ThresholdChoice(round((t + below) / 2, 4), acc, wrong)
     return best

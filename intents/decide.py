@@ -79,7 +79,13 @@ def query_text(message: str, max_chars: int) -> str:
 class AnswerEngine:
     """Retrieval plus decision rules; safe to share between chats (it holds no per-chat state)."""
 
-    def __init__(self, index: SearchIndex, embedder: Embedder, settings: DecideSettings, dense_weight: float = 0.5) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: Embedder,
+        settings: DecideSettings,
+        dense_weight: float = 0.5,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -107,7 +113,11 @@ class AnswerEngine:
         outage = detect_outage(text)
         if outage.is_outage:
             ranked = self.rank(text, k=3)
-            hint = ranked[0] if ranked and ranked[0].confidence >= self.settings.answer_threshold else None
+            hint = (
+                ranked[0]
+                if ranked and ranked[0].confidence >= self.settings.answer_threshold
+                else None
+            )
             return Decision(
                 DecisionKind.URGENT,
                 article=hint.article if hint else None,
@@ -150,5 +160,15 @@ class AnswerEngine:
     def _fallback(self, text: str, ranked: list[ScoredHit], why: str) -> Decision:
         top = ranked[0].confidence if ranked else 0.0
         if looks_like_a_question(text):
-            return Decision(DecisionKind.ESCALATE, confidence=top, reason=f"no confident article ({why})", candidates=tuple(ranked))
-        return Decision(DecisionKind.SMALLTALK, confidence=top, reason=f"not a question and {why}", candidates=tuple(ranked))
+            return Decision(
+                DecisionKind.ESCALATE,
+                confidence=top,
+                reason=f"no confident article ({why})",
+                candidates=tuple(ranked),
+            )
+        return Decision(
+            DecisionKind.SMALLTALK,
+            confidence=top,
+            reason=f"not a question and {why}",
+            candidates=tuple(ranked),
+        )

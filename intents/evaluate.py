@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from intents.confidence import choose_threshold, features, fit
+from intents.confidence import ThresholdChoice, choose_threshold, confidence, features, fit
 from intents.decide import AnswerEngine, DecisionKind, query_text
 from intents.settings import ConfidenceModel
 from kb_index.embedder import Embedder
@@ -130,7 +130,17 @@ def evaluate(
             urgent_ok += decision.kind is DecisionKind.URGENT
         if q.kind == "chitchat":
             quiet += decision.kind is DecisionKind.SMALLTALK
-        per_query.append({"id": q.id, "kind": q.kind, "expected": q.expected, "decision": decision.kind.value, "article": article, "confidence": round(decision.confidence, 4), "top": top})
+        per_query.append(
+            {
+                "id": q.id,
+                "kind": q.kind,
+                "expected": q.expected,
+                "decision": decision.kind.value,
+                "article": article,
+                "confidence": round(decision.confidence, 4),
+                "top": top,
+            }
+        )
         if progress:
             progress(1)
     n_ans = counts["faq"] + counts["pii"]
@@ -163,6 +173,9 @@ class Calibration:
     answer_accuracy: float
     wrong_rate: float
     samples: int
+    #: k-fold estimate on held-out folds: what to expect on queries the fit never saw.
+    cv_answer_accuracy: float = 0.0
+    cv_wrong_rate: float = 0.0
 
 
 def calibrate(
@@ -193,12 +206,69 @@ def calibrate(
         feats.append(features([r.hit for r in ranked]))
         correct.append(ranked[0].article.id == q.expected)
         answerable.append(q.kind in ANSWERABLE)
-    model = fit(feats, correct, l2=l2)
-    from intents.confidence import confidence
+    # the budget is over all messages, as ``wrong_answer_rate`` is: rule-decided ones included
+    budget = max_wrong_rate * len(queries) / max(len(feats), 1)
+    model, choice = _fit_and_choose(feats, correct, answerable, budget, l2)
+    cv_acc, cv_wrong = _cross_validate(feats, correct, answerable, budget, l2)
+    scale = len(feats) / max(len(queries), 1)
+    choice = ThresholdChoice(choice.threshold, choice.answer_accuracy, choice.wrong_rate * scale)
+    cv_wrong *= scale
+    return Calibration(
+        model,
+        choice.threshold,
+        choice.answer_accuracy,
+        choice.wrong_rate,
+        len(feats),
+        cv_acc,
+        cv_wrong,
+    )
 
+
+def _fit_and_choose(
+    feats: Sequence[dict[str, float]],
+    correct: Sequence[bool],
+    answerable: Sequence[bool],
+    max_wrong_rate: float,
+    l2: float,
+) -> tuple[ConfidenceModel, ThresholdChoice]:
+    model = fit(feats, correct, l2=l2)
     probs = [confidence(model, f) for f in feats]
-    choice = choose_threshold(probs, correct, answerable, max_wrong_rate)
-    return Calibration(model, choice.threshold, choice.answer_accuracy, choice.wrong_rate, len(feats))
+    return model, choose_threshold(probs, correct, answerable, max_wrong_rate)
+
+
+def _cross_validate(
+    feats: Sequence[dict[str, float]],
+    correct: Sequence[bool],
+    answerable: Sequence[bool],
+    max_wrong_rate: float,
+    l2: float,
+    folds: int = 5,
+    repeats: int = 4,
+) -> tuple[float, float]:
+    """Answer accuracy and wrong rate on held-out folds (deterministic shuffles)."""
+    n = len(feats)
+    if n < folds * 2:
+        return 0.0, 0.0
+    right = wrong = 0
+    rng = np.random.default_rng(20261125)
+    for _ in range(repeats):
+        order = rng.permutation(n)
+        for k in range(folds):
+            test = set(order[k::folds].tolist())
+            train = [i for i in range(n) if i not in test]
+            model, choice = _fit_and_choose(
+                [feats[i] for i in train],
+                [correct[i] for i in train],
+                [answerable[i] for i in train],
+                max_wrong_rate,
+                l2,
+            )
+            for i in test:
+                if confidence(model, feats[i]) >= choice.threshold:
+                    right += correct[i]
+                    wrong += not correct[i]
+    n_answerable = max(sum(answerable), 1)
+    return right / (n_answerable * repeats), wrong / (n * repeats)
 
 
 def read_sts(path: Path) -> list[tuple[str, str, float]]:
@@ -211,7 +281,9 @@ def read_sts(path: Path) -> list[tuple[str, str, float]]:
         try:
             pairs.append((parts[0], parts[1], float(parts[2])))
         except (IndexError, ValueError):
-            raise QueryFileError(f"{path}:{n}: expected 'sentence1<TAB>sentence2<TAB>score'") from None
+            raise QueryFileError(
+                f"{path}:{n}: expected 'sentence1<TAB>sentence2<TAB>score'"
+            ) from None
     return pairs
 
 
@@ -237,7 +309,12 @@ def spearman(a: Iterable[float], b: Iterable[float]) -> float:
     return float((rx * ry).sum() / den) if den else 0.0
 
 
-def eval_sts(embedder: Embedder, pairs: Sequence[tuple[str, str, float]], batch: int = 64, progress: Callable[[int], None] | None = None) -> float:
+def eval_sts(
+    embedder: Embedder,
+    pairs: Sequence[tuple[str, str, float]],
+    batch: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> float:
     """Spearman correlation between cosine similarity and the gold scores (symmetric task:
     both sentences embedded as queries)."""
     sims: list[float] = []

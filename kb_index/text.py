@@ -55,7 +55,9 @@ _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MAX_SHORTHAND = max(len(k) for k in SHORTHAND)
 
 #: Characters so common in questions that on their own they carry no topic.
-STOP_CHARS = frozenset("的了吗呢吧啊呀么是我你他她它们在有就都也还又和与及或把被这那哪个怎么样什为啥没不要会能可以一下请问下上中里到给让说看用了过着啦嘛哦哈好")
+STOP_CHARS = frozenset(
+    "的了吗呢吧啊呀么是我你他她它们在有就都也还又和与及或把被这那哪个怎么样什为啥没不要会能可以一下请问下上中里到给让说看用了过着啦嘛哦哈好"
+)
 
 
 def normalise(text: str) -> str:
