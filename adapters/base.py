@@ -1,0 +1,174 @@
+"""The platform-neutral message model and the contract every platform edge speaks.
+
+Adapters translate platform payloads into these objects and ``Reply`` objects back into API
+calls — nothing else. They never import the ticket store, the KB index or ``bot/``: the
+composition root hands each adapter a ``CoreHandlers`` to call, and the core sends through the
+``Adapter`` protocol without knowing which platform is behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a message lives: platform, chat and (for threaded platforms) thread."""
+
+    platform: str
+    chat_id: str
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """One message the platform can address later (to reply to, edit, or look up)."""
+
+    platform: str
+    chat_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Sender:
+    user_id: str
+    display_name: str
+    is_bot: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Metadata of a photo/file: the reference is recorded, the content is not fetched."""
+
+    kind: str  # "photo", "document", "voice", "video", "file"
+    file_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A chat message as the core sees it, whatever platform it came from."""
+
+    chat: ChatRef
+    message_id: str
+    sender: Sender
+    text: str
+    sent_at: dt.datetime
+    chat_title: str = ""
+    #: The message this one replies to (Telegram reply; in Slack the thread's root).
+    reply_to_message_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    forwarded: bool = False
+    edited: bool = False
+    #: The bot was @-mentioned (or addressed in a private chat).
+    mentions_bot: bool = False
+    #: Sent by this bot itself (the pipeline drops these first).
+    from_self: bool = False
+
+    @property
+    def ref(self) -> MessageRef:
+        return MessageRef(self.chat.platform, self.chat.chat_id, self.message_id)
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A user pressed one of our buttons. ``data`` is what the core put in ``Button.action``."""
+
+    message: MessageRef
+    sender: Sender
+    action: str
+    #: Platform handle to acknowledge the press (Telegram callback query id, Slack trigger).
+    press_id: str = ""
+    thread_id: str | None = None
+
+
+class ChatEventKind(StrEnum):
+    MIGRATED = "migrated"  # the chat got a new id (Telegram group → supergroup)
+    BOT_REMOVED = "bot_removed"
+    BOT_ADDED = "bot_added"
+    RENAMED = "renamed"
+    ARCHIVED = "archived"
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    kind: ChatEventKind
+    chat: ChatRef
+    new_chat_id: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    #: Opaque to the adapter; at most 64 bytes (Telegram's callback_data limit).
+    action: str
+
+    def __post_init__(self) -> None:
+        if len(self.action.encode("utf-8")) > 64:
+            raise ValueError(f"button action longer than 64 bytes: {self.action!r}")
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Something the core wants said. ``reply_to`` makes it a reply in the message's thread."""
+
+    chat: ChatRef
+    text: str
+    reply_to: str | None = None
+    citation: Citation | None = None
+    #: Rows of buttons.
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    #: Platform user ids to mention (e.g. the hospital's dedicated engineer).
+    mention_user_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class CoreHandlers:
+    """What an adapter calls when something arrives. Each returns when the core is done."""
+
+    on_message: Callable[[IncomingMessage], Awaitable[None]]
+    on_button: Callable[[ButtonPress], Awaitable[None]]
+    on_chat_event: Callable[[ChatEvent], Awaitable[None]]
+
+
+class DeliveryError(RuntimeError):
+    """A message could not be delivered and retrying will not help (bot removed, chat gone)."""
+
+    def __init__(self, chat: ChatRef, reason: str, permanent: bool = True) -> None:
+        super().__init__(f"{chat.platform}:{chat.chat_id}: {reason}")
+        self.chat = chat
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Adapter(Protocol):
+    """A platform edge. ``send``/``edit`` return only once the platform accepted the message
+    (rate limits and retries are the adapter's business), or raise ``DeliveryError``."""
+
+    platform: str
+
+    async def start(self, handlers: CoreHandlers) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, reply: Reply) -> MessageRef: ...
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None: ...
+
+    async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
+        """Answer a button press (stop the client's spinner; optional toast text)."""
+        ...
