@@ -27,16 +27,17 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StorageSettings:
-    #: SQLAlchemy URL. ``sqlite:///data/hisbot.db`` is relative to the config file's folder.
-    url: str = "sqlite:///data/hisbot.db"
+    #: SQLAlchemy URL; empty means ``sqlite:///<data_dir>/hisbot.db``. A relative SQLite path is
+    #: relative to the config file's folder.
+    url: str = ""
 
 
 @dataclass(frozen=True)
 class KbSettings:
     #: Folder of Markdown articles, imported at start when new or changed.
     dir: str = "kb"
-    #: Where the persisted search index lives.
-    index_dir: str = "data/index"
+    #: Where the persisted search index lives; empty means ``<data_dir>/index``.
+    index_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Settings:
     """All settings; ``base_dir`` is the folder relative paths are resolved against."""
 
     base_dir: Path = field(default_factory=Path.cwd)
+    #: Where the database file, the search index and other state live by default.
     data_dir: str = "data"
     storage: StorageSettings = field(default_factory=StorageSettings)
     kb: KbSettings = field(default_factory=KbSettings)
@@ -58,6 +60,11 @@ class Settings:
     decide: DecideSettings = field(default_factory=DecideSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
+    @property
+    def index_path(self) -> Path:
+        """Where the search index lives (``[kb] index_dir``, default ``<data_dir>/index``)."""
+        return self.path(self.kb.index_dir or f"{self.data_dir}/index")
+
     def path(self, value: str) -> Path:
         """Resolve a path setting against the config file's folder."""
         p = Path(value).expanduser()
@@ -65,8 +72,8 @@ class Settings:
 
     @property
     def storage_url(self) -> str:
-        """The storage URL with a relative SQLite path made absolute (and its folder noted)."""
-        url = self.storage.url
+        """The storage URL with a relative SQLite path made absolute."""
+        url = self.storage.url or f"sqlite:///{self.data_dir}/hisbot.db"
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
             rel = url[len(prefix) :]

@@ -31,7 +31,7 @@ def view_recipe(settings: Settings) -> ViewRecipe:
 
 
 def index_dir(settings: Settings) -> Path:
-    return settings.path(settings.kb.index_dir)
+    return settings.index_path
 
 
 def build_index(

@@ -99,7 +99,7 @@ def choose_threshold(
     n = total if total is not None else len(probs)
     n_answerable = max(sum(answerable), 1)
     levels = sorted(set(probs), reverse=True)
-    best = ThresholdChoice(1.0, 0.0, 0.0)
+    best = ThresholdChoice(math.inf, 0.0, 0.0)  # nothing fits the budget: never answer
     for i, t in enumerate(levels):
         answered = [p >= t for p in probs]
         wrong = sum(1 for a, c in zip(answered, correct, strict=True) if a and not c) / max(n, 1)

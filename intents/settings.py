@@ -39,3 +39,18 @@ class DecideSettings:
     #: Messages longer than this are cut before deciding (a pasted log must not stall the bot).
     max_chars: int = 2000
     confidence: ConfidenceModel = field(default_factory=ConfidenceModel)
+
+    def __post_init__(self) -> None:
+        # inf is allowed: it is what calibration writes when no threshold fits the budget
+        if not (0.0 <= self.answer_threshold <= 1.0 or self.answer_threshold == float("inf")):
+            raise ValueError(
+                "[decide] answer_threshold must be between 0 and 1 (or inf: never answer)"
+            )
+        if not 0.0 <= self.clarify_threshold <= 1.0:
+            raise ValueError("[decide] clarify_threshold must be between 0 and 1")
+        if not 0.0 <= self.max_wrong_rate <= 1.0:
+            raise ValueError("[decide] max_wrong_rate must be between 0 and 1")
+        if self.clarify_max < 2:
+            raise ValueError("[decide] clarify_max must be at least 2")
+        if self.max_chars < 100:
+            raise ValueError("[decide] max_chars must be at least 100")

@@ -18,19 +18,26 @@ _PLACEHOLDER = re.compile(
 _FORWARDED = re.compile(
     r"^(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fw[:：]|fwd[:：])|^关于.{2,40}的通知"
 )
-_PHRASES = re.compile(
-    r"^(好的?|好嘞|好滴|行|可以了?|ok|okay|嗯+|恩+|哦+|噢+|收到了?|明白了?|了解了?|知道了|懂了|"
-    r"谢谢|多谢|感谢|谢了|谢啦|thx|thanks|thank you|辛苦了?|麻烦了|麻烦你了|"
-    r"你好|您好|大家好|早上好|上午好|中午好|下午好|晚上好|早安|晚安|早|hi|hello|"
+_CORE = (
+    r"好的?|好嘞|好滴|行|可以了?|ok|okay|嗯+|恩+|哦+|噢+|收到了?|明白了?|了解了?|知道了|懂了|"
+    r"谢谢|多谢|感谢|谢了|谢啦|thx|thanks|thank you|辛苦了?|麻烦了|"
+    r"你好|您好|早上好|上午好|中午好|下午好|晚上好|早安|晚安|早|hi|hello|"
     r"哈+|呵+|嘿+|在吗|在不在|有人吗|再见|拜拜|周末愉快|节日快乐|新年快乐|"
     r"解决了|已解决|搞定了?|好了|可以用了|正常了|没问题了|我试一?下|我再试试|稍等|马上试|"
-    r"你是(机器人|谁|ai)|你叫什么|新来的|请多关照|以后请多关照|多多关照|欢迎)"
+    r"你是(机器人|谁|ai)吗?|你叫什么|请多关照|以后请多关照|多多关照|欢迎"
 )
+#: Who is addressed and the particles around a phrase: "大家早上好", "谢谢小助手", "辛苦了各位老师".
+_AROUND = (
+    r"小助手|助手|机器人|老师|工程师|各位|大家|您|你|们|啦|了|哈|呀|啊|哦|喔|噢|呢|吧|嘛|哒|的"
+)
+#: A clause made only of chit-chat phrases (several may follow each other: "好的谢谢").
+_PHRASES = re.compile(rf"(?:{_AROUND})*(?:(?:{_CORE})(?:{_AROUND})*)+")
 _PROBLEM = re.compile(
     r"怎么|怎样|如何|咋|为啥|为什么|什么|在哪|哪里|哪儿|哪个|哪些|多少|几点|几天|是否|有没有|"
     r"要不要|需不需要|吗[?？]?$|[?？]|能不能|能否|可不可以|"
     r"报错|错误|提示|失败|异常|不了|不能|无法|不行|没法|不出|不上|不到|不对|不显示|"
-    r"卡|慢|乱|白屏|黑屏|空白|丢|重复|ora-|error|bug"
+    r"卡|慢|乱|白屏|黑屏|空白|丢|重复|问题|故障|不正常|坏了|没反应|没有|没了|不见|"
+    r"[打登进连看找用装开]不|不开|不去|帮忙|帮我|请问|看下|看一下|ora-|error|bug"
 )
 
 
@@ -59,7 +66,7 @@ def detect_smalltalk(text: str) -> SmalltalkSignal:
         return SmalltalkSignal(True, "no words")
     # split into clauses; every clause must be chit-chat for the message to be chit-chat
     clauses = [c for c in re.split(r"[，,。.!！~～\s；;、]+", t) if _content(c)]
-    chatty = bool(clauses) and all(_PHRASES.match(_content(c)) for c in clauses)
+    chatty = bool(clauses) and all(_PHRASES.fullmatch(_content(c)) for c in clauses)
     # a question about the bot itself ("你是机器人吗") is chit-chat, any other question is not
     asking = [c for c in clauses if _PROBLEM.search(c) and not _content(c).startswith("你是")]
     if chatty and not asking:
@@ -75,4 +82,4 @@ def looks_like_a_question(text: str) -> bool:
     if _PROBLEM.search(t):
         return True
     clauses = [_content(c) for c in re.split(r"[，,。.!！~～\s；;、]+", t) if _content(c)]
-    return len(_content(t)) >= 12 and not any(_PHRASES.match(c) for c in clauses)
+    return len(_content(t)) >= 12 and not any(_PHRASES.fullmatch(c) for c in clauses)

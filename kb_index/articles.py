@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -83,7 +84,9 @@ class Article:
         """Serialize back to the on-disk format (used by the web editor and for versions)."""
 
         def q(s: str) -> str:
-            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            # a JSON string is a valid TOML basic string: quotes, backslashes, newlines and
+            # control characters all come out escaped
+            return json.dumps(s, ensure_ascii=False)
 
         lines = [
             _FENCE,

@@ -292,11 +292,13 @@ class SearchIndex:
             _write_atomic(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
             final = root / name
             os.replace(tmp, final)
-            _write_atomic(root / "CURRENT", name + "\n")
+            pointer = root / "CURRENT"
+            previous = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
+            _write_atomic(pointer, name + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _prune(root, keep=name)
+        _prune(root, keep=(name, previous))
         return final
 
     @classmethod
@@ -321,36 +323,36 @@ class SearchIndex:
             lexical = LexicalIndex.load(folder / "lexical.npz")
             view_article = np.load(folder / "view_article.npy", allow_pickle=False)
             articles = [ArticleEntry(**a) for a in manifest["articles"]]
+            consistent = (
+                fx.ntotal == len(view_article) == len(manifest["view_kind"])
+                and lexical.size == len(articles)
+                and fx.d == manifest["dimensions"]
+            )
+            index = cls(
+                manifest["model_id"],
+                articles,
+                fx,
+                view_article.astype(np.int32),
+                list(manifest["view_kind"]),
+                lexical,
+            )
         except IndexError_:
             raise
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except Exception as exc:  # any damage (truncated npz, wrong JSON shape …) means: rebuild
             raise IndexMissing(
                 f"search index in {folder} is unreadable ({exc}): run `hisbot kb build`"
             ) from exc
-        if (
-            fx.ntotal != len(view_article)
-            or lexical.size != len(articles)
-            or fx.d != manifest["dimensions"]
-        ):
+        if not consistent:
             raise IndexMissing(f"search index in {folder} is inconsistent: run `hisbot kb build`")
-        return cls(
-            manifest["model_id"],
-            articles,
-            fx,
-            view_article.astype(np.int32),
-            list(manifest["view_kind"]),
-            lexical,
-        )
+        return index
 
 
-def _prune(root: Path, keep: str) -> None:
-    """Remove abandoned temp folders and all versions but the live one and the one before it
+def _prune(root: Path, keep: tuple[str, ...]) -> None:
+    """Remove abandoned temp folders and every version but the live one and the one before it
     (a process that read the old ``CURRENT`` a moment ago may still be loading it)."""
-    versions = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("v-"))
-    stale = [v for v in versions if v != keep][:-1]
-    stale += [p.name for p in root.iterdir() if p.is_dir() and p.name.startswith(".tmp-")]
-    for name in stale:
-        shutil.rmtree(root / name, ignore_errors=True)
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith(("v-", ".tmp-")) and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def embedding_key(model_id: str, recipe: ViewRecipe) -> str:

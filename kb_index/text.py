@@ -48,7 +48,10 @@ SHORTHAND: dict[str, str] = {
     "dm": "对码",
 }
 
-_MENTION = re.compile(r"@\S+\s*")
+#: @mentions: platform usernames are Latin; a Chinese display name is only known to end where
+#: whitespace follows (or, after a space, where the message ends). Otherwise just the "@" goes,
+#: never the text glued to it.
+_MENTION = re.compile(r"@[a-z0-9_.]{2,32}\b|@[^\s@]{1,12}\s|(?<=\s)@[^\s@]{1,12}$|@")
 _LATIN_RUN = re.compile(r"[a-z0-9][a-z0-9._\-]*[a-z0-9]|[a-z0-9]")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -92,7 +95,8 @@ def expand_shorthand(text: str) -> str:
         pieces = _split_shorthand(m.group(0))
         return "".join(pieces) if pieces else m.group(0)
 
-    return re.sub(r"(?<![a-z0-9])[a-z]{2,8}(?![a-z0-9])", repl, text)
+    # not inside file, host or column names (main.js, hs_err.log, his.yb.gov.cn)
+    return re.sub(r"(?<![a-z0-9._\-])[a-z]{2,8}(?![a-z0-9._\-])", repl, text)
 
 
 def prepare_query(text: str) -> str:

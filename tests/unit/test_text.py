@@ -1,0 +1,145 @@
+"""kb_index.text: normalisation, pinyin shorthand and lexical terms of chat messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb_index.text import (
+    SHORTHAND,
+    STOP_CHARS,
+    expand_shorthand,
+    has_cjk,
+    latin_tokens,
+    lexical_terms,
+    normalise,
+    prepare_query,
+)
+
+# ---- normalise --------------------------------------------------------------------------
+
+
+def test_full_width_becomes_half_width_and_lower_case() -> None:
+    assert normalise("ＯＲＡ－０１６５３：表空间") == "ora-01653:表空间"
+    assert normalise("ＨＩＳ　登录") == "his 登录"
+
+
+def test_whitespace_runs_collapse() -> None:
+    assert normalise("  医保\t\t结算 \n 报错  ") == "医保 结算 报错"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@小助手 医保结算报错", "医保结算报错"),
+        ("医保结算报错 @张工", "医保结算报错"),
+        ("@小助手 @张工 发票打不出来", "发票打不出来"),
+        ("＠小助手　发票打不出来", "发票打不出来"),  # full-width @ and ideographic space
+        ("@小助手\u2005发票打不出来", "发票打不出来"),  # WeChat puts U+2005 after a mention
+    ],
+)
+def test_mentions_are_removed(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+def test_normalise_is_idempotent() -> None:
+    for text in ["＠小助手　ＹＢ结算", "ORA-01653  表空间", "全院 都 登不上"]:
+        once = normalise(text)
+        assert normalise(once) == once
+
+
+# ---- shorthand --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yb", "医保"),
+        ("yb结算报错", "医保结算报错"),
+        ("ybjs", "医保结算"),
+        ("zy yb出院结算", "住院 医保出院结算"),
+        ("zyh多少", "住院号多少"),  # the longest piece wins: zyh, not zy + h
+        ("dzbl打不开", "电子病历打不开"),
+        ("mzsf", "门诊收费"),
+        ("YB结算", "医保结算"),  # after normalisation (lower case)
+    ],
+)
+def test_shorthand_is_expanded(text: str, expected: str) -> None:
+    assert prepare_query(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ybx9",  # a model number: digits touch it
+        "ybx",  # x is no shorthand: the token is not all shorthand
+        "yb2304",  # a code glued to digits is kept
+        "hello",
+        "his",
+        "lis",
+        "pacs",
+        "ora-12541",
+        "y",  # single letters are never shorthand
+    ],
+)
+def test_latin_words_that_are_not_all_shorthand_are_kept(text: str) -> None:
+    assert expand_shorthand(text) == text
+
+
+def test_shorthand_keys_are_lower_case_latin() -> None:
+    for key in SHORTHAND:
+        assert key.isascii() and key.isalpha() and key == key.lower()
+        assert 2 <= len(key) <= 8
+        assert has_cjk(SHORTHAND[key])
+
+
+@pytest.mark.parametrize("token", ["main.js", "hs_err_pid1234.log", "his.yb.gov.cn"])
+def test_shorthand_is_not_expanded_inside_a_longer_latin_token(token: str) -> None:
+    assert prepare_query(f"{token}报错") == f"{token}报错"
+    assert f"w:{token}" in lexical_terms(prepare_query(token))
+
+
+# ---- lexical terms ----------------------------------------------------------------------
+
+
+def test_error_code_is_kept_whole_and_split() -> None:
+    terms = lexical_terms("登录报 ORA-01653 了")
+    assert "w:ora-01653" in terms
+    assert "w:ora" in terms
+    assert "w:01653" in terms
+
+
+def test_full_width_error_code_gives_the_same_terms() -> None:
+    assert lexical_terms("ＯＲＡ－０１６５３") == lexical_terms("ORA-01653")
+
+
+def test_plain_number_and_acronym_are_single_terms() -> None:
+    terms = lexical_terms("2304 his")
+    assert terms == ["w:2304", "w:his"]
+
+
+def test_cjk_unigrams_skip_stop_chars_but_bigrams_keep_them() -> None:
+    terms = lexical_terms("发票打不了吗")
+    unigrams = [t[2:] for t in terms if t.startswith("c:")]
+    bigrams = [t[2:] for t in terms if t.startswith("b:")]
+    assert unigrams == ["发", "票", "打"]
+    assert bigrams == ["发票", "票打", "打不", "不了", "了吗"]
+    assert not set(unigrams) & STOP_CHARS
+
+
+def test_bigrams_do_not_cross_non_cjk_characters() -> None:
+    terms = lexical_terms("医保，结算")
+    assert "b:保结" not in terms
+    assert {"b:医保", "b:结算"} <= set(terms)
+
+
+def test_no_terms_for_emoji_and_punctuation() -> None:
+    assert lexical_terms("👍👍！！。。") == []
+    assert lexical_terms("") == []
+
+
+def test_latin_tokens_and_has_cjk() -> None:
+    assert latin_tokens("ora-01653 和 lq-730k 打印") == ["ora-01653", "lq-730k"]
+    assert latin_tokens("a") == ["a"]
+    assert has_cjk("his登录")
+    assert has_cjk("㐀")  # CJK extension A
+    assert not has_cjk("ログイン ok")  # kana is not CJK ideographs
