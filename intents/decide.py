@@ -153,9 +153,18 @@ class AnswerEngine:
         return self._fallback(text, ranked, f"confidence {top.confidence:.2f} < {threshold:.2f}")
 
     def _choices(self, ranked: list[ScoredHit]) -> list[ScoredHit]:
-        """Articles plausible enough to offer; the clarify list is only useful if each is."""
-        floor = self.settings.clarify_threshold
-        return [c for c in ranked[: self.settings.clarify_max] if c.confidence >= floor]
+        """Close neighbours worth offering: the top article is plausible, and the others rank
+        within ``clarify_margin`` of it (the case of similar symptoms with different causes).
+        On the dev set, wider margins mostly offered unrelated articles for out-of-KB questions."""
+        top = ranked[0]
+        if top.confidence < self.settings.clarify_threshold:
+            return []
+        close = [
+            c
+            for c in ranked[1 : self.settings.clarify_max]
+            if top.hit.score - c.hit.score <= self.settings.clarify_margin
+        ]
+        return [top, *close] if close else []
 
     def _fallback(self, text: str, ranked: list[ScoredHit], why: str) -> Decision:
         top = ranked[0].confidence if ranked else 0.0

@@ -34,6 +34,8 @@ class DecideSettings:
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.
     clarify_max: int = 3
+    #: Runners-up within this fused-score distance of the top article are offered with it.
+    clarify_margin: float = 0.05
     #: Wrong-answer budget the calibration aims for.
     max_wrong_rate: float = 0.02
     #: Messages longer than this are cut before deciding (a pasted log must not stall the bot).
