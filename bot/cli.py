@@ -236,6 +236,88 @@ def cmd_redact(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- run, registry -----------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.app import run
+    from bot.config import Secrets
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    asyncio.run(run(_settings(args), Secrets.from_env()))
+    return 0
+
+
+def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.registry.store import RegistryStore
+
+    return RegistryStore(_db(_settings(args)))
+
+
+def cmd_hospital_add(args: argparse.Namespace) -> int:
+    from bot.registry.store import RegistryError
+
+    registry = _registry(args)
+    try:
+        registry.add_hospital(
+            args.id,
+            args.name,
+            region=args.region,
+            his_version=args.his_version,
+            modules=args.module or [],
+            dedicated_engineer_id=args.engineer,
+        )
+        for chat in args.telegram_chat or []:
+            registry.add_chat("telegram", chat, args.id)
+        for channel in args.slack_channel or []:
+            registry.add_chat("slack", channel, args.id)
+    except (RegistryError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"hospital {args.id} added")
+    return 0
+
+
+def cmd_hospital_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    for h in registry.list_hospitals():
+        chats = ", ".join(
+            f"{c.platform}:{c.chat_id}{'' if c.active else ' (inactive)'}"
+            for c in registry.chats_of_hospital(h.id, active_only=False)
+        )
+        print(
+            f"{h.id:<8} {h.name:<16} region={h.region or '-'} his={h.his_version or '-'} engineer={h.dedicated_engineer_id or '-'} chats=[{chats}]"
+        )
+    return 0
+
+
+def cmd_engineer_add(args: argparse.Namespace) -> int:
+    from bot.registry.store import RegistryError
+
+    registry = _registry(args)
+    try:
+        registry.add_engineer(args.id, args.name, roles=args.role or ["engineer"])
+        if args.telegram_user:
+            registry.add_identity("telegram", args.telegram_user, args.id)
+        if args.slack_user:
+            registry.add_identity("slack", args.slack_user, args.id)
+    except (RegistryError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"engineer {args.id} added")
+    return 0
+
+
+def cmd_engineer_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    for e in registry.list_engineers():
+        ids = ", ".join(f"{i.platform}:{i.platform_user_id}" for i in registry.identities_of(e.id))
+        print(
+            f"{e.id:<8} {e.name:<10} roles={','.join(sorted(registry.roles_of(e.id)))} accounts=[{ids}]"
+        )
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------
 
 
@@ -283,6 +365,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_chat)
     s = sub.add_parser("redact", help="mask personal data in lines read from stdin")
     s.set_defaults(func=cmd_redact)
+    s = sub.add_parser("run", help="run the bot: every configured platform, until Ctrl-C")
+    s.set_defaults(func=cmd_run)
+
+    hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
+        dest="hospital_command", required=True
+    )
+    s = hospital.add_parser(
+        "add", help="register a hospital (config.toml entries win on the same id)"
+    )
+    s.add_argument("id")
+    s.add_argument("name")
+    s.add_argument("--region", default="")
+    s.add_argument("--his-version", default="")
+    s.add_argument("--module", action="append", help="HIS module (repeatable)")
+    s.add_argument("--engineer", help="dedicated engineer id")
+    s.add_argument("--telegram-chat", action="append", help="Telegram chat id (repeatable)")
+    s.add_argument("--slack-channel", action="append", help="Slack channel id (repeatable)")
+    s.set_defaults(func=cmd_hospital_add)
+    s = hospital.add_parser("list", help="list hospitals and their chats")
+    s.set_defaults(func=cmd_hospital_list)
+
+    engineer = sub.add_parser("engineer", help="the engineer registry").add_subparsers(
+        dest="engineer_command", required=True
+    )
+    s = engineer.add_parser("add", help="register an engineer")
+    s.add_argument("id")
+    s.add_argument("name")
+    s.add_argument("--role", action="append", help="engineer, lead or broadcaster (repeatable)")
+    s.add_argument("--telegram-user", help="Telegram user id")
+    s.add_argument("--slack-user", help="Slack user id")
+    s.set_defaults(func=cmd_engineer_add)
+    s = engineer.add_parser("list", help="list engineers and their accounts")
+    s.set_defaults(func=cmd_engineer_list)
     return p
 
 

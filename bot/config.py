@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adapters.telegram.settings import TelegramSettings
+from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from intents.settings import DecideSettings
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
 
@@ -47,6 +49,17 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class BotBehaviour:
+    """How the bot behaves in hospital chats (``[bot]``)."""
+
+    #: "ticket": an unanswerable question opens a ticket at once; "offer": the bot first offers
+    #: a one-tap "转工程师" button. Either way the question is recorded, never dropped.
+    escalation: Literal["ticket", "offer"] = "ticket"
+    #: Reply briefly to chit-chat that @-mentions the bot (otherwise it stays quiet).
+    ack_mentions: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings; ``base_dir`` is the folder relative paths are resolved against."""
 
@@ -59,6 +72,11 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     decide: DecideSettings = field(default_factory=DecideSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    bot: BotBehaviour = field(default_factory=BotBehaviour)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
+    hospitals: tuple[HospitalSpec, ...] = ()
+    engineers: tuple[EngineerSpec, ...] = ()
 
     @property
     def index_path(self) -> Path:
@@ -87,6 +105,7 @@ class Secrets:
     """Secrets come only from the environment, never from config.toml."""
 
     telegram_token: str | None
+    telegram_webhook_secret: str | None
     slack_bot_token: str | None
 
     @classmethod
@@ -94,6 +113,7 @@ class Secrets:
         env = os.environ if env is None else env
         return cls(
             telegram_token=env.get("HISBOT_TELEGRAM_TOKEN") or None,
+            telegram_webhook_secret=env.get("HISBOT_TELEGRAM_WEBHOOK_SECRET") or None,
             slack_bot_token=env.get("HISBOT_SLACK_BOT_TOKEN") or None,
         )
 
@@ -154,7 +174,10 @@ def load_settings(path: Path | None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
+        hospitals, engineers = specs_from_toml(raw)
+        raw = {k: v for k, v in raw.items() if k not in ("hospitals", "engineers")}
         settings: Settings = _build(Settings, raw, str(path))
+        settings = dataclasses.replace(settings, hospitals=hospitals, engineers=engineers)
     except ValueError as exc:  # a section's own validation (__post_init__)
         if isinstance(exc, ConfigError):
             raise

@@ -1,0 +1,185 @@
+"""Composition root: settings → database → KB and engine → registry → core → adapters.
+
+``hisbot run`` starts everything that is configured and says what is not (a missing token
+disables that platform, nothing else). One asyncio loop runs all adapters; CPU-bound decisions
+run in a worker thread so the loop keeps acknowledging platform calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from adapters.base import Adapter, ChatRef, CoreHandlers
+from bot.config import Secrets, Settings
+from bot.core import BotSettings, Services, post_missing_cards
+from bot.db import make_engine
+from bot.exchanges import ExchangeStore
+from bot.knowledge import answer_engine, build_index, embedder_for
+from bot.links import LinkStore
+from bot.messenger import Messenger
+from bot.pipeline import Pipeline
+from bot.redact import redact
+from bot.registry.store import RegistryStore
+from bot.tickets.store import TicketStore
+from intents.decide import AnswerEngine
+from kb_index.articles import Article
+from kb_index.store import KbArticle, import_folder
+
+log = logging.getLogger(__name__)
+
+
+def bot_settings(settings: Settings) -> BotSettings:
+    desks: list[ChatRef] = []
+    if settings.telegram.engineers_chat is not None:
+        desks.append(ChatRef("telegram", str(settings.telegram.engineers_chat)))
+    return BotSettings(
+        escalation=settings.bot.escalation,
+        ack_mentions=settings.bot.ack_mentions,
+        desk_chats=tuple(desks),
+        web_base_url=settings.web.base_url,
+    )
+
+
+def article_lookup(db: Engine) -> Callable[[str], Article | None]:
+    from sqlmodel import Session
+
+    def lookup(article_id: str) -> Article | None:
+        with Session(db) as session:
+            row = session.get(KbArticle, article_id)
+            return row.to_article() if row else None
+
+    return lookup
+
+
+def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
+    """Import the KB folder when present and (re)build the index incrementally."""
+    folder = settings.path(settings.kb.dir)
+    if folder.is_dir():
+        report = import_folder(db, folder)
+        for err in report.errors:
+            log.warning("KB import: %s", err)
+        log.info(
+            "KB %s: %d added, %d updated, %d unchanged",
+            folder,
+            len(report.added),
+            len(report.updated),
+            len(report.unchanged),
+        )
+    else:
+        log.warning(
+            "KB folder %s not found: answering from the articles already in the database", folder
+        )
+    embedder = embedder_for(settings)
+    index, embedded, _ = build_index(settings, db, embedder)
+    log.info("search index: %d articles (%d embedded)", len(index), embedded)
+    return answer_engine(settings, index, embedder)
+
+
+@dataclass
+class App:
+    settings: Settings
+    services: Services
+    pipeline: Pipeline
+    adapters: list[Adapter] = field(default_factory=list)
+
+    def handlers(self) -> CoreHandlers:
+        return CoreHandlers(
+            self.pipeline.on_message, self.pipeline.on_button, self.pipeline.on_chat_event
+        )
+
+    async def start(self) -> None:
+        for adapter in self.adapters:
+            await adapter.start(self.handlers())
+            log.info("%s adapter started", adapter.platform)
+        await post_missing_cards(self.services)
+
+    async def stop(self) -> None:
+        for adapter in reversed(self.adapters):
+            try:
+                await adapter.stop()
+            except Exception:  # stopping must go on for the others
+                log.exception("stopping the %s adapter failed", adapter.platform)
+
+
+def build_app(
+    settings: Settings,
+    secrets: Secrets,
+    db: Engine | None = None,
+    adapters: list[Adapter] | None = None,
+) -> App:
+    """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks)."""
+    db = db or make_engine(settings.storage_url)
+    registry = RegistryStore(db)
+    report = registry.sync_from_config(settings.hospitals, settings.engineers)
+    for warning in report.warnings:
+        log.warning("registry: %s", warning)
+    engine = prepare_knowledge(settings, db)
+    messenger = Messenger()
+    services = Services(
+        engine=engine,
+        registry=registry,
+        tickets=TicketStore(db),
+        exchanges=ExchangeStore(db, clock=_utc_now),
+        links=LinkStore(db),
+        messenger=messenger,
+        article=article_lookup(db),
+        redact=redact,
+        settings=bot_settings(settings),
+    )
+    chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
+    for adapter in chosen:
+        messenger.register(adapter)
+    return App(settings, services, Pipeline(services), chosen)
+
+
+def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
+    out: list[Adapter] = []
+    if secrets.telegram_token:
+        from adapters.telegram.adapter import TelegramAdapter
+
+        out.append(
+            TelegramAdapter(
+                secrets.telegram_token,
+                settings.telegram,
+                webhook_secret=secrets.telegram_webhook_secret,
+            )
+        )
+    else:
+        log.warning("Telegram is not configured (set HISBOT_TELEGRAM_TOKEN to enable it)")
+    if settings.telegram.engineers_chat is None:
+        log.warning(
+            "no engineers' desk is configured ([telegram] engineers_chat): ticket cards are kept until one is"
+        )
+    return out
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    app = build_app(settings, secrets)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    running = [a.platform for a in app.adapters] or ["no chat platform"]
+    print(
+        f"hisbot running: {', '.join(running)}; KB {len(app.services.engine.index)} articles. Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,255 @@
+"""What the conversation pipeline and the engineers' desk share: services and the ticket flow.
+
+Opening a ticket follows one order everywhere, because the contract's audit record must
+survive a crash: write the ticket (and its articles and thread) → tell the hospital → post the
+card to the engineers' desk → record that the card was posted. A crash after the first step
+leaves a ticket without a card, which ``post_missing_cards`` sends on the next start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
+from bot import texts
+from bot.exchanges import Exchange, ExchangeStore, Outcome
+from bot.links import LinkStore, Side
+from bot.messenger import Messenger
+from bot.registry.models import Hospital
+from bot.registry.store import RegistryStore
+from bot.tickets.categories import suggest_category
+from bot.tickets.models import Ticket
+from bot.tickets.store import ThreadEntry, TicketStore
+from intents.decide import AnswerEngine
+from kb_index.articles import Article
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+_COMMAND = re.compile(r"^/(\w+)(?:@\w+)?\s*(.*)$", re.S)
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """``/name args`` (a ``/name@botname`` suffix is allowed) → (name, args)."""
+    m = _COMMAND.match(text.strip())
+    return (m.group(1).lower(), m.group(2).strip()) if m else None
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """Behaviour of the bot in chats (``[bot]`` in config.toml, plus where the desk is)."""
+
+    #: "ticket": an unanswerable question opens a ticket at once; "offer": the bot first offers
+    #: a one-tap "转工程师" button (the question is recorded either way, never dropped).
+    escalation: Literal["ticket", "offer"] = "ticket"
+    #: Reply briefly to chit-chat that @-mentions the bot (otherwise stay quiet).
+    ack_mentions: bool = True
+    #: Engineers' desk chats; every new ticket's card goes to each.
+    desk_chats: tuple[ChatRef, ...] = ()
+    #: Base URL of the KB pages for article links.
+    web_base_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass
+class Services:
+    engine: AnswerEngine
+    registry: RegistryStore
+    tickets: TicketStore
+    exchanges: ExchangeStore
+    links: LinkStore
+    messenger: Messenger
+    article: Callable[[str], Article | None]
+    redact: Callable[[str], str]
+    settings: BotSettings
+    clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
+    #: Chats told once that they are not registered (in memory only: nothing is stored for them).
+    warned_chats: set[tuple[str, str]] = field(default_factory=set)
+
+    def is_desk(self, chat: ChatRef) -> bool:
+        return any(
+            d.platform == chat.platform and d.chat_id == chat.chat_id
+            for d in self.settings.desk_chats
+        )
+
+    def article_url(self, article_id: str) -> str:
+        return f"{self.settings.web_base_url.rstrip('/')}/kb/{article_id}"
+
+
+def thread_root(msg: IncomingMessage, services: Services) -> str:
+    """The conversation a message belongs to: the platform thread, else the question it
+    replies to (directly, or through the bot's reply), else itself."""
+    if msg.chat.thread_id:
+        return msg.chat.thread_id
+    if msg.reply_to_message_id:
+        prior = services.exchanges.for_message(
+            msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+        )
+        if prior is not None:
+            return prior.thread_root
+        return msg.reply_to_message_id
+    return msg.message_id
+
+
+def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
+    articles = services.tickets.articles(ticket.number)
+    tried = "\n".join(f"  · {a.article_id} {a.title}" for a in articles) or "  （无）"
+    engineer = ""
+    if ticket.accepted_by:
+        eng = services.registry.get_engineer(ticket.accepted_by)
+        engineer = f"\n受理：{eng.name if eng else ticket.accepted_by}"
+    return (
+        f"🎫 工单 #{ticket.number}  [{texts.URGENCY_LABELS.get(ticket.urgency, ticket.urgency)}]\n"
+        f"医院：{hospital_name}\n"
+        f"报告人：{ticket.reporter_name}\n"
+        f"分类：{texts.CATEGORY_LABELS.get(ticket.category, ticket.category)}\n"
+        f"状态：{texts.STATUS_LABELS.get(ticket.status, ticket.status)}{engineer}\n"
+        f"问题：{ticket.question}\n"
+        f"已尝试文章：\n{tried}\n"
+        f"回复本消息即可转达给医院。"
+    )
+
+
+def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
+    hospital = services.registry.get_hospital(ticket.hospital_id)
+    name = hospital.name if hospital else ticket.hospital_id
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if ticket.status == "new":
+        buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
+    mentions: tuple[str, ...] = ()
+    if ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
+        mentions = tuple(
+            i.platform_user_id
+            for i in services.registry.identities_of(hospital.dedicated_engineer_id)
+            if i.platform == desk.platform
+        )
+    return Reply(
+        chat=desk,
+        text=card_text(services, ticket, name),
+        buttons=buttons,
+        mention_user_ids=mentions,
+    )
+
+
+async def post_card(services: Services, ticket: Ticket) -> None:
+    """Post the ticket's card to every desk chat and record it (the outbox's second half)."""
+    for desk in services.settings.desk_chats:
+        sent = await services.messenger.send(card_reply(services, ticket, desk))
+        if sent is None:
+            continue
+        services.tickets.mark_card_posted(
+            ticket.number, sent.platform, sent.chat_id, sent.message_id
+        )
+        services.links.link(sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK)
+
+
+async def refresh_cards(services: Services, number: str) -> None:
+    """Re-render every posted card of a ticket (status, engineer, buttons)."""
+    ticket = services.tickets.get(number)
+    card = services.tickets.card_for(number)
+    if card is None:
+        return
+    for desk in services.settings.desk_chats:
+        if desk.platform == card.platform and desk.chat_id == card.chat_id:
+            await services.messenger.edit(
+                MessageRef(card.platform, card.chat_id, card.message_id),
+                card_reply(services, ticket, desk),
+            )
+
+
+async def post_missing_cards(services: Services) -> int:
+    """Send the cards of tickets written before a crash; returns how many were posted."""
+    if not services.settings.desk_chats:
+        return 0
+    missing = services.tickets.tickets_without_card()
+    for ticket in missing:
+        await post_card(services, ticket)
+    if missing:
+        log.info("posted %d ticket card(s) left over from before the restart", len(missing))
+    return len(missing)
+
+
+async def open_ticket_for(
+    services: Services,
+    hospital: Hospital,
+    exchange: Exchange,
+    *,
+    urgent: bool,
+    reply_to: str,
+    chat: ChatRef,
+) -> Ticket:
+    """Open a ticket for an exchange's thread, tell the hospital, and card it to the desk."""
+    if exchange.ticket_number:
+        await services.messenger.send(
+            Reply(chat=chat, text=texts.ticket_exists(exchange.ticket_number), reply_to=reply_to)
+        )
+        return services.tickets.get(exchange.ticket_number)
+    thread = services.exchanges.thread(exchange.platform, exchange.chat_id, exchange.thread_root)
+    tried: list[str] = []
+    entries: list[ThreadEntry] = []
+    for ex in thread:
+        entries.append(ThreadEntry("hospital", ex.reporter_name, ex.question, ex.created_at))
+        tried.extend(a for a in ex.articles if a not in tried)
+    articles = [(a, _title(services, a)) for a in tried]
+    categories = [art.category for a in tried if (art := services.article(a)) is not None]
+    if not categories:  # nothing tried: take the nearest articles' categories
+        categories = [c.article.category for c in services.engine.rank(exchange.question, k=3)]
+    first = thread[0] if thread else exchange
+    ticket = services.tickets.open_ticket(
+        hospital_id=hospital.id,
+        reporter_platform=exchange.platform,
+        reporter_user_id=exchange.reporter_user_id,
+        reporter_name=exchange.reporter_name,
+        source_platform=exchange.platform,
+        source_chat_id=exchange.chat_id,
+        source_message_id=first.question_message_id,
+        source_thread_id=chat.thread_id,
+        question=" / ".join(ex.question for ex in thread) if thread else exchange.question,
+        category=suggest_category(categories),
+        urgency="P1" if urgent else "P3",
+        articles_tried=articles,
+        thread=entries,
+    )
+    for ex in thread or [exchange]:
+        services.exchanges.set_outcome(ex.id or 0, Outcome.ESCALATED, ticket.number)
+        services.links.link(
+            ex.platform, ex.chat_id, ex.question_message_id, ticket.number, Side.HOSPITAL
+        )
+        if ex.reply_message_id:
+            services.links.link(
+                ex.platform, ex.chat_id, ex.reply_message_id, ticket.number, Side.HOSPITAL
+            )
+    engineer_name = None
+    if urgent and hospital.dedicated_engineer_id:
+        eng = services.registry.get_engineer(hospital.dedicated_engineer_id)
+        engineer_name = eng.name if eng else None
+    notice = await services.messenger.send(
+        Reply(
+            chat=chat,
+            text=texts.ticket_opened(ticket.number, urgent, engineer_name),
+            reply_to=reply_to,
+        )
+    )
+    if notice is not None:
+        services.links.link(
+            notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL
+        )
+    await post_card(services, ticket)
+    return ticket
+
+
+def _title(services: Services, article_id: str) -> str:
+    entry = services.engine.index.get(article_id)
+    return entry.title if entry else article_id
+
+
+def hospital_thread(ticket: Ticket) -> tuple[ChatRef, str]:
+    """Where to speak to the hospital about a ticket: its chat/thread, replying to the question."""
+    return ChatRef(
+        ticket.source_platform, ticket.source_chat_id, ticket.source_thread_id
+    ), ticket.source_message_id

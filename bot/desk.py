@@ -1,0 +1,195 @@
+"""The engineers' side: ticket cards, "接单", commands, and relaying to the hospital.
+
+Commands (in a desk chat, registered engineers only):
+
+    /ticket <no>                 show a ticket with its recent events
+    /tickets                     open tickets
+    /resolve <no> <how>          resolve (the resolution is required) and tell the hospital
+    /reopen <no> [why]           reopen and tell the hospital
+    /assign <no> <engineer id>   hand a ticket to an engineer
+    /note <no> <text>            internal note, never shown to the hospital
+
+Replying to a ticket card (or to a relayed hospital message) sends the text to the hospital's
+thread. Permissions are the ticket store's: the desk translates its errors into sentences.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.base import ButtonPress, IncomingMessage, Reply
+from bot import texts
+from bot.core import Services, hospital_thread, parse_command, refresh_cards
+from bot.links import Side
+from bot.registry.models import Engineer
+from bot.tickets.models import Direction
+from bot.tickets.store import (
+    AlreadyClaimed,
+    TicketError,
+    TicketNotFound,
+)
+from bot.tickets.store import (
+    MessageRef as TicketMessageRef,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Desk:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def _engineer(self, platform: str, user_id: str) -> Engineer | None:
+        return self.s.registry.engineer_for_user(platform, user_id)
+
+    async def _say(self, msg: IncomingMessage, text: str) -> None:
+        await self.s.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    async def on_message(self, msg: IncomingMessage) -> None:
+        engineer = self._engineer(msg.chat.platform, msg.sender.user_id)
+        text = msg.text.strip()
+        command = parse_command(text)
+        if command is not None:
+            if engineer is None:
+                await self._say(msg, texts.only_engineers())
+                return
+            await self._command(msg, engineer, *command)
+            return
+        if msg.reply_to_message_id and engineer is not None:
+            link = self.s.links.ticket_for(
+                msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+            )
+            if link is not None and link.side == Side.DESK:
+                await self._relay_to_hospital(msg, engineer, link.ticket_number, text)
+
+    async def _relay_to_hospital(
+        self, msg: IncomingMessage, engineer: Engineer, number: str, text: str
+    ) -> None:
+        if not text:
+            return
+        ticket = self.s.tickets.get(number)
+        chat, question_id = hospital_thread(ticket)
+        sent = await self.s.messenger.send(
+            Reply(
+                chat=chat,
+                text=texts.relayed_from_engineer(engineer.name, number, text),
+                reply_to=question_id,
+            )
+        )
+        ref = TicketMessageRef(sent.platform, sent.chat_id, sent.message_id) if sent else None
+        self.s.tickets.append_message(number, Direction.ENGINEER, engineer.id, text, ref)
+        if sent is not None:
+            self.s.links.link(sent.platform, sent.chat_id, sent.message_id, number, Side.HOSPITAL)
+        self.s.links.link(msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK)
+
+    async def _command(
+        self, msg: IncomingMessage, engineer: Engineer, name: str, args: str
+    ) -> None:
+        parts = args.split(maxsplit=1)
+        number = parts[0] if parts else ""
+        rest = parts[1].strip() if len(parts) > 1 else ""
+        try:
+            if name == "tickets":
+                rows = self.s.tickets.open_tickets()
+                await self._say(
+                    msg,
+                    "\n".join(
+                        f"#{t.number} [{t.urgency}] {texts.STATUS_LABELS.get(t.status, t.status)} {t.hospital_id} {t.question[:30]}"
+                        for t in rows
+                    )
+                    or "没有未完成的工单。",
+                )
+            elif not number:
+                await self._say(msg, f"用法：/{name} <工单号> …")
+            elif name == "ticket":
+                await self._say(msg, self._ticket_summary(number))
+            elif name == "resolve":
+                ticket = self.s.tickets.resolve(number, engineer.id, rest)
+                chat, question_id = hospital_thread(ticket)
+                sent = await self.s.messenger.send(
+                    Reply(chat=chat, text=texts.resolved(ticket.number, rest), reply_to=question_id)
+                )
+                if sent is not None:
+                    self.s.links.link(
+                        sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
+                    )
+                await refresh_cards(self.s, ticket.number)
+                await self._say(msg, f"工单 #{ticket.number} 已解决，已通知医院。")
+            elif name == "reopen":
+                ticket = self.s.tickets.reopen(number, engineer.id, rest or "重新打开")
+                chat, question_id = hospital_thread(ticket)
+                await self.s.messenger.send(
+                    Reply(chat=chat, text=texts.reopened(ticket.number), reply_to=question_id)
+                )
+                await refresh_cards(self.s, ticket.number)
+                await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
+            elif name == "assign":
+                target = self.s.registry.get_engineer(rest)
+                if target is None:
+                    await self._say(msg, f"没有工程师 {rest}。")
+                    return
+                ticket = self.s.tickets.assign(number, target.id, engineer.id)
+                await refresh_cards(self.s, ticket.number)
+                await self._say(msg, f"工单 #{ticket.number} 已指派给 {target.name}。")
+            elif name == "note":
+                self.s.tickets.add_note(number, engineer.id, rest)
+                await self._say(msg, f"已记录内部备注（医院不可见）：#{number}")
+        except TicketNotFound:
+            await self._say(msg, texts.not_found(number))
+        except TicketError as exc:
+            await self._say(msg, f"操作未完成：{exc}")
+
+    def _ticket_summary(self, number: str) -> str:
+        t = self.s.tickets.get(number)
+        hospital = self.s.registry.get_hospital(t.hospital_id)
+        events = self.s.tickets.events(t.number)[-6:]
+        lines = [
+            f"工单 #{t.number} [{t.urgency}] {texts.STATUS_LABELS.get(t.status, t.status)}",
+            f"医院：{hospital.name if hospital else t.hospital_id}  报告人：{t.reporter_name}",
+            f"分类：{texts.CATEGORY_LABELS.get(t.category, t.category)}  受理：{t.accepted_by or '—'}",
+            f"问题：{t.question}",
+        ]
+        if t.resolution:
+            lines.append(f"处理方式：{t.resolution}")
+        lines.append("最近记录：")
+        lines.extend(
+            f"  {e.at:%m-%d %H:%M} {e.actor_name or e.actor_kind} {e.kind} {e.text or e.to_value or ''}".rstrip()
+            for e in events
+        )
+        return "\n".join(lines)
+
+    # ---- buttons ----------------------------------------------------------------------------
+
+    async def on_button(self, press: ButtonPress) -> None:
+        action, _, number = press.action.partition(":")
+        if action != "claim":
+            await self.s.messenger.acknowledge(press)
+            return
+        engineer = self._engineer(press.message.platform, press.sender.user_id)
+        if engineer is None:
+            await self.s.messenger.acknowledge(press, texts.only_engineers())
+            return
+        try:
+            ticket = self.s.tickets.claim(number, engineer.id)
+        except AlreadyClaimed as exc:
+            await self.s.messenger.acknowledge(
+                press, f"已被 {exc.engineer_name or exc.engineer_id} 接单。"
+            )
+            return
+        except TicketError as exc:
+            await self.s.messenger.acknowledge(press, f"无法接单：{exc}")
+            return
+        await self.s.messenger.acknowledge(press, f"已接单 #{ticket.number}")
+        await refresh_cards(self.s, ticket.number)
+        chat, question_id = hospital_thread(ticket)
+        sent = await self.s.messenger.send(
+            Reply(
+                chat=chat, text=texts.accepted(engineer.name, ticket.number), reply_to=question_id
+            )
+        )
+        if sent is not None:
+            self.s.links.link(
+                sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
+            )

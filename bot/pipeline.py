@@ -1,0 +1,375 @@
+"""The one path every chat message takes, as plain named steps.
+
+    drop own/bot messages → engineers' desk? → hospital for the chat (unknown: say so once)
+    → redact → hospital commands → part of a ticket's thread? (relay) → "still not solved"
+    follow-up? (escalate) → decide → act → reply
+
+Buttons and chat events (migration, removal) join here too. Every step is a function over one
+message; nothing here knows which platform the message came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapters.base import (
+    Button,
+    ButtonPress,
+    ChatEvent,
+    ChatEventKind,
+    ChatRef,
+    Citation,
+    IncomingMessage,
+    Reply,
+)
+from bot import texts
+from bot.core import Services, open_ticket_for, parse_command, thread_root
+from bot.desk import Desk
+from bot.exchanges import Exchange, Outcome
+from bot.links import Side
+from bot.registry.models import Hospital
+from bot.tickets.models import Direction
+from bot.tickets.store import Actor, MessageRef, TicketError, TicketNotFound
+from intents.decide import Decision, DecisionKind
+
+log = logging.getLogger(__name__)
+
+
+def message_text(msg: IncomingMessage) -> str:
+    """What the user said: the text or a screenshot's caption (adapters put either in text)."""
+    return msg.text.strip()
+
+
+class Pipeline:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.desk = Desk(services)
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    async def on_message(self, msg: IncomingMessage) -> None:
+        if msg.from_self or msg.sender.is_bot:
+            return
+        if self.s.is_desk(msg.chat):
+            await self.desk.on_message(msg)
+            return
+        hospital = self.s.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
+        if hospital is None:
+            await self._unregistered(msg)
+            return
+        text = self.s.redact(message_text(msg))
+        if not text and not msg.attachments:
+            return
+        command = parse_command(text)
+        if command is not None:
+            await self._hospital_command(msg, hospital, *command)
+            return
+        if await self._relay_to_ticket(msg, hospital, text):
+            return
+        if msg.edited and self._already_handled(msg):
+            return  # an edit of a question we already answered: do not answer twice
+        if msg.reply_to_message_id and texts.says_unsolved(text):
+            prior = self.s.exchanges.for_message(
+                msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+            )
+            if prior is not None:
+                await self._escalate_follow_up(msg, hospital, prior, text)
+                return
+        decision = await asyncio.to_thread(self.s.engine.decide, text)
+        await self.act(msg, hospital, text, decision)
+
+    def _already_handled(self, msg: IncomingMessage) -> bool:
+        return (
+            self.s.exchanges.for_message(msg.chat.platform, msg.chat.chat_id, msg.message_id)
+            is not None
+        )
+
+    async def _unregistered(self, msg: IncomingMessage) -> None:
+        """Say once per chat (per process) that the group is not registered; store nothing."""
+        key = (msg.chat.platform, msg.chat.chat_id)
+        if key in self.s.warned_chats:
+            return
+        self.s.warned_chats.add(key)
+        log.info("message from unregistered chat %s:%s", *key)
+        await self.s.messenger.send(Reply(chat=msg.chat, text=texts.unregistered_group()))
+
+    async def _relay_to_ticket(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """A message in a ticket's thread goes to the ticket and to the engineers' card."""
+        if not msg.reply_to_message_id:
+            return False
+        link = self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id)
+        if link is None:
+            return False
+        try:
+            ticket = self.s.tickets.get(link.ticket_number, hospital_id=hospital.id)
+        except TicketNotFound:
+            return False
+        author = Actor.hospital_user(
+            hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
+        )
+        body = text or "（附件）"
+        if msg.attachments:
+            body += "\n" + "\n".join(
+                f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
+            )
+        self.s.tickets.append_message(
+            ticket.number,
+            Direction.HOSPITAL,
+            author,
+            body,
+            MessageRef(msg.chat.platform, msg.chat.chat_id, msg.message_id),
+        )
+        self.s.links.link(
+            msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+        )
+        card = self.s.tickets.card_for(ticket.number)
+        for desk in self.s.settings.desk_chats:
+            reply_to = (
+                card.message_id
+                if card and card.platform == desk.platform and card.chat_id == desk.chat_id
+                else None
+            )
+            sent = await self.s.messenger.send(
+                Reply(
+                    chat=desk,
+                    text=texts.relayed_from_hospital(
+                        hospital.name, msg.sender.display_name, ticket.number, body
+                    ),
+                    reply_to=reply_to,
+                )
+            )
+            if sent is not None:
+                self.s.links.link(
+                    sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK
+                )
+        return True
+
+    # ---- acting on a decision ---------------------------------------------------------------
+
+    async def act(
+        self, msg: IncomingMessage, hospital: Hospital, text: str, decision: Decision
+    ) -> None:
+        kind = decision.kind
+        if kind is DecisionKind.SMALLTALK:
+            if msg.mentions_bot and self.s.settings.ack_mentions:
+                await self.s.messenger.send(
+                    Reply(chat=msg.chat, text=texts.mention_ack(), reply_to=msg.message_id)
+                )
+            return
+        articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
+        exchange = self.s.exchanges.record(
+            hospital_id=hospital.id,
+            platform=msg.chat.platform,
+            chat_id=msg.chat.chat_id,
+            thread_root=thread_root(msg, self.s),
+            question_message_id=msg.message_id,
+            reporter_user_id=msg.sender.user_id,
+            reporter_name=msg.sender.display_name,
+            question=text,
+            decision=kind.value,
+            article_ids=articles,
+            confidence=decision.confidence,
+        )
+        if kind is DecisionKind.ANSWER and decision.article is not None:
+            await self._answer(msg, exchange, decision.article.id)
+        elif kind is DecisionKind.CLARIFY:
+            await self._clarify(msg, exchange, decision)
+        elif kind is DecisionKind.URGENT:
+            await open_ticket_for(
+                self.s, hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
+            )
+        elif self.s.settings.escalation == "offer":
+            sent = await self.s.messenger.send(
+                Reply(
+                    chat=msg.chat,
+                    text=texts.offer_escalation(),
+                    reply_to=msg.message_id,
+                    buttons=((Button(texts.TO_ENGINEER, f"esc:{exchange.id}"),),),
+                )
+            )
+            if sent is not None:
+                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+        else:
+            await open_ticket_for(
+                self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
+            )
+
+    def _answer_reply(
+        self,
+        chat: ChatRef,
+        exchange: Exchange,
+        article_id: str,
+        reply_to: str,
+        with_buttons: bool = True,
+    ) -> Reply | None:
+        """The answer message for an article, or None if the article is gone from the KB
+        ("no citation, no answer")."""
+        article = self.s.article(article_id)
+        if article is None:
+            return None
+        buttons = (
+            (
+                (
+                    Button(texts.SOLVED, f"ok:{exchange.id}"),
+                    Button(texts.UNSOLVED, f"no:{exchange.id}"),
+                ),
+            )
+            if with_buttons
+            else ()
+        )
+        return Reply(
+            chat=chat,
+            text=texts.answer(article.title, article.steps),
+            reply_to=reply_to,
+            citation=Citation(article.id, article.title, self.s.article_url(article.id)),
+            buttons=buttons,
+        )
+
+    async def _answer(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
+        reply = self._answer_reply(msg.chat, exchange, article_id, msg.message_id)
+        if reply is None:
+            hospital = self.s.registry.get_hospital(exchange.hospital_id)
+            if hospital is not None:
+                await open_ticket_for(
+                    self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
+                )
+            return
+        sent = await self.s.messenger.send(reply)
+        if sent is not None:
+            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+
+    async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
+        rows = tuple(
+            (Button(a.title[:40], f"pick:{exchange.id}:{a.id}"),) for a in decision.choices
+        )
+        rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}"),),)
+        sent = await self.s.messenger.send(
+            Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
+        )
+        if sent is not None:
+            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+
+    async def _escalate_follow_up(
+        self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
+    ) -> None:
+        """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
+        follow = self.s.exchanges.record(
+            hospital_id=hospital.id,
+            platform=msg.chat.platform,
+            chat_id=msg.chat.chat_id,
+            thread_root=prior.thread_root,
+            question_message_id=msg.message_id,
+            reporter_user_id=msg.sender.user_id,
+            reporter_name=msg.sender.display_name,
+            question=text,
+            decision="follow_up",
+            article_ids=[],
+            confidence=0.0,
+            outcome=Outcome.UNSOLVED,
+        )
+        await open_ticket_for(
+            self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat
+        )
+
+    # ---- hospital commands ------------------------------------------------------------------
+
+    async def _hospital_command(
+        self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
+    ) -> None:
+        if name == "ticket" and args:
+            try:
+                t = self.s.tickets.get(args.split()[0], hospital_id=hospital.id)
+                body = (
+                    f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
+                    f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
+                )
+            except (TicketNotFound, TicketError, ValueError):
+                body = texts.not_found(args.split()[0])
+        elif name in ("tickets", "ticket"):
+            rows = self.s.tickets.list_for_hospital(hospital.id, limit=10)
+            body = (
+                "\n".join(
+                    f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
+                    for t in rows
+                )
+                or "本院暂无工单。"
+            )
+        else:
+            return  # not our command (other bots share the group)
+        await self.s.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
+
+    # ---- buttons ----------------------------------------------------------------------------
+
+    async def on_button(self, press: ButtonPress) -> None:
+        action, _, rest = press.action.partition(":")
+        if action == "claim" or self.s.is_desk(
+            ChatRef(press.message.platform, press.message.chat_id)
+        ):
+            await self.desk.on_button(press)
+            return
+        hospital = self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
+        exchange = (
+            self.s.exchanges.get(int(rest.split(":")[0])) if rest.split(":")[0].isdigit() else None
+        )
+        if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
+            await self.s.messenger.acknowledge(press, "这个按钮已失效。")
+            return
+        chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
+        if action == "ok":
+            self.s.exchanges.set_outcome(exchange.id or 0, Outcome.SOLVED)
+            await self.s.messenger.acknowledge(press, texts.thanks_solved())
+            done = (
+                self._answer_reply(
+                    chat,
+                    exchange,
+                    exchange.articles[0],
+                    exchange.question_message_id,
+                    with_buttons=False,
+                )
+                if exchange.articles
+                else None
+            )
+            if done is not None:
+                await self.s.messenger.edit(
+                    press.message,
+                    Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
+                )
+        elif action in ("no", "esc"):
+            await self.s.messenger.acknowledge(press)
+            self.s.exchanges.set_outcome(exchange.id or 0, Outcome.UNSOLVED)
+            await open_ticket_for(
+                self.s,
+                hospital,
+                exchange,
+                urgent=False,
+                reply_to=exchange.question_message_id,
+                chat=chat,
+            )
+        elif action == "pick":
+            article_id = rest.split(":", 1)[1] if ":" in rest else ""
+            await self.s.messenger.acknowledge(press)
+            reply = self._answer_reply(chat, exchange, article_id, exchange.question_message_id)
+            if reply is None:
+                return
+            sent = await self.s.messenger.send(reply)
+            if sent is not None:
+                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+        else:
+            await self.s.messenger.acknowledge(press)
+
+    # ---- chat events ------------------------------------------------------------------------
+
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        platform, chat_id = event.chat.platform, event.chat.chat_id
+        if event.kind is ChatEventKind.MIGRATED and event.new_chat_id:
+            if self.s.registry.get_chat(platform, chat_id) is not None:
+                self.s.registry.move_chat(platform, chat_id, event.new_chat_id)
+            self.s.links.move_chat(platform, chat_id, event.new_chat_id)
+            log.info("chat %s:%s migrated to %s", platform, chat_id, event.new_chat_id)
+        elif event.kind in (ChatEventKind.BOT_REMOVED, ChatEventKind.ARCHIVED):
+            if self.s.registry.get_chat(platform, chat_id) is not None:
+                self.s.registry.deactivate_chat(platform, chat_id, reason=event.kind.value)
+            log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
+        elif event.kind is ChatEventKind.RENAMED:
+            log.info("chat %s:%s renamed", platform, chat_id)

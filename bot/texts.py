@@ -1,0 +1,109 @@
+"""Every sentence the bot says, in one place: wording is product, not code.
+
+Functions take plain values and return plain text; adapters decide how to show it.
+"""
+
+from __future__ import annotations
+
+import re
+
+SOLVED = "已解决"
+UNSOLVED = "没解决，转工程师"
+TO_ENGINEER = "转工程师"
+NONE_OF_THESE = "都不是，转工程师"
+CLAIM = "接单"
+
+URGENCY_LABELS = {"P1": "P1 紧急", "P2": "P2 高", "P3": "P3 普通", "P4": "P4 低"}
+STATUS_LABELS = {
+    "new": "待接单",
+    "accepted": "已受理",
+    "in_progress": "处理中",
+    "resolved": "已解决",
+    "closed": "已关闭",
+}
+CATEGORY_LABELS = {
+    "consult": "咨询",
+    "install": "安装",
+    "usage": "使用",
+    "upgrade": "升级",
+    "report": "报表",
+    "data-fix": "数据修正",
+    "insurance": "医保",
+    "lis": "LIS",
+    "pacs": "PACS",
+    "data-report": "数据上报",
+    "third-party": "第三方接口",
+}
+
+#: Follow-ups that mean "the answer did not help" (in the same thread as the answer).
+_UNSOLVED = re.compile(
+    r"还是不行|还不行|没用|不管用|没解决|没有解决|解决不了|不好使|试了.{0,6}(不行|没用|一样)|"
+    r"还是一样|依然|仍然|照样|还是报|还是提示|还是出现|转人工|找工程师|人工"
+)
+
+
+def says_unsolved(text: str) -> bool:
+    return _UNSOLVED.search(text) is not None
+
+
+def unregistered_group() -> str:
+    return "您好，本群尚未登记为服务医院群，暂时无法提供自动答疑。请联系贵院信息科或我司客服经理登记后再使用。"
+
+
+def answer(title: str, steps: str) -> str:
+    return f"【{title}】\n{steps.strip()}\n\n以上步骤能解决吗？请点下方按钮告诉我。"
+
+
+def clarify() -> str:
+    return "您说的可能是下面几种情况之一，请点选最接近的一项："
+
+
+def offer_escalation() -> str:
+    return "这个问题知识库里暂时没有现成答案。需要的话，点「转工程师」为您登记工单。"
+
+
+def ticket_opened(number: str, urgent: bool, engineer_name: str | None) -> str:
+    if urgent:
+        who = f"，已通知负责工程师{engineer_name}" if engineer_name else "，已通知值班工程师"
+        return f"已按紧急故障登记工单 #{number}{who}，请保持电话畅通。"
+    return f"已为您登记工单 #{number}，工程师接单后会在本群回复。"
+
+
+def ticket_exists(number: str) -> str:
+    return f"这个问题已登记为工单 #{number}，工程师会在本群回复。"
+
+
+def accepted(engineer_name: str, number: str) -> str:
+    return f"工程师 {engineer_name} 已受理工单 #{number}。"
+
+
+def resolved(number: str, resolution: str) -> str:
+    return f"工单 #{number} 已处理完成。\n处理方式：{resolution}\n如仍有问题，直接回复本消息即可。"
+
+
+def reopened(number: str) -> str:
+    return f"工单 #{number} 已重新打开，工程师会继续跟进。"
+
+
+def relayed_from_engineer(engineer_name: str, number: str, text: str) -> str:
+    return f"【工单 #{number} · 工程师 {engineer_name}】\n{text}"
+
+
+def relayed_from_hospital(hospital_name: str, reporter: str, number: str, text: str) -> str:
+    return f"【#{number} · {hospital_name} · {reporter}】\n{text}"
+
+
+def thanks_solved() -> str:
+    return "感谢反馈，很高兴问题已解决。"
+
+
+def mention_ack() -> str:
+    return "您好，有问题直接发在群里就行，我会尽量解答。"
+
+
+def not_found(number: str) -> str:
+    return f"没有找到工单 #{number}。"
+
+
+def only_engineers() -> str:
+    return "只有登记的工程师可以执行这个操作。"
