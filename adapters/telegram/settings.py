@@ -1,0 +1,64 @@
+"""Typed settings of the Telegram edge (the ``[telegram]`` section of config.toml).
+
+Secrets are not settings: the bot token (``HISBOT_TELEGRAM_TOKEN``) and the webhook secret
+(``HISBOT_TELEGRAM_WEBHOOK_SECRET``) are read from the environment by the composition root and
+handed to ``TelegramAdapter`` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    #: "polling": long-poll getUpdates (no inbound port needed, the default for a hospital LAN
+    #: with outbound-only internet). "webhook": Telegram POSTs updates to ``webhook_url``.
+    mode: Literal["polling", "webhook"] = "polling"
+    #: Bot API endpoint; PTB appends ``<token>/<method>``. Point it at a local Bot API server
+    #: (or the test fake) to keep traffic off api.telegram.org.
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    #: The vendor's engineers' group (where escalations are announced); None = not configured.
+    engineers_chat: int | None = None
+
+    #: Public HTTPS URL Telegram posts to (webhook mode only), e.g. "https://bot.example/telegram".
+    webhook_url: str | None = None
+    #: Where the local webhook server listens; a reverse proxy terminates TLS in front of it.
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    #: Path the local server accepts POSTs on (without the leading slash).
+    webhook_path: str = "telegram"
+
+    #: Long-poll timeout of getUpdates, seconds.
+    poll_timeout: int = 10
+
+    #: Flood limits applied client-side by PTB's AIORateLimiter: all sends per second, and sends
+    #: per group/supergroup/channel per minute (leaky bucket: a burst of ``group_per_minute``, then
+    #: one every 60/``group_per_minute`` s). Private chats only count against the overall limit.
+    overall_per_second: int = 30
+    group_per_minute: int = 20
+    #: How often a 429 (RetryAfter) is retried after sleeping retry_after (+0.1 s).
+    max_retries: int = 5
+
+    #: Retries of a send/edit after a network error, timeout or 5xx; backoff doubles each time.
+    network_retries: int = 3
+    network_backoff: float = 0.5
+    #: Updates processed at the same time (different chats); one chat's updates stay in order.
+    concurrent_updates: int = 8
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("polling", "webhook"):
+            raise ValueError(f"[telegram] mode must be 'polling' or 'webhook', not {self.mode!r}")
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("[telegram] mode = 'webhook' needs webhook_url")
+        for name in ("poll_timeout", "overall_per_second", "group_per_minute"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"[telegram] {name} must be at least 1")
+        if self.concurrent_updates < 1:
+            raise ValueError("[telegram] concurrent_updates must be at least 1")
+        if self.max_retries < 0 or self.network_retries < 0 or self.network_backoff < 0:
+            raise ValueError("[telegram] retries and backoff must not be negative")
+        if not 0 < self.webhook_port < 65536:
+            raise ValueError(f"[telegram] webhook_port out of range: {self.webhook_port}")

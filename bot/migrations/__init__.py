@@ -1,0 +1,89 @@
+"""The database schema, versioned with Alembic.
+
+``upgrade_to_head(url_or_engine)`` brings any database (new, or made before Alembic by
+``SQLModel.metadata.create_all``) to the current schema; the bot calls it at start. It runs
+from the installed package (the scripts live next to this file), so no alembic.ini is needed at
+run time. alembic.ini at the repository root is for developers:
+
+    .venv/bin/alembic -x url=sqlite:///data/hisbot.db current
+    .venv/bin/alembic -x url=sqlite:////tmp/empty.db revision --autogenerate -m "what changed"
+
+Every module that defines tables must be listed in ``MODEL_MODULES``: it is what the
+migrations (and the test that compares them with the models) consider the schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+#: The modules whose SQLModel tables make up the schema.
+MODEL_MODULES: tuple[str, ...] = (
+    "kb_index.store",
+    "bot.registry.models",
+    "bot.tickets.models",
+)
+
+_HERE = Path(__file__).resolve().parent
+
+
+def schema_metadata() -> MetaData:
+    """The tables of ``MODEL_MODULES`` (and nothing else a process may have imported)."""
+    keep: set[str] = set()
+    for name in MODEL_MODULES:
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, SQLModel)
+                and obj.__module__ == name
+                and "__table__" in vars(obj)
+            ):
+                keep.add(str(obj.__tablename__))
+    out = MetaData()
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name in keep:
+            table.to_metadata(out)
+    return out
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at this package's scripts (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_HERE))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: not under Alembic yet, or empty)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_to_head(target: str | Engine) -> None:
+    """Run every migration the database has not had yet, in one transaction where the database
+    allows it (PostgreSQL). Concurrent callers on PostgreSQL are serialised (advisory lock)."""
+    engine = create_engine(target, poolclass=NullPool) if isinstance(target, str) else target
+    try:
+        cfg = alembic_config()
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        if isinstance(target, str):
+            engine.dispose()

@@ -1,0 +1,38 @@
+"""Write transactions that serialise correctly on SQLite and PostgreSQL.
+
+On SQLite a transaction normally starts as a reader and upgrades to a writer at its first
+write; two such transactions can both hold a read snapshot and then fail with "database is
+locked" instead of waiting. ``write_session`` starts SQLite transactions with ``BEGIN
+IMMEDIATE``: the write lock is taken first (waiting up to the connection's busy timeout), so
+read-modify-write sequences inside are serialised. On PostgreSQL the transaction is an ordinary
+READ COMMITTED one; code that reads before it writes locks the rows it reads
+(``SELECT ... FOR UPDATE``) or writes with a conditional ``UPDATE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session in one write transaction: committed when the block ends, rolled back if it
+    raises. Objects stay readable after the commit (``expire_on_commit=False``)."""
+    with Session(engine, expire_on_commit=False) as session:
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def read_session(engine: Engine) -> Session:
+    """A session for reads; what it returns stays usable after it is closed."""
+    return Session(engine, expire_on_commit=False)

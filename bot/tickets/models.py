@@ -1,0 +1,232 @@
+"""Ticket tables: the ticket, what was tried, the conversation, the audit log, the cards.
+
+* ``ticket``: one row per escalated question, its current state (who accepted it and when,
+  when it was resolved and how). Reads of "the state now" come from here.
+* ``ticket_event``: the append-only audit log; every change to a ticket writes one or more
+  events in the same transaction. Rows are never updated or deleted — the database enforces it
+  with triggers on both SQLite and PostgreSQL — and corrections are new events.
+* ``ticket_article``: the KB articles the bot offered before escalating, in order.
+* ``ticket_message``: the conversation carried with the ticket (hospital ↔ engineers), text
+  already redacted by the caller.
+* ``ticket_card``: where the engineers' card for a ticket was posted (the outbox marker:
+  a ticket without a card row still needs one).
+* ``ticket_counter``: one row per year, the last sequence number handed out.
+
+Timestamps are naive UTC. Text columns hold redacted text only; redaction is the caller's job
+(``bot.redact``), done before anything reaches a store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import DDL, CheckConstraint, Index, UniqueConstraint, event
+from sqlmodel import Field, SQLModel
+
+from bot.registry.clock import utc_field
+
+
+class Status(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+#: Statuses of a ticket someone still has to work on.
+OPEN_STATUSES: tuple[Status, ...] = (Status.NEW, Status.ACCEPTED, Status.IN_PROGRESS)
+
+#: P1 = a hospital department cannot work; P4 = a question that can wait.
+URGENCIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+
+
+class Direction(StrEnum):
+    HOSPITAL = "hospital"  # written by a hospital user
+    ENGINEER = "engineer"  # written by an engineer, relayed to the hospital
+    BOT = "bot"  # written by the bot (an answer, a notice)
+
+
+class ActorKind(StrEnum):
+    ENGINEER = "engineer"
+    HOSPITAL_USER = "hospital_user"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class EventKind(StrEnum):
+    OPENED = "opened"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    STATUS_CHANGED = "status_changed"
+    CATEGORY_CHANGED = "category_changed"
+    URGENCY_CHANGED = "urgency_changed"
+    NOTE = "note"
+    RELAYED_TO_HOSPITAL = "relayed_to_hospital"
+    RELAYED_TO_ENGINEERS = "relayed_to_engineers"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    CARD_POSTED = "card_posted"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        CheckConstraint(_in("status", tuple(Status)), name="ck_ticket_status"),
+        CheckConstraint(_in("urgency", URGENCIES), name="ck_ticket_urgency"),
+        Index("ix_ticket_source", "source_platform", "source_chat_id"),
+        Index("ix_ticket_hospital_status", "hospital_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: "2026-000123": the year the ticket was opened (UTC) and its sequence in that year.
+    number: str = Field(unique=True, max_length=16)
+    hospital_id: str = Field(foreign_key="hospital.id", max_length=32)
+    reporter_platform: str = Field(max_length=16)
+    reporter_user_id: str = Field(max_length=64)
+    reporter_name: str = ""
+    #: Where the question was asked: platform, chat, the question's message, its thread if any.
+    source_platform: str = Field(max_length=16)
+    source_chat_id: str = Field(max_length=64)
+    source_thread_id: str | None = Field(default=None, max_length=64)
+    source_message_id: str = Field(max_length=64)
+    #: One of ``kb_index.articles.CATEGORIES`` (checked by the store).
+    category: str = Field(max_length=32)
+    urgency: str = Field(default="P3", max_length=2)
+    status: str = Field(default=Status.NEW, index=True, max_length=16)
+    #: The engineer who accepted the ticket (claimed it, or was assigned it).
+    accepted_by: str | None = Field(
+        default=None, foreign_key="engineer.id", index=True, max_length=32
+    )
+    accepted_at: dt.datetime | None = utc_field(default=None, nullable=True)
+    #: When it was resolved (the contract's completion time).
+    completed_at: dt.datetime | None = utc_field(default=None, nullable=True)
+    closed_at: dt.datetime | None = utc_field(default=None, nullable=True)
+    #: How it was resolved; required to resolve.
+    resolution: str | None = None
+    #: The question as the hospital asked it (redacted).
+    question: str
+    created_at: dt.datetime = utc_field()
+    updated_at: dt.datetime = utc_field()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class TicketArticle(SQLModel, table=True):
+    """A KB article the bot offered before the ticket was opened."""
+
+    __tablename__ = "ticket_article"
+    __table_args__ = (UniqueConstraint("ticket_id", "position", name="uq_ticket_article_pos"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    article_id: str = Field(max_length=64)
+    title: str
+    position: int
+
+
+class TicketMessage(SQLModel, table=True):
+    """One message of the ticket's conversation.
+
+    ``ref_*`` is the message as it stands in the *hospital's* chat: the hospital user's own
+    message, or the bot's relayed copy of an engineer's reply. A hospital user replying to
+    either finds the ticket (``TicketStore.ticket_for_source_thread``).
+    """
+
+    __tablename__ = "ticket_message"
+    __table_args__ = (
+        CheckConstraint(_in("direction", tuple(Direction)), name="ck_ticket_message_direction"),
+        Index("ix_ticket_message_ref", "ref_platform", "ref_chat_id", "ref_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: dt.datetime = utc_field()
+    direction: str = Field(max_length=16)
+    author: str = ""
+    #: Engineer id, "platform:user id" of a hospital user, or None for the bot.
+    author_id: str | None = Field(default=None, max_length=80)
+    text: str
+    ref_platform: str | None = Field(default=None, max_length=16)
+    ref_chat_id: str | None = Field(default=None, max_length=64)
+    ref_message_id: str | None = Field(default=None, max_length=64)
+
+
+class TicketEvent(SQLModel, table=True):
+    """One entry of the audit log. Append-only (enforced by triggers, see below)."""
+
+    __tablename__ = "ticket_event"
+    __table_args__ = (
+        CheckConstraint(_in("actor_kind", tuple(ActorKind)), name="ck_ticket_event_actor_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: dt.datetime = utc_field()
+    actor_kind: str = Field(max_length=16)
+    #: Engineer id, "platform:user id" of a hospital user, or None for the bot / the system.
+    actor_id: str | None = Field(default=None, max_length=80)
+    actor_name: str = ""
+    kind: str = Field(max_length=32)
+    from_value: str | None = None
+    to_value: str | None = None
+    text: str | None = None
+
+
+class TicketCard(SQLModel, table=True):
+    """The engineers' card for a ticket, as posted: a reply to it finds the ticket."""
+
+    __tablename__ = "ticket_card"
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id", "message_id", name="uq_ticket_card_message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    platform: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+    posted_at: dt.datetime = utc_field()
+
+
+class TicketCounter(SQLModel, table=True):
+    """The last ticket sequence number handed out in a year (see ``bot.tickets.numbering``)."""
+
+    __tablename__ = "ticket_counter"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+# -- the audit log is append-only, in the database itself ---------------------------------------
+#: (dialect, statements) creating the triggers; the initial migration runs the same statements.
+APPEND_ONLY_DDL: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "CREATE TRIGGER ticket_event_no_update BEFORE UPDATE ON ticket_event "
+        "BEGIN SELECT RAISE(ABORT, 'ticket_event is append-only'); END",
+        "CREATE TRIGGER ticket_event_no_delete BEFORE DELETE ON ticket_event "
+        "BEGIN SELECT RAISE(ABORT, 'ticket_event is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION ticket_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'ticket_event is append-only'; END $$",
+        "CREATE TRIGGER ticket_event_append_only BEFORE UPDATE OR DELETE ON ticket_event "
+        "FOR EACH ROW EXECUTE FUNCTION ticket_event_append_only()",
+    ),
+}
+
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _sql in _statements:
+        event.listen(
+            SQLModel.metadata.tables[TicketEvent.__tablename__],
+            "after_create",
+            DDL(_sql).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )

@@ -1,0 +1,239 @@
+"""The whole bot over Telegram: the real pipeline, ticket store and python-telegram-bot adapter,
+talking HTTP to the fake Bot API on 127.0.0.1. Nothing is mocked but the platform's server."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.settings import TelegramSettings
+from bot.app import App, build_app
+from bot.config import Secrets, Settings, load_settings
+from bot.db import make_engine
+from tests.fakes.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
+
+TOKEN = "123456:TEST-token"
+H1_CHAT = -1001001
+H2_CHAT = -1002002
+DESK = -1009000
+STRANGER_CHAT = -1007777
+WANG, LI = 5001, 5002
+NURSE, CASHIER = 7001, 7002
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = f"""
+[kb]
+dir = "{REPO / 'kb'}"
+[telegram]
+engineers_chat = {DESK}
+poll_timeout = 1
+[[hospitals]]
+id = "h001"
+name = "第一人民医院"
+dedicated_engineer = "e01"
+telegram_chats = [{H1_CHAT}]
+[[hospitals]]
+id = "h002"
+name = "第二人民医院"
+telegram_chats = [{H2_CHAT}]
+[[engineers]]
+id = "e01"
+name = "王工"
+telegram_user = {WANG}
+[[engineers]]
+id = "e02"
+name = "李工"
+telegram_user = {LI}
+"""
+
+TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One index folder for the module: later builds reuse its vectors (nothing re-embedded)."""
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, index_dir: Path) -> Settings:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
+    s = load_settings(path)
+    return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
+
+
+async def start_bot(settings: Settings, tg: FakeTelegram) -> App:
+    tg_settings = dataclasses.replace(settings.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url)
+    adapter = TelegramAdapter(TOKEN, tg_settings)
+    app = build_app(settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter])
+    await app.start()
+    return app
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TOKEN) as fake:
+        fake.add_chat(DESK, chat_type="supergroup", title="工程师群")
+        fake.add_user(WANG, first_name="王工")
+        fake.add_user(LI, first_name="李工")
+        yield fake
+
+
+@pytest.fixture
+async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:
+    app = await start_bot(settings, tg)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+def ticket_number(text: str | None) -> str:
+    m = TICKET_NO.search(text or "")
+    assert m, f"no ticket number in {text!r}"
+    return m.group(1)
+
+
+async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: App, tg: FakeTelegram) -> None:
+    question = tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
+    answer = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    assert answer.reply_to == question["message_id"]
+    assert "住院医保结算提示总额与明细合计不一致" in (answer.text or "")
+    assert "/kb/hb-002" in (answer.text or "")
+    labels = [b["text"] for b in answer.buttons]
+    assert labels == ["已解决", "没解决，转工程师"]
+
+    # "没解决" → ticket, hospital told, card on the desk
+    tg.callback_query(H1_CHAT, NURSE, answer.message_id, answer.buttons[1]["callback_data"])
+    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
+    number = ticket_number(notice.text)
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    assert number in (card.text or "") and "第一人民医院" in (card.text or "")
+    assert "hb-002" in (card.text or "")  # the article already tried
+    assert [b["text"] for b in card.buttons] == ["接单"]
+
+    # 接单 by 王工: card updated, hospital told
+    tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
+    accepted = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))
+    assert "王工" in (accepted.text or "")
+    await tg.wait_until(lambda: any("已受理" in (e.get("text") or "") for e in card.edits))
+    assert bot.services.tickets.get(number).accepted_by == "e01"
+
+    # engineer replies to the card → relayed to the hospital thread
+    tg.user_message(DESK, WANG, "请问是哪个病人的结算？发下截图", reply_to_message_id=card.message_id)
+    relayed = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "发下截图" in (m.text or ""))
+    assert relayed.reply_to == question["message_id"]
+
+    # hospital answers the relayed message → relayed to the desk, recorded on the ticket
+    tg.user_message(H1_CHAT, NURSE, "是住院的，截图马上发", reply_to_message_id=relayed.message_id)
+    back = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图马上发" in (m.text or ""))
+    assert back.reply_to == card.message_id
+    texts = [m.text for m in bot.services.tickets.messages(number)]
+    assert "请问是哪个病人的结算？发下截图" in texts and "是住院的，截图马上发" in texts
+
+    # /resolve → hospital told how it was solved; the audit trail has every step
+    tg.user_message(DESK, WANG, f"/resolve {number} 医保中心重新对总账后恢复")
+    done = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "处理完成" in (m.text or ""))
+    assert "医保中心重新对总账后恢复" in (done.text or "")
+    ticket = bot.services.tickets.get(number)
+    assert ticket.status == "resolved" and ticket.resolution == "医保中心重新对总账后恢复"
+    assert ticket.accepted_at is not None and ticket.completed_at is not None
+    kinds = [e.kind for e in bot.services.tickets.events(number)]
+    for kind in ("opened", "card_posted", "accepted", "relayed_to_hospital", "relayed_to_engineers", "resolved"):
+        assert kind in kinds
+
+
+async def test_urgent_message_opens_p1_and_alerts_the_dedicated_engineer(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(H1_CHAT, CASHIER, "紧急！全院HIS都登不上了，收费处排长队")
+    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    assert "紧急" in (notice.text or "") and "王工" in (notice.text or "")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    number = ticket_number(card.text)
+    assert bot.services.tickets.get(number).urgency == "P1"
+    mentioned = [e for e in card.entities if e.get("type") == "text_mention"]
+    assert any(e["user"]["id"] == WANG for e in mentioned) or str(WANG) in (card.raw_text or "")
+
+
+async def test_chitchat_is_silent(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(H1_CHAT, NURSE, "收到，谢谢")
+    tg.user_message(H1_CHAT, NURSE, "👍👍")
+    tg.user_message(H1_CHAT, NURSE, "住院病人入院时间录错了，床位费多算了一天")
+    # updates of one chat are handled in order: once the question is answered, the two
+    # chit-chat messages before it have been handled too, and got nothing
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    assert len(tg.sent_messages(H1_CHAT)) == 1
+    assert "床位费" in (tg.sent_messages(H1_CHAT)[0].text or "")
+
+
+async def test_other_hospital_cannot_read_the_ticket(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(H1_CHAT, NURSE, "全院所有电脑都报ORA-12541，登不上")
+    number = ticket_number((await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)).text)
+    tg.user_message(H2_CHAT, CASHIER, f"/ticket {number}")
+    reply = await tg.wait_for_sent(lambda m: m.chat_id == H2_CHAT)
+    assert "没有找到" in (reply.text or "") and "ORA" not in (reply.text or "")
+    tg.user_message(H1_CHAT, NURSE, f"/ticket {number}")
+    own = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "待接单" in (m.text or ""))
+    assert number in (own.text or "")
+
+
+async def test_unregistered_group_is_told_once_and_nothing_is_stored(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(STRANGER_CHAT, NURSE, "医保结算报错怎么办")
+    tg.user_message(STRANGER_CHAT, NURSE, "有人吗？全院都登不上了")
+    tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算了")  # a marker after both
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    await tg.wait_for_sent(lambda m: m.chat_id == STRANGER_CHAT)
+    sent = tg.sent_messages(STRANGER_CHAT)
+    assert len(sent) == 1 and "尚未登记" in (sent[0].text or "")
+    assert bot.services.tickets.open_tickets() == []
+
+
+async def test_engineer_commands_need_a_registered_engineer(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(DESK, 9999, "/tickets")
+    refusal = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    assert "只有登记的工程师" in (refusal.text or "")
+
+
+async def test_a_reply_storm_of_429s_loses_nothing(bot: App, tg: FakeTelegram) -> None:
+    tg.fail_ratio("sendMessage", 0.3, seed=7, retry_after=1)
+    questions = ["yb结算报2304总额不一致", "入院时间录错床位费多算", "号源被锁了显示已满", "电子票据开具失败提示401"]
+    for q in questions:
+        tg.user_message(H1_CHAT, NURSE, q)
+    await tg.wait_for_sent(len(questions), chat_id=H1_CHAT, timeout=30)
+    tg.clear_faults()
+    replies = tg.sent_messages(H1_CHAT)
+    assert len(replies) == len(questions)  # each question answered exactly once
+    assert len({m.reply_to for m in replies}) == len(questions)
+
+
+async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(settings: Settings, tg: FakeTelegram) -> None:
+    # the ticket is committed, then the process dies before the card is posted
+    db = make_engine(settings.storage_url)
+    app = build_app(settings, Secrets.from_env({}), db=db, adapters=[])
+    ticket = app.services.tickets.open_ticket(
+        hospital_id="h001",
+        reporter_platform="telegram",
+        reporter_user_id=NURSE,
+        reporter_name="护士小张",
+        source_platform="telegram",
+        source_chat_id=H1_CHAT,
+        source_message_id=1,
+        question="门诊挂号打不开",
+        category="usage",
+    )
+    assert app.services.tickets.tickets_without_card()
+    # restart with the adapter: the missing card is posted
+    restarted = await start_bot(settings, tg)
+    try:
+        card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+        assert ticket.number in (card.text or "")
+        assert restarted.services.tickets.tickets_without_card() == []
+    finally:
+        await restarted.stop()
