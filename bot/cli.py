@@ -407,8 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs request URLs at INFO, and a Telegram URL carries the bot token; PTB logs whole
+    # updates (patient data) at DEBUG. Neither may reach a log file.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(logging.INFO)
     from intents.evaluate import QueryFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_

@@ -8,7 +8,9 @@ data) and reported to the caller as ``None``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
 
@@ -16,8 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class Messenger:
-    def __init__(self) -> None:
+    """``retry_delays``: waits before re-sending after a transient failure (the adapter has
+    already retried network errors and 429s; this covers longer outages of the platform)."""
+
+    def __init__(self, retry_delays: Sequence[float] = (2.0, 10.0)) -> None:
         self._adapters: dict[str, Adapter] = {}
+        self._retry_delays = tuple(retry_delays)
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -36,13 +42,17 @@ class Messenger:
         adapter = self._adapter(reply.chat.platform)
         if adapter is None:
             return None
-        try:
-            return await adapter.send(reply)
-        except DeliveryError as exc:
-            log.warning(
-                "delivery to %s:%s failed: %s", reply.chat.platform, reply.chat.chat_id, exc.reason
-            )
-            return None
+        for delay in (*self._retry_delays, None):
+            try:
+                return await adapter.send(reply)
+            except DeliveryError as exc:
+                where = f"{reply.chat.platform}:{reply.chat.chat_id}"
+                if exc.permanent or delay is None:
+                    log.warning("delivery to %s failed: %s", where, exc.reason)
+                    return None
+                log.info("delivery to %s failed (%s); retrying in %.0f s", where, exc.reason, delay)
+                await asyncio.sleep(delay)
+        return None
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         adapter = self._adapter(message.platform)

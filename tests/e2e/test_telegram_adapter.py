@@ -1,0 +1,785 @@
+"""The real TelegramAdapter (real python-telegram-bot underneath) against FakeTelegram.
+
+Nothing of PTB is mocked: the adapter long-polls / serves its webhook and calls the fake Bot API
+over HTTP on 127.0.0.1. A recording core stands in for ``bot/``: it collects what the adapter
+delivers and (by default) answers every message through ``adapter.send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from telegram import Update
+
+from adapters.base import (
+    Attachment,
+    Button,
+    ButtonPress,
+    ChatEvent,
+    ChatEventKind,
+    ChatRef,
+    Citation,
+    CoreHandlers,
+    DeliveryError,
+    IncomingMessage,
+    MessageRef,
+    Reply,
+    Sender,
+)
+from adapters.telegram import TelegramAdapter, TelegramSettings
+from adapters.telegram.convert import (
+    TRUNCATED_MARKER,
+    render,
+    render_parts,
+    to_chat_event,
+    to_incoming,
+    utf16_len,
+)
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+
+# PTB 22 warns on every RetryAfter it builds (int retry_after is deprecated); not our concern
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Deprecated since version v22.2. In a future major version attribute .retry_after."
+)
+
+T = TypeVar("T")
+
+TOKEN = "123456:TEST-token_abc"
+BOT_ID = 123456
+BOT_USERNAME = "his_support_bot"
+GROUP = -1001234567890
+LAB = -1000000000777
+FORUM = -1000000000888
+USER = 4242
+NURSE = 5151
+ENGINEER = 777001
+LOGGER = "test.hisbot.telegram"
+
+
+def tg_chat(chat_id: int, thread_id: str | None = None) -> ChatRef:
+    return ChatRef("telegram", str(chat_id), thread_id)
+
+
+class RecordingCore:
+    """Collects what the adapter delivers; answers messages via ``adapter.send`` if ``echo``.
+
+    ``log`` records ("start"|"end", text) around each message; a text in ``gates`` waits for
+    its event before finishing; a text containing "boom" makes the core raise.
+    """
+
+    def __init__(self) -> None:
+        self.adapter: TelegramAdapter | None = None
+        self.echo = True
+        self.messages: list[IncomingMessage] = []
+        self.presses: list[ButtonPress] = []
+        self.events: list[ChatEvent] = []
+        self.log: list[tuple[str, str]] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self._changed = asyncio.Event()
+
+    def handlers(self) -> CoreHandlers:
+        return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
+
+    def _bump(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        self.messages.append(message)
+        self.log.append(("start", message.text))
+        self._bump()
+        try:
+            gate = self.gates.get(message.text)
+            if gate is not None:
+                await gate.wait()
+            if "boom" in message.text:
+                raise RuntimeError("core failed")
+            if self.echo and self.adapter is not None:
+                await self.adapter.send(
+                    Reply(message.chat, f"收到：{message.text}", reply_to=message.message_id)
+                )
+        finally:
+            self.log.append(("end", message.text))
+            self._bump()
+
+    async def on_button(self, press: ButtonPress) -> None:
+        self.presses.append(press)
+        self._bump()
+
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        self.events.append(event)
+        self._bump()
+
+    async def wait_until(
+        self, predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition"
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self._changed
+            value = predicate()
+            if value:
+                return value
+            if loop.time() >= deadline:
+                raise AssertionError(
+                    f"core: timed out waiting for {what}; got messages="
+                    f"{[m.text for m in self.messages]} events={self.events}"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), deadline - loop.time())
+
+    async def message(self, sent: dict[str, Any], *, edited: bool = False) -> IncomingMessage:
+        """The IncomingMessage made of the Message JSON ``sent`` (as FakeTelegram returns it)."""
+        chat_id, message_id = str(sent["chat"]["id"]), str(sent["message_id"])
+        return await self.wait_until(
+            lambda: next(
+                (
+                    m
+                    for m in self.messages
+                    if m.chat.chat_id == chat_id
+                    and m.message_id == message_id
+                    and m.edited == edited
+                ),
+                None,
+            ),
+            what=f"message {message_id} in chat {chat_id}",
+        )
+
+    async def finished(self, text: str) -> None:
+        await self.wait_until(lambda: ("end", text) in self.log, what=f"end of {text!r}")
+
+
+def settings_for(tg: FakeTelegram, **overrides: Any) -> TelegramSettings:
+    base = TelegramSettings(
+        base_url=tg.base_url,
+        base_file_url=tg.base_file_url,
+        poll_timeout=1,
+        network_backoff=0.01,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tg: FakeTelegram, *, webhook_secret: str | None = None, **overrides: Any
+) -> AsyncIterator[tuple[TelegramAdapter, RecordingCore]]:
+    adapter = TelegramAdapter(
+        tg.token,
+        settings_for(tg, **overrides),
+        logging.getLogger(LOGGER),
+        webhook_secret=webhook_secret,
+    )
+    core = RecordingCore()
+    core.adapter = adapter
+    await adapter.start(core.handlers())
+    try:
+        yield adapter, core
+    finally:
+        await adapter.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------ inbound messages
+
+
+async def test_text_message_becomes_incoming_message_and_reply_quotes_it() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        assert adapter.platform == "telegram"
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        first = tg.user_message(
+            GROUP,
+            USER,
+            "@his_support_bot HIS 挂号界面打不开",
+            first_name="王",
+            last_name="医生",
+            chat_title="门诊信息科",
+        )
+        m = await core.message(first)
+        assert m.chat == ChatRef("telegram", str(GROUP), None)
+        assert m.message_id == str(first["message_id"])
+        assert m.text == "HIS 挂号界面打不开"  # the @mention is stripped
+        assert m.sender == Sender(str(USER), "王 医生", is_bot=False)
+        assert m.chat_title == "门诊信息科"
+        assert m.mentions_bot and not m.from_self and not m.forwarded and not m.edited
+        assert m.reply_to_message_id is None and m.attachments == ()
+        assert m.sent_at.tzinfo is not None and m.sent_at.utcoffset() == dt.timedelta(0)
+        assert before - dt.timedelta(seconds=1) <= m.sent_at <= dt.datetime.now(dt.UTC)
+
+        answer = await tg.wait_for_sent(lambda s: s.reply_to == first["message_id"])
+        assert answer.text == "收到：HIS 挂号界面打不开"
+
+        # a reply to the bot's message addresses the bot without a mention
+        second = tg.user_message(GROUP, USER, "还是不行", reply_to_message_id=answer.message_id)
+        m2 = await core.message(second)
+        assert m2.reply_to_message_id == str(answer.message_id)
+        assert m2.mentions_bot
+
+        # chatter between colleagues does not; a username-only person keeps a name
+        third = tg.user_message(GROUP, NURSE, "大家好 @li_nurse", username="li_nurse")
+        m3 = await core.message(third)
+        assert not m3.mentions_bot and m3.text == "大家好 @li_nurse"
+
+        # commands are delivered as text, with the @bot suffix removed
+        cmd = tg.user_message(GROUP, USER, "/ticket@his_support_bot 打印机卡纸")
+        m4 = await core.message(cmd)
+        assert m4.text == "/ticket 打印机卡纸" and m4.mentions_bot
+
+        # a private chat is always addressed to the bot
+        private = tg.user_message(USER, USER, "你好", chat_type="private")
+        m5 = await core.message(private)
+        assert m5.chat == ChatRef("telegram", str(USER)) and m5.mentions_bot
+        await tg.wait_for_sent(lambda s: s.chat_id == USER)
+
+
+async def test_photo_with_caption_and_document_become_attachments() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
+        shot = tg.user_message(GROUP, USER, photo=True, caption="@his_support_bot 这个报错怎么办")
+        m = await core.message(shot)
+        largest = shot["photo"][-1]
+        assert m.text == "这个报错怎么办" and m.mentions_bot  # the caption is the question
+        assert m.attachments == (
+            Attachment("photo", largest["file_id"], None, "image/jpeg", largest["file_size"]),
+        )
+
+        doc = tg.user_message(
+            GROUP,
+            USER,
+            caption="日志在这里",
+            document={"file_name": "his-error.pdf", "content": b"%PDF-1.4 NullReference"},
+        )
+        m2 = await core.message(doc)
+        d = doc["document"]
+        assert m2.text == "日志在这里"
+        assert m2.attachments == (
+            Attachment("document", d["file_id"], "his-error.pdf", "application/pdf", 22),
+        )
+
+
+async def test_edited_and_forwarded_messages_are_flagged() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
+        original = tg.user_message(GROUP, USER, "打印机坏了")
+        await core.message(original)
+        tg.edited_message(GROUP, original["message_id"], "打印机卡纸了")
+        edited = await core.message(original, edited=True)
+        assert edited.text == "打印机卡纸了" and edited.edited and not edited.forwarded
+
+        forwarded = tg.user_message(GROUP, USER, "转发：系统报错 E1024", forward_origin="李护士")
+        m = await core.message(forwarded)
+        assert m.forwarded and not m.edited
+
+
+async def test_user_text_with_markup_characters_is_delivered_intact() -> None:
+    nasty = "<b>& 报错 <script>a_b *c* [链接](x) _*[` &amp; 1.2"
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
+        msg = tg.user_message(GROUP, USER, nasty)
+        m = await core.message(msg)
+        assert m.text == nasty
+        sent = await tg.wait_for_sent(lambda s: s.reply_to == msg["message_id"])
+        assert sent.parse_mode is None
+        assert sent.text == f"收到：{nasty}" and sent.raw_text == f"收到：{nasty}"
+
+
+# ------------------------------------------------------------------ outbound rendering
+
+
+async def test_send_with_buttons_citation_reply_mention_in_forum_thread() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        core.echo = False
+        question = tg.user_message(FORUM, USER, "怎么重置密码", message_thread_id=7)
+        m = await core.message(question)
+        assert m.chat == tg_chat(FORUM, "7")
+        assert m.reply_to_message_id is None
+
+        ref = await adapter.send(
+            Reply(
+                m.chat,
+                "请按以下步骤重置：\n1. 打开 HIS 登录页",
+                reply_to=m.message_id,
+                citation=Citation("kb-12", "重置 HIS 密码", "http://127.0.0.1:8080/kb/kb-12"),
+                buttons=(
+                    (Button("解决了", "fb:yes:12"), Button("没解决", "fb:no:12")),
+                    (Button("转人工", "esc:12"),),
+                ),
+                mention_user_ids=(str(ENGINEER),),
+            )
+        )
+        sent = tg.sent_messages(FORUM)[-1]
+        assert ref == MessageRef("telegram", str(FORUM), str(sent.message_id))
+        assert sent.parse_mode is None
+        assert sent.text == (
+            "请按以下步骤重置：\n1. 打开 HIS 登录页\n\n🔔 @工程师\n\n"
+            "📖 重置 HIS 密码\nhttp://127.0.0.1:8080/kb/kb-12"
+        )
+        assert [
+            [b["callback_data"] for b in row] for row in sent.reply_markup["inline_keyboard"]
+        ] == [
+            ["fb:yes:12", "fb:no:12"],
+            ["esc:12"],
+        ]
+        call = tg.calls_to("sendMessage")[-1]
+        assert call.params["reply_parameters"] == {
+            "message_id": question["message_id"],
+            "allow_sending_without_reply": True,
+        }
+        assert sent.reply_to == question["message_id"]
+        assert sent.message_thread_id == 7
+        (mention,) = [e for e in sent.entities if e["type"] == "text_mention"]
+        assert mention["user"]["id"] == ENGINEER
+        start = mention["offset"]
+        as_u16 = sent.text.encode("utf-16-le")
+        assert as_u16[2 * start : 2 * (start + mention["length"])].decode("utf-16-le") == "@工程师"
+
+
+async def test_long_text_is_split_with_reply_on_first_and_buttons_on_last() -> None:
+    body = "\n".join(f"第{i}步：检查 HIS 服务状态并记录错误码。" * 4 for i in range(100))
+    assert 2 * 4096 < utf16_len(body) < 3 * 4096 - 200
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        core.echo = False
+        question = tg.user_message(GROUP, USER, "完整的排查步骤？")
+        m = await core.message(question)
+        ref = await adapter.send(
+            Reply(m.chat, body, reply_to=m.message_id, buttons=((Button("好", "ok:1"),),))
+        )
+        parts = tg.sent_messages(GROUP)
+        assert len(parts) == 3
+        assert ref == MessageRef("telegram", str(GROUP), str(parts[-1].message_id))
+        assert all(utf16_len(p.text) <= 4096 for p in parts)
+        assert "\n".join(p.text for p in parts) == body  # split at line breaks, nothing lost
+        assert [p.reply_to for p in parts] == [question["message_id"], None, None]
+        assert [p.callback_data for p in parts] == [[], [], ["ok:1"]]
+
+
+def test_render_plain_text_truncation_and_utf16_limits() -> None:
+    chat = tg_chat(GROUP)
+    # one message (edits): cut with a clear marker, buttons and citation kept
+    long = Reply(
+        chat,
+        "错" * 5000,
+        citation=Citation("a", "标题", "http://kb/a"),
+        buttons=((Button("x", "x:1"),),),
+    )
+    kwargs = render(long)
+    assert utf16_len(kwargs["text"]) <= 4096
+    assert kwargs["text"].endswith(f"{TRUNCATED_MARKER}\n\n📖 标题\nhttp://kb/a")
+    assert "parse_mode" not in kwargs and kwargs["reply_markup"] is not None
+    # astral characters count twice: 3000 emoji are 6000 UTF-16 units → two messages
+    parts = render_parts(Reply(chat, "😀" * 3000))
+    assert [utf16_len(p["text"]) for p in parts] == [4096, 1904]
+    # absurdly long text: at most five messages, the last one marked as cut
+    huge = render_parts(Reply(chat, "行\n" * 20000))
+    assert len(huge) == 5 and huge[-1]["text"].endswith(TRUNCATED_MARKER)
+    # reply_to that is not a Telegram id is left out rather than failing the send
+    assert "reply_parameters" not in render(Reply(chat, "hi", reply_to="slack-ts-1.2"))
+
+
+# ------------------------------------------------------------------ buttons
+
+
+async def test_button_press_acknowledge_and_edit() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        tg.add_chat(GROUP, title="门诊信息科")
+        ref = await adapter.send(
+            Reply(
+                tg_chat(GROUP),
+                "这个回答有帮助吗？",
+                buttons=((Button("有帮助", "fb:yes:42"), Button("没帮助", "fb:no:42")),),
+            )
+        )
+        query = tg.callback_query(GROUP, USER, int(ref.message_id), "fb:no:42", first_name="王")
+        press = await core.wait_until(lambda: core.presses and core.presses[-1], what="press")
+        assert press == ButtonPress(
+            message=ref,
+            sender=Sender(str(USER), "王"),
+            action="fb:no:42",
+            press_id=query["id"],
+        )
+
+        await adapter.acknowledge(press, "已记录，正在转人工")
+        assert tg.callback_answers[query["id"]]["text"] == "已记录，正在转人工"
+        await adapter.acknowledge(press)  # answered twice: expired query is logged, not raised
+
+        new = Reply(tg_chat(GROUP), "已转人工处理", buttons=((Button("撤回", "undo:42"),),))
+        await adapter.edit(ref, new)
+        sent = tg.sent_messages(GROUP)[-1]
+        assert sent.text == "已转人工处理" and sent.callback_data == ["undo:42"]
+        await adapter.edit(ref, new)  # "message is not modified" is not an error
+        await adapter.edit(ref, Reply(tg_chat(GROUP), "已转人工处理"))  # no buttons: removed
+        assert sent.buttons == []
+        assert [c.status for c in tg.calls_to("editMessageText")] == [200, 400, 200]
+        with pytest.raises(DeliveryError) as gone:
+            await adapter.edit(MessageRef("telegram", str(GROUP), "9999"), new)
+        assert gone.value.permanent
+
+
+# ------------------------------------------------------------------ chat events
+
+
+async def test_group_migration_event_and_sends_follow_the_new_chat() -> None:
+    old, new = -555, -1005550000000
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        core.echo = False
+        hello = tg.user_message(old, USER, "旧群里的问题", chat_type="group", chat_title="药房")
+        await core.message(hello)
+        tg.migrate_to_supergroup(old, new)
+        event = await core.wait_until(lambda: core.events and core.events[0], what="MIGRATED")
+        assert event == ChatEvent(
+            ChatEventKind.MIGRATED, tg_chat(old), new_chat_id=str(new), title="药房"
+        )
+        later = tg.user_message(new, USER, "新群里的问题")
+        await core.message(later)
+        assert len(core.events) == 1  # the migrate_from twin in the new chat is no 2nd event
+
+        # the core still addresses the old id: the reply lands in the supergroup, no 400 first
+        ref = await adapter.send(Reply(tg_chat(old), "迁移后的回复", reply_to=hello["message_id"]))
+        assert ref.chat_id == str(new)
+        assert tg.sent_messages(new)[-1].text == "迁移后的回复"
+        assert [c.status for c in tg.calls_to("sendMessage")] == [200]
+
+        # migration the adapter did not see as an update: found out by the send itself
+        old2, new2 = -556, -1005560000000
+        tg.add_chat(old2, chat_type="group")
+        tg.migrate_to_supergroup(old2, new2, enqueue=False)
+        ref2 = await adapter.send(Reply(tg_chat(old2), "第二个群"))
+        assert ref2.chat_id == str(new2) and tg.sent_messages(new2)[-1].text == "第二个群"
+        assert core.events[-1] == ChatEvent(
+            ChatEventKind.MIGRATED, tg_chat(old2), new_chat_id=str(new2)
+        )
+        assert [c.status for c in tg.calls_to("sendMessage")] == [200, 400, 200]
+
+
+async def test_bot_added_renamed_removed_and_send_to_removed_chat_fails() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+        tg.bot_added(LAB, title="检验科", by_user_id=USER)
+        tg.enqueue_update(
+            {
+                "message": {
+                    "message_id": 50,
+                    "from": tg.users[USER],
+                    "chat": {"id": LAB, "type": "supergroup", "title": "检验科（新院区）"},
+                    "date": int(time.time()),
+                    "new_chat_title": "检验科（新院区）",
+                }
+            }
+        )
+        tg.bot_removed(LAB)
+        await core.wait_until(lambda: len(core.events) >= 3, what="three chat events")
+        assert core.events == [
+            ChatEvent(ChatEventKind.BOT_ADDED, tg_chat(LAB), title="检验科"),
+            ChatEvent(ChatEventKind.RENAMED, tg_chat(LAB), title="检验科（新院区）"),
+            ChatEvent(ChatEventKind.BOT_REMOVED, tg_chat(LAB), title="检验科"),
+        ]
+        with pytest.raises(DeliveryError) as removed:
+            await adapter.send(Reply(tg_chat(LAB), "还在吗"))
+        assert removed.value.permanent and removed.value.chat == tg_chat(LAB)
+        assert "kicked" in removed.value.reason
+        with pytest.raises(DeliveryError) as unknown:
+            await adapter.send(Reply(tg_chat(-100999), "hi"))
+        assert unknown.value.permanent and "chat not found" in unknown.value.reason.lower()
+
+
+# ------------------------------------------------------------------ failures and retries
+
+
+async def test_429_storm_every_reply_delivered_exactly_once() -> None:
+    # The real per-group budget (20/min, burst 20) would make every retry wait 3 s; the group
+    # bucket is not what this test is about. The storm is limited to 2.5 s: a message needs
+    # 6 answers of 429 (5 retries, >= 5.5 s of retry_after sleeps) to be given up, so every
+    # reply must get through whatever the interleaving, and the test stays around 4 s.
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, group_per_minute=6000) as (adapter, _),
+    ):
+        tg.add_chat(GROUP)
+        tg.fail_ratio("sendMessage", 0.3, seed=1, retry_after=1)
+        calm = asyncio.get_running_loop().call_later(2.5, tg.fail_ratio, "sendMessage", 0)
+        started = time.monotonic()
+        try:
+            refs = await asyncio.gather(
+                *(adapter.send(Reply(tg_chat(GROUP), f"第{i}条回复")) for i in range(20))
+            )
+        finally:
+            calm.cancel()
+            tg.clear_faults()
+        elapsed = time.monotonic() - started
+        calls = tg.calls_to("sendMessage")
+        assert Counter(c.status for c in calls)[429] >= 3
+        retried = Counter(c.params["text"] for c in calls if c.status == 429)
+        assert max(retried.values()) >= 2  # some reply was refused more than once
+        assert Counter(m.text for m in tg.sent_messages(GROUP)) == {
+            f"第{i}条回复": 1 for i in range(20)
+        }
+        assert len({r.message_id for r in refs}) == 20
+        assert elapsed < 8
+
+
+async def test_server_errors_are_retried_then_reported_as_temporary() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg, network_retries=3) as (adapter, _):
+        tg.add_chat(GROUP)
+        tg.fail_next("sendMessage", 2, error_code=500)
+        tg.fail_next("sendMessage", 1, error_code=502)
+        await adapter.send(Reply(tg_chat(GROUP), "终于发出去了"))
+        assert [c.status for c in tg.calls_to("sendMessage")] == [500, 500, 502, 200]
+        assert [m.text for m in tg.sent_messages(GROUP)] == ["终于发出去了"]
+
+        tg.fail_next("sendMessage", 10, error_code=503)
+        with pytest.raises(DeliveryError) as failed:
+            await adapter.send(Reply(tg_chat(GROUP), "发不出去"))
+        tg.clear_faults()
+        assert not failed.value.permanent
+        assert [c.status for c in tg.calls_to("sendMessage")][4:] == [503] * 4
+
+    # a flood that outlasts the rate limiter's retries is temporary too
+    async with FakeTelegram(token=TOKEN) as tg, running(tg, max_retries=1) as (adapter, _):
+        tg.add_chat(GROUP)
+        tg.fail_next("sendMessage", 2, error_code=429, retry_after=1)
+        with pytest.raises(DeliveryError) as flooded:
+            await adapter.send(Reply(tg_chat(GROUP), "被限流"))
+        assert not flooded.value.permanent and "flood" in flooded.value.reason
+        assert tg.sent_messages() == []
+
+
+async def test_core_error_is_logged_with_update_id_but_no_text_and_processing_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
+        bad = tg.user_message(GROUP, USER, "患者张三 住院号 0042 boom")
+        update_id = tg.last_update["update_id"]
+        await core.finished("患者张三 住院号 0042 boom")
+        after = tg.user_message(GROUP, USER, "下一条")
+        await core.message(after)
+        await tg.wait_for_sent(lambda s: s.text == "收到：下一条")
+    errors = [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].getMessage() == f"telegram update {update_id} failed: RuntimeError"
+    assert errors[0].exc_info is not None
+    assert "患者张三" not in caplog.text and "0042" not in caplog.text
+    assert bad["message_id"] != after["message_id"]
+
+
+async def test_slow_chat_does_not_block_other_chats_and_keeps_its_order() -> None:
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
+        core.echo = False
+        gate = asyncio.Event()
+        core.gates["A1"] = gate
+        for text in ("A1", "A2", "A3"):
+            tg.user_message(GROUP, USER, text)
+        tg.user_message(LAB, USER, "B1")
+        await core.finished("B1")  # B is done while A1 is still stuck in the core
+        started_a = [t for kind, t in core.log if kind == "start" and t.startswith("A")]
+        assert started_a == ["A1"]
+        gate.set()
+        await core.finished("A3")
+        a_log = [(kind, t) for kind, t in core.log if t.startswith("A")]
+        assert a_log == [(k, t) for t in ("A1", "A2", "A3") for k in ("start", "end")]
+
+
+# ------------------------------------------------------------------ webhook
+
+
+async def test_webhook_right_secret_processed_wrong_secret_rejected_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    async with (
+        FakeTelegram(token=TOKEN, webhook_retry_interval=0.05) as tg,
+        running(
+            tg,
+            webhook_secret="s3cret-Token_1",
+            mode="webhook",
+            webhook_url=url,
+            webhook_port=port,
+        ) as (_, core),
+    ):
+        assert tg.webhook == {"url": url, "secret_token": "s3cret-Token_1", "max_connections": 40}
+        assert tg.calls_to("setWebhook")[-1].params["allowed_updates"] == [
+            "message",
+            "edited_message",
+            "callback_query",
+            "my_chat_member",
+        ]
+        assert tg.calls_to("getUpdates") == []
+
+        first = tg.user_message(GROUP, USER, "第一条")
+        await core.message(first)
+        await tg.wait_for_sent(lambda s: s.reply_to == first["message_id"])
+
+        forged = tg.user_message(GROUP, USER, "伪造的", enqueue=False)
+        assert await tg.post_with_wrong_secret(tg.last_update) == 403
+        assert await tg.post_to_webhook(tg.last_update, secret_token=None) == 403
+
+        # same chat, in order: had the forged update been accepted it would come first
+        second = tg.user_message(GROUP, USER, "第二条")
+        await core.message(second)
+        assert [m.text for m in core.messages] == ["第一条", "第二条"]
+        assert str(forged["message_id"]) not in {m.message_id for m in core.messages}
+        await tg.wait_for_updates_consumed()
+
+    rejected = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "wrong secret token rejected" in r.getMessage()
+    ]
+    assert len(rejected) == 2
+    assert rejected[0].startswith("webhook request with wrong secret token rejected")
+    assert "wrong-secret" not in caplog.text and "s3cret" not in caplog.text
+    assert "伪造的" not in caplog.text
+
+
+def test_webhook_mode_requires_a_secret_and_a_url() -> None:
+    with pytest.raises(ValueError, match="webhook_url"):
+        TelegramSettings(mode="webhook")
+    settings = TelegramSettings(mode="webhook", webhook_url="https://bot.example/telegram")
+    with pytest.raises(ValueError, match="secret"):
+        TelegramAdapter(TOKEN, settings, logging.getLogger(LOGGER))
+
+
+async def test_rejected_token_fails_start_without_quoting_it() -> None:
+    async with FakeTelegram(token=TOKEN) as tg:
+        adapter = TelegramAdapter("999:revoked-secret", settings_for(tg), logging.getLogger(LOGGER))
+        with pytest.raises(RuntimeError, match="rejected the bot token") as failed:
+            await adapter.start(RecordingCore().handlers())
+        assert "revoked-secret" not in str(failed.value)
+        assert failed.value.__suppress_context__
+        await adapter.stop()  # after a failed start: nothing left running, no error
+
+
+# ------------------------------------------------------------------ pure conversion details
+
+
+def _update(payload: dict[str, Any]) -> Update:
+    update = Update.de_json({"update_id": 1, **payload}, None)
+    assert update is not None
+    return update
+
+
+def test_conversion_edge_cases() -> None:
+    now = int(time.time())
+    forum = {"id": FORUM, "type": "supergroup", "title": "信息科", "is_forum": True}
+    user = {"id": USER, "is_bot": False, "first_name": "", "username": "dr_wang"}
+    # a topic message "replies" to the topic root: that is the thread, not a reply
+    topic_msg = {
+        "message_id": 11,
+        "from": user,
+        "chat": forum,
+        "date": now,
+        "message_thread_id": 3,
+        "is_topic_message": True,
+        "reply_to_message": {"message_id": 3, "chat": forum, "date": now},
+        "voice": {
+            "file_id": "VOICE1",
+            "file_unique_id": "v1",
+            "duration": 4,
+            "mime_type": "audio/ogg",
+            "file_size": 2048,
+        },
+    }
+    m = to_incoming(_update({"message": topic_msg}), BOT_ID, BOT_USERNAME)
+    assert m is not None
+    assert m.chat == tg_chat(FORUM, "3") and m.reply_to_message_id is None
+    assert m.sender == Sender(str(USER), "dr_wang")  # no first/last name: the username
+    assert m.attachments == (Attachment("voice", "VOICE1", None, "audio/ogg", 2048),)
+    assert m.text == "" and not m.mentions_bot
+
+    # a message of the bot itself is marked from_self (the core drops those first)
+    own = {
+        "message_id": 12,
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "HIS"},
+        "chat": forum,
+        "date": now,
+        "text": "收到",
+    }
+    m2 = to_incoming(_update({"message": own}), BOT_ID, BOT_USERNAME)
+    assert m2 is not None and m2.from_self and m2.sender.is_bot
+
+    # stickers and other content the core cannot use are dropped
+    sticker = {
+        "message_id": 13,
+        "from": user,
+        "chat": forum,
+        "date": now,
+        "sticker": {
+            "file_id": "S",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+        },
+    }
+    assert to_incoming(_update({"message": sticker}), BOT_ID, BOT_USERNAME) is None
+
+    # a mention in the middle of a sentence leaves no double blank
+    group = {"id": GROUP, "type": "supergroup", "title": "门诊"}
+    text = "请 @his_support_bot 看看"
+    mid = {
+        "message_id": 14,
+        "from": user,
+        "chat": group,
+        "date": now,
+        "text": text,
+        "entities": [{"type": "mention", "offset": 2, "length": 16}],
+    }
+    m3 = to_incoming(_update({"message": mid}), BOT_ID, BOT_USERNAME)
+    assert m3 is not None and m3.text == "请 看看" and m3.mentions_bot
+
+    # joining is BOT_ADDED; a promotion of the member bot to admin is not
+    bot = {"id": BOT_ID, "is_bot": True, "first_name": "HIS"}
+
+    def member_update(old: dict[str, Any], new: dict[str, Any]) -> Update:
+        return _update(
+            {
+                "my_chat_member": {
+                    "chat": group,
+                    "from": user,
+                    "date": now,
+                    "old_chat_member": {"user": bot, **old},
+                    "new_chat_member": {"user": bot, **new},
+                }
+            }
+        )
+
+    admin = {
+        "status": "administrator",
+        "can_be_edited": False,
+        "is_anonymous": False,
+        "can_manage_chat": True,
+        "can_delete_messages": True,
+        "can_manage_video_chats": False,
+        "can_restrict_members": False,
+        "can_promote_members": False,
+        "can_change_info": False,
+        "can_invite_users": True,
+        "can_post_stories": False,
+        "can_edit_stories": False,
+        "can_delete_stories": False,
+    }
+    assert to_chat_event(member_update({"status": "member"}, admin)) is None
+    assert to_chat_event(member_update({"status": "left"}, admin)) == ChatEvent(
+        ChatEventKind.BOT_ADDED, tg_chat(GROUP), title="门诊"
+    )
