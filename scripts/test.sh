@@ -7,4 +7,4 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
 .venv/bin/ruff format --check bot intents kb_index adapters
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+.venv/bin/pytest -q "$@"
