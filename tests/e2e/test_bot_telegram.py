@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = f"""
 [kb]
-dir = "{REPO / 'kb'}"
+dir = "{REPO / "kb"}"
 [telegram]
 engineers_chat = {DESK}
 poll_timeout = 1
@@ -65,15 +65,21 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, index_dir: Path) -> Settings:
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
+    path.write_text(
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
+    )
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
 
 
 async def start_bot(settings: Settings, tg: FakeTelegram) -> App:
-    tg_settings = dataclasses.replace(settings.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url)
+    tg_settings = dataclasses.replace(
+        settings.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url
+    )
     adapter = TelegramAdapter(TOKEN, tg_settings)
-    app = build_app(settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter])
+    app = build_app(
+        settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
+    )
     await app.start()
     return app
 
@@ -102,8 +108,12 @@ def ticket_number(text: str | None) -> str:
     return m.group(1)
 
 
-async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: App, tg: FakeTelegram) -> None:
-    question = tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
+async def test_question_answer_unsolved_ticket_claim_relay_resolve(
+    bot: App, tg: FakeTelegram
+) -> None:
+    question = tg.user_message(
+        H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张"
+    )
     answer = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
     assert answer.reply_to == question["message_id"]
     assert "住院医保结算提示总额与明细合计不一致" in (answer.text or "")
@@ -128,8 +138,12 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: App, tg:
     assert bot.services.tickets.get(number).accepted_by == "e01"
 
     # engineer replies to the card → relayed to the hospital thread
-    tg.user_message(DESK, WANG, "请问是哪个病人的结算？发下截图", reply_to_message_id=card.message_id)
-    relayed = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "发下截图" in (m.text or ""))
+    tg.user_message(
+        DESK, WANG, "请问是哪个病人的结算？发下截图", reply_to_message_id=card.message_id
+    )
+    relayed = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and "发下截图" in (m.text or "")
+    )
     assert relayed.reply_to == question["message_id"]
 
     # hospital answers the relayed message → relayed to the desk, recorded on the ticket
@@ -147,11 +161,20 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: App, tg:
     assert ticket.status == "resolved" and ticket.resolution == "医保中心重新对总账后恢复"
     assert ticket.accepted_at is not None and ticket.completed_at is not None
     kinds = [e.kind for e in bot.services.tickets.events(number)]
-    for kind in ("opened", "card_posted", "accepted", "relayed_to_hospital", "relayed_to_engineers", "resolved"):
+    for kind in (
+        "opened",
+        "card_posted",
+        "accepted",
+        "relayed_to_hospital",
+        "relayed_to_engineers",
+        "resolved",
+    ):
         assert kind in kinds
 
 
-async def test_urgent_message_opens_p1_and_alerts_the_dedicated_engineer(bot: App, tg: FakeTelegram) -> None:
+async def test_urgent_message_opens_p1_and_alerts_the_dedicated_engineer(
+    bot: App, tg: FakeTelegram
+) -> None:
     tg.user_message(H1_CHAT, CASHIER, "紧急！全院HIS都登不上了，收费处排长队")
     notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
     assert "紧急" in (notice.text or "") and "王工" in (notice.text or "")
@@ -184,7 +207,9 @@ async def test_other_hospital_cannot_read_the_ticket(bot: App, tg: FakeTelegram)
     assert number in (own.text or "")
 
 
-async def test_unregistered_group_is_told_once_and_nothing_is_stored(bot: App, tg: FakeTelegram) -> None:
+async def test_unregistered_group_is_told_once_and_nothing_is_stored(
+    bot: App, tg: FakeTelegram
+) -> None:
     tg.user_message(STRANGER_CHAT, NURSE, "医保结算报错怎么办")
     tg.user_message(STRANGER_CHAT, NURSE, "有人吗？全院都登不上了")
     tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算了")  # a marker after both
@@ -203,7 +228,12 @@ async def test_engineer_commands_need_a_registered_engineer(bot: App, tg: FakeTe
 
 async def test_a_reply_storm_of_429s_loses_nothing(bot: App, tg: FakeTelegram) -> None:
     tg.fail_ratio("sendMessage", 0.3, seed=7, retry_after=1)
-    questions = ["yb结算报2304总额不一致", "入院时间录错床位费多算", "号源被锁了显示已满", "电子票据开具失败提示401"]
+    questions = [
+        "yb结算报2304总额不一致",
+        "入院时间录错床位费多算",
+        "号源被锁了显示已满",
+        "电子票据开具失败提示401",
+    ]
     for q in questions:
         tg.user_message(H1_CHAT, NURSE, q)
     await tg.wait_for_sent(len(questions), chat_id=H1_CHAT, timeout=30)
@@ -213,7 +243,9 @@ async def test_a_reply_storm_of_429s_loses_nothing(bot: App, tg: FakeTelegram) -
     assert len({m.reply_to for m in replies}) == len(questions)
 
 
-async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(settings: Settings, tg: FakeTelegram) -> None:
+async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(
+    settings: Settings, tg: FakeTelegram
+) -> None:
     # the ticket is committed, then the process dies before the card is posted
     db = make_engine(settings.storage_url)
     app = build_app(settings, Secrets.from_env({}), db=db, adapters=[])
@@ -237,3 +269,87 @@ async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(settings
         assert restarted.services.tickets.tickets_without_card() == []
     finally:
         await restarted.stop()
+
+
+async def test_still_not_working_under_an_answer_escalates_the_thread(
+    bot: App, tg: FakeTelegram
+) -> None:
+    tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算了一天")
+    answer = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    tg.user_message(H1_CHAT, NURSE, "按步骤改了还是不行", reply_to_message_id=answer.message_id)
+    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
+    number = ticket_number(notice.text)
+    ticket = bot.services.tickets.get(number)
+    assert "床位费" in ticket.question and "还是不行" in ticket.question  # the whole thread
+    assert [a.article_id for a in bot.services.tickets.articles(number)] == ["hb-006"]
+
+
+async def test_edited_question_is_not_answered_twice(bot: App, tg: FakeTelegram) -> None:
+    question = tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算")
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    tg.edited_message(H1_CHAT, question["message_id"], "入院时间录错了，床位费多算了一天")
+    tg.user_message(H1_CHAT, NURSE, "号源被锁了一直显示已满")  # a marker after the edit
+    await tg.wait_for_sent(2, chat_id=H1_CHAT)
+    assert len(tg.sent_messages(H1_CHAT)) == 2
+
+
+async def test_screenshot_caption_is_the_question(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(H1_CHAT, NURSE, None, photo=True, caption="开电子票据报401未授权，截图如下")
+    answer = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    assert "/kb/hb-008" in (answer.text or "")
+
+
+async def test_supergroup_migration_keeps_the_hospital(bot: App, tg: FakeTelegram) -> None:
+    new_id = -1001001999
+    tg.migrate_to_supergroup(H1_CHAT, new_id, user_id=NURSE)
+    await tg.wait_until(
+        lambda: bot.services.registry.hospital_for_chat("telegram", str(new_id)) is not None
+    )
+    assert bot.services.registry.hospital_for_chat("telegram", str(new_id)).id == "h001"
+    tg.user_message(new_id, NURSE, "入院时间录错了，床位费多算了一天")
+    answer = await tg.wait_for_sent(lambda m: m.chat_id == new_id)
+    assert "/kb/hb-006" in (answer.text or "")
+
+
+async def test_bot_removed_from_a_group_deactivates_the_chat(bot: App, tg: FakeTelegram) -> None:
+    tg.bot_removed(H2_CHAT)
+    await tg.wait_until(
+        lambda: bot.services.registry.hospital_for_chat("telegram", str(H2_CHAT)) is None
+    )
+    chat = bot.services.registry.get_chat("telegram", str(H2_CHAT))
+    assert chat is not None and not chat.active  # kept for the record, not deleted
+
+
+async def test_offer_mode_asks_before_opening_a_ticket(
+    settings: Settings, tg: FakeTelegram
+) -> None:
+    offer = dataclasses.replace(settings, bot=dataclasses.replace(settings.bot, escalation="offer"))
+    app = await start_bot(offer, tg)
+    try:
+        tg.user_message(H1_CHAT, NURSE, "手术麻醉系统的排班表怎么导出到Excel？")
+        reply = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+        assert [b["text"] for b in reply.buttons] == ["转工程师"]
+        assert app.services.tickets.open_tickets() == []
+        tg.callback_query(H1_CHAT, NURSE, reply.message_id, reply.buttons[0]["callback_data"])
+        notice = await tg.wait_for_sent(
+            lambda m: m.chat_id == H1_CHAT and "已为您登记" in (m.text or "")
+        )
+        assert app.services.tickets.get(ticket_number(notice.text)).question.startswith("手术麻醉")
+    finally:
+        await app.stop()
+
+
+async def test_two_engineers_claim_at_once_one_wins(bot: App, tg: FakeTelegram) -> None:
+    tg.user_message(H1_CHAT, NURSE, "手术麻醉系统的排班表怎么导出到Excel？")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    data = card.buttons[0]["callback_data"]
+    tg.callback_query(DESK, WANG, card.message_id, data)
+    tg.callback_query(DESK, LI, card.message_id, data)
+    await tg.wait_until(lambda: len(tg.callback_answers) >= 2)
+    number = ticket_number(card.text)
+    owner = bot.services.tickets.get(number).accepted_by
+    assert owner in ("e01", "e02")
+    answers = [a.get("text", "") for a in tg.callback_answers.values()]
+    assert any("已接单" in a for a in answers) and any("已被" in a for a in answers)
+    accepted = [m for m in tg.sent_messages(H1_CHAT) if "已受理" in (m.text or "")]
+    assert len(accepted) == 1

@@ -1,7 +1,7 @@
 """The house rules, checked on the source: imports run one way only.
 
-    bot → intents → kb_index,  bot → adapters;  adapters import none of bot/intents/kb_index;
-    the core (bot, intents, kb_index) imports no platform library.
+bot → intents → kb_index,  bot → adapters;  adapters import none of bot/intents/kb_index;
+the core (bot, intents, kb_index) imports no platform library.
 """
 
 from __future__ import annotations
