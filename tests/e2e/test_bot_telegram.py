@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
-from adapters.telegram.settings import TelegramSettings
 from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
