@@ -36,6 +36,12 @@ def features(hits: Sequence[Hit]) -> dict[str, float]:
         "log_bm25": math.log1p(max(top.bm25, 0.0)),
         "coverage": top.coverage,
         "dense_question": top.dense_question,
+        # both retrievers put it first (1), one of them second (0.5), or they disagree (0)
+        "agreement": 1.0
+        if max(top.dense_rank, top.lexical_rank) == 0
+        else 0.5
+        if max(top.dense_rank, top.lexical_rank) == 1
+        else 0.0,
     }
 
 

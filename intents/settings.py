@@ -16,20 +16,21 @@ class ConfidenceModel:
     Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
     """
 
-    bias: float = -26.8959
-    dense: float = 20.2402
-    dense_margin: float = 44.1048
-    fused_margin: float = 14.0006
-    log_bm25: float = 1.2765
-    coverage: float = 1.3001
-    dense_question: float = 0.6659
+    bias: float = -18.4416
+    dense: float = 14.0996
+    dense_margin: float = 23.0813
+    fused_margin: float = 13.4454
+    log_bm25: float = 1.0598
+    coverage: float = 1.8223
+    dense_question: float = -3.6071
+    agreement: float = 2.6677
 
 
 @dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.5806
+    answer_threshold: float = 0.6057
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.

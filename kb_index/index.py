@@ -69,6 +69,9 @@ class Hit:
     dense_question: float
     bm25: float
     coverage: float
+    #: Rank of this article in each retriever alone (0 = first): agreement is evidence.
+    dense_rank: int = 0
+    lexical_rank: int = 0
 
 
 #: Kinds of view an article can be embedded as; ``ViewRecipe.kinds`` picks some of them.
@@ -256,6 +259,10 @@ class SearchIndex:
         lex = self.lexical.score(prepare_query(query))
         fused = fuse(dense, lex.bm25, dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
+        dense_rank = np.empty(n, dtype=np.int64)
+        dense_rank[np.argsort(-dense, kind="stable")] = np.arange(n)
+        lexical_rank = np.empty(n, dtype=np.int64)
+        lexical_rank[np.argsort(-lex.bm25, kind="stable")] = np.arange(n)
         return [
             Hit(
                 article=self.articles[i],
@@ -264,6 +271,8 @@ class SearchIndex:
                 dense_question=float(dense_q[i]),
                 bm25=float(lex.bm25[i]),
                 coverage=float(lex.coverage[i]),
+                dense_rank=int(dense_rank[i]),
+                lexical_rank=int(lexical_rank[i]),
             )
             for i in order
         ]

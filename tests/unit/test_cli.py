@@ -7,6 +7,7 @@ subprocess runs use the real, unpatched entry points.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -358,14 +359,10 @@ def test_kb_calibrate_prints_a_config_section(
     assert code == 2 and "hisbot kb build" in err  # the config loaded; only the index is missing
     fitted = tomllib.loads(toml_part)
     assert 0.0 <= fitted["decide"]["answer_threshold"] <= 1.0
+    from intents.settings import ConfidenceModel
+
     assert set(fitted["decide"]["confidence"]) == {
-        "bias",
-        "dense",
-        "dense_margin",
-        "fused_margin",
-        "log_bm25",
-        "coverage",
-        "dense_question",
+        f.name for f in dataclasses.fields(ConfidenceModel)
     }
 
 

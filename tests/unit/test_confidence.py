@@ -72,6 +72,7 @@ def test_confidence_is_monotonic_in_the_margin_and_bounded() -> None:
         "log_bm25": 2.0,
         "coverage": 0.6,
         "dense_question": 0.9,
+        "agreement": 1.0,
     }
     low = confidence(model, base)
     high = confidence(model, {**base, "dense_margin": 0.1})
@@ -101,6 +102,7 @@ def synthetic(n: int, seed: int) -> tuple[list[dict[str, float]], list[bool]]:
                 "log_bm25": float(rng.uniform(0.5, 3.0)),
                 "coverage": float(rng.uniform(0.6, 1.0) if positive else rng.uniform(0.0, 0.5)),
                 "dense_question": float(rng.uniform(0.8, 0.95)),
+                "agreement": float(rng.choice([0.0, 0.5, 1.0])),
             }
         )
         labels.append(positive)
