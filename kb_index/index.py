@@ -208,7 +208,7 @@ class SearchIndex:
         fx = faiss.IndexFlatIP(dim)
         if len(matrix):
             fx.add(np.ascontiguousarray(matrix, dtype=np.float32))
-        lexical = LexicalIndex.build([lexical_document(a) for a in articles])
+        lexical = LexicalIndex.build(lexical_document(a) for a in articles)
         index = cls(key, entries, fx, np.asarray(owners, dtype=np.int32), kinds, lexical)
         return index, embedded
 

@@ -7,8 +7,9 @@ milliseconds even for ten thousand articles.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,30 +55,35 @@ class LexicalIndex:
         return len(self.doc_len)
 
     @classmethod
-    def build(cls, docs: Sequence[Sequence[str]]) -> LexicalIndex:
-        """Index documents given as term lists (see ``lexical_terms``)."""
-        postings: dict[str, list[tuple[int, int]]] = {}
-        lengths = np.zeros(len(docs), dtype=np.float32)
+    def build(cls, docs: Iterable[Sequence[str]]) -> LexicalIndex:
+        """Index documents given as term lists (see ``lexical_terms``), one at a time.
+
+        Postings grow in compact int arrays rather than lists of tuples: a 10,000-article KB
+        has millions of postings, and Python tuples would cost gigabytes while building.
+        """
+        postings: dict[str, tuple[array[int], array[int]]] = {}
+        lengths = array("f")
         for d, terms in enumerate(docs):
-            lengths[d] = len(terms)
+            lengths.append(len(terms))
             for term, tf in Counter(terms).items():
-                postings.setdefault(term, []).append((d, tf))
+                entry = postings.get(term)
+                if entry is None:
+                    entry = postings[term] = (array("i"), array("i"))
+                entry[0].append(d)
+                entry[1].append(tf)
         vocab: dict[str, int] = {}
-        starts = [0]
-        doc_ids: list[int] = []
-        tfs: list[int] = []
-        for i, (term, plist) in enumerate(sorted(postings.items())):
+        starts = np.zeros(len(postings) + 1, dtype=np.int64)
+        total = sum(len(p[0]) for p in postings.values())
+        doc_ids = np.empty(total, dtype=np.int32)
+        tfs = np.empty(total, dtype=np.float32)
+        pos = 0
+        for i, (term, (ds, fs)) in enumerate(sorted(postings.items())):
             vocab[term] = i
-            doc_ids.extend(p[0] for p in plist)
-            tfs.extend(p[1] for p in plist)
-            starts.append(len(doc_ids))
-        return cls(
-            vocab,
-            np.asarray(starts, dtype=np.int64),
-            np.asarray(doc_ids, dtype=np.int32),
-            np.asarray(tfs, dtype=np.float32),
-            lengths,
-        )
+            doc_ids[pos : pos + len(ds)] = np.frombuffer(ds, dtype=np.int32)
+            tfs[pos : pos + len(fs)] = np.frombuffer(fs, dtype=np.int32)
+            pos += len(ds)
+            starts[i + 1] = pos
+        return cls(vocab, starts, doc_ids, tfs, np.frombuffer(lengths, dtype=np.float32).copy())
 
     def score(self, query: str) -> LexicalScores:
         return self.score_terms(lexical_terms(query))

