@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from adapters.base import Adapter, ChatRef, CoreHandlers
 from bot.config import Secrets, Settings
-from bot.core import BotSettings, Services, post_missing_cards
+from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.exchanges import ExchangeStore
 from bot.knowledge import answer_engine, build_index, embedder_for
@@ -40,6 +40,8 @@ def bot_settings(settings: Settings) -> BotSettings:
     desks: list[ChatRef] = []
     if settings.telegram.engineers_chat is not None:
         desks.append(ChatRef("telegram", str(settings.telegram.engineers_chat)))
+    if settings.slack.engineers_channel:
+        desks.append(ChatRef("slack", settings.slack.engineers_channel))
     return BotSettings(
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
@@ -88,6 +90,7 @@ class App:
     settings: Settings
     services: Services
     pipeline: Pipeline
+    cards: CardOutbox
     adapters: list[Adapter] = field(default_factory=list)
 
     def handlers(self) -> CoreHandlers:
@@ -99,9 +102,10 @@ class App:
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
-        await post_missing_cards(self.services)
+        self.cards.start()  # also sends the cards of tickets written before a crash
 
     async def stop(self) -> None:
+        await self.cards.stop()
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
@@ -137,10 +141,13 @@ def build_app(
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     for adapter in chosen:
         messenger.register(adapter)
-    return App(settings, services, Pipeline(services), chosen)
+    cards = CardOutbox(services)
+    services.notify_cards = cards.notify
+    return App(settings, services, Pipeline(services), cards, chosen)
 
 
 def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
+    """An adapter for every platform whose secrets are set; the others are named in the log."""
     out: list[Adapter] = []
     if secrets.telegram_token:
         from adapters.telegram.adapter import TelegramAdapter
@@ -154,9 +161,24 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
         )
     else:
         log.warning("Telegram is not configured (set HISBOT_TELEGRAM_TOKEN to enable it)")
-    if settings.telegram.engineers_chat is None:
+    if secrets.slack_bot_token:
+        from adapters.slack.adapter import SlackAdapter
+
+        out.append(
+            SlackAdapter(
+                secrets.slack_bot_token,
+                settings.slack,
+                signing_secret=secrets.slack_signing_secret,
+                app_token=secrets.slack_app_token,
+            )
+        )
+    else:
         log.warning(
-            "no engineers' desk is configured ([telegram] engineers_chat): ticket cards are kept until one is"
+            "Slack is not configured (set HISBOT_SLACK_BOT_TOKEN and HISBOT_SLACK_APP_TOKEN or HISBOT_SLACK_SIGNING_SECRET)"
+        )
+    if settings.telegram.engineers_chat is None and not settings.slack.engineers_channel:
+        log.warning(
+            "no engineers' desk is configured ([telegram] engineers_chat or [slack] engineers_channel): ticket cards wait until one is"
         )
     return out
 

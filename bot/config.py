@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from intents.settings import DecideSettings
@@ -74,6 +75,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     bot: BotBehaviour = field(default_factory=BotBehaviour)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()
@@ -107,6 +109,8 @@ class Secrets:
     telegram_token: str | None
     telegram_webhook_secret: str | None
     slack_bot_token: str | None
+    slack_signing_secret: str | None
+    slack_app_token: str | None
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
@@ -115,6 +119,8 @@ class Secrets:
             telegram_token=env.get("HISBOT_TELEGRAM_TOKEN") or None,
             telegram_webhook_secret=env.get("HISBOT_TELEGRAM_WEBHOOK_SECRET") or None,
             slack_bot_token=env.get("HISBOT_SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("HISBOT_SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("HISBOT_SLACK_APP_TOKEN") or None,
         )
 
 

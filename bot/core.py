@@ -8,6 +8,8 @@ leaves a ticket without a card, which ``post_missing_cards`` sends on the next s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -70,6 +72,8 @@ class Services:
     clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
     #: Chats told once that they are not registered (in memory only: nothing is stored for them).
     warned_chats: set[tuple[str, str]] = field(default_factory=set)
+    #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
+    notify_cards: Callable[[], None] = field(default=lambda: None)
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(
@@ -174,6 +178,44 @@ async def post_missing_cards(services: Services) -> int:
     return len(missing)
 
 
+class CardOutbox:
+    """Posts the engineers' cards of new tickets in the background, one at a time.
+
+    Tickets are written before their card; this worker sends every ticket that has none yet —
+    right after ``notify()``, at start (cards lost to a crash), and every ``interval`` seconds
+    (cards whose sending failed). One worker means one card per ticket.
+    """
+
+    def __init__(self, services: Services, interval: float = 60.0) -> None:
+        self._services = services
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="card-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await post_missing_cards(self._services)
+            except Exception:  # a bad row must not stop the outbox for every other ticket
+                log.exception("posting ticket cards failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+
+
 async def open_ticket_for(
     services: Services,
     hospital: Hospital,
@@ -198,7 +240,8 @@ async def open_ticket_for(
     articles = [(a, _title(services, a)) for a in tried]
     categories = [art.category for a in tried if (art := services.article(a)) is not None]
     if not categories:  # nothing tried: take the nearest articles' categories
-        categories = [c.article.category for c in services.engine.rank(exchange.question, k=3)]
+        ranked = await asyncio.to_thread(services.engine.rank, exchange.question, 3)
+        categories = [c.article.category for c in ranked]
     first = thread[0] if thread else exchange
     ticket = services.tickets.open_ticket(
         hospital_id=hospital.id,
@@ -239,7 +282,9 @@ async def open_ticket_for(
         services.links.link(
             notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL
         )
-    await post_card(services, ticket)
+    # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min on
+    # Telegram) must never hold up answers to hospitals
+    services.notify_cards()
     return ticket
 
 

@@ -7,4 +7,10 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
 .venv/bin/ruff format --check bot intents kb_index adapters
 .venv/bin/mypy
+# PostgreSQL for the PG cases of the ticket-store tests: a throwaway cluster from Debian's
+# package, installed and started by scripts/postgres.sh (needs root, as in CI).
+if [ -z "${HISBOT_TEST_PG_URL:-}" ]; then
+  HISBOT_TEST_PG_URL="$(bash scripts/postgres.sh)"
+fi
+export HISBOT_TEST_PG_URL
 .venv/bin/pytest -q "$@"

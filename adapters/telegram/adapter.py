@@ -173,11 +173,15 @@ class TelegramAdapter:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .rate_limiter(
+                # Leaky buckets with a small burst: AsyncLimiter(20, 60) would let 20 messages out
+                # at once and 20 more within the same minute, which Telegram answers with a 429
+                # of ~1 min that pauses *every* send of the bot. A burst of `group_burst`, then
+                # one every 60/group_per_minute s, never exceeds 20 in any minute by much.
                 AIORateLimiter(
-                    overall_max_rate=settings.overall_per_second,
-                    overall_time_period=1,
-                    group_max_rate=settings.group_per_minute,
-                    group_time_period=60,
+                    overall_max_rate=settings.overall_burst,
+                    overall_time_period=settings.overall_burst / settings.overall_per_second,
+                    group_max_rate=settings.group_burst,
+                    group_time_period=settings.group_burst * 60 / settings.group_per_minute,
                     max_retries=settings.max_retries,
                 )
             )

@@ -39,6 +39,9 @@ class TelegramSettings:
     #: one every 60/``group_per_minute`` s). Private chats only count against the overall limit.
     overall_per_second: int = 30
     group_per_minute: int = 20
+    #: How many sends may go out back to back before the steady rate applies.
+    overall_burst: int = 10
+    group_burst: int = 3
     #: How often a 429 (RetryAfter) is retried after sleeping retry_after (+0.1 s).
     max_retries: int = 5
 
@@ -53,7 +56,13 @@ class TelegramSettings:
             raise ValueError(f"[telegram] mode must be 'polling' or 'webhook', not {self.mode!r}")
         if self.mode == "webhook" and not self.webhook_url:
             raise ValueError("[telegram] mode = 'webhook' needs webhook_url")
-        for name in ("poll_timeout", "overall_per_second", "group_per_minute"):
+        for name in (
+            "poll_timeout",
+            "overall_per_second",
+            "group_per_minute",
+            "overall_burst",
+            "group_burst",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"[telegram] {name} must be at least 1")
         if self.concurrent_updates < 1:

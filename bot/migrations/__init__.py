@@ -6,7 +6,9 @@ from the installed package (the scripts live next to this file), so no alembic.i
 run time. alembic.ini at the repository root is for developers:
 
     .venv/bin/alembic -x url=sqlite:///data/hisbot.db current
-    .venv/bin/alembic -x url=sqlite:////tmp/empty.db revision --autogenerate -m "what changed"
+    # a new revision after changing a model: diff the models against a scratch DB at head
+    .venv/bin/alembic -x url=sqlite:////tmp/scratch.db upgrade head
+    .venv/bin/alembic -x url=sqlite:////tmp/scratch.db revision --autogenerate -m "what changed"
 
 Every module that defines tables must be listed in ``MODEL_MODULES``: it is what the
 migrations (and the test that compares them with the models) consider the schema.
@@ -15,6 +17,7 @@ migrations (and the test that compares them with the models) consider the schema
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -30,9 +33,14 @@ MODEL_MODULES: tuple[str, ...] = (
     "kb_index.store",
     "bot.registry.models",
     "bot.tickets.models",
+    "bot.exchanges",
+    "bot.links",
+    "bot.broadcasts.models",
 )
 
 _HERE = Path(__file__).resolve().parent
+#: Alembic keeps its running context in module globals: one migration per process at a time.
+_IN_PROCESS = threading.Lock()
 
 
 def schema_metadata() -> MetaData:
@@ -76,14 +84,20 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_to_head(target: str | Engine) -> None:
-    """Run every migration the database has not had yet, in one transaction where the database
-    allows it (PostgreSQL). Concurrent callers on PostgreSQL are serialised (advisory lock)."""
+    """Run every migration the database has not had yet, all in one transaction: a failure
+    leaves the schema as it was. Processes starting at once migrate one after the other
+    (PostgreSQL: an advisory lock, see env.py; SQLite: ``BEGIN IMMEDIATE``)."""
     engine = create_engine(target, poolclass=NullPool) if isinstance(target, str) else target
     try:
         cfg = alembic_config()
-        with engine.begin() as connection:
+        with _IN_PROCESS, engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # pysqlite would run each DDL statement in autocommit; SQLite's DDL is
+                # transactional, so take the write lock and keep it all in one transaction.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+            connection.commit()
     finally:
         if isinstance(target, str):
             engine.dispose()

@@ -702,6 +702,10 @@ def test_settings_validation() -> None:
         SlackSettings(mode="webhook")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="engineers_channel"):
         SlackSettings(engineers_channel="#desk")
+    with pytest.raises(ValueError, match="engineers_channel"):
+        SlackSettings(engineers_channel=12345)  # type: ignore[arg-type]  # a TOML integer
+    with pytest.raises(ValueError, match="command"):
+        SlackSettings(command="hisbot")
     with pytest.raises(ValueError, match="http_path"):
         SlackSettings(http_path="slack/events")
     with pytest.raises(ValueError, match="http_port"):

@@ -1,4 +1,5 @@
-"""Initial schema: the KB, the registry (hospitals, chats, engineers) and the tickets.
+"""Initial schema: the KB, the registry (hospitals, chats, engineers), the tickets, the bot's
+exchanges and message links, and the broadcasts (notices, waves, deliveries, receipts).
 
 Databases created before Alembic (``SQLModel.metadata.create_all`` made the two KB tables) are
 adopted: the KB tables and their indexes are created only if missing, so their rows are kept.
@@ -291,11 +292,264 @@ def upgrade() -> None:
         "ix_ticket_message_ref", "ticket_message", ["ref_platform", "ref_chat_id", "ref_message_id"]
     )
     op.create_index("ix_ticket_message_ticket_id", "ticket_message", ["ticket_id"])
+    # -- bot.exchanges and bot.links ---------------------------------------------------------
+    op.create_table(
+        "exchange",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.String(length=32), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("thread_root", sa.String(length=64), nullable=False),
+        sa.Column("question_message_id", sa.String(length=64), nullable=False),
+        sa.Column("reporter_user_id", sa.String(length=64), nullable=False),
+        sa.Column("reporter_name", sa.String(), nullable=False),
+        sa.Column("question", sa.String(), nullable=False),
+        sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("article_ids", sa.String(), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("reply_message_id", sa.String(length=64), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("ticket_number", sa.String(length=16), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_exchange_hospital_id", "exchange", ["hospital_id"])
+    op.create_table(
+        "message_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("ticket_number", sa.String(length=16), nullable=False),
+        sa.Column("side", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("platform", "chat_id", "message_id"),
+    )
+    op.create_index("ix_message_link_ticket_number", "message_link", ["ticket_number"])
+
+    # -- bot.broadcasts.models ---------------------------------------------------------------
+    op.create_table(
+        "notice",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(), nullable=False),
+        sa.Column("body", sa.String(), nullable=False),
+        sa.Column("product", sa.String(), nullable=False),
+        sa.Column("module", sa.String(), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("download_url", sa.String(), nullable=False),
+        sa.Column("checksum", sa.String(), nullable=False),
+        sa.Column("action", sa.String(), nullable=False),
+        sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("window_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("send_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.String(length=32), nullable=False),
+        sa.Column("confirmed_by", sa.String(length=32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("kind IN ('patch', 'upgrade', 'announcement')", name="ck_notice_kind"),
+        sa.CheckConstraint(
+            "status IN ('draft', 'scheduled', 'sending', 'sent', 'cancelled', 'missed')",
+            name="ck_notice_status",
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_notice_status", "notice", ["status"])
+    op.create_table(
+        "notice_audit",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("via", sa.String(length=16), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("allowed", sa.Boolean(), nullable=False),
+        sa.Column("detail", sa.String(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_notice_audit_notice_id", "notice_audit", ["notice_id"])
+    op.create_table(
+        "notice_item",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("notice_id", "kind", "value", name="uq_notice_item"),
+    )
+    op.create_index("ix_notice_item_notice_id", "notice_item", ["notice_id"])
+    op.create_table(
+        "notice_target",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.CheckConstraint(
+            "kind IN ('all', 'region', 'his_version', 'module', 'hospital')",
+            name="ck_notice_target_kind",
+        ),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("notice_id", "kind", "value", name="uq_notice_target"),
+    )
+    op.create_index("ix_notice_target_notice_id", "notice_target", ["notice_id"])
+    op.create_table(
+        "notice_wave",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("offset_minutes", sa.Integer(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.String(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("notice_id", "kind", "offset_minutes", name="uq_notice_wave"),
+    )
+    op.create_index("ix_notice_wave_due", "notice_wave", ["status", "due_at"])
+    op.create_index("ix_notice_wave_notice_id", "notice_wave", ["notice_id"])
+    op.create_table(
+        "delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("wave_id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.String(length=32), nullable=True),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("reply_to", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(), nullable=True),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'failed', 'gave_up', 'unknown', 'cancelled')",
+            name="ck_delivery_status",
+        ),
+        sa.ForeignKeyConstraint(
+            ["hospital_id"],
+            ["hospital.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["wave_id"],
+            ["notice_wave.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("wave_id", "platform", "chat_id", name="uq_delivery_chat"),
+    )
+    op.create_index("ix_delivery_due", "delivery", ["status", "next_attempt_at"])
+    op.create_index("ix_delivery_message", "delivery", ["platform", "chat_id", "message_id"])
+    op.create_index("ix_delivery_notice_id", "delivery", ["notice_id"])
+    op.create_table(
+        "notice_reply",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.String(length=32), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("ticket_number", sa.String(length=16), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["hospital_id"],
+            ["hospital.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("platform", "chat_id", "message_id", name="uq_notice_reply_message"),
+    )
+    op.create_index("ix_notice_reply_notice_id", "notice_reply", ["notice_id"])
+    op.create_table(
+        "receipt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("delivery_id", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("user_name", sa.String(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind IN ('ack', 'applied')", name="ck_receipt_kind"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["delivery.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["hospital_id"],
+            ["hospital.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("notice_id", "hospital_id", "kind", name="uq_receipt"),
+    )
+    op.create_index("ix_receipt_notice_id", "receipt", ["notice_id"])
+
     for statement in _APPEND_ONLY.get(op.get_bind().dialect.name, ()):
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_receipt_notice_id", table_name="receipt")
+    op.drop_table("receipt")
+    op.drop_index("ix_notice_reply_notice_id", table_name="notice_reply")
+    op.drop_table("notice_reply")
+    op.drop_index("ix_delivery_notice_id", table_name="delivery")
+    op.drop_index("ix_delivery_message", table_name="delivery")
+    op.drop_index("ix_delivery_due", table_name="delivery")
+    op.drop_table("delivery")
+    op.drop_index("ix_notice_wave_notice_id", table_name="notice_wave")
+    op.drop_index("ix_notice_wave_due", table_name="notice_wave")
+    op.drop_table("notice_wave")
+    op.drop_index("ix_notice_target_notice_id", table_name="notice_target")
+    op.drop_table("notice_target")
+    op.drop_index("ix_notice_item_notice_id", table_name="notice_item")
+    op.drop_table("notice_item")
+    op.drop_index("ix_notice_audit_notice_id", table_name="notice_audit")
+    op.drop_table("notice_audit")
+    op.drop_index("ix_notice_status", table_name="notice")
+    op.drop_table("notice")
+    op.drop_index("ix_message_link_ticket_number", table_name="message_link")
+    op.drop_table("message_link")
+    op.drop_index("ix_exchange_hospital_id", table_name="exchange")
+    op.drop_table("exchange")
     op.drop_index("ix_ticket_message_ticket_id", table_name="ticket_message")
     op.drop_index("ix_ticket_message_ref", table_name="ticket_message")
 

@@ -1,0 +1,157 @@
+"""``Broadcasts``: the one object the rest of the bot holds (``Services.broadcasts``).
+
+It wires the broadcaster (outbox worker), the scheduler and the ``/notice`` commands, and
+offers the pipeline its four hooks: buttons (``on_button``), desk commands
+(``on_desk_command``), a ``/notice`` typed in a hospital group (``on_hospital_command``), and
+replies to notices (``on_hospital_reply`` when one arrives, ``on_ticket_opened`` when its
+thread became a ticket), plus ``notice_for_message``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from adapters.base import ButtonPress, ChatRef, IncomingMessage
+from bot.broadcasts import render
+from bot.broadcasts.commands import NoticeCommands
+from bot.broadcasts.models import Notice, ReceiptKind
+from bot.broadcasts.receipts import Press, PressResult
+from bot.broadcasts.scheduler import NoticeScheduler
+from bot.broadcasts.service import Broadcaster
+from bot.broadcasts.store import BroadcastStore
+from bot.broadcasts.transport import Pacer, Transport
+
+log = logging.getLogger(__name__)
+
+_TOASTS = {
+    "test": "测试消息：按钮正常（未记录）。",
+    "invalid": "这个按钮已失效。",
+}
+
+
+class Broadcasts:
+    def __init__(
+        self,
+        store: BroadcastStore,
+        transport: Transport,
+        desk_chats: Sequence[ChatRef] = (),
+        *,
+        engine: Engine | None = None,
+        scheduler_name: str = "hisbot",
+        pacer: Pacer | None = None,
+    ) -> None:
+        """``engine``: where APScheduler keeps its jobs (the bot's database); None runs
+        without APScheduler (the worker's poll alone fires due waves)."""
+        self.store = store
+        self.broadcaster = Broadcaster(store, transport, desk_chats, pacer)
+        self.commands = NoticeCommands(self.broadcaster)
+        self.scheduler = (
+            NoticeScheduler(self.broadcaster, engine, scheduler_name)
+            if engine is not None
+            else None
+        )
+
+    async def start(self) -> None:
+        await self.broadcaster.start()
+        if self.scheduler is not None:
+            await self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self.broadcaster.stop()
+
+    # -- pipeline hooks -----------------------------------------------------------------------
+
+    async def on_desk_command(self, msg: IncomingMessage, args: str) -> None:
+        await self.commands.on_command(msg, args)
+
+    async def on_hospital_command(self, msg: IncomingMessage) -> None:
+        await self.commands.refuse_outside_desk(msg)
+
+    def notice_for_message(self, platform: str, chat_id: str, message_id: str) -> Notice | None:
+        return self.store.receipts.notice_for_message(platform, chat_id, message_id)
+
+    def on_hospital_reply(self, msg: IncomingMessage, hospital_id: str) -> Notice | None:
+        """A hospital message replying to a notice is recorded against it; returns the notice
+        (the pipeline then handles the message as usual: answer, or a ticket)."""
+        if not msg.reply_to_message_id:
+            return None
+        notice = self.notice_for_message(
+            msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+        )
+        if notice is not None and notice.id is not None:
+            self.store.receipts.record_reply(
+                notice.id, hospital_id, msg.chat.platform, msg.chat.chat_id, msg.message_id
+            )
+        return notice
+
+    def on_ticket_opened(
+        self, ticket_number: str, platform: str, chat_id: str, message_ids: Sequence[str]
+    ) -> Notice | None:
+        """A ticket was opened for a thread: if it began as a reply to a notice, link them."""
+        notice_id = self.store.receipts.link_ticket(
+            platform, chat_id, list(message_ids), ticket_number
+        )
+        return self.store.get(notice_id) if notice_id is not None else None
+
+    async def on_button(self, press: ButtonPress) -> bool:
+        """Handle ``ack:``/``applied:`` (receipts) and ``nconfirm:``/``nabort:``; False for
+        any other button (the pipeline goes on as before)."""
+        if await self.commands.on_button(press):
+            return True
+        action, _, arg = press.action.partition(":")
+        if action not in ("ack", "applied"):
+            return False
+        transport = self.broadcaster.transport
+        if not arg.isdigit():
+            await transport.acknowledge(press, _TOASTS["invalid"])
+            return True
+        m = press.message
+        hospital = self.store.registry.hospital_for_chat(m.platform, m.chat_id)
+        result = self.store.receipts.press(
+            int(arg),
+            ReceiptKind(action),
+            Press(
+                m.platform,
+                m.chat_id,
+                m.message_id,
+                press.sender.user_id,
+                press.sender.display_name,
+                hospital.id if hospital else None,
+            ),
+        )
+        await transport.acknowledge(press, self._toast(action, result))
+        if result.outcome == "recorded":
+            await self._refresh(press, result)
+        return True
+
+    def _toast(self, action: str, result: PressResult) -> str:
+        label = render.ACK if action == "ack" else render.APPLIED
+        if result.outcome == "recorded":
+            return f"已记录：本院{label}，谢谢！"
+        if result.outcome == "already" and result.receipt is not None:
+            r = result.receipt
+            return f"本院已由 {r.user_name or r.user_id} 于 {self.store.settings.local(r.at)} 确认{label}。"
+        return _TOASTS.get(result.outcome, _TOASTS["invalid"])
+
+    async def _refresh(self, press: ButtonPress, result: PressResult) -> None:
+        """Show who pressed under the message, and drop the buttons already used."""
+        d, notice = result.delivery, result.notice
+        if d is None or notice is None or notice.id is None or d.hospital_id is None:
+            return
+        found = self.store.waves.wave(d.wave_id)
+        if found is None:
+            return
+        modules, services = self.store.items(notice.id)
+        receipts = self.store.receipts.receipts(notice.id, d.hospital_id)
+        reply = render.delivery_reply(
+            d, notice, found[0], modules, services, self.store.settings, receipts
+        )
+        try:
+            await self.broadcaster.transport.edit(press.message, reply)
+        except Exception as exc:  # the receipt is recorded; the edit is cosmetic
+            log.info("could not update notice message %s: %s", press.message.message_id, exc)

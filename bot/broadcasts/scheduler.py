@@ -1,0 +1,118 @@
+"""APScheduler 3 (``AsyncIOScheduler``) with its jobs in the bot's own database.
+
+One date job per scheduled wave (id ``notice-wave-<id>``), kept in a ``SQLAlchemyJobStore`` on
+the bot's engine (same URL, table ``apscheduler_jobs``): it is what wakes the bot at a wave's
+due time, and a job whose time passed while the bot was down runs as soon as the scheduler
+starts (``misfire_grace_time=None``, coalesced to one run). The job only calls
+``Broadcaster.fire_wave``; whether to send, hold for quiet hours or mark missed is decided
+there, against the wave row — the ledger. Firing is idempotent, so a job may run twice.
+
+Why the wave table and not the job store is the truth: APScheduler 3 deletes a date job from
+its store when it *submits* it, before the coroutine has run, so a crash at that moment would
+lose it; and the CLI (another process, without a scheduler) writes waves too. ``sync()`` —
+at start, after changes made in this process, and every ``poll_seconds`` from the worker —
+adds a job for every scheduled wave that lacks one (or whose due time moved) and removes jobs
+of waves that are no longer scheduled; the worker's own poll fires anything already due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+# APScheduler 3 ships no type information (see the wiring notes for a mypy override)
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from sqlalchemy import Engine
+
+from bot.broadcasts.service import Broadcaster
+from bot.broadcasts.settings import aware
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "notice-wave-"
+#: Running schedulers by name: jobs are stored as a reference to ``fire_wave_job`` plus
+#: picklable arguments, so the job finds its broadcaster here.
+_RUNNING: dict[str, NoticeScheduler] = {}
+
+
+async def fire_wave_job(name: str, wave_id: int) -> None:
+    """The job APScheduler runs (module level: the job store keeps a textual reference)."""
+    scheduler = _RUNNING.get(name)
+    if scheduler is None:
+        log.warning("wave %s is due but scheduler %r is not running", wave_id, name)
+        return
+    await scheduler.broadcaster.fire_wave(wave_id)
+
+
+class _SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """The stock store disposes its engine on shutdown; this engine belongs to the bot."""
+
+    def shutdown(self) -> None:
+        pass
+
+
+class NoticeScheduler:
+    def __init__(self, broadcaster: Broadcaster, engine: Engine, name: str = "hisbot") -> None:
+        self.broadcaster = broadcaster
+        self.name = name
+        self._store = _SharedEngineJobStore(engine=engine)
+        self._scheduler = AsyncIOScheduler(
+            jobstores={"default": self._store},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            timezone=dt.UTC,
+        )
+        broadcaster.on_waves_changed = self.sync
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    async def start(self, paused: bool = False) -> None:
+        """Start (loads the stored jobs: past-due ones run now) and sync with the waves.
+        ``paused``: keep jobs in step with the waves but run none (a standby process)."""
+        _RUNNING[self.name] = self
+        self._scheduler.start(paused=paused)
+        self.sync()
+
+    async def stop(self) -> None:
+        if _RUNNING.get(self.name) is self:
+            del _RUNNING[self.name]
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
+
+    def jobs(self) -> dict[int, dt.datetime]:
+        """Wave id → the run time of its job, as stored."""
+        out: dict[int, dt.datetime] = {}
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith(JOB_PREFIX) and job.next_run_time is not None:
+                out[int(job.id[len(JOB_PREFIX) :])] = aware(job.next_run_time)
+        return out
+
+    def sync(self) -> None:
+        """Make the jobs match the scheduled waves. Safe to call any time, any number of times."""
+        if not self._scheduler.running:
+            return
+        try:
+            jobs = self.jobs()
+            waves = {
+                w.id: aware(w.due_at)
+                for w in self.broadcaster.store.waves.scheduled_waves()
+                if w.id is not None and w.due_at is not None
+            }
+            for wave_id, due in waves.items():
+                if jobs.get(wave_id) != due:
+                    self._scheduler.add_job(
+                        fire_wave_job,
+                        "date",
+                        run_date=due,
+                        args=[self.name, wave_id],
+                        id=f"{JOB_PREFIX}{wave_id}",
+                        replace_existing=True,
+                    )
+            for wave_id in set(jobs) - set(waves):
+                self._scheduler.remove_job(f"{JOB_PREFIX}{wave_id}")
+        except Exception:  # the worker's poll still fires due waves; log and carry on
+            log.exception("syncing notice jobs with APScheduler failed")

@@ -1,0 +1,294 @@
+"""The broadcaster: one asyncio task that fires due waves and works the outbox.
+
+A round (``process_once``): fire the waves whose time has come (quiet hours and the late
+policy decide first), read up to ``batch`` due deliveries, and send them — one lane per
+platform, each paced by the ``Pacer`` and holding at most ``concurrency`` messages in flight —
+claiming each row just before its platform call and recording the result just after (see
+``bot.broadcasts.outbox`` for why that order makes a crash cost at most a few 'unknown' rows,
+never a duplicate). Tests drive rounds directly with a fake clock; the task only loops them,
+sleeping until the next retry is due, a poll interval passes, or ``wake()`` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+
+from adapters.base import ChatRef, DeliveryError, Reply
+from bot.broadcasts import render
+from bot.broadcasts.access import Actor
+from bot.broadcasts.models import Delivery, Notice, NoticeWave, WaveKind, WaveStatus
+from bot.broadcasts.settings import aware
+from bot.broadcasts.store import BroadcastStore
+from bot.broadcasts.transport import Pacer, Transport
+
+log = logging.getLogger(__name__)
+
+#: Waves that wait out quiet hours and that a late start may mark missed. The test copy goes
+#: to engineers; "started"/"completed" report work happening now, so they are never held.
+_HELD_KINDS = (WaveKind.MAIN, WaveKind.REMINDER, WaveKind.ACK_REMINDER)
+
+
+class _Renderer:
+    """Notices, items and waves read once per round, not once per delivery."""
+
+    def __init__(self, store: BroadcastStore) -> None:
+        self._store = store
+        self._notices: dict[int, tuple[Notice, list[str], list[str]]] = {}
+        self._waves: dict[int, NoticeWave] = {}
+
+    def reply(self, d: Delivery) -> Reply:
+        if d.notice_id not in self._notices:
+            self._notices[d.notice_id] = (
+                self._store.get(d.notice_id),
+                *self._store.items(d.notice_id),
+            )
+        if d.wave_id not in self._waves:
+            found = self._store.waves.wave(d.wave_id)
+            assert found is not None
+            self._waves[d.wave_id] = found[0]
+        notice, modules, services = self._notices[d.notice_id]
+        wave = self._waves[d.wave_id]
+        return render.delivery_reply(d, notice, wave, modules, services, self._store.settings)
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        store: BroadcastStore,
+        transport: Transport,
+        desk_chats: Sequence[ChatRef] = (),
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.transport = transport
+        self.desk_chats = tuple(desk_chats)
+        self.pacer = pacer or Pacer(self.settings)
+        #: Called after waves changed in this process (the scheduler re-syncs its jobs).
+        self.on_waves_changed: Callable[[], None] = lambda: None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._deferred = float("inf")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, worker: bool = True) -> list[Delivery]:
+        """Reconcile what a previous process left half-done, then start the worker task.
+        Returns the deliveries found interrupted (now 'unknown')."""
+        self._stopping = False
+        unknown = self.store.outbox.reconcile_interrupted(self.store.now())
+        if unknown:
+            by_notice: dict[int, list[Delivery]] = {}
+            for d in unknown:
+                by_notice.setdefault(d.notice_id, []).append(d)
+            for notice_id, rows in by_notice.items():
+                where = ", ".join(
+                    f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in rows
+                )
+                self.store.audit(Actor.system(), "unknown", notice_id, True, where)
+                await self.alert_desk(
+                    f"⚠️ 通知 #{notice_id}：重启前有 {len(rows)} 个群的发送被中断，无法确认是否送达"
+                    f"（为避免重复，未自动重发）：{where}。医院点击“已知悉”即自动确认；"
+                    f"确需补发：/notice resend {notice_id} <医院>"
+                )
+        if worker and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="hisbot broadcast outbox")
+        return unknown
+
+    async def stop(self) -> None:
+        """Stop taking deliveries; let the ones in flight finish (``drain_seconds``)."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.settings.drain_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_sync = 0.0
+        while not self._stopping:
+            try:
+                sent = await self.process_once()
+                if loop.time() - last_sync >= self.settings.poll_seconds:
+                    last_sync = loop.time()
+                    self.on_waves_changed()
+            except Exception:  # the loop must survive a bad round (database hiccup, bug)
+                log.exception("broadcast round failed")
+                sent = 0
+            if sent or self._stopping:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_seconds())
+            self._wake.clear()
+
+    def _idle_seconds(self) -> float:
+        wait = min(self.settings.poll_seconds, self._deferred)
+        due = self.store.outbox.next_attempt_at()
+        if due is not None:
+            wait = min(wait, (due - self.store.now()).total_seconds())
+        return max(wait, 0.01)
+
+    # -- a round ------------------------------------------------------------------------------
+
+    async def process_once(self) -> int:
+        """Fire due waves, send due deliveries; returns how many deliveries were attempted."""
+        await self.fire_due()
+        now = self.store.now()
+        rows = self.store.outbox.due_deliveries(now, self.settings.batch)
+        self._deferred = float("inf")
+        lanes: dict[str, list[Delivery]] = {}
+        for row in rows:
+            lanes.setdefault(row.platform, []).append(row)
+        renderer = _Renderer(self.store)
+        counts = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
+        self.store.outbox.finish_notices(self.store.now())
+        return sum(counts)
+
+    async def _lane(self, platform: str, rows: list[Delivery], renderer: _Renderer) -> int:
+        slots = asyncio.Semaphore(self.settings.pace(platform).concurrency)
+        tasks: list[asyncio.Task[int]] = []
+        for row in rows:
+            if self._stopping:
+                break
+            wait = self.pacer.chat_wait(platform, row.chat_id)
+            if wait > 0:  # this chat had one of ours moments ago: next round
+                self._deferred = min(self._deferred, wait)
+                continue
+            self.pacer.reserve_chat(platform, row.chat_id)
+            await slots.acquire()
+            tasks.append(asyncio.create_task(self._deliver(row, renderer, slots)))
+        return sum(await asyncio.gather(*tasks))
+
+    async def _deliver(
+        self, row: Delivery, renderer: _Renderer, slots: asyncio.Semaphore | None = None
+    ) -> int:
+        """Pace → claim (committed) → platform call → record. The pacing wait comes before
+        the claim, and nothing yields between the claim and the call, so the only moment a
+        crash leaves the row 'sending' is while the platform call is under way. Only
+        ``Exception`` is handled: a crash or cancellation there leaves it so on purpose."""
+        assert row.id is not None
+        try:
+            if slots is not None:
+                await self.pacer.slot(row.platform)
+            token = uuid.uuid4().hex
+            if not self.store.outbox.claim(row.id, token, self.store.now()):
+                return 0  # cancelled, or another worker has it
+            try:
+                reply = renderer.reply(row)
+                ref = await self.transport.deliver(reply)
+            except DeliveryError as exc:
+                status = self.store.outbox.record_failure(
+                    row.id, token, exc.reason, exc.permanent, self.store.now()
+                )
+                where = f"{row.platform}:{row.chat_id}"
+                log.info("delivery %s to %s: %s (%s)", row.id, where, status, exc.reason)
+                return 1
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                self.store.outbox.record_failure(row.id, token, reason, False, self.store.now())
+                log.warning("delivery %s failed unexpectedly: %s", row.id, reason)
+                return 1
+            self.store.outbox.record_sent(row.id, token, ref.message_id, self.store.now())
+            return 1
+        finally:
+            if slots is not None:
+                slots.release()
+
+    # -- waves --------------------------------------------------------------------------------
+
+    async def fire_due(self) -> int:
+        fired = 0
+        for wave in self.store.waves.due_waves(self.store.now()):
+            assert wave.id is not None
+            fired += await self.fire_wave(wave.id) == "fired"
+        return fired
+
+    async def fire_wave(self, wave_id: int) -> str:
+        """Fire one wave if it is due: "fired", "held", "missed", "skipped", "not_due" or
+        "done" (already fired or ended — the idempotent case)."""
+        now = self.store.now()
+        found = self.store.waves.wave(wave_id)
+        if found is None:
+            return "done"
+        wave, notice = found
+        if wave.status != WaveStatus.SCHEDULED or wave.due_at is None:
+            return "done"
+        due = aware(wave.due_at)
+        if due > now:
+            return "not_due"
+        kind, s = WaveKind(wave.kind), self.settings
+        if kind in _HELD_KINDS and s.late == "mark_missed" and now - due > s.grace:
+            note = f"due {s.local(due)}; the bot was not running until {s.local(now)}"
+            if self.store.waves.close_wave(wave_id, WaveStatus.MISSED, note, now):
+                self.store.audit(Actor.system(), "missed", notice.id, True, f"{kind}: {note}")
+                await self.alert_desk(
+                    f"⚠️ 通知 #{notice.id}《{notice.title}》的{_WAVE_NAMES[kind]}原定 "
+                    f"{s.local(due)} 发送，当时机器人未运行，已标记为“错过”，未发送。"
+                    f"如仍需发送：/notice send {notice.id}"
+                )
+            return "missed"
+        if kind in _HELD_KINDS and not notice.urgent and s.in_quiet_hours(now):
+            until = s.quiet_end(now)
+            start = aware(notice.window_start) if notice.window_start else None
+            if kind is WaveKind.REMINDER and start is not None and until >= start:
+                return self._skip(wave_id, notice, "quiet hours last until the window starts")
+            self.store.waves.hold(wave_id, until, f"held for quiet hours until {s.local(until)}")
+            self.store.audit(
+                Actor.system(), "held", notice.id, True, f"{kind} until {s.local(until)}"
+            )
+            self.on_waves_changed()
+            return "held"
+        if kind is WaveKind.REMINDER and notice.window_start and aware(notice.window_start) <= now:
+            return self._skip(wave_id, notice, "the window has already started")
+        count = self.store.waves.fire(wave_id, now)
+        if count is None:
+            return "done"
+        self.store.audit(Actor.system(), "fired", notice.id, True, f"{kind}: {count} chats")
+        self.on_waves_changed()
+        self.wake()
+        return "fired"
+
+    def _skip(self, wave_id: int, notice: Notice, why: str) -> str:
+        self.store.waves.close_wave(wave_id, WaveStatus.SKIPPED, why, self.store.now())
+        self.store.audit(Actor.system(), "skipped", notice.id, True, f"reminder: {why}")
+        return "skipped"
+
+    # -- direct sends -------------------------------------------------------------------------
+
+    async def send_test(self, notice_id: int, by: Actor) -> str:
+        """Queue the test copy and deliver it now (the engineer is waiting for it)."""
+        self.store.request_test(notice_id, by, self.desk_chats)
+        renderer = _Renderer(self.store)
+        for row in self.store.outbox.deliveries(notice_id, WaveKind.TEST):
+            if row.status == "queued":
+                await self._deliver(row, renderer)
+        return self.store.test_state(notice_id)
+
+    async def alert_desk(self, text: str) -> None:
+        """Tell the engineers' chat (best effort: the audit row is the record)."""
+        for chat in self.desk_chats:
+            try:
+                await self.transport.deliver(Reply(chat=chat, text=text))
+            except Exception as exc:
+                log.warning("alert to the engineers' chat %s failed: %s", chat.chat_id, exc)
+
+
+_WAVE_NAMES = {
+    WaveKind.MAIN: "通知",
+    WaveKind.REMINDER: "升级提醒",
+    WaveKind.ACK_REMINDER: "确认提醒",
+}

@@ -1,0 +1,181 @@
+"""``notice status`` and ``notice preview``: per hospital, what arrived and what came back.
+
+One report serves the CLI and the engineers' chat (the chat shows the first lines only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.broadcasts import render
+from bot.broadcasts.models import (
+    Delivery,
+    DeliveryStatus,
+    Notice,
+    NoticeWave,
+    Receipt,
+    ReceiptKind,
+    WaveKind,
+)
+from bot.broadcasts.settings import BroadcastSettings
+from bot.broadcasts.store import BroadcastStore
+from bot.broadcasts.targeting import Resolution
+
+_WAVE_LABELS = {
+    WaveKind.TEST: "测试",
+    WaveKind.MAIN: "通知",
+    WaveKind.REMINDER: "提醒",
+    WaveKind.STARTED: "开始",
+    WaveKind.COMPLETED: "完成",
+    WaveKind.ACK_REMINDER: "确认提醒",
+}
+_WAVE_STATUS = {
+    "draft": "待确认",
+    "scheduled": "已排期",
+    "fired": "已发出",
+    "missed": "已错过",
+    "skipped": "已跳过",
+    "cancelled": "已取消",
+}
+
+
+@dataclass
+class HospitalState:
+    hospital_id: str
+    name: str
+    groups: list[Delivery] = field(default_factory=list)
+    ack: Receipt | None = None
+    applied: Receipt | None = None
+    tickets: list[str] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> bool:
+        return any(g.status == DeliveryStatus.SENT for g in self.groups)
+
+
+@dataclass
+class NoticeReport:
+    notice: Notice
+    hospitals: list[HospitalState]
+    waves: list[NoticeWave]
+    test_state: str
+    replies: int
+
+    def count(self, status: str) -> int:
+        return sum(1 for h in self.hospitals for g in h.groups if g.status == status)
+
+
+def build_report(store: BroadcastStore, notice_id: int) -> NoticeReport:
+    notice = store.get(notice_id)
+    names = {h.id: h.name for h in store.registry.list_hospitals()}
+    hospitals: dict[str, HospitalState] = {}
+    for d in store.outbox.deliveries(notice_id, WaveKind.MAIN):
+        if d.hospital_id is not None:
+            h = hospitals.setdefault(
+                d.hospital_id, HospitalState(d.hospital_id, names.get(d.hospital_id, ""))
+            )
+            h.groups.append(d)
+    for r in store.receipts.receipts(notice_id):
+        h = hospitals.setdefault(
+            r.hospital_id, HospitalState(r.hospital_id, names.get(r.hospital_id, ""))
+        )
+        if r.kind == ReceiptKind.ACK:
+            h.ack = r
+        else:
+            h.applied = r
+    replies = store.receipts.replies(notice_id)
+    for reply in replies:
+        if reply.ticket_number and reply.hospital_id in hospitals:
+            hospitals[reply.hospital_id].tickets.append(reply.ticket_number)
+    return NoticeReport(
+        notice,
+        sorted(hospitals.values(), key=lambda h: h.hospital_id),
+        store.waves_of(notice_id),
+        store.test_state(notice_id),
+        len(replies),
+    )
+
+
+def report_text(
+    report: NoticeReport, s: BroadcastSettings, max_hospitals: int | None = None
+) -> str:
+    n = report.notice
+    lines = [render.notice_line(n, s)]
+    total = sum(len(h.groups) for h in report.hospitals)
+    if total:
+        counts = "、".join(
+            f"{render.DELIVERY_LABELS[st]} {report.count(st)}"
+            for st in DeliveryStatus
+            if report.count(st)
+        )
+        lines.append(f"群：共 {total} 个，{counts}")
+        hosp = len(report.hospitals)
+        acked = sum(1 for h in report.hospitals if h.ack)
+        line = f"医院：{hosp} 家，已知悉 {acked}/{hosp}"
+        if n.kind == "patch":
+            line += f"，已升级 {sum(1 for h in report.hospitals if h.applied)}/{hosp}"
+        tickets = sorted({t for h in report.hospitals for t in h.tickets})
+        line += f"，回复 {report.replies}" + (f"（工单 {', '.join(tickets)}）" if tickets else "")
+        lines.append(line)
+    waves = [
+        f"{_WAVE_LABELS[WaveKind(w.kind)]}"
+        + (
+            f" T-{render.format_duration_cn(w.offset_minutes)}"
+            if w.kind == WaveKind.REMINDER
+            else ""
+        )
+        + f" {_WAVE_STATUS.get(w.status, w.status)} {s.local(w.fired_at or w.due_at)}"
+        for w in report.waves
+        if w.kind != WaveKind.MAIN and not (w.kind == WaveKind.TEST and w.status == "draft")
+    ]
+    if waves:
+        lines.append("安排：" + "；".join(waves))
+    shown = report.hospitals if max_hospitals is None else report.hospitals[:max_hospitals]
+    for h in shown:
+        groups = (
+            "，".join(
+                f"{g.platform}:{g.chat_id} {render.DELIVERY_LABELS.get(g.status, g.status)}"
+                + (
+                    f"（{g.last_error}）"
+                    if g.status in ("failed", "gave_up") and g.last_error
+                    else ""
+                )
+                for g in h.groups
+            )
+            or "（未发送到群）"
+        )
+        ack = f"{h.ack.user_name or h.ack.user_id} {s.local(h.ack.at)}" if h.ack else "—"
+        line = f"{h.hospital_id} {h.name}：{groups}；已知悉 {ack}"
+        if n.kind == "patch":
+            applied = (
+                f"{h.applied.user_name or h.applied.user_id} {s.local(h.applied.at)}"
+                if h.applied
+                else "—"
+            )
+            line += f"；已升级 {applied}"
+        lines.append(line)
+    if len(shown) < len(report.hospitals):
+        lines.append(
+            f"……还有 {len(report.hospitals) - len(shown)} 家（完整列表：hisbot notice status {n.id}）"
+        )
+    return "\n".join(lines)
+
+
+def preview_text(
+    notice: Notice, targets: str, res: Resolution, max_groups: int | None = None
+) -> str:
+    per = "，".join(f"{p} {k}" for p, k in res.per_platform().items()) or "无"
+    lines = [
+        f"通知 #{notice.id} 将发送到 {len(res.groups)} 个群（{per}），{res.hospitals} 家医院；目标：{targets}"
+    ]
+    shown = res.groups if max_groups is None else res.groups[:max_groups]
+    lines += [
+        f"  {g.platform}:{g.chat_id}  {g.hospital_id} {g.hospital_name}  {g.title}".rstrip()
+        for g in shown
+    ]
+    if len(shown) < len(res.groups):
+        lines.append(f"  ……还有 {len(res.groups) - len(shown)} 个群")
+    if res.unreachable:
+        names = "、".join(f"{h.id} {h.name}" for h in res.unreachable)
+        lines.append(f"符合条件但没有可用的群（收不到）：{names}")
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""How the outbox reaches the platforms: straight to the adapters, at a pace of its own.
+
+Why not ``bot.messenger.Messenger.send``: it swallows ``DeliveryError`` (returning None) and
+retries transient failures by sleeping 2 s and 10 s inside the call. The outbox must know why a
+delivery failed — permanent (removed from the group: 'failed' with the reason) or transient
+(retry later) — and must own its retries, persisted as ``next_attempt_at`` so that a restart
+keeps them and a slow group does not hold a worker slot for 12 s. So the broadcaster talks to
+the adapters through ``Transport``, a three-method slice of ``adapters.base.Adapter`` that raises.
+
+Why pace at all when the Telegram adapter already rate-limits (PTB's ``AIORateLimiter``)? That
+limiter is shared with normal replies and is first-come-first-served: 2,000 notices handed to it
+at once would put a hospital's question 66 s behind them. The ``Pacer`` feeds the adapter just
+below the platform's limit with a burst of one, and the worker keeps at most ``concurrency``
+broadcast messages inside the adapter, so a reply waits behind a handful, never thousands.
+A smooth feed also keeps Telegram's sliding one-second window from ever seeing more than 30.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from adapters.base import Adapter, ButtonPress, ChatRef, DeliveryError, MessageRef, Reply
+from bot.broadcasts.settings import BroadcastSettings
+
+
+class Transport(Protocol):
+    async def deliver(self, reply: Reply) -> MessageRef:
+        """Send; returns once the platform accepted it, else raises ``DeliveryError``."""
+        ...
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None:
+        """Replace one of our messages; raises ``DeliveryError``."""
+        ...
+
+    async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
+        """Answer a button press (best effort, never raises)."""
+        ...
+
+
+class AdapterTransport:
+    """``Transport`` over the running adapters, one per platform."""
+
+    def __init__(self, adapters: Iterable[Adapter]) -> None:
+        self._adapters = {a.platform: a for a in adapters}
+
+    def _adapter(self, chat: ChatRef) -> Adapter:
+        adapter = self._adapters.get(chat.platform)
+        if adapter is None:  # permanent: a platform not configured will not appear by retrying
+            raise DeliveryError(chat, f"no adapter for platform {chat.platform}")
+        return adapter
+
+    async def deliver(self, reply: Reply) -> MessageRef:
+        return await self._adapter(reply.chat).send(reply)
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None:
+        await self._adapter(ChatRef(message.platform, message.chat_id)).edit(message, reply)
+
+    async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
+        adapter = self._adapters.get(press.message.platform)
+        if adapter is not None:
+            with contextlib.suppress(DeliveryError):
+                await adapter.acknowledge(press, text)
+
+
+class Pacer:
+    """Per platform: one message every 1/``per_second`` s (no bursts), and never more than
+    ``per_second`` in any sliding second, counted when the message is actually handed to the
+    adapter; per chat: at least ``chat_interval`` s between two of ours.
+
+    The sliding window is what the platform counts (the fake Bot API, like Telegram, answers
+    429 to the 31st message in a second). Spacing alone is not enough: when the event loop
+    stalls for a moment (a WAL checkpoint, a GC pass), every send whose slot passed meanwhile
+    would go at once, and one 429 makes PTB's rate limiter pause *all* sends, replies included,
+    for ``retry_after`` + 0.1 s. Clock: ``time.monotonic`` (the platforms' limits are real time).
+    """
+
+    def __init__(
+        self, settings: BroadcastSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._next: dict[str, float] = {}
+        self._issued: dict[str, deque[float]] = {}
+        self._chat_last: dict[tuple[str, str], float] = {}
+
+    def chat_wait(self, platform: str, chat_id: str) -> float:
+        """Seconds before ``chat_id`` may get another message (0: now)."""
+        last = self._chat_last.get((platform, chat_id))
+        if last is None:
+            return 0.0
+        return max(0.0, last + self._settings.pace(platform).chat_interval - self._clock())
+
+    def reserve_chat(self, platform: str, chat_id: str) -> None:
+        """The chat gets a message now: others to it wait ``chat_interval``."""
+        now = self._clock()
+        self._chat_last[(platform, chat_id)] = now
+        if len(self._chat_last) > 20_000:
+            longest = max(self._settings.telegram_chat_interval, self._settings.slack_chat_interval)
+            self._chat_last = {k: t for k, t in self._chat_last.items() if t + longest > now}
+
+    async def slot(self, platform: str) -> None:
+        """Wait until a message may be handed to the platform's adapter, and count it."""
+        rate = self._settings.pace(platform).per_second
+        now = self._clock()
+        at = max(now, self._next.get(platform, now))
+        self._next[platform] = at + 1.0 / rate
+        if at > now:
+            await asyncio.sleep(at - now)
+        window = self._issued.setdefault(platform, deque())
+        cap = max(1, int(rate))
+        while True:
+            now = self._clock()
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) < cap:
+                break
+            await asyncio.sleep(window[0] + 1.0 - now)
+        window.append(now)

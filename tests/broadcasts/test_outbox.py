@@ -1,0 +1,232 @@
+"""The outbox: retries with backoff, permanent failures, and the exactly-once protocol across
+a crash at any point (claim → platform call → record)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from adapters.base import ChatRef, DeliveryError
+from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind
+from bot.broadcasts.transport import Pacer
+from tests.broadcasts.conftest import (
+    BROADCASTER,
+    DESK,
+    HOSPITAL_CHATS,
+    FakeClock,
+    FakeTransport,
+    SimulatedCrash,
+    patch_draft,
+    press,
+    send_now,
+)
+
+
+def transient(chat: str) -> DeliveryError:
+    return DeliveryError(ChatRef("telegram", chat), "NetworkError: Bad Gateway", permanent=False)
+
+
+def statuses(bc: Broadcasts, notice_id: int) -> dict[str, str]:
+    return {d.chat_id: d.status for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+
+
+async def created_and_confirmed(bc: Broadcasts) -> int:
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    assert notice.id is not None
+    assert await bc.broadcaster.send_test(notice.id, BROADCASTER) == "sent"
+    bc.store.confirm(notice.id, BROADCASTER)
+    return notice.id
+
+
+async def test_transient_failures_are_retried_with_backoff_then_given_up(
+    bc: Broadcasts, transport: FakeTransport, clock: FakeClock
+) -> None:
+    transport.fail["-1001002"] = [transient("-1001002")]
+    transport.fail["-1001003"] = [transient("-1001003") for _ in range(3)]
+    notice_id = await created_and_confirmed(bc)
+    await bc.broadcaster.process_once()
+    assert statuses(bc, notice_id) == {
+        "-1001001": "sent",
+        "C001": "sent",
+        "-1001002": "queued",
+        "-1001003": "queued",
+    }
+    clock.advance(seconds=29)  # the first retry waits 30 s
+    await bc.broadcaster.process_once()
+    assert len(transport.chats()) == 2
+    clock.advance(seconds=1)
+    await bc.broadcaster.process_once()
+    assert statuses(bc, notice_id)["-1001002"] == "sent"
+    clock.advance(minutes=2)  # the second and last retry
+    await bc.broadcaster.process_once()
+    [row] = [
+        d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == "-1001003"
+    ]
+    assert (row.status, row.attempts, row.last_error) == ("gave_up", 3, "NetworkError: Bad Gateway")
+    assert bc.store.get(notice_id).status == "sent"
+    assert sorted(transport.chats()) == ["-1001001", "-1001002", "C001"]
+
+
+async def test_a_group_the_bot_was_removed_from_fails_with_the_reason_the_rest_go_on(
+    bc: Broadcasts, transport: FakeTransport
+) -> None:
+    transport.fail["-1001002"] = [
+        DeliveryError(
+            ChatRef("telegram", "-1001002"), "Forbidden: bot was kicked from the group chat"
+        )
+    ]
+    notice_id = await created_and_confirmed(bc)
+    await bc.broadcaster.process_once()
+    [row] = [d for d in bc.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
+    assert (row.status, row.last_error) == (
+        "failed",
+        "Forbidden: bot was kicked from the group chat",
+    )
+    assert sorted(transport.chats()) == ["-1001001", "-1001003", "C001"]
+
+
+async def test_a_crash_after_the_platform_accepted_does_not_duplicate(
+    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
+) -> None:
+    """Killed between sending and recording: the group has the message, the row says
+    'sending'. After the restart the row is 'unknown' and is not sent again."""
+    first = make_broadcasts()
+    notice_id = await created_and_confirmed(first)
+    transport.crash_after.add("-1001002")
+    with pytest.raises(SimulatedCrash):
+        await first.broadcaster.process_once()
+    assert statuses(first, notice_id)["-1001002"] == "sending"
+    transport.crash_after.clear()
+
+    second = make_broadcasts()
+    unknown = await second.broadcaster.start(worker=False)
+    assert [d.chat_id for d in unknown] == ["-1001002"]
+    for _ in range(3):
+        await second.broadcaster.process_once()
+        clock.advance(minutes=5)
+    assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)  # each exactly once
+    assert statuses(second, notice_id)["-1001002"] == "unknown"
+    alert = transport.to(DESK.chat_id)[-1].reply.text
+    assert "无法确认是否送达" in alert and "-1001002" in alert
+
+    # the hospital presses 已知悉 on it: proof of delivery, message id recorded
+    [msg] = transport.to("-1001002")
+    assert await second.on_button(
+        press("-1001002", msg.ref.message_id, msg.reply.buttons[0][0].action)
+    )
+    [row] = [d for d in second.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
+    assert (row.status, row.message_id) == ("sent", msg.ref.message_id)
+
+
+async def test_a_crash_before_the_platform_call_is_at_most_once_and_heals(
+    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
+) -> None:
+    """Killed after the claim, before the request left: the group never got it. That cannot
+    be told apart from the case above, so it is not re-sent automatically either; the
+    acknowledgement reminder (full text) reaches it, or an engineer resends."""
+    first = make_broadcasts()
+    notice_id = await created_and_confirmed(first)
+    transport.crash_before.add("-1001002")
+    with pytest.raises(SimulatedCrash):
+        await first.broadcaster.process_once()
+    transport.crash_before.clear()
+    second = make_broadcasts()
+    await second.broadcaster.start(worker=False)
+    await second.broadcaster.process_once()
+    assert "-1001002" not in transport.chats()
+    assert second.store.get(notice_id).status == "sent"  # nothing pending: unknown is an end
+
+    clock.advance(hours=24)
+    await second.broadcaster.process_once()
+    [reminder] = transport.to("-1001002")
+    assert reminder.reply.text.startswith("【提醒】") and "下载地址" in reminder.reply.text
+    assert reminder.reply.reply_to is None  # no message id to reply to
+
+    assert second.store.resend(notice_id, BROADCASTER, ["h002"]) == 1  # an engineer's choice
+    await second.broadcaster.process_once()
+    assert len(transport.to("-1001002")) == 2
+    assert statuses(second, notice_id)["-1001002"] == "sent"
+    resend = [a for a in second.store.audit_log(notice_id) if a.action == "resend"]
+    assert [(a.actor, a.detail) for a in resend] == [("e05", "1 deliveries queued again (h002)")]
+
+
+async def test_two_workers_never_send_the_same_row(
+    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport
+) -> None:
+    a, b = make_broadcasts(), make_broadcasts()
+    notice_id = await created_and_confirmed(a)
+    await a.broadcaster.fire_due()
+    await asyncio.gather(a.broadcaster.process_once(), b.broadcaster.process_once())
+    assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)
+    assert set(statuses(a, notice_id).values()) == {DeliveryStatus.SENT}
+
+
+async def test_stop_lets_in_flight_sends_finish(bc: Broadcasts, transport: FakeTransport) -> None:
+    notice_id = await created_and_confirmed(bc)
+    await bc.start()
+    await asyncio.wait_for(_until(lambda: bc.store.get(notice_id).status == "sent"), 5)
+    await bc.stop()
+    assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)
+    assert not any(d.status == "sending" for d in bc.store.outbox.deliveries(notice_id))
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
+
+
+async def test_the_pacer_spaces_messages_caps_the_sliding_second_and_keeps_groups_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:  # wakes when the test moves the clock
+        deadline = now[0] + seconds
+        while now[0] < deadline:
+            await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    settings = BroadcastSettings(telegram_per_second=4.0, telegram_chat_interval=3.0)
+    pacer = Pacer(settings, clock=lambda: now[0])
+    issued: list[float] = []
+
+    async def send() -> None:
+        await pacer.slot("telegram")
+        issued.append(now[0])
+
+    tasks = [asyncio.create_task(send()) for _ in range(6)]
+    for _ in range(5):
+        await real_sleep(0)
+    assert issued == [100.0]  # then one every 0.25 s...
+    now[0] += 2.0  # ...but the event loop stalls for 2 s: five slots pass at once
+    for _ in range(20):
+        await real_sleep(0)
+    assert issued == [100.0, 102.0, 102.0, 102.0, 102.0]  # 4 in the second after 101.0
+    now[0] += 1.0
+    await asyncio.gather(*tasks)
+    assert issued[5:] == [103.0]  # the sixth waits: never more than 4 in any sliding second
+
+    pacer.reserve_chat("telegram", "a")
+    assert pacer.chat_wait("telegram", "a") == 3.0
+    now[0] += 1.0
+    assert pacer.chat_wait("telegram", "a") == 2.0
+    assert pacer.chat_wait("telegram", "z") == 0.0
+    assert pacer.chat_wait("slack", "a") == 0.0
+
+
+def test_delivery_times_are_timezone_aware(bc: Broadcasts, clock: FakeClock) -> None:
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    fresh = bc.store.get(notice.id or 0)
+    assert fresh.created_at.tzinfo is not None and fresh.created_at == clock.now
+    assert fresh.deadline == clock.now + dt.timedelta(days=7)
+
+
+async def test_send_now_helper_sends_once(bc: Broadcasts, transport: FakeTransport) -> None:
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    await send_now(bc, notice.id or 0)
+    await bc.broadcaster.process_once()
+    assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)
