@@ -174,7 +174,7 @@ async def post_missing_cards(services: Services) -> int:
     for ticket in missing:
         await post_card(services, ticket)
     if missing:
-        log.info("posted %d ticket card(s) left over from before the restart", len(missing))
+        log.info("posted %d ticket card(s)", len(missing))
     return len(missing)
 
 
@@ -191,6 +191,7 @@ class CardOutbox:
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def notify(self) -> None:
         self._wake.set()
@@ -199,6 +200,7 @@ class CardOutbox:
         self._task = asyncio.create_task(self._run(), name="card-outbox")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -206,14 +208,17 @@ class CardOutbox:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await post_missing_cards(self._services)
             except Exception:  # a bad row must not stop the outbox for every other ticket
                 log.exception("posting ticket cards failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the worker would then sleep through stop()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
 
 
 async def open_ticket_for(

@@ -181,9 +181,10 @@ class Broadcaster:
         crash leaves the row 'sending' is while the platform call is under way. Only
         ``Exception`` is handled: a crash or cancellation there leaves it so on purpose."""
         assert row.id is not None
+        stamp = None
         try:
             if slots is not None:
-                await self.pacer.slot(row.platform)
+                stamp = await self.pacer.slot(row.platform)
             token = uuid.uuid4().hex
             if not self.store.outbox.claim(row.id, token, self.store.now()):
                 return 0  # cancelled, or another worker has it
@@ -205,6 +206,8 @@ class Broadcaster:
             self.store.outbox.record_sent(row.id, token, ref.message_id, self.store.now())
             return 1
         finally:
+            if stamp is not None:
+                self.pacer.done(row.platform, stamp)
             if slots is not None:
                 slots.release()
 

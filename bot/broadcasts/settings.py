@@ -104,8 +104,9 @@ class BroadcastSettings:
     slack_per_second: float = 10.0
     slack_chat_interval: float = 1.1
     other_per_second: float = 10.0
-    #: Broadcast messages in flight at once per platform.
-    concurrency: int = 8
+    #: Broadcast messages in flight at once per platform: at least per_second × the round
+    #: trip to the platform (Telegram from a hospital LAN: ~0.3 s), or the pace is not reached.
+    concurrency: int = 16
     #: On stop, how long in-flight sends may take to finish before they are abandoned.
     drain_seconds: float = 10.0
 

@@ -18,6 +18,7 @@ A smooth feed also keeps Telegram's sliding one-second window from ever seeing m
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections import deque
@@ -103,8 +104,9 @@ class Pacer:
             longest = max(self._settings.telegram_chat_interval, self._settings.slack_chat_interval)
             self._chat_last = {k: t for k, t in self._chat_last.items() if t + longest > now}
 
-    async def slot(self, platform: str) -> None:
-        """Wait until a message may be handed to the platform's adapter, and count it."""
+    async def slot(self, platform: str) -> float:
+        """Wait until a message may be handed to the platform's adapter, and count it.
+        Returns the time it was counted at (for ``done``)."""
         rate = self._settings.pace(platform).per_second
         now = self._clock()
         at = max(now, self._next.get(platform, now))
@@ -121,3 +123,16 @@ class Pacer:
                 break
             await asyncio.sleep(window[0] + 1.0 - now)
         window.append(now)
+        return now
+
+    def done(self, platform: str, stamp: float) -> None:
+        """The send counted at ``stamp`` has finished. One that took long was held up — PTB
+        holds every send for ``retry_after`` after a 429, then lets them all go at once — so
+        it is counted again at the time it really went out, and the sends after it wait."""
+        now = self._clock()
+        window = self._issued.get(platform)
+        if window is None or now - stamp < 0.25:
+            return
+        with contextlib.suppress(ValueError):
+            window.remove(stamp)
+        bisect.insort(window, now)
