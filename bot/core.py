@@ -140,42 +140,43 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     )
 
 
-async def post_card(services: Services, ticket: Ticket) -> None:
-    """Post the ticket's card to every desk chat and record it (the outbox's second half)."""
-    for desk in services.settings.desk_chats:
-        sent = await services.messenger.send(card_reply(services, ticket, desk))
-        if sent is None:
-            continue
-        services.tickets.mark_card_posted(
-            ticket.number, sent.platform, sent.chat_id, sent.message_id
-        )
-        services.links.link(sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK)
+async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
+    """Post the ticket's card to one desk chat and record it (the outbox's second half)."""
+    sent = await services.messenger.send(card_reply(services, ticket, desk))
+    if sent is None:
+        return False
+    services.tickets.mark_card_posted(ticket.number, sent.platform, sent.chat_id, sent.message_id)
+    services.links.link(sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK)
+    return True
+
+
+def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None:
+    """The ticket's card in one desk chat, if it was posted there."""
+    for card in services.tickets.cards_for(number):
+        if card.platform == desk.platform and card.chat_id == desk.chat_id:
+            return MessageRef(card.platform, card.chat_id, card.message_id)
+    return None
 
 
 async def refresh_cards(services: Services, number: str) -> None:
-    """Re-render every posted card of a ticket (status, engineer, buttons)."""
+    """Re-render the ticket's card in every desk (status, engineer, buttons)."""
     ticket = services.tickets.get(number)
-    card = services.tickets.card_for(number)
-    if card is None:
-        return
     for desk in services.settings.desk_chats:
-        if desk.platform == card.platform and desk.chat_id == card.chat_id:
-            await services.messenger.edit(
-                MessageRef(card.platform, card.chat_id, card.message_id),
-                card_reply(services, ticket, desk),
-            )
+        card = card_in(services, number, desk)
+        if card is not None:
+            await services.messenger.edit(card, card_reply(services, ticket, desk))
 
 
 async def post_missing_cards(services: Services) -> int:
-    """Send the cards of tickets written before a crash; returns how many were posted."""
-    if not services.settings.desk_chats:
-        return 0
-    missing = services.tickets.tickets_without_card()
-    for ticket in missing:
-        await post_card(services, ticket)
-    if missing:
-        log.info("posted %d ticket card(s)", len(missing))
-    return len(missing)
+    """Post every card some desk does not have yet (new tickets, tickets written before a
+    crash, sends that failed); returns how many were posted."""
+    posted = 0
+    for desk in services.settings.desk_chats:
+        for ticket in services.tickets.tickets_without_card_in(desk.platform, desk.chat_id):
+            posted += await post_card(services, ticket, desk)
+    if posted:
+        log.info("posted %d ticket card(s)", posted)
+    return posted
 
 
 class CardOutbox:

@@ -24,7 +24,7 @@ from adapters.base import (
     Reply,
 )
 from bot import texts
-from bot.core import Services, open_ticket_for, parse_command, thread_root
+from bot.core import Services, card_in, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
@@ -123,20 +123,15 @@ class Pipeline:
         self.s.links.link(
             msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
         )
-        card = self.s.tickets.card_for(ticket.number)
         for desk in self.s.settings.desk_chats:
-            reply_to = (
-                card.message_id
-                if card and card.platform == desk.platform and card.chat_id == desk.chat_id
-                else None
-            )
+            card = card_in(self.s, ticket.number, desk)
             sent = await self.s.messenger.send(
                 Reply(
                     chat=desk,
                     text=texts.relayed_from_hospital(
                         hospital.name, msg.sender.display_name, ticket.number, body
                     ),
-                    reply_to=reply_to,
+                    reply_to=card.message_id if card else None,
                 )
             )
             if sent is not None:
@@ -295,8 +290,10 @@ class Pipeline:
                 )
                 or "本院暂无工单。"
             )
+        elif msg.mentions_bot:  # addressed to us (a Slack /hisbot command, /x@ourbot): help
+            body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单。"
         else:
-            return  # not our command (other bots share the group)
+            return  # not ours: other bots share the group
         await self.s.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
 
     # ---- buttons ----------------------------------------------------------------------------

@@ -624,6 +624,34 @@ class TicketStore:
             s.flush()
         return card
 
+    def cards_for(self, number: str) -> list[TicketCard]:
+        """Every card posted for the ticket (one per desk chat), oldest first."""
+        number = normalise_number(number)
+        with read_session(self._engine) as s:
+            ticket = _find(s, number)
+            stmt = (
+                select(TicketCard)
+                .where(TicketCard.ticket_id == ticket.id)
+                .order_by(col(TicketCard.id))
+            )
+            return list(s.exec(stmt).all())
+
+    def tickets_without_card_in(self, platform: str, chat_id: str | int) -> list[Ticket]:
+        """Open tickets with no card in this desk chat yet, oldest first (each desk is its own
+        outbox: a desk that was down still gets every card)."""
+        with read_session(self._engine) as s:
+            has_card = exists().where(
+                col(TicketCard.ticket_id) == col(Ticket.id),
+                col(TicketCard.platform) == platform,
+                col(TicketCard.chat_id) == str(chat_id),
+            )
+            stmt = (
+                select(Ticket)
+                .where(col(Ticket.status).in_(OPEN_STATUSES), ~has_card)
+                .order_by(col(Ticket.id))
+            )
+            return list(s.exec(stmt).all())
+
     def card_for(self, number: str) -> TicketCard | None:
         """The ticket's most recently posted card."""
         number = normalise_number(number)

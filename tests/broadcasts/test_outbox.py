@@ -218,6 +218,26 @@ async def test_the_pacer_spaces_messages_caps_the_sliding_second_and_keeps_group
     assert pacer.chat_wait("slack", "a") == 0.0
 
 
+async def test_a_held_up_send_is_counted_when_it_really_went_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PTB holds every send for retry_after after a 429 and then lets them go together: the
+    pacer counts them at completion, so the sends after them do not make a second burst."""
+    now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    pacer = Pacer(BroadcastSettings(telegram_per_second=4.0), clock=lambda: now[0])
+    stamps = [await pacer.slot("telegram") for _ in range(4)]
+    assert stamps == [0.0, 0.25, 0.5, 0.75]
+    now[0] = 2.0  # they were held up; all four went out just now
+    for stamp in stamps:
+        pacer.done("telegram", stamp)
+    assert await pacer.slot("telegram") == 3.0  # not 2.0: the second after them is full
+
+
 def test_delivery_times_are_timezone_aware(bc: Broadcasts, clock: FakeClock) -> None:
     notice = bc.store.create(patch_draft(), BROADCASTER)
     fresh = bc.store.get(notice.id or 0)

@@ -116,9 +116,7 @@ async def test_post_and_update_round_trip(slack: FakeSlack) -> None:
     reply = await client.chat_postMessage(channel=OPS, text="处理中", thread_ts=first["ts"])
     assert float(reply["ts"]) > float(first["ts"])
 
-    updated = await client.chat_update(
-        channel=OPS, ts=first["ts"], text="工单已关闭", blocks=[]
-    )
+    updated = await client.chat_update(channel=OPS, ts=first["ts"], text="工单已关闭", blocks=[])
     assert updated["ts"] == first["ts"] and updated["text"] == "工单已关闭"
 
     parent, answer = slack.posted(OPS)
@@ -180,29 +178,35 @@ async def test_api_errors(slack: FakeSlack) -> None:
     bad = AsyncWebClient(token="xoxb-wrong", base_url=slack.api_url)
     assert await error_of(bad.auth_test()) == (200, "invalid_auth")
     assert await error_of(AsyncWebClient(base_url=slack.api_url).auth_test()) == (
-        200, "not_authed",
+        200,
+        "not_authed",
     )
     assert await error_of(client.apps_connections_open(app_token=BOT_TOKEN)) == (
-        200, "not_allowed_token_type",
+        200,
+        "not_allowed_token_type",
     )
     assert await error_of(client.chat_postMessage(channel="C0NOWHERE", text="x")) == (
-        200, "channel_not_found",
+        200,
+        "channel_not_found",
     )
     assert await error_of(client.chat_postMessage(channel=OPS, text=" ")) == (200, "no_text")
     assert await error_of(
         client.chat_postMessage(channel=OPS, text="x", blocks=[{"text": "no type"}])
     ) == (200, "invalid_blocks")
     assert await error_of(client.chat_update(channel=OPS, ts="1.000000", text="x")) == (
-        200, "message_not_found",
+        200,
+        "message_not_found",
     )
 
     slack.remove_bot(OPS)
     slack.remove_bot(WARD)
     assert await error_of(client.chat_postMessage(channel=OPS, text="x")) == (
-        200, "not_in_channel",
+        200,
+        "not_in_channel",
     )
     assert await error_of(client.chat_postMessage(channel=WARD, text="x")) == (
-        200, "channel_not_found",
+        200,
+        "channel_not_found",
     )
     assert (await client.conversations_info(channel=OPS))["channel"]["is_member"] is False
     slack.add_bot(OPS)
@@ -210,7 +214,9 @@ async def test_api_errors(slack: FakeSlack) -> None:
     assert await error_of(client.chat_postMessage(channel=OPS, text="x")) == (200, "is_archived")
     assert slack.posted() == []
     assert [c.error for c in slack.calls_to("chat.postMessage")][-3:] == [
-        "not_in_channel", "channel_not_found", "is_archived",
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
     ]
 
 
@@ -292,7 +298,8 @@ async def test_bolt_http_signed_event_runs_handler_and_says_in_thread(slack: Fak
 
     async with serve_bolt(app) as url:
         assert (await slack.deliver_url_verification(url, challenge="abc123"))[:2] == (
-            200, '{"challenge": "abc123"}',
+            200,
+            '{"challenge": "abc123"}',
         )
         event = slack.message_event(OPS, NURSE, "三楼护士站打印机坏了")
         status, body, elapsed = await slack.deliver_event(url, event)
@@ -341,8 +348,10 @@ async def test_bolt_block_actions_acked_within_3s(slack: FakeSlack) -> None:
         await ack()
         await release.wait()  # slow work after the ack must not delay the HTTP answer
         await client.chat_update(
-            channel=body["channel"]["id"], ts=body["message"]["ts"],
-            text=f"工单 {action['value']} 已关闭", blocks=[],
+            channel=body["channel"]["id"],
+            ts=body["message"]["ts"],
+            text=f"工单 {action['value']} 已关闭",
+            blocks=[],
         )
 
     posted = await web_client(slack).chat_postMessage(
@@ -372,7 +381,9 @@ async def test_bolt_slash_command_respond_posts_to_response_url(slack: FakeSlack
         await ack()
         ticket = command["text"].split()[-1]
         await respond(f"工单 {ticket} 状态：处理中")
-        await respond(text=f"{command['user_name']} 查询了工单 {ticket}", response_type="in_channel")
+        await respond(
+            text=f"{command['user_name']} 查询了工单 {ticket}", response_type="in_channel"
+        )
 
     async with serve_bolt(app) as url:
         status, _, elapsed = await slack.deliver_command(
@@ -418,8 +429,11 @@ async def test_bolt_routes_lifecycle_event_helpers(slack: FakeSlack) -> None:
             assert (await slack.deliver_event(url, event))[0] == 200
         await slack.wait_until(lambda: len(got) == len(events), what="all events handled")
         assert got == [
-            ("message", "message_changed"), ("message", "message_deleted"),
-            ("channel_rename", None), ("member_left_channel", None), ("group_left", None),
+            ("message", "message_changed"),
+            ("message", "message_deleted"),
+            ("channel_rename", None),
+            ("member_left_channel", None),
+            ("group_left", None),
         ]
         assert (await client.conversations_info(channel=OPS))["channel"]["name"] == "his-ops-2026"
         with pytest.raises(SlackApiError, match="not_in_channel"):

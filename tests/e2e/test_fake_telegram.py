@@ -57,10 +57,7 @@ USER = 4242
 
 def build_app(tg: FakeTelegram, *, rate_limiter: AIORateLimiter | None = None) -> Application:
     builder = (
-        ApplicationBuilder()
-        .token(tg.token)
-        .base_url(tg.base_url)
-        .base_file_url(tg.base_file_url)
+        ApplicationBuilder().token(tg.token).base_url(tg.base_url).base_file_url(tg.base_file_url)
     )
     if rate_limiter is not None:
         builder = builder.rate_limiter(rate_limiter)
@@ -70,8 +67,12 @@ def build_app(tg: FakeTelegram, *, rate_limiter: AIORateLimiter | None = None) -
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.message is not None and update.message.text is not None
     markup = InlineKeyboardMarkup(
-        [[InlineKeyboardButton("确认", callback_data="ok:1"),
-          InlineKeyboardButton("取消", callback_data="no:1")]]
+        [
+            [
+                InlineKeyboardButton("确认", callback_data="ok:1"),
+                InlineKeyboardButton("取消", callback_data="no:1"),
+            ]
+        ]
     )
     await update.message.reply_text(f"收到：{update.message.text}", reply_markup=markup)
 
@@ -201,8 +202,11 @@ async def test_webhook_right_secret_processed_wrong_secret_rejected() -> None:
             await app.start()
             assert app.updater is not None
             await app.updater.start_webhook(
-                listen="127.0.0.1", port=port, url_path="tg-hook",
-                secret_token="s3cret", webhook_url=url,
+                listen="127.0.0.1",
+                port=port,
+                url_path="tg-hook",
+                secret_token="s3cret",
+                webhook_url=url,
             )
             try:
                 assert tg.webhook == {"url": url, "secret_token": "s3cret", "max_connections": 40}
@@ -309,7 +313,9 @@ async def test_rate_limit_enforcer_and_seeded_fault_storm() -> None:
 async def test_files_download_through_base_file_url() -> None:
     async with FakeTelegram(token=TOKEN) as tg:
         msg = tg.user_message(
-            GROUP, USER, caption="报错截图",
+            GROUP,
+            USER,
+            caption="报错截图",
             document={"file_name": "error.log", "content": b"NullReferenceException"},
         )
         async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as bot:
