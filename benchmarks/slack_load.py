@@ -40,29 +40,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import logging
 import math
 import os
 import random
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _load_common import (
+    KB_DIR,
+    ROOT,
+    TICKET_NO,
+    BotDidNotStart,
+    Deck,
+    Json,
+    bot_process,
+    child_logging,
+    fmt_ms,
+    latency_stats,
+    load_queries,
+    log,
+    mix_fractions,
+    mix_text,
+    p50_p95_max,
+    paced_injection,
+    parse_mix,
+    pct,
+    print_host,
+    print_kind_table,
+    print_reply_counts,
+    print_resources,
+    read_child_outputs,
+    serve_until_stopped,
+    warm_up,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-QUERIES = ROOT / "tests" / "data" / "sample_queries.jsonl"
-KB_DIR = ROOT / "kb"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 BOT_TOKEN = "xoxb-load-test"
 SIGNING_SECRET = "load-s3cr3t"
@@ -75,36 +95,6 @@ HEADROOM = 0.4  # auto --channels: at most one question every 2.5 s per channel
 ACK_BUDGET_S = 3.0  # Slack retries an event not acknowledged within 3 s
 GRACE_S = 15.0
 BURST_TIMEOUT_S = 90.0
-KINDS = ("faq", "pii", "out-of-kb", "urgent", "chitchat")
-TICKET_KINDS = ("out-of-kb", "urgent")
-TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
-
-Json = dict[str, Any]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pct(values: Sequence[float], p: float) -> float:
-    """Percentile with linear interpolation (p in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def fmt_ms(v: float) -> str:
-    return "-" if math.isnan(v) else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def channel_id(i: int) -> str:
@@ -132,45 +122,15 @@ async def bot_child(args: argparse.Namespace) -> None:
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
     )
     # warm-up: the model's pages, faiss, BM25; also the uncontended decide latency
-    warm: list[float] = []
-    texts = [json.loads(line)["query"] for line in QUERIES.read_text("utf-8").splitlines()]
-    for text in texts:
-        app.services.engine.decide(text)
-    for text in texts:
-        t0 = time.perf_counter()
-        app.services.engine.decide(text)
-        warm.append((time.perf_counter() - t0) * 1000)
+    warm = warm_up(app.services.engine)
     await app.start()
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    print(f"READY {adapter.http_url}", flush=True)
-    await stop.wait()
-    stats = {
-        "warm_decide_ms": warm,
-        "cpu_s": time.process_time() - cpu0,
-        "wall_s": time.monotonic() - wall0,
-    }
-    Path(args.stats_out).write_text(json.dumps(stats), encoding="utf-8")
-    # posts still paced behind the per-channel limit would keep app.stop() waiting
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(app.stop(), 5)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    ready = f"READY {adapter.http_url}"
+    await serve_until_stopped(app, ready, args.stats_out, {"warm_decide_ms": warm})
 
 
 def child_main(args: argparse.Namespace) -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     # "slack chat.postMessage rate limited: retry …" is logged at INFO by the adapter
-    logging.getLogger("hisbot.adapters.slack").setLevel(logging.INFO)
+    child_logging("hisbot.adapters.slack")
     asyncio.run(bot_child(args))
 
 
@@ -196,46 +156,6 @@ class Question:
     @property
     def expected(self) -> bool:
         return self.kind != "chitchat"
-
-
-def load_queries() -> list[Json]:
-    return [json.loads(line) for line in QUERIES.read_text("utf-8").splitlines() if line.strip()]
-
-
-def parse_mix(spec: str | None, queries: list[Json]) -> dict[str, int]:
-    """``faq=25,urgent=6`` → weights per kind; None → the file's own proportions."""
-    available = Counter(q["kind"] for q in queries)
-    if not spec:
-        return dict(available)
-    weights: dict[str, int] = {}
-    for part in spec.split(","):
-        kind, _, w = part.strip().partition("=")
-        if kind not in available:
-            raise SystemExit(f"--mix: unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        weights[kind] = int(w) if w else available[kind]
-    if not any(weights.values()):
-        raise SystemExit("--mix: all weights are zero")
-    return weights
-
-
-class Deck:
-    """Questions in a seeded random order whose kinds follow the mix exactly per pass."""
-
-    def __init__(self, queries: list[Json], weights: dict[str, int], seed: int) -> None:
-        by_kind: dict[str, list[Json]] = defaultdict(list)
-        for q in queries:
-            by_kind[q["kind"]].append(q)
-        self.cards = [
-            by_kind[kind][i % len(by_kind[kind])] for kind, w in weights.items() for i in range(w)
-        ]
-        self.rng = random.Random(seed)
-        self.pending: list[Json] = []
-
-    def draw(self) -> Json:
-        if not self.pending:
-            self.pending = self.cards[:]
-            self.rng.shuffle(self.pending)
-        return self.pending.pop()
 
 
 def auto_channels(rate: float) -> int:
@@ -332,32 +252,6 @@ class Tally:
         )
 
 
-async def wait_ready(proc: asyncio.subprocess.Process, timeout: float) -> str | None:
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await proc.stdout.readline()
-                if not line:
-                    return None
-                if line.startswith(b"READY "):
-                    return line.split(b" ", 1)[1].strip().decode()
-    except TimeoutError:
-        return None
-
-
-async def stop_child(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-
-
 class Driver:
     def __init__(self, slack: Any, url: str, channels: list[str], tally: Tally) -> None:
         self.slack = slack
@@ -397,47 +291,28 @@ async def sustained(
     driver: Driver, deck: Deck, n_questions: int, rate: float, proc: asyncio.subprocess.Process
 ) -> Json:
     tally = driver.tally
-    t0 = time.monotonic()
 
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(5)
-            tally.scan()
-            qs = [q for q in tally.questions.values() if q.phase == "sustained"]
-            log(
-                f"  t={time.monotonic() - t0:5.1f}s delivered {len(qs)}, "
-                f"answered {sum(1 for q in qs if q.replies)}, cards {len(tally.cards)}, "
-                f"429s {sum(tally.r429.values())}"
-            )
-
-    ticker = asyncio.create_task(progress())
-    lag_max = 0.0
-    try:
-        for n in range(n_questions):
-            delay = t0 + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                lag_max = max(lag_max, -delay)
-            driver.ask(n % len(driver.channels), deck.draw(), "sustained")
-            if proc.returncode is not None:
-                log("the bot process died during the run")
-                break
-        t_end = time.monotonic()
-        await driver.drain()
-        deadline = t_end + GRACE_S
-        while time.monotonic() < deadline:  # the replies, and the desk cards of the tickets
-            tally.scan()
-            tickets = {q.ticket for q in tally.questions.values() if q.ticket}
-            if tally.missing("sustained") == 0 and tickets <= set(tally.cards):
-                break
-            await asyncio.sleep(0.1)
+    def progress(elapsed: float) -> None:
         tally.scan()
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
-    return {"t0": t0, "t_end": t_end, "lag_max": lag_max}
+        qs = [q for q in tally.questions.values() if q.phase == "sustained"]
+        log(
+            f"  t={elapsed:5.1f}s delivered {len(qs)}, "
+            f"answered {sum(1 for q in qs if q.replies)}, cards {len(tally.cards)}, "
+            f"429s {sum(tally.r429.values())}"
+        )
+
+    def inject(n: int) -> None:
+        driver.ask(n % len(driver.channels), deck.draw(), "sustained")
+
+    def done() -> bool:  # the replies, and the desk cards of the tickets
+        tickets = {q.ticket for q in tally.questions.values() if q.ticket}
+        return tally.missing("sustained") == 0 and tickets <= set(tally.cards)
+
+    run = await paced_injection(
+        n_questions, rate, proc, inject,
+        progress=progress, scan=tally.scan, done=done, grace_s=GRACE_S, after=driver.drain,
+    )  # fmt: skip
+    return {"t0": run.t0, "t_end": run.t_end, "lag_max": run.lag_max}
 
 
 async def burst(driver: Driver, queries: list[Json], size: int, seed: int) -> Json:
@@ -481,9 +356,7 @@ async def drive(args: argparse.Namespace) -> Json:
     queries = load_queries()
     weights = parse_mix(args.mix, queries)
     deck = Deck(queries, weights, args.seed)
-    total_w = sum(weights.values())
-    reply_frac = sum(w for k, w in weights.items() if k != "chitchat") / total_w
-    ticket_frac = sum(w for k, w in weights.items() if k in TICKET_KINDS) / total_w
+    reply_frac, ticket_frac = mix_fractions(weights)
     rate, seconds = args.rate, args.seconds
     n_channels = args.channels or auto_channels(rate)
     n_questions = max(1, round(rate * seconds))
@@ -495,7 +368,7 @@ async def drive(args: argparse.Namespace) -> Json:
     print(
         f"(i) sustained: {n_questions} questions at {rate:g}/s for {seconds:g} s, round-robin "
         f"over {n_channels} hospital channels; mix "
-        f"{', '.join(f'{k}={w}' for k, w in weights.items())} ({reply_frac:.0%} expect a reply "
+        f"{mix_text(weights)} ({reply_frac:.0%} expect a reply "
         f"in their thread, {ticket_frac:.0%} open a ticket)"
     )
     print(
@@ -519,9 +392,7 @@ async def drive(args: argparse.Namespace) -> Json:
             f"  desk: ~{cards_per_s:.1f} ticket cards/s go to ONE engineers' channel limited to "
             "~1/s: cards queue in the card outbox (hospital replies are not held up by them)"
         )
-    omp = args.omp_threads or os.environ.get("OMP_NUM_THREADS") or "unset (all cores)"
-    print(f"CPUs: {os.cpu_count()}; load average before: {loadavg()}; bot OMP_NUM_THREADS: {omp}")
-    sys.stdout.flush()
+    print_host(args.omp_threads)
 
     tmp = Path(tempfile.mkdtemp(prefix="hisbot-slackload-"))
     try:
@@ -538,41 +409,25 @@ async def drive(args: argparse.Namespace) -> Json:
                 slack.add_channel(channel, name=f"his-h{i + 1:03d}")
                 for k in range(USERS_PER_CHANNEL):
                     slack.add_user(user_id(i, k), display_name=f"第{i + 1}院用户{k}")
-            cmd = [
-                sys.executable, str(Path(__file__).resolve()), "--bot-child",
-                "--config", str(config), "--stats-out", str(stats_file),
-            ]  # fmt: skip
-            env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-            if args.omp_threads:
-                env["OMP_NUM_THREADS"] = str(args.omp_threads)
-            log(f"starting the bot (index build + warm-up) — log in {child_log}")
-            with child_log.open("wb") as errf:
-                proc = await asyncio.create_subprocess_exec(
-                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=errf, env=env, cwd=str(ROOT)
-                )
-                try:
-                    t_start = time.monotonic()
-                    url = await wait_ready(proc, args.start_timeout)
-                    if url is None:
-                        await stop_child(proc)
-                        tail = child_log.read_text("utf-8", "replace")[-3000:]
-                        print(f"the bot did not start; end of its log:\n{tail}")
-                        return {"error": "bot did not start"}
-                    log(f"bot ready at {url} after {time.monotonic() - t_start:.1f} s")
+            child_args = ["--config", str(config), "--stats-out", str(stats_file)]
+            try:
+                async with bot_process(
+                    str(Path(__file__).resolve()), child_args, child_log,
+                    omp_threads=args.omp_threads, start_timeout=args.start_timeout,
+                ) as bot:  # fmt: skip
+                    url = bot.ready
+                    log(f"bot ready at {url} after {bot.start_s:.1f} s")
                     tally = Tally(slack)
                     driver = Driver(slack, url, channels, tally)
                     log(f"(i) sustained: {n_questions} questions at {rate:g}/s")
-                    phase1 = await sustained(driver, deck, n_questions, rate, proc)
+                    phase1 = await sustained(driver, deck, n_questions, rate, bot.proc)
                     r429_1 = Counter(tally.r429)
                     log(f"(ii) burst of {args.burst}")
                     phase2 = await burst(driver, queries, args.burst, args.seed)
                     cpu_parent = time.process_time()
-                finally:
-                    await stop_child(proc)
-            stats: Json = {}
-            if stats_file.exists():
-                stats = json.loads(stats_file.read_text("utf-8"))
-            log_text = child_log.read_text("utf-8", "replace")
+            except BotDidNotStart:
+                return {"error": "bot did not start"}
+            stats, log_text = read_child_outputs(stats_file, child_log)
         return report(
             args, tally, phase1, phase2, r429_1, stats, log_text,
             channels=n_channels, rate=rate, seconds=seconds, cpu_parent=cpu_parent,
@@ -589,16 +444,17 @@ async def drive(args: argparse.Namespace) -> Json:
 # ================================================================================================
 
 
+def _p4(stats: tuple[float, float, float, float]) -> str:
+    p50, p95, p99, mx = stats
+    return f"p50 {fmt_ms(p50)}  p95 {fmt_ms(p95)}  p99 {fmt_ms(p99)}  max {fmt_ms(mx)}"
+
+
 def ack_line(name: str, qs: Sequence[Question]) -> tuple[str, list[float], int]:
     acks = [q.ack_s * 1000 for q in qs if q.ack_s is not None]
     bad = sum(
         1 for q in qs if q.status is None or not 200 <= q.status < 300 or (q.ack_s or 0) >= 3.0
     )
-    line = (
-        f"  {name:<22} n={len(qs):<4} p50 {fmt_ms(pct(acks, 50))}  p95 {fmt_ms(pct(acks, 95))}  "
-        f"p99 {fmt_ms(pct(acks, 99))}  max {fmt_ms(max(acks) if acks else math.nan)} ms; "
-        f"not 2xx within 3 s: {bad}"
-    )
+    line = f"  {name:<22} n={len(qs):<4} {_p4(latency_stats(acks))} ms; not 2xx within 3 s: {bad}"
     return line, acks, bad
 
 
@@ -633,35 +489,15 @@ def report(
     unexpected = [q for q in s_qs if not q.expected and q.replies]
     lat = [(replies[q.n][0] - q.at) * 1000 for q in got]
     inject_s = max(t_end - t0, 1e-9)
-    p50, p95, p99 = pct(lat, 50), pct(lat, 95), pct(lat, 99)
-    mx = max(lat) if lat else math.nan
+    p50, p95, p99, mx = latency_stats(lat)
     print(
         f"questions delivered:         {len(s_qs)}  (achieved {len(s_qs) / inject_s:.2f}/s; "
         f"driver lag max {phase1['lag_max'] * 1000:.0f} ms)"
     )
     print(f"  by kind:                   {dict(Counter(q.kind for q in s_qs))}")
-    print(f"replies expected:            {len(expected)}  (all but chit-chat)")
-    print(
-        f"replies received:            {len(got)}  (within {GRACE_S:g} s after the last question)"
-    )
-    print(f"lost:                        {len(lost)}")
-    print(f"duplicates:                  {len(dups)}  (questions with more than one reply)")
-    print(f"replies to chit-chat:        {len(unexpected)}  (should be 0)")
-    print(
-        f"latency event→reply (ms):    p50 {fmt_ms(p50)}  p95 {fmt_ms(p95)}  p99 {fmt_ms(p99)}  "
-        f"max {fmt_ms(mx)}"
-    )
-    print(f"  {'kind':<10} {'sent':>5} {'replied':>7} {'lost':>5} {'p50':>8} {'p95':>8} {'max':>8}")
-    for kind in KINDS:
-        kq = [q for q in s_qs if q.kind == kind]
-        if not kq:
-            continue
-        kl = [(replies[q.n][0] - q.at) * 1000 for q in kq if replies[q.n]]
-        k_lost = sum(1 for q in kq if q.expected and not replies[q.n])
-        print(
-            f"  {kind:<10} {len(kq):>5} {len(kl):>7} {k_lost:>5} {fmt_ms(pct(kl, 50)):>8} "
-            f"{fmt_ms(pct(kl, 95)):>8} {fmt_ms(max(kl) if kl else math.nan):>8}"
-        )
+    print_reply_counts(expected, got, lost, dups, unexpected, grace_s=GRACE_S)
+    print(f"latency event→reply (ms):    {_p4((p50, p95, p99, mx))}")
+    print_kind_table(s_qs, lambda q: replies[q.n][0] if replies[q.n] else None)
     line, _, _ = ack_line("ack of these POSTs", s_qs)
     print(line)
     tickets = {q.ticket: q for q in s_qs if q.ticket}
@@ -670,8 +506,7 @@ def report(
     print(
         f"desk (engineers' channel):   tickets opened {len(tickets)}, cards received "
         f"{len(cards_in)}, still pending {len(set(tickets) - set(cards_in))}; card latency from "
-        f"the question p50 {fmt_ms(pct(card_lat, 50))} p95 {fmt_ms(pct(card_lat, 95))} "
-        f"max {fmt_ms(max(card_lat) if card_lat else math.nan)} ms"
+        f"the question {p50_p95_max(card_lat)} ms"
     )
     print(f"429s answered by the fake:   {dict(r429_1) or 'none'}")
 
@@ -698,18 +533,7 @@ def report(
     print(f"Slack retries needed:        {len(retried)} (the fake does not retry by itself)")
 
     print()
-    cpu_bot, wall_bot = stats.get("cpu_s", math.nan), stats.get("wall_s", math.nan)
-    print(
-        f"CPUs: {os.cpu_count()}; bot process CPU {cpu_bot:.1f} s over {wall_bot:.1f} s "
-        f"({cpu_bot / wall_bot:.0%} of one core); fake+driver CPU {cpu_parent:.1f} s; "
-        f"load average after: {loadavg()}"
-    )
-    warm = stats.get("warm_decide_ms", [])
-    if warm:
-        print(
-            f"decide alone, sequential before the load (warm): p50 {fmt_ms(pct(warm, 50))} "
-            f"p95 {fmt_ms(pct(warm, 95))} max {fmt_ms(max(warm))} ms over {len(warm)} queries"
-        )
+    print_resources(stats, cpu_parent)
     waits = [float(x) for x in re.findall(r"rate limited: retry \d+ in ([\d.]+)s", log_text)]
     print(
         f"bot log: {len(waits)} rate-limit waits (total {sum(waits):.1f} s), "

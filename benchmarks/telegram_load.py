@@ -38,18 +38,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import contextvars
 import dataclasses
 import io
 import json
-import logging
 import math
 import os
-import random
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -59,11 +55,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _load_common import (
+    KB_DIR,
+    ROOT,
+    TICKET_NO,
+    BotDidNotStart,
+    Deck,
+    Json,
+    bot_process,
+    child_logging,
+    fmt_ms,
+    latency_stats,
+    load_queries,
+    log,
+    mix_fractions,
+    mix_text,
+    p50_p95_max,
+    paced_injection,
+    parse_mix,
+    pct,
+    print_host,
+    print_kind_table,
+    print_reply_counts,
+    print_resources,
+    read_child_outputs,
+    serve_until_stopped,
+    warm_up,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-QUERIES = ROOT / "tests" / "data" / "sample_queries.jsonl"
-KB_DIR = ROOT / "kb"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TOKEN = "123456:LOAD-test-token"
 DESK = -1009000000001  # the engineers' desk group
@@ -79,29 +99,6 @@ HEADROOM = 0.8  # auto --groups keeps each group at 80% of its limit
 TARGET_RATE = 20.0
 TARGET_P95_MS = 150.0
 GRACE_S = 10.0
-KINDS = ("faq", "pii", "out-of-kb", "urgent", "chitchat")
-TICKET_KINDS = ("out-of-kb", "urgent")
-TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
-
-Json = dict[str, Any]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pct(values: Sequence[float], p: float) -> float:
-    """Percentile with linear interpolation (p in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def fmt_ms(v: float) -> str:
-    return "-" if math.isnan(v) else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
 # ================================================================================================
@@ -208,8 +205,6 @@ class Probe:
 
 
 async def bot_child(args: argparse.Namespace) -> None:
-    import cProfile
-
     from adapters.telegram.adapter import TelegramAdapter
     from bot.app import build_app
     from bot.config import Secrets, load_settings
@@ -224,55 +219,17 @@ async def bot_child(args: argparse.Namespace) -> None:
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
     )
     # warm-up: the model's pages, faiss, BM25; also the uncontended decide latency
-    warm: list[float] = []
-    if not args.no_warmup:
-        texts = [json.loads(line)["query"] for line in QUERIES.read_text("utf-8").splitlines()]
-        for text in texts:
-            app.services.engine.decide(text)
-        for text in texts:
-            t0 = time.perf_counter()
-            app.services.engine.decide(text)
-            warm.append((time.perf_counter() - t0) * 1000)
+    warm = [] if args.no_warmup else warm_up(app.services.engine)
     probe = Probe(str(settings.telegram.engineers_chat))
     probe.install(app, adapter)
     await app.start()
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    profiler = cProfile.Profile() if args.profile else None
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    if profiler is not None:
-        profiler.enable()
-    print("READY", flush=True)
-    await stop.wait()
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
-    stats = {
-        "msgs": probe.msgs,
-        "warm_decide_ms": warm,
-        "cpu_s": time.process_time() - cpu0,
-        "wall_s": time.monotonic() - wall0,
-    }
-    Path(args.stats_out).write_text(json.dumps(stats), encoding="utf-8")
-    # sends still queued behind the rate limiter would keep app.stop() waiting for minutes
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(app.stop(), 5)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    stats = {"msgs": probe.msgs, "warm_decide_ms": warm}
+    await serve_until_stopped(app, "READY", args.stats_out, stats, profile=args.profile)
 
 
 def child_main(args: argparse.Namespace) -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     # "Rate limit hit. Retrying after ..." is logged at INFO by PTB's AIORateLimiter
-    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.INFO)
+    child_logging("telegram.ext.AIORateLimiter")
     asyncio.run(bot_child(args))
 
 
@@ -299,46 +256,6 @@ class Question:
     @property
     def expected(self) -> bool:
         return self.kind != "chitchat"
-
-
-def load_queries() -> list[Json]:
-    return [json.loads(line) for line in QUERIES.read_text("utf-8").splitlines() if line.strip()]
-
-
-def parse_mix(spec: str | None, queries: list[Json]) -> dict[str, int]:
-    """``faq=25,urgent=6`` → weights per kind; None → the file's own proportions."""
-    available = Counter(q["kind"] for q in queries)
-    if not spec:
-        return dict(available)
-    weights: dict[str, int] = {}
-    for part in spec.split(","):
-        kind, _, w = part.strip().partition("=")
-        if kind not in available:
-            raise SystemExit(f"--mix: unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        weights[kind] = int(w) if w else available[kind]
-    if not any(weights.values()):
-        raise SystemExit("--mix: all weights are zero")
-    return weights
-
-
-class Deck:
-    """Questions in a seeded random order whose kinds follow the mix exactly per pass."""
-
-    def __init__(self, queries: list[Json], weights: dict[str, int], seed: int) -> None:
-        by_kind: dict[str, list[Json]] = defaultdict(list)
-        for q in queries:
-            by_kind[q["kind"]].append(q)
-        self.cards = [
-            by_kind[kind][i % len(by_kind[kind])] for kind, w in weights.items() for i in range(w)
-        ]
-        self.rng = random.Random(seed)
-        self.pending: list[Json] = []
-
-    def draw(self) -> Json:
-        if not self.pending:
-            self.pending = self.cards[:]
-            self.rng.shuffle(self.pending)
-        return self.pending.pop()
 
 
 def auto_groups(rate: float) -> int:
@@ -372,13 +289,6 @@ def write_config(tmp: Path, groups: int, args: argparse.Namespace) -> Path:
     path = tmp / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 class Tally:
@@ -448,32 +358,6 @@ class Tally:
         return sum(1 for q in self.questions.values() if q.expected and not q.replies)
 
 
-async def wait_ready(proc: asyncio.subprocess.Process, timeout: float) -> bool:
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await proc.stdout.readline()
-                if not line:
-                    return False
-                if line.strip() == b"READY":
-                    return True
-    except TimeoutError:
-        return False
-
-
-async def stop_child(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-
-
 async def drive(args: argparse.Namespace) -> Json:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -482,9 +366,7 @@ async def drive(args: argparse.Namespace) -> Json:
     queries = load_queries()
     weights = parse_mix(args.mix, queries)
     deck = Deck(queries, weights, args.seed)
-    total_w = sum(weights.values())
-    reply_frac = sum(w for k, w in weights.items() if k != "chitchat") / total_w
-    ticket_frac = sum(w for k, w in weights.items() if k in TICKET_KINDS) / total_w
+    reply_frac, ticket_frac = mix_fractions(weights)
     rate, seconds = args.rate, args.seconds
     groups = args.groups or auto_groups(rate)
     n_questions = max(1, round(rate * seconds))
@@ -497,7 +379,7 @@ async def drive(args: argparse.Namespace) -> Json:
     print("== Telegram load test: the whole bot against the fake Bot API (limits enforced) ==")
     print(
         f"plan: {n_questions} questions at {rate:g}/s for {seconds:g} s, round-robin over "
-        f"{groups} hospital groups; mix {', '.join(f'{k}={w}' for k, w in weights.items())} "
+        f"{groups} hospital groups; mix {mix_text(weights)} "
         f"({reply_frac:.0%} expect a reply, {ticket_frac:.0%} open a ticket)"
     )
     print(
@@ -535,9 +417,7 @@ async def drive(args: argparse.Namespace) -> Json:
             "card, but the update's handler then waits for its card, holding the chat's lock "
             "and one of the concurrent-update slots."
         )
-    omp = args.omp_threads or os.environ.get("OMP_NUM_THREADS") or "unset (all cores)"
-    print(f"CPUs: {os.cpu_count()}; load average before: {loadavg()}; bot OMP_NUM_THREADS: {omp}")
-    sys.stdout.flush()
+    print_host(args.omp_threads)
 
     tmp = Path(tempfile.mkdtemp(prefix="hisbot-tgload-"))
     try:
@@ -550,41 +430,25 @@ async def drive(args: argparse.Namespace) -> Json:
             chats = [GROUP_BASE - i for i in range(groups)]
             for i, chat in enumerate(chats):
                 tg.add_chat(chat, chat_type="supergroup", title=f"第{i + 1}人民医院 HIS 群")
-            cmd = [
-                sys.executable, str(Path(__file__).resolve()), "--bot-child",
+            child_args = [
                 "--config", str(config), "--base-url", tg.base_url,
                 "--base-file-url", tg.base_file_url, "--stats-out", str(stats_file),
             ]  # fmt: skip
             if args.profile:
-                cmd += ["--profile", str(Path(args.profile).resolve())]
+                child_args += ["--profile", str(Path(args.profile).resolve())]
             if args.no_warmup:
-                cmd.append("--no-warmup")
-            env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-            if args.omp_threads:
-                env["OMP_NUM_THREADS"] = str(args.omp_threads)
-            log(f"starting the bot (index build + warm-up) — log in {child_log}")
-            with child_log.open("wb") as errf:
-                proc = await asyncio.create_subprocess_exec(
-                    *cmd, stdout=asyncio.subprocess.PIPE, stderr=errf, env=env, cwd=str(ROOT)
-                )
-                try:
-                    t_start = time.monotonic()
-                    if not await wait_ready(proc, args.start_timeout):
-                        await stop_child(proc)
-                        tail = child_log.read_text("utf-8", "replace")[-3000:]
-                        print(f"the bot did not start; end of its log:\n{tail}")
-                        return {"error": "bot did not start"}
-                    log(
-                        f"bot ready after {time.monotonic() - t_start:.1f} s; driving {n_questions} questions"
-                    )
-                    result = await run_load(tg, chats, deck, n_questions, rate, proc)
+                child_args.append("--no-warmup")
+            try:
+                async with bot_process(
+                    str(Path(__file__).resolve()), child_args, child_log,
+                    omp_threads=args.omp_threads, start_timeout=args.start_timeout,
+                ) as bot:  # fmt: skip
+                    log(f"bot ready after {bot.start_s:.1f} s; driving {n_questions} questions")
+                    result = await run_load(tg, chats, deck, n_questions, rate, bot.proc)
                     cpu_parent = time.process_time()
-                finally:
-                    await stop_child(proc)
-            stats: Json = {}
-            if stats_file.exists():
-                stats = json.loads(stats_file.read_text("utf-8"))
-            log_text = child_log.read_text("utf-8", "replace")
+            except BotDidNotStart:
+                return {"error": "bot did not start"}
+            stats, log_text = read_child_outputs(stats_file, child_log)
         summary = report(
             args, result, stats, log_text, groups=groups, rate=rate, seconds=seconds,
             weights=weights, cpu_parent=cpu_parent,
@@ -607,58 +471,37 @@ async def run_load(
 ) -> Json:
     tally = Tally(tg)
     users_per_group = 3
-    t0 = time.monotonic()
 
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(5)
-            tally.scan()
-            log(
-                f"  t={time.monotonic() - t0:5.1f}s injected {len(tally.questions)}, "
-                f"answered {tally.replied()}, cards {len(tally.cards)}, "
-                f"429s {sum(tally.r429.values())}"
-            )
-
-    ticker = asyncio.create_task(progress())
-    lag_max = 0.0
-    try:
-        for n in range(n_questions):
-            due = t0 + n / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                lag_max = max(lag_max, -delay)
-            g = n % len(chats)
-            chat = chats[g]
-            q = deck.draw()
-            user = USER_BASE + g * 10 + (n // len(chats)) % users_per_group
-            msg = tg.user_message(chat, user, q["query"], first_name=f"用户{user % 1000}")
-            at = time.monotonic()
-            tally.questions[(chat, msg["message_id"])] = Question(
-                n, chat, msg["message_id"], q["kind"], q["id"], at
-            )
-            if proc.returncode is not None:
-                log("the bot process died during the run")
-                break
-        t_end = time.monotonic()
-        # grace: wait for the expected replies, at most GRACE_S
-        deadline = t_end + GRACE_S
-        while time.monotonic() < deadline:
-            tally.scan()
-            if tally.expected_missing() == 0:
-                break
-            await asyncio.sleep(0.1)
+    def progress(elapsed: float) -> None:
         tally.scan()
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        log(
+            f"  t={elapsed:5.1f}s injected {len(tally.questions)}, "
+            f"answered {tally.replied()}, cards {len(tally.cards)}, "
+            f"429s {sum(tally.r429.values())}"
+        )
+
+    def inject(n: int) -> None:
+        g = n % len(chats)
+        chat = chats[g]
+        q = deck.draw()
+        user = USER_BASE + g * 10 + (n // len(chats)) % users_per_group
+        msg = tg.user_message(chat, user, q["query"], first_name=f"用户{user % 1000}")
+        at = time.monotonic()
+        tally.questions[(chat, msg["message_id"])] = Question(
+            n, chat, msg["message_id"], q["kind"], q["id"], at
+        )
+
+    # grace: wait for the expected replies, at most GRACE_S
+    run = await paced_injection(
+        n_questions, rate, proc, inject,
+        progress=progress, scan=tally.scan, done=lambda: tally.expected_missing() == 0,
+        grace_s=GRACE_S,
+    )  # fmt: skip
     return {
         "tally": tally,
-        "t0": t0,
-        "t_end": t_end,
-        "lag_max": lag_max,
+        "t0": run.t0,
+        "t_end": run.t_end,
+        "lag_max": run.lag_max,
         "pending_updates": len(tg.pending_updates),
     }
 
@@ -684,9 +527,9 @@ def stage_table(questions: list[Question], msgs: dict[str, dict[str, float]]) ->
     lines = [f"  {'stage':<55} {'n':>5} {'p50':>8} {'p95':>8} {'max':>8}"]
     for name, fn in stages:
         vals = [v for q in questions if (v := fn(q, msgs.get(q.key, {}))) is not None]
+        p50, p95, _, mx = latency_stats(vals)
         lines.append(
-            f"  {name:<55} {len(vals):>5} {fmt_ms(pct(vals, 50)):>8} {fmt_ms(pct(vals, 95)):>8} "
-            f"{fmt_ms(max(vals) if vals else math.nan):>8}"
+            f"  {name:<55} {len(vals):>5} {fmt_ms(p50):>8} {fmt_ms(p95):>8} {fmt_ms(mx):>8}"
         )
     return lines
 
@@ -753,24 +596,18 @@ def report(
     r429 = sum(tally.r429.values())
     msgs: dict[str, dict[str, float]] = stats.get("msgs", {})
 
-    p50, p95, p99 = pct(lat, 50), pct(lat, 95), pct(lat, 99)
-    mx = max(lat) if lat else math.nan
+    p50, p95, p99, mx = latency_stats(lat)
     print()
     print("== results ==")
     print(
         f"questions sent:              {sent}  (achieved {sent / inject_s:.2f}/s; driver lag max {result['lag_max'] * 1000:.0f} ms)"
     )
     print(f"  by kind:                   {dict(Counter(q.kind for q in qs))}")
-    print(f"replies expected:            {len(expected)}  (all but chit-chat)")
-    print(
-        f"replies received:            {len(got)}  (within {GRACE_S:g} s after the last question)"
-    )
-    print(
-        f"lost:                        {len(lost)}  (no reply within {GRACE_S:g} s; see 'in the "
-        "bot when stopped' for where they were)"
-    )
-    print(f"duplicates:                  {len(dups)}  (questions with more than one reply)")
-    print(f"replies to chit-chat:        {len(unexpected)}  (should be 0)")
+    print_reply_counts(
+        expected, got, lost, dups, unexpected, grace_s=GRACE_S,
+        lost_note=f"  (no reply within {GRACE_S:g} s; see 'in the bot when stopped' for where "
+        "they were)",
+    )  # fmt: skip
     print(
         f"latency message→reply (ms):  p50 {fmt_ms(p50)}  p95 {fmt_ms(p95)}  p99 {fmt_ms(p99)}  max {fmt_ms(mx)}"
     )
@@ -795,21 +632,10 @@ def report(
     print(
         f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
         f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
-        f"messages {tally.desk_other}; card latency from the question p50 {fmt_ms(pct(card_lat, 50))} "
-        f"p95 {fmt_ms(pct(card_lat, 95))} max {fmt_ms(max(card_lat) if card_lat else math.nan)} ms"
+        f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
     # per kind
-    print(f"  {'kind':<10} {'sent':>5} {'replied':>7} {'lost':>5} {'p50':>8} {'p95':>8} {'max':>8}")
-    for kind in KINDS:
-        kq = [q for q in qs if q.kind == kind]
-        if not kq:
-            continue
-        kl = [(q.replies[0] - q.at) * 1000 for q in kq if q.replies]
-        kl_lost = sum(1 for q in kq if q.expected and not q.replies)
-        print(
-            f"  {kind:<10} {len(kq):>5} {len(kl):>7} {kl_lost:>5} {fmt_ms(pct(kl, 50)):>8} "
-            f"{fmt_ms(pct(kl, 95)):>8} {fmt_ms(max(kl) if kl else math.nan):>8}"
-        )
+    print_kind_table(qs, lambda q: q.replies[0] if q.replies else None)
     if lost:
         by_q = Counter(q.qid for q in lost)
         print(
@@ -826,18 +652,7 @@ def report(
         + "  ".join(f"{k * width:.0f}s:{fmt_ms(pct(v, 95))}" for k, v in sorted(buckets.items()))
     )
     # resources
-    cpu_bot, wall_bot = stats.get("cpu_s", math.nan), stats.get("wall_s", math.nan)
-    print(
-        f"CPUs: {os.cpu_count()}; bot process CPU {cpu_bot:.1f} s over {wall_bot:.1f} s "
-        f"({cpu_bot / wall_bot:.0%} of one core); fake+driver CPU {cpu_parent:.1f} s; "
-        f"load average after: {loadavg()}"
-    )
-    warm = stats.get("warm_decide_ms", [])
-    if warm:
-        print(
-            f"decide alone, sequential before the load (warm): p50 {fmt_ms(pct(warm, 50))} "
-            f"p95 {fmt_ms(pct(warm, 95))} max {fmt_ms(max(warm))} ms over {len(warm)} queries"
-        )
+    print_resources(stats, cpu_parent)
     sleeps = [float(x) for x in re.findall(r"Retrying after ([\d.]+) seconds", log_text)]
     hits = len(sleeps)
     failed = log_text.count("delivery to ")

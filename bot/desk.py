@@ -28,9 +28,6 @@ from bot.tickets.store import (
     TicketError,
     TicketNotFound,
 )
-from bot.tickets.store import (
-    MessageRef as TicketMessageRef,
-)
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +75,7 @@ class Desk:
                 reply_to=question_id,
             )
         )
-        ref = TicketMessageRef(sent.platform, sent.chat_id, sent.message_id) if sent else None
-        self.s.tickets.append_message(number, Direction.ENGINEER, engineer.id, text, ref)
+        self.s.tickets.append_message(number, Direction.ENGINEER, engineer.id, text, sent)
         if sent is not None:
             self.s.links.link(sent.platform, sent.chat_id, sent.message_id, number, Side.HOSPITAL)
         self.s.links.link(msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK)

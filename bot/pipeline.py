@@ -30,7 +30,7 @@ from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.registry.models import Hospital
 from bot.tickets.models import Direction
-from bot.tickets.store import Actor, MessageRef, TicketError, TicketNotFound
+from bot.tickets.store import Actor, TicketError, TicketNotFound
 from intents.decide import Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Pipeline:
             Direction.HOSPITAL,
             author,
             body,
-            MessageRef(msg.chat.platform, msg.chat.chat_id, msg.message_id),
+            msg.ref,
         )
         self.s.links.link(
             msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL

@@ -382,7 +382,7 @@ def write_folder(model: PackedModel, out: Path, source: Path) -> list[Path]:
         "hidden_size": h.hidden,
         "initializer_range": 0.02,
         "intermediate_size": h.ffn,
-        "layer_norm_eps": float(np.float32(h.eps)),
+        "layer_norm_eps": float(str(np.float32(h.eps))),  # 1e-12, not 9.99999996e-13
         "max_position_embeddings": h.max_pos,
         "num_attention_heads": h.heads,
         "num_hidden_layers": h.layers,

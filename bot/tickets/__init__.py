@@ -1,6 +1,7 @@
 """Tickets: the registry of escalated questions the service contract requires (see
 ``bot.tickets.store``)."""
 
+from adapters.base import MessageRef
 from bot.tickets.categories import CATEGORIES, DEFAULT_CATEGORY, URGENCIES, suggest_category
 from bot.tickets.models import (
     OPEN_STATUSES,
@@ -21,7 +22,6 @@ from bot.tickets.store import (
     AlreadyClaimed,
     InvalidTransition,
     InvalidValue,
-    MessageRef,
     NotAllowed,
     ResolutionRequired,
     ThreadEntry,

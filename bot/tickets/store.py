@@ -34,6 +34,7 @@ from datetime import datetime
 from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, col, select
 
+from adapters.base import MessageRef
 from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
@@ -138,15 +139,6 @@ class Actor:
 
 #: An actor, or an engineer id (the common case).
 By = Actor | str
-
-
-@dataclass(frozen=True)
-class MessageRef:
-    """A message on a chat platform."""
-
-    platform: str
-    chat_id: str
-    message_id: str
 
 
 @dataclass(frozen=True)

@@ -72,17 +72,18 @@ import math
 import mimetypes
 import random
 import re
-import socket
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import WSMsgType, web
+
+from ._common import FakeServer, FaultBook
 
 __all__ = [
     "ApiError",
@@ -98,7 +99,6 @@ __all__ = [
     "SocketEnvelope",
 ]
 
-T = TypeVar("T")
 JSON = dict[str, Any]
 
 TEAM_ID = "T1"
@@ -129,14 +129,29 @@ METHODS: dict[str, tuple[int | None, str | None]] = {
     "apps.connections.open": (1, None),
 }
 DEFAULT_SCOPES = (
-    "app_mentions:read", "channels:history", "channels:read", "chat:write", "commands",
-    "files:read", "groups:history", "groups:read", "im:history", "im:read", "reactions:write",
+    "app_mentions:read",
+    "channels:history",
+    "channels:read",
+    "chat:write",
+    "commands",
+    "files:read",
+    "groups:history",
+    "groups:read",
+    "im:history",
+    "im:read",
+    "reactions:write",
     "users:read",
 )
-RETRY_REASONS = frozenset({
-    "http_timeout", "too_many_redirects", "connection_failed", "ssl_error", "http_error",
-    "unknown_error",
-})
+RETRY_REASONS = frozenset(
+    {
+        "http_timeout",
+        "too_many_redirects",
+        "connection_failed",
+        "ssl_error",
+        "http_error",
+        "unknown_error",
+    }
+)
 ENVELOPE_TYPES = frozenset({"events_api", "interactive", "slash_commands"})
 _MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _REACTION_RE = re.compile(r"^[a-z0-9_+\-']+$")
@@ -368,13 +383,6 @@ class _Fault:
 
 
 @dataclass
-class _RatioFault:
-    ratio: float
-    rng: random.Random
-    fault: _Fault
-
-
-@dataclass
 class _ResponseUrl:
     origin: str
     channel: str | None
@@ -386,11 +394,13 @@ class _ResponseUrl:
 Handler = Callable[[JSON], Any]
 
 
-class FakeSlack:
+class FakeSlack(FakeServer[RecordedCall]):
     """Fake Slack (aiohttp): Web API, Events API delivery, Socket Mode, recording, faults.
 
     See the module docstring for the wire protocol and deliberate differences.
     """
+
+    fake_name = "FakeSlack"
 
     def __init__(
         self,
@@ -411,6 +421,7 @@ class FakeSlack:
             raise ValueError(f"not a bot token: {bot_token!r}")
         if not app_token.startswith("xapp-"):
             raise ValueError(f"not an app-level token: {app_token!r}")
+        super().__init__(host)
         self.bot_token = bot_token
         self.app_token = app_token
         self.signing_secret = signing_secret
@@ -423,8 +434,6 @@ class FakeSlack:
         self.enforce_limits = enforce_limits
         self.limits = limits or RateLimits()
         self.time_scale = time_scale
-        self.host = host
-        self.port: int | None = None
 
         # workspace state
         self.channels: dict[str, JSON] = {}
@@ -455,14 +464,10 @@ class FakeSlack:
         self._event_ids: dict[str, str] = {}
         self._tickets: set[str] = set()
         self._response_urls: dict[str, _ResponseUrl] = {}
-        self._fail_next: dict[str, deque[_Fault]] = {}
-        self._fail_ratio: dict[str, _RatioFault] = {}
+        self._faults: FaultBook[_Fault] = FaultBook()
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
         self._tier_windows: dict[str, deque[float]] = {}
-        self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
 
         self._methods: dict[str, Handler] = {}
         for name in dir(type(self)):
@@ -482,14 +487,7 @@ class FakeSlack:
         app.router.add_get("/link/", self._handle_socket)
         app.router.add_post("/hooks/{kind}/{team}/{n}/{secret}", self._handle_response_url)
         app.router.add_get("/files-pri/{tf}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        self._session = aiohttp.ClientSession()
+        await self._start_server(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -505,15 +503,8 @@ class FakeSlack:
         for conn in self.socket_connections:
             if conn.open:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        conn.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY), 2.0
-                    )
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+                    await asyncio.wait_for(conn.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY), 2.0)
+        await self._stop_server()
 
     @property
     def base_url(self) -> str:
@@ -542,9 +533,12 @@ class FakeSlack:
         if user is None:
             n = len(self.users)
             user = self._user_json(
-                user_id, name or f"user{n}", real_name or f"张护士{n}",
+                user_id,
+                name or f"user{n}",
+                real_name or f"张护士{n}",
                 display_name if display_name is not None else f"护士{n}",
-                is_bot=is_bot, tz=tz,
+                is_bot=is_bot,
+                tz=tz,
             )
             self.users[user_id] = user
         profile = user["profile"]
@@ -729,7 +723,8 @@ class FakeSlack:
         msg["blocks"] = blocks if blocks is not None else _rich_text_blocks(text, self._rng)
         if files:
             msg["files"] = [
-                self.add_file(f, user=user or DEFAULT_USER) if isinstance(f, str)
+                self.add_file(f, user=user or DEFAULT_USER)
+                if isinstance(f, str)
                 else self.add_file(**{"user": user or DEFAULT_USER, **f})
                 for f in files
             ]
@@ -900,7 +895,9 @@ class FakeSlack:
         self._ensure_channel(channel)
         self.remove_bot(channel)
         return {
-            "type": "channel_left", "channel": channel, "actor_id": actor_id,
+            "type": "channel_left",
+            "channel": channel,
+            "actor_id": actor_id,
             "event_ts": self._event_ts(),
         }
 
@@ -909,7 +906,9 @@ class FakeSlack:
         self._ensure_channel(channel)
         self.remove_bot(channel)
         return {
-            "type": "group_left", "channel": channel, "actor_id": actor_id,
+            "type": "group_left",
+            "channel": channel,
+            "actor_id": actor_id,
             "event_ts": self._event_ts(),
         }
 
@@ -968,9 +967,7 @@ class FakeSlack:
         if thread:
             container["thread_ts"] = thread
         message = copy.deepcopy(msg) if msg is not None else {"type": "message", "ts": message_ts}
-        response_url = self._new_response_url(
-            "actions", "block_actions", channel, user, message_ts
-        )
+        response_url = self._new_response_url("actions", "block_actions", channel, user, message_ts)
         u = self.users[user]
         return {
             "type": "block_actions",
@@ -1034,13 +1031,15 @@ class FakeSlack:
             "type": "event_callback",
             "event_id": event_id or self._new_event_id(event),
             "event_time": event_time if event_time is not None else int(time.time()),
-            "authorizations": [{
-                "enterprise_id": None,
-                "team_id": TEAM_ID,
-                "user_id": self.bot_user_id,
-                "is_bot": True,
-                "is_enterprise_install": False,
-            }],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM_ID,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
             "event_context": f"4-{self._rng.getrandbits(64):016x}",
         }
@@ -1075,9 +1074,16 @@ class FakeSlack:
         if retry_num is not None and retry_reason is None:
             retry_reason = "http_timeout"
         return await self._deliver(
-            "event_callback", url, body, "application/json",
-            event_id=envelope["event_id"], retry_num=retry_num, retry_reason=retry_reason,
-            signing_secret=signing_secret, timestamp=timestamp, timeout=timeout,
+            "event_callback",
+            url,
+            body,
+            "application/json",
+            event_id=envelope["event_id"],
+            retry_num=retry_num,
+            retry_reason=retry_reason,
+            signing_secret=signing_secret,
+            timestamp=timestamp,
+            timeout=timeout,
         )
 
     async def deliver_url_verification(
@@ -1104,8 +1110,13 @@ class FakeSlack:
         """POST an interaction (``payload=<json>`` form-encoded), signed."""
         body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
         return await self._deliver(
-            "interactive", url, body, "application/x-www-form-urlencoded",
-            signing_secret=signing_secret, timestamp=timestamp, timeout=timeout,
+            "interactive",
+            url,
+            body,
+            "application/x-www-form-urlencoded",
+            signing_secret=signing_secret,
+            timestamp=timestamp,
+            timeout=timeout,
         )
 
     async def deliver_command(
@@ -1123,8 +1134,13 @@ class FakeSlack:
         """POST a slash command (form-encoded, signed) whose response_url is the fake's."""
         fields = self.command_payload(command, text, user_id=user_id, channel_id=channel_id)
         return await self._deliver(
-            "slash_command", url, urlencode(fields), "application/x-www-form-urlencoded",
-            signing_secret=signing_secret, timestamp=timestamp, timeout=timeout,
+            "slash_command",
+            url,
+            urlencode(fields),
+            "application/x-www-form-urlencoded",
+            signing_secret=signing_secret,
+            timestamp=timestamp,
+            timeout=timeout,
         )
 
     async def deliver_with_bad_signature(
@@ -1180,7 +1196,9 @@ class FakeSlack:
         start = time.monotonic()
         try:
             async with self._session.post(
-                url, data=body.encode(), headers=headers,
+                url,
+                data=body.encode(),
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 status = resp.status
@@ -1188,9 +1206,9 @@ class FakeSlack:
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         elapsed = time.monotonic() - start
-        self.deliveries.append(Delivery(
-            kind, url, body, headers, status, text, elapsed, event_id, retry_num, error
-        ))
+        self.deliveries.append(
+            Delivery(kind, url, body, headers, status, text, elapsed, event_id, retry_num, error)
+        )
         self._bump()
         return status, text, elapsed
 
@@ -1259,7 +1277,10 @@ class FakeSlack:
         env = self.envelopes[envelope_id]
         attempt = int(env.message.get("retry_attempt") or 0) + 1
         return await self.socket_send(
-            env.type, env.payload, retry_attempt=attempt, retry_reason=reason,
+            env.type,
+            env.payload,
+            retry_attempt=attempt,
+            retry_reason=reason,
             accepts_response_payload=env.message["accepts_response_payload"],
         )
 
@@ -1278,6 +1299,7 @@ class FakeSlack:
         conn.disconnect_sent = reason
         await conn.ws.send_str(json.dumps(msg))
         if close_after is not None:
+
             async def later() -> None:
                 await asyncio.sleep(close_after)
                 await conn.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
@@ -1304,7 +1326,8 @@ class FakeSlack:
         """Until ``count`` Socket Mode connections were *opened* in total; returns them."""
         return await self.wait_until(
             lambda: self.socket_connections if len(self.socket_connections) >= count else None,
-            timeout=timeout, what=f"{count} socket connection(s)",
+            timeout=timeout,
+            what=f"{count} socket connection(s)",
         )
 
     async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> SocketAck:
@@ -1412,9 +1435,7 @@ class FakeSlack:
             lines += [f"  {e.source} {e.channel} to={e.user} {e.text!r}" for e in self.ephemeral]
         if self.responses:
             lines.append("response_url posts:")
-            lines += [
-                f"  {r.origin} {r.response_type} {r.text!r}" for r in self.responses[-5:]
-            ]
+            lines += [f"  {r.origin} {r.response_type} {r.text!r}" for r in self.responses[-5:]]
         lines.append(f"last {last_calls} API calls:")
         for c in self.requests[-last_calls:]:
             brief = {k: v for k, v in c.params.items() if k not in ("blocks", "token")}
@@ -1439,26 +1460,6 @@ class FakeSlack:
                 )
         return "\n".join(lines)
 
-    async def wait_until(
-        self, predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "condition"
-    ) -> T:
-        """Wait (event-driven) until ``predicate()`` is truthy and return its value."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            event = self._changed
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"FakeSlack: timed out after {timeout}s waiting for {what}\n"
-                    + self.describe()
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
-
     async def wait_for_post(
         self,
         condition: int | Callable[[PostedMessage], bool] = 1,
@@ -1472,18 +1473,12 @@ class FakeSlack:
         given); returns the list. A predicate: until a posted message satisfies it; returns
         that message. Raises AssertionError listing what *was* posted on timeout.
         """
-        if isinstance(condition, int):
-            count = condition
-            return await self.wait_until(
-                lambda: (lambda ms: ms if len(ms) >= count else None)(self.posted(channel)),
-                timeout=timeout,
-                what=f"{count} posted message(s)" + (f" in {channel}" if channel else ""),
-            )
-        pred = condition
-        return await self.wait_until(
-            lambda: next((m for m in self.posted(channel) if pred(m)), None),
+        return await self._wait_for_items(
+            lambda: self.posted(channel),
+            condition,
             timeout=timeout,
-            what=f"a posted message matching {getattr(pred, '__name__', pred)}",
+            noun="posted message",
+            where=f" in {channel}" if channel else "",
         )
 
     async def wait_for_ephemeral(
@@ -1491,7 +1486,8 @@ class FakeSlack:
     ) -> list[EphemeralMessage]:
         return await self.wait_until(
             lambda: self.ephemeral if len(self.ephemeral) >= count else None,
-            timeout=timeout, what=f"{count} ephemeral message(s)",
+            timeout=timeout,
+            what=f"{count} ephemeral message(s)",
         )
 
     async def wait_for_response(
@@ -1501,29 +1497,9 @@ class FakeSlack:
         timeout: float = 5.0,
     ) -> Any:
         """Like wait_for_post, for posts to response_urls (``respond()``)."""
-        if isinstance(condition, int):
-            count = condition
-            return await self.wait_until(
-                lambda: self.responses if len(self.responses) >= count else None,
-                timeout=timeout, what=f"{count} response_url post(s)",
-            )
-        pred = condition
-        return await self.wait_until(
-            lambda: next((r for r in self.responses if pred(r)), None),
-            timeout=timeout,
-            what=f"a response_url post matching {getattr(pred, '__name__', pred)}",
+        return await self._wait_for_items(
+            lambda: self.responses, condition, timeout=timeout, noun="response_url post"
         )
-
-    async def wait_for_call(
-        self, method: str, count: int = 1, *, timeout: float = 5.0, answered: bool = True
-    ) -> list[RecordedCall]:
-        """Wait until ``method`` was called ``count`` times (and answered, by default)."""
-
-        def done() -> list[RecordedCall] | None:
-            calls = [c for c in self.calls_to(method) if not answered or c.status is not None]
-            return calls if len(calls) >= count else None
-
-        return await self.wait_until(done, timeout=timeout, what=f"{count} call(s) of {method}")
 
     # ------------------------------------------------------------------ fault injection
 
@@ -1545,8 +1521,7 @@ class FakeSlack:
         retries that once).
         """
         fault = self._make_fault(status, retry_after, error)
-        fault.remaining = times
-        self._fail_next.setdefault(method, deque()).append(fault)
+        self._faults.add_next(method, fault, times)
 
     def fail_ratio(
         self,
@@ -1560,14 +1535,13 @@ class FakeSlack:
     ) -> None:
         """Fail a deterministic (seeded) fraction of the calls (``ratio`` 0 disables)."""
         if ratio <= 0:
-            self._fail_ratio.pop(method, None)
+            self._faults.disable_ratio(method)
             return
         fault = self._make_fault(status, retry_after, error)
-        self._fail_ratio[method] = _RatioFault(ratio, random.Random(seed), fault)
+        self._faults.set_ratio(method, ratio, seed, fault)
 
     def clear_faults(self) -> None:
-        self._fail_next.clear()
-        self._fail_ratio.clear()
+        self._faults.clear()
 
     @staticmethod
     def _make_fault(status: int, retry_after: int, error: str | None) -> _Fault:
@@ -1578,19 +1552,7 @@ class FakeSlack:
         return _Fault(status, retry_after, error)
 
     def _take_fault(self, method: str) -> _Fault | None:
-        for key in (method, "*"):
-            queue = self._fail_next.get(key)
-            if queue:
-                fault = queue[0]
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    queue.popleft()
-                return fault
-        for key in (method, "*"):
-            rf = self._fail_ratio.get(key)
-            if rf is not None and rf.rng.random() < rf.ratio:
-                return rf.fault
-        return None
+        return self._faults.take((method, "*"))
 
     @staticmethod
     def _fault_error(fault: _Fault) -> ApiError:
@@ -1632,10 +1594,6 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ internals
 
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -1657,7 +1615,11 @@ class FakeSlack:
         return event_id
 
     def _new_response_url(
-        self, kind: str, origin: str, channel: str | None, user: str | None,
+        self,
+        kind: str,
+        origin: str,
+        channel: str | None,
+        user: str | None,
         message_ts: str | None,
     ) -> str:
         url = (
@@ -1669,7 +1631,12 @@ class FakeSlack:
 
     @staticmethod
     def _user_json(
-        user_id: str, name: str, real_name: str, display_name: str, *, is_bot: bool = False,
+        user_id: str,
+        name: str,
+        real_name: str,
+        display_name: str,
+        *,
+        is_bot: bool = False,
         tz: str = "Asia/Shanghai",
     ) -> JSON:
         return {
@@ -1855,7 +1822,9 @@ class FakeSlack:
             posted.edits.append(p)
         self._bump()
         return {
-            "channel": channel, "ts": msg["ts"], "text": msg["text"],
+            "channel": channel,
+            "ts": msg["ts"],
+            "text": msg["text"],
             "message": copy.deepcopy(msg),
         }
 
@@ -1881,19 +1850,25 @@ class FakeSlack:
         text, blocks = _message_content(p)
         ts = self._next_ts()
         thread = p.get("thread_ts")
-        self.ephemeral.append(EphemeralMessage(
-            "chat.postEphemeral", channel, user, text, blocks,
-            str(thread) if thread else None, ts, p,
-        ))
+        self.ephemeral.append(
+            EphemeralMessage(
+                "chat.postEphemeral",
+                channel,
+                user,
+                text,
+                blocks,
+                str(thread) if thread else None,
+                ts,
+                p,
+            )
+        )
         self._bump()
         return {"message_ts": ts}
 
     def _m_chat_getPermalink(self, p: JSON) -> JSON:
         channel = self._resolve_channel(p.get("channel"), write=False)
         msg = self._stored_message(channel, p.get("message_ts"))
-        link = (
-            f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{msg['ts'].replace('.', '')}"
-        )
+        link = f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{msg['ts'].replace('.', '')}"
         if msg.get("thread_ts") and msg["thread_ts"] != msg["ts"]:
             link += f"?thread_ts={msg['thread_ts']}&cid={channel}"
         return {"channel": channel, "permalink": link}
@@ -1958,7 +1933,8 @@ class FakeSlack:
         if meta is None:
             raise ApiError("file_not_found")
         return {
-            "file": copy.deepcopy(meta), "comments": [],
+            "file": copy.deepcopy(meta),
+            "comments": [],
             "response_metadata": {"next_cursor": ""},
         }
 
@@ -2076,7 +2052,12 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_payload", content_type="text/plain")
         target.uses += 1
         post = ResponsePost(
-            url, target.origin, body, target.channel, target.user, target.message_ts,
+            url,
+            target.origin,
+            body,
+            target.channel,
+            target.user,
+            target.message_ts,
             target.uses,
         )
         self.responses.append(post)
@@ -2112,10 +2093,18 @@ class FakeSlack:
             self._record_post("response_url", channel, msg, body)
         else:
             thread = body.get("thread_ts")
-            self.ephemeral.append(EphemeralMessage(
-                "response_url", channel, post.user, text, blocks,
-                str(thread) if thread else None, self._next_ts(), body,
-            ))
+            self.ephemeral.append(
+                EphemeralMessage(
+                    "response_url",
+                    channel,
+                    post.user,
+                    text,
+                    blocks,
+                    str(thread) if thread else None,
+                    self._next_ts(),
+                    body,
+                )
+            )
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         tf = request.match_info["tf"]
@@ -2197,9 +2186,11 @@ def _parse_blocks(raw: Any) -> list[JSON] | None:
         ):
             raise ApiError(
                 "invalid_blocks",
-                extra={"errors": [
-                    f"must be less than 3001 characters [json-pointer:/blocks/{i}/text/text]"
-                ]},
+                extra={
+                    "errors": [
+                        f"must be less than 3001 characters [json-pointer:/blocks/{i}/text/text]"
+                    ]
+                },
             )
         for el in _block_actions([block]):
             if len(str(el.get("value", ""))) > 2000 or len(el["action_id"]) > 255:
@@ -2262,8 +2253,10 @@ def _rich_text_blocks(text: str, rng: random.Random) -> list[JSON]:
         elements.append({"type": "text", "text": text[pos:]})
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     block_id = "".join(rng.choice(alphabet) for _ in range(5))
-    return [{
-        "type": "rich_text",
-        "block_id": block_id,
-        "elements": [{"type": "rich_text_section", "elements": elements}],
-    }]
+    return [
+        {
+            "type": "rich_text",
+            "block_id": block_id,
+            "elements": [{"type": "rich_text_section", "elements": elements}],
+        }
+    ]

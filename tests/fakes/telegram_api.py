@@ -42,19 +42,18 @@ import itertools
 import json
 import math
 import mimetypes
-import random
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
+from ._common import FakeServer, FaultBook
 from .tg_markup import EntityParseError, detect_entities, render, utf16_len
 
 __all__ = [
@@ -67,51 +66,125 @@ __all__ = [
     "WebhookDelivery",
 ]
 
-T = TypeVar("T")
 JSON = dict[str, Any]
 
 # Update types delivered when allowed_updates is empty/unset (per Bot API docs).
 ALL_UPDATE_TYPES = (
-    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-    "business_message", "edited_business_message", "deleted_business_messages",
-    "message_reaction", "message_reaction_count", "inline_query", "chosen_inline_result",
-    "callback_query", "shipping_query", "pre_checkout_query", "purchased_paid_media", "poll",
-    "poll_answer", "my_chat_member", "chat_member", "chat_join_request", "chat_boost",
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "message_reaction",
+    "message_reaction_count",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "purchased_paid_media",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
     "removed_chat_boost",
 )
 DEFAULT_UPDATE_TYPES = frozenset(ALL_UPDATE_TYPES) - {
-    "chat_member", "message_reaction", "message_reaction_count",
+    "chat_member",
+    "message_reaction",
+    "message_reaction_count",
 }
-CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-    "upload_document", "choose_sticker", "find_location", "record_video_note",
-    "upload_video_note",
-})
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
 # methods that count against the flood limits when enforce_limits=True
-RATE_LIMITED_METHODS = frozenset({
-    "sendMessage", "sendPhoto", "sendDocument", "forwardMessage", "copyMessage",
-})
+RATE_LIMITED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "forwardMessage",
+        "copyMessage",
+    }
+)
 
-_JSON_FIELDS = frozenset({
-    "reply_markup", "reply_parameters", "allowed_updates", "entities", "caption_entities",
-    "link_preview_options", "commands", "scope", "media", "permissions",
-})
-_INT_FIELDS = frozenset({
-    "chat_id", "message_id", "message_thread_id", "offset", "limit", "timeout",
-    "reply_to_message_id", "cache_time", "max_connections", "from_chat_id", "user_id",
-})
-_BOOL_FIELDS = frozenset({
-    "disable_notification", "protect_content", "drop_pending_updates", "show_alert",
-    "allow_sending_without_reply", "disable_web_page_preview", "allow_paid_broadcast",
-    "disable_content_type_detection", "has_spoiler", "show_caption_above_media",
-})
+_JSON_FIELDS = frozenset(
+    {
+        "reply_markup",
+        "reply_parameters",
+        "allowed_updates",
+        "entities",
+        "caption_entities",
+        "link_preview_options",
+        "commands",
+        "scope",
+        "media",
+        "permissions",
+    }
+)
+_INT_FIELDS = frozenset(
+    {
+        "chat_id",
+        "message_id",
+        "message_thread_id",
+        "offset",
+        "limit",
+        "timeout",
+        "reply_to_message_id",
+        "cache_time",
+        "max_connections",
+        "from_chat_id",
+        "user_id",
+    }
+)
+_BOOL_FIELDS = frozenset(
+    {
+        "disable_notification",
+        "protect_content",
+        "drop_pending_updates",
+        "show_alert",
+        "allow_sending_without_reply",
+        "disable_web_page_preview",
+        "allow_paid_broadcast",
+        "disable_content_type_detection",
+        "has_spoiler",
+        "show_caption_above_media",
+    }
+)
 _STATUS_TEXT = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    409: "Conflict", 420: "Flood", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    420: "Flood",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 _GROUP_ANONYMOUS_BOT = {
-    "id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot",
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
 }
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -257,13 +330,6 @@ class _Fault:
     remaining: int = 1
 
 
-@dataclass
-class _RatioFault:
-    ratio: float
-    rng: random.Random
-    fault: _Fault
-
-
 class _Described:
     """A result that also carries the ``description`` field (setWebhook & co)."""
 
@@ -275,11 +341,13 @@ class _Described:
 Handler = Callable[[JSON], Any]
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer[RecordedCall]):
     """Fake Bot API server (aiohttp) with update injection, recording and fault injection.
 
     See the module docstring for the wire protocol and deliberate differences.
     """
+
+    fake_name = "FakeTelegram"
 
     def __init__(
         self,
@@ -296,6 +364,7 @@ class FakeTelegram:
     ) -> None:
         if not _TOKEN_RE.match(token):
             raise ValueError(f"not a Bot API token: {token!r}")
+        super().__init__(host)
         self.token = token
         self.bot_user: JSON = {
             "id": int(token.split(":", 1)[0]),
@@ -308,8 +377,6 @@ class FakeTelegram:
         self.time_scale = time_scale
         self.webhook_retry_interval = webhook_retry_interval
         self.webhook_timeout = webhook_timeout
-        self.host = host
-        self.port: int | None = None
 
         # recorded traffic and state
         self.requests: list[RecordedCall] = []
@@ -336,16 +403,12 @@ class FakeTelegram:
         self._ids = itertools.count(1)
         self._open_callbacks: dict[str, JSON] = {}
         self._file_bytes: dict[str, bytes] = {}
-        self._fail_next: dict[str, deque[_Fault]] = {}
-        self._fail_ratio: dict[str, _RatioFault] = {}
+        self._faults: FaultBook[_Fault] = FaultBook()
         self._send_windows: dict[Any, deque[float]] = {}
         self._poll_generation = 0
         self._webhook_last_error: tuple[int, str] | None = None
         self._closing = False
-        self._changed = asyncio.Event()
         self._updates_changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
         self._webhook_task: asyncio.Task[None] | None = None
 
         self._methods: dict[str, tuple[str, Handler]] = {}
@@ -360,14 +423,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        self._session = aiohttp.ClientSession()
+        await self._start_server(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -378,12 +434,7 @@ class FakeTelegram:
         self._closing = True
         self._bump_updates()
         await self._stop_webhook_task()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._stop_server()
 
     @property
     def base_url(self) -> str:
@@ -409,8 +460,11 @@ class FakeTelegram:
         """Register (or update) a chat the bot is a member of. Returns the Chat JSON."""
         if chat_type is None:
             chat_type = self.chats.get(chat_id, {}).get("type") or (
-                "private" if chat_id > 0 else
-                "supergroup" if chat_id <= -1_000_000_000_000 else "group"
+                "private"
+                if chat_id > 0
+                else "supergroup"
+                if chat_id <= -1_000_000_000_000
+                else "group"
             )
         if (chat_type == "private") != (chat_id > 0):
             raise ValueError(f"chat {chat_id}: private chats have positive ids, groups negative")
@@ -495,11 +549,11 @@ class FakeTelegram:
         """
         if chat_type == "private" and chat_id != user_id:
             raise ValueError("a private chat's id is the user's id")
-        user = self.add_user(
-            user_id, first_name=first_name, last_name=last_name, username=username
-        )
+        user = self.add_user(user_id, first_name=first_name, last_name=last_name, username=username)
         self.add_chat(
-            chat_id, chat_type=chat_type, title=chat_title,
+            chat_id,
+            chat_type=chat_type,
+            title=chat_title,
             is_forum=True if message_thread_id is not None else None,
         )
         msg = self._new_message(chat_id, user)
@@ -511,7 +565,8 @@ class FakeTelegram:
         if forward_origin is not None:
             if isinstance(forward_origin, str):
                 forward_origin = {
-                    "type": "hidden_user", "sender_user_name": forward_origin,
+                    "type": "hidden_user",
+                    "sender_user_name": forward_origin,
                     "date": int(time.time()) - 60,
                 }
             msg["forward_origin"] = forward_origin
@@ -601,7 +656,11 @@ class FakeTelegram:
         return query
 
     def migrate_to_supergroup(
-        self, old_chat_id: int, new_chat_id: int, *, user_id: int | None = None,
+        self,
+        old_chat_id: int,
+        new_chat_id: int,
+        *,
+        user_id: int | None = None,
         enqueue: bool = True,
     ) -> tuple[JSON, JSON]:
         """Upgrade basic group ``old_chat_id`` to supergroup ``new_chat_id``.
@@ -613,7 +672,8 @@ class FakeTelegram:
         old = self.add_chat(old_chat_id, chat_type="group")
         self.add_chat(new_chat_id, chat_type="supergroup", title=old["title"])
         user = (
-            self.add_user(user_id) if user_id is not None
+            self.add_user(user_id)
+            if user_id is not None
             else next(iter(self.users.values()), None) or self.add_user(1)
         )
         first = self._new_message(old_chat_id, user)
@@ -630,7 +690,11 @@ class FakeTelegram:
         return first, second
 
     def bot_removed(
-        self, chat_id: int, *, status: str = "kicked", by_user_id: int | None = None,
+        self,
+        chat_id: int,
+        *,
+        status: str = "kicked",
+        by_user_id: int | None = None,
         enqueue: bool = True,
     ) -> JSON:
         """Queue a ``my_chat_member`` update (bot ``left``/``kicked``) and mark the chat."""
@@ -644,8 +708,13 @@ class FakeTelegram:
         return self._member_update(chat_id, by_user_id, {"status": "member"}, new, enqueue)
 
     def bot_added(
-        self, chat_id: int, *, chat_type: str | None = None, title: str | None = None,
-        by_user_id: int | None = None, enqueue: bool = True,
+        self,
+        chat_id: int,
+        *,
+        chat_type: str | None = None,
+        title: str | None = None,
+        by_user_id: int | None = None,
+        enqueue: bool = True,
     ) -> JSON:
         """Queue a ``my_chat_member`` update for the bot joining ``chat_id``."""
         self.add_chat(chat_id, chat_type=chat_type, title=title)
@@ -721,26 +790,6 @@ class FakeTelegram:
             lines += [f"  {d}" for d in self.webhook_deliveries[-5:]]
         return "\n".join(lines)
 
-    async def wait_until(
-        self, predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "condition"
-    ) -> T:
-        """Wait (event-driven) until ``predicate()`` is truthy and return its value."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            event = self._changed
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"FakeTelegram: timed out after {timeout}s waiting for {what}\n"
-                    + self.describe()
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
-
     async def wait_for_sent(
         self,
         condition: int | Callable[[SentMessage], bool] = 1,
@@ -754,30 +803,13 @@ class FakeTelegram:
         returns the list. A predicate: until a sent message satisfies it; returns that message.
         Raises AssertionError listing what *was* sent on timeout.
         """
-        if isinstance(condition, int):
-            count = condition
-            return await self.wait_until(
-                lambda: (lambda ms: ms if len(ms) >= count else None)(self.sent_messages(chat_id)),
-                timeout=timeout,
-                what=f"{count} sent message(s)" + (f" in chat {chat_id}" if chat_id else ""),
-            )
-        pred = condition
-        return await self.wait_until(
-            lambda: next((m for m in self.sent_messages(chat_id) if pred(m)), None),
+        return await self._wait_for_items(
+            lambda: self.sent_messages(chat_id),
+            condition,
             timeout=timeout,
-            what=f"a sent message matching {getattr(pred, '__name__', pred)}",
+            noun="sent message",
+            where=f" in chat {chat_id}" if chat_id else "",
         )
-
-    async def wait_for_call(
-        self, method: str, count: int = 1, *, timeout: float = 5.0, answered: bool = True
-    ) -> list[RecordedCall]:
-        """Wait until ``method`` was called ``count`` times (and answered, by default)."""
-
-        def done() -> list[RecordedCall] | None:
-            calls = [c for c in self.calls_to(method) if not answered or c.status is not None]
-            return calls if len(calls) >= count else None
-
-        return await self.wait_until(done, timeout=timeout, what=f"{count} call(s) of {method}")
 
     async def wait_for_updates_consumed(self, *, timeout: float = 5.0) -> None:
         """Wait until every queued update was confirmed (polling) or acknowledged (webhook)."""
@@ -803,8 +835,7 @@ class FakeTelegram:
         ``parameters.retry_after`` (whole seconds >= 1, as the real API; PTB sleeps that long).
         """
         fault = self._make_fault(error_code, retry_after, description, parameters)
-        fault.remaining = times
-        self._fail_next.setdefault(method.lower(), deque()).append(fault)
+        self._faults.add_next(method.lower(), fault, times)
 
     def fail_ratio(
         self,
@@ -818,14 +849,13 @@ class FakeTelegram:
     ) -> None:
         """Fail a deterministic (seeded) fraction of calls of ``method`` (``ratio`` 0 disables)."""
         if ratio <= 0:
-            self._fail_ratio.pop(method.lower(), None)
+            self._faults.disable_ratio(method.lower())
             return
         fault = self._make_fault(error_code, retry_after, description, None)
-        self._fail_ratio[method.lower()] = _RatioFault(ratio, random.Random(seed), fault)
+        self._faults.set_ratio(method.lower(), ratio, seed, fault)
 
     def clear_faults(self) -> None:
-        self._fail_next.clear()
-        self._fail_ratio.clear()
+        self._faults.clear()
 
     @staticmethod
     def _make_fault(
@@ -843,19 +873,7 @@ class FakeTelegram:
 
     def _take_fault(self, method: str) -> _Fault | None:
         keys = [method.lower()] + (["*"] if method != "getUpdates" else [])
-        for key in keys:
-            queue = self._fail_next.get(key)
-            if queue:
-                fault = queue[0]
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    queue.popleft()
-                return fault
-        for key in keys:
-            rf = self._fail_ratio.get(key)
-            if rf is not None and rf.rng.random() < rf.ratio:
-                return rf.fault
-        return None
+        return self._faults.take(keys)
 
     # ------------------------------------------------------------------ webhook helpers
 
@@ -897,7 +915,9 @@ class FakeTelegram:
         error: str | None = None
         try:
             async with self._session.post(
-                url, data=body, headers=headers,
+                url,
+                data=body,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
             ) as resp:
                 status = resp.status
@@ -940,10 +960,6 @@ class FakeTelegram:
                 await task
 
     # ------------------------------------------------------------------ internals
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def _bump_updates(self) -> None:
         self._updates_changed.set()
@@ -1035,7 +1051,8 @@ class FakeTelegram:
         self, chat_id: int, by_user_id: int | None, old: JSON, new: JSON, enqueue: bool
     ) -> JSON:
         actor = (
-            self.add_user(by_user_id) if by_user_id is not None
+            self.add_user(by_user_id)
+            if by_user_id is not None
             else next(iter(self.users.values()), None) or self.add_user(1)
         )
         payload = {
@@ -1200,11 +1217,18 @@ class FakeTelegram:
         if "inline_keyboard" in markup:
             rows = markup["inline_keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise _bad("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array")
+                raise _bad('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array')
             kinds = {
-                "url", "callback_data", "web_app", "login_url", "switch_inline_query",
-                "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-                "copy_text", "callback_game", "pay",
+                "url",
+                "callback_data",
+                "web_app",
+                "login_url",
+                "switch_inline_query",
+                "switch_inline_query_current_chat",
+                "switch_inline_query_chosen_chat",
+                "copy_text",
+                "callback_game",
+                "pay",
             }
             for row in rows:
                 for button in row:
@@ -1298,7 +1322,12 @@ class FakeTelegram:
         return chat_id, markup, reply_copy
 
     def _finish_send(
-        self, method: str, p: JSON, chat_id: int, markup: JSON | None, reply: JSON | None,
+        self,
+        method: str,
+        p: JSON,
+        chat_id: int,
+        markup: JSON | None,
+        reply: JSON | None,
         content: JSON,
     ) -> JSON:
         msg = self._new_message(chat_id, self.bot_user)
@@ -1378,7 +1407,8 @@ class FakeTelegram:
         while True:
             if self.webhook is not None:  # setWebhook arrived while this poll was waiting
                 raise ApiError(
-                    409, "Conflict: terminated by setWebhook request",
+                    409,
+                    "Conflict: terminated by setWebhook request",
                 )
             if generation != self._poll_generation:
                 raise ApiError(
@@ -1526,9 +1556,7 @@ class FakeTelegram:
             )
         return self._apply_edit(chat_id, mid, msg, markup, p)
 
-    def _apply_edit(
-        self, chat_id: int, mid: int, msg: JSON, markup: JSON | None, p: JSON
-    ) -> JSON:
+    def _apply_edit(self, chat_id: int, mid: int, msg: JSON, markup: JSON | None, p: JSON) -> JSON:
         # an edit without reply_markup removes the inline keyboard, as on the real server
         if markup is None:
             msg.pop("reply_markup", None)
@@ -1573,8 +1601,11 @@ class FakeTelegram:
             "accent_color_id": 0,
             "max_reaction_count": 11,
             "accepted_gift_types": {
-                "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                "premium_subscription": False, "gifts_from_channels": False,
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
             },
         }
 
@@ -1608,4 +1639,3 @@ class FakeTelegram:
     def _m_deleteMyCommands(self, p: JSON) -> bool:
         self.commands = []
         return True
-
