@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from adapters.base import Adapter, ChatRef, CoreHandlers
+from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
@@ -103,8 +104,12 @@ class App:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
         self.cards.start()  # also sends the cards of tickets written before a crash
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.start()  # due notices missed while down go out now
 
     async def stop(self) -> None:
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.stop()
         await self.cards.stop()
         for adapter in reversed(self.adapters):
             try:
@@ -143,6 +148,12 @@ def build_app(
         messenger.register(adapter)
     cards = CardOutbox(services)
     services.notify_cards = cards.notify
+    services.broadcasts = Broadcasts(
+        BroadcastStore(db, registry, settings=settings.broadcast),
+        AdapterTransport(chosen),
+        services.settings.desk_chats,
+        engine=db,
+    )
     return App(settings, services, Pipeline(services), cards, chosen)
 
 

@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_redact)
     s = sub.add_parser("run", help="run the bot: every configured platform, until Ctrl-C")
     s.set_defaults(func=cmd_run)
+    from bot.broadcasts.cli import add_notice_parser
+
+    add_notice_parser(sub)
 
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
+from bot.broadcasts.settings import BroadcastSettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from intents.settings import DecideSettings
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
@@ -76,6 +77,7 @@ class Settings:
     bot: BotBehaviour = field(default_factory=BotBehaviour)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()

@@ -19,6 +19,7 @@ from typing import Literal
 
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
+from bot.broadcasts import Broadcasts
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.links import LinkStore, Side
 from bot.messenger import Messenger
@@ -74,6 +75,8 @@ class Services:
     warned_chats: set[tuple[str, str]] = field(default_factory=set)
     #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
     notify_cards: Callable[[], None] = field(default=lambda: None)
+    #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
+    broadcasts: Broadcasts | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(
@@ -287,6 +290,11 @@ async def open_ticket_for(
     if notice is not None:
         services.links.link(
             notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL
+        )
+    if services.broadcasts is not None:  # a question about a notice: link the ticket to it
+        ids = [m for ex in thread or [exchange] for m in (ex.question_message_id, ex.thread_root)]
+        services.broadcasts.on_ticket_opened(
+            ticket.number, exchange.platform, exchange.chat_id, ids
         )
     # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min on
     # Telegram) must never hold up answers to hospitals

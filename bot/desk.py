@@ -86,6 +86,9 @@ class Desk:
         parts = args.split(maxsplit=1)
         number = parts[0] if parts else ""
         rest = parts[1].strip() if len(parts) > 1 else ""
+        if name == "notice" and self.s.broadcasts is not None:
+            await self.s.broadcasts.on_desk_command(msg, args)  # checks the broadcaster role itself
+            return
         try:
             if name == "tickets":
                 rows = self.s.tickets.open_tickets()

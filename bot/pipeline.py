@@ -67,6 +67,8 @@ class Pipeline:
             return
         if await self._relay_to_ticket(msg, hospital, text):
             return
+        if self.s.broadcasts is not None:  # a reply to a notice is recorded, then handled as usual
+            self.s.broadcasts.on_hospital_reply(msg, hospital.id)
         if msg.edited and self._already_handled(msg):
             return  # an edit of a question we already answered: do not answer twice
         if msg.reply_to_message_id and texts.says_unsolved(text):
@@ -272,6 +274,9 @@ class Pipeline:
     async def _hospital_command(
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> None:
+        if name == "notice" and self.s.broadcasts is not None:
+            await self.s.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
+            return
         if name == "ticket" and args:
             try:
                 t = self.s.tickets.get(args.split()[0], hospital_id=hospital.id)
@@ -299,6 +304,8 @@ class Pipeline:
     # ---- buttons ----------------------------------------------------------------------------
 
     async def on_button(self, press: ButtonPress) -> None:
+        if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
+            return  # a notice's 已知悉/已升级, or a /notice confirmation
         action, _, rest = press.action.partition(":")
         if action == "claim" or self.s.is_desk(
             ChatRef(press.message.platform, press.message.chat_id)

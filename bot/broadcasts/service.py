@@ -131,8 +131,10 @@ class Broadcaster:
                 sent = 0
             if sent or self._stopping:
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_seconds())
+                async with asyncio.timeout(self._idle_seconds()):
+                    await self._wake.wait()
             self._wake.clear()
 
     def _idle_seconds(self) -> float:

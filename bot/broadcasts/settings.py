@@ -105,8 +105,9 @@ class BroadcastSettings:
     slack_chat_interval: float = 1.1
     other_per_second: float = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
-    #: trip to the platform (Telegram from a hospital LAN: ~0.3 s), or the pace is not reached.
-    concurrency: int = 16
+    #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
+    #: the ones in flight 'unknown' (see ``bot.broadcasts.outbox``).
+    concurrency: int = 10
     #: On stop, how long in-flight sends may take to finish before they are abandoned.
     drain_seconds: float = 10.0
 

@@ -29,7 +29,7 @@ telegram_chat_interval = 3.0
 slack_per_second = 10.0
 slack_chat_interval = 1.1
 other_per_second = 10.0
-concurrency = 16
+concurrency = 10
 drain_seconds = 10.0
 """
 

@@ -1,10 +1,7 @@
 """Broadcasts through the real ``TelegramAdapter`` (python-telegram-bot) against the fake Bot
 API on 127.0.0.1: 429 storms and 5xx, a kill between sending and recording, a group the bot
 was removed from, acknowledgement buttons pressed in Telegram, and a broadcast under
-Telegram's real limits that leaves room for normal replies.
-
-Slack: ``tests/fakes/slack_api.py`` is not there yet, so the Slack case is skipped (the unit
-tests cover Slack chats through the platform-neutral transport)."""
+Telegram's real limits that leaves room for normal replies. (Slack: ``test_slack.py``.)"""
 
 from __future__ import annotations
 
@@ -282,11 +279,3 @@ async def test_a_broadcast_under_real_limits_leaves_room_for_replies(
         assert not [c for c in tg.requests if c.status == 429]  # paced under the limits
         assert reply_latency < 0.5, reply_latency  # a reply waits behind a few, not all 45
         assert total > 45 / 30  # ...while the broadcast itself respects 30/s
-
-
-@pytest.mark.skipif(
-    not (Path(__file__).parents[1] / "fakes" / "slack_api.py").exists(),
-    reason="tests/fakes/slack_api.py (the Slack fake) is not there yet",
-)
-def test_slack_channels_through_the_fake_slack() -> None:  # pragma: no cover - placeholder
-    pytest.skip("write against tests/fakes/slack_api.py once it exists")
