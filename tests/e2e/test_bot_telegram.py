@@ -353,3 +353,64 @@ async def test_two_engineers_claim_at_once_one_wins(bot: App, tg: FakeTelegram) 
     assert any("已接单" in a for a in answers) and any("已被" in a for a in answers)
     accepted = [m for m in tg.sent_messages(H1_CHAT) if "已受理" in (m.text or "")]
     assert len(accepted) == 1
+
+
+async def test_broadcast_from_the_desk_reaches_hospitals_and_records_receipts(
+    settings: Settings, tg: FakeTelegram
+) -> None:
+    bc = dataclasses.replace(
+        settings,
+        engineers=tuple(
+            dataclasses.replace(e, roles=("engineer", "broadcaster")) if e.id == "e01" else e
+            for e in settings.engineers
+        ),
+        broadcast=dataclasses.replace(settings.broadcast, quiet_hours="", poll_seconds=0.2),
+        telegram=dataclasses.replace(settings.telegram, group_per_minute=600, group_burst=20),
+    )
+    for chat, title in ((H1_CHAT, "第一人民医院"), (H2_CHAT, "第二人民医院")):
+        tg.add_chat(chat, chat_type="supergroup", title=title)
+    app = await start_bot(bc, tg)
+    try:
+        # someone without the broadcaster role is refused
+        tg.user_message(
+            DESK,
+            LI,
+            "/notice create announcement\n标题: 医保接口调整\n内容: 本周五起启用新版接口\n目标: all",
+        )
+        refusal = await tg.wait_for_sent(
+            lambda m: m.chat_id == DESK and "broadcaster" in (m.text or "")
+        )
+        assert refusal.reply_to is not None
+        # a broadcaster creates, test-sends and confirms
+        tg.user_message(
+            DESK,
+            WANG,
+            "/notice create announcement\n标题: 医保接口调整\n内容: 本周五起启用新版接口\n目标: all",
+        )
+        created = await tg.wait_for_sent(
+            lambda m: (
+                m.chat_id == DESK and "#" in (m.text or "") and m.message_id != refusal.message_id
+            )
+        )
+        notice_id = int(re.search(r"#(\d+)", created.text or "").group(1))
+        tg.user_message(DESK, WANG, f"/notice send {notice_id}")
+        ask = await tg.wait_for_sent(
+            lambda m: m.chat_id == DESK and any("确认" in b["text"] for b in m.buttons)
+        )
+        confirm = next(b for b in ask.buttons if "确认" in b["text"])
+        tg.callback_query(DESK, WANG, ask.message_id, confirm["callback_data"])
+        # both hospitals get it once, with 已知悉
+        h1 = await tg.wait_for_sent(
+            lambda m: m.chat_id == H1_CHAT and "医保接口调整" in (m.text or ""), timeout=15
+        )
+        await tg.wait_for_sent(
+            lambda m: m.chat_id == H2_CHAT and "医保接口调整" in (m.text or ""), timeout=15
+        )
+        assert [b["text"] for b in h1.buttons] == ["已知悉"]
+        tg.callback_query(H1_CHAT, NURSE, h1.message_id, h1.buttons[0]["callback_data"])
+        await tg.wait_until(
+            lambda: any("已记录" in (a.get("text") or "") for a in tg.callback_answers.values())
+        )
+        assert len([m for m in tg.sent_messages(H1_CHAT) if "医保接口调整" in (m.text or "")]) == 1
+    finally:
+        await app.stop()
