@@ -69,15 +69,14 @@ class AdapterTransport:
 
 
 class Pacer:
-    """Per platform: one message every 1/``per_second`` s (no bursts), and never more than
-    ``per_second`` in any sliding second, counted when the message is actually handed to the
-    adapter; per chat: at least ``chat_interval`` s between two of ours.
+    """Per platform: at least 1/``per_second`` s between two messages handed to the adapter
+    (no bursts) and never more than ``per_second`` in any sliding second; per chat: at least
+    ``chat_interval`` s between two of ours.
 
     The sliding window is what the platform counts (the fake Bot API, like Telegram, answers
-    429 to the 31st message in a second). Spacing alone is not enough: when the event loop
-    stalls for a moment (a WAL checkpoint, a GC pass), every send whose slot passed meanwhile
-    would go at once, and one 429 makes PTB's rate limiter pause *all* sends, replies included,
-    for ``retry_after`` + 0.1 s. Clock: ``time.monotonic`` (the platforms' limits are real time).
+    429 to the 31st message in a second), and one 429 makes PTB's rate limiter pause *all*
+    sends, replies included, for ``retry_after`` + 0.1 s — so the pace must hold at the moment
+    messages really leave, not only on paper. Clock: ``time.monotonic`` (limits are real time).
     """
 
     def __init__(
@@ -86,6 +85,8 @@ class Pacer:
         self._settings = settings
         self._clock = clock
         self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._issued: dict[str, deque[float]] = {}
         self._chat_last: dict[tuple[str, str], float] = {}
 
@@ -106,23 +107,29 @@ class Pacer:
 
     async def slot(self, platform: str) -> float:
         """Wait until a message may be handed to the platform's adapter, and count it.
-        Returns the time it was counted at (for ``done``)."""
+        Returns the time it was counted at (for ``done``).
+
+        One waiter at a time per platform. Turns are 1/``per_second`` apart; a stalled event
+        loop may catch up at most 0.25 s of lost turns, never sending two messages closer than
+        half a turn, so the turns that passed meanwhile are not released all at once."""
         rate = self._settings.pace(platform).per_second
-        now = self._clock()
-        at = max(now, self._next.get(platform, now))
-        self._next[platform] = at + 1.0 / rate
-        if at > now:
-            await asyncio.sleep(at - now)
-        window = self._issued.setdefault(platform, deque())
         cap = max(1, int(rate))
-        while True:
-            now = self._clock()
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if len(window) < cap:
-                break
-            await asyncio.sleep(window[0] + 1.0 - now)
-        window.append(now)
+        window = self._issued.setdefault(platform, deque())
+        async with self._locks.setdefault(platform, asyncio.Lock()):
+            while True:
+                now = self._clock()
+                while window and window[0] <= now - 1.0:
+                    window.popleft()
+                due = self._next.get(platform, now)
+                wait = max(due - now, self._last.get(platform, -1e9) + 0.5 / rate - now)
+                if len(window) >= cap:
+                    wait = max(wait, window[0] + 1.0 - now)
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            self._next[platform] = max(due, now - 0.25) + 1.0 / rate
+            self._last[platform] = now
+            window.append(now)
         return now
 
     def done(self, platform: str, stamp: float) -> None:

@@ -178,7 +178,7 @@ async def _until(predicate: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_the_pacer_spaces_messages_caps_the_sliding_second_and_keeps_groups_apart(
+async def test_the_pacer_spaces_messages_even_after_a_stall_and_keeps_groups_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [100.0]
@@ -202,13 +202,18 @@ async def test_the_pacer_spaces_messages_caps_the_sliding_second_and_keeps_group
     for _ in range(5):
         await real_sleep(0)
     assert issued == [100.0]  # then one every 0.25 s...
-    now[0] += 2.0  # ...but the event loop stalls for 2 s: five slots pass at once
-    for _ in range(20):
+    now[0] += 2.0  # ...but the event loop stalls for 2 s: the turns that passed are not
+    for _ in range(20):  # released at once; the next catches up at most half a turn
         await real_sleep(0)
-    assert issued == [100.0, 102.0, 102.0, 102.0, 102.0]  # 4 in the second after 101.0
-    now[0] += 1.0
+    assert issued == [100.0, 102.0]
+    for _ in range(8):
+        now[0] += 0.125
+        for _ in range(20):
+            await real_sleep(0)
     await asyncio.gather(*tasks)
-    assert issued[5:] == [103.0]  # the sixth waits: never more than 4 in any sliding second
+    # 102.125: half a turn (catching up); then one a turn; the sixth would be the fifth in
+    # the second after 101.75, so it waits for 103.0
+    assert issued == [100.0, 102.0, 102.125, 102.25, 102.5, 103.0]
 
     pacer.reserve_chat("telegram", "a")
     assert pacer.chat_wait("telegram", "a") == 3.0
