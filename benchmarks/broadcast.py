@@ -197,10 +197,13 @@ async def spawn(db: Path, tg: Any, resume: bool, retries: int) -> asyncio.subpro
 
 
 async def scenario(name: str, groups: int, retries: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-broadcast-{name}-") as folder:
+        return await _scenario(name, groups, retries, Path(folder) / "hisbot.db")
+
+
+async def _scenario(name: str, groups: int, retries: int, db: Path) -> dict[str, Any]:
     from tests.fakes.telegram_api import FakeTelegram
 
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-broadcast-{name}-"))
-    db = folder / "hisbot.db"
     prepare_db(db, groups)
     chats = [GROUP_BASE - i for i in range(groups)]
     async with FakeTelegram(token=TOKEN, enforce_limits=True) as tg:

@@ -48,6 +48,10 @@ class Desk:
         engineer = self._engineer(msg.chat.platform, msg.sender.user_id)
         text = msg.text.strip()
         command = parse_command(text)
+        if command is not None and command[0] == "notice" and self.s.broadcasts is not None:
+            # before the engineer check: broadcasts audits every refused attempt itself
+            await self.s.broadcasts.on_desk_command(msg, command[1])
+            return
         if command is not None:
             if engineer is None:
                 await self._say(msg, texts.only_engineers())
@@ -86,9 +90,6 @@ class Desk:
         parts = args.split(maxsplit=1)
         number = parts[0] if parts else ""
         rest = parts[1].strip() if len(parts) > 1 else ""
-        if name == "notice" and self.s.broadcasts is not None:
-            await self.s.broadcasts.on_desk_command(msg, args)  # checks the broadcaster role itself
-            return
         try:
             if name == "tickets":
                 rows = self.s.tickets.open_tickets()
