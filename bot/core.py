@@ -27,7 +27,7 @@ from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
-from bot.tickets.store import ThreadEntry, TicketStore
+from bot.tickets.store import Actor, ThreadEntry, TicketStore
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 
@@ -293,9 +293,13 @@ async def open_ticket_for(
         )
     if services.broadcasts is not None:  # a question about a notice: link the ticket to it
         ids = [m for ex in thread or [exchange] for m in (ex.question_message_id, ex.thread_root)]
-        services.broadcasts.on_ticket_opened(
+        linked = services.broadcasts.on_ticket_opened(
             ticket.number, exchange.platform, exchange.chat_id, ids
         )
+        if linked is not None:
+            services.tickets.add_note(
+                ticket.number, Actor.bot(), f"关联通知 #{linked.id}：{linked.title}"
+            )
     # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min on
     # Telegram) must never hold up answers to hospitals
     services.notify_cards()

@@ -51,6 +51,10 @@ def _configure(**kwargs: Any) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         render_item=_render_item,
+        # APScheduler owns its job table; autogenerate must not propose dropping it
+        include_object=lambda obj, name, type_, *_: (
+            getattr(getattr(obj, "table", obj), "name", name) != "apscheduler_jobs"
+        ),
         **kwargs,
     )
 
