@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, col, select
@@ -52,6 +53,8 @@ from bot.tickets.models import (
     TicketMessage,
 )
 from bot.tickets.numbering import allocate_number, normalise_number
+
+_Row = TypeVar("_Row", TicketEvent, TicketMessage, TicketArticle, TicketCard)
 
 # -- errors ----------------------------------------------------------------------------------------
 
@@ -518,6 +521,14 @@ class TicketStore:
             stmt = stmt.order_by(col(Ticket.id).desc()).limit(limit)
             return list(s.exec(stmt).all())
 
+    def _ticket_rows(
+        self, number: str, model: type[_Row], ticket_id: Any, *order: Any
+    ) -> list[_Row]:
+        """One ticket's rows of a child table (events, messages, articles, cards), in order."""
+        with read_session(self._engine) as s:
+            ticket = _find(s, normalise_number(number))
+            return list(s.exec(select(model).where(ticket_id == ticket.id).order_by(*order)).all())
+
     def open_tickets(self) -> list[Ticket]:
         """Tickets still to be worked on (new, accepted, in progress), oldest first."""
         with read_session(self._engine) as s:
@@ -528,39 +539,23 @@ class TicketStore:
 
     def events(self, number: str) -> list[TicketEvent]:
         """The audit log of a ticket, in the order it was written."""
-        number = normalise_number(number)
-        with read_session(self._engine) as s:
-            ticket = _find(s, number)
-            stmt = (
-                select(TicketEvent)
-                .where(TicketEvent.ticket_id == ticket.id)
-                .order_by(col(TicketEvent.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._ticket_rows(number, TicketEvent, TicketEvent.ticket_id, col(TicketEvent.id))
 
     def messages(self, number: str) -> list[TicketMessage]:
         """The conversation carried with the ticket (no internal notes), in order."""
-        number = normalise_number(number)
-        with read_session(self._engine) as s:
-            ticket = _find(s, number)
-            stmt = (
-                select(TicketMessage)
-                .where(TicketMessage.ticket_id == ticket.id)
-                .order_by(col(TicketMessage.at), col(TicketMessage.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._ticket_rows(
+            number,
+            TicketMessage,
+            TicketMessage.ticket_id,
+            col(TicketMessage.at),
+            col(TicketMessage.id),
+        )
 
     def articles(self, number: str) -> list[TicketArticle]:
         """The KB articles tried before the ticket was opened, in the order they were offered."""
-        number = normalise_number(number)
-        with read_session(self._engine) as s:
-            ticket = _find(s, number)
-            stmt = (
-                select(TicketArticle)
-                .where(TicketArticle.ticket_id == ticket.id)
-                .order_by(col(TicketArticle.position))
-            )
-            return list(s.exec(stmt).all())
+        return self._ticket_rows(
+            number, TicketArticle, TicketArticle.ticket_id, col(TicketArticle.position)
+        )
 
     # -- the engineers' card (outbox) and reply lookups -------------------------------------------
 
@@ -618,15 +613,7 @@ class TicketStore:
 
     def cards_for(self, number: str) -> list[TicketCard]:
         """Every card posted for the ticket (one per desk chat), oldest first."""
-        number = normalise_number(number)
-        with read_session(self._engine) as s:
-            ticket = _find(s, number)
-            stmt = (
-                select(TicketCard)
-                .where(TicketCard.ticket_id == ticket.id)
-                .order_by(col(TicketCard.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._ticket_rows(number, TicketCard, TicketCard.ticket_id, col(TicketCard.id))
 
     def tickets_without_card_in(self, platform: str, chat_id: str | int) -> list[Ticket]:
         """Open tickets with no card in this desk chat yet, oldest first (each desk is its own
