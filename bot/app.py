@@ -15,9 +15,11 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from adapters.base import Adapter, ChatRef, CoreHandlers
+from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
@@ -30,6 +32,9 @@ from bot.pipeline import Pipeline
 from bot.redact import redact
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
+from bot.web.app import Console, create_console
+from bot.web.auth import ConsoleStore, LoginLimiter
+from bot.web.server import ConsoleServer
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.store import KbArticle, import_folder
@@ -93,6 +98,23 @@ class App:
     pipeline: Pipeline
     cards: CardOutbox
     adapters: list[Adapter] = field(default_factory=list)
+    db: Engine | None = None
+    #: The playground's chat platform (also in ``adapters``); None when the playground is off.
+    web_chat: WebAdapter | None = None
+
+    def console(self) -> FastAPI:
+        """The web console's ASGI app over this app's services."""
+        assert self.db is not None
+        web = self.settings.web
+        console = Console(
+            services=self.services,
+            store=ConsoleStore(self.db),
+            settings=self.settings,
+            db=self.db,
+            limiter=LoginLimiter(web.login_max_failures, web.login_window_minutes * 60.0),
+            chat_api=self.web_chat,
+        )
+        return create_console(console)
 
     def handlers(self) -> CoreHandlers:
         return CoreHandlers(
@@ -144,6 +166,10 @@ def build_app(
         settings=bot_settings(settings),
     )
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
+    web_chat = None
+    if settings.web.enabled and settings.web.playground:
+        web_chat = WebAdapter()
+        chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
     cards = CardOutbox(services)
@@ -154,7 +180,7 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
     )
-    return App(settings, services, Pipeline(services), cards, chosen)
+    return App(settings, services, Pipeline(services), cards, chosen, db=db, web_chat=web_chat)
 
 
 def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
@@ -207,12 +233,19 @@ async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None =
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     await app.start()
-    running = [a.platform for a in app.adapters] or ["no chat platform"]
-    print(
-        f"hisbot running: {', '.join(running)}; KB {len(app.services.engine.index)} articles. Ctrl-C to stop.",
-        flush=True,
-    )
+    server: ConsoleServer | None = None
     try:
+        if settings.web.enabled:
+            server = ConsoleServer(app.console(), settings.web.listen, settings.web.port)
+            port = await server.start()
+            print(f"web console: http://{settings.web.listen}:{port}/", flush=True)
+        running = [a.platform for a in app.adapters] or ["no chat platform"]
+        print(
+            f"hisbot running: {', '.join(running)}; KB {len(app.services.engine.index)} articles. Ctrl-C to stop.",
+            flush=True,
+        )
         await stop.wait()
     finally:
+        if server is not None:
+            await server.stop()
         await app.stop()

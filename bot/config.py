@@ -21,6 +21,7 @@ from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
+from bot.web.settings import ReportSettings, WebSettings
 from intents.settings import DecideSettings
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
 
@@ -42,12 +43,6 @@ class KbSettings:
     dir: str = "kb"
     #: Where the persisted search index lives; empty means ``<data_dir>/index``.
     index_dir: str = ""
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    #: Base URL of the KB web pages; article links are ``base_url + /kb/<id>``.
-    base_url: str = "http://127.0.0.1:8080"
 
 
 @dataclass(frozen=True)
@@ -74,6 +69,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     decide: DecideSettings = field(default_factory=DecideSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     bot: BotBehaviour = field(default_factory=BotBehaviour)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 
 from adapters.base import ButtonPress, IncomingMessage, Reply
-from bot import texts
-from bot.core import Services, hospital_thread, parse_command, refresh_cards
+from bot import operations, texts
+from bot.core import Services, parse_command
 from bot.links import Side
 from bot.registry.models import Engineer
-from bot.tickets.models import Direction
 from bot.tickets.store import (
     AlreadyClaimed,
     TicketError,
@@ -70,18 +69,7 @@ class Desk:
     ) -> None:
         if not text:
             return
-        ticket = self.s.tickets.get(number)
-        chat, question_id = hospital_thread(ticket)
-        sent = await self.s.messenger.send(
-            Reply(
-                chat=chat,
-                text=texts.relayed_from_engineer(engineer.name, number, text),
-                reply_to=question_id,
-            )
-        )
-        self.s.tickets.append_message(number, Direction.ENGINEER, engineer.id, text, sent)
-        if sent is not None:
-            self.s.links.link(sent.platform, sent.chat_id, sent.message_id, number, Side.HOSPITAL)
+        await operations.reply_to_hospital(self.s, number, engineer, text)
         self.s.links.link(msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK)
 
     async def _command(
@@ -106,35 +94,20 @@ class Desk:
             elif name == "ticket":
                 await self._say(msg, self._ticket_summary(number))
             elif name == "resolve":
-                ticket = self.s.tickets.resolve(number, engineer.id, rest)
-                chat, question_id = hospital_thread(ticket)
-                sent = await self.s.messenger.send(
-                    Reply(chat=chat, text=texts.resolved(ticket.number, rest), reply_to=question_id)
-                )
-                if sent is not None:
-                    self.s.links.link(
-                        sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
-                    )
-                await refresh_cards(self.s, ticket.number)
+                ticket = await operations.resolve(self.s, number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已解决，已通知医院。")
             elif name == "reopen":
-                ticket = self.s.tickets.reopen(number, engineer.id, rest or "重新打开")
-                chat, question_id = hospital_thread(ticket)
-                await self.s.messenger.send(
-                    Reply(chat=chat, text=texts.reopened(ticket.number), reply_to=question_id)
-                )
-                await refresh_cards(self.s, ticket.number)
+                ticket = await operations.reopen(self.s, number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
             elif name == "assign":
                 target = self.s.registry.get_engineer(rest)
                 if target is None:
                     await self._say(msg, f"没有工程师 {rest}。")
                     return
-                ticket = self.s.tickets.assign(number, target.id, engineer.id)
-                await refresh_cards(self.s, ticket.number)
+                ticket = await operations.assign(self.s, number, target, engineer)
                 await self._say(msg, f"工单 #{ticket.number} 已指派给 {target.name}。")
             elif name == "note":
-                self.s.tickets.add_note(number, engineer.id, rest)
+                operations.note(self.s, number, engineer, rest)
                 await self._say(msg, f"已记录内部备注（医院不可见）：#{number}")
         except TicketNotFound:
             await self._say(msg, texts.not_found(number))
@@ -172,7 +145,7 @@ class Desk:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return
         try:
-            ticket = self.s.tickets.claim(number, engineer.id)
+            ticket = await operations.claim(self.s, number, engineer)
         except AlreadyClaimed as exc:
             await self.s.messenger.acknowledge(
                 press, f"已被 {exc.engineer_name or exc.engineer_id} 接单。"
@@ -182,14 +155,3 @@ class Desk:
             await self.s.messenger.acknowledge(press, f"无法接单：{exc}")
             return
         await self.s.messenger.acknowledge(press, f"已接单 #{ticket.number}")
-        await refresh_cards(self.s, ticket.number)
-        chat, question_id = hospital_thread(ticket)
-        sent = await self.s.messenger.send(
-            Reply(
-                chat=chat, text=texts.accepted(engineer.name, ticket.number), reply_to=question_id
-            )
-        )
-        if sent is not None:
-            self.s.links.link(
-                sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
-            )

@@ -23,13 +23,12 @@ from adapters.base import (
     IncomingMessage,
     Reply,
 )
-from bot import texts
-from bot.core import Services, card_in, open_ticket_for, parse_command, thread_root
+from bot import operations, texts
+from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.registry.models import Hospital
-from bot.tickets.models import Direction
 from bot.tickets.store import Actor, TicketError, TicketNotFound
 from intents.decide import Decision, DecisionKind
 
@@ -115,31 +114,12 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        self.s.tickets.append_message(
-            ticket.number,
-            Direction.HOSPITAL,
-            author,
-            body,
-            msg.ref,
-        )
         self.s.links.link(
             msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
         )
-        for desk in self.s.settings.desk_chats:
-            card = card_in(self.s, ticket.number, desk)
-            sent = await self.s.messenger.send(
-                Reply(
-                    chat=desk,
-                    text=texts.relayed_from_hospital(
-                        hospital.name, msg.sender.display_name, ticket.number, body
-                    ),
-                    reply_to=card.message_id if card else None,
-                )
-            )
-            if sent is not None:
-                self.s.links.link(
-                    sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK
-                )
+        await operations.hospital_follow_up(
+            self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
+        )
         return True
 
     # ---- acting on a decision ---------------------------------------------------------------

@@ -36,6 +36,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.exchanges",
     "bot.links",
     "bot.broadcasts.models",
+    "bot.web.models",
 )
 
 _HERE = Path(__file__).resolve().parent

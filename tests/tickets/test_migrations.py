@@ -56,6 +56,10 @@ EXPECTED_TABLES = {
     "receipt",
     "notice_audit",
     "notice_reply",
+    "web_account",
+    "hospital_link",
+    "web_session",
+    "web_audit",
 }
 
 

@@ -1,0 +1,152 @@
+"""Ticket operations as engineers and hospitals perform them, from any surface.
+
+The chat desk (``bot/desk.py``) and the web console (``bot/web``) both call these, so a claim,
+a resolution or a reply follows the same rules and has the same effects wherever it is done:
+the ticket store decides (and audits), the hospital's thread is told, the desk cards are
+re-rendered. Errors are the ticket store's (``TicketError`` and subclasses); each surface turns
+them into its own sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from adapters.base import ChatRef, MessageRef, Reply
+from bot import texts
+from bot.core import Services, card_in, hospital_thread, refresh_cards
+from bot.links import Side
+from bot.registry.models import Engineer, Hospital
+from bot.tickets.models import Direction, Ticket
+from bot.tickets.store import Actor, ThreadEntry
+
+#: Platform name of tickets registered on the web console (and of the playground's chats).
+WEB_PLATFORM = "web"
+
+
+async def tell_hospital(services: Services, ticket: Ticket, text: str) -> MessageRef | None:
+    """Say something in the ticket's hospital thread (replying to the question) and link the
+    message to the ticket, so a reply to it continues the ticket."""
+    chat, question_id = hospital_thread(ticket)
+    sent = await services.messenger.send(Reply(chat=chat, text=text, reply_to=question_id))
+    if sent is not None:
+        services.links.link(
+            sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
+        )
+    return sent
+
+
+async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
+    """Accept a new ticket (atomic: one winner), update the cards and tell the hospital."""
+    ticket = services.tickets.claim(number, engineer.id)
+    await refresh_cards(services, ticket.number)
+    await tell_hospital(services, ticket, texts.accepted(engineer.name, ticket.number))
+    return ticket
+
+
+async def resolve(services: Services, number: str, engineer: Engineer, resolution: str) -> Ticket:
+    """Resolve with the required resolution text and tell the hospital how."""
+    ticket = services.tickets.resolve(number, engineer.id, resolution)
+    await tell_hospital(services, ticket, texts.resolved(ticket.number, resolution))
+    await refresh_cards(services, ticket.number)
+    return ticket
+
+
+async def reopen(services: Services, number: str, engineer: Engineer, reason: str) -> Ticket:
+    ticket = services.tickets.reopen(number, engineer.id, reason or "重新打开")
+    await tell_hospital(services, ticket, texts.reopened(ticket.number))
+    await refresh_cards(services, ticket.number)
+    return ticket
+
+
+async def assign(services: Services, number: str, target: Engineer, by: Engineer) -> Ticket:
+    ticket = services.tickets.assign(number, target.id, by.id)
+    await refresh_cards(services, ticket.number)
+    return ticket
+
+
+def note(services: Services, number: str, engineer: Engineer, text: str) -> None:
+    """An internal note: recorded in the audit trail, never shown to the hospital."""
+    services.tickets.add_note(number, engineer.id, text)
+
+
+async def reply_to_hospital(
+    services: Services, number: str, engineer: Engineer, text: str
+) -> MessageRef | None:
+    """An engineer's message to the hospital, relayed into its thread and kept on the ticket."""
+    ticket = services.tickets.get(number)
+    sent = await tell_hospital(
+        services, ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
+    )
+    services.tickets.append_message(ticket.number, Direction.ENGINEER, engineer.id, text, sent)
+    return sent
+
+
+async def relay_to_desks(
+    services: Services, ticket: Ticket, hospital_name: str, author_name: str, body: str
+) -> None:
+    """Show a hospital's message on the ticket's card in every desk (as a reply to it)."""
+    for desk in services.settings.desk_chats:
+        card = card_in(services, ticket.number, desk)
+        sent = await services.messenger.send(
+            Reply(
+                chat=desk,
+                text=texts.relayed_from_hospital(hospital_name, author_name, ticket.number, body),
+                reply_to=card.message_id if card else None,
+            )
+        )
+        if sent is not None:
+            services.links.link(
+                sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK
+            )
+
+
+async def hospital_follow_up(
+    services: Services,
+    ticket: Ticket,
+    hospital: Hospital,
+    author: Actor,
+    author_name: str,
+    body: str,
+    ref: MessageRef | None = None,
+) -> None:
+    """A hospital user adds to their ticket (in its chat thread or on the web): kept on the
+    ticket and relayed to the engineers. ``body`` must already be redacted."""
+    services.tickets.append_message(ticket.number, Direction.HOSPITAL, author, body, ref)
+    await relay_to_desks(services, ticket, hospital.name, author_name, body)
+
+
+def web_chat(hospital_id: str) -> ChatRef:
+    """The hospital's web chat: where replies to its web-registered tickets appear."""
+    return ChatRef(WEB_PLATFORM, hospital_id)
+
+
+def register_web_ticket(
+    services: Services,
+    hospital: Hospital,
+    *,
+    reporter_id: str,
+    reporter_name: str,
+    question: str,
+    category: str,
+    urgency: str,
+    now: dt.datetime,
+) -> Ticket:
+    """A ticket registered on the web form. The text is redacted here, like chat questions;
+    the card goes to the desks through the outbox."""
+    clean = services.redact(question.strip())
+    ticket = services.tickets.open_ticket(
+        hospital_id=hospital.id,
+        reporter_platform=WEB_PLATFORM,
+        reporter_user_id=reporter_id,
+        reporter_name=reporter_name,
+        source_platform=WEB_PLATFORM,
+        source_chat_id=hospital.id,
+        source_message_id=f"form-{secrets.token_hex(6)}",
+        question=clean,
+        category=category,
+        urgency=urgency,
+        thread=[ThreadEntry(Direction.HOSPITAL, reporter_name, clean, now)],
+    )
+    services.notify_cards()
+    return ticket

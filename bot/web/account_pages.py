@@ -1,0 +1,98 @@
+"""Signing in and out: engineers' login form, hospital access links, the home redirect."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from bot.web.app import SESSION_COOKIE, Console, safe_next
+
+
+def routes(console: Console) -> APIRouter:
+    router = APIRouter()
+    web = console.settings.web
+    lifetime = dt.timedelta(hours=web.session_hours)
+
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        viewer = console.viewer(request)
+        return RedirectResponse("/tickets" if viewer.signed_in else "/kb", status_code=303)
+
+    @router.get("/login")
+    async def login_page(request: Request, next: str = "/") -> Response:
+        return console.render(
+            request, console.viewer(request), "login.html", {"next": safe_next(next), "error": ""}
+        )
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        viewer = console.viewer(request)
+        form = await console.form(request, viewer)
+        username = str(form.get("username", "")).strip()[:64]
+        password = str(form.get("password", ""))
+        target = safe_next(str(form.get("next", "/")))
+        ip = console.client_ip(request)
+        context = {"next": target, "username": username}
+        if console.limiter.blocked(username, ip):
+            console.store.audit("anonymous", "login_blocked", username, ip=ip)
+            minutes = web.login_window_minutes
+            return console.render(
+                request,
+                viewer,
+                "login.html",
+                {**context, "error": f"登录失败次数过多，请 {minutes} 分钟后再试。"},
+                status_code=429,
+            )
+        if not username or not console.store.check_password(username, password):
+            console.limiter.failed(username, ip)
+            console.store.audit("anonymous", "login_failed", username, ip=ip)
+            return console.render(
+                request,
+                viewer,
+                "login.html",
+                {**context, "error": "用户名或密码错误。"},
+                status_code=401,
+            )
+        console.limiter.succeeded(username)
+        token = console.store.start_session(lifetime=lifetime, engineer_id=username)
+        console.store.audit(f"engineer:{username}", "login", username, ip=ip)
+        response = RedirectResponse(target if target != "/" else "/tickets", status_code=303)
+        console.set_cookie(response, SESSION_COOKIE, token, int(lifetime.total_seconds()))
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        viewer = console.viewer(request)
+        await console.form(request, viewer)
+        if viewer.signed_in:
+            console.store.end_session(viewer.session_hash)
+            console.store.audit(viewer.audit_name, "logout", ip=console.client_ip(request))
+        response = RedirectResponse("/kb", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/h/{token}")
+    async def hospital_link(request: Request, token: str) -> Response:
+        """A hospital's access link: swapped for a session cookie, then out of the URL."""
+        link = console.store.link_for_token(token)
+        if link is None:
+            console.store.audit("anonymous", "link_refused", ip=console.client_ip(request))
+            return console.render(
+                request,
+                console.viewer(request),
+                "error.html",
+                {"status": 404, "message": "访问链接无效或已被撤销，请联系您的服务工程师。"},
+                status_code=404,
+            )
+        session = console.store.start_session(lifetime=lifetime, link=link)
+        console.store.audit(
+            f"hospital:{link.hospital_id}#{link.id}", "link_opened", ip=console.client_ip(request)
+        )
+        response = RedirectResponse("/tickets", status_code=303)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        console.set_cookie(response, SESSION_COOKIE, session, int(lifetime.total_seconds()))
+        return response
+
+    return router

@@ -1,0 +1,278 @@
+"""The console's composition: one FastAPI app over the bot's services.
+
+Security rules every route follows (and ``tests/web`` checks route by route):
+- the viewer comes from the session cookie only (HttpOnly, SameSite=Lax, Secure over HTTPS);
+- every state-changing request is a POST carrying the session's CSRF token (anonymous forms:
+  a double-submit cookie), and a cross-site ``Origin`` is refused;
+- authorisation happens on the server for every page and action: a hospital viewer asking for
+  anything outside its hospital gets the same 404 as for something that does not exist;
+- templates autoescape, Markdown is rendered with raw HTML disabled, and a strict
+  Content-Security-Policy forbids inline scripts, so typed text can never run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from adapters.base import Sender
+from bot import texts
+from bot.config import Settings
+from bot.core import Services
+from bot.web.auth import ANONYMOUS, ConsoleStore, LoginLimiter, Viewer, same_token
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "hisbot_session"
+ANON_CSRF_COOKIE = "hisbot_csrf"
+
+#: Decides who may speak in a web chat: returns the sender, or raises HTTPException.
+ChatAuthorizer = Callable[[Request, str, bool], Awaitable[Sender]]
+
+
+class ChatApi(Protocol):
+    """The web chat adapter's HTTP side (``adapters/web``), mounted under ``/playground``."""
+
+    def router(self, authorize: ChatAuthorizer) -> APIRouter: ...
+
+
+class LoginRequired(Exception):
+    """Raised by pages that need a signed-in engineer; answered with a redirect to /login."""
+
+
+@dataclass
+class Console:
+    """What every page needs: the bot's services, the console's own store, the settings."""
+
+    services: Services
+    store: ConsoleStore
+    settings: Settings
+    db: Engine
+    limiter: LoginLimiter
+    templates: Jinja2Templates = field(init=False)
+    #: The playground's chat adapter (None: playground off).
+    chat_api: ChatApi | None = None
+
+    def __post_init__(self) -> None:
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        env = self.templates.env
+        env.globals.update(
+            CATEGORY_LABELS=texts.CATEGORY_LABELS,
+            STATUS_LABELS=texts.STATUS_LABELS,
+            URGENCY_LABELS=texts.URGENCY_LABELS,
+        )
+        env.filters["local"] = self.local_time
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.reports.timezone)
+
+    def local_time(self, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A stored (naive UTC) time as the console shows it: in the reports' time zone."""
+        if value is None:
+            return "—"
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(self.zone).strftime(fmt)
+
+    def render(
+        self,
+        request: Request,
+        viewer: Viewer,
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        ctx = {
+            "viewer": viewer,
+            "csrf": viewer.csrf_token or anon_csrf(request),
+            "kb_public": self.settings.web.kb_access == "public",
+            "playground": self.chat_api is not None,
+            **(context or {}),
+        }
+        response = self.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+        if not viewer.signed_in and ANON_CSRF_COOKIE not in request.cookies:
+            self.set_cookie(response, ANON_CSRF_COOKIE, ctx["csrf"], max_age=None)
+        return response
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.web.cookies_secure,
+            path="/",
+        )
+
+    # -- who is asking ---------------------------------------------------------------------
+
+    def viewer(self, request: Request) -> Viewer:
+        cached = getattr(request.state, "viewer", None)
+        if isinstance(cached, Viewer):
+            return cached
+        token = request.cookies.get(SESSION_COOKIE, "")
+        viewer = (self.store.viewer_for(token) if token else None) or ANONYMOUS
+        request.state.viewer = viewer
+        return viewer
+
+    def engineer(self, request: Request) -> Viewer:
+        """The signed-in engineer; anonymous → login page, a hospital link → 404."""
+        viewer = self.viewer(request)
+        if viewer.is_engineer:
+            return viewer
+        if viewer.is_hospital:
+            raise HTTPException(404)
+        raise LoginRequired()
+
+    def signed_in(self, request: Request) -> Viewer:
+        """An engineer or a hospital link; anonymous → login page."""
+        viewer = self.viewer(request)
+        if not viewer.signed_in:
+            raise LoginRequired()
+        return viewer
+
+    def kb_reader(self, request: Request) -> Viewer:
+        viewer = self.viewer(request)
+        if self.settings.web.kb_access == "login" and not viewer.signed_in:
+            raise LoginRequired()
+        return viewer
+
+    async def form(self, request: Request, viewer: Viewer) -> FormData:
+        """The POSTed form, after the CSRF and origin checks (403 when they fail)."""
+        check_origin(request)
+        form = await request.form()
+        sent = str(form.get("csrf", ""))
+        expected = (
+            viewer.csrf_token if viewer.signed_in else request.cookies.get(ANON_CSRF_COOKIE, "")
+        )
+        if not same_token(sent, expected):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
+        return form
+
+    def check_csrf_header(self, request: Request, viewer: Viewer) -> None:
+        """For JSON calls from our own scripts: the token travels in ``X-CSRF-Token``."""
+        check_origin(request)
+        if not same_token(request.headers.get("x-csrf-token", ""), viewer.csrf_token):
+            raise HTTPException(403, "CSRF token missing or wrong")
+
+    def client_ip(self, request: Request) -> str:
+        return request.client.host if request.client else ""
+
+
+def anon_csrf(request: Request) -> str:
+    """The anonymous double-submit token: the cookie's, or a new one (set by ``render``)."""
+    token = request.cookies.get(ANON_CSRF_COOKIE)
+    if not token:
+        token = getattr(request.state, "new_csrf", None) or secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return token
+
+
+def check_origin(request: Request) -> None:
+    """A browser names the page a POST came from; anything but our own host (including the
+    opaque "null" of sandboxed frames) is refused."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise HTTPException(403, "cross-site request refused")
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths are followed after login (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", _CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static/"):
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def create_console(console: Console) -> FastAPI:
+    """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
+    from bot.web import account_pages, kb_pages, playground, report_pages, ticket_pages
+
+    app = FastAPI(title="hisbot console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = console
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for module in (account_pages, kb_pages, ticket_pages, report_pages, playground):
+        app.include_router(module.routes(console))
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/playground/api/", "/static/")):
+            return Response(
+                content=f'{{"error": {exc.status_code}}}',
+                status_code=exc.status_code,
+                media_type="application/json",
+            )
+        viewer = console.viewer(request)
+        message = {
+            404: "页面不存在，或您无权查看。",
+            403: "请求被拒绝（页面已过期或来源不符），请刷新页面后重试。",
+            405: "不支持的请求方式。",
+        }.get(exc.status_code, str(exc.detail))
+        return console.render(
+            request,
+            viewer,
+            "error.html",
+            {"status": exc.status_code, "message": message},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # the path only: query strings and forms may carry what hospital users typed
+        log.exception("console error on %s %s", request.method, request.url.path)
+        return console.render(
+            request,
+            ANONYMOUS,
+            "error.html",
+            {"status": 500, "message": "服务器内部错误，已记录。请稍后重试。"},
+            status_code=500,
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def _health() -> dict[str, object]:
+        return {"ok": True, "kb_articles": len(console.services.engine.index)}
+
+    return app

@@ -1,0 +1,83 @@
+"""``[web]`` and ``[reports]``: where the console listens, who may read what, report targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ServiceTargets:
+    """Contract targets per urgency, in minutes: tickets beyond them are "open beyond target"."""
+
+    accept_minutes_p1: int = 15
+    accept_minutes_p2: int = 30
+    accept_minutes_p3: int = 120
+    accept_minutes_p4: int = 480
+    resolve_minutes_p1: int = 240
+    resolve_minutes_p2: int = 1440
+    resolve_minutes_p3: int = 4320
+    resolve_minutes_p4: int = 10080
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"[reports] {name} must be positive, not {value}")
+
+    def accept_minutes(self, urgency: str) -> int:
+        return int(getattr(self, f"accept_minutes_{urgency.lower()}", self.accept_minutes_p3))
+
+    def resolve_minutes(self, urgency: str) -> int:
+        return int(getattr(self, f"resolve_minutes_{urgency.lower()}", self.resolve_minutes_p3))
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    #: Months and days of the reports (and times shown in the console) are in this time zone.
+    timezone: str = "Asia/Shanghai"
+    #: How many of the most frequent unanswered questions a report lists.
+    top_unanswered: int = 10
+    targets: ServiceTargets = field(default_factory=ServiceTargets)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web console (``[web]``)."""
+
+    #: Serve the console from ``hisbot run``.
+    enabled: bool = True
+    #: Address and port to listen on. Put a TLS-terminating proxy in front for other hosts.
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    #: Public base URL of the console; article links in chat answers are ``base_url/kb/<id>``.
+    base_url: str = "http://127.0.0.1:8080"
+    #: "public": anyone who can reach the console reads the KB; "login": engineers and
+    #: hospital links only.
+    kb_access: Literal["public", "login"] = "public"
+    #: The chat playground (a "web" chat platform: the same pipeline as Telegram and Slack).
+    playground: bool = True
+    #: Signed-in sessions last this long (hours) from sign-in.
+    session_hours: int = 12
+    #: Failed logins allowed per user name (and, ×4, per address) within the window, after
+    #: which logins are refused until the window has passed.
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    #: Mark cookies ``Secure`` (HTTPS only): "auto" follows the scheme of ``base_url``.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"[web] port must be 1..65535, not {self.port}")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"[web] base_url must start with http:// or https://: {self.base_url!r}"
+            )
+        for name in ("session_hours", "login_max_failures", "login_window_minutes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"[web] {name} must be positive")
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies == "auto":
+            return self.base_url.startswith("https://")
+        return self.secure_cookies == "always"

@@ -1,0 +1,140 @@
+"""The console over a real bot: build_app on a temporary SQLite database and the sample KB,
+its ASGI app driven by httpx in the test's own event loop (no thread, no second loop).
+
+``web`` gives a ``WebEnv``: two hospitals (h001, h002), engineers e01 (lead) and e02 with
+console passwords, and helpers to sign in as an engineer or through a hospital's access link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app import App, build_app
+from bot.config import Secrets, Settings, load_settings
+from bot.db import make_engine
+from bot.web.auth import ConsoleStore
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct-horse-battery"
+
+CONFIG = f"""
+[kb]
+dir = "{REPO / "kb"}"
+[[hospitals]]
+id = "h001"
+name = "第一人民医院"
+region = "东区"
+dedicated_engineer = "e01"
+[[hospitals]]
+id = "h002"
+name = "第二人民医院"
+region = "西区"
+[[engineers]]
+id = "e01"
+name = "王工"
+roles = ["engineer", "lead", "broadcaster"]
+[[engineers]]
+id = "e02"
+name = "李工"
+"""
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    m = _CSRF.search(html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+@dataclasses.dataclass
+class WebEnv:
+    app: App
+    client: httpx.AsyncClient
+    store: ConsoleStore
+    settings: Settings
+
+    def new_client(self) -> httpx.AsyncClient:
+        """Another browser (own cookies) on the same console."""
+        return httpx.AsyncClient(
+            transport=self.client._transport, base_url=str(self.client.base_url)
+        )
+
+    async def csrf(self, client: httpx.AsyncClient | None = None, path: str = "/kb") -> str:
+        r = await (client or self.client).get(path)
+        return csrf_of(r.text)
+
+    async def login(
+        self, engineer_id: str = "e01", client: httpx.AsyncClient | None = None
+    ) -> httpx.AsyncClient:
+        c = client or self.client
+        token = await self.csrf(c, "/login")
+        r = await c.post(
+            "/login", data={"username": engineer_id, "password": PASSWORD, "csrf": token}
+        )
+        assert r.status_code == 303, r.text
+        return c
+
+    async def as_hospital(
+        self, hospital_id: str, client: httpx.AsyncClient | None = None
+    ) -> httpx.AsyncClient:
+        """A browser that opened the hospital's access link."""
+        c = client or self.new_client()
+        link = self.store.create_link(hospital_id, label="test")
+        r = await c.get(f"/h/{link.token}")
+        assert r.status_code == 303, r.text
+        return c
+
+    async def post_form(
+        self, client: httpx.AsyncClient, path: str, data: dict[str, str], page: str | None = None
+    ) -> httpx.Response:
+        """POST a form the way a browser does: with the CSRF token of the page it came from."""
+        token = await self.csrf(client, page or path)
+        return await client.post(path, data={**data, "csrf": token})
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One index folder per module: later builds reuse its vectors."""
+    return tmp_path_factory.mktemp("index")
+
+
+def web_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + extra, encoding="utf-8"
+    )
+    s = load_settings(path)
+    return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
+
+
+@pytest.fixture
+def extra_config() -> str:
+    """Override in a test module to add TOML (e.g. ``[web] kb_access = "login"``)."""
+    return ""
+
+
+@pytest.fixture
+async def web(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterator[WebEnv]:
+    settings = web_settings(tmp_path, index_dir, extra_config)
+    db = make_engine(settings.storage_url)
+    app = build_app(settings, Secrets.from_env({}), db=db, adapters=[])
+    await app.start()
+    store = ConsoleStore(db)
+    store.set_password("e01", PASSWORD)
+    store.set_password("e02", PASSWORD)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.console()), base_url="http://console.test"
+    )
+    try:
+        yield WebEnv(app, client, store, settings)
+    finally:
+        await client.aclose()
+        await app.stop()
