@@ -370,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.broadcasts.cli import add_notice_parser
 
     add_notice_parser(sub)
+    from bot.web.cli import add_web_parser
+
+    add_web_parser(sub)
 
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True

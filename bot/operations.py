@@ -116,6 +116,23 @@ async def hospital_follow_up(
     await relay_to_desks(services, ticket, hospital.name, author_name, body)
 
 
+async def hospital_reopen(
+    services: Services,
+    ticket: Ticket,
+    hospital: Hospital,
+    author: Actor,
+    author_name: str,
+    reason: str,
+) -> Ticket:
+    """The hospital says a resolved ticket is not solved: back to its engineer, who is told."""
+    reopened = services.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
+    await refresh_cards(services, reopened.number)
+    await relay_to_desks(
+        services, reopened, hospital.name, author_name, f"重新打开：{reason or '问题仍未解决'}"
+    )
+    return reopened
+
+
 def web_chat(hospital_id: str) -> ChatRef:
     """The hospital's web chat: where replies to its web-registered tickets appear."""
     return ChatRef(WEB_PLATFORM, hospital_id)

@@ -21,6 +21,22 @@ STATUS_LABELS = {
     "resolved": "已解决",
     "closed": "已关闭",
 }
+#: Audit-trail entries as the console shows them.
+EVENT_LABELS = {
+    "opened": "登记",
+    "accepted": "受理",
+    "assigned": "指派",
+    "status_changed": "状态变更",
+    "category_changed": "分类变更",
+    "urgency_changed": "紧急程度变更",
+    "note": "内部备注",
+    "relayed_to_hospital": "回复医院",
+    "relayed_to_engineers": "医院补充",
+    "resolved": "解决",
+    "closed": "关闭",
+    "reopened": "重新打开",
+    "card_posted": "派单到工程师群",
+}
 CATEGORY_LABELS = {
     "consult": "咨询",
     "install": "安装",

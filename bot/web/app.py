@@ -77,6 +77,7 @@ class Console:
             CATEGORY_LABELS=texts.CATEGORY_LABELS,
             STATUS_LABELS=texts.STATUS_LABELS,
             URGENCY_LABELS=texts.URGENCY_LABELS,
+            EVENT_LABELS=texts.EVENT_LABELS,
         )
         env.filters["local"] = self.local_time
 

@@ -1,11 +1,313 @@
-"""(placeholder: filled in by its own work item)"""
+"""The ticket registration platform: list, search, register, follow and work tickets.
+
+Engineers see every ticket and act on it with the operations the chat desk uses
+(``bot/operations.py``), so the rules and the audit trail are the same wherever the work is
+done. A hospital link sees its own hospital's tickets only — any other number is a 404, the
+same answer as for a number that does not exist — and never the internal notes.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Any
 
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from bot import operations
+from bot.registry.models import Engineer, Hospital
+from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
+from bot.tickets.search import TicketQuery, find_tickets
+from bot.tickets.store import (
+    Actor,
+    AlreadyClaimed,
+    TicketError,
+    TicketNotFound,
+)
 from bot.web.app import Console
+from bot.web.auth import Viewer
+from kb_index.articles import CATEGORIES
+
+MAX_TEXT = 4000
+
+#: Fixed confirmations shown after an action (no user text is ever reflected from the URL).
+DONE = {
+    "created": "问题已登记，工程师会尽快受理。",
+    "claimed": "已接单。",
+    "resolved": "已解决，已通知医院。",
+    "reopened": "工单已重新打开。",
+    "noted": "已记录内部备注（医院不可见）。",
+    "replied": "已发送给医院。",
+    "assigned": "已指派。",
+    "closed": "工单已关闭，感谢确认。",
+    "sent": "已发送，工程师会看到您的补充。",
+}
+
+#: Audit events a hospital never sees: internal notes and the desk's bookkeeping.
+_INTERNAL = {EventKind.NOTE, EventKind.CARD_POSTED}
+
+
+def _local_date(console: Console, value: str, field: str) -> dt.datetime | None:
+    """A YYYY-MM-DD local date from a filter → naive UTC midnight of that local day."""
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{field}: 日期格式应为 YYYY-MM-DD") from None
+    local = dt.datetime.combine(day, dt.time(), tzinfo=console.zone)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _choice(value: str, allowed: tuple[str, ...] | list[str], field: str) -> str | None:
+    if not value:
+        return None
+    if value not in allowed:
+        raise HTTPException(400, f"{field}: 未知取值")
+    return value
 
 
 def routes(console: Console) -> APIRouter:
-    return APIRouter()
+    router = APIRouter()
+    services = console.services
+
+    def hospitals() -> dict[str, Hospital]:
+        return {h.id: h for h in services.registry.list_hospitals()}
+
+    def engineers() -> dict[str, Engineer]:
+        return {e.id: e for e in services.registry.list_engineers()}
+
+    def ticket_for(viewer: Viewer, number: str) -> Ticket:
+        """The ticket the viewer may see, else 404 (unknown and foreign look the same)."""
+        try:
+            return services.tickets.get(
+                number, hospital_id=None if viewer.is_engineer else viewer.hospital_id
+            )
+        except TicketError:
+            raise HTTPException(404) from None
+
+    # -- the list ------------------------------------------------------------------------------
+
+    @router.get("/tickets")
+    async def ticket_list(request: Request) -> Response:
+        viewer = console.signed_in(request)
+        p = request.query_params
+        statuses = ["open", *Status]
+        query = TicketQuery(
+            hospital_id=viewer.hospital_id if viewer.is_hospital else (p.get("hospital") or None),
+            status=_choice(p.get("status", ""), statuses, "状态"),
+            urgency=_choice(p.get("urgency", ""), URGENCIES, "紧急程度"),
+            category=_choice(p.get("category", ""), CATEGORIES, "分类"),
+            engineer_id=(p.get("engineer") or None) if viewer.is_engineer else None,
+            opened_from=_local_date(console, p.get("from", ""), "开始日期"),
+            opened_before=(
+                d + dt.timedelta(days=1)
+                if (d := _local_date(console, p.get("to", ""), "结束日期"))
+                else None
+            ),
+            text=p.get("q", "")[:200],
+            page=int(p["page"]) if p.get("page", "").isdigit() else 1,
+        )
+        result = find_tickets(console.db, query)
+        keep = {k: v for k, v in p.items() if k != "page" and v}
+        return console.render(
+            request,
+            viewer,
+            "tickets.html",
+            {
+                "result": result,
+                "filters": keep,
+                "hospitals": hospitals(),
+                "engineers": engineers(),
+                "statuses": statuses,
+                "urgencies": URGENCIES,
+                "categories": CATEGORIES,
+            },
+        )
+
+    # -- registering ---------------------------------------------------------------------------
+
+    def new_form(request: Request, viewer: Viewer, **extra: Any) -> Response:
+        status = int(extra.pop("status_code", 200))
+        return console.render(
+            request,
+            viewer,
+            "ticket_new.html",
+            {
+                "hospitals": hospitals(),
+                "categories": CATEGORIES,
+                "urgencies": URGENCIES,
+                "form": {},
+                "errors": {},
+                **extra,
+            },
+            status_code=status,
+        )
+
+    @router.get("/tickets/new")
+    async def ticket_new(request: Request) -> Response:
+        return new_form(request, console.signed_in(request))
+
+    @router.post("/tickets/new")
+    async def ticket_create(request: Request) -> Response:
+        viewer = console.signed_in(request)
+        form = await console.form(request, viewer)
+        values = {
+            k: str(form.get(k, "")).strip()
+            for k in ("hospital", "reporter", "category", "urgency", "question")
+        }
+        if viewer.is_hospital:
+            values["hospital"] = viewer.hospital_id or ""
+        errors: dict[str, str] = {}
+        hospital = (
+            services.registry.get_hospital(values["hospital"]) if values["hospital"] else None
+        )
+        if hospital is None:
+            errors["hospital"] = "请选择医院。"
+        if not values["reporter"]:
+            errors["reporter"] = "请填写报告人（姓名或科室）。"
+        elif len(values["reporter"]) > 40:
+            errors["reporter"] = "报告人不超过 40 个字。"
+        if values["category"] not in CATEGORIES:
+            errors["category"] = "请选择问题分类。"
+        if values["urgency"] not in URGENCIES:
+            errors["urgency"] = "请选择紧急程度。"
+        if not values["question"]:
+            errors["question"] = "请描述问题。"
+        elif len(values["question"]) > MAX_TEXT:
+            errors["question"] = f"问题描述不超过 {MAX_TEXT} 个字。"
+        if errors or hospital is None:
+            return new_form(request, viewer, form=values, errors=errors, status_code=400)
+        reporter_id = (
+            f"web:{viewer.engineer_id}" if viewer.is_engineer else f"web-link:{viewer.link_id}"
+        )
+        ticket = operations.register_web_ticket(
+            services,
+            hospital,
+            reporter_id=reporter_id,
+            reporter_name=services.redact(values["reporter"]),
+            question=values["question"],
+            category=values["category"],
+            urgency=values["urgency"],
+            now=services.clock(),
+        )
+        return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
+
+    # -- one ticket ----------------------------------------------------------------------------
+
+    def detail(
+        request: Request, viewer: Viewer, ticket: Ticket, error: str = "", status_code: int = 200
+    ) -> Response:
+        events = services.tickets.events(ticket.number)
+        if not viewer.is_engineer:
+            events = [e for e in events if e.kind not in _INTERNAL]
+        done = request.query_params.get("done", "")
+        return console.render(
+            request,
+            viewer,
+            "ticket.html",
+            {
+                "t": ticket,
+                "hospital": services.registry.get_hospital(ticket.hospital_id),
+                "engineers": engineers(),
+                "events": events,
+                "messages": services.tickets.messages(ticket.number),
+                "articles": services.tickets.articles(ticket.number),
+                "flash": error or DONE.get(done, ""),
+                "flash_kind": "error" if error else "ok",
+                "can_lead": "lead" in viewer.roles,
+            },
+            status_code=status_code,
+        )
+
+    @router.get("/tickets/{number}")
+    async def ticket_page(request: Request, number: str) -> Response:
+        viewer = console.signed_in(request)
+        return detail(request, viewer, ticket_for(viewer, number))
+
+    async def engineer_action(
+        ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str
+    ) -> str:
+        engineer = services.registry.get_engineer(viewer.engineer_id or "")
+        if engineer is None:
+            raise HTTPException(404)
+        text = form.get("text", "").strip()[:MAX_TEXT]
+        number = ticket.number
+        if name == "claim":
+            await operations.claim(services, number, engineer)
+            return "claimed"
+        if name == "resolve":
+            await operations.resolve(services, number, engineer, text)
+            return "resolved"
+        if name == "reopen":
+            await operations.reopen(services, number, engineer, text)
+            return "reopened"
+        if name == "note":
+            operations.note(services, number, engineer, text)
+            return "noted"
+        if name == "reply":
+            if not text:
+                raise _Refused("请填写要发送给医院的内容。")
+            await operations.reply_to_hospital(services, number, engineer, text)
+            return "replied"
+        if name == "assign":
+            target = services.registry.get_engineer(form.get("engineer", ""))
+            if target is None:
+                raise _Refused("请选择工程师。")
+            await operations.assign(services, number, target, engineer)
+            return "assigned"
+        raise HTTPException(404)
+
+    async def hospital_action(
+        ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str
+    ) -> str:
+        hospital = services.registry.get_hospital(ticket.hospital_id)
+        if hospital is None:
+            raise HTTPException(404)
+        who = services.redact(form.get("name", "").strip()[:40]) or "医院用户"
+        actor = Actor.hospital_user(hospital.id, "web", f"link{viewer.link_id}", who)
+        text = services.redact(form.get("text", "").strip()[:MAX_TEXT])
+        if name == "message":
+            if not text:
+                raise _Refused("请填写补充内容。")
+            await operations.hospital_follow_up(services, ticket, hospital, actor, who, text)
+            return "sent"
+        if name == "reopen":
+            await operations.hospital_reopen(services, ticket, hospital, actor, who, text)
+            return "reopened"
+        if name == "close":
+            services.tickets.close(ticket.number, actor)
+            return "closed"
+        raise HTTPException(404)
+
+    @router.post("/tickets/{number}/{action}")
+    async def ticket_action(request: Request, number: str, action: str) -> Response:
+        viewer = console.signed_in(request)
+        form_data = await console.form(request, viewer)
+        ticket = ticket_for(viewer, number)
+        form = {k: str(v) for k, v in form_data.items() if k != "csrf"}
+        try:
+            if viewer.is_engineer:
+                done = await engineer_action(ticket, viewer, form, action)
+            else:
+                done = await hospital_action(ticket, viewer, form, action)
+        except _Refused as exc:
+            return detail(request, viewer, ticket, str(exc), 400)
+        except AlreadyClaimed as exc:
+            who = exc.engineer_name or exc.engineer_id
+            return detail(
+                request, viewer, services.tickets.get(ticket.number), f"已被 {who} 接单。", 409
+            )
+        except TicketNotFound:
+            raise HTTPException(404) from None
+        except TicketError as exc:
+            return detail(
+                request, viewer, services.tickets.get(ticket.number), f"操作未完成：{exc}", 409
+            )
+        return RedirectResponse(f"/tickets/{ticket.number}?done={done}", status_code=303)
+
+    return router
+
+
+class _Refused(Exception):
+    """A form that cannot be acted on as sent (the message says what to fix)."""

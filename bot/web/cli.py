@@ -1,0 +1,159 @@
+"""``hisbot web …``: console accounts, hospital access links and the console's audit log.
+
+Passwords are never taken from the command line (it ends up in shell history and ``ps``): they
+are typed at a prompt, read from standard input with ``--password-stdin``, or generated with
+``--generate`` and printed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import sys
+from typing import Any, NoReturn
+
+from bot.web.auth import MIN_PASSWORD_LENGTH, AuthError, ConsoleStore
+
+
+def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
+    from bot.cli import _db, _settings
+
+    settings = _settings(args)
+    return ConsoleStore(_db(settings)), settings.web.base_url.rstrip("/")
+
+
+def _fail(exc: Exception) -> NoReturn:
+    from bot.cli import CliError
+
+    raise CliError(str(exc)) from exc
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new password and whether it was generated (then it is printed)."""
+    if args.generate:
+        return secrets.token_urlsafe(12), True
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if not sys.stdin.isatty():
+        from bot.cli import CliError
+
+        raise CliError("no terminal to ask for a password: use --password-stdin or --generate")
+    first = getpass.getpass(f"password (at least {MIN_PASSWORD_LENGTH} characters): ")
+    if getpass.getpass("again: ") != first:
+        from bot.cli import CliError
+
+        raise CliError("the two passwords differ")
+    return first, False
+
+
+def cmd_account_set(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    password, generated = _password(args)
+    try:
+        created = store.set_password(args.engineer, password, by="cli")
+    except AuthError as exc:
+        _fail(exc)
+    print(f"console account {args.engineer} {'created' if created else 'password changed'}")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+def cmd_account_disable(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    try:
+        store.disable_account(args.engineer, by="cli")
+    except AuthError as exc:
+        _fail(exc)
+    print(f"console account {args.engineer} disabled (its sessions ended)")
+    return 0
+
+
+def cmd_account_list(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    for a in store.accounts():
+        state = "active" if a.active else "disabled"
+        print(
+            f"{a.engineer_id:<10} {a.name:<10} {state:<8} password set {a.password_changed_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return 0
+
+
+def cmd_link_create(args: argparse.Namespace) -> int:
+    store, base = _store(args)
+    try:
+        new = store.create_link(args.hospital, label=args.label, by="cli")
+    except AuthError as exc:
+        _fail(exc)
+    print(
+        f"access link #{new.link.id} for {args.hospital} (shown once; revoke with `hisbot web link revoke {new.link.id}`):"
+    )
+    print(f"{base}/h/{new.token}")
+    return 0
+
+
+def cmd_link_list(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    for link in store.links(args.hospital):
+        state = f"revoked {link.revoked_at:%Y-%m-%d}" if link.revoked_at else "live"
+        print(f"#{link.id:<4} {link.hospital_id:<10} {state:<18} {link.label}")
+    return 0
+
+
+def cmd_link_revoke(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    try:
+        store.revoke_link(args.id, by="cli")
+    except AuthError as exc:
+        _fail(exc)
+    print(f"access link #{args.id} revoked (its sessions ended)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    store, _ = _store(args)
+    for row in reversed(store.audit_log(args.limit)):
+        print(
+            f"{row.at:%Y-%m-%d %H:%M:%S} {row.actor:<24} {row.action:<16} {row.target} {row.detail}".rstrip()
+        )
+    return 0
+
+
+def add_web_parser(sub: Any) -> None:
+    """Register ``web`` under the ``hisbot`` subcommands."""
+    web = sub.add_parser("web", help="web console: accounts, hospital links, audit")
+    cmds = web.add_subparsers(dest="web_command", required=True)
+
+    account = cmds.add_parser("account", help="engineers' console logins").add_subparsers(
+        dest="account_command", required=True
+    )
+    p = account.add_parser("set", help="create a login for an engineer, or change its password")
+    p.add_argument("engineer", help="engineer id (the login name)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    how.add_argument("--generate", action="store_true", help="generate a password and print it")
+    p.set_defaults(func=cmd_account_set)
+    p = account.add_parser("disable", help="disable a login (ends its sessions)")
+    p.add_argument("engineer")
+    p.set_defaults(func=cmd_account_disable)
+    p = account.add_parser("list", help="list console logins")
+    p.set_defaults(func=cmd_account_list)
+
+    link = cmds.add_parser("link", help="per-hospital access links").add_subparsers(
+        dest="link_command", required=True
+    )
+    p = link.add_parser("create", help="create a hospital's access link (printed once)")
+    p.add_argument("hospital", help="hospital id")
+    p.add_argument("--label", default="", help="who it is for, e.g. 信息科")
+    p.set_defaults(func=cmd_link_create)
+    p = link.add_parser("list", help="list access links")
+    p.add_argument("--hospital", default=None)
+    p.set_defaults(func=cmd_link_list)
+    p = link.add_parser("revoke", help="revoke an access link (ends its sessions)")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_link_revoke)
+
+    p = cmds.add_parser("audit", help="recent console actions (logins, accounts, links, edits)")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_audit)
