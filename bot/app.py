@@ -215,7 +215,7 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
         )
     if settings.telegram.engineers_chat is None and not settings.slack.engineers_channel:
         log.warning(
-            "no engineers' desk is configured ([telegram] engineers_chat or [slack] engineers_channel): ticket cards wait until one is"
+            "no engineers' desk chat is configured ([telegram] engineers_chat or [slack] engineers_channel): tickets are worked in the web console; their chat cards wait until a desk is configured"
         )
     return out
 

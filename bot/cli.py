@@ -246,7 +246,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.config import Secrets
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    asyncio.run(run(_settings(args), Secrets.from_env()))
+    # Alembic narrates every plugin it loads at INFO: noise in an operator's log
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(_settings(args), Secrets.from_env()))
+    except OSError as exc:  # the console's port is taken, or the address is wrong
+        raise CliError(str(exc)) from exc
     return 0
 
 

@@ -120,6 +120,49 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_HOSPITAL = ("demo", "演示医院")
+DEMO_ENGINEER = ("demo", "演示工程师")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Make the embedded demo usable in a browser: a demo hospital and engineer, the
+    engineer's console password (generated once, kept in ``<data_dir>/demo-login.txt``, mode
+    0600) and a fresh access link for the demo hospital (older demo links are revoked)."""
+    from bot.cli import _db, _settings
+    from bot.registry.store import RegistryStore
+
+    settings = _settings(args)
+    db = _db(settings)
+    registry = RegistryStore(db)
+    store = ConsoleStore(db)
+    if registry.get_engineer(DEMO_ENGINEER[0]) is None:
+        registry.add_engineer(*DEMO_ENGINEER, roles=["engineer", "lead", "broadcaster"])
+    if registry.get_hospital(DEMO_HOSPITAL[0]) is None:
+        registry.add_hospital(
+            *DEMO_HOSPITAL,
+            region="演示",
+            modules=["门诊收费", "住院", "医保接口", "LIS", "PACS"],
+            dedicated_engineer_id=DEMO_ENGINEER[0],
+        )
+    saved = settings.path(settings.data_dir) / "demo-login.txt"
+    password = saved.read_text(encoding="utf-8").strip() if saved.is_file() else ""
+    if not password or not store.check_password(DEMO_ENGINEER[0], password):
+        password = secrets.token_urlsafe(12)
+        store.set_password(DEMO_ENGINEER[0], password, by="cli:demo")
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.touch(mode=0o600)
+        saved.write_text(password + "\n", encoding="utf-8")
+    for old in store.links(DEMO_HOSPITAL[0]):
+        if old.label == "demo" and old.revoked_at is None and old.id is not None:
+            store.revoke_link(old.id, by="cli:demo")
+    link = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo")
+    base = settings.web.base_url.rstrip("/")
+    print(f"web console:     {base}/")
+    print(f"engineer login:  {DEMO_ENGINEER[0]} / {password}")
+    print(f"hospital link:   {base}/h/{link.token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")
+    return 0
+
+
 def add_web_parser(sub: Any) -> None:
     """Register ``web`` under the ``hisbot`` subcommands."""
     web = sub.add_parser("web", help="web console: accounts, hospital links, audit")
@@ -153,6 +196,11 @@ def add_web_parser(sub: Any) -> None:
     p = link.add_parser("revoke", help="revoke an access link (ends its sessions)")
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_link_revoke)
+
+    p = cmds.add_parser(
+        "demo", help="create the demo hospital, engineer login and access link (idempotent)"
+    )
+    p.set_defaults(func=cmd_demo)
 
     p = cmds.add_parser("audit", help="recent console actions (logins, accounts, links, edits)")
     p.add_argument("--limit", type=int, default=50)

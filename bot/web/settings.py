@@ -46,7 +46,8 @@ class WebSettings:
 
     #: Serve the console from ``hisbot run``.
     enabled: bool = True
-    #: Address and port to listen on. Put a TLS-terminating proxy in front for other hosts.
+    #: Address and port to listen on (port 0: any free port, printed at start). Put a
+    #: TLS-terminating proxy in front for other hosts.
     listen: str = "127.0.0.1"
     port: int = 8080
     #: Public base URL of the console; article links in chat answers are ``base_url/kb/<id>``.
@@ -66,8 +67,8 @@ class WebSettings:
     secure_cookies: Literal["auto", "always", "never"] = "auto"
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"[web] port must be 1..65535, not {self.port}")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"[web] port must be 0..65535, not {self.port}")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
                 f"[web] base_url must start with http:// or https://: {self.base_url!r}"

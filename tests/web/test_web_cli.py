@@ -1,0 +1,151 @@
+"""``hisbot web …``: console accounts, hospital links, the demo command and the audit log."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.db import make_engine
+from bot.registry.store import RegistryStore
+from bot.web.auth import ConsoleStore
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[storage]\nurl = "sqlite:///state/hisbot.db"\n[web]\nbase_url = "https://his.example.org"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(
+    config: Path,
+    *args: str,
+    stdin: str = "",
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(["--config", str(config), "web", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def stores(config: Path) -> tuple[RegistryStore, ConsoleStore]:
+    db = make_engine(f"sqlite:///{config.parent}/state/hisbot.db")
+    return RegistryStore(db), ConsoleStore(db)
+
+
+def test_accounts_links_and_audit(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, store = stores(config)
+    registry.add_engineer("e01", "王工")
+    registry.add_hospital("h001", "第一人民医院")
+
+    code, _, err = run(
+        config,
+        "account",
+        "set",
+        "e01",
+        "--password-stdin",
+        stdin="short\n",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
+    )
+    assert code == 2 and "too short" in err
+    code, _, err = run(
+        config,
+        "account",
+        "set",
+        "nobody",
+        "--password-stdin",
+        stdin="long-enough-pass\n",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
+    )
+    assert code == 2 and "no engineer nobody" in err
+    code, out, _ = run(
+        config,
+        "account",
+        "set",
+        "e01",
+        "--password-stdin",
+        stdin="long-enough-pass\n",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0 and "created" in out
+    assert store.check_password("e01", "long-enough-pass")
+    code, out, _ = run(
+        config, "account", "set", "e01", "--generate", capsys=capsys, monkeypatch=monkeypatch
+    )
+    generated = re.search(r"password: (\S+)", out)
+    assert code == 0 and "password changed" in out and generated
+    assert store.check_password("e01", generated.group(1))
+    assert not store.check_password("e01", "long-enough-pass")
+    # no terminal and no flag: refused instead of hanging on a prompt
+    code, _, err = run(config, "account", "set", "e01", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2 and "--password-stdin" in err
+
+    code, out, _ = run(
+        config,
+        "link",
+        "create",
+        "h001",
+        "--label",
+        "信息科",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
+    )
+    url = re.search(r"https://his\.example\.org/h/(\S+)", out)
+    assert code == 0 and url
+    link = store.link_for_token(url.group(1))
+    assert link is not None and link.hospital_id == "h001" and link.label == "信息科"
+    code, out, _ = run(config, "link", "list", capsys=capsys, monkeypatch=monkeypatch)
+    assert f"#{link.id}" in out and "live" in out and url.group(1) not in out  # never shown again
+    code, _, err = run(config, "link", "create", "h999", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2 and "h999" in err
+    code, out, _ = run(
+        config, "link", "revoke", str(link.id), capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert code == 0 and store.link_for_token(url.group(1)) is None
+
+    code, out, _ = run(config, "account", "disable", "e01", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and not store.check_password("e01", generated.group(1))
+    code, out, _ = run(config, "account", "list", capsys=capsys, monkeypatch=monkeypatch)
+    assert "e01" in out and "disabled" in out
+
+    code, out, _ = run(config, "audit", capsys=capsys, monkeypatch=monkeypatch)
+    actions = re.findall(r"cli\s+(\w+)", out)
+    assert actions == [
+        "account_created",
+        "password_set",
+        "link_created",
+        "link_revoked",
+        "account_disabled",
+    ]
+
+
+def test_demo_is_idempotent_and_keeps_one_live_link(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, first, _ = run(config, "demo", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    code, second, _ = run(config, "demo", capsys=capsys, monkeypatch=monkeypatch)
+    password = re.search(r"engineer login:\s+demo / (\S+)", first)
+    assert password and password.group(1) in second  # the same login every time
+    _, store = stores(config)
+    assert store.check_password("demo", password.group(1))
+    saved = config.parent / "data" / "demo-login.txt"
+    assert saved.stat().st_mode & 0o077 == 0
+    live = [link for link in store.links("demo") if link.revoked_at is None]
+    assert len(live) == 1
+    token = re.search(r"/h/(\S+)", second)
+    assert token and store.link_for_token(token.group(1)) is not None
