@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class ReportSettings:
     #: How many of the most frequent unanswered questions a report lists.
     top_unanswered: int = 10
     targets: ServiceTargets = field(default_factory=ServiceTargets)
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"[reports] timezone: unknown time zone {self.timezone!r}") from None
+        if self.top_unanswered <= 0:
+            raise ValueError("[reports] top_unanswered must be positive")
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,20 @@ def test_secrets_come_from_the_environment_only() -> None:
 def test_settings_fixture(settings: Settings, tmp_path: Path) -> None:
     assert settings.base_dir == tmp_path
     assert settings.storage_url == f"sqlite:///{tmp_path / 'data' / 'hisbot.db'}"
+
+
+def test_web_and_report_settings_are_checked(tmp_path: Path) -> None:
+    from bot.config import ConfigError, load_settings
+
+    cases = {
+        '[web]\nport = 70000\n': "port",
+        '[web]\nbase_url = "ftp://x"\n': "base_url",
+        '[web]\nkb_access = "everyone"\n': "kb_access",
+        '[reports]\ntimezone = "Mars/Olympus"\n': "timezone",
+        '[reports.targets]\naccept_minutes_p1 = 0\n': "accept_minutes_p1",
+    }
+    for text, key in cases.items():
+        path = tmp_path / "c.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=key):
+            load_settings(path)
