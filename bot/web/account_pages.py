@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.web.app import SESSION_COOKIE, Console, safe_next
+from bot.web.auth import MIN_PASSWORD_LENGTH, AuthError
 
 
 def routes(console: Console) -> APIRouter:
@@ -72,6 +73,52 @@ def routes(console: Console) -> APIRouter:
         response = RedirectResponse("/kb", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+    @router.get("/account/password")
+    async def password_page(request: Request) -> Response:
+        viewer = console.engineer(request)
+        return console.render(request, viewer, "password.html", {"error": "", "done": False})
+
+    @router.post("/account/password")
+    async def change_password(request: Request) -> Response:
+        """An engineer changes their own password (the current one is asked again: a session
+        left open on a ward PC must not be enough to take the account over)."""
+        viewer = console.engineer(request)
+        form = await console.form(request, viewer)
+        current = str(form.get("current", ""))
+        new, again = str(form.get("new", "")), str(form.get("again", ""))
+        engineer_id = viewer.engineer_id or ""
+        ip = console.client_ip(request)
+        error = ""
+        if console.limiter.blocked(engineer_id, ip):
+            error = "尝试次数过多，请稍后再试。"
+        elif not console.store.check_password(engineer_id, current):
+            console.limiter.failed(engineer_id, ip)
+            error = "当前密码不正确。"
+        elif new != again:
+            error = "两次输入的新密码不一致。"
+        else:
+            try:
+                console.store.set_password(engineer_id, new, by=viewer.audit_name)
+            except AuthError:
+                error = f"新密码至少 {MIN_PASSWORD_LENGTH} 个字符。"
+        if error:
+            return console.render(
+                request, viewer, "password.html", {"error": error, "done": False}, status_code=400
+            )
+        # every session of the account ended with the change: sign in again with the new one
+        response = RedirectResponse("/login?next=/tickets", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/audit")
+    async def audit_page(request: Request) -> Response:
+        """The console's audit log, for leads: logins, refusals, accounts, links, KB edits."""
+        viewer = console.engineer(request)
+        if "lead" not in viewer.roles:
+            raise HTTPException(404)
+        rows = console.store.audit_log(limit=500)
+        return console.render(request, viewer, "audit.html", {"rows": rows})
 
     @router.get("/h/{token}")
     async def hospital_link(request: Request, token: str) -> Response:

@@ -187,3 +187,35 @@ async def test_every_page_carries_the_security_headers(web: WebEnv) -> None:
 async def test_an_unknown_page_is_a_404_page_not_a_crash(web: WebEnv) -> None:
     r = await web.client.get("/no-such-page")
     assert r.status_code == 404 and "页面不存在" in r.text
+
+
+async def test_an_engineer_changes_their_password_and_signs_in_again(web: WebEnv) -> None:
+    c = await web.login("e02")
+    other = await web.login("e02", web.new_client())  # a second browser of the same engineer
+    wrong = await web.post_form(
+        c, "/account/password", {"current": "nope-nope-nope", "new": "x" * 12, "again": "x" * 12}
+    )
+    assert wrong.status_code == 400 and "当前密码不正确" in wrong.text
+    short = await web.post_form(
+        c, "/account/password", {"current": PASSWORD, "new": "short", "again": "short"}
+    )
+    assert short.status_code == 400 and "至少 10 个字符" in short.text
+    r = await web.post_form(
+        c,
+        "/account/password",
+        {"current": PASSWORD, "new": "a-brand-new-secret", "again": "a-brand-new-secret"},
+    )
+    assert r.status_code == 303
+    assert (await other.get("/tickets")).status_code == 303  # every session ended
+    assert web.store.check_password("e02", "a-brand-new-secret")
+    assert not web.store.check_password("e02", PASSWORD)
+
+
+async def test_the_audit_page_is_for_leads_only(web: WebEnv) -> None:
+    lead = await web.login("e01")
+    r = await lead.get("/audit")
+    assert r.status_code == 200 and "login" in r.text
+    plain = await web.login("e02", web.new_client())
+    assert (await plain.get("/audit")).status_code == 404
+    hospital = await web.as_hospital("h001")
+    assert (await hospital.get("/audit")).status_code == 404
