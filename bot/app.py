@@ -75,11 +75,12 @@ def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
         for err in report.errors:
             log.warning("KB import: %s", err)
         log.info(
-            "KB %s: %d added, %d updated, %d unchanged",
+            "KB %s: %d added, %d updated, %d unchanged (%d edited on the web kept)",
             folder,
             len(report.added),
             len(report.updated),
             len(report.unchanged),
+            len(report.kept),
         )
     else:
         log.warning(

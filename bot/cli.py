@@ -61,7 +61,7 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         )
         return 1
     print(
-        f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, {len(report.errors)} rejected"
+        f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged ({len(report.kept)} edited on the web kept), {len(report.errors)} rejected"
     )
     return 1 if report.errors else 0
 

@@ -66,12 +66,21 @@ class KbArticleVersion(SQLModel, table=True):
     created_at: dt.datetime
 
 
+#: ``KbArticleVersion.source`` of a version saved in the web console (any other value is the
+#: folder a version was imported from).
+WEB_SOURCE = "web"
+
+
 @dataclass(frozen=True)
 class ImportReport:
     added: tuple[str, ...]
     updated: tuple[str, ...]
+    #: Includes ``kept``: nothing was written for those either.
     unchanged: tuple[str, ...]
     errors: tuple[ArticleError, ...]
+    #: Files unchanged since their last import whose article was edited on the web since: the
+    #: web edit stays current.
+    kept: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -89,15 +98,25 @@ def save_article(
     changed_by: str = "",
     now: dt.datetime | None = None,
 ) -> str:
-    """Insert or update one article; returns "added", "updated" or "unchanged".
+    """Insert or update one article; returns "added", "updated", "unchanged" or "kept".
 
     Unchanged means same searchable content *and* same metadata: re-importing is a no-op.
+    Kept: a folder import of a file unchanged since it was last imported, over an article
+    edited on the web since. Every start re-imports the folder, and a stale file must not
+    silently undo an engineer's web edit; a file that really changed still wins.
     """
     now = now or _now()
     markdown = article.to_markdown()
     row = session.get(KbArticle, article.id)
     if row is not None and row.to_article() == article:
         return "unchanged"
+    if (
+        row is not None
+        and row.source == WEB_SOURCE
+        and source != WEB_SOURCE
+        and _last_folder_markdown(session, article.id) == markdown
+    ):
+        return "kept"
     version = 1 if row is None else row.version + 1
     if row is None:
         row = KbArticle(
@@ -136,6 +155,18 @@ def save_article(
     return "added" if version == 1 else "updated"
 
 
+def _last_folder_markdown(session: Session, article_id: str) -> str | None:
+    """The Markdown of the newest version that came from a folder, not the web."""
+    stmt = (
+        select(KbArticleVersion.markdown)
+        .where(KbArticleVersion.article_id == article_id)
+        .where(KbArticleVersion.source != WEB_SOURCE)
+        .order_by(col(KbArticleVersion.version).desc())
+        .limit(1)
+    )
+    return session.exec(stmt).first()
+
+
 def import_folder(
     engine: Engine,
     folder: Path,
@@ -154,15 +185,21 @@ def import_folder(
     added: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
+    kept: list[str] = []
     now = _now()
     with Session(engine) as session:
         for article in scan.articles:
             outcome = save_article(session, article, source=str(folder), now=now)
+            if outcome == "kept":
+                kept.append(article.id)
+                outcome = "unchanged"
             {"added": added, "updated": updated, "unchanged": unchanged}[outcome].append(article.id)
             if progress:
                 progress(1)
         session.commit()
-    return ImportReport(tuple(added), tuple(updated), tuple(unchanged), scan.errors)
+    return ImportReport(
+        tuple(added), tuple(updated), tuple(unchanged), scan.errors, kept=tuple(kept)
+    )
 
 
 def load_articles(engine: Engine) -> list[Article]:

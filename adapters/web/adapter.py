@@ -1,38 +1,276 @@
-"""(skeleton, to be replaced) The web chat adapter behind the console's playground."""
+"""The web chat edge behind the console's playground: ``adapters.base.Adapter`` for "web".
+
+A browser plays a hospital group: what it posts becomes an ``IncomingMessage`` for the same
+core the chat platforms feed, and whatever the core sends into a web chat (answers, ticket
+numbers, an engineer's "accepted", replies to tickets registered on the web form) is appended
+to that chat's in-memory log, which the page long-polls. Nothing is stored beyond memory: the
+tickets and exchanges the core records are the durable part.
+
+Like the Telegram edge, one chat's messages and presses are handled one after another in
+arrival order (a slow answer is never overtaken by the next question's), chats in parallel up
+to ``concurrency``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request
+from adapters.base import (
+    ButtonPress,
+    ChatRef,
+    CoreHandlers,
+    DeliveryError,
+    IncomingMessage,
+    MessageRef,
+    Reply,
+    Sender,
+)
 
-from adapters.base import ButtonPress, CoreHandlers, MessageRef, Reply, Sender
+from .chatlog import Board, Changes, ChatError, Entry
 
-ChatAuthorizer = Callable[[Request, str, bool], Awaitable[Sender]]
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from .api import ChatAuthorizer
+
+__all__ = ["PLATFORM", "WebAdapter"]
+
+PLATFORM = "web"
+
+log = logging.getLogger("hisbot.adapters.web")
+
+Job = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _Lane:
+    """One chat's queue of arrivals and the task working through it (None: idle)."""
+
+    jobs: deque[tuple[str, Job]] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class WebAdapter:
-    platform = "web"
+    """``max_messages`` bounds each chat's log; ``max_pending`` bounds one chat's queue of
+    unhandled arrivals (beyond it a post is refused with 429, so a stuck tab cannot pile up
+    work); ``max_text`` is the longest message accepted, in characters."""
 
-    def __init__(self) -> None:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        *,
+        max_messages: int = 500,
+        max_pending: int = 20,
+        max_text: int = 2000,
+        concurrency: int = 8,
+        bot_name: str = "小助手",
+        stop_timeout: float = 10.0,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self.board = Board(max_messages)
+        self.max_text = max_text
+        self.bot_name = bot_name
+        #: Changes with each process: message ids stay unique across restarts (the core keeps
+        #: them in the database), and pages notice the restart and reload the log.
+        self.epoch = secrets.token_hex(4)
+        #: Seconds between a long poll's checks that its browser is still there.
+        self.disconnect_check = 2.0
+        self._max_pending = max_pending
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stop_timeout = stop_timeout
+        self._clock = clock
+        self._ids = itertools.count(1)
+        self._lanes: dict[str, _Lane] = {}
         self._handlers: CoreHandlers | None = None
-        self._next = 0
+        self._closing = False
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def start(self, handlers: CoreHandlers) -> None:
+        if self._handlers is not None:
+            raise RuntimeError("WebAdapter already started")
         self._handlers = handlers
+        self._closing = False
 
     async def stop(self) -> None:
+        """Refuse new posts, release the long polls, let queued work finish (up to
+        ``stop_timeout``), cancel the rest. Idempotent."""
         self._handlers = None
+        self._closing = True
+        for chat in self.board:
+            chat.notify()
+        workers = [lane.worker for lane in self._lanes.values() if lane.worker is not None]
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=self._stop_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._lanes.clear()
+
+    # ------------------------------------------------------------------ outbound (the core)
+
+    def _new_id(self) -> str:
+        return f"{self.epoch}-{next(self._ids)}"
 
     async def send(self, reply: Reply) -> MessageRef:
-        self._next += 1
-        return MessageRef(self.platform, reply.chat.chat_id, f"b{self._next}")
+        entry = Entry(
+            id=self._new_id(),
+            seq=self.board.next_seq(),
+            kind="bot",
+            sender=self.bot_name,
+            text=reply.text,
+            sent_at=self._clock(),
+            reply_to=reply.reply_to,
+            citation=reply.citation,
+            buttons=reply.buttons,
+            mentions=reply.mention_user_ids,
+        )
+        self.board.chat(reply.chat.chat_id).add(entry)
+        return MessageRef(self.platform, reply.chat.chat_id, entry.id)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
-        return None
+        try:
+            self.board.edit(
+                message.chat_id, message.message_id, reply.text, reply.buttons, reply.citation
+            )
+        except ChatError:
+            raise DeliveryError(
+                ChatRef(self.platform, message.chat_id), "message no longer in the web chat"
+            ) from None
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
-        return None
+        """Nothing spins in a browser; only a text is worth showing (to the presser)."""
+        if text:
+            self.board.toast(
+                press.message.chat_id, press.sender.user_id, press.message.message_id, text
+            )
+
+    # ------------------------------------------------------------------ inbound (the API)
 
     def router(self, authorize: ChatAuthorizer) -> APIRouter:
-        return APIRouter()
+        """The JSON API under ``/playground/api/chats/{chat_id}``; ``authorize`` decides who
+        may read and write each chat (it is the console's business, not the adapter's)."""
+        from .api import build_router
+
+        return build_router(self, authorize)
+
+    def post(self, chat_id: str, sender: Sender, text: str, reply_to: str | None) -> Entry:
+        """Log a user's message at once and queue it for the core; raises ``ChatError``."""
+        handlers = self._running()
+        text = text.strip()
+        if not text:
+            raise ChatError(400, "消息不能为空。")
+        if len(text) > self.max_text:
+            raise ChatError(400, f"消息过长：最多 {self.max_text} 字。")
+        if reply_to is not None:
+            self.board.get(chat_id, reply_to)
+        self._check_room(chat_id)
+        entry = Entry(
+            id=self._new_id(),
+            seq=self.board.next_seq(),
+            kind="user",
+            sender=sender.display_name,
+            text=text,
+            sent_at=self._clock(),
+            reply_to=reply_to,
+        )
+        self.board.chat(chat_id).add(entry)
+        message = IncomingMessage(
+            chat=ChatRef(self.platform, chat_id),
+            message_id=entry.id,
+            sender=sender,
+            text=text,
+            sent_at=entry.sent_at,
+            reply_to_message_id=reply_to,
+            mentions_bot=True,
+        )
+        self._enqueue(chat_id, "message", lambda: handlers.on_message(message))
+        return entry
+
+    def press(self, chat_id: str, sender: Sender, message_id: str, action: str) -> None:
+        """Queue a press of a button the message carries now (an old or forged action is
+        refused: the core only ever sees presses of buttons it showed)."""
+        handlers = self._running()
+        entry = self.board.get(chat_id, message_id)
+        if action not in entry.actions():
+            raise ChatError(409, "这个按钮已失效，请刷新页面。")
+        self._check_room(chat_id)
+        press = ButtonPress(
+            message=MessageRef(self.platform, chat_id, message_id),
+            sender=sender,
+            action=action,
+            press_id=self._new_id(),
+        )
+        self._enqueue(chat_id, "button", lambda: handlers.on_button(press))
+
+    async def changes(
+        self,
+        chat_id: str,
+        after: int,
+        user_id: str,
+        wait: float = 0.0,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Changes:
+        """What changed in the chat after ``after``; with ``wait``, a long poll: returns as
+        soon as something did, or empty-handed after ``wait`` seconds (or when ``gone`` says
+        the client left, or the adapter stops). Cancelling it is harmless."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            found = self.board.changes(chat_id, after, user_id)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0 or self._closing:
+                return found
+            changed = self.board.chat(chat_id).changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, self.disconnect_check))
+            if not changed.is_set() and gone is not None and await gone():
+                return found
+
+    # ------------------------------------------------------------------ per-chat order
+
+    def _running(self) -> CoreHandlers:
+        if self._handlers is None:
+            raise ChatError(503, "机器人未运行，请稍后再试。")
+        return self._handlers
+
+    def _check_room(self, chat_id: str) -> None:
+        lane = self._lanes.get(chat_id)
+        if lane is not None and len(lane.jobs) >= self._max_pending:
+            raise ChatError(429, "消息太多，机器人还在处理前面的消息，请稍候再发。")
+
+    def _enqueue(self, chat_id: str, what: str, job: Job) -> None:
+        lane = self._lanes.setdefault(chat_id, _Lane())
+        lane.jobs.append((what, job))
+        if lane.worker is None:
+            lane.worker = asyncio.create_task(self._drain(chat_id, lane), name=f"web:{chat_id}")
+
+    async def _drain(self, chat_id: str, lane: _Lane) -> None:
+        """Work through one chat's arrivals in order; the lane goes when it is empty."""
+        try:
+            while lane.jobs:
+                what, job = lane.jobs.popleft()
+                async with self._slots:
+                    try:
+                        await job()
+                    except Exception:  # one failed message must not stop the chat
+                        # never the text: it may carry patient data
+                        log.exception("web chat %s: handling a %s failed", chat_id, what)
+        finally:
+            lane.worker = None
+            if self._lanes.get(chat_id) is lane:
+                del self._lanes[chat_id]

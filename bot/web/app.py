@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -241,10 +241,9 @@ def create_console(console: Console) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(("/playground/api/", "/static/")):
-            return Response(
-                content=f'{{"error": {exc.status_code}}}',
+            return JSONResponse(
+                {"error": exc.status_code, "detail": str(exc.detail)},
                 status_code=exc.status_code,
-                media_type="application/json",
             )
         viewer = console.viewer(request)
         message = {

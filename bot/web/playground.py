@@ -1,11 +1,86 @@
-"""(placeholder: filled in by its own work item)"""
+"""The playground: a chat page that is a hospital's group, answered by the real pipeline.
+
+The "web" adapter carries the messages; this module decides who may speak where. Chat ids are
+hospital ids, and the web chat of a hospital is registered to it like any group, so the
+pipeline answers it (and tickets registered on the web form, whose chat is the same, get their
+engineers' replies here). Engineers may use any hospital's chat; a hospital link only its own —
+anything else is the console's usual 404.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
 
+from adapters.base import Sender
+from bot.operations import WEB_PLATFORM
+from bot.registry.models import Hospital
 from bot.web.app import Console
+from bot.web.auth import Viewer
+
+#: The display name a page starts with (the sender shown in the chat; the user may change it).
+DEFAULT_NAME = "演示用户"
 
 
 def routes(console: Console) -> APIRouter:
-    return APIRouter()
+    router = APIRouter()
+    registry = console.services.registry
+
+    def open_chat(hospital: Hospital) -> None:
+        """Register the hospital's web chat (idempotent: a read when it already is)."""
+        chat = registry.get_chat(WEB_PLATFORM, hospital.id)
+        if chat is None or not chat.active or chat.hospital_id != hospital.id:
+            registry.add_chat(
+                WEB_PLATFORM, hospital.id, hospital.id, title=f"{hospital.name}（网页）"
+            )
+
+    def hospital_for(viewer: Viewer, hospital_id: str) -> Hospital:
+        """The hospital whose chat the viewer may use, else 404 (foreign = nonexistent)."""
+        hospital = registry.get_hospital(hospital_id) if hospital_id else None
+        if hospital is None or not viewer.may_see_hospital(hospital.id):
+            raise HTTPException(404)
+        return hospital
+
+    async def authorize(request: Request, chat_id: str, writing: bool) -> Sender:
+        viewer = console.viewer(request)
+        if not viewer.signed_in:
+            raise HTTPException(401)
+        hospital = hospital_for(viewer, chat_id)
+        if writing:
+            console.check_csrf_header(request, viewer)
+            open_chat(hospital)  # the API works without the page having been opened first
+        if viewer.is_engineer:
+            return Sender(user_id=f"web:{viewer.engineer_id}", display_name=viewer.name)
+        return Sender(user_id=f"web-link:{viewer.link_id}", display_name=viewer.name)
+
+    chat_api = console.chat_api
+    if chat_api is None:
+        return router  # playground off: /playground is the usual 404
+    router.include_router(chat_api.router(authorize))
+
+    @router.get("/playground")
+    async def playground(request: Request) -> Response:
+        viewer = console.signed_in(request)
+        requested = request.query_params.get("hospital", "")
+        hospital: Hospital | None
+        if viewer.is_hospital:
+            hospital = hospital_for(viewer, requested or viewer.hospital_id or "")
+            hospitals = [hospital]
+        else:
+            hospitals = registry.list_hospitals()
+            hospital = hospital_for(viewer, requested) if requested else None
+            hospital = hospital or (hospitals[0] if hospitals else None)
+        if hospital is not None:
+            open_chat(hospital)
+        return console.render(
+            request,
+            viewer,
+            "playground.html",
+            {
+                "hospitals": hospitals,
+                "hospital": hospital,
+                "default_name": DEFAULT_NAME if viewer.is_engineer else viewer.name,
+            },
+        )
+
+    return router

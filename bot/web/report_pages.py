@@ -1,11 +1,387 @@
-"""(placeholder: filled in by its own work item)"""
+"""Service report pages for engineers: the report, its SVG charts, CSV and XLSX exports.
+
+Charts are plain SVG drawn by a Jinja macro from geometry computed here: no script, no
+external library, and only presentation attributes and classes, as the CSP requires.
+Exports carry the same sections as the page; typed text in them (questions, names) is kept
+as text, never as a spreadsheet formula.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from bot import texts
+from bot.registry.clock import naive_utc
 from bot.web.app import Console
+from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
+from bot.web.settings import ServiceTargets
+
+Cell = str | int | float | None
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Query:
+    hospital_id: str | None
+    year: int
+    month: int | None
+
+    @property
+    def params(self) -> str:
+        month = "all" if self.month is None else str(self.month)
+        return urlencode({"hospital": self.hospital_id or "", "year": self.year, "month": month})
+
+    def filename(self, ext: str) -> str:
+        who = re.sub(r"[^A-Za-z0-9_-]", "_", self.hospital_id or "all")
+        when = str(self.year) if self.month is None else f"{self.year}-{self.month:02d}"
+        return f"hisbot-report-{who}-{when}.{ext}"
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+
+def minutes(value: dt.timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 60, 1)
+
+
+def percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
+def human(value: dt.timedelta | None) -> str:
+    """A duration as people say it: "2天3小时", "1小时5分", "12分"."""
+    if value is None:
+        return "—"
+    total = int(value.total_seconds() // 60)
+    days, rest = divmod(total, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    return f"{hours}小时{mins}分" if hours else f"{mins}分"
+
+
+def rate_text(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+# -- charts ----------------------------------------------------------------------------------------
+
+
+ROW = 26  # height of one bar's row in the SVG, in its own units
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    y: int
+    width: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    bars: tuple[Bar, ...]
+    width: int = 420
+    label_width: int = 84
+    row: int = ROW
+
+    @property
+    def height(self) -> int:
+        return self.row * len(self.bars) + 4
+
+
+def bar_chart(title: str, rows: Sequence[tuple[str, int]], span: int = 290) -> Chart:
+    """Horizontal bars scaled to the largest value (a zero value draws no bar)."""
+    top = max((v for _, v in rows), default=0) or 1
+    bars = tuple(
+        Bar(label, value, i * ROW + 2, round(value / top * span, 1))
+        for i, (label, value) in enumerate(rows)
+    )
+    return Chart(title, bars)
+
+
+def charts(report: Report) -> list[Chart]:
+    out = [
+        bar_chart("工单类别", [(texts.CATEGORY_LABELS[c], n) for c, n in report.by_category]),
+        bar_chart("紧急程度", [(texts.URGENCY_LABELS[u], n) for u, n in report.by_urgency]),
+    ]
+    if report.months:
+        out.append(bar_chart("每月新建工单", [(m.label, m.opened) for m in report.months]))
+    return out
+
+
+# -- export tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str  # also the sheet name: at most 31 characters, none of []:*?/\
+    headers: tuple[str, ...]
+    rows: list[tuple[Cell, ...]]
+
+
+def _section(title: str, headers: str, rows: Iterable[tuple[Cell, ...]]) -> Section:
+    return Section(title, tuple(headers.split()), list(rows))
+
+
+_SLICE_HEADERS = "新建工单 已解决工单 受理时长中位数（分钟） 解决时长中位数（分钟） 超时工单 机器人问题数 分流率（%）"
+_TIMING_HEADERS = (
+    "紧急程度 工单数 已受理 受理中位数（分钟） 受理P90（分钟） "
+    "已解决 解决中位数（分钟） 解决P90（分钟） 受理目标（分钟） 解决目标（分钟）"
+)
+
+
+def _slice_row(s: Slice) -> tuple[Cell, ...]:
+    accept, resolve = minutes(s.accept_median), minutes(s.resolve_median)
+    rate = percent(s.bot.deflection_rate)
+    return (s.label, s.opened, s.resolved, accept, resolve, s.beyond_target, s.bot.questions, rate)
+
+
+def _timing_row(t: Timing, targets: ServiceTargets) -> tuple[Cell, ...]:
+    a, r = t.accept, t.resolve
+    accept, resolve = (minutes(a.median), minutes(a.p90)), (minutes(r.median), minutes(r.p90))
+    goals: tuple[Cell, Cell] = (None, None)
+    if t.urgency:
+        goals = (targets.accept_minutes(t.urgency), targets.resolve_minutes(t.urgency))
+    return (t.urgency or "全部", t.opened, a.count, *accept, r.count, *resolve, *goals)
+
+
+def _late_row(t: LateTicket, local: Callable[[dt.datetime], str]) -> tuple[Cell, ...]:
+    status = texts.STATUS_LABELS.get(t.status, t.status)
+    flags = ("是" if t.accept_late else "否", "是" if t.resolve_late else "否")
+    return (
+        t.number,
+        t.hospital_name,
+        t.urgency,
+        status,
+        local(t.created_at),
+        minutes(t.age),
+        *flags,
+    )
+
+
+def sections(
+    report: Report, targets: ServiceTargets, zone_name: str, local: Callable[[dt.datetime], str]
+) -> list[Section]:
+    """The report as tables, in the order of the page; headers in Chinese."""
+    b = report.bot
+    summary: list[tuple[Cell, ...]] = [
+        ("医院", report.hospital_name),
+        ("期间", report.period.label),
+        ("时区", zone_name),
+        ("统计时间", local(report.now)),
+        ("新建工单", report.opened),
+        ("已解决工单", report.resolved),
+        ("超时工单", len(report.beyond_target)),
+        ("其中仍未解决", report.open_beyond_target),
+        ("机器人问题数", b.questions),
+        ("机器人作答", b.answered),
+        ("用户确认已解决", b.solved),
+        ("转人工", b.escalated),
+        ("分流率（%）", percent(b.deflection_rate)),
+        ("确认解决率（%）", percent(b.solved_rate)),
+    ]
+    late = (_late_row(t, local) for t in report.beyond_target)
+    out = [
+        _section("概况", "项目 数值", summary),
+        _section(
+            "工单类别",
+            "类别 代码 工单数",
+            ((texts.CATEGORY_LABELS[c], c, n) for c, n in report.by_category),
+        ),
+        _section(
+            "紧急程度",
+            "紧急程度 工单数",
+            ((texts.URGENCY_LABELS[u], n) for u, n in report.by_urgency),
+        ),
+        _section("处理时效", _TIMING_HEADERS, (_timing_row(t, targets) for t in report.timing)),
+        _section(
+            "超时工单", "工单号 医院 紧急程度 状态 创建时间 时长（分钟） 受理超时 解决超时", late
+        ),
+        _section(
+            "未解答问题",
+            "问题 次数 最近提问 医院",
+            (
+                (u.text, u.count, local(u.last_asked), "、".join(u.hospitals))
+                for u in report.top_unanswered
+            ),
+        ),
+    ]
+    if report.months:
+        months = (_slice_row(m) for m in report.months)
+        out.append(_section("按月", f"月份 {_SLICE_HEADERS}", months))
+    if report.hospitals:
+        rows = ((h.key, *_slice_row(h)) for h in report.hospitals)
+        out.append(_section("按医院", f"医院代码 医院 {_SLICE_HEADERS}", rows))
+    return out
+
+
+def _as_text(value: Cell) -> Cell:
+    """A typed string a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(parts: Sequence[Section]) -> bytes:
+    """All sections in one file, a title row before each; UTF-8 with BOM for Excel."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for part in parts:
+        writer.writerow([part.title])
+        writer.writerow(part.headers)
+        writer.writerows([_as_text(v) for v in row] for row in part.rows)
+        writer.writerow([])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(parts: Sequence[Section]) -> bytes:
+    """One sheet per section, header row in bold and frozen; strings stay strings."""
+    book = Workbook()
+    if book.active is not None:
+        book.remove(book.active)
+    for part in parts:
+        sheet = book.create_sheet(part.title)
+        for col, header in enumerate(part.headers, start=1):
+            sheet.cell(row=1, column=col, value=header).font = Font(bold=True)
+            sheet.column_dimensions[sheet.cell(row=1, column=col).column_letter].width = max(
+                12, 2 * len(header) + 2
+            )
+        for r, row in enumerate(part.rows, start=2):
+            for col, value in enumerate(row, start=1):
+                cell = sheet.cell(row=r, column=col, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # "=..." typed by a user is text, not a formula
+        sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# -- routes ----------------------------------------------------------------------------------------
+
+MONTH_CHOICES = [("all", "全年"), *((str(m), f"{m}月") for m in range(1, 13))]
 
 
 def routes(console: Console) -> APIRouter:
-    return APIRouter()
+    router = APIRouter()
+    settings = console.settings.reports
+
+    def now_local() -> dt.datetime:
+        return naive_utc(console.services.clock()).replace(tzinfo=dt.UTC).astimezone(console.zone)
+
+    def parse(hospital: str | None, year: str | None, month: str | None) -> Query:
+        """The query string, checked: a bad value is a 400 (or 404 for no such hospital)."""
+        today = now_local()
+        y = (year or "").strip()
+        m = (month or "").strip()
+        if y and not (y.isascii() and y.isdigit() and 2000 <= int(y) <= today.year + 1):
+            raise HTTPException(400, f"年份无效：请选择 2000–{today.year + 1} 之间的年份。")
+        if m and m != "all" and not (m.isascii() and m.isdigit() and 1 <= int(m) <= 12):
+            raise HTTPException(400, "月份无效：请选择 1–12 月或“全年”。")
+        h = (hospital or "").strip() or None
+        if h not in (None, "all") and not _registered(h):
+            raise HTTPException(404)
+        return Query(
+            hospital_id=None if h == "all" else h,
+            year=int(y) if y else today.year,
+            month=None if m == "all" else int(m) if m else today.month,
+        )
+
+    def _registered(hospital_id: str | None) -> bool:
+        # ids are short and printable: anything else (a NUL byte, say) is not looked up
+        ok = hospital_id is not None and len(hospital_id) <= 64 and hospital_id.isprintable()
+        return ok and console.services.registry.get_hospital(hospital_id or "") is not None
+
+    def report_for(q: Query) -> Report:
+        return build_report(
+            console.db,
+            hospital_id=q.hospital_id,
+            year=q.year,
+            month=q.month,
+            zone=console.zone,
+            targets=settings.targets,
+            top_n=settings.top_unanswered,
+            now=naive_utc(console.services.clock()),
+        )
+
+    def export_sections(report: Report) -> list[Section]:
+        return sections(report, settings.targets, settings.timezone, console.local_time)
+
+    @router.get("/reports")
+    def report_page(
+        request: Request,
+        hospital: str | None = None,
+        year: str | None = None,
+        month: str | None = None,
+    ) -> Response:
+        viewer = console.engineer(request)
+        q = parse(hospital, year, month)
+        report = report_for(q)
+        this_year = now_local().year
+        years = sorted({*range(this_year - 4, this_year + 1), q.year}, reverse=True)
+        return console.render(
+            request,
+            viewer,
+            "reports.html",
+            {
+                "report": report,
+                "query": q,
+                "charts": charts(report),
+                "hospitals": console.services.registry.list_hospitals(),
+                "years": years,
+                "months": MONTH_CHOICES,
+                "targets": settings.targets,
+                "zone": settings.timezone,
+                "top_n": settings.top_unanswered,
+                "human": human,
+                "rate": rate_text,
+            },
+        )
+
+    @router.get("/reports/export.csv")
+    def export_csv(
+        request: Request,
+        hospital: str | None = None,
+        year: str | None = None,
+        month: str | None = None,
+    ) -> Response:
+        console.engineer(request)
+        q = parse(hospital, year, month)
+        body = to_csv(export_sections(report_for(q)))
+        return _download(body, "text/csv; charset=utf-8", q.filename("csv"))
+
+    @router.get("/reports/export.xlsx")
+    def export_xlsx(
+        request: Request,
+        hospital: str | None = None,
+        year: str | None = None,
+        month: str | None = None,
+    ) -> Response:
+        console.engineer(request)
+        q = parse(hospital, year, month)
+        body = to_xlsx(export_sections(report_for(q)))
+        return _download(body, XLSX_TYPE, q.filename("xlsx"))
+
+    return router
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

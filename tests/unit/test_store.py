@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -12,11 +13,13 @@ from sqlmodel import Session, select
 from bot.db import make_engine
 from kb_index.articles import parse_article
 from kb_index.store import (
+    WEB_SOURCE,
     KbArticle,
     KbArticleVersion,
     article_history,
     import_folder,
     load_articles,
+    save_article,
 )
 
 SAMPLE_IDS = [f"hb-{i:03d}" for i in range(1, 16)]
@@ -179,3 +182,64 @@ def test_strict_import_does_not_touch_existing_articles(engine: Engine, kb: Path
 def test_import_of_missing_folder(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         import_folder(engine, tmp_path / "nope")
+
+
+def web_edit(engine: Engine, article_id: str, title: str) -> None:
+    """What the web console does: save a changed article as a "web" version."""
+    with Session(engine) as s:
+        row = s.get(KbArticle, article_id)
+        assert row is not None
+        edited = dataclasses.replace(row.to_article(), title=title)
+        assert save_article(s, edited, source=WEB_SOURCE, changed_by="e01") == "updated"
+        s.commit()
+
+
+def test_reimporting_an_unchanged_file_keeps_the_web_edit(engine: Engine, kb: Path) -> None:
+    import_folder(engine, kb)
+    web_edit(engine, "hb-002", title="网页上改过的标题")
+    report = import_folder(engine, kb)
+    assert report.kept == ("hb-002",)
+    assert report.updated == () and len(report.unchanged) == 15
+    assert {a.id: a for a in load_articles(engine)}["hb-002"].title == "网页上改过的标题"
+    assert [(v.version, v.source) for v in article_history(engine, "hb-002")] == [
+        (1, str(kb)),
+        (2, WEB_SOURCE),
+    ]
+    # and again at the next start: still kept, still no new version
+    assert import_folder(engine, kb).kept == ("hb-002",)
+    assert version_rows(engine) == 16
+
+
+def test_a_file_changed_after_a_web_edit_wins_as_a_new_version(engine: Engine, kb: Path) -> None:
+    import_folder(engine, kb)
+    web_edit(engine, "hb-002", title="网页上改过的标题")
+    path = kb / "hb-002.md"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("结算中止。", "结算中止（文件版）。"),
+        encoding="utf-8",
+    )
+    report = import_folder(engine, kb)
+    assert report.updated == ("hb-002",) and report.kept == ()
+    current = {a.id: a for a in load_articles(engine)}["hb-002"]
+    assert "文件版" in current.body and current.title != "网页上改过的标题"
+    assert [v.version for v in article_history(engine, "hb-002")] == [1, 2, 3]
+    # the file is now the current version: its next unchanged import is a plain no-op
+    assert import_folder(engine, kb).kept == ()
+
+
+def test_an_article_created_on_the_web_is_overwritten_by_a_new_file(
+    engine: Engine, kb: Path
+) -> None:
+    # no folder version to compare with: a file with the same id is a real change
+    import_folder(engine, kb)
+    with Session(engine) as s:
+        web_only = parse_article(
+            (kb / "hb-001.md").read_text(encoding="utf-8").replace("hb-001", "hb-100"), "web"
+        )
+        save_article(s, web_only, source=WEB_SOURCE, changed_by="e01")
+        s.commit()
+    (kb / "hb-100.md").write_text(
+        web_only.to_markdown().replace("无监听程序", "无监听程序（文件）"), encoding="utf-8"
+    )
+    report = import_folder(engine, kb)
+    assert report.updated == ("hb-100",) and report.kept == ()

@@ -1,0 +1,169 @@
+"""Editing the KB while the bot runs: an article saved in the web console is answered with at
+the very next chat message, without a restart and without re-embedding the whole KB.
+
+A save writes a new version (``source="web"``, who changed it), rebuilds the index from the
+database re-embedding only the changed article, swaps it into the running ``AnswerEngine`` (one
+attribute assignment: a question being answered keeps the index it started with), then persists
+it so a restart does not embed again. Saves are serialised: two engineers saving at once must
+not both build from the same old index and have the later swap drop the earlier article.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bot.config import Settings
+from bot.knowledge import index_dir, view_recipe
+from bot.registry.sessions import write_session
+from intents.decide import AnswerEngine
+from kb_index.articles import Article, ArticleError, parse_article
+from kb_index.index import SearchIndex
+from kb_index.store import WEB_SOURCE, KbArticle, load_articles, save_article
+
+log = logging.getLogger(__name__)
+
+#: Where validation errors say they come from (``ArticleError.source``).
+EDITOR = "web editor"
+#: Form limits: a KB article is a page, not a log dump.
+MAX_CHARS = {"title": 200, "module": 100, "tags": 1000, "questions": 4000, "body": 50_000}
+_TAG_SPLIT = re.compile(r"[,，、;；\n]")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An article as the web editor holds it: the form's strings, exactly as typed, so a form
+    with an error comes back with the input kept."""
+
+    id: str = ""
+    title: str = ""
+    category: str = ""
+    module: str = ""
+    #: Comma-separated.
+    tags: str = ""
+    #: One per line.
+    questions: str = ""
+    body: str = ""
+
+    @classmethod
+    def of(cls, article: Article) -> Draft:
+        return cls(
+            id=article.id,
+            title=article.title,
+            category=article.category,
+            module=article.module,
+            tags=", ".join(article.tags),
+            questions="\n".join(article.questions),
+            body=article.body,
+        )
+
+    def to_article(self, updated: dt.date) -> Article:
+        """The article, validated by the same rules as a KB file (``ArticleError`` names the
+        field): it goes through its own Markdown, so the web cannot store what a folder import
+        would reject."""
+        for name, limit in MAX_CHARS.items():
+            if len(getattr(self, name)) > limit:
+                raise ArticleError(EDITOR, name, f"longer than {limit} characters")
+        candidate = Article(
+            id=self.id.strip(),
+            title=self.title.strip(),
+            category=self.category.strip(),
+            module=self.module.strip(),
+            tags=tuple(t.strip() for t in _TAG_SPLIT.split(self.tags) if t.strip()),
+            questions=tuple(q.strip() for q in self.questions.splitlines() if q.strip()),
+            updated=updated,
+            body=self.body.replace("\r\n", "\n").strip(),
+        )
+        return parse_article(candidate.to_markdown(), EDITOR)
+
+    def redacted(self, redact: Callable[[str], str]) -> tuple[Draft, tuple[str, ...]]:
+        """The draft with personal data masked in its free text, and the fields that changed:
+        an example copied from a real ticket must not put a patient into the KB."""
+        changes = {
+            name: redact(getattr(self, name)) for name in ("title", "tags", "questions", "body")
+        }
+        masked = tuple(n for n, v in changes.items() if v != getattr(self, n))
+        return dataclasses.replace(self, **changes), masked
+
+
+class EditConflict(Exception):
+    """The article changed since the editor opened it (or, for a new one, its id is taken)."""
+
+    def __init__(self, article_id: str, current_version: int | None) -> None:
+        self.article_id = article_id
+        self.current_version = current_version
+        super().__init__(f"{article_id}: now at version {current_version}")
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    #: "added", "updated" or "unchanged" (nothing written).
+    outcome: str
+    version: int
+    #: Articles (re-)embedded by the index rebuild: 1 for an edit, 0 when unchanged.
+    embedded: int = 0
+    #: False when the article was saved but the index could not be rebuilt: the bot answers
+    #: from the old index until the next save or restart.
+    indexed: bool = True
+
+
+class LiveKnowledge:
+    """Saves web edits and keeps the running engine's index in step with the database."""
+
+    def __init__(self, settings: Settings, db: Engine, engine: AnswerEngine) -> None:
+        self.settings = settings
+        self.db = db
+        self.engine = engine
+        self._lock = asyncio.Lock()
+
+    async def save(self, article: Article, changed_by: str, based_on: int | None) -> SaveResult:
+        """Save ``article`` as edited from version ``based_on`` (None: a new article) and
+        re-index it; ``EditConflict`` when someone else saved in between."""
+        async with self._lock:
+            result = await asyncio.to_thread(self._write, article, changed_by, based_on)
+            if result.outcome == "unchanged":
+                return result
+            try:
+                index, embedded = await asyncio.to_thread(self._build)
+            except Exception:
+                log.exception("KB %s saved, but rebuilding the index failed", article.id)
+                return dataclasses.replace(result, indexed=False)
+            self.engine.index = index
+            try:
+                await asyncio.to_thread(index.save, index_dir(self.settings))
+            except OSError:  # answering is already up to date; a restart re-embeds once
+                log.exception("persisting the index after saving %s failed", article.id)
+            log.info("KB %s %s by %s: index swapped", article.id, result.outcome, changed_by)
+            return dataclasses.replace(result, embedded=embedded)
+
+    def _write(self, article: Article, changed_by: str, based_on: int | None) -> SaveResult:
+        # one immediate transaction: the version check and the write cannot be split by
+        # another writer (a CLI import in another process included)
+        with write_session(self.db) as session:
+            row = session.get(KbArticle, article.id)
+            current = row.version if row is not None else None
+            if current != based_on:
+                raise EditConflict(article.id, current)
+            if row is not None and row.to_article() == dataclasses.replace(
+                article, updated=row.updated
+            ):
+                return SaveResult("unchanged", row.version)  # a save without an edit
+            outcome = save_article(session, article, source=WEB_SOURCE, changed_by=changed_by)
+            return SaveResult(outcome, (current or 0) + (outcome != "unchanged"))
+
+    def _build(self) -> tuple[SearchIndex, int]:
+        """A new index over the database's articles; unchanged articles reuse the running
+        index's vectors."""
+        return SearchIndex.build(
+            load_articles(self.db),
+            self.engine.embedder,
+            view_recipe(self.settings),
+            previous=self.engine.index,
+        )

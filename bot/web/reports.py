@@ -1,0 +1,431 @@
+"""Service reports for the annual and monthly service reviews: pure computation, no web code.
+
+Periods are calendar months (or years) in the reports' local time zone, queried as naive UTC.
+The definitions below are also shown on the report page, because the figures go into
+contract reviews and must mean the same thing to both sides:
+
+* tickets: opened in the period (``created_at``); "resolved" counts tickets whose resolution
+  (``completed_at``) falls in the period, whenever they were opened;
+* time to accept = ``accepted_at - created_at``; time to resolve = ``completed_at -
+  created_at``, over the tickets opened in the period that have that time;
+* median: the middle value, the mean of the two middle ones for an even count;
+  p90: nearest rank, the smallest value with at least 90 % of values at or below it
+  (``sorted[ceil(0.9 n) - 1]``), so it is always a time that really happened;
+* beyond target: a ticket opened in the period accepted (resolved) later than its urgency's
+  target, or still not accepted (resolved) and older than the target now;
+* bot questions: exchanges asked in the period, except small talk, quiet ones and follow-ups
+  ("还是不行" under an answer belongs to the question it follows);
+  answered: the bot replied with knowledge-base articles (an answer or a choice of articles);
+  escalated: a ticket was opened, or the user said the answer did not help;
+  deflection rate = answered and not escalated / questions;
+  solved rate = marked "已解决" by the user / questions;
+* unanswered questions: escalated, or given no article at all; grouped by their text after
+  ``kb_index.text.normalise`` with punctuation and spaces removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, or_, select
+from sqlmodel import col
+
+from bot.exchanges import Exchange, Outcome
+from bot.registry.clock import naive_utc
+from bot.registry.models import Hospital
+from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
+from bot.web.settings import ServiceTargets
+from kb_index.articles import CATEGORIES
+from kb_index.text import normalise
+
+#: Decisions that are not a question to the bot (follow-ups belong to the question before).
+NOT_QUESTIONS = ("smalltalk", "follow_up")
+#: Decisions where the bot replied with knowledge-base articles.
+ANSWERED = ("answer", "clarify")
+ESCALATED = (Outcome.ESCALATED.value, Outcome.UNSOLVED.value)
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    year: int
+    month: int | None  # None: the whole year
+    start: dt.datetime  # naive UTC, inclusive
+    end: dt.datetime  # naive UTC, exclusive
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}年全年" if self.month is None else f"{self.year}年{self.month}月"
+
+    @property
+    def slug(self) -> str:
+        return str(self.year) if self.month is None else f"{self.year}-{self.month:02d}"
+
+
+@dataclass(frozen=True)
+class Durations:
+    count: int
+    median: dt.timedelta | None
+    p90: dt.timedelta | None
+
+
+@dataclass(frozen=True)
+class Timing:
+    urgency: str | None  # None: all tickets
+    opened: int
+    accept: Durations
+    resolve: Durations
+
+
+@dataclass(frozen=True)
+class LateTicket:
+    number: str
+    hospital_id: str
+    hospital_name: str
+    urgency: str
+    status: str
+    created_at: dt.datetime
+    #: Until accepted/resolved, or until now while still open.
+    age: dt.timedelta
+    accept_late: bool
+    resolve_late: bool
+    still_open: bool
+
+
+@dataclass(frozen=True)
+class BotStats:
+    questions: int = 0
+    answered: int = 0
+    solved: int = 0
+    escalated: int = 0
+    deflected: int = 0  # answered and not escalated
+
+    @property
+    def deflection_rate(self) -> float | None:
+        return self.deflected / self.questions if self.questions else None
+
+    @property
+    def solved_rate(self) -> float | None:
+        return self.solved / self.questions if self.questions else None
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    text: str  # as first asked (stored redacted)
+    count: int
+    last_asked: dt.datetime
+    hospitals: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One row of the per-month or per-hospital table."""
+
+    key: str
+    label: str
+    opened: int
+    resolved: int
+    accept_median: dt.timedelta | None
+    resolve_median: dt.timedelta | None
+    beyond_target: int
+    bot: BotStats
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    hospital_id: str | None
+    hospital_name: str  # "全部医院" for all
+    now: dt.datetime
+    opened: int
+    resolved: int
+    by_category: tuple[tuple[str, int], ...]
+    by_urgency: tuple[tuple[str, int], ...]
+    timing: tuple[Timing, ...]  # all tickets first, then P1..P4
+    beyond_target: tuple[LateTicket, ...]
+    bot: BotStats
+    top_unanswered: tuple[Unanswered, ...]
+    months: tuple[Slice, ...]  # whole-year reports only
+    hospitals: tuple[Slice, ...]  # all-hospital reports only
+
+    @property
+    def open_beyond_target(self) -> int:
+        return sum(1 for t in self.beyond_target if t.still_open)
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def median(values: Sequence[dt.timedelta]) -> dt.timedelta | None:
+    """The middle value (mean of the two middle ones for an even count); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def nearest_rank(values: Sequence[dt.timedelta], pct: float) -> dt.timedelta | None:
+    """Percentile by nearest rank: ``sorted[ceil(pct/100 * n) - 1]``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+
+
+def durations(values: Sequence[dt.timedelta]) -> Durations:
+    return Durations(len(values), median(values), nearest_rank(values, 90))
+
+
+def question_key(text: str) -> str:
+    """Questions asked the same way group together: normalised, punctuation and spaces gone."""
+    return "".join(
+        ch for ch in normalise(text) if not unicodedata.category(ch).startswith(("P", "Z"))
+    )
+
+
+# -- periods ---------------------------------------------------------------------------------------
+
+
+def period(year: int, month: int | None, zone: ZoneInfo) -> Period:
+    """A local calendar month (or year, ``month=None``) as naive UTC bounds."""
+    if month is None:
+        first, after = dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)
+    else:
+        first = dt.datetime(year, month, 1)
+        after = dt.datetime(year + month // 12, month % 12 + 1, 1)
+    return Period(year, month, _to_utc(first, zone), _to_utc(after, zone))
+
+
+def _to_utc(local: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return naive_utc(local.replace(tzinfo=zone))
+
+
+def _local_month(value: dt.datetime, zone: ZoneInfo) -> int:
+    return value.replace(tzinfo=dt.UTC).astimezone(zone).month
+
+
+# -- the rows read ---------------------------------------------------------------------------------
+
+
+class _Ticket(NamedTuple):
+    number: str
+    hospital_id: str
+    category: str
+    urgency: str
+    status: str
+    created_at: dt.datetime
+    accepted_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class _Question(NamedTuple):
+    hospital_id: str
+    question: str
+    decision: str
+    outcome: str
+    created_at: dt.datetime  # naive UTC
+
+
+def _read(
+    engine: Engine, hospital_id: str | None, span: Period
+) -> tuple[list[_Ticket], list[_Question], dict[str, str]]:
+    """Tickets opened or resolved in the period, its bot questions, and hospital names."""
+    start, end = span.start, span.end
+    # exchange times are timezone-aware columns: they are compared with aware bounds
+    a_start, a_end = start.replace(tzinfo=dt.UTC), end.replace(tzinfo=dt.UTC)
+    tq = select(*(col(getattr(Ticket, f)) for f in _Ticket._fields)).where(
+        or_(
+            (col(Ticket.created_at) >= start) & (col(Ticket.created_at) < end),
+            (col(Ticket.completed_at) >= start) & (col(Ticket.completed_at) < end),
+        )
+    )
+    eq = select(*(col(getattr(Exchange, f)) for f in _Question._fields)).where(
+        col(Exchange.created_at) >= a_start,
+        col(Exchange.created_at) < a_end,
+        col(Exchange.decision).not_in(NOT_QUESTIONS),
+        col(Exchange.outcome) != Outcome.QUIET.value,
+    )
+    if hospital_id is not None:
+        tq = tq.where(col(Ticket.hospital_id) == hospital_id)
+        eq = eq.where(col(Exchange.hospital_id) == hospital_id)
+    with engine.connect() as conn:
+        tickets = [_Ticket(*row) for row in conn.execute(tq)]
+        questions = [
+            _Question(h, text, decision, outcome, naive_utc(at))
+            for h, text, decision, outcome, at in conn.execute(eq)
+        ]
+        names = {h: n for h, n in conn.execute(select(col(Hospital.id), col(Hospital.name)))}
+    return tickets, questions, names
+
+
+# -- building --------------------------------------------------------------------------------------
+
+
+def build_report(
+    db_engine: Engine,
+    *,
+    hospital_id: str | None,
+    year: int,
+    month: int | None,
+    zone: ZoneInfo,
+    targets: ServiceTargets,
+    top_n: int,
+    now: dt.datetime,
+) -> Report:
+    """The report of one hospital (or all, ``None``) for a local month (or year, ``None``).
+
+    ``now`` (naive UTC) is when open tickets' ages are measured.
+    """
+    span = period(year, month, zone)
+    now = naive_utc(now)
+    tickets, questions, names = _read(db_engine, hospital_id, span)
+    opened = [t for t in tickets if span.start <= t.created_at < span.end]
+    resolved = [t for t in tickets if t.completed_at and span.start <= t.completed_at < span.end]
+    late = {t: x for t in opened if (x := _late(t, targets, now, names)) is not None}
+    categories = Counter(t.category for t in opened)
+    urgencies = Counter(t.urgency for t in opened)
+    rows = (opened, resolved, questions, list(late))
+    months: tuple[Slice, ...] = ()
+    if month is None:  # every month of the year, zeros included
+        keys = [(m, f"{m}月") for m in range(1, 13)]
+        months = _breakdown(keys, lambda _h, at: _local_month(at, zone), *rows)
+    hospitals: tuple[Slice, ...] = ()
+    if hospital_id is None:  # every registered hospital, and any since removed
+        ids = sorted(
+            set(names) | {t.hospital_id for t in tickets} | {q.hospital_id for q in questions}
+        )
+        hospitals = _breakdown([(h, names.get(h, h)) for h in ids], lambda h, _at: h, *rows)
+    return Report(
+        period=span,
+        hospital_id=hospital_id,
+        hospital_name="全部医院" if hospital_id is None else names.get(hospital_id, hospital_id),
+        now=now,
+        opened=len(opened),
+        resolved=len(resolved),
+        by_category=tuple((c, categories[c]) for c in CATEGORIES),
+        by_urgency=tuple((u, urgencies[u]) for u in URGENCIES),
+        timing=tuple(_timing(u, opened) for u in (None, *URGENCIES)),
+        beyond_target=tuple(
+            sorted(late.values(), key=lambda x: (not x.still_open, -x.age, x.number))
+        ),
+        bot=bot_stats(questions),
+        top_unanswered=top_unanswered(questions, top_n),
+        months=months,
+        hospitals=hospitals,
+    )
+
+
+def _timing(urgency: str | None, opened: Sequence[_Ticket]) -> Timing:
+    rows = [t for t in opened if urgency is None or t.urgency == urgency]
+    return Timing(urgency, len(rows), durations(_accept(rows)), durations(_resolve(rows)))
+
+
+def _accept(rows: Iterable[_Ticket]) -> list[dt.timedelta]:
+    return [t.accepted_at - t.created_at for t in rows if t.accepted_at]
+
+
+def _resolve(rows: Iterable[_Ticket]) -> list[dt.timedelta]:
+    return [t.completed_at - t.created_at for t in rows if t.completed_at]
+
+
+def _late(
+    t: _Ticket, targets: ServiceTargets, now: dt.datetime, names: dict[str, str]
+) -> LateTicket | None:
+    """The ticket if it missed (or, still open, has already missed) a target; else None."""
+    still_open = t.status in OPEN_STATUSES
+    accepted = t.accepted_at or (now if still_open else None)
+    done = t.completed_at or (now if still_open else None)
+    accept_limit = dt.timedelta(minutes=targets.accept_minutes(t.urgency))
+    resolve_limit = dt.timedelta(minutes=targets.resolve_minutes(t.urgency))
+    accept_late = accepted is not None and accepted - t.created_at > accept_limit
+    resolve_late = done is not None and done - t.created_at > resolve_limit
+    if not (accept_late or resolve_late):
+        return None
+    return LateTicket(
+        number=t.number,
+        hospital_id=t.hospital_id,
+        hospital_name=names.get(t.hospital_id, t.hospital_id),
+        urgency=t.urgency,
+        status=t.status,
+        created_at=t.created_at,
+        age=(done or now) - t.created_at,
+        accept_late=accept_late,
+        resolve_late=resolve_late,
+        still_open=still_open,
+    )
+
+
+def bot_stats(questions: Sequence[_Question]) -> BotStats:
+    answered = [q for q in questions if q.decision in ANSWERED]
+    return BotStats(
+        questions=len(questions),
+        answered=len(answered),
+        solved=sum(q.outcome == Outcome.SOLVED for q in questions),
+        escalated=sum(q.outcome in ESCALATED for q in questions),
+        deflected=sum(q.outcome not in ESCALATED for q in answered),
+    )
+
+
+def top_unanswered(questions: Iterable[_Question], top_n: int) -> tuple[Unanswered, ...]:
+    """The most frequent escalated or article-less questions; ties: most recent first."""
+    groups: dict[str, list[_Question]] = defaultdict(list)
+    for q in questions:
+        if q.outcome in ESCALATED or q.decision not in ANSWERED:
+            key = question_key(q.question)
+            if key:
+                groups[key].append(q)
+    rows = []
+    for items in groups.values():
+        items.sort(key=lambda q: q.created_at)
+        where = tuple(sorted({q.hospital_id for q in items}))
+        rows.append(Unanswered(items[0].question, len(items), items[-1].created_at, where))
+    rows.sort(key=lambda u: u.last_asked, reverse=True)
+    rows.sort(key=lambda u: u.count, reverse=True)  # stable: equal counts stay most recent first
+    return tuple(rows[: max(top_n, 0)])
+
+
+def _breakdown(
+    keys: Iterable[tuple[object, str]],
+    key_of: Callable[[str, dt.datetime], object],
+    opened: Sequence[_Ticket],
+    resolved: Sequence[_Ticket],
+    questions: Sequence[_Question],
+    late: Iterable[_Ticket],
+) -> tuple[Slice, ...]:
+    """Rows of a breakdown table; ``key_of(hospital, time)`` says which row a record is in."""
+    opened_by = _group(opened, lambda t: key_of(t.hospital_id, t.created_at))
+    done_by = _group(resolved, lambda t: key_of(t.hospital_id, t.completed_at or t.created_at))
+    asked_by = _group(questions, lambda q: key_of(q.hospital_id, q.created_at))
+    late_by = _group(late, lambda t: key_of(t.hospital_id, t.created_at))
+    return tuple(
+        Slice(
+            key=str(key),
+            label=label,
+            opened=len(opened_by[key]),
+            resolved=len(done_by[key]),
+            accept_median=median(_accept(opened_by[key])),
+            resolve_median=median(_resolve(opened_by[key])),
+            beyond_target=len(late_by[key]),
+            bot=bot_stats(asked_by[key]),
+        )
+        for key, label in keys
+    )
+
+
+_R = TypeVar("_R")
+
+
+def _group(rows: Iterable[_R], key: Callable[[_R], object]) -> defaultdict[object, list[_R]]:
+    out: defaultdict[object, list[_R]] = defaultdict(list)
+    for row in rows:
+        out[key(row)].append(row)
+    return out

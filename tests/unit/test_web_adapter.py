@@ -1,0 +1,411 @@
+"""The web chat adapter alone: its log, long polls, per-chat order and its JSON API, with a fake
+core in place of the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException, Request
+
+from adapters.base import (
+    Button,
+    ButtonPress,
+    ChatEvent,
+    ChatRef,
+    Citation,
+    CoreHandlers,
+    DeliveryError,
+    IncomingMessage,
+    MessageRef,
+    Reply,
+    Sender,
+)
+from adapters.web.adapter import WebAdapter
+from adapters.web.chatlog import ChatError
+
+NURSE = Sender("web:nurse", "护士小张")
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+class FakeCore:
+    """Echoes every message into its chat; a message whose text is in ``gates`` waits for
+    that gate first (a slow answer)."""
+
+    def __init__(self, adapter: WebAdapter) -> None:
+        self.adapter = adapter
+        self.messages: list[IncomingMessage] = []
+        self.presses: list[ButtonPress] = []
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def on_message(self, msg: IncomingMessage) -> None:
+        self.messages.append(msg)
+        if msg.text == "boom":
+            raise RuntimeError("the core failed")
+        if msg.text in self.gates:
+            await self.gates[msg.text].wait()
+        await self.adapter.send(Reply(msg.chat, f"答：{msg.text}", reply_to=msg.message_id))
+
+    async def on_button(self, press: ButtonPress) -> None:
+        self.presses.append(press)
+        await self.adapter.acknowledge(press, f"收到 {press.action}")
+
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        return None
+
+    def handlers(self) -> CoreHandlers:
+        return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
+
+
+@pytest.fixture
+async def core() -> AsyncIterator[FakeCore]:
+    fake = FakeCore(WebAdapter(max_messages=5, max_pending=3, max_text=20))
+    await fake.adapter.start(fake.handlers())
+    yield fake
+    await fake.adapter.stop()
+
+
+@pytest.fixture
+def adapter(core: FakeCore) -> WebAdapter:
+    return core.adapter
+
+
+def texts(adapter: WebAdapter, chat: str = "h001") -> list[str]:
+    return [m["text"] for m in adapter.board.changes(chat, 0, "").messages]
+
+
+ANSWER = Reply(
+    ChatRef("web", "h001"),
+    "【医保结算】\n1. 重新上传明细",
+    citation=Citation("hb-002", "医保结算总额不一致", "http://127.0.0.1:8080/kb/hb-002"),
+    buttons=((Button("已解决", "ok:1"), Button("没解决，转工程师", "no:1")),),
+    mention_user_ids=("U1",),
+)
+
+
+async def test_send_logs_the_reply_with_its_citation_buttons_and_mentions(
+    adapter: WebAdapter,
+) -> None:
+    ref = await adapter.send(ANSWER)
+    assert ref.platform == "web" and ref.chat_id == "h001"
+    [msg] = adapter.board.changes("h001", 0, "").messages
+    assert msg["id"] == ref.message_id and msg["kind"] == "bot" and msg["sender"] == "小助手"
+    assert msg["citation"] == {
+        "title": "医保结算总额不一致",
+        "url": "http://127.0.0.1:8080/kb/hb-002",
+    }
+    assert msg["buttons"] == [
+        [{"label": "已解决", "action": "ok:1"}, {"label": "没解决，转工程师", "action": "no:1"}]
+    ]
+    assert msg["mentions"] == ["U1"] and msg["edited"] is False
+    assert adapter.board.changes("h002", 0, "").messages == []  # chats are separate
+
+
+async def test_message_ids_differ_between_processes() -> None:
+    # the core keeps message ids in the database: a restarted adapter must not reuse them
+    first = await WebAdapter().send(ANSWER)
+    second = await WebAdapter().send(ANSWER)
+    assert first.message_id != second.message_id
+
+
+async def test_a_non_web_citation_url_never_reaches_the_page(adapter: WebAdapter) -> None:
+    bad = Citation("x", "t", "javascript:alert(1)")
+    await adapter.send(Reply(ChatRef("web", "h001"), "x", citation=bad))
+    [msg] = adapter.board.changes("h001", 0, "").messages
+    assert msg["citation"] == {"title": "t", "url": None}
+
+
+async def test_edit_replaces_text_and_buttons_and_shows_up_as_a_change(
+    adapter: WebAdapter,
+) -> None:
+    ref = await adapter.send(ANSWER)
+    seen = adapter.board.changes("h001", 0, "").seq
+    assert adapter.board.changes("h001", seen, "").messages == []
+    await adapter.edit(
+        ref, Reply(ANSWER.chat, "【医保结算】\n\n✅ 已解决", citation=ANSWER.citation)
+    )
+    [msg] = adapter.board.changes("h001", seen, "").messages
+    assert msg["id"] == ref.message_id and msg["text"].endswith("✅ 已解决")
+    assert msg["buttons"] == [] and msg["edited"] is True and msg["seq"] > seen
+    assert msg["citation"]["url"].endswith("/kb/hb-002")
+    with pytest.raises(DeliveryError):
+        await adapter.edit(MessageRef("web", "h001", "nope"), ANSWER)
+
+
+async def test_the_log_is_bounded_oldest_first(adapter: WebAdapter) -> None:
+    refs = [await adapter.send(Reply(ChatRef("web", "h001"), f"m{i}")) for i in range(7)]
+    assert texts(adapter) == ["m2", "m3", "m4", "m5", "m6"]
+    with pytest.raises(DeliveryError):
+        await adapter.edit(refs[0], Reply(ChatRef("web", "h001"), "late"))
+    with pytest.raises(ChatError) as gone:
+        adapter.post("h001", NURSE, "回复旧消息", reply_to=refs[0].message_id)
+    assert gone.value.status == 404
+
+
+async def test_a_post_is_logged_at_once_and_answered_through_send(
+    adapter: WebAdapter, core: FakeCore
+) -> None:
+    entry = adapter.post("h001", NURSE, "  号源显示已满  ", reply_to=None)
+    assert entry.text == "号源显示已满" and entry.sender == "护士小张"
+    await eventually(lambda: len(texts(adapter)) == 2)
+    [msg] = core.messages
+    assert msg.chat == ChatRef("web", "h001") and msg.message_id == entry.id
+    assert msg.mentions_bot and msg.sender == NURSE and msg.sent_at.tzinfo is not None
+    answer = adapter.board.changes("h001", entry.seq, "").messages[0]
+    assert answer["reply_to"] == entry.id
+    assert answer["quote"] == {"sender": "护士小张", "text": "号源显示已满"}
+
+
+async def test_posts_are_validated(adapter: WebAdapter, core: FakeCore) -> None:
+    for text, reply_to, status in (
+        ("   ", None, 400),
+        ("x" * 21, None, 400),
+        ("问题", "no-such-message", 404),
+    ):
+        with pytest.raises(ChatError) as err:
+            adapter.post("h001", NURSE, text, reply_to)
+        assert err.value.status == status and err.value.message
+    assert texts(adapter) == []  # nothing refused was logged
+    assert core.messages == []
+
+
+async def test_one_chat_is_handled_in_order_other_chats_are_not_held_up(
+    adapter: WebAdapter,
+    core: FakeCore,
+) -> None:
+    core.gates["slow"] = asyncio.Event()
+    adapter.post("h001", NURSE, "slow", None)
+    adapter.post("h001", NURSE, "fast", None)
+    adapter.post("h002", NURSE, "other", None)
+    await eventually(lambda: "答：other" in texts(adapter, "h002"))
+    assert texts(adapter) == ["slow", "fast"]  # "fast" waits for "slow"'s answer
+    core.gates["slow"].set()
+    await eventually(lambda: len(texts(adapter)) == 4)
+    assert texts(adapter) == ["slow", "fast", "答：slow", "答：fast"]
+
+
+async def test_a_failing_message_does_not_stop_its_chat(adapter: WebAdapter) -> None:
+    adapter.post("h001", NURSE, "boom", None)
+    adapter.post("h001", NURSE, "next", None)
+    await eventually(lambda: "答：next" in texts(adapter))
+
+
+async def test_a_flooded_chat_refuses_more_posts(adapter: WebAdapter, core: FakeCore) -> None:
+    core.gates["slow"] = gate = asyncio.Event()
+    adapter.post("h001", NURSE, "slow", None)
+    await eventually(lambda: len(core.messages) == 1)  # running, not queued
+    for i in range(3):
+        adapter.post("h001", NURSE, f"q{i}", None)
+    with pytest.raises(ChatError) as err:
+        adapter.post("h001", NURSE, "one too many", None)
+    assert err.value.status == 429
+    adapter.post("h002", NURSE, "another chat is fine", None)
+    gate.set()
+    await eventually(lambda: "答：q2" in texts(adapter))
+
+
+async def test_presses_reach_the_core_and_the_toast_only_the_presser(
+    adapter: WebAdapter, core: FakeCore
+) -> None:
+    ref = await adapter.send(ANSWER)
+    adapter.press("h001", NURSE, ref.message_id, "no:1")
+    await eventually(lambda: len(core.presses) == 1)
+    press = core.presses[0]
+    assert press.message == ref and press.sender == NURSE and press.action == "no:1"
+    await eventually(lambda: bool(adapter.board.changes("h001", 0, NURSE.user_id).toasts))
+    [toast] = adapter.board.changes("h001", 0, NURSE.user_id).toasts
+    assert toast["text"] == "收到 no:1" and toast["message_id"] == ref.message_id
+    assert adapter.board.changes("h001", 0, "web:someone-else").toasts == []
+
+
+async def test_only_buttons_the_message_carries_can_be_pressed(
+    adapter: WebAdapter, core: FakeCore
+) -> None:
+    ref = await adapter.send(ANSWER)
+    with pytest.raises(ChatError) as forged:
+        adapter.press("h001", NURSE, ref.message_id, "claim:2026-000001")
+    assert forged.value.status == 409
+    with pytest.raises(ChatError) as unknown:
+        adapter.press("h001", NURSE, "no-such-message", "ok:1")
+    assert unknown.value.status == 404
+    assert core.presses == []
+
+
+async def test_a_long_poll_wakes_up_when_a_message_arrives(adapter: WebAdapter) -> None:
+    seen = adapter.board.changes("h001", 0, "").seq
+    poll = asyncio.create_task(adapter.changes("h001", seen, "", wait=10))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    started = time.monotonic()
+    await adapter.send(Reply(ChatRef("web", "h001"), "来了"))
+    found = await asyncio.wait_for(poll, 2)
+    assert [m["text"] for m in found.messages] == ["来了"]
+    assert time.monotonic() - started < 1
+
+
+async def test_a_long_poll_returns_empty_after_its_wait(adapter: WebAdapter) -> None:
+    started = time.monotonic()
+    found = await adapter.changes("h001", 0, "", wait=0.1)
+    assert not found and 0.09 <= time.monotonic() - started < 1
+
+
+async def test_a_cancelled_long_poll_leaves_nothing_behind(adapter: WebAdapter) -> None:
+    poll = asyncio.create_task(adapter.changes("h001", 0, "", wait=10))
+    await asyncio.sleep(0.02)
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    await adapter.send(Reply(ChatRef("web", "h001"), "之后"))
+    assert texts(adapter) == ["之后"]
+
+
+async def test_a_long_poll_ends_when_the_client_is_gone(adapter: WebAdapter) -> None:
+    async def gone() -> bool:
+        return True
+
+    adapter.disconnect_check = 0.05
+    started = time.monotonic()
+    found = await adapter.changes("h001", 0, "", wait=20, gone=gone)
+    assert not found and time.monotonic() - started < 1
+
+
+async def test_a_cursor_from_before_a_restart_gets_the_whole_log(adapter: WebAdapter) -> None:
+    await adapter.send(Reply(ChatRef("web", "h001"), "重启后第一条"))
+    found = await adapter.changes("h001", 10_000, "", wait=5)
+    assert [m["text"] for m in found.messages] == ["重启后第一条"]
+
+
+async def test_stop_releases_long_polls_and_refuses_posts(adapter: WebAdapter) -> None:
+    poll = asyncio.create_task(adapter.changes("h001", 0, "", wait=20))
+    await asyncio.sleep(0.02)
+    await adapter.stop()
+    assert not await asyncio.wait_for(poll, 2)
+    with pytest.raises(ChatError) as err:
+        adapter.post("h001", NURSE, "还在吗", None)
+    assert err.value.status == 503
+
+
+# -- the JSON API ------------------------------------------------------------------------------
+
+
+class Gate:
+    """A fake console authoriser: only chat h001, writing only with the header."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool]] = []
+
+    async def __call__(self, request: Request, chat_id: str, writing: bool) -> Sender:
+        self.calls.append((chat_id, writing))
+        if "x-user" not in request.headers:
+            raise HTTPException(401)
+        if chat_id != "h001":
+            raise HTTPException(404)
+        if writing and request.headers.get("x-csrf-token") != "t":
+            raise HTTPException(403)
+        return Sender(f"web:{request.headers['x-user']}", "王工")
+
+
+@pytest.fixture
+async def api(adapter: WebAdapter) -> AsyncIterator[tuple[httpx.AsyncClient, Gate]]:
+    gate = Gate()
+    app = FastAPI()
+    app.include_router(adapter.router(gate))
+    transport = httpx.ASGITransport(app=app)
+    headers = {"x-user": "e01", "x-csrf-token": "t"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        yield c, gate
+
+
+URL = "/playground/api/chats/h001"
+
+
+async def test_api_post_returns_202_with_the_message_and_the_answer_follows(
+    adapter: WebAdapter, core: FakeCore, api: tuple[httpx.AsyncClient, Gate]
+) -> None:
+    client, gate = api
+    r = await client.post(f"{URL}/messages", json={"text": "号源已满", "name": "护士小张"})
+    assert r.status_code == 202
+    posted = r.json()["message"]
+    assert (
+        posted["text"] == "号源已满" and posted["sender"] == "护士小张" and posted["kind"] == "user"
+    )
+    assert gate.calls == [("h001", True)]
+    await eventually(lambda: len(core.messages) == 1)
+    msg = core.messages[0]
+    assert msg.sender == Sender("web:e01", "护士小张")  # the name shown, the id from the session
+    r = await client.get(f"{URL}/messages", params={"after": posted["seq"], "wait": 5})
+    assert r.status_code == 200 and gate.calls[-1] == ("h001", False)
+    body = r.json()
+    assert [m["text"] for m in body["messages"]] == ["答：号源已满"]
+    assert body["seq"] >= body["messages"][0]["seq"] and body["epoch"] == adapter.epoch
+
+
+async def test_api_press_and_toast(
+    adapter: WebAdapter, core: FakeCore, api: tuple[httpx.AsyncClient, Gate]
+) -> None:
+    client, _ = api
+    ref = await adapter.send(ANSWER)
+    r = await client.post(f"{URL}/presses", json={"message_id": ref.message_id, "action": "ok:1"})
+    assert r.status_code == 202
+    await eventually(lambda: len(core.presses) == 1)
+    r = await client.get(f"{URL}/messages", params={"after": 0})
+    assert [t["text"] for t in r.json()["toasts"]] == ["收到 ok:1"]
+
+
+async def test_api_refusals_are_json_with_a_reason(
+    adapter: WebAdapter, core: FakeCore, api: tuple[httpx.AsyncClient, Gate]
+) -> None:
+    client, _ = api
+    cases = [
+        (client.post(f"{URL}/messages", json={"text": ""}), 400),
+        (client.post(f"{URL}/messages", json={"text": "x" * 21}), 400),
+        (client.post(f"{URL}/messages", json={"text": 5}), 400),
+        (client.post(f"{URL}/messages", content=b"not json"), 400),
+        (client.post(f"{URL}/messages", json=["a list"]), 400),
+        (client.post(f"{URL}/messages", json={"text": "q", "reply_to": "gone"}), 404),
+        (client.post(f"{URL}/messages", content=b"x" * 40_000), 413),
+        (client.post(f"{URL}/presses", json={"message_id": "gone", "action": "ok:1"}), 404),
+        (client.get(f"{URL}/messages", params={"after": "abc"}), 400),
+        (client.get(f"{URL}/messages", params={"wait": "-1"}), 400),
+        (client.get(f"{URL}/messages", params={"after": "inf"}), 400),
+    ]
+    for call, status in cases:
+        r = await call
+        assert r.status_code == status, (status, r.text)
+        assert r.json()["error"] == status and r.json()["detail"]
+    assert core.messages == []
+
+
+async def test_api_asks_the_authoriser_before_anything_else(
+    adapter: WebAdapter, core: FakeCore, api: tuple[httpx.AsyncClient, Gate]
+) -> None:
+    client, _ = api
+    del client.headers["x-user"]
+    r = await client.post(f"{URL}/messages", json={"text": ""})
+    assert r.status_code == 401  # not 400: strangers learn nothing
+    client.headers["x-user"] = "e01"
+    assert (await client.get("/playground/api/chats/h002/messages")).status_code == 404
+    r = await client.post(f"{URL}/messages", json={"text": "q"}, headers={"x-csrf-token": "no"})
+    assert r.status_code == 403
+    assert core.messages == [] and texts(adapter) == []
+
+
+async def test_api_long_poll_is_capped_and_wakes_on_new_messages(
+    adapter: WebAdapter, api: tuple[httpx.AsyncClient, Gate]
+) -> None:
+    client, _ = api
+    poll = asyncio.create_task(client.get(f"{URL}/messages", params={"after": 0, "wait": 999}))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    await adapter.send(Reply(ChatRef("web", "h001"), "到了"))
+    r = await asyncio.wait_for(poll, 3)
+    assert [m["text"] for m in r.json()["messages"]] == ["到了"]
