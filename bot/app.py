@@ -247,6 +247,8 @@ async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None =
         )
         await stop.wait()
     finally:
+        if app.web_chat is not None:  # releases the playground's long polls first, so the
+            await app.web_chat.stop()  # server's graceful shutdown does not wait on them
         if server is not None:
             await server.stop()
         await app.stop()

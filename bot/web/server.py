@@ -29,6 +29,9 @@ class ConsoleServer:
             access_log=False,  # request lines carry search queries: hospital users' words
             log_level="warning",
             server_header=False,
+            # requests still running after this at shutdown are cut (a stuck client must
+            # not hold up a restart)
+            timeout_graceful_shutdown=5,
         )
         self._server = _InLoopServer(config)
         self._host = host
