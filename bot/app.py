@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -52,7 +53,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
         desk_chats=tuple(desks),
-        web_base_url=settings.web.base_url,
+        web_base_url=settings.web.url,
     )
 
 
@@ -239,7 +240,11 @@ async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None =
         if settings.web.enabled:
             server = ConsoleServer(app.console(), settings.web.listen, settings.web.port)
             port = await server.start()
-            print(f"web console: http://{settings.web.listen}:{port}/", flush=True)
+            url = settings.web.url
+            if not settings.web.base_url:  # links follow the bound port (port 0: any free one)
+                url = dataclasses.replace(settings.web, port=port).url
+                app.services.settings = dataclasses.replace(app.services.settings, web_base_url=url)
+            print(f"web console: {url}/", flush=True)
         running = [a.platform for a in app.adapters] or ["no chat platform"]
         print(
             f"hisbot running: {', '.join(running)}; KB {len(app.services.engine.index)} articles. Ctrl-C to stop.",

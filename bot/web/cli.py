@@ -20,7 +20,7 @@ def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
     from bot.cli import _db, _settings
 
     settings = _settings(args)
-    return ConsoleStore(_db(settings)), settings.web.base_url.rstrip("/")
+    return ConsoleStore(_db(settings)), settings.web.url
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -156,7 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if old.label == "demo" and old.revoked_at is None and old.id is not None:
             store.revoke_link(old.id, by="cli:demo")
     link = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo")
-    base = settings.web.base_url.rstrip("/")
+    base = settings.web.url
     print(f"web console:     {base}/")
     print(f"engineer login:  {DEMO_ENGINEER[0]} / {password}")
     print(f"hospital link:   {base}/h/{link.token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")

@@ -60,7 +60,8 @@ class WebSettings:
     listen: str = "127.0.0.1"
     port: int = 8080
     #: Public base URL of the console; article links in chat answers are ``base_url/kb/<id>``.
-    base_url: str = "http://127.0.0.1:8080"
+    #: Empty: ``http://<listen>:<port>`` (right for a local demo, not behind a proxy).
+    base_url: str = ""
     #: "public": anyone who can reach the console reads the KB; "login": engineers and
     #: hospital links only.
     kb_access: Literal["public", "login"] = "public"
@@ -78,7 +79,7 @@ class WebSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
             raise ValueError(f"[web] port must be 0..65535, not {self.port}")
-        if not self.base_url.startswith(("http://", "https://")):
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
                 f"[web] base_url must start with http:// or https://: {self.base_url!r}"
             )
@@ -87,7 +88,15 @@ class WebSettings:
                 raise ValueError(f"[web] {name} must be positive")
 
     @property
+    def url(self) -> str:
+        """The console's public address, without a trailing slash."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen
+        return f"http://{host}:{self.port}"
+
+    @property
     def cookies_secure(self) -> bool:
         if self.secure_cookies == "auto":
-            return self.base_url.startswith("https://")
+            return self.url.startswith("https://")
         return self.secure_cookies == "always"

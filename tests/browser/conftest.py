@@ -37,10 +37,11 @@ from playwright.async_api import (
 )
 
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
+from bot.config import Secrets
 from bot.db import make_engine
 from bot.web.auth import ConsoleStore
 from bot.web.server import ConsoleServer
+from tests.web.conftest import PASSWORD, web_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -58,30 +59,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-features=Translate,MediaRouter",
 ]
-PASSWORD = "correct-horse-battery"
 #: Playwright's waits (auto-waiting actions and ``expect``): generous for a loaded CI runner.
 TIMEOUT_MS = 15_000
-
-CONFIG = f"""
-[kb]
-dir = "{REPO / "kb"}"
-[[hospitals]]
-id = "h001"
-name = "第一人民医院"
-region = "东区"
-dedicated_engineer = "e01"
-[[hospitals]]
-id = "h002"
-name = "第二人民医院"
-region = "西区"
-[[engineers]]
-id = "e01"
-name = "王工"
-roles = ["engineer", "lead", "broadcaster"]
-[[engineers]]
-id = "e02"
-name = "李工"
-"""
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -127,15 +106,6 @@ async def browser() -> AsyncIterator[Browser]:
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder per module: later builds reuse its vectors."""
     return tmp_path_factory.mktemp("index")
-
-
-def browser_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + extra, encoding="utf-8"
-    )
-    s = load_settings(path)
-    return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
 
 
 @dataclasses.dataclass
@@ -200,7 +170,7 @@ def extra_config() -> str:
 async def console(
     browser: Browser, tmp_path: Path, index_dir: Path, extra_config: str
 ) -> AsyncIterator[BrowserConsole]:
-    settings = browser_settings(tmp_path, index_dir, extra_config)
+    settings = web_settings(tmp_path, index_dir, extra_config)
     db = make_engine(settings.storage_url)
     app = build_app(settings, Secrets.from_env({}), db=db, adapters=[])
     store = ConsoleStore(db)

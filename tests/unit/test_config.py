@@ -250,3 +250,14 @@ def test_web_and_report_settings_are_checked(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=key):
             load_settings(path)
+
+
+def test_the_console_address_follows_listen_and_port_unless_set() -> None:
+    from bot.web.settings import WebSettings
+
+    assert WebSettings().url == "http://127.0.0.1:8080"
+    assert WebSettings(listen="::1", port=9000).url == "http://[::1]:9000"
+    proxied = WebSettings(base_url="https://his.example.org/support/")
+    assert proxied.url == "https://his.example.org/support"
+    assert proxied.cookies_secure and not WebSettings().cookies_secure
+    assert WebSettings(secure_cookies="always").cookies_secure
