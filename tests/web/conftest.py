@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
@@ -100,10 +101,20 @@ class WebEnv:
         return await client.post(path, data={**data, "csrf": token})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One index folder per module: later builds reuse its vectors."""
-    return tmp_path_factory.mktemp("index")
+    """One index folder for the web tests: later builds reuse its vectors (a test that edits
+    an article only adds versions; every build indexes exactly its own database's articles)."""
+    return tmp_path_factory.mktemp("web-index")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with the smallest cost: the same algorithm and code path, without spending
+    0.2 s of CPU on every login the tests make (production keeps argon2-cffi's defaults)."""
+    monkeypatch.setattr(
+        "bot.web.auth._HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def web_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
