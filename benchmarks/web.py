@@ -20,20 +20,27 @@ engineer:
    full-text ``q=``, hospital + status), ticket detail, monthly report of one hospital,
    whole-year report of all hospitals, XLSX export of the year. Printed: p50/p95/p99/max
    latency, requests/s, response size and how long the bot's event loop stalled meanwhile.
+   A single client's p50 is measured first (up to 10 requests), apart from queueing.
 2. **playground round trip** — POST a question to ``/playground/api/chats/<hospital>/messages``
    and long-poll ``GET ?after=<seq>&wait=`` until the bot's reply to it is there: ``--questions``
    (100) questions one after another, then the same number from 8 hospitals at once.
-3. **chat under page load** — the clients request all the pages above in rotation while one
-   more client asks questions one after another: does the chat path starve?
+3. **chat under page load** — ``--concurrency`` clients request the interactive pages (all but
+   the year report and its export) in rotation and one more client the year report and the
+   XLSX export in turn, while one more asks ``--questions-under-load`` (40) questions one after
+   another (``--load-seconds``, 20 s at most): does the chat path starve?
 
 The child measures the event loop's stalls (a 20 ms ticker's lateness), so a page whose
 handler blocks the loop shows up as a stall; the process RSS is read from ``/proc``.
-The script prints figures; it asserts nothing.
+``--tcp-nodelay`` serves the console with its listening socket made as ``IPPROTO_TCP`` (a
+run-time patch in the child, see ``tcp_listening_socket``; no product code is changed): as
+shipped, Nagle's algorithm adds ~40 ms to every response after the first on a kept-alive
+connection. The script prints figures; it asserts nothing.
 
 Usage::
 
     .venv/bin/python benchmarks/web.py --quick          # 2,000 tickets, short runs (< 1 min)
     .venv/bin/python benchmarks/web.py                  # 20,000 tickets (about 3 min)
+    .venv/bin/python benchmarks/web.py --tcp-nodelay     # the same with Nagle off (see above)
     .venv/bin/python benchmarks/web.py --tickets 50000 --json > web.json
 """
 
@@ -281,7 +288,7 @@ def _question(rng: random.Random, pool_faq: Sequence[str]) -> tuple[str, str | N
     return f"{prefix}{rng.choice(DEPTS)}{text}{suffix}", category
 
 
-def generate(db_url: str, config: Path, sizes: Sizes, seed: int) -> Json:
+def generate(db_url: str, config: Path, sizes: Sizes, seed: int, logins: int) -> Json:
     """Create the schema (the app's migrations), the registry (its config sync) and bulk-insert
     tickets, their messages/events/articles/cards/links, the year counters and exchanges."""
     from sqlalchemy import func, insert, select
@@ -576,7 +583,7 @@ def generate(db_url: str, config: Path, sizes: Sizes, seed: int) -> Json:
                 conn.execute(insert(tables[name]), rows[i : i + 5000])
     t_insert = time.perf_counter() - t0 - t_registry - t_gen
     store = ConsoleStore(engine)
-    for e in engineers[:9]:
+    for e in engineers[:logins]:
         store.set_password(e, PASSWORD)
     with engine.connect() as conn:
         counts = {
@@ -878,6 +885,9 @@ async def ask_many(tabs: Sequence[ChatTab], deck: Deck, n: int, max_s: float = m
     return run
 
 
+#: Pages one engineer rarely asks for; under load they run on one client only.
+HEAVY = ("report_year", "export_xlsx")
+
 PAGE_LABELS = {
     "kb_search": "KB search (Chinese query)",
     "kb_article": "KB article page",
@@ -932,9 +942,9 @@ async def drive(args: argparse.Namespace) -> Json:
     import httpx
 
     sizes = Sizes(args.hospitals, args.engineers, args.tickets, args.exchanges)
-    if sizes.engineers < 9:
-        raise SystemExit("--engineers: at least 9 (one signed-in client each)")
     conc = args.concurrency
+    if sizes.engineers < conc + 2:
+        raise SystemExit(f"--engineers: at least {conc + 2} (one signed-in client each)")
     out: Json = {
         "sizes": vars(sizes),
         "cpus": os.cpu_count(),
@@ -953,7 +963,7 @@ async def drive(args: argparse.Namespace) -> Json:
             f"generating {sizes.tickets:,} tickets and {sizes.exchanges:,} exchanges for "
             f"{sizes.hospitals} hospitals in {tmp}"
         )
-        data = generate(f"sqlite:///{tmp}/bot.db", config, sizes, args.seed)
+        data = generate(f"sqlite:///{tmp}/bot.db", config, sizes, args.seed, conc + 2)
         out["data"] = {k: v for k, v in data.items() if k not in ("ticket_numbers", "kb_ids")}
         out["data"]["hospitals"] = len(data["hospitals"])
         log(
@@ -977,7 +987,7 @@ async def drive(args: argparse.Namespace) -> Json:
                 base = f"http://127.0.0.1:{int(bot.ready)}"
                 log(f"bot ready after {bot.start_s:.1f} s at {base}")
                 out["rss_ready"] = rss(pid)
-                clients = [httpx.AsyncClient(base_url=base, timeout=120) for _ in range(conc + 1)]
+                clients = [httpx.AsyncClient(base_url=base, timeout=120) for _ in range(conc + 2)]
                 try:
                     for i, c in enumerate(clients):
                         await login(c, f"e{i + 1:02d}")
@@ -1061,32 +1071,43 @@ async def measure(
     phase.t1 = time.monotonic()
     phases.append(phase)
 
-    # chat under page load: the page clients go round all the pages while one more client asks
-    chat_tab = await ChatTab.open(clients[conc], f"h{conc + 1:03d}")
-    names = list(urls)
+    # chat under page load: the page clients go round the interactive pages, one more client
+    # runs the year report and its export again and again, and one more asks questions
+    chat_tab = await ChatTab.open(clients[conc + 1], f"h{conc + 1:03d}")
+    light = [n for n in urls if n not in HEAVY]
 
-    def mixed(i: int) -> str:
-        return urls[names[i % len(names)]](i // len(names))
+    def interactive(i: int) -> str:
+        return urls[light[i % len(light)]](i // len(light))
+
+    def heavy(i: int) -> str:
+        return urls[HEAVY[i % len(HEAVY)]](i // len(HEAVY))
 
     n_during = args.questions_under_load
-    log(f"playground under page load: {n_during} questions while {conc} clients load all pages")
+    log(
+        f"playground under page load: {n_during} questions while {conc} clients load the "
+        "interactive pages and one the year report and export"
+    )
     phase = Phase("chat_under_load", time.monotonic())
-    page_run = Run()
-    t_load = time.monotonic()
-    load = asyncio.create_task(hammer(pages, mixed, 10**9, 3600, page_run))
+    light_run, heavy_run = Run(), Run()
+    loads = [
+        asyncio.create_task(hammer(pages, interactive, 10**9, 3600, light_run)),
+        asyncio.create_task(hammer(clients[conc : conc + 1], heavy, 10**9, 3600, heavy_run)),
+    ]
     await asyncio.sleep(1.0)  # the load is under way before the first question
     chat = await ask_many([chat_tab], deck, n_during, args.load_seconds)
     phase.t1 = time.monotonic()
     # requests still running (a year report takes seconds under load) are abandoned, not
     # waited for: counted as unfinished
-    load.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await load
-    page_run.wall_s = phase.t1 - t_load
-    page_run.errors["unfinished"] += len(pages)
+    for task in loads:
+        task.cancel()
+    await asyncio.gather(*loads, return_exceptions=True)
+    for run, n_clients in ((light_run, conc), (heavy_run, 1)):
+        run.wall_s = phase.t1 - phase.t0
+        run.errors["unfinished"] += n_clients
     phases.append(phase)
     res["playground"]["under_page_load"] = chat.summary()
-    res["pages_during_chat"] = page_run.summary()
+    res["pages_during_chat"] = light_run.summary()
+    res["reports_during_chat"] = heavy_run.summary()
     return res
 
 
@@ -1167,14 +1188,17 @@ def report(r: Json) -> str:
             f"{_ms(c['p95_ms']):>7} {_ms(c['p99_ms']):>7} {_ms(c['max_ms']):>7} "
             f"{c['per_s']:>6.1f} {_ms(st.get('max_ms')):>9}   {kinds}"
         )
-    pdc = r.get("pages_during_chat")
-    if pdc:
-        lines.append(
-            f"pages meanwhile (all pages in rotation, {r['concurrency']} clients): {pdc['n']} "
-            f"requests done, p50 {_ms(pdc['p50_ms'])} p95 {_ms(pdc['p95_ms'])} max "
-            f"{_ms(pdc['max_ms'])} ms, {pdc['req_per_s']:.1f} req/s; "
-            f"{pdc['errors'].get('unfinished', 0)} still running at the end, abandoned"
-        )
+    for key, what in (
+        ("pages_during_chat", f"interactive pages ({r['concurrency']} clients, in rotation)"),
+        ("reports_during_chat", "year report + XLSX export (1 client)"),
+    ):
+        x = r.get(key)
+        if x:
+            lines.append(
+                f"meanwhile, {what}: {x['n']} done, p50 {_ms(x['p50_ms'])} p95 "
+                f"{_ms(x['p95_ms'])} max {_ms(x['max_ms'])} ms, {x['req_per_s']:.1f} req/s "
+                f"(+{x['errors'].get('unfinished', 0)} abandoned when the chat was done)"
+            )
     w = r["warm_decide_ms"]
     lines.append(
         f"(decide() alone, warm, before the runs: p50 {_ms(w['p50'])} p95 {_ms(w['p95'])} ms; "

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, Index, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 Clock = Callable[[], dt.datetime]
@@ -27,6 +27,14 @@ class Outcome(StrEnum):
 
 class Exchange(SQLModel, table=True):
     __tablename__ = "exchange"
+    #: The chat's look-ups (a reply finds its exchange, a ticket gathers its thread) and the
+    #: reports' period scans; without them each is a full scan on the event loop.
+    __table_args__ = (
+        Index("ix_exchange_thread", "platform", "chat_id", "thread_root"),
+        Index("ix_exchange_question", "platform", "chat_id", "question_message_id"),
+        Index("ix_exchange_reply", "platform", "chat_id", "reply_message_id"),
+        Index("ix_exchange_created_at", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     hospital_id: str = Field(index=True, max_length=32)

@@ -82,6 +82,7 @@ class Ticket(SQLModel, table=True):
         CheckConstraint(_in("urgency", URGENCIES), name="ck_ticket_urgency"),
         Index("ix_ticket_source", "source_platform", "source_chat_id"),
         Index("ix_ticket_hospital_status", "hospital_id", "status"),
+        Index("ix_ticket_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

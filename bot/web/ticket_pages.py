@@ -88,8 +88,10 @@ def routes(console: Console) -> APIRouter:
 
     # -- the list ------------------------------------------------------------------------------
 
+    # Read-only pages are plain functions: FastAPI runs them in its thread pool, so a heavy
+    # list or search never holds up the chat adapters on the event loop.
     @router.get("/tickets")
-    async def ticket_list(request: Request) -> Response:
+    def ticket_list(request: Request) -> Response:
         viewer = console.signed_in(request)
         p = request.query_params
         statuses = ["open", *Status]
@@ -145,7 +147,7 @@ def routes(console: Console) -> APIRouter:
         )
 
     @router.get("/tickets/new")
-    async def ticket_new(request: Request) -> Response:
+    def ticket_new(request: Request) -> Response:
         return new_form(request, console.signed_in(request))
 
     @router.post("/tickets/new")
@@ -221,7 +223,7 @@ def routes(console: Console) -> APIRouter:
         )
 
     @router.get("/tickets/{number}")
-    async def ticket_page(request: Request, number: str) -> Response:
+    def ticket_page(request: Request, number: str) -> Response:
         viewer = console.signed_in(request)
         return detail(request, viewer, ticket_for(viewer, number))
 
