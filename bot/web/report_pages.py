@@ -24,6 +24,7 @@ from openpyxl.styles import Font
 from bot import texts
 from bot.registry.clock import naive_utc
 from bot.web.app import Console
+from bot.web.report_cache import RecentResults
 from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
 from bot.web.settings import ServiceTargets
 
@@ -309,16 +310,21 @@ def routes(console: Console) -> APIRouter:
         ok = hospital_id is not None and len(hospital_id) <= 64 and hospital_id.isprintable()
         return ok and console.services.registry.get_hospital(hospital_id or "") is not None
 
+    recent: RecentResults[Report] = RecentResults(ttl=60.0)
+
     def report_for(q: Query) -> Report:
-        return build_report(
-            console.db,
-            hospital_id=q.hospital_id,
-            year=q.year,
-            month=q.month,
-            zone=console.zone,
-            targets=settings.targets,
-            top_n=settings.top_unanswered,
-            now=naive_utc(console.services.clock()),
+        return recent.get(
+            (q.hospital_id, q.year, q.month),
+            lambda: build_report(
+                console.db,
+                hospital_id=q.hospital_id,
+                year=q.year,
+                month=q.month,
+                zone=console.zone,
+                targets=settings.targets,
+                top_n=settings.top_unanswered,
+                now=naive_utc(console.services.clock()),
+            ),
         )
 
     def export_sections(report: Report) -> list[Section]:
