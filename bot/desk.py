@@ -112,7 +112,7 @@ class Desk:
         except TicketNotFound:
             await self._say(msg, texts.not_found(number))
         except TicketError as exc:
-            await self._say(msg, f"操作未完成：{exc}")
+            await self._say(msg, operations.explain(exc))
 
     def _ticket_summary(self, number: str) -> str:
         t = self.s.tickets.get(number)
@@ -152,6 +152,6 @@ class Desk:
             )
             return
         except TicketError as exc:
-            await self.s.messenger.acknowledge(press, f"无法接单：{exc}")
+            await self.s.messenger.acknowledge(press, operations.explain(exc))
             return
         await self.s.messenger.acknowledge(press, f"已接单 #{ticket.number}")

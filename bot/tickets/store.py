@@ -80,8 +80,12 @@ class AlreadyClaimed(TicketError):
 
 
 class NotAllowed(TicketError):
-    def __init__(self, why: str) -> None:
+    """``code`` names the rule for surfaces that explain it in their own words
+    (``bot.operations.explain``); ``why`` is the English sentence for logs and the CLI."""
+
+    def __init__(self, why: str, code: str = "") -> None:
         self.why = why
+        self.code = code
         super().__init__(why)
 
 
@@ -298,7 +302,9 @@ class TicketStore:
             if actor.kind != ActorKind.ENGINEER or not (
                 _is_lead(s, actor.id) or actor.id == ticket.accepted_by
             ):
-                raise NotAllowed(f"only a lead or the ticket's engineer can assign ticket {number}")
+                raise NotAllowed(
+                    f"only a lead or the ticket's engineer can assign ticket {number}", "not_owner"
+                )
             if ticket.status not in OPEN_STATUSES:
                 raise InvalidTransition(ticket.status, "assigned", number)
             if ticket.accepted_by == target.id:
@@ -388,7 +394,10 @@ class TicketStore:
             actor = _actor(s, by)
             ticket = _locked(s, number, actor)
             if not reason.strip():
-                raise NotAllowed(f"ticket {number}: say why it is reopened (a reason is required)")
+                raise NotAllowed(
+                    f"ticket {number}: say why it is reopened (a reason is required)",
+                    "reason_required",
+                )
             if ticket.status not in (Status.RESOLVED, Status.CLOSED):
                 raise InvalidTransition(ticket.status, "reopened", number)
             previous = ticket.status
@@ -421,9 +430,11 @@ class TicketStore:
             actor = _actor(s, by)
             ticket = _locked(s, number, actor)
             if actor.kind == ActorKind.HOSPITAL_USER:
-                raise NotAllowed("notes are internal: hospital users cannot add them")
+                raise NotAllowed(
+                    "notes are internal: hospital users cannot add them", "not_engineer"
+                )
             if not text.strip():
-                raise NotAllowed("a note needs text")
+                raise NotAllowed("a note needs text", "text_required")
             return _event(s, ticket, now, actor, EventKind.NOTE, text=text)
 
     def append_message(
@@ -757,7 +768,7 @@ def _actor(s: Session, by: By) -> Actor:
     if by.kind == ActorKind.ENGINEER:
         engineer = s.get(Engineer, by.id) if by.id else None
         if engineer is None:
-            raise NotAllowed(f"{by.id!r} is not a registered engineer")
+            raise NotAllowed(f"{by.id!r} is not a registered engineer", "not_engineer")
         return Actor(ActorKind.ENGINEER, engineer.id, by.name or engineer.name)
     if by.kind == ActorKind.HOSPITAL_USER and not by.hospital_id:
         raise NotAllowed("a hospital user acts for a hospital: build it with Actor.hospital_user")
@@ -779,9 +790,9 @@ def _taker(s: Session, engineer_id: str) -> Engineer:
     """An engineer who may take tickets (role engineer or lead)."""
     engineer = s.get(Engineer, engineer_id)
     if engineer is None:
-        raise NotAllowed(f"{engineer_id!r} is not a registered engineer")
+        raise NotAllowed(f"{engineer_id!r} is not a registered engineer", "not_engineer")
     if not _roles(s, engineer_id) & {"engineer", "lead"}:
-        raise NotAllowed(f"{engineer.name} ({engineer_id}) does not take tickets")
+        raise NotAllowed(f"{engineer.name} ({engineer_id}) does not take tickets", "cannot_take")
     return engineer
 
 
@@ -791,7 +802,8 @@ def _owner_or_lead(s: Session, ticket: Ticket, actor: Actor, what: str) -> None:
     ):
         owner = ticket.accepted_by or "nobody yet"
         raise NotAllowed(
-            f"only the ticket's engineer ({owner}) or a lead can {what} ticket {ticket.number}"
+            f"only the ticket's engineer ({owner}) or a lead can {what} ticket {ticket.number}",
+            "not_owner",
         )
 
 

@@ -304,7 +304,7 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(404) from None
         except TicketError as exc:
             return detail(
-                request, viewer, services.tickets.get(ticket.number), f"操作未完成：{exc}", 409
+                request, viewer, services.tickets.get(ticket.number), operations.explain(exc), 409
             )
         return RedirectResponse(f"/tickets/{ticket.number}?done={done}", status_code=303)
 

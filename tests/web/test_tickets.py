@@ -113,7 +113,7 @@ async def test_an_engineer_claims_replies_and_resolves_with_a_full_audit_trail(w
     r = await web.post_form(c, f"{page}/note", {"text": "疑似驱动问题"}, page=page)
     assert r.status_code == 303
     r = await web.post_form(c, f"{page}/resolve", {"text": ""}, page=page)
-    assert r.status_code == 409 and "操作未完成" in r.text  # the resolution is required
+    assert r.status_code == 409 and "请写明处理方式" in r.text  # the resolution is required
     r = await web.post_form(c, f"{page}/resolve", {"text": "更新打印机驱动"}, page=page)
     assert r.status_code == 303
     done = web.app.services.tickets.get(ticket.number)
@@ -201,7 +201,7 @@ async def test_only_the_owner_or_a_lead_resolves(web: WebEnv) -> None:
     li = await web.login("e02")
     page = f"/tickets/{ticket.number}"
     r = await web.post_form(li, f"{page}/resolve", {"text": "我来关掉"}, page=page)
-    assert r.status_code == 409 and "only the ticket" in r.text
+    assert r.status_code == 409 and "只有该工单的受理工程师或组长" in r.text
     assert services.tickets.get(ticket.number).status == "accepted"
 
 
@@ -256,3 +256,14 @@ async def test_typed_text_is_escaped_everywhere(web: WebEnv) -> None:
         assert "<b>evil</b>" not in r.text, path
     detail = await c.get(f"/tickets/{ticket.number}")
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in detail.text
+
+
+async def test_refusals_are_explained_in_chinese(web: WebEnv) -> None:
+    ticket = register(web, "h001", "门诊医生站开不了检查单")
+    c = await web.login("e01")  # a lead: past the ownership rule, refused by the state
+    page = f"/tickets/{ticket.number}"
+    r = await web.post_form(c, f"{page}/resolve", {"text": "已处理"}, page=page)
+    assert r.status_code == 409 and "工单当前状态为「待接单」，不能标记解决" in r.text
+    await web.post_form(c, f"{page}/claim", {}, page=page)
+    r = await web.post_form(c, f"{page}/note", {"text": "   "}, page=page)
+    assert r.status_code == 409 and "内容不能为空" in r.text
