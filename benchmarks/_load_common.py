@@ -34,6 +34,18 @@ TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
 Json = dict[str, Any]
 
 
+def config_base(tmp: Path) -> list[str]:
+    """The first lines of every load benchmark's config.toml: state in ``tmp``, the sample KB."""
+    return [
+        f'data_dir = "{tmp}"',
+        "[storage]",
+        f'url = "sqlite:///{tmp}/bot.db"',
+        "[kb]",
+        f'dir = "{KB_DIR}"',
+        f'index_dir = "{tmp}/index"',
+    ]
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import _web_vocab as vocab
-from _load_common import KB_DIR, Json, load_queries
+from _load_common import KB_DIR, Json, config_base, load_queries
 
 PASSWORD = "benchmark-password-123"  # of the engineers the driver signs in as
 
@@ -37,14 +37,7 @@ class Sizes:
 
 
 def write_config(tmp: Path, sizes: Sizes) -> Path:
-    lines = [
-        f'data_dir = "{tmp}"',
-        "[storage]",
-        f'url = "sqlite:///{tmp}/bot.db"',
-        "[kb]",
-        f'dir = "{KB_DIR}"',
-        f'index_dir = "{tmp}/index"',
-    ]
+    lines = config_base(tmp)
     surnames = vocab.SURNAMES
     for i in range(sizes.engineers):
         roles = '["engineer", "lead", "broadcaster"]' if i < 3 else '["engineer"]'

@@ -55,7 +55,6 @@ from pathlib import Path
 from typing import Any
 
 from _load_common import (
-    KB_DIR,
     ROOT,
     TICKET_NO,
     BotDidNotStart,
@@ -63,6 +62,7 @@ from _load_common import (
     Json,
     bot_process,
     child_logging,
+    config_base,
     fmt_ms,
     latency_stats,
     load_queries,
@@ -165,12 +165,7 @@ def auto_channels(rate: float) -> int:
 
 def write_config(tmp: Path, channels: int, api_url: str) -> Path:
     lines = [
-        f'data_dir = "{tmp}"',
-        "[storage]",
-        f'url = "sqlite:///{tmp}/bot.db"',
-        "[kb]",
-        f'dir = "{KB_DIR}"',
-        f'index_dir = "{tmp}/index"',
+        *config_base(tmp),
         "[slack]",
         'mode = "http"',
         f'api_base_url = "{api_url}"',

@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 from _load_common import (
-    KB_DIR,
     ROOT,
     TICKET_NO,
     BotDidNotStart,
@@ -64,6 +63,7 @@ from _load_common import (
     Json,
     bot_process,
     child_logging,
+    config_base,
     fmt_ms,
     latency_stats,
     load_queries,
@@ -265,12 +265,7 @@ def auto_groups(rate: float) -> int:
 
 def write_config(tmp: Path, groups: int, args: argparse.Namespace) -> Path:
     lines = [
-        f'data_dir = "{tmp}"',
-        "[storage]",
-        f'url = "sqlite:///{tmp}/bot.db"',
-        "[kb]",
-        f'dir = "{KB_DIR}"',
-        f'index_dir = "{tmp}/index"',
+        *config_base(tmp),
         "[telegram]",
         f"engineers_chat = {DESK}",
         "poll_timeout = 10",

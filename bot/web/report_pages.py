@@ -362,29 +362,26 @@ def routes(console: Console) -> APIRouter:
             },
         )
 
-    @router.get("/reports/export.csv")
-    def export_csv(
-        request: Request,
-        hospital: str | None = None,
-        year: str | None = None,
-        month: str | None = None,
-    ) -> Response:
-        console.engineer(request)
-        q = parse(hospital, year, month)
-        body = to_csv(export_sections(report_for(q)))
-        return _download(body, "text/csv; charset=utf-8", q.filename("csv"))
+    exports: dict[str, tuple[Callable[[list[Section]], bytes], str]] = {
+        "csv": (to_csv, "text/csv; charset=utf-8"),
+        "xlsx": (to_xlsx, XLSX_TYPE),
+    }
 
-    @router.get("/reports/export.xlsx")
-    def export_xlsx(
+    @router.get("/reports/export.{fmt}")
+    def export(
         request: Request,
+        fmt: str,
         hospital: str | None = None,
         year: str | None = None,
         month: str | None = None,
     ) -> Response:
+        """The report's sections as a download: CSV (UTF-8 with BOM) or XLSX."""
         console.engineer(request)
+        if fmt not in exports:
+            raise HTTPException(404)
         q = parse(hospital, year, month)
-        body = to_xlsx(export_sections(report_for(q)))
-        return _download(body, XLSX_TYPE, q.filename("xlsx"))
+        write, media_type = exports[fmt]
+        return _download(write(export_sections(report_for(q))), media_type, q.filename(fmt))
 
     return router
 

@@ -37,8 +37,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/tickets/new": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/reports": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
-    "/reports/export.csv": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
-    "/reports/export.xlsx": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/reports/export.{fmt}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # csv and xlsx
     "/playground": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/playground/api/chats/{chat_id}/messages": {ANON: 401, HOSPITAL: 404, ENGINEER: 200},
     "/account/password": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
@@ -78,6 +77,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{number}", number)
         .replace("{chat_id}", "h002")
         .replace("{action}", "claim")
+        .replace("{fmt}", "xlsx")
     )
 
 

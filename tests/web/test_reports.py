@@ -438,3 +438,9 @@ async def test_bad_parameters_get_an_error_page(
         r = await client.get(path, params=query)
         assert r.status_code == status, (path, query)
         assert says in r.text and "text/html" in r.headers["content-type"]
+
+
+async def test_an_unknown_export_format_is_a_404(web: WebEnv) -> None:
+    client = await web.login()
+    r = await client.get("/reports/export.pdf")
+    assert r.status_code == 404
