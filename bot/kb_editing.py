@@ -6,6 +6,10 @@ database re-embedding only the changed article, swaps it into the running ``Answ
 attribute assignment: a question being answered keeps the index it started with), then persists
 it so a restart does not embed again. Saves are serialised: two engineers saving at once must
 not both build from the same old index and have the later swap drop the earlier article.
+
+Retiring and restoring an article go the same way (under the same lock): the flag is written,
+the index rebuilt without (or again with) the article and swapped in, so the very next chat
+question no longer gets (or again gets) it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from bot.registry.sessions import write_session
 from intents.decide import AnswerEngine
 from kb_index.articles import Article, ArticleError, parse_article
 from kb_index.index import SearchIndex
-from kb_index.store import WEB_SOURCE, KbArticle, load_articles, save_article
+from kb_index.store import (
+    WEB_SOURCE,
+    KbArticle,
+    load_articles,
+    restore_article,
+    retire_article,
+    save_article,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +125,16 @@ class SaveResult:
     indexed: bool = True
 
 
+@dataclass(frozen=True)
+class RetireResult:
+    #: False when nothing was written: it already was retired (or, restoring, was not).
+    changed: bool
+    #: Articles embedded by the rebuild (a restored one is embedded again).
+    embedded: int = 0
+    #: False when the flag was written but the index could not be rebuilt.
+    indexed: bool = True
+
+
 class LiveKnowledge:
     """Saves web edits and keeps the running engine's index in step with the database."""
 
@@ -130,18 +151,57 @@ class LiveKnowledge:
             result = await asyncio.to_thread(self._write, article, changed_by, based_on)
             if result.outcome == "unchanged":
                 return result
-            try:
-                index, embedded = await asyncio.to_thread(self._build)
-            except Exception:
-                log.exception("KB %s saved, but rebuilding the index failed", article.id)
+            indexed, embedded = await self._reindex(f"{article.id} saved")
+            if not indexed:
                 return dataclasses.replace(result, indexed=False)
-            self.engine.index = index
-            try:
-                await asyncio.to_thread(index.save, index_dir(self.settings))
-            except OSError:  # answering is already up to date; a restart re-embeds once
-                log.exception("persisting the index after saving %s failed", article.id)
             log.info("KB %s %s by %s: index swapped", article.id, result.outcome, changed_by)
             return dataclasses.replace(result, embedded=embedded)
+
+    async def retire(self, article_id: str, by: str, reason: str = "") -> RetireResult:
+        """Retire the article and drop it from the running index; ``KeyError`` when there is
+        no such article. Retiring a retired article writes nothing (it only rebuilds the index
+        if an earlier rebuild failed and the article is still in it)."""
+        return await self._flag(article_id, by, retire=True, reason=reason)
+
+    async def restore(self, article_id: str, by: str) -> RetireResult:
+        """Bring a retired article back into the running index (``KeyError``: no article);
+        idempotent like ``retire``."""
+        return await self._flag(article_id, by, retire=False)
+
+    async def _flag(self, article_id: str, by: str, retire: bool, reason: str = "") -> RetireResult:
+        def write() -> bool | None:
+            with write_session(self.db) as session:
+                if retire:
+                    return retire_article(session, article_id, by, reason)
+                return restore_article(session, article_id)
+
+        verb = "retired" if retire else "restored"
+        async with self._lock:
+            changed = await asyncio.to_thread(write)
+            if changed is None:
+                raise KeyError(article_id)
+            in_index = self.engine.index.get(article_id) is not None
+            if not changed and in_index != retire:
+                return RetireResult(changed=False)
+            # changed, or a repeat after a failed rebuild left the index out of step: rebuild
+            indexed, embedded = await self._reindex(f"{article_id} {verb}")
+            log.info("KB %s %s by %s: index swapped=%s", article_id, verb, by, indexed)
+            return RetireResult(changed=changed, embedded=embedded, indexed=indexed)
+
+    async def _reindex(self, what: str) -> tuple[bool, int]:
+        """Rebuild, swap and persist the index (the caller holds the lock); (False, 0) when
+        the rebuild failed and the old index keeps answering."""
+        try:
+            index, embedded = await asyncio.to_thread(self._build)
+        except Exception:
+            log.exception("KB %s, but rebuilding the index failed", what)
+            return False, 0
+        self.engine.index = index
+        try:
+            await asyncio.to_thread(index.save, index_dir(self.settings))
+        except OSError:  # answering is already up to date; a restart re-embeds once
+            log.exception("persisting the index (%s) failed", what)
+        return True, embedded
 
     def _write(self, article: Article, changed_by: str, based_on: int | None) -> SaveResult:
         # one immediate transaction: the version check and the write cannot be split by

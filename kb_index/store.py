@@ -36,6 +36,16 @@ class KbArticle(SQLModel, table=True):
     version: int = 1
     source: str = ""
     imported_at: dt.datetime
+    #: Set while the article is retired: kept with its history and its page, but not indexed
+    #: (the bot no longer answers with it). UTC, like every time here.
+    retired_at: dt.datetime | None = None
+    #: Who retired it (an engineer id) and why; "" while it is not retired.
+    retired_by: str = ""
+    retired_reason: str = ""
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
     def to_article(self) -> Article:
         return Article(
@@ -104,6 +114,8 @@ def save_article(
     Kept: a folder import of a file unchanged since it was last imported, over an article
     edited on the web since. Every start re-imports the folder, and a stale file must not
     silently undo an engineer's web edit; a file that really changed still wins.
+    A retired article stays retired: a new version is stored, but only restoring it (in the
+    web console) brings it back into the index.
     """
     now = now or _now()
     markdown = article.to_markdown()
@@ -203,12 +215,52 @@ def import_folder(
 
 
 def load_articles(engine: Engine) -> list[Article]:
-    """Current version of every article, ordered by id (the index's order)."""
+    """Current version of every article that is not retired, ordered by id (the index's
+    order): what the bot answers with."""
     with Session(engine) as session:
-        rows: Sequence[KbArticle] = session.exec(
-            select(KbArticle).order_by(col(KbArticle.id))
-        ).all()
-        return [r.to_article() for r in rows]
+        return [r.to_article() for r in list_articles(session, include_retired=False)]
+
+
+def list_articles(session: Session, include_retired: bool = True) -> list[KbArticle]:
+    """The current rows, ordered by id; retired ones too unless ``include_retired`` is off."""
+    stmt = select(KbArticle).order_by(col(KbArticle.id))
+    if not include_retired:
+        stmt = stmt.where(col(KbArticle.retired_at).is_(None))
+    rows: Sequence[KbArticle] = session.exec(stmt).all()
+    return list(rows)
+
+
+def retire_article(
+    session: Session, article_id: str, by: str, reason: str, now: dt.datetime | None = None
+) -> bool | None:
+    """Retire an article: it keeps its versions and page but leaves the index. Returns True
+    when it was retired now, False when it already was (the first retirement's who, when and
+    why are kept), None when there is no such article."""
+    row = session.get(KbArticle, article_id)
+    if row is None:
+        return None
+    if row.retired_at is not None:
+        return False
+    row.retired_at = now or _now()
+    row.retired_by = by
+    row.retired_reason = reason
+    session.add(row)
+    return True
+
+
+def restore_article(session: Session, article_id: str) -> bool | None:
+    """Undo ``retire_article``: True when restored now, False when it was not retired, None
+    when there is no such article."""
+    row = session.get(KbArticle, article_id)
+    if row is None:
+        return None
+    if row.retired_at is None:
+        return False
+    row.retired_at = None
+    row.retired_by = ""
+    row.retired_reason = ""
+    session.add(row)
+    return True
 
 
 def article_history(engine: Engine, article_id: str) -> list[KbArticleVersion]:

@@ -17,6 +17,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -35,6 +36,7 @@ from adapters.base import Sender
 from bot import texts
 from bot.config import Settings
 from bot.core import Services
+from bot.kb_editing import LiveKnowledge
 from bot.web.auth import ANONYMOUS, ConsoleStore, LoginLimiter, Viewer, same_token
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,12 @@ class Console:
             EVENT_LABELS=texts.EVENT_LABELS,
         )
         env.filters["local"] = self.local_time
+
+    @cached_property
+    def knowledge(self) -> LiveKnowledge:
+        """The one writer of KB changes for the running engine: edits, retiring and restoring
+        share its lock, so no rebuild is built from an index another one is replacing."""
+        return LiveKnowledge(self.settings, self.db, self.services.engine)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -243,13 +251,20 @@ class SecurityHeaders:
 
 def create_console(console: Console) -> FastAPI:
     """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
-    from bot.web import account_pages, kb_pages, playground, report_pages, ticket_pages
+    from bot.web import (
+        account_pages,
+        kb_pages,
+        kb_retire,
+        playground,
+        report_pages,
+        ticket_pages,
+    )
 
     app = FastAPI(title="hisbot console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (account_pages, kb_pages, ticket_pages, report_pages, playground):
+    for module in (account_pages, kb_pages, kb_retire, ticket_pages, report_pages, playground):
         app.include_router(module.routes(console))
 
     @app.exception_handler(LoginRequired)

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -364,6 +364,17 @@ class ConsoleStore:
     def audit_log(self, limit: int = 200) -> list[WebAudit]:
         with read_session(self._engine) as s:
             stmt = select(WebAudit).order_by(col(WebAudit.id).desc()).limit(limit)
+            return list(s.exec(stmt).all())
+
+    def audit_of(self, target: str, actions: Sequence[str]) -> list[WebAudit]:
+        """The audit records of these actions on one target, oldest first."""
+        with read_session(self._engine) as s:
+            stmt = (
+                select(WebAudit)
+                .where(WebAudit.target == target[:120])
+                .where(col(WebAudit.action).in_(list(actions)))
+                .order_by(col(WebAudit.id))
+            )
             return list(s.exec(stmt).all())
 
 

@@ -18,15 +18,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
-from sqlmodel import col, select
 from starlette.datastructures import FormData
 
-from bot.kb_editing import Draft, EditConflict, LiveKnowledge
+from bot.kb_editing import Draft, EditConflict
 from bot.registry.sessions import read_session
+from bot.web import kb_retire
 from bot.web.app import Console
 from bot.web.auth import Viewer
 from kb_index.articles import CATEGORIES, Article, ArticleError
-from kb_index.store import WEB_SOURCE, KbArticle, article_history
+from kb_index.store import WEB_SOURCE, KbArticle, article_history, list_articles
 from kb_index.text import STOP_CHARS, latin_tokens, prepare_query
 
 MAX_QUERY = 200
@@ -50,7 +50,9 @@ NOTICES = {
     "masked": "已保存并重新索引。注意：内容中的个人信息（身份证号、手机号、住院号等）已被自动隐去，请核对。",
     "unchanged": "内容没有变化，未生成新版本。",
     "stale": "已保存，但搜索索引更新失败：机器人暂时仍按旧内容回答，请稍后再次保存或联系管理员。",
+    **kb_retire.NOTICES,
 }
+ERROR_NOTICES = {"stale", *kb_retire.ERRORS}
 
 
 # -- text helpers ---------------------------------------------------------------------------
@@ -173,8 +175,9 @@ def problem_text(err: ArticleError) -> str:
 
 
 def _rows(console: Console) -> list[KbArticle]:
+    """Every article, retired ones included (pages decide who sees those)."""
     with read_session(console.db) as s:
-        return list(s.exec(select(KbArticle).order_by(col(KbArticle.id))).all())
+        return list_articles(s)
 
 
 def _row(console: Console, article_id: str) -> KbArticle | None:
@@ -206,7 +209,7 @@ def _based_on(form: FormData) -> int | None:
 
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
-    live = LiveKnowledge(console.settings, console.db, console.services.engine)
+    live = console.knowledge
     decide = console.settings.decide
 
     def editor(
@@ -236,9 +239,14 @@ def routes(console: Console) -> APIRouter:
         )
 
     @router.get("/kb")
-    async def browse(request: Request, category: str = "", module: str = "") -> Response:
+    async def browse(
+        request: Request, category: str = "", module: str = "", retired: str = ""
+    ) -> Response:
         viewer = console.kb_reader(request)
-        rows = await asyncio.to_thread(_rows, console)
+        every = await asyncio.to_thread(_rows, console)
+        # retired articles: only engineers see them, and only when they ask to (?retired=1)
+        show_retired = viewer.is_engineer and retired == "1"
+        rows = [r for r in every if r.retired == show_retired]
         in_category = [r for r in rows if not category or r.category == category]
         shown = [r for r in in_category if not module or r.module == module]
         shown.sort(key=lambda r: (r.updated, r.id), reverse=True)
@@ -253,6 +261,8 @@ def routes(console: Console) -> APIRouter:
                 "modules": sorted(Counter(r.module for r in in_category).items()),
                 "category": category,
                 "module": module,
+                "show_retired": show_retired,
+                "retired_count": sum(r.retired for r in every) if viewer.is_engineer else 0,
             },
         )
 
@@ -274,7 +284,7 @@ def routes(console: Console) -> APIRouter:
             terms = query_terms(query)
             for h in hits:
                 row = rows.get(h.article.id)
-                if row is None:  # deleted since the index was built
+                if row is None or row.retired:  # retired since the index was built
                     continue
                 ctx["results"].append(
                     {
@@ -325,7 +335,8 @@ def routes(console: Console) -> APIRouter:
                 "steps": markdown(steps) if steps else "",
                 "body": markdown(rest),
                 "flash": NOTICES.get(n, ""),
-                "flash_kind": "error" if n == "stale" else "ok",
+                "flash_kind": "error" if n in ERROR_NOTICES else "ok",
+                "max_reason": kb_retire.MAX_REASON,
             },
         )
 
@@ -343,7 +354,13 @@ def routes(console: Console) -> APIRouter:
             request,
             viewer,
             "kb_history.html",
-            {"row": row, "versions": versions[::-1], "shown": shown, "web_source": WEB_SOURCE},
+            {
+                "row": row,
+                "versions": versions[::-1],
+                "shown": shown,
+                "web_source": WEB_SOURCE,
+                "events": await asyncio.to_thread(kb_retire.retire_events, console, article_id),
+            },
         )
 
     @router.get("/kb/{article_id}/edit")

@@ -69,6 +69,6 @@ class WebAudit(SQLModel, table=True):
     #: "engineer:e01", "hospital:h001#3" (link 3), "anonymous", "cli".
     actor: str = Field(max_length=80)
     action: str = Field(max_length=32)
-    target: str = Field(default="", max_length=120)
+    target: str = Field(default="", max_length=120, index=True)
     detail: str = ""
     ip: str = Field(default="", max_length=64)

@@ -18,7 +18,10 @@ from kb_index.store import (
     KbArticleVersion,
     article_history,
     import_folder,
+    list_articles,
     load_articles,
+    restore_article,
+    retire_article,
     save_article,
 )
 
@@ -243,3 +246,80 @@ def test_an_article_created_on_the_web_is_overwritten_by_a_new_file(
     )
     report = import_folder(engine, kb)
     assert report.updated == ("hb-100",) and report.kept == ()
+
+
+# -- retiring ----------------------------------------------------------------------------------
+
+
+def retire(engine: Engine, article_id: str, reason: str = "HIS 4.x 已无医院使用") -> bool | None:
+    with Session(engine) as s:
+        outcome = retire_article(s, article_id, "e01", reason)
+        s.commit()
+        return outcome
+
+
+def restore(engine: Engine, article_id: str) -> bool | None:
+    with Session(engine) as s:
+        outcome = restore_article(s, article_id)
+        s.commit()
+        return outcome
+
+
+def test_a_retired_article_is_not_loaded_but_kept(engine: Engine, kb: Path) -> None:
+    import_folder(engine, kb)
+    assert retire(engine, "hb-004") is True
+    assert "hb-004" not in [a.id for a in load_articles(engine)]
+    assert len(load_articles(engine)) == 14
+    with Session(engine) as s:
+        rows = {r.id: r for r in list_articles(s)}
+        assert len(rows) == 15 and len(list_articles(s, include_retired=False)) == 14
+    row = rows["hb-004"]
+    assert row.retired and row.retired_by == "e01" and row.retired_reason == "HIS 4.x 已无医院使用"
+    assert row.retired_at is not None and row.retired_at.tzinfo is not None  # stored, read back
+    assert [v.version for v in article_history(engine, "hb-004")] == [1]  # history untouched
+
+
+def test_retiring_and_restoring_are_idempotent(engine: Engine, kb: Path) -> None:
+    import_folder(engine, kb)
+    assert retire(engine, "hb-004", "first") is True
+    assert retire(engine, "hb-004", "second") is False  # the first retirement is kept
+    with Session(engine) as s:
+        row = s.get(KbArticle, "hb-004")
+        assert row is not None and row.retired_reason == "first"
+    assert restore(engine, "hb-004") is True
+    assert restore(engine, "hb-004") is False
+    with Session(engine) as s:
+        row = s.get(KbArticle, "hb-004")
+        assert (
+            row is not None
+            and not row.retired
+            and (row.retired_by, row.retired_reason)
+            == (
+                "",
+                "",
+            )
+        )
+    assert "hb-004" in [a.id for a in load_articles(engine)]
+    assert retire(engine, "nope") is None and restore(engine, "nope") is None
+
+
+def test_import_keeps_a_retired_article_retired(engine: Engine, kb: Path) -> None:
+    import_folder(engine, kb)
+    retire(engine, "hb-002")
+    assert "hb-002" in import_folder(engine, kb).unchanged
+    # a changed file is stored as a new version, and the article stays retired
+    path = kb / "hb-002.md"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("结算中止。", "结算中止（新版）。"),
+        encoding="utf-8",
+    )
+    report = import_folder(engine, kb)
+    assert report.updated == ("hb-002",)
+    assert [v.version for v in article_history(engine, "hb-002")] == [1, 2]
+    assert "hb-002" not in [a.id for a in load_articles(engine)]
+    with Session(engine) as s:
+        row = s.get(KbArticle, "hb-002")
+        assert row is not None and row.retired and "新版" in row.body
+    # restoring brings back the newest version
+    restore(engine, "hb-002")
+    assert "新版" in {a.id: a for a in load_articles(engine)}["hb-002"].body

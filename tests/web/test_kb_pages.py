@@ -407,3 +407,172 @@ class TestLoginOnly:
         c = await web.login("e02")
         r = await c.get("/kb")
         assert r.status_code == 200 and csrf_of(r.text)
+
+
+# -- retiring and restoring ------------------------------------------------------------------
+
+#: A question hb-003 answers.
+HB003_QUESTION = "住院医保上传提示就诊ID不存在"
+
+
+def answered_with(web: WebEnv, question: str) -> str | None:
+    decision = web.app.services.engine.decide(question)
+    return decision.article.id if decision.article is not None else None
+
+
+def candidates(web: WebEnv, question: str) -> list[str]:
+    return [h.article.id for h in web.app.services.engine.rank(question, 15)]
+
+
+async def test_a_retired_article_is_no_longer_answered_and_restoring_brings_it_back(
+    web: WebEnv,
+) -> None:
+    assert answered_with(web, HB003_QUESTION) == "hb-003"
+    c = await web.login("e01")
+    r = await web.post_form(
+        c, "/kb/hb-003/retire", {"reason": "HIS 4.x 已无医院使用"}, "/kb/hb-003"
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/kb/hb-003?n=retired"
+    # the very next question: not answered with it, not even a candidate
+    assert answered_with(web, HB003_QUESTION) != "hb-003"
+    assert "hb-003" not in candidates(web, HB003_QUESTION)
+    row = current(web, "hb-003")
+    assert row.retired and (row.retired_by, row.retired_reason) == ("e01", "HIS 4.x 已无医院使用")
+    audit = web.store.audit_log()
+    assert (audit[0].action, audit[0].target, audit[0].detail) == (
+        "kb_retire",
+        "hb-003",
+        "HIS 4.x 已无医院使用",
+    )
+    page = await c.get(r.headers["location"])
+    assert "已停用：机器人不再用这篇文章回答" in page.text
+    assert 'action="/kb/hb-003/restore"' in page.text
+    assert 'action="/kb/hb-003/retire"' not in page.text
+    # retiring again changes nothing (and is not audited twice)
+    r = await web.post_form(c, "/kb/hb-003/retire", {"reason": "again"}, "/kb/hb-003")
+    assert r.status_code == 303 and current(web, "hb-003").retired_reason == "HIS 4.x 已无医院使用"
+    assert [a.action for a in web.store.audit_log()].count("kb_retire") == 1
+
+    r = await web.post_form(c, "/kb/hb-003/restore", {}, "/kb/hb-003")
+    assert r.status_code == 303 and r.headers["location"] == "/kb/hb-003?n=restored"
+    assert answered_with(web, HB003_QUESTION) == "hb-003"
+    assert not current(web, "hb-003").retired
+    assert web.store.audit_log()[0].action == "kb_restore"
+    # the history lists both events, newest first, next to the (unchanged) versions
+    r = await web.client.get("/kb/hb-003/history")
+    assert "停用与恢复" in r.text and "HIS 4.x 已无医院使用" in r.text
+    assert r.text.index("恢复</td>") < r.text.index("停用</span>")
+    assert "第 1 版" in r.text and "第 2 版" not in r.text
+
+
+async def test_a_retired_article_page_still_opens_with_a_banner(web: WebEnv) -> None:
+    c = await web.login("e01", web.new_client())
+    await web.post_form(c, "/kb/hb-003/retire", {"reason": "已被 hb-002 取代"}, "/kb/hb-003")
+    hospital = await web.as_hospital("h001")
+    for client in (web.client, hospital, c):
+        r = await client.get("/kb/hb-003")
+        assert r.status_code == 200
+        assert "此文章已停用" in r.text and "已被 hb-002 取代" in r.text and "e01" in r.text
+        assert "住院医保结算提示就诊信息不存在" in r.text  # the content is still readable
+    for client in (web.client, hospital):  # no retire/restore forms for them
+        r = await client.get("/kb/hb-003")
+        assert "/kb/hb-003/restore" not in r.text and "/kb/hb-003/retire" not in r.text
+    assert "此文章已停用" in (await web.client.get("/kb/hb-003/history")).text
+
+
+async def test_retired_articles_are_hidden_from_browse_and_search_but_not_engineers(
+    web: WebEnv,
+) -> None:
+    c = await web.login("e01", web.new_client())
+    r = await c.get("/kb/hb-003")
+    assert 'action="/kb/hb-003/retire"' in r.text and 'name="reason"' in r.text
+    await web.post_form(c, "/kb/hb-003/retire", {"reason": "过时"}, "/kb/hb-003")
+    hospital = await web.as_hospital("h001")
+    for client in (web.client, hospital):
+        for params in ({}, {"retired": "1"}, {"category": "insurance"}):
+            r = await client.get("/kb", params=params)
+            assert r.status_code == 200 and 'href="/kb/hb-003"' not in r.text, params
+            assert "已停用" not in r.text
+        r = await client.get("/kb/search", params={"q": "医保就诊ID不存在"})
+        assert r.status_code == 200 and 'href="/kb/hb-003"' not in r.text
+    # engineers: not among the articles in use, listed and marked under 已停用
+    r = await c.get("/kb")
+    assert 'href="/kb/hb-003"' not in r.text and 'href="/kb?retired=1"' in r.text
+    r = await c.get("/kb", params={"retired": "1"})
+    assert 'href="/kb/hb-003"' in r.text and 'class="badge kb-retired">已停用' in r.text
+    assert 'href="/kb/hb-001"' not in r.text
+
+
+async def test_retiring_needs_a_reason(web: WebEnv) -> None:
+    c = await web.login("e01")
+    for reason in ("", "   ", "长" * 201):
+        r = await web.post_form(c, "/kb/hb-003/retire", {"reason": reason}, "/kb/hb-003")
+        assert r.headers["location"] == "/kb/hb-003?n=no_reason"
+    assert not current(web, "hb-003").retired
+    assert "请填写停用原因" in (await c.get("/kb/hb-003?n=no_reason")).text
+
+
+async def test_only_engineers_retire_or_restore_with_the_csrf_token(web: WebEnv) -> None:
+    before = len(web.app.services.engine.index)
+    token = await web.csrf(web.client, "/login")  # a valid anonymous token
+    hospital = await web.as_hospital("h001")
+    h_token = await web.csrf(hospital, "/kb")
+    for action in ("retire", "restore"):
+        path = f"/kb/hb-003/{action}"
+        r = await web.client.post(path, data={"reason": "x", "csrf": token})
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+        r = await hospital.post(path, data={"reason": "x", "csrf": h_token})
+        assert r.status_code == 404
+    c = await web.login("e01")
+    r = await c.post("/kb/hb-003/retire", data={"reason": "x"})  # no token
+    assert r.status_code == 403
+    r = await c.post("/kb/hb-003/retire", data={"reason": "x", "csrf": "wrong"})
+    assert r.status_code == 403
+    assert not current(web, "hb-003").retired and len(web.app.services.engine.index) == before
+    r = await web.post_form(c, "/kb/nope/retire", {"reason": "x"}, "/kb")
+    assert r.status_code == 404
+
+
+async def test_import_and_web_edits_keep_a_retired_article_retired(web: WebEnv) -> None:
+    c = await web.login("e01")
+    await web.post_form(c, "/kb/hb-003/retire", {"reason": "过时"}, "/kb/hb-003")
+    import_folder(db(web), web.settings.path(web.settings.kb.dir))
+    row = current(web, "hb-003")
+    r = await web.post_form(c, "/kb/hb-003/edit", edit_form(row, title="旧版医保结算（停用）"))
+    assert r.status_code == 303
+    row = current(web, "hb-003")
+    assert row.retired and row.version == 2
+    assert "hb-003" not in candidates(web, "旧版医保结算停用")
+
+
+async def test_a_retire_and_a_save_at_once_both_reach_the_index(web: WebEnv) -> None:
+    """They share the console's one ``LiveKnowledge`` (one lock): neither rebuild starts from
+    an index the other is replacing."""
+    c = await web.login("e01")
+    row = current(web, "hb-005")
+    await asyncio.gather(
+        web.post_form(c, "/kb/hb-003/retire", {"reason": "过时"}, "/kb/hb-003"),
+        web.post_form(c, "/kb/hb-005/edit", edit_form(row, title="挂号找不到医生号别（新）")),
+    )
+    index = web.app.services.engine.index
+    assert index.get("hb-003") is None
+    entry = index.get("hb-005")
+    assert entry is not None and entry.title == "挂号找不到医生号别（新）"
+
+
+async def test_a_failed_rebuild_on_restore_says_so_and_a_repeat_catches_up(web: WebEnv) -> None:
+    engine = web.app.services.engine
+    c = await web.login("e01")
+    await web.post_form(c, "/kb/hb-003/retire", {"reason": "过时"}, "/kb/hb-003")
+    working = engine.embedder
+    engine.embedder = BrokenEmbedder(working)  # restoring must embed hb-003 again
+    r = await web.post_form(c, "/kb/hb-003/restore", {}, "/kb/hb-003")
+    assert r.headers["location"] == "/kb/hb-003?n=restore_stale"
+    assert "搜索索引更新失败" in (await c.get(r.headers["location"])).text
+    assert not current(web, "hb-003").retired and engine.index.get("hb-003") is None
+    engine.embedder = working
+    # restoring again writes nothing (not audited twice) but brings the index into step
+    r = await web.post_form(c, "/kb/hb-003/restore", {}, "/kb/hb-003")
+    assert r.headers["location"] == "/kb/hb-003?n=restored"
+    assert answered_with(web, HB003_QUESTION) == "hb-003"
+    assert [a.action for a in web.store.audit_log()].count("kb_restore") == 1

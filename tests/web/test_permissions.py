@@ -52,6 +52,8 @@ POST_ROUTES = {
     "/kb/new",
     "/kb/preview",
     "/kb/{article_id}/edit",
+    "/kb/{article_id}/retire",
+    "/kb/{article_id}/restore",
     "/tickets/new",
     "/tickets/{number}/{action}",
     "/playground/api/chats/{chat_id}/messages",
@@ -147,7 +149,7 @@ async def test_no_post_acts_without_the_csrf_token(
         "username": "e02", "password": "correct-horse-battery", "current": "x", "new": "y" * 12,
         "again": "y" * 12, "id": "hb-999", "title": "t", "category": "usage", "module": "m",
         "body": "b", "reporter": "r", "urgency": "P3", "question": "q", "hospital": "h001",
-        "text": "x",
+        "text": "x", "reason": "x",
     }  # fmt: skip
     for route in sorted(POST_ROUTES):
         for viewer, client in viewers.items():
