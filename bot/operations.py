@@ -107,6 +107,20 @@ async def assign(services: Services, number: str, target: Engineer, by: Engineer
     return ticket
 
 
+async def classify(
+    services: Services, number: str, engineer: Engineer, category: str, urgency: str
+) -> Ticket:
+    """Correct the service category and urgency (the bot only suggests them; the reports and
+    the contract's record count the corrected values). Each change is an audit event."""
+    ticket = services.tickets.get(number)
+    if category != ticket.category:
+        ticket = services.tickets.set_category(number, category, engineer.id)
+    if urgency != ticket.urgency:
+        ticket = services.tickets.set_urgency(number, urgency, engineer.id)
+    await refresh_cards(services, ticket.number)
+    return ticket
+
+
 def note(services: Services, number: str, engineer: Engineer, text: str) -> None:
     """An internal note: recorded in the audit trail, never shown to the hospital."""
     services.tickets.add_note(number, engineer.id, text)

@@ -51,6 +51,15 @@ CATEGORY_LABELS = {
     "third-party": "第三方接口",
 }
 
+
+def event_value(kind: str, value: str | None) -> str:
+    """A value in the audit trail as people read it (a status, a category or an urgency)."""
+    if value is None:
+        return ""
+    labels = {"category_changed": CATEGORY_LABELS, "urgency_changed": URGENCY_LABELS}
+    return labels.get(kind, STATUS_LABELS).get(value, value)
+
+
 #: Follow-ups that mean "the answer did not help" (in the same thread as the answer).
 _UNSOLVED = re.compile(
     r"还是不行|还不行|没用|不管用|没解决|没有解决|解决不了|不好使|试了.{0,6}(不行|没用|一样)|"

@@ -80,6 +80,7 @@ class Console:
             STATUS_LABELS=texts.STATUS_LABELS,
             URGENCY_LABELS=texts.URGENCY_LABELS,
             EVENT_LABELS=texts.EVENT_LABELS,
+            event_value=texts.event_value,
         )
         env.filters["local"] = self.local_time
 

@@ -39,6 +39,7 @@ DONE = {
     "noted": "已记录内部备注（医院不可见）。",
     "replied": "已发送给医院。",
     "assigned": "已指派。",
+    "classified": "分类与紧急程度已更新。",
     "closed": "工单已关闭，感谢确认。",
     "sent": "已发送，工程师会看到您的补充。",
 }
@@ -218,6 +219,8 @@ def routes(console: Console) -> APIRouter:
                 "flash": error or DONE.get(done, ""),
                 "flash_kind": "error" if error else "ok",
                 "can_lead": "lead" in viewer.roles,
+                "categories": CATEGORIES,
+                "urgencies": URGENCIES,
             },
             status_code=status_code,
         )
@@ -252,6 +255,11 @@ def routes(console: Console) -> APIRouter:
                 raise _Refused("请填写要发送给医院的内容。")
             await operations.reply_to_hospital(services, number, engineer, text)
             return "replied"
+        if name == "classify":
+            await operations.classify(
+                services, number, engineer, form.get("category", ""), form.get("urgency", "")
+            )
+            return "classified"
         if name == "assign":
             target = services.registry.get_engineer(form.get("engineer", ""))
             if target is None:

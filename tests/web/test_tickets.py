@@ -267,3 +267,25 @@ async def test_refusals_are_explained_in_chinese(web: WebEnv) -> None:
     await web.post_form(c, f"{page}/claim", {}, page=page)
     r = await web.post_form(c, f"{page}/note", {"text": "   "}, page=page)
     assert r.status_code == 409 and "内容不能为空" in r.text
+
+
+async def test_an_engineer_corrects_category_and_urgency_with_an_audit_entry(web: WebEnv) -> None:
+    ticket = register(web, "h001", "医保日结对账不平", category="usage", urgency="P3")
+    c = await web.login("e02")
+    page = f"/tickets/{ticket.number}"
+    r = await web.post_form(
+        c, f"{page}/classify", {"category": "insurance", "urgency": "P2"}, page=page
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("done=classified")
+    fixed = web.app.services.tickets.get(ticket.number)
+    assert (fixed.category, fixed.urgency) == ("insurance", "P2")
+    detail = await c.get(page)
+    assert "使用 → 医保" in detail.text and "P3 普通 → P2 高" in detail.text
+    bad = await web.post_form(c, f"{page}/classify", {"category": "x", "urgency": "P2"}, page=page)
+    assert bad.status_code == 409
+    hosp = await web.as_hospital("h001")
+    r = await web.post_form(
+        hosp, f"{page}/classify", {"category": "lis", "urgency": "P1"}, page=page
+    )
+    assert r.status_code == 404
+    assert web.app.services.tickets.get(ticket.number).urgency == "P2"
