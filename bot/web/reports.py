@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import unicodedata
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -209,8 +210,11 @@ def _to_utc(local: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return naive_utc(local.replace(tzinfo=zone))
 
 
-def _local_month(value: dt.datetime, zone: ZoneInfo) -> int:
-    return value.replace(tzinfo=dt.UTC).astimezone(zone).month
+def month_finder(year: int, zone: ZoneInfo) -> Callable[[dt.datetime], int]:
+    """The local month (1–12) of a naive-UTC time within ``year``: a bisect over the months'
+    UTC starts, not a time-zone conversion per row (a year holds ~100k rows to place)."""
+    starts = [period(year, m, zone).start for m in range(2, 13)]
+    return lambda value: bisect_right(starts, value) + 1
 
 
 # -- the rows read ---------------------------------------------------------------------------------
@@ -297,7 +301,8 @@ def build_report(
     months: tuple[Slice, ...] = ()
     if month is None:  # every month of the year, zeros included
         keys = [(m, f"{m}月") for m in range(1, 13)]
-        months = _breakdown(keys, lambda _h, at: _local_month(at, zone), *rows)
+        month_of = month_finder(year, zone)
+        months = _breakdown(keys, lambda _h, at: month_of(at), *rows)
     hospitals: tuple[Slice, ...] = ()
     if hospital_id is None:  # every registered hospital, and any since removed
         ids = sorted(

@@ -444,3 +444,23 @@ async def test_an_unknown_export_format_is_a_404(web: WebEnv) -> None:
     client = await web.login()
     r = await client.get("/reports/export.pdf")
     assert r.status_code == 404
+
+
+def test_the_month_finder_agrees_with_a_time_zone_conversion() -> None:
+    import random
+    from zoneinfo import ZoneInfo
+
+    from bot.web.reports import month_finder, period
+
+    for zone_name in ("Asia/Shanghai", "Europe/Berlin", "America/New_York"):  # with and without DST
+        zone = ZoneInfo(zone_name)
+        year = period(2026, None, zone)
+        month_of = month_finder(2026, zone)
+        rng = random.Random(zone_name)
+        span = (year.end - year.start).total_seconds()
+        samples = [year.start, year.end - dt.timedelta(microseconds=1)]
+        samples += [period(2026, m, zone).start for m in range(1, 13)]
+        samples += [year.start + dt.timedelta(seconds=rng.uniform(0, span)) for _ in range(2000)]
+        for at in samples:
+            expected = at.replace(tzinfo=dt.UTC).astimezone(zone).month
+            assert month_of(at) == expected, (zone_name, at)
