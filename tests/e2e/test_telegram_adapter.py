@@ -205,7 +205,11 @@ def free_port() -> int:
 
 
 async def test_text_message_becomes_incoming_message_and_reply_quotes_it() -> None:
-    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+    # several sends to one group: a roomy group bucket (pacing is tested elsewhere)
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, group_per_minute=600) as (adapter, core),
+    ):
         assert adapter.platform == "telegram"
         before = dt.datetime.now(dt.UTC).replace(microsecond=0)
         first = tg.user_message(
@@ -398,7 +402,11 @@ def test_render_plain_text_truncation_and_utf16_limits() -> None:
 
 
 async def test_button_press_acknowledge_and_edit() -> None:
-    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, core):
+    # several sends to one group: a roomy group bucket (pacing is tested elsewhere)
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, group_per_minute=600) as (adapter, core),
+    ):
         tg.add_chat(GROUP, title="门诊信息科")
         ref = await adapter.send(
             Reply(
@@ -535,7 +543,12 @@ async def test_429_storm_every_reply_delivered_exactly_once() -> None:
 
 
 async def test_server_errors_are_retried_then_reported_as_temporary() -> None:
-    async with FakeTelegram(token=TOKEN) as tg, running(tg, network_retries=3) as (adapter, _):
+    # every attempt takes a token of the group's 20/min bucket: a roomier bucket keeps this
+    # test about retries (not about waiting 3 s per attempt)
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, network_retries=3, group_per_minute=600) as (adapter, _),
+    ):
         tg.add_chat(GROUP)
         tg.fail_next("sendMessage", 2, error_code=500)
         tg.fail_next("sendMessage", 1, error_code=502)
