@@ -8,6 +8,7 @@ console passwords, and helpers to sign in as an engineer or through a hospital's
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +17,11 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from bot import operations
 from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
+from bot.tickets.models import Ticket
 from bot.web.auth import ConsoleStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +64,29 @@ class WebEnv:
     client: httpx.AsyncClient
     store: ConsoleStore
     settings: Settings
+
+    def register_ticket(
+        self,
+        hospital_id: str,
+        question: str,
+        *,
+        reporter: str = "收费处",
+        category: str = "usage",
+        urgency: str = "P3",
+    ) -> Ticket:
+        """A ticket registered as the web form does (redacted, carded through the outbox)."""
+        hospital = self.app.services.registry.get_hospital(hospital_id)
+        assert hospital is not None
+        return operations.register_web_ticket(
+            self.app.services,
+            hospital,
+            reporter_id="test",
+            reporter_name=reporter,
+            question=question,
+            category=category,
+            urgency=urgency,
+            now=dt.datetime.now(dt.UTC),
+        )
 
     def new_client(self) -> httpx.AsyncClient:
         """Another browser (own cookies) on the same console."""

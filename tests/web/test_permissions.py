@@ -8,14 +8,12 @@ hospital or its role, and no POST changes anything without the page's CSRF token
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from bot import operations
 from tests.web.conftest import WebEnv
 
 LOGIN = "login"  # 303 to /login?next=…
@@ -94,18 +92,7 @@ async def viewers(web: WebEnv) -> dict[str, httpx.AsyncClient]:
 
 @pytest.fixture
 def foreign_ticket(web: WebEnv) -> str:
-    hospital = web.app.services.registry.get_hospital("h002")
-    assert hospital is not None
-    return operations.register_web_ticket(
-        web.app.services,
-        hospital,
-        reporter_id="t",
-        reporter_name="住院处",
-        question="住院押金退费失败",
-        category="usage",
-        urgency="P3",
-        now=dt.datetime.now(dt.UTC),
-    ).number
+    return web.register_ticket("h002", "住院押金退费失败", reporter="住院处").number
 
 
 async def test_the_table_covers_every_route(web: WebEnv) -> None:
@@ -134,16 +121,7 @@ async def test_no_post_acts_without_the_csrf_token(
     web: WebEnv, viewers: dict[str, httpx.AsyncClient], foreign_ticket: str
 ) -> None:
     services = web.app.services
-    mine = operations.register_web_ticket(
-        services,
-        services.registry.get_hospital("h001"),  # type: ignore[arg-type]
-        reporter_id="t",
-        reporter_name="门诊",
-        question="挂号单打印重影",
-        category="usage",
-        urgency="P3",
-        now=dt.datetime.now(dt.UTC),
-    ).number
+    mine = web.register_ticket("h001", "挂号单打印重影", reporter="门诊").number
     before = (len(services.tickets.open_tickets()), len(services.engine.index))
     data = {
         "username": "e02", "password": "correct-horse-battery", "current": "x", "new": "y" * 12,

@@ -5,7 +5,6 @@ come back into the chat."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -193,16 +192,7 @@ async def test_engineers_replies_to_a_web_form_ticket_arrive_in_the_web_chat(
     hospital = services.registry.get_hospital("h001")
     engineer = services.registry.get_engineer("e02")
     assert hospital is not None and engineer is not None
-    ticket = operations.register_web_ticket(
-        services,
-        hospital,
-        reporter_id="web-link:1",
-        reporter_name="收费处",
-        question="发票打印机不出纸",
-        category="usage",
-        urgency="P3",
-        now=dt.datetime.now(dt.UTC),
-    )
+    ticket = web.register_ticket("h001", "发票打印机不出纸")
     await operations.reply_to_hospital(services, ticket.number, engineer, "请检查打印机纸盒")
     chat = await Chat.open(await web.as_hospital("h001"))
     relayed = await chat.wait_for(lambda m: "请检查打印机纸盒" in m["text"])

@@ -17,18 +17,7 @@ NUMBER = re.compile(r"/tickets/(\d{4}-\d{6})")
 
 
 def register(env: WebEnv, hospital_id: str, question: str, **kw: str) -> Ticket:
-    hospital = env.app.services.registry.get_hospital(hospital_id)
-    assert hospital is not None
-    return operations.register_web_ticket(
-        env.app.services,
-        hospital,
-        reporter_id="test",
-        reporter_name=kw.get("reporter", "收费处"),
-        question=question,
-        category=kw.get("category", "usage"),
-        urgency=kw.get("urgency", "P3"),
-        now=dt.datetime.now(dt.UTC),
-    )
+    return env.register_ticket(hospital_id, question, **kw)
 
 
 async def create_on_web(env: WebEnv, client: httpx.AsyncClient, **fields: str) -> httpx.Response:
