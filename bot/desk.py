@@ -23,7 +23,6 @@ from bot.core import Services, parse_command
 from bot.links import Side
 from bot.registry.models import Engineer
 from bot.tickets.store import (
-    AlreadyClaimed,
     TicketError,
     TicketNotFound,
 )
@@ -146,12 +145,7 @@ class Desk:
             return
         try:
             ticket = await operations.claim(self.s, number, engineer)
-        except AlreadyClaimed as exc:
-            await self.s.messenger.acknowledge(
-                press, f"已被 {exc.engineer_name or exc.engineer_id} 接单。"
-            )
-            return
-        except TicketError as exc:
+        except TicketError as exc:  # already claimed by someone else, among others
             await self.s.messenger.acknowledge(press, operations.explain(exc))
             return
         await self.s.messenger.acknowledge(press, f"已接单 #{ticket.number}")

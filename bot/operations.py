@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from adapters.base import ChatRef, MessageRef, Reply
+from adapters.base import MessageRef, Reply
 from bot import texts
 from bot.core import Services, card_in, hospital_thread, refresh_cards
 from bot.links import Side
@@ -187,11 +187,6 @@ async def hospital_reopen(
         services, reopened, hospital.name, author_name, f"重新打开：{reason or '问题仍未解决'}"
     )
     return reopened
-
-
-def web_chat(hospital_id: str) -> ChatRef:
-    """The hospital's web chat: where replies to its web-registered tickets appear."""
-    return ChatRef(WEB_PLATFORM, hospital_id)
 
 
 def register_web_ticket(

@@ -128,5 +128,10 @@ def lexical_terms(text: str) -> list[str]:
     return terms
 
 
+def cjk_runs(text: str) -> list[str]:
+    """The runs of CJK characters in ``text`` (Chinese has no spaces: a run is a "word")."""
+    return _CJK_RUN.findall(text)
+
+
 def has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None

@@ -84,6 +84,12 @@ class Viewer:
             return f"hospital:{self.hospital_id}#{self.link_id}"
         return "anonymous"
 
+    @property
+    def chat_user_id(self) -> str:
+        """Who this viewer is as a user of the "web" platform (the playground's sender, a web
+        ticket's reporter, the author of a follow-up): one id per engineer or access link."""
+        return f"web:{self.engineer_id}" if self.is_engineer else f"web-link:{self.link_id}"
+
     def may_see_hospital(self, hospital_id: str) -> bool:
         return self.is_engineer or (self.is_hospital and self.hospital_id == hospital_id)
 

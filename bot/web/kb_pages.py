@@ -27,13 +27,12 @@ from bot.web.app import Console
 from bot.web.auth import Viewer
 from kb_index.articles import CATEGORIES, Article, ArticleError
 from kb_index.store import WEB_SOURCE, KbArticle, article_history, list_articles
-from kb_index.text import STOP_CHARS, latin_tokens, prepare_query
+from kb_index.text import STOP_CHARS, cjk_runs, latin_tokens, prepare_query
 
 MAX_QUERY = 200
 RESULTS = 10
 SNIPPET_CHARS = 120
 _MD = MarkdownIt("commonmark", {"html": False})
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 FIELD_LABELS = {
     "id": "编号",
@@ -70,7 +69,7 @@ def query_terms(query: str) -> list[str]:
     text = prepare_query(query)
     terms: set[str] = set()
     singles: set[str] = set()
-    for run in _CJK_RUN.findall(text):
+    for run in cjk_runs(text):
         terms.update(
             run[i : i + 2]
             for i in range(len(run) - 1)

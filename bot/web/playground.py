@@ -49,9 +49,7 @@ def routes(console: Console) -> APIRouter:
         if writing:
             console.check_csrf_header(request, viewer)
             open_chat(hospital)  # the API works without the page having been opened first
-        if viewer.is_engineer:
-            return Sender(user_id=f"web:{viewer.engineer_id}", display_name=viewer.name)
-        return Sender(user_id=f"web-link:{viewer.link_id}", display_name=viewer.name)
+        return Sender(user_id=viewer.chat_user_id, display_name=viewer.name)
 
     chat_api = console.chat_api
     if chat_api is None:

@@ -20,7 +20,6 @@ from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
 from bot.tickets.store import (
     Actor,
-    AlreadyClaimed,
     TicketError,
     TicketNotFound,
 )
@@ -181,13 +180,10 @@ def routes(console: Console) -> APIRouter:
             errors["question"] = f"问题描述不超过 {MAX_TEXT} 个字。"
         if errors or hospital is None:
             return new_form(request, viewer, form=values, errors=errors, status_code=400)
-        reporter_id = (
-            f"web:{viewer.engineer_id}" if viewer.is_engineer else f"web-link:{viewer.link_id}"
-        )
         ticket = operations.register_web_ticket(
             services,
             hospital,
-            reporter_id=reporter_id,
+            reporter_id=viewer.chat_user_id,
             reporter_name=services.redact(values["reporter"]),
             question=values["question"],
             category=values["category"],
@@ -275,7 +271,7 @@ def routes(console: Console) -> APIRouter:
         if hospital is None:
             raise HTTPException(404)
         who = services.redact(form.get("name", "").strip()[:40]) or "医院用户"
-        actor = Actor.hospital_user(hospital.id, "web", f"link{viewer.link_id}", who)
+        actor = Actor.hospital_user(hospital.id, operations.WEB_PLATFORM, viewer.chat_user_id, who)
         text = services.redact(form.get("text", "").strip()[:MAX_TEXT])
         if name == "message":
             if not text:
@@ -303,11 +299,6 @@ def routes(console: Console) -> APIRouter:
                 done = await hospital_action(ticket, viewer, form, action)
         except _Refused as exc:
             return detail(request, viewer, ticket, str(exc), 400)
-        except AlreadyClaimed as exc:
-            who = exc.engineer_name or exc.engineer_id
-            return detail(
-                request, viewer, services.tickets.get(ticket.number), f"已被 {who} 接单。", 409
-            )
         except TicketNotFound:
             raise HTTPException(404) from None
         except TicketError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.base import Reply
+from adapters.base import ChatRef, Reply
 from bot import operations
 from tests.web.conftest import WebEnv
 
@@ -258,7 +258,7 @@ async def test_a_long_poll_through_the_console_waits_and_wakes(web: WebEnv) -> N
     await asyncio.sleep(0.5)  # several disconnect checks: a connected browser keeps waiting
     assert not poll.done()
     started = time.monotonic()
-    await adapter.send(Reply(operations.web_chat("h001"), "系统维护通知：今晚 22 点升级"))
+    await adapter.send(Reply(ChatRef("web", "h001"), "系统维护通知：今晚 22 点升级"))
     r = await asyncio.wait_for(poll, 5)
     assert [m["text"] for m in r.json()["messages"]] == ["系统维护通知：今晚 22 点升级"]
     assert time.monotonic() - started < 1
