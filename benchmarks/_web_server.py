@@ -35,7 +35,6 @@ async def bot_child(config: Path, stats_out: str) -> None:
     from bot.app import build_app
     from bot.config import Secrets, load_settings
     from bot.db import make_engine
-    from bot.web.server import ConsoleServer
 
     t0 = time.perf_counter()
     settings = load_settings(config)
@@ -52,8 +51,8 @@ async def bot_child(config: Path, stats_out: str) -> None:
         warm.append((time.perf_counter() - t) * 1000)
     t_warm = time.perf_counter() - t0 - t_build
     await app.start()
-    server = ConsoleServer(app.console(), "127.0.0.1", 0)  # referenced until the exit
-    port = await server.start()
+    _server, url = await app.serve_console("127.0.0.1", 0)  # referenced until the exit
+    port = int(url.rsplit(":", 1)[1])
     samples: list[tuple[float, float]] = []
     _BACKGROUND.add(asyncio.create_task(lag_probe(samples)))
     stats = {"warm_decide_ms": warm, "lag": samples, "build_app_s": t_build, "warm_s": t_warm}

@@ -118,6 +118,31 @@ class App:
         )
         return create_console(console)
 
+    async def serve_console(
+        self, listen: str | None = None, port: int | None = None
+    ) -> tuple[ConsoleServer, str]:
+        """Serve the console (``[web]`` address unless given); returns the server and its
+        public URL. Without a ``[web] base_url`` the bot's article links follow the bound
+        address, so with port 0 (any free port) they still lead to this console."""
+        web = self.settings.web
+        web = dataclasses.replace(
+            web, listen=listen or web.listen, port=web.port if port is None else port
+        )
+        server = ConsoleServer(self.console(), web.listen, web.port)
+        bound = await server.start()
+        url = web.url
+        if not web.base_url:
+            url = dataclasses.replace(web, port=bound).url
+            self.services.settings = dataclasses.replace(self.services.settings, web_base_url=url)
+        return server, url
+
+    async def stop_console(self, server: ConsoleServer) -> None:
+        """Stop serving: the playground's long polls are released first, so the server's
+        graceful shutdown does not wait on them (they are open for up to 25 s)."""
+        if self.web_chat is not None:
+            await self.web_chat.stop()  # idempotent: stop() stops it again
+        await server.stop()
+
     def handlers(self) -> CoreHandlers:
         return CoreHandlers(
             self.pipeline.on_message, self.pipeline.on_button, self.pipeline.on_chat_event
@@ -238,12 +263,7 @@ async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None =
     server: ConsoleServer | None = None
     try:
         if settings.web.enabled:
-            server = ConsoleServer(app.console(), settings.web.listen, settings.web.port)
-            port = await server.start()
-            url = settings.web.url
-            if not settings.web.base_url:  # links follow the bound port (port 0: any free one)
-                url = dataclasses.replace(settings.web, port=port).url
-                app.services.settings = dataclasses.replace(app.services.settings, web_base_url=url)
+            server, url = await app.serve_console()
             print(f"web console: {url}/", flush=True)
         running = [a.platform for a in app.adapters] or ["no chat platform"]
         print(
@@ -252,8 +272,6 @@ async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None =
         )
         await stop.wait()
     finally:
-        if app.web_chat is not None:  # releases the playground's long polls first, so the
-            await app.web_chat.stop()  # server's graceful shutdown does not wait on them
         if server is not None:
-            await server.stop()
+            await app.stop_console(server)
         await app.stop()

@@ -3,7 +3,7 @@
 
 ``console`` builds the whole bot the way ``hisbot run`` does (``build_app`` over the sample KB
 and a temporary SQLite database, no chat platforms: only the built-in web chat adapter), starts
-it, and serves ``App.console()`` with ``ConsoleServer`` on 127.0.0.1, port 0, in the test's own
+it, and serves its console (``App.serve_console``) on 127.0.0.1, port 0, in the test's own
 event loop. The browser is launched once per module (the module's event loop owns it); every
 test gets a fresh context (own cookies) and page.
 
@@ -40,7 +40,6 @@ from bot.app import App, build_app
 from bot.config import Secrets
 from bot.db import make_engine
 from bot.web.auth import ConsoleStore
-from bot.web.server import ConsoleServer
 from tests.web.conftest import PASSWORD, web_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,16 +175,12 @@ async def console(
     store = ConsoleStore(db)
     store.set_password("e01", PASSWORD)
     await app.start()
-    server = ConsoleServer(app.console(), "127.0.0.1", 0)
     try:
-        port = await server.start()
+        # any free port; the bot's article links follow it
+        server, url = await app.serve_console("127.0.0.1", 0)
     except BaseException:
         await app.stop()
         raise
-    url = f"http://127.0.0.1:{port}"
-    # the bot's article links point at this console (its port is only known now)
-    services = app.services
-    services.settings = dataclasses.replace(services.settings, web_base_url=url)
     errors: list[str] = []
     context: BrowserContext | None = None
     env: BrowserConsole | None = None
@@ -201,9 +196,7 @@ async def console(
         for c in [*(env._contexts if env else []), *([context] if context else [])]:
             with contextlib.suppress(Error):  # the browser went away: nothing left to close
                 await c.close()
-        if app.web_chat is not None:
-            await app.web_chat.stop()  # idempotent: app.stop() stops it again
-        await server.stop()
+        await app.stop_console(server)
         await app.stop()
     assert not errors, f"script errors in the console's pages: {errors}"
 
