@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot import operations
+from bot.registry.clock import naive_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
@@ -55,8 +56,7 @@ def _local_date(console: Console, value: str, field: str) -> dt.datetime | None:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise HTTPException(400, f"{field}: 日期格式应为 YYYY-MM-DD") from None
-    local = dt.datetime.combine(day, dt.time(), tzinfo=console.zone)
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
+    return naive_utc(dt.datetime.combine(day, dt.time(), tzinfo=console.zone))
 
 
 def _choice(value: str, allowed: tuple[str, ...] | list[str], field: str) -> str | None:
