@@ -68,6 +68,11 @@ class IncomingMessage:
     edited: bool = False
     #: The bot was @-mentioned (or addressed in a private chat).
     mentions_bot: bool = False
+    #: Someone other than the bot was @-mentioned: the message is addressed to a person.
+    mentions_others: bool = False
+    #: A reply to another person's message (not the bot's, not the sender's own): people
+    #: talking to each other, which the bot stays out of.
+    reply_to_person: bool = False
     #: Sent by this bot itself (the pipeline drops these first).
     from_self: bool = False
 

@@ -7,7 +7,6 @@ a malformed query file) into one clear line on stderr and exit code 2 — never 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -101,99 +100,6 @@ def cmd_kb_search(args: argparse.Namespace) -> int:
         print(
             f"{i:>2}  {h.article.id:<10} {r.confidence:5.2f} {h.score:6.3f} {h.dense:6.3f} {h.bm25:7.2f} {h.coverage:5.2f}  {h.article.title}"
         )
-    return 0
-
-
-def _fresh_engine(settings: Settings, kb_dir: Path):  # type: ignore[no-untyped-def]
-    """An answer engine over a fresh in-memory index of ``kb_dir`` (eval and calibrate)."""
-    from bot.knowledge import answer_engine, build_in_memory, embedder_for
-    from kb_index.articles import scan_folder
-
-    if not kb_dir.is_dir():
-        raise CliError(f"{kb_dir}: KB folder not found")
-    scan = scan_folder(kb_dir)
-    for err in scan.errors:
-        print(f"warning: skipped {err}", file=sys.stderr)
-    embedder = embedder_for(settings)
-    index, _ = build_in_memory(settings, scan.articles, embedder)
-    return answer_engine(settings, index, embedder)
-
-
-def _redactor() -> Callable[[str], str]:
-    from bot.redact import redact
-
-    return redact
-
-
-def cmd_kb_eval(args: argparse.Namespace) -> int:
-    from bot.progress import progress_bar
-    from intents.evaluate import evaluate, read_queries
-
-    settings = _settings(args)
-    queries = read_queries(Path(args.queries))
-    engine = _fresh_engine(settings, Path(args.kb))
-    with progress_bar(len(queries), "evaluating") as advance:
-        report = evaluate(engine, queries, prepare=_redactor(), progress=advance)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return 0
-    for key in (
-        "queries",
-        "model",
-        "faq_top1",
-        "faq_top3",
-        "faq_answer_accuracy",
-        "wrong_answer_rate",
-        "oos_escalation_rate",
-        "urgent_rate",
-        "chitchat_quiet_rate",
-        "clarify_rate",
-        "p50_ms",
-        "p95_ms",
-    ):
-        print(f"{key:>22}: {report[key]}")
-    misses = [q for q in report["per_query"] if _is_miss(q)]
-    if misses:
-        print(f"\n{len(misses)} queries not decided as expected:")
-        for q in misses:
-            print(
-                f"  {q['id']:<6} {q['kind']:<9} expected={q['expected']} got {q['decision']} {q['article'] or ''} (conf {q['confidence']}) top={q['top']}"
-            )
-    return 0
-
-
-def _is_miss(q: dict[str, object]) -> bool:
-    want = {
-        "faq": "answer",
-        "pii": "answer",
-        "out-of-kb": "escalate",
-        "urgent": "urgent",
-        "chitchat": "smalltalk",
-    }[str(q["kind"])]
-    return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
-
-
-def cmd_kb_calibrate(args: argparse.Namespace) -> int:
-    from intents.evaluate import calibrate, read_queries
-
-    settings = _settings(args)
-    queries = read_queries(Path(args.queries))
-    engine = _fresh_engine(settings, Path(args.kb))
-    cal = calibrate(engine, queries, max_wrong_rate=args.max_wrong_rate, prepare=_redactor())
-    print(
-        f"# fitted on {cal.samples} queries that reach retrieval (outages and chit-chat are rules)"
-    )
-    print(
-        f"# in-sample:        answer accuracy {cal.answer_accuracy:.3f}, wrong-answer rate {cal.wrong_rate:.3f}"
-    )
-    print(
-        f"# 5-fold held-out:  answer accuracy {cal.cv_answer_accuracy:.3f}, wrong-answer rate {cal.cv_wrong_rate:.3f}"
-    )
-    print("[decide]")
-    print(f"answer_threshold = {cal.threshold}")
-    print("[decide.confidence]")
-    for name, value in cal.model.__dict__.items():
-        print(f"{name} = {value}")
     return 0
 
 
@@ -326,6 +232,15 @@ def cmd_engineer_list(args: argparse.Namespace) -> int:
 # ---- parser ------------------------------------------------------------------------------
 
 
+def _with_settings(
+    command: Callable[[argparse.Namespace, Settings], int],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return command(args, _settings(args))
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hisbot", description="HIS after-sales support bot")
     p.add_argument(
@@ -349,18 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("-k", type=int, default=5)
     s.set_defaults(func=cmd_kb_search)
-    s = kb.add_parser("eval", help="run the decision path on a labelled query file")
-    s.add_argument("--kb", required=True, help="KB folder (indexed fresh, in memory)")
-    s.add_argument("--queries", required=True, help="JSONL: id, query, expected, kind")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.set_defaults(func=cmd_kb_eval)
-    s = kb.add_parser(
-        "calibrate", help="fit the answer confidence model and threshold; prints config"
-    )
-    s.add_argument("--kb", required=True)
-    s.add_argument("--queries", required=True)
-    s.add_argument("--max-wrong-rate", type=float, default=0.02)
-    s.set_defaults(func=cmd_kb_calibrate)
+    from bot.eval_cli import add_eval_parsers
+
+    add_eval_parsers(kb, _with_settings)
     s = kb.add_parser("eval-sts", help="Spearman correlation on an STS-B file")
     s.add_argument("file")
     s.set_defaults(func=cmd_kb_eval_sts)
@@ -425,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.INFO)
+    from bot.eval_cli import EvalCliError
+    from intents.classifier_training import CorpusError
+    from intents.classify import ClassifierFileError
     from intents.evaluate import QueryFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_
@@ -436,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         CliError,
         ConfigError,
         QueryFileError,
+        EvalCliError,
+        CorpusError,
+        ClassifierFileError,
         EmbedderError,
         IndexError_,
         FileNotFoundError,

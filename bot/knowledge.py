@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.progress import progress_bar
+from intents.classify import MessageClassifier
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.embedder import Embedder, load_embedder
@@ -70,7 +71,22 @@ def load_index(settings: Settings, embedder: Embedder) -> SearchIndex:
     return SearchIndex.load(index_dir(settings), expected_model_id=key)
 
 
+def message_classifier(settings: Settings) -> MessageClassifier:
+    """The configured message classifier (a relative path starts at the config's folder)."""
+    name = settings.decide.message_model
+    path: Path | None = None
+    if name:
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = settings.base_dir / path
+    return MessageClassifier.load(path, settings.decide.bot_names)
+
+
 def answer_engine(settings: Settings, index: SearchIndex, embedder: Embedder) -> AnswerEngine:
     return AnswerEngine(
-        index, embedder, settings.decide, dense_weight=settings.retrieval.dense_weight
+        index,
+        embedder,
+        settings.decide,
+        dense_weight=settings.retrieval.dense_weight,
+        classifier=message_classifier(settings),
     )

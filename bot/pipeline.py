@@ -30,6 +30,7 @@ from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.registry.models import Hospital
 from bot.tickets.store import Actor, TicketError, TicketNotFound
+from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class Pipeline:
             if prior is not None:
                 await self._escalate_follow_up(msg, hospital, prior, text)
                 return
-        decision = await asyncio.to_thread(self.s.engine.decide, text)
+        addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
+        decision = await asyncio.to_thread(self.s.engine.decide, text, addressing)
         await self.act(msg, hospital, text, decision)
 
     def _already_handled(self, msg: IncomingMessage) -> bool:
@@ -150,6 +152,8 @@ class Pipeline:
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
             await self._answer(msg, exchange, decision.article.id)
+        elif kind is DecisionKind.CONFIRM and decision.article is not None:
+            await self._confirm(msg, exchange, decision.article.id)
         elif kind is DecisionKind.CLARIFY:
             await self._clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
@@ -213,6 +217,28 @@ class Pipeline:
                 )
             return
         sent = await self.s.messenger.send(reply)
+        if sent is not None:
+            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+
+    async def _confirm(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
+        """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
+        article = self.s.article(article_id)
+        if article is None:  # gone from the KB meanwhile: no citation, no answer
+            await self._answer(msg, exchange, article_id)
+            return
+        sent = await self.s.messenger.send(
+            Reply(
+                chat=msg.chat,
+                text=texts.confirm(article.title),
+                reply_to=msg.message_id,
+                buttons=(
+                    (
+                        Button(texts.CONFIRM_YES, f"yes:{exchange.id}"),
+                        Button(texts.CONFIRM_NO, f"no:{exchange.id}"),
+                    ),
+                ),
+            )
+        )
         if sent is not None:
             self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
 
@@ -330,6 +356,29 @@ class Pipeline:
                 reply_to=exchange.question_message_id,
                 chat=chat,
             )
+        elif action == "yes" and exchange.articles:
+            await self.s.messenger.acknowledge(press)
+            article = self.s.article(exchange.articles[0])
+            if article is not None:
+                await self.s.messenger.edit(
+                    press.message, Reply(chat=chat, text=texts.confirmed(article.title))
+                )
+            reply = self._answer_reply(
+                chat, exchange, exchange.articles[0], exchange.question_message_id
+            )
+            if reply is None:
+                await open_ticket_for(
+                    self.s,
+                    hospital,
+                    exchange,
+                    urgent=False,
+                    reply_to=exchange.question_message_id,
+                    chat=chat,
+                )
+                return
+            sent = await self.s.messenger.send(reply)
+            if sent is not None:
+                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
         elif action == "pick":
             article_id = rest.split(":", 1)[1] if ":" in rest else ""
             await self.s.messenger.acknowledge(press)

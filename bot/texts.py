@@ -11,6 +11,8 @@ SOLVED = "已解决"
 UNSOLVED = "没解决，转工程师"
 TO_ENGINEER = "转工程师"
 NONE_OF_THESE = "都不是，转工程师"
+CONFIRM_YES = "是"
+CONFIRM_NO = "不是，转工程师"
 CLAIM = "接单"
 
 URGENCY_LABELS = {"P1": "P1 紧急", "P2": "P2 高", "P3": "P3 普通", "P4": "P4 低"}
@@ -81,6 +83,14 @@ def answer(title: str, steps: str) -> str:
 
 def clarify() -> str:
     return "您说的可能是下面几种情况之一，请点选最接近的一项："
+
+
+def confirm(title: str) -> str:
+    return f"是这个问题吗？《{title}》"
+
+
+def confirmed(title: str) -> str:
+    return f"是这个问题吗？《{title}》\n✔ 是，处理步骤见下方。"
 
 
 def offer_escalation() -> str:

@@ -23,26 +23,35 @@ FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ConfidenceModel) if f.n
 
 
 def features(hits: Sequence[Hit]) -> dict[str, float]:
-    """Evidence for the top hit. ``hits`` are ranked, best first."""
+    """Evidence that the top hit addresses this message. ``hits`` are ranked, best first.
+
+    Besides the margins (which a near miss wins clearly in a small KB), the verification
+    features do not grow with the KB: the standard score of the similarity among all articles,
+    the gap to the best article *of the same module*, the similarity to the article's symptom
+    (现象), and how much of the message the article's full text explains (IDF mass, content
+    bigrams) against how much of it no article mentions at all.
+    """
     if not hits:
         return dict.fromkeys(FEATURES, 0.0)
     top, rest = hits[0], hits[1:]
-    runner_dense = max((h.dense for h in rest), default=top.dense - 0.1)
     runner_fused = rest[0].score if rest else top.score - 0.5
-    return {
+    worst_rank = max(top.dense_rank, top.lexical_rank)
+    every = {
         "dense": top.dense,
-        "dense_margin": top.dense - runner_dense,
+        "dense_question": top.dense_question,
+        "dense_symptom": max(top.dense_symptom, 0.0),
+        "dense_z": top.dense_z,
+        "dense_gap": top.dense_gap,
+        "module_gap": top.module_gap,
         "fused_margin": top.score - runner_fused,
         "log_bm25": math.log1p(max(top.bm25, 0.0)),
         "coverage": top.coverage,
-        "dense_question": top.dense_question,
+        "bigram_share": top.bigram_share,
+        "novel_share": top.novel_share,
         # both retrievers put it first (1), one of them second (0.5), or they disagree (0)
-        "agreement": 1.0
-        if max(top.dense_rank, top.lexical_rank) == 0
-        else 0.5
-        if max(top.dense_rank, top.lexical_rank) == 1
-        else 0.0,
+        "agreement": 1.0 if worst_rank == 0 else 0.5 if worst_rank == 1 else 0.0,
     }
+    return {name: every[name] for name in FEATURES}
 
 
 def confidence(model: ConfidenceModel, feats: dict[str, float]) -> float:
@@ -116,4 +125,36 @@ def choose_threshold(
             # halfway to the next lower level: the boundary is not fitted to one sample
             below = levels[i + 1] if i + 1 < len(levels) else 0.0
             best = ThresholdChoice(round((t + below) / 2, 4), acc, wrong)
+    return best
+
+
+def choose_confirm_threshold(
+    probs: Sequence[float],
+    correct: Sequence[bool],
+    answer_threshold: float,
+    max_wrong_rate: float,
+    min_precision: float,
+) -> float:
+    """The lowest threshold below ``answer_threshold`` for asking 「是这个问题吗？」.
+
+    Walking down from the answer threshold, stop once confirmations of the wrong article
+    exceed the budget (a share of ``probs``); keep the lowest level at which at least
+    ``min_precision`` of the confirmations are about the right article. ``inf`` when no level
+    qualifies: the bot then never asks and escalates instead.
+    """
+    band = sorted(
+        ((p, c) for p, c in zip(probs, correct, strict=True) if p < answer_threshold),
+        key=lambda pc: -pc[0],
+    )
+    n = max(len(probs), 1)
+    right = wrong = 0
+    best = math.inf
+    for i, (p, c) in enumerate(band):
+        right += c
+        wrong += not c
+        if wrong / n > max_wrong_rate:
+            break
+        nxt = band[i + 1][0] if i + 1 < len(band) else 0.0
+        if right / (right + wrong) >= min_precision and nxt < p:
+            best = round((p + nxt) / 2, 4)
     return best

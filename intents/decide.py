@@ -1,29 +1,37 @@
-"""One decision per chat message: answer, clarify, escalate, urgent, or smalltalk.
+"""One decision per chat message: answer, confirm, clarify, escalate, urgent, or stay quiet.
 
 The steps are plain functions over one message, in a fixed order whose reasons are domain ones:
 
-1. an outage is recognised first and never answered with an FAQ (it may carry a hint article);
-2. chit-chat is recognised next and left alone;
-3. retrieval ranks articles, and the calibrated confidence decides whether the top one is
-   answered ("no citation, no answer": there is no answer without an article);
-4. when two or three articles are plausible but none is sure, the user is asked to pick;
-5. anything else that reads like a question goes to an engineer; the rest is left alone.
+1. who is it for? Talk between people (an @-mention of someone else, a reply to a person) is
+   left alone: no answer, no ticket;
+2. what kind of message is it? The message classifier (``intents.classify``) tells a question
+   from an outage, chit-chat and a forwarded notice; an outage is never answered with an FAQ
+   (it may carry a hint article), the quiet kinds are left alone;
+3. retrieval ranks articles and the verification model (``intents.confidence``) gives each the
+   probability that it addresses *this* problem ("no citation, no answer");
+4. sure → answer; two or three close and plausible → ask which; one plausible but not sure →
+   ask 「是这个问题吗？」 before sending steps; otherwise → an engineer.
 
 A confident wrong fix sent to a cashier costs more than an escalation, so every tie breaks
-towards escalation.
+towards asking or escalating.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from intents.classify import (
+    Addressing,
+    ClassScores,
+    MessageClass,
+    MessageClassifier,
+    text_addressing,
+)
 from intents.confidence import confidence, features
-from intents.outage import detect_outage
 from intents.settings import DecideSettings
-from intents.smalltalk import detect_smalltalk, looks_like_a_question
-from kb_index.embedder import Embedder
+from kb_index.embedder import Embedder, Vectors
 from kb_index.index import ArticleEntry, Hit, SearchIndex
 from kb_index.text import prepare_query
 
@@ -33,6 +41,8 @@ _PLACEHOLDER = re.compile(r"\[[^\[\]\s]{1,8}\]")
 
 class DecisionKind(StrEnum):
     ANSWER = "answer"
+    #: One plausible article, not sure enough to send its steps: 「是这个问题吗？《标题》」.
+    CONFIRM = "confirm"
     CLARIFY = "clarify"
     ESCALATE = "escalate"
     URGENT = "urgent"
@@ -54,7 +64,7 @@ class ScoredHit:
 @dataclass(frozen=True)
 class Decision:
     kind: DecisionKind
-    #: The article answered with (answer), or the hint (urgent); None otherwise.
+    #: The article answered with (answer), asked about (confirm), or the hint (urgent).
     article: ArticleEntry | None = None
     #: Articles offered to pick from (clarify).
     choices: tuple[ArticleEntry, ...] = ()
@@ -64,6 +74,8 @@ class Decision:
     reason: str = ""
     #: The ranked candidates behind the decision, best first.
     candidates: tuple[ScoredHit, ...] = field(default=())
+    #: What the message classifier made of the message ("" when a rule decided before it).
+    message_class: str = ""
 
     @property
     def top_ids(self) -> list[str]:
@@ -77,7 +89,8 @@ def query_text(message: str, max_chars: int) -> str:
 
 
 class AnswerEngine:
-    """Retrieval plus decision rules; safe to share between chats (it holds no per-chat state)."""
+    """Classification, retrieval and verification; safe to share between chats (it holds no
+    per-chat state)."""
 
     def __init__(
         self,
@@ -85,18 +98,34 @@ class AnswerEngine:
         embedder: Embedder,
         settings: DecideSettings,
         dense_weight: float = 0.5,
+        classifier: MessageClassifier | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
         self.dense_weight = dense_weight
+        self.classifier = (
+            classifier
+            if classifier is not None
+            else MessageClassifier.load(None, settings.bot_names)
+        )
 
-    def rank(self, message: str, k: int = 5) -> list[ScoredHit]:
+    def with_settings(self, settings: DecideSettings) -> AnswerEngine:
+        """The same index, model and classifier under other thresholds (evaluation)."""
+        return AnswerEngine(self.index, self.embedder, settings, self.dense_weight, self.classifier)
+
+    def _embed(self, text: str) -> Vectors:
+        vectors: Vectors = self.embedder.embed_queries([prepare_query(text)])
+        first: Vectors = vectors[0]
+        return first
+
+    def rank(self, message: str, k: int = 5, qvec: Vectors | None = None) -> list[ScoredHit]:
         """Candidates for a message with their answer confidence, best first."""
         text = query_text(message, self.settings.max_chars)
         if not text.strip():
             return []
-        qvec = self.embedder.embed_queries([prepare_query(text)])[0]
+        if qvec is None:
+            qvec = self._embed(text)
         hits = self.index.search_vector(text, qvec, k=k, dense_weight=self.dense_weight)
         model = self.settings.confidence
         scored = []
@@ -106,13 +135,40 @@ class AnswerEngine:
             scored.append(ScoredHit(hit, confidence(model, features([hit, *others]))))
         return scored
 
-    def decide(self, message: str) -> Decision:
+    def classify(self, message: str, qvec: Vectors | None = None) -> ClassScores:
+        """What kind of message this is (question, outage, chit-chat, people, notice)."""
+        text = query_text(message, self.settings.max_chars)
+        if qvec is None and text.strip():
+            qvec = self._embed(text)
+        return self.classifier.scores(text, qvec, self.embedder.model_id)
+
+    def decide(self, message: str, addressing: Addressing | None = None) -> Decision:
+        """Decide one message. ``addressing`` is what the platform knows of mentions and
+        replies; mentions written in the text are read here too."""
         text = query_text(message, self.settings.max_chars)
         if not text.strip():
             return Decision(DecisionKind.SMALLTALK, reason="empty message")
-        outage = detect_outage(text)
-        if outage.is_outage:
-            ranked = self.rank(text, k=3)
+        said = text_addressing(text, self.classifier.bot_names)
+        given = addressing or Addressing()
+        addr = Addressing(
+            mentions_bot=given.mentions_bot or said.mentions_bot,
+            mentions_others=given.mentions_others or said.mentions_others,
+            reply_to_person=given.reply_to_person,
+        )
+        if addr.between_people:
+            return Decision(
+                DecisionKind.SMALLTALK,
+                reason="talk between people (addressed to someone else)",
+                message_class=MessageClass.PEOPLE.value,
+            )
+        qvec = self._embed(text)
+        kind = self.classifier.scores(text, qvec, self.embedder.model_id)
+        p_outage = kind[MessageClass.OUTAGE]
+        quiet = {
+            c: kind[c] for c in (MessageClass.CHITCHAT, MessageClass.PEOPLE, MessageClass.NOTICE)
+        }
+        if p_outage >= self.settings.outage_min:
+            ranked = self.rank(text, k=3, qvec=qvec)
             hint = (
                 ranked[0]
                 if ranked and ranked[0].confidence >= self.settings.answer_threshold
@@ -122,40 +178,68 @@ class AnswerEngine:
                 DecisionKind.URGENT,
                 article=hint.article if hint else None,
                 confidence=ranked[0].confidence if ranked else 0.0,
-                reason=f"outage: {outage.reason}",
+                reason=f"outage: {kind.rule or f'p={p_outage:.2f}'}",
                 candidates=tuple(ranked),
+                message_class=MessageClass.OUTAGE.value,
             )
-        small = detect_smalltalk(text)
-        if small.is_smalltalk:
-            return Decision(DecisionKind.SMALLTALK, reason=small.reason)
-        ranked = self.rank(text, k=5)
-        if not ranked:
-            return self._fallback(text, ranked, "the knowledge base is empty")
-        top = ranked[0]
-        threshold = self.settings.answer_threshold
-        if top.confidence >= threshold:
+        if sum(quiet.values()) >= self.settings.quiet_min:
+            which = max(quiet, key=lambda c: quiet[c])
             return Decision(
-                DecisionKind.ANSWER,
+                DecisionKind.SMALLTALK,
+                reason=kind.rule or f"{which.value} (p={sum(quiet.values()):.2f})",
+                message_class=which.value,
+            )
+        ranked = self.rank(text, k=5, qvec=qvec)
+        return self._answer_or_ask(ranked, MessageClass.QUESTION.value)
+
+    def _answer_or_ask(self, ranked: list[ScoredHit], message_class: str) -> Decision:
+        if not ranked:
+            return Decision(
+                DecisionKind.ESCALATE,
+                reason="no confident article (the knowledge base is empty)",
+                message_class=message_class,
+            )
+        top = ranked[0]
+        s = self.settings
+        base = Decision(
+            DecisionKind.ESCALATE,
+            confidence=top.confidence,
+            candidates=tuple(ranked),
+            message_class=message_class,
+        )
+        if top.confidence >= s.answer_threshold:
+            return replace(
+                base,
+                kind=DecisionKind.ANSWER,
                 article=top.article,
-                confidence=top.confidence,
-                reason=f"confidence {top.confidence:.2f} ≥ {threshold:.2f}",
-                candidates=tuple(ranked),
+                reason=f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}",
             )
         choices = self._choices(ranked)
         if len(choices) >= 2:
-            return Decision(
-                DecisionKind.CLARIFY,
+            return replace(
+                base,
+                kind=DecisionKind.CLARIFY,
                 choices=tuple(c.article for c in choices),
-                confidence=top.confidence,
-                reason=f"{len(choices)} plausible articles, none ≥ {threshold:.2f}",
-                candidates=tuple(ranked),
+                reason=f"{len(choices)} plausible articles, none ≥ {s.answer_threshold:.2f}",
             )
-        return self._fallback(text, ranked, f"confidence {top.confidence:.2f} < {threshold:.2f}")
+        if top.confidence >= s.confirm_threshold:
+            return replace(
+                base,
+                kind=DecisionKind.CONFIRM,
+                article=top.article,
+                reason=f"confidence {top.confidence:.2f} between {s.confirm_threshold:.2f} "
+                f"and {s.answer_threshold:.2f}: ask first",
+            )
+        return replace(
+            base,
+            reason=f"no confident article (confidence {top.confidence:.2f} "
+            f"< {s.confirm_threshold:.2f})",
+        )
 
     def _choices(self, ranked: list[ScoredHit]) -> list[ScoredHit]:
         """Close neighbours worth offering: the top article is plausible, and the others rank
-        within ``clarify_margin`` of it (the case of similar symptoms with different causes).
-        On the dev set, wider margins mostly offered unrelated articles for out-of-KB questions."""
+        within ``clarify_margin`` of it (the case of similar symptoms with different causes)
+        and are plausible themselves."""
         top = ranked[0]
         if top.confidence < self.settings.clarify_threshold:
             return []
@@ -163,21 +247,6 @@ class AnswerEngine:
             c
             for c in ranked[1 : self.settings.clarify_max]
             if top.hit.score - c.hit.score <= self.settings.clarify_margin
+            and c.confidence >= self.settings.clarify_threshold
         ]
         return [top, *close] if close else []
-
-    def _fallback(self, text: str, ranked: list[ScoredHit], why: str) -> Decision:
-        top = ranked[0].confidence if ranked else 0.0
-        if looks_like_a_question(text):
-            return Decision(
-                DecisionKind.ESCALATE,
-                confidence=top,
-                reason=f"no confident article ({why})",
-                candidates=tuple(ranked),
-            )
-        return Decision(
-            DecisionKind.SMALLTALK,
-            confidence=top,
-            reason=f"not a question and {why}",
-            candidates=tuple(ranked),
-        )

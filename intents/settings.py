@@ -16,21 +16,29 @@ class ConfidenceModel:
     Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
     """
 
-    bias: float = -18.4416
-    dense: float = 14.0996
-    dense_margin: float = 23.0813
-    fused_margin: float = 13.4454
-    log_bm25: float = 1.0598
-    coverage: float = 1.8223
-    dense_question: float = -3.6071
-    agreement: float = 2.6677
+    bias: float = -43.4766
+    dense: float = 9.7714
+    dense_question: float = -17.5671
+    dense_symptom: float = 50.904
+    dense_z: float = -0.0234
+    dense_gap: float = 44.1702
+    module_gap: float = -22.14
+    fused_margin: float = 9.9873
+    log_bm25: float = 0.7983
+    coverage: float = 0.1427
+    bigram_share: float = 0.6048
+    novel_share: float = -0.5933
+    agreement: float = -0.0446
 
 
 @dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.6057
+    answer_threshold: float = 0.784
+    #: Below the answer threshold, a single article at least this confident is offered as
+    #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
+    confirm_threshold: float = 0.3821
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.
@@ -41,6 +49,18 @@ class DecideSettings:
     max_wrong_rate: float = 0.02
     #: Messages longer than this are cut before deciding (a pasted log must not stall the bot).
     max_chars: int = 2000
+    #: A message is an outage (a P1 for a human, never an FAQ answer) when the classifier gives
+    #: it at least this probability; below, the rest of the path decides.
+    outage_min: float = 0.6
+    #: A message is left alone (chit-chat, talk between people, a notice) when those classes
+    #: together reach this probability. Both were chosen on the pooled dev sets, where the
+    #: curves are flat around them (README: "How a message is decided").
+    quiet_min: float = 0.7
+    #: Message-classifier file (``hisbot kb train-classifier``); empty: the one shipped.
+    message_model: str = ""
+    #: Names the bot answers to when written in a message (``@小助手``); any other @name is
+    #: someone else, and the bot stays out of that conversation.
+    bot_names: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbot")
     confidence: ConfidenceModel = field(default_factory=ConfidenceModel)
 
     def __post_init__(self) -> None:
@@ -49,11 +69,20 @@ class DecideSettings:
             raise ValueError(
                 "[decide] answer_threshold must be between 0 and 1 (or inf: never answer)"
             )
+        if not (0.0 <= self.confirm_threshold <= 1.0 or self.confirm_threshold == float("inf")):
+            raise ValueError(
+                "[decide] confirm_threshold must be between 0 and 1 (or inf: never ask)"
+            )
+        for key in ("outage_min", "quiet_min"):
+            if not 0.0 < getattr(self, key) <= 1.0:
+                raise ValueError(f"[decide] {key} must be above 0 and at most 1")
         if not 0.0 <= self.clarify_threshold <= 1.0:
             raise ValueError("[decide] clarify_threshold must be between 0 and 1")
         if not 0.0 <= self.max_wrong_rate <= 1.0:
             raise ValueError("[decide] max_wrong_rate must be between 0 and 1")
         if self.clarify_max < 2:
             raise ValueError("[decide] clarify_max must be at least 2")
+        if not self.bot_names or not all(n.strip() for n in self.bot_names):
+            raise ValueError("[decide] bot_names must list at least one non-empty name")
         if self.max_chars < 100:
             raise ValueError("[decide] max_chars must be at least 100")

@@ -72,6 +72,21 @@ class Hit:
     #: Rank of this article in each retriever alone (0 = first): agreement is evidence.
     dense_rank: int = 0
     lexical_rank: int = 0
+    # Evidence that does not grow with the KB's size (the verification features): a near miss
+    # wins its neighbourhood clearly in a small KB, so margins alone read it as a sure hit.
+    #: Similarity to the article's symptom (现象) view; -1 when it has none.
+    dense_symptom: float = -1.0
+    #: Standard score of ``dense`` among all articles for this message.
+    dense_z: float = 0.0
+    #: ``dense`` minus the best other article's (any module).
+    dense_gap: float = 0.0
+    #: ``dense`` minus the best other article's of the same module (``dense_gap`` when the
+    #: article is alone in its module).
+    module_gap: float = 0.0
+    #: Share of the message's content bigrams that the article's full text contains.
+    bigram_share: float = 0.0
+    #: Share of the message's content bigrams that no article contains.
+    novel_share: float = 0.0
 
 
 #: Kinds of view an article can be embedded as; ``ViewRecipe.kinds`` picks some of them.
@@ -145,6 +160,11 @@ class SearchIndex:
         self.view_kind = view_kind
         self.lexical = lexical
         self._question_mask = np.array([k in ("title", "question") for k in view_kind], dtype=bool)
+        self._symptom_mask = np.array([k == "symptom" for k in view_kind], dtype=bool)
+        modules: dict[str, int] = {}
+        self._module = np.array(
+            [modules.setdefault(a.module, len(modules)) for a in articles], dtype=np.int32
+        )
         self._by_id = {a.id: a for a in articles}
 
     def __len__(self) -> int:
@@ -245,6 +265,7 @@ class SearchIndex:
         )
         dense = np.full(n, -1.0, dtype=np.float32)
         dense_q = np.full(n, -1.0, dtype=np.float32)
+        dense_s = np.full(n, -1.0, dtype=np.float32)
         for sim, row in zip(sims[0], rows[0], strict=True):
             if row < 0:
                 continue
@@ -253,6 +274,8 @@ class SearchIndex:
                 dense[a] = sim
             if self._question_mask[row] and sim > dense_q[a]:
                 dense_q[a] = sim
+            if self._symptom_mask[row] and sim > dense_s[a]:
+                dense_s[a] = sim
         floor = float(np.min(sims[0])) if len(sims[0]) else 0.0
         dense[dense < -0.5] = floor
         dense_q[dense_q < -0.5] = floor
@@ -263,6 +286,9 @@ class SearchIndex:
         dense_rank[np.argsort(-dense, kind="stable")] = np.arange(n)
         lexical_rank = np.empty(n, dtype=np.int64)
         lexical_rank[np.argsort(-lex.bm25, kind="stable")] = np.arange(n)
+        spread = float(dense.std()) if n > 1 else 0.0
+        mean = float(dense.mean())
+        share = lex.bigram_share if lex.bigram_share is not None else np.zeros(n, np.float32)
         return [
             Hit(
                 article=self.articles[i],
@@ -273,6 +299,12 @@ class SearchIndex:
                 coverage=float(lex.coverage[i]),
                 dense_rank=int(dense_rank[i]),
                 lexical_rank=int(lexical_rank[i]),
+                dense_symptom=float(dense_s[i]),
+                dense_z=(float(dense[i]) - mean) / spread if spread > 1e-6 else 0.0,
+                dense_gap=_gap(dense, i, None),
+                module_gap=_gap(dense, i, self._module == self._module[i]),
+                bigram_share=float(share[i]),
+                novel_share=lex.novel_share,
             )
             for i in order
         ]
@@ -362,6 +394,20 @@ def _prune(root: Path, keep: tuple[str, ...]) -> None:
     for path in root.iterdir():
         if path.is_dir() and path.name.startswith(("v-", ".tmp-")) and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _gap(
+    scores: npt.NDArray[np.float32], i: int, among: npt.NDArray[np.bool_] | None
+) -> float:
+    """How far article ``i`` stands above the best other article (of ``among``, when that
+    leaves any other; otherwise of all)."""
+    others = np.ones(len(scores), dtype=bool) if among is None else among.copy()
+    others[i] = False
+    if not others.any():
+        if among is None:
+            return 0.0
+        return _gap(scores, i, None)
+    return float(scores[i] - scores[others].max())
 
 
 def embedding_key(model_id: str, recipe: ViewRecipe) -> str:

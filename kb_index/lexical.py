@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from kb_index.text import lexical_terms
+from kb_index.text import STOP_CHARS, lexical_terms
 
 K1 = 1.2
 B = 0.75
@@ -29,6 +29,11 @@ class LexicalScores:
     bm25: npt.NDArray[np.float32]
     #: Share of the query's IDF mass found in each document (0..1): comparable across queries.
     coverage: npt.NDArray[np.float32]
+    #: Share of the query's content bigrams (no stop character) found in each document.
+    bigram_share: npt.NDArray[np.float32] | None = None
+    #: Share of the query's content bigrams that no document contains: what the KB cannot
+    #: explain at all (one number per query).
+    novel_share: float = 0.0
 
 
 class LexicalIndex:
@@ -108,7 +113,24 @@ class LexicalIndex:
             bm25[docs] += weight * qtf * tf * (K1 + 1) / (tf + norm[docs])
             matched[docs] += weight * qtf
         coverage = matched / total if total > 0 else matched
-        return LexicalScores(bm25=bm25, coverage=coverage.astype(np.float32))
+        bigrams = {t for t in terms if t.startswith("b:") and not STOP_CHARS.intersection(t[2:])}
+        share = np.zeros(n, dtype=np.float32)
+        novel = 0
+        for term in bigrams:
+            tid = self.vocab.get(term)
+            if tid is None:
+                novel += 1
+                continue
+            s, e = self.postings_start[tid], self.postings_start[tid + 1]
+            share[self.postings_doc[s:e]] += 1.0
+        if bigrams:
+            share /= len(bigrams)
+        return LexicalScores(
+            bm25=bm25,
+            coverage=coverage.astype(np.float32),
+            bigram_share=share,
+            novel_share=novel / len(bigrams) if bigrams else 0.0,
+        )
 
     def save(self, path: Path) -> None:
         terms = np.array(sorted(self.vocab, key=self.vocab.__getitem__), dtype=object)

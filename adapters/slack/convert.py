@@ -89,6 +89,8 @@ _CONTENT_SUBTYPES = frozenset(
 )
 _TS = re.compile(r"^\d+\.\d+$")
 _MARKUP = re.compile(r"<([^<>\n]*)>")
+#: ``<@U123>`` / ``<@U123|ann>``: a user mention in raw mrkdwn.
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
 _USER_ID = re.compile(r"^[UWB][A-Z0-9]+$")
 #: Removed bot mentions are replaced by this placeholder, then it and its blanks go.
 _HOLE = "\ue000"
@@ -314,7 +316,9 @@ def to_incoming(
     ts = _str(message.get("ts"))
     if channel is None or ts is None:
         return None
-    text, mentioned = decode_text(str(message.get("text") or ""), bot_user_id)
+    raw = str(message.get("text") or "")
+    text, mentioned = decode_text(raw, bot_user_id)
+    others = any(m.group(1) != bot_user_id for m in _USER_MENTION.finditer(raw))
     shared = _shared(message, bot_user_id)
     if not text and shared:
         text = shared
@@ -347,6 +351,8 @@ def to_incoming(
     ):
         mentioned = True  # a direct message, or a reply in a thread the bot started
 
+    parent = _str(message.get("parent_user_id"))
+    in_thread = thread_ts not in (None, ts)
     return IncomingMessage(
         chat=ChatRef(PLATFORM, channel, thread_ts),
         message_id=ts,
@@ -358,6 +364,9 @@ def to_incoming(
         forwarded=shared is not None,
         edited=edited,
         mentions_bot=mentioned,
+        mentions_others=others,
+        # a reply in a thread a person started (not the bot, not the sender): people talking
+        reply_to_person=in_thread and parent not in (None, bot_user_id, user),
         from_self=from_self,
     )
 

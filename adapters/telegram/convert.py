@@ -149,7 +149,7 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> IncomingMessa
         return None
 
     own = "@" + bot_username.lower() if bot_username else None
-    mentioned = False
+    mentioned = others = False
     # python index spans of raw_text to delete, and whether one adjoining blank goes too
     removals: list[tuple[int, int, bool]] = []
     entities = (
@@ -161,8 +161,13 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> IncomingMessa
         if entity.type == MessageEntity.MENTION and own and fragment.lower() == own:
             mentioned = True
             removals.append((start, end, True))
-        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
-            mentioned = True
+        elif entity.type == MessageEntity.MENTION:
+            others = True
+        elif entity.type == MessageEntity.TEXT_MENTION and entity.user:
+            if entity.user.id == bot_id:
+                mentioned = True
+            else:
+                others = True
         elif entity.type == MessageEntity.BOT_COMMAND:
             command, _, target = fragment.partition("@")
             if target and own and "@" + target.lower() == own:
@@ -172,8 +177,12 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> IncomingMessa
                 mentioned = True  # a bare leading command addresses every bot in the chat
 
     reply_to = _reply_to(message)
+    to_person = False
     if reply_to is not None and reply_to.from_user is not None:
         mentioned = mentioned or reply_to.from_user.id == bot_id
+        author = reply_to.from_user
+        sender = message.from_user
+        to_person = not author.is_bot and (sender is None or author.id != sender.id)
     if message.chat.type == TgChat.PRIVATE:
         mentioned = True
 
@@ -189,6 +198,8 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> IncomingMessa
         forwarded=message.forward_origin is not None,
         edited=edited,
         mentions_bot=mentioned,
+        mentions_others=others,
+        reply_to_person=to_person,
         from_self=message.from_user is not None and message.from_user.id == bot_id,
     )
 

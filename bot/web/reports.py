@@ -49,7 +49,7 @@ from kb_index.text import normalise
 #: Decisions that are not a question to the bot (follow-ups belong to the question before).
 NOT_QUESTIONS = ("smalltalk", "follow_up")
 #: Decisions where the bot replied with knowledge-base articles.
-ANSWERED = ("answer", "clarify")
+ANSWERED = ("answer", "confirm", "clarify")
 ESCALATED = (Outcome.ESCALATED.value, Outcome.UNSOLVED.value)
 
 # -- the report ------------------------------------------------------------------------------------

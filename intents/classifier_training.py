@@ -1,0 +1,177 @@
+"""Training the message classifier (``hisbot kb train-classifier``) and measuring it held out.
+
+A labelled corpus is JSONL: ``{"id": …, "text": …, "label": "question|outage|chitchat|people|
+notice"}``. Two heads are fitted with L2-regularised softmax regression (L-BFGS): one over
+[embedding | n-grams] for the embedding model in use, one over n-grams alone (used under any
+other model). Class weights balance the corpus, so the prior of the training mix does not leak
+into the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.optimize import minimize
+
+from intents.classify import CLASSES, HASH_BITS, MessageClass, MessageClassifier, ngram_ids, surface
+from kb_index.embedder import Embedder
+from kb_index.text import prepare_query
+
+
+class CorpusError(ValueError):
+    """A malformed corpus file; the message names the line."""
+
+
+@dataclass(frozen=True)
+class LabelledMessage:
+    id: str
+    text: str
+    label: MessageClass
+
+
+def read_corpus(paths: Sequence[Path]) -> list[LabelledMessage]:
+    out: list[LabelledMessage] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    labels = {c.value for c in CLASSES}
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{path}: cannot be read: {exc}") from exc
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                errors.append(f"{path}:{n}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                errors.append(f"{path}:{n}: expected an object with a string 'text'")
+                continue
+            if obj.get("label") not in labels:
+                errors.append(f"{path}:{n}: 'label' must be one of {', '.join(sorted(labels))}")
+                continue
+            ident = str(obj.get("id", f"{path.name}:{n}"))
+            if ident in seen:
+                errors.append(f"{path}:{n}: duplicate id {ident!r}")
+                continue
+            seen.add(ident)
+            out.append(LabelledMessage(ident, obj["text"], MessageClass(obj["label"])))
+    if errors:
+        raise CorpusError("\n".join(errors))
+    return out
+
+
+def ngram_matrix(texts: Sequence[str], bits: int = HASH_BITS) -> sparse.csr_matrix:
+    rows, cols, vals = [], [], []
+    for i, text in enumerate(texts):
+        ids = np.unique(ngram_ids(surface(text), bits))
+        rows.extend([i] * len(ids))
+        cols.extend(ids.tolist())
+        vals.extend([1.0 / max(np.sqrt(len(ids)), 1.0)] * len(ids))
+    return sparse.csr_matrix(
+        (np.asarray(vals, np.float64), (rows, cols)), shape=(len(texts), 1 << bits)
+    )
+
+
+def fit_softmax(
+    x: sparse.csr_matrix | npt.NDArray[np.float64],
+    y: npt.NDArray[np.int64],
+    l2: float,
+    classes: int = len(CLASSES),
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Balanced, L2-regularised multinomial logistic regression; returns (weights, bias)."""
+    n, d = x.shape
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    sample_w = (n / (classes * np.maximum(counts, 1.0)))[y]
+    onehot = np.zeros((n, classes))
+    onehot[np.arange(n), y] = 1.0
+
+    def loss(theta: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        w = theta[: classes * d].reshape(classes, d)
+        b = theta[classes * d :]
+        z = np.asarray(x @ w.T) + b
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        ll = -float((sample_w * np.log(np.maximum((p * onehot).sum(axis=1), 1e-12))).sum())
+        g = (p - onehot) * sample_w[:, None]
+        gw = np.asarray((x.T @ g).T) + l2 * w
+        gb = g.sum(axis=0)
+        return ll + 0.5 * l2 * float((w * w).sum()), np.concatenate([gw.ravel(), gb])
+
+    theta0 = np.zeros(classes * d + classes)
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    theta = res.x
+    return theta[: classes * d].reshape(classes, d), theta[classes * d :]
+
+
+def embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    """The embedding the answer engine computes for a message (same preparation)."""
+    out = [
+        embedder.embed_queries([prepare_query(t) for t in texts[i : i + 64]])
+        for i in range(0, len(texts), 64)
+    ]
+    return np.vstack(out).astype(np.float64) if out else np.zeros((0, embedder.dim))
+
+
+def train(
+    corpus: Sequence[LabelledMessage],
+    embeddings: npt.NDArray[np.float64] | None = None,
+    model_id: str = "",
+    l2: float = 0.3,
+) -> MessageClassifier:
+    """Fit both heads; the embedding head only when ``embeddings`` (one row per message, from
+    the model ``model_id``) are given."""
+    y = np.array([CLASSES.index(m.label) for m in corpus], dtype=np.int64)
+    ng = ngram_matrix([m.text for m in corpus])
+    w_ng, b_ng = fit_softmax(ng, y, l2)
+    full_w = full_b = None
+    if embeddings is not None and model_id:
+        x = sparse.hstack([sparse.csr_matrix(embeddings), ng]).tocsr()
+        w, b = fit_softmax(x, y, l2)
+        full_w, full_b = w.astype(np.float32), b.astype(np.float32)
+    return MessageClassifier(
+        w_ng.astype(np.float32), b_ng.astype(np.float32), full_w, full_b, model_id
+    )
+
+
+def cross_validate(
+    corpus: Sequence[LabelledMessage],
+    embeddings: npt.NDArray[np.float64] | None,
+    model_id: str,
+    folds: int = 5,
+    seed: int = 7,
+) -> dict[str, object]:
+    """Held-out accuracy and per-class recall over k folds (deterministic shuffle)."""
+    order = np.random.default_rng(seed).permutation(len(corpus))
+    pred = np.empty(len(corpus), dtype=np.int64)
+    for k in range(folds):
+        test = order[k::folds]
+        fit_idx = np.setdiff1d(order, test)
+        clf = train(
+            [corpus[i] for i in fit_idx],
+            embeddings[fit_idx] if embeddings is not None else None,
+            model_id,
+        )
+        for i in test:
+            e = embeddings[i].astype(np.float32) if embeddings is not None else None
+            pred[i] = CLASSES.index(clf.scores(corpus[i].text, e, model_id).best)
+    y = np.array([CLASSES.index(m.label) for m in corpus])
+    recall = {
+        c.value: round(float((pred[y == i] == i).mean()), 4) if (y == i).any() else None
+        for i, c in enumerate(CLASSES)
+    }
+    return {
+        "messages": len(corpus),
+        "accuracy": round(float((pred == y).mean()), 4),
+        "recall": recall,
+    }

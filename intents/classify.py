@@ -1,0 +1,254 @@
+"""What kind of group message is this? A learned classifier instead of phrase lists.
+
+A hospital group is mostly people talking to each other. Before retrieval decides *which*
+article answers a message, this decides *whether* the message is for the bot at all: a
+question or problem, an outage that needs a human now, chit-chat, talk between people, or a
+forwarded notice. Regexes over phrases broke on everyday wording (「感谢感谢，问题解决了」 was
+escalated, a forwarded maintenance notice became a P1), so the classes are learned from a
+labelled corpus of group messages (``eval/messages``) over two kinds of evidence:
+
+* the sentence embedding the answer engine computes anyway (meaning, robust to typos), and
+* hashed character 1–3-grams of the raw text (the surface: 「【转发】」, 「@王工」, emoji, 「在吗」).
+
+The model is a multinomial logistic regression stored as plain arrays (``.npz``); inference is
+two small matrix products. The embedding half only applies to the embedding model it was trained
+with: under another model (a hospital's own folder) the n-gram head alone is used.
+
+Rules stay only where they are exact: a database-instance error code, a forwarded-notice marker,
+a message with no words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from kb_index.embedder import Vectors
+
+
+class MessageClass(StrEnum):
+    QUESTION = "question"
+    OUTAGE = "outage"
+    CHITCHAT = "chitchat"
+    PEOPLE = "people"
+    NOTICE = "notice"
+
+
+CLASSES: tuple[MessageClass, ...] = tuple(MessageClass)
+
+#: Names the bot answers to in a message's text (platform mentions arrive as flags too).
+DEFAULT_BOT_NAMES: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbot")
+
+#: Instance-level database failures: the database itself is unavailable, not one user's SQL.
+_DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
+_FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
+_MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
+_MENTION = re.compile(r"@([^\s@，,:：]{1,16})")
+#: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.
+BOT_MARK = "\u24b7"  # Ⓑ
+PERSON_MARK = "\u24c5"  # Ⓟ
+HASH_BITS = 15
+_INVISIBLE = {"Cf", "Cc"}
+
+
+@dataclass(frozen=True)
+class Addressing:
+    """Who a message is addressed to, as far as the platform and the text say."""
+
+    mentions_bot: bool = False
+    mentions_others: bool = False
+    #: The message replies to another person's message (not the bot's, not the sender's own).
+    reply_to_person: bool = False
+
+    @property
+    def between_people(self) -> bool:
+        """Addressed to someone else and not to the bot: the bot stays out of it."""
+        return (self.mentions_others or self.reply_to_person) and not self.mentions_bot
+
+
+def clean(text: str) -> str:
+    """NFKC, lower case, invisible format characters (zero-width spaces …) removed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in _INVISIBLE)
+
+
+def text_addressing(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> Addressing:
+    """Mentions written in the text itself (``@小助手``, ``@王工``)."""
+    names = tuple(n.lower() for n in bot_names)
+    bot = others = False
+    for m in _MENTION.finditer(clean(text)):
+        if m.group(1).startswith(names):
+            bot = True
+        else:
+            others = True
+    return Addressing(mentions_bot=bot, mentions_others=others)
+
+
+def surface(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> str:
+    """The text the n-gram view reads: cleaned, mentions replaced by who they address."""
+    names = tuple(n.lower() for n in bot_names)
+
+    def mark(m: re.Match[str]) -> str:
+        return BOT_MARK if m.group(1).startswith(names) else PERSON_MARK
+
+    return " ".join(_MENTION.sub(mark, clean(text)).split())
+
+
+def ngram_ids(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:
+    """Hashed character 1–3-grams (stable across runs: CRC32, not Python's salted hash)."""
+    s = f"^{text}$"
+    grams = {s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)}
+    mask = (1 << bits) - 1
+    return np.fromiter(
+        (zlib.crc32(g.encode("utf-8")) & mask for g in grams), dtype=np.int64, count=len(grams)
+    )
+
+
+def exact_rule(text: str) -> tuple[MessageClass, str] | None:
+    """The few cases a rule gets right every time."""
+    t = clean(text).strip()
+    if not any(ch.isalnum() for ch in t):
+        return MessageClass.CHITCHAT, "no words (emoji or punctuation only)"
+    if _MEDIA.match(t):
+        return MessageClass.CHITCHAT, "media placeholder"
+    if _FORWARDED.search(t):
+        return MessageClass.NOTICE, "forwarded notice"
+    db = _DB_DOWN.search(t)
+    if db:
+        return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
+    return None
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Probabilities per class for one message, and the rule that decided if one did."""
+
+    probs: dict[MessageClass, float]
+    rule: str = ""
+
+    @property
+    def best(self) -> MessageClass:
+        return max(self.probs, key=lambda c: self.probs[c])
+
+    def __getitem__(self, cls: MessageClass) -> float:
+        return self.probs[cls]
+
+
+class ClassifierFileError(ValueError):
+    """A message-classifier file that cannot be used; the message says why."""
+
+
+class MessageClassifier:
+    """Softmax regression over [embedding | hashed n-grams]; see the module docstring."""
+
+    def __init__(
+        self,
+        ngram_weights: npt.NDArray[np.float32],
+        ngram_bias: npt.NDArray[np.float32],
+        full_weights: npt.NDArray[np.float32] | None,
+        full_bias: npt.NDArray[np.float32] | None,
+        embedding_model: str,
+        bot_names: Sequence[str] = DEFAULT_BOT_NAMES,
+    ) -> None:
+        self.ngram_weights = ngram_weights
+        self.ngram_bias = ngram_bias
+        self.full_weights = full_weights
+        self.full_bias = full_bias
+        self.embedding_model = embedding_model
+        self.bot_names = tuple(bot_names)
+        self.bits = int(np.log2(ngram_weights.shape[1] if ngram_weights.ndim == 2 else 1))
+
+    # ---- features ---------------------------------------------------------------------------
+
+    def ngram_vector(self, text: str) -> npt.NDArray[np.float32]:
+        v = np.zeros(1 << self.bits, dtype=np.float32)
+        ids = ngram_ids(surface(text, self.bot_names), self.bits)
+        v[ids] = 1.0
+        norm = float(np.sqrt(len(ids))) or 1.0
+        return v / norm
+
+    # ---- inference --------------------------------------------------------------------------
+
+    def uses_embedding(self, model_id: str) -> bool:
+        return self.full_weights is not None and model_id == self.embedding_model
+
+    def scores(self, text: str, embedding: Vectors | None, model_id: str) -> ClassScores:
+        rule = exact_rule(text)
+        if rule is not None:
+            cls, why = rule
+            return ClassScores({c: float(c is cls) for c in CLASSES}, why)
+        ng = self.ngram_vector(text)
+        if embedding is not None and self.uses_embedding(model_id):
+            assert self.full_weights is not None and self.full_bias is not None
+            x = np.concatenate([embedding.astype(np.float32).ravel(), ng])
+            logits = self.full_weights @ x + self.full_bias
+        else:
+            logits = self.ngram_weights @ ng + self.ngram_bias
+        p = _softmax(logits)
+        return ClassScores({c: float(p[i]) for i, c in enumerate(CLASSES)})
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def save(self, path: Path, meta: dict[str, object] | None = None) -> None:
+        arrays: dict[str, npt.NDArray[np.generic]] = {
+            "ngram_weights": self.ngram_weights.astype(np.float16),
+            "ngram_bias": self.ngram_bias.astype(np.float32),
+            "classes": np.array([c.value for c in CLASSES]),
+            "embedding_model": np.array(self.embedding_model),
+            "meta": np.array(json.dumps(meta or {}, ensure_ascii=False)),
+        }
+        if self.full_weights is not None and self.full_bias is not None:
+            arrays["full_weights"] = self.full_weights.astype(np.float16)
+            arrays["full_bias"] = self.full_bias.astype(np.float32)
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(
+        cls, path: Path | None = None, bot_names: Sequence[str] = DEFAULT_BOT_NAMES
+    ) -> MessageClassifier:
+        """Load a classifier file; ``None`` is the one shipped with hisbot."""
+        try:
+            if path is None:
+                ref = resources.files("intents").joinpath("models/messages.npz")
+                with resources.as_file(ref) as p, np.load(p, allow_pickle=False) as z:
+                    return cls._from_arrays(dict(z), bot_names, "built-in message classifier")
+            with np.load(path, allow_pickle=False) as z:
+                return cls._from_arrays(dict(z), bot_names, str(path))
+        except (OSError, ValueError, KeyError) as exc:
+            if isinstance(exc, ClassifierFileError):
+                raise
+            raise ClassifierFileError(f"{path or 'built-in message classifier'}: {exc}") from exc
+
+    @classmethod
+    def _from_arrays(
+        cls, z: dict[str, npt.NDArray[np.generic]], bot_names: Sequence[str], source: str
+    ) -> MessageClassifier:
+        classes = tuple(str(c) for c in z["classes"])
+        if classes != tuple(c.value for c in CLASSES):
+            raise ClassifierFileError(f"{source}: classes {classes} do not match this hisbot")
+        full = z.get("full_weights")
+        return cls(
+            np.asarray(z["ngram_weights"], dtype=np.float32),
+            np.asarray(z["ngram_bias"], dtype=np.float32),
+            np.asarray(full, dtype=np.float32) if full is not None else None,
+            np.asarray(z["full_bias"], dtype=np.float32) if full is not None else None,
+            str(z["embedding_model"]),
+            bot_names,
+        )
+
+
+def _softmax(z: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    e = np.exp(z.astype(np.float64) - float(z.max()))
+    out: npt.NDArray[np.float64] = e / e.sum()
+    return out
