@@ -151,7 +151,7 @@ class Pipeline:
             confidence=decision.confidence,
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
-            await self._answer(msg, exchange, decision.article.id)
+            await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
         elif kind is DecisionKind.CONFIRM and decision.article is not None:
             await self._confirm(msg, exchange, decision.article.id)
         elif kind is DecisionKind.CLARIFY:
@@ -207,13 +207,16 @@ class Pipeline:
             buttons=buttons,
         )
 
-    async def _answer(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
-        reply = self._answer_reply(msg.chat, exchange, article_id, msg.message_id)
+    async def _answer(
+        self, chat: ChatRef, exchange: Exchange, article_id: str, reply_to: str
+    ) -> None:
+        """Send an article's steps; an article gone from the KB goes to an engineer instead."""
+        reply = self._answer_reply(chat, exchange, article_id, reply_to)
         if reply is None:
             hospital = self.s.registry.get_hospital(exchange.hospital_id)
             if hospital is not None:
                 await open_ticket_for(
-                    self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
+                    self.s, hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
                 )
             return
         sent = await self.s.messenger.send(reply)
@@ -224,7 +227,7 @@ class Pipeline:
         """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
         article = self.s.article(article_id)
         if article is None:  # gone from the KB meanwhile: no citation, no answer
-            await self._answer(msg, exchange, article_id)
+            await self._answer(msg.chat, exchange, article_id, msg.message_id)
             return
         sent = await self.s.messenger.send(
             Reply(
@@ -363,31 +366,11 @@ class Pipeline:
                 await self.s.messenger.edit(
                     press.message, Reply(chat=chat, text=texts.confirmed(article.title))
                 )
-            reply = self._answer_reply(
-                chat, exchange, exchange.articles[0], exchange.question_message_id
-            )
-            if reply is None:
-                await open_ticket_for(
-                    self.s,
-                    hospital,
-                    exchange,
-                    urgent=False,
-                    reply_to=exchange.question_message_id,
-                    chat=chat,
-                )
-                return
-            sent = await self.s.messenger.send(reply)
-            if sent is not None:
-                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+            await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
         elif action == "pick":
             article_id = rest.split(":", 1)[1] if ":" in rest else ""
             await self.s.messenger.acknowledge(press)
-            reply = self._answer_reply(chat, exchange, article_id, exchange.question_message_id)
-            if reply is None:
-                return
-            sent = await self.s.messenger.send(reply)
-            if sent is not None:
-                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+            await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:
             await self.s.messenger.acknowledge(press)
 

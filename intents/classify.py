@@ -53,7 +53,9 @@ DEFAULT_BOT_NAMES: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbo
 _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
 _FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
 _MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
-_MENTION = re.compile(r"@([^\s@，,:：]{1,16})")
+#: A mention's name runs to a blank or punctuation; glued to the text after it ("@王工刚才…")
+#: only its first two characters are taken as the name (王工, 李姐), the rest stays text.
+_MENTION = re.compile(r"@([^\s@，,:：。！？!?]{1,8})(?=[\s，,:：。！？!?]|$)|@([^\s@]{1,2})")
 #: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.
 BOT_MARK = "\u24b7"  # Ⓑ
 PERSON_MARK = "\u24c5"  # Ⓟ
@@ -84,24 +86,46 @@ def clean(text: str) -> str:
 
 def text_addressing(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> Addressing:
     """Mentions written in the text itself (``@小助手``, ``@王工``)."""
-    names = tuple(n.lower() for n in bot_names)
     bot = others = False
-    for m in _MENTION.finditer(clean(text)):
-        if m.group(1).startswith(names):
-            bot = True
-        else:
-            others = True
+    for _start, _end, is_bot in _mentions(clean(text), bot_names):
+        bot = bot or is_bot
+        others = others or not is_bot
     return Addressing(mentions_bot=bot, mentions_others=others)
+
+
+def _mentions(text: str, bot_names: Sequence[str]) -> list[tuple[int, int, bool]]:
+    """(start, end, is_bot) of every @mention in cleaned text; a bot name glued to the text
+    after it ("@小助手全院都登不上了") ends where the name does."""
+    names = sorted((n.lower() for n in bot_names), key=len, reverse=True)
+    out: list[tuple[int, int, bool]] = []
+    pos = 0
+    while (at := text.find("@", pos)) >= 0:
+        if at > 0 and (text[at - 1].isascii() and text[at - 1].isalnum()):
+            pos = at + 1  # an e-mail address, not a mention
+            continue
+        name = next((n for n in names if text.startswith(n, at + 1)), None)
+        if name is not None:
+            out.append((at, at + 1 + len(name), True))
+            pos = at + 1 + len(name)
+            continue
+        m = _MENTION.match(text, at)
+        end = m.end() if m else at + 1
+        if end > at + 1:
+            out.append((at, end, False))
+        pos = end
+    return out
 
 
 def surface(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> str:
     """The text the n-gram view reads: cleaned, mentions replaced by who they address."""
-    names = tuple(n.lower() for n in bot_names)
-
-    def mark(m: re.Match[str]) -> str:
-        return BOT_MARK if m.group(1).startswith(names) else PERSON_MARK
-
-    return " ".join(_MENTION.sub(mark, clean(text)).split())
+    cleaned = clean(text)
+    parts: list[str] = []
+    last = 0
+    for start, end, is_bot in _mentions(cleaned, bot_names):
+        parts.extend((cleaned[last:start], f" {BOT_MARK if is_bot else PERSON_MARK} "))
+        last = end
+    parts.append(cleaned[last:])
+    return " ".join("".join(parts).split())
 
 
 def ngram_ids(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:

@@ -16,29 +16,29 @@ class ConfidenceModel:
     Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
     """
 
-    bias: float = -43.4766
-    dense: float = 9.7714
-    dense_question: float = -17.5671
-    dense_symptom: float = 50.904
-    dense_z: float = -0.0234
-    dense_gap: float = 44.1702
-    module_gap: float = -22.14
-    fused_margin: float = 9.9873
-    log_bm25: float = 0.7983
-    coverage: float = 0.1427
-    bigram_share: float = 0.6048
-    novel_share: float = -0.5933
-    agreement: float = -0.0446
+    bias: float = -43.2007
+    dense: float = 9.083
+    dense_question: float = -17.4752
+    dense_symptom: float = 51.2366
+    dense_z: float = -0.0206
+    dense_gap: float = 45.6552
+    module_gap: float = -22.2144
+    fused_margin: float = 9.9366
+    log_bm25: float = 0.7816
+    coverage: float = 0.1946
+    bigram_share: float = 0.6348
+    novel_share: float = -0.5553
+    agreement: float = -0.0655
 
 
 @dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.784
+    answer_threshold: float = 0.7836
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.3821
+    confirm_threshold: float = 0.3835
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.

@@ -414,3 +414,71 @@ async def test_broadcast_from_the_desk_reaches_hospitals_and_records_receipts(
         assert len([m for m in tg.sent_messages(H1_CHAT) if "医保接口调整" in (m.text or "")]) == 1
     finally:
         await app.stop()
+
+
+def always_confirm(settings: Settings) -> Settings:
+    """Every answerable question lands in the confirm band: never answered outright, never a
+    choice of several, asked about when any article is plausible at all."""
+    decide = dataclasses.replace(
+        settings.decide, answer_threshold=float("inf"), confirm_threshold=0.0, clarify_max=2
+    )
+    decide = dataclasses.replace(decide, clarify_threshold=1.0)
+    return dataclasses.replace(settings, decide=decide)
+
+
+async def test_a_close_call_is_confirmed_before_the_steps_are_sent(
+    settings: Settings, tg: FakeTelegram
+) -> None:
+    app = await start_bot(always_confirm(settings), tg)
+    try:
+        question = tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上")
+        ask = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+        assert ask.reply_to == question["message_id"]
+        assert (ask.text or "").startswith("是这个问题吗？《住院医保结算提示总额与明细合计不一致》")
+        assert [b["text"] for b in ask.buttons] == ["是", "不是，转工程师"]
+        assert "处理步骤" not in (ask.text or "") and "/kb/" not in (ask.text or "")
+
+        # 是 → the steps with their citation and the usual feedback buttons; the question's
+        # buttons are gone, so it cannot be pressed twice
+        tg.callback_query(H1_CHAT, NURSE, ask.message_id, ask.buttons[0]["callback_data"])
+        answer = await tg.wait_for_sent(
+            lambda m: m.chat_id == H1_CHAT and "/kb/hb-002" in (m.text or "")
+        )
+        assert answer.reply_to == question["message_id"]
+        assert [b["text"] for b in answer.buttons] == ["已解决", "没解决，转工程师"]
+        await tg.wait_until(lambda: any("✔" in (e.get("text") or "") for e in ask.edits))
+        assert app.services.tickets.open_tickets() == []
+
+        # 不是 on another question → a ticket for an engineer, nothing answered
+        tg.user_message(H1_CHAT, CASHIER, "号源被锁了一直显示已满")
+        ask2 = await tg.wait_for_sent(
+            lambda m: (
+                m.chat_id == H1_CHAT and (m.text or "").startswith("是这个问题吗") and m is not ask
+            )
+        )
+        tg.callback_query(H1_CHAT, CASHIER, ask2.message_id, ask2.buttons[1]["callback_data"])
+        notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
+        ticket = app.services.tickets.get(ticket_number(notice.text))
+        assert "号源" in ticket.question
+    finally:
+        await app.stop()
+
+
+async def test_talk_between_people_gets_no_answer_and_no_ticket(bot: App, tg: FakeTelegram) -> None:
+    tg.add_user(CASHIER, first_name="收费员小刘", username="xiaoliu")
+    # a question put to a colleague by @-mention (entity) …
+    tg.user_message(H1_CHAT, NURSE, "@xiaoliu yb结算报2304，总额和明细对不上 你那边怎么弄的")
+    # … and a reply to a colleague's message
+    colleague = tg.user_message(H1_CHAT, CASHIER, "[图片]")  # a screenshot, left alone
+    tg.user_message(
+        H1_CHAT,
+        NURSE,
+        "是不是医保2304 总额和明细对不上",
+        reply_to_message_id=colleague["message_id"],
+    )
+    # the same question to the bot afterwards is answered: the three above were handled first
+    tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上")
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    sent = tg.sent_messages(H1_CHAT)
+    assert len(sent) == 1 and "/kb/hb-002" in (sent[0].text or "")
+    assert bot.services.tickets.open_tickets() == []

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from intents.confidence import FEATURES, choose_threshold, confidence, features, fit
+from intents.confidence import (
+    FEATURES,
+    choose_confirm_threshold,
+    choose_threshold,
+    confidence,
+    features,
+    fit,
+)
 from intents.evaluate import spearman
 from intents.settings import ConfidenceModel
 from kb_index.index import ArticleEntry, Hit
@@ -23,10 +30,17 @@ def hit(
     bm25: float = 1.0,
     coverage: float = 0.5,
     dense_question: float | None = None,
+    **verification: float,
 ) -> Hit:
     entry = ArticleEntry(article_id, f"title {article_id}", "usage", "门诊挂号", "0" * 64)
     return Hit(
-        entry, score, dense, dense if dense_question is None else dense_question, bm25, coverage
+        entry,
+        score,
+        dense,
+        dense if dense_question is None else dense_question,
+        bm25,
+        coverage,
+        **verification,  # type: ignore[arg-type]
     )
 
 
@@ -39,22 +53,39 @@ def test_feature_names_follow_the_model() -> None:
 
 def test_features_of_ranked_hits() -> None:
     hits = [
-        hit("a", score=0.9, dense=0.92, bm25=math.e - 1, coverage=0.8, dense_question=0.88),
-        hit("b", score=0.6, dense=0.95),  # dense runner-up is the best dense among the rest
+        hit(
+            "a",
+            score=0.9,
+            dense=0.92,
+            bm25=math.e - 1,
+            coverage=0.8,
+            dense_question=0.88,
+            dense_symptom=-1.0,
+            dense_z=2.5,
+            dense_gap=-0.03,
+            module_gap=0.04,
+            bigram_share=0.6,
+            novel_share=0.2,
+        ),
+        hit("b", score=0.6, dense=0.95),
         hit("c", score=0.5, dense=0.70),
     ]
     f = features(hits)
     assert f["dense"] == pytest.approx(0.92)
-    assert f["dense_margin"] == pytest.approx(0.92 - 0.95)
+    assert f["dense_gap"] == pytest.approx(-0.03)
+    assert f["module_gap"] == pytest.approx(0.04)
+    assert f["dense_z"] == pytest.approx(2.5)
+    assert f["dense_symptom"] == 0.0  # no symptom view: no evidence, not negative evidence
     assert f["fused_margin"] == pytest.approx(0.3)
     assert f["log_bm25"] == pytest.approx(1.0)
     assert f["coverage"] == pytest.approx(0.8)
+    assert f["bigram_share"] == pytest.approx(0.6)
+    assert f["novel_share"] == pytest.approx(0.2)
     assert f["dense_question"] == pytest.approx(0.88)
 
 
 def test_features_of_a_single_hit_and_of_none() -> None:
     f = features([hit("a", score=0.7, dense=0.9)])
-    assert f["dense_margin"] == pytest.approx(0.1)
     assert f["fused_margin"] == pytest.approx(0.5)
     assert features([]) == dict.fromkeys(FEATURES, 0.0)
 
@@ -65,17 +96,9 @@ def test_negative_bm25_is_clamped() -> None:
 
 def test_confidence_is_monotonic_in_the_margin_and_bounded() -> None:
     model = ConfidenceModel()
-    base = {
-        "dense": 0.9,
-        "dense_margin": 0.02,
-        "fused_margin": 0.1,
-        "log_bm25": 2.0,
-        "coverage": 0.6,
-        "dense_question": 0.9,
-        "agreement": 1.0,
-    }
+    base = dict.fromkeys(FEATURES, 0.5) | {"dense": 0.9, "dense_gap": 0.02, "agreement": 1.0}
     low = confidence(model, base)
-    high = confidence(model, {**base, "dense_margin": 0.1})
+    high = confidence(model, {**base, "dense_gap": 0.1})
     assert 0.0 < low < high < 1.0
     # with every feature 0, z is the bias
     expected = 1 / (1 + math.exp(-max(model.bias, -50.0)))
@@ -95,9 +118,10 @@ def synthetic(n: int, seed: int) -> tuple[list[dict[str, float]], list[bool]]:
         positive = i % 2 == 0
         margin = rng.uniform(0.06, 0.2) if positive else rng.uniform(-0.05, 0.04)
         samples.append(
-            {
+            dict.fromkeys(FEATURES, 0.5)
+            | {
                 "dense": float(rng.uniform(0.85, 0.95)),
-                "dense_margin": float(margin),
+                "dense_gap": float(margin),
                 "fused_margin": float(margin * 4 + rng.normal(0, 0.02)),
                 "log_bm25": float(rng.uniform(0.5, 3.0)),
                 "coverage": float(rng.uniform(0.6, 1.0) if positive else rng.uniform(0.0, 0.5)),
@@ -119,7 +143,7 @@ def test_fit_separates_a_separable_dataset() -> None:
     assert min(pos) > max(neg)
     assert np.mean(pos) > 0.9 and np.mean(neg) < 0.1
     # the evidence that separates the classes gets positive weight
-    assert model.dense_margin > 0
+    assert model.dense_gap > 0
     assert model.coverage > 0
     # and it generalises to fresh samples of the same kind
     fresh, fresh_labels = synthetic(40, seed=2)
@@ -234,3 +258,21 @@ def test_spearman_extremes() -> None:
     assert spearman(x, [5, 4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman(x, [x**3 for x in x]) == pytest.approx(1.0)  # rank, not linear, correlation
     assert spearman(x, [2.0] * 5) == 0.0  # constant side: defined as no correlation
+
+
+# ---- confirm threshold ------------------------------------------------------------------
+
+
+def test_confirm_threshold_sits_below_the_answer_threshold_within_budget() -> None:
+    # answered above 0.8; below it: two right (0.7, 0.6), one wrong (0.5), then wrong ones
+    probs = [0.95, 0.9, 0.7, 0.6, 0.5, 0.3, 0.2, 0.1]
+    correct = [True, True, True, True, False, False, False, False]
+    t = choose_confirm_threshold(probs, correct, 0.8, max_wrong_rate=1 / 8, min_precision=0.5)
+    assert t == pytest.approx(0.4)  # 0.7, 0.6, 0.5 asked: 2 right of 3, one wrong within budget
+    strict = choose_confirm_threshold(probs, correct, 0.8, max_wrong_rate=0.0, min_precision=0.5)
+    assert strict == pytest.approx(0.55)  # the first wrong one is over a zero budget
+
+
+def test_no_confirm_band_when_nothing_qualifies() -> None:
+    t = choose_confirm_threshold([0.9, 0.5, 0.4], [True, False, False], 0.8, 0.0, 0.5)
+    assert t == math.inf

