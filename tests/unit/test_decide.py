@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from bot.config import Settings
 from bot.redact import redact
+from intents.classify import Addressing, MessageClass, exact_rule
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
     LabelledQuery,
@@ -25,7 +26,6 @@ from intents.evaluate import (
     evaluate,
     read_queries,
 )
-from intents.classify import Addressing, MessageClass, exact_rule
 from kb_index.articles import Article
 from kb_index.embedder import Embedder
 from kb_index.index import SearchIndex
