@@ -425,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.INFO)
+    from bot.db import StorageError
     from intents.evaluate import QueryFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_
@@ -439,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EmbedderError,
         IndexError_,
         FileNotFoundError,
+        StorageError,
     ) as exc:
         print(f"hisbot: {exc}", file=sys.stderr)
         return EXIT_USAGE

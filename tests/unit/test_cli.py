@@ -103,7 +103,10 @@ def one_line_error(err: str) -> str:
 def test_kb_import_prints_counts(run: Run, config: Path, kb: Path, tmp_path: Path) -> None:
     code, out, err = run("--config", str(config), "kb", "import", str(kb))
     assert code == 0, err
-    assert out.strip() == f"imported {kb}: 15 added, 0 updated, 0 unchanged (0 edited on the web kept), 0 rejected"
+    assert (
+        out.strip()
+        == f"imported {kb}: 15 added, 0 updated, 0 unchanged (0 edited on the web kept), 0 rejected"
+    )
     assert (tmp_path / "state" / "hisbot.db").is_file()
 
     code, out, _ = run("--config", str(config), "kb", "import", str(kb))
@@ -509,3 +512,24 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["kb", "frobnicate"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "is not a database URL"),
+        ("nosuchdb://host/db", "unknown database driver 'nosuchdb'"),
+        # nothing listens on port 1: an unreachable PostgreSQL
+        ("postgresql+psycopg://hisbot:s3cret@127.0.0.1:1/hisbot", "cannot open the database"),
+    ],
+)
+def test_a_bad_storage_url_is_one_line_and_hides_the_password(
+    run: Run, tmp_path: Path, url: str, says: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[storage]\nurl = "{url}"\n', encoding="utf-8")
+    for argv in (("hospital", "list"), ("run",)):
+        code, _, err = run("--config", str(path), *argv)
+        assert code == 2
+        line = one_line_error(err)
+        assert says in line and "s3cret" not in line
