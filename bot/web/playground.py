@@ -34,10 +34,13 @@ def routes(console: Console) -> APIRouter:
                 WEB_PLATFORM, hospital.id, hospital.id, title=f"{hospital.name}（网页）"
             )
 
-    def hospital_for(viewer: Viewer, hospital_id: str) -> Hospital:
-        """The hospital whose chat the viewer may use, else 404 (foreign = nonexistent)."""
+    def hospital_for(request: Request, viewer: Viewer, hospital_id: str) -> Hospital:
+        """The hospital whose chat the viewer may use, else 404 (foreign = nonexistent; a
+        hospital trying another hospital's chat is audited)."""
         hospital = registry.get_hospital(hospital_id) if hospital_id else None
         if hospital is None or not viewer.may_see_hospital(hospital.id):
+            if hospital is not None and viewer.is_hospital:
+                console.probed(request, viewer, f"chat {hospital.id}")
             raise HTTPException(404)
         return hospital
 
@@ -45,7 +48,7 @@ def routes(console: Console) -> APIRouter:
         viewer = console.viewer(request)
         if not viewer.signed_in:
             raise HTTPException(401)
-        hospital = hospital_for(viewer, chat_id)
+        hospital = hospital_for(request, viewer, chat_id)
         if writing:
             console.check_csrf_header(request, viewer)
             open_chat(hospital)  # the API works without the page having been opened first
@@ -62,11 +65,11 @@ def routes(console: Console) -> APIRouter:
         requested = request.query_params.get("hospital", "")
         hospital: Hospital | None
         if viewer.is_hospital:
-            hospital = hospital_for(viewer, requested or viewer.hospital_id or "")
+            hospital = hospital_for(request, viewer, requested or viewer.hospital_id or "")
             hospitals = [hospital]
         else:
             hospitals = registry.list_hospitals()
-            hospital = hospital_for(viewer, requested) if requested else None
+            hospital = hospital_for(request, viewer, requested) if requested else None
             hospital = hospital or (hospitals[0] if hospitals else None)
         if hospital is not None:
             open_chat(hospital)
