@@ -202,7 +202,7 @@ def build_app(
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
-        web_chat = WebAdapter()
+        web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)

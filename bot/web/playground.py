@@ -49,6 +49,7 @@ def routes(console: Console) -> APIRouter:
         if not viewer.signed_in:
             raise HTTPException(401)
         hospital = hospital_for(request, viewer, chat_id)
+        request.state.chat_client = viewer.session_hash  # long polls are capped per session
         if writing:
             console.check_csrf_header(request, viewer)
             open_chat(hospital)  # the API works without the page having been opened first
