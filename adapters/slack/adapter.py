@@ -496,6 +496,15 @@ class SlackAdapter:
         new = [self._seen.add(k, True) for k in keys]
         return bool(keys) and not all(new)
 
+    def _replayed(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether this interaction or slash command was seen already: a request replayed
+        within the signature's 5 minutes carries the same ``trigger_id`` (Slack issues one per
+        user action). Marks it seen either way."""
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            return False
+        return not self._seen.add((kind, trigger), True)
+
     def _spawn(self, channel: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.create_task(self._run(channel, what, work), name=f"slack {what}")
         self._tasks.add(task)
@@ -545,6 +554,9 @@ class SlackAdapter:
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if self._replayed("interaction", body):
+            self._log.warning("slack: replayed interaction %s ignored", body.get("trigger_id"))
+            return
         try:
             press = to_button_press(body)
         except ValueError as exc:
@@ -568,6 +580,9 @@ class SlackAdapter:
             await ack(text=COMMAND_USAGE.format(command=self.settings.command))
             return
         await ack()
+        if self._replayed("command", body):
+            self._log.warning("slack: replayed slash command %s ignored", body.get("trigger_id"))
+            return
         response_url = body.get("response_url")
         if isinstance(response_url, str) and response_url:
             self._response_urls.put(message.message_id, response_url)

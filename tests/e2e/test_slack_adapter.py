@@ -489,6 +489,29 @@ async def test_slash_command_where_the_bot_is_not_a_member_answers_via_response_
         assert core.messages[0].chat == chat("C0STRANGE1")
 
 
+async def test_replayed_interactions_and_slash_commands_reach_the_core_once() -> None:
+    """A captured request sent again within the signature's 5 minutes (same trigger_id,
+    freshly signed) is acknowledged but not acted on twice."""
+    async with fake_slack() as slack, running(slack) as (adapter, core):
+        card = await adapter.send(
+            Reply(chat(DESK), "🎫 工单 #2026-000123", buttons=((Button("接单", "claim:1"),),))
+        )
+        payload = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
+        command = slack.command_payload("/hisbot", "tickets", user_id=NURSE, channel_id=HOSPITAL)
+        for _ in range(3):
+            status, _, _ = await slack.deliver_interaction(url(adapter), payload)
+            assert status == 200
+            status, _, _ = await slack.deliver_command(url(adapter), fields=command)
+            assert status == 200
+        await core.wait_until(lambda: core.presses and core.messages, what="press and command")
+        await asyncio.sleep(0.2)
+        assert len(core.presses) == 1 and len(core.messages) == 1
+        # a new press of the same button (a new trigger_id) is a new action
+        again = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
+        await slack.deliver_interaction(url(adapter), again)
+        await core.wait_until(lambda: len(core.presses) == 2, what="the second press")
+
+
 # ------------------------------------------------------------------ outbound delivery
 
 
