@@ -173,8 +173,11 @@ class WebAdapter:
 
         return build_router(self, authorize)
 
-    def post(self, chat_id: str, sender: Sender, text: str, reply_to: str | None) -> Entry:
-        """Log a user's message at once and queue it for the core; raises ``ChatError``."""
+    def post(
+        self, chat_id: str, sender: Sender, text: str, reply_to: str | None, badge: str = ""
+    ) -> Entry:
+        """Log a user's message at once and queue it for the core; raises ``ChatError``.
+        ``badge`` is shown beside the sender's name (who they really are)."""
         handlers = self._running()
         text = text.strip()
         if not text:
@@ -192,6 +195,7 @@ class WebAdapter:
             text=text,
             sent_at=self._clock(),
             reply_to=reply_to,
+            badge=badge,
         )
         self.board.chat(chat_id).add(entry)
         message = IncomingMessage(

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 #: Decides who may speak in a web chat: ``(request, chat_id, writing)`` → the sender, or
 #: raises ``HTTPException`` (401 anonymous, 403 bad CSRF token, 404 not their chat). It may
 #: name the browser session in ``request.state.chat_client``: long polls are capped per
-#: client (default: per sender).
+#: client (default: per sender); and put in ``request.state.chat_badge`` who the sender
+#: really is, shown beside whatever name they type.
 ChatAuthorizer = Callable[[Request, str, bool], Awaitable[Sender]]
 
 #: The longest long poll, in seconds (below common proxies' idle timeouts).
@@ -120,7 +121,8 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
             name = (_text(data, "name", required=False) or "").strip()[:MAX_NAME]
             if name:
                 sender = dataclasses.replace(sender, display_name=name)
-            entry = adapter.post(chat_id, sender, text, reply_to)
+            badge = str(getattr(request.state, "chat_badge", ""))
+            entry = adapter.post(chat_id, sender, text, reply_to, badge)
         except ChatError as exc:
             return _error(exc)
         return JSONResponse(

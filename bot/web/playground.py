@@ -17,6 +17,7 @@ from bot.operations import WEB_PLATFORM
 from bot.registry.models import Hospital
 from bot.web.app import Console
 from bot.web.auth import Viewer
+from bot.web.names import link_badge
 
 #: The display name a page starts with (the sender shown in the chat; the user may change it).
 DEFAULT_NAME = "演示用户"
@@ -44,6 +45,13 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(404)
         return hospital
 
+    def badge(viewer: Viewer, hospital: Hospital) -> str:
+        """Shown beside the name a user types: the hospital and the link, or the engineer."""
+        if viewer.is_engineer:
+            return f"{hospital.name} · 工程师 {viewer.engineer_id} 演示"
+        links = console.store.links(hospital.id)
+        return link_badge(hospital.name, next((k for k in links if k.id == viewer.link_id), None))
+
     async def authorize(request: Request, chat_id: str, writing: bool) -> Sender:
         viewer = console.viewer(request)
         if not viewer.signed_in:
@@ -51,6 +59,7 @@ def routes(console: Console) -> APIRouter:
         hospital = hospital_for(request, viewer, chat_id)
         request.state.chat_client = viewer.session_hash  # long polls are capped per session
         if writing:
+            request.state.chat_badge = badge(viewer, hospital)
             console.check_csrf_header(request, viewer)
             open_chat(hospital)  # the API works without the page having been opened first
         return Sender(user_id=viewer.chat_user_id, display_name=viewer.name)

@@ -26,6 +26,7 @@ from bot.tickets.store import (
 )
 from bot.web.app import Console
 from bot.web.auth import Viewer
+from bot.web.names import side_badge
 from kb_index.articles import CATEGORIES
 
 MAX_TEXT = 4000
@@ -225,13 +226,21 @@ def routes(console: Console) -> APIRouter:
         if not viewer.is_engineer:
             events = [e for e in events if e.kind not in _INTERNAL]
         done = request.query_params.get("done", "")
+        hospital = services.registry.get_hospital(ticket.hospital_id)
+        links = {link.id: link for link in console.store.links(ticket.hospital_id) if link.id}
+        hospital_name = hospital.name if hospital else ticket.hospital_id
+
+        def side(user_id: str | None) -> str:
+            return side_badge(user_id, hospital_name, links)
+
         return console.render(
             request,
             viewer,
             "ticket.html",
             {
                 "t": ticket,
-                "hospital": services.registry.get_hospital(ticket.hospital_id),
+                "hospital": hospital,
+                "side": side,
                 "engineers": engineers(),
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),

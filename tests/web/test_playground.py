@@ -289,3 +289,16 @@ async def test_long_polls_are_capped_per_browser_session(web: WebEnv) -> None:
     await web.app.web_chat.send(Reply(ChatRef("web", "h001"), "通知"))  # type: ignore[union-attr]
     for poll in [*polls, other]:
         assert (await asyncio.wait_for(poll, 5)).status_code == 200
+
+
+async def test_a_hospital_users_typed_name_shows_who_they_really_are(web: WebEnv) -> None:
+    link = web.store.create_link("h001", label="信息科")
+    hospital = web.new_client()
+    await hospital.get(f"/h/{link.token}")
+    chat = await Chat.open(hospital)
+    said = await chat.say("收到，谢谢", name="王工（工程师）")
+    assert said["sender"] == "王工（工程师）"
+    assert said["badge"] == "第一人民医院 · 链接「信息科」"
+    engineer = await Chat.open(await web.login("e01"))
+    mine = await engineer.say("测试一下", name="演示用户")
+    assert mine["badge"] == "第一人民医院 · 工程师 e01 演示"
