@@ -14,6 +14,9 @@ from bot.web.models import HospitalLink
 from bot.web.passwords import HashingBusy
 
 BUSY = "登录请求太多，请几秒后再试。"
+#: Seconds a login waits before being told the hashing pool is full: answering at once would
+#: let a flooding client loop as fast as the console can parse requests (tarpit).
+BUSY_PAUSE = 1.0
 
 
 def routes(console: Console) -> APIRouter:
@@ -31,6 +34,7 @@ def routes(console: Console) -> APIRouter:
         try:
             return await console.hashing.run(console.store.check_password, username, password)
         except HashingBusy:
+            await console.pause(BUSY_PAUSE)
             return None
 
     @router.get("/")

@@ -136,7 +136,7 @@ async def test_a_full_hashing_pool_answers_busy_instead_of_queueing() -> None:
     pool.shutdown()
 
 
-async def test_a_login_when_the_pool_is_full_is_a_503(web: WebEnv) -> None:
+async def test_a_login_when_the_pool_is_full_is_a_503(web: WebEnv, pauses: list[float]) -> None:
     pool = HashingPool(workers=1, max_waiting=0)
     release = threading.Event()
     held = asyncio.ensure_future(pool.run(release.wait, 30))
@@ -145,6 +145,7 @@ async def test_a_login_when_the_pool_is_full_is_a_503(web: WebEnv) -> None:
     try:
         r = await try_login(web, web.new_client(), "e01", PASSWORD)
         assert r.status_code == 503 and "请几秒后再试" in r.text
+        assert pauses[-1] == 1.0  # answered after a pause: a flooding client cannot spin
     finally:
         release.set()
         await held
