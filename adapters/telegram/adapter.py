@@ -49,6 +49,7 @@ from telegram.ext import (
 )
 
 from adapters.base import (
+    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatEvent,
     ChatEventKind,
@@ -346,7 +347,7 @@ class TelegramAdapter:
     async def _chat_overflowed(self, chat_id: int) -> None:
         self._log.warning("telegram chat %s: too many pending updates, new ones dropped", chat_id)
         try:
-            await self.send(Reply(ChatRef(PLATFORM, str(chat_id)), OVERFLOW_TEXT))
+            await self.send(Reply(ChatRef(PLATFORM, str(chat_id)), CHAT_OVERFLOW_TEXT))
         except DeliveryError as exc:
             self._log.warning("telegram chat %s: overflow notice not sent: %s", chat_id, exc)
 

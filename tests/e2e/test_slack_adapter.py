@@ -512,6 +512,38 @@ async def test_replayed_interactions_and_slash_commands_reach_the_core_once() ->
         await core.wait_until(lambda: len(core.presses) == 2, what="the second press")
 
 
+async def test_a_flooded_channel_queues_a_bounded_number_and_is_told_once() -> None:
+    limit = 5
+    async with (
+        fake_slack() as slack,
+        running(slack, max_pending_per_channel=limit) as (
+            adapter,
+            core,
+        ),
+    ):
+        core.echo = False
+        gate = asyncio.Event()
+        core.gates["F0"] = gate
+        for n in range(30):
+            event = slack.message_event(HOSPITAL, NURSE, f"F{n}")
+            status, _, _ = await slack.deliver_event(url(adapter), event)
+            assert status == 200  # acknowledged either way: Slack must not retry them
+        other = slack.message_event(OTHER, NURSE, "别的频道")
+        await slack.deliver_event(url(adapter), other)
+        await core.wait_until(lambda: "别的频道" in core.finished, what="the other channel")
+        gate.set()
+        await core.wait_until(lambda: f"F{limit - 1}" in core.finished, what="the queue")
+        await asyncio.sleep(0.2)
+        assert [m.text for m in core.messages if m.text.startswith("F")] == [
+            f"F{n}" for n in range(limit)
+        ]
+        told = [p for p in slack.posted(HOSPITAL) if "消息太多" in (p.params.get("text") or "")]
+        assert len(told) == 1
+        again = slack.message_event(HOSPITAL, NURSE, "恢复了")
+        await slack.deliver_event(url(adapter), again)
+        await core.wait_until(lambda: "恢复了" in core.finished, what="service again")
+
+
 # ------------------------------------------------------------------ outbound delivery
 
 
