@@ -180,6 +180,9 @@ BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/kb", 1024 * 1024),  # article Markdown
 )
 DEFAULT_BODY = 128 * 1024
+#: A request without a session cookie can only be a login or a refused CSRF check: it gets
+#: this much wherever it posts.
+ANONYMOUS_BODY = 8 * 1024
 
 
 def body_limit(path: str, limits: Sequence[tuple[str, int]] = BODY_LIMITS) -> int:
@@ -187,14 +190,21 @@ def body_limit(path: str, limits: Sequence[tuple[str, int]] = BODY_LIMITS) -> in
 
 
 class BodyLimit:
-    """Refuses a body larger than its route's limit before any of it is parsed: a declared
+    """Refuses a body larger than its route's limit (``ANONYMOUS_BODY`` without a session
+    cookie) before any of it is parsed: a declared
     ``Content-Length`` is answered 413 at once; a chunked body is counted as it is read and
     cut with a 413 when it passes the limit. Multipart bodies (file uploads) are refused with
     415: no console form uploads files, and the parser would spool them to disk."""
 
-    def __init__(self, app: ASGIApp, limits: Sequence[tuple[str, int]] = BODY_LIMITS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Sequence[tuple[str, int]] = BODY_LIMITS,
+        session_cookie: str = "hisbot_session",
+    ) -> None:
         self.app = app
         self.limits = limits
+        self.session_cookie = session_cookie.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -202,6 +212,8 @@ class BodyLimit:
             return
         limit = body_limit(str(scope.get("path", "")), self.limits)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.session_cookie not in headers.get("cookie", "").encode("latin-1"):
+            limit = min(limit, ANONYMOUS_BODY)
         if headers.get("content-type", "").lower().startswith("multipart/"):
             await _refuse(send, 415, "file uploads are not accepted")
             return

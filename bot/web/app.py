@@ -298,7 +298,8 @@ def create_console(console: Console) -> FastAPI:
 
     app = FastAPI(title="hisbot console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
-    app.add_middleware(BodyLimit)  # inside SecurityHeaders: a 413 carries the headers too
+    # inside SecurityHeaders: a 413 carries the headers too
+    app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (account_pages, kb_pages, kb_retire, ticket_pages, report_pages, playground):

@@ -291,6 +291,9 @@ async def test_an_oversized_body_is_refused_before_it_is_read(web: WebEnv) -> No
     assert chunked.status_code == 413 and sent < 1_000_000
     upload = await web.client.post("/tickets/new", files={"f": ("a.bin", b"x" * 100)})
     assert upload.status_code == 415
+    # without a session, an article-sized body is refused before the CSRF check reads it
+    anonymous = await web.new_client().post("/kb/new", data={"body": "x" * 100_000})
+    assert anonymous.status_code == 413
 
 
 async def test_an_article_edit_may_be_larger_than_a_login(web: WebEnv) -> None:
