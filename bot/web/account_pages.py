@@ -59,7 +59,7 @@ def routes(console: Console) -> APIRouter:
         context = {"next": target, "username": username}
         if console.limiter.blocked(username, ip):
             refused = console.limiter.refused(username, ip)
-            if milestone(refused):  # the 1st, 10th, 100th … refusal: a flood is one row each
+            if milestone(refused):  # the 1st, 10th, 100th … refusal, not one row per refusal
                 detail = "" if refused == 1 else f"{refused} refused attempts in the window"
                 console.store.audit("anonymous", "login_blocked", username, detail, ip=ip)
             minutes = web.login_window_minutes

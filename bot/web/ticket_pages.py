@@ -241,6 +241,8 @@ def routes(console: Console) -> APIRouter:
                 "t": ticket,
                 "hospital": hospital,
                 "side": side,
+                # the opening thread's messages carry no author id: they are the reporter's
+                "reporter_id": f"{ticket.reporter_platform}:{ticket.reporter_user_id}",
                 "engineers": engineers(),
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
