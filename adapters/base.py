@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+#: Said once to a chat whose messages arrive faster than its bounded queue can take them
+#: (the edges drop the excess instead of queueing without limit).
+CHAT_OVERFLOW_TEXT = (
+    "消息太多，机器人处理不过来：之后的部分消息未被处理。请稍等片刻，再把仍需回答的问题重新发一次。"
+)
+
 
 @dataclass(frozen=True)
 class ChatRef:

@@ -33,8 +33,10 @@ from bot.pipeline import Pipeline
 from bot.redact import redact
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
+from bot.web.abuse import LoginLimiter
 from bot.web.app import Console, create_console
-from bot.web.auth import ConsoleStore, LoginLimiter
+from bot.web.auth import ConsoleStore
+from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
@@ -113,7 +115,12 @@ class App:
             store=ConsoleStore(self.db),
             settings=self.settings,
             db=self.db,
-            limiter=LoginLimiter(web.login_max_failures, web.login_window_minutes * 60.0),
+            limiter=LoginLimiter(
+                web.login_max_failures,
+                web.login_window_minutes * 60.0,
+                max_delay=web.login_max_delay_seconds,
+            ),
+            hashing=HashingPool(web.password_check_threads, web.password_check_queue),
             chat_api=self.web_chat,
         )
         return create_console(console)
@@ -195,7 +202,7 @@ def build_app(
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
-        web_chat = WebAdapter()
+        web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)

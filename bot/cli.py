@@ -331,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.INFO)
+    from bot.db import StorageError
     from bot.eval_cli import EvalCliError
     from intents.classifier_training import CorpusError
     from intents.classify import ClassifierFileError
@@ -351,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EmbedderError,
         IndexError_,
         FileNotFoundError,
+        StorageError,
     ) as exc:
         print(f"hisbot: {exc}", file=sys.stderr)
         return EXIT_USAGE

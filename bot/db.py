@@ -10,12 +10,47 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import create_engine
+
+
+class StorageError(Exception):
+    """The storage URL is unusable or its database unreachable: one line for the operator
+    (the URL's password is never in it)."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: the password masked, an unparsable one summarised."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable)"
 
 
 def make_engine(url: str, create_tables: bool = True) -> Engine:
     """Engine for ``url``; a SQLite file's folder is created, and WAL mode keeps readers
-    (the web console, the chat adapters) from blocking on a writer."""
+    (the web console, the chat adapters) from blocking on a writer. A malformed URL, an
+    unknown driver or a database that cannot be reached raises ``StorageError``."""
+    try:
+        return _make_engine(url, create_tables)
+    except NoSuchModuleError:
+        raise StorageError(
+            f"[storage] url {shown_url(url)}: unknown database driver {make_url(url).drivername!r}"
+        ) from None
+    except ArgumentError:
+        raise StorageError(
+            f"[storage] url {shown_url(url)} is not a database URL "
+            "(e.g. sqlite:///data/hisbot.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise StorageError(f"cannot open the database {shown_url(url)}: {reason}") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open the database {shown_url(url)}: {exc}") from None
+
+
+def _make_engine(url: str, create_tables: bool) -> Engine:
     connect_args: dict[str, object] = {}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""

@@ -61,6 +61,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import (
+    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatEvent,
     ChatRef,
@@ -202,6 +203,8 @@ class _RetryAfter(AsyncRateLimitErrorRetryHandler):
 class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0
+    #: The channel was told about this flood already.
+    told: bool = False
 
 
 @dataclass
@@ -496,16 +499,57 @@ class SlackAdapter:
         new = [self._seen.add(k, True) for k in keys]
         return bool(keys) and not all(new)
 
+    def _replayed(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether this interaction or slash command was seen already: a request replayed
+        within the signature's 5 minutes carries the same ``trigger_id`` (Slack issues one per
+        user action). Marks it seen either way."""
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            return False
+        return not self._seen.add((kind, trigger), True)
+
     def _spawn(self, channel: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
-        task = asyncio.create_task(self._run(channel, what, work), name=f"slack {what}")
+        """Queue ``work`` behind the channel's earlier handlers; a channel that already has
+        ``max_pending_per_channel`` is flooded: the work is dropped and the channel told once
+        (until its queue drains)."""
+        slot = self._slots.setdefault(channel, _Slot())
+        if slot.users >= self.settings.max_pending_per_channel:
+            self._log.warning(
+                "slack channel %s: too many pending events, %s dropped", channel, what
+            )
+            if not slot.told:
+                slot.told = True
+                self._start_task(
+                    channel, slot, f"overflow notice {channel}", self._overflow_notice(channel)
+                )
+            return
+        self._start_task(channel, slot, f"slack {what}", self._run(channel, slot, what, work))
+
+    def _start_task(self, channel: str, slot: _Slot, name: str, work: Awaitable[None]) -> None:
+        slot.users += 1
+        task = asyncio.create_task(self._released(channel, slot, work), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, channel: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
+    async def _released(self, channel: str, slot: _Slot, work: Awaitable[None]) -> None:
+        try:
+            await work
+        finally:
+            slot.users -= 1
+            if slot.users == 0 and self._slots.get(channel) is slot:
+                del self._slots[channel]
+
+    async def _overflow_notice(self, channel: str) -> None:
+        try:
+            await self.send(Reply(ChatRef(PLATFORM, channel), CHAT_OVERFLOW_TEXT))
+        except DeliveryError as exc:
+            self._log.warning("slack channel %s: overflow notice not sent: %s", channel, exc)
+
+    async def _run(
+        self, channel: str, slot: _Slot, what: str, work: Callable[[], Awaitable[None]]
+    ) -> None:
         """Run one handler after the earlier ones of its channel. The one place exceptions of
         the core end up: logged with ``what`` (ids, never text), not raised."""
-        slot = self._slots.setdefault(channel, _Slot())
-        slot.users += 1
         try:
             async with slot.lock, self._limit:
                 await work()
@@ -515,10 +559,6 @@ class SlackAdapter:
             self._log.error(
                 "slack %s in channel %s failed: %s", what, channel, _traceback_without_text(exc)
             )
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                self._slots.pop(channel, None)
 
     async def _on_message_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -545,6 +585,9 @@ class SlackAdapter:
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if self._replayed("interaction", body):
+            self._log.warning("slack: replayed interaction %s ignored", body.get("trigger_id"))
+            return
         try:
             press = to_button_press(body)
         except ValueError as exc:
@@ -568,6 +611,9 @@ class SlackAdapter:
             await ack(text=COMMAND_USAGE.format(command=self.settings.command))
             return
         await ack()
+        if self._replayed("command", body):
+            self._log.warning("slack: replayed slash command %s ignored", body.get("trigger_id"))
+            return
         response_url = body.get("response_url")
         if isinstance(response_url, str) and response_url:
             self._response_urls.put(message.message_id, response_url)

@@ -51,6 +51,9 @@ class SlackSettings:
 
     #: Events handled at the same time (different channels; one channel's stay in order).
     concurrent_events: int = 8
+    #: Events one channel may have waiting or in progress; a flood beyond that is dropped
+    #: (memory stays bounded) and the channel is told once.
+    max_pending_per_channel: int = 50
     #: Slack re-sends an event it thinks was not received (X-Slack-Retry-Num; up to ~5 min
     #: later): event ids and message timestamps are remembered this long to answer only once.
     dedupe_ttl: float = 900.0
@@ -92,5 +95,8 @@ class SlackSettings:
         for name in ("request_timeout", "dedupe_ttl", "user_cache_ttl", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"[slack] {name} must be positive")
-        if self.concurrent_events < 1 or self.dedupe_size < 1:
-            raise ValueError("[slack] concurrent_events and dedupe_size must be at least 1")
+        if min(self.concurrent_events, self.dedupe_size, self.max_pending_per_channel) < 1:
+            raise ValueError(
+                "[slack] concurrent_events, dedupe_size and max_pending_per_channel must be at "
+                "least 1"
+            )

@@ -49,6 +49,7 @@ from telegram.ext import (
 )
 
 from adapters.base import (
+    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatEvent,
     ChatEventKind,
@@ -89,10 +90,21 @@ _CHAT_SERVICE = filters.UpdateType.MESSAGE & (
 )
 
 
+#: Said once to a group whose updates arrive faster than they can be handled.
+OVERFLOW_TEXT = (
+    "消息太多，机器人处理不过来：之后的部分消息未被处理。请稍等片刻，再把仍需回答的问题重新发一次。"
+)
+
+#: Deeper JSON than this is refused by the webhook (an update is a few levels deep).
+MAX_WEBHOOK_DEPTH = 32
+
+
 @dataclass
 class _ChatSlot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0
+    #: The group was told about this flood already.
+    told: bool = False
 
 
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
@@ -107,10 +119,18 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     other chats need.
     """
 
-    def __init__(self, concurrency: int, max_pending: int = 4096) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        max_pending: int = 4096,
+        per_chat: int | None = None,
+        on_overflow: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__(max(max_pending, 2))
         self._slots = asyncio.Semaphore(concurrency)
         self._chats: dict[int, _ChatSlot] = {}
+        self._per_chat = per_chat
+        self._on_overflow = on_overflow
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -119,6 +139,9 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 await coroutine
             return
         slot = self._chats.setdefault(chat.id, _ChatSlot())
+        if self._per_chat is not None and slot.users >= self._per_chat:
+            await self._overflow(chat.id, slot, coroutine)
+            return
         slot.users += 1
         try:
             async with slot.lock, self._slots:
@@ -131,6 +154,22 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             slot.users -= 1
             if slot.users == 0:
                 self._chats.pop(chat.id, None)
+
+    async def _overflow(self, chat_id: int, slot: _ChatSlot, coroutine: Awaitable[Any]) -> None:
+        """Drop an update of a chat that has ``per_chat`` waiting; tell the chat once (until
+        its queue has drained)."""
+        if asyncio.iscoroutine(coroutine):
+            coroutine.close()
+        if slot.told or self._on_overflow is None:
+            return
+        slot.told = True
+        slot.users += 1  # the slot (and its "told") stays while the notice goes out
+        try:
+            await self._on_overflow(chat_id)
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                self._chats.pop(chat_id, None)
 
     async def initialize(self) -> None:
         """Nothing to allocate."""
@@ -185,7 +224,13 @@ class TelegramAdapter:
                     max_retries=settings.max_retries,
                 )
             )
-            .concurrent_updates(ChatOrderedUpdateProcessor(settings.concurrent_updates))
+            .concurrent_updates(
+                ChatOrderedUpdateProcessor(
+                    settings.concurrent_updates,
+                    per_chat=settings.max_pending_per_chat,
+                    on_overflow=self._chat_overflowed,
+                )
+            )
             .job_queue(None)
         )
         if settings.mode == "webhook":
@@ -284,14 +329,27 @@ class TelegramAdapter:
             return web.Response(status=403)
         try:
             data = json.loads(await request.read())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update object")
+            if _depth(data) > MAX_WEBHOOK_DEPTH:
+                raise ValueError("nested too deeply")
             update = Update.de_json(data, self.application.bot)
-        except (ValueError, TypeError, KeyError) as exc:
-            self._log.warning("webhook request with unreadable update rejected: %s", type(exc))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            self._log.warning(
+                "webhook request with unreadable update rejected: %s", type(exc).__name__
+            )
             return web.Response(status=400)
         await self.application.update_queue.put(update)
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ inbound
+
+    async def _chat_overflowed(self, chat_id: int) -> None:
+        self._log.warning("telegram chat %s: too many pending updates, new ones dropped", chat_id)
+        try:
+            await self.send(Reply(ChatRef(PLATFORM, str(chat_id)), CHAT_OVERFLOW_TEXT))
+        except DeliveryError as exc:
+            self._log.warning("telegram chat %s: overflow notice not sent: %s", chat_id, exc)
 
     def _core(self) -> CoreHandlers:
         if self._handlers is None:
@@ -476,3 +534,18 @@ class TelegramAdapter:
         if isinstance(exc, RetryAfter):
             return DeliveryError(chat, f"flood control, gave up: {reason}", permanent=False)
         return DeliveryError(chat, reason, permanent=False)
+
+
+def _depth(value: object, limit: int = MAX_WEBHOOK_DEPTH + 1) -> int:
+    """How deeply ``value`` nests (counted up to ``limit``, iteratively: no recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level >= limit:
+                return level
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest

@@ -50,6 +50,9 @@ class TelegramSettings:
     network_backoff: float = 0.5
     #: Updates processed at the same time (different chats); one chat's updates stay in order.
     concurrent_updates: int = 8
+    #: Updates one chat may have waiting or in progress; beyond that its new updates are
+    #: dropped (memory stays bounded under a flood) and the group is told once per flood.
+    max_pending_per_chat: int = 50
 
     def __post_init__(self) -> None:
         if self.mode not in ("polling", "webhook"):
@@ -65,8 +68,10 @@ class TelegramSettings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"[telegram] {name} must be at least 1")
-        if self.concurrent_updates < 1:
-            raise ValueError("[telegram] concurrent_updates must be at least 1")
+        if self.concurrent_updates < 1 or self.max_pending_per_chat < 1:
+            raise ValueError(
+                "[telegram] concurrent_updates and max_pending_per_chat must be at least 1"
+            )
         if self.max_retries < 0 or self.network_retries < 0 or self.network_backoff < 0:
             raise ValueError("[telegram] retries and backoff must not be negative")
         if not 0 < self.webhook_port < 65536:

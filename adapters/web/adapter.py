@@ -66,7 +66,9 @@ def _utc_now() -> dt.datetime:
 class WebAdapter:
     """``max_messages`` bounds each chat's log; ``max_pending`` bounds one chat's queue of
     unhandled arrivals (beyond it a post is refused with 429, so a stuck tab cannot pile up
-    work); ``max_text`` is the longest message accepted, in characters."""
+    work); ``max_text`` is the longest message accepted, in characters; ``max_polls`` bounds
+    the long polls one client holds open at once (each holds a task and a connection: 3,000
+    from one session starved the console's other pages)."""
 
     platform = PLATFORM
 
@@ -77,6 +79,7 @@ class WebAdapter:
         max_pending: int = 20,
         max_text: int = 2000,
         concurrency: int = 8,
+        max_polls: int = 4,
         bot_name: str = "小助手",
         stop_timeout: float = 10.0,
         clock: Callable[[], dt.datetime] = _utc_now,
@@ -90,6 +93,8 @@ class WebAdapter:
         #: Seconds between a long poll's checks that its browser is still there.
         self.disconnect_check = 2.0
         self._max_pending = max_pending
+        self._max_polls = max_polls
+        self._polls: dict[str, int] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._stop_timeout = stop_timeout
         self._clock = clock
@@ -168,8 +173,11 @@ class WebAdapter:
 
         return build_router(self, authorize)
 
-    def post(self, chat_id: str, sender: Sender, text: str, reply_to: str | None) -> Entry:
-        """Log a user's message at once and queue it for the core; raises ``ChatError``."""
+    def post(
+        self, chat_id: str, sender: Sender, text: str, reply_to: str | None, badge: str = ""
+    ) -> Entry:
+        """Log a user's message at once and queue it for the core; raises ``ChatError``.
+        ``badge`` is shown beside the sender's name (who they really are)."""
         handlers = self._running()
         text = text.strip()
         if not text:
@@ -187,6 +195,7 @@ class WebAdapter:
             text=text,
             sent_at=self._clock(),
             reply_to=reply_to,
+            badge=badge,
         )
         self.board.chat(chat_id).add(entry)
         message = IncomingMessage(
@@ -224,10 +233,33 @@ class WebAdapter:
         user_id: str,
         wait: float = 0.0,
         gone: Callable[[], Awaitable[bool]] | None = None,
+        client: str = "",
     ) -> Changes:
         """What changed in the chat after ``after``; with ``wait``, a long poll: returns as
         soon as something did, or empty-handed after ``wait`` seconds (or when ``gone`` says
-        the client left, or the adapter stops). Cancelling it is harmless."""
+        the client left, or the adapter stops). Cancelling it is harmless. A client (default:
+        the user) already holding ``max_polls`` long polls gets ``ChatError`` 429."""
+        if wait <= 0:
+            return self.board.changes(chat_id, after, user_id)
+        key = client or user_id
+        if self._polls.get(key, 0) >= self._max_polls:
+            raise ChatError(429, "打开的对话页面太多，请关闭多余的页面后刷新。")
+        self._polls[key] = self._polls.get(key, 0) + 1
+        try:
+            return await self._wait_for_changes(chat_id, after, user_id, wait, gone)
+        finally:
+            self._polls[key] -= 1
+            if not self._polls[key]:
+                del self._polls[key]
+
+    async def _wait_for_changes(
+        self,
+        chat_id: str,
+        after: int,
+        user_id: str,
+        wait: float,
+        gone: Callable[[], Awaitable[bool]] | None,
+    ) -> Changes:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from .adapter import WebAdapter
 
 #: Decides who may speak in a web chat: ``(request, chat_id, writing)`` → the sender, or
-#: raises ``HTTPException`` (401 anonymous, 403 bad CSRF token, 404 not their chat).
+#: raises ``HTTPException`` (401 anonymous, 403 bad CSRF token, 404 not their chat). It may
+#: name the browser session in ``request.state.chat_client``: long polls are capped per
+#: client (default: per sender); and put in ``request.state.chat_badge`` who the sender
+#: really is, shown beside whatever name they type.
 ChatAuthorizer = Callable[[Request, str, bool], Awaitable[Sender]]
 
 #: The longest long poll, in seconds (below common proxies' idle timeouts).
@@ -87,11 +90,16 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
         try:
             after = int(_number(request, "after", 0, None))
             wait = _number(request, "wait", 0.0, MAX_WAIT)
+            found = await adapter.changes(
+                chat_id,
+                after,
+                sender.user_id,
+                wait,
+                gone=request.is_disconnected,
+                client=str(getattr(request.state, "chat_client", "")),
+            )
         except ChatError as exc:
             return _error(exc)
-        found = await adapter.changes(
-            chat_id, after, sender.user_id, wait, gone=request.is_disconnected
-        )
         return JSONResponse(
             {
                 "messages": found.messages,
@@ -113,7 +121,8 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
             name = (_text(data, "name", required=False) or "").strip()[:MAX_NAME]
             if name:
                 sender = dataclasses.replace(sender, display_name=name)
-            entry = adapter.post(chat_id, sender, text, reply_to)
+            badge = str(getattr(request.state, "chat_badge", ""))
+            entry = adapter.post(chat_id, sender, text, reply_to, badge)
         except ChatError as exc:
             return _error(exc)
         return JSONResponse(

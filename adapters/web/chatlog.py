@@ -49,6 +49,8 @@ class Entry:
     buttons: tuple[tuple[Button, ...], ...] = ()
     mentions: tuple[str, ...] = ()
     edited: bool = False
+    #: Who the sender really is, shown beside the name they typed (the console's words).
+    badge: str = ""
 
     def actions(self) -> set[str]:
         return {b.action for row in self.buttons for b in row}
@@ -109,6 +111,7 @@ class ChatLog:
             "seq": entry.seq,
             "kind": entry.kind,
             "sender": entry.sender,
+            "badge": entry.badge,
             "text": entry.text,
             "sent_at": entry.sent_at.isoformat(),
             "reply_to": entry.reply_to,

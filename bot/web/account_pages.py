@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from bot.web.abuse import milestone
 from bot.web.app import SESSION_COOKIE, Console, safe_next
-from bot.web.auth import MIN_PASSWORD_LENGTH, AuthError
+from bot.web.auth import AuthError
+from bot.web.models import HospitalLink
+from bot.web.passwords import HashingBusy
+
+BUSY = "登录请求太多，请几秒后再试。"
+#: Seconds a login waits before being told the hashing pool is full: answering at once would
+#: let a flooding client loop as fast as the console can parse requests (tarpit).
+BUSY_PAUSE = 1.0
 
 
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
     web = console.settings.web
     lifetime = dt.timedelta(hours=web.session_hours)
+
+    async def checked_password(username: str, password: str, ip: str) -> bool | None:
+        """Whether the password is right, after this name's and address's growing delay;
+        None when the hashing pool is full (argon2 runs there, never in the pool the chats'
+        answer engine uses)."""
+        await console.pause(console.limiter.delay(username, ip))
+        if not username:
+            return False
+        try:
+            return await console.hashing.run(console.store.check_password, username, password)
+        except HashingBusy:
+            await console.pause(BUSY_PAUSE)
+            return None
 
     @router.get("/")
     async def home(request: Request) -> Response:
@@ -38,7 +58,10 @@ def routes(console: Console) -> APIRouter:
         ip = console.client_ip(request)
         context = {"next": target, "username": username}
         if console.limiter.blocked(username, ip):
-            console.store.audit("anonymous", "login_blocked", username, ip=ip)
+            refused = console.limiter.refused(username, ip)
+            if milestone(refused):  # the 1st, 10th, 100th … refusal, not one row per refusal
+                detail = "" if refused == 1 else f"{refused} refused attempts in the window"
+                console.store.audit("anonymous", "login_blocked", username, detail, ip=ip)
             minutes = web.login_window_minutes
             return console.render(
                 request,
@@ -47,10 +70,16 @@ def routes(console: Console) -> APIRouter:
                 {**context, "error": f"登录失败次数过多，请 {minutes} 分钟后再试。"},
                 status_code=429,
             )
-        # argon2 costs ~0.2 s of CPU by design: off the event loop the chats share
-        if not username or not await asyncio.to_thread(
-            console.store.check_password, username, password
-        ):
+        ok = await checked_password(username, password, ip)
+        if ok is None:
+            return console.render(
+                request,
+                viewer,
+                "login.html",
+                {**context, "error": BUSY},
+                status_code=503,
+            )
+        if not ok:
             console.limiter.failed(username, ip)
             console.store.audit("anonymous", "login_failed", username, ip=ip)
             return console.render(
@@ -60,7 +89,7 @@ def routes(console: Console) -> APIRouter:
                 {**context, "error": "用户名或密码错误。"},
                 status_code=401,
             )
-        console.limiter.succeeded(username)
+        console.limiter.succeeded(username, ip)
         token = console.store.start_session(lifetime=lifetime, engineer_id=username)
         console.store.audit(f"engineer:{username}", "login", username, ip=ip)
         response = RedirectResponse(target if target != "/" else "/tickets", status_code=303)
@@ -96,18 +125,22 @@ def routes(console: Console) -> APIRouter:
         error = ""
         if console.limiter.blocked(engineer_id, ip):
             error = "尝试次数过多，请稍后再试。"
-        elif not await asyncio.to_thread(console.store.check_password, engineer_id, current):
+        elif (ok := await checked_password(engineer_id, current, ip)) is None:
+            error = BUSY
+        elif not ok:
             console.limiter.failed(engineer_id, ip)
             error = "当前密码不正确。"
         elif new != again:
             error = "两次输入的新密码不一致。"
         else:
             try:
-                await asyncio.to_thread(
+                await console.hashing.run(
                     console.store.set_password, engineer_id, new, viewer.audit_name
                 )
-            except AuthError:
-                error = f"新密码至少 {MIN_PASSWORD_LENGTH} 个字符。"
+            except AuthError as exc:
+                error = str(exc)
+            except HashingBusy:
+                error = BUSY
         if error:
             return console.render(
                 request, viewer, "password.html", {"error": error, "done": False}, status_code=400
@@ -126,19 +159,17 @@ def routes(console: Console) -> APIRouter:
         rows = console.store.audit_log(limit=500)
         return console.render(request, viewer, "audit.html", {"rows": rows})
 
-    @router.get("/h/{token}")
-    async def hospital_link(request: Request, token: str) -> Response:
-        """A hospital's access link: swapped for a session cookie, then out of the URL."""
-        link = console.store.link_for_token(token)
-        if link is None:
-            console.store.audit("anonymous", "link_refused", ip=console.client_ip(request))
-            return console.render(
-                request,
-                console.viewer(request),
-                "error.html",
-                {"status": 404, "message": "访问链接无效或已被撤销，请联系您的服务工程师。"},
-                status_code=404,
-            )
+    def refused_link(request: Request) -> Response:
+        console.store.audit("anonymous", "link_refused", ip=console.client_ip(request))
+        return console.render(
+            request,
+            console.viewer(request),
+            "error.html",
+            {"status": 404, "message": "访问链接无效或已被撤销，请联系您的服务工程师。"},
+            status_code=404,
+        )
+
+    def open_link(request: Request, link: HospitalLink) -> Response:
         session = console.store.start_session(lifetime=lifetime, link=link)
         console.store.audit(
             f"hospital:{link.hospital_id}#{link.id}", "link_opened", ip=console.client_ip(request)
@@ -147,5 +178,41 @@ def routes(console: Console) -> APIRouter:
         response.headers["Referrer-Policy"] = "no-referrer"
         console.set_cookie(response, SESSION_COOKIE, session, int(lifetime.total_seconds()))
         return response
+
+    @router.get("/h/{token}")
+    async def hospital_link(request: Request, token: str) -> Response:
+        """A hospital's access link: swapped for a session cookie, then out of the URL. A
+        browser already signed in is asked first (a POST with its CSRF token): a page
+        elsewhere could otherwise swap an engineer's session for a hospital's (login CSRF)."""
+        link = console.store.link_for_token(token)
+        if link is None:
+            return refused_link(request)
+        viewer = console.viewer(request)
+        if not viewer.signed_in:
+            return open_link(request, link)
+        hospital = console.services.registry.get_hospital(link.hospital_id)
+        response = console.render(
+            request,
+            viewer,
+            "link_confirm.html",
+            {
+                "token": token,
+                "hospital_name": hospital.name if hospital else link.hospital_id,
+                "link_label": link.label,
+            },
+        )
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @router.post("/h/{token}")
+    async def hospital_link_confirmed(request: Request, token: str) -> Response:
+        viewer = console.viewer(request)
+        await console.form(request, viewer)
+        link = console.store.link_for_token(token)
+        if link is None:
+            return refused_link(request)
+        if viewer.signed_in:
+            console.store.end_session(viewer.session_hash)
+        return open_link(request, link)
 
     return router

@@ -12,6 +12,7 @@ Security rules every route follows (and ``tests/web`` checks route by route):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
@@ -37,7 +38,9 @@ from bot import texts
 from bot.config import Settings
 from bot.core import Services
 from bot.kb_editing import LiveKnowledge
-from bot.web.auth import ANONYMOUS, ConsoleStore, LoginLimiter, Viewer, same_token
+from bot.web.abuse import BodyLimit, LoginLimiter, Tally, client_address, milestone, proxy_networks
+from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
+from bot.web.passwords import HashingPool
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +71,18 @@ class Console:
     settings: Settings
     db: Engine
     limiter: LoginLimiter
+    #: Where argon2 runs: its own small pool, never the one the answer engine uses.
+    hashing: HashingPool = field(default_factory=HashingPool)
     templates: Jinja2Templates = field(init=False)
     #: The playground's chat adapter (None: playground off).
     chat_api: ChatApi | None = None
+    #: How a login waits out its growing delay (tests record instead of sleeping).
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: Hospital viewers asking for another hospital's things, per viewer (audited by milestone).
+    probes: Tally = field(default_factory=lambda: Tally(3600.0))
 
     def __post_init__(self) -> None:
+        self.trusted_proxies = proxy_networks(self.settings.web.trusted_proxies)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         env = self.templates.env
         env.globals.update(
@@ -184,7 +194,22 @@ class Console:
             raise HTTPException(403, "CSRF token missing or wrong")
 
     def client_ip(self, request: Request) -> str:
-        return request.client.host if request.client else ""
+        """The client's address: ``X-Forwarded-For`` counts only from ``[web] trusted_proxies``."""
+        peer = request.client.host if request.client else ""
+        return client_address(
+            peer, request.headers.get("x-forwarded-for", ""), self.trusted_proxies
+        )
+
+    def probed(self, request: Request, viewer: Viewer, what: str) -> None:
+        """A hospital viewer asked for ``what`` of another hospital (answered with the usual
+        404): audited — the 1st, 10th, 100th … time within an hour, so a scan is visible
+        without flooding the audit."""
+        count = self.probes.add(viewer.audit_name)
+        if milestone(count):
+            detail = "" if count == 1 else f"{count} attempts within an hour"
+            self.store.audit(
+                viewer.audit_name, "cross_hospital", what, detail, ip=self.client_ip(request)
+            )
 
 
 def anon_csrf(request: Request) -> str:
@@ -222,6 +247,16 @@ _HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
 )
+
+
+def with_security_headers(response: Response, static: bool = False) -> Response:
+    """``response`` with the headers every console response carries (also used for the 500
+    page, which Starlette renders outside the middleware stack)."""
+    for name, value in _HEADERS:
+        response.headers.setdefault(name, value)
+    if not static:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 class SecurityHeaders:
@@ -263,6 +298,8 @@ def create_console(console: Console) -> FastAPI:
 
     app = FastAPI(title="hisbot console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
+    # inside SecurityHeaders: a 413 carries the headers too
+    app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (account_pages, kb_pages, kb_retire, ticket_pages, report_pages, playground):
@@ -298,12 +335,14 @@ def create_console(console: Console) -> FastAPI:
     async def _crash(request: Request, exc: Exception) -> Response:
         # the path only: query strings and forms may carry what hospital users typed
         log.exception("console error on %s %s", request.method, request.url.path)
-        return console.render(
-            request,
-            ANONYMOUS,
-            "error.html",
-            {"status": 500, "message": "服务器内部错误，已记录。请稍后重试。"},
-            status_code=500,
+        return with_security_headers(
+            console.render(
+                request,
+                ANONYMOUS,
+                "error.html",
+                {"status": 500, "message": "服务器内部错误，已记录。请稍后重试。"},
+                status_code=500,
+            )
         )
 
     @app.get("/healthz", include_in_schema=False)

@@ -13,11 +13,8 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -28,9 +25,7 @@ from bot.registry.clock import Clock, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.web.models import HospitalLink, WebAccount, WebAudit, WebSession
-
-#: A password shorter than this is refused (the console is reachable from hospital networks).
-MIN_PASSWORD_LENGTH = 10
+from bot.web.passwords import password_problem
 
 _HASHER = PasswordHasher()
 #: Verified against when the user name is unknown, so a miss costs the same time as a hit.
@@ -45,9 +40,11 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+def hash_password(password: str, user_inputs: Sequence[str] = ()) -> str:
+    """The argon2id hash of an acceptable password; ``AuthError`` says why one is not."""
+    problem = password_problem(password, user_inputs)
+    if problem:
+        raise AuthError(problem)
     return _HASHER.hash(password)
 
 
@@ -97,42 +94,6 @@ class Viewer:
 ANONYMOUS = Viewer(kind="anonymous")
 
 
-@dataclass
-class LoginLimiter:
-    """Failed logins in a sliding window, per user name and per client address (in memory:
-    a restart forgives, which is acceptable for a limit that only slows guessing down)."""
-
-    max_failures: int
-    window_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and q[0] <= now - self.window_seconds:
-            q.popleft()
-        return q
-
-    def blocked(self, username: str, ip: str) -> bool:
-        now = self.clock()
-        with self._lock:
-            return (
-                len(self._recent(f"u:{username.lower()}", now)) >= self.max_failures
-                or len(self._recent(f"ip:{ip}", now)) >= self.max_failures * 4
-            )
-
-    def failed(self, username: str, ip: str) -> None:
-        now = self.clock()
-        with self._lock:
-            self._recent(f"u:{username.lower()}", now).append(now)
-            self._recent(f"ip:{ip}", now).append(now)
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"u:{username.lower()}", None)
-
-
 @dataclass(frozen=True)
 class AccountSummary:
     engineer_id: str
@@ -162,13 +123,15 @@ class ConsoleStore:
     def set_password(self, engineer_id: str, password: str, by: str = "cli") -> bool:
         """Create the engineer's login or change its password (re-activating it); ends the
         engineer's sessions. Returns True when the account is new."""
-        hashed = hash_password(password)
+        with read_session(self._engine) as s:
+            engineer = s.get(Engineer, engineer_id)
+        if engineer is None:
+            raise AuthError(
+                f"no engineer {engineer_id} in the registry (add one with `hisbot engineer add`)"
+            )
+        hashed = hash_password(password, (engineer_id, engineer.name))
         now = self._clock()
         with write_session(self._engine) as s:
-            if s.get(Engineer, engineer_id) is None:
-                raise AuthError(
-                    f"no engineer {engineer_id} in the registry (add one with `hisbot engineer add`)"
-                )
             row = s.get(WebAccount, engineer_id)
             created = row is None
             if row is None:

@@ -13,7 +13,8 @@ import secrets
 import sys
 from typing import Any, NoReturn
 
-from bot.web.auth import MIN_PASSWORD_LENGTH, AuthError, ConsoleStore
+from bot.web.auth import AuthError, ConsoleStore
+from bot.web.passwords import MIN_PASSWORD_LENGTH
 
 
 def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:

@@ -201,7 +201,7 @@ def _based_on(form: FormData) -> int | None:
     raw = form.get("based_on", "")
     if not isinstance(raw, str) or not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         raise HTTPException(400)
     return int(raw)
 

@@ -17,6 +17,7 @@ from bot.operations import WEB_PLATFORM
 from bot.registry.models import Hospital
 from bot.web.app import Console
 from bot.web.auth import Viewer
+from bot.web.names import link_badge
 
 #: The display name a page starts with (the sender shown in the chat; the user may change it).
 DEFAULT_NAME = "演示用户"
@@ -34,19 +35,31 @@ def routes(console: Console) -> APIRouter:
                 WEB_PLATFORM, hospital.id, hospital.id, title=f"{hospital.name}（网页）"
             )
 
-    def hospital_for(viewer: Viewer, hospital_id: str) -> Hospital:
-        """The hospital whose chat the viewer may use, else 404 (foreign = nonexistent)."""
+    def hospital_for(request: Request, viewer: Viewer, hospital_id: str) -> Hospital:
+        """The hospital whose chat the viewer may use, else 404 (foreign = nonexistent; a
+        hospital trying another hospital's chat is audited)."""
         hospital = registry.get_hospital(hospital_id) if hospital_id else None
         if hospital is None or not viewer.may_see_hospital(hospital.id):
+            if hospital is not None and viewer.is_hospital:
+                console.probed(request, viewer, f"chat {hospital.id}")
             raise HTTPException(404)
         return hospital
+
+    def badge(viewer: Viewer, hospital: Hospital) -> str:
+        """Shown beside the name a user types: the hospital and the link, or the engineer."""
+        if viewer.is_engineer:
+            return f"{hospital.name} · 工程师 {viewer.engineer_id} 演示"
+        links = console.store.links(hospital.id)
+        return link_badge(hospital.name, next((k for k in links if k.id == viewer.link_id), None))
 
     async def authorize(request: Request, chat_id: str, writing: bool) -> Sender:
         viewer = console.viewer(request)
         if not viewer.signed_in:
             raise HTTPException(401)
-        hospital = hospital_for(viewer, chat_id)
+        hospital = hospital_for(request, viewer, chat_id)
+        request.state.chat_client = viewer.session_hash  # long polls are capped per session
         if writing:
+            request.state.chat_badge = badge(viewer, hospital)
             console.check_csrf_header(request, viewer)
             open_chat(hospital)  # the API works without the page having been opened first
         return Sender(user_id=viewer.chat_user_id, display_name=viewer.name)
@@ -62,11 +75,11 @@ def routes(console: Console) -> APIRouter:
         requested = request.query_params.get("hospital", "")
         hospital: Hospital | None
         if viewer.is_hospital:
-            hospital = hospital_for(viewer, requested or viewer.hospital_id or "")
+            hospital = hospital_for(request, viewer, requested or viewer.hospital_id or "")
             hospitals = [hospital]
         else:
             hospitals = registry.list_hospitals()
-            hospital = hospital_for(viewer, requested) if requested else None
+            hospital = hospital_for(request, viewer, requested) if requested else None
             hospital = hospital or (hospitals[0] if hospitals else None)
         if hospital is not None:
             open_chat(hospital)

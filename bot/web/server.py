@@ -29,6 +29,9 @@ class ConsoleServer:
             access_log=False,  # request lines carry search queries: hospital users' words
             log_level="warning",
             server_header=False,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 (any local client): the
+            # console reads it itself, from [web] trusted_proxies only (bot.web.abuse)
+            proxy_headers=False,
             # requests still running after this at shutdown are cut (a stuck client must
             # not hold up a restart)
             timeout_graceful_shutdown=5,

@@ -69,10 +69,22 @@ class WebSettings:
     playground: bool = True
     #: Signed-in sessions last this long (hours) from sign-in.
     session_hours: int = 12
-    #: Failed logins allowed per user name (and, ×4, per address) within the window, after
-    #: which logins are refused until the window has passed.
+    #: Failed logins allowed per (user name, client address) pair within the window; then that
+    #: pair is refused until the window has passed. Beyond as many failures of a user name
+    #: (from anywhere) or of an address (for any name), attempts wait a growing delay (0.5 s
+    #: doubling, at most ``login_max_delay_seconds``) — never a block.
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    login_max_delay_seconds: float = 10.0
+    #: Addresses or CIDR blocks of reverse proxies whose ``X-Forwarded-For`` is believed (the
+    #: client's address for login limits and the audit). Empty: the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Password checks (argon2) run in their own pool of this many threads, with at most
+    #: ``password_check_queue`` waiting; more at once are answered "busy, retry" (503).
+    password_check_threads: int = 1
+    password_check_queue: int = 16
+    #: Playground long polls one browser session may hold open at once (more: 429).
+    max_polls_per_session: int = 4
     #: Mark cookies ``Secure`` (HTTPS only): "auto" follows the scheme of ``base_url``.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
 
@@ -83,9 +95,20 @@ class WebSettings:
             raise ValueError(
                 f"[web] base_url must start with http:// or https://: {self.base_url!r}"
             )
-        for name in ("session_hours", "login_max_failures", "login_window_minutes"):
+        for name in (
+            "session_hours",
+            "login_max_failures",
+            "login_window_minutes",
+            "login_max_delay_seconds",
+            "password_check_threads",
+            "password_check_queue",
+            "max_polls_per_session",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"[web] {name} must be positive")
+        from bot.web.abuse import proxy_networks
+
+        proxy_networks(self.trusted_proxies)  # a bad entry is a config error naming it
 
     @property
     def url(self) -> str:

@@ -26,9 +26,13 @@ from bot.tickets.store import (
 )
 from bot.web.app import Console
 from bot.web.auth import Viewer
+from bot.web.names import side_badge
 from kb_index.articles import CATEGORIES
 
 MAX_TEXT = 4000
+#: Bounds of the filters a list accepts (beyond them: 400, never a database overflow).
+MAX_PAGE = 100_000
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 
 #: Fixed confirmations shown after an action (no user text is ever reflected from the URL).
 DONE = {
@@ -56,7 +60,18 @@ def _local_date(console: Console, value: str, field: str) -> dt.datetime | None:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise HTTPException(400, f"{field}: 日期格式应为 YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise HTTPException(400, f"{field}: 年份应在 {FIRST_YEAR}–{LAST_YEAR} 之间")
     return naive_utc(dt.datetime.combine(day, dt.time(), tzinfo=console.zone))
+
+
+def _page(value: str) -> int:
+    """The list page asked for: 1 when absent, 400 when not a number in 1..MAX_PAGE."""
+    if not value:
+        return 1
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_PAGE):
+        raise HTTPException(400, f"页码应为 1–{MAX_PAGE} 之间的数字")
+    return int(value)
 
 
 def _choice(value: str, allowed: tuple[str, ...] | list[str], field: str) -> str | None:
@@ -77,14 +92,24 @@ def routes(console: Console) -> APIRouter:
     def engineers() -> dict[str, Engineer]:
         return {e.id: e for e in services.registry.list_engineers()}
 
-    def ticket_for(viewer: Viewer, number: str) -> Ticket:
-        """The ticket the viewer may see, else 404 (unknown and foreign look the same)."""
+    def ticket_for(request: Request, viewer: Viewer, number: str) -> Ticket:
+        """The ticket the viewer may see, else 404 (unknown and foreign look the same to the
+        viewer; a hospital asking for another hospital's ticket is audited)."""
         try:
             return services.tickets.get(
                 number, hospital_id=None if viewer.is_engineer else viewer.hospital_id
             )
         except TicketError:
+            if viewer.is_hospital and exists(number):
+                console.probed(request, viewer, f"ticket {number}")
             raise HTTPException(404) from None
+
+    def exists(number: str) -> bool:
+        try:
+            services.tickets.get(number)
+        except TicketError:
+            return False
+        return True
 
     # -- the list ------------------------------------------------------------------------------
 
@@ -108,7 +133,7 @@ def routes(console: Console) -> APIRouter:
                 else None
             ),
             text=p.get("q", "")[:200],
-            page=int(p["page"]) if p.get("page", "").isdigit() else 1,
+            page=_page(p.get("page", "")),
         )
         result = find_tickets(console.db, query)
         keep = {k: v for k, v in p.items() if k != "page" and v}
@@ -201,13 +226,23 @@ def routes(console: Console) -> APIRouter:
         if not viewer.is_engineer:
             events = [e for e in events if e.kind not in _INTERNAL]
         done = request.query_params.get("done", "")
+        hospital = services.registry.get_hospital(ticket.hospital_id)
+        links = {link.id: link for link in console.store.links(ticket.hospital_id) if link.id}
+        hospital_name = hospital.name if hospital else ticket.hospital_id
+
+        def side(user_id: str | None) -> str:
+            return side_badge(user_id, hospital_name, links)
+
         return console.render(
             request,
             viewer,
             "ticket.html",
             {
                 "t": ticket,
-                "hospital": services.registry.get_hospital(ticket.hospital_id),
+                "hospital": hospital,
+                "side": side,
+                # the opening thread's messages carry no author id: they are the reporter's
+                "reporter_id": f"{ticket.reporter_platform}:{ticket.reporter_user_id}",
                 "engineers": engineers(),
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
@@ -224,7 +259,7 @@ def routes(console: Console) -> APIRouter:
     @router.get("/tickets/{number}")
     def ticket_page(request: Request, number: str) -> Response:
         viewer = console.signed_in(request)
-        return detail(request, viewer, ticket_for(viewer, number))
+        return detail(request, viewer, ticket_for(request, viewer, number))
 
     async def engineer_action(
         ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str
@@ -290,7 +325,7 @@ def routes(console: Console) -> APIRouter:
     async def ticket_action(request: Request, number: str, action: str) -> Response:
         viewer = console.signed_in(request)
         form_data = await console.form(request, viewer)
-        ticket = ticket_for(viewer, number)
+        ticket = ticket_for(request, viewer, number)
         form = {k: str(v) for k, v in form_data.items() if k != "csrf"}
         try:
             if viewer.is_engineer:

@@ -348,12 +348,17 @@ async def test_closing_the_playground_ends_its_long_poll(console: BrowserConsole
     changes = web.changes
 
     async def watched(
-        chat_id: str, after: int, user_id: str, wait: float = 0.0, gone: Any = None
+        chat_id: str,
+        after: int,
+        user_id: str,
+        wait: float = 0.0,
+        gone: Any = None,
+        client: str = "",
     ) -> Any:
         if wait > 0:
             polling.set()
         try:
-            return await changes(chat_id, after, user_id, wait, gone)
+            return await changes(chat_id, after, user_id, wait, gone, client)
         finally:
             if wait > 0:
                 ended.set()

@@ -489,6 +489,61 @@ async def test_slash_command_where_the_bot_is_not_a_member_answers_via_response_
         assert core.messages[0].chat == chat("C0STRANGE1")
 
 
+async def test_replayed_interactions_and_slash_commands_reach_the_core_once() -> None:
+    """A captured request sent again within the signature's 5 minutes (same trigger_id,
+    freshly signed) is acknowledged but not acted on twice."""
+    async with fake_slack() as slack, running(slack) as (adapter, core):
+        card = await adapter.send(
+            Reply(chat(DESK), "🎫 工单 #2026-000123", buttons=((Button("接单", "claim:1"),),))
+        )
+        payload = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
+        command = slack.command_payload("/hisbot", "tickets", user_id=NURSE, channel_id=HOSPITAL)
+        for _ in range(3):
+            status, _, _ = await slack.deliver_interaction(url(adapter), payload)
+            assert status == 200
+            status, _, _ = await slack.deliver_command(url(adapter), fields=command)
+            assert status == 200
+        await core.wait_until(lambda: core.presses and core.messages, what="press and command")
+        await asyncio.sleep(0.2)
+        assert len(core.presses) == 1 and len(core.messages) == 1
+        # a new press of the same button (a new trigger_id) is a new action
+        again = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
+        await slack.deliver_interaction(url(adapter), again)
+        await core.wait_until(lambda: len(core.presses) == 2, what="the second press")
+
+
+async def test_a_flooded_channel_queues_a_bounded_number_and_is_told_once() -> None:
+    limit = 5
+    async with (
+        fake_slack() as slack,
+        running(slack, max_pending_per_channel=limit) as (
+            adapter,
+            core,
+        ),
+    ):
+        core.echo = False
+        gate = asyncio.Event()
+        core.gates["F0"] = gate
+        for n in range(30):
+            event = slack.message_event(HOSPITAL, NURSE, f"F{n}")
+            status, _, _ = await slack.deliver_event(url(adapter), event)
+            assert status == 200  # acknowledged either way: Slack must not retry them
+        other = slack.message_event(OTHER, NURSE, "别的频道")
+        await slack.deliver_event(url(adapter), other)
+        await core.wait_until(lambda: "别的频道" in core.finished, what="the other channel")
+        gate.set()
+        await core.wait_until(lambda: f"F{limit - 1}" in core.finished, what="the queue")
+        await asyncio.sleep(0.2)
+        assert [m.text for m in core.messages if m.text.startswith("F")] == [
+            f"F{n}" for n in range(limit)
+        ]
+        told = [p for p in slack.posted(HOSPITAL) if "消息太多" in (p.params.get("text") or "")]
+        assert len(told) == 1
+        again = slack.message_event(HOSPITAL, NURSE, "恢复了")
+        await slack.deliver_event(url(adapter), again)
+        await core.wait_until(lambda: "恢复了" in core.finished, what="service again")
+
+
 # ------------------------------------------------------------------ outbound delivery
 
 

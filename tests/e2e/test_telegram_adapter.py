@@ -663,6 +663,78 @@ async def test_webhook_right_secret_processed_wrong_secret_rejected_and_logged(
     assert "伪造的" not in caplog.text
 
 
+async def test_webhook_answers_malformed_json_with_400_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import aiohttp
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    secret = "s3cret-Token_1"
+    bodies = [
+        b"[]",
+        b"[1, 2, 3]",
+        b"null",
+        b"42",
+        b'"text"',
+        b'{"no_update_id": 1}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"update_id": 1, "message": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}",
+        b"\xff\xfe not json",
+    ]
+    async with (
+        FakeTelegram(token=TOKEN, webhook_retry_interval=0.05) as tg,
+        running(tg, webhook_secret=secret, mode="webhook", webhook_url=url, webhook_port=port) as (
+            _,
+            core,
+        ),
+        aiohttp.ClientSession() as http,
+    ):
+        for body in bodies:
+            async with http.post(
+                url,
+                data=body,
+                headers={
+                    "X-Telegram-Bot-Api-Secret-Token": secret,
+                    "Content-Type": "application/json",
+                },
+            ) as r:
+                assert r.status == 400, body[:40]
+        first = tg.user_message(GROUP, USER, "之后照常")
+        await core.message(first)  # the endpoint still works
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+
+
+async def test_a_flooded_chat_queues_a_bounded_number_and_is_told_once() -> None:
+    limit = 5
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, max_pending_per_chat=limit) as (
+            _,
+            core,
+        ),
+    ):
+        core.echo = False
+        gate = asyncio.Event()
+        core.gates["F0"] = gate
+        for n in range(40):
+            tg.user_message(GROUP, USER, f"F{n}")
+        tg.user_message(LAB, USER, "别的群")
+        await core.finished("别的群")  # other chats are not affected
+        await tg.wait_for_updates_consumed()
+        gate.set()
+        await core.finished(f"F{limit - 1}")
+        await asyncio.sleep(0.2)
+        assert [m.text for m in core.messages if m.text.startswith("F")] == [
+            f"F{n}" for n in range(limit)
+        ]
+        told = [m for m in tg.sent_messages(GROUP) if "消息太多" in (m.text or "")]
+        assert len(told) == 1
+        # once the queue has drained, the chat is served normally again
+        after = tg.user_message(GROUP, USER, "恢复了")
+        await core.message(after)
+
+
 def test_webhook_mode_requires_a_secret_and_a_url() -> None:
     with pytest.raises(ValueError, match="webhook_url"):
         TelegramSettings(mode="webhook")

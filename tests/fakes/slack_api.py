@@ -1130,9 +1130,13 @@ class FakeSlack(FakeServer[RecordedCall]):
         signing_secret: str | None = None,
         timestamp: float | None = None,
         timeout: float = 10.0,
+        fields: dict[str, str] | None = None,
     ) -> tuple[int | None, str, float]:
-        """POST a slash command (form-encoded, signed) whose response_url is the fake's."""
-        fields = self.command_payload(command, text, user_id=user_id, channel_id=channel_id)
+        """POST a slash command (form-encoded, signed) whose response_url is the fake's;
+        ``fields`` (from ``command_payload``) sends those again: a replayed request."""
+        fields = fields or self.command_payload(
+            command, text, user_id=user_id, channel_id=channel_id
+        )
         return await self._deliver(
             "slash_command",
             url,

@@ -512,3 +512,24 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["kb", "frobnicate"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "is not a database URL"),
+        ("nosuchdb://host/db", "unknown database driver 'nosuchdb'"),
+        # nothing listens on port 1: an unreachable PostgreSQL
+        ("postgresql+psycopg://hisbot:s3cret@127.0.0.1:1/hisbot", "cannot open the database"),
+    ],
+)
+def test_a_bad_storage_url_is_one_line_and_hides_the_password(
+    run: Run, tmp_path: Path, url: str, says: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[storage]\nurl = "{url}"\n', encoding="utf-8")
+    for argv in (("hospital", "list"), ("run",)):
+        code, _, err = run("--config", str(path), *argv)
+        assert code == 2
+        line = one_line_error(err)
+        assert says in line and "s3cret" not in line

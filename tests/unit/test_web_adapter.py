@@ -294,6 +294,23 @@ async def test_stop_releases_long_polls_and_refuses_posts(adapter: WebAdapter) -
     assert err.value.status == 503
 
 
+async def test_long_polls_are_capped_per_client(adapter: WebAdapter) -> None:
+    cap = WebAdapter(max_polls=2)
+    polls = [asyncio.create_task(cap.changes("h001", 0, "u", wait=20, client="s1")) for _ in "ab"]
+    await asyncio.sleep(0.02)
+    with pytest.raises(ChatError) as err:
+        await cap.changes("h001", 0, "u", wait=20, client="s1")
+    assert err.value.status == 429
+    # another session of the same user, and a plain read, are not affected
+    other = asyncio.create_task(cap.changes("h001", 0, "u", wait=20, client="s2"))
+    assert not await cap.changes("h001", 0, "u", wait=0, client="s1")
+    await cap.send(Reply(ChatRef("web", "h001"), "有新消息"))
+    for poll in [*polls, other]:
+        assert (await asyncio.wait_for(poll, 2)).messages
+    # the slots are free again
+    assert (await cap.changes("h001", 0, "u", wait=5, client="s1")).messages
+
+
 # -- the JSON API ------------------------------------------------------------------------------
 
 

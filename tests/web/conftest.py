@@ -12,16 +12,19 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 
 from bot import operations
 from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from bot.tickets.models import Ticket
+from bot.web.app import Console
 from bot.web.auth import ConsoleStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +96,24 @@ class WebEnv:
         return httpx.AsyncClient(
             transport=self.client._transport, base_url=str(self.client.base_url)
         )
+
+    @property
+    def asgi(self) -> FastAPI:
+        transport = self.client._transport
+        assert isinstance(transport, httpx.ASGITransport)
+        return cast(FastAPI, transport.app)
+
+    @property
+    def console(self) -> Console:
+        """The console behind the client (its limiter, pools and clocks)."""
+        return cast(Console, self.asgi.state.console)
+
+    def client_from(self, address: str, *, raise_errors: bool = True) -> httpx.AsyncClient:
+        """Another browser, connecting from ``address`` (the peer the console sees)."""
+        transport = httpx.ASGITransport(
+            app=self.asgi, client=(address, 40000), raise_app_exceptions=raise_errors
+        )
+        return httpx.AsyncClient(transport=transport, base_url=str(self.client.base_url))
 
     async def csrf(self, client: httpx.AsyncClient | None = None, path: str = "/kb") -> str:
         r = await (client or self.client).get(path)

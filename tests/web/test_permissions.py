@@ -46,6 +46,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
 POST_ROUTES = {
     "/login",
     "/logout",
+    "/h/{token}",
     "/account/password",
     "/kb/new",
     "/kb/preview",

@@ -270,3 +270,35 @@ async def test_without_the_playground_there_is_no_chat(web: WebEnv) -> None:
     assert web.app.web_chat is None
     assert (await web.client.get("/playground")).status_code == 404
     assert (await web.client.get(f"{API}/h001/messages")).status_code == 404
+
+
+async def test_long_polls_are_capped_per_browser_session(web: WebEnv) -> None:
+    cap = web.settings.web.max_polls_per_session
+    hospital = await web.as_hospital("h001")
+    await Chat.open(hospital)
+    url = f"{API}/h001/messages?after=999999&wait=20"
+    polls = [asyncio.create_task(hospital.get(url)) for _ in range(cap)]
+    await asyncio.sleep(0.1)
+    extra = await hospital.get(url)
+    assert extra.status_code == 429 and "太多" in extra.json()["detail"]
+    # a colleague on the same access link has a session of their own
+    colleague = await web.as_hospital("h001")
+    other = asyncio.create_task(colleague.get(url))
+    await asyncio.sleep(0.1)
+    assert not other.done()
+    await web.app.web_chat.send(Reply(ChatRef("web", "h001"), "通知"))  # type: ignore[union-attr]
+    for poll in [*polls, other]:
+        assert (await asyncio.wait_for(poll, 5)).status_code == 200
+
+
+async def test_a_hospital_users_typed_name_shows_who_they_really_are(web: WebEnv) -> None:
+    link = web.store.create_link("h001", label="信息科")
+    hospital = web.new_client()
+    await hospital.get(f"/h/{link.token}")
+    chat = await Chat.open(hospital)
+    said = await chat.say("收到，谢谢", name="王工（工程师）")
+    assert said["sender"] == "王工（工程师）"
+    assert said["badge"] == "第一人民医院 · 链接「信息科」"
+    engineer = await Chat.open(await web.login("e01"))
+    mine = await engineer.say("测试一下", name="演示用户")
+    assert mine["badge"] == "第一人民医院 · 工程师 e01 演示"

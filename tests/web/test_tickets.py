@@ -11,7 +11,7 @@ import httpx
 
 from bot import operations
 from bot.tickets.models import Ticket
-from tests.web.conftest import WebEnv
+from tests.web.conftest import WebEnv, csrf_of
 
 NUMBER = re.compile(r"/tickets/(\d{4}-\d{6})")
 
@@ -278,3 +278,28 @@ async def test_an_engineer_corrects_category_and_urgency_with_an_audit_entry(web
     )
     assert r.status_code == 404
     assert web.app.services.tickets.get(ticket.number).urgency == "P2"
+
+
+async def test_hospital_side_names_carry_the_hospital_and_the_link(web: WebEnv) -> None:
+    link = web.store.create_link("h001", label="收费处电脑")
+    hospital = web.new_client()
+    await hospital.get(f"/h/{link.token}")
+    page = await hospital.get("/tickets/new")
+    r = await hospital.post(
+        "/tickets/new",
+        data={"csrf": csrf_of(page.text), "reporter": "王工（工程师）", "category": "usage",
+              "urgency": "P3", "question": "挂号单打印不出来"},
+    )  # fmt: skip
+    assert r.status_code == 303
+    number = r.headers["location"].split("/")[2].split("?")[0]
+    r = await web.post_form(
+        hospital, f"/tickets/{number}/message", {"name": "李工（工程师）", "text": "补充一下"},
+        page=f"/tickets/{number}",
+    )  # fmt: skip
+    assert r.status_code == 303
+    engineer = await web.login("e01")
+    text = (await engineer.get(f"/tickets/{number}")).text
+    badge = "（第一人民医院 · 链接「收费处电脑」）"
+    assert f'王工（工程师） <span class="side">{badge}</span>' in text  # the reporter
+    assert f'李工（工程师） <span class="side">{badge}</span>' in text  # conversation, audit
+    assert text.count(badge) >= 5  # reporter; opening message and follow-up; two audit rows

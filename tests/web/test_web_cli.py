@@ -59,7 +59,19 @@ def test_accounts_links_and_audit(
         capsys=capsys,
         monkeypatch=monkeypatch,
     )
-    assert code == 2 and "too short" in err
+    assert code == 2 and "太短" in err
+    for common in ("password123", "aaaaaaaaaaaa", "qwertyuiop", "e01e01e01e01"):
+        code, _, err = run(
+            config,
+            "account",
+            "set",
+            "e01",
+            "--password-stdin",
+            stdin=common + "\n",
+            capsys=capsys,
+            monkeypatch=monkeypatch,
+        )
+        assert code == 2 and ("常见" in err or "单一" in err), common
     code, _, err = run(
         config,
         "account",

@@ -118,6 +118,7 @@
     li.dataset.id = msg.id;
     var meta = el("div", "pg-meta");
     meta.appendChild(el("span", "pg-sender", msg.sender));
+    if (msg.badge) meta.appendChild(el("span", "pg-badge", "（" + msg.badge + "）"));
     meta.appendChild(el("time", null, clock(msg.sent_at)));
     if (msg.edited) meta.appendChild(el("span", "pg-edited", "已更新"));
     li.appendChild(meta);

@@ -1,0 +1,251 @@
+"""The console under abuse: who is really asking, how often they may fail, how much they may send.
+
+- ``client_address``: ``X-Forwarded-For`` is believed only from ``[web] trusted_proxies``;
+  from anyone else it is a header a client typed (a spoofed audit address, a bypassed limit).
+- ``LoginLimiter``: failed logins lock out one (user name, address) *pair*, so an attacker
+  cannot lock an engineer out from elsewhere nor block everyone behind a hospital's NAT;
+  failures per user name and per address add growing delays instead of blocks.
+- ``Tally``: counts repeated events per key so the audit records the 1st, 10th, 100th … of a
+  flood (blocked logins, cross-hospital probes) instead of one row each.
+- ``BodyLimit``: request bodies are cut per route *before* anything parses them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """``[web] trusted_proxies`` entries (addresses or CIDR blocks) as networks; raises
+    ValueError naming a bad entry."""
+    out = []
+    for entry in entries:
+        try:
+            out.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"[web] trusted_proxies: {entry!r} is not an address or CIDR block"
+            ) from None
+    return tuple(out)
+
+
+def _trusted(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(peer: str, forwarded_for: str, trusted: Sequence[Network]) -> str:
+    """The address a request came from. Only when the peer is a trusted proxy is
+    ``X-Forwarded-For`` read — right to left, skipping our own proxies, since anything left
+    of the first untrusted hop was written by the client itself."""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop if _is_address(hop) else peer
+    return hops[0] if hops else peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def milestone(count: int) -> bool:
+    """1, 10, 100, …: the occurrences of a repeated event worth an audit row."""
+    return count >= 1 and 10 ** round(math.log10(count)) == count
+
+
+@dataclass
+class Tally:
+    """Events per key in a sliding window, bounded in memory (attackers choose the keys: the
+    oldest keys are forgotten beyond ``max_keys``)."""
+
+    window_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    max_keys: int = 10_000
+    _events: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._events.pop(key, None) or deque()
+        self._events[key] = q  # most recently used last
+        while q and q[0] <= now - self.window_seconds:
+            q.popleft()
+        while len(self._events) > self.max_keys:
+            del self._events[next(iter(self._events))]
+        return q
+
+    def add(self, key: str) -> int:
+        """Record one event; returns how many the key has in the window now."""
+        now = self.clock()
+        with self._lock:
+            q = self._recent(key, now)
+            q.append(now)
+            return len(q)
+
+    def count(self, key: str) -> int:
+        now = self.clock()
+        with self._lock:
+            if key not in self._events:
+                return 0
+            return len(self._recent(key, now))
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._events.pop(key, None)
+
+
+@dataclass
+class LoginLimiter:
+    """Failed logins in a sliding window (in memory: a restart forgives, acceptable for a
+    limit that only slows guessing down).
+
+    - ``max_failures`` failures of one (user name, address) pair block that pair until the
+      window has passed — the attacker's own address, never the engineer's;
+    - beyond ``max_failures`` failures of a user name from anywhere, or of an address for any
+      user name, every further attempt of that name or address waits, 0.5 s doubling per
+      failure up to ``max_delay`` — slowing a spread-out attack down without locking anyone
+      out. A correct password from a clean address is never refused.
+    """
+
+    max_failures: int
+    window_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    max_delay: float = 10.0
+    _failures: Tally = field(init=False)
+    _refusals: Tally = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._failures = Tally(self.window_seconds, self.clock)
+        self._refusals = Tally(self.window_seconds, self.clock)
+
+    @staticmethod
+    def _pair(username: str, ip: str) -> str:
+        return f"p:{username.lower()}\n{ip}"
+
+    def blocked(self, username: str, ip: str) -> bool:
+        return self._failures.count(self._pair(username, ip)) >= self.max_failures
+
+    def refused(self, username: str, ip: str) -> int:
+        """Count one refused attempt of a blocked pair; returns the count in the window (the
+        audit records milestones of it, not every refusal)."""
+        return self._refusals.add(self._pair(username, ip))
+
+    def delay(self, username: str, ip: str) -> float:
+        """Seconds to wait before checking this attempt's password."""
+        excess = (
+            max(self._failures.count(f"u:{username.lower()}"), self._failures.count(f"a:{ip}"))
+            - self.max_failures
+        )
+        if excess < 0:
+            return 0.0
+        return float(min(self.max_delay, 0.5 * 2**excess))
+
+    def failed(self, username: str, ip: str) -> None:
+        for key in (self._pair(username, ip), f"u:{username.lower()}", f"a:{ip}"):
+            self._failures.add(key)
+
+    def succeeded(self, username: str, ip: str) -> None:
+        """The pair proved itself: its own failures are forgiven (others' are not)."""
+        self._failures.forget(self._pair(username, ip))
+        self._refusals.forget(self._pair(username, ip))
+
+
+#: Route prefixes and the largest request body each accepts (bytes); the rest get DEFAULT_BODY.
+BODY_LIMITS: tuple[tuple[str, int], ...] = (
+    ("/login", 8 * 1024),
+    ("/logout", 8 * 1024),
+    ("/h/", 8 * 1024),
+    ("/account/", 8 * 1024),
+    ("/playground/api/", 32 * 1024),
+    ("/kb", 1024 * 1024),  # article Markdown
+)
+DEFAULT_BODY = 128 * 1024
+#: A request without a session cookie can only be a login or a refused CSRF check: it gets
+#: this much wherever it posts.
+ANONYMOUS_BODY = 8 * 1024
+
+
+def body_limit(path: str, limits: Sequence[tuple[str, int]] = BODY_LIMITS) -> int:
+    return next((size for prefix, size in limits if path.startswith(prefix)), DEFAULT_BODY)
+
+
+class BodyLimit:
+    """Refuses a body larger than its route's limit (``ANONYMOUS_BODY`` without a session
+    cookie) before any of it is parsed: a declared
+    ``Content-Length`` is answered 413 at once; a chunked body is counted as it is read and
+    cut with a 413 when it passes the limit. Multipart bodies (file uploads) are refused with
+    415: no console form uploads files, and the parser would spool them to disk."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Sequence[tuple[str, int]] = BODY_LIMITS,
+        session_cookie: str = "hisbot_session",
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.session_cookie = session_cookie.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(str(scope.get("path", "")), self.limits)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.session_cookie not in headers.get("cookie", "").encode("latin-1"):
+            limit = min(limit, ANONYMOUS_BODY)
+        if headers.get("content-type", "").lower().startswith("multipart/"):
+            await _refuse(send, 415, "file uploads are not accepted")
+            return
+        declared = headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, 413, f"request body over {limit} bytes")
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, f"request body over {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
