@@ -26,11 +26,12 @@ from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.exchanges import ExchangeStore
+from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
 from bot.pipeline import Pipeline
-from bot.redact import redact
+from bot.privacy.gate import clean
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
@@ -38,7 +39,7 @@ from bot.web.auth import ConsoleStore, LoginLimiter
 from bot.web.server import ConsoleServer
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
-from kb_index.store import KbArticle, import_folder
+from kb_index.store import KbArticle
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         ack_mentions=settings.bot.ack_mentions,
         desk_chats=tuple(desks),
         web_base_url=settings.web.url,
+        max_message_chars=settings.decide.max_chars,
     )
 
 
@@ -72,7 +74,12 @@ def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
     """Import the KB folder when present and (re)build the index incrementally."""
     folder = settings.path(settings.kb.dir)
     if folder.is_dir():
-        report = import_folder(db, folder)
+        result = import_kb(db, folder)
+        report = result.report
+        for article_id in result.cleaned:
+            log.warning(
+                "KB import: %s: personal data masked or control characters removed", article_id
+            )
         for err in report.errors:
             log.warning("KB import: %s", err)
         log.info(
@@ -189,13 +196,13 @@ def build_app(
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
-        redact=redact,
+        redact=clean,
         settings=bot_settings(settings),
     )
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
-        web_chat = WebAdapter()
+        web_chat = WebAdapter(mask=clean)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)

@@ -12,6 +12,8 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlmodel import create_engine
 
+from bot.privacy.gate import guard_storage
+
 
 def make_engine(url: str, create_tables: bool = True) -> Engine:
     """Engine for ``url``; a SQLite file's folder is created, and WAL mode keeps readers
@@ -38,6 +40,7 @@ def make_engine(url: str, create_tables: bool = True) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+    guard_storage()  # personal text is masked on its way into any table
     if create_tables:
         from bot.migrations import upgrade_to_head  # lazy: it imports every model module
 
