@@ -57,12 +57,33 @@ class _Builder:
 # --------------------------------------------------------------------------------------- HTML
 
 _HTML_TAGS = {
-    "a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-    "tg-emoji", "code", "pre", "blockquote",
+    "a",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
 }
 _HTML_SIMPLE = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
     "tg-spoiler": "spoiler",
 }
 _HTML_ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{1,10});")
@@ -245,13 +266,26 @@ def _parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
 
 _V2_RESERVED = "_*[]()~`>#+-=|{}.!"
 _V2_NAMES = {
-    "bold": "Bold", "italic": "Italic", "underline": "Underline",
-    "strikethrough": "Strikethrough", "spoiler": "Spoiler", "text_link": "TextUrl",
-    "code": "Code", "pre": "Pre", "custom_emoji": "CustomEmoji",
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "text_link": "TextUrl",
+    "code": "Code",
+    "pre": "Pre",
+    "custom_emoji": "CustomEmoji",
 }
 _V2_CLOSERS = {
-    "bold": "*", "italic": "_", "underline": "__", "strikethrough": "~", "spoiler": "||",
-    "text_link": "]", "custom_emoji": "]", "code": "`", "pre": "```",
+    "bold": "*",
+    "italic": "_",
+    "underline": "__",
+    "strikethrough": "~",
+    "spoiler": "||",
+    "text_link": "]",
+    "custom_emoji": "]",
+    "code": "`",
+    "pre": "```",
 }
 
 
@@ -361,9 +395,7 @@ _AUTO_PATTERNS = [
 ]
 
 
-def detect_entities(
-    text: str, taken: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
+def detect_entities(text: str, taken: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Entities Telegram finds by itself (commands, mentions, URLs, e-mails, hashtags).
 
     Ranges already covered by ``taken`` entities are skipped. Offsets are UTF-16 units.

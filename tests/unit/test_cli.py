@@ -103,7 +103,10 @@ def one_line_error(err: str) -> str:
 def test_kb_import_prints_counts(run: Run, config: Path, kb: Path, tmp_path: Path) -> None:
     code, out, err = run("--config", str(config), "kb", "import", str(kb))
     assert code == 0, err
-    assert out.strip() == f"imported {kb}: 15 added, 0 updated, 0 unchanged (0 edited on the web kept), 0 rejected"
+    assert (
+        out.strip()
+        == f"imported {kb}: 15 added, 0 updated, 0 unchanged (0 edited on the web kept), 0 rejected"
+    )
     assert (tmp_path / "state" / "hisbot.db").is_file()
 
     code, out, _ = run("--config", str(config), "kb", "import", str(kb))

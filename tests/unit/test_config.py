@@ -239,11 +239,11 @@ def test_web_and_report_settings_are_checked(tmp_path: Path) -> None:
     from bot.config import ConfigError, load_settings
 
     cases = {
-        '[web]\nport = 70000\n': "port",
+        "[web]\nport = 70000\n": "port",
         '[web]\nbase_url = "ftp://x"\n': "base_url",
         '[web]\nkb_access = "everyone"\n': "kb_access",
         '[reports]\ntimezone = "Mars/Olympus"\n': "timezone",
-        '[reports.targets]\naccept_minutes_p1 = 0\n': "accept_minutes_p1",
+        "[reports.targets]\naccept_minutes_p1 = 0\n": "accept_minutes_p1",
     }
     for text, key in cases.items():
         path = tmp_path / "c.toml"

@@ -10,8 +10,9 @@ import datetime as dt
 import re
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import String, select
+from sqlalchemy import Column, String, select
 from sqlmodel import Session, SQLModel
 
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
@@ -44,12 +45,21 @@ PII = {
 WRITTEN = {path: f"{n[:3]} {n[3:7]}.{n[7:]}" if len(n) == 11 else n for path, n in PII.items()}
 
 
+def text_type(column: Column[Any]) -> Any:
+    """The column's SQL type under SQLModel's AutoString decorator."""
+    return getattr(column.type, "impl", column.type)
+
+
+def is_text(column: Column[Any]) -> bool:
+    return isinstance(text_type(column), String)
+
+
 def leaks(db: object) -> list[str]:
     """Every (table.column, path) whose text still holds a path's digits, however spaced."""
     found = []
     with Session(db) as session:  # type: ignore[call-overload]
         for table in SQLModel.metadata.sorted_tables:
-            columns = [c for c in table.columns if isinstance(c.type, String)]
+            columns = [c for c in table.columns if is_text(c)]
             for row in session.execute(select(*columns)) if columns else []:
                 for column, value in zip(columns, row, strict=True):
                     digits = re.sub(r"\D", "", value or "")
@@ -176,7 +186,7 @@ def test_every_free_text_column_is_classified() -> None:
     unclassified = []
     for table in SQLModel.metadata.sorted_tables:
         for column in table.columns:
-            if isinstance(column.type, String) and column.type.length is None:
+            if is_text(column) and text_type(column).length is None:
                 listed = PERSONAL_TEXT.get(table.name, ()) + NOT_PERSONAL.get(table.name, ())
                 if column.name not in listed:
                     unclassified.append(f"{table.name}.{column.name}")
