@@ -14,6 +14,7 @@ from bot.tickets.models import (
     TicketCard,
     TicketCounter,
     TicketEvent,
+    TicketEventDetail,
     TicketMessage,
 )
 from bot.tickets.numbering import format_number, normalise_number, parse_number
@@ -53,6 +54,7 @@ __all__ = [
     "TicketCounter",
     "TicketError",
     "TicketEvent",
+    "TicketEventDetail",
     "TicketMessage",
     "TicketNotFound",
     "TicketStore",
