@@ -104,7 +104,7 @@ def test_erasing_a_ticket_keeps_the_record_and_the_trail(
 def test_erasing_by_phone_finds_it_however_it_was_written(
     store: TicketStore, open_ticket: Callable[..., Ticket], eraser: Eraser
 ) -> None:
-    in_question = open_ticket(question=f"座机０５７１—８８８８ ６６６６打不通").number
+    in_question = open_ticket(question="座机０５７１—８８８８ ６６６６打不通").number
     in_message = open_ticket().number
     store.append_message(in_message, "hospital", _hospital(), "座机0571-88886666")
     in_note = open_ticket().number
