@@ -32,6 +32,8 @@ from bot.links import LinkStore
 from bot.messenger import Messenger
 from bot.pipeline import Pipeline
 from bot.privacy.gate import clean
+from bot.privacy.purge import Eraser
+from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
@@ -110,6 +112,8 @@ class App:
     db: Engine | None = None
     #: The playground's chat platform (also in ``adapters``); None when the playground is off.
     web_chat: WebAdapter | None = None
+    #: Erases personal data past ``[privacy] retention_days`` once a day.
+    retention: RetentionJob | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -162,8 +166,12 @@ class App:
         self.cards.start()  # also sends the cards of tickets written before a crash
         if self.services.broadcasts is not None:
             await self.services.broadcasts.start()  # due notices missed while down go out now
+        if self.retention is not None:
+            self.retention.start()
 
     async def stop(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.services.broadcasts is not None:
             await self.services.broadcasts.stop()
         await self.cards.stop()
@@ -214,7 +222,17 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
     )
-    return App(settings, services, Pipeline(services), cards, chosen, db=db, web_chat=web_chat)
+    retention = RetentionJob(Eraser(db), settings.privacy)
+    return App(
+        settings,
+        services,
+        Pipeline(services),
+        cards,
+        chosen,
+        db=db,
+        web_chat=web_chat,
+        retention=retention,
+    )
 
 
 def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:

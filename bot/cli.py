@@ -381,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.web.cli import add_web_parser
 
     add_web_parser(sub)
+    from bot.privacy.cli import add_privacy_parser
+
+    add_privacy_parser(sub)
 
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True

@@ -15,6 +15,8 @@ from sqlmodel import Session
 from bot.exchanges import ExchangeStore, Outcome
 from bot.migrations import alembic_config, upgrade_to_head
 from bot.privacy.purge import ERASED, Eraser, PurgeRefused, Scope
+from bot.privacy.retention import RetentionJob
+from bot.privacy.settings import PrivacySettings
 from bot.tickets import Ticket, TicketStore
 from kb_index.articles import Article
 from kb_index.store import article_history, save_article
@@ -236,3 +238,18 @@ def test_the_migration_moves_event_text_out_of_the_audit_log(
         ("telegram:7", "老王", "补充"),
         ("e01", "张工", None),
     ]
+
+
+async def test_the_retention_job_applies_the_configured_period(
+    store: TicketStore, open_ticket: Callable[..., Ticket], eraser: Eraser, clock: FakeClock
+) -> None:
+    old = worked_ticket(store, open_ticket)
+    clock.advance(days=31)
+    kept = RetentionJob(eraser, PrivacySettings(retention_days=0), clock)
+    assert await kept.run_once() == 0
+    assert store.get(old).question != ERASED
+    job = RetentionJob(eraser, PrivacySettings(retention_days=30), clock)
+    assert await job.run_once() == 1
+    assert store.get(old).question == ERASED
+    assert await job.run_once() == 0  # nothing left: no empty erasure is logged
+    assert [e.scope for e in eraser.log()] == ["retention"]
