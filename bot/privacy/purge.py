@@ -39,7 +39,7 @@ from bot.tickets.models import (
     TicketEventDetail,
     TicketMessage,
 )
-from kb_index.store import KbArticle, KbArticleVersion
+from kb_index.store import WEB_SOURCE, KbArticle, KbArticleVersion
 
 #: What an erased question or resolution reads.
 ERASED = "[已删除]"
@@ -189,6 +189,20 @@ class Eraser:
                 raise PurgeRefused(
                     f"version {version} is the current text of {article_id}: edit the article, "
                     "then erase the old version"
+                )
+            newest_import = s.exec(
+                select(KbArticleVersion.version)
+                .where(
+                    KbArticleVersion.article_id == article_id,
+                    KbArticleVersion.source != WEB_SOURCE,
+                )
+                .order_by(col(KbArticleVersion.version).desc())
+            ).first()
+            if old.source != WEB_SOURCE and version == newest_import:
+                raise PurgeRefused(
+                    f"version {version} is the last one imported from the KB folder, which the "
+                    "next import compares the file with: correct the file and import it, then "
+                    "erase this version"
                 )
             s.execute(
                 update(KbArticleVersion)

@@ -4,6 +4,7 @@ records that something was erased, by whom and when — never the data."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from bot.privacy.retention import RetentionJob
 from bot.privacy.settings import PrivacySettings
 from bot.tickets import Ticket, TicketStore
 from kb_index.articles import Article
-from kb_index.store import article_history, save_article
+from kb_index.store import WEB_SOURCE, article_history, save_article
 from tests.tickets.conftest import FakeClock
 
 LANDLINE = "0571 8888 6666"  # no label: redaction keeps it, an erasure request must find it
@@ -189,12 +190,15 @@ def test_an_old_kb_version_can_be_erased_but_not_the_current_one(
     )
     with Session(engine) as s:
         save_article(s, article, source="kb")
-        save_article(s, Article(**{**article.__dict__, "body": "新：重启"}), source="kb")
+        save_article(s, dataclasses.replace(article, body="中：重装"), source="kb")
+        save_article(s, dataclasses.replace(article, body="新：重启"), source=WEB_SOURCE)
         s.commit()
     with pytest.raises(PurgeRefused, match="current"):
-        eraser.erase_kb_version("kb-1", 2, by="e09")
+        eraser.erase_kb_version("kb-1", 3, by="e09")
+    with pytest.raises(PurgeRefused, match="last one imported"):
+        eraser.erase_kb_version("kb-1", 2, by="e09")  # the next import compares with it
     log = eraser.erase_kb_version("kb-1", 1, by="e09")
-    assert [v.markdown for v in article_history(engine, "kb-1")].count("") == 1
+    assert [v.markdown == "" for v in article_history(engine, "kb-1")] == [True, False, False]
     assert (log.scope, log.target, log.kb_versions) == ("kb_version", "kb-1 v1", 1)
 
 

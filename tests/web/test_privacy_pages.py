@@ -3,6 +3,8 @@ listed as erased and audited without its text; an erased ticket shows that it wa
 
 from __future__ import annotations
 
+from sqlmodel import Session
+
 from bot.privacy.purge import ERASED, Eraser, Scope
 from kb_index.store import KbArticle
 from tests.web.conftest import WebEnv
@@ -11,26 +13,25 @@ from tests.web.test_kb_pages import edit_form
 
 async def test_a_lead_erases_an_old_kb_version(web: WebEnv) -> None:
     lead = await web.login("e01")
-    from sqlmodel import Session
-
-    with Session(web.app.db) as s:
-        row = s.get(KbArticle, "hb-001")
-        assert row is not None
-    r = await web.post_form(
-        lead, "/kb/hb-001/edit", edit_form(row, title="新标题：医保结算"), "/kb/hb-001/edit"
-    )
-    assert r.status_code == 303, r.text
+    for title in ("医保结算：第二版", "医保结算：第三版"):
+        with Session(web.app.db) as s:
+            row = s.get(KbArticle, "hb-001")
+            assert row is not None
+        form = edit_form(row, title=title)
+        r = await web.post_form(lead, "/kb/hb-001/edit", form, "/kb/hb-001/edit")
+        assert r.status_code == 303, r.text
     engineer = await web.login("e02", web.new_client())
-    r = await web.post_form(engineer, "/kb/hb-001/history/1/erase", {}, "/kb/hb-001/history")
+    r = await web.post_form(engineer, "/kb/hb-001/history/2/erase", {}, "/kb/hb-001/history")
     assert r.status_code == 404  # not a lead
+    for refused in ("3", "1"):  # the article itself; what the next folder import compares with
+        r = await web.post_form(lead, f"/kb/hb-001/history/{refused}/erase", {}, "/kb/hb-001")
+        assert r.status_code == 404
     r = await web.post_form(lead, "/kb/hb-001/history/2/erase", {}, "/kb/hb-001/history")
-    assert r.status_code == 404  # the current version is the article itself
-    r = await web.post_form(lead, "/kb/hb-001/history/1/erase", {}, "/kb/hb-001/history")
     assert r.status_code == 303 and r.headers["location"] == "/kb/hb-001/history?n=erased"
-    page = (await web.client.get("/kb/hb-001/history?v=1")).text
-    assert "该版本的内容已删除" in page and "内容已删除" in page
+    page = (await web.client.get("/kb/hb-001/history?v=2")).text
+    assert "该版本的内容已删除" in page and "第二版" not in page
     [entry] = [a for a in web.store.audit_log() if a.action == "kb_erase"]
-    assert (entry.target, entry.detail) == ("hb-001", "v1")
+    assert (entry.target, entry.detail) == ("hb-001", "v2")
     assert [e.scope for e in Eraser(web.app.db).log()] == ["kb_version"]
 
 
