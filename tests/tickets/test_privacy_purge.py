@@ -57,20 +57,7 @@ def test_erasing_a_ticket_keeps_the_record_and_the_trail(
     number = worked_ticket(store, open_ticket)
     other = worked_ticket(store, open_ticket)
     exchanges = ExchangeStore(engine, lambda: clock().replace(tzinfo=dt.UTC))
-    asked = exchanges.record(
-        hospital_id="h001",
-        platform="telegram",
-        chat_id="-1001001",
-        thread_root="1",
-        question_message_id="1",
-        reporter_user_id="7001",
-        reporter_name="家属老王",
-        question=f"打印机脱机 {LANDLINE}",
-        decision="escalate",
-        article_ids=[],
-        confidence=0.1,
-    )
-    exchanges.set_outcome(asked.id or 0, "escalated", number)  # type: ignore[arg-type]
+    asked = ask(exchanges, f"打印机脱机 {LANDLINE}", number)
     kinds = [e.kind for e in store.events(number)]
 
     log = eraser.erase(Scope.ticket(number), by="e09")
@@ -90,7 +77,7 @@ def test_erasing_a_ticket_keeps_the_record_and_the_trail(
     assert all(e.text is None and e.actor_name == "" for e in events)
     assert (events[-1].actor_id, events[-1].to_value) == ("e09", "ticket")
     assert events[1].actor_id == "e01"  # engineers stay named in the trail
-    assert exchanges.get(asked.id or 0).question == ERASED  # type: ignore[union-attr]
+    assert exchanges.get(asked).question == ERASED  # type: ignore[union-attr]
     assert (log.actor, log.scope, log.target, log.tickets, log.exchanges) == (
         "e09",
         "ticket",
