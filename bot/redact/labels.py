@@ -77,7 +77,8 @@ _NAME_AFTER = re.compile(
     rf"(?P<name>(?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])[{_CJK_CHAR}]{{1,2}})"
 )
 _LABELLED_NAME = re.compile(
-    rf"(?:{'|'.join(_NAME_LABELS)})[ :：是为]{{1,3}}(?P<name>[{_CJK_CHAR}·]{{2,5}})"
+    rf"(?:{'|'.join(_NAME_LABELS)})[ :：是为叫]{{1,3}}"
+    rf"(?P<name>(?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])[{_CJK_CHAR}·]{{1,3}})"
 )
 
 
@@ -152,7 +153,8 @@ def _names(text: str) -> Iterator[Hit]:
         if (length := _name_length(name, surname)) > surname:
             yield Hit(m.start("name"), m.start("name") + length, RANK_LABEL, "name", MASKS["name"])
     for m in _LABELLED_NAME.finditer(text):
-        if (length := _name_length(m.group("name"), 1)) > 1:
+        surname = 2 if m.group("name")[:2] in _COMPOUND_SURNAMES else 1
+        if (length := _name_length(m.group("name"), surname)) > surname:
             yield Hit(m.start("name"), m.start("name") + length, RANK_LABEL, "name", MASKS["name"])
 
 
