@@ -14,6 +14,9 @@ from sqlmodel import Field, SQLModel
 from bot.registry.clock import utc_field
 from bot.tickets.models import make_append_only
 
+#: What an erased question or resolution reads.
+ERASED = "[已删除]"
+
 
 class Erasure(SQLModel, table=True):
     __tablename__ = "erasure"

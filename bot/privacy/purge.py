@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Receipt
 from bot.exchanges import Exchange
-from bot.privacy.models import Erasure
+from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
 from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.tickets.models import (
@@ -41,8 +41,6 @@ from bot.tickets.models import (
 )
 from kb_index.store import WEB_SOURCE, KbArticle, KbArticleVersion
 
-#: What an erased question or resolution reads.
-ERASED = "[已删除]"
 #: The actor of the retention job.
 SYSTEM = "system"
 

@@ -40,3 +40,17 @@ async def test_an_erased_ticket_says_so_in_its_trail(web: WebEnv) -> None:
     Eraser(web.app.db).erase(Scope.ticket(ticket.number), by="e01")
     page = (await (await web.login()).get(f"/tickets/{ticket.number}")).text
     assert "个人信息已删除" in page and ERASED in page and "收费处老王" not in page
+
+
+def test_erased_questions_are_no_topic_of_the_report() -> None:
+    from datetime import datetime
+
+    from bot.web.reports import _Question, top_unanswered
+
+    at = datetime(2026, 11, 2, 9, 0)
+    asked = [
+        _Question("h001", ERASED, "escalate", "escalated", at),
+        _Question("h001", ERASED, "escalate", "escalated", at),
+        _Question("h001", "挂号单打印偏移", "escalate", "escalated", at),
+    ]
+    assert [u.text for u in top_unanswered(asked, 5)] == ["挂号单打印偏移"]
