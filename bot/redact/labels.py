@@ -130,6 +130,7 @@ def _value_end(text: str, start: int) -> int:
 def _values(
     text: str, start: int, kind: PiiKind, mask: str, valid: Callable[[str], bool]
 ) -> Iterator[Hit]:
+    """The value at ``start`` and each further value of a list after it, while ``valid``."""
     end = _value_end(text, start)
     first = text[start:end]
     while valid(text[start:end]):

@@ -113,6 +113,7 @@ def candidates(text: str) -> Iterator[Hit]:
 
 
 def _judge(text: str, chain: list[_Group], i: int, j: int) -> Iterator[Hit]:
+    """What groups ``i..j`` of a chain are together: an ID, a mobile, a card (or nothing)."""
     parts = chain[i : j + 1]
     sizes = tuple(len(g.digits) for g in parts)
     digits = "".join(g.digits for g in parts)

@@ -94,6 +94,7 @@ async def test_personal_data_through_every_write_path_is_stored_nowhere(
     # item 4: the chat shows what is stored, to everyone
     assert "[手机号]" in shown["text"] and "[手机号]" in shown["sender"]
     assert services.tickets.get(number).question in shown["text"]
+    assert notice["quote"] is not None and "[手机号]" in notice["quote"]["text"]  # the bot's quote
 
     # an attachment in the ticket's thread
     await web.app.pipeline.on_message(
