@@ -6,6 +6,7 @@ from bot.tickets.categories import CATEGORIES, DEFAULT_CATEGORY, URGENCIES, sugg
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
+    AuditEntry,
     Direction,
     EventKind,
     Status,
@@ -39,6 +40,7 @@ __all__ = [
     "Actor",
     "ActorKind",
     "AlreadyClaimed",
+    "AuditEntry",
     "Direction",
     "EventKind",
     "InvalidTransition",
