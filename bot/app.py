@@ -26,11 +26,14 @@ from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.exchanges import ExchangeStore
+from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
 from bot.pipeline import Pipeline
-from bot.redact import redact
+from bot.privacy.gate import clean
+from bot.privacy.purge import Eraser
+from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
 from bot.web.abuse import LoginLimiter
@@ -40,7 +43,7 @@ from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
-from kb_index.store import KbArticle, import_folder
+from kb_index.store import KbArticle
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         ack_mentions=settings.bot.ack_mentions,
         desk_chats=tuple(desks),
         web_base_url=settings.web.url,
+        max_message_chars=settings.decide.max_chars,
     )
 
 
@@ -74,7 +78,12 @@ def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
     """Import the KB folder when present and (re)build the index incrementally."""
     folder = settings.path(settings.kb.dir)
     if folder.is_dir():
-        report = import_folder(db, folder)
+        result = import_kb(db, folder)
+        report = result.report
+        for article_id in result.cleaned:
+            log.warning(
+                "KB import: %s: personal data masked or control characters removed", article_id
+            )
         for err in report.errors:
             log.warning("KB import: %s", err)
         log.info(
@@ -105,6 +114,8 @@ class App:
     db: Engine | None = None
     #: The playground's chat platform (also in ``adapters``); None when the playground is off.
     web_chat: WebAdapter | None = None
+    #: Erases personal data past ``[privacy] retention_days`` once a day.
+    retention: RetentionJob | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -162,8 +173,12 @@ class App:
         self.cards.start()  # also sends the cards of tickets written before a crash
         if self.services.broadcasts is not None:
             await self.services.broadcasts.start()  # due notices missed while down go out now
+        if self.retention is not None:
+            self.retention.start()
 
     async def stop(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.services.broadcasts is not None:
             await self.services.broadcasts.stop()
         await self.cards.stop()
@@ -196,13 +211,13 @@ def build_app(
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
-        redact=redact,
+        redact=clean,
         settings=bot_settings(settings),
     )
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
-        web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session)
+        web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session, mask=clean)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
@@ -214,7 +229,17 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
     )
-    return App(settings, services, Pipeline(services), cards, chosen, db=db, web_chat=web_chat)
+    retention = RetentionJob(Eraser(db), settings.privacy)
+    return App(
+        settings,
+        services,
+        Pipeline(services),
+        cards,
+        chosen,
+        db=db,
+        web_chat=web_chat,
+        retention=retention,
+    )
 
 
 def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:

@@ -12,10 +12,10 @@ from typing import TextIO
 
 from bot.config import Settings
 from bot.db import make_engine
+from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.redact import redact
 from intents.decide import Decision, DecisionKind
-from kb_index.store import import_folder
 
 _LABELS = {
     DecisionKind.ANSWER: "回答",
@@ -54,7 +54,7 @@ def run_chat(
     db = make_engine(settings.storage_url)
     folder = kb_dir or settings.path(settings.kb.dir)
     if folder.is_dir():
-        report = import_folder(db, folder)
+        report = import_kb(db, folder).report
         for err in report.errors:
             print(f"warning: {err}", file=sys.stderr)
     embedder = embedder_for(settings)

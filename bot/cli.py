@@ -41,16 +41,19 @@ def _db(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_kb_import(args: argparse.Namespace) -> int:
+    from bot.kb_import import import_kb
     from bot.progress import progress_bar
     from kb_index.articles import article_files
-    from kb_index.store import import_folder
 
     settings = _settings(args)
     folder = Path(args.dir)
     if not folder.is_dir():
         raise CliError(f"{folder}: KB folder not found")
     with progress_bar(sum(1 for _ in article_files(folder)), "importing") as advance:
-        report = import_folder(_db(settings), folder, strict=args.strict, progress=advance)
+        result = import_kb(_db(settings), folder, strict=args.strict, progress=advance)
+    report = result.report
+    for article_id in result.cleaned:
+        print(f"note: {article_id}: personal data masked or control characters removed")
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
     if args.strict and report.errors:
@@ -284,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.web.cli import add_web_parser
 
     add_web_parser(sub)
+    from bot.privacy.cli import add_privacy_parser
+
+    add_privacy_parser(sub)
 
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
+from bot.privacy.settings import PrivacySettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from bot.web.settings import ReportSettings, WebSettings
 from intents.settings import DecideSettings
@@ -74,6 +75,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()

@@ -57,6 +57,9 @@ class BotSettings:
     desk_chats: tuple[ChatRef, ...] = ()
     #: Base URL of the KB pages for article links.
     web_base_url: str = "http://127.0.0.1:8080"
+    #: The longest message text the bot reads (``[decide] max_chars``); the rest is cut at the
+    #: edge, before redaction, the decision and storage.
+    max_message_chars: int = 2000
 
 
 @dataclass

@@ -7,12 +7,26 @@ The schema is created and upgraded by Alembic (``bot/migrations``), never by ``c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import create_engine
+
+from bot.privacy.gate import guard_storage
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the database file readable by its owner only (0600; a new folder 0700), and
+    tighten an existing one with its WAL and shared-memory files: they hold patient data.
+    SQLite creates the WAL and -shm files with the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            file.chmod(0o600)
 
 
 class StorageError(Exception):
@@ -55,7 +69,7 @@ def _make_engine(url: str, create_tables: bool) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(path))
         connect_args = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(
         url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite")
@@ -73,6 +87,7 @@ def _make_engine(url: str, create_tables: bool) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+    guard_storage()  # personal text is masked on its way into any table
     if create_tables:
         from bot.migrations import upgrade_to_head  # lazy: it imports every model module
 

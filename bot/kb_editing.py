@@ -98,7 +98,8 @@ class Draft:
         """The draft with personal data masked in its free text, and the fields that changed:
         an example copied from a real ticket must not put a patient into the KB."""
         changes = {
-            name: redact(getattr(self, name)) for name in ("title", "tags", "questions", "body")
+            name: redact(getattr(self, name))
+            for name in ("title", "module", "tags", "questions", "body")
         }
         masked = tuple(n for n, v in changes.items() if v != getattr(self, n))
         return dataclasses.replace(self, **changes), masked

@@ -13,17 +13,22 @@ import logging
 from collections.abc import Sequence
 
 from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
+from bot.privacy.gate import RedactionGate
 
 log = logging.getLogger(__name__)
 
 
 class Messenger:
     """``retry_delays``: waits before re-sending after a transient failure (the adapter has
-    already retried network errors and 429s; this covers longer outages of the platform)."""
+    already retried network errors and 429s; this covers longer outages of the platform).
+    Every text passes the redaction gate on its way out, whoever wrote it."""
 
-    def __init__(self, retry_delays: Sequence[float] = (2.0, 10.0)) -> None:
+    def __init__(
+        self, retry_delays: Sequence[float] = (2.0, 10.0), gate: RedactionGate | None = None
+    ) -> None:
         self._adapters: dict[str, Adapter] = {}
         self._retry_delays = tuple(retry_delays)
+        self._gate = gate or RedactionGate()
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -42,6 +47,7 @@ class Messenger:
         adapter = self._adapter(reply.chat.platform)
         if adapter is None:
             return None
+        reply = self._gate.outgoing(reply)
         for delay in (*self._retry_delays, None):
             try:
                 return await adapter.send(reply)
@@ -59,7 +65,7 @@ class Messenger:
         if adapter is None:
             return False
         try:
-            await adapter.edit(message, reply)
+            await adapter.edit(message, self._gate.outgoing(reply))
             return True
         except DeliveryError as exc:
             log.warning(
@@ -72,6 +78,6 @@ class Messenger:
         if adapter is None:
             return
         try:
-            await adapter.acknowledge(press, text)
+            await adapter.acknowledge(press, self._gate.mask(text))
         except DeliveryError as exc:
             log.info("button acknowledgement failed: %s", exc.reason)

@@ -1,7 +1,7 @@
 """The one path every chat message takes, as plain named steps.
 
-    drop own/bot messages → engineers' desk? → hospital for the chat (unknown: say so once)
-    → redact → hospital commands → part of a ticket's thread? (relay) → "still not solved"
+    drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
+    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay) → "still not solved"
     follow-up? (escalate) → decide → act → reply
 
 Buttons and chat events (migration, removal) join here too. Every step is a function over one
@@ -28,6 +28,7 @@ from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
+from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.tickets.store import Actor, TicketError, TicketNotFound
 from intents.classify import Addressing
@@ -45,12 +46,14 @@ class Pipeline:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.desk = Desk(services)
+        self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
 
     # ---- messages ---------------------------------------------------------------------------
 
     async def on_message(self, msg: IncomingMessage) -> None:
         if msg.from_self or msg.sender.is_bot:
             return
+        msg = self.gate.incoming(msg)  # cut, then masked: text, sender, file names
         if self.s.is_desk(msg.chat):
             await self.desk.on_message(msg)
             return
@@ -58,7 +61,7 @@ class Pipeline:
         if hospital is None:
             await self._unregistered(msg)
             return
-        text = self.s.redact(message_text(msg))
+        text = message_text(msg)
         if not text and not msg.attachments:
             return
         command = parse_command(text)

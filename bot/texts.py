@@ -38,6 +38,7 @@ EVENT_LABELS = {
     "closed": "关闭",
     "reopened": "重新打开",
     "card_posted": "派单到工程师群",
+    "erased": "个人信息已删除",
 }
 CATEGORY_LABELS = {
     "consult": "咨询",

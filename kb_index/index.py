@@ -396,9 +396,7 @@ def _prune(root: Path, keep: tuple[str, ...]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _gap(
-    scores: npt.NDArray[np.float32], i: int, among: npt.NDArray[np.bool_] | None
-) -> float:
+def _gap(scores: npt.NDArray[np.float32], i: int, among: npt.NDArray[np.bool_] | None) -> float:
     """How far article ``i`` stands above the best other article (of ``among``, when that
     leaves any other; otherwise of all)."""
     others = np.ones(len(scores), dtype=bool) if among is None else among.copy()

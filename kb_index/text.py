@@ -63,9 +63,26 @@ STOP_CHARS = frozenset(
 )
 
 
+class _Invisible(dict[int, int | None]):
+    """``str.translate`` table that deletes format characters (category Cf: zero-width
+    spaces and joiners, BOM, bidi marks) and control characters other than whitespace, so
+    ``医\u200b保`` reads as 医保. Looked up per code point and remembered."""
+
+    def __missing__(self, code: int) -> int | None:
+        char = chr(code)
+        category = unicodedata.category(char)
+        gone = category == "Cf" or (category == "Cc" and not char.isspace())
+        self[code] = None if gone else code
+        return self[code]
+
+
+_INVISIBLE = _Invisible()
+
+
 def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), lower-case, @mentions and runs of whitespace removed."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width → half-width), invisible characters deleted, lower-case, @mentions
+    and runs of whitespace removed."""
+    text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower()
     text = _MENTION.sub(" ", text)
     return " ".join(text.split())
 

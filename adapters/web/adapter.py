@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -68,7 +69,9 @@ class WebAdapter:
     unhandled arrivals (beyond it a post is refused with 429, so a stuck tab cannot pile up
     work); ``max_text`` is the longest message accepted, in characters; ``max_polls`` bounds
     the long polls one client holds open at once (each holds a task and a connection: 3,000
-    from one session starved the console's other pages)."""
+    from one session starved the console's other pages). ``mask`` is what the core stores of
+    a text (its redaction): the log shows a user's message and name as stored, never as
+    typed, to everyone in the chat."""
 
     platform = PLATFORM
 
@@ -83,6 +86,7 @@ class WebAdapter:
         bot_name: str = "小助手",
         stop_timeout: float = 10.0,
         clock: Callable[[], dt.datetime] = _utc_now,
+        mask: Callable[[str], str] = str,
     ) -> None:
         self.board = Board(max_messages)
         self.max_text = max_text
@@ -98,6 +102,7 @@ class WebAdapter:
         self._slots = asyncio.Semaphore(concurrency)
         self._stop_timeout = stop_timeout
         self._clock = clock
+        self._mask = mask
         self._ids = itertools.count(1)
         self._lanes: dict[str, _Lane] = {}
         self._handlers: CoreHandlers | None = None
@@ -187,6 +192,8 @@ class WebAdapter:
         if reply_to is not None:
             self.board.get(chat_id, reply_to)
         self._check_room(chat_id)
+        text = self._mask(text)
+        sender = dataclasses.replace(sender, display_name=self._mask(sender.display_name))
         entry = Entry(
             id=self._new_id(),
             seq=self.board.next_seq(),

@@ -37,6 +37,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.links",
     "bot.broadcasts.models",
     "bot.web.models",
+    "bot.privacy.models",
 )
 
 _HERE = Path(__file__).resolve().parent

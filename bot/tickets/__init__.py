@@ -6,6 +6,7 @@ from bot.tickets.categories import CATEGORIES, DEFAULT_CATEGORY, URGENCIES, sugg
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
+    AuditEntry,
     Direction,
     EventKind,
     Status,
@@ -14,6 +15,7 @@ from bot.tickets.models import (
     TicketCard,
     TicketCounter,
     TicketEvent,
+    TicketEventDetail,
     TicketMessage,
 )
 from bot.tickets.numbering import format_number, normalise_number, parse_number
@@ -38,6 +40,7 @@ __all__ = [
     "Actor",
     "ActorKind",
     "AlreadyClaimed",
+    "AuditEntry",
     "Direction",
     "EventKind",
     "InvalidTransition",
@@ -53,6 +56,7 @@ __all__ = [
     "TicketCounter",
     "TicketError",
     "TicketEvent",
+    "TicketEventDetail",
     "TicketMessage",
     "TicketNotFound",
     "TicketStore",

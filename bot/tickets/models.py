@@ -4,7 +4,12 @@
   when it was resolved and how). Reads of "the state now" come from here.
 * ``ticket_event``: the append-only audit log; every change to a ticket writes one or more
   events in the same transaction. Rows are never updated or deleted — the database enforces it
-  with triggers on both SQLite and PostgreSQL — and corrections are new events.
+  with triggers on both SQLite and PostgreSQL — and corrections are new events. An event holds
+  no personal data: who (an engineer's id, or only "a hospital user"), when, what changed.
+* ``ticket_event_detail``: what an event said and who said it — a note, a relayed message, a
+  resolution, a hospital user's name and id. Purgeable (``bot.privacy.purge``): an erasure
+  deletes these rows and appends an ``erased`` event, so the trail keeps its integrity and
+  records that personal data was erased, by whom and when — never the data.
 * ``ticket_article``: the KB articles the bot offered before escalating, in order.
 * ``ticket_message``: the conversation carried with the ticket (hospital ↔ engineers), text
   already redacted by the caller.
@@ -19,6 +24,7 @@ Timestamps are naive UTC. Text columns hold redacted text only; redaction is the
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import DDL, CheckConstraint, Index, UniqueConstraint, event
@@ -69,6 +75,7 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     CARD_POSTED = "card_posted"
+    ERASED = "erased"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -173,13 +180,56 @@ class TicketEvent(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     at: dt.datetime = utc_field()
     actor_kind: str = Field(max_length=16)
-    #: Engineer id, "platform:user id" of a hospital user, or None for the bot / the system.
+    #: Engineer id, or None for a hospital user (see the detail), the bot and the system.
     actor_id: str | None = Field(default=None, max_length=80)
-    actor_name: str = ""
     kind: str = Field(max_length=32)
     from_value: str | None = None
     to_value: str | None = None
+
+
+class TicketEventDetail(SQLModel, table=True):
+    """The personal part of one audit event: deleted by an erasure, the event stays."""
+
+    __tablename__ = "ticket_event_detail"
+
+    event_id: int = Field(
+        foreign_key="ticket_event.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    #: "platform:user id" of a hospital user (engineers' ids stay on the event).
+    actor_id: str | None = Field(default=None, max_length=80)
+    actor_name: str = ""
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit event as it reads: the event with its detail, if not erased."""
+
+    id: int
+    ticket_id: int
+    at: dt.datetime
+    actor_kind: str
+    actor_id: str | None
+    actor_name: str
+    kind: str
+    from_value: str | None
+    to_value: str | None
+    text: str | None
+
+    @classmethod
+    def of(cls, event: TicketEvent, detail: TicketEventDetail | None) -> AuditEntry:
+        return cls(
+            id=event.id or 0,
+            ticket_id=event.ticket_id,
+            at=event.at,
+            actor_kind=event.actor_kind,
+            actor_id=event.actor_id or (detail.actor_id if detail else None),
+            actor_name=detail.actor_name if detail else "",
+            kind=event.kind,
+            from_value=event.from_value,
+            to_value=event.to_value,
+            text=detail.text if detail else None,
+        )
 
 
 class TicketCard(SQLModel, table=True):
@@ -208,26 +258,35 @@ class TicketCounter(SQLModel, table=True):
 
 
 # -- the audit log is append-only, in the database itself ---------------------------------------
-#: (dialect, statements) creating the triggers; the initial migration runs the same statements.
-APPEND_ONLY_DDL: dict[str, tuple[str, ...]] = {
-    "sqlite": (
-        "CREATE TRIGGER ticket_event_no_update BEFORE UPDATE ON ticket_event "
-        "BEGIN SELECT RAISE(ABORT, 'ticket_event is append-only'); END",
-        "CREATE TRIGGER ticket_event_no_delete BEFORE DELETE ON ticket_event "
-        "BEGIN SELECT RAISE(ABORT, 'ticket_event is append-only'); END",
-    ),
-    "postgresql": (
-        "CREATE FUNCTION ticket_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN RAISE EXCEPTION 'ticket_event is append-only'; END $$",
-        "CREATE TRIGGER ticket_event_append_only BEFORE UPDATE OR DELETE ON ticket_event "
-        "FOR EACH ROW EXECUTE FUNCTION ticket_event_append_only()",
-    ),
-}
+def append_only_ddl(table: str) -> dict[str, tuple[str, ...]]:
+    """(dialect, statements) making ``table`` refuse UPDATE and DELETE."""
+    return {
+        "sqlite": (
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        ),
+        "postgresql": (
+            f"CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{table} is append-only'; END $$",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+        ),
+    }
 
-for _dialect, _statements in APPEND_ONLY_DDL.items():
-    for _sql in _statements:
-        event.listen(
-            SQLModel.metadata.tables[TicketEvent.__tablename__],
-            "after_create",
-            DDL(_sql).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
-        )
+
+def make_append_only(table: str) -> None:
+    """Attach the triggers to ``create_all`` of ``table`` (migrations write them out)."""
+    for dialect, statements in append_only_ddl(table).items():
+        for sql in statements:
+            event.listen(
+                SQLModel.metadata.tables[table],
+                "after_create",
+                DDL(sql).execute_if(dialect=dialect),  # type: ignore[no-untyped-call]
+            )
+
+
+#: (dialect, statements) creating the triggers; the initial migration runs the same statements.
+APPEND_ONLY_DDL = append_only_ddl(TicketEvent.__tablename__)
+make_append_only(TicketEvent.__tablename__)

@@ -43,6 +43,7 @@ from bot.tickets.categories import CATEGORIES, URGENCIES
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
+    AuditEntry,
     Direction,
     EventKind,
     Status,
@@ -50,11 +51,12 @@ from bot.tickets.models import (
     TicketArticle,
     TicketCard,
     TicketEvent,
+    TicketEventDetail,
     TicketMessage,
 )
 from bot.tickets.numbering import allocate_number, normalise_number
 
-_Row = TypeVar("_Row", TicketEvent, TicketMessage, TicketArticle, TicketCard)
+_Row = TypeVar("_Row", TicketMessage, TicketArticle, TicketCard)
 
 # -- errors ----------------------------------------------------------------------------------------
 
@@ -422,7 +424,7 @@ class TicketStore:
                 ticket.accepted_at = None
         return ticket
 
-    def add_note(self, number: str, by: By, text: str) -> TicketEvent:
+    def add_note(self, number: str, by: By, text: str) -> AuditEntry:
         """An internal note: in the audit log, never in the conversation with the hospital."""
         number = normalise_number(number)
         now = self._now()
@@ -548,9 +550,22 @@ class TicketStore:
             )
             return list(s.exec(stmt).all())
 
-    def events(self, number: str) -> list[TicketEvent]:
-        """The audit log of a ticket, in the order it was written."""
-        return self._ticket_rows(number, TicketEvent, TicketEvent.ticket_id, col(TicketEvent.id))
+    def events(self, number: str) -> list[AuditEntry]:
+        """The audit log of a ticket, in the order it was written, with what each event said
+        (unless it was erased)."""
+        with read_session(self._engine) as s:
+            ticket = _find(s, normalise_number(number))
+            stmt = (
+                select(TicketEvent, TicketEventDetail)
+                .join(
+                    TicketEventDetail,
+                    col(TicketEventDetail.event_id) == col(TicketEvent.id),
+                    isouter=True,
+                )
+                .where(TicketEvent.ticket_id == _id(ticket))
+                .order_by(col(TicketEvent.id))
+            )
+            return [AuditEntry.of(e, d) for e, d in s.exec(stmt).all()]
 
     def messages(self, number: str) -> list[TicketMessage]:
         """The conversation carried with the ticket (no internal notes), in order."""
@@ -823,21 +838,31 @@ def _event(
     from_value: str | None = None,
     to_value: str | None = None,
     text: str | None = None,
-) -> TicketEvent:
-    """Append one audit event and touch the ticket, in the caller's transaction."""
+) -> AuditEntry:
+    """Append one audit event and touch the ticket, in the caller's transaction. Who said
+    what (a hospital user's id and any name or text) goes to the purgeable detail row."""
     ticket.updated_at = now
     s.add(ticket)
+    personal_id = actor.kind == ActorKind.HOSPITAL_USER
     row = TicketEvent(
         ticket_id=_id(ticket),
         at=now,
         actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
+        actor_id=None if personal_id else actor.id,
         kind=kind,
         from_value=None if from_value is None else str(from_value),
         to_value=None if to_value is None else str(to_value),
-        text=text,
     )
     s.add(row)
     s.flush()
-    return row
+    detail = None
+    if actor.name or text is not None or (personal_id and actor.id):
+        detail = TicketEventDetail(
+            event_id=row.id or 0,
+            actor_id=actor.id if personal_id else None,
+            actor_name=actor.name,
+            text=text,
+        )
+        s.add(detail)
+        s.flush()
+    return AuditEntry.of(row, detail)

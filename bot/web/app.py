@@ -289,6 +289,7 @@ def create_console(console: Console) -> FastAPI:
     """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
     from bot.web import (
         account_pages,
+        kb_erase,
         kb_pages,
         kb_retire,
         playground,
@@ -302,7 +303,15 @@ def create_console(console: Console) -> FastAPI:
     app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (account_pages, kb_pages, kb_retire, ticket_pages, report_pages, playground):
+    for module in (
+        account_pages,
+        kb_pages,
+        kb_retire,
+        kb_erase,
+        ticket_pages,
+        report_pages,
+        playground,
+    ):
         app.include_router(module.routes(console))
 
     @app.exception_handler(LoginRequired)

@@ -359,6 +359,8 @@ def routes(console: Console) -> APIRouter:
                 "shown": shown,
                 "web_source": WEB_SOURCE,
                 "events": await asyncio.to_thread(kb_retire.retire_events, console, article_id),
+                "can_erase": "lead" in viewer.roles,
+                "erased": request.query_params.get("n") == "erased",
             },
         )
 

@@ -39,6 +39,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import col
 
 from bot.exchanges import Exchange, Outcome
+from bot.privacy.models import ERASED
 from bot.registry.clock import naive_utc
 from bot.registry.models import Hospital
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
@@ -386,7 +387,7 @@ def top_unanswered(questions: Iterable[_Question], top_n: int) -> tuple[Unanswer
     for q in questions:
         if q.outcome in ESCALATED or q.decision not in ANSWERED:
             key = question_key(q.question)
-            if key:
+            if key and q.question != ERASED:  # erased questions are no topic
                 groups[key].append(q)
     rows = []
     for items in groups.values():

@@ -44,6 +44,8 @@ EXPECTED_TABLES = {
     "ticket_article",
     "ticket_message",
     "ticket_event",
+    "ticket_event_detail",
+    "erasure",
     "ticket_card",
     "ticket_counter",
     "exchange",

@@ -427,7 +427,7 @@ def test_audit_log_is_append_only_in_the_database(
 ) -> None:
     number = open_ticket().number
     for sql in (
-        "UPDATE ticket_event SET text = 'rewritten'",
+        "UPDATE ticket_event SET kind = 'rewritten'",
         "DELETE FROM ticket_event",
     ):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:

@@ -83,7 +83,7 @@ def test_helpers_agree_with_published_examples() -> None:
     [
         (
             f"患者张三 身份证{ID} 医保结算报2207错误",
-            "患者张三 身份证[身份证号] 医保结算报2207错误",
+            "患者[姓名] 身份证[身份证号] 医保结算报2207错误",
         ),
         (f"身份证号:{ID_X}，挂号时提示重复建档", "身份证号:[身份证号]，挂号时提示重复建档"),
         (f"身份证号:{ID_X.lower()}，读卡失败", "身份证号:[身份证号]，读卡失败"),
@@ -246,10 +246,11 @@ def test_all_kinds_in_one_message() -> None:
         f"医保2207结算失败（ORA-01653），退费卡号{group4(CARD19)}，版本V10.35.120。\n"
     )
     assert redact(text) == (
-        "［急］患者李四，身份证[身份证号]，手机[手机号]，住院号：[住院号]，"
+        "［急］患者[姓名]，身份证[身份证号]，手机[手机号]，住院号：[住院号]，"
         "医保2207结算失败（ORA-01653），退费卡号[银行卡号]，版本V10.35.120。\n"
     )
-    assert [s.kind for s in find_pii(text)] == ["id_card", "mobile", "medical_record", "bank_card"]
+    kinds = ["name", "id_card", "mobile", "medical_record", "bank_card"]
+    assert [s.kind for s in find_pii(text)] == kinds
 
 
 def test_full_width_text_is_kept_outside_the_masks() -> None:
@@ -315,17 +316,20 @@ def test_placeholders_survive_the_search_query_cleanup() -> None:
     assert all(shape.fullmatch(p) for p in PLACEHOLDERS)
 
 
-def test_redact_lines_keeps_line_endings_and_is_lazy() -> None:
+def test_redact_lines_keeps_line_endings_and_reads_a_paragraph_at_a_time() -> None:
     def lines() -> Iterator[str]:
         yield "电话13812345678\r\n"
         yield "\n"
-        yield f"身份证{ID}"
+        yield f"身份证{ID[:9]}\n"
+        yield f"{ID[9:]}，请查\n"
+        yield "\n"
         raise AssertionError("read past what was asked for")
 
     out = redact_lines(lines())
     assert next(out) == "电话[手机号]\r\n"
     assert next(out) == "\n"
-    assert next(out) == "身份证[身份证号]"
+    assert next(out) == "身份证[身份证号]，请查\n"  # a number broken over two lines
+    assert next(out) == "\n"
 
 
 # --- properties ------------------------------------------------------------------------

@@ -47,6 +47,28 @@ def test_normalise_is_idempotent() -> None:
         assert normalise(once) == once
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("医\u200b保\u200b结算报2304", "医保结算报2304"),
+        ("全\u200b院HIS都登\u200d不上了", "全院his都登不上了"),
+        ("\ufeff发票\u2060打不出来\u200e", "发票打不出来"),  # BOM, word joiner, LTR mark
+        ("医保\x00结算\x07报错", "医保结算报错"),  # NUL and other control characters
+        ("医保\t结算\n报错", "医保 结算 报错"),  # whitespace controls still separate words
+    ],
+)
+def test_invisible_characters_are_deleted(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+def test_zero_width_characters_do_not_hide_an_outage_or_a_question() -> None:
+    from intents.outage import detect_outage
+    from intents.smalltalk import detect_smalltalk
+
+    assert detect_outage("全\u200b院HIS都登\u200b不上了").is_outage
+    assert not detect_smalltalk("医\u200b保\u200b结\u200b算\u200b报\u200b2304").is_smalltalk
+
+
 # ---- shorthand --------------------------------------------------------------------------
 
 

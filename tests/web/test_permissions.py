@@ -53,6 +53,7 @@ POST_ROUTES = {
     "/kb/{article_id}/edit",
     "/kb/{article_id}/retire",
     "/kb/{article_id}/restore",
+    "/kb/{article_id}/history/{version}/erase",
     "/tickets/new",
     "/tickets/{number}/{action}",
     "/playground/api/chats/{chat_id}/messages",
@@ -79,6 +80,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{chat_id}", "h002")
         .replace("{action}", "claim")
         .replace("{fmt}", "xlsx")
+        .replace("{version}", "1")
     )
 
 

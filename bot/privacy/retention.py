@@ -1,0 +1,66 @@
+"""The retention job: once a day (APScheduler, in the bot's loop), erase what is older than
+``[privacy] retention_days``. The erasure runs in a worker thread (it is SQL), recorded as
+done by ``system``; a run that finds nothing records nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+# APScheduler 3 ships no type information (see the wiring notes for a mypy override)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+from bot.privacy.purge import SYSTEM, Eraser, Scope
+from bot.privacy.settings import PrivacySettings
+from bot.registry.clock import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+#: Seconds from start to the first run (the bot's start is busy enough).
+FIRST_RUN_DELAY = 60.0
+
+
+class RetentionJob:
+    def __init__(self, eraser: Eraser, settings: PrivacySettings, clock: Clock = utc_now) -> None:
+        self._eraser = eraser
+        self._settings = settings
+        self._clock = clock
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def run_once(self) -> int:
+        """Erase what is past the retention period; returns how many rows were erased."""
+        if not self._settings.retention_days:
+            return 0
+        scope = Scope.older_than(self._settings.retention_days, self._clock())
+        try:
+            if not await asyncio.to_thread(self._eraser.select, scope):
+                return 0
+            done = await asyncio.to_thread(self._eraser.erase, scope, SYSTEM)
+        except Exception:  # the next run tries again; the bot keeps serving
+            log.exception("retention purge failed")
+            return 0
+        count = done.tickets + done.exchanges + done.receipts
+        log.info("retention: erased personal data of %d row(s)", count)
+        return count
+
+    def start(self) -> None:
+        if not self._settings.retention_days:
+            return
+        self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self._scheduler.add_job(
+            self.run_once,
+            "interval",
+            hours=self._settings.retention_interval_hours,
+            next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FIRST_RUN_DELAY),
+            id="privacy-retention",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
+        self._scheduler = None
