@@ -19,6 +19,7 @@ from intents.decide import Decision, DecisionKind
 
 _LABELS = {
     DecisionKind.ANSWER: "回答",
+    DecisionKind.CONFIRM: "先确认",
     DecisionKind.CLARIFY: "请选择",
     DecisionKind.ESCALATE: "转工程师",
     DecisionKind.URGENT: "紧急故障",

@@ -104,6 +104,8 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.loko:
         if args.kb or args.queries:
             raise EvalCliError("--loko takes eval-set folders, not --kb/--queries")
+        if len(args.loko) < 2:
+            raise EvalCliError("leave-one-KB-out needs at least two KBs (eval-set folders)")
         sets = _load_sets(settings, args.loko)
         report = leave_one_kb_out(
             sets,

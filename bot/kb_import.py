@@ -14,11 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from bot.privacy.gate import clean
-from kb_index.articles import Article, scan_folder
-from kb_index.store import ImportReport, save_article
+from kb_index.articles import Article
+from kb_index.store import ImportReport, import_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,26 +46,13 @@ def import_kb(
 ) -> KbImport:
     """``kb_index.store.import_folder`` with every article cleaned first (one transaction;
     bad files reported and skipped, or with ``strict`` nothing imported)."""
-    scan = scan_folder(folder)
-    if strict and scan.errors:
-        return KbImport(ImportReport((), (), (), scan.errors), ())
-    outcomes: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": [], "kept": []}
     cleaned: list[str] = []
-    with Session(engine) as session:
-        for raw in scan.articles:
-            article = clean_article(raw)
-            if article != raw:
-                cleaned.append(article.id)
-            outcome = save_article(session, article, source=str(folder))
-            outcomes[outcome].append(article.id)
-            if progress:
-                progress(1)
-        session.commit()
-    report = ImportReport(
-        tuple(outcomes["added"]),
-        tuple(outcomes["updated"]),
-        tuple(outcomes["unchanged"] + outcomes["kept"]),
-        scan.errors,
-        kept=tuple(outcomes["kept"]),
-    )
+
+    def prepare(raw: Article) -> Article:
+        article = clean_article(raw)
+        if article != raw:
+            cleaned.append(article.id)
+        return article
+
+    report = import_folder(engine, folder, strict=strict, progress=progress, prepare=prepare)
     return KbImport(report, tuple(cleaned))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb_index.embedder import Vectors
+from kb_index.text import visible
 
 
 class MessageClass(StrEnum):
@@ -60,7 +60,6 @@ _MENTION = re.compile(r"@([^\s@，,:：。！？!?]{1,8})(?=[\s，,:：。！？
 BOT_MARK = "\u24b7"  # Ⓑ
 PERSON_MARK = "\u24c5"  # Ⓟ
 HASH_BITS = 15
-_INVISIBLE = {"Cf", "Cc"}
 
 
 @dataclass(frozen=True)
@@ -78,16 +77,10 @@ class Addressing:
         return (self.mentions_others or self.reply_to_person) and not self.mentions_bot
 
 
-def clean(text: str) -> str:
-    """NFKC, lower case, invisible format characters (zero-width spaces …) removed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in _INVISIBLE)
-
-
 def text_addressing(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> Addressing:
     """Mentions written in the text itself (``@小助手``, ``@王工``)."""
     bot = others = False
-    for _start, _end, is_bot in _mentions(clean(text), bot_names):
+    for _start, _end, is_bot in _mentions(visible(text), bot_names):
         bot = bot or is_bot
         others = others or not is_bot
     return Addressing(mentions_bot=bot, mentions_others=others)
@@ -118,7 +111,7 @@ def _mentions(text: str, bot_names: Sequence[str]) -> list[tuple[int, int, bool]
 
 def surface(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> str:
     """The text the n-gram view reads: cleaned, mentions replaced by who they address."""
-    cleaned = clean(text)
+    cleaned = visible(text)
     parts: list[str] = []
     last = 0
     for start, end, is_bot in _mentions(cleaned, bot_names):
@@ -140,7 +133,7 @@ def ngram_ids(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:
 
 def exact_rule(text: str) -> tuple[MessageClass, str] | None:
     """The few cases a rule gets right every time."""
-    t = clean(text).strip()
+    t = visible(text).strip()
     if not any(ch.isalnum() for ch in t):
         return MessageClass.CHITCHAT, "no words (emoji or punctuation only)"
     if _MEDIA.match(t):

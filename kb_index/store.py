@@ -184,12 +184,14 @@ def import_folder(
     folder: Path,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    prepare: Callable[[Article], Article] = lambda a: a,
 ) -> ImportReport:
     """Validate and load a folder of articles in one transaction.
 
     Bad files are reported and skipped; with ``strict`` any bad file aborts the whole import.
     Articles removed from the folder are kept (the KB is append-only; retire them in the web
-    console), so a half-copied folder cannot wipe the KB.
+    console), so a half-copied folder cannot wipe the KB. ``prepare`` transforms each article
+    before it is compared and saved (the bot's redaction gate).
     """
     scan: FolderScan = scan_folder(folder)
     if strict and scan.errors:
@@ -200,7 +202,7 @@ def import_folder(
     kept: list[str] = []
     now = _now()
     with Session(engine) as session:
-        for article in scan.articles:
+        for article in map(prepare, scan.articles):
             outcome = save_article(session, article, source=str(folder), now=now)
             if outcome == "kept":
                 kept.append(article.id)

