@@ -34,6 +34,7 @@ FIGURES = (
     "urgent_rate",
     "chitchat_quiet_rate",
     "people_quiet_rate",
+    "notice_quiet_rate",
     "clarify_rate",
     "p50_ms",
     "p95_ms",
@@ -165,6 +166,7 @@ def _is_miss(q: dict[str, object]) -> bool:
         "urgent": "urgent",
         "chitchat": "smalltalk",
         "people": "smalltalk",
+        "notice": "smalltalk",
     }[str(q["kind"])]
     return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
 

@@ -9,7 +9,6 @@ into the decision.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 
 from intents.classify import CLASSES, HASH_BITS, MessageClass, MessageClassifier, ngram_ids, surface
+from intents.jsonl import json_objects
 from kb_index.embedder import Embedder
 from kb_index.text import prepare_query
 
@@ -41,30 +41,18 @@ def read_corpus(paths: Sequence[Path]) -> list[LabelledMessage]:
     seen: set[str] = set()
     labels = {c.value for c in CLASSES}
     for path in paths:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CorpusError(f"{path}: cannot be read: {exc}") from exc
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(f"{path}:{n}: not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        rows, problems = json_objects(path, CorpusError)
+        errors.extend(problems)
+        for n, obj in rows:
+            if not isinstance(obj.get("text"), str):
                 errors.append(f"{path}:{n}: expected an object with a string 'text'")
-                continue
-            if obj.get("label") not in labels:
+            elif obj.get("label") not in labels:
                 errors.append(f"{path}:{n}: 'label' must be one of {', '.join(sorted(labels))}")
-                continue
-            ident = str(obj.get("id", f"{path.name}:{n}"))
-            if ident in seen:
+            elif (ident := str(obj.get("id", f"{path.name}:{n}"))) in seen:
                 errors.append(f"{path}:{n}: duplicate id {ident!r}")
-                continue
-            seen.add(ident)
-            out.append(LabelledMessage(ident, obj["text"], MessageClass(obj["label"])))
+            else:
+                seen.add(ident)
+                out.append(LabelledMessage(ident, obj["text"], MessageClass(obj["label"])))
     if errors:
         raise CorpusError("\n".join(errors))
     return out

@@ -6,7 +6,6 @@ figures describe the product, not a retrieval toy.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,13 +24,14 @@ from intents.confidence import (
     fit,
 )
 from intents.decide import AnswerEngine, Decision, DecisionKind
+from intents.jsonl import json_objects
 from intents.settings import ConfidenceModel, DecideSettings
 from kb_index.embedder import Embedder
 
-KINDS = ("faq", "out-of-kb", "urgent", "chitchat", "people", "pii")
+KINDS = ("faq", "out-of-kb", "urgent", "chitchat", "people", "notice", "pii")
 ANSWERABLE = ("faq", "pii")
-#: Kinds the bot should leave alone: chit-chat and talk between people.
-QUIET = ("chitchat", "people")
+#: Kinds the bot should leave alone: chit-chat, talk between people, forwarded notices.
+QUIET = ("chitchat", "people", "notice")
 
 
 class QueryFileError(ValueError):
@@ -52,25 +52,9 @@ class LabelledQuery:
 
 def read_queries(path: Path) -> list[LabelledQuery]:
     """Parse a JSONL query file; every problem is reported with its line number."""
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise QueryFileError(f"{path}: cannot be read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise QueryFileError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
+    rows, errors = json_objects(path, QueryFileError)
     out: list[LabelledQuery] = []
-    errors: list[str] = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{path}:{n}: not valid JSON ({exc.msg})")
-            continue
-        if not isinstance(obj, dict):
-            errors.append(f"{path}:{n}: expected a JSON object")
-            continue
+    for n, obj in rows:
         problem = _check_query(obj)
         if problem:
             errors.append(f"{path}:{n}: {problem}")
@@ -250,6 +234,7 @@ def report_from(t: _Tally) -> dict[str, Any]:
         "urgent_rate": rate("ok:urgent", "n:urgent"),
         "chitchat_quiet_rate": rate("ok:chitchat", "n:chitchat"),
         "people_quiet_rate": rate("ok:people", "n:people"),
+        "notice_quiet_rate": rate("ok:notice", "n:notice"),
         "clarify_rate": rate("clarify", "queries"),
         "counts": {k: t[f"n:{k}"] for k in KINDS},
     }

@@ -477,6 +477,7 @@ def test_evaluate_counts_by_kind(report: dict[str, Any]) -> None:
         "urgent": 6,
         "chitchat": 6,
         "people": 0,
+        "notice": 0,
     }
     per_query = {p["id"]: p for p in report["per_query"]}
     assert per_query["s047"]["decision"] == "smalltalk"
