@@ -71,6 +71,14 @@ class Addressing:
     #: The message replies to another person's message (not the bot's, not the sender's own).
     reply_to_person: bool = False
 
+    def __or__(self, other: Addressing) -> Addressing:
+        """What either source says (the platform's flags, the text's own @mentions)."""
+        return Addressing(
+            self.mentions_bot or other.mentions_bot,
+            self.mentions_others or other.mentions_others,
+            self.reply_to_person or other.reply_to_person,
+        )
+
     @property
     def between_people(self) -> bool:
         """Addressed to someone else and not to the bot: the bot stays out of it."""

@@ -148,13 +148,7 @@ class AnswerEngine:
         text = query_text(message, self.settings.max_chars)
         if not text.strip():
             return Decision(DecisionKind.SMALLTALK, reason="empty message")
-        said = text_addressing(text, self.classifier.bot_names)
-        given = addressing or Addressing()
-        addr = Addressing(
-            mentions_bot=given.mentions_bot or said.mentions_bot,
-            mentions_others=given.mentions_others or said.mentions_others,
-            reply_to_person=given.reply_to_person,
-        )
+        addr = (addressing or Addressing()) | text_addressing(text, self.classifier.bot_names)
         if addr.between_people:
             return Decision(
                 DecisionKind.SMALLTALK,

@@ -16,29 +16,29 @@ class ConfidenceModel:
     Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
     """
 
-    bias: float = -43.2007
-    dense: float = 9.083
-    dense_question: float = -17.4752
-    dense_symptom: float = 51.2366
-    dense_z: float = -0.0206
-    dense_gap: float = 45.6552
-    module_gap: float = -22.2144
-    fused_margin: float = 9.9366
-    log_bm25: float = 0.7816
-    coverage: float = 0.1946
-    bigram_share: float = 0.6348
+    bias: float = -43.4798
+    dense: float = 11.0081
+    dense_question: float = -19.2786
+    dense_symptom: float = 51.4206
+    dense_z: float = -0.0247
+    dense_gap: float = 46.7968
+    module_gap: float = -22.1326
+    fused_margin: float = 9.7821
+    log_bm25: float = 0.7961
+    coverage: float = 0.3482
+    bigram_share: float = 0.6065
     novel_share: float = -0.5553
-    agreement: float = -0.0655
+    agreement: float = -0.1237
 
 
 @dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.7836
+    answer_threshold: float = 0.7722
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.3835
+    confirm_threshold: float = 0.3862
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.

@@ -62,11 +62,14 @@ def test_invisible_characters_are_deleted(text: str, expected: str) -> None:
 
 
 def test_zero_width_characters_do_not_hide_an_outage_or_a_question() -> None:
-    from intents.outage import detect_outage
-    from intents.smalltalk import detect_smalltalk
+    from intents.classify import MessageClass, MessageClassifier
 
-    assert detect_outage("全\u200b院HIS都登\u200b不上了").is_outage
-    assert not detect_smalltalk("医\u200b保\u200b结\u200b算\u200b报\u200b2304").is_smalltalk
+    classifier = MessageClassifier.load()
+    hidden = classifier.scores("全\u200b院HIS都登\u200b不上了", None, "n-grams only")
+    plain = classifier.scores("全院HIS都登不上了", None, "n-grams only")
+    assert hidden.probs == plain.probs and hidden.best is MessageClass.OUTAGE
+    question = classifier.scores("医\u200b保\u200b结\u200b算\u200b报\u200b2304", None, "-")
+    assert question.probs == classifier.scores("医保结算报2304", None, "-").probs
 
 
 # ---- shorthand --------------------------------------------------------------------------
