@@ -110,7 +110,7 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
         sets = _load_sets(settings, args.loko)
         report = leave_one_kb_out(
             sets,
-            _budgets(args),
+            _budgets(args, settings),
             prepare=_redactor(),
             progress=lambda n: print(f"held out: {n}", file=sys.stderr),
         )
@@ -171,10 +171,13 @@ def _is_miss(q: dict[str, object]) -> bool:
     return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
 
 
-def _budgets(args: argparse.Namespace) -> Any:
+def _budgets(args: argparse.Namespace, settings: Settings) -> Any:
     from intents.evaluate import Budgets
 
-    return Budgets(wrong_answers=args.max_wrong_rate, wrong_confirms=args.max_wrong_confirm_rate)
+    wrong = (
+        args.max_wrong_rate if args.max_wrong_rate is not None else settings.decide.max_wrong_rate
+    )
+    return Budgets(wrong_answers=wrong, wrong_confirms=args.max_wrong_confirm_rate)
 
 
 def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,7 +191,7 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         sets = [_single_set(settings, args.kb, args.queries)]
     else:
         raise EvalCliError("give --kb and --queries, or one --set per eval-set folder")
-    cal = calibrate(sets, _budgets(args), prepare=_redactor())
+    cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
     names = ", ".join(s.name for s in sets)
     print(f"# fitted on {cal.samples} messages that reach retrieval, from: {names}")
     print(
@@ -260,7 +263,12 @@ def add_eval_parsers(
 
 
 def _budget_args(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--max-wrong-rate", type=float, default=0.02, help="wrong direct answers")
+    s.add_argument(
+        "--max-wrong-rate",
+        type=float,
+        default=None,
+        help="wrong direct answers, a share of all messages (default: [decide] max_wrong_rate)",
+    )
     s.add_argument(
         "--max-wrong-confirm-rate",
         type=float,

@@ -281,7 +281,7 @@ class Budgets:
     """What calibration may spend, as shares of all messages."""
 
     #: Direct answers with the wrong article.
-    wrong_answers: float = 0.02
+    wrong_answers: float = 0.015
     #: 「是这个问题吗？」 about the wrong article (the user then says 不是 and it escalates).
     wrong_confirms: float = 0.06
     #: Of the messages asked about, at least this share must be about the right article.

@@ -46,7 +46,7 @@ class DecideSettings:
     #: Runners-up within this fused-score distance of the top article are offered with it.
     clarify_margin: float = 0.05
     #: Wrong-answer budget the calibration aims for.
-    max_wrong_rate: float = 0.02
+    max_wrong_rate: float = 0.015
     #: Messages longer than this are cut before deciding (a pasted log must not stall the bot).
     max_chars: int = 2000
     #: A message is an outage (a P1 for a human, never an FAQ answer) when the classifier gives
