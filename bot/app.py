@@ -25,6 +25,7 @@ from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
+from bot.duty import Roster, WorkCalendar
 from bot.exchanges import ExchangeStore
 from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
@@ -35,6 +36,10 @@ from bot.privacy.gate import clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
+from bot.sla.clocks import SlaClocks
+from bot.sla.paging import Pager
+from bot.sla.watch import SlaWatch
+from bot.sla.worktime import WorkTime
 from bot.tickets.store import TicketStore
 from bot.web.abuse import LoginLimiter
 from bot.web.app import Console, create_console
@@ -175,8 +180,12 @@ class App:
             await self.services.broadcasts.start()  # due notices missed while down go out now
         if self.retention is not None:
             self.retention.start()
+        if self.services.sla is not None:
+            self.services.sla.start(self.settings.sla.tick_seconds)
 
     async def stop(self) -> None:
+        if self.services.sla is not None:
+            await self.services.sla.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.services.broadcasts is not None:
@@ -229,6 +238,8 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
     )
+    if settings.sla.enabled:
+        services.sla = sla_watch(settings, db, services)
     retention = RetentionJob(Eraser(db), settings.privacy)
     return App(
         settings,
@@ -239,6 +250,27 @@ def build_app(
         db=db,
         web_chat=web_chat,
         retention=retention,
+    )
+
+
+def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
+    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger."""
+    calendar = WorkCalendar()
+    clock = services.clock
+    roster = Roster(db, settings.duty, calendar, clock=clock)
+    clocks = SlaClocks(
+        db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar)
+    )
+    pager = Pager(services.registry, services.messenger, settings.sla, clock)
+    return SlaWatch(
+        clocks,
+        roster,
+        pager,
+        services.tickets,
+        services.registry,
+        services.messenger,
+        services.settings.desk_chats,
+        clock,
     )
 
 

@@ -111,7 +111,8 @@ class Roster:
 
     def routing(self, hospital: Hospital, urgency: str, at: dt.datetime | None = None) -> Routing:
         """Working hours → the hospital's dedicated engineer and its engineer of the day;
-        otherwise the on-call engineer. A P1 also pages the on-call engineer and the lead."""
+        otherwise the on-call engineer. A P1 also pages the on-call engineer and the lead, and
+        its card always mentions the dedicated engineer."""
         duty = self.now(at)
         mention: list[str] = []
         if duty.working_hours:
@@ -122,6 +123,8 @@ class Roster:
         page: list[str] = []
         if urgency == "P1":
             page = [e for e in (duty.on_call, *duty.leads) if e]
+            if hospital.dedicated_engineer_id:  # the contract's first contact sees every P1
+                mention.append(hospital.dedicated_engineer_id)
         return Routing(tuple(dict.fromkeys(mention)), tuple(dict.fromkeys(page)), duty)
 
     def holder(self, post: Post, day: dt.date, hospital_id: str = "") -> str | None:

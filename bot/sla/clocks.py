@@ -276,8 +276,13 @@ def _next_fire(c: SlaClock, now: dt.datetime, repeat_minutes: int) -> dt.datetim
 
 
 def _ticket(s: Session, number: str) -> Ticket:
+    from bot.tickets.numbering import normalise_number
     from bot.tickets.store import TicketNotFound
 
+    try:
+        number = normalise_number(number)
+    except ValueError:
+        raise TicketNotFound(number) from None
     ticket = s.exec(select(Ticket).where(Ticket.number == number)).first()
     if ticket is None:
         raise TicketNotFound(number)
