@@ -23,7 +23,7 @@ from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
-from bot.core import BotSettings, CardOutbox, Services
+from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
 from bot.exchanges import ExchangeStore
@@ -203,8 +203,10 @@ def build_app(
     secrets: Secrets,
     db: Engine | None = None,
     adapters: list[Adapter] | None = None,
+    clock: Clock | None = None,
 ) -> App:
-    """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks)."""
+    """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks); ``clock``
+    drives the ticket store and the SLA watch (tests move time without sleeping)."""
     db = db or make_engine(settings.storage_url)
     registry = RegistryStore(db)
     report = registry.sync_from_config(settings.hospitals, settings.engineers)
@@ -215,7 +217,7 @@ def build_app(
     services = Services(
         engine=engine,
         registry=registry,
-        tickets=TicketStore(db),
+        tickets=TicketStore(db, clock) if clock else TicketStore(db),
         exchanges=ExchangeStore(db, clock=_utc_now),
         links=LinkStore(db),
         messenger=messenger,
@@ -223,6 +225,8 @@ def build_app(
         redact=clean,
         settings=bot_settings(settings),
     )
+    if clock is not None:
+        services.clock = clock
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
