@@ -164,6 +164,8 @@ class App:
         graceful shutdown does not wait on them (they are open for up to 25 s)."""
         if self.web_chat is not None:
             await self.web_chat.stop()  # idempotent: stop() stops it again
+        if self.services.sla is not None:
+            self.services.sla.pulse.close()  # ends the console's live streams
         await server.stop()
 
     def handlers(self) -> CoreHandlers:

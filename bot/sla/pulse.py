@@ -13,6 +13,7 @@ class Pulse:
     def __init__(self) -> None:
         self._generation = 0
         self._changed: asyncio.Event | None = None
+        self.closed = False
 
     @property
     def generation(self) -> int:
@@ -23,6 +24,11 @@ class Pulse:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    def close(self) -> None:
+        """The console is stopping: every listener returns now and ends its stream."""
+        self.closed = True
+        self.beat()
 
     async def wait(self, seen: int, timeout: float) -> int:
         """Return the generation once it is past ``seen``, or after ``timeout`` seconds."""
