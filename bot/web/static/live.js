@@ -116,6 +116,8 @@
   }
 
   var source = new EventSource("/live/events");
+  source.onopen = function () { document.body.dataset.live = "open"; };
+  source.onerror = function () { document.body.dataset.live = "reconnecting"; };
   source.addEventListener("new", function (e) {
     var d = JSON.parse(e.data);
     bump();
