@@ -259,14 +259,17 @@ def build_app(
     )
 
 
+def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = None) -> SlaClocks:
+    calendar = calendar or WorkCalendar()
+    return SlaClocks(db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar))
+
+
 def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
     """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger."""
     calendar = WorkCalendar()
     clock = services.clock
     roster = Roster(db, settings.duty, calendar, clock=clock)
-    clocks = SlaClocks(
-        db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar)
-    )
+    clocks = sla_clocks(settings, db, calendar)
     pager = Pager(services.registry, services.messenger, settings.sla, clock)
     return SlaWatch(
         clocks,
