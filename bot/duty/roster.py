@@ -132,13 +132,7 @@ class Roster:
             return self._holder(s, post, day, hospital_id)
 
     def _holder(self, s: Session, post: Post, day: dt.date, hospital_id: str) -> str | None:
-        override = s.exec(
-            select(DutyOverride).where(
-                DutyOverride.day == day,
-                DutyOverride.post == post.value,
-                DutyOverride.hospital_id == hospital_id,
-            )
-        ).first()
+        override = _override(s, day, post, hospital_id)
         if override is not None:
             return override.engineer_id
         rotation = s.exec(
@@ -263,13 +257,7 @@ class Roster:
         now = naive_utc(self._clock())
         with write_session(self._engine) as s:
             self._check_engineers(s, [engineer_id, by])
-            row = s.exec(
-                select(DutyOverride).where(
-                    DutyOverride.day == day,
-                    DutyOverride.post == post.value,
-                    DutyOverride.hospital_id == hospital_id,
-                )
-            ).first()
+            row = _override(s, day, post, hospital_id)
             if row is None:
                 row = DutyOverride(
                     day=day,
@@ -307,6 +295,16 @@ class Roster:
         for engineer_id in ids:
             if s.get(Engineer, engineer_id) is None:
                 raise RosterError(f"no engineer {engineer_id}")
+
+
+def _override(s: Session, day: dt.date, post: Post, hospital_id: str) -> DutyOverride | None:
+    return s.exec(
+        select(DutyOverride).where(
+            DutyOverride.day == day,
+            DutyOverride.post == post.value,
+            DutyOverride.hospital_id == hospital_id,
+        )
+    ).first()
 
 
 @dataclass(frozen=True)

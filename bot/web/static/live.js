@@ -118,21 +118,18 @@
   var source = new EventSource("/live/events");
   source.onopen = function () { document.body.dataset.live = "open"; };
   source.onerror = function () { document.body.dataset.live = "reconnecting"; };
-  source.addEventListener("new", function (e) {
-    var d = JSON.parse(e.data);
-    bump();
-    addRow(d);
-    toast("new", "新工单 #" + d.number, d.hospital + "：" + d.question, d.url);
-    notify("新工单 #" + d.number, d.hospital + "：" + d.question, d.url);
-  });
-  source.addEventListener("urgent", function (e) {
-    var d = JSON.parse(e.data);
-    bump();
-    addRow(d);
-    toast("urgent", "紧急 P1 #" + d.number, d.hospital + "：" + d.question, d.url);
-    notify("紧急 P1 #" + d.number, d.hospital + "：" + d.question, d.url);
-    beep();
-  });
+  function opened(kind, title) {
+    return function (e) {
+      var d = JSON.parse(e.data);
+      bump();
+      addRow(d);
+      toast(kind, title + d.number, d.hospital + "：" + d.question, d.url);
+      notify(title + d.number, d.hospital + "：" + d.question, d.url);
+      if (kind === "urgent") beep();
+    };
+  }
+  source.addEventListener("new", opened("new", "新工单 #"));
+  source.addEventListener("urgent", opened("urgent", "紧急 P1 #"));
   source.addEventListener("warning", function (e) {
     var d = JSON.parse(e.data);
     toast("warning", "即将超时 #" + d.number, d.clock + "时限 " + d.due + " 到期", d.url);
