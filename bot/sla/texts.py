@@ -15,17 +15,17 @@ def ticket_queued(number: str) -> str:
     return f"已为您登记工单 #{number}，工程师接单后会在本群回复。"
 
 
+def p1_paging(number: str) -> str:
+    return f"已按紧急故障登记工单 #{number}，正在呼叫值班工程师，结果会在这里告诉您。"
+
+
 def p1_paged(number: str, names: Sequence[str], at_local: dt.datetime) -> str:
-    return (
-        f"已按紧急故障登记工单 #{number}。{at_local:%H:%M} 已呼叫值班工程师"
-        f"{'、'.join(names)}，请保持电话畅通。"
-    )
+    return f"工单 #{number}：{at_local:%H:%M} 已呼叫值班工程师{'、'.join(names)}，请保持电话畅通。"
 
 
 def p1_queued(number: str) -> str:
     return (
-        f"已按紧急故障登记工单 #{number}，已排在工程师队列最前；"
-        f"暂未联系上值班工程师，工程师接单后会立即在本群回复。"
+        f"工单 #{number} 已排在工程师队列最前；暂未联系上值班工程师，工程师接单后会立即在本群回复。"
     )
 
 

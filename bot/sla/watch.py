@@ -54,6 +54,7 @@ class SlaWatch:
         self.pulse = pulse or Pulse()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._paging: set[asyncio.Task[None]] = set()
 
     def now(self) -> dt.datetime:
         return naive_utc(self._clock())
@@ -61,22 +62,42 @@ class SlaWatch:
     # -- new tickets ---------------------------------------------------------------------------
 
     async def ticket_opened(self, ticket: Ticket, hospital: Hospital) -> str:
-        """Start the clocks; a P1 pages the on-call engineer and the lead at once. Returns what
-        the hospital may truthfully be told."""
+        """Start the clocks; a P1 pages the on-call engineer and the lead at once, in the
+        background (a storm must not hold the hospital's chat on the paging sends), and the
+        hospital is told who was reached when the page is done. Returns what the hospital may
+        truthfully be told now."""
         now = self.now()
         await asyncio.to_thread(self.clocks.start, ticket.number, now)
         self.pulse.beat()
         self.notify()
         if ticket.urgency != "P1":
             return texts.ticket_queued(ticket.number)
-        routing = await asyncio.to_thread(self.roster.routing, hospital, "P1", now)
-        result = await self._page(
-            ticket, hospital.name, routing.page, texts.p1_page(ticket, hospital.name)
-        )
-        if not result.reached:
-            return texts.p1_queued(ticket.number)
-        local = self.roster.local(result.at)
-        return texts.p1_paged(ticket.number, result.reached_names, local)
+        task = asyncio.create_task(self._page_p1(ticket, hospital), name=f"page-{ticket.number}")
+        self._paging.add(task)
+        task.add_done_callback(self._paging.discard)
+        return texts.p1_paging(ticket.number)
+
+    async def _page_p1(self, ticket: Ticket, hospital: Hospital) -> None:
+        try:
+            routing = await asyncio.to_thread(self.roster.routing, hospital, "P1", self.now())
+            result = await self._page(
+                ticket, hospital.name, routing.page, texts.p1_page(ticket, hospital.name)
+            )
+            if result.reached:
+                local = self.roster.local(result.at)
+                told = texts.p1_paged(ticket.number, result.reached_names, local)
+            else:
+                told = texts.p1_queued(ticket.number)
+            chat = ChatRef(ticket.source_platform, ticket.source_chat_id, ticket.source_thread_id)
+            reply = Reply(chat=chat, text=told, reply_to=ticket.source_message_id)
+            await self._messenger.send(reply)
+        except Exception:  # the clocks still run: the breach pages again
+            log.exception("paging for P1 ticket %s failed", ticket.number)
+
+    async def settled(self) -> None:
+        """Wait until every P1 page in flight is done (tests, shutdown)."""
+        while self._paging:
+            await asyncio.gather(*self._paging, return_exceptions=True)
 
     def mentions(self, ticket: Ticket, hospital: Hospital) -> tuple[str, ...]:
         """Engineers to mention on the ticket's desk card (routing at the time it opened)."""
@@ -172,6 +193,9 @@ class SlaWatch:
         self._task = asyncio.create_task(self._run(interval), name="sla-watch")
 
     async def stop(self) -> None:
+        with contextlib.suppress(TimeoutError):  # pages in flight get a moment to go out
+            async with asyncio.timeout(5):
+                await self.settled()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

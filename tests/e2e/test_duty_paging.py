@@ -178,10 +178,13 @@ async def test_p1_pages_on_call_and_lead_then_breach_repeats_until_acknowledged(
     watch = bot.services.sla
     assert watch is not None
     tg.user_message(H1_CHAT, NURSE, "紧急！全院HIS都登不上了，收费处排长队")
-    told = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    number = TICKET_NO.search(told.text or "").group(1)  # type: ignore[union-attr]
-    # the hospital hears who was paged and when (22:00 Shanghai), and nothing untrue
-    assert "22:00 已呼叫值班工程师赵工、孙组长" in (told.text or "")
+    first = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    assert "正在呼叫值班工程师" in (first.text or "")
+    number = TICKET_NO.search(first.text or "").group(1)  # type: ignore[union-attr]
+    # then the hospital hears who was reached and when (22:00 Shanghai), and nothing untrue
+    told = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已呼叫" in (m.text or ""))
+    assert f"工单 #{number}：22:00 已呼叫值班工程师赵工、孙组长" in (told.text or "")
+    assert told.reply_to == first.reply_to  # in the question's thread
     dm = await tg.wait_for_sent(lambda m: m.chat_id == ONCALL_TG)
     assert number in (dm.text or "") and "紧急故障" in (dm.text or "")
     slack_dm = await slack.wait_for_post(lambda p: number in p.text)
