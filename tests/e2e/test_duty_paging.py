@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +216,15 @@ async def test_p1_pages_on_call_and_lead_then_breach_repeats_until_acknowledged(
     assert len(pager_service[1]) == 2
 
 
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Until ``condition`` holds: the bot works on its own tasks (bounded, no fixed delay)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
 async def answered(tg: FakeTelegram, text: str) -> None:
     """Until the bot has answered a button press with ``text`` (the press is handled by the
     adapter's own task; this waits on that, bounded, never on a fixed delay)."""
@@ -224,3 +233,31 @@ async def answered(tg: FakeTelegram, text: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"no button answer with {text!r}:\n{tg.describe()}")
+
+
+async def test_desk_duty_pause_and_the_hospitals_answer_resumes(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    watch = bot.services.sla
+    assert watch is not None
+    tg.user_message(DESK, ONCALL_TG, "/duty")
+    duty = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "当前班次" in (m.text or ""))
+    assert "夜班" in (duty.text or "") and "值班工程师：赵工" in (duty.text or "")
+    assert "值班组长：孙组长" in (duty.text or "")
+
+    tg.user_message(H1_CHAT, NURSE, "新来的护士怎么开通HIS账号")  # not in the KB: a P3 ticket
+    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
+    number = TICKET_NO.search(notice.text or "").group(1)  # type: ignore[union-attr]
+    tg.user_message(DESK, ONCALL_TG, f"/pause {number} 等医院提供账号截图")
+    await tg.wait_for_sent(lambda m: m.chat_id == DESK and "已暂停" in (m.text or ""))
+    assert all(c.paused_at is not None for c in watch.clocks.for_ticket(number))
+    clock.advance(days=10)
+    assert await watch.tick() == []  # paused: no warning, no page
+
+    # the hospital answers in the ticket's thread: the clocks go on by themselves
+    tg.user_message(H1_CHAT, NURSE, "截图已发", reply_to_message_id=notice.message_id)
+    await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图已发" in (m.text or ""))
+    await eventually(lambda: all(c.paused_at is None for c in watch.clocks.for_ticket(number)))
+    trail = [e.text or "" for e in bot.services.tickets.events(number)]
+    assert any(t.startswith("SLA 暂停（等待医院）：e01 等医院提供账号截图") for t in trail)
+    assert "SLA 继续计时：医院回复" in trail
