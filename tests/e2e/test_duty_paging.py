@@ -244,6 +244,9 @@ async def test_desk_duty_pause_and_the_hospitals_answer_resumes(
     duty = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "当前班次" in (m.text or ""))
     assert "夜班" in (duty.text or "") and "值班工程师：赵工" in (duty.text or "")
     assert "值班组长：孙组长" in (duty.text or "")
+    tg.user_message(H1_CHAT, NURSE, "/duty")  # the hospital asks who is on duty
+    told = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "值班" in (m.text or ""))
+    assert "非工作时间" in (told.text or "") and "值班工程师：赵工" in (told.text or "")
 
     tg.user_message(H1_CHAT, NURSE, "新来的护士怎么开通HIS账号")  # not in the KB: a P3 ticket
     notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
