@@ -296,7 +296,7 @@ async def open_ticket_for(
             services.links.link(
                 ex.platform, ex.chat_id, ex.reply_message_id, ticket.number, Side.HOSPITAL
             )
-    if services.sla is not None:  # clocks start; a P1 pages on-call and lead before we speak
+    if services.sla is not None:  # clocks start; a P1 pages on-call and lead beside this
         told = await services.sla.ticket_opened(ticket, hospital)
     else:
         told = texts.ticket_opened(ticket.number, urgent)
