@@ -222,6 +222,11 @@ async def bot_child(args: argparse.Namespace) -> None:
     warm = [] if args.no_warmup else warm_up(app.services.engine)
     probe = Probe(str(settings.telegram.engineers_chat))
     probe.install(app, adapter)
+    if app.services.sla is not None:  # e01 is on call around the clock and the lead: P1s page him
+        from bot.duty import Post
+
+        for post in (Post.DAY, Post.NIGHT, Post.WEEKEND, Post.HOLIDAY, Post.LEAD):
+            app.services.sla.roster.set_rotation(post, ["e01"], "e01")
     await app.start()
     stats = {"msgs": probe.msgs, "warm_decide_ms": warm}
     await serve_until_stopped(app, "READY", args.stats_out, stats, profile=args.profile)
@@ -293,6 +298,7 @@ class Tally:
         self.tg = tg
         self.questions: dict[tuple[int, int], Question] = {}
         self.cards: dict[str, float] = {}  # ticket number → fake receive time of its card
+        self.pages: dict[str, float] = {}  # ticket number → fake receive time of its first page
         self.desk_other = 0
         self.stray = 0  # replies to no known question
         self.r429: Counter[str] = Counter()
@@ -329,6 +335,11 @@ class Tally:
             return
         msg = c.result
         text = msg.get("text") or ""
+        if msg["chat"]["id"] == ENGINEER:  # a page: the on-call engineer's direct message
+            m = TICKET_NO.search(text)
+            if m and m.group(1) not in self.pages:
+                self.pages[m.group(1)] = c.at
+            return
         if msg["chat"]["id"] == DESK:
             m = TICKET_NO.search(text)
             if m and m.group(1) not in self.cards:
@@ -422,6 +433,7 @@ async def drive(args: argparse.Namespace) -> Json:
         async with FakeTelegram(token=TOKEN, enforce_limits=True) as tg:
             tg.add_chat(DESK, chat_type="supergroup", title="工程师群")
             tg.add_user(ENGINEER, first_name="王工")
+            tg.add_chat(ENGINEER, chat_type="private")  # he started the bot: pages reach him
             chats = [GROUP_BASE - i for i in range(groups)]
             for i, chat in enumerate(chats):
                 tg.add_chat(chat, chat_type="supergroup", title=f"第{i + 1}人民医院 HIS 群")
@@ -629,6 +641,18 @@ def report(
         f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
         f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
+    # P1s: their cards and pages must not wait behind the desk's backlog
+    urgent = {n: q for n, q in tickets.items() if q.kind == "urgent"}
+    p1_cards = [(cards_in[n] - q.at) * 1000 for n, q in urgent.items() if n in cards_in]
+    p1_pages = [(a - urgent[n].at) * 1000 for n, a in tally.pages.items() if n in urgent]
+    other_cards = [x for n, a in cards_in.items() if n in tickets and n not in urgent
+                   for x in [(a - tickets[n].at) * 1000]]  # fmt: skip
+    print(
+        f"P1 (urgent) tickets {len(urgent)}: desk card {len(p1_cards)} received, from the "
+        f"question {p50_p95_max(p1_cards)} ms; direct-message page {len(p1_pages)} received, "
+        f"{p50_p95_max(p1_pages)} ms; other cards {len(other_cards)} received, "
+        f"{p50_p95_max(other_cards)} ms"
+    )
     # per kind
     print_kind_table(qs, lambda q: q.replies[0] if q.replies else None)
     if lost:
@@ -689,6 +713,8 @@ def report(
         "429s": dict(tally.r429),
         "tickets": len(tickets),
         "cards": len(cards_in),
+        "p1_card_ms": latency_stats(p1_cards) if p1_cards else None,
+        "p1_page_ms": latency_stats(p1_pages) if p1_pages else None,
         "cpus": os.cpu_count(),
         "target_met": met,
     }

@@ -23,8 +23,9 @@ from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
-from bot.core import BotSettings, CardOutbox, Services
+from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
+from bot.duty import Roster, WorkCalendar
 from bot.exchanges import ExchangeStore
 from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
@@ -35,6 +36,10 @@ from bot.privacy.gate import clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
+from bot.sla.clocks import SlaClocks
+from bot.sla.paging import Pager
+from bot.sla.watch import SlaWatch
+from bot.sla.worktime import WorkTime
 from bot.tickets.store import TicketStore
 from bot.web.abuse import LoginLimiter
 from bot.web.app import Console, create_console
@@ -159,6 +164,8 @@ class App:
         graceful shutdown does not wait on them (they are open for up to 25 s)."""
         if self.web_chat is not None:
             await self.web_chat.stop()  # idempotent: stop() stops it again
+        if self.services.sla is not None:
+            self.services.sla.pulse.close()  # ends the console's live streams
         await server.stop()
 
     def handlers(self) -> CoreHandlers:
@@ -175,8 +182,12 @@ class App:
             await self.services.broadcasts.start()  # due notices missed while down go out now
         if self.retention is not None:
             self.retention.start()
+        if self.services.sla is not None:
+            self.services.sla.start(self.settings.sla.tick_seconds)
 
     async def stop(self) -> None:
+        if self.services.sla is not None:
+            await self.services.sla.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.services.broadcasts is not None:
@@ -194,8 +205,10 @@ def build_app(
     secrets: Secrets,
     db: Engine | None = None,
     adapters: list[Adapter] | None = None,
+    clock: Clock | None = None,
 ) -> App:
-    """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks)."""
+    """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks); ``clock``
+    drives the ticket store and the SLA watch (tests move time without sleeping)."""
     db = db or make_engine(settings.storage_url)
     registry = RegistryStore(db)
     report = registry.sync_from_config(settings.hospitals, settings.engineers)
@@ -206,7 +219,7 @@ def build_app(
     services = Services(
         engine=engine,
         registry=registry,
-        tickets=TicketStore(db),
+        tickets=TicketStore(db, clock) if clock else TicketStore(db),
         exchanges=ExchangeStore(db, clock=_utc_now),
         links=LinkStore(db),
         messenger=messenger,
@@ -214,6 +227,8 @@ def build_app(
         redact=clean,
         settings=bot_settings(settings),
     )
+    if clock is not None:
+        services.clock = clock
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
@@ -229,6 +244,8 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
     )
+    if settings.sla.enabled:
+        services.sla = sla_watch(settings, db, services)
     retention = RetentionJob(Eraser(db), settings.privacy)
     return App(
         settings,
@@ -239,6 +256,30 @@ def build_app(
         db=db,
         web_chat=web_chat,
         retention=retention,
+    )
+
+
+def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = None) -> SlaClocks:
+    calendar = calendar or WorkCalendar()
+    return SlaClocks(db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar))
+
+
+def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
+    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger."""
+    calendar = WorkCalendar()
+    clock = services.clock
+    roster = Roster(db, settings.duty, calendar, clock=clock)
+    clocks = sla_clocks(settings, db, calendar)
+    pager = Pager(services.registry, services.messenger, settings.sla, clock)
+    return SlaWatch(
+        clocks,
+        roster,
+        pager,
+        services.tickets,
+        services.registry,
+        services.messenger,
+        services.settings.desk_chats,
+        clock,
     )
 
 

@@ -291,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_privacy_parser(sub)
 
+    from bot.duty.cli import add_duty_parser
+    from bot.sla.cli import add_sla_parser
+
+    add_duty_parser(sub)
+    add_sla_parser(sub)
+
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True
     )

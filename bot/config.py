@@ -20,8 +20,10 @@ from typing import Any, Literal
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
+from bot.duty.settings import DutySettings
 from bot.privacy.settings import PrivacySettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
+from bot.sla.settings import SlaSettings
 from bot.web.settings import ReportSettings, WebSettings
 from intents.settings import DecideSettings
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
@@ -76,6 +78,8 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    duty: DutySettings = field(default_factory=DutySettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
@@ -30,6 +30,9 @@ from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
+
+if TYPE_CHECKING:
+    from bot.sla.watch import SlaWatch
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class Services:
     notify_cards: Callable[[], None] = field(default=lambda: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
+    #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).
+    sla: SlaWatch | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(
@@ -131,13 +136,17 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if ticket.status == "new":
         buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
-    mentions: tuple[str, ...] = ()
-    if ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
-        mentions = tuple(
-            i.platform_user_id
-            for i in services.registry.identities_of(hospital.dedicated_engineer_id)
-            if i.platform == desk.platform
-        )
+    engineers: tuple[str, ...] = ()
+    if hospital is not None and services.sla is not None:  # the duty roster's routing
+        engineers = services.sla.mentions(ticket, hospital)
+    elif ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
+        engineers = (hospital.dedicated_engineer_id,)
+    mentions = tuple(
+        i.platform_user_id
+        for e in engineers
+        for i in services.registry.identities_of(e)
+        if i.platform == desk.platform
+    )
     return Reply(
         chat=desk,
         text=card_text(services, ticket, name),
@@ -178,8 +187,16 @@ async def post_missing_cards(services: Services) -> int:
     crash, sends that failed); returns how many were posted."""
     posted = 0
     for desk in services.settings.desk_chats:
-        for ticket in services.tickets.tickets_without_card_in(desk.platform, desk.chat_id):
-            posted += await post_card(services, ticket, desk)
+        failed: set[str] = set()
+        while True:  # re-read after every card: a P1 opened meanwhile goes next (P1 first)
+            waiting = services.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+            ticket = next((t for t in waiting if t.number not in failed), None)
+            if ticket is None:
+                break
+            if await post_card(services, ticket, desk):
+                posted += 1
+            else:
+                failed.add(ticket.number)
     if posted:
         log.info("posted %d ticket card(s)", posted)
     return posted
@@ -279,17 +296,11 @@ async def open_ticket_for(
             services.links.link(
                 ex.platform, ex.chat_id, ex.reply_message_id, ticket.number, Side.HOSPITAL
             )
-    engineer_name = None
-    if urgent and hospital.dedicated_engineer_id:
-        eng = services.registry.get_engineer(hospital.dedicated_engineer_id)
-        engineer_name = eng.name if eng else None
-    notice = await services.messenger.send(
-        Reply(
-            chat=chat,
-            text=texts.ticket_opened(ticket.number, urgent, engineer_name),
-            reply_to=reply_to,
-        )
-    )
+    if services.sla is not None:  # clocks start; a P1 pages on-call and lead beside this
+        told = await services.sla.ticket_opened(ticket, hospital)
+    else:
+        told = texts.ticket_opened(ticket.number, urgent)
+    notice = await services.messenger.send(Reply(chat=chat, text=told, reply_to=reply_to))
     if notice is not None:
         services.links.link(
             notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL

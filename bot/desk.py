@@ -8,6 +8,7 @@ Commands (in a desk chat, registered engineers only):
     /reopen <no> [why]           reopen and tell the hospital
     /assign <no> <engineer id>   hand a ticket to an engineer
     /note <no> <text>            internal note, never shown to the hospital
+    /duty, /pause, /resume, /ack the 7x24 commands (``bot/duty/commands.py``)
 
 Replying to a ticket card (or to a relayed hospital message) sends the text to the hospital's
 thread. Permissions are the ticket store's: the desk translates its errors into sentences.
@@ -20,6 +21,7 @@ import logging
 from adapters.base import ButtonPress, IncomingMessage, Reply
 from bot import operations, texts
 from bot.core import Services, parse_command
+from bot.duty import commands as duty_commands
 from bot.links import Side
 from bot.registry.models import Engineer
 from bot.tickets.store import (
@@ -53,6 +55,12 @@ class Desk:
         if command is not None:
             if engineer is None:
                 await self._say(msg, texts.only_engineers())
+                return
+            if command[0] in duty_commands.DESK_COMMANDS and self.s.sla is not None:
+                answer = await duty_commands.desk_command(
+                    self.s.sla, self.s.registry, engineer, *command
+                )
+                await self._say(msg, answer)
                 return
             await self._command(msg, engineer, *command)
             return

@@ -26,10 +26,12 @@ from adapters.base import (
 from bot import operations, texts
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
+from bot.duty.commands import hospital_duty_text
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
+from bot.sla.actions import decode_ack
 from bot.tickets.store import Actor, TicketError, TicketNotFound
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
@@ -125,6 +127,8 @@ class Pipeline:
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
+        if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
+            await self.s.sla.resume(ticket.number, "医院回复")
         return True
 
     # ---- acting on a decision ---------------------------------------------------------------
@@ -307,8 +311,12 @@ class Pipeline:
                 )
                 or "本院暂无工单。"
             )
+        elif name == "duty" and self.s.sla is not None:
+            body = await asyncio.to_thread(
+                hospital_duty_text, self.s.sla.roster, self.s.registry, hospital, self.s.sla.now()
+            )
         elif msg.mentions_bot:  # addressed to us (a Slack /hisbot command, /x@ourbot): help
-            body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单。"
+            body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单，/duty 今天的值班工程师。"
         else:
             return  # not ours: other bots share the group
         await self.s.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
@@ -318,6 +326,9 @@ class Pipeline:
     async def on_button(self, press: ButtonPress) -> None:
         if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
             return  # a notice's 已知悉/已升级, or a /notice confirmation
+        if (acked := decode_ack(press.action)) is not None:  # a page's 收到, in a direct message
+            await self._acknowledge_page(press, acked)
+            return
         action, _, rest = press.action.partition(":")
         if action == "claim" or self.s.is_desk(
             ChatRef(press.message.platform, press.message.chat_id)
@@ -378,6 +389,16 @@ class Pipeline:
             await self.s.messenger.acknowledge(press)
 
     # ---- chat events ------------------------------------------------------------------------
+
+    async def _acknowledge_page(self, press: ButtonPress, number: str) -> None:
+        engineer = self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
+        if engineer is None or self.s.sla is None:
+            await self.s.messenger.acknowledge(press, texts.only_engineers())
+            return
+        done = await self.s.sla.acknowledge(number, engineer.id)
+        await self.s.messenger.acknowledge(
+            press, f"已确认工单 #{number}" if done else f"工单 #{number} 已有人确认"
+        )
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         platform, chat_id = event.chat.platform, event.chat.chat_id

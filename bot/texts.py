@@ -98,10 +98,12 @@ def offer_escalation() -> str:
     return "这个问题知识库里暂时没有现成答案。需要的话，点「转工程师」为您登记工单。"
 
 
-def ticket_opened(number: str, urgent: bool, engineer_name: str | None) -> str:
+def ticket_opened(number: str, urgent: bool) -> str:
+    """Without SLA paging nobody has been called yet: say only that it is queued."""
     if urgent:
-        who = f"，已通知负责工程师{engineer_name}" if engineer_name else "，已通知值班工程师"
-        return f"已按紧急故障登记工单 #{number}{who}，请保持电话畅通。"
+        return (
+            f"已按紧急故障登记工单 #{number}，已排在工程师队列最前，工程师接单后会立即在本群回复。"
+        )
     return f"已为您登记工单 #{number}，工程师接单后会在本群回复。"
 
 

@@ -38,6 +38,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.broadcasts.models",
     "bot.web.models",
     "bot.privacy.models",
+    "bot.duty.models",
+    "bot.sla.models",
 )
 
 _HERE = Path(__file__).resolve().parent

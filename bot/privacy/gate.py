@@ -60,6 +60,7 @@ NOT_PERSONAL: Mapping[str, tuple[str, ...]] = {
     "delivery": ("last_error",),  # the platform's error sentence
     "web_account": ("password_hash",),
     "erasure": ("scope", "target"),  # what was erased is named by ticket/hospital id only
+    "duty_override": ("reason",),  # why the vendor's own roster changed (a swap, leave)
 }
 
 #: Characters of a display name or a file name kept (longer ones are cut).

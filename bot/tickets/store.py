@@ -592,7 +592,7 @@ class TicketStore:
             stmt = (
                 select(Ticket)
                 .where(col(Ticket.status).in_(OPEN_STATUSES), ~has_card)
-                .order_by(col(Ticket.id))
+                .order_by(col(Ticket.urgency), col(Ticket.id))
             )
             return list(s.exec(stmt).all())
 
@@ -642,8 +642,8 @@ class TicketStore:
         return self._ticket_rows(number, TicketCard, TicketCard.ticket_id, col(TicketCard.id))
 
     def tickets_without_card_in(self, platform: str, chat_id: str | int) -> list[Ticket]:
-        """Open tickets with no card in this desk chat yet, oldest first (each desk is its own
-        outbox: a desk that was down still gets every card)."""
+        """Open tickets with no card in this desk chat yet, most urgent (P1) first, then oldest
+        first (each desk is its own outbox: a desk that was down still gets every card)."""
         with read_session(self._engine) as s:
             has_card = exists().where(
                 col(TicketCard.ticket_id) == col(Ticket.id),
@@ -653,7 +653,7 @@ class TicketStore:
             stmt = (
                 select(Ticket)
                 .where(col(Ticket.status).in_(OPEN_STATUSES), ~has_card)
-                .order_by(col(Ticket.id))
+                .order_by(col(Ticket.urgency), col(Ticket.id))
             )
             return list(s.exec(stmt).all())
 

@@ -292,6 +292,7 @@ def create_console(console: Console) -> FastAPI:
         kb_erase,
         kb_pages,
         kb_retire,
+        live,
         playground,
         report_pages,
         ticket_pages,
@@ -311,6 +312,7 @@ def create_console(console: Console) -> FastAPI:
         ticket_pages,
         report_pages,
         playground,
+        live,
     ):
         app.include_router(module.routes(console))
 

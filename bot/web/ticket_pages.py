@@ -24,6 +24,7 @@ from bot.tickets.store import (
     TicketError,
     TicketNotFound,
 )
+from bot.web import sla_view
 from bot.web.app import Console
 from bot.web.auth import Viewer
 from bot.web.names import side_badge
@@ -136,6 +137,9 @@ def routes(console: Console) -> APIRouter:
             page=_page(p.get("page", "")),
         )
         result = find_tickets(console.db, query)
+        pinned = sla_view.pinned_p1(console.db, query) if viewer.is_engineer else []
+        pinned_numbers = {t.number for t in pinned}
+        rows = pinned + [t for t in result.tickets if t.number not in pinned_numbers]
         keep = {k: v for k, v in p.items() if k != "page" and v}
         return console.render(
             request,
@@ -143,6 +147,11 @@ def routes(console: Console) -> APIRouter:
             "tickets.html",
             {
                 "result": result,
+                "rows": rows,
+                "pinned": pinned_numbers,
+                "sla": sla_view.cells(services.sla, rows, services.clock())
+                if viewer.is_engineer
+                else {},
                 "filters": keep,
                 "hospitals": hospitals(),
                 "engineers": engineers(),
@@ -215,6 +224,8 @@ def routes(console: Console) -> APIRouter:
             urgency=values["urgency"],
             now=services.clock(),
         )
+        if services.sla is not None:  # clocks start; a P1 pages on-call and lead at once
+            await services.sla.ticket_opened(ticket, hospital)
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
 
     # -- one ticket ----------------------------------------------------------------------------
@@ -247,6 +258,9 @@ def routes(console: Console) -> APIRouter:
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
                 "articles": services.tickets.articles(ticket.number),
+                "clocks": sla_view.ticket_clocks(services.sla, ticket.number, services.clock())
+                if viewer.is_engineer
+                else [],
                 "flash": error or DONE.get(done, ""),
                 "flash_kind": "error" if error else "ok",
                 "can_lead": "lead" in viewer.roles,

@@ -171,12 +171,15 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(
         assert kind in kinds
 
 
-async def test_urgent_message_opens_p1_and_alerts_the_dedicated_engineer(
+async def test_urgent_message_opens_p1_and_mentions_the_dedicated_engineer(
     bot: App, tg: FakeTelegram
 ) -> None:
     tg.user_message(H1_CHAT, CASHIER, "紧急！全院HIS都登不上了，收费处排长队")
     notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    assert "紧急" in (notice.text or "") and "王工" in (notice.text or "")
+    assert "紧急" in (notice.text or "") and "正在呼叫值班工程师" in (notice.text or "")
+    # nobody is on the duty roster here, so nobody was reached: the hospital is told just that
+    outcome = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and m is not notice)
+    assert "暂未联系上值班工程师" in (outcome.text or "") and "已呼叫" not in (outcome.text or "")
     card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
     number = ticket_number(card.text)
     assert bot.services.tickets.get(number).urgency == "P1"

@@ -32,6 +32,11 @@ from kb_index.store import KbArticle
 REPO = Path(__file__).resolve().parents[2]
 
 EXPECTED_TABLES = {
+    "duty_rotation",
+    "duty_rotation_member",
+    "duty_override",
+    "sla_clock",
+    "sla_target",
     "kb_article",
     "kb_article_version",
     "hospital",

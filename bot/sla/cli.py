@@ -1,0 +1,54 @@
+"""``hisbot sla target``: a hospital contract's own SLA targets per urgency (as a lead)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.tickets.models import URGENCIES
+
+
+def cmd_target(args: argparse.Namespace) -> int:
+    from bot.app import sla_clocks
+    from bot.cli import CliError, _db, _settings
+    from bot.duty.cli import _lead
+    from bot.registry.store import RegistryStore
+
+    settings = _settings(args)
+    db = _db(settings)
+    registry = RegistryStore(db)
+    _lead(registry, args.actor)
+    if registry.get_hospital(args.hospital) is None:
+        raise CliError(f"no hospital {args.hospital}")
+    clocks = sla_clocks(settings, db)
+    if args.accept is None and args.resolve is None:
+        t = clocks.target(args.hospital, args.urgency)
+        hours = "working time" if t.working_time else "around the clock"
+        print(
+            f"{args.hospital} {args.urgency}: accept {t.accept_minutes} min, resolve {t.resolve_minutes} min, {hours}"
+        )
+        return 0
+    if args.accept is None or args.resolve is None:
+        raise CliError("give both --accept and --resolve (minutes)")
+    try:
+        clocks.set_target(args.hospital, args.urgency, args.accept, args.resolve, args.working_time)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"{args.hospital} {args.urgency}: accept {args.accept} min, resolve {args.resolve} min (new tickets)"
+    )
+    return 0
+
+
+def add_sla_parser(sub: Any) -> None:
+    sla = sub.add_parser("sla", help="SLA targets of a hospital contract").add_subparsers(
+        dest="sla_command", required=True
+    )
+    s = sla.add_parser("target", help="show or set one urgency's targets for one hospital")
+    s.add_argument("hospital")
+    s.add_argument("urgency", choices=URGENCIES)
+    s.add_argument("--accept", type=int, help="minutes to accept")
+    s.add_argument("--resolve", type=int, help="minutes to resolve")
+    s.add_argument("--working-time", action="store_true", help="count working time only")
+    s.add_argument("--as", dest="actor", required=True, help="the lead doing it (engineer id)")
+    s.set_defaults(func=cmd_target)

@@ -1,0 +1,136 @@
+"""SLA clocks with a controllable clock: warning at 80 % and breach fire once, across a
+restart; repeated pages until acknowledged; pause/resume; working-time calendars; targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.duty import DutySettings, WorkCalendar
+from bot.sla.clocks import SlaClocks, minutes_left
+from bot.sla.models import ClockKind, Step
+from bot.sla.settings import SlaSettings
+from bot.sla.worktime import WorkTime
+from bot.tickets import Ticket, TicketStore
+from bot.web.settings import ServiceTargets
+from tests.tickets.conftest import FakeClock
+from tests.tickets.test_duty_roster import local
+
+
+def make_clocks(engine: Engine, **settings: object) -> SlaClocks:
+    """What a (re)started bot builds: nothing is carried over but the database."""
+    worktime = WorkTime(DutySettings(), WorkCalendar())
+    return SlaClocks(engine, SlaSettings(**settings), ServiceTargets(), worktime)  # type: ignore[arg-type]
+
+
+def steps(clocks: SlaClocks, at: dt.datetime) -> list[tuple[str, ClockKind, Step, int]]:
+    return [(f.ticket_number, f.kind, f.step, f.page_no) for f in clocks.claim_due(at)]
+
+
+def test_warning_and_breach_fire_once_across_a_restart(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    start = clock.now
+    ticket = open_ticket(urgency="P1")  # accept 15 min, resolve 240 min, around the clock
+    clocks = make_clocks(engine)
+    clocks.start(ticket.number, start)
+    clocks.start(ticket.number, start)  # idempotent
+    assert len(clocks.for_ticket(ticket.number)) == 2
+    n = ticket.number
+    assert steps(clocks, start + dt.timedelta(minutes=11, seconds=59)) == []
+    at_warn = start + dt.timedelta(minutes=12)  # 80 % of 15 minutes
+    assert steps(clocks, at_warn) == [(n, ClockKind.ACCEPT, Step.WARN, 0)]
+    assert steps(clocks, at_warn) == []
+    restarted = make_clocks(engine)
+    assert steps(restarted, at_warn + dt.timedelta(minutes=1)) == []
+    at_breach = start + dt.timedelta(minutes=15)
+    assert steps(restarted, at_breach) == [(n, ClockKind.ACCEPT, Step.BREACH, 1)]
+    assert steps(make_clocks(engine), at_breach + dt.timedelta(minutes=5)) == []
+    # repeated every [sla] repeat_minutes (10) until someone acknowledges
+    again = at_breach + dt.timedelta(minutes=10)
+    assert steps(make_clocks(engine), again) == [(n, ClockKind.ACCEPT, Step.REPAGE, 2)]
+    assert [c.kind for c in clocks.acknowledge(n, "e01", again)] == ["accept"]
+    assert steps(clocks, again + dt.timedelta(minutes=30)) == []
+
+
+def test_two_workers_never_claim_the_same_step(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    ticket = open_ticket(urgency="P1")
+    first, second = make_clocks(engine), make_clocks(engine)
+    first.start(ticket.number, clock.now)
+    late = clock.now + dt.timedelta(minutes=16)
+    rows = first.claim_due(late) + second.claim_due(late)
+    assert [(f.kind, f.step) for f in rows] == [(ClockKind.ACCEPT, Step.BREACH)]
+
+
+def test_claiming_the_ticket_stops_the_accept_clock(
+    engine: Engine, clock: FakeClock, store: TicketStore, open_ticket: Callable[..., Ticket]
+) -> None:
+    ticket = open_ticket(urgency="P1")
+    clocks = make_clocks(engine)
+    clocks.start(ticket.number, clock.now)
+    clock.advance(minutes=5)
+    store.claim(ticket.number, "e02")
+    assert steps(clocks, clock.now + dt.timedelta(hours=1)) == []
+    accept, resolve = clocks.for_ticket(ticket.number)
+    assert accept.stopped_at == clock.now and resolve.stopped_at is None
+    assert minutes_left(accept, clocks.worktime, clock.now + dt.timedelta(hours=1)) == 10
+    store.resolve(ticket.number, "e02", "重启了应用服务器")
+    assert steps(clocks, clock.now + dt.timedelta(days=2)) == []
+    assert clocks.for_ticket(ticket.number)[1].stopped_at is not None
+
+
+def test_pause_while_waiting_on_the_hospital_and_resume(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    start = clock.now
+    ticket = open_ticket(urgency="P2")  # accept 30 min around the clock
+    clocks = make_clocks(engine)
+    clocks.start(ticket.number, start)
+    paused_at = start + dt.timedelta(minutes=10)
+    assert len(clocks.pause(ticket.number, paused_at)) == 2
+    assert clocks.pause(ticket.number, paused_at) == []  # already paused
+    assert steps(clocks, start + dt.timedelta(hours=5)) == []
+    resumed_at = start + dt.timedelta(hours=2)
+    clocks.resume(ticket.number, resumed_at)
+    accept = clocks.for_ticket(ticket.number)[0]
+    assert accept.due_at == resumed_at + dt.timedelta(minutes=20)  # 20 of 30 minutes were left
+    assert accept.warn_at == resumed_at + dt.timedelta(minutes=14)
+    assert steps(clocks, resumed_at + dt.timedelta(minutes=13)) == []
+    assert steps(clocks, resumed_at + dt.timedelta(minutes=20))[0][2] == Step.BREACH
+
+
+def test_working_time_skips_nights_weekends_and_the_national_day_holiday(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    worktime = WorkTime(DutySettings(), WorkCalendar())
+    friday_five = local(2026, 3, 6, 17, 0)
+    # 30 minutes on Friday, the other 90 on Monday morning from 08:30
+    assert worktime.add(friday_five, 120, working=True) == local(2026, 3, 9, 10, 0)
+    assert worktime.between(friday_five, local(2026, 3, 9, 10, 0), working=True) == 120
+    # 30 September 17:00: 1–7 October are holidays, 8 October is the next working day
+    assert worktime.add(local(2026, 9, 30, 17, 0), 120, working=True) == local(2026, 10, 8, 10, 0)
+    # a 调休 Saturday (10 October) counts as a working day
+    assert worktime.add(local(2026, 10, 9, 17, 0), 120, working=True) == local(2026, 10, 10, 10, 0)
+    clock.set(friday_five)
+    ticket = open_ticket(urgency="P3")  # [sla] working_time includes P3 by default
+    accept = make_clocks(engine).start(ticket.number, friday_five)[0]
+    assert accept.working_time and accept.due_at == local(2026, 3, 9, 10, 0)
+
+
+def test_a_hospital_contract_overrides_the_default_targets(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    clocks = make_clocks(engine)
+    clocks.set_target("h001", "P2", accept=10, resolve=60, working_time=False)
+    ticket = open_ticket(urgency="P2")
+    accept, resolve = clocks.start(ticket.number, clock.now)
+    assert (accept.target_minutes, resolve.target_minutes) == (10, 60)
+    other = open_ticket(urgency="P2", hospital_id="h002", source_chat_id="C123")
+    assert clocks.start(other.number, clock.now)[0].target_minutes == 30
+    with pytest.raises(ValueError, match="positive"):
+        clocks.set_target("h001", "P2", accept=0, resolve=60, working_time=False)
