@@ -28,6 +28,7 @@ from bot.registry.store import RegistryStore
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
+from bot.workflows import ServiceWorkflows
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 
@@ -80,6 +81,8 @@ class Services:
     notify_cards: Callable[[], None] = field(default=lambda: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
+    #: Remote consent, on-site visits, upgrades (``bot.workflows``; None: not wired).
+    workflows: ServiceWorkflows | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(

@@ -31,6 +31,7 @@ from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.tickets.store import Actor, TicketError, TicketNotFound
+from bot.workflows.chat import ServiceChat
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
 
@@ -289,6 +290,10 @@ class Pipeline:
         if name == "notice" and self.s.broadcasts is not None:
             await self.s.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
             return
+        if self.s.workflows is not None and await ServiceChat(
+            self.s, self.s.workflows
+        ).on_hospital_command(msg, hospital, name, args):
+            return  # /revoke (remote consent), /engineer (dedicated engineer)
         if name == "ticket" and args:
             try:
                 t = self.s.tickets.get(args.split()[0], hospital_id=hospital.id)
@@ -318,6 +323,10 @@ class Pipeline:
     async def on_button(self, press: ButtonPress) -> None:
         if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
             return  # a notice's 已知悉/已升级, or a /notice confirmation
+        if self.s.workflows is not None and await ServiceChat(
+            self.s, self.s.workflows
+        ).on_button(press):
+            return  # remote consent 同意/拒绝/撤销, visit 确认
         action, _, rest = press.action.partition(":")
         if action == "claim" or self.s.is_desk(
             ChatRef(press.message.platform, press.message.chat_id)
