@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.privacy.cli import add_privacy_parser
 
     add_privacy_parser(sub)
+    from bot.workflows.cli import add_service_parser
+
+    add_service_parser(sub)
 
     hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
         dest="hospital_command", required=True

@@ -8,12 +8,13 @@ thread to tell, so replies to the hospital are made by phone.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from collections.abc import Callable
 
-from bot.core import Services
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import Direction, Ticket
-from bot.tickets.store import ThreadEntry
+from bot.tickets.store import ThreadEntry, TicketStore
 from bot.workflows.errors import WorkflowError
 from bot.workflows.models import Level
 from bot.workflows.remote import RemoteAccess
@@ -23,23 +24,25 @@ MAX_QUESTION = 4000
 
 
 def register_call(
-    services: Services,
+    tickets: TicketStore,
     remote: RemoteAccess,
+    redact: Callable[[str], str],
     hospital: Hospital,
     engineer: Engineer,
     *,
     caller: str,
     question: str,
+    now: dt.datetime,
     category: str = "consult",
     urgency: str = "P3",
 ) -> Ticket:
-    """Open, accept and mark as phone a ticket for a call; texts are redacted here."""
-    clean = services.redact(question.strip())
+    """Open, accept and mark as phone a ticket for a call; texts are redacted here. The
+    caller wakes the card outbox (a running bot's ``Services.notify_cards``)."""
+    clean = redact(question.strip())
     if not clean or len(clean) > MAX_QUESTION:
         raise WorkflowError(f"请写下来电的问题（1–{MAX_QUESTION} 个字符）。")
-    caller_name = services.redact(caller.strip())[:64] or "来电"
-    now = services.clock()
-    ticket = services.tickets.open_ticket(
+    caller_name = redact(caller.strip())[:64] or "来电"
+    ticket = tickets.open_ticket(
         hospital_id=hospital.id,
         reporter_platform=PHONE,
         reporter_user_id=f"call-by-{engineer.id}",
@@ -52,7 +55,6 @@ def register_call(
         urgency=urgency,
         thread=[ThreadEntry(Direction.HOSPITAL, caller_name, clean, now)],
     )
-    ticket = services.tickets.claim(ticket.number, engineer.id)
+    ticket = tickets.claim(ticket.number, engineer.id)
     remote.set_level(ticket.number, Level.PHONE, engineer.id)
-    services.notify_cards()
     return ticket

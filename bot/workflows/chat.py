@@ -170,13 +170,16 @@ class ServiceChat:
             raise WorkflowError(f"没有医院 {a[0]}。")
         ticket = await asyncio.to_thread(
             register_call,
-            self.s,
+            self.s.tickets,
             self.w.remote,
+            self.s.redact,
             hospital,
             engineer,
             caller="来电",
             question=" ".join(a[1:]),
+            now=self.s.clock(),
         )
+        self.s.notify_cards()
         await self._say(msg, f"电话工单 #{ticket.number} 已登记并由您受理。")
 
     # ---- telling the hospital -----------------------------------------------------------------
