@@ -323,9 +323,9 @@ class Pipeline:
     async def on_button(self, press: ButtonPress) -> None:
         if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
             return  # a notice's 已知悉/已升级, or a /notice confirmation
-        if self.s.workflows is not None and await ServiceChat(
-            self.s, self.s.workflows
-        ).on_button(press):
+        if self.s.workflows is not None and await ServiceChat(self.s, self.s.workflows).on_button(
+            press
+        ):
             return  # remote consent 同意/拒绝/撤销, visit 确认
         action, _, rest = press.action.partition(":")
         if action == "claim" or self.s.is_desk(

@@ -80,7 +80,13 @@ class HospitalSpec:
         where = f"hospital {self.id}"
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"{where}: name is required")
-        for attr in ("modules", "telegram_chats", "slack_channels", "telegram_admins", "slack_admins"):
+        for attr in (
+            "modules",
+            "telegram_chats",
+            "slack_channels",
+            "telegram_admins",
+            "slack_admins",
+        ):
             value = getattr(self, attr)
             if isinstance(value, list):
                 object.__setattr__(self, attr, tuple(value))

@@ -459,7 +459,10 @@ class RegistryStore:
             if s.get(HospitalAdmin, (spec.id, platform, user)) is None:
                 s.add(
                     HospitalAdmin(
-                        hospital_id=spec.id, platform=platform, platform_user_id=user, created_at=now
+                        hospital_id=spec.id,
+                        platform=platform,
+                        platform_user_id=user,
+                        created_at=now,
                     )
                 )
         for platform, chat_id in spec.chats():

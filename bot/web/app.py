@@ -289,11 +289,13 @@ def create_console(console: Console) -> FastAPI:
     """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
     from bot.web import (
         account_pages,
+        annual,
         kb_erase,
         kb_pages,
         kb_retire,
         playground,
         report_pages,
+        service_pages,
         ticket_pages,
     )
 
@@ -310,6 +312,8 @@ def create_console(console: Console) -> FastAPI:
         kb_erase,
         ticket_pages,
         report_pages,
+        annual,
+        service_pages,
         playground,
     ):
         app.include_router(module.routes(console))

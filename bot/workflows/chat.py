@@ -31,7 +31,7 @@ from bot.workflows import ServiceWorkflows
 from bot.workflows.actions import Verb, WorkflowAction, decode, encode
 from bot.workflows.calls import register_call
 from bot.workflows.errors import WorkflowError
-from bot.workflows.models import RemoteGrant
+from bot.workflows.models import RemoteGrant, SiteVisit
 from bot.workflows.remote import LEVEL_LABELS
 from bot.workflows.times import parse_day, parse_local, shown
 from bot.workflows.upgrades import STAGE_LABELS, UpgradeView
@@ -54,7 +54,7 @@ def team_text(services: Services, hospital: Hospital) -> str:
 
 def upgrade_line(view: UpgradeView, zone_name: str = "") -> str:
     u = view.upgrade
-    done = STAGE_LABELS.get(u.stage, "未开始") if u.stage else "未开始"  # type: ignore[call-overload]
+    done = STAGE_LABELS.get(u.stage, "未开始") if u.stage else "未开始"
     nxt = f"，下一步：{STAGE_LABELS[view.next]}" if view.next else ""
     return f"升级 #{u.id} {view.hospital_name} {u.product} {u.from_version or '?'}→{u.to_version}：{done}{nxt}"
 
@@ -91,7 +91,7 @@ class ServiceChat:
             if len(a) < 4 or not a[2].isdigit():
                 raise WorkflowError("用法：/remote <工单号> <工具> <分钟数> <目的>")
             grant = await run(w.remote.request, a[0], engineer.id, a[1], " ".join(a[3:]), int(a[2]))
-            told = await self._ask_consent(grant, engineer)
+            told = await self.ask_consent(grant, engineer)
             where = (
                 "已发到医院群，等待医院管理员同意。"
                 if told
@@ -102,20 +102,13 @@ class ServiceChat:
             if len(a) != 2:
                 raise WorkflowError("用法：/level <工单号> phone|remote|onsite")
             row = await run(w.remote.set_level, a[0], a[1], engineer.id)
-            await self._say(msg, f"工单 #{a[0]} 服务方式：{LEVEL_LABELS[row.level]}")  # type: ignore[index]
+            await self._say(msg, f"工单 #{a[0]} 服务方式：{LEVEL_LABELS[row.level]}")
         elif name == "visit":
             if len(a) < 3:
                 raise WorkflowError("用法：/visit <工单号> <工程师> <YYYY-MM-DD HH:MM>")
             when = parse_local(" ".join(a[2:]), w.zone)
             visit = await run(w.visits.plan, a[0], a[1], when, engineer.id)
-            visitor = self.s.registry.get_engineer(visit.engineer_id)
-            ticket = self.s.tickets.get(a[0])
-            await operations.tell_hospital(
-                self.s,
-                ticket,
-                f"工单 #{ticket.number} 将安排现场服务：{visitor.name if visitor else visit.engineer_id}"
-                f" 计划于 {shown(visit.planned_at, w.zone)} 到院。",
-            )
+            await self.announce_visit(visit)
             await self._say(msg, f"现场服务 {visit.id} 已安排，已告知医院。")
         elif name in ("arrive", "depart"):
             if len(a) != 1 or not a[0].isdigit():
@@ -123,7 +116,7 @@ class ServiceChat:
             step = w.visits.arrive if name == "arrive" else w.visits.depart
             visit = await run(step, int(a[0]), engineer.id)
             if name == "depart":
-                await self._ask_visit_confirmation(visit.id or 0)
+                await self.ask_visit_confirmation(visit)
             await self._say(
                 msg, f"现场服务 {visit.id}：已登记{'到场' if name == 'arrive' else '离场'}。"
             )
@@ -184,7 +177,8 @@ class ServiceChat:
 
     # ---- telling the hospital -----------------------------------------------------------------
 
-    async def _ask_consent(self, grant: RemoteGrant, engineer: Engineer) -> bool:
+    async def ask_consent(self, grant: RemoteGrant, engineer: Engineer) -> bool:
+        """Post the request with 同意 / 拒绝 in the ticket's hospital thread (False: no chat)."""
         ticket = self.s.tickets.get(self.w.remote.ticket_number(grant))
         buttons = (
             (
@@ -199,10 +193,21 @@ class ServiceChat:
         )
         return await operations.tell_hospital(self.s, ticket, text, buttons) is not None
 
-    async def _ask_visit_confirmation(self, visit_id: int) -> None:
-        visit = self.w.visits.get(visit_id)
+    async def announce_visit(self, visit: SiteVisit) -> None:
+        """Tell the hospital the plan: who comes, when."""
         ticket = self.s.tickets.get(self.w.visits.ticket_number(visit))
-        z = self.w.zone
+        visitor = self.s.registry.get_engineer(visit.engineer_id)
+        await operations.tell_hospital(
+            self.s,
+            ticket,
+            f"工单 #{ticket.number} 将安排现场服务：{visitor.name if visitor else visit.engineer_id}"
+            f" 计划于 {shown(visit.planned_at, self.w.zone)} 到院。",
+        )
+
+    async def ask_visit_confirmation(self, visit: SiteVisit) -> None:
+        """After the departure: the hospital's admins confirm the visit with a button."""
+        ticket = self.s.tickets.get(self.w.visits.ticket_number(visit))
+        z, visit_id = self.w.zone, visit.id or 0
         button = Button("确认现场服务", encode(WorkflowAction(Verb.CONFIRM_VISIT, visit_id)))
         await operations.tell_hospital(
             self.s,

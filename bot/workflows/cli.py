@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace, w: ServiceWorkflows, registry: Any, tickets: 
         return _remote(args, w)
     if what == "level":
         row = w.remote.set_level(args.ticket, args.level, args.by)
-        return [f"#{args.ticket}: {LEVEL_LABELS[row.level]}"]  # type: ignore[index]
+        return [f"#{args.ticket}: {LEVEL_LABELS[row.level]}"]
     if what == "visit":
         return _visit(args, w)
     if what == "upgrade":

@@ -26,7 +26,7 @@ from bot.workflows.models import GrantStatus, Level, RemoteGrant, TicketLevel
 #: The longest grant an engineer may ask for: a working day.
 MAX_MINUTES = 12 * 60
 MAX_TOOL = 64
-LEVEL_LABELS = {Level.PHONE: "电话", Level.REMOTE: "远程", Level.ONSITE: "现场"}
+LEVEL_LABELS: dict[str, str] = {Level.PHONE: "电话", Level.REMOTE: "远程", Level.ONSITE: "现场"}
 
 
 def is_live(grant: RemoteGrant, now: dt.datetime) -> bool:

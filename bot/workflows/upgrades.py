@@ -24,7 +24,7 @@ from bot.workflows.errors import WorkflowError, WorkflowNotFound
 from bot.workflows.models import STAGE_ORDER, HospitalProduct, Stage, Upgrade, UpgradeStep
 from bot.workflows.remote import engineer_named
 
-STAGE_LABELS = {
+STAGE_LABELS: dict[str, str] = {
     Stage.TEST_ENV: "搭建测试环境",
     Stage.SIMULATED: "模拟升级与测试",
     Stage.PRODUCTION: "正式升级",
