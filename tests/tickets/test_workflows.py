@@ -83,7 +83,10 @@ def test_grant_expires_and_level_needs_a_live_grant(
 
 
 def test_revoke_and_the_audit_trail(
-    flows: ServiceWorkflows, open_ticket: Callable[..., Ticket], store: TicketStore, clock: FakeClock
+    flows: ServiceWorkflows,
+    open_ticket: Callable[..., Ticket],
+    store: TicketStore,
+    clock: FakeClock,
 ) -> None:
     t = open_ticket()
     grant = flows.remote.request(t.number, "e01", "向日葵", "导出日志", 60)
@@ -106,7 +109,12 @@ def test_revoke_and_the_audit_trail(
 
 @pytest.mark.parametrize(
     ("tool", "purpose", "minutes", "why"),
-    [("", "x", 30, "工具"), ("向日葵", " ", 30, "目的"), ("向日葵", "x", 0, "时长"), ("向日葵", "x", 721, "时长")],
+    [
+        ("", "x", 30, "工具"),
+        ("向日葵", " ", 30, "目的"),
+        ("向日葵", "x", 0, "时长"),
+        ("向日葵", "x", 721, "时长"),
+    ],
 )
 def test_bad_requests_are_refused(
     flows: ServiceWorkflows,
@@ -126,7 +134,10 @@ def test_bad_requests_are_refused(
 
 
 def test_visit_without_arrival_stays_open(
-    flows: ServiceWorkflows, open_ticket: Callable[..., Ticket], store: TicketStore, clock: FakeClock
+    flows: ServiceWorkflows,
+    open_ticket: Callable[..., Ticket],
+    store: TicketStore,
+    clock: FakeClock,
 ) -> None:
     t = open_ticket()
     visit = flows.visits.plan(t.number, "e02", clock() + dt.timedelta(days=1), "e01")
@@ -146,14 +157,23 @@ def test_visit_without_arrival_stays_open(
     done = flows.visits.confirm(visit.id or 0, "h001", *ADMIN, "王主任")
     assert not done.is_open and done.departed_at == done.arrived_at + dt.timedelta(hours=2)  # type: ignore[operator]
     kinds = _kinds(store, t.number)
-    for kind in ("visit_planned", "level_changed", "visit_arrived", "visit_departed", "visit_confirmed"):
+    for kind in (
+        "visit_planned",
+        "level_changed",
+        "visit_arrived",
+        "visit_departed",
+        "visit_confirmed",
+    ):
         assert kind in kinds
     with pytest.raises(WorkflowError):
         flows.visits.arrive(visit.id or 0, "e02")
 
 
 def test_a_visit_needs_a_registered_engineer_and_an_open_ticket(
-    flows: ServiceWorkflows, open_ticket: Callable[..., Ticket], store: TicketStore, clock: FakeClock
+    flows: ServiceWorkflows,
+    open_ticket: Callable[..., Ticket],
+    store: TicketStore,
+    clock: FakeClock,
 ) -> None:
     t = open_ticket()
     with pytest.raises(WorkflowError, match="没有工程师"):
@@ -188,7 +208,9 @@ def test_upgrade_stages_in_order(
         flows.upgrades.record(u.id or 0, stage, "e02", day)
     assert [v.upgrade.id for v in flows.upgrades.in_progress()] == [u.id]
     assert registry.get_hospital("h001").his_version == "5.2"  # type: ignore[union-attr]
-    flows.upgrades.record(u.id or 0, Stage.VERIFIED, "e01", day + dt.timedelta(days=3), "门诊住院抽查通过")
+    flows.upgrades.record(
+        u.id or 0, Stage.VERIFIED, "e01", day + dt.timedelta(days=3), "门诊住院抽查通过"
+    )
     view = flows.upgrades.get(u.id or 0)
     assert [s.stage for s in view.steps] == list(Stage) and view.next is None
     assert flows.upgrades.in_progress() == []
@@ -226,5 +248,12 @@ def test_actions_round_trip_and_reject_anything_else() -> None:
         action = WorkflowAction(verb, 42)
         assert decode(encode(action)) == action
         assert len(encode(action).encode()) <= 64  # Telegram's callback_data limit
-    for data in ("claim:2026-000001", "wf:grant", "wf:grant:x", "wf:nope:1", "wf:grant:1:2", "ok:3"):
+    for data in (
+        "claim:2026-000001",
+        "wf:grant",
+        "wf:grant:x",
+        "wf:nope:1",
+        "wf:grant:1:2",
+        "ok:3",
+    ):
         assert decode(data) is None

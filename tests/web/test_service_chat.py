@@ -100,7 +100,9 @@ def extra_config() -> str:
 async def chat(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterator[ChatEnv]:
     settings = web_settings(tmp_path, index_dir, extra_config)
     out = Recorder()
-    app = build_app(settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[out])
+    app = build_app(
+        settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[out]
+    )
     registry = app.services.registry
     registry.add_chat("telegram", HOSPITAL, "h001")
     registry.add_identity("telegram", ENGINEER, "e01")
@@ -156,7 +158,9 @@ async def test_remote_consent_in_chat(chat: ChatEnv) -> None:
 
 async def test_a_visit_in_chat(chat: ChatEnv) -> None:
     no = chat.ticket.number
-    assert "现场服务 1 已安排" in await chat.say(DESK, ENGINEER, f"/visit {no} e02 2026-03-03 09:00")
+    assert "现场服务 1 已安排" in await chat.say(
+        DESK, ENGINEER, f"/visit {no} e02 2026-03-03 09:00"
+    )
     plan = chat.out.last_to(HOSPITAL)[1].text
     assert "李工" in plan and "2026-03-03 09:00" in plan
     assert "到场记录" in await chat.say(DESK, ENGINEER, "/depart 1")
