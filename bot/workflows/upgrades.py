@@ -93,10 +93,14 @@ class Upgrades:
                     f"{product} 在该医院已有进行中的升级（#{running.id}），请先完成它。"
                 )
             current = s.get(HospitalProduct, (hospital_id, product))
+            hospital = s.get(Hospital, hospital_id)
+            before = current.version if current else ""
+            if not before and product.upper() == HIS_PRODUCT and hospital is not None:
+                before = hospital.his_version  # config.toml's, before any tracked upgrade
             upgrade = Upgrade(
                 hospital_id=hospital_id,
                 product=product,
-                from_version=current.version if current else "",
+                from_version=before,
                 to_version=to_version,
                 notice_id=notice_id,
                 created_by=by,
