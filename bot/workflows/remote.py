@@ -21,7 +21,7 @@ from bot.tickets.models import Ticket
 from bot.tickets.numbering import normalise_number
 from bot.tickets.store import Actor, audit_in
 from bot.workflows.errors import WorkflowError, WorkflowNotFound
-from bot.workflows.models import GrantStatus, Level, RemoteGrant, TicketLevel
+from bot.workflows.models import GrantStatus, Level, RemoteGrant, SiteVisit, TicketLevel
 
 #: The longest grant an engineer may ask for: a working day.
 MAX_MINUTES = 12 * 60
@@ -118,7 +118,7 @@ class RemoteAccess:
             actor = Actor.hospital_user(hospital_id, platform, user_id, name)
             kind = "remote_granted" if agree else "remote_refused"
             until = f"{grant.expires_at:%Y-%m-%d %H:%M} UTC" if grant.expires_at else ""
-            audit_in(s, _number(s, grant), actor, kind, now, to_value=until, text=grant.tool)
+            audit_in(s, number_of(s, grant), actor, kind, now, to_value=until, text=grant.tool)
             s.add(grant)
             return grant
 
@@ -137,7 +137,7 @@ class RemoteAccess:
             grant.status = GrantStatus.REVOKED
             grant.revoked_at = now
             actor = Actor.hospital_user(hospital_id, platform, user_id, name)
-            audit_in(s, _number(s, grant), actor, "remote_revoked", now, text=grant.tool)
+            audit_in(s, number_of(s, grant), actor, "remote_revoked", now, text=grant.tool)
             s.add(grant)
             return grant
 
@@ -173,7 +173,7 @@ class RemoteAccess:
 
     def ticket_number(self, grant: RemoteGrant) -> str:
         with read_session(self._engine) as s:
-            return _number(s, grant)
+            return number_of(s, grant)
 
     @staticmethod
     def _grant(s: Session, grant_id: int, hospital_id: str | None) -> RemoteGrant:
@@ -228,6 +228,7 @@ def engineer_named(s: Session, engineer_id: str) -> Engineer:
     return engineer
 
 
-def _number(s: Session, grant: RemoteGrant) -> str:
-    ticket = s.get(Ticket, grant.ticket_id)
+def number_of(s: Session, row: RemoteGrant | SiteVisit) -> str:
+    """The number of the ticket a grant or a visit belongs to."""
+    ticket = s.get(Ticket, row.ticket_id)
     return ticket.number if ticket else ""

@@ -20,7 +20,13 @@ from bot.tickets.numbering import normalise_number
 from bot.tickets.store import Actor, audit_in
 from bot.workflows.errors import WorkflowError, WorkflowNotFound
 from bot.workflows.models import Level, SiteVisit
-from bot.workflows.remote import engineer_named, hospital_admin, not_admin, set_level_in
+from bot.workflows.remote import (
+    engineer_named,
+    hospital_admin,
+    not_admin,
+    number_of,
+    set_level_in,
+)
 
 
 class Visits:
@@ -78,7 +84,7 @@ class Visits:
             if field == "departed_at" and visit.arrived_at is None:
                 raise WorkflowError(f"现场服务 {visit_id} 还没有到场记录：请先登记到场。")
             setattr(visit, field, now)
-            audit_in(s, _number(s, visit), by, kind, now, to_value=f"{now:%Y-%m-%d %H:%M} UTC")
+            audit_in(s, number_of(s, visit), by, kind, now, to_value=f"{now:%Y-%m-%d %H:%M} UTC")
             s.add(visit)
             return visit
 
@@ -99,7 +105,7 @@ class Visits:
             visit.confirmed_at = now
             visit.confirmed_by = f"{platform}:{user_id}"
             actor = Actor.hospital_user(hospital_id, platform, user_id, name)
-            audit_in(s, _number(s, visit), actor, "visit_confirmed", now)
+            audit_in(s, number_of(s, visit), actor, "visit_confirmed", now)
             s.add(visit)
             return visit
 
@@ -124,7 +130,7 @@ class Visits:
 
     def ticket_number(self, visit: SiteVisit) -> str:
         with read_session(self._engine) as s:
-            return _number(s, visit)
+            return number_of(s, visit)
 
 
 def _visit(s: Session, visit_id: int, hospital_id: str | None) -> SiteVisit:
@@ -132,8 +138,3 @@ def _visit(s: Session, visit_id: int, hospital_id: str | None) -> SiteVisit:
     if visit is None or (hospital_id is not None and visit.hospital_id != hospital_id):
         raise WorkflowNotFound(f"没有现场服务 {visit_id}。")
     return visit
-
-
-def _number(s: Session, visit: SiteVisit) -> str:
-    ticket = s.get(Ticket, visit.ticket_id)
-    return ticket.number if ticket else ""
