@@ -135,10 +135,13 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     if ticket.status == "new":
         buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
     mentions: tuple[str, ...] = ()
-    if ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
+    if ticket.urgency == "P1" and hospital is not None:  # the dedicated engineer and deputy
+        team = (hospital.dedicated_engineer_id, hospital.deputy_engineer_id)
         mentions = tuple(
             i.platform_user_id
-            for i in services.registry.identities_of(hospital.dedicated_engineer_id)
+            for engineer_id in team
+            if engineer_id
+            for i in services.registry.identities_of(engineer_id)
             if i.platform == desk.platform
         )
     return Reply(
