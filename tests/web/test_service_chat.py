@@ -23,7 +23,9 @@ from adapters.base import (
 )
 from bot.app import App, build_app
 from bot.config import Secrets
+from bot.core import card_reply
 from bot.db import make_engine
+from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.tickets.models import Ticket
 from bot.workflows.actions import Verb, decode
 from tests.web.conftest import web_settings
@@ -191,3 +193,23 @@ async def test_upgrades_calls_and_the_team_in_chat(chat: ChatEnv) -> None:
     assert "专属工程师 王工" in team and "副工程师 未指定" in team
     # a stale or forged button is refused, nothing changes
     assert "失效" in await chat.press(MessageRef("telegram", "-555", "1"), "wf:grant:1", ADMIN)
+
+
+async def test_the_dedicated_engineer_and_deputy(chat: ChatEnv) -> None:
+    registry, tickets = chat.app.services.registry, chat.app.services.tickets
+    engineers = [EngineerSpec("e01", "王工", ("engineer", "lead")), EngineerSpec("e02", "李工")]
+    spec = HospitalSpec("h001", "第一人民医院", dedicated_engineer="e01", deputy_engineer="e02")
+    registry.sync_from_config([spec], engineers)
+    registry.add_identity("telegram", "5002", "e02")
+    team = await chat.say(HOSPITAL, NURSE, "/engineer")
+    assert "专属工程师 王工" in team and "副工程师 李工" in team
+    urgent = tickets.open_ticket(
+        hospital_id="h001", reporter_platform="telegram", reporter_user_id=NURSE,
+        reporter_name="急诊", source_platform="telegram", source_chat_id=HOSPITAL,
+        source_message_id="78", question="急诊挂号全部无法登录", category="usage", urgency="P1",
+    )  # fmt: skip
+    card = card_reply(chat.app.services, urgent, ChatRef("telegram", DESK))
+    assert card.mention_user_ids == (ENGINEER, "5002")
+    # /assign without an engineer: the dedicated engineer assigning hands it to the deputy
+    assert "李工" in await chat.say(DESK, ENGINEER, f"/assign {urgent.number}")
+    assert tickets.get(urgent.number).accepted_by == "e02"
