@@ -218,7 +218,7 @@ def _view(s: Session, upgrade: Upgrade) -> UpgradeView:
         hospital.name if hospital else upgrade.hospital_id,
         tuple(steps),
         notice.title if notice else None,
-        receipt.at if receipt else None,
+        naive_utc(receipt.at) if receipt else None,  # broadcasts store aware times
     )
 
 
