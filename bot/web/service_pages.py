@@ -33,7 +33,7 @@ from bot.workflows.calls import register_call
 from bot.workflows.chat import ServiceChat
 from bot.workflows.models import LEVEL_ORDER, STAGE_ORDER
 from bot.workflows.remote import LEVEL_LABELS, is_live
-from bot.workflows.times import parse_day, parse_local
+from bot.workflows.times import parse_day, parse_local, parse_number
 from bot.workflows.upgrades import STAGE_LABELS
 from kb_index.articles import CATEGORIES
 
@@ -143,10 +143,10 @@ def routes(console: Console) -> APIRouter:
                 f.get("product", ""),
                 f.get("version", ""),
                 by,
-                int(f["notice"]) if f.get("notice", "").isdigit() else None,
+                parse_number(f.get("notice", "")),
             ),
             "stage": lambda: w.upgrades.record(
-                int(f.get("upgrade", "0") or 0),
+                upgrade_of(hospital_id, f.get("upgrade", "")),
                 f.get("stage", ""),
                 by,
                 parse_day(f.get("date", "")),
@@ -166,6 +166,16 @@ def routes(console: Console) -> APIRouter:
             return hospital_page(request, viewer, hospital_id, str(exc), 409)
         done = {"upgrade": "started"}.get(action, action)
         return RedirectResponse(f"/services/hospitals/{hospital_id}?done={done}", status_code=303)
+
+    def upgrade_of(hospital_id: str, text: str) -> int:
+        """The id of one of this hospital's upgrades (anything else: not found)."""
+        upgrade_id = parse_number(text)
+        if (
+            upgrade_id is None
+            or flows().upgrades.get(upgrade_id).upgrade.hospital_id != hospital_id
+        ):
+            raise WorkflowNotFound(f"没有升级 {text}")
+        return upgrade_id
 
     # -- a ticket's remote access, level and visits -------------------------------------------
 
@@ -216,8 +226,8 @@ def routes(console: Console) -> APIRouter:
         chat = ServiceChat(services, w)
         number = ticket.number
         if action == "remote":
-            minutes = f.get("minutes", "")
-            if not minutes.isdigit():
+            minutes = parse_number(f.get("minutes", ""))
+            if minutes is None:
                 raise WorkflowError("预计时长须为分钟数。")
             grant = await run(
                 w.remote.request,
@@ -225,7 +235,7 @@ def routes(console: Console) -> APIRouter:
                 engineer.id,
                 f.get("tool", ""),
                 f.get("purpose", ""),
-                int(minutes),
+                minutes,
             )
             await chat.ask_consent(grant, engineer)
             return "requested"
@@ -238,7 +248,7 @@ def routes(console: Console) -> APIRouter:
             await chat.announce_visit(visit)
             return "planned"
         if action in ("arrive", "depart"):
-            visit_id = int(f["visit"]) if f.get("visit", "").isdigit() else 0
+            visit_id = parse_number(f.get("visit", "")) or 0
             if visit_id not in {v.id for v in w.visits.for_ticket(number)}:
                 raise HTTPException(404)
             step = w.visits.arrive if action == "arrive" else w.visits.depart
@@ -251,7 +261,7 @@ def routes(console: Console) -> APIRouter:
     async def hospital_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
         """The hospital's own link: revoke a grant, confirm a visit (as ``web:<link>``)."""
         w, run = flows(), asyncio.to_thread
-        target = int(f["id"]) if f.get("id", "").isdigit() else 0
+        target = parse_number(f.get("id", "")) or 0
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
         if action == "revoke" and target in {g.id for g in w.remote.for_ticket(ticket.number)}:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.workflows.times import parse_number
+
 PREFIX = "wf"
 
 
@@ -34,6 +36,5 @@ def decode(data: str) -> WorkflowAction | None:
     parts = data.split(":")
     if len(parts) != 3 or parts[0] != PREFIX or parts[1] not in tuple(Verb):
         return None
-    if not (parts[2].isascii() and parts[2].isdigit()) or len(parts[2]) > 12:
-        return None
-    return WorkflowAction(Verb(parts[1]), int(parts[2]))
+    target = parse_number(parts[2])
+    return None if target is None else WorkflowAction(Verb(parts[1]), target)

@@ -33,7 +33,7 @@ from bot.workflows.calls import register_call
 from bot.workflows.errors import WorkflowError
 from bot.workflows.models import RemoteGrant, SiteVisit
 from bot.workflows.remote import LEVEL_LABELS
-from bot.workflows.times import parse_day, parse_local, shown
+from bot.workflows.times import parse_day, parse_local, parse_number, shown
 from bot.workflows.upgrades import STAGE_LABELS, UpgradeView
 
 DESK_COMMANDS = ("remote", "level", "visit", "arrive", "depart", "upgrade", "upgrades", "call")
@@ -88,9 +88,10 @@ class ServiceChat:
     ) -> None:
         w, run = self.w, asyncio.to_thread
         if name == "remote":
-            if len(a) < 4 or not a[2].isdigit():
+            minutes = parse_number(a[2]) if len(a) >= 4 else None
+            if minutes is None:
                 raise WorkflowError("用法：/remote <工单号> <工具> <分钟数> <目的>")
-            grant = await run(w.remote.request, a[0], engineer.id, a[1], " ".join(a[3:]), int(a[2]))
+            grant = await run(w.remote.request, a[0], engineer.id, a[1], " ".join(a[3:]), minutes)
             told = await self.ask_consent(grant, engineer)
             where = (
                 "已发到医院群，等待医院管理员同意。"
@@ -111,10 +112,11 @@ class ServiceChat:
             await self.announce_visit(visit)
             await self._say(msg, f"现场服务 {visit.id} 已安排，已告知医院。")
         elif name in ("arrive", "depart"):
-            if len(a) != 1 or not a[0].isdigit():
+            visit_id = parse_number(a[0]) if len(a) == 1 else None
+            if visit_id is None:
                 raise WorkflowError(f"用法：/{name} <现场服务编号>")
             step = w.visits.arrive if name == "arrive" else w.visits.depart
-            visit = await run(step, int(a[0]), engineer.id)
+            visit = await run(step, visit_id, engineer.id)
             if name == "depart":
                 await self.ask_visit_confirmation(visit)
             await self._say(
@@ -131,13 +133,14 @@ class ServiceChat:
     async def _upgrade(self, msg: IncomingMessage, engineer: Engineer, a: list[str]) -> None:
         run = asyncio.to_thread
         if a[:1] == ["start"] and len(a) in (4, 5):
-            notice = int(a[4]) if len(a) == 5 and a[4].isdigit() else None
+            notice = parse_number(a[4]) if len(a) == 5 else None
             if len(a) == 5 and notice is None:
                 raise WorkflowError("通知编号须为数字。")
             u = await run(self.w.upgrades.start, a[1], a[2], a[3], engineer.id, notice)
             await self._say(msg, f"升级 #{u.id} 已登记：{a[1]} {a[2]} → {a[3]}")
             return
-        if len(a) < 2 or not a[0].isdigit():
+        upgrade_id = parse_number(a[0]) if len(a) >= 2 else None
+        if upgrade_id is None:
             raise WorkflowError(
                 "用法：/upgrade start <医院> <产品> <版本> [通知编号] 或 "
                 "/upgrade <编号> <阶段> [YYYY-MM-DD] [备注]"
@@ -146,8 +149,8 @@ class ServiceChat:
         day = self._today()
         if rest and rest[0][:1].isdigit():
             day, rest = parse_day(rest[0]), rest[1:]
-        await run(self.w.upgrades.record, int(a[0]), a[1], engineer.id, day, " ".join(rest))
-        view = await run(self.w.upgrades.get, int(a[0]))
+        await run(self.w.upgrades.record, upgrade_id, a[1], engineer.id, day, " ".join(rest))
+        view = await run(self.w.upgrades.get, upgrade_id)
         await self._say(msg, upgrade_line(view))
 
     def _today(self) -> dt.date:

@@ -1,4 +1,5 @@
-"""Times people type (chat, CLI, console) in the reports' zone ↔ stored naive UTC."""
+"""What people type (chat, CLI, console): times in the reports' zone ↔ stored naive UTC,
+days, and ids."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ def shown(value: dt.datetime | None, zone: ZoneInfo) -> str:
     if value is None:
         return "—"
     return value.replace(tzinfo=dt.UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_number(text: str) -> int | None:
+    """A typed id or count: ASCII digits, at most 9 (an INTEGER column never overflows);
+    None for anything else."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None

@@ -166,6 +166,8 @@ async def test_a_visit_in_chat(chat: ChatEnv) -> None:
     plan = chat.out.last_to(HOSPITAL)[1].text
     assert "李工" in plan and "2026-03-03 09:00" in plan
     assert "到场记录" in await chat.say(DESK, ENGINEER, "/depart 1")
+    assert "用法" in await chat.say(DESK, ENGINEER, "/arrive 99999999999999999999")
+    assert "没有现场服务 7" in await chat.say(DESK, ENGINEER, "/arrive 7")
     assert "无法识别" in await chat.say(DESK, ENGINEER, f"/visit {no} e02 tomorrow")
     await chat.say(DESK, ENGINEER, "/arrive 1")
     await chat.say(DESK, ENGINEER, "/depart 1")

@@ -102,6 +102,14 @@ async def test_upgrades_on_the_console(web: WebEnv) -> None:
         c, f"{page}/stage", {"upgrade": uid, "stage": "test_env", "date": "2026-03-02"}, page
     )
     assert r.status_code == 303
+    for bad in ("abc", "99999999999999999999"):
+        form = {"upgrade": bad, "stage": "simulated", "date": "2026-03-02"}
+        assert (await web.post_form(c, f"{page}/stage", form, page)).status_code == 404
+    # an upgrade of h001 is not recorded through h002's page
+    h2page = "/services/hospitals/h002"
+    form = {"upgrade": uid, "stage": "simulated", "date": "2026-03-02"}
+    assert (await web.post_form(c, f"{h2page}/stage", form, h2page)).status_code == 404
+    assert flows(web).upgrades.get(int(uid)).upgrade.stage == "test_env"
     board = (await c.get("/services")).text
     assert "第一人民医院" in board and "模拟升级与测试" in board
 
