@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -265,10 +266,24 @@ def routes(console: Console) -> APIRouter:
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
         if action == "revoke" and target in {g.id for g in w.remote.for_ticket(ticket.number)}:
-            await run(w.remote.revoke, target, ticket.hospital_id, "web", user, who)
+            await run(
+                partial(w.remote.revoke, hospital_link=True),
+                target,
+                ticket.hospital_id,
+                operations.WEB_PLATFORM,
+                user,
+                who,
+            )
             return "revoked"
         if action == "confirm" and target in {v.id for v in w.visits.for_ticket(ticket.number)}:
-            await run(w.visits.confirm, target, ticket.hospital_id, "web", user, who)
+            await run(
+                partial(w.visits.confirm, hospital_link=True),
+                target,
+                ticket.hospital_id,
+                operations.WEB_PLATFORM,
+                user,
+                who,
+            )
             return "confirmed"
         raise HTTPException(404)
 

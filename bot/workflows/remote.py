@@ -123,14 +123,21 @@ class RemoteAccess:
             return grant
 
     def revoke(
-        self, grant_id: int, hospital_id: str, platform: str, user_id: str, name: str
+        self,
+        grant_id: int,
+        hospital_id: str,
+        platform: str,
+        user_id: str,
+        name: str,
+        *,
+        hospital_link: bool = False,
     ) -> RemoteGrant:
-        """The hospital takes its consent back (an admin in chat, or its console link:
-        ``platform="web"`` is the hospital's own access link, always allowed)."""
+        """The hospital takes its consent back: an admin in chat, or anyone holding the
+        hospital's own console access link (``hospital_link``, set by the console only)."""
         now = self._now()
         with write_session(self._engine) as s:
             grant = self._grant(s, grant_id, hospital_id)
-            if platform != "web" and not hospital_admin(s, hospital_id, platform, user_id):
+            if not hospital_link and not hospital_admin(s, hospital_id, platform, user_id):
                 raise not_admin()
             if not is_live(grant, now):
                 raise WorkflowError("这个远程授权已失效（已过期、被拒绝或已撤销）。")

@@ -89,14 +89,22 @@ class Visits:
             return visit
 
     def confirm(
-        self, visit_id: int, hospital_id: str, platform: str, user_id: str, name: str
+        self,
+        visit_id: int,
+        hospital_id: str,
+        platform: str,
+        user_id: str,
+        name: str,
+        *,
+        hospital_link: bool = False,
     ) -> SiteVisit:
-        """The hospital confirms the visit took place: an admin in chat, or its console link
-        (``platform="web"``); needs the arrival and the departure recorded."""
+        """The hospital confirms the visit took place: an admin in chat, or its console
+        access link (``hospital_link``, set by the console only); needs the arrival and the
+        departure recorded."""
         now = self._now()
         with write_session(self._engine) as s:
             visit = _visit(s, visit_id, hospital_id)
-            if platform != "web" and not hospital_admin(s, hospital_id, platform, user_id):
+            if not hospital_link and not hospital_admin(s, hospital_id, platform, user_id):
                 raise not_admin()
             if visit.confirmed_at is not None:
                 raise WorkflowError("这次现场服务已经确认过了。")

@@ -94,6 +94,8 @@ def test_revoke_and_the_audit_trail(
     flows.remote.decide(grant.id or 0, "h001", *ADMIN, "王主任", True)
     with pytest.raises(WorkflowError, match="管理员"):
         flows.remote.revoke(grant.id or 0, "h001", *NURSE, "护士")
+    with pytest.raises(WorkflowError, match="管理员"):
+        flows.remote.revoke(grant.id or 0, "h001", "web", "web-user", "访客")
     clock.advance(minutes=5)
     flows.remote.revoke(grant.id or 0, "h001", *ADMIN, "王主任")
     assert flows.remote.live(t.number) is None
@@ -154,6 +156,8 @@ def test_visit_without_arrival_stays_open(
     flows.visits.depart(visit.id or 0, "e02")
     with pytest.raises(WorkflowError, match="管理员"):
         flows.visits.confirm(visit.id or 0, "h001", *NURSE, "护士")
+    with pytest.raises(WorkflowError, match="管理员"):  # the web chat is a chat like others
+        flows.visits.confirm(visit.id or 0, "h001", "web", "web-user", "访客")
     done = flows.visits.confirm(visit.id or 0, "h001", *ADMIN, "王主任")
     assert not done.is_open and done.departed_at == done.arrived_at + dt.timedelta(hours=2)  # type: ignore[operator]
     kinds = _kinds(store, t.number)
