@@ -265,27 +265,17 @@ def routes(console: Console) -> APIRouter:
         target = parse_number(f.get("id", "")) or 0
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
-        if action == "revoke" and target in {g.id for g in w.remote.for_ticket(ticket.number)}:
-            await run(
-                partial(w.remote.revoke, hospital_link=True),
-                target,
-                ticket.hospital_id,
-                operations.WEB_PLATFORM,
-                user,
-                who,
-            )
-            return "revoked"
-        if action == "confirm" and target in {v.id for v in w.visits.for_ticket(ticket.number)}:
-            await run(
-                partial(w.visits.confirm, hospital_link=True),
-                target,
-                ticket.hospital_id,
-                operations.WEB_PLATFORM,
-                user,
-                who,
-            )
-            return "confirmed"
-        raise HTTPException(404)
+        number = ticket.number
+        steps: dict[str, tuple[Callable[..., Any], set[int | None], str]] = {
+            "revoke": (w.remote.revoke, {g.id for g in w.remote.for_ticket(number)}, "revoked"),
+            "confirm": (w.visits.confirm, {v.id for v in w.visits.for_ticket(number)}, "confirmed"),
+        }
+        step, targets, done = steps.get(action, (None, set(), ""))
+        if step is None or target not in targets:
+            raise HTTPException(404)
+        where = (target, ticket.hospital_id, operations.WEB_PLATFORM, user, who)
+        await run(partial(step, hospital_link=True), *where)
+        return done
 
     # -- phone calls ----------------------------------------------------------------------------
 

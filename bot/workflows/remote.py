@@ -67,17 +67,16 @@ class RemoteAccess:
             raise WorkflowError(f"预计时长须在 1–{MAX_MINUTES} 分钟之间。")
         now = self._now()
         with write_session(self._engine) as s:
-            ticket = audit_in(
+            ticket = open_ticket_event(
                 s,
                 number,
                 engineer_id,
                 "remote_requested",
                 now,
+                "申请远程",
                 to_value=f"{minutes}min",
                 text=f"工具：{tool}；目的：{purpose}；预计 {minutes} 分钟",
             )
-            if not ticket.is_open:
-                raise WorkflowError(f"工单 #{ticket.number} 已解决或关闭，不能申请远程。")
             grant = RemoteGrant(
                 ticket_id=ticket.id or 0,
                 hospital_id=ticket.hospital_id,
@@ -226,6 +225,24 @@ def set_level_in(
     row.level, row.changed_by, row.changed_at = level, engineer_id, now
     s.add(row)
     return row
+
+
+def open_ticket_event(
+    s: Session,
+    number: str,
+    by: str,
+    kind: str,
+    now: dt.datetime,
+    what: str,
+    *,
+    to_value: str = "",
+    text: str = "",
+) -> Ticket:
+    """Audit a workflow starting on a ticket, which must still be open ("不能<what>")."""
+    ticket = audit_in(s, number, by, kind, now, to_value=to_value, text=text)
+    if not ticket.is_open:
+        raise WorkflowError(f"工单 #{ticket.number} 已解决或关闭，不能{what}。")
+    return ticket
 
 
 def engineer_named(s: Session, engineer_id: str) -> Engineer:

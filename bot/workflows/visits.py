@@ -25,6 +25,7 @@ from bot.workflows.remote import (
     hospital_admin,
     not_admin,
     number_of,
+    open_ticket_event,
     set_level_in,
 )
 
@@ -43,17 +44,16 @@ class Visits:
         when = naive_utc(planned_at)
         with write_session(self._engine) as s:
             visitor = engineer_named(s, engineer_id)
-            ticket = audit_in(
+            ticket = open_ticket_event(
                 s,
                 number,
                 by,
                 "visit_planned",
                 now,
+                "安排现场服务",
                 to_value=f"{when:%Y-%m-%d %H:%M} UTC",
                 text=f"{visitor.name}（{visitor.id}）",
             )
-            if not ticket.is_open:
-                raise WorkflowError(f"工单 #{ticket.number} 已解决或关闭，不能安排现场服务。")
             visit = SiteVisit(
                 ticket_id=ticket.id or 0,
                 hospital_id=ticket.hospital_id,
