@@ -261,3 +261,15 @@ def test_actions_round_trip_and_reject_anything_else() -> None:
         "ok:3",
     ):
         assert decode(data) is None
+
+
+def test_typed_text_is_masked_on_its_way_in(
+    flows: ServiceWorkflows, open_ticket: Callable[..., Ticket]
+) -> None:
+    t = open_ticket()
+    grant = flows.remote.request(t.number, "e01", "向日葵", "回拨患者 13812345678 核对", 30)
+    assert "13812345678" not in flows.remote.get(grant.id or 0).purpose
+    u = flows.upgrades.start("h001", "LIS", "2.0", "e01")
+    flows.upgrades.record(u.id or 0, Stage.TEST_ENV, "e01", dt.date(2026, 3, 2), "联系 13812345678")
+    (step,) = flows.upgrades.get(u.id or 0).steps
+    assert "13812345678" not in step.notes
