@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -46,6 +47,7 @@ from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
+from bot.workflows import ServiceWorkflows
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.store import KbArticle
@@ -246,6 +248,7 @@ def build_app(
     )
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
+    services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
     retention = RetentionJob(Eraser(db), settings.privacy)
     return App(
         settings,

@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.privacy.cli import add_privacy_parser
 
     add_privacy_parser(sub)
+    from bot.workflows.cli import add_service_parser
+
+    add_service_parser(sub)
 
     from bot.duty.cli import add_duty_parser
     from bot.sla.cli import add_sla_parser

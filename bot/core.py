@@ -28,6 +28,7 @@ from bot.registry.store import RegistryStore
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
+from bot.workflows import ServiceWorkflows
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 
@@ -85,6 +86,8 @@ class Services:
     broadcasts: Broadcasts | None = None
     #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).
     sla: SlaWatch | None = None
+    #: Remote consent, on-site visits, upgrades (``bot.workflows``; None: not wired).
+    workflows: ServiceWorkflows | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(
@@ -141,6 +144,8 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
         engineers = services.sla.mentions(ticket, hospital)
     elif ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
         engineers = (hospital.dedicated_engineer_id,)
+    if ticket.urgency == "P1" and hospital is not None and hospital.deputy_engineer_id:
+        engineers = tuple(dict.fromkeys((*engineers, hospital.deputy_engineer_id)))
     mentions = tuple(
         i.platform_user_id
         for e in engineers

@@ -6,9 +6,13 @@ Commands (in a desk chat, registered engineers only):
     /tickets                     open tickets
     /resolve <no> <how>          resolve (the resolution is required) and tell the hospital
     /reopen <no> [why]           reopen and tell the hospital
-    /assign <no> <engineer id>   hand a ticket to an engineer
+    /assign <no> [engineer id]   hand a ticket to an engineer (default: the hospital's
+                                 dedicated engineer, or its deputy)
     /note <no> <text>            internal note, never shown to the hospital
     /duty, /pause, /resume, /ack the 7x24 commands (``bot/duty/commands.py``)
+
+The service workflows' commands (/remote, /level, /visit, /arrive, /depart, /upgrade,
+/upgrades, /call) are ``bot.workflows.chat``'s.
 
 Replying to a ticket card (or to a relayed hospital message) sends the text to the hospital's
 thread. Permissions are the ticket store's: the desk translates its errors into sentences.
@@ -28,6 +32,7 @@ from bot.tickets.store import (
     TicketError,
     TicketNotFound,
 )
+from bot.workflows.chat import ServiceChat
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,10 @@ class Desk:
                     self.s.sla, self.s.registry, engineer, *command
                 )
                 await self._say(msg, answer)
+                return
+            if self.s.workflows is not None and await ServiceChat(
+                self.s, self.s.workflows
+            ).on_desk_command(msg, engineer, *command):
                 return
             await self._command(msg, engineer, *command)
             return
@@ -107,6 +116,7 @@ class Desk:
                 ticket = await operations.reopen(self.s, number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
             elif name == "assign":
+                rest = rest or self._default_assignee(number, engineer)
                 target = self.s.registry.get_engineer(rest)
                 if target is None:
                     await self._say(msg, f"没有工程师 {rest}。")
@@ -120,6 +130,15 @@ class Desk:
             await self._say(msg, texts.not_found(number))
         except TicketError as exc:
             await self._say(msg, operations.explain(exc))
+
+    def _default_assignee(self, number: str, engineer: Engineer) -> str:
+        """``/assign <no>`` alone: the hospital's dedicated engineer (its deputy when the
+        dedicated engineer is the one assigning)."""
+        hospital = self.s.registry.get_hospital(self.s.tickets.get(number).hospital_id)
+        if hospital is None:
+            return ""
+        dedicated, deputy = hospital.dedicated_engineer_id, hospital.deputy_engineer_id
+        return (deputy if dedicated == engineer.id else dedicated) or deputy or ""
 
     def _ticket_summary(self, number: str) -> str:
         t = self.s.tickets.get(number)

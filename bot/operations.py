@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from adapters.base import MessageRef, Reply
+from adapters.base import Button, MessageRef, Reply
 from bot import texts
 from bot.core import Services, card_in, hospital_thread, refresh_cards
 from bot.links import Side
@@ -66,11 +66,15 @@ def explain(exc: TicketError) -> str:
     return f"操作未完成：{exc}"
 
 
-async def tell_hospital(services: Services, ticket: Ticket, text: str) -> MessageRef | None:
+async def tell_hospital(
+    services: Services, ticket: Ticket, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
+) -> MessageRef | None:
     """Say something in the ticket's hospital thread (replying to the question) and link the
     message to the ticket, so a reply to it continues the ticket."""
     chat, question_id = hospital_thread(ticket)
-    sent = await services.messenger.send(Reply(chat=chat, text=text, reply_to=question_id))
+    sent = await services.messenger.send(
+        Reply(chat=chat, text=text, reply_to=question_id, buttons=buttons)
+    )
     if sent is not None:
         services.links.link(
             sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL

@@ -33,6 +33,7 @@ from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.sla.actions import decode_ack
 from bot.tickets.store import Actor, TicketError, TicketNotFound
+from bot.workflows.chat import ServiceChat
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
 
@@ -293,6 +294,10 @@ class Pipeline:
         if name == "notice" and self.s.broadcasts is not None:
             await self.s.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
             return
+        if self.s.workflows is not None and await ServiceChat(
+            self.s, self.s.workflows
+        ).on_hospital_command(msg, hospital, name, args):
+            return  # /revoke (remote consent), /engineer (dedicated engineer)
         if name == "ticket" and args:
             try:
                 t = self.s.tickets.get(args.split()[0], hospital_id=hospital.id)
@@ -329,6 +334,10 @@ class Pipeline:
         if (acked := decode_ack(press.action)) is not None:  # a page's 收到, in a direct message
             await self._acknowledge_page(press, acked)
             return
+        if self.s.workflows is not None and await ServiceChat(self.s, self.s.workflows).on_button(
+            press
+        ):
+            return  # remote consent 同意/拒绝/撤销, visit 确认
         action, _, rest = press.action.partition(":")
         if action == "claim" or self.s.is_desk(
             ChatRef(press.message.platform, press.message.chat_id)

@@ -39,6 +39,16 @@ EVENT_LABELS = {
     "reopened": "重新打开",
     "card_posted": "派单到工程师群",
     "erased": "个人信息已删除",
+    # bot.workflows: remote access with consent, escalation level, on-site visits
+    "remote_requested": "申请远程协助",
+    "remote_granted": "医院同意远程",
+    "remote_refused": "医院拒绝远程",
+    "remote_revoked": "医院撤销远程授权",
+    "level_changed": "服务方式变更",
+    "visit_planned": "计划现场服务",
+    "visit_arrived": "工程师到场",
+    "visit_departed": "工程师离场",
+    "visit_confirmed": "医院确认现场服务",
 }
 CATEGORY_LABELS = {
     "consult": "咨询",

@@ -40,6 +40,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.privacy.models",
     "bot.duty.models",
     "bot.sla.models",
+    "bot.workflows.models",
 )
 
 _HERE = Path(__file__).resolve().parent

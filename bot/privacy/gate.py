@@ -44,6 +44,9 @@ PERSONAL_TEXT: Mapping[str, tuple[str, ...]] = {
     "notice_wave": ("note",),
     "notice_audit": ("detail",),
     "web_audit": ("detail",),
+    # bot.workflows: what an engineer typed (masked; not yet cleared by a ticket's erasure)
+    "remote_grant": ("purpose",),
+    "upgrade_step": ("notes",),
 }
 
 #: Unbounded text columns that hold no personal data, and why.

@@ -70,8 +70,22 @@ class Hospital(SQLModel, table=True):
     dedicated_engineer_id: str | None = Field(
         default=None, foreign_key="engineer.id", max_length=32
     )
+    #: Stands in for the dedicated engineer (leave, night): shown to the hospital beside them.
+    deputy_engineer_id: str | None = Field(default=None, foreign_key="engineer.id", max_length=32)
     created_at: dt.datetime = utc_field()
     updated_at: dt.datetime = utc_field()
+
+
+class HospitalAdmin(SQLModel, table=True):
+    """A hospital user who may decide for the hospital (grant or refuse remote access,
+    confirm an on-site visit): its information department, as the contract names them."""
+
+    __tablename__ = "hospital_admin"
+
+    hospital_id: str = Field(foreign_key="hospital.id", primary_key=True, max_length=32)
+    platform: str = Field(primary_key=True, max_length=16)
+    platform_user_id: str = Field(primary_key=True, max_length=64)
+    created_at: dt.datetime = utc_field()
 
 
 class HospitalModule(SQLModel, table=True):

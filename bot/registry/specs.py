@@ -7,6 +7,9 @@
     his_version = "5.2.1"
     modules = ["门诊", "住院", "LIS"]
     dedicated_engineer = "e01"
+    deputy_engineer = "e02"
+    telegram_admins = [7001]      # may grant remote access and confirm visits
+    slack_admins = ["U777"]
     telegram_chats = [-1001001]
     slack_channels = ["C123"]
 
@@ -66,15 +69,24 @@ class HospitalSpec:
     his_version: str = ""
     modules: tuple[str, ...] = ()
     dedicated_engineer: str | None = None
+    deputy_engineer: str | None = None
     telegram_chats: tuple[int | str, ...] = ()
     slack_channels: tuple[str, ...] = ()
+    telegram_admins: tuple[int | str, ...] = ()
+    slack_admins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id("hospital", self.id)
         where = f"hospital {self.id}"
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"{where}: name is required")
-        for attr in ("modules", "telegram_chats", "slack_channels"):
+        for attr in (
+            "modules",
+            "telegram_chats",
+            "slack_channels",
+            "telegram_admins",
+            "slack_admins",
+        ):
             value = getattr(self, attr)
             if isinstance(value, list):
                 object.__setattr__(self, attr, tuple(value))
@@ -86,6 +98,12 @@ class HospitalSpec:
             raise ValueError(f"{where}: modules lists a module twice")
         if self.dedicated_engineer is not None:
             _check_id(f"{where}: dedicated_engineer", self.dedicated_engineer)
+        if self.deputy_engineer is not None:
+            _check_id(f"{where}: deputy_engineer", self.deputy_engineer)
+        for user in self.telegram_admins:
+            _telegram_id(f"{where}: telegram_admins", user)
+        for user in self.slack_admins:
+            _slack_id(f"{where}: slack_admins", user)
         for chat in self.telegram_chats:
             _telegram_id(f"{where}: telegram_chats", chat)
         for channel in self.slack_channels:
@@ -96,6 +114,13 @@ class HospitalSpec:
         where = f"hospital {self.id}"
         return [("telegram", _telegram_id(where, c)) for c in self.telegram_chats] + [
             ("slack", c) for c in self.slack_channels
+        ]
+
+    def admins(self) -> list[tuple[str, str]]:
+        """``(platform, user id)`` of every hospital admin listed, ids as stored."""
+        where = f"hospital {self.id}"
+        return [("telegram", _telegram_id(where, u)) for u in self.telegram_admins] + [
+            ("slack", u) for u in self.slack_admins
         ]
 
 

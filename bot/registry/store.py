@@ -40,6 +40,7 @@ from bot.registry.models import (
     EngineerIdentity,
     EngineerRole,
     Hospital,
+    HospitalAdmin,
     HospitalChat,
     HospitalModule,
 )
@@ -116,6 +117,35 @@ class RegistryStore:
                 )
             )
             return s.exec(stmt).first()
+
+    def is_hospital_admin(self, hospital_id: str, platform: str, user_id: str | int) -> bool:
+        """Whether a chat account may decide for the hospital (``hospital_admin``)."""
+        with read_session(self._engine) as s:
+            return s.get(HospitalAdmin, (hospital_id, platform, str(user_id))) is not None
+
+    def admins_of(self, hospital_id: str) -> list[HospitalAdmin]:
+        with read_session(self._engine) as s:
+            stmt = select(HospitalAdmin).where(HospitalAdmin.hospital_id == hospital_id)
+            return list(s.exec(stmt.order_by(col(HospitalAdmin.platform))).all())
+
+    def set_admin(self, hospital_id: str, platform: str, user_id: str, admin: bool = True) -> None:
+        """Make a chat account a hospital admin, or (``admin=False``) no longer one."""
+        _platform(platform)
+        with write_session(self._engine) as s:
+            if s.get(Hospital, hospital_id) is None:
+                raise RegistryNotFound(f"no hospital {hospital_id}")
+            row = s.get(HospitalAdmin, (hospital_id, platform, str(user_id)))
+            if admin and row is None:
+                s.add(
+                    HospitalAdmin(
+                        hospital_id=hospital_id,
+                        platform=platform,
+                        platform_user_id=str(user_id),
+                        created_at=self._clock(),
+                    )
+                )
+            elif not admin and row is not None:
+                s.delete(row)
 
     def get_hospital(self, hospital_id: str) -> Hospital | None:
         with read_session(self._engine) as s:
@@ -392,19 +422,21 @@ class RegistryStore:
         self, s: Session, spec: HospitalSpec, warnings: list[str] | None = None
     ) -> Hospital:
         now = self._clock()
-        if spec.dedicated_engineer is not None and s.get(Engineer, spec.dedicated_engineer) is None:
-            raise RegistryNotFound(
-                f"hospital {spec.id}: no engineer {spec.dedicated_engineer} "
-                "(register the engineer first)"
-            )
+        for engineer in (spec.dedicated_engineer, spec.deputy_engineer):
+            if engineer is not None and s.get(Engineer, engineer) is None:
+                raise RegistryNotFound(
+                    f"hospital {spec.id}: no engineer {engineer} (register the engineer first)"
+                )
         row = s.get(Hospital, spec.id)
         if row is None:
             row = Hospital(id=spec.id, name=spec.name, created_at=now, updated_at=now)
         fields = {
             "name": spec.name,
             "region": spec.region,
-            "his_version": spec.his_version,
+            # empty in config: the version a verified upgrade recorded stays (bot.workflows)
+            "his_version": spec.his_version or row.his_version,
             "dedicated_engineer_id": spec.dedicated_engineer,
+            "deputy_engineer_id": spec.deputy_engineer,
         }
         if any(getattr(row, k) != v for k, v in fields.items()):
             for k, v in fields.items():
@@ -423,6 +455,16 @@ class RegistryStore:
             m = have.get(module) or HospitalModule(hospital_id=spec.id, module=module)
             m.position = position
             s.add(m)
+        for platform, user in spec.admins():
+            if s.get(HospitalAdmin, (spec.id, platform, user)) is None:
+                s.add(
+                    HospitalAdmin(
+                        hospital_id=spec.id,
+                        platform=platform,
+                        platform_user_id=user,
+                        created_at=now,
+                    )
+                )
         for platform, chat_id in spec.chats():
             chat = _chat(s, platform, chat_id)
             if chat is None:
@@ -488,6 +530,7 @@ def _hospital_state(s: Session, hospital_id: str) -> tuple[object, ...] | None:
         row.region,
         row.his_version,
         row.dedicated_engineer_id,
+        row.deputy_engineer_id,
         tuple(sorted(modules)),
         tuple(sorted(chats)),
     )

@@ -728,6 +728,21 @@ class TicketStore:
 # -- helpers (all run inside the caller's session) ----------------------------------------------------
 
 
+# -- for other workflows on a ticket (bot.workflows) ------------------------------------------
+
+
+def audit_in(
+    s: Session, number: str, by: By, kind: str, now: datetime, *, to_value: str = "", text: str = ""
+) -> Ticket:
+    """Append a workflow's audit event to ticket ``number`` inside the caller's transaction
+    (the workflow row and its event commit together); returns the row-locked ticket. A hospital
+    user's view stops at their own hospital, as everywhere in the store."""
+    actor = _actor(s, by)
+    ticket = _locked(s, normalise_number(number), actor)
+    _event(s, ticket, now, actor, kind, to_value=to_value or None, text=text or None)
+    return ticket
+
+
 def _id(ticket: Ticket) -> int:
     assert ticket.id is not None, "ticket not flushed"
     return ticket.id
@@ -833,7 +848,7 @@ def _event(
     ticket: Ticket,
     now: datetime,
     actor: Actor,
-    kind: EventKind,
+    kind: EventKind | str,
     *,
     from_value: str | None = None,
     to_value: str | None = None,

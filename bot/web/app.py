@@ -289,12 +289,14 @@ def create_console(console: Console) -> FastAPI:
     """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
     from bot.web import (
         account_pages,
+        annual,
         kb_erase,
         kb_pages,
         kb_retire,
         live,
         playground,
         report_pages,
+        service_pages,
         ticket_pages,
     )
 
@@ -311,6 +313,8 @@ def create_console(console: Console) -> FastAPI:
         kb_erase,
         ticket_pages,
         report_pages,
+        annual,
+        service_pages,
         playground,
         live,
     ):

@@ -67,6 +67,13 @@ EXPECTED_TABLES = {
     "hospital_link",
     "web_session",
     "web_audit",
+    "hospital_admin",
+    "ticket_level",
+    "remote_grant",
+    "site_visit",
+    "upgrade",
+    "upgrade_step",
+    "hospital_product",
 }
 
 

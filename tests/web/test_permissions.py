@@ -41,6 +41,11 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/account/password": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/audit": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},  # leads only; e02 is not one
     "/live/events": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # engineers' live feed
+    "/reports/annual.xlsx": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/services": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/services/hospitals/{hospital_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # h002
+    "/services/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
+    "/services/calls/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
 }
 
 #: POST routes, sent with everything but the CSRF token: nobody gets anything done.
@@ -59,6 +64,9 @@ POST_ROUTES = {
     "/tickets/{number}/{action}",
     "/playground/api/chats/{chat_id}/messages",
     "/playground/api/chats/{chat_id}/presses",
+    "/services/hospitals/{hospital_id}/{action}",
+    "/services/tickets/{number}/{action}",
+    "/services/calls/new",
 }
 
 
@@ -82,6 +90,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{action}", "claim")
         .replace("{fmt}", "xlsx")
         .replace("{version}", "1")
+        .replace("{hospital_id}", "h002")
     )
 
 
