@@ -27,6 +27,7 @@ from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.exchanges import ExchangeStore
 from bot.kb_import import import_kb
+from bot.kbloop.labels import LabelStore
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
@@ -213,6 +214,7 @@ def build_app(
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
+        labels=LabelStore(db, clock=_utc_now) if settings.kbloop.ask_labels else None,
     )
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
     web_chat = None

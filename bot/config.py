@@ -20,6 +20,7 @@ from typing import Any, Literal
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
+from bot.kbloop.settings import KbLoopSettings
 from bot.privacy.settings import PrivacySettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from bot.web.settings import ReportSettings, WebSettings
@@ -76,6 +77,7 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    kbloop: KbLoopSettings = field(default_factory=KbLoopSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()

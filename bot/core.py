@@ -21,6 +21,7 @@ from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
 from bot.exchanges import Exchange, ExchangeStore, Outcome
+from bot.kbloop.labels import LabelStore
 from bot.links import LinkStore, Side
 from bot.messenger import Messenger
 from bot.registry.models import Hospital
@@ -80,6 +81,8 @@ class Services:
     notify_cards: Callable[[], None] = field(default=lambda: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
+    #: Which article answers a resolved question (the KB loop's labels); None: not asked.
+    labels: LabelStore | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(

@@ -38,6 +38,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.broadcasts.models",
     "bot.web.models",
     "bot.privacy.models",
+    "bot.kbloop.models",
 )
 
 _HERE = Path(__file__).resolve().parent

@@ -1,0 +1,102 @@
+"""Labels from daily work: which article answers a resolved ticket's question.
+
+The labelled questions are the deployment's own query set: ``history`` turns them into the
+``LabelledQuery`` rows that ``intents.evaluate`` measures and calibrates on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from bot.kbloop.models import QuestionLabel, Verdict
+from bot.privacy.models import ERASED
+from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.registry.sessions import read_session, write_session
+from bot.tickets.models import Status, Ticket
+from bot.tickets.store import TicketNotFound
+from bot.tickets.numbering import normalise_number
+
+
+class LabelRefused(ValueError):
+    """A label that cannot be recorded (the ticket is not resolved, no article named)."""
+
+
+@dataclass(frozen=True)
+class LabelledTicket:
+    """A resolved ticket's question with the engineer's verdict on it."""
+
+    number: str
+    hospital_id: str
+    category: str
+    question: str
+    resolution: str
+    verdict: Verdict
+    article_id: str | None
+    created_at: dt.datetime
+
+
+class LabelStore:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def record(
+        self, number: str, verdict: Verdict, article_id: str | None, engineer_id: str
+    ) -> QuestionLabel:
+        """Record (or replace) the verdict on a resolved or closed ticket's question."""
+        if verdict is Verdict.ARTICLE and not article_id:
+            raise LabelRefused("an 'article' label names the article")
+        with write_session(self._engine) as s:
+            ticket = s.exec(select(Ticket).where(Ticket.number == normalise_number(number))).first()
+            if ticket is None or ticket.id is None:
+                raise TicketNotFound(number)
+            if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+                raise LabelRefused(f"ticket {ticket.number} is not resolved")
+            row = s.get(QuestionLabel, ticket.id) or QuestionLabel(
+                ticket_id=ticket.id, verdict=verdict, labelled_by=engineer_id
+            )
+            row.verdict = verdict
+            row.article_id = article_id if verdict is Verdict.ARTICLE else None
+            row.labelled_by = engineer_id
+            row.labelled_at = naive_utc(self._clock())
+            s.add(row)
+        return row
+
+    def get(self, number: str) -> QuestionLabel | None:
+        with read_session(self._engine) as s:
+            stmt = (
+                select(QuestionLabel)
+                .join(Ticket, col(Ticket.id) == col(QuestionLabel.ticket_id))
+                .where(Ticket.number == normalise_number(number))
+            )
+            return s.exec(stmt).first()
+
+    def labelled(self, since: dt.datetime | None = None) -> list[LabelledTicket]:
+        """Every labelled ticket whose question was not erased, oldest first."""
+        with read_session(self._engine) as s:
+            stmt = (
+                select(Ticket, QuestionLabel)
+                .join(QuestionLabel, col(QuestionLabel.ticket_id) == col(Ticket.id))
+                .order_by(col(Ticket.id))
+            )
+            if since is not None:
+                stmt = stmt.where(col(Ticket.created_at) >= naive_utc(since))
+            rows = s.exec(stmt).all()
+        return [
+            LabelledTicket(
+                number=t.number,
+                hospital_id=t.hospital_id,
+                category=t.category,
+                question=t.question,
+                resolution=t.resolution or "",
+                verdict=Verdict(label.verdict),
+                article_id=label.article_id,
+                created_at=t.created_at,
+            )
+            for t, label in rows
+            if t.question.strip() and t.question != ERASED
+        ]
