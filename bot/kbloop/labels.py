@@ -7,6 +7,7 @@ The labelled questions are the deployment's own query set: ``history`` turns the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -65,6 +66,21 @@ class LabelStore:
             row.labelled_at = naive_utc(self._clock())
             s.add(row)
         return row
+
+    def adopt(self, numbers: Sequence[str], article_id: str, engineer_id: str) -> int:
+        """An article was published for these tickets' problem: their "new article" labels
+        (and missing ones) now name it, so the history expects the bot to answer with it.
+        "无需文章" and other articles' labels are kept. Returns how many changed."""
+        changed = 0
+        for number in numbers:
+            label = self.get(number)
+            if label is None or label.verdict == Verdict.NEW:
+                try:
+                    self.record(number, Verdict.ARTICLE, article_id, engineer_id)
+                except LabelRefused:  # reopened meanwhile: it is labelled when resolved again
+                    continue
+                changed += 1
+        return changed
 
     def get(self, number: str) -> QuestionLabel | None:
         with read_session(self._engine) as s:

