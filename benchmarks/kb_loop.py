@@ -227,8 +227,8 @@ def main() -> None:
     tests = held_out(data)
     article_of = {p["id"]: p["article"] for p in data["problems"]}
     before = [answered_with(engine, text) for _, text in tests]
-    before_right = sum(g is not None and g == article_of[pid] for (pid, _), g in zip(tests, before))
-    before_wrong = sum(g is not None and g != article_of[pid] for (pid, _), g in zip(tests, before))
+    before_right = sum(g is not None and g == article_of[pid] for (pid, _), g in zip(tests, before, strict=True))
+    before_wrong = sum(g is not None and g != article_of[pid] for (pid, _), g in zip(tests, before, strict=True))
     faq_before = sum(answered_with(engine, f["query"]) == f["expected"] for f in faq)
 
     problems, published = run_loop(settings, db, engine, START.date() + dt.timedelta(days=DAYS))

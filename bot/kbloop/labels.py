@@ -18,8 +18,8 @@ from bot.privacy.models import ERASED
 from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Status, Ticket
-from bot.tickets.store import TicketNotFound
 from bot.tickets.numbering import normalise_number
+from bot.tickets.store import TicketNotFound
 
 
 class LabelRefused(ValueError):

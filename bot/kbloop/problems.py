@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
@@ -30,6 +29,7 @@ from bot.registry.clock import naive_utc
 from bot.registry.sessions import read_session
 from bot.tickets.models import Ticket
 from intents.decide import AnswerEngine
+from kb_index.embedder import Vectors
 from kb_index.text import prepare_query
 
 
@@ -162,7 +162,7 @@ def _judge(
     items: tuple[ProblemItem, ...],
     engine: AnswerEngine,
     settings: KbLoopSettings,
-    vectors: np.ndarray,  # type: ignore[type-arg]
+    vectors: Vectors,
 ) -> Problem:
     """Coverage of one group: what the engine answers now, and what the engineers said."""
     answered: Counter[str] = Counter()

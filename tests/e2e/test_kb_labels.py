@@ -11,25 +11,20 @@ from bot.app import App
 from bot.config import Settings
 from bot.kbloop.labels import LabelStore
 from bot.kbloop.models import Verdict
-from tests.e2e.test_bot_telegram import (
-    DESK,
-    H1_CHAT,
-    LI,
-    NURSE,
-    WANG,
-    index_dir,  # noqa: F401  (fixture)
-    settings,  # noqa: F401  (fixture)
-    start_bot,
-    tg,  # noqa: F401  (fixture)
-    ticket_number,
-)
+from tests.e2e import test_bot_telegram as bot_telegram
+from tests.e2e.test_bot_telegram import DESK, H1_CHAT, LI, NURSE, WANG, start_bot, ticket_number
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+
+# the whole-bot fixtures of the Telegram end-to-end tests
+index_dir = bot_telegram.index_dir
+settings = bot_telegram.settings
+tg = bot_telegram.tg
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 
 @pytest.fixture
-async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:  # noqa: F811
+async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:
     app = await start_bot(settings, tg)
     try:
         yield app

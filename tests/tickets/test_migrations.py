@@ -62,6 +62,7 @@ EXPECTED_TABLES = {
     "hospital_link",
     "web_session",
     "web_audit",
+    "question_label",
 }
 
 
