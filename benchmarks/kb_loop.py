@@ -78,7 +78,9 @@ class Question:
     article: str | None
 
 
-def month_questions(data: dict, faq: list[dict], rng: random.Random) -> list[tuple[int, str, Question]]:
+def month_questions(
+    data: dict, faq: list[dict], rng: random.Random
+) -> list[tuple[int, str, Question]]:
     """(day, hospital, question) for the month: each recurring problem comes back 10–16 times
     from different hospitals in its seen phrasings; covered and one-off questions between."""
     asked: list[tuple[int, str, Question]] = []
@@ -88,7 +90,9 @@ def month_questions(data: dict, faq: list[dict], rng: random.Random) -> list[tup
             q = Question(seen[n % len(seen)], p["id"], p["category"], p["resolution"], p["article"])
             asked.append((rng.randrange(DAYS), f"h{rng.randrange(HOSPITALS):03d}", q))
     for f in faq:
-        q = Question(f["query"], f"faq:{f['expected']}", "consult", "按知识库文章处理。", f["expected"])
+        q = Question(
+            f["query"], f"faq:{f['expected']}", "consult", "按知识库文章处理。", f["expected"]
+        )
         asked.append((rng.randrange(DAYS), f"h{rng.randrange(HOSPITALS):03d}", q))
     for text in data["one_offs"]:
         q = Question(text, "", "consult", "已电话联系科室处理。", None)
@@ -144,6 +148,7 @@ def run_loop(settings: Settings, db, engine: AnswerEngine, today: dt.date) -> tu
     adopted: list[tuple[tuple[str, ...], str]] = []
     with write_session(db) as session:
         for p in problems:
+
             def module_of(prob, p=p) -> str:
                 ranked = engine.rank(prob.items[0].text, k=3)
                 return common_module(prob, [existing[c.article.id] for c in ranked])
@@ -169,7 +174,17 @@ def run_loop(settings: Settings, db, engine: AnswerEngine, today: dt.date) -> tu
 
 def history_eval(config: Path) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config), "kb", "eval", "--from-history", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            "kb",
+            "eval",
+            "--from-history",
+            "--json",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -191,7 +206,9 @@ def main() -> None:
     data = json.loads((REPO / "eval/kbloop/month.json").read_text(encoding="utf-8"))
     faq = [
         json.loads(line)
-        for line in (REPO / "tests/data/sample_queries.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (REPO / "tests/data/sample_queries.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
         if line.strip() and json.loads(line)["kind"] == "faq"
     ]
     work = Path(args.keep or tempfile.mkdtemp(prefix="kbloop-"))
@@ -219,27 +236,37 @@ def main() -> None:
     engine = engine_now()
     asked = month_questions(data, faq, rng)
     stats = live_month(settings, db, engine, asked, clock)
-    print(f"month: {len(asked)} questions from {HOSPITALS} hospitals over {DAYS} days; "
-          f"{stats['answered']} answered by the bot ({stats['answered_wrong']} wrong), "
-          f"{stats['tickets']} tickets resolved and labelled")
+    print(
+        f"month: {len(asked)} questions from {HOSPITALS} hospitals over {DAYS} days; "
+        f"{stats['answered']} answered by the bot ({stats['answered_wrong']} wrong), "
+        f"{stats['tickets']} tickets resolved and labelled"
+    )
     print("kb eval --from-history, before the loop: " + history_eval(config))
 
     tests = held_out(data)
     article_of = {p["id"]: p["article"] for p in data["problems"]}
     before = [answered_with(engine, text) for _, text in tests]
-    before_right = sum(g is not None and g == article_of[pid] for (pid, _), g in zip(tests, before, strict=True))
-    before_wrong = sum(g is not None and g != article_of[pid] for (pid, _), g in zip(tests, before, strict=True))
+    before_right = sum(
+        g is not None and g == article_of[pid] for (pid, _), g in zip(tests, before, strict=True)
+    )
+    before_wrong = sum(
+        g is not None and g != article_of[pid] for (pid, _), g in zip(tests, before, strict=True)
+    )
     faq_before = sum(answered_with(engine, f["query"]) == f["expected"] for f in faq)
 
     problems, published = run_loop(settings, db, engine, START.date() + dt.timedelta(days=DAYS))
     kinds = Counter(p.coverage for p in problems)
-    print(f"loop: {len(problems)} common problems found "
-          f"({kinds[Coverage.UNCOVERED]} uncovered → drafts, {kinds[Coverage.NEAR]} near → "
-          f"phrasings added, {kinds[Coverage.COVERED]} covered)")
+    print(
+        f"loop: {len(problems)} common problems found "
+        f"({kinds[Coverage.UNCOVERED]} uncovered → drafts, {kinds[Coverage.NEAR]} near → "
+        f"phrasings added, {kinds[Coverage.COVERED]} covered)"
+    )
     for p in problems[:12]:
         ids = Counter(_problem_of(asked, i.text) for i in p.items)
-        print(f"  {len(p.items):>3} questions, {len(p.hospitals):>2} hospitals, {p.coverage.value:<9} "
-              f"{p.article_id or '':<8} from: {dict(ids)}  e.g. {p.items[0].text[:24]}")
+        print(
+            f"  {len(p.items):>3} questions, {len(p.hospitals):>2} hospitals, {p.coverage.value:<9} "
+            f"{p.article_id or '':<8} from: {dict(ids)}  e.g. {p.items[0].text[:24]}"
+        )
     # which published article now stands for each recurring problem (majority of its tickets)
     target: dict[str, str] = {}
     for pid in {p["id"] for p in data["problems"]}:
@@ -263,17 +290,26 @@ def main() -> None:
     n = len(tests)
     nu = len(uncovered)
     print(f"\nrecurring questions the KB did not cover, held out (never seen in the month): {nu}")
-    print(f"  ANSWERED CORRECTLY AFTER THE LOOP: {u_right}/{nu} = {u_right / nu:.1%} "
-          f"(before: 0, no article); wrong answers {u_wrong}/{nu}")
+    print(
+        f"  ANSWERED CORRECTLY AFTER THE LOOP: {u_right}/{nu} = {u_right / nu:.1%} "
+        f"(before: 0, no article); wrong answers {u_wrong}/{nu}"
+    )
     print(f"all held-out recurring questions (with the near problem's lay phrasings): {n}")
-    print(f"  answered correctly before the loop: {before_right}/{n} = {before_right / n:.1%}; "
-          f"wrong answers {before_wrong}/{n}")
-    print(f"  answered correctly after the loop:  {right}/{n} = {right / n:.1%}; wrong answers {wrong}/{n}")
-    print(f"covered questions answered correctly: before {faq_before}/{len(faq)}, after {faq_after}/{len(faq)}")
-    print(f"one-off requests answered (wrong by definition): {one_off_wrong}/{len(data['one_offs'])}")
+    print(
+        f"  answered correctly before the loop: {before_right}/{n} = {before_right / n:.1%}; "
+        f"wrong answers {before_wrong}/{n}"
+    )
+    print(
+        f"  answered correctly after the loop:  {right}/{n} = {right / n:.1%}; wrong answers {wrong}/{n}"
+    )
+    print(
+        f"covered questions answered correctly: before {faq_before}/{len(faq)}, after {faq_after}/{len(faq)}"
+    )
+    print(
+        f"one-off requests answered (wrong by definition): {one_off_wrong}/{len(data['one_offs'])}"
+    )
     print("kb eval --from-history, after the loop: " + history_eval(config))
     print(f"(database and config in {work})")
-
 
 
 _TEXTS: dict[str, str] = {}

@@ -41,7 +41,9 @@ def build_index(
     """Build the index from the database's articles, re-embedding only what changed, and
     persist it. Returns the index, how many articles were embedded, and where it was written."""
     articles = load_articles(engine)
-    index, embedded = build_in_memory(settings, articles, embedder, previous=previous_index(settings))
+    index, embedded = build_in_memory(
+        settings, articles, embedder, previous=previous_index(settings)
+    )
     folder = index.save(index_dir(settings))
     return index, embedded, folder
 

@@ -59,7 +59,9 @@ def cmd_eval_from_history(args: argparse.Namespace, settings: Settings) -> int:
     from intents.evaluate import evaluate
 
     if args.kb or args.queries or args.loko:
-        raise EvalCliError("--from-history evaluates the deployment's own KB: no --kb/--queries/--loko")
+        raise EvalCliError(
+            "--from-history evaluates the deployment's own KB: no --kb/--queries/--loko"
+        )
     one, history = history_set(settings, args.since)
     with progress_bar(len(one.queries), "evaluating") as advance:
         report = evaluate(one.engine, one.queries, prepare=_redactor(), progress=advance)

@@ -29,9 +29,7 @@ class QuestionLabel(SQLModel, table=True):
 
     __tablename__ = "question_label"
     __table_args__ = (
-        CheckConstraint(
-            "verdict IN ('article', 'none', 'new')", name="ck_question_label_verdict"
-        ),
+        CheckConstraint("verdict IN ('article', 'none', 'new')", name="ck_question_label_verdict"),
     )
 
     ticket_id: int = Field(

@@ -86,7 +86,9 @@ class Problem:
         return min(i.at for i in self.items)
 
 
-def load_items(db: Engine, since: dt.datetime, until: dt.datetime | None = None) -> list[ProblemItem]:
+def load_items(
+    db: Engine, since: dt.datetime, until: dt.datetime | None = None
+) -> list[ProblemItem]:
     """Tickets opened in the period, and questions the bot escalated there without a ticket
     (``escalation = "offer"`` not taken up); erased questions are left out."""
     start = naive_utc(since)

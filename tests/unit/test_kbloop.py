@@ -43,7 +43,9 @@ def item(text: str, n: int, hospital: str = "h001", **kw: object) -> ProblemItem
     return ProblemItem(key=f"ticket:{n}", text=text, hospital_id=hospital, **fields)  # type: ignore[arg-type]
 
 
-def groups_of(texts: list[str], embedder: Embedder, cats: list[str] | None = None) -> set[frozenset[str]]:
+def groups_of(
+    texts: list[str], embedder: Embedder, cats: list[str] | None = None
+) -> set[frozenset[str]]:
     vectors = embedder.embed_queries([prepare_query(t) for t in texts])
     groups = group_questions(
         texts, texts, cats or ["usage"] * len(texts), vectors, SETTINGS.group_similarity
@@ -109,7 +111,9 @@ def test_analyse_ranks_by_hospitals_and_judges_coverage(engine: AnswerEngine) ->
         item(t, n, hospital=f"h{n % 4}", resolution=PROBLEMS["wristband"]["resolution"])
         for n, t in enumerate(phrasings("wristband", 6))
     ]
-    items += [item(t, 100 + n, label=Verdict.NONE) for n, t in enumerate(phrasings("diet-order", 3))]
+    items += [
+        item(t, 100 + n, label=Verdict.NONE) for n, t in enumerate(phrasings("diet-order", 3))
+    ]
     items += [
         item(q, 200 + n, category="insurance", hospital=f"h{n}")
         for n, q in enumerate(["yb结算报2304，总额和明细对不上", "医保结算2304 总额跟明细对不上"])
@@ -120,7 +124,12 @@ def test_analyse_ranks_by_hospitals_and_judges_coverage(engine: AnswerEngine) ->
     assert [len(p.hospitals) for p in problems] == sorted(
         (len(p.hospitals) for p in problems), reverse=True
     )
-    assert by_size[6].coverage is Coverage.UNCOVERED and by_size[6].hospitals == ("h0", "h1", "h2", "h3")
+    assert by_size[6].coverage is Coverage.UNCOVERED and by_size[6].hospitals == (
+        "h0",
+        "h1",
+        "h2",
+        "h3",
+    )
     assert by_size[3].coverage is Coverage.NOT_KB  # the engineers said no article is needed
     assert by_size[2].coverage is Coverage.COVERED and by_size[2].article_id == "hb-002"
     assert 1 not in by_size  # a single question is not a common problem
@@ -128,7 +137,10 @@ def test_analyse_ranks_by_hospitals_and_judges_coverage(engine: AnswerEngine) ->
 
 def test_questions_labelled_with_an_article_make_it_the_near_one(engine: AnswerEngine) -> None:
     texts = ["病房电脑不弹检验科的结果提醒", "检验科发的结果提醒我们病房看不到"]
-    items = [item(t, n, category="lis", label=Verdict.ARTICLE, label_article="hb-009") for n, t in enumerate(texts)]
+    items = [
+        item(t, n, category="lis", label=Verdict.ARTICLE, label_article="hb-009")
+        for n, t in enumerate(texts)
+    ]
     [problem] = analyse(items, engine, SETTINGS)
     assert problem.coverage in (Coverage.NEAR, Coverage.COVERED)
     assert problem.article_id == "hb-009"
@@ -145,7 +157,10 @@ def test_a_draft_is_a_kb_article_with_the_four_sections() -> None:
     resolution = PROBLEMS["wristband"]["resolution"]
     texts = phrasings("wristband", 4)
     problem = uncovered(
-        [item(t, n, hospital=f"h{n}", category="install", resolution=resolution) for n, t in enumerate(texts + texts[:1])]
+        [
+            item(t, n, hospital=f"h{n}", category="install", resolution=resolution)
+            for n, t in enumerate(texts + texts[:1])
+        ]
     )
     draft = draft_article(problem, dt.date(2026, 12, 1), module="住院护士站")
     assert parse_article(draft.to_markdown(), "x") == draft  # what a KB folder would accept
@@ -165,12 +180,23 @@ def test_a_draft_is_a_kb_article_with_the_four_sections() -> None:
 def test_a_draft_carries_no_personal_data() -> None:
     problem = uncovered(
         [
-            item("患者张三住院号ZY20230016的腕带打印空白，电话13812345678", 1, resolution="联系家属13912345678后重打；身份证110101199003074518核对。"),
+            item(
+                "患者张三住院号ZY20230016的腕带打印空白，电话13812345678",
+                1,
+                resolution="联系家属13912345678后重打；身份证110101199003074518核对。",
+            ),
             item("病人李四的腕带打出来是白的", 2, resolution="改为热敏模式后重打。"),
         ]
     )
     markdown = draft_article(problem, dt.date(2026, 12, 1)).to_markdown()
-    for secret in ("张三", "ZY20230016", "13812345678", "13912345678", "110101199003074518", "李四"):
+    for secret in (
+        "张三",
+        "ZY20230016",
+        "13812345678",
+        "13912345678",
+        "110101199003074518",
+        "李四",
+    ):
         assert secret not in markdown
     assert "改为热敏模式后重打" in markdown
 
@@ -202,7 +228,9 @@ def test_covered_and_not_kb_problems_get_no_proposal(sample_articles: tuple[Arti
         problem = Problem((item("x", 1), item("y", 2)), coverage, "hb-002", 0.9)
         assert propose(problem, articles.get, dt.date(2026, 12, 1)) is None
     # near, but the article is gone (retired): a new article's draft instead
-    gone = Problem((item("腕带打印空白", 1), item("腕带打出来是白的", 2)), Coverage.NEAR, "hb-999", 0.5)
+    gone = Problem(
+        (item("腕带打印空白", 1), item("腕带打出来是白的", 2)), Coverage.NEAR, "hb-999", 0.5
+    )
     assert isinstance(propose(gone, articles.get, dt.date(2026, 12, 1)), Article)
 
 
