@@ -119,3 +119,58 @@ def test_too_little_history_or_mixed_options_are_one_line_errors(
     assert code == 2 and "no --kb/--queries/--loko" in one_line_error(err)
     code, _, err = run("--config", str(deployment), "kb", "eval", "--from-history", "--since", "0")
     assert code == 2 and "--since" in one_line_error(err)
+
+
+WRISTBAND = [
+    "腕带打印机打出来是空白的",
+    "病人腕带打印出来一片空白",
+    "护士站腕带打不出字，纸是白的",
+    "住院腕带打印机出纸但是没有内容",
+]
+
+
+def test_problems_are_drafted_published_and_then_covered(
+    run: Run, deployment: Path, tmp_path: Path
+) -> None:
+    db = make_engine(load_settings(deployment).storage_url)
+    registry = RegistryStore(db)
+    for h in ("h001", "h002", "h003"):
+        registry.add_hospital(h, f"医院{h}")
+    registry.add_engineer("e01", "王工")
+    tickets, labels = TicketStore(db), LabelStore(db)
+    for n, text in enumerate(WRISTBAND):
+        t = tickets.open_ticket(
+            hospital_id=f"h00{n % 3 + 1}",
+            reporter_platform="telegram",
+            reporter_user_id="7001",
+            reporter_name="护士",
+            source_platform="telegram",
+            source_chat_id="-1001",
+            source_message_id=str(n),
+            question=text,
+            category="install",
+        )
+        tickets.claim(t.number, "e01")
+        tickets.resolve(t.number, "e01", "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带。")
+        labels.record(t.number, Verdict.NEW, None, "e01")
+    drafts = tmp_path / "drafts"
+    code, out, err = run("--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json")
+    assert code == 0, err
+    [problem] = json.loads(out)["problems"]
+    assert problem["coverage"] == "uncovered" and len(problem["questions"]) == 4
+    assert problem["hospitals"] == ["h001", "h002", "h003"]
+    [path] = json.loads(out)["drafts"]
+    assert Path(path).parent == drafts and Path(path).name.startswith("draft-install-")
+
+    code, out, err = run("--config", str(deployment), "kb", "problems")
+    assert code == 0, err
+    assert "本周新出现的常见问题" in out and "4 次，3 家医院" in out and "无文章，建议起草" in out
+    assert "处理：原因：驱动设成了热转印" in out
+
+    # the engineer publishes the draft (here unedited): the problem is covered from then on
+    code, _, err = run("--config", str(deployment), "kb", "import", str(drafts))
+    assert code == 0, err
+    code, out, err = run("--config", str(deployment), "kb", "problems", "--json")
+    assert code == 0, err
+    [problem] = json.loads(out)["problems"]
+    assert problem["coverage"] == "covered" and problem["article"] == Path(path).stem
