@@ -144,10 +144,15 @@ def _key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).lower()
 
 
+def problem_key(problem: Problem) -> str:
+    """A short name for a group that stays the same while its questions do."""
+    digest = hashlib.sha256("\n".join(sorted(i.key for i in problem.items)).encode())
+    return digest.hexdigest()[:8]
+
+
 def _draft_id(problem: Problem) -> str:
-    """Stable for the same group: ``draft-<category>-<hash of its question keys>``."""
-    digest = hashlib.sha256("\n".join(sorted(i.key for i in problem.items)).encode()).hexdigest()
-    return f"draft-{problem.category}-{digest[:8]}"
+    """Stable for the same group: ``draft-<category>-<problem key>``."""
+    return f"draft-{problem.category}-{problem_key(problem)}"
 
 
 def common_module(problem: Problem, candidates: Sequence[Article]) -> str:

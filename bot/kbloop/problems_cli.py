@@ -66,13 +66,15 @@ def cmd_kb_problems(args: argparse.Namespace, settings: Settings) -> int:
             path.write_text(article.to_markdown(), encoding="utf-8")
             written.append(str(path))
     if args.json:
-        print(json.dumps(_as_json(problems, coverage_text, articles.get, written), ensure_ascii=False))
+        print(
+            json.dumps(_as_json(problems, coverage_text, articles.get, written), ensure_ascii=False)
+        )
         return 0
     heading = "本周新出现的常见问题" if args.days == 7 else f"近 {args.days} 天的常见问题"
     print(f"{len(items)} questions analysed (tickets and unanswered questions)")
     print(summary(problems, articles.get, hospital_name, heading, limit=args.limit))
-    for path in written:
-        print(f"draft written: {path}")
+    for name in written:
+        print(f"draft written: {name}")
     return 0
 
 

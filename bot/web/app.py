@@ -293,6 +293,7 @@ def create_console(console: Console) -> FastAPI:
         kb_pages,
         kb_retire,
         playground,
+        problem_pages,
         report_pages,
         ticket_pages,
     )
@@ -310,6 +311,7 @@ def create_console(console: Console) -> FastAPI:
         kb_erase,
         ticket_pages,
         report_pages,
+        problem_pages,
         playground,
     ):
         app.include_router(module.routes(console))

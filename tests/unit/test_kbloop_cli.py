@@ -151,10 +151,14 @@ def test_problems_are_drafted_published_and_then_covered(
             category="install",
         )
         tickets.claim(t.number, "e01")
-        tickets.resolve(t.number, "e01", "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带。")
+        tickets.resolve(
+            t.number, "e01", "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带。"
+        )
         labels.record(t.number, Verdict.NEW, None, "e01")
     drafts = tmp_path / "drafts"
-    code, out, err = run("--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json")
+    code, out, err = run(
+        "--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json"
+    )
     assert code == 0, err
     [problem] = json.loads(out)["problems"]
     assert problem["coverage"] == "uncovered" and len(problem["questions"]) == 4

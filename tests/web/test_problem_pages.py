@@ -1,0 +1,84 @@
+"""常见问题 in the console: tickets grouped into a problem, its draft opened in the KB editor,
+published with one save, and answered by the bot at the next question."""
+
+from __future__ import annotations
+
+import re
+
+from bot.kbloop.labels import LabelStore
+from bot.kbloop.models import Verdict
+from intents.decide import DecisionKind
+from tests.web.conftest import WebEnv, csrf_of
+
+WRISTBAND = [
+    "腕带打印机打出来是空白的",
+    "病人腕带打印出来一片空白，患者张三 电话13812345678",
+    "护士站腕带打不出字，纸是白的",
+    "住院腕带打印机出纸但是没有内容",
+]
+RESOLUTION = "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带确认清晰。"
+
+
+def seed(web: WebEnv) -> list[str]:
+    services = web.app.services
+    labels = LabelStore(web.app.db)  # type: ignore[arg-type]
+    numbers = []
+    for n, text in enumerate(WRISTBAND):
+        t = web.register_ticket(("h001", "h002")[n % 2], text, category="install")
+        services.tickets.claim(t.number, "e01")
+        services.tickets.resolve(t.number, "e01", RESOLUTION)
+        labels.record(t.number, Verdict.NEW, None, "e01")
+        numbers.append(t.number)
+    return numbers
+
+
+def field(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'name="{name}"[^>]*>([^<]*)</textarea>', html
+    )
+    assert m, f"no field {name}"
+    return m.group(1)
+
+
+async def test_a_problem_is_listed_drafted_and_published(web: WebEnv) -> None:
+    numbers = seed(web)
+    await web.login("e01")
+    page = await web.client.get("/problems")
+    assert page.status_code == 200
+    html = page.text
+    assert "4 次 · 2 家医院" in html and "无文章，建议起草" in html
+    assert all(f"#{n}" in html for n in numbers)
+    assert "13812345678" not in html and "张三" not in html
+    [link] = re.findall(r'href="(/problems/[0-9a-f]{8}/draft\?days=7)"', html)
+
+    editor = await web.client.get(link)
+    assert editor.status_code == 200
+    assert "草稿（未发布）" in editor.text and 'action="/kb/new"' in editor.text
+    article_id = field(editor.text, "id")
+    assert article_id.startswith("draft-install-")
+    assert "13812345678" not in editor.text
+    body = re.search(r'<textarea[^>]*name="body"[^>]*>(.*?)</textarea>', editor.text, re.S)
+    assert body and "1. 打印方式改为热敏" in body.group(1).replace("&#34;", '"')
+    # nothing is in the KB before the engineer saves
+    assert web.app.services.engine.index.get(article_id) is None
+
+    form = {
+        name: field(editor.text, name) for name in ("id", "title", "module", "tags", "questions")
+    }
+    form["questions"] = re.search(
+        r'<textarea[^>]*name="questions"[^>]*>(.*?)</textarea>', editor.text, re.S
+    ).group(1)  # type: ignore[union-attr]
+    form.update(category="install", body=body.group(1), csrf=csrf_of(editor.text))
+    saved = await web.client.post("/kb/new", data=form)
+    assert saved.status_code == 303 and saved.headers["location"].startswith(f"/kb/{article_id}")
+    decision = web.app.services.engine.decide("腕带打出来是白的，碳带也装了")
+    assert decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM)
+    assert decision.article is not None and decision.article.id == article_id
+
+
+async def test_bad_periods_and_unknown_problems(web: WebEnv) -> None:
+    await web.login("e01")
+    assert (await web.client.get("/problems?days=5")).status_code == 400
+    assert (await web.client.get("/problems/0badc0de/draft")).status_code == 404
+    empty = await web.client.get("/problems?days=30")
+    assert empty.status_code == 200 and "没有重复出现的问题" in empty.text
