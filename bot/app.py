@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -28,6 +29,7 @@ from bot.db import make_engine
 from bot.exchanges import ExchangeStore
 from bot.kb_import import import_kb
 from bot.kbloop.labels import LabelStore
+from bot.kbloop.weekly import WeeklySummary
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
@@ -117,6 +119,8 @@ class App:
     web_chat: WebAdapter | None = None
     #: Erases personal data past ``[privacy] retention_days`` once a day.
     retention: RetentionJob | None = None
+    #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
+    weekly: WeeklySummary | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -176,8 +180,12 @@ class App:
             await self.services.broadcasts.start()  # due notices missed while down go out now
         if self.retention is not None:
             self.retention.start()
+        if self.weekly is not None:
+            self.weekly.start()
 
     async def stop(self) -> None:
+        if self.weekly is not None:
+            await self.weekly.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.services.broadcasts is not None:
@@ -241,6 +249,7 @@ def build_app(
         db=db,
         web_chat=web_chat,
         retention=retention,
+        weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
     )
 
 

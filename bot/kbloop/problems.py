@@ -168,6 +168,7 @@ def _judge(
 ) -> Problem:
     """Coverage of one group: what the engine answers now, and what the engineers said."""
     answered: Counter[str] = Counter()
+    plausible: Counter[str] = Counter()
     confidence: dict[str, list[float]] = {}
     for item, qvec in zip(items, vectors, strict=True):
         ranked = engine.rank(item.text, k=3, qvec=qvec)
@@ -175,6 +176,8 @@ def _judge(
             confidence.setdefault(scored.article.id, []).append(scored.confidence)
         if ranked and ranked[0].confidence >= engine.settings.answer_threshold:
             answered[ranked[0].article.id] += 1
+        if ranked and ranked[0].confidence >= settings.near_article_confidence:
+            plausible[ranked[0].article.id] += 1
     if answered:
         best, hits = answered.most_common(1)[0]
         if hits * 2 > len(items):
@@ -192,11 +195,10 @@ def _judge(
         return Problem(items, Coverage.NOT_KB, None, 0.0)
     if verdicts and verdicts.count(Verdict.NEW) * 2 > len(verdicts):
         return Problem(items, Coverage.UNCOVERED, None, 0.0)  # the engineers asked for one
-    if confidence:
-        best = max(confidence, key=lambda a: _mean(confidence[a], len(items)))
-        mean = _mean(confidence[best], len(items))
-        if mean >= settings.near_article_confidence:
-            return Problem(items, Coverage.NEAR, best, mean)
+    if plausible:
+        best, hits = plausible.most_common(1)[0]
+        if hits * 2 > len(items):
+            return Problem(items, Coverage.NEAR, best, _mean(confidence[best], len(items)))
     return Problem(items, Coverage.UNCOVERED, None, 0.0)
 
 

@@ -84,3 +84,29 @@ async def test_a_later_tap_replaces_the_label_and_strangers_cannot_label(
     label = store.get(number)
     assert label is not None and label.labelled_by == "e01" and label.article_id is None
     assert len(store.labelled()) == 1
+
+
+async def test_the_weekly_summary_reaches_the_desk(bot: App, tg: FakeTelegram) -> None:
+    services = bot.services
+    for n, text in enumerate(
+        ["腕带打印机打出来是空白的", "病人腕带打印出来一片空白", "护士站腕带打不出字，纸是白的"]
+    ):
+        t = services.tickets.open_ticket(
+            hospital_id=("h001", "h002")[n % 2],
+            reporter_platform="telegram",
+            reporter_user_id=str(NURSE),
+            reporter_name="护士",
+            source_platform="telegram",
+            source_chat_id=str(H1_CHAT),
+            source_message_id=str(900 + n),
+            question=text,
+            category="install",
+        )
+        services.tickets.claim(t.number, "e01")
+        services.tickets.resolve(t.number, "e01", "打印方式改为热敏后恢复")
+    assert bot.weekly is not None
+    assert await bot.weekly.post() == 1
+    post = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "本周新出现" in (m.text or ""))
+    text = post.text or ""
+    assert "3 次，2 家医院（第一人民医院、第二人民医院）" in text
+    assert "无文章，建议起草" in text and "处理：打印方式改为热敏后恢复" in text
