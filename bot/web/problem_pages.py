@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from bot.kb_editing import Draft
 from bot.kbloop.drafting import PhrasingProposal, common_module, problem_key, propose
+from bot.kbloop.feedback import article_feedback
 from bot.kbloop.problems import Coverage, Problem, analyse, load_items
 from bot.kbloop.summary import coverage_text
 from bot.web.app import Console
@@ -68,6 +69,17 @@ def routes(console: Console) -> APIRouter:
                 "hospital_name": hospital_name,
                 "draftable": (Coverage.UNCOVERED, Coverage.NEAR),
             },
+        )
+
+    @router.get("/problems/articles")
+    def article_feedback_page(request: Request) -> Response:
+        viewer = console.engineer(request)
+        rows = article_feedback(console.db)
+        return console.render(
+            request,
+            viewer,
+            "problem_feedback.html",
+            {"rows": rows, "local_time": console.local_time, "pct": _pct},
         )
 
     @router.get("/problems/{key}/draft")
@@ -123,3 +135,7 @@ def routes(console: Console) -> APIRouter:
         )
 
     return router
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"

@@ -37,6 +37,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/reports": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/reports/export.{fmt}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # csv and xlsx
     "/problems": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/problems/articles": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/problems/{key}/draft": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},  # no such problem
     "/playground": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/playground/api/chats/{chat_id}/messages": {ANON: 401, HOSPITAL: 404, ENGINEER: 200},

@@ -82,3 +82,52 @@ async def test_bad_periods_and_unknown_problems(web: WebEnv) -> None:
     assert (await web.client.get("/problems/0badc0de/draft")).status_code == 404
     empty = await web.client.get("/problems?days=30")
     assert empty.status_code == 200 and "没有重复出现的问题" in empty.text
+
+
+async def test_article_feedback_flags_unsolved_articles_and_splits_at_the_edit(
+    web: WebEnv,
+) -> None:
+    import datetime as dt
+
+    from bot.exchanges import ExchangeStore, Outcome
+    from bot.kbloop.feedback import article_feedback
+
+    db = web.app.db
+    assert db is not None
+    when = [dt.datetime(2020, 1, 1, tzinfo=dt.UTC)]
+    exchanges = ExchangeStore(db, clock=lambda: when[0])
+
+    def answered(article: str, outcome: Outcome, decision: str = "answer") -> None:
+        row = exchanges.record(
+            hospital_id="h001", platform="web", chat_id="h001", thread_root="1",
+            question_message_id="1", reporter_user_id="u", reporter_name="护士",
+            question="腕带打印空白", decision=decision, article_ids=[article], confidence=0.9,
+        )  # fmt: skip
+        if outcome is not Outcome.PENDING:
+            exchanges.set_outcome(row.id or 0, outcome)
+
+    # before the article's current version (saved now): mostly unsolved
+    for outcome in [Outcome.ESCALATED] * 4 + [Outcome.SOLVED, Outcome.PENDING]:
+        answered("hb-007", outcome)
+    answered("hb-007", Outcome.ESCALATED, decision="confirm")  # 不是: not an answer
+    # after the edit (a later time than any real save): solved
+    when[0] = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    for outcome in [Outcome.SOLVED] * 3 + [Outcome.UNSOLVED]:
+        answered("hb-007", outcome)
+    for outcome in [Outcome.UNSOLVED] * 3 + [Outcome.ESCALATED] * 2:
+        answered("hb-002", outcome)
+
+    rows = {f.article_id: f for f in article_feedback(db)}
+    printer, insurance = rows["hb-007"], rows["hb-002"]
+    assert (printer.before.answered, printer.before.solved, printer.before.unsolved) == (6, 1, 4)
+    assert (printer.after.answered, printer.after.solved, printer.after.unsolved) == (4, 3, 1)
+    assert not printer.needs_review  # the edit helped: judged on the answers since
+    assert insurance.needs_review and insurance.after.share(insurance.after.unsolved) == 1.0
+    assert [f.article_id for f in article_feedback(db)][0] == "hb-002"  # flagged first
+
+    await web.login("e01")
+    page = await web.client.get("/problems/articles")
+    assert page.status_code == 200
+    html = page.text
+    assert "需复核" in html and html.index("hb-002") < html.index("hb-007")
+    assert "修改前" in html and "修改后" in html and "67%" in html  # 4 of 6 before the edit
