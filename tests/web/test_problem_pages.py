@@ -123,7 +123,7 @@ async def test_article_feedback_flags_unsolved_articles_and_splits_at_the_edit(
     assert (printer.after.answered, printer.after.solved, printer.after.unsolved) == (4, 3, 1)
     assert not printer.needs_review  # the edit helped: judged on the answers since
     assert insurance.needs_review and insurance.after.share(insurance.after.unsolved) == 1.0
-    assert [f.article_id for f in article_feedback(db)][0] == "hb-002"  # flagged first
+    assert article_feedback(db)[0].article_id == "hb-002"  # flagged first
 
     await web.login("e01")
     page = await web.client.get("/problems/articles")
