@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
-from bot.kbloop.drafting import PhrasingProposal, common_module, propose  # noqa: E402
+from bot.kbloop.drafting import common_module, propose, proposed_article  # noqa: E402
 from bot.kbloop.labels import LabelStore  # noqa: E402
 from bot.kbloop.models import Verdict  # noqa: E402
 from bot.kbloop.problems import Coverage, analyse, load_items  # noqa: E402
@@ -51,7 +51,6 @@ from bot.registry.sessions import write_session  # noqa: E402
 from bot.registry.store import RegistryStore  # noqa: E402
 from bot.tickets.store import TicketStore  # noqa: E402
 from intents.decide import AnswerEngine, DecisionKind  # noqa: E402
-from kb_index.articles import Article  # noqa: E402
 from kb_index.store import import_folder, load_articles, save_article  # noqa: E402
 
 HOSPITALS = 20
@@ -156,12 +155,7 @@ def run_loop(settings: Settings, db, engine: AnswerEngine, today: dt.date) -> tu
             proposal = propose(p, existing.get, today, module_of)
             if proposal is None:
                 continue
-            article = (
-                proposal.apply(existing[proposal.article_id])
-                if isinstance(proposal, PhrasingProposal)
-                else proposal
-            )
-            assert isinstance(article, Article)
+            article = proposed_article(proposal, existing.get)
             save_article(session, article, source="web", changed_by="e01")
             adopted.append((p.tickets, article.id))
             for item in p.items:

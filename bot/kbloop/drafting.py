@@ -79,6 +79,19 @@ def propose(
     return draft_article(problem, today, module_of(problem))
 
 
+def proposed_article(
+    proposal: Article | PhrasingProposal, existing: Callable[[str], Article | None]
+) -> Article:
+    """The article a proposal would publish: the draft itself, or the near article with the
+    phrasings added (``KeyError`` when that article is gone)."""
+    if isinstance(proposal, Article):
+        return proposal
+    near = existing(proposal.article_id)
+    if near is None:
+        raise KeyError(proposal.article_id)
+    return proposal.apply(near)
+
+
 def draft_article(problem: Problem, today: dt.date, module: str = "") -> Article:
     """A new article from the problem's questions and its tickets' resolutions, redacted,
     validated like a KB file."""

@@ -20,7 +20,7 @@ from bot.eval_cli import EvalCliError
 
 def cmd_kb_problems(args: argparse.Namespace, settings: Settings) -> int:
     from bot.db import make_engine
-    from bot.kbloop.drafting import PhrasingProposal, common_module, propose
+    from bot.kbloop.drafting import common_module, propose, proposed_article
     from bot.kbloop.problems import analyse, load_items
     from bot.kbloop.summary import coverage_text, summary
     from bot.knowledge import answer_engine, build_in_memory, embedder_for, previous_index
@@ -57,11 +57,7 @@ def cmd_kb_problems(args: argparse.Namespace, settings: Settings) -> int:
             proposal = propose(p, articles.get, now.date(), module_of)
             if proposal is None:
                 continue
-            article = (
-                proposal.apply(articles[proposal.article_id])
-                if isinstance(proposal, PhrasingProposal)
-                else proposal
-            )
+            article = proposed_article(proposal, articles.get)
             path = folder / f"{article.id}.md"
             path.write_text(article.to_markdown(), encoding="utf-8")
             written.append(str(path))

@@ -16,15 +16,22 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from bot.kb_editing import Draft
-from bot.kbloop.drafting import PhrasingProposal, common_module, problem_key, propose
+from bot.kbloop.drafting import (
+    PhrasingProposal,
+    common_module,
+    problem_key,
+    propose,
+    proposed_article,
+)
 from bot.kbloop.feedback import article_feedback
 from bot.kbloop.problems import Coverage, Problem, analyse, load_items
 from bot.kbloop.summary import coverage_text
+from bot.registry.sessions import read_session
 from bot.web.app import Console
 from bot.web.kb_pages import FIELD_LABELS
 from bot.web.report_cache import RecentResults
-from kb_index.articles import CATEGORIES, Article
-from kb_index.store import load_articles
+from kb_index.articles import CATEGORIES
+from kb_index.store import KbArticle, load_articles
 
 #: The periods offered, in days.
 PERIODS = (7, 30, 90)
@@ -101,18 +108,12 @@ def routes(console: Console) -> APIRouter:
         proposal = propose(problem, articles.get, today, module_of)
         if proposal is None:
             raise HTTPException(404)
+        article = proposed_article(proposal, articles.get)
         based_on: int | None = None
-        if isinstance(proposal, PhrasingProposal):
-            article: Article = proposal.apply(articles[proposal.article_id])
-            from sqlmodel import Session
-
-            from kb_index.store import KbArticle
-
-            with Session(console.db) as session:
+        if isinstance(proposal, PhrasingProposal):  # an edit of the near article
+            with read_session(console.db) as session:
                 row = session.get(KbArticle, article.id)
                 based_on = row.version if row is not None else None
-        else:
-            article = proposal
         return console.render(
             request,
             viewer,

@@ -3,33 +3,22 @@ question — over the real python-telegram-bot against the fake Bot API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.app import App
-from bot.config import Settings
 from bot.kbloop.labels import LabelStore
 from bot.kbloop.models import Verdict
 from tests.e2e import test_bot_telegram as bot_telegram
-from tests.e2e.test_bot_telegram import DESK, H1_CHAT, LI, NURSE, WANG, start_bot, ticket_number
+from tests.e2e.test_bot_telegram import DESK, H1_CHAT, LI, NURSE, WANG, ticket_number
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
 
 # the whole-bot fixtures of the Telegram end-to-end tests
 index_dir = bot_telegram.index_dir
 settings = bot_telegram.settings
 tg = bot_telegram.tg
+bot = bot_telegram.bot
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
-
-
-@pytest.fixture
-async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:
-    app = await start_bot(settings, tg)
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 async def _resolved_ticket(tg: FakeTelegram, question: str) -> tuple[str, SentMessage]:

@@ -20,6 +20,34 @@ from tests.unit.test_cli import Run, one_line_error, run, write_config
 __all__ = ["run"]
 
 
+def resolved_ticket(
+    tickets: TicketStore,
+    labels: LabelStore,
+    n: int,
+    hospital_id: str,
+    question: str,
+    category: str,
+    resolution: str,
+    verdict: Verdict,
+    article: str | None = None,
+) -> None:
+    """A ticket opened, claimed and resolved by e01, then labelled."""
+    t = tickets.open_ticket(
+        hospital_id=hospital_id,
+        reporter_platform="telegram",
+        reporter_user_id="7001",
+        reporter_name="护士",
+        source_platform="telegram",
+        source_chat_id="-1001",
+        source_message_id=str(n),
+        question=question,
+        category=category,
+    )
+    tickets.claim(t.number, "e01")
+    tickets.resolve(t.number, "e01", resolution)
+    labels.record(t.number, verdict, article, "e01")
+
+
 def labelled_history(config: Path, queries: Path, limit: int | None = None) -> list[dict]:
     """Tickets for the sample queries an engineer would have resolved and labelled: the FAQ
     ones with their article, the out-of-KB ones with 无需文章."""
@@ -31,23 +59,11 @@ def labelled_history(config: Path, queries: Path, limit: int | None = None) -> l
     rows = [json.loads(line) for line in queries.read_text(encoding="utf-8").splitlines()]
     rows = [r for r in rows if r["kind"] in ("faq", "out-of-kb")][:limit]
     for n, row in enumerate(rows):
-        t = tickets.open_ticket(
-            hospital_id="h001",
-            reporter_platform="telegram",
-            reporter_user_id="7001",
-            reporter_name="护士",
-            source_platform="telegram",
-            source_chat_id="-1001",
-            source_message_id=str(n),
-            question=row["query"],
-            category="consult",
-        )
-        tickets.claim(t.number, "e01")
-        tickets.resolve(t.number, "e01", "已处理")
-        if row["kind"] == "faq":
-            labels.record(t.number, Verdict.ARTICLE, row["expected"], "e01")
-        else:
-            labels.record(t.number, Verdict.NONE, None, "e01")
+        faq = row["kind"] == "faq"
+        resolved_ticket(
+            tickets, labels, n, "h001", row["query"], "consult", "已处理",
+            Verdict.ARTICLE if faq else Verdict.NONE, row["expected"] if faq else None,
+        )  # fmt: skip
     return rows
 
 
@@ -139,22 +155,10 @@ def test_problems_are_drafted_published_and_then_covered(
     registry.add_engineer("e01", "王工")
     tickets, labels = TicketStore(db), LabelStore(db)
     for n, text in enumerate(WRISTBAND):
-        t = tickets.open_ticket(
-            hospital_id=f"h00{n % 3 + 1}",
-            reporter_platform="telegram",
-            reporter_user_id="7001",
-            reporter_name="护士",
-            source_platform="telegram",
-            source_chat_id="-1001",
-            source_message_id=str(n),
-            question=text,
-            category="install",
-        )
-        tickets.claim(t.number, "e01")
-        tickets.resolve(
-            t.number, "e01", "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带。"
-        )
-        labels.record(t.number, Verdict.NEW, None, "e01")
+        resolved_ticket(
+            tickets, labels, n, f"h00{n % 3 + 1}", text, "install",
+            "原因：驱动设成了热转印。1. 打印方式改为热敏；2. 打印测试腕带。", Verdict.NEW,
+        )  # fmt: skip
     drafts = tmp_path / "drafts"
     code, out, err = run(
         "--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json"
