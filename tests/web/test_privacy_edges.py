@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 
 from adapters.base import ChatRef, IncomingMessage, Sender
+from intents.classify import Addressing
 from intents.decide import Decision
 from tests.web.conftest import WebEnv
 
@@ -42,9 +43,9 @@ async def test_a_huge_message_is_cut_before_every_costly_step(web: WebEnv) -> No
     engine = web.app.services.engine
     real_decide = engine.decide
 
-    def decide(text: str) -> Decision:
+    def decide(text: str, addressing: Addressing | None = None) -> Decision:
         decided.append(len(text))
-        return real_decide(text)
+        return real_decide(text, addressing)
 
     engine.decide = decide  # type: ignore[method-assign]
     try:
