@@ -7,7 +7,7 @@ The labelled questions are the deployment's own query set: ``history`` turns the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -18,8 +18,23 @@ from bot.privacy.models import ERASED
 from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Status, Ticket
-from bot.tickets.numbering import normalise_number
+from bot.tickets.numbering import normalise_number, parse_number
 from bot.tickets.store import TicketNotFound
+
+#: The form field the KB editor carries when it was opened from a common problem.
+PROBLEM_TICKETS_FIELD = "problem_tickets"
+#: Tickets adopted by one save at most (a problem page lists far fewer).
+MAX_ADOPTED = 500
+
+
+def problem_tickets(form: Mapping[str, object]) -> tuple[str, ...]:
+    """The ticket numbers a KB editor form names as its problem's (space-separated); anything
+    that is not a ticket number is dropped."""
+    value = form.get(PROBLEM_TICKETS_FIELD)
+    if not isinstance(value, str):
+        return ()
+    numbers = (n for n in value.split()[:MAX_ADOPTED] if parse_number(n) is not None)
+    return tuple(dict.fromkeys(normalise_number(n) for n in numbers))
 
 
 class LabelRefused(ValueError):

@@ -69,8 +69,16 @@ async def test_a_problem_is_listed_drafted_and_published(web: WebEnv) -> None:
         r'<textarea[^>]*name="questions"[^>]*>(.*?)</textarea>', editor.text, re.S
     ).group(1)  # type: ignore[union-attr]
     form.update(category="install", body=body.group(1), csrf=csrf_of(editor.text))
+    assert set(field(editor.text, "problem_tickets").split()) == set(numbers)
+    form["problem_tickets"] = field(editor.text, "problem_tickets") + " not-a-ticket"
+    refused = await web.client.post("/kb/new", data={**form, "category": "nonsense"})
+    assert refused.status_code == 400  # the form comes back still naming the problem's tickets
+    assert set(field(refused.text, "problem_tickets").split()) == set(numbers)
     saved = await web.client.post("/kb/new", data=form)
     assert saved.status_code == 303 and saved.headers["location"].startswith(f"/kb/{article_id}")
+    # the problem's 需要新文章 labels now name the published article: the history expects it
+    labels = LabelStore(web.app.db)  # type: ignore[arg-type]
+    assert {r.number: r.article_id for r in labels.labelled()} == dict.fromkeys(numbers, article_id)
     decision = web.app.services.engine.decide("腕带打出来是白的，碳带也装了")
     assert decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM)
     assert decision.article is not None and decision.article.id == article_id
