@@ -29,6 +29,8 @@ from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
 from bot.exchanges import ExchangeStore
 from bot.kb_import import import_kb
+from bot.kbloop.labels import LabelStore
+from bot.kbloop.weekly import WeeklySummary
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
@@ -123,6 +125,8 @@ class App:
     web_chat: WebAdapter | None = None
     #: Erases personal data past ``[privacy] retention_days`` once a day.
     retention: RetentionJob | None = None
+    #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
+    weekly: WeeklySummary | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -186,8 +190,12 @@ class App:
             self.retention.start()
         if self.services.sla is not None:
             self.services.sla.start(self.settings.sla.tick_seconds)
+        if self.weekly is not None:
+            self.weekly.start()
 
     async def stop(self) -> None:
+        if self.weekly is not None:
+            await self.weekly.stop()
         if self.services.sla is not None:
             await self.services.sla.stop()
         if self.retention is not None:
@@ -228,6 +236,7 @@ def build_app(
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
+        labels=LabelStore(db, clock=_utc_now) if settings.kbloop.ask_labels else None,
     )
     if clock is not None:
         services.clock = clock
@@ -259,6 +268,7 @@ def build_app(
         db=db,
         web_chat=web_chat,
         retention=retention,
+        weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
     )
 
 

@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.eval_cli import add_eval_parsers
 
     add_eval_parsers(kb, _with_settings)
+    from bot.kbloop.problems_cli import add_problems_parser
+
+    add_problems_parser(kb, _with_settings)
     s = kb.add_parser("eval-sts", help="Spearman correlation on an STS-B file")
     s.add_argument("file")
     s.set_defaults(func=cmd_kb_eval_sts)

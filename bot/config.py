@@ -21,6 +21,7 @@ from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
 from bot.duty.settings import DutySettings
+from bot.kbloop.settings import KbLoopSettings
 from bot.privacy.settings import PrivacySettings
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
 from bot.sla.settings import SlaSettings
@@ -80,6 +81,7 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     duty: DutySettings = field(default_factory=DutySettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    kbloop: KbLoopSettings = field(default_factory=KbLoopSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()
     engineers: tuple[EngineerSpec, ...] = ()

@@ -21,6 +21,7 @@ from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
 from bot.exchanges import Exchange, ExchangeStore, Outcome
+from bot.kbloop.labels import LabelStore
 from bot.links import LinkStore, Side
 from bot.messenger import Messenger
 from bot.registry.models import Hospital
@@ -88,6 +89,8 @@ class Services:
     sla: SlaWatch | None = None
     #: Remote consent, on-site visits, upgrades (``bot.workflows``; None: not wired).
     workflows: ServiceWorkflows | None = None
+    #: Which article answers a resolved question (the KB loop's labels); None: not asked.
+    labels: LabelStore | None = None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(

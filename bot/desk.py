@@ -26,6 +26,7 @@ from adapters.base import ButtonPress, IncomingMessage, Reply
 from bot import operations, texts
 from bot.core import Services, parse_command
 from bot.duty import commands as duty_commands
+from bot.kbloop import label_flow
 from bot.links import Side
 from bot.registry.models import Engineer
 from bot.tickets.store import (
@@ -111,7 +112,11 @@ class Desk:
                 await self._say(msg, self._ticket_summary(number))
             elif name == "resolve":
                 ticket = await operations.resolve(self.s, number, engineer, rest)
-                await self._say(msg, f"工单 #{ticket.number} 已解决，已通知医院。")
+                done = f"工单 #{ticket.number} 已解决，已通知医院。"
+                if self.s.labels is not None:  # the KB loop: one tap labels the question
+                    await label_flow.ask(self.s, msg.chat, ticket, done, msg.message_id)
+                else:
+                    await self._say(msg, done)
             elif name == "reopen":
                 ticket = await operations.reopen(self.s, number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
@@ -162,6 +167,8 @@ class Desk:
     # ---- buttons ----------------------------------------------------------------------------
 
     async def on_button(self, press: ButtonPress) -> None:
+        if self.s.labels is not None and await label_flow.on_press(self.s, self.s.labels, press):
+            return
         action, _, number = press.action.partition(":")
         if action != "claim":
             await self.s.messenger.acknowledge(press)

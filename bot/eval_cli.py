@@ -102,6 +102,10 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.progress import progress_bar
     from intents.evaluate import evaluate, leave_one_kb_out
 
+    if args.from_history:
+        from bot.kbloop.history_cli import cmd_eval_from_history
+
+        return cmd_eval_from_history(args, settings)
     if args.loko:
         if args.kb or args.queries:
             raise EvalCliError("--loko takes eval-set folders, not --kb/--queries")
@@ -189,10 +193,23 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         sets = _load_sets(settings, args.set)
     elif args.kb and args.queries:
         sets = [_single_set(settings, args.kb, args.queries)]
+    elif not args.from_history:
+        raise EvalCliError(
+            "give --kb and --queries, one --set per eval-set folder, or --from-history"
+        )
     else:
-        raise EvalCliError("give --kb and --queries, or one --set per eval-set folder")
+        sets = []
+    history_line = ""
+    if args.from_history:  # the deployment's labelled questions join the sets
+        from bot.kbloop.history_cli import describe, history_set
+
+        one, history = history_set(settings, args.since)
+        sets.append(one)
+        history_line = describe(history)
     cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
     names = ", ".join(s.name for s in sets)
+    if history_line:
+        print(history_line)
     print(f"# fitted on {cal.samples} messages that reach retrieval, from: {names}")
     print(
         f"# in-sample: answer accuracy {cal.answer_accuracy:.3f}, wrong-answer rate {cal.wrong_rate:.3f}"
@@ -202,7 +219,7 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             f"# 5-fold held-out: answer accuracy {cal.cv_answer_accuracy:.3f}, "
             f"wrong-answer rate {cal.cv_wrong_rate:.3f}"
         )
-    else:
+    elif args.set:
         print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
     print("[decide]")
     print(f"answer_threshold = {cal.threshold}")
@@ -246,6 +263,7 @@ def add_eval_parsers(
         metavar="SET",
         help="leave-one-KB-out over eval-set folders (kb/ + one *.jsonl each)",
     )
+    _history_args(s)
     _budget_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=wrap(cmd_kb_eval))
@@ -253,6 +271,7 @@ def add_eval_parsers(
     s.add_argument("--kb")
     s.add_argument("--queries")
     s.add_argument("--set", action="append", help="eval-set folder (repeatable)")
+    _history_args(s)
     _budget_args(s)
     s.set_defaults(func=wrap(cmd_kb_calibrate))
     s = kb.add_parser("train-classifier", help="train the message classifier on a corpus")
@@ -260,6 +279,18 @@ def add_eval_parsers(
     s.add_argument("--out", required=True, help="where to write the .npz model")
     s.add_argument("--cv", action="store_true", help="print 5-fold held-out accuracy first")
     s.set_defaults(func=wrap(cmd_kb_train_classifier))
+
+
+def _history_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--from-history",
+        action="store_true",
+        help="the questions engineers labelled when resolving tickets, against this "
+        "deployment's KB (its database)",
+    )
+    s.add_argument(
+        "--since", type=int, metavar="DAYS", help="with --from-history: only the last DAYS days"
+    )
 
 
 def _budget_args(s: argparse.ArgumentParser) -> None:

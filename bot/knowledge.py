@@ -41,7 +41,9 @@ def build_index(
     """Build the index from the database's articles, re-embedding only what changed, and
     persist it. Returns the index, how many articles were embedded, and where it was written."""
     articles = load_articles(engine)
-    index, embedded = build_in_memory(settings, articles, embedder, previous=_previous(settings))
+    index, embedded = build_in_memory(
+        settings, articles, embedder, previous=previous_index(settings)
+    )
     folder = index.save(index_dir(settings))
     return index, embedded, folder
 
@@ -58,7 +60,8 @@ def build_in_memory(
         )
 
 
-def _previous(settings: Settings) -> SearchIndex | None:
+def previous_index(settings: Settings) -> SearchIndex | None:
+    """The persisted index, whose vectors a rebuild reuses; None when there is none yet."""
     try:
         return SearchIndex.load(index_dir(settings))
     except IndexError_:

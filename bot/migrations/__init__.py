@@ -41,6 +41,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.duty.models",
     "bot.sla.models",
     "bot.workflows.models",
+    "bot.kbloop.models",
 )
 
 _HERE = Path(__file__).resolve().parent

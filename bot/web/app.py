@@ -295,6 +295,7 @@ def create_console(console: Console) -> FastAPI:
         kb_retire,
         live,
         playground,
+        problem_pages,
         report_pages,
         service_pages,
         ticket_pages,
@@ -315,6 +316,7 @@ def create_console(console: Console) -> FastAPI:
         report_pages,
         annual,
         service_pages,
+        problem_pages,
         playground,
         live,
     ):

@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
 from bot.kb_editing import Draft, EditConflict
+from bot.kbloop.labels import LabelStore, problem_tickets
 from bot.registry.sessions import read_session
 from bot.web import kb_retire
 from bot.web.app import Console
@@ -303,7 +304,7 @@ def routes(console: Console) -> APIRouter:
     async def create(request: Request) -> Response:
         viewer = console.engineer(request)
         form = await console.form(request, viewer)
-        return await save(request, viewer, _draft(form), None)
+        return await save(request, viewer, _draft(form), None, problem_tickets(form))
 
     @router.post("/kb/preview")
     async def preview(request: Request) -> Response:
@@ -379,11 +380,20 @@ def routes(console: Console) -> APIRouter:
         based_on = _based_on(form)
         if _row(console, article_id) is None or based_on is None:
             raise HTTPException(404)
-        return await save(request, viewer, _draft(form, article_id), based_on)
+        return await save(
+            request, viewer, _draft(form, article_id), based_on, problem_tickets(form)
+        )
 
     async def save(
-        request: Request, viewer: Viewer, draft: Draft, based_on: int | None
+        request: Request,
+        viewer: Viewer,
+        draft: Draft,
+        based_on: int | None,
+        adopting: tuple[str, ...] = (),
     ) -> Response:
+        """Save an edit; ``adopting``: the tickets of the common problem the draft came from,
+        whose 需要新文章 labels then name this article (``bot.kbloop``)."""
+        kept = {"from_problem": {"tickets": adopting}} if adopting else {}
         clean, masked = draft.redacted(console.services.redact)
         today = dt.datetime.now(console.zone).date()
         try:
@@ -392,17 +402,17 @@ def routes(console: Console) -> APIRouter:
         except ArticleError as err:
             field = err.field if err.field in FIELD_LABELS else "body"
             errors = {field: problem_text(err)}
-            return editor(request, viewer, draft, based_on, 400, errors=errors)
+            return editor(request, viewer, draft, based_on, 400, errors=errors, **kept)
         except EditConflict as conflict:
             if based_on is None:
                 errors = {"id": f"编号 {draft.id} 已被其他文章使用，请换一个。"}
-                return editor(request, viewer, draft, None, 409, errors=errors)
+                return editor(request, viewer, draft, None, 409, errors=errors, **kept)
             if conflict.current_version is None:
                 raise HTTPException(404) from None
             # the input is kept and now based on the newer version: saving again, after
             # looking at it, overwrites it knowingly
             current = conflict.current_version
-            return editor(request, viewer, draft, current, 409, conflict=conflict)
+            return editor(request, viewer, draft, current, 409, conflict=conflict, **kept)
         console.store.audit(
             viewer.audit_name,
             "kb_create" if based_on is None else "kb_edit",
@@ -410,6 +420,10 @@ def routes(console: Console) -> APIRouter:
             f"v{result.version} {result.outcome}" + (" masked" if masked else ""),
             console.client_ip(request),
         )
+        if adopting:
+            await asyncio.to_thread(
+                LabelStore(console.db).adopt, adopting, article.id, viewer.engineer_id or ""
+            )
         if not result.indexed:
             notice = "stale"
         elif result.outcome == "unchanged":

@@ -74,6 +74,7 @@ EXPECTED_TABLES = {
     "upgrade",
     "upgrade_step",
     "hospital_product",
+    "question_label",
 }
 
 

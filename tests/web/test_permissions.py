@@ -36,6 +36,9 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/reports": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/reports/export.{fmt}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # csv and xlsx
+    "/problems": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/problems/articles": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/problems/{key}/draft": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},  # no such problem
     "/playground": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/playground/api/chats/{chat_id}/messages": {ANON: 401, HOSPITAL: 404, ENGINEER: 200},
     "/account/password": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
@@ -91,6 +94,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{fmt}", "xlsx")
         .replace("{version}", "1")
         .replace("{hospital_id}", "h002")
+        .replace("{key}", "0badc0de")
     )
 
 
