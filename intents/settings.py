@@ -35,10 +35,10 @@ class ConfidenceModel:
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.7722
+    answer_threshold: float = 0.8188
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.3862
+    confirm_threshold: float = 0.409
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: float = 0.2
     #: Up to this many candidates in a clarify list.
