@@ -538,10 +538,12 @@ async def test_hospital_member_lists_only_their_own_hospitals_tickets(bot: Bot) 
     await bot.command(H2, CASHIER, f"ticket {n1}")
     refusal = await bot.ephemeral_to(CASHIER, lambda t: "没有找到" in t)
     assert "ORA" not in refusal
-    # the answers are ephemeral: nothing was posted in the channels for the commands (the
-    # tickets' own notices, in their questions' threads, are all there is)
-    assert {m.thread_ts for m in slack.posted(H1)} == {q1["ts"]}
-    assert {m.thread_ts for m in slack.posted(H2)} == {q2["ts"]}
+    # the answers are ephemeral: nothing was posted in the channels for the commands; each
+    # P1's thread has its notice and then the paging outcome (nobody is rostered here)
+    await bot.post(in_thread(q1["ts"], "暂未联系上值班工程师"), H1)
+    await bot.post(in_thread(q2["ts"], "暂未联系上值班工程师"), H2)
+    assert [m.thread_ts for m in slack.posted(H1)] == [q1["ts"]] * 2
+    assert [m.thread_ts for m in slack.posted(H2)] == [q2["ts"]] * 2
 
 
 async def test_unregistered_channel_is_told_once_and_nothing_is_stored(bot: Bot) -> None:

@@ -1,0 +1,73 @@
+"""The paging webhook against a local HTTP server on 127.0.0.1: what it is sent, and a failing
+service reported (not raised) so the page's audit line says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.messenger import Messenger
+from bot.registry import RegistryStore
+from bot.sla.paging import Page, Pager
+from bot.sla.settings import SlaSettings
+from tests.tickets.conftest import FakeClock
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]]]:
+    """A paging service stand-in: records bodies, answers with the status at the list's head."""
+    received: list[dict[str, Any]] = []
+    statuses = [200]
+
+    async def page(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.text()))
+        return web.json_response({}, status=statuses[0])
+
+    app = web.Application()
+    app.router.add_post("/page", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/page", received, statuses
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_webhook_gets_the_page_and_a_failure_is_reported(
+    registry: RegistryStore,
+    clock: FakeClock,
+    service: tuple[str, list[dict[str, Any]], list[int]],
+) -> None:
+    url, received, statuses = service
+    pager = Pager(registry, Messenger(), SlaSettings(webhook_url=url), clock)
+    page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01", "e09"))
+    result = await pager.page(page)
+    # nobody has a chat account here: no direct message, and the result says so
+    assert result.reached == () and result.unreached == ("e01", "e09")
+    assert result.webhook == "ok"
+    assert received == [
+        {
+            "ticket": "2026-000001",
+            "urgency": "P1",
+            "hospital": "市第一人民医院",
+            "engineers": ["e01", "e09"],
+            "text": "🚨 紧急故障",
+            "at": clock.now.replace(tzinfo=dt.UTC).isoformat(),
+        }
+    ]
+    statuses[0] = 503
+    failed = await pager.page(page)
+    assert failed.webhook == "失败（HTTP 503）"
+    assert (
+        "私信未送达任何人" in failed.summary() and "呼叫服务：失败（HTTP 503）" in failed.summary()
+    )
+    down = Pager(registry, Messenger(), SlaSettings(webhook_url="http://127.0.0.1:9/x"), clock)
+    assert (await down.page(page)).webhook.startswith("失败（")

@@ -1,0 +1,70 @@
+"""``hisbot duty now|week|set|swap`` and ``hisbot sla target``: leads change the roster, the
+views resolve it against China's calendar, mistakes are one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.db import make_engine
+from bot.registry import RegistryStore
+from tests.unit import test_cli
+from tests.unit.test_cli import Run, write_config
+
+run = test_cli.run  # the in-process `hisbot` fixture
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = write_config(
+        tmp_path,
+        '[[hospitals]]\nid = "h001"\nname = "一院"\ndedicated_engineer = "e01"\n'
+        '[[engineers]]\nid = "e09"\nname = "王组长"\nroles = ["engineer", "lead"]\n'
+        '[[engineers]]\nid = "e01"\nname = "张工"\n'
+        '[[engineers]]\nid = "e02"\nname = "李工"\n',
+    )
+    settings = load_settings(path)  # what `hisbot run` writes to the registry at start
+    RegistryStore(make_engine(settings.storage_url)).sync_from_config(
+        settings.hospitals, settings.engineers
+    )
+    return path
+
+
+def test_leads_set_rotations_and_the_views_resolve_them(run: Run, config: Path) -> None:
+    c = ["--config", str(config)]
+    assert (
+        run(*c, "duty", "set", "night", "e01", "e02", "--as", "e09", "--starting", "2026-09-28")[0]
+        == 0
+    )
+    assert run(*c, "duty", "set", "weekend", "e02", "--as", "e09")[0] == 0
+    assert run(*c, "duty", "set", "hospital", "e02", "--hospital", "h001", "--as", "e09")[0] == 0
+    code, out, _ = run(*c, "duty", "now", "--at", "2026-10-01T10:00")
+    assert code == 0 and "法定节假日·National Day" in out and "节假日值班" in out
+    assert "值班工程师：李工" in out  # no holiday rotation: covered like a weekend
+    code, out, _ = run(*c, "duty", "now", "--at", "2026-09-29T02:00")  # Monday's night shift
+    assert code == 0 and "当前班次：夜班" in out and "值班工程师：张工" in out
+    code, out, _ = run(*c, "duty", "week", "--from", "2026-09-28")
+    rows = out.splitlines()[1:8]
+    assert [r.split()[1] for r in rows] == ["workday"] * 3 + ["holiday"] * 4
+    code, out, _ = run(*c, "duty", "swap", "night", "2026-09-28", "2026-10-05", "--as", "e09")
+    assert code == 0 and "2026-09-28: e02; 2026-10-05: e01" in out
+
+
+def test_refusals_are_one_line_errors(run: Run, config: Path) -> None:
+    c = ["--config", str(config)]
+    code, _, err = run(*c, "duty", "set", "night", "e01", "--as", "e01")
+    assert code == 2 and "e01 is not a lead" in err
+    code, _, err = run(*c, "duty", "set", "night", "e77", "--as", "e09")
+    assert code == 2 and "no engineer e77" in err
+    code, _, err = run(*c, "duty", "swap", "night", "2026-09-28", "2026-10-05", "--as", "e09")
+    assert code == 2 and "nobody is rostered" in err
+    code, _, err = run(*c, "sla", "target", "h001", "P2", "--accept", "5", "--as", "e09")
+    assert code == 2 and "both --accept and --resolve" in err
+    code, out, _ = run(
+        *c, "sla", "target", "h001", "P2", "--accept", "5", "--resolve", "60", "--as", "e09"
+    )
+    assert code == 0
+    code, out, _ = run(*c, "sla", "target", "h001", "P2", "--as", "e09")
+    assert "accept 5 min, resolve 60 min, around the clock" in out
