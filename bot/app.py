@@ -26,6 +26,7 @@ from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.exchanges import ExchangeStore
+from bot.gateway import Database
 from bot.kb_import import import_kb
 from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
@@ -187,6 +188,7 @@ class App:
                 await adapter.stop()
             except Exception:  # stopping must go on for the others
                 log.exception("stopping the %s adapter failed", adapter.platform)
+        await asyncio.to_thread(self.services.db.close)  # finishes the writes queued
 
 
 def build_app(
@@ -197,6 +199,7 @@ def build_app(
 ) -> App:
     """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks)."""
     db = db or make_engine(settings.storage_url)
+    gateway = Database(db)
     registry = RegistryStore(db)
     report = registry.sync_from_config(settings.hospitals, settings.engineers)
     for warning in report.warnings:
@@ -205,6 +208,7 @@ def build_app(
     messenger = Messenger()
     services = Services(
         engine=engine,
+        db=gateway,
         registry=registry,
         tickets=TicketStore(db),
         exchanges=ExchangeStore(db, clock=_utc_now),
@@ -228,6 +232,7 @@ def build_app(
         AdapterTransport(chosen),
         services.settings.desk_chats,
         engine=db,
+        db=gateway,
     )
     retention = RetentionJob(Eraser(db), settings.privacy)
     return App(
@@ -285,7 +290,8 @@ def _utc_now() -> dt.datetime:
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
-    app = build_app(settings, secrets)
+    # wiring reads and migrates the database and builds the index: off the loop
+    app = await asyncio.to_thread(build_app, settings, secrets)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -33,10 +33,6 @@ class Messenger:
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
 
-    @property
-    def platforms(self) -> list[str]:
-        return sorted(self._adapters)
-
     def _adapter(self, platform: str) -> Adapter | None:
         adapter = self._adapters.get(platform)
         if adapter is None:
