@@ -56,9 +56,10 @@ QUESTIONS = [
 
 
 class Recorder:
-    """An in-process platform: records every reply with the moment it was sent."""
+    """An in-process platform (named "web", like the playground): records every reply with
+    the moment it was sent."""
 
-    platform = "bench"
+    platform = "web"
 
     def __init__(self) -> None:
         self.replies: dict[str, list[float]] = {}
@@ -123,10 +124,10 @@ async def run(args: argparse.Namespace) -> None:
     recorder = Recorder()
     app = await asyncio.to_thread(build_app, settings, Secrets.from_env({}), None, [recorder])
     await app.services.db.write(
-        lambda: app.services.registry.add_chat("bench", "g1", "h001", title="bench")
+        lambda: app.services.registry.add_chat("web", "g1", "h001", title="bench")
     )
     await app.start()
-    chat = ChatRef("bench", "g1")
+    chat = ChatRef("web", "g1")
     sent_at: dict[str, float] = {}
     ids = itertools.count(1)
 
