@@ -280,7 +280,10 @@ class Pipeline:
 
     async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
         rows = tuple(
-            (Button(a.title[:40], f"pick:{exchange.id}:{a.id}"),) for a in decision.choices
+            # the choice's position, not its article id: an id may be 64 characters and
+            # Telegram's callback data is 64 bytes (the press would go unanswered)
+            (Button(a.title[:40], f"pick:{exchange.id}:{n}"),)
+            for n, a in enumerate(decision.choices)
         )
         rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}"),),)
         sent = await self.s.messenger.send(
@@ -411,7 +414,7 @@ class Pipeline:
                 )
             await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
         elif action == "pick":
-            article_id = rest.split(":", 1)[1] if ":" in rest else ""
+            article_id = _picked(exchange, rest.split(":", 1)[1] if ":" in rest else "")
             await self.s.messenger.acknowledge(press)
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:
@@ -442,3 +445,13 @@ class Pipeline:
             log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
         elif event.kind is ChatEventKind.RENAMED:
             log.info("chat %s:%s renamed", platform, chat_id)
+
+
+def _picked(exchange: Exchange, choice: str) -> str:
+    """The article a clarify button names: its position among the exchange's choices, or
+    (buttons sent before positions were used) the article id itself."""
+    if choice in exchange.articles:
+        return choice
+    if choice.isdigit() and int(choice) < len(exchange.articles):
+        return exchange.articles[int(choice)]
+    return ""
