@@ -98,7 +98,7 @@ class Console:
     def knowledge(self) -> LiveKnowledge:
         """The one writer of KB changes for the running engine: edits, retiring and restoring
         share its lock, so no rebuild is built from an index another one is replacing."""
-        return LiveKnowledge(self.settings, self.db, self.services.engine)
+        return LiveKnowledge(self.settings, self.services.db, self.services.engine)
 
     @property
     def zone(self) -> ZoneInfo:
