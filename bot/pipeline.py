@@ -17,14 +17,13 @@ from adapters.base import (
     Button,
     ButtonPress,
     ChatEvent,
-    ChatEventKind,
     ChatRef,
     Citation,
     IncomingMessage,
     MessageRef,
     Reply,
 )
-from bot import operations, texts
+from bot import hospital_side, operations, texts
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
@@ -32,7 +31,7 @@ from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.tickets.models import Ticket
-from bot.tickets.store import Actor, TicketError, TicketNotFound
+from bot.tickets.store import Actor, TicketNotFound
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
 
@@ -320,37 +319,7 @@ class Pipeline:
     async def _hospital_command(
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> None:
-        if name == "notice" and self.s.broadcasts is not None:
-            await self.s.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
-            return
-        if name == "ticket" and args:
-            number = args.split()[0]
-            try:
-                t = await self.s.db.read(
-                    lambda: self.s.tickets.get(number, hospital_id=hospital.id)
-                )
-                body = (
-                    f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
-                    f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
-                )
-            except (TicketNotFound, TicketError, ValueError):
-                body = texts.not_found(args.split()[0])
-        elif name in ("tickets", "ticket"):
-            rows = await self.s.db.read(
-                lambda: self.s.tickets.list_for_hospital(hospital.id, limit=10)
-            )
-            body = (
-                "\n".join(
-                    f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
-                    for t in rows
-                )
-                or "本院暂无工单。"
-            )
-        elif msg.mentions_bot:  # addressed to us (a Slack /hisbot command, /x@ourbot): help
-            body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单。"
-        else:
-            return  # not ours: other bots share the group
-        await self.s.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
+        await hospital_side.hospital_command(self.s, msg, hospital, name, args)
 
     # ---- buttons ----------------------------------------------------------------------------
 
@@ -423,28 +392,7 @@ class Pipeline:
     # ---- chat events ------------------------------------------------------------------------
 
     async def on_chat_event(self, event: ChatEvent) -> None:
-        platform, chat_id = event.chat.platform, event.chat.chat_id
-        new_chat_id = event.new_chat_id
-        if event.kind is ChatEventKind.MIGRATED and new_chat_id:
-
-            def migrate() -> None:
-                if self.s.registry.get_chat(platform, chat_id) is not None:
-                    self.s.registry.move_chat(platform, chat_id, new_chat_id)
-                self.s.links.move_chat(platform, chat_id, new_chat_id)
-
-            await self.s.db.write(migrate)
-            log.info("chat %s:%s migrated to %s", platform, chat_id, new_chat_id)
-        elif event.kind in (ChatEventKind.BOT_REMOVED, ChatEventKind.ARCHIVED):
-            reason = event.kind.value
-
-            def deactivate() -> None:
-                if self.s.registry.get_chat(platform, chat_id) is not None:
-                    self.s.registry.deactivate_chat(platform, chat_id, reason=reason)
-
-            await self.s.db.write(deactivate)
-            log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
-        elif event.kind is ChatEventKind.RENAMED:
-            log.info("chat %s:%s renamed", platform, chat_id)
+        await hospital_side.on_chat_event(self.s, event)
 
 
 def _picked(exchange: Exchange, choice: str) -> str:
