@@ -28,6 +28,7 @@ from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
 from bot.exchanges import ExchangeStore
+from bot.gateway import Database
 from bot.kb_import import import_kb
 from bot.kbloop.labels import LabelStore
 from bot.kbloop.weekly import WeeklySummary
@@ -208,6 +209,7 @@ class App:
                 await adapter.stop()
             except Exception:  # stopping must go on for the others
                 log.exception("stopping the %s adapter failed", adapter.platform)
+        await asyncio.to_thread(self.services.db.close)  # finishes the writes queued
 
 
 def build_app(
@@ -220,6 +222,7 @@ def build_app(
     """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks); ``clock``
     drives the ticket store and the SLA watch (tests move time without sleeping)."""
     db = db or make_engine(settings.storage_url)
+    gateway = Database(db)
     registry = RegistryStore(db)
     report = registry.sync_from_config(settings.hospitals, settings.engineers)
     for warning in report.warnings:
@@ -228,6 +231,7 @@ def build_app(
     messenger = Messenger()
     services = Services(
         engine=engine,
+        db=gateway,
         registry=registry,
         tickets=TicketStore(db, clock) if clock else TicketStore(db),
         exchanges=ExchangeStore(db, clock=_utc_now),
@@ -254,6 +258,7 @@ def build_app(
         AdapterTransport(chosen),
         services.settings.desk_chats,
         engine=db,
+        db=gateway,
     )
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
@@ -339,7 +344,8 @@ def _utc_now() -> dt.datetime:
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
-    app = build_app(settings, secrets)
+    # wiring reads and migrates the database and builds the index: off the loop
+    app = await asyncio.to_thread(build_app, settings, secrets)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

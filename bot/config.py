@@ -159,7 +159,15 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
             )
         return value
     if origin in (types.UnionType, typing.Union):
-        return value
+        # ``int | None``: TOML has no null, so the value must be one of the other members
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        for option in options:
+            try:
+                return _check_type(value, option, where)
+            except ConfigError:
+                continue
+        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+        raise ConfigError(f"{where} must be {names}, not {value!r}")
     if origin in (tuple, list):
         (item, *_) = typing.get_args(hint)
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):

@@ -15,16 +15,19 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
 from bot.exchanges import Exchange, ExchangeStore, Outcome
+from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
 from bot.links import LinkStore, Side
 from bot.messenger import Messenger
 from bot.registry.models import Hospital
+from bot.registry.sessions import transaction
 from bot.registry.store import RegistryStore
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
@@ -70,6 +73,8 @@ class BotSettings:
 @dataclass
 class Services:
     engine: AnswerEngine
+    #: Every database call of async code goes through it (``await db.read/write(fn)``).
+    db: Database
     registry: RegistryStore
     tickets: TicketStore
     exchanges: ExchangeStore
@@ -137,6 +142,7 @@ def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
 
 
 def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
+    """The ticket's card for one desk chat (reads the database: call it through ``db``)."""
     hospital = services.registry.get_hospital(ticket.hospital_id)
     name = hospital.name if hospital else ticket.hospital_id
     buttons: tuple[tuple[Button, ...], ...] = ()
@@ -165,16 +171,23 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
 
 async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
     """Post the ticket's card to one desk chat and record it (the outbox's second half)."""
-    sent = await services.messenger.send(card_reply(services, ticket, desk))
+    reply = await services.db.read(lambda: card_reply(services, ticket, desk))
+    sent = await services.messenger.send(reply)
     if sent is None:
         return False
-    services.tickets.mark_card_posted(ticket.number, sent.platform, sent.chat_id, sent.message_id)
-    services.links.link(sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK)
+
+    def record() -> None:
+        services.tickets.mark_card_posted(
+            ticket.number, sent.platform, sent.chat_id, sent.message_id
+        )
+        services.links.link(sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK)
+
+    await services.db.write(record)
     return True
 
 
 def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None:
-    """The ticket's card in one desk chat, if it was posted there."""
+    """The ticket's card in one desk chat, if it was posted there (reads the database)."""
     for card in services.tickets.cards_for(number):
         if card.platform == desk.platform and card.chat_id == desk.chat_id:
             return MessageRef(card.platform, card.chat_id, card.message_id)
@@ -183,11 +196,18 @@ def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None
 
 async def refresh_cards(services: Services, number: str) -> None:
     """Re-render the ticket's card in every desk (status, engineer, buttons)."""
-    ticket = services.tickets.get(number)
-    for desk in services.settings.desk_chats:
-        card = card_in(services, number, desk)
-        if card is not None:
-            await services.messenger.edit(card, card_reply(services, ticket, desk))
+
+    def cards() -> list[tuple[MessageRef, Reply]]:
+        ticket = services.tickets.get(number)
+        out = []
+        for desk in services.settings.desk_chats:
+            card = card_in(services, number, desk)
+            if card is not None:
+                out.append((card, card_reply(services, ticket, desk)))
+        return out
+
+    for card, reply in await services.db.read(cards):
+        await services.messenger.edit(card, reply)
 
 
 async def post_missing_cards(services: Services) -> int:
@@ -197,7 +217,9 @@ async def post_missing_cards(services: Services) -> int:
     for desk in services.settings.desk_chats:
         failed: set[str] = set()
         while True:  # re-read after every card: a P1 opened meanwhile goes next (P1 first)
-            waiting = services.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+            waiting = await services.db.read(
+                partial(services.tickets.tickets_without_card_in, desk.platform, desk.chat_id)
+            )
             ticket = next((t for t in waiting if t.number not in failed), None)
             if ticket is None:
                 break
@@ -223,12 +245,20 @@ class CardOutbox:
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
 
     def notify(self) -> None:
-        self._wake.set()
+        """Wake the worker; callable from any thread (a web form's ticket is written on the
+        database gateway's writer)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="card-outbox")
 
     async def stop(self) -> None:
@@ -262,70 +292,109 @@ async def open_ticket_for(
     reply_to: str,
     chat: ChatRef,
 ) -> Ticket:
-    """Open a ticket for an exchange's thread, tell the hospital, and card it to the desk."""
+    """Open a ticket for an exchange's thread, tell the hospital, and card it to the desk.
+
+    The ticket, its thread's outcome and message links, and the link to a notice the thread
+    replied to are written in one transaction: a crash leaves either all of them or none, so
+    a later 「还是不行」 never opens a second ticket for the same conversation."""
     if exchange.ticket_number:
-        await services.messenger.send(
-            Reply(chat=chat, text=texts.ticket_exists(exchange.ticket_number), reply_to=reply_to)
-        )
-        return services.tickets.get(exchange.ticket_number)
-    thread = services.exchanges.thread(exchange.platform, exchange.chat_id, exchange.thread_root)
+        await _say_ticket_exists(services, chat, reply_to, exchange.ticket_number)
+        return await services.db.read(lambda: services.tickets.get(exchange.ticket_number or ""))
+    thread = await services.db.read(
+        lambda: services.exchanges.thread(exchange.platform, exchange.chat_id, exchange.thread_root)
+    )
     tried: list[str] = []
-    entries: list[ThreadEntry] = []
     for ex in thread:
-        entries.append(ThreadEntry("hospital", ex.reporter_name, ex.question, ex.created_at))
         tried.extend(a for a in ex.articles if a not in tried)
     articles = [(a, _title(services, a)) for a in tried]
-    categories = [art.category for a in tried if (art := services.article(a)) is not None]
+    found = await services.db.read(lambda: [services.article(a) for a in tried])
+    categories = [art.category for art in found if art is not None]
     if not categories:  # nothing tried: take the nearest articles' categories
         ranked = await asyncio.to_thread(services.engine.rank, exchange.question, 3)
         categories = [c.article.category for c in ranked]
-    first = thread[0] if thread else exchange
-    ticket = services.tickets.open_ticket(
-        hospital_id=hospital.id,
-        reporter_platform=exchange.platform,
-        reporter_user_id=exchange.reporter_user_id,
-        reporter_name=exchange.reporter_name,
-        source_platform=exchange.platform,
-        source_chat_id=exchange.chat_id,
-        source_message_id=first.question_message_id,
-        source_thread_id=chat.thread_id,
-        question=" / ".join(ex.question for ex in thread) if thread else exchange.question,
-        category=suggest_category(categories),
-        urgency="P1" if urgent else "P3",
-        articles_tried=articles,
-        thread=entries,
-    )
-    for ex in thread or [exchange]:
-        services.exchanges.set_outcome(ex.id or 0, Outcome.ESCALATED, ticket.number)
-        services.links.link(
-            ex.platform, ex.chat_id, ex.question_message_id, ticket.number, Side.HOSPITAL
-        )
-        if ex.reply_message_id:
-            services.links.link(
-                ex.platform, ex.chat_id, ex.reply_message_id, ticket.number, Side.HOSPITAL
-            )
+    opening = _Opening(hospital, exchange, thread, chat, urgent, articles, categories)
+    ticket, opened = await services.db.write(lambda: opening.write(services))
+    if not opened:  # another message of the thread opened it meanwhile
+        await _say_ticket_exists(services, chat, reply_to, ticket.number)
+        return ticket
     if services.sla is not None:  # clocks start; a P1 pages on-call and lead beside this
         told = await services.sla.ticket_opened(ticket, hospital)
     else:
         told = texts.ticket_opened(ticket.number, urgent)
     notice = await services.messenger.send(Reply(chat=chat, text=told, reply_to=reply_to))
     if notice is not None:
-        services.links.link(
-            notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL
-        )
-    if services.broadcasts is not None:  # a question about a notice: link the ticket to it
-        ids = [m for ex in thread or [exchange] for m in (ex.question_message_id, ex.thread_root)]
-        linked = services.broadcasts.on_ticket_opened(
-            ticket.number, exchange.platform, exchange.chat_id, ids
-        )
-        if linked is not None:
-            services.tickets.add_note(
-                ticket.number, Actor.bot(), f"关联通知 #{linked.id}：{linked.title}"
+        await services.db.write(
+            lambda: services.links.link(
+                notice.platform, notice.chat_id, notice.message_id, ticket.number, Side.HOSPITAL
             )
+        )
     # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min on
     # Telegram) must never hold up answers to hospitals
     services.notify_cards()
     return ticket
+
+
+async def _say_ticket_exists(services: Services, chat: ChatRef, reply_to: str, number: str) -> None:
+    await services.messenger.send(
+        Reply(chat=chat, text=texts.ticket_exists(number), reply_to=reply_to)
+    )
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """What ``open_ticket_for`` gathered before writing the ticket in one transaction."""
+
+    hospital: Hospital
+    exchange: Exchange
+    thread: list[Exchange]
+    chat: ChatRef
+    urgent: bool
+    articles: list[tuple[str, str]]
+    categories: list[str]
+
+    def write(self, services: Services) -> tuple[Ticket, bool]:
+        """Ticket, outcomes, links, notice link and note in one transaction; returns the
+        ticket and whether it is new (False: the exchange already had one)."""
+        exchange, thread = self.exchange, self.thread or [self.exchange]
+        with transaction(services.db.engine):
+            current = services.exchanges.get(exchange.id or 0)
+            if current is not None and current.ticket_number:
+                return services.tickets.get(current.ticket_number), False
+            ticket = services.tickets.open_ticket(
+                hospital_id=self.hospital.id,
+                reporter_platform=exchange.platform,
+                reporter_user_id=exchange.reporter_user_id,
+                reporter_name=exchange.reporter_name,
+                source_platform=exchange.platform,
+                source_chat_id=exchange.chat_id,
+                source_message_id=thread[0].question_message_id,
+                source_thread_id=self.chat.thread_id,
+                question=" / ".join(ex.question for ex in thread),
+                category=suggest_category(self.categories),
+                urgency="P1" if self.urgent else "P3",
+                articles_tried=self.articles,
+                thread=[
+                    ThreadEntry("hospital", ex.reporter_name, ex.question, ex.created_at)
+                    for ex in self.thread
+                ],
+            )
+            for ex in thread:
+                services.exchanges.set_outcome(ex.id or 0, Outcome.ESCALATED, ticket.number)
+                for message_id in (ex.question_message_id, ex.reply_message_id):
+                    if message_id:
+                        services.links.link(
+                            ex.platform, ex.chat_id, message_id, ticket.number, Side.HOSPITAL
+                        )
+            if services.broadcasts is not None:  # a question about a notice: link them
+                ids = [m for ex in thread for m in (ex.question_message_id, ex.thread_root)]
+                linked = services.broadcasts.link_ticket(
+                    ticket.number, exchange.platform, exchange.chat_id, ids
+                )
+                if linked is not None:
+                    services.tickets.add_note(
+                        ticket.number, Actor.bot(), f"关联通知 #{linked.id}：{linked.title}"
+                    )
+            return ticket, True
 
 
 def _title(services: Services, article_id: str) -> str:

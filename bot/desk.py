@@ -42,8 +42,8 @@ class Desk:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    def _engineer(self, platform: str, user_id: str) -> Engineer | None:
-        return self.s.registry.engineer_for_user(platform, user_id)
+    async def _engineer(self, platform: str, user_id: str) -> Engineer | None:
+        return await self.s.db.read(lambda: self.s.registry.engineer_for_user(platform, user_id))
 
     async def _say(self, msg: IncomingMessage, text: str) -> None:
         await self.s.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
@@ -51,7 +51,7 @@ class Desk:
     # ---- messages ---------------------------------------------------------------------------
 
     async def on_message(self, msg: IncomingMessage) -> None:
-        engineer = self._engineer(msg.chat.platform, msg.sender.user_id)
+        engineer = await self._engineer(msg.chat.platform, msg.sender.user_id)
         text = msg.text.strip()
         command = parse_command(text)
         if command is not None and command[0] == "notice" and self.s.broadcasts is not None:
@@ -74,9 +74,10 @@ class Desk:
                 return
             await self._command(msg, engineer, *command)
             return
-        if msg.reply_to_message_id and engineer is not None:
-            link = self.s.links.ticket_for(
-                msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+        replied_to = msg.reply_to_message_id
+        if replied_to and engineer is not None:
+            link = await self.s.db.read(
+                lambda: self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
             )
             if link is not None and link.side == Side.DESK:
                 await self._relay_to_hospital(msg, engineer, link.ticket_number, text)
@@ -87,7 +88,11 @@ class Desk:
         if not text:
             return
         await operations.reply_to_hospital(self.s, number, engineer, text)
-        self.s.links.link(msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK)
+        await self.s.db.write(
+            lambda: self.s.links.link(
+                msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK
+            )
+        )
 
     async def _command(
         self, msg: IncomingMessage, engineer: Engineer, name: str, args: str
@@ -97,7 +102,7 @@ class Desk:
         rest = parts[1].strip() if len(parts) > 1 else ""
         try:
             if name == "tickets":
-                rows = self.s.tickets.open_tickets()
+                rows = await self.s.db.read(self.s.tickets.open_tickets)
                 await self._say(
                     msg,
                     "\n".join(
@@ -109,7 +114,7 @@ class Desk:
             elif not number:
                 await self._say(msg, f"用法：/{name} <工单号> …")
             elif name == "ticket":
-                await self._say(msg, self._ticket_summary(number))
+                await self._say(msg, await self.s.db.read(lambda: self._ticket_summary(number)))
             elif name == "resolve":
                 ticket = await operations.resolve(self.s, number, engineer, rest)
                 done = f"工单 #{ticket.number} 已解决，已通知医院。"
@@ -121,15 +126,16 @@ class Desk:
                 ticket = await operations.reopen(self.s, number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
             elif name == "assign":
-                rest = rest or self._default_assignee(number, engineer)
-                target = self.s.registry.get_engineer(rest)
+                if not rest:
+                    rest = await self.s.db.read(lambda: self._default_assignee(number, engineer))
+                target = await self.s.db.read(lambda: self.s.registry.get_engineer(rest))
                 if target is None:
                     await self._say(msg, f"没有工程师 {rest}。")
                     return
                 ticket = await operations.assign(self.s, number, target, engineer)
                 await self._say(msg, f"工单 #{ticket.number} 已指派给 {target.name}。")
             elif name == "note":
-                operations.note(self.s, number, engineer, rest)
+                await operations.note(self.s, number, engineer, rest)
                 await self._say(msg, f"已记录内部备注（医院不可见）：#{number}")
         except TicketNotFound:
             await self._say(msg, texts.not_found(number))
@@ -146,6 +152,7 @@ class Desk:
         return (deputy if dedicated == engineer.id else dedicated) or deputy or ""
 
     def _ticket_summary(self, number: str) -> str:
+        """``/ticket``'s answer (reads the database: call it through ``db``)."""
         t = self.s.tickets.get(number)
         hospital = self.s.registry.get_hospital(t.hospital_id)
         events = self.s.tickets.events(t.number)[-6:]
@@ -173,7 +180,7 @@ class Desk:
         if action != "claim":
             await self.s.messenger.acknowledge(press)
             return
-        engineer = self._engineer(press.message.platform, press.sender.user_id)
+        engineer = await self._engineer(press.message.platform, press.sender.user_id)
         if engineer is None:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return

@@ -14,6 +14,8 @@ from enum import StrEnum
 from sqlalchemy import Engine, Index, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from bot.registry.sessions import write_session
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -99,10 +101,9 @@ class ExchangeStore:
             created_at=now,
             updated_at=now,
         )
-        with Session(self._engine) as session:
+        with write_session(self._engine) as session:
             session.add(row)
-            session.commit()
-            session.refresh(row)
+            session.flush()
         return row
 
     def get(self, exchange_id: int) -> Exchange | None:
@@ -120,15 +121,8 @@ class ExchangeStore:
             changes["ticket_number"] = ticket_number
         self._update(exchange_id, **changes)
 
-    def add_articles(self, exchange_id: int, article_ids: list[str]) -> None:
-        row = self.get(exchange_id)
-        if row is None:
-            return
-        merged = row.articles + [a for a in article_ids if a not in row.articles]
-        self._update(exchange_id, article_ids=",".join(merged))
-
     def _update(self, exchange_id: int, **changes: object) -> None:
-        with Session(self._engine) as session:
+        with write_session(self._engine) as session:
             row = session.get(Exchange, exchange_id)
             if row is None:
                 return
@@ -136,7 +130,6 @@ class ExchangeStore:
                 setattr(row, key, value)
             row.updated_at = self._clock()
             session.add(row)
-            session.commit()
 
     def for_message(self, platform: str, chat_id: str, message_id: str) -> Exchange | None:
         """The exchange a message belongs to: its question, or the bot's reply to it."""

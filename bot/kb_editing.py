@@ -22,9 +22,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from bot.config import Settings
+from bot.gateway import Database
 from bot.knowledge import index_dir, view_recipe
 from bot.registry.sessions import write_session
 from intents.decide import AnswerEngine
@@ -139,9 +138,12 @@ class RetireResult:
 class LiveKnowledge:
     """Saves web edits and keeps the running engine's index in step with the database."""
 
-    def __init__(self, settings: Settings, db: Engine, engine: AnswerEngine) -> None:
+    def __init__(self, settings: Settings, gateway: Database, engine: AnswerEngine) -> None:
+        """``gateway``: the bot's database gateway (saves run on its writer); rebuilding the
+        index is CPU work and runs in a worker thread of its own."""
         self.settings = settings
-        self.db = db
+        self.gateway = gateway
+        self.db = gateway.engine
         self.engine = engine
         self._lock = asyncio.Lock()
 
@@ -149,7 +151,7 @@ class LiveKnowledge:
         """Save ``article`` as edited from version ``based_on`` (None: a new article) and
         re-index it; ``EditConflict`` when someone else saved in between."""
         async with self._lock:
-            result = await asyncio.to_thread(self._write, article, changed_by, based_on)
+            result = await self.gateway.write(lambda: self._write(article, changed_by, based_on))
             if result.outcome == "unchanged":
                 return result
             indexed, embedded = await self._reindex(f"{article.id} saved")
@@ -178,7 +180,7 @@ class LiveKnowledge:
 
         verb = "retired" if retire else "restored"
         async with self._lock:
-            changed = await asyncio.to_thread(write)
+            changed = await self.gateway.write(write)
             if changed is None:
                 raise KeyError(article_id)
             in_index = self.engine.index.get(article_id) is not None

@@ -13,8 +13,11 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import Engine, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
+
+from bot.registry.sessions import write_session
 
 
 class Side(StrEnum):
@@ -43,21 +46,19 @@ class LinkStore:
         self, platform: str, chat_id: str, message_id: str, ticket_number: str, side: Side
     ) -> None:
         """Remember that a message belongs to a ticket (idempotent)."""
-        with Session(self._engine) as session:
-            session.add(
-                MessageLink(
-                    platform=platform,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    ticket_number=ticket_number,
-                    side=side,
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
+        values = {
+            "platform": platform,
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "ticket_number": ticket_number,
+            "side": side,
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        # ON CONFLICT DO NOTHING rather than catching the duplicate: inside a larger
+        # transaction (opening a ticket) a failed INSERT would abort all of it on PostgreSQL
+        insert = sqlite_insert if self._engine.dialect.name == "sqlite" else pg_insert
+        with write_session(self._engine) as session:
+            session.execute(insert(MessageLink).values(**values).on_conflict_do_nothing())
 
     def ticket_for(self, platform: str, chat_id: str, message_id: str) -> MessageLink | None:
         with Session(self._engine) as session:
@@ -70,7 +71,7 @@ class LinkStore:
 
     def move_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
         """A migrated chat keeps its links (its message ids are not reused by the platform)."""
-        with Session(self._engine) as session:
+        with write_session(self._engine) as session:
             rows = session.exec(
                 select(MessageLink).where(
                     MessageLink.platform == platform, MessageLink.chat_id == old_chat_id
@@ -79,4 +80,3 @@ class LinkStore:
             for row in rows:
                 row.chat_id = new_chat_id
                 session.add(row)
-            session.commit()

@@ -34,8 +34,9 @@ class Messenger:
         self._adapters[adapter.platform] = adapter
 
     @property
-    def platforms(self) -> list[str]:
-        return sorted(self._adapters)
+    def platforms(self) -> frozenset[str]:
+        """The platforms a message can be sent on (paging skips an engineer's others)."""
+        return frozenset(self._adapters)
 
     def _adapter(self, platform: str) -> Adapter | None:
         adapter = self._adapters.get(platform)

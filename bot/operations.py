@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from functools import partial
 
 from adapters.base import Button, MessageRef, Reply
 from bot import texts
@@ -76,15 +77,17 @@ async def tell_hospital(
         Reply(chat=chat, text=text, reply_to=question_id, buttons=buttons)
     )
     if sent is not None:
-        services.links.link(
-            sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
+        await services.db.write(
+            lambda: services.links.link(
+                sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.HOSPITAL
+            )
         )
     return sent
 
 
 async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
     """Accept a new ticket (atomic: one winner), update the cards and tell the hospital."""
-    ticket = services.tickets.claim(number, engineer.id)
+    ticket = await services.db.write(lambda: services.tickets.claim(number, engineer.id))
     await refresh_cards(services, ticket.number)
     await tell_hospital(services, ticket, texts.accepted(engineer.name, ticket.number))
     return ticket
@@ -92,21 +95,25 @@ async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
 
 async def resolve(services: Services, number: str, engineer: Engineer, resolution: str) -> Ticket:
     """Resolve with the required resolution text and tell the hospital how."""
-    ticket = services.tickets.resolve(number, engineer.id, resolution)
+    ticket = await services.db.write(
+        lambda: services.tickets.resolve(number, engineer.id, resolution)
+    )
     await tell_hospital(services, ticket, texts.resolved(ticket.number, resolution))
     await refresh_cards(services, ticket.number)
     return ticket
 
 
 async def reopen(services: Services, number: str, engineer: Engineer, reason: str) -> Ticket:
-    ticket = services.tickets.reopen(number, engineer.id, reason or "重新打开")
+    ticket = await services.db.write(
+        lambda: services.tickets.reopen(number, engineer.id, reason or "重新打开")
+    )
     await tell_hospital(services, ticket, texts.reopened(ticket.number))
     await refresh_cards(services, ticket.number)
     return ticket
 
 
 async def assign(services: Services, number: str, target: Engineer, by: Engineer) -> Ticket:
-    ticket = services.tickets.assign(number, target.id, by.id)
+    ticket = await services.db.write(lambda: services.tickets.assign(number, target.id, by.id))
     await refresh_cards(services, ticket.number)
     return ticket
 
@@ -116,29 +123,38 @@ async def classify(
 ) -> Ticket:
     """Correct the service category and urgency (the bot only suggests them; the reports and
     the contract's record count the corrected values). Each change is an audit event."""
-    ticket = services.tickets.get(number)
-    if category != ticket.category:
-        ticket = services.tickets.set_category(number, category, engineer.id)
-    if urgency != ticket.urgency:
-        ticket = services.tickets.set_urgency(number, urgency, engineer.id)
+
+    def change() -> Ticket:
+        ticket = services.tickets.get(number)
+        if category != ticket.category:
+            ticket = services.tickets.set_category(number, category, engineer.id)
+        if urgency != ticket.urgency:
+            ticket = services.tickets.set_urgency(number, urgency, engineer.id)
+        return ticket
+
+    ticket = await services.db.write(change)
     await refresh_cards(services, ticket.number)
     return ticket
 
 
-def note(services: Services, number: str, engineer: Engineer, text: str) -> None:
+async def note(services: Services, number: str, engineer: Engineer, text: str) -> None:
     """An internal note: recorded in the audit trail, never shown to the hospital."""
-    services.tickets.add_note(number, engineer.id, text)
+    await services.db.write(lambda: services.tickets.add_note(number, engineer.id, text))
 
 
 async def reply_to_hospital(
     services: Services, number: str, engineer: Engineer, text: str
 ) -> MessageRef | None:
     """An engineer's message to the hospital, relayed into its thread and kept on the ticket."""
-    ticket = services.tickets.get(number)
+    ticket = await services.db.read(lambda: services.tickets.get(number))
     sent = await tell_hospital(
         services, ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
     )
-    services.tickets.append_message(ticket.number, Direction.ENGINEER, engineer.id, text, sent)
+    await services.db.write(
+        lambda: services.tickets.append_message(
+            ticket.number, Direction.ENGINEER, engineer.id, text, sent
+        )
+    )
     return sent
 
 
@@ -147,7 +163,7 @@ async def relay_to_desks(
 ) -> None:
     """Show a hospital's message on the ticket's card in every desk (as a reply to it)."""
     for desk in services.settings.desk_chats:
-        card = card_in(services, ticket.number, desk)
+        card = await services.db.read(partial(card_in, services, ticket.number, desk))
         sent = await services.messenger.send(
             Reply(
                 chat=desk,
@@ -156,8 +172,15 @@ async def relay_to_desks(
             )
         )
         if sent is not None:
-            services.links.link(
-                sent.platform, sent.chat_id, sent.message_id, ticket.number, Side.DESK
+            await services.db.write(
+                partial(
+                    services.links.link,
+                    sent.platform,
+                    sent.chat_id,
+                    sent.message_id,
+                    ticket.number,
+                    Side.DESK,
+                )
             )
 
 
@@ -172,7 +195,11 @@ async def hospital_follow_up(
 ) -> None:
     """A hospital user adds to their ticket (in its chat thread or on the web): kept on the
     ticket and relayed to the engineers. ``body`` must already be redacted."""
-    services.tickets.append_message(ticket.number, Direction.HOSPITAL, author, body, ref)
+    await services.db.write(
+        lambda: services.tickets.append_message(
+            ticket.number, Direction.HOSPITAL, author, body, ref
+        )
+    )
     await relay_to_desks(services, ticket, hospital.name, author_name, body)
 
 
@@ -185,7 +212,9 @@ async def hospital_reopen(
     reason: str,
 ) -> Ticket:
     """The hospital says a resolved ticket is not solved: back to its engineer, who is told."""
-    reopened = services.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
+    reopened = await services.db.write(
+        lambda: services.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
+    )
     await refresh_cards(services, reopened.number)
     await relay_to_desks(
         services, reopened, hospital.name, author_name, f"重新打开：{reason or '问题仍未解决'}"

@@ -17,22 +17,22 @@ from adapters.base import (
     Button,
     ButtonPress,
     ChatEvent,
-    ChatEventKind,
     ChatRef,
     Citation,
     IncomingMessage,
+    MessageRef,
     Reply,
 )
-from bot import operations, texts
+from bot import hospital_side, operations, texts
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
-from bot.duty.commands import hospital_duty_text
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.sla.actions import decode_ack
-from bot.tickets.store import Actor, TicketError, TicketNotFound
+from bot.tickets.models import Ticket
+from bot.tickets.store import Actor, TicketNotFound
 from bot.workflows.chat import ServiceChat
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
@@ -60,7 +60,9 @@ class Pipeline:
         if self.s.is_desk(msg.chat):
             await self.desk.on_message(msg)
             return
-        hospital = self.s.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
+        hospital = await self.s.db.read(
+            lambda: self.s.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
+        )
         if hospital is None:
             await self._unregistered(msg)
             return
@@ -74,12 +76,15 @@ class Pipeline:
         if await self._relay_to_ticket(msg, hospital, text):
             return
         if self.s.broadcasts is not None:  # a reply to a notice is recorded, then handled as usual
-            self.s.broadcasts.on_hospital_reply(msg, hospital.id)
-        if msg.edited and self._already_handled(msg):
+            await self.s.broadcasts.on_hospital_reply(msg, hospital.id)
+        if msg.edited and await self._already_handled(msg):
             return  # an edit of a question we already answered: do not answer twice
         if msg.reply_to_message_id and texts.says_unsolved(text):
-            prior = self.s.exchanges.for_message(
-                msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
+            replied_to = msg.reply_to_message_id
+            prior = await self.s.db.read(
+                lambda: self.s.exchanges.for_message(
+                    msg.chat.platform, msg.chat.chat_id, replied_to
+                )
             )
             if prior is not None:
                 await self._escalate_follow_up(msg, hospital, prior, text)
@@ -88,11 +93,13 @@ class Pipeline:
         decision = await asyncio.to_thread(self.s.engine.decide, text, addressing)
         await self.act(msg, hospital, text, decision)
 
-    def _already_handled(self, msg: IncomingMessage) -> bool:
-        return (
-            self.s.exchanges.for_message(msg.chat.platform, msg.chat.chat_id, msg.message_id)
-            is not None
+    async def _already_handled(self, msg: IncomingMessage) -> bool:
+        found = await self.s.db.read(
+            lambda: self.s.exchanges.for_message(
+                msg.chat.platform, msg.chat.chat_id, msg.message_id
+            )
         )
+        return found is not None
 
     async def _unregistered(self, msg: IncomingMessage) -> None:
         """Say once per chat (per process) that the group is not registered; store nothing."""
@@ -105,14 +112,11 @@ class Pipeline:
 
     async def _relay_to_ticket(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
         """A message in a ticket's thread goes to the ticket and to the engineers' card."""
-        if not msg.reply_to_message_id:
+        replied_to = msg.reply_to_message_id
+        if not replied_to:
             return False
-        link = self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id)
-        if link is None:
-            return False
-        try:
-            ticket = self.s.tickets.get(link.ticket_number, hospital_id=hospital.id)
-        except TicketNotFound:
+        ticket = await self.s.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
+        if ticket is None:
             return False
         author = Actor.hospital_user(
             hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
@@ -122,8 +126,10 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        self.s.links.link(
-            msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+        await self.s.db.write(
+            lambda: self.s.links.link(
+                msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+            )
         )
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
@@ -131,6 +137,18 @@ class Pipeline:
         if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
             await self.s.sla.resume(ticket.number, "医院回复")
         return True
+
+    def _thread_ticket(
+        self, msg: IncomingMessage, replied_to: str, hospital_id: str
+    ) -> Ticket | None:
+        """The hospital's ticket whose thread the replied-to message belongs to."""
+        link = self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
+        if link is None:
+            return None
+        try:
+            return self.s.tickets.get(link.ticket_number, hospital_id=hospital_id)
+        except TicketNotFound:
+            return None
 
     # ---- acting on a decision ---------------------------------------------------------------
 
@@ -145,18 +163,20 @@ class Pipeline:
                 )
             return
         articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
-        exchange = self.s.exchanges.record(
-            hospital_id=hospital.id,
-            platform=msg.chat.platform,
-            chat_id=msg.chat.chat_id,
-            thread_root=thread_root(msg, self.s),
-            question_message_id=msg.message_id,
-            reporter_user_id=msg.sender.user_id,
-            reporter_name=msg.sender.display_name,
-            question=text,
-            decision=kind.value,
-            article_ids=articles,
-            confidence=decision.confidence,
+        exchange = await self.s.db.write(
+            lambda: self.s.exchanges.record(
+                hospital_id=hospital.id,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                thread_root=thread_root(msg, self.s),
+                question_message_id=msg.message_id,
+                reporter_user_id=msg.sender.user_id,
+                reporter_name=msg.sender.display_name,
+                question=text,
+                decision=kind.value,
+                article_ids=articles,
+                confidence=decision.confidence,
+            )
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
             await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
@@ -177,14 +197,13 @@ class Pipeline:
                     buttons=((Button(texts.TO_ENGINEER, f"esc:{exchange.id}"),),),
                 )
             )
-            if sent is not None:
-                self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+            await self._set_reply(exchange, sent)
         else:
             await open_ticket_for(
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
 
-    def _answer_reply(
+    async def _answer_reply(
         self,
         chat: ChatRef,
         exchange: Exchange,
@@ -194,7 +213,7 @@ class Pipeline:
     ) -> Reply | None:
         """The answer message for an article, or None if the article is gone from the KB
         ("no citation, no answer")."""
-        article = self.s.article(article_id)
+        article = await self.s.db.read(lambda: self.s.article(article_id))
         if article is None:
             return None
         buttons = (
@@ -215,25 +234,35 @@ class Pipeline:
             buttons=buttons,
         )
 
+    async def _set_reply(self, exchange: Exchange, sent: MessageRef | None) -> None:
+        """Remember the bot's reply to a question (a reply to it then finds the exchange)."""
+        if sent is not None:
+            message_id = sent.message_id
+            await self.s.db.write(lambda: self.s.exchanges.set_reply(exchange.id or 0, message_id))
+
+    async def _set_outcome(self, exchange: Exchange, outcome: Outcome) -> None:
+        await self.s.db.write(lambda: self.s.exchanges.set_outcome(exchange.id or 0, outcome))
+
     async def _answer(
         self, chat: ChatRef, exchange: Exchange, article_id: str, reply_to: str
     ) -> None:
         """Send an article's steps; an article gone from the KB goes to an engineer instead."""
-        reply = self._answer_reply(chat, exchange, article_id, reply_to)
+        reply = await self._answer_reply(chat, exchange, article_id, reply_to)
         if reply is None:
-            hospital = self.s.registry.get_hospital(exchange.hospital_id)
+            hospital = await self.s.db.read(
+                lambda: self.s.registry.get_hospital(exchange.hospital_id)
+            )
             if hospital is not None:
                 await open_ticket_for(
                     self.s, hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
                 )
             return
         sent = await self.s.messenger.send(reply)
-        if sent is not None:
-            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+        await self._set_reply(exchange, sent)
 
     async def _confirm(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
         """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
-        article = self.s.article(article_id)
+        article = await self.s.db.read(lambda: self.s.article(article_id))
         if article is None:  # gone from the KB meanwhile: no citation, no answer
             await self._answer(msg.chat, exchange, article_id, msg.message_id)
             return
@@ -250,37 +279,40 @@ class Pipeline:
                 ),
             )
         )
-        if sent is not None:
-            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+        await self._set_reply(exchange, sent)
 
     async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
         rows = tuple(
-            (Button(a.title[:40], f"pick:{exchange.id}:{a.id}"),) for a in decision.choices
+            # the choice's position, not its article id: an id may be 64 characters and
+            # Telegram's callback data is 64 bytes (the press would go unanswered)
+            (Button(a.title[:40], f"pick:{exchange.id}:{n}"),)
+            for n, a in enumerate(decision.choices)
         )
         rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}"),),)
         sent = await self.s.messenger.send(
             Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
         )
-        if sent is not None:
-            self.s.exchanges.set_reply(exchange.id or 0, sent.message_id)
+        await self._set_reply(exchange, sent)
 
     async def _escalate_follow_up(
         self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
     ) -> None:
         """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
-        follow = self.s.exchanges.record(
-            hospital_id=hospital.id,
-            platform=msg.chat.platform,
-            chat_id=msg.chat.chat_id,
-            thread_root=prior.thread_root,
-            question_message_id=msg.message_id,
-            reporter_user_id=msg.sender.user_id,
-            reporter_name=msg.sender.display_name,
-            question=text,
-            decision="follow_up",
-            article_ids=[],
-            confidence=0.0,
-            outcome=Outcome.UNSOLVED,
+        follow = await self.s.db.write(
+            lambda: self.s.exchanges.record(
+                hospital_id=hospital.id,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                thread_root=prior.thread_root,
+                question_message_id=msg.message_id,
+                reporter_user_id=msg.sender.user_id,
+                reporter_name=msg.sender.display_name,
+                question=text,
+                decision="follow_up",
+                article_ids=[],
+                confidence=0.0,
+                outcome=Outcome.UNSOLVED,
+            )
         )
         await open_ticket_for(
             self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat
@@ -291,40 +323,7 @@ class Pipeline:
     async def _hospital_command(
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> None:
-        if name == "notice" and self.s.broadcasts is not None:
-            await self.s.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
-            return
-        if self.s.workflows is not None and await ServiceChat(
-            self.s, self.s.workflows
-        ).on_hospital_command(msg, hospital, name, args):
-            return  # /revoke (remote consent), /engineer (dedicated engineer)
-        if name == "ticket" and args:
-            try:
-                t = self.s.tickets.get(args.split()[0], hospital_id=hospital.id)
-                body = (
-                    f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
-                    f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
-                )
-            except (TicketNotFound, TicketError, ValueError):
-                body = texts.not_found(args.split()[0])
-        elif name in ("tickets", "ticket"):
-            rows = self.s.tickets.list_for_hospital(hospital.id, limit=10)
-            body = (
-                "\n".join(
-                    f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
-                    for t in rows
-                )
-                or "本院暂无工单。"
-            )
-        elif name == "duty" and self.s.sla is not None:
-            body = await asyncio.to_thread(
-                hospital_duty_text, self.s.sla.roster, self.s.registry, hospital, self.s.sla.now()
-            )
-        elif msg.mentions_bot:  # addressed to us (a Slack /hisbot command, /x@ourbot): help
-            body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单，/duty 今天的值班工程师。"
-        else:
-            return  # not ours: other bots share the group
-        await self.s.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
+        await hospital_side.hospital_command(self.s, msg, hospital, name, args)
 
     # ---- buttons ----------------------------------------------------------------------------
 
@@ -344,19 +343,22 @@ class Pipeline:
         ):
             await self.desk.on_button(press)
             return
-        hospital = self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
+        hospital = await self.s.db.read(
+            lambda: self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
+        )
+        key = rest.split(":")[0]
         exchange = (
-            self.s.exchanges.get(int(rest.split(":")[0])) if rest.split(":")[0].isdigit() else None
+            await self.s.db.read(lambda: self.s.exchanges.get(int(key))) if key.isdigit() else None
         )
         if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
             await self.s.messenger.acknowledge(press, "这个按钮已失效。")
             return
         chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
         if action == "ok":
-            self.s.exchanges.set_outcome(exchange.id or 0, Outcome.SOLVED)
+            await self._set_outcome(exchange, Outcome.SOLVED)
             await self.s.messenger.acknowledge(press, texts.thanks_solved())
             done = (
-                self._answer_reply(
+                await self._answer_reply(
                     chat,
                     exchange,
                     exchange.articles[0],
@@ -373,7 +375,7 @@ class Pipeline:
                 )
         elif action in ("no", "esc"):
             await self.s.messenger.acknowledge(press)
-            self.s.exchanges.set_outcome(exchange.id or 0, Outcome.UNSOLVED)
+            await self._set_outcome(exchange, Outcome.UNSOLVED)
             await open_ticket_for(
                 self.s,
                 hospital,
@@ -384,14 +386,15 @@ class Pipeline:
             )
         elif action == "yes" and exchange.articles:
             await self.s.messenger.acknowledge(press)
-            article = self.s.article(exchange.articles[0])
+            first = exchange.articles[0]
+            article = await self.s.db.read(lambda: self.s.article(first))
             if article is not None:
                 await self.s.messenger.edit(
                     press.message, Reply(chat=chat, text=texts.confirmed(article.title))
                 )
             await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
         elif action == "pick":
-            article_id = rest.split(":", 1)[1] if ":" in rest else ""
+            article_id = _picked(exchange, rest.split(":", 1)[1] if ":" in rest else "")
             await self.s.messenger.acknowledge(press)
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:
@@ -410,15 +413,14 @@ class Pipeline:
         )
 
     async def on_chat_event(self, event: ChatEvent) -> None:
-        platform, chat_id = event.chat.platform, event.chat.chat_id
-        if event.kind is ChatEventKind.MIGRATED and event.new_chat_id:
-            if self.s.registry.get_chat(platform, chat_id) is not None:
-                self.s.registry.move_chat(platform, chat_id, event.new_chat_id)
-            self.s.links.move_chat(platform, chat_id, event.new_chat_id)
-            log.info("chat %s:%s migrated to %s", platform, chat_id, event.new_chat_id)
-        elif event.kind in (ChatEventKind.BOT_REMOVED, ChatEventKind.ARCHIVED):
-            if self.s.registry.get_chat(platform, chat_id) is not None:
-                self.s.registry.deactivate_chat(platform, chat_id, reason=event.kind.value)
-            log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
-        elif event.kind is ChatEventKind.RENAMED:
-            log.info("chat %s:%s renamed", platform, chat_id)
+        await hospital_side.on_chat_event(self.s, event)
+
+
+def _picked(exchange: Exchange, choice: str) -> str:
+    """The article a clarify button names: its position among the exchange's choices, or
+    (buttons sent before positions were used) the article id itself."""
+    if choice in exchange.articles:
+        return choice
+    if choice.isdigit() and int(choice) < len(exchange.articles):
+        return exchange.articles[int(choice)]
+    return ""

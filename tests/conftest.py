@@ -9,7 +9,7 @@ import os
 # Set before anything loads an OpenMP runtime; subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +167,24 @@ def sample_kb_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_queries_path() -> Path:
     return SAMPLE_QUERIES
+
+
+from tests import sql_guard  # noqa: E402
+
+sql_guard.install()
+
+
+@pytest.fixture(autouse=True)
+def no_sql_on_the_event_loop() -> Iterator[None]:
+    """Every test fails when the bot ran a SQL statement on an event loop's thread (see
+    ``tests/sql_guard.py``): database work goes through ``bot.gateway.Database``."""
+    sql_guard.violations.clear()
+    yield
+    found = list(dict.fromkeys(sql_guard.violations))
+    sql_guard.violations.clear()
+    if found:
+        pytest.fail(
+            f"{len(found)} SQL statement site(s) ran on the event loop:\n  "
+            + "\n  ".join(found[:5]),
+            pytrace=False,
+        )

@@ -87,6 +87,10 @@ class NoticeReader:
         self.outbox = Outbox(engine, self.settings)
         self.receipts = ReceiptBook(engine, clock)
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def now(self) -> dt.datetime:
         return aware(self._clock())
 

@@ -69,9 +69,7 @@ class NoticeCommands:
         sub = words[0].lower() if words else "help"
         actor = Actor.chat(msg.chat.platform, msg.sender.user_id, msg.sender.display_name)
         try:
-            if sub in READERS:
-                self.store.authorize(actor, sub, need="")
-            text, buttons = await self._run(sub, words[1:], more, actor, msg.chat)
+            text, buttons = await self._run(sub, words[1:], more, actor)
         except NotBroadcaster:
             text, buttons = REFUSED, ()
         except BroadcastError as exc:
@@ -81,13 +79,36 @@ class NoticeCommands:
         await self._say(msg.chat, text, msg.message_id, buttons)
 
     async def _run(
-        self, sub: str, args: list[str], more: str, actor: Actor, chat: ChatRef
+        self, sub: str, args: list[str], more: str, actor: Actor
     ) -> tuple[str, tuple[tuple[Button, ...], ...]]:
+        if sub in ("send", "schedule"):
+            notice_id = int(args[0].lstrip("#"))
+            tz = self.store.settings.tz
+            at = parse_local(" ".join(args[1:3]), tz) if sub == "schedule" else None
+            return await self._ask_confirmation(notice_id, actor, at)
+        text, after = await self.b.db.write(lambda: self._change(sub, args, more, actor))
+        self._after(after)
+        return text, ()
+
+    def _after(self, after: frozenset[str]) -> None:
+        """What a change asks of the running worker and scheduler, on the loop."""
+        if "waves" in after:
+            self.b.on_waves_changed()
+        if "wake" in after:
+            self.b.wake()
+
+    def _change(
+        self, sub: str, args: list[str], more: str, actor: Actor
+    ) -> tuple[str, frozenset[str]]:
+        """Every subcommand but send/schedule: its database work (on the gateway's writer)
+        and its answer, plus what the worker must do after it ("waves", "wake")."""
         s = self.store.settings
+        if sub in READERS:
+            self.store.authorize(actor, sub, need="")
         if sub == "list":
             return "\n".join(
                 notice_line(n, s) for n in self.store.list_notices()
-            ) or "还没有通知。", ()
+            ) or "还没有通知。", frozenset()
         if sub == "create":
             draft = draft_from_fields(args[0], parse_fields(more.splitlines()), s.tz)
             notice = self.store.create(draft, actor)
@@ -97,37 +118,36 @@ class NoticeCommands:
             )
             return (
                 f"已创建通知 #{notice.id}（草稿）。\n{preview}\n发送：/notice send {notice.id}",
-                (),
+                frozenset(),
             )
         notice_id = int(args[0].lstrip("#"))
         if sub == "preview":
             notice = self.store.get(notice_id)
             desc = self.store.targets(notice_id).describe()
-            return status.preview_text(notice, desc, self.store.preview(notice_id), 30), ()
+            reach = self.store.preview(notice_id)
+            return status.preview_text(notice, desc, reach, 30), frozenset()
         if sub == "status":
-            return status.report_text(status.build_report(self.store, notice_id), s, 30), ()
-        if sub in ("send", "schedule"):
-            at = parse_local(" ".join(args[1:3]), s.tz) if sub == "schedule" else None
-            return await self._ask_confirmation(notice_id, actor, at)
+            report = status.build_report(self.store, notice_id)
+            return status.report_text(report, s, 30), frozenset()
         if sub == "confirm":
             at = parse_local(" ".join(args[1:3]), s.tz) if len(args) > 1 else None
-            return self._confirm(notice_id, actor, at), ()
+            return self._confirm(notice_id, actor, at), frozenset({"waves", "wake"})
         if sub == "cancel":
             notice, cancelled = self.store.cancel(notice_id, actor)
-            self.b.on_waves_changed()
-            return f"通知 #{notice_id} 已取消（{cancelled} 个群的待发消息不再发送）。", ()
+            return (
+                f"通知 #{notice_id} 已取消（{cancelled} 个群的待发消息不再发送）。",
+                frozenset({"waves"}),
+            )
         if sub in ("started", "completed"):
             self.store.follow_up(notice_id, WaveKind(sub), actor, " ".join(args[1:]))
-            self.b.wake()
             return (
                 f"已发出“{'升级开始' if sub == 'started' else '升级完成'}”通知（#{notice_id}）。",
-                (),
+                frozenset({"wake"}),
             )
         if sub == "resend":
             count = self.store.resend(notice_id, actor, args[1:])
-            self.b.wake()
-            return f"通知 #{notice_id}：{count} 个群将补发。", ()
-        return USAGE, ()
+            return f"通知 #{notice_id}：{count} 个群将补发。", frozenset({"wake"})
+        return USAGE, frozenset()
 
     async def _ask_confirmation(
         self, notice_id: int, actor: Actor, at: dt.datetime | None
@@ -135,7 +155,7 @@ class NoticeCommands:
         state = await self.b.send_test(notice_id, actor)
         if state != "sent":
             return f"测试稿没有发到工程师群（{state}），请检查后重试。", ()
-        res = self.store.preview(notice_id)
+        res = await self.b.db.read(lambda: self.store.preview(notice_id))
         per = "，".join(f"{p} {k}" for p, k in res.per_platform().items())
         when = f"，定时 {self.store.settings.local(at)}" if at else "，立即发送"
         stamp = int(at.timestamp() // 60) if at else 0
@@ -151,9 +171,9 @@ class NoticeCommands:
         )
 
     def _confirm(self, notice_id: int, actor: Actor, at: dt.datetime | None) -> str:
+        """Confirm (database work: on the gateway's writer); the caller then re-syncs the
+        waves and wakes the worker."""
         notice = self.store.confirm(notice_id, actor, at)
-        self.b.on_waves_changed()
-        self.b.wake()
         engineer = self.store.engineer_for(actor)
         who = engineer.name if engineer else actor.label
         return f"✅ 通知 #{notice_id} 已由 {who} 确认，{self.store.settings.local(notice.send_at)} 发送。"
@@ -169,12 +189,15 @@ class NoticeCommands:
         try:
             notice_id = int(parts[0])
             if action == "nabort":
-                self.store.authorize(actor, "abort", notice_id, need="")
+                await self.b.db.read(
+                    lambda: self.store.authorize(actor, "abort", notice_id, need="")
+                )
                 text = f"已放弃发送，通知 #{notice_id} 仍是草稿。"
             else:
                 minutes = int(parts[1]) if len(parts) > 1 else 0
                 at = dt.datetime.fromtimestamp(minutes * 60, dt.UTC) if minutes else None
-                text = self._confirm(notice_id, actor, at)
+                text = await self.b.db.write(lambda: self._confirm(notice_id, actor, at))
+                self._after(frozenset({"waves", "wake"}))
         except NotBroadcaster:
             await self.b.transport.acknowledge(press, REFUSED)
             return True
@@ -191,7 +214,6 @@ class NoticeCommands:
     async def refuse_outside_desk(self, msg: IncomingMessage) -> None:
         """``/notice`` typed in a hospital group: refused there, and on record."""
         actor = Actor.chat(msg.chat.platform, msg.sender.user_id, msg.sender.display_name)
-        self.store.audit(
-            actor, "command", None, False, f"/notice in {msg.chat.platform}:{msg.chat.chat_id}"
-        )
+        where = f"/notice in {msg.chat.platform}:{msg.chat.chat_id}"
+        await self.b.db.write(lambda: self.store.audit(actor, "command", None, False, where))
         await self._say(msg.chat, "通知只能由工程师在工程师群中发送。", msg.message_id)

@@ -3,7 +3,7 @@
 It wires the broadcaster (outbox worker), the scheduler and the ``/notice`` commands, and
 offers the pipeline its four hooks: buttons (``on_button``), desk commands
 (``on_desk_command``), a ``/notice`` typed in a hospital group (``on_hospital_command``), and
-replies to notices (``on_hospital_reply`` when one arrives, ``on_ticket_opened`` when its
+replies to notices (``on_hospital_reply`` when one arrives, ``link_ticket`` when its
 thread became a ticket), plus ``notice_for_message``.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from adapters.base import ButtonPress, ChatRef, IncomingMessage
+from adapters.base import ButtonPress, ChatRef, IncomingMessage, Reply
 from bot.broadcasts import render
 from bot.broadcasts.commands import NoticeCommands
 from bot.broadcasts.models import Notice, ReceiptKind
@@ -23,6 +23,7 @@ from bot.broadcasts.scheduler import NoticeScheduler
 from bot.broadcasts.service import Broadcaster
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
+from bot.gateway import Database
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,14 @@ class Broadcasts:
         engine: Engine | None = None,
         scheduler_name: str = "hisbot",
         pacer: Pacer | None = None,
+        db: Database | None = None,
     ) -> None:
         """``engine``: where APScheduler keeps its jobs (the bot's database); None runs
-        without APScheduler (the worker's poll alone fires due waves)."""
+        without APScheduler (the worker's poll alone fires due waves). ``db``: the bot's
+        database gateway (one over the store's engine if not given)."""
         self.store = store
-        self.broadcaster = Broadcaster(store, transport, desk_chats, pacer)
+        self.broadcaster = Broadcaster(store, transport, desk_chats, pacer, db)
+        self.db = self.broadcaster.db
         self.commands = NoticeCommands(self.broadcaster)
         self.scheduler = (
             NoticeScheduler(self.broadcaster, engine, scheduler_name)
@@ -75,24 +79,28 @@ class Broadcasts:
     def notice_for_message(self, platform: str, chat_id: str, message_id: str) -> Notice | None:
         return self.store.receipts.notice_for_message(platform, chat_id, message_id)
 
-    def on_hospital_reply(self, msg: IncomingMessage, hospital_id: str) -> Notice | None:
+    async def on_hospital_reply(self, msg: IncomingMessage, hospital_id: str) -> Notice | None:
         """A hospital message replying to a notice is recorded against it; returns the notice
         (the pipeline then handles the message as usual: answer, or a ticket)."""
-        if not msg.reply_to_message_id:
+        replied_to = msg.reply_to_message_id
+        if not replied_to:
             return None
-        notice = self.notice_for_message(
-            msg.chat.platform, msg.chat.chat_id, msg.reply_to_message_id
-        )
-        if notice is not None and notice.id is not None:
-            self.store.receipts.record_reply(
-                notice.id, hospital_id, msg.chat.platform, msg.chat.chat_id, msg.message_id
-            )
-        return notice
 
-    def on_ticket_opened(
+        def record() -> Notice | None:
+            notice = self.notice_for_message(msg.chat.platform, msg.chat.chat_id, replied_to)
+            if notice is not None and notice.id is not None:
+                self.store.receipts.record_reply(
+                    notice.id, hospital_id, msg.chat.platform, msg.chat.chat_id, msg.message_id
+                )
+            return notice
+
+        return await self.db.write(record)
+
+    def link_ticket(
         self, ticket_number: str, platform: str, chat_id: str, message_ids: Sequence[str]
     ) -> Notice | None:
-        """A ticket was opened for a thread: if it began as a reply to a notice, link them."""
+        """A ticket was opened for a thread: if it began as a reply to a notice, link them.
+        Database work, run inside the ticket's opening transaction (``bot.core``)."""
         notice_id = self.store.receipts.link_ticket(
             platform, chat_id, list(message_ids), ticket_number
         )
@@ -111,19 +119,23 @@ class Broadcasts:
             await transport.acknowledge(press, _TOASTS["invalid"])
             return True
         m = press.message
-        hospital = self.store.registry.hospital_for_chat(m.platform, m.chat_id)
-        result = self.store.receipts.press(
-            int(arg),
-            ReceiptKind(action),
-            Press(
-                m.platform,
-                m.chat_id,
-                m.message_id,
-                press.sender.user_id,
-                press.sender.display_name,
-                hospital.id if hospital else None,
-            ),
-        )
+
+        def record() -> PressResult:
+            hospital = self.store.registry.hospital_for_chat(m.platform, m.chat_id)
+            return self.store.receipts.press(
+                int(arg),
+                ReceiptKind(action),
+                Press(
+                    m.platform,
+                    m.chat_id,
+                    m.message_id,
+                    press.sender.user_id,
+                    press.sender.display_name,
+                    hospital.id if hospital else None,
+                ),
+            )
+
+        result = await self.db.write(record)
         await transport.acknowledge(press, self._toast(action, result))
         if result.outcome == "recorded":
             await self._refresh(press, result)
@@ -143,14 +155,21 @@ class Broadcasts:
         d, notice = result.delivery, result.notice
         if d is None or notice is None or notice.id is None or d.hospital_id is None:
             return
-        found = self.store.waves.wave(d.wave_id)
-        if found is None:
+        notice_id, hospital_id = notice.id, d.hospital_id
+
+        def render_it() -> Reply | None:
+            found = self.store.waves.wave(d.wave_id)
+            if found is None:
+                return None
+            modules, services = self.store.items(notice_id)
+            receipts = self.store.receipts.receipts(notice_id, hospital_id)
+            return render.delivery_reply(
+                d, notice, found[0], modules, services, self.store.settings, receipts
+            )
+
+        reply = await self.db.read(render_it)
+        if reply is None:
             return
-        modules, services = self.store.items(notice.id)
-        receipts = self.store.receipts.receipts(notice.id, d.hospital_id)
-        reply = render.delivery_reply(
-            d, notice, found[0], modules, services, self.store.settings, receipts
-        )
         try:
             await self.broadcaster.transport.edit(press.message, reply)
         except Exception as exc:  # the receipt is recorded; the edit is cosmetic

@@ -1,4 +1,4 @@
-"""APScheduler 3 (``AsyncIOScheduler``) with its jobs in the bot's own database.
+"""APScheduler 3 (``BackgroundScheduler``) with its jobs in the bot's own database.
 
 One date job per scheduled wave (id ``notice-wave-<id>``), kept in a ``SQLAlchemyJobStore`` on
 the bot's engine (same URL, table ``apscheduler_jobs``): it is what wakes the bot at a wave's
@@ -13,6 +13,10 @@ lose it; and the CLI (another process, without a scheduler) writes waves too. ``
 at start, after changes made in this process, and every ``poll_seconds`` from the worker —
 adds a job for every scheduled wave that lacks one (or whose due time moved) and removes jobs
 of waves that are no longer scheduled; the worker's own poll fires anything already due.
+
+Why a background scheduler and not ``AsyncIOScheduler``: the job store is SQL, and the asyncio
+scheduler reads it on the event loop at every wake-up. Here APScheduler's own thread reads it,
+``sync`` runs on the database gateway's writer, and a due job hands ``fire_wave`` to the loop.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from typing import cast
 
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 
 from bot.broadcasts.service import Broadcaster
@@ -37,13 +43,17 @@ JOB_PREFIX = "notice-wave-"
 _RUNNING: dict[str, NoticeScheduler] = {}
 
 
-async def fire_wave_job(name: str, wave_id: int) -> None:
-    """The job APScheduler runs (module level: the job store keeps a textual reference)."""
+def fire_wave_job(name: str, wave_id: int) -> None:
+    """The job APScheduler runs in its thread (module level: the job store keeps a textual
+    reference): the wave is fired on the bot's loop, and the job waits for it."""
     scheduler = _RUNNING.get(name)
-    if scheduler is None:
+    if scheduler is None or scheduler.loop is None:
         log.warning("wave %s is due but scheduler %r is not running", wave_id, name)
         return
-    await scheduler.broadcaster.fire_wave(wave_id)
+    fired = asyncio.run_coroutine_threadsafe(
+        scheduler.broadcaster.fire_wave(wave_id), scheduler.loop
+    )
+    fired.result()
 
 
 class _SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -53,17 +63,31 @@ class _SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         pass
 
 
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's thread looks for due jobs once more after ``shutdown`` (it is woken to
+    notice it); with the executor gone that round fails on a date job and ends the thread with
+    an error. A stopped scheduler runs no round."""
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        return cast(float | None, super()._process_jobs())
+
+
 class NoticeScheduler:
     def __init__(self, broadcaster: Broadcaster, engine: Engine, name: str = "hisbot") -> None:
         self.broadcaster = broadcaster
         self.name = name
         self._store = _SharedEngineJobStore(engine=engine)
-        self._scheduler = AsyncIOScheduler(
+        self._scheduler = _Scheduler(
             jobstores={"default": self._store},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=dt.UTC,
         )
-        broadcaster.on_waves_changed = self.sync
+        #: The loop due jobs fire their waves on (set by ``start``).
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._syncs: set[asyncio.Task[None]] = set()
+        broadcaster.on_waves_changed = self.request_sync
 
     @property
     def running(self) -> bool:
@@ -72,16 +96,28 @@ class NoticeScheduler:
     async def start(self, paused: bool = False) -> None:
         """Start (loads the stored jobs: past-due ones run now) and sync with the waves.
         ``paused``: keep jobs in step with the waves but run none (a standby process)."""
+        self.loop = asyncio.get_running_loop()
         _RUNNING[self.name] = self
-        self._scheduler.start(paused=paused)
-        self.sync()
+        db = self.broadcaster.db
+        await db.write(lambda: self._scheduler.start(paused=paused))
+        await db.write(self.sync)
+
+    def request_sync(self) -> None:
+        """``sync`` soon, on the database gateway's writer (called on the loop)."""
+        if not self._scheduler.running:
+            return
+        task = asyncio.get_running_loop().create_task(self.broadcaster.db.write(self.sync))
+        self._syncs.add(task)
+        task.add_done_callback(self._syncs.discard)
 
     async def stop(self) -> None:
         if _RUNNING.get(self.name) is self:
             del _RUNNING[self.name]
+        if self._syncs:
+            await asyncio.gather(*self._syncs, return_exceptions=True)
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
+            # the scheduler's thread ends; a job already handed to the loop still runs there
+            await self.broadcaster.db.write(lambda: self._scheduler.shutdown(wait=False))
 
     def jobs(self) -> dict[int, dt.datetime]:
         """Wave id → the run time of its job, as stored."""

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from adapters.base import ChatRef, DeliveryError, Reply
 from bot.broadcasts import render
@@ -24,6 +25,7 @@ from bot.broadcasts.models import Delivery, Notice, NoticeWave, WaveKind, WaveSt
 from bot.broadcasts.settings import aware
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
+from bot.gateway import Database
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,18 @@ _HELD_KINDS = (WaveKind.MAIN, WaveKind.REMINDER, WaveKind.ACK_REMINDER)
 class _Renderer:
     """Notices, items and waves read once per round, not once per delivery."""
 
-    def __init__(self, store: BroadcastStore) -> None:
+    def __init__(self, store: BroadcastStore, db: Database) -> None:
         self._store = store
+        self._db = db
         self._notices: dict[int, tuple[Notice, list[str], list[str]]] = {}
         self._waves: dict[int, NoticeWave] = {}
 
-    def reply(self, d: Delivery) -> Reply:
+    async def reply(self, d: Delivery) -> Reply:
+        if d.notice_id in self._notices and d.wave_id in self._waves:
+            return self._render(d)
+        return await self._db.read(lambda: self._render(d))
+
+    def _render(self, d: Delivery) -> Reply:
         if d.notice_id not in self._notices:
             self._notices[d.notice_id] = (
                 self._store.get(d.notice_id),
@@ -62,8 +70,12 @@ class Broadcaster:
         transport: Transport,
         desk_chats: Sequence[ChatRef] = (),
         pacer: Pacer | None = None,
+        db: Database | None = None,
     ) -> None:
+        """``db``: the bot's database gateway (a gateway of its own over the store's engine
+        when the broadcaster runs alone, as in the CLI and tests)."""
         self.store = store
+        self.db = db or Database(store.engine)
         self.settings = store.settings
         self.transport = transport
         self.desk_chats = tuple(desk_chats)
@@ -81,7 +93,9 @@ class Broadcaster:
         """Reconcile what a previous process left half-done, then start the worker task.
         Returns the deliveries found interrupted (now 'unknown')."""
         self._stopping = False
-        unknown = self.store.outbox.reconcile_interrupted(self.store.now())
+        unknown = await self.db.write(
+            lambda: self.store.outbox.reconcile_interrupted(self.store.now())
+        )
         if unknown:
             by_notice: dict[int, list[Delivery]] = {}
             for d in unknown:
@@ -90,7 +104,9 @@ class Broadcaster:
                 where = ", ".join(
                     f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in rows
                 )
-                self.store.audit(Actor.system(), "unknown", notice_id, True, where)
+                await self.db.write(
+                    partial(self.store.audit, Actor.system(), "unknown", notice_id, True, where)
+                )
                 await self.alert_desk(
                     f"⚠️ 通知 #{notice_id}：重启前有 {len(rows)} 个群的发送被中断，无法确认是否送达"
                     f"（为避免重复，未自动重发）：{where}。医院点击“已知悉”即自动确认；"
@@ -133,13 +149,13 @@ class Broadcaster:
                 continue
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._idle_seconds()):
+                async with asyncio.timeout(await self._idle_seconds()):
                     await self._wake.wait()
             self._wake.clear()
 
-    def _idle_seconds(self) -> float:
+    async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
-        due = self.store.outbox.next_attempt_at()
+        due = await self.db.read(self.store.outbox.next_attempt_at)
         if due is not None:
             wait = min(wait, (due - self.store.now()).total_seconds())
         return max(wait, 0.01)
@@ -150,14 +166,16 @@ class Broadcaster:
         """Fire due waves, send due deliveries; returns how many deliveries were attempted."""
         await self.fire_due()
         now = self.store.now()
-        rows = self.store.outbox.due_deliveries(now, self.settings.batch)
+        rows = await self.db.read(
+            lambda: self.store.outbox.due_deliveries(now, self.settings.batch)
+        )
         self._deferred = float("inf")
         lanes: dict[str, list[Delivery]] = {}
         for row in rows:
             lanes.setdefault(row.platform, []).append(row)
-        renderer = _Renderer(self.store)
+        renderer = _Renderer(self.store, self.db)
         counts = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
-        self.store.outbox.finish_notices(self.store.now())
+        await self.db.write(lambda: self.store.outbox.finish_notices(self.store.now()))
         return sum(counts)
 
     async def _lane(self, platform: str, rows: list[Delivery], renderer: _Renderer) -> int:
@@ -181,31 +199,42 @@ class Broadcaster:
         """Pace → claim (committed) → platform call → record. The pacing wait comes before
         the claim, and nothing yields between the claim and the call, so the only moment a
         crash leaves the row 'sending' is while the platform call is under way. Only
-        ``Exception`` is handled: a crash or cancellation there leaves it so on purpose."""
-        assert row.id is not None
+        ``Exception`` is handled: a crash or cancellation there leaves it so on purpose. The
+        message is rendered before the claim, so only the platform call follows it."""
+        row_id = row.id
+        assert row_id is not None
         stamp = None
         try:
             if slots is not None:
                 stamp = await self.pacer.slot(row.platform)
             token = uuid.uuid4().hex
-            if not self.store.outbox.claim(row.id, token, self.store.now()):
+            reply = await renderer.reply(row)
+            outbox = self.store.outbox
+            if not await self.db.write(lambda: outbox.claim(row_id, token, self.store.now())):
                 return 0  # cancelled, or another worker has it
             try:
-                reply = renderer.reply(row)
                 ref = await self.transport.deliver(reply)
             except DeliveryError as exc:
-                status = self.store.outbox.record_failure(
-                    row.id, token, exc.reason, exc.permanent, self.store.now()
+                failure = exc
+                status = await self.db.write(
+                    lambda: outbox.record_failure(
+                        row_id, token, failure.reason, failure.permanent, self.store.now()
+                    )
                 )
                 where = f"{row.platform}:{row.chat_id}"
                 log.info("delivery %s to %s: %s (%s)", row.id, where, status, exc.reason)
                 return 1
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-                self.store.outbox.record_failure(row.id, token, reason, False, self.store.now())
-                log.warning("delivery %s failed unexpectedly: %s", row.id, reason)
+                await self.db.write(
+                    lambda: outbox.record_failure(row_id, token, reason, False, self.store.now())
+                )
+                log.warning("delivery %s failed unexpectedly: %s", row_id, reason)
                 return 1
-            self.store.outbox.record_sent(row.id, token, ref.message_id, self.store.now())
+            sent_id = ref.message_id
+            await self.db.write(
+                lambda: outbox.record_sent(row_id, token, sent_id, self.store.now())
+            )
             return 1
         finally:
             if stamp is not None:
@@ -217,7 +246,8 @@ class Broadcaster:
 
     async def fire_due(self) -> int:
         fired = 0
-        for wave in self.store.waves.due_waves(self.store.now()):
+        due = await self.db.read(lambda: self.store.waves.due_waves(self.store.now()))
+        for wave in due:
             assert wave.id is not None
             fired += await self.fire_wave(wave.id) == "fired"
         return fired
@@ -225,47 +255,56 @@ class Broadcaster:
     async def fire_wave(self, wave_id: int) -> str:
         """Fire one wave if it is due: "fired", "held", "missed", "skipped", "not_due" or
         "done" (already fired or ended — the idempotent case)."""
+        outcome, alert = await self.db.write(lambda: self._fire_wave(wave_id))
+        if alert:
+            await self.alert_desk(alert)
+        if outcome in ("held", "fired"):
+            self.on_waves_changed()
+        if outcome == "fired":
+            self.wake()
+        return outcome
+
+    def _fire_wave(self, wave_id: int) -> tuple[str, str]:
+        """``fire_wave``'s database work (on the gateway's writer): the outcome, and the
+        engineers' alert to send ("" for none)."""
         now = self.store.now()
         found = self.store.waves.wave(wave_id)
         if found is None:
-            return "done"
+            return "done", ""
         wave, notice = found
         if wave.status != WaveStatus.SCHEDULED or wave.due_at is None:
-            return "done"
+            return "done", ""
         due = aware(wave.due_at)
         if due > now:
-            return "not_due"
+            return "not_due", ""
         kind, s = WaveKind(wave.kind), self.settings
         if kind in _HELD_KINDS and s.late == "mark_missed" and now - due > s.grace:
             note = f"due {s.local(due)}; the bot was not running until {s.local(now)}"
-            if self.store.waves.close_wave(wave_id, WaveStatus.MISSED, note, now):
-                self.store.audit(Actor.system(), "missed", notice.id, True, f"{kind}: {note}")
-                await self.alert_desk(
-                    f"⚠️ 通知 #{notice.id}《{notice.title}》的{_WAVE_NAMES[kind]}原定 "
-                    f"{s.local(due)} 发送，当时机器人未运行，已标记为“错过”，未发送。"
-                    f"如仍需发送：/notice send {notice.id}"
-                )
-            return "missed"
+            if not self.store.waves.close_wave(wave_id, WaveStatus.MISSED, note, now):
+                return "missed", ""
+            self.store.audit(Actor.system(), "missed", notice.id, True, f"{kind}: {note}")
+            return "missed", (
+                f"⚠️ 通知 #{notice.id}《{notice.title}》的{_WAVE_NAMES[kind]}原定 "
+                f"{s.local(due)} 发送，当时机器人未运行，已标记为“错过”，未发送。"
+                f"如仍需发送：/notice send {notice.id}"
+            )
         if kind in _HELD_KINDS and not notice.urgent and s.in_quiet_hours(now):
             until = s.quiet_end(now)
             start = aware(notice.window_start) if notice.window_start else None
             if kind is WaveKind.REMINDER and start is not None and until >= start:
-                return self._skip(wave_id, notice, "quiet hours last until the window starts")
+                return self._skip(wave_id, notice, "quiet hours last until the window starts"), ""
             self.store.waves.hold(wave_id, until, f"held for quiet hours until {s.local(until)}")
             self.store.audit(
                 Actor.system(), "held", notice.id, True, f"{kind} until {s.local(until)}"
             )
-            self.on_waves_changed()
-            return "held"
+            return "held", ""
         if kind is WaveKind.REMINDER and notice.window_start and aware(notice.window_start) <= now:
-            return self._skip(wave_id, notice, "the window has already started")
+            return self._skip(wave_id, notice, "the window has already started"), ""
         count = self.store.waves.fire(wave_id, now)
         if count is None:
-            return "done"
+            return "done", ""
         self.store.audit(Actor.system(), "fired", notice.id, True, f"{kind}: {count} chats")
-        self.on_waves_changed()
-        self.wake()
-        return "fired"
+        return "fired", ""
 
     def _skip(self, wave_id: int, notice: Notice, why: str) -> str:
         self.store.waves.close_wave(wave_id, WaveStatus.SKIPPED, why, self.store.now())
@@ -276,12 +315,13 @@ class Broadcaster:
 
     async def send_test(self, notice_id: int, by: Actor) -> str:
         """Queue the test copy and deliver it now (the engineer is waiting for it)."""
-        self.store.request_test(notice_id, by, self.desk_chats)
-        renderer = _Renderer(self.store)
-        for row in self.store.outbox.deliveries(notice_id, WaveKind.TEST):
+        await self.db.write(lambda: self.store.request_test(notice_id, by, self.desk_chats))
+        renderer = _Renderer(self.store, self.db)
+        rows = await self.db.read(lambda: self.store.outbox.deliveries(notice_id, WaveKind.TEST))
+        for row in rows:
             if row.status == "queued":
                 await self._deliver(row, renderer)
-        return self.store.test_state(notice_id)
+        return await self.db.read(lambda: self.store.test_state(notice_id))
 
     async def alert_desk(self, text: str) -> None:
         """Tell the engineers' chat (best effort: the audit row is the record)."""

@@ -7,21 +7,56 @@ IMMEDIATE``: the write lock is taken first (waiting up to the connection's busy 
 read-modify-write sequences inside are serialised. On PostgreSQL the transaction is an ordinary
 READ COMMITTED one; code that reads before it writes locks the rows it reads
 (``SELECT ... FOR UPDATE``) or writes with a conditional ``UPDATE``.
+
+``transaction`` makes several stores' writes one transaction (opening a ticket: the ticket, its
+exchanges' outcome, the message links, the notice link and the note): every ``write_session``
+opened inside it, in the same thread, joins it instead of committing on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+
+#: The session of the enclosing ``transaction`` (per thread and task), if any.
+_ambient: ContextVar[Session | None] = ContextVar("hisbot_transaction", default=None)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One write transaction for a unit of work across stores: committed when the block ends,
+    rolled back (all of it) if it raises. Nested ``transaction``s join the outer one."""
+    outer = _ambient.get()
+    if outer is not None:
+        yield outer
+        return
+    with _own_write_session(engine) as session:
+        token = _ambient.set(session)
+        try:
+            yield session
+        finally:
+            _ambient.reset(token)
 
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session in one write transaction: committed when the block ends, rolled back if it
-    raises. Objects stay readable after the commit (``expire_on_commit=False``)."""
+    raises. Objects stay readable after the commit (``expire_on_commit=False``). Inside a
+    ``transaction`` it is that transaction's session (committed when it ends)."""
+    outer = _ambient.get()
+    if outer is not None:
+        yield outer
+        return
+    with _own_write_session(engine) as session:
+        yield session
+
+
+@contextmanager
+def _own_write_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         if engine.dialect.name == "sqlite":
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")

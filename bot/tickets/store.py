@@ -21,8 +21,8 @@ Every call is one transaction: the ticket row and its events change together or 
 The clock is injected; the store never reads the wall clock.
 
 Crash safety: a ticket is committed *before* anything is posted to a chat platform. The
-engineers' card is an outbox: ``tickets_without_card()`` lists open tickets whose card was never
-recorded with ``mark_card_posted``; on restart the bot posts those.
+engineers' card is an outbox: ``tickets_without_card_in(desk)`` lists open tickets whose card
+in that desk chat was never recorded with ``mark_card_posted``; on restart the bot posts those.
 """
 
 from __future__ import annotations
@@ -585,17 +585,6 @@ class TicketStore:
 
     # -- the engineers' card (outbox) and reply lookups -------------------------------------------
 
-    def tickets_without_card(self) -> list[Ticket]:
-        """Open tickets whose card was never recorded as posted, oldest first."""
-        with read_session(self._engine) as s:
-            has_card = exists().where(col(TicketCard.ticket_id) == col(Ticket.id))
-            stmt = (
-                select(Ticket)
-                .where(col(Ticket.status).in_(OPEN_STATUSES), ~has_card)
-                .order_by(col(Ticket.urgency), col(Ticket.id))
-            )
-            return list(s.exec(stmt).all())
-
     def mark_card_posted(
         self, number: str, platform: str, chat_id: str | int, message_id: str | int
     ) -> TicketCard:
@@ -656,34 +645,6 @@ class TicketStore:
                 .order_by(col(Ticket.urgency), col(Ticket.id))
             )
             return list(s.exec(stmt).all())
-
-    def card_for(self, number: str) -> TicketCard | None:
-        """The ticket's most recently posted card."""
-        number = normalise_number(number)
-        with read_session(self._engine) as s:
-            ticket = _find(s, number)
-            stmt = (
-                select(TicketCard)
-                .where(TicketCard.ticket_id == ticket.id)
-                .order_by(col(TicketCard.id).desc())
-            )
-            return s.exec(stmt).first()
-
-    def ticket_for_card(
-        self, platform: str, chat_id: str | int, message_id: str | int
-    ) -> Ticket | None:
-        """The ticket whose card is this message (an engineer replied to it)."""
-        with read_session(self._engine) as s:
-            stmt = (
-                select(Ticket)
-                .join(TicketCard, col(TicketCard.ticket_id) == col(Ticket.id))
-                .where(
-                    TicketCard.platform == platform,
-                    TicketCard.chat_id == str(chat_id),
-                    TicketCard.message_id == str(message_id),
-                )
-            )
-            return s.exec(stmt).first()
 
     def ticket_for_source_thread(
         self, platform: str, chat_id: str | int, thread_or_message_id: str | int

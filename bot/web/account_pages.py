@@ -22,6 +22,7 @@ BUSY_PAUSE = 1.0
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
     web = console.settings.web
+    db = console.services.db
     lifetime = dt.timedelta(hours=web.session_hours)
 
     async def checked_password(username: str, password: str, ip: str) -> bool | None:
@@ -61,7 +62,11 @@ def routes(console: Console) -> APIRouter:
             refused = console.limiter.refused(username, ip)
             if milestone(refused):  # the 1st, 10th, 100th … refusal, not one row per refusal
                 detail = "" if refused == 1 else f"{refused} refused attempts in the window"
-                console.store.audit("anonymous", "login_blocked", username, detail, ip=ip)
+                await db.write(
+                    lambda: console.store.audit(
+                        "anonymous", "login_blocked", username, detail, ip=ip
+                    )
+                )
             minutes = web.login_window_minutes
             return console.render(
                 request,
@@ -81,7 +86,9 @@ def routes(console: Console) -> APIRouter:
             )
         if not ok:
             console.limiter.failed(username, ip)
-            console.store.audit("anonymous", "login_failed", username, ip=ip)
+            await db.write(
+                lambda: console.store.audit("anonymous", "login_failed", username, ip=ip)
+            )
             return console.render(
                 request,
                 viewer,
@@ -90,8 +97,13 @@ def routes(console: Console) -> APIRouter:
                 status_code=401,
             )
         console.limiter.succeeded(username, ip)
-        token = console.store.start_session(lifetime=lifetime, engineer_id=username)
-        console.store.audit(f"engineer:{username}", "login", username, ip=ip)
+
+        def sign_in() -> str:
+            token = console.store.start_session(lifetime=lifetime, engineer_id=username)
+            console.store.audit(f"engineer:{username}", "login", username, ip=ip)
+            return token
+
+        token = await db.write(sign_in)
         response = RedirectResponse(target if target != "/" else "/tickets", status_code=303)
         console.set_cookie(response, SESSION_COOKIE, token, int(lifetime.total_seconds()))
         return response
@@ -101,8 +113,13 @@ def routes(console: Console) -> APIRouter:
         viewer = console.viewer(request)
         await console.form(request, viewer)
         if viewer.signed_in:
-            console.store.end_session(viewer.session_hash)
-            console.store.audit(viewer.audit_name, "logout", ip=console.client_ip(request))
+            ip = console.client_ip(request)
+
+            def sign_out() -> None:
+                console.store.end_session(viewer.session_hash)
+                console.store.audit(viewer.audit_name, "logout", ip=ip)
+
+            await db.write(sign_out)
         response = RedirectResponse("/kb", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -156,11 +173,12 @@ def routes(console: Console) -> APIRouter:
         viewer = console.engineer(request)
         if "lead" not in viewer.roles:
             raise HTTPException(404)
-        rows = console.store.audit_log(limit=500)
+        rows = await db.read(lambda: console.store.audit_log(limit=500))
         return console.render(request, viewer, "audit.html", {"rows": rows})
 
-    def refused_link(request: Request) -> Response:
-        console.store.audit("anonymous", "link_refused", ip=console.client_ip(request))
+    async def refused_link(request: Request) -> Response:
+        ip = console.client_ip(request)
+        await db.write(lambda: console.store.audit("anonymous", "link_refused", ip=ip))
         return console.render(
             request,
             console.viewer(request),
@@ -169,11 +187,18 @@ def routes(console: Console) -> APIRouter:
             status_code=404,
         )
 
-    def open_link(request: Request, link: HospitalLink) -> Response:
-        session = console.store.start_session(lifetime=lifetime, link=link)
-        console.store.audit(
-            f"hospital:{link.hospital_id}#{link.id}", "link_opened", ip=console.client_ip(request)
-        )
+    async def open_link(request: Request, link: HospitalLink, end: str = "") -> Response:
+        """Swap the link for a session (ending the browser's session ``end`` first)."""
+        ip = console.client_ip(request)
+
+        def swap() -> str:
+            if end:
+                console.store.end_session(end)
+            session = console.store.start_session(lifetime=lifetime, link=link)
+            console.store.audit(f"hospital:{link.hospital_id}#{link.id}", "link_opened", ip=ip)
+            return session
+
+        session = await db.write(swap)
         response = RedirectResponse("/tickets", status_code=303)
         response.headers["Referrer-Policy"] = "no-referrer"
         console.set_cookie(response, SESSION_COOKIE, session, int(lifetime.total_seconds()))
@@ -184,13 +209,13 @@ def routes(console: Console) -> APIRouter:
         """A hospital's access link: swapped for a session cookie, then out of the URL. A
         browser already signed in is asked first (a POST with its CSRF token): a page
         elsewhere could otherwise swap an engineer's session for a hospital's (login CSRF)."""
-        link = console.store.link_for_token(token)
+        link = await db.read(lambda: console.store.link_for_token(token))
         if link is None:
-            return refused_link(request)
+            return await refused_link(request)
         viewer = console.viewer(request)
         if not viewer.signed_in:
-            return open_link(request, link)
-        hospital = console.services.registry.get_hospital(link.hospital_id)
+            return await open_link(request, link)
+        hospital = await db.read(lambda: console.services.registry.get_hospital(link.hospital_id))
         response = console.render(
             request,
             viewer,
@@ -208,11 +233,9 @@ def routes(console: Console) -> APIRouter:
     async def hospital_link_confirmed(request: Request, token: str) -> Response:
         viewer = console.viewer(request)
         await console.form(request, viewer)
-        link = console.store.link_for_token(token)
+        link = await db.read(lambda: console.store.link_for_token(token))
         if link is None:
-            return refused_link(request)
-        if viewer.signed_in:
-            console.store.end_session(viewer.session_hash)
-        return open_link(request, link)
+            return await refused_link(request)
+        return await open_link(request, link, viewer.session_hash if viewer.signed_in else "")
 
     return router

@@ -98,7 +98,7 @@ class Console:
     def knowledge(self) -> LiveKnowledge:
         """The one writer of KB changes for the running engine: edits, retiring and restoring
         share its lock, so no rebuild is built from an index another one is replacing."""
-        return LiveKnowledge(self.settings, self.db, self.services.engine)
+        return LiveKnowledge(self.settings, self.services.db, self.services.engine)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -143,6 +143,13 @@ class Console:
         )
 
     # -- who is asking ---------------------------------------------------------------------
+
+    async def resolve_viewer(self, request: Request) -> None:
+        """Look the session up once per request, off the loop (``ViewerFirst``): every
+        ``viewer(request)`` after it is a lookup in the request's state."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        found = await self.services.db.read(lambda: self.store.viewer_for(token)) if token else None
+        request.state.viewer = found or ANONYMOUS
 
     def viewer(self, request: Request) -> Viewer:
         cached = getattr(request.state, "viewer", None)
@@ -285,6 +292,20 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class ViewerFirst:
+    """Resolves the request's viewer (a database read) on the gateway before any page or
+    error handler runs, so none of them reads the session on the event loop."""
+
+    def __init__(self, app: ASGIApp, console: Console) -> None:
+        self.app = app
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not str(scope.get("path", "")).startswith("/static/"):
+            await self.console.resolve_viewer(Request(scope))
+        await self.app(scope, receive, send)
+
+
 def create_console(console: Console) -> FastAPI:
     """The ASGI app: auth pages, KB, tickets, reports, playground, static assets."""
     from bot.web import (
@@ -304,6 +325,7 @@ def create_console(console: Console) -> FastAPI:
     app = FastAPI(title="hisbot console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
     # inside SecurityHeaders: a 413 carries the headers too
+    app.add_middleware(ViewerFirst, console=console)
     app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

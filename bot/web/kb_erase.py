@@ -8,8 +8,6 @@ by whom and when, never the text. The current version is the article: edit it fi
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -30,13 +28,14 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(404)
         by = viewer.engineer_id or ""
         try:
-            await asyncio.to_thread(
-                Eraser(console.db).erase_kb_version, article_id, int(version), by
+            await console.services.db.write(
+                lambda: Eraser(console.db).erase_kb_version(article_id, int(version), by)
             )
         except PurgeRefused:
             raise HTTPException(404) from None
-        console.store.audit(
-            viewer.audit_name, ERASE, article_id, f"v{version}", console.client_ip(request)
+        ip = console.client_ip(request)
+        await console.services.db.write(
+            lambda: console.store.audit(viewer.audit_name, ERASE, article_id, f"v{version}", ip)
         )
         return RedirectResponse(f"/kb/{article_id}/history?n=erased", status_code=303)
 

@@ -187,6 +187,10 @@ def _row(console: Console, article_id: str) -> KbArticle | None:
         return s.get(KbArticle, article_id)
 
 
+async def _read_row(console: Console, article_id: str) -> KbArticle | None:
+    return await console.services.db.read(lambda: _row(console, article_id))
+
+
 def _draft(form: FormData, article_id: str | None = None) -> Draft:
     def field(name: str) -> str:
         value = form.get(name, "")
@@ -243,7 +247,7 @@ def routes(console: Console) -> APIRouter:
         request: Request, category: str = "", module: str = "", retired: str = ""
     ) -> Response:
         viewer = console.kb_reader(request)
-        every = await asyncio.to_thread(_rows, console)
+        every = await console.services.db.read(lambda: _rows(console))
         # retired articles: only engineers see them, and only when they ask to (?retired=1)
         show_retired = viewer.is_engineer and retired == "1"
         rows = [r for r in every if r.retired == show_retired]
@@ -280,7 +284,7 @@ def routes(console: Console) -> APIRouter:
                 for h in ranked
                 if h.hit.coverage >= 0.5 or h.confidence >= decide.clarify_threshold
             ]
-            rows = {r.id: r for r in await asyncio.to_thread(_rows, console)}
+            rows = {r.id: r for r in await console.services.db.read(lambda: _rows(console))}
             terms = query_terms(query)
             for h in hits:
                 row = rows.get(h.article.id)
@@ -312,7 +316,7 @@ def routes(console: Console) -> APIRouter:
         form = await console.form(request, viewer)
         based_on = _based_on(form)
         draft = _draft(form)
-        if based_on is not None and _row(console, draft.id) is None:
+        if based_on is not None and await _read_row(console, draft.id) is None:
             raise HTTPException(404)
         clean, masked = draft.redacted(console.services.redact)
         return editor(request, viewer, draft, based_on, preview=markdown(clean.body), masked=masked)
@@ -320,7 +324,7 @@ def routes(console: Console) -> APIRouter:
     @router.get("/kb/{article_id}")
     async def article_page(request: Request, article_id: str, n: str = "") -> Response:
         viewer = console.kb_reader(request)
-        row = _row(console, article_id)
+        row = await _read_row(console, article_id)
         if row is None:
             raise HTTPException(404)
         article = row.to_article()
@@ -343,10 +347,10 @@ def routes(console: Console) -> APIRouter:
     @router.get("/kb/{article_id}/history")
     async def history(request: Request, article_id: str, v: str = "") -> Response:
         viewer = console.kb_reader(request)
-        row = _row(console, article_id)
+        row = await _read_row(console, article_id)
         if row is None:
             raise HTTPException(404)
-        versions = await asyncio.to_thread(article_history, console.db, article_id)
+        versions = await console.services.db.read(lambda: article_history(console.db, article_id))
         shown = next((x for x in versions if str(x.version) == v), None)
         if v and shown is None:
             raise HTTPException(404)
@@ -359,7 +363,9 @@ def routes(console: Console) -> APIRouter:
                 "versions": versions[::-1],
                 "shown": shown,
                 "web_source": WEB_SOURCE,
-                "events": await asyncio.to_thread(kb_retire.retire_events, console, article_id),
+                "events": await console.services.db.read(
+                    lambda: kb_retire.retire_events(console, article_id)
+                ),
                 "can_erase": "lead" in viewer.roles,
                 "erased": request.query_params.get("n") == "erased",
             },
@@ -368,7 +374,7 @@ def routes(console: Console) -> APIRouter:
     @router.get("/kb/{article_id}/edit")
     async def edit_page(request: Request, article_id: str) -> Response:
         viewer = console.engineer(request)
-        row = _row(console, article_id)
+        row = await _read_row(console, article_id)
         if row is None:
             raise HTTPException(404)
         return editor(request, viewer, Draft.of(row.to_article()), row.version)
@@ -378,7 +384,7 @@ def routes(console: Console) -> APIRouter:
         viewer = console.engineer(request)
         form = await console.form(request, viewer)
         based_on = _based_on(form)
-        if _row(console, article_id) is None or based_on is None:
+        if await _read_row(console, article_id) is None or based_on is None:
             raise HTTPException(404)
         return await save(
             request, viewer, _draft(form, article_id), based_on, problem_tickets(form)
@@ -413,12 +419,15 @@ def routes(console: Console) -> APIRouter:
             # looking at it, overwrites it knowingly
             current = conflict.current_version
             return editor(request, viewer, draft, current, 409, conflict=conflict, **kept)
-        console.store.audit(
-            viewer.audit_name,
-            "kb_create" if based_on is None else "kb_edit",
-            article.id,
-            f"v{result.version} {result.outcome}" + (" masked" if masked else ""),
-            console.client_ip(request),
+        ip = console.client_ip(request)
+        await console.services.db.write(
+            lambda: console.store.audit(
+                viewer.audit_name,
+                "kb_create" if based_on is None else "kb_edit",
+                article.id,
+                f"v{result.version} {result.outcome}" + (" masked" if masked else ""),
+                ip,
+            )
         )
         if adopting:
             await asyncio.to_thread(

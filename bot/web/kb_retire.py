@@ -81,7 +81,9 @@ def routes(console: Console) -> APIRouter:
         if result.changed:
             action = RETIRE if retire else RESTORE
             ip = console.client_ip(request)
-            console.store.audit(viewer.audit_name, action, article_id, reason, ip)
+            await console.services.db.write(
+                lambda: console.store.audit(viewer.audit_name, action, article_id, reason, ip)
+            )
         notice = "retire" if retire else "restore"
         notice += "d" if result.indexed else "_stale"
         return RedirectResponse(f"/kb/{article_id}?n={notice}", status_code=303)

@@ -26,6 +26,7 @@ DEFAULT_NAME = "演示用户"
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
     registry = console.services.registry
+    db = console.services.db
 
     def open_chat(hospital: Hospital) -> None:
         """Register the hospital's web chat (idempotent: a read when it already is)."""
@@ -56,12 +57,13 @@ def routes(console: Console) -> APIRouter:
         viewer = console.viewer(request)
         if not viewer.signed_in:
             raise HTTPException(401)
-        hospital = hospital_for(request, viewer, chat_id)
+        hospital = await db.write(lambda: hospital_for(request, viewer, chat_id))
         request.state.chat_client = viewer.session_hash  # long polls are capped per session
         if writing:
-            request.state.chat_badge = badge(viewer, hospital)
+            request.state.chat_badge = await db.read(lambda: badge(viewer, hospital))
             console.check_csrf_header(request, viewer)
-            open_chat(hospital)  # the API works without the page having been opened first
+            # the API works without the page having been opened first
+            await db.write(lambda: open_chat(hospital))
         return Sender(user_id=viewer.chat_user_id, display_name=viewer.name)
 
     chat_api = console.chat_api
@@ -72,6 +74,10 @@ def routes(console: Console) -> APIRouter:
     @router.get("/playground")
     async def playground(request: Request) -> Response:
         viewer = console.signed_in(request)
+        return await db.write(lambda: page(request, viewer))
+
+    def page(request: Request, viewer: Viewer) -> Response:
+        """The playground page (database work: on the gateway's writer)."""
         requested = request.query_params.get("hospital", "")
         hospital: Hospital | None
         if viewer.is_hospital:

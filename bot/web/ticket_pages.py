@@ -86,6 +86,7 @@ def _choice(value: str, allowed: tuple[str, ...] | list[str], field: str) -> str
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
     services = console.services
+    db = services.db
 
     def hospitals() -> dict[str, Hospital]:
         return {h.id: h for h in services.registry.list_hospitals()}
@@ -195,9 +196,8 @@ def routes(console: Console) -> APIRouter:
         if viewer.is_hospital:
             values["hospital"] = viewer.hospital_id or ""
         errors: dict[str, str] = {}
-        hospital = (
-            services.registry.get_hospital(values["hospital"]) if values["hospital"] else None
-        )
+        chosen = values["hospital"]
+        hospital = await db.read(lambda: services.registry.get_hospital(chosen)) if chosen else None
         if hospital is None:
             errors["hospital"] = "请选择医院。"
         if not values["reporter"]:
@@ -213,16 +213,20 @@ def routes(console: Console) -> APIRouter:
         elif len(values["question"]) > MAX_TEXT:
             errors["question"] = f"问题描述不超过 {MAX_TEXT} 个字。"
         if errors or hospital is None:
-            return new_form(request, viewer, form=values, errors=errors, status_code=400)
-        ticket = operations.register_web_ticket(
-            services,
-            hospital,
-            reporter_id=viewer.chat_user_id,
-            reporter_name=services.redact(values["reporter"]),
-            question=values["question"],
-            category=values["category"],
-            urgency=values["urgency"],
-            now=services.clock(),
+            return await db.read(
+                lambda: new_form(request, viewer, form=values, errors=errors, status_code=400)
+            )
+        ticket = await db.write(
+            lambda: operations.register_web_ticket(
+                services,
+                hospital,
+                reporter_id=viewer.chat_user_id,
+                reporter_name=services.redact(values["reporter"]),
+                question=values["question"],
+                category=values["category"],
+                urgency=values["urgency"],
+                now=services.clock(),
+            )
         )
         if services.sla is not None:  # clocks start; a P1 pages on-call and lead at once
             await services.sla.ticket_opened(ticket, hospital)
@@ -278,7 +282,7 @@ def routes(console: Console) -> APIRouter:
     async def engineer_action(
         ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str
     ) -> str:
-        engineer = services.registry.get_engineer(viewer.engineer_id or "")
+        engineer = await db.read(lambda: services.registry.get_engineer(viewer.engineer_id or ""))
         if engineer is None:
             raise HTTPException(404)
         text = form.get("text", "").strip()[:MAX_TEXT]
@@ -293,7 +297,7 @@ def routes(console: Console) -> APIRouter:
             await operations.reopen(services, number, engineer, text)
             return "reopened"
         if name == "note":
-            operations.note(services, number, engineer, text)
+            await operations.note(services, number, engineer, text)
             return "noted"
         if name == "reply":
             if not text:
@@ -306,7 +310,8 @@ def routes(console: Console) -> APIRouter:
             )
             return "classified"
         if name == "assign":
-            target = services.registry.get_engineer(form.get("engineer", ""))
+            chosen = form.get("engineer", "")
+            target = await db.read(lambda: services.registry.get_engineer(chosen))
             if target is None:
                 raise _Refused("请选择工程师。")
             await operations.assign(services, number, target, engineer)
@@ -316,7 +321,7 @@ def routes(console: Console) -> APIRouter:
     async def hospital_action(
         ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str
     ) -> str:
-        hospital = services.registry.get_hospital(ticket.hospital_id)
+        hospital = await db.read(lambda: services.registry.get_hospital(ticket.hospital_id))
         if hospital is None:
             raise HTTPException(404)
         who = services.redact(form.get("name", "").strip()[:40]) or "医院用户"
@@ -331,7 +336,7 @@ def routes(console: Console) -> APIRouter:
             await operations.hospital_reopen(services, ticket, hospital, actor, who, text)
             return "reopened"
         if name == "close":
-            services.tickets.close(ticket.number, actor)
+            await db.write(lambda: services.tickets.close(ticket.number, actor))
             return "closed"
         raise HTTPException(404)
 
@@ -339,7 +344,7 @@ def routes(console: Console) -> APIRouter:
     async def ticket_action(request: Request, number: str, action: str) -> Response:
         viewer = console.signed_in(request)
         form_data = await console.form(request, viewer)
-        ticket = ticket_for(request, viewer, number)
+        ticket = await db.write(lambda: ticket_for(request, viewer, number))  # may audit a probe
         form = {k: str(v) for k, v in form_data.items() if k != "csrf"}
         try:
             if viewer.is_engineer:
@@ -347,12 +352,14 @@ def routes(console: Console) -> APIRouter:
             else:
                 done = await hospital_action(ticket, viewer, form, action)
         except _Refused as exc:
-            return detail(request, viewer, ticket, str(exc), 400)
+            why = str(exc)
+            return await db.read(lambda: detail(request, viewer, ticket, why, 400))
         except TicketNotFound:
             raise HTTPException(404) from None
         except TicketError as exc:
-            return detail(
-                request, viewer, services.tickets.get(ticket.number), operations.explain(exc), 409
+            why = operations.explain(exc)
+            return await db.read(
+                lambda: detail(request, viewer, services.tickets.get(ticket.number), why, 409)
             )
         return RedirectResponse(f"/tickets/{ticket.number}?done={done}", status_code=303)
 

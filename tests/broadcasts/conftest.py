@@ -3,6 +3,7 @@ and a transport that records what would have been sent (and can fail or "crash" 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 from collections.abc import Callable
@@ -55,6 +56,14 @@ class FakeClock:
 
 class SimulatedCrash(BaseException):
     """The process dies here: nothing after this point runs (not even ``except Exception``)."""
+
+
+async def settle() -> None:
+    """After a ``SimulatedCrash``: let the "dead" process's other deliveries, already under way
+    on their own tasks, finish (they completed before the kill), so the restart that follows
+    sees one deterministic state rather than racing their database writes."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tests.broadcasts.conftest import (
     patch_draft,
     press,
     send_now,
+    settle,
 )
 
 
@@ -98,6 +99,7 @@ async def test_a_crash_after_the_platform_accepted_does_not_duplicate(
     transport.crash_after.add("-1001002")
     with pytest.raises(SimulatedCrash):
         await first.broadcaster.process_once()
+    await settle()
     assert statuses(first, notice_id)["-1001002"] == "sending"
     transport.crash_after.clear()
 
@@ -132,6 +134,7 @@ async def test_a_crash_before_the_platform_call_is_at_most_once_and_heals(
     transport.crash_before.add("-1001002")
     with pytest.raises(SimulatedCrash):
         await first.broadcaster.process_once()
+    await settle()
     transport.crash_before.clear()
     second = make_broadcasts()
     await second.broadcaster.start(worker=False)

@@ -140,16 +140,16 @@ async def test_replies_to_a_notice_are_linked_and_can_become_a_ticket(
         ChatRef("telegram", "-1001002"), "555", Sender(NURSE, "药剂科"), "这个补丁要停医保接口吗？",
         START, reply_to_message_id=msg.ref.message_id,
     )  # fmt: skip
-    assert bc.on_hospital_reply(question, "h002") == found
-    assert bc.on_hospital_reply(question, "h002") == found  # an edit: still one reply
+    assert await bc.on_hospital_reply(question, "h002") == found
+    assert await bc.on_hospital_reply(question, "h002") == found  # an edit: still one reply
     unrelated = IncomingMessage(
         ChatRef("telegram", "-1001002"), "556", Sender(NURSE, "x"), "你好", START
     )
-    assert bc.on_hospital_reply(unrelated, "h002") is None
+    assert await bc.on_hospital_reply(unrelated, "h002") is None
     # the thread became a ticket: the question (or any message of the thread) links it
-    linked = bc.on_ticket_opened("2026-000123", "telegram", "-1001002", ["555", "557"])
+    linked = bc.link_ticket("2026-000123", "telegram", "-1001002", ["555", "557"])
     assert linked is not None and linked.id == notice_id
-    assert bc.on_ticket_opened("2026-000124", "telegram", "-1001002", ["558"]) is None
+    assert bc.link_ticket("2026-000124", "telegram", "-1001002", ["558"]) is None
     # a reply to the reply still finds the notice
     assert bc.notice_for_message("telegram", "-1001002", "555") == found
     report = build_report(bc.store, notice_id)

@@ -511,7 +511,7 @@ async def test_a_storm_of_429s_loses_nothing_and_duplicates_nothing(bot: Bot) ->
     assert len(ok) == len(events) + 1
     number = ticket_number(card.text)
     assert [t.number for t in bot.app.services.tickets.open_tickets()] == [number]
-    assert bot.app.services.tickets.tickets_without_card() == []
+    assert bot.app.services.tickets.tickets_without_card_in("slack", DESK) == []
 
 
 # ------------------------------------------------------------------ who sees what

@@ -262,14 +262,16 @@ async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(
         question="门诊挂号打不开",
         category="usage",
     )
-    assert app.services.tickets.tickets_without_card()
+    assert app.services.tickets.tickets_without_card_in("telegram", DESK)
     # restart with the adapter: the missing card is posted
     restarted = await start_bot(settings, tg)
     try:
         card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
         assert ticket.number in (card.text or "")
         # the outbox records the card right after Telegram accepted it
-        await tg.wait_until(lambda: restarted.services.tickets.tickets_without_card() == [])
+        await tg.wait_until(
+            lambda: restarted.services.tickets.tickets_without_card_in("telegram", DESK) == []
+        )
     finally:
         await restarted.stop()
 

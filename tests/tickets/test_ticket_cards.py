@@ -1,4 +1,4 @@
-"""The engineers' card outbox, and finding a ticket from a reply on either side."""
+"""The engineers' card outbox (per desk chat), and finding a ticket from a reply."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_ticket_without_card_is_listed_until_marked(
     a = open_ticket().number
     b = open_ticket().number
     # the bot "crashed" before posting: both still need a card
-    assert [t.number for t in store.tickets_without_card()] == [a, b]
-    assert store.card_for(a) is None
+    assert [t.number for t in store.tickets_without_card_in(*DESK)] == [a, b]
+    assert store.cards_for(a) == []
     t_post = clock.advance(seconds=2)
     card = store.mark_card_posted(a, *DESK, 4242)
     assert (card.platform, card.chat_id, card.message_id, card.posted_at) == (
@@ -29,18 +29,20 @@ def test_ticket_without_card_is_listed_until_marked(
         "4242",
         t_post,
     )
-    assert [t.number for t in store.tickets_without_card()] == [b]
+    assert [t.number for t in store.tickets_without_card_in(*DESK)] == [b]
     # idempotent: recording the same card twice adds nothing
     again = store.mark_card_posted(a, *DESK, "4242")
     assert again.id == card.id
     assert [e.kind for e in store.events(a)] == ["opened", "card_posted"]
     assert store.events(a)[-1].to_value == "telegram:-1009999:4242"
-    stored = store.card_for(a)
-    assert stored is not None and stored.message_id == "4242"
-    # a reposted card (e.g. moved to Slack) becomes the current one
+    assert [c.message_id for c in store.cards_for(a)] == ["4242"]
+    # a second desk (Slack) gets its own card; the Telegram desk's stays
     store.mark_card_posted(a, "slack", "CDESK", "1717.0001")
-    latest = store.card_for(a)
-    assert latest is not None and latest.platform == "slack"
+    assert [(c.platform, c.message_id) for c in store.cards_for(a)] == [
+        ("telegram", "4242"),
+        ("slack", "1717.0001"),
+    ]
+    assert [t.number for t in store.tickets_without_card_in("slack", "CDESK")] == [b]
 
 
 def test_resolved_tickets_need_no_card(
@@ -48,9 +50,9 @@ def test_resolved_tickets_need_no_card(
 ) -> None:
     number = open_ticket().number
     store.claim(number, "e01")
-    assert [t.number for t in store.tickets_without_card()] == [number]
+    assert [t.number for t in store.tickets_without_card_in(*DESK)] == [number]
     store.resolve(number, "e01", "电话里解决了")
-    assert store.tickets_without_card() == []
+    assert store.tickets_without_card_in(*DESK) == []
 
 
 def test_one_message_is_the_card_of_one_ticket(
@@ -62,16 +64,6 @@ def test_one_message_is_the_card_of_one_ticket(
         store.mark_card_posted(b, *DESK, 1)
     with pytest.raises(TicketNotFound):
         store.mark_card_posted("2026-000404", *DESK, 2)
-
-
-def test_ticket_for_card(store: TicketStore, open_ticket: Callable[..., Ticket]) -> None:
-    a, b = open_ticket().number, open_ticket().number
-    store.mark_card_posted(a, *DESK, 10)
-    store.mark_card_posted(b, *DESK, 11)
-    found = store.ticket_for_card("telegram", -1009999, 11)
-    assert found is not None and found.number == b
-    assert store.ticket_for_card("telegram", -1009999, 12) is None
-    assert store.ticket_for_card("slack", "-1009999", 11) is None
 
 
 def test_ticket_for_source_thread(store: TicketStore, open_ticket: Callable[..., Ticket]) -> None:

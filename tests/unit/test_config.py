@@ -261,3 +261,28 @@ def test_the_console_address_follows_listen_and_port_unless_set() -> None:
     assert proxied.url == "https://his.example.org/support"
     assert proxied.cookies_secure and not WebSettings().cookies_secure
     assert WebSettings(secure_cookies="always").cookies_secure
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[telegram]\nengineers_chat = "not-a-number"\n', "engineers_chat must be int"),
+        ("[telegram]\nengineers_chat = true\n", "engineers_chat must be int"),
+        ("[slack]\nengineers_channel = 42\n", "engineers_channel must be str"),
+        ('[telegram]\nwebhook_url = ["x"]\n', "webhook_url must be str"),
+    ],
+)
+def test_optional_keys_accept_only_their_type(tmp_path: Path, text: str, expected: str) -> None:
+    """``int | None`` keys once took anything: a desk chat id in quotes loaded and the desk
+    silently never matched."""
+    assert expected in config_error(tmp_path, text)
+
+
+def test_optional_keys_of_the_right_type_load(tmp_path: Path) -> None:
+    s = load_settings(
+        write_config(
+            tmp_path,
+            '[telegram]\nengineers_chat = -1009000\n[slack]\nengineers_channel = "C0123ABC"\n',
+        )
+    )
+    assert s.telegram.engineers_chat == -1009000 and s.slack.engineers_channel == "C0123ABC"

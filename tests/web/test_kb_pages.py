@@ -256,7 +256,7 @@ async def test_saving_without_a_change_makes_no_version(web: WebEnv) -> None:
 
 async def test_concurrent_saves_both_reach_the_index(web: WebEnv) -> None:
     engine = web.app.services.engine
-    live = LiveKnowledge(web.settings, db(web), engine)
+    live = LiveKnowledge(web.settings, web.app.services.db, engine)
     draft = Draft(**NEW_ARTICLE)
     one = draft.to_article(dt.date(2026, 5, 1))
     two = dataclasses.replace(draft, id="hb-901").to_article(one.updated)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from adapters.base import ChatRef, IncomingMessage, Sender
-from intents.classify import Addressing
 from intents.decide import Decision
 from tests.web.conftest import WebEnv
 
@@ -43,9 +43,9 @@ async def test_a_huge_message_is_cut_before_every_costly_step(web: WebEnv) -> No
     engine = web.app.services.engine
     real_decide = engine.decide
 
-    def decide(text: str, addressing: Addressing | None = None) -> Decision:
+    def decide(text: str, *context: Any) -> Decision:
         decided.append(len(text))
-        return real_decide(text, addressing)
+        return real_decide(text, *context)
 
     engine.decide = decide  # type: ignore[method-assign]
     try:

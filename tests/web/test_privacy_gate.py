@@ -96,7 +96,10 @@ async def test_personal_data_through_every_write_path_is_stored_nowhere(
     assert services.tickets.get(number).question in shown["text"]
     assert notice["quote"] is not None and "[手机号]" in notice["quote"]["text"]  # the bot's quote
 
-    # an attachment in the ticket's thread
+    # an attachment in the ticket's thread. The notice's link is recorded right after it is
+    # sent; the chat's lane would queue this reply behind that, but it is handed to the
+    # pipeline directly here, so wait for the link first
+    await wait_until(lambda: services.links.ticket_for("web", "h001", notice["id"]) is not None)
     await web.app.pipeline.on_message(
         IncomingMessage(
             chat=ChatRef("web", "h001"),
