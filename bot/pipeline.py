@@ -403,7 +403,9 @@ class Pipeline:
     # ---- chat events ------------------------------------------------------------------------
 
     async def _acknowledge_page(self, press: ButtonPress, number: str) -> None:
-        engineer = self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
+        engineer = await self.s.db.read(
+            lambda: self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
+        )
         if engineer is None or self.s.sla is None:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return

@@ -62,7 +62,7 @@ def _check(*_: Any) -> None:
         stack = [
             f"{f.filename}:{f.lineno} {f.name}"
             for f in traceback.extract_stack(frame)
-            if f.filename.startswith(str(REPO))
+            if f.filename.startswith(str(REPO)) and "/.venv/" not in f.filename
         ]
         violations.append("\n    ".join(stack[-8:]))
         if _LOG:

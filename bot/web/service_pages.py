@@ -56,6 +56,7 @@ MAX_FIELD = 400
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
     services = console.services
+    db = services.db
 
     def flows() -> ServiceWorkflows:
         if services.workflows is None:
@@ -135,9 +136,9 @@ def routes(console: Console) -> APIRouter:
     async def hospital_action(request: Request, hospital_id: str, action: str) -> Response:
         viewer = console.engineer(request)
         form = await console.form(request, viewer)
-        hospital_for(request, viewer, hospital_id)
+        await db.read(lambda: hospital_for(request, viewer, hospital_id))
         f = {k: str(v).strip()[:MAX_FIELD] for k, v in form.items()}
-        w, by = flows(), engineer_of(viewer).id
+        w, by = flows(), (await db.read(lambda: engineer_of(viewer))).id
         steps: dict[str, Callable[[], Any]] = {
             "upgrade": lambda: w.upgrades.start(
                 hospital_id,
@@ -164,7 +165,8 @@ def routes(console: Console) -> APIRouter:
         except WorkflowNotFound:
             raise HTTPException(404) from None
         except WorkflowError as exc:
-            return hospital_page(request, viewer, hospital_id, str(exc), 409)
+            error = str(exc)
+            return await db.read(lambda: hospital_page(request, viewer, hospital_id, error, 409))
         done = {"upgrade": "started"}.get(action, action)
         return RedirectResponse(f"/services/hospitals/{hospital_id}?done={done}", status_code=303)
 
@@ -209,21 +211,21 @@ def routes(console: Console) -> APIRouter:
     async def ticket_action(request: Request, number: str, action: str) -> Response:
         viewer = console.signed_in(request)
         form = await console.form(request, viewer)
-        ticket = ticket_for(request, viewer, number)
+        ticket = await db.read(lambda: ticket_for(request, viewer, number))
         f = {k: str(v).strip()[:MAX_FIELD] for k, v in form.items()}
         act = engineer_step if viewer.is_engineer else hospital_step
         try:
             done = await act(ticket, viewer, f, action)
         except WorkflowNotFound:
             raise HTTPException(404) from None
-        except WorkflowError as exc:
-            return ticket_page(request, viewer, ticket, str(exc), 409)
-        except TicketError as exc:
-            return ticket_page(request, viewer, ticket, operations.explain(exc), 409)
+        except (WorkflowError, TicketError) as exc:
+            error = operations.explain(exc) if isinstance(exc, TicketError) else str(exc)
+            return await db.read(lambda: ticket_page(request, viewer, ticket, error, 409))
         return RedirectResponse(f"/services/tickets/{ticket.number}?done={done}", status_code=303)
 
     async def engineer_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
-        w, engineer, run = flows(), engineer_of(viewer), asyncio.to_thread
+        w, run = flows(), asyncio.to_thread
+        engineer = await db.read(lambda: engineer_of(viewer))
         chat = ServiceChat(services, w)
         number = ticket.number
         if action == "remote":
@@ -250,7 +252,7 @@ def routes(console: Console) -> APIRouter:
             return "planned"
         if action in ("arrive", "depart"):
             visit_id = parse_number(f.get("visit", "")) or 0
-            if visit_id not in {v.id for v in w.visits.for_ticket(number)}:
+            if visit_id not in await db.read(lambda: {v.id for v in w.visits.for_ticket(number)}):
                 raise HTTPException(404)
             step = w.visits.arrive if action == "arrive" else w.visits.depart
             visit = await run(step, visit_id, engineer.id)
@@ -266,9 +268,15 @@ def routes(console: Console) -> APIRouter:
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
         number = ticket.number
+        grants, visits = await db.read(
+            lambda: (
+                {g.id for g in w.remote.for_ticket(number)},
+                {v.id for v in w.visits.for_ticket(number)},
+            )
+        )
         steps: dict[str, tuple[Callable[..., Any], set[int | None], str]] = {
-            "revoke": (w.remote.revoke, {g.id for g in w.remote.for_ticket(number)}, "revoked"),
-            "confirm": (w.visits.confirm, {v.id for v in w.visits.for_ticket(number)}, "confirmed"),
+            "revoke": (w.remote.revoke, grants, "revoked"),
+            "confirm": (w.visits.confirm, visits, "confirmed"),
         }
         step, targets, done = steps.get(action, (None, set(), ""))
         if step is None or target not in targets:
@@ -298,12 +306,12 @@ def routes(console: Console) -> APIRouter:
         viewer = console.engineer(request)
         form = await console.form(request, viewer)
         f = {k: str(v).strip() for k, v in form.items()}
-        hospital = services.registry.get_hospital(f.get("hospital", ""))
+        hospital = await db.read(lambda: services.registry.get_hospital(f.get("hospital", "")))
         if hospital is None:
-            return call_form(request, viewer, "请选择来电的医院。", 400)
+            return await db.read(lambda: call_form(request, viewer, "请选择来电的医院。", 400))
         category, urgency = f.get("category", "consult"), f.get("urgency", "P3")
         if category not in CATEGORIES or urgency not in URGENCIES:
-            return call_form(request, viewer, "请选择分类和紧急程度。", 400)
+            return await db.read(lambda: call_form(request, viewer, "请选择分类和紧急程度。", 400))
 
         def register() -> Ticket:
             return register_call(
@@ -322,7 +330,8 @@ def routes(console: Console) -> APIRouter:
         try:
             ticket = await asyncio.to_thread(register)
         except (WorkflowError, TicketError) as exc:
-            return call_form(request, viewer, str(exc), 400)
+            error = str(exc)
+            return await db.read(lambda: call_form(request, viewer, error, 400))
         services.notify_cards()
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
 

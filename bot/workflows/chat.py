@@ -161,7 +161,7 @@ class ServiceChat:
     async def _call(self, msg: IncomingMessage, engineer: Engineer, a: list[str]) -> None:
         if len(a) < 2:
             raise WorkflowError("用法：/call <医院编号> <问题>")
-        hospital = self.s.registry.get_hospital(a[0])
+        hospital = await self.s.db.read(lambda: self.s.registry.get_hospital(a[0]))
         if hospital is None:
             raise WorkflowError(f"没有医院 {a[0]}。")
         ticket = await asyncio.to_thread(
@@ -182,7 +182,9 @@ class ServiceChat:
 
     async def ask_consent(self, grant: RemoteGrant, engineer: Engineer) -> bool:
         """Post the request with 同意 / 拒绝 in the ticket's hospital thread (False: no chat)."""
-        ticket = self.s.tickets.get(self.w.remote.ticket_number(grant))
+        ticket = await self.s.db.read(
+            lambda: self.s.tickets.get(self.w.remote.ticket_number(grant))
+        )
         buttons = (
             (
                 Button("同意", encode(WorkflowAction(Verb.GRANT, grant.id or 0))),
@@ -198,8 +200,10 @@ class ServiceChat:
 
     async def announce_visit(self, visit: SiteVisit) -> None:
         """Tell the hospital the plan: who comes, when."""
-        ticket = self.s.tickets.get(self.w.visits.ticket_number(visit))
-        visitor = self.s.registry.get_engineer(visit.engineer_id)
+        ticket = await self.s.db.read(
+            lambda: self.s.tickets.get(self.w.visits.ticket_number(visit))
+        )
+        visitor = await self.s.db.read(lambda: self.s.registry.get_engineer(visit.engineer_id))
         await operations.tell_hospital(
             self.s,
             ticket,
@@ -209,7 +213,9 @@ class ServiceChat:
 
     async def ask_visit_confirmation(self, visit: SiteVisit) -> None:
         """After the departure: the hospital's admins confirm the visit with a button."""
-        ticket = self.s.tickets.get(self.w.visits.ticket_number(visit))
+        ticket = await self.s.db.read(
+            lambda: self.s.tickets.get(self.w.visits.ticket_number(visit))
+        )
         z, visit_id = self.w.zone, visit.id or 0
         button = Button("确认现场服务", encode(WorkflowAction(Verb.CONFIRM_VISIT, visit_id)))
         await operations.tell_hospital(
@@ -226,7 +232,7 @@ class ServiceChat:
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> bool:
         if name == "engineer":
-            await self._say(msg, team_text(self.s, hospital))
+            await self._say(msg, await self.s.db.read(lambda: team_text(self.s, hospital)))
             return True
         if name != "revoke":
             return False
@@ -258,7 +264,10 @@ class ServiceChat:
         action = decode(press.action)
         if action is None:
             return False
-        hospital = self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
+        platform, chat_id = press.message.platform, press.message.chat_id
+        hospital = await self.s.db.read(
+            lambda: self.s.registry.hospital_for_chat(platform, chat_id)
+        )
         if hospital is None:
             await self.s.messenger.acknowledge(press, "这个按钮已失效。")
             return True
@@ -289,7 +298,7 @@ class ServiceChat:
         return True
 
     async def _decided(self, press: ButtonPress, chat: ChatRef, grant: RemoteGrant) -> None:
-        number = self.w.remote.ticket_number(grant)
+        number = await self.s.db.read(lambda: self.w.remote.ticket_number(grant))
         if grant.expires_at is not None:
             until = shown(grant.expires_at, self.w.zone)
             text = f"医院已同意远程协助（{grant.tool}），有效至 {until}。"
