@@ -69,8 +69,9 @@ class ArticleFeedback:
         )
 
 
-def article_feedback(db: Engine) -> list[ArticleFeedback]:
-    """Every article the bot answered with, flagged ones first, then by answers."""
+def article_feedback(db: Engine, only: str | None = None) -> list[ArticleFeedback]:
+    """Every article the bot answered with (or just ``only``), flagged ones first, then by
+    answers."""
     with read_session(db) as s:
         latest = dict(
             s.exec(
@@ -88,6 +89,8 @@ def article_feedback(db: Engine) -> list[ArticleFeedback]:
     split: dict[str, tuple[Rates, Rates]] = {}
     for article_ids, decision, outcome, at in rows:
         article = article_ids.split(",")[0] if article_ids else ""
+        if only is not None and article != only:
+            continue
         if not article or (decision == "confirm" and outcome != Outcome.SOLVED):
             # after 「是这个问题吗？」 the record cannot tell 不是 from 是 + 没解决: only a
             # confirmation marked solved certainly sent (and solved with) the steps

@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
 from bot.kb_editing import Draft, EditConflict
+from bot.kbloop.feedback import article_feedback
 from bot.kbloop.labels import LabelStore, problem_tickets
 from bot.registry.sessions import read_session
 from bot.web import kb_retire
@@ -329,11 +330,18 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(404)
         article = row.to_article()
         steps, rest = steps_and_rest(article)
+        feedback = None
+        if viewer.is_engineer:  # how the bot's answers with it fared (flagged: 需复核)
+            found = await console.services.db.read(
+                lambda: article_feedback(console.db, only=article_id)
+            )
+            feedback = found[0] if found else None
         return console.render(
             request,
             viewer,
             "kb_article.html",
             {
+                "feedback": feedback,
                 "row": row,
                 "article": article,
                 "steps": markdown(steps) if steps else "",

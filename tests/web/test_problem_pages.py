@@ -139,3 +139,9 @@ async def test_article_feedback_flags_unsolved_articles_and_splits_at_the_edit(
     html = page.text
     assert "需复核" in html and html.index("hb-002") < html.index("hb-007")
     assert "修改前" in html and "修改后" in html and "67%" in html  # 4 of 6 before the edit
+    # the KB page of each article shows its rates to engineers, and the flag on the flagged one
+    flagged = (await web.client.get("/kb/hb-002")).text
+    assert "需复核" in flagged and "回答反馈" in flagged
+    fine = (await web.client.get("/kb/hb-007")).text
+    assert "需复核" not in fine and "修改前：回答 6，已解决 1，没解决 4" in fine
+    assert [f.article_id for f in article_feedback(db, only="hb-007")] == ["hb-007"]
