@@ -15,6 +15,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot import operations
+from bot.kbloop import label_flow
+from bot.kbloop.labels import LabelRefused
+from bot.kbloop.models import Verdict
 from bot.registry.clock import naive_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
@@ -47,6 +50,7 @@ DONE = {
     "classified": "分类与紧急程度已更新。",
     "closed": "工单已关闭，感谢确认。",
     "sent": "已发送，工程师会看到您的补充。",
+    "labelled": "已记录解答文章（用于评估和改进知识库）。",
 }
 
 #: Audit events a hospital never sees: internal notes and the desk's bookkeeping.
@@ -270,9 +274,27 @@ def routes(console: Console) -> APIRouter:
                 "can_lead": "lead" in viewer.roles,
                 "categories": CATEGORIES,
                 "urgencies": URGENCIES,
+                **label_context(viewer, ticket),
             },
             status_code=status_code,
         )
+
+    def label_context(viewer: Viewer, ticket: Ticket) -> dict[str, Any]:
+        """The one-tap label of the KB loop, as on the desk: which article answers it
+        (reads the database and ranks: called through ``db``)."""
+        if not viewer.is_engineer or services.labels is None:
+            return {"label_choices": None}
+        label = services.labels.get(ticket.number)
+        text = ""
+        if label is not None:
+            text = {"none": label_flow.NONE_LABEL, "new": label_flow.NEW_LABEL}.get(
+                label.verdict, label.article_id or ""
+            )
+        return {
+            "label_choices": label_flow.candidate_articles(services, ticket),
+            "label": label,
+            "label_text": text,
+        }
 
     @router.get("/tickets/{number}")
     def ticket_page(request: Request, number: str) -> Response:
@@ -309,6 +331,8 @@ def routes(console: Console) -> APIRouter:
                 services, number, engineer, form.get("category", ""), form.get("urgency", "")
             )
             return "classified"
+        if name == "label":
+            return await record_label(number, engineer.id, form.get("verdict", ""))
         if name == "assign":
             chosen = form.get("engineer", "")
             target = await db.read(lambda: services.registry.get_engineer(chosen))
@@ -317,6 +341,23 @@ def routes(console: Console) -> APIRouter:
             await operations.assign(services, number, target, engineer)
             return "assigned"
         raise HTTPException(404)
+
+    async def record_label(number: str, engineer_id: str, choice: str) -> str:
+        """``verdict`` is ``article:<id>``, ``none`` or ``new`` (the form's radio buttons)."""
+        labels = services.labels
+        if labels is None:
+            raise HTTPException(404)
+        kind, _, article_id = choice.partition(":")
+        if kind not in ("article", "none", "new"):
+            raise _Refused("请选择解答的文章，或「无需文章」「需要新文章」。")
+        if kind == "article" and await db.read(lambda: services.article(article_id)) is None:
+            raise _Refused("知识库里没有这篇文章。")
+        verdict = Verdict(kind)
+        try:
+            await db.write(lambda: labels.record(number, verdict, article_id or None, engineer_id))
+        except LabelRefused:
+            raise _Refused("工单解决后才能记录解答文章。") from None
+        return "labelled"
 
     async def hospital_action(
         ticket: Ticket, viewer: Viewer, form: dict[str, str], name: str

@@ -303,3 +303,32 @@ async def test_hospital_side_names_carry_the_hospital_and_the_link(web: WebEnv) 
     assert f'王工（工程师） <span class="side">{badge}</span>' in text  # the reporter
     assert f'李工（工程师） <span class="side">{badge}</span>' in text  # conversation, audit
     assert text.count(badge) >= 5  # reporter; opening message and follow-up; two audit rows
+
+
+async def test_an_engineer_labels_the_resolved_question_on_the_web(web: WebEnv) -> None:
+    """The KB loop's one-tap label, as on the desk: which article answers the question."""
+    ticket = register(web, "h001", "针式打印机打摆药单出来全是乱码")
+    c = await web.login("e01")
+    page = f"/tickets/{ticket.number}"
+    assert "由哪篇知识库文章解答" not in (await c.get(page)).text  # open: nothing to label yet
+    r = await web.post_form(c, f"{page}/label", {"verdict": "new"}, page=page)
+    assert r.status_code == 400 and "解决后才能记录" in r.text
+    await web.post_form(c, f"{page}/claim", {}, page=page)
+    await web.post_form(c, f"{page}/resolve", {"text": "重装打印机驱动"}, page=page)
+    detail = (await c.get(page)).text
+    assert (
+        "由哪篇知识库文章解答" in detail and 'value="article:hb-007"' in detail
+    )  # the engine's pick
+    r = await web.post_form(c, f"{page}/label", {"verdict": "article:no-such"}, page=page)
+    assert r.status_code == 400 and "没有这篇文章" in r.text
+    r = await web.post_form(c, f"{page}/label", {"verdict": "article:hb-007"}, page=page)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=labelled")
+    labels = web.app.services.labels
+    assert labels is not None
+    label = labels.get(ticket.number)
+    assert label is not None and label.verdict == "article" and label.article_id == "hb-007"
+    assert label.labelled_by == "e01"
+    assert "已记录：hb-007" in (await c.get(page)).text
+    # a hospital link sees no label form
+    h = await web.as_hospital("h001")
+    assert "由哪篇知识库文章解答" not in (await h.get(page)).text
