@@ -31,10 +31,16 @@ def problem_tickets(form: Mapping[str, object]) -> tuple[str, ...]:
     """The ticket numbers a KB editor form names as its problem's (space-separated); anything
     that is not a ticket number is dropped."""
     value = form.get(PROBLEM_TICKETS_FIELD)
-    if not isinstance(value, str):
-        return ()
-    numbers = (n for n in value.split()[:MAX_ADOPTED] if parse_number(n) is not None)
-    return tuple(dict.fromkeys(normalise_number(n) for n in numbers))
+    return ticket_numbers(value)[0] if isinstance(value, str) else ()
+
+
+def ticket_numbers(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ticket numbers in whitespace-separated ``text`` (canonical, no repeats, at most
+    ``MAX_ADOPTED``), and the words that are not ticket numbers."""
+    words = text.split()
+    numbers = [w for w in words if parse_number(w) is not None][:MAX_ADOPTED]
+    rejected = tuple(w for w in words if parse_number(w) is None)
+    return tuple(dict.fromkeys(normalise_number(n) for n in numbers)), rejected
 
 
 class LabelRefused(ValueError):
@@ -82,20 +88,31 @@ class LabelStore:
             s.add(row)
         return row
 
-    def adopt(self, numbers: Sequence[str], article_id: str, engineer_id: str) -> int:
+    def adopt(self, numbers: Sequence[str], article_id: str, engineer_id: str | None) -> int:
         """An article was published for these tickets' problem: their "new article" labels
         (and missing ones) now name it, so the history expects the bot to answer with it.
-        "无需文章" and other articles' labels are kept. Returns how many changed."""
+        "无需文章" and other articles' labels are kept. Returns how many changed.
+
+        ``engineer_id`` None (an import from files has no signed-in engineer): each label is
+        recorded in the name of who labelled it, or of the engineer who took the ticket."""
         changed = 0
         for number in numbers:
             label = self.get(number)
             if label is None or label.verdict == Verdict.NEW:
+                who = engineer_id or (label.labelled_by if label else self._accepted_by(number))
+                if not who:
+                    continue
                 try:
-                    self.record(number, Verdict.ARTICLE, article_id, engineer_id)
-                except LabelRefused:  # reopened meanwhile: it is labelled when resolved again
+                    self.record(number, Verdict.ARTICLE, article_id, who)
+                except (LabelRefused, TicketNotFound):  # reopened meanwhile, or purged
                     continue
                 changed += 1
         return changed
+
+    def _accepted_by(self, number: str) -> str | None:
+        with read_session(self._engine) as s:
+            stmt = select(Ticket.accepted_by).where(Ticket.number == normalise_number(number))
+            return s.exec(stmt).first()
 
     def get(self, number: str) -> QuestionLabel | None:
         with read_session(self._engine) as s:

@@ -1,8 +1,9 @@
 """``hisbot kb problems``: the common problems of the last days, and their drafts.
 
 ``--drafts DIR`` writes one file per proposal: a new article's draft as ``<draft id>.md``,
-or an existing article with the hospitals' phrasings added as ``<article id>.md``. An engineer
-edits them and publishes with ``hisbot kb import DIR`` (or in the console).
+or an existing article with the hospitals' phrasings added as ``<article id>.md``, each with
+its problem's tickets in ``<id>.tickets`` (``bot.kbloop.draft_files``). An engineer edits them
+and publishes with ``hisbot kb import DIR`` (or in the console).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.eval_cli import EvalCliError
 
 def cmd_kb_problems(args: argparse.Namespace, settings: Settings) -> int:
     from bot.db import make_engine
+    from bot.kbloop.draft_files import write_draft
     from bot.kbloop.drafting import common_module, propose, proposed_article
     from bot.kbloop.problems import analyse, load_items
     from bot.kbloop.summary import coverage_text, summary
@@ -58,9 +60,7 @@ def cmd_kb_problems(args: argparse.Namespace, settings: Settings) -> int:
             if proposal is None:
                 continue
             article = proposed_article(proposal, articles.get)
-            path = folder / f"{article.id}.md"
-            path.write_text(article.to_markdown(), encoding="utf-8")
-            written.append(str(path))
+            written.append(str(write_draft(folder, article, p.tickets)))
     if args.json:
         print(
             json.dumps(_as_json(problems, coverage_text, articles.get, written), ensure_ascii=False)

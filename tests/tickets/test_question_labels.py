@@ -82,6 +82,22 @@ def test_publishing_adopts_new_article_labels_but_keeps_the_others(
     }
 
 
+def test_adopting_without_an_engineer_keeps_who_labelled_or_took_the_ticket(
+    store: TicketStore, open_ticket: Callable[..., Ticket], labels: LabelStore
+) -> None:
+    """An import from files has no signed-in engineer: a 需要新文章 label stays in its
+    labeller's name, an unlabelled ticket takes its engineer's; unknown numbers are skipped."""
+    new, unlabelled = (resolved(store, open_ticket, q) for q in ("腕带空白", "腕带白的"))
+    labels.record(new.number, Verdict.NEW, None, "e02")
+    numbers = [new.number, unlabelled.number, "2019-999999"]
+    assert labels.adopt(numbers, "hb-wristband", None) == 2
+    by = {n: labels.get(n) for n in (new.number, unlabelled.number)}
+    assert {n: (r.article_id, r.labelled_by) for n, r in by.items() if r} == {
+        new.number: ("hb-wristband", "e02"),
+        unlabelled.number: ("hb-wristband", "e01"),
+    }
+
+
 def test_an_erased_question_leaves_the_history(
     engine: Engine, store: TicketStore, open_ticket: Callable[..., Ticket], labels: LabelStore
 ) -> None:

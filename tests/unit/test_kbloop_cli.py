@@ -175,10 +175,62 @@ def test_problems_are_drafted_published_and_then_covered(
     assert "本周新出现的常见问题" in out and "4 次，3 家医院" in out and "无文章，建议起草" in out
     assert "处理：原因：驱动设成了热转印" in out
 
-    # the engineer publishes the draft (here unedited): the problem is covered from then on
-    code, _, err = run("--config", str(deployment), "kb", "import", str(drafts))
+    numbers = problem["tickets"]
+    sidecar = Path(path).with_suffix(".tickets")
+    assert [n for n in sidecar.read_text(encoding="utf-8").splitlines()[1:]] == numbers
+
+    # the engineer publishes the draft (here unedited): the problem is covered from then on,
+    # and its tickets' 需要新文章 labels name the new article (the history expects it)
+    code, out, err = run("--config", str(deployment), "kb", "import", str(drafts))
     assert code == 0, err
+    assert "1 added" in out
+    assert f"labels: {Path(path).stem} now answers 4 of the 4 tickets in {sidecar.name}" in out
+    for number in numbers:
+        label = labels.get(number)
+        assert label is not None and label.verdict == Verdict.ARTICLE
+        assert label.article_id == Path(path).stem and label.labelled_by == "e01"
+    # re-importing is a no-op: nothing added, no labels touched
+    labels.record(numbers[0], Verdict.NONE, None, "e01")
+    code, out, err = run("--config", str(deployment), "kb", "import", str(drafts))
+    assert code == 0, err
+    assert "0 added, 0 updated, 1 unchanged" in out and "labels:" not in out
+    assert labels.get(numbers[0]).verdict == Verdict.NONE  # type: ignore[union-attr]
     code, out, err = run("--config", str(deployment), "kb", "problems", "--json")
     assert code == 0, err
     [problem] = json.loads(out)["problems"]
     assert problem["coverage"] == "covered" and problem["article"] == Path(path).stem
+
+
+def test_draft_sidecars_survive_an_edited_id_and_report_bad_input(
+    run: Run, deployment: Path, tmp_path: Path
+) -> None:
+    """The sidecar is paired by file name, so the engineer may give the draft a proper id;
+    a sidecar with words that are not ticket numbers, or without its article, is a warning
+    and loses nothing else."""
+    db = make_engine(load_settings(deployment).storage_url)
+    RegistryStore(db).add_hospital("h001", "第一人民医院")
+    RegistryStore(db).add_engineer("e01", "王工")
+    tickets, labels = TicketStore(db), LabelStore(db)
+    for n, text in enumerate(WRISTBAND[:2]):
+        resolved_ticket(
+            tickets, labels, n, "h001", text, "install", "1. 打印方式改为热敏。", Verdict.NEW
+        )
+    drafts = tmp_path / "drafts"
+    code, out, err = run(
+        "--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json"
+    )
+    assert code == 0, err
+    [path] = [Path(p) for p in json.loads(out)["drafts"]]
+    [problem] = json.loads(out)["problems"]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f'id = "{path.stem}"', 'id = "hb-wristband"'), encoding="utf-8")
+    sidecar = path.with_suffix(".tickets")
+    sidecar.write_text(sidecar.read_text(encoding="utf-8") + "#9999\n2026-abc\n", encoding="utf-8")
+    (drafts / "orphan.tickets").write_text(problem["tickets"][0] + "\n", encoding="utf-8")
+
+    code, out, err = run("--config", str(deployment), "kb", "import", str(drafts))
+    assert code == 0, err
+    assert "labels: hb-wristband now answers 2 of the 2 tickets" in out
+    assert f"warning: {sidecar}: not ticket numbers, skipped: '2026-abc'" in err
+    assert f"warning: {drafts / 'orphan.tickets'}: no orphan.md beside it" in err
+    assert {labels.get(n).article_id for n in problem["tickets"]} == {"hb-wristband"}  # type: ignore[union-attr]
