@@ -96,6 +96,10 @@ def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
             )
         for err in report.errors:
             log.warning("KB import: %s", err)
+        for warning in result.labels.warnings:
+            log.warning("KB import: %s", warning)
+        for a in result.labels.adopted:
+            log.info("KB import: %s now answers %d tickets' questions", a.article_id, a.changed)
         log.info(
             "KB %s: %d added, %d updated, %d unchanged (%d edited on the web kept)",
             folder,

@@ -12,12 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
 
 log = logging.getLogger("hisbot")
 
@@ -54,8 +50,7 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise CliError(f"{folder}: KB folder not found")
     with progress_bar(sum(1 for _ in article_files(folder)), "importing") as advance:
-        db = _db(settings)
-        result = import_kb(db, folder, strict=args.strict, progress=advance)
+        result = import_kb(_db(settings), folder, strict=args.strict, progress=advance)
     report = result.report
     for article_id in result.cleaned:
         print(f"note: {article_id}: personal data masked or control characters removed")
@@ -70,24 +65,14 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     print(
         f"imported {folder}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged ({len(report.kept)} edited on the web kept), {len(report.errors)} rejected"
     )
-    _adopt_draft_labels(db, folder, (*report.added, *report.updated))
-    return 1 if report.errors else 0
-
-
-def _adopt_draft_labels(db: Engine, folder: Path, published: tuple[str, ...]) -> None:
-    """A draft from ``kb problems --drafts`` that was just published takes its problem's
-    需要新文章 labels (its ``.tickets`` sidecar), as publishing it in the console does."""
-    from bot.kbloop.draft_files import adopt_published
-    from bot.kbloop.labels import LabelStore
-
-    result = adopt_published(LabelStore(db), folder, set(published))
-    for warning in result.warnings:
+    for warning in result.labels.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    for a in result.adopted:
+    for a in result.labels.adopted:
         print(
             f"labels: {a.article_id} now answers {a.changed} of the {a.tickets} tickets "
             f"in {a.sidecar.name} (their 需要新文章 labels moved to it)"
         )
+    return 1 if report.errors else 0
 
 
 def cmd_kb_build(args: argparse.Namespace) -> int:

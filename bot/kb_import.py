@@ -4,7 +4,8 @@ An article copied from a real ticket must not put a patient into the KB, and one
 NUL byte must not abort the import (PostgreSQL refuses NUL in text). Each article is cleaned
 (``bot.privacy.gate.clean``: control characters deleted, personal data masked) before it is
 compared and saved, so re-importing the same file is still a no-op, and the import says which
-articles were changed.
+articles were changed. A draft from ``kb problems --drafts`` that the import publishes takes its
+problem's 需要新文章 labels (``bot.kbloop.draft_files``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from bot.kbloop.draft_files import SidecarReport, adopt_published
+from bot.kbloop.labels import LabelStore
 from bot.privacy.gate import clean
 from kb_index.articles import Article
 from kb_index.store import ImportReport, import_folder
@@ -25,6 +28,8 @@ class KbImport:
     report: ImportReport
     #: Articles whose text had personal data masked or control characters removed.
     cleaned: tuple[str, ...]
+    #: Draft sidecars whose labels moved to the article this import published.
+    labels: SidecarReport
 
 
 def clean_article(article: Article) -> Article:
@@ -45,7 +50,8 @@ def import_kb(
     progress: Callable[[int], None] | None = None,
 ) -> KbImport:
     """``kb_index.store.import_folder`` with every article cleaned first (one transaction;
-    bad files reported and skipped, or with ``strict`` nothing imported)."""
+    bad files reported and skipped, or with ``strict`` nothing imported), then the labels of
+    the drafts it added or changed adopted."""
     cleaned: list[str] = []
 
     def prepare(raw: Article) -> Article:
@@ -55,4 +61,6 @@ def import_kb(
         return article
 
     report = import_folder(engine, folder, strict=strict, progress=progress, prepare=prepare)
-    return KbImport(report, tuple(cleaned))
+    published = {*report.added, *report.updated}
+    labels = adopt_published(LabelStore(engine), folder, published)
+    return KbImport(report, tuple(cleaned), labels)

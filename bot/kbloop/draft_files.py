@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.kbloop.labels import LabelStore, ticket_numbers
+from bot.tickets.numbering import parse_number
 from kb_index.articles import Article, ArticleError, read_article
 
 TICKETS_SUFFIX = ".tickets"
@@ -67,7 +68,7 @@ def adopt_published(labels: LabelStore, folder: Path, published: Collection[str]
         except (OSError, UnicodeDecodeError) as exc:
             warnings.append(f"{sidecar}: cannot be read as UTF-8 text ({exc}); labels not moved")
             continue
-        lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        lines = (line for line in text.splitlines() if not _is_comment(line))
         numbers, rejected = ticket_numbers("\n".join(lines))
         if rejected:
             words = ", ".join(repr(w) for w in rejected[:5])
@@ -84,3 +85,9 @@ def adopt_published(labels: LabelStore, folder: Path, published: Collection[str]
             changed = labels.adopt(numbers, article_id, None)
             adopted.append(Adopted(sidecar, article_id, len(numbers), changed))
     return SidecarReport(tuple(adopted), tuple(warnings))
+
+
+def _is_comment(line: str) -> bool:
+    """``# …`` is a comment; ``#2026-000123`` is a ticket number as the desk writes it."""
+    words = line.split()
+    return bool(words) and words[0].startswith("#") and parse_number(words[0]) is None

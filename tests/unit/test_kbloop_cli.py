@@ -201,13 +201,10 @@ def test_problems_are_drafted_published_and_then_covered(
     assert problem["coverage"] == "covered" and problem["article"] == Path(path).stem
 
 
-def test_draft_sidecars_survive_an_edited_id_and_report_bad_input(
-    run: Run, deployment: Path, tmp_path: Path
-) -> None:
-    """The sidecar is paired by file name, so the engineer may give the draft a proper id;
-    a sidecar with words that are not ticket numbers, or without its article, is a warning
-    and loses nothing else."""
-    db = make_engine(load_settings(deployment).storage_url)
+def wristband_drafts(run: Run, config: Path, drafts: Path) -> tuple[Path, list[str], LabelStore]:
+    """Two resolved wristband tickets labelled 需要新文章, and their draft written to
+    ``drafts``: the draft's path, its tickets, the label store."""
+    db = make_engine(load_settings(config).storage_url)
     RegistryStore(db).add_hospital("h001", "第一人民医院")
     RegistryStore(db).add_engineer("e01", "王工")
     tickets, labels = TicketStore(db), LabelStore(db)
@@ -215,22 +212,44 @@ def test_draft_sidecars_survive_an_edited_id_and_report_bad_input(
         resolved_ticket(
             tickets, labels, n, "h001", text, "install", "1. 打印方式改为热敏。", Verdict.NEW
         )
-    drafts = tmp_path / "drafts"
     code, out, err = run(
-        "--config", str(deployment), "kb", "problems", "--drafts", str(drafts), "--json"
+        "--config", str(config), "kb", "problems", "--drafts", str(drafts), "--json"
     )
     assert code == 0, err
     [path] = [Path(p) for p in json.loads(out)["drafts"]]
     [problem] = json.loads(out)["problems"]
+    return path, problem["tickets"], labels
+
+
+def test_draft_sidecars_survive_an_edited_id_and_report_bad_input(
+    run: Run, deployment: Path, tmp_path: Path
+) -> None:
+    """The sidecar is paired by file name, so the engineer may give the draft a proper id and
+    write numbers as the desk shows them (#2026-…); words that are not ticket numbers, or a
+    sidecar without its article, are warnings and lose nothing else."""
+    drafts = tmp_path / "drafts"
+    path, numbers, labels = wristband_drafts(run, deployment, drafts)
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace(f'id = "{path.stem}"', 'id = "hb-wristband"'), encoding="utf-8")
     sidecar = path.with_suffix(".tickets")
-    sidecar.write_text(sidecar.read_text(encoding="utf-8") + "#9999\n2026-abc\n", encoding="utf-8")
-    (drafts / "orphan.tickets").write_text(problem["tickets"][0] + "\n", encoding="utf-8")
+    sidecar.write_text(f"# 腕带\n#{numbers[0]}\n{numbers[1]} 2026-abc\n", encoding="utf-8")
+    (drafts / "orphan.tickets").write_text(numbers[0] + "\n", encoding="utf-8")
 
     code, out, err = run("--config", str(deployment), "kb", "import", str(drafts))
     assert code == 0, err
     assert "labels: hb-wristband now answers 2 of the 2 tickets" in out
     assert f"warning: {sidecar}: not ticket numbers, skipped: '2026-abc'" in err
     assert f"warning: {drafts / 'orphan.tickets'}: no orphan.md beside it" in err
-    assert {labels.get(n).article_id for n in problem["tickets"]} == {"hb-wristband"}  # type: ignore[union-attr]
+    assert {labels.get(n).article_id for n in numbers} == {"hb-wristband"}  # type: ignore[union-attr]
+
+
+def test_a_draft_in_the_kb_folder_moves_its_labels_when_the_bot_starts(
+    run: Run, deployment: Path, tmp_path: Path
+) -> None:
+    """``hisbot run`` imports the configured KB folder at start through the same import."""
+    from bot.app import prepare_knowledge
+
+    settings = load_settings(deployment)
+    path, numbers, labels = wristband_drafts(run, deployment, settings.path(settings.kb.dir))
+    prepare_knowledge(settings, make_engine(settings.storage_url))
+    assert {labels.get(n).article_id for n in numbers} == {path.stem}  # type: ignore[union-attr]
