@@ -11,7 +11,7 @@ written to the console's audit log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,6 +27,11 @@ from bot.web.auth import Viewer
 
 #: The posts of the week table's columns (a hospital's engineer of the day has its own).
 SHIFT_POSTS = (Post.DAY, Post.NIGHT, Post.WEEKEND, Post.HOLIDAY, Post.LEAD)
+
+#: Records one change in the console's audit log: (action, target, detail).
+Audit = Callable[[str, str, str], None]
+#: A lead's change: the form's fields → the unit of work and the page to go to after it.
+Change = Callable[[dict[str, str], Viewer, Audit], tuple[Callable[[], None], str]]
 
 _DONE = {"rotation": "轮换已保存。", "override": "当日值班已保存。"}
 
@@ -118,70 +123,82 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(400, str(exc)) from None
         return await page(request, viewer, first, flash=_DONE.get(done, ""))
 
-    @router.post("/duty/rotation")
-    async def set_rotation(request: Request) -> Response:
+    async def lead_change(request: Request, prepare: Change) -> Response:
+        """Leads only, with the page's token; a refused change re-shows the page with the
+        reason and the form as typed (400), a made one redirects (and is audited)."""
         viewer = lead(request)
-        form = await console.form(request, viewer)
-        fields = _fields(form)
+        fields = _fields(await console.form(request, viewer))
+        ip = console.client_ip(request)
+
+        def audit(action: str, target: str, detail: str) -> None:
+            console.store.audit(viewer.audit_name, action, target, detail, ip=ip)
+
         try:
-            post = _post(fields.get("post", ""))
-            engineers = fields.get("engineers", "").replace("，", ",").replace(",", " ").split()
-            every = _int(fields.get("every", ""), "每班天数")
-            starting = _date(fields["starting"], "起始日期") if fields.get("starting") else None
-            hospital = fields.get("hospital", "")
-            by = viewer.engineer_id or ""
-
-            def change() -> None:
-                rotation = roster_of(console).set_rotation(
-                    post, engineers, by, hospital_id=hospital, step_days=every, starts_on=starting
-                )
-                console.store.audit(
-                    viewer.audit_name,
-                    "duty_rotation_set",
-                    f"{post.value}{'/' + hospital if hospital else ''}",
-                    f"{' → '.join(engineers)}，每 {rotation.step_days} 天，自 {rotation.starts_on}",
-                    ip=console.client_ip(request),
-                )
-
+            change, target = prepare(fields, viewer, audit)
             await db.write(change)
         except (RosterError, _BadInput) as exc:
             return await page(request, viewer, None, error=str(exc), form=fields, status_code=400)
-        return RedirectResponse("/duty?done=rotation", status_code=303)
+        return RedirectResponse(target, status_code=303)
+
+    def rotation_change(
+        fields: dict[str, str], viewer: Viewer, audit: Audit
+    ) -> tuple[Callable[[], None], str]:
+        post = _post(fields.get("post", ""))
+        engineers = fields.get("engineers", "").replace("，", ",").replace(",", " ").split()
+        every = _int(fields.get("every", ""), "每班天数")
+        starting = _date(fields["starting"], "起始日期") if fields.get("starting") else None
+        hospital = fields.get("hospital", "")
+
+        def change() -> None:
+            rotation = roster_of(console).set_rotation(
+                post,
+                engineers,
+                viewer.engineer_id or "",
+                hospital_id=hospital,
+                step_days=every,
+                starts_on=starting,
+            )
+            audit(
+                "duty_rotation_set",
+                f"{post.value}{'/' + hospital if hospital else ''}",
+                f"{' → '.join(engineers)}，每 {rotation.step_days} 天，自 {rotation.starts_on}",
+            )
+
+        return change, "/duty?done=rotation"
+
+    def override_change(
+        fields: dict[str, str], viewer: Viewer, audit: Audit
+    ) -> tuple[Callable[[], None], str]:
+        post = _post(fields.get("post", ""))
+        day = _date(fields.get("day", ""), "日期")
+        engineer = fields.get("engineer", "")
+        if not engineer:
+            raise _BadInput("请选择当日值班的工程师。")
+        hospital = fields.get("hospital", "")
+        if hospital and post != Post.HOSPITAL:
+            raise _BadInput("只有“医院当日工程师”按医院设置。")
+        reason = fields.get("reason", "")
+
+        def change() -> None:
+            roster_of(console).set_override(
+                day, post, engineer, viewer.engineer_id or "", reason=reason, hospital_id=hospital
+            )
+            audit(
+                "duty_override_set",
+                f"{day} {post.value}{'/' + hospital if hospital else ''}",
+                f"{engineer}{'：' + reason if reason else ''}",
+            )
+
+        monday = day - dt.timedelta(days=day.weekday())
+        return change, f"/duty?start={monday}&done=override"
+
+    @router.post("/duty/rotation")
+    async def set_rotation(request: Request) -> Response:
+        return await lead_change(request, rotation_change)
 
     @router.post("/duty/override")
     async def set_override(request: Request) -> Response:
-        viewer = lead(request)
-        form = await console.form(request, viewer)
-        fields = _fields(form)
-        try:
-            post = _post(fields.get("post", ""))
-            day = _date(fields.get("day", ""), "日期")
-            engineer = fields.get("engineer", "").strip()
-            if not engineer:
-                raise _BadInput("请选择当日值班的工程师。")
-            hospital = fields.get("hospital", "")
-            if hospital and post != Post.HOSPITAL:
-                raise _BadInput("只有“医院当日工程师”按医院设置。")
-            reason = fields.get("reason", "").strip()
-            by = viewer.engineer_id or ""
-
-            def change() -> None:
-                roster_of(console).set_override(
-                    day, post, engineer, by, reason=reason, hospital_id=hospital
-                )
-                console.store.audit(
-                    viewer.audit_name,
-                    "duty_override_set",
-                    f"{day} {post.value}{'/' + hospital if hospital else ''}",
-                    f"{engineer}{'：' + reason if reason else ''}",
-                    ip=console.client_ip(request),
-                )
-
-            await db.write(change)
-        except (RosterError, _BadInput) as exc:
-            return await page(request, viewer, None, error=str(exc), form=fields, status_code=400)
-        start = day - dt.timedelta(days=day.weekday())
-        return RedirectResponse(f"/duty?start={start}&done=override", status_code=303)
+        return await lead_change(request, override_change)
 
     return router
 
