@@ -311,6 +311,7 @@ def create_console(console: Console) -> FastAPI:
     from bot.web import (
         account_pages,
         annual,
+        duty_pages,
         kb_erase,
         kb_pages,
         kb_retire,
@@ -339,6 +340,7 @@ def create_console(console: Console) -> FastAPI:
         annual,
         service_pages,
         problem_pages,
+        duty_pages,
         playground,
         live,
     ):

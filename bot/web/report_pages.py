@@ -30,6 +30,7 @@ from bot.web.app import Console
 from bot.web.report_cache import RecentResults
 from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
 from bot.web.settings import ServiceTargets
+from bot.web.sla_report import SlaRow
 
 Cell = str | int | float | None
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -166,6 +167,19 @@ def _timing_row(t: Timing, targets: ServiceTargets) -> tuple[Cell, ...]:
     return (t.urgency or "全部", t.opened, a.count, *accept, r.count, *resolve, *goals)
 
 
+_SLA_HEADERS = (
+    "月份 医院代码 医院 紧急程度 受理达标 受理超时 受理进行中 受理达标率（%） "
+    "解决达标 解决超时 解决进行中 解决达标率（%）"
+)
+
+
+def _sla_row(r: SlaRow) -> tuple[Cell, ...]:
+    a, s = r.accept, r.resolve
+    accept = (a.met, a.breached, a.running, percent(a.met_rate))
+    resolve = (s.met, s.breached, s.running, percent(s.met_rate))
+    return (f"{r.month}月", r.hospital_id, r.hospital_name, r.urgency, *accept, *resolve)
+
+
 def _late_row(t: LateTicket, local: Callable[[dt.datetime], str]) -> tuple[Cell, ...]:
     status = texts.STATUS_LABELS.get(t.status, t.status)
     flags = ("是" if t.accept_late else "否", "是" if t.resolve_late else "否")
@@ -227,6 +241,7 @@ def sections(
             ),
         ),
     ]
+    out.append(_section("SLA达成", _SLA_HEADERS, (_sla_row(r) for r in report.sla)))
     if report.months:
         months = (_slice_row(m) for m in report.months)
         out.append(_section("按月", f"月份 {_SLICE_HEADERS}", months))

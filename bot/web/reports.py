@@ -44,6 +44,7 @@ from bot.registry.clock import naive_utc
 from bot.registry.models import Hospital
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
 from bot.web.settings import ServiceTargets
+from bot.web.sla_report import SlaRow, sla_rows
 from kb_index.articles import CATEGORIES
 from kb_index.text import normalise
 
@@ -157,6 +158,7 @@ class Report:
     top_unanswered: tuple[Unanswered, ...]
     months: tuple[Slice, ...]  # whole-year reports only
     hospitals: tuple[Slice, ...]  # all-hospital reports only
+    sla: tuple[SlaRow, ...]  # SLA met/breached per month × hospital × urgency
 
     @property
     def open_beyond_target(self) -> int:
@@ -300,9 +302,9 @@ def build_report(
     urgencies = Counter(t.urgency for t in opened)
     rows = (opened, resolved, questions, list(late))
     months: tuple[Slice, ...] = ()
+    month_of = month_finder(year, zone) if month is None else lambda _at: month
     if month is None:  # every month of the year, zeros included
         keys = [(m, f"{m}月") for m in range(1, 13)]
-        month_of = month_finder(year, zone)
         months = _breakdown(keys, lambda _h, at: month_of(at), *rows)
     hospitals: tuple[Slice, ...] = ()
     if hospital_id is None:  # every registered hospital, and any since removed
@@ -327,6 +329,15 @@ def build_report(
         top_unanswered=top_unanswered(questions, top_n),
         months=months,
         hospitals=hospitals,
+        sla=sla_rows(
+            db_engine,
+            hospital_id=hospital_id,
+            start=span.start,
+            end=span.end,
+            month_of=month_of,
+            names=names,
+            now=now,
+        ),
     )
 
 

@@ -49,6 +49,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/services/hospitals/{hospital_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # h002
     "/services/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/services/calls/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
+    "/duty": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # changes on it: leads only
 }
 
 #: POST routes, sent with everything but the CSRF token: nobody gets anything done.
@@ -70,6 +71,8 @@ POST_ROUTES = {
     "/services/hospitals/{hospital_id}/{action}",
     "/services/tickets/{number}/{action}",
     "/services/calls/new",
+    "/duty/rotation",
+    "/duty/override",
 }
 
 

@@ -403,6 +403,7 @@ async def test_xlsx_export(web: WebEnv, data: World) -> None:
         "处理时效",
         "超时工单",
         "未解答问题",
+        "SLA达成",
         "按月",
         "按医院",
     ]
