@@ -267,7 +267,7 @@ def build_app(
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
-    retention = RetentionJob(Eraser(db), settings.privacy)
+    retention = RetentionJob(Eraser(db), settings.privacy, gateway)
     return App(
         settings,
         services,

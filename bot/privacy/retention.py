@@ -1,6 +1,6 @@
 """The retention job: once a day (APScheduler, in the bot's loop), erase what is older than
-``[privacy] retention_days``. The erasure runs in a worker thread (it is SQL), recorded as
-done by ``system``; a run that finds nothing records nothing."""
+``[privacy] retention_days``. The erasure goes through the database gateway (it is SQL, and a
+write), recorded as done by ``system``; a run that finds nothing records nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import logging
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
+from bot.gateway import Database
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.settings import PrivacySettings
 from bot.registry.clock import Clock, utc_now
@@ -22,8 +23,11 @@ FIRST_RUN_DELAY = 60.0
 
 
 class RetentionJob:
-    def __init__(self, eraser: Eraser, settings: PrivacySettings, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, eraser: Eraser, settings: PrivacySettings, db: Database, clock: Clock = utc_now
+    ) -> None:
         self._eraser = eraser
+        self._db = db
         self._settings = settings
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
@@ -34,9 +38,9 @@ class RetentionJob:
             return 0
         scope = Scope.older_than(self._settings.retention_days, self._clock())
         try:
-            if not await asyncio.to_thread(self._eraser.select, scope):
+            if not await self._db.read(lambda: self._eraser.select(scope)):
                 return 0
-            done = await asyncio.to_thread(self._eraser.erase, scope, SYSTEM)
+            done = await self._db.write(lambda: self._eraser.erase(scope, SYSTEM))
         except Exception:  # the next run tries again; the bot keeps serving
             log.exception("retention purge failed")
             return 0

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session
 
 from bot.exchanges import ExchangeStore, Outcome
+from bot.gateway import Database
 from bot.migrations import alembic_config, upgrade_to_head
 from bot.privacy.purge import ERASED, Eraser, PurgeRefused, Scope
 from bot.privacy.retention import RetentionJob
@@ -232,14 +233,19 @@ def test_the_migration_moves_event_text_out_of_the_audit_log(
 
 
 async def test_the_retention_job_applies_the_configured_period(
-    store: TicketStore, open_ticket: Callable[..., Ticket], eraser: Eraser, clock: FakeClock
+    store: TicketStore,
+    open_ticket: Callable[..., Ticket],
+    eraser: Eraser,
+    clock: FakeClock,
+    engine: Engine,
 ) -> None:
     old = worked_ticket(store, open_ticket)
     clock.advance(days=31)
-    kept = RetentionJob(eraser, PrivacySettings(retention_days=0), clock)
+    db = Database(engine)
+    kept = RetentionJob(eraser, PrivacySettings(retention_days=0), db, clock)
     assert await kept.run_once() == 0
     assert store.get(old).question != ERASED
-    job = RetentionJob(eraser, PrivacySettings(retention_days=30), clock)
+    job = RetentionJob(eraser, PrivacySettings(retention_days=30), db, clock)
     assert await job.run_once() == 1
     assert store.get(old).question == ERASED
     assert await job.run_once() == 0  # nothing left: no empty erasure is logged
