@@ -63,39 +63,37 @@ def _redactor() -> Callable[[str], str]:
 
 
 def _load_sets(settings: Settings, folders: Sequence[str]) -> list[Any]:
-    from bot.knowledge import answer_engine, build_in_memory, embedder_for
-    from intents.evaluate import EvalSet, read_queries
-    from kb_index.articles import scan_folder
-
-    embedder = embedder_for(settings)
-    sets = []
-    for folder in folders:
-        name, kb, queries = eval_set_paths(Path(folder))
-        scan = scan_folder(kb)
-        for err in scan.errors:
-            print(f"warning: skipped {err}", file=sys.stderr)
-        index, _ = build_in_memory(settings, scan.articles, embedder)
-        sets.append(EvalSet(name, answer_engine(settings, index, embedder), read_queries(queries)))
+    sets = _build_sets(settings, [eval_set_paths(Path(folder)) for folder in folders])
     if len({s.name for s in sets}) != len(sets):
         raise EvalCliError("eval sets need distinct folder names")
     return sets
 
 
 def _single_set(settings: Settings, kb: str, queries: str) -> Any:
-    from bot.knowledge import answer_engine, build_in_memory, embedder_for
-    from intents.evaluate import EvalSet, read_queries
-    from kb_index.articles import scan_folder
-
     kb_dir = Path(kb)
     if not kb_dir.is_dir():
         raise EvalCliError(f"{kb_dir}: KB folder not found")
-    labelled = read_queries(Path(queries))
-    scan = scan_folder(kb_dir)
-    for err in scan.errors:
-        print(f"warning: skipped {err}", file=sys.stderr)
+    return _build_sets(settings, [(kb_dir.name, kb_dir, Path(queries))])[0]
+
+
+def _build_sets(settings: Settings, sources: Sequence[tuple[str, Path, Path]]) -> list[Any]:
+    """One fresh in-memory index per (name, KB folder, query file); one embedder and one
+    message classifier shared by all. Query files are read first: a bad one fails fast."""
+    from bot.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
+    from intents.evaluate import EvalSet, read_queries
+    from kb_index.articles import scan_folder
+
+    labelled = [read_queries(queries) for _, _, queries in sources]
     embedder = embedder_for(settings)
-    index, _ = build_in_memory(settings, scan.articles, embedder)
-    return EvalSet(kb_dir.name, answer_engine(settings, index, embedder), labelled)
+    classifier = message_classifier(settings)
+    sets = []
+    for (name, kb, _), queries in zip(sources, labelled, strict=True):
+        scan = scan_folder(kb)
+        for err in scan.errors:
+            print(f"warning: skipped {err}", file=sys.stderr)
+        index, _ = build_in_memory(settings, scan.articles, embedder)
+        sets.append(EvalSet(name, answer_engine(settings, index, embedder, classifier), queries))
+    return sets
 
 
 def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:

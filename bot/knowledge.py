@@ -85,11 +85,17 @@ def message_classifier(settings: Settings) -> MessageClassifier:
     return MessageClassifier.load(path, settings.decide.bot_names)
 
 
-def answer_engine(settings: Settings, index: SearchIndex, embedder: Embedder) -> AnswerEngine:
+def answer_engine(
+    settings: Settings,
+    index: SearchIndex,
+    embedder: Embedder,
+    classifier: MessageClassifier | None = None,
+) -> AnswerEngine:
+    """The engine the settings ask for; pass ``classifier`` to share one loaded model."""
     return AnswerEngine(
         index,
         embedder,
         settings.decide,
         dense_weight=settings.retrieval.dense_weight,
-        classifier=message_classifier(settings),
+        classifier=classifier or message_classifier(settings),
     )
