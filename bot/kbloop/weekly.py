@@ -20,6 +20,7 @@ from bot.core import Services
 from bot.kbloop.problems import analyse, load_items
 from bot.kbloop.settings import KbLoopSettings
 from bot.kbloop.summary import summary
+from bot.scheduling import stop_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,5 @@ class WeeklySummary:
         self._scheduler.start()
 
     async def stop(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
+        await stop_scheduler(self._scheduler)
         self._scheduler = None

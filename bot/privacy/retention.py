@@ -4,7 +4,6 @@ write), recorded as done by ``system``; a run that finds nothing records nothing
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
@@ -15,6 +14,7 @@ from bot.gateway import Database
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.settings import PrivacySettings
 from bot.registry.clock import Clock, utc_now
+from bot.scheduling import stop_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,5 @@ class RetentionJob:
         self._scheduler.start()
 
     async def stop(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
+        await stop_scheduler(self._scheduler)
         self._scheduler = None
