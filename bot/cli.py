@@ -363,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from intents.evaluate import QueryFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_
+    from kb_index.lay_terms import LayTermsError
 
     try:
         code: int = args.func(args)
@@ -376,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ClassifierFileError,
         EmbedderError,
         IndexError_,
+        LayTermsError,
         FileNotFoundError,
         StorageError,
     ) as exc:

@@ -18,6 +18,7 @@ from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.embedder import Embedder, load_embedder
 from kb_index.index import IndexError_, SearchIndex, ViewRecipe, embedding_key
+from kb_index.lay_terms import LayTerms
 from kb_index.store import load_articles
 
 
@@ -98,4 +99,14 @@ def answer_engine(
         settings.decide,
         dense_weight=settings.retrieval.dense_weight,
         classifier=classifier or message_classifier(settings),
+        lay_terms=lay_terms(settings),
     )
+
+
+def lay_terms(settings: Settings) -> LayTerms:
+    """The everyday-phrase table the settings ask for (built-in plus the site's file)."""
+    retrieval = settings.retrieval
+    if not retrieval.lay_terms:
+        return LayTerms(())
+    site = settings.path(retrieval.lay_terms_file) if retrieval.lay_terms_file else None
+    return LayTerms.with_site_file(site)

@@ -33,6 +33,7 @@ from intents.confidence import confidence, features
 from intents.settings import DecideSettings
 from kb_index.embedder import Embedder, Vectors
 from kb_index.index import ArticleEntry, Hit, SearchIndex
+from kb_index.lay_terms import LayTerms
 from kb_index.text import prepare_query
 
 #: Redaction placeholders such as ``[身份证号]`` say nothing about the problem; drop them.
@@ -99,6 +100,7 @@ class AnswerEngine:
         settings: DecideSettings,
         dense_weight: float = 0.5,
         classifier: MessageClassifier | None = None,
+        lay_terms: LayTerms | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -109,10 +111,14 @@ class AnswerEngine:
             if classifier is not None
             else MessageClassifier.load(None, settings.bot_names)
         )
+        #: Everyday phrases → the KB's technical words, for the lexical retriever.
+        self.lay_terms = lay_terms if lay_terms is not None else LayTerms()
 
     def with_settings(self, settings: DecideSettings) -> AnswerEngine:
         """The same index, model and classifier under other thresholds (evaluation)."""
-        return AnswerEngine(self.index, self.embedder, settings, self.dense_weight, self.classifier)
+        return AnswerEngine(
+            self.index, self.embedder, settings, self.dense_weight, self.classifier, self.lay_terms
+        )
 
     def _embed(self, text: str) -> Vectors:
         vectors: Vectors = self.embedder.embed_queries([prepare_query(text)])
@@ -126,7 +132,9 @@ class AnswerEngine:
             return []
         if qvec is None:
             qvec = self._embed(text)
-        hits = self.index.search_vector(text, qvec, k=k, dense_weight=self.dense_weight)
+        hits = self.index.search_vector(
+            text, qvec, k=k, dense_weight=self.dense_weight, lay_terms=self.lay_terms
+        )
         model = self.settings.confidence
         scored = []
         for i, hit in enumerate(hits):

@@ -35,6 +35,11 @@ class RetrievalSettings:
     views: tuple[str, ...] = ("title", "question", "symptom")
     #: Body chunks (and the symptom view) are cut to about this many characters.
     chunk_chars: int = 240
+    #: Add the technical words of everyday phrases (手上那个带 → 腕带) to the lexical query.
+    lay_terms: bool = True
+    #: A site's own slang, a TOML file of ``"本地叫法" = "系统术语 …"`` lines (added to the
+    #: built-in table); empty for none.
+    lay_terms_file: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.views) - {"title", "question", "symptom", "body"}
