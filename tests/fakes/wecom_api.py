@@ -73,6 +73,8 @@ class Sent:
     card: dict[str, Any] | None
     at: float
     updates: list[dict[str, Any]] = field(default_factory=list)
+    #: The callback req_id a respond was bound to ("" for a proactive send).
+    req_id: str = ""
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -241,6 +243,7 @@ class FakeWeCom(FakeServer[Call]):
                     str(stream.get("content") or ""),
                     body.get("template_card"),
                     now,
+                    req_id=req_id,
                 )
             )
             return 0
