@@ -20,10 +20,9 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -59,27 +58,11 @@ from .convert import (
     to_button_press,
     to_incoming,
 )
+from .lanes import CallbackLanes, Recent
 from .limits import SendPacer
 from .settings import TenantCredentials, WeComSettings
 
 __all__ = ["WeComAdapter"]
-
-
-V = TypeVar("V")
-
-
-class _Recent(OrderedDict[str, V]):
-    """A bounded mapping that forgets its oldest entries."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self._size = size
-
-    def remember(self, key: str, value: V) -> None:
-        self.pop(key, None)
-        self[key] = value
-        while len(self) > self._size:
-            self.popitem(last=False)
 
 
 @dataclass
@@ -90,13 +73,6 @@ class _Handle:
     received: float
     asked: Asked | None = None
     used: bool = False
-
-
-@dataclass
-class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-    told: bool = False
 
 
 class WeComAdapter:
@@ -127,14 +103,17 @@ class WeComAdapter:
             settings.bot_per_minute,
             settings.bot_burst,
         )
-        self._done: _Recent[bool] = _Recent(settings.dedupe_size)  # msgid → when handled
-        self._in_flight: set[str] = set()
-        self._handles: _Recent[_Handle] = _Recent(settings.dedupe_size)  # "chat|msgid" → _Handle
-        self._presses: _Recent[_Handle] = _Recent(4096)  # "chat|task_id" → _Handle
-        self._cards: _Recent[dict[str, Any]] = _Recent(4096)  # "chat|task_id" → the card last shown
-        self._quotes: _Recent[str] = _Recent(20_000)  # "chat|fingerprint" → message id
-        self._lanes: dict[str, _Lane] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes = CallbackLanes(
+            settings.max_pending_per_chat,
+            settings.dedupe_size,
+            settings.dedupe_ttl,
+            self._overflow_notice,
+            self._log,
+        )
+        self._handles: Recent[_Handle] = Recent(settings.dedupe_size)  # "chat|msgid" → _Handle
+        self._presses: Recent[_Handle] = Recent(4096)  # "chat|task_id" → _Handle
+        self._cards: Recent[dict[str, Any]] = Recent(4096)  # "chat|task_id" → the card last shown
+        self._quotes: Recent[str] = Recent(20_000)  # "chat|fingerprint" → message id
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -170,11 +149,7 @@ class WeComAdapter:
         """Close every connection cleanly, let in-flight handlers finish. Idempotent."""
         conns, self.connections = self.connections, {}
         await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.stop_timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._lanes.drain(self.settings.stop_timeout)
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -193,7 +168,7 @@ class WeComAdapter:
             return
         msgid = str(body.get("msgid") or "")
         req_id = str(headers.get("req_id") or "")
-        if not msgid or msgid in self._done or msgid in self._in_flight:
+        if not msgid or self._lanes.seen(msgid):
             return  # a re-delivery of something handled or being handled: once is enough
         loop = asyncio.get_running_loop()
         if frame.get("cmd") == MSG_CALLBACK:
@@ -204,7 +179,7 @@ class WeComAdapter:
                 f"{message.chat.chat_id}|{msgid}",
                 _Handle(req_id, loop.time(), Asked(message.sender.display_name, message.text)),
             )
-            self._queue(message.chat.chat_id, msgid, lambda: self._core().on_message(message))
+            self._lanes.queue(message.chat.chat_id, msgid, lambda: self._core().on_message(message))
         elif frame.get("cmd") == EVENT_CALLBACK:
             press = to_button_press(tenant, req_id, body)
             if press is None:
@@ -212,7 +187,7 @@ class WeComAdapter:
             self._presses.remember(
                 f"{press.message.chat_id}|{press.message.message_id}", _Handle(req_id, loop.time())
             )
-            self._queue(press.message.chat_id, msgid, lambda: self._core().on_button(press))
+            self._lanes.queue(press.message.chat_id, msgid, lambda: self._core().on_button(press))
 
     def _incoming(self, tenant: str, body: Mapping[str, Any]) -> IncomingMessage | None:
         message = to_incoming(tenant, body, self._now(), None)
@@ -226,54 +201,6 @@ class WeComAdapter:
                 message, reply_to_message_id=known or message_id_for(chat, quoted)
             )
         return message
-
-    def _queue(self, chat: str, msgid: str, work: Callable[[], Awaitable[None]]) -> None:
-        lane = self._lanes.setdefault(chat, _Lane())
-        if lane.users >= self.settings.max_pending_per_chat:
-            self._log.warning("wecom chat %s: too many pending callbacks, %s dropped", chat, msgid)
-            if not lane.told:
-                lane.told = True
-                self._spawn(chat, lane, self._overflow_notice(chat))
-            return
-        self._in_flight.add(msgid)
-        self._spawn(chat, lane, self._run(chat, lane, msgid, work))
-
-    def _spawn(self, chat: str, lane: _Lane, work: Awaitable[None]) -> None:
-        lane.users += 1
-
-        async def released() -> None:
-            try:
-                await work
-            finally:
-                lane.users -= 1
-                if lane.users == 0 and self._lanes.get(chat) is lane:
-                    del self._lanes[chat]
-
-        task = asyncio.create_task(released(), name=f"wecom {chat}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(
-        self, chat: str, lane: _Lane, msgid: str, work: Callable[[], Awaitable[None]]
-    ) -> None:
-        """One callback after the earlier ones of its chat. Handled means the core returned:
-        only then is the msgid remembered as done (a failure lets a re-delivery in)."""
-        try:
-            async with lane.lock:
-                await work()
-            self._done.remember(msgid, True)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._log.error(
-                "wecom callback %s in chat %s failed: %s",
-                msgid,
-                chat,
-                type(exc).__name__,
-                exc_info=exc,
-            )
-        finally:
-            self._in_flight.discard(msgid)
 
     async def _overflow_notice(self, chat: str) -> None:
         try:
