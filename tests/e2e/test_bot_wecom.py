@@ -4,6 +4,7 @@ fake WeCom server on 127.0.0.1. Nothing is mocked but the platform's server."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.wecom.adapter import WeComAdapter
-from bot.app import App, build_app
+from bot.app import App, build_app, run
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.fakes.wecom_api import FakeWeCom, Sent
@@ -227,3 +228,26 @@ async def test_one_tenant_with_wrong_credentials_is_reported_and_the_others_run(
         await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP)
     finally:
         await app.stop()
+
+
+async def test_hisbot_run_serves_every_tenant_and_stops_cleanly(
+    settings: Settings, wc: FakeWeCom
+) -> None:
+    stop = asyncio.Event()
+    running = asyncio.create_task(run(settings, Secrets.from_env(environment()), stop))
+    try:
+        await wc.wait_until(
+            lambda: all(b.ws is not None for b in wc.bots.values()),
+            timeout=60,
+            what="every tenant connected",
+        )
+        await wc.user_message(BOTS["h002"][0], CASHIER, "电子票据开具失败提示401", chatid=H2_GROUP)
+        answer = await wc.wait_for_sent(lambda m: m.chatid == H2_GROUP)
+        assert answer.bot == BOTS["h002"][0] and "/kb/hb-008" in answer.content
+    finally:
+        stop.set()
+        await running
+    await wc.wait_until(  # every connection closed on stop
+        lambda: all(b.ws is None for b in wc.bots.values()), what="connections closed"
+    )
+    assert all(b.kicked == 0 and b.connections == 1 for b in wc.bots.values())
