@@ -121,7 +121,9 @@ class TenantConnection:
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
         s = self._settings
         ws = await asyncio.wait_for(
-            self._session.ws_connect(s.ws_url, autoping=True, heartbeat=None, max_msg_size=0),
+            self._session.ws_connect(
+                s.ws_url, autoping=True, heartbeat=None, max_msg_size=4 * 1024 * 1024
+            ),
             s.connect_timeout,
         )
         req_id = new_req_id(SUBSCRIBE)
@@ -181,7 +183,11 @@ class TenantConnection:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            why = next(iter(done)).result() if not next(iter(done)).cancelled() else "cancelled"
+            finished = next(iter(done))
+            try:
+                why = finished.result()
+            except Exception as exc:  # a read or send failed: the connection is gone
+                why = f"connection failed ({type(exc).__name__})"
             await self._close_ws()
             if self._stopping:
                 return
@@ -240,7 +246,12 @@ class TenantConnection:
             if isinstance(event, Mapping) and event.get("eventtype") == "disconnected_event":
                 self.replaced = True
                 return
-            self._on_callback(self.tenant, frame)
+            try:
+                self._on_callback(self.tenant, frame)
+            except Exception as exc:  # one bad frame must not end the connection's reader
+                self._log.error(
+                    "wecom tenant %s: callback not handled: %s", self.tenant, type(exc).__name__
+                )
             return
         future = self._pending.pop(_req_id(frame), None)
         if future is not None and not future.done():

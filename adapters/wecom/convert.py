@@ -97,8 +97,13 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _user(body: Mapping[str, Any]) -> str:
+    sender = body.get("from")
+    return _str(sender.get("userid")) if isinstance(sender, Mapping) else ""
+
+
 def _chat_id(tenant: str, body: Mapping[str, Any]) -> str:
-    user = _str((body.get("from") or {}).get("userid"))
+    user = _user(body)
     if body.get("chattype") == "group" and _str(body.get("chatid")):
         return scoped(tenant, _str(body["chatid"]))
     return scoped(tenant, user)
@@ -143,7 +148,7 @@ def to_incoming(
     In groups WeCom delivers only messages that @-mention the bot, so ``mentions_bot`` is
     always true; the leading @-mention (the bot's name as the user typed it) is removed."""
     msgid = _str(body.get("msgid"))
-    user = _str((body.get("from") or {}).get("userid"))
+    user = _user(body)
     if not msgid or not user:
         return None
     kind = body.get("msgtype")
@@ -182,7 +187,7 @@ def to_button_press(tenant: str, req_id: str, body: Mapping[str, Any]) -> Button
     handle for updating the card)."""
     event = body.get("event")
     card = event.get("template_card_event") if isinstance(event, Mapping) else None
-    user = _str((body.get("from") or {}).get("userid"))
+    user = _user(body)
     if not isinstance(card, Mapping) or not user:
         return None
     task_id, key = _str(card.get("task_id")), _str(card.get("event_key"))

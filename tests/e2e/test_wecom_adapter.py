@@ -172,3 +172,23 @@ async def test_a_broadcast_across_tenants_stays_within_the_limits(wc: FakeWeCom)
     assert len(results) == 150 and wc.rate_limited == 0
     delivered = sorted(m.chatid for m in wc.sent)
     assert delivered == sorted(g for _, g in groups)  # every group exactly once
+
+
+async def test_malformed_frames_are_ignored_and_the_connection_lives_on(
+    started: tuple[WeComAdapter, Core], wc: FakeWeCom
+) -> None:
+    adapter, core = started
+    for body in (
+        {"msgid": "bad1", "from": "nurse", "msgtype": "text", "text": "not a table"},
+        {"msgid": "bad2", "chattype": "group", "from": {"userid": 7}, "msgtype": "text"},
+        [1, 2, 3],
+        {"msgid": "bad3", "msgtype": "event", "event": {"eventtype": "template_card_event"}},
+    ):
+        await wc.deliver(
+            "B1", {"cmd": "aibot_msg_callback", "headers": {"req_id": "r"}, "body": body}
+        )
+        await wc.deliver("B1", {"cmd": "aibot_event_callback", "headers": {}, "body": body})
+    await wc.user_message("B1", "nurse", "床位费多算了", chatid="g1")
+    await wc.wait_until(lambda: core.messages, what="the valid message")
+    assert [m.text for m in core.messages] == ["床位费多算了"] and not core.presses
+    assert adapter.connections["h001"].connects == 1
