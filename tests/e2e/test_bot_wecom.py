@@ -251,3 +251,45 @@ async def test_hisbot_run_serves_every_tenant_and_stops_cleanly(
         lambda: all(b.ws is None for b in wc.bots.values()), what="connections closed"
     )
     assert all(b.kicked == 0 and b.connections == 1 for b in wc.bots.values())
+
+
+async def test_a_broadcast_from_the_wecom_desk_reaches_every_tenant_once_with_receipts(
+    settings: Settings, wc: FakeWeCom
+) -> None:
+    bc = dataclasses.replace(
+        settings,
+        engineers=tuple(
+            dataclasses.replace(e, roles=("engineer", "broadcaster")) for e in settings.engineers
+        ),
+        broadcast=dataclasses.replace(settings.broadcast, quiet_hours="", poll_seconds=0.2),
+    )
+    vendor = BOTS["vendor"][0]
+    app = await start_bot(bc)
+    try:
+        await wc.user_message(
+            vendor,
+            WANG,
+            "/notice create announcement\n标题: 医保接口调整\n内容: 本周五起启用新版接口\n目标: all",
+            chatid=DESK,
+        )
+        created = await wc.wait_for_sent(lambda m: m.chatid == DESK and "#" in m.content)
+        notice_id = int(re.search(r"#(\d+)", created.content).group(1))  # type: ignore[union-attr]
+        await wc.user_message(vendor, WANG, f"/notice send {notice_id}", chatid=DESK)
+        ask = await wc.wait_for_sent(
+            lambda m: m.chatid == DESK and any("确认" in b["text"] for b in m.buttons)
+        )
+        await wc.press(vendor, WANG, ask, key_of(ask, "确认"))
+        for bot_id, group in ((BOTS["h001"][0], H1_GROUP), (BOTS["h002"][0], H2_GROUP)):
+            await wc.wait_for_sent(
+                lambda m, g=group: m.chatid == g and m.card is not None, timeout=15
+            )
+            texts = [m for m in wc.sent_to(group) if "医保接口调整" in m.content]
+            assert len(texts) == 1 and texts[0].bot == bot_id and texts[0].via == "send"
+        card = next(m for m in wc.sent_to(H1_GROUP) if m.card is not None)
+        assert [b["text"] for b in card.buttons] == ["已知悉"]
+        await wc.press(BOTS["h001"][0], NURSE, card, card.buttons[0]["key"])
+        await wc.wait_until(lambda: card.updates, what="the press acknowledged on the card")
+        assert card.updates[0]["userids"] == [NURSE]  # shown to the presser alone
+        assert "已记录" in card.updates[0].get("sub_title_text", "")
+    finally:
+        await app.stop()
