@@ -227,8 +227,10 @@ class WeComAdapter:
         quote of this message finds it again."""
         chat = reply.chat
         conn, raw = self._connection(chat)
+        asked = self._handles.get(f"{chat.chat_id}|{reply.reply_to}") if reply.reply_to else None
         handle = self._reply_handle(chat.chat_id, reply.reply_to)
-        text = markdown_text(reply, handle.asked if handle else None, conn.tenant)
+        # WeCom shows no threads: every reply to a question quotes its asker, bound or not
+        text = markdown_text(reply, asked.asked if asked else None, conn.tenant)
         message_id = message_id_for(chat.chat_id, text)
         parts = markdown_parts(text)
         for part in parts:
