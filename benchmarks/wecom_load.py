@@ -9,7 +9,9 @@
    user. Latency = from the callback frame leaving the fake to the fake receiving the
    ``aibot_respond_msg`` bound to its req_id. Lost = questions without a reply; duplicated =
    more than one message quoting the same asker.
-2. **Broadcast.** The ``WeComAdapter`` alone (default limits: 20/min per chat with a burst of 3,
+2. **Edge only.** The same traffic against the ``WeComAdapter`` alone with a core that answers
+   at once (no answer engine, no database): what the WeCom edge itself costs per message.
+3. **Broadcast.** The ``WeComAdapter`` alone (default limits: 20/min per chat with a burst of 3,
    600/min per bot with a burst of 20) sends one notice to ``--groups`` groups spread over the
    tenants, all at once, to a fake that refuses (errcode 45009) anything beyond 20/min per chat
    and 600/min per bot. Floor = the least time those limits allow: the busiest bot's
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _load_common import KB_DIR, QUERIES, config_base, fmt_ms, latency_stats, log  # noqa: E402
 
-from adapters.base import ChatRef, CoreHandlers, Reply  # noqa: E402
+from adapters.base import ChatRef, CoreHandlers, IncomingMessage, Reply  # noqa: E402
 from adapters.wecom.adapter import WeComAdapter  # noqa: E402
 from adapters.wecom.settings import TenantCredentials, WeComSettings  # noqa: E402
 from tests.fakes.wecom_api import FakeWeCom  # noqa: E402
@@ -149,6 +151,47 @@ async def replies(args: argparse.Namespace) -> None:
             )
 
 
+async def edge(args: argparse.Namespace) -> None:
+    texts = questions()
+    async with FakeWeCom() as wc:
+        creds = [TenantCredentials(tenant(i), f"BOT{tenant(i)}", "s") for i in range(args.tenants)]
+        for c in creds:
+            wc.add_bot(c.bot_id, c.secret)
+        adapter = WeComAdapter(WeComSettings(ws_url=wc.ws_url), creds)
+
+        async def answer(message: IncomingMessage) -> None:
+            await adapter.send(
+                Reply(message.chat, "收到：" + message.text, reply_to=message.message_id)
+            )
+
+        async def nothing(_: object) -> None:
+            pass
+
+        await adapter.start(CoreHandlers(answer, nothing, nothing))
+        loop = asyncio.get_running_loop()
+        sent_at: dict[str, float] = {}
+        total = int(args.rate * args.seconds)
+        t0 = loop.time()
+        for n in range(total):
+            await asyncio.sleep(max(0.0, t0 + n / args.rate - loop.time()))
+            i = n % args.tenants
+            frame = await wc.user_message(
+                f"BOT{tenant(i)}", f"u{n}", texts[n % len(texts)], chatid=f"grp-{tenant(i)}"
+            )
+            sent_at[frame["headers"]["req_id"]] = loop.time()
+        with contextlib.suppress(AssertionError):
+            await wc.wait_until(
+                lambda: sum(1 for m in wc.sent if m.req_id in sent_at) >= total, timeout=30
+            )
+        await adapter.stop()
+        latencies = [(m.at - sent_at[m.req_id]) * 1000 for m in wc.sent if m.req_id in sent_at]
+        p50, p95, p99, worst = latency_stats(latencies)
+        print(
+            f"edge only: {len(latencies)}/{total} answered; frame→respond ms p50 {fmt_ms(p50)}, "
+            f"p95 {fmt_ms(p95)}, p99 {fmt_ms(p99)}, max {fmt_ms(worst)}"
+        )
+
+
 async def broadcast(args: argparse.Namespace) -> None:
     async with FakeWeCom(chat_per_minute=20, bot_per_minute=600) as wc:
         creds = [TenantCredentials(tenant(i), f"BOT{tenant(i)}", "s") for i in range(args.tenants)]
@@ -198,16 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--groups", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="10 tenants, 10 q/s, 5 s, 400 groups")
-    parser.add_argument("--only", choices=("replies", "broadcast"))
+    parser.add_argument("--only", choices=("replies", "edge", "broadcast"))
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants, args.rate, args.seconds, args.groups = 10, 10.0, 5.0, 400
     assert KB_DIR.is_dir()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if args.only != "broadcast":
-        asyncio.run(replies(args))
-    if args.only != "replies":
-        asyncio.run(broadcast(args))
+    for name, part in (("replies", replies), ("edge", edge), ("broadcast", broadcast)):
+        if args.only in (None, name):
+            asyncio.run(part(args))
     return 0
 
 
