@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.base import (
+    Button,
     ButtonPress,
     ChatEvent,
     ChatRef,
@@ -192,3 +193,35 @@ async def test_malformed_frames_are_ignored_and_the_connection_lives_on(
     await wc.wait_until(lambda: core.messages, what="the valid message")
     assert [m.text for m in core.messages] == ["床位费多算了"] and not core.presses
     assert adapter.connections["h001"].connects == 1
+
+
+async def test_past_the_reply_window_replies_go_proactively_and_cards_stay(
+    wc: FakeWeCom,
+) -> None:
+    # windows of a nanosecond: every req_id is too old by the time the core answers
+    settings = wecom_settings(wc, reply_window=1e-9, card_update_window=1e-9)
+    adapter, core = WeComAdapter(settings, CREDS[:1]), Core()
+    await adapter.start(core.handlers())
+    try:
+        frame = await wc.user_message("B1", "nurse", "床位费多算了", chatid="g1")
+        await wc.wait_until(lambda: core.messages, what="the question")
+        question = core.messages[0]
+        ref = await adapter.send(
+            Reply(
+                question.chat,
+                "请核对入院时间",
+                reply_to=question.message_id,
+                buttons=((Button("已解决", "s:1"),),),
+            )
+        )
+        assert wc.calls_to("aibot_respond_msg") == []  # not even tried
+        text, card = wc.sent_to("g1")
+        assert text.via == "send" and "<@nurse>" in text.content  # the asker is quoted anyway
+        assert card.task_id == ref.message_id  # a press names the message the core knows
+        await wc.press("B1", "nurse", card, "s:1")
+        await wc.wait_until(lambda: core.presses, what="the press")
+        with pytest.raises(DeliveryError, match="5 s"):
+            await adapter.edit(core.presses[0].message, Reply(question.chat, "✔ 已解决"))
+        assert card.updates == [] and frame["body"]["msgid"] == question.message_id
+    finally:
+        await adapter.stop()
