@@ -12,17 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.wecom.adapter import WeComAdapter
-from bot.app import App, build_app, run
+from bot.app import App, build_app, run, wecom_credentials
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, Sent
+
+pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 REPO = Path(__file__).resolve().parents[2]
 H1_GROUP, H2_GROUP, DESK = "wrkH1grp", "wrkH2grp", "wrkDESK"
 NURSE, CASHIER, WANG = "zhangnurse", "liucashier", "wanggong"
 BOTS = {"h001": ("BOT_H001", "s-h001"), "h002": ("BOT_H002", "s-h002"), "vendor": ("BOT_V", "s-v")}
 TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+TG_TOKEN = "123456:TEST-token"
 
 CONFIG = f"""
 [kb]
@@ -293,3 +298,60 @@ async def test_a_broadcast_from_the_wecom_desk_reaches_every_tenant_once_with_re
         assert "已记录" in card.updates[0].get("sub_title_text", "")
     finally:
         await app.stop()
+
+
+async def test_hospitals_on_wecom_with_the_desk_on_telegram(
+    settings: Settings, wc: FakeWeCom
+) -> None:
+    """The desk may live on any platform: a WeCom hospital's ticket is carded on a Telegram
+    desk, claimed and answered there, and the conversation crosses both ways."""
+    tg_desk, tg_wang = -1009000, 5001
+    mixed = dataclasses.replace(
+        settings,
+        wecom=dataclasses.replace(settings.wecom, desk_tenant=None, engineers_group=None),
+        telegram=dataclasses.replace(settings.telegram, engineers_chat=tg_desk, poll_timeout=1),
+        engineers=tuple(dataclasses.replace(e, telegram_user=tg_wang) for e in settings.engineers),
+    )
+    secrets = Secrets.from_env(environment())
+    async with FakeTelegram(token=TG_TOKEN) as tg:
+        tg.add_chat(tg_desk, chat_type="supergroup", title="工程师群")
+        tg.add_user(tg_wang, first_name="王工")
+        telegram = TelegramAdapter(
+            TG_TOKEN,
+            dataclasses.replace(
+                mixed.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url
+            ),
+        )
+        wecom = WeComAdapter(mixed.wecom, wecom_credentials(mixed, secrets))
+        app = build_app(
+            mixed, secrets, db=make_engine(mixed.storage_url), adapters=[wecom, telegram]
+        )
+        await app.start()
+        try:
+            h1 = BOTS["h001"][0]
+            await wc.user_message(
+                h1, NURSE, "手术麻醉系统的排班表怎么导出到Excel？", chatid=H1_GROUP
+            )
+            notice = await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "工单" in m.content)
+            number = ticket_number(notice.content)
+            card = await tg.wait_for_sent(
+                lambda m: m.chat_id == tg_desk and number in (m.text or "")
+            )
+            tg.callback_query(tg_desk, tg_wang, card.message_id, card.buttons[0]["callback_data"])
+            await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "已受理" in m.content)
+            tg.user_message(
+                tg_desk, tg_wang, "请发一下导出的截图", reply_to_message_id=card.message_id
+            )
+            relayed = await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "截图" in m.content)
+            await wc.user_message(h1, NURSE, "好的，马上发", chatid=H1_GROUP, quote=relayed.content)
+            back = await tg.wait_for_sent(
+                lambda m: m.chat_id == tg_desk and "马上发" in (m.text or "")
+            )
+            assert back.reply_to == card.message_id
+            assert bot_texts(app, number) >= {"请发一下导出的截图", "好的，马上发"}
+        finally:
+            await app.stop()
+
+
+def bot_texts(app: App, number: str) -> set[str]:
+    return {m.text for m in app.services.tickets.messages(number)}
