@@ -128,16 +128,18 @@ class WeComAdapter:
         ]
         results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
         for conn, result in zip(conns, results, strict=True):
-            if isinstance(result, BaseException):
-                reason = (
-                    str(result)
-                    if isinstance(result, CredentialsRejected)
-                    else f"cannot connect to {self.settings.ws_url}: {type(result).__name__}"
+            if isinstance(result, CredentialsRejected):
+                self.failed[conn.tenant] = str(result)
+                self._log.error("wecom tenant %s not started: %s", conn.tenant, result)
+                continue
+            if isinstance(result, BaseException):  # unreachable now: retried in the background
+                self._log.error(
+                    "wecom tenant %s: cannot connect to %s yet (%s); retrying in the background",
+                    conn.tenant,
+                    self.settings.ws_url,
+                    type(result).__name__,
                 )
-                self.failed[conn.tenant] = reason
-                self._log.error("wecom tenant %s not started: %s", conn.tenant, reason)
-            else:
-                self.connections[conn.tenant] = conn
+            self.connections[conn.tenant] = conn
         self._log.info(
             "wecom: %d of %d tenants connected%s",
             len(self.connections),

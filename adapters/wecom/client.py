@@ -97,9 +97,17 @@ class TenantConnection:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open and subscribe once (raising ``CredentialsRejected`` or ``OSError``-like errors
-        to the caller: a tenant that cannot start is reported by name), then keep it alive."""
-        ws = await self._open()
+        """Open and subscribe once, then keep it alive. ``CredentialsRejected`` is raised to
+        the caller (reported by name; retrying cannot fix it). Any other failure — WeCom
+        unreachable at this moment — is raised too, after the connection was handed to the
+        background, which keeps trying with backoff."""
+        try:
+            ws = await self._open()
+        except CredentialsRejected:
+            raise
+        except BaseException:
+            self._runner = asyncio.create_task(self._keep_alive(None), name=f"wecom {self.tenant}")
+            raise
         self._runner = asyncio.create_task(self._keep_alive(ws), name=f"wecom {self.tenant}")
 
     async def stop(self) -> None:
@@ -171,11 +179,14 @@ class TenantConnection:
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    async def _keep_alive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _keep_alive(self, ws: aiohttp.ClientWebSocketResponse | None) -> None:
         """Read and beat until the connection dies or goes quiet, then reopen it with backoff —
-        unless we are stopping or WeCom said another connection replaced this one."""
+        unless we are stopping or WeCom said another connection replaced this one. Without a
+        connection (``None``: the first open failed) it starts by reopening."""
         s = self._settings
         delay = s.reconnect_initial
+        if ws is None:
+            ws = await self._reopen(delay)
         while True:
             reader = asyncio.create_task(self._read(ws))
             beat = asyncio.create_task(self._beat(ws))
@@ -200,28 +211,31 @@ class TenantConnection:
                 )
                 return
             self._log.warning("wecom tenant %s: %s; reconnecting", self.tenant, why)
-            while True:
-                wait = delay * random.uniform(0.8, 1.2)
-                await asyncio.sleep(wait)
-                try:
-                    ws = await self._open()
-                    delay = s.reconnect_initial
-                    self._log.info("wecom tenant %s: reconnected", self.tenant)
-                    break
-                except (
-                    CredentialsRejected,
-                    OSError,
-                    TimeoutError,
-                    aiohttp.ClientError,
-                    ConnectionError,
-                ) as exc:
-                    delay = min(delay * 2, s.reconnect_max)
-                    self._log.warning(
-                        "wecom tenant %s: reconnect failed (%s); next try in %.1f s",
-                        self.tenant,
-                        type(exc).__name__,
-                        delay,
-                    )
+            ws = await self._reopen(delay)
+
+    async def _reopen(self, delay: float) -> aiohttp.ClientWebSocketResponse:
+        """Open again after ``delay`` (±20 %), doubling the wait up to ``reconnect_max``."""
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                ws = await self._open()
+            except (
+                CredentialsRejected,
+                OSError,
+                TimeoutError,
+                aiohttp.ClientError,
+                ConnectionError,
+            ) as exc:
+                delay = min(delay * 2, self._settings.reconnect_max)
+                self._log.warning(
+                    "wecom tenant %s: connecting failed (%s); next try in %.1f s",
+                    self.tenant,
+                    type(exc).__name__,
+                    delay,
+                )
+                continue
+            self._log.info("wecom tenant %s: connected", self.tenant)
+            return ws
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         loop = asyncio.get_running_loop()

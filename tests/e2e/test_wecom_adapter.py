@@ -225,3 +225,22 @@ async def test_past_the_reply_window_replies_go_proactively_and_cards_stay(
         assert card.updates == [] and frame["body"]["msgid"] == question.message_id
     finally:
         await adapter.stop()
+
+
+async def test_wecom_unreachable_at_start_is_retried_in_the_background(wc: FakeWeCom) -> None:
+    wc.down = True
+    adapter, core = WeComAdapter(wecom_settings(wc), CREDS[:2]), Core()
+    await adapter.start(core.handlers())  # does not hang, does not fail the bot
+    try:
+        assert adapter.failed == {} and sorted(adapter.connections) == ["h001", "h002"]
+        with pytest.raises(DeliveryError) as info:  # not connected yet: worth retrying
+            await adapter.send(Reply(ChatRef("wecom", "h001/g1"), "x"))
+        assert not info.value.permanent
+        wc.down = False
+        await wc.wait_until(
+            lambda: all(c.connected for c in adapter.connections.values()), what="connected"
+        )
+        await wc.user_message("B2", "nurse", "床位费多算了", chatid="g2")
+        await wc.wait_until(lambda: core.messages, what="the message")
+    finally:
+        await adapter.stop()

@@ -25,6 +25,7 @@ What it plays (the frames of WeCom's 智能机器人长连接 API):
 * ``aibot_send_msg`` ``{chatid, msgtype: markdown|template_card}``; limits enforced when set
   (``chat_per_minute`` / ``bot_per_minute`` over sliding 60 s windows, ×``time_scale``):
   beyond them errcode 45009.
+* ``down = True``: new connections are refused (WeCom unreachable).
 * ``silence(bot_id)``: the connection stays open but nothing is answered or delivered any more
   (a zombie); ``fail_next(cmd, errcode)`` injects errors.
 
@@ -131,6 +132,8 @@ class FakeWeCom(FakeServer[Call]):
         self.card_window = card_window
         self._ids = itertools.count(1)
         self.rate_limited = 0
+        #: While set, every new connection is refused (HTTP 503 instead of the upgrade).
+        self.down = False
 
     async def __aenter__(self) -> FakeWeCom:
         app = web.Application()
@@ -157,7 +160,9 @@ class FakeWeCom(FakeServer[Call]):
 
     # ------------------------------------------------------------------ the socket
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        if self.down:  # WeCom unreachable: the websocket upgrade is refused
+            return web.Response(status=503)
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         bot: _Bot | None = None
