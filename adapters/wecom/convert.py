@@ -216,7 +216,7 @@ def markdown_text(reply: Reply, asked: Asked | None, tenant: str) -> str:
     """The reply as WeCom markdown: the asker quoted on top, mentions, the citation below."""
     lines: list[str] = []
     if asked is not None:
-        question = asked.text if len(asked.text) <= QUOTE_CHARS else asked.text[:QUOTE_CHARS] + "…"
+        question = _short(asked.text, QUOTE_CHARS)  # one line: a newline would end the quote
         lines.append(f"> <@{asked.user_id}>：{question}")
         lines.append("")
     mentions = []
