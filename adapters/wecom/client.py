@@ -273,16 +273,26 @@ class TenantConnection:
 
     async def _beat(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         """Ping every ``heartbeat_seconds``; return once nothing at all (not even a pong) came
-        for ``liveness_timeout``: the connection is a zombie."""
+        for ``liveness_timeout``: the connection is a zombie.
+
+        Quiet time is counted tick by tick, each tick at most 1.5 ticks long: when our own
+        event loop stalls (a busy machine), frames wait unread in the socket, and that is not
+        the connection's fault — a stall counts as one tick, not as seconds of silence."""
         s = self._settings
         loop = asyncio.get_running_loop()
         tick = min(s.heartbeat_seconds, s.liveness_timeout / 4)
         next_ping = loop.time() + s.heartbeat_seconds
+        seen, quiet, before = self._last_frame, 0.0, loop.time()
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
-            if now - self._last_frame > s.liveness_timeout:
-                return f"no frame for {now - self._last_frame:.1f} s (liveness watchdog)"
+            if self._last_frame != seen:
+                seen, quiet = self._last_frame, 0.0
+            else:
+                quiet += min(now - before, tick * 1.5)
+            before = now
+            if quiet > s.liveness_timeout:
+                return f"no frame for {quiet:.1f} s (liveness watchdog)"
             if now >= next_ping:
                 next_ping = now + s.heartbeat_seconds
                 with contextlib.suppress(Exception):

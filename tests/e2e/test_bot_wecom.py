@@ -96,8 +96,8 @@ def settings(tmp_path: Path, index_dir: Path, wc: FakeWeCom) -> Settings:
     wecom = dataclasses.replace(
         s.wecom,
         ws_url=wc.ws_url,
-        heartbeat_seconds=0.2,
-        liveness_timeout=0.6,
+        heartbeat_seconds=5.0,
+        liveness_timeout=30.0,
         reconnect_initial=0.05,
         reconnect_max=0.2,
     )

@@ -32,14 +32,17 @@ CREDS = [
 
 
 class Core:
-    """Records what the adapter hands the core; ``fail`` makes on_message raise."""
+    """Records what the adapter hands the core (and wakes the fake's waiters); ``fail`` makes
+    on_message raise."""
 
-    def __init__(self) -> None:
+    def __init__(self, wc: FakeWeCom) -> None:
         self.messages: list[IncomingMessage] = []
         self.presses: list[ButtonPress] = []
         self.fail = 0
+        self._wc = wc
 
     async def on_message(self, message: IncomingMessage) -> None:
+        self._wc.notify()
         if self.fail:
             self.fail -= 1
             raise RuntimeError("core failed")
@@ -47,6 +50,7 @@ class Core:
 
     async def on_button(self, press: ButtonPress) -> None:
         self.presses.append(press)
+        self._wc.notify()
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         pass
@@ -66,8 +70,8 @@ async def wc() -> AsyncIterator[FakeWeCom]:
 def wecom_settings(wc: FakeWeCom, **kw: object) -> WeComSettings:
     base = WeComSettings(
         ws_url=wc.ws_url,
-        heartbeat_seconds=0.05,
-        liveness_timeout=0.3,
+        heartbeat_seconds=5.0,
+        liveness_timeout=30.0,
         reconnect_initial=0.02,
         reconnect_max=0.1,
         rate_limit_wait=0.01,
@@ -79,7 +83,7 @@ def wecom_settings(wc: FakeWeCom, **kw: object) -> WeComSettings:
 
 @pytest.fixture
 async def started(wc: FakeWeCom) -> AsyncIterator[tuple[WeComAdapter, Core]]:
-    adapter, core = WeComAdapter(wecom_settings(wc), CREDS), Core()
+    adapter, core = WeComAdapter(wecom_settings(wc), CREDS), Core(wc)
     await adapter.start(core.handlers())
     try:
         yield adapter, core
@@ -87,32 +91,36 @@ async def started(wc: FakeWeCom) -> AsyncIterator[tuple[WeComAdapter, Core]]:
         await adapter.stop()
 
 
-async def test_a_silent_connection_is_reopened_by_the_watchdog(
-    started: tuple[WeComAdapter, Core], wc: FakeWeCom
-) -> None:
-    adapter, core = started
-    wc.silence("B1")  # open, but nothing comes back: no pong, no callbacks
-    await wc.wait_until(lambda: wc.bots["B1"].connections == 2, what="B1 reconnected")
-    await wc.user_message("B1", "nurse", "还在吗，床位费多算了", chatid="g1")
-    await wc.wait_until(lambda: core.messages, what="message after the reconnect")
-    assert core.messages[0].chat == ChatRef("wecom", "h001/g1")
-    assert adapter.connections["h001"].connects == 2
-    assert wc.bots["B2"].connections == 1  # the other tenants were not touched
+async def test_a_silent_connection_is_reopened_by_the_watchdog(wc: FakeWeCom) -> None:
+    # a watchdog of 0.3 s, heartbeats every 0.05 s
+    settings = wecom_settings(wc, heartbeat_seconds=0.05, liveness_timeout=0.3)
+    adapter, core = WeComAdapter(settings, CREDS), Core(wc)
+    await adapter.start(core.handlers())
+    try:
+        wc.silence("B1")  # open, but nothing comes back: no pong, no callbacks
+        await wc.wait_until(lambda: wc.bots["B1"].connections == 2, what="B1 reconnected")
+        await wc.user_message("B1", "nurse", "还在吗，床位费多算了", chatid="g1")
+        await wc.wait_until(lambda: core.messages, what="message after the reconnect")
+        assert core.messages[0].chat == ChatRef("wecom", "h001/g1")
+        assert adapter.connections["h001"].connects == 2
+        assert wc.bots["B2"].kicked == 0  # the other tenants were not touched
+    finally:
+        await adapter.stop()
 
 
 async def test_a_second_process_replaces_the_first_without_a_reconnect_fight(
     started: tuple[WeComAdapter, Core], wc: FakeWeCom
 ) -> None:
     first, _ = started
-    second_core = Core()
+    second_core = Core(wc)
     second = WeComAdapter(wecom_settings(wc), CREDS[:1])
     await second.start(second_core.handlers())
     try:
         conn = first.connections["h001"]
-        await wc.wait_until(lambda: conn.replaced, what="first told it was replaced")
         runner = conn._runner
         assert runner is not None
-        await runner  # the first gave up the bot instead of reconnecting
+        await asyncio.wait_for(runner, 10)  # the first gave up the bot instead of reconnecting
+        assert conn.replaced
         await wc.user_message("B1", "nurse", "床位费多算了", chatid="g1")
         await wc.wait_until(lambda: second_core.messages, what="delivered to the second")
         assert wc.bots["B1"].connections == 2 and wc.bots["B1"].kicked == 1
@@ -158,7 +166,7 @@ async def test_a_broadcast_across_tenants_stays_within_the_limits(wc: FakeWeCom)
     # the fake refuses more than 20 sends per chat or 40 per bot in any 1-second window
     wc.chat_per_minute, wc.bot_per_minute, wc.time_scale = 20, 40, 1 / 60
     settings = wecom_settings(wc, bot_per_minute=35 * 60, bot_burst=5, chat_per_minute=60 * 10)
-    adapter, core = WeComAdapter(settings, CREDS), Core()
+    adapter, core = WeComAdapter(settings, CREDS), Core(wc)
     await adapter.start(core.handlers())
     try:
         groups = [(c.tenant, f"grp{c.tenant}-{i}") for c in CREDS for i in range(50)]
@@ -200,7 +208,7 @@ async def test_past_the_reply_window_replies_go_proactively_and_cards_stay(
 ) -> None:
     # windows of a nanosecond: every req_id is too old by the time the core answers
     settings = wecom_settings(wc, reply_window=1e-9, card_update_window=1e-9)
-    adapter, core = WeComAdapter(settings, CREDS[:1]), Core()
+    adapter, core = WeComAdapter(settings, CREDS[:1]), Core(wc)
     await adapter.start(core.handlers())
     try:
         frame = await wc.user_message("B1", "nurse", "床位费多算了", chatid="g1")
@@ -229,7 +237,7 @@ async def test_past_the_reply_window_replies_go_proactively_and_cards_stay(
 
 async def test_wecom_unreachable_at_start_is_retried_in_the_background(wc: FakeWeCom) -> None:
     wc.down = True
-    adapter, core = WeComAdapter(wecom_settings(wc), CREDS[:2]), Core()
+    adapter, core = WeComAdapter(wecom_settings(wc), CREDS[:2]), Core(wc)
     await adapter.start(core.handlers())  # does not hang, does not fail the bot
     try:
         assert adapter.failed == {} and sorted(adapter.connections) == ["h001", "h002"]
@@ -237,9 +245,8 @@ async def test_wecom_unreachable_at_start_is_retried_in_the_background(wc: FakeW
             await adapter.send(Reply(ChatRef("wecom", "h001/g1"), "x"))
         assert not info.value.permanent
         wc.down = False
-        await wc.wait_until(
-            lambda: all(c.connected for c in adapter.connections.values()), what="connected"
-        )
+        for conn in adapter.connections.values():
+            await asyncio.wait_for(conn.wait_connected(), 10)
         await wc.user_message("B2", "nurse", "床位费多算了", chatid="g2")
         await wc.wait_until(lambda: core.messages, what="the message")
     finally:

@@ -382,6 +382,10 @@ class FakeWeCom(FakeServer[Call]):
 
     # ------------------------------------------------------------------ inspecting
 
+    def notify(self) -> None:
+        """Wake ``wait_until`` waiters: for conditions on state outside the fake (the bot's)."""
+        self._bump()
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.requests if c.cmd == method]
 
