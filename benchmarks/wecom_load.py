@@ -91,13 +91,50 @@ def write_config(tmp: Path, ws_url: str, tenants: int) -> tuple[Path, dict[str, 
     return path, env
 
 
-async def replies(args: argparse.Namespace) -> None:
+async def ask(wc: FakeWeCom, args: argparse.Namespace, wait: float) -> dict[str, float]:
+    """@-mention the questions into the groups at ``args.rate``, round-robin over the tenants,
+    each by its own user; then wait up to ``wait`` s for their replies. Returns when each
+    question's frame left the fake, by req_id."""
     texts = questions()
+    loop = asyncio.get_running_loop()
+    sent_at: dict[str, float] = {}
+    total = int(args.rate * args.seconds)
+    t0 = loop.time()
+    for n in range(total):
+        await asyncio.sleep(max(0.0, t0 + n / args.rate - loop.time()))
+        i = n % args.tenants
+        frame = await wc.user_message(
+            f"BOT{tenant(i)}", f"u{n}", texts[n % len(texts)], chatid=f"grp-{tenant(i)}"
+        )
+        sent_at[frame["headers"]["req_id"]] = loop.time()
+    with contextlib.suppress(AssertionError):  # the report counts what is missing
+        await wc.wait_until(
+            lambda: sum(1 for m in wc.sent if m.req_id in sent_at) >= total,
+            timeout=wait,
+            what="replies",
+        )
+    return sent_at
+
+
+def reply_ms(wc: FakeWeCom, sent_at: dict[str, float]) -> list[float]:
+    return [(m.at - sent_at[m.req_id]) * 1000 for m in wc.sent if m.req_id in sent_at]
+
+
+def fake_bots(wc: FakeWeCom, tenants: int) -> list[TenantCredentials]:
+    creds = [
+        TenantCredentials(tenant(i), f"BOT{tenant(i)}", f"secret-{tenant(i)}")
+        for i in range(tenants)
+    ]
+    for c in creds:
+        wc.add_bot(c.bot_id, c.secret)
+    return creds
+
+
+async def replies(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="wecom-load-") as folder:
         tmp = Path(folder)
         async with FakeWeCom() as wc:
-            for i in range(args.tenants):
-                wc.add_bot(f"BOT{tenant(i)}", f"secret-{tenant(i)}")
+            fake_bots(wc, args.tenants)
             config, env = write_config(tmp, wc.ws_url, args.tenants)
             child = subprocess.Popen(
                 [sys.executable, "-m", "bot", "--config", str(config), "run"],
@@ -116,24 +153,12 @@ async def replies(args: argparse.Namespace) -> None:
                 log(
                     f"bot up, {args.tenants} tenants connected in {time.monotonic() - started:.1f} s"
                 )
-                sent_at: dict[str, float] = {}
-                loop = asyncio.get_running_loop()
-                total = int(args.rate * args.seconds)
-                t0 = loop.time()
-                for n in range(total):
-                    await asyncio.sleep(max(0.0, t0 + n / args.rate - loop.time()))
-                    i = n % args.tenants
-                    frame = await wc.user_message(
-                        f"BOT{tenant(i)}", f"u{n}", texts[n % len(texts)], chatid=f"grp-{tenant(i)}"
-                    )
-                    sent_at[frame["headers"]["req_id"]] = loop.time()
-                with_reply = lambda: sum(1 for m in wc.sent if m.req_id in sent_at)  # noqa: E731
-                with contextlib.suppress(AssertionError):  # the report counts what is missing
-                    await wc.wait_until(lambda: with_reply() >= total, timeout=60, what="replies")
+                sent_at = await ask(wc, args, wait=60)
             finally:
                 child.terminate()
                 child.wait(timeout=60)
-            latencies = [(m.at - sent_at[m.req_id]) * 1000 for m in wc.sent if m.req_id in sent_at]
+            total = len(sent_at)
+            latencies = reply_ms(wc, sent_at)
             quoted = Counter(
                 m.content.split("：", 1)[0] for m in wc.sent if m.content.startswith("> <@u")
             )
@@ -152,12 +177,8 @@ async def replies(args: argparse.Namespace) -> None:
 
 
 async def edge(args: argparse.Namespace) -> None:
-    texts = questions()
     async with FakeWeCom() as wc:
-        creds = [TenantCredentials(tenant(i), f"BOT{tenant(i)}", "s") for i in range(args.tenants)]
-        for c in creds:
-            wc.add_bot(c.bot_id, c.secret)
-        adapter = WeComAdapter(WeComSettings(ws_url=wc.ws_url), creds)
+        adapter = WeComAdapter(WeComSettings(ws_url=wc.ws_url), fake_bots(wc, args.tenants))
 
         async def answer(message: IncomingMessage) -> None:
             await adapter.send(
@@ -168,35 +189,19 @@ async def edge(args: argparse.Namespace) -> None:
             pass
 
         await adapter.start(CoreHandlers(answer, nothing, nothing))
-        loop = asyncio.get_running_loop()
-        sent_at: dict[str, float] = {}
-        total = int(args.rate * args.seconds)
-        t0 = loop.time()
-        for n in range(total):
-            await asyncio.sleep(max(0.0, t0 + n / args.rate - loop.time()))
-            i = n % args.tenants
-            frame = await wc.user_message(
-                f"BOT{tenant(i)}", f"u{n}", texts[n % len(texts)], chatid=f"grp-{tenant(i)}"
-            )
-            sent_at[frame["headers"]["req_id"]] = loop.time()
-        with contextlib.suppress(AssertionError):
-            await wc.wait_until(
-                lambda: sum(1 for m in wc.sent if m.req_id in sent_at) >= total, timeout=30
-            )
+        sent_at = await ask(wc, args, wait=30)
         await adapter.stop()
-        latencies = [(m.at - sent_at[m.req_id]) * 1000 for m in wc.sent if m.req_id in sent_at]
+        latencies = reply_ms(wc, sent_at)
         p50, p95, p99, worst = latency_stats(latencies)
         print(
-            f"edge only: {len(latencies)}/{total} answered; frame→respond ms p50 {fmt_ms(p50)}, "
-            f"p95 {fmt_ms(p95)}, p99 {fmt_ms(p99)}, max {fmt_ms(worst)}"
+            f"edge only: {len(latencies)}/{len(sent_at)} answered; frame→respond ms p50 "
+            f"{fmt_ms(p50)}, p95 {fmt_ms(p95)}, p99 {fmt_ms(p99)}, max {fmt_ms(worst)}"
         )
 
 
 async def broadcast(args: argparse.Namespace) -> None:
     async with FakeWeCom(chat_per_minute=20, bot_per_minute=600) as wc:
-        creds = [TenantCredentials(tenant(i), f"BOT{tenant(i)}", "s") for i in range(args.tenants)]
-        for c in creds:
-            wc.add_bot(c.bot_id, c.secret)
+        creds = fake_bots(wc, args.tenants)
         settings = WeComSettings(ws_url=wc.ws_url)
         adapter = WeComAdapter(settings, creds)
 
