@@ -63,6 +63,10 @@ def _wecom_id(where: str, value: object) -> str:
         r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[^/\s]{1,64}", value
     ):
         raise ValueError(f"{where}: {value!r} is not '<tenant>/<id>' (like 'h001/wrkSFfCgAA…')")
+    if len(value) > 64:  # the registry's chat and user id columns
+        raise ValueError(
+            f"{where}: {value!r} is longer than 64 characters (use a shorter tenant name)"
+        )
     return value
 
 

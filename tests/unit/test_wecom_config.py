@@ -60,6 +60,7 @@ def test_tenants_groups_and_engineers_load(tmp_path: Path) -> None:
         ('[[hospitals]]\nid = "h1"\nname = "x"\nwecom_groups = ["h002/wrkG"]\n', "tenant 'h002'"),
         ('[[hospitals]]\nid = "h1"\nname = "x"\nwecom_groups = ["wrkG"]\n', "<tenant>/<id>"),
         ('[[engineers]]\nid = "e1"\nname = "x"\nwecom_user = "nobody/u1"\n', "tenant 'nobody'"),
+        (f'[[engineers]]\nid = "e1"\nname = "x"\nwecom_user = "vendor/{"u" * 60}"\n', "64"),
     ],
 )
 def test_ids_must_name_a_configured_tenant(tmp_path: Path, extra: str, message: str) -> None:
