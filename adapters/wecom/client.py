@@ -190,10 +190,12 @@ class TenantConnection:
         while True:
             reader = asyncio.create_task(self._read(ws))
             beat = asyncio.create_task(self._beat(ws))
-            done, pending = await asyncio.wait({reader, beat}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            try:
+                done, _ = await asyncio.wait({reader, beat}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when stop() cancels us: no reader or heartbeat outlives the loop
+                for task in (reader, beat):
+                    task.cancel()
+                await asyncio.gather(reader, beat, return_exceptions=True)
             finished = next(iter(done))
             try:
                 why = finished.result()
