@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
+from adapters.wecom.settings import TenantCredentials
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
@@ -64,6 +65,8 @@ def bot_settings(settings: Settings) -> BotSettings:
         desks.append(ChatRef("telegram", str(settings.telegram.engineers_chat)))
     if settings.slack.engineers_channel:
         desks.append(ChatRef("slack", settings.slack.engineers_channel))
+    if settings.wecom.desk_chat_id is not None:
+        desks.append(ChatRef("wecom", settings.wecom.desk_chat_id))
     return BotSettings(
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
@@ -335,10 +338,42 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
         log.warning(
             "Slack is not configured (set HISBOT_SLACK_BOT_TOKEN and HISBOT_SLACK_APP_TOKEN or HISBOT_SLACK_SIGNING_SECRET)"
         )
-    if settings.telegram.engineers_chat is None and not settings.slack.engineers_channel:
+    wecom = wecom_credentials(settings, secrets)
+    if wecom:
+        from adapters.wecom.adapter import WeComAdapter
+
+        out.append(WeComAdapter(settings.wecom, wecom))
+    elif settings.wecom.tenants:
         log.warning(
-            "no engineers' desk chat is configured ([telegram] engineers_chat or [slack] engineers_channel): tickets are worked in the web console; their chat cards wait until a desk is configured"
+            "WeCom is not configured (no [[wecom.tenants]] has its environment variables set)"
         )
+    if (
+        settings.telegram.engineers_chat is None
+        and not settings.slack.engineers_channel
+        and settings.wecom.desk_chat_id is None
+    ):
+        log.warning(
+            "no engineers' desk chat is configured ([telegram] engineers_chat, [slack] engineers_channel or [wecom] engineers_group): tickets are worked in the web console; their chat cards wait until a desk is configured"
+        )
+    return out
+
+
+def wecom_credentials(settings: Settings, secrets: Secrets) -> list[TenantCredentials]:
+    """The BotID/Secret of every ``[[wecom.tenants]]`` whose environment variables are set;
+    a tenant with only one of them, or none, is named in the log and left out."""
+    env = secrets.environment
+    out: list[TenantCredentials] = []
+    for tenant in settings.wecom.tenants:
+        bot_id, secret = env.get(tenant.bot_id_env), env.get(tenant.secret_env)
+        if bot_id and secret:
+            out.append(TenantCredentials(tenant.name, bot_id, secret))
+        else:
+            missing = [
+                n for n, v in ((tenant.bot_id_env, bot_id), (tenant.secret_env, secret)) if not v
+            ]
+            log.warning(
+                "WeCom tenant %s is not configured: set %s", tenant.name, " and ".join(missing)
+            )
     return out
 
 

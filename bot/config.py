@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
+from adapters.wecom.settings import WeComSettings
 from bot.broadcasts.settings import BroadcastSettings
 from bot.duty.settings import DutySettings
 from bot.kbloop.settings import KbLoopSettings
@@ -77,6 +78,7 @@ class Settings:
     bot: BotBehaviour = field(default_factory=BotBehaviour)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    wecom: WeComSettings = field(default_factory=WeComSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     duty: DutySettings = field(default_factory=DutySettings)
@@ -117,6 +119,9 @@ class Secrets:
     slack_bot_token: str | None
     slack_signing_secret: str | None
     slack_app_token: str | None
+    #: The environment itself, for secrets whose variable names the config chooses (the
+    #: ``bot_id_env``/``secret_env`` of each ``[[wecom.tenants]]``).
+    environment: typing.Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
@@ -127,6 +132,7 @@ class Secrets:
             slack_bot_token=env.get("HISBOT_SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("HISBOT_SLACK_SIGNING_SECRET") or None,
             slack_app_token=env.get("HISBOT_SLACK_APP_TOKEN") or None,
+            environment=dict(env),
         )
 
 
@@ -170,6 +176,16 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be {names}, not {value!r}")
     if origin in (tuple, list):
         (item, *_) = typing.get_args(hint)
+        if dataclasses.is_dataclass(item):  # an array of tables, e.g. [[wecom.tenants]]
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where} must be an array of tables")
+            try:
+                return tuple(
+                    _build(typing.cast(type[Any], item), v, f"{where} #{i + 1}")
+                    for i, v in enumerate(value)
+                )
+            except TypeError as exc:  # a required key is missing
+                raise ConfigError(f"{where}: {exc}") from exc
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             raise ConfigError(f"{where} must be a list of {item.__name__}, not {value!r}")
         return tuple(value)
@@ -180,6 +196,21 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     ):
         raise ConfigError(f"{where} must be {getattr(hint, '__name__', hint)}, not {value!r}")
     return value
+
+
+def check_wecom_tenants(settings: Settings) -> None:
+    """Every ``wecom_groups`` / ``wecom_user`` names a ``[[wecom.tenants]]`` entry."""
+    known = {t.name for t in settings.wecom.tenants}
+    named = [
+        (f"hospital {h.id}: wecom_groups", g) for h in settings.hospitals for g in h.wecom_groups
+    ]
+    named += [
+        (f"engineer {e.id}: wecom_user", e.wecom_user) for e in settings.engineers if e.wecom_user
+    ]
+    for where, value in named:
+        tenant = value.partition("/")[0]
+        if tenant not in known:
+            raise ConfigError(f"{where}: tenant {tenant!r} of {value!r} is not a [[wecom.tenants]]")
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -198,6 +229,7 @@ def load_settings(path: Path | None) -> Settings:
         raw = {k: v for k, v in raw.items() if k not in ("hospitals", "engineers")}
         settings: Settings = _build(Settings, raw, str(path))
         settings = dataclasses.replace(settings, hospitals=hospitals, engineers=engineers)
+        check_wecom_tenants(settings)
     except ValueError as exc:  # a section's own validation (__post_init__)
         if isinstance(exc, ConfigError):
             raise

@@ -12,6 +12,7 @@
     slack_admins = ["U777"]
     telegram_chats = [-1001001]
     slack_channels = ["C123"]
+    wecom_groups = ["h001/wrkSFfCgAA…"]   # <[[wecom.tenants]] name>/<group chat id>
 
     [[engineers]]
     id = "e01"
@@ -19,6 +20,7 @@
     roles = ["engineer", "lead"]
     telegram_user = 5001
     slack_user = "U123"
+    wecom_user = "vendor/zhangsan"   # <[[wecom.tenants]] name>/<userid>
 
 Each spec checks itself when built (``ValueError`` naming the entry and the field), so a typo
 fails at start-up, not when the first ticket arrives. ``RegistryStore.sync_from_config`` writes
@@ -55,6 +57,19 @@ def _telegram_id(where: str, value: object) -> str:
     return str(int(text))
 
 
+def _wecom_id(where: str, value: object) -> str:
+    """A WeCom group or user with its tenant: ``"h001/<chatid>"``."""
+    if not isinstance(value, str) or not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[^/\s]{1,64}", value
+    ):
+        raise ValueError(f"{where}: {value!r} is not '<tenant>/<id>' (like 'h001/wrkSFfCgAA…')")
+    if len(value) > 64:  # the registry's chat and user id columns
+        raise ValueError(
+            f"{where}: {value!r} is longer than 64 characters (use a shorter tenant name)"
+        )
+    return value
+
+
 def _slack_id(where: str, value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Z0-9]+", value):
         raise ValueError(f"{where}: {value!r} is not a Slack id (like 'C0123ABC' or 'U0123ABC')")
@@ -74,6 +89,7 @@ class HospitalSpec:
     slack_channels: tuple[str, ...] = ()
     telegram_admins: tuple[int | str, ...] = ()
     slack_admins: tuple[str, ...] = ()
+    wecom_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id("hospital", self.id)
@@ -86,6 +102,7 @@ class HospitalSpec:
             "slack_channels",
             "telegram_admins",
             "slack_admins",
+            "wecom_groups",
         ):
             value = getattr(self, attr)
             if isinstance(value, list):
@@ -108,13 +125,17 @@ class HospitalSpec:
             _telegram_id(f"{where}: telegram_chats", chat)
         for channel in self.slack_channels:
             _slack_id(f"{where}: slack_channels", channel)
+        for group in self.wecom_groups:
+            _wecom_id(f"{where}: wecom_groups", group)
 
     def chats(self) -> list[tuple[str, str]]:
         """``(platform, chat_id)`` for every chat listed, ids as stored."""
         where = f"hospital {self.id}"
-        return [("telegram", _telegram_id(where, c)) for c in self.telegram_chats] + [
-            ("slack", c) for c in self.slack_channels
-        ]
+        return (
+            [("telegram", _telegram_id(where, c)) for c in self.telegram_chats]
+            + [("slack", c) for c in self.slack_channels]
+            + [("wecom", g) for g in self.wecom_groups]
+        )
 
     def admins(self) -> list[tuple[str, str]]:
         """``(platform, user id)`` of every hospital admin listed, ids as stored."""
@@ -131,6 +152,7 @@ class EngineerSpec:
     roles: tuple[str, ...] = ("engineer",)
     telegram_user: int | str | None = None
     slack_user: str | None = None
+    wecom_user: str | None = None
 
     def __post_init__(self) -> None:
         _check_id("engineer", self.id)
@@ -151,6 +173,8 @@ class EngineerSpec:
             _telegram_id(f"{where}: telegram_user", self.telegram_user)
         if self.slack_user is not None:
             _slack_id(f"{where}: slack_user", self.slack_user)
+        if self.wecom_user is not None:
+            _wecom_id(f"{where}: wecom_user", self.wecom_user)
 
     def identities(self) -> list[tuple[str, str]]:
         """``(platform, platform_user_id)`` for every account listed, ids as stored."""
@@ -159,6 +183,8 @@ class EngineerSpec:
             out.append(("telegram", _telegram_id(f"engineer {self.id}", self.telegram_user)))
         if self.slack_user is not None:
             out.append(("slack", self.slack_user))
+        if self.wecom_user is not None:
+            out.append(("wecom", self.wecom_user))
         return out
 
 
