@@ -64,6 +64,8 @@ def bot_settings(settings: Settings) -> BotSettings:
         desks.append(ChatRef("telegram", str(settings.telegram.engineers_chat)))
     if settings.slack.engineers_channel:
         desks.append(ChatRef("slack", settings.slack.engineers_channel))
+    if settings.dingtalk.desk_chat_id:
+        desks.append(ChatRef("dingtalk", settings.dingtalk.desk_chat_id))
     return BotSettings(
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
@@ -335,11 +337,39 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
         log.warning(
             "Slack is not configured (set HISBOT_SLACK_BOT_TOKEN and HISBOT_SLACK_APP_TOKEN or HISBOT_SLACK_SIGNING_SECRET)"
         )
-    if settings.telegram.engineers_chat is None and not settings.slack.engineers_channel:
+    dingtalk = dingtalk_adapter(settings, secrets)
+    if dingtalk is not None:
+        out.append(dingtalk)
+    if not bot_settings(settings).desk_chats:
         log.warning(
-            "no engineers' desk chat is configured ([telegram] engineers_chat or [slack] engineers_channel): tickets are worked in the web console; their chat cards wait until a desk is configured"
+            "no engineers' desk chat is configured ([telegram] engineers_chat, [slack] engineers_channel or [dingtalk] engineers_group): tickets are worked in the web console; their chat cards wait until a desk is configured"
         )
     return out
+
+
+def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
+    """The DingTalk adapter over every tenant whose credential variables are set; a tenant
+    without them is named in the log (the others run)."""
+    tenants = settings.dingtalk.tenants
+    credentials = {}
+    for tenant in tenants:
+        found = tenant.credentials(secrets.environment)
+        if found is None:
+            log.warning(
+                "DingTalk tenant %s is not run: set %s and %s",
+                tenant.name,
+                tenant.client_id_env,
+                tenant.client_secret_env,
+            )
+        else:
+            credentials[tenant.name] = found
+    if not credentials:
+        if not tenants:
+            log.warning("DingTalk is not configured (add [[dingtalk.tenants]] to config.toml)")
+        return None
+    from adapters.dingtalk.adapter import DingTalkAdapter
+
+    return DingTalkAdapter(settings.dingtalk, credentials)
 
 
 def _utc_now() -> dt.datetime:

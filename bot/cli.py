@@ -194,10 +194,23 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
             registry.add_chat("telegram", chat, args.id)
         for channel in args.slack_channel or []:
             registry.add_chat("slack", channel, args.id)
+        for group in args.dingtalk_group or []:
+            registry.add_chat("dingtalk", dingtalk_group(_settings(args), group), args.id)
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"hospital {args.id} added")
     return 0
+
+
+def dingtalk_group(settings: Settings, value: str) -> str:
+    """A ``--dingtalk-group`` checked like ``dingtalk_groups`` in config.toml."""
+    from bot.registry.specs import dingtalk_id
+
+    group = dingtalk_id("--dingtalk-group", value, group=True)
+    tenant = group.partition("/")[0]
+    if settings.dingtalk.tenant(tenant) is None:
+        raise ValueError(f"--dingtalk-group {value}: no [[dingtalk.tenants]] named {tenant!r}")
+    return group
 
 
 def cmd_hospital_list(args: argparse.Namespace) -> int:
@@ -324,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engineer", help="dedicated engineer id")
     s.add_argument("--telegram-chat", action="append", help="Telegram chat id (repeatable)")
     s.add_argument("--slack-channel", action="append", help="Slack channel id (repeatable)")
+    s.add_argument(
+        "--dingtalk-group",
+        action="append",
+        help="DingTalk group as <tenant>/<openConversationId> (repeatable)",
+    )
     s.set_defaults(func=cmd_hospital_add)
     s = hospital.add_parser("list", help="list hospitals and their chats")
     s.set_defaults(func=cmd_hospital_list)

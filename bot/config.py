@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adapters.dingtalk.settings import DingTalkSettings
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts.settings import BroadcastSettings
@@ -77,6 +78,7 @@ class Settings:
     bot: BotBehaviour = field(default_factory=BotBehaviour)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    dingtalk: DingTalkSettings = field(default_factory=DingTalkSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     duty: DutySettings = field(default_factory=DutySettings)
@@ -117,6 +119,9 @@ class Secrets:
     slack_bot_token: str | None
     slack_signing_secret: str | None
     slack_app_token: str | None
+    #: The environment the per-tenant credentials are read from (``[[dingtalk.tenants]]``
+    #: name their variables; the config never holds the values).
+    environment: typing.Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
@@ -127,6 +132,7 @@ class Secrets:
             slack_bot_token=env.get("HISBOT_SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("HISBOT_SLACK_SIGNING_SECRET") or None,
             slack_app_token=env.get("HISBOT_SLACK_APP_TOKEN") or None,
+            environment=dict(env),
         )
 
 
@@ -170,6 +176,13 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be {names}, not {value!r}")
     if origin in (tuple, list):
         (item, *_) = typing.get_args(hint)
+        if dataclasses.is_dataclass(item) and isinstance(value, list):  # [[section.items]]
+            if not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where} must be an array of tables")
+            return tuple(
+                _build(typing.cast(type[Any], item), v, f"{where} #{i + 1}")
+                for i, v in enumerate(value)
+            )
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             raise ConfigError(f"{where} must be a list of {item.__name__}, not {value!r}")
         return tuple(value)
@@ -180,6 +193,21 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     ):
         raise ConfigError(f"{where} must be {getattr(hint, '__name__', hint)}, not {value!r}")
     return value
+
+
+def _check_tenants(settings: Settings) -> None:
+    """Every DingTalk chat or account names a configured ``[[dingtalk.tenants]]``."""
+    known = {t.name for t in settings.dingtalk.tenants}
+    owners = [(f"hospital {h.id}", h.chats() + h.admins()) for h in settings.hospitals]
+    owners += [(f"engineer {e.id}", e.identities()) for e in settings.engineers]
+    for owner, ids in owners:
+        for platform, value in ids:
+            tenant = value.partition("/")[0]
+            if platform == "dingtalk" and tenant not in known:
+                raise ValueError(
+                    f"{owner}: DingTalk tenant {tenant!r} of {value!r} is not configured "
+                    f"(known: {', '.join(sorted(known)) or 'none'}; add a [[dingtalk.tenants]])"
+                )
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -198,6 +226,7 @@ def load_settings(path: Path | None) -> Settings:
         raw = {k: v for k, v in raw.items() if k not in ("hospitals", "engineers")}
         settings: Settings = _build(Settings, raw, str(path))
         settings = dataclasses.replace(settings, hospitals=hospitals, engineers=engineers)
+        _check_tenants(settings)
     except ValueError as exc:  # a section's own validation (__post_init__)
         if isinstance(exc, ConfigError):
             raise

@@ -12,6 +12,8 @@
     slack_admins = ["U777"]
     telegram_chats = [-1001001]
     slack_channels = ["C123"]
+    dingtalk_groups = ["h001/cidXXXX"]   # <tenant>/<openConversationId>
+    dingtalk_admins = ["h001/manager01"] # <tenant>/<userId (staffId)>
 
     [[engineers]]
     id = "e01"
@@ -19,6 +21,7 @@
     roles = ["engineer", "lead"]
     telegram_user = 5001
     slack_user = "U123"
+    dingtalk_user = "vendor/0123456"  # <tenant>/<userId (staffId)>
 
 Each spec checks itself when built (``ValueError`` naming the entry and the field), so a typo
 fails at start-up, not when the first ticket arrives. ``RegistryStore.sync_from_config`` writes
@@ -61,6 +64,18 @@ def _slack_id(where: str, value: object) -> str:
     return value
 
 
+def dingtalk_id(where: str, value: object, group: bool) -> str:
+    """``tenant/openConversationId`` (a group) or ``tenant/userId``; the tenant must be a
+    ``[[dingtalk.tenants]]`` name (checked where the tenants are known: bot/config.py)."""
+    example = "'h001/cidAbC…'" if group else "'h001/0123456'"
+    tenant, _, rest = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if not _ID_RE.match(tenant) or not rest or (group and not rest.startswith("cid")):
+        raise ValueError(
+            f"{where}: {value!r} is not a DingTalk {('group', 'user')[not group]} id like {example}"
+        )
+    return str(value)
+
+
 @dataclass(frozen=True)
 class HospitalSpec:
     id: str
@@ -74,6 +89,8 @@ class HospitalSpec:
     slack_channels: tuple[str, ...] = ()
     telegram_admins: tuple[int | str, ...] = ()
     slack_admins: tuple[str, ...] = ()
+    dingtalk_groups: tuple[str, ...] = ()
+    dingtalk_admins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id("hospital", self.id)
@@ -86,6 +103,8 @@ class HospitalSpec:
             "slack_channels",
             "telegram_admins",
             "slack_admins",
+            "dingtalk_groups",
+            "dingtalk_admins",
         ):
             value = getattr(self, attr)
             if isinstance(value, list):
@@ -108,20 +127,28 @@ class HospitalSpec:
             _telegram_id(f"{where}: telegram_chats", chat)
         for channel in self.slack_channels:
             _slack_id(f"{where}: slack_channels", channel)
+        for group in self.dingtalk_groups:
+            dingtalk_id(f"{where}: dingtalk_groups", group, group=True)
+        for user in self.dingtalk_admins:
+            dingtalk_id(f"{where}: dingtalk_admins", user, group=False)
 
     def chats(self) -> list[tuple[str, str]]:
         """``(platform, chat_id)`` for every chat listed, ids as stored."""
         where = f"hospital {self.id}"
-        return [("telegram", _telegram_id(where, c)) for c in self.telegram_chats] + [
-            ("slack", c) for c in self.slack_channels
-        ]
+        return (
+            [("telegram", _telegram_id(where, c)) for c in self.telegram_chats]
+            + [("slack", c) for c in self.slack_channels]
+            + [("dingtalk", g) for g in self.dingtalk_groups]
+        )
 
     def admins(self) -> list[tuple[str, str]]:
         """``(platform, user id)`` of every hospital admin listed, ids as stored."""
         where = f"hospital {self.id}"
-        return [("telegram", _telegram_id(where, u)) for u in self.telegram_admins] + [
-            ("slack", u) for u in self.slack_admins
-        ]
+        return (
+            [("telegram", _telegram_id(where, u)) for u in self.telegram_admins]
+            + [("slack", u) for u in self.slack_admins]
+            + [("dingtalk", u) for u in self.dingtalk_admins]
+        )
 
 
 @dataclass(frozen=True)
@@ -131,6 +158,7 @@ class EngineerSpec:
     roles: tuple[str, ...] = ("engineer",)
     telegram_user: int | str | None = None
     slack_user: str | None = None
+    dingtalk_user: str | None = None
 
     def __post_init__(self) -> None:
         _check_id("engineer", self.id)
@@ -151,6 +179,8 @@ class EngineerSpec:
             _telegram_id(f"{where}: telegram_user", self.telegram_user)
         if self.slack_user is not None:
             _slack_id(f"{where}: slack_user", self.slack_user)
+        if self.dingtalk_user is not None:
+            dingtalk_id(f"{where}: dingtalk_user", self.dingtalk_user, group=False)
 
     def identities(self) -> list[tuple[str, str]]:
         """``(platform, platform_user_id)`` for every account listed, ids as stored."""
@@ -159,6 +189,8 @@ class EngineerSpec:
             out.append(("telegram", _telegram_id(f"engineer {self.id}", self.telegram_user)))
         if self.slack_user is not None:
             out.append(("slack", self.slack_user))
+        if self.dingtalk_user is not None:
+            out.append(("dingtalk", self.dingtalk_user))
         return out
 
 
