@@ -9,13 +9,14 @@ window) before it goes out; a 429 or a flow-control answer is retried after Retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 from typing import Any
 
 import aiohttp
 
-from .limits import Clock, SlidingWindow, TokenBucket
+from .limits import Clock, SlidingWindow
 from .settings import DingTalkSettings, TenantCredentials
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ class TenantApi:
         self._base = settings.api_base.rstrip("/")
         self._token: tuple[str, float] | None = None  # (token, monotonic expiry)
         self._token_lock = asyncio.Lock()
-        self._qps = TokenBucket(settings.app_qps, clock)
-        self.groups = SlidingWindow(settings.group_messages_per_minute, 60.0, clock)
+        margin = settings.limit_margin
+        self._qps = SlidingWindow(settings.app_qps, 1.0 + margin, clock)
+        self.groups = SlidingWindow(settings.group_messages_per_minute, 60.0 + margin, clock)
 
     # ---- the stream gateway --------------------------------------------------------------
 
@@ -66,7 +68,7 @@ class TenantApi:
             "ua": "hisbot-dingtalk",
             "localIp": "",
         }
-        data = await self._request("POST", "/v1.0/gateway/connections/open", body, token=False)
+        data = await self._plain("/v1.0/gateway/connections/open", body)
         endpoint, ticket = data.get("endpoint"), data.get("ticket")
         if not isinstance(endpoint, str) or not isinstance(ticket, str):
             raise OpenApiError(200, "BadGateway", f"no endpoint/ticket in {sorted(data)}")
@@ -84,7 +86,7 @@ class TenantApi:
                 "appKey": self.credentials.client_id,
                 "appSecret": self.credentials.client_secret,
             }
-            data = await self._request("POST", "/v1.0/oauth2/accessToken", body, token=False)
+            data = await self._plain("/v1.0/oauth2/accessToken", body)
             token = str(data.get("accessToken", ""))
             if not token:
                 raise OpenApiError(200, "NoToken", "accessToken missing in the answer")
@@ -97,18 +99,24 @@ class TenantApi:
     async def call(
         self, method: str, path: str, body: dict[str, Any], *, group: str | None = None
     ) -> dict[str, Any]:
-        """An OpenAPI call with the access token, after the tenant's (and group's) limits."""
-        if group is not None:
-            await self.groups.take(group)
-        return await self._request(method, path, body, token=True)
+        """An OpenAPI call with the access token, within the tenant's (and group's) limits."""
+        refreshed = False
+        while True:
+            headers = {"x-acs-dingtalk-access-token": await self.token()}
+            try:
+                return await self._send(method, self._base + path, body, headers, group, qps=True)
+            except OpenApiError as exc:
+                if exc.status == 401 and not refreshed:  # revoked early: one fresh token
+                    refreshed = True
+                    await self.token(refresh=True)
+                    continue
+                raise
 
     async def webhook(self, url: str, body: dict[str, Any], group: str | None) -> bool:
         """POST to a message's sessionWebhook. False when DingTalk no longer takes it
         (expired or unknown session): the caller falls back to the proactive API."""
-        if group is not None:
-            await self.groups.take(group)
         try:
-            data = await self._send("POST", url, body, headers={})
+            data = await self._send("POST", url, body, {}, group, qps=False)
         except OpenApiError as exc:
             if exc.permanent:
                 log.info("dingtalk %s: sessionWebhook refused (%s)", self.name, exc)
@@ -119,53 +127,34 @@ class TenantApi:
             return False
         return True
 
-    async def _request(
-        self, method: str, path: str, body: dict[str, Any], *, token: bool
-    ) -> dict[str, Any]:
-        refreshed = False
-        while True:
-            headers = {"x-acs-dingtalk-access-token": await self.token()} if token else {}
-            if token:
-                await self._qps.take()
-            try:
-                return await self._send(method, self._base + path, body, headers)
-            except OpenApiError as exc:
-                if exc.status == 401 and token and not refreshed:
-                    refreshed = True
-                    await self.token(refresh=True)
-                    continue
-                raise
+    async def _plain(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A POST without the access token (the gateway, the token itself)."""
+        return await self._send("POST", self._base + path, body, {}, None, qps=False)
 
     async def _send(
-        self, method: str, url: str, body: dict[str, Any], headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        group: str | None,
+        *,
+        qps: bool,
     ) -> dict[str, Any]:
-        """One request with the retries of 429s/flow control and of network errors/5xx."""
+        """One call with the retries of 429s/flow control and of network errors/5xx; every
+        attempt is counted in the limits (the platform counts refused attempts too)."""
         throttled = failed = 0
         backoff = self._settings.network_backoff
-        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout)
         while True:
-            try:
-                async with self._session.request(
-                    method,
-                    url,
-                    json=body,
-                    headers={**headers, "User-Agent": _USER_AGENT},
-                    timeout=timeout,
-                ) as response:
-                    status = response.status
-                    retry_after = response.headers.get("Retry-After")
-                    try:
-                        data = await response.json(content_type=None)
-                    except ValueError:
-                        data = {}
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                failed += 1
-                if failed > self._settings.network_retries:
-                    raise OpenApiError(0, type(exc).__name__, str(exc), permanent=False) from exc
-                await self._clock.sleep(backoff * 2 ** (failed - 1))
-                continue
-            if not isinstance(data, dict):
-                data = {}
+            async with contextlib.AsyncExitStack() as limits:
+                if group is not None:
+                    await limits.enter_async_context(self.groups.hold(group))
+                if qps:
+                    await limits.enter_async_context(self._qps.hold(""))
+                try:
+                    status, retry_after, data = await self._attempt(method, url, body, headers)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    status, retry_after, data = 0, None, {"message": f"{type(exc).__name__}: {exc}"}
             code = str(data.get("code", ""))
             if status == 429 or any(c in code for c in _THROTTLE_CODES):
                 throttled += 1
@@ -175,7 +164,7 @@ class TenantApi:
                 log.info("dingtalk %s: rate limited, retrying in %.1f s", self.name, wait)
                 await self._clock.sleep(wait)
                 continue
-            if status >= 500:
+            if status == 0 or status >= 500:
                 failed += 1
                 if failed > self._settings.network_retries:
                     raise OpenApiError(status, code, str(data.get("message", "")), False)
@@ -184,6 +173,23 @@ class TenantApi:
             if status >= 400:
                 raise OpenApiError(status, code, str(data.get("message", "")))
             return data
+
+    async def _attempt(
+        self, method: str, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, str | None, dict[str, Any]]:
+        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout)
+        async with self._session.request(
+            method, url, json=body, headers={**headers, "User-Agent": _USER_AGENT}, timeout=timeout
+        ) as response:
+            try:
+                data = await response.json(content_type=None)
+            except ValueError:
+                data = {}
+            return (
+                response.status,
+                response.headers.get("Retry-After"),
+                data if isinstance(data, dict) else {},
+            )
 
 
 def _seconds(header: str | None) -> float | None:

@@ -1,15 +1,18 @@
 """Client-side send limits, so DingTalk never has to refuse (and mute) the robot.
 
-Two limits hold at once: an app's OpenAPI calls per second in one tenant (a token bucket) and
-a robot's messages per minute in one group (a sliding window). Time comes from a ``Clock`` so
+Two limits hold at once, both as sliding windows (the way the platform counts, so a burst
+never crosses a limit at a window's edge): an app's OpenAPI calls per second in one tenant and
+a robot's messages per minute in one group. Time comes from a ``Clock`` so
 tests and benchmarks can run the limits on virtual time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
+import math
 import time
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 
@@ -34,56 +37,65 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-class TokenBucket:
-    """At most ``rate`` grants per second on average, bursts of up to ``rate`` (at least 1)."""
+#: Windows kept before idle ones are dropped (a broadcast touches thousands of groups).
+_FORGET_ABOVE = 4096
 
-    def __init__(self, rate: float, clock: Clock) -> None:
-        self._rate = rate
-        self._capacity = max(1.0, rate)
-        self._tokens = self._capacity
-        self._clock = clock
-        self._stamp = clock.monotonic()
-        self._lock = asyncio.Lock()
 
-    async def take(self) -> None:
-        async with self._lock:  # FIFO: waiters are served in arrival order
-            while True:
-                now = self._clock.monotonic()
-                self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await self._clock.sleep((1 - self._tokens) / self._rate)
+class _Slot:
+    __slots__ = ("stamp",)
+
+    def __init__(self) -> None:
+        self.stamp = math.inf  # in flight: counts until it is answered
 
 
 class SlidingWindow:
-    """At most ``limit`` grants in any ``window`` seconds, per key (a group)."""
+    """At most ``limit`` calls in any ``window`` seconds, per key (a group, a tenant).
+
+    A call holds its slot from the grant until its answer, and is then dated by the answer:
+    the platform counts a call when it arrives, somewhere between the two, so dating it by the
+    later one keeps every window the platform sees within the limit, however long the call
+    was on the way.
+    """
 
     def __init__(self, limit: int, window: float, clock: Clock) -> None:
         self._limit = limit
         self._window = window
         self._clock = clock
-        self._sent: dict[str, collections.deque[float]] = {}
+        self._slots: dict[str, list[_Slot]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def take(self, key: str) -> None:
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        slot = await self._take(key)
+        try:
+            yield
+        finally:
+            slot.stamp = self._clock.monotonic()
+            if len(self._slots) > _FORGET_ABOVE:
+                self.forget_idle()
+
+    async def _take(self, key: str) -> _Slot:
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            sent = self._sent.setdefault(key, collections.deque())
+        async with lock:  # FIFO: waiters are served in arrival order
             while True:
                 now = self._clock.monotonic()
-                while sent and sent[0] <= now - self._window:
-                    sent.popleft()
-                if len(sent) < self._limit:
-                    sent.append(now)
-                    return
-                await self._clock.sleep(sent[0] + self._window - now)
+                slots = [s for s in self._slots.get(key, ()) if s.stamp > now - self._window]
+                self._slots[key] = slots
+                if len(slots) < self._limit:
+                    slot = _Slot()
+                    slots.append(slot)
+                    return slot
+                oldest = min(s.stamp for s in slots)
+                if math.isinf(oldest):  # all in flight: look again shortly
+                    await self._clock.sleep(min(0.05, self._window / 10))
+                else:
+                    # at least 1 ms: a wait that rounds to nothing would spin on a coarse clock
+                    await self._clock.sleep(max(0.001, oldest + self._window - now))
 
     def forget_idle(self) -> None:
-        """Drop the windows of groups with nothing sent lately (memory stays bounded)."""
+        """Drop the windows of keys with nothing sent lately (memory stays bounded)."""
         now = self._clock.monotonic()
-        for key in [k for k, d in self._sent.items() if not d or d[-1] <= now - self._window]:
-            if not self._locks[key].locked():
-                del self._sent[key]
+        for key, slots in list(self._slots.items()):
+            if all(s.stamp <= now - self._window for s in slots) and not self._locks[key].locked():
+                del self._slots[key]
                 del self._locks[key]

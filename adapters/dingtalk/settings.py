@@ -82,7 +82,10 @@ class DingTalkSettings:
     #: a flow-control error and the robot is muted for 10 minutes): enforced before sending.
     group_messages_per_minute: int = 20
     #: OpenAPI calls per second per tenant (the robot send APIs allow 20 QPS per app).
-    app_qps: float = 20.0
+    app_qps: int = 20
+    #: Seconds added to both windows: a call counted by us at t may be counted by DingTalk a
+    #: little later (network jitter), so a window of exactly the platform's would cross it.
+    limit_margin: float = 0.1
     #: How often a 429 / flow-control answer is retried (after Retry-After or 1 s, doubling).
     rate_limit_retries: int = 5
     #: Retries of a call after a timeout, a connection error or a 5xx; backoff doubles.
@@ -138,6 +141,7 @@ class DingTalkSettings:
         for name in (
             "network_backoff",
             "request_timeout",
+            "limit_margin",
             "ping_interval",
             "liveness_timeout",
             "reconnect_backoff",
