@@ -62,13 +62,12 @@ class Recorder:
         self.messages: list[IncomingMessage] = []
         self.presses: list[ButtonPress] = []
         self.fail_next = 0
-        self.gate: asyncio.Event | None = None
+        self.failed = asyncio.Event()
 
     async def on_message(self, msg: IncomingMessage) -> None:
-        if self.gate is not None:
-            await self.gate.wait()
         if self.fail_next:
             self.fail_next -= 1
+            self.failed.set()
             raise RuntimeError("the core failed")
         self.messages.append(msg)
 
@@ -189,7 +188,7 @@ async def test_redelivered_frame_is_passed_once_and_failures_stay_unacknowledged
 
     core.fail_next = 1
     failing = fake.user_message("h001", H1, "nurse02", "收费处打不开")
-    await fake.wait_until(lambda: fake.requests and core.fail_next == 0)
+    await asyncio.wait_for(core.failed.wait(), 5)
     assert not any(m.message_id == failing["msgId"] for m in core.messages)
     # the platform delivers it again (here: the same data re-sent); now it gets through once
     retry = fake.deliver("h001", "/v1.0/im/bot/messages/get", failing)
@@ -296,7 +295,7 @@ async def test_server_pings_and_disconnects_are_answered(
     await fake.wait_until(lambda: ping in fake.acks)
     assert '"opaque"' in fake.acks[ping]["data"]
     fake.system("h001", "disconnect")
-    await fake.wait_until(lambda: adapter.stream("h001").connections == 2)
+    await fake.wait_until(lambda: len(fake.tenants["h001"].connections) == 2)
     fake.user_message("h001", H1, "nurse01", "重连后")
     await fake.wait_until(lambda: core.messages)
 
