@@ -237,8 +237,8 @@ class FakeDingTalk(FakeServer[Call]):
         self.deliver(tenant, MESSAGE_TOPIC, data)
         return data
 
-    def press(self, card: Sent, user: str, label: str) -> dict[str, Any]:
-        """``user`` presses the button labelled ``label`` on a card."""
+    def press(self, card: Sent, user: str, label: str) -> str:
+        """``user`` presses the button labelled ``label`` on a card; returns the frame id."""
         button = next(b for b in card.buttons if b["text"] == label)
         tenant, _, target = card.chat_id.partition("/")
         data = {
@@ -254,8 +254,7 @@ class FakeDingTalk(FakeServer[Call]):
             "spaceId": target,
             "userIdType": 1,
         }
-        self.deliver(tenant, CARD_TOPIC, data)
-        return data
+        return self.deliver(tenant, CARD_TOPIC, data)
 
     def deliver(self, tenant: str, topic: str, data: dict[str, Any]) -> str:
         """Push a CALLBACK frame (a copy with the same data re-delivers it); returns its id."""
