@@ -83,6 +83,7 @@ class TenantStream:
         self._frames: set[asyncio.Task[None]] = set()  # frames in flight (and pong waits)
         self.state = State.CONNECTING
         self.problem = ""
+        self._stopping = False
         #: Set once the first connection is up, or the credentials were refused.
         self.settled = asyncio.Event()
         #: How many times a connection was (re)opened; the watchdog's zombies counted apart.
@@ -93,19 +94,20 @@ class TenantStream:
         self._task = asyncio.create_task(self._run(), name=f"dingtalk-stream-{self.name}")
 
     async def stop(self) -> None:
-        """Close the connection (DingTalk then routes to no one else), wait for in-flight
-        frames up to ``stop_timeout``, cancel the rest."""
-        self.state = State.STOPPED
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop taking frames (those arriving now stay unacknowledged: DingTalk gives them to
+        the next connection), let the ones in flight finish and be acknowledged for up to
+        ``stop_timeout``, then close the socket, so the platform never holds two live
+        connections of this bot for one tenant."""
+        self._stopping = True
         if self._frames:
             _, pending = await asyncio.wait(self._frames, timeout=self._settings.stop_timeout)
             for task in pending:
                 task.cancel()
-        if self._ws is not None:
-            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.state = State.STOPPED
 
     # ---- the connection loop -------------------------------------------------------------
 
@@ -203,6 +205,8 @@ class TenantStream:
             else:  # "ping": answered with its own data
                 task = asyncio.create_task(self._ack(ws, self._system.raw_process(message)))
         elif kind == CallbackMessage.TYPE:
+            if self._stopping:
+                return  # not acknowledged: delivered again to the next connection
             task = asyncio.create_task(self._callback(ws, CallbackMessage.from_dict(frame)))
         else:
             log.info("dingtalk %s: frame of type %r ignored", self.name, kind)

@@ -290,7 +290,7 @@ async def test_a_silent_connection_is_reconnected_by_the_watchdog(
 async def test_server_pings_and_disconnects_are_answered(
     fake: FakeDingTalk, started: Started
 ) -> None:
-    adapter, core = await started("h001")
+    _, core = await started("h001")
     ping = fake.system("h001", "ping")
     await fake.wait_until(lambda: ping in fake.acks)
     assert '"opaque"' in fake.acks[ping]["data"]
@@ -333,3 +333,33 @@ async def test_429_is_retried_after_retry_after(fake: FakeDingTalk, started: Sta
     assert [m.text for m in fake.sent] == ["限流后送达"]
     assert [c.status for c in fake.calls_to("/groupMessages/send")] == [429, 429, 200]
     assert clock.now - 1000.0 >= 2.0
+
+
+async def test_a_restarted_adapter_gets_what_the_stopped_one_left_unacknowledged(
+    fake: FakeDingTalk,
+) -> None:
+    settings = make_settings(fake, "h001", stop_timeout=0.05)
+    first = DingTalkAdapter(settings, creds(fake, "h001"))
+    blocked = asyncio.Event()
+
+    async def stuck(msg: IncomingMessage) -> None:
+        blocked.set()
+        await asyncio.Event().wait()  # the process "dies" while handling it
+
+    stuck_core = Recorder()
+    stuck_core.on_message = stuck  # type: ignore[method-assign]
+    await first.start(stuck_core.handlers())
+    data = fake.user_message("h001", H1, "nurse01", "处理中被重启")
+    await asyncio.wait_for(blocked.wait(), 5)
+    await first.stop()
+    assert fake.live_connections("h001") == 0 and not fake.acks
+
+    second = DingTalkAdapter(settings, creds(fake, "h001"))
+    core = Recorder()
+    await second.start(core.handlers())
+    try:
+        await fake.wait_until(lambda: len(fake.acks) == 1)
+        assert [m.message_id for m in core.messages] == [data["msgId"]]
+        assert fake.live_connections("h001") == 1
+    finally:
+        await second.stop()
