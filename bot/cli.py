@@ -182,6 +182,8 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     try:
+        # checked before anything is written
+        groups = [dingtalk_group(_settings(args), g) for g in args.dingtalk_group or []]
         registry.add_hospital(
             args.id,
             args.name,
@@ -194,8 +196,8 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
             registry.add_chat("telegram", chat, args.id)
         for channel in args.slack_channel or []:
             registry.add_chat("slack", channel, args.id)
-        for group in args.dingtalk_group or []:
-            registry.add_chat("dingtalk", dingtalk_group(_settings(args), group), args.id)
+        for group in groups:
+            registry.add_chat("dingtalk", group, args.id)
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"hospital {args.id} added")
@@ -204,13 +206,17 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
 
 def dingtalk_group(settings: Settings, value: str) -> str:
     """A ``--dingtalk-group`` checked like ``dingtalk_groups`` in config.toml."""
+    return _dingtalk(settings, "--dingtalk-group", value, group=True)
+
+
+def _dingtalk(settings: Settings, option: str, value: str, group: bool) -> str:
     from bot.registry.specs import dingtalk_id
 
-    group = dingtalk_id("--dingtalk-group", value, group=True)
-    tenant = group.partition("/")[0]
+    checked = dingtalk_id(option, value, group=group)
+    tenant = checked.partition("/")[0]
     if settings.dingtalk.tenant(tenant) is None:
-        raise ValueError(f"--dingtalk-group {value}: no [[dingtalk.tenants]] named {tenant!r}")
-    return group
+        raise ValueError(f"{option} {value}: no [[dingtalk.tenants]] named {tenant!r}")
+    return checked
 
 
 def cmd_hospital_list(args: argparse.Namespace) -> int:
@@ -231,11 +237,16 @@ def cmd_engineer_add(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     try:
+        dingtalk = None  # checked before anything is written
+        if args.dingtalk_user:
+            dingtalk = _dingtalk(_settings(args), "--dingtalk-user", args.dingtalk_user, False)
         registry.add_engineer(args.id, args.name, roles=args.role or ["engineer"])
         if args.telegram_user:
             registry.add_identity("telegram", args.telegram_user, args.id)
         if args.slack_user:
             registry.add_identity("slack", args.slack_user, args.id)
+        if dingtalk:
+            registry.add_identity("dingtalk", dingtalk, args.id)
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"engineer {args.id} added")
@@ -355,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--role", action="append", help="engineer, lead or broadcaster (repeatable)")
     s.add_argument("--telegram-user", help="Telegram user id")
     s.add_argument("--slack-user", help="Slack user id")
+    s.add_argument("--dingtalk-user", help="DingTalk user as <tenant>/<userId>")
     s.set_defaults(func=cmd_engineer_add)
     s = engineer.add_parser("list", help="list engineers and their accounts")
     s.set_defaults(func=cmd_engineer_list)

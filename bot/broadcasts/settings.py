@@ -103,6 +103,10 @@ class BroadcastSettings:
     telegram_chat_interval: float = 3.0
     slack_per_second: float = 10.0
     slack_chat_interval: float = 1.1
+    #: DingTalk's limits are per tenant (each hospital's own robot: 20 API calls/s) and per
+    #: group (20 messages/min), both enforced by the adapter itself; this bounds the total.
+    dingtalk_per_second: float = 200.0
+    dingtalk_chat_interval: float = 3.0
     other_per_second: float = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
     #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
@@ -119,7 +123,12 @@ class BroadcastSettings:
             raise ValueError("[broadcast] retry_delays must list at least one wait")
         for text in self.retry_delays:
             parse_duration(text)
-        for name in ("telegram_per_second", "slack_per_second", "other_per_second"):
+        for name in (
+            "telegram_per_second",
+            "slack_per_second",
+            "dingtalk_per_second",
+            "other_per_second",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"[broadcast] {name} must be positive")
         if self.concurrency < 1 or self.batch < 1 or self.poll_seconds <= 0:
@@ -163,6 +172,8 @@ class BroadcastSettings:
             return Pace(self.telegram_per_second, self.telegram_chat_interval, self.concurrency)
         if platform == "slack":
             return Pace(self.slack_per_second, self.slack_chat_interval, self.concurrency)
+        if platform == "dingtalk":
+            return Pace(self.dingtalk_per_second, self.dingtalk_chat_interval, self.concurrency)
         return Pace(self.other_per_second, 0.0, self.concurrency)
 
     # -- quiet hours ------------------------------------------------------------------------
