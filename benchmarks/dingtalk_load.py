@@ -80,7 +80,8 @@ def tenant_config(api_base: str, tenants: int) -> list[str]:
 # ---- the child: the bot ------------------------------------------------------------------
 
 
-async def child(config: str) -> None:  # noqa: D103 - the bot, as `hisbot run` builds it
+async def child(config: str) -> None:
+    """The bot, built as `hisbot run` builds it, until the parent stops it."""
     from bot.app import build_app
     from bot.config import Secrets, load_settings
 
