@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ class DingTalkAdapter:
         self._seen = _Seen(settings.dedupe_ttl, settings.dedupe_size, self._clock)
         self._origins: collections.OrderedDict[str, _Origin] = collections.OrderedDict()
         self._latest: dict[str, str] = {}  # chat id → id of its latest message with a webhook
+        #: digest of a card's text → its outTrackId: a quoted card comes back as its text
+        self._cards: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -187,6 +190,9 @@ class DingTalkAdapter:
     async def _on_message(self, tenant: str, data: dict[str, Any]) -> None:
         assert self._handlers is not None
         incoming, raw = convert.to_incoming(tenant, data)
+        card = self._cards.get(incoming.reply_to_message_id or "")
+        if card is not None:  # a quote of one of our cards: the reply is to the card
+            incoming = dataclasses.replace(incoming, reply_to_message_id=card)
         chat_id = incoming.chat.chat_id
         if raw.session_webhook:
             self._remember(
@@ -212,6 +218,11 @@ class DingTalkAdapter:
         handlers = self._handlers
         key = f"{press.press_id}:{press.sender.user_id}:{press.action}:{data.get('content')}"
         await self._once(key, press.message.chat_id, tenant, lambda: handlers.on_button(press))
+
+    def _remember_card(self, digest: str, card_id: str) -> None:
+        self._cards[digest] = card_id
+        while len(self._cards) > self.settings.remembered_messages:
+            self._cards.popitem(last=False)
 
     def _remember(self, message_id: str, origin: _Origin) -> None:
         self._origins[message_id] = origin
@@ -252,6 +263,7 @@ class DingTalkAdapter:
             if reply.buttons:
                 card_id = convert.new_card_id(target)
                 await self._deliver_card(tenant, target, card_id, reply, content, mentions)
+                self._remember_card(convert.text_message_id(target.chat_id, content), card_id)
                 return MessageRef(PLATFORM, target.chat_id, card_id)
             origin = self._webhook_for(target.chat_id, reply.reply_to)
             if origin is not None and await tenant.api.webhook(
@@ -350,6 +362,7 @@ class DingTalkAdapter:
             await tenant.api.call("PUT", "/v1.0/card/instances", body)
         except OpenApiError as exc:
             raise DeliveryError(reply.chat, str(exc), permanent=exc.permanent) from exc
+        self._remember_card(convert.text_message_id(target.chat_id, content), message.message_id)
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         """A card press is answered by acknowledging its frame (after the core returned);

@@ -193,7 +193,7 @@ async def test_desk_on_a_dingtalk_group_and_redelivery_answered_once(
         notice = await dt.wait_for_sent(lambda m: m.chat_id == chat and "紧急" in m.text)
         card: Sent = await dt.wait_for_sent(lambda m: m.chat_id == desk and m.via == "card")
         number = number_in(card.text)
-        assert number == number_in(notice.text) or number in card.text
+        assert "第二人民医院" in card.text and "紧急" in notice.text
         # DingTalk delivers the same message again (an ack it did not see): nothing twice
         again = dt.deliver("h002", "/v1.0/im/bot/messages/get", data)
         await dt.wait_until(lambda: again in dt.acks)
@@ -205,6 +205,13 @@ async def test_desk_on_a_dingtalk_group_and_redelivery_answered_once(
         await dt.wait_for_sent(lambda m: m.chat_id == chat and "已受理" in m.text)
         await dt.wait_until(lambda: card.edits)
         assert bot.services.tickets.get(number).accepted_by == "e01"
+
+        # 王工 quotes the card on the DingTalk desk → relayed to the hospital's group
+        dt.user_message("vendor", DT_DESK, "wang", "已远程登录，正在重启服务", quote=card)
+        relayed = await dt.wait_for_sent(lambda m: m.chat_id == chat and "重启服务" in m.text)
+        # the cashier quotes the relay → back under the card on the desk
+        dt.user_message("h002", H2, "cashier9", "好了，能登录了", quote=relayed)
+        await dt.wait_for_sent(lambda m: m.chat_id == desk and "能登录了" in m.text)
     finally:
         await bot.stop()
 

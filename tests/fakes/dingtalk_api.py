@@ -327,10 +327,7 @@ class FakeDingTalk(FakeServer[Call]):
     # ---- gateway and stream --------------------------------------------------------------
 
     async def _open(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        tenant = self._by_credentials(body.get("clientId"), body.get("clientSecret"))
-        call = Call(request.path, body, tenant.name if tenant else None)
-        self.requests.append(call)
+        call, tenant = await self._signed_in(request, "clientId", "clientSecret")
         if tenant is None:
             return self._answer(call, 401, {"code": "InvalidAuthentication", "message": "bad"})
         ticket = f"ticket-{next(self._ids)}"
@@ -370,19 +367,21 @@ class FakeDingTalk(FakeServer[Call]):
                 self._pump(name)
         return ws
 
-    def _by_credentials(self, client_id: object, secret: object) -> Tenant | None:
-        return next(
-            (t for t in self.tenants.values() if (t.client_id, t.secret) == (client_id, secret)),
-            None,
-        )
+    async def _signed_in(
+        self, request: web.Request, id_key: str, secret_key: str
+    ) -> tuple[Call, Tenant | None]:
+        """The call, recorded, and the tenant whose credentials its body carries (or None)."""
+        body = await request.json()
+        given = (body.get(id_key), body.get(secret_key))
+        tenant = next((t for t in self.tenants.values() if (t.client_id, t.secret) == given), None)
+        call = Call(request.path, body, tenant.name if tenant else None)
+        self.requests.append(call)
+        return call, tenant
 
     # ---- OpenAPI -------------------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        tenant = self._by_credentials(body.get("appKey"), body.get("appSecret"))
-        call = Call(request.path, body, tenant.name if tenant else None)
-        self.requests.append(call)
+        call, tenant = await self._signed_in(request, "appKey", "appSecret")
         if tenant is None:
             return self._answer(call, 400, {"code": "invalidClientIdOrSecret", "message": "bad"})
         token = f"tok-{tenant.name}-{next(self._ids)}"
