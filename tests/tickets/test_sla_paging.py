@@ -102,6 +102,8 @@ async def test_an_engineer_on_dingtalk_is_paged_by_direct_message(
             result = await pager.page(page)
             assert result.reached == (("e01", "张工", "dingtalk"),)
             (dm,) = fake.sent
-            assert (dm.via, dm.chat_id) == ("dm", "vendor/zhang01") and "紧急故障" in dm.text
+            # a one-to-one card (IM_ROBOT) with the page's 收到 button
+            assert (dm.via, dm.chat_id) == ("card", "vendor/zhang01") and "紧急故障" in dm.text
+            assert [b["text"] for b in dm.buttons] == ["收到，我来处理"]
         finally:
             await adapter.stop()
