@@ -10,6 +10,9 @@
     ``--rate``/s for ``--seconds``, round-robin over the tenants, each from its own user.
     Latency = from the frame's push to the fake's acceptance of the first message that @s that
     user in that group (the answer card, the choice list or the ticket notice quote the asker).
+(i-b) **The edge alone**: the same 20 questions/s over ``--tenants`` tenants into a
+    ``DingTalkAdapter`` in this process whose "core" answers at once (through the
+    sessionWebhook): what the DingTalk edge itself adds to a reply.
 (ii) **Broadcast**: a ``DingTalkAdapter`` in this process sends one notice to each of
     ``--groups`` groups spread over ``--tenants`` other tenants (fresh limits). The platform's
     floor is ``groups / (tenants × 20 calls/s)``; the script prints the time, the floor, and how
@@ -202,6 +205,54 @@ async def replies(args: argparse.Namespace, tmp: Path) -> None:
             )
 
 
+async def edge(args: argparse.Namespace) -> None:
+    """The DingTalk edge alone: the same stream of questions, a core that answers at once."""
+    from adapters.base import CoreHandlers, IncomingMessage, Reply
+    from adapters.dingtalk.adapter import DingTalkAdapter
+    from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant, TenantCredentials
+    from tests.fakes.dingtalk_api import FakeDingTalk
+
+    async def nothing(_: object) -> None:
+        return None
+
+    async with FakeDingTalk() as fake:
+        fake.enforce_limits = True
+        names = [f"e{i:03d}" for i in range(args.tenants)]
+        creds = {}
+        for name in names:
+            t = fake.add_tenant(name)
+            creds[name] = TenantCredentials(t.client_id, t.secret, t.client_id)
+        settings = DingTalkSettings(
+            api_base=fake.base_url,
+            tenants=tuple(DingTalkTenant(n, "X_ID", "X_SECRET") for n in names),
+        )
+        adapter = DingTalkAdapter(settings, creds)
+
+        async def answer(msg: IncomingMessage) -> None:
+            await adapter.send(
+                Reply(chat=msg.chat, text="请按以下步骤处理", reply_to=msg.message_id)
+            )
+
+        await adapter.start(CoreHandlers(answer, nothing, nothing))
+        n = int(args.rate * min(args.seconds, 20))
+        pushed: list[tuple[str, str, float]] = []
+        t0 = time.monotonic()
+        for k in range(n):
+            await asyncio.sleep(max(0.0, t0 + k / args.rate - time.monotonic()))
+            i = k % len(names)
+            pushed.append((f"{names[i]}/cidq{i:03d}", f"u{k:05d}", time.monotonic()))
+            fake.user_message(names[i], f"cidq{i:03d}", f"u{k:05d}", "医保结算报错")
+        await fake.wait_until(lambda: len(fake.sent) >= n, timeout=30)
+        await adapter.stop()
+    at = {(m.chat_id, m.at_user_ids[0]): m.at for m in fake.sent if m.at_user_ids}
+    latencies = [(at[(c, u)] - t) * 1000 for c, u, t in pushed if (c, u) in at]
+    print(
+        f"\n(i-b) the DingTalk edge alone — {n} questions at {args.rate}/s over {len(names)} tenants"
+    )
+    print(f"  frame→reply latency: {p50_p95_max(latencies)}; answered {len(latencies)}/{n}")
+    print(f"  load average: {loadavg()}")
+
+
 async def broadcast(args: argparse.Namespace) -> None:
     from adapters.base import ChatRef, CoreHandlers, Reply
     from adapters.dingtalk.adapter import DingTalkAdapter
@@ -259,7 +310,7 @@ async def main() -> None:
     parser.add_argument("--groups", type=int, default=2000)
     parser.add_argument("--mix", help="kind=weight,… (default: the sample file's proportions)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("replies", "broadcast"))
+    parser.add_argument("--only", choices=("replies", "edge", "broadcast"))
     args = parser.parse_args()
     if args.bot_child:
         await child(args.config)
@@ -268,9 +319,11 @@ async def main() -> None:
         args.seconds, args.groups = 10.0, 500
     print_host(None)
     with tempfile.TemporaryDirectory() as folder:
-        if args.only != "broadcast":
+        if args.only in (None, "replies"):
             await replies(args, Path(folder))
-        if args.only != "replies":
+        if args.only in (None, "edge"):
+            await edge(args)
+        if args.only in (None, "broadcast"):
             await broadcast(args)
 
 
