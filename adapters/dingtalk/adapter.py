@@ -80,11 +80,14 @@ class _Seen:
 
 
 class _Tenant:
-    def __init__(self, api: TenantApi, stream: TenantStream) -> None:
+    def __init__(self, api: TenantApi, stream: TenantStream, concurrency: int) -> None:
         self.api = api
         self.stream = stream
         self.name = api.name
+        #: one lock per conversation (its messages in order) and a bound on the frames the
+        #: core handles at once; a frame waits for its lane first, holding no slot meanwhile
         self.lanes: dict[str, asyncio.Lock] = {}
+        self.slots = asyncio.Semaphore(concurrency)
 
 
 class DingTalkAdapter:
@@ -118,9 +121,8 @@ class DingTalkAdapter:
         self._session = aiohttp.ClientSession()
         for name, creds in self._credentials.items():
             api = TenantApi(name, creds, self.settings, self._session, self._clock)
-            tenant = _Tenant(
-                api, TenantStream(api, self.settings, self._callback_of(name), self._clock)
-            )
+            stream = TenantStream(api, self.settings, self._callback_of(name), self._clock)
+            tenant = _Tenant(api, stream, self.settings.concurrent_events)
             self._tenants[name] = tenant
             tenant.stream.start()
         waits = [asyncio.create_task(t.stream.settled.wait()) for t in self._tenants.values()]
@@ -175,11 +177,11 @@ class DingTalkAdapter:
             await running
             return
         self._seen.begin(key)
-        lanes = self._tenants[tenant].lanes
+        lanes, slots = self._tenants[tenant].lanes, self._tenants[tenant].slots
         lock = lanes.setdefault(lane, asyncio.Lock())
         ok = False
         try:
-            async with lock:
+            async with lock, slots:
                 await work()
             ok = True
         finally:

@@ -76,7 +76,6 @@ class TenantStream:
         self._clock = clock
         self._callbacks = _Callbacks(on_callback)
         self._system = SystemHandler()
-        self._slots = asyncio.Semaphore(settings.concurrent_events)
         self._ws: ClientConnection | None = None
         self._last_activity = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -215,12 +214,11 @@ class TenantStream:
         task.add_done_callback(self._frames.discard)
 
     async def _callback(self, ws: ClientConnection, message: CallbackMessage) -> None:
-        async with self._slots:
-            try:
-                ack = await self._callbacks.raw_process(message)
-            except Exception:  # not acknowledged: DingTalk delivers it again
-                log.exception("dingtalk %s: handling a %s frame failed", self.name, "callback")
-                return
+        try:
+            ack = await self._callbacks.raw_process(message)
+        except Exception:  # not acknowledged: DingTalk delivers it again
+            log.exception("dingtalk %s: handling a callback frame failed", self.name)
+            return
         await self._ack(ws, ack)
 
     async def _ack(self, ws: ClientConnection, ack: Awaitable[AckMessage] | AckMessage) -> None:

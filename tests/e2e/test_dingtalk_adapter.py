@@ -363,3 +363,26 @@ async def test_a_restarted_adapter_gets_what_the_stopped_one_left_unacknowledged
         assert fake.live_connections("h001") == 1
     finally:
         await second.stop()
+
+
+async def test_a_busy_group_does_not_hold_up_the_others(
+    fake: FakeDingTalk, started: Started
+) -> None:
+    adapter, core = await started("h001", concurrent_events=2)
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def slow_in_h1(msg: IncomingMessage) -> None:
+        if msg.chat.chat_id.endswith(H1):
+            await release.wait()
+        handled.append(msg.text)
+
+    core.on_message = slow_in_h1  # type: ignore[method-assign]
+    adapter._handlers = core.handlers()  # the recorder's handlers, now with the slow one
+    for i in range(4):  # the first blocks; the others wait in H1's lane, holding no slot
+        fake.user_message("h001", H1, "nurse01", f"一院{i}")
+    fake.user_message("h001", H2, "nurse02", "二院的问题")
+    await fake.wait_until(lambda: "二院的问题" in handled)
+    release.set()
+    await fake.wait_until(lambda: len(handled) == 5)
+    assert handled[1:] == ["一院0", "一院1", "一院2", "一院3"]  # in order within the group
