@@ -253,3 +253,32 @@ async def test_broadcast_reaches_groups_across_tenants_once(
             assert len([m for m in dt.sent_to(chat) if "医保接口调整" in m.text]) == 1
     finally:
         await bot.stop()
+
+
+async def test_hisbot_run_with_one_tenant_refused_answers_the_others_and_closes_on_stop(
+    tmp_path: Path,
+    index_dir: Path,
+    dt: FakeDingTalk,
+    tg: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from bot.app import run
+
+    settings = load(tmp_path, index_dir, config(dt, tg, True) + "\n[web]\nenabled = false\n")
+    env = environment(dt, desk_on_dingtalk=True)
+    env["DT_H002_SECRET"] = "a wrong secret"
+    stop = asyncio.Event()
+    running = asyncio.create_task(run(settings, Secrets.from_env(env), stop))
+    try:
+        await dt.wait_until(lambda: dt.live_connections("h001") == 1, timeout=60)
+        dt.user_message("h001", H1, "nurse01", "入院时间录错了，床位费多算了一天")
+        answer = await dt.wait_for_sent(lambda m: m.chat_id == f"h001/{H1}", timeout=30)
+        assert "床位费" in answer.text
+        assert "dingtalk tenant h002 is NOT running" in caplog.text
+        assert dt.live_connections("h002") == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert all(dt.live_connections(n) == 0 for n in ("h001", "h002", "vendor"))
