@@ -121,7 +121,7 @@ class Secrets:
     slack_app_token: str | None
     #: The environment the per-tenant credentials are read from (``[[dingtalk.tenants]]``
     #: name their variables; the config never holds the values).
-    environment: typing.Mapping[str, str] = field(default_factory=dict)
+    environment: typing.Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:

@@ -249,6 +249,13 @@ async def test_direct_messages_go_through_batch_send(fake: FakeDingTalk, started
     await adapter.send(Reply(chat=ChatRef("dingtalk", "h001/eng07"), text="P1 工单待处理"))
     sent = await fake.wait_for_sent(lambda m: m.via == "dm")
     assert sent.chat_id == "h001/eng07" and sent.text == "P1 工单待处理"
+    # the access token is cached; one revoked early is fetched anew once
+    await adapter.send(Reply(chat=ChatRef("dingtalk", "h001/eng07"), text="第二条"))
+    assert len(fake.calls_to("/v1.0/oauth2/accessToken")) == 1
+    fake.tenants["h001"].tokens.clear()
+    await adapter.send(Reply(chat=ChatRef("dingtalk", "h001/eng07"), text="第三条"))
+    assert [c.status for c in fake.calls_to("/batchSend")] == [200, 200, 401, 200]
+    assert len(fake.calls_to("/v1.0/oauth2/accessToken")) == 2
     # a DM from a user arrives as a private chat addressed to the bot
     fake.user_message("h001", None, "eng07", "收到")
     await fake.wait_until(lambda: core.messages)

@@ -162,3 +162,7 @@ def test_engineer_add_takes_a_dingtalk_user(
     assert "no [[dingtalk.tenants]] named 'x'" in capsys.readouterr().err
     assert main(["-c", config, "engineer", "list"]) == 0
     assert "e02" not in capsys.readouterr().out  # nothing written for a refused command
+
+
+def test_secrets_never_show_the_environment() -> None:
+    assert "hunter2" not in repr(Secrets.from_env({"DT_H001_SECRET": "hunter2"}))
