@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from .client import OpenApiError, TenantApi
 from .convert import PLATFORM, Target
 from .limits import Clock, SystemClock
 from .settings import DingTalkSettings, TenantCredentials
-from .stream import State, TenantStream
+from .stream import OnCallback, State, TenantStream
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,28 @@ class _Seen:
             future.exception()  # retrieved: a failure nobody awaits is not an error
 
 
+class _Lanes:
+    """One lock per conversation, kept while anyone holds or waits for it (its messages are
+    handled in order; a new lock for a lane still in use would let two run at once)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, lane: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(lane, (asyncio.Lock(), 0))
+        self._locks[lane] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[lane]
+            if users == 1:
+                del self._locks[lane]
+            else:
+                self._locks[lane] = (lock, users - 1)
+
+
 class _Tenant:
     def __init__(self, api: TenantApi, stream: TenantStream, concurrency: int) -> None:
         self.api = api
@@ -86,7 +109,7 @@ class _Tenant:
         self.name = api.name
         #: one lock per conversation (its messages in order) and a bound on the frames the
         #: core handles at once; a frame waits for its lane first, holding no slot meanwhile
-        self.lanes: dict[str, asyncio.Lock] = {}
+        self.lanes = _Lanes()
         self.slots = asyncio.Semaphore(concurrency)
 
 
@@ -156,7 +179,7 @@ class DingTalkAdapter:
 
     # ---- incoming ------------------------------------------------------------------------
 
-    def _callback_of(self, tenant: str) -> Any:
+    def _callback_of(self, tenant: str) -> OnCallback:
         async def on_callback(topic: str, data: dict[str, Any]) -> None:
             if topic == ChatbotMessage.TOPIC:
                 await self._on_message(tenant, data)
@@ -167,7 +190,9 @@ class DingTalkAdapter:
 
         return on_callback
 
-    async def _once(self, key: str, lane: str, tenant: str, work: Any) -> None:
+    async def _once(
+        self, key: str, lane: str, tenant: str, work: Callable[[], Awaitable[None]]
+    ) -> None:
         """Run ``work`` once per key, in order within one conversation (``lane``)."""
         if self._seen.done(key):
             log.info("dingtalk %s: re-delivered %s passed over", tenant, key)
@@ -177,17 +202,14 @@ class DingTalkAdapter:
             await running
             return
         self._seen.begin(key)
-        lanes, slots = self._tenants[tenant].lanes, self._tenants[tenant].slots
-        lock = lanes.setdefault(lane, asyncio.Lock())
+        state = self._tenants[tenant]
         ok = False
         try:
-            async with lock, slots:
+            async with state.lanes.hold(lane), state.slots:
                 await work()
             ok = True
         finally:
             self._seen.end(key, ok)
-            if not lock.locked() and lanes.get(lane) is lock:
-                del lanes[lane]
 
     async def _on_message(self, tenant: str, data: dict[str, Any]) -> None:
         assert self._handlers is not None
