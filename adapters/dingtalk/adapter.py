@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from . import convert
 from .client import OpenApiError, TenantApi
 from .convert import PLATFORM, Target
 from .limits import Clock, SystemClock
+from .once import Lanes, Seen
 from .settings import DingTalkSettings, TenantCredentials
 from .stream import OnCallback, State, TenantStream
 
@@ -46,62 +46,6 @@ class _Origin:
     staff_id: str
 
 
-class _Seen:
-    """Message ids passed to the core recently (bounded, expiring): DingTalk re-delivers a
-    frame it did not see acknowledged, and a second copy must not be answered again."""
-
-    def __init__(self, ttl: float, size: int, clock: Clock) -> None:
-        self._ttl, self._size, self._clock = ttl, size, clock
-        self._done: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._running: dict[str, asyncio.Future[None]] = {}
-
-    def done(self, key: str) -> bool:
-        stamp = self._done.get(key)
-        return stamp is not None and self._clock.monotonic() - stamp < self._ttl
-
-    def running(self, key: str) -> asyncio.Future[None] | None:
-        return self._running.get(key)
-
-    def begin(self, key: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._running[key] = future
-        return future
-
-    def end(self, key: str, ok: bool) -> None:
-        future = self._running.pop(key)
-        if ok:
-            self._done[key] = self._clock.monotonic()
-            self._done.move_to_end(key)
-            while len(self._done) > self._size:
-                self._done.popitem(last=False)
-            future.set_result(None)
-        else:
-            future.set_exception(RuntimeError("the first delivery failed"))
-            future.exception()  # retrieved: a failure nobody awaits is not an error
-
-
-class _Lanes:
-    """One lock per conversation, kept while anyone holds or waits for it (its messages are
-    handled in order; a new lock for a lane still in use would let two run at once)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, lane: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(lane, (asyncio.Lock(), 0))
-        self._locks[lane] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[lane]
-            if users == 1:
-                del self._locks[lane]
-            else:
-                self._locks[lane] = (lock, users - 1)
-
-
 class _Tenant:
     def __init__(self, api: TenantApi, stream: TenantStream, concurrency: int) -> None:
         self.api = api
@@ -109,7 +53,7 @@ class _Tenant:
         self.name = api.name
         #: one lock per conversation (its messages in order) and a bound on the frames the
         #: core handles at once; a frame waits for its lane first, holding no slot meanwhile
-        self.lanes = _Lanes()
+        self.lanes = Lanes()
         self.slots = asyncio.Semaphore(concurrency)
 
 
@@ -129,7 +73,7 @@ class DingTalkAdapter:
         self._tenants: dict[str, _Tenant] = {}
         self._handlers: CoreHandlers | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._seen = _Seen(settings.dedupe_ttl, settings.dedupe_size, self._clock)
+        self._seen = Seen(settings.dedupe_ttl, settings.dedupe_size, self._clock)
         self._origins: collections.OrderedDict[str, _Origin] = collections.OrderedDict()
         self._latest: dict[str, str] = {}  # chat id → id of its latest message with a webhook
         #: digest of a card's text → its outTrackId: a quoted card comes back as its text
@@ -281,7 +225,9 @@ class DingTalkAdapter:
             mentions = (asker.staff_id, *mentions)  # quote the asker: @ them in the reply
         if not target.is_group:
             mentions = ()  # nobody to @ in a one-to-one chat
-        content = convert.message_text(reply, mentions)
+        # a card @s through its delivery model, a webhook text by "@userId" in the text plus
+        # atUserIds; a proactive text cannot @ anyone, so it carries no "@userId" either
+        content = convert.message_text(reply)
         group = target.target if target.is_group else None
         try:
             if reply.buttons:
@@ -290,12 +236,14 @@ class DingTalkAdapter:
                 self._remember_card(convert.text_message_id(target.chat_id, content), card_id)
                 return MessageRef(PLATFORM, target.chat_id, card_id)
             origin = self._webhook_for(target.chat_id, reply.reply_to)
-            if origin is not None and await tenant.api.webhook(
-                origin.webhook, convert.webhook_body(content, mentions), group
-            ):
-                return MessageRef(
-                    PLATFORM, target.chat_id, convert.text_message_id(target.chat_id, content)
-                )
+            if origin is not None:
+                content = convert.message_text(reply, mentions)
+                body = convert.webhook_body(content, mentions)
+                if await tenant.api.webhook(origin.webhook, body, group):
+                    return MessageRef(
+                        PLATFORM, target.chat_id, convert.text_message_id(target.chat_id, content)
+                    )
+                content = convert.message_text(reply)
             await self._send_proactive(tenant, target, content)
         except OpenApiError as exc:
             raise DeliveryError(reply.chat, str(exc), permanent=exc.permanent) from exc
@@ -375,9 +323,7 @@ class DingTalkAdapter:
             await self.send(reply)
             return
         tenant, target = self._tenant_for(ChatRef(message.platform, message.chat_id))
-        asker = self._origins.get(reply.reply_to) if reply.reply_to else None
-        mentions = (asker.staff_id,) if asker and asker.staff_id and target.is_group else ()
-        content = convert.message_text(reply, mentions)
+        content = convert.message_text(reply)
         body = {
             "outTrackId": message.message_id,
             "cardData": {"cardParamMap": convert.card_data(reply, content)},
