@@ -196,17 +196,20 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
 
 
 def _check_tenants(settings: Settings) -> None:
-    """Every DingTalk chat or account names a configured ``[[dingtalk.tenants]]``."""
-    known = {t.name for t in settings.dingtalk.tenants}
+    """Every chat or account of a many-tenant platform (``<tenant>/<id>``) names one of that
+    platform's configured ``[[<platform>.tenants]]``."""
+    tenants = {"dingtalk": {t.name for t in settings.dingtalk.tenants}}
     owners = [(f"hospital {h.id}", h.chats() + h.admins()) for h in settings.hospitals]
     owners += [(f"engineer {e.id}", e.identities()) for e in settings.engineers]
     for owner, ids in owners:
         for platform, value in ids:
+            known = tenants.get(platform)
             tenant = value.partition("/")[0]
-            if platform == "dingtalk" and tenant not in known:
+            if known is not None and tenant not in known:
                 raise ValueError(
-                    f"{owner}: DingTalk tenant {tenant!r} of {value!r} is not configured "
-                    f"(known: {', '.join(sorted(known)) or 'none'}; add a [[dingtalk.tenants]])"
+                    f"{owner}: {platform} tenant {tenant!r} of {value!r} is not configured "
+                    f"(known: {', '.join(sorted(known)) or 'none'}; add a "
+                    f"[[{platform}.tenants]])"
                 )
 
 
