@@ -34,7 +34,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from _load_common import (
     ROOT,
@@ -60,6 +62,15 @@ from _load_common import (
 sys.path.insert(0, str(ROOT))
 
 READY = "READY"
+
+
+class Edge(NamedTuple):
+    fake: Any  # tests.fakes.dingtalk_api.FakeDingTalk
+    adapter: Any  # adapters.dingtalk.adapter.DingTalkAdapter
+    names: list[str]
+
+
+OnMessage = Callable[[Any, Any], Awaitable[None]]
 
 
 def tenant_config(api_base: str, tenants: int) -> list[str]:
@@ -205,9 +216,11 @@ async def replies(args: argparse.Namespace, tmp: Path) -> None:
             )
 
 
-async def edge(args: argparse.Namespace) -> None:
-    """The DingTalk edge alone: the same stream of questions, a core that answers at once."""
-    from adapters.base import CoreHandlers, IncomingMessage, Reply
+@contextlib.asynccontextmanager
+async def adapter_on_fake(tenants: int, on_message: OnMessage | None = None) -> AsyncIterator[Edge]:
+    """A fake DingTalk enforcing its limits, ``tenants`` tenants on it, and a started adapter
+    over all of them whose core is ``on_message`` (given the adapter) or nothing."""
+    from adapters.base import CoreHandlers
     from adapters.dingtalk.adapter import DingTalkAdapter
     from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant, TenantCredentials
     from tests.fakes.dingtalk_api import FakeDingTalk
@@ -217,7 +230,7 @@ async def edge(args: argparse.Namespace) -> None:
 
     async with FakeDingTalk() as fake:
         fake.enforce_limits = True
-        names = [f"e{i:03d}" for i in range(args.tenants)]
+        names = [f"x{i:03d}" for i in range(tenants)]
         creds = {}
         for name in names:
             t = fake.add_tenant(name)
@@ -228,14 +241,27 @@ async def edge(args: argparse.Namespace) -> None:
         )
         adapter = DingTalkAdapter(settings, creds)
 
-        async def answer(msg: IncomingMessage) -> None:
-            await adapter.send(
-                Reply(chat=msg.chat, text="请按以下步骤处理", reply_to=msg.message_id)
-            )
+        async def core(msg: Any) -> None:
+            if on_message is not None:
+                await on_message(adapter, msg)
 
-        await adapter.start(CoreHandlers(answer, nothing, nothing))
-        n = int(args.rate * min(args.seconds, 20))
-        pushed: list[tuple[str, str, float]] = []
+        await adapter.start(CoreHandlers(core, nothing, nothing))
+        try:
+            yield Edge(fake, adapter, names)
+        finally:
+            await adapter.stop()
+
+
+async def edge(args: argparse.Namespace) -> None:
+    """The DingTalk edge alone: the same stream of questions, a core that answers at once."""
+    from adapters.base import Reply
+
+    async def answer(adapter: Any, msg: Any) -> None:
+        await adapter.send(Reply(chat=msg.chat, text="请按以下步骤处理", reply_to=msg.message_id))
+
+    n = int(args.rate * min(args.seconds, 20))
+    pushed: list[tuple[str, str, float]] = []
+    async with adapter_on_fake(args.tenants, answer) as (fake, _, names):
         t0 = time.monotonic()
         for k in range(n):
             await asyncio.sleep(max(0.0, t0 + k / args.rate - time.monotonic()))
@@ -243,7 +269,6 @@ async def edge(args: argparse.Namespace) -> None:
             pushed.append((f"{names[i]}/cidq{i:03d}", f"u{k:05d}", time.monotonic()))
             fake.user_message(names[i], f"cidq{i:03d}", f"u{k:05d}", "医保结算报错")
         await fake.wait_until(lambda: len(fake.sent) >= n, timeout=30)
-        await adapter.stop()
     at = {(m.chat_id, m.at_user_ids[0]): m.at for m in fake.sent if m.at_user_ids}
     latencies = [(at[(c, u)] - t) * 1000 for c, u, t in pushed if (c, u) in at]
     print(
@@ -254,27 +279,9 @@ async def edge(args: argparse.Namespace) -> None:
 
 
 async def broadcast(args: argparse.Namespace) -> None:
-    from adapters.base import ChatRef, CoreHandlers, Reply
-    from adapters.dingtalk.adapter import DingTalkAdapter
-    from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant, TenantCredentials
-    from tests.fakes.dingtalk_api import FakeDingTalk
+    from adapters.base import ChatRef, Reply
 
-    async def nothing(_: object) -> None:
-        return None
-
-    async with FakeDingTalk() as fake:
-        fake.enforce_limits = True
-        names = [f"b{i:03d}" for i in range(args.tenants)]
-        creds = {}
-        for name in names:
-            t = fake.add_tenant(name)
-            creds[name] = TenantCredentials(t.client_id, t.secret, t.client_id)
-        settings = DingTalkSettings(
-            api_base=fake.base_url,
-            tenants=tuple(DingTalkTenant(n, "X_ID", "X_SECRET") for n in names),
-        )
-        adapter = DingTalkAdapter(settings, creds)
-        await adapter.start(CoreHandlers(nothing, nothing, nothing))
+    async with adapter_on_fake(args.tenants) as (fake, adapter, names):
         groups = [f"{names[i % len(names)]}/cidnotice{i:05d}" for i in range(args.groups)]
         t0 = time.monotonic()
         results = await asyncio.gather(
@@ -285,15 +292,15 @@ async def broadcast(args: argparse.Namespace) -> None:
             return_exceptions=True,
         )
         elapsed = time.monotonic() - t0
-        await adapter.stop()
+        app_qps = adapter.settings.app_qps
     failed = [r for r in results if isinstance(r, BaseException)]
     got = Counter(m.chat_id for m in fake.sent)
     lost = sum(1 for g in groups if got[g] == 0)
     dup = sum(1 for g in groups if got[g] > 1)
-    floor = args.groups / (args.tenants * settings.app_qps)
+    floor = args.groups / (args.tenants * app_qps)
     print(f"\n(ii) broadcast — {args.groups} groups over {args.tenants} tenants")
     print(
-        f"  time: {elapsed:.2f} s; platform floor {floor:.2f} s ({args.tenants} × {settings.app_qps} calls/s); ratio {elapsed / floor:.2f}"
+        f"  time: {elapsed:.2f} s; platform floor {floor:.2f} s ({args.tenants} × {app_qps} calls/s); ratio {elapsed / floor:.2f}"
     )
     print(
         f"  lost {lost}, duplicated {dup}, send errors {len(failed)}, 429s answered {fake.violations}"
