@@ -63,6 +63,8 @@ class SlidingWindow:
         self._clock = clock
         self._slots: dict[str, list[_Slot]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        #: set when a call of the key is answered (a waiter whose slots are all in flight)
+        self._answered: dict[str, asyncio.Event] = {}
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -71,6 +73,9 @@ class SlidingWindow:
             yield
         finally:
             slot.stamp = self._clock.monotonic()
+            answered = self._answered.pop(key, None)
+            if answered is not None:
+                answered.set()
             if len(self._slots) > _FORGET_ABOVE:
                 self.forget_idle()
 
@@ -86,8 +91,8 @@ class SlidingWindow:
                     slots.append(slot)
                     return slot
                 oldest = min(s.stamp for s in slots)
-                if math.isinf(oldest):  # all in flight: look again shortly
-                    await self._clock.sleep(min(0.05, self._window / 10))
+                if math.isinf(oldest):  # all in flight: wait for one to be answered
+                    await self._answered.setdefault(key, asyncio.Event()).wait()
                 else:
                     # at least 1 ms: a wait that rounds to nothing would spin on a coarse clock
                     await self._clock.sleep(max(0.001, oldest + self._window - now))
