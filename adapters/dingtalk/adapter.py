@@ -88,7 +88,7 @@ class DingTalkAdapter:
         self._session = aiohttp.ClientSession()
         for name, creds in self._credentials.items():
             api = TenantApi(name, creds, self.settings, self._session, self._clock)
-            stream = TenantStream(api, self.settings, self._callback_of(name), self._clock)
+            stream = TenantStream(api, self.settings, self._callback_of(name))
             tenant = _Tenant(api, stream, self.settings.concurrent_events)
             self._tenants[name] = tenant
             tenant.stream.start()

@@ -10,7 +10,9 @@ Here: the gateway is opened with aiohttp at the configured base URL; a callback 
 acknowledged only after the core's handler returned (an exception leaves it unacknowledged, and
 DingTalk delivers it again); a watchdog pings and closes a connection that delivered nothing
 — no frame, no pong — for ``liveness_timeout`` seconds; ``stop`` closes the socket so the
-platform never holds two live connections of this bot for one tenant.
+platform never holds two live connections of this bot for one tenant. Connection times run on
+the loop's own clock (the send limits' ``Clock`` may be virtual in tests; a socket's life
+never is).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from dingtalk_stream.handlers import CallbackHandler, SystemHandler
 from websockets.asyncio.client import ClientConnection
 
 from .client import OpenApiError, TenantApi
-from .limits import Clock
 from .settings import DingTalkSettings
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,10 @@ class TenantStream:
         api: TenantApi,
         settings: DingTalkSettings,
         on_callback: OnCallback,
-        clock: Clock,
     ) -> None:
         self.api = api
         self.name = api.name
         self._settings = settings
-        self._clock = clock
         self._callbacks = _Callbacks(on_callback)
         self._system = SystemHandler()
         self._ws: ClientConnection | None = None
@@ -123,7 +122,7 @@ class TenantStream:
                     delay = self._settings.reconnect_max
                 else:
                     log.warning("dingtalk %s: gateway unreachable: %s", self.name, exc)
-                await self._clock.sleep(delay)
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.reconnect_max)
                 continue
             try:
@@ -132,7 +131,7 @@ class TenantStream:
             except (OSError, websockets.exceptions.WebSocketException) as exc:
                 log.warning("dingtalk %s: connection lost: %s", self.name, exc)
             self.state = State.CONNECTING
-            await self._clock.sleep(delay)
+            await asyncio.sleep(delay)
             delay = min(delay * 2, self._settings.reconnect_max)
 
     def _refused(self, reason: str) -> None:
@@ -152,12 +151,12 @@ class TenantStream:
             self.connections += 1
             self.state, self.problem = State.CONNECTED, ""
             self.settled.set()
-            self._last_activity = self._clock.monotonic()
+            self._last_activity = asyncio.get_running_loop().time()
             log.info("dingtalk %s: stream connected", self.name)
             watchdog = asyncio.create_task(self._watch(ws))
             try:
                 async for raw in ws:
-                    self._last_activity = self._clock.monotonic()
+                    self._last_activity = asyncio.get_running_loop().time()
                     self._dispatch(ws, raw)
             finally:
                 watchdog.cancel()
@@ -168,7 +167,7 @@ class TenantStream:
         interval = self._settings.ping_interval
         while True:
             await asyncio.sleep(min(interval, self._settings.liveness_timeout / 2))
-            silent = self._clock.monotonic() - self._last_activity
+            silent = asyncio.get_running_loop().time() - self._last_activity
             if silent > self._settings.liveness_timeout:
                 self.zombies += 1
                 log.warning(
@@ -185,7 +184,7 @@ class TenantStream:
     async def _pong(self, pong: Awaitable[float]) -> None:
         with contextlib.suppress(websockets.exceptions.ConnectionClosed, asyncio.CancelledError):
             await pong
-            self._last_activity = self._clock.monotonic()
+            self._last_activity = asyncio.get_running_loop().time()
 
     # ---- frames --------------------------------------------------------------------------
 
