@@ -363,6 +363,12 @@ def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
             )
         else:
             credentials[tenant.name] = found
+    desk = settings.dingtalk.desk_tenant
+    if desk and desk not in credentials:
+        log.warning(
+            "the DingTalk desk group's tenant %s is not run: its ticket cards wait until it is",
+            desk,
+        )
     if not credentials:
         if not tenants:
             log.warning("DingTalk is not configured (add [[dingtalk.tenants]] to config.toml)")

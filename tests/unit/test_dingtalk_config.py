@@ -112,6 +112,7 @@ def test_a_tenant_without_its_variables_is_named_and_the_others_run(
         adapter = dingtalk_adapter(settings, Secrets.from_env(env))
     assert adapter is not None
     assert "DingTalk tenant vendor is not run: set DT_V_ID and DT_V_SECRET" in caplog.text
+    assert "desk group's tenant vendor is not run" in caplog.text
     assert settings.dingtalk.tenants[0].credentials(env) == TenantCredentials(
         "dingh001", "s", "robot1"
     )
