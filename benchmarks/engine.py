@@ -142,11 +142,40 @@ _STEP_NUMBER = re.compile(r"^\s*\d+[.、．)]\s*")
 _NUMBER = re.compile(r"\d{2,}")
 
 EXTRA_MODULES = (
-    "门诊挂号", "门诊收费", "门诊医生站", "住院医生站", "住院护士站", "住院收费", "药房管理",
-    "药库管理", "医保接口", "电子病历", "手麻系统", "体检系统", "病案管理", "输血管理",
-    "院感监测", "治疗管理", "物资管理", "设备管理", "财务核算", "预约挂号", "自助机",
-    "移动护理", "合理用药", "临床路径", "DRG分组", "报表中心", "数据接口", "健康卡",
-    "急诊留观", "静配中心", "血透管理", "供应室管理", "检验科LIS", "放射科PACS",
+    "门诊挂号",
+    "门诊收费",
+    "门诊医生站",
+    "住院医生站",
+    "住院护士站",
+    "住院收费",
+    "药房管理",
+    "药库管理",
+    "医保接口",
+    "电子病历",
+    "手麻系统",
+    "体检系统",
+    "病案管理",
+    "输血管理",
+    "院感监测",
+    "治疗管理",
+    "物资管理",
+    "设备管理",
+    "财务核算",
+    "预约挂号",
+    "自助机",
+    "移动护理",
+    "合理用药",
+    "临床路径",
+    "DRG分组",
+    "报表中心",
+    "数据接口",
+    "健康卡",
+    "急诊留观",
+    "静配中心",
+    "血透管理",
+    "供应室管理",
+    "检验科LIS",
+    "放射科PACS",
 )
 _ASK_LEADS = ("请问", "老师，", "急：", "同事反映", "@小助手 ", "麻烦问下，", "早上开始", "")
 _ASK_TAILS = ("，怎么处理", "，咋办", "？", "，有人知道吗", "，在线等", "", "，急")
@@ -331,7 +360,10 @@ def worker_build(spec: Json) -> Json:
     loadavg = os.getloadavg()[0]
     t, cpu = time.perf_counter(), time.process_time()
     index, embedded = SearchIndex.build(
-        articles, embedder, recipe, previous=previous,
+        articles,
+        embedder,
+        recipe,
+        previous=previous,
         progress=_progress(len(articles), spec.get("label", "build")),
     )
     build_s = time.perf_counter() - t
@@ -486,15 +518,21 @@ WORKERS: dict[str, Callable[[Json], Json]] = {
 
 def run_worker(kind: str, spec: Json) -> tuple[Json | None, float, float]:
     """Run a worker in a fresh interpreter; (result or None, spawn time, end time)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--spec",
-           json.dumps(spec, ensure_ascii=False)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        kind,
+        "--spec",
+        json.dumps(spec, ensure_ascii=False),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     t_spawn = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=False)
     t_end = time.perf_counter()
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):]), t_spawn, t_end
+            return json.loads(line[len(RESULT_MARK) :]), t_spawn, t_end
     log(f"worker {kind} failed (exit {proc.returncode}); stdout tail: {proc.stdout[-500:]!r}")
     return None, t_spawn, t_end
 
@@ -554,9 +592,17 @@ def run(args: argparse.Namespace) -> Json:
     cold_reps = args.cold_reps or (1 if args.quick else 3)
     out: Json = {
         "machine": machine_info(),
-        "inputs": {"kb": str(kb), "queries": str(queries_path), "queries_n": len(queries),
-                   "notes": notes, "synthetic": n_big, "seed": args.seed,
-                   "latency_reps": reps, "throughput_seconds": seconds, "cold_reps": cold_reps},
+        "inputs": {
+            "kb": str(kb),
+            "queries": str(queries_path),
+            "queries_n": len(queries),
+            "notes": notes,
+            "synthetic": n_big,
+            "seed": args.seed,
+            "latency_reps": reps,
+            "throughput_seconds": seconds,
+            "cold_reps": cold_reps,
+        },
     }
     for note in notes:
         log(f"note: {note}")
@@ -568,34 +614,58 @@ def run(args: argparse.Namespace) -> Json:
 
         log(f"[1/5] build: real KB ({kb})")
         out["build_kb"], _, _ = run_worker(
-            "build", {**base, "index_dir": str(dirs["kb"]), "label": "real KB"})
+            "build", {**base, "index_dir": str(dirs["kb"]), "label": "real KB"}
+        )
         if n_big > 1000:
             log("[1/5] build: synthetic 1,000 articles (to estimate the rate)")
-            est, _, _ = run_worker("build", {**base, "synthetic": 1000, "label": "syn 1000",
-                                             "index_dir": str(work / "index-syn1000")})
+            est, _, _ = run_worker(
+                "build",
+                {
+                    **base,
+                    "synthetic": 1000,
+                    "label": "syn 1000",
+                    "index_dir": str(work / "index-syn1000"),
+                },
+            )
             out["build_1000"] = est
             if est:
                 minutes = est["build_s"] * n_big / 1000 / 60
                 out["estimate_big_build_min"] = minutes
-                log(f"  rate {est['views_per_s']:.1f} views/s, {est['articles_per_s']:.1f} "
-                    f"articles/s → estimated {minutes:.1f} min for {n_big:,} articles")
+                log(
+                    f"  rate {est['views_per_s']:.1f} views/s, {est['articles_per_s']:.1f} "
+                    f"articles/s → estimated {minutes:.1f} min for {n_big:,} articles"
+                )
             shutil.rmtree(work / "index-syn1000", ignore_errors=True)
         log(f"[1/5] build: synthetic {n_big:,} articles")
         out["build_big"], _, _ = run_worker(
-            "build", {**base, "synthetic": n_big, "index_dir": str(dirs["big"]),
-                      "label": f"syn {n_big}"})
+            "build",
+            {**base, "synthetic": n_big, "index_dir": str(dirs["big"]), "label": f"syn {n_big}"},
+        )
         log(f"[1/5] incremental rebuild of the {n_big:,} index after changing 1 article")
         out["rebuild_big"], _, _ = run_worker(
-            "build", {**base, "synthetic": n_big, "index_dir": str(dirs["big"]),
-                      "change": n_big // 2, "label": "rebuild"})
+            "build",
+            {
+                **base,
+                "synthetic": n_big,
+                "index_dir": str(dirs["big"]),
+                "change": n_big // 2,
+                "label": "rebuild",
+            },
+        )
 
         for key, label in (("kb", "real KB"), ("big", f"synthetic {n_big:,}")):
             if not (dirs[key] / "CURRENT").is_file():
                 continue
             log(f"[2-3,5/5] latency, throughput, RSS on the {label} index")
             out[f"serve_{key}"], _, _ = run_worker(
-                "serve", {"index_dir": str(dirs[key]), "queries": str(queries_path),
-                          "reps": reps, "seconds": seconds})
+                "serve",
+                {
+                    "index_dir": str(dirs[key]),
+                    "queries": str(queries_path),
+                    "reps": reps,
+                    "seconds": seconds,
+                },
+            )
 
         first_faq = next((q for q in queries if q.get("kind") == "faq"), queries[0])
         out["cold_query"] = first_faq["query"]
@@ -606,20 +676,23 @@ def run(args: argparse.Namespace) -> Json:
             runs: list[Json] = []
             for _ in range(cold_reps):
                 res, t_spawn, t_end = run_worker(
-                    "cold", {"index_dir": str(dirs[key]), "query": first_faq["query"]})
+                    "cold", {"index_dir": str(dirs[key]), "query": first_faq["query"]}
+                )
                 if res is None:
                     continue
-                runs.append({
-                    "interpreter_s": res["t_entry"] - t_spawn,
-                    "imports_s": res["t_import"] - res["t_entry"],
-                    "model_s": res["t_model"] - res["t_import"],
-                    "index_load_s": res["t_index"] - res["t_model"],
-                    "first_decision_s": res["t_first"] - res["t_index"],
-                    "to_first_answer_s": res["t_first"] - t_spawn,
-                    "process_exit_s": t_end - t_spawn,
-                    "decision": res["decision"],
-                    "article": res["article"],
-                })
+                runs.append(
+                    {
+                        "interpreter_s": res["t_entry"] - t_spawn,
+                        "imports_s": res["t_import"] - res["t_entry"],
+                        "model_s": res["t_model"] - res["t_import"],
+                        "index_load_s": res["t_index"] - res["t_model"],
+                        "first_decision_s": res["t_first"] - res["t_index"],
+                        "to_first_answer_s": res["t_first"] - t_spawn,
+                        "process_exit_s": t_end - t_spawn,
+                        "decision": res["decision"],
+                        "article": res["article"],
+                    }
+                )
             out[f"cold_{key}"] = runs
     finally:
         if args.keep:
@@ -648,6 +721,7 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     def fmt_row(r: Sequence[str]) -> str:
         cells = zip(r, widths, strict=True)
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
+
     return "\n".join([f"\n## {title}", fmt_row(header), line, *[fmt_row(r) for r in rows]])
 
 
@@ -688,72 +762,120 @@ def report(r: Json) -> str:
     sec = lambda v: _f(v, "{:.2f}", " s")  # noqa: E731
     rows = [
         ["articles", *[_f(b.get("articles"), "{:,}") for _, b, _ in cols]],
-        ["embedded views (title+questions+symptom)",
-         *[_f(b.get("views"), "{:,}") for _, b, _ in cols]],
+        [
+            "embedded views (title+questions+symptom)",
+            *[_f(b.get("views"), "{:,}") for _, b, _ in cols],
+        ],
         ["mean view length (chars)", *[_f(b.get("view_chars_mean"), "{:.0f}") for _, b, _ in cols]],
         ["mean body length (chars)", *[_f(b.get("body_chars_mean"), "{:.0f}") for _, b, _ in cols]],
         ["build time", *[sec(b.get("build_s")) for _, b, _ in cols]],
         ["  of which BM25 (timed separately)", *[sec(b.get("lexical_s")) for _, b, _ in cols]],
         ["  CPU time, all threads", *[sec(b.get("build_cpu_s")) for _, b, _ in cols]],
-        ["  load average (1 min) at start",
-         *[_f(b.get("loadavg_1min"), "{:.2f}") for _, b, _ in cols]],
+        [
+            "  load average (1 min) at start",
+            *[_f(b.get("loadavg_1min"), "{:.2f}") for _, b, _ in cols],
+        ],
         ["  rate (views/s)", *[_f(b.get("views_per_s"), "{:.1f}") for _, b, _ in cols]],
         ["  rate (articles/s)", *[_f(b.get("articles_per_s"), "{:.1f}") for _, b, _ in cols]],
         ["peak RSS increase during build", *[mb(b.get("peak_delta_mb")) for _, b, _ in cols]],
         ["process peak RSS (embedder + build)", *[mb(b.get("peak_mb")) for _, b, _ in cols]],
         ["save to disk", *[sec(b.get("save_s")) for _, b, _ in cols]],
-        ["index size on disk", *[_f((b.get("disk_bytes") or 0) / 1e6 or None, "{:.2f}", " MB")
-                                 for _, b, _ in cols]],
+        [
+            "index size on disk",
+            *[_f((b.get("disk_bytes") or 0) / 1e6 or None, "{:.2f}", " MB") for _, b, _ in cols],
+        ],
         ["load from disk (SearchIndex.load)", *[sec(s.get("index_load_s")) for _, _, s in cols]],
     ]
     header = ["", *[c[0] for c in cols]]
-    lines.append(_table("1. Index build (each in a fresh process, after the model is loaded)",
-                        header, rows))
+    lines.append(
+        _table("1. Index build (each in a fresh process, after the model is loaded)", header, rows)
+    )
     if r.get("estimate_big_build_min") is not None:
-        lines.append(f"estimate from the 1,000-article run: {r['estimate_big_build_min']:.1f} min"
-                     f" for {n_big:,} articles")
+        lines.append(
+            f"estimate from the 1,000-article run: {r['estimate_big_build_min']:.1f} min"
+            f" for {n_big:,} articles"
+        )
     rb = r.get("rebuild_big") or {}
-    lines.append(_table(
-        f"1b. Incremental rebuild of the {big} index after editing 1 article",
-        ["", "value"],
-        [
-            ["load previous index from disk", sec(rb.get("load_previous_s"))],
-            ["rebuild (reuse vectors, re-embed changes)", sec(rb.get("build_s"))],
-            ["  of which BM25 (rebuilt from scratch)", sec(rb.get("lexical_s"))],
-            ["articles re-embedded (expected 1)", _f(rb.get("embedded"), "{:d}")],
-            ["peak RSS increase during rebuild", mb(rb.get("peak_delta_mb"))],
-            ["save to disk", sec(rb.get("save_s"))],
-            ["total (load + rebuild + save)",
-             sec(sum(rb.get(k) or 0.0 for k in ("load_previous_s", "build_s", "save_s"))
-                 if rb else None)],
-        ],
-    ))
+    lines.append(
+        _table(
+            f"1b. Incremental rebuild of the {big} index after editing 1 article",
+            ["", "value"],
+            [
+                ["load previous index from disk", sec(rb.get("load_previous_s"))],
+                ["rebuild (reuse vectors, re-embed changes)", sec(rb.get("build_s"))],
+                ["  of which BM25 (rebuilt from scratch)", sec(rb.get("lexical_s"))],
+                ["articles re-embedded (expected 1)", _f(rb.get("embedded"), "{:d}")],
+                ["peak RSS increase during rebuild", mb(rb.get("peak_delta_mb"))],
+                ["save to disk", sec(rb.get("save_s"))],
+                [
+                    "total (load + rebuild + save)",
+                    sec(
+                        sum(rb.get(k) or 0.0 for k in ("load_previous_s", "build_s", "save_s"))
+                        if rb
+                        else None
+                    ),
+                ],
+            ],
+        )
+    )
     serve_cols = [("real KB", s_kb), (big, s_big)]
     ms = lambda v: _f(v, "{:.1f}", " ms")  # noqa: E731
     rows = []
-    for label, key in (("decide() — whole decision", "latency_ms"),
-                       ("  of which query embedding", "embed_ms"),
-                       ("  retrieval only (precomputed vector)", "retrieval_ms")):
+    for label, key in (
+        ("decide() — whole decision", "latency_ms"),
+        ("  of which query embedding", "embed_ms"),
+        ("  retrieval only (precomputed vector)", "retrieval_ms"),
+    ):
         for p in ("p50", "p95", "p99"):
-            rows.append([f"{label} {p}" if p == "p50" else f"{'':{len(label)}} {p}",
-                         *[ms((s.get(key) or {}).get(p)) for _, s in serve_cols]])
-    rows.append(["decide() samples", *[_f((s.get("latency_ms") or {}).get("n"), "{:d}")
-                                       for _, s in serve_cols]])
+            rows.append(
+                [
+                    f"{label} {p}" if p == "p50" else f"{'':{len(label)}} {p}",
+                    *[ms((s.get(key) or {}).get(p)) for _, s in serve_cols],
+                ]
+            )
+    rows.append(
+        [
+            "decide() samples",
+            *[_f((s.get("latency_ms") or {}).get("n"), "{:d}") for _, s in serve_cols],
+        ]
+    )
     rows.append(["decision mix (warm-up pass)", *[_mix(s) for _, s in serve_cols]])
-    rows.append(["load average (1 min) at start",
-                 *[_f(s.get("loadavg_1min"), "{:.2f}") for _, s in serve_cols]])
-    rows.append(["CPU time / wall time of the runs",
-                 *[f"{_f(s.get('cpu_s'), '{:.0f}')} / {_f(s.get('wall_s'), '{:.0f}', ' s')}"
-                   for _, s in serve_cols]])
-    lines.append(_table("2. Warm single-message latency over the dev queries",
-                        ["", *[c[0] for c in serve_cols]], rows))
-    lines.append(_table(
-        "3. Batch throughput (all queries decided sequentially in a loop)",
-        ["", *[c[0] for c in serve_cols]],
-        [["messages/s", *[_f(s.get("throughput_per_s"), "{:.1f}") for _, s in serve_cols]],
-         ["messages decided", *[_f(s.get("throughput_msgs"), "{:,}") for _, s in serve_cols]],
-         ["loop time", *[sec(s.get("throughput_s")) for _, s in serve_cols]]],
-    ))
+    rows.append(
+        [
+            "load average (1 min) at start",
+            *[_f(s.get("loadavg_1min"), "{:.2f}") for _, s in serve_cols],
+        ]
+    )
+    rows.append(
+        [
+            "CPU time / wall time of the runs",
+            *[
+                f"{_f(s.get('cpu_s'), '{:.0f}')} / {_f(s.get('wall_s'), '{:.0f}', ' s')}"
+                for _, s in serve_cols
+            ],
+        ]
+    )
+    lines.append(
+        _table(
+            "2. Warm single-message latency over the dev queries",
+            ["", *[c[0] for c in serve_cols]],
+            rows,
+        )
+    )
+    lines.append(
+        _table(
+            "3. Batch throughput (all queries decided sequentially in a loop)",
+            ["", *[c[0] for c in serve_cols]],
+            [
+                ["messages/s", *[_f(s.get("throughput_per_s"), "{:.1f}") for _, s in serve_cols]],
+                [
+                    "messages decided",
+                    *[_f(s.get("throughput_msgs"), "{:,}") for _, s in serve_cols],
+                ],
+                ["loop time", *[sec(s.get("throughput_s")) for _, s in serve_cols]],
+            ],
+        )
+    )
     cold_cols = [("real KB", r.get("cold_kb")), (big, r.get("cold_big"))]
     rows = [
         [label, *[sec(_median_cold(c, key)) for _, c in cold_cols]]
@@ -767,44 +889,88 @@ def report(r: Json) -> str:
             ("spawn → process exit", "process_exit_s"),
         )
     ]
-    rows.append(["all runs, spawn → first answer",
-                 *[", ".join(f"{x['to_first_answer_s']:.2f}" for x in c or []) or "—"
-                   for _, c in cold_cols]])
-    rows.append(["first decision", *[", ".join(sorted({f"{x['decision']} {x['article'] or ''}"
-                                                       .strip() for x in c or []})) or "—"
-                                     for _, c in cold_cols]])
-    lines.append(_table("4. Cold start to first answer (median of runs; page cache warm)",
-                        ["", *[c[0] for c in cold_cols]], rows))
+    rows.append(
+        [
+            "all runs, spawn → first answer",
+            *[
+                ", ".join(f"{x['to_first_answer_s']:.2f}" for x in c or []) or "—"
+                for _, c in cold_cols
+            ],
+        ]
+    )
+    rows.append(
+        [
+            "first decision",
+            *[
+                ", ".join(
+                    sorted({f"{x['decision']} {x['article'] or ''}".strip() for x in c or []})
+                )
+                or "—"
+                for _, c in cold_cols
+            ],
+        ]
+    )
+    lines.append(
+        _table(
+            "4. Cold start to first answer (median of runs; page cache warm)",
+            ["", *[c[0] for c in cold_cols]],
+            rows,
+        )
+    )
     emb = s_kb.get("rss_embedder") or s_big.get("rss_embedder") or {}
     rows = [
-        ["embedder only (after a warm-up query)", mb(emb.get("VmRSS")),
-         f"anon {mb(emb.get('RssAnon'))} / file {mb(emb.get('RssFile'))}"],
+        [
+            "embedder only (after a warm-up query)",
+            mb(emb.get("VmRSS")),
+            f"anon {mb(emb.get('RssAnon'))} / file {mb(emb.get('RssFile'))}",
+        ],
     ]
     for label, s in serve_cols:
         for when, key in (("after index load", "rss_loaded"), ("after the runs", "rss_end")):
             st = s.get(key) or {}
-            rows.append([f"embedder + {label} index, {when}", mb(st.get("VmRSS")),
-                         f"anon {mb(st.get('RssAnon'))} / file {mb(st.get('RssFile'))}"])
+            rows.append(
+                [
+                    f"embedder + {label} index, {when}",
+                    mb(st.get("VmRSS")),
+                    f"anon {mb(st.get('RssAnon'))} / file {mb(st.get('RssFile'))}",
+                ]
+            )
         rows.append([f"  process peak ({label})", mb((s.get("rss_end") or {}).get("VmHWM")), ""])
-    lines.append(_table("5. Resident memory (VmRSS; file = mmapped model weights and libraries)",
-                        ["", "RSS", "split"], rows))
+    lines.append(
+        _table(
+            "5. Resident memory (VmRSS; file = mmapped model weights and libraries)",
+            ["", "RSS", "split"],
+            rows,
+        )
+    )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: synthetic 1,000 articles, 1 latency rep, 3 s throughput")
-    p.add_argument("--synthetic", type=int, default=None,
-                   help="size of the synthetic KB (default 10000; 1000 with --quick)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: synthetic 1,000 articles, 1 latency rep, 3 s throughput",
+    )
+    p.add_argument(
+        "--synthetic",
+        type=int,
+        default=None,
+        help="size of the synthetic KB (default 10000; 1000 with --quick)",
+    )
     p.add_argument("--seed", type=int, default=SEED, help="seed of the synthetic KB")
     p.add_argument("--reps", type=int, default=None, help="latency repetitions per query (3)")
     p.add_argument("--seconds", type=float, default=None, help="throughput loop length (10)")
     p.add_argument("--cold-reps", type=int, default=None, help="cold-start runs per index (3)")
-    p.add_argument("--json", action="store_true",
-                   help="print the results as JSON on stdout (the table goes to stderr)")
-    p.add_argument("--json-out", type=Path, default=None,
-                   help="also write the results as JSON to this file")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as JSON on stdout (the table goes to stderr)",
+    )
+    p.add_argument(
+        "--json-out", type=Path, default=None, help="also write the results as JSON to this file"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary index folders")
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)

@@ -67,6 +67,8 @@ def bot_settings(settings: Settings) -> BotSettings:
         desks.append(ChatRef("slack", settings.slack.engineers_channel))
     if settings.wecom.desk_chat_id is not None:
         desks.append(ChatRef("wecom", settings.wecom.desk_chat_id))
+    if settings.dingtalk.desk_chat_id:
+        desks.append(ChatRef("dingtalk", settings.dingtalk.desk_chat_id))
     return BotSettings(
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
@@ -347,13 +349,12 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
         log.warning(
             "WeCom is not configured (no [[wecom.tenants]] has its environment variables set)"
         )
-    if (
-        settings.telegram.engineers_chat is None
-        and not settings.slack.engineers_channel
-        and settings.wecom.desk_chat_id is None
-    ):
+    dingtalk = dingtalk_adapter(settings, secrets)
+    if dingtalk is not None:
+        out.append(dingtalk)
+    if not bot_settings(settings).desk_chats:
         log.warning(
-            "no engineers' desk chat is configured ([telegram] engineers_chat, [slack] engineers_channel or [wecom] engineers_group): tickets are worked in the web console; their chat cards wait until a desk is configured"
+            "no engineers' desk chat is configured ([telegram] engineers_chat, [slack] engineers_channel, [wecom] engineers_group or [dingtalk] engineers_group): tickets are worked in the web console; their chat cards wait until a desk is configured"
         )
     return out
 
@@ -375,6 +376,37 @@ def wecom_credentials(settings: Settings, secrets: Secrets) -> list[TenantCreden
                 "WeCom tenant %s is not configured: set %s", tenant.name, " and ".join(missing)
             )
     return out
+
+
+def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
+    """The DingTalk adapter over every tenant whose credential variables are set; a tenant
+    without them is named in the log (the others run)."""
+    tenants = settings.dingtalk.tenants
+    credentials = {}
+    for tenant in tenants:
+        found = tenant.credentials(secrets.environment)
+        if found is None:
+            log.warning(
+                "DingTalk tenant %s is not run: set %s and %s",
+                tenant.name,
+                tenant.client_id_env,
+                tenant.client_secret_env,
+            )
+        else:
+            credentials[tenant.name] = found
+    desk = settings.dingtalk.desk_tenant
+    if desk and desk not in credentials:
+        log.warning(
+            "the DingTalk desk group's tenant %s is not run: its ticket cards wait until it is",
+            desk,
+        )
+    if not credentials:
+        if not tenants:
+            log.warning("DingTalk is not configured (add [[dingtalk.tenants]] to config.toml)")
+        return None
+    from adapters.dingtalk.adapter import DingTalkAdapter
+
+    return DingTalkAdapter(settings.dingtalk, credentials)
 
 
 def _utc_now() -> dt.datetime:

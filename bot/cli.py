@@ -182,6 +182,8 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     try:
+        # checked before anything is written
+        groups = [dingtalk_group(_settings(args), g) for g in args.dingtalk_group or []]
         registry.add_hospital(
             args.id,
             args.name,
@@ -194,10 +196,27 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
             registry.add_chat("telegram", chat, args.id)
         for channel in args.slack_channel or []:
             registry.add_chat("slack", channel, args.id)
+        for group in groups:
+            registry.add_chat("dingtalk", group, args.id)
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"hospital {args.id} added")
     return 0
+
+
+def dingtalk_group(settings: Settings, value: str) -> str:
+    """A ``--dingtalk-group`` checked like ``dingtalk_groups`` in config.toml."""
+    return _dingtalk(settings, "--dingtalk-group", value, group=True)
+
+
+def _dingtalk(settings: Settings, option: str, value: str, group: bool) -> str:
+    from bot.registry.specs import dingtalk_id
+
+    checked = dingtalk_id(option, value, group=group)
+    tenant = checked.partition("/")[0]
+    if settings.dingtalk.tenant(tenant) is None:
+        raise ValueError(f"{option} {value}: no [[dingtalk.tenants]] named {tenant!r}")
+    return checked
 
 
 def cmd_hospital_list(args: argparse.Namespace) -> int:
@@ -218,11 +237,16 @@ def cmd_engineer_add(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     try:
+        dingtalk = None  # checked before anything is written
+        if args.dingtalk_user:
+            dingtalk = _dingtalk(_settings(args), "--dingtalk-user", args.dingtalk_user, False)
         registry.add_engineer(args.id, args.name, roles=args.role or ["engineer"])
         if args.telegram_user:
             registry.add_identity("telegram", args.telegram_user, args.id)
         if args.slack_user:
             registry.add_identity("slack", args.slack_user, args.id)
+        if dingtalk:
+            registry.add_identity("dingtalk", dingtalk, args.id)
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"engineer {args.id} added")
@@ -324,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engineer", help="dedicated engineer id")
     s.add_argument("--telegram-chat", action="append", help="Telegram chat id (repeatable)")
     s.add_argument("--slack-channel", action="append", help="Slack channel id (repeatable)")
+    s.add_argument(
+        "--dingtalk-group",
+        action="append",
+        help="DingTalk group as <tenant>/<openConversationId> (repeatable)",
+    )
     s.set_defaults(func=cmd_hospital_add)
     s = hospital.add_parser("list", help="list hospitals and their chats")
     s.set_defaults(func=cmd_hospital_list)
@@ -337,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--role", action="append", help="engineer, lead or broadcaster (repeatable)")
     s.add_argument("--telegram-user", help="Telegram user id")
     s.add_argument("--slack-user", help="Slack user id")
+    s.add_argument("--dingtalk-user", help="DingTalk user as <tenant>/<userId>")
     s.set_defaults(func=cmd_engineer_add)
     s = engineer.add_parser("list", help="list engineers and their accounts")
     s.set_defaults(func=cmd_engineer_list)

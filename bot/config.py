@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adapters.dingtalk.settings import DingTalkSettings
 from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from adapters.wecom.settings import WeComSettings
@@ -79,6 +80,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
+    dingtalk: DingTalkSettings = field(default_factory=DingTalkSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     duty: DutySettings = field(default_factory=DutySettings)
@@ -119,8 +121,8 @@ class Secrets:
     slack_bot_token: str | None
     slack_signing_secret: str | None
     slack_app_token: str | None
-    #: The environment itself, for secrets whose variable names the config chooses (the
-    #: ``bot_id_env``/``secret_env`` of each ``[[wecom.tenants]]``).
+    #: The environment the per-tenant credentials are read from (``[[dingtalk.tenants]]`` and
+    #: ``[[wecom.tenants]]`` name their variables; the config never holds the values).
     environment: typing.Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -178,7 +180,9 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         (item, *_) = typing.get_args(hint)
         if dataclasses.is_dataclass(item):  # an array of tables, e.g. [[wecom.tenants]]
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise ConfigError(f"{where} must be an array of tables")
+                raise ConfigError(
+                    f"{where} must be a list of tables ([[...]] entries), not {value!r}"
+                )
             try:
                 return tuple(
                     _build(typing.cast(type[Any], item), v, f"{where} #{i + 1}")
@@ -198,19 +202,25 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def check_wecom_tenants(settings: Settings) -> None:
-    """Every ``wecom_groups`` / ``wecom_user`` names a ``[[wecom.tenants]]`` entry."""
-    known = {t.name for t in settings.wecom.tenants}
-    named = [
-        (f"hospital {h.id}: wecom_groups", g) for h in settings.hospitals for g in h.wecom_groups
-    ]
-    named += [
-        (f"engineer {e.id}: wecom_user", e.wecom_user) for e in settings.engineers if e.wecom_user
-    ]
-    for where, value in named:
-        tenant = value.partition("/")[0]
-        if tenant not in known:
-            raise ConfigError(f"{where}: tenant {tenant!r} of {value!r} is not a [[wecom.tenants]]")
+def _check_tenants(settings: Settings) -> None:
+    """Every chat or account of a many-tenant platform (``<tenant>/<id>``) names one of that
+    platform's configured ``[[<platform>.tenants]]``."""
+    tenants = {
+        "dingtalk": {t.name for t in settings.dingtalk.tenants},
+        "wecom": {t.name for t in settings.wecom.tenants},
+    }
+    owners = [(f"hospital {h.id}", h.chats() + h.admins()) for h in settings.hospitals]
+    owners += [(f"engineer {e.id}", e.identities()) for e in settings.engineers]
+    for owner, ids in owners:
+        for platform, value in ids:
+            known = tenants.get(platform)
+            tenant = value.partition("/")[0]
+            if known is not None and tenant not in known:
+                raise ValueError(
+                    f"{owner}: {platform} tenant {tenant!r} of {value!r} is not configured "
+                    f"(known: {', '.join(sorted(known)) or 'none'}; add a "
+                    f"[[{platform}.tenants]])"
+                )
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -229,7 +239,7 @@ def load_settings(path: Path | None) -> Settings:
         raw = {k: v for k, v in raw.items() if k not in ("hospitals", "engineers")}
         settings: Settings = _build(Settings, raw, str(path))
         settings = dataclasses.replace(settings, hospitals=hospitals, engineers=engineers)
-        check_wecom_tenants(settings)
+        _check_tenants(settings)
     except ValueError as exc:  # a section's own validation (__post_init__)
         if isinstance(exc, ConfigError):
             raise

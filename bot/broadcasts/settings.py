@@ -107,6 +107,10 @@ class BroadcastSettings:
     #: the pace over all tenants together, and 20/min per group.
     wecom_per_second: float = 50.0
     wecom_chat_interval: float = 3.0
+    #: DingTalk's limits are per tenant (each hospital's own robot: 20 API calls/s) and per
+    #: group (20 messages/min), both enforced by the adapter itself; this bounds the total.
+    dingtalk_per_second: float = 200.0
+    dingtalk_chat_interval: float = 3.0
     other_per_second: float = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
     #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
@@ -127,6 +131,7 @@ class BroadcastSettings:
             "telegram_per_second",
             "slack_per_second",
             "wecom_per_second",
+            "dingtalk_per_second",
             "other_per_second",
         ):
             if getattr(self, name) <= 0:
@@ -174,6 +179,8 @@ class BroadcastSettings:
             return Pace(self.slack_per_second, self.slack_chat_interval, self.concurrency)
         if platform == "wecom":
             return Pace(self.wecom_per_second, self.wecom_chat_interval, self.concurrency)
+        if platform == "dingtalk":
+            return Pace(self.dingtalk_per_second, self.dingtalk_chat_interval, self.concurrency)
         return Pace(self.other_per_second, 0.0, self.concurrency)
 
     # -- quiet hours ------------------------------------------------------------------------

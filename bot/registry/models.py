@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from bot.registry.clock import utc_field
 
 #: Platforms the bot speaks on; ids are compared as given, so keep them lower-case.
-PLATFORMS: tuple[str, ...] = ("telegram", "slack", "web")
+PLATFORMS: tuple[str, ...] = ("telegram", "slack", "web", "dingtalk", "wecom")
 
 #: What an engineer may do: ``engineer`` takes tickets, ``lead`` also assigns them to others,
 #: ``broadcaster`` may send announcements to hospital chats. One engineer may hold several.

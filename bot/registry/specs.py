@@ -13,6 +13,8 @@
     telegram_chats = [-1001001]
     slack_channels = ["C123"]
     wecom_groups = ["h001/wrkSFfCgAA…"]   # <[[wecom.tenants]] name>/<group chat id>
+    dingtalk_groups = ["h001/cidXXXX"]   # <tenant>/<openConversationId>
+    dingtalk_admins = ["h001/manager01"] # <tenant>/<userId (staffId)>
 
     [[engineers]]
     id = "e01"
@@ -21,6 +23,7 @@
     telegram_user = 5001
     slack_user = "U123"
     wecom_user = "vendor/zhangsan"   # <[[wecom.tenants]] name>/<userid>
+    dingtalk_user = "vendor/0123456"  # <tenant>/<userId (staffId)>
 
 Each spec checks itself when built (``ValueError`` naming the entry and the field), so a typo
 fails at start-up, not when the first ticket arrives. ``RegistryStore.sync_from_config`` writes
@@ -76,6 +79,18 @@ def _slack_id(where: str, value: object) -> str:
     return value
 
 
+def dingtalk_id(where: str, value: object, group: bool) -> str:
+    """``tenant/openConversationId`` (a group) or ``tenant/userId``; the tenant must be a
+    ``[[dingtalk.tenants]]`` name (checked where the tenants are known: bot/config.py)."""
+    example = "'h001/cidAbC…'" if group else "'h001/0123456'"
+    tenant, _, rest = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if not _ID_RE.match(tenant) or not rest or (group and not rest.startswith("cid")):
+        raise ValueError(
+            f"{where}: {value!r} is not a DingTalk {('group', 'user')[not group]} id like {example}"
+        )
+    return str(value)
+
+
 @dataclass(frozen=True)
 class HospitalSpec:
     id: str
@@ -90,6 +105,8 @@ class HospitalSpec:
     telegram_admins: tuple[int | str, ...] = ()
     slack_admins: tuple[str, ...] = ()
     wecom_groups: tuple[str, ...] = ()
+    dingtalk_groups: tuple[str, ...] = ()
+    dingtalk_admins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id("hospital", self.id)
@@ -103,6 +120,8 @@ class HospitalSpec:
             "telegram_admins",
             "slack_admins",
             "wecom_groups",
+            "dingtalk_groups",
+            "dingtalk_admins",
         ):
             value = getattr(self, attr)
             if isinstance(value, list):
@@ -127,6 +146,10 @@ class HospitalSpec:
             _slack_id(f"{where}: slack_channels", channel)
         for group in self.wecom_groups:
             _wecom_id(f"{where}: wecom_groups", group)
+        for group in self.dingtalk_groups:
+            dingtalk_id(f"{where}: dingtalk_groups", group, group=True)
+        for user in self.dingtalk_admins:
+            dingtalk_id(f"{where}: dingtalk_admins", user, group=False)
 
     def chats(self) -> list[tuple[str, str]]:
         """``(platform, chat_id)`` for every chat listed, ids as stored."""
@@ -135,14 +158,17 @@ class HospitalSpec:
             [("telegram", _telegram_id(where, c)) for c in self.telegram_chats]
             + [("slack", c) for c in self.slack_channels]
             + [("wecom", g) for g in self.wecom_groups]
+            + [("dingtalk", g) for g in self.dingtalk_groups]
         )
 
     def admins(self) -> list[tuple[str, str]]:
         """``(platform, user id)`` of every hospital admin listed, ids as stored."""
         where = f"hospital {self.id}"
-        return [("telegram", _telegram_id(where, u)) for u in self.telegram_admins] + [
-            ("slack", u) for u in self.slack_admins
-        ]
+        return (
+            [("telegram", _telegram_id(where, u)) for u in self.telegram_admins]
+            + [("slack", u) for u in self.slack_admins]
+            + [("dingtalk", u) for u in self.dingtalk_admins]
+        )
 
 
 @dataclass(frozen=True)
@@ -153,6 +179,7 @@ class EngineerSpec:
     telegram_user: int | str | None = None
     slack_user: str | None = None
     wecom_user: str | None = None
+    dingtalk_user: str | None = None
 
     def __post_init__(self) -> None:
         _check_id("engineer", self.id)
@@ -175,6 +202,8 @@ class EngineerSpec:
             _slack_id(f"{where}: slack_user", self.slack_user)
         if self.wecom_user is not None:
             _wecom_id(f"{where}: wecom_user", self.wecom_user)
+        if self.dingtalk_user is not None:
+            dingtalk_id(f"{where}: dingtalk_user", self.dingtalk_user, group=False)
 
     def identities(self) -> list[tuple[str, str]]:
         """``(platform, platform_user_id)`` for every account listed, ids as stored."""
@@ -185,6 +214,8 @@ class EngineerSpec:
             out.append(("slack", self.slack_user))
         if self.wecom_user is not None:
             out.append(("wecom", self.wecom_user))
+        if self.dingtalk_user is not None:
+            out.append(("dingtalk", self.dingtalk_user))
         return out
 
 

@@ -25,7 +25,7 @@ from bot.sla.settings import SlaSettings
 log = logging.getLogger(__name__)
 
 #: Platforms a person can be written to directly ("web" is the playground: no DMs).
-_DM_PLATFORMS = ("telegram", "slack")
+_DM_PLATFORMS = ("telegram", "slack", "dingtalk", "wecom")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,14 @@ GRANT_LABELS = {
     "refused": "拒绝",
     "revoked": "同意后撤销",
 }
-CHANNELS = {"web": "网页", "telegram": "Telegram", "slack": "Slack", "phone": "电话"}
+CHANNELS = {
+    "web": "网页",
+    "telegram": "Telegram",
+    "slack": "Slack",
+    "dingtalk": "钉钉",
+    "wecom": "企业微信",
+    "phone": "电话",
+}
 
 
 def annual_sections(

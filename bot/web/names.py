@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from bot.web.models import HospitalLink
 
-_PLATFORMS = {"telegram": "Telegram", "slack": "Slack"}
+_PLATFORMS = {"telegram": "Telegram", "slack": "Slack", "dingtalk": "钉钉", "wecom": "企业微信"}
 
 
 def link_badge(hospital_name: str, link: HospitalLink | None) -> str:

@@ -71,3 +71,39 @@ async def test_the_webhook_gets_the_page_and_a_failure_is_reported(
     )
     down = Pager(registry, Messenger(), SlaSettings(webhook_url="http://127.0.0.1:9/x"), clock)
     assert (await down.page(page)).webhook.startswith("失败（")
+
+
+async def test_an_engineer_on_dingtalk_is_paged_by_direct_message(
+    registry: RegistryStore, clock: FakeClock
+) -> None:
+    from adapters.base import CoreHandlers
+    from adapters.dingtalk.adapter import DingTalkAdapter
+    from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant, TenantCredentials
+    from tests.fakes.dingtalk_api import FakeDingTalk
+
+    async def nothing(_: object) -> None:
+        return None
+
+    registry.add_identity("dingtalk", "vendor/zhang01", "e01")
+    async with FakeDingTalk() as fake:
+        t = fake.add_tenant("vendor")
+        adapter = DingTalkAdapter(
+            DingTalkSettings(
+                api_base=fake.base_url, tenants=(DingTalkTenant("vendor", "V_ID", "V_SECRET"),)
+            ),
+            {"vendor": TenantCredentials(t.client_id, t.secret, t.client_id)},
+        )
+        await adapter.start(CoreHandlers(nothing, nothing, nothing))
+        try:
+            messenger = Messenger()
+            messenger.register(adapter)
+            pager = Pager(registry, messenger, SlaSettings(), clock)
+            page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01",))
+            result = await pager.page(page)
+            assert result.reached == (("e01", "张工", "dingtalk"),)
+            (dm,) = fake.sent
+            # a one-to-one card (IM_ROBOT) with the page's 收到 button
+            assert (dm.via, dm.chat_id) == ("card", "vendor/zhang01") and "紧急故障" in dm.text
+            assert [b["text"] for b in dm.buttons] == ["收到，我来处理"]
+        finally:
+            await adapter.stop()
