@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +28,8 @@ from bot.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.registry.store import RegistryStore
+from bot.routing import encode
+from bot.tickets.actions import Claim
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
@@ -42,14 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
-
-_COMMAND = re.compile(r"^/(\w+)(?:@\w+)?\s*(.*)$", re.S)
-
-
-def parse_command(text: str) -> tuple[str, str] | None:
-    """``/name args`` (a ``/name@botname`` suffix is allowed) → (name, args)."""
-    m = _COMMAND.match(text.strip())
-    return (m.group(1).lower(), m.group(2).strip()) if m else None
 
 
 @dataclass(frozen=True)
@@ -147,7 +140,7 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     name = hospital.name if hospital else ticket.hospital_id
     buttons: tuple[tuple[Button, ...], ...] = ()
     if ticket.status == "new":
-        buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
+        buttons = ((Button(texts.CLAIM, encode(Claim(ticket.number))),),)
     engineers: tuple[str, ...] = ()
     if hospital is not None and services.sla is not None:  # the duty roster's routing
         engineers = services.sla.mentions(ticket, hospital)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from annotated_types import Ge, Gt
 
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -95,19 +97,19 @@ class BroadcastSettings:
     retry_delays: tuple[str, ...] = ("30s", "2m", "10m", "30m", "2h")
     #: How often the worker looks for due waves and deliveries written by other processes
     #: (the CLI) and re-checks the scheduler's jobs.
-    poll_seconds: float = 5.0
+    poll_seconds: Annotated[float, Gt(0)] = 5.0
     #: Deliveries read per round.
-    batch: int = 200
+    batch: Annotated[int, Ge(1)] = 200
     #: Telegram allows 30 messages/s per bot and 20/min per group; Slack ~1/s per channel.
-    telegram_per_second: float = 28.0
+    telegram_per_second: Annotated[float, Gt(0)] = 28.0
     telegram_chat_interval: float = 3.0
-    slack_per_second: float = 10.0
+    slack_per_second: Annotated[float, Gt(0)] = 10.0
     slack_chat_interval: float = 1.1
-    other_per_second: float = 10.0
+    other_per_second: Annotated[float, Gt(0)] = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
     #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
     #: the ones in flight 'unknown' (see ``bot.broadcasts.outbox``).
-    concurrency: int = 10
+    concurrency: Annotated[int, Ge(1)] = 10
     #: On stop, how long in-flight sends may take to finish before they are abandoned.
     drain_seconds: float = 10.0
 
@@ -119,11 +121,6 @@ class BroadcastSettings:
             raise ValueError("[broadcast] retry_delays must list at least one wait")
         for text in self.retry_delays:
             parse_duration(text)
-        for name in ("telegram_per_second", "slack_per_second", "other_per_second"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"[broadcast] {name} must be positive")
-        if self.concurrency < 1 or self.batch < 1 or self.poll_seconds <= 0:
-            raise ValueError("[broadcast] concurrency, batch and poll_seconds must be positive")
 
     @property
     def tz(self) -> dt.tzinfo:

@@ -19,7 +19,8 @@ from adapters.base import Button, ChatRef, Reply
 from bot.messenger import Messenger
 from bot.registry.clock import Clock, naive_utc
 from bot.registry.store import RegistryStore
-from bot.sla.actions import encode_ack
+from bot.routing import encode
+from bot.sla.actions import AckPage
 from bot.sla.settings import SlaSettings
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Pager:
         engineer = await asyncio.to_thread(self._registry.get_engineer, engineer_id)
         identities = await asyncio.to_thread(self._registry.identities_of, engineer_id)
         name = engineer.name if engineer else engineer_id
-        button = ((Button("收到，我来处理", encode_ack(page.number)),),)
+        button = ((Button("收到，我来处理", encode(AckPage(page.number))),),)
         reached = []
         for identity in identities:
             if (
