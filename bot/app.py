@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
@@ -24,8 +23,9 @@ from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot import hospital_side
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
+from bot.clock import Clock, utc_now
 from bot.config import Secrets, Settings
-from bot.core import BotSettings, CardOutbox, Clock, Services
+from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
@@ -244,13 +244,13 @@ def build_app(
         db=gateway,
         registry=registry,
         tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=_utc_now),
+        exchanges=ExchangeStore(db, clock=utc_now),
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
-        labels=LabelStore(db, clock=_utc_now) if settings.kbloop.ask_labels else None,
+        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
     )
     if clock is not None:
         services.clock = clock
@@ -368,10 +368,6 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
             "no engineers' desk chat is configured ([telegram] engineers_chat or [slack] engineers_channel): tickets are worked in the web console; their chat cards wait until a desk is configured"
         )
     return out
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
+from bot.clock import Clock, utc_now
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from bot.sla.watch import SlaWatch
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class Services:
     article: Callable[[str], Article | None]
     redact: Callable[[str], str]
     settings: BotSettings
-    clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
+    clock: Clock = utc_now
     #: Chats told once that they are not registered (in memory only: nothing is stored for them).
     warned_chats: set[tuple[str, str]] = field(default_factory=set)
     #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.

@@ -9,7 +9,6 @@ the attempt is on record whatever the caller does next.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -27,20 +26,16 @@ from bot.broadcasts.models import (
 )
 from bot.broadcasts.outbox import Outbox
 from bot.broadcasts.receipts import ReceiptBook
-from bot.broadcasts.settings import BroadcastSettings, aware
+from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer
 from bot.registry.sessions import read_session, write_session
 from bot.registry.store import RegistryStore
 
-Clock = Callable[[], dt.datetime]
 BROADCASTER = "broadcaster"
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class NoticeReader:
@@ -66,7 +61,7 @@ class NoticeReader:
         return self._engine
 
     def now(self) -> dt.datetime:
-        return aware(self._clock())
+        return as_utc(self._clock())
 
     # -- who may ------------------------------------------------------------------------------
 

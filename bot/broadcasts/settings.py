@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, Gt
 
+from bot.clock import as_utc
+
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -54,13 +56,6 @@ def parse_local(text: str, tz: dt.tzinfo) -> dt.datetime:
         raise ValueError(f"not a date and time: {text!r} (like '2026-03-05 22:00')") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(dt.UTC)
-
-
-def aware(value: dt.datetime) -> dt.datetime:
-    """UTC-aware: a naive value is taken as UTC (SQLite hands back what it was given)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
 
@@ -169,15 +164,15 @@ class BroadcastSettings:
         if quiet is None:
             return False
         start, end = quiet
-        t = aware(now).astimezone(self.tz).time()
+        t = as_utc(now).astimezone(self.tz).time()
         return start <= t < end if start < end else (t >= start or t < end)
 
     def quiet_end(self, now: dt.datetime) -> dt.datetime:
         """The first end of quiet hours after ``now`` (UTC); ``now`` when there are none."""
         quiet = self.quiet
         if quiet is None:
-            return aware(now)
-        local = aware(now).astimezone(self.tz)
+            return as_utc(now)
+        local = as_utc(now).astimezone(self.tz)
         end = dt.datetime.combine(local.date(), quiet[1], tzinfo=self.tz)
         if end <= local:
             end = dt.datetime.combine(local.date() + dt.timedelta(days=1), quiet[1], tzinfo=self.tz)
@@ -187,4 +182,4 @@ class BroadcastSettings:
         """How a time is shown to people: local wall clock, minutes."""
         if value is None:
             return "—"
-        return aware(value).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        return as_utc(value).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")

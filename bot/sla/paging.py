@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from adapters.base import Button, ChatRef, Reply
+from bot.clock import Clock, as_utc
 from bot.messenger import Messenger
-from bot.registry.clock import Clock, naive_utc
 from bot.registry.store import RegistryStore
 from bot.routing import encode
 from bot.sla.actions import AckPage
@@ -79,7 +79,7 @@ class Pager:
         self._http = http
 
     async def page(self, page: Page) -> PageResult:
-        at = naive_utc(self._clock())
+        at = as_utc(self._clock())
         sends = [self._message(engineer_id, page) for engineer_id in page.engineer_ids]
         reached_lists = await asyncio.gather(*sends)
         reached = tuple(r for found in reached_lists for r in found)

@@ -17,7 +17,7 @@
   a ticket without a card row still needs one).
 * ``ticket_counter``: one row per year, the last sequence number handed out.
 
-Timestamps are naive UTC. Text columns hold redacted text only; redaction is the caller's job
+Timestamps are aware UTC (stored as UTC by ``bot.clock.UtcDateTime``). Text columns hold redacted text only; redaction is the caller's job
 (``bot.redact``), done before anything reaches a store.
 """
 
@@ -31,7 +31,7 @@ from sqlalchemy import DDL, CheckConstraint, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from bot.actors import ActorKind as ActorKind  # re-exported: defined with Actor
-from bot.registry.clock import utc_field
+from bot.clock import utc_field
 
 
 class Status(StrEnum):

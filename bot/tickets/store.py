@@ -37,7 +37,7 @@ from sqlmodel import Session, col, select
 
 from adapters.base import MessageRef
 from bot.actors import Actor as Actor  # re-exported: the one Actor lives in bot.actors
-from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.categories import CATEGORIES, URGENCIES
@@ -137,7 +137,7 @@ class TicketStore:
         self._clock = clock
 
     def _now(self) -> datetime:
-        return naive_utc(self._clock())
+        return as_utc(self._clock())
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -202,7 +202,7 @@ class TicketStore:
                 s.add(
                     TicketMessage(
                         ticket_id=tid,
-                        at=naive_utc(e.at),
+                        at=as_utc(e.at),
                         direction=e.direction,
                         author=e.author,
                         text=e.text,

@@ -13,7 +13,8 @@ import pytest
 
 from bot.config import Settings
 from tests.e2e import test_bot_telegram as bot_telegram
-from tests.e2e.test_bot_telegram import DESK, H1_CHAT, NURSE, WANG, start_bot, ticket_number
+from tests.e2e.test_bot_telegram import DESK, H1_CHAT, NURSE, WANG, start_bot
+from tests.e2e.test_kb_labels import claim_and_resolve
 from tests.fakes.telegram_api import FakeTelegram
 
 settings = bot_telegram.settings
@@ -72,14 +73,7 @@ async def test_a_58_character_article_id_is_offered_picked_and_labelled(
 
         # 没解决 → a ticket; resolving it offers the long-id article as a label button
         tg.callback_query(H1_CHAT, NURSE, answer.message_id, answer.buttons[-1]["callback_data"])
-        card = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "接单" in str(m.buttons))
-        number = ticket_number(card.text)
-        tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
-        await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))
-        tg.user_message(DESK, WANG, f"/resolve {number} 重新对总账后恢复")
-        ask = await tg.wait_for_sent(
-            lambda m: m.chat_id == DESK and "哪篇知识库文章" in (m.text or "")
-        )
+        number, ask = await claim_and_resolve(tg)
         assert "住院医保结算提示总额与明细合计不一致" in ask.buttons[0]["text"]
         assert all(len(d.encode()) <= 64 for d in ask.callback_data)
         tg.callback_query(DESK, WANG, ask.message_id, ask.buttons[0]["callback_data"])

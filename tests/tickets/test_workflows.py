@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from bot.registry.clock import naive_utc
+from bot.clock import as_utc
 from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.registry.store import RegistryStore
 from bot.routing import ActionCodec, encode
@@ -91,7 +91,7 @@ def test_revoke_and_the_audit_trail(
 ) -> None:
     t = open_ticket()
     grant = flows.remote.request(t.number, "e01", "向日葵", "导出日志", 60)
-    consent = naive_utc(clock())
+    consent = as_utc(clock())
     flows.remote.decide(grant.id or 0, "h001", *ADMIN, "王主任", True)
     with pytest.raises(WorkflowError, match="管理员"):
         flows.remote.revoke(grant.id or 0, "h001", *NURSE, "护士")
