@@ -239,8 +239,8 @@ def test_config_keeps_the_version_an_upgrade_recorded(
     registry.sync_from_config([spec], engineers)
     h = registry.get_hospital("h009")
     assert h is not None and h.his_version == "6.0" and h.deputy_engineer_id == "e02"
-    assert registry.is_hospital_admin("h009", "telegram", "7101")
-    assert not registry.is_hospital_admin("h009", "telegram", "7001")
+    admins = {(a.platform, a.platform_user_id) for a in registry.admins_of("h009")}
+    assert ("telegram", "7101") in admins and ("telegram", "7001") not in admins
     with pytest.raises(ValueError, match="telegram_admins"):
         HospitalSpec("h010", "x", telegram_admins=("not-a-number",))
 

@@ -22,8 +22,8 @@ from adapters.base import (
     Sender,
 )
 from bot.app import App, build_app
+from bot.cards import card_reply
 from bot.config import Secrets
-from bot.core import card_reply
 from bot.db import make_engine
 from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.routing import ActionCodec
