@@ -62,8 +62,9 @@ class Pipeline:
         self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
 
     def register(self, router: Router) -> None:
-        """The conversation's own routes: the buttons under answers, replies in a ticket's
-        thread (the first message hook), the 收到 of an SLA page."""
+        """The conversation's own routes: the buttons under answers and replies in a ticket's
+        thread (the first message hook). ``acknowledge_page`` is routed by app.py when the
+        SLA watch runs."""
         for cls in EXCHANGE_ACTIONS:
             router.action(cls, self._on_exchange_button)
         router.hook("ticket-thread", self._relay_to_ticket)
