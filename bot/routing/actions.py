@@ -172,9 +172,6 @@ class ActionCodec:
             )
         self._types[prefix] = cls
 
-    def __contains__(self, cls: type[Any]) -> bool:
-        return self._types.get(getattr(cls, "_action_prefix", "")) is cls
-
     def decode(self, data: str) -> object | None:
         """The action a button carried, or None when it is no registered action's (another
         bot's button, an old format, a forged or damaged string)."""
@@ -184,7 +181,7 @@ class ActionCodec:
             return None
         fields: tuple[_Field, ...] = cls._action_fields
         texts = rest.split(SEP) if fields else ([] if not rest else [""])
-        if len(texts) != len(fields) or len(data.encode("utf-8")) > WIRE_LIMIT:
+        if len(texts) != len(fields) or len(data.encode("utf-8")) > cls._action_worst:
             return None
         values = {}
         for f, text in zip(fields, texts, strict=True):
