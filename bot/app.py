@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
@@ -23,14 +22,18 @@ from sqlalchemy import Engine
 from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from adapters.wecom.settings import TenantCredentials
+from bot import hospital_side
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
+from bot.clock import Clock, utc_now
 from bot.config import Secrets, Settings
-from bot.core import BotSettings, CardOutbox, Clock, Services
+from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
+from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
 from bot.gateway import Database
 from bot.kb_import import import_kb
+from bot.kbloop import label_flow
 from bot.kbloop.labels import LabelStore
 from bot.kbloop.weekly import WeeklySummary
 from bot.knowledge import answer_engine, build_index, embedder_for
@@ -41,6 +44,8 @@ from bot.privacy.gate import clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
+from bot.routing import Router
+from bot.sla.actions import AckPage
 from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
 from bot.sla.watch import SlaWatch
@@ -52,6 +57,7 @@ from bot.web.auth import ConsoleStore
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
 from bot.workflows import ServiceWorkflows
+from bot.workflows.chat import ServiceChat
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.store import KbArticle
@@ -243,13 +249,13 @@ def build_app(
         db=gateway,
         registry=registry,
         tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=_utc_now),
+        exchanges=ExchangeStore(db, clock=utc_now),
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
-        labels=LabelStore(db, clock=_utc_now) if settings.kbloop.ask_labels else None,
+        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
     )
     if clock is not None:
         services.clock = clock
@@ -273,10 +279,13 @@ def build_app(
         services.sla = sla_watch(settings, db, services)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
     retention = RetentionJob(Eraser(db), settings.privacy, gateway)
+    router = Router()
+    pipeline = Pipeline(services, router)
+    register_features(router, services, pipeline)
     return App(
         settings,
         services,
-        Pipeline(services),
+        pipeline,
         cards,
         chosen,
         db=db,
@@ -284,6 +293,25 @@ def build_app(
         retention=retention,
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
     )
+
+
+def register_features(router: Router, services: Services, pipeline: Pipeline) -> None:
+    """Every feature's commands, button actions and message hooks; hooks run in this order
+    (a reply in a ticket's thread is relayed before a reply to a notice is recorded)."""
+    pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
+    pipeline.desk.register(router)  # ticket commands, 接单
+    hospital_side.register(router, services)  # a hospital's /ticket, /tickets
+    if services.broadcasts is not None:
+        services.broadcasts.register(router)
+    if services.sla is not None:
+        duty_commands.register(
+            router, services.sla, services.registry, services.db, services.messenger
+        )
+        router.action(AckPage, pipeline.acknowledge_page)
+    if services.workflows is not None:
+        ServiceChat(services, services.workflows).register(router)
+    if services.labels is not None:
+        label_flow.register(router, services, services.labels)
 
 
 def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = None) -> SlaClocks:
@@ -407,10 +435,6 @@ def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
     from adapters.dingtalk.adapter import DingTalkAdapter
 
     return DingTalkAdapter(settings.dingtalk, credentials)
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:

@@ -13,9 +13,12 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import annotated_types as at
 
 from adapters.dingtalk.settings import DingTalkSettings
 from adapters.slack.settings import SlackSettings
@@ -138,23 +141,60 @@ class Secrets:
         )
 
 
-def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
-    """Build one frozen dataclass from a TOML table, rejecting unknown keys and wrong types."""
-    hints = typing.get_type_hints(cls)
+def _build(cls: type[Any], raw: dict[str, Any], path: str, section: str = "") -> Any:
+    """Build one frozen dataclass from a TOML table, rejecting unknown keys, wrong types and
+    values outside the bounds its fields declare (``Annotated[int, Ge(1)]``)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "base_dir"}
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
+        where = f"{path}: [{section}] {key}" if section else f"{path}: {key}"
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
-        hint = hints[key]
+            table = f"[{section}]" if section else "the top level"
+            raise ConfigError(f"{path}: unknown key {key!r} in {table} (known: {known})")
+        hint, bounds = _unpack(hints[key])
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [{key}] must be a table")
-            kwargs[key] = _build(typing.cast(type[Any], hint), value, f"{where} [{key}]")
+                raise ConfigError(f"{path}: [{_join(section, key)}] must be a table")
+            kwargs[key] = _build(typing.cast(type[Any], hint), value, path, _join(section, key))
         else:
-            kwargs[key] = _check_type(value, hint, f"{where}: {key}")
+            kwargs[key] = _check_bounds(_check_type(value, hint, where), bounds, where)
     return cls(**kwargs)
+
+
+def _join(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
+
+
+def _unpack(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``Annotated[T, Ge(1), …]`` → (T, (Ge(1), …)); a plain hint has no bounds."""
+    if typing.get_origin(hint) is typing.Annotated:
+        base, *extra = typing.get_args(hint)
+        return base, tuple(extra)
+    return hint, ()
+
+
+def _check_bounds(value: Any, bounds: tuple[Any, ...], where: str) -> Any:
+    """The bounds a field declares with ``annotated_types`` (``Annotated[int, Ge(1)]``)."""
+    limits = [limit for bound in bounds for limit in _limits(bound)]
+    if value is not None and not all(ok(value) for ok, _ in limits):
+        words = " and ".join(text for _, text in limits)
+        raise ConfigError(f"{where} must be {words}, not {value!r}")
+    return value
+
+
+def _limits(bound: Any) -> list[tuple[Callable[[Any], bool], str]]:
+    """One declared bound (``Ge``, ``Gt``, ``Le``, ``Lt``) as (test, words)."""
+    if isinstance(bound, at.Ge):
+        return [(lambda v: v >= bound.ge, f"at least {bound.ge}")]
+    if isinstance(bound, at.Gt):
+        return [(lambda v: v > bound.gt, f"above {bound.gt}")]
+    if isinstance(bound, at.Le):
+        return [(lambda v: v <= bound.le, f"at most {bound.le}")]
+    if isinstance(bound, at.Lt):
+        return [(lambda v: v < bound.lt, f"below {bound.lt}")]
+    return []
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:

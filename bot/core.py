@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
+from adapters.base import ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
+from bot.cards import card_reply
+from bot.clock import Clock, utc_now
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
@@ -40,16 +40,6 @@ if TYPE_CHECKING:
     from bot.sla.watch import SlaWatch
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], dt.datetime]
-
-_COMMAND = re.compile(r"^/(\w+)(?:@\w+)?\s*(.*)$", re.S)
-
-
-def parse_command(text: str) -> tuple[str, str] | None:
-    """``/name args`` (a ``/name@botname`` suffix is allowed) → (name, args)."""
-    m = _COMMAND.match(text.strip())
-    return (m.group(1).lower(), m.group(2).strip()) if m else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class Services:
     article: Callable[[str], Article | None]
     redact: Callable[[str], str]
     settings: BotSettings
-    clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
+    clock: Clock = utc_now
     #: Chats told once that they are not registered (in memory only: nothing is stored for them).
     warned_chats: set[tuple[str, str]] = field(default_factory=set)
     #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
@@ -120,53 +110,6 @@ def thread_root(msg: IncomingMessage, services: Services) -> str:
             return prior.thread_root
         return msg.reply_to_message_id
     return msg.message_id
-
-
-def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
-    articles = services.tickets.articles(ticket.number)
-    tried = "\n".join(f"  · {a.article_id} {a.title}" for a in articles) or "  （无）"
-    engineer = ""
-    if ticket.accepted_by:
-        eng = services.registry.get_engineer(ticket.accepted_by)
-        engineer = f"\n受理：{eng.name if eng else ticket.accepted_by}"
-    return (
-        f"🎫 工单 #{ticket.number}  [{texts.URGENCY_LABELS.get(ticket.urgency, ticket.urgency)}]\n"
-        f"医院：{hospital_name}\n"
-        f"报告人：{ticket.reporter_name}\n"
-        f"分类：{texts.CATEGORY_LABELS.get(ticket.category, ticket.category)}\n"
-        f"状态：{texts.STATUS_LABELS.get(ticket.status, ticket.status)}{engineer}\n"
-        f"问题：{ticket.question}\n"
-        f"已尝试文章：\n{tried}\n"
-        f"回复本消息即可转达给医院。"
-    )
-
-
-def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
-    """The ticket's card for one desk chat (reads the database: call it through ``db``)."""
-    hospital = services.registry.get_hospital(ticket.hospital_id)
-    name = hospital.name if hospital else ticket.hospital_id
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    if ticket.status == "new":
-        buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
-    engineers: tuple[str, ...] = ()
-    if hospital is not None and services.sla is not None:  # the duty roster's routing
-        engineers = services.sla.mentions(ticket, hospital)
-    elif ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
-        engineers = (hospital.dedicated_engineer_id,)
-    if ticket.urgency == "P1" and hospital is not None and hospital.deputy_engineer_id:
-        engineers = tuple(dict.fromkeys((*engineers, hospital.deputy_engineer_id)))
-    mentions = tuple(
-        i.platform_user_id
-        for e in engineers
-        for i in services.registry.identities_of(e)
-        if i.platform == desk.platform
-    )
-    return Reply(
-        chat=desk,
-        text=card_text(services, ticket, name),
-        buttons=buttons,
-        mention_user_ids=mentions,
-    )
 
 
 async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:

@@ -12,7 +12,8 @@ Commands (in a desk chat, registered engineers only):
     /duty, /pause, /resume, /ack the 7x24 commands (``bot/duty/commands.py``)
 
 The service workflows' commands (/remote, /level, /visit, /arrive, /depart, /upgrade,
-/upgrades, /call) are ``bot.workflows.chat``'s.
+/upgrades, /call) are ``bot.workflows.chat``'s, ``/notice`` is broadcasts'; every feature
+registers its commands with the router (``bot/routing``) from ``bot/app.py``.
 
 Replying to a ticket card (or to a relayed hospital message) sends the text to the hospital's
 thread. Permissions are the ticket store's: the desk translates its errors into sentences.
@@ -24,23 +25,34 @@ import logging
 
 from adapters.base import ButtonPress, IncomingMessage, Reply
 from bot import operations, texts
-from bot.core import Services, parse_command
-from bot.duty import commands as duty_commands
+from bot.core import Services
 from bot.kbloop import label_flow
 from bot.links import Side
 from bot.registry.models import Engineer
+from bot.routing import CommandCall, Router, Scope, parse_command
+from bot.tickets.actions import Claim
 from bot.tickets.store import (
     TicketError,
     TicketNotFound,
 )
-from bot.workflows.chat import ServiceChat
 
 log = logging.getLogger(__name__)
 
 
+#: The desk's own ticket commands (the others are registered by their features).
+TICKET_COMMANDS = ("tickets", "ticket", "resolve", "reopen", "assign", "note")
+
+
 class Desk:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, router: Router) -> None:
         self.s = services
+        self.router = router
+
+    def register(self, router: Router) -> None:
+        """The ticket commands and the card's 接单."""
+        for name in TICKET_COMMANDS:
+            router.command(name, Scope.DESK, self._ticket_command)
+        router.action(Claim, self.on_claim)
 
     async def _engineer(self, platform: str, user_id: str) -> Engineer | None:
         return await self.s.db.read(lambda: self.s.registry.engineer_for_user(platform, user_id))
@@ -54,24 +66,7 @@ class Desk:
         engineer = await self._engineer(msg.chat.platform, msg.sender.user_id)
         text = msg.text.strip()
         command = parse_command(text)
-        if command is not None and command[0] == "notice" and self.s.broadcasts is not None:
-            # before the engineer check: broadcasts audits every refused attempt itself
-            await self.s.broadcasts.on_desk_command(msg, command[1])
-            return
         if command is not None:
-            if engineer is None:
-                await self._say(msg, texts.only_engineers())
-                return
-            if command[0] in duty_commands.DESK_COMMANDS and self.s.sla is not None:
-                answer = await duty_commands.desk_command(
-                    self.s.sla, self.s.registry, engineer, *command
-                )
-                await self._say(msg, answer)
-                return
-            if self.s.workflows is not None and await ServiceChat(
-                self.s, self.s.workflows
-            ).on_desk_command(msg, engineer, *command):
-                return
             await self._command(msg, engineer, *command)
             return
         replied_to = msg.reply_to_message_id
@@ -81,6 +76,22 @@ class Desk:
             )
             if link is not None and link.side == Side.DESK:
                 await self._relay_to_hospital(msg, engineer, link.ticket_number, text)
+
+    async def _command(
+        self, msg: IncomingMessage, engineer: Engineer | None, name: str, args: str
+    ) -> None:
+        """Route a desk command; a command that checks its callers itself (``/notice``, which
+        audits every refused attempt) runs before the engineer check."""
+        route = self.router.find_command(name, Scope.DESK)
+        if route is not None and route.engineers_only and engineer is None:
+            await self._say(msg, texts.only_engineers())
+        elif route is not None:
+            await route.handler(CommandCall(msg, name, args, Scope.DESK, engineer=engineer))
+        elif engineer is None:
+            await self._say(msg, texts.only_engineers())
+        else:
+            known = " ".join(f"/{c}" for c in self.router.commands(Scope.DESK))
+            await self._say(msg, f"没有命令 /{name}。可用命令：{known}")
 
     async def _relay_to_hospital(
         self, msg: IncomingMessage, engineer: Engineer, number: str, text: str
@@ -94,10 +105,10 @@ class Desk:
             )
         )
 
-    async def _command(
-        self, msg: IncomingMessage, engineer: Engineer, name: str, args: str
-    ) -> None:
-        parts = args.split(maxsplit=1)
+    async def _ticket_command(self, call: CommandCall) -> None:
+        msg, engineer, name = call.msg, call.engineer, call.name
+        assert engineer is not None  # registered engineers_only
+        parts = call.args.split(maxsplit=1)
         number = parts[0] if parts else ""
         rest = parts[1].strip() if len(parts) > 1 else ""
         try:
@@ -173,19 +184,14 @@ class Desk:
 
     # ---- buttons ----------------------------------------------------------------------------
 
-    async def on_button(self, press: ButtonPress) -> None:
-        if self.s.labels is not None and await label_flow.on_press(self.s, self.s.labels, press):
-            return
-        action, _, number = press.action.partition(":")
-        if action != "claim":
-            await self.s.messenger.acknowledge(press)
-            return
+    async def on_claim(self, press: ButtonPress, action: Claim) -> None:
+        """接单 on a card (in any desk chat the card was posted to)."""
         engineer = await self._engineer(press.message.platform, press.sender.user_id)
         if engineer is None:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return
         try:
-            ticket = await operations.claim(self.s, number, engineer)
+            ticket = await operations.claim(self.s, action.number, engineer)
         except TicketError as exc:  # already claimed by someone else, among others
             await self.s.messenger.acknowledge(press, operations.explain(exc))
             return

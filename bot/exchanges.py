@@ -8,15 +8,13 @@ escalated: the deflection rate). Text is stored redacted, like everything else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from enum import StrEnum
 
 from sqlalchemy import Engine, Index, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from bot.clock import Clock, utc_field
 from bot.registry.sessions import write_session
-
-Clock = Callable[[], dt.datetime]
 
 
 class Outcome(StrEnum):
@@ -55,8 +53,8 @@ class Exchange(SQLModel, table=True):
     reply_message_id: str | None = Field(default=None, max_length=64)
     outcome: str = Field(default=Outcome.PENDING, max_length=16)
     ticket_number: str | None = Field(default=None, max_length=16)
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: dt.datetime = utc_field(timezone=True)
+    updated_at: dt.datetime = utc_field(timezone=True)
 
     @property
     def articles(self) -> list[str]:

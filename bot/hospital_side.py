@@ -12,57 +12,71 @@ import logging
 from adapters.base import ChatEvent, ChatEventKind, IncomingMessage, Reply
 from bot import texts
 from bot.core import Services
-from bot.duty.commands import hospital_duty_text
 from bot.registry.models import Hospital
+from bot.routing import CommandCall, Router, Scope
 from bot.tickets.store import TicketError, TicketNotFound
-from bot.workflows.chat import ServiceChat
 
 log = logging.getLogger(__name__)
 
 
+HELP = (
+    "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单，/duty 今天的值班工程师。"
+)
+
+
+def register(router: Router, services: Services) -> None:
+    """A hospital's ``/ticket <no>`` and ``/tickets``."""
+
+    async def on_tickets(call: CommandCall) -> None:
+        hospital = call.hospital
+        assert hospital is not None  # a hospital-scope command
+        await services.messenger.send(call.reply(await _tickets_text(services, hospital, call)))
+
+    router.command("ticket", Scope.HOSPITAL, on_tickets)
+    router.command("tickets", Scope.HOSPITAL, on_tickets)
+
+
 async def hospital_command(
-    services: Services, msg: IncomingMessage, hospital: Hospital, name: str, args: str
+    services: Services,
+    router: Router,
+    msg: IncomingMessage,
+    hospital: Hospital,
+    name: str,
+    args: str,
 ) -> None:
-    if name == "notice" and services.broadcasts is not None:
-        await services.broadcasts.on_hospital_command(msg)  # refused and audited outside the desk
-        return
-    if services.workflows is not None and await ServiceChat(
-        services, services.workflows
-    ).on_hospital_command(msg, hospital, name, args):
-        return  # /revoke (remote consent), /engineer (dedicated engineer)
-    if name == "ticket" and args:
+    """Route a command typed in a hospital's group; an unknown one is answered with help only
+    when addressed to us (a Slack /hisbot command, /x@ourbot): other bots share the group."""
+    route = router.find_command(name, Scope.HOSPITAL)
+    if route is not None:
+        await route.handler(CommandCall(msg, name, args, Scope.HOSPITAL, hospital=hospital))
+    elif msg.mentions_bot:
+        await services.messenger.send(Reply(chat=msg.chat, text=HELP, reply_to=msg.message_id))
+
+
+async def _tickets_text(services: Services, hospital: Hospital, call: CommandCall) -> str:
+    """``/ticket <no>``: one of the hospital's tickets; ``/tickets`` (or no number): its last
+    ten (never another hospital's)."""
+    args = call.args
+    if call.name == "ticket" and args:
         number = args.split()[0]
         try:
             t = await services.db.read(
                 lambda: services.tickets.get(number, hospital_id=hospital.id)
             )
-            body = (
-                f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
-                f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
-            )
         except (TicketNotFound, TicketError, ValueError):
-            body = texts.not_found(args.split()[0])
-    elif name in ("tickets", "ticket"):
-        rows = await services.db.read(
-            lambda: services.tickets.list_for_hospital(hospital.id, limit=10)
+            return texts.not_found(number)
+        return (
+            f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
+            f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
         )
-        body = (
-            "\n".join(
-                f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
-                for t in rows
-            )
-            or "本院暂无工单。"
+    rows = await services.db.read(lambda: services.tickets.list_for_hospital(hospital.id, limit=10))
+    return (
+        "\n".join(
+            f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
+            for t in rows
         )
-    elif name == "duty" and services.sla is not None:
-        sla = services.sla
-        body = await services.db.read(
-            lambda: hospital_duty_text(sla.roster, services.registry, hospital, sla.now())
-        )
-    elif msg.mentions_bot:  # addressed to us (a Slack /hisbot command, /x@ourbot): help
-        body = "可用命令：/ticket <工单号> 查看本院工单，/tickets 列出本院最近的工单，/duty 今天的值班工程师。"
-    else:
-        return  # not ours: other bots share the group
-    await services.messenger.send(Reply(chat=msg.chat, text=body, reply_to=msg.message_id))
+        or "本院暂无工单。"
+    )
 
 
 async def on_chat_event(services: Services, event: ChatEvent) -> None:

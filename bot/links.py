@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
 
+from bot.clock import utc_field
 from bot.registry.sessions import write_session
 
 
@@ -35,7 +36,7 @@ class MessageLink(SQLModel, table=True):
     message_id: str = Field(max_length=64)
     ticket_number: str = Field(index=True, max_length=16)
     side: str = Field(max_length=16)
-    created_at: dt.datetime
+    created_at: dt.datetime = utc_field(timezone=True)
 
 
 class LinkStore:

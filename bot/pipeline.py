@@ -24,16 +24,25 @@ from adapters.base import (
     Reply,
 )
 from bot import hospital_side, operations, texts
-from bot.core import Services, open_ticket_for, parse_command, thread_root
+from bot.core import Services, open_ticket_for, thread_root
 from bot.desk import Desk
+from bot.exchange_actions import (
+    EXCHANGE_ACTIONS,
+    Confirmed,
+    Escalate,
+    ExchangeAction,
+    Pick,
+    Solved,
+    Unsolved,
+)
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
-from bot.sla.actions import decode_ack
+from bot.routing import Router, encode, parse_command
+from bot.sla.actions import AckPage
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, TicketNotFound
-from bot.workflows.chat import ServiceChat
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
 
@@ -46,10 +55,19 @@ def message_text(msg: IncomingMessage) -> str:
 
 
 class Pipeline:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, router: Router) -> None:
         self.s = services
-        self.desk = Desk(services)
+        self.router = router
+        self.desk = Desk(services, router)
         self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
+
+    def register(self, router: Router) -> None:
+        """The conversation's own routes: the buttons under answers and replies in a ticket's
+        thread (the first message hook). ``acknowledge_page`` is routed by app.py when the
+        SLA watch runs."""
+        for cls in EXCHANGE_ACTIONS:
+            router.action(cls, self._on_exchange_button)
+        router.hook("ticket-thread", self._relay_to_ticket)
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -73,10 +91,8 @@ class Pipeline:
         if command is not None:
             await self._hospital_command(msg, hospital, *command)
             return
-        if await self._relay_to_ticket(msg, hospital, text):
+        if await self.router.hooks(msg, hospital, text):  # a ticket's thread, a notice's reply
             return
-        if self.s.broadcasts is not None:  # a reply to a notice is recorded, then handled as usual
-            await self.s.broadcasts.on_hospital_reply(msg, hospital.id)
         if msg.edited and await self._already_handled(msg):
             return  # an edit of a question we already answered: do not answer twice
         if msg.reply_to_message_id and texts.says_unsolved(text):
@@ -194,7 +210,7 @@ class Pipeline:
                     chat=msg.chat,
                     text=texts.offer_escalation(),
                     reply_to=msg.message_id,
-                    buttons=((Button(texts.TO_ENGINEER, f"esc:{exchange.id}"),),),
+                    buttons=((Button(texts.TO_ENGINEER, encode(Escalate(exchange.id or 0))),),),
                 )
             )
             await self._set_reply(exchange, sent)
@@ -219,8 +235,8 @@ class Pipeline:
         buttons = (
             (
                 (
-                    Button(texts.SOLVED, f"ok:{exchange.id}"),
-                    Button(texts.UNSOLVED, f"no:{exchange.id}"),
+                    Button(texts.SOLVED, encode(Solved(exchange.id or 0))),
+                    Button(texts.UNSOLVED, encode(Unsolved(exchange.id or 0))),
                 ),
             )
             if with_buttons
@@ -273,8 +289,8 @@ class Pipeline:
                 reply_to=msg.message_id,
                 buttons=(
                     (
-                        Button(texts.CONFIRM_YES, f"yes:{exchange.id}"),
-                        Button(texts.CONFIRM_NO, f"no:{exchange.id}"),
+                        Button(texts.CONFIRM_YES, encode(Confirmed(exchange.id or 0))),
+                        Button(texts.CONFIRM_NO, encode(Unsolved(exchange.id or 0))),
                     ),
                 ),
             )
@@ -283,12 +299,11 @@ class Pipeline:
 
     async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
         rows = tuple(
-            # the choice's position, not its article id: an id may be 64 characters and
-            # Telegram's callback data is 64 bytes (the press would go unanswered)
-            (Button(a.title[:40], f"pick:{exchange.id}:{n}"),)
+            # the choice's position, not its article id (a short handle: see ``Pick``)
+            (Button(a.title[:40], encode(Pick(exchange.id or 0, n))),)
             for n, a in enumerate(decision.choices)
         )
-        rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}"),),)
+        rows += ((Button(texts.NONE_OF_THESE, encode(Unsolved(exchange.id or 0))),),)
         sent = await self.s.messenger.send(
             Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
         )
@@ -323,38 +338,25 @@ class Pipeline:
     async def _hospital_command(
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> None:
-        await hospital_side.hospital_command(self.s, msg, hospital, name, args)
+        await hospital_side.hospital_command(self.s, self.router, msg, hospital, name, args)
 
     # ---- buttons ----------------------------------------------------------------------------
 
     async def on_button(self, press: ButtonPress) -> None:
-        if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
-            return  # a notice's 已知悉/已升级, or a /notice confirmation
-        if (acked := decode_ack(press.action)) is not None:  # a page's 收到, in a direct message
-            await self._acknowledge_page(press, acked)
-            return
-        if self.s.workflows is not None and await ServiceChat(self.s, self.s.workflows).on_button(
-            press
-        ):
-            return  # remote consent 同意/拒绝/撤销, visit 确认
-        action, _, rest = press.action.partition(":")
-        if action == "claim" or self.s.is_desk(
-            ChatRef(press.message.platform, press.message.chat_id)
-        ):
-            await self.desk.on_button(press)
-            return
+        if not await self.router.press(press):  # another bot's, a retired format, damaged
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+
+    async def _on_exchange_button(self, press: ButtonPress, action: ExchangeAction) -> None:
+        """A button under an answer, pressed in the hospital's chat it was sent to."""
         hospital = await self.s.db.read(
             lambda: self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
         )
-        key = rest.split(":")[0]
-        exchange = (
-            await self.s.db.read(lambda: self.s.exchanges.get(int(key))) if key.isdigit() else None
-        )
+        exchange = await self.s.db.read(lambda: self.s.exchanges.get(action.exchange))
         if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
-            await self.s.messenger.acknowledge(press, "这个按钮已失效。")
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
             return
         chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
-        if action == "ok":
+        if isinstance(action, Solved):
             await self._set_outcome(exchange, Outcome.SOLVED)
             await self.s.messenger.acknowledge(press, texts.thanks_solved())
             done = (
@@ -373,7 +375,7 @@ class Pipeline:
                     press.message,
                     Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
                 )
-        elif action in ("no", "esc"):
+        elif isinstance(action, Unsolved | Escalate):
             await self.s.messenger.acknowledge(press)
             await self._set_outcome(exchange, Outcome.UNSOLVED)
             await open_ticket_for(
@@ -384,7 +386,7 @@ class Pipeline:
                 reply_to=exchange.question_message_id,
                 chat=chat,
             )
-        elif action == "yes" and exchange.articles:
+        elif isinstance(action, Confirmed) and exchange.articles:
             await self.s.messenger.acknowledge(press)
             first = exchange.articles[0]
             article = await self.s.db.read(lambda: self.s.article(first))
@@ -393,36 +395,28 @@ class Pipeline:
                     press.message, Reply(chat=chat, text=texts.confirmed(article.title))
                 )
             await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
-        elif action == "pick":
-            article_id = _picked(exchange, rest.split(":", 1)[1] if ":" in rest else "")
+        elif isinstance(action, Pick) and action.choice < len(exchange.articles):
             await self.s.messenger.acknowledge(press)
+            article_id = exchange.articles[action.choice]
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
-        else:
-            await self.s.messenger.acknowledge(press)
+        else:  # a choice the exchange never offered
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
 
-    # ---- chat events ------------------------------------------------------------------------
-
-    async def _acknowledge_page(self, press: ButtonPress, number: str) -> None:
+    async def acknowledge_page(self, press: ButtonPress, action: AckPage) -> None:
+        """收到 on an SLA page (a direct message): the ticket's breached clocks stop paging."""
         engineer = await self.s.db.read(
             lambda: self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
         )
         if engineer is None or self.s.sla is None:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return
+        number = action.number
         done = await self.s.sla.acknowledge(number, engineer.id)
         await self.s.messenger.acknowledge(
             press, f"已确认工单 #{number}" if done else f"工单 #{number} 已有人确认"
         )
 
+    # ---- chat events ------------------------------------------------------------------------
+
     async def on_chat_event(self, event: ChatEvent) -> None:
         await hospital_side.on_chat_event(self.s, event)
-
-
-def _picked(exchange: Exchange, choice: str) -> str:
-    """The article a clarify button names: its position among the exchange's choices, or
-    (buttons sent before positions were used) the article id itself."""
-    if choice in exchange.articles:
-        return choice
-    if choice.isdigit() and int(choice) < len(exchange.articles):
-        return exchange.articles[int(choice)]
-    return ""

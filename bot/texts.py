@@ -14,6 +14,8 @@ NONE_OF_THESE = "都不是，转工程师"
 CONFIRM_YES = "是"
 CONFIRM_NO = "不是，转工程师"
 CLAIM = "接单"
+#: The toast of a button no handler takes (another bot's, an old format, a stale choice).
+BUTTON_EXPIRED = "这个按钮已失效。"
 
 URGENCY_LABELS = {"P1": "P1 紧急", "P2": "P2 高", "P3": "P3 普通", "P4": "P4 低"}
 STATUS_LABELS = {

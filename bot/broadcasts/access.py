@@ -9,12 +9,11 @@ the attempt is on record whatever the caller does next.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.actors import Actor as Actor  # re-exported: the one Actor lives in bot.actors
 from bot.broadcasts.errors import NotBroadcaster, NoticeNotFound
 from bot.broadcasts.models import (
     DeliveryStatus,
@@ -27,46 +26,16 @@ from bot.broadcasts.models import (
 )
 from bot.broadcasts.outbox import Outbox
 from bot.broadcasts.receipts import ReceiptBook
-from bot.broadcasts.settings import BroadcastSettings, aware
+from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer
 from bot.registry.sessions import read_session, write_session
 from bot.registry.store import RegistryStore
 
-Clock = Callable[[], dt.datetime]
 BROADCASTER = "broadcaster"
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: an engineer named on the CLI, or a chat account (resolved to an engineer)."""
-
-    via: str  # "cli", a platform ("telegram"), or "system"
-    engineer_id: str | None = None
-    user_id: str | None = None
-    name: str = ""
-
-    @classmethod
-    def cli(cls, engineer_id: str) -> Actor:
-        return cls("cli", engineer_id=engineer_id)
-
-    @classmethod
-    def chat(cls, platform: str, user_id: str, name: str = "") -> Actor:
-        return cls(platform, user_id=str(user_id), name=name)
-
-    @classmethod
-    def system(cls) -> Actor:
-        return cls("system", name="system")
-
-    @property
-    def label(self) -> str:
-        return self.engineer_id or (f"{self.via}:{self.user_id}" if self.user_id else self.via)
 
 
 class NoticeReader:
@@ -92,7 +61,7 @@ class NoticeReader:
         return self._engine
 
     def now(self) -> dt.datetime:
-        return aware(self._clock())
+        return as_utc(self._clock())
 
     # -- who may ------------------------------------------------------------------------------
 

@@ -16,12 +16,14 @@ import logging
 from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, MessageRef, Reply
 from bot.broadcasts import status
 from bot.broadcasts.access import Actor
+from bot.broadcasts.actions import AbortNotice, ConfirmNotice
 from bot.broadcasts.errors import BroadcastError, NotBroadcaster
 from bot.broadcasts.models import WaveKind
 from bot.broadcasts.render import notice_line
 from bot.broadcasts.service import Broadcaster
 from bot.broadcasts.settings import parse_local
 from bot.broadcasts.specs import draft_from_fields, parse_fields
+from bot.routing import encode
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +166,8 @@ class NoticeCommands:
             f"（{per}），{res.hospitals} 家医院{when}。",
             (
                 (
-                    Button("确认发送", f"nconfirm:{notice_id}:{stamp}"),
-                    Button("取消", f"nabort:{notice_id}"),
+                    Button("确认发送", encode(ConfirmNotice(notice_id, stamp))),
+                    Button("取消", encode(AbortNotice(notice_id))),
                 ),
             ),
         )
@@ -178,38 +180,33 @@ class NoticeCommands:
         who = engineer.name if engineer else actor.label
         return f"✅ 通知 #{notice_id} 已由 {who} 确认，{self.store.settings.local(notice.send_at)} 发送。"
 
-    async def on_button(self, press: ButtonPress) -> bool:
-        """``nconfirm:<id>:<unix minutes or 0>`` / ``nabort:<id>``; False if not ours."""
-        action, _, rest = press.action.partition(":")
-        if action not in ("nconfirm", "nabort"):
-            return False
-        parts = rest.split(":")
+    async def on_button(self, press: ButtonPress, action: ConfirmNotice | AbortNotice) -> None:
+        """确认发送 / 取消 under a test copy (broadcasters only)."""
         actor = Actor.chat(press.message.platform, press.sender.user_id, press.sender.display_name)
         chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
+        notice_id = action.notice
         try:
-            notice_id = int(parts[0])
-            if action == "nabort":
+            if isinstance(action, AbortNotice):
                 await self.b.db.read(
                     lambda: self.store.authorize(actor, "abort", notice_id, need="")
                 )
                 text = f"已放弃发送，通知 #{notice_id} 仍是草稿。"
             else:
-                minutes = int(parts[1]) if len(parts) > 1 else 0
+                minutes = action.minutes
                 at = dt.datetime.fromtimestamp(minutes * 60, dt.UTC) if minutes else None
                 text = await self.b.db.write(lambda: self._confirm(notice_id, actor, at))
                 self._after(frozenset({"waves", "wake"}))
         except NotBroadcaster:
             await self.b.transport.acknowledge(press, REFUSED)
-            return True
+            return
         except (BroadcastError, ValueError) as exc:
             await self.b.transport.acknowledge(press, f"操作未完成：{exc}"[:200])
-            return True
+            return
         await self.b.transport.acknowledge(press, text[:200])
         try:
             await self.b.transport.edit(press.message, Reply(chat=chat, text=text))
         except Exception as exc:
             log.info("could not update the confirmation message: %s", exc)
-        return True
 
     async def refuse_outside_desk(self, msg: IncomingMessage) -> None:
         """``/notice`` typed in a hospital group: refused there, and on record."""

@@ -1,10 +1,9 @@
 """``Broadcasts``: the one object the rest of the bot holds (``Services.broadcasts``).
 
 It wires the broadcaster (outbox worker), the scheduler and the ``/notice`` commands, and
-offers the pipeline its four hooks: buttons (``on_button``), desk commands
-(``on_desk_command``), a ``/notice`` typed in a hospital group (``on_hospital_command``), and
-replies to notices (``on_hospital_reply`` when one arrives, ``link_ticket`` when its
-thread became a ticket), plus ``notice_for_message``.
+registers with the router (``register``): the notices' buttons, ``/notice`` in the desk, a
+``/notice`` typed in a hospital group (refused), and replies to notices (recorded when one
+arrives; ``link_ticket`` when its thread became a ticket), plus ``notice_for_message``.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from sqlalchemy import Engine
 
 from adapters.base import ButtonPress, ChatRef, IncomingMessage, Reply
 from bot.broadcasts import render
+from bot.broadcasts.actions import AbortNotice, Acknowledged, Applied, ConfirmNotice
 from bot.broadcasts.commands import NoticeCommands
 from bot.broadcasts.models import Notice, ReceiptKind
 from bot.broadcasts.receipts import Press, PressResult
@@ -24,6 +24,8 @@ from bot.broadcasts.service import Broadcaster
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
 from bot.gateway import Database
+from bot.registry.models import Hospital
+from bot.routing import CommandCall, Router, Scope
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +108,38 @@ class Broadcasts:
         )
         return self.store.get(notice_id) if notice_id is not None else None
 
-    async def on_button(self, press: ButtonPress) -> bool:
-        """Handle ``ack:``/``applied:`` (receipts) and ``nconfirm:``/``nabort:``; False for
-        any other button (the pipeline goes on as before)."""
-        if await self.commands.on_button(press):
-            return True
-        action, _, arg = press.action.partition(":")
-        if action not in ("ack", "applied"):
-            return False
+    def register(self, router: Router) -> None:
+        """``/notice`` (desk; refused and audited in hospital groups), replies to notices
+        (a message hook that records and lets the message go on), the notices' buttons."""
+        router.command("notice", Scope.DESK, self._desk_command, engineers_only=False)
+        router.command("notice", Scope.HOSPITAL, self._hospital_command)
+        router.hook("notice-replies", self._reply_hook)
+        router.action(Acknowledged, self.on_receipt)
+        router.action(Applied, self.on_receipt)
+        router.action(ConfirmNotice, self.commands.on_button)
+        router.action(AbortNotice, self.commands.on_button)
+
+    async def _desk_command(self, call: CommandCall) -> None:
+        await self.on_desk_command(call.msg, call.args)
+
+    async def _hospital_command(self, call: CommandCall) -> None:
+        await self.on_hospital_command(call.msg)
+
+    async def _reply_hook(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        await self.on_hospital_reply(msg, hospital.id)
+        return False  # recorded; the message is then handled as usual (answer, or a ticket)
+
+    async def on_receipt(self, press: ButtonPress, action: Acknowledged | Applied) -> None:
+        """已知悉 / 已升级 under a delivered notice."""
+        kind = ReceiptKind.ACK if isinstance(action, Acknowledged) else ReceiptKind.APPLIED
         transport = self.broadcaster.transport
-        if not arg.isdigit():
-            await transport.acknowledge(press, _TOASTS["invalid"])
-            return True
         m = press.message
 
         def record() -> PressResult:
             hospital = self.store.registry.hospital_for_chat(m.platform, m.chat_id)
             return self.store.receipts.press(
-                int(arg),
-                ReceiptKind(action),
+                action.delivery,
+                kind,
                 Press(
                     m.platform,
                     m.chat_id,
@@ -136,13 +151,12 @@ class Broadcasts:
             )
 
         result = await self.db.write(record)
-        await transport.acknowledge(press, self._toast(action, result))
+        await transport.acknowledge(press, self._toast(kind, result))
         if result.outcome == "recorded":
             await self._refresh(press, result)
-        return True
 
-    def _toast(self, action: str, result: PressResult) -> str:
-        label = render.ACK if action == "ack" else render.APPLIED
+    def _toast(self, kind: ReceiptKind, result: PressResult) -> str:
+        label = render.ACK if kind is ReceiptKind.ACK else render.APPLIED
         if result.outcome == "recorded":
             return f"已记录：本院{label}，谢谢！"
         if result.outcome == "already" and result.receipt is not None:

@@ -15,7 +15,7 @@
 * ``notice_audit``: every action on a notice and every refused attempt (who, how, when).
 * ``notice_reply``: hospital messages that replied to a notice (and the ticket they became).
 
-Timestamps are timezone-aware (SQLModel's ``UTCDateTime``: stored as UTC, returned aware).
+Timestamps are aware UTC (``bot.clock.UtcDateTime`` over ``TIMESTAMP WITH TIME ZONE``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from bot.clock import utc_field
 
 
 class NoticeKind(StrEnum):
@@ -117,19 +119,19 @@ class Notice(SQLModel, table=True):
     checksum: str = ""
     #: What the hospital must do (patch: the required action; upgrade: before the window).
     action: str = ""
-    deadline: dt.datetime | None = None
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    deadline: dt.datetime | None = utc_field(timezone=True, default=None)
+    window_start: dt.datetime | None = utc_field(timezone=True, default=None)
+    window_end: dt.datetime | None = utc_field(timezone=True, default=None)
     #: Urgent notices ignore quiet hours.
     urgent: bool = False
     status: str = Field(default=NoticeStatus.DRAFT, index=True, max_length=16)
     #: When the notice wave is (to be) sent; None = as soon as confirmed.
-    send_at: dt.datetime | None = None
+    send_at: dt.datetime | None = utc_field(timezone=True, default=None)
     created_by: str = Field(max_length=32)
     confirmed_by: str | None = Field(default=None, max_length=32)
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sent_at: dt.datetime | None = None
+    created_at: dt.datetime = utc_field(timezone=True)
+    updated_at: dt.datetime = utc_field(timezone=True)
+    sent_at: dt.datetime | None = utc_field(timezone=True, default=None)
 
 
 class NoticeItem(SQLModel, table=True):
@@ -168,9 +170,9 @@ class NoticeWave(SQLModel, table=True):
     kind: str = Field(max_length=16)
     #: Reminders: minutes before the window starts (1440 = T-24h). 0 for the other kinds.
     offset_minutes: int = 0
-    due_at: dt.datetime | None = None
+    due_at: dt.datetime | None = utc_field(timezone=True, default=None)
     status: str = Field(default=WaveStatus.DRAFT, max_length=16)
-    fired_at: dt.datetime | None = None
+    fired_at: dt.datetime | None = utc_field(timezone=True, default=None)
     #: Free text for follow-ups ("started" remarks); why a wave was held, skipped or missed.
     note: str = ""
 
@@ -198,12 +200,12 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = None
     #: Set when claimed; a worker only records results on rows that still carry its token.
     claim_token: str | None = Field(default=None, max_length=32)
-    claimed_at: dt.datetime | None = None
-    next_attempt_at: dt.datetime
+    claimed_at: dt.datetime | None = utc_field(timezone=True, default=None)
+    next_attempt_at: dt.datetime = utc_field(timezone=True)
     message_id: str | None = Field(default=None, max_length=64)
-    sent_at: dt.datetime | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    sent_at: dt.datetime | None = utc_field(timezone=True, default=None)
+    created_at: dt.datetime = utc_field(timezone=True)
+    updated_at: dt.datetime = utc_field(timezone=True)
 
 
 class Receipt(SQLModel, table=True):
@@ -221,7 +223,7 @@ class Receipt(SQLModel, table=True):
     platform: str = Field(max_length=16)
     user_id: str = Field(max_length=64)
     user_name: str = ""
-    at: dt.datetime
+    at: dt.datetime = utc_field(timezone=True)
 
 
 class NoticeAudit(SQLModel, table=True):
@@ -231,7 +233,7 @@ class NoticeAudit(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     notice_id: int | None = Field(default=None, foreign_key="notice.id", index=True)
-    at: dt.datetime
+    at: dt.datetime = utc_field(timezone=True)
     #: Engineer id, or "platform:user id" of someone who is not a (known) engineer.
     actor: str = Field(max_length=80)
     #: "cli", a platform name ("telegram"), or "system".
@@ -256,4 +258,4 @@ class NoticeReply(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     message_id: str = Field(max_length=64)
     ticket_number: str | None = Field(default=None, max_length=16)
-    at: dt.datetime
+    at: dt.datetime = utc_field(timezone=True)

@@ -38,7 +38,8 @@ from bot.broadcasts.models import (
     NoticeWave,
     WaveKind,
 )
-from bot.broadcasts.settings import BroadcastSettings, aware
+from bot.broadcasts.settings import BroadcastSettings
+from bot.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 
 
@@ -70,7 +71,7 @@ class Outbox:
                 Delivery.status == DeliveryStatus.QUEUED
             )
             value = s.exec(stmt).one()
-            return aware(value) if value is not None else None
+            return as_utc(value) if value is not None else None
 
     def get(self, delivery_id: int) -> Delivery | None:
         with read_session(self._engine) as s:

@@ -9,7 +9,6 @@ message id was recorded) proves the message arrived: the delivery becomes 'sent'
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,10 +27,8 @@ from bot.broadcasts.models import (
     ReceiptKind,
     WaveKind,
 )
-from bot.broadcasts.settings import aware
+from bot.clock import Clock, as_utc
 from bot.registry.sessions import read_session, write_session
-
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class ReceiptBook:
 
     def press(self, delivery_id: int, kind: ReceiptKind, press: Press) -> PressResult:
         """Record a 已知悉 / 已升级 press on the message of ``delivery_id``."""
-        now = aware(self._clock())
+        now = as_utc(self._clock())
         try:
             return self._press(delivery_id, kind, press, now)
         except IntegrityError:  # a simultaneous press of the same hospital won
@@ -165,7 +162,7 @@ class ReceiptBook:
                         platform=platform,
                         chat_id=str(chat_id),
                         message_id=str(message_id),
-                        at=aware(self._clock()),
+                        at=as_utc(self._clock()),
                     )
                 )
         except IntegrityError:

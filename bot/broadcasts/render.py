@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from adapters.base import Button, ChatRef, Reply
+from bot.broadcasts.actions import Acknowledged, Applied
 from bot.broadcasts.models import (
     Delivery,
     Notice,
@@ -20,6 +21,7 @@ from bot.broadcasts.models import (
     WaveKind,
 )
 from bot.broadcasts.settings import BroadcastSettings
+from bot.routing import encode
 
 ACK = "已知悉"
 APPLIED = "已升级"
@@ -126,9 +128,9 @@ def buttons(
     pressed = set(done)
     row: list[Button] = []
     if ReceiptKind.ACK not in pressed:
-        row.append(Button(ACK, f"ack:{delivery_id}"))
+        row.append(Button(ACK, encode(Acknowledged(delivery_id))))
     if notice.kind == NoticeKind.PATCH and ReceiptKind.APPLIED not in pressed:
-        row.append(Button(APPLIED, f"applied:{delivery_id}"))
+        row.append(Button(APPLIED, encode(Applied(delivery_id))))
     return (tuple(row),) if row else ()
 
 

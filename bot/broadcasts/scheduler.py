@@ -33,7 +33,7 @@ from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-unt
 from sqlalchemy import Engine
 
 from bot.broadcasts.service import Broadcaster
-from bot.broadcasts.settings import aware
+from bot.clock import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class NoticeScheduler:
         out: dict[int, dt.datetime] = {}
         for job in self._scheduler.get_jobs():
             if job.id.startswith(JOB_PREFIX) and job.next_run_time is not None:
-                out[int(job.id[len(JOB_PREFIX) :])] = aware(job.next_run_time)
+                out[int(job.id[len(JOB_PREFIX) :])] = as_utc(job.next_run_time)
         return out
 
     def sync(self) -> None:
@@ -134,7 +134,7 @@ class NoticeScheduler:
         try:
             jobs = self.jobs()
             waves = {
-                w.id: aware(w.due_at)
+                w.id: as_utc(w.due_at)
                 for w in self.broadcaster.store.waves.scheduled_waves()
                 if w.id is not None and w.due_at is not None
             }

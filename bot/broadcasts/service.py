@@ -22,9 +22,9 @@ from adapters.base import ChatRef, DeliveryError, Reply
 from bot.broadcasts import render
 from bot.broadcasts.access import Actor
 from bot.broadcasts.models import Delivery, Notice, NoticeWave, WaveKind, WaveStatus
-from bot.broadcasts.settings import aware
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
+from bot.clock import as_utc
 from bot.gateway import Database
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ class Broadcaster:
         wave, notice = found
         if wave.status != WaveStatus.SCHEDULED or wave.due_at is None:
             return "done", ""
-        due = aware(wave.due_at)
+        due = as_utc(wave.due_at)
         if due > now:
             return "not_due", ""
         kind, s = WaveKind(wave.kind), self.settings
@@ -290,7 +290,7 @@ class Broadcaster:
             )
         if kind in _HELD_KINDS and not notice.urgent and s.in_quiet_hours(now):
             until = s.quiet_end(now)
-            start = aware(notice.window_start) if notice.window_start else None
+            start = as_utc(notice.window_start) if notice.window_start else None
             if kind is WaveKind.REMINDER and start is not None and until >= start:
                 return self._skip(wave_id, notice, "quiet hours last until the window starts"), ""
             self.store.waves.hold(wave_id, until, f"held for quiet hours until {s.local(until)}")
@@ -298,7 +298,7 @@ class Broadcaster:
                 Actor.system(), "held", notice.id, True, f"{kind} until {s.local(until)}"
             )
             return "held", ""
-        if kind is WaveKind.REMINDER and notice.window_start and aware(notice.window_start) <= now:
+        if kind is WaveKind.REMINDER and notice.window_start and as_utc(notice.window_start) <= now:
             return self._skip(wave_id, notice, "the window has already started"), ""
         count = self.store.waves.fire(wave_id, now)
         if count is None:

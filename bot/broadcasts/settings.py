@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from annotated_types import Ge, Gt
+
+from bot.clock import as_utc
 
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -55,13 +59,6 @@ def parse_local(text: str, tz: dt.tzinfo) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def aware(value: dt.datetime) -> dt.datetime:
-    """UTC-aware: a naive value is taken as UTC (SQLite hands back what it was given)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 @dataclass(frozen=True)
 class Pace:
     """How fast the outbox sends on one platform.
@@ -95,27 +92,27 @@ class BroadcastSettings:
     retry_delays: tuple[str, ...] = ("30s", "2m", "10m", "30m", "2h")
     #: How often the worker looks for due waves and deliveries written by other processes
     #: (the CLI) and re-checks the scheduler's jobs.
-    poll_seconds: float = 5.0
+    poll_seconds: Annotated[float, Gt(0)] = 5.0
     #: Deliveries read per round.
-    batch: int = 200
+    batch: Annotated[int, Ge(1)] = 200
     #: Telegram allows 30 messages/s per bot and 20/min per group; Slack ~1/s per channel.
-    telegram_per_second: float = 28.0
+    telegram_per_second: Annotated[float, Gt(0)] = 28.0
     telegram_chat_interval: float = 3.0
-    slack_per_second: float = 10.0
+    slack_per_second: Annotated[float, Gt(0)] = 10.0
     slack_chat_interval: float = 1.1
     #: WeCom: the adapter paces each tenant's bot itself (``[wecom] bot_per_minute``); this is
     #: the pace over all tenants together, and 20/min per group.
-    wecom_per_second: float = 50.0
+    wecom_per_second: Annotated[float, Gt(0)] = 50.0
     wecom_chat_interval: float = 3.0
     #: DingTalk's limits are per tenant (each hospital's own robot: 20 API calls/s) and per
     #: group (20 messages/min), both enforced by the adapter itself; this bounds the total.
-    dingtalk_per_second: float = 200.0
+    dingtalk_per_second: Annotated[float, Gt(0)] = 200.0
     dingtalk_chat_interval: float = 3.0
-    other_per_second: float = 10.0
+    other_per_second: Annotated[float, Gt(0)] = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
     #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
     #: the ones in flight 'unknown' (see ``bot.broadcasts.outbox``).
-    concurrency: int = 10
+    concurrency: Annotated[int, Ge(1)] = 10
     #: On stop, how long in-flight sends may take to finish before they are abandoned.
     drain_seconds: float = 10.0
 
@@ -127,17 +124,6 @@ class BroadcastSettings:
             raise ValueError("[broadcast] retry_delays must list at least one wait")
         for text in self.retry_delays:
             parse_duration(text)
-        for name in (
-            "telegram_per_second",
-            "slack_per_second",
-            "wecom_per_second",
-            "dingtalk_per_second",
-            "other_per_second",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"[broadcast] {name} must be positive")
-        if self.concurrency < 1 or self.batch < 1 or self.poll_seconds <= 0:
-            raise ValueError("[broadcast] concurrency, batch and poll_seconds must be positive")
 
     @property
     def tz(self) -> dt.tzinfo:
@@ -190,15 +176,15 @@ class BroadcastSettings:
         if quiet is None:
             return False
         start, end = quiet
-        t = aware(now).astimezone(self.tz).time()
+        t = as_utc(now).astimezone(self.tz).time()
         return start <= t < end if start < end else (t >= start or t < end)
 
     def quiet_end(self, now: dt.datetime) -> dt.datetime:
         """The first end of quiet hours after ``now`` (UTC); ``now`` when there are none."""
         quiet = self.quiet
         if quiet is None:
-            return aware(now)
-        local = aware(now).astimezone(self.tz)
+            return as_utc(now)
+        local = as_utc(now).astimezone(self.tz)
         end = dt.datetime.combine(local.date(), quiet[1], tzinfo=self.tz)
         if end <= local:
             end = dt.datetime.combine(local.date() + dt.timedelta(days=1), quiet[1], tzinfo=self.tz)
@@ -208,4 +194,4 @@ class BroadcastSettings:
         """How a time is shown to people: local wall clock, minutes."""
         if value is None:
             return "—"
-        return aware(value).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        return as_utc(value).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")

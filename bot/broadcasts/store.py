@@ -37,10 +37,10 @@ from bot.broadcasts.models import (
     WaveKind,
     WaveStatus,
 )
-from bot.broadcasts.settings import aware
 from bot.broadcasts.specs import NoticeDraft
 from bot.broadcasts.targeting import resolve
 from bot.broadcasts.waves import new_delivery, targets_of
+from bot.clock import as_utc
 from bot.registry.models import Hospital
 from bot.registry.sessions import write_session
 
@@ -160,7 +160,7 @@ class BroadcastStore(NoticeReader):
         action = "schedule" if at is not None else "send"
         engineer = self.authorize(by, action, notice_id)
         now = self.now()
-        due = aware(at) if at is not None else now
+        due = as_utc(at) if at is not None else now
         if due < now - dt.timedelta(minutes=1):
             raise NoticeInvalid(f"{self.settings.local(due)} is in the past")
         state = self.test_state(notice_id)
@@ -186,7 +186,7 @@ class BroadcastStore(NoticeReader):
                 if wave.kind == WaveKind.MAIN:
                     wave.status, wave.due_at, wave.note = WaveStatus.SCHEDULED, due, ""
                 elif wave.kind == WaveKind.REMINDER and wave.status != WaveStatus.FIRED:
-                    early = wave.due_at is None or aware(wave.due_at) <= due
+                    early = wave.due_at is None or as_utc(wave.due_at) <= due
                     wave.status = WaveStatus.SKIPPED if early else WaveStatus.SCHEDULED
                     wave.note = "would come before the notice itself" if early else ""
                 s.add(wave)

@@ -15,13 +15,39 @@ import datetime as dt
 
 from bot.duty.models import Post
 from bot.duty.roster import DutyNow, Roster
+from bot.gateway import Database
+from bot.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
 from bot.registry.store import RegistryStore
+from bot.routing import CommandCall, Router, Scope
 from bot.sla.watch import SlaWatch
 from bot.tickets.store import TicketNotFound
 
 #: Desk commands this module answers.
 DESK_COMMANDS = ("duty", "pause", "resume", "ack")
+
+
+def register(
+    router: Router, watch: SlaWatch, registry: RegistryStore, db: Database, messenger: Messenger
+) -> None:
+    """The desk's ``DESK_COMMANDS`` and the hospitals' ``/duty``."""
+
+    async def on_desk(call: CommandCall) -> None:
+        assert call.engineer is not None  # registered engineers_only
+        answer = await desk_command(watch, registry, call.engineer, call.name, call.args)
+        await messenger.send(call.reply(answer))
+
+    async def on_hospital(call: CommandCall) -> None:
+        hospital = call.hospital
+        assert hospital is not None  # a hospital-scope command
+        body = await db.read(
+            lambda: hospital_duty_text(watch.roster, registry, hospital, watch.now())
+        )
+        await messenger.send(call.reply(body))
+
+    for name in DESK_COMMANDS:
+        router.command(name, Scope.DESK, on_desk)
+    router.command("duty", Scope.HOSPITAL, on_hospital)
 
 
 def _name(registry: RegistryStore, engineer_id: str | None) -> str:

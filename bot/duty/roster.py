@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
+from bot.clock import Clock, as_utc, utc_now
 from bot.duty.calendar import DayInfo, DayKind, WorkCalendar
 from bot.duty.models import DutyOverride, DutyRotation, DutyRotationMember, Post
 from bot.duty.settings import DutySettings
-from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 
@@ -74,8 +74,8 @@ class Roster:
     # -- time --------------------------------------------------------------------------------
 
     def local(self, at: dt.datetime) -> dt.datetime:
-        """``at`` (naive UTC or aware) on the hospitals' wall clock."""
-        return naive_utc(at).replace(tzinfo=dt.UTC).astimezone(self.settings.zone)
+        """``at`` (a naive value is taken as UTC) on the hospitals' wall clock."""
+        return as_utc(at).replace(tzinfo=dt.UTC).astimezone(self.settings.zone)
 
     def shift_at(self, at: dt.datetime) -> tuple[DayInfo, Post]:
         local = self.local(at)
@@ -93,7 +93,7 @@ class Roster:
     # -- who ---------------------------------------------------------------------------------
 
     def now(self, at: dt.datetime | None = None) -> DutyNow:
-        at = naive_utc(at or self._clock())
+        at = as_utc(at or self._clock())
         info, shift = self.shift_at(at)
         with read_session(self._engine) as s:
             on_call = self._holder(s, shift, info.date, "")
@@ -205,7 +205,7 @@ class Roster:
             raise RosterError("the rotation step must be at least one day")
         today = self.local(self._clock()).date()
         start = starts_on or today - dt.timedelta(days=today.weekday())
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with write_session(self._engine) as s:
             self._check_engineers(s, [*engineer_ids, by])
             if hospital_id and s.get(Hospital, hospital_id) is None:
@@ -254,7 +254,7 @@ class Roster:
         hospital_id: str = "",
     ) -> DutyOverride:
         """``engineer_id`` holds ``post`` on duty day ``day`` whatever the rotation says."""
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with write_session(self._engine) as s:
             self._check_engineers(s, [engineer_id, by])
             row = _override(s, day, post, hospital_id)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from bot.clock import Clock, as_utc, utc_now
 from bot.kbloop.models import QuestionLabel, Verdict
 from bot.privacy.models import ERASED
-from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Status, Ticket
 from bot.tickets.numbering import normalise_number, parse_number
@@ -84,7 +84,7 @@ class LabelStore:
             row.verdict = verdict
             row.article_id = article_id if verdict is Verdict.ARTICLE else None
             row.labelled_by = engineer_id
-            row.labelled_at = naive_utc(self._clock())
+            row.labelled_at = as_utc(self._clock())
             s.add(row)
         return row
 
@@ -132,7 +132,7 @@ class LabelStore:
                 .order_by(col(Ticket.id))
             )
             if since is not None:
-                stmt = stmt.where(col(Ticket.created_at) >= naive_utc(since))
+                stmt = stmt.where(col(Ticket.created_at) >= as_utc(since))
             rows = s.exec(stmt).all()
         return [
             LabelledTicket(

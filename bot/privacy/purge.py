@@ -26,10 +26,10 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Receipt
+from bot.clock import Clock, as_utc, utc_now
 from bot.exchanges import Exchange
 from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
-from bot.registry.clock import Clock, naive_utc, utc_now
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
@@ -78,7 +78,7 @@ class Scope:
     def older_than(cls, days: int, now: dt.datetime) -> Scope:
         if days < 1:
             raise PurgeRefused("the retention period is at least one day")
-        return cls("retention", target=f"{days}d", cutoff=naive_utc(now) - dt.timedelta(days=days))
+        return cls("retention", target=f"{days}d", cutoff=as_utc(now) - dt.timedelta(days=days))
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Eraser:
         """Erase what ``scope`` covers, recording that ``by`` (an engineer id or ``SYSTEM``)
         did; returns the erasure's log row."""
         chosen = self.select(scope)
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with Session(self._engine) as s:
             if chosen.tickets:
                 _erase_tickets(s, chosen.tickets, scope.kind, by, now)
@@ -173,7 +173,7 @@ class Eraser:
     def erase_kb_version(self, article_id: str, version: int, by: str) -> Erasure:
         """Erase an old version's Markdown from the KB history (the current version is the
         article itself: edit it first)."""
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with Session(self._engine) as s:
             article = s.get(KbArticle, article_id)
             old = s.exec(

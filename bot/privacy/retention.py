@@ -10,10 +10,10 @@ import logging
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
+from bot.clock import Clock, utc_now
 from bot.gateway import Database
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.settings import PrivacySettings
-from bot.registry.clock import Clock, utc_now
 from bot.scheduling import stop_scheduler
 
 log = logging.getLogger(__name__)

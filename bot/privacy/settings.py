@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from annotated_types import Ge, Gt
 
 
 @dataclass(frozen=True)
@@ -11,12 +14,6 @@ class PrivacySettings:
     #: since), of the bot's exchanges and of notice receipts is erased by the daily retention
     #: job; the tickets' records (times, category, engineer) stay for the reports. 0 keeps
     #: everything until erased by hand (``hisbot privacy purge``).
-    retention_days: int = 1095
+    retention_days: Annotated[int, Ge(0)] = 1095
     #: Hours between two runs of the retention job (the first runs a minute after start).
-    retention_interval_hours: float = 24.0
-
-    def __post_init__(self) -> None:
-        if self.retention_days < 0:
-            raise ValueError("[privacy] retention_days must be 0 (keep) or a number of days")
-        if self.retention_interval_hours <= 0:
-            raise ValueError("[privacy] retention_interval_hours must be positive")
+    retention_interval_hours: Annotated[float, Gt(0)] = 24.0

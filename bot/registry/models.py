@@ -3,7 +3,7 @@
 One row per real thing: a hospital is one ``hospital`` row however many chats it uses; an
 engineer is one ``engineer`` row however many platforms they are on (``engineer_identity``).
 Chat and user ids are stored as strings on every platform (Telegram's are integers, Slack's are
-not). Timestamps are naive UTC.
+not). Timestamps are aware UTC.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.registry.clock import utc_field
+from bot.clock import utc_field
 
 #: Platforms the bot speaks on; ids are compared as given, so keep them lower-case.
 PLATFORMS: tuple[str, ...] = ("telegram", "slack", "web", "dingtalk", "wecom")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.registry.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.registry.models import (
     PLATFORMS,
     ROLES,
@@ -118,11 +118,6 @@ class RegistryStore:
             )
             return s.exec(stmt).first()
 
-    def is_hospital_admin(self, hospital_id: str, platform: str, user_id: str | int) -> bool:
-        """Whether a chat account may decide for the hospital (``hospital_admin``)."""
-        with read_session(self._engine) as s:
-            return s.get(HospitalAdmin, (hospital_id, platform, str(user_id))) is not None
-
     def admins_of(self, hospital_id: str) -> list[HospitalAdmin]:
         with read_session(self._engine) as s:
             stmt = select(HospitalAdmin).where(HospitalAdmin.hospital_id == hospital_id)
@@ -162,15 +157,6 @@ class RegistryStore:
     def list_engineers(self) -> list[Engineer]:
         with read_session(self._engine) as s:
             return list(s.exec(select(Engineer).order_by(col(Engineer.id))).all())
-
-    def modules_of(self, hospital_id: str) -> list[str]:
-        with read_session(self._engine) as s:
-            stmt = (
-                select(HospitalModule.module)
-                .where(HospitalModule.hospital_id == hospital_id)
-                .order_by(col(HospitalModule.position), col(HospitalModule.module))
-            )
-            return list(s.exec(stmt).all())
 
     def roles_of(self, engineer_id: str) -> frozenset[str]:
         with read_session(self._engine) as s:

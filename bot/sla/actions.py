@@ -1,16 +1,16 @@
-"""The one place SLA button actions are encoded and decoded (``Button.action`` strings)."""
+"""The SLA page's button as a typed action (wire form ``sla-ack:<ticket number>``)."""
 
 from __future__ import annotations
 
-_ACK = "sla-ack"
+from dataclasses import dataclass
+
+from bot.routing.actions import action
+from bot.tickets.actions import TicketNumber
 
 
-def encode_ack(number: str) -> str:
-    """The action of a page's 收到 button: acknowledges the ticket's breached clocks."""
-    return f"{_ACK}:{number}"
+@action("sla-ack")
+@dataclass(frozen=True)
+class AckPage:
+    """收到 on a page, in a direct message: acknowledges the ticket's breached clocks."""
 
-
-def decode_ack(action: str) -> str | None:
-    """The ticket number of a 收到 press, or None when ``action`` is not an SLA action."""
-    kind, _, number = action.partition(":")
-    return number if kind == _ACK and number else None
+    number: TicketNumber

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.registry.clock import naive_utc
+from bot.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 from bot.sla.models import ClockKind, SlaClock, SlaTarget, Step
 from bot.sla.settings import SlaSettings
@@ -92,7 +92,7 @@ class SlaClocks:
 
     def start(self, number: str, now: dt.datetime) -> list[SlaClock]:
         """Start the ticket's accept and resolve clocks (idempotent)."""
-        now = naive_utc(now)
+        now = as_utc(now)
         with read_session(self._engine) as s:
             ticket = _ticket(s, number)
         target = self.target(ticket.hospital_id, ticket.urgency)
@@ -126,7 +126,7 @@ class SlaClocks:
     def settle(self, now: dt.datetime) -> int:
         """Stop the clocks whose ticket met them: accepted (accept clock), resolved or closed
         (both). Reads the ticket rows, so every way of claiming or resolving is covered."""
-        now = naive_utc(now)
+        now = as_utc(now)
         done = (Status.RESOLVED.value, Status.CLOSED.value)
         with write_session(self._engine) as s:
             rows = s.exec(
@@ -150,7 +150,7 @@ class SlaClocks:
 
     def claim_due(self, now: dt.datetime, limit: int = 100) -> list[Firing]:
         """Claim every step due at ``now``; each is returned to exactly one caller, ever."""
-        now = naive_utc(now)
+        now = as_utc(now)
         self.settle(now)
         with read_session(self._engine) as s:
             rows = s.exec(
@@ -199,7 +199,7 @@ class SlaClocks:
 
     def pause(self, number: str, now: dt.datetime) -> list[SlaClock]:
         """Waiting on the hospital: running clocks stop counting (no warning, no page)."""
-        now = naive_utc(now)
+        now = as_utc(now)
         with write_session(self._engine) as s:
             running = [
                 c
@@ -213,7 +213,7 @@ class SlaClocks:
 
     def resume(self, number: str, now: dt.datetime) -> list[SlaClock]:
         """The hospital answered: paused clocks go on with the time they had left."""
-        now = naive_utc(now)
+        now = as_utc(now)
         with write_session(self._engine) as s:
             paused = [
                 c
@@ -237,7 +237,7 @@ class SlaClocks:
 
     def acknowledge(self, number: str, engineer_id: str, now: dt.datetime) -> list[SlaClock]:
         """Someone has the breached ticket in hand: stop repeating its pages."""
-        now = naive_utc(now)
+        now = as_utc(now)
         with write_session(self._engine) as s:
             paging = [
                 c
@@ -299,5 +299,5 @@ def _clocks(s: Session, ticket: Ticket) -> list[SlaClock]:
 
 def minutes_left(clock: SlaClock, worktime: WorkTime, now: dt.datetime) -> float:
     """Time left on the clock (negative: overdue); a paused clock shows what it had left."""
-    end = clock.stopped_at or clock.paused_at or naive_utc(now)
+    end = clock.stopped_at or clock.paused_at or as_utc(now)
     return worktime.between(end, clock.due_at, clock.working_time)

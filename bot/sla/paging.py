@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import aiohttp
 
 from adapters.base import Button, ChatRef, Reply
+from bot.clock import Clock, as_utc
 from bot.messenger import Messenger
-from bot.registry.clock import Clock, naive_utc
 from bot.registry.store import RegistryStore
-from bot.sla.actions import encode_ack
+from bot.routing import encode
+from bot.sla.actions import AckPage
 from bot.sla.settings import SlaSettings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Pager:
         self._http = http
 
     async def page(self, page: Page) -> PageResult:
-        at = naive_utc(self._clock())
+        at = as_utc(self._clock())
         sends = [self._message(engineer_id, page) for engineer_id in page.engineer_ids]
         reached_lists = await asyncio.gather(*sends)
         reached = tuple(r for found in reached_lists for r in found)
@@ -92,7 +93,7 @@ class Pager:
         engineer = await asyncio.to_thread(self._registry.get_engineer, engineer_id)
         identities = await asyncio.to_thread(self._registry.identities_of, engineer_id)
         name = engineer.name if engineer else engineer_id
-        button = ((Button("收到，我来处理", encode_ack(page.number)),),)
+        button = ((Button("收到，我来处理", encode(AckPage(page.number))),),)
         reached = []
         for identity in identities:
             if (

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 
 from adapters.base import ChatRef, Reply
+from bot.clock import Clock, as_utc
 from bot.duty.roster import Roster
 from bot.messenger import Messenger
-from bot.registry.clock import Clock, naive_utc
 from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.sla import texts
@@ -57,7 +57,7 @@ class SlaWatch:
         self._paging: set[asyncio.Task[None]] = set()
 
     def now(self) -> dt.datetime:
-        return naive_utc(self._clock())
+        return as_utc(self._clock())
 
     # -- new tickets ---------------------------------------------------------------------------
 

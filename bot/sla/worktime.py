@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.clock import as_utc
 from bot.duty.calendar import WorkCalendar
 from bot.duty.settings import DutySettings
-from bot.registry.clock import naive_utc
 
 #: A working-time target never runs further than this (a missing calendar cannot loop forever).
 _MAX_DAYS = 3660
@@ -27,14 +27,14 @@ class WorkTime:
         zone = self._settings.zone
         begin = dt.datetime.combine(day, self._settings.start, zone)
         end = dt.datetime.combine(day, self._settings.end, zone)
-        return naive_utc(begin), naive_utc(end)
+        return as_utc(begin), as_utc(end)
 
     def _local_day(self, at: dt.datetime) -> dt.date:
-        return naive_utc(at).replace(tzinfo=dt.UTC).astimezone(self._settings.zone).date()
+        return as_utc(at).replace(tzinfo=dt.UTC).astimezone(self._settings.zone).date()
 
     def add(self, start: dt.datetime, minutes: float, working: bool) -> dt.datetime:
         """The instant ``minutes`` after ``start`` on this clock."""
-        start = naive_utc(start)
+        start = as_utc(start)
         if not working:
             return start + dt.timedelta(minutes=minutes)
         left = dt.timedelta(minutes=minutes)
@@ -52,7 +52,7 @@ class WorkTime:
 
     def between(self, start: dt.datetime, end: dt.datetime, working: bool) -> float:
         """Minutes on this clock from ``start`` to ``end`` (negative when ``end`` is earlier)."""
-        start, end = naive_utc(start), naive_utc(end)
+        start, end = as_utc(start), as_utc(end)
         if end < start:
             return -self.between(end, start, working)
         if not working:

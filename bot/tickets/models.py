@@ -17,7 +17,7 @@
   a ticket without a card row still needs one).
 * ``ticket_counter``: one row per year, the last sequence number handed out.
 
-Timestamps are naive UTC. Text columns hold redacted text only; redaction is the caller's job
+Timestamps are aware UTC (stored as UTC by ``bot.clock.UtcDateTime``). Text columns hold redacted text only; redaction is the caller's job
 (``bot.redact``), done before anything reaches a store.
 """
 
@@ -30,7 +30,8 @@ from enum import StrEnum
 from sqlalchemy import DDL, CheckConstraint, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
-from bot.registry.clock import utc_field
+from bot.actors import ActorKind as ActorKind  # re-exported: defined with Actor
+from bot.clock import utc_field
 
 
 class Status(StrEnum):
@@ -52,13 +53,6 @@ class Direction(StrEnum):
     HOSPITAL = "hospital"  # written by a hospital user
     ENGINEER = "engineer"  # written by an engineer, relayed to the hospital
     BOT = "bot"  # written by the bot (an answer, a notice)
-
-
-class ActorKind(StrEnum):
-    ENGINEER = "engineer"
-    HOSPITAL_USER = "hospital_user"
-    BOT = "bot"
-    SYSTEM = "system"
 
 
 class EventKind(StrEnum):
@@ -173,7 +167,10 @@ class TicketEvent(SQLModel, table=True):
 
     __tablename__ = "ticket_event"
     __table_args__ = (
-        CheckConstraint(_in("actor_kind", tuple(ActorKind)), name="ck_ticket_event_actor_kind"),
+        CheckConstraint(
+            _in("actor_kind", tuple(k for k in ActorKind if k is not ActorKind.CHAT_USER)),
+            name="ck_ticket_event_actor_kind",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

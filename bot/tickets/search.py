@@ -21,7 +21,7 @@ from bot.tickets.models import OPEN_STATUSES, Ticket, TicketMessage
 
 @dataclass(frozen=True)
 class TicketQuery:
-    """Every field narrows the result; None/empty means "any". Times are naive UTC bounds
+    """Every field narrows the result; None/empty means "any". Times are aware UTC bounds
     (``opened_from`` inclusive, ``opened_before`` exclusive)."""
 
     hospital_id: str | None = None

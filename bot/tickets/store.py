@@ -36,7 +36,8 @@ from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, col, select
 
 from adapters.base import MessageRef
-from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.actors import Actor as Actor  # re-exported: the one Actor lives in bot.actors
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.categories import CATEGORIES, URGENCIES
@@ -113,39 +114,6 @@ class InvalidValue(TicketError, ValueError):
 # -- values the callers pass ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who does something to a ticket. Build with the class methods.
-
-    ``id`` is an engineer id, ``"platform:user id"`` for a hospital user, None for the bot and
-    the system. A hospital user carries their hospital: the store refuses (as "not found") any
-    ticket of another hospital.
-    """
-
-    kind: ActorKind
-    id: str | None = None
-    name: str = ""
-    hospital_id: str | None = None
-
-    @classmethod
-    def engineer(cls, engineer_id: str, name: str = "") -> Actor:
-        return cls(ActorKind.ENGINEER, engineer_id, name)
-
-    @classmethod
-    def hospital_user(
-        cls, hospital_id: str, platform: str, user_id: str | int, name: str = ""
-    ) -> Actor:
-        return cls(ActorKind.HOSPITAL_USER, f"{platform}:{user_id}", name, hospital_id)
-
-    @classmethod
-    def bot(cls) -> Actor:
-        return cls(ActorKind.BOT, None, "bot")
-
-    @classmethod
-    def system(cls, name: str = "system") -> Actor:
-        return cls(ActorKind.SYSTEM, None, name)
-
-
 #: An actor, or an engineer id (the common case).
 By = Actor | str
 
@@ -169,7 +137,7 @@ class TicketStore:
         self._clock = clock
 
     def _now(self) -> datetime:
-        return naive_utc(self._clock())
+        return as_utc(self._clock())
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -234,7 +202,7 @@ class TicketStore:
                 s.add(
                     TicketMessage(
                         ticket_id=tid,
-                        at=naive_utc(e.at),
+                        at=as_utc(e.at),
                         direction=e.direction,
                         author=e.author,
                         text=e.text,
@@ -761,6 +729,8 @@ def _actor(s: Session, by: By) -> Actor:
         if engineer is None:
             raise NotAllowed(f"{by.id!r} is not a registered engineer", "not_engineer")
         return Actor(ActorKind.ENGINEER, engineer.id, by.name or engineer.name)
+    if by.kind == ActorKind.CHAT_USER:
+        raise NotAllowed("a chat account acts on tickets as an engineer or a hospital user")
     if by.kind == ActorKind.HOSPITAL_USER and not by.hospital_id:
         raise NotAllowed("a hospital user acts for a hospital: build it with Actor.hospital_user")
     return by

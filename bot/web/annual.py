@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot import texts
-from bot.registry.clock import naive_utc
+from bot.clock import as_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import Ticket
 from bot.web.app import Console
@@ -225,7 +225,7 @@ def routes(console: Console) -> APIRouter:
     def annual(request: Request, year: str = "", hospital: str = "") -> Response:
         """年度服务回顾: one workbook, one sheet per section."""
         console.engineer(request)
-        now = naive_utc(console.services.clock())
+        now = as_utc(console.services.clock())
         this_year = now.year
         y = year.strip()
         if y and not (y.isascii() and y.isdigit() and 2000 <= int(y) <= this_year + 1):

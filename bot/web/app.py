@@ -105,7 +105,7 @@ class Console:
         return ZoneInfo(self.settings.reports.timezone)
 
     def local_time(self, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        """A stored (naive UTC) time as the console shows it: in the reports' time zone."""
+        """A stored (aware UTC) time as the console shows it: in the reports' time zone."""
         if value is None:
             return "—"
         aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)

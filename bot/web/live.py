@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from bot import texts
-from bot.registry.clock import naive_utc
+from bot.clock import as_utc
 from bot.registry.models import Hospital
 from bot.registry.sessions import read_session
 from bot.sla.models import ClockKind, SlaClock
@@ -47,7 +47,7 @@ class Cursor:
 def start_cursor(db: Engine, now: dt.datetime) -> Cursor:
     with read_session(db) as s:
         last = s.exec(select(func.max(Ticket.id))).one()
-    return Cursor(int(last or 0), naive_utc(now))
+    return Cursor(int(last or 0), as_utc(now))
 
 
 def changes(db: Engine, cursor: Cursor, local: Any) -> list[tuple[str, dict[str, Any]]]:

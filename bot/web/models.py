@@ -2,7 +2,7 @@
 of who changed what through the console.
 
 Secrets are never stored: passwords as argon2 hashes, session tokens and access-link tokens as
-SHA-256 digests (a leaked database does not let anyone in). Times are naive UTC, as everywhere.
+SHA-256 digests (a leaked database does not let anyone in). Times are aware UTC, as everywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlmodel import Field, SQLModel
 
-from bot.registry.clock import utc_field
+from bot.clock import utc_field
 
 
 class WebAccount(SQLModel, table=True):

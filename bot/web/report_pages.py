@@ -25,7 +25,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from bot import texts
-from bot.registry.clock import naive_utc
+from bot.clock import as_utc
 from bot.web.app import Console
 from bot.web.report_cache import RecentResults
 from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
@@ -315,7 +315,7 @@ def routes(console: Console) -> APIRouter:
     settings = console.settings.reports
 
     def now_local() -> dt.datetime:
-        return naive_utc(console.services.clock()).replace(tzinfo=dt.UTC).astimezone(console.zone)
+        return as_utc(console.services.clock()).replace(tzinfo=dt.UTC).astimezone(console.zone)
 
     def parse(hospital: str | None, year: str | None, month: str | None) -> Query:
         """The query string, checked: a bad value is a 400 (or 404 for no such hospital)."""
@@ -353,7 +353,7 @@ def routes(console: Console) -> APIRouter:
                 zone=console.zone,
                 targets=settings.targets,
                 top_n=settings.top_unanswered,
-                now=naive_utc(console.services.clock()),
+                now=as_utc(console.services.clock()),
             ),
         )
 

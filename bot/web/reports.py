@@ -1,6 +1,6 @@
 """Service reports for the annual and monthly service reviews: pure computation, no web code.
 
-Periods are calendar months (or years) in the reports' local time zone, queried as naive UTC.
+Periods are calendar months (or years) in the reports' local time zone, queried as aware UTC.
 The definitions below are also shown on the report page, because the figures go into
 contract reviews and must mean the same thing to both sides:
 
@@ -38,9 +38,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select
 from sqlmodel import col
 
+from bot.clock import as_utc
 from bot.exchanges import Exchange, Outcome
 from bot.privacy.models import ERASED
-from bot.registry.clock import naive_utc
 from bot.registry.models import Hospital
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
 from bot.web.settings import ServiceTargets
@@ -61,8 +61,8 @@ ESCALATED = (Outcome.ESCALATED.value, Outcome.UNSOLVED.value)
 class Period:
     year: int
     month: int | None  # None: the whole year
-    start: dt.datetime  # naive UTC, inclusive
-    end: dt.datetime  # naive UTC, exclusive
+    start: dt.datetime  # aware UTC, inclusive
+    end: dt.datetime  # aware UTC, exclusive
 
     @property
     def label(self) -> str:
@@ -200,7 +200,7 @@ def question_key(text: str) -> str:
 
 
 def period(year: int, month: int | None, zone: ZoneInfo) -> Period:
-    """A local calendar month (or year, ``month=None``) as naive UTC bounds."""
+    """A local calendar month (or year, ``month=None``) as aware UTC bounds."""
     if month is None:
         first, after = dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)
     else:
@@ -210,11 +210,11 @@ def period(year: int, month: int | None, zone: ZoneInfo) -> Period:
 
 
 def _to_utc(local: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    return naive_utc(local.replace(tzinfo=zone))
+    return as_utc(local.replace(tzinfo=zone))
 
 
 def month_finder(year: int, zone: ZoneInfo) -> Callable[[dt.datetime], int]:
-    """The local month (1–12) of a naive-UTC time within ``year``: a bisect over the months'
+    """The local month (1–12) of a UTC time within ``year``: a bisect over the months'
     UTC starts, not a time-zone conversion per row (a year holds ~100k rows to place)."""
     starts = [period(year, m, zone).start for m in range(2, 13)]
     return lambda value: bisect_right(starts, value) + 1
@@ -239,7 +239,7 @@ class _Question(NamedTuple):
     question: str
     decision: str
     outcome: str
-    created_at: dt.datetime  # naive UTC
+    created_at: dt.datetime  # aware UTC
 
 
 def _read(
@@ -267,7 +267,7 @@ def _read(
     with engine.connect() as conn:
         tickets = [_Ticket(*row) for row in conn.execute(tq)]
         questions = [
-            _Question(h, text, decision, outcome, naive_utc(at))
+            _Question(h, text, decision, outcome, as_utc(at))
             for h, text, decision, outcome, at in conn.execute(eq)
         ]
         names = {h: n for h, n in conn.execute(select(col(Hospital.id), col(Hospital.name)))}
@@ -290,10 +290,10 @@ def build_report(
 ) -> Report:
     """The report of one hospital (or all, ``None``) for a local month (or year, ``None``).
 
-    ``now`` (naive UTC) is when open tickets' ages are measured.
+    ``now`` (aware UTC) is when open tickets' ages are measured.
     """
     span = period(year, month, zone)
-    now = naive_utc(now)
+    now = as_utc(now)
     tickets, questions, names = _read(db_engine, hospital_id, span)
     opened = [t for t in tickets if span.start <= t.created_at < span.end]
     resolved = [t for t in tickets if t.completed_at and span.start <= t.completed_at < span.end]

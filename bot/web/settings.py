@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from annotated_types import Ge, Gt, Lt
 
 
 @dataclass(frozen=True)
 class ServiceTargets:
     """Contract targets per urgency, in minutes: tickets beyond them are "open beyond target"."""
 
-    accept_minutes_p1: int = 15
-    accept_minutes_p2: int = 30
-    accept_minutes_p3: int = 120
-    accept_minutes_p4: int = 480
-    resolve_minutes_p1: int = 240
-    resolve_minutes_p2: int = 1440
-    resolve_minutes_p3: int = 4320
-    resolve_minutes_p4: int = 10080
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if value <= 0:
-                raise ValueError(f"[reports] {name} must be positive, not {value}")
+    accept_minutes_p1: Annotated[int, Gt(0)] = 15
+    accept_minutes_p2: Annotated[int, Gt(0)] = 30
+    accept_minutes_p3: Annotated[int, Gt(0)] = 120
+    accept_minutes_p4: Annotated[int, Gt(0)] = 480
+    resolve_minutes_p1: Annotated[int, Gt(0)] = 240
+    resolve_minutes_p2: Annotated[int, Gt(0)] = 1440
+    resolve_minutes_p3: Annotated[int, Gt(0)] = 4320
+    resolve_minutes_p4: Annotated[int, Gt(0)] = 10080
 
     def accept_minutes(self, urgency: str) -> int:
         return int(getattr(self, f"accept_minutes_{urgency.lower()}", self.accept_minutes_p3))
@@ -37,7 +34,7 @@ class ReportSettings:
     #: Months and days of the reports (and times shown in the console) are in this time zone.
     timezone: str = "Asia/Shanghai"
     #: How many of the most frequent unanswered questions a report lists.
-    top_unanswered: int = 10
+    top_unanswered: Annotated[int, Gt(0)] = 10
     targets: ServiceTargets = field(default_factory=ServiceTargets)
 
     def __post_init__(self) -> None:
@@ -45,8 +42,6 @@ class ReportSettings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"[reports] timezone: unknown time zone {self.timezone!r}") from None
-        if self.top_unanswered <= 0:
-            raise ValueError("[reports] top_unanswered must be positive")
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class WebSettings:
     #: Address and port to listen on (port 0: any free port, printed at start). Put a
     #: TLS-terminating proxy in front for other hosts.
     listen: str = "127.0.0.1"
-    port: int = 8080
+    port: Annotated[int, Ge(0), Lt(65536)] = 8080
     #: Public base URL of the console; article links in chat answers are ``base_url/kb/<id>``.
     #: Empty: ``http://<listen>:<port>`` (right for a local demo, not behind a proxy).
     base_url: str = ""
@@ -68,44 +63,31 @@ class WebSettings:
     #: The chat playground (a "web" chat platform: the same pipeline as Telegram and Slack).
     playground: bool = True
     #: Signed-in sessions last this long (hours) from sign-in.
-    session_hours: int = 12
+    session_hours: Annotated[int, Gt(0)] = 12
     #: Failed logins allowed per (user name, client address) pair within the window; then that
     #: pair is refused until the window has passed. Beyond as many failures of a user name
     #: (from anywhere) or of an address (for any name), attempts wait a growing delay (0.5 s
     #: doubling, at most ``login_max_delay_seconds``) — never a block.
-    login_max_failures: int = 5
-    login_window_minutes: int = 15
-    login_max_delay_seconds: float = 10.0
+    login_max_failures: Annotated[int, Gt(0)] = 5
+    login_window_minutes: Annotated[int, Gt(0)] = 15
+    login_max_delay_seconds: Annotated[float, Gt(0)] = 10.0
     #: Addresses or CIDR blocks of reverse proxies whose ``X-Forwarded-For`` is believed (the
     #: client's address for login limits and the audit). Empty: the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
     #: Password checks (argon2) run in their own pool of this many threads, with at most
     #: ``password_check_queue`` waiting; more at once are answered "busy, retry" (503).
-    password_check_threads: int = 1
-    password_check_queue: int = 16
+    password_check_threads: Annotated[int, Gt(0)] = 1
+    password_check_queue: Annotated[int, Gt(0)] = 16
     #: Playground long polls one browser session may hold open at once (more: 429).
-    max_polls_per_session: int = 4
+    max_polls_per_session: Annotated[int, Gt(0)] = 4
     #: Mark cookies ``Secure`` (HTTPS only): "auto" follows the scheme of ``base_url``.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port < 65536:
-            raise ValueError(f"[web] port must be 0..65535, not {self.port}")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
                 f"[web] base_url must start with http:// or https://: {self.base_url!r}"
             )
-        for name in (
-            "session_hours",
-            "login_max_failures",
-            "login_window_minutes",
-            "login_max_delay_seconds",
-            "password_check_threads",
-            "password_check_queue",
-            "max_polls_per_session",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"[web] {name} must be positive")
         from bot.web.abuse import proxy_networks
 
         proxy_networks(self.trusted_proxies)  # a bad entry is a config error naming it

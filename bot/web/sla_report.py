@@ -80,7 +80,7 @@ def sla_rows(
     now: dt.datetime,
 ) -> tuple[SlaRow, ...]:
     """One row per month, hospital and urgency that has clocks started in [start, end)
-    (naive UTC), in that order."""
+    (aware UTC), in that order."""
     fields = [col(getattr(SlaClock, f)) for f in _Clock._fields[:6]]
     query = (
         select(*fields, col(Ticket.hospital_id), col(Ticket.urgency))

@@ -15,10 +15,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot import operations
+from bot.clock import as_utc
 from bot.kbloop import label_flow
 from bot.kbloop.labels import LabelRefused
 from bot.kbloop.models import Verdict
-from bot.registry.clock import naive_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
@@ -58,7 +58,7 @@ _INTERNAL = {EventKind.NOTE, EventKind.CARD_POSTED}
 
 
 def _local_date(console: Console, value: str, field: str) -> dt.datetime | None:
-    """A YYYY-MM-DD local date from a filter → naive UTC midnight of that local day."""
+    """A YYYY-MM-DD local date from a filter → aware UTC midnight of that local day."""
     if not value:
         return None
     try:
@@ -67,7 +67,7 @@ def _local_date(console: Console, value: str, field: str) -> dt.datetime | None:
         raise HTTPException(400, f"{field}: 日期格式应为 YYYY-MM-DD") from None
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise HTTPException(400, f"{field}: 年份应在 {FIRST_YEAR}–{LAST_YEAR} 之间")
-    return naive_utc(dt.datetime.combine(day, dt.time(), tzinfo=console.zone))
+    return as_utc(dt.datetime.combine(day, dt.time(), tzinfo=console.zone))
 
 
 def _page(value: str) -> int:

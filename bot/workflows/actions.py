@@ -1,17 +1,11 @@
-"""The chat buttons of the service workflows, as typed values: encoded and decoded here only.
-
-``wf:<verb>:<id>`` — the platforms carry a short string (Telegram: 64 bytes); nothing else in
-the bot takes these strings apart.
-"""
+"""The chat buttons of the service workflows, as a typed action (``wf:<verb>:<id>``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.workflows.times import parse_number
-
-PREFIX = "wf"
+from bot.routing.actions import action
 
 
 class Verb(StrEnum):
@@ -21,20 +15,8 @@ class Verb(StrEnum):
     CONFIRM_VISIT = "visit"  # 确认 an on-site visit
 
 
+@action("wf")
 @dataclass(frozen=True)
 class WorkflowAction:
     verb: Verb
     target: int  # a remote grant's or a visit's id
-
-
-def encode(action: WorkflowAction) -> str:
-    return f"{PREFIX}:{action.verb}:{action.target}"
-
-
-def decode(data: str) -> WorkflowAction | None:
-    """The action of a button, or None if the button is not one of ours (or is malformed)."""
-    parts = data.split(":")
-    if len(parts) != 3 or parts[0] != PREFIX or parts[1] not in tuple(Verb):
-        return None
-    target = parse_number(parts[2])
-    return None if target is None else WorkflowAction(Verb(parts[1]), target)

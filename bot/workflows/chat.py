@@ -26,9 +26,10 @@ from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, Reply
 from bot import operations
 from bot.core import Services
 from bot.registry.models import Engineer, Hospital
+from bot.routing import CommandCall, Router, Scope, encode
 from bot.tickets.store import TicketError
 from bot.workflows import ServiceWorkflows
-from bot.workflows.actions import Verb, WorkflowAction, decode, encode
+from bot.workflows.actions import Verb, WorkflowAction
 from bot.workflows.calls import register_call
 from bot.workflows.errors import WorkflowError
 from bot.workflows.models import RemoteGrant, SiteVisit
@@ -67,21 +68,25 @@ class ServiceChat:
     async def _say(self, msg: IncomingMessage, text: str) -> None:
         await self.s.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
 
+    def register(self, router: Router) -> None:
+        """The desk's ``DESK_COMMANDS``, the hospitals' /engineer and /revoke, the buttons."""
+        for name in DESK_COMMANDS:
+            router.command(name, Scope.DESK, self.on_desk_command)
+        router.command("engineer", Scope.HOSPITAL, self.on_hospital_command)
+        router.command("revoke", Scope.HOSPITAL, self.on_hospital_command)
+        router.action(WorkflowAction, self.on_button)
+
     # ---- desk ---------------------------------------------------------------------------------
 
-    async def on_desk_command(
-        self, msg: IncomingMessage, engineer: Engineer, name: str, args: str
-    ) -> bool:
-        """Handle one of ``DESK_COMMANDS``; False for any other command."""
-        if name not in DESK_COMMANDS:
-            return False
+    async def on_desk_command(self, call: CommandCall) -> None:
+        """One of ``DESK_COMMANDS``, typed by a registered engineer."""
+        assert call.engineer is not None  # registered engineers_only
         try:
-            await self._desk(msg, engineer, name, args.split())
+            await self._desk(call.msg, call.engineer, call.name, call.args.split())
         except WorkflowError as exc:
-            await self._say(msg, str(exc))
+            await self._say(call.msg, str(exc))
         except TicketError as exc:
-            await self._say(msg, operations.explain(exc))
-        return True
+            await self._say(call.msg, operations.explain(exc))
 
     async def _desk(
         self, msg: IncomingMessage, engineer: Engineer, name: str, a: list[str]
@@ -228,18 +233,17 @@ class ServiceChat:
 
     # ---- hospital chats -----------------------------------------------------------------------
 
-    async def on_hospital_command(
-        self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
-    ) -> bool:
-        if name == "engineer":
+    async def on_hospital_command(self, call: CommandCall) -> None:
+        """/engineer: the hospital's team; /revoke: end every live remote grant."""
+        msg, hospital = call.msg, call.hospital
+        assert hospital is not None  # a hospital-scope command
+        if call.name == "engineer":
             await self._say(msg, await self.s.db.read(lambda: team_text(self.s, hospital)))
-            return True
-        if name != "revoke":
-            return False
+            return
         grants = await asyncio.to_thread(self.w.remote.live_for_hospital, hospital.id)
         if not grants:
             await self._say(msg, "本院目前没有有效的远程授权。")
-            return True
+            return
         try:
             for grant in grants:
                 await asyncio.to_thread(
@@ -252,25 +256,21 @@ class ServiceChat:
                 )
         except WorkflowError as exc:
             await self._say(msg, str(exc))
-            return True
+            return
         await self._say(msg, f"已撤销 {len(grants)} 项远程授权，工程师的远程访问应立即停止。")
         await self._tell_desks(
             f"{hospital.name} 撤销了远程授权：{', '.join(str(g.id) for g in grants)}"
         )
-        return True
 
-    async def on_button(self, press: ButtonPress) -> bool:
-        """A workflow button; False if the press is not one of ours."""
-        action = decode(press.action)
-        if action is None:
-            return False
+    async def on_button(self, press: ButtonPress, action: WorkflowAction) -> None:
+        """同意/拒绝/撤销 remote access, 确认 a visit (hospital admins only)."""
         platform, chat_id = press.message.platform, press.message.chat_id
         hospital = await self.s.db.read(
             lambda: self.s.registry.hospital_for_chat(platform, chat_id)
         )
         if hospital is None:
             await self.s.messenger.acknowledge(press, "这个按钮已失效。")
-            return True
+            return
         who = (hospital.id, press.message.platform, press.sender.user_id, press.sender.display_name)
         chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
         try:
@@ -295,7 +295,6 @@ class ServiceChat:
             await self.s.messenger.acknowledge(press, str(exc))
         except TicketError as exc:
             await self.s.messenger.acknowledge(press, operations.explain(exc))
-        return True
 
     async def _decided(self, press: ButtonPress, chat: ChatRef, grant: RemoteGrant) -> None:
         number = await self.s.db.read(lambda: self.w.remote.ticket_number(grant))

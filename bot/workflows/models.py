@@ -4,7 +4,7 @@ the ticket's escalation level, the upgrade service and the product versions hosp
 Each row is the workflow's *state*; every step also appends an event to the ticket's audit
 log (``ticket_event``) in the same transaction, so the trail shows who did what and when.
 Upgrades belong to a hospital, not to a ticket: their stages are their own log
-(``upgrade_step``, one row per stage, never rewritten). Timestamps are naive UTC.
+(``upgrade_step``, one row per stage, never rewritten). Timestamps are aware UTC.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.registry.clock import utc_field
+from bot.clock import utc_field
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, HospitalAdmin
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket
@@ -33,7 +33,7 @@ def is_live(grant: RemoteGrant, now: dt.datetime) -> bool:
     return (
         grant.status == GrantStatus.GRANTED
         and grant.expires_at is not None
-        and naive_utc(now) < grant.expires_at
+        and as_utc(now) < grant.expires_at
     )
 
 
@@ -51,7 +51,7 @@ class RemoteAccess:
         self._clock = clock
 
     def _now(self) -> dt.datetime:
-        return naive_utc(self._clock())
+        return as_utc(self._clock())
 
     # -- the engineer asks ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""What people type (chat, CLI, console): times in the reports' zone ↔ stored naive UTC,
+"""What people type (chat, CLI, console): times in the reports' zone ↔ stored aware UTC,
 days, and ids."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from bot.workflows.errors import WorkflowError
 
 
 def parse_local(text: str, zone: ZoneInfo) -> dt.datetime:
-    """ "2026-03-02 14:30" (or "2026-03-02T14:30") in ``zone`` → naive UTC."""
+    """ "2026-03-02 14:30" (or "2026-03-02T14:30") in ``zone`` → aware UTC."""
     try:
         local = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise WorkflowError(f"时间 {text!r} 无法识别：请写成 2026-03-02 14:30。") from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=zone)
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
+    return local.astimezone(dt.UTC)
 
 
 def parse_day(text: str) -> dt.date:
@@ -28,7 +28,7 @@ def parse_day(text: str) -> dt.date:
 
 
 def shown(value: dt.datetime | None, zone: ZoneInfo) -> str:
-    """A stored (naive UTC) time as people read it, in ``zone``."""
+    """A stored (aware UTC) time as people read it, in ``zone``."""
     if value is None:
         return "—"
     return value.replace(tzinfo=dt.UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")

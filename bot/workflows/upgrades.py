@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Notice, Receipt, ReceiptKind
-from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.models import Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.workflows.errors import WorkflowError, WorkflowNotFound
@@ -74,7 +74,7 @@ class Upgrades:
         product, to_version = product.strip(), to_version.strip()
         if not product or len(product) > MAX_NAME or not to_version or len(to_version) > MAX_NAME:
             raise WorkflowError(f"请写明产品和目标版本（各 1–{MAX_NAME} 个字符）。")
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with write_session(self._engine) as s:
             if s.get(Hospital, hospital_id) is None:
                 raise WorkflowNotFound(f"没有医院 {hospital_id}。")
@@ -116,7 +116,7 @@ class Upgrades:
         """Record ``stage`` as done; it must be the next one in ``STAGE_ORDER``."""
         if stage not in tuple(Stage):
             raise WorkflowError(f"未知的升级阶段 {stage!r}（{'、'.join(STAGE_ORDER)}）。")
-        now = naive_utc(self._clock())
+        now = as_utc(self._clock())
         with write_session(self._engine) as s:
             upgrade = _upgrade(s, upgrade_id)
             engineer_named(s, engineer_id)
@@ -159,7 +159,7 @@ class Upgrades:
         with write_session(self._engine) as s:
             if s.get(Hospital, hospital_id) is None:
                 raise WorkflowNotFound(f"没有医院 {hospital_id}。")
-            _set_version(s, hospital_id, product, version, naive_utc(self._clock()))
+            _set_version(s, hospital_id, product, version, as_utc(self._clock()))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ def _view(s: Session, upgrade: Upgrade) -> UpgradeView:
         hospital.name if hospital else upgrade.hospital_id,
         tuple(steps),
         notice.title if notice else None,
-        naive_utc(receipt.at) if receipt else None,  # broadcasts store aware times
+        as_utc(receipt.at) if receipt else None,  # broadcasts store aware times
     )
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.registry.clock import Clock, naive_utc, utc_now
+from bot.clock import Clock, as_utc, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket
 from bot.tickets.numbering import normalise_number
@@ -36,12 +36,12 @@ class Visits:
         self._clock = clock
 
     def _now(self) -> dt.datetime:
-        return naive_utc(self._clock())
+        return as_utc(self._clock())
 
     def plan(self, number: str, engineer_id: str, planned_at: dt.datetime, by: str) -> SiteVisit:
-        """Plan a visit by ``engineer_id`` at ``planned_at`` (naive UTC or aware)."""
+        """Plan a visit by ``engineer_id`` at ``planned_at`` (a naive value is taken as UTC)."""
         now = self._now()
-        when = naive_utc(planned_at)
+        when = as_utc(planned_at)
         with write_session(self._engine) as s:
             visitor = engineer_named(s, engineer_id)
             ticket = open_ticket_event(

@@ -25,6 +25,7 @@ from bot.broadcasts import (
 )
 from bot.db import make_engine
 from bot.registry import RegistryStore
+from bot.routing import Router
 
 #: 10:00 in Shanghai: outside quiet hours.
 START = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)
@@ -232,3 +233,11 @@ def press(
 
 
 HOSPITAL_CHATS = ["-1001001", "C001", "-1001002", "-1001003"]
+
+
+async def pressed(bc: Broadcasts, press: ButtonPress) -> bool:
+    """Route a press as the bot does, through a router holding broadcasts' actions; False
+    when the button is none of theirs."""
+    router = Router()
+    bc.register(router)
+    return await router.press(press)

@@ -32,6 +32,7 @@ from tests.broadcasts.conftest import (
     FakeTransport,
     patch_draft,
     press,
+    pressed,
     send_now,
 )
 
@@ -137,12 +138,12 @@ async def test_chat_flow_create_send_confirm(bc: Broadcasts, transport: FakeTran
     assert confirm.action == "nconfirm:1:0" and abort.action == "nabort:1"
 
     # an engineer without the role presses 确认发送: refused, on record, nothing sent
-    assert await bc.on_button(press(DESK.chat_id, prompt.ref.message_id, confirm.action, E01_USER))
+    assert await pressed(bc, press(DESK.chat_id, prompt.ref.message_id, confirm.action, E01_USER))
     assert "broadcaster" in transport.toasts[-1][1]
     assert refusals(bc.store)[-1] == ("telegram:5001", "telegram", "send")
     assert bc.store.get(1).status == "draft"
 
-    assert await bc.on_button(press(DESK.chat_id, prompt.ref.message_id, confirm.action, E05_USER))
+    assert await pressed(bc, press(DESK.chat_id, prompt.ref.message_id, confirm.action, E05_USER))
     assert "已由 通知员 确认" in transport.edits[-1][1].text
     await bc.broadcaster.process_once()
     assert sorted(transport.chats()) == ["-1001001", "-1001003", "C001"]
@@ -180,8 +181,8 @@ async def test_chat_schedule_and_bad_input(
     )
     prompt = transport.sent[-1]
     assert "定时 2026-03-03 09:30" in prompt.reply.text
-    assert await bc.on_button(
-        press(DESK.chat_id, prompt.ref.message_id, prompt.reply.buttons[0][0].action, E05_USER)
+    assert await pressed(
+        bc, press(DESK.chat_id, prompt.ref.message_id, prompt.reply.buttons[0][0].action, E05_USER)
     )
     notice = bc.store.get(1)
     assert notice.status == "scheduled" and notice.send_at == dt.datetime(

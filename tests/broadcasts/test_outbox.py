@@ -21,6 +21,7 @@ from tests.broadcasts.conftest import (
     SimulatedCrash,
     patch_draft,
     press,
+    pressed,
     send_now,
     settle,
 )
@@ -116,8 +117,8 @@ async def test_a_crash_after_the_platform_accepted_does_not_duplicate(
 
     # the hospital presses 已知悉 on it: proof of delivery, message id recorded
     [msg] = transport.to("-1001002")
-    assert await second.on_button(
-        press("-1001002", msg.ref.message_id, msg.reply.buttons[0][0].action)
+    assert await pressed(
+        second, press("-1001002", msg.ref.message_id, msg.reply.buttons[0][0].action)
     )
     [row] = [d for d in second.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
     assert (row.status, row.message_id) == ("sent", msg.ref.message_id)

@@ -14,6 +14,7 @@ from tests.broadcasts.conftest import (
     FakeTransport,
     patch_draft,
     press,
+    pressed,
     send_now,
 )
 
@@ -33,17 +34,17 @@ async def test_acknowledged_and_applied_per_hospital_with_who_and_when(
     ack, applied = (b.action for b in tg.reply.buttons[0])
     assert [b.label for b in tg.reply.buttons[0]] == ["已知悉", "已升级"]
     clock.advance(minutes=15)
-    assert await bc.on_button(press("-1001001", tg.ref.message_id, ack, "7001", "护士小王"))
+    assert await pressed(bc, press("-1001001", tg.ref.message_id, ack, "7001", "护士小王"))
     assert transport.toasts[-1] == (ack, "已记录：本院已知悉，谢谢！")
     edited = transport.edits[-1][1]
     assert "✅ 已知悉：护士小王（2026-03-02 10:15）" in edited.text
     assert [b.label for b in edited.buttons[0]] == ["已升级"]  # what is left to press
     # someone else, in the hospital's other chat: already acknowledged, by whom
     slack_ack = slack.reply.buttons[0][0].action
-    assert await bc.on_button(press("C001", slack.ref.message_id, slack_ack, "U9", "Li"))
+    assert await pressed(bc, press("C001", slack.ref.message_id, slack_ack, "U9", "Li"))
     assert transport.toasts[-1][1] == "本院已由 护士小王 于 2026-03-02 10:15 确认已知悉。"
     clock.advance(hours=2)
-    assert await bc.on_button(press("-1001001", tg.ref.message_id, applied, "7002", "信息科老陈"))
+    assert await pressed(bc, press("-1001001", tg.ref.message_id, applied, "7002", "信息科老陈"))
     assert transport.edits[-1][1].buttons == ()
     receipts = bc.store.receipts.receipts(notice_id)
     assert [(r.hospital_id, r.kind, r.user_name, r.platform) for r in receipts] == [
@@ -57,16 +58,16 @@ async def test_buttons_that_do_not_count(bc: Broadcasts, transport: FakeTranspor
     tg = transport.to("-1001001")[0]
     ack = tg.reply.buttons[0][0].action
     # pressed in another hospital's group (forged or forwarded data)
-    assert await bc.on_button(press("-1001002", tg.ref.message_id, ack))
+    assert await pressed(bc, press("-1001002", tg.ref.message_id, ack))
     assert transport.toasts[-1][1] == "这个按钮已失效。"
     # the test copy in the engineers' chat
     test_copy = transport.to(DESK.chat_id)[0]
-    assert await bc.on_button(
-        press(DESK.chat_id, test_copy.ref.message_id, test_copy.reply.buttons[0][0].action)
+    assert await pressed(
+        bc, press(DESK.chat_id, test_copy.ref.message_id, test_copy.reply.buttons[0][0].action)
     )
     assert transport.toasts[-1][1].startswith("测试消息")
-    assert await bc.on_button(press("-1001001", tg.ref.message_id, "ack:x"))
-    assert not await bc.on_button(press("-1001001", tg.ref.message_id, "ok:12"))  # the pipeline's
+    assert not await pressed(bc, press("-1001001", tg.ref.message_id, "ack:x"))  # damaged
+    assert not await pressed(bc, press("-1001001", tg.ref.message_id, "ok:12"))  # the pipeline's
     assert bc.store.receipts.receipts(notice_id) == []
 
 
@@ -83,7 +84,7 @@ async def test_announcements_have_no_applied_button(
     [msg] = transport.to("-1001002")
     assert [b.label for b in msg.reply.buttons[0]] == ["已知悉"]
     delivery_id = msg.reply.buttons[0][0].action.split(":")[1]
-    assert await bc.on_button(press("-1001002", msg.ref.message_id, f"applied:{delivery_id}"))
+    assert await pressed(bc, press("-1001002", msg.ref.message_id, f"applied:{delivery_id}"))
     assert transport.toasts[-1][1] == "这个按钮已失效。"
 
 
@@ -99,8 +100,8 @@ async def test_status_shows_delivered_failed_acknowledged_applied_per_hospital(
     ]
     notice_id = await sent_patch(bc)
     tg = transport.to("-1001002")[0]
-    await bc.on_button(
-        press("-1001002", tg.ref.message_id, tg.reply.buttons[0][0].action, NURSE, "药剂科")
+    await pressed(
+        bc, press("-1001002", tg.ref.message_id, tg.reply.buttons[0][0].action, NURSE, "药剂科")
     )
     report = build_report(bc.store, notice_id)
     text = report_text(report, bc.store.settings)

@@ -18,6 +18,7 @@ from tests.broadcasts.conftest import (
     FakeTransport,
     patch_draft,
     press,
+    pressed,
     send_now,
     upgrade_draft,
 )
@@ -251,8 +252,8 @@ async def test_one_reminder_to_hospitals_that_did_not_acknowledge(
     assert notice.id is not None
     await send_now(bc, notice.id)
     first = transport.to("-1001001")[0]
-    assert await bc.on_button(
-        press("-1001001", first.ref.message_id, first.reply.buttons[0][0].action)
+    assert await pressed(
+        bc, press("-1001001", first.ref.message_id, first.reply.buttons[0][0].action)
     )
     clock.advance(hours=23, minutes=59)
     await bc.broadcaster.process_once()

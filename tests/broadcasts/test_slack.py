@@ -23,7 +23,14 @@ from bot.broadcasts import (
     WaveKind,
 )
 from bot.registry import RegistryStore
-from tests.broadcasts.conftest import BROADCASTER, DESK, FakeClock, FakeTransport, patch_draft
+from tests.broadcasts.conftest import (
+    BROADCASTER,
+    DESK,
+    FakeClock,
+    FakeTransport,
+    patch_draft,
+    pressed,
+)
 
 slack_api = pytest.importorskip("tests.fakes.slack_api", reason="the Slack fake is not there yet")
 slack_adapter = pytest.importorskip("adapters.slack", reason="the Slack adapter is not there yet")
@@ -64,7 +71,7 @@ async def test_a_notice_to_slack_channels(
     holder: list[Broadcasts] = []
 
     async def on_button(press: Any) -> None:
-        await holder[0].on_button(press)
+        await pressed(holder[0], press)
 
     async def nothing(_: Any) -> None:
         return None

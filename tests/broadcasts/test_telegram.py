@@ -32,6 +32,7 @@ from tests.broadcasts.conftest import (
     FakeClock,
     SimulatedCrash,
     patch_draft,
+    pressed,
 )
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -74,7 +75,7 @@ async def start_adapter(tg: FakeTelegram, current: Current, **overrides: Any) ->
 
     async def on_button(press: Any) -> None:
         assert current.bc is not None
-        await current.bc.on_button(press)
+        await pressed(current.bc, press)
 
     await adapter.start(CoreHandlers(_noop, on_button, _noop))
     return adapter

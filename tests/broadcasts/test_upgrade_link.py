@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import Engine
 
 from bot.broadcasts import Broadcasts
 from bot.workflows import ServiceWorkflows, WorkflowNotFound
-from tests.broadcasts.conftest import FakeClock, FakeTransport, press
+from tests.broadcasts.conftest import FakeClock, FakeTransport, press, pressed
 from tests.broadcasts.test_receipts import sent_patch
 
 
@@ -29,9 +28,9 @@ async def test_an_upgrade_shows_its_notices_receipt(
     tg = transport.to("-1001001")[0]
     applied = tg.reply.buttons[0][1].action
     clock.advance(hours=1)
-    assert await bc.on_button(press("-1001001", tg.ref.message_id, applied, "7002", "信息科老陈"))
+    assert await pressed(bc, press("-1001001", tg.ref.message_id, applied, "7002", "信息科老陈"))
     view = flows.upgrades.get(upgrade.id or 0)
-    assert view.applied_at == clock().astimezone(dt.UTC).replace(tzinfo=None)
+    assert view.applied_at == clock()
     # another hospital's upgrade is not settled by h001's receipt
     other = flows.upgrades.start("h002", "HIS", "5.2.4", "e01", notice_id)
     assert flows.upgrades.get(other.id or 0).applied_at is None

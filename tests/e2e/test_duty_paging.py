@@ -261,6 +261,10 @@ async def test_desk_duty_pause_and_the_hospitals_answer_resumes(
     tg.user_message(H1_CHAT, NURSE, "截图已发", reply_to_message_id=notice.message_id)
     await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图已发" in (m.text or ""))
     await eventually(lambda: all(c.paused_at is None for c in watch.clocks.for_ticket(number)))
-    trail = [e.text or "" for e in bot.services.tickets.events(number)]
-    assert any(t.startswith("SLA 暂停（等待医院）：e01 等医院提供账号截图") for t in trail)
-    assert "SLA 继续计时：医院回复" in trail
+
+    def trail() -> list[str]:
+        return [e.text or "" for e in bot.services.tickets.events(number)]
+
+    # the clocks are written first, the audit line right after: wait for it, not the clocks
+    await eventually(lambda: "SLA 继续计时：医院回复" in trail())
+    assert any(t.startswith("SLA 暂停（等待医院）：e01 等医院提供账号截图") for t in trail())

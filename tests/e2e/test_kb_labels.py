@@ -27,6 +27,11 @@ async def _resolved_ticket(tg: FakeTelegram, question: str) -> tuple[str, SentMe
     first = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
     if first.buttons and "没解决" in first.buttons[-1]["text"]:
         tg.callback_query(H1_CHAT, NURSE, first.message_id, first.buttons[-1]["callback_data"])
+    return await claim_and_resolve(tg)
+
+
+async def claim_and_resolve(tg: FakeTelegram) -> tuple[str, SentMessage]:
+    """The new ticket's card → 接单 → /resolve; returns (number, the label prompt)."""
     card = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "接单" in str(m.buttons))
     number = ticket_number(card.text)
     tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])

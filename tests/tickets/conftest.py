@@ -26,11 +26,11 @@ from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
 
 PG_ENV = "HISBOT_TEST_PG_URL"
-START = dt.datetime(2026, 3, 2, 8, 0, 0)
+START = dt.datetime(2026, 3, 2, 8, 0, 0, tzinfo=dt.UTC)
 
 
 class FakeClock:
-    """A clock that moves only when told to (naive UTC, like the real one)."""
+    """A clock that moves only when told to (aware UTC, like the real one)."""
 
     def __init__(self, start: dt.datetime = START) -> None:
         self.now = start

@@ -18,8 +18,8 @@ SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
 def local(*args: int) -> dt.datetime:
-    """A Shanghai wall-clock time as the naive UTC instant the stores use."""
-    return dt.datetime(*args, tzinfo=SHANGHAI).astimezone(dt.UTC).replace(tzinfo=None)
+    """A Shanghai wall-clock time as the aware UTC instant the stores use."""
+    return dt.datetime(*args, tzinfo=SHANGHAI).astimezone(dt.UTC)
 
 
 @pytest.fixture

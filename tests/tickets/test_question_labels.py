@@ -38,7 +38,7 @@ def test_a_label_is_recorded_on_a_resolved_ticket_and_a_later_tap_replaces_it(
     label = labels.get(t.number)
     assert label is not None
     assert (label.verdict, label.article_id, label.labelled_by) == ("article", "hb-007", "e02")
-    assert label.labelled_at == clock().replace(tzinfo=None)
+    assert label.labelled_at == clock()
     [row] = labels.labelled()
     assert (row.number, row.question, row.resolution) == (
         t.number,

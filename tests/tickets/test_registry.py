@@ -8,9 +8,11 @@ import tomllib
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from bot.registry import (
     EngineerSpec,
+    HospitalModule,
     HospitalSpec,
     RegistryConflict,
     RegistryNotFound,
@@ -44,7 +46,7 @@ slack_user = "U123"
 """
 
 
-def test_chat_maps_to_its_hospital(registry: RegistryStore) -> None:
+def test_chat_maps_to_its_hospital(registry: RegistryStore, engine: Engine) -> None:
     h = registry.hospital_for_chat("telegram", -1001001)
     assert h is not None and (h.id, h.name, h.region, h.his_version) == (
         "h001",
@@ -57,7 +59,7 @@ def test_chat_maps_to_its_hospital(registry: RegistryStore) -> None:
     assert h2 is not None and h2.id == "h002"
     assert registry.hospital_for_chat("slack", "-1001001") is None  # per platform
     assert registry.hospital_for_chat("telegram", -1009999) is None
-    assert registry.modules_of("h001") == ["门诊", "住院"]
+    assert modules_of(engine, "h001") == ["门诊", "住院"]
 
 
 def test_add_chat_never_silently_moves_a_chat(registry: RegistryStore) -> None:
@@ -218,7 +220,7 @@ def test_specs_from_toml_rejects_mistakes(toml: str, message: str) -> None:
         specs_from_toml(tomllib.loads(toml))
 
 
-def test_sync_from_config_rule(registry: RegistryStore, clock: FakeClock) -> None:
+def test_sync_from_config_rule(registry: RegistryStore, engine: Engine, clock: FakeClock) -> None:
     # The CLI registered e02's Telegram account as 5001 and added an extra chat to h001.
     registry.add_identity("telegram", 5001, "e02")
     registry.add_chat("telegram", -1004004, "h001", "一院检验科")
@@ -234,7 +236,7 @@ def test_sync_from_config_rule(registry: RegistryStore, clock: FakeClock) -> Non
     assert e is not None and e.id == "e01"  # re-mapped from e02
     h = registry.get_hospital("h001")
     assert h is not None and (h.his_version, h.dedicated_engineer_id) == ("5.2.1", "e01")
-    assert registry.modules_of("h001") == ["门诊", "住院", "LIS"]
+    assert modules_of(engine, "h001") == ["门诊", "住院", "LIS"]
     slack = registry.hospital_for_chat("slack", "C123")
     assert slack is not None and slack.id == "h001"  # config moved C123 from h002
     # entries the CLI added that config does not list are kept
@@ -263,7 +265,7 @@ def test_sync_from_config_rule(registry: RegistryStore, clock: FakeClock) -> Non
     assert report.hospitals_updated == ["h001"]
     h = registry.get_hospital("h001")
     assert h is not None and h.his_version == "5.3.0" and h.updated_at == clock.now
-    assert registry.modules_of("h001") == ["门诊"]
+    assert modules_of(engine, "h001") == ["门诊"]
     assert {(i.platform, i.platform_user_id) for i in registry.identities_of("e01")} == {
         ("telegram", "5001"),
         ("slack", "U123"),
@@ -301,3 +303,14 @@ def test_sync_into_an_empty_database(engine: Engine, clock: FakeClock) -> None:
     assert h is not None and h.id == "h001"
     e = reg.engineer_for_user("slack", "U123")
     assert e is not None and e.id == "e01"
+
+
+def modules_of(engine: Engine, hospital_id: str) -> list[str]:
+    """The hospital's modules in their configured order (read directly: no caller needs it)."""
+    with Session(engine) as s:
+        stmt = (
+            select(HospitalModule.module)
+            .where(HospitalModule.hospital_id == hospital_id)
+            .order_by(col(HospitalModule.position))
+        )
+        return list(s.exec(stmt).all())

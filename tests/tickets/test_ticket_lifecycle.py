@@ -436,12 +436,12 @@ def test_audit_log_is_append_only_in_the_database(
     assert store.events(number)[0].text is None
 
 
-def test_datetimes_are_naive_utc(
+def test_datetimes_come_back_aware_utc(
     store: TicketStore, clock: FakeClock, open_ticket: Callable[..., Ticket]
 ) -> None:
     clock.set(dt.datetime(2026, 6, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))))
     t = open_ticket()
     got = store.get(t.number)
-    assert got.created_at == dt.datetime(2026, 6, 1, 1, 30)
-    assert got.created_at.tzinfo is None
-    assert store.events(t.number)[0].at == dt.datetime(2026, 6, 1, 1, 30)
+    assert got.created_at == dt.datetime(2026, 6, 1, 1, 30, tzinfo=dt.UTC)
+    assert got.created_at.utcoffset() == dt.timedelta(0)
+    assert store.events(t.number)[0].at == dt.datetime(2026, 6, 1, 1, 30, tzinfo=dt.UTC)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
+from typing import Any
 
+import annotated_types as at
 import pytest
 
 from bot.config import ConfigError, Secrets, Settings, load_settings
@@ -286,3 +289,48 @@ def test_optional_keys_of_the_right_type_load(tmp_path: Path) -> None:
         )
     )
     assert s.telegram.engineers_chat == -1009000 and s.slack.engineers_channel == "C0123ABC"
+
+
+def _bounded_keys(cls: type[Any], section: str = "") -> list[tuple[str, str, Any, Any]]:
+    """(section, key, base type, first declared bound) of every bounded key, nested ones too."""
+    out = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += _bounded_keys(hint, f"{section}.{f.name}" if section else f.name)  # type: ignore[arg-type]
+        elif typing.get_origin(hint) is typing.Annotated:
+            base, bound, *_ = typing.get_args(hint)
+            out.append((section, f.name, base, bound))
+    return out
+
+
+def _outside(base: Any, bound: Any) -> Any:
+    """A value just beyond the bound, of the key's own type."""
+    step = 1 if base is int else 0.5
+    if isinstance(bound, at.Ge):
+        value = bound.ge - step
+    elif isinstance(bound, at.Gt):
+        value = bound.gt
+    elif isinstance(bound, at.Le):
+        value = bound.le + step
+    else:
+        value = bound.lt
+    return base(value)
+
+
+def test_every_declared_bound_is_refused_at_load_naming_section_and_key(tmp_path: Path) -> None:
+    keys = _bounded_keys(Settings)
+    assert len(keys) >= 50  # the ranges once written by hand in each settings class
+    for section, key, base, bound in keys:
+        value = _outside(base, bound)
+        path = write_config(tmp_path, f"[{section}]\n{key} = {value}\n")
+        with pytest.raises(ConfigError) as info:
+            load_settings(path)
+        assert str(info.value).startswith(f"{path}: [{section}] {key} must be "), info.value
+        assert str(info.value).endswith(f", not {value!r}")
+
+
+def test_a_value_at_its_bound_loads(tmp_path: Path) -> None:
+    s = load_settings(write_config(tmp_path, "[web]\nport = 0\n[decide]\nclarify_max = 2\n"))
+    assert s.web.port == 0 and s.decide.clarify_max == 2

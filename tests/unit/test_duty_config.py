@@ -16,10 +16,10 @@ from bot.config import ConfigError, load_settings
         ('[duty]\nday_start = "8点"', "day_start must be HH:MM"),
         ('[duty]\nday_start = "18:00"\nday_end = "09:00"', "day_start must be before day_end"),
         ('[duty]\ntimezone = "Mars/Olympus"', "unknown time zone"),
-        ("[sla]\nwarn_fraction = 1.5", "warn_fraction must be between 0 and 1"),
+        ("[sla]\nwarn_fraction = 1.5", "[sla] warn_fraction must be above 0 and below 1, not 1.5"),
         ('[sla]\nwebhook_url = "ftp://pager"', "webhook_url must be an http(s) URL"),
         ('[sla]\nworking_time = ["P5"]', "unknown urgency 'P5'"),
-        ("[sla]\nrepeat_minutes = 0", "must be positive"),
+        ("[sla]\nrepeat_minutes = 0", "[sla] repeat_minutes must be above 0, not 0"),
     ],
 )
 def test_bad_duty_and_sla_settings_are_refused(tmp_path: Path, toml: str, message: str) -> None:

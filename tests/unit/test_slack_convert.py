@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ from adapters.slack.convert import (
     ts_to_datetime,
     user_display_name,
 )
+from bot.config import ConfigError, load_settings
 
 BOT = "U0BOT1234"
 BOT_ID = "B0BOT1234"
@@ -708,7 +710,18 @@ def test_settings_validation() -> None:
         SlackSettings(command="hisbot")
     with pytest.raises(ValueError, match="http_path"):
         SlackSettings(http_path="slack/events")
-    with pytest.raises(ValueError, match="http_port"):
-        SlackSettings(http_port=70000)
-    with pytest.raises(ValueError, match="network_retries"):
-        SlackSettings(network_retries=-1)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("http_port = 70000", "[slack] http_port must be at least 0 and below 65536, not 70000"),
+        ("network_retries = -1", "[slack] network_retries must be at least 0, not -1"),
+    ],
+)
+def test_declared_bounds_are_checked_at_load(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[slack]\n{toml}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == f"{path}: {message}"

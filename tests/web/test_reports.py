@@ -29,8 +29,8 @@ from tests.web.conftest import WebEnv
 
 SH = ZoneInfo("Asia/Shanghai")
 #: 2026-11-20 12:00 in Shanghai: "now" for every test.
-NOW = dt.datetime(2026, 11, 20, 4, 0)
-NOV = dt.datetime(2026, 11, 2, 2, 0)  # a Monday morning in November, UTC
+NOW = dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
+NOV = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)  # a Monday morning in November, UTC
 
 
 def mins(n: float) -> dt.timedelta:
@@ -155,11 +155,17 @@ def test_median_and_nearest_rank_p90() -> None:
 
 def test_local_months_are_converted_to_utc_bounds() -> None:
     nov = period(2026, 11, SH)
-    assert (nov.start, nov.end) == (dt.datetime(2026, 10, 31, 16), dt.datetime(2026, 11, 30, 16))
+    assert (nov.start, nov.end) == (
+        dt.datetime(2026, 10, 31, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 30, 16, tzinfo=dt.UTC),
+    )
     dec = period(2026, 12, SH)
-    assert dec.end == dt.datetime(2026, 12, 31, 16)  # into the next year
+    assert dec.end == dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC)  # into the next year
     year = period(2026, None, SH)
-    assert (year.start, year.end) == (dt.datetime(2025, 12, 31, 16), dt.datetime(2026, 12, 31, 16))
+    assert (year.start, year.end) == (
+        dt.datetime(2025, 12, 31, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC),
+    )
     assert (nov.label, nov.slug, year.label, year.slug) == (
         "2026年11月",
         "2026-11",
@@ -205,11 +211,23 @@ def test_every_category_and_urgency_is_listed_zeros_included(world: World) -> No
 
 
 def test_month_boundaries_follow_local_time(world: World) -> None:
-    world.ticket(dt.datetime(2026, 10, 31, 17, 0), category="pacs")  # 11-01 01:00 in Shanghai
-    world.ticket(dt.datetime(2026, 10, 31, 15, 59), category="lis")  # 10-31 23:59 in Shanghai
-    world.ticket(dt.datetime(2026, 11, 30, 16, 0), category="install")  # 12-01 00:00
-    world.ask(dt.datetime(2026, 10, 31, 16, 30), "11月1日凌晨的问题", outcome=Outcome.SOLVED)
-    world.ask(dt.datetime(2026, 10, 31, 15, 30), "10月最后一天的问题", outcome=Outcome.SOLVED)
+    world.ticket(
+        dt.datetime(2026, 10, 31, 17, 0, tzinfo=dt.UTC), category="pacs"
+    )  # 11-01 01:00 in Shanghai
+    world.ticket(
+        dt.datetime(2026, 10, 31, 15, 59, tzinfo=dt.UTC), category="lis"
+    )  # 10-31 23:59 in Shanghai
+    world.ticket(dt.datetime(2026, 11, 30, 16, 0, tzinfo=dt.UTC), category="install")  # 12-01 00:00
+    world.ask(
+        dt.datetime(2026, 10, 31, 16, 30, tzinfo=dt.UTC),
+        "11月1日凌晨的问题",
+        outcome=Outcome.SOLVED,
+    )
+    world.ask(
+        dt.datetime(2026, 10, 31, 15, 30, tzinfo=dt.UTC),
+        "10月最后一天的问题",
+        outcome=Outcome.SOLVED,
+    )
     nov = world.report()
     assert nov.opened == 1 and dict(nov.by_category)["pacs"] == 1
     assert nov.bot.questions == 1
@@ -220,7 +238,9 @@ def test_month_boundaries_follow_local_time(world: World) -> None:
 
 
 def test_resolved_counts_by_when_it_was_resolved(world: World) -> None:
-    world.ticket(dt.datetime(2026, 10, 20, 2), accept=10, resolve=60 * 24 * 14)  # done 11-03
+    world.ticket(
+        dt.datetime(2026, 10, 20, 2, tzinfo=dt.UTC), accept=10, resolve=60 * 24 * 14
+    )  # done 11-03
     world.ticket(NOV, accept=5, resolve=30)
     year = world.report(month=None)
     months = {m.key: m for m in year.months}

@@ -22,12 +22,13 @@ from adapters.base import (
     Sender,
 )
 from bot.app import App, build_app
+from bot.cards import card_reply
 from bot.config import Secrets
-from bot.core import card_reply
 from bot.db import make_engine
 from bot.registry.specs import EngineerSpec, HospitalSpec
+from bot.routing import ActionCodec
 from bot.tickets.models import Ticket
-from bot.workflows.actions import Verb, decode
+from bot.workflows.actions import Verb, WorkflowAction
 from tests.web.conftest import web_settings
 
 HOSPITAL, DESK = "-1001001", "-1009000"
@@ -137,7 +138,7 @@ async def test_remote_consent_in_chat(chat: ChatEnv) -> None:
     assert ask.reply_to == "77" and "查看打印机驱动" in ask.text and "30 分钟" in ask.text
     choices = buttons(ask)
     assert set(choices) == {"同意", "拒绝"}
-    grant_id = decode(choices["同意"]).target  # type: ignore[union-attr]
+    grant_id = _decode(choices["同意"]).target  # type: ignore[union-attr]
 
     assert "管理员" in await chat.press(ref, choices["同意"], NURSE)
     assert chat.app.services.workflows.remote.get(grant_id).status == "requested"  # type: ignore[union-attr]
@@ -146,7 +147,7 @@ async def test_remote_consent_in_chat(chat: ChatEnv) -> None:
 
     assert await chat.press(ref, choices["同意"], ADMIN) == "已同意。"
     edited = chat.out.edits[-1][1]
-    assert "有效至" in edited.text and decode(buttons(edited)["撤销授权"]).verb is Verb.REVOKE  # type: ignore[union-attr]
+    assert "有效至" in edited.text and _decode(buttons(edited)["撤销授权"]).verb is Verb.REVOKE  # type: ignore[union-attr]
     assert "医院已同意" in chat.out.last_to(DESK)[1].text
     assert "远程" in await chat.say(DESK, ENGINEER, f"/level {no} remote")
 
@@ -215,3 +216,8 @@ async def test_the_dedicated_engineer_and_deputy(chat: ChatEnv) -> None:
     # /assign without an engineer: the dedicated engineer assigning hands it to the deputy
     assert "李工" in await chat.say(DESK, ENGINEER, f"/assign {urgent.number}")
     assert tickets.get(urgent.number).accepted_by == "e02"
+
+
+def _decode(data: str) -> WorkflowAction | None:
+    action = ActionCodec([WorkflowAction]).decode(data)
+    return action if isinstance(action, WorkflowAction) else None
