@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import secrets
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.web.auth import AuthError, ConsoleStore
@@ -125,10 +127,45 @@ DEMO_HOSPITAL = ("demo", "演示医院")
 DEMO_ENGINEER = ("demo", "演示工程师")
 
 
+def _read_demo_login(saved: Path) -> tuple[str, str]:
+    """The demo password and hospital-link token kept in ``demo-login.txt`` ("" when absent).
+    A file of an older release holds the password alone on its first line."""
+    if not saved.is_file():
+        return "", ""
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    password = token = ""
+    for line in lines:
+        if m := _DEMO_LOGIN.match(line):
+            password = m.group(1)
+        elif m := _DEMO_LINK.search(line):
+            token = m.group(1)
+    if not password and lines and ":" not in lines[0]:
+        password = lines[0].strip()
+    return password, token
+
+
+def _write_demo_login(saved: Path, password: str, base: str, token: str) -> None:
+    """Owner-only (0600): the file holds a password and a hospital's access link."""
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.touch(mode=0o600)
+    saved.chmod(0o600)
+    saved.write_text(
+        f"engineer login:  {DEMO_ENGINEER[0]} / {password}\nhospital link:   {base}/h/{token}\n",
+        encoding="utf-8",
+    )
+
+
+_DEMO_LOGIN = re.compile(rf"engineer login:\s+{DEMO_ENGINEER[0]} / (\S+)")
+_DEMO_LINK = re.compile(r"hospital link:\s+\S*/h/([A-Za-z0-9_-]+)")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Make the embedded demo usable in a browser: a demo hospital and engineer, the
-    engineer's console password (generated once, kept in ``<data_dir>/demo-login.txt``, mode
-    0600) and a fresh access link for the demo hospital (older demo links are revoked)."""
+    engineer's console password and an access link for the demo hospital. Idempotent: both
+    are generated once and kept in ``<data_dir>/demo-login.txt`` (mode 0600), so a link
+    bookmarked or opened in a browser keeps working across demo runs; only a link that no
+    longer works (revoked, or another database) is replaced, and other demo links are
+    revoked so exactly one is live."""
     from bot.cli import _db, _settings
     from bot.registry.store import RegistryStore
 
@@ -146,21 +183,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
             dedicated_engineer_id=DEMO_ENGINEER[0],
         )
     saved = settings.path(settings.data_dir) / "demo-login.txt"
-    password = saved.read_text(encoding="utf-8").strip() if saved.is_file() else ""
+    password, token = _read_demo_login(saved)
     if not password or not store.check_password(DEMO_ENGINEER[0], password):
         password = secrets.token_urlsafe(12)
         store.set_password(DEMO_ENGINEER[0], password, by="cli:demo")
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.touch(mode=0o600)
-        saved.write_text(password + "\n", encoding="utf-8")
+    live = store.link_for_token(token) if token else None
+    if live is None or live.hospital_id != DEMO_HOSPITAL[0]:
+        token = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo").token
+        live = store.link_for_token(token)
+    assert live is not None
     for old in store.links(DEMO_HOSPITAL[0]):
-        if old.label == "demo" and old.revoked_at is None and old.id is not None:
+        if (
+            old.label == "demo"
+            and old.revoked_at is None
+            and old.id is not None
+            and old.id != live.id
+        ):
             store.revoke_link(old.id, by="cli:demo")
-    link = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo")
     base = settings.web.url
+    _write_demo_login(saved, password, base, token)
     print(f"web console:     {base}/")
     print(f"engineer login:  {DEMO_ENGINEER[0]} / {password}")
-    print(f"hospital link:   {base}/h/{link.token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")
+    print(f"hospital link:   {base}/h/{token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")
+    print(f"(kept in {saved})")
     return 0
 
 
