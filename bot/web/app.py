@@ -316,6 +316,7 @@ def create_console(console: Console) -> FastAPI:
         kb_pages,
         kb_retire,
         live,
+        notice_pages,
         playground,
         problem_pages,
         report_pages,
@@ -341,6 +342,7 @@ def create_console(console: Console) -> FastAPI:
         service_pages,
         problem_pages,
         duty_pages,
+        notice_pages,
         playground,
         live,
     ):

@@ -50,6 +50,10 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/services/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/services/calls/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/duty": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # changes on it: leads only
+    # broadcasters only; e02 is not one
+    "/notices": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
+    "/notices/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
+    "/notices/{notice_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
 }
 
 #: POST routes, sent with everything but the CSRF token: nobody gets anything done.
@@ -73,6 +77,8 @@ POST_ROUTES = {
     "/services/calls/new",
     "/duty/rotation",
     "/duty/override",
+    "/notices/new",
+    "/notices/{notice_id}/{action}",
 }
 
 
@@ -98,6 +104,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{version}", "1")
         .replace("{hospital_id}", "h002")
         .replace("{key}", "0badc0de")
+        .replace("{notice_id}", "1")
     )
 
 
