@@ -76,6 +76,8 @@ class Console:
     templates: Jinja2Templates = field(init=False)
     #: The playground's chat adapter (None: playground off).
     chat_api: ChatApi | None = None
+    #: The running app's one KB writer (shared with its reload watch); None: the console's own.
+    kb_writer: LiveKnowledge | None = None
     #: How a login waits out its growing delay (tests record instead of sleeping).
     pause: Callable[[float], Awaitable[None]] = asyncio.sleep
     #: Hospital viewers asking for another hospital's things, per viewer (audited by milestone).
@@ -98,6 +100,8 @@ class Console:
     def knowledge(self) -> LiveKnowledge:
         """The one writer of KB changes for the running engine: edits, retiring and restoring
         share its lock, so no rebuild is built from an index another one is replacing."""
+        if self.kb_writer is not None:
+            return self.kb_writer
         return LiveKnowledge(self.settings, self.services.db, self.services.engine)
 
     @property
