@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import col
 
 from bot.config import Settings
 from bot.gateway import Database
@@ -151,17 +152,17 @@ Fingerprint = tuple[tuple[str, str, str, str, str], ...]
 def database_fingerprint(db: Engine) -> Fingerprint:
     """The articles the bot should answer with (not retired), as the index would hold them:
     one small query, cheap enough to run every few seconds."""
+    columns = (
+        KbArticle.id,
+        KbArticle.title,
+        KbArticle.category,
+        KbArticle.module,
+        KbArticle.content_hash,
+    )
+    live = sa_select(*columns).where(col(KbArticle.retired_at).is_(None))
     with read_session(db) as s:
-        rows = s.exec(
-            select(
-                KbArticle.id,
-                KbArticle.title,
-                KbArticle.category,
-                KbArticle.module,
-                KbArticle.content_hash,
-            ).where(col(KbArticle.retired_at).is_(None))
-        ).all()
-    return tuple(sorted((a, b, c, d, e) for a, b, c, d, e in rows))
+        rows = s.connection().execute(live).all()
+    return tuple(sorted((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows))
 
 
 def index_fingerprint(index: SearchIndex) -> Fingerprint:
