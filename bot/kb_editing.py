@@ -152,14 +152,13 @@ Fingerprint = tuple[tuple[str, str, str, str, str], ...]
 def database_fingerprint(db: Engine) -> Fingerprint:
     """The articles the bot should answer with (not retired), as the index would hold them:
     one small query, cheap enough to run every few seconds."""
-    columns = (
-        KbArticle.id,
-        KbArticle.title,
-        KbArticle.category,
-        KbArticle.module,
-        KbArticle.content_hash,
-    )
-    live = sa_select(*columns).where(col(KbArticle.retired_at).is_(None))
+    live = sa_select(
+        col(KbArticle.id),
+        col(KbArticle.title),
+        col(KbArticle.category),
+        col(KbArticle.module),
+        col(KbArticle.content_hash),
+    ).where(col(KbArticle.retired_at).is_(None))
     with read_session(db) as s:
         rows = s.connection().execute(live).all()
     return tuple(sorted((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows))
