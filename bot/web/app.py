@@ -315,6 +315,7 @@ def create_console(console: Console) -> FastAPI:
     from bot.web import (
         account_pages,
         annual,
+        audit_pages,
         duty_pages,
         kb_erase,
         kb_pages,
@@ -337,6 +338,7 @@ def create_console(console: Console) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (
         account_pages,
+        audit_pages,
         kb_pages,
         kb_retire,
         kb_erase,

@@ -8,12 +8,15 @@ are typed at a prompt, read from standard input with ``--password-stdin``, or ge
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 from bot.web.auth import AuthError, ConsoleStore
 from bot.web.passwords import MIN_PASSWORD_LENGTH
@@ -24,6 +27,19 @@ def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
 
     settings = _settings(args)
     return ConsoleStore(_db(settings)), settings.web.url
+
+
+def _local(args: argparse.Namespace) -> Callable[[dt.datetime], str]:
+    """Stored (UTC) times as the console's pages show them: in ``[reports] timezone``."""
+    from bot.cli import _settings
+
+    zone = ZoneInfo(_settings(args).reports.timezone)
+
+    def local(value: dt.datetime) -> str:
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    return local
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -75,10 +91,11 @@ def cmd_account_disable(args: argparse.Namespace) -> int:
 
 def cmd_account_list(args: argparse.Namespace) -> int:
     store, _ = _store(args)
+    local = _local(args)
     for a in store.accounts():
         state = "active" if a.active else "disabled"
         print(
-            f"{a.engineer_id:<10} {a.name:<10} {state:<8} password set {a.password_changed_at:%Y-%m-%d %H:%M} UTC"
+            f"{a.engineer_id:<10} {a.name:<10} {state:<8} password set {local(a.password_changed_at)[:16]}"
         )
     return 0
 
@@ -98,8 +115,9 @@ def cmd_link_create(args: argparse.Namespace) -> int:
 
 def cmd_link_list(args: argparse.Namespace) -> int:
     store, _ = _store(args)
+    local = _local(args)
     for link in store.links(args.hospital):
-        state = f"revoked {link.revoked_at:%Y-%m-%d}" if link.revoked_at else "live"
+        state = f"revoked {local(link.revoked_at)[:10]}" if link.revoked_at else "live"
         print(f"#{link.id:<4} {link.hospital_id:<10} {state:<18} {link.label}")
     return 0
 
@@ -115,10 +133,15 @@ def cmd_link_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """The audit log, times in ``[reports] timezone`` (as on the console's 操作审计 page)."""
     store, _ = _store(args)
-    for row in reversed(store.audit_log(args.limit)):
+    local = _local(args)
+    rows = store.audit_search(
+        actor=args.actor or "", action=args.action or "", target=args.target or "", limit=args.limit
+    )
+    for row in reversed(rows):
         print(
-            f"{row.at:%Y-%m-%d %H:%M:%S} {row.actor:<24} {row.action:<16} {row.target} {row.detail}".rstrip()
+            f"{local(row.at)} {row.actor:<24} {row.action:<16} {row.target} {row.detail}".rstrip()
         )
     return 0
 
@@ -248,6 +271,12 @@ def add_web_parser(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = cmds.add_parser("audit", help="recent console actions (logins, accounts, links, edits)")
+    p = cmds.add_parser(
+        "audit",
+        help="recent console actions (logins, accounts, links, edits), in [reports] timezone",
+    )
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--actor", help="only actors containing this (an engineer id, a hospital)")
+    p.add_argument("--action", help="only this action (login_failed, kb_edit, …)")
+    p.add_argument("--target", help="only targets containing this (a ticket number, an article)")
     p.set_defaults(func=cmd_audit)

@@ -217,3 +217,30 @@ def test_web_address_precedence(
     monkeypatch.setenv("HISBOT_WEB_PORT", "port")
     code, _, err = run(config, "demo", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 2 and "HISBOT_WEB_PORT='port' is not a port" in err
+
+
+def test_audit_prints_the_configured_time_zone_and_filters(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hisbot web audit` shows times as the 操作审计 page does ([reports] timezone), not UTC."""
+    import datetime as dt
+
+    from bot.web.auth import ConsoleStore as Store
+
+    _, store = stores(config)
+    at = dt.datetime(2026, 3, 5, 23, 30, tzinfo=dt.UTC)  # 07:30 the next day in Shanghai
+    clocked = Store(store._engine, clock=lambda: at)
+    clocked.audit("engineer:e01", "kb_edit", "hb-001", "v2")
+    clocked.audit("anonymous", "login_failed", "e02")
+    code, out, _ = run(config, "audit", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and "2026-03-06 07:30:00 engineer:e01" in out and "23:30" not in out
+    code, out, _ = run(
+        config, "audit", "--action", "login_failed", capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert out.splitlines() == ["2026-03-06 07:30:00 anonymous                login_failed     e02"]
+    config.write_text(
+        config.read_text(encoding="utf-8") + '[reports]\ntimezone = "Europe/Berlin"\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run(config, "audit", "--actor", "e01", capsys=capsys, monkeypatch=monkeypatch)
+    assert out.startswith("2026-03-06 00:30:00 engineer:e01")

@@ -1,6 +1,7 @@
-"""A patch notice composed, previewed, sent and acknowledged in headless Chromium: the
-broadcaster's 通知 page, the hospital's web chat (its download link clickable, 已知悉 pressed),
-and the receipt back on the notice's page."""
+"""The operators' pages in headless Chromium: a patch notice composed, previewed, sent and
+acknowledged (the broadcaster's 通知 page, the hospital's web chat with its download link
+clickable and 已知悉 pressed, the receipt back on the notice's page); the 操作审计 page
+filtered."""
 
 from __future__ import annotations
 
@@ -79,3 +80,28 @@ async def test_compose_preview_send_and_see_the_receipt(console: BrowserConsole)
     await expect(row.locator("td").nth(3)).to_have_text("—")
     await expect(page.locator("#notice-status")).to_contain_text("已知悉 1")
     await shot(page, "notice-status")
+
+
+async def test_the_audit_page_filters_in_chinese(console: BrowserConsole) -> None:
+    page = console.page
+    await page.goto("/login")
+    await page.locator('input[name="username"]').fill("e02")
+    await page.locator('input[name="password"]').fill("not-the-password")
+    await page.get_by_role("button", name="登录", exact=True).click()
+    await login(page)
+    await page.get_by_role("link", name="审计").click()
+    table = page.locator("#audit-rows tbody")
+    await expect(table).to_contain_text("登录失败")
+    await expect(table).to_contain_text("工程师 e01")
+    filters = page.locator("#audit-filters")
+    await filters.locator('select[name="action"]').select_option(label="登录失败")
+    await filters.get_by_role("button", name="筛选").click()
+    await expect(page).to_have_url(re.compile(r"action=login_failed"))
+    await expect(table.locator("tr")).to_have_count(1)
+    await expect(table.locator("tr td").nth(1)).to_have_text("未登录访客")
+    await expect(table.locator("tr td").nth(3)).to_have_text("e02")
+    await expect(filters.locator('select[name="action"]')).to_have_value("login_failed")  # kept
+    await filters.get_by_label("操作人").fill("e01")
+    await filters.get_by_role("button", name="筛选").click()
+    await expect(table).to_contain_text("没有符合条件的记录")
+    await shot(page, "audit-filtered")
