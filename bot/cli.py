@@ -7,6 +7,7 @@ a malformed query file) into one clear line on stderr and exit code 2 — never 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -45,6 +46,20 @@ def _with_web_address(settings: Settings, listen: str | None, port: int | None) 
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     return dataclasses.replace(settings, web=web)
+
+
+def _local_time(settings: Settings) -> Callable[[dt.datetime], str]:
+    """Stored (UTC) times as the console's pages show them, in ``[reports] timezone``: every
+    command prints the same wall clock as the pages."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.reports.timezone)
+
+    def local(value: dt.datetime) -> str:
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    return local
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]

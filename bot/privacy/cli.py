@@ -87,9 +87,11 @@ def cmd_purge_kb(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from bot.cli import _db, _settings
+    from bot.cli import _db, _local_time, _settings
 
-    for row in Eraser(_db(_settings(args))).log(args.limit):
+    settings = _settings(args)
+    local = _local_time(settings)
+    for row in Eraser(_db(settings)).log(args.limit):
         counts = ", ".join(
             f"{n} {what}"
             for what, n in (
@@ -102,7 +104,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         )
         target = f" {row.target}" if row.target else ""
         print(
-            f"#{row.id} {row.at:%Y-%m-%d %H:%M} UTC  {row.actor}  {row.scope}{target}: "
+            f"#{row.id} {local(row.at)[:16]}  {row.actor}  {row.scope}{target}: "
             f"{counts or 'nothing'}"
         )
     return 0

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 from bot.web.auth import AuthError, ConsoleStore
 from bot.web.passwords import MIN_PASSWORD_LENGTH
@@ -30,16 +29,9 @@ def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
 
 
 def _local(args: argparse.Namespace) -> Callable[[dt.datetime], str]:
-    """Stored (UTC) times as the console's pages show them: in ``[reports] timezone``."""
-    from bot.cli import _settings
+    from bot.cli import _local_time, _settings
 
-    zone = ZoneInfo(_settings(args).reports.timezone)
-
-    def local(value: dt.datetime) -> str:
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-
-    return local
+    return _local_time(_settings(args))
 
 
 def _fail(exc: Exception) -> NoReturn:
