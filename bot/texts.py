@@ -84,6 +84,11 @@ def says_unsolved(text: str) -> bool:
     return _UNSOLVED.search(text) is not None
 
 
+def without_unsolved(text: str) -> str:
+    """The text with its "did not help" phrases taken out (what is left may be a question)."""
+    return _UNSOLVED.sub("", text)
+
+
 def unregistered_group() -> str:
     return "您好，本群尚未登记为服务医院群，暂时无法提供自动答疑。请联系贵院信息科或我司客服经理登记后再使用。"
 
