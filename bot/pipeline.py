@@ -274,7 +274,7 @@ class Pipeline:
                 buttons=(
                     (
                         Button(texts.CONFIRM_YES, f"yes:{exchange.id}"),
-                        Button(texts.CONFIRM_NO, f"no:{exchange.id}"),
+                        Button(texts.CONFIRM_NO, f"no:{exchange.id}:{ASKED}"),
                     ),
                 ),
             )
@@ -288,7 +288,7 @@ class Pipeline:
             (Button(a.title[:40], f"pick:{exchange.id}:{n}"),)
             for n, a in enumerate(decision.choices)
         )
-        rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}"),),)
+        rows += ((Button(texts.NONE_OF_THESE, f"no:{exchange.id}:{ASKED}"),),)
         sent = await self.s.messenger.send(
             Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
         )
@@ -376,7 +376,7 @@ class Pipeline:
         elif action in ("no", "esc"):
             await self.s.messenger.acknowledge(press)
             await self._set_outcome(exchange, Outcome.UNSOLVED)
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s,
                 hospital,
                 exchange,
@@ -384,6 +384,8 @@ class Pipeline:
                 reply_to=exchange.question_message_id,
                 chat=chat,
             )
+            asked = action == "esc" or rest.endswith(f":{ASKED}")
+            await self._close_buttons(press, chat, exchange, ticket.number, answer=not asked)
         elif action == "yes" and exchange.articles:
             await self.s.messenger.acknowledge(press)
             first = exchange.articles[0]
@@ -399,6 +401,31 @@ class Pipeline:
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:
             await self.s.messenger.acknowledge(press)
+
+    async def _close_buttons(
+        self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool
+    ) -> None:
+        """The pressed message without its buttons, saying where the question went (as 已解决
+        does): nothing is left to press twice. ``answer``: it was the answer (its steps are
+        kept), else the question asked (是这个问题吗 / the choices / the 转工程师 offer)."""
+        shown: Reply | None = None
+        if answer and exchange.articles:
+            shown = await self._answer_reply(
+                chat, exchange, exchange.articles[0], exchange.question_message_id, False
+            )
+        if shown is None:
+            first = exchange.articles[0] if exchange.articles else ""
+            article = await self.s.db.read(lambda: self.s.article(first)) if first else None
+            title = article.title if article is not None else ""
+            text = {
+                "confirm": texts.confirm(title),
+                "clarify": texts.clarify(),
+            }.get(exchange.decision, texts.offer_escalation())
+            shown = Reply(chat=chat, text=text)
+        note = texts.unsolved_to_ticket(number) if answer else texts.sent_to_ticket(number)
+        await self.s.messenger.edit(
+            press.message, Reply(chat=chat, text=f"{shown.text}\n\n{note}", citation=shown.citation)
+        )
 
     # ---- chat events ------------------------------------------------------------------------
 
@@ -416,6 +443,10 @@ class Pipeline:
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         await hospital_side.on_chat_event(self.s, event)
+
+
+#: Marks a 转工程师 button under a question the bot asked (not under an answer).
+ASKED = "q"
 
 
 def _picked(exchange: Exchange, choice: str) -> str:

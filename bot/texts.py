@@ -109,6 +109,16 @@ def confirmed(title: str) -> str:
     return f"是这个问题吗？《{title}》\n✔ 是，处理步骤见下方。"
 
 
+def unsolved_to_ticket(number: str) -> str:
+    """Under an answer whose 没解决 was pressed (its buttons gone)."""
+    return f"❌ 没解决，已转工程师：工单 #{number}"
+
+
+def sent_to_ticket(number: str) -> str:
+    """Under a question the bot asked when the user chose 转工程师 (its buttons gone)."""
+    return f"➡️ 已转工程师：工单 #{number}"
+
+
 def offer_escalation() -> str:
     return "这个问题知识库里暂时没有现成答案。需要的话，点「转工程师」为您登记工单。"
 
