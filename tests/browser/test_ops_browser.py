@@ -1,7 +1,7 @@
 """The operators' pages in headless Chromium: a patch notice composed, previewed, sent and
 acknowledged (the broadcaster's 通知 page, the hospital's web chat with its download link
 clickable and 已知悉 pressed, the receipt back on the notice's page); the 操作审计 page
-filtered."""
+filtered; the playground's buttons after 已解决/没解决 and its toasts after a reload."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from playwright.async_api import expect
 
 from bot.web.playground import WEB_PLATFORM
 from tests.browser.conftest import BrowserConsole, login, shot
+from tests.browser.test_console_browser import say
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 DOWNLOAD = "https://dl.example.com/his-5.2.4.zip"
+TICKET = re.compile(r"❌ 没解决，已转工程师：工单 #\d{4}-\d{6}")
 
 
 @pytest.fixture
@@ -105,3 +107,23 @@ async def test_the_audit_page_filters_in_chinese(console: BrowserConsole) -> Non
     await filters.get_by_role("button", name="筛选").click()
     await expect(table).to_contain_text("没有符合条件的记录")
     await shot(page, "audit-filtered")
+
+
+async def test_playground_buttons_close_and_toasts_do_not_replay(console: BrowserConsole) -> None:
+    page = console.page
+    await page.goto(console.hospital_link("h001"))
+    await page.goto("/playground")
+    solved = await say(page, "药房爱普生730K打摆药单全是乱七八糟的符号，前两天电脑刚自动更新过")
+    await solved.get_by_role("button", name="已解决").click()
+    await expect(page.locator("#pg-toasts .pg-toast")).to_have_count(1)  # the thanks
+    await expect(solved.locator("button", has_text="没解决")).to_have_count(0)
+    unsolved = await say(page, "住院病人入院时间录错了，床位费多算了一天")
+    await unsolved.get_by_role("button", name="没解决，转工程师").click()
+    # like an edit on Telegram: both buttons go, the steps stay, the ticket is named
+    await expect(unsolved.locator(".pg-buttons button")).to_have_count(0)
+    await expect(unsolved.locator(".pg-text")).to_contain_text(TICKET)
+    await shot(page, "playground-unsolved")
+    await page.reload()
+    await expect(page.locator("#pg-log > li")).not_to_have_count(0)
+    await expect(page.locator("#pg-log")).to_contain_text("❌ 没解决，已转工程师")
+    await expect(page.locator("#pg-toasts .pg-toast")).to_have_count(0)  # no replay
