@@ -127,3 +127,35 @@ async def test_playground_buttons_close_and_toasts_do_not_replay(console: Browse
     await expect(page.locator("#pg-log > li")).not_to_have_count(0)
     await expect(page.locator("#pg-log")).to_contain_text("❌ 没解决，已转工程师")
     await expect(page.locator("#pg-toasts .pg-toast")).to_have_count(0)  # no replay
+
+
+async def test_a_lead_swaps_two_days_on_the_roster_page(console: BrowserConsole) -> None:
+    import datetime as dt
+
+    from bot.duty.models import Post
+
+    sla = console.app.services.sla
+    assert sla is not None
+    sla.roster.set_rotation(
+        Post.DAY, ["e02", "e01"], "e01", step_days=1, starts_on=dt.date(2026, 10, 5)
+    )
+    page = console.page
+    await login(page)
+    await page.goto("/duty?start=2026-10-05")
+    form = page.locator("#swap-form")
+    await form.locator('select[name="post"]').select_option("day")
+    await form.get_by_label("第一个日期").fill("2026-10-08")
+    await form.get_by_label("第二个日期").fill("2026-10-08")
+    await form.get_by_label("原因").fill("家里有事")
+    await form.get_by_role("button", name="换班").click()
+    await expect(page.locator("p.flash.error")).to_contain_text("请选择两个不同的日期")
+    await expect(page.locator("#swap-form").get_by_label("原因")).to_have_value("家里有事")
+    await page.locator("#swap-form").get_by_label("第二个日期").fill("2026-10-09")
+    await page.locator("#swap-form").get_by_role("button", name="换班").click()
+    await expect(page.locator("p.flash")).to_have_text("已换班。")
+    day = page.locator("#duty-week tr", has_text="10-08")
+    await expect(day.locator("td").nth(2)).to_have_text("李工")
+    await expect(page.locator("#duty-week tr", has_text="10-09").locator("td").nth(2)).to_have_text(
+        "王工"
+    )
+    await shot(page, "duty-swapped")

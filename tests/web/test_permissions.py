@@ -77,6 +77,7 @@ POST_ROUTES = {
     "/services/calls/new",
     "/duty/rotation",
     "/duty/override",
+    "/duty/swap",
     "/notices/new",
     "/notices/{notice_id}/{action}",
 }
