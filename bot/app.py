@@ -277,7 +277,8 @@ def build_app(
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
-    retention = RetentionJob(Eraser(db), settings.privacy, gateway)
+    attachments = settings.path(settings.data_dir) / "attachments"
+    retention = RetentionJob(Eraser(db, attachments=attachments), settings.privacy, gateway)
     knowledge = LiveKnowledge(settings, gateway, engine)
     every = settings.kb.reload_seconds
     return App(

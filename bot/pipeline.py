@@ -31,6 +31,7 @@ from bot.links import Side
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.sla.actions import decode_ack
+from bot.tickets.attachments import AttachmentStore
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, TicketNotFound
 from bot.workflows.chat import ServiceChat
@@ -134,6 +135,7 @@ class Pipeline:
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
+        await self._keep_attachments(msg, ticket)
         if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
             await self.s.sla.resume(ticket.number, "医院回复")
         return True
@@ -185,9 +187,10 @@ class Pipeline:
         elif kind is DecisionKind.CLARIFY:
             await self._clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s, hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
             )
+            await self._keep_attachments(msg, ticket)
         elif self.s.settings.escalation == "offer":
             sent = await self.s.messenger.send(
                 Reply(
@@ -199,9 +202,10 @@ class Pipeline:
             )
             await self._set_reply(exchange, sent)
         else:
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
+            await self._keep_attachments(msg, ticket)
 
     async def _answer_reply(
         self,
@@ -401,6 +405,17 @@ class Pipeline:
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:
             await self.s.messenger.acknowledge(press)
+
+    async def _keep_attachments(self, msg: IncomingMessage, ticket: Ticket) -> None:
+        """A screenshot or file sent with a ticket's message is kept with the ticket (its
+        platform reference: engineers see it on the ticket page)."""
+        if not msg.attachments or ticket.id is None:
+            return
+        ticket_id, by = ticket.id, f"{msg.chat.platform}:{msg.sender.user_id}"
+        store = AttachmentStore(self.s.db.engine)
+        await self.s.db.write(
+            lambda: store.add_chat(ticket_id, msg.chat.platform, msg.attachments, by)
+        )
 
     async def _close_buttons(
         self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool

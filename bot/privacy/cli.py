@@ -17,13 +17,14 @@ def _eraser_and_lead(args: argparse.Namespace) -> Eraser:
     from bot.cli import CliError, _db, _settings
     from bot.registry.store import RegistryStore
 
-    db = _db(_settings(args))
+    settings = _settings(args)
+    db = _db(settings)
     registry = RegistryStore(db)
     if registry.get_engineer(args.actor) is None:
         raise CliError(f"no engineer {args.actor}")
     if "lead" not in registry.roles_of(args.actor):
         raise CliError(f"{args.actor} is not a lead: only leads erase personal data")
-    return Eraser(db)
+    return Eraser(db, attachments=settings.path(settings.data_dir) / "attachments")
 
 
 def _scope(args: argparse.Namespace) -> Scope:

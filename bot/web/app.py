@@ -315,6 +315,7 @@ def create_console(console: Console) -> FastAPI:
     from bot.web import (
         account_pages,
         annual,
+        attachment_pages,
         audit_pages,
         duty_pages,
         kb_erase,
@@ -333,7 +334,11 @@ def create_console(console: Console) -> FastAPI:
     app.state.console = console
     # inside SecurityHeaders: a 413 carries the headers too
     app.add_middleware(ViewerFirst, console=console)
-    app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
+    app.add_middleware(
+        BodyLimit,
+        session_cookie=SESSION_COOKIE,
+        uploads=((attachment_pages.UPLOAD_PATH, attachment_pages.upload_limit(console)),),
+    )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (
@@ -342,6 +347,7 @@ def create_console(console: Console) -> FastAPI:
         kb_pages,
         kb_retire,
         kb_erase,
+        attachment_pages,  # before ticket_pages: /tickets/{number}/files
         ticket_pages,
         report_pages,
         annual,

@@ -87,6 +87,9 @@ class WebSettings:
     password_check_queue: int = 16
     #: Playground long polls one browser session may hold open at once (more: 429).
     max_polls_per_session: int = 4
+    #: The largest screenshot or log a ticket's attachment may be (KB); the types allowed are
+    #: fixed (images, PDF, ZIP, text logs) and recognised from the content.
+    attachment_max_kb: int = 5120
     #: Mark cookies ``Secure`` (HTTPS only): "auto" follows the scheme of ``base_url``.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
 
@@ -105,6 +108,7 @@ class WebSettings:
             "password_check_threads",
             "password_check_queue",
             "max_polls_per_session",
+            "attachment_max_kb",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"[web] {name} must be positive")

@@ -29,6 +29,7 @@ from bot.tickets.store import (
 )
 from bot.web import sla_view
 from bot.web.app import Console
+from bot.web.attachment_pages import attachments_of
 from bot.web.auth import Viewer
 from bot.web.names import side_badge
 from kb_index.articles import CATEGORIES
@@ -51,6 +52,7 @@ DONE = {
     "closed": "工单已关闭，感谢确认。",
     "sent": "已发送，工程师会看到您的补充。",
     "labelled": "已记录解答文章（用于评估和改进知识库）。",
+    "attached": "附件已上传。",
 }
 
 #: Audit events a hospital never sees: internal notes and the desk's bookkeeping.
@@ -266,6 +268,8 @@ def routes(console: Console) -> APIRouter:
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
                 "articles": services.tickets.articles(ticket.number),
+                "attachments": attachments_of(console, ticket),
+                "attachment_max_kb": console.settings.web.attachment_max_kb,
                 "clocks": sla_view.ticket_clocks(services.sla, ticket.number, services.clock())
                 if viewer.is_engineer
                 else [],

@@ -34,6 +34,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/tickets": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/tickets/new": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
+    "/tickets/{number}/files/{attachment_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
     "/reports": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/reports/export.{fmt}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # csv and xlsx
     "/problems": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
@@ -70,6 +71,7 @@ POST_ROUTES = {
     "/kb/{article_id}/history/{version}/erase",
     "/tickets/new",
     "/tickets/{number}/{action}",
+    "/tickets/{number}/files",
     "/playground/api/chats/{chat_id}/messages",
     "/playground/api/chats/{chat_id}/presses",
     "/services/hospitals/{hospital_id}/{action}",
@@ -106,6 +108,7 @@ def concrete(route: str, number: str) -> str:
         .replace("{hospital_id}", "h002")
         .replace("{key}", "0badc0de")
         .replace("{notice_id}", "1")
+        .replace("{attachment_id}", "1")
     )
 
 
