@@ -6,6 +6,7 @@ filtered; the playground's buttons after 已解决/没解决 and its toasts afte
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
@@ -159,3 +160,39 @@ async def test_a_lead_swaps_two_days_on_the_roster_page(console: BrowserConsole)
         "王工"
     )
     await shot(page, "duty-swapped")
+
+
+async def test_a_hospital_attaches_a_screenshot_to_its_ticket(
+    console: BrowserConsole, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from bot import operations
+
+    services = console.app.services
+    hospital = services.registry.get_hospital("h001")
+    assert hospital is not None
+    ticket = operations.register_web_ticket(
+        services, hospital, reporter_id="test", reporter_name="收费处", question="发票打印偏移",
+        category="usage", urgency="P3", now=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    screenshot = tmp_path / "发票偏移.png"
+    screenshot.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
+    page = await console.new_page()
+    await page.goto(console.hospital_link("h001"))
+    await page.goto(f"/tickets/{ticket.number}")
+    form = page.locator("#attach-form")
+    await expect(page.locator("#attachments")).to_contain_text("请遮挡")
+    await form.locator('input[type="file"]').set_input_files(str(screenshot))
+    await form.get_by_role("button", name="上传", exact=True).click()
+    await expect(page.locator("p.flash")).to_have_text("附件已上传。")
+    link = page.locator("#attachments a", has_text="发票偏移.png")
+    await expect(link).to_have_count(1)
+    engineer = console.page
+    await login(engineer)
+    await engineer.goto(f"/tickets/{ticket.number}")
+    async with engineer.expect_download() as download:
+        await engineer.locator("#attachments a", has_text="发票偏移.png").click()
+    saved = await (await download.value).path()
+    assert saved is not None and Path(saved).read_bytes() == screenshot.read_bytes()
+    await shot(engineer, "ticket-attachment")
