@@ -92,9 +92,23 @@ async def test_a_chat_screenshot_is_kept_with_its_ticket(web: WebEnv) -> None:
     assert (row.source, row.kind, row.platform_file_id, row.size) == (
         "web", "photo", "AgADBAAD-file-id", 48_000,
     )  # fmt: skip
+    # a log sent later in the ticket's thread (a reply to the bot's ticket notice) joins it
+    assert app.web_chat is not None
+    [notice] = [
+        e for e in app.web_chat.board.chat("h001").entries.values() if ticket.number in e.text
+    ]
+    log = Attachment("document", "BQADBAAD-log", "his_client.log", "text/plain", 1_200)
+    follow_up = IncomingMessage(
+        ChatRef("web", "h001"), "m2", Sender("u1", "护士小张"), "这是客户端日志",
+        dt.datetime.now(dt.UTC), reply_to_message_id=notice.id, attachments=(log,),
+    )  # fmt: skip
+    await app.pipeline.on_message(follow_up)
+    rows = AttachmentStore(app.db).of_ticket(ticket.id or 0)  # type: ignore[arg-type]
+    assert [r.file_name for r in rows] == ["报错截图.png", "his_client.log"]
     engineer = await web.login("e01")
     page = (await engineer.get(f"/tickets/{ticket.number}")).text
     assert "报错截图.png（web 群内图片，保存在聊天平台）" in page and "web:u1" in page
+    assert "his_client.log（web 群内文件，保存在聊天平台）" in page
 
 
 async def test_erasing_a_ticket_erases_its_attachments(web: WebEnv) -> None:
