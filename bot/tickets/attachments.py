@@ -101,6 +101,18 @@ def sniff(name: str, data: bytes) -> str | None:
     return None
 
 
+def check_upload(upload: Upload, max_bytes: int) -> str:
+    """The upload's allowed kind, or ``AttachmentRefused`` saying why it cannot be kept."""
+    if not upload.data:
+        raise AttachmentRefused("文件是空的。")
+    if len(upload.data) > max_bytes:
+        raise AttachmentRefused(f"文件太大：最大 {max_bytes // 1024} KB。")
+    kind = sniff(upload.file_name, upload.data)
+    if kind is None:
+        raise AttachmentRefused(f"不支持这种文件：可以上传{ALLOWED_TEXT}。")
+    return kind
+
+
 def safe_name(name: str) -> str:
     """A file name that is only a name (no folders, no odd characters), at most 100 chars."""
     base = Path(name.replace("\\", "/")).name.strip() or "file"
@@ -122,13 +134,7 @@ class AttachmentStore:
 
     def add_upload(self, number: str, upload: Upload, max_bytes: int, by: str) -> TicketAttachment:
         """Check and keep an uploaded file (``AttachmentRefused`` says why it is not)."""
-        if not upload.data:
-            raise AttachmentRefused("文件是空的。")
-        if len(upload.data) > max_bytes:
-            raise AttachmentRefused(f"文件太大：最大 {max_bytes // 1024} KB。")
-        kind = sniff(upload.file_name, upload.data)
-        if kind is None:
-            raise AttachmentRefused(f"不支持这种文件：可以上传{ALLOWED_TEXT}。")
+        kind = check_upload(upload, max_bytes)
         name = safe_name(upload.file_name)
         with write_session(self._engine) as s:
             ticket = s.exec(select(Ticket).where(Ticket.number == number)).first()

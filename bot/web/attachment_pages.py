@@ -10,15 +10,22 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from bot.tickets import Ticket, TicketError
-from bot.tickets.attachments import AttachmentRefused, AttachmentStore, TicketAttachment, Upload
+from bot.tickets.attachments import (
+    AttachmentRefused,
+    AttachmentStore,
+    TicketAttachment,
+    Upload,
+    check_upload,
+)
 from bot.web.app import Console
 from bot.web.auth import Viewer
 
-#: The upload route, for the body limit (``BodyLimit.uploads``).
-UPLOAD_PATH = re.compile(r"/tickets/[^/]+/files")
+#: The routes that take a file, for the body limit (``BodyLimit.uploads``): a ticket's
+#: attachments, and the new-ticket form (a screenshot with the question).
+UPLOAD_PATH = re.compile(r"/tickets/(new|[^/]+/files)")
 #: Room for the multipart framing and the form's other fields around the file.
 FORM_OVERHEAD = 64 * 1024
 
@@ -31,6 +38,16 @@ def attachment_store(console: Console) -> AttachmentStore:
 
 def upload_limit(console: Console) -> int:
     return console.settings.web.attachment_max_kb * 1024 + FORM_OVERHEAD
+
+
+async def form_upload(form: FormData, max_bytes: int) -> Upload | None:
+    """The form's file, checked (``AttachmentRefused``); None when none was chosen."""
+    sent = form.get("file")
+    if not isinstance(sent, UploadFile) or not sent.filename:
+        return None
+    upload = Upload(sent.filename, await sent.read())
+    check_upload(upload, max_bytes)
+    return upload
 
 
 def attachments_of(console: Console, ticket: Ticket) -> list[TicketAttachment]:
@@ -58,12 +75,10 @@ def routes(console: Console) -> APIRouter:
         viewer = console.signed_in(request)
         ticket = await db.read(lambda: ticket_for(viewer, number))
         form = await console.form(request, viewer)
-        sent = form.get("file")
-        if not isinstance(sent, UploadFile) or not sent.filename:
-            raise HTTPException(400, "请选择要上传的文件。")
-        data = await sent.read()
-        file = Upload(sent.filename, data)
         try:
+            file = await form_upload(form, max_bytes)
+            if file is None:
+                raise AttachmentRefused("请选择要上传的文件。")
             await db.write(
                 lambda: store.add_upload(ticket.number, file, max_bytes, viewer.audit_name)
             )

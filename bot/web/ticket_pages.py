@@ -20,6 +20,7 @@ from bot.kbloop.labels import LabelRefused
 from bot.kbloop.models import Verdict
 from bot.registry.clock import naive_utc
 from bot.registry.models import Engineer, Hospital
+from bot.tickets.attachments import AttachmentRefused
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
 from bot.tickets.store import (
@@ -29,7 +30,7 @@ from bot.tickets.store import (
 )
 from bot.web import sla_view
 from bot.web.app import Console
-from bot.web.attachment_pages import attachments_of
+from bot.web.attachment_pages import attachment_store, attachments_of, form_upload
 from bot.web.auth import Viewer
 from bot.web.names import side_badge
 from kb_index.articles import CATEGORIES
@@ -180,6 +181,7 @@ def routes(console: Console) -> APIRouter:
                 "hospitals": hospitals(),
                 "categories": CATEGORIES,
                 "urgencies": URGENCIES,
+                "attachment_max_kb": console.settings.web.attachment_max_kb,
                 "form": {},
                 "errors": {},
                 **extra,
@@ -218,6 +220,11 @@ def routes(console: Console) -> APIRouter:
             errors["question"] = "请描述问题。"
         elif len(values["question"]) > MAX_TEXT:
             errors["question"] = f"问题描述不超过 {MAX_TEXT} 个字。"
+        max_bytes = console.settings.web.attachment_max_kb * 1024
+        try:
+            upload = await form_upload(form, max_bytes)
+        except AttachmentRefused as exc:
+            upload, errors["file"] = None, f"{exc}（请重新选择文件）"
         if errors or hospital is None:
             return await db.read(
                 lambda: new_form(request, viewer, form=values, errors=errors, status_code=400)
@@ -234,6 +241,9 @@ def routes(console: Console) -> APIRouter:
                 now=services.clock(),
             )
         )
+        if upload is not None:  # checked above: a refused file registered no ticket
+            store, by = attachment_store(console), viewer.audit_name
+            await db.write(lambda: store.add_upload(ticket.number, upload, max_bytes, by))
         if services.sla is not None:  # clocks start; a P1 pages on-call and lead at once
             await services.sla.ticket_opened(ticket, hospital)
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)

@@ -74,7 +74,7 @@ async def test_bad_files_are_refused_clearly(web: WebEnv) -> None:
         ("lis.log", "text/plain; charset=utf-8")
     ]
     # multipart anywhere else is still refused before it is parsed
-    r = await hospital.post("/tickets/new", files={"file": ("x.png", PNG)})
+    r = await hospital.post("/kb/new", files={"file": ("x.png", PNG)})
     assert r.status_code == 415
 
 
@@ -124,3 +124,26 @@ async def test_erasing_a_ticket_erases_its_attachments(web: WebEnv) -> None:
     Eraser(db, attachments=folder).erase(Scope.ticket(ticket.number), "e01")
     assert not stored.exists()
     assert AttachmentStore(db).of_ticket(ticket.id or 0) == []
+
+
+async def test_a_screenshot_with_a_new_ticket(web: WebEnv) -> None:
+    """The registration form takes a screenshot too; a refused file registers nothing and
+    keeps what was typed."""
+    hospital = await web.as_hospital("h001")
+    form = {"reporter": "收费处", "category": "usage", "urgency": "P3", "question": "发票打印偏移"}
+    token = csrf_of((await hospital.get("/tickets/new")).text)
+    bad = await hospital.post(
+        "/tickets/new", data={**form, "csrf": token}, files={"file": ("a.exe", b"MZ\x00\x00")}
+    )
+    assert bad.status_code == 400 and "不支持这种文件" in bad.text and "发票打印偏移" in bad.text
+    assert web.app.services.tickets.open_tickets() == []
+    r = await hospital.post(
+        "/tickets/new", data={**form, "csrf": token}, files={"file": ("偏移.png", PNG)}
+    )
+    assert r.status_code == 303
+    [ticket] = web.app.services.tickets.open_tickets()
+    [row] = AttachmentStore(web.app.db).of_ticket(ticket.id or 0)  # type: ignore[arg-type]
+    assert (row.file_name, row.source, row.size) == ("偏移.png", "web", len(PNG))
+    # without a file the form works as before
+    r = await hospital.post("/tickets/new", data={**form, "csrf": token})
+    assert r.status_code == 303 and len(web.app.services.tickets.open_tickets()) == 2
