@@ -32,6 +32,7 @@ from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
 from bot.gateway import Database
+from bot.kb_editing import KbReload, LiveKnowledge
 from bot.kb_import import import_kb
 from bot.kbloop import label_flow
 from bot.kbloop.labels import LabelStore
@@ -143,6 +144,10 @@ class App:
     retention: RetentionJob | None = None
     #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
     weekly: WeeklySummary | None = None
+    #: The one writer of KB changes to the running engine (console edits, outside changes).
+    knowledge: LiveKnowledge | None = None
+    #: Picks up ``hisbot kb import``/``kb build`` while running (``[kb] reload_seconds``).
+    kb_reload: KbReload | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -160,6 +165,7 @@ class App:
             ),
             hashing=HashingPool(web.password_check_threads, web.password_check_queue),
             chat_api=self.web_chat,
+            kb_writer=self.knowledge,
         )
         return create_console(console)
 
@@ -208,8 +214,12 @@ class App:
             self.services.sla.start(self.settings.sla.tick_seconds)
         if self.weekly is not None:
             self.weekly.start()
+        if self.kb_reload is not None:
+            self.kb_reload.start()
 
     async def stop(self) -> None:
+        if self.kb_reload is not None:
+            await self.kb_reload.stop()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -278,7 +288,10 @@ def build_app(
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
-    retention = RetentionJob(Eraser(db), settings.privacy, gateway)
+    attachments = settings.path(settings.data_dir) / "attachments"
+    retention = RetentionJob(Eraser(db, attachments=attachments), settings.privacy, gateway)
+    knowledge = LiveKnowledge(settings, gateway, engine)
+    every = settings.kb.reload_seconds
     router = Router()
     pipeline = Pipeline(services, router)
     register_features(router, services, pipeline)
@@ -292,6 +305,8 @@ def build_app(
         web_chat=web_chat,
         retention=retention,
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
+        knowledge=knowledge,
+        kb_reload=KbReload(knowledge, every) if every > 0 else None,
     )
 
 

@@ -7,6 +7,7 @@ a malformed query file) into one clear line on stderr and exit code 2 — never 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -26,9 +27,39 @@ class CliError(Exception):
 
 def _settings(args: argparse.Namespace) -> Settings:
     if args.config:
-        return load_settings(Path(args.config))
-    default = Path("config.toml")
-    return load_settings(default if default.is_file() else None)
+        settings = load_settings(Path(args.config))
+    else:
+        default = Path("config.toml")
+        settings = load_settings(default if default.is_file() else None)
+    return _with_web_address(settings, getattr(args, "listen", None), getattr(args, "port", None))
+
+
+def _with_web_address(settings: Settings, listen: str | None, port: int | None) -> Settings:
+    """``[web]`` with the environment's and the command line's address applied (so `web demo`
+    and `web link create` print the address `run` will serve on)."""
+    import dataclasses
+
+    from bot.web.settings import with_address
+
+    try:
+        web = with_address(settings.web, os.environ, listen, port)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    return dataclasses.replace(settings, web=web)
+
+
+def _local_time(settings: Settings) -> Callable[[dt.datetime], str]:
+    """Stored (UTC) times as the console's pages show them, in ``[reports] timezone``: every
+    command prints the same wall clock as the pages."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.reports.timezone)
+
+    def local(value: dt.datetime) -> str:
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    return local
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]
@@ -314,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("redact", help="mask personal data in lines read from stdin")
     s.set_defaults(func=cmd_redact)
     s = sub.add_parser("run", help="run the bot: every configured platform, until Ctrl-C")
+    s.add_argument(
+        "--port",
+        type=int,
+        help="the web console's port (over HISBOT_WEB_PORT and [web] port; 0: any free port)",
+    )
+    s.add_argument(
+        "--listen",
+        help="the web console's address (over HISBOT_WEB_LISTEN and [web] listen)",
+    )
     s.set_defaults(func=cmd_run)
     from bot.broadcasts.cli import add_notice_parser
 

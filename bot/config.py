@@ -52,6 +52,13 @@ class KbSettings:
     dir: str = "kb"
     #: Where the persisted search index lives; empty means ``<data_dir>/index``.
     index_dir: str = ""
+    #: How often (seconds) the running bot looks for KB changes made outside it (``hisbot kb
+    #: import``/``kb build``) and swaps them in; 0 turns it off (then only a restart does).
+    reload_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.reload_seconds < 0:
+            raise ValueError("[kb] reload_seconds must be 0 (off) or positive")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,15 @@ class Unsolved:
     exchange: int
 
 
+@action("nq")
+@dataclass(frozen=True)
+class Declined:
+    """不是 / 都不是 under a question the bot asked (是这个问题吗？, the choices): the question
+    goes to an engineer, and the asked message (not an answer) is closed."""
+
+    exchange: int
+
+
 @action("esc")
 @dataclass(frozen=True)
 class Escalate:
@@ -53,5 +62,12 @@ class Pick:
     choice: Annotated[int, MaxBytes(2)]
 
 
-ExchangeAction = Solved | Unsolved | Escalate | Confirmed | Pick
-EXCHANGE_ACTIONS: tuple[type[ExchangeAction], ...] = (Solved, Unsolved, Escalate, Confirmed, Pick)
+ExchangeAction = Solved | Unsolved | Declined | Escalate | Confirmed | Pick
+EXCHANGE_ACTIONS: tuple[type[ExchangeAction], ...] = (
+    Solved,
+    Unsolved,
+    Declined,
+    Escalate,
+    Confirmed,
+    Pick,
+)

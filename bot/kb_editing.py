@@ -10,6 +10,12 @@ not both build from the same old index and have the later swap drop the earlier 
 Retiring and restoring an article go the same way (under the same lock): the flag is written,
 the index rebuilt without (or again with) the article and swapped in, so the very next chat
 question no longer gets (or again gets) it.
+
+Changes made outside this process — ``hisbot kb import``/``kb build`` from a shell, another
+process's console — are picked up by ``sync`` (``KbReload`` calls it every ``[kb]
+reload_seconds``): it compares what the database holds with what the running index holds,
+and when they differ swaps in the persisted index if that one matches the database (a ``kb
+build`` already embedded it), else rebuilds re-embedding only the changed articles.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
+from sqlmodel import col
+
 from bot.config import Settings
 from bot.gateway import Database
-from bot.knowledge import index_dir, view_recipe
-from bot.registry.sessions import write_session
+from bot.knowledge import index_dir, load_index, view_recipe
+from bot.registry.sessions import read_session, write_session
 from intents.decide import AnswerEngine
 from kb_index.articles import Article, ArticleError, parse_article
-from kb_index.index import SearchIndex
+from kb_index.index import IndexError_, SearchIndex
 from kb_index.store import (
     WEB_SOURCE,
     KbArticle,
@@ -135,6 +145,31 @@ class RetireResult:
     indexed: bool = True
 
 
+#: What answering depends on, per article: (id, title, category, module, content hash).
+Fingerprint = tuple[tuple[str, str, str, str, str], ...]
+
+
+def database_fingerprint(db: Engine) -> Fingerprint:
+    """The articles the bot should answer with (not retired), as the index would hold them:
+    one small query, cheap enough to run every few seconds."""
+    live = sa_select(
+        col(KbArticle.id),
+        col(KbArticle.title),
+        col(KbArticle.category),
+        col(KbArticle.module),
+        col(KbArticle.content_hash),
+    ).where(col(KbArticle.retired_at).is_(None))
+    with read_session(db) as s:
+        rows = s.connection().execute(live).all()
+    return tuple(sorted((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows))
+
+
+def index_fingerprint(index: SearchIndex) -> Fingerprint:
+    return tuple(
+        sorted((a.id, a.title, a.category, a.module, a.content_hash) for a in index.articles)
+    )
+
+
 class LiveKnowledge:
     """Saves web edits and keeps the running engine's index in step with the database."""
 
@@ -191,6 +226,31 @@ class LiveKnowledge:
             log.info("KB %s %s by %s: index swapped=%s", article_id, verb, by, indexed)
             return RetireResult(changed=changed, embedded=embedded, indexed=indexed)
 
+    async def sync(self) -> str:
+        """Bring the running index in step with the database after a change made elsewhere:
+        "current" (nothing to do), "loaded" (the persisted index matched the database and was
+        swapped in: nothing embedded), "rebuilt" (changed articles embedded) or "failed"
+        (the old index keeps answering; the next call tries again)."""
+        async with self._lock:
+            wanted = await self.gateway.read(lambda: database_fingerprint(self.db))
+            if wanted == index_fingerprint(self.engine.index):
+                return "current"
+            persisted = await asyncio.to_thread(self._persisted)
+            if persisted is not None and index_fingerprint(persisted) == wanted:
+                self.engine.index = persisted
+                log.info("KB changed outside the bot: persisted index swapped in")
+                return "loaded"
+            indexed, embedded = await self._reindex("changed outside the bot")
+            log.info("KB changed outside the bot: index rebuilt (%d embedded)", embedded)
+            return "rebuilt" if indexed else "failed"
+
+    def _persisted(self) -> SearchIndex | None:
+        """The persisted index if it is readable and of this engine's model, else None."""
+        try:
+            return load_index(self.settings, self.engine.embedder)
+        except IndexError_:
+            return None
+
     async def _reindex(self, what: str) -> tuple[bool, int]:
         """Rebuild, swap and persist the index (the caller holds the lock); (False, 0) when
         the rebuild failed and the old index keeps answering."""
@@ -230,3 +290,36 @@ class LiveKnowledge:
             view_recipe(self.settings),
             previous=self.engine.index,
         )
+
+
+class KbReload:
+    """Calls ``LiveKnowledge.sync`` every ``every`` seconds until stopped, so a running bot
+    answers from a KB imported or built from the command line without a restart."""
+
+    def __init__(self, knowledge: LiveKnowledge, every: float) -> None:
+        self.knowledge = knowledge
+        self.every = every
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name="kb-reload")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.knowledge.sync()
+            except Exception:  # a broken database for a moment must not end the watch
+                log.exception("checking the KB for changes failed")

@@ -29,6 +29,7 @@ from bot.desk import Desk
 from bot.exchange_actions import (
     EXCHANGE_ACTIONS,
     Confirmed,
+    Declined,
     Escalate,
     ExchangeAction,
     Pick,
@@ -41,6 +42,7 @@ from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.routing import Router, encode, parse_command
 from bot.sla.actions import AckPage
+from bot.tickets.attachments import AttachmentStore
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, TicketNotFound
 from intents.classify import Addressing
@@ -150,6 +152,7 @@ class Pipeline:
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
+        await self._keep_attachments(msg, ticket)
         if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
             await self.s.sla.resume(ticket.number, "医院回复")
         return True
@@ -201,9 +204,10 @@ class Pipeline:
         elif kind is DecisionKind.CLARIFY:
             await self._clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s, hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
             )
+            await self._keep_attachments(msg, ticket)
         elif self.s.settings.escalation == "offer":
             sent = await self.s.messenger.send(
                 Reply(
@@ -215,9 +219,10 @@ class Pipeline:
             )
             await self._set_reply(exchange, sent)
         else:
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
+            await self._keep_attachments(msg, ticket)
 
     async def _answer_reply(
         self,
@@ -290,7 +295,7 @@ class Pipeline:
                 buttons=(
                     (
                         Button(texts.CONFIRM_YES, encode(Confirmed(exchange.id or 0))),
-                        Button(texts.CONFIRM_NO, encode(Unsolved(exchange.id or 0))),
+                        Button(texts.CONFIRM_NO, encode(Declined(exchange.id or 0))),
                     ),
                 ),
             )
@@ -303,7 +308,7 @@ class Pipeline:
             (Button(a.title[:40], encode(Pick(exchange.id or 0, n))),)
             for n, a in enumerate(decision.choices)
         )
-        rows += ((Button(texts.NONE_OF_THESE, encode(Unsolved(exchange.id or 0))),),)
+        rows += ((Button(texts.NONE_OF_THESE, encode(Declined(exchange.id or 0))),),)
         sent = await self.s.messenger.send(
             Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
         )
@@ -375,10 +380,10 @@ class Pipeline:
                     press.message,
                     Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
                 )
-        elif isinstance(action, Unsolved | Escalate):
+        elif isinstance(action, Unsolved | Declined | Escalate):
             await self.s.messenger.acknowledge(press)
             await self._set_outcome(exchange, Outcome.UNSOLVED)
-            await open_ticket_for(
+            ticket = await open_ticket_for(
                 self.s,
                 hospital,
                 exchange,
@@ -386,6 +391,8 @@ class Pipeline:
                 reply_to=exchange.question_message_id,
                 chat=chat,
             )
+            asked = isinstance(action, Escalate | Declined)
+            await self._close_buttons(press, chat, exchange, ticket.number, answer=not asked)
         elif isinstance(action, Confirmed) and exchange.articles:
             await self.s.messenger.acknowledge(press)
             first = exchange.articles[0]
@@ -401,6 +408,42 @@ class Pipeline:
             await self._answer(chat, exchange, article_id, exchange.question_message_id)
         else:  # a choice the exchange never offered
             await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+
+    async def _keep_attachments(self, msg: IncomingMessage, ticket: Ticket) -> None:
+        """A screenshot or file sent with a ticket's message is kept with the ticket (its
+        platform reference: engineers see it on the ticket page)."""
+        if not msg.attachments or ticket.id is None:
+            return
+        ticket_id, by = ticket.id, f"{msg.chat.platform}:{msg.sender.user_id}"
+        store = AttachmentStore(self.s.db.engine)
+        await self.s.db.write(
+            lambda: store.add_chat(ticket_id, msg.chat.platform, msg.attachments, by)
+        )
+
+    async def _close_buttons(
+        self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool
+    ) -> None:
+        """The pressed message without its buttons, saying where the question went (as 已解决
+        does): nothing is left to press twice. ``answer``: it was the answer (its steps are
+        kept), else the question asked (是这个问题吗 / the choices / the 转工程师 offer)."""
+        shown: Reply | None = None
+        if answer and exchange.articles:
+            shown = await self._answer_reply(
+                chat, exchange, exchange.articles[0], exchange.question_message_id, False
+            )
+        if shown is None:
+            first = exchange.articles[0] if exchange.articles else ""
+            article = await self.s.db.read(lambda: self.s.article(first)) if first else None
+            title = article.title if article is not None else ""
+            text = {
+                "confirm": texts.confirm(title),
+                "clarify": texts.clarify(),
+            }.get(exchange.decision, texts.offer_escalation())
+            shown = Reply(chat=chat, text=text)
+        note = texts.unsolved_to_ticket(number) if answer else texts.sent_to_ticket(number)
+        await self.s.messenger.edit(
+            press.message, Reply(chat=chat, text=f"{shown.text}\n\n{note}", citation=shown.citation)
+        )
 
     async def acknowledge_page(self, press: ButtonPress, action: AckPage) -> None:
         """收到 on an SLA page (a direct message): the ticket's breached clocks stop paging."""

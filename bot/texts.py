@@ -86,6 +86,11 @@ def says_unsolved(text: str) -> bool:
     return _UNSOLVED.search(text) is not None
 
 
+def without_unsolved(text: str) -> str:
+    """The text with its "did not help" phrases taken out (what is left may be a question)."""
+    return _UNSOLVED.sub("", text)
+
+
 def unregistered_group() -> str:
     return "您好，本群尚未登记为服务医院群，暂时无法提供自动答疑。请联系贵院信息科或我司客服经理登记后再使用。"
 
@@ -104,6 +109,16 @@ def confirm(title: str) -> str:
 
 def confirmed(title: str) -> str:
     return f"是这个问题吗？《{title}》\n✔ 是，处理步骤见下方。"
+
+
+def unsolved_to_ticket(number: str) -> str:
+    """Under an answer whose 没解决 was pressed (its buttons gone)."""
+    return f"❌ 没解决，已转工程师：工单 #{number}"
+
+
+def sent_to_ticket(number: str) -> str:
+    """Under a question the bot asked when the user chose 转工程师 (its buttons gone)."""
+    return f"➡️ 已转工程师：工单 #{number}"
 
 
 def offer_escalation() -> str:

@@ -185,6 +185,8 @@ class Board:
         """Messages added or edited after ``after`` (in chat order) and the user's new toasts.
 
         A cursor beyond the counter comes from before a restart: the whole log is sent again.
+        A toast answers a press on the page that made it, at that moment: a page loading the
+        whole log (``after`` 0, a reload or another tab) gets none, so old toasts never replay.
         """
         if after > self.last_seq:
             after = 0
@@ -194,7 +196,7 @@ class Board:
             toasts=[
                 {"seq": t.seq, "message_id": t.message_id, "text": t.text}
                 for t in log.toasts
-                if t.seq > after and t.user_id == user_id
+                if after and t.seq > after and t.user_id == user_id
             ],
             seq=self.last_seq,
         )

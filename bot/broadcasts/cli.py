@@ -39,8 +39,13 @@ def broadcast_settings(settings: Settings) -> BroadcastSettings:
 
 
 def desk_chats(settings: Settings) -> tuple[ChatRef, ...]:
-    chat = settings.telegram.engineers_chat
-    return (ChatRef("telegram", str(chat)),) if chat is not None else ()
+    """The engineers' chats the running bot posts test copies to (as ``bot.app`` wires them)."""
+    chats: list[ChatRef] = []
+    if settings.telegram.engineers_chat is not None:
+        chats.append(ChatRef("telegram", str(settings.telegram.engineers_chat)))
+    if settings.slack.engineers_channel:
+        chats.append(ChatRef("slack", settings.slack.engineers_channel))
+    return tuple(chats)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -117,8 +122,22 @@ def cmd_send(args: argparse.Namespace) -> int:
                 f"notice #{args.id} confirmed: {groups} groups at {store.settings.local(notice.send_at)} "
                 "(the running bot sends it)"
             )
+            held = status.quiet_hold(notice, store.waves_of(args.id), store.settings)
+            if held is not None:
+                print(
+                    f"held for quiet hours ({store.settings.quiet_hours}): it goes out at "
+                    f"{store.settings.local(held)} ([broadcast] quiet_hours; --urgent notices are not held)"
+                )
             return 0
         state = store.test_state(args.id)
+        if state != "sent" and not desk_chats(settings):
+            again = f"--at '{args.at}' " if at else ""
+            raise BroadcastError(
+                "no engineers' chat is configured ([telegram] engineers_chat or [slack] "
+                "engineers_channel), so there is nowhere to send the test copy: check the "
+                f"preview (hisbot notice preview {args.id}) and confirm without one: hisbot notice "
+                f"{args.command_name} {args.id} {again}--as {args.actor} --confirm --skip-test"
+            )
         if state != "sent":
             store.request_test(args.id, actor, desk_chats(settings))
             print(

@@ -5,6 +5,7 @@ One report serves the CLI and the engineers' chat (the chat shows the first line
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from bot.broadcasts import render
@@ -20,6 +21,7 @@ from bot.broadcasts.models import (
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.targeting import Resolution
+from bot.clock import as_utc
 
 _WAVE_LABELS = {
     WaveKind.TEST: "测试",
@@ -60,6 +62,8 @@ class NoticeReport:
     waves: list[NoticeWave]
     test_state: str
     replies: int
+    #: When quiet hours hold the notice back: until this time (None: not held).
+    held_until: dt.datetime | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for h in self.hospitals for g in h.groups if g.status == status)
@@ -87,13 +91,40 @@ def build_report(store: BroadcastStore, notice_id: int) -> NoticeReport:
     for reply in replies:
         if reply.ticket_number and reply.hospital_id in hospitals:
             hospitals[reply.hospital_id].tickets.append(reply.ticket_number)
+    waves = store.waves_of(notice_id)
     return NoticeReport(
         notice,
         sorted(hospitals.values(), key=lambda h: h.hospital_id),
-        store.waves_of(notice_id),
+        waves,
         store.test_state(notice_id),
         len(replies),
+        quiet_hold(notice, waves, store.settings),
     )
+
+
+def quiet_hold(notice: Notice, waves: list[NoticeWave], s: BroadcastSettings) -> dt.datetime | None:
+    """Until when quiet hours hold the notice back: the time the worker moved its notice wave
+    to, or, for a wave not due yet, the end of the quiet hours it is due in. None for an
+    urgent notice, one already sent, or one due outside quiet hours."""
+    if notice.urgent:
+        return None
+    for w in waves:
+        if w.kind != WaveKind.MAIN or w.status != "scheduled" or w.due_at is None:
+            continue
+        due = as_utc(w.due_at)
+        sent_at = as_utc(notice.send_at) if notice.send_at else due
+        if due > sent_at and w.note.startswith("held for quiet hours"):
+            return due
+        if s.in_quiet_hours(due):
+            return s.quiet_end(due)
+    return None
+
+
+def held_text(until: dt.datetime | None, s: BroadcastSettings) -> str:
+    """The line that says a notice waits for the end of quiet hours ("" when it does not)."""
+    if until is None:
+        return ""
+    return f"免打扰时段（{s.quiet_hours}）：非紧急通知顺延至 {s.local(until)} 发出"
 
 
 def report_text(
@@ -101,6 +132,8 @@ def report_text(
 ) -> str:
     n = report.notice
     lines = [render.notice_line(n, s)]
+    if report.held_until is not None:
+        lines.append(held_text(report.held_until, s))
     total = sum(len(h.groups) for h in report.hospitals)
     if total:
         counts = "、".join(

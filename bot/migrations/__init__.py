@@ -33,6 +33,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kb_index.store",
     "bot.registry.models",
     "bot.tickets.models",
+    "bot.tickets.attachments",
     "bot.exchanges",
     "bot.links",
     "bot.broadcasts.models",

@@ -17,13 +17,14 @@ def _eraser_and_lead(args: argparse.Namespace) -> Eraser:
     from bot.cli import CliError, _db, _settings
     from bot.registry.store import RegistryStore
 
-    db = _db(_settings(args))
+    settings = _settings(args)
+    db = _db(settings)
     registry = RegistryStore(db)
     if registry.get_engineer(args.actor) is None:
         raise CliError(f"no engineer {args.actor}")
     if "lead" not in registry.roles_of(args.actor):
         raise CliError(f"{args.actor} is not a lead: only leads erase personal data")
-    return Eraser(db)
+    return Eraser(db, attachments=settings.path(settings.data_dir) / "attachments")
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -87,9 +88,11 @@ def cmd_purge_kb(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from bot.cli import _db, _settings
+    from bot.cli import _db, _local_time, _settings
 
-    for row in Eraser(_db(_settings(args))).log(args.limit):
+    settings = _settings(args)
+    local = _local_time(settings)
+    for row in Eraser(_db(settings)).log(args.limit):
         counts = ", ".join(
             f"{n} {what}"
             for what, n in (
@@ -102,7 +105,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         )
         target = f" {row.target}" if row.target else ""
         print(
-            f"#{row.id} {row.at:%Y-%m-%d %H:%M} UTC  {row.actor}  {row.scope}{target}: "
+            f"#{row.id} {local(row.at)[:16]}  {row.actor}  {row.scope}{target}: "
             f"{counts or 'nothing'}"
         )
     return 0

@@ -32,6 +32,7 @@ from bot.redact import redact
 PERSONAL_TEXT: Mapping[str, tuple[str, ...]] = {
     "ticket": ("reporter_name", "question", "resolution"),
     "ticket_message": ("author", "text"),
+    "ticket_attachment": ("file_name",),
     "ticket_event_detail": ("actor_name", "text"),
     "exchange": ("reporter_name", "question"),
     "receipt": ("user_name",),

@@ -20,6 +20,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, or_, update
@@ -30,6 +31,7 @@ from bot.clock import Clock, as_utc, utc_now
 from bot.exchanges import Exchange
 from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
+from bot.tickets.attachments import TicketAttachment
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
@@ -92,9 +94,14 @@ class Selection:
 
 
 class Eraser:
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock = utc_now, attachments: Path | None = None
+    ) -> None:
+        """``attachments``: the folder of tickets' uploaded files, deleted with their tickets'
+        personal data (None: only their rows go)."""
         self._engine = engine
         self._clock = clock
+        self._attachments = attachments
 
     # -- what a scope covers ------------------------------------------------------------------
 
@@ -136,8 +143,10 @@ class Eraser:
         did; returns the erasure's log row."""
         chosen = self.select(scope)
         now = as_utc(self._clock())
+        files: list[str] = []
         with Session(self._engine) as s:
             if chosen.tickets:
+                files = _erase_attachments(s, chosen.tickets)
                 _erase_tickets(s, chosen.tickets, scope.kind, by, now)
             if chosen.exchanges:
                 s.execute(
@@ -168,6 +177,9 @@ class Eraser:
             s.add(row)
             s.commit()
             s.refresh(row)
+        if self._attachments is not None:  # after the commit: a failed erasure keeps them
+            for name in files:
+                (self._attachments / name).unlink(missing_ok=True)
         return row
 
     def erase_kb_version(self, article_id: str, version: int, by: str) -> Erasure:
@@ -233,6 +245,15 @@ def _ids(s: Session, where: Any, model: Any = Exchange) -> tuple[int, ...]:
     """Ids of ``model`` rows matching ``where``, in order."""
     stmt = select(model.id).where(where).order_by(model.id)
     return tuple(s.exec(stmt).all())
+
+
+def _erase_attachments(s: Session, ids: tuple[int, ...]) -> list[str]:
+    """Delete the tickets' attachments (a screenshot may show a patient); returns the stored
+    files to remove once the erasure is committed."""
+    found = select(TicketAttachment).where(col(TicketAttachment.ticket_id).in_(ids))
+    files = [a.stored_name for a in s.exec(found) if a.stored_name]
+    s.execute(delete(TicketAttachment).where(col(TicketAttachment.ticket_id).in_(ids)))
+    return files
 
 
 def _erase_tickets(s: Session, ids: tuple[int, ...], scope: str, by: str, now: dt.datetime) -> None:

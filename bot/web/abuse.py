@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -194,29 +195,36 @@ class BodyLimit:
     cookie) before any of it is parsed: a declared
     ``Content-Length`` is answered 413 at once; a chunked body is counted as it is read and
     cut with a 413 when it passes the limit. Multipart bodies (file uploads) are refused with
-    415: no console form uploads files, and the parser would spool them to disk."""
+    415 except on the ``uploads`` routes (a path pattern and its own limit: a ticket's
+    attachments), so nothing else spools files to disk."""
 
     def __init__(
         self,
         app: ASGIApp,
         limits: Sequence[tuple[str, int]] = BODY_LIMITS,
         session_cookie: str = "hisbot_session",
+        uploads: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.app = app
         self.limits = limits
         self.session_cookie = session_cookie.encode()
+        self.uploads = uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = body_limit(str(scope.get("path", "")), self.limits)
+        path = str(scope.get("path", ""))
+        limit = body_limit(path, self.limits)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        upload = next((size for pattern, size in self.uploads if pattern.fullmatch(path)), None)
+        if headers.get("content-type", "").lower().startswith("multipart/"):
+            if upload is None:
+                await _refuse(send, 415, "file uploads are not accepted")
+                return
+            limit = upload
         if self.session_cookie not in headers.get("cookie", "").encode("latin-1"):
             limit = min(limit, ANONYMOUS_BODY)
-        if headers.get("content-type", "").lower().startswith("multipart/"):
-            await _refuse(send, 415, "file uploads are not accepted")
-            return
         declared = headers.get("content-length", "")
         if declared and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, f"request body over {limit} bytes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.web.abuse import milestone
@@ -166,15 +166,6 @@ def routes(console: Console) -> APIRouter:
         response = RedirectResponse("/login?next=/tickets", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
-
-    @router.get("/audit")
-    async def audit_page(request: Request) -> Response:
-        """The console's audit log, for leads: logins, refusals, accounts, links, KB edits."""
-        viewer = console.engineer(request)
-        if "lead" not in viewer.roles:
-            raise HTTPException(404)
-        rows = await db.read(lambda: console.store.audit_log(limit=500))
-        return console.render(request, viewer, "audit.html", {"rows": rows})
 
     async def refused_link(request: Request) -> Response:
         ip = console.client_ip(request)

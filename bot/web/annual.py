@@ -1,7 +1,8 @@
 """The annual service review as one XLSX: the service report's sections (tickets by the
 contract's 11 service areas, urgency, SLA results, late tickets …) plus the service workflows
 — dedicated engineers, remote sessions with consent, on-site visits, upgrades — and a
-per-ticket sheet with the contract's record (受理工程师, 受理时间, 完成时间, 处理方法).
+per-ticket sheet with the contract's record (受理工程师, 受理时间, 完成时间, 处理方法) and how
+each ticket's SLA clocks ended (``bot.web.ticket_sheet``).
 
 Builds on ``bot.web.reports`` (the figures) and ``bot.web.report_pages`` (sections → XLSX);
 rows of the workflows are those whose start (request, planned visit, upgrade registered)
@@ -20,33 +21,31 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot import texts
 from bot.clock import as_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import Ticket
 from bot.web.app import Console
-from bot.web.report_pages import XLSX_TYPE, Cell, Section, sections, to_xlsx
+from bot.web.report_pages import (
+    XLSX_TYPE,
+    Cell,
+    LocalTime,
+    Section,
+    local_times,
+    sections,
+    to_xlsx,
+)
 from bot.web.reports import Period, build_report, period
 from bot.web.settings import ServiceTargets
-from bot.workflows.models import RemoteGrant, SiteVisit, TicketLevel, Upgrade, UpgradeStep
-from bot.workflows.remote import LEVEL_LABELS
+from bot.web.ticket_sheet import ticket_section
+from bot.workflows.models import RemoteGrant, SiteVisit, Upgrade, UpgradeStep
 from bot.workflows.upgrades import STAGE_LABELS
 
 _Q = TypeVar("_Q")
-Local = Callable[[dt.datetime | None], str]
 GRANT_LABELS = {
     "requested": "待决定",
     "granted": "同意",
     "refused": "拒绝",
     "revoked": "同意后撤销",
-}
-CHANNELS = {
-    "web": "网页",
-    "telegram": "Telegram",
-    "slack": "Slack",
-    "dingtalk": "钉钉",
-    "wecom": "企业微信",
-    "phone": "电话",
 }
 
 
@@ -59,14 +58,14 @@ def annual_sections(
     targets: ServiceTargets,
     top_n: int,
     now: dt.datetime,
-    local: Local,
 ) -> list[Section]:
     report = build_report(
         db, hospital_id=hospital_id, year=year, month=None, zone=zone, targets=targets,
         top_n=top_n, now=now,
     )  # fmt: skip
-    out = sections(report, targets, str(zone), lambda t: local(t))
+    out = sections(report, targets, str(zone))
     span = period(year, None, zone)
+    local = local_times(zone)
     with Session(db) as s:
         names = {h.id: h.name for h in s.exec(select(Hospital))}
         people = {e.id: e.name for e in s.exec(select(Engineer))}
@@ -75,7 +74,7 @@ def annual_sections(
         out.append(_remote(s, hospital_id, span, names, who, local))
         out.append(_visits(s, hospital_id, span, names, who, local))
         out.append(_upgrades(s, hospital_id, span, names, who))
-        out.append(_tickets(s, hospital_id, span, names, who, local))
+    out.append(ticket_section(db, hospital_id, span.start, span.end, local, now))
     return out
 
 
@@ -96,7 +95,7 @@ def _teams(
 
 def _remote(
     s: Session, hospital_id: str | None, span: Period, names: dict[str, str],
-    who: Callable[[str | None], str], local: Local,
+    who: Callable[[str | None], str], local: LocalTime,
 ) -> Section:  # fmt: skip
     stmt = (
         select(RemoteGrant, Ticket.number)
@@ -128,7 +127,7 @@ def _remote(
 
 def _visits(
     s: Session, hospital_id: str | None, span: Period, names: dict[str, str],
-    who: Callable[[str | None], str], local: Local,
+    who: Callable[[str | None], str], local: LocalTime,
 ) -> Section:  # fmt: skip
     stmt = (
         select(SiteVisit, Ticket.number)
@@ -187,37 +186,6 @@ def _upgrades(
     return Section("系统升级", headers, rows)
 
 
-def _tickets(
-    s: Session, hospital_id: str | None, span: Period, names: dict[str, str],
-    who: Callable[[str | None], str], local: Local,
-) -> Section:  # fmt: skip
-    stmt = (
-        select(Ticket, TicketLevel.level)
-        .join(TicketLevel, col(TicketLevel.ticket_id) == col(Ticket.id), isouter=True)
-        .where(col(Ticket.created_at) >= span.start, col(Ticket.created_at) < span.end)
-        .order_by(col(Ticket.created_at))
-    )
-    rows: list[tuple[Cell, ...]] = [
-        (
-            t.number,
-            names.get(t.hospital_id, t.hospital_id),
-            CHANNELS.get(t.source_platform, t.source_platform),
-            texts.CATEGORY_LABELS.get(t.category, t.category),
-            t.urgency,
-            texts.STATUS_LABELS.get(t.status, t.status),
-            t.question,
-            who(t.accepted_by),
-            local(t.accepted_at),
-            local(t.completed_at),
-            t.resolution or "",
-            LEVEL_LABELS.get(level, "") if level else "",
-        )
-        for t, level in s.exec(_where(stmt, col(Ticket.hospital_id), hospital_id))
-    ]
-    headers = "工单号 医院 渠道 服务领域 紧急程度 状态 问题 受理工程师 受理时间 完成时间 处理方法 服务方式"
-    return Section("工单记录", tuple(headers.split()), rows)
-
-
 def routes(console: Console) -> APIRouter:
     router = APIRouter()
 
@@ -237,7 +205,6 @@ def routes(console: Console) -> APIRouter:
         parts = annual_sections(
             console.db, hospital_id=h, year=int(y) if y else this_year, zone=console.zone,
             targets=settings.targets, top_n=settings.top_unanswered, now=now,
-            local=console.local_time,
         )  # fmt: skip
         name = f"annual-review-{h or 'all'}-{int(y) if y else this_year}.xlsx"
         return Response(

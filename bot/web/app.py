@@ -76,6 +76,8 @@ class Console:
     templates: Jinja2Templates = field(init=False)
     #: The playground's chat adapter (None: playground off).
     chat_api: ChatApi | None = None
+    #: The running app's one KB writer (shared with its reload watch); None: the console's own.
+    kb_writer: LiveKnowledge | None = None
     #: How a login waits out its growing delay (tests record instead of sleeping).
     pause: Callable[[float], Awaitable[None]] = asyncio.sleep
     #: Hospital viewers asking for another hospital's things, per viewer (audited by milestone).
@@ -98,6 +100,8 @@ class Console:
     def knowledge(self) -> LiveKnowledge:
         """The one writer of KB changes for the running engine: edits, retiring and restoring
         share its lock, so no rebuild is built from an index another one is replacing."""
+        if self.kb_writer is not None:
+            return self.kb_writer
         return LiveKnowledge(self.settings, self.services.db, self.services.engine)
 
     @property
@@ -311,11 +315,14 @@ def create_console(console: Console) -> FastAPI:
     from bot.web import (
         account_pages,
         annual,
+        attachment_pages,
+        audit_pages,
         duty_pages,
         kb_erase,
         kb_pages,
         kb_retire,
         live,
+        notice_pages,
         playground,
         problem_pages,
         report_pages,
@@ -327,20 +334,27 @@ def create_console(console: Console) -> FastAPI:
     app.state.console = console
     # inside SecurityHeaders: a 413 carries the headers too
     app.add_middleware(ViewerFirst, console=console)
-    app.add_middleware(BodyLimit, session_cookie=SESSION_COOKIE)
+    app.add_middleware(
+        BodyLimit,
+        session_cookie=SESSION_COOKIE,
+        uploads=((attachment_pages.UPLOAD_PATH, attachment_pages.upload_limit(console)),),
+    )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (
         account_pages,
+        audit_pages,
         kb_pages,
         kb_retire,
         kb_erase,
+        attachment_pages,  # before ticket_pages: /tickets/{number}/files
         ticket_pages,
         report_pages,
         annual,
         service_pages,
         problem_pages,
         duty_pages,
+        notice_pages,
         playground,
         live,
     ):

@@ -335,6 +335,32 @@ class ConsoleStore:
             stmt = select(WebAudit).order_by(col(WebAudit.id).desc()).limit(limit)
             return list(s.exec(stmt).all())
 
+    def audit_search(
+        self,
+        *,
+        actor: str = "",
+        action: str = "",
+        target: str = "",
+        since: dt.datetime | None = None,
+        before: dt.datetime | None = None,
+        limit: int = 500,
+    ) -> list[WebAudit]:
+        """The newest ``limit`` records matching every filter given: ``actor`` and ``target``
+        are substrings (an engineer id, a ticket number), ``action`` exact, times UTC."""
+        with read_session(self._engine) as s:
+            stmt = select(WebAudit).order_by(col(WebAudit.id).desc()).limit(limit)
+            if actor:
+                stmt = stmt.where(col(WebAudit.actor).contains(actor, autoescape=True))
+            if action:
+                stmt = stmt.where(WebAudit.action == action)
+            if target:
+                stmt = stmt.where(col(WebAudit.target).contains(target, autoescape=True))
+            if since is not None:
+                stmt = stmt.where(col(WebAudit.at) >= since)
+            if before is not None:
+                stmt = stmt.where(col(WebAudit.at) < before)
+            return list(s.exec(stmt).all())
+
     def audit_of(self, target: str, actions: Sequence[str]) -> list[WebAudit]:
         """The audit records of these actions on one target, oldest first."""
         with read_session(self._engine) as s:

@@ -8,9 +8,13 @@ are typed at a prompt, read from standard input with ``--password-stdin``, or ge
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
+import re
 import secrets
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.web.auth import AuthError, ConsoleStore
@@ -22,6 +26,12 @@ def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
 
     settings = _settings(args)
     return ConsoleStore(_db(settings)), settings.web.url
+
+
+def _local(args: argparse.Namespace) -> Callable[[dt.datetime], str]:
+    from bot.cli import _local_time, _settings
+
+    return _local_time(_settings(args))
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -73,10 +83,11 @@ def cmd_account_disable(args: argparse.Namespace) -> int:
 
 def cmd_account_list(args: argparse.Namespace) -> int:
     store, _ = _store(args)
+    local = _local(args)
     for a in store.accounts():
         state = "active" if a.active else "disabled"
         print(
-            f"{a.engineer_id:<10} {a.name:<10} {state:<8} password set {a.password_changed_at:%Y-%m-%d %H:%M} UTC"
+            f"{a.engineer_id:<10} {a.name:<10} {state:<8} password set {local(a.password_changed_at)[:16]}"
         )
     return 0
 
@@ -96,8 +107,9 @@ def cmd_link_create(args: argparse.Namespace) -> int:
 
 def cmd_link_list(args: argparse.Namespace) -> int:
     store, _ = _store(args)
+    local = _local(args)
     for link in store.links(args.hospital):
-        state = f"revoked {link.revoked_at:%Y-%m-%d}" if link.revoked_at else "live"
+        state = f"revoked {local(link.revoked_at)[:10]}" if link.revoked_at else "live"
         print(f"#{link.id:<4} {link.hospital_id:<10} {state:<18} {link.label}")
     return 0
 
@@ -113,10 +125,15 @@ def cmd_link_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """The audit log, times in ``[reports] timezone`` (as on the console's 操作审计 page)."""
     store, _ = _store(args)
-    for row in reversed(store.audit_log(args.limit)):
+    local = _local(args)
+    rows = store.audit_search(
+        actor=args.actor or "", action=args.action or "", target=args.target or "", limit=args.limit
+    )
+    for row in reversed(rows):
         print(
-            f"{row.at:%Y-%m-%d %H:%M:%S} {row.actor:<24} {row.action:<16} {row.target} {row.detail}".rstrip()
+            f"{local(row.at)} {row.actor:<24} {row.action:<16} {row.target} {row.detail}".rstrip()
         )
     return 0
 
@@ -125,10 +142,45 @@ DEMO_HOSPITAL = ("demo", "演示医院")
 DEMO_ENGINEER = ("demo", "演示工程师")
 
 
+def _read_demo_login(saved: Path) -> tuple[str, str]:
+    """The demo password and hospital-link token kept in ``demo-login.txt`` ("" when absent).
+    A file of an older release holds the password alone on its first line."""
+    if not saved.is_file():
+        return "", ""
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    password = token = ""
+    for line in lines:
+        if m := _DEMO_LOGIN.match(line):
+            password = m.group(1)
+        elif m := _DEMO_LINK.search(line):
+            token = m.group(1)
+    if not password and lines and ":" not in lines[0]:
+        password = lines[0].strip()
+    return password, token
+
+
+def _write_demo_login(saved: Path, password: str, base: str, token: str) -> None:
+    """Owner-only (0600): the file holds a password and a hospital's access link."""
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.touch(mode=0o600)
+    saved.chmod(0o600)
+    saved.write_text(
+        f"engineer login:  {DEMO_ENGINEER[0]} / {password}\nhospital link:   {base}/h/{token}\n",
+        encoding="utf-8",
+    )
+
+
+_DEMO_LOGIN = re.compile(rf"engineer login:\s+{DEMO_ENGINEER[0]} / (\S+)")
+_DEMO_LINK = re.compile(r"hospital link:\s+\S*/h/([A-Za-z0-9_-]+)")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Make the embedded demo usable in a browser: a demo hospital and engineer, the
-    engineer's console password (generated once, kept in ``<data_dir>/demo-login.txt``, mode
-    0600) and a fresh access link for the demo hospital (older demo links are revoked)."""
+    engineer's console password and an access link for the demo hospital. Idempotent: both
+    are generated once and kept in ``<data_dir>/demo-login.txt`` (mode 0600), so a link
+    bookmarked or opened in a browser keeps working across demo runs; only a link that no
+    longer works (revoked, or another database) is replaced, and other demo links are
+    revoked so exactly one is live."""
     from bot.cli import _db, _settings
     from bot.registry.store import RegistryStore
 
@@ -146,21 +198,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
             dedicated_engineer_id=DEMO_ENGINEER[0],
         )
     saved = settings.path(settings.data_dir) / "demo-login.txt"
-    password = saved.read_text(encoding="utf-8").strip() if saved.is_file() else ""
+    password, token = _read_demo_login(saved)
     if not password or not store.check_password(DEMO_ENGINEER[0], password):
         password = secrets.token_urlsafe(12)
         store.set_password(DEMO_ENGINEER[0], password, by="cli:demo")
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.touch(mode=0o600)
-        saved.write_text(password + "\n", encoding="utf-8")
+    live = store.link_for_token(token) if token else None
+    if live is None or live.hospital_id != DEMO_HOSPITAL[0]:
+        token = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo").token
+        live = store.link_for_token(token)
+    assert live is not None
     for old in store.links(DEMO_HOSPITAL[0]):
-        if old.label == "demo" and old.revoked_at is None and old.id is not None:
+        if (
+            old.label == "demo"
+            and old.revoked_at is None
+            and old.id is not None
+            and old.id != live.id
+        ):
             store.revoke_link(old.id, by="cli:demo")
-    link = store.create_link(DEMO_HOSPITAL[0], label="demo", by="cli:demo")
     base = settings.web.url
+    _write_demo_login(saved, password, base, token)
     print(f"web console:     {base}/")
     print(f"engineer login:  {DEMO_ENGINEER[0]} / {password}")
-    print(f"hospital link:   {base}/h/{link.token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")
+    print(f"hospital link:   {base}/h/{token}   ({DEMO_HOSPITAL[1]}: its tickets and chat)")
+    print(f"(kept in {saved})")
     return 0
 
 
@@ -203,6 +263,12 @@ def add_web_parser(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = cmds.add_parser("audit", help="recent console actions (logins, accounts, links, edits)")
+    p = cmds.add_parser(
+        "audit",
+        help="recent console actions (logins, accounts, links, edits), in [reports] timezone",
+    )
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--actor", help="only actors containing this (an engineer id, a hospital)")
+    p.add_argument("--action", help="only this action (login_failed, kb_edit, …)")
+    p.add_argument("--target", help="only targets containing this (a ticket number, an article)")
     p.set_defaults(func=cmd_audit)

@@ -33,7 +33,7 @@ Audit = Callable[[str, str, str], None]
 #: A lead's change: the form's fields → the unit of work and the page to go to after it.
 Change = Callable[[dict[str, str], Viewer, Audit], tuple[Callable[[], None], str]]
 
-_DONE = {"rotation": "轮换已保存。", "override": "当日值班已保存。"}
+_DONE = {"rotation": "轮换已保存。", "override": "当日值班已保存。", "swap": "已换班。"}
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,43 @@ def routes(console: Console) -> APIRouter:
 
         monday = day - dt.timedelta(days=day.weekday())
         return change, f"/duty?start={monday}&done=override"
+
+    def swap_change(
+        fields: dict[str, str], viewer: Viewer, audit: Audit
+    ) -> tuple[Callable[[], None], str]:
+        """``hisbot duty swap`` from the page: the holders of a post on two days trade."""
+        post = _post(fields.get("post", ""))
+        if post == Post.HOSPITAL:
+            raise _BadInput("医院当日工程师按医院排班，请用“单日调整”分别设置。")
+        first = _date(fields.get("first", ""), "第一个日期")
+        second = _date(fields.get("second", ""), "第二个日期")
+        if first == second:
+            raise _BadInput("请选择两个不同的日期。")
+        reason = fields.get("reason", "")
+
+        def change() -> None:
+            roster = roster_of(console)
+            a, b = roster.holder(post, first), roster.holder(post, second)
+            if a is None or b is None:
+                missing = first if a is None else second
+                raise _BadInput(f"{missing} 没有人值{post.label}，无法换班。")
+            if a == b:
+                raise _BadInput(f"{first} 和 {second} 的{post.label}都是 {a}，无需换班。")
+            new_first, new_second = roster.swap(
+                post, first, second, viewer.engineer_id or "", reason=reason
+            )
+            audit(
+                "duty_swap",
+                f"{post.value} {first} ⇄ {second}",
+                f"{first}：{new_first}，{second}：{new_second}{'；' + reason if reason else ''}",
+            )
+
+        monday = first - dt.timedelta(days=first.weekday())
+        return change, f"/duty?start={monday}&done=swap"
+
+    @router.post("/duty/swap")
+    async def swap_days(request: Request) -> Response:
+        return await lead_change(request, swap_change)
 
     @router.post("/duty/rotation")
     async def set_rotation(request: Request) -> Response:

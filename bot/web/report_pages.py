@@ -12,10 +12,12 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
@@ -32,7 +34,13 @@ from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
 from bot.web.settings import ServiceTargets
 from bot.web.sla_report import SlaRow
 
-Cell = str | int | float | None
+Cell = str | int | float | dt.datetime | None
+#: How a time cell reads in a spreadsheet (a real date: sortable, filterable) and in CSV.
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm"
+CSV_TIME_FORMAT = "%Y-%m-%d %H:%M"
+#: Column widths in characters: a column is as wide as its widest cell, within these bounds.
+MIN_WIDTH, MAX_WIDTH = 8, 60
+LocalTime = Callable[[dt.datetime | None], dt.datetime | None]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Late tickets listed on the page (the exports carry all): a busy year has thousands, and a
 #: 2 MB page helps nobody at a hospital PC.
@@ -66,6 +74,19 @@ def minutes(value: dt.timedelta | None) -> float | None:
 
 def percent(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 1)
+
+
+def local_times(zone: ZoneInfo) -> LocalTime:
+    """Stored (naive UTC) times as the wall clock of ``zone``, without a zone: what a
+    spreadsheet cell holds (Excel has no time zones; the 概况 sheet names the zone)."""
+
+    def local(value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(zone).replace(tzinfo=None)
+
+    return local
 
 
 def human(value: dt.timedelta | None) -> str:
@@ -180,7 +201,7 @@ def _sla_row(r: SlaRow) -> tuple[Cell, ...]:
     return (f"{r.month}月", r.hospital_id, r.hospital_name, r.urgency, *accept, *resolve)
 
 
-def _late_row(t: LateTicket, local: Callable[[dt.datetime], str]) -> tuple[Cell, ...]:
+def _late_row(t: LateTicket, local: LocalTime) -> tuple[Cell, ...]:
     status = texts.STATUS_LABELS.get(t.status, t.status)
     flags = ("是" if t.accept_late else "否", "是" if t.resolve_late else "否")
     return (
@@ -194,10 +215,10 @@ def _late_row(t: LateTicket, local: Callable[[dt.datetime], str]) -> tuple[Cell,
     )
 
 
-def sections(
-    report: Report, targets: ServiceTargets, zone_name: str, local: Callable[[dt.datetime], str]
-) -> list[Section]:
-    """The report as tables, in the order of the page; headers in Chinese."""
+def sections(report: Report, targets: ServiceTargets, zone_name: str) -> list[Section]:
+    """The report as tables, in the order of the page; headers in Chinese; times are local
+    date-time cells."""
+    local = local_times(ZoneInfo(zone_name))
     b = report.bot
     summary: list[tuple[Cell, ...]] = [
         ("医院", report.hospital_name),
@@ -252,7 +273,10 @@ def sections(
 
 
 def _as_text(value: Cell) -> Cell:
-    """A typed string a spreadsheet would run as a formula gets a leading apostrophe."""
+    """A typed string a spreadsheet would run as a formula gets a leading apostrophe; a time
+    is written as the page shows it."""
+    if isinstance(value, dt.datetime):
+        return value.strftime(CSV_TIME_FORMAT)
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -280,8 +304,8 @@ def to_xlsx(parts: Sequence[Section]) -> bytes:
     for part in parts:
         sheet = book.create_sheet(part.title)
         sheet.freeze_panes = "A2"
-        for col, header in enumerate(part.headers, start=1):
-            sheet.column_dimensions[get_column_letter(col)].width = max(12, 2 * len(header) + 2)
+        for col, width in enumerate(column_widths(part), start=1):
+            sheet.column_dimensions[get_column_letter(col)].width = width
         header_row = []
         for header in part.headers:
             cell = WriteOnlyCell(sheet, value=header)
@@ -295,12 +319,35 @@ def to_xlsx(parts: Sequence[Section]) -> bytes:
     return out.getvalue()
 
 
+def column_widths(part: Section) -> list[float]:
+    """Each column as wide as its widest cell (header included; a Chinese character is two
+    columns wide), within ``MIN_WIDTH``..``MAX_WIDTH``; long texts wrap past that."""
+    widths = [_display_width(h) for h in part.headers]
+    for row in part.rows:
+        for i, value in enumerate(row[: len(widths)]):
+            widths[i] = max(widths[i], _display_width(value))
+    return [float(min(MAX_WIDTH, max(MIN_WIDTH, w + 2))) for w in widths]
+
+
+def _display_width(value: Cell) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, dt.datetime):
+        return len(XLSX_TIME_FORMAT)
+    text = str(value)
+    return len(text) + sum(1 for ch in text if unicodedata.east_asian_width(ch) in "WF")
+
+
 def _xlsx_value(sheet: Any, value: Cell) -> Any:
     """openpyxl takes a string starting with "=" for a formula: such a value (typed by a
-    user) is written as a text cell; everything else goes in as it is."""
+    user) is written as a text cell; a time as a date cell; everything else as it is."""
     if isinstance(value, str) and value.startswith("="):
         cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"
+        return cell
+    if isinstance(value, dt.datetime):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = XLSX_TIME_FORMAT
         return cell
     return value
 
@@ -357,8 +404,15 @@ def routes(console: Console) -> APIRouter:
             ),
         )
 
-    def export_sections(report: Report) -> list[Section]:
-        return sections(report, settings.targets, settings.timezone, console.local_time)
+    def export_sections(report: Report, q: Query) -> list[Section]:
+        """The page's sections and the period's tickets, one row each (工单记录)."""
+        from bot.web.ticket_sheet import ticket_section  # it builds on this module's Section
+
+        span = report.period
+        tickets = ticket_section(
+            console.db, q.hospital_id, span.start, span.end, local_times(console.zone), report.now
+        )
+        return [*sections(report, settings.targets, settings.timezone), tickets]
 
     @router.get("/reports")
     def report_page(
@@ -411,7 +465,7 @@ def routes(console: Console) -> APIRouter:
             raise HTTPException(404)
         q = parse(hospital, year, month)
         write, media_type = exports[fmt]
-        return _download(write(export_sections(report_for(q))), media_type, q.filename(fmt))
+        return _download(write(export_sections(report_for(q), q)), media_type, q.filename(fmt))
 
     return router
 

@@ -14,23 +14,26 @@ contract reviews and must mean the same thing to both sides:
 * beyond target: a ticket opened in the period accepted (resolved) later than its urgency's
   target, or still not accepted (resolved) and older than the target now;
 * bot questions: exchanges asked in the period, except small talk, quiet ones and follow-ups
-  ("还是不行" under an answer belongs to the question it follows);
+  ("还是不行" under an answer belongs to the question it follows; a message that is nothing
+  but a follow-up or a ping — 「还是不行」, 「在吗」, 「有人吗？急」 — is no question either,
+  wherever it was asked);
   answered: the bot replied with knowledge-base articles (an answer or a choice of articles);
   escalated: a ticket was opened, or the user said the answer did not help;
   deflection rate = answered and not escalated / questions;
   solved rate = marked "已解决" by the user / questions;
 * unanswered questions: escalated, or given no article at all; grouped by their text after
-  ``kb_index.text.normalise`` with punctuation and spaces removed.
+  ``kb_index.text.normalise`` with punctuation and spaces removed; hospitals by name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -38,6 +41,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select
 from sqlmodel import col
 
+from bot import texts
 from bot.clock import as_utc
 from bot.exchanges import Exchange, Outcome
 from bot.privacy.models import ERASED
@@ -53,6 +57,22 @@ NOT_QUESTIONS = ("smalltalk", "follow_up")
 #: Decisions where the bot replied with knowledge-base articles.
 ANSWERED = ("answer", "confirm", "clarify")
 ESCALATED = (Outcome.ESCALATED.value, Outcome.UNSOLVED.value)
+#: What a ping or a follow-up is made of besides "did not help" (``texts.without_unsolved``):
+#: greetings, calls for someone, urgency, "what now". A message of nothing else names no
+#: problem, so it is neither a question nor an unanswered topic.
+_NO_TOPIC_WORDS = re.compile(
+    r"在吗|在不在|有人吗|有没有人|人呢|你好|您好|哈喽|hello|hi|喂|请问|老师|工程师|小助手|客服|"
+    r"急+|快|赶紧|帮忙|帮帮忙|看看|看一下|看下|求助|麻烦|谢谢|怎么办|咋办|咋整|怎么弄|怎么回事|"
+    r"还是|又|了|啊|呀|吗|呢|吧|哦|嗯|的|是|这个|那个|一下|还|呐|哈"
+)
+
+
+def names_no_problem(text: str) -> bool:
+    """True for 「还是不行」, 「在吗」, 「有人吗？急急急」: nothing left once the follow-up words,
+    pings and punctuation are gone (「还是报2304」 keeps its code and stays a question)."""
+    rest = _NO_TOPIC_WORDS.sub("", texts.without_unsolved(question_key(text)))
+    return len(rest) < 2
+
 
 # -- the report ------------------------------------------------------------------------------------
 
@@ -269,6 +289,7 @@ def _read(
         questions = [
             _Question(h, text, decision, outcome, as_utc(at))
             for h, text, decision, outcome, at in conn.execute(eq)
+            if not names_no_problem(text)
         ]
         names = {h: n for h, n in conn.execute(select(col(Hospital.id), col(Hospital.name)))}
     return tickets, questions, names
@@ -326,7 +347,7 @@ def build_report(
             sorted(late.values(), key=lambda x: (not x.still_open, -x.age, x.number))
         ),
         bot=bot_stats(questions),
-        top_unanswered=top_unanswered(questions, top_n),
+        top_unanswered=top_unanswered(questions, top_n, names),
         months=months,
         hospitals=hospitals,
         sla=sla_rows(
@@ -392,8 +413,12 @@ def bot_stats(questions: Sequence[_Question]) -> BotStats:
     )
 
 
-def top_unanswered(questions: Iterable[_Question], top_n: int) -> tuple[Unanswered, ...]:
-    """The most frequent escalated or article-less questions; ties: most recent first."""
+def top_unanswered(
+    questions: Iterable[_Question], top_n: int, names: Mapping[str, str] | None = None
+) -> tuple[Unanswered, ...]:
+    """The most frequent escalated or article-less questions; ties: most recent first. Their
+    hospitals by name (``names``; the id for one no longer registered)."""
+    names = names or {}
     groups: dict[str, list[_Question]] = defaultdict(list)
     for q in questions:
         if q.outcome in ESCALATED or q.decision not in ANSWERED:
@@ -403,7 +428,7 @@ def top_unanswered(questions: Iterable[_Question], top_n: int) -> tuple[Unanswer
     rows = []
     for items in groups.values():
         items.sort(key=lambda q: q.created_at)
-        where = tuple(sorted({q.hospital_id for q in items}))
+        where = tuple(sorted({names.get(q.hospital_id, q.hospital_id) for q in items}))
         rows.append(Unanswered(items[0].question, len(items), items[-1].created_at, where))
     rows.sort(key=lambda u: u.last_asked, reverse=True)
     rows.sort(key=lambda u: u.count, reverse=True)  # stable: equal counts stay most recent first

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,6 +82,9 @@ class WebSettings:
     password_check_queue: Annotated[int, Gt(0)] = 16
     #: Playground long polls one browser session may hold open at once (more: 429).
     max_polls_per_session: Annotated[int, Gt(0)] = 4
+    #: The largest screenshot or log a ticket's attachment may be (KB); the types allowed are
+    #: fixed (images, PDF, ZIP, text logs) and recognised from the content.
+    attachment_max_kb: Annotated[int, Gt(0)] = 5120
     #: Mark cookies ``Secure`` (HTTPS only): "auto" follows the scheme of ``base_url``.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
 
@@ -105,3 +110,31 @@ class WebSettings:
         if self.secure_cookies == "auto":
             return self.url.startswith("https://")
         return self.secure_cookies == "always"
+
+
+#: Environment variables that override ``[web] port`` and ``listen`` (for a demo or a
+#: container, without editing config.toml); ``hisbot run --port/--listen`` override them.
+PORT_ENV = "HISBOT_WEB_PORT"
+LISTEN_ENV = "HISBOT_WEB_LISTEN"
+
+
+def with_address(
+    web: WebSettings,
+    env: Mapping[str, str],
+    listen: str | None = None,
+    port: int | None = None,
+) -> WebSettings:
+    """The console's address by precedence: the command line's ``listen``/``port``, then
+    ``HISBOT_WEB_LISTEN``/``HISBOT_WEB_PORT``, then config.toml's ``[web]``, then the default
+    127.0.0.1:8080. ``ValueError`` names the variable or option that is not a port."""
+    env_port = env.get(PORT_ENV, "").strip()
+    if port is None and env_port:
+        if not env_port.isdigit() or not 0 <= int(env_port) < 65536:
+            raise ValueError(f"{PORT_ENV}={env_port!r} is not a port (0..65535)")
+        port = int(env_port)
+    if port is not None and not 0 <= port < 65536:
+        raise ValueError(f"--port {port} is not a port (0..65535)")
+    listen = listen or env.get(LISTEN_ENV, "").strip() or None
+    return dataclasses.replace(
+        web, listen=listen or web.listen, port=web.port if port is None else port
+    )

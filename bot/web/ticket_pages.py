@@ -20,6 +20,7 @@ from bot.kbloop import label_flow
 from bot.kbloop.labels import LabelRefused
 from bot.kbloop.models import Verdict
 from bot.registry.models import Engineer, Hospital
+from bot.tickets.attachments import AttachmentRefused
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
 from bot.tickets.store import (
@@ -29,6 +30,7 @@ from bot.tickets.store import (
 )
 from bot.web import sla_view
 from bot.web.app import Console
+from bot.web.attachment_pages import attachment_store, attachments_of, form_upload
 from bot.web.auth import Viewer
 from bot.web.names import side_badge
 from kb_index.articles import CATEGORIES
@@ -51,6 +53,7 @@ DONE = {
     "closed": "工单已关闭，感谢确认。",
     "sent": "已发送，工程师会看到您的补充。",
     "labelled": "已记录解答文章（用于评估和改进知识库）。",
+    "attached": "附件已上传。",
 }
 
 #: Audit events a hospital never sees: internal notes and the desk's bookkeeping.
@@ -178,6 +181,7 @@ def routes(console: Console) -> APIRouter:
                 "hospitals": hospitals(),
                 "categories": CATEGORIES,
                 "urgencies": URGENCIES,
+                "attachment_max_kb": console.settings.web.attachment_max_kb,
                 "form": {},
                 "errors": {},
                 **extra,
@@ -216,6 +220,11 @@ def routes(console: Console) -> APIRouter:
             errors["question"] = "请描述问题。"
         elif len(values["question"]) > MAX_TEXT:
             errors["question"] = f"问题描述不超过 {MAX_TEXT} 个字。"
+        max_bytes = console.settings.web.attachment_max_kb * 1024
+        try:
+            upload = await form_upload(form, max_bytes)
+        except AttachmentRefused as exc:
+            upload, errors["file"] = None, f"{exc}（请重新选择文件）"
         if errors or hospital is None:
             return await db.read(
                 lambda: new_form(request, viewer, form=values, errors=errors, status_code=400)
@@ -232,6 +241,9 @@ def routes(console: Console) -> APIRouter:
                 now=services.clock(),
             )
         )
+        if upload is not None:  # checked above: a refused file registered no ticket
+            store, by = attachment_store(console), viewer.audit_name
+            await db.write(lambda: store.add_upload(ticket.number, upload, max_bytes, by))
         if services.sla is not None:  # clocks start; a P1 pages on-call and lead at once
             await services.sla.ticket_opened(ticket, hospital)
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
@@ -266,6 +278,8 @@ def routes(console: Console) -> APIRouter:
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
                 "articles": services.tickets.articles(ticket.number),
+                "attachments": attachments_of(console, ticket),
+                "attachment_max_kb": console.settings.web.attachment_max_kb,
                 "clocks": sla_view.ticket_clocks(services.sla, ticket.number, services.clock())
                 if viewer.is_engineer
                 else [],

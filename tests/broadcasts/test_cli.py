@@ -108,3 +108,50 @@ def test_refusals_and_bad_input(run: Run, bot: Broadcasts) -> None:
         ("e01", "create", False),
         ("nobody", "create", False),
     ]
+
+
+async def test_quiet_hours_are_said_in_send_and_status(
+    run: Run, tmp_path: Path, registry: object
+) -> None:
+    """A notice confirmed for 23:30 is held until 07:00: `send --confirm` and `status` say so
+    (they used to say only "已排期 23:30"); an urgent one is not held."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + '[broadcast]\nquiet_hours = "22:00-07:00"\n',
+        encoding="utf-8",
+    )
+    run(*PATCH)
+    run(*PATCH[:-2], "--deadline", "2027-01-12 18:00", "--urgent")
+    for notice in ("1", "2"):
+        out = run(
+            "schedule",
+            notice,
+            "--at",
+            "2027-01-05 23:30",
+            "--as",
+            "e05",
+            "--confirm",
+            "--skip-test",
+        )
+        assert "at 2027-01-05 23:30" in out
+        held = "held for quiet hours (22:00-07:00): it goes out at 2027-01-06 07:00" in out
+        assert held == (notice == "1")
+    status = run("status", "1")
+    assert "已排期" in status
+    assert "免打扰时段（22:00-07:00）：非紧急通知顺延至 2027-01-06 07:00 发出" in status
+    assert "免打扰" not in run("status", "2")
+
+
+def test_send_without_a_desk_says_to_skip_the_test(
+    run: Run, tmp_path: Path, registry: object
+) -> None:
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text[: text.index("[telegram]")], encoding="utf-8")
+    run(*PATCH)
+    with pytest.raises(CliError) as refused:
+        run("send", "1", "--as", "e05")
+    assert "no engineers' chat is configured" in str(refused.value)
+    assert "hisbot notice send 1 --as e05 --confirm --skip-test" in str(refused.value)
+    out = run("send", "1", "--as", "e05", "--confirm", "--skip-test")
+    assert "notice #1 confirmed: 3 groups" in out

@@ -347,6 +347,9 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: Bot) -> 
     await bot.press(H1, NURSE, answer, "没解决，转工程师")
     notice = await bot.post(in_thread(question["ts"], "工单"), H1)
     number = ticket_number(notice.text)
+    # the answer keeps its steps and loses its buttons: it says where the question went
+    await slack.wait_until(lambda: bool(answer.edits), timeout=WAIT)
+    assert answer.action_ids == [] and f"已转工程师：工单 #{number}" in answer.block_text
     card = await bot.post(top_level(number), DESK)
     assert "第一人民医院" in card.block_text and "护士小张" in card.block_text
     assert "hb-002" in card.block_text  # the article already tried
@@ -358,7 +361,7 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: Bot) -> 
     accepted = await bot.post(in_thread(question["ts"], "已受理"), H1)
     assert "王工" in accepted.text
     await slack.wait_until(lambda: card.edits and "已受理" in card.block_text, timeout=WAIT)
-    assert [c.params["ts"] for c in slack.calls_to("chat.update")] == [card.ts]
+    assert [c.params["ts"] for c in slack.calls_to("chat.update")] == [answer.ts, card.ts]
     assert "受理：王工" in card.block_text and card.action_ids == []  # no button left
     assert bot.app.services.tickets.get(number).accepted_by == "e01"
 

@@ -3,6 +3,7 @@ data by scope, see first what would go, and the erasure log names no data."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,15 @@ def test_a_purge_shows_first_and_erases_with_yes(run: Run, config: Path) -> None
     assert store.get(number).question == "[已删除]"
     code, out, _ = run("-c", str(config), "privacy", "log")
     assert code == 0 and "e09  subject: 1 tickets" in out and "8888" not in out
+    # the erasure's time as the console shows times: Asia/Shanghai, not UTC
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    stamp = re.search(r"#\d+ (\d{4}-\d\d-\d\d \d\d:\d\d)  e09", out)
+    assert stamp and "UTC" not in out
+    shown = dt.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=local.tzinfo)
+    assert abs((local - shown).total_seconds()) < 120
 
 
 def test_only_leads_purge_and_mistakes_are_one_line(run: Run, config: Path) -> None:

@@ -217,14 +217,17 @@ async def test_presses_reach_the_core_and_the_toast_only_the_presser(
     adapter: WebAdapter, core: FakeCore
 ) -> None:
     ref = await adapter.send(ANSWER)
+    seen = adapter.board.last_seq  # the page's cursor when its user pressed
     adapter.press("h001", NURSE, ref.message_id, "no:1")
     await eventually(lambda: len(core.presses) == 1)
     press = core.presses[0]
     assert press.message == ref and press.sender == NURSE and press.action == "no:1"
-    await eventually(lambda: bool(adapter.board.changes("h001", 0, NURSE.user_id).toasts))
-    [toast] = adapter.board.changes("h001", 0, NURSE.user_id).toasts
+    await eventually(lambda: bool(adapter.board.changes("h001", seen, NURSE.user_id).toasts))
+    [toast] = adapter.board.changes("h001", seen, NURSE.user_id).toasts
     assert toast["text"] == "收到 no:1" and toast["message_id"] == ref.message_id
-    assert adapter.board.changes("h001", 0, "web:someone-else").toasts == []
+    assert adapter.board.changes("h001", seen, "web:someone-else").toasts == []
+    # a page loading the whole log (a reload, another tab) does not replay old toasts
+    assert adapter.board.changes("h001", 0, NURSE.user_id).toasts == []
 
 
 async def test_only_buttons_the_message_carries_can_be_pressed(
@@ -371,11 +374,14 @@ async def test_api_press_and_toast(
 ) -> None:
     client, _ = api
     ref = await adapter.send(ANSWER)
+    seen = adapter.board.last_seq
     r = await client.post(f"{URL}/presses", json={"message_id": ref.message_id, "action": "ok:1"})
     assert r.status_code == 202
     await eventually(lambda: len(core.presses) == 1)
-    r = await client.get(f"{URL}/messages", params={"after": 0})
+    r = await client.get(f"{URL}/messages", params={"after": seen})
     assert [t["text"] for t in r.json()["toasts"]] == ["收到 ok:1"]
+    r = await client.get(f"{URL}/messages", params={"after": 0})  # reloaded: no replay
+    assert r.json()["toasts"] == [] and r.json()["messages"]
 
 
 async def test_api_refusals_are_json_with_a_reason(

@@ -289,8 +289,17 @@ async def test_an_oversized_body_is_refused_before_it_is_read(web: WebEnv) -> No
         "/login", content=endless(), headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert chunked.status_code == 413 and sent < 1_000_000
-    upload = await web.client.post("/tickets/new", files={"f": ("a.bin", b"x" * 100)})
-    assert upload.status_code == 415
+    upload = await web.client.post("/tickets/h001/reply", files={"f": ("a.bin", b"x" * 100)})
+    assert upload.status_code == 415  # files only where a form takes one
+    # where one does, a file over the attachment limit is refused before it is read
+    c = await web.login("e01")
+    limit = web.settings.web.attachment_max_kb * 1024 + 64 * 1024
+    big = await c.post("/tickets/new", files={"file": ("a.png", b"x" * (limit + 1))})
+    assert big.status_code == 413
+    anonymous_file = await web.new_client().post(
+        "/tickets/new", files={"file": ("a.png", b"x" * 20_000)}
+    )
+    assert anonymous_file.status_code == 413  # no session: 8 KB, whatever the route
     # without a session, an article-sized body is refused before the CSRF check reads it
     anonymous = await web.new_client().post("/kb/new", data={"body": "x" * 100_000})
     assert anonymous.status_code == 413

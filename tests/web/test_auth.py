@@ -214,7 +214,7 @@ async def test_an_engineer_changes_their_password_and_signs_in_again(web: WebEnv
 async def test_the_audit_page_is_for_leads_only(web: WebEnv) -> None:
     lead = await web.login("e01")
     r = await lead.get("/audit")
-    assert r.status_code == 200 and "login" in r.text
+    assert r.status_code == 200 and "工程师 e01" in r.text and "<td>登录</td>" in r.text
     plain = await web.login("e02", web.new_client())
     assert (await plain.get("/audit")).status_code == 404
     hospital = await web.as_hospital("h001")

@@ -119,3 +119,46 @@ async def test_a_hospitals_engineer_of_the_day_and_an_unknown_year(web: WebEnv) 
     assert "没有 2027 年的法定节假日安排" in page.text
     assert "（日历未知）" in rows["03-01"][1]
     assert csrf_of(page.text)
+
+
+async def test_a_lead_swaps_two_days_from_the_page(web: WebEnv) -> None:
+    """`hisbot duty swap` from the 值班表: the holders trade, audited; mistakes in Chinese
+    with the form as typed."""
+    lead = await web.login("e01")
+    assert (await post(web, lead, "/duty/rotation", ROTATION)).status_code == 303
+    # the daily rotation from Monday 10-05: e02, e01, e02, e01 …
+    first, second = dt.date(2026, 10, 8), dt.date(2026, 10, 9)
+    assert (roster(web).holder(Post.DAY, first), roster(web).holder(Post.DAY, second)) == (
+        "e01",
+        "e02",
+    )
+    swap = {"post": "day", "first": str(first), "second": str(second), "reason": "家里有事"}
+    r = await post(web, lead, "/duty/swap", swap)
+    assert (r.status_code, r.headers["location"]) == (303, "/duty?start=2026-10-05&done=swap")
+    assert (roster(web).holder(Post.DAY, first), roster(web).holder(Post.DAY, second)) == (
+        "e02",
+        "e01",
+    )
+    page = await lead.get(r.headers["location"])
+    assert "已换班。" in page.text and week_rows(page.text)["10-08"][2] == "李工"
+    [done] = [a for a in web.store.audit_log() if a.action == "duty_swap"]
+    assert done.target == "day 2026-10-08 ⇄ 2026-10-09"
+    assert done.detail == "2026-10-08：e02，2026-10-09：e01；家里有事"
+
+    refused = [
+        ({**swap, "second": str(first)}, "请选择两个不同的日期"),
+        ({**swap, "first": "10/08"}, "第一个日期格式应为 YYYY-MM-DD"),
+        ({**swap, "post": "night"}, "没有人值夜班，无法换班"),  # nobody rostered at night
+        ({**swap, "second": "2026-10-07"}, "都是 e02，无需换班"),  # 10-07: e02 as well
+        ({**swap, "post": "hospital"}, "请用“单日调整”"),
+    ]
+    for data, says in refused:
+        r = await post(web, lead, "/duty/swap", data)
+        assert r.status_code == 400 and says in r.text, (data, r.text[-2000:])
+        assert f'value="{data["first"]}"' in r.text and 'value="家里有事"' in r.text  # kept
+    assert (roster(web).holder(Post.DAY, first), roster(web).holder(Post.DAY, second)) == (
+        "e02",
+        "e01",
+    )
+    plain = await web.login("e02", web.new_client())
+    assert (await post(web, plain, "/duty/swap", swap)).status_code == 404

@@ -34,6 +34,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/tickets": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/tickets/new": {ANON: LOGIN, HOSPITAL: 200, ENGINEER: 200},
     "/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
+    "/tickets/{number}/files/{attachment_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
     "/reports": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/reports/export.{fmt}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # csv and xlsx
     "/problems": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
@@ -50,6 +51,10 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/services/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/services/calls/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/duty": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # changes on it: leads only
+    # broadcasters only; e02 is not one
+    "/notices": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
+    "/notices/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
+    "/notices/{notice_id}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
 }
 
 #: POST routes, sent with everything but the CSRF token: nobody gets anything done.
@@ -66,6 +71,7 @@ POST_ROUTES = {
     "/kb/{article_id}/history/{version}/erase",
     "/tickets/new",
     "/tickets/{number}/{action}",
+    "/tickets/{number}/files",
     "/playground/api/chats/{chat_id}/messages",
     "/playground/api/chats/{chat_id}/presses",
     "/services/hospitals/{hospital_id}/{action}",
@@ -73,6 +79,9 @@ POST_ROUTES = {
     "/services/calls/new",
     "/duty/rotation",
     "/duty/override",
+    "/duty/swap",
+    "/notices/new",
+    "/notices/{notice_id}/{action}",
 }
 
 
@@ -98,6 +107,8 @@ def concrete(route: str, number: str) -> str:
         .replace("{version}", "1")
         .replace("{hospital_id}", "h002")
         .replace("{key}", "0badc0de")
+        .replace("{notice_id}", "1")
+        .replace("{attachment_id}", "1")
     )
 
 

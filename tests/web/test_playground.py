@@ -147,6 +147,27 @@ async def test_pressing_unsolved_escalates_into_a_ticket(web: WebEnv) -> None:
     assert ticket.source_chat_id == "h001" and ticket.reporter_name == "护士小张"
     assert ticket.reporter_user_id == "web:e01"
     assert [a.article_id for a in web.app.services.tickets.articles(ticket.number)] == ["hb-006"]
+    # the answer's buttons are gone (as after 已解决): it says where the question went
+    closed = await chat.wait_for(lambda m: m["id"] == answer["id"] and m["edited"])
+    assert closed["buttons"] == [] and closed["citation"]["url"].endswith("/kb/hb-006")
+    assert closed["text"].startswith(answer["text"].split("\n")[0])  # the steps are kept
+    assert closed["text"].endswith(f"❌ 没解决，已转工程师：工单 #{ticket.number}")
+
+
+async def test_old_toasts_do_not_replay_on_a_new_page(web: WebEnv) -> None:
+    client = await web.login()
+    chat = await Chat.open(client)
+    question = await chat.say("zy yb出院结算报错2304 费用总额跟上传的对不上 咋整")
+    answer = await chat.wait_for(lambda m: m["reply_to"] == question["id"])
+    await chat.press(answer, "已解决")
+    await chat.wait_for(lambda m: m["id"] == answer["id"] and m["edited"])
+    deadline = time.monotonic() + 10
+    while not chat.toasts and time.monotonic() < deadline:
+        await chat.poll(1)
+    assert chat.toasts  # the page that pressed saw the thanks
+    reloaded = await Chat.open(client)  # the same user opens the playground again
+    await reloaded.poll(0)
+    assert reloaded.seen and reloaded.toasts == []
 
 
 async def test_an_outage_opens_an_urgent_ticket(web: WebEnv) -> None:

@@ -284,6 +284,7 @@ def test_bot_questions_and_deflection(world: World) -> None:
     world.ask(at, "报表数据不对", "escalate", Outcome.ESCALATED)
     world.ask(at, "还是不行", "follow_up", Outcome.UNSOLVED)  # part of the question before
     world.ask(at, "谢谢", "smalltalk", Outcome.QUIET)  # not a question
+    world.ask(at, "在吗", "escalate", Outcome.ESCALATED)  # a ping: not a question either
     world.ask(at, "医保结算失败", "answer", Outcome.ESCALATED, hospital="h002")
     b = world.report(hospital="h001").bot
     assert (b.questions, b.answered, b.solved, b.escalated, b.deflected) == (6, 4, 1, 4, 2)
@@ -301,11 +302,24 @@ def test_top_unanswered_groups_by_normalised_text(world: World) -> None:
     world.ask(NOV + mins(5), "挂号单打印偏移", "escalate", Outcome.ESCALATED)
     world.ask(NOV + mins(6), "医保结算失败怎么办", "answer", Outcome.SOLVED)  # answered: no
     world.ask(NOV + mins(7), "还是不行", "follow_up", Outcome.UNSOLVED)  # not a question
+    # pings and bare follow-ups the bot escalated name no problem: never an unanswered topic
+    for ping in (
+        "还是不行",
+        "在吗",
+        "在吗？？",
+        "有人吗？急急急",
+        "还是不行啊，怎么办",
+        "老师在不在",
+    ):
+        for minute in (8, 9, 10):
+            world.ask(NOV + mins(minute), ping, "escalate", Outcome.ESCALATED)
+    world.ask(NOV + mins(11), "还是报2304", "escalate", Outcome.ESCALATED)  # names an error
     top = world.report(top=2).top_unanswered
     assert [(u.text, u.count) for u in top] == [("医保结算失败怎么办？", 3), ("ＨＩＳ登录不了", 2)]
-    assert top[0].hospitals == ("h001", "h002")
+    assert top[0].hospitals == ("第一人民医院", "第二人民医院")  # names, not ids
+    assert [u.text for u in world.report().top_unanswered][2:] == ["还是报2304", "挂号单打印偏移"]
     assert top[0].last_asked == NOV + mins(2)
-    assert len(world.report().top_unanswered) == 3
+    assert len(world.report().top_unanswered) == 4
 
 
 def test_one_hospital_or_all_with_a_breakdown(world: World) -> None:
@@ -339,15 +353,44 @@ def data(web: WebEnv) -> World:
     """November 2026 at h001 (and one ticket at h002); the console's clock is NOW."""
     web.app.services.clock = lambda: NOW.replace(tzinfo=dt.UTC)
     w = World(web.app.db)  # type: ignore[arg-type]
-    w.ticket(NOV, urgency="P2", category="insurance", accept=10, resolve=60)
+    first = w.ticket(NOV, urgency="P2", category="insurance", accept=10, resolve=60)
     w.ticket(NOV, urgency="P2", category="insurance", accept=30, resolve=120)
-    w.ticket(NOV, urgency="P1", category="pacs")  # unaccepted for weeks: beyond target
+    p1 = w.ticket(NOV, urgency="P1", category="pacs")  # unaccepted for weeks: beyond target
     w.ticket(NOV, hospital="h002", category="lis", accept=5)
     w.ask(NOV, "发票打印不出来", "answer", Outcome.SOLVED)
     w.ask(NOV, '=HYPERLINK("http://x")<b>', "escalate", Outcome.ESCALATED)
     w.ask(NOV + mins(1), '=hyperlink("http://x")<b>', "escalate", Outcome.ESCALATED)
     w.ask(NOV, "PACS 影像调不出来", "answer", Outcome.ESCALATED)
+    add_clocks(w, first, minutes_accept=(30, 10), minutes_resolve=(1440, 60))
+    add_clocks(w, p1, minutes_accept=(15, None))
     return w
+
+
+def add_clocks(
+    w: World,
+    number: str,
+    minutes_accept: tuple[int, int | None],
+    minutes_resolve: tuple[int, int | None] | None = None,
+) -> None:
+    """SLA clocks as the watch starts them: (target, stopped after) minutes from NOV."""
+    from sqlmodel import Session
+
+    from bot.sla.models import SlaClock
+
+    ticket = w.tickets.get(number)
+    with Session(w.engine) as s:
+        for kind, spec in (("accept", minutes_accept), ("resolve", minutes_resolve)):
+            if spec is None:
+                continue
+            target, stopped = spec
+            s.add(
+                SlaClock(
+                    ticket_id=ticket.id or 0, kind=kind, target_minutes=target,
+                    started_at=NOV, warn_at=NOV + mins(target * 0.8), due_at=NOV + mins(target),
+                    stopped_at=None if stopped is None else NOV + mins(stopped),
+                )
+            )  # fmt: skip
+        s.commit()
 
 
 async def test_reports_are_for_engineers_only(web: WebEnv) -> None:
@@ -384,7 +427,8 @@ async def test_whole_year_page_has_a_month_table(web: WebEnv, data: World) -> No
     r = await client.get("/reports", params={"hospital": "h001", "year": "2026", "month": "all"})
     assert r.status_code == 200
     assert "第一人民医院 · 2026年全年" in r.text and 'id="months"' in r.text
-    assert r.text.count("月</td>") == 12 and "每月新建工单" in r.text
+    months = r.text.split('id="months"')[1].split("</table>")[0]
+    assert months.count("月</td>") == 12 and "每月新建工单" in r.text
 
 
 async def test_csv_export(web: WebEnv, data: World) -> None:
@@ -426,6 +470,7 @@ async def test_xlsx_export(web: WebEnv, data: World) -> None:
         "SLA达成",
         "按月",
         "按医院",
+        "工单记录",
     ]
     summary = {row[0]: row[1] for row in book["概况"].iter_rows(min_row=2, values_only=True)}
     assert summary["新建工单"] == 4 and summary["期间"] == "2026年全年"
@@ -437,6 +482,34 @@ async def test_xlsx_export(web: WebEnv, data: World) -> None:
     cell = book["未解答问题"]["A2"]
     assert cell.value == '=HYPERLINK("http://x")<b>' and cell.data_type == "s"
     assert book["处理时效"]["A1"].value == "紧急程度"
+    # times are real date cells in local time, not text; columns fit their contents
+    created = book["超时工单"]["E2"]
+    assert created.value == dt.datetime(2026, 11, 2, 10, 0) and created.is_date
+    assert created.number_format == "yyyy-mm-dd hh:mm"
+    assert book["概况"]["B5"].value == dt.datetime(2026, 11, 20, 12, 0)  # 统计时间, local
+    unanswered = book["未解答问题"]
+    assert unanswered.column_dimensions["A"].width >= 2 * len("=HYPERLINK(") + 2
+    assert unanswered.column_dimensions["B"].width == 8  # a count: narrow
+    assert book["按医院"].column_dimensions["B"].width == 2 * len("第二人民医院") + 2
+    # one row per ticket of the period, with the contract's record and its SLA clocks
+    sheet = book["工单记录"]
+    headers = [c.value for c in sheet[1]]
+    tickets = [
+        dict(zip(headers, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)
+    ]
+    assert len(tickets) == 4
+    first = tickets[0]
+    assert (
+        first["医院"] == "第一人民医院"
+        and first["服务领域"] == "医保"
+        and first["紧急程度"] == "P2"
+    )
+    assert first["受理工程师"] == "王工" and first["受理时间"] == dt.datetime(2026, 11, 2, 10, 10)
+    assert first["完成时间"] == dt.datetime(2026, 11, 2, 11, 0) and first["处理方法"] == "已处理"
+    assert (first["受理SLA"], first["解决SLA"]) == ("达标", "达标")
+    assert first["受理时限"] == dt.datetime(2026, 11, 2, 10, 30)
+    p1 = next(t for t in tickets if t["紧急程度"] == "P1")
+    assert (p1["受理SLA"], p1["解决SLA"], p1["受理工程师"]) == ("超时", None, None)  # empty cells
 
 
 @pytest.mark.parametrize(

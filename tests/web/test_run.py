@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import run
 from bot.config import Secrets
-from tests.web.conftest import web_settings
+from tests.web.conftest import REPO, web_settings
 
 
 async def test_run_without_tokens_serves_the_console(
@@ -52,3 +52,39 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path, index_dir: Path) ->
         settings = web_settings(tmp_path, index_dir, f"[web]\nport = {port}\n")
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
             await asyncio.wait_for(run(settings, Secrets.from_env({}), asyncio.Event()), 60)
+
+
+def test_run_port_option_wins_over_the_environment_and_the_config(
+    tmp_path: Path,
+    index_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`hisbot run --port` reaches the server over HISBOT_WEB_PORT and [web] port. All three
+    name taken ports, so the run stops at once and its one-line error says which was used."""
+    import socket
+
+    from bot.cli import main
+
+    taken = [socket.socket() for _ in range(3)]
+    try:
+        for s in taken:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+        option, env, configured = (s.getsockname()[1] for s in taken)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[kb]\ndir = "{REPO / "kb"}"\nindex_dir = "{index_dir}"\n'
+            f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n[web]\nport = {configured}\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("HISBOT_WEB_PORT", str(env))
+        code = main(["--config", str(config), "run", "--port", str(option)])
+        assert code == 2
+        assert f"cannot listen on 127.0.0.1:{option}" in capsys.readouterr().err
+        code = main(["--config", str(config), "run"])
+        assert code == 2
+        assert f"cannot listen on 127.0.0.1:{env}" in capsys.readouterr().err
+    finally:
+        for s in taken:
+            s.close()

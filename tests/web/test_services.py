@@ -168,11 +168,15 @@ async def test_a_phone_call_becomes_a_ticket(web: WebEnv) -> None:
 
 async def test_annual_review_workbook(web: WebEnv) -> None:
     t = web.register_ticket("h001", "检验结果无法回传")
+    sla = web.app.services.sla
+    assert sla is not None
+    sla.clocks.start(t.number, dt.datetime.now(dt.UTC))  # as the watch does for a new ticket
     w = flows(web)
     web.app.services.tickets.claim(t.number, "e01")
     w.remote.request(t.number, "e01", "ToDesk", "查看接口", 20)
     w.visits.plan(t.number, "e02", dt.datetime.now(dt.UTC), "e01")
     web.app.services.tickets.resolve(t.number, "e01", "重启 LIS 接口服务")
+    sla.clocks.settle(dt.datetime.now(dt.UTC))
     w.upgrades.start("h001", "LIS", "2.0", "e01")
     c = await web.login("e01")
     year = str(dt.datetime.now(dt.UTC).year)
@@ -187,6 +191,7 @@ async def test_annual_review_workbook(web: WebEnv) -> None:
         "远程协助",
         "现场服务",
         "系统升级",
+        "SLA达成",
         "工单记录",
     ):
         assert sheet in book.sheetnames
@@ -196,7 +201,12 @@ async def test_annual_review_workbook(web: WebEnv) -> None:
         assert column in header
     record = dict(zip(header, next(r for r in rows[1:] if r[0] == t.number), strict=True))
     assert record["受理工程师"] == "王工" and record["处理方法"] == "重启 LIS 接口服务"
-    assert record["服务方式"] == "现场" and record["完成时间"] != "—"
+    assert record["服务方式"] == "现场" and isinstance(record["完成时间"], dt.datetime)
+    # the ticket's own SLA clocks (issue 15), judged as the SLA达成 table judges them
+    assert (record["受理SLA"], record["解决SLA"]) == ("达标", "达标")
+    assert isinstance(record["受理时限"], dt.datetime)
+    sla = list(book["SLA达成"].values)
+    assert sla[1][2:5] == ("第一人民医院", "P3", 1)  # 1 accept clock met
     assert len(book["工单类别"]["A"]) == 12  # the contract's 11 service areas and a header
     assert list(book["专属工程师"].values)[1][2] == "王工"
     assert list(book["远程协助"].values)[1][2] == "ToDesk"

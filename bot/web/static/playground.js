@@ -66,6 +66,27 @@
     return typeof url === "string" && /^(https?:\/\/|\/(?!\/))/.test(url) ? url : null;
   }
 
+  // A notice's download link (and any web address the bot sends) is clickable; the text
+  // around it stays text nodes.
+  var URL_RE = /https?:\/\/[^\s<>"'，。；）]+/g;
+
+  function linked(text) {
+    var box = el("div", "pg-text");
+    var last = 0;
+    text.replace(URL_RE, function (url, at) {
+      box.appendChild(document.createTextNode(text.slice(last, at)));
+      var a = el("a", "pg-link", url);
+      a.href = safeHref(url) || "#";
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      box.appendChild(a);
+      last = at + url.length;
+      return url;
+    });
+    box.appendChild(document.createTextNode(text.slice(last)));
+    return box;
+  }
+
   async function detail(response) {
     try {
       var data = await response.json();
@@ -125,7 +146,7 @@
     if (msg.quote) {
       li.appendChild(el("blockquote", "pg-quote", msg.quote.sender + "：" + msg.quote.text));
     }
-    li.appendChild(el("div", "pg-text", msg.text));
+    li.appendChild(msg.kind === "bot" ? linked(msg.text) : el("div", "pg-text", msg.text));
     if (msg.mentions && msg.mentions.length) {
       li.appendChild(el("div", "pg-mentions", "@" + msg.mentions.join(" @")));
     }
