@@ -522,7 +522,6 @@ async def test_429_storm_every_reply_delivered_exactly_once() -> None:
         tg.add_chat(GROUP)
         tg.fail_ratio("sendMessage", 0.3, seed=1, retry_after=1)
         calm = asyncio.get_running_loop().call_later(2.5, tg.fail_ratio, "sendMessage", 0)
-        started = time.monotonic()
         try:
             refs = await asyncio.gather(
                 *(adapter.send(Reply(tg_chat(GROUP), f"第{i}条回复")) for i in range(20))
@@ -530,7 +529,6 @@ async def test_429_storm_every_reply_delivered_exactly_once() -> None:
         finally:
             calm.cancel()
             tg.clear_faults()
-        elapsed = time.monotonic() - started
         calls = tg.calls_to("sendMessage")
         assert Counter(c.status for c in calls)[429] >= 3
         retried = Counter(c.params["text"] for c in calls if c.status == 429)
@@ -539,7 +537,6 @@ async def test_429_storm_every_reply_delivered_exactly_once() -> None:
             f"第{i}条回复": 1 for i in range(20)
         }
         assert len({r.message_id for r in refs}) == 20
-        assert elapsed < 8
 
 
 async def test_server_errors_are_retried_then_reported_as_temporary() -> None:
