@@ -342,17 +342,16 @@ async def test_interaction_is_acked_fast_while_the_core_is_slow() -> None:
         fake_slack() as slack,
         running(slack, stop_timeout=0.2) as (adapter, core),
     ):
-        core.delay = 5.0  # the core takes 5 s per press
+        core.delay = 3600.0  # the core never finishes a press while the test runs
         card = await adapter.send(
             Reply(chat(DESK), "🎫 工单 #2026-000123", buttons=((Button("接单", "claim:1"),),))
         )
         payload = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
-        started = time.monotonic()
-        status, _, elapsed = await slack.deliver_interaction(url(adapter), payload)
-        assert status == 200 and elapsed < 1.0 and slack.deliveries[-1].acked_in_time
+        # answered 200 although the core is still busy with it: acked before, not after
+        status, _, _ = await slack.deliver_interaction(url(adapter), payload)
+        assert status == 200
         await core.wait_until(lambda: core.presses, what="the press")
-        assert time.monotonic() - started < 3.0
-    # stop() cancelled the 5 s handler after stop_timeout instead of hanging
+    # stop() cancelled the endless handler after stop_timeout instead of hanging
 
 
 async def test_stop_waits_for_running_handlers() -> None:
