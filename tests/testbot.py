@@ -13,11 +13,11 @@ Platform behaviour (rendering, rate limits, retries) belongs to the adapter cont
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
 import itertools
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,52 @@ from bot.app import App, build_app
 from bot.config import Secrets, load_settings
 from bot.db import make_engine
 from bot.tickets.store import TicketStore
+from tests.contract.core import Changes
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Two hospitals and two engineers on one platform (chat and user ids as on Telegram).
+H1_CHAT, H2_CHAT, DESK, STRANGER_CHAT = -1001001, -1002002, -1009000, -1007777
+WANG, LI = 5001, 5002
+NURSE, CASHIER = 7001, 7002
+
+
+def two_hospitals_config(telegram_extra: str = "") -> str:
+    """第一/第二人民医院 on Telegram, 王工 (h001's dedicated engineer) and 李工 at the desk."""
+    return f"""
+[kb]
+dir = "{REPO / "kb"}"
+[telegram]
+engineers_chat = {DESK}
+{telegram_extra}
+[[hospitals]]
+id = "h001"
+name = "第一人民医院"
+dedicated_engineer = "e01"
+telegram_chats = [{H1_CHAT}]
+[[hospitals]]
+id = "h002"
+name = "第二人民医院"
+telegram_chats = [{H2_CHAT}]
+[[engineers]]
+id = "e01"
+name = "王工"
+telegram_user = {WANG}
+[[engineers]]
+id = "e02"
+name = "李工"
+telegram_user = {LI}
+"""
+
+
+_TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+
+
+def ticket_number(text: str | None) -> str:
+    """The ticket number a message names (fails the test when it names none)."""
+    m = _TICKET_NO.search(text or "")
+    assert m, f"no ticket number in {text!r}"
+    return m.group(1)
 
 
 @dataclass
@@ -70,14 +116,10 @@ class MemoryAdapter:
         self.gone: set[str] = set()
         self.handlers: CoreHandlers | None = None
         self._ids = itertools.count(1_000_000)
-        self._changed = asyncio.Event()
+        self.changes = Changes()
 
     def next_id(self) -> str:
         return str(next(self._ids))
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     async def start(self, handlers: CoreHandlers) -> None:
         self.handlers = handlers
@@ -90,7 +132,7 @@ class MemoryAdapter:
             raise DeliveryError(reply.chat, "bot was removed from the chat")
         ref = MessageRef(self.platform, reply.chat.chat_id, self.next_id())
         self.said.append(Said(ref, reply))
-        self._bump()
+        self.changes.bump()
         return ref
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
@@ -99,25 +141,24 @@ class MemoryAdapter:
             raise DeliveryError(reply.chat, "message to edit not found")
         said.edits.append(reply)
         said.reply = reply
-        self._bump()
+        self.changes.bump()
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         self.acknowledged.append((press, text))
-        self._bump()
+        self.changes.bump()
 
     async def wait_until(
         self, predicate: Callable[[], bool], what: str, timeout: float = 20.0
     ) -> None:
         """Until ``predicate`` holds (woken by every send/edit); the timeout guards a hang."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                said = [(s.chat_id, s.text[:40]) for s in self.said]
-                raise AssertionError(f"timed out waiting for {what}; the bot said {said}")
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), deadline - loop.time())
+        await self.changes.wait_until(
+            predicate,
+            timeout,
+            lambda: (
+                f"timed out waiting for {what}; the bot said "
+                f"{[(s.chat_id, s.text[:40]) for s in self.said]}"
+            ),
+        )
 
 
 @dataclass

@@ -16,6 +16,33 @@ from adapters.base import Adapter, ButtonPress, ChatEvent, CoreHandlers, Incomin
 T = TypeVar("T")
 
 
+class Changes:
+    """ "Something changed" for tests to wait on, event-driven: no polling, no sleeps."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def bump(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(
+        self, predicate: Callable[[], T | None], timeout: float, failure: Callable[[], str]
+    ) -> T:
+        """``predicate``'s value once it is truthy; ``timeout`` only guards against a hang."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self._changed
+            value = predicate()
+            if value:
+                return value
+            if loop.time() >= deadline:
+                raise AssertionError(failure())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), deadline - loop.time())
+
+
 class RecordingCore:
     """Collects messages, presses and chat events.
 
@@ -37,19 +64,15 @@ class RecordingCore:
         self.events: list[ChatEvent] = []
         self.log: list[tuple[str, str]] = []
         self.finished: list[str] = []
-        self._changed = asyncio.Event()
+        self.changes = Changes()
 
     def handlers(self) -> CoreHandlers:
         return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
 
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     async def on_message(self, message: IncomingMessage) -> None:
         self.messages.append(message)
         self.log.append(("start", message.text))
-        self._bump()
+        self.changes.bump()
         try:
             gate = self.gates.get(message.text)
             if gate is not None:
@@ -67,37 +90,30 @@ class RecordingCore:
         finally:
             self.log.append(("end", message.text))
             self.finished.append(message.text)
-            self._bump()
+            self.changes.bump()
 
     async def on_button(self, press: ButtonPress) -> None:
         self.presses.append(press)
-        self._bump()
+        self.changes.bump()
         if self.delay:
             await asyncio.sleep(self.delay)
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         self.events.append(event)
-        self._bump()
+        self.changes.bump()
 
     async def wait_until(
         self, predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
     ) -> T:
         """Wait for ``predicate`` to hold; the timeout only guards against a hang."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            event = self._changed
-            value = predicate()
-            if value:
-                return value
-            if loop.time() >= deadline:
-                raise AssertionError(
-                    f"core: timed out waiting for {what}; got messages="
-                    f"{[m.text for m in self.messages]} presses={self.presses} "
-                    f"events={self.events}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), deadline - loop.time())
+        return await self.changes.wait_until(
+            predicate,
+            timeout,
+            lambda: (
+                f"core: timed out waiting for {what}; got messages="
+                f"{[m.text for m in self.messages]} presses={self.presses} events={self.events}"
+            ),
+        )
 
     async def message(
         self, message_id: str, *, chat_id: str | None = None, edited: bool = False

@@ -15,44 +15,22 @@ from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
+from tests.testbot import (
+    CASHIER,
+    DESK,
+    H1_CHAT,
+    H2_CHAT,
+    LI,
+    NURSE,
+    WANG,
+    ticket_number,
+    two_hospitals_config,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 TOKEN = "123456:TEST-token"
-H1_CHAT = -1001001
-H2_CHAT = -1002002
-DESK = -1009000
-STRANGER_CHAT = -1007777
-WANG, LI = 5001, 5002
-NURSE, CASHIER = 7001, 7002
-REPO = Path(__file__).resolve().parents[2]
-
-CONFIG = f"""
-[kb]
-dir = "{REPO / "kb"}"
-[telegram]
-engineers_chat = {DESK}
-poll_timeout = 1
-[[hospitals]]
-id = "h001"
-name = "第一人民医院"
-dedicated_engineer = "e01"
-telegram_chats = [{H1_CHAT}]
-[[hospitals]]
-id = "h002"
-name = "第二人民医院"
-telegram_chats = [{H2_CHAT}]
-[[engineers]]
-id = "e01"
-name = "王工"
-telegram_user = {WANG}
-[[engineers]]
-id = "e02"
-name = "李工"
-telegram_user = {LI}
-"""
-
-TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+CONFIG = two_hospitals_config("poll_timeout = 1")
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +77,6 @@ async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:
         yield app
     finally:
         await app.stop()
-
-
-def ticket_number(text: str | None) -> str:
-    m = TICKET_NO.search(text or "")
-    assert m, f"no ticket number in {text!r}"
-    return m.group(1)
 
 
 async def test_question_answer_unsolved_ticket_claim_relay_resolve(

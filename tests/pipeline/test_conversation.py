@@ -5,47 +5,25 @@ with these replies is the adapter contract's business (tests/contract)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.testbot import TestBot, running_testbot
-
-H1_CHAT = -1001001
-H2_CHAT = -1002002
-DESK = -1009000
-STRANGER_CHAT = -1007777
-WANG, LI = 5001, 5002
-NURSE, CASHIER = 7001, 7002
-REPO = Path(__file__).resolve().parents[2]
-
-CONFIG = f"""
-[kb]
-dir = "{REPO / "kb"}"
-[telegram]
-engineers_chat = {DESK}
-[[hospitals]]
-id = "h001"
-name = "第一人民医院"
-dedicated_engineer = "e01"
-telegram_chats = [{H1_CHAT}]
-[[hospitals]]
-id = "h002"
-name = "第二人民医院"
-telegram_chats = [{H2_CHAT}]
-[[engineers]]
-id = "e01"
-name = "王工"
-telegram_user = {WANG}
-[[engineers]]
-id = "e02"
-name = "李工"
-telegram_user = {LI}
-"""
-
-TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+from tests.testbot import (
+    CASHIER,
+    DESK,
+    H1_CHAT,
+    H2_CHAT,
+    LI,
+    NURSE,
+    STRANGER_CHAT,
+    WANG,
+    TestBot,
+    running_testbot,
+    ticket_number,
+    two_hospitals_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +34,8 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def bot(tmp_path: Path, index_dir: Path) -> AsyncIterator[TestBot]:
-    async with running_testbot(tmp_path, index_dir, CONFIG) as running:
+    async with running_testbot(tmp_path, index_dir, two_hospitals_config()) as running:
         yield running
-
-
-def ticket_number(text: str) -> str:
-    m = TICKET_NO.search(text)
-    assert m, f"no ticket number in {text!r}"
-    return m.group(1)
 
 
 async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: TestBot) -> None:
