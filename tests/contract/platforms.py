@@ -60,6 +60,11 @@ class Platform:
         does not deliver such messages to bots at all."""
         raise NotImplementedError
 
+    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
+        """A user @-mentions the bot with a file attached; "" when the platform's bots get no
+        files (the fake does not model them either)."""
+        raise NotImplementedError
+
     def shown(self, ref: MessageRef) -> Shown:
         raise NotImplementedError
 
@@ -109,6 +114,15 @@ class TelegramPlatform(Platform):
 
     async def user_chats(self, text: str) -> str:
         return str(self.tg.user_message(TG_GROUP, TG_USER, text)["message_id"])
+
+    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
+        msg = self.tg.user_message(
+            TG_GROUP,
+            TG_USER,
+            caption=f"@his_support_bot {caption}",
+            document={"file_name": name, "content": content},
+        )
+        return str(msg["message_id"])
 
     def shown(self, ref: MessageRef) -> Shown:
         (sent,) = [
@@ -194,6 +208,16 @@ class SlackPlatform(Platform):
 
     async def user_chats(self, text: str) -> str:
         return await self._deliver(text, None)
+
+    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
+        event = self.slack.message_event(
+            SLACK_CHANNEL,
+            SLACK_NURSE,
+            f"<@{self.slack.bot_user_id}> {caption}",
+            files=[{"name": name, "content": content}],
+        )
+        await self.slack.deliver_event(self.url, event)
+        return str(event["ts"])
 
     def _posted(self, ref: MessageRef) -> Any:
         (posted,) = [p for p in self.slack.posted(ref.chat_id) if p.ts == ref.message_id]
@@ -287,6 +311,9 @@ class WeComPlatform(Platform):
 
     async def user_chats(self, text: str) -> str:
         return ""  # WeCom delivers a group message to a bot only when it @-mentions it
+
+    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
+        return ""  # the adapter takes text messages only (media is not modelled)
 
     def _parts(self, ref: MessageRef) -> list[Any]:
         raw = ref.chat_id.partition("/")[2]

@@ -102,6 +102,17 @@ async def test_incoming_message_fields_and_a_reply_to_the_bot(platform: Platform
         assert not chatter.mentions_bot
 
 
+async def test_a_file_arrives_as_an_attachment_with_its_caption(platform: Platform) -> None:
+    message_id = await platform.user_sends_file("日志在这里", "his-error.pdf", b"%PDF-1.4 HIS")
+    if not message_id:
+        pytest.skip(f"{platform.name} bots receive no files")
+    m = await platform.core.message(message_id)
+    assert m.text == "日志在这里" and m.mentions_bot
+    (attachment,) = m.attachments
+    assert attachment.file_name == "his-error.pdf" and attachment.file_id
+    assert attachment.size == len(b"%PDF-1.4 HIS")
+
+
 async def test_a_failing_core_does_not_lose_later_messages(platform: Platform) -> None:
     await platform.core.message(await platform.user_says("boom 第一条"))
     later = await platform.core.message(await platform.user_says("第二条"))
