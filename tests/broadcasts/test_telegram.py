@@ -266,11 +266,9 @@ async def test_a_broadcast_under_real_limits_leaves_room_for_replies(
             started = time.monotonic()
             await bc.start()
             await asyncio.sleep(0.5)  # the broadcast is under way
-            t0 = time.monotonic()
             await a.send(
                 Reply(chat=ChatRef("telegram", "-1009999"), text="您好，这个问题已经转给工程师。")
             )
-            reply_latency = time.monotonic() - t0
             await tg.wait_until(lambda: all(tg.sent_messages(c) for c in many), timeout=10)
             total = time.monotonic() - started
             await bc.stop()
@@ -278,5 +276,9 @@ async def test_a_broadcast_under_real_limits_leaves_room_for_replies(
             await a.stop()
         assert once_each(tg, many) == {}
         assert not [c for c in tg.requests if c.status == 429]  # paced under the limits
-        assert reply_latency < 0.5, reply_latency  # a reply waits behind a few, not all 45
+        # A reply waits behind a few broadcast messages, not all 45 (order, not wall clock).
+        delivered = [
+            str(c.params["chat_id"]) for c in tg.calls_to("sendMessage") if c.status == 200
+        ]
+        assert delivered.index("-1009999") < 20, delivered
         assert total > 45 / 30  # ...while the broadcast itself respects 30/s

@@ -15,44 +15,22 @@ from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
+from tests.testbot import (
+    CASHIER,
+    DESK,
+    H1_CHAT,
+    H2_CHAT,
+    LI,
+    NURSE,
+    WANG,
+    ticket_number,
+    two_hospitals_config,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 TOKEN = "123456:TEST-token"
-H1_CHAT = -1001001
-H2_CHAT = -1002002
-DESK = -1009000
-STRANGER_CHAT = -1007777
-WANG, LI = 5001, 5002
-NURSE, CASHIER = 7001, 7002
-REPO = Path(__file__).resolve().parents[2]
-
-CONFIG = f"""
-[kb]
-dir = "{REPO / "kb"}"
-[telegram]
-engineers_chat = {DESK}
-poll_timeout = 1
-[[hospitals]]
-id = "h001"
-name = "第一人民医院"
-dedicated_engineer = "e01"
-telegram_chats = [{H1_CHAT}]
-[[hospitals]]
-id = "h002"
-name = "第二人民医院"
-telegram_chats = [{H2_CHAT}]
-[[engineers]]
-id = "e01"
-name = "王工"
-telegram_user = {WANG}
-[[engineers]]
-id = "e02"
-name = "李工"
-telegram_user = {LI}
-"""
-
-TICKET_NO = re.compile(r"#(\d{4}-\d{6})")
+CONFIG = two_hospitals_config("poll_timeout = 1")
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +77,6 @@ async def bot(settings: Settings, tg: FakeTelegram) -> AsyncIterator[App]:
         yield app
     finally:
         await app.stop()
-
-
-def ticket_number(text: str | None) -> str:
-    m = TICKET_NO.search(text or "")
-    assert m, f"no ticket number in {text!r}"
-    return m.group(1)
 
 
 async def test_question_answer_unsolved_ticket_claim_relay_resolve(
@@ -171,63 +143,6 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(
         assert kind in kinds
 
 
-async def test_urgent_message_opens_p1_and_mentions_the_dedicated_engineer(
-    bot: App, tg: FakeTelegram
-) -> None:
-    tg.user_message(H1_CHAT, CASHIER, "紧急！全院HIS都登不上了，收费处排长队")
-    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    assert "紧急" in (notice.text or "") and "正在呼叫值班工程师" in (notice.text or "")
-    # nobody is on the duty roster here, so nobody was reached: the hospital is told just that
-    outcome = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and m is not notice)
-    assert "暂未联系上值班工程师" in (outcome.text or "") and "已呼叫" not in (outcome.text or "")
-    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
-    number = ticket_number(card.text)
-    assert bot.services.tickets.get(number).urgency == "P1"
-    mentioned = [e for e in card.entities if e.get("type") == "text_mention"]
-    assert any(e["user"]["id"] == WANG for e in mentioned) or str(WANG) in (card.raw_text or "")
-
-
-async def test_chitchat_is_silent(bot: App, tg: FakeTelegram) -> None:
-    tg.user_message(H1_CHAT, NURSE, "收到，谢谢")
-    tg.user_message(H1_CHAT, NURSE, "👍👍")
-    tg.user_message(H1_CHAT, NURSE, "住院病人入院时间录错了，床位费多算了一天")
-    # updates of one chat are handled in order: once the question is answered, the two
-    # chit-chat messages before it have been handled too, and got nothing
-    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    assert len(tg.sent_messages(H1_CHAT)) == 1
-    assert "床位费" in (tg.sent_messages(H1_CHAT)[0].text or "")
-
-
-async def test_other_hospital_cannot_read_the_ticket(bot: App, tg: FakeTelegram) -> None:
-    tg.user_message(H1_CHAT, NURSE, "全院所有电脑都报ORA-12541，登不上")
-    number = ticket_number((await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)).text)
-    tg.user_message(H2_CHAT, CASHIER, f"/ticket {number}")
-    reply = await tg.wait_for_sent(lambda m: m.chat_id == H2_CHAT)
-    assert "没有找到" in (reply.text or "") and "ORA" not in (reply.text or "")
-    tg.user_message(H1_CHAT, NURSE, f"/ticket {number}")
-    own = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "待接单" in (m.text or ""))
-    assert number in (own.text or "")
-
-
-async def test_unregistered_group_is_told_once_and_nothing_is_stored(
-    bot: App, tg: FakeTelegram
-) -> None:
-    tg.user_message(STRANGER_CHAT, NURSE, "医保结算报错怎么办")
-    tg.user_message(STRANGER_CHAT, NURSE, "有人吗？全院都登不上了")
-    tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算了")  # a marker after both
-    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    await tg.wait_for_sent(lambda m: m.chat_id == STRANGER_CHAT)
-    sent = tg.sent_messages(STRANGER_CHAT)
-    assert len(sent) == 1 and "尚未登记" in (sent[0].text or "")
-    assert bot.services.tickets.open_tickets() == []
-
-
-async def test_engineer_commands_need_a_registered_engineer(bot: App, tg: FakeTelegram) -> None:
-    tg.user_message(DESK, 9999, "/tickets")
-    refusal = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
-    assert "只有登记的工程师" in (refusal.text or "")
-
-
 async def test_a_reply_storm_of_429s_loses_nothing(bot: App, tg: FakeTelegram) -> None:
     tg.fail_ratio("sendMessage", 0.3, seed=7, retry_after=1)
     questions = [
@@ -274,19 +189,6 @@ async def test_a_ticket_written_before_a_crash_gets_its_card_on_restart(
         )
     finally:
         await restarted.stop()
-
-
-async def test_still_not_working_under_an_answer_escalates_the_thread(
-    bot: App, tg: FakeTelegram
-) -> None:
-    tg.user_message(H1_CHAT, NURSE, "入院时间录错了，床位费多算了一天")
-    answer = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
-    tg.user_message(H1_CHAT, NURSE, "按步骤改了还是不行", reply_to_message_id=answer.message_id)
-    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
-    number = ticket_number(notice.text)
-    ticket = bot.services.tickets.get(number)
-    assert "床位费" in ticket.question and "还是不行" in ticket.question  # the whole thread
-    assert [a.article_id for a in bot.services.tickets.articles(number)] == ["hb-006"]
 
 
 async def test_edited_question_is_not_answered_twice(bot: App, tg: FakeTelegram) -> None:
@@ -342,22 +244,6 @@ async def test_offer_mode_asks_before_opening_a_ticket(
         assert app.services.tickets.get(ticket_number(notice.text)).question.startswith("手术麻醉")
     finally:
         await app.stop()
-
-
-async def test_two_engineers_claim_at_once_one_wins(bot: App, tg: FakeTelegram) -> None:
-    tg.user_message(H1_CHAT, NURSE, "手术麻醉系统的排班表怎么导出到Excel？")
-    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
-    data = card.buttons[0]["callback_data"]
-    tg.callback_query(DESK, WANG, card.message_id, data)
-    tg.callback_query(DESK, LI, card.message_id, data)
-    await tg.wait_until(lambda: len(tg.callback_answers) >= 2)
-    number = ticket_number(card.text)
-    owner = bot.services.tickets.get(number).accepted_by
-    assert owner in ("e01", "e02")
-    answers = [a.get("text", "") for a in tg.callback_answers.values()]
-    assert any("已接单" in a for a in answers) and any("已被" in a for a in answers)
-    accepted = [m for m in tg.sent_messages(H1_CHAT) if "已受理" in (m.text or "")]
-    assert len(accepted) == 1
 
 
 async def test_broadcast_from_the_desk_reaches_hospitals_and_records_receipts(

@@ -12,7 +12,6 @@ import contextlib
 import re
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -233,10 +232,8 @@ async def test_429_is_retried_by_the_rate_limit_retry_handler(slack: FakeSlack) 
     # AsyncRateLimitErrorRetryHandler sleeps int(Retry-After) + random() and retries.
     retrying = web_client(slack, retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
     slack.fail_next("chat.postMessage", 1, status=429, retry_after=1)
-    start = time.monotonic()
     resp = await retrying.chat_postMessage(channel=OPS, text="请稍候")
-    elapsed = time.monotonic() - start
-    assert resp["ok"] and 1.0 <= elapsed < 2.5
+    assert resp["ok"]
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 429, 200]
     assert [m.text for m in slack.posted()] == ["请稍候"]  # exactly one message
 

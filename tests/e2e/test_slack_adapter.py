@@ -23,14 +23,11 @@ import pytest
 from adapters.base import (
     Attachment,
     Button,
-    ButtonPress,
     ChatEvent,
     ChatEventKind,
     ChatRef,
     Citation,
-    CoreHandlers,
     DeliveryError,
-    IncomingMessage,
     MessageRef,
     Reply,
     Sender,
@@ -44,6 +41,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.contract.core import RecordingCore  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, RateLimits  # noqa: E402
 
 T = TypeVar("T")
@@ -59,88 +57,6 @@ PATIENT = "患者张三 住院号 ZY20260001"
 
 def chat(channel: str, thread: str | None = None) -> ChatRef:
     return ChatRef("slack", channel, thread)
-
-
-class RecordingCore:
-    """Collects what the adapter delivers; answers messages via ``adapter.send`` if ``echo``.
-
-    A text in ``gates`` waits for its event before finishing; ``delay`` sleeps in every
-    handler; a text containing "boom" makes the core raise.
-    """
-
-    def __init__(self) -> None:
-        self.adapter: SlackAdapter | None = None
-        self.echo = True
-        self.delay = 0.0
-        self.messages: list[IncomingMessage] = []
-        self.presses: list[ButtonPress] = []
-        self.events: list[ChatEvent] = []
-        self.finished: list[str] = []
-        self.gates: dict[str, asyncio.Event] = {}
-        self._changed = asyncio.Event()
-
-    def handlers(self) -> CoreHandlers:
-        return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def on_message(self, message: IncomingMessage) -> None:
-        self.messages.append(message)
-        self._bump()
-        try:
-            gate = self.gates.get(message.text)
-            if gate is not None:
-                await gate.wait()
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            if "boom" in message.text:
-                raise RuntimeError(f"core failed on {message.text}")
-            if self.echo and self.adapter is not None:
-                await self.adapter.send(
-                    Reply(message.chat, f"收到：{message.text}", reply_to=message.message_id)
-                )
-        finally:
-            self.finished.append(message.text)
-            self._bump()
-
-    async def on_button(self, press: ButtonPress) -> None:
-        self.presses.append(press)
-        self._bump()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-
-    async def on_chat_event(self, event: ChatEvent) -> None:
-        self.events.append(event)
-        self._bump()
-
-    async def wait_until(
-        self, predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition"
-    ) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            event = self._changed
-            value = predicate()
-            if value:
-                return value
-            if loop.time() >= deadline:
-                raise AssertionError(
-                    f"core: timed out waiting for {what}; got messages="
-                    f"{[m.text for m in self.messages]} presses={self.presses} "
-                    f"events={self.events}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), deadline - loop.time())
-
-    async def message(self, ts: str, *, edited: bool = False) -> IncomingMessage:
-        return await self.wait_until(
-            lambda: next(
-                (m for m in self.messages if m.message_id == ts and m.edited == edited), None
-            ),
-            what=f"message {ts}",
-        )
 
 
 def settings_for(slack: FakeSlack, mode: str = "http", **overrides: Any) -> SlackSettings:
@@ -168,7 +84,7 @@ async def running(
         logger=logging.getLogger(LOGGER),
     )
     core = RecordingCore()
-    core.adapter = adapter
+    core.adapter, core.echo = adapter, True
     await adapter.start(core.handlers())
     try:
         yield adapter, core
@@ -426,17 +342,16 @@ async def test_interaction_is_acked_fast_while_the_core_is_slow() -> None:
         fake_slack() as slack,
         running(slack, stop_timeout=0.2) as (adapter, core),
     ):
-        core.delay = 5.0  # the core takes 5 s per press
+        core.delay = 3600.0  # the core never finishes a press while the test runs
         card = await adapter.send(
             Reply(chat(DESK), "🎫 工单 #2026-000123", buttons=((Button("接单", "claim:1"),),))
         )
         payload = slack.block_actions_payload(DESK, ENGINEER, card.message_id, "hisbot:0")
-        started = time.monotonic()
-        status, _, elapsed = await slack.deliver_interaction(url(adapter), payload)
-        assert status == 200 and elapsed < 1.0 and slack.deliveries[-1].acked_in_time
+        # answered 200 although the core is still busy with it: acked before, not after
+        status, _, _ = await slack.deliver_interaction(url(adapter), payload)
+        assert status == 200
         await core.wait_until(lambda: core.presses, what="the press")
-        assert time.monotonic() - started < 3.0
-    # stop() cancelled the 5 s handler after stop_timeout instead of hanging
+    # stop() cancelled the endless handler after stop_timeout instead of hanging
 
 
 async def test_stop_waits_for_running_handlers() -> None:

@@ -1,0 +1,137 @@
+"""A recording stand-in for ``bot/``: what every adapter test hands its adapter as the core.
+
+It speaks only ``CoreHandlers`` (adapters/base.py), so it holds whether a handler's return
+means "handled" or "stored in the inbox": either way the adapter confirms after it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from adapters.base import Adapter, ButtonPress, ChatEvent, CoreHandlers, IncomingMessage, Reply
+
+T = TypeVar("T")
+
+
+class Changes:
+    """ "Something changed" for tests to wait on, event-driven: no polling, no sleeps."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def bump(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(
+        self, predicate: Callable[[], T | None], timeout: float, failure: Callable[[], str]
+    ) -> T:
+        """``predicate``'s value once it is truthy; ``timeout`` only guards against a hang."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self._changed
+            value = predicate()
+            if value:
+                return value
+            if loop.time() >= deadline:
+                raise AssertionError(failure())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), deadline - loop.time())
+
+
+class RecordingCore:
+    """Collects messages, presses and chat events.
+
+    ``echo`` answers every message through ``adapter.send``; a text in ``gates`` waits for its
+    event before finishing; ``delay`` sleeps in every handler; a text containing "boom" makes
+    ``on_message`` raise, quoting the text unless ``quiet_errors`` (no adapter may log it).
+    ``log`` records
+    ("start"|"end", text) around each message, ``finished`` the texts whose handling ended.
+    """
+
+    def __init__(self) -> None:
+        self.adapter: Adapter | None = None
+        self.echo = False
+        self.delay = 0.0
+        self.quiet_errors = False
+        self.gates: dict[str, asyncio.Event] = {}
+        self.messages: list[IncomingMessage] = []
+        self.presses: list[ButtonPress] = []
+        self.events: list[ChatEvent] = []
+        self.log: list[tuple[str, str]] = []
+        self.finished: list[str] = []
+        self.changes = Changes()
+
+    def handlers(self) -> CoreHandlers:
+        return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        self.messages.append(message)
+        self.log.append(("start", message.text))
+        self.changes.bump()
+        try:
+            gate = self.gates.get(message.text)
+            if gate is not None:
+                await gate.wait()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if "boom" in message.text:
+                raise RuntimeError(
+                    "core failed" if self.quiet_errors else f"core failed on {message.text}"
+                )
+            if self.echo and self.adapter is not None:
+                await self.adapter.send(
+                    Reply(message.chat, f"收到：{message.text}", reply_to=message.message_id)
+                )
+        finally:
+            self.log.append(("end", message.text))
+            self.finished.append(message.text)
+            self.changes.bump()
+
+    async def on_button(self, press: ButtonPress) -> None:
+        self.presses.append(press)
+        self.changes.bump()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        self.events.append(event)
+        self.changes.bump()
+
+    async def wait_until(
+        self, predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+    ) -> T:
+        """Wait for ``predicate`` to hold; the timeout only guards against a hang."""
+        return await self.changes.wait_until(
+            predicate,
+            timeout,
+            lambda: (
+                f"core: timed out waiting for {what}; got messages="
+                f"{[m.text for m in self.messages]} presses={self.presses} events={self.events}"
+            ),
+        )
+
+    async def message(
+        self, message_id: str, *, chat_id: str | None = None, edited: bool = False
+    ) -> IncomingMessage:
+        """The message ``message_id`` (in ``chat_id``, where ids are per chat) once it came."""
+        return await self.wait_until(
+            lambda: next(
+                (
+                    m
+                    for m in self.messages
+                    if m.message_id == message_id
+                    and (chat_id is None or m.chat.chat_id == chat_id)
+                    and m.edited == edited
+                ),
+                None,
+            ),
+            what=f"message {message_id}",
+        )
+
+    async def ended(self, text: str) -> None:
+        await self.wait_until(lambda: text in self.finished, what=f"end of {text!r}")
