@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
+from bot.cluster.instance_lock import hold_instance
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
@@ -39,6 +40,7 @@ from bot.pipeline import Pipeline
 from bot.privacy.gate import clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
+from bot.registry.clock import utc_now
 from bot.registry.store import RegistryStore
 from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
@@ -347,7 +349,17 @@ def _utc_now() -> dt.datetime:
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set). On SQLite, refuses to start
+    (``AlreadyRunning``) while another process serves the same database."""
+    instance = await asyncio.to_thread(hold_instance, settings.storage_url, utc_now)
+    try:
+        await _run(settings, secrets, stop)
+    finally:
+        if instance is not None:
+            instance.release()
+
+
+async def _run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None) -> None:
     # wiring reads and migrates the database and builds the index: off the loop
     app = await asyncio.to_thread(build_app, settings, secrets)
     stop = stop or asyncio.Event()
