@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
+from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
@@ -230,10 +231,13 @@ def build_app(
     db = db or make_engine(settings.storage_url)
     gateway = Database(db)
     registry = RegistryStore(db)
-    report = registry.sync_from_config(settings.hospitals, settings.engineers)
-    for warning in report.warnings:
-        log.warning("registry: %s", warning)
-    engine = prepare_knowledge(settings, db)
+    # workers starting at once on one database: one after the other (check-then-insert work,
+    # and a shared index folder on one host)
+    with serialized(db, "start-up"):
+        report = registry.sync_from_config(settings.hospitals, settings.engineers)
+        for warning in report.warnings:
+            log.warning("registry: %s", warning)
+        engine = prepare_knowledge(settings, db)
     messenger = Messenger()
     services = Services(
         engine=engine,
