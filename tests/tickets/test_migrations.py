@@ -75,6 +75,7 @@ EXPECTED_TABLES = {
     "upgrade_step",
     "hospital_product",
     "question_label",
+    "lease",
 }
 
 
