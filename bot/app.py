@@ -20,11 +20,12 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from adapters.base import Adapter, ChatRef, CoreHandlers
+from adapters.base import Adapter, ChatRef, CoreHandlers, LeasedReceiver
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
+from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role, receiving_lease
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
@@ -59,6 +60,10 @@ from kb_index.articles import Article
 from kb_index.store import KbArticle
 
 log = logging.getLogger(__name__)
+
+#: Seconds between the leader's looks for tickets without a card when workers share the work
+#: (a ticket opened on another worker cannot wake this one's card outbox).
+CLUSTER_CARD_POLL_SECONDS = 3.0
 
 
 def bot_settings(settings: Settings) -> BotSettings:
@@ -135,6 +140,10 @@ class App:
     retention: RetentionJob | None = None
     #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
     weekly: WeeklySummary | None = None
+    #: Several workers on a server database: runs the work only one of them may do (the
+    #: timed jobs, a single-consumer platform connection) while this worker holds its lease.
+    #: None on SQLite, where this process is the only one (``bot.cluster.instance_lock``).
+    leases: LeaseKeeper | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -191,6 +200,26 @@ class App:
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
+        if self.leases is None:
+            await self.start_leader_work()
+            return
+        self.leases.add(Role(LEADER, self.start_leader_work, self.stop_leader_work))
+        for adapter in self.adapters:
+            if isinstance(adapter, LeasedReceiver) and adapter.waits_for_lease:
+                self.leases.add(
+                    Role(
+                        receiving_lease(adapter.platform),
+                        adapter.start_receiving,
+                        adapter.stop_receiving,
+                    )
+                )
+        await self.leases.tick()  # the first worker up starts everything at once
+        self.leases.start()
+
+    async def start_leader_work(self) -> None:
+        """The work one process does for all: the timed jobs and, until the outbox claims
+        rows for each worker (issue 11), the card and notice outboxes — whose start-up
+        reconciliation would otherwise mark another worker's sends in flight as interrupted."""
         self.cards.start()  # also sends the cards of tickets written before a crash
         if self.services.broadcasts is not None:
             await self.services.broadcasts.start()  # due notices missed while down go out now
@@ -201,7 +230,7 @@ class App:
         if self.weekly is not None:
             self.weekly.start()
 
-    async def stop(self) -> None:
+    async def stop_leader_work(self) -> None:
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -211,6 +240,12 @@ class App:
         if self.services.broadcasts is not None:
             await self.services.broadcasts.stop()
         await self.cards.stop()
+
+    async def stop(self) -> None:
+        if self.leases is None:
+            await self.stop_leader_work()
+        else:
+            await self.leases.stop()  # stops the roles held here and releases their leases
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
@@ -227,9 +262,10 @@ def build_app(
     clock: Clock | None = None,
 ) -> App:
     """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks); ``clock``
-    drives the ticket store and the SLA watch (tests move time without sleeping)."""
+    drives the ticket store, the SLA watch and the leases (tests move time without sleeping)."""
     db = db or make_engine(settings.storage_url)
     gateway = Database(db)
+    clustered = db.dialect.name != "sqlite"  # SQLite: one process (the instance lock)
     registry = RegistryStore(db)
     # workers starting at once on one database: one after the other (check-then-insert work,
     # and a shared index folder on one host)
@@ -254,14 +290,15 @@ def build_app(
     )
     if clock is not None:
         services.clock = clock
-    chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
+    chosen = adapters if adapters is not None else configured_adapters(settings, secrets, clustered)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
         web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session, mask=clean)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
-    cards = CardOutbox(services)
+    # with several workers a ticket opened on another one is carded by the leader's poll
+    cards = CardOutbox(services, CLUSTER_CARD_POLL_SECONDS) if clustered else CardOutbox(services)
     services.notify_cards = cards.notify
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),
@@ -284,6 +321,9 @@ def build_app(
         web_chat=web_chat,
         retention=retention,
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
+        leases=LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now)
+        if clustered
+        else None,
     )
 
 
@@ -311,8 +351,12 @@ def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
     )
 
 
-def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
-    """An adapter for every platform whose secrets are set; the others are named in the log."""
+def configured_adapters(
+    settings: Settings, secrets: Secrets, clustered: bool = False
+) -> list[Adapter]:
+    """An adapter for every platform whose secrets are set; the others are named in the log.
+    ``clustered``: one of several workers, so a single-consumer connection (Telegram's
+    polling) waits for its lease instead of starting with the adapter."""
     out: list[Adapter] = []
     if secrets.telegram_token:
         from adapters.telegram.adapter import TelegramAdapter
@@ -322,6 +366,7 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
                 secrets.telegram_token,
                 settings.telegram,
                 webhook_secret=secrets.telegram_webhook_secret,
+                receive_on_start=not clustered,
             )
         )
     else:

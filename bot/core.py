@@ -259,6 +259,7 @@ class CardOutbox:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopping = False  # started again after a stop (a worker regaining the lead)
         self._task = asyncio.create_task(self._run(), name="card-outbox")
 
     async def stop(self) -> None:

@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 
 from bot.cluster.models import Lease
 from bot.gateway import Database
-from bot.registry.clock import Clock
+from bot.registry.clock import Clock, naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 8.0
 #: Seconds between two renewals (and between two attempts by the others).
 RENEW_SECONDS = 2.0
+#: The lease of the work one worker does for all (timed jobs, outboxes).
+LEADER = "leader"
+
+
+def receiving_lease(platform: str) -> str:
+    """The lease of a platform's single-consumer way in (``receive:telegram``)."""
+    return f"receive:{platform}"
 
 
 def worker_id() -> str:
@@ -64,7 +71,7 @@ class LeaseStore:
     def claim(self, name: str, owner: str, ttl: dt.timedelta) -> bool:
         """Take or renew ``name`` for ``owner`` until now + ``ttl``; False while another
         owner's lease has not expired."""
-        now = self._clock()
+        now = naive_utc(self._clock())
         with Session(self._engine) as s:
             mine = col(Lease.owner) == owner
             renewed = s.execute(
@@ -151,7 +158,7 @@ class LeaseKeeper:
             await self._keep(role)
 
     async def _keep(self, role: Role) -> None:
-        asked = self._clock()
+        asked = naive_utc(self._clock())
         try:
             async with asyncio.timeout(self._renew):  # a hung database must not hold the round
                 got = await self._db.write(
@@ -166,7 +173,7 @@ class LeaseKeeper:
             self._valid[role.name] = asked + self._ttl - dt.timedelta(seconds=self._renew)
             if not running:
                 await self._start(role)
-        elif running and (got is not None or self._clock() >= self._valid[role.name]):
+        elif running and (got is not None or naive_utc(self._clock()) >= self._valid[role.name]):
             log.warning("lease %s lost: stopping it here", role.name)
             await self._stop(role)
 
