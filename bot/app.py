@@ -26,6 +26,7 @@ from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
 from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role, receiving_lease
+from bot.cluster.warned_chats import WarnedChats
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
@@ -286,6 +287,7 @@ def build_app(
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
+        warned_chats=WarnedChats(db, utc_now),
         labels=LabelStore(db, clock=_utc_now) if settings.kbloop.ask_labels else None,
     )
     if clock is not None:

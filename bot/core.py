@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
+from bot.cluster.warned_chats import WarnedChats
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
@@ -83,9 +84,9 @@ class Services:
     article: Callable[[str], Article | None]
     redact: Callable[[str], str]
     settings: BotSettings
+    #: Chats told once that they are not registered (their ids only; shared by all workers).
+    warned_chats: WarnedChats
     clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
-    #: Chats told once that they are not registered (in memory only: nothing is stored for them).
-    warned_chats: set[tuple[str, str]] = field(default_factory=set)
     #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
     notify_cards: Callable[[], None] = field(default=lambda: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).

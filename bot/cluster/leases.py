@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine, case, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from bot.cluster.insert_once import insert_once
 from bot.cluster.models import Lease
 from bot.gateway import Database
 from bot.registry.clock import Clock, naive_utc
@@ -89,14 +89,10 @@ class LeaseStore:
             if renewed is not None:
                 s.commit()
                 return True
-            pg = self._engine.dialect.name == "postgresql"
-            insert = postgresql.insert if pg else sqlite.insert
             row = {"name": name, "owner": owner, "expires_at": now + ttl, "acquired_at": now}
-            created = s.execute(
-                insert(Lease).values(row).on_conflict_do_nothing().returning(col(Lease.name))
-            ).first()
+            created = insert_once(s, Lease, row)
             s.commit()
-            return created is not None
+            return created
 
     def release(self, name: str, owner: str) -> None:
         """Give ``name`` up (if ``owner`` still holds it): the next worker need not wait."""

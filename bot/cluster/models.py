@@ -1,4 +1,5 @@
-"""The one table of several workers: who holds which lease until when."""
+"""The tables several workers share: who holds which lease until when; which unregistered
+chats were told so."""
 
 from __future__ import annotations
 
@@ -22,3 +23,14 @@ class Lease(SQLModel, table=True):
     expires_at: dt.datetime = utc_field()
     #: When the current owner took it (renewals keep it): how long it has held it.
     acquired_at: dt.datetime = utc_field()
+
+
+class WarnedChat(SQLModel, table=True):
+    """A chat that is not any hospital's and was told so once (by whichever worker saw it
+    first, whatever restarts came since). Only the chat's id: nothing of its messages."""
+
+    __tablename__ = "warned_chat"
+
+    platform: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    warned_at: dt.datetime = utc_field()

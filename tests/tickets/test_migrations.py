@@ -76,6 +76,7 @@ EXPECTED_TABLES = {
     "hospital_product",
     "question_label",
     "lease",
+    "warned_chat",
 }
 
 

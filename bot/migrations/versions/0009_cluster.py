@@ -1,6 +1,7 @@
-"""Leases: which worker holds the timed jobs and each single-consumer platform connection.
+"""Several workers: which one holds the timed jobs and each single-consumer platform
+connection (lease); which unregistered chats were told so (warned_chat).
 
-Revision ID: 0009_leases
+Revision ID: 0009_cluster
 Revises: 0008_question_labels
 Create Date: 2026-12-05
 """
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_leases"
+revision: str = "0009_cluster"
 down_revision: str | Sequence[str] | None = "0008_question_labels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -25,7 +26,15 @@ def upgrade() -> None:
         sa.Column("acquired_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "warned_chat",
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("warned_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("platform", "chat_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("warned_chat")
     op.drop_table("lease")
