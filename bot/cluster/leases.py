@@ -44,9 +44,9 @@ from bot.registry.clock import Clock, naive_utc
 log = logging.getLogger(__name__)
 
 #: Seconds a lease lasts without renewal: a dead holder is replaced within this (+ RENEW).
-LEASE_SECONDS = 8.0
+LEASE_SECONDS = 6.0
 #: Seconds between two renewals (and between two attempts by the others).
-RENEW_SECONDS = 2.0
+RENEW_SECONDS = 1.5
 #: The lease of the work one worker does for all (timed jobs, outboxes).
 LEADER = "leader"
 

@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.cluster.leases import LEADER, receiving_lease
+from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.e2e.test_bot_telegram import CONFIG, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
@@ -107,9 +107,10 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
         await adapter.stop()
     await a.stop_leader_work()
     stopped = conflicts(tg)  # PTB's last getUpdates on stop ends its own pending long poll
+    clock.advance(seconds=LEASE_SECONDS - 0.5)
     await b.leases.tick()
     assert b.leases.held() == []  # a's leases have not run out yet
-    clock.advance(seconds=8)
+    clock.advance(seconds=0.5)
     await b.leases.tick()
     assert b.leases.held() == [LEADER, POLLING]
 
