@@ -119,3 +119,45 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     answers = [m.reply_to for m in tg.sent_messages(H1_CHAT)]
     assert len(answers) == len(set(answers))  # each question answered once
     assert conflicts(tg) == stopped
+
+
+async def test_a_leased_receiver_sends_at_once_and_polls_only_when_told(
+    tg: FakeTelegram,  # noqa: F811
+) -> None:
+    """``receive_on_start=False`` (one of several workers): sending works from ``start``, and
+    getUpdates is called only between ``start_receiving`` and ``stop_receiving``."""
+    from adapters.base import ChatRef, CoreHandlers, IncomingMessage, LeasedReceiver, Reply
+    from adapters.telegram.settings import TelegramSettings
+
+    received: list[IncomingMessage] = []
+
+    async def on_message(message: IncomingMessage) -> None:
+        received.append(message)
+
+    async def ignore(_: object) -> None:
+        return None
+
+    tg.add_chat(H1_CHAT, chat_type="supergroup", title="第一人民医院")
+    settings = TelegramSettings(
+        base_url=tg.base_url, base_file_url=tg.base_file_url, poll_timeout=1
+    )
+    adapter = TelegramAdapter(TOKEN, settings, receive_on_start=False)
+    assert isinstance(adapter, LeasedReceiver) and adapter.waits_for_lease
+    assert not TelegramAdapter(TOKEN, settings).waits_for_lease  # one process: polls by itself
+    await adapter.start(CoreHandlers(on_message, ignore, ignore))
+    try:
+        await adapter.send(Reply(ChatRef("telegram", str(H1_CHAT)), "维护通知"))
+        assert tg.calls_to("getUpdates") == []
+        await adapter.start_receiving()
+        tg.user_message(H1_CHAT, NURSE, "在吗")
+        await tg.wait_until(lambda: len(received) == 1)
+        await adapter.stop_receiving()
+        polls = len(tg.calls_to("getUpdates"))
+        assert all(c.status is not None for c in tg.calls_to("getUpdates"))  # none pending
+        await adapter.send(Reply(ChatRef("telegram", str(H1_CHAT)), "仍可发送"))
+        assert len(tg.calls_to("getUpdates")) == polls
+        await adapter.start_receiving()  # the lease came back
+        tg.user_message(H1_CHAT, NURSE, "还在吗")
+        await tg.wait_until(lambda: len(received) == 2)
+    finally:
+        await adapter.stop()
