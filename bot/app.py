@@ -20,13 +20,15 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from adapters.base import Adapter, ChatRef, CoreHandlers, LeasedReceiver
+from adapters.base import Adapter, ChatRef, CoreHandlers
 from adapters.web.adapter import WebAdapter
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
-from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role, receiving_lease
+from bot.cluster.kb_follow import KbFollower
+from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
 from bot.cluster.warned_chats import WarnedChats
+from bot.cluster.worker import ClusterWorker, receiver_roles
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Clock, Services
 from bot.db import make_engine
@@ -36,7 +38,7 @@ from bot.gateway import Database
 from bot.kb_import import import_kb
 from bot.kbloop.labels import LabelStore
 from bot.kbloop.weekly import WeeklySummary
-from bot.knowledge import answer_engine, build_index, embedder_for
+from bot.knowledge import answer_engine, build_index, embedder_for, view_recipe
 from bot.links import LinkStore
 from bot.messenger import Messenger
 from bot.pipeline import Pipeline
@@ -141,10 +143,11 @@ class App:
     retention: RetentionJob | None = None
     #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
     weekly: WeeklySummary | None = None
-    #: Several workers on a server database: runs the work only one of them may do (the
-    #: timed jobs, a single-consumer platform connection) while this worker holds its lease.
-    #: None on SQLite, where this process is the only one (``bot.cluster.instance_lock``).
-    leases: LeaseKeeper | None = None
+    #: One of several workers on a server database: runs the work only one of them may do
+    #: (the timed jobs, a single-consumer platform connection) while this worker holds its
+    #: lease, and follows KB edits made through the others. None on SQLite, where this
+    #: process is the only one (``bot.cluster.instance_lock``).
+    cluster: ClusterWorker | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -201,21 +204,11 @@ class App:
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
-        if self.leases is None:
+        if self.cluster is None:
             await self.start_leader_work()
             return
-        self.leases.add(Role(LEADER, self.start_leader_work, self.stop_leader_work))
-        for adapter in self.adapters:
-            if isinstance(adapter, LeasedReceiver) and adapter.waits_for_lease:
-                self.leases.add(
-                    Role(
-                        receiving_lease(adapter.platform),
-                        adapter.start_receiving,
-                        adapter.stop_receiving,
-                    )
-                )
-        await self.leases.tick()  # the first worker up starts everything at once
-        self.leases.start()
+        leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
+        await self.cluster.start([leader, *receiver_roles(self.adapters)])
 
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs and, until the outbox claims
@@ -243,10 +236,10 @@ class App:
         await self.cards.stop()
 
     async def stop(self) -> None:
-        if self.leases is None:
+        if self.cluster is None:
             await self.stop_leader_work()
         else:
-            await self.leases.stop()  # stops the roles held here and releases their leases
+            await self.cluster.stop()  # stops the roles held here and releases their leases
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
@@ -323,7 +316,10 @@ def build_app(
         web_chat=web_chat,
         retention=retention,
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
-        leases=LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now)
+        cluster=ClusterWorker(
+            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now),
+            KbFollower(gateway, engine, view_recipe(settings)),
+        )
         if clustered
         else None,
     )

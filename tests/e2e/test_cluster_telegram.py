@@ -93,26 +93,26 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     tg: FakeTelegram,  # noqa: F811
 ) -> None:
     a, b, clock = workers
-    assert a.leases is not None and b.leases is not None
-    assert a.leases.held() == [LEADER, POLLING] and b.leases.held() == []
+    assert a.cluster is not None and b.cluster is not None
+    assert a.cluster.leases.held() == [LEADER, POLLING] and b.cluster.leases.held() == []
 
     tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
     await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
     assert conflicts(tg) == 0  # b never polled beside a
 
     # a dies: its poller and timed work end with it, its leases stay in the table
-    if a.leases._task is not None:
-        a.leases._task.cancel()
+    if a.cluster.leases._task is not None:
+        a.cluster.leases._task.cancel()
     for adapter in a.adapters:
         await adapter.stop()
     await a.stop_leader_work()
     stopped = conflicts(tg)  # PTB's last getUpdates on stop ends its own pending long poll
     clock.advance(seconds=LEASE_SECONDS - 0.5)
-    await b.leases.tick()
-    assert b.leases.held() == []  # a's leases have not run out yet
+    await b.cluster.leases.tick()
+    assert b.cluster.leases.held() == []  # a's leases have not run out yet
     clock.advance(seconds=0.5)
-    await b.leases.tick()
-    assert b.leases.held() == [LEADER, POLLING]
+    await b.cluster.leases.tick()
+    assert b.cluster.leases.held() == [LEADER, POLLING]
 
     tg.user_message(H1_CHAT, NURSE, "打印机打印摆药单出现乱码", first_name="护士小张")
     await tg.wait_until(lambda: len(tg.sent_messages(H1_CHAT)) == 2)
