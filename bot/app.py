@@ -207,8 +207,9 @@ class App:
         if self.cluster is None:
             await self.start_leader_work()
             return
+        # receiving first, as in one process: a takeover answers before it catches up on jobs
         leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
-        await self.cluster.start([leader, *receiver_roles(self.adapters)])
+        await self.cluster.start([*receiver_roles(self.adapters), leader])
 
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs and, until the outbox claims

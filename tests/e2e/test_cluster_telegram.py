@@ -94,7 +94,7 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
 ) -> None:
     a, b, clock = workers
     assert a.cluster is not None and b.cluster is not None
-    assert a.cluster.leases.held() == [LEADER, POLLING] and b.cluster.leases.held() == []
+    assert a.cluster.leases.held() == [POLLING, LEADER] and b.cluster.leases.held() == []
 
     tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
     await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
@@ -112,7 +112,7 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     assert b.cluster.leases.held() == []  # a's leases have not run out yet
     clock.advance(seconds=0.5)
     await b.cluster.leases.tick()
-    assert b.cluster.leases.held() == [LEADER, POLLING]
+    assert b.cluster.leases.held() == [POLLING, LEADER]
 
     tg.user_message(H1_CHAT, NURSE, "打印机打印摆药单出现乱码", first_name="护士小张")
     await tg.wait_until(lambda: len(tg.sent_messages(H1_CHAT)) == 2)
