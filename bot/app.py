@@ -226,15 +226,17 @@ class App:
             self.weekly.start()
 
     async def stop_leader_work(self) -> None:
+        """The outboxes first: a worker that lost the lead must stop posting at once (the
+        notice outbox lets the sends it already claimed finish); then the timed jobs."""
+        await self.cards.stop()
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.stop()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
             await self.services.sla.stop()
         if self.retention is not None:
             await self.retention.stop()
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.stop()
-        await self.cards.stop()
 
     async def stop(self) -> None:
         if self.cluster is None:

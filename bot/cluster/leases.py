@@ -139,7 +139,7 @@ class LeaseKeeper:
         self._roles: list[Role] = []
         #: role name → until when (this worker's clock) it may run without renewing
         self._valid: dict[str, dt.datetime] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, role: Role) -> None:
         self._roles.append(role)
@@ -191,24 +191,28 @@ class LeaseKeeper:
             log.exception("lease %s: stopping failed", role.name)
 
     def start(self) -> None:
-        """Keep the leases in the background (the first round has usually been ``tick``ed)."""
-        self._task = asyncio.create_task(self._run(), name="lease-keeper")
+        """Keep the leases in the background (the first round has usually been ``tick``ed):
+        one loop per lease, so a role that takes long to stop (a notice outbox draining) or to
+        start never delays the renewal of another lease held here."""
+        self._tasks = [
+            asyncio.create_task(self._follow(role), name=f"lease:{role.name}")
+            for role in self._roles
+        ]
 
-    async def _run(self) -> None:
+    async def _follow(self, role: Role) -> None:
         while True:
             await asyncio.sleep(self._renew)
             try:
-                await self.tick()
+                await self._keep(role)
             except Exception:  # one bad round must not end the keeping
-                log.exception("lease round failed")
+                log.exception("lease %s: round failed", role.name)
 
     async def stop(self) -> None:
         """Stop the roles held here (in reverse order) and release their leases."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for role in reversed(self._roles):
             if role.name not in self._valid:
                 continue

@@ -101,8 +101,8 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     assert conflicts(tg) == 0  # b never polled beside a
 
     # a dies: its poller and timed work end with it, its leases stay in the table
-    if a.cluster.leases._task is not None:
-        a.cluster.leases._task.cancel()
+    for task in a.cluster.leases._tasks:
+        task.cancel()
     for adapter in a.adapters:
         await adapter.stop()
     await a.stop_leader_work()
