@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 #: Said once to a chat whose messages arrive faster than its bounded queue can take them
 #: (the edges drop the excess instead of queueing without limit).
@@ -183,3 +183,23 @@ class Adapter(Protocol):
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         """Answer a button press (stop the client's spinner; optional toast text)."""
         ...
+
+
+@runtime_checkable
+class LeasedReceiver(Protocol):
+    """An adapter whose way in allows one live consumer per bot account (Telegram's long
+    polling: a second poller gets 409 conflicts; a DingTalk stream; WeCom's one connection
+    per bot). Built not to receive on ``start`` (several workers share the bot), it sends
+    from ``start`` on but receives only between ``start_receiving`` and ``stop_receiving``,
+    which the composition root calls while this worker holds the platform's lease.
+    ``waits_for_lease`` is False when it receives by itself (one process, or a webhook that
+    every worker serves)."""
+
+    platform: str
+
+    @property
+    def waits_for_lease(self) -> bool: ...
+
+    async def start_receiving(self) -> None: ...
+
+    async def stop_receiving(self) -> None: ...

@@ -25,6 +25,11 @@ from adapters.wecom.settings import TenantCredentials
 from bot import hospital_side
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
 from bot.clock import Clock, utc_now
+from bot.cluster.advisory import serialized
+from bot.cluster.instance_lock import hold_instance
+from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
+from bot.cluster.warned_chats import WarnedChats
+from bot.cluster.worker import ClusterWorker, receiver_roles
 from bot.config import Secrets, Settings
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
@@ -64,6 +69,10 @@ from kb_index.articles import Article
 from kb_index.store import KbArticle
 
 log = logging.getLogger(__name__)
+
+#: Seconds between the leader's looks for tickets without a card when workers share the work
+#: (a ticket opened on another worker cannot wake this one's card outbox).
+CLUSTER_CARD_POLL_SECONDS = 3.0
 
 
 def bot_settings(settings: Settings) -> BotSettings:
@@ -148,6 +157,11 @@ class App:
     knowledge: LiveKnowledge | None = None
     #: Picks up ``hisbot kb import``/``kb build`` while running (``[kb] reload_seconds``).
     kb_reload: KbReload | None = None
+    #: One of several workers on a server database: runs the work only one of them may do
+    #: (the timed jobs, a single-consumer platform connection) while this worker holds its
+    #: lease. None on SQLite, where this process is the only one
+    #: (``bot.cluster.instance_lock``).
+    cluster: ClusterWorker | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -205,6 +219,19 @@ class App:
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
+        if self.kb_reload is not None:  # every worker answers from its own index
+            self.kb_reload.start()
+        if self.cluster is None:
+            await self.start_leader_work()
+            return
+        # receiving first, as in one process: a takeover answers before it catches up on jobs
+        leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
+        await self.cluster.start([*receiver_roles(self.adapters), leader])
+
+    async def start_leader_work(self) -> None:
+        """The work one process does for all: the timed jobs and, until the outbox claims
+        rows for each worker (issue 11), the card and notice outboxes — whose start-up
+        reconciliation would otherwise mark another worker's sends in flight as interrupted."""
         self.cards.start()  # also sends the cards of tickets written before a crash
         if self.services.broadcasts is not None:
             await self.services.broadcasts.start()  # due notices missed while down go out now
@@ -214,21 +241,27 @@ class App:
             self.services.sla.start(self.settings.sla.tick_seconds)
         if self.weekly is not None:
             self.weekly.start()
-        if self.kb_reload is not None:
-            self.kb_reload.start()
 
-    async def stop(self) -> None:
-        if self.kb_reload is not None:
-            await self.kb_reload.stop()
+    async def stop_leader_work(self) -> None:
+        """The outboxes first: a worker that lost the lead must stop posting at once (the
+        notice outbox lets the sends it already claimed finish); then the timed jobs."""
+        await self.cards.stop()
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.stop()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
             await self.services.sla.stop()
         if self.retention is not None:
             await self.retention.stop()
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.stop()
-        await self.cards.stop()
+
+    async def stop(self) -> None:
+        if self.kb_reload is not None:
+            await self.kb_reload.stop()
+        if self.cluster is None:
+            await self.stop_leader_work()
+        else:
+            await self.cluster.stop()  # stops the roles held here and releases their leases
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
@@ -245,14 +278,18 @@ def build_app(
     clock: Clock | None = None,
 ) -> App:
     """Wire the app. ``adapters`` overrides the configured ones (tests, benchmarks); ``clock``
-    drives the ticket store and the SLA watch (tests move time without sleeping)."""
+    drives the ticket store, the SLA watch and the leases (tests move time without sleeping)."""
     db = db or make_engine(settings.storage_url)
     gateway = Database(db)
+    clustered = db.dialect.name != "sqlite"  # SQLite: one process (the instance lock)
     registry = RegistryStore(db)
-    report = registry.sync_from_config(settings.hospitals, settings.engineers)
-    for warning in report.warnings:
-        log.warning("registry: %s", warning)
-    engine = prepare_knowledge(settings, db)
+    # workers starting at once on one database: one after the other (check-then-insert work,
+    # and a shared index folder on one host)
+    with serialized(db, "start-up"):
+        report = registry.sync_from_config(settings.hospitals, settings.engineers)
+        for warning in report.warnings:
+            log.warning("registry: %s", warning)
+        engine = prepare_knowledge(settings, db)
     messenger = Messenger()
     services = Services(
         engine=engine,
@@ -265,18 +302,20 @@ def build_app(
         article=article_lookup(db),
         redact=clean,
         settings=bot_settings(settings),
+        warned_chats=WarnedChats(db, utc_now),
         labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
     )
     if clock is not None:
         services.clock = clock
-    chosen = adapters if adapters is not None else configured_adapters(settings, secrets)
+    chosen = adapters if adapters is not None else configured_adapters(settings, secrets, clustered)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
         web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session, mask=clean)
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
-    cards = CardOutbox(services)
+    # with several workers a ticket opened on another one is carded by the leader's poll
+    cards = CardOutbox(services, CLUSTER_CARD_POLL_SECONDS) if clustered else CardOutbox(services)
     services.notify_cards = cards.notify
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),
@@ -307,6 +346,11 @@ def build_app(
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
         knowledge=knowledge,
         kb_reload=KbReload(knowledge, every) if every > 0 else None,
+        cluster=ClusterWorker(
+            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now)
+        )
+        if clustered
+        else None,
     )
 
 
@@ -353,8 +397,12 @@ def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
     )
 
 
-def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
-    """An adapter for every platform whose secrets are set; the others are named in the log."""
+def configured_adapters(
+    settings: Settings, secrets: Secrets, clustered: bool = False
+) -> list[Adapter]:
+    """An adapter for every platform whose secrets are set; the others are named in the log.
+    ``clustered``: one of several workers, so a single-consumer connection (Telegram's
+    polling) waits for its lease instead of starting with the adapter."""
     out: list[Adapter] = []
     if secrets.telegram_token:
         from adapters.telegram.adapter import TelegramAdapter
@@ -364,6 +412,7 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
                 secrets.telegram_token,
                 settings.telegram,
                 webhook_secret=secrets.telegram_webhook_secret,
+                receive_on_start=not clustered,
             )
         )
     else:
@@ -453,7 +502,17 @@ def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set). On SQLite, refuses to start
+    (``AlreadyRunning``) while another process serves the same database."""
+    instance = await asyncio.to_thread(hold_instance, settings.storage_url, utc_now)
+    try:
+        await _run(settings, secrets, stop)
+    finally:
+        if instance is not None:
+            instance.release()
+
+
+async def _run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None) -> None:
     # wiring reads and migrates the database and builds the index: off the loop
     app = await asyncio.to_thread(build_app, settings, secrets)
     stop = stop or asyncio.Event()

@@ -190,6 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.app import run
+    from bot.cluster.instance_lock import AlreadyRunning
     from bot.config import Secrets
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -197,6 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         asyncio.run(run(_settings(args), Secrets.from_env()))
+    except AlreadyRunning as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:  # the console's port is taken, or the address is wrong
         raise CliError(str(exc)) from exc
     return 0

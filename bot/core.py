@@ -21,6 +21,7 @@ from bot import texts
 from bot.broadcasts import Broadcasts
 from bot.cards import card_reply
 from bot.clock import Clock, utc_now
+from bot.cluster.warned_chats import WarnedChats
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
@@ -73,9 +74,9 @@ class Services:
     article: Callable[[str], Article | None]
     redact: Callable[[str], str]
     settings: BotSettings
+    #: Chats told once that they are not registered (their ids only; shared by all workers).
+    warned_chats: WarnedChats
     clock: Clock = utc_now
-    #: Chats told once that they are not registered (in memory only: nothing is stored for them).
-    warned_chats: set[tuple[str, str]] = field(default_factory=set)
     #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
     notify_cards: Callable[[], None] = field(default=lambda: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
@@ -202,6 +203,7 @@ class CardOutbox:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopping = False  # started again after a stop (a worker regaining the lead)
         self._task = asyncio.create_task(self._run(), name="card-outbox")
 
     async def stop(self) -> None:

@@ -15,12 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
+from bot.cluster.advisory import serialized
 from bot.kbloop.draft_files import SidecarReport, adopt_published
 from bot.kbloop.labels import LabelStore
 from bot.privacy.gate import clean
 from kb_index.articles import Article
 from kb_index.store import ImportReport, import_folder
+
+#: An import that lost a race for a new article runs again once, in a fresh transaction.
+IMPORT_ATTEMPTS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +56,11 @@ def import_kb(
 ) -> KbImport:
     """``kb_index.store.import_folder`` with every article cleaned first (one transaction;
     bad files reported and skipped, or with ``strict`` nothing imported), then the labels of
-    the drafts it added or changed adopted."""
+    the drafts it added or changed adopted. Safe to run twice at once on one database."""
+    # Two imports at once (two workers starting on a fresh database, or `kb import` beside a
+    # starting bot) would both find a new article missing and both insert it. On PostgreSQL
+    # the second waits for the first here; on SQLite (no advisory locks) it fails on the
+    # unique key and runs again in a fresh transaction, which finds the rows the first wrote.
     cleaned: list[str] = []
 
     def prepare(raw: Article) -> Article:
@@ -60,7 +69,17 @@ def import_kb(
             cleaned.append(article.id)
         return article
 
-    report = import_folder(engine, folder, strict=strict, progress=progress, prepare=prepare)
-    published = {*report.added, *report.updated}
-    labels = adopt_published(LabelStore(engine), folder, published)
+    with serialized(engine, "kb-import"):
+        for attempt in range(IMPORT_ATTEMPTS):
+            cleaned.clear()
+            try:
+                report = import_folder(
+                    engine, folder, strict=strict, progress=progress, prepare=prepare
+                )
+                break
+            except IntegrityError:
+                if attempt + 1 == IMPORT_ATTEMPTS:
+                    raise
+        published = {*report.added, *report.updated}
+        labels = adopt_published(LabelStore(engine), folder, published)
     return KbImport(report, tuple(cleaned), labels)

@@ -120,11 +120,11 @@ class Pipeline:
         return found is not None
 
     async def _unregistered(self, msg: IncomingMessage) -> None:
-        """Say once per chat (per process) that the group is not registered; store nothing."""
+        """Say once per chat (whichever worker sees it first) that the group is not
+        registered; store nothing of the message."""
         key = (msg.chat.platform, msg.chat.chat_id)
-        if key in self.s.warned_chats:
+        if not await self.s.db.write(lambda: self.s.warned_chats.first_warning(*key)):
             return
-        self.s.warned_chats.add(key)
         log.info("message from unregistered chat %s:%s", *key)
         await self.s.messenger.send(Reply(chat=msg.chat, text=texts.unregistered_group()))
 

@@ -195,7 +195,11 @@ class TelegramAdapter:
         logger: logging.Logger | None = None,
         *,
         webhook_secret: str | None = None,
+        receive_on_start: bool = True,
     ) -> None:
+        """``receive_on_start=False``: in polling mode, ``start`` only readies sending; polling
+        runs between ``start_receiving`` and ``stop_receiving`` (one worker of several, under
+        the platform's lease — ``adapters.base.LeasedReceiver``)."""
         if settings.mode == "webhook" and not webhook_secret:
             raise ValueError("telegram webhook mode needs a webhook secret token")
         self.settings = settings
@@ -205,6 +209,7 @@ class TelegramAdapter:
         self._moved: dict[str, str] = {}  # old chat id → new chat id (supergroup migration)
         self._runner: web.AppRunner | None = None
         self._started = False
+        self._receive_on_start = receive_on_start
 
         builder = (
             ApplicationBuilder()
@@ -259,17 +264,10 @@ class TelegramAdapter:
                     "Telegram rejected the bot token (HISBOT_TELEGRAM_TOKEN)"
                 ) from None
             await self.application.start()
-            if self.settings.mode == "polling":
-                updater = self.application.updater
-                assert updater is not None
-                await updater.start_polling(
-                    poll_interval=0.0,
-                    timeout=dt.timedelta(seconds=self.settings.poll_timeout),
-                    bootstrap_retries=3,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                )
-            else:
+            if self.settings.mode == "webhook":
                 await self._start_webhook()
+            elif self._receive_on_start:
+                await self.start_receiving()
         except BaseException:
             await self.stop()
             raise
@@ -278,6 +276,32 @@ class TelegramAdapter:
             self.settings.mode,
             self.application.bot.username,
         )
+
+    @property
+    def waits_for_lease(self) -> bool:
+        """Polling allows one poller per bot: with several workers, only the lease's holder."""
+        return self.settings.mode == "polling" and not self._receive_on_start
+
+    async def start_receiving(self) -> None:
+        """Start long polling (after ``start``). Updates fetched but not confirmed by a
+        poller that died are fetched again by the next one."""
+        updater = self.application.updater
+        if updater is None or updater.running:
+            return
+        await updater.start_polling(
+            poll_interval=0.0,
+            timeout=dt.timedelta(seconds=self.settings.poll_timeout),
+            bootstrap_retries=3,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+        self._log.info("telegram: polling started")
+
+    async def stop_receiving(self) -> None:
+        """Stop long polling (the lease went to another worker); sending goes on."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+            self._log.info("telegram: polling stopped")
 
     async def stop(self) -> None:
         """Stop receiving, let in-flight updates finish, close the HTTP clients. Idempotent."""

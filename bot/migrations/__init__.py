@@ -43,6 +43,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.sla.models",
     "bot.workflows.models",
     "bot.kbloop.models",
+    "bot.cluster.models",
 )
 
 _HERE = Path(__file__).resolve().parent

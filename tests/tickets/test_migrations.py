@@ -76,6 +76,8 @@ EXPECTED_TABLES = {
     "hospital_product",
     "question_label",
     "ticket_attachment",
+    "lease",
+    "warned_chat",
 }
 
 

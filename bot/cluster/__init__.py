@@ -1,0 +1,2 @@
+"""Running more than one process: the SQLite instance lock, leases and leadership on a shared
+database (see README "Several workers")."""
