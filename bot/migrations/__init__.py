@@ -42,6 +42,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.sla.models",
     "bot.workflows.models",
     "bot.kbloop.models",
+    "bot.inbox.models",
 )
 
 _HERE = Path(__file__).resolve().parent

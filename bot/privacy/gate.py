@@ -82,9 +82,15 @@ def clean(text: str) -> str:
     return redact(strip_controls(text))
 
 
+CUT_MARK = "…（消息过长，已截断）"
+
+
 def cut(text: str, limit: int) -> str:
-    """The first ``limit`` characters, marked when something was cut."""
-    return text if len(text) <= limit else text[:limit] + "…（消息过长，已截断）"
+    """The first ``limit`` characters, marked when something was cut. Idempotent: a text cut
+    before (stored in the inbox, then handled) is not cut again."""
+    if len(text) <= limit or (text.endswith(CUT_MARK) and len(text) == limit + len(CUT_MARK)):
+        return text
+    return text[:limit] + CUT_MARK
 
 
 @dataclasses.dataclass(frozen=True)

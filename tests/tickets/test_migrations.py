@@ -75,6 +75,8 @@ EXPECTED_TABLES = {
     "upgrade_step",
     "hospital_product",
     "question_label",
+    "inbox_event",
+    "outbox_message",
 }
 
 
