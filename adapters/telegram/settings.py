@@ -45,7 +45,8 @@ class TelegramSettings:
     #: How often a 429 (RetryAfter) is retried after sleeping retry_after (+0.1 s).
     max_retries: int = 5
 
-    #: Retries of a send/edit after a network error, timeout or 5xx; backoff doubles each time.
+    #: Retries of a send that failed without reaching Telegram (connection refused, 5xx), and of
+    #: edits and button answers after any network error; backoff doubles each time.
     network_retries: int = 3
     network_backoff: float = 0.5
     #: Updates processed at the same time (different chats); one chat's updates stay in order.
