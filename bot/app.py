@@ -224,7 +224,7 @@ class App:
             await self.retention.stop()
         if self.services.broadcasts is not None:
             await self.services.broadcasts.stop()
-        await self.cards.stop()
+        await self.cards.stop(STOP_DRAIN_SECONDS)
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()

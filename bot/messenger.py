@@ -60,8 +60,8 @@ class Messenger:
         self, reply: Reply, *, key: str | None = None, retry_later: bool = False
     ) -> MessageRef | None:
         """Send once. ``key`` (default: the next key of the inbox event being handled, if
-        any) makes the send durable; ``retry_later``: a failure proven not to have delivered
-        releases the key, so the caller (the card outbox) may try again."""
+        any) makes the send durable; ``retry_later``: a failure that did not deliver releases
+        the key, so the caller (the card outbox) tries again later."""
         adapter = self._adapter(reply.chat.platform)
         if adapter is None:
             return None
@@ -101,7 +101,7 @@ class Messenger:
             reason = exc.reason
             if exc.outcome_unknown:
                 state = OutboxState.UNKNOWN
-            elif retry_later and not exc.permanent:
+            elif retry_later:
                 await self._db.write(lambda: outbox.release(key))
                 return None
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from adapters.base import (
     Button,
@@ -27,7 +28,7 @@ from bot import hospital_side, operations, texts
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
-from bot.links import Side
+from bot.inbox.scope import replaying
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.sla.actions import decode_ack
@@ -126,11 +127,6 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        await self.s.db.write(
-            lambda: self.s.links.link(
-                msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
-            )
-        )
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
@@ -163,7 +159,8 @@ class Pipeline:
                 )
             return
         articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
-        exchange = await self.s.db.write(
+        exchange = await self._record_once(
+            msg,
             lambda: self.s.exchanges.record(
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
@@ -176,7 +173,7 @@ class Pipeline:
                 decision=kind.value,
                 article_ids=articles,
                 confidence=decision.confidence,
-            )
+            ),
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
             await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
@@ -202,6 +199,22 @@ class Pipeline:
             await open_ticket_for(
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
+
+    async def _record_once(self, msg: IncomingMessage, record: Callable[[], Exchange]) -> Exchange:
+        """Record the message's exchange; a replay of the message (a crash or a database
+        outage interrupted its handling) finds the one recorded before and goes on with it."""
+        replay = replaying()
+
+        def once() -> Exchange:
+            if replay:
+                found = self.s.exchanges.for_question(
+                    msg.chat.platform, msg.chat.chat_id, msg.message_id
+                )
+                if found is not None:
+                    return found
+            return record()
+
+        return await self.s.db.write(once)
 
     async def _answer_reply(
         self,
@@ -298,7 +311,8 @@ class Pipeline:
         self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
     ) -> None:
         """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
-        follow = await self.s.db.write(
+        follow = await self._record_once(
+            msg,
             lambda: self.s.exchanges.record(
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
@@ -312,7 +326,7 @@ class Pipeline:
                 article_ids=[],
                 confidence=0.0,
                 outcome=Outcome.UNSOLVED,
-            )
+            ),
         )
         await open_ticket_for(
             self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat
