@@ -64,6 +64,9 @@ NOT_PERSONAL: Mapping[str, tuple[str, ...]] = {
     "web_account": ("password_hash",),
     "erasure": ("scope", "target"),  # what was erased is named by ticket/hospital id only
     "duty_override": ("reason",),  # why the vendor's own roster changed (a swap, leave)
+    # an arriving event as JSON: masked by ``RedactionGate.incoming`` before it is stored
+    # (text, names, titles, file names), emptied as soon as the event is handled
+    "inbox_event": ("payload",),
 }
 
 #: Characters of a display name or a file name kept (longer ones are cut).
