@@ -10,7 +10,10 @@ or an explicit key (a desk card). The key is recorded in the outbox (``sending``
 platform call and the platform's message id after it, so a replay of the event never sends
 the same message twice, and a send whose outcome is unknown (timeout after the request went
 out, crash mid-call) is recorded ``unknown`` and never re-sent blindly. There is no retry
-here: the adapter retries what proves undelivered; this layer only records.
+loop here: the adapter retries what proves undelivered; when that is not enough (a long 429,
+a platform outage) an event's send raises ``SendDeferred`` and the inbox retries the whole
+event later (its sent messages are skipped by key); a card is retried by the card outbox.
+A permanent failure (bot removed, chat gone) is recorded ``failed``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
 from bot.gateway import Database
 from bot.inbox.models import OutboxState
-from bot.inbox.scope import handling_here
+from bot.inbox.scope import SendDeferred, handling_here
 from bot.inbox.store import OutboxStore
 from bot.privacy.gate import RedactionGate
 
@@ -101,9 +104,11 @@ class Messenger:
             reason = exc.reason
             if exc.outcome_unknown:
                 state = OutboxState.UNKNOWN
-            elif retry_later:
+            elif retry_later or not exc.permanent:
                 await self._db.write(lambda: outbox.release(key))
-                return None
+                if retry_later:
+                    return None
+                raise SendDeferred(reason) from exc  # the inbox retries the event later
             else:
                 state = OutboxState.FAILED
             await self._db.write(lambda: outbox.record(key, state, None, reason))

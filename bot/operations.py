@@ -88,8 +88,7 @@ async def tell_hospital(
 
 
 async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
-    """Accept a new ticket (atomic: one winner), tell the hospital and update the cards (the
-    hospital first: card edits queue behind the desk chat's rate limit)."""
+    """Accept a new ticket (atomic: one winner), update the cards and tell the hospital."""
     try:
         ticket = await services.db.write(lambda: services.tickets.claim(number, engineer.id))
     except AlreadyClaimed as exc:
@@ -97,8 +96,8 @@ async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
             raise
         # a replay of this very claim (a crash came before the hospital was told): finish it
         ticket = await services.db.read(lambda: services.tickets.get(number))
-    await tell_hospital(services, ticket, texts.accepted(engineer.name, ticket.number))
     await refresh_cards(services, ticket.number)
+    await tell_hospital(services, ticket, texts.accepted(engineer.name, ticket.number))
     return ticket
 
 

@@ -49,10 +49,9 @@ class SlackSettings:
     #: Total timeout of one Web API request, seconds.
     request_timeout: float = 10.0
 
-    #: Events handled at the same time (different channels; one channel's stay in order).
+    #: Ignored since the durable inbox (the core's lanes order and bound handling); kept so
+    #: existing config files still load.
     concurrent_events: int = 8
-    #: Events one channel may have waiting or in progress; a flood beyond that is dropped
-    #: (memory stays bounded) and the channel is told once.
     max_pending_per_channel: int = 50
     #: Slack re-sends an event it thinks was not received (X-Slack-Retry-Num; up to ~5 min
     #: later): event ids and message timestamps are remembered this long to answer only once.

@@ -49,10 +49,9 @@ class TelegramSettings:
     #: edits and button answers after any network error; backoff doubles each time.
     network_retries: int = 3
     network_backoff: float = 0.5
-    #: Updates processed at the same time (different chats); one chat's updates stay in order.
+    #: Ignored since the durable inbox (the core's lanes order and bound handling); kept so
+    #: existing config files still load.
     concurrent_updates: int = 8
-    #: Updates one chat may have waiting or in progress; beyond that its new updates are
-    #: dropped (memory stays bounded under a flood) and the group is told once per flood.
     max_pending_per_chat: int = 50
 
     def __post_init__(self) -> None:

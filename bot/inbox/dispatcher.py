@@ -9,8 +9,9 @@ limit, so 接单 and /resolve never wait behind hospital traffic. A lane holds a
 arrive: they are stored, nothing is dropped.
 
 A handler that fails on the database (it went away mid-handling) is retried, with backoff, in
-its place in the lane; any other exception marks the event failed (logged, kept) so one bad
-event does not stop its chat.
+its place in the lane, as is one whose send was deferred (``SendDeferred``: proven not
+delivered, e.g. a long 429) — at most ``MAX_DEFERRALS`` times; any other exception marks the
+event failed (logged, kept) so one bad event does not stop its chat.
 """
 
 from __future__ import annotations
@@ -36,13 +37,17 @@ from bot.gateway import Database
 from bot.inbox import codec
 from bot.inbox.codec import Event
 from bot.inbox.models import InboxState
-from bot.inbox.scope import Handling, current
+from bot.inbox.scope import Handling, SendDeferred, current
 from bot.inbox.store import InboxStore
 
 log = logging.getLogger(__name__)
 
 #: Errors that mean "the database is not there right now", not "this event is bad".
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError)
+#: How often an event whose sends keep being deferred (the platform refusing for minutes) is
+#: tried before it is marked failed; database errors are retried without limit.
+MAX_DEFERRALS = 20
+RETRYABLE: tuple[type[BaseException], ...] = (*STORAGE_ERRORS, SendDeferred)
 
 
 @dataclass
@@ -80,7 +85,8 @@ class Inbox:
     ) -> None:
         self._db = db
         self._store = store
-        self._core = core
+        #: What acts on each stored event (the pipeline's handlers).
+        self.core = core
         self._is_desk = is_desk
         self._incoming = incoming
         self._tell_delayed = tell_delayed
@@ -216,16 +222,22 @@ class Inbox:
             try:
                 await self._dispatch(job.event)
                 state = InboxState.DONE
-            except STORAGE_ERRORS as exc:
-                delay = self._retry_delays[min(attempts, len(self._retry_delays)) - 1]
-                log.warning(
-                    "inbox: event %s hit a database error (%s); retrying in %.1f s",
-                    job.id,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
+            except RETRYABLE as exc:
+                deferred = isinstance(exc, SendDeferred)
+                if deferred and attempts >= MAX_DEFERRALS:
+                    log.error("inbox: event %s: a send kept failing; marked failed", job.id)
+                    state = InboxState.FAILED
+                else:
+                    delay = self._retry_delays[min(attempts, len(self._retry_delays)) - 1]
+                    log.warning(
+                        "inbox: event %s: %s (%s); retrying in %.1f s",
+                        job.id,
+                        "a send was deferred" if deferred else "database error",
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
             except Exception:
                 log.exception("inbox: handling event %s failed; marked failed", job.id)
                 state = InboxState.FAILED
@@ -255,8 +267,8 @@ class Inbox:
 
     async def _dispatch(self, event: Event) -> None:
         if isinstance(event, IncomingMessage):
-            await self._core.on_message(event)
+            await self.core.on_message(event)
         elif isinstance(event, ButtonPress):
-            await self._core.on_button(event)
+            await self.core.on_button(event)
         else:
-            await self._core.on_chat_event(event)
+            await self.core.on_chat_event(event)

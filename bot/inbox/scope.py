@@ -30,6 +30,13 @@ class Handling:
         return f"{self.key}#{self._sent}"
 
 
+class SendDeferred(Exception):
+    """A send of the event's handling failed in a way that proves it was not delivered and
+    may pass (the platform's rate limit or a server error outlasted the adapter's retries).
+    The dispatcher retries the event later; its keyed sends make the retry send only what is
+    still missing."""
+
+
 current: ContextVar[Handling | None] = ContextVar("hisbot_inbox_handling", default=None)
 
 
