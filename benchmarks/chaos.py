@@ -308,15 +308,18 @@ async def main(args: argparse.Namespace) -> None:
         last = await quiet(tg, idle=10.0, limit=args.settle)
         bot.stop()
         results = tally(tg, work)
-        unknown = "-"
+        unknown = interrupted = "-"
         if not args.pg:
             import sqlite3
 
             with sqlite3.connect(tmp / "bot.db") as conn:
-                unknown = str(
-                    conn.execute(
-                        "SELECT count(*) FROM outbox_message WHERE state = 'unknown'"
-                    ).fetchone()[0]
+                unknown, interrupted = (
+                    str(conn.execute(sql).fetchone()[0])
+                    for sql in (
+                        "SELECT count(*) FROM outbox_message WHERE state = 'unknown'",
+                        "SELECT count(*) FROM outbox_message WHERE state = 'unknown' "
+                        "AND error LIKE 'interrupted%'",
+                    )
                 )
     print(
         f"chaos: {args.seconds:.0f} s of traffic at {args.rate}/s, {len(kills)} × kill -9, "
@@ -337,7 +340,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     print(
         f"drained {last - until:.1f} s after the traffic stopped; sends of unknown outcome "
-        f"recorded (not re-sent): {unknown}; log: {tmp / 'bot.log'}"
+        f"recorded (not re-sent): {unknown}, of which {interrupted} were in flight when the "
+        f"bot was killed (sent or not: Telegram cannot be asked); log: {tmp / 'bot.log'}"
     )
 
 
