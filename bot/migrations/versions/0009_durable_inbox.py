@@ -29,8 +29,8 @@ def upgrade() -> None:
         sa.Column("payload", sa.String(), nullable=False),
         sa.Column("state", sa.String(length=8), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("received_at", sa.DateTime(), nullable=False),
-        sa.Column("done_at", sa.DateTime(), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("platform", "key"),
     )
@@ -44,8 +44,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=8), nullable=False),
         sa.Column("message_id", sa.String(length=64), nullable=True),
         sa.Column("error", sa.String(length=200), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
