@@ -128,6 +128,15 @@ class Bot:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    async def supervise(self, until: float) -> None:
+        """Restart the bot when it exits on its own (e.g. it cannot reach its database at
+        start), as systemd's Restart=always would, one second later."""
+        while time.monotonic() < until:
+            await asyncio.sleep(1.0)
+            if self.proc is not None and self.proc.poll() is not None:
+                print(f"bot exited ({self.proc.returncode}); restarting", file=sys.stderr)
+                self.start()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -257,8 +266,10 @@ def pg_ctl(url: str, action: str) -> None:
     data = Path(os.environ.get("HISBOT_PG_DIR", "/tmp/hisbot-pg")) / "data"
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     cmd = [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", action]
-    if action == "start":
-        cmd += ["-l", str(data.parent / "postgres.log")]
+    if action == "start":  # the server options scripts/postgres.sh starts it with
+        port = url.rsplit(":", 1)[1].split("/", 1)[0]
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data.parent} -c fsync=off"
+        cmd += ["-l", str(data.parent / "postgres.log"), "-o", options]
     subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True)
 
 
@@ -282,7 +293,8 @@ async def main(args: argparse.Namespace) -> None:
         db_down_at = start + args.seconds * 0.3
         work = Workload()
         driver = asyncio.create_task(drive(tg, work, until, args.rate, args.seed))
-        recovery: list[tuple[float, float]] = []  # (to poll again, to send again) per restart
+        supervisor = asyncio.create_task(bot.supervise(until + args.settle))
+        recoveries: list[asyncio.Task[tuple[float, float]]] = []
         events: list[tuple[float, str]] = [(start + k, "kill") for k in kills]
         events += [(timeout_at, "timeouts on"), (timeout_at + args.timeout_seconds, "timeouts off")]
         if args.pg:
@@ -295,7 +307,11 @@ async def main(args: argparse.Namespace) -> None:
                 polls, sends = len(tg.calls_to("getUpdates")), len(tg.sent_messages())
                 restarted = time.monotonic()
                 bot.start()
-                recovery.append(await _recovered(tg, restarted, polls, sends, until + args.settle))
+                recoveries.append(
+                    asyncio.create_task(
+                        _recovered(tg, restarted, polls, sends, until + args.settle)
+                    )
+                )
             elif what == "timeouts on":
                 tg.lose_answer_next("sendMessage", 10**9)
             elif what == "timeouts off":
@@ -306,7 +322,9 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.to_thread(pg_ctl, args.pg, "start")
         await driver
         last = await quiet(tg, idle=10.0, limit=args.settle)
+        supervisor.cancel()
         bot.stop()
+        recovery = [await r for r in recoveries]  # (to poll again, to send again) per kill
         results = tally(tg, work)
         unknown = interrupted = "-"
         if not args.pg:
