@@ -187,6 +187,8 @@ class Inbox:
     def _enqueue(self, job: _Job, desk: bool) -> None:
         chat = codec.chat_of(job.event)
         where = (chat.platform, chat.chat_id, desk)
+        if self._stopping.is_set() and where not in self._lanes:
+            return  # stored: the next start replays it
         lane = self._lanes.setdefault(where, _Lane())
         lane.jobs.append(job)
         self._idle.clear()
