@@ -20,11 +20,22 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _insert_new(
+    session: Session, model: type[InboxEvent] | type[OutboxMessage], values: dict[str, object]
+) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the row
+    existed (not a caught IntegrityError: that would abort an enclosing PostgreSQL
+    transaction)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(col(model.id))
+    row = session.execute(stmt).first()
+    return None if row is None else int(row[0])
+
+
 class InboxStore:
     def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
         self._engine = engine
         self._now = clock
-        self._insert = sqlite_insert if engine.dialect.name == "sqlite" else pg_insert
 
     def put(
         self, platform: str, key: str, chat_id: str, kind: str, desk: bool, payload: str
@@ -42,15 +53,8 @@ class InboxStore:
             "attempts": 0,
             "received_at": self._now(),
         }
-        stmt = (
-            self._insert(InboxEvent)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(col(InboxEvent.id))
-        )
         with write_session(self._engine) as session:
-            row = session.execute(stmt).first()
-        return None if row is None else int(row[0])
+            return _insert_new(session, InboxEvent, values)
 
     def pending(self) -> list[InboxEvent]:
         """Every event not handled yet, in arrival order (what a restart replays)."""
@@ -80,7 +84,6 @@ class OutboxStore:
     def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
         self._engine = engine
         self._now = clock
-        self._insert = sqlite_insert if engine.dialect.name == "sqlite" else pg_insert
 
     def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
         """Record that ``key`` is about to be sent; returns None when this caller may send it,
@@ -93,14 +96,8 @@ class OutboxStore:
             "error": "",
             "created_at": self._now(),
         }
-        stmt = (
-            self._insert(OutboxMessage)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(col(OutboxMessage.id))
-        )
         with write_session(self._engine) as session:
-            if session.execute(stmt).first() is not None:
+            if _insert_new(session, OutboxMessage, values) is not None:
                 return None
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
 
