@@ -147,9 +147,20 @@ class Reply:
     mention_user_ids: tuple[str, ...] = ()
 
 
+class InboxUnavailable(RuntimeError):
+    """The core could not store an arriving event (database down, disk full).
+
+    The adapter must then NOT confirm the event to the platform (no next getUpdates offset, no
+    HTTP 200, no Socket Mode ack), so the platform delivers it again; nothing is dropped."""
+
+
 @dataclass
 class CoreHandlers:
-    """What an adapter calls when something arrives. Each returns when the core is done."""
+    """What an adapter calls when something arrives.
+
+    Each returns as soon as the event is durably stored in the core's inbox (handling follows
+    from there, in order per chat) and raises ``InboxUnavailable`` when it could not be
+    stored. Adapters confirm an event to the platform only after its handler returned."""
 
     on_message: Callable[[IncomingMessage], Awaitable[None]]
     on_button: Callable[[ButtonPress], Awaitable[None]]
@@ -157,18 +168,27 @@ class CoreHandlers:
 
 
 class DeliveryError(RuntimeError):
-    """A message could not be delivered and retrying will not help (bot removed, chat gone)."""
+    """A message was not delivered. ``permanent``: retrying will not help (bot removed, chat
+    gone). ``outcome_unknown``: the request went out and no answer came back (read timeout,
+    connection dropped mid-answer): the platform may well have delivered it, so the caller
+    must not send it again blindly."""
 
-    def __init__(self, chat: ChatRef, reason: str, permanent: bool = True) -> None:
+    def __init__(
+        self, chat: ChatRef, reason: str, permanent: bool = True, *, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(f"{chat.platform}:{chat.chat_id}: {reason}")
         self.chat = chat
         self.reason = reason
         self.permanent = permanent
+        self.outcome_unknown = outcome_unknown
 
 
 class Adapter(Protocol):
-    """A platform edge. ``send``/``edit`` return only once the platform accepted the message
-    (rate limits and retries are the adapter's business), or raise ``DeliveryError``."""
+    """A platform edge: transport only. ``send``/``edit`` return once the platform accepted
+    the message, or raise ``DeliveryError``. The adapter waits out rate limits and retries only
+    failures that prove the request was not delivered (connection refused, 429, 5xx); a
+    timeout after the request went out is ``DeliveryError(outcome_unknown=True)``, never
+    re-sent."""
 
     platform: str
 

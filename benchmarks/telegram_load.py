@@ -131,34 +131,22 @@ class Probe:
         from intents.decide import AnswerEngine
 
         probe = self
-        application = adapter.application
 
-        # 1. an update leaves the Updater (getUpdates answer parsed) → update_queue.put
-        queue = application.update_queue
-        orig_put = queue.put
+        # 1. an update leaves getUpdates (parsed) and is handed to the core; 2. the core's
+        # inbox has stored it (the update may now be confirmed to Telegram)
+        orig_deliver = adapter._deliver
 
-        async def put(update: object) -> None:
+        async def deliver(update: object) -> None:
             key = probe.update_key(update)
-            if key is not None:
-                probe.rec(key).setdefault("received", time.monotonic())
-            await orig_put(update)
+            rec = probe.rec(key) if key is not None else {}
+            rec.setdefault("received", time.monotonic())
+            await orig_deliver(update)
+            rec.setdefault("queued", time.monotonic())
 
-        queue.put = put
+        adapter._deliver = deliver
 
-        # 2. PTB's fetcher hands it to the update processor (before the chat lock / slots)
-        processor = application.update_processor
-        orig_do = processor.do_process_update
-
-        async def do_process_update(update: object, coroutine: Any) -> None:
-            key = probe.update_key(update)
-            if key is not None:
-                probe.rec(key).setdefault("queued", time.monotonic())
-            await orig_do(update, coroutine)
-
-        processor.do_process_update = do_process_update
-
-        # 3. the core's handler runs (chat lock and a concurrency slot held)
-        orig_on = app.pipeline.on_message
+        # 3. the core's handler runs (its chat's lane and a concurrency slot held)
+        orig_on = app.inbox.core.on_message
 
         async def on_message(msg: Any) -> None:
             rec = probe.rec(f"{msg.chat.chat_id}:{msg.message_id}")
@@ -170,7 +158,7 @@ class Probe:
                 rec["done"] = time.monotonic()
                 probe.current.reset(token)
 
-        app.pipeline.on_message = on_message
+        app.inbox.core.on_message = on_message
 
         # 4. the decision, in the worker thread (asyncio.to_thread copies the context)
         orig_decide = AnswerEngine.decide
@@ -522,8 +510,8 @@ def stage_table(questions: list[Question], msgs: dict[str, dict[str, float]]) ->
     """Where the time of the answered questions went, stage by stage (ms)."""
     stages: list[tuple[str, Callable[[Question, dict[str, float]], float | None]]] = [
         ("fake queue → bot got update (long poll, HTTP, parse)", lambda q, r: _d(q.at, r.get("received"))),
-        ("→ update processor (PTB fetcher)", lambda q, r: _d(r.get("received"), r.get("queued"))),
-        ("→ handler start (chat lock + concurrency slot)", lambda q, r: _d(r.get("queued"), r.get("handler"))),
+        ("→ stored in the inbox (then confirmed)", lambda q, r: _d(r.get("received"), r.get("queued"))),
+        ("→ handler start (chat lane + concurrency slot)", lambda q, r: _d(r.get("queued"), r.get("handler"))),
         ("→ decide start (redact, registry, thread pool)", lambda q, r: _d(r.get("handler"), r.get("decide_start"))),
         ("AnswerEngine.decide (worker thread)", lambda q, r: _d(r.get("decide_start"), r.get("decide_end"))),
         ("→ reply send start (DB writes, ticket)", lambda q, r: _d(r.get("decide_end"), r.get("reply_start"))),

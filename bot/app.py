@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from adapters.base import Adapter, ChatRef, CoreHandlers
+from adapters.base import Adapter, ChatRef, CoreHandlers, Reply
 from adapters.web.adapter import WebAdapter
 from adapters.wecom.settings import TenantCredentials
 from bot import hospital_side
@@ -37,6 +37,7 @@ from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
 from bot.gateway import Database
+from bot.inbox import Inbox, InboxStore, OutboxStore
 from bot.kb_editing import KbReload, LiveKnowledge
 from bot.kb_import import import_kb
 from bot.kbloop import label_flow
@@ -46,7 +47,7 @@ from bot.knowledge import answer_engine, build_index, embedder_for
 from bot.links import LinkStore
 from bot.messenger import Messenger
 from bot.pipeline import Pipeline
-from bot.privacy.gate import clean
+from bot.privacy.gate import RedactionGate, clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
@@ -56,6 +57,7 @@ from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
+from bot.texts import answer_delayed
 from bot.tickets.store import TicketStore
 from bot.web.abuse import LoginLimiter
 from bot.web.app import Console, create_console
@@ -73,6 +75,9 @@ log = logging.getLogger(__name__)
 #: Seconds between the leader's looks for tickets without a card when workers share the work
 #: (a ticket opened on another worker cannot wake this one's card outbox).
 CLUSTER_CARD_POLL_SECONDS = 3.0
+#: How long stopping lets the inbox's lanes and the outboxes finish what they hold; the rest
+#: stays pending and is replayed (events) or sent (cards, notices) at the next start.
+STOP_DRAIN_SECONDS = 10.0
 
 
 def bot_settings(settings: Settings) -> BotSettings:
@@ -145,6 +150,9 @@ class App:
     services: Services
     pipeline: Pipeline
     cards: CardOutbox
+    #: Every arriving event is stored here before the platform is answered, then handled.
+    inbox: Inbox
+    outbox: OutboxStore
     adapters: list[Adapter] = field(default_factory=list)
     db: Engine | None = None
     #: The playground's chat platform (also in ``adapters``); None when the playground is off.
@@ -211,11 +219,18 @@ class App:
         await server.stop()
 
     def handlers(self) -> CoreHandlers:
-        return CoreHandlers(
-            self.pipeline.on_message, self.pipeline.on_button, self.pipeline.on_chat_event
-        )
+        """What the adapters call: the inbox (store, then confirm to the platform)."""
+        return self.inbox.handlers()
 
     async def start(self) -> None:
+        # sends a crash interrupted are unknown, not re-sent; then what it left unhandled is
+        # replayed before anything new arrives
+        unknown = await self.services.db.write(self.outbox.interrupted)
+        if unknown:
+            log.warning(
+                "%d send(s) interrupted by a restart: outcome unknown, not re-sent", unknown
+            )
+        await self.inbox.start()
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
@@ -243,9 +258,9 @@ class App:
             self.weekly.start()
 
     async def stop_leader_work(self) -> None:
-        """The outboxes first: a worker that lost the lead must stop posting at once (the
-        notice outbox lets the sends it already claimed finish); then the timed jobs."""
-        await self.cards.stop()
+        """The outboxes first: a worker that lost the lead must stop posting at once (both
+        let the sends they already claimed finish, within a bound); then the timed jobs."""
+        await self.cards.stop(STOP_DRAIN_SECONDS)
         if self.services.broadcasts is not None:
             await self.services.broadcasts.stop()
         if self.weekly is not None:
@@ -256,6 +271,7 @@ class App:
             await self.retention.stop()
 
     async def stop(self) -> None:
+        await self.inbox.stop(STOP_DRAIN_SECONDS)
         if self.kb_reload is not None:
             await self.kb_reload.stop()
         if self.cluster is None:
@@ -290,7 +306,8 @@ def build_app(
         for warning in report.warnings:
             log.warning("registry: %s", warning)
         engine = prepare_knowledge(settings, db)
-    messenger = Messenger()
+    outbox = OutboxStore(db)
+    messenger = Messenger(gateway, outbox)
     services = Services(
         engine=engine,
         db=gateway,
@@ -334,11 +351,25 @@ def build_app(
     router = Router()
     pipeline = Pipeline(services, router)
     register_features(router, services, pipeline)
+
+    async def tell_delayed(chat: ChatRef) -> None:
+        await messenger.send_now(Reply(chat=chat, text=answer_delayed()))
+
+    inbox = Inbox(
+        gateway,
+        InboxStore(db),
+        CoreHandlers(pipeline.on_message, pipeline.on_button, pipeline.on_chat_event),
+        is_desk=services.is_desk,
+        incoming=RedactionGate(settings.decide.max_chars, clean).incoming,
+        tell_delayed=tell_delayed,
+    )
     return App(
         settings,
         services,
         pipeline,
         cards,
+        inbox,
+        outbox,
         chosen,
         db=db,
         web_chat=web_chat,

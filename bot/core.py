@@ -24,6 +24,7 @@ from bot.clock import Clock, utc_now
 from bot.cluster.warned_chats import WarnedChats
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
+from bot.inbox.scope import replaying
 from bot.kbloop.labels import LabelStore
 from bot.links import LinkStore, Side
 from bot.messenger import Messenger
@@ -114,9 +115,15 @@ def thread_root(msg: IncomingMessage, services: Services) -> str:
 
 
 async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
-    """Post the ticket's card to one desk chat and record it (the outbox's second half)."""
+    """Post the ticket's card to one desk chat and record it (the outbox's second half).
+
+    The send is keyed ``card:<ticket>:<desk>`` in the outbox: a card posted but not recorded
+    (a crash or the database went away right after the send) is recorded from the outbox's
+    row on the next pass instead of being posted again; one whose send timed out is
+    ``unknown`` and not re-posted."""
     reply = await services.db.read(lambda: card_reply(services, ticket, desk))
-    sent = await services.messenger.send(reply)
+    key = f"card:{ticket.number}:{desk.platform}:{desk.chat_id}"
+    sent = await services.messenger.send(reply, key=key, retry_later=True)
     if sent is None:
         return False
 
@@ -154,13 +161,16 @@ async def refresh_cards(services: Services, number: str) -> None:
         await services.messenger.edit(card, reply)
 
 
-async def post_missing_cards(services: Services) -> int:
+async def post_missing_cards(
+    services: Services, stopping: Callable[[], bool] = lambda: False
+) -> int:
     """Post every card some desk does not have yet (new tickets, tickets written before a
-    crash, sends that failed); returns how many were posted."""
+    crash, sends that failed); returns how many were posted. ``stopping``: checked between
+    cards (a card being sent is finished, never cut off)."""
     posted = 0
     for desk in services.settings.desk_chats:
         failed: set[str] = set()
-        while True:  # re-read after every card: a P1 opened meanwhile goes next (P1 first)
+        while not stopping():  # re-read after every card: a P1 opened meanwhile goes next
             waiting = await services.db.read(
                 partial(services.tickets.tickets_without_card_in, desk.platform, desk.chat_id)
             )
@@ -206,19 +216,26 @@ class CardOutbox:
         self._stopping = False  # started again after a stop (a worker regaining the lead)
         self._task = asyncio.create_task(self._run(), name="card-outbox")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop taking cards; the one being sent finishes (up to ``drain_seconds``, like the
+        broadcast outbox), so a stop never leaves a card posted but not recorded."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), drain_seconds)
+        except TimeoutError:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:
-                await post_missing_cards(self._services)
+                await post_missing_cards(self._services, lambda: self._stopping)
             except Exception:  # a bad row must not stop the outbox for every other ticket
                 log.exception("posting ticket cards failed")
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -243,8 +260,14 @@ async def open_ticket_for(
     replied to are written in one transaction: a crash leaves either all of them or none, so
     a later 「还是不行」 never opens a second ticket for the same conversation."""
     if exchange.ticket_number:
-        await _say_ticket_exists(services, chat, reply_to, exchange.ticket_number)
-        return await services.db.read(lambda: services.tickets.get(exchange.ticket_number or ""))
+        existing = await services.db.read(
+            lambda: services.tickets.get(exchange.ticket_number or "")
+        )
+        if replaying():  # this event opened it before a crash: finish telling the hospital
+            await _ticket_opened(services, existing, hospital, urgent, reply_to, chat)
+        else:
+            await _say_ticket_exists(services, chat, reply_to, existing.number)
+        return existing
     thread = await services.db.read(
         lambda: services.exchanges.thread(exchange.platform, exchange.chat_id, exchange.thread_root)
     )
@@ -262,6 +285,20 @@ async def open_ticket_for(
     if not opened:  # another message of the thread opened it meanwhile
         await _say_ticket_exists(services, chat, reply_to, ticket.number)
         return ticket
+    await _ticket_opened(services, ticket, hospital, urgent, reply_to, chat)
+    return ticket
+
+
+async def _ticket_opened(
+    services: Services,
+    ticket: Ticket,
+    hospital: Hospital,
+    urgent: bool,
+    reply_to: str,
+    chat: ChatRef,
+) -> None:
+    """After the ticket's transaction: start its clocks, tell the hospital, wake the cards.
+    Safe to repeat on a replay (clocks start once, the notice is keyed to the event)."""
     if services.sla is not None:  # clocks start; a P1 pages on-call and lead beside this
         told = await services.sla.ticket_opened(ticket, hospital)
     else:
@@ -276,7 +313,6 @@ async def open_ticket_for(
     # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min on
     # Telegram) must never hold up answers to hospitals
     services.notify_cards()
-    return ticket
 
 
 async def _say_ticket_exists(services: Services, chat: ChatRef, reply_to: str, number: str) -> None:

@@ -98,12 +98,7 @@ class Desk:
     ) -> None:
         if not text:
             return
-        await operations.reply_to_hospital(self.s, number, engineer, text)
-        await self.s.db.write(
-            lambda: self.s.links.link(
-                msg.chat.platform, msg.chat.chat_id, msg.message_id, number, Side.DESK
-            )
-        )
+        await operations.reply_to_hospital(self.s, number, engineer, text, source=msg.ref)
 
     async def _ticket_command(self, call: CommandCall) -> None:
         msg, engineer, name = call.msg, call.engineer, call.name

@@ -129,6 +129,16 @@ class ExchangeStore:
             row.updated_at = self._clock()
             session.add(row)
 
+    def for_question(self, platform: str, chat_id: str, message_id: str) -> Exchange | None:
+        """The exchange recorded for this very question message (a replay finds it)."""
+        with Session(self._engine) as session:
+            stmt = select(Exchange).where(
+                Exchange.platform == platform,
+                Exchange.chat_id == chat_id,
+                Exchange.question_message_id == message_id,
+            )
+            return session.exec(stmt.order_by(col(Exchange.id))).first()
+
     def for_message(self, platform: str, chat_id: str, message_id: str) -> Exchange | None:
         """The exchange a message belongs to: its question, or the bot's reply to it."""
         with Session(self._engine) as session:

@@ -1,33 +1,48 @@
-"""Sending through whichever adapter owns a chat's platform.
+"""Sending through whichever adapter owns a chat's platform, through the outbox.
 
 The core addresses chats as ``ChatRef``s; this routes each reply to the adapter of its platform,
 so a ticket raised on Telegram can be carded on Slack and answered back without the core
 knowing either. A failed delivery is logged (never with the message text: it may carry patient
 data) and reported to the caller as ``None``.
+
+Durable sends are keyed: the n-th message an inbox event's handling sends (``bot.inbox.scope``)
+or an explicit key (a desk card). The key is recorded in the outbox (``sending``) before the
+platform call and the platform's message id after it, so a replay of the event never sends
+the same message twice, and a send whose outcome is unknown (timeout after the request went
+out, crash mid-call) is recorded ``unknown`` and never re-sent blindly. There is no retry
+loop here: the adapter retries what proves undelivered; when that is not enough (a long 429,
+a platform outage) an event's send raises ``SendDeferred`` and the inbox retries the whole
+event later (its sent messages are skipped by key); a card is retried by the card outbox.
+A permanent failure (bot removed, chat gone) is recorded ``failed``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
 
 from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
+from bot.gateway import Database
+from bot.inbox.models import OutboxState
+from bot.inbox.scope import SendDeferred, handling_here
+from bot.inbox.store import OutboxStore
 from bot.privacy.gate import RedactionGate
 
 log = logging.getLogger(__name__)
 
 
 class Messenger:
-    """``retry_delays``: waits before re-sending after a transient failure (the adapter has
-    already retried network errors and 429s; this covers longer outages of the platform).
-    Every text passes the redaction gate on its way out, whoever wrote it."""
+    """``outbox``: where keyed sends are recorded (None: nothing is recorded, e.g. tools and
+    tests without a database). Every text passes the redaction gate on its way out."""
 
     def __init__(
-        self, retry_delays: Sequence[float] = (2.0, 10.0), gate: RedactionGate | None = None
+        self,
+        db: Database | None = None,
+        outbox: OutboxStore | None = None,
+        gate: RedactionGate | None = None,
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
-        self._retry_delays = tuple(retry_delays)
+        self._db = db
+        self._outbox = outbox
         self._gate = gate or RedactionGate()
 
     def register(self, adapter: Adapter) -> None:
@@ -44,22 +59,62 @@ class Messenger:
             log.warning("no adapter for platform %r: message dropped", platform)
         return adapter
 
-    async def send(self, reply: Reply) -> MessageRef | None:
+    async def send(
+        self, reply: Reply, *, key: str | None = None, retry_later: bool = False
+    ) -> MessageRef | None:
+        """Send once. ``key`` (default: the next key of the inbox event being handled, if
+        any) makes the send durable; ``retry_later``: a failure that did not deliver releases
+        the key, so the caller (the card outbox) tries again later."""
         adapter = self._adapter(reply.chat.platform)
         if adapter is None:
             return None
-        reply = self._gate.outgoing(reply)
-        for delay in (*self._retry_delays, None):
-            try:
-                return await adapter.send(reply)
-            except DeliveryError as exc:
-                where = f"{reply.chat.platform}:{reply.chat.chat_id}"
-                if exc.permanent or delay is None:
-                    log.warning("delivery to %s failed: %s", where, exc.reason)
+        handling = handling_here()
+        if key is None and handling is not None:
+            key = handling.next_key()
+        if key is None or self._db is None or self._outbox is None:
+            return await self._send(adapter, reply)
+        return await self._send_keyed(adapter, reply, key, retry_later)
+
+    async def send_now(self, reply: Reply) -> MessageRef | None:
+        """Send without recording anything (courtesy notices while the database is away)."""
+        adapter = self._adapter(reply.chat.platform)
+        return None if adapter is None else await self._send(adapter, reply)
+
+    async def _send(self, adapter: Adapter, reply: Reply) -> MessageRef | None:
+        try:
+            return await adapter.send(self._gate.outgoing(reply))
+        except DeliveryError as exc:
+            log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
+            return None
+
+    async def _send_keyed(
+        self, adapter: Adapter, reply: Reply, key: str, retry_later: bool
+    ) -> MessageRef | None:
+        assert self._db is not None and self._outbox is not None
+        outbox, chat = self._outbox, reply.chat
+        prior = await self._db.write(lambda: outbox.claim(key, chat.platform, chat.chat_id))
+        if prior is not None:  # sent (or tried) before: a replay
+            if prior.state == OutboxState.SENT and prior.message_id:
+                return MessageRef(prior.platform, prior.chat_id, prior.message_id)
+            return None
+        try:
+            sent = await adapter.send(self._gate.outgoing(reply))
+        except DeliveryError as exc:
+            log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
+            reason = exc.reason
+            if exc.outcome_unknown:
+                state = OutboxState.UNKNOWN
+            elif retry_later or not exc.permanent:
+                await self._db.write(lambda: outbox.release(key))
+                if retry_later:
                     return None
-                log.info("delivery to %s failed (%s); retrying in %.0f s", where, exc.reason, delay)
-                await asyncio.sleep(delay)
-        return None
+                raise SendDeferred(reason) from exc  # the inbox retries the event later
+            else:
+                state = OutboxState.FAILED
+            await self._db.write(lambda: outbox.record(key, state, None, reason))
+            return None
+        await self._db.write(lambda: outbox.record(key, OutboxState.SENT, sent.message_id))
+        return sent
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         adapter = self._adapter(message.platform)
@@ -82,3 +137,7 @@ class Messenger:
             await adapter.acknowledge(press, self._gate.mask(text))
         except DeliveryError as exc:
             log.info("button acknowledgement failed: %s", exc.reason)
+
+
+def _where(reply: Reply) -> tuple[str, str]:
+    return reply.chat.platform, reply.chat.chat_id

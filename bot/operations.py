@@ -16,9 +16,11 @@ from functools import partial
 from adapters.base import Button, MessageRef, Reply
 from bot import texts
 from bot.core import Services, card_in, hospital_thread, refresh_cards
+from bot.inbox.scope import replaying
 from bot.links import Side
 from bot.registry.models import Engineer, Hospital
-from bot.tickets.models import Direction, Ticket
+from bot.registry.sessions import transaction
+from bot.tickets.models import Direction, Status, Ticket
 from bot.tickets.store import (
     Actor,
     AlreadyClaimed,
@@ -87,7 +89,13 @@ async def tell_hospital(
 
 async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
     """Accept a new ticket (atomic: one winner), update the cards and tell the hospital."""
-    ticket = await services.db.write(lambda: services.tickets.claim(number, engineer.id))
+    try:
+        ticket = await services.db.write(lambda: services.tickets.claim(number, engineer.id))
+    except AlreadyClaimed as exc:
+        if not (replaying() and exc.engineer_id == engineer.id):
+            raise
+        # a replay of this very claim (a crash came before the hospital was told): finish it
+        ticket = await services.db.read(lambda: services.tickets.get(number))
     await refresh_cards(services, ticket.number)
     await tell_hospital(services, ticket, texts.accepted(engineer.name, ticket.number))
     return ticket
@@ -95,9 +103,17 @@ async def claim(services: Services, number: str, engineer: Engineer) -> Ticket:
 
 async def resolve(services: Services, number: str, engineer: Engineer, resolution: str) -> Ticket:
     """Resolve with the required resolution text and tell the hospital how."""
-    ticket = await services.db.write(
-        lambda: services.tickets.resolve(number, engineer.id, resolution)
-    )
+    try:
+        ticket = await services.db.write(
+            lambda: services.tickets.resolve(number, engineer.id, resolution)
+        )
+    except InvalidTransition as exc:
+        done = await services.db.read(lambda: services.tickets.get(number))
+        if not (replaying() and exc.from_status == Status.RESOLVED):
+            raise
+        if done.resolution != resolution.strip():
+            raise
+        ticket = done  # a replay of this very /resolve: finish telling the hospital
     await tell_hospital(services, ticket, texts.resolved(ticket.number, resolution))
     await refresh_cards(services, ticket.number)
     return ticket
@@ -143,19 +159,40 @@ async def note(services: Services, number: str, engineer: Engineer, text: str) -
 
 
 async def reply_to_hospital(
-    services: Services, number: str, engineer: Engineer, text: str
+    services: Services,
+    number: str,
+    engineer: Engineer,
+    text: str,
+    source: MessageRef | None = None,
 ) -> MessageRef | None:
-    """An engineer's message to the hospital, relayed into its thread and kept on the ticket."""
+    """An engineer's message to the hospital, kept on the ticket, then relayed into its
+    thread: recorded before it is sent, so a crash between the two loses nothing (the replay
+    sends it). ``source``: the engineer's chat message, linked to the ticket in the same
+    transaction (a replay that finds the link does not record it twice)."""
     ticket = await services.db.read(lambda: services.tickets.get(number))
+
+    def record() -> int | None:
+        with transaction(services.db.engine):
+            if source is not None:
+                if services.links.ticket_for(*_at(source)) is not None:
+                    return None  # recorded by an earlier attempt of this event
+                services.links.link(*_at(source), ticket.number, Side.DESK)
+            kept = services.tickets.append_message(
+                ticket.number, Direction.ENGINEER, engineer.id, text
+            )
+            return kept.id
+
+    kept = await services.db.write(record)
     sent = await tell_hospital(
         services, ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
     )
-    await services.db.write(
-        lambda: services.tickets.append_message(
-            ticket.number, Direction.ENGINEER, engineer.id, text, sent
-        )
-    )
+    if sent is not None and kept is not None:
+        await services.db.write(lambda: services.tickets.set_message_ref(kept, sent))
     return sent
+
+
+def _at(ref: MessageRef) -> tuple[str, str, str]:
+    return ref.platform, ref.chat_id, ref.message_id
 
 
 async def relay_to_desks(
@@ -194,12 +231,19 @@ async def hospital_follow_up(
     ref: MessageRef | None = None,
 ) -> None:
     """A hospital user adds to their ticket (in its chat thread or on the web): kept on the
-    ticket and relayed to the engineers. ``body`` must already be redacted."""
-    await services.db.write(
-        lambda: services.tickets.append_message(
-            ticket.number, Direction.HOSPITAL, author, body, ref
-        )
-    )
+    ticket and relayed to the engineers. ``body`` must already be redacted. ``ref`` (their chat
+    message) is linked to the ticket in the same transaction, so a replay of the message finds
+    it recorded and only relays what was not relayed yet."""
+
+    def record() -> None:
+        with transaction(services.db.engine):
+            if ref is not None:
+                if services.links.ticket_for(*_at(ref)) is not None:
+                    return  # recorded by an earlier attempt of this event
+                services.links.link(*_at(ref), ticket.number, Side.HOSPITAL)
+            services.tickets.append_message(ticket.number, Direction.HOSPITAL, author, body, ref)
+
+    await services.db.write(record)
     await relay_to_desks(services, ticket, hospital.name, author_name, body)
 
 

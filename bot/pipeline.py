@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from adapters.base import (
     Button,
@@ -37,7 +38,7 @@ from bot.exchange_actions import (
     Unsolved,
 )
 from bot.exchanges import Exchange, Outcome
-from bot.links import Side
+from bot.inbox.scope import replaying
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.routing import Router, encode, parse_command
@@ -144,11 +145,6 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        await self.s.db.write(
-            lambda: self.s.links.link(
-                msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
-            )
-        )
         await operations.hospital_follow_up(
             self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
@@ -182,7 +178,8 @@ class Pipeline:
                 )
             return
         articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
-        exchange = await self.s.db.write(
+        exchange = await self._record_once(
+            msg,
             lambda: self.s.exchanges.record(
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
@@ -195,7 +192,7 @@ class Pipeline:
                 decision=kind.value,
                 article_ids=articles,
                 confidence=decision.confidence,
-            )
+            ),
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
             await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
@@ -223,6 +220,22 @@ class Pipeline:
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
+
+    async def _record_once(self, msg: IncomingMessage, record: Callable[[], Exchange]) -> Exchange:
+        """Record the message's exchange; a replay of the message (a crash or a database
+        outage interrupted its handling) finds the one recorded before and goes on with it."""
+        replay = replaying()
+
+        def once() -> Exchange:
+            if replay:
+                found = self.s.exchanges.for_question(
+                    msg.chat.platform, msg.chat.chat_id, msg.message_id
+                )
+                if found is not None:
+                    return found
+            return record()
+
+        return await self.s.db.write(once)
 
     async def _answer_reply(
         self,
@@ -318,7 +331,8 @@ class Pipeline:
         self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
     ) -> None:
         """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
-        follow = await self.s.db.write(
+        follow = await self._record_once(
+            msg,
             lambda: self.s.exchanges.record(
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
@@ -332,7 +346,7 @@ class Pipeline:
                 article_ids=[],
                 confidence=0.0,
                 outcome=Outcome.UNSOLVED,
-            )
+            ),
         )
         await open_ticket_for(
             self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat

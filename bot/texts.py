@@ -91,6 +91,11 @@ def without_unsolved(text: str) -> str:
     return _UNSOLVED.sub("", text)
 
 
+def answer_delayed() -> str:
+    """Said once per chat while the bot cannot record messages (database unavailable)."""
+    return "机器人暂时无法记录消息，回复会延迟；您的消息不会丢失，恢复后会按顺序处理，无需重发。"
+
+
 def unregistered_group() -> str:
     return "您好，本群尚未登记为服务医院群，暂时无法提供自动答疑。请联系贵院信息科或我司客服经理登记后再使用。"
 

@@ -2,17 +2,18 @@
 
 Inbound, Slack delivers Events API events, button presses (block_actions) and the ``/hisbot``
 slash command either over Socket Mode (a WebSocket the bot opens; the default) or as signed
-HTTP POSTs to our aiohttp listener. Every bolt listener acknowledges first and hands the core
-work to a tracked task afterwards, so Slack gets its answer well inside its 3-second window
-however slow the core is. Tasks of one channel run one after another in arrival order (at most
-``concurrent_events`` channels at once); ``stop`` waits for them.
+HTTP POSTs to our aiohttp listener. Every bolt listener hands the event to the core, whose
+handlers return as soon as it is stored (handling follows in the core's per-chat lanes), and
+only then lets bolt acknowledge it — well inside Slack's 3-second window. When the core cannot
+store it (``InboxUnavailable``: database down) the listener raises: bolt answers 500 over HTTP
+and sends no Socket Mode ack, so Slack delivers the event again.
 
 Slack re-sends an event it believes was lost (``X-Slack-Retry-Num``; Socket Mode's
 ``retry_attempt``), and a message that @-mentions the bot arrives twice, as ``message`` and as
 ``app_mention``. Both are dropped by remembering event ids and (channel, ts) pairs for
-``dedupe_ttl`` seconds, so the core sees each message once.
+``dedupe_ttl`` seconds (and the core's inbox stores a message once whatever arrives).
 
-Exceptions of the core end in ONE place (``_run``) that logs what it was (event id/type,
+Exceptions of conversion end in ONE place (``_store``) that logs what it was (event id/type,
 channel), the exception type and its stack — never the payload, its text or the exception's
 message (which may quote the text): all of these may carry patient data. The
 libraries' own loggers are pinned to WARNING (slack_sdk dumps request bodies at DEBUG) and bolt's
@@ -61,12 +62,12 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import (
-    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatEvent,
     ChatRef,
     CoreHandlers,
     DeliveryError,
+    InboxUnavailable,
     IncomingMessage,
     MessageRef,
     Reply,
@@ -110,7 +111,9 @@ _TRANSIENT_ERRORS = frozenset(
 _METADATA_EVENT = "hisbot_reply"
 #: A slash command's response_url stays valid for 30 minutes.
 _RESPONSE_URL_TTL = 1800.0
-_LOOKUP_TIMEOUT = 5.0
+#: users.info for a sender's name runs before the event is stored and acknowledged: well
+#: inside Slack's 3 s (a slow lookup leaves the user id as the name).
+_LOOKUP_TIMEOUT = 1.5
 #: Allowance for our clock being ahead of Slack's when looking for a post by its marker.
 _CLOCK_SKEW = 600.0
 _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
@@ -166,6 +169,9 @@ class _TtlCache(Generic[K, V]):
         self.put(key, value)
         return True
 
+    def discard(self, key: K) -> None:
+        self._data.pop(key, None)
+
 
 class _RetryAfter(AsyncRateLimitErrorRetryHandler):
     """Retry a 429 after exactly its Retry-After (slack_sdk's own handler adds up to a second
@@ -197,14 +203,6 @@ class _RetryAfter(AsyncRateLimitErrorRetryHandler):
         )
         await asyncio.sleep(delay)
         state.increment_current_attempt()
-
-
-@dataclass
-class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-    #: The channel was told about this flood already.
-    told: bool = False
 
 
 @dataclass
@@ -255,10 +253,7 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots: dict[str, _Slot] = {}
         self._pace: dict[str, _Pace] = {}
-        self._limit = asyncio.Semaphore(settings.concurrent_events)
         self._seen: _TtlCache[tuple[str, ...], bool] = _TtlCache(
             settings.dedupe_size, settings.dedupe_ttl
         )
@@ -352,8 +347,8 @@ class SlackAdapter:
         )
 
     async def stop(self) -> None:
-        """Stop receiving, let in-flight handlers finish (``stop_timeout``), close the HTTP
-        client. Idempotent."""
+        """Stop receiving, close the HTTP client. Idempotent. (Events are handled by the
+        core's inbox, which has its own bounded drain.)"""
         if not self._started:
             return
         self._started = False
@@ -364,24 +359,10 @@ class SlackAdapter:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-        await self._drain()
         if self._session is not None:
             session, self._session = self._session, None
             self.client.session = None
             await session.close()
-
-    async def _drain(self) -> None:
-        while self._tasks:
-            tasks = set(self._tasks)
-            _, pending = await asyncio.wait(tasks, timeout=self.settings.stop_timeout)
-            if pending:
-                self._log.warning(
-                    "slack: %d handler(s) still running at stop; cancelling", len(pending)
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-            self._tasks -= tasks
 
     async def _authenticate(self) -> None:
         try:
@@ -486,9 +467,11 @@ class SlackAdapter:
             raise RuntimeError("SlackAdapter.start() was not called")
         return self._handlers
 
-    def _duplicate(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-        """Whether this event was seen already (a retry, or the app_mention twin of a message
-        event). Marks it seen either way."""
+    def _first_sighting(
+        self, body: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> list[tuple[str, ...]] | None:
+        """The keys marking this event seen, or None when it was seen already (a retry, or the
+        app_mention twin of a message event)."""
         keys: list[tuple[str, ...]] = []
         event_id = body.get("event_id")
         if isinstance(event_id, str) and event_id:
@@ -497,63 +480,33 @@ class SlackAdapter:
         if event.get("type") in ("message", "app_mention") and isinstance(channel, str) and ts:
             keys.append(("message", channel, str(ts)))
         new = [self._seen.add(k, True) for k in keys]
-        return bool(keys) and not all(new)
+        return None if keys and not all(new) else keys
 
-    def _replayed(self, kind: str, body: Mapping[str, Any]) -> bool:
-        """Whether this interaction or slash command was seen already: a request replayed
+    def _replayed(self, kind: str, body: Mapping[str, Any]) -> list[tuple[str, ...]] | None:
+        """Like ``_first_sighting`` for an interaction or slash command: a request replayed
         within the signature's 5 minutes carries the same ``trigger_id`` (Slack issues one per
-        user action). Marks it seen either way."""
+        user action)."""
         trigger = body.get("trigger_id")
         if not isinstance(trigger, str) or not trigger:
-            return False
-        return not self._seen.add((kind, trigger), True)
+            return []
+        return [(kind, trigger)] if self._seen.add((kind, trigger), True) else None
 
-    def _spawn(self, channel: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Queue ``work`` behind the channel's earlier handlers; a channel that already has
-        ``max_pending_per_channel`` is flooded: the work is dropped and the channel told once
-        (until its queue drains)."""
-        slot = self._slots.setdefault(channel, _Slot())
-        if slot.users >= self.settings.max_pending_per_channel:
-            self._log.warning(
-                "slack channel %s: too many pending events, %s dropped", channel, what
-            )
-            if not slot.told:
-                slot.told = True
-                self._start_task(
-                    channel, slot, f"overflow notice {channel}", self._overflow_notice(channel)
-                )
-            return
-        self._start_task(channel, slot, f"slack {what}", self._run(channel, slot, what, work))
-
-    def _start_task(self, channel: str, slot: _Slot, name: str, work: Awaitable[None]) -> None:
-        slot.users += 1
-        task = asyncio.create_task(self._released(channel, slot, work), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _released(self, channel: str, slot: _Slot, work: Awaitable[None]) -> None:
-        try:
-            await work
-        finally:
-            slot.users -= 1
-            if slot.users == 0 and self._slots.get(channel) is slot:
-                del self._slots[channel]
-
-    async def _overflow_notice(self, channel: str) -> None:
-        try:
-            await self.send(Reply(ChatRef(PLATFORM, channel), CHAT_OVERFLOW_TEXT))
-        except DeliveryError as exc:
-            self._log.warning("slack channel %s: overflow notice not sent: %s", channel, exc)
-
-    async def _run(
-        self, channel: str, slot: _Slot, what: str, work: Callable[[], Awaitable[None]]
+    async def _store(
+        self,
+        channel: str,
+        what: str,
+        seen: list[tuple[str, ...]],
+        work: Callable[[], Awaitable[None]],
     ) -> None:
-        """Run one handler after the earlier ones of its channel. The one place exceptions of
-        the core end up: logged with ``what`` (ids, never text), not raised."""
+        """Hand the event to the core before the listener returns (bolt acknowledges it then).
+        ``InboxUnavailable`` propagates (no ack: Slack delivers it again; it is un-marked as
+        seen so the redelivery is taken); any other exception is logged — ids, never text —
+        and the event acknowledged (a conversion bug must not be redelivered for minutes)."""
         try:
-            async with slot.lock, self._limit:
-                await work()
-        except asyncio.CancelledError:
+            await work()
+        except InboxUnavailable:
+            for key in seen:
+                self._seen.discard(key)
             raise
         except Exception as exc:
             self._log.error(
@@ -561,13 +514,13 @@ class SlackAdapter:
             )
 
     async def _on_message_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
         event = body.get("event")
-        if not isinstance(event, dict) or self._duplicate(body, event):
-            return
-        channel = str(event.get("channel") or "-")
-        what = f"event {body.get('event_id', '?')} ({event.get('type')}/{event.get('subtype')})"
-        self._spawn(channel, what, lambda: self._deliver_message(event))
+        seen = self._first_sighting(body, event) if isinstance(event, dict) else None
+        if isinstance(event, dict) and seen is not None:
+            channel = str(event.get("channel") or "-")
+            what = f"event {body.get('event_id', '?')} ({event.get('type')}/{event.get('subtype')})"
+            await self._store(channel, what, seen, lambda: self._deliver_message(event))
+        await ack()  # stored (or nothing to store): Slack may forget it
 
     async def _deliver_message(self, event: Mapping[str, Any]) -> None:
         auth = self._auth
@@ -584,14 +537,16 @@ class SlackAdapter:
         await self._core().on_message(message)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        if self._replayed("interaction", body):
+        seen = self._replayed("interaction", body)
+        if seen is None:
             self._log.warning("slack: replayed interaction %s ignored", body.get("trigger_id"))
+            await ack()
             return
         try:
             press = to_button_press(body)
         except ValueError as exc:
             self._log.warning("slack: unusable block_actions payload ignored: %s", exc)
+            await ack()
             return
 
         async def deliver() -> None:
@@ -603,16 +558,19 @@ class SlackAdapter:
                 )
             await self._core().on_button(found)
 
-        self._spawn(press.message.chat_id, f"button press {press.press_id or '?'}", deliver)
+        what = f"button press {press.press_id or '?'}"
+        await self._store(press.message.chat_id, what, seen, deliver)
+        await ack()
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         message = to_command(body)
         if message is None:
             await ack(text=COMMAND_USAGE.format(command=self.settings.command))
             return
-        await ack()
-        if self._replayed("command", body):
+        seen = self._replayed("command", body)
+        if seen is None:
             self._log.warning("slack: replayed slash command %s ignored", body.get("trigger_id"))
+            await ack()
             return
         response_url = body.get("response_url")
         if isinstance(response_url, str) and response_url:
@@ -627,22 +585,26 @@ class SlackAdapter:
                 )
             await self._core().on_message(found)
 
-        self._spawn(message.chat.chat_id, "slash command", deliver)
+        await self._store(message.chat.chat_id, "slash command", seen, deliver)
+        await ack()
 
     async def _on_chat_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
         event = body.get("event")
-        if not isinstance(event, dict) or self._duplicate(body, event):
+        if not isinstance(event, dict):
+            await ack()
             return
-        chat_event = to_chat_event(event, self.bot_user_id)
-        if chat_event is None:
+        seen = self._first_sighting(body, event)
+        chat_event = to_chat_event(event, self.bot_user_id) if seen is not None else None
+        if chat_event is None or seen is None:
+            await ack()
             return
 
         async def deliver(e: ChatEvent = chat_event) -> None:
             await self._core().on_chat_event(e)
 
         what = f"event {body.get('event_id', '?')} ({event.get('type')})"
-        self._spawn(chat_event.chat.chat_id, what, deliver)
+        await self._store(chat_event.chat.chat_id, what, seen, deliver)
+        await ack()
 
     async def _on_other(self, ack: AsyncAck) -> None:
         await ack()

@@ -51,11 +51,10 @@ class SlackSettings:
     #: Total timeout of one Web API request, seconds.
     request_timeout: Annotated[float, Gt(0)] = 10.0
 
-    #: Events handled at the same time (different channels; one channel's stay in order).
-    concurrent_events: Annotated[int, Ge(1)] = 8
-    #: Events one channel may have waiting or in progress; a flood beyond that is dropped
-    #: (memory stays bounded) and the channel is told once.
-    max_pending_per_channel: Annotated[int, Ge(1)] = 50
+    #: Ignored since the durable inbox (the core's lanes order and bound handling); kept so
+    #: existing config files still load.
+    concurrent_events: int = 8
+    max_pending_per_channel: int = 50
     #: Slack re-sends an event it thinks was not received (X-Slack-Retry-Num; up to ~5 min
     #: later): event ids and message timestamps are remembered this long to answer only once.
     dedupe_ttl: Annotated[float, Gt(0)] = 900.0

@@ -4,13 +4,12 @@ Translates Bot API updates into ``adapters.base`` objects and ``Reply`` objects 
 calls; never imports the core (``bot/``, ``intents/``, ``kb_index/``).
 """
 
-from .adapter import ALLOWED_UPDATES, ChatOrderedUpdateProcessor, TelegramAdapter
+from .adapter import ALLOWED_UPDATES, TelegramAdapter
 from .convert import render, render_parts, to_button_press, to_chat_event, to_incoming
 from .settings import TelegramSettings
 
 __all__ = [
     "ALLOWED_UPDATES",
-    "ChatOrderedUpdateProcessor",
     "TelegramAdapter",
     "TelegramSettings",
     "render",

@@ -1,30 +1,36 @@
 """The Telegram edge: python-telegram-bot 22 underneath, ``adapters.base.Adapter`` on top.
 
-Inbound, PTB fetches updates (long polling, or our webhook endpoint) and dispatches them to
-three ordered handlers (first match wins): callback queries → ``on_button``; bot membership,
-migration and rename service messages → ``on_chat_event``; user messages (new or edited: text,
-captions, photos, files, voice; commands included, as text) → ``on_message``. Everything else
-is ignored. Exceptions end in ONE error handler that logs the update id and the traceback —
-never the update or its text, which may carry patient data.
+Inbound, updates arrive by long polling (our own ``getUpdates`` loop through PTB's ``Bot``) or
+on our webhook endpoint, and each goes to the core: callback queries → ``on_button``; bot
+membership, migration and rename service messages → ``on_chat_event``; user messages (new or
+edited: text, captions, photos, files, voice; commands included, as text) → ``on_message``.
+Everything else is ignored. The core's handlers return once the update is stored, and only
+then is it confirmed: polling asks for the next offset only past stored updates (PTB's
+``Updater`` confirms a batch as soon as it has queued it, hence our loop), the webhook answers
+200 only after storage. When the core cannot store (``InboxUnavailable``), polling waits and
+asks for the same updates again; the webhook answers 503 so Telegram re-sends. Errors are
+logged with the update id — never the update or its text, which may carry patient data.
 
 Outbound, ``send``/``edit``/``acknowledge`` turn ``Reply`` objects into Bot API calls through
-PTB's ``AIORateLimiter`` (flood limits, 429 retries), and add what the rate limiter does not
-do: retries of network errors/5xx, follow-up of group → supergroup migration, and mapping of
-the rest to ``DeliveryError``.
+PTB's ``AIORateLimiter`` (flood limits, and the one place 429s are retried), follow group →
+supergroup migration, and retry only failures that prove the request was not delivered
+(connection refused, pool timeout, a 5xx answer). A read timeout or a dropped connection
+after a send went out is ``DeliveryError(outcome_unknown=True)``: Telegram has usually
+delivered it, so it is never re-sent. Edits and button answers are idempotent and retried
+on any network error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
 from aiohttp import web
 from telegram import Message, Update
 from telegram.error import (
@@ -35,27 +41,18 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    BaseUpdateProcessor,
-    CallbackQueryHandler,
-    ChatMemberHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, filters
 
 from adapters.base import (
-    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatEvent,
     ChatEventKind,
     ChatRef,
     CoreHandlers,
     DeliveryError,
+    InboxUnavailable,
     MessageRef,
     Reply,
 )
@@ -63,7 +60,7 @@ from adapters.base import (
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
 from .settings import TelegramSettings
 
-__all__ = ["ALLOWED_UPDATES", "ChatOrderedUpdateProcessor", "TelegramAdapter"]
+__all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
 
 T = TypeVar("T")
 
@@ -90,92 +87,11 @@ _CHAT_SERVICE = filters.UpdateType.MESSAGE & (
 )
 
 
-#: Said once to a group whose updates arrive faster than they can be handled.
-OVERFLOW_TEXT = (
-    "消息太多，机器人处理不过来：之后的部分消息未被处理。请稍等片刻，再把仍需回答的问题重新发一次。"
-)
-
 #: Deeper JSON than this is refused by the webhook (an update is a few levels deep).
 MAX_WEBHOOK_DEPTH = 32
 
-
-@dataclass
-class _ChatSlot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-    #: The group was told about this flood already.
-    told: bool = False
-
-
-class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
-    """Up to ``concurrency`` updates run at once, but one chat's updates run one after another,
-    in the order Telegram delivered them.
-
-    Why the order holds: PTB's fetcher creates one task per update in queue order; each task
-    runs without suspending from its start to ``asyncio.Lock.acquire`` on its chat's lock (the
-    base class's semaphore, sized ``max_pending``, does not block below that many pending
-    updates), and asyncio locks grant in FIFO order. The concurrency limit is taken *inside*
-    the chat lock, so a burst in one chat waits on its own lock instead of occupying the slots
-    other chats need.
-    """
-
-    def __init__(
-        self,
-        concurrency: int,
-        max_pending: int = 4096,
-        per_chat: int | None = None,
-        on_overflow: Callable[[int], Awaitable[None]] | None = None,
-    ) -> None:
-        super().__init__(max(max_pending, 2))
-        self._slots = asyncio.Semaphore(concurrency)
-        self._chats: dict[int, _ChatSlot] = {}
-        self._per_chat = per_chat
-        self._on_overflow = on_overflow
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            async with self._slots:
-                await coroutine
-            return
-        slot = self._chats.setdefault(chat.id, _ChatSlot())
-        if self._per_chat is not None and slot.users >= self._per_chat:
-            await self._overflow(chat.id, slot, coroutine)
-            return
-        slot.users += 1
-        try:
-            async with slot.lock, self._slots:
-                await coroutine
-        except asyncio.CancelledError:
-            if asyncio.iscoroutine(coroutine):
-                coroutine.close()  # cancelled while queued: no "never awaited" warning
-            raise
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                self._chats.pop(chat.id, None)
-
-    async def _overflow(self, chat_id: int, slot: _ChatSlot, coroutine: Awaitable[Any]) -> None:
-        """Drop an update of a chat that has ``per_chat`` waiting; tell the chat once (until
-        its queue has drained)."""
-        if asyncio.iscoroutine(coroutine):
-            coroutine.close()
-        if slot.told or self._on_overflow is None:
-            return
-        slot.told = True
-        slot.users += 1  # the slot (and its "told") stays while the notice goes out
-        try:
-            await self._on_overflow(chat_id)
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                self._chats.pop(chat_id, None)
-
-    async def initialize(self) -> None:
-        """Nothing to allocate."""
-
-    async def shutdown(self) -> None:
-        """Nothing to free."""
+#: Longest wait between getUpdates attempts while Telegram or the core's storage is failing.
+MAX_POLL_BACKOFF = 30.0
 
 
 class TelegramAdapter:
@@ -229,24 +145,11 @@ class TelegramAdapter:
                     max_retries=settings.max_retries,
                 )
             )
-            .concurrent_updates(
-                ChatOrderedUpdateProcessor(
-                    settings.concurrent_updates,
-                    per_chat=settings.max_pending_per_chat,
-                    on_overflow=self._chat_overflowed,
-                )
-            )
             .job_queue(None)
+            .updater(None)  # our own polling loop / webhook endpoint: see the module docstring
         )
-        if settings.mode == "webhook":
-            builder = builder.updater(None)  # our own endpoint, see _start_webhook
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        app = self.application
-        app.add_handler(CallbackQueryHandler(self._on_callback_query))
-        app.add_handler(ChatMemberHandler(self._on_chat_event, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(MessageHandler(_CHAT_SERVICE, self._on_chat_event))
-        app.add_handler(MessageHandler(_CONTENT, self._on_message))
-        app.add_error_handler(self._on_error)
+        self._poller: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -285,22 +188,20 @@ class TelegramAdapter:
     async def start_receiving(self) -> None:
         """Start long polling (after ``start``). Updates fetched but not confirmed by a
         poller that died are fetched again by the next one."""
-        updater = self.application.updater
-        if updater is None or updater.running:
+        if self._poller is not None and not self._poller.done():
             return
-        await updater.start_polling(
-            poll_interval=0.0,
-            timeout=dt.timedelta(seconds=self.settings.poll_timeout),
-            bootstrap_retries=3,
-            allowed_updates=list(ALLOWED_UPDATES),
-        )
+        await self.application.bot.delete_webhook()  # getUpdates refuses otherwise
+        self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
         self._log.info("telegram: polling started")
 
     async def stop_receiving(self) -> None:
-        """Stop long polling (the lease went to another worker); sending goes on."""
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        """Stop long polling (the lease went to another worker); sending goes on. Updates
+        not yet confirmed are simply delivered again to the next poller."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
             self._log.info("telegram: polling stopped")
 
     async def stop(self) -> None:
@@ -309,8 +210,7 @@ class TelegramAdapter:
             return
         self._started = False
         app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        await self.stop_receiving()  # unconfirmed updates are simply delivered again
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -363,59 +263,88 @@ class TelegramAdapter:
                 "webhook request with unreadable update rejected: %s", type(exc).__name__
             )
             return web.Response(status=400)
-        await self.application.update_queue.put(update)
+        try:
+            await self._deliver(update)
+        except InboxUnavailable:
+            return web.Response(status=503)  # not stored: Telegram sends it again
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ inbound
-
-    async def _chat_overflowed(self, chat_id: int) -> None:
-        self._log.warning("telegram chat %s: too many pending updates, new ones dropped", chat_id)
-        try:
-            await self.send(Reply(ChatRef(PLATFORM, str(chat_id)), CHAT_OVERFLOW_TEXT))
-        except DeliveryError as exc:
-            self._log.warning("telegram chat %s: overflow notice not sent: %s", chat_id, exc)
 
     def _core(self) -> CoreHandlers:
         if self._handlers is None:
             raise RuntimeError("TelegramAdapter.start() was not called")
         return self._handlers
 
-    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        bot = context.bot
-        message = to_incoming(update, bot.id, bot.username)
-        if message is not None:
-            await self._core().on_message(message)
+    async def _poll(self) -> None:
+        """Long-poll getUpdates; the offset moves past an update only once the core stored it.
+        A batch the core cannot store is asked for again after a backoff (Telegram keeps
+        unconfirmed updates for 24 hours)."""
+        bot = self.application.bot
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=self.settings.poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    read_timeout=self.settings.poll_timeout + 10,
+                )
+            except (InvalidToken, Forbidden):
+                self._log.error("telegram polling stopped: the bot token was rejected")
+                return
+            except TelegramError as exc:  # network, 5xx, 429, conflict: try again later
+                failures += 1
+                self._log.warning("telegram getUpdates failed: %s", type(exc).__name__)
+                await asyncio.sleep(self._backoff(failures))
+                continue
+            stored_all = True
+            for update in updates:
+                try:
+                    await self._deliver(update)
+                except InboxUnavailable:
+                    stored_all = False
+                    break
+                except Exception as exc:  # a conversion bug must not wedge the chat's updates
+                    self._log.error(
+                        "telegram update %s failed: %s",
+                        update.update_id,
+                        type(exc).__name__,
+                        exc_info=exc,
+                    )
+                offset = update.update_id + 1
+            if stored_all:
+                failures = 0
+            else:
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))
 
-    async def _on_callback_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    def _backoff(self, failures: int) -> float:
+        return float(min(self.settings.network_backoff * 2 ** min(failures, 16), MAX_POLL_BACKOFF))
+
+    async def _deliver(self, update: Update) -> None:
+        """Convert one update and hand it to the core; returns once the core stored it (or it
+        is not something the core handles). Raises ``InboxUnavailable`` from the core."""
+        core = self._core()
         query = update.callback_query
-        if query is None or query.message is None:
-            return  # inline-mode button: this bot sends no inline messages
-        await self._core().on_button(to_button_press(update))
-
-    async def _on_chat_event(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        event = to_chat_event(update)
-        if event is None:
+        if query is not None:
+            if query.message is not None:  # inline-mode buttons: this bot sends none
+                await core.on_button(to_button_press(update))
             return
-        if event.kind is ChatEventKind.MIGRATED and event.new_chat_id is not None:
-            self._moved[event.chat.chat_id] = event.new_chat_id
-        await self._core().on_chat_event(event)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The one place errors of update processing end up. Logs the update id and the
-        exception — never the update itself (message text may be patient data) — and never
-        raises."""
-        try:
-            update_id = update.update_id if isinstance(update, Update) else None
-            error = context.error
-            self._log.error(
-                "telegram update %s failed: %s",
-                update_id,
-                type(error).__name__,
-                exc_info=error,
-            )
-        except Exception:  # pragma: no cover - logging itself failed
-            with contextlib.suppress(Exception):
-                self._log.error("telegram error handler failed")
+        if update.my_chat_member is not None or _CHAT_SERVICE.check_update(update):
+            event = to_chat_event(update)
+            if event is None:
+                return
+            if event.kind is ChatEventKind.MIGRATED and event.new_chat_id is not None:
+                self._moved[event.chat.chat_id] = event.new_chat_id
+            await core.on_chat_event(event)
+            return
+        if _CONTENT.check_update(update):
+            bot = self.application.bot
+            message = to_incoming(update, bot.id, bot.username)
+            if message is not None:
+                await core.on_message(message)
 
     # ------------------------------------------------------------------ outbound
 
@@ -461,6 +390,7 @@ class TelegramAdapter:
                 lambda: self.application.bot.edit_message_text(
                     chat_id=chat_id, message_id=int(message.message_id), **kwargs
                 ),
+                idempotent=True,
             )
         except BadRequest as exc:
             if "message is not modified" in exc.message.lower():
@@ -487,6 +417,7 @@ class TelegramAdapter:
                 lambda: self.application.bot.answer_callback_query(
                     press.press_id, text=text[:200] or None
                 ),
+                idempotent=True,
             )
         except (TelegramError, DeliveryError) as exc:
             self._log.warning(
@@ -519,9 +450,18 @@ class TelegramAdapter:
         except Exception:
             self._log.exception("telegram: core failed on MIGRATED event of chat %s", old)
 
-    async def _retrying(self, chat: ChatRef, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry network errors, timeouts and 5xx with exponential backoff; 429s were already
-        retried by the rate limiter. Other Telegram errors pass through to the caller."""
+    async def _retrying(
+        self,
+        chat: ChatRef,
+        what: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+    ) -> T:
+        """Retry, with exponential backoff, the network failures that prove the request did
+        not reach Telegram (and, for ``idempotent`` calls, every network failure); 429s were
+        retried by the rate limiter. A send that may have arrived raises
+        ``DeliveryError(outcome_unknown=True)``. Other Telegram errors pass through."""
         attempt = 0
         while True:
             try:
@@ -529,6 +469,14 @@ class TelegramAdapter:
             except BadRequest:
                 raise
             except NetworkError as exc:  # incl. TimedOut and 5xx answers
+                if not idempotent and not _not_delivered(exc):
+                    raise DeliveryError(
+                        chat,
+                        f"{what}: no answer after the request went out ({type(exc).__name__}); "
+                        "not re-sent",
+                        permanent=False,
+                        outcome_unknown=True,
+                    ) from exc
                 if attempt >= self.settings.network_retries:
                     raise DeliveryError(
                         chat,
@@ -558,6 +506,16 @@ class TelegramAdapter:
         if isinstance(exc, RetryAfter):
             return DeliveryError(chat, f"flood control, gave up: {reason}", permanent=False)
         return DeliveryError(chat, reason, permanent=False)
+
+
+def _not_delivered(exc: NetworkError) -> bool:
+    """The failure proves Telegram never got the request: the connection was not made (or no
+    pooled connection was free), or Telegram answered with a server error (an answer, not a
+    message). A read timeout or a connection dropped mid-answer proves nothing."""
+    cause = exc.__cause__
+    if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True
+    return cause is None and not isinstance(exc, TimedOut)
 
 
 def _depth(value: object, limit: int = MAX_WEBHOOK_DEPTH + 1) -> int:

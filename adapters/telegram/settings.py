@@ -47,14 +47,14 @@ class TelegramSettings:
     #: How often a 429 (RetryAfter) is retried after sleeping retry_after (+0.1 s).
     max_retries: Annotated[int, Ge(0)] = 5
 
-    #: Retries of a send/edit after a network error, timeout or 5xx; backoff doubles each time.
+    #: Retries of a send that failed without reaching Telegram (connection refused, 5xx), and of
+    #: edits and button answers after any network error; backoff doubles each time.
     network_retries: Annotated[int, Ge(0)] = 3
     network_backoff: Annotated[float, Ge(0)] = 0.5
-    #: Updates processed at the same time (different chats); one chat's updates stay in order.
-    concurrent_updates: Annotated[int, Ge(1)] = 8
-    #: Updates one chat may have waiting or in progress; beyond that its new updates are
-    #: dropped (memory stays bounded under a flood) and the group is told once per flood.
-    max_pending_per_chat: Annotated[int, Ge(1)] = 50
+    #: Ignored since the durable inbox (the core's lanes order and bound handling); kept so
+    #: existing config files still load.
+    concurrent_updates: int = 8
+    max_pending_per_chat: int = 50
 
     def __post_init__(self) -> None:
         if self.mode not in ("polling", "webhook"):

@@ -6,9 +6,9 @@ numbers, an engineer's "accepted", replies to tickets registered on the web form
 to that chat's in-memory log, which the page long-polls. Nothing is stored beyond memory: the
 tickets and exchanges the core records are the durable part.
 
-Like the Telegram edge, one chat's messages and presses are handled one after another in
-arrival order (a slow answer is never overtaken by the next question's), chats in parallel up
-to ``concurrency``.
+Like every edge, a post or press is answered (202) only once the core stored it in its inbox
+(the core then handles one chat's arrivals in order); when it cannot store it (database
+down) the post is refused with 503 and not logged, so the user sends it again.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import datetime as dt
 import itertools
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.base import (
@@ -30,6 +28,7 @@ from adapters.base import (
     ChatRef,
     CoreHandlers,
     DeliveryError,
+    InboxUnavailable,
     IncomingMessage,
     MessageRef,
     Reply,
@@ -49,15 +48,8 @@ PLATFORM = "web"
 
 log = logging.getLogger("hisbot.adapters.web")
 
-Job = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class _Lane:
-    """One chat's queue of arrivals and the task working through it (None: idle)."""
-
-    jobs: deque[tuple[str, Job]] = field(default_factory=deque)
-    worker: asyncio.Task[None] | None = None
+#: Said when the core could not store a post or press (its database is unavailable).
+NOT_STORED = "机器人暂时无法记录消息，请稍后再发一次。"
 
 
 def _utc_now() -> dt.datetime:
@@ -65,9 +57,8 @@ def _utc_now() -> dt.datetime:
 
 
 class WebAdapter:
-    """``max_messages`` bounds each chat's log; ``max_pending`` bounds one chat's queue of
-    unhandled arrivals (beyond it a post is refused with 429, so a stuck tab cannot pile up
-    work); ``max_text`` is the longest message accepted, in characters; ``max_polls`` bounds
+    """``max_messages`` bounds each chat's log; ``max_text`` is the longest message accepted,
+    in characters; ``max_polls`` bounds
     the long polls one client holds open at once (each holds a task and a connection: 3,000
     from one session starved the console's other pages). ``mask`` is what the core stores of
     a text (its redaction): the log shows a user's message and name as stored, never as
@@ -79,12 +70,9 @@ class WebAdapter:
         self,
         *,
         max_messages: int = 500,
-        max_pending: int = 20,
         max_text: int = 2000,
-        concurrency: int = 8,
         max_polls: int = 4,
         bot_name: str = "小助手",
-        stop_timeout: float = 10.0,
         clock: Callable[[], dt.datetime] = _utc_now,
         mask: Callable[[str], str] = str,
     ) -> None:
@@ -96,15 +84,11 @@ class WebAdapter:
         self.epoch = secrets.token_hex(4)
         #: Seconds between a long poll's checks that its browser is still there.
         self.disconnect_check = 2.0
-        self._max_pending = max_pending
         self._max_polls = max_polls
         self._polls: dict[str, int] = {}
-        self._slots = asyncio.Semaphore(concurrency)
-        self._stop_timeout = stop_timeout
         self._clock = clock
         self._mask = mask
         self._ids = itertools.count(1)
-        self._lanes: dict[str, _Lane] = {}
         self._handlers: CoreHandlers | None = None
         self._closing = False
 
@@ -117,19 +101,11 @@ class WebAdapter:
         self._closing = False
 
     async def stop(self) -> None:
-        """Refuse new posts, release the long polls, let queued work finish (up to
-        ``stop_timeout``), cancel the rest. Idempotent."""
+        """Refuse new posts and release the long polls. Idempotent."""
         self._handlers = None
         self._closing = True
         for chat in self.board:
             chat.notify()
-        workers = [lane.worker for lane in self._lanes.values() if lane.worker is not None]
-        if workers:
-            _, late = await asyncio.wait(workers, timeout=self._stop_timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        self._lanes.clear()
 
     # ------------------------------------------------------------------ outbound (the core)
 
@@ -178,11 +154,12 @@ class WebAdapter:
 
         return build_router(self, authorize)
 
-    def post(
+    async def post(
         self, chat_id: str, sender: Sender, text: str, reply_to: str | None, badge: str = ""
     ) -> Entry:
-        """Log a user's message at once and queue it for the core; raises ``ChatError``.
-        ``badge`` is shown beside the sender's name (who they really are)."""
+        """Hand a user's message to the core and log it once stored; raises ``ChatError``
+        (503 when the core could not store it). ``badge`` is shown beside the sender's name
+        (who they really are)."""
         handlers = self._running()
         text = text.strip()
         if not text:
@@ -191,7 +168,6 @@ class WebAdapter:
             raise ChatError(400, f"消息过长：最多 {self.max_text} 字。")
         if reply_to is not None:
             self.board.get(chat_id, reply_to)
-        self._check_room(chat_id)
         text = self._mask(text)
         sender = dataclasses.replace(sender, display_name=self._mask(sender.display_name))
         entry = Entry(
@@ -204,7 +180,6 @@ class WebAdapter:
             reply_to=reply_to,
             badge=badge,
         )
-        self.board.chat(chat_id).add(entry)
         message = IncomingMessage(
             chat=ChatRef(self.platform, chat_id),
             message_id=entry.id,
@@ -214,24 +189,25 @@ class WebAdapter:
             reply_to_message_id=reply_to,
             mentions_bot=True,
         )
-        self._enqueue(chat_id, "message", lambda: handlers.on_message(message))
+        await _stored(handlers.on_message(message))
+        # logged before this coroutine yields again: ahead of any answer the core sends
+        self.board.chat(chat_id).add(entry)
         return entry
 
-    def press(self, chat_id: str, sender: Sender, message_id: str, action: str) -> None:
-        """Queue a press of a button the message carries now (an old or forged action is
-        refused: the core only ever sees presses of buttons it showed)."""
+    async def press(self, chat_id: str, sender: Sender, message_id: str, action: str) -> None:
+        """Hand the core a press of a button the message carries now (an old or forged action
+        is refused: the core only ever sees presses of buttons it showed)."""
         handlers = self._running()
         entry = self.board.get(chat_id, message_id)
         if action not in entry.actions():
             raise ChatError(409, "这个按钮已失效，请刷新页面。")
-        self._check_room(chat_id)
         press = ButtonPress(
             message=MessageRef(self.platform, chat_id, message_id),
             sender=sender,
             action=action,
             press_id=self._new_id(),
         )
-        self._enqueue(chat_id, "button", lambda: handlers.on_button(press))
+        await _stored(handlers.on_button(press))
 
     async def changes(
         self,
@@ -280,36 +256,17 @@ class WebAdapter:
             if not changed.is_set() and gone is not None and await gone():
                 return found
 
-    # ------------------------------------------------------------------ per-chat order
+    # ------------------------------------------------------------------ the core
 
     def _running(self) -> CoreHandlers:
         if self._handlers is None:
             raise ChatError(503, "机器人未运行，请稍后再试。")
         return self._handlers
 
-    def _check_room(self, chat_id: str) -> None:
-        lane = self._lanes.get(chat_id)
-        if lane is not None and len(lane.jobs) >= self._max_pending:
-            raise ChatError(429, "消息太多，机器人还在处理前面的消息，请稍候再发。")
 
-    def _enqueue(self, chat_id: str, what: str, job: Job) -> None:
-        lane = self._lanes.setdefault(chat_id, _Lane())
-        lane.jobs.append((what, job))
-        if lane.worker is None:
-            lane.worker = asyncio.create_task(self._drain(chat_id, lane), name=f"web:{chat_id}")
-
-    async def _drain(self, chat_id: str, lane: _Lane) -> None:
-        """Work through one chat's arrivals in order; the lane goes when it is empty."""
-        try:
-            while lane.jobs:
-                what, job = lane.jobs.popleft()
-                async with self._slots:
-                    try:
-                        await job()
-                    except Exception:  # one failed message must not stop the chat
-                        # never the text: it may carry patient data
-                        log.exception("web chat %s: handling a %s failed", chat_id, what)
-        finally:
-            lane.worker = None
-            if self._lanes.get(chat_id) is lane:
-                del self._lanes[chat_id]
+async def _stored(handing: Awaitable[None]) -> None:
+    """Await the core's storing of an arrival; its unavailability is the client's 503."""
+    try:
+        await handing
+    except InboxUnavailable:
+        raise ChatError(503, NOT_STORED) from None

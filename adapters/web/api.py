@@ -122,7 +122,7 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
             if name:
                 sender = dataclasses.replace(sender, display_name=name)
             badge = str(getattr(request.state, "chat_badge", ""))
-            entry = adapter.post(chat_id, sender, text, reply_to, badge)
+            entry = await adapter.post(chat_id, sender, text, reply_to, badge)
         except ChatError as exc:
             return _error(exc)
         return JSONResponse(
@@ -135,7 +135,7 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
         sender = await authorize(request, chat_id, True)
         try:
             data = await _body(request)
-            adapter.press(
+            await adapter.press(
                 chat_id, sender, _text(data, "message_id") or "", _text(data, "action") or ""
             )
         except ChatError as exc:

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from adapters.base import ChatRef, DeliveryError, Reply
 from bot.broadcasts import render
 from bot.broadcasts.access import Actor
@@ -155,7 +157,11 @@ class Broadcaster:
 
     async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
-        due = await self.db.read(self.store.outbox.next_attempt_at)
+        try:
+            due = await self.db.read(self.store.outbox.next_attempt_at)
+        except SQLAlchemyError:  # the database is away: look again after the usual wait
+            log.warning("broadcast outbox: next attempt unknown (database unavailable)")
+            due = None
         if due is not None:
             wait = min(wait, (due - self.store.now()).total_seconds())
         return max(wait, 0.01)

@@ -44,6 +44,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.workflows.models",
     "bot.kbloop.models",
     "bot.cluster.models",
+    "bot.inbox.models",
 )
 
 _HERE = Path(__file__).resolve().parent

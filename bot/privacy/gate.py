@@ -65,6 +65,9 @@ NOT_PERSONAL: Mapping[str, tuple[str, ...]] = {
     "web_account": ("password_hash",),
     "erasure": ("scope", "target"),  # what was erased is named by ticket/hospital id only
     "duty_override": ("reason",),  # why the vendor's own roster changed (a swap, leave)
+    # an arriving event as JSON: masked by ``RedactionGate.incoming`` before it is stored
+    # (text, names, titles, file names), emptied as soon as the event is handled
+    "inbox_event": ("payload",),
 }
 
 #: Characters of a display name or a file name kept (longer ones are cut).
@@ -83,9 +86,15 @@ def clean(text: str) -> str:
     return redact(strip_controls(text))
 
 
+CUT_MARK = "…（消息过长，已截断）"
+
+
 def cut(text: str, limit: int) -> str:
-    """The first ``limit`` characters, marked when something was cut."""
-    return text if len(text) <= limit else text[:limit] + "…（消息过长，已截断）"
+    """The first ``limit`` characters, marked when something was cut. Idempotent: a text cut
+    before (stored in the inbox, then handled) is not cut again."""
+    if len(text) <= limit or (text.endswith(CUT_MARK) and len(text) == limit + len(CUT_MARK)):
+        return text
+    return text[:limit] + CUT_MARK
 
 
 @dataclasses.dataclass(frozen=True)

@@ -453,6 +453,16 @@ class TicketStore:
             s.flush()
         return message
 
+    def set_message_ref(self, message_id: int, ref: MessageRef) -> None:
+        """Where a relayed message stands in the hospital's chat, once it was sent (it is
+        recorded before it is sent)."""
+        with write_session(self._engine) as s:
+            message = s.get(TicketMessage, message_id)
+            if message is not None:
+                message.ref_platform, message.ref_chat_id = ref.platform, str(ref.chat_id)
+                message.ref_message_id = str(ref.message_id)
+                s.add(message)
+
     def set_category(self, number: str, category: str, by: By) -> Ticket:
         """Correct the service category (engineers, the bot, the system)."""
         _check_category(category)

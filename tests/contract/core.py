@@ -11,7 +11,15 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from adapters.base import Adapter, ButtonPress, ChatEvent, CoreHandlers, IncomingMessage, Reply
+from adapters.base import (
+    Adapter,
+    ButtonPress,
+    ChatEvent,
+    CoreHandlers,
+    InboxUnavailable,
+    IncomingMessage,
+    Reply,
+)
 
 T = TypeVar("T")
 
@@ -51,6 +59,8 @@ class RecordingCore:
     ``on_message`` raise, quoting the text unless ``quiet_errors`` (no adapter may log it).
     ``log`` records
     ("start"|"end", text) around each message, ``finished`` the texts whose handling ended.
+    ``unavailable`` maps a text to how many more times storing it fails (``InboxUnavailable``,
+    as the core's inbox raises while the database is down); ``refused`` lists those refusals.
     """
 
     def __init__(self) -> None:
@@ -64,12 +74,19 @@ class RecordingCore:
         self.events: list[ChatEvent] = []
         self.log: list[tuple[str, str]] = []
         self.finished: list[str] = []
+        self.unavailable: dict[str, int] = {}
+        self.refused: list[str] = []
         self.changes = Changes()
 
     def handlers(self) -> CoreHandlers:
         return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
 
     async def on_message(self, message: IncomingMessage) -> None:
+        if self.unavailable.get(message.text, 0) > 0:
+            self.unavailable[message.text] -= 1
+            self.refused.append(message.text)
+            self.changes.bump()
+            raise InboxUnavailable("database down")
         self.messages.append(message)
         self.log.append(("start", message.text))
         self.changes.bump()

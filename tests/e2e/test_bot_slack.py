@@ -141,13 +141,13 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 class Probe:
-    """Records every message the core has finished handling (wraps ``Pipeline.on_message``
-    before the adapters capture it; nothing of the pipeline is replaced)."""
+    """Records every message the core has finished handling (wraps the inbox's call of
+    ``Pipeline.on_message``; nothing of the pipeline is replaced)."""
 
     def __init__(self, app: App) -> None:
         self.done: list[IncomingMessage] = []
         self._changed = asyncio.Event()
-        inner = app.pipeline.on_message
+        inner = app.inbox.core.on_message
 
         async def on_message(msg: IncomingMessage) -> None:
             try:
@@ -157,7 +157,7 @@ class Probe:
                 self._changed.set()
                 self._changed = asyncio.Event()
 
-        app.pipeline.on_message = on_message  # type: ignore[method-assign]
+        app.inbox.core.on_message = on_message
 
     async def wait_until(
         self, predicate: Callable[[], T], timeout: float = WAIT, what: str = "condition"

@@ -482,21 +482,71 @@ async def test_core_error_is_logged_with_update_id_but_no_text_and_processing_go
     assert bad["message_id"] != after["message_id"]
 
 
-async def test_slow_chat_does_not_block_other_chats_and_keeps_its_order() -> None:
+async def test_polling_confirms_an_update_only_after_the_core_returned() -> None:
+    """The next getUpdates offset (Telegram's confirmation) never passes an update the core
+    has not returned from (stored); a stopped adapter's next start gets it again."""
+    async with FakeTelegram(token=TOKEN) as tg:
+        async with running(tg) as (_, core):
+            core.echo = False
+            gate = asyncio.Event()
+            core.gates["A1"] = gate
+            tg.user_message(GROUP, USER, "A1")
+            first = tg.last_update
+            await core.wait_until(lambda: ("start", "A1") in core.log, what="A1 started")
+            tg.user_message(GROUP, USER, "A2")
+            assert first in tg.pending_updates  # not confirmed while the core holds it
+            offsets = [c.params.get("offset") for c in tg.calls_to("getUpdates")]
+            assert all(o is None or o <= first["update_id"] for o in offsets)
+            gate.set()
+            await core.ended("A2")
+            await tg.wait_for_updates_consumed()
+        # a batch taken but not returned from before a stop is delivered again after it
+        stuck = asyncio.Event()
+        async with running(tg) as (_, core):
+            core.echo = False
+            core.gates["B1"] = stuck
+            tg.user_message(GROUP, USER, "B1")
+            b1 = tg.last_update
+            await core.wait_until(lambda: ("start", "B1") in core.log, what="B1 started")
+        assert b1 in tg.pending_updates
+        async with running(tg) as (_, core):
+            core.echo = False
+            await core.ended("B1")
+            await tg.wait_for_updates_consumed()
+
+
+async def test_polling_asks_again_for_what_the_core_could_not_store() -> None:
     async with FakeTelegram(token=TOKEN) as tg, running(tg) as (_, core):
         core.echo = False
-        gate = asyncio.Event()
-        core.gates["A1"] = gate
-        for text in ("A1", "A2", "A3"):
-            tg.user_message(GROUP, USER, text)
-        tg.user_message(LAB, USER, "B1")
-        await core.ended("B1")  # B is done while A1 is still stuck in the core
-        started_a = [t for kind, t in core.log if kind == "start" and t.startswith("A")]
-        assert started_a == ["A1"]
-        gate.set()
-        await core.ended("A3")
-        a_log = [(kind, t) for kind, t in core.log if t.startswith("A")]
-        assert a_log == [(k, t) for t in ("A1", "A2", "A3") for k in ("start", "end")]
+        core.unavailable["X"] = 2
+        tg.user_message(GROUP, USER, "X")
+        tg.user_message(GROUP, USER, "Y")
+        await core.ended("Y")
+        assert core.refused == ["X", "X"]
+        assert [m.text for m in core.messages] == ["X", "Y"]  # stored once each, in order
+        await tg.wait_for_updates_consumed()
+
+
+async def test_a_send_whose_answer_is_lost_is_not_sent_again() -> None:
+    """Telegram took the message but the answer never came: re-sending would post it twice."""
+    async with FakeTelegram(token=TOKEN) as tg, running(tg, network_retries=3) as (adapter, _):
+        tg.add_chat(GROUP)
+        tg.lose_answer_next("sendMessage")
+        with pytest.raises(DeliveryError) as caught:
+            await adapter.send(Reply(tg_chat(GROUP), "只发一次"))
+        assert caught.value.outcome_unknown and not caught.value.permanent
+        assert [m.text for m in tg.sent_messages(GROUP)] == ["只发一次"]
+        # a 5xx answer proves nothing was posted: that one is retried
+        tg.fail_next("sendMessage", error_code=502)
+        await adapter.send(Reply(tg_chat(GROUP), "第二条"))
+        assert [m.text for m in tg.sent_messages(GROUP)] == ["只发一次", "第二条"]
+        # an edit is idempotent: retried even when the answer was lost
+        sent = tg.sent_messages(GROUP)[-1]
+        tg.lose_answer_next("editMessageText")
+        await adapter.edit(
+            MessageRef("telegram", str(GROUP), str(sent.message_id)), Reply(tg_chat(GROUP), "改过")
+        )
+        assert tg.sent_messages(GROUP)[-1].text == "改过"
 
 
 # ------------------------------------------------------------------ webhook
@@ -595,34 +645,24 @@ async def test_webhook_answers_malformed_json_with_400_not_a_traceback(
     assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
 
 
-async def test_a_flooded_chat_queues_a_bounded_number_and_is_told_once() -> None:
-    limit = 5
+async def test_webhook_answers_503_until_the_core_stored_the_update() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
     async with (
-        FakeTelegram(token=TOKEN) as tg,
-        running(tg, max_pending_per_chat=limit) as (
-            _,
-            core,
-        ),
+        FakeTelegram(token=TOKEN, webhook_retry_interval=0.01) as tg,
+        running(
+            tg, webhook_secret="s3cret-Token_1", mode="webhook", webhook_url=url, webhook_port=port
+        ) as (_, core),
     ):
         core.echo = False
-        gate = asyncio.Event()
-        core.gates["F0"] = gate
-        for n in range(40):
-            tg.user_message(GROUP, USER, f"F{n}")
-        tg.user_message(LAB, USER, "别的群")
-        await core.ended("别的群")  # other chats are not affected
+        core.unavailable["W"] = 2
+        tg.user_message(GROUP, USER, "W")
+        update = tg.last_update
+        await core.ended("W")
         await tg.wait_for_updates_consumed()
-        gate.set()
-        await core.ended(f"F{limit - 1}")
-        await asyncio.sleep(0.2)
-        assert [m.text for m in core.messages if m.text.startswith("F")] == [
-            f"F{n}" for n in range(limit)
-        ]
-        told = [m for m in tg.sent_messages(GROUP) if "消息太多" in (m.text or "")]
-        assert len(told) == 1
-        # once the queue has drained, the chat is served normally again
-        after = tg.user_message(GROUP, USER, "恢复了")
-        await received(core, after)
+        statuses = [d.status for d in tg.webhook_deliveries if d.update_id == update["update_id"]]
+        assert statuses == [503, 503, 200]
+        assert [m.text for m in core.messages] == ["W"]
 
 
 def test_webhook_mode_requires_a_secret_and_a_url() -> None:

@@ -404,6 +404,8 @@ class FakeTelegram(FakeServer[RecordedCall]):
         self._open_callbacks: dict[str, JSON] = {}
         self._file_bytes: dict[str, bytes] = {}
         self._faults: FaultBook[_Fault] = FaultBook()
+        #: method (lower case) → how many more calls are carried out but never answered
+        self._lost_answers: dict[str, int] = {}
         self._send_windows: dict[Any, deque[float]] = {}
         self._poll_generation = 0
         self._webhook_last_error: tuple[int, str] | None = None
@@ -856,6 +858,13 @@ class FakeTelegram(FakeServer[RecordedCall]):
 
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._lost_answers.clear()
+
+    def lose_answer_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (a message is really sent) but drop
+        the connection instead of answering: the client cannot know whether it worked, as
+        after a read timeout on the real server."""
+        self._lost_answers[method.lower()] = self._lost_answers.get(method.lower(), 0) + times
 
     @staticmethod
     def _make_fault(
@@ -1099,6 +1108,11 @@ class FakeTelegram(FakeServer[RecordedCall]):
             body["result"] = result
         record.status, record.result = 200, body["result"]
         self._bump()
+        lost = self._lost_answers.get(record.method.lower(), 0)
+        if lost and request.transport is not None:
+            self._lost_answers[record.method.lower()] = lost - 1
+            record.error = {"lost_answer": True}
+            request.transport.abort()  # done, but the client never hears of it
         return self._json(body, 200)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:

@@ -78,6 +78,8 @@ EXPECTED_TABLES = {
     "ticket_attachment",
     "lease",
     "warned_chat",
+    "inbox_event",
+    "outbox_message",
 }
 
 

@@ -1,0 +1,67 @@
+"""The inbox and outbox tables: what arrived (stored before the platform is answered) and
+what the bot sent or is about to send (recorded before the platform call)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class InboxState(StrEnum):
+    PENDING = "pending"  # stored, not handled yet (or handling interrupted: replayed at start)
+    DONE = "done"
+    FAILED = "failed"  # the handler raised a non-database error: kept for the operator
+
+
+class InboxEvent(SQLModel, table=True):
+    """One arriving platform event. ``key`` is the platform's identity of it (chat + message
+    id, button press id …): a redelivery is stored once. The payload (already redacted) is
+    cleared once handled; the row stays as the proof it was."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    key: str = Field(max_length=200)
+    chat_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    #: Engineers' desk events run in their own lanes, never behind hospital traffic.
+    desk: bool = False
+    payload: str = ""
+    state: str = Field(default=InboxState.PENDING, max_length=8, index=True)
+    attempts: int = 0
+    received_at: dt.datetime
+    done_at: dt.datetime | None = None
+
+
+class OutboxState(StrEnum):
+    SENDING = "sending"  # recorded, the platform call is (or was, before a crash) under way
+    SENT = "sent"
+    #: The request went out and no answer came (timeout, crash mid-call): maybe delivered.
+    #: Never re-sent automatically; shown to the operator.
+    UNKNOWN = "unknown"
+    FAILED = "failed"  # the platform refused it (or it proved undelivered): not sent
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One durable outgoing message, keyed by what caused it: ``<inbox key>#<n>`` for the
+    n-th message an inbox event's handling sends (a replay finds it), ``card:<ticket>:<desk>``
+    for a desk card. Claimed (state ``sending``) before the send, recorded after it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=240)
+    platform: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    state: str = Field(default=OutboxState.SENDING, max_length=8, index=True)
+    #: The platform's message id once sent.
+    message_id: str | None = Field(default=None, max_length=64)
+    error: str = Field(default="", max_length=200)
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
