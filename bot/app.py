@@ -70,6 +70,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         desk_chats=tuple(desks),
         web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
+        group=settings.bot.group,
     )
 
 
@@ -238,7 +239,7 @@ def build_app(
         db=gateway,
         registry=registry,
         tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=_utc_now),
+        exchanges=ExchangeStore(db, clock=_aware(clock) if clock else _utc_now),
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
@@ -344,6 +345,16 @@ def configured_adapters(settings: Settings, secrets: Secrets) -> list[Adapter]:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _aware(clock: Clock) -> Clock:
+    """``clock`` as aware UTC (the exchange table's timestamps are; a test clock is naive)."""
+
+    def now() -> dt.datetime:
+        value = clock()
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+    return now
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:

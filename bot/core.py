@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
+from bot.conversation.settings import GroupSettings
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.kbloop.labels import LabelStore
@@ -29,6 +30,7 @@ from bot.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.registry.store import RegistryStore
+from bot.tickets import incidents
 from bot.tickets.categories import suggest_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
@@ -68,6 +70,8 @@ class BotSettings:
     #: The longest message text the bot reads (``[decide] max_chars``); the rest is cut at the
     #: edge, before redaction, the decision and storage.
     max_message_chars: int = 2000
+    #: The time windows of group behaviour (``[bot.group]``).
+    group: GroupSettings = field(default_factory=GroupSettings)
 
 
 @dataclass
@@ -132,7 +136,7 @@ def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
     return (
         f"🎫 工单 #{ticket.number}  [{texts.URGENCY_LABELS.get(ticket.urgency, ticket.urgency)}]\n"
         f"医院：{hospital_name}\n"
-        f"报告人：{ticket.reporter_name}\n"
+        f"报告人：{ticket.reporter_name}{incidents.reporters_line(services.db.engine, ticket)}\n"
         f"分类：{texts.CATEGORY_LABELS.get(ticket.category, ticket.category)}\n"
         f"状态：{texts.STATUS_LABELS.get(ticket.status, ticket.status)}{engineer}\n"
         f"问题：{ticket.question}\n"

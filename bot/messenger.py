@@ -12,7 +12,15 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
+from adapters.base import (
+    Adapter,
+    ButtonPress,
+    ChatRef,
+    DeliveryError,
+    MessageRef,
+    Reply,
+    ShowsTyping,
+)
 from bot.privacy.gate import RedactionGate
 
 log = logging.getLogger(__name__)
@@ -82,3 +90,9 @@ class Messenger:
             await adapter.acknowledge(press, self._gate.mask(text))
         except DeliveryError as exc:
             log.info("button acknowledgement failed: %s", exc.reason)
+
+    async def typing(self, chat: ChatRef) -> None:
+        """Show "typing…" in a chat where the platform can (best effort, nothing if not)."""
+        adapter = self._adapters.get(chat.platform)
+        if isinstance(adapter, ShowsTyping):
+            await adapter.typing(chat)

@@ -1,8 +1,14 @@
 """The one path every chat message takes, as plain named steps.
 
     drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
-    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay) → "still not solved"
-    follow-up? (escalate) → decide → act → reply
+    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution
+    reopens) → an engineer's own message? (remembered, not answered) → an engineer already
+    talking here? (stay out) → "still not solved" follow-up? (escalate, or find what it is
+    about) → a piece of a question? (wait for the rest, or join the question before) →
+    decide → the person's open ticket again? (point to it) → an outage already reported?
+    (join its P1) → act → reply
+
+The group-behaviour hooks live in ``bot.conversation`` (``Group``).
 
 Buttons and chat events (migration, removal) join here too. Every step is a function over one
 message; nothing here knows which platform the message came from.
@@ -24,6 +30,9 @@ from adapters.base import (
     Reply,
 )
 from bot import hospital_side, operations, texts
+from bot.conversation import followups
+from bot.conversation.followups import Said
+from bot.conversation.group import Group
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome
@@ -50,6 +59,7 @@ class Pipeline:
         self.s = services
         self.desk = Desk(services)
         self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
+        self.group = Group(services, services.settings.group)
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -79,6 +89,10 @@ class Pipeline:
             await self.s.broadcasts.on_hospital_reply(msg, hospital.id)
         if msg.edited and await self._already_handled(msg):
             return  # an edit of a question we already answered: do not answer twice
+        if await self.group.engineer_posts(msg) or await self.group.engineer_handling(
+            msg, hospital
+        ):
+            return
         if msg.reply_to_message_id and texts.says_unsolved(text):
             replied_to = msg.reply_to_message_id
             prior = await self.s.db.read(
@@ -87,11 +101,27 @@ class Pipeline:
                 )
             )
             if prior is not None:
-                await self._escalate_follow_up(msg, hospital, prior, text)
+                await followups.escalate(self.s, hospital, Said.of(msg, text), prior)
                 return
+        if await self.group.bare_follow_up(msg, hospital, text):
+            return
+        if await self.group.piece_of_earlier(msg, hospital, text):
+            return
+        question = await self.group.gather(msg, text)
+        if question is None:
+            return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
-        decision = await asyncio.to_thread(self.s.engine.decide, text, addressing)
-        await self.act(msg, hospital, text, decision)
+        decision = await asyncio.to_thread(self.s.engine.decide, question.text, addressing)
+        if decision.kind is not DecisionKind.SMALLTALK and await self.group.repeated(
+            msg, hospital, question
+        ):
+            return
+        if decision.kind is DecisionKind.URGENT and await self.group.joins_incident(
+            msg, hospital, question
+        ):
+            return
+        exchange = await self.act(msg, hospital, question.record, decision)
+        self.group.decided(msg, exchange)
 
     async def _already_handled(self, msg: IncomingMessage) -> bool:
         found = await self.s.db.read(
@@ -118,6 +148,9 @@ class Pipeline:
         ticket = await self.s.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
         if ticket is None:
             return False
+        if not ticket.is_open and texts.says_unsolved(text):
+            await followups.reopen(self.s, ticket, hospital, Said.of(msg, text))
+            return True
         author = Actor.hospital_user(
             hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
         )
@@ -154,15 +187,17 @@ class Pipeline:
 
     async def act(
         self, msg: IncomingMessage, hospital: Hospital, text: str, decision: Decision
-    ) -> None:
+    ) -> Exchange | None:
+        """Do what the decision says; returns the exchange recorded (None for small talk)."""
         kind = decision.kind
         if kind is DecisionKind.SMALLTALK:
-            if msg.mentions_bot and self.s.settings.ack_mentions:
+            said = self.group.small_talk_reply(msg, text)
+            if msg.mentions_bot and self.s.settings.ack_mentions and said:
                 await self.s.messenger.send(
-                    Reply(chat=msg.chat, text=texts.mention_ack(), reply_to=msg.message_id)
+                    Reply(chat=msg.chat, text=said, reply_to=msg.message_id)
                 )
-            return
-        articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
+            return None
+        articles = shown_articles(decision)
         exchange = await self.s.db.write(
             lambda: self.s.exchanges.record(
                 hospital_id=hospital.id,
@@ -202,6 +237,7 @@ class Pipeline:
             await open_ticket_for(
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
+        return exchange
 
     async def _answer_reply(
         self,
@@ -294,30 +330,6 @@ class Pipeline:
         )
         await self._set_reply(exchange, sent)
 
-    async def _escalate_follow_up(
-        self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
-    ) -> None:
-        """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
-        follow = await self.s.db.write(
-            lambda: self.s.exchanges.record(
-                hospital_id=hospital.id,
-                platform=msg.chat.platform,
-                chat_id=msg.chat.chat_id,
-                thread_root=prior.thread_root,
-                question_message_id=msg.message_id,
-                reporter_user_id=msg.sender.user_id,
-                reporter_name=msg.sender.display_name,
-                question=text,
-                decision="follow_up",
-                article_ids=[],
-                confidence=0.0,
-                outcome=Outcome.UNSOLVED,
-            )
-        )
-        await open_ticket_for(
-            self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat
-        )
-
     # ---- hospital commands ------------------------------------------------------------------
 
     async def _hospital_command(
@@ -330,6 +342,8 @@ class Pipeline:
     async def on_button(self, press: ButtonPress) -> None:
         if self.s.broadcasts is not None and await self.s.broadcasts.on_button(press):
             return  # a notice's 已知悉/已升级, or a /notice confirmation
+        if await followups.on_button(self.s, press):
+            return  # which question a bare 「还是不行」 was about
         if (acked := decode_ack(press.action)) is not None:  # a page's 收到, in a direct message
             await self._acknowledge_page(press, acked)
             return
@@ -426,3 +440,14 @@ def _picked(exchange: Exchange, choice: str) -> str:
     if choice.isdigit() and int(choice) < len(exchange.articles):
         return exchange.articles[int(choice)]
     return ""
+
+
+def shown_articles(decision: Decision) -> list[str]:
+    """The articles the person is shown: the answer or the one asked about, or the choices.
+    An outage's hint and an escalation's nearest article are not shown, so a ticket never
+    lists them as tried."""
+    if decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM) and decision.article:
+        return [decision.article.id]
+    if decision.kind is DecisionKind.CLARIFY:
+        return [a.id for a in decision.choices]
+    return []

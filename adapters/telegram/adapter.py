@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from telegram import Message, Update
+from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -450,6 +451,17 @@ class TelegramAdapter:
             ) from exc
         except TelegramError as exc:
             raise self._delivery_error(chat, exc) from exc
+
+    async def typing(self, chat: ChatRef) -> None:
+        """``sendChatAction typing`` (shown for 5 s or until the next message); best effort."""
+        try:
+            await self.application.bot.send_chat_action(
+                chat_id=self._current_chat_id(chat.chat_id),
+                action=ChatAction.TYPING,
+                message_thread_id=int(chat.thread_id) if chat.thread_id else None,
+            )
+        except TelegramError as exc:
+            self._log.info("telegram: typing in chat %s not shown: %s", chat.chat_id, exc)
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         """Answer the callback query (stops the spinner; ``text`` shows as a toast, cut to 200

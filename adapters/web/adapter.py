@@ -212,7 +212,8 @@ class WebAdapter:
             text=text,
             sent_at=entry.sent_at,
             reply_to_message_id=reply_to,
-            mentions_bot=True,
+            # like a group: the bot is addressed only when named (「@小助手 …」)
+            mentions_bot=f"@{self.bot_name}" in text,
         )
         self._enqueue(chat_id, "message", lambda: handlers.on_message(message))
         return entry

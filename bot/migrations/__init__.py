@@ -42,6 +42,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.sla.models",
     "bot.workflows.models",
     "bot.kbloop.models",
+    "bot.tickets.incidents",
+    "bot.conversation.skips",
 )
 
 _HERE = Path(__file__).resolve().parent

@@ -75,6 +75,8 @@ EXPECTED_TABLES = {
     "upgrade_step",
     "hospital_product",
     "question_label",
+    "incident_reporter",
+    "skipped_message",
 }
 
 
