@@ -61,7 +61,11 @@ class Earlier:
 
     @property
     def code(self) -> str:
-        return f"t{self.ticket.number}" if self.ticket else f"x{self.exchange.id if self.exchange else 0}"
+        return (
+            f"t{self.ticket.number}"
+            if self.ticket
+            else f"x{self.exchange.id if self.exchange else 0}"
+        )
 
 
 def _since(services: Services, minutes: float) -> dt.datetime:
@@ -174,9 +178,7 @@ async def act_on(services: Services, hospital: Hospital, said: Said, earlier: Ea
         await escalate(services, hospital, said, earlier.exchange)
 
 
-async def bare(
-    services: Services, hospital: Hospital, said: Said, minutes: float
-) -> None:
+async def bare(services: Services, hospital: Hospital, said: Said, minutes: float) -> None:
     """A 「还是不行」 that replies to nothing: find what it is about, or ask."""
     found = await services.db.read(lambda: recent(services, hospital, said, minutes))
     if not found:
@@ -202,8 +204,7 @@ async def bare(
         )
     )
     rows = tuple(
-        (Button(e.label[:40], f"{_PREFIX}:{asked.id}:{e.code}"),)
-        for e in found[:MAX_CHOICES]
+        (Button(e.label[:40], f"{_PREFIX}:{asked.id}:{e.code}"),) for e in found[:MAX_CHOICES]
     )
     await services.messenger.send(
         Reply(chat=said.chat, text=texts.which_follow_up(), reply_to=said.message_id, buttons=rows)

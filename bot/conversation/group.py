@@ -82,9 +82,7 @@ class Group:
         """A 「还是不行」 replying to nothing: linked to what it is about, or asked which."""
         if msg.reply_to_message_id or msg.attachments or not is_bare_follow_up(text):
             return False
-        await followups.bare(
-            self.s, hospital, Said.of(msg, text), self.settings.follow_up_minutes
-        )
+        await followups.bare(self.s, hospital, Said.of(msg, text), self.settings.follow_up_minutes)
         return True
 
     # ---- pieces -----------------------------------------------------------------------------
@@ -100,12 +98,14 @@ class Group:
             return False
         body = describe(msg.attachments)
         if prior.ticket_number:
-            ticket = await self.s.db.read(
-                lambda: self.s.tickets.get(prior.ticket_number or "")
-            )
+            ticket = await self.s.db.read(lambda: self.s.tickets.get(prior.ticket_number or ""))
             await self.s.db.write(
                 lambda: self.s.links.link(
-                    msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+                    msg.chat.platform,
+                    msg.chat.chat_id,
+                    msg.message_id,
+                    ticket.number,
+                    Side.HOSPITAL,
                 )
             )
             author = Actor.hospital_user(

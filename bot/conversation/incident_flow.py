@@ -81,7 +81,9 @@ async def join_open_incident(
         return None
     ticket, count = joined
     told = await services.messenger.send(
-        Reply(chat=msg.chat, text=texts.incident_joined(ticket.number, count), reply_to=msg.message_id)
+        Reply(
+            chat=msg.chat, text=texts.incident_joined(ticket.number, count), reply_to=msg.message_id
+        )
     )
     if told is not None:
         await services.db.write(

@@ -32,7 +32,9 @@ def speaker(msg: IncomingMessage) -> Speaker:
 def describe(attachments: tuple[Attachment, ...]) -> str:
     """Attachments as one line of the question's record (names only; content is not fetched)."""
     kinds = {"photo": "截图", "document": "文件", "file": "文件", "voice": "语音", "video": "视频"}
-    return " ".join(f"[{kinds.get(a.kind, a.kind)}: {a.file_name or a.file_id}]" for a in attachments)
+    return " ".join(
+        f"[{kinds.get(a.kind, a.kind)}: {a.file_name or a.file_id}]" for a in attachments
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class Pieces:
             state.pieces = []
         state.pieces.append((msg, text))
         state.last_at = now
-        if not text and msg.attachments or is_greeting(text):
+        if (not text and msg.attachments) or is_greeting(text):
             return None
         pieces, state.pieces, state.last_at = state.pieces, [], None
         said = "\n".join(t for _, t in pieces if t and not is_greeting(t))

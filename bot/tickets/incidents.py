@@ -98,4 +98,4 @@ def reporters_line(engine: Engine, ticket: Ticket) -> str:
     if not rows:
         return ""
     names = "、".join(dict.fromkeys(r.name or r.user_id for r in rows))
-    return f"\n同一故障另有 {len(rows)} 人次报告：{names}"
+    return f"\n同一故障另有 {len(rows)} 人报告：{names}"
