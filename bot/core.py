@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from adapters.base import Button, ChatRef, IncomingMessage, MessageRef, Reply
 from bot import texts
 from bot.broadcasts import Broadcasts
+from bot.conversation import category_choices
 from bot.conversation.settings import GroupSettings
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
@@ -31,7 +32,7 @@ from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.registry.store import RegistryStore
 from bot.tickets import incidents
-from bot.tickets.categories import suggest_category
+from bot.tickets.category_guess import guess_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
 from bot.workflows import ServiceWorkflows
@@ -152,6 +153,8 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if ticket.status == "new":
         buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
+    if ticket.is_open and (categories := category_choices.choices(ticket)):
+        buttons += (categories,)
     engineers: tuple[str, ...] = ()
     if hospital is not None and services.sla is not None:  # the duty roster's routing
         engineers = services.sla.mentions(ticket, hospital)
@@ -325,7 +328,12 @@ async def open_ticket_for(
         told = await services.sla.ticket_opened(ticket, hospital)
     else:
         told = texts.ticket_opened(ticket.number, urgent)
-    notice = await services.messenger.send(Reply(chat=chat, text=told, reply_to=reply_to))
+    correct = category_choices.choices(ticket)  # one tap corrects the bot's guess
+    if correct:
+        told += texts.category_line(texts.CATEGORY_LABELS.get(ticket.category, ticket.category))
+    notice = await services.messenger.send(
+        Reply(chat=chat, text=told, reply_to=reply_to, buttons=(correct,) if correct else ())
+    )
     if notice is not None:
         await services.db.write(
             lambda: services.links.link(
@@ -374,7 +382,7 @@ class _Opening:
                 source_message_id=thread[0].question_message_id,
                 source_thread_id=self.chat.thread_id,
                 question=" / ".join(ex.question for ex in thread),
-                category=suggest_category(self.categories),
+                category=guess_category(exchange.question, self.categories),
                 urgency="P1" if self.urgent else "P3",
                 articles_tried=self.articles,
                 thread=[

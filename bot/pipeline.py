@@ -30,7 +30,7 @@ from adapters.base import (
     Reply,
 )
 from bot import hospital_side, operations, texts
-from bot.conversation import followups
+from bot.conversation import category_taps, followups
 from bot.conversation.followups import Said
 from bot.conversation.group import Group
 from bot.core import Services, open_ticket_for, parse_command, thread_root
@@ -344,6 +344,8 @@ class Pipeline:
             return  # a notice's 已知悉/已升级, or a /notice confirmation
         if await followups.on_button(self.s, press):
             return  # which question a bare 「还是不行」 was about
+        if await category_taps.on_button(self.s, press):
+            return  # one tap corrects a ticket's category (desk card or hospital notice)
         if (acked := decode_ack(press.action)) is not None:  # a page's 收到, in a direct message
             await self._acknowledge_page(press, acked)
             return

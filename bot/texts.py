@@ -156,6 +156,19 @@ def follow_up_not_yours() -> str:
     return "只有提问的人可以选择。"
 
 
+def only_reporter() -> str:
+    return "只有报告人或工程师可以更正分类。"
+
+
+def category_set(number: str, label: str) -> str:
+    return f"工单 #{number} 的分类已改为「{label}」。"
+
+
+def category_line(label: str) -> str:
+    """Under a ticket notice with the category buttons."""
+    return f"\n分类：{label}（不对的话点下方按钮更正）"
+
+
 def accepted(engineer_name: str, number: str) -> str:
     return f"工程师 {engineer_name} 已受理工单 #{number}。"
 

@@ -284,3 +284,41 @@ async def test_an_outage_ticket_lists_no_article_nobody_saw(bot: App, tg: FakeTe
     assert bot.services.tickets.get(number).urgency == "P1"
     assert bot.services.tickets.articles(number) == []
     assert "hb-001" not in (card.text or "")
+
+
+async def test_the_category_is_corrected_with_one_tap_by_the_reporter_or_an_engineer(
+    bot: App, tg: FakeTelegram
+) -> None:
+    tg.user_message(H1_CHAT, NURSE, "医保卡读卡器新电脑上怎么装驱动")
+    notice = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "工单" in (m.text or ""))
+    number = ticket_number(notice.text)
+    ticket = bot.services.tickets.get(number)
+    offered = {b["text"]: b["callback_data"] for b in notice.buttons}
+    assert ticket.category in ("insurance", "install") and "分类：" in (notice.text or "")
+    other = "改为安装" if ticket.category == "insurance" else "改为医保"
+    assert other in offered
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    await tg.wait_until(lambda: bot.services.tickets.cards_for(number), what="the card recorded")
+    # a bystander cannot change someone else's ticket
+    tg.callback_query(H1_CHAT, CASHIER, notice.message_id, offered[other])
+    await tg.wait_until(lambda: len(tg.callback_answers) == 1, what="the refusal")
+    assert bot.services.tickets.get(number).category == ticket.category
+    # the reporter can, in one tap; the desk card follows
+    tg.callback_query(H1_CHAT, NURSE, notice.message_id, offered[other])
+    await tg.wait_until(lambda: len(tg.callback_answers) == 2, what="the reporter's tap")
+    changed = bot.services.tickets.get(number).category
+    assert changed != ticket.category
+    label = "安装" if changed == "install" else "医保"
+    await tg.wait_until(
+        lambda: f"分类：{label}" in (card.text or ""), what="the card re-rendered with the category"
+    )
+    [event] = [e for e in bot.services.tickets.events(number) if e.kind == "category_changed"]
+    assert event.actor_kind == "hospital_user" and event.to_value == changed
+    # an engineer corrects it from the card
+    consult = next(b for b in card.buttons if b["text"] == "改为咨询")
+    tg.callback_query(DESK, WANG, card.message_id, consult["callback_data"])
+    await tg.wait_until(
+        lambda: bot.services.tickets.get(number).category == "consult", what="the engineer's tap"
+    )
+    last = [e for e in bot.services.tickets.events(number) if e.kind == "category_changed"][-1]
+    assert last.actor_id == "e01" and last.from_value == changed
