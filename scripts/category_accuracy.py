@@ -10,6 +10,7 @@ unanswered question: about something else. Printed per KB and pooled:
 * before: the nearest articles' majority category (what tickets were opened with);
 * module words: the question's module words first, the nearest articles without them
   (``bot.tickets.category_guess.guess_category``, what tickets are opened with now);
+* words else usage: module words, and without them the most common category;
 * in top 3: the gold category is among the three one-tap choices offered for correction;
 * always usage: the most common category, as a floor.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
 from bot.tickets.categories import suggest_category
-from bot.tickets.category_guess import guess_category, likely_categories
+from bot.tickets.category_guess import guess_category, likely_categories, module_votes
 from intents.evaluate import read_queries
 from kb_index.articles import scan_folder
 
@@ -43,7 +44,14 @@ def main() -> int:
     embedder = embedder_for(settings)
     classifier = message_classifier(settings)
     rows: dict[str, dict[str, float]] = {}
-    pooled = {"n": 0, "before": 0, "module_words": 0, "in_top3": 0, "always_usage": 0}
+    pooled = {
+        "n": 0,
+        "before": 0,
+        "module_words": 0,
+        "words_else_usage": 0,
+        "in_top3": 0,
+        "always_usage": 0,
+    }
     for folder in sets:
         articles = scan_folder(folder / "kb").articles
         category = {a.id: a.category for a in articles}
@@ -54,10 +62,16 @@ def main() -> int:
             if q.kind != "faq" or q.expected not in category:
                 continue
             gold = category[q.expected]
-            nearest = [h.article.category for h in engine.rank(q.query, 4) if h.article.id != q.expected][:3]
+            nearest = [
+                h.article.category for h in engine.rank(q.query, 4) if h.article.id != q.expected
+            ][:3]
             tally["n"] += 1
             tally["before"] += suggest_category(nearest) == gold
             tally["module_words"] += guess_category(q.query, nearest) == gold
+            words = module_votes(q.query)
+            tally["words_else_usage"] += (
+                likely_categories(q.query, [], 1)[0] if words else "usage"
+            ) == gold
             tally["in_top3"] += gold in likely_categories(q.query, nearest)
             tally["always_usage"] += gold == "usage"
         for key in pooled:
@@ -67,12 +81,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'set':<12} {'n':>4} {'before':>7} {'module words':>13} {'in top 3':>9} {'always usage':>13}")
+    columns = ("before", "module_words", "words_else_usage", "in_top3", "always_usage")
+    print(f"{'set':<12} {'n':>4} " + " ".join(f"{c:>16}" for c in columns))
     for name, r in rows.items():
-        print(
-            f"{name:<12} {r['n']:>4} {r['before']:>7.3f} {r['module_words']:>13.3f}"
-            f" {r['in_top3']:>9.3f} {r['always_usage']:>13.3f}"
-        )
+        print(f"{name:<12} {r['n']:>4} " + " ".join(f"{r[c]:>16.3f}" for c in columns))
     return 0
 
 

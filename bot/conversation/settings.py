@@ -23,7 +23,7 @@ class GroupSettings:
     follow_up_minutes: float = 60.0
     #: How much of a new message must repeat the person's open ticket for it to count as the
     #: same question (share of its character bigrams and words found in the ticket, 0..1).
-    same_question_overlap: float = 0.6
+    same_question_overlap: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("gather_seconds", "engineer_quiet_minutes", "incident_minutes"):
