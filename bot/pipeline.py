@@ -31,8 +31,8 @@ from adapters.base import (
 )
 from bot import hospital_side, operations, texts
 from bot.conversation import category_taps, followups
-from bot.conversation.followups import Said
 from bot.conversation.group import Group
+from bot.conversation.said import Said
 from bot.core import Services, open_ticket_for, parse_command, thread_root
 from bot.desk import Desk
 from bot.exchanges import Exchange, Outcome

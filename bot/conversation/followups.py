@@ -16,39 +16,22 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, MessageRef, Reply
+from adapters.base import Button, ButtonPress, ChatRef, MessageRef, Reply
 from bot import operations, texts
+from bot.conversation.said import Said, record
 from bot.core import Services, open_ticket_for
 from bot.exchanges import Exchange, Outcome
 from bot.links import Side
 from bot.registry.clock import naive_utc
 from bot.registry.models import Hospital
 from bot.tickets.models import Status, Ticket
-from bot.tickets.store import Actor, TicketNotFound
+from bot.tickets.store import TicketNotFound
 
 #: Decisions after which the person was shown an article (or asked about one).
 ANSWERED = ("answer", "confirm", "clarify")
 #: At most this many choices are offered (newest first).
 MAX_CHOICES = 4
 _PREFIX = "again"
-
-
-@dataclass(frozen=True)
-class Said:
-    """A hospital user's message the bot acts on (a chat message, or a recorded follow-up)."""
-
-    chat: ChatRef
-    message_id: str
-    user_id: str
-    name: str
-    text: str
-
-    @classmethod
-    def of(cls, msg: IncomingMessage, text: str) -> Said:
-        return cls(msg.chat, msg.message_id, msg.sender.user_id, msg.sender.display_name, text)
-
-    def author(self, hospital: Hospital) -> Actor:
-        return Actor.hospital_user(hospital.id, self.chat.platform, self.user_id, self.name)
 
 
 @dataclass(frozen=True)
@@ -146,20 +129,7 @@ async def point(services: Services, ticket: Ticket, hospital: Hospital, said: Sa
 async def escalate(services: Services, hospital: Hospital, said: Said, prior: Exchange) -> None:
     """「还是不行」 about an answered question: recorded in its thread, and the ticket opened."""
     follow = await services.db.write(
-        lambda: services.exchanges.record(
-            hospital_id=hospital.id,
-            platform=said.chat.platform,
-            chat_id=said.chat.chat_id,
-            thread_root=prior.thread_root,
-            question_message_id=said.message_id,
-            reporter_user_id=said.user_id,
-            reporter_name=said.name,
-            question=said.text,
-            decision="follow_up",
-            article_ids=[],
-            confidence=0.0,
-            outcome=Outcome.UNSOLVED,
-        )
+        lambda: record(services, hospital, said, prior.thread_root, Outcome.UNSOLVED)
     )
     await open_ticket_for(
         services, hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
@@ -188,20 +158,7 @@ async def bare(services: Services, hospital: Hospital, said: Said, minutes: floa
         await act_on(services, hospital, said, found[0])
         return
     asked = await services.db.write(  # kept, so the press knows what was said and by whom
-        lambda: services.exchanges.record(
-            hospital_id=hospital.id,
-            platform=said.chat.platform,
-            chat_id=said.chat.chat_id,
-            thread_root=said.message_id,
-            question_message_id=said.message_id,
-            reporter_user_id=said.user_id,
-            reporter_name=said.name,
-            question=said.text,
-            decision="follow_up",
-            article_ids=[],
-            confidence=0.0,
-            outcome=Outcome.QUIET,
-        )
+        lambda: record(services, hospital, said, said.message_id, Outcome.QUIET)
     )
     rows = tuple(
         (Button(e.label[:40], f"{_PREFIX}:{asked.id}:{e.code}"),) for e in found[:MAX_CHOICES]

@@ -14,11 +14,11 @@ from adapters.base import IncomingMessage, Reply
 from bot import operations, texts
 from bot.conversation import followups
 from bot.conversation.duplicates import same_open_ticket
-from bot.conversation.followups import Said
 from bot.conversation.incident_flow import join_open_incident
 from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
 from bot.conversation.pieces import Pieces, Question, describe
 from bot.conversation.presence import Presence
+from bot.conversation.said import Said, record
 from bot.conversation.settings import GroupSettings
 from bot.conversation.skips import SkipReason, SkipStore
 from bot.core import Services, thread_root
@@ -115,21 +115,9 @@ class Group:
                 self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
             )
             return True
+        said = Said.of(msg, body)
         await self.s.db.write(
-            lambda: self.s.exchanges.record(
-                hospital_id=hospital.id,
-                platform=msg.chat.platform,
-                chat_id=msg.chat.chat_id,
-                thread_root=prior.thread_root,
-                question_message_id=msg.message_id,
-                reporter_user_id=msg.sender.user_id,
-                reporter_name=msg.sender.display_name,
-                question=body,
-                decision="follow_up",
-                article_ids=[],
-                confidence=0.0,
-                outcome=Outcome.QUIET,
-            )
+            lambda: record(self.s, hospital, said, prior.thread_root, Outcome.QUIET)
         )
         return True
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 from adapters.base import ChatRef, IncomingMessage, Reply
 from bot import texts
+from bot.conversation.said import Said, record
 from bot.core import Services, refresh_cards
 from bot.exchanges import Outcome
 from bot.links import Side
@@ -34,19 +35,8 @@ async def join_open_incident(
             ticket = incidents.open_incident(engine, hospital.id, since)
             if ticket is None:
                 return None
-            exchange = services.exchanges.record(
-                hospital_id=hospital.id,
-                platform=msg.chat.platform,
-                chat_id=msg.chat.chat_id,
-                thread_root=msg.message_id,
-                question_message_id=msg.message_id,
-                reporter_user_id=msg.sender.user_id,
-                reporter_name=msg.sender.display_name,
-                question=text,
-                decision="urgent",
-                article_ids=[],
-                confidence=0.0,
-            )
+            said = Said.of(msg, text)
+            exchange = record(services, hospital, said, msg.message_id, Outcome.PENDING, "urgent")
             services.exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
             services.links.link(
                 msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
