@@ -153,8 +153,8 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if ticket.status == "new":
         buttons = ((Button(texts.CLAIM, f"claim:{ticket.number}"),),)
-    if ticket.is_open and (categories := category_choices.choices(ticket)):
-        buttons += (categories,)
+    if ticket.status == "new" and (categories := category_choices.choices(ticket)):
+        buttons += (categories,)  # triage: the category corrected with one tap before claiming
     engineers: tuple[str, ...] = ()
     if hospital is not None and services.sla is not None:  # the duty roster's routing
         engineers = services.sla.mentions(ticket, hospital)

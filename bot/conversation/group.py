@@ -124,6 +124,8 @@ class Group:
     async def gather(self, msg: IncomingMessage, text: str) -> Question | None:
         """The whole question this message completes, or None while it waits for the rest
         (typing shown; a greeting addressed to the bot gets 「请直接描述问题」 once)."""
+        if msg.mentions_others or msg.reply_to_person:  # people talking: nothing to wait for
+            return Question((msg,), text, text)
         question = self.pieces.gather(msg, text)
         if question is not None:
             return question
