@@ -314,12 +314,7 @@ async def open_ticket_for(
     for ex in thread:
         tried.extend(a for a in ex.articles if a not in tried)
     articles = [(a, _title(services, a)) for a in tried]
-    found = await services.db.read(lambda: [services.article(a) for a in tried])
-    categories = [art.category for art in found if art is not None]
-    if not categories:  # nothing tried: take the nearest articles' categories
-        ranked = await asyncio.to_thread(services.engine.rank, exchange.question, 3)
-        categories = [c.article.category for c in ranked]
-    opening = _Opening(hospital, exchange, thread, chat, urgent, articles, categories)
+    opening = _Opening(hospital, exchange, thread, chat, urgent, articles)
     ticket, opened = await services.db.write(lambda: opening.write(services))
     if not opened:  # another message of the thread opened it meanwhile
         await _say_ticket_exists(services, chat, reply_to, ticket.number)
@@ -362,7 +357,6 @@ class _Opening:
     chat: ChatRef
     urgent: bool
     articles: list[tuple[str, str]]
-    categories: list[str]
 
     def write(self, services: Services) -> tuple[Ticket, bool]:
         """Ticket, outcomes, links, notice link and note in one transaction; returns the
@@ -382,7 +376,9 @@ class _Opening:
                 source_message_id=thread[0].question_message_id,
                 source_thread_id=self.chat.thread_id,
                 question=" / ".join(ex.question for ex in thread),
-                category=guess_category(exchange.question, self.categories),
+                # the question's module words: the articles near an escalated question are
+                # about something else (bot/tickets/category_guess.py)
+                category=guess_category(" / ".join(ex.question for ex in thread)),
                 urgency="P1" if self.urgent else "P3",
                 articles_tried=self.articles,
                 thread=[

@@ -8,10 +8,11 @@ article left out of the ranking, so the nearest articles are what they are for a
 unanswered question: about something else. Printed per KB and pooled:
 
 * before: the nearest articles' majority category (what tickets were opened with);
-* module words: the question's module words first, the nearest articles without them
+* module words: the question's module words first, the nearest articles without them;
+* words else usage: module words, and without them usage, the most common category
   (``bot.tickets.category_guess.guess_category``, what tickets are opened with now);
-* words else usage: module words, and without them the most common category;
-* in top 3: the gold category is among the three one-tap choices offered for correction;
+* one tap: the gold category is the guess or one of the (up to three) 改为… buttons the
+  notice and the card offer;
 * always usage: the most common category, as a floor.
 
     .venv/bin/python scripts/category_accuracy.py [eval/kbs/ward …] [--json]
@@ -67,12 +68,12 @@ def main() -> int:
             ][:3]
             tally["n"] += 1
             tally["before"] += suggest_category(nearest) == gold
-            tally["module_words"] += guess_category(q.query, nearest) == gold
             words = module_votes(q.query)
-            tally["words_else_usage"] += (
-                likely_categories(q.query, [], 1)[0] if words else "usage"
+            tally["module_words"] += (
+                guess_category(q.query) if words else suggest_category(nearest)
             ) == gold
-            tally["in_top3"] += gold in likely_categories(q.query, nearest)
+            tally["words_else_usage"] += guess_category(q.query) == gold
+            tally["in_top3"] += gold in likely_categories(q.query, (), 4)
             tally["always_usage"] += gold == "usage"
         for key in pooled:
             pooled[key] += tally[key]
@@ -82,6 +83,7 @@ def main() -> int:
         print(json.dumps(rows, indent=2))
         return 0
     columns = ("before", "module_words", "words_else_usage", "in_top3", "always_usage")
+    # in_top3 is printed as "one tap" (the guess and the three buttons)
     print(f"{'set':<12} {'n':>4} " + " ".join(f"{c:>16}" for c in columns))
     for name, r in rows.items():
         print(f"{name:<12} {r['n']:>4} " + " ".join(f"{r[c]:>16.3f}" for c in columns))

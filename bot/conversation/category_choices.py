@@ -12,7 +12,7 @@ _PREFIX = "cat"
 
 def choices(ticket: Ticket, k: int = 3) -> tuple[Button, ...]:
     """Buttons for the likely categories other than the ticket's current one."""
-    others = [c for c in likely_categories(ticket.question, [], k + 1) if c != ticket.category]
+    others = [c for c in likely_categories(ticket.question, (), k + 1) if c != ticket.category]
     return tuple(
         Button(f"改为{texts.CATEGORY_LABELS.get(c, c)}", f"{_PREFIX}:{ticket.number}:{c}")
         for c in others[:k]

@@ -110,14 +110,22 @@ def test_the_same_question_in_other_words_overlaps_and_another_does_not() -> Non
     assert overlap("打印机卡纸了", "yb结算报2304，总额和明细对不上") < 0.2
 
 
-def test_module_words_decide_the_category_before_the_nearest_articles() -> None:
-    # the nearest articles of an unanswered question are about something else
-    assert guess_category("yb结算报2304", ["pacs", "lis"]) == "insurance"
-    assert guess_category("检验科标本条码扫不出来", ["pacs"]) == "lis"
-    assert guess_category("CT检查登记后没有费用", ["lis"]) == "pacs"
-    assert guess_category("新来的护士怎么开通HIS账号", ["pacs"]) == "consult"
-    assert guess_category("界面有点卡", ["report", "report", "lis"]) == "report"  # no words
-    assert likely_categories("医保卡读卡器新电脑装驱动", ["lis"]) == ["install", "insurance", "lis"]
+def test_module_words_decide_the_category_and_a_question_naming_none_is_usage() -> None:
+    # the nearest articles of an unanswered question are about something else: not used
+    assert guess_category("yb结算报2304") == "insurance"
+    assert guess_category("检验科标本条码扫不出来") == "lis"
+    assert guess_category("CT检查登记后没有费用") == "pacs"
+    assert guess_category("新来的护士怎么开通HIS账号") == "consult"
+    assert guess_category("腕带打印出来是空白的") == "usage"  # the 腕带 → LIS case
+    assert guess_category("登录HIS报错") == "usage"  # and its 登录 → PACS case
+    # the one-tap choices: the words' categories, usage, the nearest articles', the catch-all
+    assert likely_categories("医保卡读卡器新电脑装驱动", ["lis"], 4) == [
+        "install",
+        "insurance",
+        "usage",
+        "lis",
+    ]
+    assert likely_categories("界面有点卡", ["report"]) == ["usage", "report", "consult"]
 
 
 def test_group_settings_refuse_nonsense() -> None:
