@@ -207,6 +207,12 @@ async def test_still_not_working_under_the_resolution_reopens(bot: App, tg: Fake
     tg.user_message(DESK, WANG, f"/resolve {number} 已在系统管理里开通账号")
     done = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "处理完成" in (m.text or ""))
     assert bot.services.tickets.get(number).status == "resolved"
+    # the resolution's link to the ticket is written just after it is sent (a person replies
+    # seconds later; the test would within microseconds)
+    await tg.wait_until(
+        lambda: bot.services.links.ticket_for("telegram", str(H1_CHAT), str(done.message_id)),
+        what="the resolution linked to its ticket",
+    )
 
     tg.user_message(
         H1_CHAT, NURSE, "还是不行，登录提示没有权限", reply_to_message_id=done.message_id
