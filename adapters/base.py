@@ -79,6 +79,9 @@ class IncomingMessage:
     #: A reply to another person's message (not the bot's, not the sender's own): people
     #: talking to each other, which the bot stays out of.
     reply_to_person: bool = False
+    #: Who wrote the message replied to, when the platform says (an engineer answering a
+    #: person: the bot leaves that person to the engineer for a while).
+    reply_to_user_id: str | None = None
     #: Sent by this bot itself (the pipeline drops these first).
     from_self: bool = False
 
@@ -223,3 +226,12 @@ class LeasedReceiver(Protocol):
     async def start_receiving(self) -> None: ...
 
     async def stop_receiving(self) -> None: ...
+
+
+@runtime_checkable
+class ShowsTyping(Protocol):
+    """Optional part of the contract: a platform with a "typing…" indicator shows it in a chat
+    (the bot is waiting for the rest of a question, or working on it). Platforms without one
+    simply do not implement it; it is best effort and never raises."""
+
+    async def typing(self, chat: ChatRef) -> None: ...

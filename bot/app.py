@@ -31,6 +31,8 @@ from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
 from bot.cluster.warned_chats import WarnedChats
 from bot.cluster.worker import ClusterWorker, receiver_roles
 from bot.config import Secrets, Settings
+from bot.conversation import category_taps, followups
+from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.core import BotSettings, CardOutbox, Services
 from bot.db import make_engine
 from bot.duty import Roster, WorkCalendar
@@ -96,6 +98,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         desk_chats=tuple(desks),
         web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
+        group=settings.bot.group,
     )
 
 
@@ -313,7 +316,7 @@ def build_app(
         db=gateway,
         registry=registry,
         tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=utc_now),
+        exchanges=ExchangeStore(db, clock=clock or utc_now),
         links=LinkStore(db),
         messenger=messenger,
         article=article_lookup(db),
@@ -402,6 +405,9 @@ def register_features(router: Router, services: Services, pipeline: Pipeline) ->
         ServiceChat(services, services.workflows).register(router)
     if services.labels is not None:
         label_flow.register(router, services, services.labels)
+    # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
+    router.action(WhichFollowUp, lambda press, choice: followups.on_button(services, press, choice))
+    router.action(ChangeCategory, lambda press, tap: category_taps.on_button(services, press, tap))
 
 
 def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = None) -> SlaClocks:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from adapters.base import Button, ChatRef, Reply
 from bot import texts
+from bot.conversation import category_choices
 from bot.routing import encode
+from bot.tickets import incidents
 from bot.tickets.actions import Claim
 from bot.tickets.models import Ticket
 
@@ -28,7 +30,7 @@ def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
     return (
         f"🎫 工单 #{ticket.number}  [{texts.URGENCY_LABELS.get(ticket.urgency, ticket.urgency)}]\n"
         f"医院：{hospital_name}\n"
-        f"报告人：{ticket.reporter_name}\n"
+        f"报告人：{ticket.reporter_name}{incidents.reporters_line(services.db.engine, ticket)}\n"
         f"分类：{texts.CATEGORY_LABELS.get(ticket.category, ticket.category)}\n"
         f"状态：{texts.STATUS_LABELS.get(ticket.status, ticket.status)}{engineer}\n"
         f"问题：{ticket.question}\n"
@@ -44,6 +46,8 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if ticket.status == "new":
         buttons = ((Button(texts.CLAIM, encode(Claim(ticket.number))),),)
+    if ticket.status == "new" and (categories := category_choices.choices(ticket)):
+        buttons += (categories,)  # triage: the category corrected with one tap before claiming
     engineers: tuple[str, ...] = ()
     if hospital is not None and services.sla is not None:  # the duty roster's routing
         engineers = services.sla.mentions(ticket, hospital)

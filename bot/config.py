@@ -25,6 +25,7 @@ from adapters.slack.settings import SlackSettings
 from adapters.telegram.settings import TelegramSettings
 from adapters.wecom.settings import WeComSettings
 from bot.broadcasts.settings import BroadcastSettings
+from bot.conversation.settings import GroupSettings
 from bot.duty.settings import DutySettings
 from bot.kbloop.settings import KbLoopSettings
 from bot.privacy.settings import PrivacySettings
@@ -70,6 +71,8 @@ class BotBehaviour:
     escalation: Literal["ticket", "offer"] = "ticket"
     #: Reply briefly to chit-chat that @-mentions the bot (otherwise it stays quiet).
     ack_mentions: bool = True
+    #: ``[bot.group]``: pieces, engineers talking, one incident per outage, 「还是不行」.
+    group: GroupSettings = field(default_factory=GroupSettings)
 
 
 @dataclass(frozen=True)

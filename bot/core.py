@@ -22,6 +22,8 @@ from bot.broadcasts import Broadcasts
 from bot.cards import card_reply
 from bot.clock import Clock, utc_now
 from bot.cluster.warned_chats import WarnedChats
+from bot.conversation import category_choices
+from bot.conversation.settings import GroupSettings
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.inbox.scope import replaying
@@ -31,7 +33,7 @@ from bot.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.registry.store import RegistryStore
-from bot.tickets.categories import suggest_category
+from bot.tickets.category_guess import guess_category
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
 from bot.workflows import ServiceWorkflows
@@ -60,6 +62,8 @@ class BotSettings:
     #: The longest message text the bot reads (``[decide] max_chars``); the rest is cut at the
     #: edge, before redaction, the decision and storage.
     max_message_chars: int = 2000
+    #: The time windows of group behaviour (``[bot.group]``).
+    group: GroupSettings = field(default_factory=GroupSettings)
 
 
 @dataclass
@@ -275,12 +279,7 @@ async def open_ticket_for(
     for ex in thread:
         tried.extend(a for a in ex.articles if a not in tried)
     articles = [(a, _title(services, a)) for a in tried]
-    found = await services.db.read(lambda: [services.article(a) for a in tried])
-    categories = [art.category for art in found if art is not None]
-    if not categories:  # nothing tried: take the nearest articles' categories
-        ranked = await asyncio.to_thread(services.engine.rank, exchange.question, 3)
-        categories = [c.article.category for c in ranked]
-    opening = _Opening(hospital, exchange, thread, chat, urgent, articles, categories)
+    opening = _Opening(hospital, exchange, thread, chat, urgent, articles)
     ticket, opened = await services.db.write(lambda: opening.write(services))
     if not opened:  # another message of the thread opened it meanwhile
         await _say_ticket_exists(services, chat, reply_to, ticket.number)
@@ -303,7 +302,12 @@ async def _ticket_opened(
         told = await services.sla.ticket_opened(ticket, hospital)
     else:
         told = texts.ticket_opened(ticket.number, urgent)
-    notice = await services.messenger.send(Reply(chat=chat, text=told, reply_to=reply_to))
+    correct = category_choices.choices(ticket)  # one tap corrects the bot's guess
+    if correct:
+        told += texts.category_line(texts.CATEGORY_LABELS.get(ticket.category, ticket.category))
+    notice = await services.messenger.send(
+        Reply(chat=chat, text=told, reply_to=reply_to, buttons=(correct,) if correct else ())
+    )
     if notice is not None:
         await services.db.write(
             lambda: services.links.link(
@@ -331,7 +335,6 @@ class _Opening:
     chat: ChatRef
     urgent: bool
     articles: list[tuple[str, str]]
-    categories: list[str]
 
     def write(self, services: Services) -> tuple[Ticket, bool]:
         """Ticket, outcomes, links, notice link and note in one transaction; returns the
@@ -351,7 +354,9 @@ class _Opening:
                 source_message_id=thread[0].question_message_id,
                 source_thread_id=self.chat.thread_id,
                 question=" / ".join(ex.question for ex in thread),
-                category=suggest_category(self.categories),
+                # the question's module words: the articles near an escalated question are
+                # about something else (bot/tickets/category_guess.py)
+                category=guess_category(" / ".join(ex.question for ex in thread)),
                 urgency="P1" if self.urgent else "P3",
                 articles_tried=self.articles,
                 thread=[

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import logging
 
-from adapters.base import Adapter, ButtonPress, DeliveryError, MessageRef, Reply
+from adapters.base import (
+    Adapter,
+    ButtonPress,
+    ChatRef,
+    DeliveryError,
+    MessageRef,
+    Reply,
+    ShowsTyping,
+)
 from bot.gateway import Database
 from bot.inbox.models import OutboxState
 from bot.inbox.scope import SendDeferred, handling_here
@@ -137,6 +145,12 @@ class Messenger:
             await adapter.acknowledge(press, self._gate.mask(text))
         except DeliveryError as exc:
             log.info("button acknowledgement failed: %s", exc.reason)
+
+    async def typing(self, chat: ChatRef) -> None:
+        """Show "typing…" in a chat where the platform can (best effort, nothing if not)."""
+        adapter = self._adapters.get(chat.platform)
+        if isinstance(adapter, ShowsTyping):
+            await adapter.typing(chat)
 
 
 def _where(reply: Reply) -> tuple[str, str]:

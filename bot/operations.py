@@ -15,6 +15,7 @@ from functools import partial
 
 from adapters.base import Button, MessageRef, Reply
 from bot import texts
+from bot.conversation.incident_flow import tell_reporters
 from bot.core import Services, card_in, hospital_thread, refresh_cards
 from bot.inbox.scope import replaying
 from bot.links import Side
@@ -115,6 +116,7 @@ async def resolve(services: Services, number: str, engineer: Engineer, resolutio
             raise
         ticket = done  # a replay of this very /resolve: finish telling the hospital
     await tell_hospital(services, ticket, texts.resolved(ticket.number, resolution))
+    await tell_reporters(services, ticket, texts.resolved(ticket.number, resolution))
     await refresh_cards(services, ticket.number)
     return ticket
 

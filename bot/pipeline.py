@@ -1,8 +1,14 @@
 """The one path every chat message takes, as plain named steps.
 
     drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
-    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay) → "still not solved"
-    follow-up? (escalate) → decide → act → reply
+    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution
+    reopens) → an engineer's own message? (remembered, not answered) → an engineer already
+    talking here? (stay out) → "still not solved" follow-up? (escalate, or find what it is
+    about) → a piece of a question? (wait for the rest, or join the question before) →
+    decide → the person's open ticket again? (point to it) → an outage already reported?
+    (join its P1) → act → reply
+
+The group-behaviour hooks live in ``bot.conversation`` (``Group``).
 
 Buttons and chat events (migration, removal) join here too. Every step is a function over one
 message; nothing here knows which platform the message came from.
@@ -25,6 +31,9 @@ from adapters.base import (
     Reply,
 )
 from bot import hospital_side, operations, texts
+from bot.conversation import followups
+from bot.conversation.group import Group
+from bot.conversation.said import Said
 from bot.core import Services, open_ticket_for, thread_root
 from bot.desk import Desk
 from bot.exchange_actions import (
@@ -63,6 +72,7 @@ class Pipeline:
         self.router = router
         self.desk = Desk(services, router)
         self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
+        self.group = Group(services, services.settings.group)
 
     def register(self, router: Router) -> None:
         """The conversation's own routes: the buttons under answers and replies in a ticket's
@@ -98,6 +108,10 @@ class Pipeline:
             return
         if msg.edited and await self._already_handled(msg):
             return  # an edit of a question we already answered: do not answer twice
+        if await self.group.engineer_posts(msg) or await self.group.engineer_handling(
+            msg, hospital
+        ):
+            return
         if msg.reply_to_message_id and texts.says_unsolved(text):
             replied_to = msg.reply_to_message_id
             prior = await self.s.db.read(
@@ -106,11 +120,27 @@ class Pipeline:
                 )
             )
             if prior is not None:
-                await self._escalate_follow_up(msg, hospital, prior, text)
+                await followups.escalate(self.s, hospital, Said.of(msg, text), prior)
                 return
+        if await self.group.bare_follow_up(msg, hospital, text):
+            return
+        if await self.group.piece_of_earlier(msg, hospital, text):
+            return
+        question = await self.group.gather(msg, text)
+        if question is None:
+            return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
-        decision = await asyncio.to_thread(self.s.engine.decide, text, addressing)
-        await self.act(msg, hospital, text, decision)
+        decision = await asyncio.to_thread(self.s.engine.decide, question.text, addressing)
+        if decision.kind is not DecisionKind.SMALLTALK and await self.group.repeated(
+            msg, hospital, question
+        ):
+            return
+        if decision.kind is DecisionKind.URGENT and await self.group.joins_incident(
+            msg, hospital, question
+        ):
+            return
+        exchange = await self.act(msg, hospital, question.record, decision)
+        self.group.decided(msg, exchange)
 
     async def _already_handled(self, msg: IncomingMessage) -> bool:
         found = await self.s.db.read(
@@ -137,6 +167,9 @@ class Pipeline:
         ticket = await self.s.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
         if ticket is None:
             return False
+        if not ticket.is_open and texts.says_unsolved(text):
+            await followups.reopen(self.s, ticket, hospital, Said.of(msg, text))
+            return True
         author = Actor.hospital_user(
             hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
         )
@@ -169,15 +202,17 @@ class Pipeline:
 
     async def act(
         self, msg: IncomingMessage, hospital: Hospital, text: str, decision: Decision
-    ) -> None:
+    ) -> Exchange | None:
+        """Do what the decision says; returns the exchange recorded (None for small talk)."""
         kind = decision.kind
         if kind is DecisionKind.SMALLTALK:
-            if msg.mentions_bot and self.s.settings.ack_mentions:
+            said = self.group.small_talk_reply(msg, text)
+            if msg.mentions_bot and self.s.settings.ack_mentions and said:
                 await self.s.messenger.send(
-                    Reply(chat=msg.chat, text=texts.mention_ack(), reply_to=msg.message_id)
+                    Reply(chat=msg.chat, text=said, reply_to=msg.message_id)
                 )
-            return
-        articles = [decision.article.id] if decision.article else [a.id for a in decision.choices]
+            return None
+        articles = shown_articles(decision)
         exchange = await self._record_once(
             msg,
             lambda: self.s.exchanges.record(
@@ -220,6 +255,7 @@ class Pipeline:
                 self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
+        return exchange
 
     async def _record_once(self, msg: IncomingMessage, record: Callable[[], Exchange]) -> Exchange:
         """Record the message's exchange; a replay of the message (a crash or a database
@@ -326,31 +362,6 @@ class Pipeline:
             Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
         )
         await self._set_reply(exchange, sent)
-
-    async def _escalate_follow_up(
-        self, msg: IncomingMessage, hospital: Hospital, prior: Exchange, text: str
-    ) -> None:
-        """ "还是不行" under an answer: record the follow-up in the thread and open the ticket."""
-        follow = await self._record_once(
-            msg,
-            lambda: self.s.exchanges.record(
-                hospital_id=hospital.id,
-                platform=msg.chat.platform,
-                chat_id=msg.chat.chat_id,
-                thread_root=prior.thread_root,
-                question_message_id=msg.message_id,
-                reporter_user_id=msg.sender.user_id,
-                reporter_name=msg.sender.display_name,
-                question=text,
-                decision="follow_up",
-                article_ids=[],
-                confidence=0.0,
-                outcome=Outcome.UNSOLVED,
-            ),
-        )
-        await open_ticket_for(
-            self.s, hospital, follow, urgent=False, reply_to=msg.message_id, chat=msg.chat
-        )
 
     # ---- hospital commands ------------------------------------------------------------------
 
@@ -477,3 +488,14 @@ class Pipeline:
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         await hospital_side.on_chat_event(self.s, event)
+
+
+def shown_articles(decision: Decision) -> list[str]:
+    """The articles the person is shown: the answer or the one asked about, or the choices.
+    An outage's hint and an escalation's nearest article are not shown, so a ticket never
+    lists them as tried."""
+    if decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM) and decision.article:
+        return [decision.article.id]
+    if decision.kind is DecisionKind.CLARIFY:
+        return [a.id for a in decision.choices]
+    return []

@@ -76,19 +76,19 @@ def event_value(kind: str, value: str | None) -> str:
 
 
 #: Follow-ups that mean "the answer did not help" (in the same thread as the answer).
-_UNSOLVED = re.compile(
+UNSOLVED_PHRASE = re.compile(
     r"还是不行|还不行|没用|不管用|没解决|没有解决|解决不了|不好使|试了.{0,6}(不行|没用|一样)|"
     r"还是一样|依然|仍然|照样|还是报|还是提示|还是出现|转人工|找工程师|人工"
 )
 
 
 def says_unsolved(text: str) -> bool:
-    return _UNSOLVED.search(text) is not None
+    return UNSOLVED_PHRASE.search(text) is not None
 
 
 def without_unsolved(text: str) -> str:
     """The text with its "did not help" phrases taken out (what is left may be a question)."""
-    return _UNSOLVED.sub("", text)
+    return UNSOLVED_PHRASE.sub("", text)
 
 
 def answer_delayed() -> str:
@@ -141,6 +141,54 @@ def ticket_opened(number: str, urgent: bool) -> str:
 
 def ticket_exists(number: str) -> str:
     return f"这个问题已登记为工单 #{number}，工程师会在本群回复。"
+
+
+def describe_directly() -> str:
+    """To a bare 「在吗」 addressed to the bot: once per person per gathering window."""
+    return "请直接描述问题（可以附截图），我马上帮您看。"
+
+
+def already_registered(number: str) -> str:
+    """The same person asking again about their open ticket."""
+    return f"您的问题已登记为工单 #{number}，正在处理；您刚才的补充已转给工程师。"
+
+
+def incident_joined(number: str, reporters: int) -> str:
+    """Another person of the hospital reporting the outage an open P1 already covers."""
+    return (
+        f"同一故障已登记为紧急工单 #{number}（已有 {reporters} 人报告），工程师正在处理，"
+        "恢复后会在这里通知您。"
+    )
+
+
+def reopened_by_hospital(number: str) -> str:
+    """After 「还是不行」 under a resolution."""
+    return f"工单 #{number} 已重新打开，已通知工程师继续处理。"
+
+
+def which_follow_up() -> str:
+    return "您说的是哪个问题还不行？请点选："
+
+
+def follow_up_unknown() -> str:
+    return "请问是哪个问题还不行？请直接回复那条消息，或把问题再描述一下。"
+
+
+def follow_up_not_yours() -> str:
+    return "只有提问的人可以选择。"
+
+
+def only_reporter() -> str:
+    return "只有报告人或工程师可以更正分类。"
+
+
+def category_set(number: str, label: str) -> str:
+    return f"工单 #{number} 的分类已改为「{label}」。"
+
+
+def category_line(label: str) -> str:
+    """Under a ticket notice with the category buttons."""
+    return f"\n分类：{label}（不对的话点下方按钮更正）"
 
 
 def accepted(engineer_name: str, number: str) -> str:

@@ -367,6 +367,7 @@ def to_incoming(
         mentions_others=others,
         # a reply in a thread a person started (not the bot, not the sender): people talking
         reply_to_person=in_thread and parent not in (None, bot_user_id, user),
+        reply_to_user_id=parent if in_thread else None,
         from_self=from_self,
     )
 

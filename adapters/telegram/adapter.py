@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import httpx
 from aiohttp import web
 from telegram import Message, Update
+from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -150,6 +151,8 @@ class TelegramAdapter:
         )
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self._poller: asyncio.Task[None] | None = None
+        #: The next update to fetch: everything before it was stored by the core.
+        self._offset: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,11 +201,19 @@ class TelegramAdapter:
         """Stop long polling (the lease went to another worker); sending goes on. Updates
         not yet confirmed are simply delivered again to the next poller."""
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-            self._log.info("telegram: polling stopped")
+        if poller is None:
+            return
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        # Telegram still holds the cancelled long poll: a short getUpdates ends it (the next
+        # poller, maybe another worker, would get 409 Conflict) and confirms only what was
+        # stored (what it returns is left for the next poller)
+        with contextlib.suppress(TelegramError):
+            await self.application.bot.get_updates(
+                offset=self._offset, timeout=0, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        self._log.info("telegram: polling stopped")
 
     async def stop(self) -> None:
         """Stop receiving, let in-flight updates finish, close the HTTP clients. Idempotent."""
@@ -281,12 +292,11 @@ class TelegramAdapter:
         A batch the core cannot store is asked for again after a backoff (Telegram keeps
         unconfirmed updates for 24 hours)."""
         bot = self.application.bot
-        offset: int | None = None
         failures = 0
         while True:
             try:
                 updates = await bot.get_updates(
-                    offset=offset,
+                    offset=self._offset,
                     timeout=self.settings.poll_timeout,
                     allowed_updates=list(ALLOWED_UPDATES),
                     read_timeout=self.settings.poll_timeout + 10,
@@ -313,7 +323,7 @@ class TelegramAdapter:
                         type(exc).__name__,
                         exc_info=exc,
                     )
-                offset = update.update_id + 1
+                self._offset = update.update_id + 1
             if stored_all:
                 failures = 0
             else:
@@ -404,6 +414,17 @@ class TelegramAdapter:
             ) from exc
         except TelegramError as exc:
             raise self._delivery_error(chat, exc) from exc
+
+    async def typing(self, chat: ChatRef) -> None:
+        """``sendChatAction typing`` (shown for 5 s or until the next message); best effort."""
+        try:
+            await self.application.bot.send_chat_action(
+                chat_id=self._current_chat_id(chat.chat_id),
+                action=ChatAction.TYPING,
+                message_thread_id=int(chat.thread_id) if chat.thread_id else None,
+            )
+        except TelegramError as exc:
+            self._log.info("telegram: typing in chat %s not shown: %s", chat.chat_id, exc)
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         """Answer the callback query (stops the spinner; ``text`` shows as a toast, cut to 200

@@ -200,6 +200,11 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> IncomingMessa
         mentions_bot=mentioned,
         mentions_others=others,
         reply_to_person=to_person,
+        reply_to_user_id=(
+            str(reply_to.from_user.id)
+            if reply_to is not None and reply_to.from_user is not None
+            else None
+        ),
         from_self=message.from_user is not None and message.from_user.id == bot_id,
     )
 

@@ -187,7 +187,8 @@ class WebAdapter:
             text=text,
             sent_at=entry.sent_at,
             reply_to_message_id=reply_to,
-            mentions_bot=True,
+            # like a group: the bot is addressed only when named (「@小助手 …」)
+            mentions_bot=f"@{self.bot_name}" in text,
         )
         await _stored(handlers.on_message(message))
         # logged before this coroutine yields again: ahead of any answer the core sends

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.clock import Clock, as_utc
 
@@ -55,7 +56,10 @@ class Owner:
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL; None for another database or an in-memory one."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # not a URL at all: opening the database says so, in one line
+        return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-
 from sqlalchemy import Engine, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from bot.clock import Clock, utc_now
+from bot.cluster.insert_once import insert_new
 from bot.inbox.models import InboxEvent, InboxState, OutboxMessage, OutboxState
 from bot.registry.sessions import write_session
 
-Clock = Callable[[], dt.datetime]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _insert_new(
-    session: Session, model: type[InboxEvent] | type[OutboxMessage], values: dict[str, object]
-) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the row
-    existed (not a caught IntegrityError: that would abort an enclosing PostgreSQL
-    transaction)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(col(model.id))
-    row = session.execute(stmt).first()
-    return None if row is None else int(row[0])
-
 
 class InboxStore:
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._now = clock
 
@@ -54,7 +33,7 @@ class InboxStore:
             "received_at": self._now(),
         }
         with write_session(self._engine) as session:
-            return _insert_new(session, InboxEvent, values)
+            return insert_new(session, InboxEvent, values)
 
     def pending(self) -> list[InboxEvent]:
         """Every event not handled yet, in arrival order (what a restart replays)."""
@@ -81,7 +60,7 @@ class InboxStore:
 
 
 class OutboxStore:
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._now = clock
 
@@ -97,7 +76,7 @@ class OutboxStore:
             "created_at": self._now(),
         }
         with write_session(self._engine) as session:
-            if _insert_new(session, OutboxMessage, values) is not None:
+            if insert_new(session, OutboxMessage, values) is not None:
                 return None
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
 

@@ -45,6 +45,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.kbloop.models",
     "bot.cluster.models",
     "bot.inbox.models",
+    "bot.tickets.incidents",
+    "bot.conversation.skips",
 )
 
 _HERE = Path(__file__).resolve().parent

@@ -35,6 +35,7 @@ PERSONAL_TEXT: Mapping[str, tuple[str, ...]] = {
     "ticket_attachment": ("file_name",),
     "ticket_event_detail": ("actor_name", "text"),
     "exchange": ("reporter_name", "question"),
+    "incident_reporter": ("name",),  # erased with its ticket
     "receipt": ("user_name",),
     "hospital_chat": ("title", "deactivated_reason"),
     "hospital_link": ("label",),

@@ -32,6 +32,7 @@ from bot.exchanges import Exchange
 from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
 from bot.tickets.attachments import TicketAttachment
+from bot.tickets.incidents import IncidentReporter
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
@@ -260,6 +261,7 @@ def _erase_tickets(s: Session, ids: tuple[int, ...], scope: str, by: str, now: d
     events = select(TicketEvent.id).where(col(TicketEvent.ticket_id).in_(ids))
     s.execute(delete(TicketEventDetail).where(col(TicketEventDetail.event_id).in_(events)))
     s.execute(delete(TicketMessage).where(col(TicketMessage.ticket_id).in_(ids)))
+    s.execute(delete(IncidentReporter).where(col(IncidentReporter.ticket_id).in_(ids)))
     s.execute(
         update(Ticket)
         .where(col(Ticket.id).in_(ids))

@@ -464,7 +464,8 @@ class TicketStore:
                 s.add(message)
 
     def set_category(self, number: str, category: str, by: By) -> Ticket:
-        """Correct the service category (engineers, the bot, the system)."""
+        """Correct the service category (engineers, the bot, the system; the reporter of an
+        open ticket, from the category buttons)."""
         _check_category(category)
         return self._set_field(number, by, "category", category, EventKind.CATEGORY_CHANGED)
 
@@ -479,7 +480,11 @@ class TicketStore:
         with write_session(self._engine) as s:
             actor = _actor(s, by)
             ticket = _locked(s, number, actor)
-            if actor.kind == ActorKind.HOSPITAL_USER:
+            if actor.kind == ActorKind.HOSPITAL_USER and not (
+                name == "category"
+                and ticket.is_open
+                and actor.id == f"{ticket.reporter_platform}:{ticket.reporter_user_id}"
+            ):  # the reporter may correct the category of their own open ticket, nothing else
                 raise NotAllowed(f"hospital users cannot change a ticket's {name}")
             previous = getattr(ticket, name)
             if previous != value:

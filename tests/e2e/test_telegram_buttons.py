@@ -16,6 +16,7 @@ from tests.e2e import test_bot_telegram as bot_telegram
 from tests.e2e.test_bot_telegram import DESK, H1_CHAT, NURSE, WANG, start_bot
 from tests.e2e.test_kb_labels import claim_and_resolve
 from tests.fakes.telegram_api import FakeTelegram
+from tests.testbot import REPO
 
 settings = bot_telegram.settings
 index_dir = bot_telegram.index_dir
@@ -30,7 +31,7 @@ QUESTION = "yb结算报2304，总额和明细对不上"  # hb-002's question
 def long_id_kb(tmp_path: Path) -> Path:
     """The sample KB with hb-002 (the article the question finds) under a 58-character id."""
     kb = tmp_path / "kb"
-    shutil.copytree(bot_telegram.REPO / "kb", kb)
+    shutil.copytree(REPO / "kb", kb)
     page = kb / "hb-002.md"
     page.write_text(
         page.read_text(encoding="utf-8").replace('id = "hb-002"', f'id = "{LONG_ID}"'),
@@ -50,7 +51,9 @@ def always_clarify(settings: Settings, kb: Path, index: Path) -> Settings:
         clarify_max=2,
     )
     kb_settings = dataclasses.replace(settings.kb, dir=str(kb), index_dir=str(index))
-    return dataclasses.replace(settings, decide=decide, kb=kb_settings)
+    # not a test of Telegram's 20 messages a minute per group (the answer's edits count too)
+    telegram = dataclasses.replace(settings.telegram, group_per_minute=600, group_burst=20)
+    return dataclasses.replace(settings, decide=decide, kb=kb_settings, telegram=telegram)
 
 
 async def test_a_58_character_article_id_is_offered_picked_and_labelled(

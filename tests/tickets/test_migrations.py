@@ -80,6 +80,8 @@ EXPECTED_TABLES = {
     "warned_chat",
     "inbox_event",
     "outbox_message",
+    "incident_reporter",
+    "skipped_message",
 }
 
 

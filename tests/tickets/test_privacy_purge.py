@@ -19,7 +19,8 @@ from bot.migrations import alembic_config, upgrade_to_head
 from bot.privacy.purge import ERASED, Eraser, PurgeRefused, Scope
 from bot.privacy.retention import RetentionJob
 from bot.privacy.settings import PrivacySettings
-from bot.tickets import Ticket, TicketStore
+from bot.tickets import Ticket, TicketStore, incidents
+from bot.tickets.incidents import IncidentReporter
 from kb_index.articles import Article
 from kb_index.store import WEB_SOURCE, article_history, save_article
 from tests.tickets.conftest import FakeClock
@@ -59,6 +60,16 @@ def test_erasing_a_ticket_keeps_the_record_and_the_trail(
     other = worked_ticket(store, open_ticket)
     exchanges = ExchangeStore(engine, lambda: clock().replace(tzinfo=dt.UTC))
     asked = ask(exchanges, f"打印机脱机 {LANDLINE}", number)
+    reporter = IncidentReporter(  # someone else who reported the same outage
+        ticket_id=0,
+        platform="telegram",
+        chat_id="-1",
+        message_id="9",
+        user_id="7002",
+        name="护士小王",
+        joined_at=clock(),
+    )
+    incidents.join(engine, store.get(number), reporter)
     kinds = [e.kind for e in store.events(number)]
 
     log = eraser.erase(Scope.ticket(number), by="e09")
@@ -73,6 +84,7 @@ def test_erasing_a_ticket_keeps_the_record_and_the_trail(
     assert (t.status, t.accepted_by, t.category) == ("resolved", "e01", "usage")
     assert t.completed_at is not None
     assert store.messages(number) == []
+    assert incidents.reporters(engine, t.id or 0) == []
     events = store.events(number)
     assert [e.kind for e in events] == [*kinds, "erased"]
     assert all(e.text is None and e.actor_name == "" for e in events)

@@ -345,14 +345,18 @@ def test_set_category_and_urgency(store: TicketStore, open_ticket: Callable[...,
     store.set_urgency(number, "P1", Actor.bot())
     with pytest.raises(InvalidValue, match="unknown category"):
         store.set_category(number, "printing", "e01")
-    with pytest.raises(NotAllowed):
-        store.set_category(number, "lis", HOSPITAL_USER)
+    with pytest.raises(NotAllowed):  # another person of the hospital: not theirs to correct
+        store.set_category(number, "lis", Actor.hospital_user("h001", "telegram", 7002, "护士"))
+    with pytest.raises(NotAllowed):  # the reporter corrects the category, nothing else
+        store.set_urgency(number, "P2", HOSPITAL_USER)
+    store.set_category(number, "lis", HOSPITAL_USER)  # the reporter, their own open ticket
     got = store.get(number)
-    assert (got.category, got.urgency) == ("report", "P1")
+    assert (got.category, got.urgency) == ("lis", "P1")
     changes = [(e.kind, e.actor_kind, e.from_value, e.to_value) for e in store.events(number)[1:]]
     assert changes == [
         ("category_changed", "engineer", "consult", "report"),
         ("urgency_changed", "bot", "P3", "P1"),
+        ("category_changed", "hospital_user", "report", "lis"),
     ]
 
 

@@ -57,7 +57,7 @@ def thread_of_two(s: Any) -> list[Exchange]:
 def opening(thread: list[Exchange], hospital: Any) -> _Opening:
     return _Opening(
         hospital, thread[-1], thread, ChatRef("telegram", "-1001001"), False,
-        [("hb-002", "住院医保结算提示总额与明细合计不一致")], ["billing"],
+        [("hb-002", "住院医保结算提示总额与明细合计不一致")],
     )  # fmt: skip
 
 

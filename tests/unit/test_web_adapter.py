@@ -158,6 +158,13 @@ async def test_the_log_is_bounded_oldest_first(adapter: WebAdapter) -> None:
     assert gone.value.status == 404
 
 
+async def test_only_a_post_naming_the_bot_mentions_it(adapter: WebAdapter, core: FakeCore) -> None:
+    adapter.post("h001", NURSE, "@小助手 在吗", reply_to=None)
+    adapter.post("h001", NURSE, "好的谢谢", reply_to=None)
+    await eventually(lambda: len(core.messages) == 2)
+    assert [m.mentions_bot for m in core.messages] == [True, False]
+
+
 async def test_a_post_is_logged_at_once_and_answered_through_send(
     adapter: WebAdapter, core: FakeCore
 ) -> None:
@@ -166,7 +173,8 @@ async def test_a_post_is_logged_at_once_and_answered_through_send(
     await eventually(lambda: len(texts(adapter)) == 2)
     [msg] = core.messages
     assert msg.chat == ChatRef("web", "h001") and msg.message_id == entry.id
-    assert msg.mentions_bot and msg.sender == NURSE and msg.sent_at.tzinfo is not None
+    assert not msg.mentions_bot  # a group: only 「@小助手」 addresses the bot
+    assert msg.sender == NURSE and msg.sent_at.tzinfo is not None
     answer = adapter.board.changes("h001", entry.seq, "").messages[0]
     assert answer["reply_to"] == entry.id
     assert answer["quote"] == {"sender": "护士小张", "text": "号源显示已满"}

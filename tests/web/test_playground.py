@@ -325,3 +325,20 @@ async def test_a_hospital_users_typed_name_shows_who_they_really_are(web: WebEnv
     engineer = await Chat.open(await web.login("e01"))
     mine = await engineer.say("测试一下", name="演示用户")
     assert mine["badge"] == "第一人民医院 · 工程师 e01 演示"
+
+
+async def test_the_playground_is_a_group_thanks_get_silence_and_only_a_named_bot_replies(
+    web: WebEnv,
+) -> None:
+    chat = await Chat.open(await web.login())
+    for thanks in ("好的谢谢", "收到", "👍", "感谢", "@小助手 好的谢谢"):
+        await chat.say(thanks)
+    hello = await chat.say("@小助手 在吗")
+    nudge = await chat.wait_for(lambda m: m["reply_to"] == hello["id"])
+    assert "请直接描述问题" in nudge["text"]
+    await chat.say("@小助手 在吗")  # once per person per window
+    question = await chat.say("住院病人入院时间录错了，床位费多算了一天")
+    await chat.wait_for(lambda m: m["reply_to"] == question["id"])
+    # one chat is handled in order: everything before the answer was handled, and got nothing
+    assert len(chat.bot_messages()) == 2
+    assert web.app.services.tickets.open_tickets() == []

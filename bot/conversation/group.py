@@ -1,0 +1,173 @@
+"""The pipeline's hooks for behaving well in a busy group (see the package docstring).
+
+``Group`` holds the in-memory windows (pieces, engineers' presence) and answers the
+pipeline's questions one hook at a time, so ``bot/pipeline.py`` keeps its one readable path.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sqlmodel import Session
+
+from adapters.base import IncomingMessage, Reply
+from bot import operations, texts
+from bot.conversation import followups
+from bot.conversation.duplicates import same_open_ticket
+from bot.conversation.incident_flow import join_open_incident
+from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
+from bot.conversation.pieces import Pieces, Question, describe
+from bot.conversation.presence import Presence
+from bot.conversation.said import Said, record
+from bot.conversation.settings import GroupSettings
+from bot.conversation.skips import SkipReason, SkipStore
+from bot.core import Services, thread_root
+from bot.exchanges import Exchange, Outcome
+from bot.registry.models import Hospital
+from bot.tickets.models import Ticket
+from bot.tickets.store import Actor
+
+
+class Group:
+    def __init__(self, services: Services, settings: GroupSettings) -> None:
+        self.s = services
+        self.settings = settings
+        self.pieces = Pieces(settings.gather_seconds, services.clock)
+        self.presence = Presence(settings.engineer_quiet_minutes, services.clock)
+        self.skips = SkipStore(services.db.engine, services.clock)
+
+    # ---- engineers in the group -------------------------------------------------------------
+
+    async def engineer_posts(self, msg: IncomingMessage) -> bool:
+        """An engineer's own message in a hospital chat: remembered (they are handling that
+        thread and person now) and never answered by the bot."""
+        engineer = await self.s.db.read(
+            lambda: self.s.registry.engineer_for_user(msg.chat.platform, msg.sender.user_id)
+        )
+        if engineer is None:
+            return False
+        root = await self.s.db.read(lambda: thread_root(msg, self.s))
+        self.presence.engineer_spoke(
+            msg.chat.platform, msg.chat.chat_id, engineer.id, root, msg.reply_to_user_id
+        )
+        return True
+
+    async def engineer_handling(self, msg: IncomingMessage, hospital: Hospital) -> bool:
+        """An engineer is talking in this thread or to this person: stay out, and record it."""
+        if self.settings.engineer_quiet_minutes <= 0:
+            return False
+        root = await self.s.db.read(lambda: thread_root(msg, self.s))
+        engineer_id = self.presence.talking(
+            msg.chat.platform, msg.chat.chat_id, root, msg.sender.user_id
+        )
+        if engineer_id is None:
+            return False
+        await self.s.db.write(
+            partial(
+                self.skips.record,
+                hospital_id=hospital.id,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                message_id=msg.message_id,
+                reason=SkipReason.ENGINEER_TALKING,
+                engineer_id=engineer_id,
+            )
+        )
+        return True
+
+    # ---- 「还是不行」 ---------------------------------------------------------------------------
+
+    async def bare_follow_up(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """A 「还是不行」 replying to nothing: linked to what it is about, or asked which."""
+        if msg.reply_to_message_id or msg.attachments or not is_bare_follow_up(text):
+            return False
+        await followups.bare(self.s, hospital, Said.of(msg, text), self.settings.follow_up_minutes)
+        return True
+
+    # ---- pieces -----------------------------------------------------------------------------
+
+    async def piece_of_earlier(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """A screenshot right after the person's question joins that question: added to its
+        ticket, or recorded in its thread (a later ticket carries it)."""
+        exchange_id = self.pieces.follows_question(msg, text)
+        if exchange_id is None:
+            return False
+        prior = await self.s.db.read(lambda: self.s.exchanges.get(exchange_id))
+        if prior is None:
+            return False
+        body = describe(msg.attachments)
+        if prior.ticket_number:
+            ticket = await self.s.db.read(lambda: self.s.tickets.get(prior.ticket_number or ""))
+            author = Actor.hospital_user(
+                hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
+            )
+            await operations.hospital_follow_up(
+                self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
+            )
+            return True
+        said = Said.of(msg, body)
+        await self.s.db.write(
+            lambda: record(self.s, hospital, said, prior.thread_root, Outcome.QUIET)
+        )
+        return True
+
+    async def gather(self, msg: IncomingMessage, text: str) -> Question | None:
+        """The whole question this message completes, or None while it waits for the rest
+        (typing shown; a greeting addressed to the bot gets 「请直接描述问题」 once)."""
+        if msg.mentions_others or msg.reply_to_person:  # people talking: nothing to wait for
+            return Question((msg,), text, text)
+        question = self.pieces.gather(msg, text)
+        if question is not None:
+            return question
+        if msg.mentions_bot and is_greeting(text) and self.pieces.may_nudge(msg):
+            await self.s.messenger.send(
+                Reply(chat=msg.chat, text=texts.describe_directly(), reply_to=msg.message_id)
+            )
+        else:
+            await self.s.messenger.typing(msg.chat)
+        return None
+
+    def decided(self, msg: IncomingMessage, exchange: Exchange | None) -> None:
+        if exchange is not None and exchange.id is not None:
+            self.pieces.decided(msg, exchange.id)
+
+    def small_talk_reply(self, msg: IncomingMessage, text: str) -> str | None:
+        """What to say to chit-chat addressed to the bot: nothing to thanks, 「请直接描述问题」
+        to a greeting (once per window), else the short hint."""
+        if is_thanks(text):
+            return None
+        if is_greeting(text):
+            return texts.describe_directly() if self.pieces.may_nudge(msg) else None
+        return texts.mention_ack()
+
+    # ---- no duplicate tickets ---------------------------------------------------------------
+
+    async def repeated(self, msg: IncomingMessage, hospital: Hospital, question: Question) -> bool:
+        """The person asks again what their open ticket is about: pointed to it, and the
+        message is added to it."""
+
+        def find() -> Ticket | None:
+            with Session(self.s.db.engine) as session:
+                return same_open_ticket(
+                    session,
+                    hospital.id,
+                    msg.chat.platform,
+                    msg.sender.user_id,
+                    question.text,
+                    self.settings.same_question_overlap,
+                )
+
+        ticket = await self.s.db.read(find)
+        if ticket is None:
+            return False
+        await followups.point(self.s, ticket, hospital, Said.of(msg, question.record))
+        return True
+
+    async def joins_incident(
+        self, msg: IncomingMessage, hospital: Hospital, question: Question
+    ) -> bool:
+        """An outage report while the hospital's P1 for it is open: one incident."""
+        ticket = await join_open_incident(
+            self.s, msg, hospital, question.record, self.settings.incident_minutes
+        )
+        return ticket is not None

@@ -1,0 +1,106 @@
+"""Outage reports joining the hospital's open P1, and telling all its reporters the outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from adapters.base import ChatRef, IncomingMessage, Reply
+from bot import texts
+from bot.conversation.said import Said, record
+from bot.core import Services, refresh_cards
+from bot.exchanges import Outcome
+from bot.links import Side
+from bot.registry.models import Hospital
+from bot.registry.sessions import transaction
+from bot.tickets import incidents
+from bot.tickets.incidents import IncidentReporter
+from bot.tickets.models import Direction, Ticket
+from bot.tickets.store import Actor
+
+
+async def join_open_incident(
+    services: Services, msg: IncomingMessage, hospital: Hospital, text: str, minutes: float
+) -> Ticket | None:
+    """Join the report to the hospital's P1 opened in the last ``minutes`` (None: there is
+    none, open a P1). The report is recorded as an escalated exchange of that ticket, its
+    message joins the ticket's conversation and the reporter the incident, in one
+    transaction; the reporter is told and the desk card re-rendered."""
+    if minutes <= 0:
+        return None
+    since = services.clock() - dt.timedelta(minutes=minutes)
+    engine = services.db.engine
+
+    def write() -> tuple[Ticket, int] | None:
+        with transaction(engine):
+            ticket = incidents.open_incident(engine, hospital.id, since)
+            if ticket is None:
+                return None
+            said = Said.of(msg, text)
+            exchange = record(services, hospital, said, msg.message_id, Outcome.PENDING, "urgent")
+            services.exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
+            services.links.link(
+                msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+            )
+            services.tickets.append_message(
+                ticket.number,
+                Direction.HOSPITAL,
+                Actor.hospital_user(
+                    hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
+                ),
+                text,
+                msg.ref,
+            )
+            count = incidents.join(
+                engine,
+                ticket,
+                IncidentReporter(
+                    ticket_id=ticket.id or 0,
+                    platform=msg.chat.platform,
+                    chat_id=msg.chat.chat_id,
+                    thread_id=msg.chat.thread_id,
+                    message_id=msg.message_id,
+                    user_id=msg.sender.user_id,
+                    name=msg.sender.display_name,
+                    joined_at=services.clock(),
+                ),
+            )
+            return ticket, count
+
+    joined = await services.db.write(write)
+    if joined is None:
+        return None
+    ticket, count = joined
+    told = await services.messenger.send(
+        Reply(
+            chat=msg.chat, text=texts.incident_joined(ticket.number, count), reply_to=msg.message_id
+        )
+    )
+    if told is not None:
+        await services.db.write(
+            lambda: services.links.link(
+                told.platform, told.chat_id, told.message_id, ticket.number, Side.HOSPITAL
+            )
+        )
+    await refresh_cards(services, ticket.number)
+    return ticket
+
+
+async def tell_reporters(services: Services, ticket: Ticket, text: str) -> None:
+    """Say ``text`` to everyone who joined the incident: one message per chat, replying to
+    the latest report there and mentioning each reporter (the ticket's own reporter is told
+    in its thread by the caller)."""
+    rows = await services.db.read(lambda: incidents.reporters(services.db.engine, ticket.id or 0))
+    for group in incidents.by_chat(rows):
+        last = group[-1]
+        await services.messenger.send(
+            Reply(
+                chat=_chat(last),
+                text=text,
+                reply_to=last.message_id,
+                mention_user_ids=tuple(dict.fromkeys(r.user_id for r in group)),
+            )
+        )
+
+
+def _chat(row: IncidentReporter) -> ChatRef:
+    return ChatRef(row.platform, row.chat_id, row.thread_id)

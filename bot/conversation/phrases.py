@@ -1,0 +1,54 @@
+"""The few short messages whose meaning does not depend on the KB: greetings that open a
+question (「在吗」), thanks that close one (「好的谢谢」), and a bare 「还是不行」.
+
+Each is matched on the whole message (mentions of the bot and punctuation removed), so a
+greeting *with* a question after it is a question, and 「谢谢，还有个问题…」 is not thanks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import texts
+
+_NOISE = re.compile(r"@\S+|[\s\W_]+", re.UNICODE)
+
+_GREETING = re.compile(
+    r"(您好|你好|hi|hello|哈喽|在吗|在不在|在么|在嘛|在不|有人吗|有人在吗|有没有人|人呢|"
+    r"老师|工程师|小助手|客服|请问|打扰一下|打扰了|麻烦|你们?|啊|呀|呢|嗎|吗|么|哦|嗯|请|问下|一下)+"
+)
+_THANKS = re.compile(
+    r"(好的|好滴|好嘞|好|收到|谢谢|多谢|感谢|谢了|谢啦|辛苦了?|ok|okay|嗯|嗯嗯|明白|了解|知道了|"
+    r"没问题|可以了|行|了|啦|呀|哈|老师|你|您|大家)+",
+    re.IGNORECASE,
+)
+_THANKS_EMOJI = re.compile("[👍🙏👌💪🌹😊❤🤝]")
+#: What a bare follow-up may have besides its 「还是不行」: particles and words like 刚才那个.
+_FOLLOW_UP_FILLER = re.compile(
+    r"(刚才|刚刚|那个|这个|问题|的|了|啊|呀|我|我们|这边|试了|弄了|按你说的|照着做|还|都|也|吗|呢)+"
+)
+
+
+def _core(text: str) -> str:
+    return _NOISE.sub("", text).lower()
+
+
+def is_greeting(text: str) -> bool:
+    """「在吗」「有人吗」「您好，请问」: an opener with nothing asked yet."""
+    core = _core(text)
+    return bool(core) and _GREETING.fullmatch(core) is not None
+
+
+def is_thanks(text: str) -> bool:
+    """「好的谢谢」「收到」「👍」: a closing that wants no answer."""
+    core = _core(_THANKS_EMOJI.sub("好", text))
+    return bool(core) and _THANKS.fullmatch(core) is not None
+
+
+def is_bare_follow_up(text: str) -> bool:
+    """「还是不行」「试了还是不行啊」: says the earlier help did not work, and nothing else
+    (a 「还是报ORA-01653，收费员都登不上」 is a message of its own and is decided as one)."""
+    if not texts.says_unsolved(text):
+        return False
+    rest = texts.UNSOLVED_PHRASE.sub("", _core(text))
+    return len(_FOLLOW_UP_FILLER.sub("", rest)) <= 2

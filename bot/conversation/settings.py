@@ -1,0 +1,35 @@
+"""``[bot.group]``: the time windows of group behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """How long each conversational window lasts (seconds or minutes, as named)."""
+
+    #: Messages from one person in one chat this close together are one question: a greeting
+    #: or a bare screenshot waits (typing shown) for the text it belongs to, and a screenshot
+    #: right after a question joins it. 0 turns gathering off.
+    gather_seconds: float = 20.0
+    #: An engineer who posted in the thread, or answered this person in the chat, this recently
+    #: is handling it: the bot stays out (recorded as skipped). 0 turns it off.
+    engineer_quiet_minutes: float = 10.0
+    #: Outage reports from one hospital within this many minutes of an open P1 join it (one
+    #: incident, every reporter on it) instead of opening another P1. 0 turns it off.
+    incident_minutes: float = 30.0
+    #: A bare 「还是不行」 refers to the person's answered questions and tickets this recent.
+    follow_up_minutes: float = 60.0
+    #: How much of a new message must repeat the person's open ticket for it to count as the
+    #: same question (share of its character bigrams and words found in the ticket, 0..1).
+    same_question_overlap: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("gather_seconds", "engineer_quiet_minutes", "incident_minutes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"[bot.group] {name} must be ≥ 0")
+        if self.follow_up_minutes <= 0:
+            raise ValueError("[bot.group] follow_up_minutes must be > 0")
+        if not 0 < self.same_question_overlap <= 1:
+            raise ValueError("[bot.group] same_question_overlap must be in (0, 1]")

@@ -1,0 +1,135 @@
+"""The pieces of group behaviour that need no chat: the short phrases, the gathering window
+(driven by a test clock), the same-question overlap and the category guess."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
+from bot.conversation.duplicates import overlap
+from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
+from bot.conversation.pieces import Pieces
+from bot.conversation.presence import Presence
+from bot.conversation.settings import GroupSettings
+from bot.tickets.category_guess import guess_category, likely_categories
+
+T0 = dt.datetime(2026, 3, 2, 8, 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.mark.parametrize("text", ["在吗", "有人吗？？", "@小助手 在吗", "您好，请问", "老师在不在"])
+def test_greetings(text: str) -> None:
+    assert is_greeting(text) and not is_thanks(text) and not is_bare_follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["好的谢谢", "收到", "👍👍", "感谢", "好的 辛苦了", "OK 谢谢"])
+def test_thanks(text: str) -> None:
+    assert is_thanks(text) and not is_greeting(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["在吗 收费处打印发票是空白的", "谢谢，还有个问题", "🤔", "还是报ORA-01653，收费员都登不上"],
+)
+def test_messages_with_content_are_none_of_them(text: str) -> None:
+    assert not is_greeting(text) and not is_thanks(text) and not is_bare_follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["还是不行", "试了还是不行啊", "刚才那个还是不行", "没用"])
+def test_bare_follow_ups(text: str) -> None:
+    assert is_bare_follow_up(text)
+
+
+def message(n: int, text: str = "", photo: bool = False, user: str = "u1") -> IncomingMessage:
+    shots = (Attachment("photo", f"f{n}", f"shot{n}.png"),) if photo else ()
+    return IncomingMessage(
+        ChatRef("telegram", "-1"), str(n), Sender(user, "护士"), text, T0, attachments=shots
+    )
+
+
+def test_pieces_wait_for_the_text_and_join_within_the_window() -> None:
+    clock = Clock()
+    pieces = Pieces(20, clock)
+    assert pieces.gather(message(1, "在吗"), "在吗") is None
+    clock.now += dt.timedelta(seconds=10)
+    assert pieces.gather(message(2, photo=True), "") is None
+    assert pieces.gather(message(3, "别人的问题", user="u2"), "别人的问题") is not None
+    clock.now += dt.timedelta(seconds=15)
+    question = pieces.gather(message(4, "发票打印空白"), "发票打印空白")
+    assert question is not None and [m.message_id for m in question.messages] == ["1", "2", "4"]
+    assert question.text == "发票打印空白" and question.record == "发票打印空白\n[截图: shot2.png]"
+    pieces.decided(question.last, 99)
+    clock.now += dt.timedelta(seconds=19)
+    assert pieces.follows_question(message(5, photo=True), "") == 99
+    clock.now += dt.timedelta(seconds=2)
+    assert pieces.follows_question(message(6, photo=True), "") is None  # window over
+
+
+def test_a_piece_older_than_the_window_is_dropped_and_the_nudge_is_once_per_window() -> None:
+    clock = Clock()
+    pieces = Pieces(20, clock)
+    assert pieces.gather(message(1, photo=True), "") is None
+    clock.now += dt.timedelta(seconds=21)
+    question = pieces.gather(message(2, "发票打印空白"), "发票打印空白")
+    assert question is not None and question.record == "发票打印空白"
+    assert pieces.may_nudge(message(3, "在吗")) and not pieces.may_nudge(message(4, "在吗"))
+    clock.now += dt.timedelta(seconds=21)
+    assert pieces.may_nudge(message(5, "在吗"))
+
+
+def test_without_a_window_every_message_stands_alone() -> None:
+    pieces = Pieces(0, Clock())
+    question = pieces.gather(message(1, "在吗"), "在吗")
+    assert question is not None and question.text == "在吗"
+
+
+def test_an_engineer_is_talking_to_a_person_or_in_a_thread_for_the_minutes_set() -> None:
+    clock = Clock()
+    presence = Presence(10, clock)
+    presence.engineer_spoke("telegram", "-1", "e01", thread="7", to_user="u1")
+    assert presence.talking("telegram", "-1", "9", "u1") == "e01"  # answered this person
+    assert presence.talking("telegram", "-1", "7", "u2") == "e01"  # in this thread
+    assert presence.talking("telegram", "-1", "9", "u2") is None
+    assert presence.talking("telegram", "-2", "7", "u1") is None  # another chat
+    clock.now += dt.timedelta(minutes=11)
+    assert presence.talking("telegram", "-1", "7", "u1") is None
+
+
+def test_the_same_question_in_other_words_overlaps_and_another_does_not() -> None:
+    same = GroupSettings().same_question_overlap
+    assert overlap("医保结算还是报2304", "yb结算报2304，总额和明细对不上") >= same
+    assert overlap("打印机卡纸了", "yb结算报2304，总额和明细对不上") < 0.2
+
+
+def test_module_words_decide_the_category_and_a_question_naming_none_is_usage() -> None:
+    # the nearest articles of an unanswered question are about something else: not used
+    assert guess_category("yb结算报2304") == "insurance"
+    assert guess_category("检验科标本条码扫不出来") == "lis"
+    assert guess_category("CT检查登记后没有费用") == "pacs"
+    assert guess_category("新来的护士怎么开通HIS账号") == "consult"
+    assert guess_category("腕带打印出来是空白的") == "usage"  # the issue's 腕带 → LIS case
+    assert guess_category("登录HIS报错") == "usage"  # and its 登录 → PACS case
+    # the one-tap choices: the words' categories, usage, the nearest articles', the catch-all
+    assert likely_categories("医保卡读卡器新电脑装驱动", ["lis"], 4) == [
+        "install",
+        "insurance",
+        "usage",
+        "lis",
+    ]
+    assert likely_categories("界面有点卡", ["report"]) == ["usage", "report", "consult"]
+
+
+def test_group_settings_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="gather_seconds"):
+        GroupSettings(gather_seconds=-1)
+    with pytest.raises(ValueError, match="same_question_overlap"):
+        GroupSettings(same_question_overlap=0)
