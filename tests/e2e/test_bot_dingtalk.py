@@ -282,3 +282,29 @@ async def test_hisbot_run_with_one_tenant_refused_answers_the_others_and_closes_
         stop.set()
         await asyncio.wait_for(running, 30)
     assert all(dt.live_connections(n) == 0 for n in ("h001", "h002", "vendor"))
+
+
+async def test_a_restarted_bot_answers_a_redelivered_message_not_again(
+    tmp_path: Path, index_dir: Path, dt: FakeDingTalk, tg: FakeTelegram
+) -> None:
+    """The adapter's memory of msgIds ends with the process; the core's inbox (keyed on the
+    msgId) does not, so DingTalk re-delivering to a restarted bot changes nothing."""
+    settings = load(tmp_path, index_dir, config(dt, tg, desk_on_dingtalk=True))
+    env = environment(dt, desk_on_dingtalk=True)
+    chat = f"h002/{H2}"
+    first = await run_bot(settings, env)
+    try:
+        data = dt.user_message("h002", H2, "cashier9", "紧急！全院HIS都登不上了，收费处排长队")
+        await dt.wait_for_sent(lambda m: m.chat_id == chat and "紧急" in m.text)
+    finally:
+        await first.stop()
+    second = await run_bot(settings, env)
+    try:
+        again = dt.deliver("h002", "/v1.0/im/bot/messages/get", data)
+        await dt.wait_until(lambda: again in dt.acks)
+        dt.user_message("h002", H2, "cashier9", "号源被锁了一直显示已满")  # a marker
+        await dt.wait_for_sent(lambda m: m.chat_id == chat and "号源" in m.text)
+        assert len([m for m in dt.sent_to(chat) if "紧急" in m.text]) == 1
+        assert len(second.services.tickets.open_tickets()) == 1
+    finally:
+        await second.stop()

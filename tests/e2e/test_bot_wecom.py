@@ -355,3 +355,27 @@ async def test_hospitals_on_wecom_with_the_desk_on_telegram(
 
 def bot_texts(app: App, number: str) -> set[str]:
     return {m.text for m in app.services.tickets.messages(number)}
+
+
+async def test_a_restarted_bot_answers_a_redelivered_callback_not_again(
+    settings: Settings, wc: FakeWeCom
+) -> None:
+    """The adapter's own dedupe is gone with the process; the core's inbox (keyed on the
+    msgid) remembers what was handled, so a re-delivery after a restart is answered once."""
+    h1 = BOTS["h001"][0]
+    first = await start_bot(settings)
+    try:
+        frame = await wc.user_message(
+            h1, NURSE, "入院时间录错了，床位费多算了一天", chatid=H1_GROUP
+        )
+        await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "床位费" in m.content)
+    finally:
+        await first.stop()
+    second = await start_bot(settings)
+    try:
+        await wc.deliver(h1, frame)  # WeCom delivers the same msgid to the new process
+        await wc.user_message(h1, NURSE, "号源被锁了一直显示已满", chatid=H1_GROUP)  # a marker
+        await wc.wait_for_sent(2, chatid=H1_GROUP)
+        assert len([m for m in wc.sent_to(H1_GROUP) if "床位费" in m.content]) == 1
+    finally:
+        await second.stop()
