@@ -2,116 +2,35 @@
 started against its fake server on 127.0.0.1, plus the few platform-specific moves a
 contract test needs (a user says something, presses a button; what the chat shows).
 
-Adding a platform is one ``Platform`` subclass and one entry in ``PLATFORMS``. What a
-platform genuinely cannot do is declared in its ``lacks`` (``Capability`` → why); the contract
-then checks the declared fallback instead of skipping silently.
+Adding a platform is one ``Platform`` subclass (the interface is tests/contract/harness.py;
+DingTalk's harness is dingtalk_harness.py) and one entry in ``PLATFORMS``. What a platform
+genuinely cannot do is declared in its ``lacks`` (``Capability`` → why); the contract then
+checks the declared fallback instead of skipping silently.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, ButtonPress, ChatRef, MessageRef
-from adapters.dingtalk import convert as dingtalk_convert
-from adapters.dingtalk.adapter import DingTalkAdapter
-from adapters.dingtalk.settings import DingTalkSettings, DingTalkTenant
-from adapters.dingtalk.settings import TenantCredentials as DingTalkCredentials
+from adapters.base import ButtonPress, ChatRef, MessageRef
 from adapters.slack import SlackAdapter, SlackSettings
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.convert import card_text, message_id_for
 from adapters.wecom.settings import TenantCredentials, WeComSettings
 from tests.contract.core import RecordingCore
-from tests.fakes.dingtalk_api import FakeDingTalk, VirtualClock
-from tests.fakes.dingtalk_api import Sent as DingTalkSent
+from tests.contract.dingtalk_harness import dingtalk
+from tests.contract.harness import Capability, Platform, Shown
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom
 
-
-@dataclass(frozen=True)
-class Shown:
-    """A bot message as the chat shows it now (edits applied), in neutral terms."""
-
-    text: str
-    #: The ``Button.action`` each button carries back when pressed.
-    actions: list[str]
-    #: The platform users the message mentions (ids as the core gave them).
-    mentions: list[str]
-    #: The message it answers (reply, thread root or the question it is bound to).
-    reply_to: str | None
-
-
-class Capability(enum.Enum):
-    """What the contract asks that some platform genuinely cannot do."""
-
-    #: A group message that does not address the bot still reaches it.
-    UNADDRESSED = "unaddressed group messages"
-    #: A user's file reaches the bot, with its caption.
-    FILES = "files"
-    #: A button press is answered with a text shown to the presser.
-    TOAST = "press acknowledgements"
-    #: The bot's answer quotes (or threads under) the question it answers.
-    QUOTE = "quoted replies"
-
-
-class Platform:
-    """A running adapter, its fake and the moves of a user on that platform."""
-
-    name: str
-    #: What this platform cannot do, and why (its fallback is what the contract checks).
-    lacks: ClassVar[Mapping[Capability, str]] = {}
-    #: A group chat with the bot in it, and a colleague the core may mention.
-    group: ChatRef
-    engineer: str
-    adapter: Adapter
-    core: RecordingCore
-
-    async def user_says(self, text: str, *, reply_to: MessageRef | None = None) -> str:
-        """A user @-mentions the bot in ``group`` (replying to/quoting ``reply_to``); returns
-        the platform's id of the message."""
-        raise NotImplementedError
-
-    def can(self, capability: Capability) -> bool:
-        return capability not in self.lacks
-
-    async def user_chats(self, text: str) -> str:
-        """A user says ``text`` in ``group`` without addressing the bot (``UNADDRESSED``)."""
-        raise NotImplementedError
-
-    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
-        """A user @-mentions the bot with a file attached (``FILES``)."""
-        raise NotImplementedError
-
-    def shown(self, ref: MessageRef) -> Shown:
-        raise NotImplementedError
-
-    async def press(self, ref: MessageRef, action: str) -> None:
-        """A user presses the button of ``ref`` that carries ``action``."""
-        raise NotImplementedError
-
-    def acknowledged(self, press: ButtonPress) -> list[str]:
-        """The texts the presser was shown in answer to ``press`` (``TOAST``)."""
-        raise NotImplementedError
-
-    def throttle_next_sends(self, times: int) -> None:
-        """The platform refuses the next ``times`` sends with its rate-limit answer."""
-        raise NotImplementedError
-
-    async def remove_bot(self) -> ChatRef:
-        """The bot is removed from a chat (or the chat is gone); returns that chat."""
-        raise NotImplementedError
-
-    def sends(self) -> int:
-        """How many messages the bot got into chats so far (parts of a split message count)."""
-        raise NotImplementedError
+__all__ = ["PLATFORMS", "Capability", "Platform", "Shown"]
 
 
 # ------------------------------------------------------------------ Telegram
@@ -403,93 +322,6 @@ async def wecom() -> AsyncIterator[Platform]:
         await adapter.start(core.handlers())
         try:
             yield WeComPlatform(fake, adapter, core)
-        finally:
-            await adapter.stop()
-
-
-# ------------------------------------------------------------------ DingTalk
-
-DT_TENANT, DT_GROUP, DT_USER = "h001", "cidH1group", "nurse01"
-
-
-class DingTalkPlatform(Platform):
-    name = "dingtalk"
-    group = ChatRef("dingtalk", f"{DT_TENANT}/{DT_GROUP}")
-    engineer = f"{DT_TENANT}/wanggong"
-    lacks: ClassVar[Mapping[Capability, str]] = {
-        Capability.UNADDRESSED: "a DingTalk group robot receives only messages that @ it",
-        Capability.FILES: "a file message cannot @ a robot, so group robots never get files",
-        Capability.TOAST: "DingTalk has no toast for a card press; the card's update shows it",
-        Capability.QUOTE: "robots cannot quote; an answer @-mentions the asker instead",
-    }
-
-    def __init__(self, dt: FakeDingTalk, adapter: DingTalkAdapter, core: RecordingCore) -> None:
-        self.dt, self.adapter, self.core = dt, adapter, core
-
-    async def user_says(self, text: str, *, reply_to: MessageRef | None = None) -> str:
-        quote = self._sent(reply_to) if reply_to else None
-        data = self.dt.user_message(DT_TENANT, DT_GROUP, DT_USER, text, quote=quote)
-        return str(data["msgId"])
-
-    def _sent(self, ref: MessageRef) -> DingTalkSent:
-        """The bot's message ``ref``: a card by its outTrackId, a text by the digest that
-        names it (the robot APIs return no message id)."""
-        (sent,) = [
-            s
-            for s in self.dt.sent_to(ref.chat_id)
-            if s.card_id == ref.message_id
-            or (not s.card_id and dingtalk_convert.text_message_id(ref.chat_id, s.text))
-            == ref.message_id
-        ]
-        return sent
-
-    def shown(self, ref: MessageRef) -> Shown:
-        sent = self._sent(ref)
-        text = sent.edits[-1] if sent.edits else sent.text
-        actions = [str(b["params"]["action"]) for b in sent.buttons]
-        mentions = [f"{sent.tenant}/{u}" for u in sent.at_user_ids]
-        return Shown(text, actions, mentions, None)
-
-    async def press(self, ref: MessageRef, action: str) -> None:
-        card = self._sent(ref)
-        (label,) = [b["text"] for b in card.buttons if b["params"]["action"] == action]
-        self.dt.press(card, DT_USER, label)
-
-    def acknowledged(self, press: ButtonPress) -> list[str]:
-        return []  # nothing to look at: DingTalk shows a card press no text of its own
-
-    def throttle_next_sends(self, times: int) -> None:
-        self.dt.throttle_next(times)
-
-    async def remove_bot(self) -> ChatRef:
-        self.dt.remove_bot(DT_TENANT, "cidH2gone")
-        return ChatRef("dingtalk", f"{DT_TENANT}/cidH2gone")
-
-    def sends(self) -> int:
-        return len(self.dt.sent)
-
-
-@contextlib.asynccontextmanager
-async def dingtalk() -> AsyncIterator[Platform]:
-    async with FakeDingTalk() as fake:
-        tenant = fake.add_tenant(DT_TENANT)
-        settings = DingTalkSettings(
-            api_base=fake.base_url,
-            tenants=(DingTalkTenant(DT_TENANT, "DT_H001_ID", "DT_H001_SECRET"),),
-            connect_timeout=5.0,
-            reconnect_backoff=0.05,
-            reconnect_max=0.2,
-            network_backoff=0.01,
-        )
-        credentials = {
-            DT_TENANT: DingTalkCredentials(tenant.client_id, tenant.secret, tenant.client_id)
-        }
-        # Retry-After is honoured on a virtual clock: the contract needs no real waiting
-        adapter = DingTalkAdapter(settings, credentials, clock=VirtualClock())
-        core = RecordingCore()
-        await adapter.start(core.handlers())
-        try:
-            yield DingTalkPlatform(fake, adapter, core)
         finally:
             await adapter.stop()
 
