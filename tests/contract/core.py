@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from adapters.base import (
@@ -38,11 +38,25 @@ class Changes:
         self, predicate: Callable[[], T | None], timeout: float, failure: Callable[[], str]
     ) -> T:
         """``predicate``'s value once it is truthy; ``timeout`` only guards against a hang."""
+
+        async def check() -> T | None:
+            return predicate()
+
+        return await self.wait_until_checked(check, timeout, failure)
+
+    async def wait_until_checked(
+        self,
+        check: Callable[[], Awaitable[T | None]],
+        timeout: float,
+        failure: Callable[[], str],
+    ) -> T:
+        """``wait_until`` for a check that must await (a read through the database gateway):
+        it runs once now and again after every change."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             event = self._changed
-            value = predicate()
+            value = await check()
             if value:
                 return value
             if loop.time() >= deadline:

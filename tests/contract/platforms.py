@@ -2,7 +2,10 @@
 started against its fake server on 127.0.0.1, plus the few platform-specific moves a
 contract test needs (a user says something, presses a button; what the chat shows).
 
-Adding a platform is one ``Platform`` subclass and one entry in ``PLATFORMS``.
+Adding a platform is one ``Platform`` subclass (the interface is tests/contract/harness.py;
+DingTalk's harness is dingtalk_harness.py) and one entry in ``PLATFORMS``. What a platform
+genuinely cannot do is declared in its ``lacks`` (``Capability`` → why); the contract then
+checks the declared fallback instead of skipping silently.
 """
 
 from __future__ import annotations
@@ -11,82 +14,23 @@ import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, ClassVar
 
-from adapters.base import Adapter, ButtonPress, ChatRef, MessageRef
+from adapters.base import ButtonPress, ChatRef, MessageRef
 from adapters.slack import SlackAdapter, SlackSettings
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.convert import card_text, message_id_for
 from adapters.wecom.settings import TenantCredentials, WeComSettings
 from tests.contract.core import RecordingCore
+from tests.contract.dingtalk_harness import dingtalk
+from tests.contract.harness import Capability, Platform, Shown
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom
 
-
-@dataclass(frozen=True)
-class Shown:
-    """A bot message as the chat shows it now (edits applied), in neutral terms."""
-
-    text: str
-    #: The ``Button.action`` each button carries back when pressed.
-    actions: list[str]
-    #: The platform users the message mentions (ids as the core gave them).
-    mentions: list[str]
-    #: The message it answers (reply, thread root or the question it is bound to).
-    reply_to: str | None
-
-
-class Platform:
-    """A running adapter, its fake and the moves of a user on that platform."""
-
-    name: str
-    #: A group chat with the bot in it, and a colleague the core may mention.
-    group: ChatRef
-    engineer: str
-    adapter: Adapter
-    core: RecordingCore
-
-    async def user_says(self, text: str, *, reply_to: MessageRef | None = None) -> str:
-        """A user @-mentions the bot in ``group`` (replying to/quoting ``reply_to``); returns
-        the platform's id of the message."""
-        raise NotImplementedError
-
-    async def user_chats(self, text: str) -> str:
-        """A user says ``text`` in ``group`` without addressing the bot; "" when the platform
-        does not deliver such messages to bots at all."""
-        raise NotImplementedError
-
-    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
-        """A user @-mentions the bot with a file attached; "" when the platform's bots get no
-        files (the fake does not model them either)."""
-        raise NotImplementedError
-
-    def shown(self, ref: MessageRef) -> Shown:
-        raise NotImplementedError
-
-    async def press(self, ref: MessageRef, action: str) -> None:
-        """A user presses the button of ``ref`` that carries ``action``."""
-        raise NotImplementedError
-
-    def acknowledged(self, press: ButtonPress) -> list[str]:
-        """The texts the presser was shown in answer to ``press``."""
-        raise NotImplementedError
-
-    def throttle_next_sends(self, times: int) -> None:
-        """The platform refuses the next ``times`` sends with its rate-limit answer."""
-        raise NotImplementedError
-
-    async def remove_bot(self) -> ChatRef:
-        """The bot is removed from a chat (or the chat is gone); returns that chat."""
-        raise NotImplementedError
-
-    def sends(self) -> int:
-        """How many messages the bot got into chats so far (parts of a split message count)."""
-        raise NotImplementedError
+__all__ = ["PLATFORMS", "Capability", "Platform", "Shown"]
 
 
 # ------------------------------------------------------------------ Telegram
@@ -298,6 +242,10 @@ class WeComPlatform(Platform):
     name = "wecom"
     group = ChatRef("wecom", "h001/g1")
     engineer = "h001/wanggong"
+    lacks: ClassVar[Mapping[Capability, str]] = {
+        Capability.UNADDRESSED: "WeCom delivers a group message to a bot only when it @s it",
+        Capability.FILES: "the WeCom adapter takes text messages only (media is not modelled)",
+    }
 
     def __init__(self, wc: FakeWeCom, adapter: WeComAdapter, core: RecordingCore) -> None:
         self.wc, self.adapter, self.core = wc, adapter, core
@@ -308,12 +256,6 @@ class WeComPlatform(Platform):
         frame = await self.wc.user_message("B1", "nurse", text, chatid="g1", quote=quote)
         self._asked[frame["headers"]["req_id"]] = frame["body"]["msgid"]
         return str(frame["body"]["msgid"])
-
-    async def user_chats(self, text: str) -> str:
-        return ""  # WeCom delivers a group message to a bot only when it @-mentions it
-
-    async def user_sends_file(self, caption: str, name: str, content: bytes) -> str:
-        return ""  # the adapter takes text messages only (media is not modelled)
 
     def _parts(self, ref: MessageRef) -> list[Any]:
         raw = ref.chat_id.partition("/")[2]
@@ -384,9 +326,10 @@ async def wecom() -> AsyncIterator[Platform]:
             await adapter.stop()
 
 
-#: Every platform the contract runs against (DingTalk: add its harness here).
+#: Every platform the contract runs against.
 PLATFORMS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Platform]]] = {
     "telegram": telegram,
     "slack": slack,
     "wecom": wecom,
+    "dingtalk": dingtalk,
 }

@@ -21,6 +21,7 @@ from bot.config import Secrets, Settings, load_settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from tests.fakes.dingtalk_api import FakeDingTalk, Sent  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.linked import until_linked, watch_links  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -120,6 +121,7 @@ def load(tmp_path: Path, index_dir: Path, text: str) -> Settings:
 
 async def run_bot(settings: Settings, env: dict[str, str]) -> App:
     app = build_app(settings, Secrets.from_env(env), db=make_engine(settings.storage_url))
+    watch_links(app)
     await app.start()
     return app
 
@@ -158,12 +160,14 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(
         await dt.wait_for_sent(lambda m: m.chat_id == chat and "已受理" in m.text)
 
         # the engineer replies to the card → relayed into the DingTalk group
+        await until_linked(bot, number, chat_id=str(DESK))
         tg.user_message(
             DESK, WANG, "请问是哪个病人的结算？发下截图", reply_to_message_id=card.message_id
         )
         relayed = await dt.wait_for_sent(lambda m: m.chat_id == chat and "发下截图" in m.text)
 
         # the nurse quotes the relayed message → relayed to the desk and recorded
+        await until_linked(bot, "发下截图", chat_id=chat)
         dt.user_message("h001", H1, "nurse01", "是住院的，截图马上发", quote=relayed)
         back = await tg.wait_for_sent(
             lambda m: m.chat_id == DESK and "截图马上发" in (m.text or "")
@@ -207,9 +211,11 @@ async def test_desk_on_a_dingtalk_group_and_redelivery_answered_once(
         assert bot.services.tickets.get(number).accepted_by == "e01"
 
         # 王工 quotes the card on the DingTalk desk → relayed to the hospital's group
+        await until_linked(bot, number, chat_id=desk)
         dt.user_message("vendor", DT_DESK, "wang", "已远程登录，正在重启服务", quote=card)
         relayed = await dt.wait_for_sent(lambda m: m.chat_id == chat and "重启服务" in m.text)
         # the cashier quotes the relay → back under the card on the desk
+        await until_linked(bot, "重启服务", chat_id=chat)
         dt.user_message("h002", H2, "cashier9", "好了，能登录了", quote=relayed)
         await dt.wait_for_sent(lambda m: m.chat_id == desk and "能登录了" in m.text)
     finally:

@@ -35,6 +35,7 @@ from bot.db import make_engine
 from bot.exchanges import Exchange
 from tests.fakes.slack_api import FakeSlack, PostedMessage
 from tests.fakes.telegram_api import FakeTelegram
+from tests.linked import until_linked, watch_links
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -285,6 +286,7 @@ async def running_bot(
     db = make_engine(settings.storage_url)
     app = build_app(settings, Secrets.from_env({}), db=db, adapters=adapters)
     probe = Probe(app)
+    watch_links(app)
     await app.start()
     try:
         yield Bot(app, slack, adapter, db, probe, tg)
@@ -366,6 +368,7 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: Bot) -> 
     assert bot.app.services.tickets.get(number).accepted_by == "e01"
 
     # the engineer writes in the card's thread → relayed into the hospital's thread
+    await until_linked(bot.app, number, chat_id=DESK)
     eng_msg = await bot.say(DESK, WANG, "请问是哪个病人的结算？发下截图", thread_ts=card.ts)
     relayed = await bot.post(in_thread(question["ts"], "发下截图"), H1)
     assert "王工" in relayed.text and number in relayed.text
@@ -598,11 +601,13 @@ async def test_telegram_hospital_with_the_desk_on_slack(
         assert [e.id for e in registry.list_engineers()] == ["e01", "e02"]
 
         # relay both ways: Slack thread → Telegram reply, Telegram reply → Slack thread
+        await until_linked(bot.app, number, chat_id=DESK)
         await bot.say(DESK, WANG, "请把报错截图发一下", thread_ts=card.ts)
         relayed = await tg.wait_for_sent(
             lambda m: m.chat_id == TG_H3 and "报错截图" in (m.text or ""), timeout=WAIT
         )
         assert relayed.reply_to == question["message_id"]
+        await until_linked(bot.app, "报错截图", chat_id=str(TG_H3))
         tg.user_message(
             TG_H3, TG_NURSE, "截图如下，是住院处", reply_to_message_id=relayed.message_id
         )
@@ -641,6 +646,7 @@ async def test_slack_hospital_with_the_desk_on_telegram(
         assert bot.app.services.tickets.get(number).accepted_by == "e01"
 
         # relay both ways: Telegram reply → Slack thread, Slack thread → Telegram reply
+        await until_linked(bot.app, number, chat_id=str(TG_DESK))
         tg.user_message(
             TG_DESK, TG_WANG, "请问是哪个病人？发下截图", reply_to_message_id=card.message_id
         )

@@ -15,6 +15,7 @@ from bot.app import App, build_app
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
+from tests.linked import until_linked, watch_links
 from tests.testbot import (
     CASHIER,
     DESK,
@@ -57,6 +58,7 @@ async def start_bot(settings: Settings, tg: FakeTelegram) -> App:
     app = build_app(
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
     )
+    watch_links(app)
     await app.start()
     return app
 
@@ -110,6 +112,7 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(
     assert bot.services.tickets.get(number).accepted_by == "e01"
 
     # engineer replies to the card → relayed to the hospital thread
+    await until_linked(bot, number, chat_id=str(DESK))
     tg.user_message(
         DESK, WANG, "请问是哪个病人的结算？发下截图", reply_to_message_id=card.message_id
     )
@@ -119,6 +122,7 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(
     assert relayed.reply_to == question["message_id"]
 
     # hospital answers the relayed message → relayed to the desk, recorded on the ticket
+    await until_linked(bot, "发下截图", chat_id=str(H1_CHAT))
     tg.user_message(H1_CHAT, NURSE, "是住院的，截图马上发", reply_to_message_id=relayed.message_id)
     back = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图马上发" in (m.text or ""))
     assert back.reply_to == card.message_id

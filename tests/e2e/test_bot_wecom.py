@@ -19,6 +19,7 @@ from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, Sent
+from tests.linked import until_linked, watch_links
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -112,6 +113,7 @@ async def start_bot(settings: Settings, env: dict[str, str] | None = None) -> Ap
         Secrets.from_env(environment() if env is None else env),
         db=make_engine(settings.storage_url),
     )
+    watch_links(app)
     await app.start()
     return app
 
@@ -166,11 +168,13 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: App, wc:
     assert bot.services.tickets.get(number).accepted_by == "e01"
 
     # the engineer quotes the card → relayed to the hospital group
+    await until_linked(bot, number, chat_id=f"vendor/{DESK}")
     await wc.user_message(
         vendor, WANG, "请问是哪个病人的结算？发下截图", chatid=DESK, quote=card_text.content
     )
     relayed = await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "发下截图" in m.content)
     # the hospital quotes the relayed message → back on the desk, recorded on the ticket
+    await until_linked(bot, "发下截图", chat_id=f"h001/{H1_GROUP}")
     await wc.user_message(h1, NURSE, "是住院的，截图马上发", chatid=H1_GROUP, quote=relayed.content)
     await wc.wait_for_sent(lambda m: m.chatid == DESK and "截图马上发" in m.content)
     texts = [m.text for m in bot.services.tickets.messages(number)]
@@ -326,6 +330,7 @@ async def test_hospitals_on_wecom_with_the_desk_on_telegram(
         app = build_app(
             mixed, secrets, db=make_engine(mixed.storage_url), adapters=[wecom, telegram]
         )
+        watch_links(app)
         await app.start()
         try:
             h1 = BOTS["h001"][0]
@@ -339,10 +344,12 @@ async def test_hospitals_on_wecom_with_the_desk_on_telegram(
             )
             tg.callback_query(tg_desk, tg_wang, card.message_id, card.buttons[0]["callback_data"])
             await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "已受理" in m.content)
+            await until_linked(app, number, chat_id=str(tg_desk))
             tg.user_message(
                 tg_desk, tg_wang, "请发一下导出的截图", reply_to_message_id=card.message_id
             )
             relayed = await wc.wait_for_sent(lambda m: m.chatid == H1_GROUP and "截图" in m.content)
+            await until_linked(app, "请发一下导出的截图", chat_id=f"h001/{H1_GROUP}")
             await wc.user_message(h1, NURSE, "好的，马上发", chatid=H1_GROUP, quote=relayed.content)
             back = await tg.wait_for_sent(
                 lambda m: m.chat_id == tg_desk and "马上发" in (m.text or "")

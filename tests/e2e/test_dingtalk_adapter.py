@@ -1,5 +1,6 @@
 """The DingTalk adapter (the real dingtalk-stream frame model, websockets, aiohttp) against the
-fake DingTalk on 127.0.0.1: frames, acks, webhooks, proactive sends, cards, limits, zombies."""
+fake DingTalk on 127.0.0.1: frames, acks, webhooks, proactive sends, limits, zombies. What every
+adapter owes the core (rendering, presses, quotes, retries) is in tests/contract."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from adapters.base import (  # noqa: E402
-    Button,
     ButtonPress,
     ChatEvent,
     ChatRef,
@@ -31,30 +31,9 @@ from adapters.dingtalk.settings import (  # noqa: E402
     TenantCredentials,
 )
 from adapters.dingtalk.stream import State  # noqa: E402
-from tests.fakes.dingtalk_api import FakeDingTalk  # noqa: E402
+from tests.fakes.dingtalk_api import FakeDingTalk, VirtualClock  # noqa: E402
 
 H1, H2 = "cidH1group", "cidH2group"
-
-
-class VirtualClock:
-    """Time that passes only when someone sleeps: the limits run without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return 1.7e9 + self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Wakes at (at least) now + seconds; sleepers at the same time overlap, as in life."""
-        target = self.now + max(0.0, seconds)
-        await asyncio.sleep(0)
-        self.slept = max(self.slept, target - 1000.0)
-        self.now = max(self.now, target)
 
 
 class Recorder:
@@ -140,19 +119,16 @@ async def started(fake: FakeDingTalk) -> AsyncIterator[Started]:
         await adapter.stop()
 
 
-async def test_group_mention_becomes_incoming_and_reply_quotes_the_asker(
+async def test_a_reply_goes_through_the_sessionwebhook_and_ats_the_asker(
     fake: FakeDingTalk, started: Started
 ) -> None:
+    """The DingTalk side of the contract's answer: the asking message's sessionWebhook, the
+    asker @-ed in text and atUserIds, the frame acknowledged only once the core returned."""
     adapter, core = await started()
     data = fake.user_message("h001", H1, "nurse01", "医保结算报错2304", nick="护士小张")
     await fake.wait_until(lambda: core.messages)
     msg = core.messages[0]
-    assert msg.chat == ChatRef("dingtalk", f"h001/{H1}")
-    assert msg.message_id == data["msgId"]
-    assert msg.text == "医保结算报错2304"  # the @name's space stripped
-    assert msg.sender.user_id == "h001/nurse01" and msg.sender.display_name == "护士小张"
-    assert msg.mentions_bot and not msg.mentions_others
-    # acknowledged only once the core returned
+    assert msg.message_id == data["msgId"] and msg.sender.display_name == "护士小张"
     await fake.wait_until(lambda: len(fake.acks) == 1)
     (ack,) = fake.acks.values()
     assert ack["code"] == 200
@@ -169,11 +145,6 @@ async def test_group_mention_becomes_incoming_and_reply_quotes_the_asker(
     assert sent.via == "webhook" and sent.at_user_ids == ["nurse01"]
     assert sent.text.startswith("@nurse01 请按以下步骤处理") and "http://kb/hb-002" in sent.text
     assert ref.chat_id == f"h001/{H1}"
-
-    # quoting the bot's message comes back as a reply to that message id
-    fake.user_message("h001", H1, "nurse01", "还是不行", quote=sent)
-    await fake.wait_until(lambda: len(core.messages) == 2)
-    assert core.messages[1].reply_to_message_id == ref.message_id
 
 
 async def test_redelivered_frame_is_passed_once_and_failures_stay_unacknowledged(
@@ -220,28 +191,6 @@ async def test_expired_webhook_falls_back_to_the_proactive_api(
     )
     sent = await fake.wait_for_sent(lambda m: "答复二" in m.text)
     assert sent.via == "group" and len(fake.calls_to("/robot/sendBySession")) == 1
-
-
-async def test_buttons_are_cards_whose_presses_come_back_on_the_stream(
-    fake: FakeDingTalk, started: Started
-) -> None:
-    adapter, core = await started()
-    chat = ChatRef("dingtalk", f"h002/{H2}")
-    ref = await adapter.send(
-        Reply(
-            chat=chat, text="工单 #2026-000001", buttons=((Button("接单", "claim:2026-000001"),),)
-        )
-    )
-    card = await fake.wait_for_sent(lambda m: m.via == "card")
-    assert card.card_id == ref.message_id and card.chat_id == f"h002/{H2}"
-    fake.press(card, "eng01", "接单")
-    await fake.wait_until(lambda: core.presses)
-    press = core.presses[0]
-    assert press.action == "claim:2026-000001" and press.message == ref
-    assert press.sender.user_id == "h002/eng01"
-    await adapter.edit(ref, Reply(chat=chat, text="工单 #2026-000001 已接单"))
-    await fake.wait_until(lambda: card.edits)
-    assert card.edits == ["工单 #2026-000001 已接单"] and card.buttons == []
 
 
 async def test_direct_messages_go_through_batch_send(fake: FakeDingTalk, started: Started) -> None:

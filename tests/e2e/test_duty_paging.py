@@ -27,6 +27,7 @@ from bot.db import make_engine
 from bot.duty import Post
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.linked import until_linked, watch_links
 from tests.tickets.conftest import FakeClock
 from tests.tickets.test_duty_roster import local
 
@@ -161,6 +162,7 @@ async def bot(
     for post in (Post.DAY, Post.NIGHT, Post.WEEKEND):
         roster.set_rotation(post, ["e01"], "e09")
     roster.set_rotation(Post.LEAD, ["e09"], "e09")
+    watch_links(app)
     await app.start()
     try:
         yield app
@@ -258,6 +260,7 @@ async def test_desk_duty_pause_and_the_hospitals_answer_resumes(
     assert await watch.tick() == []  # paused: no warning, no page
 
     # the hospital answers in the ticket's thread: the clocks go on by themselves
+    await until_linked(bot, number, chat_id=str(H1_CHAT))
     tg.user_message(H1_CHAT, NURSE, "截图已发", reply_to_message_id=notice.message_id)
     await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图已发" in (m.text or ""))
     await eventually(lambda: all(c.paused_at is None for c in watch.clocks.for_ticket(number)))

@@ -30,6 +30,8 @@ and the OpenAPI docs define it:
 * ``POST /v1.0/card/instances/createAndDeliver`` and ``PUT /v1.0/card/instances`` (update).
 
 Switches: ``throttle_next(n)`` (the next n sends answer 429 with ``Retry-After``),
+``remove_bot(tenant, group)`` (the robot is no longer in that group: sends to it answer 400
+``invalidParameter.robotCode.empty``, DingTalk's "check that the robot is in the group"),
 ``expire_webhooks`` (every sessionWebhook answers "expired"), ``webhook_ttl_ms`` (the expiry
 stamped on new messages; negative: already expired), ``go_silent(tenant)`` (the live
 connection stops delivering frames and answering pings, but stays open: a zombie),
@@ -105,6 +107,28 @@ class _Connection:
     unacked: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+class VirtualClock:
+    """A clock for the adapter (and the fake's limits) whose time passes only when someone
+    sleeps: Retry-After and the send windows run without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1.7e9 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Wakes at (at least) now + seconds; sleepers at the same time overlap, as in life."""
+        target = self.now + max(0.0, seconds)
+        await asyncio.sleep(0)
+        self.slept = max(self.slept, target - 1000.0)
+        self.now = max(self.now, target)
+
+
 class FakeDingTalk(FakeServer[Call]):
     fake_name = "FakeDingTalk"
 
@@ -130,6 +154,7 @@ class FakeDingTalk(FakeServer[Call]):
         self.app_qps = app_qps
         self.group_per_minute = group_per_minute
         self._throttle = 0
+        self.removed: set[str] = set()  # "<tenant>/<cid>" the robot was removed from
         self._ids = itertools.count(1)
         self._sessions: dict[str, tuple[str, str, int]] = {}  # session → tenant, chat, expiry
         self._tickets: dict[str, str] = {}  # ticket → tenant
@@ -173,6 +198,10 @@ class FakeDingTalk(FakeServer[Call]):
     def throttle_next(self, calls: int) -> None:
         """The next ``calls`` message sends answer HTTP 429 (``Retry-After: 1``)."""
         self._throttle = calls
+
+    def remove_bot(self, tenant: str, group: str) -> None:
+        """The robot is removed from ``group``: sends to it are refused from now on."""
+        self.removed.add(f"{tenant}/{group}")
 
     def go_silent(self, tenant: str) -> None:
         """The tenant's live connection stops delivering and answering pings (not closed)."""
@@ -476,7 +505,17 @@ class FakeDingTalk(FakeServer[Call]):
         )
 
     def _limited(self, call: Call, tenant: str, group: str | None) -> web.Response | None:
-        """429 for a switched-on throttle or (``enforce_limits``) a call over the limits."""
+        """429 for a switched-on throttle or (``enforce_limits``) a call over the limits;
+        400 for a group the robot was removed from."""
+        if group is not None and f"{tenant}/{group}" in self.removed:
+            return self._answer(
+                call,
+                400,
+                {
+                    "code": "invalidParameter.robotCode.empty",
+                    "message": "机器人robotCode无效，请检查机器人是否在群内",
+                },
+            )
         if self._throttle > 0:
             self._throttle -= 1
             return self._answer(
