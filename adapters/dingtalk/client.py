@@ -160,7 +160,8 @@ class TenantApi:
                 throttled += 1
                 if throttled > self._settings.rate_limit_retries:
                     raise OpenApiError(status, code or "429", "rate limited", permanent=False)
-                wait = _seconds(retry_after) or 2.0 ** (throttled - 1)
+                told = _seconds(retry_after)  # 0 means "now", not "not said"
+                wait = told if told is not None else 2.0 ** (throttled - 1)
                 log.info("dingtalk %s: rate limited, retrying in %.1f s", self.name, wait)
                 await self._clock.sleep(wait)
                 continue
