@@ -131,16 +131,30 @@ class Pipeline:
             return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
         decision = await asyncio.to_thread(self.s.engine.decide, question.text, addressing)
-        if decision.kind is not DecisionKind.SMALLTALK and await self.group.repeated(
-            msg, hospital, question
+        # a replay of the message that opened a ticket repeats nothing and joins nothing: it
+        # finishes what the crash interrupted (act() finds its exchange and ticket)
+        own = replaying() and await self._already_linked(msg)
+        if (
+            not own
+            and decision.kind is not DecisionKind.SMALLTALK
+            and await self.group.repeated(msg, hospital, question)
         ):
             return
-        if decision.kind is DecisionKind.URGENT and await self.group.joins_incident(
-            msg, hospital, question
+        if (
+            not own
+            and decision.kind is DecisionKind.URGENT
+            and await self.group.joins_incident(msg, hospital, question)
         ):
             return
         exchange = await self.act(msg, hospital, question.record, decision)
         self.group.decided(msg, exchange)
+
+    async def _already_linked(self, msg: IncomingMessage) -> bool:
+        """The message already belongs to a ticket (it opened one, or was added to one)."""
+        link = await self.s.db.read(
+            lambda: self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id)
+        )
+        return link is not None
 
     async def _already_handled(self, msg: IncomingMessage) -> bool:
         found = await self.s.db.read(

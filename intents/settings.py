@@ -19,29 +19,29 @@ class ConfidenceModel:
     Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
     """
 
-    bias: float = -43.4798
-    dense: float = 11.0081
-    dense_question: float = -19.2786
-    dense_symptom: float = 51.4206
-    dense_z: float = -0.0247
-    dense_gap: float = 46.7968
-    module_gap: float = -22.1326
-    fused_margin: float = 9.7821
-    log_bm25: float = 0.7961
-    coverage: float = 0.3482
-    bigram_share: float = 0.6065
-    novel_share: float = -0.5553
-    agreement: float = -0.1237
+    bias: float = -44.5956
+    dense: float = 13.3003
+    dense_question: float = -16.7369
+    dense_symptom: float = 47.1701
+    dense_z: float = -0.158
+    dense_gap: float = 42.838
+    module_gap: float = -24.1676
+    fused_margin: float = 10.1544
+    log_bm25: float = 1.1966
+    coverage: float = -1.4905
+    bigram_share: float = 0.7003
+    novel_share: float = -0.9102
+    agreement: float = 0.0915
 
 
 @dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.8188
+    answer_threshold: float = 0.8714
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.409
+    confirm_threshold: float = 0.4354
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: Annotated[float, Ge(0), Le(1)] = 0.2
     #: Up to this many candidates in a clarify list.

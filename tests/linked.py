@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.base import MessageRef, Reply
 from bot.app import App
@@ -33,8 +33,8 @@ class _Watch:
         self.changes = Changes()
         send, write = services.messenger.send, services.db.write
 
-        async def sending(reply: Reply) -> MessageRef | None:
-            ref = await send(reply)
+        async def sending(reply: Reply, **options: Any) -> MessageRef | None:
+            ref = await send(reply, **options)
             if ref is not None:
                 self.sent.append((reply, ref))
                 self.changes.bump()

@@ -37,6 +37,7 @@ from bot.config import Secrets, load_settings
 from bot.db import make_engine
 from bot.tickets.store import TicketStore
 from tests.contract.core import Changes
+from tests.linked import watch_links
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -248,6 +249,7 @@ async def running_testbot(
     app = build_app(
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
     )
+    watch_links(app)  # tests quoting a bot message wait until it is linked (until_linked)
     await app.start()
     try:
         yield TestBot(app, adapter)

@@ -73,7 +73,7 @@ async def bot_answer(console: BrowserConsole, hospital_id: str, text: str) -> di
     if registry.get_chat("web", hospital_id) is None:
         registry.add_chat("web", hospital_id, hospital_id, title="网页")
     sender = Sender(user_id="web:test", display_name="测试用户")
-    asked = web.post(hospital_id, sender, text, None)
+    asked = await web.post(hospital_id, sender, text, None)
     after = asked.seq
     async with asyncio.timeout(TIMEOUT_MS / 1000):
         while True:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.linked import until_linked
 from tests.testbot import (
     CASHIER,
     DESK,
@@ -53,7 +54,8 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: TestBot)
     card = await bot.reply(chat=DESK)
     assert number in card.text and "第一人民医院" in card.text
     assert "hb-002" in card.text  # the article already tried
-    assert card.labels == ["接单"]
+    assert card.labels[0] == "接单"  # then the likely categories, corrected with one tap
+    assert all(label.startswith("改为") for label in card.labels[1:])
 
     # 接单 by 王工: card updated, hospital told
     await bot.press(card, "接单", user=WANG)
@@ -68,6 +70,7 @@ async def test_question_answer_unsolved_ticket_claim_relay_resolve(bot: TestBot)
     await bot.say("请问是哪个病人的结算？发下截图", user=WANG, chat=DESK, reply_to=card)
     relayed = await bot.reply(chat=H1_CHAT, where=lambda s: "发下截图" in s.text)
     assert relayed.reply.reply_to == question.message_id
+    await until_linked(bot.app, "发下截图", chat_id=str(H1_CHAT))  # a person replies later
 
     # hospital answers the relayed message → relayed to the desk, recorded on the ticket
     await bot.say("是住院的，截图马上发", user=NURSE, chat=H1_CHAT, reply_to=relayed)

@@ -159,8 +159,8 @@ async def test_the_log_is_bounded_oldest_first(adapter: WebAdapter) -> None:
 
 
 async def test_only_a_post_naming_the_bot_mentions_it(adapter: WebAdapter, core: FakeCore) -> None:
-    adapter.post("h001", NURSE, "@小助手 在吗", reply_to=None)
-    adapter.post("h001", NURSE, "好的谢谢", reply_to=None)
+    await adapter.post("h001", NURSE, "@小助手 在吗", reply_to=None)
+    await adapter.post("h001", NURSE, "好的谢谢", reply_to=None)
     await eventually(lambda: len(core.messages) == 2)
     assert [m.mentions_bot for m in core.messages] == [True, False]
 
