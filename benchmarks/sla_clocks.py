@@ -98,7 +98,7 @@ async def phase(app: Any, questions: list[str], rate: float) -> list[float]:
     chat.send = send
     try:
         for i, text in enumerate(questions):
-            entry = chat.post(f"h{i % HOSPITALS:03d}", Sender(f"u{i}", "护士"), text, None)
+            entry = await chat.post(f"h{i % HOSPITALS:03d}", Sender(f"u{i}", "护士"), text, None)
             sent_at[entry.id] = time.perf_counter()
             await asyncio.sleep(1 / rate)
         async with asyncio.timeout(60):
