@@ -33,8 +33,9 @@ from bot.cluster.worker import ClusterWorker, receiver_roles
 from bot.config import Secrets, Settings
 from bot.conversation import category_taps, followups
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
-from bot.core import BotSettings, CardOutbox, Services
+from bot.core import BotSettings, Services
 from bot.db import make_engine
+from bot.deskqueue.outbox import CardOutbox
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
@@ -335,7 +336,8 @@ def build_app(
     for adapter in chosen:
         messenger.register(adapter)
     # with several workers a ticket opened on another one is carded by the leader's poll
-    cards = CardOutbox(services, CLUSTER_CARD_POLL_SECONDS) if clustered else CardOutbox(services)
+    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
+    cards = CardOutbox(services, settings.desk, poll)
     services.notify_cards = cards.notify
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),

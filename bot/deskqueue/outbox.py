@@ -1,0 +1,209 @@
+"""The card outbox: what each desk chat gets next, and when.
+
+A desk group takes about 20 messages a minute (Telegram), and the adapter's rate limiter
+queues in arrival order: a P1 card handed to it behind twenty P3 cards waits a minute. So the
+order is decided here, before the limiter, and non-urgent sends are held in our own queue:
+
+* a P1/P2 card goes at once (most urgent, then oldest, re-read after every send);
+* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows — the chat's
+  remaining rate stays free, so an urgent card never finds the limiter's bucket full;
+* when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
+  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from adapters.base import ChatRef
+from bot.core import Services, post_card
+from bot.deskqueue.digest import digest_reply
+from bot.deskqueue.models import DeskDigest
+from bot.deskqueue.settings import DeskSettings
+from bot.deskqueue.store import DigestStore
+from bot.tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+#: Urgencies whose cards never wait for the pace nor go into a digest.
+URGENT = frozenset({"P1", "P2"})
+
+
+class DeskPace:
+    """When a non-urgent send may go to a desk chat: ``60 / non_urgent_per_minute`` seconds
+    after the last send of any kind there (by this outbox), on the services' clock."""
+
+    def __init__(self, per_minute: float) -> None:
+        self._gap = dt.timedelta(seconds=60.0 / per_minute)
+        self._last: dict[tuple[str, str], dt.datetime] = {}
+
+    def wait(self, desk: ChatRef, now: dt.datetime) -> float:
+        """Seconds until a non-urgent send may go (0: now)."""
+        last = self._last.get((desk.platform, desk.chat_id))
+        return 0.0 if last is None else max(0.0, (last + self._gap - now).total_seconds())
+
+    def sent(self, desk: ChatRef, now: dt.datetime) -> None:
+        self._last[(desk.platform, desk.chat_id)] = now
+
+
+class DeskQueue:
+    """One pass over every desk chat: urgent cards, then what the pace allows."""
+
+    def __init__(self, services: Services, settings: DeskSettings) -> None:
+        self._s = services
+        self._settings = settings
+        self._digests = DigestStore(services.db.engine, services.clock)
+        self.pace = DeskPace(settings.non_urgent_per_minute)
+
+    async def run_once(self, stopping: Callable[[], bool] = lambda: False) -> float | None:
+        """Send what may go now; returns the seconds until the next non-urgent send may go
+        (None: nothing waits). ``stopping``: checked between sends (one being sent is
+        finished, never cut off)."""
+        waits = [await self._serve(desk, stopping) for desk in self._s.settings.desk_chats]
+        pending = [w for w in waits if w is not None]
+        return min(pending) if pending else None
+
+    def _waiting(self, desk: ChatRef) -> list[Ticket]:
+        """Open tickets with neither a card nor a digest line in this desk (reads the db)."""
+        covered = self._digests.covered_in(desk.platform, desk.chat_id)
+        waiting = self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+        return [t for t in waiting if t.id not in covered]
+
+    async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:
+        failed: set[str] = set()  # a send that failed is retried at the next pass, not now
+        while not stopping():
+            waiting = await self._s.db.read(partial(self._waiting, desk))
+            waiting = [t for t in waiting if t.number not in failed]
+            urgent = next((t for t in waiting if t.urgency in URGENT), None)
+            if urgent is not None:
+                if await post_card(self._s, urgent, desk):
+                    self.pace.sent(desk, self._s.clock())
+                else:
+                    failed.add(urgent.number)
+                continue
+            unsent = await self._s.db.read(
+                partial(self._digests.unsent, desk.platform, desk.chat_id)
+            )
+            unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
+            if not waiting and not unsent:
+                return None
+            wait = self.pace.wait(desk, self._s.clock())
+            if wait > 0:
+                return wait
+            if unsent:  # written before a crash or a failed send: the same digest again
+                sent = await self._send_digest(unsent[0], desk)
+            elif len(waiting) > 1 and self._saturated(waiting):
+                digest = await self._s.db.write(
+                    partial(
+                        self._digests.plan,
+                        desk.platform,
+                        desk.chat_id,
+                        waiting[: self._settings.digest_max_tickets],
+                    )
+                )
+                sent = digest is None or await self._send_digest(digest, desk)
+                unsent = [digest] if digest is not None else []
+            else:
+                sent = await post_card(self._s, waiting[0], desk)
+            if sent:
+                self.pace.sent(desk, self._s.clock())
+            else:
+                failed.add(f"digest:{unsent[0].id}" if unsent else waiting[0].number)
+        return None
+
+    def _saturated(self, waiting: list[Ticket]) -> bool:
+        """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
+        if len(waiting) > self._settings.digest_after_cards:
+            return True
+        oldest = min(t.created_at for t in waiting)
+        age = (self._s.clock() - oldest).total_seconds()
+        return age > self._settings.digest_after_seconds
+
+    async def _send_digest(self, digest: DeskDigest, desk: ChatRef) -> bool:
+        """Send a written digest, keyed ``digest:<id>`` (a restart never re-posts it)."""
+        assert digest.id is not None
+        digest_id = digest.id
+
+        reply = await self._s.db.read(
+            lambda: digest_reply(
+                self._s, self._digests.tickets_of(digest_id), desk, self._settings.digest_buttons
+            )
+        )
+        sent = await self._s.messenger.send(reply, key=f"digest:{digest_id}", retry_later=True)
+        if sent is None:
+            return False
+        await self._s.db.write(partial(self._digests.record, digest_id, sent.message_id))
+        log.info("digest %d posted to %s:%s", digest_id, desk.platform, desk.chat_id)
+        return True
+
+
+class CardOutbox:
+    """Posts the engineers' cards of new tickets in the background, one at a time.
+
+    Tickets are written before their card; this worker sends every ticket that has none yet —
+    right after ``notify()``, at start (cards lost to a crash), when the pace lets the next
+    non-urgent card go, and every ``interval`` seconds (cards whose sending failed). One
+    worker means one card per ticket.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        settings: DeskSettings | None = None,
+        interval: float = 60.0,
+    ) -> None:
+        self.queue = DeskQueue(services, settings or DeskSettings())
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Wake the worker; callable from any thread (a web form's ticket is written on the
+        database gateway's writer)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False  # started again after a stop (a worker regaining the lead)
+        self._task = asyncio.create_task(self._run(), name="card-outbox")
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop taking cards; the one being sent finishes (up to ``drain_seconds``, like the
+        broadcast outbox), so a stop never leaves a card posted but not recorded."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), drain_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            wait: float | None = None
+            try:
+                wait = await self.queue.run_once(lambda: self._stopping)
+            except Exception:  # a bad row must not stop the outbox for every other ticket
+                log.exception("posting ticket cards failed")
+            timeout = self._interval if wait is None else min(self._interval, wait)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the worker would then sleep through stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
