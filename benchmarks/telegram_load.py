@@ -286,6 +286,9 @@ class Tally:
         self.tg = tg
         self.questions: dict[tuple[int, int], Question] = {}
         self.cards: dict[str, float] = {}  # ticket number → fake receive time of its card
+        #: ticket number → when the desk first showed it (its card, or a digest listing it)
+        self.shown: dict[str, float] = {}
+        self.digests: list[float] = []  # fake receive times of the desk's digests
         self.pages: dict[str, float] = {}  # ticket number → fake receive time of its first page
         self.desk_other = 0
         self.stray = 0  # replies to no known question
@@ -330,8 +333,13 @@ class Tally:
             return
         if msg["chat"]["id"] == DESK:
             m = TICKET_NO.search(text)
-            if m and m.group(1) not in self.cards:
+            if text.startswith("📋"):  # a digest: every ticket it lists is shown
+                self.digests.append(c.at)
+                for number in TICKET_NO.findall(text):
+                    self.shown.setdefault(number, c.at)
+            elif m and m.group(1) not in self.cards:
                 self.cards[m.group(1)] = c.at
+                self.shown.setdefault(m.group(1), c.at)
             else:
                 self.desk_other += 1
             return
@@ -629,6 +637,14 @@ def report(
         f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
         f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
+    shown_in = {n: a for n, a in tally.shown.items() if a <= cutoff and n in tickets}
+    shown_lat = [(a - tickets[n].at) * 1000 for n, a in shown_in.items()]
+    digests_in = [a for a in tally.digests if a <= cutoff]
+    print(
+        f"desk digests:                {len(digests_in)} posted; tickets shown in the desk (card "
+        f"or digest) {len(shown_in)}, never shown {len(set(tickets) - set(shown_in))}; shown "
+        f"from the question {p50_p95_max(shown_lat)} ms"
+    )
     # P1s: their cards and pages must not wait behind the desk's backlog
     urgent = {n: q for n, q in tickets.items() if q.kind == "urgent"}
     p1_cards = [(cards_in[n] - q.at) * 1000 for n, q in urgent.items() if n in cards_in]
@@ -701,6 +717,9 @@ def report(
         "429s": dict(tally.r429),
         "tickets": len(tickets),
         "cards": len(cards_in),
+        "digests": len(digests_in),
+        "never_shown": len(set(tickets) - set(shown_in)),
+        "shown_ms": latency_stats(shown_lat) if shown_lat else None,
         "p1_card_ms": latency_stats(p1_cards) if p1_cards else None,
         "p1_page_ms": latency_stats(p1_pages) if p1_pages else None,
         "cpus": os.cpu_count(),
