@@ -5,8 +5,9 @@ queues in arrival order: a P1 card handed to it behind twenty P3 cards waits a m
 order is decided here, before the limiter, and non-urgent sends are held in our own queue:
 
 * a P1/P2 card goes at once (most urgent, then oldest, re-read after every send);
-* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows — the chat's
-  remaining rate stays free, so an urgent card never finds the limiter's bucket full;
+* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows and the chat's
+  limiter (modelled here from every send) keeps room for an urgent card after it — so an
+  urgent card never finds the limiter's bucket full of non-urgent ones;
 * when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
   oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each.
 """
@@ -17,7 +18,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 from adapters.base import ChatRef
@@ -34,31 +36,64 @@ log = logging.getLogger(__name__)
 URGENT = frozenset({"P1", "P2"})
 
 
-class DeskPace:
-    """When a non-urgent send may go to a desk chat: ``60 / non_urgent_per_minute`` seconds
-    after the last send of any kind there (by this outbox), on the services' clock."""
+@dataclass(frozen=True)
+class ChatLimit:
+    """A desk chat's send limit as its adapter applies it: a leaky bucket of ``burst`` sends
+    draining at ``per_minute`` (Telegram groups: ``[telegram] group_per_minute``/``group_burst``)."""
 
-    def __init__(self, per_minute: float) -> None:
+    per_minute: float
+    burst: int
+
+
+class DeskPace:
+    """When a non-urgent send may go to a desk chat, on the services' clock: ``60 /
+    non_urgent_per_minute`` seconds after the last non-urgent one, and only while the chat's
+    limiter (modelled from every send of this outbox) keeps room for an urgent card after it."""
+
+    def __init__(self, per_minute: float, limits: Mapping[str, ChatLimit]) -> None:
         self._gap = dt.timedelta(seconds=60.0 / per_minute)
-        self._last: dict[tuple[str, str], dt.datetime] = {}
+        self._limits = limits
+        self._last: dict[tuple[str, str], dt.datetime] = {}  # the last non-urgent send
+        self._bucket: dict[tuple[str, str], tuple[float, dt.datetime]] = {}  # level, when
+
+    def _level(self, desk: ChatRef, now: dt.datetime) -> float:
+        limit = self._limits.get(desk.platform)
+        level, at = self._bucket.get((desk.platform, desk.chat_id), (0.0, now))
+        if limit is None:
+            return 0.0
+        return max(0.0, level - (now - at).total_seconds() * limit.per_minute / 60.0)
 
     def wait(self, desk: ChatRef, now: dt.datetime) -> float:
         """Seconds until a non-urgent send may go (0: now)."""
         last = self._last.get((desk.platform, desk.chat_id))
-        return 0.0 if last is None else max(0.0, (last + self._gap - now).total_seconds())
+        gap = 0.0 if last is None else (last + self._gap - now).total_seconds()
+        limit = self._limits.get(desk.platform)
+        room = 0.0
+        if limit is not None:  # after this send one urgent card must still pass at once
+            over = self._level(desk, now) - max(0, limit.burst - 2)
+            room = over * 60.0 / limit.per_minute
+        return max(0.0, gap, room)
 
-    def sent(self, desk: ChatRef, now: dt.datetime) -> None:
-        self._last[(desk.platform, desk.chat_id)] = now
+    def sent(self, desk: ChatRef, now: dt.datetime, *, urgent: bool) -> None:
+        key = (desk.platform, desk.chat_id)
+        self._bucket[key] = (self._level(desk, now) + 1.0, now)
+        if not urgent:
+            self._last[key] = now
 
 
 class DeskQueue:
     """One pass over every desk chat: urgent cards, then what the pace allows."""
 
-    def __init__(self, services: Services, settings: DeskSettings) -> None:
+    def __init__(
+        self,
+        services: Services,
+        settings: DeskSettings,
+        limits: Mapping[str, ChatLimit] | None = None,
+    ) -> None:
         self._s = services
         self._settings = settings
         self._digests = DigestStore(services.db.engine, services.clock)
-        self.pace = DeskPace(settings.non_urgent_per_minute)
+        self.pace = DeskPace(settings.non_urgent_per_minute, limits or {})
 
     async def run_once(self, stopping: Callable[[], bool] = lambda: False) -> float | None:
         """Send what may go now; returns the seconds until the next non-urgent send may go
@@ -82,7 +117,7 @@ class DeskQueue:
             urgent = next((t for t in waiting if t.urgency in URGENT), None)
             if urgent is not None:
                 if await post_card(self._s, urgent, desk):
-                    self.pace.sent(desk, self._s.clock())
+                    self.pace.sent(desk, self._s.clock(), urgent=True)
                 else:
                     failed.add(urgent.number)
                 continue
@@ -111,7 +146,7 @@ class DeskQueue:
             else:
                 sent = await post_card(self._s, waiting[0], desk)
             if sent:
-                self.pace.sent(desk, self._s.clock())
+                self.pace.sent(desk, self._s.clock(), urgent=False)
             else:
                 failed.add(f"digest:{unsent[0].id}" if unsent else waiting[0].number)
         return None
@@ -156,8 +191,9 @@ class CardOutbox:
         services: Services,
         settings: DeskSettings | None = None,
         interval: float = 60.0,
+        limits: Mapping[str, ChatLimit] | None = None,
     ) -> None:
-        self.queue = DeskQueue(services, settings or DeskSettings())
+        self.queue = DeskQueue(services, settings or DeskSettings(), limits)
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

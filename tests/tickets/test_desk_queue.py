@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from adapters.base import ChatRef
 from bot.deskqueue.models import DeskDigest, DeskDigestTicket
-from bot.deskqueue.outbox import DeskQueue
+from bot.deskqueue.outbox import ChatLimit, DeskQueue
 from bot.deskqueue.settings import DeskSettings
 from bot.deskqueue.store import DigestStore
 from bot.gateway import Database
@@ -85,14 +85,30 @@ async def test_a_p1_card_overtakes_the_backlog_of_p3_cards(
     clock.advance(seconds=2)
     p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
     p2 = open_ticket(urgency="P2", question="收费站全部卡死").number
-    await queue.run_once()
+    assert await queue.run_once() == pytest.approx(8.0)
     assert carded(services) == [backlog[0], p1, p2]  # not held by the pace, most urgent first
-    clock.advance(seconds=9)  # the pace counts from the last send (the P2's)
-    assert await queue.run_once() == pytest.approx(1.0)
-    assert carded(services) == [backlog[0], p1, p2]
-    clock.advance(seconds=1)
+    clock.advance(seconds=8)
     await queue.run_once()
     assert carded(services) == [backlog[0], p1, p2, backlog[1]]
+
+
+async def test_a_non_urgent_card_waits_until_the_chats_limiter_has_room_for_an_urgent_one(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """Telegram's group limiter as the adapter applies it: a burst of 3, one every 3 s."""
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    urgent = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
+    backlog = p3s(open_ticket, 1)
+    # two urgent cards filled 2 of the bucket's 3: a P3 now would leave no room for a P1
+    assert await queue.run_once() == pytest.approx(3.0)
+    assert carded(services) == urgent
+    clock.advance(seconds=3)
+    await queue.run_once()
+    assert carded(services) == [*urgent, *backlog]
+    clock.advance(seconds=1)  # the P3 filled the bucket to 2 again: a P1 still passes at once
+    p1 = open_ticket(urgency="P1", question="全院网络中断").number
+    await queue.run_once()
+    assert carded(services) == [*urgent, *backlog, p1]
 
 
 async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_once(
@@ -102,9 +118,8 @@ async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_onc
     p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
     waiting = p3s(open_ticket, 7)
     await queue.run_once()
-    assert carded(services) == [p1] and digests(services) == []  # the P1 first, at once
-    clock.advance(seconds=10)
-    await queue.run_once()
+    assert carded(services) == [p1]  # the P1 first, then the 7 others in one digest
+    assert desk_texts(services)[0].startswith("🎫")
     (digest,) = digests(services)
     for number in waiting:
         assert digest.count(f"#{number} ") == 1 and f"/claim {number}" in digest
