@@ -340,6 +340,7 @@ def build_app(
     group = ChatLimit(settings.telegram.group_per_minute, settings.telegram.group_burst)
     cards = CardOutbox(services, settings.desk, poll, {"telegram": group})
     services.notify_cards = cards.notify
+    services.desk_has_room = cards.queue.has_room
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),
         AdapterTransport(chosen),

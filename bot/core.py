@@ -82,6 +82,9 @@ class Services:
     clock: Clock = utc_now
     #: Wakes the card outbox (``bot.deskqueue.outbox.CardOutbox.notify``); wired by the composition root.
     notify_cards: Callable[[], None] = field(default=lambda: None)
+    #: Whether a desk chat's rate leaves room for a non-urgent message now, an urgent one
+    #: still passing after it (the card outbox's pace); wired by the composition root.
+    desk_has_room: Callable[[ChatRef], bool] = field(default=lambda _: True)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
     #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).

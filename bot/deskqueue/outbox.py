@@ -23,17 +23,15 @@ from dataclasses import dataclass
 from functools import partial
 
 from adapters.base import ChatRef
+from bot.clock import Clock
 from bot.core import Services, post_card
 from bot.deskqueue.digest import digest_reply
 from bot.deskqueue.models import DeskDigest
 from bot.deskqueue.settings import DeskSettings
 from bot.deskqueue.store import DigestStore
-from bot.tickets.models import Ticket
+from bot.tickets.models import URGENT, Ticket
 
 log = logging.getLogger(__name__)
-
-#: Urgencies whose cards never wait for the pace nor go into a digest.
-URGENT = frozenset({"P1", "P2"})
 
 
 @dataclass(frozen=True)
@@ -48,37 +46,44 @@ class ChatLimit:
 class DeskPace:
     """When a non-urgent send may go to a desk chat, on the services' clock: ``60 /
     non_urgent_per_minute`` seconds after the last non-urgent one, and only while the chat's
-    limiter (modelled from every send of this outbox) keeps room for an urgent card after it."""
+    limiter — modelled from every message the messenger hands its adapter for that chat
+    (cards, relays, warnings, answers, edits) — keeps room for an urgent card after it."""
 
-    def __init__(self, per_minute: float, limits: Mapping[str, ChatLimit]) -> None:
+    def __init__(self, per_minute: float, limits: Mapping[str, ChatLimit], clock: Clock) -> None:
         self._gap = dt.timedelta(seconds=60.0 / per_minute)
         self._limits = limits
+        self._clock = clock
         self._last: dict[tuple[str, str], dt.datetime] = {}  # the last non-urgent send
         self._bucket: dict[tuple[str, str], tuple[float, dt.datetime]] = {}  # level, when
 
-    def _level(self, desk: ChatRef, now: dt.datetime) -> float:
-        limit = self._limits.get(desk.platform)
-        level, at = self._bucket.get((desk.platform, desk.chat_id), (0.0, now))
+    def _level(self, chat: ChatRef, now: dt.datetime) -> float:
+        limit = self._limits.get(chat.platform)
         if limit is None:
             return 0.0
+        level, at = self._bucket.get((chat.platform, chat.chat_id), (0.0, now))
         return max(0.0, level - (now - at).total_seconds() * limit.per_minute / 60.0)
 
-    def wait(self, desk: ChatRef, now: dt.datetime) -> float:
-        """Seconds until a non-urgent send may go (0: now)."""
-        last = self._last.get((desk.platform, desk.chat_id))
-        gap = 0.0 if last is None else (last + self._gap - now).total_seconds()
-        limit = self._limits.get(desk.platform)
-        room = 0.0
-        if limit is not None:  # after this send one urgent card must still pass at once
-            over = self._level(desk, now) - max(0, limit.burst - 2)
-            room = over * 60.0 / limit.per_minute
-        return max(0.0, gap, room)
+    def entering(self, chat: ChatRef) -> None:
+        """A message is about to reach the chat's limiter (a ``Messenger`` observer)."""
+        now = self._clock()
+        self._bucket[(chat.platform, chat.chat_id)] = (self._level(chat, now) + 1.0, now)
 
-    def sent(self, desk: ChatRef, now: dt.datetime, *, urgent: bool) -> None:
-        key = (desk.platform, desk.chat_id)
-        self._bucket[key] = (self._level(desk, now) + 1.0, now)
-        if not urgent:
-            self._last[key] = now
+    def non_urgent_sent(self, desk: ChatRef) -> None:
+        self._last[(desk.platform, desk.chat_id)] = self._clock()
+
+    def room(self, desk: ChatRef) -> float:
+        """Seconds until one more message leaves room for an urgent one (0: now)."""
+        limit = self._limits.get(desk.platform)
+        if limit is None:
+            return 0.0
+        over = self._level(desk, self._clock()) - max(0, limit.burst - 2)
+        return max(0.0, over * 60.0 / limit.per_minute)
+
+    def wait(self, desk: ChatRef) -> float:
+        """Seconds until a non-urgent card or digest may go (0: now)."""
+        last = self._last.get((desk.platform, desk.chat_id))
+        gap = 0.0 if last is None else (last + self._gap - self._clock()).total_seconds()
+        return max(0.0, gap, self.room(desk))
 
 
 class DeskQueue:
@@ -93,7 +98,12 @@ class DeskQueue:
         self._s = services
         self._settings = settings
         self._digests = DigestStore(services.db.engine, services.clock)
-        self.pace = DeskPace(settings.non_urgent_per_minute, limits or {})
+        self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
+        services.messenger.observe(self.pace.entering)
+
+    def has_room(self, desk: ChatRef) -> bool:
+        """A non-urgent message may go to this desk chat now without filling its limiter."""
+        return self.pace.room(desk) == 0
 
     async def run_once(self, stopping: Callable[[], bool] = lambda: False) -> float | None:
         """Send what may go now; returns the seconds until the next non-urgent send may go
@@ -116,9 +126,7 @@ class DeskQueue:
             waiting = [t for t in waiting if t.number not in failed]
             urgent = next((t for t in waiting if t.urgency in URGENT), None)
             if urgent is not None:
-                if await post_card(self._s, urgent, desk):
-                    self.pace.sent(desk, self._s.clock(), urgent=True)
-                else:
+                if not await post_card(self._s, urgent, desk):
                     failed.add(urgent.number)
                 continue
             unsent = await self._s.db.read(
@@ -127,7 +135,7 @@ class DeskQueue:
             unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
             if not waiting and not unsent:
                 return None
-            wait = self.pace.wait(desk, self._s.clock())
+            wait = self.pace.wait(desk)
             if wait > 0:
                 return wait
             if unsent:  # written before a crash or a failed send: the same digest again
@@ -146,7 +154,7 @@ class DeskQueue:
             else:
                 sent = await post_card(self._s, waiting[0], desk)
             if sent:
-                self.pace.sent(desk, self._s.clock(), urgent=False)
+                self.pace.non_urgent_sent(desk)
             else:
                 failed.add(f"digest:{unsent[0].id}" if unsent else waiting[0].number)
         return None
