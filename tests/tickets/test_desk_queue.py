@@ -21,6 +21,7 @@ from bot.gateway import Database
 from bot.inbox.store import OutboxStore
 from bot.links import LinkStore
 from bot.messenger import Messenger
+from bot.operations import relay_to_desks
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
 from tests.testbot import MemoryAdapter, ticket_number
@@ -52,6 +53,7 @@ def services(
         settings=SimpleNamespace(desk_chats=(DESK,)),
         clock=clock,
         sla=None,
+        desk_has_room=lambda _: True,
         adapter=adapter,
     )
     db.close()
@@ -181,3 +183,28 @@ async def test_a_restart_after_the_digest_went_out_does_not_post_it_again(
     assert row.message_id == services.adapter.said[0].ref.message_id
     ids = {services.tickets.get(n).id for n in waiting}
     assert DigestStore(engine).covered_in(DESK.platform, DESK.chat_id) == ids
+
+
+async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    services.desk_has_room = queue.has_room
+    waiting = services.tickets.get(p3s(open_ticket, 1)[0])
+    claimed = open_ticket(urgency="P3", question="挂号机黑屏")
+    services.tickets.claim(claimed.number, "e01")
+    for i in range(2):
+        open_ticket(urgency="P1", question=f"全院第{i}个系统停了")
+    await queue.run_once()  # two P1 cards: one more message would leave no room for a third
+
+    def relayed() -> list[str]:
+        return [t for t in desk_texts(services) if "还是不行" in t]
+
+    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    assert relayed() == []  # kept on the ticket: nobody works it yet
+    claimed = services.tickets.get(claimed.number)
+    await relay_to_desks(services, claimed, "市第一人民医院", "小张", "还是不行 挂号机")
+    assert len(relayed()) == 1  # an engineer is talking with the hospital: always shown
+    clock.advance(seconds=6)
+    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    assert len(relayed()) == 2
