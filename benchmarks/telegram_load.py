@@ -447,7 +447,9 @@ async def drive(args: argparse.Namespace) -> Json:
                     omp_threads=args.omp_threads, start_timeout=args.start_timeout,
                 ) as bot:  # fmt: skip
                     log(f"bot ready after {bot.start_s:.1f} s; driving {n_questions} questions")
-                    result = await run_load(tg, chats, deck, n_questions, rate, bot.proc)
+                    result = await run_load(
+                        tg, chats, deck, n_questions, rate, bot.proc, args.desk_wait
+                    )
                     cpu_parent = time.process_time()
             except BotDidNotStart:
                 return {"error": "bot did not start"}
@@ -471,6 +473,7 @@ async def run_load(
     n_questions: int,
     rate: float,
     proc: asyncio.subprocess.Process,
+    desk_wait: float = 0.0,
 ) -> Json:
     tally = Tally(tg)
     users_per_group = 3
@@ -494,11 +497,18 @@ async def run_load(
             n, chat, msg["message_id"], q["kind"], q["id"], at
         )
 
-    # grace: wait for the expected replies, at most GRACE_S
+    def done(desk_wait: float) -> bool:
+        """Every reply in; with ``--desk-wait`` also every ticket shown in the desk."""
+        if tally.expected_missing():
+            return False
+        tickets = {q.ticket for q in tally.questions.values() if q.ticket}
+        return not desk_wait or tickets <= set(tally.shown)
+
+    # grace: wait for the expected replies, at most GRACE_S (or --desk-wait for the desk)
     run = await paced_injection(
         n_questions, rate, proc, inject,
-        progress=progress, scan=tally.scan, done=lambda: tally.expected_missing() == 0,
-        grace_s=GRACE_S,
+        progress=progress, scan=tally.scan, done=lambda: done(desk_wait),
+        grace_s=max(GRACE_S, desk_wait),
     )  # fmt: skip
     return {
         "tally": tally,
@@ -630,16 +640,17 @@ def report(
     print(f"updates never fetched:       {result['pending_updates']}; stray replies: {tally.stray}")
     # desk cards
     tickets = {q.ticket: q for q in qs if q.ticket}
-    cards_in = {n: a for n, a in tally.cards.items() if a <= cutoff}
+    desk_cutoff = t_end + max(GRACE_S, args.desk_wait)
+    cards_in = {n: a for n, a in tally.cards.items() if a <= desk_cutoff}
     card_lat = [(a - tickets[n].at) * 1000 for n, a in cards_in.items() if n in tickets]
     print(
         f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
         f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
         f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
-    shown_in = {n: a for n, a in tally.shown.items() if a <= cutoff and n in tickets}
+    shown_in = {n: a for n, a in tally.shown.items() if a <= desk_cutoff and n in tickets}
     shown_lat = [(a - tickets[n].at) * 1000 for n, a in shown_in.items()]
-    digests_in = [a for a in tally.digests if a <= cutoff]
+    digests_in = [a for a in tally.digests if a <= desk_cutoff]
     print(
         f"desk digests:                {len(digests_in)} posted; tickets shown in the desk (card "
         f"or digest) {len(shown_in)}, never shown {len(set(tickets) - set(shown_in))}; shown "
@@ -769,6 +780,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--json-out", default=None, help="also write the summary figures as JSON")
+    ap.add_argument(
+        "--desk-wait",
+        type=float,
+        default=0.0,
+        help="after the last question, wait up to this many seconds for every ticket to be "
+        "shown in the desk (card or digest); default: only for the replies",
+    )
     ap.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (config, DB, bot log)"
     )
