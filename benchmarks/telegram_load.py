@@ -645,7 +645,7 @@ def report(
     card_lat = [(a - tickets[n].at) * 1000 for n, a in cards_in.items() if n in tickets]
     print(
         f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
-        f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
+        f"{len(cards_in)}, without a card of their own {len(set(tickets) - set(cards_in))}, other desk "
         f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
     shown_in = {n: a for n, a in tally.shown.items() if a <= desk_cutoff and n in tickets}
