@@ -99,7 +99,13 @@ class DeskQueue:
         self._settings = settings
         self._digests = DigestStore(services.db.engine, services.clock)
         self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
-        services.messenger.observe(self.pace.entering)
+        self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
+        services.messenger.observe(self._entering)
+
+    def _entering(self, chat: ChatRef) -> None:
+        """Every message about to reach an adapter; only the desk chats' are modelled."""
+        if (chat.platform, chat.chat_id) in self._desks:
+            self.pace.entering(chat)
 
     def has_room(self, desk: ChatRef) -> bool:
         """A non-urgent message may go to this desk chat now without filling its limiter."""
