@@ -100,6 +100,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
         group=settings.bot.group,
+        desk=settings.desk,
     )
 
 

@@ -22,6 +22,9 @@ from bot.clock import Clock, utc_now
 from bot.cluster.warned_chats import WarnedChats
 from bot.conversation import category_choices
 from bot.conversation.settings import GroupSettings
+from bot.deskqueue.digest import digest_reply
+from bot.deskqueue.settings import DeskSettings
+from bot.deskqueue.store import DigestStore
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.inbox.scope import replaying
@@ -62,6 +65,8 @@ class BotSettings:
     max_message_chars: int = 2000
     #: The time windows of group behaviour (``[bot.group]``).
     group: GroupSettings = field(default_factory=GroupSettings)
+    #: How the card outbox paces the desk and when it sends digests (``[desk]``).
+    desk: DeskSettings = field(default_factory=DeskSettings)
 
 
 @dataclass
@@ -151,7 +156,8 @@ def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None
 
 
 async def refresh_cards(services: Services, number: str) -> None:
-    """Re-render the ticket's card in every desk (status, engineer, buttons)."""
+    """Re-render the ticket's card in every desk (status, engineer, buttons), or the digest
+    that listed it there."""
 
     def cards() -> list[tuple[MessageRef, Reply]]:
         ticket = services.tickets.get(number)
@@ -160,6 +166,12 @@ async def refresh_cards(services: Services, number: str) -> None:
             card = card_in(services, number, desk)
             if card is not None:
                 out.append((card, card_reply(services, ticket, desk)))
+        digests = DigestStore(services.db.engine)
+        for digest in digests.listing(ticket.id or 0):
+            desk = ChatRef(digest.platform, digest.chat_id)
+            listed = digests.tickets_of(digest.id or 0)
+            reply = digest_reply(services, listed, desk, services.settings.desk.digest_buttons)
+            out.append((MessageRef(desk.platform, desk.chat_id, digest.message_id or ""), reply))
         return out
 
     for card, reply in await services.db.read(cards):

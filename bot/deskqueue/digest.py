@@ -24,9 +24,11 @@ def digest_line(ticket: Ticket, hospital_name: str) -> str:
     question = " ".join(ticket.question.split())
     if len(question) > QUESTION_CHARS:
         question = question[:QUESTION_CHARS] + "…"
-    return (
-        f"#{ticket.number} [{ticket.urgency}] {hospital_name}：{question}  /claim {ticket.number}"
-    )
+    if ticket.status == "new":
+        todo = f"/claim {ticket.number}"
+    else:  # claimed (or further) since the digest was posted: it is re-rendered
+        todo = "✅ " + texts.STATUS_LABELS.get(ticket.status, ticket.status)
+    return f"#{ticket.number} [{ticket.urgency}] {hospital_name}：{question}  {todo}"
 
 
 def digest_reply(services: Services, tickets: list[Ticket], desk: ChatRef, buttons: int) -> Reply:

@@ -98,6 +98,19 @@ class DigestStore:
                 digest.posted_at = self._clock()
                 s.add(digest)
 
+    def listing(self, ticket_id: int) -> list[DeskDigest]:
+        """The sent digests that list this ticket (one per desk chat at most)."""
+        with read_session(self._engine) as s:
+            stmt = (
+                select(DeskDigest)
+                .join(DeskDigestTicket, col(DeskDigestTicket.digest_id) == col(DeskDigest.id))
+                .where(
+                    DeskDigestTicket.ticket_id == ticket_id,
+                    col(DeskDigest.message_id).is_not(None),
+                )
+            )
+            return list(s.exec(stmt).all())
+
     def digest_at(self, platform: str, chat_id: str, message_id: str) -> DeskDigest | None:
         """The digest posted as this message (a reply to it names one of its tickets)."""
         with read_session(self._engine) as s:

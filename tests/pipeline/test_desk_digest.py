@@ -1,5 +1,6 @@
-"""A digest in the desk works like cards (``bot.deskqueue``): its 接单 buttons, ``/claim <no>``
-for any ticket it lists, and a reply starting with one of its numbers reaches that hospital."""
+"""A digest in the desk works like cards (``bot.deskqueue``): its 接单 buttons (a claim
+re-renders it), ``/claim <no>`` for any ticket it lists, and a reply starting with one of its
+numbers reaches that hospital."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ async def test_claim_and_reply_from_a_digest(bot: TestBot) -> None:
 
     await bot.press(digest, f"接单 #{first}", user=WANG)
     await bot.reply(chat=H1_CHAT, where=lambda s: f"已受理工单 #{first}" in s.text)
+    await bot.adapter.wait_until(lambda: bool(digest.edits), "the digest re-rendered")
+    assert f"#{first} " in digest.text and f"/claim {first}" not in digest.text  # ✅ 已受理
+    assert f"接单 #{first}" not in digest.labels and f"接单 #{second}" in digest.labels
     await bot.say(f"/claim {second}", user=LI, chat=DESK)
     await bot.reply(chat=DESK, where=lambda s: s.text == f"已接单 #{second}")
     assert bot.tickets.get(first).accepted_by == "e01"
