@@ -120,10 +120,11 @@ class DeskQueue:
         return min(pending) if pending else None
 
     def _waiting(self, desk: ChatRef) -> list[Ticket]:
-        """Open tickets with neither a card nor a digest line in this desk (reads the db)."""
+        """Open tickets with neither a card nor a digest line in this desk, and listed ones
+        raised to P1/P2 since (they get a card of their own; reads the db)."""
         covered = self._digests.covered_in(desk.platform, desk.chat_id)
         waiting = self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
-        return [t for t in waiting if t.id not in covered]
+        return [t for t in waiting if t.id not in covered or t.urgency in URGENT]
 
     async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:
         failed: set[str] = set()  # a send that failed is retried at the next pass, not now

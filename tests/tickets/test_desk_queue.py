@@ -24,6 +24,7 @@ from bot.messenger import Messenger
 from bot.operations import relay_to_desks
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
+from bot.tickets.store import Actor
 from tests.testbot import MemoryAdapter, ticket_number
 
 from .conftest import FakeClock
@@ -136,6 +137,9 @@ async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_onc
     clock.advance(minutes=5)  # nothing is waiting: nothing more is sent
     assert await queue.run_once() is None
     assert len(desk_texts(services)) == 2
+    services.tickets.set_urgency(waiting[3], "P1", Actor.engineer("e09"))
+    await queue.run_once()  # raised to P1 after it was listed: a card of its own at once
+    assert carded(services) == [p1, waiting[3]] and len(digests(services)) == 1
 
 
 async def test_an_old_waiting_ticket_is_digested_and_after_the_storm_cards_come_back(
