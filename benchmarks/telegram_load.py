@@ -286,6 +286,9 @@ class Tally:
         self.tg = tg
         self.questions: dict[tuple[int, int], Question] = {}
         self.cards: dict[str, float] = {}  # ticket number → fake receive time of its card
+        #: ticket number → when the desk first showed it (its card, or a digest listing it)
+        self.shown: dict[str, float] = {}
+        self.digests: list[float] = []  # fake receive times of the desk's digests
         self.pages: dict[str, float] = {}  # ticket number → fake receive time of its first page
         self.desk_other = 0
         self.stray = 0  # replies to no known question
@@ -330,8 +333,13 @@ class Tally:
             return
         if msg["chat"]["id"] == DESK:
             m = TICKET_NO.search(text)
-            if m and m.group(1) not in self.cards:
+            if text.startswith("📋"):  # a digest: every ticket it lists is shown
+                self.digests.append(c.at)
+                for number in TICKET_NO.findall(text):
+                    self.shown.setdefault(number, c.at)
+            elif m and m.group(1) not in self.cards:
                 self.cards[m.group(1)] = c.at
+                self.shown.setdefault(m.group(1), c.at)
             else:
                 self.desk_other += 1
             return
@@ -439,7 +447,9 @@ async def drive(args: argparse.Namespace) -> Json:
                     omp_threads=args.omp_threads, start_timeout=args.start_timeout,
                 ) as bot:  # fmt: skip
                     log(f"bot ready after {bot.start_s:.1f} s; driving {n_questions} questions")
-                    result = await run_load(tg, chats, deck, n_questions, rate, bot.proc)
+                    result = await run_load(
+                        tg, chats, deck, n_questions, rate, bot.proc, args.desk_wait
+                    )
                     cpu_parent = time.process_time()
             except BotDidNotStart:
                 return {"error": "bot did not start"}
@@ -463,6 +473,7 @@ async def run_load(
     n_questions: int,
     rate: float,
     proc: asyncio.subprocess.Process,
+    desk_wait: float = 0.0,
 ) -> Json:
     tally = Tally(tg)
     users_per_group = 3
@@ -486,11 +497,18 @@ async def run_load(
             n, chat, msg["message_id"], q["kind"], q["id"], at
         )
 
-    # grace: wait for the expected replies, at most GRACE_S
+    def done(desk_wait: float) -> bool:
+        """Every reply in; with ``--desk-wait`` also every ticket shown in the desk."""
+        if tally.expected_missing():
+            return False
+        tickets = {q.ticket for q in tally.questions.values() if q.ticket}
+        return not desk_wait or tickets <= set(tally.shown)
+
+    # grace: wait for the expected replies, at most GRACE_S (or --desk-wait for the desk)
     run = await paced_injection(
         n_questions, rate, proc, inject,
-        progress=progress, scan=tally.scan, done=lambda: tally.expected_missing() == 0,
-        grace_s=GRACE_S,
+        progress=progress, scan=tally.scan, done=lambda: done(desk_wait),
+        grace_s=max(GRACE_S, desk_wait),
     )  # fmt: skip
     return {
         "tally": tally,
@@ -622,12 +640,21 @@ def report(
     print(f"updates never fetched:       {result['pending_updates']}; stray replies: {tally.stray}")
     # desk cards
     tickets = {q.ticket: q for q in qs if q.ticket}
-    cards_in = {n: a for n, a in tally.cards.items() if a <= cutoff}
+    desk_cutoff = t_end + max(GRACE_S, args.desk_wait)
+    cards_in = {n: a for n, a in tally.cards.items() if a <= desk_cutoff}
     card_lat = [(a - tickets[n].at) * 1000 for n, a in cards_in.items() if n in tickets]
     print(
         f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
-        f"{len(cards_in)}, cards still pending {len(set(tickets) - set(cards_in))}, other desk "
+        f"{len(cards_in)}, without a card of their own {len(set(tickets) - set(cards_in))}, other desk "
         f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
+    )
+    shown_in = {n: a for n, a in tally.shown.items() if a <= desk_cutoff and n in tickets}
+    shown_lat = [(a - tickets[n].at) * 1000 for n, a in shown_in.items()]
+    digests_in = [a for a in tally.digests if a <= desk_cutoff]
+    print(
+        f"desk digests:                {len(digests_in)} posted; tickets shown in the desk (card "
+        f"or digest) {len(shown_in)}, never shown {len(set(tickets) - set(shown_in))}; shown "
+        f"from the question {p50_p95_max(shown_lat)} ms"
     )
     # P1s: their cards and pages must not wait behind the desk's backlog
     urgent = {n: q for n, q in tickets.items() if q.kind == "urgent"}
@@ -701,6 +728,9 @@ def report(
         "429s": dict(tally.r429),
         "tickets": len(tickets),
         "cards": len(cards_in),
+        "digests": len(digests_in),
+        "never_shown": len(set(tickets) - set(shown_in)),
+        "shown_ms": latency_stats(shown_lat) if shown_lat else None,
         "p1_card_ms": latency_stats(p1_cards) if p1_cards else None,
         "p1_page_ms": latency_stats(p1_pages) if p1_pages else None,
         "cpus": os.cpu_count(),
@@ -750,6 +780,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--json-out", default=None, help="also write the summary figures as JSON")
+    ap.add_argument(
+        "--desk-wait",
+        type=float,
+        default=0.0,
+        help="after the last question, wait up to this many seconds for every ticket to be "
+        "shown in the desk (card or digest); default: only for the replies",
+    )
     ap.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (config, DB, bot log)"
     )

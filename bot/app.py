@@ -33,8 +33,9 @@ from bot.cluster.worker import ClusterWorker, receiver_roles
 from bot.config import Secrets, Settings
 from bot.conversation import category_taps, followups
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
-from bot.core import BotSettings, CardOutbox, Services
+from bot.core import BotSettings, Services
 from bot.db import make_engine
+from bot.deskqueue.outbox import CardOutbox, ChatLimit
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
@@ -99,6 +100,7 @@ def bot_settings(settings: Settings) -> BotSettings:
         web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
         group=settings.bot.group,
+        desk=settings.desk,
     )
 
 
@@ -335,8 +337,11 @@ def build_app(
     for adapter in chosen:
         messenger.register(adapter)
     # with several workers a ticket opened on another one is carded by the leader's poll
-    cards = CardOutbox(services, CLUSTER_CARD_POLL_SECONDS) if clustered else CardOutbox(services)
+    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
+    group = ChatLimit(settings.telegram.group_per_minute, settings.telegram.group_burst)
+    cards = CardOutbox(services, settings.desk, poll, {"telegram": group})
     services.notify_cards = cards.notify
+    services.desk_has_room = cards.queue.has_room
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),
         AdapterTransport(chosen),

@@ -26,6 +26,7 @@ from adapters.telegram.settings import TelegramSettings
 from adapters.wecom.settings import WeComSettings
 from bot.broadcasts.settings import BroadcastSettings
 from bot.conversation.settings import GroupSettings
+from bot.deskqueue.settings import DeskSettings
 from bot.duty.settings import DutySettings
 from bot.kbloop.settings import KbLoopSettings
 from bot.privacy.settings import PrivacySettings
@@ -98,6 +99,7 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     duty: DutySettings = field(default_factory=DutySettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    desk: DeskSettings = field(default_factory=DeskSettings)
     kbloop: KbLoopSettings = field(default_factory=KbLoopSettings)
     #: ``[[hospitals]]`` and ``[[engineers]]``: synced into the registry at every start.
     hospitals: tuple[HospitalSpec, ...] = ()

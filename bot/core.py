@@ -3,17 +3,15 @@
 Opening a ticket follows one order everywhere, because the contract's audit record must
 survive a crash: write the ticket (and its articles and thread) → tell the hospital → post the
 card to the engineers' desk → record that the card was posted. A crash after the first step
-leaves a ticket without a card, which ``post_missing_cards`` sends on the next start.
+leaves a ticket without a card, which the card outbox (``bot.deskqueue``) sends on the next
+start.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from adapters.base import ChatRef, IncomingMessage, MessageRef, Reply
@@ -24,6 +22,9 @@ from bot.clock import Clock, utc_now
 from bot.cluster.warned_chats import WarnedChats
 from bot.conversation import category_choices
 from bot.conversation.settings import GroupSettings
+from bot.deskqueue.digest import digest_reply
+from bot.deskqueue.settings import DeskSettings
+from bot.deskqueue.store import DigestStore
 from bot.exchanges import Exchange, ExchangeStore, Outcome
 from bot.gateway import Database
 from bot.inbox.scope import replaying
@@ -64,6 +65,8 @@ class BotSettings:
     max_message_chars: int = 2000
     #: The time windows of group behaviour (``[bot.group]``).
     group: GroupSettings = field(default_factory=GroupSettings)
+    #: How the card outbox paces the desk and when it sends digests (``[desk]``).
+    desk: DeskSettings = field(default_factory=DeskSettings)
 
 
 @dataclass
@@ -82,8 +85,11 @@ class Services:
     #: Chats told once that they are not registered (their ids only; shared by all workers).
     warned_chats: WarnedChats
     clock: Clock = utc_now
-    #: Wakes the card outbox (``CardOutbox.notify``); wired by the composition root.
+    #: Wakes the card outbox (``bot.deskqueue.outbox.CardOutbox.notify``); wired by the composition root.
     notify_cards: Callable[[], None] = field(default=lambda: None)
+    #: Whether a desk chat's rate leaves room for a non-urgent message now, an urgent one
+    #: still passing after it (the card outbox's pace); wired by the composition root.
+    desk_has_room: Callable[[ChatRef], bool] = field(default=lambda _: True)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
     #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).
@@ -124,7 +130,7 @@ async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
     The send is keyed ``card:<ticket>:<desk>`` in the outbox: a card posted but not recorded
     (a crash or the database went away right after the send) is recorded from the outbox's
     row on the next pass instead of being posted again; one whose send timed out is
-    ``unknown`` and not re-posted."""
+    ``unknown`` and not re-posted. What goes when is ``bot.deskqueue``'s."""
     reply = await services.db.read(lambda: card_reply(services, ticket, desk))
     key = f"card:{ticket.number}:{desk.platform}:{desk.chat_id}"
     sent = await services.messenger.send(reply, key=key, retry_later=True)
@@ -150,7 +156,8 @@ def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None
 
 
 async def refresh_cards(services: Services, number: str) -> None:
-    """Re-render the ticket's card in every desk (status, engineer, buttons)."""
+    """Re-render the ticket's card in every desk (status, engineer, buttons), or the digest
+    that listed it there."""
 
     def cards() -> list[tuple[MessageRef, Reply]]:
         ticket = services.tickets.get(number)
@@ -159,94 +166,16 @@ async def refresh_cards(services: Services, number: str) -> None:
             card = card_in(services, number, desk)
             if card is not None:
                 out.append((card, card_reply(services, ticket, desk)))
+        digests = DigestStore(services.db.engine)
+        for digest in digests.listing(ticket.id or 0):
+            desk = ChatRef(digest.platform, digest.chat_id)
+            listed = digests.tickets_of(digest.id or 0)
+            reply = digest_reply(services, listed, desk, services.settings.desk.digest_buttons)
+            out.append((MessageRef(desk.platform, desk.chat_id, digest.message_id or ""), reply))
         return out
 
     for card, reply in await services.db.read(cards):
         await services.messenger.edit(card, reply)
-
-
-async def post_missing_cards(
-    services: Services, stopping: Callable[[], bool] = lambda: False
-) -> int:
-    """Post every card some desk does not have yet (new tickets, tickets written before a
-    crash, sends that failed); returns how many were posted. ``stopping``: checked between
-    cards (a card being sent is finished, never cut off)."""
-    posted = 0
-    for desk in services.settings.desk_chats:
-        failed: set[str] = set()
-        while not stopping():  # re-read after every card: a P1 opened meanwhile goes next
-            waiting = await services.db.read(
-                partial(services.tickets.tickets_without_card_in, desk.platform, desk.chat_id)
-            )
-            ticket = next((t for t in waiting if t.number not in failed), None)
-            if ticket is None:
-                break
-            if await post_card(services, ticket, desk):
-                posted += 1
-            else:
-                failed.add(ticket.number)
-    if posted:
-        log.info("posted %d ticket card(s)", posted)
-    return posted
-
-
-class CardOutbox:
-    """Posts the engineers' cards of new tickets in the background, one at a time.
-
-    Tickets are written before their card; this worker sends every ticket that has none yet —
-    right after ``notify()``, at start (cards lost to a crash), and every ``interval`` seconds
-    (cards whose sending failed). One worker means one card per ticket.
-    """
-
-    def __init__(self, services: Services, interval: float = 60.0) -> None:
-        self._services = services
-        self._interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
-
-    def notify(self) -> None:
-        """Wake the worker; callable from any thread (a web form's ticket is written on the
-        database gateway's writer)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False  # started again after a stop (a worker regaining the lead)
-        self._task = asyncio.create_task(self._run(), name="card-outbox")
-
-    async def stop(self, drain_seconds: float = 10.0) -> None:
-        """Stop taking cards; the one being sent finishes (up to ``drain_seconds``, like the
-        broadcast outbox), so a stop never leaves a card posted but not recorded."""
-        self._stopping = True
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), drain_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await post_missing_cards(self._services, lambda: self._stopping)
-            except Exception:  # a bad row must not stop the outbox for every other ticket
-                log.exception("posting ticket cards failed")
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives as the event is set, and the worker would then sleep through stop()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
 
 
 async def open_ticket_for(

@@ -3,6 +3,7 @@
 Commands (in a desk chat, registered engineers only):
 
     /ticket <no>                 show a ticket with its recent events
+    /claim <no>                  take a new ticket (what 接单 does; a digest lists it per line)
     /tickets                     open tickets
     /resolve <no> <how>          resolve (the resolution is required) and tell the hospital
     /reopen <no> [why]           reopen and tell the hospital
@@ -16,7 +17,8 @@ The service workflows' commands (/remote, /level, /visit, /arrive, /depart, /upg
 registers its commands with the router (``bot/routing``) from ``bot/app.py``.
 
 Replying to a ticket card (or to a relayed hospital message) sends the text to the hospital's
-thread. Permissions are the ticket store's: the desk translates its errors into sentences.
+thread; a reply to a digest (``bot.deskqueue``) starting with one of its tickets' numbers
+does the same for that ticket. Permissions are the ticket store's: the desk translates its errors into sentences.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import logging
 from adapters.base import ButtonPress, IncomingMessage, Reply
 from bot import operations, texts
 from bot.core import Services
+from bot.deskqueue.store import DigestStore
 from bot.kbloop import label_flow
 from bot.links import Side
 from bot.registry.models import Engineer
 from bot.routing import CommandCall, Router, Scope, parse_command
 from bot.tickets.actions import Claim
+from bot.tickets.numbering import normalise_number
 from bot.tickets.store import (
     TicketError,
     TicketNotFound,
@@ -40,13 +44,14 @@ log = logging.getLogger(__name__)
 
 
 #: The desk's own ticket commands (the others are registered by their features).
-TICKET_COMMANDS = ("tickets", "ticket", "resolve", "reopen", "assign", "note")
+TICKET_COMMANDS = ("tickets", "ticket", "claim", "resolve", "reopen", "assign", "note")
 
 
 class Desk:
     def __init__(self, services: Services, router: Router) -> None:
         self.s = services
         self.router = router
+        self.digests = DigestStore(services.db.engine, services.clock)
 
     def register(self, router: Router) -> None:
         """The ticket commands and the card's 接单."""
@@ -76,6 +81,29 @@ class Desk:
             )
             if link is not None and link.side == Side.DESK:
                 await self._relay_to_hospital(msg, engineer, link.ticket_number, text)
+            elif link is None:
+                await self._reply_to_digest(msg, engineer, replied_to, text)
+
+    async def _reply_to_digest(
+        self, msg: IncomingMessage, engineer: Engineer, digest_message: str, text: str
+    ) -> None:
+        """A reply to a digest names its ticket first (「2026-000123 请重启读卡器」)."""
+
+        def listed() -> list[str] | None:
+            digest = self.digests.digest_at(msg.chat.platform, msg.chat.chat_id, digest_message)
+            if digest is None or digest.id is None:
+                return None
+            return [t.number for t in self.digests.tickets_of(digest.id)]
+
+        numbers = await self.s.db.read(listed)
+        if numbers is None:
+            return
+        first, _, rest = text.partition(" ")
+        number = normalise_number(first.lstrip("#"))
+        if number in numbers and rest.strip():
+            await self._relay_to_hospital(msg, engineer, number, rest.strip())
+        else:
+            await self._say(msg, texts.digest_reply_needs_number(numbers[0]))
 
     async def _command(
         self, msg: IncomingMessage, engineer: Engineer | None, name: str, args: str
@@ -121,6 +149,9 @@ class Desk:
                 await self._say(msg, f"用法：/{name} <工单号> …")
             elif name == "ticket":
                 await self._say(msg, await self.s.db.read(lambda: self._ticket_summary(number)))
+            elif name == "claim":
+                ticket = await operations.claim(self.s, number, engineer)
+                await self._say(msg, f"已接单 #{ticket.number}")
             elif name == "resolve":
                 ticket = await operations.resolve(self.s, number, engineer, rest)
                 done = f"工单 #{ticket.number} 已解决，已通知医院。"

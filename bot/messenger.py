@@ -19,6 +19,7 @@ A permanent failure (bot removed, chat gone) is recorded ``failed``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from adapters.base import (
     Adapter,
@@ -52,9 +53,20 @@ class Messenger:
         self._db = db
         self._outbox = outbox
         self._gate = gate or RedactionGate()
+        #: Told of every message about to reach an adapter (send or edit): the desk's pace
+        #: models each chat's rate limiter from them (``bot.deskqueue``).
+        self._observers: list[Callable[[ChatRef], None]] = []
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
+
+    def observe(self, observer: Callable[[ChatRef], None]) -> None:
+        """Call ``observer`` with the chat of every send and edit, just before the adapter."""
+        self._observers.append(observer)
+
+    def _entering(self, chat: ChatRef) -> None:
+        for observer in self._observers:
+            observer(chat)
 
     @property
     def platforms(self) -> frozenset[str]:
@@ -89,6 +101,7 @@ class Messenger:
         return None if adapter is None else await self._send(adapter, reply)
 
     async def _send(self, adapter: Adapter, reply: Reply) -> MessageRef | None:
+        self._entering(reply.chat)
         try:
             return await adapter.send(self._gate.outgoing(reply))
         except DeliveryError as exc:
@@ -105,6 +118,7 @@ class Messenger:
             if prior.state == OutboxState.SENT and prior.message_id:
                 return MessageRef(prior.platform, prior.chat_id, prior.message_id)
             return None
+        self._entering(chat)
         try:
             sent = await adapter.send(self._gate.outgoing(reply))
         except DeliveryError as exc:
@@ -128,6 +142,7 @@ class Messenger:
         adapter = self._adapter(message.platform)
         if adapter is None:
             return False
+        self._entering(ChatRef(message.platform, message.chat_id))
         try:
             await adapter.edit(message, self._gate.outgoing(reply))
             return True

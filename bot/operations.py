@@ -10,6 +10,7 @@ them into its own sentences.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from functools import partial
 
@@ -21,7 +22,7 @@ from bot.inbox.scope import replaying
 from bot.links import Side
 from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
-from bot.tickets.models import Direction, Status, Ticket
+from bot.tickets.models import URGENT, Direction, Status, Ticket
 from bot.tickets.store import (
     Actor,
     AlreadyClaimed,
@@ -32,6 +33,8 @@ from bot.tickets.store import (
     TicketError,
     TicketNotFound,
 )
+
+log = logging.getLogger(__name__)
 
 #: Platform name of tickets registered on the web console (and of the playground's chats).
 WEB_PLATFORM = "web"
@@ -200,8 +203,16 @@ def _at(ref: MessageRef) -> tuple[str, str, str]:
 async def relay_to_desks(
     services: Services, ticket: Ticket, hospital_name: str, author_name: str, body: str
 ) -> None:
-    """Show a hospital's message on the ticket's card in every desk (as a reply to it)."""
+    """Show a hospital's message on the ticket's card in every desk (as a reply to it).
+
+    Not while a desk is saturated if the ticket is non-urgent and nobody has claimed it: the
+    message is on the ticket (console, ``/ticket``) and its card or digest shows the ticket,
+    and the desk's rate stays free for urgent cards."""
     for desk in services.settings.desk_chats:
+        quiet = ticket.status == "new" and ticket.urgency not in URGENT
+        if quiet and not services.desk_has_room(desk):
+            log.info("desk %s saturated: #%s's follow-up kept on it", desk.chat_id, ticket.number)
+            continue
         card = await services.db.read(partial(card_in, services, ticket.number, desk))
         sent = await services.messenger.send(
             Reply(

@@ -225,3 +225,8 @@ def not_found(number: str) -> str:
 
 def only_engineers() -> str:
     return "只有登记的工程师可以执行这个操作。"
+
+
+def digest_reply_needs_number(example: str) -> str:
+    """A reply to a desk digest that does not start with one of its tickets' numbers."""
+    return f"这是新工单汇总：回复时请以其中的工单号开头，例如「{example} 请先重启读卡器」。"

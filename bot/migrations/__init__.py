@@ -47,6 +47,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.inbox.models",
     "bot.tickets.incidents",
     "bot.conversation.skips",
+    "bot.deskqueue.models",
 )
 
 _HERE = Path(__file__).resolve().parent

@@ -47,6 +47,8 @@ OPEN_STATUSES: tuple[Status, ...] = (Status.NEW, Status.ACCEPTED, Status.IN_PROG
 
 #: P1 = a hospital department cannot work; P4 = a question that can wait.
 URGENCIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+#: Urgencies whose desk cards go at once, never paced nor put into a digest (``bot.deskqueue``).
+URGENT: frozenset[str] = frozenset({"P1", "P2"})
 
 
 class Direction(StrEnum):

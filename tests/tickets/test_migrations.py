@@ -82,6 +82,8 @@ EXPECTED_TABLES = {
     "outbox_message",
     "incident_reporter",
     "skipped_message",
+    "desk_digest",
+    "desk_digest_ticket",
 }
 
 

@@ -1,0 +1,49 @@
+"""A digest's text and buttons: one message listing the tickets waiting for a card.
+
+Rendering only (it reads the database: call it through ``db``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.base import Button, ChatRef, Reply
+from bot import texts
+from bot.routing import encode
+from bot.tickets.actions import Claim
+from bot.tickets.models import Ticket
+
+if TYPE_CHECKING:
+    from bot.core import Services
+
+#: How much of a question a digest line shows.
+QUESTION_CHARS = 30
+
+
+def digest_line(ticket: Ticket, hospital_name: str) -> str:
+    question = " ".join(ticket.question.split())
+    if len(question) > QUESTION_CHARS:
+        question = question[:QUESTION_CHARS] + "…"
+    if ticket.status == "new":
+        todo = f"/claim {ticket.number}"
+    else:  # claimed (or further) since the digest was posted: it is re-rendered
+        todo = "✅ " + texts.STATUS_LABELS.get(ticket.status, ticket.status)
+    return f"#{ticket.number} [{ticket.urgency}] {hospital_name}：{question}  {todo}"
+
+
+def digest_reply(services: Services, tickets: list[Ticket], desk: ChatRef, buttons: int) -> Reply:
+    """The digest for one desk chat; the first ``buttons`` unclaimed tickets get 接单."""
+    names: dict[str, str] = {}
+    for t in tickets:
+        if t.hospital_id not in names:
+            hospital = services.registry.get_hospital(t.hospital_id)
+            names[t.hospital_id] = hospital.name if hospital else t.hospital_id
+    lines = [digest_line(t, names[t.hospital_id]) for t in tickets]
+    text = (
+        f"📋 新工单汇总（{len(tickets)} 张；消息较多，合并为一条）\n"
+        + "\n".join(lines)
+        + "\n接单：点按钮或发 /claim <工单号>；回复本消息时以工单号开头即转达给该医院。"
+    )
+    new = [t for t in tickets if t.status == "new"][:buttons]
+    rows = tuple((Button(f"{texts.CLAIM} #{t.number}", encode(Claim(t.number))),) for t in new)
+    return Reply(chat=desk, text=text, buttons=rows)

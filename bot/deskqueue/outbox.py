@@ -1,0 +1,260 @@
+"""The card outbox: what each desk chat gets next, and when.
+
+A desk group takes about 20 messages a minute (Telegram), and the adapter's rate limiter
+queues in arrival order: a P1 card handed to it behind twenty P3 cards waits a minute. So the
+order is decided here, before the limiter, and non-urgent sends are held in our own queue:
+
+* a P1/P2 card goes at once (most urgent, then oldest, re-read after every send);
+* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows and the chat's
+  limiter (modelled here from every send) keeps room for an urgent card after it — so an
+  urgent card never finds the limiter's bucket full of non-urgent ones;
+* when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
+  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from adapters.base import ChatRef
+from bot.clock import Clock
+from bot.core import Services, post_card
+from bot.deskqueue.digest import digest_reply
+from bot.deskqueue.models import DeskDigest
+from bot.deskqueue.settings import DeskSettings
+from bot.deskqueue.store import DigestStore
+from bot.tickets.models import URGENT, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatLimit:
+    """A desk chat's send limit as its adapter applies it: a leaky bucket of ``burst`` sends
+    draining at ``per_minute`` (Telegram groups: ``[telegram] group_per_minute``/``group_burst``)."""
+
+    per_minute: float
+    burst: int
+
+
+class DeskPace:
+    """When a non-urgent send may go to a desk chat, on the services' clock: ``60 /
+    non_urgent_per_minute`` seconds after the last non-urgent one, and only while the chat's
+    limiter — modelled from every message the messenger hands its adapter for that chat
+    (cards, relays, warnings, answers, edits) — keeps room for an urgent card after it."""
+
+    def __init__(self, per_minute: float, limits: Mapping[str, ChatLimit], clock: Clock) -> None:
+        self._gap = dt.timedelta(seconds=60.0 / per_minute)
+        self._limits = limits
+        self._clock = clock
+        self._last: dict[tuple[str, str], dt.datetime] = {}  # the last non-urgent send
+        self._bucket: dict[tuple[str, str], tuple[float, dt.datetime]] = {}  # level, when
+
+    def _level(self, chat: ChatRef, now: dt.datetime) -> float:
+        limit = self._limits.get(chat.platform)
+        if limit is None:
+            return 0.0
+        level, at = self._bucket.get((chat.platform, chat.chat_id), (0.0, now))
+        return max(0.0, level - (now - at).total_seconds() * limit.per_minute / 60.0)
+
+    def entering(self, chat: ChatRef) -> None:
+        """A message is about to reach the chat's limiter (a ``Messenger`` observer)."""
+        now = self._clock()
+        self._bucket[(chat.platform, chat.chat_id)] = (self._level(chat, now) + 1.0, now)
+
+    def non_urgent_sent(self, desk: ChatRef) -> None:
+        self._last[(desk.platform, desk.chat_id)] = self._clock()
+
+    def room(self, desk: ChatRef) -> float:
+        """Seconds until one more message leaves room for an urgent one (0: now)."""
+        limit = self._limits.get(desk.platform)
+        if limit is None:
+            return 0.0
+        over = self._level(desk, self._clock()) - max(0, limit.burst - 2)
+        return max(0.0, over * 60.0 / limit.per_minute)
+
+    def wait(self, desk: ChatRef) -> float:
+        """Seconds until a non-urgent card or digest may go (0: now)."""
+        last = self._last.get((desk.platform, desk.chat_id))
+        gap = 0.0 if last is None else (last + self._gap - self._clock()).total_seconds()
+        return max(0.0, gap, self.room(desk))
+
+
+class DeskQueue:
+    """One pass over every desk chat: urgent cards, then what the pace allows."""
+
+    def __init__(
+        self,
+        services: Services,
+        settings: DeskSettings,
+        limits: Mapping[str, ChatLimit] | None = None,
+    ) -> None:
+        self._s = services
+        self._settings = settings
+        self._digests = DigestStore(services.db.engine, services.clock)
+        self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
+        self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
+        services.messenger.observe(self._entering)
+
+    def _entering(self, chat: ChatRef) -> None:
+        """Every message about to reach an adapter; only the desk chats' are modelled."""
+        if (chat.platform, chat.chat_id) in self._desks:
+            self.pace.entering(chat)
+
+    def has_room(self, desk: ChatRef) -> bool:
+        """A non-urgent message may go to this desk chat now without filling its limiter."""
+        return self.pace.room(desk) == 0
+
+    async def run_once(self, stopping: Callable[[], bool] = lambda: False) -> float | None:
+        """Send what may go now; returns the seconds until the next non-urgent send may go
+        (None: nothing waits). ``stopping``: checked between sends (one being sent is
+        finished, never cut off)."""
+        waits = [await self._serve(desk, stopping) for desk in self._s.settings.desk_chats]
+        pending = [w for w in waits if w is not None]
+        return min(pending) if pending else None
+
+    def _waiting(self, desk: ChatRef) -> list[Ticket]:
+        """Open tickets with neither a card nor a digest line in this desk, and listed ones
+        raised to P1/P2 since (they get a card of their own; reads the db)."""
+        covered = self._digests.covered_in(desk.platform, desk.chat_id)
+        waiting = self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+        return [t for t in waiting if t.id not in covered or t.urgency in URGENT]
+
+    async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:
+        failed: set[str] = set()  # a send that failed is retried at the next pass, not now
+        while not stopping():
+            waiting = await self._s.db.read(partial(self._waiting, desk))
+            waiting = [t for t in waiting if t.number not in failed]
+            urgent = next((t for t in waiting if t.urgency in URGENT), None)
+            if urgent is not None:
+                if not await post_card(self._s, urgent, desk):
+                    failed.add(urgent.number)
+                continue
+            unsent = await self._s.db.read(
+                partial(self._digests.unsent, desk.platform, desk.chat_id)
+            )
+            unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
+            if not waiting and not unsent:
+                return None
+            wait = self.pace.wait(desk)
+            if wait > 0:
+                return wait
+            if unsent:  # written before a crash or a failed send: the same digest again
+                sent = await self._send_digest(unsent[0], desk)
+            elif len(waiting) > 1 and self._saturated(waiting):
+                digest = await self._s.db.write(
+                    partial(
+                        self._digests.plan,
+                        desk.platform,
+                        desk.chat_id,
+                        waiting[: self._settings.digest_max_tickets],
+                    )
+                )
+                sent = digest is None or await self._send_digest(digest, desk)
+                unsent = [digest] if digest is not None else []
+            else:
+                sent = await post_card(self._s, waiting[0], desk)
+            if sent:
+                self.pace.non_urgent_sent(desk)
+            else:
+                failed.add(f"digest:{unsent[0].id}" if unsent else waiting[0].number)
+        return None
+
+    def _saturated(self, waiting: list[Ticket]) -> bool:
+        """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
+        if len(waiting) > self._settings.digest_after_cards:
+            return True
+        oldest = min(t.created_at for t in waiting)
+        age = (self._s.clock() - oldest).total_seconds()
+        return age > self._settings.digest_after_seconds
+
+    async def _send_digest(self, digest: DeskDigest, desk: ChatRef) -> bool:
+        """Send a written digest, keyed ``digest:<id>`` (a restart never re-posts it)."""
+        assert digest.id is not None
+        digest_id = digest.id
+
+        reply = await self._s.db.read(
+            lambda: digest_reply(
+                self._s, self._digests.tickets_of(digest_id), desk, self._settings.digest_buttons
+            )
+        )
+        sent = await self._s.messenger.send(reply, key=f"digest:{digest_id}", retry_later=True)
+        if sent is None:
+            return False
+        await self._s.db.write(partial(self._digests.record, digest_id, sent.message_id))
+        log.info("digest %d posted to %s:%s", digest_id, desk.platform, desk.chat_id)
+        return True
+
+
+class CardOutbox:
+    """Posts the engineers' cards of new tickets in the background, one at a time.
+
+    Tickets are written before their card; this worker sends every ticket that has none yet —
+    right after ``notify()``, at start (cards lost to a crash), when the pace lets the next
+    non-urgent card go, and every ``interval`` seconds (cards whose sending failed). One
+    worker means one card per ticket.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        settings: DeskSettings | None = None,
+        interval: float = 60.0,
+        limits: Mapping[str, ChatLimit] | None = None,
+    ) -> None:
+        self.queue = DeskQueue(services, settings or DeskSettings(), limits)
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Wake the worker; callable from any thread (a web form's ticket is written on the
+        database gateway's writer)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False  # started again after a stop (a worker regaining the lead)
+        self._task = asyncio.create_task(self._run(), name="card-outbox")
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop taking cards; the one being sent finishes (up to ``drain_seconds``, like the
+        broadcast outbox), so a stop never leaves a card posted but not recorded."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), drain_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            wait: float | None = None
+            try:
+                wait = await self.queue.run_once(lambda: self._stopping)
+            except Exception:  # a bad row must not stop the outbox for every other ticket
+                log.exception("posting ticket cards failed")
+            timeout = self._interval if wait is None else min(self._interval, wait)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the worker would then sleep through stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -1,0 +1,73 @@
+"""A digest in the desk works like cards (``bot.deskqueue``): its 接单 buttons (a claim
+re-renders it), ``/claim <no>`` for any ticket it lists, and a reply starting with one of its
+numbers reaches that hospital."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.testbot import (
+    DESK,
+    H1_CHAT,
+    LI,
+    WANG,
+    TestBot,
+    running_testbot,
+    two_hospitals_config,
+)
+
+#: Above 2 waiting non-urgent tickets the desk gets a digest; one non-urgent send a minute.
+CONFIG = two_hospitals_config() + "\n[desk]\ndigest_after_cards = 2\nnon_urgent_per_minute = 1\n"
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, index_dir: Path) -> AsyncIterator[TestBot]:
+    async with running_testbot(tmp_path, index_dir, CONFIG) as running:
+        yield running
+
+
+def open_p3s(bot: TestBot, n: int) -> list[str]:
+    """``n`` P3 tickets from the first hospital's group, written at once (a storm)."""
+    return [
+        bot.tickets.open_ticket(
+            hospital_id="h001", reporter_platform="telegram", reporter_user_id="7001",
+            reporter_name="护士小张", source_platform="telegram", source_chat_id=str(H1_CHAT),
+            source_message_id=str(900 + i), question=f"第{i}台电脑打印腕带没反应",
+            category="usage", urgency="P3",
+        ).number
+        for i in range(n)
+    ]  # fmt: skip
+
+
+async def test_claim_and_reply_from_a_digest(bot: TestBot) -> None:
+    first, second, third = open_p3s(bot, 3)
+    bot.app.services.notify_cards()
+    digest = await bot.reply(chat=DESK, where=lambda s: s.text.startswith("📋"))
+    assert all(f"/claim {n}" in digest.text for n in (first, second, third))
+    assert not [s for s in bot.said_in(DESK) if s.text.startswith("🎫")]  # no card each
+
+    await bot.press(digest, f"接单 #{first}", user=WANG)
+    await bot.reply(chat=H1_CHAT, where=lambda s: f"已受理工单 #{first}" in s.text)
+    await bot.adapter.wait_until(lambda: bool(digest.edits), "the digest re-rendered")
+    assert f"#{first} " in digest.text and f"/claim {first}" not in digest.text  # ✅ 已受理
+    assert f"接单 #{first}" not in digest.labels and f"接单 #{second}" in digest.labels
+    await bot.say(f"/claim {second}", user=LI, chat=DESK)
+    await bot.reply(chat=DESK, where=lambda s: s.text == f"已接单 #{second}")
+    assert bot.tickets.get(first).accepted_by == "e01"
+    assert bot.tickets.get(second).accepted_by == "e02"
+
+    await bot.say(f"#{first} 请先重启打印服务", user=WANG, chat=DESK, reply_to=digest)
+    await bot.reply(chat=H1_CHAT, where=lambda s: "请先重启打印服务" in s.text)
+    await bot.say("请先重启", user=WANG, chat=DESK, reply_to=digest)
+    await bot.reply(chat=DESK, where=lambda s: "请以其中的工单号开头" in s.text)
+    assert [m.text for m in bot.tickets.messages(first) if m.direction == "engineer"] == [
+        "请先重启打印服务"
+    ]

@@ -1,0 +1,214 @@
+"""The desk's card queue (``bot.deskqueue``) on a clock the test moves: a P1 overtakes a
+backlog of P3 cards, a saturated desk gets ONE digest covering the waiting tickets once, the
+storm over it gets cards again, and a restart never re-posts a digest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from adapters.base import ChatRef
+from bot.deskqueue.models import DeskDigest, DeskDigestTicket
+from bot.deskqueue.outbox import ChatLimit, DeskQueue
+from bot.deskqueue.settings import DeskSettings
+from bot.deskqueue.store import DigestStore
+from bot.gateway import Database
+from bot.inbox.store import OutboxStore
+from bot.links import LinkStore
+from bot.messenger import Messenger
+from bot.operations import relay_to_desks
+from bot.registry import RegistryStore
+from bot.tickets import Ticket, TicketStore
+from bot.tickets.store import Actor
+from tests.testbot import MemoryAdapter, ticket_number
+
+from .conftest import FakeClock
+
+DESK = ChatRef("telegram", "-1009000")
+#: 6 non-urgent sends a minute: one every 10 s; a digest above 4 waiting or after 60 s.
+SETTINGS = DeskSettings(
+    non_urgent_per_minute=6, digest_after_cards=4, digest_after_seconds=60, digest_buttons=3
+)
+
+
+@pytest.fixture
+def services(
+    engine: Engine, clock: FakeClock, registry: RegistryStore, store: TicketStore
+) -> Iterator[Any]:
+    """The slice of ``Services`` the card outbox uses, sending to a ``MemoryAdapter``."""
+    db = Database(engine)
+    messenger = Messenger(db, OutboxStore(engine, clock))
+    adapter = MemoryAdapter()
+    messenger.register(adapter)
+    yield SimpleNamespace(
+        db=db,
+        tickets=store,
+        registry=registry,
+        links=LinkStore(engine),
+        messenger=messenger,
+        settings=SimpleNamespace(desk_chats=(DESK,)),
+        clock=clock,
+        sla=None,
+        desk_has_room=lambda _: True,
+        adapter=adapter,
+    )
+    db.close()
+
+
+def desk_texts(services: Any) -> list[str]:
+    return [s.text for s in services.adapter.said if s.chat_id == DESK.chat_id]
+
+
+def carded(services: Any) -> list[str]:
+    """Numbers of the tickets that got a card of their own, in the order they were posted."""
+    return [ticket_number(t) for t in desk_texts(services) if t.startswith("🎫")]
+
+
+def digests(services: Any) -> list[str]:
+    return [t for t in desk_texts(services) if t.startswith("📋")]
+
+
+def p3s(open_ticket: Callable[..., Ticket], n: int) -> list[str]:
+    return [open_ticket(urgency="P3", question=f"问题{i} 打印机脱机").number for i in range(n)]
+
+
+async def test_a_p1_card_overtakes_the_backlog_of_p3_cards(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    queue = DeskQueue(services, SETTINGS)
+    backlog = p3s(open_ticket, 3)
+    wait = await queue.run_once()
+    assert carded(services) == backlog[:1]  # one non-urgent card, then the pace holds
+    assert wait == pytest.approx(10.0)
+    clock.advance(seconds=2)
+    p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
+    p2 = open_ticket(urgency="P2", question="收费站全部卡死").number
+    assert await queue.run_once() == pytest.approx(8.0)
+    assert carded(services) == [backlog[0], p1, p2]  # not held by the pace, most urgent first
+    clock.advance(seconds=8)
+    await queue.run_once()
+    assert carded(services) == [backlog[0], p1, p2, backlog[1]]
+
+
+async def test_a_non_urgent_card_waits_until_the_chats_limiter_has_room_for_an_urgent_one(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """Telegram's group limiter as the adapter applies it: a burst of 3, one every 3 s."""
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    urgent = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
+    backlog = p3s(open_ticket, 1)
+    # two urgent cards filled 2 of the bucket's 3: a P3 now would leave no room for a P1
+    assert await queue.run_once() == pytest.approx(3.0)
+    assert carded(services) == urgent
+    clock.advance(seconds=3)
+    await queue.run_once()
+    assert carded(services) == [*urgent, *backlog]
+    clock.advance(seconds=1)  # the P3 filled the bucket to 2 again: a P1 still passes at once
+    p1 = open_ticket(urgency="P1", question="全院网络中断").number
+    await queue.run_once()
+    assert carded(services) == [*urgent, *backlog, p1]
+
+
+async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_once(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock, engine: Engine
+) -> None:
+    queue = DeskQueue(services, SETTINGS)
+    p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
+    waiting = p3s(open_ticket, 7)
+    await queue.run_once()
+    assert carded(services) == [p1]  # the P1 first, then the 7 others in one digest
+    assert desk_texts(services)[0].startswith("🎫")
+    (digest,) = digests(services)
+    for number in waiting:
+        assert digest.count(f"#{number} ") == 1 and f"/claim {number}" in digest
+    assert p1 not in digest and "市第一人民医院" in digest
+    (said,) = [s for s in services.adapter.said if s.text.startswith("📋")]
+    assert said.labels == [f"接单 #{n}" for n in waiting[:3]]
+    with Session(engine) as s:
+        rows = s.exec(select(DeskDigestTicket).order_by(DeskDigestTicket.position)).all()
+        (row,) = s.exec(select(DeskDigest)).all()
+    assert [r.ticket_id for r in rows] == [services.tickets.get(n).id for n in waiting]
+    assert row.message_id == said.ref.message_id
+    clock.advance(minutes=5)  # nothing is waiting: nothing more is sent
+    assert await queue.run_once() is None
+    assert len(desk_texts(services)) == 2
+    services.tickets.set_urgency(waiting[3], "P1", Actor.engineer("e09"))
+    await queue.run_once()  # raised to P1 after it was listed: a card of its own at once
+    assert carded(services) == [p1, waiting[3]] and len(digests(services)) == 1
+
+
+async def test_an_old_waiting_ticket_is_digested_and_after_the_storm_cards_come_back(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    queue = DeskQueue(services, SETTINGS)
+    first = p3s(open_ticket, 1)
+    await queue.run_once()
+    assert carded(services) == first
+    clock.advance(seconds=1)
+    two = p3s(open_ticket, 2)  # not above 4 waiting, but held by the pace …
+    clock.advance(seconds=61)  # … until the first of them waited over 60 s
+    await queue.run_once()
+    (digest,) = digests(services)
+    assert all(f"#{n} " in digest for n in two)
+    clock.advance(seconds=10)
+    after = p3s(open_ticket, 1)  # the storm is over: a card of its own again
+    await queue.run_once()
+    assert carded(services) == first + after and len(digests(services)) == 1
+
+
+async def test_a_restart_after_the_digest_went_out_does_not_post_it_again(
+    services: Any,
+    open_ticket: Callable[..., Ticket],
+    clock: FakeClock,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waiting = p3s(open_ticket, 6)
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("the process died before the digest was recorded")
+
+    monkeypatch.setattr(DigestStore, "record", crash)
+    with pytest.raises(RuntimeError):
+        await DeskQueue(services, SETTINGS).run_once()
+    assert len(digests(services)) == 1
+    monkeypatch.undo()
+    clock.advance(minutes=1)
+    restarted = DeskQueue(services, SETTINGS)  # a new process: a fresh pace, same tables
+    assert await restarted.run_once() is None
+    assert len(digests(services)) == 1 and carded(services) == []
+    with Session(engine) as s:
+        (row,) = s.exec(select(DeskDigest)).all()
+    assert row.message_id == services.adapter.said[0].ref.message_id
+    ids = {services.tickets.get(n).id for n in waiting}
+    assert DigestStore(engine).covered_in(DESK.platform, DESK.chat_id) == ids
+
+
+async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    services.desk_has_room = queue.has_room
+    waiting = services.tickets.get(p3s(open_ticket, 1)[0])
+    claimed = open_ticket(urgency="P3", question="挂号机黑屏")
+    services.tickets.claim(claimed.number, "e01")
+    for i in range(2):
+        open_ticket(urgency="P1", question=f"全院第{i}个系统停了")
+    await queue.run_once()  # two P1 cards: one more message would leave no room for a third
+
+    def relayed() -> list[str]:
+        return [t for t in desk_texts(services) if "还是不行" in t]
+
+    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    assert relayed() == []  # kept on the ticket: nobody works it yet
+    claimed = services.tickets.get(claimed.number)
+    await relay_to_desks(services, claimed, "市第一人民医院", "小张", "还是不行 挂号机")
+    assert len(relayed()) == 1  # an engineer is talking with the hospital: always shown
+    clock.advance(seconds=6)
+    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    assert len(relayed()) == 2
