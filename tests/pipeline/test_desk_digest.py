@@ -35,21 +35,21 @@ async def bot(tmp_path: Path, index_dir: Path) -> AsyncIterator[TestBot]:
         yield running
 
 
-def open_p3s(bot: TestBot, n: int) -> list[str]:
-    """``n`` P3 tickets from the first hospital's group, written at once (a storm)."""
+def open_tickets(bot: TestBot, n: int, urgency: str = "P3") -> list[str]:
+    """``n`` tickets from the first hospital's group, written at once (a storm)."""
     return [
         bot.tickets.open_ticket(
             hospital_id="h001", reporter_platform="telegram", reporter_user_id="7001",
             reporter_name="护士小张", source_platform="telegram", source_chat_id=str(H1_CHAT),
-            source_message_id=str(900 + i), question=f"第{i}台电脑打印腕带没反应",
-            category="usage", urgency="P3",
+            source_message_id=str(900 + i), question=f"第{i}个院区打印腕带没反应",
+            category="usage", urgency=urgency,
         ).number
         for i in range(n)
     ]  # fmt: skip
 
 
 async def test_claim_and_reply_from_a_digest(bot: TestBot) -> None:
-    first, second, third = open_p3s(bot, 3)
+    first, second, third = open_tickets(bot, 3)
     bot.app.services.notify_cards()
     digest = await bot.reply(chat=DESK, where=lambda s: s.text.startswith("📋"))
     assert all(f"/claim {n}" in digest.text for n in (first, second, third))
@@ -77,15 +77,7 @@ async def test_claim_and_reply_from_a_digest(bot: TestBot) -> None:
 async def test_claim_from_an_urgent_digest(bot: TestBot) -> None:
     """Six P1s at once: more than the desk group's limiter (a burst of 3, 20 a minute) sends
     within seconds, so one urgent digest shows them all, mentioning 王工."""
-    p1s = [
-        bot.tickets.open_ticket(
-            hospital_id="h001", reporter_platform="telegram", reporter_user_id="7001",
-            reporter_name="护士小张", source_platform="telegram", source_chat_id=str(H1_CHAT),
-            source_message_id=str(950 + i), question=f"第{i}个院区HIS全部登录不了",
-            category="usage", urgency="P1",
-        ).number
-        for i in range(6)
-    ]  # fmt: skip
+    p1s = open_tickets(bot, 6, "P1")
     bot.app.services.notify_cards()
     digest = await bot.reply(chat=DESK, where=lambda s: s.text.startswith("🚨 紧急工单汇总"))
     assert all(digest.text.count(f"/claim {n}") == 1 for n in p1s)

@@ -162,32 +162,44 @@ async def test_an_old_waiting_ticket_is_digested_and_after_the_storm_cards_come_
     assert carded(services) == first + after and len(digests(services)) == 1
 
 
-async def test_a_restart_after_the_digest_went_out_does_not_post_it_again(
+@pytest.mark.parametrize(("urgency", "mark"), [("P3", "📋"), ("P1", "🚨")])
+async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
     services: Any,
     open_ticket: Callable[..., Ticket],
     clock: FakeClock,
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
+    urgency: str,
+    mark: str,
 ) -> None:
-    waiting = p3s(open_ticket, 6)
+    """A digest (P3s: saturated; P1s: more than the limiter sends within seconds, an urgent
+    one, sent before anything else at the restart) posted but not recorded."""
+    limits = {"telegram": ChatLimit(per_minute=20, burst=3)}
+    waiting = [open_ticket(urgency=urgency, question=f"第{i}台电脑打不开").number for i in range(6)]
 
     def crash(*args: Any) -> None:
         raise RuntimeError("the process died before the digest was recorded")
 
+    def posted() -> list[Any]:
+        return [s for s in services.adapter.said if s.text.startswith(mark)]
+
     monkeypatch.setattr(DigestStore, "record", crash)
     with pytest.raises(RuntimeError):
-        await DeskQueue(services, SETTINGS).run_once()
-    assert len(digests(services)) == 1
+        await DeskQueue(services, SETTINGS, limits).run_once()
+    assert len(posted()) == 1
     monkeypatch.undo()
     clock.advance(minutes=1)
-    restarted = DeskQueue(services, SETTINGS)  # a new process: a fresh pace, same tables
+    restarted = DeskQueue(services, SETTINGS, limits)  # a new process: a fresh pace, same tables
     assert await restarted.run_once() is None
-    assert len(digests(services)) == 1 and carded(services) == []
+    (said,) = posted()
+    assert len(desk_texts(services)) == 1 and carded(services) == []
+    assert all(said.text.count(f"#{n} ") == 1 for n in waiting)
     with Session(engine) as s:
         (row,) = s.exec(select(DeskDigest)).all()
-    assert row.message_id == services.adapter.said[0].ref.message_id
+    assert row.message_id == said.ref.message_id and row.urgent == (urgency == "P1")
     ids = {services.tickets.get(n).id for n in waiting}
-    assert DigestStore(engine).covered_in(DESK.platform, DESK.chat_id) == dict.fromkeys(ids, False)
+    covered = DigestStore(engine).covered_in(DESK.platform, DESK.chat_id)
+    assert covered == dict.fromkeys(ids, urgency == "P1")
 
 
 async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
@@ -273,29 +285,3 @@ async def test_a_single_p1_gets_its_own_card_even_when_the_limiter_is_full(
     few = [open_ticket(urgency="P1", question=f"第{i}个系统停了").number for i in range(3)]
     await queue.run_once()
     assert carded(services) == [p1, *few] and urgent_digests(services) == []
-
-
-async def test_a_restart_after_an_urgent_digest_went_out_does_not_post_it_again(
-    services: Any,
-    open_ticket: Callable[..., Ticket],
-    clock: FakeClock,
-    engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    limits = {"telegram": ChatLimit(per_minute=20, burst=3)}
-    flood = [open_ticket(urgency="P1", question=f"第{i}个院区停机").number for i in range(6)]
-
-    def crash(*args: Any) -> None:
-        raise RuntimeError("the process died before the urgent digest was recorded")
-
-    monkeypatch.setattr(DigestStore, "record", crash)
-    with pytest.raises(RuntimeError):
-        await DeskQueue(services, SETTINGS, limits).run_once()
-    monkeypatch.undo()
-    restarted = DeskQueue(services, SETTINGS, limits)  # unsent urgent: before any card
-    assert await restarted.run_once() is None
-    (said,) = urgent_digests(services)
-    assert carded(services) == [] and all(said.text.count(f"#{n} ") == 1 for n in flood)
-    with Session(engine) as s:
-        (row,) = s.exec(select(DeskDigest)).all()
-    assert row.urgent and row.message_id == said.ref.message_id
