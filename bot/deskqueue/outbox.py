@@ -153,9 +153,10 @@ class DeskQueue:
             )
             unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
             urgent = [t for t in waiting if t.urgency in URGENT]
-            if unsent and unsent[0].urgent:  # written before a crash or a failed send
-                if not await self._send_digest(unsent[0], desk):
-                    failed.add(f"digest:{unsent[0].id}")
+            again = next((d for d in unsent if d.urgent), None)  # a crash or a failed send
+            if again is not None:
+                if not await self._send_digest(again, desk):
+                    failed.add(f"digest:{again.id}")
                 continue
             if urgent:
                 failed |= await self._send_urgent(desk, urgent, raised)
