@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Button, ChatRef, Reply
 from bot import texts
 from bot.conversation import category_choices
+from bot.registry.models import Hospital
 from bot.routing import encode
 from bot.tickets import incidents
 from bot.tickets.actions import Claim
@@ -39,6 +40,26 @@ def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
     )
 
 
+def mention_user_ids(
+    services: Services, ticket: Ticket, hospital: Hospital | None, platform: str
+) -> tuple[str, ...]:
+    """Who the ticket's card mentions on this platform: the duty roster's routing (a P1: the
+    on-call engineer and the lead), and a P1's dedicated engineer and deputy (reads the db)."""
+    engineers: tuple[str, ...] = ()
+    if hospital is not None and services.sla is not None:  # the duty roster's routing
+        engineers = services.sla.mentions(ticket, hospital)
+    elif ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
+        engineers = (hospital.dedicated_engineer_id,)
+    if ticket.urgency == "P1" and hospital is not None and hospital.deputy_engineer_id:
+        engineers = tuple(dict.fromkeys((*engineers, hospital.deputy_engineer_id)))
+    return tuple(
+        i.platform_user_id
+        for e in engineers
+        for i in services.registry.identities_of(e)
+        if i.platform == platform
+    )
+
+
 def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
     """The ticket's card for one desk chat (reads the database: call it through ``db``)."""
     hospital = services.registry.get_hospital(ticket.hospital_id)
@@ -48,19 +69,7 @@ def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
         buttons = ((Button(texts.CLAIM, encode(Claim(ticket.number))),),)
     if ticket.status == "new" and (categories := category_choices.choices(ticket)):
         buttons += (categories,)  # triage: the category corrected with one tap before claiming
-    engineers: tuple[str, ...] = ()
-    if hospital is not None and services.sla is not None:  # the duty roster's routing
-        engineers = services.sla.mentions(ticket, hospital)
-    elif ticket.urgency == "P1" and hospital is not None and hospital.dedicated_engineer_id:
-        engineers = (hospital.dedicated_engineer_id,)
-    if ticket.urgency == "P1" and hospital is not None and hospital.deputy_engineer_id:
-        engineers = tuple(dict.fromkeys((*engineers, hospital.deputy_engineer_id)))
-    mentions = tuple(
-        i.platform_user_id
-        for e in engineers
-        for i in services.registry.identities_of(e)
-        if i.platform == desk.platform
-    )
+    mentions = mention_user_ids(services, ticket, hospital, desk.platform)
     return Reply(
         chat=desk,
         text=card_text(services, ticket, name),

@@ -170,7 +170,8 @@ async def refresh_cards(services: Services, number: str) -> None:
         for digest in digests.listing(ticket.id or 0):
             desk = ChatRef(digest.platform, digest.chat_id)
             listed = digests.tickets_of(digest.id or 0)
-            reply = digest_reply(services, listed, desk, services.settings.desk.digest_buttons)
+            buttons = services.settings.desk.digest_buttons
+            reply = digest_reply(services, listed, desk, buttons, urgent=digest.urgent)
             out.append((MessageRef(desk.platform, desk.chat_id, digest.message_id or ""), reply))
         return out
 

@@ -1,5 +1,8 @@
 """Digests posted to a desk chat, and which tickets each covered (one row per ticket).
 
+A digest is non-urgent (P3/P4 tickets while the desk is saturated) or urgent (P1/P2 tickets
+beyond what the chat's limiter sends within seconds).
+
 A ticket listed in a digest counts as carded in that desk chat: the card outbox never sends
 it a card of its own there. A digest row is written (with its tickets) before it is sent and
 its message id recorded after, so a restart re-sends nothing: the send is keyed
@@ -23,6 +26,9 @@ class DeskDigest(SQLModel, table=True):
     platform: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
     created_at: dt.datetime = utc_field()
+    #: An urgent digest lists P1/P2 tickets that the chat's limiter could not card within
+    #: seconds (and mentions the on-call engineers); a listed P1 counts as shown in the desk.
+    urgent: bool = Field(default=False)
     #: None until the send is recorded (retried like a card; its tickets stay covered).
     message_id: str | None = Field(default=None, max_length=64)
     posted_at: dt.datetime | None = utc_field(default=None, nullable=True)

@@ -9,7 +9,10 @@ order is decided here, before the limiter, and non-urgent sends are held in our 
   limiter (modelled here from every send) keeps room for an urgent card after it — so an
   urgent card never finds the limiter's bucket full of non-urgent ones;
 * when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
-  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each.
+  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each;
+* when more P1/P2 cards wait than the modelled limiter sends within
+  ``urgent_digest_within_seconds`` (P1s alone beyond the group's rate), ONE urgent digest
+  lists them at once, with the mentions their cards would carry.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -79,6 +83,15 @@ class DeskPace:
         over = self._level(desk, self._clock()) - max(0, limit.burst - 2)
         return max(0.0, over * 60.0 / limit.per_minute)
 
+    def passing_within(self, desk: ChatRef, seconds: float) -> int | None:
+        """How many messages handed to the chat's limiter now leave it within ``seconds``
+        (None: no modelled limit on this platform)."""
+        limit = self._limits.get(desk.platform)
+        if limit is None:
+            return None
+        free = limit.burst - self._level(desk, self._clock()) + seconds * limit.per_minute / 60
+        return max(0, math.floor(free))
+
     def wait(self, desk: ChatRef) -> float:
         """Seconds until a non-urgent card or digest may go (0: now)."""
         last = self._last.get((desk.platform, desk.chat_id))
@@ -119,27 +132,35 @@ class DeskQueue:
         pending = [w for w in waits if w is not None]
         return min(pending) if pending else None
 
-    def _waiting(self, desk: ChatRef) -> list[Ticket]:
-        """Open tickets with neither a card nor a digest line in this desk, and listed ones
-        raised to P1/P2 since (they get a card of their own; reads the db)."""
+    def _waiting(self, desk: ChatRef) -> tuple[list[Ticket], set[int]]:
+        """Open tickets with neither a card nor a digest line in this desk, and those a
+        non-urgent digest listed but raised to P1/P2 since (they get a card of their own); and
+        the ids of the latter (reads the db)."""
         covered = self._digests.covered_in(desk.platform, desk.chat_id)
         waiting = self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
-        return [t for t in waiting if t.id not in covered or t.urgency in URGENT]
+        raised = {
+            t.id for t in waiting if t.id in covered and not covered[t.id] and t.urgency in URGENT
+        }
+        return [t for t in waiting if t.id not in covered or t.id in raised], raised
 
     async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:
         failed: set[str] = set()  # a send that failed is retried at the next pass, not now
         while not stopping():
-            waiting = await self._s.db.read(partial(self._waiting, desk))
+            waiting, raised = await self._s.db.read(partial(self._waiting, desk))
             waiting = [t for t in waiting if t.number not in failed]
-            urgent = next((t for t in waiting if t.urgency in URGENT), None)
-            if urgent is not None:
-                if not await post_card(self._s, urgent, desk):
-                    failed.add(urgent.number)
-                continue
             unsent = await self._s.db.read(
                 partial(self._digests.unsent, desk.platform, desk.chat_id)
             )
             unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
+            urgent = [t for t in waiting if t.urgency in URGENT]
+            again = next((d for d in unsent if d.urgent), None)  # a crash or a failed send
+            if again is not None:
+                if not await self._send_digest(again, desk):
+                    failed.add(f"digest:{again.id}")
+                continue
+            if urgent:
+                failed |= await self._send_urgent(desk, urgent, raised)
+                continue
             if not waiting and not unsent:
                 return None
             wait = self.pace.wait(desk)
@@ -166,6 +187,20 @@ class DeskQueue:
                 failed.add(f"digest:{unsent[0].id}" if unsent else waiting[0].number)
         return None
 
+    async def _send_urgent(self, desk: ChatRef, urgent: list[Ticket], raised: set[int]) -> set[str]:
+        """The most urgent card, or ONE urgent digest when more P1/P2 cards wait than the
+        chat's limiter sends within seconds; returns the keys of a failed send."""
+        passing = self.pace.passing_within(desk, self._settings.urgent_digest_within_seconds)
+        listable = [t for t in urgent if t.id not in raised][: self._settings.digest_max_tickets]
+        if passing is not None and len(urgent) > passing and len(listable) > 1:
+            digest = await self._s.db.write(
+                partial(self._digests.plan, desk.platform, desk.chat_id, listable, urgent=True)
+            )
+            if digest is not None:
+                sent = await self._send_digest(digest, desk)
+                return set() if sent else {f"digest:{digest.id}"}
+        return set() if await post_card(self._s, urgent[0], desk) else {urgent[0].number}
+
     def _saturated(self, waiting: list[Ticket]) -> bool:
         """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
         if len(waiting) > self._settings.digest_after_cards:
@@ -181,14 +216,19 @@ class DeskQueue:
 
         reply = await self._s.db.read(
             lambda: digest_reply(
-                self._s, self._digests.tickets_of(digest_id), desk, self._settings.digest_buttons
+                self._s,
+                self._digests.tickets_of(digest_id),
+                desk,
+                self._settings.digest_buttons,
+                urgent=digest.urgent,
             )
         )
         sent = await self._s.messenger.send(reply, key=f"digest:{digest_id}", retry_later=True)
         if sent is None:
             return False
         await self._s.db.write(partial(self._digests.record, digest_id, sent.message_id))
-        log.info("digest %d posted to %s:%s", digest_id, desk.platform, desk.chat_id)
+        kind = "urgent digest" if digest.urgent else "digest"
+        log.info("%s %d posted to %s:%s", kind, digest_id, desk.platform, desk.chat_id)
         return True
 
 

@@ -1,4 +1,5 @@
-"""``[desk]``: how the card outbox paces non-urgent cards and when it sends a digest."""
+"""``[desk]``: how the card outbox paces non-urgent cards and when it sends a digest (or,
+for more P1/P2 cards than the chat sends within seconds, an urgent digest)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ class DeskSettings:
     digest_max_tickets: Annotated[int, Ge(2), Le(40)] = 25
     #: How many of a digest's tickets get a 接单 button (the others: /claim <no>).
     digest_buttons: Annotated[int, Ge(0), Le(10)] = 5
+    #: P1/P2 cards go at once while the chat's limiter sends them all within this many seconds;
+    #: when more wait (P1s alone beyond the group's rate), ONE urgent digest 「🚨 紧急工单汇总」
+    #: lists them (with the cards' mentions), so each is shown in the desk within seconds.
+    urgent_digest_within_seconds: Annotated[float, Ge(0), Le(60)] = 5.0

@@ -21,9 +21,12 @@ class DigestStore:
         self._engine = engine
         self._clock = clock
 
-    def plan(self, platform: str, chat_id: str, tickets: Sequence[Ticket]) -> DeskDigest | None:
-        """A digest for these tickets in this desk chat, written before it is sent; tickets
-        some digest there already covers are left out (None: nothing left to list)."""
+    def plan(
+        self, platform: str, chat_id: str, tickets: Sequence[Ticket], *, urgent: bool = False
+    ) -> DeskDigest | None:
+        """A digest (``urgent``: of P1/P2 tickets) for these tickets in this desk chat, written
+        before it is sent; tickets some digest there already covers are left out (None:
+        nothing left to list)."""
         with write_session(self._engine) as s:
             covered = set(
                 s.exec(
@@ -37,7 +40,9 @@ class DigestStore:
             fresh = [t for t in tickets if t.id is not None and t.id not in covered]
             if not fresh:
                 return None
-            digest = DeskDigest(platform=platform, chat_id=chat_id, created_at=self._clock())
+            digest = DeskDigest(
+                platform=platform, chat_id=chat_id, created_at=self._clock(), urgent=urgent
+            )
             s.add(digest)
             s.flush()
             assert digest.id is not None
@@ -81,13 +86,16 @@ class DigestStore:
             )
             return list(s.exec(stmt).all())
 
-    def covered_in(self, platform: str, chat_id: str) -> set[int]:
-        """Ids of the tickets some digest in this desk chat lists (they count as carded)."""
+    def covered_in(self, platform: str, chat_id: str) -> dict[int, bool]:
+        """The tickets some digest in this desk chat lists (they count as carded): ticket id →
+        whether that digest was an urgent one."""
         with read_session(self._engine) as s:
-            stmt = select(DeskDigestTicket.ticket_id).where(
-                DeskDigestTicket.platform == platform, DeskDigestTicket.chat_id == chat_id
+            stmt = (
+                select(DeskDigestTicket.ticket_id, DeskDigest.urgent)
+                .join(DeskDigest, col(DeskDigest.id) == col(DeskDigestTicket.digest_id))
+                .where(DeskDigestTicket.platform == platform, DeskDigestTicket.chat_id == chat_id)
             )
-            return set(s.exec(stmt).all())
+            return dict(s.exec(stmt).all())
 
     def record(self, digest_id: int, message_id: str) -> None:
         """The digest was sent as this message."""

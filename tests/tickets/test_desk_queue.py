@@ -1,6 +1,7 @@
 """The desk's card queue (``bot.deskqueue``) on a clock the test moves: a P1 overtakes a
 backlog of P3 cards, a saturated desk gets ONE digest covering the waiting tickets once, the
-storm over it gets cards again, and a restart never re-posts a digest."""
+storm over it gets cards again, a restart never re-posts a digest, and more P1s than the
+chat's limiter sends within seconds are shown at once in ONE urgent digest."""
 
 from __future__ import annotations
 
@@ -161,32 +162,44 @@ async def test_an_old_waiting_ticket_is_digested_and_after_the_storm_cards_come_
     assert carded(services) == first + after and len(digests(services)) == 1
 
 
-async def test_a_restart_after_the_digest_went_out_does_not_post_it_again(
+@pytest.mark.parametrize(("urgency", "mark"), [("P3", "📋"), ("P1", "🚨")])
+async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
     services: Any,
     open_ticket: Callable[..., Ticket],
     clock: FakeClock,
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
+    urgency: str,
+    mark: str,
 ) -> None:
-    waiting = p3s(open_ticket, 6)
+    """A digest (P3s: saturated; P1s: more than the limiter sends within seconds, an urgent
+    one, sent before anything else at the restart) posted but not recorded."""
+    limits = {"telegram": ChatLimit(per_minute=20, burst=3)}
+    waiting = [open_ticket(urgency=urgency, question=f"第{i}台电脑打不开").number for i in range(6)]
 
     def crash(*args: Any) -> None:
         raise RuntimeError("the process died before the digest was recorded")
 
+    def posted() -> list[Any]:
+        return [s for s in services.adapter.said if s.text.startswith(mark)]
+
     monkeypatch.setattr(DigestStore, "record", crash)
     with pytest.raises(RuntimeError):
-        await DeskQueue(services, SETTINGS).run_once()
-    assert len(digests(services)) == 1
+        await DeskQueue(services, SETTINGS, limits).run_once()
+    assert len(posted()) == 1
     monkeypatch.undo()
     clock.advance(minutes=1)
-    restarted = DeskQueue(services, SETTINGS)  # a new process: a fresh pace, same tables
+    restarted = DeskQueue(services, SETTINGS, limits)  # a new process: a fresh pace, same tables
     assert await restarted.run_once() is None
-    assert len(digests(services)) == 1 and carded(services) == []
+    (said,) = posted()
+    assert len(desk_texts(services)) == 1 and carded(services) == []
+    assert all(said.text.count(f"#{n} ") == 1 for n in waiting)
     with Session(engine) as s:
         (row,) = s.exec(select(DeskDigest)).all()
-    assert row.message_id == services.adapter.said[0].ref.message_id
+    assert row.message_id == said.ref.message_id and row.urgent == (urgency == "P1")
     ids = {services.tickets.get(n).id for n in waiting}
-    assert DigestStore(engine).covered_in(DESK.platform, DESK.chat_id) == ids
+    covered = DigestStore(engine).covered_in(DESK.platform, DESK.chat_id)
+    assert covered == dict.fromkeys(ids, urgency == "P1")
 
 
 async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
@@ -212,3 +225,63 @@ async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
     clock.advance(seconds=6)
     await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
     assert len(relayed()) == 2
+
+
+def urgent_digests(services: Any) -> list[Any]:
+    return [s for s in services.adapter.said if s.text.startswith("🚨")]
+
+
+async def test_more_p1s_than_the_limiter_sends_in_seconds_get_one_urgent_digest(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock, engine: Engine
+) -> None:
+    """A burst of 3 and one every 3 s: 4 cards leave within 5 s, 8 P1s would take 15 s."""
+    services.registry.add_identity("telegram", 5001, "e01")  # h001's dedicated engineer
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    flood = [
+        open_ticket(urgency="P1", question=f"第{i}个院区HIS全部登录不了").number for i in range(7)
+    ]
+    backlog = p3s(open_ticket, 2)
+    flood.append(open_ticket(urgency="P2", question="收费站全部卡死").number)
+    await queue.run_once()
+    assert carded(services) == backlog[:1]  # no urgent card queued one by one; a paced P3
+    (said,) = urgent_digests(services)
+    assert desk_texts(services)[0] == said.text  # the first message in the desk
+    assert said.text.startswith("🚨 紧急工单汇总（8 张")
+    for number in flood:
+        assert said.text.count(f"#{number} ") == 1 and f"/claim {number}" in said.text
+    assert all(f"#{n} " not in said.text for n in backlog)  # P3s: paced, in the plain digests
+    assert "[P1] 市第一人民医院：第0个院区HIS全部登录不了" in said.text
+    assert said.labels == [f"接单 #{n}" for n in flood[:3]]
+    assert said.reply.mention_user_ids == ("5001",)  # whom a P1 card would mention
+    with Session(engine) as s:
+        (row,) = s.exec(select(DeskDigest)).all()
+    assert row.urgent and row.message_id == said.ref.message_id
+    covered = DigestStore(engine).covered_in(DESK.platform, DESK.chat_id)
+    assert covered == {services.tickets.get(n).id: True for n in flood}
+
+    clock.advance(seconds=60)  # listed counts as shown: no card, no second listing
+    await queue.run_once()
+    assert len(urgent_digests(services)) == 1
+    assert set(carded(services)) <= set(backlog)
+    more = [open_ticket(urgency="P1", question=f"第{i}个机房断电").number for i in range(6)]
+    await queue.run_once()
+    assert len(urgent_digests(services)) == 2
+    second = urgent_digests(services)[1].text
+    assert all(second.count(f"#{n} ") == 1 for n in more)
+    assert not any(f"#{n} " in second for n in flood)
+
+
+async def test_a_single_p1_gets_its_own_card_even_when_the_limiter_is_full(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    for _ in range(5):
+        queue.pace.entering(DESK)  # five messages just went to the desk: the bucket is over
+    p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
+    await queue.run_once()
+    assert carded(services) == [p1] and urgent_digests(services) == []
+    # a few P1s that the limiter still sends within seconds: a card each
+    clock.advance(seconds=60)
+    few = [open_ticket(urgency="P1", question=f"第{i}个系统停了").number for i in range(3)]
+    await queue.run_once()
+    assert carded(services) == [p1, *few] and urgent_digests(services) == []
