@@ -598,6 +598,9 @@ class SlackAdapter:
         if chat_event is None or seen is None:
             await ack()
             return
+        event_id = body.get("event_id")
+        if isinstance(event_id, str):
+            chat_event = dataclasses.replace(chat_event, event_id=event_id)
 
         async def deliver(e: ChatEvent = chat_event) -> None:
             await self._core().on_chat_event(e)

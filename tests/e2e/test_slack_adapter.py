@@ -623,7 +623,11 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         left = slack.member_left_channel(HOSPITAL)  # the bot is removed
         await slack.deliver_event(url(adapter), left)
         event = await core.wait_until(lambda: core.events[0] if core.events else None)
-        assert event == ChatEvent(ChatEventKind.BOT_REMOVED, chat(HOSPITAL))
+        # the envelope's event id comes along: the inbox stores each occurrence once
+        event_id = slack.deliveries[-1].event_id or ""
+        assert event_id and event == ChatEvent(
+            ChatEventKind.BOT_REMOVED, chat(HOSPITAL), event_id=event_id
+        )
         with pytest.raises(DeliveryError) as info:
             await adapter.send(Reply(chat(HOSPITAL), "还在吗"))
         assert info.value.permanent and "not_in_channel" in info.value.reason
@@ -633,7 +637,9 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         archived = slack.channel_archive_event(DESK)
         await slack.deliver_event(url(adapter), archived)
         await core.wait_until(lambda: len(core.events) >= 2, what="the archive event")
-        assert core.events[1] == ChatEvent(ChatEventKind.ARCHIVED, chat(DESK))
+        assert core.events[1] == ChatEvent(
+            ChatEventKind.ARCHIVED, chat(DESK), event_id=slack.deliveries[-1].event_id or ""
+        )
         with pytest.raises(DeliveryError) as info2:
             await adapter.send(Reply(chat(DESK), "归档了"))
         assert info2.value.permanent and "is_archived" in info2.value.reason
@@ -641,7 +647,12 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         renamed = slack.channel_rename_event(OTHER, "his-新名字")
         await slack.deliver_event(url(adapter), renamed)
         await core.wait_until(lambda: len(core.events) >= 3, what="the rename event")
-        assert core.events[2] == ChatEvent(ChatEventKind.RENAMED, chat(OTHER), title="his-新名字")
+        assert core.events[2] == ChatEvent(
+            ChatEventKind.RENAMED,
+            chat(OTHER),
+            title="his-新名字",
+            event_id=slack.deliveries[-1].event_id or "",
+        )
 
         with pytest.raises(DeliveryError) as info3:
             await adapter.send(Reply(chat("C0NOWHERE1"), "无此频道"))
