@@ -86,9 +86,10 @@ def routes(console: Console) -> APIRouter:
                 status_code=503,
             )
         if not ok:
-            await console.limiter.failed(username, ip)
-            await db.write(
-                lambda: console.store.audit("anonymous", "login_failed", username, ip=ip)
+            await console.limiter.failed(
+                username,
+                ip,
+                also=lambda: console.store.audit("anonymous", "login_failed", username, ip=ip),
             )
             return console.render(
                 request,

@@ -22,7 +22,7 @@ window are deleted at most once a minute by whichever worker counts a failure.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import Clock, UtcDateTime, utc_now
 from bot.gateway import Database
-from bot.registry.sessions import write_session
+from bot.registry.sessions import transaction, write_session
 from bot.web.models import LoginCount
 
 #: How often a worker deletes the rows whose window has passed.
@@ -167,10 +167,20 @@ class LoginLimiter:
         counts = await self._db.write(lambda: self._store.add([subject], self.window))
         return counts[subject]
 
-    async def failed(self, username: str, ip: str) -> None:
+    async def failed(
+        self, username: str, ip: str, *, also: Callable[[], None] = lambda: None
+    ) -> None:
+        """Count a failed attempt; ``also`` (the audit row) is written in the same transaction:
+        one commit per failure on the writer a flood shares with the chats."""
         keys = subjects(username, ip)
         wanted = [(kind, keys[kind]) for kind in (Kind.PAIR, Kind.USER, Kind.ADDRESS)]
-        await self._db.write(lambda: self._store.add(wanted, self.window))
+
+        def count() -> None:
+            with transaction(self._db.engine):
+                self._store.add(wanted, self.window)
+                also()
+
+        await self._db.write(count)
         now = self._clock()
         if self._purged_at is None or now - self._purged_at >= PURGE_EVERY:
             self._purged_at = now
