@@ -77,7 +77,9 @@ class LoginLimitStore:
 
     def add(self, wanted: Iterable[Subject], window: dt.timedelta) -> dict[Subject, int]:
         """Count one more of each subject (a new window for one whose window has passed), in
-        one transaction; returns each subject's count including this one."""
+        one transaction; returns each subject's count including this one. Callers pass the
+        kinds in one order (pair, user, address): two racing failures lock their rows in that
+        order and cannot deadlock on PostgreSQL."""
         now = self._now()
         table = LoginCount.__table__  # type: ignore[attr-defined]
         ends = literal(now + window, UtcDateTime())
