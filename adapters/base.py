@@ -116,6 +116,9 @@ class ChatEvent:
     chat: ChatRef
     new_chat_id: str | None = None
     title: str | None = None
+    #: The platform's id of this occurrence (Slack's ``event_id``), when it has one: a
+    #: redelivery carries the same id, while a second removal after a re-add is another event.
+    event_id: str = ""
 
 
 @dataclass(frozen=True)

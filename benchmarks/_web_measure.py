@@ -218,6 +218,10 @@ async def hammer(
     return run
 
 
+#: How a playground user addresses the bot (its default ``[web]`` name).
+MENTION = "@小助手 "
+
+
 class ChatTab:
     """One browser tab on a hospital's playground chat."""
 
@@ -237,6 +241,10 @@ class ChatTab:
         """ms from the POST to the long-poll response carrying the bot's reply; None if none
         came within ``timeout``."""
         url = f"{API}/{self.hospital}/messages"
+        # the playground behaves like a group: a message not addressed to the bot (small talk,
+        # a question outside the KB) is left to people, and no reply would ever come
+        if not text.startswith(MENTION):
+            text = MENTION + text
         t0 = time.perf_counter()
         r = await self.client.post(
             url, json={"text": text, "name": "护士小张"}, headers=self.headers

@@ -62,9 +62,9 @@ from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.texts import answer_delayed
 from bot.tickets.store import TicketStore
-from bot.web.abuse import LoginLimiter
 from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
+from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
 from bot.workflows import ServiceWorkflows
@@ -186,9 +186,11 @@ class App:
             settings=self.settings,
             db=self.db,
             limiter=LoginLimiter(
+                self.services.db,
                 web.login_max_failures,
                 web.login_window_minutes * 60.0,
                 max_delay=web.login_max_delay_seconds,
+                clock=self.services.clock,
             ),
             hashing=HashingPool(web.password_check_threads, web.password_check_queue),
             chat_api=self.web_chat,

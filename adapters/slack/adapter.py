@@ -9,9 +9,13 @@ store it (``InboxUnavailable``: database down) the listener raises: bolt answers
 and sends no Socket Mode ack, so Slack delivers the event again.
 
 Slack re-sends an event it believes was lost (``X-Slack-Retry-Num``; Socket Mode's
-``retry_attempt``), and a message that @-mentions the bot arrives twice, as ``message`` and as
-``app_mention``. Both are dropped by remembering event ids and (channel, ts) pairs for
-``dedupe_ttl`` seconds (and the core's inbox stores a message once whatever arrives).
+``retry_attempt``), possibly to another worker, and a message that @-mentions the bot arrives
+twice, as ``message`` and as ``app_mention``. What makes them count once, across workers and
+restarts, is the core's inbox: it stores an event once per key — channel + ts for a message
+(both twins), the trigger id for a button press or slash command, the event id for a chat event
+(``ChatEvent.event_id``). The ``_seen`` cache here (event ids and (channel, ts) pairs for
+``dedupe_ttl`` seconds) only spares this worker the users.info look-up and the database write
+of a redelivery it saw itself.
 
 Exceptions of conversion end in ONE place (``_store``) that logs what it was (event id/type,
 channel), the exception type and its stack — never the payload, its text or the exception's
@@ -598,6 +602,9 @@ class SlackAdapter:
         if chat_event is None or seen is None:
             await ack()
             return
+        event_id = body.get("event_id")
+        if isinstance(event_id, str):
+            chat_event = dataclasses.replace(chat_event, event_id=event_id)
 
         async def deliver(e: ChatEvent = chat_event) -> None:
             await self._core().on_chat_event(e)

@@ -56,7 +56,8 @@ class SlackSettings:
     concurrent_events: int = 8
     max_pending_per_channel: int = 50
     #: Slack re-sends an event it thinks was not received (X-Slack-Retry-Num; up to ~5 min
-    #: later): event ids and message timestamps are remembered this long to answer only once.
+    #: later): event ids and message timestamps this worker saw are remembered this long, to
+    #: drop a redelivery before any work (the core's inbox answers it once across workers).
     dedupe_ttl: Annotated[float, Gt(0)] = 900.0
     dedupe_size: Annotated[int, Ge(1)] = 20_000
     #: Display names fetched with users.info are cached this long (seconds).

@@ -46,6 +46,8 @@ def event_key(event: Event) -> str:
             event.press_id or f"{event.message.message_id}:{event.sender.user_id}:{event.action}"
         )
         return f"b:{event.message.chat_id}:{press}"
+    if event.event_id:  # the occurrence's own id: each removal, rename … is stored once
+        return f"e:{event.chat.chat_id}:{event.kind.value}:{event.event_id}"
     return (
         f"e:{event.chat.chat_id}:{event.kind.value}:{event.new_chat_id or ''}:{event.title or ''}"
     )

@@ -2,11 +2,10 @@
 
 - ``client_address``: ``X-Forwarded-For`` is believed only from ``[web] trusted_proxies``;
   from anyone else it is a header a client typed (a spoofed audit address, a bypassed limit).
-- ``LoginLimiter``: failed logins lock out one (user name, address) *pair*, so an attacker
-  cannot lock an engineer out from elsewhere nor block everyone behind a hospital's NAT;
-  failures per user name and per address add growing delays instead of blocks.
+- failed logins are counted in the database (``bot.web.login_limits``): every worker sees them.
 - ``Tally``: counts repeated events per key so the audit records the 1st, 10th, 100th … of a
-  flood (blocked logins, cross-hospital probes) instead of one row each.
+  flood (cross-hospital probes) instead of one row each — per worker: behind N workers a scan
+  gets up to N rows per milestone, still a handful.
 - ``BodyLimit``: request bodies are cut per route *before* anything parses them.
 """
 
@@ -113,62 +112,6 @@ class Tally:
     def forget(self, key: str) -> None:
         with self._lock:
             self._events.pop(key, None)
-
-
-@dataclass
-class LoginLimiter:
-    """Failed logins in a sliding window (in memory: a restart forgives, acceptable for a
-    limit that only slows guessing down).
-
-    - ``max_failures`` failures of one (user name, address) pair block that pair until the
-      window has passed — the attacker's own address, never the engineer's;
-    - beyond ``max_failures`` failures of a user name from anywhere, or of an address for any
-      user name, every further attempt of that name or address waits, 0.5 s doubling per
-      failure up to ``max_delay`` — slowing a spread-out attack down without locking anyone
-      out. A correct password from a clean address is never refused.
-    """
-
-    max_failures: int
-    window_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    max_delay: float = 10.0
-    _failures: Tally = field(init=False)
-    _refusals: Tally = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._failures = Tally(self.window_seconds, self.clock)
-        self._refusals = Tally(self.window_seconds, self.clock)
-
-    @staticmethod
-    def _pair(username: str, ip: str) -> str:
-        return f"p:{username.lower()}\n{ip}"
-
-    def blocked(self, username: str, ip: str) -> bool:
-        return self._failures.count(self._pair(username, ip)) >= self.max_failures
-
-    def refused(self, username: str, ip: str) -> int:
-        """Count one refused attempt of a blocked pair; returns the count in the window (the
-        audit records milestones of it, not every refusal)."""
-        return self._refusals.add(self._pair(username, ip))
-
-    def delay(self, username: str, ip: str) -> float:
-        """Seconds to wait before checking this attempt's password."""
-        excess = (
-            max(self._failures.count(f"u:{username.lower()}"), self._failures.count(f"a:{ip}"))
-            - self.max_failures
-        )
-        if excess < 0:
-            return 0.0
-        return float(min(self.max_delay, 0.5 * 2**excess))
-
-    def failed(self, username: str, ip: str) -> None:
-        for key in (self._pair(username, ip), f"u:{username.lower()}", f"a:{ip}"):
-            self._failures.add(key)
-
-    def succeeded(self, username: str, ip: str) -> None:
-        """The pair proved itself: its own failures are forgiven (others' are not)."""
-        self._failures.forget(self._pair(username, ip))
-        self._refusals.forget(self._pair(username, ip))
 
 
 #: Route prefixes and the largest request body each accepts (bytes); the rest get DEFAULT_BODY.

@@ -25,11 +25,11 @@ def routes(console: Console) -> APIRouter:
     db = console.services.db
     lifetime = dt.timedelta(hours=web.session_hours)
 
-    async def checked_password(username: str, password: str, ip: str) -> bool | None:
-        """Whether the password is right, after this name's and address's growing delay;
+    async def checked_password(username: str, password: str, delay: float) -> bool | None:
+        """Whether the password is right, after this name's and address's growing ``delay``;
         None when the hashing pool is full (argon2 runs there, never in the pool the chats'
         answer engine uses)."""
-        await console.pause(console.limiter.delay(username, ip))
+        await console.pause(delay)
         if not username:
             return False
         try:
@@ -58,8 +58,9 @@ def routes(console: Console) -> APIRouter:
         target = safe_next(str(form.get("next", "/")))
         ip = console.client_ip(request)
         context = {"next": target, "username": username}
-        if console.limiter.blocked(username, ip):
-            refused = console.limiter.refused(username, ip)
+        limits = await console.limiter.check(username, ip)
+        if limits.blocked:
+            refused = await console.limiter.refused(username, ip)
             if milestone(refused):  # the 1st, 10th, 100th … refusal, not one row per refusal
                 detail = "" if refused == 1 else f"{refused} refused attempts in the window"
                 await db.write(
@@ -75,7 +76,7 @@ def routes(console: Console) -> APIRouter:
                 {**context, "error": f"登录失败次数过多，请 {minutes} 分钟后再试。"},
                 status_code=429,
             )
-        ok = await checked_password(username, password, ip)
+        ok = await checked_password(username, password, limits.delay)
         if ok is None:
             return console.render(
                 request,
@@ -85,9 +86,10 @@ def routes(console: Console) -> APIRouter:
                 status_code=503,
             )
         if not ok:
-            console.limiter.failed(username, ip)
-            await db.write(
-                lambda: console.store.audit("anonymous", "login_failed", username, ip=ip)
+            await console.limiter.failed(
+                username,
+                ip,
+                also=lambda: console.store.audit("anonymous", "login_failed", username, ip=ip),
             )
             return console.render(
                 request,
@@ -96,7 +98,7 @@ def routes(console: Console) -> APIRouter:
                 {**context, "error": "用户名或密码错误。"},
                 status_code=401,
             )
-        console.limiter.succeeded(username, ip)
+        await console.limiter.succeeded(username, ip)
 
         def sign_in() -> str:
             token = console.store.start_session(lifetime=lifetime, engineer_id=username)
@@ -140,12 +142,13 @@ def routes(console: Console) -> APIRouter:
         engineer_id = viewer.engineer_id or ""
         ip = console.client_ip(request)
         error = ""
-        if console.limiter.blocked(engineer_id, ip):
+        limits = await console.limiter.check(engineer_id, ip)
+        if limits.blocked:
             error = "尝试次数过多，请稍后再试。"
-        elif (ok := await checked_password(engineer_id, current, ip)) is None:
+        elif (ok := await checked_password(engineer_id, current, limits.delay)) is None:
             error = BUSY
         elif not ok:
-            console.limiter.failed(engineer_id, ip)
+            await console.limiter.failed(engineer_id, ip)
             error = "当前密码不正确。"
         elif new != again:
             error = "两次输入的新密码不一致。"

@@ -38,8 +38,9 @@ from bot import texts
 from bot.config import Settings
 from bot.core import Services
 from bot.kb_editing import LiveKnowledge
-from bot.web.abuse import BodyLimit, LoginLimiter, Tally, client_address, milestone, proxy_networks
+from bot.web.abuse import BodyLimit, Tally, client_address, milestone, proxy_networks
 from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
+from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Console:
     store: ConsoleStore
     settings: Settings
     db: Engine
+    #: Failed logins, counted in the database (shared by every worker).
     limiter: LoginLimiter
     #: Where argon2 runs: its own small pool, never the one the answer engine uses.
     hashing: HashingPool = field(default_factory=HashingPool)

@@ -72,3 +72,20 @@ class WebAudit(SQLModel, table=True):
     target: str = Field(default="", max_length=120, index=True)
     detail: str = ""
     ip: str = Field(default="", max_length=64)
+
+
+class LoginCount(SQLModel, table=True):
+    """Failed (or refused) logins of one subject in its current window, shared by every worker:
+    a login limit kept in one process's memory is N limits behind a load balancer.
+
+    ``kind`` says what ``subject`` is (``bot.web.login_limits.Kind``); the window starts at the
+    subject's first failure and the count starts over once ``window_ends_at`` has passed. Rows
+    past their window are deleted (``LoginLimitStore.purge``)."""
+
+    __tablename__ = "login_count"
+
+    kind: str = Field(primary_key=True, max_length=8)
+    #: A lower-cased user name, a client address, or both (``name\naddress``).
+    subject: str = Field(primary_key=True, max_length=200)
+    count: int = 0
+    window_ends_at: dt.datetime = utc_field(index=True)

@@ -75,10 +75,16 @@ class RecordingCore:
     ("start"|"end", text) around each message, ``finished`` the texts whose handling ended.
     ``unavailable`` maps a text to how many more times storing it fails (``InboxUnavailable``,
     as the core's inbox raises while the database is down); ``refused`` lists those refusals.
+
+    ``handle_later`` models the core's inbox: a handler returns as soon as the event is
+    recorded ("stored") and its handling (gate, delay, echo) runs in a task afterwards, so the
+    adapter confirms it before the handling ends; "boom" still makes the handler itself raise.
+    ``close()`` cancels what is still being handled.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, handle_later: bool = False) -> None:
         self.adapter: Adapter | None = None
+        self.handle_later = handle_later
         self.echo = False
         self.delay = 0.0
         self.quiet_errors = False
@@ -91,6 +97,7 @@ class RecordingCore:
         self.unavailable: dict[str, int] = {}
         self.refused: list[str] = []
         self.changes = Changes()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def handlers(self) -> CoreHandlers:
         return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
@@ -104,6 +111,26 @@ class RecordingCore:
         self.messages.append(message)
         self.log.append(("start", message.text))
         self.changes.bump()
+        if self.handle_later and "boom" not in message.text:
+            self._later(self._handle(message))
+        else:
+            await self._handle(message)
+
+    def _later(self, handling: Awaitable[None]) -> None:
+        async def run() -> None:
+            await handling
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel the handling still running (``handle_later``)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, message: IncomingMessage) -> None:
         try:
             gate = self.gates.get(message.text)
             if gate is not None:
@@ -127,7 +154,10 @@ class RecordingCore:
         self.presses.append(press)
         self.changes.bump()
         if self.delay:
-            await asyncio.sleep(self.delay)
+            if self.handle_later:
+                self._later(asyncio.sleep(self.delay))
+            else:
+                await asyncio.sleep(self.delay)
 
     async def on_chat_event(self, event: ChatEvent) -> None:
         self.events.append(event)

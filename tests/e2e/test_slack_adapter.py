@@ -2,7 +2,8 @@
 
 Nothing of bolt or slack_sdk is mocked: the adapter serves its HTTP endpoint (or opens a Socket
 Mode WebSocket) and calls the fake Web API over HTTP on 127.0.0.1; the fake signs and delivers
-events, interactions and slash commands like Slack. A recording core stands in for ``bot/``.
+events, interactions and slash commands like Slack. The shared recording core
+(``tests/contract/core.py``, in its store-then-handle mode) stands in for ``bot/``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from adapters.base import (
     Attachment,
     Button,
-    ButtonPress,
     ChatEvent,
     ChatEventKind,
     ChatRef,
     Citation,
-    CoreHandlers,
     DeliveryError,
-    InboxUnavailable,
-    IncomingMessage,
     MessageRef,
     Reply,
     Sender,
@@ -45,9 +42,8 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.contract.core import RecordingCore  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, RateLimits  # noqa: E402
-
-T = TypeVar("T")
 
 HOSPITAL = "C0HOSP001"
 OTHER = "C0HOSP002"
@@ -60,107 +56,6 @@ PATIENT = "患者张三 住院号 ZY20260001"
 
 def chat(channel: str, thread: str | None = None) -> ChatRef:
     return ChatRef("slack", channel, thread)
-
-
-class RecordingCore:
-    """Collects what the adapter delivers, like the core's inbox: each handler records the
-    event and returns; the "handling" (answering via ``adapter.send`` if ``echo``) runs in the
-    background afterwards, as the core's lanes do.
-
-    A text in ``gates`` waits for its event before its handling finishes; ``delay`` sleeps in
-    every handling; a text containing "boom" makes the handler itself raise; a text in
-    ``unavailable`` is refused (``InboxUnavailable``) that many more times.
-    """
-
-    def __init__(self) -> None:
-        self.adapter: SlackAdapter | None = None
-        self.echo = True
-        self.delay = 0.0
-        self.messages: list[IncomingMessage] = []
-        self.presses: list[ButtonPress] = []
-        self.events: list[ChatEvent] = []
-        self.finished: list[str] = []
-        self.gates: dict[str, asyncio.Event] = {}
-        self.unavailable: dict[str, int] = {}
-        self.refused: list[str] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Event()
-
-    def handlers(self) -> CoreHandlers:
-        return CoreHandlers(self.on_message, self.on_button, self.on_chat_event)
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def on_message(self, message: IncomingMessage) -> None:
-        if self.unavailable.get(message.text, 0) > 0:
-            self.unavailable[message.text] -= 1
-            self.refused.append(message.text)
-            self._bump()
-            raise InboxUnavailable("database down")
-        if "boom" in message.text:
-            raise RuntimeError(f"core failed on {message.text}")
-        self.messages.append(message)
-        self._bump()
-        task = asyncio.create_task(self._handle(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handle(self, message: IncomingMessage) -> None:
-        try:
-            gate = self.gates.get(message.text)
-            if gate is not None:
-                await gate.wait()
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            if self.echo and self.adapter is not None:
-                await self.adapter.send(
-                    Reply(message.chat, f"收到：{message.text}", reply_to=message.message_id)
-                )
-        finally:
-            self.finished.append(message.text)
-            self._bump()
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def on_button(self, press: ButtonPress) -> None:
-        self.presses.append(press)
-        self._bump()
-
-    async def on_chat_event(self, event: ChatEvent) -> None:
-        self.events.append(event)
-        self._bump()
-
-    async def wait_until(
-        self, predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition"
-    ) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            event = self._changed
-            value = predicate()
-            if value:
-                return value
-            if loop.time() >= deadline:
-                raise AssertionError(
-                    f"core: timed out waiting for {what}; got messages="
-                    f"{[m.text for m in self.messages]} presses={self.presses} "
-                    f"events={self.events}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), deadline - loop.time())
-
-    async def message(self, ts: str, *, edited: bool = False) -> IncomingMessage:
-        return await self.wait_until(
-            lambda: next(
-                (m for m in self.messages if m.message_id == ts and m.edited == edited), None
-            ),
-            what=f"message {ts}",
-        )
 
 
 def settings_for(slack: FakeSlack, mode: str = "http", **overrides: Any) -> SlackSettings:
@@ -187,8 +82,9 @@ async def running(
         app_token=slack.app_token,
         logger=logging.getLogger(LOGGER),
     )
-    core = RecordingCore()
+    core = RecordingCore(handle_later=True)  # the core's inbox: stored, then handled
     core.adapter = adapter
+    core.echo = True
     await adapter.start(core.handlers())
     try:
         yield adapter, core
@@ -623,7 +519,11 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         left = slack.member_left_channel(HOSPITAL)  # the bot is removed
         await slack.deliver_event(url(adapter), left)
         event = await core.wait_until(lambda: core.events[0] if core.events else None)
-        assert event == ChatEvent(ChatEventKind.BOT_REMOVED, chat(HOSPITAL))
+        # the envelope's event id comes along: the inbox stores each occurrence once
+        event_id = slack.deliveries[-1].event_id or ""
+        assert event_id and event == ChatEvent(
+            ChatEventKind.BOT_REMOVED, chat(HOSPITAL), event_id=event_id
+        )
         with pytest.raises(DeliveryError) as info:
             await adapter.send(Reply(chat(HOSPITAL), "还在吗"))
         assert info.value.permanent and "not_in_channel" in info.value.reason
@@ -633,7 +533,9 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         archived = slack.channel_archive_event(DESK)
         await slack.deliver_event(url(adapter), archived)
         await core.wait_until(lambda: len(core.events) >= 2, what="the archive event")
-        assert core.events[1] == ChatEvent(ChatEventKind.ARCHIVED, chat(DESK))
+        assert core.events[1] == ChatEvent(
+            ChatEventKind.ARCHIVED, chat(DESK), event_id=slack.deliveries[-1].event_id or ""
+        )
         with pytest.raises(DeliveryError) as info2:
             await adapter.send(Reply(chat(DESK), "归档了"))
         assert info2.value.permanent and "is_archived" in info2.value.reason
@@ -641,7 +543,12 @@ async def test_bot_removed_gives_a_chat_event_and_sends_fail_permanently() -> No
         renamed = slack.channel_rename_event(OTHER, "his-新名字")
         await slack.deliver_event(url(adapter), renamed)
         await core.wait_until(lambda: len(core.events) >= 3, what="the rename event")
-        assert core.events[2] == ChatEvent(ChatEventKind.RENAMED, chat(OTHER), title="his-新名字")
+        assert core.events[2] == ChatEvent(
+            ChatEventKind.RENAMED,
+            chat(OTHER),
+            title="his-新名字",
+            event_id=slack.deliveries[-1].event_id or "",
+        )
 
         with pytest.raises(DeliveryError) as info3:
             await adapter.send(Reply(chat("C0NOWHERE1"), "无此频道"))

@@ -78,6 +78,7 @@ EXPECTED_TABLES = {
     "ticket_attachment",
     "lease",
     "warned_chat",
+    "login_count",
     "inbox_event",
     "outbox_message",
     "incident_reporter",

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from bot.web.abuse import LoginLimiter, client_address, milestone, proxy_networks
+from bot.web.abuse import client_address, milestone, proxy_networks
+from bot.web.app import Console
 from bot.web.models import WebAudit
 from bot.web.passwords import HashingBusy, HashingPool, password_problem
 from tests.web.conftest import PASSWORD, WebEnv, csrf_of
@@ -166,6 +169,34 @@ async def test_failures_elsewhere_never_block_a_correct_password_from_a_clean_ad
     assert (await try_login(web, engineer, "e01", PASSWORD)).status_code == 303
 
 
+async def test_a_lockout_and_the_delays_hold_on_every_worker(
+    web: WebEnv, pauses: list[float]
+) -> None:
+    """A second console on the same database (another worker behind the load balancer, with
+    its own limiter) refuses a pair the first locked, and counts on where the first stopped."""
+    second = web.app.console()
+    other_console = cast(Console, second.state.console)
+    other_console.pause = web.console.pause  # recorded, not slept
+    limit = web.settings.web.login_max_failures
+
+    def from_worker(app: FastAPI, address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=str(web.client.base_url))
+
+    attacker = web.client_from("203.0.113.66")
+    for _ in range(limit):
+        await try_login(web, attacker, "e01", "guess-guess-guess")
+    elsewhere = from_worker(second, "203.0.113.66")
+    assert (await try_login(web, elsewhere, "e01", PASSWORD)).status_code == 429
+    assert len(audit_rows(web, "login_blocked")) == 1  # the 1st refusal, on either worker
+    # the user name's failures count on the second worker too: its next attempt waits
+    assert (
+        await try_login(web, from_worker(second, "198.51.100.9"), "e01", "x" * 12)
+    ).status_code == 401
+    assert pauses[-1] == 0.5
+    await elsewhere.aclose()
+
+
 async def test_a_shared_address_is_not_blocked_for_everyone(
     web: WebEnv, pauses: list[float]
 ) -> None:
@@ -209,14 +240,7 @@ async def test_blocked_logins_are_aggregated_in_the_audit(web: WebEnv, pauses: l
     assert blocked[1].detail.startswith("10 refused")
 
 
-def test_a_pair_lockout_ends_with_the_window() -> None:
-    now = [0.0]
-    limiter = LoginLimiter(3, 60.0, clock=lambda: now[0])
-    for _ in range(3):
-        limiter.failed("e01", "1.2.3.4")
-    assert limiter.blocked("e01", "1.2.3.4") and not limiter.blocked("e01", "5.6.7.8")
-    now[0] = 61.0
-    assert not limiter.blocked("e01", "1.2.3.4")
+def test_milestones_are_the_powers_of_ten() -> None:
     assert [milestone(n) for n in (1, 2, 9, 10, 11, 100, 1000)] == [
         True, False, False, True, False, True, True,
     ]  # fmt: skip
