@@ -14,12 +14,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-#: Said once to a chat whose messages arrive faster than its bounded queue can take them
-#: (the edges drop the excess instead of queueing without limit).
-CHAT_OVERFLOW_TEXT = (
-    "消息太多，机器人处理不过来：之后的部分消息未被处理。请稍等片刻，再把仍需回答的问题重新发一次。"
-)
-
 
 @dataclass(frozen=True)
 class ChatRef:
@@ -184,6 +178,15 @@ class DeliveryError(RuntimeError):
         self.reason = reason
         self.permanent = permanent
         self.outcome_unknown = outcome_unknown
+
+
+class NotConnectedHere(DeliveryError):
+    """Nothing was sent: this worker does not hold the platform connection the send must go
+    over (WeCom sends only over the bot's one long connection, which the holder of the
+    ``receive:wecom`` lease keeps). Not permanent, outcome known: the holder can send it."""
+
+    def __init__(self, chat: ChatRef, reason: str) -> None:
+        super().__init__(chat, reason, permanent=False)
 
 
 class Adapter(Protocol):

@@ -444,7 +444,8 @@ def configured_adapters(
 ) -> list[Adapter]:
     """An adapter for every platform whose secrets are set; the others are named in the log.
     ``clustered``: one of several workers, so a single-consumer connection (Telegram's
-    polling) waits for its lease instead of starting with the adapter."""
+    polling, the WeCom connections, the DingTalk streams) waits for its lease
+    (``receive:<platform>``) instead of starting with the adapter."""
     out: list[Adapter] = []
     if secrets.telegram_token:
         from adapters.telegram.adapter import TelegramAdapter
@@ -478,12 +479,12 @@ def configured_adapters(
     if wecom:
         from adapters.wecom.adapter import WeComAdapter
 
-        out.append(WeComAdapter(settings.wecom, wecom))
+        out.append(WeComAdapter(settings.wecom, wecom, receive_on_start=not clustered))
     elif settings.wecom.tenants:
         log.warning(
             "WeCom is not configured (no [[wecom.tenants]] has its environment variables set)"
         )
-    dingtalk = dingtalk_adapter(settings, secrets)
+    dingtalk = dingtalk_adapter(settings, secrets, clustered)
     if dingtalk is not None:
         out.append(dingtalk)
     if not bot_settings(settings).desk_chats:
@@ -512,9 +513,12 @@ def wecom_credentials(settings: Settings, secrets: Secrets) -> list[TenantCreden
     return out
 
 
-def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
+def dingtalk_adapter(
+    settings: Settings, secrets: Secrets, clustered: bool = False
+) -> Adapter | None:
     """The DingTalk adapter over every tenant whose credential variables are set; a tenant
-    without them is named in the log (the others run)."""
+    without them is named in the log (the others run). ``clustered``: its streams wait for
+    the ``receive:dingtalk`` lease."""
     tenants = settings.dingtalk.tenants
     credentials = {}
     for tenant in tenants:
@@ -540,7 +544,7 @@ def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
         return None
     from adapters.dingtalk.adapter import DingTalkAdapter
 
-    return DingTalkAdapter(settings.dingtalk, credentials)
+    return DingTalkAdapter(settings.dingtalk, credentials, receive_on_start=not clustered)
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:

@@ -1,10 +1,15 @@
 """The WeCom edge: ``adapters.base.Adapter`` over one long connection per tenant.
 
-Inbound, each tenant's ``TenantConnection`` hands message and event callbacks here. A callback
-is passed on once per WeCom ``msgid``: one already handled (or being handled) is dropped when
-WeCom delivers it again; one whose handler *failed* is taken again, because it only counts as
-handled once ``handlers.on_message`` returned. One chat's callbacks run in arrival order,
-different chats concurrently.
+Inbound, each tenant's ``TenantConnection`` hands message and event callbacks here, and they
+go to the core's inbox in arrival order (``Arrivals``); the inbox drops a re-delivered
+``msgid`` and orders each chat's handling. Transport only.
+
+Several workers: WeCom allows one live connection per bot, and every send (a reply by
+``req_id``, a proactive ``aibot_send_msg``, a card update) goes over it. Built with
+``receive_on_start=False``, the adapter opens its connections only between
+``start_receiving`` and ``stop_receiving`` — while this worker holds the ``receive:wecom``
+lease — and on a worker without them a send raises ``NotConnectedHere`` (nothing was sent),
+which the core treats as "not delivered, try again later".
 
 Outbound, a reply to a message uses the message's ``req_id`` (``aibot_respond_msg``) while it is
 fresh (``reply_window``) and not used yet; otherwise, or when WeCom refuses it, the reply goes
@@ -27,16 +32,17 @@ from typing import Any
 import aiohttp
 
 from adapters.base import (
-    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatRef,
     CoreHandlers,
     DeliveryError,
     IncomingMessage,
     MessageRef,
+    NotConnectedHere,
     Reply,
 )
 
+from .arrivals import Arrivals, Recent
 from .client import CredentialsRejected, Frame, NotConnected, TenantConnection, WeComError
 from .convert import (
     EVENT_CALLBACK,
@@ -58,7 +64,6 @@ from .convert import (
     to_button_press,
     to_incoming,
 )
-from .lanes import CallbackLanes, Recent
 from .limits import SendPacer
 from .settings import TenantCredentials, WeComSettings
 
@@ -87,8 +92,12 @@ class WeComAdapter:
         *,
         logger: logging.Logger | None = None,
         now: Callable[[], dt.datetime] | None = None,
+        receive_on_start: bool = True,
     ) -> None:
+        """``receive_on_start=False``: one worker of several — the connections wait for
+        ``start_receiving`` (this worker holds the ``receive:wecom`` lease)."""
         self.settings = settings
+        self._receive_on_start = receive_on_start
         self._credentials = list(credentials)
         self._log = logger or logging.getLogger("hisbot.adapters.wecom")
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
@@ -103,14 +112,10 @@ class WeComAdapter:
             settings.bot_per_minute,
             settings.bot_burst,
         )
-        self._lanes = CallbackLanes(
-            settings.max_pending_per_chat,
-            settings.dedupe_size,
-            settings.dedupe_ttl,
-            self._overflow_notice,
-            self._log,
-        )
-        self._handles: Recent[_Handle] = Recent(settings.dedupe_size)  # "chat|msgid" → _Handle
+        self._arrivals = {c.tenant: Arrivals(c.tenant, self._log) for c in credentials}
+        #: The connections are open here (or being opened): this worker holds the lease.
+        self._receiving = False
+        self._handles: Recent[_Handle] = Recent(20_000)  # "chat|msgid" → _Handle
         self._presses: Recent[_Handle] = Recent(4096)  # "chat|task_id" → _Handle
         self._cards: Recent[dict[str, Any]] = Recent(4096)  # "chat|task_id" → the card last shown
         self._quotes: Recent[str] = Recent(20_000)  # "chat|fingerprint" → message id
@@ -118,10 +123,24 @@ class WeComAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, handlers: CoreHandlers) -> None:
-        """Open every tenant's connection at once. A tenant that cannot (wrong credentials,
-        endpoint unreachable) is reported by name; the others run."""
+        """Ready the adapter and, unless waiting for the lease, open the connections."""
         self._handlers = handlers
         self._session = aiohttp.ClientSession()
+        if self._receive_on_start:
+            await self.start_receiving()
+
+    @property
+    def waits_for_lease(self) -> bool:
+        """One live connection per bot: with several workers, only the lease's holder."""
+        return not self._receive_on_start
+
+    async def start_receiving(self) -> None:
+        """Open every tenant's connection at once. A tenant that cannot (wrong credentials,
+        endpoint unreachable) is reported by name; the others run."""
+        if self._receiving or self._session is None:
+            return
+        self._receiving = True
+        self.failed = {}
         conns = [
             TenantConnection(c, self.settings, self._session, self._on_callback, self._log)
             for c in self._credentials
@@ -147,11 +166,24 @@ class WeComAdapter:
             f" (not: {', '.join(sorted(self.failed))})" if self.failed else "",
         )
 
-    async def stop(self) -> None:
-        """Close every connection cleanly, let in-flight handlers finish. Idempotent."""
+    async def stop_receiving(self) -> None:
+        """Close every connection (the lease went elsewhere, or stop) and store the callbacks
+        that arrived for up to ``stop_timeout``. The req_ids of those connections die with
+        them. Idempotent."""
+        self._receiving = False
         conns, self.connections = self.connections, {}
         await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
-        await self._lanes.drain(self.settings.stop_timeout)
+        await asyncio.gather(
+            *(a.drain(self.settings.stop_timeout) for a in self._arrivals.values())
+        )
+        for memo in (self._handles, self._presses):
+            memo.clear()
+        if conns:
+            self._log.info("wecom: %d connection(s) closed", len(conns))
+
+    async def stop(self) -> None:
+        """Close every connection cleanly, store what arrived. Idempotent."""
+        await self.stop_receiving()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -170,8 +202,9 @@ class WeComAdapter:
             return
         msgid = str(body.get("msgid") or "")
         req_id = str(headers.get("req_id") or "")
-        if not msgid or self._lanes.seen(msgid):
-            return  # a re-delivery of something handled or being handled: once is enough
+        if not msgid:
+            return
+        core, arrivals = self._core(), self._arrivals[tenant]
         loop = asyncio.get_running_loop()
         if frame.get("cmd") == MSG_CALLBACK:
             message = self._incoming(tenant, body)
@@ -181,15 +214,15 @@ class WeComAdapter:
                 f"{message.chat.chat_id}|{msgid}",
                 _Handle(req_id, loop.time(), Asked(message.sender.display_name, message.text)),
             )
-            self._lanes.queue(message.chat.chat_id, msgid, lambda: self._core().on_message(message))
+            arrivals.put(msgid, lambda: core.on_message(message))
         elif frame.get("cmd") == EVENT_CALLBACK:
-            press = to_button_press(tenant, req_id, body)
+            press = to_button_press(tenant, body)
             if press is None:
                 return  # enter_chat, feedback_event …: nothing for the core
             self._presses.remember(
                 f"{press.message.chat_id}|{press.message.message_id}", _Handle(req_id, loop.time())
             )
-            self._lanes.queue(press.message.chat_id, msgid, lambda: self._core().on_button(press))
+            arrivals.put(msgid, lambda: core.on_button(press))
 
     def _incoming(self, tenant: str, body: Mapping[str, Any]) -> IncomingMessage | None:
         message = to_incoming(tenant, body, self._now(), None)
@@ -204,12 +237,6 @@ class WeComAdapter:
             )
         return message
 
-    async def _overflow_notice(self, chat: str) -> None:
-        try:
-            await self.send(Reply(ChatRef(PLATFORM, chat), CHAT_OVERFLOW_TEXT))
-        except DeliveryError as exc:
-            self._log.warning("wecom chat %s: overflow notice not sent: %s", chat, exc.reason)
-
     # ------------------------------------------------------------------ outbound
 
     def _connection(self, chat: ChatRef) -> tuple[TenantConnection, str]:
@@ -218,10 +245,14 @@ class WeComAdapter:
         except ValueError as exc:
             raise DeliveryError(chat, str(exc)) from None
         conn = self.connections.get(tenant)
-        if conn is None:
-            reason = self.failed.get(tenant, "no such tenant configured")
-            raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
-        return conn, raw
+        if conn is not None:
+            return conn, raw
+        if tenant in self._arrivals and not self._receiving:
+            raise NotConnectedHere(
+                chat, f"WeCom tenant {tenant}: its connection is on another worker, not here"
+            )
+        reason = self.failed.get(tenant, "no such tenant configured")
+        raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
 
     async def send(self, reply: Reply) -> MessageRef:
         """Say ``reply``: bound to the question's ``req_id`` when that is still possible, else
