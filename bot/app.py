@@ -28,8 +28,9 @@ from bot.clock import Clock, utc_now
 from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
 from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
+from bot.cluster.relay import RelayStore, SendRelay
 from bot.cluster.warned_chats import WarnedChats
-from bot.cluster.worker import ClusterWorker, receiver_roles
+from bot.cluster.worker import ClusterWorker
 from bot.config import Secrets, Settings
 from bot.conversation import category_taps, followups
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
@@ -224,8 +225,12 @@ class App:
         await server.stop()
 
     def handlers(self) -> CoreHandlers:
-        """What the adapters call: the inbox (store, then confirm to the platform)."""
-        return self.inbox.handlers()
+        """What the adapters call: the inbox (store, then confirm to the platform) and, with
+        several workers, the relay to the worker holding a platform's connection."""
+        handlers = self.inbox.handlers()
+        if self.cluster is not None:
+            handlers.send_elsewhere = self.cluster.relay.send
+        return handlers
 
     async def start(self) -> None:
         # sends a crash interrupted are unknown, not re-sent; then what it left unhandled is
@@ -246,7 +251,7 @@ class App:
             return
         # receiving first, as in one process: a takeover answers before it catches up on jobs
         leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
-        await self.cluster.start([*receiver_roles(self.adapters), leader])
+        await self.cluster.start([*self.cluster.receiver_roles(self.adapters), leader])
 
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs and, until the outbox claims
@@ -386,7 +391,8 @@ def build_app(
         knowledge=knowledge,
         kb_reload=KbReload(knowledge, every) if every > 0 else None,
         cluster=ClusterWorker(
-            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now)
+            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now),
+            SendRelay(gateway, RelayStore(db, clock or utc_now)),
         )
         if clustered
         else None,

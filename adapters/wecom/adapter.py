@@ -255,6 +255,17 @@ class WeComAdapter:
         raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
 
     async def send(self, reply: Reply) -> MessageRef:
+        """``send_here``, or on a worker without the tenant's connection (another holds the
+        ``receive:wecom`` lease) the core's ``send_elsewhere``, which relays it there."""
+        try:
+            return await self.send_here(reply)
+        except NotConnectedHere:
+            elsewhere = self._handlers.send_elsewhere if self._handlers else None
+            if elsewhere is None:
+                raise
+        return await elsewhere(reply)
+
+    async def send_here(self, reply: Reply) -> MessageRef:
         """Say ``reply``: bound to the question's ``req_id`` when that is still possible, else
         proactively. Returns the ref the core links; its id is derived from the text, so a
         quote of this message finds it again."""
