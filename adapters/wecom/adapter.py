@@ -43,7 +43,7 @@ from adapters.base import (
 )
 
 from .arrivals import Arrivals, Recent
-from .client import CredentialsRejected, Frame, NotConnected, TenantConnection, WeComError
+from .client import Frame, NotConnected, TenantConnection, WeComError
 from .convert import (
     EVENT_CALLBACK,
     MSG_CALLBACK,
@@ -66,6 +66,7 @@ from .convert import (
 )
 from .limits import SendPacer
 from .settings import TenantCredentials, WeComSettings
+from .tenants import Tenants
 
 __all__ = ["WeComAdapter"]
 
@@ -98,14 +99,11 @@ class WeComAdapter:
         ``start_receiving`` (this worker holds the ``receive:wecom`` lease)."""
         self.settings = settings
         self._receive_on_start = receive_on_start
-        self._credentials = list(credentials)
         self._log = logger or logging.getLogger("hisbot.adapters.wecom")
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._handlers: CoreHandlers | None = None
         self._session: aiohttp.ClientSession | None = None
-        self.connections: dict[str, TenantConnection] = {}
-        #: Tenants that could not start, with the reason (named in the log at start).
-        self.failed: dict[str, str] = {}
+        self._tenants = Tenants(settings, credentials, self._on_callback, self._log)
         self._pacer = SendPacer(
             settings.chat_per_minute,
             settings.chat_burst,
@@ -113,8 +111,6 @@ class WeComAdapter:
             settings.bot_burst,
         )
         self._arrivals = {c.tenant: Arrivals(c.tenant, self._log) for c in credentials}
-        #: The connections are open here (or being opened): this worker holds the lease.
-        self._receiving = False
         self._handles: Recent[_Handle] = Recent(20_000)  # "chat|msgid" → _Handle
         self._presses: Recent[_Handle] = Recent(4096)  # "chat|task_id" → _Handle
         self._cards: Recent[dict[str, Any]] = Recent(4096)  # "chat|task_id" → the card last shown
@@ -135,51 +131,29 @@ class WeComAdapter:
         return not self._receive_on_start
 
     async def start_receiving(self) -> None:
-        """Open every tenant's connection at once. A tenant that cannot (wrong credentials,
-        endpoint unreachable) is reported by name; the others run."""
-        if self._receiving or self._session is None:
-            return
-        self._receiving = True
-        self.failed = {}
-        conns = [
-            TenantConnection(c, self.settings, self._session, self._on_callback, self._log)
-            for c in self._credentials
-        ]
-        results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        for conn, result in zip(conns, results, strict=True):
-            if isinstance(result, CredentialsRejected):
-                self.failed[conn.tenant] = str(result)
-                self._log.error("wecom tenant %s not started: %s", conn.tenant, result)
-                continue
-            if isinstance(result, BaseException):  # unreachable now: retried in the background
-                self._log.error(
-                    "wecom tenant %s: cannot connect to %s yet (%s); retrying in the background",
-                    conn.tenant,
-                    self.settings.ws_url,
-                    type(result).__name__,
-                )
-            self.connections[conn.tenant] = conn
-        self._log.info(
-            "wecom: %d of %d tenants connected%s",
-            len(self.connections),
-            len(conns),
-            f" (not: {', '.join(sorted(self.failed))})" if self.failed else "",
-        )
+        """Open every tenant's connection (a tenant that cannot is named; the others run)."""
+        if not self._tenants.open and self._session is not None:
+            await self._tenants.start(self._session)
 
     async def stop_receiving(self) -> None:
         """Close every connection (the lease went elsewhere, or stop) and store the callbacks
         that arrived for up to ``stop_timeout``. The req_ids of those connections die with
         them. Idempotent."""
-        self._receiving = False
-        conns, self.connections = self.connections, {}
-        await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
+        await self._tenants.stop()
         await asyncio.gather(
             *(a.drain(self.settings.stop_timeout) for a in self._arrivals.values())
         )
         for memo in (self._handles, self._presses):
             memo.clear()
-        if conns:
-            self._log.info("wecom: %d connection(s) closed", len(conns))
+
+    @property
+    def connections(self) -> dict[str, TenantConnection]:
+        return self._tenants.connections
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Tenants that could not start, with the reason (named in the log at start)."""
+        return self._tenants.failed
 
     async def stop(self) -> None:
         """Close every connection cleanly, store what arrived. Idempotent."""
@@ -239,21 +213,6 @@ class WeComAdapter:
 
     # ------------------------------------------------------------------ outbound
 
-    def _connection(self, chat: ChatRef) -> tuple[TenantConnection, str]:
-        try:
-            tenant, raw = split_scoped(chat.chat_id)
-        except ValueError as exc:
-            raise DeliveryError(chat, str(exc)) from None
-        conn = self.connections.get(tenant)
-        if conn is not None:
-            return conn, raw
-        if tenant in self._arrivals and not self._receiving:
-            raise NotConnectedHere(
-                chat, f"WeCom tenant {tenant}: its connection is on another worker, not here"
-            )
-        reason = self.failed.get(tenant, "no such tenant configured")
-        raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
-
     async def send(self, reply: Reply) -> MessageRef:
         """``send_here``, or on a worker without the tenant's connection (another holds the
         ``receive:wecom`` lease) the core's ``send_elsewhere``, which relays it there."""
@@ -270,7 +229,7 @@ class WeComAdapter:
         proactively. Returns the ref the core links; its id is derived from the text, so a
         quote of this message finds it again."""
         chat = reply.chat
-        conn, raw = self._connection(chat)
+        conn, raw = self._tenants.connection(chat)
         asked = self._handles.get(f"{chat.chat_id}|{reply.reply_to}") if reply.reply_to else None
         handle = self._reply_handle(chat.chat_id, reply.reply_to)
         # WeCom shows no threads: every reply to a question quotes its asker, bound or not
@@ -374,7 +333,7 @@ class WeComAdapter:
         """Update a card we sent. WeCom allows it only in answer to a press on it, within 5 s
         (``aibot_respond_update_msg``); otherwise ``DeliveryError`` (nothing is sent twice)."""
         chat = ChatRef(PLATFORM, message.chat_id)
-        conn, _ = self._connection(chat)
+        conn, _ = self._tenants.connection(chat)
         handle = self._press_handle(message.chat_id, message.message_id)
         if handle is None:
             raise DeliveryError(
@@ -404,7 +363,7 @@ class WeComAdapter:
         if handle is None or handle.used:
             return
         try:
-            conn, _ = self._connection(chat)
+            conn, _ = self._tenants.connection(chat)
             known = self._cards.get(f"{press.message.chat_id}|{press.message.message_id}")
             card = (
                 dict(known) if known else notice_card(Reply(chat, text), press.message.message_id)
