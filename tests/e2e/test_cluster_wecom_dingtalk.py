@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
+import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from bot.gateway import Database
 from bot.inbox.models import InboxEvent
 from tests.e2e import test_bot_dingtalk as dingtalk
 from tests.e2e import test_bot_wecom as wecom
+from tests.e2e.test_bot_dingtalk import dt, tg  # noqa: F401
+from tests.e2e.test_bot_wecom import wc  # noqa: F401
 from tests.e2e.test_cluster_telegram import pg_url  # noqa: F401
 from tests.fakes.dingtalk_api import FakeDingTalk
 from tests.fakes.telegram_api import FakeTelegram
@@ -53,7 +55,7 @@ async def workers() -> AsyncIterator[Workers]:
     apps: list[App] = []
 
     async def start(settings: Settings, env: dict[str, str]) -> tuple[App, App, FakeClock]:
-        clock = FakeClock(dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC))
+        clock = FakeClock(datetime.datetime(2026, 12, 7, 2, 0, tzinfo=datetime.UTC))
         for _ in range(2):
             app = build_app(
                 settings, Secrets.from_env(env), db=make_engine(settings.storage_url), clock=clock
@@ -94,26 +96,10 @@ async def take_over(survivor: App, clock: FakeClock) -> list[str]:
     return survivor.cluster.leases.held()
 
 
-@pytest.fixture
-async def wc() -> AsyncIterator[FakeWeCom]:
-    async with FakeWeCom() as fake:
-        for bot_id, secret in wecom.BOTS.values():
-            fake.add_bot(bot_id, secret)
-        yield fake
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDingTalk]:
-    async with FakeDingTalk() as dt_fake:
-        for name in ("h001", "h002", "vendor"):
-            dt_fake.add_tenant(name)
-        yield dt_fake
-
-
 async def test_wecom_connections_live_on_one_worker_sends_are_relayed_and_taken_over(
     tmp_path: Path,
     pg_url: str,  # noqa: F811
-    wc: FakeWeCom,
+    wc: FakeWeCom,  # noqa: F811
     workers: Workers,
 ) -> None:
     settings = on_postgres(wecom.CONFIG, tmp_path, pg_url)
@@ -162,37 +148,37 @@ async def test_wecom_connections_live_on_one_worker_sends_are_relayed_and_taken_
 async def test_dingtalk_streams_open_on_one_worker_and_move_with_the_lease(
     tmp_path: Path,
     pg_url: str,  # noqa: F811
-    fake: FakeDingTalk,
+    dt: FakeDingTalk,  # noqa: F811
+    tg: FakeTelegram,  # noqa: F811  (unused: the desk is on DingTalk)
     workers: Workers,
 ) -> None:
-    async with FakeTelegram(token=dingtalk.TOKEN) as tg:  # unused: the desk is on DingTalk
-        settings = on_postgres(dingtalk.config(fake, tg, desk_on_dingtalk=True), tmp_path, pg_url)
-        a, b, clock = await workers(settings, dingtalk.environment(fake, desk_on_dingtalk=True))
-        assert a.cluster is not None and b.cluster is not None
-        assert a.cluster.leases.held() == [DINGTALK, LEADER] and b.cluster.leases.held() == []
-        tenants = ("h001", "h002", "vendor")
-        assert [fake.live_connections(t) for t in tenants] == [1, 1, 1]  # a's only
-        chat = f"h001/{dingtalk.H1}"
+    settings = on_postgres(dingtalk.config(dt, tg, desk_on_dingtalk=True), tmp_path, pg_url)
+    a, b, clock = await workers(settings, dingtalk.environment(dt, desk_on_dingtalk=True))
+    assert a.cluster is not None and b.cluster is not None
+    assert a.cluster.leases.held() == [DINGTALK, LEADER] and b.cluster.leases.held() == []
+    tenants = ("h001", "h002", "vendor")
+    assert [dt.live_connections(t) for t in tenants] == [1, 1, 1]  # a's only
+    chat = f"h001/{dingtalk.H1}"
 
-        fake.user_message("h001", dingtalk.H1, "nurse01", "打印机打印摆药单出现乱码")
-        await fake.wait_for_sent(lambda m: m.chat_id == chat)
+    dt.user_message("h001", dingtalk.H1, "nurse01", "打印机打印摆药单出现乱码")
+    await dt.wait_for_sent(lambda m: m.chat_id == chat)
 
-        # b sends through the OpenAPI without any stream of its own
-        dingtalk_b = next(x for x in b.adapters if isinstance(x, DingTalkAdapter))
-        assert not any(dingtalk_b.stream(t).running for t in tenants)
-        assert await b.services.messenger.send(Reply(ChatRef("dingtalk", chat), "今晚系统维护"))
-        await fake.wait_for_sent(lambda m: m.chat_id == chat and "系统维护" in m.text)
+    # b sends through the OpenAPI without any stream of its own
+    dingtalk_b = next(x for x in b.adapters if isinstance(x, DingTalkAdapter))
+    assert not any(dingtalk_b.stream(t).running for t in tenants)
+    assert await b.services.messenger.send(Reply(ChatRef("dingtalk", chat), "今晚系统维护"))
+    await dt.wait_for_sent(lambda m: m.chat_id == chat and "系统维护" in m.text)
 
-        await die(a)
-        assert [fake.live_connections(t) for t in tenants] == [0, 0, 0]
-        # asked while nobody holds the stream: DingTalk keeps it until a stream takes it
-        data = fake.user_message("h001", dingtalk.H1, "nurse01", "医保结算报错2304怎么办")
-        assert await take_over(b, clock) == [DINGTALK, LEADER]
-        assert [fake.live_connections(t) for t in tenants] == [1, 1, 1]
-        await fake.wait_until(lambda: len([m for m in fake.sent_to(chat) if m.via == "card"]) == 2)
-        first, second = (m.text for m in fake.sent_to(chat) if m.via == "card")
-        assert "乱码" in first and "医保结算" in second  # each question answered, once
-        assert f"m:{chat}:{data['msgId']}" in await inbox_keys(b)  # stored by b
+    await die(a)
+    assert [dt.live_connections(t) for t in tenants] == [0, 0, 0]
+    # asked while nobody holds the stream: DingTalk keeps it until a stream takes it
+    data = dt.user_message("h001", dingtalk.H1, "nurse01", "医保结算报错2304怎么办")
+    assert await take_over(b, clock) == [DINGTALK, LEADER]
+    assert [dt.live_connections(t) for t in tenants] == [1, 1, 1]
+    await dt.wait_until(lambda: len([m for m in dt.sent_to(chat) if m.via == "card"]) == 2)
+    first, second = (m.text for m in dt.sent_to(chat) if m.via == "card")
+    assert "乱码" in first and "医保结算" in second  # each question answered, once
+    assert f"m:{chat}:{data['msgId']}" in await inbox_keys(b)  # stored by b
 
 
 async def test_a_relayed_send_nobody_takes_is_cancelled_and_known_not_sent(
@@ -204,13 +190,13 @@ async def test_a_relayed_send_nobody_takes_is_cancelled_and_known_not_sent(
     engine = make_engine(pg_url)
     db = Database(engine)
     try:
-        clock = FakeClock(dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC))
+        clock = FakeClock(datetime.datetime(2026, 12, 7, 2, 0, tzinfo=datetime.UTC))
         store = RelayStore(engine, clock)
         relay = SendRelay(db, store, timeout=0.3, poll=0.05)
         with pytest.raises(DeliveryError) as failed:
             await relay.send(Reply(ChatRef("wecom", "h001/g1"), "x"))
         assert not failed.value.permanent and not failed.value.outcome_unknown
-        assert await db.write(lambda: store.take("wecom", "late", 10, dt.timedelta(60))) == []
+        assert await db.write(lambda: store.take("wecom", "late", 10, datetime.timedelta(60))) == []
     finally:
         await asyncio.to_thread(db.close)
         engine.dispose()
