@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from adapters.base import ChatRef, DeliveryError, Reply
 from adapters.dingtalk.adapter import DingTalkAdapter
 from adapters.wecom.adapter import WeComAdapter
+from adapters.wecom.convert import SEND
 from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.cluster.relay import RelayStore, SendRelay
@@ -127,6 +128,12 @@ async def test_wecom_connections_live_on_one_worker_sends_are_relayed_and_taken_
     (shown,) = wc.sent_to(group2)
     assert ref is not None and "系统维护" in shown.content and shown.bot == h2
     assert [bot.connections for bot in wc.bots.values()] == [1, 1, 1]
+    # a refusal on a's connection comes back to b as it is: permanent, nothing re-sent
+    wc.fail_next(SEND, 86008)
+    with pytest.raises(DeliveryError) as refused:
+        await wecom_b.send(dataclasses.replace(notice, text="不会送达"))
+    assert refused.value.permanent and "86008" in refused.value.reason
+    assert len(wc.sent_to(group2)) == 1
 
     await die(a)
     # sent while nobody holds the connection: it waits in the relay for the next holder
