@@ -80,6 +80,8 @@ class DingTalkAdapter:
         self._tenants: dict[str, _Tenant] = {}
         self._handlers: CoreHandlers | None = None
         self._session: aiohttp.ClientSession | None = None
+        #: Logs which tenants came up once their streams settled.
+        self._settling: asyncio.Task[None] | None = None
         self._origins: collections.OrderedDict[str, _Origin] = collections.OrderedDict()
         self._latest: dict[str, str] = {}  # chat id → id of its latest message with a webhook
         #: digest of a card's text → its outTrackId: a quoted card comes back as its text
@@ -89,7 +91,8 @@ class DingTalkAdapter:
 
     async def start(self, handlers: CoreHandlers) -> None:
         """Ready every tenant's OpenAPI (sending works from here on) and, unless waiting for
-        the lease, connect its stream (see ``start_receiving``)."""
+        the lease, connect its stream: returns when each is connected or refused (or after
+        ``connect_timeout``), naming the tenants that are not up."""
         self._handlers = handlers
         self._session = aiohttp.ClientSession()
         for name, creds in self._credentials.items():
@@ -98,6 +101,8 @@ class DingTalkAdapter:
             self._tenants[name] = _Tenant(api, stream)
         if self._receive_on_start:
             await self.start_receiving()
+            if self._settling is not None:
+                await self._settling
 
     @property
     def waits_for_lease(self) -> bool:
@@ -105,13 +110,16 @@ class DingTalkAdapter:
         return not self._receive_on_start
 
     async def start_receiving(self) -> None:
-        """Open every tenant's stream; returns when each is connected or refused (or after
-        ``connect_timeout``), naming the tenants that are not up."""
+        """Open every tenant's stream and return at once (the lease's renewal must not wait
+        out a connect timeout); which tenants came up is logged once settled."""
         streams = [t.stream for t in self._tenants.values() if not t.stream.running]
         if not streams:
             return
         for stream in streams:
             stream.start()
+        self._settling = asyncio.create_task(self._settled(streams), name="dingtalk-settling")
+
+    async def _settled(self, streams: list[TenantStream]) -> None:
         waits = [asyncio.create_task(s.settled.wait()) for s in streams]
         _, pending = await asyncio.wait(waits, timeout=self.settings.connect_timeout)
         for task in pending:
@@ -128,6 +136,10 @@ class DingTalkAdapter:
         """Close every stream (the lease went elsewhere): frames in flight are stored and
         acknowledged within ``stop_timeout``, the rest DingTalk gives to the next stream.
         Sending goes on."""
+        settling, self._settling = self._settling, None
+        if settling is not None:
+            settling.cancel()
+            await asyncio.gather(settling, return_exceptions=True)
         streams = [t.stream for t in self._tenants.values() if t.stream.running]
         await asyncio.gather(*(stream.stop() for stream in streams))
         if streams:

@@ -8,8 +8,8 @@ Several workers: WeCom allows one live connection per bot, and every send (a rep
 ``req_id``, a proactive ``aibot_send_msg``, a card update) goes over it. Built with
 ``receive_on_start=False``, the adapter opens its connections only between
 ``start_receiving`` and ``stop_receiving`` — while this worker holds the ``receive:wecom``
-lease — and on a worker without them a send raises ``NotConnectedHere`` (nothing was sent),
-which the core treats as "not delivered, try again later".
+lease. On a worker without them ``send_here`` raises ``NotConnectedHere`` (nothing was sent)
+and ``send`` hands the reply to the core's ``send_elsewhere``, which relays it to the holder.
 
 Outbound, a reply to a message uses the message's ``req_id`` (``aibot_respond_msg``) while it is
 fresh (``reply_window``) and not used yet; otherwise, or when WeCom refuses it, the reply goes
@@ -123,7 +123,7 @@ class WeComAdapter:
         self._handlers = handlers
         self._session = aiohttp.ClientSession()
         if self._receive_on_start:
-            await self.start_receiving()
+            await self._tenants.start(self._session)
 
     @property
     def waits_for_lease(self) -> bool:
@@ -131,9 +131,10 @@ class WeComAdapter:
         return not self._receive_on_start
 
     async def start_receiving(self) -> None:
-        """Open every tenant's connection (a tenant that cannot is named; the others run)."""
+        """Open every tenant's connection (a tenant that cannot is named; the others run) and
+        return at once: the lease's renewal must not wait out a connect timeout."""
         if not self._tenants.open and self._session is not None:
-            await self._tenants.start(self._session)
+            await self._tenants.start(self._session, wait=False)
 
     async def stop_receiving(self) -> None:
         """Close every connection (the lease went elsewhere, or stop) and store the callbacks
@@ -229,7 +230,7 @@ class WeComAdapter:
         proactively. Returns the ref the core links; its id is derived from the text, so a
         quote of this message finds it again."""
         chat = reply.chat
-        conn, raw = self._tenants.connection(chat)
+        conn, raw = await self._tenants.opened(chat)
         asked = self._handles.get(f"{chat.chat_id}|{reply.reply_to}") if reply.reply_to else None
         handle = self._reply_handle(chat.chat_id, reply.reply_to)
         # WeCom shows no threads: every reply to a question quotes its asker, bound or not

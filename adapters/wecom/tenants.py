@@ -39,29 +39,37 @@ class Tenants:
         self.failed: dict[str, str] = {}
         #: The connections are open here (or being opened): this worker holds the lease.
         self.open = False
+        self._opening: asyncio.Task[None] | None = None
 
-    async def start(self, session: aiohttp.ClientSession) -> None:
+    async def start(self, session: aiohttp.ClientSession, *, wait: bool = True) -> None:
         """Open every tenant's connection at once. A tenant that cannot (wrong credentials,
-        endpoint unreachable) is reported by name; the others run."""
+        endpoint unreachable) is reported by name; the others run. ``wait=False`` (under the
+        lease, whose renewal must not wait out a connect timeout): return at once, the
+        connections open in the background — a send meanwhile fails as transient."""
         self.open, self.failed = True, {}
         conns = [
             TenantConnection(c, self._settings, session, self._on_callback, self._log)
             for c in self._credentials
         ]
+        self.connections = {conn.tenant: conn for conn in conns}
+        self._opening = asyncio.create_task(self._open(conns), name="wecom-open")
+        if wait:
+            await asyncio.shield(self._opening)
+
+    async def _open(self, conns: list[TenantConnection]) -> None:
         results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
         for conn, result in zip(conns, results, strict=True):
             if isinstance(result, CredentialsRejected):
                 self.failed[conn.tenant] = str(result)
+                self.connections.pop(conn.tenant, None)
                 self._log.error("wecom tenant %s not started: %s", conn.tenant, result)
-                continue
-            if isinstance(result, BaseException):  # unreachable now: retried in the background
+            elif isinstance(result, BaseException):  # unreachable now: retried in background
                 self._log.error(
                     "wecom tenant %s: cannot connect to %s yet (%s); retrying in the background",
                     conn.tenant,
                     self._settings.ws_url,
                     type(result).__name__,
                 )
-            self.connections[conn.tenant] = conn
         self._log.info(
             "wecom: %d of %d tenants connected%s",
             len(self.connections),
@@ -70,8 +78,12 @@ class Tenants:
         )
 
     async def stop(self) -> None:
-        """Close every connection cleanly. Idempotent."""
+        """Close every connection cleanly (those still opening too). Idempotent."""
         self.open = False
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
         conns, self.connections = self.connections, {}
         await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
         if conns:
@@ -94,3 +106,11 @@ class Tenants:
             )
         reason = self.failed.get(tenant, "no such tenant configured")
         raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
+
+    async def opened(self, chat: ChatRef) -> tuple[TenantConnection, str]:
+        """``connection``, once the connections being opened right now (the lease was just
+        taken) are up or failed — a send then goes out instead of failing as transient."""
+        opening = self._opening
+        if opening is not None and not opening.done():
+            await asyncio.wait({opening}, timeout=self._settings.connect_timeout)
+        return self.connection(chat)

@@ -113,6 +113,7 @@ async def test_wecom_connections_live_on_one_worker_sends_are_relayed_and_taken_
     a, b, clock = await workers(settings, wecom.environment())
     assert a.cluster is not None and b.cluster is not None
     assert a.cluster.leases.held() == [WECOM, LEADER] and b.cluster.leases.held() == []
+    await wc.wait_until(lambda: all(bot.ws is not None for bot in wc.bots.values()))
     assert [bot.connections for bot in wc.bots.values()] == [1, 1, 1]  # a's only
     h1, h2 = wecom.BOTS["h001"][0], wecom.BOTS["h002"][0]
     group1, group2 = wecom.H1_GROUP, wecom.H2_GROUP
@@ -142,8 +143,8 @@ async def test_wecom_connections_live_on_one_worker_sends_are_relayed_and_taken_
     )
     await wc.wait_until(lambda: all(bot.ws is None for bot in wc.bots.values()))
     assert await take_over(b, clock) == [WECOM, LEADER]
+    assert await waiting is not None  # sent by b's relay server once b's connections were up
     assert [bot.connections for bot in wc.bots.values()] == [2, 2, 2]  # b's now
-    assert await waiting is not None
     assert [m.content for m in wc.sent_to(group2)][-1].endswith("维护推迟到23:00")
     await wc.user_message(h1, wecom.NURSE, "医保结算报错2304怎么办", chatid=group1)
     await wc.wait_for_sent(2, chatid=group1)
@@ -164,7 +165,7 @@ async def test_dingtalk_streams_open_on_one_worker_and_move_with_the_lease(
     assert a.cluster is not None and b.cluster is not None
     assert a.cluster.leases.held() == [DINGTALK, LEADER] and b.cluster.leases.held() == []
     tenants = ("h001", "h002", "vendor")
-    assert [dt.live_connections(t) for t in tenants] == [1, 1, 1]  # a's only
+    await dt.wait_until(lambda: [dt.live_connections(t) for t in tenants] == [1, 1, 1])  # a's
     chat = f"h001/{dingtalk.H1}"
 
     dt.user_message("h001", dingtalk.H1, "nurse01", "打印机打印摆药单出现乱码")
@@ -177,11 +178,11 @@ async def test_dingtalk_streams_open_on_one_worker_and_move_with_the_lease(
     await dt.wait_for_sent(lambda m: m.chat_id == chat and "系统维护" in m.text)
 
     await die(a)
-    assert [dt.live_connections(t) for t in tenants] == [0, 0, 0]
+    await dt.wait_until(lambda: [dt.live_connections(t) for t in tenants] == [0, 0, 0])
     # asked while nobody holds the stream: DingTalk keeps it until a stream takes it
     data = dt.user_message("h001", dingtalk.H1, "nurse01", "医保结算报错2304怎么办")
     assert await take_over(b, clock) == [DINGTALK, LEADER]
-    assert [dt.live_connections(t) for t in tenants] == [1, 1, 1]
+    await dt.wait_until(lambda: [dt.live_connections(t) for t in tenants] == [1, 1, 1])
     await dt.wait_until(lambda: len([m for m in dt.sent_to(chat) if m.via == "card"]) == 2)
     first, second = (m.text for m in dt.sent_to(chat) if m.via == "card")
     assert "乱码" in first and "医保结算" in second  # each question answered, once
