@@ -8,10 +8,11 @@ takes it (``FOR UPDATE SKIP LOCKED``), sends it and writes the outcome, which th
 back: the message's ref, or the ``DeliveryError`` the holder got.
 
 The asker waits ``timeout`` seconds (longer than a lease takeover). A reply nobody took by then
-is cancelled — known not sent, so the asker's outbox or inbox tries again later; one taken but
-not answered (the holder died mid-send) is outcome unknown, never sent again blindly. The asker
-deletes its row once read; rows of an asker that died are purged after ``2 × timeout`` and are
-never taken that late.
+is cancelled — known not sent, so the asker's outbox or inbox tries again later (the holder
+takes no row older than ``timeout`` minus a margin, so this holds even when the cancel cannot
+reach the database); one taken but not answered (the holder died mid-send) is outcome unknown,
+never sent again blindly. The asker deletes its row once read; rows of an asker that died are
+purged later.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 RELAY_TIMEOUT = 15.0
 #: Seconds between two looks at the table (the asker at its row, the holder for new rows).
 RELAY_POLL = 0.1
+#: Seconds before the asker's ``RELAY_TIMEOUT`` after which the holder no longer takes a row.
+TAKE_MARGIN = 2.0
 #: Replies the holder sends at once (each waits out the platform's limits by itself).
 RELAY_CONCURRENCY = 16
 
@@ -108,17 +111,21 @@ class RelayStore:
             s.execute(delete(RelayedSend).where(col(RelayedSend.id) == relay_id))
 
     def take(
-        self, platform: str, owner: str, limit: int, expiry: dt.timedelta
+        self, platform: str, owner: str, limit: int, fresh: dt.timedelta
     ) -> list[tuple[int, str]]:
-        """Purge rows older than ``expiry`` (their asker stopped waiting), then take up to
-        ``limit`` queued ones of ``platform`` (rows another holder is taking are skipped)."""
+        """Take up to ``limit`` queued rows of ``platform`` younger than ``fresh`` (older ones
+        their asker counts as not sent; rows another holder is taking are skipped), after
+        purging rows twice that old (their asker died or stopped waiting)."""
+        now = self._clock()
         with write_session(self._engine) as s:
-            s.execute(
-                delete(RelayedSend).where(col(RelayedSend.created_at) < self._clock() - expiry)
-            )
+            s.execute(delete(RelayedSend).where(col(RelayedSend.created_at) < now - 2 * fresh))
             rows = s.execute(
                 select(col(RelayedSend.id), col(RelayedSend.payload))
-                .where(col(RelayedSend.platform) == platform, col(RelayedSend.state) == QUEUED)
+                .where(
+                    col(RelayedSend.platform) == platform,
+                    col(RelayedSend.state) == QUEUED,
+                    col(RelayedSend.created_at) >= now - fresh,
+                )
                 .order_by(col(RelayedSend.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -177,8 +184,7 @@ class SendRelay:
                 False,
             ) from exc
         row = await self._wait(relay_id)
-        if row is None and await self._db.write(lambda: store.cancel(relay_id)):
-            await self._db.write(lambda: store.forget(relay_id))
+        if row is None and await self._cancelled(relay_id):
             raise DeliveryError(
                 chat, f"no worker holds the {chat.platform} connection now: not sent", False
             )
@@ -192,6 +198,18 @@ class SendRelay:
         if row.state == SENT and row.message_id:
             return MessageRef(chat.platform, chat.chat_id, row.message_id)
         raise DeliveryError(chat, row.error, row.permanent, outcome_unknown=row.outcome_unknown)
+
+    async def _cancelled(self, relay_id: int) -> bool:
+        """Withdraw an untaken row; True unless the holder took it first. A row the database
+        could not withdraw is past its taking window anyway (see ``RelayStore.take``)."""
+        store = self._store
+        try:
+            if not await self._db.write(lambda: store.cancel(relay_id)):
+                return False
+            await self._db.write(lambda: store.forget(relay_id))
+        except Exception as exc:
+            log.warning("relay: row %s not withdrawn (%s)", relay_id, type(exc).__name__)
+        return True
 
     async def _wait(self, relay_id: int) -> RelayedSend | None:
         """The row once answered (sent or failed), or None after ``timeout`` seconds."""
@@ -228,7 +246,9 @@ class RelayServer:
         self._adapter = adapter
         self._owner = owner
         self._poll = poll
-        self._expiry = dt.timedelta(seconds=2 * timeout)
+        #: Rows the holder still takes: younger than the asker's wait, by a margin for clock
+        #: skew between hosts and the time a take takes.
+        self._fresh = dt.timedelta(seconds=max(timeout - TAKE_MARGIN, timeout / 2))
         self._sending: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -258,7 +278,7 @@ class RelayServer:
             if free > 0:
                 try:
                     rows = await self._db.write(
-                        partial(store.take, platform, self._owner, free, self._expiry)
+                        partial(store.take, platform, self._owner, free, self._fresh)
                     )
                 except Exception as exc:
                     log.warning(

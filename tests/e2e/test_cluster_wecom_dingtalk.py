@@ -21,7 +21,7 @@ from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.convert import SEND
 from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
-from bot.cluster.relay import RelayStore, SendRelay
+from bot.cluster.relay import RelayStore, SendRelay, encode_reply
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
 from bot.gateway import Database
@@ -204,7 +204,15 @@ async def test_a_relayed_send_nobody_takes_is_cancelled_and_known_not_sent(
         with pytest.raises(DeliveryError) as failed:
             await relay.send(Reply(ChatRef("wecom", "h001/g1"), "x"))
         assert not failed.value.permanent and not failed.value.outcome_unknown
-        assert await db.write(lambda: store.take("wecom", "late", 10, datetime.timedelta(60))) == []
+        minute = datetime.timedelta(minutes=1)
+        assert await db.write(lambda: store.take("wecom", "late", 10, minute)) == []
+        # a row whose asker could not withdraw it (database away) is not taken past its window
+        payload = encode_reply(Reply(ChatRef("wecom", "h001/g1"), "y"))
+        stale = await db.write(lambda: store.queue("wecom", "h001/g1", payload))
+        clock.advance(seconds=61)
+        fresh = await db.write(lambda: store.queue("wecom", "h001/g1", payload))
+        assert await db.write(lambda: store.take("wecom", "late", 10, minute)) == [(fresh, payload)]
+        assert stale != fresh
     finally:
         await asyncio.to_thread(db.close)
         engine.dispose()
