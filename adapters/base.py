@@ -14,12 +14,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-#: Said once to a chat whose messages arrive faster than its bounded queue can take them
-#: (the edges drop the excess instead of queueing without limit).
-CHAT_OVERFLOW_TEXT = (
-    "消息太多，机器人处理不过来：之后的部分消息未被处理。请稍等片刻，再把仍需回答的问题重新发一次。"
-)
-
 
 @dataclass(frozen=True)
 class ChatRef:
@@ -166,11 +160,17 @@ class CoreHandlers:
 
     Each returns as soon as the event is durably stored in the core's inbox (handling follows
     from there, in order per chat) and raises ``InboxUnavailable`` when it could not be
-    stored. Adapters confirm an event to the platform only after its handler returned."""
+    stored. Adapters confirm an event to the platform only after its handler returned.
+
+    ``send_elsewhere`` (several workers only): hands a reply to the worker holding the
+    platform's connection and returns its ref, or raises ``DeliveryError`` as ``send`` does —
+    what an adapter whose sends ride its single-consumer connection (``SendsOverItsConnection``)
+    calls on a worker without that connection."""
 
     on_message: Callable[[IncomingMessage], Awaitable[None]]
     on_button: Callable[[ButtonPress], Awaitable[None]]
     on_chat_event: Callable[[ChatEvent], Awaitable[None]]
+    send_elsewhere: Callable[[Reply], Awaitable[MessageRef]] | None = None
 
 
 class DeliveryError(RuntimeError):
@@ -187,6 +187,15 @@ class DeliveryError(RuntimeError):
         self.reason = reason
         self.permanent = permanent
         self.outcome_unknown = outcome_unknown
+
+
+class NotConnectedHere(DeliveryError):
+    """Nothing was sent: this worker does not hold the platform connection the send must go
+    over (WeCom sends only over the bot's one long connection, which the holder of the
+    ``receive:wecom`` lease keeps). Not permanent, outcome known: the holder can send it."""
+
+    def __init__(self, chat: ChatRef, reason: str) -> None:
+        super().__init__(chat, reason, permanent=False)
 
 
 class Adapter(Protocol):
@@ -229,6 +238,20 @@ class LeasedReceiver(Protocol):
     async def start_receiving(self) -> None: ...
 
     async def stop_receiving(self) -> None: ...
+
+
+@runtime_checkable
+class SendsOverItsConnection(Protocol):
+    """A ``LeasedReceiver`` whose sends go over the connection it receives on (WeCom: replies
+    by req_id and proactive sends alike ride the bot's one long connection). On a worker
+    without the connection its ``send`` goes through ``CoreHandlers.send_elsewhere``;
+    ``send_here`` is what the connection's holder runs for such a relayed reply."""
+
+    platform: str
+
+    async def send_here(self, reply: Reply) -> MessageRef:
+        """Send over this worker's connection; ``NotConnectedHere`` when it is not here."""
+        ...
 
 
 @runtime_checkable

@@ -28,8 +28,9 @@ from bot.clock import Clock, utc_now
 from bot.cluster.advisory import serialized
 from bot.cluster.instance_lock import hold_instance
 from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
+from bot.cluster.relay import RelayStore, SendRelay
 from bot.cluster.warned_chats import WarnedChats
-from bot.cluster.worker import ClusterWorker, receiver_roles
+from bot.cluster.worker import ClusterWorker
 from bot.config import Secrets, Settings
 from bot.conversation import category_taps, followups
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
@@ -226,8 +227,12 @@ class App:
         await server.stop()
 
     def handlers(self) -> CoreHandlers:
-        """What the adapters call: the inbox (store, then confirm to the platform)."""
-        return self.inbox.handlers()
+        """What the adapters call: the inbox (store, then confirm to the platform) and, with
+        several workers, the relay to the worker holding a platform's connection."""
+        handlers = self.inbox.handlers()
+        if self.cluster is not None:
+            handlers.send_elsewhere = self.cluster.relay.send
+        return handlers
 
     async def start(self) -> None:
         # sends a crash interrupted are unknown, not re-sent; then what it left unhandled is
@@ -248,7 +253,7 @@ class App:
             return
         # receiving first, as in one process: a takeover answers before it catches up on jobs
         leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
-        await self.cluster.start([*receiver_roles(self.adapters), leader])
+        await self.cluster.start([*self.cluster.receiver_roles(self.adapters), leader])
 
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs and, until the outbox claims
@@ -388,7 +393,8 @@ def build_app(
         knowledge=knowledge,
         kb_reload=KbReload(knowledge, every) if every > 0 else None,
         cluster=ClusterWorker(
-            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now)
+            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now),
+            SendRelay(gateway, RelayStore(db, clock or utc_now)),
         )
         if clustered
         else None,
@@ -446,7 +452,8 @@ def configured_adapters(
 ) -> list[Adapter]:
     """An adapter for every platform whose secrets are set; the others are named in the log.
     ``clustered``: one of several workers, so a single-consumer connection (Telegram's
-    polling) waits for its lease instead of starting with the adapter."""
+    polling, the WeCom connections, the DingTalk streams) waits for its lease
+    (``receive:<platform>``) instead of starting with the adapter."""
     out: list[Adapter] = []
     if secrets.telegram_token:
         from adapters.telegram.adapter import TelegramAdapter
@@ -480,12 +487,12 @@ def configured_adapters(
     if wecom:
         from adapters.wecom.adapter import WeComAdapter
 
-        out.append(WeComAdapter(settings.wecom, wecom))
+        out.append(WeComAdapter(settings.wecom, wecom, receive_on_start=not clustered))
     elif settings.wecom.tenants:
         log.warning(
             "WeCom is not configured (no [[wecom.tenants]] has its environment variables set)"
         )
-    dingtalk = dingtalk_adapter(settings, secrets)
+    dingtalk = dingtalk_adapter(settings, secrets, clustered)
     if dingtalk is not None:
         out.append(dingtalk)
     if not bot_settings(settings).desk_chats:
@@ -514,9 +521,12 @@ def wecom_credentials(settings: Settings, secrets: Secrets) -> list[TenantCreden
     return out
 
 
-def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
+def dingtalk_adapter(
+    settings: Settings, secrets: Secrets, clustered: bool = False
+) -> Adapter | None:
     """The DingTalk adapter over every tenant whose credential variables are set; a tenant
-    without them is named in the log (the others run)."""
+    without them is named in the log (the others run). ``clustered``: its streams wait for
+    the ``receive:dingtalk`` lease."""
     tenants = settings.dingtalk.tenants
     credentials = {}
     for tenant in tenants:
@@ -542,7 +552,7 @@ def dingtalk_adapter(settings: Settings, secrets: Secrets) -> Adapter | None:
         return None
     from adapters.dingtalk.adapter import DingTalkAdapter
 
-    return DingTalkAdapter(settings.dingtalk, credentials)
+    return DingTalkAdapter(settings.dingtalk, credentials, receive_on_start=not clustered)
 
 
 async def run(settings: Settings, secrets: Secrets, stop: asyncio.Event | None = None) -> None:

@@ -5,6 +5,13 @@ access token, limits and stream connection; a tenant whose credentials are refus
 by name and the others run on. Replies go through the asking message's sessionWebhook while it
 is valid and fall back to the proactive APIs (``groupMessages/send``, ``oToMessages/batchSend``);
 messages with buttons are interactive cards whose presses come back on the stream.
+
+Transport only: every message and press goes to the core's inbox as it arrives (the inbox
+orders each chat's events and drops a re-delivered ``msgId``), and its frame is acknowledged
+once the inbox stored it. One of several workers (``receive_on_start=False``) sends through
+the OpenAPI from ``start`` on, but opens the tenants' streams only between ``start_receiving``
+and ``stop_receiving``, while it holds the ``receive:dingtalk`` lease
+(``adapters.base.LeasedReceiver``): one stream per tenant across all workers.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +34,6 @@ from . import convert
 from .client import OpenApiError, TenantApi
 from .convert import PLATFORM, Target
 from .limits import Clock, SystemClock
-from .once import Lanes, Seen
 from .settings import DingTalkSettings, TenantCredentials
 from .stream import OnCallback, State, TenantStream
 
@@ -47,14 +53,10 @@ class _Origin:
 
 
 class _Tenant:
-    def __init__(self, api: TenantApi, stream: TenantStream, concurrency: int) -> None:
+    def __init__(self, api: TenantApi, stream: TenantStream) -> None:
         self.api = api
         self.stream = stream
         self.name = api.name
-        #: one lock per conversation (its messages in order) and a bound on the frames the
-        #: core handles at once; a frame waits for its lane first, holding no slot meanwhile
-        self.lanes = Lanes()
-        self.slots = asyncio.Semaphore(concurrency)
 
 
 class DingTalkAdapter:
@@ -65,15 +67,21 @@ class DingTalkAdapter:
         settings: DingTalkSettings,
         credentials: Mapping[str, TenantCredentials],
         clock: Clock | None = None,
+        *,
+        receive_on_start: bool = True,
     ) -> None:
-        """``credentials``: tenant name → its secrets (tenants without any are not run)."""
+        """``credentials``: tenant name → its secrets (tenants without any are not run).
+        ``receive_on_start=False``: one worker of several — the streams wait for
+        ``start_receiving`` (this worker holds the ``receive:dingtalk`` lease)."""
         self.settings = settings
         self._credentials = dict(credentials)
         self._clock = clock or SystemClock()
+        self._receive_on_start = receive_on_start
         self._tenants: dict[str, _Tenant] = {}
         self._handlers: CoreHandlers | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._seen = Seen(settings.dedupe_ttl, settings.dedupe_size, self._clock)
+        #: Logs which tenants came up once their streams settled.
+        self._settling: asyncio.Task[None] | None = None
         self._origins: collections.OrderedDict[str, _Origin] = collections.OrderedDict()
         self._latest: dict[str, str] = {}  # chat id → id of its latest message with a webhook
         #: digest of a card's text → its outTrackId: a quoted card comes back as its text
@@ -82,21 +90,40 @@ class DingTalkAdapter:
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self, handlers: CoreHandlers) -> None:
-        """Connect every tenant; returns when each is connected or refused (or after
+        """Ready every tenant's OpenAPI (sending works from here on) and, unless waiting for
+        the lease, connect its stream: returns when each is connected or refused (or after
         ``connect_timeout``), naming the tenants that are not up."""
         self._handlers = handlers
         self._session = aiohttp.ClientSession()
         for name, creds in self._credentials.items():
             api = TenantApi(name, creds, self.settings, self._session, self._clock)
             stream = TenantStream(api, self.settings, self._callback_of(name))
-            tenant = _Tenant(api, stream, self.settings.concurrent_events)
-            self._tenants[name] = tenant
-            tenant.stream.start()
-        waits = [asyncio.create_task(t.stream.settled.wait()) for t in self._tenants.values()]
-        if waits:
-            _, pending = await asyncio.wait(waits, timeout=self.settings.connect_timeout)
-            for task in pending:
-                task.cancel()
+            self._tenants[name] = _Tenant(api, stream)
+        if self._receive_on_start:
+            await self.start_receiving()
+            if self._settling is not None:
+                await self._settling
+
+    @property
+    def waits_for_lease(self) -> bool:
+        """A tenant's stream must be open on one worker only: with several, the lease's."""
+        return not self._receive_on_start
+
+    async def start_receiving(self) -> None:
+        """Open every tenant's stream and return at once (the lease's renewal must not wait
+        out a connect timeout); which tenants came up is logged once settled."""
+        streams = [t.stream for t in self._tenants.values() if not t.stream.running]
+        if not streams:
+            return
+        for stream in streams:
+            stream.start()
+        self._settling = asyncio.create_task(self._settled(streams), name="dingtalk-settling")
+
+    async def _settled(self, streams: list[TenantStream]) -> None:
+        waits = [asyncio.create_task(s.settled.wait()) for s in streams]
+        _, pending = await asyncio.wait(waits, timeout=self.settings.connect_timeout)
+        for task in pending:
+            task.cancel()
         for name, state in self.tenant_states().items():
             if state is State.REFUSED:
                 log.error("dingtalk tenant %s is NOT running: %s", name, self.problem(name))
@@ -105,8 +132,21 @@ class DingTalkAdapter:
         up = [n for n, s in self.tenant_states().items() if s is State.CONNECTED]
         log.info("dingtalk: %d of %d tenants connected", len(up), len(self._tenants))
 
+    async def stop_receiving(self) -> None:
+        """Close every stream (the lease went elsewhere): frames in flight are stored and
+        acknowledged within ``stop_timeout``, the rest DingTalk gives to the next stream.
+        Sending goes on."""
+        settling, self._settling = self._settling, None
+        if settling is not None:
+            settling.cancel()
+            await asyncio.gather(settling, return_exceptions=True)
+        streams = [t.stream for t in self._tenants.values() if t.stream.running]
+        await asyncio.gather(*(stream.stop() for stream in streams))
+        if streams:
+            log.info("dingtalk: %d stream(s) closed", len(streams))
+
     async def stop(self) -> None:
-        await asyncio.gather(*(t.stream.stop() for t in self._tenants.values()))
+        await self.stop_receiving()
         self._tenants.clear()
         if self._session is not None:
             await self._session.close()
@@ -134,27 +174,6 @@ class DingTalkAdapter:
 
         return on_callback
 
-    async def _once(
-        self, key: str, lane: str, tenant: str, work: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Run ``work`` once per key, in order within one conversation (``lane``)."""
-        if self._seen.done(key):
-            log.info("dingtalk %s: re-delivered %s passed over", tenant, key)
-            return
-        running = self._seen.running(key)
-        if running is not None:  # a second copy while the first is handled: share its result
-            await running
-            return
-        self._seen.begin(key)
-        state = self._tenants[tenant]
-        ok = False
-        try:
-            async with state.lanes.hold(lane), state.slots:
-                await work()
-            ok = True
-        finally:
-            self._seen.end(key, ok)
-
     async def _on_message(self, tenant: str, data: dict[str, Any]) -> None:
         assert self._handlers is not None
         incoming, raw = convert.to_incoming(tenant, data)
@@ -172,10 +191,7 @@ class DingTalkAdapter:
                 ),
             )
             self._latest[chat_id] = incoming.message_id
-        handlers = self._handlers
-        await self._once(
-            incoming.message_id, chat_id, tenant, lambda: handlers.on_message(incoming)
-        )
+        await self._handlers.on_message(incoming)
 
     async def _on_card(self, tenant: str, data: dict[str, Any]) -> None:
         assert self._handlers is not None
@@ -183,9 +199,7 @@ class DingTalkAdapter:
         if press is None:
             log.info("dingtalk %s: a card callback that is not ours was ignored", tenant)
             return
-        handlers = self._handlers
-        key = f"{press.press_id}:{press.sender.user_id}:{press.action}:{data.get('content')}"
-        await self._once(key, press.message.chat_id, tenant, lambda: handlers.on_button(press))
+        await self._handlers.on_button(press)
 
     def _remember_card(self, digest: str, card_id: str) -> None:
         self._cards[digest] = card_id

@@ -192,8 +192,16 @@ def to_button_press(tenant: str, data: dict[str, Any]) -> ButtonPress | None:
         message=MessageRef(PLATFORM, target.chat_id, out_track_id),
         sender=Sender(f"{tenant}/{user}", user),
         action=str(action),
-        press_id=out_track_id,
+        press_id=press_id(out_track_id, user, data.get("content")),
     )
+
+
+def press_id(out_track_id: str, user: str, content: object) -> str:
+    """A press's identity (the inbox's key): DingTalk gives a press no id of its own, and a
+    card is pressed many times (by several people, on several buttons), so the card, the
+    presser and what was pressed; a re-delivered frame carries the same three."""
+    digest = hashlib.sha256(f"{out_track_id}|{user}|{content}".encode()).hexdigest()
+    return f"press-{digest[:32]}"
 
 
 # ---- outgoing ----------------------------------------------------------------------------

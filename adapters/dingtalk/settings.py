@@ -104,15 +104,14 @@ class DingTalkSettings:
     #: How long start() waits for every tenant's first connection.
     connect_timeout: float = 15.0
 
-    #: The platform re-delivers a frame it did not see acknowledged: message ids are
-    #: remembered this long to pass each message to the core once.
+    #: Ignored since the durable inbox (it drops a re-delivered msgId and orders each chat's
+    #: events); kept so existing config files still load.
     dedupe_ttl: float = 3600.0
     dedupe_size: int = 50_000
-    #: Frames handled at the same time per tenant (one conversation's stay in order).
     concurrent_events: int = 16
     #: Incoming messages remembered for replies (their sessionWebhook and sender to @).
     remembered_messages: int = 10_000
-    #: On stop, in-flight handlers get this long to finish before they are cancelled.
+    #: On stop, frames being stored get this long to be acknowledged before the socket closes.
     stop_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -147,15 +146,12 @@ class DingTalkSettings:
             "reconnect_backoff",
             "reconnect_max",
             "connect_timeout",
-            "dedupe_ttl",
             "stop_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"[dingtalk] {name} must be positive")
-        if min(self.dedupe_size, self.concurrent_events, self.remembered_messages) < 1:
-            raise ValueError(
-                "[dingtalk] dedupe_size, concurrent_events and remembered_messages must be >= 1"
-            )
+        if self.remembered_messages < 1:
+            raise ValueError("[dingtalk] remembered_messages must be at least 1")
 
     def tenant(self, name: str) -> DingTalkTenant | None:
         return next((t for t in self.tenants if t.name == name), None)

@@ -6,9 +6,10 @@ loop of our own, because the SDK's ``DingTalkStreamClient.start`` cannot be stop
 gateway with blocking ``requests`` on the event loop, reads the endpoint from a process-wide
 environment variable and never notices a connection that went silent without closing.
 
-Here: the gateway is opened with aiohttp at the configured base URL; a callback is
-acknowledged only after the core's handler returned (an exception leaves it unacknowledged, and
-DingTalk delivers it again); a watchdog pings and closes a connection that delivered nothing
+Here: the gateway is opened with aiohttp at the configured base URL; callbacks are handed on
+one at a time in arrival order and each is acknowledged only after the handler (the core's
+inbox storing it) returned — an exception leaves it unacknowledged, and DingTalk delivers it
+again; a watchdog pings and closes a connection that delivered nothing
 — no frame, no pong — for ``liveness_timeout`` seconds; ``stop`` closes the socket so the
 platform never holds two live connections of this bot for one tenant. Connection times run on
 the loop's own clock (the send limits' ``Clock`` may be virtual in tests; a socket's life
@@ -31,6 +32,8 @@ from dingtalk_stream import AckMessage, CallbackMessage, ChatbotMessage, SystemM
 from dingtalk_stream.card_callback import Card_Callback_Router_Topic
 from dingtalk_stream.handlers import CallbackHandler, SystemHandler
 from websockets.asyncio.client import ClientConnection
+
+from adapters.base import InboxUnavailable
 
 from .client import OpenApiError, TenantApi
 from .settings import DingTalkSettings
@@ -79,7 +82,9 @@ class TenantStream:
         self._last_activity = 0.0
         self._task: asyncio.Task[None] | None = None
         self._frames: set[asyncio.Task[None]] = set()  # frames in flight (and pong waits)
-        self.state = State.CONNECTING
+        #: Callbacks reach the handler one at a time, in the order their frames arrived.
+        self._arrivals = asyncio.Lock()
+        self.state = State.STOPPED
         self.problem = ""
         self._stopping = False
         #: Set once the first connection is up, or the credentials were refused.
@@ -88,7 +93,14 @@ class TenantStream:
         self.connections = 0
         self.zombies = 0
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
+        self._stopping = False
+        self.state, self.problem = State.CONNECTING, ""
+        self.settled.clear()
         self._task = asyncio.create_task(self._run(), name=f"dingtalk-stream-{self.name}")
 
     async def stop(self) -> None:
@@ -99,12 +111,13 @@ class TenantStream:
         self._stopping = True
         if self._frames:
             _, pending = await asyncio.wait(self._frames, timeout=self._settings.stop_timeout)
-            for task in pending:
-                task.cancel()
-        if self._task is not None:
-            self._task.cancel()
+            for frame in pending:
+                frame.cancel()
+        runner, self._task = self._task, None
+        if runner is not None:
+            runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await runner
         self.state = State.STOPPED
 
     # ---- the connection loop -------------------------------------------------------------
@@ -214,8 +227,12 @@ class TenantStream:
 
     async def _callback(self, ws: ClientConnection, message: CallbackMessage) -> None:
         try:
-            ack = await self._callbacks.raw_process(message)
-        except Exception:  # not acknowledged: DingTalk delivers it again
+            async with self._arrivals:  # a FIFO lock: taken in the order the frames came
+                ack = await self._callbacks.raw_process(message)
+        except InboxUnavailable:  # not acknowledged: DingTalk delivers it again
+            log.warning("dingtalk %s: callback frame not stored; left unacknowledged", self.name)
+            return
+        except Exception:  # not acknowledged either: a later delivery may get through
             log.exception("dingtalk %s: handling a callback frame failed", self.name)
             return
         await self._ack(ws, ack)

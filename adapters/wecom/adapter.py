@@ -1,10 +1,15 @@
 """The WeCom edge: ``adapters.base.Adapter`` over one long connection per tenant.
 
-Inbound, each tenant's ``TenantConnection`` hands message and event callbacks here. A callback
-is passed on once per WeCom ``msgid``: one already handled (or being handled) is dropped when
-WeCom delivers it again; one whose handler *failed* is taken again, because it only counts as
-handled once ``handlers.on_message`` returned. One chat's callbacks run in arrival order,
-different chats concurrently.
+Inbound, each tenant's ``TenantConnection`` hands message and event callbacks here, and they
+go to the core's inbox in arrival order (``Arrivals``); the inbox drops a re-delivered
+``msgid`` and orders each chat's handling. Transport only.
+
+Several workers: WeCom allows one live connection per bot, and every send (a reply by
+``req_id``, a proactive ``aibot_send_msg``, a card update) goes over it. Built with
+``receive_on_start=False``, the adapter opens its connections only between
+``start_receiving`` and ``stop_receiving`` — while this worker holds the ``receive:wecom``
+lease. On a worker without them ``send_here`` raises ``NotConnectedHere`` (nothing was sent)
+and ``send`` hands the reply to the core's ``send_elsewhere``, which relays it to the holder.
 
 Outbound, a reply to a message uses the message's ``req_id`` (``aibot_respond_msg``) while it is
 fresh (``reply_window``) and not used yet; otherwise, or when WeCom refuses it, the reply goes
@@ -27,17 +32,18 @@ from typing import Any
 import aiohttp
 
 from adapters.base import (
-    CHAT_OVERFLOW_TEXT,
     ButtonPress,
     ChatRef,
     CoreHandlers,
     DeliveryError,
     IncomingMessage,
     MessageRef,
+    NotConnectedHere,
     Reply,
 )
 
-from .client import CredentialsRejected, Frame, NotConnected, TenantConnection, WeComError
+from .arrivals import Arrivals, Recent
+from .client import Frame, NotConnected, TenantConnection, WeComError
 from .convert import (
     EVENT_CALLBACK,
     MSG_CALLBACK,
@@ -58,9 +64,9 @@ from .convert import (
     to_button_press,
     to_incoming,
 )
-from .lanes import CallbackLanes, Recent
 from .limits import SendPacer
 from .settings import TenantCredentials, WeComSettings
+from .tenants import Tenants
 
 __all__ = ["WeComAdapter"]
 
@@ -87,30 +93,25 @@ class WeComAdapter:
         *,
         logger: logging.Logger | None = None,
         now: Callable[[], dt.datetime] | None = None,
+        receive_on_start: bool = True,
     ) -> None:
+        """``receive_on_start=False``: one worker of several — the connections wait for
+        ``start_receiving`` (this worker holds the ``receive:wecom`` lease)."""
         self.settings = settings
-        self._credentials = list(credentials)
+        self._receive_on_start = receive_on_start
         self._log = logger or logging.getLogger("hisbot.adapters.wecom")
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._handlers: CoreHandlers | None = None
         self._session: aiohttp.ClientSession | None = None
-        self.connections: dict[str, TenantConnection] = {}
-        #: Tenants that could not start, with the reason (named in the log at start).
-        self.failed: dict[str, str] = {}
+        self._tenants = Tenants(settings, credentials, self._on_callback, self._log)
         self._pacer = SendPacer(
             settings.chat_per_minute,
             settings.chat_burst,
             settings.bot_per_minute,
             settings.bot_burst,
         )
-        self._lanes = CallbackLanes(
-            settings.max_pending_per_chat,
-            settings.dedupe_size,
-            settings.dedupe_ttl,
-            self._overflow_notice,
-            self._log,
-        )
-        self._handles: Recent[_Handle] = Recent(settings.dedupe_size)  # "chat|msgid" → _Handle
+        self._arrivals = {c.tenant: Arrivals(c.tenant, self._log) for c in credentials}
+        self._handles: Recent[_Handle] = Recent(20_000)  # "chat|msgid" → _Handle
         self._presses: Recent[_Handle] = Recent(4096)  # "chat|task_id" → _Handle
         self._cards: Recent[dict[str, Any]] = Recent(4096)  # "chat|task_id" → the card last shown
         self._quotes: Recent[str] = Recent(20_000)  # "chat|fingerprint" → message id
@@ -118,40 +119,46 @@ class WeComAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, handlers: CoreHandlers) -> None:
-        """Open every tenant's connection at once. A tenant that cannot (wrong credentials,
-        endpoint unreachable) is reported by name; the others run."""
+        """Ready the adapter and, unless waiting for the lease, open the connections."""
         self._handlers = handlers
         self._session = aiohttp.ClientSession()
-        conns = [
-            TenantConnection(c, self.settings, self._session, self._on_callback, self._log)
-            for c in self._credentials
-        ]
-        results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        for conn, result in zip(conns, results, strict=True):
-            if isinstance(result, CredentialsRejected):
-                self.failed[conn.tenant] = str(result)
-                self._log.error("wecom tenant %s not started: %s", conn.tenant, result)
-                continue
-            if isinstance(result, BaseException):  # unreachable now: retried in the background
-                self._log.error(
-                    "wecom tenant %s: cannot connect to %s yet (%s); retrying in the background",
-                    conn.tenant,
-                    self.settings.ws_url,
-                    type(result).__name__,
-                )
-            self.connections[conn.tenant] = conn
-        self._log.info(
-            "wecom: %d of %d tenants connected%s",
-            len(self.connections),
-            len(conns),
-            f" (not: {', '.join(sorted(self.failed))})" if self.failed else "",
+        if self._receive_on_start:
+            await self._tenants.start(self._session)
+
+    @property
+    def waits_for_lease(self) -> bool:
+        """One live connection per bot: with several workers, only the lease's holder."""
+        return not self._receive_on_start
+
+    async def start_receiving(self) -> None:
+        """Open every tenant's connection (a tenant that cannot is named; the others run) and
+        return at once: the lease's renewal must not wait out a connect timeout."""
+        if not self._tenants.open and self._session is not None:
+            await self._tenants.start(self._session, wait=False)
+
+    async def stop_receiving(self) -> None:
+        """Close every connection (the lease went elsewhere, or stop) and store the callbacks
+        that arrived for up to ``stop_timeout``. The req_ids of those connections die with
+        them. Idempotent."""
+        await self._tenants.stop()
+        await asyncio.gather(
+            *(a.drain(self.settings.stop_timeout) for a in self._arrivals.values())
         )
+        for memo in (self._handles, self._presses):
+            memo.clear()
+
+    @property
+    def connections(self) -> dict[str, TenantConnection]:
+        return self._tenants.connections
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Tenants that could not start, with the reason (named in the log at start)."""
+        return self._tenants.failed
 
     async def stop(self) -> None:
-        """Close every connection cleanly, let in-flight handlers finish. Idempotent."""
-        conns, self.connections = self.connections, {}
-        await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
-        await self._lanes.drain(self.settings.stop_timeout)
+        """Close every connection cleanly, store what arrived. Idempotent."""
+        await self.stop_receiving()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -170,8 +177,9 @@ class WeComAdapter:
             return
         msgid = str(body.get("msgid") or "")
         req_id = str(headers.get("req_id") or "")
-        if not msgid or self._lanes.seen(msgid):
-            return  # a re-delivery of something handled or being handled: once is enough
+        if not msgid:
+            return
+        core, arrivals = self._core(), self._arrivals[tenant]
         loop = asyncio.get_running_loop()
         if frame.get("cmd") == MSG_CALLBACK:
             message = self._incoming(tenant, body)
@@ -181,15 +189,15 @@ class WeComAdapter:
                 f"{message.chat.chat_id}|{msgid}",
                 _Handle(req_id, loop.time(), Asked(message.sender.display_name, message.text)),
             )
-            self._lanes.queue(message.chat.chat_id, msgid, lambda: self._core().on_message(message))
+            arrivals.put(msgid, lambda: core.on_message(message))
         elif frame.get("cmd") == EVENT_CALLBACK:
-            press = to_button_press(tenant, req_id, body)
+            press = to_button_press(tenant, body)
             if press is None:
                 return  # enter_chat, feedback_event …: nothing for the core
             self._presses.remember(
                 f"{press.message.chat_id}|{press.message.message_id}", _Handle(req_id, loop.time())
             )
-            self._lanes.queue(press.message.chat_id, msgid, lambda: self._core().on_button(press))
+            arrivals.put(msgid, lambda: core.on_button(press))
 
     def _incoming(self, tenant: str, body: Mapping[str, Any]) -> IncomingMessage | None:
         message = to_incoming(tenant, body, self._now(), None)
@@ -204,31 +212,25 @@ class WeComAdapter:
             )
         return message
 
-    async def _overflow_notice(self, chat: str) -> None:
-        try:
-            await self.send(Reply(ChatRef(PLATFORM, chat), CHAT_OVERFLOW_TEXT))
-        except DeliveryError as exc:
-            self._log.warning("wecom chat %s: overflow notice not sent: %s", chat, exc.reason)
-
     # ------------------------------------------------------------------ outbound
 
-    def _connection(self, chat: ChatRef) -> tuple[TenantConnection, str]:
-        try:
-            tenant, raw = split_scoped(chat.chat_id)
-        except ValueError as exc:
-            raise DeliveryError(chat, str(exc)) from None
-        conn = self.connections.get(tenant)
-        if conn is None:
-            reason = self.failed.get(tenant, "no such tenant configured")
-            raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
-        return conn, raw
-
     async def send(self, reply: Reply) -> MessageRef:
+        """``send_here``, or on a worker without the tenant's connection (another holds the
+        ``receive:wecom`` lease) the core's ``send_elsewhere``, which relays it there."""
+        try:
+            return await self.send_here(reply)
+        except NotConnectedHere:
+            elsewhere = self._handlers.send_elsewhere if self._handlers else None
+            if elsewhere is None:
+                raise
+        return await elsewhere(reply)
+
+    async def send_here(self, reply: Reply) -> MessageRef:
         """Say ``reply``: bound to the question's ``req_id`` when that is still possible, else
         proactively. Returns the ref the core links; its id is derived from the text, so a
         quote of this message finds it again."""
         chat = reply.chat
-        conn, raw = self._connection(chat)
+        conn, raw = await self._tenants.opened(chat)
         asked = self._handles.get(f"{chat.chat_id}|{reply.reply_to}") if reply.reply_to else None
         handle = self._reply_handle(chat.chat_id, reply.reply_to)
         # WeCom shows no threads: every reply to a question quotes its asker, bound or not
@@ -332,7 +334,7 @@ class WeComAdapter:
         """Update a card we sent. WeCom allows it only in answer to a press on it, within 5 s
         (``aibot_respond_update_msg``); otherwise ``DeliveryError`` (nothing is sent twice)."""
         chat = ChatRef(PLATFORM, message.chat_id)
-        conn, _ = self._connection(chat)
+        conn, _ = self._tenants.connection(chat)
         handle = self._press_handle(message.chat_id, message.message_id)
         if handle is None:
             raise DeliveryError(
@@ -362,7 +364,7 @@ class WeComAdapter:
         if handle is None or handle.used:
             return
         try:
-            conn, _ = self._connection(chat)
+            conn, _ = self._tenants.connection(chat)
             known = self._cards.get(f"{press.message.chat_id}|{press.message.message_id}")
             card = (
                 dict(known) if known else notice_card(Reply(chat, text), press.message.message_id)

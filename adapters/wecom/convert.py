@@ -182,9 +182,9 @@ def to_incoming(
     )
 
 
-def to_button_press(tenant: str, req_id: str, body: Mapping[str, Any]) -> ButtonPress | None:
-    """A ``template_card_event`` as a ``ButtonPress``; ``press_id`` is the event's req_id (the
-    handle for updating the card)."""
+def to_button_press(tenant: str, body: Mapping[str, Any]) -> ButtonPress | None:
+    """A ``template_card_event`` as a ``ButtonPress``; ``press_id`` is the event's msgid (the
+    inbox's key: a re-delivery carries the same one)."""
     event = body.get("event")
     card = event.get("template_card_event") if isinstance(event, Mapping) else None
     user = _user(body)
@@ -198,7 +198,7 @@ def to_button_press(tenant: str, req_id: str, body: Mapping[str, Any]) -> Button
         message=MessageRef(PLATFORM, chat, task_id),
         sender=Sender(scoped(tenant, user), user),
         action=key,
-        press_id=req_id,
+        press_id=_str(body.get("msgid")),
     )
 
 

@@ -88,13 +88,12 @@ class WeComSettings:
     rate_limit_wait: float = 10.0
     rate_limit_retries: int = 3
 
-    #: Message ids (WeCom msgid) remembered to pass a re-delivered callback on only once.
+    #: Ignored since the durable inbox (it drops a re-delivered msgid and orders each chat's
+    #: events, keeping them all); kept so existing config files still load.
     dedupe_size: int = 20_000
     dedupe_ttl: float = 3600.0
-    #: Callbacks one chat may have waiting or in progress; beyond that they are dropped and the
-    #: chat is told once (as on Telegram and Slack).
     max_pending_per_chat: int = 50
-    #: In-flight handlers get this long at stop before they are cancelled.
+    #: Callbacks that arrived get this long at stop (or when the lease goes) to be stored.
     stop_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -123,7 +122,6 @@ class WeComSettings:
             "reconnect_max",
             "reply_window",
             "card_update_window",
-            "dedupe_ttl",
         ):
             if getattr(self, key) <= 0:
                 raise ValueError(f"[wecom] {key} must be positive")
@@ -132,8 +130,6 @@ class WeComSettings:
         for key in ("chat_per_minute", "chat_burst", "bot_per_minute", "bot_burst"):
             if getattr(self, key) < 1:
                 raise ValueError(f"[wecom] {key} must be at least 1")
-        if min(self.dedupe_size, self.max_pending_per_chat) < 1:
-            raise ValueError("[wecom] dedupe_size and max_pending_per_chat must be at least 1")
         if self.rate_limit_retries < 0 or self.rate_limit_wait < 0 or self.stop_timeout < 0:
             raise ValueError(
                 "[wecom] rate-limit retries/wait and stop_timeout must not be negative"

@@ -7,22 +7,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adapters.base import Adapter, LeasedReceiver
+from adapters.base import Adapter, LeasedReceiver, SendsOverItsConnection
 from bot.cluster.leases import LeaseKeeper, Role, receiving_lease
+from bot.cluster.relay import RelayServer, SendRelay
 
 
-def receiver_roles(adapters: Sequence[Adapter]) -> list[Role]:
-    """A role per adapter whose way in allows one consumer and waits for its lease."""
-    return [
-        Role(receiving_lease(a.platform), a.start_receiving, a.stop_receiving)
-        for a in adapters
-        if isinstance(a, LeasedReceiver) and a.waits_for_lease
-    ]
+def receiver_roles(adapters: Sequence[Adapter], relay: SendRelay, owner: str) -> list[Role]:
+    """A role per adapter whose way in allows one consumer and waits for its lease; one whose
+    sends ride that connection (WeCom) also sends, while it holds it, what the other workers
+    relay to it."""
+    roles = []
+    for a in adapters:
+        if not (isinstance(a, LeasedReceiver) and a.waits_for_lease):
+            continue
+        if isinstance(a, SendsOverItsConnection):
+            roles.append(_receiving_and_relaying(a, relay.serve(a, owner)))
+        else:
+            roles.append(Role(receiving_lease(a.platform), a.start_receiving, a.stop_receiving))
+    return roles
+
+
+def _receiving_and_relaying(adapter: LeasedReceiver, server: RelayServer) -> Role:
+    async def start() -> None:
+        await adapter.start_receiving()
+        server.start()
+
+    async def stop() -> None:
+        await server.stop()  # the relayed sends under way finish over the connection first
+        await adapter.stop_receiving()
+
+    return Role(receiving_lease(adapter.platform), start, stop)
 
 
 @dataclass
 class ClusterWorker:
     leases: LeaseKeeper
+    #: Replies for a connection another worker holds go there (``CoreHandlers.send_elsewhere``).
+    relay: SendRelay
+
+    def receiver_roles(self, adapters: Sequence[Adapter]) -> list[Role]:
+        return receiver_roles(adapters, self.relay, self.leases.owner)
 
     async def start(self, roles: Sequence[Role]) -> None:
         """Take what leases are free now (the first worker up takes everything at once),

@@ -147,21 +147,24 @@ async def test_a_reply_goes_through_the_sessionwebhook_and_ats_the_asker(
     assert ref.chat_id == f"h001/{H1}"
 
 
-async def test_redelivered_frame_is_passed_once_and_failures_stay_unacknowledged(
+async def test_a_redelivered_frame_is_acknowledged_again_and_failures_stay_unacknowledged(
     fake: FakeDingTalk, started: Started
 ) -> None:
+    """The adapter passes every frame on (the core's inbox drops a second copy of a msgId)
+    and acknowledges it once the core returned; a core that raised leaves it unacknowledged."""
     _, core = await started()
     data = fake.user_message("h001", H1, "nurse01", "打印机坏了")
     await fake.wait_until(lambda: len(fake.acks) == 1)
     again = fake.deliver("h001", "/v1.0/im/bot/messages/get", data)  # same msgId, new frame
     await fake.wait_until(lambda: again in fake.acks)
-    assert len(core.messages) == 1
+    assert [m.message_id for m in core.messages] == [data["msgId"]] * 2
 
     core.fail_next = 1
     failing = fake.user_message("h001", H1, "nurse02", "收费处打不开")
     await asyncio.wait_for(core.failed.wait(), 5)
     assert not any(m.message_id == failing["msgId"] for m in core.messages)
-    # the platform delivers it again (here: the same data re-sent); now it gets through once
+    assert len(fake.acks) == 2  # the failed frame was not acknowledged
+    # the platform delivers it again (here: the same data re-sent); now it gets through
     retry = fake.deliver("h001", "/v1.0/im/bot/messages/get", failing)
     await fake.wait_until(lambda: retry in fake.acks)
     assert [m.message_id for m in core.messages].count(failing["msgId"]) == 1
@@ -321,24 +324,29 @@ async def test_a_restarted_adapter_gets_what_the_stopped_one_left_unacknowledged
         await second.stop()
 
 
-async def test_a_busy_group_does_not_hold_up_the_others(
+async def test_frames_reach_the_core_in_arrival_order_each_acknowledged_after_it(
     fake: FakeDingTalk, started: Started
 ) -> None:
-    adapter, core = await started("h001", concurrent_events=2)
+    """One tenant's frames are handed on one at a time, in the order they came (the inbox
+    stores them in that order), and none is acknowledged before its handler returned."""
+    adapter, core = await started("h001")
     release = asyncio.Event()
     handled: list[str] = []
 
-    async def slow_in_h1(msg: IncomingMessage) -> None:
-        if msg.chat.chat_id.endswith(H1):
+    async def first_slow(msg: IncomingMessage) -> None:
+        if not handled:
             await release.wait()
         handled.append(msg.text)
 
-    core.on_message = slow_in_h1  # type: ignore[method-assign]
+    core.on_message = first_slow  # type: ignore[method-assign]
     adapter._handlers = core.handlers()  # the recorder's handlers, now with the slow one
-    for i in range(4):  # the first blocks; the others wait in H1's lane, holding no slot
-        fake.user_message("h001", H1, "nurse01", f"一院{i}")
-    fake.user_message("h001", H2, "nurse02", "二院的问题")
-    await fake.wait_until(lambda: "二院的问题" in handled)
+    sent = [
+        fake.user_message("h001", group, "nurse01", f"{group}-{i}")
+        for i in range(3)
+        for group in (H1, H2)
+    ]
+    await fake.wait_until(lambda: fake.frames_sent >= len(sent))
+    assert handled == [] and fake.acks == {}  # all wait behind the first, none acknowledged
     release.set()
-    await fake.wait_until(lambda: len(handled) == 5)
-    assert handled[1:] == ["一院0", "一院1", "一院2", "一院3"]  # in order within the group
+    await fake.wait_until(lambda: len(fake.acks) == len(sent))
+    assert handled == [f"{group}-{i}" for i in range(3) for group in (H1, H2)]

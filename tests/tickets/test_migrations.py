@@ -77,6 +77,7 @@ EXPECTED_TABLES = {
     "question_label",
     "ticket_attachment",
     "lease",
+    "relayed_send",
     "warned_chat",
     "login_count",
     "inbox_event",

@@ -167,3 +167,24 @@ def test_engineer_add_takes_a_dingtalk_user(
 
 def test_secrets_never_show_the_environment() -> None:
     assert "hunter2" not in repr(Secrets.from_env({"DT_H001_SECRET": "hunter2"}))
+
+
+def test_a_card_pressed_by_two_people_is_two_events_and_a_redelivery_one() -> None:
+    """The inbox keys a press on its ``press_id``: DingTalk gives a press no id, so it is the
+    card, the presser and what was pressed (the same card is pressed by several engineers)."""
+    card = convert.new_card_id(convert.parse_chat_id("vendor/cidDESK"))
+
+    def press(user: str, action: str) -> str:
+        data = {
+            "outTrackId": card,
+            "userId": user,
+            "content": f'{{"cardPrivateData": {{"params": {{"action": "{action}"}}}}}}',
+        }
+        found = convert.to_button_press("vendor", data)
+        assert found is not None and found.message.message_id == card
+        return found.press_id
+
+    assert press("wang", "claim:1") == press("wang", "claim:1")  # a re-delivered frame
+    assert press("wang", "claim:1") != press("li", "claim:1")
+    assert press("wang", "claim:1") != press("wang", "resolve:1")
+    assert len(press("wang", "claim:1")) <= 64  # fits the inbox key beside the chat id
