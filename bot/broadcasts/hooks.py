@@ -62,13 +62,20 @@ class Broadcasts:
 
     async def start(self) -> None:
         await self.broadcaster.start()
+        await self.start_scheduler()
+
+    async def stop(self) -> None:
+        await self.stop_scheduler()
+        await self.broadcaster.stop()
+
+    async def start_scheduler(self) -> None:
+        """APScheduler's wave jobs: on one worker (the leader); the outbox runs on every one."""
         if self.scheduler is not None:
             await self.scheduler.start()
 
-    async def stop(self) -> None:
+    async def stop_scheduler(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
-        await self.broadcaster.stop()
 
     # -- pipeline hooks -----------------------------------------------------------------------
 
