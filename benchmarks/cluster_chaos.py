@@ -406,6 +406,12 @@ def figures(
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
         tickets = conn.execute(text("SELECT number, hospital_id, accepted_by FROM ticket")).all()
+        inbox = dict(
+            conn.execute(text("SELECT state, count(*) FROM inbox_event GROUP BY state")).all()
+        )
+        sends = dict(
+            conn.execute(text("SELECT state, count(*) FROM outbox_message GROUP BY state")).all()
+        )
         deliveries = conn.execute(
             text("SELECT chat_id, status FROM delivery WHERE notice_id = :i"), {"i": notice_id}
         ).all()
@@ -428,9 +434,9 @@ def figures(
     for call in tg.calls_to("sendMessage"):  # as sent: a claim edits the 接单 button away
         params = call.params
         if call.status == 200 and params.get("chat_id") == DESK and "接单" in str(params):
-            found = number.search(str(params.get("text") or ""))
-            if found:
-                cards[found.group(1)] = cards.get(found.group(1), 0) + 1
+            # a card shows one ticket, a digest (汇总) several: each counts as shown once
+            for found in set(number.findall(str(params.get("text") or ""))):
+                cards[found] = cards.get(found, 0) + 1
     claimed_numbers = set()
     for m in tg.sent_messages(DESK):
         found = number.search(m.text or "")
@@ -463,6 +469,9 @@ def figures(
         "notice_duplicated": sum(1 for c in groups if got[c] > 1),
         "notice_unknown": len(unknown),
         "notice_unknown_delivered": sum(1 for c in unknown if got.get(c)),
+        "events_not_handled": inbox.get("pending", 0),
+        "events_failed": inbox.get("failed", 0),
+        "keyed_sends_unknown": sends.get("unknown", 0),
         "conflicts_409": sum(1 for c in tg.calls_to("getUpdates") if c.status == 409),
         "recoveries": rec.recoveries,
         "recovery_median": statistics.median(recovered) if recovered else None,

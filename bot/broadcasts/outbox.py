@@ -96,10 +96,12 @@ class Outbox:
                 row.claimed_by = self._claimant.owner
             return rows
 
-    def next_attempt_at(self) -> dt.datetime | None:
+    def next_attempt_at(self, now: dt.datetime) -> dt.datetime | None:
+        """When the next queued row this worker may send is due (rows a live worker
+        reserved are its: waking for them would only spin)."""
         with read_session(self._engine) as s:
             stmt = select(func.min(Delivery.next_attempt_at)).where(
-                Delivery.status == DeliveryStatus.QUEUED
+                Delivery.status == DeliveryStatus.QUEUED, self._mine_or_dead(now)
             )
             value = s.exec(stmt).one()
             return as_utc(value) if value is not None else None

@@ -167,7 +167,7 @@ class Broadcaster:
     async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
         try:
-            due = await self.db.read(self.store.outbox.next_attempt_at)
+            due = await self.db.read(lambda: self.store.outbox.next_attempt_at(self.store.now()))
         except SQLAlchemyError:  # the database is away: look again after the usual wait
             log.warning("broadcast outbox: next attempt unknown (database unavailable)")
             due = None
