@@ -4,7 +4,8 @@ Everything runs on 127.0.0.1: a PostgreSQL cluster of its own (``scripts/postgre
 ``HISBOT_PG_DIR``/``HISBOT_PG_PORT`` set, so stopping it never touches the test suite's), the
 fake Bot API of ``tests/fakes/telegram_api.py`` in this process, and three real
 ``python -m bot run`` processes in polling mode (one of them polls: the ``receive:telegram``
-lease; one leads: the timed jobs and outboxes). While hospital groups ask questions (a few
+lease; one leads: the timed jobs; every one handles what it stored, takes over a dead one's
+events and sends notices; the desk's cards go from the holder of its ``desk:`` lease). While hospital groups ask questions (a few
 urgent: a ticket, its desk card, which an engineer claims) and a notice goes to every group, a
 random worker is killed with SIGKILL every few seconds and started again; once, PostgreSQL is
 stopped for 20 s. Then traffic stops, the workers drain and the script prints:
@@ -16,7 +17,8 @@ stopped for 20 s. Then traffic stops, the workers drain and the script prints:
   when a worker died, not re-sent, listed in ``notice status``);
 * after each kill and after the database returned: seconds until a probe question sent at
   that moment was answered (what a hospital waits), and which leases the killed worker held;
-* getUpdates 409 conflicts (two pollers at once).
+* getUpdates 409 conflicts (two pollers at once);
+* inbox events never handled or failed, keyed sends left ``unknown`` (in flight at a kill).
 
 Bounded: about ``warm-up + kills × kill-every + 20 s + drain`` (≈ 3–4 minutes by default). It
 asserts nothing. Needs root (it starts PostgreSQL as ``scripts/postgres.sh`` does).
@@ -113,7 +115,7 @@ def prepare_db(url: str, groups: int) -> None:
 
 
 def send_notice(url: str) -> int:
-    """A notice to every group, confirmed at once (the leader's outbox sends it)."""
+    """A notice to every group, confirmed at once (every worker's outbox sends its share)."""
     from bot.broadcasts import BroadcastSettings, BroadcastStore, NoticeDraft, NoticeKind, Targets
     from bot.broadcasts.access import Actor
     from bot.db import make_engine
