@@ -350,7 +350,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert w.proc is not None
             pid = w.proc.pid
             held = [
-                n for n, o in (await asyncio.to_thread(leases_of, url)).items() if f":{pid}:" in o
+                n
+                for n, o in (await asyncio.to_thread(leases_of, url)).items()
+                if f":{pid}:" in o and not n.startswith("worker:")  # each holds its own
             ]
             up = sum(1 for other in workers if other is not w and other.ready())
             w.kill()
