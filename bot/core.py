@@ -124,11 +124,6 @@ def thread_root(msg: IncomingMessage, services: Services) -> str:
     return msg.message_id
 
 
-def card_key(number: str, desk: ChatRef) -> str:
-    """The outbox key of a ticket's card in one desk chat."""
-    return f"card:{number}:{desk.platform}:{desk.chat_id}"
-
-
 async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
     """Post the ticket's card to one desk chat and record it (the outbox's second half).
 
@@ -137,7 +132,8 @@ async def post_card(services: Services, ticket: Ticket, desk: ChatRef) -> bool:
     row on the next pass instead of being posted again; one whose send timed out is
     ``unknown`` and not re-posted. What goes when is ``bot.deskqueue``'s."""
     reply = await services.db.read(lambda: card_reply(services, ticket, desk))
-    sent = await services.messenger.send(reply, key=card_key(ticket.number, desk), retry_later=True)
+    key = f"card:{ticket.number}:{desk.platform}:{desk.chat_id}"
+    sent = await services.messenger.send(reply, key=key, retry_later=True)
     if sent is None:
         return False
 

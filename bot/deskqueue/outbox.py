@@ -28,12 +28,11 @@ from functools import partial
 
 from adapters.base import ChatRef
 from bot.clock import Clock
-from bot.core import Services, card_key, post_card
+from bot.core import Services, post_card
 from bot.deskqueue.digest import digest_reply
 from bot.deskqueue.models import DeskDigest
 from bot.deskqueue.settings import DeskSettings
 from bot.deskqueue.store import DigestStore
-from bot.inbox.store import OutboxStore
 from bot.tickets.models import URGENT, Ticket
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,6 @@ class DeskQueue:
         self._s = services
         self._settings = settings
         self._digests = DigestStore(services.db.engine, services.clock)
-        self._sends = OutboxStore(services.db.engine, services.clock)
         self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
         self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
         #: The desk chats this worker posts to (None: all). With several workers each desk
@@ -152,10 +150,6 @@ class DeskQueue:
         raised = {
             t.id for t in waiting if t.id in covered and not covered[t.id] and t.urgency in URGENT
         }
-        # a card whose send a dead worker (or a timeout) left unknown may be in the chat: it is
-        # not posted again, nor listed in a digest (at most once)
-        maybe_shown = self._sends.unknown([card_key(t.number, desk) for t in waiting])
-        waiting = [t for t in waiting if card_key(t.number, desk) not in maybe_shown]
         return [t for t in waiting if t.id not in covered or t.id in raised], raised
 
     async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:

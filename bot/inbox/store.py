@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
@@ -168,17 +167,6 @@ class OutboxStore:
                 .execution_options(synchronize_session=False)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def unknown(self, keys: Collection[str]) -> set[str]:
-        """Which of these sends may have reached the platform without a record (a worker
-        died mid-call, a timeout): never sent again, nor shown again another way."""
-        if not keys:
-            return set()
-        with Session(self._engine) as session:
-            stmt = select(OutboxMessage.key).where(
-                col(OutboxMessage.key).in_(list(keys)), OutboxMessage.state == OutboxState.UNKNOWN
-            )
-            return set(session.exec(stmt).all())
 
     def count(self, state: OutboxState) -> int:
         with Session(self._engine) as session:
