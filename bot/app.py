@@ -379,9 +379,8 @@ def build_app(
     # with several workers a ticket opened on another one is carded by the leader's poll
     poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
     group = ChatLimit(settings.telegram.group_per_minute, settings.telegram.group_burst)
-    cards = CardOutbox(services, settings.desk, poll, {"telegram": group})
-    if clustered:
-        cards.queue.serving = set()  # a desk chat's cards once its lease is held here
+    # with several workers a desk chat's cards go from the worker holding its lease
+    cards = CardOutbox(services, settings.desk, poll, {"telegram": group}, by_lease=clustered)
     services.notify_cards = cards.notify
     services.desk_has_room = cards.queue.has_room
     services.broadcasts = broadcasts = Broadcasts(
@@ -390,6 +389,7 @@ def build_app(
         services.settings.desk_chats,
         engine=db,
         db=gateway,
+        workers=(lambda: max(1, count_live_workers(db, now()))) if clustered else (lambda: 1),
     )
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
@@ -421,7 +421,6 @@ def build_app(
     if clustered:
         cluster = ClusterWorker(LeaseKeeper(LeaseStore(db, now), gateway, now, claimant.owner))
         broadcaster = broadcasts.broadcaster
-        broadcaster.workers = lambda: max(1, count_live_workers(db, now()))
         takeover = TakeoverWatch(
             [
                 lambda: gateway.write(outbox.interrupted),

@@ -5,7 +5,7 @@ The exactly-once protocol, per delivery row::
     queued ──claim (token, attempts+1; COMMIT)──▶ sending ──platform accepted──▶ sent (+ message id)
        ▲                                             ├── transient error ──▶ queued (later) / gave_up
        └──────────── engineer's ``resend`` ──────────┤── permanent error ──▶ failed (+ reason)
-                                                     └── process died ──(next start)──▶ unknown
+                                                     └── worker died ──(seconds later)──▶ unknown
 
 * A worker first reserves a batch of due rows (``claimed_by`` = its id, with ``FOR UPDATE
   SKIP LOCKED``: two workers never reserve the same row, nor wait on each other), then claims
@@ -14,8 +14,8 @@ The exactly-once protocol, per delivery row::
 * Results are recorded only on a row that still carries the claim's token.
 * A row still 'sending' whose worker is dead (``bot.cluster.claims``: found at start-up, or by
   any worker within seconds of the death) was claimed by a process that died between the claim
-  and the record; a live worker's row in flight is never touched. Telegram has no idempotency key and no way to list what a bot sent, so whether
-  the message arrived cannot be known. We choose **at-most-once** for that window: the row
+  and the record; a live worker's row in flight is never touched. Telegram has no idempotency
+  key and no way to list what a bot sent, so whether the message arrived cannot be known. We choose **at-most-once** for that window: the row
   becomes 'unknown' and is never re-sent automatically (a duplicate patch notice in 2,000
   groups is what this design must rule out). The window is one in-flight request per row —
   the claim is committed immediately before the platform call and the result immediately

@@ -73,18 +73,19 @@ class Broadcaster:
         desk_chats: Sequence[ChatRef] = (),
         pacer: Pacer | None = None,
         db: Database | None = None,
+        workers: Callable[[], int] = lambda: 1,
     ) -> None:
         """``db``: the bot's database gateway (a gateway of its own over the store's engine
-        when the broadcaster runs alone, as in the CLI and tests)."""
+        when the broadcaster runs alone, as in the CLI and tests); ``workers``: how many
+        workers send notices at once (reads the database; each takes its share of the
+        platform's rate)."""
         self.store = store
         self.db = db or Database(store.engine)
         self.settings = store.settings
         self.transport = transport
         self.desk_chats = tuple(desk_chats)
         self.pacer = pacer or Pacer(self.settings)
-        #: How many workers send notices at once (each takes its share of the platform's
-        #: rate); 1 when this process is alone on its database.
-        self.workers: Callable[[], int] = lambda: 1
+        self._workers = workers
         #: Called after waves changed in this process (the scheduler re-syncs its jobs).
         self.on_waves_changed: Callable[[], None] = lambda: None
         self._task: asyncio.Task[None] | None = None
@@ -181,7 +182,7 @@ class Broadcaster:
         """Fire due waves, send due deliveries; returns how many deliveries were attempted."""
         await self.fire_due()
         now = self.store.now()
-        self.pacer.workers = await self.db.read(self.workers)
+        self.pacer.workers = await self.db.read(self._workers)
         rows = await self.db.write(lambda: self.store.outbox.reserve_due(now, self.settings.batch))
         self._deferred = float("inf")
         lanes: dict[str, list[Delivery]] = {}

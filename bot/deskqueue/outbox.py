@@ -259,8 +259,13 @@ class CardOutbox:
         settings: DeskSettings | None = None,
         interval: float = 60.0,
         limits: Mapping[str, ChatLimit] | None = None,
+        *,
+        by_lease: bool = False,
     ) -> None:
+        """``by_lease``: one of several workers — post to no desk chat until ``serve``."""
         self.queue = DeskQueue(services, settings or DeskSettings(), limits)
+        if by_lease:
+            self.queue.serving = set()
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
