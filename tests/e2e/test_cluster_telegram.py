@@ -21,7 +21,7 @@ from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
-from tests.e2e.test_bot_telegram import CONFIG, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
+from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.tickets.conftest import FakeClock, _pg_base_url
 
@@ -103,6 +103,12 @@ async def die(app: App) -> None:
     for adapter in app.adapters:
         await adapter.stop()
     await app.stop_leader_work()
+    # and everything else it ran: nothing of it handles, posts or takes over any more
+    await app.inbox.stop(0)
+    await app.cards.stop(0)
+    assert app.services.broadcasts is not None and app.takeover is not None
+    await app.services.broadcasts.broadcaster.stop()
+    await app.takeover.stop()
 
 
 async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
@@ -131,6 +137,13 @@ async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     answers = [m.reply_to for m in tg.sent_messages(H1_CHAT)]
     assert len(answers) == len(set(answers))  # each question answered once
     assert conflicts(tg) == stopped
+
+    # b holds the desk chat's lease now: 没解决 opens a ticket whose card b posts
+    answer = tg.sent_messages(H1_CHAT)[-1]
+    [escalate] = [b for b in answer.buttons if b["text"].startswith("没解决")]
+    tg.callback_query(H1_CHAT, NURSE, answer.message_id, escalate["callback_data"])
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    assert card.buttons[0]["text"] == "接单"
 
 
 async def test_an_event_a_dead_worker_stored_is_handled_by_another_once(
