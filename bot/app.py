@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
@@ -24,11 +25,13 @@ from adapters.web.adapter import WebAdapter
 from adapters.wecom.settings import TenantCredentials
 from bot import hospital_side
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
-from bot.clock import Clock, utc_now
+from bot.clock import Clock, as_utc, utc_now
 from bot.cluster.advisory import serialized
+from bot.cluster.claims import Claimant, count_live_workers, forget_dead_workers
 from bot.cluster.instance_lock import hold_instance
-from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role
+from bot.cluster.leases import LEADER, LeaseKeeper, LeaseStore, Role, worker_id
 from bot.cluster.relay import RelayStore, SendRelay
+from bot.cluster.takeover import TakeoverWatch
 from bot.cluster.warned_chats import WarnedChats
 from bot.cluster.worker import ClusterWorker
 from bot.config import Secrets, Settings
@@ -82,6 +85,8 @@ CLUSTER_CARD_POLL_SECONDS = 3.0
 #: How long stopping lets the inbox's lanes and the outboxes finish what they hold; the rest
 #: stays pending and is replayed (events) or sent (cards, notices) at the next start.
 STOP_DRAIN_SECONDS = 10.0
+#: How long a dead worker stays listed among the leases (``hisbot`` status, the chaos bench).
+DEAD_WORKERS_KEPT = dt.timedelta(hours=1)
 
 
 def bot_settings(settings: Settings) -> BotSettings:
@@ -176,6 +181,8 @@ class App:
     #: lease. None on SQLite, where this process is the only one
     #: (``bot.cluster.instance_lock``).
     cluster: ClusterWorker | None = None
+    #: With several workers: takes over dead workers' events and reaps their sends.
+    takeover: TakeoverWatch | None = None
 
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
@@ -235,33 +242,60 @@ class App:
         return handlers
 
     async def start(self) -> None:
-        # sends a crash interrupted are unknown, not re-sent; then what it left unhandled is
-        # replayed before anything new arrives
-        unknown = await self.services.db.write(self.outbox.interrupted)
-        if unknown:
-            log.warning(
-                "%d send(s) interrupted by a restart: outcome unknown, not re-sent", unknown
-            )
+        if self.cluster is not None:  # before anything is stored or sent: the rows it claims
+            await self.cluster.join()  # are its own while this lease says it is alive
+        # sends a dead worker left under way are unknown, not re-sent; then what it left
+        # unhandled is replayed before anything new arrives
+        await self.reap_sends()
         await self.inbox.start()
         for adapter in self.adapters:
             await adapter.start(self.handlers())
             log.info("%s adapter started", adapter.platform)
         if self.kb_reload is not None:  # every worker answers from its own index
             self.kb_reload.start()
+        # the outboxes run on every worker: their rows are claimed per worker
+        self.cards.start()  # also sends the cards of tickets written before a crash
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.broadcaster.start()  # due notices missed while down
         if self.cluster is None:
             await self.start_leader_work()
             return
+        if self.takeover is not None:
+            self.takeover.start()
         # receiving first, as in one process: a takeover answers before it catches up on jobs
         leader = Role(LEADER, self.start_leader_work, self.stop_leader_work)
-        await self.cluster.start([*self.cluster.receiver_roles(self.adapters), leader])
+        await self.cluster.start(
+            [*self.cluster.receiver_roles(self.adapters), *self.desk_roles(), leader]
+        )
+
+    async def reap_sends(self) -> int:
+        """Keyed sends a dead worker left under way become ``unknown`` (never re-sent)."""
+        unknown = await self.services.db.write(self.outbox.interrupted)
+        if unknown:
+            log.warning(
+                "%d send(s) interrupted by a dead worker: outcome unknown, not re-sent", unknown
+            )
+        return int(unknown)
+
+    def desk_roles(self) -> list[Role]:
+        """One lease per desk chat: its card queue is served by one worker at a time."""
+
+        def role(desk: ChatRef) -> Role:
+            async def serve() -> None:
+                self.cards.serve(desk)
+
+            async def unserve() -> None:
+                self.cards.unserve(desk)
+
+            return Role(f"desk:{desk.platform}:{desk.chat_id}", serve, unserve)
+
+        return [role(desk) for desk in self.services.settings.desk_chats]
 
     async def start_leader_work(self) -> None:
-        """The work one process does for all: the timed jobs and, until the outbox claims
-        rows for each worker (issue 11), the card and notice outboxes — whose start-up
-        reconciliation would otherwise mark another worker's sends in flight as interrupted."""
-        self.cards.start()  # also sends the cards of tickets written before a crash
+        """The work one process does for all: the timed jobs (SLA rounds, retention and the
+        inbox purge, the weekly summary, APScheduler's notice waves)."""
         if self.services.broadcasts is not None:
-            await self.services.broadcasts.start()  # due notices missed while down go out now
+            await self.services.broadcasts.start_scheduler()
         if self.retention is not None:
             self.retention.start()
         if self.services.sla is not None:
@@ -270,11 +304,8 @@ class App:
             self.weekly.start()
 
     async def stop_leader_work(self) -> None:
-        """The outboxes first: a worker that lost the lead must stop posting at once (both
-        let the sends they already claimed finish, within a bound); then the timed jobs."""
-        await self.cards.stop(STOP_DRAIN_SECONDS)
         if self.services.broadcasts is not None:
-            await self.services.broadcasts.stop()
+            await self.services.broadcasts.stop_scheduler()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -283,13 +314,21 @@ class App:
             await self.retention.stop()
 
     async def stop(self) -> None:
+        if self.takeover is not None:
+            await self.takeover.stop()
         await self.inbox.stop(STOP_DRAIN_SECONDS)
         if self.kb_reload is not None:
             await self.kb_reload.stop()
+        # the outboxes let the sends they claimed finish, within a bound
+        await self.cards.stop(STOP_DRAIN_SECONDS)
+        if self.services.broadcasts is not None:
+            await self.services.broadcasts.broadcaster.stop()
         if self.cluster is None:
             await self.stop_leader_work()
         else:
-            await self.cluster.stop()  # stops the roles held here and releases their leases
+            # stops the roles held here and releases the leases, this worker's own last:
+            # what it still claims passes to the others at their next round
+            await self.cluster.stop()
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
@@ -310,6 +349,9 @@ def build_app(
     db = db or make_engine(settings.storage_url)
     gateway = Database(db)
     clustered = db.dialect.name != "sqlite"  # SQLite: one process (the instance lock)
+    now: Clock = utc_now if clock is None else (lambda: as_utc(clock()))
+    # this worker: the owner of its leases and of the rows it claims (``bot.cluster.claims``)
+    claimant = Claimant(worker_id(), exclusive=not clustered)
     registry = RegistryStore(db)
     # workers starting at once on one database: one after the other (check-then-insert work,
     # and a shared index folder on one host)
@@ -318,7 +360,7 @@ def build_app(
         for warning in report.warnings:
             log.warning("registry: %s", warning)
         engine = prepare_knowledge(settings, db)
-    outbox = OutboxStore(db)
+    outbox = OutboxStore(db, now, claimant)
     messenger = Messenger(gateway, outbox)
     services = Services(
         engine=engine,
@@ -346,21 +388,26 @@ def build_app(
     # with several workers a ticket opened on another one is carded by the leader's poll
     poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
     group = ChatLimit(settings.telegram.group_per_minute, settings.telegram.group_burst)
-    cards = CardOutbox(services, settings.desk, poll, {"telegram": group})
+    # with several workers a desk chat's cards go from the worker holding its lease
+    cards = CardOutbox(services, settings.desk, poll, {"telegram": group}, by_lease=clustered)
     services.notify_cards = cards.notify
     services.desk_has_room = cards.queue.has_room
-    services.broadcasts = Broadcasts(
-        BroadcastStore(db, registry, settings=settings.broadcast),
+    services.broadcasts = broadcasts = Broadcasts(
+        BroadcastStore(db, registry, settings=settings.broadcast, claimant=claimant),
         AdapterTransport(chosen),
         services.settings.desk_chats,
         engine=db,
         db=gateway,
+        workers=(lambda: max(1, count_live_workers(db, now()))) if clustered else (lambda: 1),
     )
     if settings.sla.enabled:
         services.sla = sla_watch(settings, db, services)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
     attachments = settings.path(settings.data_dir) / "attachments"
-    retention = RetentionJob(Eraser(db, attachments=attachments), settings.privacy, gateway)
+    inbox_store = InboxStore(db, now, claimant)
+    retention = RetentionJob(
+        Eraser(db, attachments=attachments), settings.privacy, gateway, now, inbox_store
+    )
     knowledge = LiveKnowledge(settings, gateway, engine)
     every = settings.kb.reload_seconds
     router = Router()
@@ -372,12 +419,28 @@ def build_app(
 
     inbox = Inbox(
         gateway,
-        InboxStore(db),
+        inbox_store,
         CoreHandlers(pipeline.on_message, pipeline.on_button, pipeline.on_chat_event),
         is_desk=services.is_desk,
         incoming=RedactionGate(settings.decide.max_chars, clean).incoming,
         tell_delayed=tell_delayed,
     )
+    cluster = None
+    takeover = None
+    if clustered:
+        cluster = ClusterWorker(
+            LeaseKeeper(LeaseStore(db, now), gateway, now, claimant.owner),
+            SendRelay(gateway, RelayStore(db, now)),
+        )
+        broadcaster = broadcasts.broadcaster
+        takeover = TakeoverWatch(
+            [
+                lambda: gateway.write(outbox.interrupted),
+                broadcaster.reconcile,
+                inbox.take_over,
+                lambda: gateway.write(lambda: forget_dead_workers(db, now() - DEAD_WORKERS_KEPT)),
+            ]
+        )
     return App(
         settings,
         services,
@@ -392,12 +455,8 @@ def build_app(
         weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
         knowledge=knowledge,
         kb_reload=KbReload(knowledge, every) if every > 0 else None,
-        cluster=ClusterWorker(
-            LeaseKeeper(LeaseStore(db, clock or utc_now), gateway, clock or utc_now),
-            SendRelay(gateway, RelayStore(db, clock or utc_now)),
-        )
-        if clustered
-        else None,
+        cluster=cluster,
+        takeover=takeover,
     )
 
 

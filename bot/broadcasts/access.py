@@ -31,6 +31,7 @@ from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
 from bot.clock import Clock, as_utc, utc_now
+from bot.cluster.claims import Claimant
 from bot.registry.models import Engineer
 from bot.registry.sessions import read_session, write_session
 from bot.registry.store import RegistryStore
@@ -47,13 +48,16 @@ class NoticeReader:
         registry: RegistryStore,
         clock: Clock = utc_now,
         settings: BroadcastSettings | None = None,
+        claimant: Claimant | None = None,
     ) -> None:
+        """``claimant``: this worker, the owner of the deliveries it sends (default: the only
+        process on the database)."""
         self._engine = engine
         self.registry = registry
         self._clock = clock
         self.settings = settings or BroadcastSettings()
         self.waves = Waves(engine, self.settings)
-        self.outbox = Outbox(engine, self.settings)
+        self.outbox = Outbox(engine, self.settings, claimant or Claimant.alone())
         self.receipts = ReceiptBook(engine, clock)
 
     @property

@@ -9,7 +9,7 @@ arrives; ``link_ticket`` when its thread became a ticket), plus ``notice_for_mes
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -46,12 +46,14 @@ class Broadcasts:
         scheduler_name: str = "hisbot",
         pacer: Pacer | None = None,
         db: Database | None = None,
+        workers: Callable[[], int] = lambda: 1,
     ) -> None:
         """``engine``: where APScheduler keeps its jobs (the bot's database); None runs
         without APScheduler (the worker's poll alone fires due waves). ``db``: the bot's
-        database gateway (one over the store's engine if not given)."""
+        database gateway (one over the store's engine if not given); ``workers``: how many
+        workers send notices at once (``Broadcaster``)."""
         self.store = store
-        self.broadcaster = Broadcaster(store, transport, desk_chats, pacer, db)
+        self.broadcaster = Broadcaster(store, transport, desk_chats, pacer, db, workers)
         self.db = self.broadcaster.db
         self.commands = NoticeCommands(self.broadcaster)
         self.scheduler = (
@@ -62,13 +64,20 @@ class Broadcasts:
 
     async def start(self) -> None:
         await self.broadcaster.start()
+        await self.start_scheduler()
+
+    async def stop(self) -> None:
+        await self.stop_scheduler()
+        await self.broadcaster.stop()
+
+    async def start_scheduler(self) -> None:
+        """APScheduler's wave jobs: on one worker (the leader); the outbox runs on every one."""
         if self.scheduler is not None:
             await self.scheduler.start()
 
-    async def stop(self) -> None:
+    async def stop_scheduler(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
-        await self.broadcaster.stop()
 
     # -- pipeline hooks -----------------------------------------------------------------------
 

@@ -201,6 +201,10 @@ class Delivery(SQLModel, table=True):
     #: Set when claimed; a worker only records results on rows that still carry its token.
     claim_token: str | None = Field(default=None, max_length=32)
     claimed_at: dt.datetime | None = utc_field(timezone=True, default=None)
+    #: The worker that reserved the row (queued: it sends it next; sending: its call is under
+    #: way). Another worker takes it, or marks a ``sending`` one unknown, only once that worker
+    #: is dead (``bot.cluster.claims``).
+    claimed_by: str | None = Field(default=None, max_length=128)
     next_attempt_at: dt.datetime = utc_field(timezone=True)
     message_id: str | None = Field(default=None, max_length=64)
     sent_at: dt.datetime | None = utc_field(timezone=True, default=None)

@@ -5,13 +5,17 @@ The exactly-once protocol, per delivery row::
     queued ──claim (token, attempts+1; COMMIT)──▶ sending ──platform accepted──▶ sent (+ message id)
        ▲                                             ├── transient error ──▶ queued (later) / gave_up
        └──────────── engineer's ``resend`` ──────────┤── permanent error ──▶ failed (+ reason)
-                                                     └── process died ──(next start)──▶ unknown
+                                                     └── worker died ──(seconds later)──▶ unknown
 
-* Claiming is a conditional UPDATE (``WHERE status='queued'``): of two workers, one sends.
+* A worker first reserves a batch of due rows (``claimed_by`` = its id, with ``FOR UPDATE
+  SKIP LOCKED``: two workers never reserve the same row, nor wait on each other), then claims
+  each one just before its platform call — a conditional UPDATE (``WHERE status='queued'`` and
+  still reserved by it, or by a dead worker): of two workers, one sends.
 * Results are recorded only on a row that still carries the claim's token.
-* A row still 'sending' at start-up was claimed by a process that died between the claim and
-  the record. Telegram has no idempotency key and no way to list what a bot sent, so whether
-  the message arrived cannot be known. We choose **at-most-once** for that window: the row
+* A row still 'sending' whose worker is dead (``bot.cluster.claims``: found at start-up, or by
+  any worker within seconds of the death) was claimed by a process that died between the claim
+  and the record; a live worker's row in flight is never touched. Telegram has no idempotency
+  key and no way to list what a bot sent, so whether the message arrived cannot be known. We choose **at-most-once** for that window: the row
   becomes 'unknown' and is never re-sent automatically (a duplicate patch notice in 2,000
   groups is what this design must rule out). The window is one in-flight request per row —
   the claim is committed immediately before the platform call and the result immediately
@@ -25,8 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, func, or_, update
 from sqlmodel import col, select
 
 from bot.broadcasts.models import (
@@ -40,35 +45,63 @@ from bot.broadcasts.models import (
 )
 from bot.broadcasts.settings import BroadcastSettings
 from bot.clock import as_utc
+from bot.cluster.claims import Claimant
 from bot.registry.sessions import read_session, write_session
 
 
 class Outbox:
-    def __init__(self, engine: Engine, settings: BroadcastSettings) -> None:
+    def __init__(self, engine: Engine, settings: BroadcastSettings, claimant: Claimant) -> None:
         self._engine = engine
         self._settings = settings
+        self._claimant = claimant
+
+    def _mine_or_dead(self, now: dt.datetime) -> Any:
+        """SQL: the row is reserved by this worker, by none, or by a dead one."""
+        return or_(
+            col(Delivery.claimed_by) == self._claimant.owner,
+            self._claimant.dead(Delivery.claimed_by, now),
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
-    def due_deliveries(self, now: dt.datetime, limit: int) -> list[Delivery]:
-        """Queued rows whose time has come, urgent notices first, then oldest first."""
-        with read_session(self._engine) as s:
+    def reserve_due(self, now: dt.datetime, limit: int) -> list[Delivery]:
+        """Reserve for this worker up to ``limit`` queued rows whose time has come, urgent
+        notices first, then oldest first — rows another live worker reserved, or is reserving
+        at this moment (``SKIP LOCKED``), are left to it. A reservation is no claim: the row
+        stays queued, and a crash leaves it for another worker, not unknown."""
+        with write_session(self._engine) as s:
             stmt = (
                 select(Delivery)
                 .join(Notice, col(Notice.id) == col(Delivery.notice_id))
                 .where(
                     Delivery.status == DeliveryStatus.QUEUED,
                     col(Delivery.next_attempt_at) <= now,
+                    self._mine_or_dead(now),
                 )
                 .order_by(col(Notice.urgent).desc(), col(Delivery.id))
                 .limit(limit)
+                .with_for_update(skip_locked=True, of=Delivery)
             )
-            return list(s.exec(stmt).all())
+            rows = list(s.exec(stmt).all())
+            ids = [row.id for row in rows]
+            if ids:
+                s.exec(
+                    update(Delivery)
+                    .where(col(Delivery.id).in_(ids))
+                    .values(claimed_by=self._claimant.owner)
+                    .execution_options(synchronize_session=False)
+                )
+            for row in rows:
+                s.expunge(row)
+                row.claimed_by = self._claimant.owner
+            return rows
 
-    def next_attempt_at(self) -> dt.datetime | None:
+    def next_attempt_at(self, now: dt.datetime) -> dt.datetime | None:
+        """When the next queued row this worker may send is due (rows a live worker
+        reserved are its: waking for them would only spin)."""
         with read_session(self._engine) as s:
             stmt = select(func.min(Delivery.next_attempt_at)).where(
-                Delivery.status == DeliveryStatus.QUEUED
+                Delivery.status == DeliveryStatus.QUEUED, self._mine_or_dead(now)
             )
             value = s.exec(stmt).one()
             return as_utc(value) if value is not None else None
@@ -87,16 +120,20 @@ class Outbox:
             return list(s.exec(stmt.order_by(col(Delivery.id))).all())
 
     def claim(self, delivery_id: int, token: str, now: dt.datetime) -> bool:
-        """Record the intent to send (committed before the platform call)."""
+        """Record the intent to send (committed before the platform call); False when the row
+        is no longer queued or another live worker reserved it."""
         with write_session(self._engine) as s:
             result = s.exec(
                 update(Delivery)
                 .where(
-                    col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.QUEUED
+                    col(Delivery.id) == delivery_id,
+                    col(Delivery.status) == DeliveryStatus.QUEUED,
+                    self._mine_or_dead(now),
                 )
                 .values(
                     status=DeliveryStatus.SENDING,
                     claim_token=token,
+                    claimed_by=self._claimant.owner,
                     claimed_at=now,
                     attempts=col(Delivery.attempts) + 1,
                     updated_at=now,
@@ -150,12 +187,15 @@ class Outbox:
             return row.status
 
     def reconcile_interrupted(self, now: dt.datetime) -> list[Delivery]:
-        """At start-up: rows a dead process left 'sending' become 'unknown' (see above).
-        Assumes one bot process per database, as Telegram's polling does."""
+        """Rows a dead worker left 'sending' become 'unknown' (see above); a live worker's
+        are left alone. At start-up, and every round with several workers: only the worker
+        whose transaction changed a row returns it (and tells the desk)."""
         with write_session(self._engine) as s:
-            rows = list(
-                s.exec(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING)).all()
+            stmt = select(Delivery).where(
+                Delivery.status == DeliveryStatus.SENDING,
+                self._claimant.dead(Delivery.claimed_by, now),
             )
+            rows = list(s.exec(stmt.with_for_update(skip_locked=True)).all())
             for row in rows:
                 row.status = DeliveryStatus.UNKNOWN
                 row.last_error = "interrupted between the platform call and its record"
@@ -181,6 +221,7 @@ class Outbox:
                 stmt.values(
                     status=DeliveryStatus.QUEUED,
                     claim_token=None,
+                    claimed_by=None,
                     next_attempt_at=now,
                     updated_at=now,
                 ).execution_options(synchronize_session=False)

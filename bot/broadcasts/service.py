@@ -73,15 +73,19 @@ class Broadcaster:
         desk_chats: Sequence[ChatRef] = (),
         pacer: Pacer | None = None,
         db: Database | None = None,
+        workers: Callable[[], int] = lambda: 1,
     ) -> None:
         """``db``: the bot's database gateway (a gateway of its own over the store's engine
-        when the broadcaster runs alone, as in the CLI and tests)."""
+        when the broadcaster runs alone, as in the CLI and tests); ``workers``: how many
+        workers send notices at once (reads the database; each takes its share of the
+        platform's rate)."""
         self.store = store
         self.db = db or Database(store.engine)
         self.settings = store.settings
         self.transport = transport
         self.desk_chats = tuple(desk_chats)
         self.pacer = pacer or Pacer(self.settings)
+        self._workers = workers
         #: Called after waves changed in this process (the scheduler re-syncs its jobs).
         self.on_waves_changed: Callable[[], None] = lambda: None
         self._task: asyncio.Task[None] | None = None
@@ -92,30 +96,36 @@ class Broadcaster:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, worker: bool = True) -> list[Delivery]:
-        """Reconcile what a previous process left half-done, then start the worker task.
+        """Reconcile what a dead process left half-done, then start the worker task.
         Returns the deliveries found interrupted (now 'unknown')."""
         self._stopping = False
+        unknown = await self.reconcile()
+        if worker and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="hisbot broadcast outbox")
+        return unknown
+
+    async def reconcile(self) -> list[Delivery]:
+        """Deliveries a dead worker left 'sending' become 'unknown', and the engineers are
+        told (by the one worker that changed them). At start, and every few seconds with
+        several workers (``bot.cluster.takeover``)."""
         unknown = await self.db.write(
             lambda: self.store.outbox.reconcile_interrupted(self.store.now())
         )
-        if unknown:
-            by_notice: dict[int, list[Delivery]] = {}
-            for d in unknown:
-                by_notice.setdefault(d.notice_id, []).append(d)
-            for notice_id, rows in by_notice.items():
-                where = ", ".join(
-                    f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in rows
-                )
-                await self.db.write(
-                    partial(self.store.audit, Actor.system(), "unknown", notice_id, True, where)
-                )
-                await self.alert_desk(
-                    f"⚠️ 通知 #{notice_id}：重启前有 {len(rows)} 个群的发送被中断，无法确认是否送达"
-                    f"（为避免重复，未自动重发）：{where}。医院点击“已知悉”即自动确认；"
-                    f"确需补发：/notice resend {notice_id} <医院>"
-                )
-        if worker and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hisbot broadcast outbox")
+        by_notice: dict[int, list[Delivery]] = {}
+        for d in unknown:
+            by_notice.setdefault(d.notice_id, []).append(d)
+        for notice_id, rows in by_notice.items():
+            where = ", ".join(
+                f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in rows
+            )
+            await self.db.write(
+                partial(self.store.audit, Actor.system(), "unknown", notice_id, True, where)
+            )
+            await self.alert_desk(
+                f"⚠️ 通知 #{notice_id}：有 {len(rows)} 个群的发送因进程中断而无法确认是否送达"
+                f"（为避免重复，未自动重发）：{where}。医院点击“已知悉”即自动确认；"
+                f"确需补发：/notice resend {notice_id} <医院>"
+            )
         return unknown
 
     async def stop(self) -> None:
@@ -158,7 +168,7 @@ class Broadcaster:
     async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
         try:
-            due = await self.db.read(self.store.outbox.next_attempt_at)
+            due = await self.db.read(lambda: self.store.outbox.next_attempt_at(self.store.now()))
         except SQLAlchemyError:  # the database is away: look again after the usual wait
             log.warning("broadcast outbox: next attempt unknown (database unavailable)")
             due = None
@@ -172,9 +182,8 @@ class Broadcaster:
         """Fire due waves, send due deliveries; returns how many deliveries were attempted."""
         await self.fire_due()
         now = self.store.now()
-        rows = await self.db.read(
-            lambda: self.store.outbox.due_deliveries(now, self.settings.batch)
-        )
+        self.pacer.workers = await self.db.read(self._workers)
+        rows = await self.db.write(lambda: self.store.outbox.reserve_due(now, self.settings.batch))
         self._deferred = float("inf")
         lanes: dict[str, list[Delivery]] = {}
         for row in rows:

@@ -89,6 +89,9 @@ class Pacer:
         self._locks: dict[str, asyncio.Lock] = {}
         self._issued: dict[str, deque[float]] = {}
         self._chat_last: dict[tuple[str, str], float] = {}
+        #: Workers sending notices at once: the platform's limit is the bot's, not a
+        #: process's, so each paces at its share of ``per_second``.
+        self.workers = 1
 
     def chat_wait(self, platform: str, chat_id: str) -> float:
         """Seconds before ``chat_id`` may get another message (0: now)."""
@@ -112,7 +115,7 @@ class Pacer:
         One waiter at a time per platform. Turns are 1/``per_second`` apart; a stalled event
         loop may catch up at most 0.25 s of lost turns, never sending two messages closer than
         half a turn, so the turns that passed meanwhile are not released all at once."""
-        rate = self._settings.pace(platform).per_second
+        rate = self._settings.pace(platform).per_second / max(1, self.workers)
         cap = max(1, int(rate))
         window = self._issued.setdefault(platform, deque())
         async with self._locks.setdefault(platform, asyncio.Lock()):

@@ -2,11 +2,12 @@
 seconds when that worker dies.
 
 Several ``hisbot run`` workers share a PostgreSQL database. Most work is shared freely (every
-worker answers webhooks, sends replies), but some must have exactly one doer: the timed jobs
-(SLA watch, retention, the weekly summary, notice waves, the card and notice outboxes) and a
-platform connection that allows one live consumer (Telegram's long polling: a second poller
-gets 409 conflicts; a DingTalk stream or WeCom's connection). Each such piece of work is a
-*role* behind a named lease, a row ``lease(name, owner, expires_at)``:
+worker answers webhooks, sends replies and notices), but some must have exactly one doer: the
+timed jobs (SLA watch, retention, the weekly summary, notice waves), a desk chat's card queue
+and a platform connection that allows one live consumer (Telegram's long polling: a second
+poller gets 409 conflicts; a DingTalk stream or WeCom's connection). Each such piece of work is
+a *role* behind a named lease, a row ``lease(name, owner, expires_at)`` — and each worker holds
+one on itself, ``worker:<id>``, that says the rows it claims are its own (``claims``):
 
 * the holder renews it every ``renew`` seconds, pushing ``expires_at`` ``ttl`` ahead;
 * any worker takes it once ``expires_at`` has passed (one ``UPDATE … WHERE expires_at <= now``:
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 6.0
 #: Seconds between two renewals (and between two attempts by the others).
 RENEW_SECONDS = 1.5
-#: The lease of the work one worker does for all (timed jobs, outboxes).
+#: The lease of the work one worker does for all (the timed jobs).
 LEADER = "leader"
 
 

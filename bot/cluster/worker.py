@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.base import Adapter, LeasedReceiver, SendsOverItsConnection
+from bot.cluster.claims import worker_lease
 from bot.cluster.leases import LeaseKeeper, Role, receiving_lease
 from bot.cluster.relay import RelayServer, SendRelay
 
@@ -39,6 +40,10 @@ def _receiving_and_relaying(adapter: LeasedReceiver, server: RelayServer) -> Rol
     return Role(receiving_lease(adapter.platform), start, stop)
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class ClusterWorker:
     leases: LeaseKeeper
@@ -48,9 +53,22 @@ class ClusterWorker:
     def receiver_roles(self, adapters: Sequence[Adapter]) -> list[Role]:
         return receiver_roles(adapters, self.relay, self.leases.owner)
 
+    @property
+    def owner(self) -> str:
+        """This worker's id: the owner of its leases and of the rows it claims."""
+        return self.leases.owner
+
+    async def join(self) -> None:
+        """Take this worker's own lease (``worker:<id>``) before it stores or sends anything:
+        while it is held, the rows this worker claims are its own (``bot.cluster.claims``)."""
+        self.leases.add(Role(worker_lease(self.owner), _nothing, _nothing))
+        await self.leases.tick()
+        if worker_lease(self.owner) not in self.leases.held():
+            raise RuntimeError("cannot register this worker in the database")
+
     async def start(self, roles: Sequence[Role]) -> None:
         """Take what leases are free now (the first worker up takes everything at once),
-        then keep them in the background."""
+        then keep them — and this worker's own — in the background."""
         for role in roles:
             self.leases.add(role)
         await self.leases.tick()

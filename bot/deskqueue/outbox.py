@@ -113,6 +113,10 @@ class DeskQueue:
         self._digests = DigestStore(services.db.engine, services.clock)
         self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
         self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
+        #: The desk chats this worker posts to (None: all). With several workers each desk
+        #: chat's queue is claimed by one of them (``CardOutbox.serve``), because what goes
+        #: when is decided from that chat's modelled limiter, which lives in one process.
+        self.serving: set[tuple[str, str]] | None = None
         services.messenger.observe(self._entering)
 
     def _entering(self, chat: ChatRef) -> None:
@@ -128,7 +132,12 @@ class DeskQueue:
         """Send what may go now; returns the seconds until the next non-urgent send may go
         (None: nothing waits). ``stopping``: checked between sends (one being sent is
         finished, never cut off)."""
-        waits = [await self._serve(desk, stopping) for desk in self._s.settings.desk_chats]
+        desks = [
+            d
+            for d in self._s.settings.desk_chats
+            if self.serving is None or (d.platform, d.chat_id) in self.serving
+        ]
+        waits = [await self._serve(desk, stopping) for desk in desks]
         pending = [w for w in waits if w is not None]
         return min(pending) if pending else None
 
@@ -237,8 +246,11 @@ class CardOutbox:
 
     Tickets are written before their card; this worker sends every ticket that has none yet —
     right after ``notify()``, at start (cards lost to a crash), when the pace lets the next
-    non-urgent card go, and every ``interval`` seconds (cards whose sending failed). One
-    worker means one card per ticket.
+    non-urgent card go, and every ``interval`` seconds (cards whose sending failed). A card's
+    send is keyed (``card:<ticket>:<desk>``) and claimed by this worker in the outbox before
+    the platform call: two senders never post it twice, and a worker that died mid-send leaves
+    it ``unknown``, not re-posted. With several workers each runs one, serving the desk chats
+    whose lease it holds (``serve``/``unserve``).
     """
 
     def __init__(
@@ -247,8 +259,13 @@ class CardOutbox:
         settings: DeskSettings | None = None,
         interval: float = 60.0,
         limits: Mapping[str, ChatLimit] | None = None,
+        *,
+        by_lease: bool = False,
     ) -> None:
+        """``by_lease``: one of several workers — post to no desk chat until ``serve``."""
         self.queue = DeskQueue(services, settings or DeskSettings(), limits)
+        if by_lease:
+            self.queue.serving = set()
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -263,6 +280,17 @@ class CardOutbox:
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+
+    def serve(self, desk: ChatRef) -> None:
+        """Post to this desk chat too (its lease was gained); until the first call, to all."""
+        serving = self.queue.serving = self.queue.serving or set()
+        serving.add((desk.platform, desk.chat_id))
+        self.notify()
+
+    def unserve(self, desk: ChatRef) -> None:
+        """Stop posting to this desk chat (its lease was lost); a card being sent finishes."""
+        serving = self.queue.serving = self.queue.serving or set()
+        serving.discard((desk.platform, desk.chat_id))
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()

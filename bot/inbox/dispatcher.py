@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,7 +37,7 @@ from adapters.base import (
 from bot.gateway import Database
 from bot.inbox import codec
 from bot.inbox.codec import Event
-from bot.inbox.models import InboxState
+from bot.inbox.models import InboxEvent, InboxState
 from bot.inbox.scope import Handling, SendDeferred, current
 from bot.inbox.store import InboxStore
 
@@ -47,6 +48,8 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError)
 #: How often an event whose sends keep being deferred (the platform refusing for minutes) is
 #: tried before it is marked failed; database errors are retried without limit.
 MAX_DEFERRALS = 20
+#: Events claimed per transaction when taking over a dead worker's.
+TAKE_OVER_BATCH = 500
 RETRYABLE: tuple[type[BaseException], ...] = (*STORAGE_ERRORS, SendDeferred)
 
 
@@ -147,22 +150,37 @@ class Inbox:
     # ---- handling ----------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Queue what a crash (or a stop) left unhandled, in arrival order; returns how many.
-        Call before the adapters start, so replayed events go before new ones."""
+        """Queue what dead workers (this process before a crash or a stop, another worker
+        killed) left unhandled, in arrival order; returns how many. Call before the adapters
+        start, so replayed events go before new ones."""
         self._stopping.clear()
-        rows = await self._db.read(self._store.pending)
-        for row in rows:
-            try:
-                event = codec.decode(row.kind, row.payload)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.error("inbox: event %s unreadable (%s): marked failed", row.id, exc)
-                await self._finish(row.id or 0, InboxState.FAILED, row.attempts)
-                continue
-            job = _Job(row.id or 0, f"{row.platform}:{row.key}", event, replay=True)
-            self._enqueue(job, row.desk)
-        if rows:
-            log.info("inbox: replaying %d event(s) not handled before the restart", len(rows))
-        return len(rows)
+        return await self.take_over()
+
+    async def take_over(self) -> int:
+        """Claim and queue the unhandled events of dead workers (at start, and every few
+        seconds with several workers: a worker killed mid-handling has its events finished
+        by another within seconds, not at its own restart). Events a live worker holds are
+        never taken, so none is handled twice at once."""
+        taken = 0
+        while not self._stopping.is_set():
+            rows = await self._db.write(partial(self._store.take_over, TAKE_OVER_BATCH))
+            for row in rows:
+                await self._replay(row)
+            taken += len(rows)
+            if len(rows) < TAKE_OVER_BATCH:
+                break
+        if taken:
+            log.info("inbox: replaying %d event(s) a dead worker left unhandled", taken)
+        return taken
+
+    async def _replay(self, row: InboxEvent) -> None:
+        try:
+            event = codec.decode(row.kind, row.payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("inbox: event %s unreadable (%s): marked failed", row.id, exc)
+            await self._finish(row.id or 0, InboxState.FAILED, row.attempts)
+            return
+        self._enqueue(_Job(row.id or 0, f"{row.platform}:{row.key}", event, replay=True), row.desk)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let the lanes finish what they hold for up to ``timeout`` seconds, then cancel:

@@ -34,8 +34,11 @@ class InboxEvent(SQLModel, table=True):
     payload: str = ""
     state: str = Field(default=InboxState.PENDING, max_length=8, index=True)
     attempts: int = 0
+    #: The worker handling it (``bot.cluster.claims``): another takes it over only once
+    #: that worker is dead.
+    claimed_by: str | None = Field(default=None, max_length=128)
     received_at: dt.datetime
-    done_at: dt.datetime | None = None
+    done_at: dt.datetime | None = Field(default=None, index=True)
 
 
 class OutboxState(StrEnum):
@@ -63,5 +66,8 @@ class OutboxMessage(SQLModel, table=True):
     #: The platform's message id once sent.
     message_id: str | None = Field(default=None, max_length=64)
     error: str = Field(default="", max_length=200)
+    #: The worker that claimed the send: a ``sending`` row becomes ``unknown`` only once that
+    #: worker is dead, never while its platform call may still be under way.
+    claimed_by: str | None = Field(default=None, max_length=128)
     created_at: dt.datetime
     sent_at: dt.datetime | None = None

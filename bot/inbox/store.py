@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, update
+import datetime as dt
+
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from bot.clock import Clock, utc_now
+from bot.cluster.claims import Claimant
 from bot.cluster.insert_once import insert_new
 from bot.inbox.models import InboxEvent, InboxState, OutboxMessage, OutboxState
 from bot.registry.sessions import write_session
 
 
 class InboxStore:
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+    """``claimant``: this worker (default: the only process on the database); the events it
+    stores are its own to handle until it dies."""
+
+    def __init__(
+        self, engine: Engine, clock: Clock = utc_now, claimant: Claimant | None = None
+    ) -> None:
         self._engine = engine
+        self._claimant = claimant or Claimant.alone()
         self._now = clock
 
     def put(
@@ -30,20 +39,35 @@ class InboxStore:
             "payload": payload,
             "state": InboxState.PENDING,
             "attempts": 0,
+            "claimed_by": self._claimant.owner,
             "received_at": self._now(),
         }
         with write_session(self._engine) as session:
             return insert_new(session, InboxEvent, values)
 
-    def pending(self) -> list[InboxEvent]:
-        """Every event not handled yet, in arrival order (what a restart replays)."""
-        with Session(self._engine) as session:
+    def take_over(self, limit: int = 500) -> list[InboxEvent]:
+        """Claim up to ``limit`` events not handled yet whose worker is dead (a crash, a
+        stop, another worker killed), oldest first: what this worker replays. Rows another
+        worker is taking over at this moment are skipped (``SKIP LOCKED``), never shared."""
+        with write_session(self._engine) as session:
             stmt = (
                 select(InboxEvent)
-                .where(InboxEvent.state == InboxState.PENDING)
+                .where(
+                    InboxEvent.state == InboxState.PENDING,
+                    self._claimant.dead(InboxEvent.claimed_by, self._now()),
+                )
                 .order_by(col(InboxEvent.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            return list(session.exec(stmt).all())
+            rows = list(session.exec(stmt).all())
+            for row in rows:
+                row.claimed_by = self._claimant.owner
+                session.add(row)
+            session.flush()
+            for row in rows:
+                session.refresh(row)
+            return rows
 
     def finish(self, event_id: int, state: InboxState, attempts: int) -> None:
         """Handled (or given up on): the payload goes, the row stays as proof."""
@@ -54,14 +78,37 @@ class InboxStore:
                 .values(state=state, payload="", attempts=attempts, done_at=self._now())
             )
 
+    def purge(self, before: dt.datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` events handled (done or failed) before ``before``; returns
+        how many (the retention job calls it until it returns fewer than ``limit``). A
+        platform redelivers an event for a day at most, so older proofs guard nothing."""
+        finished = (InboxState.DONE, InboxState.FAILED)
+        with write_session(self._engine) as session:
+            batch = (
+                select(InboxEvent.id)
+                .where(col(InboxEvent.state).in_(finished), col(InboxEvent.done_at) < before)
+                .order_by(col(InboxEvent.id))
+                .limit(limit)
+            )
+            ids = list(session.exec(batch).all())
+            if ids:
+                session.execute(delete(InboxEvent).where(col(InboxEvent.id).in_(ids)))
+            return len(ids)
+
     def count(self, state: InboxState) -> int:
         with Session(self._engine) as session:
             return len(session.exec(select(InboxEvent.id).where(InboxEvent.state == state)).all())
 
 
 class OutboxStore:
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+    """``claimant``: this worker (default: the only process on the database); the sends it
+    claims are its own until it dies."""
+
+    def __init__(
+        self, engine: Engine, clock: Clock = utc_now, claimant: Claimant | None = None
+    ) -> None:
         self._engine = engine
+        self._claimant = claimant or Claimant.alone()
         self._now = clock
 
     def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
@@ -73,6 +120,7 @@ class OutboxStore:
             "chat_id": chat_id,
             "state": OutboxState.SENDING,
             "error": "",
+            "claimed_by": self._claimant.owner,
             "created_at": self._now(),
         }
         with write_session(self._engine) as session:
@@ -103,13 +151,20 @@ class OutboxStore:
                 session.delete(row)
 
     def interrupted(self) -> int:
-        """At start: sends a crash interrupted may have reached the platform — unknown, not
-        re-sent. Returns how many."""
+        """Sends a dead worker left under way (a crash, ``kill -9``) may have reached the
+        platform: unknown, not re-sent. A live worker's send in flight is left alone. Returns
+        how many (at start, and periodically with several workers)."""
         with write_session(self._engine) as session:
             result = session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.state) == OutboxState.SENDING)
-                .values(state=OutboxState.UNKNOWN, error="interrupted by a restart")
+                .where(
+                    col(OutboxMessage.state) == OutboxState.SENDING,
+                    self._claimant.dead(OutboxMessage.claimed_by, self._now()),
+                )
+                .values(
+                    state=OutboxState.UNKNOWN, error="interrupted: its worker died during the send"
+                )
+                .execution_options(synchronize_session=False)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -17,3 +17,7 @@ class PrivacySettings:
     retention_days: Annotated[int, Ge(0)] = 1095
     #: Hours between two runs of the retention job (the first runs a minute after start).
     retention_interval_hours: Annotated[float, Gt(0)] = 24.0
+    #: Days a handled (done or failed) inbox event is kept, by the same job: its row (the
+    #: payload is emptied once handled) is what tells a platform's redelivery from a new event,
+    #: and platforms redeliver within a day. 0 keeps them.
+    inbox_keep_days: Annotated[int, Ge(0)] = 7

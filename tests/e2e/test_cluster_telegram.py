@@ -21,13 +21,14 @@ from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.config import Secrets, Settings, load_settings
 from bot.db import make_engine
-from tests.e2e.test_bot_telegram import CONFIG, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
+from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.tickets.conftest import FakeClock, _pg_base_url
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 POLLING = receiving_lease("telegram")
+DESK_LEASE = "desk:telegram:-1009000"
 
 
 @pytest.fixture
@@ -88,37 +89,91 @@ def conflicts(tg: FakeTelegram) -> int:  # noqa: F811
     return sum(1 for c in tg.calls_to("getUpdates") if c.status == 409)
 
 
+def shared(app: App) -> list[str]:
+    """The leases of shared work held by the app's worker (not its own ``worker:<id>``)."""
+    assert app.cluster is not None
+    return [name for name in app.cluster.leases.held() if not name.startswith("worker:")]
+
+
+async def die(app: App) -> None:
+    """What ``kill -9`` leaves: its poller and timed work end, its leases stay in the table."""
+    assert app.cluster is not None
+    for task in app.cluster.leases._tasks:
+        task.cancel()
+    for adapter in app.adapters:
+        await adapter.stop()
+    await app.stop_leader_work()
+    # and everything else it ran: nothing of it handles, posts or takes over any more
+    await app.inbox.stop(0)
+    await app.cards.stop(0)
+    assert app.services.broadcasts is not None and app.takeover is not None
+    await app.services.broadcasts.broadcaster.stop()
+    await app.takeover.stop()
+
+
 async def test_one_worker_polls_and_leads_and_the_other_takes_over_when_it_dies(
     workers: tuple[App, App, FakeClock],
     tg: FakeTelegram,  # noqa: F811
 ) -> None:
     a, b, clock = workers
     assert a.cluster is not None and b.cluster is not None
-    assert a.cluster.leases.held() == [POLLING, LEADER] and b.cluster.leases.held() == []
+    assert shared(a) == [POLLING, DESK_LEASE, LEADER] and shared(b) == []
 
     tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
     await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
     assert conflicts(tg) == 0  # b never polled beside a
 
-    # a dies: its poller and timed work end with it, its leases stay in the table
-    for task in a.cluster.leases._tasks:
-        task.cancel()
-    for adapter in a.adapters:
-        await adapter.stop()
-    await a.stop_leader_work()
+    await die(a)
     stopped = conflicts(tg)  # PTB's last getUpdates on stop ends its own pending long poll
     clock.advance(seconds=LEASE_SECONDS - 0.5)
     await b.cluster.leases.tick()
-    assert b.cluster.leases.held() == []  # a's leases have not run out yet
+    assert shared(b) == []  # a's leases have not run out yet
     clock.advance(seconds=0.5)
     await b.cluster.leases.tick()
-    assert b.cluster.leases.held() == [POLLING, LEADER]
+    assert shared(b) == [POLLING, DESK_LEASE, LEADER]
 
     tg.user_message(H1_CHAT, NURSE, "打印机打印摆药单出现乱码", first_name="护士小张")
     await tg.wait_until(lambda: len(tg.sent_messages(H1_CHAT)) == 2)
     answers = [m.reply_to for m in tg.sent_messages(H1_CHAT)]
     assert len(answers) == len(set(answers))  # each question answered once
     assert conflicts(tg) == stopped
+
+    # b holds the desk chat's lease now: 没解决 opens a ticket whose card b posts
+    answer = tg.sent_messages(H1_CHAT)[-1]
+    [escalate] = [b for b in answer.buttons if b["text"].startswith("没解决")]
+    tg.callback_query(H1_CHAT, NURSE, answer.message_id, escalate["callback_data"])
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    assert card.buttons[0]["text"] == "接单"
+
+
+async def test_an_event_a_dead_worker_stored_is_handled_by_another_once(
+    workers: tuple[App, App, FakeClock],
+    tg: FakeTelegram,  # noqa: F811
+) -> None:
+    """a stores a question (confirmed to Telegram) and dies before handling it: b takes it
+    over once a's own lease has run out — not at a's restart, and not while a lives."""
+    a, b, clock = workers
+    assert b.cluster is not None and b.takeover is not None
+    await a.inbox.stop(0)  # a stores what it polls from now on, and handles nothing
+    polls = len(tg.calls_to("getUpdates"))
+    tg.user_message(H1_CHAT, NURSE, "yb结算报2304，总额和明细对不上", first_name="护士小张")
+    await tg.wait_until(lambda: len(tg.calls_to("getUpdates")) >= polls + 2)  # confirmed
+    assert a.db is not None
+    with a.db.connect() as conn:
+        rows = conn.execute(text("SELECT state, claimed_by FROM inbox_event")).all()
+    assert a.cluster is not None and rows == [("pending", a.cluster.owner)]
+    await die(a)
+    assert await b.takeover.round()
+    assert b.inbox._lanes == {}  # a's lease has not run out: its event is its own
+    clock.advance(seconds=LEASE_SECONDS)
+    await b.cluster.leases.tick()
+    assert await b.takeover.round()
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)
+    await b.inbox.drained()
+    assert len(tg.sent_messages(H1_CHAT)) == 1  # answered once, by b
+    with a.db.connect() as conn:
+        rows = conn.execute(text("SELECT state, claimed_by FROM inbox_event")).all()
+    assert rows == [("done", b.cluster.owner)]
 
 
 async def test_a_leased_receiver_sends_at_once_and_polls_only_when_told(

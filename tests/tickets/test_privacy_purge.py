@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from bot.exchanges import ExchangeStore, Outcome
 from bot.gateway import Database
+from bot.inbox import InboxState, InboxStore
 from bot.migrations import alembic_config, upgrade_to_head
 from bot.privacy.purge import ERASED, Eraser, PurgeRefused, Scope
 from bot.privacy.retention import RetentionJob
@@ -262,3 +263,24 @@ async def test_the_retention_job_applies_the_configured_period(
     assert store.get(old).question == ERASED
     assert await job.run_once() == 0  # nothing left: no empty erasure is logged
     assert [e.scope for e in eraser.log()] == ["retention"]
+
+
+async def test_the_retention_job_purges_handled_inbox_events_in_batches(
+    eraser: Eraser, clock: FakeClock, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = InboxStore(engine, clock)
+    for n in range(5):
+        row = inbox.put("telegram", f"m:-1:{n}", "-1", "message", False, "{}")
+        assert row is not None
+        inbox.finish(row, InboxState.DONE, 1)
+    inbox.put("telegram", "m:-1:9", "-1", "message", False, "{}")  # not handled: kept
+    db = Database(engine)
+    clock.advance(days=7)
+    week = PrivacySettings(retention_days=0, inbox_keep_days=7)
+    assert await RetentionJob(eraser, week, db, clock, inbox).purge_inbox() == 0  # not older yet
+    clock.advance(seconds=1)
+    keep = PrivacySettings(retention_days=0, inbox_keep_days=0)
+    assert await RetentionJob(eraser, keep, db, clock, inbox).purge_inbox() == 0  # 0 keeps them
+    monkeypatch.setattr("bot.privacy.retention.INBOX_PURGE_BATCH", 2)
+    assert await RetentionJob(eraser, week, db, clock, inbox).run_once() == 0  # nothing erased
+    assert inbox.count(InboxState.DONE) == 0 and inbox.count(InboxState.PENDING) == 1

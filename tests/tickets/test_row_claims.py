@@ -1,0 +1,200 @@
+"""Rows owned by workers (``bot.cluster.claims``), on SQLite and PostgreSQL: two workers —
+two engines, as two processes have — each with its own lease ``worker:<id>``; the clock is
+moved to let one of them die (its lease runs out), nothing waits.
+
+* an inbox event is handled by the worker that stored it, and taken over by another only once
+  that worker is dead — once, and never by two at a time (PostgreSQL: ``SKIP LOCKED``);
+* a send in flight becomes ``unknown`` only when its worker is dead, never a live one's;
+* notice deliveries are reserved per worker and claimed only by their worker (or from a dead
+  one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.broadcasts import Actor, BroadcastSettings, BroadcastStore, NoticeDraft, NoticeKind
+from bot.broadcasts.specs import Targets
+from bot.cluster.claims import Claimant, count_live_workers, forget_dead_workers, worker_lease
+from bot.cluster.leases import LeaseStore
+from bot.inbox import InboxState, InboxStore, OutboxState, OutboxStore
+from bot.registry import RegistryStore
+from tests.tickets.conftest import FakeClock
+
+TTL = dt.timedelta(seconds=6)
+
+
+@dataclass
+class Worker:
+    """One process: its own engine, its lease, its stores."""
+
+    name: str
+    engine: Engine
+    clock: FakeClock
+
+    def __post_init__(self) -> None:
+        claimant = Claimant(self.name, exclusive=False)
+        self.leases = LeaseStore(self.engine, self.clock)
+        self.inbox = InboxStore(self.engine, self.clock, claimant)
+        self.outbox = OutboxStore(self.engine, self.clock, claimant)
+        self.notices = BroadcastStore(
+            self.engine,
+            RegistryStore(self.engine),
+            self.clock,
+            BroadcastSettings(quiet_hours=""),
+            claimant=claimant,
+        )
+        self.alive()
+
+    def alive(self) -> None:
+        """Renew this worker's lease (what its keeper does every 1.5 s)."""
+        assert self.leases.claim(worker_lease(self.name), self.name, TTL)
+
+    def put(self, n: int) -> int:
+        row = self.inbox.put("telegram", f"m:-1:{n}", "-1", "message", False, "{}")
+        assert row is not None
+        return row
+
+
+@pytest.fixture
+def two(engine: Engine, make_db: Callable[..., Engine], clock: FakeClock) -> tuple[Worker, Worker]:
+    return Worker("a", engine, clock), Worker("b", make_db(create=False), clock)
+
+
+def let_a_die(clock: FakeClock, b: Worker) -> None:
+    """``a`` stops renewing; ``b`` goes on."""
+    clock.advance(seconds=TTL.total_seconds() + 1)
+    b.alive()
+
+
+def test_a_live_workers_events_are_never_taken_a_dead_ones_once(
+    two: tuple[Worker, Worker], clock: FakeClock
+) -> None:
+    a, b = two
+    first, second = a.put(1), a.put(2)
+    b.put(3)
+    assert b.inbox.take_over() == []  # a is alive: its events are its own
+    assert a.inbox.take_over() == []  # and b's are b's
+    a.inbox.finish(first, InboxState.DONE, 1)
+    let_a_die(clock, b)
+    taken = b.inbox.take_over()
+    assert [(e.id, e.claimed_by) for e in taken] == [(second, "b")]  # not the one done
+    assert b.inbox.take_over() == []  # taken once: b is alive
+    c = Worker("c", b.engine, clock)
+    assert c.inbox.take_over() == []  # a third worker does not take it from b either
+
+
+def test_a_worker_stopped_cleanly_hands_its_events_over_at_once(
+    two: tuple[Worker, Worker],
+) -> None:
+    a, b = two
+    event = a.put(1)
+    a.leases.release(worker_lease("a"), "a")  # what a clean stop does, last
+    assert [e.id for e in b.inbox.take_over()] == [event]
+
+
+def test_two_workers_taking_over_at_once_never_share_an_event(
+    two: tuple[Worker, Worker], clock: FakeClock
+) -> None:
+    """PostgreSQL: rows another transaction is claiming are skipped, not waited on."""
+    a, b = two
+    if a.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one process (the instance lock): nothing to skip")
+    dead = Worker("dead", a.engine, clock)
+    first, second = dead.put(1), dead.put(2)
+    let_a_die(clock, b)
+    a.alive()
+    with a.engine.connect() as busy:  # a's takeover has locked the first event, not committed
+        busy.execute(text("SELECT id FROM inbox_event WHERE id = :id FOR UPDATE"), {"id": first})
+        assert [e.id for e in b.inbox.take_over()] == [second]  # returns, without the first
+        busy.rollback()
+    assert [e.id for e in a.inbox.take_over()] == [first]
+    assert b.inbox.take_over() == [] and a.inbox.take_over() == []
+
+
+def test_only_a_dead_workers_sends_in_flight_become_unknown(
+    two: tuple[Worker, Worker], clock: FakeClock
+) -> None:
+    a, b = two
+    assert a.outbox.claim("telegram:m:-1:1#1", "telegram", "-1") is None  # a is sending
+    assert b.outbox.claim("card:2026-000001:telegram:-9", "telegram", "-9") is None
+    assert b.outbox.interrupted() == 0  # b restarting or reconciling: a's call may be under way
+    let_a_die(clock, b)
+    assert b.outbox.interrupted() == 1
+    a_row = b.outbox.claim("telegram:m:-1:1#1", "telegram", "-1")
+    assert a_row is not None and a_row.state == OutboxState.UNKNOWN  # never re-sent
+    b_row = a.outbox.claim("card:2026-000001:telegram:-9", "telegram", "-9")
+    assert b_row is not None and b_row.state == OutboxState.SENDING  # b's still under way
+
+
+def notice_deliveries(worker: Worker) -> list[int]:
+    """A notice to every hospital (two groups), its wave fired: the delivery rows' ids."""
+    store, who = worker.notices, Actor.cli("e05")
+    draft = NoticeDraft(NoticeKind.ANNOUNCEMENT, Targets(everyone=True), title="维护", body="周六")
+    notice = store.create(draft, who)
+    assert notice.id is not None
+    store.confirm(notice.id, who, skip_test=True)
+    [wave] = store.waves.due_waves(store.now())
+    assert wave.id is not None and store.waves.fire(wave.id, store.now())
+    return [d.id for d in store.outbox.deliveries(notice.id) if d.id is not None]
+
+
+def test_notice_deliveries_are_reserved_and_claimed_per_worker(
+    two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
+) -> None:
+    a, b = two
+    first, second = notice_deliveries(a)
+    now = clock.now
+    assert [d.id for d in a.notices.outbox.reserve_due(now, 1)] == [first]
+    assert [d.id for d in b.notices.outbox.reserve_due(now, 10)] == [second]  # not a's
+    assert b.notices.outbox.reserve_due(now, 10)[0].id == second  # its own again, next round
+    assert not b.notices.outbox.claim(first, "tb", now)  # a's to send
+    assert a.notices.outbox.claim(first, "ta", now)  # a's call is under way
+    assert b.notices.outbox.reconcile_interrupted(now) == []  # a is alive
+    assert count_live_workers(a.engine, now) == 2
+    let_a_die(clock, b)
+    assert count_live_workers(a.engine, clock.now) == 1
+    [unknown] = b.notices.outbox.reconcile_interrupted(clock.now)
+    assert (unknown.id, unknown.status) == (first, "unknown")
+    assert b.notices.outbox.reconcile_interrupted(clock.now) == []  # told once
+    assert forget_dead_workers(a.engine, clock.now) == 1  # a's lease goes, b's stays
+    assert count_live_workers(a.engine, clock.now) == 1
+
+
+def test_a_dead_workers_reserved_deliveries_go_to_another(
+    two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
+) -> None:
+    a, b = two
+    rows = notice_deliveries(a)
+    assert len(a.notices.outbox.reserve_due(clock.now, 10)) == 2  # a dies before sending
+    assert b.notices.outbox.reserve_due(clock.now, 10) == []
+    let_a_die(clock, b)
+    assert sorted(d.id for d in b.notices.outbox.reserve_due(clock.now, 10)) == sorted(rows)
+    assert all(b.notices.outbox.claim(row, "tb", clock.now) for row in rows)
+
+
+def test_handled_events_older_than_the_keep_are_purged_in_batches(
+    engine: Engine, clock: FakeClock
+) -> None:
+    inbox = InboxStore(engine, clock)
+    old = [inbox.put("telegram", f"m:-1:{n}", "-1", "message", False, "{}") for n in range(3)]
+    for n, row in enumerate(old):
+        assert row is not None
+        inbox.finish(row, InboxState.FAILED if n == 2 else InboxState.DONE, 1)
+    waiting = inbox.put("telegram", "m:-1:9", "-1", "message", False, "{}")  # never handled
+    clock.advance(days=8)
+    recent = inbox.put("telegram", "m:-1:10", "-1", "message", False, "{}")
+    assert recent is not None
+    inbox.finish(recent, InboxState.DONE, 1)
+    before = clock.now - dt.timedelta(days=7)
+    assert [inbox.purge(before, limit=2), inbox.purge(before, limit=2)] == [2, 1]
+    assert inbox.purge(before, limit=2) == 0
+    assert inbox.count(InboxState.DONE) == 1 and inbox.count(InboxState.PENDING) == 1
+    assert waiting is not None
+    # a redelivery of a purged event would be stored anew: platforms redeliver within a day
+    assert inbox.put("telegram", "m:-1:0", "-1", "message", False, "{}") is not None
