@@ -12,7 +12,8 @@ asks for the same updates again; the webhook answers 503 so Telegram re-sends. E
 logged with the update id — never the update or its text, which may carry patient data.
 
 Outbound, ``send``/``edit``/``acknowledge`` turn ``Reply`` objects into Bot API calls through
-PTB's ``AIORateLimiter`` (flood limits, and the one place 429s are retried), follow group →
+our ``ChatRateLimiter`` (``limiter.py``: each chat's budget, the overall one with desk messages
+and pages first; a 429 pauses only its chat, and is the one failure retried there), follow group →
 supergroup migration, and retry only failures that prove the request was not delivered
 (connection refused, pool timeout, a 5xx answer). A read timeout or a dropped connection
 after a send went out is ``DeliveryError(outcome_unknown=True)``: Telegram has usually
@@ -44,7 +45,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, filters
+from telegram.ext import Application, ApplicationBuilder, filters
 
 from adapters.base import (
     ButtonPress,
@@ -57,8 +58,10 @@ from adapters.base import (
     MessageRef,
     Reply,
 )
+from adapters.budget import SendBudget
 
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
+from .limiter import PRIORITY, ChatRateLimiter
 from .settings import TelegramSettings
 
 __all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
@@ -134,17 +137,7 @@ class TelegramAdapter:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .rate_limiter(
-                # Leaky buckets with a small burst: AsyncLimiter(20, 60) would let 20 messages out
-                # at once and 20 more within the same minute, which Telegram answers with a 429
-                # of ~1 min that pauses *every* send of the bot. A burst of `group_burst`, then
-                # one every 60/group_per_minute s, never exceeds 20 in any minute by much.
-                AIORateLimiter(
-                    overall_max_rate=settings.overall_burst,
-                    overall_time_period=settings.overall_burst / settings.overall_per_second,
-                    group_max_rate=settings.group_burst,
-                    group_time_period=settings.group_burst * 60 / settings.group_per_minute,
-                    max_retries=settings.max_retries,
-                )
+                ChatRateLimiter(settings.chat_budget, settings.overall_budget, settings.max_retries)
             )
             .job_queue(None)
             .updater(None)  # our own polling loop / webhook endpoint: see the module docstring
@@ -363,11 +356,19 @@ class TelegramAdapter:
         one, which carries the buttons. A chat that became a supergroup is followed: the core
         gets a MIGRATED event and the message goes to the new chat."""
         ref: MessageRef | None = None
-        for kwargs in render_parts(reply):
-            message = await self._send_one(reply.chat, kwargs)
-            ref = MessageRef(PLATFORM, str(message.chat_id), str(message.message_id))
+        priority = PRIORITY.set(reply.priority)
+        try:
+            for kwargs in render_parts(reply):
+                message = await self._send_one(reply.chat, kwargs)
+                ref = MessageRef(PLATFORM, str(message.chat_id), str(message.message_id))
+        finally:
+            PRIORITY.reset(priority)
         assert ref is not None  # render_parts returns at least one part
         return ref
+
+    def send_budget(self, chat: ChatRef) -> SendBudget:
+        """``adapters.base.DeclaresSendBudget``: what Telegram lets the bot post into a chat."""
+        return self.settings.chat_budget(self._current_chat_id(chat.chat_id))
 
     async def _send_one(self, chat: ChatRef, kwargs: dict[str, Any]) -> Message:
         kwargs = {**kwargs, "chat_id": self._current_chat_id(kwargs["chat_id"])}
@@ -393,6 +394,7 @@ class TelegramAdapter:
             kwargs.pop(key, None)
         chat = ChatRef(PLATFORM, message.chat_id)
         chat_id = self._current_chat_id(message.chat_id)
+        priority = PRIORITY.set(reply.priority)
         try:
             await self._retrying(
                 chat,
@@ -414,6 +416,8 @@ class TelegramAdapter:
             ) from exc
         except TelegramError as exc:
             raise self._delivery_error(chat, exc) from exc
+        finally:
+            PRIORITY.reset(priority)
 
     async def typing(self, chat: ChatRef) -> None:
         """``sendChatAction typing`` (shown for 5 s or until the next message); best effort."""
@@ -481,7 +485,7 @@ class TelegramAdapter:
     ) -> T:
         """Retry, with exponential backoff, the network failures that prove the request did
         not reach Telegram (and, for ``idempotent`` calls, every network failure); 429s were
-        retried by the rate limiter. A send that may have arrived raises
+        retried by the rate limiter (in their chat only). A send that may have arrived raises
         ``DeliveryError(outcome_unknown=True)``. Other Telegram errors pass through."""
         attempt = 0
         while True:

@@ -36,6 +36,7 @@ from adapters.base import (
     MessageRef,
     Reply,
 )
+from adapters.budget import SendBudget
 
 from .client import CredentialsRejected, Frame, NotConnected, TenantConnection, WeComError
 from .convert import (
@@ -222,6 +223,11 @@ class WeComAdapter:
             reason = self.failed.get(tenant, "no such tenant configured")
             raise DeliveryError(chat, f"WeCom tenant {tenant} is not running: {reason}")
         return conn, raw
+
+    def send_budget(self, chat: ChatRef) -> SendBudget:
+        """``adapters.base.DeclaresSendBudget``: the per-chat pace ``SendPacer`` applies."""
+        count = self.settings.chat_per_minute
+        return SendBudget(count, 60.0, min(self.settings.chat_burst, count))
 
     async def send(self, reply: Reply) -> MessageRef:
         """Say ``reply``: bound to the question's ``req_id`` when that is still possible, else

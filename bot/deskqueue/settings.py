@@ -26,4 +26,4 @@ class DeskSettings:
     #: P1/P2 cards go at once while the chat's limiter sends them all within this many seconds;
     #: when more wait (P1s alone beyond the group's rate), ONE urgent digest 「🚨 紧急工单汇总」
     #: lists them (with the cards' mentions), so each is shown in the desk within seconds.
-    urgent_digest_within_seconds: Annotated[float, Ge(0), Le(60)] = 5.0
+    urgent_digest_within_seconds: Annotated[float, Ge(0), Le(60)] = 1.0

@@ -102,7 +102,8 @@ class Pager:
             ):
                 continue
             chat = ChatRef(identity.platform, identity.platform_user_id)
-            sent = await self._messenger.send(Reply(chat=chat, text=page.text, buttons=button))
+            page_reply = Reply(chat=chat, text=page.text, buttons=button, priority=True)
+            sent = await self._messenger.send(page_reply)
             if sent is not None:
                 reached.append((engineer_id, name, identity.platform))
         return reached
