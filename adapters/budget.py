@@ -64,7 +64,7 @@ class BudgetMeter:
         ``reserve`` more right after it (an urgent message kept possible)."""
         b = self.budget
         n = 1 + reserve
-        t = max(now, self._paused_until)
+        t = max(now, self._paused_until, self._sent[-1] if self._sent else now)  # in order
         over = self._level_at(t) - max(0, b.burst - n)  # the bucket must drain this much
         if over > 0:
             t += over * b.interval

@@ -49,6 +49,9 @@ class TelegramSettings:
     #: How many sends may go out back to back before the steady rate applies.
     overall_burst: Annotated[int, Ge(1)] = 10
     group_burst: Annotated[int, Ge(1)] = 3
+    #: Seconds added to each chat's window: a message released by us at t arrives a little
+    #: later (network jitter), so a window of exactly Telegram's would cross it now and then.
+    limit_margin: Annotated[float, Ge(0)] = 0.1
     #: How often a 429 (RetryAfter) is retried; it pauses only the chat it was about, for
     #: retry_after seconds.
     max_retries: Annotated[int, Ge(0)] = 5
@@ -82,8 +85,8 @@ class TelegramSettings:
         except ValueError:
             private = False  # "@channelname"
         if private:
-            return SendBudget(self.private_per_second, 1.0, 1)
-        return SendBudget(self.group_per_minute, 60.0, self.group_burst)
+            return SendBudget(self.private_per_second, 1.0 + self.limit_margin, 1)
+        return SendBudget(self.group_per_minute, 60.0 + self.limit_margin, self.group_burst)
 
     @property
     def overall_budget(self) -> SendBudget:
