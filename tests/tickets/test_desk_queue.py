@@ -219,7 +219,7 @@ async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
     assert covered == dict.fromkeys(ids, urgency == "P1")
 
 
-async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
+async def test_a_follow_up_on_an_unclaimed_ticket_is_kept_off_a_desk_without_room(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
     services.adapter.budget = GROUP
@@ -228,8 +228,7 @@ async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
     waiting = services.tickets.get(p3s(open_ticket, 1)[0])
     claimed = open_ticket(urgency="P3", question="挂号机黑屏")
     services.tickets.claim(claimed.number, "e01")
-    for i in range(2):
-        open_ticket(urgency="P1", question=f"全院第{i}个系统停了")
+    p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了") for i in range(2)]
     await queue.run_once()  # two P1 cards: one more message would leave no room for a third
 
     def relayed() -> list[str]:
@@ -237,6 +236,10 @@ async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
 
     await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
     assert relayed() == []  # kept on the ticket: nobody works it yet
+    await relay_to_desks(
+        services, services.tickets.get(p1s[0].number), "市第一人民医院", "小张", "还是不行 全院"
+    )
+    assert relayed() == []  # a P1's too: its card shows it, the slot is for the next P1
     claimed = services.tickets.get(claimed.number)
     await relay_to_desks(services, claimed, "市第一人民医院", "小张", "还是不行 挂号机")
     assert len(relayed()) == 1  # an engineer is talking with the hospital: always shown
