@@ -444,11 +444,8 @@ async def drive(args: argparse.Namespace) -> Json:
     if cards_per_min > GROUP_PER_MIN:
         print(
             f"  desk: ~{cards_per_min:.0f} ticket cards/min go to ONE engineers' group limited to "
-            f"{GROUP_PER_MIN}/min: after the first {GROUP_PER_MIN} the cards queue in PTB's "
-            "rate limiter (and 429s when its leaky bucket releases one before the fake's 60 s "
-            "window allows it). The ticket notice in the hospital group is sent before the "
-            "card, but the update's handler then waits for its card, holding the chat's lock "
-            "and one of the concurrent-update slots."
+            f"{GROUP_PER_MIN}/min: the desk queue puts every waiting P1/P2 into the group's "
+            "next slot (a card, or one urgent digest) and batches the rest into digests."
         )
     print_host(args.omp_threads)
 
