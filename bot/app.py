@@ -342,6 +342,7 @@ def build_app(
     messenger.prioritise(services.settings.desk_chats)  # desk messages before hospital replies
     services.notify_cards = cards.notify
     services.desk_has_room = cards.queue.has_room
+    services.refresh_later = cards.refresh_later
     services.broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast),
         AdapterTransport(chosen),

@@ -14,7 +14,9 @@ chat's adapter):
 * a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows and the budget
   keeps room for an urgent message right after it;
 * when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
-  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each.
+  oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each;
+* a card changed while the chat had no room (an incident joined, a claim) is re-rendered when
+  the budget has room again: an edit spends it like a message.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from functools import partial
 from adapters.base import ChatRef
 from adapters.budget import BudgetMeter, SendBudget
 from bot.clock import Clock
-from bot.core import Services, post_card
+from bot.core import Services, post_card, refresh_cards
 from bot.deskqueue.digest import digest_reply
 from bot.deskqueue.models import DeskDigest
 from bot.deskqueue.settings import DeskSettings
@@ -118,7 +120,14 @@ class DeskQueue:
             settings.non_urgent_per_minute, services.messenger.send_budget, services.clock
         )
         self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
+        #: per desk chat: tickets whose card (or digest line) changed while it had no room
+        self._stale: dict[tuple[str, str], dict[str, None]] = {}
         services.messenger.observe(self._entering)
+
+    def refresh_later(self, number: str, desk: ChatRef) -> None:
+        """Re-render the ticket's card in ``desk`` when its rate has room (an edit spends it
+        like a message; per process: a restart forgets it, the card stays as it was)."""
+        self._stale.setdefault((desk.platform, desk.chat_id), {})[number] = None
 
     def _entering(self, chat: ChatRef) -> None:
         """Every message about to reach an adapter; only the desk chats' are modelled."""
@@ -168,8 +177,14 @@ class DeskQueue:
             if urgent:
                 failed |= await self._send_urgent(desk, urgent, raised)
                 continue
+            stale = self._stale.get((desk.platform, desk.chat_id))
+            if stale and self.pace.room(desk) == 0:  # before new non-urgent cards: claims show
+                number = next(iter(stale))
+                del stale[number]
+                await refresh_cards(self._s, number, (desk,))
+                continue
             if not waiting and not unsent:
-                return None
+                return self.pace.room(desk) if stale else None
             wait = self.pace.wait(desk)
             if wait > 0:
                 return wait
@@ -258,6 +273,11 @@ class CardOutbox:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+
+    def refresh_later(self, number: str, desk: ChatRef) -> None:
+        """``Services.refresh_later``: the queue re-renders it when the desk has room."""
+        self.queue.refresh_later(number, desk)
+        self.notify()
 
     def notify(self) -> None:
         """Wake the worker; callable from any thread (a web form's ticket is written on the

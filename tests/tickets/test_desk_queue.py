@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from adapters.base import ChatRef
 from adapters.budget import SendBudget
+from bot.core import refresh_cards
 from bot.deskqueue.models import DeskDigest, DeskDigestTicket
 from bot.deskqueue.outbox import DeskQueue
 from bot.deskqueue.settings import DeskSettings
@@ -72,6 +73,7 @@ def services(
         clock=clock,
         sla=None,
         desk_has_room=lambda _: True,
+        refresh_later=lambda _number, _desk: None,
         adapter=adapter,
     )
     db.close()
@@ -342,3 +344,24 @@ async def test_at_saturation_each_slot_carries_every_waiting_p1_before_any_p3(
     await queue.run_once()
     (digest,) = digests(services)
     assert all(f"#{n} " in digest for n in backlog)
+
+
+async def test_a_card_changed_while_the_desk_has_no_room_is_edited_when_it_has(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """An edit spends the desk's budget like a message (in a P1 storm, incidents joined by
+    other hospitals re-rendered cards and took the slots the next P1s waited for)."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
+    services.desk_has_room = queue.has_room
+    services.refresh_later = queue.refresh_later
+    p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
+    await queue.run_once()  # two cards: an edit now would leave no room for a third P1
+    services.tickets.claim(p1s[0], "e01")
+    await refresh_cards(services, p1s[0])
+    card = next(s for s in services.adapter.said if p1s[0] in s.text)
+    assert card.edits == []  # held for the desk's next room
+    assert await queue.run_once() == pytest.approx(3.0)
+    clock.advance(seconds=3)
+    assert await queue.run_once() is None
+    assert len(card.edits) == 1 and "张工" in card.text  # re-rendered with the claim
