@@ -5,7 +5,8 @@ on our webhook endpoint, and each goes to the core: callback queries → ``on_bu
 membership, migration and rename service messages → ``on_chat_event``; user messages (new or
 edited: text, captions, photos, files, voice; commands included, as text) → ``on_message``.
 Everything else is ignored. The core's handlers return once the update is stored, and only
-then is it confirmed: polling asks for the next offset only past stored updates (PTB's
+then is it confirmed (a batch is stored chat by chat in order, the chats side by side):
+polling asks for the next offset only past stored updates (PTB's
 ``Updater`` confirms a batch as soon as it has queued it, hence our loop), the webhook answers
 200 only after storage. When the core cannot store (``InboxUnavailable``), polling waits and
 asks for the same updates again; the webhook answers 503 so Telegram re-sends. Errors are
