@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from adapters.budget import SendBudget
+# re-exported: the core imports nothing of adapters/ but this module
+from adapters.budget import BudgetMeter as BudgetMeter
+from adapters.budget import SendBudget as SendBudget
 
 #: Said once to a chat whose messages arrive faster than its bounded queue can take them
 #: (the edges drop the excess instead of queueing without limit).

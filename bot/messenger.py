@@ -30,9 +30,9 @@ from adapters.base import (
     DeliveryError,
     MessageRef,
     Reply,
+    SendBudget,
     ShowsTyping,
 )
-from adapters.budget import SendBudget
 from bot.gateway import Database
 from bot.inbox.models import OutboxState
 from bot.inbox.scope import SendDeferred, handling_here

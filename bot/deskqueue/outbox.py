@@ -28,8 +28,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-from adapters.base import ChatRef
-from adapters.budget import BudgetMeter, SendBudget
+from adapters.base import BudgetMeter, ChatRef, SendBudget
 from bot.clock import Clock
 from bot.core import Services, post_card, refresh_cards
 from bot.deskqueue.digest import digest_reply
