@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+# re-exported: the core imports nothing of adapters/ but this module
+from adapters.budget import BudgetMeter as BudgetMeter
+from adapters.budget import SendBudget as SendBudget
+
 
 @dataclass(frozen=True)
 class ChatRef:
@@ -145,6 +149,9 @@ class Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     #: Platform user ids to mention (e.g. the hospital's dedicated engineer).
     mention_user_ids: tuple[str, ...] = ()
+    #: Engineers are waiting on it (a desk message, a page): where the platform's overall
+    #: budget is short, it goes before other chats' messages (hospital replies).
+    priority: bool = False
 
 
 class InboxUnavailable(RuntimeError):
@@ -261,3 +268,13 @@ class ShowsTyping(Protocol):
     simply do not implement it; it is best effort and never raises."""
 
     async def typing(self, chat: ChatRef) -> None: ...
+
+
+@runtime_checkable
+class DeclaresSendBudget(Protocol):
+    """Optional part of the contract: how fast the platform lets the bot post into a chat
+    (sends and edits), from the adapter's own settings. The core's desk queue paces a desk
+    chat by it and decides what goes into its next message (urgent tickets first, several at
+    once in one urgent digest); a platform without it gets no modelled budget."""
+
+    def send_budget(self, chat: ChatRef) -> SendBudget | None: ...

@@ -112,6 +112,9 @@ class Probe:
     def __init__(self, desk: str) -> None:
         self.desk = desk
         self.msgs: dict[str, dict[str, float]] = {}
+        #: every send to the desk or a private chat: (kind, handed to the adapter, returned)
+        self.staff_sends: list[tuple[str, float, float]] = []
+        self.desk_entering: list[float] = []  # sends and edits the desk's budget model counted
         self.current: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
             "probe_current", default=None
         )
@@ -181,15 +184,34 @@ class Probe:
             rec = probe.current.get()
             kind = "card" if str(reply.chat.chat_id) == probe.desk else "reply"
             first = rec is not None and f"{kind}_start" not in rec
+            t0 = time.monotonic()
             if first:
-                rec[f"{kind}_start"] = time.monotonic()
+                rec[f"{kind}_start"] = t0
             try:
                 return await orig_send(reply)
             finally:
                 if first:
                     rec[f"{kind}_end"] = time.monotonic()
+                staff = "page" if not reply.chat.chat_id.startswith("-") else None
+                if kind == "card":
+                    staff = {"🚨": "urgent digest", "📋": "digest", "🎫": "card"}.get(
+                        reply.text[:1], "other desk message"
+                    )
+                if staff is not None:
+                    probe.staff_sends.append((staff, t0, time.monotonic()))
 
         adapter.send = send
+
+        # 6. every message the desk queue's model counts against the desk's budget
+        pace = app.cards.queue.pace
+        orig_entering = pace.entering
+
+        def entering(chat: Any) -> None:
+            if chat.chat_id == probe.desk:
+                probe.desk_entering.append(time.monotonic())
+            orig_entering(chat)
+
+        pace.entering = entering
 
 
 async def bot_child(args: argparse.Namespace) -> None:
@@ -216,13 +238,18 @@ async def bot_child(args: argparse.Namespace) -> None:
         for post in (Post.DAY, Post.NIGHT, Post.WEEKEND, Post.HOLIDAY, Post.LEAD):
             app.services.sla.roster.set_rotation(post, ["e01"], "e01")
     await app.start()
-    stats = {"msgs": probe.msgs, "warm_decide_ms": warm}
+    stats = {
+        "msgs": probe.msgs,
+        "warm_decide_ms": warm,
+        "staff_sends": probe.staff_sends,
+        "desk_entering": probe.desk_entering,
+    }
     await serve_until_stopped(app, "READY", args.stats_out, stats, profile=args.profile)
 
 
 def child_main(args: argparse.Namespace) -> None:
-    # "Rate limit hit. Retrying after ..." is logged at INFO by PTB's AIORateLimiter
-    child_logging("telegram.ext.AIORateLimiter")
+    # "… over its limit, retrying after …" is logged at INFO by the adapter's limiter
+    child_logging("hisbot.adapters.telegram")
     asyncio.run(bot_child(args))
 
 
@@ -292,6 +319,7 @@ class Tally:
         self.urgent_digests: list[float] = []  # … of its urgent digests (🚨, P1/P2 tickets)
         self.pages: dict[str, float] = {}  # ticket number → fake receive time of its first page
         self.desk_other = 0
+        self.desk_edits = 0
         self.stray = 0  # replies to no known question
         self.r429: Counter[str] = Counter()
         self.retry_after: dict[str, list[int]] = defaultdict(list)
@@ -314,7 +342,7 @@ class Tally:
 
     def _take(self, c: Any) -> None:
         chat = c.params.get("chat_id")
-        where = "desk" if chat == DESK else "groups"
+        where = "desk" if chat == DESK else "pages" if chat == ENGINEER else "groups"
         if c.status == 429:
             self.r429[where] += 1
             params = (c.error or {}).get("parameters") or {}
@@ -323,6 +351,8 @@ class Tally:
         if c.status != 200:
             self.errors[f"{c.method} {c.status}"] += 1
             return
+        if c.method.startswith("edit") and chat == DESK:
+            self.desk_edits += 1  # a card or digest re-rendered: it spends the desk's budget too
         if c.method != "sendMessage":
             return
         msg = c.result
@@ -414,11 +444,8 @@ async def drive(args: argparse.Namespace) -> Json:
     if cards_per_min > GROUP_PER_MIN:
         print(
             f"  desk: ~{cards_per_min:.0f} ticket cards/min go to ONE engineers' group limited to "
-            f"{GROUP_PER_MIN}/min: after the first {GROUP_PER_MIN} the cards queue in PTB's "
-            "rate limiter (and 429s when its leaky bucket releases one before the fake's 60 s "
-            "window allows it). The ticket notice in the hospital group is sent before the "
-            "card, but the update's handler then waits for its card, holding the chat's lock "
-            "and one of the concurrent-update slots."
+            f"{GROUP_PER_MIN}/min: the desk queue puts every waiting P1/P2 into the group's "
+            "next slot (a card, or one urgent digest) and batches the rest into digests."
         )
     print_host(args.omp_threads)
 
@@ -647,7 +674,7 @@ def report(
     print(
         f"desk (engineers' group):     tickets opened {len(tickets)}, cards received "
         f"{len(cards_in)}, without a card of their own {len(set(tickets) - set(cards_in))}, other desk "
-        f"messages {tally.desk_other}; card latency from the question {p50_p95_max(card_lat)} ms"
+        f"messages {tally.desk_other}, edits {tally.desk_edits}; card latency from the question {p50_p95_max(card_lat)} ms"
     )
     shown_in = {n: a for n, a in tally.shown.items() if a <= desk_cutoff and n in tickets}
     shown_lat = [(a - tickets[n].at) * 1000 for n, a in shown_in.items()]
@@ -699,14 +726,14 @@ def report(
     )
     # resources
     print_resources(stats, cpu_parent)
-    sleeps = [float(x) for x in re.findall(r"Retrying after ([\d.]+) seconds", log_text)]
+    sleeps = [float(x) for x in re.findall(r"retrying after ([\d.]+) s", log_text)]
     hits = len(sleeps)
     failed = log_text.count("delivery to ")
     errs = log_text.count(" ERROR ")
     print(
-        f"bot log: {hits} 'Rate limit hit' (PTB's AIORateLimiter slept retry_after+0.1 s: "
-        f"total {sum(sleeps):.1f} s, max {max(sleeps, default=0):.1f} s; while it sleeps every "
-        f"other send of the bot waits too), {failed} deliveries given up, {errs} errors"
+        f"bot log: {hits} 429s retried by the adapter's limiter (each paused its own chat: "
+        f"total {sum(sleeps):.1f} s, max {max(sleeps, default=0):.1f} s), {failed} deliveries "
+        f"given up, {errs} errors"
     )
     if msgs:
         in_flight(msgs)
@@ -723,6 +750,16 @@ def report(
         print("where the time went (answered questions; ms):")
         for line in stage_table(got, msgs):
             print(line)
+    print(f"desk messages the queue's budget model counted: {len(stats.get('desk_entering', []))}")
+    staff = stats.get("staff_sends") or []
+    if staff:
+        print(
+            "desk and page sends: handed to the adapter → accepted by the fake (its limiter's "
+            "wait + HTTP; ms):"
+        )
+        for kind in sorted({k for k, _, _ in staff}):
+            waits = [(b - a) * 1000 for k, a, b in staff if k == kind]
+            print(f"  {kind:<20} {len(waits):>4}  {p50_p95_max(waits)}")
     if args.profile and Path(args.profile).exists():
         print_profile(args.profile)
     summary = {

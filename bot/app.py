@@ -39,7 +39,7 @@ from bot.conversation import category_taps, followups
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.core import BotSettings, Services
 from bot.db import make_engine
-from bot.deskqueue.outbox import CardOutbox, ChatLimit
+from bot.deskqueue.outbox import CardOutbox
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.exchanges import ExchangeStore
@@ -387,11 +387,12 @@ def build_app(
         messenger.register(adapter)
     # with several workers a ticket opened on another one is carded by the leader's poll
     poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
-    group = ChatLimit(settings.telegram.group_per_minute, settings.telegram.group_burst)
     # with several workers a desk chat's cards go from the worker holding its lease
-    cards = CardOutbox(services, settings.desk, poll, {"telegram": group}, by_lease=clustered)
+    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
+    messenger.prioritise(services.settings.desk_chats)  # desk messages before hospital replies
     services.notify_cards = cards.notify
     services.desk_has_room = cards.queue.has_room
+    services.refresh_later = cards.refresh_later
     services.broadcasts = broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast, claimant=claimant),
         AdapterTransport(chosen),

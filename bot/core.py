@@ -90,6 +90,9 @@ class Services:
     #: Whether a desk chat's rate leaves room for a non-urgent message now, an urgent one
     #: still passing after it (the card outbox's pace); wired by the composition root.
     desk_has_room: Callable[[ChatRef], bool] = field(default=lambda _: True)
+    #: Re-render a ticket's card in a desk later, when its rate has room (the card outbox);
+    #: wired by the composition root.
+    refresh_later: Callable[[str, ChatRef], None] = field(default=lambda _n, _d: None)
     #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
     broadcasts: Broadcasts | None = None
     #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).
@@ -155,20 +158,35 @@ def card_in(services: Services, number: str, desk: ChatRef) -> MessageRef | None
     return None
 
 
-async def refresh_cards(services: Services, number: str) -> None:
+async def refresh_cards(
+    services: Services, number: str, desks: tuple[ChatRef, ...] | None = None
+) -> None:
     """Re-render the ticket's card in every desk (status, engineer, buttons), or the digest
-    that listed it there."""
+    that listed it there. An edit spends the desk chat's rate like a message: a desk without
+    room for an urgent message after it gets the edit later, from the card outbox."""
+    chats = services.settings.desk_chats if desks is None else desks
+    later = [d for d in chats if not services.desk_has_room(d)]
+    for desk in later:
+        services.refresh_later(number, desk)
+    held = {(d.platform, d.chat_id) for d in later}
+    only = None if desks is None else {(d.platform, d.chat_id) for d in desks}
+
+    def here(desk: ChatRef) -> bool:
+        key = (desk.platform, desk.chat_id)
+        return key not in held and (only is None or key in only)
 
     def cards() -> list[tuple[MessageRef, Reply]]:
         ticket = services.tickets.get(number)
         out = []
-        for desk in services.settings.desk_chats:
+        for desk in filter(here, chats):
             card = card_in(services, number, desk)
             if card is not None:
                 out.append((card, card_reply(services, ticket, desk)))
         digests = DigestStore(services.db.engine)
         for digest in digests.listing(ticket.id or 0):
             desk = ChatRef(digest.platform, digest.chat_id)
+            if not here(desk):
+                continue
             listed = digests.tickets_of(digest.id or 0)
             buttons = services.settings.desk.digest_buttons
             reply = digest_reply(services, listed, desk, buttons, urgent=digest.urgent)

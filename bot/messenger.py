@@ -18,16 +18,19 @@ A permanent failure (bot removed, chat gone) is recorded ``failed``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from adapters.base import (
     Adapter,
     ButtonPress,
     ChatRef,
+    DeclaresSendBudget,
     DeliveryError,
     MessageRef,
     Reply,
+    SendBudget,
     ShowsTyping,
 )
 from bot.gateway import Database
@@ -56,6 +59,25 @@ class Messenger:
         #: Told of every message about to reach an adapter (send or edit): the desk's pace
         #: models each chat's rate limiter from them (``bot.deskqueue``).
         self._observers: list[Callable[[ChatRef], None]] = []
+        #: Chats whose messages go first where a platform's overall budget is short.
+        self._priority: set[tuple[str, str]] = set()
+
+    def prioritise(self, chats: Iterable[ChatRef]) -> None:
+        """Mark every message to these chats (the engineers' desks) ``Reply.priority``."""
+        self._priority |= {(c.platform, c.chat_id) for c in chats}
+
+    def send_budget(self, chat: ChatRef) -> SendBudget | None:
+        """What the chat's platform lets the bot post there (None: nothing declared)."""
+        adapter = self._adapters.get(chat.platform)
+        if isinstance(adapter, DeclaresSendBudget):
+            return adapter.send_budget(chat)
+        return None
+
+    def _outgoing(self, reply: Reply) -> Reply:
+        """The text through the redaction gate; a desk's message marked priority."""
+        if not reply.priority and (reply.chat.platform, reply.chat.chat_id) in self._priority:
+            reply = dataclasses.replace(reply, priority=True)
+        return self._gate.outgoing(reply)
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -103,7 +125,7 @@ class Messenger:
     async def _send(self, adapter: Adapter, reply: Reply) -> MessageRef | None:
         self._entering(reply.chat)
         try:
-            return await adapter.send(self._gate.outgoing(reply))
+            return await adapter.send(self._outgoing(reply))
         except DeliveryError as exc:
             log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
             return None
@@ -120,7 +142,7 @@ class Messenger:
             return None
         self._entering(chat)
         try:
-            sent = await adapter.send(self._gate.outgoing(reply))
+            sent = await adapter.send(self._outgoing(reply))
         except DeliveryError as exc:
             log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
             reason = exc.reason
@@ -144,7 +166,7 @@ class Messenger:
             return False
         self._entering(ChatRef(message.platform, message.chat_id))
         try:
-            await adapter.edit(message, self._gate.outgoing(reply))
+            await adapter.edit(message, self._outgoing(reply))
             return True
         except DeliveryError as exc:
             log.warning(

@@ -22,7 +22,7 @@ from bot.inbox.scope import replaying
 from bot.links import Side
 from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
-from bot.tickets.models import URGENT, Direction, Status, Ticket
+from bot.tickets.models import Direction, Status, Ticket
 from bot.tickets.store import (
     Actor,
     AlreadyClaimed,
@@ -205,12 +205,13 @@ async def relay_to_desks(
 ) -> None:
     """Show a hospital's message on the ticket's card in every desk (as a reply to it).
 
-    Not while a desk is saturated if the ticket is non-urgent and nobody has claimed it: the
-    message is on the ticket (console, ``/ticket``) and its card or digest shows the ticket,
-    and the desk's rate stays free for urgent cards."""
+    Not while a desk's budget has no room for an urgent message after it if nobody has
+    claimed the ticket (a P1 too: its card or digest already shows it, and in a P1 storm the
+    people repeating their question in its thread took the slots the next P1s waited for): the
+    message is on the ticket (console, ``/ticket``), and the desk's budget stays free for
+    urgent tickets. Once someone has claimed it, every follow-up is relayed."""
     for desk in services.settings.desk_chats:
-        quiet = ticket.status == "new" and ticket.urgency not in URGENT
-        if quiet and not services.desk_has_room(desk):
+        if ticket.status == "new" and not services.desk_has_room(desk):
             log.info("desk %s saturated: #%s's follow-up kept on it", desk.chat_id, ticket.number)
             continue
         card = await services.db.read(partial(card_in, services, ticket.number, desk))

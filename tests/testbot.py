@@ -32,6 +32,7 @@ from adapters.base import (
     Reply,
     Sender,
 )
+from adapters.budget import SendBudget
 from bot.app import App, build_app
 from bot.config import Secrets, load_settings
 from bot.db import make_engine
@@ -110,8 +111,10 @@ class MemoryAdapter:
     """An ``Adapter`` kept in memory: what the bot says is recorded in ``said``; chats in
     ``gone`` refuse sends permanently (the bot was removed)."""
 
-    def __init__(self, platform: str = "telegram") -> None:
+    def __init__(self, platform: str = "telegram", budget: SendBudget | None = None) -> None:
         self.platform = platform
+        #: What it declares as every chat's send budget (None: nothing, as the web chat).
+        self.budget = budget
         self.said: list[Said] = []
         self.acknowledged: list[tuple[ButtonPress, str]] = []
         self.gone: set[str] = set()
@@ -127,6 +130,9 @@ class MemoryAdapter:
 
     async def stop(self) -> None:
         self.handlers = None
+
+    def send_budget(self, chat: ChatRef) -> SendBudget | None:
+        return self.budget
 
     async def send(self, reply: Reply) -> MessageRef:
         if reply.chat.chat_id in self.gone:
@@ -235,17 +241,23 @@ class TestBot:
 
 @contextlib.asynccontextmanager
 async def running_testbot(
-    tmp_path: Path, index_dir: Path, config: str, *, platform: str = "telegram"
+    tmp_path: Path,
+    index_dir: Path,
+    config: str,
+    *,
+    platform: str = "telegram",
+    budget: SendBudget | None = None,
 ) -> AsyncIterator[TestBot]:
     """The app built from ``config`` (TOML; a ``[storage]`` on ``tmp_path`` is added) with a
-    ``MemoryAdapter`` for ``platform``; ``index_dir`` is shared so the KB is embedded once."""
+    ``MemoryAdapter`` for ``platform`` declaring ``budget``; ``index_dir`` is shared so the KB
+    is embedded once."""
     path = tmp_path / "config.toml"
     path.write_text(config + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', "utf-8")
     settings = load_settings(path)
     settings = dataclasses.replace(
         settings, kb=dataclasses.replace(settings.kb, index_dir=str(index_dir))
     )
-    adapter = MemoryAdapter(platform)
+    adapter = MemoryAdapter(platform, budget)
     app = build_app(
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[adapter]
     )

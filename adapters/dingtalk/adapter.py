@@ -29,6 +29,7 @@ from dingtalk_stream import ChatbotMessage
 from dingtalk_stream.card_callback import Card_Callback_Router_Topic
 
 from adapters.base import ButtonPress, ChatRef, CoreHandlers, DeliveryError, MessageRef, Reply
+from adapters.budget import SendBudget
 
 from . import convert
 from .client import OpenApiError, TenantApi
@@ -230,6 +231,12 @@ class DingTalkAdapter:
             if origin and origin.expires_ms > self._clock.wall() * 1000 + _WEBHOOK_MARGIN_MS:
                 return origin
         return None
+
+    def send_budget(self, chat: ChatRef) -> SendBudget:
+        """``adapters.base.DeclaresSendBudget``: DingTalk's messages per minute in one group
+        (a robot over it is muted for 10 minutes), a few back to back."""
+        count = self.settings.group_messages_per_minute
+        return SendBudget(count, 60.0 + self.settings.limit_margin, min(3, count))
 
     async def send(self, reply: Reply) -> MessageRef:
         tenant, target = self._tenant_for(reply.chat)

@@ -76,6 +76,7 @@ from adapters.base import (
     MessageRef,
     Reply,
 )
+from adapters.budget import SendBudget
 
 from .convert import (
     ACTION_PREFIX,
@@ -639,6 +640,14 @@ class SlackAdapter:
         return name
 
     # ------------------------------------------------------------------ outbound
+
+    def send_budget(self, chat: ChatRef) -> SendBudget | None:
+        """``adapters.base.DeclaresSendBudget``: one post per ``post_interval`` per channel
+        (Slack allows about one a second); None when unpaced."""
+        interval = self.settings.post_interval
+        if interval <= 0:
+            return None
+        return SendBudget(max(1, round(60 / interval)), 60.0, 1)
 
     async def send(self, reply: Reply) -> MessageRef:
         """Post ``reply`` (in the thread of ``reply_to``); returns the posted message's ref.

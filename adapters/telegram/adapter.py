@@ -5,14 +5,16 @@ on our webhook endpoint, and each goes to the core: callback queries → ``on_bu
 membership, migration and rename service messages → ``on_chat_event``; user messages (new or
 edited: text, captions, photos, files, voice; commands included, as text) → ``on_message``.
 Everything else is ignored. The core's handlers return once the update is stored, and only
-then is it confirmed: polling asks for the next offset only past stored updates (PTB's
+then is it confirmed (a batch is stored chat by chat in order, the chats side by side):
+polling asks for the next offset only past stored updates (PTB's
 ``Updater`` confirms a batch as soon as it has queued it, hence our loop), the webhook answers
 200 only after storage. When the core cannot store (``InboxUnavailable``), polling waits and
 asks for the same updates again; the webhook answers 503 so Telegram re-sends. Errors are
 logged with the update id — never the update or its text, which may carry patient data.
 
 Outbound, ``send``/``edit``/``acknowledge`` turn ``Reply`` objects into Bot API calls through
-PTB's ``AIORateLimiter`` (flood limits, and the one place 429s are retried), follow group →
+our ``ChatRateLimiter`` (``limiter.py``: each chat's budget, the overall one with desk messages
+and pages first; a 429 pauses only its chat, and is the one failure retried there), follow group →
 supergroup migration, and retry only failures that prove the request was not delivered
 (connection refused, pool timeout, a 5xx answer). A read timeout or a dropped connection
 after a send went out is ``DeliveryError(outcome_unknown=True)``: Telegram has usually
@@ -27,7 +29,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -44,7 +46,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, filters
+from telegram.ext import Application, ApplicationBuilder, filters
 
 from adapters.base import (
     ButtonPress,
@@ -57,8 +59,10 @@ from adapters.base import (
     MessageRef,
     Reply,
 )
+from adapters.budget import SendBudget
 
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
+from .limiter import PRIORITY, ChatRateLimiter
 from .settings import TelegramSettings
 
 __all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
@@ -134,17 +138,7 @@ class TelegramAdapter:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .rate_limiter(
-                # Leaky buckets with a small burst: AsyncLimiter(20, 60) would let 20 messages out
-                # at once and 20 more within the same minute, which Telegram answers with a 429
-                # of ~1 min that pauses *every* send of the bot. A burst of `group_burst`, then
-                # one every 60/group_per_minute s, never exceeds 20 in any minute by much.
-                AIORateLimiter(
-                    overall_max_rate=settings.overall_burst,
-                    overall_time_period=settings.overall_burst / settings.overall_per_second,
-                    group_max_rate=settings.group_burst,
-                    group_time_period=settings.group_burst * 60 / settings.group_per_minute,
-                    max_retries=settings.max_retries,
-                )
+                ChatRateLimiter(settings.chat_budget, settings.overall_budget, settings.max_retries)
             )
             .job_queue(None)
             .updater(None)  # our own polling loop / webhook endpoint: see the module docstring
@@ -309,13 +303,30 @@ class TelegramAdapter:
                 self._log.warning("telegram getUpdates failed: %s", type(exc).__name__)
                 await asyncio.sleep(self._backoff(failures))
                 continue
-            stored_all = True
-            for update in updates:
+            if await self._deliver_batch(updates):
+                failures = 0
+            else:
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))
+
+    async def _deliver_batch(self, updates: Sequence[Update]) -> bool:
+        """Hand a batch to the core: each chat's updates in order, the chats side by side
+        (storing an update is a database write; one after another, a busy bot's polling fell
+        seconds behind — 20 updates a second at ~50 ms each). The offset moves past the
+        longest run of stored updates; returns whether all were stored."""
+        by_chat: dict[int | None, list[Update]] = {}
+        for update in updates:
+            chat = update.effective_chat
+            by_chat.setdefault(chat.id if chat is not None else None, []).append(update)
+        unstored: set[int] = set()
+
+        async def in_order(chat_updates: list[Update]) -> None:
+            for i, update in enumerate(chat_updates):
                 try:
                     await self._deliver(update)
                 except InboxUnavailable:
-                    stored_all = False
-                    break
+                    unstored.update(u.update_id for u in chat_updates[i:])
+                    return
                 except Exception as exc:  # a conversion bug must not wedge the chat's updates
                     self._log.error(
                         "telegram update %s failed: %s",
@@ -323,12 +334,13 @@ class TelegramAdapter:
                         type(exc).__name__,
                         exc_info=exc,
                     )
-                self._offset = update.update_id + 1
-            if stored_all:
-                failures = 0
-            else:
-                failures += 1
-                await asyncio.sleep(self._backoff(failures))
+
+        await asyncio.gather(*(in_order(chat_updates) for chat_updates in by_chat.values()))
+        for update in updates:
+            if update.update_id in unstored:
+                return False  # asked for again from here (the stored ones are stored once)
+            self._offset = update.update_id + 1
+        return True
 
     def _backoff(self, failures: int) -> float:
         return float(min(self.settings.network_backoff * 2 ** min(failures, 16), MAX_POLL_BACKOFF))
@@ -363,11 +375,19 @@ class TelegramAdapter:
         one, which carries the buttons. A chat that became a supergroup is followed: the core
         gets a MIGRATED event and the message goes to the new chat."""
         ref: MessageRef | None = None
-        for kwargs in render_parts(reply):
-            message = await self._send_one(reply.chat, kwargs)
-            ref = MessageRef(PLATFORM, str(message.chat_id), str(message.message_id))
+        priority = PRIORITY.set(reply.priority)
+        try:
+            for kwargs in render_parts(reply):
+                message = await self._send_one(reply.chat, kwargs)
+                ref = MessageRef(PLATFORM, str(message.chat_id), str(message.message_id))
+        finally:
+            PRIORITY.reset(priority)
         assert ref is not None  # render_parts returns at least one part
         return ref
+
+    def send_budget(self, chat: ChatRef) -> SendBudget:
+        """``adapters.base.DeclaresSendBudget``: what Telegram lets the bot post into a chat."""
+        return self.settings.chat_budget(self._current_chat_id(chat.chat_id))
 
     async def _send_one(self, chat: ChatRef, kwargs: dict[str, Any]) -> Message:
         kwargs = {**kwargs, "chat_id": self._current_chat_id(kwargs["chat_id"])}
@@ -393,6 +413,7 @@ class TelegramAdapter:
             kwargs.pop(key, None)
         chat = ChatRef(PLATFORM, message.chat_id)
         chat_id = self._current_chat_id(message.chat_id)
+        priority = PRIORITY.set(reply.priority)
         try:
             await self._retrying(
                 chat,
@@ -414,6 +435,8 @@ class TelegramAdapter:
             ) from exc
         except TelegramError as exc:
             raise self._delivery_error(chat, exc) from exc
+        finally:
+            PRIORITY.reset(priority)
 
     async def typing(self, chat: ChatRef) -> None:
         """``sendChatAction typing`` (shown for 5 s or until the next message); best effort."""
@@ -481,7 +504,7 @@ class TelegramAdapter:
     ) -> T:
         """Retry, with exponential backoff, the network failures that prove the request did
         not reach Telegram (and, for ``idempotent`` calls, every network failure); 429s were
-        retried by the rate limiter. A send that may have arrived raises
+        retried by the rate limiter (in their chat only). A send that may have arrived raises
         ``DeliveryError(outcome_unknown=True)``. Other Telegram errors pass through."""
         attempt = 0
         while True:

@@ -41,6 +41,7 @@ from adapters.base import (
     NotConnectedHere,
     Reply,
 )
+from adapters.budget import SendBudget
 
 from .arrivals import Arrivals, Recent
 from .client import Frame, NotConnected, TenantConnection, WeComError
@@ -213,6 +214,11 @@ class WeComAdapter:
         return message
 
     # ------------------------------------------------------------------ outbound
+
+    def send_budget(self, chat: ChatRef) -> SendBudget:
+        """``adapters.base.DeclaresSendBudget``: the per-chat pace ``SendPacer`` applies."""
+        count = self.settings.chat_per_minute
+        return SendBudget(count, 60.0, min(self.settings.chat_burst, count))
 
     async def send(self, reply: Reply) -> MessageRef:
         """``send_here``, or on a worker without the tenant's connection (another holds the

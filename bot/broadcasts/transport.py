@@ -7,7 +7,7 @@ delivery failed — permanent (removed from the group: 'failed' with the reason)
 keeps them and a slow group does not hold a worker slot for 12 s. So the broadcaster talks to
 the adapters through ``Transport``, a three-method slice of ``adapters.base.Adapter`` that raises.
 
-Why pace at all when the Telegram adapter already rate-limits (PTB's ``AIORateLimiter``)? That
+Why pace at all when the Telegram adapter already rate-limits (its own limiter)? That
 limiter is shared with normal replies and is first-come-first-served: 2,000 notices handed to it
 at once would put a hospital's question 66 s behind them. The ``Pacer`` feeds the adapter just
 below the platform's limit with a burst of one, and the worker keeps at most ``concurrency``

@@ -1,18 +1,22 @@
 """The card outbox: what each desk chat gets next, and when.
 
-A desk group takes about 20 messages a minute (Telegram), and the adapter's rate limiter
-queues in arrival order: a P1 card handed to it behind twenty P3 cards waits a minute. So the
-order is decided here, before the limiter, and non-urgent sends are held in our own queue:
+A desk chat takes only so many messages (Telegram: 20 a minute in a group; every adapter
+declares its chats' budget, ``adapters.base.DeclaresSendBudget``), and a message handed to the
+adapter waits there for its turn in arrival order: a P1 card handed over behind twenty P3 cards
+waits a minute. So the order is decided here, before the adapter, on a model of the chat's
+budget (``adapters.budget.BudgetMeter``, counting every message the messenger hands that
+chat's adapter):
 
-* a P1/P2 card goes at once (most urgent, then oldest, re-read after every send);
-* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows and the chat's
-  limiter (modelled here from every send) keeps room for an urgent card after it — so an
-  urgent card never finds the limiter's bucket full of non-urgent ones;
+* P1/P2 tickets go in the chat's next free slot, and that message carries ALL of them then: a
+  card when the budget lets each go at once (``urgent_digest_within_seconds``), else ONE urgent
+  digest listing them with the mentions their cards would carry; non-urgent sends are held
+  back entirely while an urgent one waits for its slot;
+* a P3/P4 card or a digest only when ``[desk] non_urgent_per_minute`` allows and the budget
+  keeps room for an urgent message right after it;
 * when more non-urgent tickets wait than that rate clears (``digest_after_cards``, or the
   oldest waited ``digest_after_seconds``), ONE digest lists them instead of a card each;
-* when more P1/P2 cards wait than the modelled limiter sends within
-  ``urgent_digest_within_seconds`` (P1s alone beyond the group's rate), ONE urgent digest
-  lists them at once, with the mentions their cards would carry.
+* a card changed while the chat had no room (an incident joined, a claim) is re-rendered when
+  the budget has room again: an edit spends it like a message.
 """
 
 from __future__ import annotations
@@ -21,14 +25,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 
-from adapters.base import ChatRef
+from adapters.base import BudgetMeter, ChatRef, SendBudget
 from bot.clock import Clock
-from bot.core import Services, post_card
+from bot.core import Services, post_card, refresh_cards
 from bot.deskqueue.digest import digest_reply
 from bot.deskqueue.models import DeskDigest
 from bot.deskqueue.settings import DeskSettings
@@ -38,59 +40,66 @@ from bot.tickets.models import URGENT, Ticket
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ChatLimit:
-    """A desk chat's send limit as its adapter applies it: a leaky bucket of ``burst`` sends
-    draining at ``per_minute`` (Telegram groups: ``[telegram] group_per_minute``/``group_burst``)."""
-
-    per_minute: float
-    burst: int
-
-
 class DeskPace:
-    """When a non-urgent send may go to a desk chat, on the services' clock: ``60 /
-    non_urgent_per_minute`` seconds after the last non-urgent one, and only while the chat's
-    limiter — modelled from every message the messenger hands its adapter for that chat
-    (cards, relays, warnings, answers, edits) — keeps room for an urgent card after it."""
+    """When the next message may go to a desk chat, on the services' clock. ``budget_of``: the
+    chat's send budget as its adapter declares it (None: no limit known, only the non-urgent
+    rate applies). The budget is modelled from every message the messenger hands the chat's
+    adapter (cards, digests, relays, warnings, answers, edits) — per process."""
 
-    def __init__(self, per_minute: float, limits: Mapping[str, ChatLimit], clock: Clock) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        budget_of: Callable[[ChatRef], SendBudget | None],
+        clock: Clock,
+    ) -> None:
         self._gap = dt.timedelta(seconds=60.0 / per_minute)
-        self._limits = limits
+        self._budget_of = budget_of
         self._clock = clock
         self._last: dict[tuple[str, str], dt.datetime] = {}  # the last non-urgent send
-        self._bucket: dict[tuple[str, str], tuple[float, dt.datetime]] = {}  # level, when
+        self._meters: dict[tuple[str, str], BudgetMeter] = {}
 
-    def _level(self, chat: ChatRef, now: dt.datetime) -> float:
-        limit = self._limits.get(chat.platform)
-        if limit is None:
-            return 0.0
-        level, at = self._bucket.get((chat.platform, chat.chat_id), (0.0, now))
-        return max(0.0, level - (now - at).total_seconds() * limit.per_minute / 60.0)
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    def _meter(self, chat: ChatRef) -> BudgetMeter | None:
+        budget = self._budget_of(chat)
+        if budget is None:
+            return None
+        key = (chat.platform, chat.chat_id)
+        meter = self._meters.get(key)
+        if meter is None or meter.budget != budget:
+            meter = self._meters[key] = BudgetMeter(budget)
+        return meter
 
     def entering(self, chat: ChatRef) -> None:
-        """A message is about to reach the chat's limiter (a ``Messenger`` observer)."""
-        now = self._clock()
-        self._bucket[(chat.platform, chat.chat_id)] = (self._level(chat, now) + 1.0, now)
+        """A message is about to reach the chat's adapter (a ``Messenger`` observer)."""
+        meter = self._meter(chat)
+        if meter is not None:
+            meter.take_next(self._now())
 
     def non_urgent_sent(self, desk: ChatRef) -> None:
         self._last[(desk.platform, desk.chat_id)] = self._clock()
 
+    def _free_in(self, desk: ChatRef, reserve: int) -> float:
+        meter = self._meter(desk)
+        if meter is None:
+            return 0.0
+        now = self._now()
+        return max(0.0, meter.free_at(now, reserve) - now)
+
+    def slot(self, desk: ChatRef) -> float:
+        """Seconds until the chat's next message leaves at once (0: now)."""
+        return self._free_in(desk, 0)
+
     def room(self, desk: ChatRef) -> float:
         """Seconds until one more message leaves room for an urgent one (0: now)."""
-        limit = self._limits.get(desk.platform)
-        if limit is None:
-            return 0.0
-        over = self._level(desk, self._clock()) - max(0, limit.burst - 2)
-        return max(0.0, over * 60.0 / limit.per_minute)
+        return self._free_in(desk, 1)
 
     def passing_within(self, desk: ChatRef, seconds: float) -> int | None:
-        """How many messages handed to the chat's limiter now leave it within ``seconds``
-        (None: no modelled limit on this platform)."""
-        limit = self._limits.get(desk.platform)
-        if limit is None:
-            return None
-        free = limit.burst - self._level(desk, self._clock()) + seconds * limit.per_minute / 60
-        return max(0, math.floor(free))
+        """How many messages handed to the chat's adapter now leave within ``seconds``
+        (None: no declared budget on this platform)."""
+        meter = self._meter(desk)
+        return None if meter is None else meter.passing_within(self._now(), seconds)
 
     def wait(self, desk: ChatRef) -> float:
         """Seconds until a non-urgent card or digest may go (0: now)."""
@@ -102,22 +111,26 @@ class DeskPace:
 class DeskQueue:
     """One pass over every desk chat: urgent cards, then what the pace allows."""
 
-    def __init__(
-        self,
-        services: Services,
-        settings: DeskSettings,
-        limits: Mapping[str, ChatLimit] | None = None,
-    ) -> None:
+    def __init__(self, services: Services, settings: DeskSettings) -> None:
         self._s = services
         self._settings = settings
         self._digests = DigestStore(services.db.engine, services.clock)
-        self.pace = DeskPace(settings.non_urgent_per_minute, limits or {}, services.clock)
+        self.pace = DeskPace(
+            settings.non_urgent_per_minute, services.messenger.send_budget, services.clock
+        )
         self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
         #: The desk chats this worker posts to (None: all). With several workers each desk
         #: chat's queue is claimed by one of them (``CardOutbox.serve``), because what goes
         #: when is decided from that chat's modelled limiter, which lives in one process.
         self.serving: set[tuple[str, str]] | None = None
+        #: per desk chat: tickets whose card (or digest line) changed while it had no room
+        self._stale: dict[tuple[str, str], dict[str, None]] = {}
         services.messenger.observe(self._entering)
+
+    def refresh_later(self, number: str, desk: ChatRef) -> None:
+        """Re-render the ticket's card in ``desk`` when its rate has room (an edit spends it
+        like a message; per process: a restart forgets it, the card stays as it was)."""
+        self._stale.setdefault((desk.platform, desk.chat_id), {})[number] = None
 
     def _entering(self, chat: ChatRef) -> None:
         """Every message about to reach an adapter; only the desk chats' are modelled."""
@@ -163,6 +176,8 @@ class DeskQueue:
             unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
             urgent = [t for t in waiting if t.urgency in URGENT]
             again = next((d for d in unsent if d.urgent), None)  # a crash or a failed send
+            if (again is not None or urgent) and (slot := self.pace.slot(desk)) > 0:
+                return slot  # its turn: whatever urgent waits then goes into that message
             if again is not None:
                 if not await self._send_digest(again, desk):
                     failed.add(f"digest:{again.id}")
@@ -170,8 +185,14 @@ class DeskQueue:
             if urgent:
                 failed |= await self._send_urgent(desk, urgent, raised)
                 continue
+            stale = self._stale.get((desk.platform, desk.chat_id))
+            if stale and self.pace.room(desk) == 0:  # before new non-urgent cards: claims show
+                number = next(iter(stale))
+                del stale[number]
+                await refresh_cards(self._s, number, (desk,))
+                continue
             if not waiting and not unsent:
-                return None
+                return self.pace.room(desk) if stale else None
             wait = self.pace.wait(desk)
             if wait > 0:
                 return wait
@@ -197,8 +218,9 @@ class DeskQueue:
         return None
 
     async def _send_urgent(self, desk: ChatRef, urgent: list[Ticket], raised: set[int]) -> set[str]:
-        """The most urgent card, or ONE urgent digest when more P1/P2 cards wait than the
-        chat's limiter sends within seconds; returns the keys of a failed send."""
+        """The most urgent card, or ONE urgent digest listing every waiting P1/P2 when more
+        wait than the chat's budget lets go within ``urgent_digest_within_seconds``; returns
+        the keys of a failed send."""
         passing = self.pace.passing_within(desk, self._settings.urgent_digest_within_seconds)
         listable = [t for t in urgent if t.id not in raised][: self._settings.digest_max_tickets]
         if passing is not None and len(urgent) > passing and len(listable) > 1:
@@ -258,12 +280,11 @@ class CardOutbox:
         services: Services,
         settings: DeskSettings | None = None,
         interval: float = 60.0,
-        limits: Mapping[str, ChatLimit] | None = None,
         *,
         by_lease: bool = False,
     ) -> None:
         """``by_lease``: one of several workers — post to no desk chat until ``serve``."""
-        self.queue = DeskQueue(services, settings or DeskSettings(), limits)
+        self.queue = DeskQueue(services, settings or DeskSettings())
         if by_lease:
             self.queue.serving = set()
         self._interval = interval
@@ -271,6 +292,11 @@ class CardOutbox:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+
+    def refresh_later(self, number: str, desk: ChatRef) -> None:
+        """``Services.refresh_later``: the queue re-renders it when the desk has room."""
+        self.queue.refresh_later(number, desk)
+        self.notify()
 
     def notify(self) -> None:
         """Wake the worker; callable from any thread (a web form's ticket is written on the

@@ -11,9 +11,10 @@ from annotated_types import Ge, Gt, Le
 
 @dataclass(frozen=True)
 class DeskSettings:
-    #: Non-urgent (P3/P4) cards and digests per minute to one desk chat. The rest of the chat's
-    #: rate (Telegram: 20 a minute per group, a burst of 3) stays free, so a P1/P2 card, a page
-    #: in the desk or an engineer's answer never queues behind them in the adapter's limiter.
+    #: Non-urgent (P3/P4) cards and digests per minute to one desk chat, and only while the
+    #: chat's send budget (declared by its adapter; Telegram: 20 a minute per group, a burst of
+    #: 3) keeps room for an urgent message after them, so a P1/P2 card, a page in the desk or an
+    #: engineer's answer never queues behind them in the adapter's limiter.
     non_urgent_per_minute: Annotated[float, Gt(0)] = 10.0
     #: The desk is saturated when more non-urgent tickets than this wait for a card …
     digest_after_cards: Annotated[int, Ge(1)] = 5
@@ -23,7 +24,7 @@ class DeskSettings:
     digest_max_tickets: Annotated[int, Ge(2), Le(40)] = 25
     #: How many of a digest's tickets get a 接单 button (the others: /claim <no>).
     digest_buttons: Annotated[int, Ge(0), Le(10)] = 5
-    #: P1/P2 cards go at once while the chat's limiter sends them all within this many seconds;
-    #: when more wait (P1s alone beyond the group's rate), ONE urgent digest 「🚨 紧急工单汇总」
-    #: lists them (with the cards' mentions), so each is shown in the desk within seconds.
-    urgent_digest_within_seconds: Annotated[float, Ge(0), Le(60)] = 5.0
+    #: P1/P2 tickets go in the chat's next free slot, all of them in that message: a card each
+    #: while the budget lets them all go within this many seconds, else ONE urgent digest
+    #: 「🚨 紧急工单汇总」 listing them (with the cards' mentions), so none waits a slot more.
+    urgent_digest_within_seconds: Annotated[float, Ge(0), Le(60)] = 1.0

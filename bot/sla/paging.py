@@ -4,6 +4,10 @@ button, and a POST to the phone/SMS paging service's webhook.
 A Telegram engineer must have opened a private chat with the bot once (Telegram lets a bot
 write only to users who started it); a Slack engineer is written to by user id (Slack opens
 the DM). What was reached is returned, so the hospital and the audit trail are told the truth.
+
+A private chat takes about one message a second (Telegram), so in a storm of P1s the pages to
+one engineer would queue one per second; instead the pages waiting while one is being sent
+go out together in the next message (each with its 收到 button).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -63,6 +67,27 @@ class PageResult:
         return line
 
 
+@dataclass
+class _Waiting:
+    """The pages waiting for one chat's next message, and who awaits each."""
+
+    pages: list[tuple[Page, asyncio.Future[bool]]] = field(default_factory=list)
+
+
+def _page_reply(chat: ChatRef, pages: list[Page]) -> Reply:
+    """One page as it is; several as one message listing each, a 收到 button per ticket."""
+    if len(pages) == 1:
+        text = pages[0].text
+    else:
+        text = f"🚨 {len(pages)} 条呼叫：\n\n" + "\n\n".join(p.text for p in pages)
+    label = "收到，我来处理" if len(pages) == 1 else "收到 #{}"
+    buttons = tuple(
+        (Button(label.format(p.number), encode(AckPage(p.number))),)
+        for p in dict((p.number, p) for p in pages).values()
+    )
+    return Reply(chat=chat, text=text, buttons=buttons, priority=True)
+
+
 class Pager:
     def __init__(
         self,
@@ -77,6 +102,8 @@ class Pager:
         self._settings = settings
         self._clock = clock
         self._http = http
+        self._waiting: dict[ChatRef, _Waiting] = {}
+        self._senders: set[asyncio.Task[None]] = set()
 
     async def page(self, page: Page) -> PageResult:
         at = as_utc(self._clock())
@@ -93,7 +120,6 @@ class Pager:
         engineer = await asyncio.to_thread(self._registry.get_engineer, engineer_id)
         identities = await asyncio.to_thread(self._registry.identities_of, engineer_id)
         name = engineer.name if engineer else engineer_id
-        button = ((Button("收到，我来处理", encode(AckPage(page.number))),),)
         reached = []
         for identity in identities:
             if (
@@ -102,10 +128,40 @@ class Pager:
             ):
                 continue
             chat = ChatRef(identity.platform, identity.platform_user_id)
-            sent = await self._messenger.send(Reply(chat=chat, text=page.text, buttons=button))
-            if sent is not None:
+            if await self._deliver(chat, page):
                 reached.append((engineer_id, name, identity.platform))
         return reached
+
+    async def _deliver(self, chat: ChatRef, page: Page) -> bool:
+        """Send ``page`` to ``chat`` in the chat's next message (with every other page waiting
+        for it); True once delivered."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(chat)
+        if waiting is None:
+            waiting = self._waiting[chat] = _Waiting()
+            sender = asyncio.create_task(self._send_waiting(chat, waiting), name="page-sender")
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        waiting.pages.append((page, done))
+        return await done
+
+    async def _send_waiting(self, chat: ChatRef, waiting: _Waiting) -> None:
+        """One message at a time to ``chat``, each carrying every page waiting then."""
+        try:
+            while waiting.pages:
+                batch, waiting.pages = waiting.pages, []
+                try:
+                    sent = await self._messenger.send(_page_reply(chat, [p for p, _ in batch]))
+                except Exception as exc:  # handed to each waiter, whose page() reports it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(sent is not None)
+        finally:
+            del self._waiting[chat]
 
     async def _webhook(self, page: Page, at: dt.datetime) -> str:
         body = {

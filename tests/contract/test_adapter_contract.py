@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.base import Button, Citation, DeliveryError, IncomingMessage, Reply
+from adapters.base import (
+    Button,
+    Citation,
+    DeclaresSendBudget,
+    DeliveryError,
+    IncomingMessage,
+    Reply,
+)
 from tests.contract.platforms import PLATFORMS, Capability, Platform
 
 # PTB 22 warns on every RetryAfter it builds (int retry_after is deprecated); not our concern
@@ -141,3 +148,21 @@ async def test_a_chat_the_bot_was_removed_from_fails_permanently(platform: Platf
     with pytest.raises(DeliveryError) as info:
         await platform.adapter.send(Reply(gone, "还在吗"))
     assert info.value.permanent and info.value.chat == gone
+
+
+async def test_the_declared_send_budget_of_a_group_is_one_the_platform_honours(
+    platform: Platform,
+) -> None:
+    """Optional part of the contract (``DeclaresSendBudget``), declared by every platform
+    adapter from its own settings: the desk queue paces a desk chat by it and decides what
+    goes into its next message. A burst of it, handed over at once, is all delivered."""
+    assert isinstance(platform.adapter, DeclaresSendBudget)
+    budget = platform.adapter.send_budget(platform.group)
+    if budget is None:  # only Slack's harness runs unpaced (post_interval = 0)
+        assert platform.name == "slack"
+        return
+    before = platform.sends()
+    await asyncio.gather(
+        *(platform.adapter.send(Reply(platform.group, f"第{i}条")) for i in range(budget.burst))
+    )
+    assert platform.sends() == before + budget.burst

@@ -378,3 +378,25 @@ async def test_talk_between_people_gets_no_answer_and_no_ticket(bot: App, tg: Fa
     sent = tg.sent_messages(H1_CHAT)
     assert len(sent) == 1 and "/kb/hb-002" in (sent[0].text or "")
     assert bot.services.tickets.open_tickets() == []
+
+
+async def test_a_p1_storm_on_a_telegram_desk_is_shown_at_once_in_one_urgent_digest(
+    bot: App, tg: FakeTelegram
+) -> None:
+    """The Telegram adapter declares its groups' budget (20 a minute, a burst of 3): six P1s
+    at once go into the desk's next slot as ONE urgent digest, not six cards queueing."""
+    numbers = [
+        bot.services.tickets.open_ticket(
+            hospital_id="h001", reporter_platform="telegram", reporter_user_id=str(NURSE),
+            reporter_name="护士小张", source_platform="telegram", source_chat_id=str(H1_CHAT),
+            source_message_id=str(900 + i), question=f"第{i}个院区HIS全部登录不了",
+            category="usage", urgency="P1",
+        ).number
+        for i in range(6)
+    ]  # fmt: skip
+    bot.services.notify_cards()
+    digest = await tg.wait_for_sent(
+        lambda m: m.chat_id == DESK and (m.text or "").startswith("🚨 紧急工单汇总")
+    )
+    assert all((digest.text or "").count(f"/claim {n}") == 1 for n in numbers)
+    assert not [m for m in tg.sent_messages(DESK) if (m.text or "").startswith("🎫")]

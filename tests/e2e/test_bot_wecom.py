@@ -387,3 +387,24 @@ async def test_a_restarted_bot_answers_a_redelivered_callback_not_again(
         assert len([m for m in wc.sent_to(H1_GROUP) if "床位费" in m.content]) == 1
     finally:
         await second.stop()
+
+
+async def test_a_p1_storm_on_a_wecom_desk_is_shown_at_once_in_one_urgent_digest(
+    bot: App, wc: FakeWeCom
+) -> None:
+    """WeCom declares its per-chat budget (``[wecom] chat_per_minute``, ``chat_burst``), so
+    the desk queue paces a WeCom desk by it: six P1s at once — more than the burst — are
+    listed in ONE urgent digest instead of six cards queueing in the adapter's pacer."""
+    numbers = [
+        bot.services.tickets.open_ticket(
+            hospital_id="h001", reporter_platform="wecom", reporter_user_id=NURSE,
+            reporter_name="护士小张", source_platform="wecom", source_chat_id=f"h001/{H1_GROUP}",
+            source_message_id=f"storm{i}", question=f"第{i}个院区HIS全部登录不了",
+            category="usage", urgency="P1",
+        ).number
+        for i in range(6)
+    ]  # fmt: skip
+    bot.services.notify_cards()
+    digest = await wc.wait_for_sent(lambda m: m.chatid == DESK and "紧急工单汇总" in m.content)
+    assert all(digest.content.count(f"/claim {n}") == 1 for n in numbers)
+    assert not [m for m in wc.sent_to(DESK) if m.content.startswith("🎫")]  # no card each

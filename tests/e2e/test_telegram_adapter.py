@@ -460,6 +460,59 @@ async def test_server_errors_are_retried_then_reported_as_temporary() -> None:
         assert tg.sent_messages() == []
 
 
+async def test_a_batch_of_updates_is_stored_chat_by_chat_in_order_chats_side_by_side() -> None:
+    """Storing an update is a database write: one after another, a busy bot's polling fell
+    seconds behind. A chat whose first update is still being stored holds its own next one,
+    not another chat's."""
+    async with FakeTelegram(token=TOKEN) as tg:
+        tg.add_chat(GROUP)
+        tg.add_chat(LAB)
+        adapter = TelegramAdapter(
+            tg.token, settings_for(tg), logging.getLogger(LOGGER), receive_on_start=False
+        )
+        core = RecordingCore()
+        slow = core.gates["甲一"] = asyncio.Event()
+        await adapter.start(core.handlers())
+        try:
+            for chat, user, text in (
+                (GROUP, USER, "甲一"),
+                (GROUP, USER, "甲二"),
+                (LAB, NURSE, "乙一"),
+            ):
+                tg.user_message(chat, user, text)
+            await adapter.start_receiving()  # one getUpdates returns all three
+            await core.wait_until(lambda: "乙一" in core.finished, what="the other chat stored")
+            assert [m.text for m in core.messages] == ["甲一", "乙一"]  # 甲二 waits for 甲一
+            slow.set()
+            await core.wait_until(lambda: len(core.finished) == 3, what="all stored")
+            assert [t for t in core.finished if t.startswith("甲")] == ["甲一", "甲二"]
+            await tg.wait_for_updates_consumed()
+        finally:
+            await adapter.stop()
+
+
+async def test_a_429_in_one_group_holds_neither_a_page_nor_another_group() -> None:
+    """PTB's AIORateLimiter paused every request of the bot for retry_after after any 429;
+    the adapter's limiter pauses only the chat it was about, and retries there after it."""
+    async with FakeTelegram(token=TOKEN) as tg, running(tg) as (adapter, _):
+        tg.add_chat(GROUP)
+        tg.add_chat(LAB)
+        tg.add_user(ENGINEER, first_name="王工")
+        tg.add_chat(ENGINEER, chat_type="private")
+        tg.fail_next("sendMessage", 1, error_code=429, retry_after=30)
+        flooded = asyncio.create_task(adapter.send(Reply(tg_chat(GROUP), "医院群的回复")))
+        await tg.wait_for_call("sendMessage")  # answered 429: GROUP waits 30 s
+        page = Reply(tg_chat(ENGINEER), "🚨 P1 工单 #2026-000001", priority=True)
+        await asyncio.wait_for(adapter.send(page), 5)
+        await asyncio.wait_for(adapter.send(Reply(tg_chat(LAB), "另一个群")), 5)
+        assert [m.text for m in tg.sent_messages()] == ["🚨 P1 工单 #2026-000001", "另一个群"]
+        assert not flooded.done()  # still waiting out its own chat's retry_after
+        assert adapter.send_budget(tg_chat(GROUP)).count == 20
+        flooded.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flooded
+
+
 async def test_core_error_is_logged_with_update_id_but_no_text_and_processing_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.budget import SendBudget
 from tests.testbot import (
     DESK,
     H1_CHAT,
@@ -31,7 +32,10 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def bot(tmp_path: Path, index_dir: Path) -> AsyncIterator[TestBot]:
-    async with running_testbot(tmp_path, index_dir, CONFIG) as running:
+    # the desk declares Telegram's group budget: a burst of 3, 20 a minute
+    async with running_testbot(
+        tmp_path, index_dir, CONFIG, budget=SendBudget(20, 60.0, 3)
+    ) as running:
         yield running
 
 

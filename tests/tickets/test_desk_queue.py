@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters.base import ChatRef
+from adapters.budget import SendBudget
+from bot.core import refresh_cards
 from bot.deskqueue.models import DeskDigest, DeskDigestTicket
-from bot.deskqueue.outbox import ChatLimit, DeskQueue
+from bot.deskqueue.outbox import DeskQueue
 from bot.deskqueue.settings import DeskSettings
 from bot.deskqueue.store import DigestStore
 from bot.gateway import Database
@@ -37,6 +39,21 @@ SETTINGS = DeskSettings(
 )
 
 
+#: What the Telegram adapter declares for a group: 20 a minute, a burst of 3 (one every 3 s).
+GROUP = SendBudget(20, 60.0, 3)
+
+
+class BudgetedAdapter(MemoryAdapter):
+    """A ``MemoryAdapter`` that declares ``budget`` for every chat (None: declares nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.budget: SendBudget | None = None
+
+    def send_budget(self, chat: ChatRef) -> SendBudget | None:
+        return self.budget
+
+
 @pytest.fixture
 def services(
     engine: Engine, clock: FakeClock, registry: RegistryStore, store: TicketStore
@@ -44,7 +61,7 @@ def services(
     """The slice of ``Services`` the card outbox uses, sending to a ``MemoryAdapter``."""
     db = Database(engine)
     messenger = Messenger(db, OutboxStore(engine, clock))
-    adapter = MemoryAdapter()
+    adapter = BudgetedAdapter()
     messenger.register(adapter)
     yield SimpleNamespace(
         db=db,
@@ -56,6 +73,7 @@ def services(
         clock=clock,
         sla=None,
         desk_has_room=lambda _: True,
+        refresh_later=lambda _number, _desk: None,
         adapter=adapter,
     )
     db.close()
@@ -99,8 +117,9 @@ async def test_a_p1_card_overtakes_the_backlog_of_p3_cards(
 async def test_a_non_urgent_card_waits_until_the_chats_limiter_has_room_for_an_urgent_one(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
-    """Telegram's group limiter as the adapter applies it: a burst of 3, one every 3 s."""
-    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    """Telegram's group budget as the adapter declares it: a burst of 3, one every 3 s."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
     urgent = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
     backlog = p3s(open_ticket, 1)
     # two urgent cards filled 2 of the bucket's 3: a P3 now would leave no room for a P1
@@ -174,7 +193,7 @@ async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
 ) -> None:
     """A digest (P3s: saturated; P1s: more than the limiter sends within seconds, an urgent
     one, sent before anything else at the restart) posted but not recorded."""
-    limits = {"telegram": ChatLimit(per_minute=20, burst=3)}
+    services.adapter.budget = GROUP
     waiting = [open_ticket(urgency=urgency, question=f"第{i}台电脑打不开").number for i in range(6)]
 
     def crash(*args: Any) -> None:
@@ -185,11 +204,11 @@ async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
 
     monkeypatch.setattr(DigestStore, "record", crash)
     with pytest.raises(RuntimeError):
-        await DeskQueue(services, SETTINGS, limits).run_once()
+        await DeskQueue(services, SETTINGS).run_once()
     assert len(posted()) == 1
     monkeypatch.undo()
     clock.advance(minutes=1)
-    restarted = DeskQueue(services, SETTINGS, limits)  # a new process: a fresh pace, same tables
+    restarted = DeskQueue(services, SETTINGS)  # a new process: a fresh pace, same tables
     assert await restarted.run_once() is None
     (said,) = posted()
     assert len(desk_texts(services)) == 1 and carded(services) == []
@@ -202,16 +221,16 @@ async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
     assert covered == dict.fromkeys(ids, urgency == "P1")
 
 
-async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
+async def test_a_follow_up_on_an_unclaimed_ticket_is_kept_off_a_desk_without_room(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
-    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
     services.desk_has_room = queue.has_room
     waiting = services.tickets.get(p3s(open_ticket, 1)[0])
     claimed = open_ticket(urgency="P3", question="挂号机黑屏")
     services.tickets.claim(claimed.number, "e01")
-    for i in range(2):
-        open_ticket(urgency="P1", question=f"全院第{i}个系统停了")
+    p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了") for i in range(2)]
     await queue.run_once()  # two P1 cards: one more message would leave no room for a third
 
     def relayed() -> list[str]:
@@ -219,6 +238,10 @@ async def test_a_follow_up_on_an_unclaimed_p3_is_kept_off_a_saturated_desk(
 
     await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
     assert relayed() == []  # kept on the ticket: nobody works it yet
+    await relay_to_desks(
+        services, services.tickets.get(p1s[0].number), "市第一人民医院", "小张", "还是不行 全院"
+    )
+    assert relayed() == []  # a P1's too: its card shows it, the slot is for the next P1
     claimed = services.tickets.get(claimed.number)
     await relay_to_desks(services, claimed, "市第一人民医院", "小张", "还是不行 挂号机")
     assert len(relayed()) == 1  # an engineer is talking with the hospital: always shown
@@ -236,7 +259,8 @@ async def test_more_p1s_than_the_limiter_sends_in_seconds_get_one_urgent_digest(
 ) -> None:
     """A burst of 3 and one every 3 s: 4 cards leave within 5 s, 8 P1s would take 15 s."""
     services.registry.add_identity("telegram", 5001, "e01")  # h001's dedicated engineer
-    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
     flood = [
         open_ticket(urgency="P1", question=f"第{i}个院区HIS全部登录不了").number for i in range(7)
     ]
@@ -271,17 +295,73 @@ async def test_more_p1s_than_the_limiter_sends_in_seconds_get_one_urgent_digest(
     assert not any(f"#{n} " in second for n in flood)
 
 
-async def test_a_single_p1_gets_its_own_card_even_when_the_limiter_is_full(
+async def test_a_single_p1_waits_for_the_desks_next_slot_and_gets_its_own_card(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
-    queue = DeskQueue(services, SETTINGS, {"telegram": ChatLimit(per_minute=20, burst=3)})
+    """Not handed to the adapter early (where it would queue behind the desk's other
+    messages): it goes when the budget lets it leave at once."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
     for _ in range(5):
-        queue.pace.entering(DESK)  # five messages just went to the desk: the bucket is over
+        queue.pace.entering(DESK)  # five messages just went to the desk: 3 now, then +3, +6 s
     p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
+    assert await queue.run_once() == pytest.approx(9.0)  # the slot after the sixth's
+    assert carded(services) == []
+    clock.advance(seconds=9)
     await queue.run_once()
     assert carded(services) == [p1] and urgent_digests(services) == []
-    # a few P1s that the limiter still sends within seconds: a card each
+    # a few P1s the budget lets go at once (the burst is back): a card each
     clock.advance(seconds=60)
     few = [open_ticket(urgency="P1", question=f"第{i}个系统停了").number for i in range(3)]
     await queue.run_once()
     assert carded(services) == [p1, *few] and urgent_digests(services) == []
+
+
+async def test_at_saturation_each_slot_carries_every_waiting_p1_before_any_p3(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """The desk's budget spent, P3s and their digest overdue: the next slot goes to the P1s —
+    one urgent digest listing all that wait then — and the P3s only get the slot after."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
+    backlog = p3s(open_ticket, 6)
+    clock.advance(seconds=61)  # saturated and overdue
+    for _ in range(3):
+        queue.pace.entering(DESK)  # engineers' answers took the burst
+    early = open_ticket(urgency="P1", question="全院HIS登录不了").number
+    assert await queue.run_once() == pytest.approx(3.0)
+    assert desk_texts(services) == []  # nothing non-urgent takes the slot the P1 waits for
+    clock.advance(seconds=2)
+    late = [open_ticket(urgency=u, question=f"{u} 第二院区停了").number for u in ("P1", "P2")]
+    assert await queue.run_once() == pytest.approx(1.0)
+    clock.advance(seconds=1)
+    await queue.run_once()
+    (first, *_) = desk_texts(services)
+    assert first.startswith("🚨 紧急工单汇总（3 张")  # every P1/P2 waiting at the slot
+    assert all(first.count(f"#{n} ") == 1 for n in [early, *late])
+    assert len(desk_texts(services)) == 1  # the P3s' digest waits for room after it
+    clock.advance(seconds=6)
+    await queue.run_once()
+    (digest,) = digests(services)
+    assert all(f"#{n} " in digest for n in backlog)
+
+
+async def test_a_card_changed_while_the_desk_has_no_room_is_edited_when_it_has(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """An edit spends the desk's budget like a message (in a P1 storm, incidents joined by
+    other hospitals re-rendered cards and took the slots the next P1s waited for)."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
+    services.desk_has_room = queue.has_room
+    services.refresh_later = queue.refresh_later
+    p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
+    await queue.run_once()  # two cards: an edit now would leave no room for a third P1
+    services.tickets.claim(p1s[0], "e01")
+    await refresh_cards(services, p1s[0])
+    card = next(s for s in services.adapter.said if p1s[0] in s.text)
+    assert card.edits == []  # held for the desk's next room
+    assert await queue.run_once() == pytest.approx(3.0)
+    clock.advance(seconds=3)
+    assert await queue.run_once() is None
+    assert len(card.edits) == 1 and "张工" in card.text  # re-rendered with the claim

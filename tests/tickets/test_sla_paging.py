@@ -3,6 +3,7 @@ service reported (not raised) so the page's audit line says so."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from adapters.base import MessageRef, Reply
 from bot.messenger import Messenger
 from bot.registry import RegistryStore
 from bot.sla.paging import Page, Pager
 from bot.sla.settings import SlaSettings
+from tests.testbot import MemoryAdapter
 from tests.tickets.conftest import FakeClock
 
 
@@ -107,3 +110,46 @@ async def test_an_engineer_on_dingtalk_is_paged_by_direct_message(
             assert [b["text"] for b in dm.buttons] == ["收到，我来处理"]
         finally:
             await adapter.stop()
+
+
+class HeldAdapter(MemoryAdapter):
+    """Holds every send until ``release`` is set (a private chat's budget spent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.sending = asyncio.Event()
+
+    async def send(self, reply: Reply) -> MessageRef:
+        self.sending.set()
+        await self.release.wait()
+        return await super().send(reply)
+
+
+async def test_pages_waiting_for_an_engineers_chat_go_together_in_its_next_message(
+    registry: RegistryStore, clock: FakeClock
+) -> None:
+    """A storm of P1s: one page in flight, the three after it wait for the chat — and then go
+    in ONE message (each with its 收到 button), not one a second behind each other."""
+    registry.add_identity("telegram", 5001, "e01")
+    adapter = HeldAdapter()
+    messenger = Messenger()
+    messenger.register(adapter)
+    pager = Pager(registry, messenger, SlaSettings(), clock)
+    numbers = [f"2026-00000{i}" for i in range(1, 5)]
+    pages = [Page(n, "P1", "市第一人民医院", f"🚨 紧急故障 #{n}", ("e01",)) for n in numbers]
+    first = asyncio.create_task(pager.page(pages[0]))
+    await adapter.sending.wait()  # its message is on the way (held)
+    rest = [asyncio.create_task(pager.page(p)) for p in pages[1:]]
+    async with asyncio.timeout(10):  # the engineer's identities are read off the loop
+        while sum(len(w.pages) for w in pager._waiting.values()) < 3:
+            await asyncio.sleep(0.001)
+    adapter.release.set()
+    results = await asyncio.gather(first, *rest)
+    assert all(r.reached_names == ("张工",) for r in results)
+    single, together = adapter.said
+    assert single.text == "🚨 紧急故障 #2026-000001" and single.labels == ["收到，我来处理"]
+    assert together.text.startswith("🚨 3 条呼叫")
+    assert all(f"#{n}" in together.text for n in numbers[1:])
+    assert sorted(together.labels) == [f"收到 #{n}" for n in numbers[1:]]  # in arrival order
+    assert together.reply.priority  # before hospital replies where the budget is short
