@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telegram import Chat as TgChat
@@ -284,8 +284,15 @@ def to_chat_event(update: Update) -> ChatEvent | None:
 
     ``migrate_to_chat_id`` (posted in the old group) gives MIGRATED; its twin
     ``migrate_from_chat_id`` (posted in the new supergroup) is the same event and gives None.
-    A promotion (member → administrator) is not BOT_ADDED.
+    A promotion (member → administrator) is not BOT_ADDED. The update id is the occurrence's
+    id (the inbox key): a redelivered update is stored once, a second removal after a re-add
+    is an event of its own.
     """
+    event = _chat_event(update)
+    return None if event is None else replace(event, event_id=str(update.update_id))
+
+
+def _chat_event(update: Update) -> ChatEvent | None:
     member = update.my_chat_member
     if member is not None:
         chat = ChatRef(PLATFORM, str(member.chat.id))

@@ -45,6 +45,7 @@ from adapters.telegram.convert import (
     to_incoming,
     utf16_len,
 )
+from bot.inbox.codec import event_key
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
@@ -371,7 +372,7 @@ async def test_group_migration_event_and_sends_follow_the_new_chat() -> None:
         await received(core, hello)
         tg.migrate_to_supergroup(old, new)
         event = await core.wait_until(lambda: core.events and core.events[0], what="MIGRATED")
-        assert event == ChatEvent(
+        assert dataclasses.replace(event, event_id="") == ChatEvent(
             ChatEventKind.MIGRATED, tg_chat(old), new_chat_id=str(new), title="药房"
         )
         later = tg.user_message(new, USER, "新群里的问题")
@@ -411,12 +412,20 @@ async def test_bot_added_renamed_removed_and_send_to_removed_chat_fails() -> Non
             }
         )
         tg.bot_removed(LAB)
-        await core.wait_until(lambda: len(core.events) >= 3, what="three chat events")
-        assert core.events == [
+        tg.bot_added(LAB, title="检验科", by_user_id=USER)
+        tg.bot_removed(LAB)
+        await core.wait_until(lambda: len(core.events) >= 5, what="five chat events")
+        assert [dataclasses.replace(e, event_id="") for e in core.events] == [
             ChatEvent(ChatEventKind.BOT_ADDED, tg_chat(LAB), title="检验科"),
             ChatEvent(ChatEventKind.RENAMED, tg_chat(LAB), title="检验科（新院区）"),
             ChatEvent(ChatEventKind.BOT_REMOVED, tg_chat(LAB), title="检验科"),
+            ChatEvent(ChatEventKind.BOT_ADDED, tg_chat(LAB), title="检验科"),
+            ChatEvent(ChatEventKind.BOT_REMOVED, tg_chat(LAB), title="检验科"),
         ]
+        # each occurrence carries its update id: the inbox stores the second removal (after a
+        # re-add) as an event of its own, not as a redelivery of the first
+        assert all(e.event_id.isdigit() for e in core.events)
+        assert len({event_key(e) for e in core.events}) == 5
         with pytest.raises(DeliveryError) as removed:
             await adapter.send(Reply(tg_chat(LAB), "还在吗"))
         assert removed.value.permanent and removed.value.chat == tg_chat(LAB)
@@ -849,5 +858,5 @@ def test_conversion_edge_cases() -> None:
     }
     assert to_chat_event(member_update({"status": "member"}, admin)) is None
     assert to_chat_event(member_update({"status": "left"}, admin)) == ChatEvent(
-        ChatEventKind.BOT_ADDED, tg_chat(GROUP), title="门诊"
+        ChatEventKind.BOT_ADDED, tg_chat(GROUP), title="门诊", event_id="1"
     )
