@@ -442,8 +442,8 @@ def generate(db_url: str, config: Path, sizes: Sizes, seed: int, logins: int) ->
     from sqlalchemy import func, insert, select
     from sqlmodel import SQLModel
 
-    from bot.config import load_settings
-    from bot.db import make_engine
+    from bot.infra.config import load_settings
+    from bot.infra.db import make_engine
     from bot.registry.store import RegistryStore
     from bot.web.auth import ConsoleStore
 

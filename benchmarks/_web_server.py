@@ -33,8 +33,8 @@ async def lag_probe(samples: list[tuple[float, float]]) -> None:
 
 async def bot_child(config: Path, stats_out: str) -> None:
     from bot.app import build_app
-    from bot.config import Secrets, load_settings
-    from bot.db import make_engine
+    from bot.infra.config import Secrets, load_settings
+    from bot.infra.db import make_engine
 
     t0 = time.perf_counter()
     settings = load_settings(config)

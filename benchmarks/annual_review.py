@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.db import make_engine
+from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from bot.web.annual import annual_sections

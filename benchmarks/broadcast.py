@@ -80,7 +80,7 @@ async def child(args: argparse.Namespace) -> None:
     from adapters.telegram.settings import TelegramSettings
     from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastSettings, BroadcastStore
     from bot.broadcasts.access import Actor
-    from bot.db import make_engine
+    from bot.infra.db import make_engine
     from bot.registry import RegistryStore
 
     logging.basicConfig(level=logging.WARNING, format="child %(levelname)s %(name)s: %(message)s")
@@ -150,7 +150,7 @@ def prepare_db(path: Path, groups: int) -> None:
 
     from bot.broadcasts import BroadcastStore, NoticeDraft, NoticeKind, Targets
     from bot.broadcasts.access import Actor
-    from bot.db import make_engine
+    from bot.infra.db import make_engine
     from bot.registry import RegistryStore
     from bot.registry.models import Hospital, HospitalChat
 

@@ -99,7 +99,7 @@ def prepare_db(url: str, groups: int) -> None:
     """The schema, and one hospital per group (bulk: config.toml would be slow to sync)."""
     from sqlmodel import Session
 
-    from bot.db import make_engine
+    from bot.infra.db import make_engine
     from bot.registry.models import Hospital, HospitalChat
 
     engine = make_engine(url)
@@ -118,7 +118,7 @@ def send_notice(url: str) -> int:
     """A notice to every group, confirmed at once (every worker's outbox sends its share)."""
     from bot.broadcasts import BroadcastSettings, BroadcastStore, NoticeDraft, NoticeKind, Targets
     from bot.broadcasts.access import Actor
-    from bot.db import make_engine
+    from bot.infra.db import make_engine
     from bot.registry import RegistryStore
 
     engine = make_engine(url, create_tables=False)

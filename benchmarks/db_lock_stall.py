@@ -1,6 +1,6 @@
 """Does a locked database stall the event loop? (issue 11, item 1)
 
-The real bot (``bot.app.build_app``: pipeline, stores, the ``bot.gateway.Database``, the
+The real bot (``bot.app.build_app``: pipeline, stores, the ``bot.infra.gateway.Database``, the
 project's sample KB and the configured embedder) on a SQLite file in a temporary folder, with
 one registered hospital chat on a recording in-process platform. While another connection (a
 thread of this script, as another process would) holds SQLite's write lock for ``--lock``
@@ -45,7 +45,7 @@ from adapters.base import (  # noqa: E402
     Sender,
 )
 from bot.app import build_app  # noqa: E402
-from bot.config import Secrets, load_settings  # noqa: E402
+from bot.infra.config import Secrets, load_settings  # noqa: E402
 
 QUESTIONS = [
     "yb结算报2304，总额和明细对不上",
@@ -110,7 +110,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="hisbot-lock-"))
-    db_path = folder / "bot.db"
+    db_path = folder / "bot.infra.db"
     config = folder / "config.toml"
     config.write_text(
         f'[kb]\ndir = "{ROOT / "kb"}"\n[storage]\nurl = "sqlite:///{db_path}"\n'

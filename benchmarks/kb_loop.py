@@ -39,13 +39,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.config import Settings, load_settings  # noqa: E402
-from bot.db import make_engine  # noqa: E402
-from bot.kbloop.drafting import common_module, propose, proposed_article  # noqa: E402
-from bot.kbloop.labels import LabelStore  # noqa: E402
-from bot.kbloop.models import Verdict  # noqa: E402
-from bot.kbloop.problems import Coverage, analyse, load_items  # noqa: E402
-from bot.knowledge import answer_engine, build_in_memory, embedder_for  # noqa: E402
+from bot.infra.config import Settings, load_settings  # noqa: E402
+from bot.infra.db import make_engine  # noqa: E402
+from bot.kb.knowledge import answer_engine, build_in_memory, embedder_for  # noqa: E402
+from bot.kb.loop.drafting import common_module, propose, proposed_article  # noqa: E402
+from bot.kb.loop.labels import LabelStore  # noqa: E402
+from bot.kb.loop.models import Verdict  # noqa: E402
+from bot.kb.loop.problems import Coverage, analyse, load_items  # noqa: E402
 from bot.redact import redact  # noqa: E402
 from bot.registry.sessions import write_session  # noqa: E402
 from bot.registry.store import RegistryStore  # noqa: E402

@@ -110,7 +110,7 @@ async def phase(app: Any, questions: list[str], rate: float) -> list[float]:
 
 async def run(args: argparse.Namespace) -> None:
     from bot.app import build_app
-    from bot.config import Secrets, load_settings
+    from bot.infra.config import Secrets, load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="hisbot-sla-"))
     try:

@@ -113,8 +113,8 @@ def user_id(channel: int, k: int) -> str:
 async def bot_child(args: argparse.Namespace) -> None:
     from adapters.slack import SlackAdapter
     from bot.app import build_app
-    from bot.config import Secrets, load_settings
-    from bot.db import make_engine
+    from bot.infra.config import Secrets, load_settings
+    from bot.infra.db import make_engine
 
     settings = load_settings(Path(args.config))
     adapter = SlackAdapter(BOT_TOKEN, settings.slack, signing_secret=SIGNING_SECRET)

@@ -217,8 +217,8 @@ class Probe:
 async def bot_child(args: argparse.Namespace) -> None:
     from adapters.telegram.adapter import TelegramAdapter
     from bot.app import build_app
-    from bot.config import Secrets, load_settings
-    from bot.db import make_engine
+    from bot.infra.config import Secrets, load_settings
+    from bot.infra.db import make_engine
 
     settings = load_settings(Path(args.config))
     tg_settings = dataclasses.replace(

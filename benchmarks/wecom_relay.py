@@ -36,10 +36,10 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from adapters.base import ChatRef, CoreHandlers, Reply  # noqa: E402
 from adapters.wecom.adapter import WeComAdapter  # noqa: E402
 from adapters.wecom.settings import TenantCredentials, WeComSettings  # noqa: E402
-from bot.clock import utc_now  # noqa: E402
 from bot.cluster.relay import RelayStore, SendRelay  # noqa: E402
-from bot.db import make_engine  # noqa: E402
-from bot.gateway import Database  # noqa: E402
+from bot.infra.clock import utc_now  # noqa: E402
+from bot.infra.db import make_engine  # noqa: E402
+from bot.infra.gateway import Database  # noqa: E402
 from tests.fakes.wecom_api import FakeWeCom  # noqa: E402
 
 

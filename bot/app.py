@@ -23,9 +23,7 @@ from sqlalchemy import Engine
 from adapters.base import Adapter, ChatRef, CoreHandlers, Reply
 from adapters.web.adapter import WebAdapter
 from adapters.wecom.settings import TenantCredentials
-from bot import hospital_side
 from bot.broadcasts import AdapterTransport, Broadcasts, BroadcastStore
-from bot.clock import Clock, as_utc, utc_now
 from bot.cluster.advisory import serialized
 from bot.cluster.claims import Claimant, count_live_workers, forget_dead_workers
 from bot.cluster.instance_lock import hold_instance
@@ -34,26 +32,25 @@ from bot.cluster.relay import RelayStore, SendRelay
 from bot.cluster.takeover import TakeoverWatch
 from bot.cluster.warned_chats import WarnedChats
 from bot.cluster.worker import ClusterWorker
-from bot.config import Secrets, Settings
-from bot.conversation import category_taps, followups
+from bot.conversation import category_taps, followups, hospital_side
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
-from bot.core import BotSettings, Services
-from bot.db import make_engine
-from bot.deskqueue.outbox import CardOutbox
+from bot.conversation.exchanges import ExchangeStore
+from bot.conversation.pipeline import Pipeline
+from bot.desk.queue.outbox import CardOutbox
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
-from bot.exchanges import ExchangeStore
-from bot.gateway import Database
 from bot.inbox import Inbox, InboxStore, OutboxStore
-from bot.kb_editing import KbReload, LiveKnowledge
-from bot.kb_import import import_kb
-from bot.kbloop import label_flow
-from bot.kbloop.labels import LabelStore
-from bot.kbloop.weekly import WeeklySummary
-from bot.knowledge import answer_engine, build_index, embedder_for
-from bot.links import LinkStore
-from bot.messenger import Messenger
-from bot.pipeline import Pipeline
+from bot.infra.clock import Clock, as_utc, utc_now
+from bot.infra.config import Secrets, Settings
+from bot.infra.db import make_engine
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
+from bot.kb.editing import KbReload, LiveKnowledge
+from bot.kb.importing import import_kb
+from bot.kb.knowledge import answer_engine, build_index, embedder_for
+from bot.kb.loop import label_flow
+from bot.kb.loop.labels import LabelStore
+from bot.kb.loop.weekly import WeeklySummary
 from bot.privacy.gate import RedactionGate, clean
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
@@ -65,6 +62,8 @@ from bot.sla.paging import Pager
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.texts import answer_delayed
+from bot.tickets.flow import BotSettings, Services
+from bot.tickets.links import LinkStore
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore

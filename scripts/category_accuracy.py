@@ -25,8 +25,8 @@ import json
 import sys
 from pathlib import Path
 
-from bot.config import Settings
-from bot.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
+from bot.infra.config import Settings
+from bot.kb.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
 from bot.tickets.categories import suggest_category
 from bot.tickets.category_guess import guess_category, likely_categories, module_votes
 from intents.evaluate import read_queries

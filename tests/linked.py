@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from adapters.base import MessageRef, Reply
 from bot.app import App
-from bot.core import Services
-from bot.gateway import Database
+from bot.infra.gateway import Database
+from bot.tickets.flow import Services
 from tests.contract.core import Changes
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""The enforcement of ``bot.gateway``: no SQL statement may run on a thread running an event loop.
+"""The enforcement of ``bot.infra.gateway``: no SQL statement may run on a thread running an event loop.
 
 A listener on every engine's ``before_cursor_execute`` looks at the thread: when it runs a loop,
 the statement is blocking I/O on the loop unless test code itself issued it directly (a test

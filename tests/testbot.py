@@ -34,8 +34,8 @@ from adapters.base import (
 )
 from adapters.budget import SendBudget
 from bot.app import App, build_app
-from bot.config import Secrets, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, load_settings
+from bot.infra.db import make_engine
 from bot.tickets.store import TicketStore
 from tests.contract.core import Changes
 from tests.linked import watch_links
@@ -252,7 +252,7 @@ async def running_testbot(
     ``MemoryAdapter`` for ``platform`` declaring ``budget``; ``index_dir`` is shared so the KB
     is embedded once."""
     path = tmp_path / "config.toml"
-    path.write_text(config + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', "utf-8")
+    path.write_text(config + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', "utf-8")
     settings = load_settings(path)
     settings = dataclasses.replace(
         settings, kb=dataclasses.replace(settings.kb, index_dir=str(index_dir))

@@ -13,7 +13,6 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.actors import Actor as Actor  # re-exported: the one Actor lives in bot.actors
 from bot.broadcasts.errors import NotBroadcaster, NoticeNotFound
 from bot.broadcasts.models import (
     DeliveryStatus,
@@ -30,8 +29,9 @@ from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
-from bot.clock import Clock, as_utc, utc_now
 from bot.cluster.claims import Claimant
+from bot.infra.actors import Actor as Actor  # re-exported: the one Actor lives in bot.infra.actors
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer
 from bot.registry.sessions import read_session, write_session
 from bot.registry.store import RegistryStore

@@ -24,7 +24,8 @@ from bot.broadcasts.render import notice_line
 from bot.broadcasts.settings import BroadcastSettings, parse_local
 from bot.broadcasts.specs import draft_from_fields
 from bot.broadcasts.store import BroadcastStore
-from bot.config import Settings, load_settings
+from bot.cli.common import CliError
+from bot.infra.config import Settings, load_settings
 
 _FIELDS = (
     "title", "body", "product", "module", "version", "download_url", "checksum", "action",
@@ -48,7 +49,7 @@ def desk_chats(settings: Settings) -> tuple[ChatRef, ...]:
     return tuple(chats)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace) -> Settings:
     if args.config:
         return load_settings(Path(args.config))
     default = Path("config.toml")
@@ -56,17 +57,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _store(args: argparse.Namespace) -> tuple[BroadcastStore, Settings]:
-    from bot.db import make_engine
+    from bot.infra.db import make_engine
     from bot.registry.store import RegistryStore
 
-    settings = _settings(args)
+    settings = settings_from(args)
     engine = make_engine(settings.storage_url)
     store = BroadcastStore(engine, RegistryStore(engine), settings=broadcast_settings(settings))
     return store, settings
 
 
 def _fail(exc: Exception) -> None:
-    from bot.cli import CliError
 
     raise CliError(str(exc)) from exc
 

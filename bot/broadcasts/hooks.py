@@ -23,7 +23,7 @@ from bot.broadcasts.scheduler import NoticeScheduler
 from bot.broadcasts.service import Broadcaster
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
-from bot.gateway import Database
+from bot.infra.gateway import Database
 from bot.registry.models import Hospital
 from bot.routing import CommandCall, Router, Scope
 
@@ -111,7 +111,7 @@ class Broadcasts:
         self, ticket_number: str, platform: str, chat_id: str, message_ids: Sequence[str]
     ) -> Notice | None:
         """A ticket was opened for a thread: if it began as a reply to a notice, link them.
-        Database work, run inside the ticket's opening transaction (``bot.core``)."""
+        Database work, run inside the ticket's opening transaction (``bot.tickets.flow``)."""
         notice_id = self.store.receipts.link_ticket(
             platform, chat_id, list(message_ids), ticket_number
         )

@@ -15,7 +15,7 @@
 * ``notice_audit``: every action on a notice and every refused attempt (who, how, when).
 * ``notice_reply``: hospital messages that replied to a notice (and the ticket they became).
 
-Timestamps are aware UTC (``bot.clock.UtcDateTime`` over ``TIMESTAMP WITH TIME ZONE``).
+Timestamps are aware UTC (``bot.infra.clock.UtcDateTime`` over ``TIMESTAMP WITH TIME ZONE``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 
 class NoticeKind(StrEnum):

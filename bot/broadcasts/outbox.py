@@ -44,8 +44,8 @@ from bot.broadcasts.models import (
     WaveKind,
 )
 from bot.broadcasts.settings import BroadcastSettings
-from bot.clock import as_utc
 from bot.cluster.claims import Claimant
+from bot.infra.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 
 

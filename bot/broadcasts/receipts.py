@@ -27,7 +27,7 @@ from bot.broadcasts.models import (
     ReceiptKind,
     WaveKind,
 )
-from bot.clock import Clock, as_utc
+from bot.infra.clock import Clock, as_utc
 from bot.registry.sessions import read_session, write_session
 
 

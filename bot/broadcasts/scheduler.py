@@ -33,7 +33,7 @@ from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-unt
 from sqlalchemy import Engine
 
 from bot.broadcasts.service import Broadcaster
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from bot.broadcasts.access import Actor
 from bot.broadcasts.models import Delivery, Notice, NoticeWave, WaveKind, WaveStatus
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
-from bot.clock import as_utc
-from bot.gateway import Database
+from bot.infra.clock import as_utc
+from bot.infra.gateway import Database
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from bot.broadcasts.models import (
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.targeting import Resolution
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 
 _WAVE_LABELS = {
     WaveKind.TEST: "测试",

@@ -40,7 +40,7 @@ from bot.broadcasts.models import (
 from bot.broadcasts.specs import NoticeDraft
 from bot.broadcasts.targeting import resolve
 from bot.broadcasts.waves import new_delivery, targets_of
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.models import Hospital
 from bot.registry.sessions import write_session
 

@@ -1,6 +1,6 @@
 """How the outbox reaches the platforms: straight to the adapters, at a pace of its own.
 
-Why not ``bot.messenger.Messenger.send``: it swallows ``DeliveryError`` (returning None) and
+Why not ``bot.infra.messenger.Messenger.send``: it swallows ``DeliveryError`` (returning None) and
 retries transient failures by sleeping 2 s and 10 s inside the call. The outbox must know why a
 delivery failed — permanent (removed from the group: 'failed' with the reason) or transient
 (retry later) — and must own its retries, persisted as ``next_attempt_at`` so that a restart

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.clock import Clock, as_utc
+from bot.infra.clock import Clock, as_utc
 
 
 class AlreadyRunning(Exception):

@@ -37,10 +37,10 @@ from functools import partial
 from sqlalchemy import Engine, case, delete, or_, update
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, as_utc
 from bot.cluster.insert_once import insert_once
 from bot.cluster.models import Lease
-from bot.gateway import Database
+from bot.infra.clock import Clock, as_utc
+from bot.infra.gateway import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 
 class Lease(SQLModel, table=True):

@@ -38,9 +38,9 @@ from adapters.base import (
     Reply,
     SendsOverItsConnection,
 )
-from bot.clock import Clock
 from bot.cluster.models import RelayedSend
-from bot.gateway import Database
+from bot.infra.clock import Clock
+from bot.infra.gateway import Database
 from bot.registry.sessions import write_session
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.clock import Clock, as_utc
 from bot.cluster.insert_once import insert_once
 from bot.cluster.models import WarnedChat
+from bot.infra.clock import Clock, as_utc
 
 
 class WarnedChats:

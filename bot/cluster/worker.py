@@ -1,6 +1,6 @@
 """This process as one of several workers on a shared database: its leases, started and
 stopped together by the composition root (every worker follows KB changes by itself:
-``bot.kb_editing.KbReload``)."""
+``bot.kb.editing.KbReload``)."""
 
 from __future__ import annotations
 

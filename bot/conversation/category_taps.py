@@ -11,7 +11,7 @@ from __future__ import annotations
 from adapters.base import ButtonPress, ChatRef
 from bot import texts
 from bot.conversation.actions import ChangeCategory
-from bot.core import Services, refresh_cards
+from bot.tickets.flow import Services, refresh_cards
 from bot.tickets.store import Actor, By, TicketError
 
 

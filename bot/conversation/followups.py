@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from adapters.base import Button, ButtonPress, ChatRef, MessageRef, Reply
-from bot import operations, texts
-from bot.clock import as_utc
+from bot import texts
 from bot.conversation.actions import WhichFollowUp
+from bot.conversation.exchanges import Exchange, Outcome
 from bot.conversation.said import Said, record
-from bot.core import Services, open_ticket_for
-from bot.exchanges import Exchange, Outcome
-from bot.links import Side
+from bot.infra.clock import as_utc
 from bot.registry.models import Hospital
 from bot.routing import encode
+from bot.tickets import operations
+from bot.tickets.flow import Services, open_ticket_for
+from bot.tickets.links import Side
 from bot.tickets.models import Status, Ticket
 from bot.tickets.store import TicketNotFound
 

@@ -1,7 +1,7 @@
 """The pipeline's hooks for behaving well in a busy group (see the package docstring).
 
 ``Group`` holds the in-memory windows (pieces, engineers' presence) and answers the
-pipeline's questions one hook at a time, so ``bot/pipeline.py`` keeps its one readable path.
+pipeline's questions one hook at a time, so ``bot/conversation/pipeline.py`` keeps its one readable path.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from functools import partial
 from sqlmodel import Session
 
 from adapters.base import IncomingMessage, Reply
-from bot import operations, texts
+from bot import texts
 from bot.conversation import followups
 from bot.conversation.duplicates import same_open_ticket
+from bot.conversation.exchanges import Exchange, Outcome
 from bot.conversation.incident_flow import join_open_incident
 from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
 from bot.conversation.pieces import Pieces, Question, describe
@@ -21,9 +22,9 @@ from bot.conversation.presence import Presence
 from bot.conversation.said import Said, record
 from bot.conversation.settings import GroupSettings
 from bot.conversation.skips import SkipReason, SkipStore
-from bot.core import Services, thread_root
-from bot.exchanges import Exchange, Outcome
 from bot.registry.models import Hospital
+from bot.tickets import operations
+from bot.tickets.flow import Services, thread_root
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor
 

@@ -6,14 +6,14 @@ import datetime as dt
 
 from adapters.base import ChatRef, IncomingMessage, Reply
 from bot import texts
+from bot.conversation.exchanges import Outcome
 from bot.conversation.said import Said, record
-from bot.core import Services, refresh_cards
-from bot.exchanges import Outcome
-from bot.links import Side
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.tickets import incidents
+from bot.tickets.flow import Services, refresh_cards
 from bot.tickets.incidents import IncidentReporter
+from bot.tickets.links import Side
 from bot.tickets.models import Direction, Ticket
 from bot.tickets.store import Actor
 

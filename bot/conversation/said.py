@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.base import ChatRef, IncomingMessage
-from bot.core import Services
-from bot.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, Outcome
 from bot.registry.models import Hospital
+from bot.tickets.flow import Services
 from bot.tickets.store import Actor
 
 

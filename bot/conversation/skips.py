@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, Index
 from sqlmodel import Field, SQLModel, col, select
 
-from bot.clock import Clock, as_utc, utc_field, utc_now
+from bot.infra.clock import Clock, as_utc, utc_field, utc_now
 from bot.registry.sessions import read_session, write_session
 
 

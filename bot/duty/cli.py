@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from bot.cli.common import CliError, open_db, settings_from
 from bot.duty.commands import duty_lines
 from bot.duty.models import Post
 from bot.duty.roster import Roster, RosterError
@@ -18,15 +19,13 @@ _POSTS = [p.value for p in Post]
 
 
 def _open(args: argparse.Namespace) -> tuple[Roster, RegistryStore]:
-    from bot.cli import _db, _settings
 
-    settings = _settings(args)
-    db = _db(settings)
+    settings = settings_from(args)
+    db = open_db(settings)
     return Roster(db, settings.duty), RegistryStore(db)
 
 
 def _lead(registry: RegistryStore, actor: str) -> None:
-    from bot.cli import CliError
 
     if registry.get_engineer(actor) is None:
         raise CliError(f"no engineer {actor}")
@@ -86,7 +85,6 @@ def cmd_week(args: argparse.Namespace) -> int:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from bot.cli import CliError
 
     roster, registry = _open(args)
     _lead(registry, args.actor)
@@ -123,7 +121,6 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
-    from bot.cli import CliError
 
     roster, registry = _open(args)
     _lead(registry, args.actor)

@@ -15,8 +15,8 @@ import datetime as dt
 
 from bot.duty.models import Post
 from bot.duty.roster import DutyNow, Roster
-from bot.gateway import Database
-from bot.messenger import Messenger
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
 from bot.registry.store import RegistryStore
 from bot.routing import CommandCall, Router, Scope

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, as_utc, utc_now
 from bot.duty.calendar import DayInfo, DayKind, WorkCalendar
 from bot.duty.models import DutyOverride, DutyRotation, DutyRotationMember, Post
 from bot.duty.settings import DutySettings
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 

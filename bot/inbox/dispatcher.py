@@ -34,12 +34,12 @@ from adapters.base import (
     InboxUnavailable,
     IncomingMessage,
 )
-from bot.gateway import Database
 from bot.inbox import codec
 from bot.inbox.codec import Event
 from bot.inbox.models import InboxEvent, InboxState
 from bot.inbox.scope import Handling, SendDeferred, current
 from bot.inbox.store import InboxStore
+from bot.infra.gateway import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import datetime as dt
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, utc_now
 from bot.cluster.claims import Claimant
 from bot.cluster.insert_once import insert_new
 from bot.inbox.models import InboxEvent, InboxState, OutboxMessage, OutboxState
+from bot.infra.clock import Clock, utc_now
 from bot.registry.sessions import write_session
 
 

@@ -10,15 +10,15 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from bot.cli.common import CliError, local_time, open_db, settings_from
 from bot.privacy.purge import Eraser, PurgeRefused, Scope
 
 
 def _eraser_and_lead(args: argparse.Namespace) -> Eraser:
-    from bot.cli import CliError, _db, _settings
     from bot.registry.store import RegistryStore
 
-    settings = _settings(args)
-    db = _db(settings)
+    settings = settings_from(args)
+    db = open_db(settings)
     registry = RegistryStore(db)
     if registry.get_engineer(args.actor) is None:
         raise CliError(f"no engineer {args.actor}")
@@ -28,7 +28,6 @@ def _eraser_and_lead(args: argparse.Namespace) -> Eraser:
 
 
 def _scope(args: argparse.Namespace) -> Scope:
-    from bot.cli import CliError, _settings
 
     chosen = [
         n
@@ -48,14 +47,13 @@ def _scope(args: argparse.Namespace) -> Scope:
         return Scope.subject(args.subject)
     if args.older_than is not None:
         return Scope.older_than(args.older_than, now)
-    days = _settings(args).privacy.retention_days
+    days = settings_from(args).privacy.retention_days
     if not days:
         raise CliError("[privacy] retention_days is 0 (keep everything): nothing to apply")
     return Scope.older_than(days, now)
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bot.cli import CliError
 
     eraser = _eraser_and_lead(args)
     try:
@@ -76,7 +74,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_purge_kb(args: argparse.Namespace) -> int:
-    from bot.cli import CliError
 
     eraser = _eraser_and_lead(args)
     try:
@@ -88,11 +85,10 @@ def cmd_purge_kb(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from bot.cli import _db, _local_time, _settings
 
-    settings = _settings(args)
-    local = _local_time(settings)
-    for row in Eraser(_db(settings)).log(args.limit):
+    settings = settings_from(args)
+    local = local_time(settings)
+    for row in Eraser(open_db(settings)).log(args.limit):
         counts = ", ".join(
             f"{n} {what}"
             for what, n in (

@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 from bot.tickets.models import make_append_only
 
 #: What an erased question or resolution reads.

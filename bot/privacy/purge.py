@@ -27,8 +27,8 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Receipt
-from bot.clock import Clock, as_utc, utc_now
-from bot.exchanges import Exchange
+from bot.conversation.exchanges import Exchange
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
 from bot.tickets.attachments import TicketAttachment

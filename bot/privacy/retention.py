@@ -12,12 +12,12 @@ from functools import partial
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
-from bot.clock import Clock, utc_now
-from bot.gateway import Database
 from bot.inbox.store import InboxStore
+from bot.infra.clock import Clock, utc_now
+from bot.infra.gateway import Database
+from bot.infra.scheduling import stop_scheduler
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.settings import PrivacySettings
-from bot.scheduling import stop_scheduler
 
 log = logging.getLogger(__name__)
 

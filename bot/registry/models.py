@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 #: Platforms the bot speaks on; ids are compared as given, so keep them lower-case.
 PLATFORMS: tuple[str, ...] = ("telegram", "slack", "web", "dingtalk", "wecom")

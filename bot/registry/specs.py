@@ -81,7 +81,7 @@ def _slack_id(where: str, value: object) -> str:
 
 def dingtalk_id(where: str, value: object, group: bool) -> str:
     """``tenant/openConversationId`` (a group) or ``tenant/userId``; the tenant must be a
-    ``[[dingtalk.tenants]]`` name (checked where the tenants are known: bot/config.py)."""
+    ``[[dingtalk.tenants]]`` name (checked where the tenants are known: bot/infra/config.py)."""
     example = "'h001/cidAbC…'" if group else "'h001/0123456'"
     tenant, _, rest = value.partition("/") if isinstance(value, str) else ("", "", "")
     if not _ID_RE.match(tenant) or not rest or (group and not rest.startswith("cid")):

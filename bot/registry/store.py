@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, utc_now
+from bot.infra.clock import Clock, utc_now
 from bot.registry.models import (
     PLATFORMS,
     ROLES,

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bot.cli.common import CliError, open_db, settings_from
 from bot.tickets.models import URGENCIES
 
 
 def cmd_target(args: argparse.Namespace) -> int:
     from bot.app import sla_clocks
-    from bot.cli import CliError, _db, _settings
     from bot.duty.cli import _lead
     from bot.registry.store import RegistryStore
 
-    settings = _settings(args)
-    db = _db(settings)
+    settings = settings_from(args)
+    db = open_db(settings)
     registry = RegistryStore(db)
     _lead(registry, args.actor)
     if registry.get_hospital(args.hospital) is None:

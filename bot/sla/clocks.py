@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 from bot.sla.models import ClockKind, SlaClock, SlaTarget, Step
 from bot.sla.settings import SlaSettings

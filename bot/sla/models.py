@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 
 class ClockKind(StrEnum):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from adapters.base import Button, ChatRef, Reply
-from bot.clock import Clock, as_utc
-from bot.messenger import Messenger
+from bot.infra.clock import Clock, as_utc
+from bot.infra.messenger import Messenger
 from bot.registry.store import RegistryStore
 from bot.routing import encode
 from bot.sla.actions import AckPage

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 
 from adapters.base import ChatRef, Reply
-from bot.clock import Clock, as_utc
 from bot.duty.roster import Roster
-from bot.messenger import Messenger
+from bot.infra.clock import Clock, as_utc
+from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.sla import texts

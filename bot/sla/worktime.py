@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.clock import as_utc
 from bot.duty.calendar import WorkCalendar
 from bot.duty.settings import DutySettings
+from bot.infra.clock import as_utc
 
 #: A working-time target never runs further than this (a missing calendar cannot loop forever).
 _MAX_DAYS = 3660

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Field, SQLModel, col, select
 
 from adapters.base import Attachment
-from bot.clock import Clock, utc_field, utc_now
+from bot.infra.clock import Clock, utc_field, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket
 

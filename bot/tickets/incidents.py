@@ -13,7 +13,7 @@ from itertools import groupby
 from sqlalchemy import Engine, UniqueConstraint
 from sqlmodel import Field, SQLModel, col, select
 
-from bot.clock import as_utc, utc_field
+from bot.infra.clock import as_utc, utc_field
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import OPEN_STATUSES, Ticket
 

@@ -17,7 +17,7 @@
   a ticket without a card row still needs one).
 * ``ticket_counter``: one row per year, the last sequence number handed out.
 
-Timestamps are aware UTC (stored as UTC by ``bot.clock.UtcDateTime``). Text columns hold redacted text only; redaction is the caller's job
+Timestamps are aware UTC (stored as UTC by ``bot.infra.clock.UtcDateTime``). Text columns hold redacted text only; redaction is the caller's job
 (``bot.redact``), done before anything reaches a store.
 """
 
@@ -30,8 +30,8 @@ from enum import StrEnum
 from sqlalchemy import DDL, CheckConstraint, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
-from bot.actors import ActorKind as ActorKind  # re-exported: defined with Actor
-from bot.clock import utc_field
+from bot.infra.actors import ActorKind as ActorKind  # re-exported: defined with Actor
+from bot.infra.clock import utc_field
 
 
 class Status(StrEnum):
@@ -47,7 +47,7 @@ OPEN_STATUSES: tuple[Status, ...] = (Status.NEW, Status.ACCEPTED, Status.IN_PROG
 
 #: P1 = a hospital department cannot work; P4 = a question that can wait.
 URGENCIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
-#: Urgencies whose desk cards go at once, never paced nor put into a digest (``bot.deskqueue``).
+#: Urgencies whose desk cards go at once, never paced nor put into a digest (``bot.desk.queue``).
 URGENT: frozenset[str] = frozenset({"P1", "P2"})
 
 

@@ -36,8 +36,8 @@ from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, col, select
 
 from adapters.base import MessageRef
-from bot.actors import Actor as Actor  # re-exported: the one Actor lives in bot.actors
-from bot.clock import Clock, as_utc, utc_now
+from bot.infra.actors import Actor as Actor  # re-exported: the one Actor lives in bot.infra.actors
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.categories import CATEGORIES, URGENCIES
@@ -84,7 +84,7 @@ class AlreadyClaimed(TicketError):
 
 class NotAllowed(TicketError):
     """``code`` names the rule for surfaces that explain it in their own words
-    (``bot.operations.explain``); ``why`` is the English sentence for logs and the CLI."""
+    (``bot.tickets.operations.explain``); ``why`` is the English sentence for logs and the CLI."""
 
     def __init__(self, why: str, code: str = "") -> None:
         self.why = why

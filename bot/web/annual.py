@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import Ticket
 from bot.web.app import Console

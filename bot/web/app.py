@@ -35,9 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.base import Sender
 from bot import texts
-from bot.config import Settings
-from bot.core import Services
-from bot.kb_editing import LiveKnowledge
+from bot.infra.config import Settings
+from bot.kb.editing import LiveKnowledge
+from bot.tickets.flow import Services
 from bot.web.abuse import BodyLimit, Tally, client_address, milestone, proxy_networks
 from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
 from bot.web.login_limits import LoginLimiter

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, delete
 from sqlmodel import col, select
 
-from bot.clock import Clock, utc_now
+from bot.infra.clock import Clock, utc_now
 from bot.registry.models import Engineer, EngineerRole, Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.web.models import HospitalLink, WebAccount, WebAudit, WebSession

@@ -17,25 +17,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bot.cli.common import CliError, local_time, open_db, settings_from
 from bot.web.auth import AuthError, ConsoleStore
 from bot.web.passwords import MIN_PASSWORD_LENGTH
 
 
 def _store(args: argparse.Namespace) -> tuple[ConsoleStore, str]:
-    from bot.cli import _db, _settings
 
-    settings = _settings(args)
-    return ConsoleStore(_db(settings)), settings.web.url
+    settings = settings_from(args)
+    return ConsoleStore(open_db(settings)), settings.web.url
 
 
 def _local(args: argparse.Namespace) -> Callable[[dt.datetime], str]:
-    from bot.cli import _local_time, _settings
 
-    return _local_time(_settings(args))
+    return local_time(settings_from(args))
 
 
 def _fail(exc: Exception) -> NoReturn:
-    from bot.cli import CliError
 
     raise CliError(str(exc)) from exc
 
@@ -47,13 +45,9 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n"), False
     if not sys.stdin.isatty():
-        from bot.cli import CliError
-
         raise CliError("no terminal to ask for a password: use --password-stdin or --generate")
     first = getpass.getpass(f"password (at least {MIN_PASSWORD_LENGTH} characters): ")
     if getpass.getpass("again: ") != first:
-        from bot.cli import CliError
-
         raise CliError("the two passwords differ")
     return first, False
 
@@ -181,11 +175,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     bookmarked or opened in a browser keeps working across demo runs; only a link that no
     longer works (revoked, or another database) is replaced, and other demo links are
     revoked so exactly one is live."""
-    from bot.cli import _db, _settings
     from bot.registry.store import RegistryStore
 
-    settings = _settings(args)
-    db = _db(settings)
+    settings = settings_from(args)
+    db = open_db(settings)
     registry = RegistryStore(db)
     store = ConsoleStore(db)
     if registry.get_engineer(DEMO_ENGINEER[0]) is None:

@@ -20,9 +20,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
-from bot.kb_editing import Draft, EditConflict
-from bot.kbloop.feedback import article_feedback
-from bot.kbloop.labels import LabelStore, problem_tickets
+from bot.kb.editing import Draft, EditConflict
+from bot.kb.loop.feedback import article_feedback
+from bot.kb.loop.labels import LabelStore, problem_tickets
 from bot.registry.sessions import read_session
 from bot.web import kb_retire
 from bot.web.app import Console
@@ -406,7 +406,7 @@ def routes(console: Console) -> APIRouter:
         adopting: tuple[str, ...] = (),
     ) -> Response:
         """Save an edit; ``adopting``: the tickets of the common problem the draft came from,
-        whose 需要新文章 labels then name this article (``bot.kbloop``)."""
+        whose 需要新文章 labels then name this article (``bot.kb.loop``)."""
         kept = {"from_problem": {"tickets": adopting}} if adopting else {}
         clean, masked = draft.redacted(console.services.redact)
         today = dt.datetime.now(console.zone).date()

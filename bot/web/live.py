@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from bot import texts
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.models import Hospital
 from bot.registry.sessions import read_session
 from bot.sla.models import ClockKind, SlaClock

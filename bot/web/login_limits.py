@@ -30,8 +30,8 @@ from sqlalchemy import Engine, and_, case, delete, literal, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, UtcDateTime, utc_now
-from bot.gateway import Database
+from bot.infra.clock import Clock, UtcDateTime, utc_now
+from bot.infra.gateway import Database
 from bot.registry.sessions import transaction, write_session
 from bot.web.models import LoginCount
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 
 class WebAccount(SQLModel, table=True):

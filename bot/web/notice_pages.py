@@ -18,7 +18,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from bot.actors import ActorKind
 from bot.broadcasts import status
 from bot.broadcasts.access import BROADCASTER, Actor
 from bot.broadcasts.errors import BroadcastError, NoticeNotFound
@@ -29,6 +28,7 @@ from bot.broadcasts.settings import parse_local
 from bot.broadcasts.specs import draft_from_fields
 from bot.broadcasts.status import NoticeReport
 from bot.broadcasts.targeting import Resolution
+from bot.infra.actors import ActorKind
 from bot.web.app import Console
 from bot.web.auth import Viewer
 

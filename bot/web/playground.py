@@ -13,8 +13,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from adapters.base import Sender
-from bot.operations import WEB_PLATFORM
 from bot.registry.models import Hospital
+from bot.tickets.operations import WEB_PLATFORM
 from bot.web.app import Console
 from bot.web.auth import Viewer
 from bot.web.names import link_badge

@@ -3,7 +3,7 @@ a problem to a published article.
 
 A problem's 起草文章 opens the KB editor filled with its draft (a new article) or with the near
 article plus the hospitals' phrasings; nothing is in the KB until the engineer saves it there,
-and a save re-indexes at once (``bot.kb_editing``), so the bot answers with it from then on.
+and a save re-indexes at once (``bot.kb.editing``), so the bot answers with it from then on.
 The analysis embeds every question of the period: it runs in a worker thread and a result is
 reused for 60 s.
 """
@@ -15,17 +15,17 @@ import datetime as dt
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from bot.kb_editing import Draft
-from bot.kbloop.drafting import (
+from bot.kb.editing import Draft
+from bot.kb.loop.drafting import (
     PhrasingProposal,
     common_module,
     problem_key,
     propose,
     proposed_article,
 )
-from bot.kbloop.feedback import article_feedback
-from bot.kbloop.problems import Coverage, Problem, analyse, load_items
-from bot.kbloop.summary import coverage_text
+from bot.kb.loop.feedback import article_feedback
+from bot.kb.loop.problems import Coverage, Problem, analyse, load_items
+from bot.kb.loop.summary import coverage_text
 from bot.registry.sessions import read_session
 from bot.web.app import Console
 from bot.web.kb_pages import FIELD_LABELS

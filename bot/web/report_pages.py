@@ -27,7 +27,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from bot import texts
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.web.app import Console
 from bot.web.report_cache import RecentResults
 from bot.web.reports import LateTicket, Report, Slice, Timing, build_report

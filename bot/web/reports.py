@@ -42,8 +42,8 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import col
 
 from bot import texts
-from bot.clock import as_utc
-from bot.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, Outcome
+from bot.infra.clock import as_utc
 from bot.privacy.models import ERASED
 from bot.registry.models import Hospital
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket

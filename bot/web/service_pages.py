@@ -23,8 +23,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot import operations
 from bot.registry.models import Engineer
+from bot.tickets import operations
 from bot.tickets.models import URGENCIES, Ticket
 from bot.tickets.store import TicketError
 from bot.web.app import Console

@@ -1,7 +1,7 @@
 """The ticket registration platform: list, search, register, follow and work tickets.
 
 Engineers see every ticket and act on it with the operations the chat desk uses
-(``bot/operations.py``), so the rules and the audit trail are the same wherever the work is
+(``bot/tickets/operations.py``), so the rules and the audit trail are the same wherever the work is
 done. A hospital link sees its own hospital's tickets only — any other number is a 404, the
 same answer as for a number that does not exist — and never the internal notes.
 """
@@ -14,12 +14,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot import operations
-from bot.clock import as_utc
-from bot.kbloop import label_flow
-from bot.kbloop.labels import LabelRefused
-from bot.kbloop.models import Verdict
+from bot.infra.clock import as_utc
+from bot.kb.loop import label_flow
+from bot.kb.loop.labels import LabelRefused
+from bot.kb.loop.models import Verdict
 from bot.registry.models import Engineer, Hospital
+from bot.tickets import operations
 from bot.tickets.attachments import AttachmentRefused
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot import texts
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.models import Engineer, Hospital
 from bot.sla.models import ClockKind, SlaClock
 from bot.tickets.models import Ticket

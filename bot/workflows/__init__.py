@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.clock import Clock, utc_now
+from bot.infra.clock import Clock, utc_now
 from bot.workflows.errors import WorkflowError, WorkflowNotFound
 from bot.workflows.remote import RemoteAccess
 from bot.workflows.upgrades import Upgrades

@@ -23,10 +23,10 @@ import asyncio
 import datetime as dt
 
 from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, Reply
-from bot import operations
-from bot.core import Services
 from bot.registry.models import Engineer, Hospital
 from bot.routing import CommandCall, Router, Scope, encode
+from bot.tickets import operations
+from bot.tickets.flow import Services
 from bot.tickets.store import TicketError
 from bot.workflows import ServiceWorkflows
 from bot.workflows.actions import Verb, WorkflowAction

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from bot.cli.common import CliError, open_db, settings_from
 from bot.workflows import ServiceWorkflows, WorkflowError
 from bot.workflows.chat import upgrade_line
 from bot.workflows.models import LEVEL_ORDER, STAGE_ORDER
@@ -22,12 +23,11 @@ def _open(args: argparse.Namespace) -> tuple[ServiceWorkflows, Any, Any]:
     """The workflows, the registry and the ticket store over the configured database."""
     from zoneinfo import ZoneInfo
 
-    from bot.cli import _db, _settings
     from bot.registry.store import RegistryStore
     from bot.tickets.store import TicketStore
 
-    settings = _settings(args)
-    db = _db(settings)
+    settings = settings_from(args)
+    db = open_db(settings)
     zone = ZoneInfo(settings.reports.timezone)
     return ServiceWorkflows.over(db, zone), RegistryStore(db), TicketStore(db)
 
@@ -42,7 +42,6 @@ def _admin(value: str) -> tuple[str, str]:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from bot.cli import CliError
     from bot.registry.store import RegistryError
     from bot.tickets.store import TicketError
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.clock import utc_field
+from bot.infra.clock import utc_field
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, as_utc, utc_now
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, HospitalAdmin
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Notice, Receipt, ReceiptKind
-from bot.clock import Clock, as_utc, utc_now
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.workflows.errors import WorkflowError, WorkflowNotFound

@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.clock import Clock, as_utc, utc_now
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket
 from bot.tickets.numbering import normalise_number

@@ -23,7 +23,7 @@ from bot.broadcasts import (
     NoticeKind,
     Targets,
 )
-from bot.db import make_engine
+from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from bot.routing import Router
 

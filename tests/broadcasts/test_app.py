@@ -13,8 +13,8 @@ import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
@@ -67,7 +67,9 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def app(tmp_path: Path, index_dir: Path) -> AsyncIterator[tuple[App, FakeTelegram]]:
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG + f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
+    path.write_text(
+        CONFIG + f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
+    )
     s: Settings = load_settings(path)
     s = dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
     async with FakeTelegram(token=TOKEN) as tg:

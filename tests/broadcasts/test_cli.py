@@ -12,7 +12,7 @@ import pytest
 
 from bot.broadcasts import Broadcasts
 from bot.broadcasts.cli import add_notice_parser
-from bot.cli import CliError
+from bot.cli.common import CliError
 from tests.broadcasts.conftest import DESK, FakeClock, FakeTransport
 
 Run = Callable[..., str]

@@ -10,7 +10,7 @@ import pytest
 from bot.broadcasts import BroadcastSettings, NoticeInvalid, NoticeKind
 from bot.broadcasts.settings import parse_duration, parse_local
 from bot.broadcasts.specs import draft_from_fields, parse_fields
-from bot.config import _build
+from bot.infra.config import _build
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

@@ -37,8 +37,8 @@ from playwright.async_api import (
 )
 
 from bot.app import App, build_app
-from bot.config import Secrets
-from bot.db import make_engine
+from bot.infra.config import Secrets
+from bot.infra.db import make_engine
 from bot.web.auth import ConsoleStore
 from tests.web.conftest import PASSWORD, web_settings
 

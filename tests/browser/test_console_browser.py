@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Dialog, Locator, Page, expect
 
 from adapters.base import Sender
-from bot import operations
+from bot.tickets import operations
 from bot.tickets.models import Ticket
 from tests.browser.conftest import REPO, TIMEOUT_MS, BrowserConsole, login, shot
 

@@ -167,7 +167,7 @@ async def test_a_hospital_attaches_a_screenshot_to_its_ticket(
 ) -> None:
     import datetime as dt
 
-    from bot import operations
+    from bot.tickets import operations
 
     services = console.app.services
     hospital = services.registry.get_hospital("h001")

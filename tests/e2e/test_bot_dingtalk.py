@@ -17,8 +17,8 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from bot.app import App, build_app  # noqa: E402
-from bot.config import Secrets, Settings, load_settings  # noqa: E402
-from bot.db import make_engine  # noqa: E402
+from bot.infra.config import Secrets, Settings, load_settings  # noqa: E402
+from bot.infra.db import make_engine  # noqa: E402
 from tests.fakes.dingtalk_api import FakeDingTalk, Sent  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.linked import until_linked, watch_links  # noqa: E402
@@ -114,7 +114,9 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 def load(tmp_path: Path, index_dir: Path, text: str) -> Settings:
     path = tmp_path / "config.toml"
-    path.write_text(text + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
+    path.write_text(
+        text + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
+    )
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
 

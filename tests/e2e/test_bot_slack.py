@@ -30,9 +30,9 @@ from adapters.base import IncomingMessage
 from adapters.slack import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
-from bot.exchanges import Exchange
+from bot.conversation.exchanges import Exchange
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.fakes.slack_api import FakeSlack, PostedMessage
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
@@ -113,7 +113,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, index_dir: Path) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
     )
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))

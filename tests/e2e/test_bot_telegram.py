@@ -12,8 +12,8 @@ import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
 from tests.testbot import (
@@ -44,7 +44,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, index_dir: Path) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
     )
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))

@@ -15,8 +15,8 @@ import pytest
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.wecom.adapter import WeComAdapter
 from bot.app import App, build_app, run, wecom_credentials
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, Sent
 from tests.linked import until_linked, watch_links
@@ -91,7 +91,7 @@ async def wc() -> AsyncIterator[FakeWeCom]:
 def settings(tmp_path: Path, index_dir: Path, wc: FakeWeCom) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
     )
     s = load_settings(path)
     wecom = dataclasses.replace(

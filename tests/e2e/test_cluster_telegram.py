@@ -19,8 +19,8 @@ from sqlalchemy.pool import NullPool
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.tickets.conftest import FakeClock, _pg_base_url

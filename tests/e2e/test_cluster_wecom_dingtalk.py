@@ -22,10 +22,10 @@ from adapters.wecom.convert import SEND
 from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.cluster.relay import RelayStore, SendRelay, encode_reply
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
-from bot.gateway import Database
 from bot.inbox.models import InboxEvent
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
+from bot.infra.gateway import Database
 from tests.e2e import test_bot_dingtalk as dingtalk
 from tests.e2e import test_bot_wecom as wecom
 from tests.e2e.test_bot_dingtalk import dt, tg  # noqa: F401

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from bot.app import App
-from bot.config import Settings
 from bot.inbox.models import InboxState, OutboxState
 from bot.inbox.store import InboxStore
+from bot.infra.config import Settings
 from intents.decide import Decision
 from tests.e2e.test_bot_telegram import (
     DESK,

@@ -22,9 +22,9 @@ from aiohttp import web
 from adapters.slack import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
 from bot.duty import Post
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
@@ -134,7 +134,7 @@ async def bot(
     pager_service: tuple[str, list[dict[str, Any]]],
 ) -> AsyncIterator[App]:
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', "utf-8")
+    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', "utf-8")
     s: Settings = load_settings(path)
     s = dataclasses.replace(
         s,

@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
-from bot.config import Secrets, Settings
+from bot.conversation.exchanges import Exchange
 from bot.conversation.skips import SkippedMessage, SkipStore
-from bot.db import make_engine
-from bot.exchanges import Exchange
+from bot.infra.config import Secrets, Settings
+from bot.infra.db import make_engine
 from bot.tickets.incidents import IncidentReporter
 from bot.tickets.models import Ticket
 from tests.e2e.test_bot_telegram import (  # noqa: F401 (fixtures)

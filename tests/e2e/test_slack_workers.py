@@ -28,8 +28,8 @@ from adapters.base import (
     Reply,
 )
 from adapters.slack import SlackAdapter
-from bot.gateway import Database
 from bot.inbox import Inbox, InboxStore
+from bot.infra.gateway import Database
 from tests.e2e.test_slack_adapter import (
     DESK,
     ENGINEER,

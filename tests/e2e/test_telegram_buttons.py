@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.infra.config import Settings
 from tests.e2e import test_bot_telegram as bot_telegram
 from tests.e2e.test_bot_telegram import DESK, H1_CHAT, NURSE, WANG, start_bot
 from tests.e2e.test_kb_labels import claim_and_resolve

@@ -1,4 +1,4 @@
-"""A digest in the desk works like cards (``bot.deskqueue``): its 接单 buttons (a claim
+"""A digest in the desk works like cards (``bot.desk.queue``): its 接单 buttons (a claim
 re-renders it), ``/claim <no>`` for any ticket it lists, and a reply starting with one of its
 numbers reaches that hospital; an urgent digest (more P1s than the group's limiter sends
 within seconds) is claimed the same way."""

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from bot.db import make_engine
+from bot.infra.db import make_engine
 from bot.migrations import schema_metadata
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore

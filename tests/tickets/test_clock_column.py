@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import Engine
 
-from bot.clock import UtcDateTime, as_utc, utc_now
+from bot.infra.clock import UtcDateTime, as_utc, utc_now
 from bot.tickets import Ticket, TicketStore
 from tests.tickets.conftest import FakeClock
 

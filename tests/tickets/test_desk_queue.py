@@ -1,4 +1,4 @@
-"""The desk's card queue (``bot.deskqueue``) on a clock the test moves: a P1 overtakes a
+"""The desk's card queue (``bot.desk.queue``) on a clock the test moves: a P1 overtakes a
 backlog of P3 cards, a saturated desk gets ONE digest covering the waiting tickets once, the
 storm over it gets cards again, a restart never re-posts a digest, and more P1s than the
 chat's limiter sends within seconds are shown at once in ONE urgent digest."""
@@ -15,18 +15,18 @@ from sqlmodel import Session, select
 
 from adapters.base import ChatRef
 from adapters.budget import SendBudget
-from bot.core import refresh_cards
-from bot.deskqueue.models import DeskDigest, DeskDigestTicket
-from bot.deskqueue.outbox import DeskQueue
-from bot.deskqueue.settings import DeskSettings
-from bot.deskqueue.store import DigestStore
-from bot.gateway import Database
+from bot.desk.queue.models import DeskDigest, DeskDigestTicket
+from bot.desk.queue.outbox import DeskQueue
+from bot.desk.queue.settings import DeskSettings
+from bot.desk.queue.store import DigestStore
 from bot.inbox.store import OutboxStore
-from bot.links import LinkStore
-from bot.messenger import Messenger
-from bot.operations import relay_to_desks
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
+from bot.tickets.flow import refresh_cards
+from bot.tickets.links import LinkStore
+from bot.tickets.operations import relay_to_desks
 from bot.tickets.store import Actor
 from tests.testbot import MemoryAdapter, ticket_number
 

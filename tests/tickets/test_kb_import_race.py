@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bot.kb_import import KbImport, import_kb
+from bot.kb.importing import KbImport, import_kb
 from kb_index.store import load_articles
 from tests.conftest import SAMPLE_KB
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.cluster.leases import LeaseKeeper, LeaseStore, Role
-from bot.gateway import Database
+from bot.infra.gateway import Database
 from tests.tickets.conftest import FakeClock
 
 TTL = dt.timedelta(seconds=8)

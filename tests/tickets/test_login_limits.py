@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.gateway import Database
+from bot.infra.gateway import Database
 from bot.web.login_limits import Kind, LoginLimiter, LoginLimitStore, subjects
 from bot.web.models import LoginCount
 from tests.tickets.conftest import FakeClock

@@ -13,9 +13,9 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session
 
-from bot.exchanges import ExchangeStore, Outcome
-from bot.gateway import Database
+from bot.conversation.exchanges import ExchangeStore, Outcome
 from bot.inbox import InboxState, InboxStore
+from bot.infra.gateway import Database
 from bot.migrations import alembic_config, upgrade_to_head
 from bot.privacy.purge import ERASED, Eraser, PurgeRefused, Scope
 from bot.privacy.retention import RetentionJob

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.kb_import import import_kb
+from bot.kb.importing import import_kb
 from bot.tickets import TicketStore
 from kb_index.store import KbArticle, KbArticleVersion
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from bot.kbloop.labels import LabelRefused, LabelStore
-from bot.kbloop.models import Verdict
+from bot.kb.loop.labels import LabelRefused, LabelStore
+from bot.kb.loop.models import Verdict
 from bot.privacy.purge import Eraser, Scope
 from bot.tickets.models import Ticket
 from bot.tickets.store import TicketNotFound, TicketStore

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from adapters.base import MessageRef, Reply
-from bot.messenger import Messenger
+from bot.infra.messenger import Messenger
 from bot.registry import RegistryStore
 from bot.sla.paging import Page, Pager
 from bot.sla.settings import SlaSettings

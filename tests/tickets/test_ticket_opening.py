@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters.base import ChatRef
-from bot.core import _Opening
-from bot.exchanges import Exchange, ExchangeStore, Outcome
-from bot.gateway import Database
-from bot.links import LinkStore, MessageLink, Side
+from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
+from bot.infra.gateway import Database
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
+from bot.tickets.flow import _Opening
+from bot.tickets.links import LinkStore, MessageLink, Side
 
 
 class Crash(Exception):

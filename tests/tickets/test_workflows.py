@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from bot.clock import as_utc
+from bot.infra.clock import as_utc
 from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.registry.store import RegistryStore
 from bot.routing import ActionCodec, encode

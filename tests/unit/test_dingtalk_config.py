@@ -12,8 +12,8 @@ from adapters.base import ChatRef
 from adapters.dingtalk import convert
 from adapters.dingtalk.settings import TenantCredentials
 from bot.app import bot_settings, dingtalk_adapter
-from bot.cli import main
-from bot.config import ConfigError, Secrets, load_settings
+from bot.cli.main import main
+from bot.infra.config import ConfigError, Secrets, load_settings
 
 TENANTS = """
 [dingtalk]
@@ -34,7 +34,9 @@ client_secret_env = "DT_V_SECRET"
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + text, encoding="utf-8")
+    path.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n' + text, encoding="utf-8"
+    )
     return path
 
 

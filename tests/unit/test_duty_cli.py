@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.db import make_engine
+from bot.infra.config import load_settings
+from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from tests.unit import test_cli
 from tests.unit.test_cli import Run, write_config

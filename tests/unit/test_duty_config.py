@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.infra.config import ConfigError, load_settings
 
 
 @pytest.mark.parametrize(

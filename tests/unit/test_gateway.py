@@ -1,4 +1,4 @@
-"""The database gateway (``bot.gateway.Database``) and its enforcement (``tests/sql_guard.py``)."""
+"""The database gateway (``bot.infra.gateway.Database``) and its enforcement (``tests/sql_guard.py``)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bot.db import make_engine
-from bot.gateway import Database
+from bot.infra.db import make_engine
+from bot.infra.gateway import Database
 from bot.registry import RegistryStore
 from tests import sql_guard
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    return make_engine(f"sqlite:///{tmp_path / 'bot.infra.db'}")
 
 
 async def test_sqlite_writes_run_on_one_thread_in_order_and_never_on_the_loop(

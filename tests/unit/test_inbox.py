@@ -21,11 +21,11 @@ from adapters.base import (
     MessageRef,
     Sender,
 )
-from bot.db import make_engine
-from bot.gateway import Database
 from bot.inbox import Inbox, InboxState, InboxStore
 from bot.inbox.codec import decode, encode, kind_of
 from bot.inbox.scope import SendDeferred, replaying
+from bot.infra.db import make_engine
+from bot.infra.gateway import Database
 
 DESK = ChatRef("telegram", "-900")
 NURSE = Sender("7001", "护士小张")
@@ -70,7 +70,7 @@ class Core:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    return make_engine(f"sqlite:///{tmp_path / 'bot.infra.db'}")
 
 
 def make_inbox(engine: Engine, core: Core, told: list[ChatRef] | None = None) -> Inbox:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.cluster.instance_lock import AlreadyRunning, InstanceLock, hold_instance, sqlite_file
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Settings
-from bot.kbloop.clustering import group_questions
-from bot.kbloop.drafting import PhrasingProposal, draft_article, propose
-from bot.kbloop.history import HistoryError, history_queries, require_enough
-from bot.kbloop.labels import LabelledTicket
-from bot.kbloop.models import Verdict
-from bot.kbloop.problems import Coverage, Problem, ProblemItem, analyse
-from bot.kbloop.settings import KbLoopSettings
-from bot.knowledge import answer_engine
+from bot.infra.config import Settings
+from bot.kb.knowledge import answer_engine
+from bot.kb.loop.clustering import group_questions
+from bot.kb.loop.drafting import PhrasingProposal, draft_article, propose
+from bot.kb.loop.history import HistoryError, history_queries, require_enough
+from bot.kb.loop.labels import LabelledTicket
+from bot.kb.loop.models import Verdict
+from bot.kb.loop.problems import Coverage, Problem, ProblemItem, analyse
+from bot.kb.loop.settings import KbLoopSettings
 from intents.decide import AnswerEngine
 from kb_index.articles import Article, parse_article, section_text
 from kb_index.embedder import Embedder

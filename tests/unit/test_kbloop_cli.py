@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.db import make_engine
-from bot.kbloop.labels import LabelStore
-from bot.kbloop.models import Verdict
+from bot.infra.config import load_settings
+from bot.infra.db import make_engine
+from bot.kb.loop.labels import LabelStore
+from bot.kb.loop.models import Verdict
 from bot.registry.store import RegistryStore
 from bot.tickets.store import TicketStore
 from tests.unit.test_cli import Run, one_line_error, run, write_config

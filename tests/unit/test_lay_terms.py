@@ -99,8 +99,8 @@ def test_a_missing_site_file_is_named(tmp_path: Path) -> None:
 
 
 def test_settings_choose_the_table(tmp_path: Path) -> None:
-    from bot.config import load_settings
-    from bot.knowledge import lay_terms
+    from bot.infra.config import load_settings
+    from bot.kb.knowledge import lay_terms
 
     (tmp_path / "slang.toml").write_text('"小白盒" = "读卡器"\n', encoding="utf-8")
     site = tmp_path / "site.toml"

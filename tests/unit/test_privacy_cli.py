@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine
+from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from tests.unit import test_cli
@@ -28,7 +28,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def open_ticket(config: Path, question: str) -> tuple[TicketStore, str]:
-    from bot.config import load_settings
+    from bot.infra.config import load_settings
 
     settings = load_settings(config)
     engine = make_engine(settings.storage_url)

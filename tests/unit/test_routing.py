@@ -11,8 +11,8 @@ import pytest
 
 from adapters.base import ButtonPress, ChatRef, IncomingMessage, MessageRef, Sender
 from bot.broadcasts.actions import AbortNotice, Acknowledged, Applied, ConfirmNotice
-from bot.exchange_actions import EXCHANGE_ACTIONS, Pick, Solved
-from bot.kbloop.actions import LabelArticle, LabelKind, LabelVerdict
+from bot.conversation.exchange_actions import EXCHANGE_ACTIONS, Pick, Solved
+from bot.kb.loop.actions import LabelArticle, LabelKind, LabelVerdict
 from bot.registry.models import Hospital
 from bot.routing import (
     ActionCodec,

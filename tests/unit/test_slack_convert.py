@@ -43,7 +43,7 @@ from adapters.slack.convert import (
     ts_to_datetime,
     user_display_name,
 )
-from bot.config import ConfigError, load_settings
+from bot.infra.config import ConfigError, load_settings
 
 BOT = "U0BOT1234"
 BOT_ID = "B0BOT1234"

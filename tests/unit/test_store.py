@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from bot.db import make_engine
+from bot.infra.db import make_engine
 from kb_index.articles import parse_article
 from kb_index.store import (
     WEB_SOURCE,

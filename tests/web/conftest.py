@@ -19,10 +19,10 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from bot import operations
 from bot.app import App, build_app
-from bot.config import Secrets, Settings, load_settings
-from bot.db import make_engine
+from bot.infra.config import Secrets, Settings, load_settings
+from bot.infra.db import make_engine
+from bot.tickets import operations
 from bot.tickets.models import Ticket
 from bot.web.app import Console
 from bot.web.auth import ConsoleStore
@@ -167,7 +167,8 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def web_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + extra, encoding="utf-8"
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n' + extra,
+        encoding="utf-8",
     )
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))

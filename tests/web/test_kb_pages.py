@@ -14,8 +14,8 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.kb_editing import Draft, EditConflict, LiveKnowledge
-from bot.knowledge import load_index, view_recipe
+from bot.kb.editing import Draft, EditConflict, LiveKnowledge
+from bot.kb.knowledge import load_index, view_recipe
 from bot.web.kb_pages import match_spans, query_terms, snippet
 from kb_index.embedder import Embedder, Vectors
 from kb_index.index import article_views

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb_import import import_kb
-from bot.knowledge import build_index, embedder_for
+from bot.kb.importing import import_kb
+from bot.kb.knowledge import build_index, embedder_for
 from tests.web.conftest import REPO, WebEnv
 
 NEW_ARTICLE = """+++
@@ -97,7 +97,7 @@ async def test_the_watch_runs_with_the_app_and_can_be_turned_off(
     assert watch is not None and watch._task is not None and not watch._task.done()
     await watch.stop()  # stops at once, not after its interval
     assert watch._task is None
-    from bot.config import ConfigError, load_settings
+    from bot.infra.config import ConfigError, load_settings
 
     config = tmp_path / "off.toml"
     config.write_text(f'[kb]\ndir = "{REPO / "kb"}"\nreload_seconds = 0\n', encoding="utf-8")

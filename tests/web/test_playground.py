@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from adapters.base import ChatRef, Reply
-from bot import operations
+from bot.tickets import operations
 from tests.web.conftest import WebEnv
 
 API = "/playground/api/chats"

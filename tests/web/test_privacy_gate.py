@@ -16,9 +16,9 @@ from sqlalchemy import Column, String, select
 from sqlmodel import Session, SQLModel
 
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
-from bot import operations
-from bot.kb_import import import_kb
+from bot.kb.importing import import_kb
 from bot.privacy.gate import NOT_PERSONAL, PERSONAL_TEXT
+from bot.tickets import operations
 from tests.web.conftest import WebEnv
 from tests.web.test_kb_pages import NEW_ARTICLE
 from tests.web.test_playground import Chat, ticket_number

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from bot.kbloop.labels import LabelStore
-from bot.kbloop.models import Verdict
+from bot.kb.loop.labels import LabelStore
+from bot.kb.loop.models import Verdict
 from intents.decide import DecisionKind
 from tests.web.conftest import WebEnv, csrf_of
 
@@ -97,8 +97,8 @@ async def test_article_feedback_flags_unsolved_articles_and_splits_at_the_edit(
 ) -> None:
     import datetime as dt
 
-    from bot.exchanges import ExchangeStore, Outcome
-    from bot.kbloop.feedback import article_feedback
+    from bot.conversation.exchanges import ExchangeStore, Outcome
+    from bot.kb.loop.feedback import article_feedback
 
     db = web.app.db
     assert db is not None

@@ -18,8 +18,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from bot.db import make_engine
-from bot.exchanges import ExchangeStore, Outcome
+from bot.conversation.exchanges import ExchangeStore, Outcome
+from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from bot.web.reports import Report, build_report, median, nearest_rank, period

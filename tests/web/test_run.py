@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.app import run
-from bot.config import Secrets
+from bot.infra.config import Secrets
 from tests.web.conftest import REPO, web_settings
 
 
@@ -64,7 +64,7 @@ def test_run_port_option_wins_over_the_environment_and_the_config(
     name taken ports, so the run stops at once and its one-line error says which was used."""
     import socket
 
-    from bot.cli import main
+    from bot.cli.main import main
 
     taken = [socket.socket() for _ in range(3)]
     try:
@@ -75,7 +75,7 @@ def test_run_port_option_wins_over_the_environment_and_the_config(
         config = tmp_path / "config.toml"
         config.write_text(
             f'[kb]\ndir = "{REPO / "kb"}"\nindex_dir = "{index_dir}"\n'
-            f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n[web]\nport = {configured}\n',
+            f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n[web]\nport = {configured}\n',
             encoding="utf-8",
         )
         monkeypatch.setenv("HISBOT_WEB_PORT", str(env))

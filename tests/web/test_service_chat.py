@@ -22,9 +22,9 @@ from adapters.base import (
     Sender,
 )
 from bot.app import App, build_app
-from bot.cards import card_reply
-from bot.config import Secrets
-from bot.db import make_engine
+from bot.desk.cards import card_reply
+from bot.infra.config import Secrets
+from bot.infra.db import make_engine
 from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.routing import ActionCodec
 from bot.tickets.models import Ticket

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot import operations
+from bot.tickets import operations
 from bot.tickets.models import Ticket
 from tests.web.conftest import WebEnv, csrf_of
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.db import make_engine
+from bot.cli.main import main
+from bot.infra.db import make_engine
 from bot.registry.store import RegistryStore
 from bot.web.auth import ConsoleStore
 

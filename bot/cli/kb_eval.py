@@ -1,0 +1,306 @@
+"""``hisbot kb eval | calibrate | train-classifier``: measuring and fitting the answer engine.
+
+An *eval set* is a folder with the KB in ``kb/`` and labelled queries in one ``*.jsonl`` file
+(the layout of ``eval/kbs/*`` and of the shared dev set). Figures that predict a new customer's
+KB are the leave-one-KB-out ones: each KB judged by a model fitted on the others only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.infra.config import Settings
+
+#: The figures printed (in this order) for a report; ``--json`` prints everything.
+FIGURES = (
+    "queries",
+    "faq_top1",
+    "faq_top3",
+    "faq_answer_accuracy",
+    "lay_answer_accuracy",
+    "wrong_answer_rate",
+    "confirm_rate",
+    "wrong_confirm_rate",
+    "faq_confirmed_right_rate",
+    "oos_escalation_rate",
+    "oos_escalated_or_confirmed_rate",
+    "near_miss_escalation_rate",
+    "near_miss_escalated_or_confirmed_rate",
+    "urgent_rate",
+    "chitchat_quiet_rate",
+    "people_quiet_rate",
+    "notice_quiet_rate",
+    "clarify_rate",
+    "p50_ms",
+    "p95_ms",
+)
+
+
+class EvalCliError(Exception):
+    """Printed as one line by the CLI, exit code 2."""
+
+
+def eval_set_paths(folder: Path) -> tuple[str, Path, Path]:
+    """(name, kb folder, query file) of an eval-set folder."""
+    kb = folder / "kb"
+    files = sorted(folder.glob("*.jsonl"))
+    if not kb.is_dir():
+        raise EvalCliError(f"{folder}: an eval set needs a kb/ folder")
+    if len(files) != 1:
+        raise EvalCliError(f"{folder}: an eval set needs exactly one *.jsonl query file")
+    return folder.name, kb, files[0]
+
+
+def _redactor() -> Callable[[str], str]:
+    from bot.redact import redact
+
+    return redact
+
+
+def _load_sets(settings: Settings, folders: Sequence[str]) -> list[Any]:
+    sets = _build_sets(settings, [eval_set_paths(Path(folder)) for folder in folders])
+    if len({s.name for s in sets}) != len(sets):
+        raise EvalCliError("eval sets need distinct folder names")
+    return sets
+
+
+def _single_set(settings: Settings, kb: str, queries: str) -> Any:
+    kb_dir = Path(kb)
+    if not kb_dir.is_dir():
+        raise EvalCliError(f"{kb_dir}: KB folder not found")
+    return _build_sets(settings, [(kb_dir.name, kb_dir, Path(queries))])[0]
+
+
+def _build_sets(settings: Settings, sources: Sequence[tuple[str, Path, Path]]) -> list[Any]:
+    """One fresh in-memory index per (name, KB folder, query file); one embedder and one
+    message classifier shared by all. Query files are read first: a bad one fails fast."""
+    from bot.kb.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
+    from intents.evaluate import EvalSet, read_queries
+    from kb_index.articles import scan_folder
+
+    labelled = [read_queries(queries) for _, _, queries in sources]
+    embedder = embedder_for(settings)
+    classifier = message_classifier(settings)
+    sets = []
+    for (name, kb, _), queries in zip(sources, labelled, strict=True):
+        scan = scan_folder(kb)
+        for err in scan.errors:
+            print(f"warning: skipped {err}", file=sys.stderr)
+        index, _ = build_in_memory(settings, scan.articles, embedder)
+        sets.append(EvalSet(name, answer_engine(settings, index, embedder, classifier), queries))
+    return sets
+
+
+def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.progress import progress_bar
+    from intents.evaluate import evaluate, leave_one_kb_out
+
+    if args.from_history:
+        from bot.kb.loop.history_cli import cmd_eval_from_history
+
+        return cmd_eval_from_history(args, settings)
+    if args.loko:
+        if args.kb or args.queries:
+            raise EvalCliError("--loko takes eval-set folders, not --kb/--queries")
+        if len(args.loko) < 2:
+            raise EvalCliError("leave-one-KB-out needs at least two KBs (eval-set folders)")
+        sets = _load_sets(settings, args.loko)
+        report = leave_one_kb_out(
+            sets,
+            _budgets(args, settings),
+            prepare=_redactor(),
+            progress=lambda n: print(f"held out: {n}", file=sys.stderr),
+        )
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False))
+            return 0
+        _print_table(report)
+        return 0
+    if not (args.kb and args.queries):
+        raise EvalCliError("give --kb and --queries (or --loko SET SET …)")
+    one = _single_set(settings, args.kb, args.queries)
+    with progress_bar(len(one.queries), "evaluating") as advance:
+        report = evaluate(one.engine, one.queries, prepare=_redactor(), progress=advance)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    for key in ("model", *FIGURES):
+        print(f"{key:>38}: {report.get(key)}")
+    misses = [q for q in report["per_query"] if _is_miss(q)]
+    if misses:
+        print(f"\n{len(misses)} queries not decided as expected:")
+        for q in misses:
+            print(
+                f"  {q['id']:<8} {q['kind']:<9} expected={q['expected']} got {q['decision']} "
+                f"{q['article'] or ''} (conf {q['confidence']}, {q['message_class']}) top={q['top']}"
+            )
+    return 0
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    names = list(report["per_kb"])
+    print(
+        f"{'leave-one-KB-out':>38}  "
+        + "  ".join(f"{n[:10]:>10}" for n in names)
+        + f"  {'pooled':>10}"
+    )
+    for key in FIGURES:
+        row = [report["per_kb"][n].get(key) for n in names] + [report["pooled"].get(key)]
+        print(f"{key:>38}  " + "  ".join(f"{_fmt(v):>10}" for v in row))
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _is_miss(q: dict[str, object]) -> bool:
+    want = {
+        "faq": "answer",
+        "pii": "answer",
+        "out-of-kb": "escalate",
+        "urgent": "urgent",
+        "chitchat": "smalltalk",
+        "people": "smalltalk",
+        "notice": "smalltalk",
+    }[str(q["kind"])]
+    return q["decision"] != want or (want == "answer" and q["article"] != q["expected"])
+
+
+def _budgets(args: argparse.Namespace, settings: Settings) -> Any:
+    from intents.evaluate import Budgets
+
+    wrong = (
+        args.max_wrong_rate if args.max_wrong_rate is not None else settings.decide.max_wrong_rate
+    )
+    return Budgets(wrong_answers=wrong, wrong_confirms=args.max_wrong_confirm_rate)
+
+
+def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from intents.evaluate import calibrate
+
+    if args.set:
+        if args.kb or args.queries:
+            raise EvalCliError("give either --set folders or --kb/--queries, not both")
+        sets = _load_sets(settings, args.set)
+    elif args.kb and args.queries:
+        sets = [_single_set(settings, args.kb, args.queries)]
+    elif not args.from_history:
+        raise EvalCliError(
+            "give --kb and --queries, one --set per eval-set folder, or --from-history"
+        )
+    else:
+        sets = []
+    history_line = ""
+    if args.from_history:  # the deployment's labelled questions join the sets
+        from bot.kb.loop.history_cli import describe, history_set
+
+        one, history = history_set(settings, args.since)
+        sets.append(one)
+        history_line = describe(history)
+    cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
+    names = ", ".join(s.name for s in sets)
+    if history_line:
+        print(history_line)
+    print(f"# fitted on {cal.samples} messages that reach retrieval, from: {names}")
+    print(
+        f"# in-sample: answer accuracy {cal.answer_accuracy:.3f}, wrong-answer rate {cal.wrong_rate:.3f}"
+    )
+    if len(sets) == 1:
+        print(
+            f"# 5-fold held-out: answer accuracy {cal.cv_answer_accuracy:.3f}, "
+            f"wrong-answer rate {cal.cv_wrong_rate:.3f}"
+        )
+    elif args.set:
+        print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
+    print("[decide]")
+    print(f"answer_threshold = {cal.threshold}")
+    print(f"confirm_threshold = {cal.confirm_threshold}")
+    print("[decide.confidence]")
+    for name, value in cal.model.__dict__.items():
+        print(f"{name} = {value}")
+    return 0
+
+
+def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kb.knowledge import embedder_for
+    from intents.classifier_training import cross_validate, embed, read_corpus, train
+
+    corpus = read_corpus([Path(p) for p in args.corpus])
+    if not corpus:
+        raise EvalCliError("the corpus is empty")
+    embedder = embedder_for(settings)
+    print(f"embedding {len(corpus)} messages with {embedder.model_id}", file=sys.stderr)
+    vectors = embed(embedder, [m.text for m in corpus])
+    if args.cv:
+        print(json.dumps(cross_validate(corpus, vectors, embedder.model_id), ensure_ascii=False))
+    clf = train(corpus, vectors, embedder.model_id)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clf.save(out, {"messages": len(corpus), "corpus": [Path(p).name for p in args.corpus]})
+    print(f"message classifier written to {out} (set [decide] message_model to use it)")
+    return 0
+
+
+def add_eval_parsers(
+    kb: Any, wrap: Callable[[Callable[[argparse.Namespace, Settings], int]], Any]
+) -> None:
+    """Register the commands under ``hisbot kb``; ``wrap`` supplies the settings."""
+    s = kb.add_parser("eval", help="run the decision path on labelled queries")
+    s.add_argument("--kb", help="KB folder (indexed fresh, in memory)")
+    s.add_argument("--queries", help="JSONL: id, query, expected, kind")
+    s.add_argument(
+        "--loko",
+        nargs="+",
+        metavar="SET",
+        help="leave-one-KB-out over eval-set folders (kb/ + one *.jsonl each)",
+    )
+    _history_args(s)
+    _budget_args(s)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=wrap(cmd_kb_eval))
+    s = kb.add_parser("calibrate", help="fit the verification model and thresholds; prints config")
+    s.add_argument("--kb")
+    s.add_argument("--queries")
+    s.add_argument("--set", action="append", help="eval-set folder (repeatable)")
+    _history_args(s)
+    _budget_args(s)
+    s.set_defaults(func=wrap(cmd_kb_calibrate))
+    s = kb.add_parser("train-classifier", help="train the message classifier on a corpus")
+    s.add_argument("corpus", nargs="+", help="JSONL: id, text, label")
+    s.add_argument("--out", required=True, help="where to write the .npz model")
+    s.add_argument("--cv", action="store_true", help="print 5-fold held-out accuracy first")
+    s.set_defaults(func=wrap(cmd_kb_train_classifier))
+
+
+def _history_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--from-history",
+        action="store_true",
+        help="the questions engineers labelled when resolving tickets, against this "
+        "deployment's KB (its database)",
+    )
+    s.add_argument(
+        "--since", type=int, metavar="DAYS", help="with --from-history: only the last DAYS days"
+    )
+
+
+def _budget_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--max-wrong-rate",
+        type=float,
+        default=None,
+        help="wrong direct answers, a share of all messages (default: [decide] max_wrong_rate)",
+    )
+    s.add_argument(
+        "--max-wrong-confirm-rate",
+        type=float,
+        default=0.06,
+        help="「是这个问题吗？」 about the wrong article",
+    )

@@ -1,0 +1,516 @@
+"""The one path every chat message takes, as plain named steps.
+
+    drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
+    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution
+    reopens) → an engineer's own message? (remembered, not answered) → an engineer already
+    talking here? (stay out) → "still not solved" follow-up? (escalate, or find what it is
+    about) → a piece of a question? (wait for the rest, or join the question before) →
+    decide → the person's open ticket again? (point to it) → an outage already reported?
+    (join its P1) → act → reply
+
+The group-behaviour hooks live in ``bot.conversation`` (``Group``).
+
+Buttons and chat events (migration, removal) join here too. Every step is a function over one
+message; nothing here knows which platform the message came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from adapters.base import (
+    Button,
+    ButtonPress,
+    ChatEvent,
+    ChatRef,
+    Citation,
+    IncomingMessage,
+    MessageRef,
+    Reply,
+)
+from bot import texts
+from bot.conversation import followups, hospital_side
+from bot.conversation.exchange_actions import (
+    EXCHANGE_ACTIONS,
+    Confirmed,
+    Declined,
+    Escalate,
+    ExchangeAction,
+    Pick,
+    Solved,
+    Unsolved,
+)
+from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.group import Group
+from bot.conversation.said import Said
+from bot.desk.commands import Desk
+from bot.inbox.scope import replaying
+from bot.privacy.gate import RedactionGate
+from bot.registry.models import Hospital
+from bot.routing import Router, encode, parse_command
+from bot.sla.actions import AckPage
+from bot.tickets import operations
+from bot.tickets.attachments import AttachmentStore
+from bot.tickets.flow import Services, open_ticket_for, thread_root
+from bot.tickets.models import Ticket
+from bot.tickets.store import Actor, TicketNotFound
+from intents.classify import Addressing
+from intents.decide import Decision, DecisionKind
+
+log = logging.getLogger(__name__)
+
+
+def message_text(msg: IncomingMessage) -> str:
+    """What the user said: the text or a screenshot's caption (adapters put either in text)."""
+    return msg.text.strip()
+
+
+class Pipeline:
+    def __init__(self, services: Services, router: Router) -> None:
+        self.s = services
+        self.router = router
+        self.desk = Desk(services, router)
+        self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
+        self.group = Group(services, services.settings.group)
+
+    def register(self, router: Router) -> None:
+        """The conversation's own routes: the buttons under answers and replies in a ticket's
+        thread (the first message hook). ``acknowledge_page`` is routed by app.py when the
+        SLA watch runs."""
+        for cls in EXCHANGE_ACTIONS:
+            router.action(cls, self._on_exchange_button)
+        router.hook("ticket-thread", self._relay_to_ticket)
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    async def on_message(self, msg: IncomingMessage) -> None:
+        if msg.from_self or msg.sender.is_bot:
+            return
+        msg = self.gate.incoming(msg)  # cut, then masked: text, sender, file names
+        if self.s.is_desk(msg.chat):
+            await self.desk.on_message(msg)
+            return
+        hospital = await self.s.db.read(
+            lambda: self.s.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
+        )
+        if hospital is None:
+            await self._unregistered(msg)
+            return
+        text = message_text(msg)
+        if not text and not msg.attachments:
+            return
+        command = parse_command(text)
+        if command is not None:
+            await self._hospital_command(msg, hospital, *command)
+            return
+        if await self.router.hooks(msg, hospital, text):  # a ticket's thread, a notice's reply
+            return
+        if msg.edited and await self._already_handled(msg):
+            return  # an edit of a question we already answered: do not answer twice
+        if await self.group.engineer_posts(msg) or await self.group.engineer_handling(
+            msg, hospital
+        ):
+            return
+        if msg.reply_to_message_id and texts.says_unsolved(text):
+            replied_to = msg.reply_to_message_id
+            prior = await self.s.db.read(
+                lambda: self.s.exchanges.for_message(
+                    msg.chat.platform, msg.chat.chat_id, replied_to
+                )
+            )
+            if prior is not None:
+                await followups.escalate(self.s, hospital, Said.of(msg, text), prior)
+                return
+        if await self.group.bare_follow_up(msg, hospital, text):
+            return
+        if await self.group.piece_of_earlier(msg, hospital, text):
+            return
+        question = await self.group.gather(msg, text)
+        if question is None:
+            return  # waiting for the rest of the question
+        addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
+        decision = await asyncio.to_thread(self.s.engine.decide, question.text, addressing)
+        # a replay of the message that opened a ticket repeats nothing and joins nothing: it
+        # finishes what the crash interrupted (act() finds its exchange and ticket)
+        own = replaying() and await self._already_linked(msg)
+        if (
+            not own
+            and decision.kind is not DecisionKind.SMALLTALK
+            and await self.group.repeated(msg, hospital, question)
+        ):
+            return
+        if (
+            not own
+            and decision.kind is DecisionKind.URGENT
+            and await self.group.joins_incident(msg, hospital, question)
+        ):
+            return
+        exchange = await self.act(msg, hospital, question.record, decision)
+        self.group.decided(msg, exchange)
+
+    async def _already_linked(self, msg: IncomingMessage) -> bool:
+        """The message already belongs to a ticket (it opened one, or was added to one)."""
+        link = await self.s.db.read(
+            lambda: self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id)
+        )
+        return link is not None
+
+    async def _already_handled(self, msg: IncomingMessage) -> bool:
+        found = await self.s.db.read(
+            lambda: self.s.exchanges.for_message(
+                msg.chat.platform, msg.chat.chat_id, msg.message_id
+            )
+        )
+        return found is not None
+
+    async def _unregistered(self, msg: IncomingMessage) -> None:
+        """Say once per chat (whichever worker sees it first) that the group is not
+        registered; store nothing of the message."""
+        key = (msg.chat.platform, msg.chat.chat_id)
+        if not await self.s.db.write(lambda: self.s.warned_chats.first_warning(*key)):
+            return
+        log.info("message from unregistered chat %s:%s", *key)
+        await self.s.messenger.send(Reply(chat=msg.chat, text=texts.unregistered_group()))
+
+    async def _relay_to_ticket(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """A message in a ticket's thread goes to the ticket and to the engineers' card."""
+        replied_to = msg.reply_to_message_id
+        if not replied_to:
+            return False
+        ticket = await self.s.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
+        if ticket is None:
+            return False
+        if not ticket.is_open and texts.says_unsolved(text):
+            await followups.reopen(self.s, ticket, hospital, Said.of(msg, text))
+            return True
+        author = Actor.hospital_user(
+            hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
+        )
+        body = text or "（附件）"
+        if msg.attachments:
+            body += "\n" + "\n".join(
+                f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
+            )
+        await operations.hospital_follow_up(
+            self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
+        )
+        await self._keep_attachments(msg, ticket)
+        if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
+            await self.s.sla.resume(ticket.number, "医院回复")
+        return True
+
+    def _thread_ticket(
+        self, msg: IncomingMessage, replied_to: str, hospital_id: str
+    ) -> Ticket | None:
+        """The hospital's ticket whose thread the replied-to message belongs to."""
+        link = self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
+        if link is None:
+            return None
+        try:
+            return self.s.tickets.get(link.ticket_number, hospital_id=hospital_id)
+        except TicketNotFound:
+            return None
+
+    # ---- acting on a decision ---------------------------------------------------------------
+
+    async def act(
+        self, msg: IncomingMessage, hospital: Hospital, text: str, decision: Decision
+    ) -> Exchange | None:
+        """Do what the decision says; returns the exchange recorded (None for small talk)."""
+        kind = decision.kind
+        if kind is DecisionKind.SMALLTALK:
+            said = self.group.small_talk_reply(msg, text)
+            if msg.mentions_bot and self.s.settings.ack_mentions and said:
+                await self.s.messenger.send(
+                    Reply(chat=msg.chat, text=said, reply_to=msg.message_id)
+                )
+            return None
+        articles = shown_articles(decision)
+        exchange = await self._record_once(
+            msg,
+            lambda: self.s.exchanges.record(
+                hospital_id=hospital.id,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                thread_root=thread_root(msg, self.s),
+                question_message_id=msg.message_id,
+                reporter_user_id=msg.sender.user_id,
+                reporter_name=msg.sender.display_name,
+                question=text,
+                decision=kind.value,
+                article_ids=articles,
+                confidence=decision.confidence,
+            ),
+        )
+        if kind is DecisionKind.ANSWER and decision.article is not None:
+            await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
+        elif kind is DecisionKind.CONFIRM and decision.article is not None:
+            await self._confirm(msg, exchange, decision.article.id)
+        elif kind is DecisionKind.CLARIFY:
+            await self._clarify(msg, exchange, decision)
+        elif kind is DecisionKind.URGENT:
+            ticket = await open_ticket_for(
+                self.s, hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
+            )
+            await self._keep_attachments(msg, ticket)
+        elif self.s.settings.escalation == "offer":
+            sent = await self.s.messenger.send(
+                Reply(
+                    chat=msg.chat,
+                    text=texts.offer_escalation(),
+                    reply_to=msg.message_id,
+                    buttons=((Button(texts.TO_ENGINEER, encode(Escalate(exchange.id or 0))),),),
+                )
+            )
+            await self._set_reply(exchange, sent)
+        else:
+            ticket = await open_ticket_for(
+                self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
+            )
+            await self._keep_attachments(msg, ticket)
+        return exchange
+
+    async def _record_once(self, msg: IncomingMessage, record: Callable[[], Exchange]) -> Exchange:
+        """Record the message's exchange; a replay of the message (a crash or a database
+        outage interrupted its handling) finds the one recorded before and goes on with it."""
+        replay = replaying()
+
+        def once() -> Exchange:
+            if replay:
+                found = self.s.exchanges.for_question(
+                    msg.chat.platform, msg.chat.chat_id, msg.message_id
+                )
+                if found is not None:
+                    return found
+            return record()
+
+        return await self.s.db.write(once)
+
+    async def _answer_reply(
+        self,
+        chat: ChatRef,
+        exchange: Exchange,
+        article_id: str,
+        reply_to: str,
+        with_buttons: bool = True,
+    ) -> Reply | None:
+        """The answer message for an article, or None if the article is gone from the KB
+        ("no citation, no answer")."""
+        article = await self.s.db.read(lambda: self.s.article(article_id))
+        if article is None:
+            return None
+        buttons = (
+            (
+                (
+                    Button(texts.SOLVED, encode(Solved(exchange.id or 0))),
+                    Button(texts.UNSOLVED, encode(Unsolved(exchange.id or 0))),
+                ),
+            )
+            if with_buttons
+            else ()
+        )
+        return Reply(
+            chat=chat,
+            text=texts.answer(article.title, article.steps),
+            reply_to=reply_to,
+            citation=Citation(article.id, article.title, self.s.article_url(article.id)),
+            buttons=buttons,
+        )
+
+    async def _set_reply(self, exchange: Exchange, sent: MessageRef | None) -> None:
+        """Remember the bot's reply to a question (a reply to it then finds the exchange)."""
+        if sent is not None:
+            message_id = sent.message_id
+            await self.s.db.write(lambda: self.s.exchanges.set_reply(exchange.id or 0, message_id))
+
+    async def _set_outcome(self, exchange: Exchange, outcome: Outcome) -> None:
+        await self.s.db.write(lambda: self.s.exchanges.set_outcome(exchange.id or 0, outcome))
+
+    async def _answer(
+        self, chat: ChatRef, exchange: Exchange, article_id: str, reply_to: str
+    ) -> None:
+        """Send an article's steps; an article gone from the KB goes to an engineer instead."""
+        reply = await self._answer_reply(chat, exchange, article_id, reply_to)
+        if reply is None:
+            hospital = await self.s.db.read(
+                lambda: self.s.registry.get_hospital(exchange.hospital_id)
+            )
+            if hospital is not None:
+                await open_ticket_for(
+                    self.s, hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
+                )
+            return
+        sent = await self.s.messenger.send(reply)
+        await self._set_reply(exchange, sent)
+
+    async def _confirm(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
+        """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
+        article = await self.s.db.read(lambda: self.s.article(article_id))
+        if article is None:  # gone from the KB meanwhile: no citation, no answer
+            await self._answer(msg.chat, exchange, article_id, msg.message_id)
+            return
+        sent = await self.s.messenger.send(
+            Reply(
+                chat=msg.chat,
+                text=texts.confirm(article.title),
+                reply_to=msg.message_id,
+                buttons=(
+                    (
+                        Button(texts.CONFIRM_YES, encode(Confirmed(exchange.id or 0))),
+                        Button(texts.CONFIRM_NO, encode(Declined(exchange.id or 0))),
+                    ),
+                ),
+            )
+        )
+        await self._set_reply(exchange, sent)
+
+    async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
+        rows = tuple(
+            # the choice's position, not its article id (a short handle: see ``Pick``)
+            (Button(a.title[:40], encode(Pick(exchange.id or 0, n))),)
+            for n, a in enumerate(decision.choices)
+        )
+        rows += ((Button(texts.NONE_OF_THESE, encode(Declined(exchange.id or 0))),),)
+        sent = await self.s.messenger.send(
+            Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
+        )
+        await self._set_reply(exchange, sent)
+
+    # ---- hospital commands ------------------------------------------------------------------
+
+    async def _hospital_command(
+        self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
+    ) -> None:
+        await hospital_side.hospital_command(self.s, self.router, msg, hospital, name, args)
+
+    # ---- buttons ----------------------------------------------------------------------------
+
+    async def on_button(self, press: ButtonPress) -> None:
+        if not await self.router.press(press):  # another bot's, a retired format, damaged
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+
+    async def _on_exchange_button(self, press: ButtonPress, action: ExchangeAction) -> None:
+        """A button under an answer, pressed in the hospital's chat it was sent to."""
+        hospital = await self.s.db.read(
+            lambda: self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
+        )
+        exchange = await self.s.db.read(lambda: self.s.exchanges.get(action.exchange))
+        if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+            return
+        chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
+        if isinstance(action, Solved):
+            await self._set_outcome(exchange, Outcome.SOLVED)
+            await self.s.messenger.acknowledge(press, texts.thanks_solved())
+            done = (
+                await self._answer_reply(
+                    chat,
+                    exchange,
+                    exchange.articles[0],
+                    exchange.question_message_id,
+                    with_buttons=False,
+                )
+                if exchange.articles
+                else None
+            )
+            if done is not None:
+                await self.s.messenger.edit(
+                    press.message,
+                    Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
+                )
+        elif isinstance(action, Unsolved | Declined | Escalate):
+            await self.s.messenger.acknowledge(press)
+            await self._set_outcome(exchange, Outcome.UNSOLVED)
+            ticket = await open_ticket_for(
+                self.s,
+                hospital,
+                exchange,
+                urgent=False,
+                reply_to=exchange.question_message_id,
+                chat=chat,
+            )
+            asked = isinstance(action, Escalate | Declined)
+            await self._close_buttons(press, chat, exchange, ticket.number, answer=not asked)
+        elif isinstance(action, Confirmed) and exchange.articles:
+            await self.s.messenger.acknowledge(press)
+            first = exchange.articles[0]
+            article = await self.s.db.read(lambda: self.s.article(first))
+            if article is not None:
+                await self.s.messenger.edit(
+                    press.message, Reply(chat=chat, text=texts.confirmed(article.title))
+                )
+            await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
+        elif isinstance(action, Pick) and action.choice < len(exchange.articles):
+            await self.s.messenger.acknowledge(press)
+            article_id = exchange.articles[action.choice]
+            await self._answer(chat, exchange, article_id, exchange.question_message_id)
+        else:  # a choice the exchange never offered
+            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+
+    async def _keep_attachments(self, msg: IncomingMessage, ticket: Ticket) -> None:
+        """A screenshot or file sent with a ticket's message is kept with the ticket (its
+        platform reference: engineers see it on the ticket page)."""
+        if not msg.attachments or ticket.id is None:
+            return
+        ticket_id, by = ticket.id, f"{msg.chat.platform}:{msg.sender.user_id}"
+        store = AttachmentStore(self.s.db.engine)
+        await self.s.db.write(
+            lambda: store.add_chat(ticket_id, msg.chat.platform, msg.attachments, by)
+        )
+
+    async def _close_buttons(
+        self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool
+    ) -> None:
+        """The pressed message without its buttons, saying where the question went (as 已解决
+        does): nothing is left to press twice. ``answer``: it was the answer (its steps are
+        kept), else the question asked (是这个问题吗 / the choices / the 转工程师 offer)."""
+        shown: Reply | None = None
+        if answer and exchange.articles:
+            shown = await self._answer_reply(
+                chat, exchange, exchange.articles[0], exchange.question_message_id, False
+            )
+        if shown is None:
+            first = exchange.articles[0] if exchange.articles else ""
+            article = await self.s.db.read(lambda: self.s.article(first)) if first else None
+            title = article.title if article is not None else ""
+            text = {
+                "confirm": texts.confirm(title),
+                "clarify": texts.clarify(),
+            }.get(exchange.decision, texts.offer_escalation())
+            shown = Reply(chat=chat, text=text)
+        note = texts.unsolved_to_ticket(number) if answer else texts.sent_to_ticket(number)
+        await self.s.messenger.edit(
+            press.message, Reply(chat=chat, text=f"{shown.text}\n\n{note}", citation=shown.citation)
+        )
+
+    async def acknowledge_page(self, press: ButtonPress, action: AckPage) -> None:
+        """收到 on an SLA page (a direct message): the ticket's breached clocks stop paging."""
+        engineer = await self.s.db.read(
+            lambda: self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
+        )
+        if engineer is None or self.s.sla is None:
+            await self.s.messenger.acknowledge(press, texts.only_engineers())
+            return
+        number = action.number
+        done = await self.s.sla.acknowledge(number, engineer.id)
+        await self.s.messenger.acknowledge(
+            press, f"已确认工单 #{number}" if done else f"工单 #{number} 已有人确认"
+        )
+
+    # ---- chat events ------------------------------------------------------------------------
+
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        await hospital_side.on_chat_event(self.s, event)
+
+
+def shown_articles(decision: Decision) -> list[str]:
+    """The articles the person is shown: the answer or the one asked about, or the choices.
+    An outage's hint and an escalation's nearest article are not shown, so a ticket never
+    lists them as tried."""
+    if decision.kind in (DecisionKind.ANSWER, DecisionKind.CONFIRM) and decision.article:
+        return [decision.article.id]
+    if decision.kind is DecisionKind.CLARIFY:
+        return [a.id for a in decision.choices]
+    return []

@@ -1,0 +1,82 @@
+"""The weekly post to the engineers' desk: 「本周新出现的常见问题」 of the last seven days.
+
+APScheduler fires it in the bot's loop (``[kbloop] weekly_summary``, local time); the
+analysis (SQL, embedding every question of the week) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+# APScheduler 3 ships no type information (see the wiring notes for a mypy override)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from sqlalchemy import Engine
+
+from adapters.base import Reply
+from bot.infra.scheduling import stop_scheduler
+from bot.kb.loop.problems import analyse, load_items
+from bot.kb.loop.settings import KbLoopSettings
+from bot.kb.loop.summary import summary
+from bot.tickets.flow import Services
+
+log = logging.getLogger(__name__)
+
+
+class WeeklySummary:
+    def __init__(
+        self, services: Services, db: Engine, settings: KbLoopSettings, zone: ZoneInfo
+    ) -> None:
+        self._s = services
+        self._db = db
+        self._settings = settings
+        self._zone = zone
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def text(self) -> str:
+        """The summary of the seven days before now (blocking: SQL and embeddings)."""
+        since = self._s.clock() - dt.timedelta(days=7)
+        problems = analyse(load_items(self._db, since), self._s.engine, self._settings)
+
+        def hospital_name(hospital_id: str) -> str:
+            h = self._s.registry.get_hospital(hospital_id)
+            return h.name if h else hospital_id
+
+        return summary(problems, self._s.article, hospital_name)
+
+    async def post(self) -> int:
+        """Post the summary to every desk; returns how many desks got it."""
+        try:
+            text = await asyncio.to_thread(self.text)
+        except Exception:  # next week tries again; the bot keeps serving
+            log.exception("weekly problem summary failed")
+            return 0
+        sent = 0
+        for desk in self._s.settings.desk_chats:
+            sent += await self._s.messenger.send(Reply(chat=desk, text=text)) is not None
+        return sent
+
+    def start(self) -> None:
+        schedule = self._settings.summary_schedule
+        if schedule is None or not self._s.settings.desk_chats:
+            return
+        day, hour, minute = schedule
+        self._scheduler = AsyncIOScheduler(timezone=self._zone)
+        self._scheduler.add_job(
+            self.post,
+            "cron",
+            day_of_week=day,
+            hour=hour,
+            minute=minute,
+            id="kbloop-weekly-summary",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        await stop_scheduler(self._scheduler)
+        self._scheduler = None
