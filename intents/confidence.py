@@ -46,8 +46,9 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
     Besides the margins (which a near miss wins clearly in a small KB), the verification
     features do not grow with the KB: the standard score of the similarity among all articles,
     the gap to the best article *of the same module*, the similarity to the article's symptom
-    (现象), how much of the message the article's full text explains (IDF mass, content
-    bigrams) against how much of it no article mentions at all, how much of the article's
+    (现象) and how far that and the question views stand above the other candidates', how much
+    of the message the article's full text explains (IDF mass, content bigrams) against how
+    much of it no article mentions at all, how much of the article's
     title the message names, whether the message is a wish rather than a fault, and its length
     (a long message explains itself; a short one matches many articles).
     """
@@ -55,6 +56,7 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
         return dict.fromkeys(FEATURES, 0.0)
     top, rest = hits[0], hits[1:]
     runner_fused = rest[0].score if rest else top.score - 0.5
+    symptom = max(top.dense_symptom, 0.0)
     worst_rank = max(top.dense_rank, top.lexical_rank)
     every = {
         "dense": top.dense,
@@ -70,6 +72,10 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
         "novel_share": top.novel_share,
         # both retrievers put it first (1), one of them second (0.5), or they disagree (0)
         "agreement": 1.0 if worst_rank == 0 else 0.5 if worst_rank == 1 else 0.0,
+        # how far the article's own symptom and questions stand above the other candidates':
+        # what tells it from its near-miss siblings, not from the whole KB
+        "symptom_gap": symptom - max(max(h.dense_symptom, 0.0) for h in rest) if rest else 0.0,
+        "question_gap": top.dense_question - max(h.dense_question for h in rest) if rest else 0.0,
         "title_share": top.title_share,
         "request": 1.0 if is_request(message) else 0.0,
         "query_terms": math.log1p(len(content_bigrams(lexical_terms(prepare_query(message))))),

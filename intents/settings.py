@@ -32,6 +32,8 @@ class ConfidenceModel:
     bigram_share: float = 0.7003
     novel_share: float = -0.9102
     agreement: float = 0.0915
+    symptom_gap: float = 0.0
+    question_gap: float = 0.0
     title_share: float = 0.0
     request: float = 0.0
     query_terms: float = 0.0
