@@ -11,6 +11,7 @@ probability; the answer threshold is then chosen on that probability for a wrong
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -18,23 +19,44 @@ import numpy as np
 
 from intents.settings import ConfidenceModel
 from kb_index.index import Hit
+from kb_index.text import content_bigrams, lexical_terms, prepare_query
 
 FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ConfidenceModel) if f.name != "bias")
 
+#: A wish or a how-to (能不能…, 在哪里设置, 想改成…, 批量…) rather than a report of something
+#: failing. KB articles answer faults; a wish written in an article's vocabulary is the
+#: commonest near miss, and no similarity tells the two apart. General support Chinese, not
+#: any KB's words.
+_REQUEST = re.compile(
+    r"能不能|能否|可不可以|可否|是否可以|有没有办法|(?:能|可以)[^，。,？?]{0,12}[吗么嘛]"
+    r"|怎么(?:设置|设|改|修改|调|导出|导|加|添加|配置|开通|查|看|弄成|批量)"
+    r"|在哪(?:里|儿)?(?:看|改|设置|设|查|维护|配置|调|找|导出)|如何|想(?:要|把|让|改|加|换|调)"
+    r"|希望|批量|新加|新增|增加一|加一个|改成|换成|调大|调小|支持"
+)
 
-def features(hits: Sequence[Hit]) -> dict[str, float]:
-    """Evidence that the top hit addresses this message. ``hits`` are ranked, best first.
+
+def is_request(message: str) -> bool:
+    """Does the message ask for a change or how to do something (not report a fault)?"""
+    return _REQUEST.search(message) is not None
+
+
+def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
+    """Evidence that the top hit addresses ``message``. ``hits`` are ranked, best first.
 
     Besides the margins (which a near miss wins clearly in a small KB), the verification
     features do not grow with the KB: the standard score of the similarity among all articles,
     the gap to the best article *of the same module*, the similarity to the article's symptom
-    (现象), and how much of the message the article's full text explains (IDF mass, content
-    bigrams) against how much of it no article mentions at all.
+    (现象) and how far that and the question views stand above the other candidates', how much
+    of the message the article's full text explains (IDF mass, content bigrams) against how
+    much of it no article mentions at all, how much of the article's
+    title the message names, whether the message is a wish rather than a fault, and its length
+    (a long message explains itself; a short one matches many articles).
     """
     if not hits:
         return dict.fromkeys(FEATURES, 0.0)
     top, rest = hits[0], hits[1:]
     runner_fused = rest[0].score if rest else top.score - 0.5
+    symptom = max(top.dense_symptom, 0.0)
     worst_rank = max(top.dense_rank, top.lexical_rank)
     every = {
         "dense": top.dense,
@@ -50,6 +72,13 @@ def features(hits: Sequence[Hit]) -> dict[str, float]:
         "novel_share": top.novel_share,
         # both retrievers put it first (1), one of them second (0.5), or they disagree (0)
         "agreement": 1.0 if worst_rank == 0 else 0.5 if worst_rank == 1 else 0.0,
+        # how far the article's own symptom and questions stand above the other candidates':
+        # what tells it from its near-miss siblings, not from the whole KB
+        "symptom_gap": symptom - max(max(h.dense_symptom, 0.0) for h in rest) if rest else 0.0,
+        "question_gap": top.dense_question - max(h.dense_question for h in rest) if rest else 0.0,
+        "title_share": top.title_share,
+        "request": 1.0 if is_request(message) else 0.0,
+        "query_terms": math.log1p(len(content_bigrams(lexical_terms(prepare_query(message))))),
     }
     return {name: every[name] for name in FEATURES}
 

@@ -140,7 +140,7 @@ class AnswerEngine:
         for i, hit in enumerate(hits):
             # a lower-ranked hit's confidence is judged as if it were on top, against the others
             others = [h for j, h in enumerate(hits) if j != i]
-            scored.append(ScoredHit(hit, confidence(model, features([hit, *others]))))
+            scored.append(ScoredHit(hit, confidence(model, features([hit, *others], text))))
         return scored
 
     def classify(self, message: str, qvec: Vectors | None = None) -> ClassScores:

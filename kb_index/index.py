@@ -27,7 +27,7 @@ from kb_index.articles import Article, section_text
 from kb_index.embedder import Embedder, Vectors
 from kb_index.lay_terms import LayTerms
 from kb_index.lexical import LexicalIndex
-from kb_index.text import lexical_terms, prepare_query
+from kb_index.text import content_bigrams, lexical_terms, prepare_query
 
 FORMAT_VERSION = 1
 #: Bump when the code that cuts articles into views changes: vectors must then be recomputed.
@@ -88,6 +88,9 @@ class Hit:
     bigram_share: float = 0.0
     #: Share of the message's content bigrams that no article contains.
     novel_share: float = 0.0
+    #: Share of the article title's content bigrams that the message (everyday words
+    #: expanded) contains: does the message name what this article is about?
+    title_share: float = 0.0
 
 
 #: Kinds of view an article can be embedded as; ``ViewRecipe.kinds`` picks some of them.
@@ -167,6 +170,9 @@ class SearchIndex:
             [modules.setdefault(a.module, len(modules)) for a in articles], dtype=np.int32
         )
         self._by_id = {a.id: a for a in articles}
+        self._title_bigrams = [
+            content_bigrams(lexical_terms(prepare_query(a.title))) for a in articles
+        ]
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -306,6 +312,7 @@ class SearchIndex:
         spread = float(dense.std()) if n > 1 else 0.0
         mean = float(dense.mean())
         share = lex.bigram_share if lex.bigram_share is not None else np.zeros(n, np.float32)
+        query_bigrams = content_bigrams(lexical_terms(lexical_query))
         return [
             Hit(
                 article=self.articles[i],
@@ -322,6 +329,7 @@ class SearchIndex:
                 module_gap=_gap(dense, i, self._module == self._module[i]),
                 bigram_share=float(share[i]),
                 novel_share=lex.novel_share,
+                title_share=_share(self._title_bigrams[i], query_bigrams),
             )
             for i in order
         ]
@@ -423,6 +431,11 @@ def _gap(scores: npt.NDArray[np.float32], i: int, among: npt.NDArray[np.bool_] |
             return 0.0
         return _gap(scores, i, None)
     return float(scores[i] - scores[others].max())
+
+
+def _share(part: set[str], whole: set[str]) -> float:
+    """How much of ``part`` is in ``whole`` (0 when ``part`` is empty)."""
+    return len(part & whole) / len(part) if part else 0.0
 
 
 def embedding_key(model_id: str, recipe: ViewRecipe) -> str:

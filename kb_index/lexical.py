@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from kb_index.text import STOP_CHARS, lexical_terms
+from kb_index.text import content_bigrams, lexical_terms
 
 K1 = 1.2
 B = 0.75
@@ -113,7 +113,7 @@ class LexicalIndex:
             bm25[docs] += weight * qtf * tf * (K1 + 1) / (tf + norm[docs])
             matched[docs] += weight * qtf
         coverage = matched / total if total > 0 else matched
-        bigrams = {t for t in terms if t.startswith("b:") and not STOP_CHARS.intersection(t[2:])}
+        bigrams = content_bigrams(terms)
         share = np.zeros(n, dtype=np.float32)
         novel = 0
         for term in bigrams:

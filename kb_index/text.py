@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 #: Pinyin-initial shorthand seen in hospital chats. Only whole Latin tokens are expanded, and a
 #: token may be a run of several (``ybjs`` = 医保 + 结算).
@@ -148,6 +149,11 @@ def lexical_terms(text: str) -> list[str]:
         if len(parts) > 1:
             terms.extend("w:" + p for p in parts)
     return terms
+
+
+def content_bigrams(terms: Sequence[str]) -> set[str]:
+    """The bigram terms of ``terms`` without a stop character: the ones that name a topic."""
+    return {t for t in terms if t.startswith("b:") and not STOP_CHARS.intersection(t[2:])}
 
 
 def cjk_runs(text: str) -> list[str]:

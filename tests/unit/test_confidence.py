@@ -17,6 +17,7 @@ from intents.confidence import (
     confidence,
     features,
     fit,
+    is_request,
 )
 from intents.evaluate import spearman
 from intents.settings import ConfidenceModel
@@ -66,11 +67,12 @@ def test_features_of_ranked_hits() -> None:
             module_gap=0.04,
             bigram_share=0.6,
             novel_share=0.2,
+            title_share=0.75,
         ),
         hit("b", score=0.6, dense=0.95),
         hit("c", score=0.5, dense=0.70),
     ]
-    f = features(hits)
+    f = features(hits, "收费处发票打印不出来")
     assert f["dense"] == pytest.approx(0.92)
     assert f["dense_gap"] == pytest.approx(-0.03)
     assert f["module_gap"] == pytest.approx(0.04)
@@ -82,11 +84,52 @@ def test_features_of_ranked_hits() -> None:
     assert f["bigram_share"] == pytest.approx(0.6)
     assert f["novel_share"] == pytest.approx(0.2)
     assert f["dense_question"] == pytest.approx(0.88)
+    assert f["title_share"] == pytest.approx(0.75)
+    # the gaps are to the best other candidate: b's questions (0.95) stand above a's (0.88)
+    assert f["question_gap"] == pytest.approx(0.88 - 0.95)
+    assert f["symptom_gap"] == 0.0  # no candidate has a symptom view
+    with_symptom = [dataclasses.replace(hits[0], dense_symptom=0.9), *hits[1:]]
+    assert features(with_symptom)["symptom_gap"] == pytest.approx(0.9)
+    assert f["request"] == 0.0  # a fault, not a wish
+    # 收费 费处 处发 发票 票打 打印 出来 (印不, 不出 have a stop character)
+    assert f["query_terms"] == pytest.approx(math.log1p(7))
+    assert features(hits, "发票格式能不能改成A4")["request"] == 1.0
+    assert features(hits)["query_terms"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "危急值登记记录能不能导出来，质控科要做月度统计",
+        "放号时间想从早上7点改成下午3点 在哪改",
+        "一个科室十几个医生都要开麻药权限 能不能批量授权",
+        "住院药房贴在输液袋上的用药标签字太小了，能调大一点吗",
+        "LIS的质控图可以导出成PDF吗",
+        "危急值的界限值在哪里设置",
+    ],
+)
+def test_wishes_and_how_tos_are_requests(message: str) -> None:
+    assert is_request(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "腕带条码扫不出来",
+        "自助机打印报告空白",
+        "医保结算提示交易超时 2207",
+        "叫号屏不播报语音了",
+        "病人说能看到报告，我这边看不到",  # 能 without a question: a report
+    ],
+)
+def test_fault_reports_are_not_requests(message: str) -> None:
+    assert not is_request(message)
 
 
 def test_features_of_a_single_hit_and_of_none() -> None:
     f = features([hit("a", score=0.7, dense=0.9)])
     assert f["fused_margin"] == pytest.approx(0.5)
+    assert f["symptom_gap"] == f["question_gap"] == 0.0  # nothing to stand above
     assert features([]) == dict.fromkeys(FEATURES, 0.0)
 
 

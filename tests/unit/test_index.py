@@ -26,6 +26,7 @@ from kb_index.index import (
     embedding_key,
     fuse,
 )
+from kb_index.lay_terms import LayTerms
 from kb_index.lexical import LexicalIndex
 
 QUERIES = {
@@ -105,6 +106,21 @@ def test_hits_carry_their_evidence(built: SearchIndex, hash_embedder) -> None:
     assert 0 < top.coverage <= 1.0 + 1e-6
     assert built.get("hb-011") == top.article
     assert built.get("nope") is None
+
+
+def test_title_share_is_how_much_of_the_title_the_message_names(
+    built: SearchIndex, hash_embedder
+) -> None:
+    def share(query: str, lay_terms: LayTerms | None = None) -> float:
+        hits = built.search(query, hash_embedder, k=15, lay_terms=lay_terms)
+        return next(h.title_share for h in hits if h.article.id == "hb-011")
+
+    assert built.get("hb-011").title == "个别操作员登录提示账户已锁定"  # type: ignore[union-attr]
+    assert share("个别操作员登录提示账户已锁定") == pytest.approx(1.0)
+    assert share("ORA-28000") == 0.0
+    assert 0.0 < share("账户锁定了") < share("登录提示账户已锁定") < 1.0
+    # an everyday phrase counts with the technical word it stands for
+    assert share("账号锁住了", LayTerms([("锁住", "锁定")])) > share("账号锁住了")
 
 
 def test_k_larger_than_the_kb_returns_every_article(built: SearchIndex, hash_embedder) -> None:
