@@ -69,6 +69,10 @@ NOT_PERSONAL: Mapping[str, tuple[str, ...]] = {
     # an arriving event as JSON: masked by ``RedactionGate.incoming`` before it is stored
     # (text, names, titles, file names), emptied as soon as the event is handled
     "inbox_event": ("payload",),
+    # a reply on its way to the worker holding the WeCom connection: the adapter gets it from
+    # the Messenger after the outgoing gate masked it; deleted once the asker read the outcome
+    # (an abandoned row within seconds); the error is the platform's sentence
+    "relayed_send": ("payload", "error"),
 }
 
 #: Characters of a display name or a file name kept (longer ones are cut).
