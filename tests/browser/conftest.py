@@ -40,6 +40,7 @@ from bot.app import App, build_app
 from bot.config import Secrets
 from bot.db import make_engine
 from bot.web.auth import ConsoleStore
+from tests.once import seeded_index_dir
 from tests.web.conftest import PASSWORD, web_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder per module: later builds reuse its vectors."""
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @dataclasses.dataclass
