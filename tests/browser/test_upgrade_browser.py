@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import BrowserConsole, login, shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 STAGES = ("搭建测试环境", "模拟升级与测试", "正式升级", "验证完成")
 

@@ -22,6 +22,7 @@ from bot.infra.db import make_engine  # noqa: E402
 from tests.fakes.dingtalk_api import FakeDingTalk, Sent  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.linked import until_linked, watch_links  # noqa: E402
+from tests.once import seeded_index_dir  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -93,7 +94,7 @@ def environment(dt: FakeDingTalk, desk_on_dingtalk: bool) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from bot.infra.db import make_engine
 from tests.fakes.slack_api import FakeSlack, PostedMessage
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
+from tests.once import seeded_index_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -106,7 +107,7 @@ slack_user = "{LI}"
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder for the module: later builds reuse its vectors (nothing re-embedded)."""
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

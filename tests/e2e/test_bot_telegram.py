@@ -16,6 +16,7 @@ from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
+from tests.once import seeded_index_dir
 from tests.testbot import (
     CASHIER,
     DESK,
@@ -37,7 +38,7 @@ CONFIG = two_hospitals_config("poll_timeout = 1")
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder for the module: later builds reuse its vectors (nothing re-embedded)."""
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, Sent
 from tests.linked import until_linked, watch_links
+from tests.once import seeded_index_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -76,7 +77,7 @@ def environment(secrets: dict[str, tuple[str, str]] = BOTS) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
 from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
+from tests.once import seeded_index_dir
 from tests.tickets.conftest import FakeClock, _pg_base_url
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
@@ -49,11 +50,11 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, pg_url: str) -> Settings:
+def settings(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(CONFIG + f'\n[storage]\nurl = "{pg_url}"\n', encoding="utf-8")
     s = load_settings(path)
-    index = tmp_path / "index"
+    index = seeded_index_dir(tmp_path_factory)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index)))
 
 

@@ -30,6 +30,7 @@ from tests.e2e.test_bot_telegram import (
     ticket_number,
 )
 from tests.fakes.telegram_api import FakeTelegram
+from tests.linked import until_linked
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -129,8 +130,11 @@ async def test_replaying_a_whole_ticket_repeats_nothing(
             number = ticket_number(card.text)
             tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
             await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))
+            # a reply quotes a message the bot has recorded (as a person reads it first)
+            await until_linked(app, number, chat_id=str(DESK))
             tg.user_message(DESK, WANG, "发下截图", reply_to_message_id=card.message_id)
             relayed = await tg.wait_for_sent(lambda m: "发下截图" in (m.text or ""))
+            await until_linked(app, "发下截图", chat_id=str(H1_CHAT))
             tg.user_message(H1_CHAT, NURSE, "截图马上发", reply_to_message_id=relayed.message_id)
             await tg.wait_for_sent(lambda m: m.chat_id == DESK and "截图马上发" in (m.text or ""))
             tg.user_message(DESK, WANG, f"/resolve {number} 重新对总账")

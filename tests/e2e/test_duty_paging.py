@@ -28,6 +28,7 @@ from bot.infra.db import make_engine
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.linked import until_linked, watch_links
+from tests.once import seeded_index_dir
 from tests.tickets.conftest import FakeClock
 from tests.tickets.test_duty_roster import local
 
@@ -78,7 +79,7 @@ slack_user = "{LEAD_SLACK}"
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -57,9 +57,9 @@ def always_clarify(settings: Settings, kb: Path, index: Path) -> Settings:
 
 
 async def test_a_58_character_article_id_is_offered_picked_and_labelled(
-    settings: Settings, tg: FakeTelegram, tmp_path: Path
+    settings: Settings, tg: FakeTelegram, tmp_path: Path, index_dir: Path
 ) -> None:
-    app = await start_bot(always_clarify(settings, long_id_kb(tmp_path), tmp_path / "index"), tg)
+    app = await start_bot(always_clarify(settings, long_id_kb(tmp_path), index_dir), tg)
     try:
         question = tg.user_message(H1_CHAT, NURSE, QUESTION)
         listing = await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.linked import until_linked
+from tests.once import seeded_index_dir
 from tests.testbot import (
     CASHIER,
     DESK,
@@ -30,7 +31,7 @@ from tests.testbot import (
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder for the module: later builds reuse its vectors (nothing re-embedded)."""
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

