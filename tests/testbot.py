@@ -13,6 +13,7 @@ Platform behaviour (rendering, rate limits, retries) belongs to the adapter cont
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -121,6 +122,10 @@ class MemoryAdapter:
         self.handlers: CoreHandlers | None = None
         self._ids = itertools.count(1_000_000)
         self.changes = Changes()
+        #: Sends matching a predicate wait for its event (a slow platform for that message);
+        #: ``held`` lists those waiting.
+        self.holds: list[tuple[Callable[[Reply], bool], asyncio.Event]] = []
+        self.held: list[Reply] = []
 
     def next_id(self) -> str:
         return str(next(self._ids))
@@ -137,6 +142,11 @@ class MemoryAdapter:
     async def send(self, reply: Reply) -> MessageRef:
         if reply.chat.chat_id in self.gone:
             raise DeliveryError(reply.chat, "bot was removed from the chat")
+        for matches, release in self.holds:
+            if matches(reply):
+                self.held.append(reply)
+                self.changes.bump()
+                await release.wait()
         ref = MessageRef(self.platform, reply.chat.chat_id, self.next_id())
         self.said.append(Said(ref, reply))
         self.changes.bump()

@@ -61,28 +61,37 @@ class SlaWatch:
 
     # -- new tickets ---------------------------------------------------------------------------
 
-    async def ticket_opened(self, ticket: Ticket, hospital: Hospital) -> str:
+    async def ticket_opened(
+        self, ticket: Ticket, hospital: Hospital, told: asyncio.Event | None = None
+    ) -> str:
         """Start the clocks; a P1 pages the on-call engineer and the lead at once, in the
         background (a storm must not hold the hospital's chat on the paging sends), and the
-        hospital is told who was reached when the page is done. Returns what the hospital may
-        truthfully be told now."""
+        hospital is told who was reached when the page is done — after ``told`` is set, when
+        given: the caller sets it once it has sent what this returns, so 「已呼叫…」 never
+        arrives before 「正在呼叫…」. Returns what the hospital may truthfully be told now."""
         now = self.now()
         await asyncio.to_thread(self.clocks.start, ticket.number, now)
         self.pulse.beat()
         self.notify()
         if ticket.urgency != "P1":
             return texts.ticket_queued(ticket.number)
-        task = asyncio.create_task(self._page_p1(ticket, hospital), name=f"page-{ticket.number}")
+        task = asyncio.create_task(
+            self._page_p1(ticket, hospital, told), name=f"page-{ticket.number}"
+        )
         self._paging.add(task)
         task.add_done_callback(self._paging.discard)
         return texts.p1_paging(ticket.number)
 
-    async def _page_p1(self, ticket: Ticket, hospital: Hospital) -> None:
+    async def _page_p1(
+        self, ticket: Ticket, hospital: Hospital, notice_sent: asyncio.Event | None
+    ) -> None:
         try:
             routing = await asyncio.to_thread(self.roster.routing, hospital, "P1", self.now())
             result = await self._page(
                 ticket, hospital.name, routing.page, texts.p1_page(ticket, hospital.name)
             )
+            if notice_sent is not None:  # the page went at once; its outcome follows the notice
+                await notice_sent.wait()
             if result.reached:
                 local = self.roster.local(result.at)
                 told = texts.p1_paged(ticket.number, result.reached_names, local)

@@ -9,6 +9,7 @@ start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -246,16 +247,20 @@ async def _ticket_opened(
 ) -> None:
     """After the ticket's transaction: start its clocks, tell the hospital, wake the cards.
     Safe to repeat on a replay (clocks start once, the notice is keyed to the event)."""
+    sent = asyncio.Event()  # a P1's paging outcome is told after this notice, never before
     if services.sla is not None:  # clocks start; a P1 pages on-call and lead beside this
-        told = await services.sla.ticket_opened(ticket, hospital)
+        told = await services.sla.ticket_opened(ticket, hospital, sent)
     else:
         told = texts.ticket_opened(ticket.number, urgent)
     correct = category_choices.choices(ticket)  # one tap corrects the bot's guess
     if correct:
         told += texts.category_line(texts.CATEGORY_LABELS.get(ticket.category, ticket.category))
-    notice = await services.messenger.send(
-        Reply(chat=chat, text=told, reply_to=reply_to, buttons=(correct,) if correct else ())
-    )
+    try:
+        notice = await services.messenger.send(
+            Reply(chat=chat, text=told, reply_to=reply_to, buttons=(correct,) if correct else ())
+        )
+    finally:
+        sent.set()
     if notice is not None:
         await services.db.write(
             lambda: services.links.link(

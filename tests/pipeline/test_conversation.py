@@ -110,6 +110,32 @@ async def test_urgent_message_opens_p1_and_mentions_the_dedicated_engineer(bot: 
     assert str(WANG) in card.reply.mention_user_ids
 
 
+async def test_a_p1s_paging_outcome_follows_its_notice_even_when_the_notice_is_slow(
+    bot: TestBot,
+) -> None:
+    # the page goes at once, beside the notice; the platform is slow with the notice: the
+    # outcome (「暂未联系上…」) must still not overtake 「正在呼叫…」
+    release = asyncio.Event()
+    bot.adapter.holds.append((lambda r: "正在呼叫值班工程师" in r.text, release))
+    await bot.say("紧急！全院HIS都登不上了，收费处排长队", user=CASHIER, chat=H1_CHAT)
+    await bot.adapter.wait_until(lambda: bool(bot.adapter.held), what="the held notice")
+    number = ticket_number(bot.adapter.held[0].text)
+
+    def paged() -> bool:
+        return any("SLA 呼叫" in (e.text or "") for e in bot.tickets.events(number))
+
+    sla = bot.app.services.sla
+    assert sla is not None
+    seen = sla.pulse.generation
+    async with asyncio.timeout(20):  # guards a hang only: woken by the SLA watch's pulse
+        while not await asyncio.to_thread(paged):  # the page is done, its outcome due
+            seen = await sla.pulse.wait(seen, timeout=5)
+    release.set()
+    outcome = await bot.reply(chat=H1_CHAT, where=lambda s: "暂未联系上" in s.text)
+    notice = next(s for s in bot.said_in(H1_CHAT) if "正在呼叫值班工程师" in s.text)
+    assert bot.said_in(H1_CHAT).index(notice) < bot.said_in(H1_CHAT).index(outcome)
+
+
 async def test_chitchat_is_silent(bot: TestBot) -> None:
     for text in ("收到，谢谢", "👍👍", "住院病人入院时间录错了，床位费多算了一天"):
         await bot.say(text, user=NURSE, chat=H1_CHAT, mentions_bot=False)
