@@ -39,7 +39,7 @@ def config_base(tmp: Path) -> list[str]:
     return [
         f'data_dir = "{tmp}"',
         "[storage]",
-        f'url = "sqlite:///{tmp}/bot.infra.db"',
+        f'url = "sqlite:///{tmp}/bot.db"',
         "[kb]",
         f'dir = "{KB_DIR}"',
         f'index_dir = "{tmp}/index"',

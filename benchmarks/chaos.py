@@ -275,7 +275,7 @@ def pg_ctl(url: str, action: str) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hisbot-chaos-"))
-    db_url = args.pg or f"sqlite:///{tmp}/bot.infra.db"
+    db_url = args.pg or f"sqlite:///{tmp}/bot.db"
     async with FakeTelegram(token=TOKEN) as tg:
         tg.add_chat(DESK, chat_type="supergroup", title="工程师群")
         tg.add_user(ENGINEER, first_name="王工")
@@ -330,7 +330,7 @@ async def main(args: argparse.Namespace) -> None:
         if not args.pg:
             import sqlite3
 
-            with sqlite3.connect(tmp / "bot.infra.db") as conn:
+            with sqlite3.connect(tmp / "bot.db") as conn:
                 unknown, interrupted = (
                     str(conn.execute(sql).fetchone()[0])
                     for sql in (

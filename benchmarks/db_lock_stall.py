@@ -110,7 +110,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="hisbot-lock-"))
-    db_path = folder / "bot.infra.db"
+    db_path = folder / "bot.db"
     config = folder / "config.toml"
     config.write_text(
         f'[kb]\ndir = "{ROOT / "kb"}"\n[storage]\nurl = "sqlite:///{db_path}"\n'

@@ -104,7 +104,7 @@ async def drive(args: argparse.Namespace) -> int:
         config = write_config(tmp, sizes)
         with config.open("a", encoding="utf-8") as f:
             f.write('[web]\ntrusted_proxies = ["127.0.0.1"]\n')
-        data = generate(f"sqlite:///{tmp}/bot.infra.db", config, sizes, args.seed, 1)
+        data = generate(f"sqlite:///{tmp}/bot.db", config, sizes, args.seed, 1)
         child_args = ["--config", str(config), "--stats-out", str(tmp / "stats.json")]
         async with bot_process(
             str(Path(__file__).resolve()),

@@ -102,7 +102,7 @@ async def drive(args: argparse.Namespace) -> Json:
             f"generating {sizes.tickets:,} tickets and {sizes.exchanges:,} exchanges for "
             f"{sizes.hospitals} hospitals in {tmp}"
         )
-        data = generate(f"sqlite:///{tmp}/bot.infra.db", config, sizes, args.seed, conc + 2)
+        data = generate(f"sqlite:///{tmp}/bot.db", config, sizes, args.seed, conc + 2)
         out["data"] = {k: v for k, v in data.items() if k not in ("ticket_numbers", "kb_ids")}
         out["data"]["hospitals"] = len(data["hospitals"])
         log(

@@ -262,7 +262,7 @@ async def running_testbot(
     ``MemoryAdapter`` for ``platform`` declaring ``budget``; ``index_dir`` is shared so the KB
     is embedded once."""
     path = tmp_path / "config.toml"
-    path.write_text(config + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', "utf-8")
+    path.write_text(config + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', "utf-8")
     settings = load_settings(path)
     settings = dataclasses.replace(
         settings, kb=dataclasses.replace(settings.kb, index_dir=str(index_dir))

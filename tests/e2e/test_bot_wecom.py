@@ -92,7 +92,7 @@ async def wc() -> AsyncIterator[FakeWeCom]:
 def settings(tmp_path: Path, index_dir: Path, wc: FakeWeCom) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8"
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
     )
     s = load_settings(path)
     wecom = dataclasses.replace(

@@ -135,7 +135,7 @@ async def bot(
     pager_service: tuple[str, list[dict[str, Any]]],
 ) -> AsyncIterator[App]:
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', "utf-8")
+    path.write_text(CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', "utf-8")
     s: Settings = load_settings(path)
     s = dataclasses.replace(
         s,

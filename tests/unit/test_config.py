@@ -62,11 +62,11 @@ def test_relative_sqlite_url_and_paths_resolve_against_the_config_folder(
     folder = tmp_path / "etc" / "hisbot"
     path = write_config(
         folder,
-        '[storage]\nurl = "sqlite:///state/bot.infra.db"\n'
+        '[storage]\nurl = "sqlite:///state/bot.db"\n'
         '[kb]\ndir = "articles"\nindex_dir = "state/idx"\n',
     )
     s = load_settings(path)
-    assert s.storage_url == f"sqlite:///{folder / 'state' / 'bot.infra.db'}"
+    assert s.storage_url == f"sqlite:///{folder / 'state' / 'bot.db'}"
     assert s.path(s.kb.dir) == folder / "articles"
     assert index_dir(s) == folder / "state" / "idx"
 

@@ -35,7 +35,7 @@ client_secret_env = "DT_V_SECRET"
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n' + text, encoding="utf-8"
+        f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + text, encoding="utf-8"
     )
     return path
 

@@ -17,7 +17,7 @@ from tests import sql_guard
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'bot.infra.db'}")
+    return make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
 
 
 async def test_sqlite_writes_run_on_one_thread_in_order_and_never_on_the_loop(

@@ -70,7 +70,7 @@ class Core:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'bot.infra.db'}")
+    return make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
 
 
 def make_inbox(engine: Engine, core: Core, told: list[ChatRef] | None = None) -> Inbox:

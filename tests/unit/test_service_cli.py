@@ -15,7 +15,7 @@ Out = tuple[int, str, str]
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     config = tmp_path / "config.toml"
-    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n', encoding="utf-8")
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
 
     def _run(*argv: str) -> Out:
         capsys.readouterr()

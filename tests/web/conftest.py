@@ -168,7 +168,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def web_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n' + extra,
+        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + extra,
         encoding="utf-8",
     )
     s = load_settings(path)

@@ -75,7 +75,7 @@ def test_run_port_option_wins_over_the_environment_and_the_config(
         config = tmp_path / "config.toml"
         config.write_text(
             f'[kb]\ndir = "{REPO / "kb"}"\nindex_dir = "{index_dir}"\n'
-            f'[storage]\nurl = "sqlite:///{tmp_path}/bot.infra.db"\n[web]\nport = {configured}\n',
+            f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n[web]\nport = {configured}\n',
             encoding="utf-8",
         )
         monkeypatch.setenv("HISBOT_WEB_PORT", str(env))

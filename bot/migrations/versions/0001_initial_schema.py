@@ -292,7 +292,7 @@ def upgrade() -> None:
         "ix_ticket_message_ref", "ticket_message", ["ref_platform", "ref_chat_id", "ref_message_id"]
     )
     op.create_index("ix_ticket_message_ticket_id", "ticket_message", ["ticket_id"])
-    # -- bot.conversation.exchanges and bot.tickets.links ---------------------------------------------------------
+    # -- bot.conversation.exchanges and bot.tickets.links ---------------------------------
     op.create_table(
         "exchange",
         sa.Column("id", sa.Integer(), nullable=False),
