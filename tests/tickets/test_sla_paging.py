@@ -184,3 +184,44 @@ async def test_pages_waiting_for_an_engineers_chat_go_together_in_its_next_messa
     assert all(f"#{n}" in together.text for n in numbers[1:])
     assert sorted(together.labels) == [f"收到 #{n}" for n in numbers[1:]]  # in arrival order
     assert together.reply.priority  # before hospital replies where the budget is short
+
+
+async def test_a_batch_leaves_out_a_page_already_sent_and_records_each_page(
+    engine: Engine, registry: RegistryStore, clock: FakeClock
+) -> None:
+    """A step carried out again (a crash, a leader change) meets a batch: the page of it that
+    had gone out before is not in the next message, the others are, and every page's own key
+    records the message that carried it."""
+    registry.add_identity("telegram", 5001, "e01")
+    adapter = HeldAdapter()
+    messenger = keyed(engine, clock)
+    messenger.register(adapter)
+    pager = make_pager(engine, registry, messenger, SlaSettings(), clock)
+    a, b, c = (
+        Page(n, "P1", "市第一人民医院", f"🚨 紧急故障 #{n}", ("e01",), f"sla:{n}:accept:p1:0")
+        for n in ("2026-000001", "2026-000002", "2026-000003")
+    )
+    adapter.release.set()
+    assert (await pager.page(a)).reached_names == ("张工",)  # a's page went out
+    adapter.release.clear()
+    adapter.sending.clear()
+    first = asyncio.create_task(pager.page(c))  # in flight, held: a (replayed) and b wait
+    await adapter.sending.wait()
+    rest = [asyncio.create_task(pager.page(p)) for p in (a, b)]
+    async with asyncio.timeout(10):
+        while sum(len(w.pages) for w in pager._waiting.values()) < 2:
+            await asyncio.sleep(0.001)
+    adapter.release.set()
+    results = await asyncio.gather(first, *rest)
+    assert all(r.reached_names == ("张工",) for r in results)  # a: reached before
+    texts = [s.text for s in adapter.said]
+    assert texts == [
+        "🚨 紧急故障 #2026-000001",
+        "🚨 紧急故障 #2026-000003",
+        "🚨 紧急故障 #2026-000002",
+    ]
+    outbox = OutboxStore(engine, clock)
+    rows = {p.number: outbox.get(f"{p.key}:dm:telegram:5001") for p in (a, b, c)}
+    assert all(r is not None and r.state == "sent" for r in rows.values())
+    ids = {n: r.message_id for n, r in rows.items() if r is not None}
+    assert ids["2026-000002"] == adapter.said[2].ref.message_id
