@@ -115,19 +115,7 @@ class OutboxStore:
     def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
         """Record that ``key`` is about to be sent; returns None when this caller may send it,
         else the earlier row (sent, unknown or failed: do not send again)."""
-        values = {
-            "key": key,
-            "platform": platform,
-            "chat_id": chat_id,
-            "state": OutboxState.SENDING,
-            "error": "",
-            "claimed_by": self._claimant.owner,
-            "created_at": self._now(),
-        }
-        with write_session(self._engine) as session:
-            if insert_new(session, OutboxMessage, values) is not None:
-                return None
-            return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+        return self.claim_each([key], platform, chat_id)[key]
 
     def claim_each(
         self, keys: Sequence[str], platform: str, chat_id: str

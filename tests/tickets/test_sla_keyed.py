@@ -122,13 +122,46 @@ def on_duty(registry: RegistryStore, engine: Engine, clock: FakeClock) -> None:
     registry.add_identity("telegram", LEAD, "e09")
 
 
+@dataclass
+class Env:
+    """One database with the roster set, a Telegram in memory every worker shares."""
+
+    engine: Engine
+    registry: RegistryStore
+    clock: FakeClock
+    store: TicketStore
+    platform: Platform
+    open_ticket: Callable[..., Ticket]
+
+    def worker(self, claimant: Claimant) -> Worker:
+        return worker(self.engine, self.registry, self.clock, self.platform, claimant)
+
+    def breached_p1(self, w: Worker) -> Ticket:
+        """A P1 whose 15-minute accept target has just passed."""
+        ticket = self.open_ticket(urgency="P1")
+        w.watch.clocks.start(ticket.number, self.clock.now)
+        self.clock.advance(minutes=15)
+        return ticket
+
+    def trail(self, number: str) -> list[str]:
+        return [e.text or "" for e in self.store.events(number)]
+
+
+@pytest.fixture
+def env(
+    engine: Engine,
+    registry: RegistryStore,
+    clock: FakeClock,
+    store: TicketStore,
+    open_ticket: Callable[..., Ticket],
+    on_duty: None,
+) -> Env:
+    return Env(engine, registry, clock, store, Platform(), open_ticket)
+
+
 def exclusive() -> Claimant:
     """A freshly started process alone on the database: every other owner is dead."""
     return Claimant(f"proc-{uuid.uuid4().hex[:8]}", exclusive=True)
-
-
-def trail(store: TicketStore, number: str) -> list[str]:
-    return [e.text or "" for e in store.events(number)]
 
 
 async def kill(task: asyncio.Task[object], w: Worker) -> None:
@@ -139,13 +172,15 @@ async def kill(task: asyncio.Task[object], w: Worker) -> None:
     await asyncio.gather(task, *w.watch._pager._senders, return_exceptions=True)
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Until another task got there (bounded; the database is read off the loop)."""
+async def sent(w: Worker, key: str) -> None:
+    """Until the worker's send keyed ``key`` is recorded sent (it runs in its own task;
+    bounded, the database read off the loop)."""
     for _ in range(1000):
-        if await asyncio.to_thread(condition):
+        row = await w.db.read(lambda: w.outbox.get(key))
+        if row is not None and row.state == OutboxState.SENT:
             return
         await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
+    raise AssertionError(f"{key} was never recorded sent")
 
 
 def breach_key(number: str, page_no: int = 1) -> str:
@@ -153,29 +188,14 @@ def breach_key(number: str, page_no: int = 1) -> str:
     return f"sla:{number}:accept:{step}:{page_no}"
 
 
-@pytest.mark.usefixtures("on_duty")
-async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(
-    engine: Engine,
-    registry: RegistryStore,
-    clock: FakeClock,
-    store: TicketStore,
-    open_ticket: Callable[..., Ticket],
-) -> None:
-    platform = Platform()
-    first = worker(engine, registry, clock, platform, exclusive())
-    ticket = open_ticket(urgency="P1")
-    first.watch.clocks.start(ticket.number, clock.now)
-    clock.advance(minutes=15)  # the accept target is breached
+async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(env: Env) -> None:
+    platform, clock = env.platform, env.clock
+    first = env.worker(exclusive())
+    ticket = env.breached_p1(first)
     platform.hang.add(ONCALL)  # delivered to the on-call engineer, then the process dies
     tick = asyncio.create_task(first.watch.tick())
     await platform.hung.wait()
-    lead_key = f"{breach_key(ticket.number)}:dm:telegram:{LEAD}"
-
-    def lead_recorded() -> bool:
-        row = first.outbox.get(lead_key)
-        return row is not None and row.state == OutboxState.SENT
-
-    await until(lead_recorded)
+    await sent(first, f"{breach_key(ticket.number)}:dm:telegram:{LEAD}")
     await kill(tick, first)
     assert len(platform.to(ONCALL)) == 1 and len(platform.to(LEAD)) == 1
     assert platform.to(DESK.chat_id) == []  # the desk was not told yet
@@ -183,7 +203,7 @@ async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(
 
     # the restarted process: the dead one's send in flight is unknown, its step taken over
     platform.hang.clear()
-    second = worker(engine, registry, clock, platform, exclusive())
+    second = env.worker(exclusive())
     assert await second.db.write(second.outbox.interrupted) >= 1
     (replayed,) = await second.watch.tick()
     assert replayed.replay and replayed.key == breach_key(ticket.number)
@@ -193,7 +213,7 @@ async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(
     assert (
         "已私信 王组长（telegram）" in desk and "呼叫结果未知（未重发）：张工（telegram）" in desk
     )
-    lines = trail(store, ticket.number)
+    lines = env.trail(ticket.number)
     assert any("接续中断的一轮" in line for line in lines)
     assert any("呼叫结果未知（未重发）：张工（telegram）" in line for line in lines)
     assert second.watch.steps.pending() == 0
@@ -208,19 +228,12 @@ async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(
     assert "第 2 次" in platform.to(ONCALL)[-1]
 
 
-@pytest.mark.usefixtures("on_duty")
 async def test_an_unknown_page_is_audited_and_not_repeated_when_its_step_is_retried(
-    engine: Engine,
-    registry: RegistryStore,
-    clock: FakeClock,
-    store: TicketStore,
-    open_ticket: Callable[..., Ticket],
+    env: Env,
 ) -> None:
-    platform = Platform()
-    w = worker(engine, registry, clock, platform, exclusive())
-    ticket = open_ticket(urgency="P1")
-    w.watch.clocks.start(ticket.number, clock.now)
-    clock.advance(minutes=15)
+    platform = env.platform
+    w = env.worker(exclusive())
+    ticket = env.breached_p1(w)
     platform.unknown.add(ONCALL)  # Telegram did not answer: maybe delivered
     platform.down.add(DESK.chat_id)  # the desk is unreachable for now: the step fails
     (breach,) = await w.watch.tick()
@@ -237,39 +250,31 @@ async def test_an_unknown_page_is_audited_and_not_repeated_when_its_step_is_retr
     assert platform.attempts == {ONCALL: 1, LEAD: 1, DESK.chat_id: 2}
     (desk,) = platform.to(DESK.chat_id)
     assert "呼叫结果未知（未重发）：张工（telegram）" in desk
-    unknown_lines = [line for line in trail(store, ticket.number) if "呼叫结果未知" in line]
+    unknown_lines = [line for line in env.trail(ticket.number) if "呼叫结果未知" in line]
     assert len(unknown_lines) == 2  # the first attempt's line and the retried step's
     assert w.watch.steps.pending() == 0
 
 
-@pytest.mark.usefixtures("on_duty")
-async def test_a_leader_change_mid_round_pages_once(
-    engine: Engine,
-    registry: RegistryStore,
-    clock: FakeClock,
-    store: TicketStore,
-    open_ticket: Callable[..., Ticket],
-) -> None:
+async def test_a_leader_change_mid_round_pages_once(env: Env) -> None:
     """Two workers on one database (their liveness is their ``worker:`` lease): the leader
     dies mid-round; the next leader finishes the round once the old one's lease has expired,
     never while it may still be sending."""
-    leases = LeaseStore(engine, clock)
+    platform, clock = env.platform, env.clock
+    leases = LeaseStore(env.engine, clock)
     ttl = dt.timedelta(seconds=6)
     a, b = Claimant("worker-a", exclusive=False), Claimant("worker-b", exclusive=False)
-    platform = Platform()
-    leader = worker(engine, registry, clock, platform, a)
-    ticket = open_ticket(urgency="P1")
-    leader.watch.clocks.start(ticket.number, clock.now)
-    clock.advance(minutes=15)
+    leader = env.worker(a)
+    ticket = env.breached_p1(leader)
     for c in (a, b):  # both alive (their leases renewed every 1.5 s)
         assert leases.claim(worker_lease(c.owner), c.owner, ttl)
     platform.hang.add(ONCALL)
     tick = asyncio.create_task(leader.watch.tick())
     await platform.hung.wait()
+    await sent(leader, f"{breach_key(ticket.number)}:dm:telegram:{LEAD}")
     await kill(tick, leader)
     assert leases.claim(worker_lease(b.owner), b.owner, ttl)
 
-    follower = worker(engine, registry, clock, platform, b)
+    follower = env.worker(b)
     assert await follower.watch.tick() == []  # the leader's lease still runs: hands off
     assert len(platform.to(ONCALL)) == 1
     clock.advance(seconds=7)  # worker-a's lease expires; worker-b renews its own
@@ -278,60 +283,45 @@ async def test_a_leader_change_mid_round_pages_once(
     assert taken.replay and taken.key == breach_key(ticket.number)
     assert len(platform.to(ONCALL)) == 1  # left ``sending`` by a dead worker: unknown
     assert len(platform.to(LEAD)) == 1 and len(platform.to(DESK.chat_id)) == 1
-    assert any("呼叫结果未知（未重发）：张工（telegram）" in t for t in trail(store, ticket.number))
+    assert any("呼叫结果未知（未重发）：张工（telegram）" in t for t in env.trail(ticket.number))
     assert await follower.watch.tick() == []
 
 
-@pytest.mark.usefixtures("on_duty")
-async def test_a_replayed_round_acknowledged_meanwhile_sends_nothing(
-    engine: Engine,
-    registry: RegistryStore,
-    clock: FakeClock,
-    store: TicketStore,
-    open_ticket: Callable[..., Ticket],
-) -> None:
-    platform = Platform()
-    first = worker(engine, registry, clock, platform, exclusive())
-    ticket = open_ticket(urgency="P1")
-    first.watch.clocks.start(ticket.number, clock.now)
-    clock.advance(minutes=15)
+async def test_a_replayed_round_acknowledged_meanwhile_sends_nothing(env: Env) -> None:
+    platform, clock = env.platform, env.clock
+    first = env.worker(exclusive())
+    ticket = env.breached_p1(first)
     platform.hang.update({ONCALL, LEAD})
     tick = asyncio.create_task(first.watch.tick())
     await platform.hung.wait()
     await kill(tick, first)
     first.watch.clocks.acknowledge(ticket.number, "e01", clock.now)  # 收到 pressed meanwhile
     platform.hang.clear()
-    second = worker(engine, registry, clock, platform, exclusive())
+    second = env.worker(exclusive())
     (replayed,) = await second.watch.tick()
     assert replayed.replay
     assert platform.to(DESK.chat_id) == []  # acknowledged: the round is not finished
-    assert any("不再补发" in t for t in trail(store, ticket.number))
+    assert any("不再补发" in t for t in env.trail(ticket.number))
     assert second.watch.steps.pending() == 0
 
 
-async def test_a_p1_opening_page_interrupted_is_finished_once_by_the_next_process(
-    engine: Engine,
-    registry: RegistryStore,
-    clock: FakeClock,
-    store: TicketStore,
-    open_ticket: Callable[..., Ticket],
-    on_duty: None,
-) -> None:
-    platform = Platform()
-    first = worker(engine, registry, clock, platform, exclusive())
-    ticket = open_ticket(urgency="P1")
-    hospital = registry.get_hospital(ticket.hospital_id)
+async def test_a_p1_opening_page_interrupted_is_finished_once_by_the_next_process(env: Env) -> None:
+    platform = env.platform
+    first = env.worker(exclusive())
+    ticket = env.open_ticket(urgency="P1")
+    hospital = env.registry.get_hospital(ticket.hospital_id)
     assert hospital is not None
     platform.hang.add(ONCALL)
     told = await first.watch.ticket_opened(ticket, hospital)
     assert "正在呼叫值班工程师" in told
     await platform.hung.wait()
+    await sent(first, f"sla:{ticket.number}:accept:p1:0:dm:telegram:{LEAD}")
     for task in list(first.watch._paging):
         await kill(task, first)
     # the replayed opening (the inbox replays the event) does not page again
     assert "正在呼叫" in await first.watch.ticket_opened(ticket, hospital)
     platform.hang.clear()
-    second = worker(engine, registry, clock, platform, exclusive())
+    second = env.worker(exclusive())
     await second.db.write(second.outbox.interrupted)
     (opening,) = await second.watch.tick()
     assert opening.replay and opening.key == f"sla:{ticket.number}:accept:p1:0"
