@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -74,6 +75,9 @@ class SlaWatch:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._paging: set[asyncio.Task[None]] = set()
+        #: Steps of this worker whose release or completion could not be written (the
+        #: database away): carried out again at its next round, their sends skipped.
+        self._stranded: list[Firing] = []
 
     def now(self) -> dt.datetime:
         return as_utc(self._clock())
@@ -150,7 +154,8 @@ class SlaWatch:
         """Carry out every step that is due now, and every step a dead worker left (or that
         failed before); returns what was done."""
         now, clocks, steps = self.now(), self.clocks, self.steps
-        firings = await self._db.write(lambda: clocks.claim_due(now))
+        firings, self._stranded = self._stranded, []
+        firings += await self._db.write(lambda: clocks.claim_due(now))
         firings += await self._db.write(lambda: steps.take_over(now))
         for firing in firings:
             await self._carry_out(firing)
@@ -163,13 +168,19 @@ class SlaWatch:
         next round (its sends already recorded are skipped then)."""
         steps, now = self.steps, self.now()
         try:
-            await self._fire(firing)
-        except Exception:  # one ticket's failure must not stop the others' pages
-            log.exception("SLA step %s of ticket %s failed", firing.step, firing.ticket_number)
-            if await self._db.write(lambda: steps.release(firing.step_id, now)):
-                await self._audit(firing.ticket_number, f"SLA 步骤多次失败，已放弃：{firing.key}")
-            return
-        await self._db.write(lambda: steps.finish(firing.step_id, now))
+            try:
+                await self._fire(firing)
+            except Exception:  # one ticket's failure must not stop the others' pages
+                log.exception("SLA step %s of %s failed", firing.step, firing.ticket_number)
+                if await self._db.write(lambda: steps.release(firing.step_id, now)):
+                    await self._audit(
+                        firing.ticket_number, f"SLA 步骤多次失败，已放弃：{firing.key}"
+                    )
+                return
+            await self._db.write(lambda: steps.finish(firing.step_id, now))
+        except Exception:  # the database is away: the step stays this worker's, pending
+            log.exception("SLA step %s of %s not recorded", firing.step, firing.ticket_number)
+            self._stranded.append(dataclasses.replace(firing, replay=True))
 
     async def _fire(self, firing: Firing) -> None:
         tickets, registry = self._tickets, self._registry

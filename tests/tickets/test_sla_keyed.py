@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from adapters.base import ChatRef, DeliveryError, MessageRef, Reply
 from bot.cluster.claims import Claimant, worker_lease
@@ -330,3 +331,31 @@ async def test_a_p1_opening_page_interrupted_is_finished_once_by_the_next_proces
     (hospital_told,) = platform.to(ticket.source_chat_id)
     assert "已呼叫值班工程师王组长" in hospital_told
     assert await second.watch.tick() == []
+
+
+class StepsLosingTheDatabase(SlaSteps):
+    """The database goes away just as the step is to be marked done (once)."""
+
+    lost = 1
+
+    def finish(self, step_id: int, now: dt.datetime) -> None:
+        if self.lost:
+            self.lost -= 1
+            raise OperationalError("UPDATE sla_step", None, ConnectionError("server closed"))
+        super().finish(step_id, now)
+
+
+async def test_a_step_not_marked_done_is_finished_at_the_next_round_without_sending(
+    env: Env,
+) -> None:
+    claimant = exclusive()
+    w = env.worker(claimant)
+    w.watch.steps = StepsLosingTheDatabase(env.engine, claimant)
+    ticket = env.breached_p1(w)
+    (breach,) = await w.watch.tick()
+    assert len(env.platform.said) == 3  # two pages and the desk's line
+    assert w.watch.steps.pending() == 1  # still this worker's: nobody else takes it
+    (again,) = await w.watch.tick()
+    assert again.replay and again.key == breach.key
+    assert len(env.platform.said) == 3 and w.watch.steps.pending() == 0
+    assert not any("呼叫结果未知" in t for t in env.trail(ticket.number))
