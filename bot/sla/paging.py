@@ -126,8 +126,9 @@ def _page_reply(chat: ChatRef, pages: list[Page]) -> Reply:
 
 
 class Pager:
-    """``outbox``: where each page's key is claimed and recorded (the table the messenger
-    keys its sends in), through ``db``."""
+    """``outbox``: where each page's key is claimed and recorded, through ``db``; it must be
+    the outbox ``messenger`` records its keyed sends in (a batch's outcome is read from the
+    message's row)."""
 
     def __init__(
         self,
