@@ -59,6 +59,7 @@ from bot.routing import Router
 from bot.sla.actions import AckPage
 from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
+from bot.sla.steps import SlaSteps
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.texts import answer_delayed
@@ -401,7 +402,7 @@ def build_app(
         workers=(lambda: max(1, count_live_workers(db, now()))) if clustered else (lambda: 1),
     )
     if settings.sla.enabled:
-        services.sla = sla_watch(settings, db, services)
+        services.sla = sla_watch(settings, db, services, outbox, claimant)
     services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
@@ -482,18 +483,31 @@ def register_features(router: Router, services: Services, pipeline: Pipeline) ->
     router.action(ChangeCategory, lambda press, tap: category_taps.on_button(services, press, tap))
 
 
-def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = None) -> SlaClocks:
+def sla_clocks(
+    settings: Settings,
+    db: Engine,
+    calendar: WorkCalendar | None = None,
+    claimant: Claimant | None = None,
+) -> SlaClocks:
     calendar = calendar or WorkCalendar()
-    return SlaClocks(db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar))
+    worktime = WorkTime(settings.duty, calendar)
+    return SlaClocks(db, settings.sla, settings.reports.targets, worktime, claimant)
 
 
-def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
-    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger."""
+def sla_watch(
+    settings: Settings,
+    db: Engine,
+    services: Services,
+    outbox: OutboxStore,
+    claimant: Claimant | None = None,
+) -> SlaWatch:
+    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger;
+    its steps owned by ``claimant`` (this worker), its sends keyed in ``outbox``."""
     calendar = WorkCalendar()
     clock = services.clock
     roster = Roster(db, settings.duty, calendar, clock=clock)
-    clocks = sla_clocks(settings, db, calendar)
-    pager = Pager(services.registry, services.messenger, settings.sla, clock)
+    clocks = sla_clocks(settings, db, calendar, claimant)
+    pager = Pager(services.registry, services.messenger, settings.sla, clock, services.db, outbox)
     return SlaWatch(
         clocks,
         roster,
@@ -503,6 +517,8 @@ def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
         services.messenger,
         services.settings.desk_chats,
         clock,
+        services.db,
+        SlaSteps(db, claimant),
     )
 
 

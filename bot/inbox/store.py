@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
@@ -114,27 +115,50 @@ class OutboxStore:
     def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
         """Record that ``key`` is about to be sent; returns None when this caller may send it,
         else the earlier row (sent, unknown or failed: do not send again)."""
-        values = {
-            "key": key,
-            "platform": platform,
-            "chat_id": chat_id,
-            "state": OutboxState.SENDING,
-            "error": "",
-            "claimed_by": self._claimant.owner,
-            "created_at": self._now(),
-        }
+        return self.claim_each([key], platform, chat_id)[key]
+
+    def claim_each(
+        self, keys: Sequence[str], platform: str, chat_id: str
+    ) -> dict[str, OutboxMessage | None]:
+        """``claim`` for several keys in one transaction: the pages one message carries (a
+        batch's message is keyed too; each page's own key says it was sent, in whichever
+        message)."""
+        out: dict[str, OutboxMessage | None] = {}
         with write_session(self._engine) as session:
-            if insert_new(session, OutboxMessage, values) is not None:
-                return None
-            return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+            for key in keys:
+                values = {
+                    "key": key,
+                    "platform": platform,
+                    "chat_id": chat_id,
+                    "state": OutboxState.SENDING,
+                    "error": "",
+                    "claimed_by": self._claimant.owner,
+                    "created_at": self._now(),
+                }
+                if insert_new(session, OutboxMessage, values) is not None:
+                    out[key] = None
+                else:
+                    stmt = select(OutboxMessage).where(OutboxMessage.key == key)
+                    out[key] = session.exec(stmt).one()
+            return out
+
+    def get(self, key: str) -> OutboxMessage | None:
+        with Session(self._engine) as session:
+            return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
 
     def record(
-        self, key: str, state: OutboxState, message_id: str | None = None, error: str = ""
+        self,
+        key: str | Sequence[str],
+        state: OutboxState,
+        message_id: str | None = None,
+        error: str = "",
     ) -> None:
+        """The outcome of the send claimed under ``key`` (or each of several keys)."""
+        keys = [key] if isinstance(key, str) else list(key)
         with write_session(self._engine) as session:
             session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.key) == key)
+                .where(col(OutboxMessage.key).in_(keys))
                 .values(
                     state=state,
                     message_id=message_id,
@@ -143,12 +167,14 @@ class OutboxStore:
                 )
             )
 
-    def release(self, key: str) -> None:
+    def release(self, key: str | Sequence[str]) -> None:
         """Forget a claim whose send was proven not to happen (the cause may try again)."""
+        keys = [key] if isinstance(key, str) else list(key)
         with write_session(self._engine) as session:
-            row = session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
-            if row is not None and row.state == OutboxState.SENDING:
-                session.delete(row)
+            rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.key).in_(keys)))
+            for row in rows.all():
+                if row.state == OutboxState.SENDING:
+                    session.delete(row)
 
     def interrupted(self) -> int:
         """Sends a dead worker left under way (a crash, ``kill -9``) may have reached the

@@ -1,40 +1,31 @@
 """The clock store: start, settle, pause, resume, acknowledge, and claim what is due.
 
 Firing exactly once: a due step is claimed by a conditional UPDATE on the clock's
-``next_fire_at`` and committed before anything is sent, so two workers, or a worker restarted
-after a crash, never send the same warning or page twice (the price, as in the broadcast
-outbox: a crash between the claim and the send loses that one message, which the repeated
-page then makes up for). Synchronous database work: coroutines run it in an executor.
+``next_fire_at``, and written as an ``sla_step`` row owned by this worker in the same
+transaction, before anything is sent: two workers never both claim it, and one that dies
+while carrying it out leaves it to another (``bot.sla.steps``), whose replay skips every send
+already keyed in the outbox. Synchronous database work: coroutines run it in an executor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from bot.cluster.claims import Claimant
 from bot.infra.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 from bot.sla.models import ClockKind, SlaClock, SlaTarget, Step
 from bot.sla.settings import SlaSettings
+from bot.sla.steps import Firing as Firing
+from bot.sla.steps import record_step
 from bot.sla.worktime import WorkTime
 from bot.tickets.models import Status, Ticket
 from bot.web.settings import ServiceTargets
-
-
-@dataclass(frozen=True)
-class Firing:
-    """A step one worker has claimed and must now carry out."""
-
-    clock_id: int
-    ticket_number: str
-    kind: ClockKind
-    step: Step
-    due_at: dt.datetime
-    #: 1 for the breach's page, 2… for the repeats.
-    page_no: int
 
 
 @dataclass(frozen=True)
@@ -51,8 +42,11 @@ class SlaClocks:
         settings: SlaSettings,
         targets: ServiceTargets,
         worktime: WorkTime,
+        claimant: Claimant | None = None,
     ) -> None:
         self._engine = engine
+        #: This worker, the owner of the steps it claims.
+        self.claimant = claimant or Claimant.alone()
         self.settings = settings
         self._targets = targets
         self.worktime = worktime
@@ -185,6 +179,7 @@ class SlaClocks:
         else:
             step, page_no = Step.REPAGE, clock.pages + 1
             values = {"pages": page_no, "next_fire_at": now + repeat}
+        firing = Firing(clock.id, number, ClockKind(clock.kind), step, clock.due_at, page_no)
         with write_session(self._engine) as s:
             claimed = s.execute(
                 update(SlaClock)
@@ -195,7 +190,10 @@ class SlaClocks:
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another worker took it
                 return None
-        return Firing(clock.id, number, ClockKind(clock.kind), step, clock.due_at, page_no)
+            step_id = record_step(s, clock.ticket_id, firing, self.claimant.owner, now)
+        if step_id is None:  # recorded before (a clock rewound by hand): already carried out
+            return None
+        return dataclasses.replace(firing, step_id=int(step_id))
 
     def pause(self, number: str, now: dt.datetime) -> list[SlaClock]:
         """Waiting on the hospital: running clocks stop counting (no warning, no page)."""

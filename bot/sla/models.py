@@ -26,6 +26,14 @@ class Step(StrEnum):
     WARN = "warn"
     BREACH = "breach"
     REPAGE = "repage"
+    #: A P1 pages the on-call engineer and the lead as it opens (not a clock falling due).
+    P1 = "p1"
+
+
+class StepState(StrEnum):
+    PENDING = "pending"  # claimed; its sends are under way, or interrupted (taken over)
+    DONE = "done"
+    FAILED = "failed"  # kept failing (``MAX_STEP_ATTEMPTS``): given up, in the audit trail
 
 
 class SlaClock(SQLModel, table=True):
@@ -69,3 +77,33 @@ class SlaTarget(SQLModel, table=True):
     accept_minutes: int
     resolve_minutes: int
     working_time: bool = False
+
+
+class SlaStep(SQLModel, table=True):
+    """One step a clock carried out (a warning, a breach's page, each repeated round, a P1's
+    opening page), written in the transaction that claims it. Its sends are keyed by ``key``
+    in the outbox, so a step interrupted by a crash or a leader change is finished by another
+    worker (taken over once ``claimed_by`` is dead) without repeating what was sent."""
+
+    __tablename__ = "sla_step"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_sla_step_key"),
+        Index("ix_sla_step_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    #: ``sla:<ticket>:<clock kind>:<step>:<round>``: the prefix of every send's outbox key.
+    key: str = Field(max_length=80)
+    kind: str = Field(max_length=8)
+    step: str = Field(max_length=8)
+    #: 0 for a warning or a P1's opening page, 1 for the breach's page, 2… for the repeats.
+    page_no: int = 0
+    due_at: dt.datetime = utc_field()
+    state: str = Field(default=StepState.PENDING, max_length=8)
+    #: Failed attempts (each released for another try).
+    attempts: int = 0
+    #: The worker carrying it out (``bot.cluster.claims``); NULL: released, anyone may.
+    claimed_by: str | None = Field(default=None, max_length=128)
+    created_at: dt.datetime = utc_field()
+    done_at: dt.datetime | None = utc_field(default=None, nullable=True)

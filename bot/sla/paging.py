@@ -8,6 +8,13 @@ the DM). What was reached is returned, so the hospital and the audit trail are t
 A private chat takes about one message a second (Telegram), so in a storm of P1s the pages to
 one engineer would queue one per second; instead the pages waiting while one is being sent
 go out together in the next message (each with its 收到 button).
+
+Every send is keyed in the outbox by the step it belongs to (``Page.key``: ticket, clock,
+step, round) and its recipient, so a step carried out again after a crash or a leader change
+sends only what it had not: each page's own key is claimed before the message carrying it
+(a batch's message has a key of its own, the first page's with ``+``), and a page already
+sent, or whose outcome is unknown, is left out of the next batch — reported as reached, or as
+unknown (never re-sent). The webhook's POST is keyed the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +23,15 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import aiohttp
 
 from adapters.base import Button, ChatRef, Reply
+from bot.inbox.models import OutboxState
+from bot.inbox.store import OutboxStore
 from bot.infra.clock import Clock, as_utc
+from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.store import RegistryStore
 from bot.routing import encode
@@ -40,6 +51,26 @@ class Page:
     hospital: str
     text: str
     engineer_ids: tuple[str, ...]
+    #: The step's key (``Firing.key``): the prefix of every send's outbox key.
+    key: str
+
+
+class Outcome(StrEnum):
+    """What became of one page to one chat (its outbox row's state)."""
+
+    REACHED = "reached"
+    UNKNOWN = "unknown"  # the request went out and no answer came: maybe delivered
+    MISSED = "missed"  # refused, or proven undelivered
+
+
+def _outcome(state: str) -> Outcome:
+    """What an outbox row's state says of a page it recorded."""
+    if state == OutboxState.SENT:
+        return Outcome.REACHED
+    if state == OutboxState.FAILED:
+        return Outcome.MISSED
+    #: unknown, or ``sending``: left by a worker that died, or held by another one now
+    return Outcome.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -51,6 +82,9 @@ class PageResult:
     unreached: tuple[str, ...]
     #: "" (no webhook configured), "ok", or why the webhook failed.
     webhook: str
+    #: (engineer id, name, platform) of every direct message whose outcome is unknown (a
+    #: timeout after the request went out, a worker that died mid-send): not re-sent.
+    unknown: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def reached_names(self) -> tuple[str, ...]:
@@ -60,6 +94,9 @@ class PageResult:
         """One line for the audit trail."""
         parts = [f"{name}（{platform}）" for _, name, platform in self.reached]
         line = "已私信 " + "、".join(parts) if parts else "私信未送达任何人"
+        if self.unknown:
+            maybe = "、".join(f"{name}（{platform}）" for _, name, platform in self.unknown)
+            line += f"；呼叫结果未知（未重发）：{maybe}"
         if self.unreached:
             line += "；未送达：" + "、".join(self.unreached)
         if self.webhook:
@@ -71,7 +108,7 @@ class PageResult:
 class _Waiting:
     """The pages waiting for one chat's next message, and who awaits each."""
 
-    pages: list[tuple[Page, asyncio.Future[bool]]] = field(default_factory=list)
+    pages: list[tuple[Page, str, asyncio.Future[Outcome]]] = field(default_factory=list)
 
 
 def _page_reply(chat: ChatRef, pages: list[Page]) -> Reply:
@@ -89,16 +126,24 @@ def _page_reply(chat: ChatRef, pages: list[Page]) -> Reply:
 
 
 class Pager:
+    """``outbox``: where each page's key is claimed and recorded, through ``db``; it must be
+    the outbox ``messenger`` records its keyed sends in (a batch's outcome is read from the
+    message's row)."""
+
     def __init__(
         self,
         registry: RegistryStore,
         messenger: Messenger,
         settings: SlaSettings,
         clock: Clock,
+        db: Database,
+        outbox: OutboxStore,
         http: aiohttp.ClientSession | None = None,
     ) -> None:
         self._registry = registry
         self._messenger = messenger
+        self._db = db
+        self._outbox = outbox
         self._settings = settings
         self._clock = clock
         self._http = http
@@ -108,19 +153,23 @@ class Pager:
     async def page(self, page: Page) -> PageResult:
         at = as_utc(self._clock())
         sends = [self._message(engineer_id, page) for engineer_id in page.engineer_ids]
-        reached_lists = await asyncio.gather(*sends)
-        reached = tuple(r for found in reached_lists for r in found)
-        unreached = tuple(
-            e for e, found in zip(page.engineer_ids, reached_lists, strict=True) if not found
-        )
+        outcomes = await asyncio.gather(*sends)
+        found = [o for per_engineer in outcomes for o in per_engineer]
+        reached = tuple(who for who, outcome in found if outcome is Outcome.REACHED)
+        unknown = tuple(who for who, outcome in found if outcome is Outcome.UNKNOWN)
+        told = {engineer_id for engineer_id, _, _ in (*reached, *unknown)}
+        unreached = tuple(e for e in page.engineer_ids if e not in told)
         webhook = await self._webhook(page, at) if self._settings.webhook_url else ""
-        return PageResult(at, reached, unreached, webhook)
+        return PageResult(at, reached, unreached, webhook, unknown)
 
-    async def _message(self, engineer_id: str, page: Page) -> list[tuple[str, str, str]]:
-        engineer = await asyncio.to_thread(self._registry.get_engineer, engineer_id)
-        identities = await asyncio.to_thread(self._registry.identities_of, engineer_id)
+    async def _message(
+        self, engineer_id: str, page: Page
+    ) -> list[tuple[tuple[str, str, str], Outcome]]:
+        registry = self._registry
+        engineer = await self._db.read(lambda: registry.get_engineer(engineer_id))
+        identities = await self._db.read(lambda: registry.identities_of(engineer_id))
         name = engineer.name if engineer else engineer_id
-        reached = []
+        out = []
         for identity in identities:
             if (
                 identity.platform not in _DM_PLATFORMS
@@ -128,21 +177,22 @@ class Pager:
             ):
                 continue
             chat = ChatRef(identity.platform, identity.platform_user_id)
-            if await self._deliver(chat, page):
-                reached.append((engineer_id, name, identity.platform))
-        return reached
+            key = f"{page.key}:dm:{chat.platform}:{chat.chat_id}"
+            outcome = await self._deliver(chat, page, key)
+            out.append(((engineer_id, name, identity.platform), outcome))
+        return out
 
-    async def _deliver(self, chat: ChatRef, page: Page) -> bool:
+    async def _deliver(self, chat: ChatRef, page: Page, key: str) -> Outcome:
         """Send ``page`` to ``chat`` in the chat's next message (with every other page waiting
-        for it); True once delivered."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        for it), keyed ``key``; what became of it."""
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(chat)
         if waiting is None:
             waiting = self._waiting[chat] = _Waiting()
             sender = asyncio.create_task(self._send_waiting(chat, waiting), name="page-sender")
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)
-        waiting.pages.append((page, done))
+        waiting.pages.append((page, key, done))
         return await done
 
     async def _send_waiting(self, chat: ChatRef, waiting: _Waiting) -> None:
@@ -151,19 +201,63 @@ class Pager:
             while waiting.pages:
                 batch, waiting.pages = waiting.pages, []
                 try:
-                    sent = await self._messenger.send(_page_reply(chat, [p for p, _ in batch]))
+                    outcomes = await self._send_batch(chat, [(p, key) for p, key, _ in batch])
                 except Exception as exc:  # handed to each waiter, whose page() reports it
-                    for _, done in batch:
+                    for _, _, done in batch:
                         if not done.done():
                             done.set_exception(exc)
                     continue
-                for _, done in batch:
+                for _, key, done in batch:
                     if not done.done():
-                        done.set_result(sent is not None)
+                        done.set_result(outcomes[key])
         finally:
             del self._waiting[chat]
 
+    async def _send_batch(self, chat: ChatRef, batch: list[tuple[Page, str]]) -> dict[str, Outcome]:
+        """Claim each page's key, send the pages nobody sent before as one message, and record
+        its outcome under every key it carried."""
+        outbox, keys = self._outbox, [key for _, key in batch]
+        prior = await self._db.write(lambda: outbox.claim_each(keys, chat.platform, chat.chat_id))
+        outcomes = {key: _outcome(row.state) for key, row in prior.items() if row is not None}
+        fresh = [(page, key) for page, key in batch if prior[key] is None]
+        if not fresh:
+            return outcomes
+        carried = [key for _, key in fresh]
+        message_key = f"{carried[0]}+{len(carried)}" if len(carried) > 1 else f"{carried[0]}+"
+        reply = _page_reply(chat, [page for page, _ in fresh])
+        # a crash from here on leaves the keys ``sending``: unknown once this worker is dead
+        await self._messenger.send(reply, key=message_key, retry_later=True)
+        row = await self._db.read(lambda: outbox.get(message_key))
+        if row is None:  # proven undelivered and released: a later attempt may send them
+            await self._db.write(lambda: outbox.release(carried))
+            outcomes.update((key, Outcome.MISSED) for key in carried)
+            return outcomes
+        state = OutboxState(row.state)
+        if state is OutboxState.SENDING:  # another worker holds the message key: unknown here
+            state = OutboxState.UNKNOWN
+        message_id, error = row.message_id, row.error
+        await self._db.write(lambda: outbox.record(carried, state, message_id, error))
+        outcomes.update((key, _outcome(state)) for key in carried)
+        return outcomes
+
     async def _webhook(self, page: Page, at: dt.datetime) -> str:
+        """POST the page once per step (keyed like a message); what the audit line says."""
+        outbox, key = self._outbox, f"{page.key}:webhook"
+        prior = await self._db.write(lambda: outbox.claim(key, "webhook", "paging"))
+        if prior is not None:
+            return {Outcome.REACHED: "ok", Outcome.MISSED: "失败"}.get(
+                _outcome(prior.state), "结果未知（未重发）"
+            )
+        state, told = await self._post(page, at)
+        if state is None:  # proven not delivered: a later attempt of this step may try again
+            await self._db.write(lambda: outbox.release(key))
+        else:
+            await self._db.write(lambda: outbox.record(key, state, None, told))
+        return told
+
+    async def _post(self, page: Page, at: dt.datetime) -> tuple[OutboxState | None, str]:
+        """The POST itself: (the outbox state to record, None if proven undelivered; the audit
+        text)."""
         body = {
             "ticket": page.number,
             "urgency": page.urgency,
@@ -185,10 +279,13 @@ class Pager:
                     http.post(self._settings.webhook_url, json=body, timeout=timeout) as r,
                 ):
                     status = r.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # never connected: the POST did not arrive
             log.warning("paging webhook failed: %s", type(exc).__name__)
-            return f"失败（{type(exc).__name__}）"
+            return None, f"失败（{type(exc).__name__}）"
+        except (aiohttp.ClientError, TimeoutError) as exc:  # sent, no answer: maybe delivered
+            log.warning("paging webhook outcome unknown: %s", type(exc).__name__)
+            return OutboxState.UNKNOWN, f"结果未知（{type(exc).__name__}，未重发）"
         if status >= 300:
             log.warning("paging webhook answered HTTP %d", status)
-            return f"失败（HTTP {status}）"
-        return "ok"
+            return None, f"失败（HTTP {status}）"
+        return OutboxState.SENT, "ok"

@@ -1,14 +1,21 @@
 """The watch: starts a new ticket's clocks, pages for P1s and breaches, warns the desk, and
 runs the clock worker. Every step lands in the ticket's audit trail.
 
-Database work runs in executors; the worker's ``tick()`` is what tests call with a fake clock
-(``run()`` only repeats it every ``[sla] tick_seconds`` or when woken).
+Database work goes through the gateway; the worker's ``tick()`` is what tests call with a
+fake clock (``run()`` only repeats it every ``[sla] tick_seconds`` or when woken).
+
+Every step is an ``sla_step`` row (``bot.sla.steps``) and every send of it is keyed in the
+outbox by the step and its recipient: a step interrupted by a crash or a leader change is
+carried out again by the next round that takes it over, sending only what was not sent (a
+send whose outcome is unknown is audited, not repeated); a replayed step whose clock was
+acknowledged or stopped meanwhile sends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -16,6 +23,7 @@ from collections.abc import Sequence
 from adapters.base import ChatRef, Reply
 from bot.duty.roster import Roster
 from bot.infra.clock import Clock, as_utc
+from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
@@ -24,10 +32,18 @@ from bot.sla.clocks import Firing, SlaClocks
 from bot.sla.models import SlaClock, Step
 from bot.sla.paging import Page, Pager, PageResult
 from bot.sla.pulse import Pulse
+from bot.sla.steps import SlaSteps
 from bot.tickets.models import Ticket
 from bot.tickets.store import Actor, TicketStore
 
 log = logging.getLogger(__name__)
+
+_STEP_NAMES = {
+    Step.WARN: "预警",
+    Step.BREACH: "超时呼叫",
+    Step.REPAGE: "重复呼叫",
+    Step.P1: "P1 呼叫",
+}
 
 
 class SlaWatch:
@@ -41,9 +57,13 @@ class SlaWatch:
         messenger: Messenger,
         desk_chats: Sequence[ChatRef],
         clock: Clock,
+        db: Database,
+        steps: SlaSteps,
         pulse: Pulse | None = None,
     ) -> None:
         self.clocks = clocks
+        self.steps = steps
+        self._db = db
         self.roster = roster
         self._pager = pager
         self._tickets = tickets
@@ -55,6 +75,11 @@ class SlaWatch:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._paging: set[asyncio.Task[None]] = set()
+        #: P1 tickets whose opening notice is on its way: their page's outcome waits for it
+        self._notices: dict[str, asyncio.Event] = {}
+        #: Steps of this worker whose release or completion could not be written (the
+        #: database away): carried out again at its next round, their sends skipped.
+        self._stranded: list[Firing] = []
 
     def now(self) -> dt.datetime:
         return as_utc(self._clock())
@@ -69,39 +94,41 @@ class SlaWatch:
         hospital is told who was reached when the page is done — after ``told`` is set, when
         given: the caller sets it once it has sent what this returns, so 「已呼叫…」 never
         arrives before 「正在呼叫…」. Returns what the hospital may truthfully be told now."""
-        now = self.now()
-        await asyncio.to_thread(self.clocks.start, ticket.number, now)
+        now, clocks, steps = self.now(), self.clocks, self.steps
+        await self._db.write(lambda: clocks.start(ticket.number, now))
         self.pulse.beat()
         self.notify()
         if ticket.urgency != "P1":
             return texts.ticket_queued(ticket.number)
-        task = asyncio.create_task(
-            self._page_p1(ticket, hospital, told), name=f"page-{ticket.number}"
-        )
-        self._paging.add(task)
-        task.add_done_callback(self._paging.discard)
+        firing = await self._db.write(lambda: steps.open_page(ticket.number, now))
+        if firing is not None:  # else a replayed opening: the page is under way, or done
+            if told is not None:
+                self._notices[ticket.number] = told
+            task = asyncio.create_task(self._carry_out(firing), name=f"page-{ticket.number}")
+            self._paging.add(task)
+            task.add_done_callback(self._paging.discard)
         return texts.p1_paging(ticket.number)
 
-    async def _page_p1(
-        self, ticket: Ticket, hospital: Hospital, notice_sent: asyncio.Event | None
-    ) -> None:
-        try:
-            routing = await asyncio.to_thread(self.roster.routing, hospital, "P1", self.now())
-            result = await self._page(
-                ticket, hospital.name, routing.page, texts.p1_page(ticket, hospital.name)
-            )
-            if notice_sent is not None:  # the page went at once; its outcome follows the notice
-                await notice_sent.wait()
-            if result.reached:
-                local = self.roster.local(result.at)
-                told = texts.p1_paged(ticket.number, result.reached_names, local)
-            else:
-                told = texts.p1_queued(ticket.number)
-            chat = ChatRef(ticket.source_platform, ticket.source_chat_id, ticket.source_thread_id)
-            reply = Reply(chat=chat, text=told, reply_to=ticket.source_message_id)
-            await self._messenger.send(reply)
-        except Exception:  # the clocks still run: the breach pages again
-            log.exception("paging for P1 ticket %s failed", ticket.number)
+    async def _page_p1(self, firing: Firing, ticket: Ticket, hospital: Hospital | None) -> None:
+        """The opening page, then the hospital is told who was reached (keyed: once)."""
+        notice_sent = self._notices.pop(ticket.number, None)
+        roster, now = self.roster, self.now()
+        if hospital is not None:
+            routing = await self._db.read(lambda: roster.routing(hospital, "P1", now))
+            engineers, name = routing.page, hospital.name
+        else:  # a hospital removed since: the on-call engineer and the lead
+            engineers, name = tuple(await self._on_duty()), ticket.hospital_id
+        result = await self._page(ticket, name, engineers, texts.p1_page(ticket, name), firing)
+        if notice_sent is not None:  # the page went at once; its outcome follows the notice
+            await notice_sent.wait()
+        if result.reached:
+            local = self.roster.local(result.at)
+            told = texts.p1_paged(ticket.number, result.reached_names, local)
+        else:
+            told = texts.p1_queued(ticket.number)
+        chat = ChatRef(ticket.source_platform, ticket.source_chat_id, ticket.source_thread_id)
+        reply = Reply(chat=chat, text=told, reply_to=ticket.source_message_id)
+        await self._messenger.send(reply, key=f"{firing.key}:told")
 
     async def settled(self) -> None:
         """Wait until every P1 page in flight is done (tests, shutdown)."""
@@ -113,9 +140,16 @@ class SlaWatch:
         return self.roster.routing(hospital, ticket.urgency, ticket.created_at).mention
 
     async def _page(
-        self, ticket: Ticket, hospital_name: str, engineer_ids: Sequence[str], text: str
+        self,
+        ticket: Ticket,
+        hospital_name: str,
+        engineer_ids: Sequence[str],
+        text: str,
+        firing: Firing,
     ) -> PageResult:
-        page = Page(ticket.number, ticket.urgency, hospital_name, text, tuple(engineer_ids))
+        page = Page(
+            ticket.number, ticket.urgency, hospital_name, text, tuple(engineer_ids), firing.key
+        )
         result = await self._pager.page(page)
         await self._audit(
             ticket.number,
@@ -127,59 +161,112 @@ class SlaWatch:
     # -- the worker ----------------------------------------------------------------------------
 
     async def tick(self) -> list[Firing]:
-        """Carry out every step that is due now; returns what was done."""
-        firings = await asyncio.to_thread(self.clocks.claim_due, self.now())
+        """Carry out every step that is due now, and every step a dead worker left (or that
+        failed before); returns what was done."""
+        now, clocks, steps = self.now(), self.clocks, self.steps
+        firings, self._stranded = self._stranded, []
+        firings += await self._db.write(lambda: clocks.claim_due(now))
+        firings += await self._db.write(lambda: steps.take_over(now))
         for firing in firings:
-            try:
-                await self._fire(firing)
-            except Exception:  # one ticket's failure must not stop the others' pages
-                log.exception("SLA step %s of ticket %s failed", firing.step, firing.ticket_number)
+            await self._carry_out(firing)
         if firings:
             self.pulse.beat()
         return firings
 
+    async def _carry_out(self, firing: Firing) -> None:
+        """One step: its sends, then the step marked done; a failure releases it for the
+        next round (its sends already recorded are skipped then)."""
+        steps, now = self.steps, self.now()
+        try:
+            try:
+                await self._fire(firing)
+            except Exception:  # one ticket's failure must not stop the others' pages
+                log.exception("SLA step %s of %s failed", firing.step, firing.ticket_number)
+                if await self._db.write(lambda: steps.release(firing.step_id, now)):
+                    await self._audit(
+                        firing.ticket_number, f"SLA 步骤多次失败，已放弃：{firing.key}"
+                    )
+                return
+            await self._db.write(lambda: steps.finish(firing.step_id, now))
+        except Exception:  # the database is away: the step stays this worker's, pending
+            log.exception("SLA step %s of %s not recorded", firing.step, firing.ticket_number)
+            self._stranded.append(dataclasses.replace(firing, replay=True))
+
     async def _fire(self, firing: Firing) -> None:
-        ticket = await asyncio.to_thread(self._tickets.get, firing.ticket_number)
-        hospital = await asyncio.to_thread(self._registry.get_hospital, ticket.hospital_id)
+        tickets, registry = self._tickets, self._registry
+        ticket = await self._db.read(lambda: tickets.get(firing.ticket_number))
+        hospital = await self._db.read(lambda: registry.get_hospital(ticket.hospital_id))
+        if firing.replay and await self._settled_meanwhile(firing):
+            await self._audit(
+                ticket.number, f"SLA：中断的{_STEP_NAMES[firing.step]}不再补发（已接单或已确认）"
+            )
+            return
+        if firing.step == Step.P1:
+            await self._page_p1(firing, ticket, hospital)
+            return
         name = hospital.name if hospital else ticket.hospital_id
         due = self.roster.local(firing.due_at)
+        again = "，接续中断的一轮" if firing.replay else ""
         if firing.step == Step.WARN:
             text = texts.desk_warning(ticket, firing.kind, due)
             await self._audit(
                 ticket.number,
-                f"SLA 预警：{firing.kind.label}时限已过 80%（{due:%m-%d %H:%M} 到期）",
+                f"SLA 预警：{firing.kind.label}时限已过 80%（{due:%m-%d %H:%M} 到期{again}）",
             )
-            await self._tell_desks(text)
+            await self._tell_desks(text, firing)
             return
-        duty = await asyncio.to_thread(self.roster.now, self.now())
-        engineers = [e for e in (duty.on_call, *duty.leads) if e]
         await self._audit(
             ticket.number,
-            f"SLA 超时：{firing.kind.label}时限 {due:%m-%d %H:%M} 已过（第 {firing.page_no} 次呼叫）",
+            f"SLA 超时：{firing.kind.label}时限 {due:%m-%d %H:%M} 已过"
+            f"（第 {firing.page_no} 次呼叫{again}）",
         )
         result = await self._page(
-            ticket, name, engineers, texts.breach_page(ticket, name, firing, due)
+            ticket,
+            name,
+            await self._on_duty(),
+            texts.breach_page(ticket, name, firing, due),
+            firing,
         )
-        await self._tell_desks(texts.desk_breach(ticket, firing, result))
+        await self._tell_desks(texts.desk_breach(ticket, firing, result), firing)
 
-    async def _tell_desks(self, text: str) -> None:
+    async def _on_duty(self) -> list[str]:
+        """The on-call engineer and the leads, now."""
+        roster, now = self.roster, self.now()
+        duty = await self._db.read(lambda: roster.now(now))
+        return [e for e in (duty.on_call, *duty.leads) if e]
+
+    async def _settled_meanwhile(self, firing: Firing) -> bool:
+        """A replayed step whose clock stopped (claimed, resolved) or whose pages were
+        acknowledged since it was claimed: nothing to send any more."""
+        clocks, number = self.clocks, firing.ticket_number
+        rows = await self._db.read(lambda: clocks.for_ticket(number))
+        clock = next((c for c in rows if c.kind == firing.kind), None)
+        if clock is None or clock.stopped_at is not None:
+            return True
+        return firing.step != Step.WARN and clock.acknowledged_at is not None
+
+    async def _tell_desks(self, text: str, firing: Firing) -> None:
         for desk in self._desks:
-            await self._messenger.send(Reply(chat=desk, text=text))
+            key = f"{firing.key}:desk:{desk.platform}:{desk.chat_id}"
+            await self._messenger.send(Reply(chat=desk, text=text), key=key)
 
     async def _audit(self, number: str, text: str) -> None:
-        await asyncio.to_thread(self._tickets.add_note, number, Actor.system("SLA"), text)
+        tickets = self._tickets
+        await self._db.write(lambda: tickets.add_note(number, Actor.system("SLA"), text))
 
     # -- engineers' actions --------------------------------------------------------------------
 
     async def pause(self, number: str, engineer_id: str, reason: str) -> list[SlaClock]:
-        clocks = await asyncio.to_thread(self.clocks.pause, number, self.now())
+        store, now = self.clocks, self.now()
+        clocks = await self._db.write(lambda: store.pause(number, now))
         if clocks:
             await self._audit(number, f"SLA 暂停（等待医院）：{engineer_id} {reason}".rstrip())
             self.pulse.beat()
         return clocks
 
     async def resume(self, number: str, by: str) -> list[SlaClock]:
-        clocks = await asyncio.to_thread(self.clocks.resume, number, self.now())
+        store, now = self.clocks, self.now()
+        clocks = await self._db.write(lambda: store.resume(number, now))
         if clocks:
             await self._audit(number, f"SLA 继续计时：{by}")
             self.pulse.beat()
@@ -187,7 +274,8 @@ class SlaWatch:
         return clocks
 
     async def acknowledge(self, number: str, engineer_id: str) -> list[SlaClock]:
-        clocks = await asyncio.to_thread(self.clocks.acknowledge, number, engineer_id, self.now())
+        store, now = self.clocks, self.now()
+        clocks = await self._db.write(lambda: store.acknowledge(number, engineer_id, now))
         if clocks:
             await self._audit(number, f"SLA 呼叫已确认：{engineer_id}，停止重复呼叫")
             self.pulse.beat()

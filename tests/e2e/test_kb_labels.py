@@ -104,3 +104,11 @@ async def test_the_weekly_summary_reaches_the_desk(bot: App, tg: FakeTelegram) -
     text = post.text or ""
     assert "3 次，2 家医院（第一人民医院、第二人民医院）" in text
     assert "无文章，建议起草" in text and "处理：打印方式改为热敏后恢复" in text
+    # fired again the same week (a new leader, a restart within the misfire grace): keyed per
+    # (week, desk), so the desk does not get it twice
+    assert await bot.weekly.post() == 1
+    summaries = [m for m in tg.sent_messages(DESK) if "本周新出现" in (m.text or "")]
+    assert len(summaries) == 1
+    week = bot.weekly.week()
+    row = bot.outbox.get(f"weekly:{week}:telegram:{DESK}")
+    assert row is not None and row.state == "sent" and row.message_id == str(post.message_id)

@@ -36,6 +36,7 @@ EXPECTED_TABLES = {
     "duty_rotation_member",
     "duty_override",
     "sla_clock",
+    "sla_step",
     "sla_target",
     "kb_article",
     "kb_article_version",

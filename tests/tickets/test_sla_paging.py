@@ -4,6 +4,7 @@ service reported (not raised) so the page's audit line says so."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -11,8 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import Engine
 
 from adapters.base import MessageRef, Reply
+from bot.inbox.store import OutboxStore
+from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry import RegistryStore
 from bot.sla.paging import Page, Pager
@@ -44,14 +48,31 @@ async def service() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]]
         await runner.cleanup()
 
 
+def make_pager(
+    engine: Engine,
+    registry: RegistryStore,
+    messenger: Messenger,
+    settings: SlaSettings,
+    clock: FakeClock,
+) -> Pager:
+    """A pager keying its sends in the outbox of ``engine`` (the messenger's, when it has one)."""
+    return Pager(registry, messenger, settings, clock, Database(engine), OutboxStore(engine, clock))
+
+
+def keyed(engine: Engine, clock: FakeClock) -> Messenger:
+    """A messenger recording its keyed sends in the outbox, as the bot's does."""
+    return Messenger(Database(engine), OutboxStore(engine, clock))
+
+
 async def test_the_webhook_gets_the_page_and_a_failure_is_reported(
+    engine: Engine,
     registry: RegistryStore,
     clock: FakeClock,
     service: tuple[str, list[dict[str, Any]], list[int]],
 ) -> None:
     url, received, statuses = service
-    pager = Pager(registry, Messenger(), SlaSettings(webhook_url=url), clock)
-    page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01", "e09"))
+    pager = make_pager(engine, registry, Messenger(), SlaSettings(webhook_url=url), clock)
+    page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01", "e09"), "sla:1")
     result = await pager.page(page)
     # nobody has a chat account here: no direct message, and the result says so
     assert result.reached == () and result.unreached == ("e01", "e09")
@@ -66,18 +87,26 @@ async def test_the_webhook_gets_the_page_and_a_failure_is_reported(
             "at": clock.now.replace(tzinfo=dt.UTC).isoformat(),
         }
     ]
+    # the same step again (a replay): the webhook was called, it is not called twice
+    assert (await pager.page(page)).webhook == "ok" and len(received) == 1
     statuses[0] = 503
-    failed = await pager.page(page)
+    failed = await pager.page(dataclasses.replace(page, key="sla:2"))
     assert failed.webhook == "失败（HTTP 503）"
     assert (
         "私信未送达任何人" in failed.summary() and "呼叫服务：失败（HTTP 503）" in failed.summary()
     )
-    down = Pager(registry, Messenger(), SlaSettings(webhook_url="http://127.0.0.1:9/x"), clock)
-    assert (await down.page(page)).webhook.startswith("失败（")
+    # refused, so proven not delivered: a replay of that step tries again
+    statuses[0] = 200
+    assert (await pager.page(dataclasses.replace(page, key="sla:2"))).webhook == "ok"
+    assert len(received) == 3
+    down = make_pager(
+        engine, registry, Messenger(), SlaSettings(webhook_url="http://127.0.0.1:9/x"), clock
+    )
+    assert (await down.page(dataclasses.replace(page, key="sla:3"))).webhook.startswith("失败（")
 
 
 async def test_an_engineer_on_dingtalk_is_paged_by_direct_message(
-    registry: RegistryStore, clock: FakeClock
+    engine: Engine, registry: RegistryStore, clock: FakeClock
 ) -> None:
     from adapters.base import CoreHandlers
     from adapters.dingtalk.adapter import DingTalkAdapter
@@ -98,10 +127,10 @@ async def test_an_engineer_on_dingtalk_is_paged_by_direct_message(
         )
         await adapter.start(CoreHandlers(nothing, nothing, nothing))
         try:
-            messenger = Messenger()
+            messenger = keyed(engine, clock)
             messenger.register(adapter)
-            pager = Pager(registry, messenger, SlaSettings(), clock)
-            page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01",))
+            pager = make_pager(engine, registry, messenger, SlaSettings(), clock)
+            page = Page("2026-000001", "P1", "市第一人民医院", "🚨 紧急故障", ("e01",), "sla:1")
             result = await pager.page(page)
             assert result.reached == (("e01", "张工", "dingtalk"),)
             (dm,) = fake.sent
@@ -127,17 +156,19 @@ class HeldAdapter(MemoryAdapter):
 
 
 async def test_pages_waiting_for_an_engineers_chat_go_together_in_its_next_message(
-    registry: RegistryStore, clock: FakeClock
+    engine: Engine, registry: RegistryStore, clock: FakeClock
 ) -> None:
     """A storm of P1s: one page in flight, the three after it wait for the chat — and then go
     in ONE message (each with its 收到 button), not one a second behind each other."""
     registry.add_identity("telegram", 5001, "e01")
     adapter = HeldAdapter()
-    messenger = Messenger()
+    messenger = keyed(engine, clock)
     messenger.register(adapter)
-    pager = Pager(registry, messenger, SlaSettings(), clock)
+    pager = make_pager(engine, registry, messenger, SlaSettings(), clock)
     numbers = [f"2026-00000{i}" for i in range(1, 5)]
-    pages = [Page(n, "P1", "市第一人民医院", f"🚨 紧急故障 #{n}", ("e01",)) for n in numbers]
+    pages = [
+        Page(n, "P1", "市第一人民医院", f"🚨 紧急故障 #{n}", ("e01",), f"sla:{n}") for n in numbers
+    ]
     first = asyncio.create_task(pager.page(pages[0]))
     await adapter.sending.wait()  # its message is on the way (held)
     rest = [asyncio.create_task(pager.page(p)) for p in pages[1:]]
@@ -153,3 +184,44 @@ async def test_pages_waiting_for_an_engineers_chat_go_together_in_its_next_messa
     assert all(f"#{n}" in together.text for n in numbers[1:])
     assert sorted(together.labels) == [f"收到 #{n}" for n in numbers[1:]]  # in arrival order
     assert together.reply.priority  # before hospital replies where the budget is short
+
+
+async def test_a_batch_leaves_out_a_page_already_sent_and_records_each_page(
+    engine: Engine, registry: RegistryStore, clock: FakeClock
+) -> None:
+    """A step carried out again (a crash, a leader change) meets a batch: the page of it that
+    had gone out before is not in the next message, the others are, and every page's own key
+    records the message that carried it."""
+    registry.add_identity("telegram", 5001, "e01")
+    adapter = HeldAdapter()
+    messenger = keyed(engine, clock)
+    messenger.register(adapter)
+    pager = make_pager(engine, registry, messenger, SlaSettings(), clock)
+    a, b, c = (
+        Page(n, "P1", "市第一人民医院", f"🚨 紧急故障 #{n}", ("e01",), f"sla:{n}:accept:p1:0")
+        for n in ("2026-000001", "2026-000002", "2026-000003")
+    )
+    adapter.release.set()
+    assert (await pager.page(a)).reached_names == ("张工",)  # a's page went out
+    adapter.release.clear()
+    adapter.sending.clear()
+    first = asyncio.create_task(pager.page(c))  # in flight, held: a (replayed) and b wait
+    await adapter.sending.wait()
+    rest = [asyncio.create_task(pager.page(p)) for p in (a, b)]
+    async with asyncio.timeout(10):
+        while sum(len(w.pages) for w in pager._waiting.values()) < 2:
+            await asyncio.sleep(0.001)
+    adapter.release.set()
+    results = await asyncio.gather(first, *rest)
+    assert all(r.reached_names == ("张工",) for r in results)  # a: reached before
+    texts = [s.text for s in adapter.said]
+    assert texts == [
+        "🚨 紧急故障 #2026-000001",
+        "🚨 紧急故障 #2026-000003",
+        "🚨 紧急故障 #2026-000002",
+    ]
+    outbox = OutboxStore(engine, clock)
+    rows = {p.number: outbox.get(f"{p.key}:dm:telegram:5001") for p in (a, b, c)}
+    assert all(r is not None and r.state == "sent" for r in rows.values())
+    ids = {n: r.message_id for n, r in rows.items() if r is not None}
+    assert ids["2026-000002"] == adapter.said[2].ref.message_id

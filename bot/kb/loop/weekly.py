@@ -1,7 +1,10 @@
 """The weekly post to the engineers' desk: 「本周新出现的常见问题」 of the last seven days.
 
 APScheduler fires it in the bot's loop (``[kbloop] weekly_summary``, local time); the
-analysis (SQL, embedding every question of the week) runs in a worker thread.
+analysis (SQL, embedding every question of the week) runs in a worker thread. Each desk's
+post is keyed in the outbox by the ISO week and the chat (``weekly:2026-W10:telegram:-100…``):
+a leader that takes over, or a restart within the misfire grace, posts a week's summary to a
+desk at most once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from sqlalchemy import Engine
 
 from adapters.base import Reply
+from bot.inbox.scope import SendDeferred
 from bot.infra.scheduling import stop_scheduler
 from bot.kb.loop.problems import analyse, load_items
 from bot.kb.loop.settings import KbLoopSettings
@@ -46,16 +50,28 @@ class WeeklySummary:
 
         return summary(problems, self._s.article, hospital_name)
 
+    def week(self) -> str:
+        """This week (local time, ISO numbering): the posts' key."""
+        year, week, _ = self._s.clock().astimezone(self._zone).isocalendar()
+        return f"{year}-W{week:02d}"
+
     async def post(self) -> int:
-        """Post the summary to every desk; returns how many desks got it."""
+        """Post the summary to every desk that has not had this week's; returns how many
+        desks have it (posted now or before)."""
         try:
             text = await asyncio.to_thread(self.text)
         except Exception:  # next week tries again; the bot keeps serving
             log.exception("weekly problem summary failed")
             return 0
-        sent = 0
+        sent, week = 0, self.week()
         for desk in self._s.settings.desk_chats:
-            sent += await self._s.messenger.send(Reply(chat=desk, text=text)) is not None
+            key = f"weekly:{week}:{desk.platform}:{desk.chat_id}"
+            try:
+                message = await self._s.messenger.send(Reply(chat=desk, text=text), key=key)
+            except SendDeferred:  # not delivered (a long 429, an outage): the next fire tries
+                log.warning("weekly summary to %s:%s deferred", desk.platform, desk.chat_id)
+                continue
+            sent += message is not None
         return sent
 
     def start(self) -> None:
