@@ -62,8 +62,9 @@ from bot.sla.paging import Pager
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.texts import answer_delayed
-from bot.tickets.flow import BotSettings, Services
+from bot.tickets.flow import TicketFlow
 from bot.tickets.links import LinkStore
+from bot.tickets.services import BotSettings, DeskPort, PublicUrl, Services
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
@@ -102,7 +103,6 @@ def bot_settings(settings: Settings) -> BotSettings:
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
         desk_chats=tuple(desks),
-        web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
         group=settings.bot.group,
         desk=settings.desk,
@@ -118,6 +118,16 @@ def article_lookup(db: Engine) -> Callable[[str], Article | None]:
             return row.to_article() if row else None
 
     return lookup
+
+
+def article_title(engine: AnswerEngine) -> Callable[[str], str]:
+    """An article's title in the engine's current index (a KB reload swaps it), else its id."""
+
+    def title(article_id: str) -> str:
+        entry = engine.index.get(article_id)
+        return entry.title if entry else article_id
+
+    return title
 
 
 def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
@@ -220,7 +230,7 @@ class App:
         url = web.url
         if not web.base_url:
             url = dataclasses.replace(web, port=bound).url
-            self.services.settings = dataclasses.replace(self.services.settings, web_base_url=url)
+            self.services.public_url.bound(url)
         return server, url
 
     async def stop_console(self, server: ConsoleServer) -> None:
@@ -361,22 +371,6 @@ def build_app(
         engine = prepare_knowledge(settings, db)
     outbox = OutboxStore(db, now, claimant)
     messenger = Messenger(gateway, outbox)
-    services = Services(
-        engine=engine,
-        db=gateway,
-        registry=registry,
-        tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=clock or utc_now),
-        links=LinkStore(db),
-        messenger=messenger,
-        article=article_lookup(db),
-        redact=clean,
-        settings=bot_settings(settings),
-        warned_chats=WarnedChats(db, utc_now),
-        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
-    )
-    if clock is not None:
-        services.clock = clock
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets, clustered)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
@@ -384,25 +378,65 @@ def build_app(
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
-    # with several workers a ticket opened on another one is carded by the leader's poll
-    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
-    # with several workers a desk chat's cards go from the worker holding its lease
-    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
-    messenger.prioritise(services.settings.desk_chats)  # desk messages before hospital replies
-    services.notify_cards = cards.notify
-    services.desk_has_room = cards.queue.has_room
-    services.refresh_later = cards.refresh_later
-    services.broadcasts = broadcasts = Broadcasts(
+    behaviour = bot_settings(settings)
+    messenger.prioritise(behaviour.desk_chats)  # desk messages before hospital replies
+    tickets = TicketStore(db, clock) if clock else TicketStore(db)
+    service_clock = clock or utc_now
+    broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast, claimant=claimant),
         AdapterTransport(chosen),
-        services.settings.desk_chats,
+        behaviour.desk_chats,
         engine=db,
         db=gateway,
         workers=(lambda: max(1, count_live_workers(db, now()))) if clustered else (lambda: 1),
     )
+    sla = None
     if settings.sla.enabled:
-        services.sla = sla_watch(settings, db, services)
-    services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
+        sla = sla_watch(settings, db, registry, tickets, messenger, behaviour, service_clock)
+    # the card outbox renders cards over the services: it is bound to their port once built
+    desk = DeskPort()
+    exchanges = ExchangeStore(db, clock=service_clock)
+    links = LinkStore(db)
+    ticket_flow = TicketFlow(
+        db=gateway,
+        registry=registry,
+        tickets=tickets,
+        exchanges=exchanges,
+        links=links,
+        messenger=messenger,
+        settings=behaviour,
+        desk=desk,
+        title=article_title(engine),
+        redact=clean,
+        sla=sla,
+        broadcasts=broadcasts,
+    )
+    services = Services(
+        engine=engine,
+        db=gateway,
+        registry=registry,
+        tickets=tickets,
+        exchanges=exchanges,
+        links=links,
+        messenger=messenger,
+        article=article_lookup(db),
+        redact=clean,
+        settings=behaviour,
+        warned_chats=WarnedChats(db, utc_now),
+        ticket_flow=ticket_flow,
+        clock=service_clock,
+        desk=desk,
+        public_url=PublicUrl(settings.web.url),
+        broadcasts=broadcasts,
+        sla=sla,
+        workflows=ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone)),
+        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
+    )
+    # with several workers a ticket opened on another one is carded by the leader's poll
+    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
+    # with several workers a desk chat's cards go from the worker holding its lease
+    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
+    desk.bind(cards)
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
     retention = RetentionJob(
@@ -487,22 +521,22 @@ def sla_clocks(settings: Settings, db: Engine, calendar: WorkCalendar | None = N
     return SlaClocks(db, settings.sla, settings.reports.targets, WorkTime(settings.duty, calendar))
 
 
-def sla_watch(settings: Settings, db: Engine, services: Services) -> SlaWatch:
+def sla_watch(
+    settings: Settings,
+    db: Engine,
+    registry: RegistryStore,
+    tickets: TicketStore,
+    messenger: Messenger,
+    behaviour: BotSettings,
+    clock: Clock,
+) -> SlaWatch:
     """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger."""
     calendar = WorkCalendar()
-    clock = services.clock
     roster = Roster(db, settings.duty, calendar, clock=clock)
     clocks = sla_clocks(settings, db, calendar)
-    pager = Pager(services.registry, services.messenger, settings.sla, clock)
+    pager = Pager(registry, messenger, settings.sla, clock)
     return SlaWatch(
-        clocks,
-        roster,
-        pager,
-        services.tickets,
-        services.registry,
-        services.messenger,
-        services.settings.desk_chats,
-        clock,
+        clocks, roster, pager, tickets, registry, messenger, behaviour.desk_chats, clock
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from adapters.base import MessageRef, Reply
 from bot.app import App
 from bot.infra.gateway import Database
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from tests.contract.core import Changes
 
 T = TypeVar("T")

@@ -332,7 +332,7 @@ def routes(console: Console) -> APIRouter:
         except (WorkflowError, TicketError) as exc:
             error = str(exc)
             return await db.read(lambda: call_form(request, viewer, error, 400))
-        services.notify_cards()
+        services.desk.notify()
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
 
     return router
