@@ -36,6 +36,7 @@ from bot.conversation import category_taps, followups, hospital_side
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.pipeline import Pipeline
+from bot.desk.posting import DeskCards
 from bot.desk.queue.outbox import CardOutbox
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
@@ -264,8 +265,7 @@ class App:
             self.kb_reload.start()
         # the outboxes run on every worker: their rows are claimed per worker
         self.cards.start()  # also sends the cards of tickets written before a crash
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.broadcaster.start()  # due notices missed while down
+        await self.services.broadcasts.broadcaster.start()  # due notices missed while down
         if self.cluster is None:
             await self.start_leader_work()
             return
@@ -303,8 +303,7 @@ class App:
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs (SLA rounds, retention and the
         inbox purge, the weekly summary, APScheduler's notice waves)."""
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.start_scheduler()
+        await self.services.broadcasts.start_scheduler()
         if self.retention is not None:
             self.retention.start()
         if self.services.sla is not None:
@@ -313,8 +312,7 @@ class App:
             self.weekly.start()
 
     async def stop_leader_work(self) -> None:
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.stop_scheduler()
+        await self.services.broadcasts.stop_scheduler()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -330,8 +328,7 @@ class App:
             await self.kb_reload.stop()
         # the outboxes let the sends they claimed finish, within a bound
         await self.cards.stop(STOP_DRAIN_SECONDS)
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.broadcaster.stop()
+        await self.services.broadcasts.broadcaster.stop()
         if self.cluster is None:
             await self.stop_leader_work()
         else:
@@ -397,15 +394,25 @@ def build_app(
     desk = DeskPort()
     exchanges = ExchangeStore(db, clock=service_clock)
     links = LinkStore(db)
-    ticket_flow = TicketFlow(
+    desk_cards = DeskCards(
         db=gateway,
         registry=registry,
+        tickets=tickets,
+        links=links,
+        messenger=messenger,
+        settings=behaviour,
+        desk=desk,
+        sla=sla,
+    )
+    ticket_flow = TicketFlow(
+        db=gateway,
         tickets=tickets,
         exchanges=exchanges,
         links=links,
         messenger=messenger,
         settings=behaviour,
         desk=desk,
+        cards=desk_cards,
         title=article_title(engine),
         redact=clean,
         sla=sla,
@@ -424,6 +431,7 @@ def build_app(
         settings=behaviour,
         warned_chats=WarnedChats(db, utc_now),
         ticket_flow=ticket_flow,
+        cards=desk_cards,
         clock=service_clock,
         desk=desk,
         public_url=PublicUrl(settings.web.url),
@@ -500,15 +508,13 @@ def register_features(router: Router, services: Services, pipeline: Pipeline) ->
     pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
     pipeline.desk.register(router)  # ticket commands, 接单
     hospital_side.register(router, services)  # a hospital's /ticket, /tickets
-    if services.broadcasts is not None:
-        services.broadcasts.register(router)
+    services.broadcasts.register(router)
     if services.sla is not None:
         duty_commands.register(
             router, services.sla, services.registry, services.db, services.messenger
         )
         router.action(AckPage, pipeline.acknowledge_page)
-    if services.workflows is not None:
-        ServiceChat(services, services.workflows).register(router)
+    ServiceChat(services, services.workflows).register(router)
     if services.labels is not None:
         label_flow.register(router, services, services.labels)
     # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories

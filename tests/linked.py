@@ -50,7 +50,7 @@ class _Watch:
         services.db.write = writing  # type: ignore[method-assign]
 
 
-#: keyed by the app's gateway (``Services`` is an unhashable dataclass)
+#: keyed by the app's gateway, the object whose writes the watch wraps
 _watches: weakref.WeakKeyDictionary[Database, _Watch] = weakref.WeakKeyDictionary()
 
 

@@ -52,4 +52,4 @@ async def on_button(services: Services, press: ButtonPress, tap: ChangeCategory)
     await services.messenger.acknowledge(
         press, texts.category_set(ticket.number, texts.CATEGORY_LABELS.get(category, category))
     )
-    await services.ticket_flow.refresh_cards(ticket.number)
+    await services.cards.refresh(ticket.number)

@@ -81,5 +81,5 @@ async def join_open_incident(
                 told.platform, told.chat_id, told.message_id, ticket.number, Side.HOSPITAL
             )
         )
-    await services.ticket_flow.refresh_cards(ticket.number)
+    await services.cards.refresh(ticket.number)
     return ticket

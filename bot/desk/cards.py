@@ -1,7 +1,7 @@
 """A ticket's card in an engineers' desk chat: its text, its 接单 button, who it mentions.
 
 Rendering only (it reads the database: call it through ``db``); posting and recording the
-card is the card outbox's (``bot.tickets.flow``).
+card is ``bot.desk.posting``'s, when to is the card outbox's (``bot.desk.queue``).
 """
 
 from __future__ import annotations

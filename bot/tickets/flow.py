@@ -27,15 +27,12 @@ from adapters.base import Button, ChatRef, MessageRef, Reply
 from bot import texts
 from bot.conversation import category_choices
 from bot.conversation.exchanges import Exchange, ExchangeStore
-from bot.desk.cards import card_reply
-from bot.desk.queue.digest import digest_reply
-from bot.desk.queue.store import DigestStore
+from bot.desk.posting import DeskCards
 from bot.inbox.scope import replaying
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
-from bot.registry.store import RegistryStore
 from bot.tickets import incidents
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Direction, Status, Ticket
@@ -65,30 +62,30 @@ class TicketFlow:
         self,
         *,
         db: Database,
-        registry: RegistryStore,
         tickets: TicketStore,
         exchanges: ExchangeStore,
         links: LinkStore,
         messenger: Messenger,
         settings: BotSettings,
         desk: DeskNotifier,
+        cards: DeskCards,
         title: Callable[[str], str],
         redact: Callable[[str], str],
         sla: SlaWatch | None = None,
         broadcasts: Broadcasts | None = None,
     ) -> None:
-        """``title``: an article's title by its id (the answer engine's index); ``redact``:
+        """``cards``: the tickets' cards in the desk chats; ``title``: an article's title by its id (the answer engine's index); ``redact``:
         masks personal data in text typed on the web; ``sla``: starts a ticket's clocks and
         says what the hospital is promised (None: not wired); ``broadcasts``: links a
         question about a notice to it (None: not wired)."""
         self.db = db
-        self.registry = registry
         self.tickets = tickets
         self.exchanges = exchanges
         self.links = links
         self.messenger = messenger
         self.settings = settings
         self.desk = desk
+        self.cards = cards
         self.title = title
         self.redact = redact
         self.sla = sla
@@ -183,76 +180,6 @@ class TicketFlow:
         self.desk.notify()
         return ticket
 
-    # -- the desk cards ----------------------------------------------------------------------
-
-    async def post_card(self, ticket: Ticket, desk: ChatRef) -> bool:
-        """Post the ticket's card to one desk chat and record it (the outbox's second half).
-
-        The send is keyed ``card:<ticket>:<desk>`` in the outbox: a card posted but not
-        recorded (a crash or the database went away right after the send) is recorded from the
-        outbox's row on the next pass instead of being posted again; one whose send timed out
-        is ``unknown`` and not re-posted. What goes when is ``bot.desk.queue``'s."""
-        reply = await self.db.read(lambda: card_reply(self, ticket, desk))
-        key = f"card:{ticket.number}:{desk.platform}:{desk.chat_id}"
-        sent = await self.messenger.send(reply, key=key, retry_later=True)
-        if sent is None:
-            return False
-
-        def record() -> None:
-            self.tickets.mark_card_posted(
-                ticket.number, sent.platform, sent.chat_id, sent.message_id
-            )
-            self._link(sent, ticket.number, Side.DESK)
-
-        await self.db.write(record)
-        return True
-
-    def card_in(self, number: str, desk: ChatRef) -> MessageRef | None:
-        """The ticket's card in one desk chat, if it was posted there (reads the database)."""
-        for card in self.tickets.cards_for(number):
-            if card.platform == desk.platform and card.chat_id == desk.chat_id:
-                return MessageRef(card.platform, card.chat_id, card.message_id)
-        return None
-
-    async def refresh_cards(self, number: str, desks: tuple[ChatRef, ...] | None = None) -> None:
-        """Re-render the ticket's card in every desk (status, engineer, buttons), or the
-        digest that listed it there. An edit spends the desk chat's rate like a message: a
-        desk without room for an urgent message after it gets the edit later, from the card
-        outbox."""
-        chats = self.settings.desk_chats if desks is None else desks
-        later = [d for d in chats if not self.desk.has_room(d)]
-        for desk in later:
-            self.desk.refresh_later(number, desk)
-        held = {(d.platform, d.chat_id) for d in later}
-        only = None if desks is None else {(d.platform, d.chat_id) for d in desks}
-
-        def here(desk: ChatRef) -> bool:
-            key = (desk.platform, desk.chat_id)
-            return key not in held and (only is None or key in only)
-
-        def cards() -> list[tuple[MessageRef, Reply]]:
-            ticket = self.tickets.get(number)
-            out = []
-            for desk in filter(here, chats):
-                card = self.card_in(number, desk)
-                if card is not None:
-                    out.append((card, card_reply(self, ticket, desk)))
-            digests = DigestStore(self.db.engine)
-            for digest in digests.listing(ticket.id or 0):
-                desk = ChatRef(digest.platform, digest.chat_id)
-                if not here(desk):
-                    continue
-                listed = digests.tickets_of(digest.id or 0)
-                buttons = self.settings.desk.digest_buttons
-                reply = digest_reply(self, listed, desk, buttons, urgent=digest.urgent)
-                out.append(
-                    (MessageRef(desk.platform, desk.chat_id, digest.message_id or ""), reply)
-                )
-            return out
-
-        for card, reply in await self.db.read(cards):
-            await self.messenger.edit(card, reply)
-
     # -- engineers ---------------------------------------------------------------------------
 
     async def claim(self, number: str, engineer: Engineer) -> Ticket:
@@ -264,7 +191,7 @@ class TicketFlow:
                 raise
             # a replay of this very claim (a crash came before the hospital was told): finish it
             ticket = await self.db.read(lambda: self.tickets.get(number))
-        await self.refresh_cards(ticket.number)
+        await self.cards.refresh(ticket.number)
         await self.tell_hospital(ticket, texts.accepted(engineer.name, ticket.number))
         return ticket
 
@@ -284,7 +211,7 @@ class TicketFlow:
             ticket = done  # a replay of this very /resolve: finish telling the hospital
         await self.tell_hospital(ticket, texts.resolved(ticket.number, resolution))
         await self._tell_reporters(ticket, texts.resolved(ticket.number, resolution))
-        await self.refresh_cards(ticket.number)
+        await self.cards.refresh(ticket.number)
         return ticket
 
     async def reopen(self, number: str, engineer: Engineer, reason: str) -> Ticket:
@@ -292,12 +219,12 @@ class TicketFlow:
             lambda: self.tickets.reopen(number, engineer.id, reason or "重新打开")
         )
         await self.tell_hospital(ticket, texts.reopened(ticket.number))
-        await self.refresh_cards(ticket.number)
+        await self.cards.refresh(ticket.number)
         return ticket
 
     async def assign(self, number: str, target: Engineer, by: Engineer) -> Ticket:
         ticket = await self.db.write(lambda: self.tickets.assign(number, target.id, by.id))
-        await self.refresh_cards(ticket.number)
+        await self.cards.refresh(ticket.number)
         return ticket
 
     async def classify(
@@ -315,7 +242,7 @@ class TicketFlow:
             return ticket
 
         ticket = await self.db.write(change)
-        await self.refresh_cards(ticket.number)
+        await self.cards.refresh(ticket.number)
         return ticket
 
     async def note(self, number: str, engineer: Engineer, text: str) -> None:
@@ -379,7 +306,7 @@ class TicketFlow:
                     "desk %s saturated: #%s's follow-up kept on it", desk.chat_id, ticket.number
                 )
                 continue
-            card = await self.db.read(partial(self.card_in, ticket.number, desk))
+            card = await self.db.read(partial(self.cards.card_in, ticket.number, desk))
             sent = await self.messenger.send(
                 Reply(
                     chat=desk,
@@ -424,7 +351,7 @@ class TicketFlow:
         reopened = await self.db.write(
             lambda: self.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
         )
-        await self.refresh_cards(reopened.number)
+        await self.cards.refresh(reopened.number)
         await self.relay_to_desks(
             reopened, hospital.name, author_name, f"重新打开：{reason or '问题仍未解决'}"
         )

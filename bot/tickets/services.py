@@ -18,7 +18,7 @@ from bot.cluster.warned_chats import WarnedChats
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.settings import GroupSettings
 from bot.desk.queue.settings import DeskSettings
-from bot.infra.clock import Clock, utc_now
+from bot.infra.clock import Clock
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.kb.loop.labels import LabelStore
@@ -30,6 +30,7 @@ from intents.decide import AnswerEngine
 from kb_index.articles import Article
 
 if TYPE_CHECKING:
+    from bot.desk.posting import DeskCards
     from bot.sla.watch import SlaWatch
     from bot.tickets.flow import TicketFlow
 
@@ -129,19 +130,22 @@ class Services:
     warned_chats: WarnedChats
     #: Opening, claiming, relaying and resolving tickets (``bot.tickets.flow``).
     ticket_flow: TicketFlow
-    clock: Clock = utc_now
+    #: The tickets' cards in the desk chats: posted by the card outbox, re-rendered on changes.
+    cards: DeskCards
+    clock: Clock
     #: The card outbox: woken when a ticket needs its card, asked whether a desk has room.
-    desk: DeskNotifier = field(default_factory=DeskPort)
+    desk: DeskNotifier
     #: Where the article links point (the console's public address).
-    public_url: PublicUrl = field(default_factory=lambda: PublicUrl("http://127.0.0.1:8080"))
-    #: Patch notices, upgrade windows and announcements (None: not wired, e.g. in tools).
-    broadcasts: Broadcasts | None = None
-    #: 7x24 operations: SLA clocks, paging and duty routing (None: not wired).
-    sla: SlaWatch | None = None
-    #: Remote consent, on-site visits, upgrades (``bot.workflows``; None: not wired).
-    workflows: ServiceWorkflows | None = None
-    #: Which article answers a resolved question (the KB loop's labels); None: not asked.
-    labels: LabelStore | None = None
+    public_url: PublicUrl
+    #: Patch notices, upgrade windows and announcements.
+    broadcasts: Broadcasts
+    #: Remote consent, on-site visits, upgrades (``bot.workflows``).
+    workflows: ServiceWorkflows
+    #: 7x24 operations: SLA clocks, paging and duty routing (None: ``[sla] enabled = false``).
+    sla: SlaWatch | None
+    #: Which article answers a resolved question (the KB loop's labels; None:
+    #: ``[kbloop] ask_labels = false``).
+    labels: LabelStore | None
 
     def is_desk(self, chat: ChatRef) -> bool:
         return any(

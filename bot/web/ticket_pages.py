@@ -1,7 +1,7 @@
 """The ticket registration platform: list, search, register, follow and work tickets.
 
 Engineers see every ticket and act on it with the operations the chat desk uses
-(``bot/tickets/operations.py``), so the rules and the audit trail are the same wherever the work is
+(``TicketFlow``, ``bot/tickets/flow.py``), so the rules and the audit trail are the same wherever the work is
 done. A hospital link sees its own hospital's tickets only — any other number is a 404, the
 same answer as for a number that does not exist — and never the internal notes.
 """

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from adapters.base import ChatRef
 from adapters.budget import SendBudget
 from bot.conversation.exchanges import ExchangeStore
+from bot.desk.posting import DeskCards
 from bot.desk.queue.models import DeskDigest, DeskDigestTicket
 from bot.desk.queue.outbox import CardOutbox, DeskQueue
 from bot.desk.queue.settings import DeskSettings
@@ -66,15 +67,24 @@ def services(
     messenger.register(adapter)
     links, desk = LinkStore(engine), DeskPort()
     settings = BotSettings(desk_chats=(DESK,), desk=SETTINGS)
-    flow = TicketFlow(
+    cards = DeskCards(
         db=db,
         registry=registry,
+        tickets=store,
+        links=links,
+        messenger=messenger,
+        settings=settings,
+        desk=desk,
+    )
+    flow = TicketFlow(
+        db=db,
         tickets=store,
         exchanges=ExchangeStore(engine, clock=clock),
         links=links,
         messenger=messenger,
         settings=settings,
         desk=desk,
+        cards=cards,
         title=lambda article_id: article_id,
         redact=lambda text: text,
     )
@@ -89,6 +99,7 @@ def services(
         sla=None,
         desk=desk,
         ticket_flow=flow,
+        cards=cards,
         adapter=adapter,
     )
     db.close()
@@ -374,7 +385,7 @@ async def test_a_card_changed_while_the_desk_has_no_room_is_edited_when_it_has(
     p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
     await queue.run_once()  # two cards: an edit now would leave no room for a third P1
     services.tickets.claim(p1s[0], "e01")
-    await services.ticket_flow.refresh_cards(p1s[0])
+    await services.cards.refresh(p1s[0])
     card = next(s for s in services.adapter.said if p1s[0] in s.text)
     assert card.edits == []  # held for the desk's next room
     assert await queue.run_once() == pytest.approx(3.0)

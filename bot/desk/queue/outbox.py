@@ -189,7 +189,7 @@ class DeskQueue:
             if stale and self.pace.room(desk) == 0:  # before new non-urgent cards: claims show
                 number = next(iter(stale))
                 del stale[number]
-                await self._s.ticket_flow.refresh_cards(number, (desk,))
+                await self._s.cards.refresh(number, (desk,))
                 continue
             if not waiting and not unsent:
                 return self.pace.room(desk) if stale else None
@@ -210,7 +210,7 @@ class DeskQueue:
                 sent = digest is None or await self._send_digest(digest, desk)
                 unsent = [digest] if digest is not None else []
             else:
-                sent = await self._s.ticket_flow.post_card(waiting[0], desk)
+                sent = await self._s.cards.post(waiting[0], desk)
             if sent:
                 self.pace.non_urgent_sent(desk)
             else:
@@ -230,7 +230,7 @@ class DeskQueue:
             if digest is not None:
                 sent = await self._send_digest(digest, desk)
                 return set() if sent else {f"digest:{digest.id}"}
-        return set() if await self._s.ticket_flow.post_card(urgent[0], desk) else {urgent[0].number}
+        return set() if await self._s.cards.post(urgent[0], desk) else {urgent[0].number}
 
     def _saturated(self, waiting: list[Ticket]) -> bool:
         """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
