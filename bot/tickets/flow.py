@@ -74,10 +74,12 @@ class TicketFlow:
         sla: SlaWatch | None = None,
         broadcasts: Broadcasts | None = None,
     ) -> None:
-        """``cards``: the tickets' cards in the desk chats; ``title``: an article's title by its id (the answer engine's index); ``redact``:
-        masks personal data in text typed on the web; ``sla``: starts a ticket's clocks and
-        says what the hospital is promised (None: not wired); ``broadcasts``: links a
-        question about a notice to it (None: not wired)."""
+        """``desk``: wakes the card outbox and says whether a desk chat has room; ``cards``:
+        the tickets' cards in the desk chats; ``title``: an article's title by its id (the
+        answer engine's current index); ``redact``: masks personal data in text typed on the
+        web; ``sla``: starts a ticket's clocks and says what the hospital is promised (None:
+        ``[sla]`` off); ``broadcasts``: links a question about a notice to it (None: tests
+        that wire no notices)."""
         self.db = db
         self.tickets = tickets
         self.exchanges = exchanges

@@ -52,7 +52,7 @@ async def test_one_tap_labels_the_resolved_question_with_the_tried_article(
     assert labels[-2:] == ["无需文章", "需要新文章"]
     tg.callback_query(DESK, WANG, ask.message_id, ask.buttons[0]["callback_data"])
     await tg.wait_until(lambda: any("标注" in (e.get("text") or "") for e in ask.edits))
-    store = LabelStore(bot.infra.db)  # type: ignore[arg-type]
+    store = LabelStore(bot.db)  # type: ignore[arg-type]
     label = store.get(number)
     assert label is not None and label.verdict == Verdict.ARTICLE
     assert label.article_id == "hb-002" and label.labelled_by == "e01"
@@ -64,7 +64,7 @@ async def test_a_later_tap_replaces_the_label_and_strangers_cannot_label(
     bot: App, tg: FakeTelegram
 ) -> None:
     number, ask = await _resolved_ticket(tg, "手术麻醉系统的排班表怎么导出到Excel？")
-    store = LabelStore(bot.infra.db)  # type: ignore[arg-type]
+    store = LabelStore(bot.db)  # type: ignore[arg-type]
     stranger = 9999
     tg.callback_query(DESK, stranger, ask.message_id, ask.buttons[-1]["callback_data"])
     await tg.wait_until(
