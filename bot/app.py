@@ -36,6 +36,7 @@ from bot.conversation import category_taps, followups, hospital_side
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.pipeline import Pipeline
+from bot.desk.posting import DeskCards
 from bot.desk.queue.outbox import CardOutbox
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
@@ -63,8 +64,9 @@ from bot.sla.steps import SlaSteps
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.texts import answer_delayed
-from bot.tickets.flow import BotSettings, Services
+from bot.tickets.flow import TicketFlow
 from bot.tickets.links import LinkStore
+from bot.tickets.services import BotSettings, DeskPort, PublicUrl, Services
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
@@ -103,7 +105,6 @@ def bot_settings(settings: Settings) -> BotSettings:
         escalation=settings.bot.escalation,
         ack_mentions=settings.bot.ack_mentions,
         desk_chats=tuple(desks),
-        web_base_url=settings.web.url,
         max_message_chars=settings.decide.max_chars,
         group=settings.bot.group,
         desk=settings.desk,
@@ -119,6 +120,16 @@ def article_lookup(db: Engine) -> Callable[[str], Article | None]:
             return row.to_article() if row else None
 
     return lookup
+
+
+def article_title(engine: AnswerEngine) -> Callable[[str], str]:
+    """An article's title in the engine's current index (a KB reload swaps it), else its id."""
+
+    def title(article_id: str) -> str:
+        entry = engine.index.get(article_id)
+        return entry.title if entry else article_id
+
+    return title
 
 
 def prepare_knowledge(settings: Settings, db: Engine) -> AnswerEngine:
@@ -221,7 +232,7 @@ class App:
         url = web.url
         if not web.base_url:
             url = dataclasses.replace(web, port=bound).url
-            self.services.settings = dataclasses.replace(self.services.settings, web_base_url=url)
+            self.services.public_url.bound(url)
         return server, url
 
     async def stop_console(self, server: ConsoleServer) -> None:
@@ -255,8 +266,7 @@ class App:
             self.kb_reload.start()
         # the outboxes run on every worker: their rows are claimed per worker
         self.cards.start()  # also sends the cards of tickets written before a crash
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.broadcaster.start()  # due notices missed while down
+        await self.services.broadcasts.broadcaster.start()  # due notices missed while down
         if self.cluster is None:
             await self.start_leader_work()
             return
@@ -294,8 +304,7 @@ class App:
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs (SLA rounds, retention and the
         inbox purge, the weekly summary, APScheduler's notice waves)."""
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.start_scheduler()
+        await self.services.broadcasts.start_scheduler()
         if self.retention is not None:
             self.retention.start()
         if self.services.sla is not None:
@@ -304,8 +313,7 @@ class App:
             self.weekly.start()
 
     async def stop_leader_work(self) -> None:
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.stop_scheduler()
+        await self.services.broadcasts.stop_scheduler()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -321,8 +329,7 @@ class App:
             await self.kb_reload.stop()
         # the outboxes let the sends they claimed finish, within a bound
         await self.cards.stop(STOP_DRAIN_SECONDS)
-        if self.services.broadcasts is not None:
-            await self.services.broadcasts.broadcaster.stop()
+        await self.services.broadcasts.broadcaster.stop()
         if self.cluster is None:
             await self.stop_leader_work()
         else:
@@ -362,22 +369,6 @@ def build_app(
         engine = prepare_knowledge(settings, db)
     outbox = OutboxStore(db, now, claimant)
     messenger = Messenger(gateway, outbox)
-    services = Services(
-        engine=engine,
-        db=gateway,
-        registry=registry,
-        tickets=TicketStore(db, clock) if clock else TicketStore(db),
-        exchanges=ExchangeStore(db, clock=clock or utc_now),
-        links=LinkStore(db),
-        messenger=messenger,
-        article=article_lookup(db),
-        redact=clean,
-        settings=bot_settings(settings),
-        warned_chats=WarnedChats(db, utc_now),
-        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
-    )
-    if clock is not None:
-        services.clock = clock
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets, clustered)
     web_chat = None
     if settings.web.enabled and settings.web.playground:
@@ -385,25 +376,78 @@ def build_app(
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
-    # with several workers a ticket opened on another one is carded by the leader's poll
-    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
-    # with several workers a desk chat's cards go from the worker holding its lease
-    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
-    messenger.prioritise(services.settings.desk_chats)  # desk messages before hospital replies
-    services.notify_cards = cards.notify
-    services.desk_has_room = cards.queue.has_room
-    services.refresh_later = cards.refresh_later
-    services.broadcasts = broadcasts = Broadcasts(
+    behaviour = bot_settings(settings)
+    messenger.prioritise(behaviour.desk_chats)  # desk messages before hospital replies
+    tickets = TicketStore(db, clock) if clock else TicketStore(db)
+    service_clock = clock or utc_now
+    broadcasts = Broadcasts(
         BroadcastStore(db, registry, settings=settings.broadcast, claimant=claimant),
         AdapterTransport(chosen),
-        services.settings.desk_chats,
+        behaviour.desk_chats,
         engine=db,
         db=gateway,
         workers=(lambda: max(1, count_live_workers(db, now()))) if clustered else (lambda: 1),
     )
+    sla = None
     if settings.sla.enabled:
-        services.sla = sla_watch(settings, db, services, outbox, claimant)
-    services.workflows = ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone))
+        sla = sla_watch(
+            settings, db, registry, tickets, messenger, behaviour, service_clock, outbox, claimant
+        )
+    # the card outbox renders cards over the services: it is bound to their port once built
+    desk = DeskPort()
+    exchanges = ExchangeStore(db, clock=service_clock)
+    links = LinkStore(db)
+    desk_cards = DeskCards(
+        db=gateway,
+        registry=registry,
+        tickets=tickets,
+        links=links,
+        messenger=messenger,
+        settings=behaviour,
+        desk=desk,
+        sla=sla,
+    )
+    ticket_flow = TicketFlow(
+        db=gateway,
+        tickets=tickets,
+        exchanges=exchanges,
+        links=links,
+        messenger=messenger,
+        settings=behaviour,
+        desk=desk,
+        cards=desk_cards,
+        title=article_title(engine),
+        redact=clean,
+        sla=sla,
+        broadcasts=broadcasts,
+    )
+    services = Services(
+        engine=engine,
+        db=gateway,
+        registry=registry,
+        tickets=tickets,
+        exchanges=exchanges,
+        links=links,
+        messenger=messenger,
+        article=article_lookup(db),
+        redact=clean,
+        settings=behaviour,
+        warned_chats=WarnedChats(db, utc_now),
+        ticket_flow=ticket_flow,
+        cards=desk_cards,
+        clock=service_clock,
+        desk=desk,
+        public_url=PublicUrl(settings.web.url),
+        broadcasts=broadcasts,
+        sla=sla,
+        workflows=ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone)),
+        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
+    )
+    # with several workers a ticket opened on another one is carded by the leader's poll
+    poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
+    # with several workers a desk chat's cards go from the worker holding its lease
+    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
+    desk.bind(cards)
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
     retention = RetentionJob(
@@ -467,15 +511,13 @@ def register_features(router: Router, services: Services, pipeline: Pipeline) ->
     pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
     pipeline.desk.register(router)  # ticket commands, 接单
     hospital_side.register(router, services)  # a hospital's /ticket, /tickets
-    if services.broadcasts is not None:
-        services.broadcasts.register(router)
+    services.broadcasts.register(router)
     if services.sla is not None:
         duty_commands.register(
             router, services.sla, services.registry, services.db, services.messenger
         )
         router.action(AckPage, pipeline.acknowledge_page)
-    if services.workflows is not None:
-        ServiceChat(services, services.workflows).register(router)
+    ServiceChat(services, services.workflows).register(router)
     if services.labels is not None:
         label_flow.register(router, services, services.labels)
     # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
@@ -497,27 +539,31 @@ def sla_clocks(
 def sla_watch(
     settings: Settings,
     db: Engine,
-    services: Services,
+    registry: RegistryStore,
+    tickets: TicketStore,
+    messenger: Messenger,
+    behaviour: BotSettings,
+    clock: Clock,
     outbox: OutboxStore,
     claimant: Claimant | None = None,
 ) -> SlaWatch:
     """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger;
     its steps owned by ``claimant`` (this worker), its sends keyed in ``outbox``."""
     calendar = WorkCalendar()
-    clock = services.clock
     roster = Roster(db, settings.duty, calendar, clock=clock)
     clocks = sla_clocks(settings, db, calendar, claimant)
-    pager = Pager(services.registry, services.messenger, settings.sla, clock, services.db, outbox)
+    gateway = Database(db)
+    pager = Pager(registry, messenger, settings.sla, clock, gateway, outbox)
     return SlaWatch(
         clocks,
         roster,
         pager,
-        services.tickets,
-        services.registry,
-        services.messenger,
-        services.settings.desk_chats,
+        tickets,
+        registry,
+        messenger,
+        behaviour.desk_chats,
         clock,
-        services.db,
+        gateway,
         SlaSteps(db, claimant),
     )
 

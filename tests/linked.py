@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from adapters.base import MessageRef, Reply
 from bot.app import App
 from bot.infra.gateway import Database
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from tests.contract.core import Changes
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class _Watch:
         services.db.write = writing  # type: ignore[method-assign]
 
 
-#: keyed by the app's gateway (``Services`` is an unhashable dataclass)
+#: keyed by the app's gateway, the object whose writes the watch wraps
 _watches: weakref.WeakKeyDictionary[Database, _Watch] = weakref.WeakKeyDictionary()
 
 

@@ -111,7 +111,7 @@ class Broadcasts:
         self, ticket_number: str, platform: str, chat_id: str, message_ids: Sequence[str]
     ) -> Notice | None:
         """A ticket was opened for a thread: if it began as a reply to a notice, link them.
-        Database work, run inside the ticket's opening transaction (``bot.tickets.flow``)."""
+        Database work, run inside the ticket's opening transaction (``bot.tickets.opening``)."""
         notice_id = self.store.receipts.link_ticket(
             platform, chat_id, list(message_ids), ticket_number
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from adapters.base import ButtonPress, ChatRef
 from bot import texts
 from bot.conversation.actions import ChangeCategory
-from bot.tickets.flow import Services, refresh_cards
+from bot.tickets.services import Services
 from bot.tickets.store import Actor, By, TicketError
 
 
@@ -52,4 +52,4 @@ async def on_button(services: Services, press: ButtonPress, tap: ChangeCategory)
     await services.messenger.acknowledge(
         press, texts.category_set(ticket.number, texts.CATEGORY_LABELS.get(category, category))
     )
-    await refresh_cards(services, ticket.number)
+    await services.cards.refresh(ticket.number)

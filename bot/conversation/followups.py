@@ -24,10 +24,9 @@ from bot.conversation.said import Said, record
 from bot.infra.clock import as_utc
 from bot.registry.models import Hospital
 from bot.routing import encode
-from bot.tickets import operations
-from bot.tickets.flow import Services, open_ticket_for
 from bot.tickets.links import Side
 from bot.tickets.models import Status, Ticket
+from bot.tickets.services import Services
 from bot.tickets.store import TicketNotFound
 
 #: Decisions after which the person was shown an article (or asked about one).
@@ -108,8 +107,8 @@ async def reopen(services: Services, ticket: Ticket, hospital: Hospital, said: S
             said.chat.platform, said.chat.chat_id, said.message_id, ticket.number, Side.HOSPITAL
         )
     )
-    await operations.hospital_reopen(
-        services, ticket, hospital, said.author(hospital), said.name, said.text
+    await services.ticket_flow.hospital_reopen(
+        ticket, hospital, said.author(hospital), said.name, said.text
     )
     await _tell(services, said, texts.reopened_by_hospital(ticket.number))
 
@@ -118,8 +117,8 @@ async def point(services: Services, ticket: Ticket, hospital: Hospital, said: Sa
     """The person's ticket is still open: their message joins it (linked to the ticket in the
     same transaction, so a replay adds it once) and they are told where it is."""
     ref = _ref(said)
-    await operations.hospital_follow_up(
-        services, ticket, hospital, said.author(hospital), said.name, said.text, ref
+    await services.ticket_flow.hospital_follow_up(
+        ticket, hospital, said.author(hospital), said.name, said.text, ref
     )
     await _tell(services, said, texts.already_registered(ticket.number))
 
@@ -129,8 +128,8 @@ async def escalate(services: Services, hospital: Hospital, said: Said, prior: Ex
     follow = await services.db.write(
         lambda: record(services, hospital, said, prior.thread_root, Outcome.UNSOLVED)
     )
-    await open_ticket_for(
-        services, hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
+    await services.ticket_flow.open(
+        hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
     )
 
 

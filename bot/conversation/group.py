@@ -23,9 +23,9 @@ from bot.conversation.said import Said, record
 from bot.conversation.settings import GroupSettings
 from bot.conversation.skips import SkipReason, SkipStore
 from bot.registry.models import Hospital
-from bot.tickets import operations
-from bot.tickets.flow import Services, thread_root
 from bot.tickets.models import Ticket
+from bot.tickets.opening import thread_root
+from bot.tickets.services import Services
 from bot.tickets.store import Actor
 
 
@@ -47,7 +47,7 @@ class Group:
         )
         if engineer is None:
             return False
-        root = await self.s.db.read(lambda: thread_root(msg, self.s))
+        root = await self.s.db.read(lambda: thread_root(msg, self.s.exchanges))
         self.presence.engineer_spoke(
             msg.chat.platform, msg.chat.chat_id, engineer.id, root, msg.reply_to_user_id
         )
@@ -57,7 +57,7 @@ class Group:
         """An engineer is talking in this thread or to this person: stay out, and record it."""
         if self.settings.engineer_quiet_minutes <= 0:
             return False
-        root = await self.s.db.read(lambda: thread_root(msg, self.s))
+        root = await self.s.db.read(lambda: thread_root(msg, self.s.exchanges))
         engineer_id = self.presence.talking(
             msg.chat.platform, msg.chat.chat_id, root, msg.sender.user_id
         )
@@ -102,8 +102,8 @@ class Group:
             author = Actor.hospital_user(
                 hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
             )
-            await operations.hospital_follow_up(
-                self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
+            await self.s.ticket_flow.hospital_follow_up(
+                ticket, hospital, author, msg.sender.display_name, body, msg.ref
             )
             return True
         said = Said.of(msg, body)

@@ -13,7 +13,7 @@ from adapters.base import ChatEvent, ChatEventKind, IncomingMessage, Reply
 from bot import texts
 from bot.registry.models import Hospital
 from bot.routing import CommandCall, Router, Scope
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from bot.tickets.store import TicketError, TicketNotFound
 
 log = logging.getLogger(__name__)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from adapters.base import ChatRef, IncomingMessage, Reply
+from adapters.base import IncomingMessage, Reply
 from bot import texts
 from bot.conversation.exchanges import Outcome
 from bot.conversation.said import Said, record
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
 from bot.tickets import incidents
-from bot.tickets.flow import Services, refresh_cards
 from bot.tickets.incidents import IncidentReporter
 from bot.tickets.links import Side
 from bot.tickets.models import Direction, Ticket
+from bot.tickets.services import Services
 from bot.tickets.store import Actor
 
 
@@ -81,26 +81,5 @@ async def join_open_incident(
                 told.platform, told.chat_id, told.message_id, ticket.number, Side.HOSPITAL
             )
         )
-    await refresh_cards(services, ticket.number)
+    await services.cards.refresh(ticket.number)
     return ticket
-
-
-async def tell_reporters(services: Services, ticket: Ticket, text: str) -> None:
-    """Say ``text`` to everyone who joined the incident: one message per chat, replying to
-    the latest report there and mentioning each reporter (the ticket's own reporter is told
-    in its thread by the caller)."""
-    rows = await services.db.read(lambda: incidents.reporters(services.db.engine, ticket.id or 0))
-    for group in incidents.by_chat(rows):
-        last = group[-1]
-        await services.messenger.send(
-            Reply(
-                chat=_chat(last),
-                text=text,
-                reply_to=last.message_id,
-                mention_user_ids=tuple(dict.fromkeys(r.user_id for r in group)),
-            )
-        )
-
-
-def _chat(row: IncidentReporter) -> ChatRef:
-    return ChatRef(row.platform, row.chat_id, row.thread_id)

@@ -51,10 +51,10 @@ from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
 from bot.routing import Router, encode, parse_command
 from bot.sla.actions import AckPage
-from bot.tickets import operations
 from bot.tickets.attachments import AttachmentStore
-from bot.tickets.flow import Services, open_ticket_for, thread_root
 from bot.tickets.models import Ticket
+from bot.tickets.opening import thread_root
+from bot.tickets.services import Services
 from bot.tickets.store import Actor, TicketNotFound
 from intents.classify import Addressing
 from intents.decide import Decision, DecisionKind
@@ -193,8 +193,8 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        await operations.hospital_follow_up(
-            self.s, ticket, hospital, author, msg.sender.display_name, body, msg.ref
+        await self.s.ticket_flow.hospital_follow_up(
+            ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
         await self._keep_attachments(msg, ticket)
         if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
@@ -234,7 +234,7 @@ class Pipeline:
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
                 chat_id=msg.chat.chat_id,
-                thread_root=thread_root(msg, self.s),
+                thread_root=thread_root(msg, self.s.exchanges),
                 question_message_id=msg.message_id,
                 reporter_user_id=msg.sender.user_id,
                 reporter_name=msg.sender.display_name,
@@ -251,8 +251,8 @@ class Pipeline:
         elif kind is DecisionKind.CLARIFY:
             await self._clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
-            ticket = await open_ticket_for(
-                self.s, hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
+            ticket = await self.s.ticket_flow.open(
+                hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
         elif self.s.settings.escalation == "offer":
@@ -266,8 +266,8 @@ class Pipeline:
             )
             await self._set_reply(exchange, sent)
         else:
-            ticket = await open_ticket_for(
-                self.s, hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
+            ticket = await self.s.ticket_flow.open(
+                hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
         return exchange
@@ -338,8 +338,8 @@ class Pipeline:
                 lambda: self.s.registry.get_hospital(exchange.hospital_id)
             )
             if hospital is not None:
-                await open_ticket_for(
-                    self.s, hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
+                await self.s.ticket_flow.open(
+                    hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
                 )
             return
         sent = await self.s.messenger.send(reply)
@@ -423,8 +423,7 @@ class Pipeline:
         elif isinstance(action, Unsolved | Declined | Escalate):
             await self.s.messenger.acknowledge(press)
             await self._set_outcome(exchange, Outcome.UNSOLVED)
-            ticket = await open_ticket_for(
-                self.s,
+            ticket = await self.s.ticket_flow.open(
                 hospital,
                 exchange,
                 urgent=False,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from adapters.base import ChatRef, IncomingMessage
 from bot.conversation.exchanges import Exchange, Outcome
 from bot.registry.models import Hospital
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from bot.tickets.store import Actor
 
 

@@ -1,12 +1,12 @@
 """A ticket's card in an engineers' desk chat: its text, its 接单 button, who it mentions.
 
 Rendering only (it reads the database: call it through ``db``); posting and recording the
-card is the card outbox's (``bot.tickets.flow``).
+card is ``bot.desk.posting``'s, when to is the card outbox's (``bot.desk.queue``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from adapters.base import Button, ChatRef, Reply
 from bot import texts
@@ -18,10 +18,26 @@ from bot.tickets.actions import Claim
 from bot.tickets.models import Ticket
 
 if TYPE_CHECKING:
-    from bot.tickets.flow import Services
+    from bot.infra.gateway import Database
+    from bot.registry.store import RegistryStore
+    from bot.sla.watch import SlaWatch
+    from bot.tickets.store import TicketStore
 
 
-def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
+class CardSource(Protocol):
+    """What rendering a card reads (the ticket flow and the services both have it)."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def registry(self) -> RegistryStore: ...
+    @property
+    def tickets(self) -> TicketStore: ...
+    @property
+    def sla(self) -> SlaWatch | None: ...
+
+
+def card_text(services: CardSource, ticket: Ticket, hospital_name: str) -> str:
     articles = services.tickets.articles(ticket.number)
     tried = "\n".join(f"  · {a.article_id} {a.title}" for a in articles) or "  （无）"
     engineer = ""
@@ -41,7 +57,7 @@ def card_text(services: Services, ticket: Ticket, hospital_name: str) -> str:
 
 
 def mention_user_ids(
-    services: Services, ticket: Ticket, hospital: Hospital | None, platform: str
+    services: CardSource, ticket: Ticket, hospital: Hospital | None, platform: str
 ) -> tuple[str, ...]:
     """Who the ticket's card mentions on this platform: the duty roster's routing (a P1: the
     on-call engineer and the lead), and a P1's dedicated engineer and deputy (reads the db)."""
@@ -60,7 +76,7 @@ def mention_user_ids(
     )
 
 
-def card_reply(services: Services, ticket: Ticket, desk: ChatRef) -> Reply:
+def card_reply(services: CardSource, ticket: Ticket, desk: ChatRef) -> Reply:
     """The ticket's card for one desk chat (reads the database: call it through ``db``)."""
     hospital = services.registry.get_hospital(ticket.hospital_id)
     name = hospital.name if hospital else ticket.hospital_id

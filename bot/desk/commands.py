@@ -33,9 +33,9 @@ from bot.registry.models import Engineer
 from bot.routing import CommandCall, Router, Scope, parse_command
 from bot.tickets import operations
 from bot.tickets.actions import Claim
-from bot.tickets.flow import Services
 from bot.tickets.links import Side
 from bot.tickets.numbering import normalise_number
+from bot.tickets.services import Services
 from bot.tickets.store import (
     TicketError,
     TicketNotFound,
@@ -127,7 +127,7 @@ class Desk:
     ) -> None:
         if not text:
             return
-        await operations.reply_to_hospital(self.s, number, engineer, text, source=msg.ref)
+        await self.s.ticket_flow.reply_to_hospital(number, engineer, text, source=msg.ref)
 
     async def _ticket_command(self, call: CommandCall) -> None:
         msg, engineer, name = call.msg, call.engineer, call.name
@@ -151,17 +151,17 @@ class Desk:
             elif name == "ticket":
                 await self._say(msg, await self.s.db.read(lambda: self._ticket_summary(number)))
             elif name == "claim":
-                ticket = await operations.claim(self.s, number, engineer)
+                ticket = await self.s.ticket_flow.claim(number, engineer)
                 await self._say(msg, f"已接单 #{ticket.number}")
             elif name == "resolve":
-                ticket = await operations.resolve(self.s, number, engineer, rest)
+                ticket = await self.s.ticket_flow.resolve(number, engineer, rest)
                 done = f"工单 #{ticket.number} 已解决，已通知医院。"
                 if self.s.labels is not None:  # the KB loop: one tap labels the question
                     await label_flow.ask(self.s, msg.chat, ticket, done, msg.message_id)
                 else:
                     await self._say(msg, done)
             elif name == "reopen":
-                ticket = await operations.reopen(self.s, number, engineer, rest)
+                ticket = await self.s.ticket_flow.reopen(number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
             elif name == "assign":
                 if not rest:
@@ -170,10 +170,10 @@ class Desk:
                 if target is None:
                     await self._say(msg, f"没有工程师 {rest}。")
                     return
-                ticket = await operations.assign(self.s, number, target, engineer)
+                ticket = await self.s.ticket_flow.assign(number, target, engineer)
                 await self._say(msg, f"工单 #{ticket.number} 已指派给 {target.name}。")
             elif name == "note":
-                await operations.note(self.s, number, engineer, rest)
+                await self.s.ticket_flow.note(number, engineer, rest)
                 await self._say(msg, f"已记录内部备注（医院不可见）：#{number}")
         except TicketNotFound:
             await self._say(msg, texts.not_found(number))
@@ -218,7 +218,7 @@ class Desk:
             await self.s.messenger.acknowledge(press, texts.only_engineers())
             return
         try:
-            ticket = await operations.claim(self.s, action.number, engineer)
+            ticket = await self.s.ticket_flow.claim(action.number, engineer)
         except TicketError as exc:  # already claimed by someone else, among others
             await self.s.messenger.acknowledge(press, operations.explain(exc))
             return

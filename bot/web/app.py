@@ -37,7 +37,7 @@ from adapters.base import Sender
 from bot import texts
 from bot.infra.config import Settings
 from bot.kb.editing import LiveKnowledge
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from bot.web.abuse import BodyLimit, Tally, client_address, milestone, proxy_networks
 from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
 from bot.web.login_limits import LoginLimiter

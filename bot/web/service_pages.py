@@ -29,7 +29,7 @@ from bot.tickets.models import URGENCIES, Ticket
 from bot.tickets.store import TicketError
 from bot.web.app import Console
 from bot.web.auth import Viewer
-from bot.workflows import ServiceWorkflows, WorkflowError, WorkflowNotFound
+from bot.workflows import WorkflowError, WorkflowNotFound
 from bot.workflows.calls import register_call
 from bot.workflows.chat import ServiceChat
 from bot.workflows.models import LEVEL_ORDER, STAGE_ORDER
@@ -57,11 +57,6 @@ def routes(console: Console) -> APIRouter:
     router = APIRouter()
     services = console.services
     db = services.db
-
-    def flows() -> ServiceWorkflows:
-        if services.workflows is None:
-            raise HTTPException(404)
-        return services.workflows
 
     def engineer_of(viewer: Viewer) -> Engineer:
         engineer = services.registry.get_engineer(viewer.engineer_id or "")
@@ -103,7 +98,7 @@ def routes(console: Console) -> APIRouter:
             "services_board.html",
             {
                 **common(request),
-                "upgrades": flows().upgrades.in_progress(),
+                "upgrades": services.workflows.upgrades.in_progress(),
                 "hospitals": services.registry.list_hospitals(),
             },
         )
@@ -112,7 +107,7 @@ def routes(console: Console) -> APIRouter:
         request: Request, viewer: Viewer, hospital_id: str, error: str = "", status: int = 200
     ) -> Response:
         hospital = hospital_for(request, viewer, hospital_id)
-        w = flows()
+        w = services.workflows
         ctx = {
             **common(request),
             "h": hospital,
@@ -138,7 +133,7 @@ def routes(console: Console) -> APIRouter:
         form = await console.form(request, viewer)
         await db.read(lambda: hospital_for(request, viewer, hospital_id))
         f = {k: str(v).strip()[:MAX_FIELD] for k, v in form.items()}
-        w, by = flows(), (await db.read(lambda: engineer_of(viewer))).id
+        w, by = services.workflows, (await db.read(lambda: engineer_of(viewer))).id
         steps: dict[str, Callable[[], Any]] = {
             "upgrade": lambda: w.upgrades.start(
                 hospital_id,
@@ -175,7 +170,7 @@ def routes(console: Console) -> APIRouter:
         upgrade_id = parse_number(text)
         if (
             upgrade_id is None
-            or flows().upgrades.get(upgrade_id).upgrade.hospital_id != hospital_id
+            or services.workflows.upgrades.get(upgrade_id).upgrade.hospital_id != hospital_id
         ):
             raise WorkflowNotFound(f"没有升级 {text}")
         return upgrade_id
@@ -185,7 +180,7 @@ def routes(console: Console) -> APIRouter:
     def ticket_page(
         request: Request, viewer: Viewer, ticket: Ticket, error: str = "", status: int = 200
     ) -> Response:
-        w = flows()
+        w = services.workflows
         now = services.clock()
         grants = w.remote.for_ticket(ticket.number)
         ctx = {
@@ -224,7 +219,7 @@ def routes(console: Console) -> APIRouter:
         return RedirectResponse(f"/services/tickets/{ticket.number}?done={done}", status_code=303)
 
     async def engineer_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
-        w, run = flows(), asyncio.to_thread
+        w, run = services.workflows, asyncio.to_thread
         engineer = await db.read(lambda: engineer_of(viewer))
         chat = ServiceChat(services, w)
         number = ticket.number
@@ -263,7 +258,7 @@ def routes(console: Console) -> APIRouter:
 
     async def hospital_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
         """The hospital's own link: revoke a grant, confirm a visit (as ``web:<link>``)."""
-        w, run = flows(), asyncio.to_thread
+        w, run = services.workflows, asyncio.to_thread
         target = parse_number(f.get("id", "")) or 0
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
@@ -316,7 +311,7 @@ def routes(console: Console) -> APIRouter:
         def register() -> Ticket:
             return register_call(
                 services.tickets,
-                flows().remote,
+                services.workflows.remote,
                 services.redact,
                 hospital,
                 engineer_of(viewer),
@@ -332,7 +327,7 @@ def routes(console: Console) -> APIRouter:
         except (WorkflowError, TicketError) as exc:
             error = str(exc)
             return await db.read(lambda: call_form(request, viewer, error, 400))
-        services.notify_cards()
+        services.desk.notify()
         return RedirectResponse(f"/tickets/{ticket.number}?done=created", status_code=303)
 
     return router

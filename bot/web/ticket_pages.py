@@ -1,7 +1,7 @@
 """The ticket registration platform: list, search, register, follow and work tickets.
 
 Engineers see every ticket and act on it with the operations the chat desk uses
-(``bot/tickets/operations.py``), so the rules and the audit trail are the same wherever the work is
+(``TicketFlow``, ``bot/tickets/flow.py``), so the rules and the audit trail are the same wherever the work is
 done. A hospital link sees its own hospital's tickets only — any other number is a 404, the
 same answer as for a number that does not exist — and never the internal notes.
 """
@@ -230,8 +230,7 @@ def routes(console: Console) -> APIRouter:
                 lambda: new_form(request, viewer, form=values, errors=errors, status_code=400)
             )
         ticket = await db.write(
-            lambda: operations.register_web_ticket(
-                services,
+            lambda: services.ticket_flow.register_web_ticket(
                 hospital,
                 reporter_id=viewer.chat_user_id,
                 reporter_name=services.redact(values["reporter"]),
@@ -324,25 +323,25 @@ def routes(console: Console) -> APIRouter:
         text = form.get("text", "").strip()[:MAX_TEXT]
         number = ticket.number
         if name == "claim":
-            await operations.claim(services, number, engineer)
+            await services.ticket_flow.claim(number, engineer)
             return "claimed"
         if name == "resolve":
-            await operations.resolve(services, number, engineer, text)
+            await services.ticket_flow.resolve(number, engineer, text)
             return "resolved"
         if name == "reopen":
-            await operations.reopen(services, number, engineer, text)
+            await services.ticket_flow.reopen(number, engineer, text)
             return "reopened"
         if name == "note":
-            await operations.note(services, number, engineer, text)
+            await services.ticket_flow.note(number, engineer, text)
             return "noted"
         if name == "reply":
             if not text:
                 raise _Refused("请填写要发送给医院的内容。")
-            await operations.reply_to_hospital(services, number, engineer, text)
+            await services.ticket_flow.reply_to_hospital(number, engineer, text)
             return "replied"
         if name == "classify":
-            await operations.classify(
-                services, number, engineer, form.get("category", ""), form.get("urgency", "")
+            await services.ticket_flow.classify(
+                number, engineer, form.get("category", ""), form.get("urgency", "")
             )
             return "classified"
         if name == "label":
@@ -352,7 +351,7 @@ def routes(console: Console) -> APIRouter:
             target = await db.read(lambda: services.registry.get_engineer(chosen))
             if target is None:
                 raise _Refused("请选择工程师。")
-            await operations.assign(services, number, target, engineer)
+            await services.ticket_flow.assign(number, target, engineer)
             return "assigned"
         raise HTTPException(404)
 
@@ -385,10 +384,10 @@ def routes(console: Console) -> APIRouter:
         if name == "message":
             if not text:
                 raise _Refused("请填写补充内容。")
-            await operations.hospital_follow_up(services, ticket, hospital, actor, who, text)
+            await services.ticket_flow.hospital_follow_up(ticket, hospital, actor, who, text)
             return "sent"
         if name == "reopen":
-            await operations.hospital_reopen(services, ticket, hospital, actor, who, text)
+            await services.ticket_flow.hospital_reopen(ticket, hospital, actor, who, text)
             return "reopened"
         if name == "close":
             await db.write(lambda: services.tickets.close(ticket.number, actor))

@@ -37,7 +37,7 @@ def register_call(
     urgency: str = "P3",
 ) -> Ticket:
     """Open, accept and mark as phone a ticket for a call; texts are redacted here. The
-    caller wakes the card outbox (a running bot's ``Services.notify_cards``)."""
+    caller wakes the card outbox (a running bot's ``Services.desk.notify``)."""
     clean = redact(question.strip())
     if not clean or len(clean) > MAX_QUESTION:
         raise WorkflowError(f"请写下来电的问题（1–{MAX_QUESTION} 个字符）。")

@@ -26,7 +26,7 @@ from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, Reply
 from bot.registry.models import Engineer, Hospital
 from bot.routing import CommandCall, Router, Scope, encode
 from bot.tickets import operations
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 from bot.tickets.store import TicketError
 from bot.workflows import ServiceWorkflows
 from bot.workflows.actions import Verb, WorkflowAction
@@ -180,7 +180,7 @@ class ServiceChat:
             question=" ".join(a[1:]),
             now=self.s.clock(),
         )
-        self.s.notify_cards()
+        self.s.desk.notify()
         await self._say(msg, f"电话工单 #{ticket.number} 已登记并由您受理。")
 
     # ---- telling the hospital -----------------------------------------------------------------
@@ -201,7 +201,7 @@ class ServiceChat:
             f"工具：{grant.tool}\n目的：{grant.purpose}\n预计时长：{grant.minutes} 分钟\n"
             "需医院管理员同意后方可远程；同意后可随时发送 /revoke 撤销。"
         )
-        return await operations.tell_hospital(self.s, ticket, text, buttons) is not None
+        return await self.s.ticket_flow.tell_hospital(ticket, text, buttons) is not None
 
     async def announce_visit(self, visit: SiteVisit) -> None:
         """Tell the hospital the plan: who comes, when."""
@@ -209,8 +209,7 @@ class ServiceChat:
             lambda: self.s.tickets.get(self.w.visits.ticket_number(visit))
         )
         visitor = await self.s.db.read(lambda: self.s.registry.get_engineer(visit.engineer_id))
-        await operations.tell_hospital(
-            self.s,
+        await self.s.ticket_flow.tell_hospital(
             ticket,
             f"工单 #{ticket.number} 将安排现场服务：{visitor.name if visitor else visit.engineer_id}"
             f" 计划于 {shown(visit.planned_at, self.w.zone)} 到院。",
@@ -223,8 +222,7 @@ class ServiceChat:
         )
         z, visit_id = self.w.zone, visit.id or 0
         button = Button("确认现场服务", encode(WorkflowAction(Verb.CONFIRM_VISIT, visit_id)))
-        await operations.tell_hospital(
-            self.s,
+        await self.s.ticket_flow.tell_hospital(
             ticket,
             f"工单 #{ticket.number} 现场服务 {visit_id}：到场 {shown(visit.arrived_at, z)}，"
             f"离场 {shown(visit.departed_at, z)}。请医院管理员确认。",

@@ -68,9 +68,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def app(tmp_path: Path, index_dir: Path) -> AsyncIterator[tuple[App, FakeTelegram]]:
     path = tmp_path / "config.toml"
-    path.write_text(
-        CONFIG + f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
-    )
+    path.write_text(CONFIG + f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
     s: Settings = load_settings(path)
     s = dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
     async with FakeTelegram(token=TOKEN) as tg:

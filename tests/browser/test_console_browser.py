@@ -13,7 +13,6 @@ import pytest
 from playwright.async_api import Dialog, Locator, Page, expect
 
 from adapters.base import Sender
-from bot.tickets import operations
 from bot.tickets.models import Ticket
 from tests.browser.conftest import REPO, TIMEOUT_MS, BrowserConsole, login, shot
 
@@ -27,8 +26,7 @@ def register(console: BrowserConsole, hospital_id: str, question: str, **kw: str
     services = console.app.services
     hospital = services.registry.get_hospital(hospital_id)
     assert hospital is not None
-    return operations.register_web_ticket(
-        services,
+    return services.ticket_flow.register_web_ticket(
         hospital,
         reporter_id="web:test",
         reporter_name=kw.get("reporter", "门诊收费处"),

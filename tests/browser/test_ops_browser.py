@@ -167,13 +167,11 @@ async def test_a_hospital_attaches_a_screenshot_to_its_ticket(
 ) -> None:
     import datetime as dt
 
-    from bot.tickets import operations
-
     services = console.app.services
     hospital = services.registry.get_hospital("h001")
     assert hospital is not None
-    ticket = operations.register_web_ticket(
-        services, hospital, reporter_id="test", reporter_name="收费处", question="发票打印偏移",
+    ticket = services.ticket_flow.register_web_ticket(
+        hospital, reporter_id="test", reporter_name="收费处", question="发票打印偏移",
         category="usage", urgency="P3", now=dt.datetime.now(dt.UTC),
     )  # fmt: skip
     screenshot = tmp_path / "发票偏移.png"

@@ -115,9 +115,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 def load(tmp_path: Path, index_dir: Path, text: str) -> Settings:
     path = tmp_path / "config.toml"
-    path.write_text(
-        text + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8"
-    )
+    path.write_text(text + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n', encoding="utf-8")
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
 

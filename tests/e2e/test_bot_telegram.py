@@ -395,7 +395,7 @@ async def test_a_p1_storm_on_a_telegram_desk_is_shown_at_once_in_one_urgent_dige
         ).number
         for i in range(6)
     ]  # fmt: skip
-    bot.services.notify_cards()
+    bot.services.desk.notify()
     digest = await tg.wait_for_sent(
         lambda m: m.chat_id == DESK and (m.text or "").startswith("🚨 紧急工单汇总")
     )

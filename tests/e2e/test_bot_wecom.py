@@ -405,7 +405,7 @@ async def test_a_p1_storm_on_a_wecom_desk_is_shown_at_once_in_one_urgent_digest(
         ).number
         for i in range(6)
     ]  # fmt: skip
-    bot.services.notify_cards()
+    bot.services.desk.notify()
     digest = await wc.wait_for_sent(lambda m: m.chatid == DESK and "紧急工单汇总" in m.content)
     assert all(digest.content.count(f"/claim {n}") == 1 for n in numbers)
     assert not [m for m in wc.sent_to(DESK) if m.content.startswith("🎫")]  # no card each

@@ -55,7 +55,7 @@ def open_tickets(bot: TestBot, n: int, urgency: str = "P3") -> list[str]:
 
 async def test_claim_and_reply_from_a_digest(bot: TestBot) -> None:
     first, second, third = open_tickets(bot, 3)
-    bot.app.services.notify_cards()
+    bot.app.services.desk.notify()
     digest = await bot.reply(chat=DESK, where=lambda s: s.text.startswith("📋"))
     assert all(f"/claim {n}" in digest.text for n in (first, second, third))
     assert not [s for s in bot.said_in(DESK) if s.text.startswith("🎫")]  # no card each
@@ -83,7 +83,7 @@ async def test_claim_from_an_urgent_digest(bot: TestBot) -> None:
     """Six P1s at once: more than the desk group's limiter (a burst of 3, 20 a minute) sends
     within seconds, so one urgent digest shows them all, mentioning 王工."""
     p1s = open_tickets(bot, 6, "P1")
-    bot.app.services.notify_cards()
+    bot.app.services.desk.notify()
     digest = await bot.reply(chat=DESK, where=lambda s: s.text.startswith("🚨 紧急工单汇总"))
     assert all(digest.text.count(f"/claim {n}") == 1 for n in p1s)
     assert str(WANG) in digest.reply.mention_user_ids

@@ -15,8 +15,10 @@ from sqlmodel import Session, select
 
 from adapters.base import ChatRef
 from adapters.budget import SendBudget
+from bot.conversation.exchanges import ExchangeStore
+from bot.desk.posting import DeskCards
 from bot.desk.queue.models import DeskDigest, DeskDigestTicket
-from bot.desk.queue.outbox import DeskQueue
+from bot.desk.queue.outbox import CardOutbox, DeskQueue
 from bot.desk.queue.settings import DeskSettings
 from bot.desk.queue.store import DigestStore
 from bot.inbox.store import OutboxStore
@@ -24,9 +26,9 @@ from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
-from bot.tickets.flow import refresh_cards
+from bot.tickets.flow import TicketFlow
 from bot.tickets.links import LinkStore
-from bot.tickets.operations import relay_to_desks
+from bot.tickets.services import BotSettings, DeskPort
 from bot.tickets.store import Actor
 from tests.testbot import MemoryAdapter, ticket_number
 
@@ -63,17 +65,41 @@ def services(
     messenger = Messenger(db, OutboxStore(engine, clock))
     adapter = BudgetedAdapter()
     messenger.register(adapter)
+    links, desk = LinkStore(engine), DeskPort()
+    settings = BotSettings(desk_chats=(DESK,), desk=SETTINGS)
+    cards = DeskCards(
+        db=db,
+        registry=registry,
+        tickets=store,
+        links=links,
+        messenger=messenger,
+        settings=settings,
+        desk=desk,
+    )
+    flow = TicketFlow(
+        db=db,
+        tickets=store,
+        exchanges=ExchangeStore(engine, clock=clock),
+        links=links,
+        messenger=messenger,
+        settings=settings,
+        desk=desk,
+        cards=cards,
+        title=lambda article_id: article_id,
+        redact=lambda text: text,
+    )
     yield SimpleNamespace(
         db=db,
         tickets=store,
         registry=registry,
-        links=LinkStore(engine),
+        links=links,
         messenger=messenger,
-        settings=SimpleNamespace(desk_chats=(DESK,)),
+        settings=settings,
         clock=clock,
         sla=None,
-        desk_has_room=lambda _: True,
-        refresh_later=lambda _number, _desk: None,
+        desk=desk,
+        ticket_flow=flow,
+        cards=cards,
         adapter=adapter,
     )
     db.close()
@@ -225,8 +251,9 @@ async def test_a_follow_up_on_an_unclaimed_ticket_is_kept_off_a_desk_without_roo
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
-    services.desk_has_room = queue.has_room
+    cards = CardOutbox(services, SETTINGS)  # not started: the test runs its queue's passes
+    services.desk.bind(cards)
+    queue = cards.queue
     waiting = services.tickets.get(p3s(open_ticket, 1)[0])
     claimed = open_ticket(urgency="P3", question="挂号机黑屏")
     services.tickets.claim(claimed.number, "e01")
@@ -236,17 +263,17 @@ async def test_a_follow_up_on_an_unclaimed_ticket_is_kept_off_a_desk_without_roo
     def relayed() -> list[str]:
         return [t for t in desk_texts(services) if "还是不行" in t]
 
-    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    await services.ticket_flow.relay_to_desks(waiting, "市第一人民医院", "小张", "还是不行")
     assert relayed() == []  # kept on the ticket: nobody works it yet
-    await relay_to_desks(
-        services, services.tickets.get(p1s[0].number), "市第一人民医院", "小张", "还是不行 全院"
+    await services.ticket_flow.relay_to_desks(
+        services.tickets.get(p1s[0].number), "市第一人民医院", "小张", "还是不行 全院"
     )
     assert relayed() == []  # a P1's too: its card shows it, the slot is for the next P1
     claimed = services.tickets.get(claimed.number)
-    await relay_to_desks(services, claimed, "市第一人民医院", "小张", "还是不行 挂号机")
+    await services.ticket_flow.relay_to_desks(claimed, "市第一人民医院", "小张", "还是不行 挂号机")
     assert len(relayed()) == 1  # an engineer is talking with the hospital: always shown
     clock.advance(seconds=6)
-    await relay_to_desks(services, waiting, "市第一人民医院", "小张", "还是不行")
+    await services.ticket_flow.relay_to_desks(waiting, "市第一人民医院", "小张", "还是不行")
     assert len(relayed()) == 2
 
 
@@ -352,13 +379,13 @@ async def test_a_card_changed_while_the_desk_has_no_room_is_edited_when_it_has(
     """An edit spends the desk's budget like a message (in a P1 storm, incidents joined by
     other hospitals re-rendered cards and took the slots the next P1s waited for)."""
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
-    services.desk_has_room = queue.has_room
-    services.refresh_later = queue.refresh_later
+    cards = CardOutbox(services, SETTINGS)  # not started: the test runs its queue's passes
+    services.desk.bind(cards)
+    queue = cards.queue
     p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
     await queue.run_once()  # two cards: an edit now would leave no room for a third P1
     services.tickets.claim(p1s[0], "e01")
-    await refresh_cards(services, p1s[0])
+    await services.cards.refresh(p1s[0])
     card = next(s for s in services.adapter.said if p1s[0] in s.text)
     assert card.edits == []  # held for the desk's next room
     assert await queue.run_once() == pytest.approx(3.0)

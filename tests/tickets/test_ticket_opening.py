@@ -17,8 +17,8 @@ from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.infra.gateway import Database
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
-from bot.tickets.flow import _Opening
 from bot.tickets.links import LinkStore, MessageLink, Side
+from bot.tickets.opening import Opening
 
 
 class Crash(Exception):
@@ -54,8 +54,8 @@ def thread_of_two(s: Any) -> list[Exchange]:
     return [s.exchanges.get(first.id), follow]
 
 
-def opening(thread: list[Exchange], hospital: Any) -> _Opening:
-    return _Opening(
+def opening(thread: list[Exchange], hospital: Any) -> Opening:
+    return Opening(
         hospital, thread[-1], thread, ChatRef("telegram", "-1001001"), False,
         [("hb-002", "住院医保结算提示总额与明细合计不一致")],
     )  # fmt: skip

@@ -34,9 +34,7 @@ client_secret_env = "DT_V_SECRET"
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(
-        f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + text, encoding="utf-8"
-    )
+    path.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + text, encoding="utf-8")
     return path
 
 

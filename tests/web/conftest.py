@@ -20,9 +20,9 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from bot.app import App, build_app
+from bot.infra.clock import utc_now
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
-from bot.tickets import operations
 from bot.tickets.models import Ticket
 from bot.web.app import Console
 from bot.web.auth import ConsoleStore
@@ -62,12 +62,25 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
+class ConsoleClock:
+    """The app's clock in console tests: the real time until a test fixes it (a report of a
+    past month is read as of that month)."""
+
+    def __init__(self) -> None:
+        self.fixed: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        return self.fixed or utc_now()
+
+
 @dataclasses.dataclass
 class WebEnv:
     app: App
     client: httpx.AsyncClient
     store: ConsoleStore
     settings: Settings
+    #: The clock the app was built with (``Services.clock``, the stores, the SLA watch).
+    clock: ConsoleClock
 
     def register_ticket(
         self,
@@ -81,8 +94,7 @@ class WebEnv:
         """A ticket registered as the web form does (redacted, carded through the outbox)."""
         hospital = self.app.services.registry.get_hospital(hospital_id)
         assert hospital is not None
-        return operations.register_web_ticket(
-            self.app.services,
+        return self.app.services.ticket_flow.register_web_ticket(
             hospital,
             reporter_id="test",
             reporter_name=reporter,
@@ -185,7 +197,8 @@ def extra_config() -> str:
 async def web(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterator[WebEnv]:
     settings = web_settings(tmp_path, index_dir, extra_config)
     db = make_engine(settings.storage_url)
-    app = build_app(settings, Secrets.from_env({}), db=db, adapters=[])
+    clock = ConsoleClock()
+    app = build_app(settings, Secrets.from_env({}), db=db, adapters=[], clock=clock)
     await app.start()
     store = ConsoleStore(db)
     store.set_password("e01", PASSWORD)
@@ -194,7 +207,7 @@ async def web(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterat
         transport=httpx.ASGITransport(app=app.console()), base_url="http://console.test"
     )
     try:
-        yield WebEnv(app, client, store, settings)
+        yield WebEnv(app, client, store, settings, clock)
     finally:
         await client.aclose()
         await app.stop()

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from adapters.base import ChatRef, Reply
-from bot.tickets import operations
 from tests.web.conftest import WebEnv
 
 API = "/playground/api/chats"
@@ -193,7 +192,7 @@ async def test_an_unanswerable_question_becomes_a_ticket_whose_claim_is_announce
 
     engineer = services.registry.get_engineer("e01")
     assert engineer is not None
-    await operations.claim(services, number, engineer)
+    await services.ticket_flow.claim(number, engineer)
     accepted = await chat.wait_for(lambda m: "已受理" in m["text"])
     assert "王工" in accepted["text"] and number in accepted["text"]
     assert accepted["reply_to"] == question["id"]
@@ -217,7 +216,7 @@ async def test_engineers_replies_to_a_web_form_ticket_arrive_in_the_web_chat(
     engineer = services.registry.get_engineer("e02")
     assert hospital is not None and engineer is not None
     ticket = web.register_ticket("h001", "发票打印机不出纸")
-    await operations.reply_to_hospital(services, ticket.number, engineer, "请检查打印机纸盒")
+    await services.ticket_flow.reply_to_hospital(ticket.number, engineer, "请检查打印机纸盒")
     chat = await Chat.open(await web.as_hospital("h001"))
     relayed = await chat.wait_for(lambda m: "请检查打印机纸盒" in m["text"])
     assert ticket.number in relayed["text"]

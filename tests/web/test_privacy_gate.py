@@ -18,7 +18,6 @@ from sqlmodel import Session, SQLModel
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
 from bot.kb.importing import import_kb
 from bot.privacy.gate import NOT_PERSONAL, PERSONAL_TEXT
-from bot.tickets import operations
 from tests.web.conftest import WebEnv
 from tests.web.test_kb_pages import NEW_ARTICLE
 from tests.web.test_playground import Chat, ticket_number
@@ -172,8 +171,7 @@ async def test_personal_data_through_every_write_path_is_stored_nowhere(
     )
     assert r.status_code == 303, r.text
     web.store.create_link("h002", label=f"信息科 {WRITTEN['link label']}")
-    await operations.reply_to_hospital(  # the same call the chat desk makes
-        services,
+    await services.ticket_flow.reply_to_hospital(  # the same call the chat desk makes
         form_ticket,
         services.registry.get_engineer("e02"),
         "已处理",  # type: ignore[arg-type]

@@ -351,7 +351,7 @@ def test_one_hospital_or_all_with_a_breakdown(world: World) -> None:
 @pytest.fixture
 def data(web: WebEnv) -> World:
     """November 2026 at h001 (and one ticket at h002); the console's clock is NOW."""
-    web.app.services.clock = lambda: NOW.replace(tzinfo=dt.UTC)
+    web.clock.fixed = NOW.replace(tzinfo=dt.UTC)
     w = World(web.app.db)  # type: ignore[arg-type]
     first = w.ticket(NOV, urgency="P2", category="insurance", accept=10, resolve=60)
     w.ticket(NOV, urgency="P2", category="insurance", accept=30, resolve=120)

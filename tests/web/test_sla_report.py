@@ -90,7 +90,7 @@ async def sla_data(web: WebEnv) -> World:
     time, weeks after NOW) is stopped so it does not fire them meanwhile."""
     assert web.app.services.sla is not None
     await web.app.services.sla.stop()
-    web.app.services.clock = lambda: NOW.replace(tzinfo=dt.UTC)
+    web.clock.fixed = NOW.replace(tzinfo=dt.UTC)
     w = World(web.app.db)  # type: ignore[arg-type]
     run_tickets(w)
     return w

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.tickets import operations
 from bot.tickets.models import Ticket
 from tests.web.conftest import WebEnv, csrf_of
 
@@ -149,8 +148,8 @@ async def test_the_hospital_confirms_or_reopens_a_resolved_ticket(web: WebEnv) -
     first = register(web, "h001", "门诊发票打印偏移")
     second = register(web, "h001", "药房发药机不响应")
     for t in (first, second):
-        await operations.claim(services, t.number, engineer)
-        await operations.resolve(services, t.number, engineer, "调整打印模板")
+        await services.ticket_flow.claim(t.number, engineer)
+        await services.ticket_flow.resolve(t.number, engineer, "调整打印模板")
     hosp = await web.as_hospital("h001")
     r = await web.post_form(
         hosp, f"/tickets/{first.number}/close", {}, page=f"/tickets/{first.number}"
@@ -186,7 +185,7 @@ async def test_only_the_owner_or_a_lead_resolves(web: WebEnv) -> None:
     wang = services.registry.get_engineer("e01")
     assert wang is not None
     ticket = register(web, "h001", "PACS 影像调阅慢")
-    await operations.claim(services, ticket.number, wang)
+    await services.ticket_flow.claim(ticket.number, wang)
     li = await web.login("e02")
     page = f"/tickets/{ticket.number}"
     r = await web.post_form(li, f"{page}/resolve", {"text": "我来关掉"}, page=page)
@@ -201,8 +200,8 @@ async def test_filters_and_full_text_search(web: WebEnv) -> None:
     a = register(web, "h001", "医保目录对照失败", category="insurance", urgency="P1")
     b = register(web, "h002", "排班表打印空白", category="usage")
     c = register(web, "h002", "检验危急值不提醒", category="lis", urgency="P2")
-    await operations.claim(services, c.number, wang)
-    await operations.reply_to_hospital(services, c.number, wang, "已远程修改危急值阈值配置")
+    await services.ticket_flow.claim(c.number, wang)
+    await services.ticket_flow.reply_to_hospital(c.number, wang, "已远程修改危急值阈值配置")
     client = await web.login()
 
     async def found(**params: str) -> set[str]:

@@ -7,17 +7,12 @@ Rendering only (it reads the database: call it through ``db``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from adapters.base import Button, ChatRef, Reply
 from bot import texts
-from bot.desk.cards import mention_user_ids
+from bot.desk.cards import CardSource, mention_user_ids
 from bot.routing import encode
 from bot.tickets.actions import Claim
 from bot.tickets.models import Ticket
-
-if TYPE_CHECKING:
-    from bot.tickets.flow import Services
 
 #: How much of a question a digest line shows.
 QUESTION_CHARS = 30
@@ -35,7 +30,7 @@ def digest_line(ticket: Ticket, hospital_name: str) -> str:
 
 
 def digest_reply(
-    services: Services, tickets: list[Ticket], desk: ChatRef, buttons: int, *, urgent: bool
+    services: CardSource, tickets: list[Ticket], desk: ChatRef, buttons: int, *, urgent: bool
 ) -> Reply:
     """The digest for one desk chat; the first ``buttons`` unclaimed tickets get 接单. An
     urgent one mentions whom the tickets' cards would (the roster's on-call engineer, lead)."""

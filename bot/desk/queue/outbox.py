@@ -34,8 +34,8 @@ from bot.desk.queue.models import DeskDigest
 from bot.desk.queue.settings import DeskSettings
 from bot.desk.queue.store import DigestStore
 from bot.infra.clock import Clock
-from bot.tickets.flow import Services, post_card, refresh_cards
 from bot.tickets.models import URGENT, Ticket
+from bot.tickets.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class DeskQueue:
             if stale and self.pace.room(desk) == 0:  # before new non-urgent cards: claims show
                 number = next(iter(stale))
                 del stale[number]
-                await refresh_cards(self._s, number, (desk,))
+                await self._s.cards.refresh(number, (desk,))
                 continue
             if not waiting and not unsent:
                 return self.pace.room(desk) if stale else None
@@ -210,7 +210,7 @@ class DeskQueue:
                 sent = digest is None or await self._send_digest(digest, desk)
                 unsent = [digest] if digest is not None else []
             else:
-                sent = await post_card(self._s, waiting[0], desk)
+                sent = await self._s.cards.post(waiting[0], desk)
             if sent:
                 self.pace.non_urgent_sent(desk)
             else:
@@ -230,7 +230,7 @@ class DeskQueue:
             if digest is not None:
                 sent = await self._send_digest(digest, desk)
                 return set() if sent else {f"digest:{digest.id}"}
-        return set() if await post_card(self._s, urgent[0], desk) else {urgent[0].number}
+        return set() if await self._s.cards.post(urgent[0], desk) else {urgent[0].number}
 
     def _saturated(self, waiting: list[Ticket]) -> bool:
         """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
@@ -294,9 +294,13 @@ class CardOutbox:
         self._stopping = False
 
     def refresh_later(self, number: str, desk: ChatRef) -> None:
-        """``Services.refresh_later``: the queue re-renders it when the desk has room."""
+        """The queue re-renders the card when the desk has room (``DeskNotifier``)."""
         self.queue.refresh_later(number, desk)
         self.notify()
+
+    def has_room(self, desk: ChatRef) -> bool:
+        """``DeskNotifier.has_room``: the pace leaves room for a non-urgent message now."""
+        return self.queue.has_room(desk)
 
     def notify(self) -> None:
         """Wake the worker; callable from any thread (a web form's ticket is written on the

@@ -18,8 +18,8 @@ from bot.kb.loop.actions import LabelArticle, LabelKind, LabelVerdict
 from bot.kb.loop.labels import LabelRefused, LabelStore
 from bot.kb.loop.models import Verdict
 from bot.routing import Router, encode
-from bot.tickets.flow import Services
 from bot.tickets.models import Ticket
+from bot.tickets.services import Services
 from bot.tickets.store import TicketNotFound
 from kb_index.store import KbArticleVersion
 

@@ -24,7 +24,7 @@ from bot.infra.scheduling import stop_scheduler
 from bot.kb.loop.problems import analyse, load_items
 from bot.kb.loop.settings import KbLoopSettings
 from bot.kb.loop.summary import summary
-from bot.tickets.flow import Services
+from bot.tickets.services import Services
 
 log = logging.getLogger(__name__)
 
