@@ -83,8 +83,10 @@ def recent(services: Services, hospital: Hospital, said: Said, minutes: float) -
             .order_by(col(Ticket.id).desc())
             .limit(20)
         ).all()
+    # a ticket ranks by when it was opened: its updated_at also moves with the bot's own work
+    # on it (the card posted, a clock step), which says nothing of what the person did last
     found: list[tuple[dt.datetime, Earlier]] = [
-        (as_utc(t.updated_at), Earlier(f"工单 #{t.number} {t.question[:14]}", ticket=t))
+        (as_utc(t.created_at), Earlier(f"工单 #{t.number} {t.question[:14]}", ticket=t))
         for t in tickets
     ]
     numbers = {t.number for t in tickets}
