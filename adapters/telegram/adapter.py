@@ -19,7 +19,8 @@ supergroup migration, and retry only failures that prove the request was not del
 (connection refused, pool timeout, a 5xx answer). A read timeout or a dropped connection
 after a send went out is ``DeliveryError(outcome_unknown=True)``: Telegram has usually
 delivered it, so it is never re-sent. Edits and button answers are idempotent and retried
-on any network error.
+on any network error. ``send_released`` tells the core when a send leaves the rate limiter
+(``ReleasesSends``), so the outbox does not count a message waiting there as in flight.
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ from adapters.base import (
     DeliveryError,
     InboxUnavailable,
     MessageRef,
+    OnRelease,
     Reply,
 )
 from adapters.budget import SendBudget
 
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
-from .limiter import PRIORITY, ChatRateLimiter
+from .limiter import PRIORITY, RELEASE, ChatRateLimiter, Once
 from .settings import TelegramSettings
 
 __all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
@@ -384,6 +386,16 @@ class TelegramAdapter:
             PRIORITY.reset(priority)
         assert ref is not None  # render_parts returns at least one part
         return ref
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` when the rate
+        limiter lets the first part go (``limiter.RELEASE``), right before its HTTP request."""
+        hook = Once(on_release)
+        release = RELEASE.set(hook)
+        try:
+            return await self.send(reply)
+        finally:
+            RELEASE.reset(release)
 
     def send_budget(self, chat: ChatRef) -> SendBudget:
         """``adapters.base.DeclaresSendBudget``: what Telegram lets the bot post into a chat."""

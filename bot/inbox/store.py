@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.cluster.claims import Claimant
@@ -111,14 +111,18 @@ class OutboxStore:
         self._claimant = claimant or Claimant.alone()
         self._now = clock
 
-    def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
-        """Record that ``key`` is about to be sent; returns None when this caller may send it,
-        else the earlier row (sent, unknown or failed: do not send again)."""
+    def claim(
+        self, key: str, platform: str, chat_id: str, *, queued: bool = False
+    ) -> OutboxMessage | None:
+        """Record that ``key`` is about to be sent (``queued``: it will wait in a rate limiter
+        first, see ``mark_sending``); returns None when this caller may send it, else the
+        earlier row (sent, unknown, failed, or another live worker's: do not send again). A
+        ``queued`` row of this worker or a dead one was never sent: it is taken over."""
         values = {
             "key": key,
             "platform": platform,
             "chat_id": chat_id,
-            "state": OutboxState.SENDING,
+            "state": OutboxState.QUEUED if queued else OutboxState.SENDING,
             "error": "",
             "claimed_by": self._claimant.owner,
             "created_at": self._now(),
@@ -126,7 +130,38 @@ class OutboxStore:
         with write_session(self._engine) as session:
             if insert_new(session, OutboxMessage, values) is not None:
                 return None
+            retaken = session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.key) == key,
+                    col(OutboxMessage.state) == OutboxState.QUEUED,
+                    or_(
+                        col(OutboxMessage.claimed_by) == self._claimant.owner,
+                        self._claimant.dead(OutboxMessage.claimed_by, self._now()),
+                    ),
+                )
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            if retaken.rowcount:  # type: ignore[attr-defined]
+                return None
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+
+    def mark_sending(self, key: str) -> bool:
+        """The adapter lets this worker's ``queued`` send go now: ``sending`` from here on.
+        False: the row is no longer this worker's queued send (taken over): do not send."""
+        with write_session(self._engine) as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.key) == key,
+                    col(OutboxMessage.state) == OutboxState.QUEUED,
+                    col(OutboxMessage.claimed_by) == self._claimant.owner,
+                )
+                .values(state=OutboxState.SENDING)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def record(
         self, key: str, state: OutboxState, message_id: str | None = None, error: str = ""
@@ -147,20 +182,25 @@ class OutboxStore:
         """Forget a claim whose send was proven not to happen (the cause may try again)."""
         with write_session(self._engine) as session:
             row = session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
-            if row is not None and row.state == OutboxState.SENDING:
+            if row is not None and row.state in (OutboxState.QUEUED, OutboxState.SENDING):
                 session.delete(row)
 
     def interrupted(self) -> int:
         """Sends a dead worker left under way (a crash, ``kill -9``) may have reached the
-        platform: unknown, not re-sent. A live worker's send in flight is left alone. Returns
-        how many (at start, and periodically with several workers)."""
+        platform: unknown, not re-sent. Its ``queued`` sends never left: forgotten, so the
+        replay of their event (or the card outbox) sends them. A live worker's sends are left
+        alone. Returns how many became unknown (at start, and periodically with several
+        workers)."""
+        dead = self._claimant.dead(OutboxMessage.claimed_by, self._now())
         with write_session(self._engine) as session:
+            session.execute(
+                delete(OutboxMessage)
+                .where(col(OutboxMessage.state) == OutboxState.QUEUED, dead)
+                .execution_options(synchronize_session=False)
+            )
             result = session.execute(
                 update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.state) == OutboxState.SENDING,
-                    self._claimant.dead(OutboxMessage.claimed_by, self._now()),
-                )
+                .where(col(OutboxMessage.state) == OutboxState.SENDING, dead)
                 .values(
                     state=OutboxState.UNKNOWN, error="interrupted: its worker died during the send"
                 )

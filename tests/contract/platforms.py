@@ -131,6 +131,10 @@ class SlackPlatform(Platform):
     name = "slack"
     group = ChatRef("slack", SLACK_CHANNEL)
     engineer = SLACK_ENGINEER
+    lacks: ClassVar[Mapping[Capability, str]] = {
+        Capability.RELEASE: "not built for its pacer yet: the core marks a send under way "
+        "before handing it over",
+    }
 
     def __init__(self, slack: FakeSlack, adapter: SlackAdapter, core: RecordingCore) -> None:
         self.slack, self.adapter, self.core = slack, adapter, core
@@ -245,6 +249,8 @@ class WeComPlatform(Platform):
     lacks: ClassVar[Mapping[Capability, str]] = {
         Capability.UNADDRESSED: "WeCom delivers a group message to a bot only when it @s it",
         Capability.FILES: "the WeCom adapter takes text messages only (media is not modelled)",
+        Capability.RELEASE: "not built for its pacer yet: the core marks a send under way "
+        "before handing it over",
     }
 
     def __init__(self, wc: FakeWeCom, adapter: WeComAdapter, core: RecordingCore) -> None:
