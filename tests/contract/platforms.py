@@ -131,10 +131,6 @@ class SlackPlatform(Platform):
     name = "slack"
     group = ChatRef("slack", SLACK_CHANNEL)
     engineer = SLACK_ENGINEER
-    lacks: ClassVar[Mapping[Capability, str]] = {
-        Capability.RELEASE: "not built for its pacer yet: the core marks a send under way "
-        "before handing it over",
-    }
 
     def __init__(self, slack: FakeSlack, adapter: SlackAdapter, core: RecordingCore) -> None:
         self.slack, self.adapter, self.core = slack, adapter, core
