@@ -221,7 +221,9 @@ def tally(tg: FakeTelegram, work: Workload) -> dict[str, tuple[int, int, int]]:
     accepted: Counter[str] = Counter()
     done: Counter[str] = Counter()
     for m in tg.sent_messages():
-        text = m.text or ""
+        # as first sent: an answer edited after 「没解决」 to name its ticket is still the
+        # question's reply, not a second ticket notice
+        text = str(m.params.get("text") or m.text or "")
         number = NUMBER.search(text)
         if m.chat_id == DESK:
             if "🎫" in text and number:

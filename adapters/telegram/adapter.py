@@ -62,9 +62,10 @@ from adapters.base import (
     Reply,
 )
 from adapters.budget import SendBudget
+from adapters.release import releasing
 
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
-from .limiter import PRIORITY, RELEASE, ChatRateLimiter, Once
+from .limiter import PRIORITY, ChatRateLimiter
 from .settings import TelegramSettings
 
 __all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
@@ -389,13 +390,9 @@ class TelegramAdapter:
 
     async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
         """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` when the rate
-        limiter lets the first part go (``limiter.RELEASE``), right before its HTTP request."""
-        hook = Once(on_release)
-        release = RELEASE.set(hook)
-        try:
+        limiter lets the first part go, right before its HTTP request."""
+        with releasing(on_release):
             return await self.send(reply)
-        finally:
-            RELEASE.reset(release)
 
     def send_budget(self, chat: ChatRef) -> SendBudget:
         """``adapters.base.DeclaresSendBudget``: what Telegram lets the bot post into a chat."""

@@ -15,9 +15,9 @@ waited behind a burst of hospital replies. Here:
   after it (a 429 proves it was not delivered), at most ``max_retries`` times.
 
 Only requests that post into a chat count (sends, edits); the rest pass straight through.
-A send that carries a release hook (``RELEASE``, set by the adapter for
-``ReleasesSends.send_released``) awaits it once both budgets let it go, just before the HTTP
-call: the core records the send as under way only then, not while it waits here.
+A send made by ``ReleasesSends.send_released`` is released (``adapters.release``) once both
+budgets let it go, just before the HTTP call: the core records the send as under way only
+then, not while it waits here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any
 
@@ -37,31 +37,12 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from adapters.budget import BudgetMeter, SendBudget
+from adapters.release import released
 
 log = logging.getLogger("hisbot.adapters.telegram")
 
 #: Set by the adapter around a send whose ``Reply.priority`` is true (one task, one request).
 PRIORITY: ContextVar[bool] = ContextVar("telegram_send_priority", default=False)
-
-#: Set by the adapter around a send whose caller wants to know when it leaves (one task, one
-#: send; the hook itself runs only once, see ``Once``).
-RELEASE: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
-    "telegram_send_release", default=None
-)
-
-
-class Once:
-    """An awaitable hook that does its work the first time only (a send split into parts, or a
-    request tried again after a 429, is released once)."""
-
-    def __init__(self, hook: Callable[[], Awaitable[None]]) -> None:
-        self._hook: Callable[[], Awaitable[None]] | None = hook
-
-    async def __call__(self) -> None:
-        hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook()
-
 
 #: Bot API methods that put something into a chat (the flood limits count these).
 _COUNTED = frozenset(
@@ -191,9 +172,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         for attempt in itertools.count():
             await self._chat_turn(chat_id)
             await self._overall.acquire(PRIORITY.get())
-            release = RELEASE.get()
-            if release is not None:
-                await release()  # raises (the core could not record it): nothing is sent
+            await released()  # raises (the core could not record it): nothing is sent
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

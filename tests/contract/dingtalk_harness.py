@@ -29,8 +29,6 @@ class DingTalkPlatform(Platform):
         Capability.FILES: "a file message cannot @ a robot, so group robots never get files",
         Capability.TOAST: "DingTalk has no toast for a card press; the card's update shows it",
         Capability.QUOTE: "robots cannot quote; an answer @-mentions the asker instead",
-        Capability.RELEASE: "not built for its pacer yet: the core marks a send under way "
-        "before handing it over",
     }
 
     def __init__(self, dt: FakeDingTalk, adapter: DingTalkAdapter, core: RecordingCore) -> None:

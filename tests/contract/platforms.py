@@ -245,8 +245,6 @@ class WeComPlatform(Platform):
     lacks: ClassVar[Mapping[Capability, str]] = {
         Capability.UNADDRESSED: "WeCom delivers a group message to a bot only when it @s it",
         Capability.FILES: "the WeCom adapter takes text messages only (media is not modelled)",
-        Capability.RELEASE: "not built for its pacer yet: the core marks a send under way "
-        "before handing it over",
     }
 
     def __init__(self, wc: FakeWeCom, adapter: WeComAdapter, core: RecordingCore) -> None:
