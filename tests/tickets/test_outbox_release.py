@@ -15,14 +15,14 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from adapters.base import ChatRef, Reply
+from adapters.base import ChatRef, MessageRef, Reply
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.inbox import OutboxState, OutboxStore
 from bot.inbox.models import OutboxMessage
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from tests.contract.core import RecordingCore
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram, Held
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -80,6 +80,12 @@ async def row(db: Database, key: str) -> OutboxMessage | None:
     return await db.read(read)
 
 
+async def state(db: Database, key: str) -> tuple[str, str | None] | None:
+    """The outbox row's (state, message id); None: no row."""
+    found = await row(db, key)
+    return None if found is None else (found.state, found.message_id)
+
+
 def texts(tg: FakeTelegram) -> list[str | None]:
     return [m.text for m in tg.sent_messages(GROUP)]
 
@@ -91,6 +97,17 @@ async def handed_to_adapter(sender: Messenger, send: Reply, key: str) -> asyncio
     task: asyncio.Task[object] = asyncio.create_task(sender.send(send, key=key))
     await handed.wait()
     return task
+
+
+async def on_the_wire(
+    tg: FakeTelegram, sender: Messenger, text: str
+) -> tuple[Held, asyncio.Task[MessageRef | None]]:
+    """Start a keyed send; return once its request reached the fake, which holds it
+    unanswered (and not yet carried out) until ``Held.go`` is set."""
+    held = tg.hold_next("sendMessage")
+    task = asyncio.create_task(sender.send(Reply(CHAT, text), key=KEY))
+    await held.arrived.wait()
+    return held, task
 
 
 async def crash(task: asyncio.Task[object]) -> None:
@@ -108,15 +125,14 @@ async def test_a_send_waiting_in_the_limiter_is_queued_and_the_replay_sends_it_o
         sender = messenger(db, before, adapter)
         assert await sender.send(Reply(CHAT, "第一条"), key="earlier#1") is not None
         waiting = await handed_to_adapter(sender, Reply(CHAT, "第二条"), KEY)
-        queued = await row(db, KEY)
-        assert queued is not None and queued.state == OutboxState.QUEUED  # not "sending"
+        assert await state(db, KEY) == (OutboxState.QUEUED, None)  # not "sending"
         assert texts(tg) == ["第一条"]
         await crash(waiting)
-    assert (await row(db, KEY)) is not None  # left as it was: queued, owned by the dead one
+    assert await state(db, KEY) == (OutboxState.QUEUED, None)  # left as it was, by the dead one
 
     restarted = OutboxStore(engine)  # the next process
     assert await db.write(restarted.interrupted) == 0  # a queued send is not "unknown"
-    assert await row(db, KEY) is None  # known not sent: forgotten, the replay's to send
+    assert await state(db, KEY) is None  # known not sent: forgotten, the replay's to send
     async with running(tg) as adapter:
         sender = messenger(db, restarted, adapter)
         ref = await sender.send(Reply(CHAT, "第二条"), key=KEY)  # the replay of its event
@@ -124,27 +140,19 @@ async def test_a_send_waiting_in_the_limiter_is_queued_and_the_replay_sends_it_o
         again = await sender.send(Reply(CHAT, "第二条"), key=KEY)  # a second replay
     assert again == ref
     assert texts(tg) == ["第一条", "第二条"]  # sent once
-    sent = await row(db, KEY)
-    assert sent is not None and sent.state == OutboxState.SENT
-    assert sent.message_id == ref.message_id
+    assert await state(db, KEY) == (OutboxState.SENT, ref.message_id)
 
 
 async def test_a_released_send_is_sending_until_recorded(
     tg: FakeTelegram, db: Database, engine: Engine
 ) -> None:
     async with running(tg) as adapter:
-        sender = messenger(db, OutboxStore(engine), adapter)
-        held = tg.hold_next("sendMessage")
-        task = asyncio.create_task(sender.send(Reply(CHAT, "已受理"), key=KEY))
-        await held.arrived.wait()  # the request is on the wire, unanswered
-        in_flight = await row(db, KEY)
-        assert in_flight is not None and in_flight.state == OutboxState.SENDING
+        held, task = await on_the_wire(tg, messenger(db, OutboxStore(engine), adapter), "已受理")
+        assert await state(db, KEY) == (OutboxState.SENDING, None)
         held.go.set()
         ref = await task
     assert ref is not None
-    recorded = await row(db, KEY)
-    assert recorded is not None and recorded.state == OutboxState.SENT
-    assert recorded.message_id == ref.message_id
+    assert await state(db, KEY) == (OutboxState.SENT, ref.message_id)
 
 
 async def test_a_crash_while_the_request_is_on_the_wire_leaves_it_unknown_never_resent(
@@ -152,16 +160,12 @@ async def test_a_crash_while_the_request_is_on_the_wire_leaves_it_unknown_never_
 ) -> None:
     """At most once is kept: the window is now only the HTTP round trip."""
     async with running(tg) as adapter:
-        sender = messenger(db, OutboxStore(engine), adapter)
-        held = tg.hold_next("sendMessage")
-        task = asyncio.create_task(sender.send(Reply(CHAT, "处理完成"), key=KEY))
-        await held.arrived.wait()
+        held, task = await on_the_wire(tg, messenger(db, OutboxStore(engine), adapter), "处理完成")
         await crash(task)
         held.go.set()
     restarted = OutboxStore(engine)
     assert await db.write(restarted.interrupted) == 1
-    unknown = await row(db, KEY)
-    assert unknown is not None and unknown.state == OutboxState.UNKNOWN
+    assert await state(db, KEY) == (OutboxState.UNKNOWN, None)
     shown = texts(tg)
     async with running(tg) as adapter:
         replayed = await messenger(db, restarted, adapter).send(Reply(CHAT, "处理完成"), key=KEY)
@@ -199,5 +203,4 @@ async def test_a_send_released_while_the_database_is_down_is_not_sent(
         finally:
             event.remove(engine, "before_cursor_execute", refuse)
     assert ref is not None and texts(tg) == ["答复"]
-    sent = await row(db, KEY)
-    assert sent is not None and sent.state == OutboxState.SENT
+    assert await state(db, KEY) == (OutboxState.SENT, ref.message_id)
