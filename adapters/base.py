@@ -261,6 +261,26 @@ class SendsOverItsConnection(Protocol):
         ...
 
 
+#: What the core awaits when a send of its is let go to the network (``ReleasesSends``).
+OnRelease = Callable[[], Awaitable[None]]
+
+
+@runtime_checkable
+class ReleasesSends(Protocol):
+    """Optional part of the contract: a send that tells the core when it leaves for the network.
+
+    ``send_released`` is ``send`` that awaits ``on_release`` exactly once, after the adapter's
+    own rate limits let the message's first request go and right before it is written to the
+    network (a retry of that request after a 429 or a refused connection does not call it
+    again). If ``on_release`` raises, nothing is sent and its exception propagates unchanged.
+    Why: the core's keyed outbox marks a send ``sending`` (maybe delivered, never re-sent after a
+    crash) only from that moment, so a message still waiting in a limiter when the process dies
+    is known not sent and is sent by the replay. Adapters without it: the core marks the send
+    before ``send``, and a crash while it waits in a limiter leaves it ``unknown``."""
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef: ...
+
+
 @runtime_checkable
 class ShowsTyping(Protocol):
     """Optional part of the contract: a platform with a "typing…" indicator shows it in a chat

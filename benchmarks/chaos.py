@@ -10,6 +10,10 @@ workload against it for ``--seconds``: hospital questions (the sample queries th
 * the bot is killed with SIGKILL ``--kills`` times at random moments and restarted at once;
 * for ``--timeout-seconds`` every sendMessage is carried out by the fake but its answer is
   never sent (the connection drops: for the bot, a timeout after the request went out);
+* with ``--disk-full-seconds`` the filesystem of ``--state-dir`` (a small one of its own,
+  e.g. ``mount -t tmpfs -o size=64m tmpfs /mnt/hisbot-chaos`` as root) is filled to the last
+  byte for that long, then freed: the bot's database cannot grow (SQLite), its log is kept
+  elsewhere;
 * with ``--pg`` (a URL of a PostgreSQL cluster *of its own*, started with ``scripts/postgres.sh``
   under another ``HISBOT_PG_DIR``/``HISBOT_PG_PORT``; never the shared test cluster) the
   database is stopped for ``--db-down-seconds`` with ``pg_ctl stop`` and started again.
@@ -28,16 +32,20 @@ again and to send again. It asserts nothing. About ``--seconds`` + 1–2 min.
 
     .venv/bin/python benchmarks/chaos.py                      # 180 s, 12 kills, 60 s timeouts
     .venv/bin/python benchmarks/chaos.py --seconds 90 --kills 10 --timeout-seconds 30
+    mount -t tmpfs -o size=64m tmpfs /mnt/hisbot-chaos     # as root, for the disk-full run
+    .venv/bin/python benchmarks/chaos.py --disk-full-seconds 30 --state-dir /mnt/hisbot-chaos
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,11 +229,14 @@ def tally(tg: FakeTelegram, work: Workload) -> dict[str, tuple[int, int, int]]:
     accepted: Counter[str] = Counter()
     done: Counter[str] = Counter()
     for m in tg.sent_messages():
-        text = m.text or ""
+        # as first sent: an answer edited after 「没解决」 to name its ticket is still the
+        # question's reply, not a second ticket notice
+        text = str(m.params.get("text") or m.text or "")
         number = NUMBER.search(text)
         if m.chat_id == DESK:
-            if "🎫" in text and number:
-                cards[number.group(1)] += 1
+            if "🎫" in text or "汇总" in text:  # a card shows one ticket, a digest several
+                for shown in set(NUMBER.findall(text)):
+                    cards[shown] += 1
             continue
         key = (m.chat_id, m.reply_to or 0)
         if "已受理" in text and number:
@@ -261,6 +272,22 @@ def tally(tg: FakeTelegram, work: Workload) -> dict[str, tuple[int, int, int]]:
     }
 
 
+#: ``--disk-full-seconds`` refuses a filesystem with more free space than this: it is meant
+#: for a small one of its own, never a real disk.
+DISK_FULL_LIMIT = 1 << 30
+
+
+def fill(directory: Path) -> Path:
+    """Write a file into ``directory`` until its filesystem is full; returns the file."""
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as out:  # unbuffered: closing writes nothing more
+        for chunk in (1 << 20, 1 << 12, 1):
+            with contextlib.suppress(OSError):
+                while out.write(b"\0" * chunk):
+                    pass
+    return filler
+
+
 def pg_ctl(url: str, action: str) -> None:
     """``pg_ctl stop|start`` for the cluster of ``scripts/postgres.sh`` (as the postgres user)."""
     data = Path(os.environ.get("HISBOT_PG_DIR", "/tmp/hisbot-pg")) / "data"
@@ -274,14 +301,15 @@ def pg_ctl(url: str, action: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="hisbot-chaos-"))
+    tmp = Path(tempfile.mkdtemp(prefix="hisbot-chaos-", dir=args.state_dir))
+    logs = Path(tempfile.mkdtemp(prefix="hisbot-chaos-log-")) if args.state_dir else tmp
     db_url = args.pg or f"sqlite:///{tmp}/bot.db"
     async with FakeTelegram(token=TOKEN) as tg:
         tg.add_chat(DESK, chat_type="supergroup", title="工程师群")
         tg.add_user(ENGINEER, first_name="王工")
         cfg = tmp / "config.toml"
         cfg.write_text(config(tmp, tg, db_url), "utf-8")
-        bot = Bot(cfg, tmp / "bot.log")
+        bot = Bot(cfg, logs / "bot.log")
         print(f"state in {tmp}; warming up (index build) …", file=sys.stderr)
         bot.start()
         await tg.wait_until(lambda: tg.calls_to("getUpdates"), timeout=600, what="first poll")
@@ -299,6 +327,10 @@ async def main(args: argparse.Namespace) -> None:
         events += [(timeout_at, "timeouts on"), (timeout_at + args.timeout_seconds, "timeouts off")]
         if args.pg:
             events += [(db_down_at, "db stop"), (db_down_at + args.db_down_seconds, "db start")]
+        if args.disk_full_seconds:
+            disk_at = start + args.seconds * 0.6
+            events += [(disk_at, "disk full"), (disk_at + args.disk_full_seconds, "disk freed")]
+        filler: Path | None = None
         for at, what in sorted(events):
             await asyncio.sleep(max(0.0, at - time.monotonic()))
             print(f"{at - start:6.1f} s  {what}", file=sys.stderr)
@@ -320,6 +352,10 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.to_thread(pg_ctl, args.pg, "stop")
             elif what == "db start":
                 await asyncio.to_thread(pg_ctl, args.pg, "start")
+            elif what == "disk full":
+                filler = await asyncio.to_thread(fill, tmp)
+            elif what == "disk freed" and filler is not None:
+                filler.unlink()
         await driver
         last = await quiet(tg, idle=10.0, limit=args.settle)
         supervisor.cancel()
@@ -343,6 +379,7 @@ async def main(args: argparse.Namespace) -> None:
         f"chaos: {args.seconds:.0f} s of traffic at {args.rate}/s, {len(kills)} × kill -9, "
         f"{args.timeout_seconds:.0f} s of sendMessage timeouts"
         + (f", database stopped {args.db_down_seconds:.0f} s" if args.pg else "")
+        + (f", disk full {args.disk_full_seconds:.0f} s" if args.disk_full_seconds else "")
         + f" ({'PostgreSQL' if args.pg else 'SQLite'})"
     )
     print(f"{'':10} {'expected':>9} {'lost':>6} {'duplicated':>11}")
@@ -359,7 +396,7 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"drained {last - until:.1f} s after the traffic stopped; sends of unknown outcome "
         f"recorded (not re-sent): {unknown}, of which {interrupted} were in flight when the "
-        f"bot was killed (sent or not: Telegram cannot be asked); log: {tmp / 'bot.log'}"
+        f"bot was killed (sent or not: Telegram cannot be asked); log: {logs / 'bot.log'}"
     )
 
 
@@ -389,4 +426,17 @@ if __name__ == "__main__":
     p.add_argument("--db-down-seconds", type=float, default=30.0)
     p.add_argument("--settle", type=float, default=120.0, help="max wait for the bot to drain")
     p.add_argument("--seed", type=int, default=11)
-    asyncio.run(main(p.parse_args()))
+    p.add_argument(
+        "--disk-full-seconds",
+        type=float,
+        default=0.0,
+        help="fill --state-dir's filesystem for this long (0: never)",
+    )
+    p.add_argument("--state-dir", help="where the bot's database goes (a small filesystem)")
+    parsed = p.parse_args()
+    if parsed.disk_full_seconds:
+        if parsed.pg or not parsed.state_dir:
+            p.error("--disk-full-seconds needs --state-dir (SQLite) on a small filesystem")
+        if shutil.disk_usage(parsed.state_dir).free > DISK_FULL_LIMIT:
+            p.error(f"{parsed.state_dir} has more than 1 GiB free: not a filesystem to fill")
+    asyncio.run(main(parsed))

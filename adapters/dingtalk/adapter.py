@@ -28,8 +28,17 @@ import aiohttp
 from dingtalk_stream import ChatbotMessage
 from dingtalk_stream.card_callback import Card_Callback_Router_Topic
 
-from adapters.base import ButtonPress, ChatRef, CoreHandlers, DeliveryError, MessageRef, Reply
+from adapters.base import (
+    ButtonPress,
+    ChatRef,
+    CoreHandlers,
+    DeliveryError,
+    MessageRef,
+    OnRelease,
+    Reply,
+)
 from adapters.budget import SendBudget
+from adapters.release import releasing
 
 from . import convert
 from .client import OpenApiError, TenantApi
@@ -237,6 +246,12 @@ class DingTalkAdapter:
         (a robot over it is muted for 10 minutes), a few back to back."""
         count = self.settings.group_messages_per_minute
         return SendBudget(count, 60.0 + self.settings.limit_margin, min(3, count))
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` when the tenant's
+        and the group's limits let its first request go (``client.py``)."""
+        with releasing(on_release):
+            return await self.send(reply)
 
     async def send(self, reply: Reply) -> MessageRef:
         tenant, target = self._tenant_for(reply.chat)

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from adapters.release import released
+
 from .limits import Clock, SlidingWindow
 from .settings import DingTalkSettings, TenantCredentials
 
@@ -151,6 +153,7 @@ class TenantApi:
                     await limits.enter_async_context(self.groups.hold(group))
                 if qps:
                     await limits.enter_async_context(self._qps.hold(""))
+                await released()  # a send_released's moment; raises: nothing is sent
                 try:
                     status, retry_after, data = await self._attempt(method, url, body, headers)
                 except (aiohttp.ClientError, TimeoutError) as exc:

@@ -74,6 +74,7 @@ from adapters.base import (
     InboxUnavailable,
     IncomingMessage,
     MessageRef,
+    OnRelease,
     Reply,
 )
 from adapters.budget import SendBudget
@@ -654,8 +655,18 @@ class SlackAdapter:
 
         A reply to a slash command goes to the invoking user only (chat.postEphemeral; if the
         bot is not in that channel, through the command's response_url)."""
+        return await self._send(reply, None)
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` once the
+        channel's pacing lets the post go, right before its first request."""
+        return await self._send(reply, on_release)
+
+    async def _send(self, reply: Reply, on_release: OnRelease | None) -> MessageRef:
         command_by = command_user(reply.reply_to)
         if command_by is not None:
+            if on_release is not None:  # unpaced: it leaves at once
+                await on_release()
             return await self._send_command_reply(reply, command_by)
         kwargs = render(reply)
         marker = uuid.uuid4().hex
@@ -669,6 +680,7 @@ class SlackAdapter:
                 lambda: self.client.chat_postMessage(**kwargs),
                 recover=lambda: self._find_post(kwargs, marker, since),
             ),
+            on_release,
         )
         return MessageRef(PLATFORM, str(data.get("channel") or reply.chat.chat_id), str(data["ts"]))
 
@@ -740,16 +752,22 @@ class SlackAdapter:
     # ------------------------------------------------------------------ delivery helpers
 
     async def _paced(
-        self, chat: ChatRef, post: Callable[[], Awaitable[dict[str, Any]]]
+        self,
+        chat: ChatRef,
+        post: Callable[[], Awaitable[dict[str, Any]]],
+        on_release: OnRelease | None = None,
     ) -> dict[str, Any]:
         """Run ``post`` at least ``post_interval`` after the previous post to the channel
-        finished; posts to one channel go out one at a time, in order."""
+        finished; posts to one channel go out one at a time, in order. ``on_release`` is
+        awaited when the post's turn has come (raising: the post is not made)."""
         pace = self._pace.setdefault(chat.chat_id, _Pace())
         loop = asyncio.get_running_loop()
         async with pace.lock:
             wait = pace.next_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if on_release is not None:
+                await on_release()
             try:
                 return await post()
             finally:

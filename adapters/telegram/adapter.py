@@ -19,7 +19,8 @@ supergroup migration, and retry only failures that prove the request was not del
 (connection refused, pool timeout, a 5xx answer). A read timeout or a dropped connection
 after a send went out is ``DeliveryError(outcome_unknown=True)``: Telegram has usually
 delivered it, so it is never re-sent. Edits and button answers are idempotent and retried
-on any network error.
+on any network error. ``send_released`` tells the core when a send leaves the rate limiter
+(``ReleasesSends``), so the outbox does not count a message waiting there as in flight.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ from adapters.base import (
     DeliveryError,
     InboxUnavailable,
     MessageRef,
+    OnRelease,
     Reply,
 )
 from adapters.budget import SendBudget
+from adapters.release import releasing
 
 from .convert import PLATFORM, render, render_parts, to_button_press, to_chat_event, to_incoming
 from .limiter import PRIORITY, ChatRateLimiter
@@ -384,6 +387,12 @@ class TelegramAdapter:
             PRIORITY.reset(priority)
         assert ref is not None  # render_parts returns at least one part
         return ref
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` when the rate
+        limiter lets the first part go, right before its HTTP request."""
+        with releasing(on_release):
+            return await self.send(reply)
 
     def send_budget(self, chat: ChatRef) -> SendBudget:
         """``adapters.base.DeclaresSendBudget``: what Telegram lets the bot post into a chat."""

@@ -15,6 +15,9 @@ waited behind a burst of hospital replies. Here:
   after it (a 429 proves it was not delivered), at most ``max_retries`` times.
 
 Only requests that post into a chat count (sends, edits); the rest pass straight through.
+A send made by ``ReleasesSends.send_released`` is released (``adapters.release``) once both
+budgets let it go, just before the HTTP call: the core records the send as under way only
+then, not while it waits here.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from adapters.budget import BudgetMeter, SendBudget
+from adapters.release import released
 
 log = logging.getLogger("hisbot.adapters.telegram")
 
@@ -168,6 +172,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         for attempt in itertools.count():
             await self._chat_turn(chat_id)
             await self._overall.acquire(PRIORITY.get())
+            await released()  # raises (the core could not record it): nothing is sent
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

@@ -39,9 +39,11 @@ from adapters.base import (
     IncomingMessage,
     MessageRef,
     NotConnectedHere,
+    OnRelease,
     Reply,
 )
 from adapters.budget import SendBudget
+from adapters.release import released, releasing
 
 from .arrivals import Arrivals, Recent
 from .client import Frame, NotConnected, TenantConnection, WeComError
@@ -229,7 +231,15 @@ class WeComAdapter:
             elsewhere = self._handlers.send_elsewhere if self._handlers else None
             if elsewhere is None:
                 raise
+        await released()  # the holder's pacer is out of sight: under way from here
         return await elsewhere(reply)
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        """``adapters.base.ReleasesSends``: ``send``, awaiting ``on_release`` when the pacer
+        lets its first request go (a reply by req_id: at once; relayed to the connection's
+        holder: before the relay)."""
+        with releasing(on_release):
+            return await self.send(reply)
 
     async def send_here(self, reply: Reply) -> MessageRef:
         """Say ``reply``: bound to the question's ``req_id`` when that is still possible, else
@@ -289,6 +299,7 @@ class WeComAdapter:
     ) -> bool:
         """Answer with the callback's req_id; False when WeCom refused it (expired, used up,
         connection gone), so the caller sends proactively instead."""
+        await released()  # unpaced: it leaves now
         try:
             await conn.request(RESPOND, body, req_id=req_id)
             return True
@@ -308,6 +319,7 @@ class WeComAdapter:
         s = self.settings
         for attempt in range(s.rate_limit_retries + 1):
             await self._pacer.wait_turn(conn.tenant, chat.chat_id)
+            await released()
             try:
                 await conn.request(SEND, {"chatid": raw, **body})
                 return

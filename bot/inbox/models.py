@@ -42,6 +42,9 @@ class InboxEvent(SQLModel, table=True):
 
 
 class OutboxState(StrEnum):
+    #: Recorded, waiting in the adapter's rate limiter (``adapters.base.ReleasesSends``):
+    #: provably not sent yet, so a crash leaves it to be sent by the replay.
+    QUEUED = "queued"
     SENDING = "sending"  # recorded, the platform call is (or was, before a crash) under way
     SENT = "sent"
     #: The request went out and no answer came (timeout, crash mid-call): maybe delivered.
@@ -53,7 +56,8 @@ class OutboxState(StrEnum):
 class OutboxMessage(SQLModel, table=True):
     """One durable outgoing message, keyed by what caused it: ``<inbox key>#<n>`` for the
     n-th message an inbox event's handling sends (a replay finds it), ``card:<ticket>:<desk>``
-    for a desk card. Claimed (state ``sending``) before the send, recorded after it."""
+    for a desk card. Claimed before the send (``queued`` while it waits in a rate limiter that
+    says when it lets it go, ``sending`` from then on), recorded after it."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (UniqueConstraint("key"),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.cluster.claims import Claimant
@@ -112,13 +112,17 @@ class OutboxStore:
         self._claimant = claimant or Claimant.alone()
         self._now = clock
 
-    def claim(self, key: str, platform: str, chat_id: str) -> OutboxMessage | None:
-        """Record that ``key`` is about to be sent; returns None when this caller may send it,
-        else the earlier row (sent, unknown or failed: do not send again)."""
-        return self.claim_each([key], platform, chat_id)[key]
+    def claim(
+        self, key: str, platform: str, chat_id: str, *, queued: bool = False
+    ) -> OutboxMessage | None:
+        """Record that ``key`` is about to be sent (``queued``: it will wait in a rate limiter
+        first, see ``mark_sending``); returns None when this caller may send it, else the
+        earlier row (sent, unknown, failed, or another live worker's: do not send again). A
+        ``queued`` row of this worker or a dead one was never sent: it is taken over."""
+        return self.claim_each([key], platform, chat_id, queued=queued)[key]
 
     def claim_each(
-        self, keys: Sequence[str], platform: str, chat_id: str
+        self, keys: Sequence[str], platform: str, chat_id: str, *, queued: bool = False
     ) -> dict[str, OutboxMessage | None]:
         """``claim`` for several keys in one transaction: the pages one message carries (a
         batch's message is keyed too; each page's own key says it was sent, in whichever
@@ -130,12 +134,28 @@ class OutboxStore:
                     "key": key,
                     "platform": platform,
                     "chat_id": chat_id,
-                    "state": OutboxState.SENDING,
+                    "state": OutboxState.QUEUED if queued else OutboxState.SENDING,
                     "error": "",
                     "claimed_by": self._claimant.owner,
                     "created_at": self._now(),
                 }
                 if insert_new(session, OutboxMessage, values) is not None:
+                    out[key] = None
+                    continue
+                retaken = session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.key) == key,
+                        col(OutboxMessage.state) == OutboxState.QUEUED,
+                        or_(
+                            col(OutboxMessage.claimed_by) == self._claimant.owner,
+                            self._claimant.dead(OutboxMessage.claimed_by, self._now()),
+                        ),
+                    )
+                    .values(values)
+                    .execution_options(synchronize_session=False)
+                )
+                if retaken.rowcount:  # type: ignore[attr-defined]
                     out[key] = None
                 else:
                     stmt = select(OutboxMessage).where(OutboxMessage.key == key)
@@ -145,6 +165,22 @@ class OutboxStore:
     def get(self, key: str) -> OutboxMessage | None:
         with Session(self._engine) as session:
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+
+    def mark_sending(self, key: str) -> bool:
+        """The adapter lets this worker's ``queued`` send go now: ``sending`` from here on.
+        False: the row is no longer this worker's queued send (taken over): do not send."""
+        with write_session(self._engine) as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.key) == key,
+                    col(OutboxMessage.state) == OutboxState.QUEUED,
+                    col(OutboxMessage.claimed_by) == self._claimant.owner,
+                )
+                .values(state=OutboxState.SENDING)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def record(
         self,
@@ -173,20 +209,25 @@ class OutboxStore:
         with write_session(self._engine) as session:
             rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.key).in_(keys)))
             for row in rows.all():
-                if row.state == OutboxState.SENDING:
+                if row.state in (OutboxState.QUEUED, OutboxState.SENDING):
                     session.delete(row)
 
     def interrupted(self) -> int:
         """Sends a dead worker left under way (a crash, ``kill -9``) may have reached the
-        platform: unknown, not re-sent. A live worker's send in flight is left alone. Returns
-        how many (at start, and periodically with several workers)."""
+        platform: unknown, not re-sent. Its ``queued`` sends never left: forgotten, so the
+        replay of their event (or the card outbox) sends them. A live worker's sends are left
+        alone. Returns how many became unknown (at start, and periodically with several
+        workers)."""
+        dead = self._claimant.dead(OutboxMessage.claimed_by, self._now())
         with write_session(self._engine) as session:
+            session.execute(
+                delete(OutboxMessage)
+                .where(col(OutboxMessage.state) == OutboxState.QUEUED, dead)
+                .execution_options(synchronize_session=False)
+            )
             result = session.execute(
                 update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.state) == OutboxState.SENDING,
-                    self._claimant.dead(OutboxMessage.claimed_by, self._now()),
-                )
+                .where(col(OutboxMessage.state) == OutboxState.SENDING, dead)
                 .values(
                     state=OutboxState.UNKNOWN, error="interrupted: its worker died during the send"
                 )

@@ -7,7 +7,10 @@ data) and reported to the caller as ``None``.
 
 Durable sends are keyed: the n-th message an inbox event's handling sends (``bot.inbox.scope``)
 or an explicit key (a desk card). The key is recorded in the outbox (``sending``) before the
-platform call and the platform's message id after it, so a replay of the event never sends
+platform call — where the adapter says when its rate limiter lets the request go
+(``ReleasesSends``), ``queued`` before and ``sending`` only from that moment, so a message still
+waiting there at a crash is known not sent and the replay sends it — and the platform's
+message id after it, so a replay of the event never sends
 the same message twice, and a send whose outcome is unknown (timeout after the request went
 out, crash mid-call) is recorded ``unknown`` and never re-sent blindly. There is no retry
 loop here: the adapter retries what proves undelivered; when that is not enough (a long 429,
@@ -29,6 +32,7 @@ from adapters.base import (
     DeclaresSendBudget,
     DeliveryError,
     MessageRef,
+    ReleasesSends,
     Reply,
     SendBudget,
     ShowsTyping,
@@ -135,14 +139,31 @@ class Messenger:
     ) -> MessageRef | None:
         assert self._db is not None and self._outbox is not None
         outbox, chat = self._outbox, reply.chat
-        prior = await self._db.write(lambda: outbox.claim(key, chat.platform, chat.chat_id))
+        released = isinstance(adapter, ReleasesSends)
+        prior = await self._db.write(
+            lambda: outbox.claim(key, chat.platform, chat.chat_id, queued=released)
+        )
         if prior is not None:  # sent (or tried) before: a replay
             if prior.state == OutboxState.SENT and prior.message_id:
                 return MessageRef(prior.platform, prior.chat_id, prior.message_id)
             return None
         self._entering(chat)
+        outgoing = self._outgoing(reply)
+
+        async def sending() -> None:
+            """The limiter lets it go: from here on the outcome may be unknown."""
+            assert self._db is not None and outbox is not None
+            if not await self._db.write(lambda: outbox.mark_sending(key)):
+                raise _TakenOver(key)
+
         try:
-            sent = await adapter.send(self._outgoing(reply))
+            if isinstance(adapter, ReleasesSends):
+                sent = await adapter.send_released(outgoing, sending)
+            else:
+                sent = await adapter.send(outgoing)
+        except _TakenOver:
+            log.warning("send %s was taken over by another worker: not sent here", key)
+            return None
         except DeliveryError as exc:
             log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
             reason = exc.reason
@@ -188,6 +209,11 @@ class Messenger:
         adapter = self._adapters.get(chat.platform)
         if isinstance(adapter, ShowsTyping):
             await adapter.typing(chat)
+
+
+class _TakenOver(RuntimeError):
+    """A queued send's row is no longer this worker's (it was thought dead and its row taken
+    over) when the adapter would let it go: it is not sent from here."""
 
 
 def _where(reply: Reply) -> tuple[str, str]:

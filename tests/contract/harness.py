@@ -36,6 +36,9 @@ class Capability(enum.Enum):
     TOAST = "press acknowledgements"
     #: The bot's answer quotes (or threads under) the question it answers.
     QUOTE = "quoted replies"
+    #: A send tells the core when its rate limiter lets it go (``ReleasesSends``); without it
+    #: the core marks a send under way before handing it over.
+    RELEASE = "sends released from the rate limiter"
 
 
 class Platform:

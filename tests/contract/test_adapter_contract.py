@@ -15,6 +15,7 @@ from adapters.base import (
     DeclaresSendBudget,
     DeliveryError,
     IncomingMessage,
+    ReleasesSends,
     Reply,
 )
 from tests.contract.platforms import PLATFORMS, Capability, Platform
@@ -166,3 +167,36 @@ async def test_the_declared_send_budget_of_a_group_is_one_the_platform_honours(
         *(platform.adapter.send(Reply(platform.group, f"第{i}条")) for i in range(budget.burst))
     )
     assert platform.sends() == before + budget.burst
+
+
+async def test_a_released_send_tells_the_core_once_before_it_reaches_the_chat(
+    platform: Platform,
+) -> None:
+    """Optional part of the contract (``ReleasesSends``): ``on_release`` is awaited once, when
+    the message is about to leave (a split message included), never after it arrived; a hook
+    that raises stops the send. A platform without it is one the core claims for earlier."""
+    if not platform.can(Capability.RELEASE):
+        assert not isinstance(platform.adapter, ReleasesSends)
+        return
+    assert isinstance(platform.adapter, ReleasesSends)
+    before = platform.sends()
+    seen: list[int] = []
+
+    async def on_release() -> None:
+        seen.append(platform.sends())
+
+    long = "。".join(f"第{i}步：核对医保结算明细与总额" for i in range(400))  # Telegram: 3 parts
+    ref = await platform.adapter.send_released(Reply(platform.group, long), on_release)
+    assert seen == [before]  # once, and nothing of it had arrived yet
+    after = platform.sends()
+    assert after > before and ref.chat_id == platform.group.chat_id
+
+    class Refused(Exception):
+        pass
+
+    async def refuse() -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        await platform.adapter.send_released(Reply(platform.group, "不应发出"), refuse)
+    assert platform.sends() == after  # nothing went out

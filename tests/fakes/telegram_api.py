@@ -330,6 +330,15 @@ class _Fault:
     remaining: int = 1
 
 
+@dataclass
+class Held:
+    """A call the fake holds before carrying it out: ``arrived`` is set when it reached the
+    fake (the request is on the wire), and it goes on once ``go`` is set."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class _Described:
     """A result that also carries the ``description`` field (setWebhook & co)."""
 
@@ -406,6 +415,7 @@ class FakeTelegram(FakeServer[RecordedCall]):
         self._faults: FaultBook[_Fault] = FaultBook()
         #: method (lower case) → how many more calls are carried out but never answered
         self._lost_answers: dict[str, int] = {}
+        self._held: dict[str, Held] = {}
         self._send_windows: dict[Any, deque[float]] = {}
         self._poll_generation = 0
         self._webhook_last_error: tuple[int, str] | None = None
@@ -866,6 +876,13 @@ class FakeTelegram(FakeServer[RecordedCall]):
         after a read timeout on the real server."""
         self._lost_answers[method.lower()] = self._lost_answers.get(method.lower(), 0) + times
 
+    def hold_next(self, method: str) -> Held:
+        """Hold the next call of ``method`` on arrival, unanswered and not yet carried out,
+        until the returned ``Held.go`` is set: a request under way, for as long as a test
+        needs to look at what the client recorded meanwhile."""
+        held = self._held[method.lower()] = Held()
+        return held
+
     @staticmethod
     def _make_fault(
         code: int, retry_after: int, description: str | None, parameters: JSON | None
@@ -1091,6 +1108,10 @@ class FakeTelegram(FakeServer[RecordedCall]):
             record.params = await self._read_params(request)
             if known is None:
                 raise ApiError(404, "Not Found: method not found")
+            held = self._held.pop(record.method.lower(), None)
+            if held is not None:
+                held.arrived.set()
+                await held.go.wait()
             fault = self._take_fault(record.method)
             if fault is not None:
                 raise ApiError(fault.error_code, fault.description, fault.parameters)

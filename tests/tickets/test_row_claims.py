@@ -4,7 +4,8 @@ moved to let one of them die (its lease runs out), nothing waits.
 
 * an inbox event is handled by the worker that stored it, and taken over by another only once
   that worker is dead — once, and never by two at a time (PostgreSQL: ``SKIP LOCKED``);
-* a send in flight becomes ``unknown`` only when its worker is dead, never a live one's;
+* a send in flight becomes ``unknown`` only when its worker is dead, never a live one's; a send
+  still queued in a rate limiter is its worker's until it dies, then dropped or taken over;
 * notice deliveries are reserved per worker and claimed only by their worker (or from a dead
   one).
 """
@@ -130,6 +131,38 @@ def test_only_a_dead_workers_sends_in_flight_become_unknown(
     assert a_row is not None and a_row.state == OutboxState.UNKNOWN  # never re-sent
     b_row = a.outbox.claim("card:2026-000001:telegram:-9", "telegram", "-9")
     assert b_row is not None and b_row.state == OutboxState.SENDING  # b's still under way
+
+
+def test_a_queued_send_is_its_workers_until_it_dies_then_anyones_to_send(
+    two: tuple[Worker, Worker], clock: FakeClock
+) -> None:
+    """``queued``: waiting in a's rate limiter, provably not sent. Never unknown; b may send
+    it only once a is dead, and a, taken over, may then no longer let it go."""
+    a, b = two
+    key = "telegram:m:-1:2#1"
+    assert a.outbox.claim(key, "telegram", "-1", queued=True) is None
+    assert a.outbox.claim(key, "telegram", "-1", queued=True) is None  # a's retry: still a's
+    queued = b.outbox.claim(key, "telegram", "-1", queued=True)
+    assert queued is not None and queued.state == OutboxState.QUEUED  # a's, alive: not b's
+    let_a_die(clock, b)
+    assert b.outbox.claim(key, "telegram", "-1", queued=True) is None  # taken over, unsent
+    assert not a.outbox.mark_sending(key)  # a's limiter lets it go too late: a must not send
+    assert b.outbox.mark_sending(key)
+    assert b.outbox.interrupted() == 0  # b is alive: its send in flight is left alone
+
+
+def test_a_dead_workers_queued_sends_are_forgotten_not_unknown(
+    two: tuple[Worker, Worker], clock: FakeClock
+) -> None:
+    a, b = two
+    assert a.outbox.claim("telegram:m:-1:3#1", "telegram", "-1", queued=True) is None
+    assert a.outbox.claim("telegram:m:-1:3#2", "telegram", "-1", queued=True) is None
+    assert a.outbox.mark_sending("telegram:m:-1:3#2")  # on the wire when a died
+    let_a_die(clock, b)
+    assert b.outbox.interrupted() == 1  # #2 unknown; #1 dropped: its replay sends it
+    assert b.outbox.claim("telegram:m:-1:3#1", "telegram", "-1", queued=True) is None
+    again = b.outbox.claim("telegram:m:-1:3#2", "telegram", "-1", queued=True)
+    assert again is not None and again.state == OutboxState.UNKNOWN
 
 
 def notice_deliveries(worker: Worker) -> list[int]:
