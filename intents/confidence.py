@@ -50,15 +50,13 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
     of the message the article's full text explains (IDF mass, content bigrams) against how
     much of it no article mentions at all, how much of the article's
     title the message names, whether the message is a wish rather than a fault, and its length
-    (a long message explains itself; a short one matches many articles), and how close it is to
-    the article's cause (原因) against the other candidates' causes.
+    (a long message explains itself; a short one matches many articles).
     """
     if not hits:
         return dict.fromkeys(FEATURES, 0.0)
     top, rest = hits[0], hits[1:]
     runner_fused = rest[0].score if rest else top.score - 0.5
     symptom = max(top.dense_symptom, 0.0)
-    cause = max(top.dense_cause, 0.0)
     worst_rank = max(top.dense_rank, top.lexical_rank)
     every = {
         "dense": top.dense,
@@ -81,9 +79,6 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
         "title_share": top.title_share,
         "request": 1.0 if is_request(message) else 0.0,
         "query_terms": math.log1p(len(content_bigrams(lexical_terms(prepare_query(message))))),
-        # does the message describe this article's cause (原因), and more than the others'?
-        "cause_sim": cause,
-        "cause_gap": cause - max(max(h.dense_cause, 0.0) for h in rest) if rest else 0.0,
     }
     return {name: every[name] for name in FEATURES}
 

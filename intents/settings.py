@@ -38,8 +38,6 @@ class ConfidenceModel:
     title_share: float = -4.2328
     request: float = -1.9097
     query_terms: float = -0.8139
-    cause_sim: float = 0.0
-    cause_gap: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,6 @@ from kb_index.lexical import LexicalIndex
 from kb_index.text import content_bigrams, lexical_terms, prepare_query
 
 FORMAT_VERSION = 1
-#: Nearest article views the dense ranking reads (cause views come on top of these).
-_RANKED_VIEWS = 256
 #: Bump when the code that cuts articles into views changes: vectors must then be recomputed.
 VIEW_CODE_VERSION = 1
 
@@ -93,15 +91,10 @@ class Hit:
     #: Share of the article title's content bigrams that the message (everyday words
     #: expanded) contains: does the message name what this article is about?
     title_share: float = 0.0
-    #: Similarity to the article's cause (原因) view, -1 when the index has none: whether the
-    #: message describes *this* article's cause, which its near-miss siblings do not share.
-    dense_cause: float = -1.0
 
 
 #: Kinds of view an article can be embedded as; ``ViewRecipe.kinds`` picks some of them.
-#: A "cause" view (the 原因 section, the title when there is none) is not ranked on: it only
-#: feeds the verification stage's ``dense_cause``.
-VIEW_KINDS = ("title", "question", "symptom", "cause", "body")
+VIEW_KINDS = ("title", "question", "symptom", "body")
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,7 @@ class ViewRecipe:
     """How articles are cut into embedded views. Part of the index's identity: changing it
     re-embeds everything."""
 
-    kinds: tuple[str, ...] = ("title", "question", "symptom", "cause")
+    kinds: tuple[str, ...] = ("title", "question", "symptom")
     chunk_chars: int = 240
 
     @property
@@ -127,9 +120,6 @@ def article_views(article: Article, recipe: ViewRecipe) -> list[tuple[str, str]]
         symptom = section_text(article.body, ("现象", "问题描述", "症状"))
         if symptom:
             views.append(("symptom", f"{article.title}：{symptom}"[: recipe.chunk_chars * 2]))
-    if "cause" in recipe.kinds:
-        cause = section_text(article.body, ("原因",)) or article.title
-        views.append(("cause", cause[: recipe.chunk_chars * 2]))
     if "body" in recipe.kinds:
         views.extend(("body", chunk) for chunk in _chunks(article.body, recipe.chunk_chars))
     return views
@@ -175,7 +165,6 @@ class SearchIndex:
         self.lexical = lexical
         self._question_mask = np.array([k in ("title", "question") for k in view_kind], dtype=bool)
         self._symptom_mask = np.array([k == "symptom" for k in view_kind], dtype=bool)
-        self._cause_mask = np.array([k == "cause" for k in view_kind], dtype=bool)
         modules: dict[str, int] = {}
         self._module = np.array(
             [modules.setdefault(a.module, len(modules)) for a in articles], dtype=np.int32
@@ -291,34 +280,23 @@ class SearchIndex:
         if n == 0:
             return []
         nviews = self.faiss_index.ntotal
-        ncause = int(self._cause_mask.sum())
         sims, rows = self.faiss_index.search(
-            qvec.reshape(1, -1).astype(np.float32), min(nviews, _RANKED_VIEWS + ncause)
+            qvec.reshape(1, -1).astype(np.float32), min(nviews, 256)
         )
         dense = np.full(n, -1.0, dtype=np.float32)
         dense_q = np.full(n, -1.0, dtype=np.float32)
         dense_s = np.full(n, -1.0, dtype=np.float32)
-        dense_c = np.full(n, -1.0, dtype=np.float32)
-        ranked_views = 0
         for sim, row in zip(sims[0], rows[0], strict=True):
             if row < 0:
                 continue
             a = self.view_article[row]
-            if self._cause_mask[row]:
-                dense_c[a] = max(dense_c[a], sim)
-                continue
-            # the ranking sees the same views with or without cause views in the index
-            ranked_views += 1
-            if ranked_views > _RANKED_VIEWS:
-                continue
             if sim > dense[a]:
                 dense[a] = sim
             if self._question_mask[row] and sim > dense_q[a]:
                 dense_q[a] = sim
             if self._symptom_mask[row] and sim > dense_s[a]:
                 dense_s[a] = sim
-        ranked_sims = sims[0][~self._cause_mask[np.maximum(rows[0], 0)]][:_RANKED_VIEWS]
-        floor = float(np.min(ranked_sims)) if len(ranked_sims) else 0.0
+        floor = float(np.min(sims[0])) if len(sims[0]) else 0.0
         dense[dense < -0.5] = floor
         dense_q[dense_q < -0.5] = floor
         lexical_query = prepare_query(query)
@@ -352,7 +330,6 @@ class SearchIndex:
                 bigram_share=float(share[i]),
                 novel_share=lex.novel_share,
                 title_share=_share(self._title_bigrams[i], query_bigrams),
-                dense_cause=float(dense_c[i]),
             )
             for i in order
         ]

@@ -32,10 +32,9 @@ class RetrievalSettings:
     #: Candidates taken from each retriever before fusion.
     candidates: int = 20
     #: What of each article is embedded: "title" (always), "question" (each alternative
-    #: phrasing), "symptom" (the 现象 section), "cause" (the 原因 section: not ranked on, read
-    #: by the verification stage), "body" (the whole body in chunks). Measured on the dev set,
-    #: body chunks cost 4x the build time and do not improve ranking (see README).
-    views: tuple[str, ...] = ("title", "question", "symptom", "cause")
+    #: phrasing), "symptom" (the 现象 section), "body" (the whole body in chunks). Measured on the
+    #: dev set, body chunks cost 4x the build time and do not improve ranking (see README).
+    views: tuple[str, ...] = ("title", "question", "symptom")
     #: Body chunks (and the symptom view) are cut to about this many characters.
     chunk_chars: int = 240
     #: Add the technical words of everyday phrases (手上那个带 → 腕带) to the lexical query.
@@ -45,9 +44,8 @@ class RetrievalSettings:
     lay_terms_file: str = ""
 
     def __post_init__(self) -> None:
-        unknown = set(self.views) - {"title", "question", "symptom", "cause", "body"}
+        unknown = set(self.views) - {"title", "question", "symptom", "body"}
         if unknown:
             raise ValueError(
-                f"[retrieval] views: unknown kind(s) {sorted(unknown)}; "
-                "use title, question, symptom, cause, body"
+                f"[retrieval] views: unknown kind(s) {sorted(unknown)}; use title, question, symptom, body"
             )

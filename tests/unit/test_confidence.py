@@ -90,15 +90,6 @@ def test_features_of_ranked_hits() -> None:
     assert f["symptom_gap"] == 0.0  # no candidate has a symptom view
     with_symptom = [dataclasses.replace(hits[0], dense_symptom=0.9), *hits[1:]]
     assert features(with_symptom)["symptom_gap"] == pytest.approx(0.9)
-    assert f["cause_sim"] == f["cause_gap"] == 0.0  # no cause views: no evidence either way
-    with_cause = [
-        dataclasses.replace(hits[0], dense_cause=0.86),
-        dataclasses.replace(hits[1], dense_cause=0.9),
-        hits[2],
-    ]
-    assert features(with_cause)["cause_sim"] == pytest.approx(0.86)
-    # a sibling whose cause the message describes better counts against the top article
-    assert features(with_cause)["cause_gap"] == pytest.approx(0.86 - 0.9)
     assert f["request"] == 0.0  # a fault, not a wish
     # 收费 费处 处发 发票 票打 打印 出来 (印不, 不出 have a stop character)
     assert f["query_terms"] == pytest.approx(math.log1p(7))
@@ -138,7 +129,7 @@ def test_fault_reports_are_not_requests(message: str) -> None:
 def test_features_of_a_single_hit_and_of_none() -> None:
     f = features([hit("a", score=0.7, dense=0.9)])
     assert f["fused_margin"] == pytest.approx(0.5)
-    assert f["symptom_gap"] == f["question_gap"] == f["cause_gap"] == 0.0  # nothing above
+    assert f["symptom_gap"] == f["question_gap"] == 0.0  # nothing to stand above
     assert features([]) == dict.fromkeys(FEATURES, 0.0)
 
 

