@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from adapters.base import ChatRef, MessageRef, Reply
 from bot.desk.cards import card_reply
 from bot.desk.queue.digest import digest_reply
-from bot.desk.queue.store import DigestStore
+from bot.desk.queue.store import DigestStore, card_key
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.store import RegistryStore
@@ -59,7 +59,7 @@ class DeskCards:
         outbox's row on the next pass instead of being posted again; one whose send timed out
         is ``unknown`` and not re-posted. What goes when is ``bot.desk.queue``'s."""
         reply = await self.db.read(lambda: card_reply(self, ticket, desk))
-        key = f"card:{ticket.number}:{desk.platform}:{desk.chat_id}"
+        key = card_key(ticket.number, desk.platform, desk.chat_id)
         sent = await self.messenger.send(reply, key=key, retry_later=True)
         if sent is None:
             return False

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from adapters.base import ChatRef
+from adapters.base import ChatRef, DeliveryError, MessageRef, Reply
 from adapters.budget import SendBudget
 from bot.conversation.exchanges import ExchangeStore
 from bot.desk.posting import DeskCards
@@ -51,9 +51,16 @@ class BudgetedAdapter(MemoryAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.budget: SendBudget | None = None
+        #: Sends whose text holds one of these go out but get no answer (a read timeout).
+        self.unanswered: set[str] = set()
 
     def send_budget(self, chat: ChatRef) -> SendBudget | None:
         return self.budget
+
+    async def send(self, reply: Reply) -> MessageRef:
+        if any(part in reply.text for part in self.unanswered):
+            raise DeliveryError(reply.chat, "read timed out", False, outcome_unknown=True)
+        return await super().send(reply)
 
 
 @pytest.fixture
@@ -320,6 +327,28 @@ async def test_more_p1s_than_the_limiter_sends_in_seconds_get_one_urgent_digest(
     second = urgent_digests(services)[1].text
     assert all(second.count(f"#{n} ") == 1 for n in more)
     assert not any(f"#{n} " in second for n in flood)
+
+
+async def test_a_p1_card_whose_send_got_no_answer_is_not_listed_again_in_a_digest(
+    services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
+) -> None:
+    """The card left (claimed only when the limiter let it go) and no answer came: it almost
+    surely arrived. It is not re-posted, nor listed in the next urgent digest (shown twice)."""
+    services.adapter.budget = GROUP
+    queue = DeskQueue(services, SETTINGS)
+    services.adapter.unanswered.add("机房UPS断电")
+    lost = open_ticket(urgency="P1", question="机房UPS断电，全院停机").number
+    await queue.run_once()
+    assert carded(services) == [] and urgent_digests(services) == []  # went, no answer
+    services.adapter.unanswered.clear()
+    clock.advance(seconds=60)
+    flood = [
+        open_ticket(urgency="P1", question=f"第{i}个院区HIS全部登录不了").number for i in range(6)
+    ]
+    await queue.run_once()
+    (digest,) = urgent_digests(services)
+    assert all(f"#{n} " in digest.text for n in flood)
+    assert f"#{lost} " not in digest.text and lost not in carded(services)
 
 
 async def test_a_single_p1_waits_for_the_desks_next_slot_and_gets_its_own_card(

@@ -32,7 +32,7 @@ from adapters.base import BudgetMeter, ChatRef, SendBudget
 from bot.desk.queue.digest import digest_reply
 from bot.desk.queue.models import DeskDigest
 from bot.desk.queue.settings import DeskSettings
-from bot.desk.queue.store import DigestStore
+from bot.desk.queue.store import DigestStore, cards_of_unknown_outcome
 from bot.infra.clock import Clock
 from bot.tickets.models import URGENT, Ticket
 from bot.tickets.services import Services
@@ -155,11 +155,17 @@ class DeskQueue:
         return min(pending) if pending else None
 
     def _waiting(self, desk: ChatRef) -> tuple[list[Ticket], set[int]]:
-        """Open tickets with neither a card nor a digest line in this desk, and those a
-        non-urgent digest listed but raised to P1/P2 since (they get a card of their own); and
-        the ids of the latter (reads the db)."""
+        """Open tickets with neither a card nor a digest line in this desk (a card whose send
+        went out with no answer counts as shown), and those a non-urgent digest listed but
+        raised to P1/P2 since (they get a card of their own); and the ids of the latter (reads
+        the db)."""
         covered = self._digests.covered_in(desk.platform, desk.chat_id)
-        waiting = self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+        went = cards_of_unknown_outcome(self._s.db.engine, desk.platform, desk.chat_id)
+        waiting = [
+            t
+            for t in self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+            if t.number not in went
+        ]
         raised = {
             t.id for t in waiting if t.id in covered and not covered[t.id] and t.urgency in URGENT
         }

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from bot.desk.queue.models import DeskDigest, DeskDigestTicket
+from bot.inbox.models import OutboxMessage, OutboxState
 from bot.infra.clock import Clock, utc_now
 from bot.registry.sessions import read_session, write_session
 from bot.tickets.models import Ticket
@@ -128,3 +129,25 @@ class DigestStore:
                 DeskDigest.message_id == message_id,
             )
             return s.exec(stmt).first()
+
+
+def card_key(number: str, platform: str, chat_id: str) -> str:
+    """The outbox key of a ticket's card in one desk chat (one send, ever)."""
+    return f"card:{number}:{platform}:{chat_id}"
+
+
+def cards_of_unknown_outcome(engine: Engine, platform: str, chat_id: str) -> set[str]:
+    """Tickets whose card left for this desk chat but whose answer never came (a timeout, a
+    kill mid-call). A send is claimed only once the adapter's limiter lets it go, so such a
+    card was on the wire and almost always arrived: it is not listed again in a digest (that
+    showed it twice); the console shows every ticket either way."""
+    prefix, suffix = "card:", f":{platform}:{chat_id}"
+    with read_session(engine) as s:
+        keys = s.exec(
+            select(OutboxMessage.key).where(
+                col(OutboxMessage.key).startswith(prefix),
+                col(OutboxMessage.key).endswith(suffix),
+                OutboxMessage.state == OutboxState.UNKNOWN,
+            )
+        ).all()
+    return {key[len(prefix) : -len(suffix)] for key in keys}
