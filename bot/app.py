@@ -391,7 +391,16 @@ def build_app(
     sla = None
     if settings.sla.enabled:
         sla = sla_watch(
-            settings, db, registry, tickets, messenger, behaviour, service_clock, outbox, claimant
+            settings,
+            db,
+            registry,
+            tickets,
+            messenger,
+            behaviour,
+            service_clock,
+            gateway,
+            outbox,
+            claimant,
         )
     # the card outbox renders cards over the services: it is bound to their port once built
     desk = DeskPort()
@@ -544,15 +553,16 @@ def sla_watch(
     messenger: Messenger,
     behaviour: BotSettings,
     clock: Clock,
+    gateway: Database,
     outbox: OutboxStore,
     claimant: Claimant | None = None,
 ) -> SlaWatch:
-    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger;
-    its steps owned by ``claimant`` (this worker), its sends keyed in ``outbox``."""
+    """The 7x24 watch: roster, SLA clocks and paging over the app's stores and messenger,
+    reaching the database through the app's one ``gateway``; its steps owned by ``claimant``
+    (this worker), its sends keyed in ``outbox``."""
     calendar = WorkCalendar()
     roster = Roster(db, settings.duty, calendar, clock=clock)
     clocks = sla_clocks(settings, db, calendar, claimant)
-    gateway = Database(db)
     pager = Pager(registry, messenger, settings.sla, clock, gateway, outbox)
     return SlaWatch(
         clocks,

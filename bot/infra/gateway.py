@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Threads reading beside SQLite's single writer.
 SQLITE_READERS = 4
@@ -54,6 +56,15 @@ class Database:
         """Run a unit of work that writes (reads inside it included) off the loop; on SQLite
         on the single writer thread, in order of arrival."""
         return await self._run(self._writer, fn)
+
+    async def reading(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``read`` of ``fn(*args, **kwargs)``: the call form of a store method."""
+        return await self.read(functools.partial(fn, *args, **kwargs))
+
+    async def writing(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``write`` of ``fn(*args, **kwargs)``: the call form of a store method (never
+        ``asyncio.to_thread``: on SQLite a write must wait for the single writer thread)."""
+        return await self.write(functools.partial(fn, *args, **kwargs))
 
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()

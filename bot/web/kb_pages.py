@@ -438,7 +438,7 @@ def routes(console: Console) -> APIRouter:
             )
         )
         if adopting:
-            await asyncio.to_thread(
+            await console.services.db.writing(
                 LabelStore(console.db).adopt, adopting, article.id, viewer.engineer_id or ""
             )
         if not result.indexed:

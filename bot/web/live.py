@@ -8,7 +8,6 @@ stream reads the database in an executor and ends when the console stops.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -119,13 +118,13 @@ def routes(console: Console) -> APIRouter:
     async def live_events(request: Request) -> StreamingResponse:
         console.engineer(request)
         pulse = services.sla.pulse if services.sla is not None else idle
-        cursor = await asyncio.to_thread(start_cursor, console.db, services.clock())
+        cursor = await services.db.reading(start_cursor, console.db, services.clock())
 
         async def stream() -> AsyncIterator[str]:
             yield "retry: 3000\n\n"
             seen = pulse.generation
             while not pulse.closed and not await request.is_disconnected():
-                events = await asyncio.to_thread(changes, console.db, cursor, console.local_time)
+                events = await services.db.reading(changes, console.db, cursor, console.local_time)
                 for kind, data in events:
                     yield sse(kind, data)
                 if not events:

@@ -14,7 +14,6 @@ Every rule is the workflow stores'; a refused step re-renders the page with thei
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from functools import partial
@@ -156,7 +155,7 @@ def routes(console: Console) -> APIRouter:
         if action not in steps:
             raise HTTPException(404)
         try:
-            await asyncio.to_thread(steps[action])
+            await db.write(steps[action])
         except WorkflowNotFound:
             raise HTTPException(404) from None
         except WorkflowError as exc:
@@ -219,7 +218,7 @@ def routes(console: Console) -> APIRouter:
         return RedirectResponse(f"/services/tickets/{ticket.number}?done={done}", status_code=303)
 
     async def engineer_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
-        w, run = services.workflows, asyncio.to_thread
+        w, run = services.workflows, db.writing
         engineer = await db.read(lambda: engineer_of(viewer))
         chat = ServiceChat(services, w)
         number = ticket.number
@@ -258,7 +257,7 @@ def routes(console: Console) -> APIRouter:
 
     async def hospital_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
         """The hospital's own link: revoke a grant, confirm a visit (as ``web:<link>``)."""
-        w, run = services.workflows, asyncio.to_thread
+        w, run = services.workflows, db.writing
         target = parse_number(f.get("id", "")) or 0
         who = services.redact(f.get("name", "")[:40]) or "医院（网页）"
         user = viewer.chat_user_id
@@ -323,7 +322,7 @@ def routes(console: Console) -> APIRouter:
             )
 
         try:
-            ticket = await asyncio.to_thread(register)
+            ticket = await db.write(register)
         except (WorkflowError, TicketError) as exc:
             error = str(exc)
             return await db.read(lambda: call_form(request, viewer, error, 400))

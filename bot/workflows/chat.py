@@ -19,7 +19,6 @@ remote grants), ``/engineer`` (the dedicated engineer and deputy).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, Reply
@@ -91,7 +90,7 @@ class ServiceChat:
     async def _desk(
         self, msg: IncomingMessage, engineer: Engineer, name: str, a: list[str]
     ) -> None:
-        w, run = self.w, asyncio.to_thread
+        w, run = self.w, self.s.db.writing
         if name == "remote":
             minutes = parse_number(a[2]) if len(a) >= 4 else None
             if minutes is None:
@@ -136,7 +135,7 @@ class ServiceChat:
             await self._call(msg, engineer, a)
 
     async def _upgrade(self, msg: IncomingMessage, engineer: Engineer, a: list[str]) -> None:
-        run = asyncio.to_thread
+        run = self.s.db.writing
         if a[:1] == ["start"] and len(a) in (4, 5):
             notice = parse_number(a[4]) if len(a) == 5 else None
             if len(a) == 5 and notice is None:
@@ -169,7 +168,7 @@ class ServiceChat:
         hospital = await self.s.db.read(lambda: self.s.registry.get_hospital(a[0]))
         if hospital is None:
             raise WorkflowError(f"没有医院 {a[0]}。")
-        ticket = await asyncio.to_thread(
+        ticket = await self.s.db.writing(
             register_call,
             self.s.tickets,
             self.w.remote,
@@ -238,13 +237,13 @@ class ServiceChat:
         if call.name == "engineer":
             await self._say(msg, await self.s.db.read(lambda: team_text(self.s, hospital)))
             return
-        grants = await asyncio.to_thread(self.w.remote.live_for_hospital, hospital.id)
+        grants = await self.s.db.reading(self.w.remote.live_for_hospital, hospital.id)
         if not grants:
             await self._say(msg, "本院目前没有有效的远程授权。")
             return
         try:
             for grant in grants:
-                await asyncio.to_thread(
+                await self.s.db.writing(
                     self.w.remote.revoke,
                     grant.id or 0,
                     hospital.id,
@@ -274,17 +273,17 @@ class ServiceChat:
         try:
             if action.verb in (Verb.GRANT, Verb.REFUSE):
                 agree = action.verb is Verb.GRANT
-                grant = await asyncio.to_thread(self.w.remote.decide, action.target, *who, agree)
+                grant = await self.s.db.writing(self.w.remote.decide, action.target, *who, agree)
                 await self._decided(press, chat, grant)
             elif action.verb is Verb.REVOKE:
-                grant = await asyncio.to_thread(self.w.remote.revoke, action.target, *who)
+                grant = await self.s.db.writing(self.w.remote.revoke, action.target, *who)
                 await self.s.messenger.acknowledge(press, "已撤销远程授权。")
                 await self.s.messenger.edit(
                     press.message, Reply(chat=chat, text=f"远程授权 {grant.id} 已由医院撤销。")
                 )
                 await self._tell_desks(f"{hospital.name} 撤销了远程授权 {grant.id}。")
             else:
-                visit = await asyncio.to_thread(self.w.visits.confirm, action.target, *who)
+                visit = await self.s.db.writing(self.w.visits.confirm, action.target, *who)
                 await self.s.messenger.acknowledge(press, "已确认，感谢。")
                 await self.s.messenger.edit(
                     press.message, Reply(chat=chat, text=f"现场服务 {visit.id} 已由医院确认。")

@@ -7,7 +7,6 @@ worker threads: the loop keeps serving chats.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import func
@@ -103,7 +102,7 @@ async def ask(
     """Post the label prompt for a just-resolved ticket in the desk chat it was resolved in;
     ``lead`` (the resolution's confirmation) goes in the same message: a desk group may send
     20 messages a minute, so one message says both."""
-    articles = await asyncio.to_thread(_offered, services, ticket)
+    articles = await services.db.reading(_offered, services, ticket)
     await services.messenger.send(prompt(ticket, articles, chat, lead, reply_to))
 
 

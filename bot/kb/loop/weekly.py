@@ -9,7 +9,6 @@ desk at most once.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -59,7 +58,7 @@ class WeeklySummary:
         """Post the summary to every desk that has not had this week's; returns how many
         desks have it (posted now or before)."""
         try:
-            text = await asyncio.to_thread(self.text)
+            text = await self._s.db.read(self.text)
         except Exception:  # next week tries again; the bot keeps serving
             log.exception("weekly problem summary failed")
             return 0
