@@ -3,7 +3,8 @@
 The bot's category is a guess (``bot.tickets.category_guess``); the likely others are offered
 as buttons (``category_choices``). An engineer may
 correct any ticket from the desk; the reporter their own ticket from the hospital chat. Each
-change is the store's audited ``category_changed`` event, and the desk cards are re-rendered.
+change is the store's audited ``category_changed`` event, written by the ticket flow, which
+re-renders the desk cards.
 """
 
 from __future__ import annotations
@@ -41,15 +42,11 @@ async def on_button(services: Services, press: ButtonPress, tap: ChangeCategory)
     if by is None:
         await services.messenger.acknowledge(press, refused)
         return
-    actor = by
     try:
-        ticket = await services.db.write(
-            lambda: services.tickets.set_category(number, category, actor)
-        )
+        ticket = await services.ticket_flow.correct_category(number, category, by)
     except TicketError:
         await services.messenger.acknowledge(press, refused)
         return
     await services.messenger.acknowledge(
         press, texts.category_set(ticket.number, texts.CATEGORY_LABELS.get(category, category))
     )
-    await services.cards.refresh(ticket.number)

@@ -128,7 +128,7 @@ async def point(services: Services, ticket: Ticket, hospital: Hospital, said: Sa
 async def escalate(services: Services, hospital: Hospital, said: Said, prior: Exchange) -> None:
     """「还是不行」 about an answered question: recorded in its thread, and the ticket opened."""
     follow = await services.db.write(
-        lambda: record(services, hospital, said, prior.thread_root, Outcome.UNSOLVED)
+        lambda: record(services.exchanges, hospital, said, prior.thread_root, Outcome.UNSOLVED)
     )
     await services.ticket_flow.open(
         hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
@@ -157,7 +157,7 @@ async def bare(services: Services, hospital: Hospital, said: Said, minutes: floa
         await act_on(services, hospital, said, found[0])
         return
     asked = await services.db.write(  # kept, so the press knows what was said and by whom
-        lambda: record(services, hospital, said, said.message_id, Outcome.QUIET)
+        lambda: record(services.exchanges, hospital, said, said.message_id, Outcome.QUIET)
     )
     rows = tuple(
         (Button(e.label[:40], encode(WhichFollowUp(asked.id or 0, e.code))),)

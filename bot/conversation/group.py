@@ -108,7 +108,7 @@ class Group:
             return True
         said = Said.of(msg, body)
         await self.s.db.write(
-            lambda: record(self.s, hospital, said, prior.thread_root, Outcome.QUIET)
+            lambda: record(self.s.exchanges, hospital, said, prior.thread_root, Outcome.QUIET)
         )
         return True
 
@@ -169,6 +169,11 @@ class Group:
     ) -> bool:
         """An outage report while the hospital's P1 for it is open: one incident."""
         ticket = await join_open_incident(
-            self.s, msg, hospital, question.record, self.settings.incident_minutes
+            self.s.ticket_flow,
+            self.s.clock,
+            msg,
+            hospital,
+            question.record,
+            self.settings.incident_minutes,
         )
         return ticket is not None

@@ -1,23 +1,39 @@
-"""Opening a ticket in one transaction, and where a ticket's conversation is.
+"""How tickets come in, each in one transaction, and where a ticket's conversation is.
 
-The ticket, its thread's outcome and message links, and the link to a notice the thread
-replied to are written together: a crash leaves either all of them or none, so a later
-「还是不行」 never opens a second ticket for the same conversation.
+A chat question's ticket (``Opening``): the ticket, its thread's outcome and message links,
+and the link to a notice the thread replied to are written together: a crash leaves either
+all of them or none, so a later 「还是不行」 never opens a second ticket for the same
+conversation. A phone call's ticket (``phone_ticket``) is opened, accepted and given its
+level together; an outage report joining the hospital's open P1 (``join_incident``) records
+its exchange, link, message and reporter together.
+
+These run on the database's writer for ``TicketFlow`` (``bot.tickets.flow``), which tells
+the hospital and the desks afterwards; only the flow and this module call the ticket store's
+writing methods (``tests/tickets/test_flow_owns_writes.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
 from adapters.base import ChatRef, IncomingMessage
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
-from bot.registry.models import Hospital
+from bot.conversation.said import Said, record
+from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
+from bot.tickets import incidents
 from bot.tickets.category_guess import guess_category
-from bot.tickets.links import Side
-from bot.tickets.models import Ticket
-from bot.tickets.store import Actor, ThreadEntry
+from bot.tickets.incidents import IncidentReporter
+from bot.tickets.links import LinkStore, Side
+from bot.tickets.models import Direction, Ticket
+from bot.tickets.operations import WEB_PLATFORM
+from bot.tickets.store import Actor, ThreadEntry, TicketStore
 
 if TYPE_CHECKING:
     from bot.tickets.flow import TicketFlow
@@ -100,3 +116,140 @@ class Opening:
                         ticket.number, Actor.bot(), f"关联通知 #{linked.id}：{linked.title}"
                     )
             return ticket, True
+
+
+@dataclass(frozen=True)
+class WebForm:
+    """A ticket a hospital user registered on the console's form; the question redacted."""
+
+    hospital: Hospital
+    reporter_id: str
+    reporter_name: str
+    question: str
+    category: str
+    urgency: str
+    now: dt.datetime
+
+
+def web_ticket(tickets: TicketStore, form: WebForm) -> Ticket:
+    return tickets.open_ticket(
+        hospital_id=form.hospital.id,
+        reporter_platform=WEB_PLATFORM,
+        reporter_user_id=form.reporter_id,
+        reporter_name=form.reporter_name,
+        source_platform=WEB_PLATFORM,
+        source_chat_id=form.hospital.id,
+        source_message_id=f"form-{secrets.token_hex(6)}",
+        question=form.question,
+        category=form.category,
+        urgency=form.urgency,
+        thread=[ThreadEntry(Direction.HOSPITAL, form.reporter_name, form.question, form.now)],
+    )
+
+
+#: A phone ticket's reporter and source platform (its channel).
+PHONE = "phone"
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    """A call an engineer took, to register as a ticket; texts already redacted."""
+
+    hospital: Hospital
+    engineer: Engineer
+    caller_name: str
+    question: str
+    now: dt.datetime
+    category: str = "consult"
+    urgency: str = "P3"
+
+
+def phone_ticket(
+    engine: Engine, tickets: TicketStore, call: PhoneCall, then: Callable[[Ticket], object]
+) -> Ticket:
+    """Open a ticket for a call and accept it for the engineer who took it, and ``then``
+    (its escalation level) in the same transaction: a crash leaves all or nothing."""
+    with transaction(engine):
+        ticket = tickets.open_ticket(
+            hospital_id=call.hospital.id,
+            reporter_platform=PHONE,
+            reporter_user_id=f"call-by-{call.engineer.id}",
+            reporter_name=call.caller_name,
+            source_platform=PHONE,
+            source_chat_id=call.hospital.id,
+            source_message_id=f"call-{secrets.token_hex(6)}",
+            question=call.question,
+            category=call.category,
+            urgency=call.urgency,
+            thread=[ThreadEntry(Direction.HOSPITAL, call.caller_name, call.question, call.now)],
+        )
+        ticket = tickets.claim(ticket.number, call.engineer.id)
+        then(ticket)
+        return ticket
+
+
+class OfflinePhoneTickets:
+    """Phone tickets registered with no bot running (the ``service call`` CLI): the same
+    transaction as ``TicketFlow.open_phone_ticket``; the card goes out when the bot's card
+    outbox next looks for tickets without one."""
+
+    def __init__(self, engine: Engine, tickets: TicketStore) -> None:
+        self._engine = engine
+        self._tickets = tickets
+
+    def open_phone_ticket(self, call: PhoneCall, then: Callable[[Ticket], object]) -> Ticket:
+        return phone_ticket(self._engine, self._tickets, call, then)
+
+
+@dataclass(frozen=True)
+class IncidentReport:
+    """An outage report that may join the hospital's open P1 (``join_incident``)."""
+
+    msg: IncomingMessage
+    hospital: Hospital
+    #: The report's text, already redacted.
+    text: str
+    #: The P1 must have been opened since then.
+    since: dt.datetime
+    now: dt.datetime
+
+
+def join_incident(
+    engine: Engine,
+    stores: tuple[TicketStore, ExchangeStore, LinkStore],
+    report: IncidentReport,
+) -> tuple[Ticket, int] | None:
+    """Join the report to the hospital's newest P1 opened since ``report.since`` (None:
+    there is none). The report is recorded as an escalated exchange of that ticket, its
+    message linked to and kept on the ticket, and the reporter added to the incident, in one
+    transaction; returns the ticket and how many people reported it in all."""
+    tickets, exchanges, links = stores
+    msg, hospital = report.msg, report.hospital
+    with transaction(engine):
+        ticket = incidents.open_incident(engine, hospital.id, report.since)
+        if ticket is None:
+            return None
+        said = Said.of(msg, report.text)
+        exchange = record(exchanges, hospital, said, msg.message_id, Outcome.PENDING, "urgent")
+        exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
+        links.link(
+            msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+        )
+        tickets.append_message(
+            ticket.number, Direction.HOSPITAL, said.author(hospital), report.text, msg.ref
+        )
+        count = incidents.join(
+            engine,
+            ticket,
+            IncidentReporter(
+                ticket_id=ticket.id or 0,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                thread_id=msg.chat.thread_id,
+                message_id=msg.message_id,
+                user_id=msg.sender.user_id,
+                name=msg.sender.display_name,
+                joined_at=report.now,
+            ),
+        )
+        return ticket, count
