@@ -36,7 +36,7 @@ from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.pipeline import Pipeline
 from bot.desk.posting import DeskCards
-from bot.desk.queue.outbox import CardOutbox
+from bot.desk.queue.outbox import CardOutbox, DeskQueue
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.inbox import Inbox, InboxStore, OutboxStore
@@ -455,7 +455,16 @@ def build_app(
     # with several workers a ticket opened on another one is carded by the leader's poll
     poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
     # with several workers a desk chat's cards go from the worker holding its lease
-    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
+    queue = DeskQueue(
+        db=gateway,
+        tickets=tickets,
+        cards=desk_cards,
+        messenger=messenger,
+        desk_chats=behaviour.desk_chats,
+        clock=service_clock,
+        settings=settings.desk,
+    )
+    cards = CardOutbox(queue, poll, by_lease=clustered)
     desk.bind(cards)
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
