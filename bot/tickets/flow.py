@@ -37,15 +37,15 @@ from bot.tickets import incidents
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Direction, Status, Ticket
 from bot.tickets.opening import (
+    DirectTicket,
     IncidentReport,
     Opening,
     PhoneCall,
-    WebForm,
     hospital_thread,
     join_incident,
     phone_ticket,
-    web_ticket,
 )
+from bot.tickets.operations import WEB_PLATFORM
 from bot.tickets.store import Actor, AlreadyClaimed, By, InvalidTransition, TicketStore
 
 if TYPE_CHECKING:
@@ -174,8 +174,10 @@ class TicketFlow:
         """A ticket registered on the web form (runs on the database's writer). The text is
         redacted here, like chat questions; the card goes to the desks through the outbox."""
         clean = self.redact(question.strip())
-        form = WebForm(hospital, reporter_id, reporter_name, clean, category, urgency, now)
-        ticket = web_ticket(self.tickets, form)
+        form = DirectTicket(
+            WEB_PLATFORM, hospital, reporter_id, reporter_name, clean, now, category, urgency
+        )
+        ticket = form.write(self.tickets)
         self.desk.notify()
         return ticket
 

@@ -32,7 +32,6 @@ from bot.tickets.category_guess import guess_category
 from bot.tickets.incidents import IncidentReporter
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Direction, Ticket
-from bot.tickets.operations import WEB_PLATFORM
 from bot.tickets.store import Actor, ThreadEntry, TicketStore
 
 if TYPE_CHECKING:
@@ -118,37 +117,39 @@ class Opening:
             return ticket, True
 
 
-@dataclass(frozen=True)
-class WebForm:
-    """A ticket a hospital user registered on the console's form; the question redacted."""
+#: A phone ticket's reporter and source platform (its channel).
+PHONE = "phone"
 
+
+@dataclass(frozen=True)
+class DirectTicket:
+    """A ticket registered directly rather than from a chat thread: on the console's form
+    (channel ``web``) or for a phone call (``phone``); its texts already redacted."""
+
+    channel: str
     hospital: Hospital
     reporter_id: str
     reporter_name: str
     question: str
-    category: str
-    urgency: str
     now: dt.datetime
+    category: str = "consult"
+    urgency: str = "P3"
 
-
-def web_ticket(tickets: TicketStore, form: WebForm) -> Ticket:
-    return tickets.open_ticket(
-        hospital_id=form.hospital.id,
-        reporter_platform=WEB_PLATFORM,
-        reporter_user_id=form.reporter_id,
-        reporter_name=form.reporter_name,
-        source_platform=WEB_PLATFORM,
-        source_chat_id=form.hospital.id,
-        source_message_id=f"form-{secrets.token_hex(6)}",
-        question=form.question,
-        category=form.category,
-        urgency=form.urgency,
-        thread=[ThreadEntry(Direction.HOSPITAL, form.reporter_name, form.question, form.now)],
-    )
-
-
-#: A phone ticket's reporter and source platform (its channel).
-PHONE = "phone"
+    def write(self, tickets: TicketStore) -> Ticket:
+        ref = "call" if self.channel == PHONE else "form"
+        return tickets.open_ticket(
+            hospital_id=self.hospital.id,
+            reporter_platform=self.channel,
+            reporter_user_id=self.reporter_id,
+            reporter_name=self.reporter_name,
+            source_platform=self.channel,
+            source_chat_id=self.hospital.id,
+            source_message_id=f"{ref}-{secrets.token_hex(6)}",
+            question=self.question,
+            category=self.category,
+            urgency=self.urgency,
+            thread=[ThreadEntry(Direction.HOSPITAL, self.reporter_name, self.question, self.now)],
+        )
 
 
 @dataclass(frozen=True)
@@ -170,19 +171,17 @@ def phone_ticket(
     """Open a ticket for a call and accept it for the engineer who took it, and ``then``
     (its escalation level) in the same transaction: a crash leaves all or nothing."""
     with transaction(engine):
-        ticket = tickets.open_ticket(
-            hospital_id=call.hospital.id,
-            reporter_platform=PHONE,
-            reporter_user_id=f"call-by-{call.engineer.id}",
-            reporter_name=call.caller_name,
-            source_platform=PHONE,
-            source_chat_id=call.hospital.id,
-            source_message_id=f"call-{secrets.token_hex(6)}",
-            question=call.question,
-            category=call.category,
-            urgency=call.urgency,
-            thread=[ThreadEntry(Direction.HOSPITAL, call.caller_name, call.question, call.now)],
-        )
+        reporter = f"call-by-{call.engineer.id}"
+        ticket = DirectTicket(
+            PHONE,
+            call.hospital,
+            reporter,
+            call.caller_name,
+            call.question,
+            call.now,
+            call.category,
+            call.urgency,
+        ).write(tickets)
         ticket = tickets.claim(ticket.number, call.engineer.id)
         then(ticket)
         return ticket
