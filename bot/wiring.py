@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from bot.conversation.answers import Answers
 from bot.conversation.category_taps import CategoryTaps
 from bot.conversation.followups import FollowUps
 from bot.conversation.group import Group
@@ -83,9 +84,16 @@ def conversation(services: Services, router: Router) -> Conversation:
         exchanges=s.exchanges,
         links=s.links,
         tickets=s.tickets,
-        answers=s.engine,
-        article=s.article,
-        article_url=s.article_url,
+        engine=s.engine,
+        answers=Answers(
+            db=s.db,
+            registry=s.registry,
+            exchanges=s.exchanges,
+            article=s.article,
+            article_url=s.article_url,
+            flow=s.ticket_flow,
+            messenger=s.messenger,
+        ),
         flow=s.ticket_flow,
         messenger=s.messenger,
         warned_chats=s.warned_chats,

@@ -26,24 +26,17 @@ from adapters.base import (
     ButtonPress,
     ChatEvent,
     ChatRef,
-    Citation,
     IncomingMessage,
-    MessageRef,
     Reply,
 )
 from bot import texts
 from bot.cluster.warned_chats import WarnedChats
+from bot.conversation.answers import Answers
 from bot.conversation.exchange_actions import (
     EXCHANGE_ACTIONS,
-    Confirmed,
-    Declined,
     Escalate,
-    ExchangeAction,
-    Pick,
-    Solved,
-    Unsolved,
 )
-from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
+from bot.conversation.exchanges import Exchange, ExchangeStore
 from bot.conversation.followups import FollowUps
 from bot.conversation.group import Group
 from bot.conversation.hospital_side import HospitalSide
@@ -66,7 +59,6 @@ from bot.tickets.services import BotSettings
 from bot.tickets.store import Actor, TicketNotFound, TicketStore
 from intents.classify import Addressing
 from intents.decide import AnswerEngine, Decision, DecisionKind
-from kb_index.articles import Article
 
 if TYPE_CHECKING:
     from bot.sla.watch import SlaWatch
@@ -82,7 +74,7 @@ def message_text(msg: IncomingMessage) -> str:
 class Pipeline:
     """Every chat message, button and chat event of the bot. Its collaborators are given by
     the composition root (``bot.wiring``): the stores it reads through the gateway ``db``,
-    the answer engine, the ticket ``flow`` for every ticket change, and the parts of the
+    the answer ``engine`` and the ``answers`` it leads to, the ticket ``flow`` for every ticket change, and the parts of the
     conversation it hands steps to (``desk``, ``group``, ``followups``, ``hospital_side``)."""
 
     def __init__(
@@ -94,9 +86,8 @@ class Pipeline:
         exchanges: ExchangeStore,
         links: LinkStore,
         tickets: TicketStore,
-        answers: AnswerEngine,
-        article: Callable[[str], Article | None],
-        article_url: Callable[[str], str],
+        engine: AnswerEngine,
+        answers: Answers,
         flow: TicketFlow,
         messenger: Messenger,
         warned_chats: WarnedChats,
@@ -109,8 +100,8 @@ class Pipeline:
         followups: FollowUps,
         hospital_side: HospitalSide,
     ) -> None:
-        """``article``: a KB article by id (None: gone), read through ``db``; ``article_url``:
-        its link on the console; ``gate``: cuts and masks every incoming message; ``is_desk``:
+        """``engine``: decides what a question is; ``answers``: says it and handles the
+        buttons under it; ``gate``: cuts and masks every incoming message; ``is_desk``:
         whether a chat is an engineers' desk; ``sla``: None when ``[sla]`` is off."""
         self.router = router
         self.db = db
@@ -118,9 +109,8 @@ class Pipeline:
         self.exchanges = exchanges
         self.links = links
         self.tickets = tickets
+        self.engine = engine
         self.answers = answers
-        self.article = article
-        self.article_url = article_url
         self.flow = flow
         self.messenger = messenger
         self.warned_chats = warned_chats
@@ -138,7 +128,7 @@ class Pipeline:
         thread (the first message hook). ``acknowledge_page`` is routed by app.py when the
         SLA watch runs."""
         for cls in EXCHANGE_ACTIONS:
-            router.action(cls, self._on_exchange_button)
+            router.action(cls, self.answers.on_button)
         router.hook("ticket-thread", self._relay_to_ticket)
 
     # ---- messages ---------------------------------------------------------------------------
@@ -187,7 +177,7 @@ class Pipeline:
         if question is None:
             return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
-        decision = await asyncio.to_thread(self.answers.decide, question.text, addressing)
+        decision = await asyncio.to_thread(self.engine.decide, question.text, addressing)
         # a replay of the message that opened a ticket repeats nothing and joins nothing: it
         # finishes what the crash interrupted (act() finds its exchange and ticket)
         own = replaying() and await self._already_linked(msg)
@@ -297,11 +287,11 @@ class Pipeline:
             ),
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
-            await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
+            await self.answers.answer(msg.chat, exchange, decision.article.id, msg.message_id)
         elif kind is DecisionKind.CONFIRM and decision.article is not None:
-            await self._confirm(msg, exchange, decision.article.id)
+            await self.answers.confirm(msg, exchange, decision.article.id)
         elif kind is DecisionKind.CLARIFY:
-            await self._clarify(msg, exchange, decision)
+            await self.answers.clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
             ticket = await self.flow.open(
                 hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
@@ -316,7 +306,7 @@ class Pipeline:
                     buttons=((Button(texts.TO_ENGINEER, encode(Escalate(exchange.id or 0))),),),
                 )
             )
-            await self._set_reply(exchange, sent)
+            await self.answers.set_reply(exchange, sent)
         else:
             ticket = await self.flow.open(
                 hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
@@ -340,92 +330,6 @@ class Pipeline:
 
         return await self.db.write(once)
 
-    async def _answer_reply(
-        self,
-        chat: ChatRef,
-        exchange: Exchange,
-        article_id: str,
-        reply_to: str,
-        with_buttons: bool = True,
-    ) -> Reply | None:
-        """The answer message for an article, or None if the article is gone from the KB
-        ("no citation, no answer")."""
-        article = await self.db.read(lambda: self.article(article_id))
-        if article is None:
-            return None
-        buttons = (
-            (
-                (
-                    Button(texts.SOLVED, encode(Solved(exchange.id or 0))),
-                    Button(texts.UNSOLVED, encode(Unsolved(exchange.id or 0))),
-                ),
-            )
-            if with_buttons
-            else ()
-        )
-        return Reply(
-            chat=chat,
-            text=texts.answer(article.title, article.steps),
-            reply_to=reply_to,
-            citation=Citation(article.id, article.title, self.article_url(article.id)),
-            buttons=buttons,
-        )
-
-    async def _set_reply(self, exchange: Exchange, sent: MessageRef | None) -> None:
-        """Remember the bot's reply to a question (a reply to it then finds the exchange)."""
-        if sent is not None:
-            message_id = sent.message_id
-            await self.db.write(lambda: self.exchanges.set_reply(exchange.id or 0, message_id))
-
-    async def _set_outcome(self, exchange: Exchange, outcome: Outcome) -> None:
-        await self.db.write(lambda: self.exchanges.set_outcome(exchange.id or 0, outcome))
-
-    async def _answer(
-        self, chat: ChatRef, exchange: Exchange, article_id: str, reply_to: str
-    ) -> None:
-        """Send an article's steps; an article gone from the KB goes to an engineer instead."""
-        reply = await self._answer_reply(chat, exchange, article_id, reply_to)
-        if reply is None:
-            hospital = await self.db.read(lambda: self.registry.get_hospital(exchange.hospital_id))
-            if hospital is not None:
-                await self.flow.open(hospital, exchange, urgent=False, reply_to=reply_to, chat=chat)
-            return
-        sent = await self.messenger.send(reply)
-        await self._set_reply(exchange, sent)
-
-    async def _confirm(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
-        """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
-        article = await self.db.read(lambda: self.article(article_id))
-        if article is None:  # gone from the KB meanwhile: no citation, no answer
-            await self._answer(msg.chat, exchange, article_id, msg.message_id)
-            return
-        sent = await self.messenger.send(
-            Reply(
-                chat=msg.chat,
-                text=texts.confirm(article.title),
-                reply_to=msg.message_id,
-                buttons=(
-                    (
-                        Button(texts.CONFIRM_YES, encode(Confirmed(exchange.id or 0))),
-                        Button(texts.CONFIRM_NO, encode(Declined(exchange.id or 0))),
-                    ),
-                ),
-            )
-        )
-        await self._set_reply(exchange, sent)
-
-    async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
-        rows = tuple(
-            # the choice's position, not its article id (a short handle: see ``Pick``)
-            (Button(a.title[:40], encode(Pick(exchange.id or 0, n))),)
-            for n, a in enumerate(decision.choices)
-        )
-        rows += ((Button(texts.NONE_OF_THESE, encode(Declined(exchange.id or 0))),),)
-        sent = await self.messenger.send(
-            Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
-        )
-        await self._set_reply(exchange, sent)
-
     # ---- hospital commands ------------------------------------------------------------------
 
     async def _hospital_command(
@@ -439,63 +343,6 @@ class Pipeline:
         if not await self.router.press(press):  # another bot's, a retired format, damaged
             await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
 
-    async def _on_exchange_button(self, press: ButtonPress, action: ExchangeAction) -> None:
-        """A button under an answer, pressed in the hospital's chat it was sent to."""
-        hospital = await self.db.read(
-            lambda: self.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
-        )
-        exchange = await self.db.read(lambda: self.exchanges.get(action.exchange))
-        if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
-            await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-            return
-        chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
-        if isinstance(action, Solved):
-            await self._set_outcome(exchange, Outcome.SOLVED)
-            await self.messenger.acknowledge(press, texts.thanks_solved())
-            done = (
-                await self._answer_reply(
-                    chat,
-                    exchange,
-                    exchange.articles[0],
-                    exchange.question_message_id,
-                    with_buttons=False,
-                )
-                if exchange.articles
-                else None
-            )
-            if done is not None:
-                await self.messenger.edit(
-                    press.message,
-                    Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
-                )
-        elif isinstance(action, Unsolved | Declined | Escalate):
-            await self.messenger.acknowledge(press)
-            await self._set_outcome(exchange, Outcome.UNSOLVED)
-            ticket = await self.flow.open(
-                hospital,
-                exchange,
-                urgent=False,
-                reply_to=exchange.question_message_id,
-                chat=chat,
-            )
-            asked = isinstance(action, Escalate | Declined)
-            await self._close_buttons(press, chat, exchange, ticket.number, answer=not asked)
-        elif isinstance(action, Confirmed) and exchange.articles:
-            await self.messenger.acknowledge(press)
-            first = exchange.articles[0]
-            article = await self.db.read(lambda: self.article(first))
-            if article is not None:
-                await self.messenger.edit(
-                    press.message, Reply(chat=chat, text=texts.confirmed(article.title))
-                )
-            await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
-        elif isinstance(action, Pick) and action.choice < len(exchange.articles):
-            await self.messenger.acknowledge(press)
-            article_id = exchange.articles[action.choice]
-            await self._answer(chat, exchange, article_id, exchange.question_message_id)
-        else:  # a choice the exchange never offered
-            await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-
     async def _keep_attachments(self, msg: IncomingMessage, ticket: Ticket) -> None:
         """A screenshot or file sent with a ticket's message is kept with the ticket (its
         platform reference: engineers see it on the ticket page)."""
@@ -505,31 +352,6 @@ class Pipeline:
         store = AttachmentStore(self.db.engine)
         await self.db.write(
             lambda: store.add_chat(ticket_id, msg.chat.platform, msg.attachments, by)
-        )
-
-    async def _close_buttons(
-        self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool
-    ) -> None:
-        """The pressed message without its buttons, saying where the question went (as 已解决
-        does): nothing is left to press twice. ``answer``: it was the answer (its steps are
-        kept), else the question asked (是这个问题吗 / the choices / the 转工程师 offer)."""
-        shown: Reply | None = None
-        if answer and exchange.articles:
-            shown = await self._answer_reply(
-                chat, exchange, exchange.articles[0], exchange.question_message_id, False
-            )
-        if shown is None:
-            first = exchange.articles[0] if exchange.articles else ""
-            article = await self.db.read(lambda: self.article(first)) if first else None
-            title = article.title if article is not None else ""
-            text = {
-                "confirm": texts.confirm(title),
-                "clarify": texts.clarify(),
-            }.get(exchange.decision, texts.offer_escalation())
-            shown = Reply(chat=chat, text=text)
-        note = texts.unsolved_to_ticket(number) if answer else texts.sent_to_ticket(number)
-        await self.messenger.edit(
-            press.message, Reply(chat=chat, text=f"{shown.text}\n\n{note}", citation=shown.citation)
         )
 
     async def acknowledge_page(self, press: ButtonPress, action: AckPage) -> None:
