@@ -8,7 +8,8 @@
     decide → the person's open ticket again? (point to it) → an outage already reported?
     (join its P1) → act → reply
 
-The group-behaviour hooks live in ``bot.conversation`` (``Group``).
+The group-behaviour hooks live in ``bot.conversation`` (``Group``); the answers and the
+buttons under them in ``bot.conversation.answers``; every ticket change is ``TicketFlow``'s.
 
 Buttons and chat events (migration, removal) join here too. Every step is a function over one
 message; nothing here knows which platform the message came from.

@@ -1,10 +1,11 @@
 """The ticket flow: opening, claiming, relaying and resolving tickets, from any surface.
 
 The conversation pipeline, the chat desk (``bot/desk/commands.py``), the web console
-(``bot/web``) and the workflows all call one ``TicketFlow`` (``Services.ticket_flow``), so a
-claim, a resolution or a reply follows the same rules and has the same effects wherever it is
-done: the ticket store decides (and audits), the hospital's thread is told, the desk cards are
-re-rendered. Errors are the ticket store's (``TicketError`` and subclasses); each surface
+(``bot/web``), the workflows and the SLA watch (``SystemNotes``) all write tickets through it,
+so a claim, a resolution or a reply follows the same rules and has the same effects wherever
+it is done: the ticket store decides (and audits), the hospital's thread is told, the desk
+cards are re-rendered. Only this module and the transactions it runs (``bot.tickets.opening``)
+call the store's writing methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's (``TicketError`` and subclasses); each surface
 turns them into its own sentences (``bot.tickets.operations.explain``).
 
 Opening a ticket follows one order everywhere, because the contract's audit record must

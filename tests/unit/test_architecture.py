@@ -76,7 +76,10 @@ def test_the_pipeline_and_the_desk_never_see_the_services_bag() -> None:
     for package in ("bot/conversation", "bot/desk"):
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.ImportFrom) and node.module == "bot.tickets.services":
-                    if any(alias.name == "Services" for alias in node.names):
-                        users.append(str(path.relative_to(ROOT)))
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module == "bot.tickets.services"
+                    and any(alias.name == "Services" for alias in node.names)
+                ):
+                    users.append(str(path.relative_to(ROOT)))
     assert users == []
