@@ -154,15 +154,10 @@ class DirectTicket:
 
 @dataclass(frozen=True)
 class PhoneCall:
-    """A call an engineer took, to register as a ticket; texts already redacted."""
+    """A call ``engineer`` took, to register as ``ticket`` (channel ``phone``) they accept."""
 
-    hospital: Hospital
     engineer: Engineer
-    caller_name: str
-    question: str
-    now: dt.datetime
-    category: str = "consult"
-    urgency: str = "P3"
+    ticket: DirectTicket
 
 
 def phone_ticket(
@@ -171,17 +166,7 @@ def phone_ticket(
     """Open a ticket for a call and accept it for the engineer who took it, and ``then``
     (its escalation level) in the same transaction: a crash leaves all or nothing."""
     with transaction(engine):
-        reporter = f"call-by-{call.engineer.id}"
-        ticket = DirectTicket(
-            PHONE,
-            call.hospital,
-            reporter,
-            call.caller_name,
-            call.question,
-            call.now,
-            call.category,
-            call.urgency,
-        ).write(tickets)
+        ticket = call.ticket.write(tickets)
         ticket = tickets.claim(ticket.number, call.engineer.id)
         then(ticket)
         return ticket

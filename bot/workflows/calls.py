@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.models import Ticket
-from bot.tickets.opening import PHONE, PhoneCall
+from bot.tickets.opening import PHONE, DirectTicket, PhoneCall
 from bot.workflows.errors import WorkflowError
 from bot.workflows.models import Level
 from bot.workflows.remote import RemoteAccess
@@ -51,7 +51,9 @@ def register_call(
     if not clean or len(clean) > MAX_QUESTION:
         raise WorkflowError(f"请写下来电的问题（1–{MAX_QUESTION} 个字符）。")
     caller_name = redact(caller.strip())[:64] or "来电"
-    call = PhoneCall(hospital, engineer, caller_name, clean, now, category, urgency)
+    reporter = f"call-by-{engineer.id}"
+    ticket = DirectTicket(PHONE, hospital, reporter, caller_name, clean, now, category, urgency)
+    call = PhoneCall(engineer, ticket)
     return tickets.open_phone_ticket(
         call, lambda ticket: remote.set_level(ticket.number, Level.PHONE, engineer.id)
     )

@@ -17,7 +17,7 @@ from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.registry.store import RegistryStore
 from bot.routing import ActionCodec, encode
 from bot.tickets.models import Ticket
-from bot.tickets.opening import PhoneCall
+from bot.tickets.opening import PHONE, DirectTicket, PhoneCall
 from bot.tickets.store import TicketStore
 from bot.workflows import ServiceWorkflows, WorkflowError
 from bot.workflows.actions import Verb, WorkflowAction
@@ -314,11 +314,12 @@ def test_a_phone_call_is_opened_accepted_and_levelled_in_one_transaction(
     def broken(_: Ticket) -> None:  # the level fails to be written: nothing is kept
         raise RuntimeError("disk full")
 
-    call = dataclasses.replace(_call(hospital, engineer, now), question="第二个电话")
+    call = _call(hospital, engineer, now)
+    call = dataclasses.replace(call, ticket=dataclasses.replace(call.ticket, question="第二个电话"))
     with pytest.raises(RuntimeError):
         phone.open_phone_ticket(call, broken)
     assert [t.question for t in store.list_for_hospital("h001")] == ["挂号打不开"]
 
 
 def _call(hospital: Hospital, engineer: Engineer, now: dt.datetime) -> PhoneCall:
-    return PhoneCall(hospital, engineer, "来电", "问题", now)
+    return PhoneCall(engineer, DirectTicket(PHONE, hospital, "call-by-e01", "来电", "问题", now))
