@@ -32,12 +32,11 @@ from bot.cluster.relay import RelayStore, SendRelay
 from bot.cluster.takeover import TakeoverWatch
 from bot.cluster.warned_chats import WarnedChats
 from bot.cluster.worker import ClusterWorker
-from bot.conversation import category_taps, followups, hospital_side
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.pipeline import Pipeline
 from bot.desk.posting import DeskCards
-from bot.desk.queue.outbox import CardOutbox
+from bot.desk.queue.outbox import CardOutbox, DeskQueue
 from bot.duty import Roster, WorkCalendar
 from bot.duty import commands as duty_commands
 from bot.inbox import Inbox, InboxStore, OutboxStore
@@ -73,6 +72,7 @@ from bot.web.auth import ConsoleStore
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
+from bot.wiring import Conversation, conversation
 from bot.workflows import ServiceWorkflows
 from bot.workflows.chat import ServiceChat
 from intents.decide import AnswerEngine
@@ -455,7 +455,16 @@ def build_app(
     # with several workers a ticket opened on another one is carded by the leader's poll
     poll = CLUSTER_CARD_POLL_SECONDS if clustered else 60.0
     # with several workers a desk chat's cards go from the worker holding its lease
-    cards = CardOutbox(services, settings.desk, poll, by_lease=clustered)
+    queue = DeskQueue(
+        db=gateway,
+        tickets=tickets,
+        cards=desk_cards,
+        messenger=messenger,
+        desk_chats=behaviour.desk_chats,
+        clock=service_clock,
+        settings=settings.desk,
+    )
+    cards = CardOutbox(queue, poll, by_lease=clustered)
     desk.bind(cards)
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
@@ -465,8 +474,9 @@ def build_app(
     knowledge = LiveKnowledge(settings, gateway, engine)
     every = settings.kb.reload_seconds
     router = Router()
-    pipeline = Pipeline(services, router)
-    register_features(router, services, pipeline)
+    parts = conversation(services, router)
+    pipeline = parts.pipeline
+    register_features(router, services, parts)
 
     async def tell_delayed(chat: ChatRef) -> None:
         await messenger.send_now(Reply(chat=chat, text=answer_delayed()))
@@ -514,12 +524,13 @@ def build_app(
     )
 
 
-def register_features(router: Router, services: Services, pipeline: Pipeline) -> None:
+def register_features(router: Router, services: Services, parts: Conversation) -> None:
     """Every feature's commands, button actions and message hooks; hooks run in this order
     (a reply in a ticket's thread is relayed before a reply to a notice is recorded)."""
+    pipeline = parts.pipeline
     pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
-    pipeline.desk.register(router)  # ticket commands, 接单
-    hospital_side.register(router, services)  # a hospital's /ticket, /tickets
+    parts.desk.register(router)  # ticket commands, 接单
+    parts.hospital_side.register(router)  # a hospital's /ticket, /tickets
     services.broadcasts.register(router)
     if services.sla is not None:
         duty_commands.register(
@@ -530,8 +541,8 @@ def register_features(router: Router, services: Services, pipeline: Pipeline) ->
     if services.labels is not None:
         label_flow.register(router, services, services.labels)
     # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
-    router.action(WhichFollowUp, lambda press, choice: followups.on_button(services, press, choice))
-    router.action(ChangeCategory, lambda press, tap: category_taps.on_button(services, press, tap))
+    router.action(WhichFollowUp, parts.followups.on_button)
+    router.action(ChangeCategory, parts.category_taps.on_button)
 
 
 def sla_clocks(

@@ -19,15 +19,18 @@ from sqlmodel import Session, col, select
 from adapters.base import Button, ButtonPress, ChatRef, MessageRef, Reply
 from bot import texts
 from bot.conversation.actions import WhichFollowUp
-from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.said import Said, record
-from bot.infra.clock import as_utc
+from bot.infra.clock import Clock, as_utc
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
+from bot.registry.store import RegistryStore
 from bot.routing import encode
-from bot.tickets.links import Side
+from bot.tickets.flow import TicketFlow
+from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Status, Ticket
-from bot.tickets.services import Services
-from bot.tickets.store import TicketNotFound
+from bot.tickets.store import TicketNotFound, TicketStore
 
 #: Decisions after which the person was shown an article (or asked about one).
 ANSWERED = ("answer", "confirm", "clarify")
@@ -52,170 +55,181 @@ class Earlier:
         )
 
 
-def _since(services: Services, minutes: float) -> dt.datetime:
-    return as_utc(services.clock()) - dt.timedelta(minutes=minutes)
+class FollowUps:
+    """「还是不行」 acted on: over the conversation's stores, through the gateway ``db``; the
+    ticket changes are the ticket ``flow``'s."""
 
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: RegistryStore,
+        exchanges: ExchangeStore,
+        links: LinkStore,
+        tickets: TicketStore,
+        flow: TicketFlow,
+        messenger: Messenger,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.exchanges = exchanges
+        self.links = links
+        self.tickets = tickets
+        self.flow = flow
+        self.messenger = messenger
+        self.clock = clock
 
-def recent(services: Services, hospital: Hospital, said: Said, minutes: float) -> list[Earlier]:
-    """The person's answered questions (in this chat) and tickets of the last ``minutes``,
-    newest first, one entry per ticket (reads the database)."""
-    since = _since(services, minutes)
-    with Session(services.db.engine) as s:
-        exchanges = s.exec(
-            select(Exchange)
-            .where(
-                Exchange.platform == said.chat.platform,
-                Exchange.chat_id == said.chat.chat_id,
-                Exchange.reporter_user_id == said.user_id,
-                col(Exchange.decision).in_(ANSWERED),
+    def recent(self, hospital: Hospital, said: Said, minutes: float) -> list[Earlier]:
+        """The person's answered questions (in this chat) and tickets of the last ``minutes``,
+        newest first, one entry per ticket (reads the database)."""
+        since = as_utc(self.clock()) - dt.timedelta(minutes=minutes)
+        with Session(self.db.engine) as s:
+            exchanges = s.exec(
+                select(Exchange)
+                .where(
+                    Exchange.platform == said.chat.platform,
+                    Exchange.chat_id == said.chat.chat_id,
+                    Exchange.reporter_user_id == said.user_id,
+                    col(Exchange.decision).in_(ANSWERED),
+                )
+                .order_by(col(Exchange.id).desc())
+                .limit(20)
+            ).all()
+            tickets = s.exec(
+                select(Ticket)
+                .where(
+                    Ticket.hospital_id == hospital.id,
+                    Ticket.reporter_platform == said.chat.platform,
+                    Ticket.reporter_user_id == said.user_id,
+                    col(Ticket.updated_at) >= since,
+                )
+                .order_by(col(Ticket.id).desc())
+                .limit(20)
+            ).all()
+        # a ticket ranks by when it was opened: its updated_at also moves with the bot's own
+        # work on it (the card posted, a clock step), which says nothing of what the person did
+        found: list[tuple[dt.datetime, Earlier]] = [
+            (as_utc(t.created_at), Earlier(f"工单 #{t.number} {t.question[:14]}", ticket=t))
+            for t in tickets
+        ]
+        numbers = {t.number for t in tickets}
+        for ex in exchanges:
+            at = as_utc(ex.updated_at)
+            if at < since or ex.ticket_number in numbers:
+                continue
+            if ex.ticket_number:  # escalated to a ticket of someone else's: leave it
+                continue
+            found.append((at, Earlier(ex.question[:20], exchange=ex)))
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [e for _, e in found]
+
+    async def reopen(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
+        """The hospital says a resolved ticket is not solved: reopened (audited), the
+        engineers told on the card, the person told here."""
+        await self.db.write(
+            lambda: self.links.link(
+                said.chat.platform, said.chat.chat_id, said.message_id, ticket.number, Side.HOSPITAL
             )
-            .order_by(col(Exchange.id).desc())
-            .limit(20)
-        ).all()
-        tickets = s.exec(
-            select(Ticket)
-            .where(
-                Ticket.hospital_id == hospital.id,
-                Ticket.reporter_platform == said.chat.platform,
-                Ticket.reporter_user_id == said.user_id,
-                col(Ticket.updated_at) >= since,
-            )
-            .order_by(col(Ticket.id).desc())
-            .limit(20)
-        ).all()
-    # a ticket ranks by when it was opened: its updated_at also moves with the bot's own work
-    # on it (the card posted, a clock step), which says nothing of what the person did last
-    found: list[tuple[dt.datetime, Earlier]] = [
-        (as_utc(t.created_at), Earlier(f"工单 #{t.number} {t.question[:14]}", ticket=t))
-        for t in tickets
-    ]
-    numbers = {t.number for t in tickets}
-    for ex in exchanges:
-        at = as_utc(ex.updated_at)
-        if at < since or ex.ticket_number in numbers:
-            continue
-        if ex.ticket_number:  # escalated to a ticket of someone else's: leave it
-            continue
-        found.append((at, Earlier(ex.question[:20], exchange=ex)))
-    found.sort(key=lambda pair: pair[0], reverse=True)
-    return [e for _, e in found]
-
-
-async def reopen(services: Services, ticket: Ticket, hospital: Hospital, said: Said) -> None:
-    """The hospital says a resolved ticket is not solved: reopened (audited), the engineers
-    told on the card, the person told here."""
-    await services.db.write(
-        lambda: services.links.link(
-            said.chat.platform, said.chat.chat_id, said.message_id, ticket.number, Side.HOSPITAL
         )
-    )
-    await services.ticket_flow.hospital_reopen(
-        ticket, hospital, said.author(hospital), said.name, said.text
-    )
-    await _tell(services, said, texts.reopened_by_hospital(ticket.number))
+        await self.flow.hospital_reopen(
+            ticket, hospital, said.author(hospital), said.name, said.text
+        )
+        await self._tell(said, texts.reopened_by_hospital(ticket.number))
 
+    async def point(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
+        """The person's ticket is still open: their message joins it (linked to the ticket in
+        the same transaction, so a replay adds it once) and they are told where it is."""
+        ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
+        await self.flow.hospital_follow_up(
+            ticket, hospital, said.author(hospital), said.name, said.text, ref
+        )
+        await self._tell(said, texts.already_registered(ticket.number))
 
-async def point(services: Services, ticket: Ticket, hospital: Hospital, said: Said) -> None:
-    """The person's ticket is still open: their message joins it (linked to the ticket in the
-    same transaction, so a replay adds it once) and they are told where it is."""
-    ref = _ref(said)
-    await services.ticket_flow.hospital_follow_up(
-        ticket, hospital, said.author(hospital), said.name, said.text, ref
-    )
-    await _tell(services, said, texts.already_registered(ticket.number))
+    async def escalate(self, hospital: Hospital, said: Said, prior: Exchange) -> None:
+        """「还是不行」 about an answered question: recorded in its thread, the ticket opened."""
+        follow = await self.db.write(
+            lambda: record(self.exchanges, hospital, said, prior.thread_root, Outcome.UNSOLVED)
+        )
+        await self.flow.open(
+            hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
+        )
 
+    async def act_on(self, hospital: Hospital, said: Said, earlier: Earlier) -> None:
+        if earlier.ticket is not None:
+            number = earlier.ticket.number
+            ticket = await self.db.read(lambda: self.tickets.get(number))
+            if ticket.status in (Status.RESOLVED, Status.CLOSED):
+                await self.reopen(ticket, hospital, said)
+            else:
+                await self.point(ticket, hospital, said)
+        elif earlier.exchange is not None:
+            await self.escalate(hospital, said, earlier.exchange)
 
-async def escalate(services: Services, hospital: Hospital, said: Said, prior: Exchange) -> None:
-    """「还是不行」 about an answered question: recorded in its thread, and the ticket opened."""
-    follow = await services.db.write(
-        lambda: record(services, hospital, said, prior.thread_root, Outcome.UNSOLVED)
-    )
-    await services.ticket_flow.open(
-        hospital, follow, urgent=False, reply_to=said.message_id, chat=said.chat
-    )
+    async def bare(self, hospital: Hospital, said: Said, minutes: float) -> None:
+        """A 「还是不行」 that replies to nothing: find what it is about, or ask."""
+        found = await self.db.read(lambda: self.recent(hospital, said, minutes))
+        if not found:
+            await self._tell(said, texts.follow_up_unknown())
+            return
+        if len(found) == 1:
+            await self.act_on(hospital, said, found[0])
+            return
+        asked = await self.db.write(  # kept, so the press knows what was said and by whom
+            lambda: record(self.exchanges, hospital, said, said.message_id, Outcome.QUIET)
+        )
+        rows = tuple(
+            (Button(e.label[:40], encode(WhichFollowUp(asked.id or 0, e.code))),)
+            for e in found[:MAX_CHOICES]
+        )
+        await self.messenger.send(
+            Reply(
+                chat=said.chat, text=texts.which_follow_up(), reply_to=said.message_id, buttons=rows
+            )
+        )
 
+    async def on_button(self, press: ButtonPress, choice: WhichFollowUp) -> None:
+        """A press of one of ``bare``'s choices (only the person who said it may choose)."""
+        code = choice.earlier
+        asked = await self.db.read(lambda: self.exchanges.get(choice.asked))
+        hospital = (
+            await self.db.read(lambda: self.registry.get_hospital(asked.hospital_id))
+            if asked is not None
+            else None
+        )
+        if asked is None or hospital is None or asked.outcome != Outcome.QUIET:
+            await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+            return
+        if press.sender.user_id != asked.reporter_user_id:
+            await self.messenger.acknowledge(press, texts.follow_up_not_yours())
+            return
+        earlier = await self.db.read(lambda: self._decode(hospital, code))
+        if earlier is None:
+            await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+            return
+        await self.messenger.acknowledge(press)
+        await self.db.write(lambda: self.exchanges.set_outcome(asked.id or 0, Outcome.PENDING))
+        said = Said(
+            ChatRef(asked.platform, asked.chat_id, press.thread_id),
+            asked.question_message_id,
+            asked.reporter_user_id,
+            asked.reporter_name,
+            asked.question,
+        )
+        await self.act_on(hospital, said, earlier)
 
-async def act_on(services: Services, hospital: Hospital, said: Said, earlier: Earlier) -> None:
-    if earlier.ticket is not None:
-        number = earlier.ticket.number
-        ticket = await services.db.read(lambda: services.tickets.get(number))
-        if ticket.status in (Status.RESOLVED, Status.CLOSED):
-            await reopen(services, ticket, hospital, said)
-        else:
-            await point(services, ticket, hospital, said)
-    elif earlier.exchange is not None:
-        await escalate(services, hospital, said, earlier.exchange)
+    def _decode(self, hospital: Hospital, code: str) -> Earlier | None:
+        kind, value = code[:1], code[1:]
+        if kind == "t":
+            try:
+                return Earlier("", ticket=self.tickets.get(value, hospital_id=hospital.id))
+            except TicketNotFound:
+                return None
+        if kind == "x" and value.isdigit():
+            exchange = self.exchanges.get(int(value))
+            if exchange is not None and exchange.hospital_id == hospital.id:
+                return Earlier("", exchange=exchange)
+        return None
 
-
-async def bare(services: Services, hospital: Hospital, said: Said, minutes: float) -> None:
-    """A 「还是不行」 that replies to nothing: find what it is about, or ask."""
-    found = await services.db.read(lambda: recent(services, hospital, said, minutes))
-    if not found:
-        await _tell(services, said, texts.follow_up_unknown())
-        return
-    if len(found) == 1:
-        await act_on(services, hospital, said, found[0])
-        return
-    asked = await services.db.write(  # kept, so the press knows what was said and by whom
-        lambda: record(services, hospital, said, said.message_id, Outcome.QUIET)
-    )
-    rows = tuple(
-        (Button(e.label[:40], encode(WhichFollowUp(asked.id or 0, e.code))),)
-        for e in found[:MAX_CHOICES]
-    )
-    await services.messenger.send(
-        Reply(chat=said.chat, text=texts.which_follow_up(), reply_to=said.message_id, buttons=rows)
-    )
-
-
-async def on_button(services: Services, press: ButtonPress, choice: WhichFollowUp) -> None:
-    """A press of one of ``bare``'s choices (only the person who said it may choose)."""
-    code = choice.earlier
-    asked = await services.db.read(lambda: services.exchanges.get(choice.asked))
-    hospital = (
-        await services.db.read(lambda: services.registry.get_hospital(asked.hospital_id))
-        if asked is not None
-        else None
-    )
-    if asked is None or hospital is None or asked.outcome != Outcome.QUIET:
-        await services.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-        return
-    if press.sender.user_id != asked.reporter_user_id:
-        await services.messenger.acknowledge(press, texts.follow_up_not_yours())
-        return
-    earlier = await services.db.read(lambda: _decode(services, hospital, code))
-    if earlier is None:
-        await services.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-        return
-    await services.messenger.acknowledge(press)
-    await services.db.write(lambda: services.exchanges.set_outcome(asked.id or 0, Outcome.PENDING))
-    said = Said(
-        ChatRef(asked.platform, asked.chat_id, press.thread_id),
-        asked.question_message_id,
-        asked.reporter_user_id,
-        asked.reporter_name,
-        asked.question,
-    )
-    await act_on(services, hospital, said, earlier)
-
-
-def _decode(services: Services, hospital: Hospital, code: str) -> Earlier | None:
-    kind, value = code[:1], code[1:]
-    if kind == "t":
-        try:
-            return Earlier("", ticket=services.tickets.get(value, hospital_id=hospital.id))
-        except TicketNotFound:
-            return None
-    if kind == "x" and value.isdigit():
-        exchange = services.exchanges.get(int(value))
-        if exchange is not None and exchange.hospital_id == hospital.id:
-            return Earlier("", exchange=exchange)
-    return None
-
-
-def _ref(said: Said) -> MessageRef:
-    return MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
-
-
-async def _tell(services: Services, said: Said, text: str) -> None:
-    await services.messenger.send(Reply(chat=said.chat, text=text, reply_to=said.message_id))
+    async def _tell(self, said: Said, text: str) -> None:
+        await self.messenger.send(Reply(chat=said.chat, text=text, reply_to=said.message_id))

@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from adapters.base import IncomingMessage, Reply
 from bot import texts
-from bot.conversation import followups
 from bot.conversation.duplicates import same_open_ticket
-from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
+from bot.conversation.followups import FollowUps
 from bot.conversation.incident_flow import join_open_incident
 from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
 from bot.conversation.pieces import Pieces, Question, describe
@@ -22,32 +22,58 @@ from bot.conversation.presence import Presence
 from bot.conversation.said import Said, record
 from bot.conversation.settings import GroupSettings
 from bot.conversation.skips import SkipReason, SkipStore
+from bot.infra.clock import Clock
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
+from bot.registry.store import RegistryStore
+from bot.tickets.flow import TicketFlow
 from bot.tickets.models import Ticket
 from bot.tickets.opening import thread_root
-from bot.tickets.services import Services
-from bot.tickets.store import Actor
+from bot.tickets.store import Actor, TicketStore
 
 
 class Group:
-    def __init__(self, services: Services, settings: GroupSettings) -> None:
-        self.s = services
+    """The busy group's windows and hooks, over the conversation's stores through the
+    gateway ``db``; 「还是不行」 is ``followups``', ticket changes the ticket ``flow``'s."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: RegistryStore,
+        exchanges: ExchangeStore,
+        tickets: TicketStore,
+        flow: TicketFlow,
+        followups: FollowUps,
+        messenger: Messenger,
+        clock: Clock,
+        settings: GroupSettings,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.exchanges = exchanges
+        self.tickets = tickets
+        self.flow = flow
+        self.followups = followups
+        self.messenger = messenger
+        self.clock = clock
         self.settings = settings
-        self.pieces = Pieces(settings.gather_seconds, services.clock)
-        self.presence = Presence(settings.engineer_quiet_minutes, services.clock)
-        self.skips = SkipStore(services.db.engine, services.clock)
+        self.pieces = Pieces(settings.gather_seconds, clock)
+        self.presence = Presence(settings.engineer_quiet_minutes, clock)
+        self.skips = SkipStore(db.engine, clock)
 
     # ---- engineers in the group -------------------------------------------------------------
 
     async def engineer_posts(self, msg: IncomingMessage) -> bool:
         """An engineer's own message in a hospital chat: remembered (they are handling that
         thread and person now) and never answered by the bot."""
-        engineer = await self.s.db.read(
-            lambda: self.s.registry.engineer_for_user(msg.chat.platform, msg.sender.user_id)
+        engineer = await self.db.read(
+            lambda: self.registry.engineer_for_user(msg.chat.platform, msg.sender.user_id)
         )
         if engineer is None:
             return False
-        root = await self.s.db.read(lambda: thread_root(msg, self.s.exchanges))
+        root = await self.db.read(lambda: thread_root(msg, self.exchanges))
         self.presence.engineer_spoke(
             msg.chat.platform, msg.chat.chat_id, engineer.id, root, msg.reply_to_user_id
         )
@@ -57,13 +83,13 @@ class Group:
         """An engineer is talking in this thread or to this person: stay out, and record it."""
         if self.settings.engineer_quiet_minutes <= 0:
             return False
-        root = await self.s.db.read(lambda: thread_root(msg, self.s.exchanges))
+        root = await self.db.read(lambda: thread_root(msg, self.exchanges))
         engineer_id = self.presence.talking(
             msg.chat.platform, msg.chat.chat_id, root, msg.sender.user_id
         )
         if engineer_id is None:
             return False
-        await self.s.db.write(
+        await self.db.write(
             partial(
                 self.skips.record,
                 hospital_id=hospital.id,
@@ -82,7 +108,7 @@ class Group:
         """A 「还是不行」 replying to nothing: linked to what it is about, or asked which."""
         if msg.reply_to_message_id or msg.attachments or not is_bare_follow_up(text):
             return False
-        await followups.bare(self.s, hospital, Said.of(msg, text), self.settings.follow_up_minutes)
+        await self.followups.bare(hospital, Said.of(msg, text), self.settings.follow_up_minutes)
         return True
 
     # ---- pieces -----------------------------------------------------------------------------
@@ -93,22 +119,22 @@ class Group:
         exchange_id = self.pieces.follows_question(msg, text)
         if exchange_id is None:
             return False
-        prior = await self.s.db.read(lambda: self.s.exchanges.get(exchange_id))
+        prior = await self.db.read(lambda: self.exchanges.get(exchange_id))
         if prior is None:
             return False
         body = describe(msg.attachments)
         if prior.ticket_number:
-            ticket = await self.s.db.read(lambda: self.s.tickets.get(prior.ticket_number or ""))
+            ticket = await self.db.read(lambda: self.tickets.get(prior.ticket_number or ""))
             author = Actor.hospital_user(
                 hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
             )
-            await self.s.ticket_flow.hospital_follow_up(
+            await self.flow.hospital_follow_up(
                 ticket, hospital, author, msg.sender.display_name, body, msg.ref
             )
             return True
         said = Said.of(msg, body)
-        await self.s.db.write(
-            lambda: record(self.s, hospital, said, prior.thread_root, Outcome.QUIET)
+        await self.db.write(
+            lambda: record(self.exchanges, hospital, said, prior.thread_root, Outcome.QUIET)
         )
         return True
 
@@ -121,11 +147,11 @@ class Group:
         if question is not None:
             return question
         if msg.mentions_bot and is_greeting(text) and self.pieces.may_nudge(msg):
-            await self.s.messenger.send(
+            await self.messenger.send(
                 Reply(chat=msg.chat, text=texts.describe_directly(), reply_to=msg.message_id)
             )
         else:
-            await self.s.messenger.typing(msg.chat)
+            await self.messenger.typing(msg.chat)
         return None
 
     def decided(self, msg: IncomingMessage, exchange: Exchange | None) -> None:
@@ -148,7 +174,7 @@ class Group:
         message is added to it."""
 
         def find() -> Ticket | None:
-            with Session(self.s.db.engine) as session:
+            with Session(self.db.engine) as session:
                 return same_open_ticket(
                     session,
                     hospital.id,
@@ -158,10 +184,10 @@ class Group:
                     self.settings.same_question_overlap,
                 )
 
-        ticket = await self.s.db.read(find)
+        ticket = await self.db.read(find)
         if ticket is None:
             return False
-        await followups.point(self.s, ticket, hospital, Said.of(msg, question.record))
+        await self.followups.point(ticket, hospital, Said.of(msg, question.record))
         return True
 
     async def joins_incident(
@@ -169,6 +195,11 @@ class Group:
     ) -> bool:
         """An outage report while the hospital's P1 for it is open: one incident."""
         ticket = await join_open_incident(
-            self.s, msg, hospital, question.record, self.settings.incident_minutes
+            self.flow,
+            self.clock,
+            msg,
+            hospital,
+            question.record,
+            self.settings.incident_minutes,
         )
         return ticket is not None

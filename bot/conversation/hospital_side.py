@@ -11,10 +11,13 @@ import logging
 
 from adapters.base import ChatEvent, ChatEventKind, IncomingMessage, Reply
 from bot import texts
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
+from bot.registry.store import RegistryStore
 from bot.routing import CommandCall, Router, Scope
-from bot.tickets.services import Services
-from bot.tickets.store import TicketError, TicketNotFound
+from bot.tickets.links import LinkStore
+from bot.tickets.store import TicketError, TicketNotFound, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -24,81 +27,91 @@ HELP = (
 )
 
 
-def register(router: Router, services: Services) -> None:
-    """A hospital's ``/ticket <no>`` and ``/tickets``."""
+class HospitalSide:
+    """A hospital group's commands and its chat's events, over the registry, the tickets and
+    the links, through the gateway ``db``."""
 
-    async def on_tickets(call: CommandCall) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: RegistryStore,
+        tickets: TicketStore,
+        links: LinkStore,
+        messenger: Messenger,
+        router: Router,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.tickets = tickets
+        self.links = links
+        self.messenger = messenger
+        self.router = router
+
+    def register(self, router: Router) -> None:
+        """A hospital's ``/ticket <no>`` and ``/tickets``."""
+        router.command("ticket", Scope.HOSPITAL, self._on_tickets)
+        router.command("tickets", Scope.HOSPITAL, self._on_tickets)
+
+    async def _on_tickets(self, call: CommandCall) -> None:
         hospital = call.hospital
         assert hospital is not None  # a hospital-scope command
-        await services.messenger.send(call.reply(await _tickets_text(services, hospital, call)))
+        await self.messenger.send(call.reply(await self._tickets_text(hospital, call)))
 
-    router.command("ticket", Scope.HOSPITAL, on_tickets)
-    router.command("tickets", Scope.HOSPITAL, on_tickets)
+    async def command(self, msg: IncomingMessage, hospital: Hospital, name: str, args: str) -> None:
+        """Route a command typed in a hospital's group; an unknown one is answered with help
+        only when addressed to us (a Slack /hisbot command, /x@ourbot): other bots share the
+        group."""
+        route = self.router.find_command(name, Scope.HOSPITAL)
+        if route is not None:
+            await route.handler(CommandCall(msg, name, args, Scope.HOSPITAL, hospital=hospital))
+        elif msg.mentions_bot:
+            await self.messenger.send(Reply(chat=msg.chat, text=HELP, reply_to=msg.message_id))
 
-
-async def hospital_command(
-    services: Services,
-    router: Router,
-    msg: IncomingMessage,
-    hospital: Hospital,
-    name: str,
-    args: str,
-) -> None:
-    """Route a command typed in a hospital's group; an unknown one is answered with help only
-    when addressed to us (a Slack /hisbot command, /x@ourbot): other bots share the group."""
-    route = router.find_command(name, Scope.HOSPITAL)
-    if route is not None:
-        await route.handler(CommandCall(msg, name, args, Scope.HOSPITAL, hospital=hospital))
-    elif msg.mentions_bot:
-        await services.messenger.send(Reply(chat=msg.chat, text=HELP, reply_to=msg.message_id))
-
-
-async def _tickets_text(services: Services, hospital: Hospital, call: CommandCall) -> str:
-    """``/ticket <no>``: one of the hospital's tickets; ``/tickets`` (or no number): its last
-    ten (never another hospital's)."""
-    args = call.args
-    if call.name == "ticket" and args:
-        number = args.split()[0]
-        try:
-            t = await services.db.read(
-                lambda: services.tickets.get(number, hospital_id=hospital.id)
+    async def _tickets_text(self, hospital: Hospital, call: CommandCall) -> str:
+        """``/ticket <no>``: one of the hospital's tickets; ``/tickets`` (or no number): its
+        last ten (never another hospital's)."""
+        args, tickets = call.args, self.tickets
+        if call.name == "ticket" and args:
+            number = args.split()[0]
+            try:
+                t = await self.db.read(lambda: tickets.get(number, hospital_id=hospital.id))
+            except (TicketNotFound, TicketError, ValueError):
+                return texts.not_found(number)
+            return (
+                f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
+                f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
             )
-        except (TicketNotFound, TicketError, ValueError):
-            return texts.not_found(number)
+        rows = await self.db.read(lambda: tickets.list_for_hospital(hospital.id, limit=10))
         return (
-            f"工单 #{t.number}：{texts.STATUS_LABELS.get(t.status, t.status)}\n"
-            f"问题：{t.question}" + (f"\n处理方式：{t.resolution}" if t.resolution else "")
+            "\n".join(
+                f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
+                for t in rows
+            )
+            or "本院暂无工单。"
         )
-    rows = await services.db.read(lambda: services.tickets.list_for_hospital(hospital.id, limit=10))
-    return (
-        "\n".join(
-            f"#{t.number} {texts.STATUS_LABELS.get(t.status, t.status)} {t.question[:30]}"
-            for t in rows
-        )
-        or "本院暂无工单。"
-    )
 
+    async def on_chat_event(self, event: ChatEvent) -> None:
+        platform, chat_id = event.chat.platform, event.chat.chat_id
+        new_chat_id = event.new_chat_id
+        registry = self.registry
+        if event.kind is ChatEventKind.MIGRATED and new_chat_id:
 
-async def on_chat_event(services: Services, event: ChatEvent) -> None:
-    platform, chat_id = event.chat.platform, event.chat.chat_id
-    new_chat_id = event.new_chat_id
-    if event.kind is ChatEventKind.MIGRATED and new_chat_id:
+            def migrate() -> None:
+                if registry.get_chat(platform, chat_id) is not None:
+                    registry.move_chat(platform, chat_id, new_chat_id)
+                self.links.move_chat(platform, chat_id, new_chat_id)
 
-        def migrate() -> None:
-            if services.registry.get_chat(platform, chat_id) is not None:
-                services.registry.move_chat(platform, chat_id, new_chat_id)
-            services.links.move_chat(platform, chat_id, new_chat_id)
+            await self.db.write(migrate)
+            log.info("chat %s:%s migrated to %s", platform, chat_id, new_chat_id)
+        elif event.kind in (ChatEventKind.BOT_REMOVED, ChatEventKind.ARCHIVED):
+            reason = event.kind.value
 
-        await services.db.write(migrate)
-        log.info("chat %s:%s migrated to %s", platform, chat_id, new_chat_id)
-    elif event.kind in (ChatEventKind.BOT_REMOVED, ChatEventKind.ARCHIVED):
-        reason = event.kind.value
+            def deactivate() -> None:
+                if registry.get_chat(platform, chat_id) is not None:
+                    registry.deactivate_chat(platform, chat_id, reason=reason)
 
-        def deactivate() -> None:
-            if services.registry.get_chat(platform, chat_id) is not None:
-                services.registry.deactivate_chat(platform, chat_id, reason=reason)
-
-        await services.db.write(deactivate)
-        log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
-    elif event.kind is ChatEventKind.RENAMED:
-        log.info("chat %s:%s renamed", platform, chat_id)
+            await self.db.write(deactivate)
+            log.warning("bot removed from %s:%s (%s)", platform, chat_id, event.kind.value)
+        elif event.kind is ChatEventKind.RENAMED:
+            log.info("chat %s:%s renamed", platform, chat_id)

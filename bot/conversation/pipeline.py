@@ -8,7 +8,8 @@
     decide → the person's open ticket again? (point to it) → an outage already reported?
     (join its P1) → act → reply
 
-The group-behaviour hooks live in ``bot.conversation`` (``Group``).
+The group-behaviour hooks live in ``bot.conversation`` (``Group``); the answers and the
+buttons under them in ``bot.conversation.answers``; every ticket change is ``TicketFlow``'s.
 
 Buttons and chat events (migration, removal) join here too. Every step is a function over one
 message; nothing here knows which platform the message came from.
@@ -19,45 +20,49 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from adapters.base import (
     Button,
     ButtonPress,
     ChatEvent,
     ChatRef,
-    Citation,
     IncomingMessage,
-    MessageRef,
     Reply,
 )
 from bot import texts
-from bot.conversation import followups, hospital_side
+from bot.cluster.warned_chats import WarnedChats
+from bot.conversation.answers import Answers
 from bot.conversation.exchange_actions import (
     EXCHANGE_ACTIONS,
-    Confirmed,
-    Declined,
     Escalate,
-    ExchangeAction,
-    Pick,
-    Solved,
-    Unsolved,
 )
-from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, ExchangeStore
+from bot.conversation.followups import FollowUps
 from bot.conversation.group import Group
+from bot.conversation.hospital_side import HospitalSide
 from bot.conversation.said import Said
 from bot.desk.commands import Desk
 from bot.inbox.scope import replaying
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.privacy.gate import RedactionGate
 from bot.registry.models import Hospital
+from bot.registry.store import RegistryStore
 from bot.routing import Router, encode, parse_command
 from bot.sla.actions import AckPage
 from bot.tickets.attachments import AttachmentStore
+from bot.tickets.flow import TicketFlow
+from bot.tickets.links import LinkStore
 from bot.tickets.models import Ticket
 from bot.tickets.opening import thread_root
-from bot.tickets.services import Services
-from bot.tickets.store import Actor, TicketNotFound
+from bot.tickets.services import BotSettings
+from bot.tickets.store import Actor, TicketNotFound, TicketStore
 from intents.classify import Addressing
-from intents.decide import Decision, DecisionKind
+from intents.decide import AnswerEngine, Decision, DecisionKind
+
+if TYPE_CHECKING:
+    from bot.sla.watch import SlaWatch
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +73,63 @@ def message_text(msg: IncomingMessage) -> str:
 
 
 class Pipeline:
-    def __init__(self, services: Services, router: Router) -> None:
-        self.s = services
+    """Every chat message, button and chat event of the bot. Its collaborators are given by
+    the composition root (``bot.wiring``): the stores it reads through the gateway ``db``,
+    the answer ``engine`` and the ``answers`` it leads to, the ticket ``flow`` for every ticket change, and the parts of the
+    conversation it hands steps to (``desk``, ``group``, ``followups``, ``hospital_side``)."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        db: Database,
+        registry: RegistryStore,
+        exchanges: ExchangeStore,
+        links: LinkStore,
+        tickets: TicketStore,
+        engine: AnswerEngine,
+        answers: Answers,
+        flow: TicketFlow,
+        messenger: Messenger,
+        warned_chats: WarnedChats,
+        settings: BotSettings,
+        gate: RedactionGate,
+        is_desk: Callable[[ChatRef], bool],
+        sla: SlaWatch | None,
+        desk: Desk,
+        group: Group,
+        followups: FollowUps,
+        hospital_side: HospitalSide,
+    ) -> None:
+        """``engine``: decides what a question is; ``answers``: says it and handles the
+        buttons under it; ``gate``: cuts and masks every incoming message; ``is_desk``:
+        whether a chat is an engineers' desk; ``sla``: None when ``[sla]`` is off."""
         self.router = router
-        self.desk = Desk(services, router)
-        self.gate = RedactionGate(services.settings.max_message_chars, services.redact)
-        self.group = Group(services, services.settings.group)
+        self.db = db
+        self.registry = registry
+        self.exchanges = exchanges
+        self.links = links
+        self.tickets = tickets
+        self.engine = engine
+        self.answers = answers
+        self.flow = flow
+        self.messenger = messenger
+        self.warned_chats = warned_chats
+        self.settings = settings
+        self.gate = gate
+        self.is_desk = is_desk
+        self.sla = sla
+        self.desk = desk
+        self.group = group
+        self.followups = followups
+        self.hospital_side = hospital_side
 
     def register(self, router: Router) -> None:
         """The conversation's own routes: the buttons under answers and replies in a ticket's
         thread (the first message hook). ``acknowledge_page`` is routed by app.py when the
         SLA watch runs."""
         for cls in EXCHANGE_ACTIONS:
-            router.action(cls, self._on_exchange_button)
+            router.action(cls, self.answers.on_button)
         router.hook("ticket-thread", self._relay_to_ticket)
 
     # ---- messages ---------------------------------------------------------------------------
@@ -89,11 +138,11 @@ class Pipeline:
         if msg.from_self or msg.sender.is_bot:
             return
         msg = self.gate.incoming(msg)  # cut, then masked: text, sender, file names
-        if self.s.is_desk(msg.chat):
+        if self.is_desk(msg.chat):
             await self.desk.on_message(msg)
             return
-        hospital = await self.s.db.read(
-            lambda: self.s.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
+        hospital = await self.db.read(
+            lambda: self.registry.hospital_for_chat(msg.chat.platform, msg.chat.chat_id)
         )
         if hospital is None:
             await self._unregistered(msg)
@@ -115,13 +164,11 @@ class Pipeline:
             return
         if msg.reply_to_message_id and texts.says_unsolved(text):
             replied_to = msg.reply_to_message_id
-            prior = await self.s.db.read(
-                lambda: self.s.exchanges.for_message(
-                    msg.chat.platform, msg.chat.chat_id, replied_to
-                )
+            prior = await self.db.read(
+                lambda: self.exchanges.for_message(msg.chat.platform, msg.chat.chat_id, replied_to)
             )
             if prior is not None:
-                await followups.escalate(self.s, hospital, Said.of(msg, text), prior)
+                await self.followups.escalate(hospital, Said.of(msg, text), prior)
                 return
         if await self.group.bare_follow_up(msg, hospital, text):
             return
@@ -131,7 +178,7 @@ class Pipeline:
         if question is None:
             return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
-        decision = await asyncio.to_thread(self.s.engine.decide, question.text, addressing)
+        decision = await asyncio.to_thread(self.engine.decide, question.text, addressing)
         # a replay of the message that opened a ticket repeats nothing and joins nothing: it
         # finishes what the crash interrupted (act() finds its exchange and ticket)
         own = replaying() and await self._already_linked(msg)
@@ -152,16 +199,14 @@ class Pipeline:
 
     async def _already_linked(self, msg: IncomingMessage) -> bool:
         """The message already belongs to a ticket (it opened one, or was added to one)."""
-        link = await self.s.db.read(
-            lambda: self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id)
+        link = await self.db.read(
+            lambda: self.links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id)
         )
         return link is not None
 
     async def _already_handled(self, msg: IncomingMessage) -> bool:
-        found = await self.s.db.read(
-            lambda: self.s.exchanges.for_message(
-                msg.chat.platform, msg.chat.chat_id, msg.message_id
-            )
+        found = await self.db.read(
+            lambda: self.exchanges.for_message(msg.chat.platform, msg.chat.chat_id, msg.message_id)
         )
         return found is not None
 
@@ -169,21 +214,21 @@ class Pipeline:
         """Say once per chat (whichever worker sees it first) that the group is not
         registered; store nothing of the message."""
         key = (msg.chat.platform, msg.chat.chat_id)
-        if not await self.s.db.write(lambda: self.s.warned_chats.first_warning(*key)):
+        if not await self.db.write(lambda: self.warned_chats.first_warning(*key)):
             return
         log.info("message from unregistered chat %s:%s", *key)
-        await self.s.messenger.send(Reply(chat=msg.chat, text=texts.unregistered_group()))
+        await self.messenger.send(Reply(chat=msg.chat, text=texts.unregistered_group()))
 
     async def _relay_to_ticket(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
         """A message in a ticket's thread goes to the ticket and to the engineers' card."""
         replied_to = msg.reply_to_message_id
         if not replied_to:
             return False
-        ticket = await self.s.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
+        ticket = await self.db.read(lambda: self._thread_ticket(msg, replied_to, hospital.id))
         if ticket is None:
             return False
         if not ticket.is_open and texts.says_unsolved(text):
-            await followups.reopen(self.s, ticket, hospital, Said.of(msg, text))
+            await self.followups.reopen(ticket, hospital, Said.of(msg, text))
             return True
         author = Actor.hospital_user(
             hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
@@ -193,23 +238,23 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        await self.s.ticket_flow.hospital_follow_up(
+        await self.flow.hospital_follow_up(
             ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
         await self._keep_attachments(msg, ticket)
-        if self.s.sla is not None:  # the hospital answered: clocks paused for it go on
-            await self.s.sla.resume(ticket.number, "医院回复")
+        if self.sla is not None:  # the hospital answered: clocks paused for it go on
+            await self.sla.resume(ticket.number, "医院回复")
         return True
 
     def _thread_ticket(
         self, msg: IncomingMessage, replied_to: str, hospital_id: str
     ) -> Ticket | None:
         """The hospital's ticket whose thread the replied-to message belongs to."""
-        link = self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
+        link = self.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
         if link is None:
             return None
         try:
-            return self.s.tickets.get(link.ticket_number, hospital_id=hospital_id)
+            return self.tickets.get(link.ticket_number, hospital_id=hospital_id)
         except TicketNotFound:
             return None
 
@@ -222,19 +267,17 @@ class Pipeline:
         kind = decision.kind
         if kind is DecisionKind.SMALLTALK:
             said = self.group.small_talk_reply(msg, text)
-            if msg.mentions_bot and self.s.settings.ack_mentions and said:
-                await self.s.messenger.send(
-                    Reply(chat=msg.chat, text=said, reply_to=msg.message_id)
-                )
+            if msg.mentions_bot and self.settings.ack_mentions and said:
+                await self.messenger.send(Reply(chat=msg.chat, text=said, reply_to=msg.message_id))
             return None
         articles = shown_articles(decision)
         exchange = await self._record_once(
             msg,
-            lambda: self.s.exchanges.record(
+            lambda: self.exchanges.record(
                 hospital_id=hospital.id,
                 platform=msg.chat.platform,
                 chat_id=msg.chat.chat_id,
-                thread_root=thread_root(msg, self.s.exchanges),
+                thread_root=thread_root(msg, self.exchanges),
                 question_message_id=msg.message_id,
                 reporter_user_id=msg.sender.user_id,
                 reporter_name=msg.sender.display_name,
@@ -245,18 +288,18 @@ class Pipeline:
             ),
         )
         if kind is DecisionKind.ANSWER and decision.article is not None:
-            await self._answer(msg.chat, exchange, decision.article.id, msg.message_id)
+            await self.answers.answer(msg.chat, exchange, decision.article.id, msg.message_id)
         elif kind is DecisionKind.CONFIRM and decision.article is not None:
-            await self._confirm(msg, exchange, decision.article.id)
+            await self.answers.confirm(msg, exchange, decision.article.id)
         elif kind is DecisionKind.CLARIFY:
-            await self._clarify(msg, exchange, decision)
+            await self.answers.clarify(msg, exchange, decision)
         elif kind is DecisionKind.URGENT:
-            ticket = await self.s.ticket_flow.open(
+            ticket = await self.flow.open(
                 hospital, exchange, urgent=True, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
-        elif self.s.settings.escalation == "offer":
-            sent = await self.s.messenger.send(
+        elif self.settings.escalation == "offer":
+            sent = await self.messenger.send(
                 Reply(
                     chat=msg.chat,
                     text=texts.offer_escalation(),
@@ -264,9 +307,9 @@ class Pipeline:
                     buttons=((Button(texts.TO_ENGINEER, encode(Escalate(exchange.id or 0))),),),
                 )
             )
-            await self._set_reply(exchange, sent)
+            await self.answers.set_reply(exchange, sent)
         else:
-            ticket = await self.s.ticket_flow.open(
+            ticket = await self.flow.open(
                 hospital, exchange, urgent=False, reply_to=msg.message_id, chat=msg.chat
             )
             await self._keep_attachments(msg, ticket)
@@ -279,174 +322,27 @@ class Pipeline:
 
         def once() -> Exchange:
             if replay:
-                found = self.s.exchanges.for_question(
+                found = self.exchanges.for_question(
                     msg.chat.platform, msg.chat.chat_id, msg.message_id
                 )
                 if found is not None:
                     return found
             return record()
 
-        return await self.s.db.write(once)
-
-    async def _answer_reply(
-        self,
-        chat: ChatRef,
-        exchange: Exchange,
-        article_id: str,
-        reply_to: str,
-        with_buttons: bool = True,
-    ) -> Reply | None:
-        """The answer message for an article, or None if the article is gone from the KB
-        ("no citation, no answer")."""
-        article = await self.s.db.read(lambda: self.s.article(article_id))
-        if article is None:
-            return None
-        buttons = (
-            (
-                (
-                    Button(texts.SOLVED, encode(Solved(exchange.id or 0))),
-                    Button(texts.UNSOLVED, encode(Unsolved(exchange.id or 0))),
-                ),
-            )
-            if with_buttons
-            else ()
-        )
-        return Reply(
-            chat=chat,
-            text=texts.answer(article.title, article.steps),
-            reply_to=reply_to,
-            citation=Citation(article.id, article.title, self.s.article_url(article.id)),
-            buttons=buttons,
-        )
-
-    async def _set_reply(self, exchange: Exchange, sent: MessageRef | None) -> None:
-        """Remember the bot's reply to a question (a reply to it then finds the exchange)."""
-        if sent is not None:
-            message_id = sent.message_id
-            await self.s.db.write(lambda: self.s.exchanges.set_reply(exchange.id or 0, message_id))
-
-    async def _set_outcome(self, exchange: Exchange, outcome: Outcome) -> None:
-        await self.s.db.write(lambda: self.s.exchanges.set_outcome(exchange.id or 0, outcome))
-
-    async def _answer(
-        self, chat: ChatRef, exchange: Exchange, article_id: str, reply_to: str
-    ) -> None:
-        """Send an article's steps; an article gone from the KB goes to an engineer instead."""
-        reply = await self._answer_reply(chat, exchange, article_id, reply_to)
-        if reply is None:
-            hospital = await self.s.db.read(
-                lambda: self.s.registry.get_hospital(exchange.hospital_id)
-            )
-            if hospital is not None:
-                await self.s.ticket_flow.open(
-                    hospital, exchange, urgent=False, reply_to=reply_to, chat=chat
-                )
-            return
-        sent = await self.s.messenger.send(reply)
-        await self._set_reply(exchange, sent)
-
-    async def _confirm(self, msg: IncomingMessage, exchange: Exchange, article_id: str) -> None:
-        """One plausible article, not sure: ask 「是这个问题吗？」 before sending its steps."""
-        article = await self.s.db.read(lambda: self.s.article(article_id))
-        if article is None:  # gone from the KB meanwhile: no citation, no answer
-            await self._answer(msg.chat, exchange, article_id, msg.message_id)
-            return
-        sent = await self.s.messenger.send(
-            Reply(
-                chat=msg.chat,
-                text=texts.confirm(article.title),
-                reply_to=msg.message_id,
-                buttons=(
-                    (
-                        Button(texts.CONFIRM_YES, encode(Confirmed(exchange.id or 0))),
-                        Button(texts.CONFIRM_NO, encode(Declined(exchange.id or 0))),
-                    ),
-                ),
-            )
-        )
-        await self._set_reply(exchange, sent)
-
-    async def _clarify(self, msg: IncomingMessage, exchange: Exchange, decision: Decision) -> None:
-        rows = tuple(
-            # the choice's position, not its article id (a short handle: see ``Pick``)
-            (Button(a.title[:40], encode(Pick(exchange.id or 0, n))),)
-            for n, a in enumerate(decision.choices)
-        )
-        rows += ((Button(texts.NONE_OF_THESE, encode(Declined(exchange.id or 0))),),)
-        sent = await self.s.messenger.send(
-            Reply(chat=msg.chat, text=texts.clarify(), reply_to=msg.message_id, buttons=rows)
-        )
-        await self._set_reply(exchange, sent)
+        return await self.db.write(once)
 
     # ---- hospital commands ------------------------------------------------------------------
 
     async def _hospital_command(
         self, msg: IncomingMessage, hospital: Hospital, name: str, args: str
     ) -> None:
-        await hospital_side.hospital_command(self.s, self.router, msg, hospital, name, args)
+        await self.hospital_side.command(msg, hospital, name, args)
 
     # ---- buttons ----------------------------------------------------------------------------
 
     async def on_button(self, press: ButtonPress) -> None:
         if not await self.router.press(press):  # another bot's, a retired format, damaged
-            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-
-    async def _on_exchange_button(self, press: ButtonPress, action: ExchangeAction) -> None:
-        """A button under an answer, pressed in the hospital's chat it was sent to."""
-        hospital = await self.s.db.read(
-            lambda: self.s.registry.hospital_for_chat(press.message.platform, press.message.chat_id)
-        )
-        exchange = await self.s.db.read(lambda: self.s.exchanges.get(action.exchange))
-        if hospital is None or exchange is None or exchange.hospital_id != hospital.id:
-            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
-            return
-        chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
-        if isinstance(action, Solved):
-            await self._set_outcome(exchange, Outcome.SOLVED)
-            await self.s.messenger.acknowledge(press, texts.thanks_solved())
-            done = (
-                await self._answer_reply(
-                    chat,
-                    exchange,
-                    exchange.articles[0],
-                    exchange.question_message_id,
-                    with_buttons=False,
-                )
-                if exchange.articles
-                else None
-            )
-            if done is not None:
-                await self.s.messenger.edit(
-                    press.message,
-                    Reply(chat=chat, text=done.text + "\n\n✅ 已解决", citation=done.citation),
-                )
-        elif isinstance(action, Unsolved | Declined | Escalate):
-            await self.s.messenger.acknowledge(press)
-            await self._set_outcome(exchange, Outcome.UNSOLVED)
-            ticket = await self.s.ticket_flow.open(
-                hospital,
-                exchange,
-                urgent=False,
-                reply_to=exchange.question_message_id,
-                chat=chat,
-            )
-            asked = isinstance(action, Escalate | Declined)
-            await self._close_buttons(press, chat, exchange, ticket.number, answer=not asked)
-        elif isinstance(action, Confirmed) and exchange.articles:
-            await self.s.messenger.acknowledge(press)
-            first = exchange.articles[0]
-            article = await self.s.db.read(lambda: self.s.article(first))
-            if article is not None:
-                await self.s.messenger.edit(
-                    press.message, Reply(chat=chat, text=texts.confirmed(article.title))
-                )
-            await self._answer(chat, exchange, exchange.articles[0], exchange.question_message_id)
-        elif isinstance(action, Pick) and action.choice < len(exchange.articles):
-            await self.s.messenger.acknowledge(press)
-            article_id = exchange.articles[action.choice]
-            await self._answer(chat, exchange, article_id, exchange.question_message_id)
-        else:  # a choice the exchange never offered
-            await self.s.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
+            await self.messenger.acknowledge(press, texts.BUTTON_EXPIRED)
 
     async def _keep_attachments(self, msg: IncomingMessage, ticket: Ticket) -> None:
         """A screenshot or file sent with a ticket's message is kept with the ticket (its
@@ -454,54 +350,29 @@ class Pipeline:
         if not msg.attachments or ticket.id is None:
             return
         ticket_id, by = ticket.id, f"{msg.chat.platform}:{msg.sender.user_id}"
-        store = AttachmentStore(self.s.db.engine)
-        await self.s.db.write(
+        store = AttachmentStore(self.db.engine)
+        await self.db.write(
             lambda: store.add_chat(ticket_id, msg.chat.platform, msg.attachments, by)
-        )
-
-    async def _close_buttons(
-        self, press: ButtonPress, chat: ChatRef, exchange: Exchange, number: str, answer: bool
-    ) -> None:
-        """The pressed message without its buttons, saying where the question went (as 已解决
-        does): nothing is left to press twice. ``answer``: it was the answer (its steps are
-        kept), else the question asked (是这个问题吗 / the choices / the 转工程师 offer)."""
-        shown: Reply | None = None
-        if answer and exchange.articles:
-            shown = await self._answer_reply(
-                chat, exchange, exchange.articles[0], exchange.question_message_id, False
-            )
-        if shown is None:
-            first = exchange.articles[0] if exchange.articles else ""
-            article = await self.s.db.read(lambda: self.s.article(first)) if first else None
-            title = article.title if article is not None else ""
-            text = {
-                "confirm": texts.confirm(title),
-                "clarify": texts.clarify(),
-            }.get(exchange.decision, texts.offer_escalation())
-            shown = Reply(chat=chat, text=text)
-        note = texts.unsolved_to_ticket(number) if answer else texts.sent_to_ticket(number)
-        await self.s.messenger.edit(
-            press.message, Reply(chat=chat, text=f"{shown.text}\n\n{note}", citation=shown.citation)
         )
 
     async def acknowledge_page(self, press: ButtonPress, action: AckPage) -> None:
         """收到 on an SLA page (a direct message): the ticket's breached clocks stop paging."""
-        engineer = await self.s.db.read(
-            lambda: self.s.registry.engineer_for_user(press.message.platform, press.sender.user_id)
+        engineer = await self.db.read(
+            lambda: self.registry.engineer_for_user(press.message.platform, press.sender.user_id)
         )
-        if engineer is None or self.s.sla is None:
-            await self.s.messenger.acknowledge(press, texts.only_engineers())
+        if engineer is None or self.sla is None:
+            await self.messenger.acknowledge(press, texts.only_engineers())
             return
         number = action.number
-        done = await self.s.sla.acknowledge(number, engineer.id)
-        await self.s.messenger.acknowledge(
+        done = await self.sla.acknowledge(number, engineer.id)
+        await self.messenger.acknowledge(
             press, f"已确认工单 #{number}" if done else f"工单 #{number} 已有人确认"
         )
 
     # ---- chat events ------------------------------------------------------------------------
 
     async def on_chat_event(self, event: ChatEvent) -> None:
-        await hospital_side.on_chat_event(self.s, event)
+        await self.hospital_side.on_chat_event(event)
 
 
 def shown_articles(decision: Decision) -> list[str]:

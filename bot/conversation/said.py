@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.base import ChatRef, IncomingMessage
-from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.registry.models import Hospital
-from bot.tickets.services import Services
 from bot.tickets.store import Actor
 
 
@@ -31,7 +30,7 @@ class Said:
 
 
 def record(
-    services: Services,
+    exchanges: ExchangeStore,
     hospital: Hospital,
     said: Said,
     thread_root: str,
@@ -40,7 +39,7 @@ def record(
 ) -> Exchange:
     """Record a message that is part of an earlier conversation (not a question of its own:
     the reports do not count ``follow_up``). A write: call it through the gateway."""
-    return services.exchanges.record(
+    return exchanges.record(
         hospital_id=hospital.id,
         platform=said.chat.platform,
         chat_id=said.chat.chat_id,

@@ -24,22 +24,23 @@ does the same for that ticket. Permissions are the ticket store's: the desk tran
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
-from adapters.base import ButtonPress, IncomingMessage, Reply
+from adapters.base import ButtonPress, ChatRef, IncomingMessage, Reply
 from bot import texts
 from bot.desk.queue.store import DigestStore
-from bot.kb.loop import label_flow
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer
+from bot.registry.store import RegistryStore
 from bot.routing import CommandCall, Router, Scope, parse_command
 from bot.tickets import operations
 from bot.tickets.actions import Claim
-from bot.tickets.links import Side
+from bot.tickets.flow import TicketFlow
+from bot.tickets.links import LinkStore, Side
+from bot.tickets.models import Ticket
 from bot.tickets.numbering import normalise_number
-from bot.tickets.services import Services
-from bot.tickets.store import (
-    TicketError,
-    TicketNotFound,
-)
+from bot.tickets.store import TicketError, TicketNotFound, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,39 @@ log = logging.getLogger(__name__)
 TICKET_COMMANDS = ("tickets", "ticket", "claim", "resolve", "reopen", "assign", "note")
 
 
+#: Asks the engineer who resolved a ticket which article answers it (the KB loop's labels):
+#: (desk chat, ticket, what to say first, the message to reply to).
+AskLabel = Callable[[ChatRef, Ticket, str, str | None], Awaitable[None]]
+
+
 class Desk:
-    def __init__(self, services: Services, router: Router) -> None:
-        self.s = services
+    """The engineers' desk chats: their commands, replies to cards and digests, and 接单.
+    Reads go through the gateway ``db``; every ticket change is the ticket ``flow``'s."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: RegistryStore,
+        tickets: TicketStore,
+        links: LinkStore,
+        digests: DigestStore,
+        flow: TicketFlow,
+        messenger: Messenger,
+        router: Router,
+        ask_label: AskLabel | None = None,
+    ) -> None:
+        """``ask_label``: None when ``[kbloop] ask_labels`` is off (``/resolve`` just says
+        it is done)."""
+        self.db = db
+        self.registry = registry
+        self.tickets = tickets
+        self.links = links
+        self.digests = digests
+        self.flow = flow
+        self.messenger = messenger
         self.router = router
-        self.digests = DigestStore(services.db.engine, services.clock)
+        self.ask_label = ask_label
 
     def register(self, router: Router) -> None:
         """The ticket commands and the card's 接单."""
@@ -61,10 +90,10 @@ class Desk:
         router.action(Claim, self.on_claim)
 
     async def _engineer(self, platform: str, user_id: str) -> Engineer | None:
-        return await self.s.db.read(lambda: self.s.registry.engineer_for_user(platform, user_id))
+        return await self.db.read(lambda: self.registry.engineer_for_user(platform, user_id))
 
     async def _say(self, msg: IncomingMessage, text: str) -> None:
-        await self.s.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
+        await self.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -77,8 +106,8 @@ class Desk:
             return
         replied_to = msg.reply_to_message_id
         if replied_to and engineer is not None:
-            link = await self.s.db.read(
-                lambda: self.s.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
+            link = await self.db.read(
+                lambda: self.links.ticket_for(msg.chat.platform, msg.chat.chat_id, replied_to)
             )
             if link is not None and link.side == Side.DESK:
                 await self._relay_to_hospital(msg, engineer, link.ticket_number, text)
@@ -96,7 +125,7 @@ class Desk:
                 return None
             return [t.number for t in self.digests.tickets_of(digest.id)]
 
-        numbers = await self.s.db.read(listed)
+        numbers = await self.db.read(listed)
         if numbers is None:
             return
         first, _, rest = text.partition(" ")
@@ -127,7 +156,7 @@ class Desk:
     ) -> None:
         if not text:
             return
-        await self.s.ticket_flow.reply_to_hospital(number, engineer, text, source=msg.ref)
+        await self.flow.reply_to_hospital(number, engineer, text, source=msg.ref)
 
     async def _ticket_command(self, call: CommandCall) -> None:
         msg, engineer, name = call.msg, call.engineer, call.name
@@ -137,7 +166,7 @@ class Desk:
         rest = parts[1].strip() if len(parts) > 1 else ""
         try:
             if name == "tickets":
-                rows = await self.s.db.read(self.s.tickets.open_tickets)
+                rows = await self.db.read(self.tickets.open_tickets)
                 await self._say(
                     msg,
                     "\n".join(
@@ -149,31 +178,31 @@ class Desk:
             elif not number:
                 await self._say(msg, f"用法：/{name} <工单号> …")
             elif name == "ticket":
-                await self._say(msg, await self.s.db.read(lambda: self._ticket_summary(number)))
+                await self._say(msg, await self.db.read(lambda: self._ticket_summary(number)))
             elif name == "claim":
-                ticket = await self.s.ticket_flow.claim(number, engineer)
+                ticket = await self.flow.claim(number, engineer)
                 await self._say(msg, f"已接单 #{ticket.number}")
             elif name == "resolve":
-                ticket = await self.s.ticket_flow.resolve(number, engineer, rest)
+                ticket = await self.flow.resolve(number, engineer, rest)
                 done = f"工单 #{ticket.number} 已解决，已通知医院。"
-                if self.s.labels is not None:  # the KB loop: one tap labels the question
-                    await label_flow.ask(self.s, msg.chat, ticket, done, msg.message_id)
+                if self.ask_label is not None:  # the KB loop: one tap labels the question
+                    await self.ask_label(msg.chat, ticket, done, msg.message_id)
                 else:
                     await self._say(msg, done)
             elif name == "reopen":
-                ticket = await self.s.ticket_flow.reopen(number, engineer, rest)
+                ticket = await self.flow.reopen(number, engineer, rest)
                 await self._say(msg, f"工单 #{ticket.number} 已重新打开。")
             elif name == "assign":
                 if not rest:
-                    rest = await self.s.db.read(lambda: self._default_assignee(number, engineer))
-                target = await self.s.db.read(lambda: self.s.registry.get_engineer(rest))
+                    rest = await self.db.read(lambda: self._default_assignee(number, engineer))
+                target = await self.db.read(lambda: self.registry.get_engineer(rest))
                 if target is None:
                     await self._say(msg, f"没有工程师 {rest}。")
                     return
-                ticket = await self.s.ticket_flow.assign(number, target, engineer)
+                ticket = await self.flow.assign(number, target, engineer)
                 await self._say(msg, f"工单 #{ticket.number} 已指派给 {target.name}。")
             elif name == "note":
-                await self.s.ticket_flow.note(number, engineer, rest)
+                await self.flow.note(number, engineer, rest)
                 await self._say(msg, f"已记录内部备注（医院不可见）：#{number}")
         except TicketNotFound:
             await self._say(msg, texts.not_found(number))
@@ -183,7 +212,7 @@ class Desk:
     def _default_assignee(self, number: str, engineer: Engineer) -> str:
         """``/assign <no>`` alone: the hospital's dedicated engineer (its deputy when the
         dedicated engineer is the one assigning)."""
-        hospital = self.s.registry.get_hospital(self.s.tickets.get(number).hospital_id)
+        hospital = self.registry.get_hospital(self.tickets.get(number).hospital_id)
         if hospital is None:
             return ""
         dedicated, deputy = hospital.dedicated_engineer_id, hospital.deputy_engineer_id
@@ -191,9 +220,9 @@ class Desk:
 
     def _ticket_summary(self, number: str) -> str:
         """``/ticket``'s answer (reads the database: call it through ``db``)."""
-        t = self.s.tickets.get(number)
-        hospital = self.s.registry.get_hospital(t.hospital_id)
-        events = self.s.tickets.events(t.number)[-6:]
+        t = self.tickets.get(number)
+        hospital = self.registry.get_hospital(t.hospital_id)
+        events = self.tickets.events(t.number)[-6:]
         lines = [
             f"工单 #{t.number} [{t.urgency}] {texts.STATUS_LABELS.get(t.status, t.status)}",
             f"医院：{hospital.name if hospital else t.hospital_id}  报告人：{t.reporter_name}",
@@ -215,11 +244,11 @@ class Desk:
         """接单 on a card (in any desk chat the card was posted to)."""
         engineer = await self._engineer(press.message.platform, press.sender.user_id)
         if engineer is None:
-            await self.s.messenger.acknowledge(press, texts.only_engineers())
+            await self.messenger.acknowledge(press, texts.only_engineers())
             return
         try:
-            ticket = await self.s.ticket_flow.claim(action.number, engineer)
+            ticket = await self.flow.claim(action.number, engineer)
         except TicketError as exc:  # already claimed by someone else, among others
-            await self.s.messenger.acknowledge(press, operations.explain(exc))
+            await self.messenger.acknowledge(press, operations.explain(exc))
             return
-        await self.s.messenger.acknowledge(press, f"已接单 #{ticket.number}")
+        await self.messenger.acknowledge(press, f"已接单 #{ticket.number}")

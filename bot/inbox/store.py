@@ -166,21 +166,26 @@ class OutboxStore:
         with Session(self._engine) as session:
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
 
-    def mark_sending(self, key: str) -> bool:
-        """The adapter lets this worker's ``queued`` send go now: ``sending`` from here on.
-        False: the row is no longer this worker's queued send (taken over): do not send."""
+    def mark_sending(self, key: str | Sequence[str]) -> bool:
+        """The adapter lets this worker's ``queued`` send go now: ``sending`` from here on
+        (several keys: a message and the pages it carries, all or none). False: a row is no
+        longer this worker's queued send (taken over): nothing changed, do not send."""
+        keys = [key] if isinstance(key, str) else list(dict.fromkeys(key))
         with write_session(self._engine) as session:
             result = session.execute(
                 update(OutboxMessage)
                 .where(
-                    col(OutboxMessage.key) == key,
+                    col(OutboxMessage.key).in_(keys),
                     col(OutboxMessage.state) == OutboxState.QUEUED,
                     col(OutboxMessage.claimed_by) == self._claimant.owner,
                 )
                 .values(state=OutboxState.SENDING)
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if result.rowcount == len(keys):  # type: ignore[attr-defined]
+                return True
+            session.rollback()
+            return False
 
     def record(
         self,

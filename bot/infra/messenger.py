@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from adapters.base import (
     Adapter,
@@ -37,7 +37,7 @@ from adapters.base import (
     SendBudget,
     ShowsTyping,
 )
-from bot.inbox.models import OutboxState
+from bot.inbox.models import OutboxMessage, OutboxState
 from bot.inbox.scope import SendDeferred, handling_here
 from bot.inbox.store import OutboxStore
 from bot.infra.gateway import Database
@@ -106,11 +106,18 @@ class Messenger:
         return adapter
 
     async def send(
-        self, reply: Reply, *, key: str | None = None, retry_later: bool = False
+        self,
+        reply: Reply,
+        *,
+        key: str | None = None,
+        retry_later: bool = False,
+        carries: Sequence[str] = (),
     ) -> MessageRef | None:
         """Send once. ``key`` (default: the next key of the inbox event being handled, if
         any) makes the send durable; ``retry_later``: a failure that did not deliver releases
-        the key, so the caller (the card outbox) tries again later."""
+        the key, so the caller (the card outbox) tries again later. ``carries``: keys the
+        caller claimed (``claim``) for what this message carries (a batch of pages): they
+        become ``sending`` with ``key``, when the adapter lets the message go."""
         adapter = self._adapter(reply.chat.platform)
         if adapter is None:
             return None
@@ -119,7 +126,19 @@ class Messenger:
             key = handling.next_key()
         if key is None or self._db is None or self._outbox is None:
             return await self._send(adapter, reply)
-        return await self._send_keyed(adapter, reply, key, retry_later)
+        return await self._send_keyed(adapter, reply, key, retry_later, tuple(carries))
+
+    async def claim(self, keys: Sequence[str], chat: ChatRef) -> dict[str, OutboxMessage | None]:
+        """Claim outbox keys for a send to ``chat`` (None: this caller may send it; else the
+        earlier row). ``queued`` where the chat's adapter says when its limiter lets a send go
+        (``ReleasesSends``): ``sending`` only then (``send(..., carries=keys)``), so a send
+        still waiting at a crash is known not sent and the replay sends it."""
+        assert self._db is not None and self._outbox is not None, "claims need the outbox"
+        outbox = self._outbox
+        released = isinstance(self._adapters.get(chat.platform), ReleasesSends)
+        return await self._db.write(
+            lambda: outbox.claim_each(keys, chat.platform, chat.chat_id, queued=released)
+        )
 
     async def send_now(self, reply: Reply) -> MessageRef | None:
         """Send without recording anything (courtesy notices while the database is away)."""
@@ -135,14 +154,11 @@ class Messenger:
             return None
 
     async def _send_keyed(
-        self, adapter: Adapter, reply: Reply, key: str, retry_later: bool
+        self, adapter: Adapter, reply: Reply, key: str, retry_later: bool, carries: tuple[str, ...]
     ) -> MessageRef | None:
         assert self._db is not None and self._outbox is not None
         outbox, chat = self._outbox, reply.chat
-        released = isinstance(adapter, ReleasesSends)
-        prior = await self._db.write(
-            lambda: outbox.claim(key, chat.platform, chat.chat_id, queued=released)
-        )
+        prior = (await self.claim([key], chat))[key]
         if prior is not None:  # sent (or tried) before: a replay
             if prior.state == OutboxState.SENT and prior.message_id:
                 return MessageRef(prior.platform, prior.chat_id, prior.message_id)
@@ -153,7 +169,7 @@ class Messenger:
         async def sending() -> None:
             """The limiter lets it go: from here on the outcome may be unknown."""
             assert self._db is not None and outbox is not None
-            if not await self._db.write(lambda: outbox.mark_sending(key)):
+            if not await self._db.write(lambda: outbox.mark_sending([key, *carries])):
                 raise _TakenOver(key)
 
         try:

@@ -14,7 +14,10 @@ step, round) and its recipient, so a step carried out again after a crash or a l
 sends only what it had not: each page's own key is claimed before the message carrying it
 (a batch's message has a key of its own, the first page's with ``+``), and a page already
 sent, or whose outcome is unknown, is left out of the next batch — reported as reached, or as
-unknown (never re-sent). The webhook's POST is keyed the same way.
+unknown (never re-sent). Every key is claimed like any keyed send (``Messenger.claim``):
+``queued`` while the message waits in the adapter's rate limiter and ``sending`` with the
+message when the limiter lets it go, so a page still waiting at a ``kill -9`` is sent by the
+step's replay, once, and never reported unknown. The webhook's POST is keyed the same way.
 """
 
 from __future__ import annotations
@@ -217,7 +220,8 @@ class Pager:
         """Claim each page's key, send the pages nobody sent before as one message, and record
         its outcome under every key it carried."""
         outbox, keys = self._outbox, [key for _, key in batch]
-        prior = await self._db.write(lambda: outbox.claim_each(keys, chat.platform, chat.chat_id))
+        # ``queued`` while the message waits in the adapter's limiter: ``sending`` with it
+        prior = await self._messenger.claim(keys, chat)
         outcomes = {key: _outcome(row.state) for key, row in prior.items() if row is not None}
         fresh = [(page, key) for page, key in batch if prior[key] is None]
         if not fresh:
@@ -225,14 +229,18 @@ class Pager:
         carried = [key for _, key in fresh]
         message_key = f"{carried[0]}+{len(carried)}" if len(carried) > 1 else f"{carried[0]}+"
         reply = _page_reply(chat, [page for page, _ in fresh])
-        # a crash from here on leaves the keys ``sending``: unknown once this worker is dead
-        await self._messenger.send(reply, key=message_key, retry_later=True)
+        # a crash before the limiter lets it go leaves the keys ``queued``: the step's replay
+        # sends them; from then on ``sending``: unknown once this worker is dead
+        await self._messenger.send(reply, key=message_key, retry_later=True, carries=carried)
         row = await self._db.read(lambda: outbox.get(message_key))
         if row is None:  # proven undelivered and released: a later attempt may send them
             await self._db.write(lambda: outbox.release(carried))
             outcomes.update((key, Outcome.MISSED) for key in carried)
             return outcomes
         state = OutboxState(row.state)
+        if state is OutboxState.QUEUED:  # taken over while queued: another worker sends it
+            outcomes.update((key, Outcome.UNKNOWN) for key in carried)
+            return outcomes
         if state is OutboxState.SENDING:  # another worker holds the message key: unknown here
             state = OutboxState.UNKNOWN
         message_id, error = row.message_id, row.error

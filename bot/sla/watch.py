@@ -33,8 +33,9 @@ from bot.sla.models import SlaClock, Step
 from bot.sla.paging import Page, Pager, PageResult
 from bot.sla.pulse import Pulse
 from bot.sla.steps import SlaSteps
+from bot.tickets.flow import SystemNotes
 from bot.tickets.models import Ticket
-from bot.tickets.store import Actor, TicketStore
+from bot.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class SlaWatch:
         self.roster = roster
         self._pager = pager
         self._tickets = tickets
+        #: the SLA's audit notes on tickets, written as the ticket flow's (``SystemNotes``)
+        self._notes = SystemNotes(db, tickets, "SLA")
         self._registry = registry
         self._messenger = messenger
         self._desks = tuple(desk_chats)
@@ -251,8 +254,7 @@ class SlaWatch:
             await self._messenger.send(Reply(chat=desk, text=text), key=key)
 
     async def _audit(self, number: str, text: str) -> None:
-        tickets = self._tickets
-        await self._db.write(lambda: tickets.add_note(number, Actor.system("SLA"), text))
+        await self._notes.note(number, text)
 
     # -- engineers' actions --------------------------------------------------------------------
 

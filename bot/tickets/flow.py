@@ -1,10 +1,11 @@
 """The ticket flow: opening, claiming, relaying and resolving tickets, from any surface.
 
 The conversation pipeline, the chat desk (``bot/desk/commands.py``), the web console
-(``bot/web``) and the workflows all call one ``TicketFlow`` (``Services.ticket_flow``), so a
-claim, a resolution or a reply follows the same rules and has the same effects wherever it is
-done: the ticket store decides (and audits), the hospital's thread is told, the desk cards are
-re-rendered. Errors are the ticket store's (``TicketError`` and subclasses); each surface
+(``bot/web``), the workflows and the SLA watch (``SystemNotes``) all write tickets through it,
+so a claim, a resolution or a reply follows the same rules and has the same effects wherever
+it is done: the ticket store decides (and audits), the hospital's thread is told, the desk
+cards are re-rendered. Only this module and the transactions it runs (``bot.tickets.opening``)
+call the store's writing methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's (``TicketError`` and subclasses); each surface
 turns them into its own sentences (``bot.tickets.operations.explain``).
 
 Opening a ticket follows one order everywhere, because the contract's audit record must
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import secrets
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -37,15 +37,17 @@ from bot.registry.sessions import transaction
 from bot.tickets import incidents
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Direction, Status, Ticket
-from bot.tickets.opening import Opening, hospital_thread
-from bot.tickets.operations import WEB_PLATFORM
-from bot.tickets.store import (
-    Actor,
-    AlreadyClaimed,
-    InvalidTransition,
-    ThreadEntry,
-    TicketStore,
+from bot.tickets.opening import (
+    DirectTicket,
+    IncidentReport,
+    Opening,
+    PhoneCall,
+    hospital_thread,
+    join_incident,
+    phone_ticket,
 )
+from bot.tickets.operations import WEB_PLATFORM
+from bot.tickets.store import Actor, AlreadyClaimed, By, InvalidTransition, TicketStore
 
 if TYPE_CHECKING:
     from bot.broadcasts import Broadcasts
@@ -173,20 +175,40 @@ class TicketFlow:
         """A ticket registered on the web form (runs on the database's writer). The text is
         redacted here, like chat questions; the card goes to the desks through the outbox."""
         clean = self.redact(question.strip())
-        ticket = self.tickets.open_ticket(
-            hospital_id=hospital.id,
-            reporter_platform=WEB_PLATFORM,
-            reporter_user_id=reporter_id,
-            reporter_name=reporter_name,
-            source_platform=WEB_PLATFORM,
-            source_chat_id=hospital.id,
-            source_message_id=f"form-{secrets.token_hex(6)}",
-            question=clean,
-            category=category,
-            urgency=urgency,
-            thread=[ThreadEntry(Direction.HOSPITAL, reporter_name, clean, now)],
+        form = DirectTicket(
+            WEB_PLATFORM, hospital, reporter_id, reporter_name, clean, now, category, urgency
         )
+        ticket = form.write(self.tickets)
         self.desk.notify()
+        return ticket
+
+    def open_phone_ticket(self, call: PhoneCall, then: Callable[[Ticket], object]) -> Ticket:
+        """A phone call's ticket, opened and accepted with ``then`` (its level) in one
+        transaction (runs on the database's writer); the card goes out through the outbox."""
+        ticket = phone_ticket(self.db.engine, self.tickets, call, then)
+        self.desk.notify()
+        return ticket
+
+    async def join_incident(self, report: IncidentReport) -> Ticket | None:
+        """An outage report joins the hospital's open P1 (None: there is none, open one):
+        written in one transaction (``bot.tickets.opening.join_incident``), then the
+        reporter is told how many reported it and the desk cards are re-rendered."""
+        stores = (self.tickets, self.exchanges, self.links)
+        joined = await self.db.write(partial(join_incident, self.db.engine, stores, report))
+        if joined is None:
+            return None
+        ticket, count = joined
+        msg = report.msg
+        told = await self.messenger.send(
+            Reply(
+                chat=msg.chat,
+                text=texts.incident_joined(ticket.number, count),
+                reply_to=msg.message_id,
+            )
+        )
+        if told is not None:
+            await self.db.write(partial(self._link, told, ticket.number, Side.HOSPITAL))
+        await self.cards.refresh(ticket.number)
         return ticket
 
     # -- engineers ---------------------------------------------------------------------------
@@ -251,6 +273,13 @@ class TicketFlow:
             return ticket
 
         ticket = await self.db.write(change)
+        await self.cards.refresh(ticket.number)
+        return ticket
+
+    async def correct_category(self, number: str, category: str, by: By) -> Ticket:
+        """One tap on a category button (an engineer, or the reporter on their own ticket):
+        the store's audited ``category_changed`` event, then the cards are re-rendered."""
+        ticket = await self.db.write(lambda: self.tickets.set_category(number, category, by))
         await self.cards.refresh(ticket.number)
         return ticket
 
@@ -366,6 +395,10 @@ class TicketFlow:
         )
         return reopened
 
+    async def hospital_close(self, ticket: Ticket, author: Actor) -> Ticket:
+        """The hospital confirms its resolved ticket is done (the console's 关闭)."""
+        return await self.db.write(lambda: self.tickets.close(ticket.number, author))
+
     async def _tell_reporters(self, ticket: Ticket, text: str) -> None:
         """Say ``text`` to everyone who joined the incident: one message per chat, replying
         to the latest report there and mentioning each reporter (the ticket's own reporter is
@@ -392,3 +425,17 @@ class TicketFlow:
             return False
         self._link(ref, number, side)
         return True
+
+
+class SystemNotes:
+    """Audit notes the bot's own machinery writes on tickets (the SLA watch's warnings,
+    pages and pauses). Built before the flow, which needs the SLA watch to open tickets."""
+
+    def __init__(self, db: Database, tickets: TicketStore, who: str) -> None:
+        self._db = db
+        self._tickets = tickets
+        self._actor = Actor.system(who)
+
+    async def note(self, number: str, text: str) -> None:
+        tickets, actor = self._tickets, self._actor
+        await self._db.write(lambda: tickets.add_note(number, actor, text))

@@ -1,23 +1,38 @@
-"""Opening a ticket in one transaction, and where a ticket's conversation is.
+"""How tickets come in, each in one transaction, and where a ticket's conversation is.
 
-The ticket, its thread's outcome and message links, and the link to a notice the thread
-replied to are written together: a crash leaves either all of them or none, so a later
-「还是不行」 never opens a second ticket for the same conversation.
+A chat question's ticket (``Opening``): the ticket, its thread's outcome and message links,
+and the link to a notice the thread replied to are written together: a crash leaves either
+all of them or none, so a later 「还是不行」 never opens a second ticket for the same
+conversation. A phone call's ticket (``phone_ticket``) is opened, accepted and given its
+level together; an outage report joining the hospital's open P1 (``join_incident``) records
+its exchange, link, message and reporter together.
+
+These run on the database's writer for ``TicketFlow`` (``bot.tickets.flow``), which tells
+the hospital and the desks afterwards; only the flow and this module call the ticket store's
+writing methods (``tests/tickets/test_flow_owns_writes.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
 from adapters.base import ChatRef, IncomingMessage
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
-from bot.registry.models import Hospital
+from bot.conversation.said import Said, record
+from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
+from bot.tickets import incidents
 from bot.tickets.category_guess import guess_category
-from bot.tickets.links import Side
-from bot.tickets.models import Ticket
-from bot.tickets.store import Actor, ThreadEntry
+from bot.tickets.incidents import IncidentReporter
+from bot.tickets.links import LinkStore, Side
+from bot.tickets.models import Direction, Ticket
+from bot.tickets.store import Actor, ThreadEntry, TicketStore
 
 if TYPE_CHECKING:
     from bot.tickets.flow import TicketFlow
@@ -100,3 +115,125 @@ class Opening:
                         ticket.number, Actor.bot(), f"关联通知 #{linked.id}：{linked.title}"
                     )
             return ticket, True
+
+
+#: A phone ticket's reporter and source platform (its channel).
+PHONE = "phone"
+
+
+@dataclass(frozen=True)
+class DirectTicket:
+    """A ticket registered directly rather than from a chat thread: on the console's form
+    (channel ``web``) or for a phone call (``phone``); its texts already redacted."""
+
+    channel: str
+    hospital: Hospital
+    reporter_id: str
+    reporter_name: str
+    question: str
+    now: dt.datetime
+    category: str = "consult"
+    urgency: str = "P3"
+
+    def write(self, tickets: TicketStore) -> Ticket:
+        ref = "call" if self.channel == PHONE else "form"
+        return tickets.open_ticket(
+            hospital_id=self.hospital.id,
+            reporter_platform=self.channel,
+            reporter_user_id=self.reporter_id,
+            reporter_name=self.reporter_name,
+            source_platform=self.channel,
+            source_chat_id=self.hospital.id,
+            source_message_id=f"{ref}-{secrets.token_hex(6)}",
+            question=self.question,
+            category=self.category,
+            urgency=self.urgency,
+            thread=[ThreadEntry(Direction.HOSPITAL, self.reporter_name, self.question, self.now)],
+        )
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    """A call ``engineer`` took, to register as ``ticket`` (channel ``phone``) they accept."""
+
+    engineer: Engineer
+    ticket: DirectTicket
+
+
+def phone_ticket(
+    engine: Engine, tickets: TicketStore, call: PhoneCall, then: Callable[[Ticket], object]
+) -> Ticket:
+    """Open a ticket for a call and accept it for the engineer who took it, and ``then``
+    (its escalation level) in the same transaction: a crash leaves all or nothing."""
+    with transaction(engine):
+        ticket = call.ticket.write(tickets)
+        ticket = tickets.claim(ticket.number, call.engineer.id)
+        then(ticket)
+        return ticket
+
+
+class OfflinePhoneTickets:
+    """Phone tickets registered with no bot running (the ``service call`` CLI): the same
+    transaction as ``TicketFlow.open_phone_ticket``; the card goes out when the bot's card
+    outbox next looks for tickets without one."""
+
+    def __init__(self, engine: Engine, tickets: TicketStore) -> None:
+        self._engine = engine
+        self._tickets = tickets
+
+    def open_phone_ticket(self, call: PhoneCall, then: Callable[[Ticket], object]) -> Ticket:
+        return phone_ticket(self._engine, self._tickets, call, then)
+
+
+@dataclass(frozen=True)
+class IncidentReport:
+    """An outage report that may join the hospital's open P1 (``join_incident``)."""
+
+    msg: IncomingMessage
+    hospital: Hospital
+    #: The report's text, already redacted.
+    text: str
+    #: The P1 must have been opened since then.
+    since: dt.datetime
+    now: dt.datetime
+
+
+def join_incident(
+    engine: Engine,
+    stores: tuple[TicketStore, ExchangeStore, LinkStore],
+    report: IncidentReport,
+) -> tuple[Ticket, int] | None:
+    """Join the report to the hospital's newest P1 opened since ``report.since`` (None:
+    there is none). The report is recorded as an escalated exchange of that ticket, its
+    message linked to and kept on the ticket, and the reporter added to the incident, in one
+    transaction; returns the ticket and how many people reported it in all."""
+    tickets, exchanges, links = stores
+    msg, hospital = report.msg, report.hospital
+    with transaction(engine):
+        ticket = incidents.open_incident(engine, hospital.id, report.since)
+        if ticket is None:
+            return None
+        said = Said.of(msg, report.text)
+        exchange = record(exchanges, hospital, said, msg.message_id, Outcome.PENDING, "urgent")
+        exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
+        links.link(
+            msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+        )
+        tickets.append_message(
+            ticket.number, Direction.HOSPITAL, said.author(hospital), report.text, msg.ref
+        )
+        count = incidents.join(
+            engine,
+            ticket,
+            IncidentReporter(
+                ticket_id=ticket.id or 0,
+                platform=msg.chat.platform,
+                chat_id=msg.chat.chat_id,
+                thread_id=msg.chat.thread_id,
+                message_id=msg.message_id,
+                user_id=msg.sender.user_id,
+                name=msg.sender.display_name,
+                joined_at=report.now,
+            ),
+        )
+        return ticket, count

@@ -1,9 +1,10 @@
-"""What the conversation pipeline, the desk, the console and the workflows share.
+"""The composition root's collaborators, and the bot's settings in chats.
 
 ``Services`` is wired once by the composition root (``bot.app.build_app``) with every
-collaborator passed to its constructor and is frozen: nothing is patched in later. The card
-outbox is built over the services (it renders cards from their stores), so the services hold
-it through a port (``DeskPort``) that the composition root binds once.
+collaborator passed to its constructor and is frozen: nothing is patched in later. It is the
+root's bag: the conversation pipeline and the desk get only what they use, by name
+(``bot.wiring``); the console and the workflows' chat commands still take it. The card outbox
+is woken by the ticket flow through a port (``DeskPort``) that the composition root binds once.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class PublicUrl:
 
 @dataclass(frozen=True, eq=False)
 class Services:
-    """The collaborators of the conversation pipeline, the desk, the console and the
-    workflows, wired once by the composition root (``bot.app.build_app``) and never changed."""
+    """Every collaborator the composition root (``bot.app.build_app``) wires, once and never
+    changed; handed whole only to the console and the workflows' chat commands."""
 
     engine: AnswerEngine
     #: Every database call of async code goes through it (``await db.read/write(fn)``).

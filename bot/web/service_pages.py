@@ -309,7 +309,7 @@ def routes(console: Console) -> APIRouter:
 
         def register() -> Ticket:
             return register_call(
-                services.tickets,
+                services.ticket_flow,
                 services.workflows.remote,
                 services.redact,
                 hospital,

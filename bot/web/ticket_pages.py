@@ -390,7 +390,7 @@ def routes(console: Console) -> APIRouter:
             await services.ticket_flow.hospital_reopen(ticket, hospital, actor, who, text)
             return "reopened"
         if name == "close":
-            await db.write(lambda: services.tickets.close(ticket.number, actor))
+            await services.ticket_flow.hospital_close(ticket, actor)
             return "closed"
         raise HTTPException(404)
 

@@ -9,22 +9,31 @@ thread to tell, so replies to the hospital are made by phone.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable
+from typing import Protocol
 
 from bot.registry.models import Engineer, Hospital
-from bot.tickets.models import Direction, Ticket
-from bot.tickets.store import ThreadEntry, TicketStore
+from bot.tickets.models import Ticket
+from bot.tickets.opening import PHONE, DirectTicket, PhoneCall
 from bot.workflows.errors import WorkflowError
 from bot.workflows.models import Level
 from bot.workflows.remote import RemoteAccess
 
-PHONE = "phone"
+__all__ = ["MAX_QUESTION", "PHONE", "PhoneTickets", "register_call"]
+
 MAX_QUESTION = 4000
 
 
+class PhoneTickets(Protocol):
+    """Who writes a phone ticket: the running bot's ``TicketFlow`` (which wakes the card
+    outbox), or ``bot.tickets.opening.OfflinePhoneTickets`` for the CLI."""
+
+    def open_phone_ticket(self, call: PhoneCall, then: Callable[[Ticket], object]) -> Ticket:
+        """Open and accept the call's ticket, and ``then``, in one transaction."""
+
+
 def register_call(
-    tickets: TicketStore,
+    tickets: PhoneTickets,
     remote: RemoteAccess,
     redact: Callable[[str], str],
     hospital: Hospital,
@@ -36,25 +45,15 @@ def register_call(
     category: str = "consult",
     urgency: str = "P3",
 ) -> Ticket:
-    """Open, accept and mark as phone a ticket for a call; texts are redacted here. The
-    caller wakes the card outbox (a running bot's ``Services.desk.notify``)."""
+    """Open, accept and mark as phone a ticket for a call, in one transaction (runs on the
+    database's writer); texts are redacted here."""
     clean = redact(question.strip())
     if not clean or len(clean) > MAX_QUESTION:
         raise WorkflowError(f"请写下来电的问题（1–{MAX_QUESTION} 个字符）。")
     caller_name = redact(caller.strip())[:64] or "来电"
-    ticket = tickets.open_ticket(
-        hospital_id=hospital.id,
-        reporter_platform=PHONE,
-        reporter_user_id=f"call-by-{engineer.id}",
-        reporter_name=caller_name,
-        source_platform=PHONE,
-        source_chat_id=hospital.id,
-        source_message_id=f"call-{secrets.token_hex(6)}",
-        question=clean,
-        category=category,
-        urgency=urgency,
-        thread=[ThreadEntry(Direction.HOSPITAL, caller_name, clean, now)],
+    reporter = f"call-by-{engineer.id}"
+    ticket = DirectTicket(PHONE, hospital, reporter, caller_name, clean, now, category, urgency)
+    call = PhoneCall(engineer, ticket)
+    return tickets.open_phone_ticket(
+        call, lambda ticket: remote.set_level(ticket.number, Level.PHONE, engineer.id)
     )
-    ticket = tickets.claim(ticket.number, engineer.id)
-    remote.set_level(ticket.number, Level.PHONE, engineer.id)
-    return ticket

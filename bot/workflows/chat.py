@@ -170,7 +170,7 @@ class ServiceChat:
             raise WorkflowError(f"没有医院 {a[0]}。")
         ticket = await self.s.db.writing(
             register_call,
-            self.s.tickets,
+            self.s.ticket_flow,
             self.w.remote,
             self.s.redact,
             hospital,
@@ -179,7 +179,6 @@ class ServiceChat:
             question=" ".join(a[1:]),
             now=self.s.clock(),
         )
-        self.s.desk.notify()
         await self._say(msg, f"电话工单 #{ticket.number} 已登记并由您受理。")
 
     # ---- telling the hospital -----------------------------------------------------------------

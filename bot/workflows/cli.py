@@ -20,16 +20,18 @@ from bot.workflows.times import parse_day, parse_local, shown
 
 
 def _open(args: argparse.Namespace) -> tuple[ServiceWorkflows, Any, Any]:
-    """The workflows, the registry and the ticket store over the configured database."""
+    """The workflows, the registry and the phone tickets' writer over the configured database."""
     from zoneinfo import ZoneInfo
 
     from bot.registry.store import RegistryStore
+    from bot.tickets.opening import OfflinePhoneTickets
     from bot.tickets.store import TicketStore
 
     settings = settings_from(args)
     db = open_db(settings)
     zone = ZoneInfo(settings.reports.timezone)
-    return ServiceWorkflows.over(db, zone), RegistryStore(db), TicketStore(db)
+    phone = OfflinePhoneTickets(db, TicketStore(db))
+    return ServiceWorkflows.over(db, zone), RegistryStore(db), phone
 
 
 def _admin(value: str) -> tuple[str, str]:

@@ -177,6 +177,11 @@ async def test_one_outage_many_reporters_one_p1(
         what="the card listing the other reporters",
     )
     assert len(tg.sent_messages(DESK)) == 1  # one card, updated, not one per report
+    # each report joined the ticket's conversation and is linked to it (one transaction)
+    kept = [m.text for m in bot.services.tickets.messages(number)]
+    assert "HIS进不去了 整个病区都登不上" in kept and "医生站全部登不上了！！" in kept
+    link = bot.services.links.ticket_for("telegram", str(H1_CHAT), str(third["message_id"]))
+    assert link is not None and link.ticket_number == number
 
     tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
     await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))

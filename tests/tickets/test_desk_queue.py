@@ -112,6 +112,18 @@ def services(
     db.close()
 
 
+def desk_queue(services: Any) -> DeskQueue:
+    return DeskQueue(
+        db=services.db,
+        tickets=services.tickets,
+        cards=services.cards,
+        messenger=services.messenger,
+        desk_chats=services.settings.desk_chats,
+        clock=services.clock,
+        settings=SETTINGS,
+    )
+
+
 def desk_texts(services: Any) -> list[str]:
     return [s.text for s in services.adapter.said if s.chat_id == DESK.chat_id]
 
@@ -132,7 +144,7 @@ def p3s(open_ticket: Callable[..., Ticket], n: int) -> list[str]:
 async def test_a_p1_card_overtakes_the_backlog_of_p3_cards(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     backlog = p3s(open_ticket, 3)
     wait = await queue.run_once()
     assert carded(services) == backlog[:1]  # one non-urgent card, then the pace holds
@@ -152,7 +164,7 @@ async def test_a_non_urgent_card_waits_until_the_chats_limiter_has_room_for_an_u
 ) -> None:
     """Telegram's group budget as the adapter declares it: a burst of 3, one every 3 s."""
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     urgent = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]
     backlog = p3s(open_ticket, 1)
     # two urgent cards filled 2 of the bucket's 3: a P3 now would leave no room for a P1
@@ -170,7 +182,7 @@ async def test_a_non_urgent_card_waits_until_the_chats_limiter_has_room_for_an_u
 async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_once(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock, engine: Engine
 ) -> None:
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
     waiting = p3s(open_ticket, 7)
     await queue.run_once()
@@ -198,7 +210,7 @@ async def test_a_saturated_desk_gets_one_digest_covering_each_waiting_ticket_onc
 async def test_an_old_waiting_ticket_is_digested_and_after_the_storm_cards_come_back(
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     first = p3s(open_ticket, 1)
     await queue.run_once()
     assert carded(services) == first
@@ -237,11 +249,11 @@ async def test_a_restart_after_a_digest_went_out_does_not_post_it_again(
 
     monkeypatch.setattr(DigestStore, "record", crash)
     with pytest.raises(RuntimeError):
-        await DeskQueue(services, SETTINGS).run_once()
+        await desk_queue(services).run_once()
     assert len(posted()) == 1
     monkeypatch.undo()
     clock.advance(minutes=1)
-    restarted = DeskQueue(services, SETTINGS)  # a new process: a fresh pace, same tables
+    restarted = desk_queue(services)  # a new process: a fresh pace, same tables
     assert await restarted.run_once() is None
     (said,) = posted()
     assert len(desk_texts(services)) == 1 and carded(services) == []
@@ -258,7 +270,7 @@ async def test_a_follow_up_on_an_unclaimed_ticket_is_kept_off_a_desk_without_roo
     services: Any, open_ticket: Callable[..., Ticket], clock: FakeClock
 ) -> None:
     services.adapter.budget = GROUP
-    cards = CardOutbox(services, SETTINGS)  # not started: the test runs its queue's passes
+    cards = CardOutbox(desk_queue(services))  # not started: the test runs its queue's passes
     services.desk.bind(cards)
     queue = cards.queue
     waiting = services.tickets.get(p3s(open_ticket, 1)[0])
@@ -294,7 +306,7 @@ async def test_more_p1s_than_the_limiter_sends_in_seconds_get_one_urgent_digest(
     """A burst of 3 and one every 3 s: 4 cards leave within 5 s, 8 P1s would take 15 s."""
     services.registry.add_identity("telegram", 5001, "e01")  # h001's dedicated engineer
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     flood = [
         open_ticket(urgency="P1", question=f"第{i}个院区HIS全部登录不了").number for i in range(7)
     ]
@@ -335,7 +347,7 @@ async def test_a_p1_card_whose_send_got_no_answer_is_not_listed_again_in_a_diges
     """The card left (claimed only when the limiter let it go) and no answer came: it almost
     surely arrived. It is not re-posted, nor listed in the next urgent digest (shown twice)."""
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     services.adapter.unanswered.add("机房UPS断电")
     lost = open_ticket(urgency="P1", question="机房UPS断电，全院停机").number
     await queue.run_once()
@@ -357,7 +369,7 @@ async def test_a_single_p1_waits_for_the_desks_next_slot_and_gets_its_own_card(
     """Not handed to the adapter early (where it would queue behind the desk's other
     messages): it goes when the budget lets it leave at once."""
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     for _ in range(5):
         queue.pace.entering(DESK)  # five messages just went to the desk: 3 now, then +3, +6 s
     p1 = open_ticket(urgency="P1", question="全院HIS登录不了").number
@@ -379,7 +391,7 @@ async def test_at_saturation_each_slot_carries_every_waiting_p1_before_any_p3(
     """The desk's budget spent, P3s and their digest overdue: the next slot goes to the P1s —
     one urgent digest listing all that wait then — and the P3s only get the slot after."""
     services.adapter.budget = GROUP
-    queue = DeskQueue(services, SETTINGS)
+    queue = desk_queue(services)
     backlog = p3s(open_ticket, 6)
     clock.advance(seconds=61)  # saturated and overdue
     for _ in range(3):
@@ -408,7 +420,7 @@ async def test_a_card_changed_while_the_desk_has_no_room_is_edited_when_it_has(
     """An edit spends the desk's budget like a message (in a P1 storm, incidents joined by
     other hospitals re-rendered cards and took the slots the next P1s waited for)."""
     services.adapter.budget = GROUP
-    cards = CardOutbox(services, SETTINGS)  # not started: the test runs its queue's passes
+    cards = CardOutbox(desk_queue(services))  # not started: the test runs its queue's passes
     services.desk.bind(cards)
     queue = cards.queue
     p1s = [open_ticket(urgency="P1", question=f"全院第{i}个系统停了").number for i in range(2)]

@@ -204,3 +204,23 @@ async def test_a_send_released_while_the_database_is_down_is_not_sent(
             event.remove(engine, "before_cursor_execute", refuse)
     assert ref is not None and texts(tg) == ["答复"]
     assert await state(db, KEY) == (OutboxState.SENT, ref.message_id)
+
+
+def test_a_message_and_the_keys_it_carries_become_sending_together_or_not_at_all(
+    engine: Engine,
+) -> None:
+    """A batch of pages: the message's key and each page's go ``sending`` in one step; if
+    one of them is no longer this worker's queued send, none does (nothing is sent)."""
+    from bot.cluster.claims import Claimant
+
+    mine = OutboxStore(engine, claimant=Claimant("worker-a", exclusive=False))
+    other = OutboxStore(engine, claimant=Claimant("worker-b", exclusive=False))
+    assert mine.claim_each(["msg", "page-1"], "telegram", "5001", queued=True) == {
+        "msg": None,
+        "page-1": None,
+    }
+    assert other.claim("page-2", "telegram", "5001", queued=True) is None
+    assert not mine.mark_sending(["msg", "page-1", "page-2"])  # page-2 is worker-b's
+    assert [mine.get(k).state for k in ("msg", "page-1")] == ["queued", "queued"]  # type: ignore[union-attr]
+    assert mine.mark_sending(["msg", "page-1"])
+    assert [mine.get(k).state for k in ("msg", "page-1")] == ["sending", "sending"]  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from adapters.base import ChatRef, DeliveryError, MessageRef, Reply
+from adapters.base import ChatRef, DeliveryError, MessageRef, OnRelease, Reply
 from bot.cluster.claims import Claimant, worker_lease
 from bot.cluster.leases import LeaseStore
 from bot.duty import DutySettings, Post, WorkCalendar
@@ -69,6 +69,23 @@ class Platform(MemoryAdapter):
 
     def to(self, chat: str) -> list[str]:
         return [s.reply.text for s in self.said if s.reply.chat.chat_id == chat]
+
+
+class LimitedPlatform(Platform):
+    """``Platform`` with a rate limiter that says when it lets a send go (``ReleasesSends``):
+    a send matching one of ``holds`` waits in the limiter (listed in ``held``) until its
+    event is set."""
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        waiting = [release for matches, release in self.holds if matches(reply)]
+        if waiting:
+            self.held.append(reply)
+            self.changes.bump()
+        for release in waiting:
+            await release.wait()
+        await on_release()
+        self.holds = [(m, r) for m, r in self.holds if r not in waiting]
+        return await self.send(reply)
 
 
 @dataclass
@@ -359,3 +376,47 @@ async def test_a_step_not_marked_done_is_finished_at_the_next_round_without_send
     assert again.replay and again.key == breach.key
     assert len(env.platform.said) == 3 and w.watch.steps.pending() == 0
     assert not any("呼叫结果未知" in t for t in env.trail(ticket.number))
+
+
+@pytest.mark.parametrize("opening", [False, True], ids=["breach page", "P1 opening page"])
+async def test_a_page_waiting_in_the_limiter_at_a_kill_is_sent_once_by_the_replay(
+    env: Env, opening: bool
+) -> None:
+    """A page still in the adapter's rate limiter when the process dies was never sent: its
+    key is ``queued`` (``sending`` only once the limiter lets the message go), so the next
+    process's replay of the step sends it, once, and nobody reads "outcome unknown"."""
+    platform = env.platform = LimitedPlatform()
+    first = env.worker(exclusive())
+    limiter = asyncio.Event()  # never set: the page waits until the process dies
+    platform.holds.append((lambda reply: reply.chat.chat_id == ONCALL, limiter))
+    if opening:
+        ticket = env.open_ticket(urgency="P1")
+        hospital = env.registry.get_hospital(ticket.hospital_id)
+        assert hospital is not None
+        await first.watch.ticket_opened(ticket, hospital)
+        step = f"sla:{ticket.number}:accept:p1:0"
+        tasks = list(first.watch._paging)
+    else:
+        ticket = env.breached_p1(first)
+        step = breach_key(ticket.number)
+        tasks = [asyncio.create_task(first.watch.tick())]
+    await platform.wait_until(lambda: bool(platform.held), "the on-call page in the limiter")
+    await sent(first, f"{step}:dm:telegram:{LEAD}")
+    page_key = f"{step}:dm:telegram:{ONCALL}"
+    held = await first.db.read(lambda: first.outbox.get(page_key))
+    assert held is not None and held.state == OutboxState.QUEUED
+    for task in tasks:
+        await kill(task, first)  # kill -9: the page never left the limiter
+    assert platform.to(ONCALL) == []
+    platform.holds.clear()  # the next process's limiter lets it go
+
+    second = env.worker(exclusive())
+    assert await second.db.write(second.outbox.interrupted) == 0  # nothing became unknown
+    (replayed,) = await second.watch.tick()
+    assert replayed.replay and replayed.key == step
+    assert len(platform.to(ONCALL)) == 1 and len(platform.to(LEAD)) == 1  # each paged once
+    row = await second.db.read(lambda: second.outbox.get(page_key))
+    assert row is not None and row.state == OutboxState.SENT
+    assert not any("呼叫结果未知" in line for line in env.trail(ticket.number))
+    assert await second.watch.tick() == []
+    assert len(platform.to(ONCALL)) == 1

@@ -4,6 +4,7 @@ in order, and every step in the ticket's audit trail."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
@@ -11,10 +12,12 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.infra.clock import as_utc
+from bot.registry.models import Engineer, Hospital
 from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.registry.store import RegistryStore
 from bot.routing import ActionCodec, encode
 from bot.tickets.models import Ticket
+from bot.tickets.opening import PHONE, DirectTicket, PhoneCall
 from bot.tickets.store import TicketStore
 from bot.workflows import ServiceWorkflows, WorkflowError
 from bot.workflows.actions import Verb, WorkflowAction
@@ -275,3 +278,48 @@ def test_typed_text_is_masked_on_its_way_in(
     flows.upgrades.record(u.id or 0, Stage.TEST_ENV, "e01", dt.date(2026, 3, 2), "联系 13812345678")
     (step,) = flows.upgrades.get(u.id or 0).steps
     assert "13812345678" not in step.notes
+
+
+# -- phone calls -----------------------------------------------------------------------------------
+
+
+def test_a_phone_call_is_opened_accepted_and_levelled_in_one_transaction(
+    flows: ServiceWorkflows, store: TicketStore, registry: RegistryStore, engine: Engine
+) -> None:
+    from bot.tickets.opening import OfflinePhoneTickets
+    from bot.workflows.calls import register_call
+
+    hospital, engineer = registry.get_hospital("h001"), registry.get_engineer("e01")
+    assert hospital is not None and engineer is not None
+    phone = OfflinePhoneTickets(engine, store)
+    now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    ticket = register_call(
+        phone,
+        flows.remote,
+        str,
+        hospital,
+        engineer,
+        caller="李老师",
+        question="挂号打不开",
+        now=now,
+    )
+    assert (ticket.status, ticket.accepted_by, ticket.source_platform) == (
+        "accepted",
+        "e01",
+        "phone",
+    )
+    assert flows.remote.level(ticket.number) == "phone"
+    assert _kinds(store, ticket.number)[:2] == ["opened", "accepted"]
+
+    def broken(_: Ticket) -> None:  # the level fails to be written: nothing is kept
+        raise RuntimeError("disk full")
+
+    call = _call(hospital, engineer, now)
+    call = dataclasses.replace(call, ticket=dataclasses.replace(call.ticket, question="第二个电话"))
+    with pytest.raises(RuntimeError):
+        phone.open_phone_ticket(call, broken)
+    assert [t.question for t in store.list_for_hospital("h001")] == ["挂号打不开"]
+
+
+def _call(hospital: Hospital, engineer: Engineer, now: dt.datetime) -> PhoneCall:
+    return PhoneCall(engineer, DirectTicket(PHONE, hospital, "call-by-e01", "来电", "问题", now))

@@ -67,3 +67,19 @@ def test_the_core_imports_no_platform_library(package: str) -> None:
         if name.startswith("adapters.") and name != "adapters.base"
     ]
     assert adapter_users == []
+
+
+def test_the_pipeline_and_the_desk_never_see_the_services_bag() -> None:
+    """The conversation and the desk get their collaborators by name from the composition
+    root (``bot/wiring.py``), never the whole ``Services``."""
+    users = []
+    for package in ("bot/conversation", "bot/desk"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module == "bot.tickets.services"
+                    and any(alias.name == "Services" for alias in node.names)
+                ):
+                    users.append(str(path.relative_to(ROOT)))
+    assert users == []

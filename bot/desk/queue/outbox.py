@@ -25,17 +25,20 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from adapters.base import BudgetMeter, ChatRef, SendBudget
+from bot.desk.posting import DeskCards
 from bot.desk.queue.digest import digest_reply
 from bot.desk.queue.models import DeskDigest
 from bot.desk.queue.settings import DeskSettings
 from bot.desk.queue.store import DigestStore, cards_of_unknown_outcome
 from bot.infra.clock import Clock
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.tickets.models import URGENT, Ticket
-from bot.tickets.services import Services
+from bot.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +114,36 @@ class DeskPace:
 class DeskQueue:
     """One pass over every desk chat: urgent cards, then what the pace allows."""
 
-    def __init__(self, services: Services, settings: DeskSettings) -> None:
-        self._s = services
+    def __init__(
+        self,
+        *,
+        db: Database,
+        tickets: TicketStore,
+        cards: DeskCards,
+        messenger: Messenger,
+        desk_chats: Sequence[ChatRef],
+        clock: Clock,
+        settings: DeskSettings,
+    ) -> None:
+        """``cards``: posts and re-renders the tickets' cards (and renders a digest's lines);
+        ``desk_chats``: every engineers' desk chat."""
+        self._db = db
+        self._tickets = tickets
+        self._cards = cards
+        self._messenger = messenger
+        self._desk_chats = tuple(desk_chats)
+        self._clock = clock
         self._settings = settings
-        self._digests = DigestStore(services.db.engine, services.clock)
-        self.pace = DeskPace(
-            settings.non_urgent_per_minute, services.messenger.send_budget, services.clock
-        )
-        self._desks = {(d.platform, d.chat_id) for d in services.settings.desk_chats}
+        self._digests = DigestStore(db.engine, clock)
+        self.pace = DeskPace(settings.non_urgent_per_minute, messenger.send_budget, clock)
+        self._desks = {(d.platform, d.chat_id) for d in self._desk_chats}
         #: The desk chats this worker posts to (None: all). With several workers each desk
         #: chat's queue is claimed by one of them (``CardOutbox.serve``), because what goes
         #: when is decided from that chat's modelled limiter, which lives in one process.
         self.serving: set[tuple[str, str]] | None = None
         #: per desk chat: tickets whose card (or digest line) changed while it had no room
         self._stale: dict[tuple[str, str], dict[str, None]] = {}
-        services.messenger.observe(self._entering)
+        messenger.observe(self._entering)
 
     def refresh_later(self, number: str, desk: ChatRef) -> None:
         """Re-render the ticket's card in ``desk`` when its rate has room (an edit spends it
@@ -147,7 +165,7 @@ class DeskQueue:
         finished, never cut off)."""
         desks = [
             d
-            for d in self._s.settings.desk_chats
+            for d in self._desk_chats
             if self.serving is None or (d.platform, d.chat_id) in self.serving
         ]
         waits = [await self._serve(desk, stopping) for desk in desks]
@@ -160,10 +178,10 @@ class DeskQueue:
         raised to P1/P2 since (they get a card of their own); and the ids of the latter (reads
         the db)."""
         covered = self._digests.covered_in(desk.platform, desk.chat_id)
-        went = cards_of_unknown_outcome(self._s.db.engine, desk.platform, desk.chat_id)
+        went = cards_of_unknown_outcome(self._db.engine, desk.platform, desk.chat_id)
         waiting = [
             t
-            for t in self._s.tickets.tickets_without_card_in(desk.platform, desk.chat_id)
+            for t in self._tickets.tickets_without_card_in(desk.platform, desk.chat_id)
             if t.number not in went
         ]
         raised = {
@@ -174,11 +192,9 @@ class DeskQueue:
     async def _serve(self, desk: ChatRef, stopping: Callable[[], bool]) -> float | None:
         failed: set[str] = set()  # a send that failed is retried at the next pass, not now
         while not stopping():
-            waiting, raised = await self._s.db.read(partial(self._waiting, desk))
+            waiting, raised = await self._db.read(partial(self._waiting, desk))
             waiting = [t for t in waiting if t.number not in failed]
-            unsent = await self._s.db.read(
-                partial(self._digests.unsent, desk.platform, desk.chat_id)
-            )
+            unsent = await self._db.read(partial(self._digests.unsent, desk.platform, desk.chat_id))
             unsent = [d for d in unsent if f"digest:{d.id}" not in failed]
             urgent = [t for t in waiting if t.urgency in URGENT]
             again = next((d for d in unsent if d.urgent), None)  # a crash or a failed send
@@ -195,7 +211,7 @@ class DeskQueue:
             if stale and self.pace.room(desk) == 0:  # before new non-urgent cards: claims show
                 number = next(iter(stale))
                 del stale[number]
-                await self._s.cards.refresh(number, (desk,))
+                await self._cards.refresh(number, (desk,))
                 continue
             if not waiting and not unsent:
                 return self.pace.room(desk) if stale else None
@@ -205,7 +221,7 @@ class DeskQueue:
             if unsent:  # written before a crash or a failed send: the same digest again
                 sent = await self._send_digest(unsent[0], desk)
             elif len(waiting) > 1 and self._saturated(waiting):
-                digest = await self._s.db.write(
+                digest = await self._db.write(
                     partial(
                         self._digests.plan,
                         desk.platform,
@@ -216,7 +232,7 @@ class DeskQueue:
                 sent = digest is None or await self._send_digest(digest, desk)
                 unsent = [digest] if digest is not None else []
             else:
-                sent = await self._s.cards.post(waiting[0], desk)
+                sent = await self._cards.post(waiting[0], desk)
             if sent:
                 self.pace.non_urgent_sent(desk)
             else:
@@ -230,20 +246,20 @@ class DeskQueue:
         passing = self.pace.passing_within(desk, self._settings.urgent_digest_within_seconds)
         listable = [t for t in urgent if t.id not in raised][: self._settings.digest_max_tickets]
         if passing is not None and len(urgent) > passing and len(listable) > 1:
-            digest = await self._s.db.write(
+            digest = await self._db.write(
                 partial(self._digests.plan, desk.platform, desk.chat_id, listable, urgent=True)
             )
             if digest is not None:
                 sent = await self._send_digest(digest, desk)
                 return set() if sent else {f"digest:{digest.id}"}
-        return set() if await self._s.cards.post(urgent[0], desk) else {urgent[0].number}
+        return set() if await self._cards.post(urgent[0], desk) else {urgent[0].number}
 
     def _saturated(self, waiting: list[Ticket]) -> bool:
         """More non-urgent tickets wait than the pace clears soon, or one waited too long."""
         if len(waiting) > self._settings.digest_after_cards:
             return True
         oldest = min(t.created_at for t in waiting)
-        age = (self._s.clock() - oldest).total_seconds()
+        age = (self._clock() - oldest).total_seconds()
         return age > self._settings.digest_after_seconds
 
     async def _send_digest(self, digest: DeskDigest, desk: ChatRef) -> bool:
@@ -251,19 +267,19 @@ class DeskQueue:
         assert digest.id is not None
         digest_id = digest.id
 
-        reply = await self._s.db.read(
+        reply = await self._db.read(
             lambda: digest_reply(
-                self._s,
+                self._cards,
                 self._digests.tickets_of(digest_id),
                 desk,
                 self._settings.digest_buttons,
                 urgent=digest.urgent,
             )
         )
-        sent = await self._s.messenger.send(reply, key=f"digest:{digest_id}", retry_later=True)
+        sent = await self._messenger.send(reply, key=f"digest:{digest_id}", retry_later=True)
         if sent is None:
             return False
-        await self._s.db.write(partial(self._digests.record, digest_id, sent.message_id))
+        await self._db.write(partial(self._digests.record, digest_id, sent.message_id))
         kind = "urgent digest" if digest.urgent else "digest"
         log.info("%s %d posted to %s:%s", kind, digest_id, desk.platform, desk.chat_id)
         return True
@@ -281,16 +297,9 @@ class CardOutbox:
     whose lease it holds (``serve``/``unserve``).
     """
 
-    def __init__(
-        self,
-        services: Services,
-        settings: DeskSettings | None = None,
-        interval: float = 60.0,
-        *,
-        by_lease: bool = False,
-    ) -> None:
+    def __init__(self, queue: DeskQueue, interval: float = 60.0, *, by_lease: bool = False) -> None:
         """``by_lease``: one of several workers — post to no desk chat until ``serve``."""
-        self.queue = DeskQueue(services, settings or DeskSettings())
+        self.queue = queue
         if by_lease:
             self.queue.serving = set()
         self._interval = interval
