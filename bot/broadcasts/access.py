@@ -30,6 +30,7 @@ from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
 from bot.cluster.claims import Claimant
+from bot.inbox.store import OutboxStore
 from bot.infra.actors import Actor as Actor  # re-exported: the one Actor lives in bot.infra.actors
 from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer
@@ -57,7 +58,10 @@ class NoticeReader:
         self._clock = clock
         self.settings = settings or BroadcastSettings()
         self.waves = Waves(engine, self.settings)
-        self.outbox = Outbox(engine, self.settings, claimant or Claimant.alone())
+        claimant = claimant or Claimant.alone()
+        self.outbox = Outbox(engine, self.settings, claimant)
+        #: The one durable outbox every delivery is sent through (``bot.inbox.sending``).
+        self.sends = OutboxStore(engine, self.now, claimant)
         self.receipts = ReceiptBook(engine, clock)
 
     @property
@@ -158,7 +162,7 @@ class NoticeReader:
             return "none"
         if all(r.status == DeliveryStatus.SENT for r in rows):
             return "sent"
-        if any(r.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) for r in rows):
+        if any(r.status == DeliveryStatus.QUEUED for r in rows):
             return "pending"
         return "failed"
 

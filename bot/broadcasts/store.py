@@ -149,6 +149,7 @@ class BroadcastStore(NoticeReader):
                     DeliveryStatus.UNKNOWN,
                 ):
                     d.status, d.next_attempt_at, d.updated_at = DeliveryStatus.QUEUED, now, now
+                    d.resends += 1  # a new send, under a new key in the outbox
                     s.add(d)
             audit_in(s, now, by, "test", notice_id, True, f"{len(desk_chats)} engineers' chat(s)")
             return wave.id
