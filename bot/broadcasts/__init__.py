@@ -5,7 +5,8 @@
     await broadcasts.start()                                          # worker + APScheduler
 
 See ``store`` (life of a notice and who may act), ``waves`` (when things go out),
-``outbox`` (the exactly-once protocol), ``service`` (the worker and pacing), ``scheduler``
+``outbox`` (the plan and report of each delivery; its send goes through the one durable
+outbox, ``bot.inbox.sending``), ``service`` (the worker and pacing), ``scheduler``
 (APScheduler), ``receipts`` (已知悉 / 已升级 and replies), ``commands`` (``/notice``),
 ``cli`` (``hisbot notice``).
 """
