@@ -12,6 +12,8 @@ moved to let one of them die (its lease runs out), nothing waits.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,14 +21,24 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.broadcasts import Actor, BroadcastSettings, BroadcastStore, NoticeDraft, NoticeKind
+from adapters.base import MessageRef, OnRelease, Reply
+from bot.broadcasts import (
+    Actor,
+    Broadcaster,
+    BroadcastSettings,
+    BroadcastStore,
+    NoticeDraft,
+    NoticeKind,
+)
 from bot.broadcasts.models import Delivery, delivery_key
 from bot.broadcasts.specs import Targets
 from bot.cluster.claims import Claimant, count_live_workers, forget_dead_workers, worker_lease
 from bot.cluster.leases import LeaseStore
 from bot.inbox import InboxState, InboxStore, OutboxState, OutboxStore
 from bot.inbox.models import OutboxMessage
+from bot.infra.gateway import Database
 from bot.registry import RegistryStore
+from tests.broadcasts.conftest import FakeTransport
 from tests.tickets.conftest import FakeClock
 
 TTL = dt.timedelta(seconds=6)
@@ -247,3 +259,44 @@ def test_handled_events_older_than_the_keep_are_purged_in_batches(
     assert waiting is not None
     # a redelivery of a purged event would be stored anew: platforms redeliver within a day
     assert inbox.put("telegram", "m:-1:0", "-1", "message", False, "{}") is not None
+
+
+class _Limiter(FakeTransport):
+    """A worker's adapter whose rate limiter lets nothing go (a 429's long retry_after)."""
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        await asyncio.Event().wait()
+        raise AssertionError("never released")
+
+
+async def test_a_notice_held_in_a_dead_workers_limiter_is_sent_once_by_another(
+    two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
+) -> None:
+    """Both groups' notices wait in a's adapter when a is killed: provably never sent, so no
+    ``unknown`` — b, once a is dead, sends each exactly once (PostgreSQL: two engines)."""
+    a, b = two
+    rows = notice_deliveries(a)
+    a_db, b_db = Database(a.engine), Database(b.engine)
+    try:
+        first = Broadcaster(a.notices, _Limiter(), db=a_db)
+        killed = asyncio.create_task(first.process_once())
+        keys = [delivery_key(d) for d in rows]
+        while [r.state if (r := a.outbox.get(k)) else None for k in keys] != ["queued"] * 2:
+            await asyncio.sleep(0.01)  # both in a's limiter
+        killed.cancel()  # kill -9
+        with contextlib.suppress(asyncio.CancelledError):
+            await killed
+        let_a_die(clock, b)
+        transport = FakeTransport()
+        second = Broadcaster(b.notices, transport, db=b_db)
+        assert await second.reconcile() == 0  # nothing was on the wire
+        assert await second.process_once() == 2
+    finally:
+        a_db.close()
+        b_db.close()
+    assert sorted(s.ref.chat_id for s in transport.sent) == sorted(d.chat_id for d in rows)
+    for d in b.notices.outbox.deliveries(rows[0].notice_id):
+        row = b.outbox.get(delivery_key(d))
+        assert row is not None and (d.status, row.state) == ("sent", "sent")
+        assert row.message_id == d.message_id and row.claimed_by == "b"
+    assert not a.outbox.mark_sending(keys[0])  # a, were it to come back, may not send
