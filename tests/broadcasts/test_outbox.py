@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from adapters.base import ChatRef, DeliveryError
-from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind
+from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind, status
 from bot.broadcasts.models import delivery_key
 from bot.broadcasts.transport import Pacer
 from bot.inbox.models import OutboxMessage
@@ -208,6 +208,8 @@ async def test_an_unknown_outcome_is_never_resent_and_heals(
     assert statuses(bc, notice_id)["-1001002"] == "unknown"
     assert sends(bc, notice_id)["-1001002"] == ("unknown", None, "TimedOut")
     assert "-1001002" in transport.to(DESK.chat_id)[-1].reply.text
+    shown = status.report_text(status.build_report(bc.store, notice_id), bc.store.settings)
+    assert "待确认 1" in shown and "telegram:-1001002 待确认" in shown  # `notice status`
     clock.advance(minutes=10)
     await bc.broadcaster.process_once()
     assert "-1001002" not in transport.chats()
