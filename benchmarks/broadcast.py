@@ -128,7 +128,7 @@ async def child(args: argparse.Namespace) -> None:
     while store.get(notice_id).status != "sent":
         await asyncio.sleep(0.2)
     probe.cancel()
-    rows = store.outbox.deliveries(notice_id)
+    rows = store.deliveries.of_notice(notice_id)
     summary = {
         "statuses": {s: sum(1 for d in rows if d.status == s) for s in {d.status for d in rows}},
         "unknown": [d.chat_id for d in rows if d.status == "unknown"],

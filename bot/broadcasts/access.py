@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.broadcasts.deliveries import Deliveries
 from bot.broadcasts.errors import NotBroadcaster, NoticeNotFound
 from bot.broadcasts.models import (
     DeliveryStatus,
@@ -23,7 +24,6 @@ from bot.broadcasts.models import (
     NoticeWave,
     WaveKind,
 )
-from bot.broadcasts.outbox import Outbox
 from bot.broadcasts.receipts import ReceiptBook
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.specs import Targets
@@ -59,7 +59,7 @@ class NoticeReader:
         self.settings = settings or BroadcastSettings()
         self.waves = Waves(engine, self.settings)
         claimant = claimant or Claimant.alone()
-        self.outbox = Outbox(engine, self.settings, claimant)
+        self.deliveries = Deliveries(engine, self.settings, claimant)
         #: The one durable outbox every delivery is sent through (``bot.inbox.sending``).
         self.sends = OutboxStore(engine, self.now, claimant)
         self.receipts = ReceiptBook(engine, clock)
@@ -157,7 +157,7 @@ class NoticeReader:
 
     def test_state(self, notice_id: int) -> str:
         """ "none", "pending", "sent" or "failed": the test copy in the engineers' chat."""
-        rows = self.outbox.deliveries(notice_id, WaveKind.TEST)
+        rows = self.deliveries.of_notice(notice_id, WaveKind.TEST)
         if not rows:
             return "none"
         if all(r.status == DeliveryStatus.SENT for r in rows):

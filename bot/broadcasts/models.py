@@ -12,7 +12,7 @@
 * ``delivery``: the plan and report, one row per (wave, chat): which worker reserved it, its
   attempts and next attempt, the message it replies to, and the outcome of its send — which
   is claimed, sent and recorded in the one durable outbox (``outbox_message``, key
-  ``delivery_key``; see ``bot.broadcasts.outbox``).
+  ``delivery_key``; see ``bot.broadcasts.deliveries``).
 * ``receipt``: "已知悉" / "已升级" per hospital: who pressed, when.
 * ``notice_audit``: every action on a notice and every refused attempt (who, how, when).
 * ``notice_reply``: hospital messages that replied to a notice (and the ticket they became).

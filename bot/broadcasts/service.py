@@ -5,7 +5,7 @@ policy decide first), reserve up to ``batch`` due deliveries, and send them — 
 platform, each paced by the ``Pacer`` and holding at most ``concurrency`` messages in flight —
 through the one durable send path (``bot.inbox.sending``: claimed in ``outbox_message``,
 ``queued`` while the adapter's limiter holds it, ``sending`` once it leaves, recorded after),
-then copy each outcome into the delivery's report (``bot.broadcasts.outbox``). A crash costs
+then copy each outcome into the delivery's report (``bot.broadcasts.deliveries``). A crash costs
 at most the sends on the wire as 'unknown', never a duplicate. Tests drive rounds directly
 with a fake clock; the task only loops them, sleeping until the next retry is due, a poll
 interval passes, or ``wake()`` is called.
@@ -111,7 +111,7 @@ class Broadcaster:
         self._stopping = False
         unknown = await self.reconcile()
         if worker and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hisbot broadcast outbox")
+            self._task = asyncio.create_task(self._run(), name="hisbot broadcaster")
         return unknown
 
     async def reconcile(self) -> int:
@@ -180,9 +180,11 @@ class Broadcaster:
     async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
         try:
-            due = await self.db.read(lambda: self.store.outbox.next_attempt_at(self.store.now()))
+            due = await self.db.read(
+                lambda: self.store.deliveries.next_attempt_at(self.store.now())
+            )
         except SQLAlchemyError:  # the database is away: look again after the usual wait
-            log.warning("broadcast outbox: next attempt unknown (database unavailable)")
+            log.warning("broadcaster: next attempt unknown (database unavailable)")
             due = None
         if due is not None:
             wait = min(wait, (due - self.store.now()).total_seconds())
@@ -195,7 +197,9 @@ class Broadcaster:
         await self.fire_due()
         now = self.store.now()
         self.pacer.workers = await self.db.read(self._workers)
-        rows = await self.db.write(lambda: self.store.outbox.reserve_due(now, self.settings.batch))
+        rows = await self.db.write(
+            lambda: self.store.deliveries.reserve_due(now, self.settings.batch)
+        )
         self._deferred = float("inf")
         lanes: dict[str, list[Delivery]] = {}
         for row in rows:
@@ -204,7 +208,7 @@ class Broadcaster:
         ended = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
         outcomes = [outcome for lane in ended for outcome in lane]
         await self._tell_unknown([row for row, status in outcomes if status == "unknown"])
-        await self.db.write(lambda: self.store.outbox.finish_notices(self.store.now()))
+        await self.db.write(lambda: self.store.deliveries.finish_notices(self.store.now()))
         return len(outcomes)
 
     async def _lane(
@@ -239,7 +243,7 @@ class Broadcaster:
             if slots is not None:
                 stamp = await self.pacer.slot(row.platform)
             reply = await renderer.reply(row)
-            last = self.store.outbox.last_try(row)
+            last = self.store.deliveries.last_try(row)
             try:
                 result = await self.sender.send(
                     self.transport.sender(row_chat(row)),
@@ -252,7 +256,7 @@ class Broadcaster:
                 why = f"{type(exc).__name__}: {exc}"
                 result = SendResult(Outcome.FAILED if last else Outcome.RETRY, reason=why)
             status = await self.db.write(
-                lambda: self.store.outbox.record(row_id, result, self.store.now())
+                lambda: self.store.deliveries.record(row_id, result, self.store.now())
             )
             if result.outcome is Outcome.ELSEWHERE or status is None:
                 return None
@@ -341,7 +345,7 @@ class Broadcaster:
         """Queue the test copy and deliver it now (the engineer is waiting for it)."""
         await self.db.write(lambda: self.store.request_test(notice_id, by, self.desk_chats))
         renderer = _Renderer(self.store, self.db)
-        rows = await self.db.read(lambda: self.store.outbox.deliveries(notice_id, WaveKind.TEST))
+        rows = await self.db.read(lambda: self.store.deliveries.of_notice(notice_id, WaveKind.TEST))
         ended = [await self._deliver(row, renderer) for row in rows if row.status == "queued"]
         await self._tell_unknown([d[0] for d in ended if d is not None and d[1] == "unknown"])
         return await self.db.read(lambda: self.store.test_state(notice_id))

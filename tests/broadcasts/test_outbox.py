@@ -36,13 +36,13 @@ def transient(chat: str) -> DeliveryError:
 
 
 def statuses(bc: Broadcasts, notice_id: int) -> dict[str, str]:
-    return {d.chat_id: d.status for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+    return {d.chat_id: d.status for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
 
 
 def sends(bc: Broadcasts, notice_id: int) -> dict[str, tuple[str, str | None, str] | None]:
     """Per group, the notice's send in the one outbox: (state, message id, error)."""
     out: dict[str, tuple[str, str | None, str] | None] = {}
-    for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN):
+    for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN):
         row = bc.store.sends.get(delivery_key(d))
         out[d.chat_id] = None if row is None else (row.state, row.message_id, row.error)
     return out
@@ -85,7 +85,9 @@ async def test_transient_failures_are_retried_with_backoff_then_given_up(
     clock.advance(minutes=2)  # the second and last retry
     await bc.broadcaster.process_once()
     [row] = [
-        d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == "-1001003"
+        d
+        for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+        if d.chat_id == "-1001003"
     ]
     assert (row.status, row.attempts, row.last_error) == ("gave_up", 3, "NetworkError: Bad Gateway")
     assert bc.store.get(notice_id).status == "sent"
@@ -111,7 +113,7 @@ async def test_a_group_the_bot_was_removed_from_fails_with_the_reason_the_rest_g
     ]
     notice_id = await created_and_confirmed(bc)
     await bc.broadcaster.process_once()
-    [row] = [d for d in bc.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
+    [row] = [d for d in bc.store.deliveries.of_notice(notice_id) if d.chat_id == "-1001002"]
     assert (row.status, row.last_error, row.attempts) == (
         "failed",
         "Forbidden: bot was kicked from the group chat",
@@ -161,7 +163,7 @@ async def test_a_crash_after_the_platform_accepted_does_not_duplicate(
     assert await pressed(
         second, press("-1001002", msg.ref.message_id, msg.reply.buttons[0][0].action)
     )
-    [row] = [d for d in second.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
+    [row] = [d for d in second.store.deliveries.of_notice(notice_id) if d.chat_id == "-1001002"]
     assert (row.status, row.message_id) == ("sent", msg.ref.message_id)
     assert sends(second, notice_id)["-1001002"] == ("sent", msg.ref.message_id, "")
 
@@ -225,7 +227,7 @@ async def test_an_unknown_outcome_is_never_resent_and_heals(
     await bc.broadcaster.process_once()
     assert len(transport.to("-1001002")) == 2
     assert statuses(bc, notice_id)["-1001002"] == "sent"
-    main = bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)
+    main = bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
     [d] = [d for d in main if d.chat_id == "-1001002"]
     assert delivery_key(d).endswith(":1")  # the resend's own row; the unknown one stays
     assert bc.store.sends.get(delivery_key(d)).state == "sent"  # type: ignore[union-attr]
@@ -254,7 +256,7 @@ async def test_stop_lets_in_flight_sends_finish(bc: Broadcasts, transport: FakeT
     assert all(
         row is not None and row.state == "sent"
         for row in (
-            bc.store.sends.get(delivery_key(d)) for d in bc.store.outbox.deliveries(notice_id)
+            bc.store.sends.get(delivery_key(d)) for d in bc.store.deliveries.of_notice(notice_id)
         )
     )
 

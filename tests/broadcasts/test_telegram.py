@@ -141,7 +141,7 @@ async def test_429_storm_and_5xx_every_group_gets_it_exactly_once(
         await bc.broadcaster.process_once()
         clock.advance(minutes=3)
     assert once_each(tg, [*GROUPS, -1001001, -1001003]) == {}
-    rows = {d.chat_id: d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+    rows = {d.chat_id: d for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
     assert (
         rows["C001"].status == "failed"
         and rows["C001"].last_error == "no adapter for platform slack"
@@ -184,7 +184,7 @@ async def test_kill_between_sending_and_recording_does_not_duplicate(
     with pytest.raises(SimulatedCrash):
         await first.broadcaster.process_once()
     assert len(tg.sent_messages(int(victim))) == 1
-    rows = {d.chat_id: d for d in first.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+    rows = {d.chat_id: d for d in first.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
     key = delivery_key(rows[victim])
 
     def in_flight() -> list[str]:
@@ -213,7 +213,9 @@ async def test_kill_between_sending_and_recording_does_not_duplicate(
     tg.callback_query(int(victim), NURSE, msg.message_id, msg.callback_data[0], first_name="护士")
     await tg.wait_for_call("answerCallbackQuery")
     [row] = [
-        d for d in second.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == victim
+        d
+        for d in second.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+        if d.chat_id == victim
     ]
     assert (row.status, row.message_id) == ("sent", str(msg.message_id))
     proven = second.store.sends.get(key)
@@ -234,7 +236,7 @@ async def test_a_notice_waiting_in_the_limiter_at_a_kill_is_sent_once_by_the_res
         first = current.bc = make(engine, registry, clock, AdapterTransport([a]))
         notice_id = await confirmed(first)
         assert await first.broadcaster.fire_due() == 1
-        rows = {d.chat_id: d for d in first.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+        rows = {d.chat_id: d for d in first.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
         key = delivery_key(rows[str(victim)])
         killed = asyncio.create_task(first.broadcaster.process_once())
 
@@ -267,7 +269,7 @@ async def test_a_notice_waiting_in_the_limiter_at_a_kill_is_sent_once_by_the_res
     assert "5.2.4" in (notice.text or "")
     [row] = [
         d
-        for d in second.store.outbox.deliveries(notice_id, WaveKind.MAIN)
+        for d in second.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
         if d.chat_id == str(victim)
     ]
     assert (row.status, row.message_id) == ("sent", str(notice.message_id))
@@ -290,7 +292,7 @@ async def test_a_group_that_removed_the_bot_fails_with_the_reason(
     notice_id = await confirmed(bc)
     await bc.broadcaster.process_once()
     [row] = [
-        d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == str(gone)
+        d for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN) if d.chat_id == str(gone)
     ]
     assert row.status == "failed" and row.attempts == 1
     assert "bot was kicked from the supergroup chat" in (row.last_error or "")

@@ -188,7 +188,7 @@ def notice_deliveries(worker: Worker) -> list[Delivery]:
     store.confirm(notice.id, who, skip_test=True)
     [wave] = store.waves.due_waves(store.now())
     assert wave.id is not None and store.waves.fire(wave.id, store.now())
-    return store.outbox.deliveries(notice.id)
+    return store.deliveries.of_notice(notice.id)
 
 
 def claim_notice(worker: Worker, delivery: Delivery, queued: bool = True) -> OutboxMessage | None:
@@ -203,9 +203,9 @@ def test_notice_deliveries_are_reserved_per_worker_and_claimed_in_the_one_outbox
     a, b = two
     first, second = notice_deliveries(a)
     now = clock.now
-    assert [d.id for d in a.notices.outbox.reserve_due(now, 1)] == [first.id]
-    assert [d.id for d in b.notices.outbox.reserve_due(now, 10)] == [second.id]  # not a's
-    assert b.notices.outbox.reserve_due(now, 10)[0].id == second.id  # its own again, next round
+    assert [d.id for d in a.notices.deliveries.reserve_due(now, 1)] == [first.id]
+    assert [d.id for d in b.notices.deliveries.reserve_due(now, 10)] == [second.id]  # not a's
+    assert b.notices.deliveries.reserve_due(now, 10)[0].id == second.id  # its own again, next round
     assert claim_notice(a, first, queued=False) is None  # a's call is under way
     taken = claim_notice(b, first)
     assert taken is not None and taken.state == OutboxState.SENDING  # a's: not sent by b
@@ -225,13 +225,13 @@ def test_a_dead_workers_notice_waiting_in_its_limiter_goes_to_another_never_unkn
 ) -> None:
     a, b = two
     rows = notice_deliveries(a)
-    assert len(a.notices.outbox.reserve_due(clock.now, 10)) == 2
+    assert len(a.notices.deliveries.reserve_due(clock.now, 10)) == 2
     assert all(claim_notice(a, d) is None for d in rows)  # both wait in a's rate limiter
-    assert b.notices.outbox.reserve_due(clock.now, 10) == []
+    assert b.notices.deliveries.reserve_due(clock.now, 10) == []
     assert all(claim_notice(b, d) is not None for d in rows)  # a's, alive
     let_a_die(clock, b)  # a dies before its limiter let either go
     assert b.outbox.interrupted() == 0  # nothing was on the wire: nothing unknown
-    assert sorted(d.id for d in b.notices.outbox.reserve_due(clock.now, 10)) == sorted(
+    assert sorted(d.id for d in b.notices.deliveries.reserve_due(clock.now, 10)) == sorted(
         d.id for d in rows
     )
     assert all(claim_notice(b, d) is None for d in rows)  # b's to send, once
@@ -295,7 +295,7 @@ async def test_a_notice_held_in_a_dead_workers_limiter_is_sent_once_by_another(
         a_db.close()
         b_db.close()
     assert sorted(s.ref.chat_id for s in transport.sent) == sorted(d.chat_id for d in rows)
-    for d in b.notices.outbox.deliveries(rows[0].notice_id):
+    for d in b.notices.deliveries.of_notice(rows[0].notice_id):
         row = b.outbox.get(delivery_key(d))
         assert row is not None and (d.status, row.state) == ("sent", "sent")
         assert row.message_id == d.message_id and row.claimed_by == "b"

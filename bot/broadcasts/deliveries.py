@@ -51,7 +51,9 @@ from bot.infra.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 
 
-class Outbox:
+class Deliveries:
+    """The `delivery` rows: reserved per worker, the outcome of their sends copied in."""
+
     def __init__(self, engine: Engine, settings: BroadcastSettings, claimant: Claimant) -> None:
         self._engine = engine
         self._settings = settings
@@ -112,7 +114,7 @@ class Outbox:
         with read_session(self._engine) as s:
             return s.get(Delivery, delivery_id)
 
-    def deliveries(self, notice_id: int, kind: WaveKind | None = None) -> list[Delivery]:
+    def of_notice(self, notice_id: int, kind: WaveKind | None = None) -> list[Delivery]:
         with read_session(self._engine) as s:
             stmt = select(Delivery).where(Delivery.notice_id == notice_id)
             if kind is not None:
