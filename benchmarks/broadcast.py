@@ -11,7 +11,8 @@ Scenarios (each on a fresh database and a fresh fake server):
 * ``clean``  — no injected faults. Target: within 10% of the floor (groups / 30 s).
 * ``429``    — 5% of sendMessage calls answered 429 (retry_after 1 s).
 * ``kill``   — the child is SIGKILLed when half the groups have the notice; a new child starts
-  on the same database, reconciles (rows caught mid-send become 'unknown', never re-sent) and
+  on the same database, reconciles (sends caught on the wire become 'unknown', never re-sent;
+  those still waiting in the adapter's rate limiter were never sent and go out once) and
   finishes the broadcast.
 
 Figures come from the fake's own record of successful ``sendMessage`` calls: time from the first
@@ -127,7 +128,7 @@ async def child(args: argparse.Namespace) -> None:
     while store.get(notice_id).status != "sent":
         await asyncio.sleep(0.2)
     probe.cancel()
-    rows = store.outbox.deliveries(notice_id)
+    rows = store.deliveries.of_notice(notice_id)
     summary = {
         "statuses": {s: sum(1 for d in rows if d.status == s) for s in {d.status for d in rows}},
         "unknown": [d.chat_id for d in rows if d.status == "unknown"],

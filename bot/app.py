@@ -496,11 +496,10 @@ def build_app(
             LeaseKeeper(LeaseStore(db, now), gateway, now, claimant.owner),
             SendRelay(gateway, RelayStore(db, now)),
         )
-        broadcaster = broadcasts.broadcaster
         takeover = TakeoverWatch(
             [
+                # every durable send, notices included, is in this one outbox
                 lambda: gateway.write(outbox.interrupted),
-                broadcaster.reconcile,
                 inbox.take_over,
                 lambda: gateway.write(lambda: forget_dead_workers(db, now() - DEAD_WORKERS_KEPT)),
             ]

@@ -1,11 +1,12 @@
 """Broadcasts: patch notices, upgrade windows and announcements to hospital groups.
 
-    store = BroadcastStore(engine, registry, clock, settings)        # notices, outbox, receipts
+    store = BroadcastStore(engine, registry, clock, settings)        # notices, deliveries, receipts
     broadcasts = Broadcasts(store, AdapterTransport(adapters), desk_chats, engine=engine)
     await broadcasts.start()                                          # worker + APScheduler
 
 See ``store`` (life of a notice and who may act), ``waves`` (when things go out),
-``outbox`` (the exactly-once protocol), ``service`` (the worker and pacing), ``scheduler``
+``deliveries`` (the plan and report of each delivery; its send goes through the one durable
+outbox, ``bot.inbox.sending``), ``service`` (the worker and pacing), ``scheduler``
 (APScheduler), ``receipts`` (已知悉 / 已升级 and replies), ``commands`` (``/notice``),
 ``cli`` (``hisbot notice``).
 """

@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.broadcasts.deliveries import Deliveries
 from bot.broadcasts.errors import NotBroadcaster, NoticeNotFound
 from bot.broadcasts.models import (
     DeliveryStatus,
@@ -23,13 +24,13 @@ from bot.broadcasts.models import (
     NoticeWave,
     WaveKind,
 )
-from bot.broadcasts.outbox import Outbox
 from bot.broadcasts.receipts import ReceiptBook
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.specs import Targets
 from bot.broadcasts.targeting import Resolution, resolve
 from bot.broadcasts.waves import Waves, targets_of
 from bot.cluster.claims import Claimant
+from bot.inbox.store import OutboxStore
 from bot.infra.actors import Actor as Actor  # re-exported: the one Actor lives in bot.infra.actors
 from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer
@@ -57,7 +58,10 @@ class NoticeReader:
         self._clock = clock
         self.settings = settings or BroadcastSettings()
         self.waves = Waves(engine, self.settings)
-        self.outbox = Outbox(engine, self.settings, claimant or Claimant.alone())
+        claimant = claimant or Claimant.alone()
+        self.deliveries = Deliveries(engine, self.settings, claimant)
+        #: The one durable outbox every delivery is sent through (``bot.inbox.sending``).
+        self.sends = OutboxStore(engine, self.now, claimant)
         self.receipts = ReceiptBook(engine, clock)
 
     @property
@@ -153,12 +157,12 @@ class NoticeReader:
 
     def test_state(self, notice_id: int) -> str:
         """ "none", "pending", "sent" or "failed": the test copy in the engineers' chat."""
-        rows = self.outbox.deliveries(notice_id, WaveKind.TEST)
+        rows = self.deliveries.of_notice(notice_id, WaveKind.TEST)
         if not rows:
             return "none"
         if all(r.status == DeliveryStatus.SENT for r in rows):
             return "sent"
-        if any(r.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) for r in rows):
+        if any(r.status == DeliveryStatus.QUEUED for r in rows):
             return "pending"
         return "failed"
 

@@ -1,6 +1,6 @@
 """``Broadcasts``: the one object the rest of the bot holds (``Services.broadcasts``).
 
-It wires the broadcaster (outbox worker), the scheduler and the ``/notice`` commands, and
+It wires the broadcaster (the delivery worker), the scheduler and the ``/notice`` commands, and
 registers with the router (``register``): the notices' buttons, ``/notice`` in the desk, a
 ``/notice`` typed in a hospital group (refused), and replies to notices (recorded when one
 arrives; ``link_ticket`` when its thread became a ticket), plus ``notice_for_message``.

@@ -9,8 +9,10 @@
   itself, the T-24h/T-1h reminders, "started"/"completed", the acknowledgement reminder — with
   its due time. The wave row is the ledger the scheduler is checked against: firing a wave is a
   conditional UPDATE, so however often a job runs, a wave fires once.
-* ``delivery``: the outbox, one row per (wave, chat). Its status is the exactly-once protocol
-  (see ``bot.broadcasts.outbox``).
+* ``delivery``: the plan and report, one row per (wave, chat): which worker reserved it, its
+  attempts and next attempt, the message it replies to, and the outcome of its send — which
+  is claimed, sent and recorded in the one durable outbox (``outbox_message``, key
+  ``delivery_key``; see ``bot.broadcasts.deliveries``).
 * ``receipt``: "已知悉" / "已升级" per hospital: who pressed, when.
 * ``notice_audit``: every action on a notice and every refused attempt (who, how, when).
 * ``notice_reply``: hospital messages that replied to a notice (and the ticket they became).
@@ -63,17 +65,18 @@ class WaveStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    #: To be sent (at ``next_attempt_at``), or being sent: its ``outbox_message`` row says
+    #: whether it waits in the adapter's limiter (queued) or left (sending).
     QUEUED = "queued"
-    SENDING = "sending"  # claimed: the platform call may be under way
     SENT = "sent"
     FAILED = "failed"  # permanent: removed from the group, chat gone, no adapter
     GAVE_UP = "gave_up"  # transient failures until the retries ran out
-    UNKNOWN = "unknown"  # found 'sending' after a crash: may or may not have arrived
+    UNKNOWN = "unknown"  # the request left and no answer came (timeout, crash): may have arrived
     CANCELLED = "cancelled"
 
 
 #: Delivery statuses that still need the outbox.
-PENDING_DELIVERY: tuple[str, ...] = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+PENDING_DELIVERY: tuple[str, ...] = (DeliveryStatus.QUEUED,)
 #: Deliveries that (may) have put the message in the chat: follow-ups go to these chats.
 REACHED: tuple[str, ...] = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
 
@@ -196,20 +199,25 @@ class Delivery(SQLModel, table=True):
     #: The message this one replies to (reminders reply to the notice in that chat).
     reply_to: str | None = Field(default=None, max_length=64)
     status: str = Field(default=DeliveryStatus.QUEUED, max_length=16)
+    #: Sends tried that came to an end (sent, or failed: a transient failure retries).
     attempts: int = 0
     last_error: str | None = None
-    #: Set when claimed; a worker only records results on rows that still carry its token.
-    claim_token: str | None = Field(default=None, max_length=32)
-    claimed_at: dt.datetime | None = utc_field(timezone=True, default=None)
-    #: The worker that reserved the row (queued: it sends it next; sending: its call is under
-    #: way). Another worker takes it, or marks a ``sending`` one unknown, only once that worker
-    #: is dead (``bot.cluster.claims``).
+    #: How often an engineer queued it again (``resend``): each time is a new key in the outbox.
+    resends: int = 0
+    #: The worker that reserved the row: it sends it next (or is sending it). Another worker
+    #: takes it only once that worker is dead (``bot.cluster.claims``).
     claimed_by: str | None = Field(default=None, max_length=128)
     next_attempt_at: dt.datetime = utc_field(timezone=True)
     message_id: str | None = Field(default=None, max_length=64)
     sent_at: dt.datetime | None = utc_field(timezone=True, default=None)
     created_at: dt.datetime = utc_field(timezone=True)
     updated_at: dt.datetime = utc_field(timezone=True)
+
+
+def delivery_key(delivery: Delivery) -> str:
+    """The delivery's key in the outbox (``outbox_message``): one per resend."""
+    suffix = f":{delivery.resends}" if delivery.resends else ""
+    return f"notice:{delivery.id}{suffix}"
 
 
 class Receipt(SQLModel, table=True):

@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import (
     Delivery,
@@ -26,7 +26,9 @@ from bot.broadcasts.models import (
     Receipt,
     ReceiptKind,
     WaveKind,
+    delivery_key,
 )
+from bot.inbox.models import OutboxMessage, OutboxState
 from bot.infra.clock import Clock, as_utc
 from bot.registry.sessions import read_session, write_session
 
@@ -50,6 +52,16 @@ class PressResult:
     notice: Notice | None = None
     delivery: Delivery | None = None
     receipt: Receipt | None = None
+
+
+def prove_sent(s: Session, key: str, message_id: str, now: dt.datetime) -> None:
+    """An ``unknown`` send in the outbox proven delivered (a press on its message)."""
+    s.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.key) == key, col(OutboxMessage.state) == OutboxState.UNKNOWN)
+        .values(state=OutboxState.SENT, message_id=message_id, sent_at=now, error="")
+        .execution_options(synchronize_session=False)
+    )
 
 
 class ReceiptBook:
@@ -88,6 +100,7 @@ class ReceiptBook:
                 d.status, d.message_id, d.sent_at = DeliveryStatus.SENT, press.message_id, now
                 d.last_error, d.updated_at = "delivery proven by a button press", now
                 s.add(d)
+                prove_sent(s, delivery_key(d), press.message_id, now)
             existing = s.exec(
                 select(Receipt).where(
                     Receipt.notice_id == notice.id,

@@ -33,14 +33,12 @@ KIND_LABELS = {
 STATUS_LABELS = {
     "draft": "草稿",
     "scheduled": "已排期",
-    "sending": "发送中",
     "sent": "已发送",
     "cancelled": "已取消",
     "missed": "已错过",
 }
 DELIVERY_LABELS = {
     "queued": "排队中",
-    "sending": "发送中",
     "sent": "已送达",
     "failed": "失败",
     "gave_up": "多次失败已放弃",

@@ -1,12 +1,14 @@
 """The broadcaster: one asyncio task that fires due waves and works the outbox.
 
 A round (``process_once``): fire the waves whose time has come (quiet hours and the late
-policy decide first), read up to ``batch`` due deliveries, and send them — one lane per
+policy decide first), reserve up to ``batch`` due deliveries, and send them — one lane per
 platform, each paced by the ``Pacer`` and holding at most ``concurrency`` messages in flight —
-claiming each row just before its platform call and recording the result just after (see
-``bot.broadcasts.outbox`` for why that order makes a crash cost at most a few 'unknown' rows,
-never a duplicate). Tests drive rounds directly with a fake clock; the task only loops them,
-sleeping until the next retry is due, a poll interval passes, or ``wake()`` is called.
+through the one durable send path (``bot.inbox.sending``: claimed in ``outbox_message``,
+``queued`` while the adapter's limiter holds it, ``sending`` once it leaves, recorded after),
+then copy each outcome into the delivery's report (``bot.broadcasts.deliveries``). A crash costs
+at most the sends on the wire as 'unknown', never a duplicate. Tests drive rounds directly
+with a fake clock; the task only loops them, sleeping until the next retry is due, a poll
+interval passes, or ``wake()`` is called.
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.base import ChatRef, DeliveryError, Reply
+from adapters.base import ChatRef, Reply
 from bot.broadcasts import render
 from bot.broadcasts.access import Actor
-from bot.broadcasts.models import Delivery, Notice, NoticeWave, WaveKind, WaveStatus
+from bot.broadcasts.models import (
+    Delivery,
+    Notice,
+    NoticeWave,
+    WaveKind,
+    WaveStatus,
+    delivery_key,
+)
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer, Transport
+from bot.inbox.sending import KeyedSender, Outcome, SendResult
 from bot.infra.clock import as_utc
 from bot.infra.gateway import Database
 
@@ -85,6 +94,7 @@ class Broadcaster:
         self.transport = transport
         self.desk_chats = tuple(desk_chats)
         self.pacer = pacer or Pacer(self.settings)
+        self.sender = KeyedSender(self.db, store.sends)
         self._workers = workers
         #: Called after waves changed in this process (the scheduler re-syncs its jobs).
         self.on_waves_changed: Callable[[], None] = lambda: None
@@ -95,38 +105,40 @@ class Broadcaster:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, worker: bool = True) -> list[Delivery]:
-        """Reconcile what a dead process left half-done, then start the worker task.
-        Returns the deliveries found interrupted (now 'unknown')."""
+    async def start(self, worker: bool = True) -> int:
+        """Settle what a dead process left half-sent, then start the worker task. Returns how
+        many sends were found interrupted on the wire (now 'unknown')."""
         self._stopping = False
         unknown = await self.reconcile()
         if worker and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hisbot broadcast outbox")
+            self._task = asyncio.create_task(self._run(), name="hisbot broadcaster")
         return unknown
 
-    async def reconcile(self) -> list[Delivery]:
-        """Deliveries a dead worker left 'sending' become 'unknown', and the engineers are
-        told (by the one worker that changed them). At start, and every few seconds with
-        several workers (``bot.cluster.takeover``)."""
-        unknown = await self.db.write(
-            lambda: self.store.outbox.reconcile_interrupted(self.store.now())
-        )
+    async def reconcile(self) -> int:
+        """The outbox's own reconciliation (``OutboxStore.interrupted``): a dead worker's sends
+        on the wire become 'unknown', those still in its limiter are forgotten (sent by the
+        next reservation). Its deliveries stay queued; the next round copies each outcome and
+        tells the engineers of the unknown ones."""
+        return await self.db.write(self.store.sends.interrupted)
+
+    async def _tell_unknown(self, rows: Sequence[Delivery]) -> None:
+        """Deliveries whose outcome became unknown: audited and told to the engineers (by the
+        one worker that recorded them)."""
         by_notice: dict[int, list[Delivery]] = {}
-        for d in unknown:
+        for d in rows:
             by_notice.setdefault(d.notice_id, []).append(d)
-        for notice_id, rows in by_notice.items():
+        for notice_id, found in by_notice.items():
             where = ", ".join(
-                f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in rows
+                f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in found
             )
             await self.db.write(
                 partial(self.store.audit, Actor.system(), "unknown", notice_id, True, where)
             )
             await self.alert_desk(
-                f"⚠️ 通知 #{notice_id}：有 {len(rows)} 个群的发送因进程中断而无法确认是否送达"
-                f"（为避免重复，未自动重发）：{where}。医院点击“已知悉”即自动确认；"
-                f"确需补发：/notice resend {notice_id} <医院>"
+                f"⚠️ 通知 #{notice_id}：有 {len(found)} 个群的发送无法确认是否送达"
+                f"（进程中断或平台未应答；为避免重复，未自动重发）：{where}。"
+                f"医院点击“已知悉”即自动确认；确需补发：/notice resend {notice_id} <医院>"
             )
-        return unknown
 
     async def stop(self) -> None:
         """Stop taking deliveries; let the ones in flight finish (``drain_seconds``)."""
@@ -168,9 +180,11 @@ class Broadcaster:
     async def _idle_seconds(self) -> float:
         wait = min(self.settings.poll_seconds, self._deferred)
         try:
-            due = await self.db.read(lambda: self.store.outbox.next_attempt_at(self.store.now()))
+            due = await self.db.read(
+                lambda: self.store.deliveries.next_attempt_at(self.store.now())
+            )
         except SQLAlchemyError:  # the database is away: look again after the usual wait
-            log.warning("broadcast outbox: next attempt unknown (database unavailable)")
+            log.warning("broadcaster: next attempt unknown (database unavailable)")
             due = None
         if due is not None:
             wait = min(wait, (due - self.store.now()).total_seconds())
@@ -183,19 +197,25 @@ class Broadcaster:
         await self.fire_due()
         now = self.store.now()
         self.pacer.workers = await self.db.read(self._workers)
-        rows = await self.db.write(lambda: self.store.outbox.reserve_due(now, self.settings.batch))
+        rows = await self.db.write(
+            lambda: self.store.deliveries.reserve_due(now, self.settings.batch)
+        )
         self._deferred = float("inf")
         lanes: dict[str, list[Delivery]] = {}
         for row in rows:
             lanes.setdefault(row.platform, []).append(row)
         renderer = _Renderer(self.store, self.db)
-        counts = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
-        await self.db.write(lambda: self.store.outbox.finish_notices(self.store.now()))
-        return sum(counts)
+        ended = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
+        outcomes = [outcome for lane in ended for outcome in lane]
+        await self._tell_unknown([row for row, status in outcomes if status == "unknown"])
+        await self.db.write(lambda: self.store.deliveries.finish_notices(self.store.now()))
+        return len(outcomes)
 
-    async def _lane(self, platform: str, rows: list[Delivery], renderer: _Renderer) -> int:
+    async def _lane(
+        self, platform: str, rows: list[Delivery], renderer: _Renderer
+    ) -> list[tuple[Delivery, str]]:
         slots = asyncio.Semaphore(self.settings.pace(platform).concurrency)
-        tasks: list[asyncio.Task[int]] = []
+        tasks: list[asyncio.Task[tuple[Delivery, str] | None]] = []
         for row in rows:
             if self._stopping:
                 break
@@ -206,51 +226,44 @@ class Broadcaster:
             self.pacer.reserve_chat(platform, row.chat_id)
             await slots.acquire()
             tasks.append(asyncio.create_task(self._deliver(row, renderer, slots)))
-        return sum(await asyncio.gather(*tasks))
+        return [done for done in await asyncio.gather(*tasks) if done is not None]
 
     async def _deliver(
         self, row: Delivery, renderer: _Renderer, slots: asyncio.Semaphore | None = None
-    ) -> int:
-        """Pace → claim (committed) → platform call → record. The pacing wait comes before
-        the claim, and nothing yields between the claim and the call, so the only moment a
-        crash leaves the row 'sending' is while the platform call is under way. Only
-        ``Exception`` is handled: a crash or cancellation there leaves it so on purpose. The
-        message is rendered before the claim, so only the platform call follows it."""
+    ) -> tuple[Delivery, str] | None:
+        """Pace → the durable send path (claim → send → record) → copy the outcome into the
+        delivery. Returns the row and its new status, or None when nothing was attempted
+        (another worker's send, or the outcome recorded already). The message is rendered
+        before the claim; a crash or cancellation (not ``Exception``) leaves the outbox row
+        as it stands, for ``OutboxStore.interrupted``."""
         row_id = row.id
         assert row_id is not None
         stamp = None
         try:
             if slots is not None:
                 stamp = await self.pacer.slot(row.platform)
-            token = uuid.uuid4().hex
             reply = await renderer.reply(row)
-            outbox = self.store.outbox
-            if not await self.db.write(lambda: outbox.claim(row_id, token, self.store.now())):
-                return 0  # cancelled, or another worker has it
+            last = self.store.deliveries.last_try(row)
             try:
-                ref = await self.transport.deliver(reply)
-            except DeliveryError as exc:
-                failure = exc
-                status = await self.db.write(
-                    lambda: outbox.record_failure(
-                        row_id, token, failure.reason, failure.permanent, self.store.now()
-                    )
+                result = await self.sender.send(
+                    self.transport.sender(row_chat(row)),
+                    reply,
+                    delivery_key(row),
+                    retry=lambda exc: not exc.permanent and not last,
                 )
-                where = f"{row.platform}:{row.chat_id}"
-                log.info("delivery %s to %s: %s (%s)", row.id, where, status, exc.reason)
-                return 1
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                await self.db.write(
-                    lambda: outbox.record_failure(row_id, token, reason, False, self.store.now())
-                )
-                log.warning("delivery %s failed unexpectedly: %s", row_id, reason)
-                return 1
-            sent_id = ref.message_id
-            await self.db.write(
-                lambda: outbox.record_sent(row_id, token, sent_id, self.store.now())
+            except Exception as exc:  # a bug or the database: retried (unknown if it left)
+                log.warning("delivery %s failed unexpectedly: %s", row_id, exc)
+                why = f"{type(exc).__name__}: {exc}"
+                result = SendResult(Outcome.FAILED if last else Outcome.RETRY, reason=why)
+            status = await self.db.write(
+                lambda: self.store.deliveries.record(row_id, result, self.store.now())
             )
-            return 1
+            if result.outcome is Outcome.ELSEWHERE or status is None:
+                return None
+            if result.outcome is not Outcome.SENT:
+                where = f"{row.platform}:{row.chat_id}"
+                log.info("delivery %s to %s: %s (%s)", row_id, where, status, result.reason)
+            return row, status
         finally:
             if stamp is not None:
                 self.pacer.done(row.platform, stamp)
@@ -332,10 +345,9 @@ class Broadcaster:
         """Queue the test copy and deliver it now (the engineer is waiting for it)."""
         await self.db.write(lambda: self.store.request_test(notice_id, by, self.desk_chats))
         renderer = _Renderer(self.store, self.db)
-        rows = await self.db.read(lambda: self.store.outbox.deliveries(notice_id, WaveKind.TEST))
-        for row in rows:
-            if row.status == "queued":
-                await self._deliver(row, renderer)
+        rows = await self.db.read(lambda: self.store.deliveries.of_notice(notice_id, WaveKind.TEST))
+        ended = [await self._deliver(row, renderer) for row in rows if row.status == "queued"]
+        await self._tell_unknown([d[0] for d in ended if d is not None and d[1] == "unknown"])
         return await self.db.read(lambda: self.store.test_state(notice_id))
 
     async def alert_desk(self, text: str) -> None:
@@ -345,6 +357,10 @@ class Broadcaster:
                 await self.transport.deliver(Reply(chat=chat, text=text))
             except Exception as exc:
                 log.warning("alert to the engineers' chat %s failed: %s", chat.chat_id, exc)
+
+
+def row_chat(delivery: Delivery) -> ChatRef:
+    return ChatRef(delivery.platform, delivery.chat_id)
 
 
 _WAVE_NAMES = {

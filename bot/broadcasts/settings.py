@@ -111,7 +111,7 @@ class BroadcastSettings:
     other_per_second: Annotated[float, Gt(0)] = 10.0
     #: Broadcast messages in flight at once per platform: at least per_second × the round
     #: trip (Telegram: ~0.3 s), or the pace is not reached; no more, because a crash leaves
-    #: the ones in flight 'unknown' (see ``bot.broadcasts.outbox``).
+    #: the ones in flight 'unknown' (see ``bot.broadcasts.deliveries``).
     concurrency: Annotated[int, Ge(1)] = 10
     #: On stop, how long in-flight sends may take to finish before they are abandoned.
     drain_seconds: float = 10.0

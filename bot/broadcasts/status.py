@@ -73,7 +73,7 @@ def build_report(store: BroadcastStore, notice_id: int) -> NoticeReport:
     notice = store.get(notice_id)
     names = {h.id: h.name for h in store.registry.list_hospitals()}
     hospitals: dict[str, HospitalState] = {}
-    for d in store.outbox.deliveries(notice_id, WaveKind.MAIN):
+    for d in store.deliveries.of_notice(notice_id, WaveKind.MAIN):
         if d.hospital_id is not None:
             h = hospitals.setdefault(
                 d.hospital_id, HospitalState(d.hospital_id, names.get(d.hospital_id, ""))

@@ -133,7 +133,8 @@ class BroadcastStore(NoticeReader):
                 s.flush()
             assert wave.id is not None
             existing = {
-                (d.platform, d.chat_id): d for d in self.outbox.deliveries(notice_id, WaveKind.TEST)
+                (d.platform, d.chat_id): d
+                for d in self.deliveries.of_notice(notice_id, WaveKind.TEST)
             }
             for chat in desk_chats:
                 d = existing.get((chat.platform, chat.chat_id))
@@ -149,6 +150,7 @@ class BroadcastStore(NoticeReader):
                     DeliveryStatus.UNKNOWN,
                 ):
                     d.status, d.next_attempt_at, d.updated_at = DeliveryStatus.QUEUED, now, now
+                    d.resends += 1  # a new send, under a new key in the outbox
                     s.add(d)
             audit_in(s, now, by, "test", notice_id, True, f"{len(desk_chats)} engineers' chat(s)")
             return wave.id
@@ -245,7 +247,7 @@ class BroadcastStore(NoticeReader):
         self.authorize(by, "resend", notice_id)
         self.get(notice_id)
         statuses = (DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED, DeliveryStatus.GAVE_UP)
-        count = self.outbox.requeue(notice_id, hospital_ids, statuses, self.now())
+        count = self.deliveries.requeue(notice_id, hospital_ids, statuses, self.now())
         scope = ", ".join(hospital_ids) or "all hospitals"
         self.audit(by, "resend", notice_id, True, f"{count} deliveries queued again ({scope})")
         return count

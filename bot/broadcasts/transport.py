@@ -1,11 +1,11 @@
-"""How the outbox reaches the platforms: straight to the adapters, at a pace of its own.
+"""How notices reach the platforms: through the adapters, at a pace of their own.
 
-Why not ``bot.infra.messenger.Messenger.send``: it swallows ``DeliveryError`` (returning None) and
-retries transient failures by sleeping 2 s and 10 s inside the call. The outbox must know why a
-delivery failed — permanent (removed from the group: 'failed' with the reason) or transient
-(retry later) — and must own its retries, persisted as ``next_attempt_at`` so that a restart
-keeps them and a slow group does not hold a worker slot for 12 s. So the broadcaster talks to
-the adapters through ``Transport``, a three-method slice of ``adapters.base.Adapter`` that raises.
+A delivery is sent through the one durable send path (``bot.inbox.sending``) like every
+other durable message, over the adapter ``Transport.sender`` picks for its chat; that path
+reports why a send did not happen — permanent (removed from the group: 'failed' with the
+reason), transient (retried later, persisted as ``next_attempt_at`` so a restart keeps it and
+a slow group does not hold a worker slot), or unknown (never re-sent). ``deliver`` is the
+unrecorded send for the engineers' chat (alerts, command answers).
 
 Why pace at all when the Telegram adapter already rate-limits (its own limiter)? That
 limiter is shared with normal replies and is first-come-first-served: 2,000 notices handed to it
@@ -27,9 +27,14 @@ from typing import Protocol
 
 from adapters.base import Adapter, ButtonPress, ChatRef, DeliveryError, MessageRef, Reply
 from bot.broadcasts.settings import BroadcastSettings
+from bot.inbox.sending import SendsReplies
 
 
 class Transport(Protocol):
+    def sender(self, chat: ChatRef) -> SendsReplies:
+        """What sends to ``chat`` (its platform's adapter) on the durable path."""
+        ...
+
     async def deliver(self, reply: Reply) -> MessageRef:
         """Send; returns once the platform accepted it, else raises ``DeliveryError``."""
         ...
@@ -55,6 +60,9 @@ class AdapterTransport:
             raise DeliveryError(chat, f"no adapter for platform {chat.platform}")
         return adapter
 
+    def sender(self, chat: ChatRef) -> SendsReplies:
+        return self._adapters.get(chat.platform) or _Unconfigured()
+
     async def deliver(self, reply: Reply) -> MessageRef:
         return await self._adapter(reply.chat).send(reply)
 
@@ -66,6 +74,14 @@ class AdapterTransport:
         if adapter is not None:
             with contextlib.suppress(DeliveryError):
                 await adapter.acknowledge(press, text)
+
+
+class _Unconfigured:
+    """A platform without an adapter: every send fails for good (retrying will not make it
+    appear), recorded like any other refusal."""
+
+    async def send(self, reply: Reply) -> MessageRef:
+        raise DeliveryError(reply.chat, f"no adapter for platform {reply.chat.platform}")
 
 
 class Pacer:

@@ -1,6 +1,6 @@
 """Waves: each time a notice is put in front of people, and the one place they fire.
 
-A wave is due at a time; firing it creates its deliveries (``bot.broadcasts.outbox``). The
+A wave is due at a time; firing it creates its deliveries (``bot.broadcasts.deliveries``). The
 wave row is the ledger the scheduler is checked against: firing is a conditional UPDATE
 (``scheduled → fired``) in the same transaction that writes the deliveries, so a job that runs
 twice (APScheduler after a restart *and* the start-up check, or two processes) fires once, and a

@@ -1,4 +1,4 @@
-"""Row ownership shared by the inbox, the keyed outbox and the notice outbox.
+"""Row ownership shared by the inbox, the one durable outbox and notice reservations.
 
 A row being handled or sent carries its worker's id (``claimed_by``). A worker is alive while
 it holds its own lease ``worker:<id>`` (``bot.cluster.leases``: renewed every 1.5 s for 6 s,

@@ -56,7 +56,8 @@ class OutboxState(StrEnum):
 class OutboxMessage(SQLModel, table=True):
     """One durable outgoing message, keyed by what caused it: ``<inbox key>#<n>`` for the
     n-th message an inbox event's handling sends (a replay finds it), ``card:<ticket>:<desk>``
-    for a desk card. Claimed before the send (``queued`` while it waits in a rate limiter that
+    for a desk card, ``notice:<delivery id>`` for a broadcast notice to one group (all sent by
+    ``bot.inbox.sending``). Claimed before the send (``queued`` while it waits in a rate limiter that
     says when it lets it go, ``sending`` from then on), recorded after it."""
 
     __tablename__ = "outbox_message"

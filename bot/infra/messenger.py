@@ -6,13 +6,10 @@ knowing either. A failed delivery is logged (never with the message text: it may
 data) and reported to the caller as ``None``.
 
 Durable sends are keyed: the n-th message an inbox event's handling sends (``bot.inbox.scope``)
-or an explicit key (a desk card). The key is recorded in the outbox (``sending``) before the
-platform call — where the adapter says when its rate limiter lets the request go
-(``ReleasesSends``), ``queued`` before and ``sending`` only from that moment, so a message still
-waiting there at a crash is known not sent and the replay sends it — and the platform's
-message id after it, so a replay of the event never sends
-the same message twice, and a send whose outcome is unknown (timeout after the request went
-out, crash mid-call) is recorded ``unknown`` and never re-sent blindly. There is no retry
+or an explicit key (a desk card), and go through the one durable send path
+(``bot.inbox.sending``: claimed in the outbox before the platform call, ``queued`` while the
+adapter's limiter holds it, recorded after it), so a replay of the event never sends the same
+message twice and a send whose outcome is unknown is never re-sent blindly. There is no retry
 loop here: the adapter retries what proves undelivered; when that is not enough (a long 429,
 a platform outage) an event's send raises ``SendDeferred`` and the inbox retries the whole
 event later (its sent messages are skipped by key); a card is retried by the card outbox.
@@ -37,8 +34,9 @@ from adapters.base import (
     SendBudget,
     ShowsTyping,
 )
-from bot.inbox.models import OutboxMessage, OutboxState
+from bot.inbox.models import OutboxMessage
 from bot.inbox.scope import SendDeferred, handling_here
+from bot.inbox.sending import KeyedSender, Outcome
 from bot.inbox.store import OutboxStore
 from bot.infra.gateway import Database
 from bot.privacy.gate import RedactionGate
@@ -57,8 +55,7 @@ class Messenger:
         gate: RedactionGate | None = None,
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
-        self._db = db
-        self._outbox = outbox
+        self._sender = KeyedSender(db, outbox) if db is not None and outbox is not None else None
         self._gate = gate or RedactionGate()
         #: Told of every message about to reach an adapter (send or edit): the desk's pace
         #: models each chat's rate limiter from them (``bot.desk.queue``).
@@ -124,7 +121,7 @@ class Messenger:
         handling = handling_here()
         if key is None and handling is not None:
             key = handling.next_key()
-        if key is None or self._db is None or self._outbox is None:
+        if key is None or self._sender is None:
             return await self._send(adapter, reply)
         return await self._send_keyed(adapter, reply, key, retry_later, tuple(carries))
 
@@ -133,12 +130,9 @@ class Messenger:
         earlier row). ``queued`` where the chat's adapter says when its limiter lets a send go
         (``ReleasesSends``): ``sending`` only then (``send(..., carries=keys)``), so a send
         still waiting at a crash is known not sent and the replay sends it."""
-        assert self._db is not None and self._outbox is not None, "claims need the outbox"
-        outbox = self._outbox
+        assert self._sender is not None, "claims need the outbox"
         released = isinstance(self._adapters.get(chat.platform), ReleasesSends)
-        return await self._db.write(
-            lambda: outbox.claim_each(keys, chat.platform, chat.chat_id, queued=released)
-        )
+        return await self._sender.claim(keys, chat, queued=released)
 
     async def send_now(self, reply: Reply) -> MessageRef | None:
         """Send without recording anything (courtesy notices while the database is away)."""
@@ -156,46 +150,23 @@ class Messenger:
     async def _send_keyed(
         self, adapter: Adapter, reply: Reply, key: str, retry_later: bool, carries: tuple[str, ...]
     ) -> MessageRef | None:
-        assert self._db is not None and self._outbox is not None
-        outbox, chat = self._outbox, reply.chat
-        prior = (await self.claim([key], chat))[key]
-        if prior is not None:  # sent (or tried) before: a replay
-            if prior.state == OutboxState.SENT and prior.message_id:
-                return MessageRef(prior.platform, prior.chat_id, prior.message_id)
-            return None
-        self._entering(chat)
-        outgoing = self._outgoing(reply)
+        assert self._sender is not None
+        result = await self._sender.send(
+            adapter,
+            reply,
+            key,
+            retry=lambda exc: retry_later or not exc.permanent,
+            prepare=self._prepared,
+            carries=carries,
+        )
+        if result.outcome is Outcome.RETRY and not retry_later:
+            raise SendDeferred(result.reason)  # the inbox retries the event later
+        return result.ref if result.outcome is Outcome.SENT else None
 
-        async def sending() -> None:
-            """The limiter lets it go: from here on the outcome may be unknown."""
-            assert self._db is not None and outbox is not None
-            if not await self._db.write(lambda: outbox.mark_sending([key, *carries])):
-                raise _TakenOver(key)
-
-        try:
-            if isinstance(adapter, ReleasesSends):
-                sent = await adapter.send_released(outgoing, sending)
-            else:
-                sent = await adapter.send(outgoing)
-        except _TakenOver:
-            log.warning("send %s was taken over by another worker: not sent here", key)
-            return None
-        except DeliveryError as exc:
-            log.warning("delivery to %s:%s failed: %s", *_where(reply), exc.reason)
-            reason = exc.reason
-            if exc.outcome_unknown:
-                state = OutboxState.UNKNOWN
-            elif retry_later or not exc.permanent:
-                await self._db.write(lambda: outbox.release(key))
-                if retry_later:
-                    return None
-                raise SendDeferred(reason) from exc  # the inbox retries the event later
-            else:
-                state = OutboxState.FAILED
-            await self._db.write(lambda: outbox.record(key, state, None, reason))
-            return None
-        await self._db.write(lambda: outbox.record(key, OutboxState.SENT, sent.message_id))
-        return sent
+    def _prepared(self, reply: Reply) -> Reply:
+        """The reply as it reaches the adapter (observers told first)."""
+        self._entering(reply.chat)
+        return self._outgoing(reply)
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         adapter = self._adapter(message.platform)
@@ -225,11 +196,6 @@ class Messenger:
         adapter = self._adapters.get(chat.platform)
         if isinstance(adapter, ShowsTyping):
             await adapter.typing(chat)
-
-
-class _TakenOver(RuntimeError):
-    """A queued send's row is no longer this worker's (it was thought dead and its row taken
-    over) when the adapter would let it go: it is not sent from here."""
 
 
 def _where(reply: Reply) -> tuple[str, str]:

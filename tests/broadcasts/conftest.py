@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from adapters.base import ButtonPress, ChatRef, DeliveryError, MessageRef, Reply, Sender
+from adapters.base import (
+    ButtonPress,
+    ChatRef,
+    DeliveryError,
+    MessageRef,
+    OnRelease,
+    Reply,
+    Sender,
+)
 from bot.broadcasts import (
     Actor,
     Broadcasts,
@@ -76,7 +84,9 @@ class Sent:
 @dataclass
 class FakeTransport:
     """Records deliveries; ``fail[chat_id]`` is a list of errors to raise, in order;
-    ``crash_after``/``crash_before``: chat ids where the process "dies"."""
+    ``crash_after``: chat ids where the process "dies" once the platform accepted the
+    message; ``crash_before``: where it dies while the message waits in the adapter's rate
+    limiter (it says when a send leaves, as the real adapters do: ``ReleasesSends``)."""
 
     sent: list[Sent] = field(default_factory=list)
     edits: list[tuple[MessageRef, Reply]] = field(default_factory=list)
@@ -86,10 +96,20 @@ class FakeTransport:
     crash_before: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
+    def sender(self, chat: ChatRef) -> FakeTransport:
+        return self
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        if reply.chat.chat_id in self.crash_before:
+            raise SimulatedCrash(reply.chat.chat_id)  # still in the limiter
+        await on_release()
+        return await self.deliver(reply)
+
+    async def send(self, reply: Reply) -> MessageRef:
+        return await self.send_released(reply, _nothing)
+
     async def deliver(self, reply: Reply) -> MessageRef:
         chat = reply.chat.chat_id
-        if chat in self.crash_before:
-            raise SimulatedCrash(chat)
         errors = self.fail.get(chat)
         if errors:
             raise errors.pop(0)
@@ -110,6 +130,10 @@ class FakeTransport:
 
     def chats(self) -> list[str]:
         return [s.ref.chat_id for s in self.sent if s.ref.chat_id != DESK.chat_id]
+
+
+async def _nothing() -> None:
+    return None
 
 
 @pytest.fixture

@@ -219,5 +219,5 @@ async def test_cancel_while_sending_stops_the_rest(
     assert count == 4
     await bc.broadcaster.process_once()
     assert transport.chats() == []
-    statuses = {d.status for d in bc.store.outbox.deliveries(notice.id)}
+    statuses = {d.status for d in bc.store.deliveries.of_notice(notice.id)}
     assert statuses == {DeliveryStatus.SENT, DeliveryStatus.CANCELLED}  # the test copy was sent

@@ -1,5 +1,6 @@
-"""The outbox: retries with backoff, permanent failures, and the exactly-once protocol across
-a crash at any point (claim → platform call → record)."""
+"""Notices through the one durable outbox: retries with backoff, permanent failures, and
+exactly-once across a crash at any point (claim → limiter → platform call → record). The
+outcome of each delivery is one ``outbox_message`` row; the delivery is its report."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from sqlmodel import Session, select
 
 from adapters.base import ChatRef, DeliveryError
-from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind
+from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind, status
+from bot.broadcasts.models import delivery_key
 from bot.broadcasts.transport import Pacer
+from bot.inbox.models import OutboxMessage
 from tests.broadcasts.conftest import (
     BROADCASTER,
     DESK,
@@ -32,7 +36,23 @@ def transient(chat: str) -> DeliveryError:
 
 
 def statuses(bc: Broadcasts, notice_id: int) -> dict[str, str]:
-    return {d.chat_id: d.status for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+    return {d.chat_id: d.status for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
+
+
+def sends(bc: Broadcasts, notice_id: int) -> dict[str, tuple[str, str | None, str] | None]:
+    """Per group, the notice's send in the one outbox: (state, message id, error)."""
+    out: dict[str, tuple[str, str | None, str] | None] = {}
+    for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN):
+        row = bc.store.sends.get(delivery_key(d))
+        out[d.chat_id] = None if row is None else (row.state, row.message_id, row.error)
+    return out
+
+
+def notice_rows(bc: Broadcasts) -> list[str]:
+    """Every notice key in ``outbox_message``."""
+    with Session(bc.store.engine) as s:
+        keys = s.exec(select(OutboxMessage.key)).all()
+    return sorted(k for k in keys if k.startswith("notice:"))
 
 
 async def created_and_confirmed(bc: Broadcasts) -> int:
@@ -65,11 +85,22 @@ async def test_transient_failures_are_retried_with_backoff_then_given_up(
     clock.advance(minutes=2)  # the second and last retry
     await bc.broadcaster.process_once()
     [row] = [
-        d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == "-1001003"
+        d
+        for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+        if d.chat_id == "-1001003"
     ]
     assert (row.status, row.attempts, row.last_error) == ("gave_up", 3, "NetworkError: Bad Gateway")
     assert bc.store.get(notice_id).status == "sent"
     assert sorted(transport.chats()) == ["-1001001", "-1001002", "C001"]
+    # one row per delivery in the one outbox: the retried send sent, the last failure recorded
+    delivered = {s.ref.chat_id: s.ref.message_id for s in transport.sent}
+    assert sends(bc, notice_id) == {
+        "-1001001": ("sent", delivered["-1001001"], ""),
+        "C001": ("sent", delivered["C001"], ""),
+        "-1001002": ("sent", delivered["-1001002"], ""),
+        "-1001003": ("failed", None, "NetworkError: Bad Gateway"),
+    }
+    assert len(notice_rows(bc)) == 5  # the four groups and the test copy
 
 
 async def test_a_group_the_bot_was_removed_from_fails_with_the_reason_the_rest_go_on(
@@ -82,54 +113,66 @@ async def test_a_group_the_bot_was_removed_from_fails_with_the_reason_the_rest_g
     ]
     notice_id = await created_and_confirmed(bc)
     await bc.broadcaster.process_once()
-    [row] = [d for d in bc.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
-    assert (row.status, row.last_error) == (
+    [row] = [d for d in bc.store.deliveries.of_notice(notice_id) if d.chat_id == "-1001002"]
+    assert (row.status, row.last_error, row.attempts) == (
         "failed",
         "Forbidden: bot was kicked from the group chat",
+        1,
     )
     assert sorted(transport.chats()) == ["-1001001", "-1001003", "C001"]
+    assert sends(bc, notice_id)["-1001002"] == (
+        "failed",
+        None,
+        "Forbidden: bot was kicked from the group chat",
+    )
 
 
 async def test_a_crash_after_the_platform_accepted_does_not_duplicate(
     make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
 ) -> None:
-    """Killed between sending and recording: the group has the message, the row says
-    'sending'. After the restart the row is 'unknown' and is not sent again."""
+    """Killed between sending and recording: the group has the message, the outbox row says
+    'sending' (the delivery, only the plan, is still queued). After the restart the send is
+    'unknown' and is not sent again."""
     first = make_broadcasts()
     notice_id = await created_and_confirmed(first)
     transport.crash_after.add("-1001002")
     with pytest.raises(SimulatedCrash):
         await first.broadcaster.process_once()
     await settle()
-    assert statuses(first, notice_id)["-1001002"] == "sending"
+    assert statuses(first, notice_id)["-1001002"] == "queued"
+    assert sends(first, notice_id)["-1001002"] == ("sending", None, "")
     transport.crash_after.clear()
 
     second = make_broadcasts()
-    unknown = await second.broadcaster.start(worker=False)
-    assert [d.chat_id for d in unknown] == ["-1001002"]
+    assert await second.broadcaster.start(worker=False) == 1  # on the wire: unknown
     for _ in range(3):
         await second.broadcaster.process_once()
         clock.advance(minutes=5)
     assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)  # each exactly once
     assert statuses(second, notice_id)["-1001002"] == "unknown"
-    alert = transport.to(DESK.chat_id)[-1].reply.text
-    assert "无法确认是否送达" in alert and "-1001002" in alert
+    assert sends(second, notice_id)["-1001002"] == (
+        "unknown",
+        None,
+        "interrupted: its worker died during the send",
+    )
+    [alert] = [s.reply.text for s in transport.to(DESK.chat_id) if "无法确认" in s.reply.text]
+    assert "无法确认是否送达" in alert and "-1001002" in alert  # told once
 
-    # the hospital presses 已知悉 on it: proof of delivery, message id recorded
+    # the hospital presses 已知悉 on it: proof of delivery, message id recorded (both rows)
     [msg] = transport.to("-1001002")
     assert await pressed(
         second, press("-1001002", msg.ref.message_id, msg.reply.buttons[0][0].action)
     )
-    [row] = [d for d in second.store.outbox.deliveries(notice_id) if d.chat_id == "-1001002"]
+    [row] = [d for d in second.store.deliveries.of_notice(notice_id) if d.chat_id == "-1001002"]
     assert (row.status, row.message_id) == ("sent", msg.ref.message_id)
+    assert sends(second, notice_id)["-1001002"] == ("sent", msg.ref.message_id, "")
 
 
-async def test_a_crash_before_the_platform_call_is_at_most_once_and_heals(
-    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
+async def test_a_notice_waiting_in_the_limiter_when_its_worker_dies_is_sent_once_never_unknown(
+    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport
 ) -> None:
-    """Killed after the claim, before the request left: the group never got it. That cannot
-    be told apart from the case above, so it is not re-sent automatically either; the
-    acknowledgement reminder (full text) reaches it, or an engineer resends."""
+    """Killed while the notice waited in the adapter's rate limiter: it provably never left,
+    so the outbox keeps it queued (not 'unknown'), and the next worker sends it, once."""
     first = make_broadcasts()
     notice_id = await created_and_confirmed(first)
     transport.crash_before.add("-1001002")
@@ -137,23 +180,59 @@ async def test_a_crash_before_the_platform_call_is_at_most_once_and_heals(
         await first.broadcaster.process_once()
     await settle()
     transport.crash_before.clear()
-    second = make_broadcasts()
-    await second.broadcaster.start(worker=False)
+    assert sends(first, notice_id)["-1001002"] == ("queued", None, "")
+
+    second = make_broadcasts()  # the restart (or another worker: the first one's rows are dead)
+    assert await second.broadcaster.start(worker=False) == 0  # nothing was on the wire
     await second.broadcaster.process_once()
+    await second.broadcaster.process_once()
+    assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)  # each exactly once
+    [msg] = transport.to("-1001002")
+    assert statuses(second, notice_id)["-1001002"] == "sent"
+    assert sends(second, notice_id)["-1001002"] == ("sent", msg.ref.message_id, "")
+    assert second.store.get(notice_id).status == "sent"
+    assert not [a for a in second.store.audit_log(notice_id) if a.action == "unknown"]
+
+
+async def test_an_unknown_outcome_is_never_resent_and_heals(
+    bc: Broadcasts, transport: FakeTransport, clock: FakeClock
+) -> None:
+    """The request left and no answer came (a read timeout): maybe delivered, so 'unknown' at
+    once, never retried; the acknowledgement reminder (full text) reaches the group, or an
+    engineer resends — a new send under a new key."""
+    transport.fail["-1001002"] = [
+        DeliveryError(
+            ChatRef("telegram", "-1001002"), "TimedOut", permanent=False, outcome_unknown=True
+        )
+    ]
+    notice_id = await created_and_confirmed(bc)
+    await bc.broadcaster.process_once()
+    assert statuses(bc, notice_id)["-1001002"] == "unknown"
+    assert sends(bc, notice_id)["-1001002"] == ("unknown", None, "TimedOut")
+    assert "-1001002" in transport.to(DESK.chat_id)[-1].reply.text
+    shown = status.report_text(status.build_report(bc.store, notice_id), bc.store.settings)
+    assert "待确认 1" in shown and "telegram:-1001002 待确认" in shown  # `notice status`
+    clock.advance(minutes=10)
+    await bc.broadcaster.process_once()
     assert "-1001002" not in transport.chats()
-    assert second.store.get(notice_id).status == "sent"  # nothing pending: unknown is an end
+    assert bc.store.get(notice_id).status == "sent"  # nothing pending: unknown is an end
 
     clock.advance(hours=24)
-    await second.broadcaster.process_once()
+    await bc.broadcaster.process_once()
     [reminder] = transport.to("-1001002")
     assert reminder.reply.text.startswith("【提醒】") and "下载地址" in reminder.reply.text
     assert reminder.reply.reply_to is None  # no message id to reply to
 
-    assert second.store.resend(notice_id, BROADCASTER, ["h002"]) == 1  # an engineer's choice
-    await second.broadcaster.process_once()
+    assert bc.store.resend(notice_id, BROADCASTER, ["h002"]) == 1  # an engineer's choice
+    await bc.broadcaster.process_once()
     assert len(transport.to("-1001002")) == 2
-    assert statuses(second, notice_id)["-1001002"] == "sent"
-    resend = [a for a in second.store.audit_log(notice_id) if a.action == "resend"]
+    assert statuses(bc, notice_id)["-1001002"] == "sent"
+    main = bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+    [d] = [d for d in main if d.chat_id == "-1001002"]
+    assert delivery_key(d).endswith(":1")  # the resend's own row; the unknown one stays
+    assert bc.store.sends.get(delivery_key(d)).state == "sent"  # type: ignore[union-attr]
+    assert bc.store.sends.get(f"notice:{d.id}").state == "unknown"  # type: ignore[union-attr]
+    resend = [a for a in bc.store.audit_log(notice_id) if a.action == "resend"]
     assert [(a.actor, a.detail) for a in resend] == [("e05", "1 deliveries queued again (h002)")]
 
 
@@ -174,7 +253,12 @@ async def test_stop_lets_in_flight_sends_finish(bc: Broadcasts, transport: FakeT
     await asyncio.wait_for(_until(lambda: bc.store.get(notice_id).status == "sent"), 5)
     await bc.stop()
     assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)
-    assert not any(d.status == "sending" for d in bc.store.outbox.deliveries(notice_id))
+    assert all(
+        row is not None and row.state == "sent"
+        for row in (
+            bc.store.sends.get(delivery_key(d)) for d in bc.store.deliveries.of_notice(notice_id)
+        )
+    )
 
 
 async def _until(predicate: Callable[[], bool]) -> None:

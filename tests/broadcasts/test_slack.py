@@ -92,7 +92,7 @@ async def test_a_notice_to_slack_channels(
         store.confirm(notice.id, BROADCASTER)
         await bc.broadcaster.process_once()
 
-        rows = {d.chat_id: d for d in store.outbox.deliveries(notice.id, WaveKind.MAIN)}
+        rows = {d.chat_id: d for d in store.deliveries.of_notice(notice.id, WaveKind.MAIN)}
         assert rows[CHANNELS[1]].status == "failed"
         assert "not_in_channel" in (rows[CHANNELS[1]].last_error or "")
         for channel in (CHANNELS[0], CHANNELS[2], CHANNELS[3]):

@@ -6,6 +6,7 @@ Telegram's real limits that leaves room for normal replies. (Slack: ``test_slack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from adapters.base import ChatRef, CoreHandlers, MessageRef, Reply
+from adapters.base import ChatRef, CoreHandlers, MessageRef, OnRelease, Reply
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.settings import TelegramSettings
 from bot.broadcasts import (
@@ -25,6 +26,8 @@ from bot.broadcasts import (
     Targets,
     WaveKind,
 )
+from bot.broadcasts.models import delivery_key
+from bot.inbox.sending import SendsReplies
 from bot.registry import RegistryStore
 from tests.broadcasts.conftest import (
     BROADCASTER,
@@ -138,7 +141,7 @@ async def test_429_storm_and_5xx_every_group_gets_it_exactly_once(
         await bc.broadcaster.process_once()
         clock.advance(minutes=3)
     assert once_each(tg, [*GROUPS, -1001001, -1001003]) == {}
-    rows = {d.chat_id: d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN)}
+    rows = {d.chat_id: d for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
     assert (
         rows["C001"].status == "failed"
         and rows["C001"].last_error == "no adapter for platform slack"
@@ -160,30 +163,45 @@ async def test_kill_between_sending_and_recording_does_not_duplicate(
     a, current = adapter
     victim = str(GROUPS[4])
 
-    class DiesAfterTheCall(AdapterTransport):
-        async def deliver(self, reply: Reply) -> MessageRef:
-            ref = await super().deliver(reply)  # Telegram has the message now...
+    class DiesAfterTheCall:
+        """The adapter, but the process dies once Telegram accepted the victim's notice."""
+
+        async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+            ref = await a.send_released(reply, on_release)  # Telegram has the message now...
             if reply.chat.chat_id == victim:
                 raise SimulatedCrash(victim)  # ...and the process dies before recording it
             return ref
 
-    first = current.bc = make(engine, registry, clock, DiesAfterTheCall([a]))
+        async def send(self, reply: Reply) -> MessageRef:
+            raise AssertionError("the adapter releases its sends: send_released is used")
+
+    class Dying(AdapterTransport):
+        def sender(self, chat: ChatRef) -> SendsReplies:
+            return DiesAfterTheCall()
+
+    first = current.bc = make(engine, registry, clock, Dying([a]))
     notice_id = await confirmed(first)
     with pytest.raises(SimulatedCrash):
         await first.broadcaster.process_once()
     assert len(tg.sent_messages(int(victim))) == 1
+    rows = {d.chat_id: d for d in first.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
+    key = delivery_key(rows[victim])
 
-    def sending() -> list[str]:
-        rows = first.store.outbox.deliveries(notice_id, WaveKind.MAIN)
-        return [d.chat_id for d in rows if d.status == "sending"]
+    def in_flight() -> list[str]:
+        """Sends on the wire in the one outbox (the delivery is only the plan: queued)."""
+        return [
+            chat
+            for chat, d in rows.items()
+            if (row := first.store.sends.get(delivery_key(d))) and row.state == "sending"
+        ]
 
     # the test's "process" cannot stop its other tasks: let them land, so that only the
     # victim is caught mid-way (a real kill leaves every in-flight row so: the benchmark)
-    await tg.wait_until(lambda: sending() == [victim], what="only the victim in flight")
+    await tg.wait_until(lambda: in_flight() == [victim], what="only the victim in flight")
 
     second = current.bc = make(engine, registry, clock, AdapterTransport([a]))  # the restart
-    unknown = await second.broadcaster.start(worker=False)
-    assert [d.chat_id for d in unknown] == [victim]
+    assert await second.broadcaster.start(worker=False) == 1  # found on the wire: unknown
+    assert first.store.sends.get(key).state == "unknown"  # type: ignore[union-attr]
     for _ in range(3):
         await second.broadcaster.process_once()
         clock.advance(minutes=5)
@@ -195,9 +213,69 @@ async def test_kill_between_sending_and_recording_does_not_duplicate(
     tg.callback_query(int(victim), NURSE, msg.message_id, msg.callback_data[0], first_name="护士")
     await tg.wait_for_call("answerCallbackQuery")
     [row] = [
-        d for d in second.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == victim
+        d
+        for d in second.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+        if d.chat_id == victim
     ]
     assert (row.status, row.message_id) == ("sent", str(msg.message_id))
+    proven = second.store.sends.get(key)
+    assert proven is not None and (proven.state, proven.message_id) == ("sent", row.message_id)
+
+
+async def test_a_notice_waiting_in_the_limiter_at_a_kill_is_sent_once_by_the_restart(
+    engine: Engine, registry: RegistryStore, clock: FakeClock, tg: FakeTelegram
+) -> None:
+    """The victim group had a message moments ago, so its notice waits in the adapter's rate
+    limiter (one message a minute to a group) when the process is killed. It never left:
+    queued in the outbox, not 'unknown'; the restart sends it, exactly once."""
+    victim = GROUPS[4]
+    current = Current()
+    a = await start_adapter(tg, current, group_per_minute=1, group_burst=1)
+    try:
+        await a.send(Reply(ChatRef("telegram", str(victim)), "稍早的一条消息"))
+        first = current.bc = make(engine, registry, clock, AdapterTransport([a]))
+        notice_id = await confirmed(first)
+        assert await first.broadcaster.fire_due() == 1
+        rows = {d.chat_id: d for d in first.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
+        key = delivery_key(rows[str(victim)])
+        killed = asyncio.create_task(first.broadcaster.process_once())
+
+        def states() -> dict[str, str | None]:
+            found = {c: first.store.sends.get(delivery_key(d)) for c, d in rows.items()}
+            return {c: row.state if row else None for c, row in found.items()}
+
+        # the test's "process" cannot stop its other tasks: let them land first
+        expected = {c: "queued" if c == str(victim) else "sent" for c in rows}
+        await tg.wait_until(
+            lambda: states() == expected,
+            what="every other group sent, the victim's notice in the limiter",
+        )
+        killed.cancel()  # kill -9: nothing after this point of the round runs
+        with contextlib.suppress(asyncio.CancelledError):
+            await killed
+    finally:
+        await a.stop()
+    assert len(tg.sent_messages(victim)) == 1  # only the earlier message
+
+    b = await start_adapter(tg, current)  # the restarted process, its limiter empty
+    try:
+        second = current.bc = make(engine, registry, clock, AdapterTransport([b]))
+        assert await second.broadcaster.start(worker=False) == 0  # nothing was on the wire
+        await second.broadcaster.process_once()
+    finally:
+        await b.stop()
+    assert once_each(tg, [g for g in GROUPS if g != victim]) == {}
+    _earlier, notice = tg.sent_messages(victim)
+    assert "5.2.4" in (notice.text or "")
+    [row] = [
+        d
+        for d in second.store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+        if d.chat_id == str(victim)
+    ]
+    assert (row.status, row.message_id) == ("sent", str(notice.message_id))
+    sent = second.store.sends.get(key)
+    assert sent is not None and (sent.state, sent.message_id) == ("sent", row.message_id)
+    assert not [x for x in second.store.audit_log(notice_id) if x.action == "unknown"]
 
 
 async def test_a_group_that_removed_the_bot_fails_with_the_reason(
@@ -214,7 +292,7 @@ async def test_a_group_that_removed_the_bot_fails_with_the_reason(
     notice_id = await confirmed(bc)
     await bc.broadcaster.process_once()
     [row] = [
-        d for d in bc.store.outbox.deliveries(notice_id, WaveKind.MAIN) if d.chat_id == str(gone)
+        d for d in bc.store.deliveries.of_notice(notice_id, WaveKind.MAIN) if d.chat_id == str(gone)
     ]
     assert row.status == "failed" and row.attempts == 1
     assert "bot was kicked from the supergroup chat" in (row.last_error or "")

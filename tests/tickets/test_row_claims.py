@@ -6,12 +6,14 @@ moved to let one of them die (its lease runs out), nothing waits.
   that worker is dead — once, and never by two at a time (PostgreSQL: ``SKIP LOCKED``);
 * a send in flight becomes ``unknown`` only when its worker is dead, never a live one's; a send
   still queued in a rate limiter is its worker's until it dies, then dropped or taken over;
-* notice deliveries are reserved per worker and claimed only by their worker (or from a dead
-  one).
+* notice deliveries are reserved per worker and sent through the same outbox (key
+  ``notice:<id>``): a dead worker's notice still in its limiter goes to another, never unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +21,24 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.broadcasts import Actor, BroadcastSettings, BroadcastStore, NoticeDraft, NoticeKind
+from adapters.base import MessageRef, OnRelease, Reply
+from bot.broadcasts import (
+    Actor,
+    Broadcaster,
+    BroadcastSettings,
+    BroadcastStore,
+    NoticeDraft,
+    NoticeKind,
+)
+from bot.broadcasts.models import Delivery, delivery_key
 from bot.broadcasts.specs import Targets
 from bot.cluster.claims import Claimant, count_live_workers, forget_dead_workers, worker_lease
 from bot.cluster.leases import LeaseStore
 from bot.inbox import InboxState, InboxStore, OutboxState, OutboxStore
+from bot.inbox.models import OutboxMessage
+from bot.infra.gateway import Database
 from bot.registry import RegistryStore
+from tests.broadcasts.conftest import FakeTransport
 from tests.tickets.conftest import FakeClock
 
 TTL = dt.timedelta(seconds=6)
@@ -165,8 +179,8 @@ def test_a_dead_workers_queued_sends_are_forgotten_not_unknown(
     assert again is not None and again.state == OutboxState.UNKNOWN
 
 
-def notice_deliveries(worker: Worker) -> list[int]:
-    """A notice to every hospital (two groups), its wave fired: the delivery rows' ids."""
+def notice_deliveries(worker: Worker) -> list[Delivery]:
+    """A notice to every hospital (two groups), its wave fired: the delivery rows."""
     store, who = worker.notices, Actor.cli("e05")
     draft = NoticeDraft(NoticeKind.ANNOUNCEMENT, Targets(everyone=True), title="维护", body="周六")
     notice = store.create(draft, who)
@@ -174,41 +188,55 @@ def notice_deliveries(worker: Worker) -> list[int]:
     store.confirm(notice.id, who, skip_test=True)
     [wave] = store.waves.due_waves(store.now())
     assert wave.id is not None and store.waves.fire(wave.id, store.now())
-    return [d.id for d in store.outbox.deliveries(notice.id) if d.id is not None]
+    return store.deliveries.of_notice(notice.id)
 
 
-def test_notice_deliveries_are_reserved_and_claimed_per_worker(
+def claim_notice(worker: Worker, delivery: Delivery, queued: bool = True) -> OutboxMessage | None:
+    """What the broadcaster's send does first: claim the delivery's key in the one outbox."""
+    key = delivery_key(delivery)
+    return worker.outbox.claim(key, delivery.platform, delivery.chat_id, queued=queued)
+
+
+def test_notice_deliveries_are_reserved_per_worker_and_claimed_in_the_one_outbox(
     two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
 ) -> None:
     a, b = two
     first, second = notice_deliveries(a)
     now = clock.now
-    assert [d.id for d in a.notices.outbox.reserve_due(now, 1)] == [first]
-    assert [d.id for d in b.notices.outbox.reserve_due(now, 10)] == [second]  # not a's
-    assert b.notices.outbox.reserve_due(now, 10)[0].id == second  # its own again, next round
-    assert not b.notices.outbox.claim(first, "tb", now)  # a's to send
-    assert a.notices.outbox.claim(first, "ta", now)  # a's call is under way
-    assert b.notices.outbox.reconcile_interrupted(now) == []  # a is alive
+    assert [d.id for d in a.notices.deliveries.reserve_due(now, 1)] == [first.id]
+    assert [d.id for d in b.notices.deliveries.reserve_due(now, 10)] == [second.id]  # not a's
+    assert b.notices.deliveries.reserve_due(now, 10)[0].id == second.id  # its own again, next round
+    assert claim_notice(a, first, queued=False) is None  # a's call is under way
+    taken = claim_notice(b, first)
+    assert taken is not None and taken.state == OutboxState.SENDING  # a's: not sent by b
+    assert b.outbox.interrupted() == 0  # a is alive
     assert count_live_workers(a.engine, now) == 2
     let_a_die(clock, b)
     assert count_live_workers(a.engine, clock.now) == 1
-    [unknown] = b.notices.outbox.reconcile_interrupted(clock.now)
-    assert (unknown.id, unknown.status) == (first, "unknown")
-    assert b.notices.outbox.reconcile_interrupted(clock.now) == []  # told once
+    assert b.outbox.interrupted() == 1
+    unknown = claim_notice(b, first)
+    assert unknown is not None and unknown.state == OutboxState.UNKNOWN  # never re-sent
     assert forget_dead_workers(a.engine, clock.now) == 1  # a's lease goes, b's stays
     assert count_live_workers(a.engine, clock.now) == 1
 
 
-def test_a_dead_workers_reserved_deliveries_go_to_another(
+def test_a_dead_workers_notice_waiting_in_its_limiter_goes_to_another_never_unknown(
     two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
 ) -> None:
     a, b = two
     rows = notice_deliveries(a)
-    assert len(a.notices.outbox.reserve_due(clock.now, 10)) == 2  # a dies before sending
-    assert b.notices.outbox.reserve_due(clock.now, 10) == []
-    let_a_die(clock, b)
-    assert sorted(d.id for d in b.notices.outbox.reserve_due(clock.now, 10)) == sorted(rows)
-    assert all(b.notices.outbox.claim(row, "tb", clock.now) for row in rows)
+    assert len(a.notices.deliveries.reserve_due(clock.now, 10)) == 2
+    assert all(claim_notice(a, d) is None for d in rows)  # both wait in a's rate limiter
+    assert b.notices.deliveries.reserve_due(clock.now, 10) == []
+    assert all(claim_notice(b, d) is not None for d in rows)  # a's, alive
+    let_a_die(clock, b)  # a dies before its limiter let either go
+    assert b.outbox.interrupted() == 0  # nothing was on the wire: nothing unknown
+    assert sorted(d.id for d in b.notices.deliveries.reserve_due(clock.now, 10)) == sorted(
+        d.id for d in rows
+    )
+    assert all(claim_notice(b, d) is None for d in rows)  # b's to send, once
+    assert all(b.outbox.mark_sending(delivery_key(d)) for d in rows)
+    assert not a.outbox.mark_sending(delivery_key(rows[0]))  # a, come back late, may not
 
 
 def test_handled_events_older_than_the_keep_are_purged_in_batches(
@@ -231,3 +259,44 @@ def test_handled_events_older_than_the_keep_are_purged_in_batches(
     assert waiting is not None
     # a redelivery of a purged event would be stored anew: platforms redeliver within a day
     assert inbox.put("telegram", "m:-1:0", "-1", "message", False, "{}") is not None
+
+
+class _Limiter(FakeTransport):
+    """A worker's adapter whose rate limiter lets nothing go (a 429's long retry_after)."""
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        await asyncio.Event().wait()
+        raise AssertionError("never released")
+
+
+async def test_a_notice_held_in_a_dead_workers_limiter_is_sent_once_by_another(
+    two: tuple[Worker, Worker], registry: RegistryStore, clock: FakeClock
+) -> None:
+    """Both groups' notices wait in a's adapter when a is killed: provably never sent, so no
+    ``unknown`` — b, once a is dead, sends each exactly once (PostgreSQL: two engines)."""
+    a, b = two
+    rows = notice_deliveries(a)
+    a_db, b_db = Database(a.engine), Database(b.engine)
+    try:
+        first = Broadcaster(a.notices, _Limiter(), db=a_db)
+        killed = asyncio.create_task(first.process_once())
+        keys = [delivery_key(d) for d in rows]
+        while [r.state if (r := a.outbox.get(k)) else None for k in keys] != ["queued"] * 2:
+            await asyncio.sleep(0.01)  # both in a's limiter
+        killed.cancel()  # kill -9
+        with contextlib.suppress(asyncio.CancelledError):
+            await killed
+        let_a_die(clock, b)
+        transport = FakeTransport()
+        second = Broadcaster(b.notices, transport, db=b_db)
+        assert await second.reconcile() == 0  # nothing was on the wire
+        assert await second.process_once() == 2
+    finally:
+        a_db.close()
+        b_db.close()
+    assert sorted(s.ref.chat_id for s in transport.sent) == sorted(d.chat_id for d in rows)
+    for d in b.notices.deliveries.of_notice(rows[0].notice_id):
+        row = b.outbox.get(delivery_key(d))
+        assert row is not None and (d.status, row.state) == ("sent", "sent")
+        assert row.message_id == d.message_id and row.claimed_by == "b"
+    assert not a.outbox.mark_sending(keys[0])  # a, were it to come back, may not send

@@ -1,28 +1,29 @@
-"""The outbox's database side: deliveries are claimed, sent and recorded, exactly once.
+"""The broadcast's plan and report: which deliveries are due, who sends them, how they ended.
 
-The exactly-once protocol, per delivery row::
+A delivery's send is not claimed here: it goes through the one durable send path
+(``bot.inbox.sending``), keyed ``notice:<delivery id>`` in ``outbox_message`` like every
+other durable message — ``queued`` while the adapter's rate limiter holds it, ``sending`` from
+the moment it lets the request go, ``sent``/``failed``/``unknown`` after. A ``delivery`` row
+is the plan (wave, chat, the message it replies to), the schedule (``attempts``,
+``next_attempt_at``) and the report (status, message id, reason) the outbox's outcome is
+copied into::
 
-    queued ──claim (token, attempts+1; COMMIT)──▶ sending ──platform accepted──▶ sent (+ message id)
-       ▲                                             ├── transient error ──▶ queued (later) / gave_up
-       └──────────── engineer's ``resend`` ──────────┤── permanent error ──▶ failed (+ reason)
-                                                     └── worker died ──(seconds later)──▶ unknown
+    queued ──outbox: sent──▶ sent (+ message id)
+      │ ▲──outbox: retry (transient, proven not delivered)── next_attempt_at later / gave_up
+      │ └──────────── engineer's ``resend`` (a new key) ──── failed / gave_up / unknown
+      ├──outbox: failed (permanent: removed from the group) ──▶ failed (+ reason)
+      └──outbox: unknown (request left, no answer; or its worker died mid-call) ──▶ unknown
 
-* A worker first reserves a batch of due rows (``claimed_by`` = its id, with ``FOR UPDATE
-  SKIP LOCKED``: two workers never reserve the same row, nor wait on each other), then claims
-  each one just before its platform call — a conditional UPDATE (``WHERE status='queued'`` and
-  still reserved by it, or by a dead worker): of two workers, one sends.
-* Results are recorded only on a row that still carries the claim's token.
-* A row still 'sending' whose worker is dead (``bot.cluster.claims``: found at start-up, or by
-  any worker within seconds of the death) was claimed by a process that died between the claim
-  and the record; a live worker's row in flight is never touched. Telegram has no idempotency
-  key and no way to list what a bot sent, so whether the message arrived cannot be known. We choose **at-most-once** for that window: the row
-  becomes 'unknown' and is never re-sent automatically (a duplicate patch notice in 2,000
-  groups is what this design must rule out). The window is one in-flight request per row —
-  the claim is committed immediately before the platform call and the result immediately
-  after — so a crash leaves at most ``concurrency`` such rows. They stay visible (status,
-  the engineers' chat is told) and heal without a duplicate: a 已知悉 press on the message
-  proves delivery and records its id; the acknowledgement reminder sends the full text to
-  hospitals that have not acknowledged; ``resend`` lets an engineer choose at-least-once.
+* A worker reserves a batch of due rows (``claimed_by`` = its id, with ``FOR UPDATE SKIP
+  LOCKED``: two workers never reserve the same row, nor wait on each other). A reservation
+  is no claim: a crash leaves the row queued for another worker, and the outbox key decides
+  who sends — a dead worker's send still waiting in its limiter is sent once by the next,
+  one under way becomes ``unknown`` (``OutboxStore.interrupted``) and is never re-sent.
+* Telegram has no idempotency key and no way to list what a bot sent, so an ``unknown`` send
+  cannot be settled by the bot: it stays visible (status, the engineers' chat is told) and
+  heals without a duplicate: a 已知悉 press on the message proves delivery and records its
+  id; the acknowledgement reminder sends the full text to hospitals that have not
+  acknowledged; ``resend`` lets an engineer choose at-least-once.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ from bot.broadcasts.models import (
 )
 from bot.broadcasts.settings import BroadcastSettings
 from bot.cluster.claims import Claimant
+from bot.inbox.sending import Outcome, SendResult
 from bot.infra.clock import as_utc
 from bot.registry.sessions import read_session, write_session
 
 
-class Outbox:
+class Deliveries:
+    """The `delivery` rows: reserved per worker, the outcome of their sends copied in."""
+
     def __init__(self, engine: Engine, settings: BroadcastSettings, claimant: Claimant) -> None:
         self._engine = engine
         self._settings = settings
@@ -110,7 +114,7 @@ class Outbox:
         with read_session(self._engine) as s:
             return s.get(Delivery, delivery_id)
 
-    def deliveries(self, notice_id: int, kind: WaveKind | None = None) -> list[Delivery]:
+    def of_notice(self, notice_id: int, kind: WaveKind | None = None) -> list[Delivery]:
         with read_session(self._engine) as s:
             stmt = select(Delivery).where(Delivery.notice_id == notice_id)
             if kind is not None:
@@ -119,89 +123,43 @@ class Outbox:
                 )
             return list(s.exec(stmt.order_by(col(Delivery.id))).all())
 
-    def claim(self, delivery_id: int, token: str, now: dt.datetime) -> bool:
-        """Record the intent to send (committed before the platform call); False when the row
-        is no longer queued or another live worker reserved it."""
-        with write_session(self._engine) as s:
-            result = s.exec(
-                update(Delivery)
-                .where(
-                    col(Delivery.id) == delivery_id,
-                    col(Delivery.status) == DeliveryStatus.QUEUED,
-                    self._mine_or_dead(now),
-                )
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    claim_token=token,
-                    claimed_by=self._claimant.owner,
-                    claimed_at=now,
-                    attempts=col(Delivery.attempts) + 1,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1
-
-    def record_sent(self, delivery_id: int, token: str, message_id: str, now: dt.datetime) -> bool:
-        with write_session(self._engine) as s:
-            result = s.exec(
-                update(Delivery)
-                .where(
-                    col(Delivery.id) == delivery_id,
-                    col(Delivery.claim_token) == token,
-                    col(Delivery.status).in_((DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)),
-                )
-                .values(
-                    status=DeliveryStatus.SENT,
-                    message_id=message_id,
-                    sent_at=now,
-                    last_error=None,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1
-
-    def record_failure(
-        self, delivery_id: int, token: str, error: str, permanent: bool, now: dt.datetime
-    ) -> str | None:
-        """A failed attempt: failed (permanent), queued again after the next retry delay, or
-        gave_up when the delays ran out. Returns the new status (None: not our claim)."""
+    def record(self, delivery_id: int, result: SendResult, now: dt.datetime) -> str | None:
+        """Copy the outbox's outcome of one attempt into the report; returns the delivery's new
+        status (None: nothing changed — it was recorded already). A send that reached the
+        chat (or may have) is recorded even on a delivery cancelled meanwhile: the report
+        says what the group has."""
         delays = self._settings.delays
         with write_session(self._engine) as s:
             row = s.exec(
                 select(Delivery).where(Delivery.id == delivery_id).with_for_update()
             ).first()
-            if row is None or row.claim_token != token or row.status != DeliveryStatus.SENDING:
+            reached = result.outcome in (Outcome.SENT, Outcome.UNKNOWN)
+            open_ = (*PENDING_DELIVERY, DeliveryStatus.CANCELLED) if reached else PENDING_DELIVERY
+            if row is None or row.status not in open_:
                 return None
-            row.last_error = error[:500]
             row.updated_at = now
-            if permanent:
-                row.status = DeliveryStatus.FAILED
-            elif row.attempts <= len(delays):
+            if result.outcome is Outcome.ELSEWHERE:  # another worker's send: look again later
+                row.next_attempt_at = now + dt.timedelta(seconds=self._settings.poll_seconds)
+                s.add(row)
+                return row.status
+            row.attempts += 1
+            row.last_error = result.reason[:500] or None
+            if result.outcome is Outcome.SENT:
+                row.status, row.sent_at = DeliveryStatus.SENT, now
+                row.message_id = result.ref.message_id if result.ref else None
+            elif result.outcome is Outcome.UNKNOWN:
+                row.status = DeliveryStatus.UNKNOWN
+            elif result.outcome is Outcome.RETRY:
                 row.status = DeliveryStatus.QUEUED
-                row.next_attempt_at = now + delays[row.attempts - 1]
+                row.next_attempt_at = now + delays[min(row.attempts, len(delays)) - 1]
             else:
-                row.status = DeliveryStatus.GAVE_UP
+                row.status = DeliveryStatus.FAILED if result.permanent else DeliveryStatus.GAVE_UP
             s.add(row)
             return row.status
 
-    def reconcile_interrupted(self, now: dt.datetime) -> list[Delivery]:
-        """Rows a dead worker left 'sending' become 'unknown' (see above); a live worker's
-        are left alone. At start-up, and every round with several workers: only the worker
-        whose transaction changed a row returns it (and tells the desk)."""
-        with write_session(self._engine) as s:
-            stmt = select(Delivery).where(
-                Delivery.status == DeliveryStatus.SENDING,
-                self._claimant.dead(Delivery.claimed_by, now),
-            )
-            rows = list(s.exec(stmt.with_for_update(skip_locked=True)).all())
-            for row in rows:
-                row.status = DeliveryStatus.UNKNOWN
-                row.last_error = "interrupted between the platform call and its record"
-                row.updated_at = now
-                s.add(row)
-        return rows
+    def last_try(self, delivery: Delivery) -> bool:
+        """The delivery's next attempt is its last: a transient failure ends it (gave_up)."""
+        return delivery.attempts >= len(self._settings.delays)
 
     def requeue(
         self, notice_id: int, hospital_ids: Sequence[str], statuses: Sequence[str], now: dt.datetime
@@ -220,7 +178,7 @@ class Outbox:
             result = s.exec(
                 stmt.values(
                     status=DeliveryStatus.QUEUED,
-                    claim_token=None,
+                    resends=col(Delivery.resends) + 1,
                     claimed_by=None,
                     next_attempt_at=now,
                     updated_at=now,
