@@ -32,13 +32,11 @@ from bot.cluster.relay import RelayStore, SendRelay
 from bot.cluster.takeover import TakeoverWatch
 from bot.cluster.warned_chats import WarnedChats
 from bot.cluster.worker import ClusterWorker
-from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.exchanges import ExchangeStore
 from bot.conversation.pipeline import Pipeline
 from bot.desk.posting import DeskCards
 from bot.desk.queue.outbox import CardOutbox, DeskQueue
 from bot.duty import Roster, WorkCalendar
-from bot.duty import commands as duty_commands
 from bot.inbox import Inbox, InboxStore, OutboxStore
 from bot.infra.clock import Clock, as_utc, utc_now
 from bot.infra.config import Secrets, Settings
@@ -48,7 +46,6 @@ from bot.infra.messenger import Messenger
 from bot.kb.editing import KbReload, LiveKnowledge
 from bot.kb.importing import import_kb
 from bot.kb.knowledge import answer_engine, build_index, embedder_for
-from bot.kb.loop import label_flow
 from bot.kb.loop.labels import LabelStore
 from bot.kb.loop.weekly import WeeklySummary
 from bot.privacy.gate import RedactionGate, clean
@@ -56,7 +53,6 @@ from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
 from bot.registry.store import RegistryStore
 from bot.routing import Router
-from bot.sla.actions import AckPage
 from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
 from bot.sla.steps import SlaSteps
@@ -72,9 +68,8 @@ from bot.web.auth import ConsoleStore
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
-from bot.wiring import Conversation, conversation
+from bot.wiring import conversation, register_features, weekly_summary
 from bot.workflows import ServiceWorkflows
-from bot.workflows.chat import ServiceChat
 from intents.decide import AnswerEngine
 from kb_index.articles import Article
 from kb_index.store import KbArticle
@@ -515,33 +510,12 @@ def build_app(
         db=db,
         web_chat=web_chat,
         retention=retention,
-        weekly=WeeklySummary(services, db, settings.kbloop, ZoneInfo(settings.reports.timezone)),
+        weekly=weekly_summary(services, settings.kbloop, ZoneInfo(settings.reports.timezone)),
         knowledge=knowledge,
         kb_reload=KbReload(knowledge, every) if every > 0 else None,
         cluster=cluster,
         takeover=takeover,
     )
-
-
-def register_features(router: Router, services: Services, parts: Conversation) -> None:
-    """Every feature's commands, button actions and message hooks; hooks run in this order
-    (a reply in a ticket's thread is relayed before a reply to a notice is recorded)."""
-    pipeline = parts.pipeline
-    pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
-    parts.desk.register(router)  # ticket commands, 接单
-    parts.hospital_side.register(router)  # a hospital's /ticket, /tickets
-    services.broadcasts.register(router)
-    if services.sla is not None:
-        duty_commands.register(
-            router, services.sla, services.registry, services.db, services.messenger
-        )
-        router.action(AckPage, pipeline.acknowledge_page)
-    ServiceChat(services, services.workflows).register(router)
-    if services.labels is not None:
-        label_flow.register(router, services, services.labels)
-    # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
-    router.action(WhichFollowUp, parts.followups.on_button)
-    router.action(ChangeCategory, parts.category_taps.on_button)
 
 
 def sla_clocks(

@@ -1,15 +1,18 @@
-"""The composition root's wiring of the conversation and the engineers' desk.
+"""The composition root's wiring of the conversation, the desk and the features.
 
 Each part gets, by name, the collaborators it uses, picked from the app's ``Services`` here
-and nowhere else: the pipeline, the group hooks, the follow-ups, the hospital side and the
-desk never see ``Services`` (``bot.app.build_app`` calls ``conversation`` once).
+and nowhere else: the pipeline, the group hooks, the follow-ups, the hospital side, the desk,
+the workflows' chat commands, the KB loop's label prompt and weekly summary never see
+``Services`` (``bot.app.build_app`` calls ``conversation`` and ``register_features`` once;
+the console builds its ``ServiceChat`` with ``service_chat``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from zoneinfo import ZoneInfo
 
+from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.answers import Answers
 from bot.conversation.category_taps import CategoryTaps
 from bot.conversation.followups import FollowUps
@@ -18,10 +21,15 @@ from bot.conversation.hospital_side import HospitalSide
 from bot.conversation.pipeline import Pipeline
 from bot.desk.commands import Desk
 from bot.desk.queue.store import DigestStore
-from bot.kb.loop import label_flow
+from bot.duty import commands as duty_commands
+from bot.kb.loop.label_flow import LabelPrompt
+from bot.kb.loop.settings import KbLoopSettings
+from bot.kb.loop.weekly import WeeklySummary
 from bot.privacy.gate import RedactionGate
 from bot.routing import Router
+from bot.sla.actions import AckPage
 from bot.tickets.services import Services
+from bot.workflows.chat import ServiceChat
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,23 @@ class Conversation:
     followups: FollowUps
     hospital_side: HospitalSide
     category_taps: CategoryTaps
+    #: Which article answered a resolved ticket (None: ``[kbloop] ask_labels = false``).
+    label_prompt: LabelPrompt | None
 
 
 def conversation(services: Services, router: Router) -> Conversation:
     s = services
+    label_prompt = None
+    if s.labels is not None:
+        label_prompt = LabelPrompt(
+            db=s.db,
+            registry=s.registry,
+            tickets=s.tickets,
+            engine=s.engine,
+            article=s.article,
+            messenger=s.messenger,
+            labels=s.labels,
+        )
     followups = FollowUps(
         db=s.db,
         registry=s.registry,
@@ -56,7 +77,7 @@ def conversation(services: Services, router: Router) -> Conversation:
         flow=s.ticket_flow,
         messenger=s.messenger,
         router=router,
-        ask_label=partial(label_flow.ask, s) if s.labels is not None else None,
+        ask_label=label_prompt.ask if label_prompt is not None else None,
     )
     group = Group(
         db=s.db,
@@ -113,4 +134,57 @@ def conversation(services: Services, router: Router) -> Conversation:
         messenger=s.messenger,
         is_desk=s.is_desk,
     )
-    return Conversation(pipeline, desk, followups, hospital_side, taps)
+    return Conversation(pipeline, desk, followups, hospital_side, taps, label_prompt)
+
+
+def register_features(router: Router, services: Services, parts: Conversation) -> None:
+    """Every feature's commands, button actions and message hooks; hooks run in this order
+    (a reply in a ticket's thread is relayed before a reply to a notice is recorded)."""
+    pipeline = parts.pipeline
+    pipeline.register(router)  # the buttons under answers; replies in a ticket's thread
+    parts.desk.register(router)  # ticket commands, 接单
+    parts.hospital_side.register(router)  # a hospital's /ticket, /tickets
+    services.broadcasts.register(router)
+    if services.sla is not None:
+        duty_commands.register(
+            router, services.sla, services.registry, services.db, services.messenger
+        )
+        router.action(AckPage, pipeline.acknowledge_page)
+    service_chat(services).register(router)
+    if parts.label_prompt is not None:
+        parts.label_prompt.register(router)
+    # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
+    router.action(WhichFollowUp, parts.followups.on_button)
+    router.action(ChangeCategory, parts.category_taps.on_button)
+
+
+def service_chat(services: Services) -> ServiceChat:
+    """The workflows' chat commands and hospital notices (also the console's service pages)."""
+    s = services
+    return ServiceChat(
+        db=s.db,
+        registry=s.registry,
+        tickets=s.tickets,
+        flow=s.ticket_flow,
+        messenger=s.messenger,
+        redact=s.redact,
+        clock=s.clock,
+        desk_chats=s.settings.desk_chats,
+        workflows=s.workflows,
+    )
+
+
+def weekly_summary(services: Services, settings: KbLoopSettings, zone: ZoneInfo) -> WeeklySummary:
+    """「本周新出现的常见问题」 to every desk chat, scheduled in ``zone``."""
+    s = services
+    return WeeklySummary(
+        db=s.db,
+        engine=s.engine,
+        registry=s.registry,
+        article=s.article,
+        messenger=s.messenger,
+        desk_chats=s.settings.desk_chats,
+        clock=s.clock,
+        settings=settings,
+        zone=zone,
+    )

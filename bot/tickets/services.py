@@ -2,9 +2,9 @@
 
 ``Services`` is wired once by the composition root (``bot.app.build_app``) with every
 collaborator passed to its constructor and is frozen: nothing is patched in later. It is the
-root's bag: the conversation pipeline and the desk get only what they use, by name
-(``bot.wiring``); the console and the workflows' chat commands still take it. The card outbox
-is woken by the ticket flow through a port (``DeskPort``) that the composition root binds once.
+root's bag: every feature gets only what it uses, by name (``bot.wiring``); only the console
+(``bot.web``) still takes it whole. The card outbox is woken by the ticket flow through a port
+(``DeskPort``) that the composition root binds once.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class PublicUrl:
 @dataclass(frozen=True, eq=False)
 class Services:
     """Every collaborator the composition root (``bot.app.build_app``) wires, once and never
-    changed; handed whole only to the console and the workflows' chat commands."""
+    changed; handed whole only to the console (``tests/unit/test_architecture.py``)."""
 
     engine: AnswerEngine
     #: Every database call of async code goes through it (``await db.read/write(fn)``).

@@ -28,9 +28,9 @@ from bot.tickets.models import URGENCIES, Ticket
 from bot.tickets.store import TicketError
 from bot.web.app import Console
 from bot.web.auth import Viewer
+from bot.wiring import service_chat
 from bot.workflows import WorkflowError, WorkflowNotFound
 from bot.workflows.calls import register_call
-from bot.workflows.chat import ServiceChat
 from bot.workflows.models import LEVEL_ORDER, STAGE_ORDER
 from bot.workflows.remote import LEVEL_LABELS, is_live
 from bot.workflows.times import parse_day, parse_local, parse_number
@@ -220,7 +220,7 @@ def routes(console: Console) -> APIRouter:
     async def engineer_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
         w, run = services.workflows, db.writing
         engineer = await db.read(lambda: engineer_of(viewer))
-        chat = ServiceChat(services, w)
+        chat = service_chat(services)
         number = ticket.number
         if action == "remote":
             minutes = parse_number(f.get("minutes", ""))

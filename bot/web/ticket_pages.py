@@ -304,7 +304,9 @@ def routes(console: Console) -> APIRouter:
                 label.verdict, label.article_id or ""
             )
         return {
-            "label_choices": label_flow.candidate_articles(services, ticket),
+            "label_choices": label_flow.candidate_articles(
+                services.tickets, services.engine, services.article, ticket
+            ),
             "label": label,
             "label_text": text,
         }

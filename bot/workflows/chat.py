@@ -20,13 +20,18 @@ remote grants), ``/engineer`` (the dedicated engineer and deputy).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 from adapters.base import Button, ButtonPress, ChatRef, IncomingMessage, Reply
+from bot.infra.clock import Clock
+from bot.infra.gateway import Database
+from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
+from bot.registry.store import RegistryStore
 from bot.routing import CommandCall, Router, Scope, encode
 from bot.tickets import operations
-from bot.tickets.services import Services
-from bot.tickets.store import TicketError
+from bot.tickets.flow import TicketFlow
+from bot.tickets.store import TicketError, TicketStore
 from bot.workflows import ServiceWorkflows
 from bot.workflows.actions import Verb, WorkflowAction
 from bot.workflows.calls import register_call
@@ -39,11 +44,11 @@ from bot.workflows.upgrades import STAGE_LABELS, UpgradeView
 DESK_COMMANDS = ("remote", "level", "visit", "arrive", "depart", "upgrade", "upgrades", "call")
 
 
-def team_text(services: Services, hospital: Hospital) -> str:
-    """The hospital's dedicated engineer and deputy, as the hospital is told."""
+def team_text(registry: RegistryStore, hospital: Hospital) -> str:
+    """The hospital's dedicated engineer and deputy, as the hospital is told (blocking)."""
 
     def name(engineer_id: str | None) -> str:
-        engineer = services.registry.get_engineer(engineer_id) if engineer_id else None
+        engineer = registry.get_engineer(engineer_id) if engineer_id else None
         return engineer.name if engineer else "未指定"
 
     return (
@@ -60,12 +65,36 @@ def upgrade_line(view: UpgradeView, zone_name: str = "") -> str:
 
 
 class ServiceChat:
-    def __init__(self, services: Services, workflows: ServiceWorkflows) -> None:
-        self.s = services
+    """The workflows' chat surface; the console's service pages reuse its hospital notices
+    (``ask_consent``, ``announce_visit``, ``ask_visit_confirmation``)."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: RegistryStore,
+        tickets: TicketStore,
+        flow: TicketFlow,
+        messenger: Messenger,
+        redact: Callable[[str], str],
+        clock: Clock,
+        desk_chats: Sequence[ChatRef],
+        workflows: ServiceWorkflows,
+    ) -> None:
+        """``flow`` tells the hospital (in the ticket's thread) and opens phone tickets;
+        ``redact`` cleans a phone call's question; ``desk_chats`` hear of revoked grants."""
+        self._db = db
+        self._registry = registry
+        self._tickets = tickets
+        self._flow = flow
+        self._messenger = messenger
+        self._redact = redact
+        self._clock = clock
+        self._desk_chats = tuple(desk_chats)
         self.w = workflows
 
     async def _say(self, msg: IncomingMessage, text: str) -> None:
-        await self.s.messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
+        await self._messenger.send(Reply(chat=msg.chat, text=text, reply_to=msg.message_id))
 
     def register(self, router: Router) -> None:
         """The desk's ``DESK_COMMANDS``, the hospitals' /engineer and /revoke, the buttons."""
@@ -90,7 +119,7 @@ class ServiceChat:
     async def _desk(
         self, msg: IncomingMessage, engineer: Engineer, name: str, a: list[str]
     ) -> None:
-        w, run = self.w, self.s.db.writing
+        w, run = self.w, self._db.writing
         if name == "remote":
             minutes = parse_number(a[2]) if len(a) >= 4 else None
             if minutes is None:
@@ -135,7 +164,7 @@ class ServiceChat:
             await self._call(msg, engineer, a)
 
     async def _upgrade(self, msg: IncomingMessage, engineer: Engineer, a: list[str]) -> None:
-        run = self.s.db.writing
+        run = self._db.writing
         if a[:1] == ["start"] and len(a) in (4, 5):
             notice = parse_number(a[4]) if len(a) == 5 else None
             if len(a) == 5 and notice is None:
@@ -158,26 +187,26 @@ class ServiceChat:
         await self._say(msg, upgrade_line(view))
 
     def _today(self) -> dt.date:
-        now = self.s.clock()
+        now = self._clock()
         aware = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
         return aware.astimezone(self.w.zone).date()
 
     async def _call(self, msg: IncomingMessage, engineer: Engineer, a: list[str]) -> None:
         if len(a) < 2:
             raise WorkflowError("用法：/call <医院编号> <问题>")
-        hospital = await self.s.db.read(lambda: self.s.registry.get_hospital(a[0]))
+        hospital = await self._db.read(lambda: self._registry.get_hospital(a[0]))
         if hospital is None:
             raise WorkflowError(f"没有医院 {a[0]}。")
-        ticket = await self.s.db.writing(
+        ticket = await self._db.writing(
             register_call,
-            self.s.ticket_flow,
+            self._flow,
             self.w.remote,
-            self.s.redact,
+            self._redact,
             hospital,
             engineer,
             caller="来电",
             question=" ".join(a[1:]),
-            now=self.s.clock(),
+            now=self._clock(),
         )
         await self._say(msg, f"电话工单 #{ticket.number} 已登记并由您受理。")
 
@@ -185,9 +214,7 @@ class ServiceChat:
 
     async def ask_consent(self, grant: RemoteGrant, engineer: Engineer) -> bool:
         """Post the request with 同意 / 拒绝 in the ticket's hospital thread (False: no chat)."""
-        ticket = await self.s.db.read(
-            lambda: self.s.tickets.get(self.w.remote.ticket_number(grant))
-        )
+        ticket = await self._db.read(lambda: self._tickets.get(self.w.remote.ticket_number(grant)))
         buttons = (
             (
                 Button("同意", encode(WorkflowAction(Verb.GRANT, grant.id or 0))),
@@ -199,15 +226,13 @@ class ServiceChat:
             f"工具：{grant.tool}\n目的：{grant.purpose}\n预计时长：{grant.minutes} 分钟\n"
             "需医院管理员同意后方可远程；同意后可随时发送 /revoke 撤销。"
         )
-        return await self.s.ticket_flow.tell_hospital(ticket, text, buttons) is not None
+        return await self._flow.tell_hospital(ticket, text, buttons) is not None
 
     async def announce_visit(self, visit: SiteVisit) -> None:
         """Tell the hospital the plan: who comes, when."""
-        ticket = await self.s.db.read(
-            lambda: self.s.tickets.get(self.w.visits.ticket_number(visit))
-        )
-        visitor = await self.s.db.read(lambda: self.s.registry.get_engineer(visit.engineer_id))
-        await self.s.ticket_flow.tell_hospital(
+        ticket = await self._db.read(lambda: self._tickets.get(self.w.visits.ticket_number(visit)))
+        visitor = await self._db.read(lambda: self._registry.get_engineer(visit.engineer_id))
+        await self._flow.tell_hospital(
             ticket,
             f"工单 #{ticket.number} 将安排现场服务：{visitor.name if visitor else visit.engineer_id}"
             f" 计划于 {shown(visit.planned_at, self.w.zone)} 到院。",
@@ -215,12 +240,10 @@ class ServiceChat:
 
     async def ask_visit_confirmation(self, visit: SiteVisit) -> None:
         """After the departure: the hospital's admins confirm the visit with a button."""
-        ticket = await self.s.db.read(
-            lambda: self.s.tickets.get(self.w.visits.ticket_number(visit))
-        )
+        ticket = await self._db.read(lambda: self._tickets.get(self.w.visits.ticket_number(visit)))
         z, visit_id = self.w.zone, visit.id or 0
         button = Button("确认现场服务", encode(WorkflowAction(Verb.CONFIRM_VISIT, visit_id)))
-        await self.s.ticket_flow.tell_hospital(
+        await self._flow.tell_hospital(
             ticket,
             f"工单 #{ticket.number} 现场服务 {visit_id}：到场 {shown(visit.arrived_at, z)}，"
             f"离场 {shown(visit.departed_at, z)}。请医院管理员确认。",
@@ -234,15 +257,15 @@ class ServiceChat:
         msg, hospital = call.msg, call.hospital
         assert hospital is not None  # a hospital-scope command
         if call.name == "engineer":
-            await self._say(msg, await self.s.db.read(lambda: team_text(self.s, hospital)))
+            await self._say(msg, await self._db.read(lambda: team_text(self._registry, hospital)))
             return
-        grants = await self.s.db.reading(self.w.remote.live_for_hospital, hospital.id)
+        grants = await self._db.reading(self.w.remote.live_for_hospital, hospital.id)
         if not grants:
             await self._say(msg, "本院目前没有有效的远程授权。")
             return
         try:
             for grant in grants:
-                await self.s.db.writing(
+                await self._db.writing(
                     self.w.remote.revoke,
                     grant.id or 0,
                     hospital.id,
@@ -261,53 +284,51 @@ class ServiceChat:
     async def on_button(self, press: ButtonPress, action: WorkflowAction) -> None:
         """同意/拒绝/撤销 remote access, 确认 a visit (hospital admins only)."""
         platform, chat_id = press.message.platform, press.message.chat_id
-        hospital = await self.s.db.read(
-            lambda: self.s.registry.hospital_for_chat(platform, chat_id)
-        )
+        hospital = await self._db.read(lambda: self._registry.hospital_for_chat(platform, chat_id))
         if hospital is None:
-            await self.s.messenger.acknowledge(press, "这个按钮已失效。")
+            await self._messenger.acknowledge(press, "这个按钮已失效。")
             return
         who = (hospital.id, press.message.platform, press.sender.user_id, press.sender.display_name)
         chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
         try:
             if action.verb in (Verb.GRANT, Verb.REFUSE):
                 agree = action.verb is Verb.GRANT
-                grant = await self.s.db.writing(self.w.remote.decide, action.target, *who, agree)
+                grant = await self._db.writing(self.w.remote.decide, action.target, *who, agree)
                 await self._decided(press, chat, grant)
             elif action.verb is Verb.REVOKE:
-                grant = await self.s.db.writing(self.w.remote.revoke, action.target, *who)
-                await self.s.messenger.acknowledge(press, "已撤销远程授权。")
-                await self.s.messenger.edit(
+                grant = await self._db.writing(self.w.remote.revoke, action.target, *who)
+                await self._messenger.acknowledge(press, "已撤销远程授权。")
+                await self._messenger.edit(
                     press.message, Reply(chat=chat, text=f"远程授权 {grant.id} 已由医院撤销。")
                 )
                 await self._tell_desks(f"{hospital.name} 撤销了远程授权 {grant.id}。")
             else:
-                visit = await self.s.db.writing(self.w.visits.confirm, action.target, *who)
-                await self.s.messenger.acknowledge(press, "已确认，感谢。")
-                await self.s.messenger.edit(
+                visit = await self._db.writing(self.w.visits.confirm, action.target, *who)
+                await self._messenger.acknowledge(press, "已确认，感谢。")
+                await self._messenger.edit(
                     press.message, Reply(chat=chat, text=f"现场服务 {visit.id} 已由医院确认。")
                 )
         except WorkflowError as exc:
-            await self.s.messenger.acknowledge(press, str(exc))
+            await self._messenger.acknowledge(press, str(exc))
         except TicketError as exc:
-            await self.s.messenger.acknowledge(press, operations.explain(exc))
+            await self._messenger.acknowledge(press, operations.explain(exc))
 
     async def _decided(self, press: ButtonPress, chat: ChatRef, grant: RemoteGrant) -> None:
-        number = await self.s.db.read(lambda: self.w.remote.ticket_number(grant))
+        number = await self._db.read(lambda: self.w.remote.ticket_number(grant))
         if grant.expires_at is not None:
             until = shown(grant.expires_at, self.w.zone)
             text = f"医院已同意远程协助（{grant.tool}），有效至 {until}。"
             revoke = Button("撤销授权", encode(WorkflowAction(Verb.REVOKE, grant.id or 0)))
-            await self.s.messenger.acknowledge(press, "已同意。")
-            await self.s.messenger.edit(
+            await self._messenger.acknowledge(press, "已同意。")
+            await self._messenger.edit(
                 press.message, Reply(chat=chat, text=text, buttons=((revoke,),))
             )
         else:
             text = f"医院拒绝了远程协助（{grant.tool}）。"
-            await self.s.messenger.acknowledge(press, "已拒绝。")
-            await self.s.messenger.edit(press.message, Reply(chat=chat, text=text))
+            await self._messenger.acknowledge(press, "已拒绝。")
+            await self._messenger.edit(press.message, Reply(chat=chat, text=text))
         await self._tell_desks(f"工单 #{number}：{text}")
 
     async def _tell_desks(self, text: str) -> None:
-        for desk in self.s.settings.desk_chats:
-            await self.s.messenger.send(Reply(chat=desk, text=text))
+        for desk in self._desk_chats:
+            await self._messenger.send(Reply(chat=desk, text=text))

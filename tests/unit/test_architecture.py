@@ -69,17 +69,64 @@ def test_the_core_imports_no_platform_library(package: str) -> None:
     assert adapter_users == []
 
 
-def test_the_pipeline_and_the_desk_never_see_the_services_bag() -> None:
-    """The conversation and the desk get their collaborators by name from the composition
-    root (``bot/wiring.py``), never the whole ``Services``."""
+#: Who may import ``Services``: the composition root, the bag itself, and the console
+#: (``bot/web``: its ``Console`` holds the bag).
+SERVICES_ALLOWED = ("bot/app.py", "bot/wiring.py", "bot/tickets/services.py", "bot/web/")
+
+
+def services_importers(root: Path = ROOT, package: str = "bot") -> list[str]:
+    """Files of ``package`` (under ``root``) that import ``Services`` (``from bot.tickets.services import
+    Services``, relative or absolute) or its module (``from bot.tickets import services``,
+    ``import bot.tickets.services``)."""
     users = []
-    for package in ("bot/conversation", "bot/desk"):
-        for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if (
-                    isinstance(node, ast.ImportFrom)
-                    and node.module == "bot.tickets.services"
-                    and any(alias.name == "Services" for alias in node.names)
-                ):
-                    users.append(str(path.relative_to(ROOT)))
-    assert users == []
+    for path in (root / package).rglob("*.py"):
+        if "migrations/versions" in path.as_posix():
+            continue
+        file = path.relative_to(root)
+        here = file.with_suffix("").parts
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found = any(a.name == "bot.tickets.services" for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level] if node.level else ()
+                module = ".".join((*base, *(node.module or "").split("."))).strip(".")
+                names = {alias.name for alias in node.names}
+                found = (module == "bot.tickets.services" and "Services" in names) or (
+                    module == "bot.tickets" and "services" in names
+                )
+            else:
+                continue
+            if found:
+                users.append(file.as_posix())
+    return sorted(set(users))
+
+
+def test_only_the_composition_root_and_the_console_see_the_services_bag() -> None:
+    """Features get their collaborators by name from the composition root
+    (``bot/wiring.py``), never the whole ``Services``."""
+    assert [f for f in services_importers() if not f.startswith(SERVICES_ALLOWED)] == []
+
+
+def test_the_services_check_sees_every_way_of_importing_it(tmp_path: Path) -> None:
+    """The check above finds what it looks for (it would pass vacuously otherwise)."""
+    sources = {
+        "absolute.py": "from bot.tickets.services import BotSettings, Services\n",
+        "relative.py": "from ..tickets.services import Services\n",
+        "module.py": "from bot.tickets import services\n",
+        "dotted.py": "import bot.tickets.services\n",
+        "typing_only.py": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from bot.tickets.services import Services\n"
+        ),
+        "settings_only.py": "from bot.tickets.services import BotSettings, DeskPort\n",
+        "other.py": "from bot.tickets.store import TicketStore\n",
+    }
+    feature = tmp_path / "bot" / "feature"
+    feature.mkdir(parents=True)
+    for name, source in sources.items():
+        (feature / name).write_text(source, encoding="utf-8")
+    found = services_importers(tmp_path)
+    expected = ["absolute", "dotted", "module", "relative", "typing_only"]
+    assert found == [f"bot/feature/{name}.py" for name in expected]
+    # and on the real tree it sees the composition root
+    assert {"bot/app.py", "bot/wiring.py"} <= set(services_importers())
