@@ -9,6 +9,9 @@ What an erasure does, in one transaction per request:
 * the bot's exchanges (the questions it answered) keep their decision and outcome for the
   reports, their question and reporter are erased the same way;
 * notice receipts lose the name and id of the person who pressed 已知悉;
+* the playground's web chat entries (a hospital's chat, those naming the subject, those that
+  old) are deleted — by hospital, subject or age; a ticket's scope does not reach them (the
+  chat does not say which ticket a message was about);
 * one ``erasure`` row records by whom, when, which scope and how many rows — never the data.
 
 The selection is computed first (``select``), so a command can show what would go.
@@ -42,6 +45,7 @@ from bot.tickets.models import (
     TicketEventDetail,
     TicketMessage,
 )
+from bot.webchat.models import WebChatEntry
 from kb_index.store import WEB_SOURCE, KbArticle, KbArticleVersion
 
 #: The actor of the retention job.
@@ -89,9 +93,10 @@ class Selection:
     tickets: tuple[int, ...] = ()
     exchanges: tuple[int, ...] = ()
     receipts: tuple[int, ...] = ()
+    web_chat: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.tickets or self.exchanges or self.receipts)
+        return bool(self.tickets or self.exchanges or self.receipts or self.web_chat)
 
 
 class Eraser:
@@ -118,6 +123,7 @@ class Eraser:
                     _ids(s, Ticket.hospital_id == scope.target, Ticket),
                     _ids(s, Exchange.hospital_id == scope.target),
                     _ids(s, Receipt.hospital_id == scope.target, Receipt),
+                    _ids(s, WebChatEntry.chat_id == scope.target, WebChatEntry),
                 )
             if scope.kind == "subject":
                 return _subject(s, scope.value)
@@ -135,6 +141,7 @@ class Eraser:
                 _ids(
                     s, and_(col(Receipt.at) < aware_cutoff, col(Receipt.user_name) != ""), Receipt
                 ),
+                _ids(s, col(WebChatEntry.sent_at) < aware_cutoff, WebChatEntry),
             )
 
     # -- erasing -------------------------------------------------------------------------------
@@ -166,6 +173,8 @@ class Eraser:
                     .where(col(Receipt.id).in_(chosen.receipts))
                     .values(user_name="", user_id="")
                 )
+            if chosen.web_chat:
+                s.execute(delete(WebChatEntry).where(col(WebChatEntry.id).in_(chosen.web_chat)))
             row = Erasure(
                 at=now,
                 actor=by,
@@ -174,6 +183,7 @@ class Eraser:
                 tickets=len(chosen.tickets),
                 exchanges=len(chosen.exchanges),
                 receipts=len(chosen.receipts),
+                web_chat_entries=len(chosen.web_chat),
             )
             s.add(row)
             s.commit()
@@ -310,7 +320,13 @@ def _subject(s: Session, value: str) -> Selection:
     if numbers:
         tickets.update(_ids(s, col(Ticket.number).in_(numbers), Ticket))
     receipts = [r.id or 0 for r in s.exec(select(Receipt)) if hit(r.user_name)]
-    return Selection(_sorted(tickets), _sorted(e.id or 0 for e in exchanges), _sorted(receipts))
+    chat = [e.id or 0 for e in s.exec(select(WebChatEntry)) if hit(e.text, e.sender, e.badge)]
+    return Selection(
+        _sorted(tickets),
+        _sorted(e.id or 0 for e in exchanges),
+        _sorted(receipts),
+        _sorted(chat),
+    )
 
 
 def _sorted(ids: Iterable[int]) -> tuple[int, ...]:
