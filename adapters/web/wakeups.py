@@ -80,8 +80,12 @@ class Wakeups:
 
     async def _run(self) -> None:
         """Look for other workers' appends while anyone waits; ends with the last waiter."""
+        loop = asyncio.get_running_loop()
         while self._waiting:
-            await asyncio.sleep(self.interval)
+            # on a fixed grid of the loop's clock, not from when the first poll came: a
+            # message appended elsewhere waits half an interval on average, however the
+            # polls come and go
+            await asyncio.sleep(self.interval - loop.time() % self.interval)
             chats = list(self._waiting)
             if not chats:
                 return
