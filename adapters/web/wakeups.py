@@ -50,6 +50,11 @@ class Wakeups:
         if event is not None:
             event.set()  # later waiters sleep on a fresh event
 
+    @property
+    def watching(self) -> bool:
+        """Whether the watch task runs (it does only while polls wait)."""
+        return self._watch is not None and not self._watch.done()
+
     def wake_all(self) -> None:
         for event in self._events.values():
             event.set()

@@ -180,8 +180,12 @@ async def test_the_watch_asks_once_for_all_waiting_polls_and_only_while_they_wai
         chat: asyncio.create_task(a.adapter.changes(chat, 0, "", wait=3600))
         for chat in ("h001", "h002", "h003")
     }
-    while not any(look == set(polls) for look in a.board.looks):
-        await asyncio.sleep(WATCH)  # the three polls registered: one look-up covers them all
+
+    async def one_look_for_all() -> None:
+        while not any(look == set(polls) for look in a.board.looks):
+            await asyncio.sleep(WATCH)
+
+    await asyncio.wait_for(one_look_for_all(), 30)  # one look-up covers the three polls
     assert all(look <= set(polls) for look in a.board.looks)
     await b.adapter.send(bot_says("h002", "只有二院"))
     assert [m["text"] for m in (await asyncio.wait_for(polls["h002"], 30)).messages] == ["只有二院"]
@@ -189,10 +193,15 @@ async def test_the_watch_asks_once_for_all_waiting_polls_and_only_while_they_wai
     for poll in polls.values():
         poll.cancel()
     await asyncio.gather(*polls.values(), return_exceptions=True)
-    await asyncio.sleep(WATCH * 5)
+
+    async def watch_ended() -> None:
+        while a.adapter.wakeups.watching:
+            await asyncio.sleep(WATCH)
+
+    await asyncio.wait_for(watch_ended(), 30)  # nobody waits: the watch stops looking
     looked = len(a.board.looks)
-    await asyncio.sleep(WATCH * 5)
-    assert len(a.board.looks) == looked  # nobody waits: no look-ups
+    await b.adapter.send(bot_says("h001", "没人在等"))
+    assert len(a.board.looks) == looked and not a.adapter.wakeups.watching
 
 
 async def test_an_edit_on_one_worker_shows_on_another_in_its_place(workers: Workers) -> None:
