@@ -9,9 +9,9 @@ What an erasure does, in one transaction per request:
 * the bot's exchanges (the questions it answered) keep their decision and outcome for the
   reports, their question and reporter are erased the same way;
 * notice receipts lose the name and id of the person who pressed 已知悉;
-* the playground's web chat entries (a hospital's chat, those naming the subject, those that
-  old) are deleted — by hospital, subject or age; a ticket's scope does not reach them (the
-  chat does not say which ticket a message was about);
+* the playground's web chat entries are deleted: a hospital's chat, those naming the subject,
+  those that old, and a ticket's — the question and the bot's messages linked to it (the
+  ticket notice, relayed replies) with the replies to them;
 * one ``erasure`` row records by whom, when, which scope and how many rows — never the data.
 
 The selection is computed first (``select``), so a command can show what would go.
@@ -36,6 +36,7 @@ from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
 from bot.tickets.attachments import TicketAttachment
 from bot.tickets.incidents import IncidentReporter
+from bot.tickets.links import MessageLink
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
@@ -45,6 +46,7 @@ from bot.tickets.models import (
     TicketEventDetail,
     TicketMessage,
 )
+from bot.tickets.operations import WEB_PLATFORM
 from bot.webchat.models import WebChatEntry
 from kb_index.store import WEB_SOURCE, KbArticle, KbArticleVersion
 
@@ -117,7 +119,10 @@ class Eraser:
                 ticket = s.exec(select(Ticket).where(Ticket.number == scope.target)).first()
                 if ticket is None:
                     raise PurgeRefused(f"no ticket {scope.target}")
-                return Selection((ticket.id or 0,), _ids(s, Exchange.ticket_number == scope.target))
+                exchanges = _ids(s, Exchange.ticket_number == scope.target)
+                return Selection(
+                    (ticket.id or 0,), exchanges, web_chat=_web_chat_of(s, scope.target)
+                )
             if scope.kind == "hospital":
                 return Selection(
                     _ids(s, Ticket.hospital_id == scope.target, Ticket),
@@ -294,6 +299,31 @@ def _erase_tickets(s: Session, ids: tuple[int, ...], scope: str, by: str, now: d
                 to_value=scope,
             )
         )
+
+
+def _web_chat_of(s: Session, number: str) -> tuple[int, ...]:
+    """The web chat entries of a ticket: its messages linked to it (the question, the notice,
+    relayed replies) and the replies to those."""
+    linked = s.exec(
+        select(MessageLink.chat_id, MessageLink.message_id).where(
+            MessageLink.platform == WEB_PLATFORM, MessageLink.ticket_number == number
+        )
+    ).all()
+    asked = s.exec(
+        select(Exchange.chat_id, Exchange.question_message_id, Exchange.reply_message_id).where(
+            Exchange.platform == WEB_PLATFORM, Exchange.ticket_number == number
+        )
+    ).all()
+    ids = {*linked, *((c, q) for c, q, _ in asked), *((c, r) for c, _, r in asked if r)}
+    if not ids:
+        return ()
+    chats = {chat for chat, _ in ids}
+    entries = s.exec(select(WebChatEntry).where(col(WebChatEntry.chat_id).in_(chats))).all()
+    return _sorted(
+        e.id or 0
+        for e in entries
+        if (e.chat_id, e.message_id) in ids or (e.chat_id, e.reply_to) in ids
+    )
 
 
 def _subject(s: Session, value: str) -> Selection:
