@@ -22,17 +22,13 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load_common import p50_p95_max  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
+from _load_common import p50_p95_max, pg_schema  # noqa: E402
 
 from adapters.base import (  # noqa: E402
     ButtonPress,
@@ -132,19 +128,8 @@ def main() -> None:
         return
     if not args.pg_url:
         sys.exit("--pg needs --pg-url or HISBOT_TEST_PG_URL (bash scripts/postgres.sh)")
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(args.pg_url, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        asyncio.run(
-            run(url.render_as_string(hide_password=False), args.chats, args.entries, args.messages)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(args.pg_url, "chat_bench") as url:
+        asyncio.run(run(url, args.chats, args.entries, args.messages))
 
 
 if __name__ == "__main__":
