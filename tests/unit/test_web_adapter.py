@@ -4,6 +4,7 @@ order and its JSON API, with a fake core in place of the pipeline."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -466,3 +467,16 @@ async def test_api_long_poll_is_capped_and_wakes_on_new_messages(
     await adapter.send(Reply(ChatRef("web", "h001"), "到了"))
     r = await asyncio.wait_for(poll, 3)
     assert [m["text"] for m in r.json()["messages"]] == ["到了"]
+
+
+def test_a_chat_keeps_its_newest_toasts_only(tmp_path: Path) -> None:
+    from adapters.web.chatlog import Toast
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+    store = WebChatStore(engine, limit=5, toast_limit=2)
+    now = dt.datetime.now(dt.UTC)
+    for i in range(4):
+        store.toast("h001", Toast("u1", "m1", f"t{i}"), now)
+    store.toast("h002", Toast("u1", "m9", "other chat"), now)
+    assert [t.text for t in store.since("h001", 0).toasts] == ["t2", "t3"]
+    assert [t.text for t in store.since("h002", 0).toasts] == ["other chat"]
