@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
@@ -82,6 +82,29 @@ def latency_stats(values: Sequence[float]) -> tuple[float, float, float, float]:
 def p50_p95_max(values: Sequence[float]) -> str:
     """``p50 X p95 Y max Z`` (ms figures)."""
     return f"p50 {fmt_ms(pct(values, 50))} p95 {fmt_ms(pct(values, 95))} max {fmt_ms(vmax(values))}"
+
+
+@contextlib.contextmanager
+def pg_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a fresh schema ``<prefix>_<random>`` of the PostgreSQL at ``base_url``,
+    dropped with everything in it at the end."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def loadavg() -> str:

@@ -144,6 +144,8 @@ class Run:
 class ChatRun:
     latencies: list[float] = field(default_factory=list)
     by_kind: dict[str, list[float]] = field(default_factory=dict)
+    #: ms from the reply's time stamp (taken as the bot stores it) to the poll's answer.
+    delivery: list[float] = field(default_factory=list)
     lost: int = 0
     wall_s: float = 0.0
 
@@ -156,6 +158,8 @@ class ChatRun:
             **latency_summary(self.latencies, self.wall_s, "per_s"),
             "lost": self.lost,
             "by_kind": kinds,
+            "delivery_p50_ms": pct(self.delivery, 50),
+            "delivery_p95_ms": pct(self.delivery, 95),
         }
 
 
@@ -225,17 +229,23 @@ MENTION = "@小助手 "
 class ChatTab:
     """One browser tab on a hospital's playground chat."""
 
-    def __init__(self, client: Any, hospital: str, token: str) -> None:
+    def __init__(self, client: Any, hospital: str, token: str, reader: Any = None) -> None:
         self.client = client
         self.hospital = hospital
         self.headers = {"X-CSRF-Token": token}
+        #: Where the tab long-polls: the same console, or another worker's (``reader``).
+        self.reader = reader or client
+        #: ms from each reply's time stamp to the poll that carried it (same host's clock).
+        self.delivery: list[float] = []
 
     @classmethod
-    async def open(cls, client: Any, hospital: str) -> ChatTab:
+    async def open(cls, client: Any, hospital: str, reader: Any = None) -> ChatTab:
+        """``reader``: a client of another worker's console (the same session) to long-poll
+        on, so the bot's replies reach the poll only through the shared board."""
         page = await client.get("/playground", params={"hospital": hospital})
         if page.status_code != 200:
             raise RuntimeError(f"playground of {hospital}: {page.status_code}")
-        return cls(client, hospital, csrf_of(page.text, _DATA_CSRF))
+        return cls(client, hospital, csrf_of(page.text, _DATA_CSRF), reader)
 
     async def ask(self, text: str, timeout: float = 30.0) -> float | None:
         """ms from the POST to the long-poll response carrying the bot's reply; None if none
@@ -254,12 +264,14 @@ class ChatTab:
         question = r.json()["message"]
         after = question["seq"]
         while (remaining := timeout - (time.perf_counter() - t0)) > 0:
-            r = await self.client.get(url, params={"after": after, "wait": min(remaining, 10)})
+            r = await self.reader.get(url, params={"after": after, "wait": min(remaining, 10)})
             if r.status_code != 200:
                 return None
             data = r.json()
             for m in data["messages"]:
                 if m["kind"] == "bot" and m["reply_to"] == question["id"]:
+                    sent = dt.datetime.fromisoformat(m["sent_at"]).timestamp()
+                    self.delivery.append((time.time() - sent) * 1000)
                     return (time.perf_counter() - t0) * 1000
             after = data["seq"]
         return None
@@ -285,6 +297,9 @@ async def ask_many(tabs: Sequence[ChatTab], deck: Deck, n: int, max_s: float = m
 
     await asyncio.gather(*(tab_loop(t) for t in tabs))
     run.wall_s = time.monotonic() - t0
+    for tab in tabs:
+        run.delivery += tab.delivery
+        tab.delivery.clear()
     return run
 
 
@@ -300,7 +315,9 @@ async def measure(
     queries: list[Json],
     phases: list[Phase],
     pid: int,
+    worker_b: Any,
 ) -> Json:
+    """``worker_b``: a client of worker B's console, signed in as ``clients[0]``."""
     conc = args.concurrency
     pages = clients[:conc]
     res: Json = {"pages": {}, "playground": {}}
@@ -309,7 +326,7 @@ async def measure(
         r = await pages[0].get(url_of(0))
         if r.status_code != 200:
             log(f"  {name}: {url_of(0)} answered {r.status_code}")
-    for name, url_of in urls.items():
+    for name, url_of in [] if args.chat_only else urls.items():
         log(f"pages: {PAGE_LABELS[name]} (1 client, then {conc})")
         solo = await hammer(pages[:1], url_of, 10, 2.0)
         phase = Phase(name, time.monotonic())
@@ -328,6 +345,18 @@ async def measure(
     res["playground"]["sequential"] = (await ask_many([tab], deck, n)).summary()
     phase.t1 = time.monotonic()
     phases.append(phase)
+
+    # the same, posted on worker A and long-polled on worker B: the reply reaches B's poll only
+    # through the shared board (B's watch looks every WATCH_SECONDS)
+    cross = await ChatTab.open(clients[0], "h002", reader=worker_b)
+    await cross.ask("你好")
+    log(f"playground across workers: {n} questions posted on A, long-polled on B")
+    phase = Phase("chat_cross_worker", time.monotonic())
+    res["playground"]["cross_worker"] = (await ask_many([cross], deck, n)).summary()
+    phase.t1 = time.monotonic()
+    phases.append(phase)
+    if args.chat_only:
+        return res
 
     tabs = [await ChatTab.open(c, f"h{i + 1:03d}") for i, c in enumerate(pages)]
     log(f"playground: {n} questions from {len(tabs)} hospitals at once")

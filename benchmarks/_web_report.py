@@ -64,6 +64,7 @@ def report(r: Json) -> str:
         "sequential": ("one chat, one question at a time", "chat_sequential"),
         "concurrent": ("8 hospitals at once", "chat_concurrent"),
         "under_page_load": ("one chat, during page load", "chat_under_load"),
+        "cross_worker": ("one chat, polled on worker B", "chat_cross_worker"),
     }
     for key, c in r["playground"].items():
         label, phase = labels[key]
@@ -74,7 +75,8 @@ def report(r: Json) -> str:
         lines.append(
             f"{label:<34} {c['n']:>5} {c['lost']:>4} {_ms(c['p50_ms']):>7} "
             f"{_ms(c['p95_ms']):>7} {_ms(c['p99_ms']):>7} {_ms(c['max_ms']):>7} "
-            f"{c['per_s']:>6.1f} {_ms(st.get('max_ms')):>9}   {kinds}"
+            f"{c['per_s']:>6.1f} {_ms(st.get('max_ms')):>9}   {kinds}; delivery "
+            f"{_ms(c.get('delivery_p50_ms'))}/{_ms(c.get('delivery_p95_ms'))}"
         )
     for key, what in (
         ("pages_during_chat", f"interactive pages ({r['concurrency']} clients, in rotation)"),
@@ -90,7 +92,9 @@ def report(r: Json) -> str:
     w = r["warm_decide_ms"]
     lines.append(
         f"(decide() alone, warm, before the runs: p50 {_ms(w['p50'])} p95 {_ms(w['p95'])} ms; "
-        "ticket = out-of-KB and urgent questions, which open a ticket)"
+        "ticket = out-of-KB and urgent questions, which open a ticket; delivery p50/p95 = the "
+        "reply's time stamp, taken as the bot stores it, to the long poll's answer in the client; "
+        "worker B = a second console with its own engine, gateway and board on the same database)"
     )
 
     def mb(x: Json) -> str:

@@ -23,7 +23,11 @@ engineer:
    A single client's p50 is measured first (up to 10 requests), apart from queueing.
 2. **playground round trip** — POST a question to ``/playground/api/chats/<hospital>/messages``
    and long-poll ``GET ?after=<seq>&wait=`` until the bot's reply to it is there: ``--questions``
-   (100) questions one after another, then the same number from 8 hospitals at once.
+   (100) questions one after another; the same posted on this worker and long-polled on
+   worker B (a second console with its own engine, gateway and web chat board on the same
+   database, as a second ``hisbot run`` has: the reply reaches it only through the shared
+   board); then the same number from 8 hospitals at once. Each also prints the delivery time
+   (the reply's time stamp → the poll's answer). ``--chat-only``: only the first two.
 3. **chat under page load** — ``--concurrency`` clients request the interactive pages (all but
    the year report and its export) in rotation and one more client the year report and the
    XLSX export in turn, while one more asks ``--questions-under-load`` (40) questions one after
@@ -121,16 +125,19 @@ async def drive(args: argparse.Namespace) -> Json:
             ) as bot:
                 pid = bot.proc.pid
                 out["bot_start_s"] = bot.start_s
-                base = f"http://127.0.0.1:{int(bot.ready)}"
+                port, port_b = (int(p) for p in bot.ready.split())
+                base = f"http://127.0.0.1:{port}"
                 log(f"bot ready after {bot.start_s:.1f} s at {base}")
                 out["rss_ready"] = rss(pid)
                 clients = [httpx.AsyncClient(base_url=base, timeout=120) for _ in range(conc + 2)]
+                worker_b = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}", timeout=120)
                 try:
                     for i, c in enumerate(clients):
                         await login(c, f"e{i + 1:02d}")
-                    out.update(await measure(args, clients, urls, queries, phases, pid))
+                    worker_b.cookies = clients[0].cookies  # the session is in the database
+                    out.update(await measure(args, clients, urls, queries, phases, pid, worker_b))
                 finally:
-                    for c in clients:
+                    for c in [*clients, worker_b]:
                         await c.aclose()
                 out["rss_end"] = rss(pid)
                 out["cpu_driver_s"] = time.process_time()
@@ -169,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--load-seconds", type=float, default=None, help="cap of that phase (20)")
     ap.add_argument("--quick", action="store_true", help="small sizes and short runs")
+    ap.add_argument(
+        "--chat-only",
+        action="store_true",
+        help="only the playground round trips (one worker, then across two), no page runs",
+    )
     ap.add_argument("--seed", type=int, default=20261203)
     ap.add_argument("--omp-threads", type=int, default=None, help="OMP_NUM_THREADS of the bot")
     ap.add_argument("--json", action="store_true", help="JSON on stdout, the table on stderr")

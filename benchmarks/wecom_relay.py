@@ -20,7 +20,6 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -28,10 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load_common import p50_p95_max  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
+from _load_common import p50_p95_max, pg_schema  # noqa: E402
 
 from adapters.base import ChatRef, CoreHandlers, Reply  # noqa: E402
 from adapters.wecom.adapter import WeComAdapter  # noqa: E402
@@ -119,25 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.pg_url:
         sys.exit("needs PostgreSQL: --pg-url or HISBOT_TEST_PG_URL (bash scripts/postgres.sh)")
-    schema = f"relay_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(args.pg_url, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    with pg_schema(args.pg_url, "relay_bench") as url:
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-        asyncio.run(
-            run(
-                url.render_as_string(hide_password=False),
-                args.tenants,
-                args.sends,
-                args.concurrency,
-            )
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+        asyncio.run(run(url, args.tenants, args.sends, args.concurrency))
 
 
 if __name__ == "__main__":

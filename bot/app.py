@@ -68,6 +68,8 @@ from bot.web.auth import ConsoleStore
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
+from bot.webchat.board import DatabaseBoard
+from bot.webchat.store import WebChatStore
 from bot.wiring import conversation, register_features, weekly_summary
 from bot.workflows import ServiceWorkflows
 from intents.decide import AnswerEngine
@@ -366,8 +368,15 @@ def build_app(
     messenger = Messenger(gateway, outbox)
     chosen = adapters if adapters is not None else configured_adapters(settings, secrets, clustered)
     web_chat = None
+    chat_store = None
     if settings.web.enabled and settings.web.playground:
-        web_chat = WebAdapter(max_polls=settings.web.max_polls_per_session, mask=clean)
+        # the playground's chats in the database: every worker shows the same board
+        chat_store = WebChatStore(db)
+        web_chat = WebAdapter(
+            DatabaseBoard(gateway, chat_store, now),
+            max_polls=settings.web.max_polls_per_session,
+            mask=clean,
+        )
         chosen = [*chosen, web_chat]
     for adapter in chosen:
         messenger.register(adapter)
@@ -464,7 +473,13 @@ def build_app(
     attachments = settings.path(settings.data_dir) / "attachments"
     inbox_store = InboxStore(db, now, claimant)
     retention = RetentionJob(
-        Eraser(db, attachments=attachments), settings.privacy, gateway, now, inbox_store
+        Eraser(db, attachments=attachments),
+        settings.privacy,
+        gateway,
+        now,
+        inbox_store,
+        web_chat=chat_store,
+        web_chat_keep_hours=settings.web.chat_keep_hours,
     )
     knowledge = LiveKnowledge(settings, gateway, engine)
     every = settings.kb.reload_seconds

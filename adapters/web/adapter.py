@@ -3,8 +3,9 @@
 A browser plays a hospital group: what it posts becomes an ``IncomingMessage`` for the same
 core the chat platforms feed, and whatever the core sends into a web chat (answers, ticket
 numbers, an engineer's "accepted", replies to tickets registered on the web form) is appended
-to that chat's in-memory log, which the page long-polls. Nothing is stored beyond memory: the
-tickets and exchanges the core records are the durable part.
+to that chat's board, which the page long-polls. The board is a port (``ChatBoard``) the
+composition root keeps in the database, so every worker serving the console shows the same
+chats: a poll waiting on one worker returns when another appends (``Wakeups``).
 
 Like every edge, a post or press is answered (202) only once the core stored it in its inbox
 (the core then handles one chat's arrivals in order); when it cannot store it (database
@@ -17,11 +18,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from adapters.base import (
     ButtonPress,
@@ -35,7 +35,8 @@ from adapters.base import (
     Sender,
 )
 
-from .chatlog import Board, Changes, ChatError, Entry
+from .chatlog import BoardUnavailable, Changes, ChatBoard, ChatError, Entry, Quote, Toast
+from .wakeups import Wakeups
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -50,45 +51,58 @@ log = logging.getLogger("hisbot.adapters.web")
 
 #: Said when the core could not store a post or press (its database is unavailable).
 NOT_STORED = "机器人暂时无法记录消息，请稍后再发一次。"
+#: Said when the chat's board cannot be read or written.
+BOARD_AWAY = "对话记录暂时无法读取，请稍后再试。"
+#: Seconds between two looks for other workers' messages while long polls wait: a message
+#: sent into a chat by another worker reaches a waiting poll within this time, half of it on
+#: average (a message this worker sends wakes its polls at once). The cost: one indexed query
+#: per interval per worker, for all of its waiting polls, only while any wait.
+WATCH_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _message_id() -> str:
+    """Unique across workers and restarts (the core keeps message ids in the database)."""
+    return secrets.token_hex(8)
+
+
 class WebAdapter:
-    """``max_messages`` bounds each chat's log; ``max_text`` is the longest message accepted,
-    in characters; ``max_polls`` bounds
-    the long polls one client holds open at once (each holds a task and a connection: 3,000
-    from one session starved the console's other pages). ``mask`` is what the core stores of
-    a text (its redaction): the log shows a user's message and name as stored, never as
-    typed, to everyone in the chat."""
+    """``board`` keeps the chats (shared by every worker); ``max_text`` is the longest
+    message accepted, in characters; ``max_polls`` bounds the long polls one client holds
+    open at once on this worker (each holds a task and a connection: 3,000 from one session
+    starved the console's other pages). ``mask`` is what the core stores of a text (its
+    redaction): the board shows a user's message and name as stored, never as typed, to
+    everyone in the chat. ``watch_every``: seconds between two looks for other workers'
+    messages while polls wait."""
 
     platform = PLATFORM
 
     def __init__(
         self,
+        board: ChatBoard,
         *,
-        max_messages: int = 500,
         max_text: int = 2000,
         max_polls: int = 4,
         bot_name: str = "小助手",
         clock: Callable[[], dt.datetime] = _utc_now,
         mask: Callable[[str], str] = str,
+        watch_every: float = WATCH_SECONDS,
     ) -> None:
-        self.board = Board(max_messages)
+        self.board = board
         self.max_text = max_text
         self.bot_name = bot_name
-        #: Changes with each process: message ids stay unique across restarts (the core keeps
-        #: them in the database), and pages notice the restart and reload the log.
-        self.epoch = secrets.token_hex(4)
         #: Seconds between a long poll's checks that its browser is still there.
         self.disconnect_check = 2.0
+        self.wakeups = Wakeups(board.newest, watch_every)
         self._max_polls = max_polls
         self._polls: dict[str, int] = {}
         self._clock = clock
         self._mask = mask
-        self._ids = itertools.count(1)
         self._handlers: CoreHandlers | None = None
         self._closing = False
 
@@ -104,18 +118,13 @@ class WebAdapter:
         """Refuse new posts and release the long polls. Idempotent."""
         self._handlers = None
         self._closing = True
-        for chat in self.board:
-            chat.notify()
+        await self.wakeups.stop()
 
     # ------------------------------------------------------------------ outbound (the core)
 
-    def _new_id(self) -> str:
-        return f"{self.epoch}-{next(self._ids)}"
-
     async def send(self, reply: Reply) -> MessageRef:
         entry = Entry(
-            id=self._new_id(),
-            seq=self.board.next_seq(),
+            id=_message_id(),
             kind="bot",
             sender=self.bot_name,
             text=reply.text,
@@ -125,25 +134,36 @@ class WebAdapter:
             buttons=reply.buttons,
             mentions=reply.mention_user_ids,
         )
-        self.board.chat(reply.chat.chat_id).add(entry)
-        return MessageRef(self.platform, reply.chat.chat_id, entry.id)
+        chat = ChatRef(self.platform, reply.chat.chat_id)
+        stored = await self._on_board(self.board.append(chat.chat_id, entry), chat)
+        self.wakeups.saw(chat.chat_id, stored.seq)
+        return MessageRef(self.platform, chat.chat_id, entry.id)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
-        try:
-            self.board.edit(
-                message.chat_id, message.message_id, reply.text, reply.buttons, reply.citation
-            )
-        except ChatError:
-            raise DeliveryError(
-                ChatRef(self.platform, message.chat_id), "message no longer in the web chat"
-            ) from None
+        chat = ChatRef(self.platform, message.chat_id)
+        edit = self.board.edit(
+            message.chat_id, message.message_id, reply.text, reply.buttons, reply.citation
+        )
+        edited = await self._on_board(edit, chat)
+        if edited is None:
+            raise DeliveryError(chat, "message no longer in the web chat")
+        self.wakeups.saw(chat.chat_id, edited.seq)
 
     async def acknowledge(self, press: ButtonPress, text: str = "") -> None:
         """Nothing spins in a browser; only a text is worth showing (to the presser)."""
-        if text:
-            self.board.toast(
-                press.message.chat_id, press.sender.user_id, press.message.message_id, text
-            )
+        if not text:
+            return
+        chat = ChatRef(self.platform, press.message.chat_id)
+        toast = Toast(press.sender.user_id, press.message.message_id, text)
+        stored = await self._on_board(self.board.toast(chat.chat_id, toast), chat)
+        self.wakeups.saw(chat.chat_id, stored.seq)
+
+    async def _on_board(self, work: Awaitable[T], chat: ChatRef) -> T:
+        """A send's board work; the board away is a failed send (the outbox retries it)."""
+        try:
+            return await work
+        except BoardUnavailable as exc:
+            raise DeliveryError(chat, f"web chat board unavailable: {exc}") from exc
 
     # ------------------------------------------------------------------ inbound (the API)
 
@@ -166,13 +186,14 @@ class WebAdapter:
             raise ChatError(400, "消息不能为空。")
         if len(text) > self.max_text:
             raise ChatError(400, f"消息过长：最多 {self.max_text} 字。")
+        quote = None
         if reply_to is not None:
-            self.board.get(chat_id, reply_to)
+            quoted = await self._message(chat_id, reply_to)
+            quote = Quote(quoted.sender, quoted.text)
         text = self._mask(text)
         sender = dataclasses.replace(sender, display_name=self._mask(sender.display_name))
         entry = Entry(
-            id=self._new_id(),
-            seq=self.board.next_seq(),
+            id=_message_id(),
             kind="user",
             sender=sender.display_name,
             text=text,
@@ -191,24 +212,32 @@ class WebAdapter:
             mentions_bot=f"@{self.bot_name}" in text,
         )
         await _stored(handlers.on_message(message))
-        # logged before this coroutine yields again: ahead of any answer the core sends
-        self.board.chat(chat_id).add(entry)
-        return entry
+        # queued on the database the moment the core has stored the message, ahead of any
+        # answer (which needs the core's handling, then its own writes, first)
+        stored = await _readable(self.board.append(chat_id, entry))
+        self.wakeups.saw(chat_id, stored.seq)
+        return dataclasses.replace(stored, quote=quote)
 
     async def press(self, chat_id: str, sender: Sender, message_id: str, action: str) -> None:
         """Hand the core a press of a button the message carries now (an old or forged action
         is refused: the core only ever sees presses of buttons it showed)."""
         handlers = self._running()
-        entry = self.board.get(chat_id, message_id)
+        entry = await self._message(chat_id, message_id)
         if action not in entry.actions():
             raise ChatError(409, "这个按钮已失效，请刷新页面。")
         press = ButtonPress(
             message=MessageRef(self.platform, chat_id, message_id),
             sender=sender,
             action=action,
-            press_id=self._new_id(),
+            press_id=_message_id(),
         )
         await _stored(handlers.on_button(press))
+
+    async def _message(self, chat_id: str, message_id: str) -> Entry:
+        entry = await _readable(self.board.get(chat_id, message_id))
+        if entry is None:
+            raise ChatError(404, "消息不存在（可能已过期），请刷新页面。")
+        return entry
 
     async def changes(
         self,
@@ -220,11 +249,12 @@ class WebAdapter:
         client: str = "",
     ) -> Changes:
         """What changed in the chat after ``after``; with ``wait``, a long poll: returns as
-        soon as something did, or empty-handed after ``wait`` seconds (or when ``gone`` says
-        the client left, or the adapter stops). Cancelling it is harmless. A client (default:
-        the user) already holding ``max_polls`` long polls gets ``ChatError`` 429."""
+        soon as something did (on any worker), or empty-handed after ``wait`` seconds (or
+        when ``gone`` says the client left, or the adapter stops). Cancelling it is harmless.
+        A client (default: the user) already holding ``max_polls`` long polls on this worker
+        gets ``ChatError`` 429; the board away is ``ChatError`` 503."""
         if wait <= 0:
-            return self.board.changes(chat_id, after, user_id)
+            return await self._changes(chat_id, after, user_id)
         key = client or user_id
         if self._polls.get(key, 0) >= self._max_polls:
             raise ChatError(429, "打开的对话页面太多，请关闭多余的页面后刷新。")
@@ -235,6 +265,15 @@ class WebAdapter:
             self._polls[key] -= 1
             if not self._polls[key]:
                 del self._polls[key]
+
+    async def _changes(self, chat_id: str, after: int, user_id: str) -> Changes:
+        """A cursor beyond the chat's newest entry is not from this board (a database put
+        back from a backup): the whole chat is sent again."""
+        found = await _readable(self.board.since(chat_id, after))
+        if after > found.newest:
+            after = 0
+            found = await _readable(self.board.since(chat_id, 0))
+        return Changes.seen_by(found, after, user_id)
 
     async def _wait_for_changes(
         self,
@@ -247,14 +286,17 @@ class WebAdapter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
-            found = self.board.changes(chat_id, after, user_id)
+            found = await self._changes(chat_id, after, user_id)
             remaining = deadline - loop.time()
             if found or remaining <= 0 or self._closing:
                 return found
-            changed = self.board.chat(chat_id).changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, self.disconnect_check))
-            if not changed.is_set() and gone is not None and await gone():
+            after = found.seq  # past what this user does not see (others' toasts)
+            with (
+                self.wakeups.waiting(chat_id, after) as woken,
+                contextlib.suppress(TimeoutError),
+            ):
+                await asyncio.wait_for(woken.wait(), min(remaining, self.disconnect_check))
+            if not woken.is_set() and gone is not None and await gone():
                 return found
 
     # ------------------------------------------------------------------ the core
@@ -271,3 +313,11 @@ async def _stored(handing: Awaitable[None]) -> None:
         await handing
     except InboxUnavailable:
         raise ChatError(503, NOT_STORED) from None
+
+
+async def _readable(work: Awaitable[T]) -> T:
+    """Await the board; its unavailability is the client's 503."""
+    try:
+        return await work
+    except BoardUnavailable:
+        raise ChatError(503, BOARD_AWAY) from None

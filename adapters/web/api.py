@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.base import Sender
 
-from .chatlog import ChatError
+from .chatlog import ChatError, as_json
 
 if TYPE_CHECKING:
     from .adapter import WebAdapter
@@ -100,14 +100,7 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
             )
         except ChatError as exc:
             return _error(exc)
-        return JSONResponse(
-            {
-                "messages": found.messages,
-                "toasts": found.toasts,
-                "seq": found.seq,
-                "epoch": adapter.epoch,
-            }
-        )
+        return JSONResponse({"messages": found.messages, "toasts": found.toasts, "seq": found.seq})
 
     @router.post("/messages")
     async def post_message(request: Request, chat_id: str) -> JSONResponse:
@@ -125,9 +118,7 @@ def build_router(adapter: WebAdapter, authorize: ChatAuthorizer) -> APIRouter:
             entry = await adapter.post(chat_id, sender, text, reply_to, badge)
         except ChatError as exc:
             return _error(exc)
-        return JSONResponse(
-            {"message": adapter.board.chat(chat_id).as_json(entry)}, status_code=202
-        )
+        return JSONResponse({"message": as_json(entry)}, status_code=202)
 
     @router.post("/presses")
     async def press(request: Request, chat_id: str) -> JSONResponse:

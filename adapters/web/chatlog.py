@@ -1,28 +1,27 @@
-"""The web chats' memory: one bounded, ordered log per chat, and the toasts of button presses.
+"""The web chats' board: what a chat holds, the port it is kept behind, and how a page sees it.
 
-Every change (a new message, an edit, a toast) takes the next number of one counter, so a
-client that has seen everything up to ``seq`` asks for "what changed after seq" and gets new and
-edited messages alike. Waiting clients sleep on the chat's current ``changed`` event, which is
-set and replaced on every change: nothing is registered per waiter, so a cancelled wait (the
-browser went away) leaves nothing behind. Nothing here is written to disk.
+The board itself is not here: it is the ``ChatBoard`` port, which the composition root
+implements over the database so that every worker serving the console sees the same chats
+(a message the bot sends from one worker shows in a long poll waiting on another). Every
+entry of a chat — a message, a new version of an edited one, the toast answering a press —
+takes the next number of one increasing sequence, its ``seq``; a client that has seen
+everything up to ``seq`` asks for "what changed after seq" and gets new and edited messages
+alike, in chat order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import itertools
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from adapters.base import Button, Citation
 
-#: Toasts kept per chat: they matter for a few seconds only.
-TOAST_LIMIT = 50
 #: Characters of the replied-to message quoted above a reply.
 QUOTE_CHARS = 80
+
+Buttons = tuple[tuple[Button, ...], ...]
 
 
 class ChatError(Exception):
@@ -34,23 +33,39 @@ class ChatError(Exception):
         self.message = message
 
 
-@dataclass
-class Entry:
-    """One logged message, as every viewer of the chat sees it."""
+class BoardUnavailable(Exception):
+    """The board cannot be read or written now (its database is away); the API says 503."""
 
+
+@dataclass(frozen=True)
+class Quote:
+    """The start of the message a reply answers, shown above it."""
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message of a chat, as every viewer of the chat sees it."""
+
+    #: The message's id (what the bot's sends return, what replies and presses name).
     id: str
-    seq: int
     kind: Literal["user", "bot"]
     sender: str
     text: str
     sent_at: dt.datetime
     reply_to: str | None = None
     citation: Citation | None = None
-    buttons: tuple[tuple[Button, ...], ...] = ()
+    buttons: Buttons = ()
     mentions: tuple[str, ...] = ()
-    edited: bool = False
     #: Who the sender really is, shown beside the name they typed (the console's words).
     badge: str = ""
+    #: The entry's number in the board's sequence (0 until stored); an edit takes a new one.
+    seq: int = 0
+    edited: bool = False
+    #: The replied-to message, when the board still holds it (filled on reading).
+    quote: Quote | None = None
 
     def actions(self) -> set[str]:
         return {b.action for row in self.buttons for b in row}
@@ -60,15 +75,60 @@ class Entry:
 class Toast:
     """The answer to one button press, shown to the person who pressed it only."""
 
-    seq: int
     user_id: str
     message_id: str
     text: str
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a chat's board holds after a cursor: its messages in chat order, every toast
+    (the adapter keeps each viewer's own), and ``newest``, the chat's highest ``seq`` (0 for
+    an empty chat) — the cursor of a client that has seen all of it."""
+
+    entries: list[Entry]
+    toasts: list[Toast]
+    newest: int
+
+
+class ChatBoard(Protocol):
+    """Where the web chats are kept, shared by every worker. Each method raises
+    ``BoardUnavailable`` when the storage cannot be reached."""
+
+    async def append(self, chat_id: str, entry: Entry) -> Entry:
+        """Store ``entry`` at the end of the chat; returns it with its ``seq``. A chat keeps
+        a bounded number of messages: the oldest go."""
+        ...
+
+    async def edit(
+        self, chat_id: str, message_id: str, text: str, buttons: Buttons, citation: Citation | None
+    ) -> Entry | None:
+        """Replace a message's text, buttons and citation under a new ``seq``, keeping its
+        place in the chat; None when the chat no longer holds it."""
+        ...
+
+    async def toast(self, chat_id: str, toast: Toast) -> Toast:
+        """Store the answer to a press; returns it with its ``seq``."""
+        ...
+
+    async def get(self, chat_id: str, message_id: str) -> Entry | None:
+        """The message, or None when the chat does not hold it (any more)."""
+        ...
+
+    async def since(self, chat_id: str, after: int) -> Since:
+        """The messages and toasts stored after ``after`` (0: the whole chat)."""
+        ...
+
+    async def newest(self, chat_ids: Collection[str]) -> dict[str, int]:
+        """The highest ``seq`` of each of the chats that has any entry, in one look-up (the
+        watch of long polls asks this for every chat waited on)."""
+        ...
 
 
 @dataclass(frozen=True)
 class Changes:
-    """What a client has not seen yet."""
+    """What a client has not seen yet, as the API sends it."""
 
     messages: list[dict[str, Any]]
     toasts: list[dict[str, Any]]
@@ -76,6 +136,21 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.toasts)
+
+    @classmethod
+    def seen_by(cls, found: Since, after: int, user_id: str) -> Changes:
+        """``found`` as ``user_id`` sees it. A toast answers a press on the page that made
+        it, at that moment: a page loading the whole log (``after`` 0: a reload, another
+        tab) gets none, so old toasts never replay; other people's toasts are never shown."""
+        return cls(
+            messages=[as_json(e) for e in found.entries],
+            toasts=[
+                {"seq": t.seq, "message_id": t.message_id, "text": t.text}
+                for t in found.toasts
+                if after and t.user_id == user_id
+            ],
+            seq=max(after, found.newest),
+        )
 
 
 def safe_url(url: str) -> str | None:
@@ -85,118 +160,23 @@ def safe_url(url: str) -> str | None:
     )
 
 
-@dataclass
-class ChatLog:
-    limit: int
-    entries: dict[str, Entry] = field(default_factory=dict)
-    toasts: deque[Toast] = field(default_factory=lambda: deque(maxlen=TOAST_LIMIT))
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def notify(self) -> None:
-        """Wake everyone waiting on this chat; later waiters sleep on a fresh event."""
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def add(self, entry: Entry) -> None:
-        self.entries[entry.id] = entry
-        while len(self.entries) > self.limit:
-            del self.entries[next(iter(self.entries))]  # the oldest: dicts keep insertion order
-        self.notify()
-
-    def as_json(self, entry: Entry) -> dict[str, Any]:
-        quoted = self.entries.get(entry.reply_to) if entry.reply_to else None
-        citation = entry.citation
-        return {
-            "id": entry.id,
-            "seq": entry.seq,
-            "kind": entry.kind,
-            "sender": entry.sender,
-            "badge": entry.badge,
-            "text": entry.text,
-            "sent_at": entry.sent_at.isoformat(),
-            "reply_to": entry.reply_to,
-            "quote": (
-                {"sender": quoted.sender, "text": quoted.text[:QUOTE_CHARS]} if quoted else None
-            ),
-            "citation": (
-                {"title": citation.title, "url": safe_url(citation.url)} if citation else None
-            ),
-            "buttons": [
-                [{"label": b.label, "action": b.action} for b in row] for row in entry.buttons
-            ],
-            "mentions": list(entry.mentions),
-            "edited": entry.edited,
-        }
-
-
-class Board:
-    """All web chats of the process, each bounded to ``limit`` messages."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("a web chat must keep at least one message")
-        self.limit = limit
-        self._chats: dict[str, ChatLog] = {}
-        self._seq = itertools.count(1)
-        self.last_seq = 0
-
-    def next_seq(self) -> int:
-        self.last_seq = next(self._seq)
-        return self.last_seq
-
-    def chat(self, chat_id: str) -> ChatLog:
-        log = self._chats.get(chat_id)
-        if log is None:
-            log = self._chats[chat_id] = ChatLog(self.limit)
-        return log
-
-    def __iter__(self) -> Iterator[ChatLog]:
-        return iter(self._chats.values())
-
-    def get(self, chat_id: str, message_id: str) -> Entry:
-        entry = self.chat(chat_id).entries.get(message_id)
-        if entry is None:
-            raise ChatError(404, "消息不存在（可能已过期），请刷新页面。")
-        return entry
-
-    def edit(
-        self,
-        chat_id: str,
-        message_id: str,
-        text: str,
-        buttons: tuple[tuple[Button, ...], ...],
-        citation: Citation | None,
-    ) -> Entry:
-        """Replace a message's text and buttons; it gets a new ``seq`` so clients refetch it."""
-        log = self.chat(chat_id)
-        entry = self.get(chat_id, message_id)
-        entry.text, entry.buttons, entry.citation = text, buttons, citation
-        entry.edited = True
-        entry.seq = self.next_seq()
-        log.notify()
-        return entry
-
-    def toast(self, chat_id: str, user_id: str, message_id: str, text: str) -> None:
-        log = self.chat(chat_id)
-        log.toasts.append(Toast(self.next_seq(), user_id, message_id, text))
-        log.notify()
-
-    def changes(self, chat_id: str, after: int, user_id: str) -> Changes:
-        """Messages added or edited after ``after`` (in chat order) and the user's new toasts.
-
-        A cursor beyond the counter comes from before a restart: the whole log is sent again.
-        A toast answers a press on the page that made it, at that moment: a page loading the
-        whole log (``after`` 0, a reload or another tab) gets none, so old toasts never replay.
-        """
-        if after > self.last_seq:
-            after = 0
-        log = self.chat(chat_id)
-        return Changes(
-            messages=[log.as_json(e) for e in log.entries.values() if e.seq > after],
-            toasts=[
-                {"seq": t.seq, "message_id": t.message_id, "text": t.text}
-                for t in log.toasts
-                if after and t.seq > after and t.user_id == user_id
-            ],
-            seq=self.last_seq,
-        )
+def as_json(entry: Entry) -> dict[str, Any]:
+    citation = entry.citation
+    quote = entry.quote
+    return {
+        "id": entry.id,
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "sender": entry.sender,
+        "badge": entry.badge,
+        "text": entry.text,
+        "sent_at": entry.sent_at.isoformat(),
+        "reply_to": entry.reply_to,
+        "quote": {"sender": quote.sender, "text": quote.text[:QUOTE_CHARS]} if quote else None,
+        "citation": (
+            {"title": citation.title, "url": safe_url(citation.url)} if citation else None
+        ),
+        "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in entry.buttons],
+        "mentions": list(entry.mentions),
+        "edited": entry.edited,
+    }

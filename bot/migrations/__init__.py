@@ -48,6 +48,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.tickets.incidents",
     "bot.conversation.skips",
     "bot.desk.queue.models",
+    "bot.webchat.models",
 )
 
 _HERE = Path(__file__).resolve().parent

@@ -61,7 +61,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
         chosen = eraser.select(scope)
         counts = (
             f"{len(chosen.tickets)} ticket(s), {len(chosen.exchanges)} bot exchange(s), "
-            f"{len(chosen.receipts)} notice receipt(s)"
+            f"{len(chosen.receipts)} notice receipt(s), "
+            f"{len(chosen.web_chat)} web chat message(s)"
         )
         if not args.yes:
             print(f"would erase the personal data of {counts}; run again with --yes to erase")
@@ -96,6 +97,7 @@ def cmd_log(args: argparse.Namespace) -> int:
                 ("exchanges", row.exchanges),
                 ("receipts", row.receipts),
                 ("KB versions", row.kb_versions),
+                ("web chat messages", row.web_chat_entries),
             )
             if n
         )
@@ -115,7 +117,7 @@ def add_privacy_parser(sub: Any) -> None:
         "purge", help="erase personal data by ticket, hospital, phone/ID number or age"
     )
     s.add_argument("--ticket", help="one ticket number")
-    s.add_argument("--hospital", help="every ticket and question of a hospital")
+    s.add_argument("--hospital", help="every ticket and question of a hospital, and its web chat")
     s.add_argument("--subject", help="a phone or ID number, however written")
     s.add_argument("--older-than", type=int, metavar="DAYS", help="finished tickets older than")
     s.add_argument("--retention", action="store_true", help="apply [privacy] retention_days now")

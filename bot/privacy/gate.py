@@ -49,6 +49,8 @@ PERSONAL_TEXT: Mapping[str, tuple[str, ...]] = {
     # bot.workflows: what an engineer typed (masked; not yet cleared by a ticket's erasure)
     "remote_grant": ("purpose",),
     "upgrade_step": ("notes",),
+    # the playground's chats: what people and the bot said, names, a hospital link's label
+    "web_chat_entry": ("sender", "badge", "text"),
 }
 
 #: Unbounded text columns that hold no personal data, and why.
@@ -73,6 +75,8 @@ NOT_PERSONAL: Mapping[str, tuple[str, ...]] = {
     # the Messenger after the outgoing gate masked it; deleted once the asker read the outcome
     # (an abandoned row within seconds); the error is the platform's sentence
     "relayed_send": ("payload", "error"),
+    # the bot's buttons (its own labels and actions) and mentioned platform user ids
+    "web_chat_entry": ("buttons", "mentions"),
 }
 
 #: Characters of a display name or a file name kept (longer ones are cut).

@@ -32,6 +32,8 @@ class Erasure(SQLModel, table=True):
     exchanges: int = 0
     receipts: int = 0
     kb_versions: int = 0
+    #: Web chat (playground) entries deleted.
+    web_chat_entries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 make_append_only(Erasure.__tablename__)

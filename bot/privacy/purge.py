@@ -9,6 +9,9 @@ What an erasure does, in one transaction per request:
 * the bot's exchanges (the questions it answered) keep their decision and outcome for the
   reports, their question and reporter are erased the same way;
 * notice receipts lose the name and id of the person who pressed 已知悉;
+* the playground's web chat entries are deleted: a hospital's chat, those naming the subject,
+  those that old, and a ticket's — the question and the bot's messages linked to it (the
+  ticket notice, relayed replies) with the replies to them;
 * one ``erasure`` row records by whom, when, which scope and how many rows — never the data.
 
 The selection is computed first (``select``), so a command can show what would go.
@@ -33,6 +36,7 @@ from bot.privacy.models import ERASED, Erasure
 from bot.redact.fold import fold
 from bot.tickets.attachments import TicketAttachment
 from bot.tickets.incidents import IncidentReporter
+from bot.tickets.links import MessageLink
 from bot.tickets.models import (
     OPEN_STATUSES,
     ActorKind,
@@ -42,6 +46,8 @@ from bot.tickets.models import (
     TicketEventDetail,
     TicketMessage,
 )
+from bot.tickets.operations import WEB_PLATFORM
+from bot.webchat.models import WebChatEntry
 from kb_index.store import WEB_SOURCE, KbArticle, KbArticleVersion
 
 #: The actor of the retention job.
@@ -89,9 +95,10 @@ class Selection:
     tickets: tuple[int, ...] = ()
     exchanges: tuple[int, ...] = ()
     receipts: tuple[int, ...] = ()
+    web_chat: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.tickets or self.exchanges or self.receipts)
+        return bool(self.tickets or self.exchanges or self.receipts or self.web_chat)
 
 
 class Eraser:
@@ -112,12 +119,16 @@ class Eraser:
                 ticket = s.exec(select(Ticket).where(Ticket.number == scope.target)).first()
                 if ticket is None:
                     raise PurgeRefused(f"no ticket {scope.target}")
-                return Selection((ticket.id or 0,), _ids(s, Exchange.ticket_number == scope.target))
+                exchanges = _ids(s, Exchange.ticket_number == scope.target)
+                return Selection(
+                    (ticket.id or 0,), exchanges, web_chat=_web_chat_of(s, scope.target)
+                )
             if scope.kind == "hospital":
                 return Selection(
                     _ids(s, Ticket.hospital_id == scope.target, Ticket),
                     _ids(s, Exchange.hospital_id == scope.target),
                     _ids(s, Receipt.hospital_id == scope.target, Receipt),
+                    _ids(s, WebChatEntry.chat_id == scope.target, WebChatEntry),
                 )
             if scope.kind == "subject":
                 return _subject(s, scope.value)
@@ -135,6 +146,7 @@ class Eraser:
                 _ids(
                     s, and_(col(Receipt.at) < aware_cutoff, col(Receipt.user_name) != ""), Receipt
                 ),
+                _ids(s, col(WebChatEntry.sent_at) < aware_cutoff, WebChatEntry),
             )
 
     # -- erasing -------------------------------------------------------------------------------
@@ -166,6 +178,8 @@ class Eraser:
                     .where(col(Receipt.id).in_(chosen.receipts))
                     .values(user_name="", user_id="")
                 )
+            if chosen.web_chat:
+                s.execute(delete(WebChatEntry).where(col(WebChatEntry.id).in_(chosen.web_chat)))
             row = Erasure(
                 at=now,
                 actor=by,
@@ -174,6 +188,7 @@ class Eraser:
                 tickets=len(chosen.tickets),
                 exchanges=len(chosen.exchanges),
                 receipts=len(chosen.receipts),
+                web_chat_entries=len(chosen.web_chat),
             )
             s.add(row)
             s.commit()
@@ -286,6 +301,31 @@ def _erase_tickets(s: Session, ids: tuple[int, ...], scope: str, by: str, now: d
         )
 
 
+def _web_chat_of(s: Session, number: str) -> tuple[int, ...]:
+    """The web chat entries of a ticket: its messages linked to it (the question, the notice,
+    relayed replies) and the replies to those."""
+    linked = s.exec(
+        select(MessageLink.chat_id, MessageLink.message_id).where(
+            MessageLink.platform == WEB_PLATFORM, MessageLink.ticket_number == number
+        )
+    ).all()
+    asked = s.exec(
+        select(Exchange.chat_id, Exchange.question_message_id, Exchange.reply_message_id).where(
+            Exchange.platform == WEB_PLATFORM, Exchange.ticket_number == number
+        )
+    ).all()
+    ids = {*linked, *((c, q) for c, q, _ in asked), *((c, r) for c, _, r in asked if r)}
+    if not ids:
+        return ()
+    chats = {chat for chat, _ in ids}
+    entries = s.exec(select(WebChatEntry).where(col(WebChatEntry.chat_id).in_(chats))).all()
+    return _sorted(
+        e.id or 0
+        for e in entries
+        if (e.chat_id, e.message_id) in ids or (e.chat_id, e.reply_to) in ids
+    )
+
+
 def _subject(s: Session, value: str) -> Selection:
     """Rows whose personal text holds ``value``, however its digits are spaced or written."""
     sep = r"[ \t\r\n./\\\-_~\u2013\u2014]{0,3}"
@@ -310,7 +350,13 @@ def _subject(s: Session, value: str) -> Selection:
     if numbers:
         tickets.update(_ids(s, col(Ticket.number).in_(numbers), Ticket))
     receipts = [r.id or 0 for r in s.exec(select(Receipt)) if hit(r.user_name)]
-    return Selection(_sorted(tickets), _sorted(e.id or 0 for e in exchanges), _sorted(receipts))
+    chat = [e.id or 0 for e in s.exec(select(WebChatEntry)) if hit(e.text, e.sender, e.badge)]
+    return Selection(
+        _sorted(tickets),
+        _sorted(e.id or 0 for e in exchanges),
+        _sorted(receipts),
+        _sorted(chat),
+    )
 
 
 def _sorted(ids: Iterable[int]) -> tuple[int, ...]:

@@ -1,12 +1,14 @@
 """The retention job: once a day (APScheduler, in the bot's loop), erase what is older than
 ``[privacy] retention_days`` and delete the inbox events handled more than ``[privacy]
-inbox_keep_days`` ago. The erasure goes through the database gateway (it is SQL, and a
+inbox_keep_days`` ago; every hour, delete the playground's web chat entries older than
+``[web] chat_keep_hours``. The erasure goes through the database gateway (it is SQL, and a
 write), recorded as done by ``system``; a run that finds nothing records nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from functools import partial
 
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
@@ -18,6 +20,7 @@ from bot.infra.gateway import Database
 from bot.infra.scheduling import stop_scheduler
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.settings import PrivacySettings
+from bot.webchat.store import WebChatStore
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,11 @@ log = logging.getLogger(__name__)
 FIRST_RUN_DELAY = 60.0
 
 
-#: Inbox events deleted per transaction (a long backlog never holds the writer for long).
+#: Inbox events (and web chat entries) deleted per transaction (a long backlog never holds
+#: the writer for long).
 INBOX_PURGE_BATCH = 1000
+#: Minutes between two purges of old web chat entries.
+WEB_CHAT_PURGE_MINUTES = 60.0
 
 
 class RetentionJob:
@@ -37,8 +43,14 @@ class RetentionJob:
         db: Database,
         clock: Clock = utc_now,
         inbox: InboxStore | None = None,
+        web_chat: WebChatStore | None = None,
+        web_chat_keep_hours: float = 168.0,
     ) -> None:
+        """``web_chat``: the playground's board, whose entries go after
+        ``web_chat_keep_hours`` (None: the playground is off)."""
         self._eraser = eraser
+        self._web_chat = web_chat
+        self._web_chat_keep = dt.timedelta(hours=web_chat_keep_hours)
         self._db = db
         self._settings = settings
         self._clock = clock
@@ -49,6 +61,7 @@ class RetentionJob:
         """Erase what is past the retention period and purge old inbox events; returns how
         many rows were erased (the purged events are logged)."""
         await self.purge_inbox()
+        await self.purge_web_chat()
         return await self.erase()
 
     async def purge_inbox(self) -> int:
@@ -58,17 +71,30 @@ class RetentionJob:
         if inbox is None or not days:
             return 0
         before = self._clock() - dt.timedelta(days=days)
+        return await self._purge(inbox.purge, before, "inbox event(s) handled")
+
+    async def purge_web_chat(self) -> int:
+        """Delete web chat entries sent over ``web_chat_keep_hours`` ago; returns how many."""
+        if self._web_chat is None:
+            return 0
+        before = self._clock() - self._web_chat_keep
+        return await self._purge(self._web_chat.purge, before, "web chat entries sent")
+
+    async def _purge(
+        self, purge: Callable[[dt.datetime, int], int], before: dt.datetime, what: str
+    ) -> int:
+        """``purge(before, batch)`` until a batch comes back short."""
         purged = 0
         try:
             while True:
-                batch = await self._db.write(partial(inbox.purge, before, INBOX_PURGE_BATCH))
+                batch = await self._db.write(partial(purge, before, INBOX_PURGE_BATCH))
                 purged += batch
                 if batch < INBOX_PURGE_BATCH:
                     break
         except Exception:  # the next run goes on where this one stopped
-            log.exception("inbox purge failed after %d event(s)", purged)
+            log.exception("purge of %s before %s failed after %d", what, before, purged)
         if purged:
-            log.info("retention: deleted %d inbox event(s) handled before %s", purged, before)
+            log.info("retention: deleted %d %s before %s", purged, what, before)
         return purged
 
     async def erase(self) -> int:
@@ -88,20 +114,28 @@ class RetentionJob:
         return count
 
     def start(self) -> None:
-        if not self._settings.retention_days and not (
-            self._inbox and self._settings.inbox_keep_days
-        ):
-            return
+        first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FIRST_RUN_DELAY)
         self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        self._scheduler.add_job(
-            self.run_once,
-            "interval",
-            hours=self._settings.retention_interval_hours,
-            next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FIRST_RUN_DELAY),
-            id="privacy-retention",
-            coalesce=True,
-            max_instances=1,
-        )
+        if self._settings.retention_days or (self._inbox and self._settings.inbox_keep_days):
+            self._scheduler.add_job(
+                self.run_once,
+                "interval",
+                hours=self._settings.retention_interval_hours,
+                next_run_time=first,
+                id="privacy-retention",
+                coalesce=True,
+                max_instances=1,
+            )
+        if self._web_chat is not None:
+            self._scheduler.add_job(
+                self.purge_web_chat,
+                "interval",
+                minutes=WEB_CHAT_PURGE_MINUTES,
+                next_run_time=first,
+                id="web-chat-purge",
+                coalesce=True,
+                max_instances=1,
+            )
         self._scheduler.start()
 
     async def stop(self) -> None:

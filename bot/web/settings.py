@@ -82,6 +82,9 @@ class WebSettings:
     password_check_queue: Annotated[int, Gt(0)] = 16
     #: Playground long polls one browser session may hold open at once (more: 429).
     max_polls_per_session: Annotated[int, Gt(0)] = 4
+    #: Hours a playground (web chat) message is kept in the database; older ones are deleted
+    #: by the leader's retention job (hourly). Each chat also keeps at most 500 messages.
+    chat_keep_hours: Annotated[float, Gt(0)] = 168.0
     #: The largest screenshot or log a ticket's attachment may be (KB); the types allowed are
     #: fixed (images, PDF, ZIP, text logs) and recognised from the content.
     attachment_max_kb: Annotated[int, Gt(0)] = 5120

@@ -80,6 +80,7 @@ EXPECTED_TABLES = {
     "lease",
     "relayed_send",
     "warned_chat",
+    "web_chat_entry",
     "login_count",
     "inbox_event",
     "outbox_message",

@@ -284,3 +284,33 @@ async def test_the_retention_job_purges_handled_inbox_events_in_batches(
     monkeypatch.setattr("bot.privacy.retention.INBOX_PURGE_BATCH", 2)
     assert await RetentionJob(eraser, week, db, clock, inbox).run_once() == 0  # nothing erased
     assert inbox.count(InboxState.DONE) == 0 and inbox.count(InboxState.PENDING) == 1
+
+
+def test_erasing_a_ticket_deletes_its_web_chat_messages_and_the_replies_to_them(
+    store: TicketStore,
+    open_ticket: Callable[..., Ticket],
+    eraser: Eraser,
+    engine: Engine,
+    clock: FakeClock,
+) -> None:
+    from adapters.web.chatlog import Entry
+    from bot.tickets.links import LinkStore, Side
+    from bot.webchat.store import WebChatStore
+
+    chat = WebChatStore(engine)
+
+    def say(message_id: str, text: str, reply_to: str | None = None) -> None:
+        chat.append("h001", Entry(message_id, "user", "挂号处", text, clock(), reply_to=reply_to))
+
+    number = open_ticket().number
+    say("q1", "打印机脱机了")
+    say("n1", f"已为您登记工单 #{number}", reply_to="q1")
+    say("f1", f"座机 {LANDLINE}，麻烦回电", reply_to="n1")  # a follow-up in the ticket's thread
+    say("x1", "另一个问题")
+    links = LinkStore(engine)
+    links.link("web", "h001", "q1", number, Side.HOSPITAL)
+    links.link("web", "h001", "n1", number, Side.HOSPITAL)
+    assert len(eraser.select(Scope.ticket(number)).web_chat) == 3
+    done = eraser.erase(Scope.ticket(number), "e01")
+    assert done.web_chat_entries == 3
+    assert [e.id for e in chat.since("h001", 0).entries] == ["x1"]

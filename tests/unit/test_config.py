@@ -245,6 +245,7 @@ def test_web_and_report_settings_are_checked(tmp_path: Path) -> None:
         "[web]\nport = 70000\n": "port",
         '[web]\nbase_url = "ftp://x"\n': "base_url",
         '[web]\nkb_access = "everyone"\n': "kb_access",
+        "[web]\nchat_keep_hours = 0\n": "chat_keep_hours",
         '[reports]\ntimezone = "Mars/Olympus"\n': "timezone",
         "[reports.targets]\naccept_minutes_p1 = 0\n": "accept_minutes_p1",
     }

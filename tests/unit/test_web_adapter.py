@@ -1,11 +1,14 @@
-"""The web chat adapter alone: its log, long polls, per-chat order and its JSON API, with a fake
-core in place of the pipeline."""
+"""The web chat adapter alone: its board (the real one, on a SQLite file), long polls, per-chat
+order and its JSON API, with a fake core in place of the pipeline."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,16 +29,24 @@ from adapters.base import (
     Sender,
 )
 from adapters.web.adapter import WebAdapter
-from adapters.web.chatlog import ChatError
+from adapters.web.chatlog import ChatBoard, ChatError
+from bot.infra.db import make_engine
+from bot.infra.gateway import Database
+from bot.webchat.board import DatabaseBoard
+from bot.webchat.store import WebChatStore
 
 NURSE = Sender("web:nurse", "护士小张")
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():
+    while not await _holds(check()):
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def _holds(result: bool | Awaitable[bool]) -> bool:
+    return await result if inspect.isawaitable(result) else result
 
 
 class FakeCore:
@@ -74,8 +85,15 @@ class FakeCore:
 
 
 @pytest.fixture
-async def core() -> AsyncIterator[FakeCore]:
-    fake = FakeCore(WebAdapter(max_messages=5, max_text=20))
+def board(tmp_path: Path) -> ChatBoard:
+    """The board ``bot.app`` gives the adapter: the database's, each chat bounded to 5."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+    return DatabaseBoard(Database(engine), WebChatStore(engine, limit=5))
+
+
+@pytest.fixture
+async def core(board: ChatBoard) -> AsyncIterator[FakeCore]:
+    fake = FakeCore(WebAdapter(board, max_text=20))
     await fake.adapter.start(fake.handlers())
     yield fake
     await fake.adapter.stop()
@@ -86,8 +104,25 @@ def adapter(core: FakeCore) -> WebAdapter:
     return core.adapter
 
 
-def texts(adapter: WebAdapter, chat: str = "h001") -> list[str]:
-    return [m["text"] for m in adapter.board.changes(chat, 0, "").messages]
+async def texts(adapter: WebAdapter, chat: str = "h001") -> list[str]:
+    return [m["text"] for m in (await adapter.changes(chat, 0, "")).messages]
+
+
+async def has_texts(adapter: WebAdapter, n: int) -> bool:
+    return len(await texts(adapter)) == n
+
+
+async def last_text_is(adapter: WebAdapter, text: str) -> bool:
+    return (await texts(adapter))[-1:] == [text]
+
+
+async def has_toast(adapter: WebAdapter, after: int, user_id: str) -> bool:
+    return bool((await adapter.changes("h001", after, user_id)).toasts)
+
+
+async def seen_(adapter: WebAdapter, chat: str = "h001") -> int:
+    """The cursor of a page that has seen the whole chat."""
+    return (await adapter.changes(chat, 0, "")).seq
 
 
 ANSWER = Reply(
@@ -104,7 +139,7 @@ async def test_send_logs_the_reply_with_its_citation_buttons_and_mentions(
 ) -> None:
     ref = await adapter.send(ANSWER)
     assert ref.platform == "web" and ref.chat_id == "h001"
-    [msg] = adapter.board.changes("h001", 0, "").messages
+    [msg] = (await adapter.changes("h001", 0, "")).messages
     assert msg["id"] == ref.message_id and msg["kind"] == "bot" and msg["sender"] == "小助手"
     assert msg["citation"] == {
         "title": "医保结算总额不一致",
@@ -114,20 +149,21 @@ async def test_send_logs_the_reply_with_its_citation_buttons_and_mentions(
         [{"label": "已解决", "action": "ok:1"}, {"label": "没解决，转工程师", "action": "no:1"}]
     ]
     assert msg["mentions"] == ["U1"] and msg["edited"] is False
-    assert adapter.board.changes("h002", 0, "").messages == []  # chats are separate
+    assert (await adapter.changes("h002", 0, "")).messages == []  # chats are separate
 
 
-async def test_message_ids_differ_between_processes() -> None:
-    # the core keeps message ids in the database: a restarted adapter must not reuse them
-    first = await WebAdapter().send(ANSWER)
-    second = await WebAdapter().send(ANSWER)
+async def test_message_ids_differ_between_workers(board: ChatBoard) -> None:
+    # the core keeps message ids in the database: another worker (or a restarted one) must
+    # not reuse them
+    first = await WebAdapter(board).send(ANSWER)
+    second = await WebAdapter(board).send(ANSWER)
     assert first.message_id != second.message_id
 
 
 async def test_a_non_web_citation_url_never_reaches_the_page(adapter: WebAdapter) -> None:
     bad = Citation("x", "t", "javascript:alert(1)")
     await adapter.send(Reply(ChatRef("web", "h001"), "x", citation=bad))
-    [msg] = adapter.board.changes("h001", 0, "").messages
+    [msg] = (await adapter.changes("h001", 0, "")).messages
     assert msg["citation"] == {"title": "t", "url": None}
 
 
@@ -135,12 +171,12 @@ async def test_edit_replaces_text_and_buttons_and_shows_up_as_a_change(
     adapter: WebAdapter,
 ) -> None:
     ref = await adapter.send(ANSWER)
-    seen = adapter.board.changes("h001", 0, "").seq
-    assert adapter.board.changes("h001", seen, "").messages == []
+    seen = await seen_(adapter)
+    assert (await adapter.changes("h001", seen, "")).messages == []
     await adapter.edit(
         ref, Reply(ANSWER.chat, "【医保结算】\n\n✅ 已解决", citation=ANSWER.citation)
     )
-    [msg] = adapter.board.changes("h001", seen, "").messages
+    [msg] = (await adapter.changes("h001", seen, "")).messages
     assert msg["id"] == ref.message_id and msg["text"].endswith("✅ 已解决")
     assert msg["buttons"] == [] and msg["edited"] is True and msg["seq"] > seen
     assert msg["citation"]["url"].endswith("/kb/hb-002")
@@ -150,7 +186,7 @@ async def test_edit_replaces_text_and_buttons_and_shows_up_as_a_change(
 
 async def test_the_log_is_bounded_oldest_first(adapter: WebAdapter) -> None:
     refs = [await adapter.send(Reply(ChatRef("web", "h001"), f"m{i}")) for i in range(7)]
-    assert texts(adapter) == ["m2", "m3", "m4", "m5", "m6"]
+    assert await texts(adapter) == ["m2", "m3", "m4", "m5", "m6"]
     with pytest.raises(DeliveryError):
         await adapter.edit(refs[0], Reply(ChatRef("web", "h001"), "late"))
     with pytest.raises(ChatError) as gone:
@@ -170,12 +206,12 @@ async def test_a_post_is_logged_at_once_and_answered_through_send(
 ) -> None:
     entry = await adapter.post("h001", NURSE, "  号源显示已满  ", reply_to=None)
     assert entry.text == "号源显示已满" and entry.sender == "护士小张"
-    await eventually(lambda: len(texts(adapter)) == 2)
+    await eventually(lambda: has_texts(adapter, 2))
     [msg] = core.messages
     assert msg.chat == ChatRef("web", "h001") and msg.message_id == entry.id
     assert not msg.mentions_bot  # a group: only 「@小助手」 addresses the bot
     assert msg.sender == NURSE and msg.sent_at.tzinfo is not None
-    answer = adapter.board.changes("h001", entry.seq, "").messages[0]
+    answer = (await adapter.changes("h001", entry.seq, "")).messages[0]
     assert answer["reply_to"] == entry.id
     assert answer["quote"] == {"sender": "护士小张", "text": "号源显示已满"}
 
@@ -189,7 +225,7 @@ async def test_posts_are_validated(adapter: WebAdapter, core: FakeCore) -> None:
         with pytest.raises(ChatError) as err:
             await adapter.post("h001", NURSE, text, reply_to)
         assert err.value.status == status and err.value.message
-    assert texts(adapter) == []  # nothing refused was logged
+    assert await texts(adapter) == []  # nothing refused was logged
     assert core.messages == []
 
 
@@ -203,27 +239,27 @@ async def test_a_post_the_core_cannot_store_is_refused_and_not_logged(
     with pytest.raises(ChatError) as press:
         await adapter.press("h001", NURSE, ref.message_id, "no:1")
     assert post.value.status == press.value.status == 503
-    assert texts(adapter) == [ANSWER.text]  # the refused post is not in the log
+    assert await texts(adapter) == [ANSWER.text]  # the refused post is not in the log
     core.down = False
     await adapter.post("h001", NURSE, "号源显示已满", None)
-    await eventually(lambda: texts(adapter)[-1] == "答：号源显示已满")
+    await eventually(lambda: last_text_is(adapter, "答：号源显示已满"))
 
 
 async def test_presses_reach_the_core_and_the_toast_only_the_presser(
     adapter: WebAdapter, core: FakeCore
 ) -> None:
     ref = await adapter.send(ANSWER)
-    seen = adapter.board.last_seq  # the page's cursor when its user pressed
+    seen = await seen_(adapter)  # the page's cursor when its user pressed
     await adapter.press("h001", NURSE, ref.message_id, "no:1")
     await eventually(lambda: len(core.presses) == 1)
     press = core.presses[0]
     assert press.message == ref and press.sender == NURSE and press.action == "no:1"
-    await eventually(lambda: bool(adapter.board.changes("h001", seen, NURSE.user_id).toasts))
-    [toast] = adapter.board.changes("h001", seen, NURSE.user_id).toasts
+    await eventually(lambda: has_toast(adapter, seen, NURSE.user_id))
+    [toast] = (await adapter.changes("h001", seen, NURSE.user_id)).toasts
     assert toast["text"] == "收到 no:1" and toast["message_id"] == ref.message_id
-    assert adapter.board.changes("h001", seen, "web:someone-else").toasts == []
+    assert (await adapter.changes("h001", seen, "web:someone-else")).toasts == []
     # a page loading the whole log (a reload, another tab) does not replay old toasts
-    assert adapter.board.changes("h001", 0, NURSE.user_id).toasts == []
+    assert (await adapter.changes("h001", 0, NURSE.user_id)).toasts == []
 
 
 async def test_only_buttons_the_message_carries_can_be_pressed(
@@ -240,7 +276,7 @@ async def test_only_buttons_the_message_carries_can_be_pressed(
 
 
 async def test_a_long_poll_wakes_up_when_a_message_arrives(adapter: WebAdapter) -> None:
-    seen = adapter.board.changes("h001", 0, "").seq
+    seen = await seen_(adapter)
     # An hour-long wait that returns with the message was woken by it, not by its timeout.
     poll = asyncio.create_task(adapter.changes("h001", seen, "", wait=3600))
     await asyncio.sleep(0.05)
@@ -264,7 +300,7 @@ async def test_a_cancelled_long_poll_leaves_nothing_behind(adapter: WebAdapter) 
     with pytest.raises(asyncio.CancelledError):
         await poll
     await adapter.send(Reply(ChatRef("web", "h001"), "之后"))
-    assert texts(adapter) == ["之后"]
+    assert await texts(adapter) == ["之后"]
 
 
 async def test_a_long_poll_ends_when_the_client_is_gone(adapter: WebAdapter) -> None:
@@ -277,7 +313,8 @@ async def test_a_long_poll_ends_when_the_client_is_gone(adapter: WebAdapter) -> 
     assert not found
 
 
-async def test_a_cursor_from_before_a_restart_gets_the_whole_log(adapter: WebAdapter) -> None:
+async def test_a_cursor_not_from_this_board_gets_the_whole_chat(adapter: WebAdapter) -> None:
+    # a page's cursor from a database since put back from a backup
     await adapter.send(Reply(ChatRef("web", "h001"), "重启后第一条"))
     found = await adapter.changes("h001", 10_000, "", wait=5)
     assert [m["text"] for m in found.messages] == ["重启后第一条"]
@@ -294,7 +331,7 @@ async def test_stop_releases_long_polls_and_refuses_posts(adapter: WebAdapter) -
 
 
 async def test_long_polls_are_capped_per_client(adapter: WebAdapter) -> None:
-    cap = WebAdapter(max_polls=2)
+    cap = WebAdapter(adapter.board, max_polls=2)
     polls = [asyncio.create_task(cap.changes("h001", 0, "u", wait=20, client="s1")) for _ in "ab"]
     await asyncio.sleep(0.02)
     with pytest.raises(ChatError) as err:
@@ -362,7 +399,7 @@ async def test_api_post_returns_202_with_the_message_and_the_answer_follows(
     assert r.status_code == 200 and gate.calls[-1] == ("h001", False)
     body = r.json()
     assert [m["text"] for m in body["messages"]] == ["答：号源已满"]
-    assert body["seq"] >= body["messages"][0]["seq"] and body["epoch"] == adapter.epoch
+    assert body["seq"] >= body["messages"][0]["seq"]
 
 
 async def test_api_press_and_toast(
@@ -370,12 +407,12 @@ async def test_api_press_and_toast(
 ) -> None:
     client, _ = api
     ref = await adapter.send(ANSWER)
-    seen = adapter.board.last_seq
+    seen = await seen_(adapter)
     r = await client.post(f"{URL}/presses", json={"message_id": ref.message_id, "action": "ok:1"})
     assert r.status_code == 202
     assert len(core.presses) == 1  # stored before the 202
     presser = core.presses[0].sender.user_id
-    await eventually(lambda: bool(adapter.board.changes("h001", seen, presser).toasts))
+    await eventually(lambda: has_toast(adapter, seen, presser))
     r = await client.get(f"{URL}/messages", params={"after": seen})
     assert [t["text"] for t in r.json()["toasts"]] == ["收到 ok:1"]
     r = await client.get(f"{URL}/messages", params={"after": 0})  # reloaded: no replay
@@ -417,7 +454,7 @@ async def test_api_asks_the_authoriser_before_anything_else(
     assert (await client.get("/playground/api/chats/h002/messages")).status_code == 404
     r = await client.post(f"{URL}/messages", json={"text": "q"}, headers={"x-csrf-token": "no"})
     assert r.status_code == 403
-    assert core.messages == [] and texts(adapter) == []
+    assert core.messages == [] and await texts(adapter) == []
 
 
 async def test_api_long_poll_is_capped_and_wakes_on_new_messages(
@@ -430,3 +467,16 @@ async def test_api_long_poll_is_capped_and_wakes_on_new_messages(
     await adapter.send(Reply(ChatRef("web", "h001"), "到了"))
     r = await asyncio.wait_for(poll, 3)
     assert [m["text"] for m in r.json()["messages"]] == ["到了"]
+
+
+def test_a_chat_keeps_its_newest_toasts_only(tmp_path: Path) -> None:
+    from adapters.web.chatlog import Toast
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+    store = WebChatStore(engine, limit=5, toast_limit=2)
+    now = dt.datetime.now(dt.UTC)
+    for i in range(4):
+        store.toast("h001", Toast("u1", "m1", f"t{i}"), now)
+    store.toast("h002", Toast("u1", "m9", "other chat"), now)
+    assert [t.text for t in store.since("h001", 0).toasts] == ["t2", "t3"]
+    assert [t.text for t in store.since("h002", 0).toasts] == ["other chat"]

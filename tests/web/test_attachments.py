@@ -95,12 +95,14 @@ async def test_a_chat_screenshot_is_kept_with_its_ticket(web: WebEnv) -> None:
     # a log sent later in the ticket's thread (a reply to the bot's ticket notice) joins it
     assert app.web_chat is not None
     [notice] = [
-        e for e in app.web_chat.board.chat("h001").entries.values() if ticket.number in e.text
+        m
+        for m in (await app.web_chat.changes("h001", 0, "")).messages
+        if ticket.number in m["text"]
     ]
     log = Attachment("document", "BQADBAAD-log", "his_client.log", "text/plain", 1_200)
     follow_up = IncomingMessage(
         ChatRef("web", "h001"), "m2", Sender("u1", "护士小张"), "这是客户端日志",
-        dt.datetime.now(dt.UTC), reply_to_message_id=notice.id, attachments=(log,),
+        dt.datetime.now(dt.UTC), reply_to_message_id=notice["id"], attachments=(log,),
     )  # fmt: skip
     await app.pipeline.on_message(follow_up)
     rows = AttachmentStore(app.db).of_ticket(ticket.id or 0)  # type: ignore[arg-type]

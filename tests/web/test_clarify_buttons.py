@@ -34,7 +34,7 @@ async def test_clarify_buttons_carry_positions_and_a_press_answers(web: WebEnv) 
         question, hospital, question.text, Decision(DecisionKind.CLARIFY, choices=choices)
     )
 
-    [listing] = app.web_chat.board.changes("h001", 0, "u1").messages
+    [listing] = (await app.web_chat.changes("h001", 0, "u1")).messages
     actions = [b["action"] for row in listing["buttons"] for b in row]
     assert all(len(a.encode()) <= 64 for a in actions), actions
     assert not any(LONG_ID in a for a in actions)
@@ -44,7 +44,7 @@ async def test_clarify_buttons_carry_positions_and_a_press_answers(web: WebEnv) 
         MessageRef("web", "h001", listing["id"]), Sender("u1", "护士小张"), pick, "p1"
     )
     await app.pipeline.on_button(press)
-    answer = app.web_chat.board.changes("h001", 0, "u1").messages[-1]
+    answer = (await app.web_chat.changes("h001", 0, "u1")).messages[-1]
     assert "客户端连接数据库提示无监听程序" in answer["text"]
     assert answer["reply_to"] == "m1"
 
@@ -64,7 +64,7 @@ async def test_none_of_these_closes_the_choices(web: WebEnv) -> None:
     await app.pipeline.act(
         question, hospital, question.text, Decision(DecisionKind.CLARIFY, choices=choices)
     )
-    [listing] = app.web_chat.board.changes("h001", 0, "u1").messages
+    [listing] = (await app.web_chat.changes("h001", 0, "u1")).messages
     none = listing["buttons"][-1][0]
     assert none["label"] == "都不是，转工程师"
     press = ButtonPress(
@@ -72,6 +72,7 @@ async def test_none_of_these_closes_the_choices(web: WebEnv) -> None:
     )
     await app.pipeline.on_button(press)
     [number] = [t.number for t in app.services.tickets.open_tickets()]
-    closed = app.web_chat.board.get("h001", listing["id"])
+    closed = await app.web_chat.board.get("h001", listing["id"])
+    assert closed is not None
     assert closed.buttons == () and closed.edited
     assert closed.text == f"{listing['text']}\n\n➡️ 已转工程师：工单 #{number}"

@@ -69,14 +69,14 @@ async def test_compose_preview_send_and_receipts(web: WebEnv) -> None:
     await broadcasts(web).broadcaster.process_once()
     chat = web.app.web_chat
     assert chat is not None
-    [delivered] = [e for e in chat.board.chat("h001").entries.values() if "5.2.4" in e.text]
-    assert delivered.text == text.group(1).replace("&#34;", '"').replace("&#39;", "'")
+    [delivered] = [m for m in (await chat.changes("h001", 0, "")).messages if "5.2.4" in m["text"]]
+    assert delivered["text"] == text.group(1).replace("&#34;", '"').replace("&#39;", "'")
 
     tab = await Chat.open(await web.as_hospital("h001"))
     await tab.poll(0)
-    notice = tab.seen[delivered.id]
+    notice = tab.seen[delivered["id"]]
     await tab.press(notice, "已知悉")
-    await tab.wait_for(lambda m: m["id"] == delivered.id and "✅ 已知悉" in m["text"])
+    await tab.wait_for(lambda m: m["id"] == delivered["id"] and "✅ 已知悉" in m["text"])
     page = await client.get(path)
     assert "已发送" in page.text or "发送中" in page.text
     assert "群：共 2 个，已送达 2" in page.text and "已知悉 1" in page.text

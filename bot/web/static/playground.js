@@ -25,7 +25,6 @@
   var NAME_KEY = "hisbot.playground.name";
 
   var after = 0;
-  var epoch = null;
   var replyTo = null;
   var items = new Map(); // message id → {li, msg}
 
@@ -205,7 +204,7 @@
 
   async function poll() {
     var delay = 1000;
-    var full = true; // the first request (and one after a server restart) takes the whole log
+    var full = true; // the first request takes the whole log (kept in the database)
     for (;;) {
       try {
         var wait = full ? 0 : 25;
@@ -219,17 +218,6 @@
         }
         if (!r.ok) throw new Error("HTTP " + r.status);
         var data = await r.json();
-        if (epoch !== null && data.epoch !== epoch) {
-          // the server restarted: its log starts over, and so does ours
-          epoch = data.epoch;
-          items.clear();
-          logEl.textContent = "";
-          after = 0;
-          full = true;
-          setStatus("服务已重启，之前的对话已清空。");
-          continue;
-        }
-        epoch = data.epoch;
         apply(data);
         if (!full || statusEl.classList.contains("error")) setStatus("");
         full = false;
