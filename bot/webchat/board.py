@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import Citation
-from adapters.web.chatlog import BoardUnavailable, Buttons, Entry, Since, Toast
+from adapters.chat_board import BoardUnavailable, Buttons, Entry, Since, Toast
 from bot.infra.clock import Clock, utc_now
 from bot.infra.gateway import Database
 from bot.webchat.store import WebChatStore

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from adapters.base import Button, Citation
-from adapters.web.chatlog import Buttons, Entry, Quote, Since, Toast
+from adapters.chat_board import Buttons, Entry, Quote, Since, Toast
 from bot.cluster.advisory import lock_key
 from bot.infra.clock import as_utc
 from bot.webchat.models import BOT, TOAST, WebChatEntry
