@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import Engine
 
 from adapters.base import ChatRef, DeliveryError, IncomingMessage, Sender
 from bot.broadcasts import Broadcasts, BroadcastSettings, WaveKind, status
@@ -28,6 +29,14 @@ from tests.broadcasts.conftest import (
     send_now,
     settle,
 )
+from tests.tickets.conftest import db_url, make_db  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def engine(make_db: Callable[..., Engine]) -> Engine:  # noqa: F811
+    """SQLite, and PostgreSQL when ``HISBOT_TEST_PG_URL`` names one (the owed alerts are
+    keyed under a row lock)."""
+    return make_db()
 
 
 def timed_out(chat: str) -> DeliveryError:
