@@ -167,6 +167,35 @@ async def test_a_missed_wave_is_told_once_across_a_crash(
     assert transport.chats() == []  # nothing went to the hospitals
 
 
+async def test_a_late_wave_fired_twice_at_once_in_one_process_is_told_once(
+    make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
+) -> None:
+    """The scheduler's job and the round's ``fire_due`` fire the same late wave together:
+    both decide it is missed before either closes it, and the alert's key lets one send."""
+    s = BroadcastSettings(
+        telegram_per_second=1000.0,
+        slack_per_second=1000.0,
+        telegram_chat_interval=0.0,
+        slack_chat_interval=0.0,
+        late="mark_missed",
+        late_grace="15m",
+    )
+    bc = make_broadcasts(s)
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    assert notice.id is not None
+    await send_now(bc, notice.id, at=clock.now + dt.timedelta(hours=1))
+    clock.advance(hours=2)
+    [wave] = [w for w in bc.store.waves_of(notice.id) if w.kind == WaveKind.MAIN]
+    assert wave.id is not None
+    outcomes = await asyncio.gather(*(bc.broadcaster.fire_wave(wave.id) for _ in range(2)))
+    assert outcomes == ["missed", "missed"]
+    await bc.broadcaster.process_once()
+    missed = [t for t in transport.to(DESK.chat_id) if "已标记为“错过”" in t.reply.text]
+    assert len(missed) == 1
+    assert bc.store.get(notice.id).status == "missed"
+    assert audited(bc, notice.id, "missed") == 1
+
+
 @contextmanager
 def handling(key: str, replay: bool = False) -> Iterator[None]:
     """Run as the inbox does while it handles event ``key``."""
