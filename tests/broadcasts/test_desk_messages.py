@@ -29,6 +29,7 @@ from tests.broadcasts.conftest import (
     send_now,
     settle,
 )
+from tests.broadcasts.test_outbox import created_and_confirmed
 from tests.tickets.conftest import db_url, make_db  # noqa: F401  (fixtures)
 
 
@@ -51,14 +52,6 @@ def audited(bc: Broadcasts, notice_id: int, action: str) -> int:
     return sum(1 for a in bc.store.audit_log(notice_id) if a.action == action)
 
 
-async def confirmed_notice(bc: Broadcasts) -> int:
-    notice = bc.store.create(patch_draft(), BROADCASTER)
-    assert notice.id is not None
-    assert await bc.broadcaster.send_test(notice.id, BROADCASTER) == "sent"
-    bc.store.confirm(notice.id, BROADCASTER)
-    return notice.id
-
-
 @pytest.mark.parametrize("crash", ["before_the_alert_left", "after_the_platform_took_it"])
 async def test_the_unknown_delivery_alert_is_sent_once_across_a_crash(
     make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, crash: str
@@ -66,7 +59,7 @@ async def test_the_unknown_delivery_alert_is_sent_once_across_a_crash(
     """The delivery's unknown outcome is recorded, then the process dies on the alert: the
     restart's round sends it if it never left, and never again if the platform had it."""
     first = make_broadcasts()
-    notice_id = await confirmed_notice(first)
+    notice_id = await created_and_confirmed(first)
     transport.fail["-1001002"] = [timed_out("-1001002")]
     crash_at = transport.crash_before if crash == "before_the_alert_left" else transport.crash_after
     crash_at.add(DESK.chat_id)
@@ -99,7 +92,7 @@ async def test_an_alert_refused_for_now_is_tried_again_next_round(
 ) -> None:
     """A transient failure proves the alert was not delivered: it stays owed, and the next
     round sends it (once)."""
-    notice_id = await confirmed_notice(bc)
+    notice_id = await created_and_confirmed(bc)
     transport.fail["-1001002"] = [timed_out("-1001002")]
     transport.fail[DESK.chat_id] = [
         DeliveryError(DESK, "NetworkError: Bad Gateway", permanent=False)
@@ -116,13 +109,33 @@ async def test_an_alert_refused_for_now_is_tried_again_next_round(
 async def test_unknown_deliveries_found_in_one_round_share_one_alert_listing_at_most_20(
     bc: Broadcasts, transport: FakeTransport
 ) -> None:
-    notice_id = await confirmed_notice(bc)
+    notice_id = await created_and_confirmed(bc)
     for chat in ("-1001002", "-1001003"):
         transport.fail[chat] = [timed_out(chat)]
     await bc.broadcaster.process_once()
     [alert] = unknown_alerts(transport)
     assert "有 2 个群" in alert and "-1001002" in alert and "-1001003" in alert
     assert audited(bc, notice_id, "unknown") == 1
+
+
+#: A wave found more than 15 minutes late is marked missed, not sent.
+LATE = BroadcastSettings(
+    telegram_per_second=1000.0,
+    slack_per_second=1000.0,
+    telegram_chat_interval=0.0,
+    slack_chat_interval=0.0,
+    late="mark_missed",
+    late_grace="15m",
+)
+
+
+async def found_late(bc: Broadcasts, clock: FakeClock) -> tuple[Broadcasts, int]:
+    """A notice confirmed for an hour from now, and the clock two hours on (the bot was down)."""
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    assert notice.id is not None
+    await send_now(bc, notice.id, at=clock.now + dt.timedelta(hours=1))
+    clock.advance(hours=2)
+    return bc, notice.id
 
 
 @pytest.mark.parametrize("crash", ["before_the_alert_left", "after_the_platform_took_it"])
@@ -134,36 +147,24 @@ async def test_a_missed_wave_is_told_once_across_a_crash(
 ) -> None:
     """A scheduled notice found late: the engineers are told (keyed by the wave) before the
     wave is closed, so a crash on the alert leaves the wave to decide again."""
-    s = BroadcastSettings(
-        telegram_per_second=1000.0,
-        slack_per_second=1000.0,
-        telegram_chat_interval=0.0,
-        slack_chat_interval=0.0,
-        late="mark_missed",
-        late_grace="15m",
-    )
-    first = make_broadcasts(s)
-    notice = first.store.create(patch_draft(), BROADCASTER)
-    assert notice.id is not None
-    await send_now(first, notice.id, at=clock.now + dt.timedelta(hours=1))
-    clock.advance(hours=2)
+    _, notice_id = await found_late(make_broadcasts(LATE), clock)
     crash_at = transport.crash_before if crash == "before_the_alert_left" else transport.crash_after
     crash_at.add(DESK.chat_id)
-    second = make_broadcasts(s)
+    second = make_broadcasts(LATE)
     await second.broadcaster.start(worker=False)
     with pytest.raises(SimulatedCrash):
         await second.broadcaster.process_once()
     crash_at.clear()
-    assert second.store.get(notice.id).status == "scheduled"  # not closed before it is told
+    assert second.store.get(notice_id).status == "scheduled"  # not closed before it is told
 
-    third = make_broadcasts(s)
+    third = make_broadcasts(LATE)
     await third.broadcaster.start(worker=False)
     await third.broadcaster.process_once()
     await third.broadcaster.process_once()
-    assert third.store.get(notice.id).status == "missed"
+    assert third.store.get(notice_id).status == "missed"
     missed = [t.reply.text for t in transport.to(DESK.chat_id) if "已标记为“错过”" in t.reply.text]
-    assert len(missed) == 1 and f"/notice send {notice.id}" in missed[0]
-    assert audited(third, notice.id, "missed") == 1
+    assert len(missed) == 1 and f"/notice send {notice_id}" in missed[0]
+    assert audited(third, notice_id, "missed") == 1
     assert transport.chats() == []  # nothing went to the hospitals
 
 
@@ -172,28 +173,16 @@ async def test_a_late_wave_fired_twice_at_once_in_one_process_is_told_once(
 ) -> None:
     """The scheduler's job and the round's ``fire_due`` fire the same late wave together:
     both decide it is missed before either closes it, and the alert's key lets one send."""
-    s = BroadcastSettings(
-        telegram_per_second=1000.0,
-        slack_per_second=1000.0,
-        telegram_chat_interval=0.0,
-        slack_chat_interval=0.0,
-        late="mark_missed",
-        late_grace="15m",
-    )
-    bc = make_broadcasts(s)
-    notice = bc.store.create(patch_draft(), BROADCASTER)
-    assert notice.id is not None
-    await send_now(bc, notice.id, at=clock.now + dt.timedelta(hours=1))
-    clock.advance(hours=2)
-    [wave] = [w for w in bc.store.waves_of(notice.id) if w.kind == WaveKind.MAIN]
+    bc, notice_id = await found_late(make_broadcasts(LATE), clock)
+    [wave] = [w for w in bc.store.waves_of(notice_id) if w.kind == WaveKind.MAIN]
     assert wave.id is not None
     outcomes = await asyncio.gather(*(bc.broadcaster.fire_wave(wave.id) for _ in range(2)))
     assert outcomes == ["missed", "missed"]
     await bc.broadcaster.process_once()
     missed = [t for t in transport.to(DESK.chat_id) if "已标记为“错过”" in t.reply.text]
     assert len(missed) == 1
-    assert bc.store.get(notice.id).status == "missed"
-    assert audited(bc, notice.id, "missed") == 1
+    assert bc.store.get(notice_id).status == "missed"
+    assert audited(bc, notice_id, "missed") == 1
 
 
 @contextmanager
@@ -212,7 +201,7 @@ async def test_a_notice_command_replayed_after_a_crash_is_answered_once(
     """``/notice status`` handled, then the same inbox event replayed (its worker died before
     marking it done): the answer is keyed as the event's first send, so it is not sent
     again."""
-    notice_id = await confirmed_notice(bc)
+    notice_id = await created_and_confirmed(bc)
     msg = IncomingMessage(
         DESK, "m-41", Sender(E05_USER, "通知员"), f"/notice status {notice_id}", START
     )
@@ -233,7 +222,7 @@ async def test_notice_status_says_sending_while_a_send_is_on_the_wire(
     """A queued delivery is 发送中 when its outbox row is ``sending`` (the limiter let it go),
     排队中 while the row is ``queued`` (still in the limiter) — read from the one outbox."""
     bc = make_broadcasts()
-    notice_id = await confirmed_notice(bc)
+    notice_id = await created_and_confirmed(bc)
     transport.crash_after.add("-1001002")  # dies once the platform took it: row ``sending``
     transport.crash_before.add("-1001003")  # dies in the limiter: row ``queued``
     with pytest.raises(SimulatedCrash):
