@@ -56,13 +56,10 @@ class NoticeCommands:
         reply_to: str | None = None,
         buttons: tuple[tuple[Button, ...], ...] = (),
     ) -> MessageRef | None:
-        try:
-            return await self.b.transport.deliver(
-                Reply(chat=chat, text=text, reply_to=reply_to, buttons=buttons)
-            )
-        except Exception as exc:
-            log.warning("reply to /notice in %s:%s failed: %s", chat.platform, chat.chat_id, exc)
-            return None
+        """Keyed as the inbox event's next send (``DeskMessages.say``)."""
+        return await self.b.desk.say(
+            Reply(chat=chat, text=text, reply_to=reply_to, buttons=buttons)
+        )
 
     async def on_command(self, msg: IncomingMessage, args: str) -> None:
         """``args``: everything after ``/notice`` (several lines for ``create``)."""

@@ -147,8 +147,8 @@ class Deliveries:
             if result.outcome is Outcome.SENT:
                 row.status, row.sent_at = DeliveryStatus.SENT, now
                 row.message_id = result.ref.message_id if result.ref else None
-            elif result.outcome is Outcome.UNKNOWN:
-                row.status = DeliveryStatus.UNKNOWN
+            elif result.outcome is Outcome.UNKNOWN:  # the engineers are owed an alert
+                row.status, row.tell_unknown, row.unknown_alert = DeliveryStatus.UNKNOWN, True, None
             elif result.outcome is Outcome.RETRY:
                 row.status = DeliveryStatus.QUEUED
                 row.next_attempt_at = now + delays[min(row.attempts, len(delays)) - 1]

@@ -186,6 +186,7 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("wave_id", "platform", "chat_id", name="uq_delivery_chat"),
         Index("ix_delivery_due", "status", "next_attempt_at"),
         Index("ix_delivery_message", "platform", "chat_id", "message_id"),
+        Index("ix_delivery_tell_unknown", "tell_unknown"),
         CheckConstraint(_in("status", tuple(DeliveryStatus)), name="ck_delivery_status"),
     )
 
@@ -207,6 +208,13 @@ class Delivery(SQLModel, table=True):
     #: The worker that reserved the row: it sends it next (or is sending it). Another worker
     #: takes it only once that worker is dead (``bot.cluster.claims``).
     claimed_by: str | None = Field(default=None, max_length=128)
+    #: Its outcome became unknown and the engineers' chat has not been told yet: set in the
+    #: transaction that records the outcome, cleared once the alert's send is recorded, so a
+    #: crash in between leaves the alert owed, not lost (``bot.broadcasts.desk_messages``).
+    tell_unknown: bool = False
+    #: The outbox key of the alert that tells it (assigned before the send, so a retry after
+    #: a crash sends the same alert under the same key, never a second one).
+    unknown_alert: str | None = Field(default=None, max_length=128)
     next_attempt_at: dt.datetime = utc_field(timezone=True)
     message_id: str | None = Field(default=None, max_length=64)
     sent_at: dt.datetime | None = utc_field(timezone=True, default=None)

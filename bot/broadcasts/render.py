@@ -39,6 +39,8 @@ STATUS_LABELS = {
 }
 DELIVERY_LABELS = {
     "queued": "排队中",
+    #: Not a delivery status: a queued delivery whose outbox row is ``sending`` (on the wire).
+    "sending": "发送中",
     "sent": "已送达",
     "failed": "失败",
     "gave_up": "多次失败已放弃",

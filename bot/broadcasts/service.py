@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import ChatRef, Reply
 from bot.broadcasts import render
 from bot.broadcasts.access import Actor
+from bot.broadcasts.desk_messages import DeskMessages
 from bot.broadcasts.models import (
     Delivery,
     Notice,
@@ -95,6 +95,10 @@ class Broadcaster:
         self.desk_chats = tuple(desk_chats)
         self.pacer = pacer or Pacer(self.settings)
         self.sender = KeyedSender(self.db, store.sends)
+        #: Alerts and command replies to the engineers' chats, keyed like every durable send.
+        self.desk = DeskMessages(
+            self.db, store.engine, store.now, transport, self.sender, desk_chats
+        )
         self._workers = workers
         #: Called after waves changed in this process (the scheduler re-syncs its jobs).
         self.on_waves_changed: Callable[[], None] = lambda: None
@@ -118,27 +122,8 @@ class Broadcaster:
         """The outbox's own reconciliation (``OutboxStore.interrupted``): a dead worker's sends
         on the wire become 'unknown', those still in its limiter are forgotten (sent by the
         next reservation). Its deliveries stay queued; the next round copies each outcome and
-        tells the engineers of the unknown ones."""
+        tells the engineers of the unknown ones (and any alert a crash left owed)."""
         return await self.db.write(self.store.sends.interrupted)
-
-    async def _tell_unknown(self, rows: Sequence[Delivery]) -> None:
-        """Deliveries whose outcome became unknown: audited and told to the engineers (by the
-        one worker that recorded them)."""
-        by_notice: dict[int, list[Delivery]] = {}
-        for d in rows:
-            by_notice.setdefault(d.notice_id, []).append(d)
-        for notice_id, found in by_notice.items():
-            where = ", ".join(
-                f"{d.hospital_id or '工程师群'} {d.platform}:{d.chat_id}" for d in found
-            )
-            await self.db.write(
-                partial(self.store.audit, Actor.system(), "unknown", notice_id, True, where)
-            )
-            await self.alert_desk(
-                f"⚠️ 通知 #{notice_id}：有 {len(found)} 个群的发送无法确认是否送达"
-                f"（进程中断或平台未应答；为避免重复，未自动重发）：{where}。"
-                f"医院点击“已知悉”即自动确认；确需补发：/notice resend {notice_id} <医院>"
-            )
 
     async def stop(self) -> None:
         """Stop taking deliveries; let the ones in flight finish (``drain_seconds``)."""
@@ -207,7 +192,7 @@ class Broadcaster:
         renderer = _Renderer(self.store, self.db)
         ended = await asyncio.gather(*(self._lane(p, r, renderer) for p, r in lanes.items()))
         outcomes = [outcome for lane in ended for outcome in lane]
-        await self._tell_unknown([row for row, status in outcomes if status == "unknown"])
+        await self.desk.tell_unknown()
         await self.db.write(lambda: self.store.deliveries.finish_notices(self.store.now()))
         return len(outcomes)
 
@@ -284,8 +269,14 @@ class Broadcaster:
         """Fire one wave if it is due: "fired", "held", "missed", "skipped", "not_due" or
         "done" (already fired or ended — the idempotent case)."""
         outcome, alert = await self.db.write(lambda: self._fire_wave(wave_id))
-        if alert:
-            await self.alert_desk(alert)
+        if outcome == "missing":
+            # told before the wave is closed, keyed by the wave: a crash in between makes the
+            # next round decide again and find the alert sent; not told yet (a transient
+            # failure, another worker's send): the wave stays for the next round
+            if await self.desk.alert(alert, f"notice-missed:{wave_id}"):
+                outcome = await self.db.write(lambda: self._close_missed(wave_id))
+            else:
+                outcome = "missed"
         if outcome in ("held", "fired"):
             self.on_waves_changed()
         if outcome == "fired":
@@ -293,8 +284,8 @@ class Broadcaster:
         return outcome
 
     def _fire_wave(self, wave_id: int) -> tuple[str, str]:
-        """``fire_wave``'s database work (on the gateway's writer): the outcome, and the
-        engineers' alert to send ("" for none)."""
+        """``fire_wave``'s database work (on the gateway's writer): the outcome, and for
+        "missing" (a late wave to mark missed once the engineers are told) the alert."""
         now = self.store.now()
         found = self.store.waves.wave(wave_id)
         if found is None:
@@ -307,11 +298,7 @@ class Broadcaster:
             return "not_due", ""
         kind, s = WaveKind(wave.kind), self.settings
         if kind in _HELD_KINDS and s.late == "mark_missed" and now - due > s.grace:
-            note = f"due {s.local(due)}; the bot was not running until {s.local(now)}"
-            if not self.store.waves.close_wave(wave_id, WaveStatus.MISSED, note, now):
-                return "missed", ""
-            self.store.audit(Actor.system(), "missed", notice.id, True, f"{kind}: {note}")
-            return "missed", (
+            return "missing", (
                 f"⚠️ 通知 #{notice.id}《{notice.title}》的{_WAVE_NAMES[kind]}原定 "
                 f"{s.local(due)} 发送，当时机器人未运行，已标记为“错过”，未发送。"
                 f"如仍需发送：/notice send {notice.id}"
@@ -334,6 +321,21 @@ class Broadcaster:
         self.store.audit(Actor.system(), "fired", notice.id, True, f"{kind}: {count} chats")
         return "fired", ""
 
+    def _close_missed(self, wave_id: int) -> str:
+        """Mark a late wave missed (the engineers were told): "missed", or "done" when
+        another worker closed it first."""
+        found = self.store.waves.wave(wave_id)
+        due = found[0].due_at if found else None
+        if found is None or due is None:
+            return "done"
+        wave, notice = found
+        s, now = self.settings, self.store.now()
+        note = f"due {s.local(as_utc(due))}; the bot was not running until {s.local(now)}"
+        if not self.store.waves.close_wave(wave_id, WaveStatus.MISSED, note, now):
+            return "done"
+        self.store.audit(Actor.system(), "missed", notice.id, True, f"{wave.kind}: {note}")
+        return "missed"
+
     def _skip(self, wave_id: int, notice: Notice, why: str) -> str:
         self.store.waves.close_wave(wave_id, WaveStatus.SKIPPED, why, self.store.now())
         self.store.audit(Actor.system(), "skipped", notice.id, True, f"reminder: {why}")
@@ -347,16 +349,9 @@ class Broadcaster:
         renderer = _Renderer(self.store, self.db)
         rows = await self.db.read(lambda: self.store.deliveries.of_notice(notice_id, WaveKind.TEST))
         ended = [await self._deliver(row, renderer) for row in rows if row.status == "queued"]
-        await self._tell_unknown([d[0] for d in ended if d is not None and d[1] == "unknown"])
+        if any(d is not None and d[1] == "unknown" for d in ended):
+            await self.desk.tell_unknown()
         return await self.db.read(lambda: self.store.test_state(notice_id))
-
-    async def alert_desk(self, text: str) -> None:
-        """Tell the engineers' chat (best effort: the audit row is the record)."""
-        for chat in self.desk_chats:
-            try:
-                await self.transport.deliver(Reply(chat=chat, text=text))
-            except Exception as exc:
-                log.warning("alert to the engineers' chat %s failed: %s", chat.chat_id, exc)
 
 
 def row_chat(delivery: Delivery) -> ChatRef:

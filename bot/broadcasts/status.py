@@ -17,10 +17,12 @@ from bot.broadcasts.models import (
     Receipt,
     ReceiptKind,
     WaveKind,
+    delivery_key,
 )
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.targeting import Resolution
+from bot.inbox.models import OutboxState
 from bot.infra.clock import as_utc
 
 _WAVE_LABELS = {
@@ -64,16 +66,24 @@ class NoticeReport:
     replies: int
     #: When quiet hours hold the notice back: until this time (None: not held).
     held_until: dt.datetime | None = None
+    #: Queued deliveries whose send is on the wire: the outbox row says ``sending`` (the
+    #: limiter let it go); a queued one whose row says ``queued``, or has none, waits.
+    leaving: frozenset[int] = frozenset()
 
-    def count(self, status: str) -> int:
-        return sum(1 for h in self.hospitals for g in h.groups if g.status == status)
+    def state(self, delivery: Delivery) -> str:
+        """What the report shows for a group: its status, or "sending" while on the wire."""
+        return "sending" if delivery.id in self.leaving else delivery.status
+
+    def count(self, state: str) -> int:
+        return sum(1 for h in self.hospitals for g in h.groups if self.state(g) == state)
 
 
 def build_report(store: BroadcastStore, notice_id: int) -> NoticeReport:
     notice = store.get(notice_id)
     names = {h.id: h.name for h in store.registry.list_hospitals()}
     hospitals: dict[str, HospitalState] = {}
-    for d in store.deliveries.of_notice(notice_id, WaveKind.MAIN):
+    deliveries = store.deliveries.of_notice(notice_id, WaveKind.MAIN)
+    for d in deliveries:
         if d.hospital_id is not None:
             h = hospitals.setdefault(
                 d.hospital_id, HospitalState(d.hospital_id, names.get(d.hospital_id, ""))
@@ -99,6 +109,17 @@ def build_report(store: BroadcastStore, notice_id: int) -> NoticeReport:
         store.test_state(notice_id),
         len(replies),
         quiet_hold(notice, waves, store.settings),
+        _leaving(store, deliveries),
+    )
+
+
+def _leaving(store: BroadcastStore, deliveries: list[Delivery]) -> frozenset[int]:
+    """The queued deliveries whose outbox row is ``sending`` (read from the one outbox: the
+    delivery row keeps no send state of its own)."""
+    waiting = {delivery_key(d): d.id for d in deliveries if d.status == DeliveryStatus.QUEUED}
+    states = store.sends.states(list(waiting))
+    return frozenset(
+        d for key, d in waiting.items() if d is not None and states.get(key) == OutboxState.SENDING
     )
 
 
@@ -137,8 +158,8 @@ def report_text(
     total = sum(len(h.groups) for h in report.hospitals)
     if total:
         counts = "、".join(
-            f"{render.DELIVERY_LABELS[st]} {report.count(st)}"
-            for st in DeliveryStatus
+            f"{label} {report.count(st)}"
+            for st, label in render.DELIVERY_LABELS.items()
             if report.count(st)
         )
         lines.append(f"群：共 {total} 个，{counts}")
@@ -167,7 +188,7 @@ def report_text(
     for h in shown:
         groups = (
             "，".join(
-                f"{g.platform}:{g.chat_id} {render.DELIVERY_LABELS.get(g.status, g.status)}"
+                f"{g.platform}:{g.chat_id} {render.DELIVERY_LABELS.get(report.state(g), g.status)}"
                 + (
                     f"（{g.last_error}）"
                     if g.status in ("failed", "gave_up") and g.last_error

@@ -5,7 +5,8 @@ other durable message, over the adapter ``Transport.sender`` picks for its chat;
 reports why a send did not happen — permanent (removed from the group: 'failed' with the
 reason), transient (retried later, persisted as ``next_attempt_at`` so a restart keeps it and
 a slow group does not hold a worker slot), or unknown (never re-sent). ``deliver`` is the
-unrecorded send for the engineers' chat (alerts, command answers).
+unrecorded send, used only for a ``/notice`` answer outside an inbox event (none today): the
+engineers' alerts and command answers are keyed (``bot.broadcasts.desk_messages``).
 
 Why pace at all when the Telegram adapter already rate-limits (its own limiter)? That
 limiter is shared with normal replies and is first-come-first-served: 2,000 notices handed to it

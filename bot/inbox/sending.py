@@ -1,8 +1,8 @@
 """The one durable send path: claim → send → record, one ``outbox_message`` row per key.
 
 Every durable message — an inbox event's replies, ticket notices, desk cards, relays, SLA
-pages (through ``bot.infra.messenger.Messenger``) and broadcast notices (through
-``bot.broadcasts.service.Broadcaster``) — is sent here, so one state machine decides what a
+pages (through ``bot.infra.messenger.Messenger``), broadcast notices and the broadcaster's
+alerts and answers to the engineers (``bot.broadcasts.service``, ``.desk_messages``) — is sent here, so one state machine decides what a
 crash, a timeout or a refusal means:
 
 * the key is claimed before the platform call: ``queued`` while the adapter's rate limiter

@@ -166,6 +166,17 @@ class OutboxStore:
         with Session(self._engine) as session:
             return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
 
+    def states(self, keys: Sequence[str]) -> dict[str, OutboxState]:
+        """The state of each key that has a row (a report's "sending" comes from here)."""
+        found: dict[str, OutboxState] = {}
+        with Session(self._engine) as session:
+            for start in range(0, len(keys), 500):
+                stmt = select(OutboxMessage.key, OutboxMessage.state).where(
+                    col(OutboxMessage.key).in_(keys[start : start + 500])
+                )
+                found.update((key, OutboxState(state)) for key, state in session.exec(stmt))
+        return found
+
     def mark_sending(self, key: str | Sequence[str]) -> bool:
         """The adapter lets this worker's ``queued`` send go now: ``sending`` from here on
         (several keys: a message and the pages it carries, all or none). False: a row is no

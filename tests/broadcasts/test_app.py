@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
+from bot.inbox.models import OutboxMessage
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
 from tests.fakes.telegram_api import FakeTelegram
@@ -91,6 +94,15 @@ async def app(tmp_path: Path, index_dir: Path) -> AsyncIterator[tuple[App, FakeT
             await bot.stop()
 
 
+def sent_keys(engine: Engine) -> list[tuple[str, str | None]]:
+    """(key, message id) of every send recorded ``sent`` in the outbox."""
+    with Session(engine) as s:
+        stmt = select(OutboxMessage.key, OutboxMessage.message_id).where(
+            OutboxMessage.state == "sent"
+        )
+        return list(s.exec(stmt).all())
+
+
 def in_chat(chat: int, needle: str):  # type: ignore[no-untyped-def]
     return lambda m: m.chat_id == chat and needle in (m.text or "")
 
@@ -102,9 +114,13 @@ async def test_notice_from_the_desk_to_a_ticket_that_references_it(
     broadcasts = bot.services.broadcasts
     assert broadcasts is not None
     tg.user_message(DESK, BOSS, CREATE, first_name="通知员")
-    await tg.wait_for_sent(in_chat(DESK, "已创建通知 #1"))
+    created = await tg.wait_for_sent(in_chat(DESK, "已创建通知 #1"))
     tg.user_message(DESK, BOSS, "/notice send 1", first_name="通知员")
     await tg.wait_for_sent(in_chat(DESK, "【测试"))
+    # the desk's lane handled the next event: the answer above was recorded, keyed as its
+    # inbox event's first send (a replay of that event finds it sent)
+    [key] = [k for k, m in sent_keys(broadcasts.store.engine) if m == str(created.message_id)]
+    assert key.startswith("telegram:") and key.endswith("#1")
     prompt = await tg.wait_for_sent(in_chat(DESK, "确认后通知 #1 将发送到 1 个群"))
     tg.callback_query(DESK, BOSS, prompt.message_id, prompt.callback_data[0], first_name="通知员")
     notice = await tg.wait_for_sent(in_chat(H1, "【公告】医保目录调整"), timeout=10)
