@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -341,22 +340,27 @@ async def test_a_broadcast_under_real_limits_leaves_room_for_replies(
                 engine, registry, clock, AdapterTransport([a]), telegram_per_second=28.0
             )
             await confirmed(bc, "region=西北")
-            started = time.monotonic()
             await bc.start()
-            await asyncio.sleep(0.5)  # the broadcast is under way
+
+            def broadcast_sent() -> int:
+                return sum(1 for c in many if tg.sent_messages(c))
+
+            # the broadcast is under way (counted, not timed: a loaded machine only slows it)
+            await tg.wait_until(lambda: broadcast_sent() >= 5, timeout=10)
+            before = broadcast_sent()
             await a.send(
                 Reply(chat=ChatRef("telegram", "-1009999"), text="您好，这个问题已经转给工程师。")
             )
-            await tg.wait_until(lambda: all(tg.sent_messages(c) for c in many), timeout=10)
-            total = time.monotonic() - started
+            await tg.wait_until(lambda: all(tg.sent_messages(c) for c in many), timeout=20)
             await bc.stop()
         finally:
             await a.stop()
         assert once_each(tg, many) == {}
         assert not [c for c in tg.requests if c.status == 429]  # paced under the limits
-        # A reply waits behind a few broadcast messages, not all 45 (order, not wall clock).
+        # A reply waits behind a few broadcast messages, not all 45 (order, not wall clock); the
+        # pace itself is the fake's to enforce: no 429 above.
         delivered = [
             str(c.params["chat_id"]) for c in tg.calls_to("sendMessage") if c.status == 200
         ]
-        assert delivered.index("-1009999") < 20, delivered
-        assert total > 45 / 30  # ...while the broadcast itself respects 30/s
+        # behind at most the few the broadcaster keeps inside the adapter and its pacer's next
+        assert delivered.index("-1009999") <= before + 10, (before, delivered)
