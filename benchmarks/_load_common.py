@@ -406,6 +406,11 @@ class _Asked(Protocol):
 Q = TypeVar("Q", bound=_Asked)
 
 
+def repeated(texts: Sequence[str]) -> bool:
+    """A question's replies hold the same text twice: a message sent twice."""
+    return len(set(texts)) < len(texts)
+
+
 def print_reply_counts(
     expected: Sequence[Any],
     got: Sequence[Any],
@@ -415,13 +420,17 @@ def print_reply_counts(
     *,
     grace_s: float,
     lost_note: str = "",
+    follow_ups: int = 0,
 ) -> None:
     print(f"replies expected:            {len(expected)}  (all but chit-chat)")
     print(
         f"replies received:            {len(got)}  (within {grace_s:g} s after the last question)"
     )
     print(f"lost:                        {len(lost)}{lost_note}")
-    print(f"duplicates:                  {len(dups)}  (questions with more than one reply)")
+    print(f"duplicates:                  {len(dups)}  (questions given the same reply twice)")
+    print(
+        f"follow-ups:                  {follow_ups}  (a second, different reply: a P1's paging outcome)"
+    )
     print(f"replies to chit-chat:        {len(unexpected)}  (should be 0)")
 
 

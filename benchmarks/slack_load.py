@@ -78,6 +78,7 @@ from _load_common import (
     print_reply_counts,
     print_resources,
     read_child_outputs,
+    repeated,
     serve_until_stopped,
     warm_up,
 )
@@ -151,6 +152,9 @@ class Question:
     ack_s: float | None = None  # the POST's response time
     status: int | None = None
     replies: list[float] = field(default_factory=list)  # fake receive times of its replies
+    #: their texts, in the same order: the same text twice is a duplicate; two different ones
+    #: are a follow-up (a P1's paging outcome after 「正在呼叫…」)
+    texts: list[str] = field(default_factory=list)
     ticket: str | None = None
 
     @property
@@ -237,6 +241,7 @@ class Tally:
             self.stray += 1
             return
         q.replies.append(c.at)
+        q.texts.append(text)
         m = TICKET_NO.search(text)
         if m and q.ticket is None:
             q.ticket = m.group(1)
@@ -480,7 +485,8 @@ def report(
     expected = [q for q in s_qs if q.expected]
     got = [q for q in expected if replies[q.n]]
     lost = [q for q in expected if not replies[q.n]]
-    dups = [q for q in s_qs if len(q.replies) > 1]
+    dups = [q for q in s_qs if repeated(q.texts[: len(q.replies)])]
+    follow_ups = sum(1 for q in s_qs if len(set(q.texts[: len(q.replies)])) > 1)
     unexpected = [q for q in s_qs if not q.expected and q.replies]
     lat = [(replies[q.n][0] - q.at) * 1000 for q in got]
     inject_s = max(t_end - t0, 1e-9)
@@ -490,7 +496,9 @@ def report(
         f"driver lag max {phase1['lag_max'] * 1000:.0f} ms)"
     )
     print(f"  by kind:                   {dict(Counter(q.kind for q in s_qs))}")
-    print_reply_counts(expected, got, lost, dups, unexpected, grace_s=GRACE_S)
+    print_reply_counts(
+        expected, got, lost, dups, unexpected, grace_s=GRACE_S, follow_ups=follow_ups
+    )
     print(f"latency event→reply (ms):    {_p4((p50, p95, p99, mx))}")
     print_kind_table(s_qs, lambda q: replies[q.n][0] if replies[q.n] else None)
     line, _, _ = ack_line("ack of these POSTs", s_qs)
@@ -519,7 +527,7 @@ def report(
         f"{fmt_ms(pct(b_lat, 50))}  p95 {fmt_ms(pct(b_lat, 95))}  max "
         f"{fmt_ms(max(b_lat) if b_lat else math.nan)} ms; all answered after "
         + (f"{done - phase2['t0']:.1f} s" if done else f"NOT within {BURST_TIMEOUT_S:g} s")
-        + f"; duplicates {sum(1 for q in b_qs if len(q.replies) > 1)}"
+        + f"; duplicates {sum(1 for q in b_qs if repeated(q.texts[: len(q.replies)]))}"
     )
     r429_2 = Counter(tally.r429)
     r429_2.subtract(r429_1)

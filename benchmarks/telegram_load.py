@@ -79,6 +79,7 @@ from _load_common import (
     print_reply_counts,
     print_resources,
     read_child_outputs,
+    repeated,
     serve_until_stopped,
     warm_up,
 )
@@ -267,6 +268,9 @@ class Question:
     qid: str
     at: float  # queued in the fake (time.monotonic)
     replies: list[float] = field(default_factory=list)  # fake receive times of its replies
+    #: their texts, in the same order: the same text twice is a duplicate; two different ones
+    #: are a follow-up (a P1's paging outcome after 「正在呼叫…」)
+    texts: list[str] = field(default_factory=list)
     ticket: str | None = None
 
     @property
@@ -380,6 +384,7 @@ class Tally:
             self.stray += 1
             return
         q.replies.append(c.at)
+        q.texts.append(text)
         m = TICKET_NO.search(text)
         if m and q.ticket is None:
             q.ticket = m.group(1)
@@ -627,7 +632,8 @@ def report(
     expected = [q for q in qs if q.expected]
     got = [q for q in expected if q.replies]
     lost = [q for q in expected if not q.replies]
-    dups = [q for q in qs if len(q.replies) > 1]
+    dups = [q for q in qs if repeated(q.texts[: len(q.replies)])]
+    follow_ups = sum(1 for q in qs if len(set(q.texts[: len(q.replies)])) > 1)
     unexpected = [q for q in qs if not q.expected and q.replies]
     lat = [(q.replies[0] - q.at) * 1000 for q in got]
     inject_s = max(t_end - t0, 1e-9)
@@ -645,7 +651,7 @@ def report(
     )
     print(f"  by kind:                   {dict(Counter(q.kind for q in qs))}")
     print_reply_counts(
-        expected, got, lost, dups, unexpected, grace_s=GRACE_S,
+        expected, got, lost, dups, unexpected, grace_s=GRACE_S, follow_ups=follow_ups,
         lost_note=f"  (no reply within {GRACE_S:g} s; see 'in the bot when stopped' for where "
         "they were)",
     )  # fmt: skip
