@@ -59,6 +59,8 @@ STOP_DRAIN_SECONDS = 10.0
 
 @dataclass
 class App:
+    """What ``build_app`` built, and the order it starts and stops in."""
+
     settings: Settings
     services: Services
     pipeline: Pipeline
