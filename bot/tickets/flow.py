@@ -4,9 +4,14 @@ The conversation pipeline, the chat desk (``bot/desk/commands.py``), the web con
 (``bot/web``), the workflows and the SLA watch (``SystemNotes``) all write tickets through it,
 so a claim, a resolution or a reply follows the same rules and has the same effects wherever
 it is done: the ticket store decides (and audits), the hospital's thread is told, the desk
-cards are re-rendered. Only this module and the transactions it runs (``bot.tickets.opening``)
-call the store's writing methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's (``TicketError`` and subclasses); each surface
-turns them into its own sentences (``bot.tickets.operations.explain``).
+cards are re-rendered. Callers use this one object; it opens tickets and works them
+(claim, resolve, reopen, assign, classify, notes) here, and leaves what is said in a ticket's
+chats and kept on it — the hospital's thread, the engineers' replies, the hospital's
+follow-ups, relays to the desks — to its ``Relays`` (``bot.tickets.relaying``). Only these
+modules and the transactions the flow runs (``bot.tickets.opening``) call the store's writing
+methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's
+(``TicketError`` and subclasses); each surface turns them into its own sentences
+(``bot.tickets.operations.explain``).
 
 Opening a ticket follows one order everywhere, because the contract's audit record must
 survive a crash: write the ticket (its articles, thread, outcomes and links in one
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -33,28 +37,24 @@ from bot.inbox.scope import replaying
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
-from bot.registry.sessions import transaction
-from bot.tickets import incidents
 from bot.tickets.links import LinkStore, Side
-from bot.tickets.models import Direction, Status, Ticket
+from bot.tickets.models import Status, Ticket
 from bot.tickets.opening import (
     DirectTicket,
     IncidentReport,
     Opening,
     PhoneCall,
-    hospital_thread,
     join_incident,
     phone_ticket,
 )
 from bot.tickets.operations import WEB_PLATFORM
+from bot.tickets.relaying import Relays
 from bot.tickets.store import Actor, AlreadyClaimed, By, InvalidTransition, TicketStore
 
 if TYPE_CHECKING:
     from bot.broadcasts import Broadcasts
     from bot.sla.watch import SlaWatch
     from bot.tickets.services import BotSettings, DeskNotifier
-
-log = logging.getLogger(__name__)
 
 
 class TicketFlow:
@@ -95,6 +95,16 @@ class TicketFlow:
         self.redact = redact
         self.sla = sla
         self.broadcasts = broadcasts
+        #: What is said in the ticket's chats and kept on it (``bot.tickets.relaying``).
+        self.relays = Relays(
+            db=db,
+            tickets=tickets,
+            links=links,
+            messenger=messenger,
+            settings=settings,
+            desk=desk,
+            cards=cards,
+        )
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -151,7 +161,7 @@ class TicketFlow:
         finally:
             sent.set()
         if notice is not None:
-            await self.db.write(partial(self._link, notice, ticket.number, Side.HOSPITAL))
+            await self.db.write(partial(self.relays.link, notice, ticket.number, Side.HOSPITAL))
         # the card goes out from the outbox, not from here: a saturated desk chat (20 msgs/min
         # on Telegram) must never hold up answers to hospitals
         self.desk.notify()
@@ -207,7 +217,7 @@ class TicketFlow:
             )
         )
         if told is not None:
-            await self.db.write(partial(self._link, told, ticket.number, Side.HOSPITAL))
+            await self.db.write(partial(self.relays.link, told, ticket.number, Side.HOSPITAL))
         await self.cards.refresh(ticket.number)
         return ticket
 
@@ -241,7 +251,7 @@ class TicketFlow:
                 raise
             ticket = done  # a replay of this very /resolve: finish telling the hospital
         await self.tell_hospital(ticket, texts.resolved(ticket.number, resolution))
-        await self._tell_reporters(ticket, texts.resolved(ticket.number, resolution))
+        await self.relays.tell_reporters(ticket, texts.resolved(ticket.number, resolution))
         await self.cards.refresh(ticket.number)
         return ticket
 
@@ -287,75 +297,25 @@ class TicketFlow:
         """An internal note: recorded in the audit trail, never shown to the hospital."""
         await self.db.write(lambda: self.tickets.add_note(number, engineer.id, text))
 
-    # -- relaying ----------------------------------------------------------------------------
+    # -- relaying (``bot.tickets.relaying``) ------------------------------------------------
 
     async def tell_hospital(
         self, ticket: Ticket, text: str, buttons: tuple[tuple[Button, ...], ...] = ()
     ) -> MessageRef | None:
-        """Say something in the ticket's hospital thread (replying to the question) and link
-        the message to the ticket, so a reply to it continues the ticket."""
-        chat, question_id = hospital_thread(ticket)
-        sent = await self.messenger.send(
-            Reply(chat=chat, text=text, reply_to=question_id, buttons=buttons)
-        )
-        if sent is not None:
-            await self.db.write(partial(self._link, sent, ticket.number, Side.HOSPITAL))
-        return sent
+        """Say something in the ticket's hospital thread, linked to the ticket."""
+        return await self.relays.tell_hospital(ticket, text, buttons)
 
     async def reply_to_hospital(
         self, number: str, engineer: Engineer, text: str, source: MessageRef | None = None
     ) -> MessageRef | None:
-        """An engineer's message to the hospital, kept on the ticket, then relayed into its
-        thread: recorded before it is sent, so a crash between the two loses nothing (the
-        replay sends it). ``source``: the engineer's chat message, linked to the ticket in the
-        same transaction (a replay that finds the link does not record it twice)."""
-        ticket = await self.db.read(lambda: self.tickets.get(number))
-
-        def record() -> int | None:
-            with transaction(self.db.engine):
-                if source is not None and not self._link_new(source, ticket.number, Side.DESK):
-                    return None  # recorded by an earlier attempt of this event
-                kept = self.tickets.append_message(
-                    ticket.number, Direction.ENGINEER, engineer.id, text
-                )
-                return kept.id
-
-        kept = await self.db.write(record)
-        sent = await self.tell_hospital(
-            ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
-        )
-        if sent is not None and kept is not None:
-            await self.db.write(lambda: self.tickets.set_message_ref(kept, sent))
-        return sent
+        """An engineer's message to the hospital: kept on the ticket, then relayed."""
+        return await self.relays.reply_to_hospital(number, engineer, text, source)
 
     async def relay_to_desks(
         self, ticket: Ticket, hospital_name: str, author_name: str, body: str
     ) -> None:
-        """Show a hospital's message on the ticket's card in every desk (as a reply to it).
-
-        Not while a desk's budget has no room for an urgent message after it if nobody has
-        claimed the ticket (a P1 too: its card or digest already shows it, and in a P1 storm
-        the people repeating their question in its thread took the slots the next P1s waited
-        for): the message is on the ticket (console, ``/ticket``), and the desk's budget stays
-        free for urgent tickets. Once someone has claimed it, every follow-up is relayed."""
-        for desk in self.settings.desk_chats:
-            if ticket.status == "new" and not self.desk.has_room(desk):
-                log.info(
-                    "desk %s saturated: #%s's follow-up kept on it", desk.chat_id, ticket.number
-                )
-                continue
-            card = await self.db.read(partial(self.cards.card_in, ticket.number, desk))
-            sent = await self.messenger.send(
-                Reply(
-                    chat=desk,
-                    text=texts.relayed_from_hospital(
-                        hospital_name, author_name, ticket.number, body
-                    ),
-                    reply_to=card.message_id if card else None,
-                )
-            )
-            if sent is not None:
-                await self.db.write(partial(self._link, sent, ticket.number, Side.DESK))
+        """Show a hospital's message on the ticket's card in every desk with room."""
+        await self.relays.relay_to_desks(ticket, hospital_name, author_name, body)
 
     # -- hospitals ---------------------------------------------------------------------------
 
@@ -368,19 +328,9 @@ class TicketFlow:
         body: str,
         ref: MessageRef | None = None,
     ) -> None:
-        """A hospital user adds to their ticket (in its chat thread or on the web): kept on
-        the ticket and relayed to the engineers. ``body`` must already be redacted. ``ref``
-        (their chat message) is linked to the ticket in the same transaction, so a replay of
-        the message finds it recorded and only relays what was not relayed yet."""
-
-        def record() -> None:
-            with transaction(self.db.engine):
-                if ref is not None and not self._link_new(ref, ticket.number, Side.HOSPITAL):
-                    return  # recorded by an earlier attempt of this event
-                self.tickets.append_message(ticket.number, Direction.HOSPITAL, author, body, ref)
-
-        await self.db.write(record)
-        await self.relay_to_desks(ticket, hospital.name, author_name, body)
+        """A hospital user adds to their ticket: kept on it and relayed to the engineers
+        (``body`` already redacted)."""
+        await self.relays.hospital_follow_up(ticket, hospital, author, author_name, body, ref)
 
     async def hospital_reopen(
         self, ticket: Ticket, hospital: Hospital, author: Actor, author_name: str, reason: str
@@ -398,33 +348,6 @@ class TicketFlow:
     async def hospital_close(self, ticket: Ticket, author: Actor) -> Ticket:
         """The hospital confirms its resolved ticket is done (the console's 关闭)."""
         return await self.db.write(lambda: self.tickets.close(ticket.number, author))
-
-    async def _tell_reporters(self, ticket: Ticket, text: str) -> None:
-        """Say ``text`` to everyone who joined the incident: one message per chat, replying
-        to the latest report there and mentioning each reporter (the ticket's own reporter is
-        told in its thread)."""
-        rows = await self.db.read(lambda: incidents.reporters(self.db.engine, ticket.id or 0))
-        for group in incidents.by_chat(rows):
-            last = group[-1]
-            await self.messenger.send(
-                Reply(
-                    chat=ChatRef(last.platform, last.chat_id, last.thread_id),
-                    text=text,
-                    reply_to=last.message_id,
-                    mention_user_ids=tuple(dict.fromkeys(r.user_id for r in group)),
-                )
-            )
-
-    def _link(self, ref: MessageRef, number: str, side: Side) -> None:
-        self.links.link(ref.platform, ref.chat_id, ref.message_id, number, side)
-
-    def _link_new(self, ref: MessageRef, number: str, side: Side) -> bool:
-        """Link a person's message to the ticket unless an earlier attempt of the same event
-        did (then False: it was recorded already)."""
-        if self.links.ticket_for(ref.platform, ref.chat_id, ref.message_id) is not None:
-            return False
-        self._link(ref, number, side)
-        return True
 
 
 class SystemNotes:

@@ -8,8 +8,8 @@ level together; an outage report joining the hospital's open P1 (``join_incident
 its exchange, link, message and reporter together.
 
 These run on the database's writer for ``TicketFlow`` (``bot.tickets.flow``), which tells
-the hospital and the desks afterwards; only the flow and this module call the ticket store's
-writing methods (``tests/tickets/test_flow_owns_writes.py``).
+the hospital and the desks afterwards; only the flow (with its relays) and this module call
+the ticket store's writing methods (``tests/unit/test_flow_owns_writes.py``).
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.wecom.adapter import WeComAdapter
-from bot.app import App, build_app, run, wecom_credentials
+from bot.app import App, build_app, run
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
+from bot.wiring.platforms import wecom_credentials
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, Sent
 from tests.linked import until_linked, watch_links

@@ -293,7 +293,7 @@ def test_erasing_a_ticket_deletes_its_web_chat_messages_and_the_replies_to_them(
     engine: Engine,
     clock: FakeClock,
 ) -> None:
-    from adapters.web.chatlog import Entry
+    from adapters.chat_board import Entry
     from bot.tickets.links import LinkStore, Side
     from bot.webchat.store import WebChatStore
 

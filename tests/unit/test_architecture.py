@@ -60,7 +60,7 @@ def test_the_core_imports_no_platform_library(package: str) -> None:
     # the contracts (adapters.base, and the web chats' board port) name no platform library
     assert offenders(package, PLATFORM_LIBS) == []
     contracts = ("adapters.base", "adapters.chat_board")
-    allowed = ("bot/app.py", "bot/infra/config.py")
+    allowed = ("bot/app.py", "bot/wiring/", "bot/infra/config.py")
     adapter_users = [
         f"{file} imports {name}"
         for file, names in imports_of(package).items()
@@ -71,9 +71,9 @@ def test_the_core_imports_no_platform_library(package: str) -> None:
     assert adapter_users == []
 
 
-#: Who may import ``Services``: the composition root, the bag itself, and the console
-#: (``bot/web``: its ``Console`` holds the bag).
-SERVICES_ALLOWED = ("bot/app.py", "bot/wiring.py", "bot/tickets/services.py", "bot/web/")
+#: Who may import ``Services``: the composition root (``app.py`` and its builders), the bag
+#: itself, and the console (``bot/web``: its ``Console`` holds the bag).
+SERVICES_ALLOWED = ("bot/app.py", "bot/wiring/", "bot/tickets/services.py", "bot/web/")
 
 
 def services_importers(root: Path = ROOT, package: str = "bot") -> list[str]:
@@ -105,7 +105,7 @@ def services_importers(root: Path = ROOT, package: str = "bot") -> list[str]:
 
 def test_only_the_composition_root_and_the_console_see_the_services_bag() -> None:
     """Features get their collaborators by name from the composition root
-    (``bot/wiring.py``), never the whole ``Services``."""
+    (``bot/wiring/``), never the whole ``Services``."""
     assert [f for f in services_importers() if not f.startswith(SERVICES_ALLOWED)] == []
 
 
@@ -131,4 +131,4 @@ def test_the_services_check_sees_every_way_of_importing_it(tmp_path: Path) -> No
     expected = ["absolute", "dotted", "module", "relative", "typing_only"]
     assert found == [f"bot/feature/{name}.py" for name in expected]
     # and on the real tree it sees the composition root
-    assert {"bot/app.py", "bot/wiring.py"} <= set(services_importers())
+    assert {"bot/app.py", "bot/wiring/conversation.py"} <= set(services_importers())

@@ -11,9 +11,9 @@ import pytest
 from adapters.base import ChatRef
 from adapters.dingtalk import convert
 from adapters.dingtalk.settings import TenantCredentials
-from bot.app import bot_settings, dingtalk_adapter
 from bot.cli.main import main
 from bot.infra.config import ConfigError, Secrets, load_settings
+from bot.wiring.platforms import bot_settings, dingtalk_adapter
 
 TENANTS = """
 [dingtalk]

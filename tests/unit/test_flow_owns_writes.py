@@ -1,7 +1,7 @@
 """Every change of a ticket goes through the ticket flow (``bot/tickets/flow.py``).
 
-The ticket store's writing methods are called only by the flow and by the transactions it
-runs (``bot/tickets/opening.py``), so every surface (chat, desk, console, workflows, the SLA
+The ticket store's writing methods are called only by the flow, its relays
+(``bot/tickets/relaying.py``) and the transactions it runs (``bot/tickets/opening.py``), so every surface (chat, desk, console, workflows, the SLA
 watch) gets the same rules, audit events and effects. Checked on the source: a call
 ``<something>.<writer>(...)`` is a store write when the writer's name is the store's alone,
 or when the receiver is the ticket store (an expression ending in ``tickets``).
@@ -16,8 +16,13 @@ from pathlib import Path
 from bot.tickets.store import TicketStore
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The flow, the transactions it runs on the writer, and the store itself.
-OWNERS = ("bot/tickets/flow.py", "bot/tickets/opening.py", "bot/tickets/store.py")
+#: The flow, its relays, the transactions it runs on the writer, and the store itself.
+OWNERS = (
+    "bot/tickets/flow.py",
+    "bot/tickets/relaying.py",
+    "bot/tickets/opening.py",
+    "bot/tickets/store.py",
+)
 #: Names other objects use too (an outbox's claim, an upgrade's start, a file's close): a
 #: store write only when called on the ticket store.
 SHARED_NAMES = {"claim", "assign", "start", "resolve", "close", "reopen"}
@@ -73,10 +78,14 @@ def test_the_store_writers_are_the_ones_this_check_knows() -> None:
 
 
 def test_the_check_finds_the_flows_own_writes() -> None:
-    """Not vacuous: the flow's claim, resolve and note are found."""
+    """Not vacuous: the flow's claim, resolve and note, and its relays' recorded messages,
+    are found."""
     found = "\n".join(writes_in(ROOT / "bot/tickets/flow.py", store_writers()))
     for call in ("self.tickets.claim", "self.tickets.resolve", "tickets.add_note"):
         assert call in found
+    relayed = "\n".join(writes_in(ROOT / "bot/tickets/relaying.py", store_writers()))
+    for call in ("self.tickets.append_message", "self.tickets.set_message_ref"):
+        assert call in relayed
 
 
 def test_only_the_ticket_flow_writes_tickets() -> None:

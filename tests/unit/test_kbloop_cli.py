@@ -247,7 +247,7 @@ def test_a_draft_in_the_kb_folder_moves_its_labels_when_the_bot_starts(
     run: Run, deployment: Path, tmp_path: Path
 ) -> None:
     """``hisbot run`` imports the configured KB folder at start through the same import."""
-    from bot.app import prepare_knowledge
+    from bot.wiring.knowledge import prepare_knowledge
 
     settings = load_settings(deployment)
     path, numbers, labels = wristband_drafts(run, deployment, settings.path(settings.kb.dir))

@@ -470,7 +470,7 @@ async def test_api_long_poll_is_capped_and_wakes_on_new_messages(
 
 
 def test_a_chat_keeps_its_newest_toasts_only(tmp_path: Path) -> None:
-    from adapters.web.chatlog import Toast
+    from adapters.chat_board import Toast
 
     engine = make_engine(f"sqlite:///{tmp_path / 'chat.db'}")
     store = WebChatStore(engine, limit=5, toast_limit=2)

@@ -17,8 +17,8 @@ from adapters.wecom.convert import (
     quoted_text,
     to_incoming,
 )
-from bot.app import wecom_credentials
 from bot.infra.config import ConfigError, Secrets, load_settings
+from bot.wiring.platforms import wecom_credentials
 
 TENANTS = """
 [wecom]

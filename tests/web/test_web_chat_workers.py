@@ -31,8 +31,8 @@ from adapters.base import (
     Reply,
     Sender,
 )
+from adapters.chat_board import Buttons, Entry, Since, Toast
 from adapters.web.adapter import WebAdapter
-from adapters.web.chatlog import Buttons, Entry, Since, Toast
 from bot.infra.db import make_engine
 from bot.infra.gateway import Database
 from bot.privacy.gate import clean

@@ -1,10 +1,10 @@
-"""The composition root's wiring of the conversation, the desk and the features.
+"""The composition root's wiring of the conversation, the desk, the features and the inbox.
 
 Each part gets, by name, the collaborators it uses, picked from the app's ``Services`` here
 and nowhere else: the pipeline, the group hooks, the follow-ups, the hospital side, the desk,
 the workflows' chat commands, the KB loop's label prompt and weekly summary never see
-``Services`` (``bot.app.build_app`` calls ``conversation`` and ``register_features`` once;
-the console builds its ``ServiceChat`` with ``service_chat``).
+``Services`` (``bot.app.build_app`` calls ``conversation``, ``register_features`` and
+``inbox`` once; the console builds its ``ServiceChat`` with ``service_chat``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from adapters.base import ChatRef, CoreHandlers, Reply
 from bot.conversation.actions import ChangeCategory, WhichFollowUp
 from bot.conversation.answers import Answers
 from bot.conversation.category_taps import CategoryTaps
@@ -22,12 +23,14 @@ from bot.conversation.pipeline import Pipeline
 from bot.desk.commands import Desk
 from bot.desk.queue.store import DigestStore
 from bot.duty import commands as duty_commands
+from bot.inbox import Inbox, InboxStore
 from bot.kb.loop.label_flow import LabelPrompt
 from bot.kb.loop.settings import KbLoopSettings
 from bot.kb.loop.weekly import WeeklySummary
 from bot.privacy.gate import RedactionGate
 from bot.routing import Router
 from bot.sla.actions import AckPage
+from bot.texts import answer_delayed
 from bot.tickets.services import Services
 from bot.workflows.chat import ServiceChat
 
@@ -187,4 +190,23 @@ def weekly_summary(services: Services, settings: KbLoopSettings, zone: ZoneInfo)
         clock=s.clock,
         settings=settings,
         zone=zone,
+    )
+
+
+def inbox(services: Services, pipeline: Pipeline, store: InboxStore) -> Inbox:
+    """Every arriving event stored in ``store`` before the platform is answered, cut and
+    redacted at the edge, then handled by ``pipeline`` in its chat's lane; while the
+    database is unavailable the chat is told once that its answer is delayed."""
+    messenger = services.messenger
+
+    async def tell_delayed(chat: ChatRef) -> None:
+        await messenger.send_now(Reply(chat=chat, text=answer_delayed()))
+
+    return Inbox(
+        services.db,
+        store,
+        CoreHandlers(pipeline.on_message, pipeline.on_button, pipeline.on_chat_event),
+        is_desk=services.is_desk,
+        incoming=RedactionGate(services.settings.max_message_chars, services.redact).incoming,
+        tell_delayed=tell_delayed,
     )
