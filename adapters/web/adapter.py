@@ -34,8 +34,9 @@ from adapters.base import (
     Reply,
     Sender,
 )
+from adapters.chat_board import BoardUnavailable, ChatBoard, Entry, Quote, Toast
 
-from .chatlog import BoardUnavailable, Changes, ChatBoard, ChatError, Entry, Quote, Toast
+from .chatlog import Changes, ChatError
 from .wakeups import Wakeups
 
 if TYPE_CHECKING:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.chat_board import BoardUnavailable, Buttons, ChatBoard, Entry, Quote, Since, Toast
-
-__all__ = ["BoardUnavailable", "Buttons", "ChatBoard", "Entry", "Quote", "Since", "Toast"]
+from adapters.chat_board import Entry, Since
 
 #: Characters of the replied-to message quoted above a reply.
 QUOTE_CHARS = 80

@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterator
 
-from .chatlog import BoardUnavailable
+from adapters.chat_board import BoardUnavailable
 
 log = logging.getLogger("hisbot.adapters.web")
 

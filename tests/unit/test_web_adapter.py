@@ -28,8 +28,9 @@ from adapters.base import (
     Reply,
     Sender,
 )
+from adapters.chat_board import ChatBoard
 from adapters.web.adapter import WebAdapter
-from adapters.web.chatlog import ChatBoard, ChatError
+from adapters.web.chatlog import ChatError
 from bot.infra.db import make_engine
 from bot.infra.gateway import Database
 from bot.webchat.board import DatabaseBoard
