@@ -172,12 +172,14 @@ async def test_a_late_wave_fired_twice_at_once_in_one_process_is_told_once(
     make_broadcasts: Callable[..., Broadcasts], transport: FakeTransport, clock: FakeClock
 ) -> None:
     """The scheduler's job and the round's ``fire_due`` fire the same late wave together:
-    both decide it is missed before either closes it, and the alert's key lets one send."""
+    whether both decide it is missed before either closes it (one loop, SQLite's single
+    writer) or the second finds it closed (a connection pool lets one finish first), the
+    alert's key lets one send."""
     bc, notice_id = await found_late(make_broadcasts(LATE), clock)
     [wave] = [w for w in bc.store.waves_of(notice_id) if w.kind == WaveKind.MAIN]
     assert wave.id is not None
     outcomes = await asyncio.gather(*(bc.broadcaster.fire_wave(wave.id) for _ in range(2)))
-    assert outcomes == ["missed", "missed"]
+    assert sorted(outcomes) in (["missed", "missed"], ["done", "missed"])
     await bc.broadcaster.process_once()
     missed = [t for t in transport.to(DESK.chat_id) if "已标记为“错过”" in t.reply.text]
     assert len(missed) == 1
