@@ -629,45 +629,6 @@ class TicketStore:
             )
             return list(s.exec(stmt).all())
 
-    def ticket_for_source_thread(
-        self, platform: str, chat_id: str | int, thread_or_message_id: str | int
-    ) -> Ticket | None:
-        """The ticket a hospital-side reply belongs to.
-
-        Pass the id the reply points at: the replied-to message (Telegram) or the thread
-        (Slack ``thread_ts``). It is matched, most specific first, against the ticket's question
-        message, the messages recorded in its conversation (``ref``), then the thread the
-        question was asked in. The newest ticket wins if several match.
-        """
-        chat, ref = str(chat_id), str(thread_or_message_id)
-        with read_session(self._engine) as s:
-            in_chat = (col(Ticket.source_platform) == platform, col(Ticket.source_chat_id) == chat)
-            by_message = (
-                select(Ticket)
-                .where(*in_chat, col(Ticket.source_message_id) == ref)
-                .order_by(col(Ticket.id).desc())
-            )
-            by_ref = (
-                select(Ticket)
-                .join(TicketMessage, col(TicketMessage.ticket_id) == col(Ticket.id))
-                .where(
-                    TicketMessage.ref_platform == platform,
-                    TicketMessage.ref_chat_id == chat,
-                    TicketMessage.ref_message_id == ref,
-                )
-                .order_by(col(Ticket.id).desc())
-            )
-            by_thread = (
-                select(Ticket)
-                .where(*in_chat, col(Ticket.source_thread_id) == ref)
-                .order_by(col(Ticket.id).desc())
-            )
-            for stmt in (by_message, by_ref, by_thread):
-                ticket = s.exec(stmt).first()
-                if ticket is not None:
-                    return ticket
-            return None
-
 
 # -- helpers (all run inside the caller's session) ----------------------------------------------------
 
