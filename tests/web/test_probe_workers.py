@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from bot.infra.db import make_engine
 from bot.web.app import create_console
 from bot.web.auth import ConsoleStore
-from bot.web.models import WebAudit
+from bot.web.models import LoginCount, WebAudit
 from bot.web.probes import PROBE_WINDOW, ProbeAudit
 from tests.tickets.conftest import FakeClock, db_url, make_db  # noqa: F401  (fixtures)
 from tests.web.conftest import WebEnv
@@ -60,6 +60,10 @@ def test_probes_alternating_between_workers_write_one_row_per_milestone(
     assert b.probed(LINK, "chat h002", "203.0.113.9") == 1
     assert a.probed(LINK, "chat h002", "203.0.113.9") == 2
     assert len(probe_rows(make_db(create=False))) == 5
+    # the other link's count, past its window, was purged by the next probe
+    with Session(make_db(create=False)) as session:
+        counted = session.exec(select(LoginCount.kind, LoginCount.subject)).all()
+    assert [tuple(row) for row in counted] == [("probe", LINK)]
 
 
 def test_probes_racing_from_threads_never_share_a_count(
