@@ -66,6 +66,10 @@ ALLOWED: dict[str, str] = {
     "adapters/wecom/adapter.py:WeComAdapter.connections": (
         "tests check which tenants' connections are up"
     ),
+    "adapters/wecom/adapter.py:WeComAdapter.failed": "tests check why a tenant did not start",
+    "adapters/dingtalk/adapter.py:DingTalkAdapter.stream": (
+        "tests reach a tenant's stream to break it or see it stopped"
+    ),
     "bot/redact/__init__.py:find_pii": (
         "the spans redact() masks, which the redaction tests assert one by one"
     ),

@@ -29,6 +29,12 @@ def test_no_public_code_is_used_by_tests_only() -> None:
     )
 
 
+def test_every_allowed_entry_still_exists() -> None:
+    scanner = load_scanner()
+    defined = {d.key for d in scanner.definitions()}
+    assert set(scanner.ALLOWED) <= defined, set(scanner.ALLOWED) - defined
+
+
 def test_the_scan_finds_what_only_tests_use_and_keeps_what_is_registered(
     tmp_path: Path,
 ) -> None:
