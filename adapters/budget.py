@@ -33,10 +33,6 @@ class SendBudget:
             raise ValueError(f"send budget needs count ≥ 1, seconds > 0, 1 ≤ burst ≤ count: {self}")
 
     @property
-    def per_minute(self) -> float:
-        return self.count * 60.0 / self.seconds
-
-    @property
     def interval(self) -> float:
         """Seconds between two messages at the steady rate."""
         return self.seconds / self.count

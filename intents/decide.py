@@ -24,7 +24,6 @@ from enum import StrEnum
 
 from intents.classify import (
     Addressing,
-    ClassScores,
     MessageClass,
     MessageClassifier,
     text_addressing,
@@ -142,13 +141,6 @@ class AnswerEngine:
             others = [h for j, h in enumerate(hits) if j != i]
             scored.append(ScoredHit(hit, confidence(model, features([hit, *others], text))))
         return scored
-
-    def classify(self, message: str, qvec: Vectors | None = None) -> ClassScores:
-        """What kind of message this is (question, outage, chit-chat, people, notice)."""
-        text = query_text(message, self.settings.max_chars)
-        if qvec is None and text.strip():
-            qvec = self._embed(text)
-        return self.classifier.scores(text, qvec, self.embedder.model_id)
 
     def decide(self, message: str, addressing: Addressing | None = None) -> Decision:
         """Decide one message. ``addressing`` is what the platform knows of mentions and

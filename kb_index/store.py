@@ -92,10 +92,6 @@ class ImportReport:
     #: web edit stays current.
     kept: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

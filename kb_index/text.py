@@ -54,7 +54,6 @@ SHORTHAND: dict[str, str] = {
 #: never the text glued to it.
 _MENTION = re.compile(r"@[a-z0-9_.]{2,32}\b|@[^\s@]{1,12}\s|(?<=\s)@[^\s@]{1,12}$|@")
 _LATIN_RUN = re.compile(r"[a-z0-9][a-z0-9._\-]*[a-z0-9]|[a-z0-9]")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MAX_SHORTHAND = max(len(k) for k in SHORTHAND)
 
@@ -159,7 +158,3 @@ def content_bigrams(terms: Sequence[str]) -> set[str]:
 def cjk_runs(text: str) -> list[str]:
     """The runs of CJK characters in ``text`` (Chinese has no spaces: a run is a "word")."""
     return _CJK_RUN.findall(text)
-
-
-def has_cjk(text: str) -> bool:
-    return _CJK.search(text) is not None

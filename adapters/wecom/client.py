@@ -119,10 +119,6 @@ class TenantConnection:
                 await runner
         await self._close_ws()
 
-    @property
-    def connected(self) -> bool:
-        return self._ws is not None and not self._ws.closed
-
     async def wait_connected(self) -> None:
         await self._connected.wait()
 

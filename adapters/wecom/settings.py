@@ -141,6 +141,3 @@ class WeComSettings:
         if self.desk_tenant is None or self.engineers_group is None:
             return None
         return f"{self.desk_tenant}/{self.engineers_group}"
-
-    def tenant(self, name: str) -> WeComTenant | None:
-        return next((t for t in self.tenants if t.name == name), None)

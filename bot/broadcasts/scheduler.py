@@ -89,10 +89,6 @@ class NoticeScheduler:
         self._syncs: set[asyncio.Task[None]] = set()
         broadcaster.on_waves_changed = self.request_sync
 
-    @property
-    def running(self) -> bool:
-        return bool(self._scheduler.running)
-
     async def start(self, paused: bool = False) -> None:
         """Start (loads the stored jobs: past-due ones run now) and sync with the waves.
         ``paused``: keep jobs in step with the waves but run none (a standby process)."""

@@ -31,16 +31,6 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(value)))
 
 
-def format_duration(delta: dt.timedelta) -> str:
-    """The inverse of ``parse_duration`` for whole minutes: 1440 min → "24h"."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes and minutes % 1440 == 0:
-        return f"{minutes // 1440}d"
-    if minutes and minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    return f"{minutes}m"
-
-
 def parse_time_of_day(text: str) -> dt.time:
     try:
         return dt.time.fromisoformat(text.strip())

@@ -52,10 +52,6 @@ class HospitalState:
     applied: Receipt | None = None
     tickets: list[str] = field(default_factory=list)
 
-    @property
-    def delivered(self) -> bool:
-        return any(g.status == DeliveryStatus.SENT for g in self.groups)
-
 
 @dataclass
 class NoticeReport:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine, case, delete, or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from bot.cluster.insert_once import insert_once
 from bot.cluster.models import Lease
@@ -100,11 +100,6 @@ class LeaseStore:
         with Session(self._engine) as s:
             s.execute(delete(Lease).where(col(Lease.name) == name, col(Lease.owner) == owner))
             s.commit()
-
-    def leases(self) -> list[Lease]:
-        """Every lease, by name (expired ones too: who held it last)."""
-        with Session(self._engine) as s:
-            return list(s.exec(select(Lease).order_by(col(Lease.name))).all())
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,6 @@ class Question:
     #: What is recorded (and carried by a ticket): the text and the attachments' names.
     record: str
 
-    @property
-    def last(self) -> IncomingMessage:
-        return self.messages[-1]
-
 
 @dataclass
 class _Waiting:

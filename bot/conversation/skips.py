@@ -6,14 +6,13 @@ No text is kept: who, where, when and the reason — the message itself is the p
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from enum import StrEnum
 
 from sqlalchemy import Engine, Index
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel
 
 from bot.infra.clock import Clock, as_utc, utc_field, utc_now
-from bot.registry.sessions import read_session, write_session
+from bot.registry.sessions import write_session
 
 
 class SkipReason(StrEnum):
@@ -64,11 +63,3 @@ class SkipStore:
             s.add(row)
             s.flush()
         return row
-
-    def counts(self, since: dt.datetime, hospital_id: str | None = None) -> Counter[str]:
-        """How many messages were left alone per reason since ``since`` (naive UTC)."""
-        with read_session(self._engine) as s:
-            stmt = select(SkippedMessage.reason).where(col(SkippedMessage.at) >= since)
-            if hospital_id is not None:
-                stmt = stmt.where(SkippedMessage.hospital_id == hospital_id)
-            return Counter(s.exec(stmt).all())

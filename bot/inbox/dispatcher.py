@@ -199,7 +199,7 @@ class Inbox:
         self._idle.set()
 
     async def drained(self) -> None:
-        """Wait until every queued event was handled (tests, benchmarks)."""
+        """Wait until every queued event was handled (tests look only then)."""
         await self._idle.wait()
 
     def _enqueue(self, job: _Job, desk: bool) -> None:

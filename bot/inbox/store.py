@@ -96,10 +96,6 @@ class InboxStore:
                 session.execute(delete(InboxEvent).where(col(InboxEvent.id).in_(ids)))
             return len(ids)
 
-    def count(self, state: InboxState) -> int:
-        with Session(self._engine) as session:
-            return len(session.exec(select(InboxEvent.id).where(InboxEvent.state == state)).all())
-
 
 class OutboxStore:
     """``claimant``: this worker (default: the only process on the database); the sends it
@@ -250,8 +246,3 @@ class OutboxStore:
                 .execution_options(synchronize_session=False)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def count(self, state: OutboxState) -> int:
-        with Session(self._engine) as session:
-            stmt = select(OutboxMessage.id).where(OutboxMessage.state == state)
-            return len(session.exec(stmt).all())

@@ -22,8 +22,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, create_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
@@ -82,18 +80,6 @@ def alembic_config() -> Config:
     cfg.set_main_option("script_location", str(_HERE))
     cfg.set_main_option("path_separator", "os")
     return cfg
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None: not under Alembic yet, or empty)."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade_to_head(target: str | Engine) -> None:

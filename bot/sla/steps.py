@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from bot.cluster.claims import Claimant
 from bot.cluster.insert_once import insert_new
 from bot.infra.clock import as_utc
-from bot.registry.sessions import read_session, write_session
+from bot.registry.sessions import write_session
 from bot.sla.models import ClockKind, SlaClock, SlaStep, Step, StepState
 from bot.tickets.models import Ticket
 
@@ -172,10 +172,6 @@ class SlaSteps:
                 step.state, step.done_at = StepState.FAILED, as_utc(now)
             s.add(step)
             return step.state == StepState.FAILED
-
-    def pending(self) -> int:
-        with read_session(self._engine) as s:
-            return len(s.exec(select(SlaStep.id).where(SlaStep.state == StepState.PENDING)).all())
 
     def _set(self, step_id: int, **values: Any) -> None:
         with write_session(self._engine) as s:

@@ -141,8 +141,8 @@ class TicketMessage(SQLModel, table=True):
     """One message of the ticket's conversation.
 
     ``ref_*`` is the message as it stands in the *hospital's* chat: the hospital user's own
-    message, or the bot's relayed copy of an engineer's reply. A hospital user replying to
-    either finds the ticket (``TicketStore.ticket_for_source_thread``).
+    message, or the bot's relayed copy of an engineer's reply (a reply to either finds its
+    ticket through the message links, ``bot.tickets.links``).
     """
 
     __tablename__ = "ticket_message"

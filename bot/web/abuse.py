@@ -2,10 +2,9 @@
 
 - ``client_address``: ``X-Forwarded-For`` is believed only from ``[web] trusted_proxies``;
   from anyone else it is a header a client typed (a spoofed audit address, a bypassed limit).
-- failed logins are counted in the database (``bot.web.login_limits``): every worker sees them.
-- ``Tally``: counts repeated events per key so the audit records the 1st, 10th, 100th … of a
-  flood (cross-hospital probes) instead of one row each — per worker: behind N workers a scan
-  gets up to N rows per milestone, still a handful.
+- failed logins and cross-hospital probes are counted in the database (``bot.web.counts``):
+  every worker sees them; ``milestone`` picks the 1st, 10th, 100th … of a flood for the audit
+  instead of one row each.
 - ``BodyLimit``: request bodies are cut per route *before* anything parses them.
 """
 
@@ -14,11 +13,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,46 +67,6 @@ def _is_address(text: str) -> bool:
 def milestone(count: int) -> bool:
     """1, 10, 100, …: the occurrences of a repeated event worth an audit row."""
     return count >= 1 and 10 ** round(math.log10(count)) == count
-
-
-@dataclass
-class Tally:
-    """Events per key in a sliding window, bounded in memory (attackers choose the keys: the
-    oldest keys are forgotten beyond ``max_keys``)."""
-
-    window_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    max_keys: int = 10_000
-    _events: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._events.pop(key, None) or deque()
-        self._events[key] = q  # most recently used last
-        while q and q[0] <= now - self.window_seconds:
-            q.popleft()
-        while len(self._events) > self.max_keys:
-            del self._events[next(iter(self._events))]
-        return q
-
-    def add(self, key: str) -> int:
-        """Record one event; returns how many the key has in the window now."""
-        now = self.clock()
-        with self._lock:
-            q = self._recent(key, now)
-            q.append(now)
-            return len(q)
-
-    def count(self, key: str) -> int:
-        now = self.clock()
-        with self._lock:
-            if key not in self._events:
-                return 0
-            return len(self._recent(key, now))
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._events.pop(key, None)
 
 
 #: Route prefixes and the largest request body each accepts (bytes); the rest get DEFAULT_BODY.

@@ -38,10 +38,11 @@ from bot import texts
 from bot.infra.config import Settings
 from bot.kb.editing import LiveKnowledge
 from bot.tickets.services import Services
-from bot.web.abuse import BodyLimit, Tally, client_address, milestone, proxy_networks
+from bot.web.abuse import BodyLimit, client_address, proxy_networks
 from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
+from bot.web.probes import ProbeAudit
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,14 @@ class Console:
     kb_writer: LiveKnowledge | None = None
     #: How a login waits out its growing delay (tests record instead of sleeping).
     pause: Callable[[float], Awaitable[None]] = asyncio.sleep
-    #: Hospital viewers asking for another hospital's things, per viewer (audited by milestone).
-    probes: Tally = field(default_factory=lambda: Tally(3600.0))
+    #: Hospital viewers asking for another hospital's things: counted in the database (shared
+    #: by every worker), audited by milestone.
+    probes: ProbeAudit = field(init=False)
 
     def __post_init__(self) -> None:
         self.trusted_proxies = proxy_networks(self.settings.web.trusted_proxies)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.probes = ProbeAudit(self.db, self.store, self.services.clock)
         env = self.templates.env
         env.globals.update(
             CATEGORY_LABELS=texts.CATEGORY_LABELS,
@@ -215,14 +218,9 @@ class Console:
 
     def probed(self, request: Request, viewer: Viewer, what: str) -> None:
         """A hospital viewer asked for ``what`` of another hospital (answered with the usual
-        404): audited — the 1st, 10th, 100th … time within an hour, so a scan is visible
-        without flooding the audit."""
-        count = self.probes.add(viewer.audit_name)
-        if milestone(count):
-            detail = "" if count == 1 else f"{count} attempts within an hour"
-            self.store.audit(
-                viewer.audit_name, "cross_hospital", what, detail, ip=self.client_ip(request)
-            )
+        404): audited by milestone, counted across workers (``bot.web.probes``). Writes: call
+        it from a database thread (``db.write``), never on the loop."""
+        self.probes.probed(viewer.audit_name, what, self.client_ip(request))
 
 
 def anon_csrf(request: Request) -> str:

@@ -330,11 +330,6 @@ class ConsoleStore:
         with write_session(self._engine) as s:
             s.add(self._audit(actor, action, target, detail, ip))
 
-    def audit_log(self, limit: int = 200) -> list[WebAudit]:
-        with read_session(self._engine) as s:
-            stmt = select(WebAudit).order_by(col(WebAudit.id).desc()).limit(limit)
-            return list(s.exec(stmt).all())
-
     def audit_search(
         self,
         *,

@@ -1,10 +1,9 @@
 """Failed logins, counted in the database so every worker behind a load balancer sees them.
 
 Kept in one process's memory, N workers were N limits (an attacker spread over them got N
-times the guesses) and a restart forgave everything. The counts are rows of ``login_count``,
-one per subject and window, bumped with one ``INSERT … ON CONFLICT DO UPDATE … RETURNING``:
-atomic on PostgreSQL (the conflicting row is locked) and on SQLite (``BEGIN IMMEDIATE``), so
-two workers counting the same failure at once get 5 and 6, never 5 twice.
+times the guesses) and a restart forgave everything. The counts are ``bot.web.counts`` rows,
+one per subject and window, bumped atomically: two workers counting the same failure at once
+get 5 and 6, never 5 twice.
 
 - ``Kind.PAIR``: failures of one (user name, address) pair — ``max_failures`` of them block
   that pair until its window ends: the attacker's own address, never the engineer's;
@@ -22,31 +21,13 @@ window are deleted at most once a minute by whichever worker counts a failure.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
-from sqlalchemy import Engine, and_, case, delete, literal, or_, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
-
-from bot.infra.clock import Clock, UtcDateTime, utc_now
+from bot.infra.clock import Clock, utc_now
 from bot.infra.gateway import Database
-from bot.registry.sessions import transaction, write_session
-from bot.web.models import LoginCount
-
-#: How often a worker deletes the rows whose window has passed.
-PURGE_EVERY = dt.timedelta(minutes=1)
-
-
-class Kind(StrEnum):
-    PAIR = "pair"
-    USER = "user"
-    ADDRESS = "address"
-    REFUSED = "refused"
-
-
-Subject = tuple[Kind, str]
+from bot.registry.sessions import transaction
+from bot.web.counts import Kind, WindowCounts
 
 
 def subjects(username: str, ip: str) -> dict[Kind, str]:
@@ -54,72 +35,6 @@ def subjects(username: str, ip: str) -> dict[Kind, str]:
     name = username.lower()
     pair = f"{name}\n{ip}"
     return {Kind.PAIR: pair, Kind.USER: name, Kind.ADDRESS: ip, Kind.REFUSED: pair}
-
-
-class LoginLimitStore:
-    """The ``login_count`` rows (synchronous: call through the database gateway)."""
-
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
-        self._engine = engine
-        self._now = clock
-
-    def counts(self, wanted: Iterable[Subject]) -> dict[Subject, int]:
-        """The current window's count of each subject (absent: none)."""
-        keys = [(kind.value, subject) for kind, subject in wanted]
-        if not keys:
-            return {}
-        stmt = select(LoginCount.kind, LoginCount.subject, LoginCount.count).where(
-            tuple_(col(LoginCount.kind), col(LoginCount.subject)).in_(keys),
-            col(LoginCount.window_ends_at) > self._now(),
-        )
-        with Session(self._engine) as session:
-            return {(Kind(k), s): n for k, s, n in session.exec(stmt).all()}
-
-    def add(self, wanted: Iterable[Subject], window: dt.timedelta) -> dict[Subject, int]:
-        """Count one more of each subject (a new window for one whose window has passed), in
-        one transaction; returns each subject's count including this one. Callers pass the
-        kinds in one order (pair, user, address): two racing failures lock their rows in that
-        order and cannot deadlock on PostgreSQL."""
-        now = self._now()
-        table = LoginCount.__table__  # type: ignore[attr-defined]
-        ends = literal(now + window, UtcDateTime())
-        expired = table.c.window_ends_at <= literal(now, UtcDateTime())
-        found: dict[Subject, int] = {}
-        with write_session(self._engine) as session:
-            insert = (
-                postgresql.insert
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite.insert
-            )
-            for kind, subject in wanted:
-                row = insert(table).values(
-                    kind=kind.value, subject=subject, count=1, window_ends_at=now + window
-                )
-                stmt = row.on_conflict_do_update(
-                    index_elements=[table.c.kind, table.c.subject],
-                    set_={
-                        "count": case((expired, 1), else_=table.c.count + 1),
-                        "window_ends_at": case((expired, ends), else_=table.c.window_ends_at),
-                    },
-                ).returning(table.c.count)
-                found[(kind, subject)] = int(session.execute(stmt).scalar_one())
-        return found
-
-    def forget(self, wanted: Iterable[Subject]) -> None:
-        keys = [
-            and_(col(LoginCount.kind) == k.value, col(LoginCount.subject) == s) for k, s in wanted
-        ]
-        if keys:
-            with write_session(self._engine) as session:
-                session.execute(delete(LoginCount).where(or_(*keys)))
-
-    def purge(self) -> int:
-        """Delete the rows whose window has passed; returns how many."""
-        with write_session(self._engine) as session:
-            result = session.execute(
-                delete(LoginCount).where(col(LoginCount.window_ends_at) <= self._now())
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -145,12 +60,10 @@ class LoginLimiter:
         clock: Clock = utc_now,
     ) -> None:
         self._db = db
-        self._store = LoginLimitStore(db.engine, clock)
-        self._clock = clock
+        self._store = WindowCounts(db.engine, clock)
         self.max_failures = max_failures
         self.window = dt.timedelta(seconds=window_seconds)
         self.max_delay = max_delay
-        self._purged_at: dt.datetime | None = None
 
     async def check(self, username: str, ip: str) -> LoginCheck:
         keys = subjects(username, ip)
@@ -181,12 +94,9 @@ class LoginLimiter:
             with transaction(self._db.engine):
                 self._store.add(wanted, self.window)
                 also()
+            self._store.purge_if_due()
 
         await self._db.write(count)
-        now = self._clock()
-        if self._purged_at is None or now - self._purged_at >= PURGE_EVERY:
-            self._purged_at = now
-            await self._db.write(self._store.purge)
 
     async def succeeded(self, username: str, ip: str) -> None:
         """The pair proved itself: its own failures are forgiven (others' are not)."""

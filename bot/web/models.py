@@ -75,17 +75,19 @@ class WebAudit(SQLModel, table=True):
 
 
 class LoginCount(SQLModel, table=True):
-    """Failed (or refused) logins of one subject in its current window, shared by every worker:
-    a login limit kept in one process's memory is N limits behind a load balancer.
+    """Repeated events of one subject in its current window — failed or refused logins,
+    cross-hospital probes — shared by every worker: a count kept in one process's memory is N
+    counts behind a load balancer (the table's name is from its first use, the login limits).
 
-    ``kind`` says what ``subject`` is (``bot.web.login_limits.Kind``); the window starts at the
-    subject's first failure and the count starts over once ``window_ends_at`` has passed. Rows
-    past their window are deleted (``LoginLimitStore.purge``)."""
+    ``kind`` says what ``subject`` is (``bot.web.counts.Kind``); the window starts at the
+    subject's first event and the count starts over once ``window_ends_at`` has passed. Rows
+    past their window are deleted (``WindowCounts.purge``)."""
 
     __tablename__ = "login_count"
 
     kind: str = Field(primary_key=True, max_length=8)
-    #: A lower-cased user name, a client address, or both (``name\naddress``).
+    #: A lower-cased user name, a client address, both (``name\naddress``), or a link's
+    #: audit name (probes).
     subject: str = Field(primary_key=True, max_length=200)
     count: int = 0
     window_ends_at: dt.datetime = utc_field(index=True)

@@ -88,10 +88,6 @@ class Period:
     def label(self) -> str:
         return f"{self.year}年全年" if self.month is None else f"{self.year}年{self.month}月"
 
-    @property
-    def slug(self) -> str:
-        return str(self.year) if self.month is None else f"{self.year}-{self.month:02d}"
-
 
 @dataclass(frozen=True)
 class Durations:

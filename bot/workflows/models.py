@@ -137,10 +137,6 @@ class Upgrade(SQLModel, table=True):
     #: The last stage done (None: planned, nothing done yet).
     stage: str | None = Field(default=None, max_length=16)
 
-    @property
-    def done(self) -> bool:
-        return self.stage == Stage.VERIFIED
-
 
 class UpgradeStep(SQLModel, table=True):
     """A stage of an upgrade as recorded: on which date, by whom, with what notes."""

@@ -163,10 +163,6 @@ class RemoteAccess:
             )
             return list(s.exec(stmt).all())
 
-    def live(self, number: str) -> RemoteGrant | None:
-        now = self._now()
-        return next((g for g in self.for_ticket(number) if is_live(g, now)), None)
-
     def live_for_hospital(self, hospital_id: str) -> list[RemoteGrant]:
         now = self._now()
         with read_session(self._engine) as s:

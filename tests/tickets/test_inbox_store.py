@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from bot.inbox import InboxState, InboxStore, OutboxState, OutboxStore
+from tests.lookups import outbox_count
 
 
 def test_an_event_is_stored_once_and_replayed_until_done(engine: Engine) -> None:
@@ -35,5 +36,5 @@ def test_a_send_is_claimed_once_and_interrupted_ones_become_unknown(engine: Engi
     assert outbox.claim("card:2026-000001:telegram:-9", "telegram", "-9") is None
     assert outbox.interrupted() == 0  # this process's own send in flight is left alone
     assert OutboxStore(engine).interrupted() == 1  # after a "crash", the next process's
-    assert outbox.count(OutboxState.UNKNOWN) == 1
+    assert outbox_count(engine, OutboxState.UNKNOWN) == 1
     assert outbox.claim("card:2026-000001:telegram:-9", "telegram", "-9") is not None

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from bot.cluster.leases import LeaseKeeper, LeaseStore, Role
 from bot.infra.gateway import Database
+from tests.lookups import leases
 from tests.tickets.conftest import FakeClock
 
 TTL = dt.timedelta(seconds=8)
@@ -29,10 +30,10 @@ def test_one_holder_until_it_expires(engine: Engine, clock: FakeClock) -> None:
     clock.advance(seconds=0.1)  # expired
     assert store.claim("leader", "b", TTL)
     assert not store.claim("leader", "a", TTL)  # the old holder does not get it back
-    leases = {lease.name: lease for lease in store.leases()}
-    assert leases["leader"].owner == "b"
-    assert leases["leader"].acquired_at == clock.now  # a takeover starts a new tenure
-    assert leases["other"].acquired_at == taken_at
+    held = leases(engine)
+    assert held["leader"].owner == "b"
+    assert held["leader"].acquired_at == clock.now  # a takeover starts a new tenure
+    assert held["other"].acquired_at == taken_at
 
 
 def test_release_lets_the_next_take_it_at_once(engine: Engine, clock: FakeClock) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.infra.gateway import Database
-from bot.web.login_limits import Kind, LoginLimiter, LoginLimitStore, subjects
+from bot.web.counts import Kind, WindowCounts
+from bot.web.login_limits import LoginLimiter, subjects
 from bot.web.models import LoginCount
 from tests.tickets.conftest import FakeClock
 
@@ -32,14 +33,14 @@ def workers(make_db: Callable[..., Engine], clock: FakeClock) -> Iterator[list[L
 def test_failures_counted_at_once_by_several_workers_are_all_counted(
     make_db: Callable[..., Engine], clock: FakeClock
 ) -> None:
-    stores = [LoginLimitStore(make_db(), clock)] + [
-        LoginLimitStore(make_db(create=False), clock) for _ in range(3)
+    stores = [WindowCounts(make_db(), clock)] + [
+        WindowCounts(make_db(create=False), clock) for _ in range(3)
     ]
     start = threading.Barrier(len(stores))
     subject = (Kind.USER, "e01")
     window = dt.timedelta(seconds=WINDOW)
 
-    def fail_ten(store: LoginLimitStore) -> list[int]:
+    def fail_ten(store: WindowCounts) -> list[int]:
         start.wait()
         return [store.add([subject], window)[subject] for _ in range(10)]
 

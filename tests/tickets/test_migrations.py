@@ -13,23 +13,30 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
-from bot.migrations import (
-    MODEL_MODULES,
-    alembic_config,
-    current_revision,
-    head_revision,
-    schema_metadata,
-    upgrade_to_head,
-)
+from bot.migrations import MODEL_MODULES, alembic_config, schema_metadata, upgrade_to_head
 from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from kb_index.store import KbArticle
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: not under Alembic yet, or empty)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
 
 EXPECTED_TABLES = {
     "duty_rotation",

@@ -33,6 +33,7 @@ from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
 from bot.tickets import Ticket, TicketStore
 from bot.web.settings import ServiceTargets
+from tests.lookups import pending_sla_steps
 from tests.testbot import MemoryAdapter
 from tests.tickets.conftest import FakeClock
 
@@ -217,7 +218,7 @@ async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(env: E
     await kill(tick, first)
     assert len(platform.to(ONCALL)) == 1 and len(platform.to(LEAD)) == 1
     assert platform.to(DESK.chat_id) == []  # the desk was not told yet
-    assert first.watch.steps.pending() == 1
+    assert pending_sla_steps(env.engine) == 1
 
     # the restarted process: the dead one's send in flight is unknown, its step taken over
     platform.hang.clear()
@@ -234,7 +235,7 @@ async def test_a_restart_between_a_page_and_its_record_pages_nobody_twice(env: E
     lines = env.trail(ticket.number)
     assert any("接续中断的一轮" in line for line in lines)
     assert any("呼叫结果未知（未重发）：张工（telegram）" in line for line in lines)
-    assert second.watch.steps.pending() == 0
+    assert pending_sla_steps(env.engine) == 0
     assert await second.watch.tick() == []  # nothing left, nothing sent again
     assert len(platform.said) == 3
 
@@ -256,7 +257,7 @@ async def test_an_unknown_page_is_audited_and_not_repeated_when_its_step_is_retr
     platform.down.add(DESK.chat_id)  # the desk is unreachable for now: the step fails
     (breach,) = await w.watch.tick()
     assert platform.attempts == {ONCALL: 1, LEAD: 1, DESK.chat_id: 1}
-    assert w.watch.steps.pending() == 1  # released for the next round
+    assert pending_sla_steps(env.engine) == 1  # released for the next round
     row = w.outbox.get(f"{breach.key}:dm:telegram:{ONCALL}")
     assert row is not None and row.state == OutboxState.UNKNOWN
 
@@ -270,7 +271,7 @@ async def test_an_unknown_page_is_audited_and_not_repeated_when_its_step_is_retr
     assert "呼叫结果未知（未重发）：张工（telegram）" in desk
     unknown_lines = [line for line in env.trail(ticket.number) if "呼叫结果未知" in line]
     assert len(unknown_lines) == 2  # the first attempt's line and the retried step's
-    assert w.watch.steps.pending() == 0
+    assert pending_sla_steps(env.engine) == 0
 
 
 async def test_a_leader_change_mid_round_pages_once(env: Env) -> None:
@@ -320,7 +321,7 @@ async def test_a_replayed_round_acknowledged_meanwhile_sends_nothing(env: Env) -
     assert replayed.replay
     assert platform.to(DESK.chat_id) == []  # acknowledged: the round is not finished
     assert any("不再补发" in t for t in env.trail(ticket.number))
-    assert second.watch.steps.pending() == 0
+    assert pending_sla_steps(env.engine) == 0
 
 
 async def test_a_p1_opening_page_interrupted_is_finished_once_by_the_next_process(env: Env) -> None:
@@ -371,10 +372,10 @@ async def test_a_step_not_marked_done_is_finished_at_the_next_round_without_send
     ticket = env.breached_p1(w)
     (breach,) = await w.watch.tick()
     assert len(env.platform.said) == 3  # two pages and the desk's line
-    assert w.watch.steps.pending() == 1  # still this worker's: nobody else takes it
+    assert pending_sla_steps(env.engine) == 1  # still this worker's: nobody else takes it
     (again,) = await w.watch.tick()
     assert again.replay and again.key == breach.key
-    assert len(env.platform.said) == 3 and w.watch.steps.pending() == 0
+    assert len(env.platform.said) == 3 and pending_sla_steps(env.engine) == 0
     assert not any("呼叫结果未知" in t for t in env.trail(ticket.number))
 
 

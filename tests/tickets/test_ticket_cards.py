@@ -1,4 +1,4 @@
-"""The engineers' card outbox (per desk chat), and finding a ticket from a reply."""
+"""The engineers' card outbox (per desk chat)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.tickets import Actor, MessageRef, NotAllowed, Ticket, TicketNotFound, TicketStore
+from bot.tickets import NotAllowed, Ticket, TicketNotFound, TicketStore
 
 from .conftest import FakeClock
 
@@ -64,67 +64,3 @@ def test_one_message_is_the_card_of_one_ticket(
         store.mark_card_posted(b, *DESK, 1)
     with pytest.raises(TicketNotFound):
         store.mark_card_posted("2026-000404", *DESK, 2)
-
-
-def test_ticket_for_source_thread(store: TicketStore, open_ticket: Callable[..., Ticket]) -> None:
-    tg = open_ticket(source_message_id=555).number
-    slack = open_ticket(
-        hospital_id="h002",
-        reporter_platform="slack",
-        reporter_user_id="U777",
-        source_platform="slack",
-        source_chat_id="C123",
-        source_message_id="1717000000.000200",
-        source_thread_id="1717000000.000100",
-    ).number
-
-    def found(platform: str, chat: str | int, ref: str | int) -> str | None:
-        t = store.ticket_for_source_thread(platform, chat, ref)
-        return None if t is None else t.number
-
-    # a reply to the question itself
-    assert found("telegram", -1001001, 555) == tg
-    # a reply to the bot's relayed copy of an engineer's message
-    store.claim(tg, "e01")
-    store.append_message(
-        tg, "engineer", "e01", "请重启打印服务", MessageRef("telegram", "-1001001", "777")
-    )
-    assert found("telegram", "-1001001", "777") == tg
-    # Slack: a reply in the thread the question was asked in
-    assert found("slack", "C123", "1717000000.000100") == slack
-    assert found("slack", "C123", "1717000000.000200") == slack
-    # the same ids in another chat or on another platform belong to nothing
-    assert found("telegram", -1002002, 555) is None
-    assert found("slack", "C123", "555") is None
-    assert found("telegram", -1001001, 556) is None
-
-
-def test_exact_message_beats_shared_thread(
-    store: TicketStore, open_ticket: Callable[..., Ticket]
-) -> None:
-    """Two questions asked in one Slack thread: a reply pointing at a ticket's own message
-    finds that ticket, not merely the newest one of the thread."""
-    common = {
-        "hospital_id": "h002",
-        "reporter_platform": "slack",
-        "reporter_user_id": "U777",
-        "source_platform": "slack",
-        "source_chat_id": "C123",
-        "source_thread_id": "1717000000.000100",
-    }
-    first = open_ticket(source_message_id="1717000000.000200", **common).number
-    second = open_ticket(source_message_id="1717000000.000300", **common).number
-    t = store.ticket_for_source_thread("slack", "C123", "1717000000.000200")
-    assert t is not None and t.number == first
-    t = store.ticket_for_source_thread("slack", "C123", "1717000000.000100")
-    assert t is not None and t.number == second
-    user = Actor.hospital_user("h002", "slack", "U777")
-    store.append_message(
-        first,
-        "hospital",
-        user,
-        "补充：只有 3 号机",
-        MessageRef("slack", "C123", "1717000000.000400"),
-    )
-    t = store.ticket_for_source_thread("slack", "C123", "1717000000.000400")
-    assert t is not None and t.number == first

@@ -22,6 +22,7 @@ from bot.tickets.store import TicketStore
 from bot.workflows import ServiceWorkflows, WorkflowError
 from bot.workflows.actions import Verb, WorkflowAction
 from bot.workflows.models import GrantStatus, Stage
+from tests.lookups import live_grant
 from tests.tickets.conftest import FakeClock
 
 ZONE = dt.timezone(dt.timedelta(hours=8))
@@ -77,9 +78,9 @@ def test_grant_expires_and_level_needs_a_live_grant(
     flows.remote.set_level(t.number, "remote", "e01")
     assert flows.remote.level(t.number) == "remote"
     clock.advance(minutes=29)
-    assert flows.remote.live(t.number) is not None
+    assert live_grant(flows.remote, t.number, clock.now) is not None
     clock.advance(minutes=1)
-    assert flows.remote.live(t.number) is None
+    assert live_grant(flows.remote, t.number, clock.now) is None
     with pytest.raises(WorkflowError, match="远程授权"):
         flows.remote.set_level(t.number, "remote", "e01")
     with pytest.raises(WorkflowError, match="已失效"):
@@ -102,7 +103,7 @@ def test_revoke_and_the_audit_trail(
         flows.remote.revoke(grant.id or 0, "h001", "web", "web-user", "访客")
     clock.advance(minutes=5)
     flows.remote.revoke(grant.id or 0, "h001", *ADMIN, "王主任")
-    assert flows.remote.live(t.number) is None
+    assert live_grant(flows.remote, t.number, clock.now) is None
     events = {e.kind: e for e in store.events(t.number)}
     assert events["remote_requested"].actor_id == "e01"
     assert "导出日志" in (events["remote_requested"].text or "")

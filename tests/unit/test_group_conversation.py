@@ -67,7 +67,7 @@ def test_pieces_wait_for_the_text_and_join_within_the_window() -> None:
     question = pieces.gather(message(4, "发票打印空白"), "发票打印空白")
     assert question is not None and [m.message_id for m in question.messages] == ["1", "2", "4"]
     assert question.text == "发票打印空白" and question.record == "发票打印空白\n[截图: shot2.png]"
-    pieces.decided(question.last, 99)
+    pieces.decided(question.messages[-1], 99)
     clock.now += dt.timedelta(seconds=19)
     assert pieces.follows_question(message(5, photo=True), "") == 99
     clock.now += dt.timedelta(seconds=2)

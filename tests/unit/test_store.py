@@ -59,7 +59,7 @@ def test_import_timestamps_are_stored_and_read_back(engine: Engine, kb: Path) ->
 
 def test_import_sample_kb(engine: Engine, kb: Path, tmp_path: Path) -> None:
     report = import_folder(engine, kb)
-    assert report.ok
+    assert not report.errors
     assert sorted(report.added) == SAMPLE_IDS
     assert report.updated == () and report.unchanged == ()
     assert (tmp_path / "db" / "hisbot.db").is_file()
@@ -146,7 +146,7 @@ def test_bad_file_is_reported_and_the_rest_imported(engine: Engine, kb: Path) ->
     text = (kb / "hb-001.md").read_text(encoding="utf-8").replace('id = "hb-001"', 'id = "hb-016"')
     bad.write_text(text.replace('category = "install"', 'category = "network"'), encoding="utf-8")
     report = import_folder(engine, kb)
-    assert not report.ok
+    assert report.errors
     assert len(report.errors) == 1
     assert report.errors[0].source == str(bad)
     assert report.errors[0].field == "category"
@@ -157,7 +157,7 @@ def test_bad_file_is_reported_and_the_rest_imported(engine: Engine, kb: Path) ->
 def test_strict_import_with_a_bad_file_imports_nothing(engine: Engine, kb: Path) -> None:
     (kb / "zz-bad.md").write_text("没有 front matter", encoding="utf-8")
     report = import_folder(engine, kb, strict=True)
-    assert not report.ok
+    assert report.errors
     assert report.added == report.updated == report.unchanged == ()
     assert [e.source for e in report.errors] == [str(kb / "zz-bad.md")]
     assert load_articles(engine) == []
@@ -166,7 +166,7 @@ def test_strict_import_with_a_bad_file_imports_nothing(engine: Engine, kb: Path)
 
 def test_strict_import_of_a_clean_folder_imports(engine: Engine, kb: Path) -> None:
     report = import_folder(engine, kb, strict=True)
-    assert report.ok
+    assert not report.errors
     assert len(report.added) == 15
 
 

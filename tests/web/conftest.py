@@ -177,12 +177,13 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def web_settings(tmp_path: Path, index_dir: Path, extra: str = "") -> Settings:
+def web_settings(
+    tmp_path: Path, index_dir: Path, extra: str = "", storage_url: str = ""
+) -> Settings:
+    """The test config; the database is a SQLite file in ``tmp_path`` unless ``storage_url``."""
+    url = storage_url or f"sqlite:///{tmp_path}/bot.db"
     path = tmp_path / "config.toml"
-    path.write_text(
-        CONFIG + f'\n[storage]\nurl = "sqlite:///{tmp_path}/bot.db"\n' + extra,
-        encoding="utf-8",
-    )
+    path.write_text(CONFIG + f'\n[storage]\nurl = "{url}"\n' + extra, encoding="utf-8")
     s = load_settings(path)
     return dataclasses.replace(s, kb=dataclasses.replace(s.kb, index_dir=str(index_dir)))
 
@@ -194,8 +195,17 @@ def extra_config() -> str:
 
 
 @pytest.fixture
-async def web(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterator[WebEnv]:
-    settings = web_settings(tmp_path, index_dir, extra_config)
+def storage_url() -> str:
+    """Override in a test module to run the console on another database (e.g. ``db_url``:
+    SQLite and PostgreSQL); empty: a SQLite file in the test's folder."""
+    return ""
+
+
+@pytest.fixture
+async def web(
+    tmp_path: Path, index_dir: Path, extra_config: str, storage_url: str
+) -> AsyncIterator[WebEnv]:
+    settings = web_settings(tmp_path, index_dir, extra_config, storage_url)
     db = make_engine(settings.storage_url)
     clock = ConsoleClock()
     app = build_app(settings, Secrets.from_env({}), db=db, adapters=[], clock=clock)

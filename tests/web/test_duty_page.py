@@ -62,7 +62,7 @@ async def test_a_lead_sets_a_rotation_and_a_day_and_engineers_see_the_week(web: 
     assert "设置轮换" not in page.text and 'action="/duty/override"' not in page.text
     assert "下一周" in page.text and "/duty?start=2026-10-12" in page.text
 
-    audit = [(a.actor, a.action, a.target) for a in web.store.audit_log()]
+    audit = [(a.actor, a.action, a.target) for a in web.store.audit_search()]
     assert ("engineer:e01", "duty_rotation_set", "day") in audit
     assert ("engineer:e01", "duty_override_set", "2026-10-10 day") in audit
 
@@ -76,8 +76,8 @@ async def test_only_leads_change_the_roster_and_only_with_the_pages_token(web: W
     forged = await lead.post("/duty/rotation", data={**ROTATION, "csrf": "made-up"})
     assert forged.status_code == 403
     assert roster(web).holder(Post.DAY, dt.date(2026, 10, 8)) is None
-    assert web.store.audit_log() and all(
-        a.action not in {"duty_rotation_set", "duty_override_set"} for a in web.store.audit_log()
+    assert web.store.audit_search() and all(
+        a.action not in {"duty_rotation_set", "duty_override_set"} for a in web.store.audit_search()
     )
 
 
@@ -141,7 +141,7 @@ async def test_a_lead_swaps_two_days_from_the_page(web: WebEnv) -> None:
     )
     page = await lead.get(r.headers["location"])
     assert "已换班。" in page.text and week_rows(page.text)["10-08"][2] == "李工"
-    [done] = [a for a in web.store.audit_log() if a.action == "duty_swap"]
+    [done] = [a for a in web.store.audit_search() if a.action == "duty_swap"]
     assert done.target == "day 2026-10-08 ⇄ 2026-10-09"
     assert done.detail == "2026-10-08：e02，2026-10-09：e01；家里有事"
 

@@ -238,7 +238,7 @@ async def test_created_article_is_answered_at_once(web: WebEnv) -> None:
     assert "已保存并重新索引" in r.text and "自助机打印发票时卡纸报警" in r.text
     [version] = article_history(db(web), "hb-900")
     assert (version.source, version.changed_by) == ("web", "e01")
-    audit = web.store.audit_log()
+    audit = web.store.audit_search()
     assert (audit[0].action, audit[0].target) == ("kb_create", "hb-900")
     # the public search finds it too, and a restart loads the saved index without embedding
     r = await web.client.get("/kb/search", params={"q": "自助机卡纸"})
@@ -438,7 +438,7 @@ async def test_a_retired_article_is_no_longer_answered_and_restoring_brings_it_b
     assert "hb-003" not in candidates(web, HB003_QUESTION)
     row = current(web, "hb-003")
     assert row.retired and (row.retired_by, row.retired_reason) == ("e01", "HIS 4.x 已无医院使用")
-    audit = web.store.audit_log()
+    audit = web.store.audit_search()
     assert (audit[0].action, audit[0].target, audit[0].detail) == (
         "kb_retire",
         "hb-003",
@@ -451,13 +451,13 @@ async def test_a_retired_article_is_no_longer_answered_and_restoring_brings_it_b
     # retiring again changes nothing (and is not audited twice)
     r = await web.post_form(c, "/kb/hb-003/retire", {"reason": "again"}, "/kb/hb-003")
     assert r.status_code == 303 and current(web, "hb-003").retired_reason == "HIS 4.x 已无医院使用"
-    assert [a.action for a in web.store.audit_log()].count("kb_retire") == 1
+    assert [a.action for a in web.store.audit_search()].count("kb_retire") == 1
 
     r = await web.post_form(c, "/kb/hb-003/restore", {}, "/kb/hb-003")
     assert r.status_code == 303 and r.headers["location"] == "/kb/hb-003?n=restored"
     assert answered_with(web, HB003_QUESTION) == "hb-003"
     assert not current(web, "hb-003").retired
-    assert web.store.audit_log()[0].action == "kb_restore"
+    assert web.store.audit_search()[0].action == "kb_restore"
     # the history lists both events, newest first, next to the (unchanged) versions
     r = await web.client.get("/kb/hb-003/history")
     assert "停用与恢复" in r.text and "HIS 4.x 已无医院使用" in r.text
@@ -575,4 +575,4 @@ async def test_a_failed_rebuild_on_restore_says_so_and_a_repeat_catches_up(web: 
     r = await web.post_form(c, "/kb/hb-003/restore", {}, "/kb/hb-003")
     assert r.headers["location"] == "/kb/hb-003?n=restored"
     assert answered_with(web, HB003_QUESTION) == "hb-003"
-    assert [a.action for a in web.store.audit_log()].count("kb_restore") == 1
+    assert [a.action for a in web.store.audit_search()].count("kb_restore") == 1

@@ -30,7 +30,7 @@ async def test_a_lead_erases_an_old_kb_version(web: WebEnv) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/kb/hb-001/history?n=erased"
     page = (await web.client.get("/kb/hb-001/history?v=2")).text
     assert "该版本的内容已删除" in page and "第二版" not in page
-    [entry] = [a for a in web.store.audit_log() if a.action == "kb_erase"]
+    [entry] = [a for a in web.store.audit_search() if a.action == "kb_erase"]
     assert (entry.target, entry.detail) == ("hb-001", "v2")
     assert [e.scope for e in Eraser(web.app.db).log()] == ["kb_version"]
 

@@ -10,6 +10,7 @@ import io
 from openpyxl import load_workbook
 
 from bot.workflows import ServiceWorkflows
+from tests.lookups import live_grant
 from tests.web.conftest import WebEnv
 
 
@@ -48,7 +49,7 @@ async def test_remote_access_on_the_console(web: WebEnv) -> None:
     assert "撤销授权" in view.text and "申请远程" not in view.text
     r = await web.post_form(hospital, f"{page}/revoke", {"id": str(grant.id)}, page)
     assert r.status_code == 303
-    assert flows(web).remote.live(t.number) is None
+    assert live_grant(flows(web).remote, t.number, web.clock()) is None
     revoked = [e for e in web.app.services.tickets.events(t.number) if e.kind == "remote_revoked"]
     assert len(revoked) == 1 and revoked[0].actor_kind == "hospital_user"
     # engineers' forms are not the hospital's
