@@ -65,6 +65,7 @@ from bot.tickets.services import BotSettings, DeskPort, PublicUrl, Services
 from bot.tickets.store import TicketStore
 from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
+from bot.web.console_telling import console_telling
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
 from bot.web.server import ConsoleServer
@@ -201,6 +202,7 @@ class App:
             store=ConsoleStore(self.db),
             settings=self.settings,
             db=self.db,
+            inbox=self.inbox,
             limiter=LoginLimiter(
                 self.services.db,
                 web.login_max_failures,
@@ -498,6 +500,7 @@ def build_app(
         is_desk=services.is_desk,
         incoming=RedactionGate(settings.decide.max_chars, clean).incoming,
         tell_delayed=tell_delayed,
+        console=console_telling(services),
     )
     cluster = None
     takeover = None

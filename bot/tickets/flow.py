@@ -241,7 +241,7 @@ class TicketFlow:
                 raise
             ticket = done  # a replay of this very /resolve: finish telling the hospital
         await self.tell_hospital(ticket, texts.resolved(ticket.number, resolution))
-        await self._tell_reporters(ticket, texts.resolved(ticket.number, resolution))
+        await self.tell_reporters(ticket, texts.resolved(ticket.number, resolution))
         await self.cards.refresh(ticket.number)
         return ticket
 
@@ -399,7 +399,7 @@ class TicketFlow:
         """The hospital confirms its resolved ticket is done (the console's 关闭)."""
         return await self.db.write(lambda: self.tickets.close(ticket.number, author))
 
-    async def _tell_reporters(self, ticket: Ticket, text: str) -> None:
+    async def tell_reporters(self, ticket: Ticket, text: str) -> None:
         """Say ``text`` to everyone who joined the incident: one message per chat, replying
         to the latest report there and mentioning each reporter (the ticket's own reporter is
         told in its thread)."""

@@ -16,8 +16,13 @@ from pathlib import Path
 from bot.tickets.store import TicketStore
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The flow, the transactions it runs on the writer, and the store itself.
-OWNERS = ("bot/tickets/flow.py", "bot/tickets/opening.py", "bot/tickets/store.py")
+#: The flow, the transactions it runs on the writer (the console's too), and the store itself.
+OWNERS = (
+    "bot/tickets/flow.py",
+    "bot/tickets/opening.py",
+    "bot/tickets/console_actions.py",
+    "bot/tickets/store.py",
+)
 #: Names other objects use too (an outbox's claim, an upgrade's start, a file's close): a
 #: store write only when called on the ticket store.
 SHARED_NAMES = {"claim", "assign", "start", "resolve", "close", "reopen"}
