@@ -212,3 +212,31 @@ async def test_a_hospital_follow_up_on_the_console_reaches_the_desk_once(
         await app.inbox.drained()
         assert not any("换了线" in t for t in again.to(DESK))
         assert console_events(app) == [("console", InboxState.DONE)]
+
+
+async def test_a_remote_access_request_interrupted_before_its_send_is_asked_once(
+    settings: Settings,
+) -> None:
+    """The service page's request: the grant and its event commit together; the hospital
+    gets the 同意 / 拒绝 message once, after the restart."""
+    held = Recorder(hold=True)
+    async with running(settings, held) as (app, client):
+        number = open_ticket(app, claimed=True).number
+        page = f"/services/tickets/{number}"
+        token = csrf_of((await client.get(page)).text)
+        form = {"tool": "向日葵", "minutes": "30", "purpose": "查看打印机驱动", "csrf": token}
+        posting = asyncio.create_task(client.post(f"{page}/remote", data=form))
+        await held.held.wait()
+        assert posting.done() and posting.result().status_code == 303
+        (grant,) = app.services.workflows.remote.for_ticket(number)
+        assert grant.status == "requested"
+        await app.inbox.stop(0)  # the crash
+    assert held.to(HOSPITAL) == []
+
+    again = Recorder()
+    async with running(settings, again) as (app, _client):
+        await app.inbox.drained()
+        asked = again.to(HOSPITAL)
+        assert len(asked) == 1 and "查看打印机驱动" in asked[0]
+        (sent,) = [reply for ref, reply in again.sent if ref.chat_id == HOSPITAL]
+        assert {b.label for row in sent.buttons for b in row} == {"同意", "拒绝"}
