@@ -4,7 +4,8 @@ The conversation pipeline, the chat desk (``bot/desk/commands.py``), the web con
 (``bot/web``), the workflows and the SLA watch (``SystemNotes``) all write tickets through it,
 so a claim, a resolution or a reply follows the same rules and has the same effects wherever
 it is done: the ticket store decides (and audits), the hospital's thread is told, the desk
-cards are re-rendered. Only this module and the transactions it runs (``bot.tickets.opening``)
+cards are re-rendered. Only this module and the transactions it runs (``bot.tickets.opening``;
+the console's, whose tellings go through the inbox: ``bot.tickets.console_actions``)
 call the store's writing methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's (``TicketError`` and subclasses); each surface
 turns them into its own sentences (``bot.tickets.operations.explain``).
 
