@@ -7,6 +7,7 @@ Telegram platform, restarted on the same database as after a ``kill -9``."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from bot.inbox.store import InboxStore
 from bot.infra.config import Secrets, Settings
 from bot.infra.db import make_engine
 from bot.web.auth import ConsoleStore
+from tests.tickets.conftest import db_url  # noqa: F401  (fixture)
 from tests.web.conftest import PASSWORD, csrf_of, web_settings
 from tests.web.test_service_chat import DESK, HOSPITAL, Recorder, claimed_group_ticket
 
@@ -50,6 +52,13 @@ class Held(Recorder):
 @pytest.fixture
 def settings(tmp_path: Path, index_dir: Path) -> Settings:
     return web_settings(tmp_path, index_dir, f"[telegram]\nengineers_chat = {DESK}\n")
+
+
+@pytest.fixture
+def both_databases(settings: Settings, db_url: str) -> Settings:  # noqa: F811
+    """The settings on SQLite and, with ``HISBOT_TEST_PG_URL``, on a fresh PostgreSQL schema
+    (the change and its event are one transaction there too)."""
+    return dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, url=db_url))
 
 
 @asynccontextmanager
@@ -123,8 +132,10 @@ def never_marked_done(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def test_a_resolve_interrupted_before_its_send_is_sent_once_after_a_restart(
-    settings: Settings,
+    both_databases: Settings,
 ) -> None:
+    settings = both_databases
+
     async def resolve(_app: App, client: httpx.AsyncClient, number: str) -> httpx.Response:
         return await act(client, number, "resolve", text="重启打印服务后恢复")
 
