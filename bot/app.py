@@ -91,7 +91,9 @@ class App:
     def console(self) -> FastAPI:
         """The web console's ASGI app over this app's services."""
         assert self.db is not None
-        return console_app(self.settings, self.services, self.db, self.web_chat, self.knowledge)
+        return console_app(
+            self.settings, self.services, self.db, self.inbox, self.web_chat, self.knowledge
+        )
 
     async def serve_console(
         self, listen: str | None = None, port: int | None = None

@@ -19,10 +19,11 @@ from adapters.base import (
     MessageRef,
     Sender,
 )
+from bot.inbox.console import ConsoleEvent, Told
 
-Event = IncomingMessage | ButtonPress | ChatEvent
+Event = IncomingMessage | ButtonPress | ChatEvent | ConsoleEvent
 
-MESSAGE, BUTTON, CHAT_EVENT = "message", "button", "chat_event"
+MESSAGE, BUTTON, CHAT_EVENT, CONSOLE = "message", "button", "chat_event", "console"
 
 
 def kind_of(event: Event) -> str:
@@ -30,6 +31,8 @@ def kind_of(event: Event) -> str:
         return MESSAGE
     if isinstance(event, ButtonPress):
         return BUTTON
+    if isinstance(event, ConsoleEvent):
+        return CONSOLE
     return CHAT_EVENT
 
 
@@ -46,6 +49,8 @@ def event_key(event: Event) -> str:
             event.press_id or f"{event.message.message_id}:{event.sender.user_id}:{event.action}"
         )
         return f"b:{event.message.chat_id}:{press}"
+    if isinstance(event, ConsoleEvent):  # the request's id: one action, one event
+        return f"c:{event.id}"
     if event.event_id:  # the occurrence's own id: each removal, rename … is stored once
         return f"e:{event.chat.chat_id}:{event.kind.value}:{event.event_id}"
     return (
@@ -86,6 +91,8 @@ def decode(kind: str, payload: str) -> Event:
         return ButtonPress(
             **{**data, "message": MessageRef(**data["message"]), "sender": Sender(**data["sender"])}
         )
+    if kind == CONSOLE:
+        return ConsoleEvent(**{**data, "told": Told(data["told"])})
     if kind == CHAT_EVENT:
         return ChatEvent(
             **{**data, "kind": ChatEventKind(data["kind"]), "chat": ChatRef(**data["chat"])}

@@ -36,6 +36,7 @@ from adapters.base import (
 )
 from bot.inbox import codec
 from bot.inbox.codec import Event
+from bot.inbox.console import ConsoleEvent
 from bot.inbox.models import InboxEvent, InboxState
 from bot.inbox.scope import Handling, SendDeferred, current
 from bot.inbox.store import InboxStore
@@ -71,7 +72,8 @@ class Inbox:
     """``core``: the handlers that act on an event (the pipeline's); ``is_desk``: whether a
     chat is an engineers' desk; ``incoming``: what every message passes before it is stored
     (the redaction gate: no unmasked text at rest); ``tell_delayed``: says once to a chat whose
-    event could not be stored that its answer is delayed."""
+    event could not be stored that its answer is delayed; ``console``: tells the chats what a
+    console action changed (``record``/``queue``; None: console events are marked failed)."""
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class Inbox:
         is_desk: Callable[[ChatRef], bool],
         incoming: Callable[[IncomingMessage], IncomingMessage],
         tell_delayed: Callable[[ChatRef], Awaitable[None]],
+        console: Callable[[ConsoleEvent], Awaitable[None]] | None = None,
         concurrency: int = 16,
         desk_concurrency: int = 4,
         retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
@@ -93,6 +96,7 @@ class Inbox:
         self._is_desk = is_desk
         self._incoming = incoming
         self._tell_delayed = tell_delayed
+        self._console = console
         self._slots = asyncio.Semaphore(concurrency)
         self._desk_slots = asyncio.Semaphore(desk_concurrency)
         self._retry_delays = tuple(retry_delays) or (1.0,)
@@ -134,6 +138,20 @@ class Inbox:
         self._delayed.discard((chat.platform, chat.chat_id))
         if row_id is not None:
             self._enqueue(_Job(row_id, f"{chat.platform}:{key}", event, replay=False), desk)
+
+    def record(self, event: ConsoleEvent) -> int | None:
+        """Store a console action's event (on the database's writer, inside the transaction
+        that makes the action's change: the change and the intent to tell are one commit);
+        returns its row id for ``queue`` (None: stored before)."""
+        key, payload = codec.event_key(event), codec.encode(event)
+        chat_id = event.chat.chat_id
+        return self._store.put(event.chat.platform, key, chat_id, codec.CONSOLE, False, payload)
+
+    def queue(self, row_id: int | None, event: ConsoleEvent) -> None:
+        """Handle a console event ``record`` committed, in its ticket's lane."""
+        if row_id is not None:
+            key = f"{event.chat.platform}:{codec.event_key(event)}"
+            self._enqueue(_Job(row_id, key, event, replay=False), False)
 
     async def _say_delayed(self, chat: ChatRef, event: Event) -> None:
         if not isinstance(event, IncomingMessage) or event.from_self or event.sender.is_bot:
@@ -290,5 +308,9 @@ class Inbox:
             await self.core.on_message(event)
         elif isinstance(event, ButtonPress):
             await self.core.on_button(event)
+        elif isinstance(event, ConsoleEvent):
+            if self._console is None:
+                raise RuntimeError("console events need a console handler")
+            await self._console(event)
         else:
             await self.core.on_chat_event(event)

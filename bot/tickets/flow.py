@@ -8,7 +8,8 @@ cards are re-rendered. Callers use this one object; it opens tickets and works t
 (claim, resolve, reopen, assign, classify, notes) here, and leaves what is said in a ticket's
 chats and kept on it — the hospital's thread, the engineers' replies, the hospital's
 follow-ups, relays to the desks — to its ``Relays`` (``bot.tickets.relaying``). Only these
-modules and the transactions the flow runs (``bot.tickets.opening``) call the store's writing
+modules and the transactions the flow runs (``bot.tickets.opening``; the console's, whose
+tellings go through the inbox: ``bot.tickets.console_actions``) call the store's writing
 methods (``tests/unit/test_flow_owns_writes.py``). Errors are the ticket store's
 (``TicketError`` and subclasses); each surface turns them into its own sentences
 (``bot.tickets.operations.explain``).

@@ -35,8 +35,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.base import Sender
 from bot import texts
+from bot.inbox import Inbox
 from bot.infra.config import Settings
 from bot.kb.editing import LiveKnowledge
+from bot.tickets.console_actions import ConsoleActions
 from bot.tickets.services import Services
 from bot.web.abuse import BodyLimit, client_address, proxy_networks
 from bot.web.auth import ANONYMOUS, ConsoleStore, Viewer, same_token
@@ -74,6 +76,8 @@ class Console:
     db: Engine
     #: Failed logins, counted in the database (shared by every worker).
     limiter: LoginLimiter
+    #: Where an action that a chat must hear of stores its event (``actions``).
+    inbox: Inbox
     #: Where argon2 runs: its own small pool, never the one the answer engine uses.
     hashing: HashingPool = field(default_factory=HashingPool)
     templates: Jinja2Templates = field(init=False)
@@ -108,6 +112,12 @@ class Console:
         if self.kb_writer is not None:
             return self.kb_writer
         return LiveKnowledge(self.settings, self.services.db, self.services.engine)
+
+    @cached_property
+    def actions(self) -> ConsoleActions:
+        """Ticket and service changes whose chat messages are sent from the inbox, keyed:
+        the change and its event commit together, a crash before the send is replayed."""
+        return ConsoleActions(self.services.db, self.services.tickets, self.inbox)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -6,7 +6,9 @@
   live remote grants — a hospital link sees its own hospital's page only;
 * ``/services/tickets/<no>``: a ticket's escalation level, remote requests and visits;
   engineers ask for remote access (the hospital's chat gets 同意/拒绝), set the level, plan
-  visits and record arrival and departure; the hospital revokes grants and confirms visits;
+  visits and record arrival and departure; the hospital revokes grants and confirms visits
+  (what the hospital's chat is told goes with an inbox event written in the step's
+  transaction, sent from the inbox, keyed: ``bot.tickets.console_actions``);
 * ``/services/calls/new``: register a phone call as a ticket in seconds.
 
 Every rule is the workflow stores'; a refused step re-renders the page with their sentence.
@@ -22,13 +24,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from bot.inbox.console import ConsoleEvent, Told
 from bot.registry.models import Engineer
 from bot.tickets import operations
 from bot.tickets.models import URGENCIES, Ticket
 from bot.tickets.store import TicketError
 from bot.web.app import Console
 from bot.web.auth import Viewer
-from bot.wiring import service_chat
 from bot.workflows import WorkflowError, WorkflowNotFound
 from bot.workflows.calls import register_call
 from bot.workflows.models import LEVEL_ORDER, STAGE_ORDER
@@ -220,39 +222,45 @@ def routes(console: Console) -> APIRouter:
     async def engineer_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:
         w, run = services.workflows, db.writing
         engineer = await db.read(lambda: engineer_of(viewer))
-        chat = service_chat(services)
-        number = ticket.number
+        number, by, record = ticket.number, engineer.id, console.actions.record
         if action == "remote":
             minutes = parse_number(f.get("minutes", ""))
             if minutes is None:
                 raise WorkflowError("预计时长须为分钟数。")
-            grant = await run(
-                w.remote.request,
-                number,
-                engineer.id,
-                f.get("tool", ""),
-                f.get("purpose", ""),
-                minutes,
-            )
-            await chat.ask_consent(grant, engineer)
+            tool, purpose = f.get("tool", ""), f.get("purpose", "")
+
+            def ask(request: str) -> ConsoleEvent:
+                grant = w.remote.request(number, by, tool, purpose, minutes)
+                return ConsoleEvent(request, Told.CONSENT_ASKED, number, by, target=grant.id or 0)
+
+            await record(ask)
             return "requested"
         if action == "level":
             await run(w.remote.set_level, number, f.get("level", ""), engineer.id)
             return "level"
         if action == "visit":
-            when = parse_local(f.get("at", ""), w.zone)
-            visit = await run(w.visits.plan, number, f.get("engineer", ""), when, engineer.id)
-            await chat.announce_visit(visit)
+            when, visitor = parse_local(f.get("at", ""), w.zone), f.get("engineer", "")
+
+            def plan(request: str) -> ConsoleEvent:
+                visit = w.visits.plan(number, visitor, when, by)
+                return ConsoleEvent(request, Told.VISIT_PLANNED, number, by, target=visit.id or 0)
+
+            await record(plan)
             return "planned"
         if action in ("arrive", "depart"):
             visit_id = parse_number(f.get("visit", "")) or 0
             if visit_id not in await db.read(lambda: {v.id for v in w.visits.for_ticket(number)}):
                 raise HTTPException(404)
-            step = w.visits.arrive if action == "arrive" else w.visits.depart
-            visit = await run(step, visit_id, engineer.id)
-            if action == "depart":
-                await chat.ask_visit_confirmation(visit)
-            return "arrived" if action == "arrive" else "departed"
+            if action == "arrive":
+                await run(w.visits.arrive, visit_id, by)
+                return "arrived"
+
+            def depart(request: str) -> ConsoleEvent:
+                w.visits.depart(visit_id, by)
+                return ConsoleEvent(request, Told.VISIT_DEPARTED, number, by, target=visit_id)
+
+            await record(depart)
+            return "departed"
         raise HTTPException(404)
 
     async def hospital_step(ticket: Ticket, viewer: Viewer, f: dict[str, str], action: str) -> str:

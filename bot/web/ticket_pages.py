@@ -2,7 +2,10 @@
 
 Engineers see every ticket and act on it with the operations the chat desk uses
 (``TicketFlow``, ``bot/tickets/flow.py``), so the rules and the audit trail are the same wherever the work is
-done. A hospital link sees its own hospital's tickets only — any other number is a 404, the
+done. A change a chat must hear of (接单, 解决, 重新打开, a reply; a hospital's follow-up or
+重新打开) is written with its inbox event in one transaction (``console.actions``): the page
+shows it at once, and the chat message is sent from the inbox, keyed, replayed after a crash.
+A hospital link sees its own hospital's tickets only — any other number is a 404, the
 same answer as for a number that does not exist — and never the internal notes.
 """
 
@@ -323,15 +326,16 @@ def routes(console: Console) -> APIRouter:
         if engineer is None:
             raise HTTPException(404)
         text = form.get("text", "").strip()[:MAX_TEXT]
-        number = ticket.number
+        number, actions = ticket.number, console.actions
+        told = services.redact(text)  # what the chats hear is stored, as chat text is: masked
         if name == "claim":
-            await services.ticket_flow.claim(number, engineer)
+            await actions.claim(number, engineer)
             return "claimed"
         if name == "resolve":
-            await services.ticket_flow.resolve(number, engineer, text)
+            await actions.resolve(number, engineer, told)
             return "resolved"
         if name == "reopen":
-            await services.ticket_flow.reopen(number, engineer, text)
+            await actions.reopen(number, engineer, told)
             return "reopened"
         if name == "note":
             await services.ticket_flow.note(number, engineer, text)
@@ -339,7 +343,7 @@ def routes(console: Console) -> APIRouter:
         if name == "reply":
             if not text:
                 raise _Refused("请填写要发送给医院的内容。")
-            await services.ticket_flow.reply_to_hospital(number, engineer, text)
+            await actions.reply(number, engineer, told)
             return "replied"
         if name == "classify":
             await services.ticket_flow.classify(
@@ -386,10 +390,10 @@ def routes(console: Console) -> APIRouter:
         if name == "message":
             if not text:
                 raise _Refused("请填写补充内容。")
-            await services.ticket_flow.hospital_follow_up(ticket, hospital, actor, who, text)
+            await console.actions.follow_up(ticket.number, actor, who, text)
             return "sent"
         if name == "reopen":
-            await services.ticket_flow.hospital_reopen(ticket, hospital, actor, who, text)
+            await console.actions.hospital_reopen(ticket.number, actor, who, text)
             return "reopened"
         if name == "close":
             await services.ticket_flow.hospital_close(ticket, actor)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from adapters.web.adapter import WebAdapter
+from bot.inbox import Inbox
 from bot.infra.config import Settings
 from bot.kb.editing import LiveKnowledge
 from bot.tickets.services import Services
@@ -20,10 +21,12 @@ def console_app(
     settings: Settings,
     services: Services,
     db: Engine,
+    inbox: Inbox,
     chat_api: WebAdapter | None,
     kb_writer: LiveKnowledge | None,
 ) -> FastAPI:
-    """The console (``[web]``); ``chat_api``: the playground's platform (None: off);
+    """The console (``[web]``); ``inbox``: where its actions that tell a chat are stored and
+    handled (``bot.tickets.console_actions``); ``chat_api``: the playground's platform (None: off);
     ``kb_writer``: saves KB edits into the running engine."""
     web = settings.web
     console = Console(
@@ -31,6 +34,7 @@ def console_app(
         store=ConsoleStore(db),
         settings=settings,
         db=db,
+        inbox=inbox,
         limiter=LoginLimiter(
             services.db,
             web.login_max_failures,

@@ -32,6 +32,7 @@ from bot.routing import Router
 from bot.sla.actions import AckPage
 from bot.texts import answer_delayed
 from bot.tickets.services import Services
+from bot.web.console_telling import console_telling
 from bot.workflows.chat import ServiceChat
 
 
@@ -209,4 +210,5 @@ def inbox(services: Services, pipeline: Pipeline, store: InboxStore) -> Inbox:
         is_desk=services.is_desk,
         incoming=RedactionGate(services.settings.max_message_chars, services.redact).incoming,
         tell_delayed=tell_delayed,
+        console=console_telling(services),
     )

@@ -16,11 +16,13 @@ from pathlib import Path
 from bot.tickets.store import TicketStore
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The flow, its relays, the transactions it runs on the writer, and the store itself.
+#: The flow, its relays, the transactions it runs on the writer (the console's too), and the
+#: store itself.
 OWNERS = (
     "bot/tickets/flow.py",
     "bot/tickets/relaying.py",
     "bot/tickets/opening.py",
+    "bot/tickets/console_actions.py",
     "bot/tickets/store.py",
 )
 #: Names other objects use too (an outbox's claim, an upgrade's start, a file's close): a

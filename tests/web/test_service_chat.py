@@ -107,9 +107,14 @@ async def chat(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncItera
         settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[out]
     )
     registry = app.services.registry
-    registry.add_chat("telegram", HOSPITAL, "h001")
     registry.add_identity("telegram", ENGINEER, "e01")
     registry.set_admin("h001", "telegram", ADMIN)
+    yield ChatEnv(app, out, claimed_group_ticket(app))
+
+
+def claimed_group_ticket(app: App) -> Ticket:
+    """A ticket opened in h001's Telegram group (its thread is there), claimed by e01."""
+    app.services.registry.add_chat("telegram", HOSPITAL, "h001")
     ticket = app.services.tickets.open_ticket(
         hospital_id="h001",
         reporter_platform="telegram",
@@ -121,8 +126,7 @@ async def chat(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncItera
         question="发票打印机脱机",
         category="usage",
     )
-    app.services.tickets.claim(ticket.number, "e01")
-    yield ChatEnv(app, out, ticket)
+    return app.services.tickets.claim(ticket.number, "e01")
 
 
 def buttons(reply: Reply) -> dict[str, str]:
