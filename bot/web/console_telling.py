@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from bot.inbox.console import ConsoleEvent, Told
 from bot.tickets.console_actions import TicketTelling
 from bot.tickets.services import Services
-from bot.wiring import service_chat
+from bot.workflows.chat import ServiceChat
 
 
-def console_telling(services: Services) -> Callable[[ConsoleEvent], Awaitable[None]]:
+def console_telling(
+    services: Services, chat: ServiceChat
+) -> Callable[[ConsoleEvent], Awaitable[None]]:
     tickets = TicketTelling(services.ticket_flow, services.registry)
-    chat = service_chat(services)
     db, w, registry = services.db, services.workflows, services.registry
 
     async def tell(event: ConsoleEvent) -> None:

@@ -7,8 +7,3 @@ frozen ``Services``), ``conversation`` (the pipeline, desk and features on the r
 inbox), ``cluster`` (leases, takeover, desk roles), ``console`` (the web console's app).
 Each takes its collaborators as arguments and returns what it built; none keeps state.
 """
-
-from bot.wiring.conversation import service_chat
-
-#: The console's service pages build their ``ServiceChat`` with it.
-__all__ = ["service_chat"]

@@ -210,5 +210,5 @@ def inbox(services: Services, pipeline: Pipeline, store: InboxStore) -> Inbox:
         is_desk=services.is_desk,
         incoming=RedactionGate(services.settings.max_message_chars, services.redact).incoming,
         tell_delayed=tell_delayed,
-        console=console_telling(services),
+        console=console_telling(services, service_chat(services)),
     )
