@@ -36,8 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import ChatEvent, CoreHandlers, InboxUnavailable, IncomingMessage
 
-from .convert import (
-    ACTION_PREFIX,
+from .events import (
     CHAT_EVENT_TYPES,
     message_user,
     to_button_press,
@@ -46,6 +45,7 @@ from .convert import (
     to_incoming,
     user_display_name,
 )
+from .ids import ACTION_PREFIX
 from .settings import SlackSettings
 from .web_api import NETWORK_ERRORS
 
