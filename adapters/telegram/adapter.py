@@ -59,10 +59,11 @@ from adapters.base import (
 from adapters.budget import SendBudget
 from adapters.release import releasing
 
-from .convert import PLATFORM, render, render_parts
 from .inbound import ALLOWED_UPDATES, Inbound
 from .limiter import PRIORITY, ChatRateLimiter
+from .messages import render, render_parts
 from .settings import TelegramSettings
+from .updates import PLATFORM
 
 __all__ = ["ALLOWED_UPDATES", "TelegramAdapter"]
 

@@ -25,8 +25,8 @@ from telegram.ext import Application, filters
 
 from adapters.base import ChatEventKind, CoreHandlers, InboxUnavailable
 
-from .convert import to_button_press, to_chat_event, to_incoming
 from .settings import TelegramSettings
+from .updates import to_button_press, to_chat_event, to_incoming
 
 #: Update types requested from Telegram (getUpdates / setWebhook ``allowed_updates``): only
 #: what the handlers below use. Telegram remembers the last list, so it is always sent.
