@@ -138,7 +138,7 @@ class Probe:
 
         # 1. an update leaves getUpdates (parsed) and is handed to the core; 2. the core's
         # inbox has stored it (the update may now be confirmed to Telegram)
-        orig_deliver = adapter._deliver
+        orig_deliver = adapter.inbound.deliver
 
         async def deliver(update: object) -> None:
             key = probe.update_key(update)
@@ -147,7 +147,7 @@ class Probe:
             await orig_deliver(update)
             rec.setdefault("queued", time.monotonic())
 
-        adapter._deliver = deliver
+        adapter.inbound.deliver = deliver
 
         # 3. the core's handler runs (its chat's lane and a concurrency slot held)
         orig_on = app.inbox.core.on_message

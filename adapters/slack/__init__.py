@@ -6,15 +6,8 @@ and ``Reply`` objects into Web API calls; never imports the core (``bot/``, ``in
 """
 
 from .adapter import SlackAdapter
-from .convert import (
-    render,
-    render_ephemeral,
-    render_update,
-    to_button_press,
-    to_chat_event,
-    to_command,
-    to_incoming,
-)
+from .blocks import render, render_ephemeral, render_update
+from .events import to_button_press, to_chat_event, to_command, to_incoming
 from .settings import SlackSettings
 
 __all__ = [

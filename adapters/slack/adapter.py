@@ -54,16 +54,10 @@ from adapters.base import (
 )
 from adapters.budget import SendBudget
 
-from .convert import (
-    PLATFORM,
-    command_user,
-    escape,
-    is_ts,
-    render,
-    render_ephemeral,
-    render_update,
-)
+from .blocks import render, render_ephemeral, render_update
+from .ids import PLATFORM, command_user, is_ts
 from .inbound import COMMAND_USAGE, Inbound
+from .mrkdwn import escape
 from .settings import SlackSettings
 from .web_api import RetryAfter, WebApi
 

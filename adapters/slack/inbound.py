@@ -19,9 +19,8 @@ import logging
 import re
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -36,8 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import ChatEvent, CoreHandlers, InboxUnavailable, IncomingMessage
 
-from .convert import (
-    ACTION_PREFIX,
+from .events import (
     CHAT_EVENT_TYPES,
     message_user,
     to_button_press,
@@ -46,11 +44,10 @@ from .convert import (
     to_incoming,
     user_display_name,
 )
+from .ids import ACTION_PREFIX
 from .settings import SlackSettings
+from .ttl_cache import TtlCache
 from .web_api import NETWORK_ERRORS
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 #: Answer to the slash command without a sub-command (shown to the invoking user only).
 COMMAND_USAGE = (
@@ -74,49 +71,6 @@ class _BoltApp(AsyncApp):
         kind = body.get("type") or ("slash_command" if "command" in body else "?")
         self._framework_logger.warning("slack: unhandled %s request ignored", kind)
         return resp
-
-
-class TtlCache(Generic[K, V]):
-    """A bounded mapping whose entries expire ``ttl`` seconds after they were last put."""
-
-    def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic):
-        self._size = size
-        self._ttl = ttl
-        self._clock = clock
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def _expire(self, now: float) -> None:
-        while self._data:
-            key, (expires, _) = next(iter(self._data.items()))
-            if expires > now and len(self._data) <= self._size:
-                break
-            del self._data[key]
-
-    def get(self, key: K) -> V | None:
-        now = self._clock()
-        item = self._data.get(key)
-        if item is None or item[0] <= now:
-            return None
-        return item[1]
-
-    def put(self, key: K, value: V) -> None:
-        now = self._clock()
-        self._data.pop(key, None)
-        self._data[key] = (now + self._ttl, value)
-        self._expire(now)
-
-    def add(self, key: K, value: V) -> bool:
-        """Put ``key`` unless present; True if it was new."""
-        if self.get(key) is not None:
-            return False
-        self.put(key, value)
-        return True
-
-    def discard(self, key: K) -> None:
-        self._data.pop(key, None)
 
 
 class Inbound:

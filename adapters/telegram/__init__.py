@@ -5,8 +5,9 @@ calls; never imports the core (``bot/``, ``intents/``, ``kb_index/``).
 """
 
 from .adapter import ALLOWED_UPDATES, TelegramAdapter
-from .convert import render, render_parts, to_button_press, to_chat_event, to_incoming
+from .messages import render, render_parts
 from .settings import TelegramSettings
+from .updates import to_button_press, to_chat_event, to_incoming
 
 __all__ = [
     "ALLOWED_UPDATES",

@@ -1,5 +1,6 @@
 """Hospitals, their chats, engineers and their chat accounts (see ``bot.registry.store``)."""
 
+from bot.registry.errors import RegistryConflict, RegistryError, RegistryNotFound
 from bot.registry.models import (
     PLATFORMS,
     ROLES,
@@ -11,13 +12,8 @@ from bot.registry.models import (
     HospitalModule,
 )
 from bot.registry.specs import EngineerSpec, HospitalSpec, specs_from_toml
-from bot.registry.store import (
-    RegistryConflict,
-    RegistryError,
-    RegistryNotFound,
-    RegistryStore,
-    SyncReport,
-)
+from bot.registry.store import RegistryStore
+from bot.registry.writing import SyncReport
 
 __all__ = [
     "PLATFORMS",

@@ -37,14 +37,9 @@ from adapters.base import (
     Sender,
 )
 from adapters.telegram import TelegramAdapter, TelegramSettings
-from adapters.telegram.convert import (
-    TRUNCATED_MARKER,
-    render,
-    render_parts,
-    to_chat_event,
-    to_incoming,
-    utf16_len,
-)
+from adapters.telegram.messages import TRUNCATED_MARKER, render, render_parts
+from adapters.telegram.updates import to_chat_event, to_incoming
+from adapters.telegram.utf16 import utf16_len
 from bot.inbox.codec import event_key
 
 _ROOT = str(Path(__file__).resolve().parents[2])

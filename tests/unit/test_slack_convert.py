@@ -1,5 +1,6 @@
-"""adapters.slack.convert on payloads shaped like Slack's (Events API, interactivity, slash
-commands), as documented and as recorded from a workspace: pure functions, no I/O."""
+"""adapters.slack's translation (events, blocks, mrkdwn, ids) on payloads shaped like Slack's
+(Events API, interactivity, slash commands), as documented and as recorded from a workspace:
+pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -24,25 +25,23 @@ from adapters.base import (
     Sender,
 )
 from adapters.slack import SlackSettings
-from adapters.slack.convert import (
-    ACTION_PREFIX,
+from adapters.slack.blocks import (
     MAX_SECTION_TEXT,
     TRUNCATED_MARKER,
-    command_message_id,
-    command_user,
-    decode_text,
-    escape,
-    message_user,
     render,
     render_ephemeral,
     render_update,
+)
+from adapters.slack.events import (
+    message_user,
     to_button_press,
     to_chat_event,
     to_command,
     to_incoming,
-    ts_to_datetime,
     user_display_name,
 )
+from adapters.slack.ids import ACTION_PREFIX, command_message_id, command_user, ts_to_datetime
+from adapters.slack.mrkdwn import decode_text, escape
 from bot.infra.config import ConfigError, load_settings
 
 BOT = "U0BOT1234"
