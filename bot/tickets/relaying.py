@@ -91,8 +91,15 @@ class Relays:
                 return kept.id
 
         kept = await self.db.write(record)
+        return await self.relay_reply(ticket, engineer.name, text, kept)
+
+    async def relay_reply(
+        self, ticket: Ticket, engineer_name: str, text: str, kept: int | None
+    ) -> MessageRef | None:
+        """Relay an engineer's message already kept on the ticket (row ``kept``; None: kept
+        by an earlier attempt) into the hospital's thread, and note where it went."""
         sent = await self.tell_hospital(
-            ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
+            ticket, texts.relayed_from_engineer(engineer_name, ticket.number, text)
         )
         if sent is not None and kept is not None:
             await self.db.write(lambda: self.tickets.set_message_ref(kept, sent))
