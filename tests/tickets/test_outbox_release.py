@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Engine, event
@@ -38,13 +38,6 @@ async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(token=TOKEN) as fake:
         fake.add_chat(GROUP, title="门诊信息科")
         yield fake
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Database]:
-    gateway = Database(engine)
-    yield gateway
-    gateway.close()
 
 
 @contextlib.asynccontextmanager

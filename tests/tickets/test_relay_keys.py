@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from typing import cast
 
-import pytest
 from sqlalchemy import Engine
 
 from adapters.base import Adapter, ChatRef, MessageRef, Reply
@@ -53,13 +51,6 @@ class Desk:
 class NoCards:
     def card_in(self, number: str, desk: ChatRef) -> MessageRef | None:
         return None
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Database]:
-    gateway = Database(engine)
-    yield gateway
-    gateway.close()
 
 
 async def test_a_retried_follow_up_reaches_each_desk_once(engine: Engine, db: Database) -> None:
