@@ -1,6 +1,6 @@
 """``Broadcasts``: the one object of this package the rest of the bot holds — passed by name
 to the ticket flow (``link_ticket``), registered with the router by the composition root
-(``bot.wiring.register_features``), read by the console's notice pages.
+(``bot.wiring.conversation.register_features``), read by the console's notice pages.
 
 It wires the broadcaster (the delivery worker), the scheduler and the ``/notice`` commands, and
 registers with the router (``register``): the notices' buttons, ``/notice`` in the desk, a

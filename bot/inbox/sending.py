@@ -97,10 +97,11 @@ class KeyedSender:
         """Send ``reply`` once under ``key``. ``retry``: whether a failure proven not to have
         delivered is tried again by the caller (the key is released) rather than recorded
         ``failed``; ``prepare``: the reply as it goes out, called only once the claim is
-        this caller's; ``carries``: keys the caller claimed (``claim``) for what this message
-        carries (a batch of pages), made ``sending`` with ``key``. Exceptions other than ``DeliveryError`` propagate: one raised after
-        the request may have left records the send ``unknown`` first; a crash (cancellation)
-        leaves the row as it stands, for ``OutboxStore.interrupted``."""
+        this caller's (if it raises, the key is released); ``carries``: keys the caller
+        claimed (``claim``) for what this message carries (a batch of pages), made
+        ``sending`` with ``key``. Exceptions other than ``DeliveryError`` propagate: one
+        raised after the request may have left records the send ``unknown`` first; a crash
+        (cancellation) leaves the row as it stands, for ``OutboxStore.interrupted``."""
         outbox, db, chat = self._outbox, self._db, reply.chat
         releases = isinstance(adapter, ReleasesSends)
         prior = await db.write(
@@ -108,7 +109,11 @@ class KeyedSender:
         )
         if prior is not None:
             return _recorded(prior)
-        outgoing = prepare(reply)
+        try:
+            outgoing = prepare(reply)
+        except Exception:  # nothing left: forgotten, or the claim would read as under way
+            await db.write(lambda: outbox.release(key))
+            raise
         left = not releases
 
         async def sending() -> None:

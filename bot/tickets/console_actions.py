@@ -7,16 +7,16 @@ sent; a replay of a handled event sends nothing (its keys are recorded).
 The console answers the browser once the transaction committed, so the page shows the change
 at once; the chat message follows from the lane. The changes are the ticket store's writes,
 so they live beside the flow (``tests/unit/test_flow_owns_writes.py``); the tellings are the
-flow's own (``tell_hospital``, ``relay_to_desks``, the cards).
+flow's own, the very methods its chat commands end with (``TicketFlow.tell_claimed``,
+``tell_resolved``, ``tell_reopened``, ``tell_hospital_reopened``, ``Relays.relay_reply``,
+``relay_to_desks``), so a change says the same wherever it was made.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import partial
 
-from bot import texts
 from bot.inbox import Inbox
 from bot.inbox.console import ConsoleEvent, Told
 from bot.infra.gateway import Database
@@ -108,7 +108,7 @@ class ConsoleActions:
 
 class TicketTelling:
     """Handles the ticket kinds of ``ConsoleEvent`` (in the inbox's lane, sends keyed to the
-    event): what the flow's own methods say after the same changes made in chat."""
+    event): the flow's own tellings of the same changes made in chat."""
 
     KINDS = frozenset(
         {
@@ -128,29 +128,22 @@ class TicketTelling:
     async def tell(self, event: ConsoleEvent) -> None:
         flow, db, number = self._flow, self._flow.db, event.number
         ticket = await db.read(lambda: flow.tickets.get(number))
-        engineer = await db.read(lambda: self._registry.get_engineer(event.by))
-        name = engineer.name if engineer else event.by
         told = event.told
-        if told is Told.CLAIMED:
-            await flow.cards.refresh(number)
-            await flow.tell_hospital(ticket, texts.accepted(name, number))
-        elif told is Told.RESOLVED:
-            await flow.tell_hospital(ticket, texts.resolved(number, event.text))
-            await flow.relays.tell_reporters(ticket, texts.resolved(number, event.text))
-            await flow.cards.refresh(number)
-        elif told is Told.REOPENED:
-            await flow.tell_hospital(ticket, texts.reopened(number))
-            await flow.cards.refresh(number)
-        elif told is Told.REPLIED:
-            text = texts.relayed_from_engineer(name, number, event.text)
-            sent = await flow.tell_hospital(ticket, text)
-            if sent is not None and event.target:
-                await db.write(partial(flow.tickets.set_message_ref, event.target, sent))
-        else:  # the hospital's follow-up or 重新打开: the desks hear it
+        if told in (Told.FOLLOWED_UP, Told.HOSPITAL_REOPENED):  # the desks hear the hospital
             hospital = await db.read(lambda: self._registry.get_hospital(ticket.hospital_id))
             hospital_name = hospital.name if hospital else ticket.hospital_id
-            body = event.text
             if told is Told.HOSPITAL_REOPENED:
-                await flow.cards.refresh(number)
-                body = f"重新打开：{event.text or '问题仍未解决'}"
-            await flow.relay_to_desks(ticket, hospital_name, event.author, body)
+                await flow.tell_hospital_reopened(ticket, hospital_name, event.author, event.text)
+            else:
+                await flow.relay_to_desks(ticket, hospital_name, event.author, event.text)
+            return
+        engineer = await db.read(lambda: self._registry.get_engineer(event.by))
+        name = engineer.name if engineer else event.by
+        if told is Told.CLAIMED:
+            await flow.tell_claimed(ticket, name)
+        elif told is Told.RESOLVED:
+            await flow.tell_resolved(ticket, event.text)
+        elif told is Told.REOPENED:
+            await flow.tell_reopened(ticket)
+        elif told is Told.REPLIED:
+            await flow.relays.relay_reply(ticket, name, event.text, event.target or None)

@@ -233,8 +233,7 @@ class TicketFlow:
                 raise
             # a replay of this very claim (a crash came before the hospital was told): finish it
             ticket = await self.db.read(lambda: self.tickets.get(number))
-        await self.cards.refresh(ticket.number)
-        await self.tell_hospital(ticket, texts.accepted(engineer.name, ticket.number))
+        await self.tell_claimed(ticket, engineer.name)
         return ticket
 
     async def resolve(self, number: str, engineer: Engineer, resolution: str) -> Ticket:
@@ -251,18 +250,43 @@ class TicketFlow:
             if done.resolution != resolution.strip():
                 raise
             ticket = done  # a replay of this very /resolve: finish telling the hospital
-        await self.tell_hospital(ticket, texts.resolved(ticket.number, resolution))
-        await self.relays.tell_reporters(ticket, texts.resolved(ticket.number, resolution))
-        await self.cards.refresh(ticket.number)
+        await self.tell_resolved(ticket, resolution)
         return ticket
 
     async def reopen(self, number: str, engineer: Engineer, reason: str) -> Ticket:
         ticket = await self.db.write(
             lambda: self.tickets.reopen(number, engineer.id, reason or "重新打开")
         )
+        await self.tell_reopened(ticket)
+        return ticket
+
+    # What each change makes known, wherever it was made: the chat's command above, or the
+    # console's inbox event (``bot.tickets.console_actions.TicketTelling``) after the same
+    # change was committed with it.
+
+    async def tell_claimed(self, ticket: Ticket, engineer_name: str) -> None:
+        """The cards show who took it; the hospital hears it."""
+        await self.cards.refresh(ticket.number)
+        await self.tell_hospital(ticket, texts.accepted(engineer_name, ticket.number))
+
+    async def tell_resolved(self, ticket: Ticket, resolution: str) -> None:
+        """The hospital and everyone who joined the incident hear how; the cards show it."""
+        told = texts.resolved(ticket.number, resolution)
+        await self.tell_hospital(ticket, told)
+        await self.relays.tell_reporters(ticket, told)
+        await self.cards.refresh(ticket.number)
+
+    async def tell_reopened(self, ticket: Ticket) -> None:
         await self.tell_hospital(ticket, texts.reopened(ticket.number))
         await self.cards.refresh(ticket.number)
-        return ticket
+
+    async def tell_hospital_reopened(
+        self, ticket: Ticket, hospital_name: str, author_name: str, reason: str
+    ) -> None:
+        """The hospital reopened it: the cards show it, the desks hear why."""
+        await self.cards.refresh(ticket.number)
+        body = f"重新打开：{reason or '问题仍未解决'}"
+        await self.relay_to_desks(ticket, hospital_name, author_name, body)
 
     async def assign(self, number: str, target: Engineer, by: Engineer) -> Ticket:
         ticket = await self.db.write(lambda: self.tickets.assign(number, target.id, by.id))
@@ -340,10 +364,7 @@ class TicketFlow:
         reopened = await self.db.write(
             lambda: self.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
         )
-        await self.cards.refresh(reopened.number)
-        await self.relay_to_desks(
-            reopened, hospital.name, author_name, f"重新打开：{reason or '问题仍未解决'}"
-        )
+        await self.tell_hospital_reopened(reopened, hospital.name, author_name, reason)
         return reopened
 
     async def hospital_close(self, ticket: Ticket, author: Actor) -> Ticket:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Button, ChatRef, MessageRef, Reply
 from bot import texts
 from bot.desk.posting import DeskCards
+from bot.inbox.scope import handling_here
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
@@ -91,8 +92,15 @@ class Relays:
                 return kept.id
 
         kept = await self.db.write(record)
+        return await self.relay_reply(ticket, engineer.name, text, kept)
+
+    async def relay_reply(
+        self, ticket: Ticket, engineer_name: str, text: str, kept: int | None
+    ) -> MessageRef | None:
+        """Relay an engineer's message already kept on the ticket (row ``kept``; None: kept
+        by an earlier attempt) into the hospital's thread, and note where it went."""
         sent = await self.tell_hospital(
-            ticket, texts.relayed_from_engineer(engineer.name, ticket.number, text)
+            ticket, texts.relayed_from_engineer(engineer_name, ticket.number, text)
         )
         if sent is not None and kept is not None:
             await self.db.write(lambda: self.tickets.set_message_ref(kept, sent))
@@ -107,8 +115,14 @@ class Relays:
         claimed the ticket (a P1 too: its card or digest already shows it, and in a P1 storm
         the people repeating their question in its thread took the slots the next P1s waited
         for): the message is on the ticket (console, ``/ticket``), and the desk's budget stays
-        free for urgent tickets. Once someone has claimed it, every follow-up is relayed."""
+        free for urgent tickets. Once someone has claimed it, every follow-up is relayed.
+
+        Within an inbox event each desk takes its own place in the event's keyed sends, sent
+        or skipped: a retry of the event, when a desk's room has changed, then finds each
+        desk's send under its key (a skipped desk is told then), never another desk's."""
+        handling = handling_here()
         for desk in self.settings.desk_chats:
+            key = handling.next_key() if handling is not None else None
             if ticket.status == "new" and not self.desk.has_room(desk):
                 log.info(
                     "desk %s saturated: #%s's follow-up kept on it", desk.chat_id, ticket.number
@@ -122,7 +136,8 @@ class Relays:
                         hospital_name, author_name, ticket.number, body
                     ),
                     reply_to=card.message_id if card else None,
-                )
+                ),
+                key=key,
             )
             if sent is not None:
                 await self.db.write(partial(self.link, sent, ticket.number, Side.DESK))

@@ -22,6 +22,7 @@ from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlmodel import SQLModel
 
 from bot.infra.db import make_engine
+from bot.infra.gateway import Database
 from bot.migrations import schema_metadata
 from bot.registry import RegistryStore
 from bot.tickets import Ticket, TicketStore
@@ -128,6 +129,14 @@ def make_db(db_url: str) -> Iterator[Callable[..., Engine]]:
 @pytest.fixture
 def engine(make_db: Callable[..., Engine]) -> Engine:
     return make_db()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Database]:
+    """The database gateway over ``engine`` (closed after the test)."""
+    gateway = Database(engine)
+    yield gateway
+    gateway.close()
 
 
 @pytest.fixture

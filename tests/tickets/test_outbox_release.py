@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Engine, event
@@ -19,6 +19,7 @@ from adapters.base import ChatRef, MessageRef, Reply
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.inbox import OutboxState, OutboxStore
 from bot.inbox.models import OutboxMessage
+from bot.inbox.sending import KeyedSender, Outcome
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from tests.contract.core import RecordingCore
@@ -37,13 +38,6 @@ async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(token=TOKEN) as fake:
         fake.add_chat(GROUP, title="门诊信息科")
         yield fake
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Database]:
-    gateway = Database(engine)
-    yield gateway
-    gateway.close()
 
 
 @contextlib.asynccontextmanager
@@ -224,3 +218,33 @@ def test_a_message_and_the_keys_it_carries_become_sending_together_or_not_at_all
     assert [mine.get(k).state for k in ("msg", "page-1")] == ["queued", "queued"]  # type: ignore[union-attr]
     assert mine.mark_sending(["msg", "page-1"])
     assert [mine.get(k).state for k in ("msg", "page-1")] == ["sending", "sending"]  # type: ignore[union-attr]
+
+
+class _Recording:
+    """An adapter that sends at once (no limiter): its sends are ``sending`` from the claim."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, reply: Reply) -> MessageRef:
+        self.sent.append(reply.text)
+        return MessageRef(reply.chat.platform, reply.chat.chat_id, str(len(self.sent)))
+
+
+async def test_a_send_whose_preparation_fails_is_released_not_left_sending(
+    engine: Engine, db: Database
+) -> None:
+    """Nothing reached the platform: the key is forgotten, so the event's retry sends it (a
+    ``sending`` row of a live worker would read as another worker's send until a restart,
+    then as ``unknown``, and the message would never go)."""
+    outbox, adapter = OutboxStore(engine), _Recording()
+    sender = KeyedSender(db, outbox)
+
+    def broken(reply: Reply) -> Reply:
+        raise ValueError("the gate failed")
+
+    with pytest.raises(ValueError):
+        await sender.send(adapter, Reply(chat=CHAT, text="您好"), KEY, prepare=broken)
+    assert await db.read(lambda: outbox.get(KEY)) is None and adapter.sent == []
+    again = await sender.send(adapter, Reply(chat=CHAT, text="您好"), KEY)
+    assert again.outcome is Outcome.SENT and adapter.sent == ["您好"]

@@ -145,6 +145,18 @@ async def cursor(worker: Worker, chat: str = "h001") -> int:
     return (await worker.adapter.changes(chat, 0, "")).seq
 
 
+async def waiting(adapter: WebAdapter) -> None:
+    """Until a long poll waits on ``adapter`` (its watch runs only then): what another worker
+    sends next must wake it, not be found by the poll's first read (a fixed sleep proves
+    neither under load)."""
+
+    async def watching() -> None:
+        while not adapter.wakeups.watching:
+            await asyncio.sleep(WATCH)
+
+    await asyncio.wait_for(watching(), 30)
+
+
 async def test_a_message_sent_on_one_worker_wakes_a_long_poll_on_another(
     workers: Workers,
 ) -> None:
@@ -153,7 +165,7 @@ async def test_a_message_sent_on_one_worker_wakes_a_long_poll_on_another(
     seen = await cursor(a)
     # an hour-long poll on A that returns with B's message was woken by it, not its timeout
     poll = asyncio.create_task(a.adapter.changes("h001", seen, NURSE.user_id, wait=3600))
-    await asyncio.sleep(0.05)
+    await waiting(a.adapter)
     assert not poll.done()
     sent = await b.adapter.send(bot_says("h001", "【医保结算】\n1. 重新上传明细", BUTTONS))
     found = await asyncio.wait_for(poll, 30)
@@ -210,7 +222,7 @@ async def test_an_edit_on_one_worker_shows_on_another_in_its_place(workers: Work
     await b.adapter.send(bot_says("h001", "第二条"))
     seen = await cursor(a)
     poll = asyncio.create_task(a.adapter.changes("h001", seen, "", wait=3600))
-    await asyncio.sleep(0.05)
+    await waiting(a.adapter)
     await b.adapter.edit(first, bot_says("h001", "请选择\n\n✅ 已解决"))
     [msg] = (await asyncio.wait_for(poll, 30)).messages
     assert msg["id"] == first.message_id and msg["text"].endswith("✅ 已解决")
@@ -318,7 +330,8 @@ async def test_two_consoles_on_one_database_share_the_playground(web: WebEnv) ->
         poll = asyncio.create_task(
             link.get(f"{API}/h001/messages", params={"after": chat.after, "wait": 60})
         )
-        await asyncio.sleep(0.1)
+        assert isinstance(web.console.chat_api, WebAdapter)
+        await waiting(web.console.chat_api)
         assert not poll.done()
         sent = await b.send(bot_says("h001", "工程师已接单：工单 #2026-000001", BUTTONS))
         r = await asyncio.wait_for(poll, 30)
