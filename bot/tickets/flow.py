@@ -39,7 +39,7 @@ from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
 from bot.tickets.links import LinkStore, Side
-from bot.tickets.models import Status, Ticket
+from bot.tickets.models import EventKind, Status, Ticket
 from bot.tickets.opening import (
     DirectTicket,
     IncidentReport,
@@ -56,6 +56,17 @@ if TYPE_CHECKING:
     from bot.broadcasts import Broadcasts
     from bot.sla.watch import SlaWatch
     from bot.tickets.services import BotSettings, DeskNotifier
+
+
+#: Audit events that change a ticket's state (a reopening is a replay's only when it is the
+#: last of these).
+_STATE_CHANGES = (
+    EventKind.ACCEPTED,
+    EventKind.STATUS_CHANGED,
+    EventKind.RESOLVED,
+    EventKind.CLOSED,
+    EventKind.REOPENED,
+)
 
 
 class TicketFlow:
@@ -254,11 +265,30 @@ class TicketFlow:
         return ticket
 
     async def reopen(self, number: str, engineer: Engineer, reason: str) -> Ticket:
-        ticket = await self.db.write(
-            lambda: self.tickets.reopen(number, engineer.id, reason or "重新打开")
-        )
+        why = reason or "重新打开"
+        try:
+            ticket = await self.db.write(lambda: self.tickets.reopen(number, engineer.id, why))
+        except InvalidTransition:
+            replayed = await self._replayed_reopen(number, why)
+            if replayed is None:
+                raise
+            ticket = replayed  # a replay of this very reopen: finish telling the hospital
         await self.tell_reopened(ticket)
         return ticket
+
+    async def _replayed_reopen(self, number: str, reason: str) -> Ticket | None:
+        """The ticket, when the event being replayed already reopened it (its last change of
+        state is a reopening with this reason: a crash came before anyone was told); else
+        None, and the refusal stands."""
+        if not replaying():
+            return None
+        events = await self.db.read(lambda: self.tickets.events(number))
+        changes = [e for e in events if e.kind in _STATE_CHANGES]
+        if not changes or changes[-1].kind != EventKind.REOPENED:
+            return None
+        if (changes[-1].text or "") != reason.strip():
+            return None
+        return await self.db.read(lambda: self.tickets.get(number))
 
     # What each change makes known, wherever it was made: the chat's command above, or the
     # console's inbox event (``bot.tickets.console_actions.TicketTelling``) after the same
@@ -361,9 +391,14 @@ class TicketFlow:
         self, ticket: Ticket, hospital: Hospital, author: Actor, author_name: str, reason: str
     ) -> Ticket:
         """The hospital says a resolved ticket is not solved: back to its engineer, who is told."""
-        reopened = await self.db.write(
-            lambda: self.tickets.reopen(ticket.number, author, reason or "医院反馈问题仍未解决")
-        )
+        why = reason or "医院反馈问题仍未解决"
+        try:
+            reopened = await self.db.write(lambda: self.tickets.reopen(ticket.number, author, why))
+        except InvalidTransition:
+            replayed = await self._replayed_reopen(ticket.number, why)
+            if replayed is None:
+                raise
+            reopened = replayed  # a replay of this very reopen: finish telling the desks
         await self.tell_hospital_reopened(reopened, hospital.name, author_name, reason)
         return reopened
 

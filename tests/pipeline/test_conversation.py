@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.inbox.scope import Handling, current
+from bot.tickets.store import InvalidTransition
 from tests.linked import until_linked
 from tests.once import seeded_index_dir
 from tests.testbot import (
@@ -196,3 +198,43 @@ async def test_two_engineers_claim_at_once_one_wins(bot: TestBot) -> None:
     assert any("已接单" in a for a in answers) and any("已被" in a for a in answers)
     await bot.reply(chat=H1_CHAT, where=lambda s: "已受理" in s.text)
     assert len([s for s in bot.said_in(H1_CHAT) if "已受理" in s.text]) == 1
+
+
+async def test_a_replayed_reopen_finishes_telling_instead_of_failing(bot: TestBot) -> None:
+    """A crash after /reopen changed the ticket and before the hospital was told: the replay
+    of that event tells it (once), where the store alone would refuse a second reopening."""
+    await bot.say("yb结算报2304，总额和明细对不上", user=NURSE, chat=H1_CHAT)
+    answer = await bot.reply(chat=H1_CHAT)
+    await bot.press(answer, "没解决，转工程师", user=NURSE)
+    number = ticket_number((await bot.reply(chat=H1_CHAT, where=lambda s: "工单" in s.text)).text)
+    card = await bot.reply(chat=DESK)
+    await bot.press(card, "接单", user=WANG)
+    await bot.say(f"/resolve {number} 重新对账后恢复", user=WANG, chat=DESK)
+    await bot.reply(chat=H1_CHAT, where=lambda s: "处理完成" in s.text)
+    services = bot.app.services
+    engineer = await services.db.read(lambda: services.registry.get_engineer("e01"))
+    assert engineer is not None
+    flow, key = services.ticket_flow, "telegram:test-reopen"
+
+    def told() -> list[str]:
+        return [s.text for s in bot.said_in(H1_CHAT) if "已重新打开" in s.text]
+
+    token = current.set(Handling(key, task=asyncio.current_task()))
+    try:  # the first handling changed the ticket; the crash stopped it before telling
+        await services.db.write(lambda: services.tickets.reopen(number, "e01", "仍报2304"))
+    finally:
+        current.reset(token)
+    assert told() == []
+    replays = []
+    for _ in range(2):  # a second replay (another crash) sends nothing more
+        token = current.set(Handling(key, replay=True, task=asyncio.current_task()))
+        try:
+            replays.append(await flow.reopen(number, engineer, "仍报2304"))
+        finally:
+            current.reset(token)
+    reopened, again = replays
+    assert reopened.status == again.status == "in_progress"
+    assert told() == [f"工单 #{number} 已重新打开，工程师会继续跟进。"]
+    # a different reopening is still refused (only the replayed one is finished)
+    with pytest.raises(InvalidTransition):
+        await flow.reopen(number, engineer, "另一个原因")
