@@ -94,11 +94,12 @@ async def test_a_chat_screenshot_is_kept_with_its_ticket(web: WebEnv) -> None:
     )  # fmt: skip
     # a log sent later in the ticket's thread (a reply to the bot's ticket notice) joins it
     assert app.web_chat is not None
-    [notice] = [
+    # the ticket notice (a P1's paging outcome, naming the ticket too, may follow it)
+    notice = next(
         m
         for m in (await app.web_chat.changes("h001", 0, "")).messages
         if ticket.number in m["text"]
-    ]
+    )
     log = Attachment("document", "BQADBAAD-log", "his_client.log", "text/plain", 1_200)
     follow_up = IncomingMessage(
         ChatRef("web", "h001"), "m2", Sender("u1", "护士小张"), "这是客户端日志",
