@@ -37,6 +37,7 @@ from bot.broadcasts.transport import Pacer, Transport
 from bot.inbox.sending import KeyedSender, Outcome, SendResult
 from bot.infra.clock import as_utc
 from bot.infra.gateway import Database
+from bot.infra.scheduling import drain
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +131,7 @@ class Broadcaster:
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self.settings.drain_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await drain(task, self.settings.drain_seconds)
 
     def wake(self) -> None:
         self._wake.set()

@@ -141,7 +141,7 @@ class FollowUps:
         """The person's ticket is still open: their message joins it (linked to the ticket in
         the same transaction, so a replay adds it once) and they are told where it is."""
         ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
-        await self.flow.hospital_follow_up(
+        await self.flow.relays.hospital_follow_up(
             ticket, hospital, said.author(hospital), said.name, said.text, ref
         )
         await self._tell(said, texts.already_registered(ticket.number))

@@ -128,7 +128,7 @@ class Group:
             author = Actor.hospital_user(
                 hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
             )
-            await self.flow.hospital_follow_up(
+            await self.flow.relays.hospital_follow_up(
                 ticket, hospital, author, msg.sender.display_name, body, msg.ref
             )
             return True

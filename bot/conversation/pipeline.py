@@ -238,7 +238,7 @@ class Pipeline:
             body += "\n" + "\n".join(
                 f"[{a.kind}: {a.file_name or a.file_id}]" for a in msg.attachments
             )
-        await self.flow.hospital_follow_up(
+        await self.flow.relays.hospital_follow_up(
             ticket, hospital, author, msg.sender.display_name, body, msg.ref
         )
         await self._keep_attachments(msg, ticket)

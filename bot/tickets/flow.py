@@ -374,19 +374,6 @@ class TicketFlow:
 
     # -- hospitals ---------------------------------------------------------------------------
 
-    async def hospital_follow_up(
-        self,
-        ticket: Ticket,
-        hospital: Hospital,
-        author: Actor,
-        author_name: str,
-        body: str,
-        ref: MessageRef | None = None,
-    ) -> None:
-        """A hospital user adds to their ticket: kept on it and relayed to the engineers
-        (``body`` already redacted)."""
-        await self.relays.hospital_follow_up(ticket, hospital, author, author_name, body, ref)
-
     async def hospital_reopen(
         self, ticket: Ticket, hospital: Hospital, author: Actor, author_name: str, reason: str
     ) -> Ticket:

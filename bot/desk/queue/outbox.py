@@ -37,6 +37,7 @@ from bot.desk.queue.store import DigestStore, cards_of_unknown_outcome
 from bot.infra.clock import Clock
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
+from bot.infra.scheduling import drain
 from bot.tickets.models import URGENT, Ticket
 from bot.tickets.store import TicketStore
 
@@ -348,14 +349,7 @@ class CardOutbox:
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), drain_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await drain(task, drain_seconds)
 
     async def _run(self) -> None:
         while not self._stopping:
