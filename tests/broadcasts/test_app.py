@@ -34,6 +34,9 @@ dir = "{REPO / "kb"}"
 [telegram]
 engineers_chat = {DESK}
 poll_timeout = 1
+# roomy group pacing: the flow is tested here, not Telegram's 20 a minute
+group_per_minute = 600
+group_burst = 20
 [broadcast]
 quiet_hours = ""
 [[hospitals]]

@@ -54,6 +54,8 @@ client_secret_env = "DT_{n.upper()}_SECRET"
 [telegram]
 engineers_chat = {DESK}
 poll_timeout = 1
+group_per_minute = 600
+group_burst = 20
 base_url = "{tg.base_url}"
 base_file_url = "{tg.base_file_url}"
 """

@@ -32,7 +32,9 @@ from tests.testbot import (
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
 TOKEN = "123456:TEST-token"
-CONFIG = two_hospitals_config("poll_timeout = 1")
+# Roomy group pacing: these tests are about the flow, not Telegram's 20-a-minute (which spaces a
+# group's fourth message 3 s after its first); the pacing tests set their own budgets.
+CONFIG = two_hospitals_config("poll_timeout = 1\ngroup_per_minute = 600\ngroup_burst = 20")
 
 
 @pytest.fixture(scope="module")
@@ -382,10 +384,19 @@ async def test_talk_between_people_gets_no_answer_and_no_ticket(bot: App, tg: Fa
 
 
 async def test_a_p1_storm_on_a_telegram_desk_is_shown_at_once_in_one_urgent_digest(
-    bot: App, tg: FakeTelegram
+    settings: Settings, tg: FakeTelegram
 ) -> None:
     """The Telegram adapter declares its groups' budget (20 a minute, a burst of 3): six P1s
     at once go into the desk's next slot as ONE urgent digest, not six cards queueing."""
+    shipped = dataclasses.replace(settings.telegram, group_per_minute=20, group_burst=3)
+    bot = await start_bot(dataclasses.replace(settings, telegram=shipped), tg)
+    try:
+        await _p1_storm_is_one_digest(bot, tg)
+    finally:
+        await bot.stop()
+
+
+async def _p1_storm_is_one_digest(bot: App, tg: FakeTelegram) -> None:
     numbers = [
         bot.services.tickets.open_ticket(
             hospital_id="h001", reporter_platform="telegram", reporter_user_id=str(NURSE),

@@ -40,6 +40,9 @@ enabled = false
 [wecom]
 desk_tenant = "vendor"
 engineers_group = "{DESK}"
+# roomy pacing: the flow is tested here, not WeCom's 20 a minute (the storm test sets its own)
+chat_per_minute = 600
+chat_burst = 20
 [[wecom.tenants]]
 name = "h001"
 bot_id_env = "HISBOT_WC_H001_BOT"
@@ -392,11 +395,20 @@ async def test_a_restarted_bot_answers_a_redelivered_callback_not_again(
 
 
 async def test_a_p1_storm_on_a_wecom_desk_is_shown_at_once_in_one_urgent_digest(
-    bot: App, wc: FakeWeCom
+    settings: Settings, wc: FakeWeCom
 ) -> None:
     """WeCom declares its per-chat budget (``[wecom] chat_per_minute``, ``chat_burst``), so
     the desk queue paces a WeCom desk by it: six P1s at once — more than the burst — are
     listed in ONE urgent digest instead of six cards queueing in the adapter's pacer."""
+    shipped = dataclasses.replace(settings.wecom, chat_per_minute=20, chat_burst=3)
+    bot = await start_bot(dataclasses.replace(settings, wecom=shipped))
+    try:
+        await _p1_storm_is_one_digest(bot, wc)
+    finally:
+        await bot.stop()
+
+
+async def _p1_storm_is_one_digest(bot: App, wc: FakeWeCom) -> None:
     numbers = [
         bot.services.tickets.open_ticket(
             hospital_id="h001", reporter_platform="wecom", reporter_user_id=NURSE,

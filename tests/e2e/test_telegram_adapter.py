@@ -586,7 +586,10 @@ async def test_polling_asks_again_for_what_the_core_could_not_store() -> None:
 
 async def test_a_send_whose_answer_is_lost_is_not_sent_again() -> None:
     """Telegram took the message but the answer never came: re-sending would post it twice."""
-    async with FakeTelegram(token=TOKEN) as tg, running(tg, network_retries=3) as (adapter, _):
+    async with (
+        FakeTelegram(token=TOKEN) as tg,
+        running(tg, network_retries=3, group_per_minute=600) as (adapter, _),
+    ):
         tg.add_chat(GROUP)
         tg.lose_answer_next("sendMessage")
         with pytest.raises(DeliveryError) as caught:
