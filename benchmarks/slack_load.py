@@ -112,7 +112,7 @@ def user_id(channel: int, k: int) -> str:
 
 
 async def bot_child(args: argparse.Namespace) -> None:
-    from adapters.slack import SlackAdapter
+    from adapters.slack.adapter import SlackAdapter
     from bot.app import build_app
     from bot.infra.config import Secrets, load_settings
     from bot.infra.db import make_engine

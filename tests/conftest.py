@@ -26,6 +26,9 @@ from kb_index.index import SearchIndex
 from kb_index.text import normalise
 from tests.once import built_once
 
+#: ``db_url``, ``make_db`` (SQLite and PostgreSQL test databases) for every test module
+pytest_plugins = ["tests.databases"]
+
 REPO = Path(__file__).resolve().parent.parent
 # Hub downloads are never allowed in tests: every model is a local folder or inside a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -2,20 +2,7 @@
 
 Translates Bot API updates into ``adapters.base`` objects and ``Reply`` objects into Bot API
 calls; never imports the core (``bot/``, ``intents/``, ``kb_index/``).
+
+The package imports nothing itself: ``bot.infra.config`` reads ``settings`` without loading
+the platform library.
 """
-
-from .adapter import ALLOWED_UPDATES, TelegramAdapter
-from .messages import render, render_parts
-from .settings import TelegramSettings
-from .updates import to_button_press, to_chat_event, to_incoming
-
-__all__ = [
-    "ALLOWED_UPDATES",
-    "TelegramAdapter",
-    "TelegramSettings",
-    "render",
-    "render_parts",
-    "to_button_press",
-    "to_chat_event",
-    "to_incoming",
-]

@@ -30,11 +30,10 @@ from tests.broadcasts.conftest import (
     settle,
 )
 from tests.broadcasts.test_outbox import created_and_confirmed
-from tests.tickets.conftest import db_url, make_db  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def engine(make_db: Callable[..., Engine]) -> Engine:  # noqa: F811
+def engine(make_db: Callable[..., Engine]) -> Engine:
     """SQLite, and PostgreSQL when ``HISBOT_TEST_PG_URL`` names one (the owed alerts are
     keyed under a row lock)."""
     return make_db()

@@ -1,7 +1,6 @@
 """Broadcasts through the real ``SlackAdapter`` (slack-bolt, HTTP mode) against the fake Slack
 on 127.0.0.1: every channel once, a channel the bot was removed from fails with Slack's reason,
-and a 已知悉 press (block_actions) is recorded. Skipped while ``tests/fakes/slack_api.py`` or
-the Slack adapter is missing."""
+and a 已知悉 press (block_actions) is recorded."""
 
 from __future__ import annotations
 
@@ -14,6 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from adapters.base import CoreHandlers
+from adapters.slack.adapter import SlackAdapter
+from adapters.slack.settings import SlackSettings
 from bot.broadcasts import (
     AdapterTransport,
     Broadcasts,
@@ -31,9 +32,7 @@ from tests.broadcasts.conftest import (
     patch_draft,
     pressed,
 )
-
-slack_api = pytest.importorskip("tests.fakes.slack_api", reason="the Slack fake is not there yet")
-slack_adapter = pytest.importorskip("adapters.slack", reason="the Slack adapter is not there yet")
+from tests.fakes.slack_api import FakeSlack
 
 CHANNELS = ["C0SW00001", "C0SW00002", "C0SW00003", "C0SW00004"]
 NURSE = "U0NURSE01"
@@ -44,7 +43,7 @@ async def slack(registry: RegistryStore) -> AsyncIterator[Any]:
     for i, channel in enumerate(CHANNELS, 1):
         registry.add_hospital(f"s{i:02d}", f"西南医院{i}", "西南", "5.2.1", ["门诊"])
         registry.add_chat("slack", channel, f"s{i:02d}")
-    async with slack_api.FakeSlack() as fake:
+    async with FakeSlack() as fake:
         for channel in CHANNELS:
             fake.add_channel(channel)
         fake.add_user(NURSE, name="zhang.hs", real_name="张护士", display_name="护士小张")
@@ -54,7 +53,7 @@ async def slack(registry: RegistryStore) -> AsyncIterator[Any]:
 async def test_a_notice_to_slack_channels(
     engine: Engine, registry: RegistryStore, clock: FakeClock, slack: Any
 ) -> None:
-    settings = slack_adapter.SlackSettings(
+    settings = SlackSettings(
         mode="http",
         api_base_url=slack.api_url,
         http_port=0,
@@ -62,7 +61,7 @@ async def test_a_notice_to_slack_channels(
         network_backoff=0.01,
         stop_timeout=3.0,
     )
-    adapter = slack_adapter.SlackAdapter(
+    adapter = SlackAdapter(
         slack.bot_token,
         settings,
         signing_secret=slack.signing_secret,

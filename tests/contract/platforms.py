@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 from adapters.base import ButtonPress, ChatRef, MessageRef
-from adapters.slack import SlackAdapter, SlackSettings
-from adapters.telegram import TelegramAdapter, TelegramSettings
+from adapters.slack.adapter import SlackAdapter
+from adapters.slack.settings import SlackSettings
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.settings import TelegramSettings
 from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.convert import card_text, message_id_for
 from adapters.wecom.settings import TenantCredentials, WeComSettings

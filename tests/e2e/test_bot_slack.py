@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from adapters.base import IncomingMessage
-from adapters.slack import SlackAdapter
+from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
 from bot.conversation.exchanges import Exchange

@@ -21,10 +21,11 @@ from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
+from tests.databases import pg_base_url
 from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.once import seeded_index_dir
-from tests.tickets.conftest import FakeClock, _pg_base_url
+from tests.tickets.conftest import FakeClock
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
 
@@ -35,7 +36,7 @@ DESK_LEASE = "desk:telegram:-1009000"
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh schema in the test PostgreSQL (skipped without one)."""
-    base = _pg_base_url()
+    base = pg_base_url()
     schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base, poolclass=NullPool)
     with admin.begin() as conn:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from adapters.slack import SlackAdapter
+from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
 from bot.duty import Post

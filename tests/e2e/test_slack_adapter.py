@@ -33,8 +33,8 @@ from adapters.base import (
     Reply,
     Sender,
 )
-from adapters.slack import SlackAdapter, SlackSettings
-from adapters.slack.adapter import COMMAND_USAGE
+from adapters.slack.adapter import COMMAND_USAGE, SlackAdapter
+from adapters.slack.settings import SlackSettings
 
 USAGE = COMMAND_USAGE.format(command="/hisbot")
 

@@ -27,7 +27,7 @@ from adapters.base import (
     IncomingMessage,
     Reply,
 )
-from adapters.slack import SlackAdapter
+from adapters.slack.adapter import SlackAdapter
 from bot.inbox import Inbox, InboxStore
 from bot.infra.gateway import Database
 from tests.e2e.test_slack_adapter import (
@@ -41,7 +41,6 @@ from tests.e2e.test_slack_adapter import (
     url,
 )
 from tests.fakes.slack_api import FakeSlack
-from tests.tickets.conftest import db_url, make_db  # noqa: F401  (fixtures: SQLite, PostgreSQL)
 
 Handled = list[tuple[str, str]]
 
@@ -122,7 +121,7 @@ async def settled(inboxes: list[Inbox], slack: FakeSlack, deliveries: int) -> No
 
 
 async def test_retries_twins_and_replays_sent_to_another_worker_are_handled_once(
-    make_db: Callable[..., Engine],  # noqa: F811
+    make_db: Callable[..., Engine],
 ) -> None:
     pipeline = Pipeline()
     async with (
@@ -179,7 +178,7 @@ async def test_retries_twins_and_replays_sent_to_another_worker_are_handled_once
 
 
 async def test_each_removal_of_the_bot_is_its_own_event(
-    make_db: Callable[..., Engine],  # noqa: F811
+    make_db: Callable[..., Engine],
 ) -> None:
     """Removed, re-added, removed again: the second removal is not taken for a redelivery of
     the first (the inbox keys a chat event by its event id, not by what it says)."""

@@ -36,8 +36,9 @@ from adapters.base import (
     Reply,
     Sender,
 )
-from adapters.telegram import TelegramAdapter, TelegramSettings
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.messages import TRUNCATED_MARKER, render, render_parts
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import to_chat_event, to_incoming
 from adapters.telegram.utf16 import utf16_len
 from bot.inbox.codec import event_key

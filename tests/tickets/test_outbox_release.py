@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from adapters.base import ChatRef, MessageRef, Reply
-from adapters.telegram import TelegramAdapter, TelegramSettings
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.settings import TelegramSettings
 from bot.inbox import OutboxState, OutboxStore
 from bot.inbox.models import OutboxMessage
 from bot.inbox.sending import KeyedSender, Outcome

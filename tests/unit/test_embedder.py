@@ -23,6 +23,9 @@ from kb_index.embedder import (
 )
 from kb_index.settings import EmbeddingSettings
 
+# one worker loads torch and the model for all of these (``--dist loadgroup``), not each worker
+pytestmark = pytest.mark.xdist_group("sentence-transformers")
+
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:

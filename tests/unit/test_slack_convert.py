@@ -24,7 +24,6 @@ from adapters.base import (
     Reply,
     Sender,
 )
-from adapters.slack import SlackSettings
 from adapters.slack.blocks import (
     MAX_SECTION_TEXT,
     TRUNCATED_MARKER,
@@ -42,6 +41,7 @@ from adapters.slack.events import (
 )
 from adapters.slack.ids import ACTION_PREFIX, command_message_id, command_user, ts_to_datetime
 from adapters.slack.mrkdwn import decode_text, escape
+from adapters.slack.settings import SlackSettings
 from bot.infra.config import ConfigError, load_settings
 
 BOT = "U0BOT1234"

@@ -24,7 +24,6 @@ from bot.inbox.store import InboxStore
 from bot.infra.config import Secrets, Settings
 from bot.infra.db import make_engine
 from bot.web.auth import ConsoleStore
-from tests.tickets.conftest import db_url  # noqa: F401  (fixture)
 from tests.web.conftest import PASSWORD, csrf_of, web_settings
 from tests.web.test_service_chat import DESK, HOSPITAL, Recorder, claimed_group_ticket
 
@@ -55,7 +54,7 @@ def settings(tmp_path: Path, index_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def both_databases(settings: Settings, db_url: str) -> Settings:  # noqa: F811
+def both_databases(settings: Settings, db_url: str) -> Settings:
     """The settings on SQLite and, with ``HISBOT_TEST_PG_URL``, on a fresh PostgreSQL schema
     (the change and its event are one transaction there too)."""
     return dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, url=db_url))

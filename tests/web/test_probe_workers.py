@@ -20,14 +20,14 @@ from bot.web.app import create_console
 from bot.web.auth import ConsoleStore
 from bot.web.models import LoginCount, WebAudit
 from bot.web.probes import PROBE_WINDOW, ProbeAudit
-from tests.tickets.conftest import FakeClock, db_url, make_db  # noqa: F401  (fixtures)
+from tests.tickets.conftest import FakeClock
 from tests.web.conftest import WebEnv
 
 LINK = "hospital:h001#7"
 
 
 @pytest.fixture
-def storage_url(db_url: str) -> str:  # noqa: F811
+def storage_url(db_url: str) -> str:
     """The console's database: every test here runs on SQLite and on PostgreSQL."""
     return db_url
 
@@ -43,7 +43,7 @@ def worker(engine: Engine, clock: FakeClock) -> ProbeAudit:
 
 
 def test_probes_alternating_between_workers_write_one_row_per_milestone(
-    make_db: Callable[..., Engine],  # noqa: F811
+    make_db: Callable[..., Engine],
 ) -> None:
     clock = FakeClock()
     a, b = worker(make_db(), clock), worker(make_db(create=False), clock)
@@ -67,7 +67,7 @@ def test_probes_alternating_between_workers_write_one_row_per_milestone(
 
 
 def test_probes_racing_from_threads_never_share_a_count(
-    make_db: Callable[..., Engine],  # noqa: F811
+    make_db: Callable[..., Engine],
 ) -> None:
     clock = FakeClock()
     workers = [worker(make_db(), clock)] + [worker(make_db(create=False), clock) for _ in range(3)]

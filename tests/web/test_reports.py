@@ -24,7 +24,7 @@ from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from bot.web.reports import Report, build_report, median, nearest_rank, period
 from bot.web.settings import ServiceTargets
-from tests.tickets.conftest import FakeClock, db_url  # noqa: F401  (db_url: a fixture)
+from tests.tickets.conftest import FakeClock
 from tests.web.conftest import WebEnv
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -129,7 +129,7 @@ class World:
 
 
 @pytest.fixture
-def world(db_url: str) -> Iterator[World]:  # noqa: F811
+def world(db_url: str) -> Iterator[World]:
     engine = make_engine(db_url)
     registry = RegistryStore(engine)
     registry.add_engineer("e01", "王工", ["engineer", "lead"])

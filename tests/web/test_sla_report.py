@@ -18,7 +18,6 @@ from bot.sla.settings import SlaSettings
 from bot.sla.worktime import WorkTime
 from bot.web.settings import ServiceTargets
 from bot.web.sla_report import SlaRow, SlaTally
-from tests.tickets.conftest import db_url  # noqa: F401  (a fixture)
 from tests.web.conftest import WebEnv
 from tests.web.test_reports import NOV, NOW, World, mins
 from tests.web.test_reports import world as world

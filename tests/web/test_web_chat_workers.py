@@ -42,7 +42,7 @@ from bot.privacy.settings import PrivacySettings
 from bot.web.app import create_console
 from bot.webchat.board import DatabaseBoard
 from bot.webchat.store import WebChatStore
-from tests.tickets.conftest import FakeClock, db_url, make_db  # noqa: F401  (fixtures)
+from tests.tickets.conftest import FakeClock
 from tests.web.conftest import WebEnv
 from tests.web.test_playground import API, Chat
 
@@ -131,7 +131,7 @@ class Workers:
 
 
 @pytest.fixture
-async def workers(make_db: Callable[..., Engine]) -> AsyncIterator[Workers]:  # noqa: F811
+async def workers(make_db: Callable[..., Engine]) -> AsyncIterator[Workers]:
     started = Workers(make_db, FakeClock(dt.datetime.now(dt.UTC)))
     yield started
     await started.stop_all()
