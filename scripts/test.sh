@@ -15,6 +15,8 @@ if [ -z "${HISBOT_TEST_PG_URL:-}" ]; then
   HISBOT_TEST_PG_URL="$(bash scripts/postgres.sh)"
 fi
 export HISBOT_TEST_PG_URL
-# Two workers (CI has two cores). The browser tests share one Chromium: they are one
-# xdist group (tests/browser/conftest.py), the rest is dealt out test by test.
-.venv/bin/pytest -q -n 2 --dist loadgroup "$@"
+# Three workers on CI's two cores: a third of the test time is spent waiting (subprocesses,
+# Chromium, PostgreSQL, a platform's whole-second retry_after), which a third worker fills
+# (README, "How the suite runs"). The browser tests share one Chromium: they are one xdist
+# group (tests/browser/conftest.py), the rest is dealt out test by test.
+.venv/bin/pytest -q -n 3 --dist loadgroup "$@"
