@@ -195,6 +195,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hisbot.db'}"
         return
+    # asked for here, not as an argument: without PostgreSQL the pool skips, and must skip only
+    # the PostgreSQL cases
     pool: SchemaPool = request.getfixturevalue("pg_schemas")
     schema = pool.fresh()
     url = make_url(pg_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
