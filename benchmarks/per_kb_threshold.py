@@ -14,7 +14,9 @@ budget the training KBs' own operating points are taken at):
 * ``nm-median`` / ``nm-min`` / ``nm-mean``: at the training KBs' own operating points, the share
   of their synthetic near misses that would be answered; the held-out KB's threshold is set so
   that the same share (median, min or mean over the training KBs) of *its* synthetic near
-  misses would be.
+  misses would be;
+* ``kb-median`` / ``kb-mean`` / ``kb-max``: no near misses, the training KBs' own thresholds
+  (each at ``--budget``) combined, instead of one threshold over their pooled queries.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/per_kb_threshold.py [--budget 0.015]
 
@@ -154,7 +156,7 @@ def main() -> None:
         "nm-min": lambda v: float(np.min(v)),
         "nm-mean": lambda v: float(np.mean(v)),
     }
-    for rule in ("global", "oracle", *pick):
+    for rule in ("global", "oracle", *pick, "kb-median", "kb-mean", "kb-max"):
         right = wrong = 0.0
         worst = 0.0
         cells = []
@@ -165,6 +167,10 @@ def main() -> None:
                 tau = cal.threshold
             elif rule == "oracle":
                 tau = own_threshold(held.name, cal.model, 0.025)
+            elif rule.startswith("kb-"):
+                own = [own_threshold(s.name, cal.model, args.budget) for s in others]
+                combine = {"kb-median": np.median, "kb-mean": np.mean, "kb-max": np.max}[rule]
+                tau = float(combine([t for t in own if t != float("inf")]))
             else:
                 shares = [
                     answered_share(s.name, cal.model, own_threshold(s.name, cal.model, args.budget))
