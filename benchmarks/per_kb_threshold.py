@@ -16,7 +16,9 @@ budget the training KBs' own operating points are taken at):
   that the same share (median, min or mean over the training KBs) of *its* synthetic near
   misses would be;
 * ``kb-median`` / ``kb-mean`` / ``kb-max``: no near misses, the training KBs' own thresholds
-  (each at ``--budget``) combined, instead of one threshold over their pooled queries.
+  (each at ``--budget``) combined, instead of one threshold over their pooled queries;
+* ``no-wish``: a wish or how-to (the verification model's ``request`` cue) is never answered
+  directly, the threshold chosen under that rule on the training KBs.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/per_kb_threshold.py [--budget 0.015]
 
@@ -127,10 +129,15 @@ def main() -> None:
     totals = {s.name: len(s.queries) for s in sets}
     answerable = {s.name: sum(q.kind in ANSWERABLE for q in s.queries) for s in sets}
 
-    def judged(name: str, model: ConfidenceModel, tau: float) -> tuple[float, float]:
+    def prob(model: ConfidenceModel, s: Sample, no_wish: bool = False) -> float:
+        return 0.0 if no_wish and s.features["request"] > 0 else confidence(model, s.features)
+
+    def judged(
+        name: str, model: ConfidenceModel, tau: float, no_wish: bool = False
+    ) -> tuple[float, float]:
         right = wrong = 0
         for s in samples[name]:
-            if confidence(model, s.features) >= tau:
+            if prob(model, s, no_wish) >= tau:
                 right += s.correct
                 wrong += not s.correct
         return right / answerable[name], wrong / totals[name]
@@ -156,7 +163,7 @@ def main() -> None:
         "nm-min": lambda v: float(np.min(v)),
         "nm-mean": lambda v: float(np.mean(v)),
     }
-    for rule in ("global", "oracle", *pick, "kb-median", "kb-mean", "kb-max"):
+    for rule in ("global", "oracle", *pick, "kb-median", "kb-mean", "kb-max", "no-wish"):
         right = wrong = 0.0
         worst = 0.0
         cells = []
@@ -167,6 +174,15 @@ def main() -> None:
                 tau = cal.threshold
             elif rule == "oracle":
                 tau = own_threshold(held.name, cal.model, 0.025)
+            elif rule == "no-wish":
+                pooled = [x for s in others for x in samples[s.name]]
+                tau = choose_threshold(
+                    [prob(cal.model, x, True) for x in pooled],
+                    [x.correct for x in pooled],
+                    [x.answerable for x in pooled],
+                    args.budget,
+                    sum(totals[s.name] for s in others),
+                ).threshold
             elif rule.startswith("kb-"):
                 own = [own_threshold(s.name, cal.model, args.budget) for s in others]
                 combine = {"kb-median": np.median, "kb-mean": np.mean, "kb-max": np.max}[rule]
@@ -177,7 +193,7 @@ def main() -> None:
                     for s in others
                 ]
                 tau = threshold_for_share(held.name, cal.model, pick[rule](shares))
-            acc, wr = judged(held.name, cal.model, tau)
+            acc, wr = judged(held.name, cal.model, tau, no_wish=rule == "no-wish")
             right += acc * answerable[held.name]
             wrong += wr * totals[held.name]
             worst = max(worst, wr)
