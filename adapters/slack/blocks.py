@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from adapters.base import MessageRef, Reply
+from adapters.chunks import split_at_lines
 
 from .ids import ACTION_PREFIX, is_ts
 from .mrkdwn import escape
@@ -51,25 +52,6 @@ def _prefix_fitting(text: str, budget: int) -> str:
     return text
 
 
-def _split(text: str, limit: int) -> list[str]:
-    """Chunks whose escaped length is at most ``limit``, cut after a line break when one is in
-    the second half of the window (else hard), stripped, none empty."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while rest:
-        if _escaped_len(rest) <= limit:
-            chunks.append(rest)
-            break
-        window = _prefix_fitting(rest, limit)
-        cut = window.rfind("\n")
-        if cut < len(window) // 2:
-            cut = max(1, len(window))
-        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if piece:
-            chunks.append(piece)
-    return chunks
-
-
 def _cut(text: str, budget: int) -> str:
     keep = _prefix_fitting(text, max(0, budget - len(TRUNCATED_MARKER))).rstrip()
     return keep + TRUNCATED_MARKER
@@ -92,7 +74,7 @@ def _link_url(url: str) -> str:
 
 
 def _text_blocks(body: str, max_sections: int) -> list[dict[str, Any]]:
-    chunks = _split(body, MAX_SECTION_TEXT)
+    chunks = split_at_lines(body, MAX_SECTION_TEXT, _escaped_len, _prefix_fitting)
     if len(chunks) > max_sections:
         rest = "\n".join(chunks[max_sections - 1 :])
         chunks = [*chunks[: max_sections - 1], _cut(rest, MAX_SECTION_TEXT)]

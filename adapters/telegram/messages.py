@@ -25,6 +25,7 @@ from telegram import (
 )
 
 from adapters.base import Reply
+from adapters.chunks import split_at_lines
 
 from .utf16 import prefix_fitting, utf16_len
 
@@ -196,20 +197,6 @@ def _shift(spans: Sequence[_Span], by: int) -> list[_Span]:
 
 
 def _split(text: str, limit: int) -> list[str]:
-    """Chunks of at most ``limit`` UTF-16 units, cut after a line break when one is in the
-    second half of the window (else hard), stripped, none empty."""
-    limit = max(1, limit)
-    chunks: list[str] = []
-    rest = text.strip()
-    while rest:
-        if utf16_len(rest) <= limit:
-            chunks.append(rest)
-            break
-        window = prefix_fitting(rest, limit)
-        cut = window.rfind("\n")
-        if cut < len(window) // 2:
-            cut = len(window)
-        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if piece:
-            chunks.append(piece)
-    return chunks or [""]
+    """Chunks of at most ``limit`` UTF-16 units (see ``adapters.chunks``); one empty chunk
+    for an empty text."""
+    return split_at_lines(text, max(1, limit), utf16_len, prefix_fitting) or [""]
