@@ -37,6 +37,12 @@ def pg_base_url() -> str:
     return url
 
 
+def schema_url(schema: str) -> str:
+    """The test PostgreSQL's URL with ``schema`` as the search path."""
+    url = make_url(pg_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
 class SchemaPool:
     """PostgreSQL schemas that already hold the tables, emptied, for the next test to take.
 
@@ -199,8 +205,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     # the PostgreSQL cases
     pool: SchemaPool = request.getfixturevalue("pg_schemas")
     schema = pool.fresh()
-    url = make_url(pg_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
+    rendered = schema_url(schema)
     _SCHEMA_OF_URL[rendered] = schema
     try:
         yield rendered

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, build_app
 from bot.cluster.leases import LEADER, LEASE_SECONDS, receiving_lease
 from bot.infra.config import Secrets, Settings, load_settings
 from bot.infra.db import make_engine
-from tests.databases import pg_base_url
+from tests.databases import SchemaPool, schema_url
 from tests.e2e.test_bot_telegram import CONFIG, DESK, H1_CHAT, NURSE, TOKEN, tg  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.once import seeded_index_dir
@@ -34,20 +31,13 @@ DESK_LEASE = "desk:telegram:-1009000"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the test PostgreSQL (skipped without one)."""
-    base = pg_base_url()
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+def pg_url(pg_schemas: SchemaPool) -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL (skipped without one), dropped afterwards."""
+    schema = pg_schemas.fresh()
     try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
+        yield schema_url(schema)
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+        pg_schemas.give_back(schema)
 
 
 @pytest.fixture

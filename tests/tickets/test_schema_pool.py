@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bot.infra.db import make_engine
-from tests.databases import SchemaPool, pg_base_url
+from tests.databases import SchemaPool, pg_base_url, schema_url
 
 
 @pytest.fixture
@@ -21,21 +20,16 @@ def pool() -> Iterator[SchemaPool]:
     pool.close()
 
 
-def _url(schema: str) -> str:
-    url = make_url(pg_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 def _build(pool: SchemaPool) -> str:
     schema = pool.fresh()
-    engine = make_engine(_url(schema), create_tables=False)
+    engine = make_engine(schema_url(schema), create_tables=False)
     pool.build_into(schema, engine)
     engine.dispose()
     return schema
 
 
 def _run(schema: str, *statements: str) -> list[object]:
-    engine = make_engine(_url(schema), create_tables=False)
+    engine = make_engine(schema_url(schema), create_tables=False)
     try:
         with engine.begin() as conn:
             results = [conn.execute(text(s)) for s in statements]
