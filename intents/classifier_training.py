@@ -9,9 +9,10 @@ into the decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from scipy.optimize import minimize
 
 from intents.classify import CLASSES, HASH_BITS, MessageClass, MessageClassifier, ngram_ids, surface
 from intents.jsonl import json_objects
+from intents.triage import QUIET_CLASSES, MessageTriage
 from kb_index.embedder import Embedder
 from kb_index.text import prepare_query
 
@@ -33,6 +35,8 @@ class LabelledMessage:
     id: str
     text: str
     label: MessageClass
+    #: Written to be hard on purpose (reported apart by ``evaluate_triage``).
+    hard: bool = False
 
 
 def read_corpus(paths: Sequence[Path]) -> list[LabelledMessage]:
@@ -52,7 +56,11 @@ def read_corpus(paths: Sequence[Path]) -> list[LabelledMessage]:
                 errors.append(f"{path}:{n}: duplicate id {ident!r}")
             else:
                 seen.add(ident)
-                out.append(LabelledMessage(ident, obj["text"], MessageClass(obj["label"])))
+                out.append(
+                    LabelledMessage(
+                        ident, obj["text"], MessageClass(obj["label"]), bool(obj.get("hard"))
+                    )
+                )
     if errors:
         raise CorpusError("\n".join(errors))
     return out
@@ -163,3 +171,67 @@ def cross_validate(
         "accuracy": round(float((pred == y).mean()), 4),
         "recall": recall,
     }
+
+
+def evaluate_triage(
+    triage: MessageTriage, corpus: Sequence[LabelledMessage], prepare: Callable[[str], str]
+) -> dict[str, Any]:
+    """What the bot does with each labelled message before retrieval, as ``decide`` does it.
+
+    The rates that matter are the errors' costs, not the classifier's accuracy: an outage not
+    raised as one (``outage_urgent_rate``), a question dropped silently (``question_quiet_rate``)
+    or raised as a P1 (``question_urgent_rate``), and the quiet kinds kept quiet. ``prepare`` is
+    the redaction gate every message passes first.
+    """
+    rows: list[dict[str, Any]] = []
+    for m in corpus:
+        text = prepare(m.text)
+        got = triage(text)
+        rows.append(
+            {
+                "id": m.id,
+                "text": text,  # as redacted: a report is shown and kept
+                "label": m.label.value,
+                "hard": m.hard,
+                "taken_as": got.taken_as.value,
+                "reason": got.reason,
+            }
+        )
+    names = [c.value for c in CLASSES]
+    confusion = {a: dict.fromkeys(names, 0) for a in names}
+    for r in rows:
+        confusion[r["label"]][r["taken_as"]] += 1
+
+    def rate(label: MessageClass, taken: Sequence[MessageClass]) -> float | None:
+        return _pooled_rate(confusion, [label], taken)
+
+    quiet = QUIET_CLASSES
+    hard = [r for r in rows if r["hard"]]
+    return {
+        "messages": len(rows),
+        "accuracy": round(sum(r["label"] == r["taken_as"] for r in rows) / max(len(rows), 1), 4),
+        "hard_accuracy": (
+            round(sum(r["label"] == r["taken_as"] for r in hard) / len(hard), 4) if hard else None
+        ),
+        "outage_urgent_rate": rate(MessageClass.OUTAGE, [MessageClass.OUTAGE]),
+        "question_kept_rate": rate(MessageClass.QUESTION, [MessageClass.QUESTION]),
+        "question_quiet_rate": rate(MessageClass.QUESTION, quiet),
+        "question_urgent_rate": rate(MessageClass.QUESTION, [MessageClass.OUTAGE]),
+        "chitchat_quiet_rate": rate(MessageClass.CHITCHAT, quiet),
+        "people_quiet_rate": rate(MessageClass.PEOPLE, quiet),
+        "notice_quiet_rate": rate(MessageClass.NOTICE, quiet),
+        "notice_urgent_rate": rate(MessageClass.NOTICE, [MessageClass.OUTAGE]),
+        "quiet_urgent_rate": _pooled_rate(confusion, quiet, [MessageClass.OUTAGE]),
+        "confusion": confusion,
+        "per_message": rows,
+    }
+
+
+def _pooled_rate(
+    confusion: dict[str, dict[str, int]],
+    labels: Sequence[MessageClass],
+    taken: Sequence[MessageClass],
+) -> float | None:
+    total = sum(sum(confusion[lab.value].values()) for lab in labels)
+    hit = sum(confusion[lab.value][t.value] for lab in labels for t in taken)
+    return round(hit / total, 4) if total else None

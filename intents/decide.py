@@ -6,7 +6,8 @@ The steps are plain functions over one message, in a fixed order whose reasons a
    left alone: no answer, no ticket;
 2. what kind of message is it? The message classifier (``intents.classify``) tells a question
    from an outage, chit-chat and a forwarded notice; an outage is never answered with an FAQ
-   (it may carry a hint article), the quiet kinds are left alone;
+   (it may carry a hint article), the quiet kinds are left alone (steps 1 and 2 need no KB:
+   ``intents.triage``);
 3. retrieval ranks articles and the verification model (``intents.confidence``) gives each the
    probability that it addresses *this* problem ("no citation, no answer");
 4. sure → answer; two or three close and plausible → ask which; one plausible but not sure →
@@ -22,18 +23,13 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from intents.classify import (
-    Addressing,
-    MessageClass,
-    MessageClassifier,
-    text_addressing,
-)
+from intents.classify import Addressing, MessageClass, MessageClassifier
 from intents.confidence import confidence, features
 from intents.settings import DecideSettings
+from intents.triage import MessageTriage
 from kb_index.embedder import Embedder, Vectors
 from kb_index.index import ArticleEntry, Hit, SearchIndex
 from kb_index.lay_terms import LayTerms
-from kb_index.text import prepare_query
 
 #: Redaction placeholders such as ``[身份证号]`` say nothing about the problem; drop them.
 _PLACEHOLDER = re.compile(r"\[[^\[\]\s]{1,8}\]")
@@ -112,6 +108,8 @@ class AnswerEngine:
         )
         #: Everyday phrases → the KB's technical words, for the lexical retriever.
         self.lay_terms = lay_terms if lay_terms is not None else LayTerms()
+        #: Steps 1 and 2: is the message for the bot, and is it an outage?
+        self.triage = MessageTriage(self.classifier, embedder, settings)
 
     def with_settings(self, settings: DecideSettings) -> AnswerEngine:
         """The same index, model and classifier under other thresholds (evaluation)."""
@@ -119,18 +117,13 @@ class AnswerEngine:
             self.index, self.embedder, settings, self.dense_weight, self.classifier, self.lay_terms
         )
 
-    def _embed(self, text: str) -> Vectors:
-        vectors: Vectors = self.embedder.embed_queries([prepare_query(text)])
-        first: Vectors = vectors[0]
-        return first
-
     def rank(self, message: str, k: int = 5, qvec: Vectors | None = None) -> list[ScoredHit]:
         """Candidates for a message with their answer confidence, best first."""
         text = query_text(message, self.settings.max_chars)
         if not text.strip():
             return []
         if qvec is None:
-            qvec = self._embed(text)
+            qvec = self.triage.embed(text)
         hits = self.index.search_vector(
             text, qvec, k=k, dense_weight=self.dense_weight, lay_terms=self.lay_terms
         )
@@ -148,21 +141,9 @@ class AnswerEngine:
         text = query_text(message, self.settings.max_chars)
         if not text.strip():
             return Decision(DecisionKind.SMALLTALK, reason="empty message")
-        addr = (addressing or Addressing()) | text_addressing(text, self.classifier.bot_names)
-        if addr.between_people:
-            return Decision(
-                DecisionKind.SMALLTALK,
-                reason="talk between people (addressed to someone else)",
-                message_class=MessageClass.PEOPLE.value,
-            )
-        qvec = self._embed(text)
-        kind = self.classifier.scores(text, qvec, self.embedder.model_id)
-        p_outage = kind[MessageClass.OUTAGE]
-        quiet = {
-            c: kind[c] for c in (MessageClass.CHITCHAT, MessageClass.PEOPLE, MessageClass.NOTICE)
-        }
-        if p_outage >= self.settings.outage_min:
-            ranked = self.rank(text, k=3, qvec=qvec)
+        triaged = self.triage(text, addressing)
+        if triaged.taken_as is MessageClass.OUTAGE:
+            ranked = self.rank(text, k=3, qvec=triaged.embedding)
             hint = (
                 ranked[0]
                 if ranked and ranked[0].confidence >= self.settings.answer_threshold
@@ -172,18 +153,17 @@ class AnswerEngine:
                 DecisionKind.URGENT,
                 article=hint.article if hint else None,
                 confidence=ranked[0].confidence if ranked else 0.0,
-                reason=f"outage: {kind.rule or f'p={p_outage:.2f}'}",
+                reason=triaged.reason,
                 candidates=tuple(ranked),
                 message_class=MessageClass.OUTAGE.value,
             )
-        if sum(quiet.values()) >= self.settings.quiet_min:
-            which = max(quiet, key=lambda c: quiet[c])
+        if triaged.quiet:
             return Decision(
                 DecisionKind.SMALLTALK,
-                reason=kind.rule or f"{which.value} (p={sum(quiet.values()):.2f})",
-                message_class=which.value,
+                reason=triaged.reason,
+                message_class=triaged.taken_as.value,
             )
-        ranked = self.rank(text, k=5, qvec=qvec)
+        ranked = self.rank(text, k=5, qvec=triaged.embedding)
         return self._answer_or_ask(ranked, MessageClass.QUESTION.value)
 
     def _answer_or_ask(self, ranked: list[ScoredHit], message_class: str) -> Decision:

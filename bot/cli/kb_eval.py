@@ -248,6 +248,54 @@ def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
+#: The figures ``kb eval-classifier`` prints (in this order); ``--json`` prints everything.
+TRIAGE_FIGURES = (
+    "messages",
+    "accuracy",
+    "hard_accuracy",
+    "outage_urgent_rate",
+    "question_kept_rate",
+    "question_quiet_rate",
+    "question_urgent_rate",
+    "chitchat_quiet_rate",
+    "people_quiet_rate",
+    "notice_quiet_rate",
+    "notice_urgent_rate",
+    "quiet_urgent_rate",
+)
+
+
+def cmd_kb_eval_classifier(args: argparse.Namespace, settings: Settings) -> int:
+    """The deployment's message classifier and thresholds on a labelled corpus, as the bot
+    applies them (addressing first, then the classifier; no KB needed)."""
+    from bot.kb.knowledge import embedder_for, message_classifier
+    from intents.classifier_training import evaluate_triage, read_corpus
+    from intents.triage import MessageTriage
+
+    corpus = read_corpus([Path(p) for p in args.corpus])
+    if not corpus:
+        raise EvalCliError("the corpus is empty")
+    triage = MessageTriage(message_classifier(settings), embedder_for(settings), settings.decide)
+    report = evaluate_triage(triage, corpus, prepare=_redactor())
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    for key in TRIAGE_FIGURES:
+        print(f"{key:>22}: {_fmt(report[key])}")
+    names = list(report["confusion"])
+    print(f"\n{'labelled → taken as':>22}  " + "  ".join(f"{n:>8}" for n in names))
+    for label, row in report["confusion"].items():
+        print(f"{label:>22}  " + "  ".join(f"{row[n]:>8}" for n in names))
+    misses = [r for r in report["per_message"] if r["label"] != r["taken_as"]]
+    if misses:
+        print(f"\n{len(misses)} messages not taken as labelled:")
+        for r in misses:
+            print(
+                f"  {r['id']:<8} {r['label']:>8} → {r['taken_as']:<8} {r['text'][:60]}  ({r['reason']})"
+            )
+    return 0
+
+
 def add_eval_parsers(
     kb: Any, wrap: Callable[[Callable[[argparse.Namespace, Settings], int]], Any]
 ) -> None:
@@ -272,6 +320,13 @@ def add_eval_parsers(
     _history_args(s)
     _budget_args(s)
     s.set_defaults(func=wrap(cmd_kb_calibrate))
+    s = kb.add_parser(
+        "eval-classifier",
+        help="measure the message classifier and its thresholds on a labelled corpus",
+    )
+    s.add_argument("corpus", nargs="+", help="JSONL: id, text, label (optional: hard)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=wrap(cmd_kb_eval_classifier))
     s = kb.add_parser("train-classifier", help="train the message classifier on a corpus")
     s.add_argument("corpus", nargs="+", help="JSONL: id, text, label")
     s.add_argument("--out", required=True, help="where to write the .npz model")

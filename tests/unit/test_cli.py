@@ -330,6 +330,61 @@ def test_kb_eval_with_a_missing_kb(
     assert "nokb" in one_line_error(err)
 
 
+def _triage_corpus(path: Path) -> Path:
+    rows = [
+        ("o1", "全院HIS都登不上了 收费处排长队", "outage"),
+        ("p1", "@王工 不用过来了", "people"),
+        ("n1", "【转发】今晚22:00-24:00 HIS升级，请各科室知悉", "notice"),
+        ("q1", "医保结算报错 提示交易2304失败", "question"),
+        # addressed to a colleague: the bot leaves it alone, whatever the label says
+        ("q2", "@李姐 发票打不出来怎么办", "question"),
+    ]
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "text": t, "label": lab}, ensure_ascii=False) + "\n"
+            for i, t, lab in rows
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_kb_eval_classifier_prints_the_costly_errors(
+    run: Run, config: Path, tmp_path: Path
+) -> None:
+    corpus = _triage_corpus(tmp_path / "msgs.jsonl")
+    code, out, err = run("--config", str(config), "kb", "eval-classifier", str(corpus))
+    assert code == 0, err
+    figures = {
+        k.strip(): v.strip()
+        for k, v in (ln.split(": ", 1) for ln in out.split("\n\n")[0].splitlines())
+    }
+    assert figures["messages"] == "5"
+    assert figures["question_quiet_rate"] == "0.500"  # q2, to a colleague
+    assert figures["notice_urgent_rate"] == "0.000"
+    assert "q2" in out and "question → people" in out
+    code, out, err = run("--config", str(config), "kb", "eval-classifier", str(corpus), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["confusion"]["question"] == {
+        "question": 1, "outage": 0, "chitchat": 0, "people": 1, "notice": 0
+    }  # fmt: skip
+    assert [r["id"] for r in report["per_message"]] == ["o1", "p1", "n1", "q1", "q2"]
+
+
+def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    code, out, err = run("--config", str(config), "kb", "eval-classifier", str(empty))
+    assert code == 2 and out == ""
+    assert "the corpus is empty" in one_line_error(err)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "收到", "label": "chitchat"}\n{"id": "b"}\n', "utf-8")
+    code, out, err = run("--config", str(config), "kb", "eval-classifier", str(bad))
+    assert code == 2 and out == ""
+    assert "bad.jsonl:2" in err and "Traceback" not in err
+
+
 def test_kb_calibrate_prints_a_config_section(
     run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
 ) -> None:

@@ -1,0 +1,80 @@
+"""Is a message for the bot at all, and is it an outage? The first two steps of a decision.
+
+Before any article is looked at: talk between people (an @-mention of someone else, a reply to
+a person) is left alone; the message classifier then tells a question from an outage and from
+the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB,
+so they live apart from retrieval: ``AnswerEngine.decide`` runs them first, and ``hisbot kb
+eval-classifier`` measures them on a labelled corpus exactly as the bot applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intents.classify import (
+    Addressing,
+    ClassScores,
+    MessageClass,
+    MessageClassifier,
+    text_addressing,
+)
+from intents.settings import DecideSettings
+from kb_index.embedder import Embedder, Vectors
+from kb_index.text import prepare_query
+
+#: The kinds the bot leaves alone.
+QUIET_CLASSES = (MessageClass.CHITCHAT, MessageClass.PEOPLE, MessageClass.NOTICE)
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """What a message is taken for before retrieval."""
+
+    #: QUESTION (retrieval decides next), OUTAGE (a P1 for a human), or the quiet class it is
+    #: left alone as.
+    taken_as: MessageClass
+    #: Why, for logs and the chat demo: the rule or the probability that decided.
+    reason: str
+    #: The message's embedding, reused by retrieval (``None`` when it was not needed).
+    embedding: Vectors | None = None
+    #: The classifier's probabilities (``None`` when addressing decided first).
+    scores: ClassScores | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return self.taken_as in QUIET_CLASSES
+
+
+class MessageTriage:
+    """Addressing, then the classifier under the ``outage_min`` / ``quiet_min`` thresholds."""
+
+    def __init__(
+        self, classifier: MessageClassifier, embedder: Embedder, settings: DecideSettings
+    ) -> None:
+        self.classifier = classifier
+        self.embedder = embedder
+        self.settings = settings
+
+    def embed(self, text: str) -> Vectors:
+        vectors: Vectors = self.embedder.embed_queries([prepare_query(text)])
+        first: Vectors = vectors[0]
+        return first
+
+    def __call__(self, text: str, addressing: Addressing | None = None) -> Triaged:
+        """``text`` is the message as the engine searches it; ``addressing`` is what the
+        platform knows of mentions and replies (mentions written in the text are read here)."""
+        addr = (addressing or Addressing()) | text_addressing(text, self.classifier.bot_names)
+        if addr.between_people:
+            return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
+        embedding = self.embed(text)
+        scores = self.classifier.scores(text, embedding, self.embedder.model_id)
+        p_outage = scores[MessageClass.OUTAGE]
+        if p_outage >= self.settings.outage_min:
+            why = f"outage: {scores.rule or f'p={p_outage:.2f}'}"
+            return Triaged(MessageClass.OUTAGE, why, embedding, scores)
+        p_quiet = sum(scores[c] for c in QUIET_CLASSES)
+        if p_quiet >= self.settings.quiet_min:
+            which = max(QUIET_CLASSES, key=lambda c: scores[c])
+            why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
+            return Triaged(which, why, embedding, scores)
+        return Triaged(MessageClass.QUESTION, "question", embedding, scores)
