@@ -56,6 +56,10 @@ _MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接
 #: A mention's name runs to a blank or punctuation; glued to the text after it ("@王工刚才…")
 #: only its first two characters are taken as the name (王工, 李姐), the rest stays text.
 _MENTION = re.compile(r"@([^\s@，,:：。！？!?]{1,8})(?=[\s，,:：。！？!?]|$)|@([^\s@]{1,2})")
+#: ``@所有人`` and its kin address the whole group (an announcement), not someone else.
+_EVERYONE = re.compile(
+    r"@(所有人|全体成员|全体|大家|all|everyone|here|channel)(?![A-Za-z0-9])", re.I
+)
 #: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.
 BOT_MARK = "\u24b7"  # Ⓑ
 PERSON_MARK = "\u24c5"  # Ⓟ
@@ -111,7 +115,7 @@ def _mentions(text: str, bot_names: Sequence[str]) -> list[tuple[int, int, bool]
             continue
         m = _MENTION.match(text, at)
         end = m.end() if m else at + 1
-        if end > at + 1:
+        if end > at + 1 and not _EVERYONE.match(text, at):
             out.append((at, end, False))
         pos = end
     return out

@@ -46,6 +46,12 @@ from kb_index.embedder import Embedder
         ("@小助手 @王工 帮忙看下", True, True),
         ("发到 it@his-hospital.cn 这个邮箱", False, False),  # an e-mail address is no mention
         ("医保结算报2304怎么办", False, False),
+        # the whole group is nobody else: an announcement, for the classifier to judge
+        ("@所有人 信息科通知：今晚HIS服务器打补丁", False, False),
+        ("@全体成员今晚升级", False, False),
+        ("@all 今晚升级", False, False),
+        ("@所有人 @王工 你今晚值班", False, True),
+        ("@allen 你看下这个", False, True),
     ],
 )
 def test_mentions_written_in_the_text(text: str, bot: bool, others: bool) -> None:
