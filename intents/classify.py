@@ -60,6 +60,22 @@ _MENTION = re.compile(r"@([^\s@，,:：。！？!?]{1,8})(?=[\s，,:：。！？
 _EVERYONE = re.compile(
     r"@(所有人|全体成员|全体|大家|all|everyone|here|channel)(?![A-Za-z0-9])", re.I
 )
+#: Calling a colleague by surname and title (or 小王 / 老周) at the start of a message, then a
+#: pause: 「彭老师，科里说EMR又卡了」 is for 彭老师, written without an @. The title must be
+#: followed by a separator (or a greeting), so 「李医生开的医嘱打不出来」 stays a question.
+_VOCATIVE_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁"
+    "沈姚卢姜崔钟谭陆汪范石廖贾夏韦付傅邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔"
+    "高余金方史程白康万任武严欧"
+)
+_TITLES = (
+    "工|老师|医生|大夫|主任|护士长|护士|姐|哥|总|科长|处长|院长|书记|师傅|组长|经理|部长"
+    "|药师|技师|会计"
+)
+_VOCATIVE = re.compile(
+    rf"^(?:(?:欧阳|司马|诸葛|上官|司徒|慕容|[{_VOCATIVE_SURNAMES}])(?:{_TITLES})"
+    rf"|[小老][{_VOCATIVE_SURNAMES}])(?:您好|你好|在吗|在不在)?(?:[\s，,：:、!！~～]|$)"
+)
 #: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.
 BOT_MARK = "\u24b7"  # Ⓑ
 PERSON_MARK = "\u24c5"  # Ⓟ
@@ -90,11 +106,13 @@ class Addressing:
 
 
 def text_addressing(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> Addressing:
-    """Mentions written in the text itself (``@小助手``, ``@王工``)."""
+    """Mentions written in the text itself (``@小助手``, ``@王工``, or 「王工，…」 at the start)."""
+    cleaned = visible(text)
     bot = others = False
-    for _start, _end, is_bot in _mentions(visible(text), bot_names):
+    for _start, _end, is_bot in _mentions(cleaned, bot_names):
         bot = bot or is_bot
         others = others or not is_bot
+    others = others or _VOCATIVE.match(cleaned.strip()) is not None
     return Addressing(mentions_bot=bot, mentions_others=others)
 
 

@@ -52,6 +52,14 @@ from kb_index.embedder import Embedder
         ("@all 今晚升级", False, False),
         ("@所有人 @王工 你今晚值班", False, True),
         ("@allen 你看下这个", False, True),
+        # calling a colleague by surname and title (or 小王/老周), then a pause: for them
+        ("彭老师，科里的同事说EMR又卡了", False, True),
+        ("王工您好 医保结算报错", False, True),
+        ("老周，你那台电脑先借我用一下", False, True),
+        ("欧阳工，刚打电话你没接", False, True),
+        ("李医生开的医嘱打不出来", False, False),  # the subject of a sentence, not a call
+        ("高血压随访表导不出来", False, False),
+        ("@小助手 王工，你看下", True, False),  # mid-message: only the @ counts
     ],
 )
 def test_mentions_written_in_the_text(text: str, bot: bool, others: bool) -> None:
