@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb_index.embedder import Vectors
-from kb_index.text import visible
+from kb_index.text import COMMON_SURNAMES, COMPOUND_SURNAMES, visible
 
 
 class MessageClass(StrEnum):
@@ -63,17 +63,15 @@ _EVERYONE = re.compile(
 #: Calling a colleague by surname and title (or 小王 / 老周) at the start of a message, then a
 #: pause: 「彭老师，科里说EMR又卡了」 is for 彭老师, written without an @. The title must be
 #: followed by a separator (or a greeting), so 「李医生开的医嘱打不出来」 stays a question.
-_VOCATIVE_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁"
-    "沈姚卢姜崔钟谭陆汪范石廖贾夏韦付傅邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔"
-    "高余金方史程白康万任武严欧"
-)
+#: With a title right after it, a surname that often starts an ordinary word (高, 余, 金, 方)
+#: is a name too.
+_VOCATIVE_SURNAMES = COMMON_SURNAMES + "傅高余金方史程白康万任武严欧"
 _TITLES = (
     "工|老师|医生|大夫|主任|护士长|护士|姐|哥|总|科长|处长|院长|书记|师傅|组长|经理|部长"
     "|药师|技师|会计"
 )
 _VOCATIVE = re.compile(
-    rf"^(?:(?:欧阳|司马|诸葛|上官|司徒|慕容|[{_VOCATIVE_SURNAMES}])(?:{_TITLES})"
+    rf"^(?:(?:{'|'.join(COMPOUND_SURNAMES)}|[{_VOCATIVE_SURNAMES}])(?:{_TITLES})"
     rf"|[小老][{_VOCATIVE_SURNAMES}])(?:您好|你好|在吗|在不在)?(?:[\s，,：:、!！~～]|$)"
 )
 #: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from intents.classify import (
     Addressing,
-    ClassScores,
     MessageClass,
     MessageClassifier,
     text_addressing,
@@ -37,8 +36,6 @@ class Triaged:
     reason: str
     #: The message's embedding, reused by retrieval (``None`` when it was not needed).
     embedding: Vectors | None = None
-    #: The classifier's probabilities (``None`` when addressing decided first).
-    scores: ClassScores | None = None
 
     @property
     def quiet(self) -> bool:
@@ -71,10 +68,10 @@ class MessageTriage:
         p_outage = scores[MessageClass.OUTAGE]
         if p_outage >= self.settings.outage_min:
             why = f"outage: {scores.rule or f'p={p_outage:.2f}'}"
-            return Triaged(MessageClass.OUTAGE, why, embedding, scores)
+            return Triaged(MessageClass.OUTAGE, why, embedding)
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         if p_quiet >= self.settings.quiet_min:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
-            return Triaged(which, why, embedding, scores)
-        return Triaged(MessageClass.QUESTION, "question", embedding, scores)
+            return Triaged(which, why, embedding)
+        return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -13,6 +13,18 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+#: Common Chinese surnames, for finding a person's name in chat text (the redaction of names
+#: after 患者/病人, a colleague called by name). Left out: those that more often start an
+#: ordinary word in hospital chat — 高 (高血压), 余 (余额), 金 (金额), 方 (方面) …; a caller that
+#: has a stronger context (a title right after the name) adds them back.
+COMMON_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁"
+    "沈姚卢姜崔钟谭陆汪范石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔"
+)
+COMPOUND_SURNAMES: tuple[str, ...] = (
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "司徒", "公孙",
+)  # fmt: skip
+
 #: Pinyin-initial shorthand seen in hospital chats. Only whole Latin tokens are expanded, and a
 #: token may be a run of several (``ybjs`` = 医保 + 结算).
 SHORTHAND: dict[str, str] = {

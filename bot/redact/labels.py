@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from bot.redact.hits import MASKS, RANK_LABEL, RANK_PHONE_LABEL, Hit, PiiKind
+from kb_index.text import COMMON_SURNAMES, COMPOUND_SURNAMES
 
 #: Label (lower case) → placeholder of a medical record number. Besides the Chinese labels
 #: come the pinyin initials that HIS databases use as column names (ZYH, MZH, BLH, BAH,
@@ -43,24 +44,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _JOIN = re.compile(r"[-./_]|[ \t]{1,2}")
 _LIST_GAP = re.compile(r"[ \t]*[,;/、，；和及与][ \t]*|[ \t]+")
 
-#: Surnames that start a name after 患者/病人/家属 (the most common ones, without those that
-#: more often start an ordinary word there: 高 (高血压), 余 (余额), 金 (金额), 方 (方面) …).
-_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁"
-    "沈姚卢姜崔钟谭陆汪范石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔"
-)
-_COMPOUND_SURNAMES = (
-    "欧阳",
-    "司马",
-    "诸葛",
-    "上官",
-    "东方",
-    "皇甫",
-    "令狐",
-    "慕容",
-    "司徒",
-    "公孙",
-)
 #: Characters that end a name: particles, verbs of the ward and the till, punctuation.
 _NOT_IN_NAME = set(
     "的了在是和与及等说把被就都也还又要会能可已没不很个们来去到这那有为对从以住入出挂结缴费退做查检开办因所"
@@ -74,11 +57,11 @@ _NOT_NAMES = {
 _CJK_CHAR = "\u4e00-\u9fff"
 _NAME_AFTER = re.compile(
     rf"(?:患者|病人|病患|患儿|家属)[ :]{{0,2}}"
-    rf"(?P<name>(?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])[{_CJK_CHAR}]{{1,2}})"
+    rf"(?P<name>(?:{'|'.join(COMPOUND_SURNAMES)}|[{COMMON_SURNAMES}])[{_CJK_CHAR}]{{1,2}})"
 )
 _LABELLED_NAME = re.compile(
     rf"(?:{'|'.join(_NAME_LABELS)})[ :：是为叫]{{1,3}}"
-    rf"(?P<name>(?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])[{_CJK_CHAR}·]{{1,3}})"
+    rf"(?P<name>(?:{'|'.join(COMPOUND_SURNAMES)}|[{COMMON_SURNAMES}])[{_CJK_CHAR}·]{{1,3}})"
 )
 
 
@@ -150,11 +133,11 @@ def _names(text: str) -> Iterator[Hit]:
         name = m.group("name")
         if name[:2] in _NOT_NAMES:
             continue
-        surname = 2 if name[:2] in _COMPOUND_SURNAMES else 1
+        surname = 2 if name[:2] in COMPOUND_SURNAMES else 1
         if (length := _name_length(name, surname)) > surname:
             yield Hit(m.start("name"), m.start("name") + length, RANK_LABEL, "name", MASKS["name"])
     for m in _LABELLED_NAME.finditer(text):
-        surname = 2 if m.group("name")[:2] in _COMPOUND_SURNAMES else 1
+        surname = 2 if m.group("name")[:2] in COMPOUND_SURNAMES else 1
         if (length := _name_length(m.group("name"), surname)) > surname:
             yield Hit(m.start("name"), m.start("name") + length, RANK_LABEL, "name", MASKS["name"])
 
