@@ -30,6 +30,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import ChatRef, DeliveryError, OnRelease
+from adapters.retry import NetworkRetry
 
 from .settings import SlackSettings
 
@@ -98,6 +99,9 @@ class WebApi:
         self._log = log
         self._lib_log = lib_log
         self._pace: dict[str, _Pace] = {}
+        self._retry = NetworkRetry(
+            settings.network_retries, settings.network_backoff, log, "slack", "channel"
+        )
 
     async def post(
         self, chat: ChatRef, kwargs: dict[str, Any], on_release: OnRelease | None
@@ -228,21 +232,8 @@ class WebApi:
             except NETWORK_ERRORS as exc:
                 reason = type(exc).__name__
                 failure = exc
-            if attempt >= self.settings.network_retries:
-                raise DeliveryError(
-                    chat, f"{what} failed after {attempt + 1} attempts: {reason}", permanent=False
-                ) from failure
-            delay = self.settings.network_backoff * (2**attempt)
+            await self._retry.wait(chat, what, attempt, reason, failure)
             attempt += 1
-            self._log.warning(
-                "slack %s to channel %s: %s, retry %d in %.2fs",
-                what,
-                chat.chat_id,
-                reason,
-                attempt,
-                delay,
-            )
-            await asyncio.sleep(delay)
             if recover is not None:
                 found = await recover()
                 if found is not None:

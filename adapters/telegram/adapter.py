@@ -25,7 +25,6 @@ on any network error. ``send_released`` tells the core when a send leaves the ra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -58,6 +57,7 @@ from adapters.base import (
 )
 from adapters.budget import SendBudget
 from adapters.release import releasing
+from adapters.retry import NetworkRetry
 
 from .inbound import ALLOWED_UPDATES, Inbound
 from .limiter import PRIORITY, ChatRateLimiter
@@ -96,6 +96,9 @@ class TelegramAdapter:
             raise ValueError("telegram webhook mode needs a webhook secret token")
         self.settings = settings
         self._log = logger or logging.getLogger("hisbot.adapters.telegram")
+        self._retry = NetworkRetry(
+            settings.network_retries, settings.network_backoff, self._log, "telegram", "chat"
+        )
         self._moved: dict[str, str] = {}  # old chat id → new chat id (supergroup migration)
         self._started = False
         self._receive_on_start = receive_on_start
@@ -335,24 +338,9 @@ class TelegramAdapter:
                         permanent=False,
                         outcome_unknown=True,
                     ) from exc
-                if attempt >= self.settings.network_retries:
-                    raise DeliveryError(
-                        chat,
-                        f"{what} failed after {attempt + 1} attempts: {type(exc).__name__}: "
-                        f"{exc.message}",
-                        permanent=False,
-                    ) from exc
-                delay = self.settings.network_backoff * (2**attempt)
+                reason = f"{type(exc).__name__}: {exc.message}"
+                await self._retry.wait(chat, what, attempt, reason, exc)
                 attempt += 1
-                self._log.warning(
-                    "telegram %s to chat %s: %s, retry %d in %.2fs",
-                    what,
-                    chat.chat_id,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
 
     @staticmethod
     def _delivery_error(chat: ChatRef, exc: TelegramError) -> DeliveryError:
