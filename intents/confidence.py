@@ -35,6 +35,31 @@ _REQUEST = re.compile(
 )
 
 
+#: 「怎么作废」, 「如何召回」, 「咋订正」: how to do one named thing. Not the words that ask for
+#: a fault's fix whatever it is (怎么办, 怎么回事, 怎么弄, 咋整, 怎么处理) nor a complaint (怎么又…,
+#: 怎么不…, 怎么还…).
+_GENERIC_HOW = (
+    "弄|整|搞|办|处理|解决|回事|操作|解|样|了|会|又|老|总|一直|还|都|也|就|突然|这么|那么"
+    "|这样|那样|不|没|才|能|可以|设置|修改|改"
+)
+_HOW_TO = re.compile(
+    rf"(?:怎么|如何|咋|怎样)(?:才能|能|可以|去|把[^，。？?\s]{{0,8}}?)?(?!{_GENERIC_HOW})"
+    r"([\u4e00-\u9fff]{2})"
+)
+
+
+def asked_action(message: str) -> str | None:
+    """The action a how-to asks for (「备血申请单怎么作废」 → 作废), or None.
+
+    An article that never names the action cannot be the answer to how to do it, however
+    close its subject is: the commonest confident near miss on a KB we had not seen was a
+    how-to about an article's object (作废, 召回, 订正 an 备血申请 / 灭菌批次 / 报卡 whose
+    article is about a failure).
+    """
+    m = _HOW_TO.search(message)
+    return m.group(1) if m else None
+
+
 def is_request(message: str) -> bool:
     """Does the message ask for a change or how to do something (not report a fault)?"""
     return _REQUEST.search(message) is not None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from intents.classify import Addressing, MessageClass, MessageClassifier
-from intents.confidence import confidence, features
+from intents.confidence import asked_action, confidence, features
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
 from kb_index.embedder import Embedder, Vectors
@@ -164,9 +164,17 @@ class AnswerEngine:
                 message_class=triaged.taken_as.value,
             )
         ranked = self.rank(text, k=5, qvec=triaged.embedding)
-        return self._answer_or_ask(ranked, MessageClass.QUESTION.value)
+        return self._answer_or_ask(text, ranked, MessageClass.QUESTION.value)
 
-    def _answer_or_ask(self, ranked: list[ScoredHit], message_class: str) -> Decision:
+    def unnamed_action(self, message: str, article_id: str) -> str | None:
+        """The action a how-to asks for when the article never names it (「…怎么作废」 against
+        an article without 作废): that article may be asked about, never sent as the answer."""
+        action = asked_action(message)
+        if action is None or self.index.mentions(article_id, action):
+            return None
+        return action
+
+    def _answer_or_ask(self, text: str, ranked: list[ScoredHit], message_class: str) -> Decision:
         if not ranked:
             return Decision(
                 DecisionKind.ESCALATE,
@@ -181,6 +189,15 @@ class AnswerEngine:
             candidates=tuple(ranked),
             message_class=message_class,
         )
+        unnamed = self.unnamed_action(text, top.article.id)
+        if top.confidence >= s.answer_threshold and unnamed is not None:
+            return replace(
+                base,
+                kind=DecisionKind.CONFIRM,
+                article=top.article,
+                reason=f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}, but the "
+                f"message asks how to {unnamed} and the article never says: ask first",
+            )
         if top.confidence >= s.answer_threshold:
             return replace(
                 base,

@@ -256,6 +256,9 @@ class Sample:
     features: dict[str, float]
     correct: bool
     answerable: bool
+    #: False when ``decide`` never answers it directly whatever its confidence (a how-to whose
+    #: action the article never names): the thresholds are chosen under that rule.
+    may_answer: bool = True
 
 
 def retrieval_samples(
@@ -275,7 +278,12 @@ def retrieval_samples(
         hits = [c.hit for c in decision.candidates]
         text = query_text(message, engine.settings.max_chars)
         out.append(
-            Sample(features(hits, text), hits[0].article.id == q.expected, q.kind in ANSWERABLE)
+            Sample(
+                features(hits, text),
+                hits[0].article.id == q.expected,
+                q.kind in ANSWERABLE,
+                may_answer=engine.unnamed_action(text, hits[0].article.id) is None,
+            )
         )
     return out
 
@@ -362,12 +370,17 @@ def _fit_and_choose(
     correct = [s.correct for s in pooled]
     model = fit(feats, correct, l2=l2)
     probs = [confidence(model, f) for f in feats]
-    # budgets are over all messages; these samples are the share ``scale`` of them
+    # budgets are over all messages; these samples are the share ``scale`` of them; a sample
+    # that may not be answered directly counts as never reaching the answer threshold
     answer = choose_threshold(
-        probs, correct, [s.answerable for s in pooled], budgets.wrong_answers / max(scale, 1e-9)
+        [p if s.may_answer else 0.0 for p, s in zip(probs, pooled, strict=True)],
+        correct,
+        [s.answerable for s in pooled],
+        budgets.wrong_answers / max(scale, 1e-9),
     )
+    below = math.nextafter(answer.threshold, 0.0)  # asked about instead, however sure
     confirm = choose_confirm_threshold(
-        probs,
+        [p if s.may_answer else min(p, below) for p, s in zip(probs, pooled, strict=True)],
         correct,
         answer.threshold,
         budgets.wrong_confirms / max(scale, 1e-9),
@@ -398,7 +411,10 @@ def _cross_validate(
                 [pooled[i] for i in range(n) if i not in test], budgets, scale, l2
             )
             for i in test:
-                if confidence(model, pooled[i].features) >= choice.threshold:
+                if (
+                    pooled[i].may_answer
+                    and confidence(model, pooled[i].features) >= choice.threshold
+                ):
                     right += pooled[i].correct
                     wrong += not pooled[i].correct
     n_answerable = max(sum(s.answerable for s in pooled), 1)

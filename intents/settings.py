@@ -44,7 +44,7 @@ class ConfidenceModel:
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.7923
+    answer_threshold: float = 0.7808
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
     confirm_threshold: float = 0.3357

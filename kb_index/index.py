@@ -27,7 +27,7 @@ from kb_index.articles import Article, section_text
 from kb_index.embedder import Embedder, Vectors
 from kb_index.lay_terms import LayTerms
 from kb_index.lexical import LexicalIndex
-from kb_index.text import content_bigrams, lexical_terms, prepare_query
+from kb_index.text import STOP_CHARS, content_bigrams, lexical_terms, prepare_query
 
 FORMAT_VERSION = 1
 #: Bump when the code that cuts articles into views changes: vectors must then be recomputed.
@@ -170,6 +170,7 @@ class SearchIndex:
             [modules.setdefault(a.module, len(modules)) for a in articles], dtype=np.int32
         )
         self._by_id = {a.id: a for a in articles}
+        self._doc = {a.id: i for i, a in enumerate(articles)}
         self._title_bigrams = [
             content_bigrams(lexical_terms(prepare_query(a.title))) for a in articles
         ]
@@ -179,6 +180,18 @@ class SearchIndex:
 
     def get(self, article_id: str) -> ArticleEntry | None:
         return self._by_id.get(article_id)
+
+    def mentions(self, article_id: str, word: str) -> bool:
+        """Does the article's text (title, questions, module, tags, body) name ``word``, a
+        two-character Chinese word, or at least its first character? Lenient on purpose: it is
+        asked to rule an article *out*."""
+        doc = self._doc.get(article_id)
+        if doc is None:
+            return False
+        if word[0] in STOP_CHARS:
+            return True  # 给…, 把…: the index keeps no such character to look for
+        terms = ("b:" + word, "c:" + word[0]) if len(word) >= 2 else ("c:" + word,)
+        return any(self.lexical.contains(t, doc) for t in terms)
 
     # ---- building -------------------------------------------------------------------------
 

@@ -90,6 +90,16 @@ class LexicalIndex:
             starts[i + 1] = pos
         return cls(vocab, starts, doc_ids, tfs, np.frombuffer(lengths, dtype=np.float32).copy())
 
+    def contains(self, term: str, doc: int) -> bool:
+        """Does document ``doc`` contain ``term`` (a ``lexical_terms`` term)? Postings are in
+        document order, so this is one binary search."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return False
+        docs = self.postings_doc[self.postings_start[tid] : self.postings_start[tid + 1]]
+        i = int(np.searchsorted(docs, doc))
+        return i < len(docs) and int(docs[i]) == doc
+
     def score(self, query: str) -> LexicalScores:
         return self.score_terms(lexical_terms(query))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import scipy.stats
 
 from intents.confidence import (
     FEATURES,
+    asked_action,
     choose_confirm_threshold,
     choose_threshold,
     confidence,
@@ -19,7 +21,7 @@ from intents.confidence import (
     fit,
     is_request,
 )
-from intents.evaluate import spearman
+from intents.evaluate import Budgets, EvalSet, Sample, calibrate, spearman
 from intents.settings import ConfidenceModel
 from kb_index.index import ArticleEntry, Hit
 
@@ -124,6 +126,26 @@ def test_wishes_and_how_tos_are_requests(message: str) -> None:
 )
 def test_fault_reports_are_not_requests(message: str) -> None:
     assert not is_request(message)
+
+
+@pytest.mark.parametrize(
+    ("message", "action"),
+    [
+        ("手术取消了 备血申请单怎么作废", "作废"),
+        ("灭菌批次已经放行了 后来发现BD试验不合格 怎么召回", "召回"),
+        ("报卡已经上报了 发现诊断填错了 如何订正", "订正"),
+        ("开出去的电子票据咋冲红", "冲红"),
+        # asking for a fault's fix, whatever it is, or complaining: no action named
+        ("打印不出来怎么办", None),
+        ("这个报错怎么弄", None),
+        ("怎么回事啊 又登不上了", None),
+        ("怎么又卡了", None),
+        ("ukey锁了 怎么解", None),
+        ("医保结算报2304", None),
+    ],
+)
+def test_the_action_a_how_to_asks_for(message: str, action: str | None) -> None:
+    assert asked_action(message) == action
 
 
 def test_features_of_a_single_hit_and_of_none() -> None:
@@ -319,3 +341,24 @@ def test_confirm_threshold_sits_below_the_answer_threshold_within_budget() -> No
 def test_no_confirm_band_when_nothing_qualifies() -> None:
     t = choose_confirm_threshold([0.9, 0.5, 0.4], [True, False, False], 0.8, 0.0, 0.5)
     assert t == math.inf
+
+
+def test_calibration_chooses_thresholds_under_the_never_answer_rule() -> None:
+    """The most similar messages here are how-tos the bot must not answer directly
+    (``may_answer=False``): they cannot spend the wrong-answer budget, so the threshold can go
+    down to the right answers below them; with the flags off nothing fits a zero budget."""
+
+    def sample(x: float, correct: bool, may_answer: bool = True) -> Sample:
+        feats = dict.fromkeys(FEATURES, 0.0) | {"dense": x}
+        return Sample(feats, correct, answerable=correct, may_answer=may_answer)
+
+    blocked = [sample(0.95 + i / 1000, False, may_answer=False) for i in range(10)]
+    right = [sample(0.6 + i / 100, True) for i in range(20)]
+    wrong = [sample(0.1 + i / 100, False) for i in range(10)]
+    one = EvalSet("kb", cast(Any, None), cast(Any, [None] * 40))
+    budgets = Budgets(wrong_answers=0.0)
+    cal = calibrate([one], budgets, samples={"kb": blocked + right + wrong})
+    assert cal.answer_accuracy > 0.5
+    assert cal.wrong_rate == 0.0
+    unflagged = [dataclasses.replace(s, may_answer=True) for s in blocked]
+    assert calibrate([one], budgets, samples={"kb": unflagged + right + wrong}).answer_accuracy == 0

@@ -28,6 +28,7 @@ from kb_index.index import (
 )
 from kb_index.lay_terms import LayTerms
 from kb_index.lexical import LexicalIndex
+from kb_index.text import STOP_CHARS, cjk_runs
 
 QUERIES = {
     "医保结算2304报错 金额对不上": "hb-002",
@@ -121,6 +122,18 @@ def test_title_share_is_how_much_of_the_title_the_message_names(
     assert 0.0 < share("账户锁定了") < share("登录提示账户已锁定") < 1.0
     # an everyday phrase counts with the technical word it stands for
     assert share("账号锁住了", LayTerms([("锁住", "锁定")])) > share("账号锁住了")
+
+
+def test_mentions_asks_whether_an_article_names_a_word(
+    built: SearchIndex, sample_articles: tuple[Article, ...]
+) -> None:
+    first = sample_articles[0]
+    word = next(r[i : i + 2] for r in cjk_runs(first.body) for i in range(len(r) - 1)
+                if not STOP_CHARS.intersection(r[i : i + 2]))  # fmt: skip
+    assert built.mentions(first.id, word)
+    assert not built.mentions(first.id, "冲红")  # neither 冲红 nor 冲 in a sample article
+    assert built.mentions(first.id, "给他")  # a stop character first: cannot rule it out
+    assert not built.mentions("no-such-article", word)
 
 
 def test_k_larger_than_the_kb_returns_every_article(built: SearchIndex, hash_embedder) -> None:

@@ -142,3 +142,11 @@ def test_single_document_index_scores_it() -> None:
     s = one.score("医保结算")
     assert s.bm25[0] > 0
     assert s.coverage[0] == pytest.approx(1.0)
+
+
+def test_contains_looks_up_one_term_in_one_document(index: LexicalIndex) -> None:
+    assert index.contains("b:脱机", 3)
+    assert not index.contains("b:脱机", 0)
+    assert index.contains("w:ora-01653", 1) and not index.contains("w:ora-01653", 2)
+    assert not index.contains("b:从未", 0)  # a term no document has
+    assert not index.contains("b:脱机", 99)  # past the last document
