@@ -135,6 +135,8 @@ def test_fault_reports_are_not_requests(message: str) -> None:
         ("灭菌批次已经放行了 后来发现BD试验不合格 怎么召回", "召回"),
         ("报卡已经上报了 发现诊断填错了 如何订正", "订正"),
         ("开出去的电子票据咋冲红", "冲红"),
+        ("门户的登录密码忘了 怎么自己找回", "找回"),
+        ("如何自行重置密码", "重置"),
         # asking for a fault's fix, whatever it is, or complaining: no action named
         ("打印不出来怎么办", None),
         ("这个报错怎么弄", None),
