@@ -210,6 +210,26 @@ def test_outages_in_everyday_wording(engine: AnswerEngine, message: str) -> None
     assert decision.message_class == "outage"
 
 
+@pytest.mark.parametrize(
+    ("message", "outage"),
+    [
+        # a whole system outside the clinical HIS that will not open, told by its consequence
+        ("财务总账大家都登不上 月底要结账", True),
+        ("OA整个进不去了 院办等着发文", True),
+        ("输血系统登不上 手术室在等血", True),
+        # the same systems, one person's problem
+        ("我这台电脑OA打不开 别人都可以", False),
+        ("就我一个人登不上总账 提示密码错误", False),
+        ("工资条在人事系统里怎么查", False),
+    ],
+)
+def test_back_office_systems_down_are_outages_one_users_are_not(
+    engine: AnswerEngine, message: str, outage: bool
+) -> None:
+    decision = engine.decide(message)
+    assert (decision.kind is DecisionKind.URGENT) is outage, decision.reason
+
+
 def test_exact_rules_are_the_only_rules() -> None:
     assert exact_rule("ORA-01034: ORACLE not available") == (
         MessageClass.OUTAGE,
