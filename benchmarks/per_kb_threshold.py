@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from bot.infra.config import load_settings  # noqa: E402
 from bot.kb.knowledge import answer_engine, embedder_for, message_classifier, view_recipe  # noqa: E402
 from bot.redact import redact  # noqa: E402
-from intents.confidence import ConfidenceModel, choose_threshold, confidence, features  # noqa: E402
+from intents.confidence import choose_threshold, confidence, features  # noqa: E402
 from intents.decide import DecisionKind, query_text  # noqa: E402
 from intents.evaluate import (  # noqa: E402
     ANSWERABLE,
@@ -54,6 +54,7 @@ from intents.evaluate import (  # noqa: E402
     read_queries,
     retrieval_samples,
 )
+from intents.settings import ConfidenceModel  # noqa: E402
 from kb_index.articles import scan_folder  # noqa: E402
 from kb_index.index import SearchIndex  # noqa: E402
 
@@ -104,7 +105,11 @@ def main() -> None:
     answerable = {s.name: sum(q.kind in ANSWERABLE for q in s.queries) for s in sets}
 
     def prob(model: ConfidenceModel, s: Sample, no_wish: bool = False) -> float:
-        return 0.0 if no_wish and s.features["request"] > 0 else confidence(model, s.features)
+        """As ``decide`` judges it: a sample it never answers directly (a how-to whose action
+        the article never names, or with ``no_wish`` any wish) never reaches a threshold."""
+        if not s.may_answer or (no_wish and s.features["request"] > 0):
+            return 0.0
+        return confidence(model, s.features)
 
     def judged(
         name: str, model: ConfidenceModel, tau: float, no_wish: bool = False
@@ -118,7 +123,7 @@ def main() -> None:
 
     def own_threshold(name: str, model: ConfidenceModel, budget: float) -> float:
         kb: Sequence[Sample] = samples[name]
-        probs = [confidence(model, s.features) for s in kb]
+        probs = [prob(model, s) for s in kb]
         correct = [s.correct for s in kb]
         return choose_threshold(
             probs, correct, [s.answerable for s in kb], budget, totals[name]
@@ -136,6 +141,11 @@ def main() -> None:
         "nm-median": lambda v: float(np.median(v)),
         "nm-min": lambda v: float(np.min(v)),
         "nm-mean": lambda v: float(np.mean(v)),
+    }
+    combine_own: dict[str, Callable[[Sequence[float]], float]] = {
+        "kb-median": lambda v: float(np.median(v)),
+        "kb-mean": lambda v: float(np.mean(v)),
+        "kb-max": lambda v: float(np.max(v)),
     }
     for rule in ("global", "oracle", *pick, "kb-median", "kb-mean", "kb-max", "no-wish"):
         right = wrong = 0.0
@@ -159,8 +169,7 @@ def main() -> None:
                 ).threshold
             elif rule.startswith("kb-"):
                 own = [own_threshold(s.name, cal.model, args.budget) for s in others]
-                combine = {"kb-median": np.median, "kb-mean": np.mean, "kb-max": np.max}[rule]
-                tau = float(combine([t for t in own if t != float("inf")]))
+                tau = combine_own[rule]([t for t in own if t != float("inf")])
             else:
                 shares = [
                     answered_share(s.name, cal.model, own_threshold(s.name, cal.model, args.budget))
@@ -172,8 +181,8 @@ def main() -> None:
             wrong += wr * totals[held.name]
             worst = max(worst, wr)
             cells.append(f"{held.name} {acc:.3f}/{wr:.3f}@{tau:.2f}")
-        pooled = f"{right / sum(answerable.values()):.3f}/{wrong / sum(totals.values()):.3f}"
-        print(f"{rule:9s} pooled {pooled} worst {worst:.3f} | " + "  ".join(cells))
+        figures = f"{right / sum(answerable.values()):.3f}/{wrong / sum(totals.values()):.3f}"
+        print(f"{rule:9s} pooled {figures} worst {worst:.3f} | " + "  ".join(cells))
 
 
 if __name__ == "__main__":
