@@ -189,21 +189,17 @@ class AnswerEngine:
             candidates=tuple(ranked),
             message_class=message_class,
         )
-        unnamed = self.unnamed_action(text, top.article.id)
-        if top.confidence >= s.answer_threshold and unnamed is not None:
+        if top.confidence >= s.answer_threshold:
+            sure = f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}"
+            unnamed = self.unnamed_action(text, top.article.id)
+            if unnamed is None:
+                return replace(base, kind=DecisionKind.ANSWER, article=top.article, reason=sure)
             return replace(
                 base,
                 kind=DecisionKind.CONFIRM,
                 article=top.article,
-                reason=f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}, but the "
-                f"message asks how to {unnamed} and the article never says: ask first",
-            )
-        if top.confidence >= s.answer_threshold:
-            return replace(
-                base,
-                kind=DecisionKind.ANSWER,
-                article=top.article,
-                reason=f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}",
+                reason=f"{sure}, but the message asks how to {unnamed} and the article never "
+                "says: ask first",
             )
         choices = self._choices(ranked)
         if len(choices) >= 2:
