@@ -1,11 +1,12 @@
-"""How sure are we that the top article answers the message?
+"""The evidence that the top article answers the message, and the thresholds chosen on it.
 
 Raw similarities do not answer that: e5 puts almost any two Chinese sentences above 0.8, and an
 out-of-KB "near miss" shares its module's vocabulary with a real article. What separates a right
 answer is the *shape* of the evidence: how far the top article stands above the runner-up, in
-both retrievers, and how much of the message the article explains. A small logistic model over
-those features, fitted on labelled queries (``hisbot kb calibrate``), turns them into a
-probability; the answer threshold is then chosen on that probability for a wrong-answer budget.
+both retrievers, and how much of the message the article explains. The verification model
+(``intents.verifier``), fitted on labelled queries (``hisbot kb calibrate``), turns these
+features into a probability; the answer threshold is then chosen on that probability for a
+wrong-answer budget.
 """
 
 from __future__ import annotations
@@ -13,15 +14,31 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-import numpy as np
-
-from intents.settings import ConfidenceModel
 from kb_index.index import Hit
 from kb_index.text import content_bigrams, lexical_terms, prepare_query
 
-FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ConfidenceModel) if f.name != "bias")
+#: What the verification model reads, in its files' column order (see ``features``).
+FEATURES: tuple[str, ...] = (
+    "dense",
+    "dense_question",
+    "dense_symptom",
+    "dense_z",
+    "dense_gap",
+    "module_gap",
+    "fused_margin",
+    "log_bm25",
+    "coverage",
+    "bigram_share",
+    "novel_share",
+    "agreement",
+    "symptom_gap",
+    "question_gap",
+    "title_share",
+    "request",
+    "query_terms",
+)
 
 #: A wish or a how-to (能不能…, 在哪里设置, 想改成…, 批量…) rather than a report of something
 #: failing. KB articles answer faults; a wish written in an article's vocabulary is the
@@ -106,43 +123,6 @@ def features(hits: Sequence[Hit], message: str = "") -> dict[str, float]:
         "query_terms": math.log1p(len(content_bigrams(lexical_terms(prepare_query(message))))),
     }
     return {name: every[name] for name in FEATURES}
-
-
-def confidence(model: ConfidenceModel, feats: dict[str, float]) -> float:
-    z = model.bias + sum(getattr(model, name) * feats[name] for name in FEATURES)
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-
-
-def fit(
-    samples: Sequence[dict[str, float]], labels: Sequence[bool], l2: float = 0.1
-) -> ConfidenceModel:
-    """L2-regularised logistic regression (Newton's method) on standardised features.
-
-    The weights are returned on the raw feature scale so config.toml stays readable and the
-    hot path needs no scaler.
-    """
-    x = np.array([[s[name] for name in FEATURES] for s in samples], dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[std == 0] = 1.0
-    xs = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
-    w = np.zeros(xs.shape[1])
-    reg = np.full(xs.shape[1], l2)
-    reg[0] = 0.0  # never shrink the bias
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ w, -50, 50)))
-        grad = xs.T @ (p - y) + reg * w
-        hess = (xs.T * (p * (1 - p))) @ xs + np.diag(reg) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.abs(step).max()) < 1e-8:
-            break
-    raw = w[1:] / std
-    bias = float(w[0] - np.sum(w[1:] * mean / std))
-    return ConfidenceModel(
-        bias=round(bias, 4), **{n: round(float(v), 4) for n, v in zip(FEATURES, raw, strict=True)}
-    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ The steps are plain functions over one message, in a fixed order whose reasons a
    from an outage, chit-chat and a forwarded notice; an outage is never answered with an FAQ
    (it may carry a hint article), the quiet kinds are left alone (steps 1 and 2 need no KB:
    ``intents.triage``);
-3. retrieval ranks articles and the verification model (``intents.confidence``) gives each the
+3. retrieval ranks articles and the verification model (``intents.verifier``) gives each the
    probability that it addresses *this* problem ("no citation, no answer");
 4. sure → answer; two or three close and plausible → ask which; one plausible but not sure →
    ask 「是这个问题吗？」 before sending steps; otherwise → an engineer.
@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from intents.classify import Addressing, MessageClass, MessageClassifier
-from intents.confidence import asked_action, confidence, features
+from intents.confidence import asked_action, features
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
+from intents.verifier import Verifier
 from kb_index.embedder import Embedder, Vectors
 from kb_index.index import ArticleEntry, Hit, SearchIndex
 from kb_index.lay_terms import LayTerms
@@ -96,6 +97,7 @@ class AnswerEngine:
         dense_weight: float = 0.5,
         classifier: MessageClassifier | None = None,
         lay_terms: LayTerms | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -106,15 +108,26 @@ class AnswerEngine:
             if classifier is not None
             else MessageClassifier.load(None, settings.bot_names)
         )
+        #: P(this article answers this message); its thresholds are in ``settings``.
+        self.verifier = verifier if verifier is not None else Verifier.load(None)
         #: Everyday phrases → the KB's technical words, for the lexical retriever.
         self.lay_terms = lay_terms if lay_terms is not None else LayTerms()
         #: Steps 1 and 2: is the message for the bot, and is it an outage?
         self.triage = MessageTriage(self.classifier, embedder, settings)
 
-    def with_settings(self, settings: DecideSettings) -> AnswerEngine:
-        """The same index, model and classifier under other thresholds (evaluation)."""
+    def with_settings(
+        self, settings: DecideSettings, verifier: Verifier | None = None
+    ) -> AnswerEngine:
+        """The same index, embedder and classifier under other thresholds and, if given,
+        another verification model (evaluation, calibration)."""
         return AnswerEngine(
-            self.index, self.embedder, settings, self.dense_weight, self.classifier, self.lay_terms
+            self.index,
+            self.embedder,
+            settings,
+            self.dense_weight,
+            self.classifier,
+            self.lay_terms,
+            verifier if verifier is not None else self.verifier,
         )
 
     def rank(self, message: str, k: int = 5, qvec: Vectors | None = None) -> list[ScoredHit]:
@@ -127,13 +140,10 @@ class AnswerEngine:
         hits = self.index.search_vector(
             text, qvec, k=k, dense_weight=self.dense_weight, lay_terms=self.lay_terms
         )
-        model = self.settings.confidence
-        scored = []
-        for i, hit in enumerate(hits):
-            # a lower-ranked hit's confidence is judged as if it were on top, against the others
-            others = [h for j, h in enumerate(hits) if j != i]
-            scored.append(ScoredHit(hit, confidence(model, features([hit, *others], text))))
-        return scored
+        # a lower-ranked hit's confidence is judged as if it were on top, against the others
+        rows = [features([hit, *hits[:i], *hits[i + 1 :]], text) for i, hit in enumerate(hits)]
+        probs = self.verifier.probabilities(rows)
+        return [ScoredHit(hit, p) for hit, p in zip(hits, probs, strict=True)]
 
     def decide(self, message: str, addressing: Addressing | None = None) -> Decision:
         """Decide one message. ``addressing`` is what the platform knows of mentions and

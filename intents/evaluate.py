@@ -19,13 +19,12 @@ from intents.confidence import (
     ThresholdChoice,
     choose_confirm_threshold,
     choose_threshold,
-    confidence,
     features,
-    fit,
 )
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.jsonl import json_objects
-from intents.settings import ConfidenceModel, DecideSettings
+from intents.settings import DecideSettings
+from intents.verifier import Verifier, fit_verifier
 from kb_index.embedder import Embedder
 
 KINDS = ("faq", "out-of-kb", "urgent", "chitchat", "people", "notice", "pii")
@@ -302,22 +301,23 @@ class Budgets:
 
 @dataclass(frozen=True)
 class Calibration:
-    model: ConfidenceModel
+    model: Verifier
     threshold: float
     confirm_threshold: float
+    #: Direct-answer accuracy and wrong-answer rate at ``threshold``, on predictions for
+    #: questions the model was not fitted on (the other KBs' models, or other folds').
     answer_accuracy: float
     wrong_rate: float
     samples: int
-    #: k-fold estimate on held-out folds (one KB only): what to expect on unseen queries.
+    #: Nested k-fold estimate (one KB only): threshold and model both chosen without the
+    #: fold judged — what to expect on unseen queries of that KB.
     cv_answer_accuracy: float = 0.0
     cv_wrong_rate: float = 0.0
 
     def settings(self, base: DecideSettings) -> DecideSettings:
+        """``base`` with this calibration's thresholds; the model goes to the engine."""
         return replace(
-            base,
-            confidence=self.model,
-            answer_threshold=self.threshold,
-            confirm_threshold=self.confirm_threshold,
+            base, answer_threshold=self.threshold, confirm_threshold=self.confirm_threshold
         )
 
 
@@ -325,32 +325,35 @@ def calibrate(
     sets: Sequence[EvalSet],
     budgets: Budgets = Budgets(),
     prepare: Callable[[str], str] = lambda s: s,
-    l2: float = 3.0,
     samples: dict[str, list[Sample]] | None = None,
 ) -> Calibration:
     """Fit the verification model and both thresholds on the labelled queries of ``sets``.
 
     The budgets are over all messages, as the report's rates are: messages decided before
-    retrieval (outages, chit-chat) count in the denominator. With one set, a 5-fold estimate
-    is added; across KBs use ``leave_one_kb_out`` instead. ``l2`` (on standardised features)
-    is strong on purpose: weights that lean on one KB's style misjudge the next KB (held out,
-    with part of today's features 1.0 let one KB reach 3.2 % wrong answers where 3.0 kept
-    every KB under 3 %; with all of them the two are equal).
+    retrieval (outages, chit-chat) count in the denominator. The thresholds are chosen on
+    *held-out* predictions — each KB's questions scored by a model fitted on the other KBs
+    (one KB: on the other folds) — because boosted trees score their own training questions
+    far more surely than a new KB's, and a threshold chosen in-sample would answer a new
+    KB's near misses. With one set, a nested k-fold estimate is added; across KBs use
+    ``leave_one_kb_out`` instead.
     """
-    pooled: list[Sample] = []
+    groups: list[list[Sample]] = []
     total = 0
     for s in sets:
-        pooled.extend(
+        groups.append(
             samples[s.name]
             if samples and s.name in samples
             else retrieval_samples(s.engine, s.queries, prepare)
         )
         total += len(s.queries)
+    pooled = [x for g in groups for x in g]
     scale = len(pooled) / max(total, 1)
-    model, answer, confirm = _fit_and_choose(pooled, budgets, scale, l2)
+    meta = {"fitted_on": [s.name for s in sets]}
+    model = _fit(pooled, meta)
+    answer, confirm = _choose(pooled, _held_out_probabilities(groups), budgets, scale)
     cv_acc = cv_wrong = 0.0
     if len(sets) == 1:
-        cv_acc, cv_wrong = _cross_validate(pooled, budgets, scale, l2)
+        cv_acc, cv_wrong = _cross_validate(pooled, budgets, scale)
     return Calibration(
         model,
         answer.threshold,
@@ -363,13 +366,39 @@ def calibrate(
     )
 
 
-def _fit_and_choose(
-    pooled: Sequence[Sample], budgets: Budgets, scale: float, l2: float
-) -> tuple[ConfidenceModel, ThresholdChoice, float]:
-    feats = [s.features for s in pooled]
+def _fit(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Verifier:
+    return fit_verifier([s.features for s in samples], [s.correct for s in samples], meta)
+
+
+def _folds(n: int, k: int, seed: int = 20261125) -> list[list[int]]:
+    """``k`` disjoint folds of ``range(n)`` (deterministic shuffle)."""
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    return [order[i::k] for i in range(k)]
+
+
+def _held_out_probabilities(groups: Sequence[Sequence[Sample]], k: int = 5) -> list[float]:
+    """Each sample scored by a model that never saw it, in pooled order: leave one group
+    (KB) out when there are several, else ``k`` folds of the one."""
+    pooled = [x for g in groups for x in g]
+    starts = np.cumsum([0, *(len(g) for g in groups)]).tolist()
+    if sum(1 for g in groups if g) >= 2:
+        folds = [list(range(starts[i], starts[i + 1])) for i in range(len(groups)) if groups[i]]
+    else:
+        folds = _folds(len(pooled), k)
+    probs = [0.0] * len(pooled)
+    for fold in folds:
+        held = set(fold)
+        model = _fit([x for i, x in enumerate(pooled) if i not in held])
+        for i, p in zip(fold, model.probabilities([pooled[i].features for i in fold]), strict=True):
+            probs[i] = p
+    return probs
+
+
+def _choose(
+    pooled: Sequence[Sample], probs: Sequence[float], budgets: Budgets, scale: float
+) -> tuple[ThresholdChoice, float]:
+    """Both thresholds from (held-out) probabilities of ``pooled``."""
     correct = [s.correct for s in pooled]
-    model = fit(feats, correct, l2=l2)
-    probs = [confidence(model, f) for f in feats]
     # budgets are over all messages; these samples are the share ``scale`` of them; a sample
     # that may not be answered directly counts as never reaching the answer threshold
     answer = choose_threshold(
@@ -386,39 +415,30 @@ def _fit_and_choose(
         budgets.wrong_confirms / max(scale, 1e-9),
         budgets.confirm_precision,
     )
-    return model, answer, confirm
+    return answer, confirm
 
 
 def _cross_validate(
-    pooled: Sequence[Sample],
-    budgets: Budgets,
-    scale: float,
-    l2: float,
-    folds: int = 5,
-    repeats: int = 4,
+    pooled: Sequence[Sample], budgets: Budgets, scale: float, folds: int = 5
 ) -> tuple[float, float]:
-    """Answer accuracy and wrong rate on held-out folds (deterministic shuffles)."""
+    """Answer accuracy and wrong rate on held-out folds, each fold's model and threshold
+    chosen on the other folds only."""
     n = len(pooled)
-    if n < folds * 2:
+    if n < folds * 4:
         return 0.0, 0.0
     right = wrong = 0
-    rng = np.random.default_rng(20261125)
-    for _ in range(repeats):
-        order = rng.permutation(n)
-        for k in range(folds):
-            test = set(order[k::folds].tolist())
-            model, choice, _ = _fit_and_choose(
-                [pooled[i] for i in range(n) if i not in test], budgets, scale, l2
-            )
-            for i in test:
-                if (
-                    pooled[i].may_answer
-                    and confidence(model, pooled[i].features) >= choice.threshold
-                ):
-                    right += pooled[i].correct
-                    wrong += not pooled[i].correct
+    for fold in _folds(n, folds):
+        held = set(fold)
+        train = [x for i, x in enumerate(pooled) if i not in held]
+        choice, _ = _choose(train, _held_out_probabilities([train]), budgets, scale)
+        model = _fit(train)
+        test = [pooled[i] for i in fold]
+        for s, p in zip(test, model.probabilities([s.features for s in test]), strict=True):
+            if s.may_answer and p >= choice.threshold:
+                right += s.correct
+                wrong += not s.correct
     n_answerable = max(sum(s.answerable for s in pooled), 1)
-    return right / (n_answerable * repeats), wrong / (n * repeats)
+    return right / n_answerable, wrong / n
 
 
 def leave_one_kb_out(
@@ -443,7 +463,7 @@ def leave_one_kb_out(
             progress(held.name)
         others = [s for s in sets if s.name != held.name]
         cal = calibrate(others, budgets, prepare, samples=samples)
-        engine = held.engine.with_settings(cal.settings(held.engine.settings))
+        engine = held.engine.with_settings(cal.settings(held.engine.settings), cal.model)
         tally, per_query, lat = _run(engine, held.queries, prepare)
         pooled.merge(tally)
         latencies.extend(lat)

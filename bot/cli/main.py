@@ -390,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from intents.classifier_training import CorpusError
     from intents.classify import ClassifierFileError
     from intents.evaluate import QueryFileError
+    from intents.verifier import VerifierFileError
     from kb_index.embedder import EmbedderError
     from kb_index.index import IndexError_
     from kb_index.lay_terms import LayTermsError
@@ -404,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EvalCliError,
         CorpusError,
         ClassifierFileError,
+        VerifierFileError,
         EmbedderError,
         IndexError_,
         LayTermsError,

@@ -153,6 +153,18 @@ class Secrets:
         )
 
 
+#: Settings an older hisbot read, and what took their place (an upgrade's config gets the
+#: way forward, not just "unknown key").
+_RETIRED: dict[tuple[str, str], str] = {
+    ("decide", "confidence"): (
+        "is gone: the verification model is a file now (boosted trees, not weights). Delete "
+        "the table to use the shipped model with the shipped thresholds, or fit your own with "
+        "`hisbot kb calibrate … --out FILE` and set [decide] verification_model to that file "
+        "and the thresholds it prints"
+    ),
+}
+
+
 def _build(cls: type[Any], raw: dict[str, Any], path: str, section: str = "") -> Any:
     """Build one frozen dataclass from a TOML table, rejecting unknown keys, wrong types and
     values outside the bounds its fields declare (``Annotated[int, Ge(1)]``)."""
@@ -162,6 +174,8 @@ def _build(cls: type[Any], raw: dict[str, Any], path: str, section: str = "") ->
     for key, value in raw.items():
         where = f"{path}: [{section}] {key}" if section else f"{path}: {key}"
         if key not in fields:
+            if (section, key) in _RETIRED:
+                raise ConfigError(f"{path}: [{_join(section, key)}] {_RETIRED[section, key]}")
             known = ", ".join(sorted(fields))
             table = f"[{section}]" if section else "the top level"
             raise ConfigError(f"{path}: unknown key {key!r} in {table} (known: {known})")

@@ -15,6 +15,7 @@ from bot.cli.progress import progress_bar
 from bot.infra.config import Settings
 from intents.classify import MessageClassifier
 from intents.decide import AnswerEngine
+from intents.verifier import Verifier
 from kb_index.articles import Article
 from kb_index.embedder import Embedder, load_embedder
 from kb_index.index import IndexError_, SearchIndex, ViewRecipe, embedding_key
@@ -86,6 +87,12 @@ def message_classifier(settings: Settings) -> MessageClassifier:
     return MessageClassifier.load(path, settings.decide.bot_names)
 
 
+def verifier(settings: Settings) -> Verifier:
+    """The configured verification model (a relative path starts at the config's folder)."""
+    name = settings.decide.verification_model
+    return Verifier.load(settings.path(name) if name else None)
+
+
 def answer_engine(
     settings: Settings,
     index: SearchIndex,
@@ -100,6 +107,7 @@ def answer_engine(
         dense_weight=settings.retrieval.dense_weight,
         classifier=classifier or message_classifier(settings),
         lay_terms=lay_terms(settings),
+        verifier=verifier(settings),
     )
 
 

@@ -7,7 +7,6 @@ subprocess runs use the real, unpatched entry points.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -385,9 +384,10 @@ def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_pa
     assert "bad.jsonl:2" in err and "Traceback" not in err
 
 
-def test_kb_calibrate_prints_a_config_section(
+def test_kb_calibrate_writes_the_model_and_prints_its_config(
     run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
 ) -> None:
+    model = tmp_path / "site" / "verifier.npz"
     code, out, err = run(
         "--config",
         str(config),
@@ -397,20 +397,58 @@ def test_kb_calibrate_prints_a_config_section(
         str(sample_kb_dir),
         "--queries",
         str(sample_queries_path),
+        "--out",
+        str(model),
+        "--max-wrong-rate",
+        "0.1",  # 50 questions: the default 1.5 % allows no wrong answer at all
     )
     assert code == 0, err
+    assert "never answers directly" not in out
     toml_part = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
-    # what it prints can be pasted into config.toml as it is
+    # what it prints can be pasted into config.toml as it is, wherever that file lives
     path = write_config(tmp_path / "calibrated", toml_part + "\n")
     code, _, err = run("--config", str(path), "kb", "search", "x")
     assert code == 2 and "hisbot kb build" in err  # the config loaded; only the index is missing
     fitted = tomllib.loads(toml_part)
     assert 0.0 <= fitted["decide"]["answer_threshold"] <= 1.0
-    from intents.settings import ConfidenceModel
+    assert Path(fitted["decide"]["verification_model"]) == model.resolve()
+    from intents.verifier import Verifier
 
-    assert set(fitted["decide"]["confidence"]) == {
-        f.name for f in dataclasses.fields(ConfidenceModel)
-    }
+    assert Verifier.load(model).meta["fitted_on"] == [sample_kb_dir.name]
+
+
+def test_kb_calibrate_says_when_nothing_may_be_answered(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(
+        "--config", str(config), "kb", "calibrate",
+        "--kb", str(sample_kb_dir), "--queries", str(sample_queries_path),
+        "--out", str(tmp_path / "v.npz"), "--max-wrong-rate", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "answer_threshold = inf" in out
+    assert "never answers directly" in out and "label more questions" in out
+
+
+def test_kb_calibrate_refuses_a_folder_as_out_before_fitting(
+    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(
+        "--config", str(config), "kb", "calibrate",
+        "--kb", str(sample_kb_dir), "--queries", str(sample_queries_path),
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "is a folder" in err and "Traceback" not in err
+
+
+def test_a_broken_verification_model_is_a_clear_error(run: Run, tmp_path: Path, kb: Path) -> None:
+    broken = tmp_path / "verifier.npz"
+    broken.write_bytes(b"not a model")
+    path = write_config(tmp_path, f'[decide]\nverification_model = "{broken.name}"\n')
+    code, out, err = run("--config", str(path), "chat", "--kb", str(kb), stdin="在吗\n")
+    assert code == 2 and "在吗" not in out  # refused before any message is decided
+    assert "verifier.npz" in err and "Traceback" not in err
 
 
 def split_sample_kb(sample_kb_dir: Path, sample_queries_path: Path, root: Path) -> list[Path]:
@@ -466,10 +504,11 @@ def test_kb_calibrate_on_several_sets(
 ) -> None:
     left, right = split_sample_kb(sample_kb_dir, sample_queries_path, tmp_path)
     code, out, err = run(
-        "--config", str(config), "kb", "calibrate", "--set", str(left), "--set", str(right)
-    )
+        "--config", str(config), "kb", "calibrate", "--set", str(left), "--set", str(right),
+        "--out", str(tmp_path / "v.npz"),
+    )  # fmt: skip
     assert code == 0, err
-    assert "from: left, right" in out
+    assert "from: left, right" in out and "scored by the other KBs' models" in out
     fitted = tomllib.loads("\n".join(x for x in out.splitlines() if not x.startswith("#")))
     confirm = fitted["decide"]["confirm_threshold"]
     assert confirm == float("inf") or confirm <= fitted["decide"]["answer_threshold"]
@@ -481,7 +520,7 @@ def test_kb_calibrate_on_several_sets(
         (["kb", "eval"], "give --kb and --queries"),
         (["kb", "eval", "--loko", "ONE"], "at least two KBs"),
         (["kb", "eval", "--loko", "NOKB", "NOKB"], "needs a kb/ folder"),
-        (["kb", "calibrate"], "one --set per eval-set folder"),
+        (["kb", "calibrate", "--out", "v.npz"], "one --set per eval-set folder"),
     ],
 )
 def test_kb_eval_and_calibrate_explain_bad_arguments(

