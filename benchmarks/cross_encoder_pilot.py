@@ -195,7 +195,7 @@ def trimmed_size_mb(model_dir: str, texts: list[str], layers: int) -> float:
     hidden, inter = cfg["hidden_size"], cfg["intermediate_size"]
     per_layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
     params = len(keep) * hidden + cfg["max_position_embeddings"] * hidden + layers * per_layer
-    return params * 2 / 1e6
+    return float(params * 2 / 1e6)
 
 
 def main() -> None:
@@ -207,7 +207,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
 
-    from intents.confidence import confidence, fit
+    from intents.verifier import fit_verifier
 
     data = collect(args.sets)
     if args.held not in data:
@@ -218,14 +218,13 @@ def main() -> None:
     scores, model, encode = train_and_score(args.model, train, test, args.layers, args.epochs)
     top1 = [p for p in test if p.rank == 0]
     ce_auc = auc([p.right for p in top1], [scores[(p.query_no, 0)] for p in top1])
-    fitted = fit(
+    fitted = fit_verifier(
         [f for name, (_, s) in data.items() if name != args.held for f, _ in s],
         [y for name, (_, s) in data.items() if name != args.held for _, y in s],
-        l2=3.0,
     )
     held_samples = data[args.held][1]
     shipped_auc = auc(
-        [y for _, y in held_samples], [confidence(fitted, f) for f, _ in held_samples]
+        [y for _, y in held_samples], fitted.probabilities([f for f, _ in held_samples])
     )
     texts = [p.message for p in train + test] + [p.article for p in train + test]
     print(f"held-out KB: {args.held}  ({len(top1)} messages reaching retrieval)")

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from bot.infra.config import load_settings  # noqa: E402
 from bot.kb.knowledge import answer_engine, embedder_for, message_classifier, view_recipe  # noqa: E402
 from bot.redact import redact  # noqa: E402
-from intents.confidence import choose_threshold, confidence, features  # noqa: E402
+from intents.confidence import choose_threshold, features  # noqa: E402
 from intents.decide import DecisionKind, query_text  # noqa: E402
 from intents.evaluate import (  # noqa: E402
     ANSWERABLE,
@@ -54,7 +54,7 @@ from intents.evaluate import (  # noqa: E402
     read_queries,
     retrieval_samples,
 )
-from intents.settings import ConfidenceModel  # noqa: E402
+from intents.verifier import Verifier  # noqa: E402
 from kb_index.articles import scan_folder  # noqa: E402
 from kb_index.index import SearchIndex  # noqa: E402
 
@@ -104,15 +104,15 @@ def main() -> None:
     totals = {s.name: len(s.queries) for s in sets}
     answerable = {s.name: sum(q.kind in ANSWERABLE for q in s.queries) for s in sets}
 
-    def prob(model: ConfidenceModel, s: Sample, no_wish: bool = False) -> float:
+    def prob(model: Verifier, s: Sample, no_wish: bool = False) -> float:
         """As ``decide`` judges it: a sample it never answers directly (a how-to whose action
         the article never names, or with ``no_wish`` any wish) never reaches a threshold."""
         if not s.may_answer or (no_wish and s.features["request"] > 0):
             return 0.0
-        return confidence(model, s.features)
+        return model.probabilities([s.features])[0]
 
     def judged(
-        name: str, model: ConfidenceModel, tau: float, no_wish: bool = False
+        name: str, model: Verifier, tau: float, no_wish: bool = False
     ) -> tuple[float, float]:
         right = wrong = 0
         for s in samples[name]:
@@ -121,7 +121,7 @@ def main() -> None:
                 wrong += not s.correct
         return right / answerable[name], wrong / totals[name]
 
-    def own_threshold(name: str, model: ConfidenceModel, budget: float) -> float:
+    def own_threshold(name: str, model: Verifier, budget: float) -> float:
         kb: Sequence[Sample] = samples[name]
         probs = [prob(model, s) for s in kb]
         correct = [s.correct for s in kb]
@@ -129,11 +129,11 @@ def main() -> None:
             probs, correct, [s.answerable for s in kb], budget, totals[name]
         ).threshold
 
-    def answered_share(name: str, model: ConfidenceModel, tau: float) -> float:
-        return float(np.mean([confidence(model, f) >= tau for f in near_misses[name]]))
+    def answered_share(name: str, model: Verifier, tau: float) -> float:
+        return float(np.mean([p >= tau for p in model.probabilities(near_misses[name])]))
 
-    def threshold_for_share(name: str, model: ConfidenceModel, share: float) -> float:
-        probs = sorted((confidence(model, f) for f in near_misses[name]), reverse=True)
+    def threshold_for_share(name: str, model: Verifier, share: float) -> float:
+        probs = sorted(model.probabilities(near_misses[name]), reverse=True)
         k = round(share * len(probs))
         return probs[0] + 1e-6 if k <= 0 else probs[min(k, len(probs)) - 1]
 
