@@ -384,24 +384,25 @@ def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_pa
     assert "bad.jsonl:2" in err and "Traceback" not in err
 
 
+def calibrate_sample(
+    run: Run, config: Path, kb_dir: Path, queries: Path, *options: str
+) -> tuple[int, str, str]:
+    """``hisbot kb calibrate`` on the sample KB and its labelled queries."""
+    return run(
+        "--config", str(config), "kb", "calibrate", "--kb", str(kb_dir), "--queries", str(queries),
+        *options,
+    )  # fmt: skip
+
+
 def test_kb_calibrate_writes_the_model_and_prints_its_config(
     run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
 ) -> None:
     model = tmp_path / "site" / "verifier.npz"
-    code, out, err = run(
-        "--config",
-        str(config),
-        "kb",
-        "calibrate",
-        "--kb",
-        str(sample_kb_dir),
-        "--queries",
-        str(sample_queries_path),
-        "--out",
-        str(model),
-        "--max-wrong-rate",
-        "0.1",  # 50 questions: the default 1.5 % allows no wrong answer at all
-    )
+    code, out, err = calibrate_sample(
+        run, config, sample_kb_dir, sample_queries_path,
+        "--out", str(model),
+        "--max-wrong-rate", "0.1",  # 50 questions: the default 1.5 % allows no wrong answer
+    )  # fmt: skip
     assert code == 0, err
     assert "never answers directly" not in out
     toml_part = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
@@ -420,9 +421,8 @@ def test_kb_calibrate_writes_the_model_and_prints_its_config(
 def test_kb_calibrate_says_when_nothing_may_be_answered(
     run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
 ) -> None:
-    code, out, err = run(
-        "--config", str(config), "kb", "calibrate",
-        "--kb", str(sample_kb_dir), "--queries", str(sample_queries_path),
+    code, out, err = calibrate_sample(
+        run, config, sample_kb_dir, sample_queries_path,
         "--out", str(tmp_path / "v.npz"), "--max-wrong-rate", "0",
     )  # fmt: skip
     assert code == 0, err
@@ -433,11 +433,9 @@ def test_kb_calibrate_says_when_nothing_may_be_answered(
 def test_kb_calibrate_refuses_a_folder_as_out_before_fitting(
     run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
 ) -> None:
-    code, out, err = run(
-        "--config", str(config), "kb", "calibrate",
-        "--kb", str(sample_kb_dir), "--queries", str(sample_queries_path),
-        "--out", str(tmp_path),
-    )  # fmt: skip
+    code, out, err = calibrate_sample(
+        run, config, sample_kb_dir, sample_queries_path, "--out", str(tmp_path)
+    )
     assert code == 2 and out == ""
     assert "is a folder" in err and "Traceback" not in err
 
