@@ -126,6 +126,13 @@ class Verifier:
             z[k].shape != shape for k in ("threshold", "left", "right", "value")
         ):
             raise VerifierFileError(f"{source}: the tree arrays do not have one shape")
+        width = shape[1]
+        if not (
+            all(((z[k] >= 0) & (z[k] < width)).all() for k in ("left", "right"))
+            and ((z["feature"] >= -1) & (z["feature"] < len(FEATURES))).all()
+            and 1 <= int(z["depth"]) <= width
+        ):
+            raise VerifierFileError(f"{source}: a tree points outside itself (a damaged file)")
         return cls(
             base=float(z["base"]),
             feature=z["feature"].astype(np.int16),

@@ -318,6 +318,17 @@ def test_a_model_file_it_cannot_read_is_refused_with_its_path(
         Verifier.load(path)
 
 
+def test_a_damaged_tree_is_refused_not_walked(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.npz"
+    one_tree().save(path)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["left"] = arrays["left"] + 7  # children beyond the tree's nodes
+    np.savez(path, **arrays)
+    with pytest.raises(VerifierFileError, match="damaged"):
+        Verifier.load(path)
+
+
 def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
     other = tmp_path / "other.npz"
     one_tree().save(other)
