@@ -43,13 +43,12 @@ sys.path.insert(0, str(REPO))
 from bot.infra.config import load_settings  # noqa: E402
 from bot.kb.knowledge import answer_engine, embedder_for, message_classifier, view_recipe  # noqa: E402
 from bot.redact import redact  # noqa: E402
+from intents.calibration import Budgets, Sample  # noqa: E402
 from intents.confidence import choose_threshold, features  # noqa: E402
 from intents.decide import DecisionKind, query_text  # noqa: E402
 from intents.evaluate import (  # noqa: E402
     ANSWERABLE,
-    Budgets,
     EvalSet,
-    Sample,
     calibrate,
     read_queries,
     retrieval_samples,

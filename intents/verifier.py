@@ -156,7 +156,7 @@ def fit_verifier(
     scikit-learn's own scores on the training samples, so a change in its internals cannot
     silently ship a different model.
     """
-    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped]
+    from sklearn.ensemble import GradientBoostingClassifier
 
     y = np.asarray(labels, dtype=np.int64)
     if len(set(y.tolist())) < 2:

@@ -175,7 +175,7 @@ def _is_miss(q: dict[str, object]) -> bool:
 
 
 def _budgets(args: argparse.Namespace, settings: Settings) -> Any:
-    from intents.evaluate import Budgets
+    from intents.calibration import Budgets
 
     wrong = (
         args.max_wrong_rate if args.max_wrong_rate is not None else settings.decide.max_wrong_rate

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from intents.calibration import Budgets, Sample
 from intents.confidence import (
     FEATURES,
     asked_action,
@@ -20,7 +21,7 @@ from intents.confidence import (
     features,
     is_request,
 )
-from intents.evaluate import Budgets, EvalSet, Sample, calibrate, spearman
+from intents.evaluate import EvalSet, calibrate, spearman
 from intents.verifier import TooFewLabels, Verifier, VerifierFileError, fit_verifier
 from kb_index.index import ArticleEntry, Hit
 
