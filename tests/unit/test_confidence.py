@@ -459,17 +459,21 @@ def test_calibration_chooses_thresholds_under_the_never_answer_rule() -> None:
         feats = dict.fromkeys(FEATURES, 0.0) | {"dense": x}
         return Sample(feats, correct, answerable=correct, may_answer=may_answer)
 
-    right = [sample(0.6 + i / 100, True) for i in range(30)]
-    twins = [sample(0.6 + i / 100, False, may_answer=False) for i in range(30)]
-    wrong = [sample(0.1 + i / 100, False) for i in range(30)]
-    one = EvalSet("kb", cast(Any, None), cast(Any, [None] * 90))
+    def kb(offset: float, may_answer: bool = False) -> list[Sample]:
+        right = [sample(0.6 + offset + i / 100, True) for i in range(30)]
+        twins = [sample(0.6 + offset + i / 100, False, may_answer) for i in range(30)]
+        return right + twins + [sample(0.1 + offset + i / 100, False) for i in range(30)]
+
+    sets = [EvalSet(n, cast(Any, None), cast(Any, [None] * 90)) for n in ("a", "b")]
     budgets = Budgets(wrong_answers=0.0)
-    cal = calibrate([one], budgets, samples={"kb": right + twins + wrong})
+    flagged = {"a": kb(0.0), "b": kb(0.005)}
+    cal = calibrate(sets, budgets, samples=flagged)
     assert cal.answer_accuracy > 0.5
     assert cal.wrong_rate == 0.0
-    assert p1(cal.model, right[0].features) > p1(cal.model, wrong[-1].features)
-    unflagged = [dataclasses.replace(s, may_answer=True) for s in twins]
-    assert calibrate([one], budgets, samples={"kb": right + unflagged + wrong}).answer_accuracy == 0
+    right, wrong = flagged["a"][0], flagged["a"][-1]
+    assert p1(cal.model, right.features) > p1(cal.model, wrong.features)
+    unflagged = {"a": kb(0.0, may_answer=True), "b": kb(0.005, may_answer=True)}
+    assert calibrate(sets, budgets, samples=unflagged).answer_accuracy == 0
 
 
 def test_thresholds_are_chosen_on_questions_the_model_did_not_see() -> None:
