@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -83,7 +84,9 @@ class Verifier:
     # ---- persistence ------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        with path.open("wb") as fh:
+        """Write the model; atomically, since a running bot may be configured with ``path``."""
+        part = path.with_name(path.name + ".part")
+        with part.open("wb") as fh:
             np.savez_compressed(
                 fh,
                 features=np.array(FEATURES),
@@ -96,6 +99,7 @@ class Verifier:
                 depth=np.array(self.depth),
                 meta=np.array(json.dumps(dict(self.meta), ensure_ascii=False)),
             )
+        os.replace(part, path)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Verifier:

@@ -8,8 +8,10 @@ KB are the leave-one-KB-out ones: each KB judged by a model fitted on the others
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -209,12 +211,20 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise EvalCliError(f"--out {out} is a folder; give the model file's path")
-    out.parent.mkdir(parents=True, exist_ok=True)  # fail before the minutes of fitting
+    try:  # fail before the minutes of fitting, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+            raise PermissionError(errno.EACCES, "not writable")
+    except OSError as exc:
+        raise EvalCliError(f"--out {out}: {exc.strerror or exc}") from exc
     try:
         cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
     except TooFewLabels as exc:
         raise EvalCliError(str(exc)) from exc
-    cal.model.save(out)
+    try:
+        cal.model.save(out)
+    except OSError as exc:
+        raise EvalCliError(f"--out {out}: {exc.strerror or exc}") from exc
     names = ", ".join(s.name for s in sets)
     if history_line:
         print(history_line)

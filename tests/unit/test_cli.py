@@ -430,14 +430,27 @@ def test_kb_calibrate_says_when_nothing_may_be_answered(
     assert "never answers directly" in out and "label more questions" in out
 
 
-def test_kb_calibrate_refuses_a_folder_as_out_before_fitting(
-    run: Run, config: Path, sample_kb_dir: Path, sample_queries_path: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [("", "is a folder"), ("notes.txt/v.npz", "--out")],
+    ids=["a folder", "under a file"],
+)
+def test_kb_calibrate_refuses_an_unusable_out_before_fitting(
+    run: Run,
+    config: Path,
+    sample_kb_dir: Path,
+    sample_queries_path: Path,
+    tmp_path: Path,
+    where: str,
+    words: str,
 ) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder", encoding="utf-8")
     code, out, err = calibrate_sample(
-        run, config, sample_kb_dir, sample_queries_path, "--out", str(tmp_path)
+        run, config, sample_kb_dir, sample_queries_path, "--out", str(tmp_path / where)
     )
-    assert code == 2 and out == ""
-    assert "is a folder" in err and "Traceback" not in err
+    assert code == 2 and out == ""  # nothing fitted, nothing printed
+    assert words in err and "Traceback" not in err
+    assert not list(tmp_path.glob("**/*.npz*"))
 
 
 def test_a_broken_verification_model_is_a_clear_error(run: Run, tmp_path: Path, kb: Path) -> None:

@@ -60,7 +60,11 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
         "specialty",
         "hrp",
         "automation",
-        "inpatient-billing", "emr", "internet", "checkup", "surgery",
+        "inpatient-billing",
+        "emr",
+        "internet",
+        "checkup",
+        "surgery",
     ]  # fmt: skip  (never the shared eval KB, which stays a held-out test)
     assert shipped.feature.shape[0] == shipped.meta["trees"]
 
@@ -317,6 +321,16 @@ def test_a_model_file_it_cannot_read_is_refused_with_its_path(
         path.write_bytes(content)
     with pytest.raises(VerifierFileError, match=r"site-verifier\.npz"):
         Verifier.load(path)
+
+
+def test_a_calibration_replaces_a_model_file_whole(tmp_path: Path) -> None:
+    """A running bot may read the file being replaced: it is written beside, then renamed."""
+    path = tmp_path / "verifier.npz"
+    path.write_bytes(b"the model the bot runs with")
+    rows = [dict.fromkeys(FEATURES, float(i % 2)) for i in range(40)]
+    fit_verifier(rows, [i % 2 == 0 for i in range(40)]).save(path)
+    assert Verifier.load(path).meta["samples"] == 40
+    assert [p.name for p in tmp_path.iterdir()] == ["verifier.npz"]  # no part file left
 
 
 def test_a_damaged_tree_is_refused_not_walked(tmp_path: Path) -> None:
