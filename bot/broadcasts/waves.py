@@ -175,11 +175,21 @@ class Waves:
         """End a scheduled wave without sending it (missed, skipped). A missed notice wave
         makes the notice missed and ends its other waves."""
         with write_session(self._engine) as s:
-            wave = s.get(NoticeWave, wave_id)
-            if wave is None or wave.status != WaveStatus.SCHEDULED:
+            # claimed by a conditional UPDATE, as ``fire`` does: read-then-write let two
+            # workers (or the scheduler's job and a round) both close it on PostgreSQL, and
+            # both audit it
+            result = s.exec(
+                update(NoticeWave)
+                .where(
+                    col(NoticeWave.id) == wave_id, col(NoticeWave.status) == WaveStatus.SCHEDULED
+                )
+                .values(status=status, note=note)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
                 return False
-            wave.status, wave.note = status, note
-            s.add(wave)
+            wave = s.get(NoticeWave, wave_id)
+            assert wave is not None
             if wave.kind == WaveKind.MAIN and status == WaveStatus.MISSED:
                 notice = s.get(Notice, wave.notice_id)
                 assert notice is not None
