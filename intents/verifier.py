@@ -173,6 +173,7 @@ def fit_verifier(
         n_estimators=TREES,
         max_depth=DEPTH,
         learning_rate=LEARNING_RATE,
+        # a site's few dozen labelled questions could not split at all with 60 per leaf
         min_samples_leaf=min(MIN_LEAF, max(1, len(y) // 20)),
         random_state=0,
     )
