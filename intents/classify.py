@@ -26,12 +26,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from intents.model_files import load_model_file
 from kb_index.embedder import Vectors
 from kb_index.text import COMMON_SURNAMES, COMPOUND_SURNAMES, visible
 
@@ -263,17 +263,13 @@ class MessageClassifier:
         cls, path: Path | None = None, bot_names: Sequence[str] = DEFAULT_BOT_NAMES
     ) -> MessageClassifier:
         """Load a classifier file; ``None`` is the one shipped with hisbot."""
-        try:
-            if path is None:
-                ref = resources.files("intents").joinpath("models/messages.npz")
-                with resources.as_file(ref) as p, np.load(p, allow_pickle=False) as z:
-                    return cls._from_arrays(dict(z), bot_names, "built-in message classifier")
-            with np.load(path, allow_pickle=False) as z:
-                return cls._from_arrays(dict(z), bot_names, str(path))
-        except (OSError, ValueError, KeyError) as exc:
-            if isinstance(exc, ClassifierFileError):
-                raise
-            raise ClassifierFileError(f"{path or 'built-in message classifier'}: {exc}") from exc
+        return load_model_file(
+            path,
+            "messages.npz",
+            "message classifier",
+            lambda arrays, source: cls._from_arrays(arrays, bot_names, source),
+            ClassifierFileError,
+        )
 
     @classmethod
     def _from_arrays(

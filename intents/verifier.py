@@ -21,7 +21,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intents.confidence import FEATURES
+from intents.model_files import load_model_file
 
 #: The shipped settings of the trees (measured, README "How a message is decided"): more,
 #: deeper or smaller-leaved trees fit the training KBs' styles and lose on the held-out KB.
@@ -104,18 +104,9 @@ class Verifier:
     @classmethod
     def load(cls, path: Path | None = None) -> Verifier:
         """Load a verification-model file; ``None`` is the one shipped with hisbot."""
-        source = str(path) if path is not None else "built-in verification model"
-        try:
-            if path is None:
-                ref = resources.files("intents").joinpath("models/verifier.npz")
-                with resources.as_file(ref) as p, np.load(p, allow_pickle=False) as z:
-                    return cls._from_arrays(dict(z), source)
-            with np.load(path, allow_pickle=False) as z:
-                return cls._from_arrays(dict(z), source)
-        except VerifierFileError:
-            raise
-        except (OSError, ValueError, KeyError) as exc:
-            raise VerifierFileError(f"{source}: {exc}") from exc
+        return load_model_file(
+            path, "verifier.npz", "verification model", cls._from_arrays, VerifierFileError
+        )
 
     @classmethod
     def _from_arrays(cls, z: dict[str, npt.NDArray[Any]], source: str) -> Verifier:
@@ -181,23 +172,26 @@ def fit_verifier(
     trees = [est[0].tree_ for est in model.estimators_]
     width = max(t.node_count for t in trees)
 
-    def padded(attr: str, dtype: Any, fill: float) -> npt.NDArray[Any]:
-        out = np.full((len(trees), width), fill, dtype=dtype)
-        for i, t in enumerate(trees):
-            values = getattr(t, attr)
-            out[i, : t.node_count] = values if attr != "value" else values[:, 0, 0]
+    def padded(rows: Sequence[npt.NDArray[Any]], fill: float, dtype: Any) -> npt.NDArray[Any]:
+        """One row per tree, padded to the widest tree's node count."""
+        out = np.full((len(rows), width), fill, dtype=dtype)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
         return out
 
-    feature = padded("feature", np.int16, -1)
+    feature = padded([t.feature for t in trees], -1, np.int16)
     feature[feature < 0] = -1  # scikit-learn marks leaves with -2
+    # a leaf's children are -1: 0 keeps the walk inside the array (a leaf never moves)
+    left = padded([t.children_left for t in trees], 0, np.int16).clip(min=0)
+    right = padded([t.children_right for t in trees], 0, np.int16).clip(min=0)
     prior = float(y.mean())
     verifier = Verifier(
         base=math.log(prior / (1.0 - prior)),
         feature=feature,
-        threshold=padded("threshold", np.float64, 0.0),
-        left=padded("children_left", np.int16, 0).clip(min=0),
-        right=padded("children_right", np.int16, 0).clip(min=0),
-        value=padded("value", np.float64, 0.0) * LEARNING_RATE,
+        threshold=padded([t.threshold for t in trees], 0.0, np.float64),
+        left=left,
+        right=right,
+        value=padded([t.value[:, 0, 0] for t in trees], 0.0, np.float64) * LEARNING_RATE,
         depth=DEPTH,
         meta=dict(meta or {}, samples=len(y), trees=TREES, depth=DEPTH),
     )
