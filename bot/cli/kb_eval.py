@@ -8,7 +8,6 @@ KB are the leave-one-KB-out ones: each KB judged by a model fitted on the others
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import math
 import os
@@ -213,10 +212,10 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         raise EvalCliError(f"--out {out} is a folder; give the model file's path")
     try:  # fail before the minutes of fitting, not after
         out.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-            raise PermissionError(errno.EACCES, "not writable")
     except OSError as exc:
         raise EvalCliError(f"--out {out}: {exc.strerror or exc}") from exc
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise EvalCliError(f"--out {out}: not writable")
     try:
         cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
     except TooFewLabels as exc:
