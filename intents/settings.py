@@ -39,6 +39,11 @@ class DecideSettings:
     #: together reach this probability. Both were chosen on the pooled dev sets, where the
     #: curves are flat around them (README: "How a message is decided").
     quiet_min: Annotated[float, Gt(0), Le(1)] = 0.7
+    #: A message addressed to someone else (talk between people) is still an outage at this
+    #: probability: 「张工，体检中心整个系统打不开了」 must page the engineer of the day. Set well
+    #: above ``outage_min`` because an addressed message is people talking unless it is a clear
+    #: outage (1.0: only an exact rule, a database-down ORA code, overrides the addressing).
+    addressed_outage_min: Annotated[float, Gt(0), Le(1)] = 0.75
     #: Message-classifier file (``hisbot kb train-classifier``); empty: the one shipped.
     message_model: str = ""
     #: Names the bot answers to when written in a message (``@小助手``); any other @name is

@@ -1,8 +1,8 @@
 """Is a message for the bot at all, and is it an outage? The first two steps of a decision.
 
 Before any article is looked at: talk between people (an @-mention of someone else, a reply to
-a person) is left alone; the message classifier then tells a question from an outage and from
-the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB,
+a person) is left alone unless it is a clear outage (``addressed_outage_min``); the message
+classifier then tells a question from an outage and from the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB,
 so they live apart from retrieval: ``AnswerEngine.decide`` runs them first, and ``hisbot kb
 eval-classifier`` measures them on a labelled corpus exactly as the bot applies them.
 """
@@ -43,7 +43,8 @@ class Triaged:
 
 
 class MessageTriage:
-    """Addressing, then the classifier under the ``outage_min`` / ``quiet_min`` thresholds."""
+    """Addressing, then the classifier under the ``outage_min`` / ``quiet_min`` thresholds (and
+    ``addressed_outage_min`` for a message addressed to someone else)."""
 
     def __init__(
         self, classifier: MessageClassifier, embedder: Embedder, settings: DecideSettings
@@ -61,11 +62,16 @@ class MessageTriage:
         """``text`` is the message as the engine searches it; ``addressing`` is what the
         platform knows of mentions and replies (mentions written in the text are read here)."""
         addr = (addressing or Addressing()) | text_addressing(text, self.classifier.bot_names)
-        if addr.between_people:
-            return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         embedding = self.embed(text)
         scores = self.classifier.scores(text, embedding, self.embedder.model_id)
         p_outage = scores[MessageClass.OUTAGE]
+        if addr.between_people:
+            # Talk between people, unless it is a clear outage told to a person (「@信息科 报告
+            # 服务停了 谁点都失败」): an outage pages whoever it was addressed to.
+            if p_outage >= self.settings.addressed_outage_min:
+                why = f"outage addressed to someone else: {scores.rule or f'p={p_outage:.2f}'}"
+                return Triaged(MessageClass.OUTAGE, why, embedding)
+            return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         if p_outage >= self.settings.outage_min:
             why = f"outage: {scores.rule or f'p={p_outage:.2f}'}"
             return Triaged(MessageClass.OUTAGE, why, embedding)

@@ -297,6 +297,21 @@ async def test_an_outage_ticket_lists_no_article_nobody_saw(bot: App, tg: FakeTe
     assert "hb-001" not in (card.text or "")
 
 
+async def test_an_outage_told_to_a_colleague_still_pages(bot: App, tg: FakeTelegram) -> None:
+    """A reply to a person is their conversation — unless it is a clear outage."""
+    colleague = tg.user_message(H1_CHAT, CASHIER, "你们那边能收费吗", first_name="收费员小刘")
+    tg.user_message(
+        H1_CHAT,
+        NURSE,
+        "全院HIS都登不上了 门诊所有窗口都停了",
+        reply_to_message_id=colleague["message_id"],
+    )
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    assert bot.services.tickets.get(ticket_number(card.text)).urgency == "P1"
+    [ticket] = rows(bot, Ticket)
+    assert ticket.reporter_user_id == str(NURSE)
+
+
 async def test_the_category_is_corrected_with_one_tap_by_the_reporter_or_an_engineer(
     bot: App, tg: FakeTelegram
 ) -> None:

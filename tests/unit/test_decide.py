@@ -279,6 +279,36 @@ def test_platform_addressing_decides_who_it_is_for(engine: AnswerEngine) -> None
     assert engine.decide("@小助手 " + question).kind is DecisionKind.ANSWER
 
 
+@pytest.mark.parametrize(
+    ("message", "addressing"),
+    [
+        ("@信息科 HIS全院都登不上了 所有窗口都收不了费", None),
+        ("张工，全院HIS都登不上了，门诊所有窗口都停了，赶紧的", None),
+        ("全院HIS都登不上了 所有窗口都停了", Addressing(reply_to_person=True)),
+    ],
+)
+def test_an_outage_told_to_a_person_still_pages(
+    engine: AnswerEngine, message: str, addressing: Addressing | None
+) -> None:
+    """Addressed to someone else is talk between people — unless it is a clear outage: the
+    engineer of the day must hear of it whoever was asked."""
+    decision = engine.decide(message, addressing)
+    assert decision.kind is DecisionKind.URGENT, decision.reason
+    assert "addressed to someone else" in decision.reason
+
+
+def test_only_a_clear_outage_overrides_the_addressing(engine: AnswerEngine) -> None:
+    # talk *about* an outage between people stays theirs
+    for message in ("@王工 昨天全院断网那个原因查到了吗", "@李姐 收费处那几台电脑的新客户端装了没"):
+        assert engine.decide(message).kind is DecisionKind.SMALLTALK, message
+    # at 1.0 only an exact rule (a database-down ORA code) overrides the addressing
+    strict = engine.with_settings(dataclasses.replace(engine.settings, addressed_outage_min=1.0))
+    told = "@信息科 HIS全院都登不上了 所有窗口都收不了费"
+    assert engine.decide(told).kind is DecisionKind.URGENT
+    assert strict.decide(told).kind is DecisionKind.SMALLTALK
+    assert strict.decide("@王工 ORA-01034 ORACLE not available").kind is DecisionKind.URGENT
+
+
 @pytest.mark.parametrize("message", ["@小助手全院都登不上了", "@hisbot全院HIS都登不上了"])
 def test_outage_after_a_mention_without_a_space(engine: AnswerEngine, message: str) -> None:
     assert engine.decide(message).kind is DecisionKind.URGENT
