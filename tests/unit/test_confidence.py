@@ -65,6 +65,11 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
         "internet",
         "checkup",
         "surgery",
+        "emergency",
+        "records",
+        "bloodcssd",
+        "diagnostics",
+        "regional",
     ]  # fmt: skip  (never the shared eval KB, which stays a held-out test)
     assert shipped.feature.shape[0] == shipped.meta["trees"]
 
