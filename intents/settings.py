@@ -63,5 +63,10 @@ class DecideSettings:
             raise ValueError(
                 "[decide] confirm_threshold must be between 0 and 1 (or inf: never ask)"
             )
+        if self.addressed_outage_min < self.outage_min:
+            raise ValueError(
+                "[decide] addressed_outage_min must be at least outage_min: a message addressed"
+                " to someone else needs clearer evidence of an outage than one to the group"
+            )
         if not self.bot_names or not all(n.strip() for n in self.bot_names):
             raise ValueError("[decide] bot_names must list at least one non-empty name")

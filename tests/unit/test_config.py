@@ -181,6 +181,7 @@ def test_scalar_where_a_table_is_expected(tmp_path: Path, text: str) -> None:
     [
         ('[retrieval]\nviews = ["title", "paragraph"]\n', "paragraph"),
         ("[retrieval]\ndense_weight = 1.5\n", "dense_weight"),
+        ("[decide]\naddressed_outage_min = 0.5\n", "addressed_outage_min must be at least"),
     ],
 )
 def test_section_validation_is_a_config_error(tmp_path: Path, text: str, words: str) -> None:
