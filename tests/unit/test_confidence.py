@@ -70,6 +70,11 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
         "bloodcssd",
         "diagnostics",
         "regional",
+        "pharmacy",
+        "nursingadmin",
+        "facilities",
+        "medadmin",
+        "datacenter",
     ]  # fmt: skip  (never the shared eval KB, which stays a held-out test)
     assert shipped.feature.shape[0] == shipped.meta["trees"]
 
