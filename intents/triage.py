@@ -67,7 +67,7 @@ class MessageTriage:
         p_outage = scores[MessageClass.OUTAGE]
         if addr.between_people:
             # Talk between people, unless it is a clear outage told to a person (「@信息科 报告
-            # 服务停了 谁点都失败」): an outage pages whoever it was addressed to.
+            # 服务停了 谁点都失败」): that pages the engineer of the day, whoever was asked.
             if p_outage >= self.settings.addressed_outage_min:
                 why = f"outage addressed to someone else: {scores.rule or f'p={p_outage:.2f}'}"
                 return Triaged(MessageClass.OUTAGE, why, embedding)
