@@ -13,7 +13,10 @@ new KB's near misses.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -75,18 +78,20 @@ def fit_calibration(
     total: int,
     budgets: Budgets = Budgets(),
     meta: Mapping[str, Any] | None = None,
+    jobs: int = 1,
 ) -> Calibration:
     """The model fitted on every sample, its thresholds chosen on held-out scores.
 
     ``groups`` are the samples of each KB (one group: k folds instead); ``total`` is the
     number of messages they came from — the budgets are over all messages, as the report's
     rates are, so messages decided before retrieval (outages, chit-chat) count too. With one
-    group a nested k-fold estimate is added.
+    group a nested k-fold estimate is added. ``jobs`` > 1 fits the held-out models in that
+    many processes (the same models, the same scores: only the wall time changes).
     """
     pooled = [x for g in groups for x in g]
     scale = len(pooled) / max(total, 1)
     model = _fit(pooled, meta)
-    answer, confirm = _choose(pooled, _held_out_probabilities(groups), budgets, scale)
+    answer, confirm = _choose(pooled, _held_out_probabilities(groups, jobs=jobs), budgets, scale)
     cv_acc = cv_wrong = 0.0
     if len(groups) == 1:
         cv_acc, cv_wrong = _cross_validate(pooled, budgets, scale)
@@ -112,7 +117,9 @@ def _folds(n: int, k: int, seed: int = 20261125) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
-def _held_out_probabilities(groups: Sequence[Sequence[Sample]], k: int = 5) -> list[float]:
+def _held_out_probabilities(
+    groups: Sequence[Sequence[Sample]], k: int = 5, jobs: int = 1
+) -> list[float]:
     """Each sample scored by a model that never saw it, in pooled order: leave one group
     (KB) out when there are several, else ``k`` folds of the one."""
     pooled = [x for g in groups for x in g]
@@ -121,13 +128,33 @@ def _held_out_probabilities(groups: Sequence[Sequence[Sample]], k: int = 5) -> l
         folds = [list(range(starts[i], starts[i + 1])) for i in range(len(groups)) if groups[i]]
     else:
         folds = _folds(len(pooled), k)
+    trains = [[x for i, x in enumerate(pooled) if i not in set(fold)] for fold in folds]
+    helds = [[pooled[i] for i in fold] for fold in folds]
     probs = [0.0] * len(pooled)
-    for fold in folds:
-        held = set(fold)
-        model = _fit([x for i, x in enumerate(pooled) if i not in held])
-        for i, p in zip(fold, model.probabilities([pooled[i].features for i in fold]), strict=True):
-            probs[i] = p
+    with _mapper(jobs) as run:
+        for fold, scores in zip(folds, run(_fold_scores, trains, helds), strict=True):
+            for i, p in zip(fold, scores, strict=True):
+                probs[i] = p
     return probs
+
+
+def _fold_scores(train: Sequence[Sample], held: Sequence[Sample]) -> list[float]:
+    """``held`` scored by a model fitted on ``train`` (module level: a worker process runs it)."""
+    return _fit(train).probabilities([s.features for s in held])
+
+
+Mapper = Callable[..., Iterable[list[float]]]
+
+
+@contextmanager
+def _mapper(jobs: int) -> Iterator[Mapper]:
+    """``map`` itself, or a pool's ``map`` over ``jobs`` processes (started fresh, not forked:
+    the caller may hold model threads a fork would copy mid-flight)."""
+    if jobs <= 1:
+        yield map
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool.map
 
 
 def _choose(

@@ -274,10 +274,12 @@ def calibrate(
     budgets: Budgets = Budgets(),
     prepare: Callable[[str], str] = lambda s: s,
     samples: dict[str, list[Sample]] | None = None,
+    jobs: int = 1,
 ) -> Calibration:
     """Fit the verification model and both thresholds on the labelled queries of ``sets``
     (each a KB): the engine decides every query, and the samples that reach retrieval go to
-    ``intents.calibration.fit_calibration``. ``samples`` reuses samples already taken."""
+    ``intents.calibration.fit_calibration`` (its held-out models fitted in ``jobs``
+    processes). ``samples`` reuses samples already taken."""
     groups: list[list[Sample]] = []
     total = 0
     for s in sets:
@@ -287,7 +289,7 @@ def calibrate(
             else retrieval_samples(s.engine, s.queries, prepare)
         )
         total += len(s.queries)
-    return fit_calibration(groups, total, budgets, {"fitted_on": [s.name for s in sets]})
+    return fit_calibration(groups, total, budgets, {"fitted_on": [s.name for s in sets]}, jobs)
 
 
 def leave_one_kb_out(
@@ -295,6 +297,7 @@ def leave_one_kb_out(
     budgets: Budgets = Budgets(),
     prepare: Callable[[str], str] = lambda s: s,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Each KB judged by a model fitted on the *other* KBs only; figures per KB and pooled.
 
@@ -311,7 +314,7 @@ def leave_one_kb_out(
         if progress:
             progress(held.name)
         others = [s for s in sets if s.name != held.name]
-        cal = calibrate(others, budgets, prepare, samples=samples)
+        cal = calibrate(others, budgets, prepare, samples=samples, jobs=jobs)
         engine = held.engine.with_settings(cal.settings(held.engine.settings), cal.model)
         tally, per_query, lat = _run(engine, held.queries, prepare)
         pooled.merge(tally)

@@ -117,6 +117,7 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
             _budgets(args, settings),
             prepare=_redactor(),
             progress=lambda n: print(f"held out: {n}", file=sys.stderr),
+            jobs=args.jobs,
         )
         if args.json:
             print(json.dumps(report, ensure_ascii=False))
@@ -217,7 +218,7 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise EvalCliError(f"--out {out}: not writable")
     try:
-        cal = calibrate(sets, _budgets(args, settings), prepare=_redactor())
+        cal = calibrate(sets, _budgets(args, settings), prepare=_redactor(), jobs=args.jobs)
     except TooFewLabels as exc:
         raise EvalCliError(str(exc)) from exc
     try:
@@ -376,7 +377,24 @@ def _history_args(s: argparse.ArgumentParser) -> None:
     )
 
 
+def _processes(value: str) -> int:
+    """``--jobs``: a whole number of processes, at least one."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"a number of processes (at least 1), not {value!r}")
+    return jobs
+
+
 def _budget_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--jobs",
+        type=_processes,
+        default=1,
+        help="fit the held-out verification models in this many processes (e.g. the core count)",
+    )
     s.add_argument(
         "--max-wrong-rate",
         type=float,

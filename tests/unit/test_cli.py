@@ -516,7 +516,7 @@ def test_kb_calibrate_on_several_sets(
     left, right = split_sample_kb(sample_kb_dir, sample_queries_path, tmp_path)
     code, out, err = run(
         "--config", str(config), "kb", "calibrate", "--set", str(left), "--set", str(right),
-        "--out", str(tmp_path / "v.npz"),
+        "--out", str(tmp_path / "v.npz"), "--jobs", "2",
     )  # fmt: skip
     assert code == 0, err
     assert "from: left, right" in out and "scored by the other KBs' models" in out
@@ -686,6 +686,14 @@ def test_python_m_bot_help(tmp_path: Path) -> None:
     assert proc.stdout.startswith("usage: hisbot")
     for command in ("kb", "chat", "redact"):
         assert command in proc.stdout
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two", "1.5"])
+def test_jobs_must_be_a_number_of_processes(capsys: pytest.CaptureFixture[str], jobs: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["kb", "calibrate", "--set", "A", "--out", "v.npz", "--jobs", jobs])
+    assert info.value.code == 2
+    assert f"--jobs: a number of processes (at least 1), not {jobs!r}" in capsys.readouterr().err
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -527,3 +527,26 @@ def test_thresholds_are_chosen_on_questions_the_model_did_not_see() -> None:
     )  # in-sample: perfect
     assert cal.answer_accuracy < 0.2  # held out: the other KB's model misjudges
     assert cal.wrong_rate == 0.0
+
+
+def test_held_out_models_fitted_in_processes_give_the_same_calibration() -> None:
+    """``jobs`` only spreads the held-out fits over processes: the same models, so the same
+    thresholds and figures as fitting them one after the other."""
+    rng = np.random.default_rng(11)
+
+    def kb(shift: float) -> list[Sample]:
+        out = []
+        for _ in range(70):
+            dense = float(rng.uniform(0.4, 1.0))
+            f = dict.fromkeys(FEATURES, 0.0) | {"dense": dense, "coverage": shift}
+            right = dense + float(rng.normal(0, 0.08)) > 0.7
+            out.append(Sample(f, right, answerable=True))
+        return out
+
+    samples = {"a": kb(0.0), "b": kb(0.3), "c": kb(0.6)}
+    sets = [EvalSet(n, cast(Any, None), cast(Any, [None] * 70)) for n in samples]
+    one = calibrate(sets, Budgets(wrong_answers=0.05), samples=samples)
+    two = calibrate(sets, Budgets(wrong_answers=0.05), samples=samples, jobs=2)
+    assert 0.0 < one.answer_accuracy < 1.0  # a real choice, not an edge case
+    assert (two.threshold, two.confirm_threshold) == (one.threshold, one.confirm_threshold)
+    assert (two.answer_accuracy, two.wrong_rate) == (one.answer_accuracy, one.wrong_rate)
