@@ -128,14 +128,20 @@ def _held_out_probabilities(
         folds = [list(range(starts[i], starts[i + 1])) for i in range(len(groups)) if groups[i]]
     else:
         folds = _folds(len(pooled), k)
-    trains = [[x for i, x in enumerate(pooled) if i not in set(fold)] for fold in folds]
     helds = [[pooled[i] for i in fold] for fold in folds]
+    trains = [_without(pooled, fold) for fold in folds]
     probs = [0.0] * len(pooled)
     with _mapper(jobs) as run:
         for fold, scores in zip(folds, run(_fold_scores, trains, helds), strict=True):
             for i, p in zip(fold, scores, strict=True):
                 probs[i] = p
     return probs
+
+
+def _without(pooled: Sequence[Sample], fold: Sequence[int]) -> list[Sample]:
+    """``pooled`` less the samples at the indices of ``fold``."""
+    held = set(fold)
+    return [x for i, x in enumerate(pooled) if i not in held]
 
 
 def _fold_scores(train: Sequence[Sample], held: Sequence[Sample]) -> list[float]:
@@ -191,12 +197,10 @@ def _cross_validate(
         return 0.0, 0.0
     right = wrong = 0
     for fold in _folds(n, folds):
-        held = set(fold)
-        train = [x for i, x in enumerate(pooled) if i not in held]
+        train = _without(pooled, fold)
         choice, _ = _choose(train, _held_out_probabilities([train]), budgets, scale)
-        model = _fit(train)
         test = [pooled[i] for i in fold]
-        for s, p in zip(test, model.probabilities([s.features for s in test]), strict=True):
+        for s, p in zip(test, _fold_scores(train, test), strict=True):
             if s.may_answer and p >= choice.threshold:
                 right += s.correct
                 wrong += not s.correct
