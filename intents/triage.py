@@ -2,8 +2,8 @@
 
 Before any article is looked at: talk between people (an @-mention of someone else, a reply to
 a person) is left alone unless it is a clear outage (``addressed_outage_min``); the message
-classifier then tells a question from an outage and from the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB,
-so they live apart from retrieval: ``AnswerEngine.decide`` runs them first, and ``hisbot kb
+classifier then tells a question from an outage and from the quiet kinds (chit-chat, talk
+between people, a forwarded notice). These steps need no KB, so they live apart from retrieval: ``AnswerEngine.decide`` runs them first, and ``hisbot kb
 eval-classifier`` measures them on a labelled corpus exactly as the bot applies them.
 """
 
@@ -65,16 +65,16 @@ class MessageTriage:
         embedding = self.embed(text)
         scores = self.classifier.scores(text, embedding, self.embedder.model_id)
         p_outage = scores[MessageClass.OUTAGE]
-        if addr.between_people:
-            # Talk between people, unless it is a clear outage told to a person (「@信息科 报告
-            # 服务停了 谁点都失败」): that pages the engineer of the day, whoever was asked.
-            if p_outage >= self.settings.addressed_outage_min:
-                why = f"outage addressed to someone else: {scores.rule or f'p={p_outage:.2f}'}"
-                return Triaged(MessageClass.OUTAGE, why, embedding)
-            return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
-        if p_outage >= self.settings.outage_min:
-            why = f"outage: {scores.rule or f'p={p_outage:.2f}'}"
+        # A message addressed to a person is their talk, unless it is a clear outage (「@信息科
+        # 报告服务停了 谁点都失败」): that pages the engineer of the day, whoever was asked.
+        addressed = addr.between_people
+        bar = self.settings.addressed_outage_min if addressed else self.settings.outage_min
+        if p_outage >= bar:
+            told = " addressed to someone else" if addressed else ""
+            why = f"outage{told}: {scores.rule or f'p={p_outage:.2f}'}"
             return Triaged(MessageClass.OUTAGE, why, embedding)
+        if addressed:
+            return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         if p_quiet >= self.settings.quiet_min:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])

@@ -337,7 +337,7 @@ def add_eval_parsers(
         help="leave-one-KB-out over eval-set folders (kb/ + one *.jsonl each)",
     )
     _history_args(s)
-    _budget_args(s)
+    _fitting_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=wrap(cmd_kb_eval))
     s = kb.add_parser(
@@ -349,7 +349,7 @@ def add_eval_parsers(
     s.add_argument("--set", action="append", help="eval-set folder (repeatable)")
     s.add_argument("--out", required=True, help="where to write the verification model (.npz)")
     _history_args(s)
-    _budget_args(s)
+    _fitting_args(s)
     s.set_defaults(func=wrap(cmd_kb_calibrate))
     s = kb.add_parser(
         "eval-classifier",
@@ -388,7 +388,8 @@ def _processes(value: str) -> int:
     return jobs
 
 
-def _budget_args(s: argparse.ArgumentParser) -> None:
+def _fitting_args(s: argparse.ArgumentParser) -> None:
+    """What fitting the verification model may spend: processes, and the budgets."""
     s.add_argument(
         "--jobs",
         type=_processes,
