@@ -14,8 +14,8 @@ The model is a multinomial logistic regression stored as plain arrays (``.npz``)
 two small matrix products. The embedding half only applies to the embedding model it was trained
 with: under another model (a hospital's own folder) the n-gram head alone is used.
 
-Rules stay only where they are exact: a database-instance error code, a forwarded-notice marker,
-a message with no words.
+Rules stay only where they are exact: a database-instance error code, a message that only says a
+shared system is down (「HIS崩了！！！」), a forwarded-notice marker, a message with no words.
 """
 
 from __future__ import annotations
@@ -51,6 +51,22 @@ DEFAULT_BOT_NAMES: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbo
 
 #: Instance-level database failures: the database itself is unavailable, not one user's SQL.
 _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
+#: The whole message says a shared system is down and nothing else (「HIS崩了！！！」, 「叫号屏全黑」,
+#: 「各位 收费系统宕机了 快来人」): too few words for the classifier, never one user's problem — a
+#: first person (「我电脑崩了」), a question mark or any other words and the classifier decides.
+#: Matched on ``visible`` text (lower case, half-width punctuation).
+_SHARED_SYSTEM = (
+    r"his|emr|lis|pacs|ris|oa|yb|医保(?:系统)?|手麻(?:系统)?|叫号(?:系统|屏)?|收费(?:系统)?"
+    r"|挂号系统|电子病历(?:系统)?|病历系统|(?:护理|检验|影像|药房|血库|体检|门诊|住院)系统"
+    r"|服务器|数据库|系统"
+)
+_DOWN = (
+    r"(?:又|全|都|全部|整个)?(?:崩了|挂了|宕机了|宕了|瘫了|瘫痪了|趴窝了|死了|崩溃了|全黑|黑屏了)"
+)
+_BARE_OUTAGE = re.compile(
+    rf"^(?:各位|大家)?[\s,]*(?:{_SHARED_SYSTEM})\s*{_DOWN}"
+    rf"(?:{_DOWN}|[了啦啊呀!。.~\s\U0001F300-\U0001FAFF]|急|快来人|快看看|救命)*$"
+)
 _FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
 _MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
 #: A mention's name runs to a blank or punctuation; glued to the text after it ("@王工刚才…")
@@ -171,6 +187,8 @@ def exact_rule(text: str) -> tuple[MessageClass, str] | None:
     db = _DB_DOWN.search(t)
     if db:
         return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
+    if _BARE_OUTAGE.match(t):
+        return MessageClass.OUTAGE, "a shared system reported down, nothing else said"
     return None
 
 

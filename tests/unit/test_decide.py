@@ -243,6 +243,29 @@ def test_exact_rules_are_the_only_rules() -> None:
     assert exact_rule("收费报错") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["HIS崩了！！！", "EMR挂了啊啊啊啊", "叫号屏全黑", "HIS崩了崩了崩了", "各位 收费系统宕机了 快来人",
+     "PACS又瘫了！！！快来人", "系统崩了😭"],
+)  # fmt: skip
+def test_a_bare_report_that_a_shared_system_is_down_is_an_outage(text: str) -> None:
+    # too few words for the classifier (every classifier we trained missed some of these)
+    assert exact_rule(text) == (
+        MessageClass.OUTAGE,
+        "a shared system reported down, nothing else said",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我电脑彻底崩了！！！", "我的HIS崩了", "HIS崩了？", "HIS崩了一下又好了", "his好了",
+     "HIS崩了 我重启一下试试", "@王工 HIS挂了", "yb结算全超时！！！急"],
+)  # fmt: skip
+def test_anything_more_than_a_bare_report_is_left_to_the_classifier(text: str) -> None:
+    # a first person, a question, a recovery or any other words: not exact any more
+    assert exact_rule(text) is None
+
+
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
     for notice in (
         "【转发】关于今晚22:00-24:00机房维护的通知：期间HIS可能短暂断网，请各科室知悉",
