@@ -54,7 +54,7 @@ _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
 #: The whole message says a shared system is down and nothing else (「HIS崩了！！！」, 「叫号屏全黑」,
 #: 「各位 收费系统宕机了 快来人」): too few words for the classifier, never one user's problem — a
 #: first person (「我电脑崩了」), a question mark or any other words and the classifier decides.
-#: Matched on ``visible`` text (lower case, half-width punctuation).
+#: Matched on ``visible`` text (lower case, half-width punctuation) without its @mentions.
 _SHARED_SYSTEM = (
     r"his|emr|lis|pacs|ris|oa|yb|医保(?:系统)?|手麻(?:系统)?|叫号(?:系统|屏)?|收费(?:系统)?"
     r"|挂号系统|电子病历(?:系统)?|病历系统|(?:护理|检验|影像|药房|血库|体检|门诊|住院)系统"
@@ -187,7 +187,9 @@ def exact_rule(text: str) -> tuple[MessageClass, str] | None:
     db = _DB_DOWN.search(t)
     if db:
         return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
-    if _BARE_OUTAGE.match(t):
+    # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」 and 「@王工 HIS崩了」 page
+    # like the bare report (a clear outage told to a person still pages: ``MessageTriage``)
+    if _BARE_OUTAGE.match(_MENTION.sub(" ", t).strip()):
         return MessageClass.OUTAGE, "a shared system reported down, nothing else said"
     return None
 
