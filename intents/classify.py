@@ -155,11 +155,16 @@ def _mentions(text: str, bot_names: Sequence[str]) -> list[tuple[int, int, bool]
 
 def surface(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> str:
     """The text the n-gram view reads: cleaned, mentions replaced by who they address."""
-    cleaned = visible(text)
+    return _replace_mentions(visible(text), bot_names, f" {BOT_MARK} ", f" {PERSON_MARK} ")
+
+
+def _replace_mentions(cleaned: str, bot_names: Sequence[str], bot: str, person: str) -> str:
+    """``cleaned`` text with each @mention (``_mentions``) replaced by ``bot`` or ``person``,
+    runs of whitespace collapsed."""
     parts: list[str] = []
     last = 0
     for start, end, is_bot in _mentions(cleaned, bot_names):
-        parts.extend((cleaned[last:start], f" {BOT_MARK if is_bot else PERSON_MARK} "))
+        parts.extend((cleaned[last:start], bot if is_bot else person))
         last = end
     parts.append(cleaned[last:])
     return " ".join("".join(parts).split())
@@ -175,8 +180,10 @@ def ngram_ids(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:
     )
 
 
-def exact_rule(text: str) -> tuple[MessageClass, str] | None:
-    """The few cases a rule gets right every time."""
+def exact_rule(
+    text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES
+) -> tuple[MessageClass, str] | None:
+    """The few cases a rule gets right every time (``bot_names``: the mentions of the bot)."""
     t = visible(text).strip()
     if not any(ch.isalnum() for ch in t):
         return MessageClass.CHITCHAT, "no words (emoji or punctuation only)"
@@ -187,9 +194,11 @@ def exact_rule(text: str) -> tuple[MessageClass, str] | None:
     db = _DB_DOWN.search(t)
     if db:
         return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
-    # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」 and 「@王工 HIS崩了」 page
-    # like the bare report (a clear outage told to a person still pages: ``MessageTriage``)
-    if _BARE_OUTAGE.match(_MENTION.sub(" ", t).strip()):
+    # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」, 「@王工 HIS崩了」 and
+    # 「@所有人 HIS崩了」 page like the bare report (a clear outage told to a person still pages:
+    # ``MessageTriage``)
+    unaddressed = _EVERYONE.sub(" ", _replace_mentions(t, bot_names, " ", " ")).strip()
+    if _BARE_OUTAGE.match(unaddressed):
         return MessageClass.OUTAGE, "a shared system reported down, nothing else said"
     return None
 
@@ -248,7 +257,7 @@ class MessageClassifier:
         return self.full_weights is not None and model_id == self.embedding_model
 
     def scores(self, text: str, embedding: Vectors | None, model_id: str) -> ClassScores:
-        rule = exact_rule(text)
+        rule = exact_rule(text, self.bot_names)
         if rule is not None:
             cls, why = rule
             return ClassScores({c: float(c is cls) for c in CLASSES}, why)
