@@ -191,3 +191,38 @@ def load_embedder(settings: EmbeddingSettings, resolve: Path | None = None) -> E
     return SentenceTransformerEmbedder(
         path, settings.query_prefix, settings.passage_prefix, settings.batch_size
     )
+
+
+class CachingEmbedder:
+    """Another embedder behind a per-text cache: the same ``model_id`` and vectors. For
+    evaluation and calibration, which decide every labelled query several times (once per
+    fold or map) — the embedding is most of a decision's cost; the bot itself never
+    repeats a text, so it embeds directly."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self._cache: dict[tuple[bool, str], Vectors] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def _get(self, texts: Sequence[str], query: bool) -> Vectors:
+        missing = [t for t in dict.fromkeys(texts) if (query, t) not in self._cache]
+        if missing:
+            fn = self.inner.embed_queries if query else self.inner.embed_passages
+            for t, v in zip(missing, fn(missing), strict=True):
+                self._cache[(query, t)] = v
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[(query, t)] for t in texts]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._get(texts, True)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._get(texts, False)

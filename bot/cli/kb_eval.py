@@ -84,9 +84,11 @@ def _build_sets(settings: Settings, sources: Sequence[tuple[str, Path, Path]]) -
     from bot.kb.knowledge import answer_engine, build_in_memory, embedder_for, message_classifier
     from intents.evaluate import EvalSet, read_queries
     from kb_index.articles import scan_folder
+    from kb_index.embedder import CachingEmbedder
 
     labelled = [read_queries(queries) for _, _, queries in sources]
-    embedder = embedder_for(settings)
+    # every query is decided again per fold (and per query map): embed each text once
+    embedder = CachingEmbedder(embedder_for(settings))
     classifier = message_classifier(settings)
     sets = []
     for (name, kb, _), queries in zip(sources, labelled, strict=True):
@@ -111,6 +113,8 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
             raise EvalCliError("--loko takes eval-set folders, not --kb/--queries")
         if len(args.loko) < 2:
             raise EvalCliError("leave-one-KB-out needs at least two KBs (eval-set folders)")
+        if args.folds and not 2 <= args.folds <= len(args.loko):
+            raise EvalCliError(f"--folds {args.folds}: between 2 and the number of KBs")
         sets = _load_sets(settings, args.loko)
         report = leave_one_kb_out(
             sets,
@@ -118,12 +122,16 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
             prepare=_redactor(),
             progress=lambda n: print(f"held out: {n}", file=sys.stderr),
             jobs=args.jobs,
+            query_map=args.query_map,
+            folds=args.folds,
         )
         if args.json:
             print(json.dumps(report, ensure_ascii=False))
             return 0
         _print_table(report)
         return 0
+    if args.folds:
+        raise EvalCliError("--folds goes with --loko")
     if not (args.kb and args.queries):
         raise EvalCliError("give --kb and --queries (or --loko SET SET …)")
     one = _single_set(settings, args.kb, args.queries)
@@ -218,7 +226,13 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise EvalCliError(f"--out {out}: not writable")
     try:
-        cal = calibrate(sets, _budgets(args, settings), prepare=_redactor(), jobs=args.jobs)
+        cal = calibrate(
+            sets,
+            _budgets(args, settings),
+            prepare=_redactor(),
+            jobs=args.jobs,
+            query_map=args.query_map,
+        )
     except TooFewLabels as exc:
         raise EvalCliError(str(exc)) from exc
     try:
@@ -242,6 +256,8 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     elif args.set:
         print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
     print(f"# verification model written to {out}")
+    if cal.model.query_map is not None:
+        print(f"# it carries a query map learned on the {len(sets)} KBs (--no-query-map: none)")
     if math.isinf(cal.threshold):
         print(
             f"# no threshold keeps wrong answers within budget on {cal.samples} questions: with "
@@ -336,6 +352,14 @@ def add_eval_parsers(
         metavar="SET",
         help="leave-one-KB-out over eval-set folders (kb/ + one *.jsonl each)",
     )
+    s.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --loko: hold out K interleaved groups of KBs instead of one KB at a time "
+        "(K fits instead of one per KB)",
+    )
     _history_args(s)
     _fitting_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -407,4 +431,11 @@ def _fitting_args(s: argparse.ArgumentParser) -> None:
         type=float,
         default=0.06,
         help="「是这个问题吗？」 about the wrong article",
+    )
+    s.add_argument(
+        "--query-map",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with four KBs or more: learn a map of the message's embedding with the "
+        "verification model (README: the query map); --no-query-map fits the trees alone",
     )

@@ -532,6 +532,8 @@ def test_kb_calibrate_on_several_sets(
         (["kb", "eval", "--loko", "ONE"], "at least two KBs"),
         (["kb", "eval", "--loko", "NOKB", "NOKB"], "needs a kb/ folder"),
         (["kb", "calibrate", "--out", "v.npz"], "one --set per eval-set folder"),
+        (["kb", "eval", "--loko", "ONE", "ONE", "--folds", "3"], "between 2 and the number"),
+        (["kb", "eval", "--folds", "2"], "--folds goes with --loko"),
     ],
 )
 def test_kb_eval_and_calibrate_explain_bad_arguments(
