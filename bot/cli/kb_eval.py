@@ -257,7 +257,7 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
     print(f"# verification model written to {out}")
     if cal.model.query_map is not None:
-        print(f"# it carries a query map learned on the {len(sets)} KBs (--no-query-map: none)")
+        print(f"# it carries a query map learned on the {len(sets)} KBs")
     if math.isinf(cal.threshold):
         print(
             f"# no threshold keeps wrong answers within budget on {cal.samples} questions: with "
@@ -435,7 +435,8 @@ def _fitting_args(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--query-map",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="with four KBs or more: learn a map of the message's embedding with the "
-        "verification model (README: the query map); --no-query-map fits the trees alone",
+        "verification model (README: the query map; fewer wrong answers, a little fewer "
+        "direct ones — not the default)",
     )
