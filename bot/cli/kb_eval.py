@@ -254,7 +254,8 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             f"wrong-answer rate {cal.cv_wrong_rate:.3f}"
         )
     elif args.set:
-        print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
+        mapped = " --query-map" if cal.model.query_map is not None else ""
+        print(f"# held-out figures: hisbot kb eval{mapped} --loko " + " ".join(args.set))
     print(f"# verification model written to {out}")
     if cal.model.query_map is not None:
         print(f"# it carries a query map learned on the {len(sets)} KBs")
