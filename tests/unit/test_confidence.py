@@ -82,6 +82,8 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
         "ward",
     ]  # fmt: skip  (never the shared eval KB, which stays a held-out test)
     assert shipped.feature.shape[0] == shipped.meta["trees"]
+    # the query map is opt-in: it lost the rule written for it (README "A learned query map")
+    assert shipped.query_map is None
 
 
 def test_features_of_ranked_hits() -> None:
