@@ -76,7 +76,6 @@ def fit_query_map(
     usable = [e for e in examples if len(e.queries) and e.articles]
     if not usable:
         raise ValueError("the query map needs labelled questions of at least one KB")
-    torch.manual_seed(0)
     dim = usable[0].queries.shape[1]
     eye = torch.eye(dim)
     weights = eye.clone().requires_grad_(True)
