@@ -80,7 +80,11 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
         "specialty",
         "surgery",
         "ward",
+        "community",
+        "rehabpsych",
     ]  # fmt: skip  (never the shared eval KB, which stays a held-out test)
+    # nor the three KBs that chose it (eval/prereg/2026-12-06-eighth-session.txt)
+    assert not {"pathology", "callcentre", "research"} & set(shipped.meta["fitted_on"])
     assert shipped.feature.shape[0] == shipped.meta["trees"]
     # the query map is opt-in: it lost the rule written for it (README "A learned query map")
     assert shipped.query_map is None
