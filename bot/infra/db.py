@@ -17,6 +17,10 @@ from sqlmodel import create_engine
 
 from bot.privacy.gate import guard_storage
 
+#: How long a SQLite connection waits for another's write lock before "database is locked":
+#: long enough for a worker starting while another migrates on a loaded machine.
+SQLITE_BUSY_TIMEOUT_S = 30
+
 
 def private_sqlite_file(path: Path) -> None:
     """Create the database file readable by its owner only (0600; a new folder 0700), and
@@ -70,7 +74,7 @@ def _make_engine(url: str, create_tables: bool) -> Engine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             private_sqlite_file(Path(path))
-        connect_args = {"check_same_thread": False, "timeout": 30}
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
     engine = create_engine(
         url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite")
     )

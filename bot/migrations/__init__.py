@@ -26,6 +26,8 @@ from sqlalchemy import Engine, MetaData, create_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
+from bot.infra.db import SQLITE_BUSY_TIMEOUT_S
+
 #: The modules whose SQLModel tables make up the schema.
 MODEL_MODULES: tuple[str, ...] = (
     "kb_index.store",
@@ -86,7 +88,13 @@ def upgrade_to_head(target: str | Engine) -> None:
     """Run every migration the database has not had yet, all in one transaction: a failure
     leaves the schema as it was. Processes starting at once migrate one after the other
     (PostgreSQL: an advisory lock, see env.py; SQLite: ``BEGIN IMMEDIATE``)."""
-    engine = create_engine(target, poolclass=NullPool) if isinstance(target, str) else target
+    if isinstance(target, str):
+        # the busy timeout make_engine gives its connections, not pysqlite's 5 s: a start that
+        # finds another process migrating waits for it
+        wait = {"timeout": SQLITE_BUSY_TIMEOUT_S} if target.startswith("sqlite") else {}
+        engine = create_engine(target, poolclass=NullPool, connect_args=wait)
+    else:
+        engine = target
     try:
         cfg = alembic_config()
         with _IN_PROCESS, engine.connect() as connection:
