@@ -438,6 +438,6 @@ def _fitting_args(s: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="with four KBs or more: learn a map of the message's embedding with the "
-        "verification model (README: the query map; fewer wrong answers, a little fewer "
-        "direct ones — not the default)",
+        "verification model (experimental, README: the query map; on KBs it never saw, far "
+        "fewer direct answers for a few fewer wrong ones — not the default)",
     )
