@@ -137,7 +137,6 @@ class AnswerEngine:
             return []
         if qvec is None:
             qvec = self.triage.embed(text)
-        qvec = self.verifier.map_query(qvec, self.embedder.model_id)
         hits = self.index.search_vector(
             text, qvec, k=k, dense_weight=self.dense_weight, lay_terms=self.lay_terms
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,6 @@ from intents.confidence import features
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.jsonl import json_objects
 from kb_index.embedder import Embedder
-from kb_index.query_map import MapExamples, QueryMap, fit_query_map
-
-#: KBs are split into this many interleaved groups when a query map is fitted with the
-#: verification model: each group's samples are taken through a map fitted without it.
-MAP_GROUPS = 4
 
 KINDS = ("faq", "out-of-kb", "urgent", "chitchat", "people", "notice", "pii")
 ANSWERABLE = ("faq", "pii")
@@ -280,25 +275,11 @@ def calibrate(
     prepare: Callable[[str], str] = lambda s: s,
     samples: dict[str, list[Sample]] | None = None,
     jobs: int = 1,
-    query_map: bool | QueryMap = False,
 ) -> Calibration:
     """Fit the verification model and both thresholds on the labelled queries of ``sets``
     (each a KB): the engine decides every query, and the samples that reach retrieval go to
     ``intents.calibration.fit_calibration`` (its held-out models fitted in ``jobs``
-    processes). ``samples`` reuses samples already taken.
-
-    ``query_map=True`` (with at least ``MAP_GROUPS`` KBs) fits a query map too and the model
-    carries it: each group of KBs gives its samples through a map fitted on the other groups,
-    so the trees learn what a mapped similarity means on a KB the map never saw. A
-    ``QueryMap`` is attached as it is (``samples`` were taken through it, or maps like it)."""
-    fitted_map = query_map if isinstance(query_map, QueryMap) else None
-    if query_map is True and len(sets) >= MAP_GROUPS and samples is None:
-        examples = {s.name: map_examples(s, prepare) for s in sets}
-        samples = {}
-        for group in interleaved(sets, MAP_GROUPS):
-            inner = _fit_map(sets, examples, leave_out=group)
-            samples.update({s.name: mapped_samples(s, inner, prepare) for s in group})
-        fitted_map = _fit_map(sets, examples, leave_out=[])
+    processes). ``samples`` reuses samples already taken."""
     groups: list[list[Sample]] = []
     total = 0
     for s in sets:
@@ -308,54 +289,12 @@ def calibrate(
             else retrieval_samples(s.engine, s.queries, prepare)
         )
         total += len(s.queries)
-    meta = {"fitted_on": [s.name for s in sets], "query_map": fitted_map is not None}
-    cal = fit_calibration(groups, total, budgets, meta, jobs)
-    if fitted_map is None:
-        return cal
-    return replace(cal, model=replace(cal.model, query_map=fitted_map))
-
-
-def map_examples(s: EvalSet, prepare: Callable[[str], str]) -> MapExamples:
-    """A KB's questions and out-of-KB questions, embedded as triage embeds them, for fitting a
-    query map."""
-    engine = s.engine
-    position = {a.id: i for i, a in enumerate(engine.index.articles)}
-    rows = [q for q in s.queries if q.kind in ANSWERABLE or q.kind == "out-of-kb"]
-    texts = [query_text(prepare(q.query), engine.settings.max_chars) for q in rows]
-    vectors = [engine.triage.embed(t) for t in texts if t.strip()]
-    targets = [
-        position.get(q.expected or "", -1) for q, t in zip(rows, texts, strict=True) if t.strip()
-    ]
-    views, owners = engine.index.view_vectors()
-    dim = views.shape[1]
-    return MapExamples(
-        np.array(vectors, dtype=np.float32).reshape(len(vectors), dim),
-        np.array(targets, dtype=np.int64),
-        views,
-        owners,
-        len(position),
-    )
-
-
-def mapped_samples(s: EvalSet, query_map: QueryMap, prepare: Callable[[str], str]) -> list[Sample]:
-    """``retrieval_samples`` with the message's embedding put through ``query_map``."""
-    engine = s.engine.with_settings(
-        s.engine.settings, replace(s.engine.verifier, query_map=query_map)
-    )
-    return retrieval_samples(engine, s.queries, prepare)
+    return fit_calibration(groups, total, budgets, {"fitted_on": [s.name for s in sets]}, jobs)
 
 
 def interleaved(sets: Sequence[EvalSet], k: int) -> list[list[EvalSet]]:
     """``k`` groups of KBs, every k-th one in a group (deterministic, no group empty)."""
     return [list(sets[i::k]) for i in range(min(k, len(sets)))]
-
-
-def _fit_map(
-    sets: Sequence[EvalSet], examples: dict[str, MapExamples], leave_out: Sequence[EvalSet]
-) -> QueryMap:
-    names = {s.name for s in leave_out}
-    model_id = sets[0].engine.embedder.model_id
-    return fit_query_map([examples[s.name] for s in sets if s.name not in names], model_id)
 
 
 def leave_one_kb_out(
@@ -364,7 +303,6 @@ def leave_one_kb_out(
     prepare: Callable[[str], str] = lambda s: s,
     progress: Callable[[str], None] | None = None,
     jobs: int = 1,
-    query_map: bool = False,
     folds: int = 0,
 ) -> dict[str, Any]:
     """Each KB judged by a model fitted on the *other* KBs only; figures per KB and pooled.
@@ -373,53 +311,33 @@ def leave_one_kb_out(
     judged on. ``folds`` > 0 holds out that many interleaved groups of KBs instead of one KB
     at a time (a KB is judged by a model fitted without its whole group: a little less
     training, ``folds`` fits instead of one per KB).
-
-    With ``query_map`` (and more than ``MAP_GROUPS`` KBs) the maps are fitted by groups (the
-    folds, or ``MAP_GROUPS`` interleaved groups), so that neither the map that judges a KB
-    nor any map behind its trees' samples saw it: a KB of group i is judged through a map
-    fitted without group i, and the trees fitted for it read group j's samples through a map
-    fitted without groups i and j.
     """
     if len(sets) < 2:
         raise ValueError("leave-one-KB-out needs at least two KBs")
     held_groups = interleaved(sets, folds) if folds else [[s] for s in sets]
     if len(held_groups) < 2:
         raise ValueError("holding out groups of KBs needs at least two groups")
-    mapped = query_map and len(sets) > MAP_GROUPS
-    map_groups = held_groups if folds else interleaved(sets, MAP_GROUPS)
-    examples = {s.name: map_examples(s, prepare) for s in sets} if mapped else {}
-    plain = (
-        {} if mapped else {s.name: retrieval_samples(s.engine, s.queries, prepare) for s in sets}
-    )
+    samples = {s.name: retrieval_samples(s.engine, s.queries, prepare) for s in sets}
     per_kb: dict[str, Any] = {}
     pooled = _Tally()
     latencies: list[float] = []
-    for i, group in enumerate(map_groups):
-        outer: QueryMap | None = None
-        samples = plain
-        if mapped:
-            outer = _fit_map(sets, examples, leave_out=group)
-            samples = {}
-            for j, other in enumerate(map_groups):
-                inner = outer if i == j else _fit_map(sets, examples, [*group, *other])
-                samples.update({s.name: mapped_samples(s, inner, prepare) for s in other})
-        for held in [group] if folds else [[s] for s in group]:
-            if progress:
-                progress(", ".join(s.name for s in held))
-            names = {s.name for s in held}
-            others = [s for s in sets if s.name not in names]
-            cal = calibrate(others, budgets, prepare, samples, jobs, query_map=outer or False)
-            for kb in held:
-                engine = kb.engine.with_settings(cal.settings(kb.engine.settings), cal.model)
-                tally, per_query, lat = _run(engine, kb.queries, prepare)
-                pooled.merge(tally)
-                latencies.extend(lat)
-                report = report_from(tally)
-                report["fitted_on"] = [s.name for s in others]
-                report["answer_threshold"] = cal.threshold
-                report["confirm_threshold"] = cal.confirm_threshold
-                report["per_query"] = per_query
-                per_kb[kb.name] = report
+    for held in held_groups:
+        if progress:
+            progress(", ".join(s.name for s in held))
+        names = {s.name for s in held}
+        others = [s for s in sets if s.name not in names]
+        cal = calibrate(others, budgets, prepare, samples, jobs)
+        for kb in held:
+            engine = kb.engine.with_settings(cal.settings(kb.engine.settings), cal.model)
+            tally, per_query, lat = _run(engine, kb.queries, prepare)
+            pooled.merge(tally)
+            latencies.extend(lat)
+            report = report_from(tally)
+            report["fitted_on"] = [s.name for s in others]
+            report["answer_threshold"] = cal.threshold
+            report["confirm_threshold"] = cal.confirm_threshold
+            report["per_query"] = per_query
+            per_kb[kb.name] = report
     summary = report_from(pooled)
     summary["p50_ms"] = round(_percentile(latencies, 50), 2)
     summary["p95_ms"] = round(_percentile(latencies, 95), 2)

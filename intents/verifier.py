@@ -29,8 +29,6 @@ import numpy.typing as npt
 
 from intents.confidence import FEATURES
 from intents.model_files import load_model_file
-from kb_index.embedder import Vectors
-from kb_index.query_map import QueryMap
 
 #: The shipped settings of the trees (measured, README "How a message is decided"): more,
 #: deeper or smaller-leaved trees fit the training KBs' styles and lose on the held-out KB.
@@ -64,16 +62,6 @@ class Verifier:
     value: npt.NDArray[np.float64]
     depth: int
     meta: Mapping[str, Any] = field(default_factory=dict)
-    #: The map the message's embedding went through when the trees' features were taken
-    #: (``kb_index.query_map``); the trees are only valid for features taken the same way.
-    query_map: QueryMap | None = None
-
-    def map_query(self, vector: Vectors, model_id: str) -> Vectors:
-        """The message's embedding as the trees were fitted on it: mapped when this model
-        carries a map learned for the same embedding model, as it is otherwise."""
-        if self.query_map is None or self.query_map.model_id != model_id:
-            return vector
-        return self.query_map.apply(vector)
 
     def probabilities(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
         """P(right article) for each row of features (one row per candidate article)."""
@@ -109,9 +97,6 @@ class Verifier:
             "depth": np.array(self.depth),
             "meta": np.array(json.dumps(dict(self.meta), ensure_ascii=False)),
         }
-        if self.query_map is not None:
-            arrays["query_map"] = self.query_map.matrix
-            arrays["query_map_model"] = np.array(self.query_map.model_id)
         with part.open("wb") as fh:
             np.savez_compressed(fh, **arrays)
         os.replace(part, path)
@@ -143,12 +128,13 @@ class Verifier:
             and 1 <= int(z["depth"]) <= width
         ):
             raise VerifierFileError(f"{source}: a tree points outside itself (a damaged file)")
-        query_map = None
-        if "query_map" in z:  # files fitted without a map (older ones too) have none
-            matrix = z["query_map"]
-            if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-                raise VerifierFileError(f"{source}: the query map is not a square matrix")
-            query_map = QueryMap(matrix.astype(np.float32), str(z["query_map_model"]))
+        if "query_map" in z:
+            # `kb calibrate --query-map` (2026-12-06, removed the day after): its trees read
+            # features taken through a map this engine no longer applies
+            raise VerifierFileError(
+                f"{source} was fitted with a query map, which hisbot no longer applies; fit it "
+                "again without one (`hisbot kb calibrate … --out FILE`)"
+            )
         return cls(
             base=float(z["base"]),
             feature=z["feature"].astype(np.int16),
@@ -158,7 +144,6 @@ class Verifier:
             value=z["value"].astype(np.float64),
             depth=int(z["depth"]),
             meta=json.loads(str(z["meta"])),
-            query_map=query_map,
         )
 
 

@@ -122,7 +122,6 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
             prepare=_redactor(),
             progress=lambda n: print(f"held out: {n}", file=sys.stderr),
             jobs=args.jobs,
-            query_map=args.query_map,
             folds=args.folds,
         )
         if args.json:
@@ -231,7 +230,6 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             _budgets(args, settings),
             prepare=_redactor(),
             jobs=args.jobs,
-            query_map=args.query_map,
         )
     except TooFewLabels as exc:
         raise EvalCliError(str(exc)) from exc
@@ -254,11 +252,8 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             f"wrong-answer rate {cal.cv_wrong_rate:.3f}"
         )
     elif args.set:
-        mapped = " --query-map" if cal.model.query_map is not None else ""
-        print(f"# held-out figures: hisbot kb eval{mapped} --loko " + " ".join(args.set))
+        print("# held-out figures: hisbot kb eval --loko " + " ".join(args.set))
     print(f"# verification model written to {out}")
-    if cal.model.query_map is not None:
-        print(f"# it carries a query map learned on the {len(sets)} KBs")
     if math.isinf(cal.threshold):
         print(
             f"# no threshold keeps wrong answers within budget on {cal.samples} questions: with "
@@ -432,12 +427,4 @@ def _fitting_args(s: argparse.ArgumentParser) -> None:
         type=float,
         default=0.06,
         help="「是这个问题吗？」 about the wrong article",
-    )
-    s.add_argument(
-        "--query-map",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="with four KBs or more: learn a map of the message's embedding with the "
-        "verification model (experimental, README: the query map; on KBs it never saw, far "
-        "fewer direct answers for a few fewer wrong ones — not the default)",
     )

