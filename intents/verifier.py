@@ -86,19 +86,19 @@ class Verifier:
     def save(self, path: Path) -> None:
         """Write the model; atomically, since a running bot may be configured with ``path``."""
         part = path.with_name(path.name + ".part")
-        arrays: dict[str, Any] = {
-            "features": np.array(FEATURES),
-            "base": np.array(self.base),
-            "feature": self.feature,
-            "threshold": self.threshold,
-            "left": self.left,
-            "right": self.right,
-            "value": self.value,
-            "depth": np.array(self.depth),
-            "meta": np.array(json.dumps(dict(self.meta), ensure_ascii=False)),
-        }
         with part.open("wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(
+                fh,
+                features=np.array(FEATURES),
+                base=np.array(self.base),
+                feature=self.feature,
+                threshold=self.threshold,
+                left=self.left,
+                right=self.right,
+                value=self.value,
+                depth=np.array(self.depth),
+                meta=np.array(json.dumps(dict(self.meta), ensure_ascii=False)),
+            )
         os.replace(part, path)
 
     @classmethod

@@ -196,7 +196,7 @@ def load_embedder(settings: EmbeddingSettings, resolve: Path | None = None) -> E
 class CachingEmbedder:
     """Another embedder behind a per-text cache: the same ``model_id`` and vectors. For
     evaluation and calibration, which decide every labelled query several times (once per
-    fold or map) — the embedding is most of a decision's cost; the bot itself never
+    fold) — the embedding is most of a decision's cost; the bot itself never
     repeats a text, so it embeds directly."""
 
     def __init__(self, inner: Embedder) -> None:

@@ -252,21 +252,15 @@ class SearchIndex:
         index = cls(key, entries, fx, np.asarray(owners, dtype=np.int32), kinds, lexical)
         return index, embedded
 
-    def view_vectors(self) -> tuple[Vectors, npt.NDArray[np.int32]]:
-        """Every embedded view (views × dim) and the article each belongs to (an index into
-        ``articles``): what a query map is fitted against."""
+    def _vectors_by_article(self) -> dict[str, tuple[str, Vectors]]:
         n = self.faiss_index.ntotal
         if n == 0:
-            return np.zeros((0, self.faiss_index.d), dtype=np.float32), self.view_article[:0]
-        return self.faiss_index.reconstruct_n(0, n), self.view_article
-
-    def _vectors_by_article(self) -> dict[str, tuple[str, Vectors]]:
-        matrix, owners = self.view_vectors()
-        if not len(matrix):
             return {}
+        matrix = self.faiss_index.reconstruct_n(0, n)
         out: dict[str, tuple[str, Vectors]] = {}
         for i, art in enumerate(self.articles):
-            out[art.id] = (art.content_hash, matrix[np.flatnonzero(owners == i)])
+            rows = np.flatnonzero(self.view_article == i)
+            out[art.id] = (art.content_hash, matrix[rows])
         return out
 
     # ---- searching ------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def _build_sets(settings: Settings, sources: Sequence[tuple[str, Path, Path]]) -
     from kb_index.embedder import CachingEmbedder
 
     labelled = [read_queries(queries) for _, _, queries in sources]
-    # every query is decided again per fold (and per query map): embed each text once
+    # every query is decided again per fold: embed each text once
     embedder = CachingEmbedder(embedder_for(settings))
     classifier = message_classifier(settings)
     sets = []
@@ -225,12 +225,7 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise EvalCliError(f"--out {out}: not writable")
     try:
-        cal = calibrate(
-            sets,
-            _budgets(args, settings),
-            prepare=_redactor(),
-            jobs=args.jobs,
-        )
+        cal = calibrate(sets, _budgets(args, settings), prepare=_redactor(), jobs=args.jobs)
     except TooFewLabels as exc:
         raise EvalCliError(str(exc)) from exc
     try:
