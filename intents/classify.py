@@ -52,18 +52,28 @@ DEFAULT_BOT_NAMES: tuple[str, ...] = ("小助手", "助手", "机器人", "hisbo
 #: Instance-level database failures: the database itself is unavailable, not one user's SQL.
 _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
 #: A message that says a shared system is down (「HIS崩了！！！」, 「叫号屏全黑」, 「各位 收费系统宕机了
-#: 快来人」, 「急！！！手术室要用血，血库系统宕机了」): one of its clauses is only the system and a
-#: word for down. Short reports like these are where every classifier we trained slipped; never
-#: one user's problem, a question, or the past — a first person (「我电脑崩了」), a question mark or
-#: word, a past or recovery word, a single device, a hypothesis: the classifier decides those.
-#: Matched on ``visible`` text (lower case, half-width punctuation) without its @mentions.
+#: 快来人」, 「急！！！手术室要用血，血库系统宕机了」, 「急！！核素台账服务器宕机」): one of its clauses is
+#: only the system and a word for down. Short reports like these are where every classifier we
+#: trained slipped; never one user's problem, a question, or the past — a first person (「我电脑崩
+#: 了」), a question mark or word, a past or recovery word, a single device, a hypothesis: the
+#: classifier decides those. Matched on ``visible`` text (lower case, half-width punctuation)
+#: without its @mentions.
 _SHARED_SYSTEM = (
     r"his|emr|lis|pacs|ris|oa|yb|医保(?:系统)?|手麻(?:系统)?|叫号(?:系统|屏)?|收费(?:系统)?"
     r"|挂号系统|电子病历(?:系统)?|病历系统|(?:护理|检验|影像|药房|血库|体检|门诊|住院)系统"
     r"|服务器|数据库|系统"
+    # any other system by its name (物资系统, 核素台账服务器, 预约平台): a name of up to six
+    # characters before 系统 / 服务器 / 平台 / 数据库 — unless it is one machine (``_ONE_MACHINE``)
+    r"|(?P<name>[\u4e00-\u9fffa-z0-9]{1,6}?)(?:系统|服务器|平台|数据库)"
+)
+#: 「电脑系统崩了」, 「工作站系统挂了」, 「3号机系统挂了」: one machine's system, not a shared one.
+_ONE_MACHINE = re.compile(
+    r"电脑|手机|本机|单机|笔记本|工作站|主机|终端|平板|这台|那台|一台|某台|几台|我|自己|个人|本地"
+    r"|[0-9一二三四五六七八九十两]+号"
 )
 _DOWN = (
-    r"(?:又|全|都|全部|整个)?(?:崩了|挂了|宕机了|宕了|瘫了|瘫痪了|趴窝了|死了|崩溃了|全黑|黑屏了)"
+    r"(?:又|全|都|全部|整个)?"
+    r"(?:崩了|挂了|宕机了?|宕了|瘫了|瘫痪了?|趴窝了|死了|崩溃了|全黑|黑屏了|挂掉了|崩掉了|停摆了)"
 )
 _DOWN_CLAUSE = re.compile(
     rf"^(?:各位|大家)?\s*(?:{_SHARED_SYSTEM})\s*{_DOWN}"
@@ -216,7 +226,11 @@ def _says_a_shared_system_is_down(text: str) -> bool:
     if _NOT_DOWN_NOW.search(text):
         return False
     clauses = [*_PUNCTUATION.split(text), *_PUNCTUATION_OR_SPACE.split(text)]
-    return any(_DOWN_CLAUSE.match(c.strip()) for c in clauses if c.strip())
+    for clause in clauses:
+        m = _DOWN_CLAUSE.match(clause.strip())
+        if m and not (m.group("name") and _ONE_MACHINE.search(m.group("name"))):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

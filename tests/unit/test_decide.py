@@ -248,7 +248,8 @@ def test_exact_rules_are_the_only_rules() -> None:
     ["HIS崩了！！！", "EMR挂了啊啊啊啊", "叫号屏全黑", "HIS崩了崩了崩了", "各位 收费系统宕机了 快来人",
      "PACS又瘫了！！！快来人", "系统崩了😭", "@小助手 HIS崩了！！！", "@王工 LIS挂了", "HIS 崩了",
      "急急急 LIS挂了", "门诊排到大厅外面了，收费系统宕机了", "手术室等着备血！！血库系统挂了",
-     "LIS全挂了 检验科所有仪器都传不上来"],
+     "LIS全挂了 检验科所有仪器都传不上来", "急！！核素台账服务器宕机，今天的报表出不来",
+     "物资系统挂了", "预约平台宕机 病人都在窗口排着", "合同管理数据库崩了！！！"],
 )  # fmt: skip
 def test_a_message_saying_a_shared_system_is_down_is_an_outage(text: str) -> None:
     # short reports are where every classifier we trained slipped; told to the bot or to a
@@ -261,7 +262,9 @@ def test_a_message_saying_a_shared_system_is_down_is_an_outage(text: str) -> Non
     ["我电脑彻底崩了！！！", "我的HIS崩了", "HIS崩了？", "HIS崩了一下又好了", "his好了",
      "HIS崩了 我重启一下试试", "@王工 我的HIS挂了", "yb结算全超时！！！急", "HIS崩了吗",
      "昨天HIS宕机了，今天补录的费用对不上", "只有这台电脑系统崩了", "如果HIS崩了 门诊怎么收费",
-     "之前LIS挂了半小时，现在恢复了", "护士站电脑开机提示系统崩溃了"],
+     "之前LIS挂了半小时，现在恢复了", "护士站电脑开机提示系统崩溃了",
+     # any name before 系统 is a system, unless it is one machine
+     "电脑系统崩了", "3号机系统挂了", "工作站系统宕机", "我的平台挂了", "物资系统挂了吗"],
 )  # fmt: skip
 def test_a_question_the_past_or_one_users_problem_is_left_to_the_classifier(text: str) -> None:
     # a first person, a question, a recovery, one device, or the system not the clause's
