@@ -16,6 +16,7 @@ from intents.classify import (
     Addressing,
     MessageClass,
     MessageClassifier,
+    carries_an_error,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -77,7 +78,9 @@ class MessageTriage:
         if addressed:
             return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
-        if p_quiet >= self.settings.quiet_min:
+        # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
+        # whoever pastes one wants it looked at
+        if p_quiet >= self.settings.quiet_min and not carries_an_error(text):
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)

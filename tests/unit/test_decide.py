@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.infra.config import Settings
 from bot.redact import redact
-from intents.classify import Addressing, MessageClass, exact_rule
+from intents.classify import Addressing, MessageClass, carries_an_error, exact_rule
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
     LabelledQuery,
@@ -270,6 +270,22 @@ def test_a_question_the_past_or_one_users_problem_is_left_to_the_classifier(text
     # a first person, a question, a recovery, one device, or the system not the clause's
     # subject: not exact any more
     assert exact_rule(text) is None
+
+
+@pytest.mark.parametrize(
+    "message", ["ORA-01017", "ora01017", "错误码：2304", "NullPointerException", "HTTP 502"]
+)
+def test_a_pasted_error_alone_is_never_left_alone(engine: AnswerEngine, message: str) -> None:
+    # to the n-grams a bare code reads like a one-word greeting; whoever pastes one wants help
+    assert carries_an_error(message)
+    decision = engine.decide(message)
+    assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
+
+
+def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> None:
+    decision = engine.decide("@李工 ORA-01653那个表空间的事你看下 我截图在楼上")
+    assert decision.message_class == "people"
+    assert not carries_an_error("谢谢王工，2304那个好了")  # a number is not a pasted error
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
