@@ -86,11 +86,15 @@ _NOT_DOWN_NOW = re.compile(
     r"[?？]|我|怎么|如何|为什么|吗|呢|啥|咋|会不会|是不是|昨天|前天|上周|刚才|之前|上次"
     r"|好了|恢复|修好|正常了|只有|就我|这台|个别|如果|万一"
 )
-#: A pasted error: an Oracle code, 错误码 2304, an exception's name, a hex status, HTTP 5xx.
+#: A pasted error: an Oracle code, a module's code (SCH-409, S-21), 错误码 2304, a dialog's text
+#: (「签名失败：证书已过期」, 「弹窗：无验收权限」), an exception's name, a hex status, HTTP 5xx.
 #: Someone who pastes one wants it looked at: over every labelled message we have (17,367) none
-#: with one is chit-chat or a notice, so the classifier's "leave it alone" never applies to it.
+#: with one is chit-chat, and the only notice is a forwarded one (「转发：…ICD-10…」, which the
+#: forwarded-notice rule decides first), so the classifier's "leave it alone" never applies.
 _PASTED_ERROR = re.compile(
-    r"ora-?\d{4,5}|(?:错误|报错|error|err|异常)\s*(?:码|代码|号|编号|code)?\s*[:：=]?\s*-?\d{3,}"
+    r"(?<![a-z])[a-z]{1,6}-\d{2,6}(?!\d)|ora-?\d{4,5}"
+    r"|(?:错误|报错|error|err|异常)\s*(?:码|代码|号|编号|code)?\s*[:：=]?\s*-?\d{3,}"
+    r"|(?:弹窗|弹框|报错|错误|失败|异常|提示框)\s*[:：]"
     r"|[a-z]+exception\b|0x[0-9a-f]{6,}|sqlstate|http\s*[45]\d\d",
     re.I,
 )

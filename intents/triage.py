@@ -79,8 +79,8 @@ class MessageTriage:
             return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
-        # whoever pastes one wants it looked at
-        if p_quiet >= self.settings.quiet_min and not carries_an_error(text):
+        # whoever pastes one wants it looked at (an exact rule, 【转发】, still decides first)
+        if p_quiet >= self.settings.quiet_min and (scores.rule or not carries_an_error(text)):
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)
