@@ -7,7 +7,7 @@ and a wide gap in a two-article module is no evidence at all — so a new KB's n
 cleared its threshold. Trees bend each feature's curve (and read pairs of features together).
 Leave-one-KB-out over nine KBs (``hisbot kb eval --loko``): every KB's wrong answers ≤ 2.8 %
 where the logistic model let one reach 4.5 %, and more questions answered directly (pooled
-0.737 against 0.724). README: "How a message is decided", fifth round.
+0.737 against 0.724). docs/evaluation.md, the fifth round.
 
 Training uses scikit-learn's exact gradient boosting (``hisbot kb calibrate`` only); serving
 walks the exported trees with NumPy, so the hot path imports nothing heavy and the file is a
@@ -30,7 +30,7 @@ import numpy.typing as npt
 from intents.confidence import FEATURES
 from intents.model_files import load_model_file
 
-#: The shipped settings of the trees (measured, README "How a message is decided"): more,
+#: The shipped settings of the trees (measured, docs/evaluation.md, fifth round): more,
 #: deeper or smaller-leaved trees fit the training KBs' styles and lose on the held-out KB.
 TREES = 300
 DEPTH = 2
