@@ -17,6 +17,7 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
+    says_others_are_fine,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -71,7 +72,8 @@ class MessageTriage:
         # 报告服务停了 谁点都失败」): that pages the engineer of the day, whoever was asked.
         addressed = addr.between_people
         bar = self.settings.addressed_outage_min if addressed else self.settings.outage_min
-        if p_outage >= bar:
+        # 「…别人都正常」: the sender says it is theirs alone, however loudly it is told
+        if p_outage >= bar and (scores.rule or not says_others_are_fine(text)):
             told = " addressed to someone else" if addressed else ""
             why = f"outage{told}: {scores.rule or f'p={p_outage:.2f}'}"
             return Triaged(MessageClass.OUTAGE, why, embedding)

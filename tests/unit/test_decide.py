@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from bot.infra.config import Settings
 from bot.redact import redact
-from intents.classify import Addressing, MessageClass, carries_an_error, exact_rule
+from intents.classify import (
+    Addressing,
+    MessageClass,
+    carries_an_error,
+    exact_rule,
+    says_others_are_fine,
+)
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
     LabelledQuery,
@@ -292,6 +298,25 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     # a forwarded notice stays a notice, whatever codes it quotes
     notice = engine.decide("转发：关于医保结算清单中诊断编码统一使用医保版ICD-10的通知")
     assert notice.kind is DecisionKind.SMALLTALK and notice.message_class == "notice"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["整个上午我都登不上去，别人都正常，是不是我被停用了", "整个上午我都登不上LIS，同事都没事，就我账号不行",
+     "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了"],
+)  # fmt: skip
+def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
+    engine: AnswerEngine, message: str
+) -> None:
+    assert says_others_are_fine(message)
+    decision = engine.decide(message)
+    assert decision.kind is not DecisionKind.URGENT, decision.reason
+
+
+def test_alone_on_shift_is_not_others_being_fine() -> None:
+    assert not says_others_are_fine("急急急手麻系统全登不上了，晚上就我一个")
+    assert not says_others_are_fine("收费处的电脑都登不上了")
+    assert not says_others_are_fine("今天整个系统都比平时慢很多，好多同事都在吐槽")
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
