@@ -98,12 +98,16 @@ _PASTED_ERROR = re.compile(
     r"|[a-z]+exception\b|0x[0-9a-f]{6,}|sqlstate|http\s*[45]\d\d",
     re.I,
 )
-#: 「别人都正常」, 「换台电脑就进去了」, 「其他床都在」: the message itself says the failure is one
-#: person's, one PC's or one patient's. Over every labelled message we have (17,367), 59 say so
-#: and none is an outage (「晚上就我一个」 — alone on shift — is not this), so the classifier's
-#: outage never applies to them; they go on as questions.
+#: 「别人都正常」, 「别的医生没事」, 「只有我登不上」, 「换台电脑就进去了」, 「其他床都在」: the message
+#: itself says the failure is one person's, one PC's or one patient's. Over every labelled
+#: message we have (18,167), 152 say so and none is an outage (「晚上就我一个」 — alone on shift —
+#: is not this, nor 「其他科室都正常」: a whole department is an outage), so the classifier's outage
+#: never applies to them; they go on as questions.
+_FINE = r"(?:好|正常|可以|能|没事|没问题)"
 _OTHERS_ARE_FINE = re.compile(
-    r"(?:别人|同事|其他(?:床|人|同事|医生|护士))(?:的)?(?:电脑)?都(?:好|正常|可以|能|没事|没问题)"
+    rf"(?:别人|同事|其他(?:床|人|同事|医生|护士))(?:的)?(?:电脑)?都{_FINE}"
+    rf"|(?:别的|其他)(?:医生|护士|人|同事|电脑|病人|窗口|工作站|收费员|大夫)(?:的)?(?:电脑)?都?{_FINE}"
+    r"|只有我(?:这台|这里|这边|这个账号|一个人)?(?:登不上|打不开|进不去|不行|报错|用不了)"
     r"|其他床都在|换(?:一)?(?:台|个)电脑就"
 )
 _FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")

@@ -303,7 +303,8 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
 @pytest.mark.parametrize(
     "message",
     ["整个上午我都登不上去，别人都正常，是不是我被停用了", "整个上午我都登不上LIS，同事都没事，就我账号不行",
-     "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了"],
+     "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了",
+     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结"],
 )  # fmt: skip
 def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
     engine: AnswerEngine, message: str
@@ -316,6 +317,7 @@ def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
 def test_alone_on_shift_is_not_others_being_fine() -> None:
     assert not says_others_are_fine("急急急手麻系统全登不上了，晚上就我一个")
     assert not says_others_are_fine("收费处的电脑都登不上了")
+    assert not says_others_are_fine("我们病区PDA全连不上，其他科室都正常")  # a whole department
     assert not says_others_are_fine("今天整个系统都比平时慢很多，好多同事都在吐槽")
 
 
