@@ -15,7 +15,9 @@ two small matrix products. The embedding half only applies to the embedding mode
 with: under another model (a hospital's own folder) the n-gram head alone is used.
 
 Rules stay only where they are exact: a database-instance error code, a message that only says a
-shared system is down (「HIS崩了！！！」), a forwarded-notice marker, a message with no words.
+shared system is down (「HIS崩了！！！」), a forwarded-notice marker, a message with no words; and two
+guards the triage applies over the classifier — a pasted error is never left alone, a failure the
+sender says is theirs alone (「别人都正常」) is never an outage.
 """
 
 from __future__ import annotations
