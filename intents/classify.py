@@ -68,9 +68,10 @@ _SHARED_SYSTEM = (
     # characters before 系统 / 服务器 / 平台 / 数据库 — unless it is one machine (``_ONE_MACHINE``)
     r"|(?P<name>[\u4e00-\u9fffa-z0-9]{1,6}?)(?:系统|服务器|平台|数据库)"
 )
-#: 「电脑系统崩了」, 「工作站系统挂了」, 「3号机系统挂了」: one machine's system, not a shared one.
+#: 「电脑系统崩了」, 「工作站系统挂了」, 「3号机系统挂了」: one machine's system, not a shared one
+#: (a first person or 这台 anywhere in the message already rules it out: ``_NOT_DOWN_NOW``).
 _ONE_MACHINE = re.compile(
-    r"电脑|手机|本机|单机|笔记本|工作站|主机|终端|平板|这台|那台|一台|某台|几台|我|自己|个人|本地"
+    r"电脑|手机|本机|单机|笔记本|工作站|主机|终端|平板|那台|一台|某台|几台|自己|个人|本地"
     r"|[0-9一二三四五六七八九十两]+号"
 )
 _DOWN = (
