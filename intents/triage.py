@@ -1,9 +1,9 @@
 """Is a message for the bot at all, and is it an outage? The first two steps of a decision.
 
 Before any article is looked at: talk between people (an @-mention of someone else, a reply to
-a person) is left alone unless it is a clear outage (``addressed_outage_min``); the message
-classifier then tells a question from an outage and from the quiet kinds (chit-chat, talk
-between people, a forwarded notice). These steps need no KB, so they live apart from retrieval:
+a person, a call at its start: 「检验科的同事，…」) is left alone unless it is a clear outage
+(``addressed_outage_min``); the message classifier then tells a question from an outage and
+from the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB, so they live apart from retrieval:
 ``AnswerEngine.decide`` runs them first, and ``hisbot kb eval-classifier`` measures them on a
 labelled corpus exactly as the bot applies them.
 """
@@ -17,6 +17,7 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
+    opens_like_a_notice,
     says_others_are_fine,
     text_addressing,
 )
@@ -86,4 +87,7 @@ class MessageTriage:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)
+        # 「重要提醒！！…」, 「【故障说明】…」: announcing, not asking (never over an outage)
+        if opens_like_a_notice(text):
+            return Triaged(MessageClass.NOTICE, "a notice's heading", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -60,6 +60,28 @@ from kb_index.embedder import Embedder
         ("李医生开的医嘱打不出来", False, False),  # the subject of a sentence, not a call
         ("高血压随访表导不出来", False, False),
         ("@小助手 王工，你看下", True, False),  # mid-message: only the @ counts
+        ("刘医生我EMR出问题了，下午门诊你先帮我看一下", False, True),  # a pronoun, no pause
+        ("老于，周末篮球还打不打", False, True),
+        ("钱工，麻烦你明早8点前到手术室", False, True),
+        ("施工，机房明天断电", False, False),  # 施工 is a word, not 施 + 工
+        # a department's colleagues, a superior by title, the next shift: for them
+        ("检验科的同事，麻烦把2床的血常规结果再推一次", False, True),
+        ("病案室的老师 我们科的病历下午拿过去", False, True),
+        ("麻烦药剂科的同事把昨天的退药单送一份过来", False, True),
+        ("检验科的同事帮忙看下标本签收了没有", False, True),
+        ("护士长，我的PDA坏了，今天先用小刘那台可以吗", False, True),
+        ("主任 我电脑又蓝屏了，病程晚点补", False, True),
+        ("跟夜班说一下：自助机3号坏了，别让病人用", False, True),
+        ("夜班的同事注意下，PACS工作站的密码换了", False, True),
+        ("交接一下：3床今晚禁食", False, True),
+        # where one works, reported speech, thanks, a time: not calls
+        ("检验科的 条码打印机打出来的字特别淡", False, False),
+        ("收费处的同事说全部窗口都连不上医保", False, False),
+        ("辛苦信息科的老师看一下，门诊药房的几台电脑都打不开", False, False),
+        ("我们科的同事，都登不上HIS", False, False),
+        ("主任医师站打不开", False, False),
+        ("夜班，凌晨两点，急诊所有电脑都登不上HIS", False, False),
+        ("@小助手 检验科的同事说LIS收不到标本", True, False),
     ],
 )
 def test_mentions_written_in_the_text(text: str, bot: bool, others: bool) -> None:
