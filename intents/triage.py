@@ -17,7 +17,6 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
-    opens_like_a_notice,
     says_others_are_fine,
     text_addressing,
 )
@@ -87,7 +86,4 @@ class MessageTriage:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)
-        # 「重要提醒！！…」, 「【故障说明】…」: announcing, not asking (never over an outage)
-        if opens_like_a_notice(text):
-            return Triaged(MessageClass.NOTICE, "a notice's heading", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)
