@@ -17,9 +17,7 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
-    opens_like_a_notice,
     says_others_are_fine,
-    takes_back_a_report,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -88,10 +86,4 @@ class MessageTriage:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)
-        # 「撤回一下，是我没插网线」: the report is taken back, nothing is asked any more
-        if takes_back_a_report(text):
-            return Triaged(MessageClass.CHITCHAT, "a report taken back", embedding)
-        # 「重要提醒！！…」, 「【故障说明】…」: announcing, not asking (never over an outage)
-        if opens_like_a_notice(text):
-            return Triaged(MessageClass.NOTICE, "a notice's heading", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)
