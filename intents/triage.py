@@ -18,6 +18,7 @@ from intents.classify import (
     MessageClassifier,
     carries_an_error,
     says_others_are_fine,
+    takes_back_a_report,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -86,4 +87,7 @@ class MessageTriage:
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)
+        # 「撤回一下，是我没插网线」: the report is taken back, nothing is asked any more
+        if takes_back_a_report(text):
+            return Triaged(MessageClass.CHITCHAT, "a report taken back", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -24,6 +24,7 @@ from intents.classify import (
     carries_an_error,
     exact_rule,
     says_others_are_fine,
+    takes_back_a_report,
 )
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
@@ -304,7 +305,12 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     "message",
     ["整个上午我都登不上去，别人都正常，是不是我被停用了", "整个上午我都登不上LIS，同事都没事，就我账号不行",
      "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了",
-     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结"],
+     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结",
+     # one unit of several, one machine, mine, the people beside me, a rumour checked
+     "超声科四个诊室，就3诊室的工作站采不了图", "彩超室4号机连不上工作站，其他几个房间都正常",
+     "更正一下，刚才说的不是全科都打不开，是只有护士长那台电脑打不开",
+     "全部都打不开！！我是说我这台电脑上所有软件都打不开", "服务器是不是宕机了？我登不上，同办公室的小李能登",
+     "听说医保结算全院都挂了？我这边窗口好像还能结，是真的吗"],
 )  # fmt: skip
 def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
     engine: AnswerEngine, message: str
@@ -319,6 +325,30 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
     assert not says_others_are_fine("收费处的电脑都登不上了")
     assert not says_others_are_fine("我们病区PDA全连不上，其他科室都正常")  # a whole department
     assert not says_others_are_fine("今天整个系统都比平时慢很多，好多同事都在吐槽")
+    # a story that widens is an outage's
+    assert not says_others_are_fine("一开始以为是我电脑问题，结果整个收费处都连不上")
+    assert not says_others_are_fine("我们分院的网好像全断了 不只是我这台 整个门诊楼都没网")
+    assert not says_others_are_fine("刚开始只是我这台，现在手术室所有麻醉机的数据都不上传了")
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["撤回一下，不是系统问题，是我没插网线😅", "忽略我上面那条，重启一下就好了",
+     "刚才说打印机坏了，不用了，纸放反了🤦", "撤回一下，我刚才说HIS挂了是看错了，没事",
+     "刚刚说的电子签名问题解决了，原来是Ukey没插好"],
+)  # fmt: skip
+def test_a_report_taken_back_is_chitchat(engine: AnswerEngine, message: str) -> None:
+    assert takes_back_a_report(message)
+    decision = engine.decide(message)
+    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
+    assert decision.message_class == "chitchat"
+
+
+def test_a_retraction_that_still_asks_goes_on() -> None:
+    assert not takes_back_a_report("撤回一下，还是登不上HIS")
+    assert not takes_back_a_report("刚才报了一次502，刷新又好了，是什么原因啊")
+    assert not takes_back_a_report("忽略我上面那条，现在是全院都打不开了")
+    assert not takes_back_a_report("我刚才说的不用了")  # not at the start: the classifier's call
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
