@@ -104,27 +104,16 @@ _PASTED_ERROR = re.compile(
     re.I,
 )
 #: 「别人都正常」, 「别的医生没事」, 「只有我登不上」, 「换台电脑就进去了」, 「其他床都在」: the message
-#: itself says the failure is one person's, one PC's or one patient's — also 「隔壁诊室正常」,
-#: 「一号二号都行」, 「就3诊室的工作站…」, 「只有护士长那台电脑」, 「是我自己的账号登不上」,
-#: 「我是说我这台电脑上…」, 「同办公室的小李能登」, 「我这边还能结，是真的吗」. Over every labelled
-#: message we have (20,527) none that says so is an outage: a whole department is not one unit
-#: (「其他科室都正常」 stays out), nor a story that widens (「以为是我电脑的问题，结果整个收费处…」,
-#: 「不只是我这台」), so the classifier's outage never applies to them; they go on as questions.
+#: itself says the failure is one person's, one PC's or one patient's. Over every labelled
+#: message we have (18,167), 152 say so and none is an outage (「晚上就我一个」 — alone on shift —
+#: is not this, nor 「其他科室都正常」: a whole department is an outage), so the classifier's outage
+#: never applies to them; they go on as questions.
 _FINE = r"(?:好|正常|可以|能|没事|没问题)"
-_FINE_TOO = r"(?:正常|没事|没问题|能用|可以|行|好的|很快|能登|能打开|能进|能开)"
-_ONE_UNIT = r"(?:房间|诊室|窗口|电脑|机器|工作站|人|同事|医生|护士|号机|床|台)"
 _OTHERS_ARE_FINE = re.compile(
     rf"(?:别人|同事|其他(?:床|人|同事|医生|护士))(?:的)?(?:电脑)?都{_FINE}"
     rf"|(?:别的|其他)(?:医生|护士|人|同事|电脑|病人|窗口|工作站|收费员|大夫)(?:的)?(?:电脑)?都?{_FINE}"
     r"|只有我(?:这台|这里|这边|这个账号|一个人)?(?:登不上|打不开|进不去|不行|报错|用不了)"
     r"|其他床都在|换(?:一)?(?:台|个)电脑就"
-    rf"|(?:其他|别的|另外|隔壁)(?:几|两|三|\d)?(?:个|台)?{_ONE_UNIT}(?:的)?(?:电脑)?(?:都|也)?{_FINE_TOO}"
-    r"|(?<!以为)(?<!不只)(?<!不仅)(?<!不光)(?<!开始)(?<!不)(?:就|只有|只是|仅)(?:在)?(?:我|我们)?(?:这|那)?"
-    r"(?:个|一)?[^，。,！!？?\s]{0,6}?(?:这一台|那一台|那台|这台|工作站|电脑|账号)(?![都全])"
-    r"|(?<!以为)(?<!说)(?<!不)(?<!只)是我(?:自己)?(?:的|这台|这边)?(?:电脑|账号|网线|这台)"
-    r"|我是说我|我的意思是我"
-    rf"|(?:同办公室|同科室|旁边|护士长)(?:的)?[^，。,]{{0,4}}?(?:都)?{_FINE_TOO}"
-    r"|我这边[^，。,]{0,6}?(?:还能|是好的).{0,8}是真的吗"
 )
 #: A report taken back at the start: 「撤回一下，不是系统问题，是我没插网线😅」, 「忽略我上面那条，
 #: 重启一下就好了」, 「刚才说打印机坏了，不用了，纸放反了」. Nothing after it may speak of a problem

@@ -305,12 +305,7 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     "message",
     ["整个上午我都登不上去，别人都正常，是不是我被停用了", "整个上午我都登不上LIS，同事都没事，就我账号不行",
      "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了",
-     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结",
-     # one unit of several, one machine, mine, the people beside me, a rumour checked
-     "超声科四个诊室，就3诊室的工作站采不了图", "彩超室4号机连不上工作站，其他几个房间都正常",
-     "更正一下，刚才说的不是全科都打不开，是只有护士长那台电脑打不开",
-     "全部都打不开！！我是说我这台电脑上所有软件都打不开", "服务器是不是宕机了？我登不上，同办公室的小李能登",
-     "听说医保结算全院都挂了？我这边窗口好像还能结，是真的吗"],
+     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结"],
 )  # fmt: skip
 def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
     engine: AnswerEngine, message: str
@@ -325,10 +320,6 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
     assert not says_others_are_fine("收费处的电脑都登不上了")
     assert not says_others_are_fine("我们病区PDA全连不上，其他科室都正常")  # a whole department
     assert not says_others_are_fine("今天整个系统都比平时慢很多，好多同事都在吐槽")
-    # a story that widens is an outage's
-    assert not says_others_are_fine("一开始以为是我电脑问题，结果整个收费处都连不上")
-    assert not says_others_are_fine("我们分院的网好像全断了 不只是我这台 整个门诊楼都没网")
-    assert not says_others_are_fine("刚开始只是我这台，现在手术室所有麻醉机的数据都不上传了")
 
 
 @pytest.mark.parametrize(
