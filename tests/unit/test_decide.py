@@ -384,6 +384,10 @@ def test_platform_addressing_decides_who_it_is_for(engine: AnswerEngine) -> None
         ("@信息科 HIS全院都登不上了 所有窗口都收不了费", None),
         ("张工，全院HIS都登不上了，门诊所有窗口都停了，赶紧的", None),
         ("全院HIS都登不上了 所有窗口都停了", Addressing(reply_to_person=True)),
+        # called at the start without an @: a department, a superior, the next shift
+        ("信息科的老师，门诊收费全部连不上医保了，病人排长队", None),
+        ("护士长，整个病区的PDA都连不上了", None),
+        ("交接一下：全院LIS从十点开始就打不开了，一直没恢复", None),
     ],
 )
 def test_an_outage_told_to_a_person_still_pages(
@@ -398,7 +402,12 @@ def test_an_outage_told_to_a_person_still_pages(
 
 def test_only_a_clear_outage_overrides_the_addressing(engine: AnswerEngine) -> None:
     # talk *about* an outage between people stays theirs
-    for message in ("@王工 昨天全院断网那个原因查到了吗", "@李姐 收费处那几台电脑的新客户端装了没"):
+    for message in (
+        "@王工 昨天全院断网那个原因查到了吗",
+        "@李姐 收费处那几台电脑的新客户端装了没",
+        "检验科的同事，麻烦把2床的血常规结果再推一次",
+        "护士长，我的PDA坏了，先用小刘那台",
+    ):
         assert engine.decide(message).kind is DecisionKind.SMALLTALK, message
     # at 1.0 only an exact rule (a database-down ORA code) overrides the addressing
     strict = engine.with_settings(dataclasses.replace(engine.settings, addressed_outage_min=1.0))
