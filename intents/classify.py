@@ -120,7 +120,7 @@ _OTHERS_ARE_FINE = re.compile(
 #: or ask (「撤回一下，还是登不上」 goes on): over every labelled message we have (20,527) such a
 #: start is chit-chat every time, and 10 of them the classifier passed on as questions.
 _RETRACTION = re.compile(
-    r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚)(?:那条|那个|的|说的)?"
+    r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚|上一条|上条|上一句)(?:那条|那个|的|说的)?"
     r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,14}?"
     r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了))"
 )
@@ -171,6 +171,12 @@ _CALLS_A_PERSON = (
     re.compile(
         rf"^(?:(?:麻烦|请){_DEPARTMENT}{_COLLEAGUES}"
         rf"|{_DEPARTMENT}{_COLLEAGUES}(?:[\s，,：:、!！~～]|麻烦|帮|请|能不能|可以|可不可以))"
+    ),
+    # a department named bare, then a request: 「药房，12床的那个药能不能先发一支」 (「收费处，2号窗口
+    # 打不了发票」 names where the sender works: no request, no call)
+    re.compile(
+        rf"^{_DEPARTMENT}的?[\s，,](?=.*(?:能不能|能否|麻烦|帮忙|帮我们|帮我|可不可以|插个队|先发"
+        r"|送一下|送过来|拿一下|送上来))"
     ),
     re.compile(rf"^(?:护士长|主任|院长|科长|处长|组长|部长|书记)(?:您好|你好|在吗)?{_PAUSE}"),
     re.compile(

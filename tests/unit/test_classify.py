@@ -74,6 +74,8 @@ from kb_index.embedder import Embedder
         ("跟夜班说一下：自助机3号坏了，别让病人用", False, True),
         ("夜班的同事注意下，PACS工作站的密码换了", False, True),
         ("交接一下：3床今晚禁食", False, True),
+        ("药剂科，我们病区的胰岛素申领单已经提交了，麻烦看下", False, True),
+        ("收费处，2号窗口打不了发票", False, False),  # where the sender works: no request
         # where one works, reported speech, thanks, a time: not calls
         ("检验科的 条码打印机打出来的字特别淡", False, False),
         ("收费处的同事说全部窗口都连不上医保", False, False),
