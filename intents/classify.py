@@ -120,7 +120,7 @@ _OTHERS_ARE_FINE = re.compile(
 #: or ask (「撤回一下，还是登不上」 goes on): over every labelled message we have (20,527) such a
 #: start is chit-chat every time, and 10 of them the classifier passed on as questions.
 _RETRACTION = re.compile(
-    r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚|上一条|上条|上一句)(?:那条|那个|的|说的)?"
+    r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚)(?:那条|那个|的|说的)?"
     r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,14}?"
     r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了))"
 )

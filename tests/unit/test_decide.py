@@ -326,7 +326,7 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
     "message",
     ["撤回一下，不是系统问题，是我没插网线😅", "忽略我上面那条，重启一下就好了",
      "刚才说打印机坏了，不用了，纸放反了🤦", "撤回一下，我刚才说HIS挂了是看错了，没事",
-     "刚刚说的电子签名问题解决了，原来是Ukey没插好", "忽略我上一条，重启一下就好了"],
+     "刚刚说的电子签名问题解决了，原来是Ukey没插好"],
 )  # fmt: skip
 def test_a_report_taken_back_is_chitchat(engine: AnswerEngine, message: str) -> None:
     assert takes_back_a_report(message)
