@@ -16,10 +16,10 @@ with: under another model (a hospital's own folder) the n-gram head alone is use
 
 Rules stay only where they are exact: a database-instance error code, a message that only says a
 shared system is down (「HIS崩了！！！」), a forwarded-notice marker, a message with no words, a call
-at the start that makes it someone else's talk (「检验科的同事，…」); and four guards the triage
+at the start that makes it someone else's talk (「检验科的同事，…」); and three guards the triage
 applies over the classifier — a pasted error is never left alone, a failure the sender says is
-theirs alone (「别人都正常」) is never an outage, a report taken back (「撤回一下，是我没插网线」) or a
-recovery told (「我这边医保能刷了」) is never a question.
+theirs alone (「别人都正常」) is never an outage, a report taken back (「撤回一下，是我没插网线」) is
+never a question.
 """
 
 from __future__ import annotations
@@ -121,28 +121,12 @@ _OTHERS_ARE_FINE = re.compile(
 #: start is chit-chat every time, and 10 of them the classifier passed on as questions.
 _RETRACTION = re.compile(
     r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚)(?:那条|那个|的|说的)?"
-    r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,24}?"
+    r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,14}?"
     r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了))"
 )
 _STILL_A_PROBLEM = re.compile(
     r"但|可是|不过|还是|又|仍然|依然|现在|不行|不能|不了|报错|打不开|进不去|登不上|失败|怎么|吗"
     r"|？|\?|呢|没好|没恢复|什么|原因|咋|为啥"
-)
-#: A recovery told, and nothing else: 「我这边医保能刷了」, 「谢谢，电子病历已经能保存了」, 「我这边也好了，
-#: PDA能扫了」, 「辛苦设备科和信息科的同事，叫号屏都亮了」. The message must end on it and say nothing
-#: of a problem, a wish (「要是…就好了」), a story (「…回护士站又好了」) or a task done (「手术排好了」
-#: is where a question starts): over every labelled message we have (21,727) such a message is
-#: chit-chat or people's talk every time, and 8 of them the classifier passed on as questions.
-_RECOVERED = re.compile(
-    r"(?:能用|能刷|能扫|能登|能登录|能进|能进去|能打|能打印|能看|能看片|能开|能结|能结算|能收|能保存|能出"
-    r"|可以用|可以登录|可以打印|可以打|可以|恢复|恢复正常|正常|好|亮|动起来|通|修好|搞定|解决|出报告)了"
-    r"[^\u4e00-\u9fffA-Za-z0-9]*$"
-)
-_SAYS_MORE = re.compile(
-    r"但|可是|不过|还是|又|仍|依然|不|没(?!事)|报错|失败|怎么|吗|？|\?|呢|什么|原因|咋|为啥|如何|一直"
-    r"|总是|偶尔|经常|每次|请问|麻烦|帮忙|看下|看看|需要|要是|如果|希望|建议|就好了|才好|说|让|找不到|空|灰"
-    r"|掉线|重新|卡|慢|错|之后|以后|后来|然后|刚开始|一开始|结果|明天"
-    r"|(?:排|开|填|约|选|建|改|夹|做|收|弄|办|设|配|写|录|装|审|签|交|打|准备)好"
 )
 _FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
 _MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
@@ -332,12 +316,6 @@ def takes_back_a_report(text: str) -> bool:
     t = visible(text).strip()
     retraction = _RETRACTION.match(t)
     return retraction is not None and _STILL_A_PROBLEM.search(t, retraction.end()) is None
-
-
-def tells_a_recovery(text: str) -> bool:
-    """Does the message only tell that something works again (「我这边医保能刷了」)?"""
-    t = visible(text).strip()
-    return _RECOVERED.search(t) is not None and _SAYS_MORE.search(t) is None
 
 
 def _says_a_shared_system_is_down(text: str) -> bool:

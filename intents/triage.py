@@ -19,7 +19,6 @@ from intents.classify import (
     carries_an_error,
     says_others_are_fine,
     takes_back_a_report,
-    tells_a_recovery,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -91,7 +90,4 @@ class MessageTriage:
         # 「撤回一下，是我没插网线」: the report is taken back, nothing is asked any more
         if takes_back_a_report(text):
             return Triaged(MessageClass.CHITCHAT, "a report taken back", embedding)
-        # 「我这边医保能刷了」: it works again, nothing is asked
-        if tells_a_recovery(text):
-            return Triaged(MessageClass.CHITCHAT, "a recovery told", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

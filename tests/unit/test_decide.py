@@ -25,7 +25,6 @@ from intents.classify import (
     exact_rule,
     says_others_are_fine,
     takes_back_a_report,
-    tells_a_recovery,
 )
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
@@ -341,26 +340,6 @@ def test_a_retraction_that_still_asks_goes_on() -> None:
     assert not takes_back_a_report("刚才报了一次502，刷新又好了，是什么原因啊")
     assert not takes_back_a_report("忽略我上面那条，现在是全院都打不开了")
     assert not takes_back_a_report("我刚才说的不用了")  # not at the start: the classifier's call
-
-
-@pytest.mark.parametrize(
-    "message",
-    ["我这边医保能刷了", "谢谢，电子病历已经能保存了", "我这边也好了，PDA能扫了",
-     "辛苦设备科和信息科的同事，叫号屏都亮了", "嗯，LIS好了，检验科这边都正常出报告了"],
-)  # fmt: skip
-def test_a_recovery_told_is_chitchat(engine: AnswerEngine, message: str) -> None:
-    assert tells_a_recovery(message)
-    decision = engine.decide(message)
-    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
-    assert decision.message_class == "chitchat"
-
-
-def test_a_recovery_with_more_to_say_goes_on() -> None:
-    assert not tells_a_recovery("HIS好了，但是打印还是不行")
-    assert not tells_a_recovery("要是能一键把全病区的腕带都打出来就好了")  # a wish
-    assert not tells_a_recovery("推着电脑车去查房 一走远就掉线 回护士站又好了")  # a story
-    assert not tells_a_recovery("明天的手术护士长排好了")  # a task done: the question follows
-    assert not tells_a_recovery("医保能刷了吗")
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
