@@ -76,6 +76,11 @@ from kb_index.embedder import Embedder
         ("交接一下：3床今晚禁食", False, True),
         ("药剂科，我们病区的胰岛素申领单已经提交了，麻烦看下", False, True),
         ("收费处，2号窗口打不了发票", False, False),  # where the sender works: no request
+        ("药房，刚才那张处方显示已发药，患者说没拿到，你们查一下", False, True),
+        ("麻烦检验科把昨天那个标本再复查一下", False, True),
+        ("交班：12床的医嘱系统里还没停，夜班注意一下", False, True),
+        ("夜班的姐妹注意下，自助机那台吞卡的已经挂了故障牌", False, True),
+        ("交班报告只有表头 没有患者内容", False, False),  # the form, not a handover
         # where one works, reported speech, thanks, a time: not calls
         ("检验科的 条码打印机打出来的字特别淡", False, False),
         ("收费处的同事说全部窗口都连不上医保", False, False),
