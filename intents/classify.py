@@ -150,7 +150,8 @@ _TITLES = (
     "工|老师|医生|大夫|主任|护士长|护士|姐|哥|总|科长|处长|院长|书记|师傅|组长|经理|部长"
     "|药师|技师|会计"
 )
-_PAUSE = r"(?:[\s，,：:、!！~～]|$)"
+_SEPARATOR = r"[\s，,：:、!！~～]"
+_PAUSE = rf"(?:{_SEPARATOR}|$)"
 #: A department's colleagues called at the start: 「检验科的同事，麻烦…」, 「病案室的老师 …」,
 #: 「麻烦药剂科的同事把退药单送过来」. The person word is required: 「检验科的 条码打印机…」 is
 #: the sender saying where they work. Reported speech (「收费处的同事说…」) and thanks
@@ -159,6 +160,7 @@ _DEPARTMENT = (
     r"(?!我|咱|你|您|各|辛苦|感谢|谢谢)[\u4e00-\u9fffA-Za-z]{1,6}?(?:科|室|房|处|中心|病区|部)"
 )
 _COLLEAGUES = r"的(?:同事|老师|同志|师傅|兄弟|姐妹|朋友|美女|帅哥)们?"
+_SHIFT = r"(?:夜班|白班|中班|早班|晚班|下一班|接班)"
 #: Who a message starting like this is told to: a colleague by name and title, a department's
 #: colleagues, a superior by title alone (「护士长，」), the next shift (「跟夜班说一下」,
 #: 「交接一下：」). Each is exact over every labelled message we have (none a question, an
@@ -170,24 +172,21 @@ _CALLS_A_PERSON = (
     ),
     re.compile(
         rf"^(?:(?:麻烦|请){_DEPARTMENT}{_COLLEAGUES}"
-        rf"|{_DEPARTMENT}{_COLLEAGUES}(?:[\s，,：:、!！~～]|麻烦|帮|请|能不能|可以|可不可以))"
+        rf"|{_DEPARTMENT}{_COLLEAGUES}(?:{_SEPARATOR}|麻烦|帮|请|能不能|可以|可不可以))"
     ),
-    # a department named bare, then a request: 「药房，12床的那个药能不能先发一支」 (「收费处，2号窗口
-    # 打不了发票」 names where the sender works: no request, no call)
+    # a department named bare, then a request or 你们: 「药房，12床的那个药能不能先发一支」, 「药房，
+    # 刚才那张处方显示已发药，你们查一下」 (「收费处，2号窗口打不了发票」 names where the sender
+    # works: no request, no call)
     re.compile(
         rf"^{_DEPARTMENT}的?[\s，,](?=.*(?:能不能|能否|麻烦|帮忙|帮我们|帮我|可不可以|插个队|先发"
-        r"|送一下|送过来|拿一下|送上来))"
+        r"|送一下|送过来|拿一下|送上来|你们))"
     ),
-    # … or told 你们 later: 「药房，刚才那张处方系统里显示已发药，你们查一下」
-    re.compile(rf"^{_DEPARTMENT}的?[\s，,](?=.*你们)"),
     # asked of a department: 「麻烦检验科把昨天那个标本再复查一下」
     re.compile(rf"^(?:麻烦|请){_DEPARTMENT}的?(?:帮忙|帮我们|帮我|把|给|再|先)"),
     re.compile(rf"^(?:护士长|主任|院长|科长|处长|组长|部长|书记)(?:您好|你好|在吗)?{_PAUSE}"),
     re.compile(
-        r"^(?:(?:跟|和|给|告诉)(?:夜班|白班|中班|早班|晚班|下一班|接班)的?(?:同事|老师)?们?"
-        r"(?:说|讲|交代)"
-        r"|(?:夜班|白班|中班|早班|晚班|下一班|接班)的(?:同事|老师|同志|姐妹|兄弟|小伙伴)们?"
-        r"(?:[\s，,：:、!！]|注意|记得|麻烦)"
+        rf"^(?:(?:跟|和|给|告诉){_SHIFT}的?(?:同事|老师)?们?(?:说|讲|交代)"
+        rf"|{_SHIFT}的(?:同事|老师|同志|姐妹|兄弟|小伙伴)们?(?:[\s，,：:、!！]|注意|记得|麻烦)"
         r"|交接一下[：:，,\s]|(?:交班|交接班|[白夜中早晚]班交[白夜中早晚]班)[：:]|交班的时候跟)"
     ),
 )

@@ -3,9 +3,9 @@
 Before any article is looked at: talk between people (an @-mention of someone else, a reply to
 a person, a call at its start: 「检验科的同事，…」) is left alone unless it is a clear outage
 (``addressed_outage_min``); the message classifier then tells a question from an outage and
-from the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no KB, so they live apart from retrieval:
-``AnswerEngine.decide`` runs them first, and ``hisbot kb eval-classifier`` measures them on a
-labelled corpus exactly as the bot applies them.
+from the quiet kinds (chit-chat, talk between people, a forwarded notice). These steps need no
+KB, so they live apart from retrieval: ``AnswerEngine.decide`` runs them first, and
+``hisbot kb eval-classifier`` measures them on a labelled corpus exactly as the bot applies them.
 """
 
 from __future__ import annotations
