@@ -1,0 +1,71 @@
+"""Write the KB query sets as one labelled message corpus, to judge the message triage on them.
+
+The KB query sets were written to judge answers, but every query is also a group message the
+triage must pass on (questions), raise (outages) or leave alone (chit-chat, talk between people).
+A classifier that reads story-told questions as talk between people silences questions nobody
+would see again, so each candidate classifier is judged on these messages as well as on the blind
+message sets (`eval/prereg/`). Kinds map as the bot decides them: faq / out-of-kb / pii →
+question, urgent → outage, chitchat and people as they are.
+
+    .venv/bin/python scripts/kb_sets_as_messages.py --out /tmp/kbsets.jsonl [--exclude tcm eyehospital]
+    .venv/bin/hisbot kb eval-classifier /tmp/kbsets.jsonl --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LABEL_OF_KIND = {
+    "faq": "question",
+    "out-of-kb": "question",
+    "pii": "question",
+    "urgent": "outage",
+    "chitchat": "chitchat",
+    "people": "people",
+    "notice": "notice",
+}
+#: Kept unmeasured for a candidate's pre-registered test (README, "Measured figures").
+RESERVED = ("tcm", "eyehospital")
+
+
+def query_files(exclude: tuple[str, ...]) -> list[Path]:
+    """Every KB's query set but the excluded, then heldout-lay and the shared dev set if present."""
+    files = [
+        kb / "queries.jsonl"
+        for kb in sorted((ROOT / "eval" / "kbs").iterdir())
+        if kb.name not in exclude and (kb / "queries.jsonl").is_file()
+    ]
+    files += sorted((ROOT / "eval" / "heldout-lay").glob("*.jsonl"))
+    shared = ROOT.parent / "shared" / "eval" / "queries-dev.jsonl"
+    if shared.is_file():
+        files.append(shared)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--exclude", nargs="*", default=list(RESERVED))
+    args = parser.parse_args()
+    written = 0
+    with args.out.open("w", encoding="utf-8") as out:
+        for path in query_files(tuple(args.exclude)):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                query = json.loads(line)
+                label = LABEL_OF_KIND.get(query.get("kind", "faq"))
+                if label is None:
+                    raise SystemExit(f"{path}:{number}: unknown kind {query.get('kind')!r}")
+                message_id = f"{path.parent.name}/{query.get('id', number)}"
+                out.write(json.dumps({"id": message_id, "text": query["query"], "label": label},
+                                     ensure_ascii=False) + "\n")
+                written += 1
+    print(f"{written} messages → {args.out}")
+
+
+if __name__ == "__main__":
+    main()
