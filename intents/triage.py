@@ -17,6 +17,7 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
+    only_thanks,
     says_others_are_fine,
     takes_back_a_report,
     text_addressing,
@@ -90,4 +91,7 @@ class MessageTriage:
         # 「撤回一下，是我没插网线」: the report is taken back, nothing is asked any more
         if takes_back_a_report(text):
             return Triaged(MessageClass.CHITCHAT, "a report taken back", embedding)
+        # 「谢谢小助手帮我找到了退费入口」: thanks, and nothing more asked
+        if only_thanks(text):
+            return Triaged(MessageClass.CHITCHAT, "thanks, nothing more asked", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

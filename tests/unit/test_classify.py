@@ -81,6 +81,18 @@ from kb_index.embedder import Embedder
         ("交班：12床的医嘱系统里还没停，夜班注意一下", False, True),
         ("夜班的姐妹注意下，自助机那台吞卡的已经挂了故障牌", False, True),
         ("交班报告只有表头 没有患者内容", False, False),  # the form, not a handover
+        # a department named bare, then 我们 / a when / what was done for them; short names
+        ("供应室，我们科的器械包系统里一直显示未回收", False, True),
+        ("病案室，上个月的病历什么时候来收", False, True),
+        ("护理部，新护士的账号申请表已经交了", False, True),
+        ("静配的同事，明天的长期医嘱我们已经提前审完了", False, True),
+        ("医保办的老师，有个病人的特殊病种审批您帮看下", False, True),
+        ("交班一下：3号电脑的扫码枪坏了，已经报设备科了", False, True),
+        ("交接：护士站那台打印机卡纸了，明天有人来修", False, True),
+        ("收费处，2号窗口医保结算一直报错", False, False),  # the sender's own desk
+        ("收费处，我们这边3号窗口打不了发票", False, False),
+        ("检验，生化结果传不到医生站", False, False),  # no colleagues called, no request
+        ("交接单打印出来是空白的", False, False),
         # where one works, reported speech, thanks, a time: not calls
         ("检验科的 条码打印机打出来的字特别淡", False, False),
         ("收费处的同事说全部窗口都连不上医保", False, False),

@@ -23,6 +23,7 @@ from intents.classify import (
     MessageClass,
     carries_an_error,
     exact_rule,
+    only_thanks,
     says_others_are_fine,
     takes_back_a_report,
 )
@@ -343,6 +344,25 @@ def test_a_retraction_that_still_asks_goes_on() -> None:
     assert not takes_back_a_report("刚才报了一次502，刷新又好了，是什么原因啊")
     assert not takes_back_a_report("忽略我上面那条，现在是全院都打不开了")
     assert not takes_back_a_report("我刚才说的不用了")  # not at the start: the classifier's call
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["谢谢小助手帮我找到了退费入口", "感谢信息科，打印机好了", "多谢张工，LIS那边已经能传了👍"],
+)  # fmt: skip
+def test_thanks_with_nothing_more_asked_is_chitchat(engine: AnswerEngine, message: str) -> None:
+    # the first one, naming where the bot found the answer, the classifier alone passes on
+    decision = _guarded(engine, only_thanks, message)
+    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
+    assert decision.message_class == "chitchat"
+
+
+def test_thanks_followed_by_a_new_problem_goes_on() -> None:
+    assert not only_thanks("感谢！另外我们这边体温单的曲线不显示了")
+    assert not only_thanks("谢谢 我想再问一下 那个处方的有效期在哪里设置")
+    assert not only_thanks("感谢张工昨天的培训！另外汇报下，今天早上全院CA签名都签不上")
+    assert not only_thanks("谢谢，但是打印机还是不出纸")
+    assert not only_thanks("打印机好了，谢谢")  # not at the start: the classifier's call
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
