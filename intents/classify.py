@@ -108,7 +108,7 @@ _PASTED_ERROR = re.compile(
 #: message we have (18,167), 152 say so and none is an outage (「晚上就我一个」 — alone on shift —
 #: is not this, nor 「其他科室都正常」: a whole department is an outage), so the classifier's outage
 #: never applies to them; they go on as questions.
-_FINE = r"(?:好|正常|可以|能|行|没事|没问题)"
+_FINE = r"(?:好|正常|可以|能|没事|没问题)"
 _OTHERS_ARE_FINE = re.compile(
     rf"(?:别人|同事|其他(?:床|人|同事|医生|护士))(?:的)?(?:电脑)?都{_FINE}"
     rf"|(?:别的|其他)(?:医生|护士|人|同事|电脑|病人|窗口|工作站|收费员|大夫)(?:的)?(?:电脑)?都?{_FINE}"
@@ -122,9 +122,7 @@ _OTHERS_ARE_FINE = re.compile(
 _RETRACTION = re.compile(
     r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚)(?:那条|那个|的|说的)?"
     r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,14}?"
-    r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了)"
-    # 「抱歉虚惊一场，打印机只是没纸了」
-    r"|(?:(?:抱歉|不好意思|sorry)[，,\s!！]*)?(?:虚惊一场|误会一场|是我(?:搞|看|弄)错了))"
+    r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了))"
 )
 _STILL_A_PROBLEM = re.compile(
     r"但|可是|不过|还是|又|仍然|依然|现在|不行|不能|不了|报错|打不开|进不去|登不上|失败|怎么|吗"
@@ -140,10 +138,6 @@ _ASKS_MORE = re.compile(
     + r"|另外|还有|再问|问一下|想问|问下|情况|汇报|全部|所有|一个事|一件事|请|麻烦|顺便|对了"
     + r"|帮(?:我|忙)?(?:看|查|弄|处理|问|改|开|装|修)"
 )
-#: A warning at the start: 「警惕！有人冒充HIS厂商打电话要远程控制电脑」, 「【安全提醒】…」. Over every
-#: labelled message we have (24,505) such a start is a notice every time; it is only read where the
-#: classifier would pass the message on as a question, so a warning that reports an outage pages.
-_WARNING = re.compile(r"^[【\[]?(?:警惕|谨防|严防|防范|安全提醒|安全提示|安全警示)")
 _FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
 _MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
 #: A mention's name runs to a blank or punctuation; glued to the text after it ("@王工刚才…")
@@ -348,11 +342,6 @@ def only_thanks(text: str) -> bool:
     t = visible(text).strip()
     thanks = _THANKS.match(t)
     return thanks is not None and _ASKS_MORE.search(t, thanks.end()) is None
-
-
-def opens_with_a_warning(text: str) -> bool:
-    """Does the message start as a warning to everyone (「警惕！有人冒充…」)? Then it is a notice."""
-    return _WARNING.match(visible(text).strip()) is not None
 
 
 def _says_a_shared_system_is_down(text: str) -> bool:

