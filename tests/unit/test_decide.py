@@ -328,13 +328,21 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    "message",
-    ["撤回一下，不是系统问题，是我没插网线😅", "忽略我上面那条，重启一下就好了",
-     "刚才说打印机坏了，不用了，纸放反了🤦", "撤回一下，我刚才说HIS挂了是看错了，没事",
-     "刚刚说的电子签名问题解决了，原来是Ukey没插好"],
+    ("guard", "message"),
+    [(takes_back_a_report, "撤回一下，不是系统问题，是我没插网线😅"),
+     (takes_back_a_report, "忽略我上面那条，重启一下就好了"),
+     (takes_back_a_report, "刚才说打印机坏了，不用了，纸放反了🤦"),
+     (takes_back_a_report, "撤回一下，我刚才说HIS挂了是看错了，没事"),
+     (takes_back_a_report, "刚刚说的电子签名问题解决了，原来是Ukey没插好"),
+     # thanks naming where the bot found the answer: the classifier alone passes it on
+     (only_thanks, "谢谢小助手帮我找到了退费入口"),
+     (only_thanks, "感谢信息科，打印机好了"),
+     (only_thanks, "多谢张工，LIS那边已经能传了👍")],
 )  # fmt: skip
-def test_a_report_taken_back_is_chitchat(engine: AnswerEngine, message: str) -> None:
-    decision = _guarded(engine, takes_back_a_report, message)
+def test_a_report_taken_back_or_thanks_alone_is_chitchat(
+    engine: AnswerEngine, guard: Callable[[str], bool], message: str
+) -> None:
+    decision = _guarded(engine, guard, message)
     assert decision.kind is DecisionKind.SMALLTALK, decision.reason
     assert decision.message_class == "chitchat"
 
@@ -344,17 +352,6 @@ def test_a_retraction_that_still_asks_goes_on() -> None:
     assert not takes_back_a_report("刚才报了一次502，刷新又好了，是什么原因啊")
     assert not takes_back_a_report("忽略我上面那条，现在是全院都打不开了")
     assert not takes_back_a_report("我刚才说的不用了")  # not at the start: the classifier's call
-
-
-@pytest.mark.parametrize(
-    "message",
-    ["谢谢小助手帮我找到了退费入口", "感谢信息科，打印机好了", "多谢张工，LIS那边已经能传了👍"],
-)  # fmt: skip
-def test_thanks_with_nothing_more_asked_is_chitchat(engine: AnswerEngine, message: str) -> None:
-    # the first one, naming where the bot found the answer, the classifier alone passes on
-    decision = _guarded(engine, only_thanks, message)
-    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
-    assert decision.message_class == "chitchat"
 
 
 def test_thanks_followed_by_a_new_problem_goes_on() -> None:
