@@ -205,15 +205,6 @@ _CALLS_A_PERSON = (
         r"|交班的时候跟)"
     ),
 )
-#: A favour asked of the colleagues anywhere in the message — an errand or a shift swap:
-#: 「我下午去病案室送病历，谁顺便有东西要带吗」, 「今晚谁能跟我换个班」, 「谁有空帮我去信息科拿一下
-#: Ukey」. 谁 (or 有没有人) comes first in the clause, so 「顺便再问一下，退费申请要谁审批」 and 「换班记录
-#: …还要等谁批」 stay questions; over every labelled message we have (24,505) it matches 35, all people.
-_ASKS_A_FAVOUR = re.compile(
-    r"(?:谁|有没有人|有人(?:能|可以))[^，,。！!？?\s]{0,12}?(?:顺便|顺路|路过|帮(?:我|忙)?(?:去|跑|拿|领|交|送|搬)"
-    r"|带(?:个|份|杯|一份|一个|一下)?(?:饭|奶茶|咖啡|快递|早餐|午饭|东西)"
-    r"|(?:换|调|顶|替|代)(?:个|一下)?(?:夜|白)?班|跟我换|和我换|有空(?:帮|去|跑))"
-)
 #: Marks standing in for mentions in the n-gram view: who is addressed is strong evidence.
 BOT_MARK = "\u24b7"  # Ⓑ
 PERSON_MARK = "\u24c5"  # Ⓟ
@@ -244,20 +235,15 @@ class Addressing:
 
 
 def text_addressing(text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES) -> Addressing:
-    """Mentions written in the text itself (``@小助手``, ``@王工``), a call at its start
-    (「王工，…」, 「检验科的同事，…」, 「护士长，…」), or a favour asked of the colleagues
-    (「谁顺便…」, 「谁能跟我换个班」)."""
+    """Mentions written in the text itself (``@小助手``, ``@王工``), or a call at its start
+    (「王工，…」, 「检验科的同事，…」, 「护士长，…」)."""
     cleaned = visible(text)
     bot = others = False
     for _start, _end, is_bot in _mentions(cleaned, bot_names):
         bot = bot or is_bot
         others = others or not is_bot
     start = cleaned.strip()
-    others = (
-        others
-        or any(call.match(start) for call in _CALLS_A_PERSON)
-        or _ASKS_A_FAVOUR.search(start) is not None
-    )
+    others = others or any(call.match(start) for call in _CALLS_A_PERSON)
     return Addressing(mentions_bot=bot, mentions_others=others)
 
 

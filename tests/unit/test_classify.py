@@ -93,12 +93,6 @@ from kb_index.embedder import Embedder
         ("收费处，我们这边3号窗口打不了发票", False, False),
         ("检验，生化结果传不到医生站", False, False),  # no colleagues called, no request
         ("交接单打印出来是空白的", False, False),
-        # a favour asked of the colleagues: an errand, a shift swap
-        ("我今天下午要去病案室送病历，谁顺便有东西要带吗", False, True),
-        ("今晚夜班谁能跟我换一下", False, True),
-        ("下午谁有空帮我去信息科拿一下新的Ukey？", False, True),
-        ("谢谢刚才帮忙！顺便再问一下，退费申请要谁审批？", False, False),
-        ("换班记录显示部分通过，还要等谁批", False, False),
         # where one works, reported speech, thanks, a time: not calls
         ("检验科的 条码打印机打出来的字特别淡", False, False),
         ("收费处的同事说全部窗口都连不上医保", False, False),
