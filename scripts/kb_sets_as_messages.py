@@ -17,7 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
+from intents.evaluate import read_queries
+
 ROOT = Path(__file__).resolve().parent.parent
+#: The message class the bot should take each query kind for (``intents.evaluate.KINDS``).
 LABEL_OF_KIND = {
     "faq": "question",
     "out-of-kb": "question",
@@ -53,16 +56,14 @@ def main() -> None:
     written = 0
     with args.out.open("w", encoding="utf-8") as out:
         for path in query_files(tuple(args.exclude)):
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                query = json.loads(line)
-                label = LABEL_OF_KIND.get(query.get("kind", "faq"))
-                if label is None:
-                    raise SystemExit(f"{path}:{number}: unknown kind {query.get('kind')!r}")
-                message_id = f"{path.parent.name}/{query.get('id', number)}"
-                out.write(json.dumps({"id": message_id, "text": query["query"], "label": label},
-                                     ensure_ascii=False) + "\n")
+            # read_queries checks every line (keys, kind) and names the bad ones
+            for query in read_queries(path):
+                message = {
+                    "id": f"{path.parent.name}/{query.id}",
+                    "text": query.query,
+                    "label": LABEL_OF_KIND[query.kind],
+                }
+                out.write(json.dumps(message, ensure_ascii=False) + "\n")
                 written += 1
     print(f"{written} messages → {args.out}")
 
