@@ -332,16 +332,21 @@ def carries_an_error(text: str) -> bool:
 
 def takes_back_a_report(text: str) -> bool:
     """Does the message take back an earlier report, and ask nothing more (「撤回一下，是我没插网线」)?"""
-    t = visible(text).strip()
-    retraction = _RETRACTION.match(t)
-    return retraction is not None and _STILL_A_PROBLEM.search(t, retraction.end()) is None
+    return _opens_and_asks_nothing_more(text, _RETRACTION, _STILL_A_PROBLEM)
 
 
 def only_thanks(text: str) -> bool:
     """Does the message thank someone and ask nothing more (「谢谢小助手帮我找到了退费入口」)?"""
+    return _opens_and_asks_nothing_more(text, _THANKS, _ASKS_MORE)
+
+
+def _opens_and_asks_nothing_more(
+    text: str, opening: re.Pattern[str], more: re.Pattern[str]
+) -> bool:
+    """Does the message start with ``opening`` and say nothing of ``more`` after it?"""
     t = visible(text).strip()
-    thanks = _THANKS.match(t)
-    return thanks is not None and _ASKS_MORE.search(t, thanks.end()) is None
+    start = opening.match(t)
+    return start is not None and more.search(t, start.end()) is None
 
 
 def _says_a_shared_system_is_down(text: str) -> bool:
