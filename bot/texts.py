@@ -161,6 +161,19 @@ def incident_joined(number: str, reporters: int) -> str:
     )
 
 
+def same_problem_joined(number: str, reporters: int) -> str:
+    """「我们这边也是」 under a ticket someone else opened: one ticket, everyone told."""
+    return (
+        f"已记下：您遇到的是同一问题，已并入工单 #{number}（现有 {reporters} 人反映），"
+        "处理完成后会在这里一并通知您。不是同一问题的话，请直接描述您遇到的情况。"
+    )
+
+
+def raised_to_p1(reporters: int) -> str:
+    """The ticket became a P1 because several people of the hospital reported it."""
+    return f"同一问题已有 {reporters} 人反映，可能是系统故障，已升级为紧急工单。"
+
+
 def reopened_by_hospital(number: str) -> str:
     """After 「还是不行」 under a resolution."""
     return f"工单 #{number} 已重新打开，已通知工程师继续处理。"

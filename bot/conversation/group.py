@@ -6,6 +6,7 @@ pipeline's questions one hook at a time, so ``bot/conversation/pipeline.py`` kee
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import partial
 
 from sqlmodel import Session
@@ -16,10 +17,11 @@ from bot.conversation.duplicates import same_open_ticket
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.followups import FollowUps
 from bot.conversation.incident_flow import join_open_incident
-from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
+from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_me_too, is_thanks
 from bot.conversation.pieces import Pieces, Question, describe
 from bot.conversation.presence import Presence
 from bot.conversation.said import Said, record
+from bot.conversation.same_problem import LastSpeakers, referred_ticket
 from bot.conversation.settings import GroupSettings
 from bot.conversation.skips import SkipReason, SkipStore
 from bot.infra.clock import Clock
@@ -28,8 +30,9 @@ from bot.infra.messenger import Messenger
 from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.tickets.flow import TicketFlow
+from bot.tickets.links import LinkStore
 from bot.tickets.models import Ticket
-from bot.tickets.opening import thread_root
+from bot.tickets.opening import IncidentReport, thread_root
 from bot.tickets.store import Actor, TicketStore
 
 
@@ -44,6 +47,7 @@ class Group:
         registry: RegistryStore,
         exchanges: ExchangeStore,
         tickets: TicketStore,
+        links: LinkStore,
         flow: TicketFlow,
         followups: FollowUps,
         messenger: Messenger,
@@ -54,6 +58,7 @@ class Group:
         self.registry = registry
         self.exchanges = exchanges
         self.tickets = tickets
+        self.links = links
         self.flow = flow
         self.followups = followups
         self.messenger = messenger
@@ -62,6 +67,7 @@ class Group:
         self.pieces = Pieces(settings.gather_seconds, clock)
         self.presence = Presence(settings.engineer_quiet_minutes, clock)
         self.skips = SkipStore(db.engine, clock)
+        self.speakers = LastSpeakers(clock)
 
     # ---- engineers in the group -------------------------------------------------------------
 
@@ -203,3 +209,43 @@ class Group:
             self.settings.incident_minutes,
         )
         return ticket is not None
+
+    # ---- 「我们这边也是」 --------------------------------------------------------------------
+
+    def heard(self, msg: IncomingMessage) -> None:
+        """A person's message reached the group's steps (what a 「我也是」 after it refers to)."""
+        self.speakers.heard(msg)
+
+    async def same_problem(
+        self, msg: IncomingMessage, hospital: Hospital, text: str
+    ) -> Ticket | None:
+        """「同问」「我们这边也是」 right after someone else's question: joins its ticket (see
+        ``bot.conversation.same_problem``); None when it refers to no open ticket."""
+        minutes = self.settings.same_problem_minutes
+        if minutes <= 0 or not is_me_too(text) or (msg.mentions_others and not msg.mentions_bot):
+            return None
+        now = self.clock()
+        since = now - dt.timedelta(minutes=minutes)
+        before = self.speakers.before(msg)
+
+        def find() -> str | None:
+            with Session(self.db.engine) as session:
+                return referred_ticket(session, self.links, msg, before, since)
+
+        number = await self.db.read(find)
+        if number is None:
+            return None
+        return await self._join(IncidentReport(msg, hospital, text, since, now), number)
+
+    async def same_problem_reply(
+        self, msg: IncomingMessage, hospital: Hospital, text: str, ticket: Ticket
+    ) -> Ticket | None:
+        """「我也是」 replying to one of an open ticket's messages: joins it, whatever its age."""
+        if self.settings.same_problem_minutes <= 0 or not is_me_too(text):
+            return None
+        report = IncidentReport(msg, hospital, text, ticket.created_at, self.clock())
+        return await self._join(report, ticket.number)
+
+    async def _join(self, report: IncidentReport, number: str) -> Ticket | None:
+        raise_at = self.settings.same_problem_p1_reporters
+        return await self.flow.join_same_problem(report, number, raise_at=raise_at)

@@ -1,5 +1,6 @@
 """The few short messages whose meaning does not depend on the KB: greetings that open a
-question (「在吗」), thanks that close one (「好的谢谢」), and a bare 「还是不行」.
+question (「在吗」), thanks that close one (「好的谢谢」), a bare 「还是不行」, and 「我们这边也是」
+(someone else has the problem just reported).
 
 Each is matched on the whole message (mentions of the bot and punctuation removed), so a
 greeting *with* a question after it is a question, and 「谢谢，还有个问题…」 is not thanks.
@@ -52,3 +53,38 @@ def is_bare_follow_up(text: str) -> bool:
         return False
     rest = texts.UNSOLVED_PHRASE.sub("", _core(text))
     return len(_FOLLOW_UP_FILLER.sub("", rest)) <= 2
+
+
+#: 「同问」「+1」「我们这边也是」「我这也一样」: the start of a message saying the sender has the
+#: problem someone else reported. Only the first person (我, 我们, 我这边, 我们科 …): 「他也是」 is
+#: talk about a third person.
+_ME_TOO = re.compile(
+    r"(同问|同求|同上|\+1|加一|me too|俺也一样|"
+    r"(我|我们|俺|咱|咱们)(这|这边|这里|那边|科|科室|病区|窗口|这台|这儿)?"
+    r"(也是|也一样|也这样|也是这样|也是这个问题|也是一样|也遇到了|也碰到了|也出现了|也有这个问题|一样))",
+    re.IGNORECASE,
+)
+#: After the head, what makes it something else: a recovery (「我这边也好了」), the past or
+#: hearsay (「我们科也是这样 上周就出现过」, 「我这边也遇到过，是王工帮我改的」), an errand.
+_NOT_ME_TOO = re.compile(
+    r"好了|恢复|刚好|可以了|能用了|正常了|没事了|解决了|不用|能[^，。,.\s]{1,4}了|过了|遇到过|出现过|"
+    r"以前|之前|上次|上周|昨天|前天|申请|找他|找她|问问|这么想|觉得|认为|打算|想"
+)
+
+
+def is_me_too(text: str) -> bool:
+    """「同问」「+1」「我们这边也是」「我这也一样，一直转圈」: the sender has the problem just
+    reported — not 「我这边也好了」 (a recovery), 「我也遇到过，找王工」 (advice), 「我也是这么想的」."""
+    stripped = _MENTION.sub("", text).strip()
+    head = _ME_TOO.match(stripped)
+    if head is None:
+        return False
+    rest = stripped[head.end() :]
+    if rest and not (_PAUSE.match(rest) or _core(rest) == "" or _PARTICLES.fullmatch(_core(rest))):
+        return False  # 「我也是这么想的」: the head runs on into a sentence of its own
+    return _NOT_ME_TOO.search(rest) is None
+
+
+_MENTION = re.compile(r"@\S+\s*")
+_PAUSE = re.compile(r"[\s,，。.!！~～…、;；:：+]")
+_PARTICLES = re.compile(r"(的|啊|呀|哦|了|呢|哈|啦|嘛)+")

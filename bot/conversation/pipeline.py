@@ -2,8 +2,9 @@
 
     drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
     names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution
-    reopens) → an engineer's own message? (remembered, not answered) → an engineer already
-    talking here? (stay out) → "still not solved" follow-up? (escalate, or find what it is
+    reopens; 「我也是」 joins) → an engineer's own message? (remembered, not answered) → an
+    engineer already talking here? (stay out) → 「我们这边也是」 right after someone else's
+    question? (join its ticket) → "still not solved" follow-up? (escalate, or find what it is
     about) → a piece of a question? (wait for the rest, or join the question before) →
     decide → the person's open ticket again? (point to it) → an outage already reported?
     (join its P1) → act → reply
@@ -162,6 +163,11 @@ class Pipeline:
             msg, hospital
         ):
             return
+        self.group.heard(msg)
+        joined = await self.group.same_problem(msg, hospital, text)
+        if joined is not None:  # 「我们这边也是」 right after someone else's question
+            await self._keep_attachments(msg, joined)
+            return
         if msg.reply_to_message_id and texts.says_unsolved(text):
             replied_to = msg.reply_to_message_id
             prior = await self.db.read(
@@ -230,6 +236,11 @@ class Pipeline:
         if not ticket.is_open and texts.says_unsolved(text):
             await self.followups.reopen(ticket, hospital, Said.of(msg, text))
             return True
+        if ticket.is_open:  # 「我也是」 under someone else's ticket: one more reporter
+            joined = await self.group.same_problem_reply(msg, hospital, text, ticket)
+            if joined is not None:
+                await self._keep_attachments(msg, joined)
+                return True
         author = Actor.hospital_user(
             hospital.id, msg.chat.platform, msg.sender.user_id, msg.sender.display_name
         )

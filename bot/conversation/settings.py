@@ -24,12 +24,28 @@ class GroupSettings:
     #: How much of a new message must repeat the person's open ticket for it to count as the
     #: same question (share of its character bigrams and words found in the ticket, 0..1).
     same_question_overlap: float = 0.5
+    #: 「同问」「我们这边也是」 right after someone else's question joins its ticket if the
+    #: ticket was opened this recently (a reply to the ticket's messages joins it at any age).
+    #: 0 turns it off.
+    same_problem_minutes: float = 30.0
+    #: A ticket this many people reported (its reporter and those who said 「我们这边也是」)
+    #: becomes a P1 and pages on-call. 0: never.
+    same_problem_p1_reporters: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("gather_seconds", "engineer_quiet_minutes", "incident_minutes"):
+        for name in (
+            "gather_seconds",
+            "engineer_quiet_minutes",
+            "incident_minutes",
+            "same_problem_minutes",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"[bot.group] {name} must be ≥ 0")
         if self.follow_up_minutes <= 0:
             raise ValueError("[bot.group] follow_up_minutes must be > 0")
         if not 0 < self.same_question_overlap <= 1:
             raise ValueError("[bot.group] same_question_overlap must be in (0, 1]")
+        if self.same_problem_p1_reporters < 0 or self.same_problem_p1_reporters == 1:
+            raise ValueError(
+                "[bot.group] same_problem_p1_reporters must be 0 (never) or at least 2"
+            )

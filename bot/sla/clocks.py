@@ -117,6 +117,39 @@ class SlaClocks:
                 )
         return self.for_ticket(number)
 
+    def retarget(self, number: str, now: dt.datetime) -> list[SlaClock]:
+        """The ticket's urgency was raised: each clock still counting towards its target
+        falls due by the new urgency's target counted from ``now``, if that is sooner (a
+        raise never gives more time). Breached and stopped clocks are left as they are."""
+        now = as_utc(now)
+        with read_session(self._engine) as s:
+            ticket = _ticket(s, number)
+        target = self.target(ticket.hospital_id, ticket.urgency)
+        minutes = {
+            ClockKind.ACCEPT: target.accept_minutes,
+            ClockKind.RESOLVE: target.resolve_minutes,
+        }
+        with write_session(self._engine) as s:
+            changed = []
+            for c in _clocks(s, ticket):
+                if c.stopped_at is not None or c.breached_at is not None:
+                    continue
+                m, w = minutes[ClockKind(c.kind)], target.working_time
+                due = self.worktime.add(now, m, w)
+                if due >= as_utc(c.due_at):
+                    continue
+                c.target_minutes, c.due_at = m, due
+                if c.warned_at is None:
+                    c.warn_at = min(
+                        as_utc(c.warn_at),
+                        self.worktime.add(now, m * self.settings.warn_fraction, w),
+                    )
+                if c.paused_at is None:
+                    c.next_fire_at = _next_fire(c, now, self.settings.repeat_minutes)
+                s.add(c)
+                changed.append(c)
+            return changed
+
     def settle(self, now: dt.datetime) -> int:
         """Stop the clocks whose ticket met them: accepted (accept clock), resolved or closed
         (both). Reads the ticket rows, so every way of claiming or resolving is covered."""

@@ -97,20 +97,38 @@ class SlaWatch:
         hospital is told who was reached when the page is done — after ``told`` is set, when
         given: the caller sets it once it has sent what this returns, so 「已呼叫…」 never
         arrives before 「正在呼叫…」. Returns what the hospital may truthfully be told now."""
-        now, clocks, steps = self.now(), self.clocks, self.steps
+        now, clocks = self.now(), self.clocks
         await self._db.write(lambda: clocks.start(ticket.number, now))
         self.pulse.beat()
         self.notify()
         if ticket.urgency != "P1":
             return texts.ticket_queued(ticket.number)
-        firing = await self._db.write(lambda: steps.open_page(ticket.number, now))
-        if firing is not None:  # else a replayed opening: the page is under way, or done
-            if told is not None:
-                self._notices[ticket.number] = told
-            task = asyncio.create_task(self._carry_out(firing), name=f"page-{ticket.number}")
-            self._paging.add(task)
-            task.add_done_callback(self._paging.discard)
+        await self._open_page(ticket, now, told)
         return texts.p1_paging(ticket.number)
+
+    async def raised_to_p1(self, ticket: Ticket, told: asyncio.Event | None = None) -> str:
+        """An open ticket became a P1 (several people reported it): its clocks fall due by
+        the P1 targets from now, and the on-call engineer and the lead are paged as for a P1
+        opened now (keyed: a replay pages once). Returns what the hospital may be told."""
+        now, clocks = self.now(), self.clocks
+        await self._db.write(lambda: clocks.retarget(ticket.number, now))
+        self.notify()
+        await self._open_page(ticket, now, told)
+        return texts.p1_paging(ticket.number)
+
+    async def _open_page(
+        self, ticket: Ticket, now: dt.datetime, told: asyncio.Event | None
+    ) -> None:
+        """Claim the P1's opening page and carry it out in the background."""
+        steps = self.steps
+        firing = await self._db.write(lambda: steps.open_page(ticket.number, now))
+        if firing is None:  # a replayed opening: the page is under way, or done
+            return
+        if told is not None:
+            self._notices[ticket.number] = told
+        task = asyncio.create_task(self._carry_out(firing), name=f"page-{ticket.number}")
+        self._paging.add(task)
+        task.add_done_callback(self._paging.discard)
 
     async def _page_p1(self, firing: Firing, ticket: Ticket, hospital: Hospital | None) -> None:
         """The opening page, then the hospital is told who was reached (keyed: once)."""

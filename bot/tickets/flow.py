@@ -46,6 +46,7 @@ from bot.tickets.opening import (
     Opening,
     PhoneCall,
     join_incident,
+    join_same_problem,
     phone_ticket,
 )
 from bot.tickets.operations import WEB_PLATFORM
@@ -220,17 +221,57 @@ class TicketFlow:
         if joined is None:
             return None
         ticket, count = joined
-        msg = report.msg
-        told = await self.messenger.send(
-            Reply(
-                chat=msg.chat,
-                text=texts.incident_joined(ticket.number, count),
-                reply_to=msg.message_id,
-            )
+        await self._tell_joined(report, ticket, texts.incident_joined(ticket.number, count))
+        await self.cards.refresh(ticket.number)
+        return ticket
+
+    async def join_same_problem(
+        self, report: IncidentReport, number: str, *, raise_at: int
+    ) -> Ticket | None:
+        """「我们这边也是」: the report joins ticket ``number`` (None: it cannot — closed,
+        too old, the sender's own), in one transaction (``bot.tickets.opening``); the
+        reporter is told how many reported it and the cards are re-rendered. When
+        ``raise_at`` people (0: never) have reported a ticket that is not a P1, it becomes
+        one: several people of one hospital with one problem is an outage."""
+        stores = (self.tickets, self.exchanges, self.links)
+        joined = await self.db.write(
+            partial(join_same_problem, self.db.engine, stores, report, number)
         )
+        if joined is None:
+            return None
+        ticket, count = joined
+        if ticket.urgency == "P1":
+            said = texts.incident_joined(ticket.number, count)
+        else:
+            said = texts.same_problem_joined(ticket.number, count)
+        await self._tell_joined(report, ticket, said)
+        if raise_at and count >= raise_at and ticket.urgency != "P1":
+            ticket = await self._raise_to_p1(ticket, count)
+        await self.cards.refresh(ticket.number)
+        return ticket
+
+    async def _tell_joined(self, report: IncidentReport, ticket: Ticket, said: str) -> None:
+        """Answer the report that joined ``ticket``; the answer is linked to the ticket (a
+        reply to it is the ticket's conversation)."""
+        msg = report.msg
+        told = await self.messenger.send(Reply(chat=msg.chat, text=said, reply_to=msg.message_id))
         if told is not None:
             await self.db.write(partial(self.relays.link, told, ticket.number, Side.HOSPITAL))
-        await self.cards.refresh(ticket.number)
+
+    async def _raise_to_p1(self, ticket: Ticket, reporters: int) -> Ticket:
+        """Make an open ticket a P1 (the bot's audited urgency change), start its P1 paging
+        and tell the hospital's thread."""
+        number = ticket.number
+        ticket = await self.db.write(lambda: self.tickets.set_urgency(number, "P1", Actor.bot()))
+        sent = asyncio.Event()  # the paging outcome is told after this notice, never before
+        if self.sla is not None:
+            paging = await self.sla.raised_to_p1(ticket, sent)
+        else:
+            paging = texts.ticket_opened(number, urgent=True)
+        try:
+            await self.tell_hospital(ticket, texts.raised_to_p1(reporters) + paging)
+        finally:
+            sent.set()
         return ticket
 
     # -- engineers ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""One outage, one P1: the people who reported it join the first report's ticket.
+"""One problem, one ticket: the people who reported it join the first report's ticket.
 
 When several people of one hospital report the same outage within minutes, the engineers get
 one P1 with every reporter on it (``incident_reporter``, one row each), the desk card lists
-them and is re-rendered rather than reposted, and everyone is told when it is resolved.
+them and is re-rendered rather than reposted, and everyone is told when it is resolved. The
+same holds for 「我们这边也是」 under any open ticket (``bot.conversation.same_problem``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from bot.tickets.models import OPEN_STATUSES, Ticket
 
 
 class IncidentReporter(SQLModel, table=True):
-    """A person who reported an outage that an open P1 already covered."""
+    """A person who reported a problem (an outage, or 「我也是」) an open ticket already
+    covered."""
 
     __tablename__ = "incident_reporter"
     __table_args__ = (
@@ -75,6 +77,17 @@ def join(engine: Engine, ticket: Ticket, reporter: IncidentReporter) -> int:
         return len(users) + 1
 
 
+def count(engine: Engine, ticket: Ticket) -> int:
+    """How many people have reported the ticket's problem (its own reporter included)."""
+    with read_session(engine) as s:
+        users = set(
+            s.exec(
+                select(IncidentReporter.user_id).where(IncidentReporter.ticket_id == ticket.id)
+            ).all()
+        )
+    return len(users) + 1
+
+
 def reporters(engine: Engine, ticket_id: int) -> list[IncidentReporter]:
     """Who joined the incident, in the order they reported."""
     with read_session(engine) as s:
@@ -93,9 +106,10 @@ def by_chat(rows: list[IncidentReporter]) -> list[list[IncidentReporter]]:
 
 
 def reporters_line(engine: Engine, ticket: Ticket) -> str:
-    """The card's line naming everyone else who reported the outage ("" if nobody joined)."""
+    """The card's line naming everyone else who reported the problem ("" if nobody joined)."""
     rows = reporters(engine, ticket.id or 0)
     if not rows:
         return ""
     names = "、".join(dict.fromkeys(r.name or r.user_id for r in rows))
-    return f"\n同一故障另有 {len(rows)} 人报告：{names}"
+    what = "故障" if ticket.urgency == "P1" else "问题"
+    return f"\n同一{what}另有 {len(rows)} 人报告：{names}"

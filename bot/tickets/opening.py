@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from adapters.base import ChatRef, IncomingMessage
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.said import Said, record
+from bot.infra.clock import as_utc
 from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import transaction
 from bot.tickets import incidents
@@ -32,7 +33,7 @@ from bot.tickets.category_guess import guess_category
 from bot.tickets.incidents import IncidentReporter
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import Direction, Ticket
-from bot.tickets.store import Actor, ThreadEntry, TicketStore
+from bot.tickets.store import Actor, ThreadEntry, TicketNotFound, TicketStore
 
 if TYPE_CHECKING:
     from bot.tickets.flow import TicketFlow
@@ -185,55 +186,98 @@ class OfflinePhoneTickets:
         return phone_ticket(self._engine, self._tickets, call, then)
 
 
+#: The stores a report joining a ticket writes to, in one transaction.
+JoinStores = tuple[TicketStore, ExchangeStore, LinkStore]
+
+
 @dataclass(frozen=True)
 class IncidentReport:
-    """An outage report that may join the hospital's open P1 (``join_incident``)."""
+    """A report that may join an open ticket someone else opened: an outage joining the
+    hospital's open P1 (``join_incident``), or 「我们这边也是」 joining the ticket it refers
+    to (``join_same_problem``)."""
 
     msg: IncomingMessage
     hospital: Hospital
     #: The report's text, already redacted.
     text: str
-    #: The P1 must have been opened since then.
+    #: The ticket must have been opened since then.
     since: dt.datetime
     now: dt.datetime
 
 
 def join_incident(
     engine: Engine,
-    stores: tuple[TicketStore, ExchangeStore, LinkStore],
+    stores: JoinStores,
     report: IncidentReport,
 ) -> tuple[Ticket, int] | None:
     """Join the report to the hospital's newest P1 opened since ``report.since`` (None:
-    there is none). The report is recorded as an escalated exchange of that ticket, its
-    message linked to and kept on the ticket, and the reporter added to the incident, in one
-    transaction; returns the ticket and how many people reported it in all."""
-    tickets, exchanges, links = stores
-    msg, hospital = report.msg, report.hospital
+    there is none), in one transaction (``_join``); returns the ticket and how many people
+    reported it in all."""
     with transaction(engine):
-        ticket = incidents.open_incident(engine, hospital.id, report.since)
+        ticket = incidents.open_incident(engine, report.hospital.id, report.since)
         if ticket is None:
             return None
-        said = Said.of(msg, report.text)
-        exchange = record(exchanges, hospital, said, msg.message_id, Outcome.PENDING, "urgent")
-        exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
-        links.link(
-            msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL
+        return ticket, _join(engine, stores, report, ticket)
+
+
+def join_same_problem(
+    engine: Engine,
+    stores: JoinStores,
+    report: IncidentReport,
+    number: str,
+) -> tuple[Ticket, int] | None:
+    """Join the report to ticket ``number`` of the report's hospital, in one transaction
+    (``_join``). None when the ticket is closed, older than ``report.since``, or the
+    sender's own (their repeat is the same-question step's). A replay of a report that
+    joined before a crash writes nothing again and returns the same count."""
+    tickets, _, links = stores
+    msg = report.msg
+    with transaction(engine):
+        try:
+            ticket = tickets.get(number, hospital_id=report.hospital.id)
+        except TicketNotFound:
+            return None
+        own = (ticket.reporter_platform, ticket.reporter_user_id) == (
+            msg.chat.platform,
+            msg.sender.user_id,
         )
-        tickets.append_message(
-            ticket.number, Direction.HOSPITAL, said.author(hospital), report.text, msg.ref
-        )
-        count = incidents.join(
-            engine,
-            ticket,
-            IncidentReporter(
-                ticket_id=ticket.id or 0,
-                platform=msg.chat.platform,
-                chat_id=msg.chat.chat_id,
-                thread_id=msg.chat.thread_id,
-                message_id=msg.message_id,
-                user_id=msg.sender.user_id,
-                name=msg.sender.display_name,
-                joined_at=report.now,
-            ),
-        )
-        return ticket, count
+        if own or not ticket.is_open or as_utc(ticket.created_at) < as_utc(report.since):
+            return None
+        if links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id) is not None:
+            return ticket, incidents.count(engine, ticket)  # joined before a crash: a replay
+        return ticket, _join(engine, stores, report, ticket)
+
+
+def _join(
+    engine: Engine,
+    stores: JoinStores,
+    report: IncidentReport,
+    ticket: Ticket,
+) -> int:
+    """Inside the caller's transaction: the report recorded as an escalated exchange of the
+    ticket, its message linked to and kept on the ticket, and the reporter added to it;
+    returns how many people reported it in all."""
+    tickets, exchanges, links = stores
+    msg, hospital = report.msg, report.hospital
+    said = Said.of(msg, report.text)
+    decision = "urgent" if ticket.urgency == "P1" else "escalate"
+    exchange = record(exchanges, hospital, said, msg.message_id, Outcome.PENDING, decision)
+    exchanges.set_outcome(exchange.id or 0, Outcome.ESCALATED, ticket.number)
+    links.link(msg.chat.platform, msg.chat.chat_id, msg.message_id, ticket.number, Side.HOSPITAL)
+    tickets.append_message(
+        ticket.number, Direction.HOSPITAL, said.author(hospital), report.text, msg.ref
+    )
+    return incidents.join(
+        engine,
+        ticket,
+        IncidentReporter(
+            ticket_id=ticket.id or 0,
+            platform=msg.chat.platform,
+            chat_id=msg.chat.chat_id,
+            thread_id=msg.chat.thread_id,
+            message_id=msg.message_id,
+            user_id=msg.sender.user_id,
+            name=msg.sender.display_name,
+            joined_at=report.now,
+        ),
+    )

@@ -88,6 +88,7 @@ def conversation(services: Services, router: Router) -> Conversation:
         registry=s.registry,
         exchanges=s.exchanges,
         tickets=s.tickets,
+        links=s.links,
         flow=s.ticket_flow,
         followups=followups,
         messenger=s.messenger,

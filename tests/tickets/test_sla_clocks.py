@@ -134,3 +134,44 @@ def test_a_hospital_contract_overrides_the_default_targets(
     assert clocks.start(other.number, clock.now)[0].target_minutes == 30
     with pytest.raises(ValueError, match="positive"):
         clocks.set_target("h001", "P2", accept=0, resolve=60, working_time=False)
+
+
+def test_a_raise_to_p1_brings_the_clocks_forward_and_never_gives_more_time(
+    engine: Engine, clock: FakeClock, store: TicketStore, open_ticket: Callable[..., Ticket]
+) -> None:
+    ticket = open_ticket(urgency="P3")
+    n = ticket.number
+    clocks = make_clocks(engine)
+    clocks.start(n, clock.now)
+    before = {c.kind: c.due_at for c in clocks.for_ticket(n)}
+    raised_at = clock.now + dt.timedelta(minutes=5)
+    store.set_urgency(n, "P1", "e01")
+    assert {c.kind for c in clocks.retarget(n, raised_at)} == {"accept", "resolve"}
+    accept, resolve = clocks.for_ticket(n)
+    assert accept.due_at == raised_at + dt.timedelta(minutes=15) < before["accept"]
+    assert resolve.due_at == raised_at + dt.timedelta(minutes=240) < before["resolve"]
+    assert (accept.target_minutes, resolve.target_minutes) == (15, 240)
+    # the P1's warning at 80 % of its 15 minutes, counted from the raise
+    assert steps(clocks, raised_at + dt.timedelta(minutes=11)) == []
+    assert steps(clocks, raised_at + dt.timedelta(minutes=12)) == [
+        (n, ClockKind.ACCEPT, Step.WARN, 0)
+    ]
+    # raised again later: nothing sooner to give, nothing changes
+    assert clocks.retarget(n, raised_at + dt.timedelta(minutes=1)) == []
+    assert clocks.for_ticket(n)[0].due_at == accept.due_at
+
+
+def test_a_raise_leaves_breached_and_stopped_clocks_alone(
+    engine: Engine, clock: FakeClock, store: TicketStore, open_ticket: Callable[..., Ticket]
+) -> None:
+    ticket = open_ticket(urgency="P2")
+    n = ticket.number
+    clocks = make_clocks(engine)
+    clocks.start(n, clock.now)
+    late = clock.now + dt.timedelta(days=3)
+    assert ClockKind.ACCEPT in {f.kind for f in clocks.claim_due(late) if f.step is Step.BREACH}
+    store.set_urgency(n, "P1", "e01")
+    changed = clocks.retarget(n, late)
+    assert ClockKind.ACCEPT.value not in {c.kind for c in changed}
+    accept = clocks.for_ticket(n)[0]
+    assert accept.breached_at is not None and accept.target_minutes != 15

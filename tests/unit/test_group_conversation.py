@@ -9,7 +9,7 @@ import pytest
 
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
 from bot.conversation.duplicates import overlap
-from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_thanks
+from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_me_too, is_thanks
 from bot.conversation.pieces import Pieces
 from bot.conversation.presence import Presence
 from bot.conversation.settings import GroupSettings
@@ -133,3 +133,49 @@ def test_group_settings_refuse_nonsense() -> None:
         GroupSettings(gather_seconds=-1)
     with pytest.raises(ValueError, match="same_question_overlap"):
         GroupSettings(same_question_overlap=0)
+    with pytest.raises(ValueError, match="same_problem_minutes"):
+        GroupSettings(same_problem_minutes=-5)
+    with pytest.raises(ValueError, match="same_problem_p1_reporters"):
+        GroupSettings(same_problem_p1_reporters=1)  # one person is not several
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "同问",
+        "+1",
+        "同问+1",
+        "我也是",
+        "我也是啊",
+        "@小助手 我们也是",
+        "我们这边也是 登不上",
+        "我这也一样，一直转圈",
+        "我们窗口也是！",
+        "我们病区也一样的",
+        "+1 我这台也是",
+        "我也遇到了",
+    ],
+)
+def test_me_too(text: str) -> None:
+    assert is_me_too(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我这边也好了 谢谢",  # a recovery
+        "我们也是刚好",
+        "我这边也是，刚才也卡了一下，现在好了",
+        "我们科也是这样 上周就出现过",  # the past
+        "我这边也遇到过，是王工帮我改的，你找他",  # advice
+        "我们科也申请了 不知道批没批",
+        "我也是这么想的",  # the head runs on into a sentence of its own
+        "我也是护士",
+        "他也是",  # someone else
+        "一样",
+        "1",
+        "新来的护士怎么开通HIS账号",
+    ],
+)
+def test_not_me_too(text: str) -> None:
+    assert not is_me_too(text)
