@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from kb_index.text import simplified
+
 SOLVED = "已解决"
 UNSOLVED = "没解决，转工程师"
 TO_ENGINEER = "转工程师"
@@ -83,7 +85,7 @@ UNSOLVED_PHRASE = re.compile(
 
 
 def says_unsolved(text: str) -> bool:
-    return UNSOLVED_PHRASE.search(text) is not None
+    return UNSOLVED_PHRASE.search(simplified(text)) is not None
 
 
 def without_unsolved(text: str) -> str:

@@ -31,6 +31,7 @@ from intents.verifier import Verifier
 from kb_index.embedder import Embedder, Vectors
 from kb_index.index import ArticleEntry, Hit, SearchIndex
 from kb_index.lay_terms import LayTerms
+from kb_index.text import simplified
 
 #: Redaction placeholders such as ``[身份证号]`` say nothing about the problem; drop them.
 _PLACEHOLDER = re.compile(r"\[[^\[\]\s]{1,8}\]")
@@ -80,8 +81,9 @@ class Decision:
 
 
 def query_text(message: str, max_chars: int) -> str:
-    """The part of a message worth searching: placeholders dropped, pastes cut to size."""
-    text = _PLACEHOLDER.sub(" ", message)
+    """The part of a message worth searching: placeholders dropped, pastes cut to size, in
+    simplified characters (every cue and rule downstream is written in them)."""
+    text = simplified(_PLACEHOLDER.sub(" ", message))
     return text[:max_chars]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 #: Common Chinese surnames, for finding a person's name in chat text (the redaction of names
 #: after 患者/病人, a colleague called by name). Left out: those that more often start an
@@ -75,6 +76,23 @@ STOP_CHARS = frozenset(
 )
 
 
+def _traditional_to_simplified() -> dict[int, str]:
+    """The ``str.translate`` table of ``traditional.txt`` (OpenCC's single characters): a
+    message typed in traditional characters (an input method left on 繁體, staff from Hong
+    Kong or Taiwan) reads as the simplified KB does. None of its characters occurs in our
+    simplified KBs and message sets, so simplified text is read exactly as before."""
+    table: dict[int, str] = {}
+    path = Path(__file__).with_name("traditional.txt")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            traditional, simplified = line.split("\t")
+            table[ord(traditional)] = simplified
+    return table
+
+
+_SIMPLIFIED = _traditional_to_simplified()
+
+
 class _Invisible(dict[int, int | None]):
     """``str.translate`` table that deletes format characters (category Cf: zero-width
     spaces and joiners, BOM, bidi marks) and control characters other than whitespace, so
@@ -91,10 +109,16 @@ class _Invisible(dict[int, int | None]):
 _INVISIBLE = _Invisible()
 
 
+def simplified(text: str) -> str:
+    """Traditional characters replaced by simplified ones, nothing else changed."""
+    return text.translate(_SIMPLIFIED)
+
+
 def visible(text: str) -> str:
-    """NFKC (full-width → half-width) and lower case, invisible characters deleted: the text
-    every reader (retrieval, the message classifier) starts from."""
-    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower()
+    """NFKC (full-width → half-width), lower case, simplified characters, invisible
+    characters deleted: the text every reader (retrieval, the message classifier) starts
+    from. Each character maps to one, so positions in it are positions in the NFKC text."""
+    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower().translate(_SIMPLIFIED)
 
 
 def normalise(text: str) -> str:

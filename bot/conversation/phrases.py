@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bot import texts
+from kb_index.text import simplified
 
 _NOISE = re.compile(r"@\S+|[\s\W_]+", re.UNICODE)
 
@@ -31,7 +32,7 @@ _FOLLOW_UP_FILLER = re.compile(
 
 
 def _core(text: str) -> str:
-    return _NOISE.sub("", text).lower()
+    return _NOISE.sub("", simplified(text)).lower()
 
 
 def is_greeting(text: str) -> bool:
@@ -75,7 +76,7 @@ _NOT_ME_TOO = re.compile(
 def is_me_too(text: str) -> bool:
     """「同问」「+1」「我们这边也是」「我这也一样，一直转圈」: the sender has the problem just
     reported — not 「我这边也好了」 (a recovery), 「我也遇到过，找王工」 (advice), 「我也是这么想的」."""
-    stripped = _MENTION.sub("", text).strip()
+    stripped = _MENTION.sub("", simplified(text)).strip()
     head = _ME_TOO.match(stripped)
     if head is None:
         return False

