@@ -185,6 +185,21 @@ def which_follow_up() -> str:
     return "您说的是哪个问题还不行？请点选："
 
 
+def nudge_waiting(number: str, minutes: int) -> str:
+    """「怎么还没人回」 while the person's ticket waits to be accepted."""
+    return f"工单 #{number} 还在等工程师受理（已等 {minutes} 分钟），已在工程师群再次提醒。"
+
+
+def nudge_in_hand(number: str, engineer: str) -> str:
+    """「进度怎么样了」 once an engineer has the ticket."""
+    return f"工单 #{number} 已由{engineer}受理，正在处理；已把您的催问转给{engineer}。"
+
+
+def nudge_unknown() -> str:
+    """A nudge addressed to the bot by someone with no open ticket."""
+    return "没有找到您在等待的工单。请直接描述遇到的问题（可以附截图），我来登记。"
+
+
 def follow_up_unknown() -> str:
     return "请问是哪个问题还不行？请直接回复那条消息，或把问题再描述一下。"
 

@@ -7,6 +7,10 @@
   of the last ``follow_up_minutes``: one of them is acted on at once, several are offered as
   buttons (``again:<follow-up>:<x|t><id>``, encoded and decoded here only), none gets a
   question back — never a ticket for the words 「还是不行」 alone.
+
+A nudge (「怎么还没人回」「进度怎么样了」) is a follow-up too: it goes under the card of the
+ticket the person is waiting on (theirs, or one they joined with 「我也是」), marked 催办, and
+they are told where it stands (``nudged``) — never a ticket of its own.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.routing import encode
 from bot.tickets.flow import TicketFlow
+from bot.tickets.incidents import IncidentReporter
 from bot.tickets.links import LinkStore, Side
-from bot.tickets.models import Status, Ticket
+from bot.tickets.models import OPEN_STATUSES, Status, Ticket
 from bot.tickets.store import TicketNotFound, TicketStore
 
 #: Decisions after which the person was shown an article (or asked about one).
@@ -123,6 +128,51 @@ class FollowUps:
             found.append((at, Earlier(ex.question[:20], exchange=ex)))
         found.sort(key=lambda pair: pair[0], reverse=True)
         return [e for _, e in found]
+
+    def waiting_on(self, hospital: Hospital, said: Said) -> Ticket | None:
+        """The open ticket the person is waiting on: their newest own, else the newest they
+        joined (an outage's P1, a 「我也是」); reads the database."""
+        with Session(self.db.engine) as s:
+            own = s.exec(
+                select(Ticket)
+                .where(
+                    Ticket.hospital_id == hospital.id,
+                    Ticket.reporter_platform == said.chat.platform,
+                    Ticket.reporter_user_id == said.user_id,
+                    col(Ticket.status).in_(OPEN_STATUSES),
+                )
+                .order_by(col(Ticket.id).desc())
+            ).first()
+            if own is not None:
+                return own
+            return s.exec(
+                select(Ticket)
+                .join(IncidentReporter, col(IncidentReporter.ticket_id) == col(Ticket.id))
+                .where(
+                    Ticket.hospital_id == hospital.id,
+                    IncidentReporter.platform == said.chat.platform,
+                    IncidentReporter.user_id == said.user_id,
+                    col(Ticket.status).in_(OPEN_STATUSES),
+                )
+                .order_by(col(Ticket.id).desc())
+            ).first()
+
+    async def nudged(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
+        """「怎么还没人回」 about ``ticket``: kept on it and relayed under its card, marked 催办
+        (a replay relays it once), and the person told where it stands."""
+        ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
+        body = f"（催办）{said.text}"
+        await self.flow.relays.hospital_follow_up(
+            ticket, hospital, said.author(hospital), said.name, body, ref
+        )
+        if ticket.accepted_by:
+            engineer_id = ticket.accepted_by
+            engineer = await self.db.read(lambda: self.registry.get_engineer(engineer_id))
+            told = texts.nudge_in_hand(ticket.number, engineer.name if engineer else engineer_id)
+        else:
+            waited = as_utc(self.clock()) - as_utc(ticket.created_at)
+            told = texts.nudge_waiting(ticket.number, max(1, int(waited.total_seconds() // 60)))
+        await self._tell(said, told)
 
     async def reopen(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
         """The hospital says a resolved ticket is not solved: reopened (audited), the

@@ -17,7 +17,13 @@ from bot.conversation.duplicates import same_open_ticket
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.followups import FollowUps
 from bot.conversation.incident_flow import join_open_incident
-from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_me_too, is_thanks
+from bot.conversation.phrases import (
+    is_bare_follow_up,
+    is_greeting,
+    is_me_too,
+    is_nudge,
+    is_thanks,
+)
 from bot.conversation.pieces import Pieces, Question, describe
 from bot.conversation.presence import Presence
 from bot.conversation.said import Said, record
@@ -115,6 +121,28 @@ class Group:
         if msg.reply_to_message_id or msg.attachments or not is_bare_follow_up(text):
             return False
         await self.followups.bare(hospital, Said.of(msg, text), self.settings.follow_up_minutes)
+        return True
+
+    async def nudge(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """「怎么还没人回」「进度怎么样了」: goes under the card of the ticket the person waits
+        on, and they are told where it stands. With no open ticket it is never one: 「人呢」
+        waits for the question like any greeting, a nudge to the bot is asked to describe the
+        problem, anything else is left alone."""
+        if msg.reply_to_message_id or msg.attachments or not is_nudge(text):
+            return False  # a reply to the ticket's messages is its thread's (relayed)
+        if msg.mentions_others and not msg.mentions_bot:
+            return False  # 「@王姐 进度怎么样了」: talk between people
+        said = Said.of(msg, text)
+        ticket = await self.db.read(lambda: self.followups.waiting_on(hospital, said))
+        if ticket is not None:
+            await self.followups.nudged(ticket, hospital, said)
+            return True
+        if is_greeting(text):
+            return False
+        if msg.mentions_bot:
+            await self.messenger.send(
+                Reply(chat=msg.chat, text=texts.nudge_unknown(), reply_to=msg.message_id)
+            )
         return True
 
     # ---- pieces -----------------------------------------------------------------------------

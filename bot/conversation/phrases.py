@@ -1,6 +1,6 @@
 """The few short messages whose meaning does not depend on the KB: greetings that open a
-question (「在吗」), thanks that close one (「好的谢谢」), a bare 「还是不行」, and 「我们这边也是」
-(someone else has the problem just reported).
+question (「在吗」), thanks that close one (「好的谢谢」), a bare 「还是不行」, 「我们这边也是」
+(someone else has the problem just reported) and 「怎么还没人回」 (a reporter waiting).
 
 Each is matched on the whole message (mentions of the bot and punctuation removed), so a
 greeting *with* a question after it is a question, and 「谢谢，还有个问题…」 is not thanks.
@@ -89,3 +89,34 @@ def is_me_too(text: str) -> bool:
 _MENTION = re.compile(r"@\S+\s*")
 _PAUSE = re.compile(r"[\s,，。.!！~～…、;；:：+]")
 _PARTICLES = re.compile(r"(的|啊|呀|哦|了|呢|哈|啦|嘛)+")
+
+
+#: 「怎么还没人回」「有人管吗」「进度怎么样了」「还要等多久」「催一下」: someone waiting on what
+#: they reported, and nothing else said (matched on the whole message, like the greetings).
+_NUDGE = re.compile(
+    r"((怎么|咋|为什么|为啥)?(还|都|一直)?(没|没有)(人|工程师)(回|理|管|回复|回应|处理|接单|受理|来|联系)(我|我们)?|"
+    r"(有人|有没有人|能不能有人)(管管|管|理|回|处理|看)(一下|下)?(吗|没|没有)?|"
+    r"(工程师|客服|人|你们的人)(呢|在哪|去哪了|怎么还没来)|"
+    r"催(一下|下|一催|办)?|"
+    r"(还|还要|要)等(多久|多长时间|到什么时候|到啥时候)|"
+    r"(什么时候|啥时候|多久|几点)(能|可以|才能)?(好|修好|弄好|处理好|解决|处理|来|恢复|回复)|"
+    r"(进度|进展)(怎么样|如何|咋样)?|有(进展|进度|消息|结果)(吗|没|没有|了吗)?|"
+    r"(处理|弄|修)(得)?(怎么样|如何|咋样|好了没|好没)|"
+    r"都(半个?小时|一个小时|[一二两三四五六七八九十0-9]+(个)?(分钟|小时|钟头))了|"
+    r"(快|快点|快点儿|赶紧|麻烦快点)(处理|解决|来|看看|看一下)?(一下)?|急+|急死了?|着急|等着呢|"
+    r"啊|呀|呢|吗|嘛|了|哈|吧|哦|啦|们|我|我们|这边|那个|刚才|的|问题|还|都|老师|工程师|小助手|请问|麻烦)+"
+)
+#: The words that make it a nudge (the particles alone are not one).
+_NUDGE_CORE = re.compile(
+    r"没(有)?(人|工程师)|有人|有没有人|呢|在哪|去哪|催|等|什么时候|啥时候|多久|几点|进度|进展|"
+    r"消息|结果|怎么样|如何|咋样|好了没|好没|都.*了|快|赶紧|急|着急"
+)
+
+
+def is_nudge(text: str) -> bool:
+    """「怎么还没人回」「进度怎么样了」「还要等多久啊」: waiting on what was reported, nothing
+    new said (「都半小时了还没人来，收费处全停了」 says something new: it is decided)."""
+    core = _core(text)
+    return (
+        bool(core) and _NUDGE.fullmatch(core) is not None and _NUDGE_CORE.search(core) is not None
+    )

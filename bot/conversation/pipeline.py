@@ -1,13 +1,14 @@
 """The one path every chat message takes, as plain named steps.
 
     drop own/bot messages → cut and redact (``bot.privacy.gate``: text, sender name, file
-    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution
-    reopens; 「我也是」 joins) → an engineer's own message? (remembered, not answered) → an
-    engineer already talking here? (stay out) → 「我们这边也是」 right after someone else's
-    question? (join its ticket) → "still not solved" follow-up? (escalate, or find what it is
-    about) → a piece of a question? (wait for the rest, or join the question before) →
-    decide → the person's open ticket again? (point to it) → an outage already reported?
-    (join its P1) → act → reply
+    names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital
+    commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution reopens;
+    「我也是」 joins) → an engineer's own message? (remembered, not answered) → an engineer
+    already talking here? (stay out) → 「我们这边也是」 right after someone else's question?
+    (join its ticket) → "still not solved" follow-up? (escalate, or find what it is about) →
+    「怎么还没人回」? (under the card of the ticket the person waits on) → a piece of a
+    question? (wait for the rest, or join the question before) → decide → the person's open
+    ticket again? (point to it) → an outage already reported? (join its P1) → act → reply
 
 The group-behaviour hooks live in ``bot.conversation`` (``Group``); the answers and the
 buttons under them in ``bot.conversation.answers``; every ticket change is ``TicketFlow``'s.
@@ -177,6 +178,8 @@ class Pipeline:
                 await self.followups.escalate(hospital, Said.of(msg, text), prior)
                 return
         if await self.group.bare_follow_up(msg, hospital, text):
+            return
+        if await self.group.nudge(msg, hospital, text):  # 「怎么还没人回」: under its card
             return
         if await self.group.piece_of_earlier(msg, hospital, text):
             return

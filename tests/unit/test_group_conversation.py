@@ -10,7 +10,13 @@ import pytest
 
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
 from bot.conversation.duplicates import overlap
-from bot.conversation.phrases import is_bare_follow_up, is_greeting, is_me_too, is_thanks
+from bot.conversation.phrases import (
+    is_bare_follow_up,
+    is_greeting,
+    is_me_too,
+    is_nudge,
+    is_thanks,
+)
 from bot.conversation.pieces import Pieces
 from bot.conversation.presence import Presence
 from bot.conversation.settings import GroupSettings
@@ -193,3 +199,48 @@ def test_not_me_too(text: str) -> None:
 )
 def test_phrases_typed_in_traditional_characters(check: Callable[[str], bool], text: str) -> None:
     assert check(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "怎么还没人回",
+        "怎么还没人回？？？",
+        "@小助手 怎么还没人回",
+        "有人管吗",
+        "有没有人管管",
+        "工程师呢？急",
+        "人呢？？？",  # a greeting too: a nudge only while something waits (the group decides)
+        "还要等多久啊",
+        "什么时候能好",
+        "进度怎么样了",
+        "有进展吗",
+        "催一下，急",
+        "都半小时了还没人来",
+        "都20分钟了",
+        "麻烦快点处理一下",
+    ],
+)
+def test_nudges(text: str) -> None:
+    assert is_nudge(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "在吗",
+        "有人吗",
+        "好的谢谢",
+        "还是不行",
+        "等一下",
+        "我等会儿再试试",
+        "都半小时了还没人来，收费处全停了",  # something new said: decided
+        "什么时候能好，门诊都排长队了",
+        "怎么还没好，报错ORA-01017",
+        "医保什么时候能结算",
+        "这个进度条一直不动",
+        "有人知道怎么导出报表吗",
+    ],
+)
+def test_not_nudges(text: str) -> None:
+    assert not is_nudge(text)

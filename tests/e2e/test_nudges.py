@@ -1,0 +1,90 @@
+"""「怎么还没人回」「进度怎么样了」 through the whole bot over the fake Telegram server: a nudge
+goes under the card of the ticket the person waits on (theirs, or one they joined with 「我也是」)
+marked 催办, they are told where it stands, and it is never a ticket of its own. Time moves
+only through the test clock."""
+
+# ruff: noqa: F811 (the Telegram e2e fixtures are imported, then requested by name)
+from __future__ import annotations
+
+from bot.app import App
+from bot.tickets.models import Ticket
+from tests.e2e.test_bot_telegram import (  # noqa: F401 (fixtures)
+    CASHIER,
+    DESK,
+    H1_CHAT,
+    NURSE,
+    WANG,
+    index_dir,
+    settings,
+    tg,
+    ticket_number,
+)
+from tests.e2e.test_group_behaviour import (  # noqa: F401
+    ANSWERED,
+    DOCTOR,
+    UNANSWERABLE,
+    bot,
+    clock,
+    rows,
+    typing_in,
+)
+from tests.e2e.test_same_problem import BOT_MENTION
+from tests.fakes.telegram_api import FakeTelegram
+from tests.tickets.conftest import FakeClock
+
+
+async def test_a_nudge_goes_under_the_card_and_says_where_the_ticket_stands(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    tg.user_message(H1_CHAT, NURSE, UNANSWERABLE, first_name="护士小张")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    number = ticket_number(card.text)
+    clock.advance(minutes=12)
+    nudge = tg.user_message(H1_CHAT, NURSE, "怎么还没人回？？")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == nudge["message_id"]
+    )
+    assert f"#{number}" in (told.text or "") and "已等 12 分钟" in (told.text or "")
+    relayed = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "催办" in (m.text or ""))
+    assert relayed.reply_to == card.message_id and "怎么还没人回" in (relayed.text or "")
+    assert "（催办）怎么还没人回？？" in [m.text for m in bot.services.tickets.messages(number)]
+    # once an engineer has it, the nudge names them
+    tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))
+    again = tg.user_message(H1_CHAT, NURSE, "进度怎么样了")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == again["message_id"]
+    )
+    assert "王工" in (told.text or "") and f"#{number}" in (told.text or "")
+    # someone who joined it with 「我也是」 is waiting on it too
+    tg.user_message(H1_CHAT, CASHIER, "我们这边也是")
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "2 人反映" in (m.text or ""))
+    theirs = tg.user_message(H1_CHAT, CASHIER, "还要等多久啊")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == theirs["message_id"]
+    )
+    assert f"#{number}" in (told.text or "")
+    assert len(rows(bot, Ticket)) == 1
+
+
+async def test_a_nudge_with_nothing_waiting_is_never_a_ticket(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    tg.user_message(H1_CHAT, DOCTOR, "怎么还没人回")  # about something between people: left alone
+    mention = tg.user_message(
+        H1_CHAT,
+        DOCTOR,
+        f"{BOT_MENTION} 都半小时了",
+        entities=[{"type": "mention", "offset": 0, "length": len(BOT_MENTION)}],
+    )
+    asked = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == mention["message_id"]
+    )
+    assert "请直接描述" in (asked.text or "")
+    # 「人呢」 with nothing waiting is a greeting: it waits for the question it opens
+    tg.user_message(H1_CHAT, NURSE, "人呢？？")
+    await tg.wait_until(lambda: typing_in(tg, H1_CHAT) == 1, what="typing after 人呢")
+    clock.advance(seconds=5)
+    tg.user_message(H1_CHAT, NURSE, ANSWERED)
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "/kb/hb-006" in (m.text or ""))
+    assert rows(bot, Ticket) == [] and len(tg.sent_messages(H1_CHAT)) == 2
