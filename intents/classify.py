@@ -340,6 +340,20 @@ def only_thanks(text: str) -> bool:
     return _opens_and_asks_nothing_more(text, _THANKS, _ASKS_MORE)
 
 
+#: A web address as people paste it (a scheme, or www.); a bare host or IP with a path, such
+#: as 192.168.1.20:8080/his, is part of a question and is not one.
+_LINK = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def only_links(text: str) -> bool:
+    """Is the message web addresses and nothing else (a shared article or notice: nothing
+    asked)? 「http://192.168.1.20/his 打不开了」 says what is wrong and is a question."""
+    t = visible(text)
+    rest = _LINK.sub("", t)
+    return rest != t and not _NOT_WORDS.sub("", rest)
+
+
 def _opens_and_asks_nothing_more(
     text: str, opening: re.Pattern[str], more: re.Pattern[str]
 ) -> bool:

@@ -17,6 +17,7 @@ from intents.classify import (
     MessageClass,
     MessageClassifier,
     carries_an_error,
+    only_links,
     only_thanks,
     says_others_are_fine,
     takes_back_a_report,
@@ -66,6 +67,8 @@ class MessageTriage:
     def __call__(self, text: str, addressing: Addressing | None = None) -> Triaged:
         """``text`` is the message as the engine searches it; ``addressing`` is what the
         platform knows of mentions and replies (mentions written in the text are read here)."""
+        if only_links(text):  # a shared article or notice, nothing asked: no model needed
+            return Triaged(MessageClass.NOTICE, "a link, nothing asked")
         addr = (addressing or Addressing()) | text_addressing(text, self.classifier.bot_names)
         embedding = self.embed(text)
         scores = self.classifier.scores(text, embedding, self.embedder.model_id)

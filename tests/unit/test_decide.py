@@ -362,6 +362,15 @@ def test_thanks_followed_by_a_new_problem_goes_on() -> None:
     assert not only_thanks("打印机好了，谢谢")  # not at the start: the classifier's call
 
 
+def test_a_link_with_nothing_asked_is_left_alone(engine: AnswerEngine) -> None:
+    for shared in ("https://mp.weixin.qq.com/s/Ab3xYz", "www.example.com/notice 👍"):
+        decision = engine.decide(shared)
+        assert decision.kind is DecisionKind.SMALLTALK, (shared, decision.reason)
+        assert decision.message_class == "notice"
+    asked = engine.decide("http://192.168.1.20:8080/his/login 这个地址打不开了")
+    assert asked.kind is not DecisionKind.SMALLTALK, asked.reason
+
+
 def test_a_forwarded_notice_is_never_an_outage(engine: AnswerEngine) -> None:
     for notice in (
         "【转发】关于今晚22:00-24:00机房维护的通知：期间HIS可能短暂断网，请各科室知悉",
