@@ -118,9 +118,11 @@ class SlaClocks:
         return self.for_ticket(number)
 
     def retarget(self, number: str, now: dt.datetime) -> list[SlaClock]:
-        """The ticket's urgency was raised: each clock still counting towards its target
-        falls due by the new urgency's target counted from ``now``, if that is sooner (a
-        raise never gives more time). Breached and stopped clocks are left as they are."""
+        """The ticket's urgency changed: each clock still counting towards its target takes
+        the new urgency's. Raised, it falls due by the new target counted from ``now`` if that
+        is sooner (a raise never gives more time); lowered, it falls due as if the ticket had
+        had the new urgency from the start (the bot's P1 that was one user's problem is judged
+        as a P3). Breached and stopped clocks keep what happened to them."""
         now = as_utc(now)
         with read_session(self._engine) as s:
             ticket = _ticket(s, number)
@@ -129,21 +131,24 @@ class SlaClocks:
             ClockKind.ACCEPT: target.accept_minutes,
             ClockKind.RESOLVE: target.resolve_minutes,
         }
+        fraction, w = self.settings.warn_fraction, target.working_time
         with write_session(self._engine) as s:
             changed = []
             for c in _clocks(s, ticket):
-                if c.stopped_at is not None or c.breached_at is not None:
+                m = minutes[ClockKind(c.kind)]
+                if c.stopped_at is not None or c.breached_at is not None or m == c.target_minutes:
                     continue
-                m, w = minutes[ClockKind(c.kind)], target.working_time
-                due = self.worktime.add(now, m, w)
-                if due >= as_utc(c.due_at):
-                    continue
-                c.target_minutes, c.due_at = m, due
-                if c.warned_at is None:
-                    c.warn_at = min(
-                        as_utc(c.warn_at),
-                        self.worktime.add(now, m * self.settings.warn_fraction, w),
+                if m < c.target_minutes:
+                    due = min(as_utc(c.due_at), self.worktime.add(now, m, w))
+                    warn = min(as_utc(c.warn_at), self.worktime.add(now, m * fraction, w))
+                else:
+                    due = max(as_utc(c.due_at), self.worktime.add(as_utc(c.started_at), m, w))
+                    warn = max(
+                        as_utc(c.warn_at), self.worktime.add(as_utc(c.started_at), m * fraction, w)
                     )
+                c.target_minutes, c.working_time, c.due_at = m, w, due
+                if c.warned_at is None:
+                    c.warn_at = warn
                 if c.paused_at is None:
                     c.next_fire_at = _next_fire(c, now, self.settings.repeat_minutes)
                 s.add(c)

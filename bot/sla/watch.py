@@ -106,6 +106,13 @@ class SlaWatch:
         await self._open_page(ticket, now, told)
         return texts.p1_paging(ticket.number)
 
+    async def urgency_changed(self, ticket: Ticket) -> None:
+        """An engineer changed the ticket's urgency: its clocks take the new targets
+        (``SlaClocks.retarget``); nobody is paged — the engineer who changed it knows."""
+        now, clocks = self.now(), self.clocks
+        await self._db.write(lambda: clocks.retarget(ticket.number, now))
+        self.notify()
+
     async def raised_to_p1(self, ticket: Ticket, told: asyncio.Event | None = None) -> str:
         """An open ticket became a P1 (several people reported it): its clocks fall due by
         the P1 targets from now, and the on-call engineer and the lead are paged as for a P1

@@ -368,7 +368,9 @@ class TicketFlow:
         self, number: str, engineer: Engineer, category: str, urgency: str
     ) -> Ticket:
         """Correct the service category and urgency (the bot only suggests them; the reports
-        and the contract's record count the corrected values). Each change is an audit event."""
+        and the contract's record count the corrected values). Each change is an audit event;
+        a new urgency gives the ticket's SLA clocks its targets."""
+        before = await self.db.read(lambda: self.tickets.get(number))
 
         def change() -> Ticket:
             ticket = self.tickets.get(number)
@@ -379,6 +381,8 @@ class TicketFlow:
             return ticket
 
         ticket = await self.db.write(change)
+        if self.sla is not None and ticket.urgency != before.urgency:
+            await self.sla.urgency_changed(ticket)
         await self.cards.refresh(ticket.number)
         return ticket
 

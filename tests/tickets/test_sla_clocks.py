@@ -175,3 +175,21 @@ def test_a_raise_leaves_breached_and_stopped_clocks_alone(
     assert ClockKind.ACCEPT.value not in {c.kind for c in changed}
     accept = clocks.for_ticket(n)[0]
     assert accept.breached_at is not None and accept.target_minutes != 15
+
+
+def test_a_lowered_urgency_is_judged_as_if_it_had_been_so_from_the_start(
+    engine: Engine, clock: FakeClock, store: TicketStore, open_ticket: Callable[..., Ticket]
+) -> None:
+    ticket = open_ticket(urgency="P1")  # the bot's P1 that was one user's problem
+    n, start = ticket.number, clock.now
+    clocks = make_clocks(engine)
+    clocks.start(n, start)
+    store.set_urgency(n, "P2", "e01")
+    later = start + dt.timedelta(minutes=5)
+    assert {c.kind for c in clocks.retarget(n, later)} == {"accept", "resolve"}
+    accept, _ = clocks.for_ticket(n)
+    p2 = clocks.target("h001", "P2")
+    assert accept.target_minutes == p2.accept_minutes > 15
+    assert accept.due_at == clocks.worktime.add(start, p2.accept_minutes, p2.working_time)
+    # the P1's 15 minutes pass without a warning or a page
+    assert steps(clocks, start + dt.timedelta(minutes=16)) == []

@@ -279,6 +279,22 @@ async def test_an_engineer_corrects_category_and_urgency_with_an_audit_entry(web
     assert web.app.services.tickets.get(ticket.number).urgency == "P2"
 
 
+async def test_an_urgency_set_on_the_console_gives_the_sla_clocks_its_targets(
+    web: WebEnv,
+) -> None:
+    ticket = register(web, "h001", "医保日结对账不平", urgency="P3")
+    sla = web.app.services.sla
+    assert sla is not None
+    sla.clocks.start(ticket.number, dt.datetime.now(dt.UTC))  # as the watch does for a new ticket
+    [before] = [c for c in sla.clocks.for_ticket(ticket.number) if c.kind == "accept"]
+    c = await web.login("e02")
+    page = f"/tickets/{ticket.number}"
+    await web.post_form(c, f"{page}/classify", {"category": "usage", "urgency": "P1"}, page=page)
+    [after] = [c for c in sla.clocks.for_ticket(ticket.number) if c.kind == "accept"]
+    assert before.target_minutes == 120 and after.target_minutes == 15
+    assert after.due_at <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15) < before.due_at
+
+
 async def test_hospital_side_names_carry_the_hospital_and_the_link(web: WebEnv) -> None:
     link = web.store.create_link("h001", label="收费处电脑")
     hospital = web.new_client()
