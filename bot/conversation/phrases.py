@@ -56,67 +56,87 @@ def is_bare_follow_up(text: str) -> bool:
     return len(_FOLLOW_UP_FILLER.sub("", rest)) <= 2
 
 
-#: 「同问」「+1」「我们这边也是」「我这也一样」: the start of a message saying the sender has the
-#: problem someone else reported. Only the first person (我, 我们, 我这边, 我们科 …): 「他也是」 is
-#: talk about a third person.
+#: What says the sender has the problem someone else just reported: 「同问」「+1」「我们这边也是」
+#: 「一样的问题」「楼上说的我们这也有」「原来不是我一个人」「我这边也报一样的错」.
 _ME_TOO = re.compile(
-    r"(同问|同求|同上|\+1|加一|me too|俺也一样|"
-    r"(我|我们|俺|咱|咱们)(这|这边|这里|那边|科|科室|病区|窗口|这台|这儿)?"
-    r"(也是|也一样|也这样|也是这样|也是这个问题|也是一样|也遇到了|也碰到了|也出现了|也有这个问题|一样))",
+    r"同问|同求|同上|^同[，,\s]|^\+\d+|^加一$|me too|"
+    r"也是(?=$|[\s,，。.!！?？~～…、;；:：+]|这|一样|同样|啊|呀|哎|诶|哈|的|了|呢|哦|我|跟|[^\w])|"
+    r"也一样|也这样|也出现|也有这个|也碰上|也碰到了|也遇到了|也报|也打不|也登不|也进不|也卡|"
+    r"一样的?(问题|情况|错|提示|毛病)|同样的?(问题|情况|错|提示)|^一模一样|一模一样$|一样一样|"
+    r"^一样|"
+    r"跟(你们|楼上|他们|大家|上面)(说的)?一样|楼上.{0,8}(也有|也是|一样)",
     re.IGNORECASE,
 )
-#: After the head, what makes it something else: a recovery (「我这边也好了」), the past or
-#: hearsay (「我们科也是这样 上周就出现过」, 「我这边也遇到过，是王工帮我改的」), an errand.
+#: Before the marker, a person other than the sender (「小李那边也一样」「他也这样」): their talk.
+_SOMEONE_ELSE = re.compile(
+    r"他|她|你|同事|主任|姐|哥|老师|医生|护士长|隔壁|^小[\u4e00-\u9fff]|^老[\u4e00-\u9fff]|"
+    r"^[王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁沈姚卢姜崔钟谭陆汪范石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔][\u4e00-\u9fff]?(工|医生|护士|老师)"
+)
+#: What makes it something else: a recovery (「我这边也好了」), the past or advice (「我们上周也
+#:出过，找王工」), an opinion (「我也觉得该升级了」), not a problem (「我也是夜班」), another
+#: problem (「我们也卡，不过卡的是LIS打条码」).
 _NOT_ME_TOO = re.compile(
-    r"好了|恢复|刚好|可以了|能用了|正常了|没事了|解决了|不用|能[^，。,.\s]{1,4}了|过了|遇到过|出现过|"
-    r"以前|之前|上次|上周|昨天|前天|申请|找他|找她|问问|这么想|觉得|认为|打算|想"
+    r"好了|好啦|好的|才好|恢复|刚好|可以了|能用了|正常了|没事了|解决了|能[^，。,.\s]{1,4}了|已经可以|"
+    r"每次|总是|老是|"
+    r"遇到过|碰到过|出现过|出过|有过|这样过|以前|之前|上次|上周|上礼拜|上个月|去年|[一二三四五六七八九十]+月份|"
+    r"昨天|前天|试试|就好|就行|找(他|她|王工|信息科|供应商)|"
+    r"想|觉得|认为|赞成|支持|同意|意见|应该|该|确实|"
+    r"报名|培训|值班|夜班|下班|上班|交班|报到|饿|吃|体检|快递|外卖|部的|护士$|新来的|"
+    r"不过|但是?|而是|我这是|我们是|有个问题|不一样|现在(连|又)|还没人|还没好"
 )
 
 
 def is_me_too(text: str) -> bool:
-    """「同问」「+1」「我们这边也是」「我这也一样，一直转圈」: the sender has the problem just
-    reported — not 「我这边也好了」 (a recovery), 「我也遇到过，找王工」 (advice), 「我也是这么想的」."""
-    stripped = _MENTION.sub("", simplified(text)).strip()
-    head = _ME_TOO.match(stripped)
-    if head is None:
-        return False
-    rest = stripped[head.end() :]
-    if rest and not (_PAUSE.match(rest) or _core(rest) == "" or _PARTICLES.fullmatch(_core(rest))):
-        return False  # 「我也是这么想的」: the head runs on into a sentence of its own
-    return _NOT_ME_TOO.search(rest) is None
+    """「同问」「+1」「我们这边也是」「骨科护士站也是这样」「一样的问题」: the sender (or the
+    place they speak for) has the problem just reported — not 「我这边也好了」 (a recovery),
+    「我也遇到过，找王工」 (advice), 「我也是这么想的」, 「我也是夜班」, 「他也是」, 「我也卡，不过是
+    打印机」 (another problem)."""
+    t = _MENTION.sub("", simplified(text)).strip()
+    marker = _ME_TOO.search(t)
+    if marker is None or len(_core(t)) > _ME_TOO_LONGEST:
+        return False  # a longer message is a report of its own (「不止我们科，三楼全部都…」)
+    if len(_core(t[: marker.start()])) > _ME_TOO_SUBJECT:
+        return False  # 「…模板里有两条一模一样的补录」: the words come late, in a sentence
+    return _SOMEONE_ELSE.search(t[: marker.start()]) is None and _NOT_ME_TOO.search(t) is None
+
+
+#: A 「我也是」 is short: at most this many characters (punctuation aside) …
+_ME_TOO_LONGEST = 20
+#: … and says so within its first few (「我们yb窗口也这样」).
+_ME_TOO_SUBJECT = 10
 
 
 _MENTION = re.compile(r"@\S+\s*")
-_PAUSE = re.compile(r"[\s,，。.!！~～…、;；:：+]")
-_PARTICLES = re.compile(r"(的|啊|呀|哦|了|呢|哈|啦|嘛)+")
 
 
-#: 「怎么还没人回」「有人管吗」「进度怎么样了」「还要等多久」「催一下」: someone waiting on what
-#: they reported, and nothing else said (matched on the whole message, like the greetings).
+#: 「怎么还没人回」「有人管吗」「进度怎么样了」「还要等多久」「催一下」「顶一下」: what says someone
+#: is waiting on what they reported …
 _NUDGE = re.compile(
-    r"((怎么|咋|为什么|为啥)?(还|都|一直)?(没|没有)(人|工程师)(回|理|管|回复|回应|处理|接单|受理|来|联系)(我|我们)?|"
-    r"(有人|有没有人|能不能有人)(管管|管|理|回|处理|看)(一下|下)?(吗|没|没有)?|"
-    r"(工程师|客服|人|你们的人)(呢|在哪|去哪了|怎么还没来)|"
-    r"催(一下|下|一催|办)?|"
-    r"(还|还要|要)等(多久|多长时间|到什么时候|到啥时候)|"
-    r"(什么时候|啥时候|多久|几点)(能|可以|才能)?(好|修好|弄好|处理好|解决|处理|来|恢复|回复)|"
-    r"(进度|进展)(怎么样|如何|咋样)?|有(进展|进度|消息|结果)(吗|没|没有|了吗)?|"
-    r"(处理|弄|修)(得)?(怎么样|如何|咋样|好了没|好没)|"
-    r"都(半个?小时|一个小时|[一二两三四五六七八九十0-9]+(个)?(分钟|小时|钟头))了|"
-    r"(快|快点|快点儿|赶紧|麻烦快点)(处理|解决|来|看看|看一下)?(一下)?|急+|急死了?|着急|等着呢|"
-    r"啊|呀|呢|吗|嘛|了|哈|吧|哦|啦|们|我|我们|这边|那个|刚才|的|问题|还|都|老师|工程师|小助手|请问|麻烦)+"
+    r"没人(理|管|回|接|看|跟进|来|回复|处理)|还没(人|好|修好|弄好|处理好|回|动静|回音|到|来|解决)|"
+    r"(有|有没有)人(管|理|回|看|跟进|在看|处理|回复)|进度|进展|有(消息|结果|回复|回音)|到哪一步|"
+    r"(还要|还得|要|等|得)多久|多久(能|才|了)|(什么时候|啥时候)(能|才能|可以)?(好|修好|弄好|"
+    r"处理好|解决|处理|来|恢复|回复|有人)|怎么样了|咋样了|什么情况了|好了没|好没(有)?$|问题呢|"
+    r"那个呢|还在(处理|排查|等|看|修)|在处理了吗|跟进|催|等(了|着|好久|半天|这么久)|^up$|"
+    r"顶一下$|^顶$|(?<!撤)回一下|回复一下|求回复|快(点|一点)|急(?!诊)+|准话|大概时间|"
+    r"(工程师|人|师傅|你们)到了没|人呢|动静|回音|花都谢了|一上午|一下午|半天|好久|"
+    r"都快?(过去)?(一个钟|[0-9一二两三四五六七八九十半]+多?个?(分钟|小时|钟头|钟))",
+    re.IGNORECASE,
 )
-#: The words that make it a nudge (the particles alone are not one).
-_NUDGE_CORE = re.compile(
-    r"没(有)?(人|工程师)|有人|有没有人|呢|在哪|去哪|催|等|什么时候|啥时候|多久|几点|进度|进展|"
-    r"消息|结果|怎么样|如何|咋样|好了没|好没|都.*了|快|赶紧|急|着急"
+#: … and the words a nudge is made of besides: once these and the cues are taken out, a nudge
+#: has (almost) nothing left — 「催一下，现在住院那边也不行了」 has, and is decided as a report.
+_NUDGE_FILLER = re.compile(
+    r"啊|呀|呢|吗|嘛|了|哈|吧|哦|啦|呗|么|诶|哎|喂|我们|我|这边|那边|那个|这个|这|那|刚才|刚刚|"
+    r"上午|下午|早上|的|问题|报|提|工单|还|都|也|老师|工程师|小助手|大佬们?|各位|请问|麻烦|拜托|"
+    r"谢谢|一下|下|再|问|看|给个|好吗|行吗|能不能|能|可以|病人都在(等|骂|闹)|病人|等着用|挺|很|"
+    r"太|真的|到底|怎么|咋|为什么|为啥|现在|没有|没|是|个|去|来|处理|跟进|人|在|快|点|有|到|"
+    r"一|二|三|两|小时|分钟|钟|多|久|要|得"
 )
 
 
 def is_nudge(text: str) -> bool:
-    """「怎么还没人回」「进度怎么样了」「还要等多久啊」: waiting on what was reported, nothing
-    new said (「都半小时了还没人来，收费处全停了」 says something new: it is decided)."""
-    core = _core(text)
-    return (
-        bool(core) and _NUDGE.fullmatch(core) is not None and _NUDGE_CORE.search(core) is not None
-    )
+    """「怎么还没人回」「进度怎么样了」「还要等多久啊」「顶一下」: waiting on what was reported,
+    nothing new said (「都半小时了还没人来，收费处全停了」 says something new: it is decided)."""
+    core = _core(_MENTION.sub("", text))
+    if not core or _NUDGE.search(core) is None:
+        return False
+    return len(_NUDGE_FILLER.sub("", _NUDGE.sub("", core))) <= 2

@@ -161,6 +161,12 @@ def test_group_settings_refuse_nonsense() -> None:
         "我们病区也一样的",
         "+1 我这台也是",
         "我也遇到了",
+        "一样",
+        "骨科护士站也是这样",
+        "一样的问题",
+        "我这边也报一样的错",
+        "楼上说的问题我们这也有",
+        "一樣，我這台也卡住了",
     ],
 )
 def test_me_too(text: str) -> None:
@@ -179,7 +185,13 @@ def test_me_too(text: str) -> None:
         "我也是这么想的",  # the head runs on into a sentence of its own
         "我也是护士",
         "他也是",  # someone else
-        "一样",
+        "小李那边也一样",
+        "你们那边也是这样吗？？",
+        "我也遇到过，后来退出重登就好了",
+        "我们也卡，不过卡的是LIS打条码",  # another problem
+        "我也是夜班",
+        "接种史里有两条一模一样的补录 怎么删掉一条",
+        "不止我一个，三楼全部科室医生站都进不去",  # an outage report of its own
         "1",
         "新来的护士怎么开通HIS账号",
     ],
@@ -219,6 +231,11 @@ def test_phrases_typed_in_traditional_characters(check: Callable[[str], bool], t
         "都半小时了还没人来",
         "都20分钟了",
         "麻烦快点处理一下",
+        "好了没啊😤",
+        "顶一下",
+        "问题报了一个小时了，没人理",
+        "@小助手 刚才的问题呢",
+        "能给个大概时间吗",
     ],
 )
 def test_nudges(text: str) -> None:
@@ -240,6 +257,12 @@ def test_nudges(text: str) -> None:
         "医保什么时候能结算",
         "这个进度条一直不动",
         "有人知道怎么导出报表吗",
+        "催一下，现在住院那边也不行了",
+        "危急值 护士站怎么确认",
+        "外卖到了没啊",
+        "撤回一下，能用了",
+        "我晚点再试一次",
+        "支付宝退款要多久到账 病人在问",
     ],
 )
 def test_not_nudges(text: str) -> None:
