@@ -57,32 +57,48 @@ def is_bare_follow_up(text: str) -> bool:
 
 
 #: What says the sender has the problem someone else just reported: 「同问」「+1」「我们这边也是」
-#: 「一样的问题」「楼上说的我们这也有」「原来不是我一个人」「我这边也报一样的错」.
+#: 「一样的问题」「楼上说的我们这也有」「妇产科+1」「我这边也报一样的错」「药房也是，处方传不过来」.
 _ME_TOO = re.compile(
-    r"同问|同求|同上|^同[，,\s]|^\+\d+|^加一$|me too|"
-    r"也是(?=$|[\s,，。.!！?？~～…、;；:：+]|这|一样|同样|啊|呀|哎|诶|哈|的|了|呢|哦|我|跟|[^\w])|"
-    r"也一样|也这样|也出现|也有这个|也碰上|也碰到了|也遇到了|也报|也打不|也登不|也进不|也卡|"
-    r"一样的?(问题|情况|错|提示|毛病)|同样的?(问题|情况|错|提示)|^一模一样|一模一样$|一样一样|"
-    r"^一样|"
-    r"跟(你们|楼上|他们|大家|上面)(说的)?一样|楼上.{0,8}(也有|也是|一样)",
+    r"同问|同求|同上|^同[，,\s]|(?<![0-9a-zA-Z\-])\+\d+(?![\d周天])|^加一$|me too|同款|"
+    r"也是(?=$|[\s,，。.!！?？~～…、;；:：+]|这|一样|同样|啊|呀|哎|诶|哈|的|了|呢|哦|我|跟|[^\w]|"
+    r"[登打进连卡报转闪读刷看用出])|也(repro|复现)|也一样|也这样|"
+    # a symptom told with 也 only after the sender or a place: 「药房也打不了」, not 「重启了也不行」
+    r"(这边|这里|这儿|那边|我这|我们|咱们|俺们|我|[科站房处室区部台楼院]|窗口|电脑|中心)也"
+    r"([\u4e00-\u9fff]{0,3}不(了|行|出|上|开|进|动)|卡|报|提示|打不|登不|进不|出现|碰上|碰到了|遇到了|"
+    r"有这个)|^(我|我们)?也(碰到了|遇到了|出现了)|"
+    r"一样的?(问题|情况|错|提示|毛病)|同样的?(问题|情况|错|提示)|同一个?(问题|情况)|"
+    r"^一模一样|一模一样$|一毛一样|一样一样|^一样|(这边|这里|这儿|也)一样的?(?=$|[\s,，。!！])|"
+    r"都这样$|都一样$|大家都这样|(?<!是)不是只有我|"
+    r"跟(楼上|你们|他们|大家|上面|刚才|前面|那位|.{1,6}说的)(说的)?(一样|同一个情况|一个情况)|"
+    r"楼上.{0,8}(也有|也是|一样)",
     re.IGNORECASE,
 )
-#: Before the marker, a person other than the sender (「小李那边也一样」「他也这样」): their talk.
+#: Before the marker, a person other than the sender (「小李那边也一样」「他也这样」), or hearsay
+#: (「听说急诊那边也是」): their talk, not the sender's problem.
 _SOMEONE_ELSE = re.compile(
-    r"他|她|你|同事|主任|姐|哥|老师|医生|护士长|隔壁|^小[\u4e00-\u9fff]|^老[\u4e00-\u9fff]|"
-    r"^[王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶苏魏吕丁沈姚卢姜崔钟谭陆汪范石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵覃戴莫孔][\u4e00-\u9fff]?(工|医生|护士|老师)"
+    r"他|她|你|同事|主任|姐|哥|老师|医生|护士长|隔壁|听说|据说|好像|跟我说|^小[\u4e00-\u9fff]|的小|"
+    r"^老[\u4e00-\u9fff]|^[王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁"
+    r"潘蒋蔡杜叶苏魏吕丁沈姚卢姜崔钟谭陆汪范石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙陶黎贺顾毛郝龚邵"
+    r"覃戴莫孔][\u4e00-\u9fff]?(工|医生|护士|老师)"
 )
-#: What makes it something else: a recovery (「我这边也好了」), the past or advice (「我们上周也
-#:出过，找王工」), an opinion (「我也觉得该升级了」), not a problem (「我也是夜班」), another
-#: problem (「我们也卡，不过卡的是LIS打条码」).
+#: Anywhere in it, what makes it something else: a recovery (「我这边也好了」), the past or
+#: advice (「我们上周也出过，找王工」), an opinion (「我也觉得该升级了」), another problem
+#: (「我们也卡，不过卡的是LIS打条码」).
 _NOT_ME_TOO = re.compile(
     r"好了|好啦|好的|才好|恢复|刚好|可以了|能用了|正常了|没事了|解决了|能[^，。,.\s]{1,4}了|已经可以|"
-    r"每次|总是|老是|"
-    r"遇到过|碰到过|出现过|出过|有过|这样过|以前|之前|上次|上周|上礼拜|上个月|去年|[一二三四五六七八九十]+月份|"
-    r"昨天|前天|试试|就好|就行|找(他|她|王工|信息科|供应商)|"
+    r"每次|总是|老是|遇到过|碰到过|出现过|出过|有过|这样过|以前|之前|上次|上周|上礼拜|上个月|去年|"
+    r"[一二三四五六七八九十]+月份|昨天|前天|试试|就好|就行|找(他|她|王工|信息科|供应商)|"
     r"想|觉得|认为|赞成|支持|同意|意见|应该|该|确实|"
-    r"报名|培训|值班|夜班|下班|上班|交班|报到|饿|吃|体检|快递|外卖|部的|护士$|新来的|"
-    r"不过|但是?|而是|我这是|我们是|有个问题|不一样|现在(连|又)|还没人|还没好"
+    r"(^|[，,。\s])(不过|但是?|而是)|我这是|我们是|有个问题|不一样|现在(连|又)|还没人|还没好|通了|"
+    r"饿|吃|食堂|外卖|快递|年假|报名|培训|而且|另外|现在[^还]{0,8}也|"
+    # a question whether it is everyone (「是不是大家都这样？」), or a group-scope outage of its
+    # own (「HIS登陆不上去了，全院都这样」): the classifier's to decide
+    r"是不是|还是大家|全院|整个|全部|所有"
+)
+#: Right after the marker, not a problem at all: 「我也是夜班」「同 我也休年假」「同问 明天食堂开不开」.
+_NOT_A_PROBLEM = re.compile(
+    r"^\W*(我也)?\W*(要|想)?(明天|今天|下周|周[一二三四五六日天])?(夜班|白班|值班|下班|上班|交班|"
+    r"报到|护士|医生|新来|刚来|休|体检|部的|科的|三楼|在)"
 )
 
 
@@ -90,20 +106,25 @@ def is_me_too(text: str) -> bool:
     """「同问」「+1」「我们这边也是」「骨科护士站也是这样」「一样的问题」: the sender (or the
     place they speak for) has the problem just reported — not 「我这边也好了」 (a recovery),
     「我也遇到过，找王工」 (advice), 「我也是这么想的」, 「我也是夜班」, 「他也是」, 「我也卡，不过是
-    打印机」 (another problem)."""
+    打印机」 (another problem). Longer messages that say so are fine (「药剂科这边一样，发药机
+    的接口也报那个错，十点多开始的」): the pipeline asks only of messages it would otherwise leave
+    alone or escalate, so an outage told this way is still paged as one."""
     t = _MENTION.sub("", simplified(text)).strip()
+    if _LETTER_SPACED.fullmatch(t):  # 「我 这 边 也 是 登 不 上」: typed a character at a time
+        t = t.replace(" ", "")
     marker = _ME_TOO.search(t)
-    if marker is None or len(_core(t)) > _ME_TOO_LONGEST:
-        return False  # a longer message is a report of its own (「不止我们科，三楼全部都…」)
-    if len(_core(t[: marker.start()])) > _ME_TOO_SUBJECT:
+    if marker is None or len(_core(t[: marker.start()])) > _ME_TOO_SUBJECT:
         return False  # 「…模板里有两条一模一样的补录」: the words come late, in a sentence
-    return _SOMEONE_ELSE.search(t[: marker.start()]) is None and _NOT_ME_TOO.search(t) is None
+    return (
+        _SOMEONE_ELSE.search(t[: marker.start()]) is None
+        and _NOT_ME_TOO.search(t) is None
+        and _NOT_A_PROBLEM.match(t[marker.end() :]) is None
+    )
 
 
-#: A 「我也是」 is short: at most this many characters (punctuation aside) …
-_ME_TOO_LONGEST = 20
-#: … and says so within its first few (「我们yb窗口也这样」).
-_ME_TOO_SUBJECT = 10
+#: The marker comes within the message's first few characters (「我们yb窗口也这样」).
+_ME_TOO_SUBJECT = 12
+_LETTER_SPACED = re.compile(r"\S{1,2}( \S{1,2}){3,}")
 
 
 _MENTION = re.compile(r"@\S+\s*")
@@ -119,7 +140,9 @@ _NUDGE = re.compile(
     r"那个呢|还在(处理|排查|等|看|修)|在处理了吗|跟进|催|等(了|着|好久|半天|这么久)|^up$|"
     r"顶一下$|^顶$|(?<!撤)回一下|回复一下|求回复|快(点|一点)|急(?!诊)+|准话|大概时间|"
     r"(工程师|人|师傅|你们)到了没|人呢|动静|回音|花都谢了|一上午|一下午|半天|好久|"
-    r"都快?(过去)?(一个钟|[0-9一二两三四五六七八九十半]+多?个?(分钟|小时|钟头|钟))",
+    r"都快?(过去)?(一个钟|[0-9一二两三四五六七八九十半俩]+多?个?(分钟|小时|钟头|钟))|"
+    r"^eta$|status|update|看了没|看了吗|(处理|修)了没|处理了吗|能(修好|弄好|好|恢复|处理好)吗|"
+    r"顶$|在不在线|有没有人$|尽快|看下群|群消息|预计时间|等得|说法|说句话|吱一声|到底行不行|速度",
     re.IGNORECASE,
 )
 #: … and the words a nudge is made of besides: once these and the cues are taken out, a nudge
@@ -129,7 +152,9 @@ _NUDGE_FILLER = re.compile(
     r"上午|下午|早上|的|问题|报|提|工单|还|都|也|老师|工程师|小助手|大佬们?|各位|请问|麻烦|拜托|"
     r"谢谢|一下|下|再|问|看|给个|好吗|行吗|能不能|能|可以|病人都在(等|骂|闹)|病人|等着用|挺|很|"
     r"太|真的|到底|怎么|咋|为什么|为啥|现在|没有|没|是|个|去|来|处理|跟进|人|在|快|点|有|到|"
-    r"一|二|三|两|小时|分钟|钟|多|久|要|得"
+    r"一|二|三|两|小时|分钟|钟|多|久|要|得|什么情况|什么原因|原因|所以|一直|付|今天|窗口堵死|"
+    r"病人都围着我|顶不住|救命|宝子们|家人们|医生那边|打电话|你们|遍|心慌|帮忙|上面|你|倒是|"
+    r"支持的同事|同事|这都|给个|能不能|先|of|the"
 )
 
 

@@ -4,11 +4,12 @@
     names) → engineers' desk? → hospital for the chat (unknown: say so once) → hospital
     commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution reopens;
     「我也是」 joins) → an engineer's own message? (remembered, not answered) → an engineer
-    already talking here? (stay out) → 「我们这边也是」 right after someone else's question?
-    (join its ticket) → "still not solved" follow-up? (escalate, or find what it is about) →
-    「怎么还没人回」? (under the card of the ticket the person waits on) → a piece of a
-    question? (wait for the rest, or join the question before) → decide → the person's open
-    ticket again? (point to it) → an outage already reported? (join its P1) → act → reply
+    already talking here? (stay out) → "still not solved" follow-up? (escalate, or find what
+    it is about) → 「怎么还没人回」? (under the card of the ticket the person waits on) → a
+    piece of a question? (wait for the rest, or join the question before) → decide → left
+    alone or escalated, but 「我们这边也是」 right after someone else's question? (join its
+    ticket) → the person's open ticket again? (point to it) → an outage already reported?
+    (join its P1) → act → reply
 
 The group-behaviour hooks live in ``bot.conversation`` (``Group``); the answers and the
 buttons under them in ``bot.conversation.answers``; every ticket change is ``TicketFlow``'s.
@@ -165,10 +166,6 @@ class Pipeline:
         ):
             return
         self.group.heard(msg)
-        joined = await self.group.same_problem(msg, hospital, text)
-        if joined is not None:  # 「我们这边也是」 right after someone else's question
-            await self._keep_attachments(msg, joined)
-            return
         if msg.reply_to_message_id and texts.says_unsolved(text):
             replied_to = msg.reply_to_message_id
             prior = await self.db.read(
@@ -188,6 +185,13 @@ class Pipeline:
             return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
         decision = await asyncio.to_thread(self.engine.decide, question.text, addressing)
+        if decision.kind in (DecisionKind.SMALLTALK, DecisionKind.ESCALATE):
+            # 「我们这边也是」 right after someone else's question: their ticket, not talk between
+            # people nor a ticket of its own (an outage told this way was paged above)
+            joined = await self.group.same_problem(msg, hospital, question.text)
+            if joined is not None:
+                await self._keep_attachments(msg, joined)
+                return
         # a replay of the message that opened a ticket repeats nothing and joins nothing: it
         # finishes what the crash interrupted (act() finds its exchange and ticket)
         own = replaying() and await self._already_linked(msg)

@@ -165,3 +165,15 @@ async def test_a_mention_of_the_bot_finds_the_ticket_and_a_reply_joins_at_any_ag
     await tg.wait_until(
         lambda: bot.services.tickets.get(number).urgency == "P1", what="the raise to P1"
     )
+
+
+async def test_a_me_too_that_tells_an_outage_is_paged_as_one(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    first = await opened(tg, NURSE, UNANSWERABLE, "护士小张")
+    clock.advance(minutes=1)
+    tg.user_message(H1_CHAT, CASHIER, "我们这边也是，HIS都登不上了，急！", first_name="收费员小刘")
+    await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="a P1 of its own")
+    [p1] = [t for t in rows(bot, Ticket) if t.number != first]
+    assert p1.urgency == "P1" and p1.reporter_user_id == str(CASHIER)
+    assert rows(bot, IncidentReporter) == [] and bot.services.tickets.get(first).urgency == "P3"
