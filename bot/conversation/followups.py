@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from adapters.base import Button, ButtonPress, ChatRef, MessageRef, Reply
@@ -130,29 +131,25 @@ class FollowUps:
         return [e for _, e in found]
 
     def waiting_on(self, hospital: Hospital, said: Said) -> Ticket | None:
-        """The open ticket the person is waiting on: their newest own, else the newest they
-        joined (an outage's P1, a 「我也是」); reads the database."""
+        """The newest open ticket the person reported or joined (an outage's P1, a 「我也是」);
+        reads the database."""
+        platform, user = said.chat.platform, said.user_id
+        joined = select(IncidentReporter.ticket_id).where(
+            IncidentReporter.platform == platform, IncidentReporter.user_id == user
+        )
         with Session(self.db.engine) as s:
-            own = s.exec(
-                select(Ticket)
-                .where(
-                    Ticket.hospital_id == hospital.id,
-                    Ticket.reporter_platform == said.chat.platform,
-                    Ticket.reporter_user_id == said.user_id,
-                    col(Ticket.status).in_(OPEN_STATUSES),
-                )
-                .order_by(col(Ticket.id).desc())
-            ).first()
-            if own is not None:
-                return own
             return s.exec(
                 select(Ticket)
-                .join(IncidentReporter, col(IncidentReporter.ticket_id) == col(Ticket.id))
                 .where(
                     Ticket.hospital_id == hospital.id,
-                    IncidentReporter.platform == said.chat.platform,
-                    IncidentReporter.user_id == said.user_id,
                     col(Ticket.status).in_(OPEN_STATUSES),
+                    or_(
+                        and_(
+                            col(Ticket.reporter_platform) == platform,
+                            col(Ticket.reporter_user_id) == user,
+                        ),
+                        col(Ticket.id).in_(joined),
+                    ),
                 )
                 .order_by(col(Ticket.id).desc())
             ).first()
