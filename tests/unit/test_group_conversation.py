@@ -167,6 +167,9 @@ def test_group_settings_refuse_nonsense() -> None:
         "我这边也报一样的错",
         "楼上说的问题我们这也有",
         "一樣，我這台也卡住了",
+        "「叫号系统没声音」 我们儿科候诊区也没声了",  # a WeCom quote first
+        "我 这 边 也 是 登 不 上 去",  # typed a character at a time
+        "妇产科门诊也开不了检查单 😓😓",
     ],
 )
 def test_me_too(text: str) -> None:
@@ -192,6 +195,9 @@ def test_me_too(text: str) -> None:
         "我也是夜班",
         "接种史里有两条一模一样的补录 怎么删掉一条",
         "不止我一个，三楼全部科室医生站都进不去",  # an outage report of its own
+        "是不是大家都这样？我的pacs看片特别慢",  # asking whether it is everyone
+        "我也不清楚诶，你问问护士长",
+        "重启了也不行",
         "1",
         "新来的护士怎么开通HIS账号",
     ],
@@ -236,6 +242,9 @@ def test_phrases_typed_in_traditional_characters(check: Callable[[str], bool], t
         "问题报了一个小时了，没人理",
         "@小助手 刚才的问题呢",
         "能给个大概时间吗",
+        "支援组的老师看到了回一下哈[抱拳]",  # a sticker written out
+        "工单 HIS-0417 麻烦跟进一下",
+        "？？？",
     ],
 )
 def test_nudges(text: str) -> None:
@@ -263,6 +272,9 @@ def test_nudges(text: str) -> None:
         "撤回一下，能用了",
         "我晚点再试一次",
         "支付宝退款要多久到账 病人在问",
+        "在吗",  # a greeting: it waits for its question
+        "有人吗",
+        "行，我先等着，不急",
     ],
 )
 def test_not_nudges(text: str) -> None:
