@@ -17,12 +17,14 @@ from bot.conversation.duplicates import same_open_ticket
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.followups import FollowUps
 from bot.conversation.incident_flow import join_open_incident
+from bot.conversation.nudge_model import NudgeModel
 from bot.conversation.phrases import (
     is_bare_follow_up,
     is_greeting,
     is_me_too,
     is_nudge,
     is_thanks,
+    tells_a_symptom,
 )
 from bot.conversation.pieces import Pieces, Question, describe
 from bot.conversation.presence import Presence
@@ -59,7 +61,10 @@ class Group:
         messenger: Messenger,
         clock: Clock,
         settings: GroupSettings,
+        nudge_model: NudgeModel | None = None,
     ) -> None:
+        """``nudge_model``: the learned second opinion on 「怎么还没人回」 (None: the rules
+        alone)."""
         self.db = db
         self.registry = registry
         self.exchanges = exchanges
@@ -70,6 +75,7 @@ class Group:
         self.messenger = messenger
         self.clock = clock
         self.settings = settings
+        self.nudge_model = nudge_model
         self.pieces = Pieces(settings.gather_seconds, clock)
         self.presence = Presence(settings.engineer_quiet_minutes, clock)
         self.skips = SkipStore(db.engine, clock)
@@ -128,7 +134,7 @@ class Group:
         on, and they are told where it stands. With no open ticket it is never one: 「人呢」
         waits for the question like any greeting, a nudge to the bot is asked to describe the
         problem, anything else is left alone."""
-        if msg.reply_to_message_id or msg.attachments or not is_nudge(text):
+        if msg.reply_to_message_id or msg.attachments or not self._says_nudge(text):
             return False  # a reply to the ticket's messages is its thread's (relayed)
         if msg.mentions_others and not msg.mentions_bot:
             return False  # 「@王姐 进度怎么样了」: talk between people
@@ -144,6 +150,14 @@ class Group:
                 Reply(chat=msg.chat, text=texts.nudge_unknown(), reply_to=msg.message_id)
             )
         return True
+
+    def _says_nudge(self, text: str) -> bool:
+        """The rules, or the model when it is sure and the message tells no symptom (a report
+        by someone with an open ticket must still be decided: 「门诊急诊都无法登录，麻烦尽快处理」)."""
+        if is_nudge(text):
+            return True
+        model = self.nudge_model
+        return model is not None and model.says_nudge(text) and not tells_a_symptom(text)
 
     # ---- pieces -----------------------------------------------------------------------------
 

@@ -188,3 +188,17 @@ def is_nudge(text: str) -> bool:
 
 
 _ONLY_ASKING = re.compile(r"\s*[?？]{2,}\s*")
+
+
+#: Words that tell what is wrong (a symptom, an error, a code): a message with them says
+#: something new, whatever else it says.
+_SYMPTOM = re.compile(
+    r"无法|不能|打不|登不|进不|连不|读不|刷不|开不|传不|收不|出不|不了|不出|报错|错误|失败|提示|"
+    r"卡|转圈|闪退|黑屏|白屏|乱码|超时|断|停|崩|宕|挂了|没反应|异常|\d{3,}|[a-z]+-?\d+",
+    re.IGNORECASE,
+)
+
+
+def tells_a_symptom(text: str) -> bool:
+    """「目前门诊和急诊都无法登录，麻烦尽快处理」 tells what is wrong; 「麻烦尽快处理」 does not."""
+    return _SYMPTOM.search(_STICKER.sub("", _TICKET_REF.sub("", simplified(text)))) is not None

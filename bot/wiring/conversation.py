@@ -19,6 +19,7 @@ from bot.conversation.category_taps import CategoryTaps
 from bot.conversation.followups import FollowUps
 from bot.conversation.group import Group
 from bot.conversation.hospital_side import HospitalSide
+from bot.conversation.nudge_model import NudgeModel
 from bot.conversation.pipeline import Pipeline
 from bot.desk.commands import Desk
 from bot.desk.queue.store import DigestStore
@@ -94,6 +95,7 @@ def conversation(services: Services, router: Router) -> Conversation:
         messenger=s.messenger,
         clock=s.clock,
         settings=s.settings.group,
+        nudge_model=NudgeModel.load(),
     )
     hospital_side = HospitalSide(
         db=s.db,

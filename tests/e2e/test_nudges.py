@@ -88,3 +88,21 @@ async def test_a_nudge_with_nothing_waiting_is_never_a_ticket(
     tg.user_message(H1_CHAT, NURSE, ANSWERED)
     await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "/kb/hb-006" in (m.text or ""))
     assert rows(bot, Ticket) == [] and len(tg.sent_messages(H1_CHAT)) == 2
+
+
+async def test_the_learned_model_reads_a_nudge_but_never_a_report(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    tg.user_message(H1_CHAT, NURSE, UNANSWERABLE, first_name="护士小张")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    number = ticket_number(card.text)
+    clock.advance(minutes=5)
+    nudge = tg.user_message(H1_CHAT, NURSE, "还有人在跟这个问题吗")  # the rules miss it
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == nudge["message_id"]
+    )
+    assert f"#{number}" in (told.text or "") and "已等 5 分钟" in (told.text or "")
+    # the model alone would call this a nudge too; it tells a symptom, so it is decided: a P1
+    tg.user_message(H1_CHAT, NURSE, "目前门诊和急诊都无法登录 麻烦尽快处理一下")
+    await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="the outage paged")
+    assert {t.urgency for t in rows(bot, Ticket)} == {"P3", "P1"}
