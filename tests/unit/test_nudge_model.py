@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.conversation.nudge_model import NudgeModel
-from bot.conversation.phrases import is_nudge, tells_a_symptom
+from bot.conversation.phrases import is_me_too, is_nudge, tells_a_symptom
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +54,12 @@ def test_probabilities_and_a_round_trip(model: NudgeModel, tmp_path: Path) -> No
     again = NudgeModel.load(path)
     assert again.threshold == model.threshold and again.bits == model.bits
     assert np.allclose(again.probabilities("进度怎么样了"), model.probabilities("进度怎么样了"))
+
+
+@given(st.text(max_size=300))
+@settings(derandomize=True, database=None, deadline=None, max_examples=200)
+def test_any_text_is_read_without_error(model: NudgeModel, text: str) -> None:
+    p = model.probabilities(text)
+    assert p.shape == (3,) and abs(float(p.sum()) - 1.0) < 1e-9
+    assert isinstance(is_nudge(text), bool) and isinstance(tells_a_symptom(text), bool)
+    assert isinstance(is_me_too(text), bool)
