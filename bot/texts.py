@@ -167,8 +167,20 @@ def same_problem_joined(number: str, reporters: int) -> str:
     """「我们这边也是」 under a ticket someone else opened: one ticket, everyone told."""
     return (
         f"已记下：您遇到的是同一问题，已并入工单 #{number}（现有 {reporters} 人反映），"
-        "处理完成后会在这里一并通知您。不是同一问题的话，请直接描述您遇到的情况。"
+        "处理完成后会在这里一并通知您。不是同一问题的话，请点下方按钮。"
     )
+
+
+NOT_SAME_PROBLEM = "不是同一问题"
+
+
+def left_same_problem(number: str) -> str:
+    """The notice of a 「我也是」 join, once the person pressed 不是同一问题."""
+    return f"已把您从工单 #{number} 移出。请直接描述您遇到的情况（可以附截图），我来帮您看。"
+
+
+def not_same_not_yours() -> str:
+    return "只有并入工单的人可以选择。"
 
 
 def raised_to_p1(reporters: int) -> str:

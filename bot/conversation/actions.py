@@ -31,3 +31,11 @@ class WhichFollowUp:
 
     asked: int
     earlier: Annotated[str, MaxBytes(EARLIER_BYTES)]
+
+
+@action("ns")
+@dataclass(frozen=True)
+class NotSameProblem:
+    """不是同一问题 under 「已并入工单 #…」: the person who joined the ticket leaves it."""
+
+    number: TicketNumber

@@ -11,8 +11,9 @@ from functools import partial
 
 from sqlmodel import Session
 
-from adapters.base import IncomingMessage, Reply
+from adapters.base import ButtonPress, ChatRef, IncomingMessage, Reply
 from bot import texts
+from bot.conversation.actions import NotSameProblem
 from bot.conversation.duplicates import same_open_ticket
 from bot.conversation.exchanges import Exchange, ExchangeStore, Outcome
 from bot.conversation.followups import FollowUps
@@ -287,6 +288,27 @@ class Group:
             return None
         report = IncidentReport(msg, hospital, text, ticket.created_at, self.clock())
         return await self._join(report, ticket.number)
+
+    async def on_not_same(self, press: ButtonPress, action: NotSameProblem) -> None:
+        """「不是同一问题」 under a join's notice: the person who joined leaves the ticket and
+        the notice says so (anyone else is told it is not theirs to press)."""
+        chat = ChatRef(press.message.platform, press.message.chat_id, press.thread_id)
+        hospital = await self.db.read(
+            lambda: self.registry.hospital_for_chat(chat.platform, chat.chat_id)
+        )
+        left = None
+        if hospital is not None:
+            who = Actor.hospital_user(
+                hospital.id, chat.platform, press.sender.user_id, press.sender.display_name
+            )
+            left = await self.flow.leave_same_problem(action.number, hospital, who)
+        if left is None:
+            await self.messenger.acknowledge(press, texts.not_same_not_yours())
+            return
+        await self.messenger.acknowledge(press)
+        await self.messenger.edit(
+            press.message, Reply(chat=chat, text=texts.left_same_problem(left.number))
+        )
 
     async def _join(self, report: IncidentReport, number: str) -> Ticket | None:
         raise_at = self.settings.same_problem_p1_reporters

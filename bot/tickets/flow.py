@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING
 from adapters.base import Button, ChatRef, MessageRef, Reply
 from bot import texts
 from bot.conversation import category_choices
+from bot.conversation.actions import NotSameProblem
 from bot.conversation.exchanges import Exchange, ExchangeStore
 from bot.desk.posting import DeskCards
 from bot.inbox.scope import replaying
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.registry.models import Engineer, Hospital
+from bot.routing import encode
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import EventKind, Status, Ticket
 from bot.tickets.opening import (
@@ -47,6 +49,7 @@ from bot.tickets.opening import (
     PhoneCall,
     join_incident,
     join_same_problem,
+    leave_same_problem,
     phone_ticket,
 )
 from bot.tickets.operations import WEB_PLATFORM
@@ -241,20 +244,43 @@ class TicketFlow:
             return None
         ticket, count = joined
         if ticket.urgency == "P1":
-            said = texts.incident_joined(ticket.number, count)
-        else:
+            await self._tell_joined(report, ticket, texts.incident_joined(ticket.number, count))
+        else:  # one tap takes it back: 「不是同一问题」
+            undo = Button(texts.NOT_SAME_PROBLEM, encode(NotSameProblem(ticket.number)))
             said = texts.same_problem_joined(ticket.number, count)
-        await self._tell_joined(report, ticket, said)
+            await self._tell_joined(report, ticket, said, ((undo,),))
         if raise_at and count >= raise_at and ticket.urgency != "P1":
             ticket = await self._raise_to_p1(ticket, count)
         await self.cards.refresh(ticket.number)
         return ticket
 
-    async def _tell_joined(self, report: IncidentReport, ticket: Ticket, said: str) -> None:
+    async def leave_same_problem(
+        self, number: str, hospital: Hospital, reporter: Actor
+    ) -> Ticket | None:
+        """「不是同一问题」: the person who joined ``number`` with 「我也是」 leaves it (one
+        transaction, ``bot.tickets.opening``) and the cards are re-rendered; None when they
+        had not joined it."""
+        stores = (self.tickets, self.exchanges, self.links)
+        left = await self.db.write(
+            partial(leave_same_problem, self.db.engine, stores, number, hospital.id, reporter)
+        )
+        if left is not None:
+            await self.cards.refresh(left.number)
+        return left
+
+    async def _tell_joined(
+        self,
+        report: IncidentReport,
+        ticket: Ticket,
+        said: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+    ) -> None:
         """Answer the report that joined ``ticket``; the answer is linked to the ticket (a
         reply to it is the ticket's conversation)."""
         msg = report.msg
-        told = await self.messenger.send(Reply(chat=msg.chat, text=said, reply_to=msg.message_id))
+        told = await self.messenger.send(
+            Reply(chat=msg.chat, text=said, reply_to=msg.message_id, buttons=buttons)
+        )
         if told is not None:
             await self.db.write(partial(self.relays.link, told, ticket.number, Side.HOSPITAL))
 

@@ -77,6 +77,24 @@ def join(engine: Engine, ticket: Ticket, reporter: IncidentReporter) -> int:
         return len(users) + 1
 
 
+def leave(engine: Engine, ticket: Ticket, platform: str, user_id: str) -> list[IncidentReporter]:
+    """Take a person off the ticket's reporters (they said it is not their problem); returns
+    the rows removed (their messages, to unlink)."""
+    with write_session(engine) as s:
+        rows = list(
+            s.exec(
+                select(IncidentReporter).where(
+                    IncidentReporter.ticket_id == ticket.id,
+                    IncidentReporter.platform == platform,
+                    IncidentReporter.user_id == user_id,
+                )
+            ).all()
+        )
+        for row in rows:
+            s.delete(row)
+        return rows
+
+
 def count(engine: Engine, ticket: Ticket) -> int:
     """How many people have reported the ticket's problem (its own reporter included)."""
     with read_session(engine) as s:

@@ -70,6 +70,19 @@ class LinkStore:
             )
             return session.exec(stmt).first()
 
+    def unlink(self, platform: str, chat_id: str, message_id: str, ticket_number: str) -> None:
+        """Forget that a message belongs to ``ticket_number`` (a 「我也是」 taken back)."""
+        with write_session(self._engine) as session:
+            for row in session.exec(
+                select(MessageLink).where(
+                    MessageLink.platform == platform,
+                    MessageLink.chat_id == chat_id,
+                    MessageLink.message_id == message_id,
+                    MessageLink.ticket_number == ticket_number,
+                )
+            ).all():
+                session.delete(row)
+
     def move_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
         """A migrated chat keeps its links (its message ids are not reused by the platform)."""
         with write_session(self._engine) as session:

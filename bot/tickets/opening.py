@@ -248,6 +248,34 @@ def join_same_problem(
         return ticket, _join(engine, stores, report, ticket)
 
 
+def leave_same_problem(
+    engine: Engine,
+    stores: JoinStores,
+    number: str,
+    hospital_id: str,
+    reporter: Actor,
+) -> Ticket | None:
+    """Take ``reporter`` (a hospital user who joined with 「我也是」) off ticket ``number``, in
+    one transaction: their reporter row goes, their messages no longer belong to the ticket,
+    and the audit log says so. None when they had not joined it."""
+    tickets, _, links = stores
+    platform, _, user_id = (reporter.id or "").partition(":")
+    with transaction(engine):
+        try:
+            ticket = tickets.get(number, hospital_id=hospital_id)
+        except TicketNotFound:
+            return None
+        rows = incidents.leave(engine, ticket, platform, user_id)
+        if not rows:
+            return None
+        for row in rows:
+            links.unlink(row.platform, row.chat_id, row.message_id, ticket.number)
+        tickets.add_note(
+            ticket.number, Actor.bot(), f"{reporter.name or user_id} 表示不是同一问题，已移出报告人"
+        )
+        return ticket
+
+
 def _join(
     engine: Engine,
     stores: JoinStores,

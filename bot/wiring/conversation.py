@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from adapters.base import ChatRef, CoreHandlers, Reply
-from bot.conversation.actions import ChangeCategory, WhichFollowUp
+from bot.conversation.actions import ChangeCategory, NotSameProblem, WhichFollowUp
 from bot.conversation.answers import Answers
 from bot.conversation.category_taps import CategoryTaps
 from bot.conversation.followups import FollowUps
@@ -160,9 +160,10 @@ def register_features(router: Router, services: Services, parts: Conversation) -
     service_chat(services).register(router)
     if parts.label_prompt is not None:
         parts.label_prompt.register(router)
-    # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories
+    # a busy group's follow-ups: which question a bare 「还是不行」 meant; one-tap categories;
     router.action(WhichFollowUp, parts.followups.on_button)
     router.action(ChangeCategory, parts.category_taps.on_button)
+    router.action(NotSameProblem, pipeline.group.on_not_same)  # a 「我也是」 taken back
 
 
 def service_chat(services: Services) -> ServiceChat:

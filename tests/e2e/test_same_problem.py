@@ -177,3 +177,40 @@ async def test_a_me_too_that_tells_an_outage_is_paged_as_one(
     [p1] = [t for t in rows(bot, Ticket) if t.number != first]
     assert p1.urgency == "P1" and p1.reporter_user_id == str(CASHIER)
     assert rows(bot, IncidentReporter) == [] and bot.services.tickets.get(first).urgency == "P3"
+
+
+async def test_not_the_same_problem_takes_a_me_too_back(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    number = await opened(tg, NURSE, UNANSWERABLE, "护士小张")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    clock.advance(minutes=1)
+    me_too = tg.user_message(H1_CHAT, CASHIER, "我们这边也是", first_name="收费员小刘")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == me_too["message_id"]
+    )
+    [undo] = [b for b in told.buttons if b["text"] == "不是同一问题"]
+    await tg.wait_until(
+        lambda: any("另有 1 人报告" in (e.get("text") or "") for e in card.edits), what="listed"
+    )
+    # someone else cannot take it back for them
+    tg.callback_query(H1_CHAT, DOCTOR, told.message_id, undo["callback_data"])
+    await tg.wait_until(lambda: len(tg.callback_answers) == 1, what="the refusal")
+    assert len(rows(bot, IncidentReporter)) == 1
+    # they can: off the ticket, the notice says so, the card no longer lists them
+    tg.callback_query(H1_CHAT, CASHIER, told.message_id, undo["callback_data"])
+    await tg.wait_until(lambda: not rows(bot, IncidentReporter), what="taken off the ticket")
+    await tg.wait_until(
+        lambda: any("移出" in (e.get("text") or "") for e in told.edits), what="the notice edited"
+    )
+    await tg.wait_until(
+        lambda: "另有" not in (card.edits[-1].get("text") or "") if card.edits else False,
+        what="the card re-rendered",
+    )
+    link = bot.services.links.ticket_for("telegram", str(H1_CHAT), str(me_too["message_id"]))
+    assert link is None
+    notes = [e.text or "" for e in bot.services.tickets.events(number) if e.kind == "note"]
+    assert any("收费员小刘 表示不是同一问题" in n for n in notes)
+    # their own problem, told next, is a ticket of its own
+    tg.user_message(H1_CHAT, CASHIER, "收费处的发票打印机换了新的，驱动怎么装")
+    await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="their own ticket")
