@@ -325,33 +325,6 @@ def says_others_are_fine(text: str) -> bool:
     return _OTHERS_ARE_FINE.search(visible(text)) is not None
 
 
-#: A planned window announced: when (tonight, on Saturday, on 12/8, in the small hours), what
-#: (maintenance, an upgrade, a power cut, a cut-over) and a time; 「今晚22:00-24:00机房维护，期间
-#: HIS暂停使用」 is a notice, however many systems it says will stop.
-_WHEN_PLANNED = re.compile(
-    r"今晚|今天晚上|今夜|明晚|明天|明早|明日|后天|本周[一二三四五六日天末]|下周|周[一二三四五六日天末]|"
-    r"\d{1,2}月\d{1,2}日|\d{1,2}[./-]\d{1,2}|凌晨|届时|将于|将在|计划|预计"
-)
-_WHAT_PLANNED = re.compile(r"检修|维护|升级|停机|断电|停电|割接|迁移|切换|演练|更新|上线|暂停")
-_AT_A_TIME = re.compile(
-    r"(\d{1,2}|[一二三四五六七八九十两]+)\s*[点:：时]|\d{1,2}:\d{2}|开始|起|至|到\d"
-)
-#: … unless it is happening already (「说是今晚维护，可现在才下午三点his就全停了」).
-_HAPPENING_NOW = re.compile(r"现在|已经|刚刚|刚才|突然|怎么|可是|但是|没动|一直|还没|居然|竟然")
-
-
-def announces_a_window(text: str) -> bool:
-    """Does the message announce a planned window (「今晚23点起全院HIS停止服务」)? Then it is a
-    notice, never the classifier's outage — unless it says it is happening now."""
-    t = visible(text)
-    return (
-        _WHEN_PLANNED.search(t) is not None
-        and _WHAT_PLANNED.search(t) is not None
-        and _AT_A_TIME.search(t) is not None
-        and _HAPPENING_NOW.search(t) is None
-    )
-
-
 def carries_an_error(text: str) -> bool:
     """Does the message carry a pasted error (``ORA-01017``, 「错误码：2304」)? Never chit-chat."""
     return _PASTED_ERROR.search(visible(text)) is not None

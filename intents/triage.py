@@ -16,7 +16,6 @@ from intents.classify import (
     Addressing,
     MessageClass,
     MessageClassifier,
-    announces_a_window,
     carries_an_error,
     only_links,
     only_thanks,
@@ -78,17 +77,13 @@ class MessageTriage:
         # 报告服务停了 谁点都失败」): that pages the engineer of the day, whoever was asked.
         addressed = addr.between_people
         bar = self.settings.addressed_outage_min if addressed else self.settings.outage_min
-        # 「…别人都正常」: the sender says it is theirs alone, however loudly it is told; 「今晚
-        # 23点起全院HIS停止服务」 announces a planned window: a notice, never the model's outage
-        guarded = says_others_are_fine(text) or announces_a_window(text)
-        if p_outage >= bar and (scores.rule or not guarded):
+        # 「…别人都正常」: the sender says it is theirs alone, however loudly it is told
+        if p_outage >= bar and (scores.rule or not says_others_are_fine(text)):
             told = " addressed to someone else" if addressed else ""
             why = f"outage{told}: {scores.rule or f'p={p_outage:.2f}'}"
             return Triaged(MessageClass.OUTAGE, why, embedding)
         if addressed:
             return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
-        if p_outage >= bar and announces_a_window(text):
-            return Triaged(MessageClass.NOTICE, "a planned window announced", embedding)
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
         # whoever pastes one wants it looked at (an exact rule, 【转发】, still decides first)
