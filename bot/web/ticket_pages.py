@@ -22,7 +22,7 @@ from bot.kb.loop import label_flow
 from bot.kb.loop.labels import LabelRefused
 from bot.kb.loop.models import Verdict
 from bot.registry.models import Engineer, Hospital
-from bot.tickets import operations
+from bot.tickets import incidents, operations
 from bot.tickets.attachments import AttachmentRefused
 from bot.tickets.models import URGENCIES, EventKind, Status, Ticket
 from bot.tickets.search import TicketQuery, find_tickets
@@ -279,6 +279,8 @@ def routes(console: Console) -> APIRouter:
                 "engineers": engineers(),
                 "events": events,
                 "messages": services.tickets.messages(ticket.number),
+                # who else reported it (an outage's P1, 「我们这边也是」): as the desk card lists them
+                "others": incidents.reporters(services.db.engine, ticket.id or 0),
                 "articles": services.tickets.articles(ticket.number),
                 "attachments": attachments_of(console, ticket),
                 "attachment_max_kb": console.settings.web.attachment_max_kb,

@@ -295,6 +295,32 @@ async def test_an_urgency_set_on_the_console_gives_the_sla_clocks_its_targets(
     assert after.due_at <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15) < before.due_at
 
 
+async def test_the_ticket_page_lists_everyone_who_reported_it(web: WebEnv) -> None:
+    from bot.tickets import incidents
+    from bot.tickets.incidents import IncidentReporter
+
+    ticket = register(web, "h001", "新来的护士怎么开通HIS账号")
+    engine = web.app.services.db.engine
+    for user, name in (("7002", "收费员小刘"), ("7003", "<b>李医生</b>")):
+        incidents.join(
+            engine,
+            ticket,
+            IncidentReporter(
+                ticket_id=ticket.id or 0,
+                platform="telegram",
+                chat_id="-1001",
+                message_id=user,
+                user_id=user,
+                name=name,
+                joined_at=dt.datetime.now(dt.UTC),
+            ),
+        )
+    c = await web.login("e02")
+    page = await c.get(f"/tickets/{ticket.number}")
+    assert "同时报告" in page.text and "收费员小刘" in page.text
+    assert "&lt;b&gt;李医生&lt;/b&gt;" in page.text and "共 3 人报告同一问题" in page.text
+
+
 async def test_hospital_side_names_carry_the_hospital_and_the_link(web: WebEnv) -> None:
     link = web.store.create_link("h001", label="收费处电脑")
     hospital = web.new_client()
