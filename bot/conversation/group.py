@@ -301,7 +301,7 @@ class Group:
             who = Actor.hospital_user(
                 hospital.id, chat.platform, press.sender.user_id, press.sender.display_name
             )
-            left = await self.flow.leave_same_problem(action.number, hospital, who)
+            left = await self.flow.joins.leave_same_problem(action.number, hospital, who)
         if left is None:
             await self.messenger.acknowledge(press, texts.not_same_not_yours())
             return
@@ -312,4 +312,4 @@ class Group:
 
     async def _join(self, report: IncidentReport, number: str) -> Ticket | None:
         raise_at = self.settings.same_problem_p1_reporters
-        return await self.flow.join_same_problem(report, number, raise_at=raise_at)
+        return await self.flow.joins.join_same_problem(report, number, raise_at=raise_at)

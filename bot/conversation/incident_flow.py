@@ -27,4 +27,4 @@ async def join_open_incident(
         return None
     now = clock()
     since = now - dt.timedelta(minutes=minutes)
-    return await flow.join_incident(IncidentReport(msg, hospital, text, since, now))
+    return await flow.joins.join_incident(IncidentReport(msg, hospital, text, since, now))

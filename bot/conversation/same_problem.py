@@ -1,5 +1,5 @@
 """「同问」「我们这边也是」: someone else has the problem just reported — one ticket, every
-reporter on it, and enough of them make it an outage (``TicketFlow.join_same_problem``).
+reporter on it, and enough of them make it an outage (``TicketFlow.joins``, ``bot.tickets.joins``).
 
 What the message refers to: the ticket of the chat's previous message from someone else (its
 question, or an earlier 「我也是」 that joined it), opened within ``same_problem_minutes``; a

@@ -1,7 +1,7 @@
 """Every change of a ticket goes through the ticket flow (``bot/tickets/flow.py``).
 
 The ticket store's writing methods are called only by the flow, its relays
-(``bot/tickets/relaying.py``) and the transactions it runs (``bot/tickets/opening.py``), so every surface (chat, desk, console, workflows, the SLA
+(``bot/tickets/relaying.py``), its joins (``bot/tickets/joins.py``) and the transactions it runs (``bot/tickets/opening.py``), so every surface (chat, desk, console, workflows, the SLA
 watch) gets the same rules, audit events and effects. Checked on the source: a call
 ``<something>.<writer>(...)`` is a store write when the writer's name is the store's alone,
 or when the receiver is the ticket store (an expression ending in ``tickets``).
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OWNERS = (
     "bot/tickets/flow.py",
     "bot/tickets/relaying.py",
+    "bot/tickets/joins.py",
     "bot/tickets/opening.py",
     "bot/tickets/console_actions.py",
     "bot/tickets/store.py",
