@@ -317,7 +317,31 @@ def exact_rule(
     unaddressed = _EVERYONE.sub(" ", _replace_mentions(t, bot_names, " ", " ")).strip()
     if _says_a_shared_system_is_down(unaddressed):
         return MessageClass.OUTAGE, "a shared system reported down"
+    if _down_now(unaddressed):
+        return MessageClass.OUTAGE, "a shared system down now"
     return None
+
+
+#: 「现在全院HIS无法登录」: now, a group scope and a way of being down — and not a restoration
+#: (「目前全院网络正常」), a plan (「届时…」), a self-correction (「刚才说全部登不上，其实…」), the
+#: past (「上周五全院HIS停了两个小时」) or a question whether it is so. Even in the IT department's
+#: own words (「昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚」) it is an outage to page.
+_NOW = re.compile(r"现在|目前|当前|此刻")
+_GROUP_SCOPE = re.compile(r"全院|全部|所有|各科|整个|多个科室|各病区")
+_DOWN_WORD = re.compile(r"无法|不能|起不来|用不了|打不开|登不上|登录不了|瘫|中断|停了|挂了|崩")
+_NOT_DOWN_NOW_AFTER_ALL = re.compile(
+    r"恢复(?!时间)|修复|(?<![不无])正常|好了|将|计划|届时|预计.{0,6}(开始|进行)|演练|如果|若|一旦|"
+    r"刚才(还)?说|结果发现|其实|上周|上个月|那期间|昨天.{0,6}停|是不是|吗[？?]?$"
+)
+
+
+def _down_now(text: str) -> bool:
+    return (
+        _NOW.search(text) is not None
+        and _GROUP_SCOPE.search(text) is not None
+        and _DOWN_WORD.search(text) is not None
+        and _NOT_DOWN_NOW_AFTER_ALL.search(text) is None
+    )
 
 
 def says_others_are_fine(text: str) -> bool:
