@@ -759,3 +759,28 @@ def test_query_file_not_utf8_or_missing(tmp_path: Path) -> None:
         read_queries(path)
     with pytest.raises(QueryFileError, match="cannot be read"):
         read_queries(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["各位，昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚，大家先启用应急预案",
+     "升级回滚失败，现在HIS、EMR都起不来，请各科继续执行纸质流程，恢复时间待定",
+     "早上好，门诊挂号系统现在全部打不开，病人已经在排队了"],
+)  # fmt: skip
+def test_a_shared_system_down_now_is_an_outage_even_in_an_announcement(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is not None and rule[0] is MessageClass.OUTAGE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["转发信息科：今天上午的网络中断系核心交换机故障引起，已更换设备，目前全院网络正常。",
+     "【情况说明】昨晚PACS无法访问是由于存储设备故障，目前数据已全部恢复",
+     "今晚23点起全院HIS停机升级，届时所有系统无法使用",
+     "刚才说全部登不上，是我输错工号了，但现在提示密码过期，怎么改",
+     "上周五全院HIS停了两个小时，那期间的挂号现在要怎么补录",
+     "是不是现在全院都登不上？我这边还行"],
+)  # fmt: skip
+def test_restorations_plans_corrections_and_the_past_are_not_down_now(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is None or rule[0] is not MessageClass.OUTAGE, (text, rule)
