@@ -326,11 +326,14 @@ def exact_rule(
 #: (「目前全院网络正常」), a plan (「届时…」), a self-correction (「刚才说全部登不上，其实…」), the
 #: past (「上周五全院HIS停了两个小时」) or a question whether it is so. Even in the IT department's
 #: own words (「昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚」) it is an outage to page.
-_NOW = re.compile(r"现在|目前|当前|此刻")
-_GROUP_SCOPE = re.compile(r"全院|全部|所有|各科|整个|多个科室|各病区")
-_DOWN_WORD = re.compile(r"无法|不能|起不来|用不了|打不开|登不上|登录不了|瘫|中断|停了|挂了|崩")
+_NOW = re.compile(r"现在|目前|当前|此刻|自\d{1,2}[:：]\d{2}起|从\d{1,2}[:：]\d{2}(开始|起)")
+_GROUP_SCOPE = re.compile(r"全院|全部|所有|各科|整个|多个科室|各病区|大面积|院区|各系统|均受影响")
+_DOWN_WORD = re.compile(
+    r"无法|(?<!能)不能|起不来|用不了|打不开|登不上|登录不了|进不去|卡死|瘫|中断|停了|挂了|崩|故障|停电"
+)
 _NOT_DOWN_NOW_AFTER_ALL = re.compile(
-    r"恢复(?!时间)|修复|(?<![不无])正常|好了|将|计划|届时|预计.{0,6}(开始|进行)|演练|如果|若|一旦|"
+    r"恢复(?!时间|后)|修复|(?<![不无法能])正常|好了|将|计划|届时|预计.{0,6}(开始|进行)|演练|如果|若|"
+    r"一旦|"
     r"刚才(还)?说|结果发现|其实|上周|上个月|那期间|昨天.{0,6}停|是不是|吗[？?]?$"
 )
 
