@@ -765,7 +765,9 @@ def test_query_file_not_utf8_or_missing(tmp_path: Path) -> None:
     "text",
     ["各位，昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚，大家先启用应急预案",
      "升级回滚失败，现在HIS、EMR都起不来，请各科继续执行纸质流程，恢复时间待定",
-     "早上好，门诊挂号系统现在全部打不开，病人已经在排队了"],
+     "早上好，门诊挂号系统现在全部打不开，病人已经在排队了",
+     "信息科通知：自14:20起，电子病历系统出现故障，全院医生无法书写和保存病历，厂商正在处理",
+     "各位：目前院内网络出现大面积中断，门诊、住院各系统均受影响，恢复后另行通知"],
 )  # fmt: skip
 def test_a_shared_system_down_now_is_an_outage_even_in_an_announcement(text: str) -> None:
     rule = exact_rule(text)
@@ -779,7 +781,8 @@ def test_a_shared_system_down_now_is_an_outage_even_in_an_announcement(text: str
      "今晚23点起全院HIS停机升级，届时所有系统无法使用",
      "刚才说全部登不上，是我输错工号了，但现在提示密码过期，怎么改",
      "上周五全院HIS停了两个小时，那期间的挂号现在要怎么补录",
-     "是不是现在全院都登不上？我这边还行"],
+     "是不是现在全院都登不上？我这边还行",
+     "驾驶舱能不能按院区分开显示 现在两个院区的数混在一起"],
 )  # fmt: skip
 def test_restorations_plans_corrections_and_the_past_are_not_down_now(text: str) -> None:
     rule = exact_rule(text)
