@@ -237,14 +237,16 @@ def join_same_problem(
             ticket = tickets.get(number, hospital_id=report.hospital.id)
         except TicketNotFound:
             return None
+        linked = links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id)
+        if linked is not None and linked.ticket_number == ticket.number:
+            # joined before a crash: a replay finishes telling, whatever the ticket's age now
+            return ticket, incidents.count(engine, ticket)
         own = (ticket.reporter_platform, ticket.reporter_user_id) == (
             msg.chat.platform,
             msg.sender.user_id,
         )
         if own or not ticket.is_open or as_utc(ticket.created_at) < as_utc(report.since):
             return None
-        if links.ticket_for(msg.chat.platform, msg.chat.chat_id, msg.message_id) is not None:
-            return ticket, incidents.count(engine, ticket)  # joined before a crash: a replay
         return ticket, _join(engine, stores, report, ticket)
 
 

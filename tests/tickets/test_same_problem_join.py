@@ -71,6 +71,12 @@ def test_a_join_writes_once_and_a_replay_finds_it_without_the_chat_history(
     again = join_same_problem(engine, stores, report, ticket.number)
     assert again is not None and again[1] == 2
     assert (count_rows(engine, Exchange), count_rows(engine, IncidentReporter)) == written
+    # a replay long after (the window since passed) still finds the join, writes nothing
+    late = IncidentReport(
+        me_too, hospital, me_too.text, clock.now + dt.timedelta(days=1), clock.now
+    )
+    assert join_same_problem(engine, stores, late, ticket.number) == (again[0], 2)
+    assert (count_rows(engine, Exchange), count_rows(engine, IncidentReporter)) == written
 
 
 def test_a_join_is_refused_for_ones_own_a_closed_an_old_or_another_hospitals_ticket(
