@@ -298,10 +298,9 @@ class Group:
         )
         left = None
         if hospital is not None:
-            who = Actor.hospital_user(
-                hospital.id, chat.platform, press.sender.user_id, press.sender.display_name
+            left = await self.flow.joins.leave_same_problem(
+                action.number, hospital, chat.platform, press.sender.user_id
             )
-            left = await self.flow.joins.leave_same_problem(action.number, hospital, who)
         if left is None:
             await self.messenger.acknowledge(press, texts.not_same_not_yours())
             return

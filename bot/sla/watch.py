@@ -117,10 +117,8 @@ class SlaWatch:
         """An open ticket became a P1 (several people reported it): its clocks fall due by
         the P1 targets from now, and the on-call engineer and the lead are paged as for a P1
         opened now (keyed: a replay pages once). Returns what the hospital may be told."""
-        now, clocks = self.now(), self.clocks
-        await self._db.write(lambda: clocks.retarget(ticket.number, now))
-        self.notify()
-        await self._open_page(ticket, now, told)
+        await self.urgency_changed(ticket)
+        await self._open_page(ticket, self.now(), told)
         return texts.p1_paging(ticket.number)
 
     async def _open_page(

@@ -12,7 +12,7 @@ import datetime as dt
 from itertools import groupby
 
 from sqlalchemy import Engine, UniqueConstraint
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from bot.infra.clock import as_utc, utc_field
 from bot.registry.sessions import read_session, write_session
@@ -60,11 +60,7 @@ def join(engine: Engine, ticket: Ticket, reporter: IncidentReporter) -> int:
     """Add a reporter to the incident (once per person); returns how many people have
     reported it in all (the ticket's own reporter included)."""
     with write_session(engine) as s:
-        users = set(
-            s.exec(
-                select(IncidentReporter.user_id).where(IncidentReporter.ticket_id == ticket.id)
-            ).all()
-        )
+        users = _joined_users(s, ticket)
         if reporter.user_id not in users and not (
             reporter.platform == ticket.reporter_platform
             and reporter.user_id == ticket.reporter_user_id
@@ -98,12 +94,15 @@ def leave(engine: Engine, ticket: Ticket, platform: str, user_id: str) -> list[I
 def count(engine: Engine, ticket: Ticket) -> int:
     """How many people have reported the ticket's problem (its own reporter included)."""
     with read_session(engine) as s:
-        users = set(
-            s.exec(
-                select(IncidentReporter.user_id).where(IncidentReporter.ticket_id == ticket.id)
-            ).all()
-        )
-    return len(users) + 1
+        return len(_joined_users(s, ticket)) + 1
+
+
+def _joined_users(s: Session, ticket: Ticket) -> set[str]:
+    return set(
+        s.exec(
+            select(IncidentReporter.user_id).where(IncidentReporter.ticket_id == ticket.id)
+        ).all()
+    )
 
 
 def reporters(engine: Engine, ticket_id: int) -> list[IncidentReporter]:

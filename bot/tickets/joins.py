@@ -105,14 +105,16 @@ class Joins:
         return ticket
 
     async def leave_same_problem(
-        self, number: str, hospital: Hospital, reporter: Actor
+        self, number: str, hospital: Hospital, platform: str, user_id: str
     ) -> Ticket | None:
         """「不是同一问题」: the person who joined ``number`` with 「我也是」 leaves it (one
         transaction, ``bot.tickets.opening``) and the cards are re-rendered; None when they
         had not joined it."""
         stores = (self.tickets, self.exchanges, self.links)
         left = await self.db.write(
-            partial(leave_same_problem, self.db.engine, stores, number, hospital.id, reporter)
+            partial(
+                leave_same_problem, self.db.engine, stores, number, hospital.id, platform, user_id
+            )
         )
         if left is not None:
             await self.cards.refresh(left.number)

@@ -255,13 +255,14 @@ def leave_same_problem(
     stores: JoinStores,
     number: str,
     hospital_id: str,
-    reporter: Actor,
+    platform: str,
+    user_id: str,
 ) -> Ticket | None:
-    """Take ``reporter`` (a hospital user who joined with 「我也是」) off ticket ``number``, in
-    one transaction: their reporter row goes, their messages no longer belong to the ticket,
-    and the audit log says so. None when they had not joined it."""
+    """Take the hospital user ``platform``/``user_id`` (who joined with 「我也是」) off ticket
+    ``number``, in one transaction: their reporter row goes, their messages no longer belong
+    to the ticket, and the audit log says so (with the name their gated message carried).
+    None when they had not joined it."""
     tickets, _, links = stores
-    platform, _, user_id = (reporter.id or "").partition(":")
     with transaction(engine):
         try:
             ticket = tickets.get(number, hospital_id=hospital_id)
@@ -272,9 +273,8 @@ def leave_same_problem(
             return None
         for row in rows:
             links.unlink(row.platform, row.chat_id, row.message_id, ticket.number)
-        tickets.add_note(
-            ticket.number, Actor.bot(), f"{reporter.name or user_id} 表示不是同一问题，已移出报告人"
-        )
+        name = rows[0].name or user_id
+        tickets.add_note(ticket.number, Actor.bot(), f"{name} 表示不是同一问题，已移出报告人")
         return ticket
 
 
