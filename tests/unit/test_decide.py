@@ -26,6 +26,7 @@ from intents.classify import (
     only_thanks,
     says_others_are_fine,
     takes_back_a_report,
+    tells_a_restoration,
 )
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
@@ -772,6 +773,52 @@ def test_query_file_not_utf8_or_missing(tmp_path: Path) -> None:
 def test_a_shared_system_down_now_is_an_outage_even_in_an_announcement(text: str) -> None:
     rule = exact_rule(text)
     assert rule is not None and rule[0] is MessageClass.OUTAGE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["📢 紧急：今日10:30起，PACS影像归档服务器存储阵列故障，全院影像调阅、上传均无法进行",
+     "检验科：自8点05分起所有分析仪与LIS通讯中断，标本条码扫不进去，急诊标本请送手工单",
+     "【故障通报】今日14:25起，因核心交换机故障，南楼门诊各诊区网络中断，医生站暂不可用",
+     "各位好，目前PACS服务器宕机，全院影像调阅及报告书写暂不可用，正在联系厂商抢修"],
+)  # fmt: skip
+def test_a_failure_started_today_at_a_time_is_down_now(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is not None and rule[0] is MessageClass.OUTAGE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["【通知】今日22:00起HIS系统升级，届时全院暂停使用，请提前做好准备",
+     "今天下午2点开始机房割接，全院网络中断约30分钟",
+     "今日10:30起PACS存储故障，现已恢复，影像可以正常调阅",
+     "从10点开始我这台电脑就登不上HIS"],
+)  # fmt: skip
+def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is None or rule[0] is not MessageClass.OUTAGE, (text, rule)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["PDA已恢复，全院病区可以正常扫码执行医嘱了",
+     "门诊二楼断网已恢复，是楼层交换机电源模块坏了，已更换。",
+     "输血科系统刚才的问题已处理，是服务器证书过期，已更新，现在备血申请可以正常提交了。",
+     "手术排程系统已经恢复，刚才是服务器内存不足，已经扩容，今天的手术可以正常排了。"],
+)  # fmt: skip
+def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
+    decision = _guarded(engine, tells_a_restoration, message)
+    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
+    assert decision.message_class in ("notice", "chitchat")
+
+
+def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
+    assert not tells_a_restoration("门诊已恢复，住院部还不行")
+    assert not tells_a_restoration("门诊恢复了，住院那边HIS没反应")
+    assert not tells_a_restoration("HIS已经恢复正常了吗")
+    assert not tells_a_restoration("说是已修复，但我这边还是打不开")
+    assert not tells_a_restoration("昨天修好了今天又登不上")
+    assert not tells_a_restoration("收费处打印机打不出发票")  # nothing restored
 
 
 @pytest.mark.parametrize(
