@@ -139,7 +139,7 @@ def cmd_redact(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- run, registry -----------------------------------------------------------------------
+# ---- run ----------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -158,98 +158,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except OSError as exc:  # the console's port is taken, or the address is wrong
         raise CliError(str(exc)) from exc
-    return 0
-
-
-def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot.registry.store import RegistryStore
-
-    return RegistryStore(open_db(settings_from(args)))
-
-
-def cmd_hospital_add(args: argparse.Namespace) -> int:
-    from bot.registry.store import RegistryError
-
-    registry = _registry(args)
-    try:
-        # checked before anything is written
-        groups = [dingtalk_group(settings_from(args), g) for g in args.dingtalk_group or []]
-        registry.add_hospital(
-            args.id,
-            args.name,
-            region=args.region,
-            his_version=args.his_version,
-            modules=args.module or [],
-            dedicated_engineer_id=args.engineer,
-        )
-        for chat in args.telegram_chat or []:
-            registry.add_chat("telegram", chat, args.id)
-        for channel in args.slack_channel or []:
-            registry.add_chat("slack", channel, args.id)
-        for group in groups:
-            registry.add_chat("dingtalk", group, args.id)
-    except (RegistryError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    print(f"hospital {args.id} added")
-    return 0
-
-
-def dingtalk_group(settings: Settings, value: str) -> str:
-    """A ``--dingtalk-group`` checked like ``dingtalk_groups`` in config.toml."""
-    return _dingtalk(settings, "--dingtalk-group", value, group=True)
-
-
-def _dingtalk(settings: Settings, option: str, value: str, group: bool) -> str:
-    from bot.registry.specs import dingtalk_id
-
-    checked = dingtalk_id(option, value, group=group)
-    tenant = checked.partition("/")[0]
-    if settings.dingtalk.tenant(tenant) is None:
-        raise ValueError(f"{option} {value}: no [[dingtalk.tenants]] named {tenant!r}")
-    return checked
-
-
-def cmd_hospital_list(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    for h in registry.list_hospitals():
-        chats = ", ".join(
-            f"{c.platform}:{c.chat_id}{'' if c.active else ' (inactive)'}"
-            for c in registry.chats_of_hospital(h.id, active_only=False)
-        )
-        print(
-            f"{h.id:<8} {h.name:<16} region={h.region or '-'} his={h.his_version or '-'} engineer={h.dedicated_engineer_id or '-'} chats=[{chats}]"
-        )
-    return 0
-
-
-def cmd_engineer_add(args: argparse.Namespace) -> int:
-    from bot.registry.store import RegistryError
-
-    registry = _registry(args)
-    try:
-        dingtalk = None  # checked before anything is written
-        if args.dingtalk_user:
-            dingtalk = _dingtalk(settings_from(args), "--dingtalk-user", args.dingtalk_user, False)
-        registry.add_engineer(args.id, args.name, roles=args.role or ["engineer"])
-        if args.telegram_user:
-            registry.add_identity("telegram", args.telegram_user, args.id)
-        if args.slack_user:
-            registry.add_identity("slack", args.slack_user, args.id)
-        if dingtalk:
-            registry.add_identity("dingtalk", dingtalk, args.id)
-    except (RegistryError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    print(f"engineer {args.id} added")
-    return 0
-
-
-def cmd_engineer_list(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    for e in registry.list_engineers():
-        ids = ", ".join(f"{i.platform}:{i.platform_user_id}" for i in registry.identities_of(e.id))
-        print(
-            f"{e.id:<8} {e.name:<10} roles={','.join(sorted(registry.roles_of(e.id)))} accounts=[{ids}]"
-        )
     return 0
 
 
@@ -333,42 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_duty_parser(sub)
     add_sla_parser(sub)
 
-    hospital = sub.add_parser("hospital", help="the hospital registry").add_subparsers(
-        dest="hospital_command", required=True
-    )
-    s = hospital.add_parser(
-        "add", help="register a hospital (config.toml entries win on the same id)"
-    )
-    s.add_argument("id")
-    s.add_argument("name")
-    s.add_argument("--region", default="")
-    s.add_argument("--his-version", default="")
-    s.add_argument("--module", action="append", help="HIS module (repeatable)")
-    s.add_argument("--engineer", help="dedicated engineer id")
-    s.add_argument("--telegram-chat", action="append", help="Telegram chat id (repeatable)")
-    s.add_argument("--slack-channel", action="append", help="Slack channel id (repeatable)")
-    s.add_argument(
-        "--dingtalk-group",
-        action="append",
-        help="DingTalk group as <tenant>/<openConversationId> (repeatable)",
-    )
-    s.set_defaults(func=cmd_hospital_add)
-    s = hospital.add_parser("list", help="list hospitals and their chats")
-    s.set_defaults(func=cmd_hospital_list)
+    from bot.cli.registry import add_registry_parser
 
-    engineer = sub.add_parser("engineer", help="the engineer registry").add_subparsers(
-        dest="engineer_command", required=True
-    )
-    s = engineer.add_parser("add", help="register an engineer")
-    s.add_argument("id")
-    s.add_argument("name")
-    s.add_argument("--role", action="append", help="engineer, lead or broadcaster (repeatable)")
-    s.add_argument("--telegram-user", help="Telegram user id")
-    s.add_argument("--slack-user", help="Slack user id")
-    s.add_argument("--dingtalk-user", help="DingTalk user as <tenant>/<userId>")
-    s.set_defaults(func=cmd_engineer_add)
-    s = engineer.add_parser("list", help="list engineers and their accounts")
-    s.set_defaults(func=cmd_engineer_list)
+    add_registry_parser(sub)
     return p
 
 

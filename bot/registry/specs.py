@@ -60,7 +60,7 @@ def _telegram_id(where: str, value: object) -> str:
     return str(int(text))
 
 
-def _wecom_id(where: str, value: object) -> str:
+def wecom_id(where: str, value: object) -> str:
     """A WeCom group or user with its tenant: ``"h001/<chatid>"``."""
     if not isinstance(value, str) or not re.fullmatch(
         r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[^/\s]{1,64}", value
@@ -145,7 +145,7 @@ class HospitalSpec:
         for channel in self.slack_channels:
             _slack_id(f"{where}: slack_channels", channel)
         for group in self.wecom_groups:
-            _wecom_id(f"{where}: wecom_groups", group)
+            wecom_id(f"{where}: wecom_groups", group)
         for group in self.dingtalk_groups:
             dingtalk_id(f"{where}: dingtalk_groups", group, group=True)
         for user in self.dingtalk_admins:
@@ -201,7 +201,7 @@ class EngineerSpec:
         if self.slack_user is not None:
             _slack_id(f"{where}: slack_user", self.slack_user)
         if self.wecom_user is not None:
-            _wecom_id(f"{where}: wecom_user", self.wecom_user)
+            wecom_id(f"{where}: wecom_user", self.wecom_user)
         if self.dingtalk_user is not None:
             dingtalk_id(f"{where}: dingtalk_user", self.dingtalk_user, group=False)
 

@@ -134,3 +134,30 @@ def test_long_text_is_split_within_the_markdown_limit_and_buttons_become_a_card(
         ("是", "c:1"),
         ("不是，转工程师", "c:0"),
     ]
+
+
+def test_hospital_and_engineer_add_take_wecom_ids_of_known_tenants(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli.common import open_db
+    from bot.cli.main import main
+    from bot.registry.store import RegistryStore
+
+    config = tmp_path / "config.toml"
+    config.write_text(TENANTS + f'[storage]\nurl = "sqlite:///{tmp_path}/h.db"\n', "utf-8")
+    c = str(config)
+    assert main(["-c", c, "hospital", "add", "h001", "一院", "--wecom-group", "h001/wrkG2"]) == 0
+    # a group of a tenant that is not configured, or not written <tenant>/<id>: nothing is written
+    assert main(["-c", c, "hospital", "add", "h002", "二院", "--wecom-group", "h002/wrkG"]) != 0
+    assert "no [[wecom.tenants]] named 'h002'" in capsys.readouterr().err
+    assert main(["-c", c, "hospital", "add", "h003", "三院", "--wecom-group", "wrkG"]) != 0
+    assert "<tenant>/<id>" in capsys.readouterr().err
+    assert main(["-c", c, "engineer", "add", "e01", "王工", "--wecom-user", "vendor/wang"]) == 0
+    assert main(["-c", c, "engineer", "add", "e02", "李工", "--wecom-user", "h9/li"]) != 0
+    registry = RegistryStore(open_db(load_settings(config)))
+    hospital = registry.hospital_for_chat("wecom", "h001/wrkG2")
+    assert hospital is not None and hospital.id == "h001"
+    assert [h.id for h in registry.list_hospitals()] == ["h001"]
+    assert [e.id for e in registry.list_engineers()] == ["e01"]
+    main(["-c", c, "engineer", "list"])
+    assert "wecom:vendor/wang" in capsys.readouterr().out
