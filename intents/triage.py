@@ -21,7 +21,6 @@ from intents.classify import (
     only_thanks,
     says_others_are_fine,
     takes_back_a_report,
-    tells_a_restoration,
     text_addressing,
 )
 from intents.settings import DecideSettings
@@ -98,7 +97,4 @@ class MessageTriage:
         # 「谢谢小助手帮我找到了退费入口」: thanks, and nothing more asked
         if only_thanks(text):
             return Triaged(MessageClass.CHITCHAT, "thanks, nothing more asked", embedding)
-        # 「PDA已恢复，全院病区可以正常扫码了」: news that it works again, nothing still wrong
-        if tells_a_restoration(text):
-            return Triaged(MessageClass.NOTICE, "a restoration told, nothing asked", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -804,12 +804,17 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
     ["PDA已恢复，全院病区可以正常扫码执行医嘱了",
      "门诊二楼断网已恢复，是楼层交换机电源模块坏了，已更换。",
      "输血科系统刚才的问题已处理，是服务器证书过期，已更新，现在备血申请可以正常提交了。",
-     "手术排程系统已经恢复，刚才是服务器内存不足，已经扩容，今天的手术可以正常排了。"],
+     "手术排程系统已经恢复，刚才是服务器内存不足，已经扩容，今天的手术可以正常排了。",
+     "医保移动支付恢复了，患者手机上可以付了", "消毒供应追溯系统可以用了",
+     "CA恢复 签名没问题了", "内科楼电话和网络都好了", "网好了"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
     assert decision.kind is DecisionKind.SMALLTALK, decision.reason
-    assert decision.message_class in ("notice", "chitchat")
+    assert decision.message_class == "notice"
+    # told to a person it stays their talk
+    told = engine.decide(f"@王工 {message}")
+    assert told.kind is DecisionKind.SMALLTALK and told.message_class == "people", told.reason
 
 
 def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
@@ -819,6 +824,13 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("说是已修复，但我这边还是打不开")
     assert not tells_a_restoration("昨天修好了今天又登不上")
     assert not tells_a_restoration("收费处打印机打不出发票")  # nothing restored
+    assert not tells_a_restoration("要是能把交班报告自动汇总给护理部就好了")  # a wish
+    assert not tells_a_restoration("门诊二楼那台叫号屏不亮了")
+    assert not tells_a_restoration("内线电话全院都打不通了")
+    assert not tells_a_restoration("你们先手工开单 系统好了再补录")  # what to do once it is back
+    assert not tells_a_restoration("系统正在抢修，预计半小时后恢复")
+    assert not tells_a_restoration("周六晚上的备份恢复演练 科里值班的需要提前准备啥")
+    assert not tells_a_restoration("门诊的好了，我们检验科的好了没")
 
 
 @pytest.mark.parametrize(
