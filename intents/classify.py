@@ -309,7 +309,9 @@ def exact_rule(
     if _FORWARDED.search(t):
         return MessageClass.NOTICE, "forwarded notice"
     if tells_a_restoration(t):
-        return MessageClass.NOTICE, "a restoration told, nothing still wrong or asked"
+        # 「感谢信息科，打印机好了」 is thanks: chit-chat, left alone all the same
+        thanked = _THANKED.search(t) is not None
+        return (MessageClass.CHITCHAT if thanked else MessageClass.NOTICE), RESTORED_REASON
     db = _DB_DOWN.search(t)
     if db:
         return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
@@ -431,6 +433,10 @@ _STILL_DOWN_OR_ASKED = re.compile(
     r"|预计|估计|尽快|争取|正在|抢修|排查|将|届时|计划|待定|就好了|要是|如果|再|等|以后|之后"
     r"|多少|哪|几|啥|没$|了没|是不是|只有|就我|我的|我这|演练|在处理"
 )
+
+
+RESTORED_REASON = "a restoration told, nothing still wrong or asked"
+_THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)
 
 
 def tells_a_restoration(text: str) -> bool:
