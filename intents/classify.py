@@ -419,8 +419,8 @@ def only_links(text: str) -> bool:
 #: back (「系统好了再补录」) leaves it to the classifier. Thirteenth session, studies 1 and 3.
 _RESTORED = re.compile(
     r"已(?:经)?(?:恢复|修复|解决|修好|处理好|排除|回滚|改好|接好|上线|打通|正常)"
-    r"|(?<![未没待等])恢复(?!时间|后|中|的|期间|不|到)"
-    r"|(?:可以|能)(?:正常)?[\u4e00-\u9fff]{1,4}了"
+    r"|(?<![未没待等前])恢复(?!时间|后|中|的|期间|不|到)"
+    r"|(?<![不没就只才可])(?:可以|能)(?:正常)?[\u4e00-\u9fff]{1,4}了"
     r"|(?:都|已经|全|也)好了|(?:正常|没问题|上线)了|(?<!不)(?:亮|通)了(?=$|[，,。！!\s~])"
     r"|(?:系统|网络?|电脑|his|lis|pacs|emr|ca|yb|hrp|oa|vpn|医保|收费|挂号|影像|打印机?|工作站"
     r"|内网|外网)好了|ok了"
@@ -435,6 +435,23 @@ _STILL_DOWN_OR_ASKED = re.compile(
 )
 
 
+#: What a restoration ends on, besides ``_RESTORED``: 「现在全部正常」, 「已处理完」, 「网都回来了」,
+#: 「PDA重新连上了」, 「又能扫了」, 「报个平安」.
+_BACK = re.compile(
+    _RESTORED.pattern
+    + r"|(?:现在|目前)(?:全部|都|均|一切|已经|已)?(?:正常|好了|恢复|可以了|打得开|能用|在线)"
+    r"|已(?:经)?(?:处理完|换好|插紧|还原|改回去?|拉起来|重启完成)"
+    r"|(?<![退送拿带打])回来了|(?<!没)(?:重新)?(?:连上|联机|上线)了"
+    r"|又(?:能|可以)[\u4e00-\u9fff]{1,4}了|报个平安"
+)
+#: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
+#: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question.
+_NOT_OVER_BEFORE = re.compile(
+    r"还是|还不|还没|仍|依然|依旧|没好|没恢复|未恢复|我(?!们)|只有|就我|吗|？|\?|怎么|但|可是|不过"
+    r"|又(?!能|可以)|预计|估计|正在|抢修|排查中|将|届时|计划|如果|要是|是不是|什么时候|就好了"
+    r"|多少|哪|几点|啥|了没|演练|别的|其他|别人|前面的|往常|就这一个|一个病人|这台|不到|咋|为啥"
+    r"|为什么|如何|投诉|不上|不了|不能|不行|说好的"
+)
 RESTORED_REASON = "a restoration told, nothing still wrong or asked"
 _THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)
 
@@ -442,7 +459,18 @@ _THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)
 def tells_a_restoration(text: str) -> bool:
     """Does the message only tell that something works again (「HIS已恢复正常」)? A notice."""
     t = visible(text)
-    return _RESTORED.search(t) is not None and _STILL_DOWN_OR_ASKED.search(t) is None
+    if _RESTORED.search(t) is not None and _STILL_DOWN_OR_ASKED.search(t) is None:
+        return True
+    # 「刚才东院区断网是汇聚交换机掉电了，已经换了电源模块，现在全部正常」: the failure told in the
+    # past, then the restoration, and nothing after it
+    cues = list(_BACK.finditer(t))
+    if not cues:
+        return False
+    last = cues[-1]
+    return (
+        _STILL_DOWN_OR_ASKED.search(t, last.end()) is None
+        and _NOT_OVER_BEFORE.search(t, 0, last.start()) is None
+    )
 
 
 def _opens_and_asks_nothing_more(

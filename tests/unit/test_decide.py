@@ -815,7 +815,12 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
      "输血科系统刚才的问题已处理，是服务器证书过期，已更新，现在备血申请可以正常提交了。",
      "手术排程系统已经恢复，刚才是服务器内存不足，已经扩容，今天的手术可以正常排了。",
      "医保移动支付恢复了，患者手机上可以付了", "消毒供应追溯系统可以用了",
-     "CA恢复 签名没问题了", "内科楼电话和网络都好了", "网好了"],
+     "CA恢复 签名没问题了", "内科楼电话和网络都好了", "网好了",
+     # the failure told in the past, then the restoration, and nothing after it
+     "刚才东院区断网是汇聚交换机掉电了，已经换了电源模块，现在全部正常",
+     "报个平安：凌晨的问题已经处理完，HIS、LIS、PACS都验证过了",
+     "找到了，是DNS的问题，已改回去了，现在所有网页版系统都打得开",
+     "PDA重新连上了，扫码执行没问题", "好啦～急诊的PDA又能扫了😄"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
@@ -840,6 +845,12 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("系统正在抢修，预计半小时后恢复")
     assert not tells_a_restoration("周六晚上的备份恢复演练 科里值班的需要提前准备啥")
     assert not tells_a_restoration("门诊的好了，我们检验科的好了没")
+    # others are fine, a promise broken, a maybe, a record sent back: not news of a restoration
+    assert not tells_a_restoration("一个病人的CT报告回传不了，其他病人的都回来了")
+    assert not tells_a_restoration("内科护士站，这台推车电脑连不上无线，别的都连上了")
+    assert not tells_a_restoration("割接完住院部全部连不上，说好的六点前恢复，现在八点了")
+    assert not tells_a_restoration("订餐系统各病区都提交不了 中午饭可能要手工报了")
+    assert not tells_a_restoration("首页中医诊断证候是空的 病案室打回来了")
 
 
 @pytest.mark.parametrize(
