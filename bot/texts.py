@@ -207,6 +207,12 @@ def nudge_in_hand(number: str, engineer: str) -> str:
     return f"工单 #{number} 已由{engineer}受理，正在处理；已把您的催问转给{engineer}。"
 
 
+def outage_status(number: str, engineer: str | None, minutes: int) -> str:
+    """「恢复了吗」 asked while the hospital's outage (a P1) is open."""
+    where = f"{engineer}已受理，正在处理" if engineer else f"{minutes} 分钟前登记，已通知工程师"
+    return f"本院的故障已登记为 P1 工单 #{number}，{where}；恢复后会在这里告知。"
+
+
 def nudge_unknown() -> str:
     """A nudge addressed to the bot by someone with no open ticket."""
     return "没有找到您在等待的工单。请直接描述遇到的问题（可以附截图），我来登记。"

@@ -33,7 +33,7 @@ from bot.registry.models import Hospital
 from bot.registry.store import RegistryStore
 from bot.routing import encode
 from bot.tickets.flow import TicketFlow
-from bot.tickets.incidents import IncidentReporter
+from bot.tickets.incidents import IncidentReporter, open_incident
 from bot.tickets.links import LinkStore, Side
 from bot.tickets.models import OPEN_STATUSES, Status, Ticket
 from bot.tickets.store import TicketNotFound, TicketStore
@@ -162,14 +162,34 @@ class FollowUps:
         await self.flow.relays.hospital_follow_up(
             ticket, hospital, said.author(hospital), said.name, body, ref
         )
+        engineer, minutes = await self._where_it_stands(ticket)
+        if engineer is not None:
+            told = texts.nudge_in_hand(ticket.number, engineer)
+        else:
+            told = texts.nudge_waiting(ticket.number, minutes)
+        await self._tell(said, told)
+
+    def open_outage(self, hospital: Hospital, hours: float) -> Ticket | None:
+        """The hospital's newest P1 still open and opened in the last ``hours``; reads the
+        database."""
+        since = as_utc(self.clock()) - dt.timedelta(hours=hours)
+        return open_incident(self.db.engine, hospital.id, since)
+
+    async def outage_status(self, ticket: Ticket, said: Said) -> None:
+        """「恢复了吗」 while the hospital's outage is open: told where its P1 stands. Not
+        relayed to the engineers (who have the P1 and its reporters already): everyone in the
+        group may ask, and none of them reported anything new."""
+        engineer, minutes = await self._where_it_stands(ticket)
+        await self._tell(said, texts.outage_status(ticket.number, engineer, minutes))
+
+    async def _where_it_stands(self, ticket: Ticket) -> tuple[str | None, int]:
+        """Who accepted the ticket (their name), or None and how many minutes it has waited."""
         if ticket.accepted_by:
             engineer_id = ticket.accepted_by
             engineer = await self.db.read(lambda: self.registry.get_engineer(engineer_id))
-            told = texts.nudge_in_hand(ticket.number, engineer.name if engineer else engineer_id)
-        else:
-            waited = as_utc(self.clock()) - as_utc(ticket.created_at)
-            told = texts.nudge_waiting(ticket.number, max(1, int(waited.total_seconds() // 60)))
-        await self._tell(said, told)
+            return (engineer.name if engineer else engineer_id), 0
+        waited = as_utc(self.clock()) - as_utc(ticket.created_at)
+        return None, max(1, int(waited.total_seconds() // 60))
 
     async def reopen(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
         """The hospital says a resolved ticket is not solved: reopened (audited), the

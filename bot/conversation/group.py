@@ -20,6 +20,7 @@ from bot.conversation.followups import FollowUps
 from bot.conversation.incident_flow import join_open_incident
 from bot.conversation.nudge_model import NudgeModel
 from bot.conversation.phrases import (
+    asks_if_back,
     is_bare_follow_up,
     is_greeting,
     is_me_too,
@@ -132,11 +133,16 @@ class Group:
 
     async def nudge(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
         """「怎么还没人回」「进度怎么样了」: goes under the card of the ticket the person waits
-        on, and they are told where it stands. With no open ticket it is never one: 「人呢」
+        on, and they are told where it stands; 「恢复了吗」 or a nudge from someone else while
+        the hospital's outage is open is told where its P1 stands. With no open ticket it is
+        never one: 「人呢」
         waits for the question like any greeting, a nudge to the bot is asked to describe the
         problem, anything else is left alone."""
-        if msg.reply_to_message_id or msg.attachments or not self._says_nudge(text):
+        if msg.reply_to_message_id or msg.attachments:
             return False  # a reply to the ticket's messages is its thread's (relayed)
+        nudged = self._says_nudge(text)
+        if not nudged and not asks_if_back(text):
+            return False
         if msg.mentions_others and not msg.mentions_bot:
             return False  # 「@王姐 进度怎么样了」: talk between people
         said = Said.of(msg, text)
@@ -144,6 +150,18 @@ class Group:
         if ticket is not None:
             await self.followups.nudged(ticket, hospital, said)
             return True
+        # 「HIS恢复了吗」 from anyone while the hospital's outage is open: where it stands
+        hours = self.settings.outage_status_hours
+        outage = (
+            await self.db.read(lambda: self.followups.open_outage(hospital, hours))
+            if hours > 0
+            else None
+        )
+        if outage is not None:
+            await self.followups.outage_status(outage, said)
+            return True
+        if not nudged:
+            return False  # asked whether it is back, and nothing is down: decided as usual
         if is_greeting(text):
             return False
         if msg.mentions_bot:

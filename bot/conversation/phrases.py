@@ -207,3 +207,19 @@ _SYMPTOM = re.compile(
 def tells_a_symptom(text: str) -> bool:
     """「目前门诊和急诊都无法登录，麻烦尽快处理」 tells what is wrong; 「麻烦尽快处理」 does not."""
     return _SYMPTOM.search(_STICKER.sub("", _TICKET_REF.sub("", simplified(text)))) is not None
+
+
+#: 「恢复了吗」「HIS好了没」「什么时候能好」「还要多久」: whether it is back, asked by anyone.
+_ASKS_IF_BACK = re.compile(
+    r"(?:恢复|好|修好|弄好|通|能用|可以用)了?(?:吗|么|没|没有|不)|什么时候(?:能|可以|才能|才)?"
+    r"(?:好|恢复|修好|用)|还要多久|多久(?:能|才能|才)?(?:好|恢复|修好)|恢复时间|几点(?:能|才能)?恢复"
+)
+
+
+def asks_if_back(text: str) -> bool:
+    """「HIS恢复了吗」: asks whether something is back, and tells no symptom of its own
+    (「恢复了吗？我这还是登不上」 says what is wrong: it is decided)."""
+    plain = _MENTION.sub("", simplified(text)).strip()
+    return (
+        len(plain) <= 40 and _ASKS_IF_BACK.search(plain) is not None and not tells_a_symptom(plain)
+    )

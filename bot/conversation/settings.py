@@ -19,6 +19,10 @@ class GroupSettings:
     #: Outage reports from one hospital within this many minutes of an open P1 join it (one
     #: incident, every reporter on it) instead of opening another P1. 0 turns it off.
     incident_minutes: float = 30.0
+    #: 「恢复了吗」 (or 「怎么还没人来」 from someone with no ticket of their own) while the
+    #: hospital has a P1 open that was opened this many hours ago or less: told where it
+    #: stands. 0 turns it off (such a question is then decided as usual).
+    outage_status_hours: float = 12.0
     #: A bare 「还是不行」 refers to the person's answered questions and tickets this recent.
     follow_up_minutes: float = 60.0
     #: How much of a new message must repeat the person's open ticket for it to count as the
@@ -37,6 +41,7 @@ class GroupSettings:
             "gather_seconds",
             "engineer_quiet_minutes",
             "incident_minutes",
+            "outage_status_hours",
             "same_problem_minutes",
         ):
             if getattr(self, name) < 0:

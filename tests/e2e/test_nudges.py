@@ -106,3 +106,34 @@ async def test_the_learned_model_reads_a_nudge_but_never_a_report(
     tg.user_message(H1_CHAT, NURSE, "目前门诊和急诊都无法登录 麻烦尽快处理一下")
     await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="the outage paged")
     assert {t.urgency for t in rows(bot, Ticket)} == {"P3", "P1"}
+
+
+async def test_whether_it_is_back_is_answered_from_the_open_outage(
+    bot: App, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    # nothing is down: 「恢复了吗」 is decided as usual (chit-chat, left alone)
+    tg.user_message(H1_CHAT, DOCTOR, "恢复了吗")
+    tg.user_message(H1_CHAT, NURSE, "HIS崩了！！！")
+    card = await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+    number = ticket_number(card.text)
+    assert rows(bot, Ticket)[0].urgency == "P1"
+    assert not [m for m in tg.sent_messages(H1_CHAT) if "P1 工单" in (m.text or "")]
+    clock.advance(minutes=7)
+    # anyone may ask while it is open: told where the P1 stands, nothing relayed
+    asked = tg.user_message(H1_CHAT, DOCTOR, "HIS恢复了吗")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == asked["message_id"]
+    )
+    assert f"P1 工单 #{number}" in (told.text or "") and "7 分钟前" in (told.text or "")
+    tg.callback_query(DESK, WANG, card.message_id, card.buttons[0]["callback_data"])
+    await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "已受理" in (m.text or ""))
+    again = tg.user_message(H1_CHAT, CASHIER, "什么时候能好啊")
+    told = await tg.wait_for_sent(
+        lambda m: m.chat_id == H1_CHAT and m.reply_to == again["message_id"]
+    )
+    assert "王工已受理" in (told.text or "")
+    assert not [m for m in tg.sent_messages(DESK) if "恢复了吗" in (m.text or "")]
+    assert len(rows(bot, Ticket)) == 1
+    # a question that tells its own symptom is decided, not answered with the status
+    tg.user_message(H1_CHAT, CASHIER, "恢复了吗？我这收费还是报错 ORA-01017")
+    await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="the cashier's own ticket")

@@ -14,6 +14,7 @@ from bot.conversation.phrases import (
     is_bare_follow_up,
     is_greeting,
     is_me_too,
+    asks_if_back,
     is_nudge,
     is_thanks,
 )
@@ -279,3 +280,21 @@ def test_nudges(text: str) -> None:
 )
 def test_not_nudges(text: str) -> None:
     assert not is_nudge(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["恢复了吗", "HIS好了没", "@小助手 什么时候能好", "还要多久啊", "系统恢复了没有？",
+     "医保能用了吗", "几点能恢复", "好了吗好了吗"],
+)  # fmt: skip
+def test_asking_whether_it_is_back(text: str) -> None:
+    assert asks_if_back(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["恢复了吗？我这收费还是报错", "HIS恢复了，谢谢", "打印机好了", "门诊恢复了 住院还是登不上",
+     "病人问退费多久能到账"],
+)  # fmt: skip
+def test_not_asking_whether_it_is_back(text: str) -> None:
+    assert not asks_if_back(text)
