@@ -182,6 +182,15 @@ class FollowUps:
         engineer, minutes = await self._where_it_stands(ticket)
         await self._tell(said, texts.outage_status(ticket.number, engineer, minutes))
 
+    async def restoration_told(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
+        """「HIS恢复了」 while the hospital's P1 is open: kept on it and relayed under its card,
+        marked 告知已恢复, for the engineer to confirm and resolve; the group is not answered."""
+        ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
+        body = f"（告知已恢复）{said.text}"
+        await self.flow.relays.hospital_follow_up(
+            ticket, hospital, said.author(hospital), said.name, body, ref
+        )
+
     async def _where_it_stands(self, ticket: Ticket) -> tuple[str | None, int]:
         """Who accepted the ticket (their name), or None and how many minutes it has waited."""
         if ticket.accepted_by:

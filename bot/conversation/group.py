@@ -44,6 +44,7 @@ from bot.tickets.links import LinkStore
 from bot.tickets.models import Ticket
 from bot.tickets.opening import IncidentReport, thread_root
 from bot.tickets.store import Actor, TicketStore
+from intents.classify import tells_a_restoration
 
 
 class Group:
@@ -168,6 +169,19 @@ class Group:
             await self.messenger.send(
                 Reply(chat=msg.chat, text=texts.nudge_unknown(), reply_to=msg.message_id)
             )
+        return True
+
+    async def restoration_told(self, msg: IncomingMessage, hospital: Hospital, text: str) -> bool:
+        """「HIS恢复了」 (an exact notice rule: nothing still wrong or asked) while the
+        hospital's P1 is open: the engineer on call is told under its card, so they can confirm
+        and resolve it; nothing is said in the group."""
+        hours = self.settings.outage_status_hours
+        if hours <= 0 or msg.mentions_others or not tells_a_restoration(text):
+            return False
+        outage = await self.db.read(lambda: self.followups.open_outage(hospital, hours))
+        if outage is None:
+            return False
+        await self.followups.restoration_told(outage, hospital, Said.of(msg, text))
         return True
 
     def _says_nudge(self, text: str) -> bool:

@@ -61,7 +61,7 @@ from bot.tickets.models import Ticket
 from bot.tickets.opening import thread_root
 from bot.tickets.services import BotSettings
 from bot.tickets.store import Actor, TicketNotFound, TicketStore
-from intents.classify import Addressing
+from intents.classify import Addressing, MessageClass
 from intents.decide import AnswerEngine, Decision, DecisionKind
 
 if TYPE_CHECKING:
@@ -185,6 +185,12 @@ class Pipeline:
             return  # waiting for the rest of the question
         addressing = Addressing(msg.mentions_bot, msg.mentions_others, msg.reply_to_person)
         decision = await asyncio.to_thread(self.engine.decide, question.text, addressing)
+        if (
+            decision.kind is DecisionKind.SMALLTALK
+            and decision.message_class != MessageClass.PEOPLE.value
+            and await self.group.restoration_told(msg, hospital, question.text)
+        ):
+            return  # 「HIS恢复了」 while its P1 is open: told under the P1's card
         if decision.kind in (DecisionKind.SMALLTALK, DecisionKind.ESCALATE):
             # 「我们这边也是」 right after someone else's question: their ticket, not talk between
             # people nor a ticket of its own (an outage told this way was paged above)

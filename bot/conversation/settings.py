@@ -21,7 +21,8 @@ class GroupSettings:
     incident_minutes: float = 30.0
     #: 「恢复了吗」 (or 「怎么还没人来」 from someone with no ticket of their own) while the
     #: hospital has a P1 open that was opened this many hours ago or less: told where it
-    #: stands. 0 turns it off (such a question is then decided as usual).
+    #: stands; a restoration told meanwhile (「HIS恢复了」) is relayed under that P1's card.
+    #: 0 turns both off (such a question is then decided as usual).
     outage_status_hours: float = 12.0
     #: A bare 「还是不行」 refers to the person's answered questions and tickets this recent.
     follow_up_minutes: float = 60.0

@@ -108,7 +108,7 @@ async def test_the_learned_model_reads_a_nudge_but_never_a_report(
     assert {t.urgency for t in rows(bot, Ticket)} == {"P3", "P1"}
 
 
-async def test_whether_it_is_back_is_answered_from_the_open_outage(
+async def test_whether_it_is_back_is_answered_from_the_open_outage_and_its_end_relayed(
     bot: App, tg: FakeTelegram, clock: FakeClock
 ) -> None:
     # nothing is down: 「恢复了吗」 is decided as usual (chit-chat, left alone)
@@ -134,6 +134,14 @@ async def test_whether_it_is_back_is_answered_from_the_open_outage(
     assert "王工已受理" in (told.text or "")
     assert not [m for m in tg.sent_messages(DESK) if "恢复了吗" in (m.text or "")]
     assert len(rows(bot, Ticket)) == 1
+    # the hospital telling it is back: under the P1's card for the engineer, nothing in the group
+    in_group = len(tg.sent_messages(H1_CHAT))
+    tg.user_message(H1_CHAT, DOCTOR, "HIS恢复了，大家可以正常用了")
+    relayed = await tg.wait_for_sent(
+        lambda m: m.chat_id == DESK and "告知已恢复" in (m.text or "")
+    )
+    assert relayed.reply_to == card.message_id and "HIS恢复了" in (relayed.text or "")
+    assert len(tg.sent_messages(H1_CHAT)) == in_group and len(rows(bot, Ticket)) == 1
     # a question that tells its own symptom is decided, not answered with the status
     tg.user_message(H1_CHAT, CASHIER, "恢复了吗？我这收费还是报错 ORA-01017")
     await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="the cashier's own ticket")
