@@ -5,8 +5,10 @@
     commands → part of a ticket's thread? (relay; 「还是不行」 under a resolution reopens;
     「我也是」 joins) → an engineer's own message? (remembered, not answered) → an engineer
     already talking here? (stay out) → "still not solved" follow-up? (escalate, or find what
-    it is about) → 「怎么还没人回」? (under the card of the ticket the person waits on) → a
-    piece of a question? (wait for the rest, or join the question before) → decide → left
+    it is about) → 「怎么还没人回」? (under the card of the ticket the person waits on; 「恢复了
+    吗」 while an outage is open: where its P1 stands) → a
+    piece of a question? (wait for the rest, or join the question before) → decide → a
+    restoration told while the hospital's P1 is open? (under its card) → left
     alone or escalated, but 「我们这边也是」 right after someone else's question? (join its
     ticket) → the person's open ticket again? (point to it) → an outage already reported?
     (join its P1) → act → reply
