@@ -19,8 +19,10 @@ import numpy.typing as npt
 from scipy import sparse
 from scipy.optimize import minimize
 
-from intents.classify import CLASSES, HASH_BITS, MessageClass, MessageClassifier, ngram_ids, surface
+from intents.addressing import surface
+from intents.classify import HASH_BITS, MessageClassifier, ngram_ids
 from intents.jsonl import json_objects
+from intents.message_class import CLASSES, MessageClass
 from intents.triage import QUIET_CLASSES, MessageTriage
 from kb_index.embedder import Embedder
 from kb_index.text import prepare_query

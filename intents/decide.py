@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from intents.classify import Addressing, MessageClass, MessageClassifier
+from intents.addressing import Addressing
+from intents.classify import MessageClassifier
 from intents.confidence import asked_action, features
+from intents.message_class import MessageClass
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
 from intents.verifier import Verifier

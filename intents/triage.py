@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from intents.classify import (
-    Addressing,
-    MessageClass,
-    MessageClassifier,
+from intents.addressing import Addressing, text_addressing
+from intents.classify import MessageClassifier
+from intents.message_class import MessageClass
+from intents.rules import (
     carries_an_error,
     only_links,
     only_thanks,
     says_others_are_fine,
     takes_back_a_report,
-    text_addressing,
 )
 from intents.settings import DecideSettings
 from kb_index.embedder import Embedder, Vectors

@@ -43,7 +43,9 @@ def report(name: str, same: np.ndarray, other: np.ndarray, thresholds: list[floa
     for t in thresholds:
         hit, wrong = int((same >= t).sum()), int((other >= t).sum())
         precision = hit / (hit + wrong) if hit + wrong else float("nan")
-        print(f"  ≥ {t:.2f}: recall {hit / len(same):.3f}  precision {precision:.3f}  ({hit} / {wrong})")
+        print(
+            f"  ≥ {t:.2f}: recall {hit / len(same):.3f}  precision {precision:.3f}  ({hit} / {wrong})"
+        )
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from bot.tickets.links import LinkStore
 from bot.tickets.models import Ticket
 from bot.tickets.opening import IncidentReport, thread_root
 from bot.tickets.store import Actor, TicketStore
-from intents.classify import tells_a_restoration
+from intents.rules import tells_a_restoration
 
 
 class Group:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from intents.classify import ngram_ids, surface
+from intents.addressing import surface
+from intents.classify import ngram_ids
 
 #: The shipped model (package data).
 SHIPPED = Path(__file__).with_name("nudges.npz")

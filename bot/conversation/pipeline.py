@@ -63,8 +63,9 @@ from bot.tickets.models import Ticket
 from bot.tickets.opening import thread_root
 from bot.tickets.services import BotSettings
 from bot.tickets.store import Actor, TicketNotFound, TicketStore
-from intents.classify import Addressing, MessageClass
+from intents.addressing import Addressing
 from intents.decide import AnswerEngine, Decision, DecisionKind
+from intents.message_class import MessageClass
 
 if TYPE_CHECKING:
     from bot.sla.watch import SlaWatch

@@ -137,9 +137,7 @@ async def test_whether_it_is_back_is_answered_from_the_open_outage_and_its_end_r
     # the hospital telling it is back: under the P1's card for the engineer, nothing in the group
     in_group = len(tg.sent_messages(H1_CHAT))
     tg.user_message(H1_CHAT, DOCTOR, "HIS恢复了，大家可以正常用了")
-    relayed = await tg.wait_for_sent(
-        lambda m: m.chat_id == DESK and "告知已恢复" in (m.text or "")
-    )
+    relayed = await tg.wait_for_sent(lambda m: m.chat_id == DESK and "告知已恢复" in (m.text or ""))
     assert relayed.reply_to == card.message_id and "HIS恢复了" in (relayed.text or "")
     assert len(tg.sent_messages(H1_CHAT)) == in_group and len(rows(bot, Ticket)) == 1
     # a question that tells its own symptom is decided, not answered with the status

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bot.redact import redact
+from intents.addressing import BOT_MARK, PERSON_MARK, surface, text_addressing
 from intents.classifier_training import (
     CorpusError,
     cross_validate,
@@ -17,17 +18,8 @@ from intents.classifier_training import (
     read_corpus,
     train,
 )
-from intents.classify import (
-    BOT_MARK,
-    CLASSES,
-    PERSON_MARK,
-    ClassifierFileError,
-    MessageClass,
-    MessageClassifier,
-    ngram_ids,
-    surface,
-    text_addressing,
-)
+from intents.classify import ClassifierFileError, MessageClassifier, ngram_ids
+from intents.message_class import CLASSES, MessageClass
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
 from kb_index.embedder import Embedder

@@ -18,23 +18,23 @@ from hypothesis import strategies as st
 
 from bot.infra.config import Settings
 from bot.redact import redact
-from intents.classify import (
-    RESTORED_REASON,
-    Addressing,
-    MessageClass,
-    carries_an_error,
-    exact_rule,
-    only_thanks,
-    says_others_are_fine,
-    takes_back_a_report,
-    tells_a_restoration,
-)
+from intents.addressing import Addressing
 from intents.decide import AnswerEngine, Decision, DecisionKind, query_text
 from intents.evaluate import (
     LabelledQuery,
     QueryFileError,
     evaluate,
     read_queries,
+)
+from intents.message_class import MessageClass
+from intents.rules import (
+    RESTORED_REASON,
+    carries_an_error,
+    exact_rule,
+    only_thanks,
+    says_others_are_fine,
+    takes_back_a_report,
+    tells_a_restoration,
 )
 from kb_index.articles import Article
 from kb_index.embedder import Embedder

@@ -11,10 +11,10 @@ import pytest
 from adapters.base import Attachment, ChatRef, IncomingMessage, Sender
 from bot.conversation.duplicates import overlap
 from bot.conversation.phrases import (
+    asks_if_back,
     is_bare_follow_up,
     is_greeting,
     is_me_too,
-    asks_if_back,
     is_nudge,
     is_thanks,
 )

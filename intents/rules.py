@@ -1,0 +1,303 @@
+"""The exact rules of the triage, and the guards it applies over the classifier.
+
+Rules stay only where they are exact over every labelled message we have: a database-instance
+error code, a message that only says a shared system is down (「HIS崩了！！！」) or that it is
+down now for a group, 「又全挂了」, a restoration told with nothing still wrong (「PDA已恢复」), a
+forwarded-notice marker, a message with no words. The guards: a pasted error is never left
+alone, a failure the sender says is theirs alone (「别人都正常」) is never an outage, a report
+taken back or thanks with nothing more asked is chit-chat, a message of links only is a notice.
+Each rule's comment says what it was measured on (``eval/prereg/``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from intents.addressing import DEFAULT_BOT_NAMES, EVERYONE, replace_mentions
+from intents.message_class import MessageClass
+from kb_index.text import visible
+
+#: Instance-level database failures: the database itself is unavailable, not one user's SQL.
+_DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
+#: A message that says a shared system is down (「HIS崩了！！！」, 「叫号屏全黑」, 「各位 收费系统宕机了
+#: 快来人」, 「急！！！手术室要用血，血库系统宕机了」, 「急！！核素台账服务器宕机」): one of its clauses is
+#: only the system and a word for down. Short reports like these are where every classifier we
+#: trained slipped; never one user's problem, a question, or the past — a first person (「我电脑崩
+#: 了」), a question mark or word, a past or recovery word, a single device, a hypothesis: the
+#: classifier decides those. Matched on ``visible`` text (lower case, half-width punctuation)
+#: without its @mentions.
+_SHARED_SYSTEM = (
+    r"his|emr|lis|pacs|ris|oa|yb|医保(?:系统)?|手麻(?:系统)?|叫号(?:系统|屏)?|收费(?:系统)?"
+    r"|挂号系统|电子病历(?:系统)?|病历系统|(?:护理|检验|影像|药房|血库|体检|门诊|住院)系统"
+    r"|服务器|数据库|系统"
+    # any other system by its name (物资系统, 核素台账服务器, 预约平台): a name of up to six
+    # characters before 系统 / 服务器 / 平台 / 数据库 — unless it is one machine (``_ONE_MACHINE``)
+    r"|(?P<name>[\u4e00-\u9fffa-z0-9]{1,6}?)(?:系统|服务器|平台|数据库)"
+)
+#: 「电脑系统崩了」, 「工作站系统挂了」, 「3号机系统挂了」: one machine's system, not a shared one
+#: (a first person or 这台 anywhere in the message already rules it out: ``_NOT_DOWN_NOW``).
+_ONE_MACHINE = re.compile(
+    r"电脑|手机|本机|单机|笔记本|工作站|主机|终端|平板|那台|一台|某台|几台|自己|个人|本地"
+    r"|[0-9一二三四五六七八九十两]+号"
+)
+_DOWN = (
+    r"(?:又|全|都|全部|整个)?"
+    r"(?:崩了|挂了|宕机了?|宕了|瘫了|瘫痪了?|趴窝了|死了|崩溃了|全黑|黑屏了|挂掉了|崩掉了|停摆了)"
+)
+_DOWN_CLAUSE = re.compile(
+    rf"^(?:各位|大家)?\s*(?:{_SHARED_SYSTEM})\s*{_DOWN}"
+    rf"(?:{_DOWN}|[了啦啊呀~\s\U0001F300-\U0001FAFF]|急|快来人|快看看|救命)*$"
+)
+#: Clauses end at punctuation; a space ends one too (「急急急 LIS挂了」) or does not (「HIS 崩了」).
+_PUNCTUATION = re.compile(r"[,，。.!！;；、]+")
+_PUNCTUATION_OR_SPACE = re.compile(r"[,，。.!！;；、\s]+")
+_NOT_DOWN_NOW = re.compile(
+    r"[?？]|我|怎么|如何|为什么|吗|呢|啥|咋|会不会|是不是|昨天|前天|上周|刚才|之前|上次"
+    r"|好了|恢复|修好|正常了|只有|就我|这台|个别|如果|万一"
+)
+#: A pasted error: an Oracle code, a module's code (SCH-409, S-21), 错误码 2304, a dialog's text
+#: (「签名失败：证书已过期」, 「弹窗：无验收权限」), an exception's name, a hex status, HTTP 5xx.
+#: Someone who pastes one wants it looked at: over every labelled message we have (17,367) none
+#: with one is chit-chat, and the only notice is a forwarded one (「转发：…ICD-10…」, which the
+#: forwarded-notice rule decides first), so the classifier's "leave it alone" never applies.
+_PASTED_ERROR = re.compile(
+    r"(?<![a-z])[a-z]{1,6}-\d{2,6}(?!\d)|ora-?\d{4,5}"
+    r"|(?:错误|报错|error|err|异常)\s*(?:码|代码|号|编号|code)?\s*[:：=]?\s*-?\d{3,}"
+    r"|(?:弹窗|弹框|报错|错误|失败|异常|提示框)\s*[:：]"
+    r"|[a-z]+exception\b|0x[0-9a-f]{6,}|sqlstate|http\s*[45]\d\d",
+    re.I,
+)
+#: 「别人都正常」, 「别的医生没事」, 「只有我登不上」, 「换台电脑就进去了」, 「其他床都在」: the message
+#: itself says the failure is one person's, one PC's or one patient's. Over every labelled
+#: message we have (18,167), 152 say so and none is an outage (「晚上就我一个」 — alone on shift —
+#: is not this, nor 「其他科室都正常」: a whole department is an outage), so the classifier's outage
+#: never applies to them; they go on as questions.
+_FINE = r"(?:好|正常|可以|能|没事|没问题)"
+_OTHERS_ARE_FINE = re.compile(
+    rf"(?:别人|同事|其他(?:床|人|同事|医生|护士))(?:的)?(?:电脑)?都{_FINE}"
+    rf"|(?:别的|其他)(?:医生|护士|人|同事|电脑|病人|窗口|工作站|收费员|大夫)(?:的)?(?:电脑)?都?{_FINE}"
+    r"|只有我(?:这台|这里|这边|这个账号|一个人)?(?:登不上|打不开|进不去|不行|报错|用不了)"
+    r"|其他床都在|换(?:一)?(?:台|个)电脑就"
+)
+#: A report taken back at the start: 「撤回一下，不是系统问题，是我没插网线😅」, 「忽略我上面那条，
+#: 重启一下就好了」, 「刚才说打印机坏了，不用了，纸放反了」. Nothing after it may speak of a problem
+#: or ask (「撤回一下，还是登不上」 goes on): over every labelled message we have (20,527) such a
+#: start is chit-chat every time, and 10 of them the classifier passed on as questions.
+_RETRACTION = re.compile(
+    r"^(?:撤回(?:一下|哈|啊)?|忽略(?:我)?(?:上面|刚才|前面|刚刚)(?:那条|那个|的|说的)?"
+    r"|(?:刚才|刚刚|上面|之前)(?:说|发|问|报|提)的?.{0,14}?"
+    r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了))"
+)
+_STILL_A_PROBLEM = re.compile(
+    r"但|可是|不过|还是|又|仍然|依然|现在|不行|不能|不了|报错|打不开|进不去|登不上|失败|怎么|吗"
+    r"|？|\?|呢|没好|没恢复|什么|原因|咋|为啥"
+)
+#: Thanks at the start, with nothing after it that speaks of a problem or asks for more:
+#: 「谢谢小助手帮我找到了退费入口」, 「感谢信息科，打印机好了」. Over every labelled message we have
+#: (24,105) such a message is chit-chat 158 times and talk between people once; 「感谢！另外体温单
+#: 的曲线不显示了」 and 「感谢张工…另外汇报下，今天早上全院CA签名都签不上」 go on.
+_THANKS = re.compile(r"^(?:谢谢|感谢|多谢|谢啦|谢了|thx|thanks|thank you)", re.I)
+_ASKS_MORE = re.compile(
+    _STILL_A_PROBLEM.pattern
+    + r"|另外|还有|再问|问一下|想问|问下|情况|汇报|全部|所有|一个事|一件事|请|麻烦|顺便|对了"
+    + r"|帮(?:我|忙)?(?:看|查|弄|处理|问|改|开|装|修)"
+)
+_FORWARDED = re.compile(r"^\s*(【(转发|通知|公告|转)】|转发[:：]|\[转发\]|fwd?[:：])")
+_MEDIA = re.compile(r"^\[(图片|表情|动画表情|语音|视频|文件|链接|位置|名片|image|photo|sticker)\]$")
+
+
+def exact_rule(
+    text: str, bot_names: Sequence[str] = DEFAULT_BOT_NAMES
+) -> tuple[MessageClass, str] | None:
+    """The few cases a rule gets right every time (``bot_names``: the mentions of the bot)."""
+    t = visible(text).strip()
+    if not any(ch.isalnum() for ch in t):
+        return MessageClass.CHITCHAT, "no words (emoji or punctuation only)"
+    if _MEDIA.match(t):
+        return MessageClass.CHITCHAT, "media placeholder"
+    if _FORWARDED.search(t):
+        return MessageClass.NOTICE, "forwarded notice"
+    if tells_a_restoration(t):
+        # 「感谢信息科，打印机好了」 is thanks: chit-chat, left alone all the same
+        thanked = _THANKED.search(t) is not None
+        return (MessageClass.CHITCHAT if thanked else MessageClass.NOTICE), RESTORED_REASON
+    db = _DB_DOWN.search(t)
+    if db:
+        return MessageClass.OUTAGE, f"database unavailable ({db.group(0)})"
+    # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」, 「@王工 HIS崩了」 and
+    # 「@所有人 HIS崩了」 page like the bare report (a clear outage told to a person still pages:
+    # ``MessageTriage``)
+    unaddressed = EVERYONE.sub(" ", replace_mentions(t, bot_names, " ", " ")).strip()
+    if _says_a_shared_system_is_down(unaddressed):
+        return MessageClass.OUTAGE, "a shared system reported down"
+    if _down_now(unaddressed):
+        return MessageClass.OUTAGE, "a shared system down now"
+    if _RELAPSE.search(unaddressed):
+        return MessageClass.OUTAGE, "down again, all of it"
+    return None
+
+
+#: 「现在全院HIS无法登录」: now, a group scope and a way of being down — and not a restoration
+#: (「目前全院网络正常」), a plan (「届时…」), a self-correction (「刚才说全部登不上，其实…」), the
+#: past (「上周五全院HIS停了两个小时」) or a question whether it is so. Even in the IT department's
+#: own words (「昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚」) it is an outage to page.
+_NOW = re.compile(r"现在|目前|当前|此刻|自\d{1,2}[:：]\d{2}起|从\d{1,2}[:：]\d{2}(开始|起)")
+#: 「今日10:30起…故障」, 「自8点05分起」: a clock time a failure started at today — but 「今日22:00起
+#: 升级」 is a window announced, so a time only counts as "now" without a maintenance word.
+_STARTED_AT = re.compile(
+    r"(?:今日|今天|今早|今晨|早上|上午|中午|下午)\s*\d{1,2}(?:[:：]\d{2}|点(?:\d{1,2}分?|半)?)\s*(?:起|开始)"
+    r"|自\d{1,2}点\d{0,2}分?起|从\d{1,2}点\d{0,2}分?(?:起|开始)"
+)
+_MAINTENANCE = re.compile(r"升级|维护|割接|迁移|停机|演练|切换")
+_GROUP_SCOPE = re.compile(
+    r"全院|全部|所有|各科|整个|多个科室|各病区|大面积|院区|各系统|均受影响"
+    r"|各(?:诊区|楼层|科室|护理单元|收费处|诊室|病房)|门诊楼|住院楼|全楼|整栋"
+)
+_DOWN_WORD = re.compile(
+    r"无法|(?<!能)不能|起不来|用不了|打不开|登不上|登录不了|进不去|卡死|瘫|中断|停了|挂了|崩|故障|停电"
+    r"|不可用|运行异常"
+)
+_NOT_DOWN_NOW_AFTER_ALL = re.compile(
+    r"恢复(?!时间|后)|修复|(?<![不无法能])正常|好了|将|计划|届时|预计.{0,6}(开始|进行)|演练|如果|若|"
+    r"一旦|"
+    r"刚才(还)?说|结果发现|其实|上周|上个月|那期间|昨天.{0,6}停|是不是|吗[？?]?$"
+)
+
+
+#: 「刚恢复又全挂了😭」, 「谢谢刚才处理，不过LIS现在又全挂了」: down again, all of it. Over every
+#: labelled message we have (26,408) it matches 12, all outages; the classifier read the short
+#: ones as chit-chat (a thanks or a restoration word, and little else). Study 4.
+_RELAPSE = re.compile(
+    r"又(?:全|都|全部|全都)(?:挂了|崩了|不行了|断了|宕了|瘫了|登不上|打不开|用不了|进不去|连不上|卡死)"
+)
+
+
+def _down_now(text: str) -> bool:
+    now = _NOW.search(text) is not None or (
+        _STARTED_AT.search(text) is not None and _MAINTENANCE.search(text) is None
+    )
+    return (
+        now
+        and _GROUP_SCOPE.search(text) is not None
+        and _DOWN_WORD.search(text) is not None
+        and _NOT_DOWN_NOW_AFTER_ALL.search(text) is None
+    )
+
+
+def says_others_are_fine(text: str) -> bool:
+    """Does the message say others are unaffected (「别人都正常」)? Then it is not an outage."""
+    return _OTHERS_ARE_FINE.search(visible(text)) is not None
+
+
+def carries_an_error(text: str) -> bool:
+    """Does the message carry a pasted error (``ORA-01017``, 「错误码：2304」)? Never chit-chat."""
+    return _PASTED_ERROR.search(visible(text)) is not None
+
+
+def takes_back_a_report(text: str) -> bool:
+    """Does the message take back an earlier report, and ask nothing more (「撤回一下，是我没插网线」)?"""
+    return _opens_and_asks_nothing_more(text, _RETRACTION, _STILL_A_PROBLEM)
+
+
+def only_thanks(text: str) -> bool:
+    """Does the message thank someone and ask nothing more (「谢谢小助手帮我找到了退费入口」)?"""
+    return _opens_and_asks_nothing_more(text, _THANKS, _ASKS_MORE)
+
+
+#: A web address as people paste it (a scheme, or www.); a bare host or IP with a path, such
+#: as 192.168.1.20:8080/his, is part of a question and is not one.
+_LINK = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def only_links(text: str) -> bool:
+    """Is the message web addresses and nothing else (a shared article or notice: nothing
+    asked)? 「http://192.168.1.20/his 打不开了」 says what is wrong and is a question."""
+    t = visible(text)
+    rest = _LINK.sub("", t)
+    return rest != t and not _NOT_WORDS.sub("", rest)
+
+
+#: 「PDA已恢复，全院病区可以正常扫码了」, 「CA恢复 签名没问题了」, 「消毒供应追溯系统可以用了」, 「网好了」:
+#: a restoration told, with nothing still wrong, nothing asked, no plan and no wish — news that
+#: a problem is gone, never a question to escalate (the classifier took 79 of our notices for
+#: questions, most of them this). Over every labelled message we have (26,408 distinct texts) it
+#: matches 513: 327 chit-chat, 176 notices and 10 talk between people (each addressed to a person,
+#: which the triage reads first); no question or outage. Any sign that something is still down or asked (「门诊恢复了，住院还不行」, 「恢复了
+#: 吗」, 「说是已修复，但我这边还是打不开」), a wish (「要是…就好了」), a plan or what to do once it is
+#: back (「系统好了再补录」) leaves it to the classifier. Thirteenth session, studies 1 and 3.
+_RESTORED = re.compile(
+    r"已(?:经)?(?:恢复|修复|解决|修好|处理好|排除|回滚|改好|接好|上线|打通|正常)"
+    r"|(?<![未没待等前])恢复(?!时间|后|中|的|期间|不|到)"
+    r"|(?<![不没就只才可])(?:可以|能)(?:正常)?[\u4e00-\u9fff]{1,4}了"
+    r"|(?:都|已经|全|也)好了|(?:正常|没问题|上线)了|(?<!不)(?:亮|通)了(?=$|[，,。！!\s~])"
+    r"|(?:系统|网络?|电脑|his|lis|pacs|emr|ca|yb|hrp|oa|vpn|医保|收费|挂号|影像|打印机?|工作站"
+    r"|内网|外网)好了|ok了"
+)
+_STILL_DOWN_OR_ASKED = re.compile(
+    r"但|可是|不过|还是|还不|还没|又|仍|依然|依旧|不行|不能|不了|报错|打不开|进不去|登不上|失败"
+    r"|怎么|吗|？|\?|呢|没好|没恢复|什么|咋|为啥|没有|未恢复|看看|帮|无法|没反应|卡|转圈"
+    r"|黑屏|白屏|闪退|不上|不出|不到|挂了|崩|宕|中断|异常|慢|提示|没收到|空的|不让|拒"
+    # a window or an outage still being worked on, a wish, what to do once it is back
+    r"|预计|估计|尽快|争取|正在|抢修|排查|将|届时|计划|待定|就好了|要是|如果|再|等|以后|之后"
+    r"|多少|哪|几|啥|没$|了没|是不是|只有|就我|我的|我这|演练|在处理"
+)
+
+
+#: What a restoration ends on, besides ``_RESTORED``: 「现在全部正常」, 「已处理完」, 「网都回来了」,
+#: 「PDA重新连上了」, 「又能扫了」, 「报个平安」.
+_BACK = re.compile(
+    _RESTORED.pattern
+    + r"|(?:现在|目前)(?:全部|都|均|一切|已经|已)?(?:正常|好了|恢复|可以了|打得开|能用|在线)"
+    r"|已(?:经)?(?:处理完|换好|插紧|还原|改回去?|拉起来|重启完成)"
+    r"|(?<![退送拿带打])回来了|(?<!没)(?:重新)?(?:连上|联机|上线)了"
+    r"|又(?:能|可以)[\u4e00-\u9fff]{1,4}了|报个平安"
+)
+#: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
+#: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question.
+_NOT_OVER_BEFORE = re.compile(
+    r"还是|还不|还没|仍|依然|依旧|没好|没恢复|未恢复|我(?!们)|只有|就我|吗|？|\?|怎么|但|可是|不过"
+    r"|又(?!能|可以)|预计|估计|正在|抢修|排查中|将|届时|计划|如果|要是|是不是|什么时候|就好了"
+    r"|多少|哪|几点|啥|了没|演练|别的|其他|别人|前面的|往常|就这一个|一个病人|这台|不到|咋|为啥"
+    r"|为什么|如何|投诉|不上|不了|不能|不行|说好的"
+)
+RESTORED_REASON = "a restoration told, nothing still wrong or asked"
+_THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)
+
+
+def tells_a_restoration(text: str) -> bool:
+    """Does the message only tell that something works again (「HIS已恢复正常」)? A notice."""
+    t = visible(text)
+    if _RESTORED.search(t) is not None and _STILL_DOWN_OR_ASKED.search(t) is None:
+        return True
+    # 「刚才东院区断网是汇聚交换机掉电了，已经换了电源模块，现在全部正常」: the failure told in the
+    # past, then the restoration, and nothing after it
+    cues = list(_BACK.finditer(t))
+    if not cues:
+        return False
+    last = cues[-1]
+    return (
+        _STILL_DOWN_OR_ASKED.search(t, last.end()) is None
+        and _NOT_OVER_BEFORE.search(t, 0, last.start()) is None
+    )
+
+
+def _opens_and_asks_nothing_more(
+    text: str, opening: re.Pattern[str], more: re.Pattern[str]
+) -> bool:
+    """Does the message start with ``opening`` and say nothing of ``more`` after it?"""
+    t = visible(text).strip()
+    start = opening.match(t)
+    return start is not None and more.search(t, start.end()) is None
+
+
+def _says_a_shared_system_is_down(text: str) -> bool:
+    if _NOT_DOWN_NOW.search(text):
+        return False
+    clauses = [*_PUNCTUATION.split(text), *_PUNCTUATION_OR_SPACE.split(text)]
+    for clause in clauses:
+        m = _DOWN_CLAUSE.match(clause.strip())
+        if m and not (m.group("name") and _ONE_MACHINE.search(m.group("name"))):
+            return True
+    return False
