@@ -255,12 +255,13 @@ _BACK = re.compile(
     r"|又(?:能|可以)[\u4e00-\u9fff]{1,4}了|报个平安"
 )
 #: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
-#: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question.
+#: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question. The failure
+#: itself may be told there (「VPN这两天连不上是防火墙策略被误删，已恢复策略…」: study 6).
 _NOT_OVER_BEFORE = re.compile(
     r"还是|还不|还没|仍|依然|依旧|没好|没恢复|未恢复|我(?!们)|只有|就我|吗|？|\?|怎么|但|可是|不过"
     r"|又(?!能|可以)|预计|估计|正在|抢修|排查中|将|届时|计划|如果|要是|是不是|什么时候|就好了"
-    r"|多少|哪|几点|啥|了没|演练|别的|其他|别人|前面的|往常|就这一个|一个病人|这台|不到|咋|为啥"
-    r"|为什么|如何|投诉|不上|不了|不能|不行|说好的"
+    r"|多少|哪|几点|啥|了没|演练|别的|其他|别人|前面的|往常|就这一个|一个病人|这台|咋|为啥"
+    r"|为什么|如何|投诉|说好的"
 )
 RESTORED_REASON = "a restoration told, nothing still wrong or asked"
 _THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)

@@ -820,7 +820,8 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
      "刚才东院区断网是汇聚交换机掉电了，已经换了电源模块，现在全部正常",
      "报个平安：凌晨的问题已经处理完，HIS、LIS、PACS都验证过了",
      "找到了，是DNS的问题，已改回去了，现在所有网页版系统都打得开",
-     "PDA重新连上了，扫码执行没问题", "好啦～急诊的PDA又能扫了😄"],
+     "PDA重新连上了，扫码执行没问题", "好啦～急诊的PDA又能扫了😄",
+     "VPN这两天连不上是防火墙策略被误删，已恢复策略，居家值班的老师可以正常连了"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
