@@ -136,9 +136,8 @@ class Group:
         """「怎么还没人回」「进度怎么样了」: goes under the card of the ticket the person waits
         on, and they are told where it stands; 「恢复了吗」 or a nudge from someone else while
         the hospital's outage is open is told where its P1 stands. With no open ticket it is
-        never one: 「人呢」
-        waits for the question like any greeting, a nudge to the bot is asked to describe the
-        problem, anything else is left alone."""
+        never one: 「人呢」 waits for the question like any greeting, a nudge to the bot is asked
+        to describe the problem, anything else is left alone."""
         if msg.reply_to_message_id or msg.attachments:
             return False  # a reply to the ticket's messages is its thread's (relayed)
         nudged = self._says_nudge(text)
@@ -152,12 +151,7 @@ class Group:
             await self.followups.nudged(ticket, hospital, said)
             return True
         # 「HIS恢复了吗」 from anyone while the hospital's outage is open: where it stands
-        hours = self.settings.outage_status_hours
-        outage = (
-            await self.db.read(lambda: self.followups.open_outage(hospital, hours))
-            if hours > 0
-            else None
-        )
+        outage = await self._open_outage(hospital)
         if outage is not None:
             await self.followups.outage_status(outage, said)
             return True
@@ -175,14 +169,20 @@ class Group:
         """「HIS恢复了」 (an exact notice rule: nothing still wrong or asked) while the
         hospital's P1 is open: the engineer on call is told under its card, so they can confirm
         and resolve it; nothing is said in the group."""
-        hours = self.settings.outage_status_hours
-        if hours <= 0 or msg.mentions_others or not tells_a_restoration(text):
+        if msg.mentions_others or not tells_a_restoration(text):
             return False
-        outage = await self.db.read(lambda: self.followups.open_outage(hospital, hours))
+        outage = await self._open_outage(hospital)
         if outage is None:
             return False
         await self.followups.restoration_told(outage, hospital, Said.of(msg, text))
         return True
+
+    async def _open_outage(self, hospital: Hospital) -> Ticket | None:
+        """The hospital's P1 opened within ``outage_status_hours`` and still open (0: off)."""
+        hours = self.settings.outage_status_hours
+        if hours <= 0:
+            return None
+        return await self.db.read(lambda: self.followups.open_outage(hospital, hours))
 
     def _says_nudge(self, text: str) -> bool:
         """The rules, or the model when it is sure and the message tells no symptom (a report
