@@ -145,6 +145,8 @@ def test_group_settings_refuse_nonsense() -> None:
         GroupSettings(same_problem_minutes=-5)
     with pytest.raises(ValueError, match="same_problem_p1_reporters"):
         GroupSettings(same_problem_p1_reporters=1)  # one person is not several
+    with pytest.raises(ValueError, match="outage_status_hours"):
+        GroupSettings(outage_status_hours=-1)
 
 
 @pytest.mark.parametrize(
