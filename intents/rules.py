@@ -248,13 +248,15 @@ _STILL_DOWN_OR_ASKED = re.compile(
 
 
 #: What a restoration ends on, besides ``_RESTORED``: 「现在全部正常」, 「已处理完」, 「网都回来了」,
-#: 「PDA重新连上了」, 「又能扫了」, 「报个平安」.
+#: 「PDA重新连上了」, 「又能扫了」, 「报个平安」, 「服务器都起来了」.
 _BACK = re.compile(
     _RESTORED.pattern
     + r"|(?:现在|目前)(?:全部|都|均|一切|已经|已)?(?:正常|好了|恢复|可以了|打得开|能用|在线)"
     r"|已(?:经)?(?:处理完|换好|插紧|还原|改回去?|拉起来|重启完成)"
     r"|(?<![退送拿带打])回来了|(?<!没)(?:重新)?(?:连上|联机|上线)了"
     r"|又(?:能|可以)[\u4e00-\u9fff]{1,4}了|报个平安"
+    # 「服务器都起来了」, 「数据都传过来了」, 「机房来电了」 (study 7)
+    r"|(?:都|全部|已经|已)(?:起来|传过来|回传|上来|出来|补传|推送|同步)了|来电了"
 )
 #: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
 #: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question. The failure

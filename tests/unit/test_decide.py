@@ -821,7 +821,8 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
      "报个平安：凌晨的问题已经处理完，HIS、LIS、PACS都验证过了",
      "找到了，是DNS的问题，已改回去了，现在所有网页版系统都打得开",
      "PDA重新连上了，扫码执行没问题", "好啦～急诊的PDA又能扫了😄",
-     "VPN这两天连不上是防火墙策略被误删，已恢复策略，居家值班的老师可以正常连了"],
+     "VPN这两天连不上是防火墙策略被误删，已恢复策略，居家值班的老师可以正常连了",
+     "打印服务重启了，报告单都出来了", "机房来电了，服务器都起来了"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
@@ -852,6 +853,7 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("割接完住院部全部连不上，说好的六点前恢复，现在八点了")
     assert not tells_a_restoration("订餐系统各病区都提交不了 中午饭可能要手工报了")
     assert not tells_a_restoration("首页中医诊断证候是空的 病案室打回来了")
+    assert not tells_a_restoration("点保存报错又出来了")  # the error came back, not the system
 
 
 @pytest.mark.parametrize(
