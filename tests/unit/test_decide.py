@@ -854,6 +854,7 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("订餐系统各病区都提交不了 中午饭可能要手工报了")
     assert not tells_a_restoration("首页中医诊断证候是空的 病案室打回来了")
     assert not tells_a_restoration("点保存报错又出来了")  # the error came back, not the system
+    assert not tells_a_restoration("断电后体检中心的一个人的报告丢了，能不能恢复")  # asked
 
 
 @pytest.mark.parametrize(
