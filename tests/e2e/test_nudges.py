@@ -6,13 +6,19 @@ only through the test clock."""
 # ruff: noqa: F811 (the Telegram e2e fixtures are imported, then requested by name)
 from __future__ import annotations
 
-from bot.app import App
+import dataclasses
+
+from adapters.telegram.adapter import TelegramAdapter
+from bot.app import App, build_app
+from bot.infra.config import Secrets, Settings
+from bot.infra.db import make_engine
 from bot.tickets.models import Ticket
 from tests.e2e.test_bot_telegram import (  # noqa: F401 (fixtures)
     CASHIER,
     DESK,
     H1_CHAT,
     NURSE,
+    TOKEN,
     WANG,
     index_dir,
     settings,
@@ -143,3 +149,33 @@ async def test_whether_it_is_back_is_answered_from_the_open_outage_and_its_end_r
     # a question that tells its own symptom is decided, not answered with the status
     tg.user_message(H1_CHAT, CASHIER, "恢复了吗？我这收费还是报错 ORA-01017")
     await tg.wait_until(lambda: len(rows(bot, Ticket)) == 2, what="the cashier's own ticket")
+
+
+async def test_with_outage_status_off_a_question_is_decided_and_a_restoration_left_alone(
+    settings: Settings, tg: FakeTelegram, clock: FakeClock
+) -> None:
+    group = dataclasses.replace(settings.bot.group, outage_status_hours=0)
+    off = dataclasses.replace(settings, bot=dataclasses.replace(settings.bot, group=group))
+    tg_settings = dataclasses.replace(
+        settings.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url
+    )
+    app = build_app(
+        off,
+        Secrets.from_env({}),
+        db=make_engine(off.storage_url),
+        adapters=[TelegramAdapter(TOKEN, tg_settings)],
+        clock=clock,
+    )
+    await app.start()
+    try:
+        tg.user_message(H1_CHAT, NURSE, "HIS崩了！！！")
+        await tg.wait_for_sent(lambda m: m.chat_id == DESK)
+        tg.user_message(H1_CHAT, DOCTOR, "HIS恢复了吗")
+        tg.user_message(H1_CHAT, DOCTOR, "HIS恢复了，大家可以正常用了")
+        tg.user_message(H1_CHAT, DOCTOR, ANSWERED)  # answered: everything before it was decided
+        await tg.wait_for_sent(lambda m: m.chat_id == H1_CHAT and "/kb/hb-006" in (m.text or ""))
+        assert not [m for m in tg.sent_messages(H1_CHAT) if "本院的故障" in (m.text or "")]
+        assert not [m for m in tg.sent_messages(DESK) if "告知已恢复" in (m.text or "")]
+        assert len(rows(app, Ticket)) == 1
+    finally:
+        await app.stop()
