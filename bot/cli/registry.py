@@ -9,6 +9,7 @@ refused option leaves the registry as it was.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import Any
 
 from bot.cli.common import CliError, open_db, settings_from
@@ -21,19 +22,24 @@ def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return RegistryStore(open_db(settings_from(args)))
 
 
-def tenant_id(settings: Settings, platform: str, option: str, value: str, group: bool) -> str:
-    """A ``<tenant>/<id>`` option of DingTalk or WeCom, checked like config.toml's entries."""
+def tenant_ids(
+    settings: Settings, given: Iterable[tuple[str, str]], kind: str, group: bool
+) -> list[tuple[str, str]]:
+    """The ``--<platform>-<kind>`` options of DingTalk and WeCom as (platform, ``<tenant>/<id>``),
+    each checked like config.toml's entries: its form, and a configured tenant."""
     from bot.registry.specs import dingtalk_id, wecom_id
 
-    if platform == "dingtalk":
-        checked = dingtalk_id(option, value, group=group)
-        known = {t.name for t in settings.dingtalk.tenants}
-    else:
-        checked = wecom_id(option, value)
-        known = {t.name for t in settings.wecom.tenants}
-    tenant = checked.partition("/")[0]
-    if tenant not in known:
-        raise ValueError(f"{option} {value}: no [[{platform}.tenants]] named {tenant!r}")
+    checked: list[tuple[str, str]] = []
+    for platform, value in given:
+        option = f"--{platform}-{kind}"
+        if platform == "dingtalk":
+            value = dingtalk_id(option, value, group=group)
+        else:
+            value = wecom_id(option, value)
+        tenant = value.partition("/")[0]
+        if tenant not in (settings.tenant_names(platform) or set()):
+            raise ValueError(f"{option} {value}: no [[{platform}.tenants]] named {tenant!r}")
+        checked.append((platform, value))
     return checked
 
 
@@ -44,11 +50,13 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         # checked before anything is written
-        groups = [
-            (platform, tenant_id(settings, platform, f"--{platform}-group", g, group=True))
-            for platform, given in (("dingtalk", args.dingtalk_group), ("wecom", args.wecom_group))
-            for g in given or []
-        ]
+        groups = tenant_ids(
+            settings,
+            [("dingtalk", g) for g in args.dingtalk_group or []]
+            + [("wecom", g) for g in args.wecom_group or []],
+            "group",
+            group=True,
+        )
         registry.add_hospital(
             args.id,
             args.name,
@@ -89,11 +97,10 @@ def cmd_engineer_add(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         # checked before anything is written
-        tenant_accounts = [
-            (platform, tenant_id(settings, platform, f"--{platform}-user", user, group=False))
-            for platform, user in (("dingtalk", args.dingtalk_user), ("wecom", args.wecom_user))
-            if user
-        ]
+        given = (("dingtalk", args.dingtalk_user), ("wecom", args.wecom_user))
+        tenant_accounts = tenant_ids(
+            settings, [(p, user) for p, user in given if user], "user", group=False
+        )
         registry.add_engineer(args.id, args.name, roles=args.role or ["engineer"])
         if args.telegram_user:
             registry.add_identity("telegram", args.telegram_user, args.id)

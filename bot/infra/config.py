@@ -110,6 +110,15 @@ class Settings:
         """Where the search index lives (``[kb] index_dir``, default ``<data_dir>/index``)."""
         return self.path(self.kb.index_dir or f"{self.data_dir}/index")
 
+    def tenant_names(self, platform: str) -> set[str] | None:
+        """The configured ``[[<platform>.tenants]]`` names of a many-tenant platform (DingTalk,
+        WeCom: its chats and accounts are ``<tenant>/<id>``); None for any other platform."""
+        if platform == "dingtalk":
+            return {t.name for t in self.dingtalk.tenants}
+        if platform == "wecom":
+            return {t.name for t in self.wecom.tenants}
+        return None
+
     def path(self, value: str) -> Path:
         """Resolve a path setting against the config file's folder."""
         p = Path(value).expanduser()
@@ -271,15 +280,11 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
 def _check_tenants(settings: Settings) -> None:
     """Every chat or account of a many-tenant platform (``<tenant>/<id>``) names one of that
     platform's configured ``[[<platform>.tenants]]``."""
-    tenants = {
-        "dingtalk": {t.name for t in settings.dingtalk.tenants},
-        "wecom": {t.name for t in settings.wecom.tenants},
-    }
     owners = [(f"hospital {h.id}", h.chats() + h.admins()) for h in settings.hospitals]
     owners += [(f"engineer {e.id}", e.identities()) for e in settings.engineers]
     for owner, ids in owners:
         for platform, value in ids:
-            known = tenants.get(platform)
+            known = settings.tenant_names(platform)
             tenant = value.partition("/")[0]
             if known is not None and tenant not in known:
                 raise ValueError(
