@@ -48,8 +48,8 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def bot(settings: Settings, tg: FakeTelegram, clock: FakeClock) -> AsyncIterator[App]:
+def group_bot(settings: Settings, tg: FakeTelegram, clock: FakeClock) -> App:
+    """The bot over the fake Telegram server and the test clock, for a busy group."""
     tg_settings = dataclasses.replace(  # a busy group: no 3-message burst limit in the way
         settings.telegram,
         base_url=tg.base_url,
@@ -57,13 +57,18 @@ async def bot(settings: Settings, tg: FakeTelegram, clock: FakeClock) -> AsyncIt
         group_burst=60,
         group_per_minute=600,
     )
-    app = build_app(
+    return build_app(
         settings,
         Secrets.from_env({}),
         db=make_engine(settings.storage_url),
         adapters=[TelegramAdapter(TOKEN, tg_settings)],
         clock=clock,
     )
+
+
+@pytest.fixture
+async def bot(settings: Settings, tg: FakeTelegram, clock: FakeClock) -> AsyncIterator[App]:
+    app = group_bot(settings, tg, clock)
     await app.start()
     try:
         yield app

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from adapters.telegram.adapter import TelegramAdapter
-from bot.app import App, build_app
-from bot.infra.config import Secrets, Settings
-from bot.infra.db import make_engine
+from bot.app import App
+from bot.infra.config import Settings
 from bot.tickets.models import Ticket
 from tests.e2e.test_bot_telegram import (  # noqa: F401 (fixtures)
     CASHIER,
     DESK,
     H1_CHAT,
     NURSE,
-    TOKEN,
     WANG,
     index_dir,
     settings,
@@ -31,6 +28,7 @@ from tests.e2e.test_group_behaviour import (  # noqa: F401
     UNANSWERABLE,
     bot,
     clock,
+    group_bot,
     rows,
     typing_in,
 )
@@ -156,16 +154,7 @@ async def test_with_outage_status_off_a_question_is_decided_and_a_restoration_le
 ) -> None:
     group = dataclasses.replace(settings.bot.group, outage_status_hours=0)
     off = dataclasses.replace(settings, bot=dataclasses.replace(settings.bot, group=group))
-    tg_settings = dataclasses.replace(
-        settings.telegram, base_url=tg.base_url, base_file_url=tg.base_file_url
-    )
-    app = build_app(
-        off,
-        Secrets.from_env({}),
-        db=make_engine(off.storage_url),
-        adapters=[TelegramAdapter(TOKEN, tg_settings)],
-        clock=clock,
-    )
+    app = group_bot(off, tg, clock)
     await app.start()
     try:
         tg.user_message(H1_CHAT, NURSE, "HIS崩了！！！")
