@@ -239,11 +239,11 @@ _RESTORED = re.compile(
 )
 _STILL_DOWN_OR_ASKED = re.compile(
     r"但|可是|不过|还是|还不|还没|又|仍|依然|依旧|不行|不能|不了|报错|打不开|进不去|登不上|失败"
-    r"|怎么|吗|？|\?|呢|没好|没恢复|什么|咋|为啥|没有|未恢复|看看|帮|无法|没反应|卡|转圈"
+    r"|怎么|吗|？|\?|呢|没好|没恢复|什么|咋|为啥|没有|未恢复|看看|帮|无法|没反应|(?<![读医保诊掏磁])卡(?![号片])|转圈"
     r"|黑屏|白屏|闪退|不上|不出|不到|挂了|崩|宕|中断|异常|慢|提示|没收到|空的|不让|拒"
     # a window or an outage still being worked on, a wish, what to do once it is back
     r"|预计|估计|尽快|争取|正在|抢修|排查|将|届时|计划|待定|就好了|要是|如果|再|等|以后|之后"
-    r"|多少|哪|几|啥|没$|了没|是不是|只有|就我|我的|我这|演练|在处理"
+    r"|多少|哪|几|啥|[没不]$|了没|是不是|只有|就我|我的|我这|演练|在处理"
 )
 
 
@@ -257,16 +257,48 @@ _BACK = re.compile(
     r"|又(?:能|可以)[\u4e00-\u9fff]{1,4}了|报个平安"
     # 「服务器都起来了」, 「数据都传过来了」, 「机房来电了」 (study 7)
     r"|(?:都|全部|已经|已)(?:起来|传过来|回传|上来|出来|补传|推送|同步)了|来电了"
+    # fourteenth session, study 1: 「问题已处理」, 「全部PDA已经在线」, 「现在开方秒出了」
+    r"|(?:回去|重启|接上|插上)就?好了|问题已(?:经)?(?:处理|解决|修正|排除)|(?:重启|升级|处理|修复)完成"
+    r"|已(?:经)?(?:全部)?(?:重新)?(?:在线|联网|归档|上传成功|补发|补传|同步(?:完整|完成|完毕)?)"
+    r"|都成功了|全部成功|(?:联|连)上网了|(?:都|全部|已经|已)过来了"
+    r"|(?<![不没就只才还])(?:可以|能)正常[\u4e00-\u9fff]{1,4}(?=$|[,.;!~\s])"
+    r"|(?:现在|目前|测过了|试了)[^,.;!?]{0,8}?(?:正常|秒开|秒出了?|很?流畅|没问题了?|是好的|一致了)"
 )
 #: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
 #: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question. The failure
 #: itself may be told there (「VPN这两天连不上是防火墙策略被误删，已恢复策略…」: study 6).
 _NOT_OVER_BEFORE = re.compile(
-    r"还是|还不|还没|仍|依然|依旧|没好|没恢复|未恢复|我(?!们)|只有|就我|吗|？|\?|怎么|但|可是|不过"
-    r"|又(?!能|可以)|预计|估计|正在|抢修|排查中|将|届时|计划|如果|要是|是不是|什么时候|就好了"
-    r"|多少|哪|几点|啥|了没|演练|别的|其他|别人|前面的|往常|就这一个|一个病人|这台|咋|为啥"
+    r"还是|还不|还没|仍|依然|依旧|没好|没恢复|未恢复|我(?!们)|只有|就我|吗|？|\?|怎么|但|可是|(?<!永)不过(?!期)"
+    r"|又(?!能|可以)|预计|估计|正在|抢修|排查中|将|届时|计划|如果|要是|是不是|什么时候|(?<!回去|重启|接上|插上)就好了"
+    r"|多少|哪|几点|啥|了没|演练|(?<!被)别的|其他|别人|前面的|往常|就这一个|一个病人|这台|咋|为啥"
     r"|为什么|如何|投诉|说好的|能不能|能否|可不可以|可否"
 )
+#: A fix told after its cause ends a restoration too: 「…原因是接口账号密码到期自动失效，已重置并设为
+#: 永不过期」, 「OA登不上是因为单点登录服务器内存泄漏，重启了」 (fourteenth session, study 1). Without
+#: a cause a fix is what a user already tried (「已经重启两次了」): no cue.
+_CAUSE = re.compile(
+    r"原因|是因为|因为|所致|导致|查了是|查到是|查下来是|其实是|问题是|的问题[,:;]是"
+    r"|是[^,.;!?]{1,24}?(?:的问题|挂了|掉了|过期|冲突|满了|丢了|占满|失效|死机|松了|跳了|失败|维护)"
+)
+_FIX = re.compile(
+    r"已(?:经)?(?:全部|手[工动])?(?:重启|重置|替换|更换|换|改|修正|修改|迁移|清理|补|跑完|推送|同步|联网|把"
+    r"|拉起|插|紧|续|还原|重新|做了|放开|限制|调|加|设|装|回滚|编译|分配|释放|扩|恢复|处理)"
+    r"|(?:换|改|修|插|接|装|续|紧|重启|拉起|起|放开)(?:好|上|完|回去|开)?了"
+
+)
+#: After a restoration's last cue, what retells the failure (「之前提交失败的申请单」, 「刚才签不上的
+#: 病历」) or tells what to redo or not to worry about (「请重新提交」, 「刷新一下页面就行」, 「不会再
+#: 出现」, 「不用再让患者掏卡了」) is no sign that anything is still wrong; a question never is.
+_RETOLD_OR_ADVICE = re.compile(
+    r"(?:之前|刚才|刚刚|前面|早上|上午|下午|昨天|昨晚|今早|那会儿?|期间)[^，,。；;！!？?吗呢]{0,20}?的"
+    r"|[^，,。；;！!？?吗呢]{0,12}?(?:失败|卡住|不上去?|不出来?|不了|没发出去|报错)的"
+    r"|(?:请|麻烦|大家|各位)?[^，,。；;！!？?吗呢再等谁]{0,12}?(?<![再等])(?:重新|刷新|补开|补签|补录|补打"
+    r"|重开|重登)[^，,。；;！!？?吗呢谁]{0,16}"
+    r"|不会再[^，,。；;！!？?吗呢]{0,12}|不用再?[^，,。；;！!？?吗呢]{0,12}|不受影响|没(?:有)?受影响"
+    r"|没(?:有)?丢|没有差|没有重复收|(?:试|测)过?了(?:几[笔次个下单张]|一下)"
+)
+#: A pasted error box (「报错"未将对象引用设置到对象的实例"」) is not the speaker's words.
+_QUOTED = re.compile(r'"[^"]{1,80}"|“[^”]{1,80}”|「[^」]{1,80}」|\'[^\']{1,80}\'')
 RESTORED_REASON = "a restoration told, nothing still wrong or asked"
 _THANKED = re.compile(r"谢|辛苦|感恩|thx|thanks|thank you", re.I)
 
@@ -278,12 +310,17 @@ def tells_a_restoration(text: str) -> bool:
         return True
     # 「刚才东院区断网是汇聚交换机掉电了，已经换了电源模块，现在全部正常」: the failure told in the
     # past, then the restoration, and nothing after it
+    t = _QUOTED.sub(lambda quoted: " " * len(quoted.group()), t)
     cues = list(_BACK.finditer(t))
+    cause = _CAUSE.search(t)
+    if cause is not None:
+        cues += _FIX.finditer(t, cause.end())
     if not cues:
         return False
-    last = cues[-1]
+    last = max(cues, key=lambda cue: cue.end())
+    after = _RETOLD_OR_ADVICE.sub("", t[last.end() :])
     return (
-        _STILL_DOWN_OR_ASKED.search(t, last.end()) is None
+        _STILL_DOWN_OR_ASKED.search(after) is None
         and _NOT_OVER_BEFORE.search(t, 0, last.start()) is None
     )
 
