@@ -133,7 +133,7 @@ def exact_rule(
         return MessageClass.OUTAGE, "a shared system reported down"
     if _down_now(unaddressed):
         return MessageClass.OUTAGE, "a shared system down now"
-    if _RELAPSE.search(unaddressed):
+    if _RELAPSE.search(unaddressed) or _relapsed_after_a_fix(unaddressed):
         return MessageClass.OUTAGE, "down again, all of it"
     return None
 
@@ -171,6 +171,26 @@ _NOT_DOWN_NOW_AFTER_ALL = re.compile(
 _RELAPSE = re.compile(
     r"又(?:全|都|全部|全都)(?:挂了|崩了|不行了|断了|宕了|瘫了|登不上|打不开|用不了|进不去|连不上|卡死)"
 )
+
+#: 「谢谢张工，刚才好了，不过现在又不行了，收费又连不上了」: a fix or thanks for one, then down
+#: again — for a group or a shared system, not one user's (「…换了个账号登录又不行了」,
+#: 「为啥我的打印机刚好了又不行了」). Fourteenth session, study 3.
+_FIXED_THEN_DOWN_AGAIN = re.compile(
+    r"(?:谢|辛苦|好了|恢复|修好|正常了|能用了)[^又]{0,30}又(?:开始)?(?:不行|连不上|转圈|卡|挂|断|登不上"
+    r"|打不开|进不去|报错|掉线|不能|出不来|用不了|瘫)"
+)
+_SHARED = re.compile(
+    _GROUP_SCOPE.pattern + r"|收费|窗口|his|lis|pacs|emr|医保|yb|sf|药房|检验科|影像科|护士站|全科"
+)
+_ONE_USERS = re.compile(r"我(?!们)|这台|那台|一台|账号|别人|就我|其他人|单个|个别")
+
+
+def _relapsed_after_a_fix(text: str) -> bool:
+    return (
+        _FIXED_THEN_DOWN_AGAIN.search(text) is not None
+        and _SHARED.search(text) is not None
+        and _ONE_USERS.search(text) is None
+    )
 
 
 def _down_now(text: str) -> bool:
@@ -262,7 +282,14 @@ _BACK = re.compile(
     r"|已(?:经)?(?:全部)?(?:重新)?(?:在线|联网|归档|上传成功|补发|补传|同步(?:完整|完成|完毕)?)"
     r"|都成功了|全部成功|(?:联|连)上网了|(?:都|全部|已经|已)过来了"
     r"|(?:大家|都|现|现在|已|已经)(?:可以|能|可)正常[\u4e00-\u9fff]{1,4}(?=$|[,.;!~\s])"
-    r"|(?:现在|目前|测过了|试了)[^,.;!?]{0,8}?(?:正常|秒开|秒出了?|很?流畅|没问题了?|是好的|一致了)"
+    r"|(?:现在|目前|测过了|试了)[^,.;!?]{0,8}?(?:正常|秒开|秒出了?|秒到|很?流畅|没问题了?|是好的|一致了)"
+    # fourteenth session, study 2: 「PDA都重新连上wifi了」, 「重启完毕」, 「已切回主库」, 「告警都消了」
+    r"|(?:都|全部|全|已|已经|重新|从新|又)[^,.;!?不没未请要需]{0,8}?(?<![不没未])"
+    r"(?:连上|联上|登上|对上|接上|联机|连回|通讯上了)"
+    r"|(?:都|全部|全|已|已经|重新)(?:上线|在线)|(?:都|全|已经|已)通了|重新显示了"
+    r"|(?:重启|补传|回传|上传|重建|扩容|切换|同步|对账|清理|导入|摆药|推送)(?:完毕|完成了?|完了)"
+    r"|(?:已|刚|已经)?切回(?:主|市电)|告警(?:都|全)?消|报警已消除"
+    r"|运行正常|照常[\u4e00-\u9fff]{1,2}(?=$|[,.;!~\s])|正常(?:办理|录入|查看)(?=$|[,.;!~\s])"
 )
 #: Before a restoration's last cue, what says it is not over, not for everyone, or not news:
 #: 「别的都连上了」 (one user's problem), 「说好的六点前恢复」, 「我这…」, a question. The failure
