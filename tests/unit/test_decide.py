@@ -798,6 +798,28 @@ def test_down_again_all_of_it_is_an_outage() -> None:
 
 @pytest.mark.parametrize(
     "text",
+    ["谢谢张工，刚才好了，不过现在又不行了，收费又连不上了😭",
+     "谢谢张工！……诶 刚好又不行了，收费窗口又开始转圈",
+     "感谢张工早上辛苦，但现在PACS又开始转圈了，整个影像科都看不了图"],
+)  # fmt: skip
+def test_down_again_after_a_fix_is_an_outage(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is not None and rule[0] is MessageClass.OUTAGE, (text, rule)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["刚才远程弄好了 谢谢 可是下午换了个账号登录又不行了",
+     "为啥我的打印机刚好了又不行了？别人的都正常",
+     "谢谢王工 刚好了一会儿又不行了 还是提示连接数据库失败"],
+)  # fmt: skip
+def test_one_users_relapse_is_not_an_exact_outage(text: str) -> None:
+    rule = exact_rule(text)
+    assert rule is None or rule[0] is not MessageClass.OUTAGE, (text, rule)
+
+
+@pytest.mark.parametrize(
+    "text",
     ["【通知】今日22:00起HIS系统升级，届时全院暂停使用，请提前做好准备",
      "今天下午2点开始机房割接，全院网络中断约30分钟",
      "今日10:30起PACS存储故障，现已恢复，影像可以正常调阅",
@@ -831,7 +853,11 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
      '医生站报错"连接超时"的问题已经处理，是内存溢出，已重启并加大内存，医生们重新登录即可',
      "昨天EMR打不开是上线新模板时误删了一个视图，已还原，不会再出现",
      "医保扫码已恢复，大家不用再让患者掏卡了",
-     'EMR保存报错"未将对象引用设置到对象的实例"，改了个配置，现在保存没问题了'],
+     'EMR保存报错"未将对象引用设置到对象的实例"，改了个配置，现在保存没问题了',
+     # devices back online, a switch-over back, a backlog done, alarms cleared
+     "病房的PDA都重新连上wifi了", "自助机全部在线 🟢🟢🟢", "刚切回主服务器了，大家不用再登备用地址",
+     "住院收费那台服务器重启完毕，出院结算正常办理", "机房空调修好了，服务器告警都消了",
+     "LIS接口积压的报告已全部回传完毕，临床可以正常查看"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
@@ -870,6 +896,9 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("药品柜屏幕角上写着离线 还能正常拿药不")
     assert not tells_a_restoration("原因是证书过期，已更换，但还是签不上")
     assert not tells_a_restoration('提示"病历已归档不可修改"，需要补一个签名')  # a pasted error
+    assert not tells_a_restoration("门诊二楼所有诊室的叫号屏都不显示了")
+    assert not tells_a_restoration("那个插卡的小盒子插上卡没反应 电脑弹个框说没连上")
+    assert not tells_a_restoration("CT室2号机的图传不上PACS，1号3号都没问题")  # a contrast
 
 
 @pytest.mark.parametrize(
