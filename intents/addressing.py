@@ -45,7 +45,7 @@ _DEPARTMENT = (
     r"|静配|后勤|总务|保卫|病案|检验|放射|影像|超声|心电|内镜)"
 )
 _COLLEAGUES = r"的(?:同事|老师|同志|师傅|兄弟|姐妹|朋友|美女|帅哥)们?"
-_SHIFT = r"(?:夜班|白班|中班|早班|晚班|下一班|接班)"
+_SHIFT = r"(?:夜班|白班|中班|早班|晚班|下一班|接班|下个班|大夜|小夜)"
 #: Who a message starting like this is told to: a colleague by name and title, a department's
 #: colleagues, a superior by title alone (「护士长，」), the next shift (「跟夜班说一下」,
 #: 「交接一下：」). Each is exact over every labelled message we have (none a question, an
@@ -75,6 +75,8 @@ _CALLS_A_PERSON = (
         rf"^(?:(?:跟|和|给|告诉){_SHIFT}的?(?:同事|老师)?们?(?:说|讲|交代)"
         rf"|{_SHIFT}的(?:同事|老师|同志|姐妹|兄弟|小伙伴)们?(?:[\s，,：:、!！]|注意|记得|麻烦)"
         r"|(?:交接|交班|交接班)一下[：:，,\s]|(?:交班|交接班|交接|[白夜中早晚]班交[白夜中早晚]班)[：:]"
+        # 「夜班交接：…」, 「交给早班：…」 (fourteenth session, study 4)
+        rf"|{_SHIFT}交接(?:一下)?[：:，,\s]|交给{_SHIFT}的?(?:同事|老师)?们?[：:，,\s]"
         r"|交班的时候跟)"
     ),
 )

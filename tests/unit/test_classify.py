@@ -73,6 +73,9 @@ from kb_index.embedder import Embedder
         ("交班：12床的医嘱系统里还没停，夜班注意一下", False, True),
         ("夜班的姐妹注意下，自助机那台吞卡的已经挂了故障牌", False, True),
         ("交班报告只有表头 没有患者内容", False, False),  # the form, not a handover
+        ("夜班交接：两台PDA充不进电，放在护士站抽屉里了", False, True),
+        ("交给早班：有六个标本要重新核对结果", False, True),
+        ("夜班PDA全部连不上了", False, False),  # a shift named, no handover
         # a department named bare, then 我们 / a when / what was done for them; short names
         ("供应室，我们科的器械包系统里一直显示未回收", False, True),
         ("病案室，上个月的病历什么时候来收", False, True),
