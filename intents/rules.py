@@ -264,6 +264,8 @@ _STILL_DOWN_OR_ASKED = re.compile(
     # a window or an outage still being worked on, a wish, what to do once it is back
     r"|预计|估计|尽快|争取|正在|抢修|排查|将|届时|计划|待定|就好了|要是|如果|再|等|以后|之后"
     r"|多少|哪|几|啥|[没不]$|了没|是不是|只有|就我|我的|我这|演练|在处理"
+    # partly back: 「自助机恢复了一半，还有一半显示"服务暂停"」
+    r"|一半|部分|剩下|剩余|暂停|排长队"
 )
 
 
