@@ -337,6 +337,8 @@ def test_alone_on_shift_is_not_others_being_fine() -> None:
      (takes_back_a_report, "刚才说打印机坏了，不用了，纸放反了🤦"),
      (takes_back_a_report, "撤回一下，我刚才说HIS挂了是看错了，没事"),
      (takes_back_a_report, "刚刚说的电子签名问题解决了，原来是Ukey没插好"),
+     (takes_back_a_report, "不好意思误报，是我账号输错了"),
+     (takes_back_a_report, "搞错了 不是系统问题 是我点错了"),
      # thanks naming where the bot found the answer: the classifier alone passes it on
      (only_thanks, "谢谢小助手帮我找到了退费入口"),
      (only_thanks, "感谢信息科，打印机好了"),
@@ -355,6 +357,8 @@ def test_a_retraction_that_still_asks_goes_on() -> None:
     assert not takes_back_a_report("刚才报了一次502，刷新又好了，是什么原因啊")
     assert not takes_back_a_report("忽略我上面那条，现在是全院都打不开了")
     assert not takes_back_a_report("我刚才说的不用了")  # not at the start: the classifier's call
+    assert not takes_back_a_report("是我的问题还是系统的问题？我和对面同事的HRP都打不开了")
+    assert not takes_back_a_report("不好意思误报，是我看错了，不过打印机确实不出纸")
 
 
 def test_thanks_followed_by_a_new_problem_goes_on() -> None:
@@ -800,7 +804,8 @@ def test_down_again_all_of_it_is_an_outage() -> None:
     "text",
     ["谢谢张工，刚才好了，不过现在又不行了，收费又连不上了😭",
      "谢谢张工！……诶 刚好又不行了，收费窗口又开始转圈",
-     "感谢张工早上辛苦，但现在PACS又开始转圈了，整个影像科都看不了图"],
+     "感谢张工早上辛苦，但现在PACS又开始转圈了，整个影像科都看不了图",
+     "之前说修好了，结果所有护士站打印腕带又打不出来了"],
 )  # fmt: skip
 def test_down_again_after_a_fix_is_an_outage(text: str) -> None:
     rule = exact_rule(text)
@@ -857,7 +862,12 @@ def test_a_time_that_starts_a_window_or_ends_in_a_restoration_is_not_down_now(te
      # devices back online, a switch-over back, a backlog done, alarms cleared
      "病房的PDA都重新连上wifi了", "自助机全部在线 🟢🟢🟢", "刚切回主服务器了，大家不用再登备用地址",
      "住院收费那台服务器重启完毕，出院结算正常办理", "机房空调修好了，服务器告警都消了",
-     "LIS接口积压的报告已全部回传完毕，临床可以正常查看"],
+     "LIS接口积压的报告已全部回传完毕，临床可以正常查看",
+     # a backlog sent on, back at the central station, a migration done, a cause then its fix
+     "LIS刚才积压的报告已经全部推送到EMR了，医生站刷新一下就能看到",
+     "抢救室的床旁监护都回到中央站了", "南院区迁移完毕，数据校验一致",
+     "挂号界面卡死是因为号源表锁了，已经解锁，不是网络问题",
+     "护理质控系统可以登录了，这周的检查表按原计划填写"],
 )  # fmt: skip
 def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message: str) -> None:
     decision = _guarded(engine, tells_a_restoration, message)
