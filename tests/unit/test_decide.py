@@ -800,6 +800,17 @@ def test_down_again_all_of_it_is_an_outage() -> None:
     assert exact_rule("我这台电脑又登不上了") is None  # one PC, not all of it
 
 
+def test_a_security_warning_is_a_notice_but_an_attack_under_way_is_not() -> None:
+    for warning in ("警惕！有人冒充厂商工程师打电话要密码，一律不要给",
+                    "近期勒索病毒活跃，请勿在工作电脑上插私人U盘"):  # fmt: skip
+        assert exact_rule(warning) == (MessageClass.NOTICE, "a security warning"), warning
+    for not_a_warning in ("全院好多电脑中了勒索病毒，大家千万不要开机",
+                          "近期发现电脑中毒导致无法登录系统，请勿点击陌生链接",
+                          "收到一封钓鱼邮件，不要点的话要不要删掉"):  # fmt: skip
+        rule = exact_rule(not_a_warning)
+        assert rule is None or rule[1] != "a security warning", not_a_warning
+
+
 @pytest.mark.parametrize(
     "text",
     ["谢谢张工，刚才好了，不过现在又不行了，收费又连不上了😭",
