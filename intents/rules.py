@@ -231,8 +231,32 @@ def _down_now(text: str) -> bool:
 
 
 def says_others_are_fine(text: str) -> bool:
-    """Does the message say others are unaffected (「别人都正常」)? Then it is not an outage."""
-    return _OTHERS_ARE_FINE.search(visible(text)) is not None
+    """Does the message say others are unaffected (「别人都正常」), or correct itself to one user
+    (「…好吧只有我，密码输错了」)? Then it is not an outage."""
+    t = visible(text)
+    return _OTHERS_ARE_FINE.search(t) is not None or _corrects_itself_to_one_user(t)
+
+
+#: 「LIS登不上了大家是不是都这样……好吧只有我，密码输错了」, 「全院医保都不能用了？哦，是我读卡器没插
+#: 好」: a report that narrows itself to its sender — unless it is denied (「不是我一个人」), was only
+#: the first guess (「本来以为只有我，结果…」) or widens again after (「…现在整个儿科都登不上了」).
+#: Fourteenth session, study 10.
+_SELF_CORRECTION = re.compile(
+    r"(?:好吧|哦|噢|原来|搞半天)[,，。.…\s]*(?:只有我|就我|是我)(?!们)"
+    r"|(?<![不以为])(?:只有我|是我一个人)(?!们)"
+    r"|是我(?:自己)?[\u4e00-\u9fff]{0,4}(?:没插|输错|弄错|点错|搞错|没开|没连)"
+)
+_NOT_THE_SENDER_AFTER_ALL = re.compile(r"不是|以为|本来|刚才|先|开始")
+_WIDER_AGAIN = re.compile(r"现在|结果|但|可是|整个|全部|所有|都|全")
+
+
+def _corrects_itself_to_one_user(text: str) -> bool:
+    for said in _SELF_CORRECTION.finditer(text):
+        if _NOT_THE_SENDER_AFTER_ALL.search(text, max(0, said.start() - 8), said.start()):
+            continue
+        if _WIDER_AGAIN.search(text, said.end()) is None:
+            return True
+    return False
 
 
 def carries_an_error(text: str) -> bool:

@@ -800,6 +800,18 @@ def test_down_again_all_of_it_is_an_outage() -> None:
     assert exact_rule("我这台电脑又登不上了") is None  # one PC, not all of it
 
 
+def test_a_report_that_corrects_itself_to_one_user_is_not_an_outage() -> None:
+    for narrowed in ("LIS登不上了大家是不是都这样……好吧只有我，密码输错了",
+                     "全院医保都不能用了？哦，是我读卡器没插好",
+                     "整个医生站都是空白…… 是我一个人的，重启过了也不行"):  # fmt: skip
+        assert says_others_are_fine(narrowed), narrowed
+    for still_many in ("不是我一个人，全科都打不开",
+                       "本来以为只有我，结果整个收费处的电脑都连不上HIS了",
+                       "刚才是我一个人登不上，现在整个儿科都登不上了，急！",
+                       "北院区的收费窗口全部卡住了，那边只有我们几个"):  # fmt: skip
+        assert not says_others_are_fine(still_many), still_many
+
+
 def test_a_security_warning_is_a_notice_but_an_attack_under_way_is_not() -> None:
     for warning in ("警惕！有人冒充厂商工程师打电话要密码，一律不要给",
                     "近期勒索病毒活跃，请勿在工作电脑上插私人U盘"):  # fmt: skip
