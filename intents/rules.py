@@ -240,11 +240,14 @@ def says_others_are_fine(text: str) -> bool:
 #: 「LIS登不上了大家是不是都这样……好吧只有我，密码输错了」, 「全院医保都不能用了？哦，是我读卡器没插
 #: 好」: a report that narrows itself to its sender — unless it is denied (「不是我一个人」), was only
 #: the first guess (「本来以为只有我，结果…」) or widens again after (「…现在整个儿科都登不上了」).
-#: Fourteenth session, study 10.
+#: Fourteenth session, studies 10 and 11.
 _SELF_CORRECTION = re.compile(
     r"(?:好吧|哦|噢|原来|搞半天)[,，。.…\s]*(?:只有我|就我|是我)(?!们)"
     r"|(?<![不以为])(?:只有我|是我一个人)(?!们)"
     r"|是我(?:自己)?[\u4e00-\u9fff]{0,4}(?:没插|输错|弄错|点错|搞错|没开|没连)"
+    # 「刚问了同事，她们能开，那就是我的问题」 (study 11)
+    r"|(?:那|那就|看来|应该|估计)就?是我(?:自己)?(?:的|这台|电脑|这边)的?问题"
+    r"|(?:同事|她们|他们|别人)都?(?:能|可以)(?:开|用|登|进|打开|登上|登录)"
 )
 _NOT_THE_SENDER_AFTER_ALL = re.compile(r"不是|以为|本来|刚才|先|开始")
 _WIDER_AGAIN = re.compile(r"现在|结果|但|可是|整个|全部|所有|都|全")

@@ -803,7 +803,8 @@ def test_down_again_all_of_it_is_an_outage() -> None:
 def test_a_report_that_corrects_itself_to_one_user_is_not_an_outage() -> None:
     for narrowed in ("LIS登不上了大家是不是都这样……好吧只有我，密码输错了",
                      "全院医保都不能用了？哦，是我读卡器没插好",
-                     "整个医生站都是空白…… 是我一个人的，重启过了也不行"):  # fmt: skip
+                     "整个医生站都是空白…… 是我一个人的，重启过了也不行",
+                     "整个PACS都打不开了？刚问了同事，她们能开，那就是我的问题"):  # fmt: skip
         assert says_others_are_fine(narrowed), narrowed
     for still_many in ("不是我一个人，全科都打不开",
                        "本来以为只有我，结果整个收费处的电脑都连不上HIS了",
