@@ -294,13 +294,13 @@ def only_links(text: str) -> bool:
 #: 「PDA已恢复，全院病区可以正常扫码了」, 「CA恢复 签名没问题了」, 「消毒供应追溯系统可以用了」, 「网好了」:
 #: a restoration told, with nothing still wrong, nothing asked, no plan and no wish — news that
 #: a problem is gone, never a question to escalate nor an outage to page (the classifier took
-#: such notices for questions, and paged some). Over every labelled message we have (27,273
-#: distinct texts) ``tells_a_restoration`` matches 806: 362 chit-chat, 432 notices and 12 talk
+#: such notices for questions, and paged some). Over every labelled message we have (29,296
+#: distinct texts) ``tells_a_restoration`` matches 1,235: 394 chit-chat, 825 notices and 16 talk
 #: between people (each addressed to a person, which the triage reads first); no question or
 #: outage. Any sign that something is still down or asked (「门诊恢复了，住院还不行」, 「恢复了吗」,
 #: 「说是已修复，但我这边还是打不开」), a wish (「要是…就好了」), a plan or what to do once it is
 #: back (「系统好了再补录」), or 恢复 asked about (「能不能恢复」) leaves it to the classifier.
-#: Thirteenth session, studies 1, 3, 5, 6, 7 (eval/prereg/2026-12-07-thirteenth-session.txt).
+#: Thirteenth session, studies 1, 3, 5, 6, 7; fourteenth, studies 1 and 2 (eval/prereg/).
 _RESTORED = re.compile(
     r"已(?:经)?(?:恢复|修复|解决|修好|处理好|排除|回滚|改好|接好|上线|打通|正常)"
     r"|(?<![未没待等前能以否])恢复(?!时间|后|中|的|期间|不|到)"
