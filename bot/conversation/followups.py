@@ -157,11 +157,7 @@ class FollowUps:
     async def nudged(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
         """「怎么还没人回」 about ``ticket``: kept on it and relayed under its card, marked 催办
         (a replay relays it once), and the person told where it stands."""
-        ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
-        body = f"（催办）{said.text}"
-        await self.flow.relays.hospital_follow_up(
-            ticket, hospital, said.author(hospital), said.name, body, ref
-        )
+        await self._relay_marked(ticket, hospital, said, "催办")
         engineer, minutes = await self._where_it_stands(ticket)
         if engineer is not None:
             told = texts.nudge_in_hand(ticket.number, engineer)
@@ -185,8 +181,15 @@ class FollowUps:
     async def restoration_told(self, ticket: Ticket, hospital: Hospital, said: Said) -> None:
         """「HIS恢复了」 while the hospital's P1 is open: kept on it and relayed under its card,
         marked 告知已恢复, for the engineer to confirm and resolve; the group is not answered."""
+        await self._relay_marked(ticket, hospital, said, "告知已恢复")
+
+    async def _relay_marked(
+        self, ticket: Ticket, hospital: Hospital, said: Said, marker: str
+    ) -> None:
+        """Keep ``said`` on the ticket and relay it under its card, marked 「（marker）」 so the
+        engineer sees why it came (a replay relays it once: keyed by the message)."""
         ref = MessageRef(said.chat.platform, said.chat.chat_id, said.message_id)
-        body = f"（告知已恢复）{said.text}"
+        body = f"（{marker}）{said.text}"
         await self.flow.relays.hospital_follow_up(
             ticket, hospital, said.author(hospital), said.name, body, ref
         )
