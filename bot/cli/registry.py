@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import CliError, open_db, settings_from
 from bot.infra.config import Settings
 
-
-def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
     from bot.registry.store import RegistryStore
 
-    return RegistryStore(open_db(settings_from(args)))
+
+def _registry(settings: Settings) -> RegistryStore:
+    from bot.registry.store import RegistryStore
+
+    return RegistryStore(open_db(settings))
 
 
 def tenant_ids(
@@ -46,8 +49,8 @@ def tenant_ids(
 def cmd_hospital_add(args: argparse.Namespace) -> int:
     from bot.registry.store import RegistryError
 
-    registry = _registry(args)
     settings = settings_from(args)
+    registry = _registry(settings)
     try:
         # checked before anything is written
         groups = tenant_ids(
@@ -78,7 +81,7 @@ def cmd_hospital_add(args: argparse.Namespace) -> int:
 
 
 def cmd_hospital_list(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = _registry(settings_from(args))
     for h in registry.list_hospitals():
         chats = ", ".join(
             f"{c.platform}:{c.chat_id}{'' if c.active else ' (inactive)'}"
@@ -93,8 +96,8 @@ def cmd_hospital_list(args: argparse.Namespace) -> int:
 def cmd_engineer_add(args: argparse.Namespace) -> int:
     from bot.registry.store import RegistryError
 
-    registry = _registry(args)
     settings = settings_from(args)
+    registry = _registry(settings)
     try:
         # checked before anything is written
         given = (("dingtalk", args.dingtalk_user), ("wecom", args.wecom_user))
@@ -115,7 +118,7 @@ def cmd_engineer_add(args: argparse.Namespace) -> int:
 
 
 def cmd_engineer_list(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = _registry(settings_from(args))
     for e in registry.list_engineers():
         ids = ", ".join(f"{i.platform}:{i.platform_user_id}" for i in registry.identities_of(e.id))
         print(
