@@ -194,7 +194,7 @@ _FIXED_THEN_DOWN_AGAIN = re.compile(
     r"(?:谢|辛苦|好了|恢复|修好|正常了|能用了)[^又]{0,30}又(?:开始)?(?:不行|连不上|转圈|卡|挂|断|登不上"
     r"|打不开|进不去|报错|掉线|不能|出不来|用不了|瘫|[打传扫刷登]不[出上了进])"
 )
-_SHARED = re.compile(
+_GROUP_OR_SHARED_SYSTEM = re.compile(
     _GROUP_SCOPE.pattern + r"|收费|窗口|his|lis|pacs|emr|医保|yb|sf|药房|检验科|影像科|护士站|全科"
 )
 _ONE_USERS = re.compile(r"我(?!们)|这台|那台|一台|账号|别人|就我|其他人|单个|个别")
@@ -203,7 +203,7 @@ _ONE_USERS = re.compile(r"我(?!们)|这台|那台|一台|账号|别人|就我|�
 def _relapsed_after_a_fix(text: str) -> bool:
     return (
         _FIXED_THEN_DOWN_AGAIN.search(text) is not None
-        and _SHARED.search(text) is not None
+        and _GROUP_OR_SHARED_SYSTEM.search(text) is not None
         and _ONE_USERS.search(text) is None
     )
 
