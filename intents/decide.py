@@ -26,7 +26,6 @@ from enum import StrEnum
 from intents.addressing import Addressing
 from intents.classify import MessageClassifier
 from intents.confidence import asked_action, features
-from intents.failure_kinds import reported_failures
 from intents.message_class import MessageClass
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
@@ -181,18 +180,13 @@ class AnswerEngine:
         ranked = self.rank(text, k=5, qvec=triaged.embedding)
         return self._answer_or_ask(text, ranked, MessageClass.QUESTION.value)
 
-    def unaddressed(self, message: str, article_id: str) -> str | None:
-        """What the message asks or reports that the article never names, or None. A how-to
-        whose action the article lacks (「…怎么作废」 against an article without 作废), or a
-        failure it never mentions (「…导出来全是乱码」 against the export article that says
-        nothing of 乱码): that article may be asked about, never sent as the answer."""
+    def unnamed_action(self, message: str, article_id: str) -> str | None:
+        """The action a how-to asks for when the article never names it (「…怎么作废」 against
+        an article without 作废): that article may be asked about, never sent as the answer."""
         action = asked_action(message)
-        if action is not None and not self.index.mentions(article_id, action):
-            return f"the message asks how to {action} and the article never says"
-        for kind in reported_failures(message):
-            if not any(self.index.names(article_id, w) for w in kind.article_words):
-                return f"the message reports {kind.name} and the article never mentions it"
-        return None
+        if action is None or self.index.mentions(article_id, action):
+            return None
+        return action
 
     def _answer_or_ask(self, text: str, ranked: list[ScoredHit], message_class: str) -> Decision:
         if not ranked:
@@ -211,14 +205,15 @@ class AnswerEngine:
         )
         if top.confidence >= s.answer_threshold:
             sure = f"confidence {top.confidence:.2f} ≥ {s.answer_threshold:.2f}"
-            unaddressed = self.unaddressed(text, top.article.id)
-            if unaddressed is None:
+            unnamed = self.unnamed_action(text, top.article.id)
+            if unnamed is None:
                 return replace(base, kind=DecisionKind.ANSWER, article=top.article, reason=sure)
             return replace(
                 base,
                 kind=DecisionKind.CONFIRM,
                 article=top.article,
-                reason=f"{sure}, but {unaddressed}: ask first",
+                reason=f"{sure}, but the message asks how to {unnamed} and the article never "
+                "says: ask first",
             )
         choices = self._choices(ranked)
         if len(choices) >= 2:

@@ -263,7 +263,7 @@ def retrieval_samples(
                 features(hits, text),
                 hits[0].article.id == q.expected,
                 q.kind in ANSWERABLE,
-                may_answer=engine.unaddressed(text, hits[0].article.id) is None,
+                may_answer=engine.unnamed_action(text, hits[0].article.id) is None,
             )
         )
     return out

@@ -193,22 +193,6 @@ class SearchIndex:
         terms = ("b:" + word, "c:" + word[0]) if len(word) >= 2 else ("c:" + word,)
         return any(self.lexical.contains(t, doc) for t in terms)
 
-    def names(self, article_id: str, word: str) -> bool:
-        """Does the article's text name ``word`` itself: a Latin word whole, one Chinese
-        character, or every character pair of a longer Chinese word (strict where
-        ``mentions`` is lenient: it is asked whether an article *covers* something)."""
-        doc = self._doc.get(article_id)
-        if doc is None:
-            return False
-        terms = lexical_terms(word)
-        if any(t.startswith("w:") for t in terms):
-            wanted = [t for t in terms if t.startswith("w:")][:1]
-        elif len(word) == 1:
-            wanted = ["c:" + word]
-        else:
-            wanted = [t for t in terms if t.startswith("b:")]
-        return bool(wanted) and all(self.lexical.contains(t, doc) for t in wanted)
-
     # ---- building -------------------------------------------------------------------------
 
     @classmethod

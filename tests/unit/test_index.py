@@ -136,18 +136,6 @@ def test_mentions_asks_whether_an_article_names_a_word(
     assert not built.mentions("no-such-article", word)
 
 
-def test_names_asks_whether_an_article_names_the_word_itself(built: SearchIndex) -> None:
-    """Strict where ``mentions`` is lenient: every character pair of the word, or the one
-    character, or the Latin word whole."""
-    assert built.names("hb-007", "乱码")  # 针式打印机打印摆药单出现乱码
-    assert built.names("hb-007", "打印机")  # 打印 and 印机 both there
-    assert not built.names("hb-007", "冲红")
-    assert not built.names("hb-007", "打印员")  # 打印 is there, 印员 is not
-    assert built.names("hb-007", "EPSON".lower())  # a Latin word, whole
-    assert not built.names("hb-007", "gbk")
-    assert not built.names("no-such-article", "乱码")
-
-
 def test_k_larger_than_the_kb_returns_every_article(built: SearchIndex, hash_embedder) -> None:
     assert sorted(ids(built.search("医保", hash_embedder, k=100))) == [
         f"hb-{i:03d}" for i in range(1, 16)
