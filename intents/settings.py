@@ -18,10 +18,10 @@ from annotated_types import Ge, Gt, Le
 class DecideSettings:
     #: Minimum answer confidence (0..1) to answer with the top article; calibrated so that on
     #: the dev set at most ``max_wrong_rate`` of messages get a wrong article.
-    answer_threshold: float = 0.7154
+    answer_threshold: float = 0.7091
     #: Below the answer threshold, a single article at least this confident is offered as
     #: 「是这个问题吗？」 before its steps are sent (inf: never ask, escalate instead).
-    confirm_threshold: float = 0.1974
+    confirm_threshold: float = 0.203
     #: Below the answer threshold, articles at least this confident are offered as choices.
     clarify_threshold: Annotated[float, Ge(0), Le(1)] = 0.2
     #: Up to this many candidates in a clarify list.
