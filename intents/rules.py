@@ -80,6 +80,9 @@ _OTHERS_ARE_FINE = re.compile(
     r"|只有我(?:这台|这里|这边|这个账号|一个人)?(?:登不上|打不开|进不去|不行|报错|用不了)"
     r"|其他床都在|换(?:一)?(?:台|个)电脑就"
 )
+#: What the sender says they got wrong themselves (「是我输错了」, 「是我读卡器没插好」): read by the
+#: retraction and by a report that corrects itself to its sender.
+_OWN_SLIP = r"没插|输错|弄错|点错|搞错|没开|没连"
 #: A report taken back at the start: 「撤回一下，不是系统问题，是我没插网线😅」, 「忽略我上面那条，
 #: 重启一下就好了」, 「刚才说打印机坏了，不用了，纸放反了」. Nothing after it may speak of a problem
 #: or ask (「撤回一下，还是登不上」 goes on): over every labelled message we have (20,527) such a
@@ -90,7 +93,7 @@ _RETRACTION = re.compile(
     r"(?:不用了|不用看了|不用管了|没事了|撤回|已经好了|好了|解决了|没了)"
     # 「不好意思误报，是我账号输错了」, 「搞错了 不是系统问题 是我点错了」 (fourteenth session, study 7)
     r"|(?:不好意思|抱歉|sorry|对不起)?[,，。.\s!！~]*(?:误报|搞错了|看错了|弄错了"
-    r"|是我(?:自己)?(?:的问题|输错|弄错|点错|看错|搞错|没插|没开|没连)))"
+    rf"|是我(?:自己)?(?:的问题|看错|{_OWN_SLIP})))"
 )
 _STILL_A_PROBLEM = re.compile(
     r"但|可是|不过|还是|又|仍然|依然|现在|不行|不能|不了|报错|打不开|进不去|登不上|失败|怎么|吗"
@@ -244,7 +247,7 @@ def says_others_are_fine(text: str) -> bool:
 _SELF_CORRECTION = re.compile(
     r"(?:好吧|哦|噢|原来|搞半天)[,，。.…\s]*(?:只有我|就我|是我)(?!们)"
     r"|(?<![不以为])(?:只有我|是我一个人)(?!们)"
-    r"|是我(?:自己)?[\u4e00-\u9fff]{0,4}(?:没插|输错|弄错|点错|搞错|没开|没连)"
+    rf"|是我(?:自己)?[\u4e00-\u9fff]{{0,4}}(?:{_OWN_SLIP})"
     # 「刚问了同事，她们能开，那就是我的问题」 (study 11)
     r"|(?:那|那就|看来|应该|估计)就?是我(?:自己)?(?:的|这台|电脑|这边)的?问题"
     r"|(?:同事|她们|他们|别人)都?(?:能|可以)(?:开|用|登|进|打开|登上|登录)"
