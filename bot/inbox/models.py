@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -58,10 +58,15 @@ class OutboxMessage(SQLModel, table=True):
     n-th message an inbox event's handling sends (a replay finds it), ``card:<ticket>:<desk>``
     for a desk card, ``notice:<delivery id>`` for a broadcast notice to one group (all sent by
     ``bot.inbox.sending``). Claimed before the send (``queued`` while it waits in a rate limiter that
-    says when it lets it go, ``sending`` from then on), recorded after it."""
+    says when it lets it go, ``sending`` from then on), recorded after it. A finished one goes
+    with the retention job once nothing will ask for its key again (``bot.privacy.sends``)."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (UniqueConstraint("key"),)
+    __table_args__ = (
+        UniqueConstraint("key"),
+        # the retention job's purge: finished sends by age
+        Index("ix_outbox_message_state_created_at", "state", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=240)

@@ -1,8 +1,10 @@
 """The retention job: once a day (APScheduler, in the bot's loop), erase what is older than
-``[privacy] retention_days`` and delete the inbox events handled more than ``[privacy]
-inbox_keep_days`` ago; every hour, delete the playground's web chat entries older than
-``[web] chat_keep_hours``. The erasure goes through the database gateway (it is SQL, and a
-write), recorded as done by ``system``; a run that finds nothing records nothing."""
+``[privacy] retention_days``, delete the inbox events handled more than ``[privacy]
+inbox_keep_days`` ago, and the finished sends and SLA steps nothing will read again older than
+``[privacy] sends_keep_days`` (sends of unknown outcome: ``unknown_sends_keep_days``); every
+hour, delete the playground's web chat entries older than ``[web] chat_keep_hours``. All of it
+goes through the database gateway (it is SQL, and a write), in batches; the erasure is
+recorded as done by ``system``; a run that finds nothing records nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from bot.infra.clock import Clock, utc_now
 from bot.infra.gateway import Database
 from bot.infra.scheduling import stop_scheduler
 from bot.privacy.purge import SYSTEM, Eraser, Scope
+from bot.privacy.sends import FinishedSends
 from bot.privacy.settings import PrivacySettings
+from bot.sla.steps import SlaSteps
 from bot.webchat.store import WebChatStore
 
 log = logging.getLogger(__name__)
@@ -28,8 +32,8 @@ log = logging.getLogger(__name__)
 FIRST_RUN_DELAY = 60.0
 
 
-#: Inbox events (and web chat entries) deleted per transaction (a long backlog never holds
-#: the writer for long).
+#: Rows deleted per transaction, whichever the table (a long backlog never holds the writer
+#: for long).
 INBOX_PURGE_BATCH = 1000
 #: Minutes between two purges of old web chat entries.
 WEB_CHAT_PURGE_MINUTES = 60.0
@@ -45,10 +49,15 @@ class RetentionJob:
         inbox: InboxStore | None = None,
         web_chat: WebChatStore | None = None,
         web_chat_keep_hours: float = 168.0,
+        sends: FinishedSends | None = None,
+        steps: SlaSteps | None = None,
     ) -> None:
         """``web_chat``: the playground's board, whose entries go after
-        ``web_chat_keep_hours`` (None: the playground is off)."""
+        ``web_chat_keep_hours`` (None: the playground is off); ``sends``, ``steps``: the
+        outbox's and the SLA steps' finished rows (None: kept)."""
         self._eraser = eraser
+        self._sends = sends
+        self._steps = steps
         self._web_chat = web_chat
         self._web_chat_keep = dt.timedelta(hours=web_chat_keep_hours)
         self._db = db
@@ -58,9 +67,10 @@ class RetentionJob:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def run_once(self) -> int:
-        """Erase what is past the retention period and purge old inbox events; returns how
-        many rows were erased (the purged events are logged)."""
+        """Erase what is past the retention period and purge old inbox events, sends and SLA
+        steps; returns how many rows were erased (the purged rows are logged)."""
         await self.purge_inbox()
+        await self.purge_sends()
         await self.purge_web_chat()
         return await self.erase()
 
@@ -72,6 +82,21 @@ class RetentionJob:
             return 0
         before = self._clock() - dt.timedelta(days=days)
         return await self._purge(inbox.purge, before, "inbox event(s) handled")
+
+    async def purge_sends(self) -> int:
+        """Delete the sends and SLA steps whose cause is finished (nothing reads them again),
+        made over ``sends_keep_days`` ago (unknown sends: ``unknown_sends_keep_days``), in
+        batches; returns how many."""
+        s, now, purged = self._settings, self._clock(), 0
+        finished = now - dt.timedelta(days=s.sends_keep_days)
+        if self._sends is not None and s.sends_keep_days:
+            purged += await self._purge(self._sends.purge, finished, "finished sends made")
+        if self._sends is not None and s.unknown_sends_keep_days:
+            unknown = now - dt.timedelta(days=s.unknown_sends_keep_days)
+            purged += await self._purge(self._sends.purge_unknown, unknown, "unknown sends made")
+        if self._steps is not None and s.sends_keep_days:
+            purged += await self._purge(self._steps.purge, finished, "SLA steps finished")
+        return purged
 
     async def purge_web_chat(self) -> int:
         """Delete web chat entries sent over ``web_chat_keep_hours`` ago; returns how many."""
@@ -116,7 +141,7 @@ class RetentionJob:
     def start(self) -> None:
         first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FIRST_RUN_DELAY)
         self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        if self._settings.retention_days or (self._inbox and self._settings.inbox_keep_days):
+        if self._daily():
             self._scheduler.add_job(
                 self.run_once,
                 "interval",
@@ -137,6 +162,13 @@ class RetentionJob:
                 max_instances=1,
             )
         self._scheduler.start()
+
+    def _daily(self) -> bool:
+        """The daily run has something to do."""
+        s = self._settings
+        sends = self._sends is not None and (s.sends_keep_days or s.unknown_sends_keep_days)
+        steps = self._steps is not None and s.sends_keep_days
+        return bool(s.retention_days or (self._inbox and s.inbox_keep_days) or sends or steps)
 
     async def stop(self) -> None:
         await stop_scheduler(self._scheduler)

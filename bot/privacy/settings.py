@@ -21,3 +21,12 @@ class PrivacySettings:
     #: payload is emptied once handled) is what tells a platform's redelivery from a new event,
     #: and platforms redeliver within a day. 0 keeps them.
     inbox_keep_days: Annotated[int, Ge(0)] = 7
+    #: Days a finished send (its ``outbox_message`` row: key, chat, state, message id, no
+    #: text) and a finished SLA step (``sla_step``) are kept, by the same job. Only rows
+    #: nothing will read again go (``bot.privacy.sends``, ``bot.sla.steps``); this is how long
+    #: the operator can still see what was sent when someone asks: a month, well past the
+    #: inbox's week. 0 keeps them.
+    sends_keep_days: Annotated[int, Ge(0)] = 30
+    #: Days a send whose outcome is unknown (it may have reached the chat, and was never sent
+    #: again) is kept: the only trace of it when someone asks, so longer. 0 keeps them.
+    unknown_sends_keep_days: Annotated[int, Ge(0)] = 365

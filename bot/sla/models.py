@@ -89,6 +89,7 @@ class SlaStep(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("key", name="uq_sla_step_key"),
         Index("ix_sla_step_state", "state"),
+        Index("ix_sla_step_state_done_at", "state", "done_at"),  # the retention job's purge
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -7,7 +7,8 @@ that dies mid-step (a crash, ``kill -9``, a leader change) leaves the row pendin
 owner: the next round of whichever worker runs the clock worker takes it over and carries it
 out again, and every send already keyed is skipped (``unknown`` ones are not re-sent but
 audited). A step that fails is released for another try, and given up after
-``MAX_STEP_ATTEMPTS``. Synchronous: coroutines call it in an executor.
+``MAX_STEP_ATTEMPTS``. A finished step's row goes with the retention job once its clock has
+stopped (``purge``). Synchronous: coroutines call it in an executor.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, exists, update
 from sqlmodel import Session, col, select
 
 from bot.cluster.claims import Claimant
@@ -172,6 +173,35 @@ class SlaSteps:
                 step.state, step.done_at = StepState.FAILED, as_utc(now)
             s.add(step)
             return step.state == StepState.FAILED
+
+    def purge(self, before: dt.datetime, limit: int) -> int:
+        """Delete up to ``limit`` steps finished (done, or given up) before ``before`` whose
+        clock has stopped; returns how many (the retention job calls it until it returns
+        fewer). A stopped clock never claims a step again, and a finished step is never taken
+        over: the row guards nothing any more. A P1's opening page is kept: its row is what
+        keeps the ticket from being paged as a new P1 twice — a replayed opening, or the
+        ticket raised to P1 again after an engineer lowered it, reopened even years later."""
+        stopped = exists().where(
+            col(SlaClock.ticket_id) == col(SlaStep.ticket_id),
+            col(SlaClock.kind) == col(SlaStep.kind),
+            col(SlaClock.stopped_at).is_not(None),
+        )
+        with write_session(self._engine) as s:
+            batch = (
+                select(SlaStep.id)
+                .where(
+                    col(SlaStep.state).in_((StepState.DONE, StepState.FAILED)),
+                    col(SlaStep.done_at) < as_utc(before),
+                    col(SlaStep.step) != Step.P1,
+                    stopped,
+                )
+                .order_by(col(SlaStep.id))
+                .limit(limit)
+            )
+            ids = list(s.exec(batch).all())
+            if ids:
+                s.execute(delete(SlaStep).where(col(SlaStep.id).in_(ids)))
+            return len(ids)
 
     def _set(self, step_id: int, **values: Any) -> None:
         with write_session(self._engine) as s:

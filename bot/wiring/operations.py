@@ -20,6 +20,7 @@ from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
 from bot.privacy.purge import Eraser
 from bot.privacy.retention import RetentionJob
+from bot.privacy.sends import FinishedSends
 from bot.registry.store import RegistryStore
 from bot.sla.clocks import SlaClocks
 from bot.sla.paging import Pager
@@ -110,7 +111,8 @@ def retention_job(
     web_chat: WebChatStore | None,
 ) -> RetentionJob:
     """Erases personal data past ``[privacy] retention_days`` once a day: tickets' texts and
-    attachments, handled inbox events, and the playground's old chat entries."""
+    attachments, handled inbox events, finished sends and SLA steps, and the playground's old
+    chat entries."""
     attachments: Path = settings.path(settings.data_dir) / "attachments"
     return RetentionJob(
         Eraser(db, attachments=attachments),
@@ -120,4 +122,6 @@ def retention_job(
         inbox,
         web_chat=web_chat,
         web_chat_keep_hours=settings.web.chat_keep_hours,
+        sends=FinishedSends(db),
+        steps=SlaSteps(db),
     )

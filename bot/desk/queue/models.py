@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.infra.clock import utc_field
@@ -21,6 +21,8 @@ from bot.infra.clock import utc_field
 
 class DeskDigest(SQLModel, table=True):
     __tablename__ = "desk_digest"
+    #: Found by its message: a reply to the digest, the purge of its recorded send.
+    __table_args__ = (Index("ix_desk_digest_message", "platform", "chat_id", "message_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
