@@ -1,4 +1,5 @@
-"""The clock store: start, settle, pause, resume, acknowledge, and claim what is due.
+"""The clock store: start, settle, pause, resume, acknowledge, and claim what is due; and
+the hospital contracts' own targets the clocks start with (``sla_target``).
 
 Firing exactly once: a due step is claimed by a conditional UPDATE on the clock's
 ``next_fire_at``, and written as an ``sla_step`` row owned by this worker in the same
@@ -11,28 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from bot.cluster.claims import Claimant
 from bot.infra.clock import as_utc
+from bot.registry.models import Hospital
 from bot.registry.sessions import read_session, write_session
 from bot.sla.models import ClockKind, SlaClock, SlaTarget, Step
 from bot.sla.settings import SlaSettings
 from bot.sla.steps import Firing as Firing
 from bot.sla.steps import record_step
+from bot.sla.targets import Target, TargetError, check_target, check_urgency
 from bot.sla.worktime import WorkTime
-from bot.tickets.models import Status, Ticket
+from bot.tickets.models import URGENCIES, Status, Ticket
 from bot.web.settings import ServiceTargets
-
-
-@dataclass(frozen=True)
-class Target:
-    accept_minutes: int
-    resolve_minutes: int
-    working_time: bool
 
 
 class SlaClocks:
@@ -52,23 +48,43 @@ class SlaClocks:
         self.worktime = worktime
 
     def target(self, hospital_id: str, urgency: str) -> Target:
-        """The hospital contract's own target for this urgency, else ``[reports.targets]``."""
+        """The hospital contract's own target for this urgency, else the default."""
         with read_session(self._engine) as s:
             row = s.get(SlaTarget, (hospital_id, urgency))
-        if row is not None:
-            return Target(row.accept_minutes, row.resolve_minutes, row.working_time)
+        return _own(row) if row is not None else self.default_target(urgency)
+
+    def default_target(self, urgency: str) -> Target:
+        """``[reports.targets]``, counted as ``[sla] working_time`` says: what a hospital
+        without a target of its own for this urgency gets."""
         return Target(
             self._targets.accept_minutes(urgency),
             self._targets.resolve_minutes(urgency),
             urgency in self.settings.working_time,
         )
 
+    def targets(self, hospital_ids: Sequence[str]) -> dict[tuple[str, str], Target]:
+        """Every urgency's target of these hospitals, by (hospital, urgency), in one query
+        (the console's table)."""
+        with read_session(self._engine) as s:
+            rows = s.exec(
+                select(SlaTarget).where(col(SlaTarget.hospital_id).in_(list(hospital_ids)))
+            ).all()
+        own = {(r.hospital_id, r.urgency): _own(r) for r in rows}
+        return {
+            (h, u): own.get((h, u)) or self.default_target(u)
+            for h in hospital_ids
+            for u in URGENCIES
+        }
+
     def set_target(
         self, hospital_id: str, urgency: str, accept: int, resolve: int, working_time: bool
     ) -> None:
-        if accept <= 0 or resolve <= 0:
-            raise ValueError("targets must be positive numbers of minutes")
+        """Give the hospital's contract its own target (``check_target``'s rules). Tickets
+        opened from now on get it; clocks already started keep the minutes they started with
+        (until their ticket's urgency changes: ``retarget`` takes the target of that moment)."""
+        check_target(urgency, accept, resolve)
         with write_session(self._engine) as s:
+            _check_hospital(s, hospital_id)
             row = s.get(SlaTarget, (hospital_id, urgency)) or SlaTarget(
                 hospital_id=hospital_id,
                 urgency=urgency,
@@ -81,6 +97,18 @@ class SlaClocks:
                 working_time,
             )
             s.add(row)
+
+    def reset_target(self, hospital_id: str, urgency: str) -> Target | None:
+        """Drop the hospital's own target: new tickets get the default again. Returns the
+        target dropped (None: it had none)."""
+        check_urgency(urgency)
+        with write_session(self._engine) as s:
+            _check_hospital(s, hospital_id)
+            row = s.get(SlaTarget, (hospital_id, urgency))
+            if row is None:
+                return None
+            s.delete(row)
+            return _own(row)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -301,6 +329,15 @@ class SlaClocks:
         for row in rows:
             out.setdefault(row.ticket_id, []).append(row)
         return out
+
+
+def _own(row: SlaTarget) -> Target:
+    return Target(row.accept_minutes, row.resolve_minutes, row.working_time, own=True)
+
+
+def _check_hospital(s: Session, hospital_id: str) -> None:
+    if s.get(Hospital, hospital_id) is None:
+        raise TargetError(f"no hospital {hospital_id}", f"没有这家医院：{hospital_id}。")
 
 
 def _next_fire(c: SlaClock, now: dt.datetime, repeat_minutes: int) -> dt.datetime | None:

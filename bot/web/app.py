@@ -188,6 +188,14 @@ class Console:
             raise HTTPException(404)
         raise LoginRequired()
 
+    def lead(self, request: Request) -> Viewer:
+        """A signed-in lead (role ``lead``, as ``--as LEAD`` on the CLI); any other engineer
+        or a hospital link gets 404, as for a page that does not exist."""
+        viewer = self.engineer(request)
+        if "lead" not in viewer.roles:
+            raise HTTPException(404)
+        return viewer
+
     def signed_in(self, request: Request) -> Viewer:
         """An engineer or a hospital link; anonymous → login page."""
         viewer = self.viewer(request)
@@ -231,6 +239,11 @@ class Console:
         404): audited by milestone, counted across workers (``bot.web.probes``). Writes: call
         it from a database thread (``db.write``), never on the loop."""
         self.probes.probed(viewer.audit_name, what, self.client_ip(request))
+
+
+def form_fields(form: FormData) -> dict[str, str]:
+    """A checked form's text fields, trimmed, without its CSRF token (to show them again)."""
+    return {k: str(v).strip() for k, v in form.items() if k != "csrf" and isinstance(v, str)}
 
 
 def anon_csrf(request: Request) -> str:
@@ -337,6 +350,7 @@ def create_console(console: Console) -> FastAPI:
         problem_pages,
         report_pages,
         service_pages,
+        sla_target_pages,
         ticket_pages,
     )
 
@@ -364,6 +378,7 @@ def create_console(console: Console) -> FastAPI:
         service_pages,
         problem_pages,
         duty_pages,
+        sla_target_pages,
         notice_pages,
         playground,
         live,

@@ -37,6 +37,8 @@ ACTION_LABELS = {
     "duty_rotation_set": "设置值班轮换",
     "duty_override_set": "调整单日值班",
     "duty_swap": "换班",
+    "sla_target_set": "设置 SLA 目标",
+    "sla_target_reset": "恢复默认 SLA 目标",
 }
 LIMIT = 500
 
@@ -67,10 +69,8 @@ def routes(console: Console) -> APIRouter:
         date_to: str = "",
     ) -> Response:
         """The console's audit log, for leads: logins, refusals, accounts, links, KB edits,
-        roster changes."""
-        viewer = console.engineer(request)
-        if "lead" not in viewer.roles:
-            raise HTTPException(404)
+        roster and SLA target changes."""
+        viewer = console.lead(request)
         if action and action not in ACTION_LABELS:
             raise HTTPException(400, "操作：未知取值")
         since = _local_date(console, date_from, "起始日期")

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from bot.duty.commands import duty_lines
 from bot.duty.models import Post
 from bot.duty.roster import DutyNow, Roster, RosterError, WeekRow
 from bot.registry.models import Engineer, Hospital
-from bot.web.app import Console
+from bot.web.app import Console, form_fields
 from bot.web.auth import Viewer
 
 #: The posts of the week table's columns (a hospital's engineer of the day has its own).
@@ -60,12 +59,6 @@ def routes(console: Console) -> APIRouter:
     router = APIRouter()
     db = console.services.db
     registry = console.services.registry
-
-    def lead(request: Request) -> Viewer:
-        viewer = console.engineer(request)
-        if "lead" not in viewer.roles:
-            raise HTTPException(404)
-        return viewer
 
     def read_view(first: dt.date | None) -> RosterView:
         roster = roster_of(console)
@@ -126,8 +119,8 @@ def routes(console: Console) -> APIRouter:
     async def lead_change(request: Request, prepare: Change) -> Response:
         """Leads only, with the page's token; a refused change re-shows the page with the
         reason and the form as typed (400), a made one redirects (and is audited)."""
-        viewer = lead(request)
-        fields = _fields(await console.form(request, viewer))
+        viewer = console.lead(request)
+        fields = form_fields(await console.form(request, viewer))
         ip = console.client_ip(request)
 
         def audit(action: str, target: str, detail: str) -> None:
@@ -242,10 +235,6 @@ def routes(console: Console) -> APIRouter:
 
 class _BadInput(ValueError):
     """A form value that cannot be used; the message is shown to the lead."""
-
-
-def _fields(form: FormData) -> dict[str, str]:
-    return {k: str(v).strip() for k, v in form.items() if k != "csrf" and isinstance(v, str)}
 
 
 def _post(value: str) -> Post:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from bot.broadcasts import status
 from bot.broadcasts.access import BROADCASTER, Actor
@@ -29,7 +28,7 @@ from bot.broadcasts.specs import draft_from_fields
 from bot.broadcasts.status import NoticeReport
 from bot.broadcasts.targeting import Resolution
 from bot.infra.actors import ActorKind
-from bot.web.app import Console
+from bot.web.app import Console, form_fields
 from bot.web.auth import Viewer
 
 #: The compose form's fields (the names ``draft_from_fields`` reads).
@@ -134,7 +133,7 @@ def routes(console: Console) -> APIRouter:
     @router.post("/notices/new")
     async def create_notice(request: Request) -> Response:
         viewer = broadcaster(request)
-        fields = _fields(await console.form(request, viewer))
+        fields = form_fields(await console.form(request, viewer))
         store = broadcasts().store
         values = {k: v for k, v in fields.items() if k in FIELDS and v}
         values["targets"] = _targets(fields)
@@ -217,7 +216,7 @@ def routes(console: Console) -> APIRouter:
         viewer = broadcaster(request)
         if action not in _ACTIONS:
             raise HTTPException(404)
-        fields = _fields(await console.form(request, viewer))
+        fields = form_fields(await console.form(request, viewer))
         b = broadcasts()
         store, who = b.store, actor(viewer)
         try:
@@ -253,10 +252,6 @@ def routes(console: Console) -> APIRouter:
         return RedirectResponse(f"/notices/{notice_id}?done={done}", status_code=303)
 
     return router
-
-
-def _fields(form: FormData) -> dict[str, str]:
-    return {k: str(v).strip() for k, v in form.items() if k != "csrf" and isinstance(v, str)}
 
 
 def _targets(fields: Mapping[str, str]) -> str:

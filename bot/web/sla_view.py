@@ -36,7 +36,8 @@ class ClockRow:
     overdue: bool
 
 
-def _span(minutes: float) -> str:
+def span(minutes: float) -> str:
+    """A length of time as the console words it, sign dropped: 45 分钟, 3 小时 20 分, 2 天 4 小时."""
     minutes = abs(round(minutes))
     if minutes < 60:
         return f"{minutes} 分钟"
@@ -76,11 +77,11 @@ def cells(watch: SlaWatch | None, tickets: list[Ticket], now: dt.datetime) -> di
         left = minutes_left(clock, watch.clocks.worktime, now)
         label = ClockKind(clock.kind).label
         if clock.paused_at is not None:
-            out[t.number] = SlaCell(f"{label}已暂停（剩 {_span(left)}）", paused=True)
+            out[t.number] = SlaCell(f"{label}已暂停（剩 {span(left)}）", paused=True)
         elif left < 0:
-            out[t.number] = SlaCell(f"{label}超时 {_span(left)}", overdue=True)
+            out[t.number] = SlaCell(f"{label}超时 {span(left)}", overdue=True)
         else:
-            out[t.number] = SlaCell(f"{label}剩 {_span(left)}")
+            out[t.number] = SlaCell(f"{label}剩 {span(left)}")
     return out
 
 
@@ -91,13 +92,13 @@ def ticket_clocks(watch: SlaWatch | None, number: str, now: dt.datetime) -> list
     for c in watch.clocks.for_ticket(number):
         left = minutes_left(c, watch.clocks.worktime, now)
         if c.stopped_at is not None:
-            state = "已达成" if left >= 0 else f"已完成，超时 {_span(left)}"
+            state = "已达成" if left >= 0 else f"已完成，超时 {span(left)}"
         elif c.paused_at is not None:
-            state = f"暂停中（等待医院），剩 {_span(left)}"
+            state = f"暂停中（等待医院），剩 {span(left)}"
         elif left < 0:
-            state = f"超时 {_span(left)}"
+            state = f"超时 {span(left)}"
         else:
-            state = f"剩 {_span(left)}"
+            state = f"剩 {span(left)}"
         if c.breached_at is not None and c.pages:
             state += f"；已呼叫 {c.pages} 次"
             if c.acknowledged_by:

@@ -1,7 +1,8 @@
 """The operators' pages in headless Chromium: a patch notice composed, previewed, sent and
 acknowledged (the broadcaster's 通知 page, the hospital's web chat with its download link
 clickable and 已知悉 pressed, the receipt back on the notice's page); the 操作审计 page
-filtered; the playground's buttons after 已解决/没解决 and its toasts after a reload."""
+filtered; the playground's buttons after 已解决/没解决 and its toasts after a reload; a lead's
+change of a hospital's SLA target (a typing mistake kept and explained, then saved and reset)."""
 
 from __future__ import annotations
 
@@ -160,6 +161,39 @@ async def test_a_lead_swaps_two_days_on_the_roster_page(console: BrowserConsole)
         "王工"
     )
     await shot(page, "duty-swapped")
+
+
+async def test_a_lead_changes_a_hospitals_sla_target_and_resets_it(
+    console: BrowserConsole,
+) -> None:
+    page = console.page
+    await login(page)
+    await page.goto("/reports")
+    await page.get_by_role("link", name="查看 / 设置各医院合同的 SLA 目标").click()
+    await expect(page).to_have_url(re.compile(r"/sla/targets$"))
+    row = page.locator("#target-h001-P2")
+    await expect(row).to_contain_text("默认")
+    await row.get_by_role("link", name="修改").click()
+    form = page.locator("#target-form form")
+    await expect(form.get_by_label("受理时限（分钟）")).to_have_value("30")
+    await expect(form.get_by_label("解决时限（分钟）")).to_have_value("1440")
+    await form.get_by_label("受理时限（分钟）").fill("半小时")
+    await form.get_by_role("button", name="保存目标").click()
+    await expect(page.locator("main > p.flash.error")).to_contain_text("受理时限应为整数分钟")
+    await expect(form.get_by_label("受理时限（分钟）")).to_have_value("半小时")  # kept
+    await form.get_by_label("受理时限（分钟）").fill("10")
+    await form.get_by_label("解决时限（分钟）").fill("60")
+    await form.locator('input[name="working_time"]').check()
+    await form.get_by_role("button", name="保存目标").click()
+    await expect(page.locator("main > p.flash")).to_have_text(
+        "目标已保存：此后新建的工单按新目标计时。"
+    )
+    await expect(row).to_contain_text("合同目标")
+    await expect(row).to_contain_text("只计工作时间")
+    await shot(page, "sla-targets")
+    await row.get_by_role("button", name="恢复默认").click()
+    await expect(page.locator("main > p.flash")).to_contain_text("已恢复默认目标")
+    await expect(row.locator(".badge.own")).to_have_count(0)
 
 
 async def test_a_hospital_attaches_a_screenshot_to_its_ticket(

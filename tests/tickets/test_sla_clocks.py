@@ -13,6 +13,7 @@ from bot.duty import DutySettings, WorkCalendar
 from bot.sla.clocks import SlaClocks, minutes_left
 from bot.sla.models import ClockKind, Step
 from bot.sla.settings import SlaSettings
+from bot.sla.targets import MAX_TARGET_MINUTES, Target, TargetError
 from bot.sla.worktime import WorkTime
 from bot.tickets import Ticket, TicketStore
 from bot.web.settings import ServiceTargets
@@ -134,6 +135,36 @@ def test_a_hospital_contract_overrides_the_default_targets(
     assert clocks.start(other.number, clock.now)[0].target_minutes == 30
     with pytest.raises(ValueError, match="positive"):
         clocks.set_target("h001", "P2", accept=0, resolve=60, working_time=False)
+
+
+@pytest.mark.usefixtures("registry")  # the hospitals h001, h002
+def test_targets_are_checked_in_one_place_listed_at_once_and_reset(engine: Engine) -> None:
+    """The rules ``hisbot sla target`` and the console share (``bot.sla.targets``): a refused
+    target leaves the stored one; a reset brings the default back."""
+    clocks = make_clocks(engine)
+    clocks.set_target("h001", "P2", accept=10, resolve=60, working_time=True)
+    refused = [
+        (("h001", "P2", 90, 60), "cannot be shorter", "不能短于受理时限"),
+        (("h001", "P2", 10, MAX_TARGET_MINUTES + 1), "at most 525600", "最长一年"),
+        (("h001", "P2", -1, 60), "positive", "不能是 -1"),
+        (("h001", "P9", 10, 60), "unknown urgency", "没有这个紧急程度"),
+        (("h999", "P2", 10, 60), "no hospital h999", "没有这家医院：h999"),
+    ]
+    for (hospital, urgency, accept, resolve), english, chinese in refused:
+        with pytest.raises(TargetError, match=english) as caught:
+            clocks.set_target(hospital, urgency, accept, resolve, working_time=False)
+        assert chinese in caught.value.chinese
+    clocks.set_target("h001", "P4", accept=60, resolve=60, working_time=False)  # equal: fine
+    every = clocks.targets(["h001", "h002"])
+    assert len(every) == 8
+    assert every[("h001", "P2")] == Target(10, 60, True, own=True)
+    assert every[("h002", "P2")] == clocks.default_target("P2") == Target(30, 1440, False)
+    assert every[("h002", "P3")].working_time  # [sla] working_time: P3, P4
+    assert clocks.reset_target("h001", "P2") == Target(10, 60, True, own=True)
+    assert clocks.reset_target("h001", "P2") is None
+    assert clocks.target("h001", "P2") == clocks.default_target("P2")
+    with pytest.raises(TargetError, match="no hospital"):
+        clocks.reset_target("h999", "P2")
 
 
 def test_a_raise_to_p1_brings_the_clocks_forward_and_never_gives_more_time(

@@ -68,3 +68,26 @@ def test_refusals_are_one_line_errors(run: Run, config: Path) -> None:
     assert code == 0
     code, out, _ = run(*c, "sla", "target", "h001", "P2", "--as", "e09")
     assert "accept 5 min, resolve 60 min, around the clock" in out
+
+
+def test_sla_targets_keep_the_consoles_rules_and_reset(run: Run, config: Path) -> None:
+    c = ["--config", str(config)]
+    sla = [*c, "sla", "target", "h001", "P2"]
+    code, _, err = run(*sla, "--accept", "90", "--resolve", "60", "--as", "e09")
+    assert code == 2 and "resolve target (60 min) cannot be shorter than the accept" in err
+    code, _, err = run(*sla, "--accept", "0", "--resolve", "60", "--as", "e09")
+    assert code == 2 and "positive numbers of minutes" in err
+    code, _, err = run(*sla, "--accept", "5", "--resolve", "60", "--as", "e01")
+    assert code == 2 and "e01 is not a lead" in err
+    code, out, _ = run(*sla, "--as", "e09")
+    assert out.strip() == "h001 P2: accept 30 min, resolve 1440 min, around the clock (default)"
+    assert run(*sla, "--accept", "5", "--resolve", "60", "--as", "e09")[0] == 0
+    code, out, _ = run(*sla, "--as", "e09")
+    assert "accept 5 min, resolve 60 min, around the clock (the hospital contract's own)" in out
+    code, _, err = run(*sla, "--reset", "--accept", "5", "--as", "e09")
+    assert code == 2 and "--reset takes no --accept or --resolve" in err
+    code, out, _ = run(*sla, "--reset", "--as", "e09")
+    assert code == 0 and "back to the default targets" in out
+    code, out, _ = run(*sla, "--reset", "--as", "e09")
+    assert code == 0 and "already the default" in out
+    assert "(default)" in run(*sla, "--as", "e09")[1]

@@ -51,6 +51,7 @@ GET_RULES: dict[str, dict[str, int | str]] = {
     "/services/tickets/{number}": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # an h002 ticket
     "/services/calls/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},
     "/duty": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 200},  # changes on it: leads only
+    "/sla/targets": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},  # leads only
     # broadcasters only; e02 is not one
     "/notices": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
     "/notices/new": {ANON: LOGIN, HOSPITAL: 404, ENGINEER: 404},
@@ -80,6 +81,8 @@ POST_ROUTES = {
     "/duty/rotation",
     "/duty/override",
     "/duty/swap",
+    "/sla/targets",
+    "/sla/targets/reset",
     "/notices/new",
     "/notices/{notice_id}/{action}",
 }
