@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.infra.config import Settings
 from bot.infra.db import make_engine
 from bot.registry import RegistryStore
 from bot.tickets import TicketStore
 from bot.web.annual import annual_sections
 from bot.web.report_pages import to_xlsx
-from bot.web.settings import ServiceTargets
+from bot.wiring.operations import sla_clocks
 from bot.workflows import ServiceWorkflows
 from bot.workflows.models import STAGE_ORDER
 from kb_index.articles import CATEGORIES
@@ -78,8 +79,8 @@ def main() -> None:
         for _ in range(args.runs):
             t0 = time.perf_counter()
             parts = annual_sections(
-                db, hospital_id=None, year=2026, zone=ZONE, targets=ServiceTargets(),
-                top_n=20, now=now, local=lambda v: "—" if v is None else f"{v:%Y-%m-%d %H:%M}",
+                db, hospital_id=None, year=2026, zone=ZONE, sla=sla_clocks(Settings(), db),
+                top_n=20, now=now,
             )  # fmt: skip
             t1 = time.perf_counter()
             body = to_xlsx(parts)

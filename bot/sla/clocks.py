@@ -77,26 +77,34 @@ class SlaClocks:
         }
 
     def set_target(
-        self, hospital_id: str, urgency: str, accept: int, resolve: int, working_time: bool
-    ) -> None:
-        """Give the hospital's contract its own target (``check_target``'s rules). Tickets
-        opened from now on get it; clocks already started keep the minutes they started with
-        (until their ticket's urgency changes: ``retarget`` takes the target of that moment)."""
+        self,
+        hospital_id: str,
+        urgency: str,
+        accept: int,
+        resolve: int,
+        working_time: bool | None = None,
+    ) -> Target:
+        """Give the hospital's contract its own target (``check_target``'s rules) and return
+        it. ``working_time`` None keeps how time is counted now (the own target's, else the
+        default's): a lead changing minutes does not silently change that. Tickets opened from
+        now on get it; clocks already started keep the minutes they started with (until their
+        ticket's urgency changes: ``retarget`` takes the target of that moment)."""
         check_target(urgency, accept, resolve)
         with write_session(self._engine) as s:
             _check_hospital(s, hospital_id)
-            row = s.get(SlaTarget, (hospital_id, urgency)) or SlaTarget(
+            if working_time is None:
+                row = s.get(SlaTarget, (hospital_id, urgency))
+                current = _own(row) if row is not None else self.default_target(urgency)
+                working_time = current.working_time
+            stored = SlaTarget(
                 hospital_id=hospital_id,
                 urgency=urgency,
                 accept_minutes=accept,
                 resolve_minutes=resolve,
+                working_time=working_time,
             )
-            row.accept_minutes, row.resolve_minutes, row.working_time = (
-                accept,
-                resolve,
-                working_time,
-            )
-            s.add(row)
+            s.merge(stored)  # the row, inserted or updated
+        return _own(stored)
 
     def reset_target(self, hospital_id: str, urgency: str) -> Target | None:
         """Drop the hospital's own target: new tickets get the default again. Returns the

@@ -20,14 +20,21 @@ class WorkTime:
     def __init__(self, settings: DutySettings, calendar: WorkCalendar) -> None:
         self._settings = settings
         self._calendar = calendar
+        #: Each day's working window, worked out once: a year's report places the targets of
+        #: thousands of tickets on the same few hundred days.
+        self._windows: dict[dt.date, tuple[dt.datetime, dt.datetime] | None] = {}
 
     def _window_of(self, day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
-        if not self._calendar.is_working_day(day):
-            return None
-        zone = self._settings.zone
-        begin = dt.datetime.combine(day, self._settings.start, zone)
-        end = dt.datetime.combine(day, self._settings.end, zone)
-        return as_utc(begin), as_utc(end)
+        if day in self._windows:
+            return self._windows[day]
+        window = None
+        if self._calendar.is_working_day(day):
+            zone = self._settings.zone
+            begin = dt.datetime.combine(day, self._settings.start, zone)
+            end = dt.datetime.combine(day, self._settings.end, zone)
+            window = as_utc(begin), as_utc(end)
+        self._windows[day] = window
+        return window
 
     def _local_day(self, at: dt.datetime) -> dt.date:
         return as_utc(at).replace(tzinfo=dt.UTC).astimezone(self._settings.zone).date()

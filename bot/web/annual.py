@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from bot.infra.clock import as_utc
 from bot.registry.models import Engineer, Hospital
+from bot.sla.clocks import SlaClocks
 from bot.tickets.models import Ticket
 from bot.web.app import Console
 from bot.web.report_pages import (
@@ -35,7 +36,6 @@ from bot.web.report_pages import (
     to_xlsx,
 )
 from bot.web.reports import Period, build_report, period
-from bot.web.settings import ServiceTargets
 from bot.web.ticket_sheet import ticket_section
 from bot.workflows.models import RemoteGrant, SiteVisit, Upgrade, UpgradeStep
 from bot.workflows.upgrades import STAGE_LABELS
@@ -55,15 +55,16 @@ def annual_sections(
     hospital_id: str | None,
     year: int,
     zone: ZoneInfo,
-    targets: ServiceTargets,
+    sla: SlaClocks,
     top_n: int,
     now: dt.datetime,
 ) -> list[Section]:
+    """The year's sections; ``sla`` holds the targets of tickets without clocks."""
     report = build_report(
-        db, hospital_id=hospital_id, year=year, month=None, zone=zone, targets=targets,
+        db, hospital_id=hospital_id, year=year, month=None, zone=zone, sla=sla,
         top_n=top_n, now=now,
     )  # fmt: skip
-    out = sections(report, targets, str(zone))
+    out = sections(report, str(zone))
     span = period(year, None, zone)
     local = local_times(zone)
     with Session(db) as s:
@@ -74,7 +75,7 @@ def annual_sections(
         out.append(_remote(s, hospital_id, span, names, who, local))
         out.append(_visits(s, hospital_id, span, names, who, local))
         out.append(_upgrades(s, hospital_id, span, names, who))
-    out.append(ticket_section(db, hospital_id, span.start, span.end, local, now))
+    out.append(ticket_section(db, sla, hospital_id, span.start, span.end, local, now))
     return out
 
 
@@ -204,7 +205,7 @@ def routes(console: Console) -> APIRouter:
         settings = console.settings.reports
         parts = annual_sections(
             console.db, hospital_id=h, year=int(y) if y else this_year, zone=console.zone,
-            targets=settings.targets, top_n=settings.top_unanswered, now=now,
+            sla=console.sla_clocks, top_n=settings.top_unanswered, now=now,
         )  # fmt: skip
         name = f"annual-review-{h or 'all'}-{int(y) if y else this_year}.xlsx"
         return Response(

@@ -38,6 +38,7 @@ from bot import texts
 from bot.inbox import Inbox
 from bot.infra.config import Settings
 from bot.kb.editing import LiveKnowledge
+from bot.sla.clocks import SlaClocks
 from bot.tickets.console_actions import ConsoleActions
 from bot.tickets.services import Services
 from bot.web.abuse import BodyLimit, client_address, proxy_networks
@@ -118,6 +119,17 @@ class Console:
         """Ticket and service changes whose chat messages are sent from the inbox, keyed:
         the change and its event commit together, a crash before the send is replayed."""
         return ConsoleActions(self.services.db, self.services.tickets, self.inbox)
+
+    @cached_property
+    def sla_clocks(self) -> SlaClocks:
+        """The running watch's clocks (whose targets new tickets get), else ones over the
+        console's database: with ``[sla] enabled = false`` targets are still kept, set and
+        reported on."""
+        if self.services.sla is not None:
+            return self.services.sla.clocks
+        from bot.wiring.operations import sla_clocks
+
+        return sla_clocks(self.settings, self.db)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -31,7 +31,6 @@ from bot.infra.clock import as_utc
 from bot.web.app import Console
 from bot.web.report_cache import RecentResults
 from bot.web.reports import LateTicket, Report, Slice, Timing, build_report
-from bot.web.settings import ServiceTargets
 from bot.web.sla_report import SlaRow
 
 Cell = str | int | float | dt.datetime | None
@@ -169,7 +168,7 @@ def _section(title: str, headers: str, rows: Iterable[tuple[Cell, ...]]) -> Sect
 _SLICE_HEADERS = "新建工单 已解决工单 受理时长中位数（分钟） 解决时长中位数（分钟） 超时工单 机器人问题数 分流率（%）"
 _TIMING_HEADERS = (
     "紧急程度 工单数 已受理 受理中位数（分钟） 受理P90（分钟） "
-    "已解决 解决中位数（分钟） 解决P90（分钟） 受理目标（分钟） 解决目标（分钟）"
+    "已解决 解决中位数（分钟） 解决P90（分钟） 受理目标（分钟） 解决目标（分钟） 目标说明"
 )
 
 
@@ -179,13 +178,14 @@ def _slice_row(s: Slice) -> tuple[Cell, ...]:
     return (s.label, s.opened, s.resolved, accept, resolve, s.beyond_target, s.bot.questions, rate)
 
 
-def _timing_row(t: Timing, targets: ServiceTargets) -> tuple[Cell, ...]:
+def _timing_row(t: Timing) -> tuple[Cell, ...]:
     a, r = t.accept, t.resolve
     accept, resolve = (minutes(a.median), minutes(a.p90)), (minutes(r.median), minutes(r.p90))
     goals: tuple[Cell, Cell] = (None, None)
-    if t.urgency:
-        goals = (targets.accept_minutes(t.urgency), targets.resolve_minutes(t.urgency))
-    return (t.urgency or "全部", t.opened, a.count, *accept, r.count, *resolve, *goals)
+    if t.target is not None:
+        goals = (t.target.accept_minutes, t.target.resolve_minutes)
+    row = (t.urgency or "全部", t.opened, a.count, *accept, r.count, *resolve, *goals)
+    return (*row, t.target_note or None)
 
 
 _SLA_HEADERS = (
@@ -201,6 +201,11 @@ def _sla_row(r: SlaRow) -> tuple[Cell, ...]:
     return (f"{r.month}月", r.hospital_id, r.hospital_name, r.urgency, *accept, *resolve)
 
 
+_LATE_HEADERS = (
+    "工单号 医院 紧急程度 状态 创建时间 时长（分钟） 受理超时 解决超时 目标（受理/解决）"
+)
+
+
 def _late_row(t: LateTicket, local: LocalTime) -> tuple[Cell, ...]:
     status = texts.STATUS_LABELS.get(t.status, t.status)
     flags = ("是" if t.accept_late else "否", "是" if t.resolve_late else "否")
@@ -212,10 +217,11 @@ def _late_row(t: LateTicket, local: LocalTime) -> tuple[Cell, ...]:
         local(t.created_at),
         minutes(t.age),
         *flags,
+        t.sla.target_text,
     )
 
 
-def sections(report: Report, targets: ServiceTargets, zone_name: str) -> list[Section]:
+def sections(report: Report, zone_name: str) -> list[Section]:
     """The report as tables, in the order of the page; headers in Chinese; times are local
     date-time cells."""
     local = local_times(ZoneInfo(zone_name))
@@ -249,10 +255,8 @@ def sections(report: Report, targets: ServiceTargets, zone_name: str) -> list[Se
             "紧急程度 工单数",
             ((texts.URGENCY_LABELS[u], n) for u, n in report.by_urgency),
         ),
-        _section("处理时效", _TIMING_HEADERS, (_timing_row(t, targets) for t in report.timing)),
-        _section(
-            "超时工单", "工单号 医院 紧急程度 状态 创建时间 时长（分钟） 受理超时 解决超时", late
-        ),
+        _section("处理时效", _TIMING_HEADERS, (_timing_row(t) for t in report.timing)),
+        _section("超时工单", _LATE_HEADERS, late),
         _section(
             "未解答问题",
             "问题 次数 最近提问 医院",
@@ -398,7 +402,7 @@ def routes(console: Console) -> APIRouter:
                 year=q.year,
                 month=q.month,
                 zone=console.zone,
-                targets=settings.targets,
+                sla=console.sla_clocks,
                 top_n=settings.top_unanswered,
                 now=as_utc(console.services.clock()),
             ),
@@ -409,10 +413,11 @@ def routes(console: Console) -> APIRouter:
         from bot.web.ticket_sheet import ticket_section  # it builds on this module's Section
 
         span = report.period
+        local = local_times(console.zone)
         tickets = ticket_section(
-            console.db, q.hospital_id, span.start, span.end, local_times(console.zone), report.now
+            console.db, console.sla_clocks, q.hospital_id, span.start, span.end, local, report.now
         )
-        return [*sections(report, settings.targets, settings.timezone), tickets]
+        return [*sections(report, settings.timezone), tickets]
 
     @router.get("/reports")
     def report_page(
@@ -437,7 +442,6 @@ def routes(console: Console) -> APIRouter:
                 "hospitals": console.services.registry.list_hospitals(),
                 "years": years,
                 "months": MONTH_CHOICES,
-                "targets": settings.targets,
                 "zone": settings.timezone,
                 "top_n": settings.top_unanswered,
                 "human": human,

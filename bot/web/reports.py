@@ -11,8 +11,10 @@ contract reviews and must mean the same thing to both sides:
 * median: the middle value, the mean of the two middle ones for an even count;
   p90: nearest rank, the smallest value with at least 90 % of values at or below it
   (``sorted[ceil(0.9 n) - 1]``), so it is always a time that really happened;
-* beyond target: a ticket opened in the period accepted (resolved) later than its urgency's
-  target, or still not accepted (resolved) and older than the target now;
+* beyond target (超时): a ticket opened in the period that breached its accept or resolve
+  target, judged by ``bot.web.sla_report.SlaJudge`` — by its SLA clocks, or without them by
+  its hospital contract's own target for its urgency, else the default — as every report,
+  export and review judges it;
 * bot questions: exchanges asked in the period, except small talk, quiet ones and follow-ups
   ("还是不行" under an answer belongs to the question it follows; a message that is nothing
   but a follow-up or a ping — 「还是不行」, 「在吗」, 「有人吗？急」 — is no question either,
@@ -27,6 +29,7 @@ contract reviews and must mean the same thing to both sides:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -46,9 +49,19 @@ from bot.conversation.exchanges import Exchange, Outcome
 from bot.infra.clock import as_utc
 from bot.privacy.models import ERASED
 from bot.registry.models import Hospital
+from bot.sla.clocks import SlaClocks
+from bot.sla.targets import Target
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
-from bot.web.settings import ServiceTargets
-from bot.web.sla_report import SlaRow, sla_rows
+from bot.web.sla_report import (
+    Clock,
+    SlaJudge,
+    SlaRow,
+    TicketSla,
+    basis,
+    opened_clocks,
+    sla_rows,
+    source_of,
+)
 from kb_index.articles import CATEGORIES
 from kb_index.text import normalise
 
@@ -102,6 +115,11 @@ class Timing:
     opened: int
     accept: Durations
     resolve: Durations
+    #: The urgency's target now: the hospital's (own or default) in a one-hospital report,
+    #: else the default. None for all urgencies.
+    target: Target | None = None
+    #: Where it comes from and how it counts (默认目标，全天计时；2 家医院另有合同目标).
+    target_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,9 +132,17 @@ class LateTicket:
     created_at: dt.datetime
     #: Until accepted/resolved, or until now while still open.
     age: dt.timedelta
-    accept_late: bool
-    resolve_late: bool
+    #: The targets it was judged by and how it did (``SlaJudge``).
+    sla: TicketSla
     still_open: bool
+
+    @property
+    def accept_late(self) -> bool:
+        return self.sla.accept.outcome == "breached"
+
+    @property
+    def resolve_late(self) -> bool:
+        return self.sla.resolve.outcome == "breached"
 
 
 @dataclass(frozen=True)
@@ -240,6 +266,7 @@ def month_finder(year: int, zone: ZoneInfo) -> Callable[[dt.datetime], int]:
 
 
 class _Ticket(NamedTuple):
+    id: int
     number: str
     hospital_id: str
     category: str
@@ -248,6 +275,7 @@ class _Ticket(NamedTuple):
     created_at: dt.datetime
     accepted_at: dt.datetime | None
     completed_at: dt.datetime | None
+    closed_at: dt.datetime | None
 
 
 class _Question(NamedTuple):
@@ -258,10 +286,17 @@ class _Question(NamedTuple):
     created_at: dt.datetime  # aware UTC
 
 
-def _read(
-    engine: Engine, hospital_id: str | None, span: Period
-) -> tuple[list[_Ticket], list[_Question], dict[str, str]]:
-    """Tickets opened or resolved in the period, its bot questions, and hospital names."""
+class _Read(NamedTuple):
+    tickets: list[_Ticket]
+    questions: list[_Question]
+    names: dict[str, str]
+    #: The clocks of the tickets opened in the period, by ticket id and kind.
+    clocks: dict[int, dict[str, Clock]]
+
+
+def _read(engine: Engine, hospital_id: str | None, span: Period) -> _Read:
+    """Tickets opened or resolved in the period, their clocks, its bot questions, and
+    hospital names."""
     start, end = span.start, span.end
     # exchange times are timezone-aware columns: they are compared with aware bounds
     a_start, a_end = start.replace(tzinfo=dt.UTC), end.replace(tzinfo=dt.UTC)
@@ -288,7 +323,8 @@ def _read(
             if not names_no_problem(text)
         ]
         names = {h: n for h, n in conn.execute(select(col(Hospital.id), col(Hospital.name)))}
-    return tickets, questions, names
+        clocks = opened_clocks(conn, hospital_id, start, end)
+    return _Read(tickets, questions, names, clocks)
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -301,20 +337,26 @@ def build_report(
     year: int,
     month: int | None,
     zone: ZoneInfo,
-    targets: ServiceTargets,
+    sla: SlaClocks,
     top_n: int,
     now: dt.datetime,
 ) -> Report:
     """The report of one hospital (or all, ``None``) for a local month (or year, ``None``).
 
-    ``now`` (aware UTC) is when open tickets' ages are measured.
+    ``now`` (aware UTC) is when open tickets' ages are measured; ``sla`` holds the targets
+    tickets without clocks are judged by (``SlaJudge``).
     """
     span = period(year, month, zone)
     now = as_utc(now)
-    tickets, questions, names = _read(db_engine, hospital_id, span)
+    tickets, questions, names, clocks = _read(db_engine, hospital_id, span)
     opened = [t for t in tickets if span.start <= t.created_at < span.end]
     resolved = [t for t in tickets if t.completed_at and span.start <= t.completed_at < span.end]
-    late = {t: x for t in opened if (x := _late(t, targets, now, names)) is not None}
+    judge = SlaJudge(
+        sla, [hospital_id] if hospital_id else {*names, *(t.hospital_id for t in opened)}
+    )
+    late = {
+        t: x for t in opened if (x := _late(t, judge(t, clocks.get(t.id, {}), now), now, names))
+    }
     categories = Counter(t.category for t in opened)
     urgencies = Counter(t.urgency for t in opened)
     rows = (opened, resolved, questions, list(late))
@@ -338,7 +380,7 @@ def build_report(
         resolved=len(resolved),
         by_category=tuple((c, categories[c]) for c in CATEGORIES),
         by_urgency=tuple((u, urgencies[u]) for u in URGENCIES),
-        timing=tuple(_timing(u, opened) for u in (None, *URGENCIES)),
+        timing=tuple(_timing(u, opened, judge, hospital_id) for u in (None, *URGENCIES)),
         beyond_target=tuple(
             sorted(late.values(), key=lambda x: (not x.still_open, -x.age, x.number))
         ),
@@ -358,9 +400,18 @@ def build_report(
     )
 
 
-def _timing(urgency: str | None, opened: Sequence[_Ticket]) -> Timing:
+def _timing(
+    urgency: str | None, opened: Sequence[_Ticket], judge: SlaJudge, hospital_id: str | None
+) -> Timing:
     rows = [t for t in opened if urgency is None or t.urgency == urgency]
-    return Timing(urgency, len(rows), durations(_accept(rows)), durations(_resolve(rows)))
+    timing = Timing(urgency, len(rows), durations(_accept(rows)), durations(_resolve(rows)))
+    if urgency is None:
+        return timing
+    target = judge.target(hospital_id, urgency) if hospital_id else judge.default(urgency)
+    note = basis(source_of(target), target.working_time)
+    if hospital_id is None and (owning := judge.owning(urgency)):
+        note += f"；{owning} 家医院另有合同目标"
+    return dataclasses.replace(timing, target=target, target_note=note)
 
 
 def _accept(rows: Iterable[_Ticket]) -> list[dt.timedelta]:
@@ -371,19 +422,12 @@ def _resolve(rows: Iterable[_Ticket]) -> list[dt.timedelta]:
     return [t.completed_at - t.created_at for t in rows if t.completed_at]
 
 
-def _late(
-    t: _Ticket, targets: ServiceTargets, now: dt.datetime, names: dict[str, str]
-) -> LateTicket | None:
+def _late(t: _Ticket, sla: TicketSla, now: dt.datetime, names: dict[str, str]) -> LateTicket | None:
     """The ticket if it missed (or, still open, has already missed) a target; else None."""
-    still_open = t.status in OPEN_STATUSES
-    accepted = t.accepted_at or (now if still_open else None)
-    done = t.completed_at or (now if still_open else None)
-    accept_limit = dt.timedelta(minutes=targets.accept_minutes(t.urgency))
-    resolve_limit = dt.timedelta(minutes=targets.resolve_minutes(t.urgency))
-    accept_late = accepted is not None and accepted - t.created_at > accept_limit
-    resolve_late = done is not None and done - t.created_at > resolve_limit
-    if not (accept_late or resolve_late):
+    if not sla.late:
         return None
+    still_open = t.status in OPEN_STATUSES
+    done = t.completed_at or (now if still_open else None)
     return LateTicket(
         number=t.number,
         hospital_id=t.hospital_id,
@@ -392,8 +436,7 @@ def _late(
         status=t.status,
         created_at=t.created_at,
         age=(done or now) - t.created_at,
-        accept_late=accept_late,
-        resolve_late=resolve_late,
+        sla=sla,
         still_open=still_open,
     )
 

@@ -13,7 +13,8 @@ from annotated_types import Ge, Gt, Lt
 
 @dataclass(frozen=True)
 class ServiceTargets:
-    """Contract targets per urgency, in minutes: tickets beyond them are "open beyond target"."""
+    """The default contract targets per urgency, in minutes (``[reports.targets]``); a hospital
+    contract's own (``sla_target``) replace them for its tickets."""
 
     accept_minutes_p1: Annotated[int, Gt(0)] = 15
     accept_minutes_p2: Annotated[int, Gt(0)] = 30

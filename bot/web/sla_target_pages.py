@@ -21,7 +21,6 @@ from fastapi.responses import RedirectResponse, Response
 from bot.duty.settings import DutySettings
 from bot.registry.models import Hospital
 from bot.registry.sessions import transaction
-from bot.sla.clocks import SlaClocks
 from bot.sla.targets import MAX_TARGET_MINUTES, Target, TargetError
 from bot.tickets.models import URGENCIES
 from bot.web.app import Console, form_fields
@@ -57,16 +56,6 @@ class TargetsView:
     rows: list[TargetRow]
 
 
-def clocks_of(console: Console) -> SlaClocks:
-    """The running watch's clocks (whose targets new tickets get), else ones over the
-    console's database: with ``[sla] enabled = false`` targets are still kept for later."""
-    if console.services.sla is not None:
-        return console.services.sla.clocks
-    from bot.wiring.operations import sla_clocks
-
-    return sla_clocks(console.settings, console.db)
-
-
 def describe(t: Target) -> str:
     """A target in one line (the audit log's words)."""
     hours = "只计工作时间" if t.working_time else "全天计时"
@@ -90,7 +79,7 @@ def routes(console: Console) -> APIRouter:
     registry = console.services.registry
 
     def read_view(hospital_id: str) -> TargetsView:
-        clocks = clocks_of(console)
+        clocks = console.sla_clocks
         hospitals = registry.list_hospitals()
         selected = next((h for h in hospitals if h.id == hospital_id), None)
         shown = [selected] if selected is not None else hospitals
@@ -187,10 +176,9 @@ def routes(console: Console) -> APIRouter:
         working = bool(fields.get("working_time"))
 
         def change() -> tuple[str, str, str]:
-            clocks = clocks_of(console)
+            clocks = console.sla_clocks
             before = clocks.target(hospital, urgency)
-            clocks.set_target(hospital, urgency, accept, resolve, working)
-            after = Target(accept, resolve, working, own=True)
+            after = clocks.set_target(hospital, urgency, accept, resolve, working)
             was = "合同目标" if before.own else "默认"
             return (
                 "sla_target_set",
@@ -204,7 +192,7 @@ def routes(console: Console) -> APIRouter:
         hospital, urgency = _key(fields)
 
         def change() -> tuple[str, str, str]:
-            clocks = clocks_of(console)
+            clocks = console.sla_clocks
             dropped = clocks.reset_target(hospital, urgency)
             if dropped is None:
                 raise _BadInput(f"{hospital} 的 {urgency} 本来就是默认目标，无需恢复。")

@@ -1,6 +1,7 @@
 """工单记录: one row per ticket opened in a period — the contract's record (受理工程师, 受理时间,
-完成时间, 处理方法) and how each of its SLA clocks ended (达标 / 超时 / 进行中, by the same rule
-as the SLA达成 table, ``bot.web.sla_report.outcome``).
+完成时间, 处理方法), the SLA targets it was judged by and how it did against each (达标 / 超时 /
+进行中): by the one rule of the report's 超时工单 list, ``bot.web.sla_report.SlaJudge`` (its
+clocks, else its hospital's own target, else the default).
 
 A sheet of the report's exports and of the annual service review.
 """
@@ -15,10 +16,10 @@ from sqlmodel import Session, col, select
 from bot import texts
 from bot.infra.clock import as_utc
 from bot.registry.models import Engineer, Hospital
-from bot.sla.models import ClockKind, SlaClock
+from bot.sla.clocks import SlaClocks
 from bot.tickets.models import Ticket
 from bot.web.report_pages import Cell, LocalTime, Section
-from bot.web.sla_report import _Clock, outcome
+from bot.web.sla_report import SlaJudge, Verdict, opened_clocks
 from bot.workflows.models import TicketLevel
 from bot.workflows.remote import LEVEL_LABELS
 
@@ -34,20 +35,21 @@ CHANNELS = {
 SLA_LABELS = {"met": "达标", "breached": "超时", "running": "进行中"}
 HEADERS = (
     "工单号 医院 渠道 服务领域 紧急程度 状态 问题 报告人 创建时间 受理工程师 受理时间 完成时间 "
-    "处理方法 服务方式 受理时限 受理SLA 解决时限 解决SLA"
+    "处理方法 服务方式 SLA目标（受理/解决） 受理时限 受理SLA 解决时限 解决SLA"
 )
 
 
 def ticket_section(
     db: Engine,
+    sla: SlaClocks,
     hospital_id: str | None,
     start: dt.datetime,
     end: dt.datetime,
     local: LocalTime,
     now: dt.datetime,
 ) -> Section:
-    """The tickets opened in [start, end) (naive UTC), oldest first; ``now`` judges clocks
-    still running."""
+    """The tickets opened in [start, end) (aware UTC), oldest first; ``now`` judges targets
+    still running; ``sla`` holds the targets of tickets without clocks."""
     stmt = (
         select(Ticket, TicketLevel.level)
         .join(TicketLevel, col(TicketLevel.ticket_id) == col(Ticket.id), isouter=True)
@@ -60,10 +62,12 @@ def ticket_section(
         names = {h.id: h.name for h in s.exec(select(Hospital))}
         people = {e.id: e.name for e in s.exec(select(Engineer))}
         found = list(s.exec(stmt))
-        clocks = _clocks(s, [t.id for t, _ in found if t.id is not None])
+        clocks = opened_clocks(s.connection(), hospital_id, start, end)
+    judge = SlaJudge(sla, {t.hospital_id for t, _ in found})
+    now = as_utc(now)
     rows: list[tuple[Cell, ...]] = []
     for t, level in found:
-        mine = clocks.get(t.id or 0, {})
+        verdict = judge(t, clocks.get(t.id or 0, {}), now)
         rows.append(
             (
                 t.number,
@@ -80,25 +84,14 @@ def ticket_section(
                 local(t.completed_at),
                 t.resolution or "",
                 LEVEL_LABELS.get(level, "") if level else "",
-                *_clock_cells(mine.get(ClockKind.ACCEPT.value), local, now),
-                *_clock_cells(mine.get(ClockKind.RESOLVE.value), local, now),
+                verdict.target_text,
+                *_cells(verdict.accept, local),
+                *_cells(verdict.resolve, local),
             )
         )
     return Section(TITLE, tuple(HEADERS.split()), rows)
 
 
-def _clocks(s: Session, ticket_ids: list[int]) -> dict[int, dict[str, _Clock]]:
-    out: dict[int, dict[str, _Clock]] = {}
-    for chunk in (ticket_ids[i : i + 500] for i in range(0, len(ticket_ids), 500)):
-        for c in s.exec(select(SlaClock).where(col(SlaClock.ticket_id).in_(chunk))):
-            out.setdefault(c.ticket_id, {})[c.kind] = _Clock(
-                c.kind, c.started_at, c.due_at, c.paused_at, c.stopped_at, c.breached_at, "", ""
-            )
-    return out
-
-
-def _clock_cells(clock: _Clock | None, local: LocalTime, now: dt.datetime) -> tuple[Cell, Cell]:
-    """(due, outcome) of one clock; empty for a ticket without one (SLA clocks off)."""
-    if clock is None:
-        return None, ""
-    return local(clock.due_at), SLA_LABELS[outcome(clock, as_utc(now))]
+def _cells(v: Verdict, local: LocalTime) -> tuple[Cell, Cell]:
+    """(due, outcome) of one target."""
+    return local(v.due_at), SLA_LABELS[v.outcome]

@@ -85,9 +85,49 @@ def test_sla_targets_keep_the_consoles_rules_and_reset(run: Run, config: Path) -
     code, out, _ = run(*sla, "--as", "e09")
     assert "accept 5 min, resolve 60 min, around the clock (the hospital contract's own)" in out
     code, _, err = run(*sla, "--reset", "--accept", "5", "--as", "e09")
-    assert code == 2 and "--reset takes no --accept or --resolve" in err
+    assert code == 2 and "--reset takes no --accept, --resolve, --working-time" in err
     code, out, _ = run(*sla, "--reset", "--as", "e09")
     assert code == 0 and "back to the default targets" in out
     code, out, _ = run(*sla, "--reset", "--as", "e09")
     assert code == 0 and "already the default" in out
     assert "(default)" in run(*sla, "--as", "e09")[1]
+
+
+def test_sla_target_keeps_how_time_is_counted_unless_told(run: Run, config: Path) -> None:
+    """Changing the minutes keeps the way time is counted (the own target's, else the
+    default's: ``[sla] working_time`` counts P3 in working time); ``--working-time`` and
+    ``--all-hours`` change it; what was stored is printed with it."""
+    c = ["--config", str(config)]
+    p3 = [*c, "sla", "target", "h001", "P3"]
+    code, out, _ = run(*p3, "--accept", "30", "--resolve", "600", "--as", "e09")
+    assert code == 0
+    assert out.strip() == (
+        "h001 P3: accept 30 min, resolve 600 min, working time only (the hospital contract's "
+        "own, new tickets; how time is counted kept as it was)"
+    )
+    code, out, _ = run(*p3, "--accept", "30", "--resolve", "600", "--all-hours", "--as", "e09")
+    assert code == 0 and "resolve 600 min, around the clock (the hospital" in out
+    assert "kept" not in out
+    code, out, _ = run(*p3, "--accept", "45", "--resolve", "600", "--as", "e09")  # the own's
+    assert code == 0 and "accept 45 min, resolve 600 min, around the clock" in out
+    code, out, _ = run(*p3, "--accept", "45", "--resolve", "600", "--working-time", "--as", "e09")
+    assert code == 0 and "working time only" in out and "kept" not in out
+    shown = (
+        "h001 P3: accept 45 min, resolve 600 min, working time only (the hospital contract's own)"
+    )
+    assert run(*p3, "--as", "e09")[1].strip() == shown
+    # a default counted around the clock stays so
+    p2 = [*c, "sla", "target", "h001", "P2"]
+    code, out, _ = run(*p2, "--accept", "20", "--resolve", "600", "--as", "e09")
+    assert code == 0 and "around the clock" in out and "kept" in out
+    # refused, nothing changed
+    with pytest.raises(SystemExit) as both:
+        run(*p3, "--accept", "5", "--resolve", "60", "--working-time", "--all-hours", "--as", "e09")
+    assert both.value.code == 2
+    code, _, err = run(*p3, "--all-hours", "--as", "e09")
+    assert code == 2 and "give both --accept and --resolve" in err
+    code, _, err = run(*p3, "--reset", "--working-time", "--as", "e09")
+    assert code == 2 and "--reset takes no" in err and "--working-time" in err
+    code, _, err = run(*p3, "--accept", "90", "--resolve", "60", "--all-hours", "--as", "e09")
+    assert code == 2 and "cannot be shorter" in err
+    assert run(*p3, "--as", "e09")[1].strip() == shown

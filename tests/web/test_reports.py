@@ -19,8 +19,13 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from bot.conversation.exchanges import ExchangeStore, Outcome
+from bot.duty.calendar import WorkCalendar
+from bot.duty.settings import DutySettings
 from bot.infra.db import make_engine
 from bot.registry import RegistryStore
+from bot.sla.clocks import SlaClocks
+from bot.sla.settings import SlaSettings
+from bot.sla.worktime import WorkTime
 from bot.tickets import TicketStore
 from bot.web.reports import Report, build_report, median, nearest_rank, period
 from bot.web.settings import ServiceTargets
@@ -48,6 +53,13 @@ class World:
     @property
     def tickets(self) -> TicketStore:
         return TicketStore(self.engine, self.clock)
+
+    @property
+    def sla(self) -> SlaClocks:
+        """The targets as the shipped config has them: ``[reports.targets]``, P3/P4 counted
+        in working time (``[sla] working_time``), and the hospitals' own."""
+        worktime = WorkTime(DutySettings(), WorkCalendar())
+        return SlaClocks(self.engine, SlaSettings(), ServiceTargets(), worktime)
 
     def ticket(
         self,
@@ -122,7 +134,7 @@ class World:
             year=year,
             month=month,
             zone=SH,
-            targets=ServiceTargets(),
+            sla=self.sla,
             top_n=top,
             now=NOW,
         )
@@ -504,7 +516,13 @@ async def test_xlsx_export(web: WebEnv, data: World) -> None:
     assert (first["受理SLA"], first["解决SLA"]) == ("达标", "达标")
     assert first["受理时限"] == dt.datetime(2026, 11, 2, 10, 30)
     p1 = next(t for t in tickets if t["紧急程度"] == "P1")
-    assert (p1["受理SLA"], p1["解决SLA"], p1["受理工程师"]) == ("超时", None, None)  # empty cells
+    assert (p1["受理SLA"], p1["受理工程师"]) == ("超时", None)  # an empty cell
+    # no resolve clock: judged by the default P1 target (240 min), open for weeks
+    assert p1["解决SLA"] == "超时" and p1["解决时限"] == dt.datetime(2026, 11, 2, 14, 0)
+    assert (
+        p1["SLA目标（受理/解决）"]
+        == "受理 15 分钟（SLA 计时，全天计时）；解决 240 分钟（默认目标，全天计时）"
+    )
 
 
 @pytest.mark.parametrize(
