@@ -12,7 +12,7 @@ from bot.cluster.claims import Claimant
 from bot.cluster.insert_once import insert_new
 from bot.inbox.models import InboxEvent, InboxState, OutboxMessage, OutboxState
 from bot.infra.clock import Clock, utc_now
-from bot.registry.sessions import write_session
+from bot.registry.sessions import delete_batch, write_session
 
 
 class InboxStore:
@@ -85,16 +85,13 @@ class InboxStore:
         platform redelivers an event for a day at most, so older proofs guard nothing."""
         finished = (InboxState.DONE, InboxState.FAILED)
         with write_session(self._engine) as session:
-            batch = (
-                select(InboxEvent.id)
-                .where(col(InboxEvent.state).in_(finished), col(InboxEvent.done_at) < before)
-                .order_by(col(InboxEvent.id))
-                .limit(limit)
+            return delete_batch(
+                session,
+                InboxEvent,
+                limit,
+                col(InboxEvent.state).in_(finished),
+                col(InboxEvent.done_at) < before,
             )
-            ids = list(session.exec(batch).all())
-            if ids:
-                session.execute(delete(InboxEvent).where(col(InboxEvent.id).in_(ids)))
-            return len(ids)
 
 
 class OutboxStore:

@@ -38,14 +38,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, String, and_, cast, delete, exists, func, literal, or_
+from sqlalchemy import ColumnElement, Engine, String, and_, cast, exists, func, literal, or_
 from sqlmodel import Session, col, select
 
 from bot.broadcasts.models import Delivery, DeliveryStatus
 from bot.desk.queue.models import DeskDigest
 from bot.inbox.models import InboxEvent, InboxState, OutboxMessage, OutboxState
 from bot.infra.clock import as_utc
-from bot.registry.sessions import write_session
+from bot.registry.sessions import delete_batch, write_session
 from bot.sla.models import SlaStep, StepState
 from bot.tickets.models import Ticket, TicketCard
 
@@ -77,20 +77,14 @@ class FinishedSends:
     def _delete(self, states: Sequence[OutboxState], before: dt.datetime, limit: int) -> int:
         before = as_utc(before)
         with write_session(self._engine) as s:
-            batch = (
-                select(OutboxMessage.id)
-                .where(
-                    col(OutboxMessage.state).in_(states),
-                    col(OutboxMessage.created_at) < before,
-                    _finished(s, before),
-                )
-                .order_by(col(OutboxMessage.id))
-                .limit(limit)
+            return delete_batch(
+                s,
+                OutboxMessage,
+                limit,
+                col(OutboxMessage.state).in_(states),
+                col(OutboxMessage.created_at) < before,
+                _finished(s, before),
             )
-            ids = list(s.exec(batch).all())
-            if ids:
-                s.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
-            return len(ids)
 
 
 def _finished(s: Session, before: dt.datetime) -> ColumnElement[bool]:

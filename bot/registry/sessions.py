@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Engine, delete
+from sqlmodel import Session, SQLModel, select
 
 #: The session of the enclosing ``transaction`` (per thread and task), if any.
 _ambient: ContextVar[Session | None] = ContextVar("hisbot_transaction", default=None)
@@ -71,3 +72,16 @@ def _own_write_session(engine: Engine) -> Iterator[Session]:
 def read_session(engine: Engine) -> Session:
     """A session for reads; what it returns stays usable after it is closed."""
     return Session(engine, expire_on_commit=False)
+
+
+def delete_batch(
+    session: Session, table: type[SQLModel], limit: int, *where: ColumnElement[bool]
+) -> int:
+    """Delete up to ``limit`` rows of ``table`` that match ``where``, lowest ids first; returns
+    how many. The retention purges call it until it returns fewer, one transaction a batch, so
+    a long backlog never holds the writer for long."""
+    ident: Any = table.__table__.c.id  # type: ignore[attr-defined]
+    ids = list(session.exec(select(ident).where(*where).order_by(ident).limit(limit)).all())
+    if ids:
+        session.execute(delete(table).where(ident.in_(ids)))
+    return len(ids)

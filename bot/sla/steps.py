@@ -18,13 +18,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, update
+from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, col, select
 
 from bot.cluster.claims import Claimant
 from bot.cluster.insert_once import insert_new
 from bot.infra.clock import as_utc
-from bot.registry.sessions import write_session
+from bot.registry.sessions import delete_batch, write_session
 from bot.sla.models import ClockKind, SlaClock, SlaStep, Step, StepState
 from bot.tickets.models import Ticket
 
@@ -187,21 +187,15 @@ class SlaSteps:
             col(SlaClock.stopped_at).is_not(None),
         )
         with write_session(self._engine) as s:
-            batch = (
-                select(SlaStep.id)
-                .where(
-                    col(SlaStep.state).in_((StepState.DONE, StepState.FAILED)),
-                    col(SlaStep.done_at) < as_utc(before),
-                    col(SlaStep.step) != Step.P1,
-                    stopped,
-                )
-                .order_by(col(SlaStep.id))
-                .limit(limit)
+            return delete_batch(
+                s,
+                SlaStep,
+                limit,
+                col(SlaStep.state).in_((StepState.DONE, StepState.FAILED)),
+                col(SlaStep.done_at) < as_utc(before),
+                col(SlaStep.step) != Step.P1,
+                stopped,
             )
-            ids = list(s.exec(batch).all())
-            if ids:
-                s.execute(delete(SlaStep).where(col(SlaStep.id).in_(ids)))
-            return len(ids)
 
     def _set(self, step_id: int, **values: Any) -> None:
         with write_session(self._engine) as s:

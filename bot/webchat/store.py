@@ -20,6 +20,7 @@ from adapters.base import Button, Citation
 from adapters.chat_board import Buttons, Entry, Quote, Since, Toast
 from bot.cluster.advisory import lock_key
 from bot.infra.clock import as_utc
+from bot.registry.sessions import delete_batch
 from bot.webchat.models import BOT, TOAST, WebChatEntry
 
 #: Messages a chat keeps: older ones are deleted as new ones come.
@@ -113,17 +114,11 @@ class WebChatStore:
     def purge(self, before: dt.datetime, batch: int) -> int:
         """Delete up to ``batch`` entries sent before ``before``; returns how many."""
         with Session(self._engine) as s:
-            old = (
-                select(WebChatEntry.id)
-                .where(col(WebChatEntry.sent_at) < as_utc(before))
-                .order_by(col(WebChatEntry.id))
-                .limit(batch)
+            deleted = delete_batch(
+                s, WebChatEntry, batch, col(WebChatEntry.sent_at) < as_utc(before)
             )
-            ids = list(s.exec(old).all())
-            if ids:
-                s.execute(delete(WebChatEntry).where(col(WebChatEntry.id).in_(ids)))
-                s.commit()
-            return len(ids)
+            s.commit()
+            return deleted
 
     def _lock(self, s: Session, chat_id: str) -> None:
         """Serialise the chat's writes until the commit (PostgreSQL; SQLite has one writer)."""
