@@ -55,6 +55,7 @@ from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
 from bot.web.sla_report import (
     Clock,
     SlaJudge,
+    SlaOutcome,
     SlaRow,
     TicketSla,
     basis,
@@ -138,11 +139,11 @@ class LateTicket:
 
     @property
     def accept_late(self) -> bool:
-        return self.sla.accept.outcome == "breached"
+        return self.sla.accept.outcome is SlaOutcome.BREACHED
 
     @property
     def resolve_late(self) -> bool:
-        return self.sla.resolve.outcome == "breached"
+        return self.sla.resolve.outcome is SlaOutcome.BREACHED
 
 
 @dataclass(frozen=True)

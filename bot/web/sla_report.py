@@ -28,6 +28,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection, Engine, select
@@ -83,8 +84,16 @@ class Clock(NamedTuple):
 _CLOCK_COLUMNS = [col(getattr(SlaClock, f)) for f in Clock._fields]
 
 
-def outcome(c: Clock, now: dt.datetime) -> str:
-    """ "met", "breached" or "running" (see the module's definitions)."""
+class SlaOutcome(StrEnum):
+    """A target's verdict (see the module's definitions)."""
+
+    MET = "met"
+    BREACHED = "breached"
+    RUNNING = "running"
+
+
+def outcome(c: Clock, now: dt.datetime) -> SlaOutcome:
+    """Met, breached or running (see the module's definitions)."""
     return _outcome(c.due_at, c.paused_at, c.stopped_at, c.breached_at, now)
 
 
@@ -94,11 +103,11 @@ def _outcome(
     stopped_at: dt.datetime | None,
     breached_at: dt.datetime | None,
     now: dt.datetime,
-) -> str:
+) -> SlaOutcome:
     end = paused_at or stopped_at
     if breached_at is not None or (end or now) > due_at:
-        return "breached"
-    return "met" if stopped_at is not None else "running"
+        return SlaOutcome.BREACHED
+    return SlaOutcome.MET if stopped_at is not None else SlaOutcome.RUNNING
 
 
 class Opened(Protocol):
@@ -129,8 +138,7 @@ class Verdict:
     #: A key of ``SOURCE_LABELS``: the ticket's clock, its hospital's own target, the default.
     source: str
     due_at: dt.datetime
-    #: "met", "breached" or "running".
-    outcome: str
+    outcome: SlaOutcome
 
     @property
     def basis(self) -> str:
@@ -146,7 +154,7 @@ class TicketSla:
 
     @property
     def late(self) -> bool:
-        return "breached" in (self.accept.outcome, self.resolve.outcome)
+        return SlaOutcome.BREACHED in (self.accept.outcome, self.resolve.outcome)
 
     @property
     def target_text(self) -> str:
@@ -252,7 +260,7 @@ def sla_rows(
     with engine.connect() as conn:
         clocks = [(Clock._make(row[:-2]), row[-2], row[-1]) for row in conn.execute(query)]
     counts: defaultdict[tuple[int, str, str, str], dict[str, int]] = defaultdict(
-        lambda: {"met": 0, "breached": 0, "running": 0}
+        lambda: dict.fromkeys(SlaOutcome, 0)
     )
     for c, hospital, urgency in clocks:
         counts[(month_of(c.started_at), hospital, urgency, c.kind)][outcome(c, now)] += 1

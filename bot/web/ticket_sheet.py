@@ -19,7 +19,7 @@ from bot.registry.models import Engineer, Hospital
 from bot.sla.clocks import SlaClocks
 from bot.tickets.models import Ticket
 from bot.web.report_pages import Cell, LocalTime, Section
-from bot.web.sla_report import SlaJudge, Verdict, opened_clocks
+from bot.web.sla_report import SlaJudge, SlaOutcome, Verdict, opened_clocks
 from bot.workflows.models import TicketLevel
 from bot.workflows.remote import LEVEL_LABELS
 
@@ -32,7 +32,7 @@ CHANNELS = {
     "wecom": "企业微信",
     "phone": "电话",
 }
-SLA_LABELS = {"met": "达标", "breached": "超时", "running": "进行中"}
+SLA_LABELS = {SlaOutcome.MET: "达标", SlaOutcome.BREACHED: "超时", SlaOutcome.RUNNING: "进行中"}
 HEADERS = (
     "工单号 医院 渠道 服务领域 紧急程度 状态 问题 报告人 创建时间 受理工程师 受理时间 完成时间 "
     "处理方法 服务方式 SLA目标（受理/解决） 受理时限 受理SLA 解决时限 解决SLA"
