@@ -9,16 +9,29 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from bot.infra.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.registry.store import RegistryStore
 
 EXIT_USAGE = 2
 
 
 class CliError(Exception):
     """An expected failure: printed as one line, exit code 2."""
+
+
+def require_lead(registry: RegistryStore, actor: str, doing: str) -> None:
+    """Refuse unless ``actor`` (``--as``) is a registered engineer with the lead role;
+    ``doing`` says what only leads may do (「only leads change the duty roster」)."""
+    if registry.get_engineer(actor) is None:
+        raise CliError(f"no engineer {actor}")
+    if "lead" not in registry.roles_of(actor):
+        raise CliError(f"{actor} is not a lead: only leads {doing}")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -9,7 +9,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from bot.cli.common import CliError, open_db, settings_from
+from bot.cli.common import CliError, open_db, require_lead, settings_from
 from bot.duty.commands import duty_lines
 from bot.duty.models import Post
 from bot.duty.roster import Roster, RosterError
@@ -23,14 +23,6 @@ def _open(args: argparse.Namespace) -> tuple[Roster, RegistryStore]:
     settings = settings_from(args)
     db = open_db(settings)
     return Roster(db, settings.duty), RegistryStore(db)
-
-
-def _lead(registry: RegistryStore, actor: str) -> None:
-
-    if registry.get_engineer(actor) is None:
-        raise CliError(f"no engineer {actor}")
-    if "lead" not in registry.roles_of(actor):
-        raise CliError(f"{actor} is not a lead: only leads change the duty roster")
 
 
 def _date(value: str) -> dt.date:
@@ -87,7 +79,7 @@ def cmd_week(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
 
     roster, registry = _open(args)
-    _lead(registry, args.actor)
+    require_lead(registry, args.actor, "change the duty roster")
     post = Post(args.post)
     try:
         if args.date is not None:
@@ -123,7 +115,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_swap(args: argparse.Namespace) -> int:
 
     roster, registry = _open(args)
-    _lead(registry, args.actor)
+    require_lead(registry, args.actor, "change the duty roster")
     try:
         first, second = roster.swap(
             Post(args.post), args.first, args.second, args.actor, args.reason

@@ -10,7 +10,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from bot.cli.common import CliError, local_time, open_db, settings_from
+from bot.cli.common import CliError, local_time, open_db, require_lead, settings_from
 from bot.privacy.purge import Eraser, PurgeRefused, Scope
 
 
@@ -20,10 +20,7 @@ def _eraser_and_lead(args: argparse.Namespace) -> Eraser:
     settings = settings_from(args)
     db = open_db(settings)
     registry = RegistryStore(db)
-    if registry.get_engineer(args.actor) is None:
-        raise CliError(f"no engineer {args.actor}")
-    if "lead" not in registry.roles_of(args.actor):
-        raise CliError(f"{args.actor} is not a lead: only leads erase personal data")
+    require_lead(registry, args.actor, "erase personal data")
     return Eraser(db, attachments=settings.path(settings.data_dir) / "attachments")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import CliError, open_db, settings_from
+from bot.cli.common import CliError, open_db, require_lead, settings_from
 from bot.sla.targets import Target
 from bot.tickets.models import URGENCIES
 
@@ -22,14 +22,13 @@ def described(t: Target) -> str:
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    from bot.duty.cli import _lead
     from bot.registry.store import RegistryStore
     from bot.wiring.operations import sla_clocks
 
     settings = settings_from(args)
     db = open_db(settings)
     registry = RegistryStore(db)
-    _lead(registry, args.actor)
+    require_lead(registry, args.actor, "see or change SLA targets")
     if registry.get_hospital(args.hospital) is None:
         raise CliError(f"no hospital {args.hospital}")
     clocks = sla_clocks(settings, db)
