@@ -50,7 +50,10 @@ class SlaClocks:
     def target(self, hospital_id: str, urgency: str) -> Target:
         """The hospital contract's own target for this urgency, else the default."""
         with read_session(self._engine) as s:
-            row = s.get(SlaTarget, (hospital_id, urgency))
+            return self._target_in(s, hospital_id, urgency)
+
+    def _target_in(self, s: Session, hospital_id: str, urgency: str) -> Target:
+        row = s.get(SlaTarget, (hospital_id, urgency))
         return _own(row) if row is not None else self.default_target(urgency)
 
     def default_target(self, urgency: str) -> Target:
@@ -93,9 +96,7 @@ class SlaClocks:
         with write_session(self._engine) as s:
             _check_hospital(s, hospital_id)
             if working_time is None:
-                row = s.get(SlaTarget, (hospital_id, urgency))
-                current = _own(row) if row is not None else self.default_target(urgency)
-                working_time = current.working_time
+                working_time = self._target_in(s, hospital_id, urgency).working_time
             stored = SlaTarget(
                 hospital_id=hospital_id,
                 urgency=urgency,

@@ -29,7 +29,6 @@ contract reviews and must mean the same thing to both sides:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import re
@@ -405,14 +404,15 @@ def _timing(
     urgency: str | None, opened: Sequence[_Ticket], judge: SlaJudge, hospital_id: str | None
 ) -> Timing:
     rows = [t for t in opened if urgency is None or t.urgency == urgency]
-    timing = Timing(urgency, len(rows), durations(_accept(rows)), durations(_resolve(rows)))
-    if urgency is None:
-        return timing
-    target = judge.target(hospital_id, urgency) if hospital_id else judge.default(urgency)
-    note = basis(source_of(target), target.working_time)
-    if hospital_id is None and (owning := judge.owning(urgency)):
-        note += f"；{owning} 家医院另有合同目标"
-    return dataclasses.replace(timing, target=target, target_note=note)
+    target, note = None, ""
+    if urgency is not None:
+        target = judge.target(hospital_id, urgency) if hospital_id else judge.default(urgency)
+        note = basis(source_of(target), target.working_time)
+        if hospital_id is None and (owning := judge.owning(urgency)):
+            note += f"；{owning} 家医院另有合同目标"
+    return Timing(
+        urgency, len(rows), durations(_accept(rows)), durations(_resolve(rows)), target, note
+    )
 
 
 def _accept(rows: Iterable[_Ticket]) -> list[dt.timedelta]:

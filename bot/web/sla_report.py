@@ -39,8 +39,17 @@ from bot.sla.models import ClockKind, SlaClock
 from bot.sla.targets import Target
 from bot.tickets.models import OPEN_STATUSES, URGENCIES, Ticket
 
-#: Where a ticket's target came from, as the report says it.
-SOURCE_LABELS = {"clock": "SLA 计时", "own": "合同目标", "default": "默认目标"}
+
+class TargetSource(StrEnum):
+    """Where a ticket's target came from."""
+
+    CLOCK = "clock"  # the ticket's SLA clock
+    OWN = "own"  # its hospital contract's own target
+    DEFAULT = "default"  # [reports.targets]
+
+    @property
+    def label(self) -> str:
+        return {"clock": "SLA 计时", "own": "合同目标", "default": "默认目标"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,7 @@ class Verdict:
 
     minutes: int
     working_time: bool
-    #: A key of ``SOURCE_LABELS``: the ticket's clock, its hospital's own target, the default.
-    source: str
+    source: TargetSource
     due_at: dt.datetime
     outcome: SlaOutcome
 
@@ -165,14 +173,14 @@ class TicketSla:
         return f"受理 {a.minutes} 分钟（{a.basis}）；解决 {r.minutes} 分钟（{r.basis}）"
 
 
-def basis(source: str, working_time: bool) -> str:
+def basis(source: TargetSource, working_time: bool) -> str:
     """Where a target came from and how it counts, as the report says it: 合同目标，只计工作时间."""
-    return f"{SOURCE_LABELS[source]}，{'只计工作时间' if working_time else '全天计时'}"
+    return f"{source.label}，{'只计工作时间' if working_time else '全天计时'}"
 
 
-def source_of(target: Target) -> str:
-    """``SOURCE_LABELS``' key of a target that is not a clock's."""
-    return "own" if target.own else "default"
+def source_of(target: Target) -> TargetSource:
+    """Where a target that is not a clock's came from."""
+    return TargetSource.OWN if target.own else TargetSource.DEFAULT
 
 
 class SlaJudge:
@@ -208,7 +216,9 @@ class SlaJudge:
     ) -> Verdict:
         if clock is not None:
             c = clock
-            return Verdict(c.target_minutes, c.working_time, "clock", c.due_at, outcome(c, now))
+            return Verdict(
+                c.target_minutes, c.working_time, TargetSource.CLOCK, c.due_at, outcome(c, now)
+            )
         accept = kind == ClockKind.ACCEPT
         minutes = target.accept_minutes if accept else target.resolve_minutes
         due = self._clocks.worktime.add(t.created_at, minutes, target.working_time)

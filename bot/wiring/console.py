@@ -15,6 +15,7 @@ from bot.web.app import Console, create_console
 from bot.web.auth import ConsoleStore
 from bot.web.login_limits import LoginLimiter
 from bot.web.passwords import HashingPool
+from bot.wiring.operations import sla_clocks
 
 
 def console_app(
@@ -35,6 +36,7 @@ def console_app(
         settings=settings,
         db=db,
         inbox=inbox,
+        sla_clocks=services.sla.clocks if services.sla is not None else sla_clocks(settings, db),
         limiter=LoginLimiter(
             services.db,
             web.login_max_failures,
