@@ -293,7 +293,7 @@ def _guarded(engine: AnswerEngine, guard: Callable[[str], bool], message: str) -
     "message",
     ["ORA-01017", "ora01017", "错误码：2304", "NullPointerException", "HTTP 502",
      "排班一保存就弹SCH-409 说3号椅周四下午被占了", "签名失败：证书已于2026-04-30过期，请及时更新证书",
-     "护士长点验收 弹窗：无验收权限，请联系设备科"],
+     "护士长点验收 弹窗：无验收权限，请联系设备科", "医保结算报2304", "处方保存报 -2214"],
 )  # fmt: skip
 def test_a_pasted_error_alone_is_never_left_alone(engine: AnswerEngine, message: str) -> None:
     # to the n-grams a bare code reads like a one-word greeting; whoever pastes one wants help
@@ -305,6 +305,9 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     decision = engine.decide("@李工 ORA-01653那个表空间的事你看下 我截图在楼上")
     assert decision.message_class == "people"
     assert not carries_an_error("谢谢王工，2304那个好了")  # a number is not a pasted error
+    # nor is a report filed, a daily report's year or a call to the police or an ambulance
+    for text in ("上报2304例", "日报2026版", "有人闹事 已经报110了", "报120了 人已经送急诊"):
+        assert not carries_an_error(text), text
     # a forwarded notice stays a notice, whatever codes it quotes
     notice = engine.decide("转发：关于医保结算清单中诊断编码统一使用医保版ICD-10的通知")
     assert notice.kind is DecisionKind.SMALLTALK and notice.message_class == "notice"
