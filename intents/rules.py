@@ -30,10 +30,11 @@ _DB_DOWN = re.compile(r"ora-0?(0257|3113|3114|1034|1089|27101|1033)(?!\d)")
 _SHARED_SYSTEM = (
     r"his|emr|lis|pacs|ris|oa|yb|医保(?:系统)?|手麻(?:系统)?|叫号(?:系统|屏)?|收费(?:系统)?"
     r"|挂号系统|电子病历(?:系统)?|病历系统|(?:护理|检验|影像|药房|血库|体检|门诊|住院)系统"
-    r"|服务器|数据库|系统"
-    # any other system by its name (物资系统, 核素台账服务器, 预约平台): a name of up to six
-    # characters before 系统 / 服务器 / 平台 / 数据库 — unless it is one machine (``_ONE_MACHINE``)
-    r"|(?P<name>[\u4e00-\u9fffa-z0-9]{1,6}?)(?:系统|服务器|平台|数据库)"
+    r"|服务器|数据库|系统|前置机|中间件|网关"
+    # any other system by its name (物资系统, 核素台账服务器, 预约平台, 网报前置机): a name of up to
+    # six characters before 系统 / 服务器 / 平台 / 数据库 / 前置机 (the server a hospital's
+    # reports and insurance go through) / 中间件 / 网关 — unless it is one machine (``_ONE_MACHINE``)
+    r"|(?P<name>[\u4e00-\u9fffa-z0-9]{1,6}?)(?:系统|服务器|平台|数据库|前置机|中间件|网关)"
 )
 #: 「电脑系统崩了」, 「工作站系统挂了」, 「3号机系统挂了」: one machine's system, not a shared one
 #: (a first person or 这台 anywhere in the message already rules it out: ``_NOT_DOWN_NOW``).

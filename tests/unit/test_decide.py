@@ -259,7 +259,8 @@ def test_exact_rules_are_the_only_rules() -> None:
      "PACS又瘫了！！！快来人", "系统崩了😭", "@小助手 HIS崩了！！！", "@王工 LIS挂了", "HIS 崩了",
      "急急急 LIS挂了", "门诊排到大厅外面了，收费系统宕机了", "手术室等着备血！！血库系统挂了",
      "LIS全挂了 检验科所有仪器都传不上来", "急！！核素台账服务器宕机，今天的报表出不来",
-     "物资系统挂了", "预约平台宕机 病人都在窗口排着", "合同管理数据库崩了！！！"],
+     "物资系统挂了", "预约平台宕机 病人都在窗口排着", "合同管理数据库崩了！！！",
+     "网报前置机宕机了 今天是上报最后一天", "检验中间件挂了", "支付网关崩了"],
 )  # fmt: skip
 def test_a_message_saying_a_shared_system_is_down_is_an_outage(text: str) -> None:
     # short reports are where every classifier we trained slipped; told to the bot or to a
