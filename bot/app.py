@@ -239,7 +239,9 @@ def build_app(
         messenger.register(adapter)
     behaviour = bot_settings(settings)
     messenger.prioritise(behaviour.desk_chats)  # desk messages before hospital replies
-    tickets = TicketStore(db, clock) if clock else TicketStore(db)
+    # a ticket's number takes the year of the hospitals' wall clock, as its register reads it
+    year_zone = ZoneInfo(settings.reports.timezone)
+    tickets = TicketStore(db, service_clock, year_zone=year_zone)
     notices = broadcasts(
         settings, db, gateway, registry, chosen, behaviour.desk_chats, claimant, now, clustered
     )

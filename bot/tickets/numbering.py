@@ -11,7 +11,8 @@ one:
   ``bot.registry.sessions``), so the whole read-increment-insert runs under the database's
   write lock.
 
-Sequences start at 1 each year; the year is the UTC year of the clock passed to the store.
+Sequences start at 1 each year; the year is the store's clock read in its ``year_zone`` (the
+hospitals' wall clock, ``[reports] timezone``), so New Year's night in Beijing opens the new year.
 """
 
 from __future__ import annotations

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from adapters.base import MessageRef
 from bot.infra.actors import Actor as Actor  # re-exported: the one Actor lives in bot.infra.actors
-from bot.infra.clock import as_utc
+from bot.infra.clock import Clock, as_utc, utc_now
 from bot.registry.models import Engineer, Hospital
 from bot.registry.sessions import write_session
 from bot.tickets import rules
@@ -85,7 +85,16 @@ class ThreadEntry:
 
 
 class TicketStore(TicketReader):
-    """The reads (``TicketReader``) and every write, each one audited transaction."""
+    """The reads (``TicketReader``) and every write, each one audited transaction.
+
+    ``year_zone`` is the hospitals' wall clock: a ticket opened at 01:00 on New Year's Day in
+    Beijing is numbered in the new year, as the contract's register reads it (``[reports]
+    timezone`` in the app), not in the UTC year that is still the old one.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock = utc_now, *, year_zone: tzinfo = UTC) -> None:
+        super().__init__(engine, clock)
+        self._year_zone = year_zone
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class TicketStore(TicketReader):
             if s.get(Hospital, hospital_id) is None:
                 raise NotAllowed(f"no hospital {hospital_id} is registered")
             ticket = Ticket(
-                number=allocate_number(s, now.year),
+                number=allocate_number(s, now.astimezone(self._year_zone).year),
                 hospital_id=hospital_id,
                 reporter_platform=reporter_platform,
                 reporter_user_id=str(reporter_user_id),

@@ -30,7 +30,7 @@ def _open(args: argparse.Namespace) -> tuple[ServiceWorkflows, Any, Any]:
     settings = settings_from(args)
     db = open_db(settings)
     zone = ZoneInfo(settings.reports.timezone)
-    phone = OfflinePhoneTickets(db, TicketStore(db))
+    phone = OfflinePhoneTickets(db, TicketStore(db, year_zone=zone))
     return ServiceWorkflows.over(db, zone), RegistryStore(db), phone
 
 

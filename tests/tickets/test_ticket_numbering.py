@@ -45,6 +45,22 @@ def test_normalise_number_accepts_what_users_type() -> None:
     assert normalise_number("nonsense") == "nonsense"
 
 
+def test_the_year_is_read_on_the_hospitals_wall_clock(
+    engine: Engine, clock: FakeClock, open_ticket: Callable[..., Ticket]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    beijing = TicketStore(engine, clock, year_zone=ZoneInfo("Asia/Shanghai"))
+    clock.set(dt.datetime(2026, 12, 31, 16, 30))  # UTC: 00:30 on New Year's Day in Beijing
+    assert open_ticket().number == "2026-000001"  # a store without a zone counts in UTC
+    ticket = beijing.open_ticket(
+        hospital_id="h001", reporter_platform="telegram", reporter_user_id=7001,
+        reporter_name="信息科小刘", source_platform="telegram", source_chat_id=-1001001,
+        source_message_id=1, question="挂号机打不出号", category="usage",
+    )  # fmt: skip
+    assert ticket.number == "2027-000001"
+
+
 def test_sequence_per_year_and_reset_on_new_year(
     open_ticket: Callable[..., Ticket], clock: FakeClock, engine: Engine
 ) -> None:

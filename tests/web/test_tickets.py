@@ -48,6 +48,18 @@ async def test_a_hospital_registers_a_ticket_on_the_web(web: WebEnv) -> None:
     assert f"#{ticket.number}" in listing.text and "第一人民医院" in listing.text
 
 
+async def test_new_years_night_in_beijing_numbers_the_ticket_in_the_new_year(web: WebEnv) -> None:
+    # 00:30 on 1 January in the hospitals' zone ([reports] timezone) is still 31 December in UTC:
+    # the register's number follows the hospital's calendar, not the server's
+    web.clock.fixed = dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.UTC)
+    c = await web.as_hospital("h001")
+    r = await create_on_web(web, c)
+    m = NUMBER.search(r.headers["location"])
+    assert m and m.group(1) == "2027-000001"
+    web.clock.fixed = dt.datetime(2026, 12, 31, 15, 59, tzinfo=dt.UTC)  # 23:59 on the 31st
+    assert register(web, "h001", "发票打印偏移").number == "2026-000001"
+
+
 async def test_the_registration_form_says_what_is_missing_and_keeps_the_input(web: WebEnv) -> None:
     c = await web.as_hospital("h001")
     r = await create_on_web(web, c, reporter="", category="nonsense", question="打印机不出纸")
