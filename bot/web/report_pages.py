@@ -241,6 +241,7 @@ def sections(report: Report, zone_name: str) -> list[Section]:
         ("转人工", b.escalated),
         ("分流率（%）", percent(b.deflection_rate)),
         ("确认解决率（%）", percent(b.solved_rate)),
+        ("留给工程师的消息", report.left_to_engineers),
     ]
     late = (_late_row(t, local) for t in report.beyond_target)
     out = [

@@ -40,11 +40,12 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
 from bot import texts
 from bot.conversation.exchanges import Exchange, Outcome
+from bot.conversation.skips import SkippedMessage
 from bot.infra.clock import as_utc
 from bot.privacy.models import ERASED
 from bot.registry.models import Hospital
@@ -197,6 +198,9 @@ class Report:
     timing: tuple[Timing, ...]  # all tickets first, then P1..P4
     beyond_target: tuple[LateTicket, ...]
     bot: BotStats
+    #: Messages the bot left alone because an engineer was already talking with the asker
+    #: (``skipped_message``): the bot's restraint, which the questions above do not count.
+    left_to_engineers: int
     top_unanswered: tuple[Unanswered, ...]
     months: tuple[Slice, ...]  # whole-year reports only
     hospitals: tuple[Slice, ...]  # all-hospital reports only
@@ -292,6 +296,7 @@ class _Read(NamedTuple):
     names: dict[str, str]
     #: The clocks of the tickets opened in the period, by ticket id and kind.
     clocks: dict[int, dict[str, Clock]]
+    left_to_engineers: int
 
 
 def _read(engine: Engine, hospital_id: str | None, span: Period) -> _Read:
@@ -312,9 +317,13 @@ def _read(engine: Engine, hospital_id: str | None, span: Period) -> _Read:
         col(Exchange.decision).not_in(NOT_QUESTIONS),
         col(Exchange.outcome) != Outcome.QUIET.value,
     )
+    sq = select(func.count()).where(
+        col(SkippedMessage.at) >= a_start, col(SkippedMessage.at) < a_end
+    )
     if hospital_id is not None:
         tq = tq.where(col(Ticket.hospital_id) == hospital_id)
         eq = eq.where(col(Exchange.hospital_id) == hospital_id)
+        sq = sq.where(col(SkippedMessage.hospital_id) == hospital_id)
     with engine.connect() as conn:
         tickets = [_Ticket(*row) for row in conn.execute(tq)]
         questions = [
@@ -324,7 +333,8 @@ def _read(engine: Engine, hospital_id: str | None, span: Period) -> _Read:
         ]
         names = {h: n for h, n in conn.execute(select(col(Hospital.id), col(Hospital.name)))}
         clocks = opened_clocks(conn, hospital_id, start, end)
-    return _Read(tickets, questions, names, clocks)
+        left_to_engineers = conn.execute(sq).scalar_one()
+    return _Read(tickets, questions, names, clocks, left_to_engineers)
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -348,7 +358,7 @@ def build_report(
     """
     span = period(year, month, zone)
     now = as_utc(now)
-    tickets, questions, names, clocks = _read(db_engine, hospital_id, span)
+    tickets, questions, names, clocks, left_to_engineers = _read(db_engine, hospital_id, span)
     opened = [t for t in tickets if span.start <= t.created_at < span.end]
     resolved = [t for t in tickets if t.completed_at and span.start <= t.completed_at < span.end]
     judge = SlaJudge(
@@ -385,6 +395,7 @@ def build_report(
             sorted(late.values(), key=lambda x: (not x.still_open, -x.age, x.number))
         ),
         bot=bot_stats(questions),
+        left_to_engineers=left_to_engineers,
         top_unanswered=top_unanswered(questions, top_n, names),
         months=months,
         hospitals=hospitals,

@@ -300,6 +300,26 @@ def test_bot_questions_and_deflection(world: World) -> None:
     assert world.report().bot.questions == 7  # all hospitals
 
 
+def test_messages_left_to_an_engineer_are_counted_apart(world: World) -> None:
+    from bot.conversation.skips import SkipReason, SkipStore
+
+    def skip(at: dt.datetime, hospital: str) -> None:
+        SkipStore(world.engine, lambda: at.replace(tzinfo=dt.UTC)).record(
+            hospital_id=hospital, platform="telegram", chat_id="-1001001",
+            message_id=str(next(world.seq)), reason=SkipReason.ENGINEER_TALKING,
+            engineer_id="e01",
+        )  # fmt: skip
+
+    skip(NOV, "h001")
+    skip(NOV + mins(5), "h001")
+    skip(NOV, "h002")
+    skip(NOV - dt.timedelta(days=40), "h001")  # October: another report's
+    world.ask(NOV, "发票打印不出来", "answer", Outcome.SOLVED)
+    assert world.report(hospital="h001").left_to_engineers == 2
+    assert world.report().left_to_engineers == 3
+    assert world.report(hospital="h001").bot.questions == 1  # not counted as questions
+
+
 def test_top_unanswered_groups_by_normalised_text(world: World) -> None:
     world.ask(NOV, "医保结算失败怎么办？", "escalate", Outcome.ESCALATED)
     world.ask(NOV + mins(1), "医保结算失败 怎么办", "escalate", Outcome.PENDING)  # no answer
@@ -409,6 +429,12 @@ async def test_reports_are_for_engineers_only(web: WebEnv) -> None:
 
 
 async def test_engineer_sees_the_months_figures(web: WebEnv, data: World) -> None:
+    from bot.conversation.skips import SkipReason, SkipStore
+
+    SkipStore(data.engine, lambda: NOV).record(
+        hospital_id="h001", platform="telegram", chat_id="-1001001", message_id="m1",
+        reason=SkipReason.ENGINEER_TALKING, engineer_id="e01",
+    )  # fmt: skip
     client = await web.login("e01")
     r = await client.get("/reports")  # defaults: this local month, all hospitals
     assert r.status_code == 200
@@ -416,6 +442,7 @@ async def test_engineer_sees_the_months_figures(web: WebEnv, data: World) -> Non
     assert "全部医院 · 2026年11月" in html
     assert 'id="fig-opened">4<' in html and 'id="fig-resolved">2<' in html
     assert 'id="fig-deflection">25.0%<' in html and 'id="fig-solved">25.0%<' in html
+    assert 'id="left-to-engineers">1<' in html
     bars = re.findall(r'<rect class="bar"[^>]* width="([\d.]+)"[^>]*><title>([^<]+)</title>', html)
     widths = {label: float(width) for width, label in bars}
     # bars scale to the largest value: 医保 has 2 tickets, PACS and LIS 1, 咨询 none
