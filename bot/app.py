@@ -49,6 +49,7 @@ from bot.wiring.knowledge import live_knowledge, start_up
 from bot.wiring.operations import broadcasts, retention_job, sla_watch
 from bot.wiring.platforms import bot_settings, configured_adapters, playground
 from bot.wiring.tickets import ticket_core
+from bot.workflows.expiry import GrantExpiry
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class App:
     retention: RetentionJob | None = None
     #: Posts 「本周新出现的常见问题」 to the desks (``[kbloop] weekly_summary``).
     weekly: WeeklySummary | None = None
+    #: Tells the hospital and the desks once when a remote grant has run out.
+    grant_expiry: GrantExpiry | None = None
     #: The one writer of KB changes to the running engine (console edits, outside changes).
     knowledge: LiveKnowledge | None = None
     #: Picks up ``hisbot kb import``/``kb build`` while running (``[kb] reload_seconds``).
@@ -171,7 +174,7 @@ class App:
 
     async def start_leader_work(self) -> None:
         """The work one process does for all: the timed jobs (SLA rounds, retention and the
-        inbox purge, the weekly summary, APScheduler's notice waves)."""
+        inbox purge, the weekly summary, remote grants' expiry, APScheduler's notice waves)."""
         await self.services.broadcasts.start_scheduler()
         if self.retention is not None:
             self.retention.start()
@@ -179,9 +182,13 @@ class App:
             self.services.sla.start(self.settings.sla.tick_seconds)
         if self.weekly is not None:
             self.weekly.start()
+        if self.grant_expiry is not None:
+            self.grant_expiry.start()
 
     async def stop_leader_work(self) -> None:
         await self.services.broadcasts.stop_scheduler()
+        if self.grant_expiry is not None:
+            await self.grant_expiry.stop()
         if self.weekly is not None:
             await self.weekly.stop()
         if self.services.sla is not None:
@@ -295,6 +302,13 @@ def build_app(
             settings, db, gateway, now, inbox_store, board.store if board is not None else None
         ),
         weekly=weekly_summary(services, settings.kbloop, ZoneInfo(settings.reports.timezone)),
+        grant_expiry=GrantExpiry(
+            db=services.db,
+            messenger=services.messenger,
+            desk_chats=services.settings.desk_chats,
+            clock=services.clock,
+            zone=ZoneInfo(settings.reports.timezone),
+        ),
         knowledge=knowledge,
         kb_reload=kb_reload,
         cluster=workers.worker if workers is not None else None,

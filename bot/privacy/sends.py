@@ -17,6 +17,8 @@ horizon, and its cause can no longer ask for that key — per kind of key:
   the oldest delivery owing one go.
 * ``weekly:<week>:…``: asked for only during its week: rows over eight days older than the
   horizon go (eight: a local week with a clock change is 169 hours).
+* ``remote-expired:<grant>:…``: asked for only within ``ANNOUNCE_WITHIN`` (a day) of the
+  grant's end, which is before the send: rows that much older than the horizon go.
 * ``card:<ticket>:<desk>``: once the ticket's card is recorded in that desk (``ticket_card``):
   the card outbox never posts a ticket that has one.
 * ``digest:<id>``: once the digest recorded it as its message (an unrecorded one is read by
@@ -48,6 +50,7 @@ from bot.infra.clock import as_utc
 from bot.registry.sessions import delete_batch, write_session
 from bot.sla.models import SlaStep, StepState
 from bot.tickets.models import Ticket, TicketCard
+from bot.workflows.expiry import ANNOUNCE_WITHIN
 
 #: How far apart two workers' clocks may be: a cause's sends are trusted to be no older than
 #: its own row less this.
@@ -55,7 +58,7 @@ CLOCK_SKEW = dt.timedelta(hours=1)
 #: A week's post is asked for only in its (local) week.
 WEEK_OVER = dt.timedelta(days=8)
 #: Keys named by an explicit cause (every other key with ``#`` is an inbox event's n-th send).
-CAUSED = ("card:", "digest:", "notice", "unknown-alert:", "weekly:", "sla:")
+CAUSED = ("card:", "digest:", "notice", "unknown-alert:", "weekly:", "sla:", "remote-expired:")
 
 
 class FinishedSends:
@@ -101,6 +104,7 @@ def _finished(s: Session, before: dt.datetime) -> ColumnElement[bool]:
         and_(key.startswith("notice:"), made < queued),
         and_(key.startswith("unknown-alert:"), made < owing),
         and_(key.startswith("weekly:"), made < before - WEEK_OVER),
+        and_(key.startswith("remote-expired:"), made < before - ANNOUNCE_WITHIN),
         and_(key.startswith("card:"), _card_recorded()),
         and_(key.startswith("digest:"), _digest_recorded()),
     )

@@ -112,7 +112,7 @@ def ticket_core(
         public_url=PublicUrl(settings.web.url),
         broadcasts=broadcasts,
         sla=sla,
-        workflows=ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone)),
+        workflows=ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone), clock),
         labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
     )
     queue = DeskQueue(

@@ -165,6 +165,21 @@ async def test_a_weeks_post_stays_until_its_week_is_over_whatever_the_horizon(
     assert await job.purge_sends() == 1
 
 
+async def test_a_grants_expiry_notice_stays_while_the_grant_may_still_be_announced(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    """``remote-expired:`` keys are asked for within a day of the grant's end: with a one-day
+    horizon such a row must outlive the announcing window, then goes."""
+    outbox = OutboxStore(engine, clock)
+    send(outbox, "remote-expired:7:hospital")
+    clock.advance(hours=36)  # past the one-day horizon, but the grant's end was at most a
+    job = retention(engine, db, clock, sends_keep_days=1)  # day before the send: keep
+    assert await job.purge_sends() == 0
+    assert keys(engine) == {"remote-expired:7:hospital"}
+    clock.advance(hours=13)  # 49 hours: past the horizon and the announcing day
+    assert await job.purge_sends() == 1 and keys(engine) == set()
+
+
 async def test_a_recorded_card_goes_an_unknown_one_stays_and_no_card_is_posted_again(
     services: Any,
     open_ticket: Callable[..., Ticket],

@@ -29,7 +29,7 @@ from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.routing import ActionCodec
 from bot.tickets.models import Ticket
 from bot.workflows.actions import Verb, WorkflowAction
-from tests.web.conftest import web_settings
+from tests.web.conftest import ConsoleClock, web_settings
 
 HOSPITAL, DESK = "-1001001", "-1009000"
 ENGINEER, ADMIN, NURSE = "5001", "7001", "7002"
@@ -100,12 +100,18 @@ def extra_config() -> str:
 
 
 @pytest.fixture
-async def chat(tmp_path: Path, index_dir: Path, extra_config: str) -> AsyncIterator[ChatEnv]:
+def clock() -> ConsoleClock:
+    return ConsoleClock()
+
+
+@pytest.fixture
+async def chat(
+    tmp_path: Path, index_dir: Path, extra_config: str, clock: ConsoleClock
+) -> AsyncIterator[ChatEnv]:
     settings = web_settings(tmp_path, index_dir, extra_config)
     out = Recorder()
-    app = build_app(
-        settings, Secrets.from_env({}), db=make_engine(settings.storage_url), adapters=[out]
-    )
+    db = make_engine(settings.storage_url)
+    app = build_app(settings, Secrets.from_env({}), db=db, adapters=[out], clock=clock)
     registry = app.services.registry
     registry.add_identity("telegram", ENGINEER, "e01")
     registry.set_admin("h001", "telegram", ADMIN)
@@ -161,6 +167,40 @@ async def test_remote_consent_in_chat(chat: ChatEnv) -> None:
     assert "远程授权" in await chat.say(DESK, ENGINEER, f"/level {no} remote")
     kinds = [e.kind for e in chat.app.services.tickets.events(no)]
     assert kinds.count("remote_granted") == 1 and "remote_revoked" in kinds
+
+
+async def test_a_grant_that_ran_out_is_announced_once_to_the_hospital_and_the_desks(
+    chat: ChatEnv, clock: ConsoleClock
+) -> None:
+    no, expiry = chat.ticket.number, chat.app.grant_expiry
+    assert expiry is not None
+
+    async def granted(purpose: str) -> tuple[MessageRef, Reply]:
+        await chat.say(DESK, ENGINEER, f"/remote {no} 向日葵 30 {purpose}")
+        ref, ask = chat.out.last_to(HOSPITAL)
+        assert await chat.press(ref, buttons(ask)["同意"], ADMIN) == "已同意。"
+        return ref, chat.out.edits[-1][1]
+
+    clock.fixed = dt.datetime(2026, 12, 5, 2, 0, tzinfo=dt.UTC)
+    await granted("查看驱动")  # ends 02:30 UTC on the 5th
+    clock.fixed = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)
+    assert await expiry.announce() == 0  # it ran out two days ago: too late to be news
+    await granted("重装打印服务")  # grant 2, ends 02:30 UTC (10:30 in Beijing)
+    ref, consent = await granted("再看一眼")  # grant 3, taken back before its end
+    assert await chat.press(ref, buttons(consent)["撤销授权"], ADMIN) == "已撤销远程授权。"
+    clock.fixed += dt.timedelta(minutes=29)
+    assert await expiry.announce() == 0  # still live
+    clock.fixed += dt.timedelta(minutes=2)
+    before = len(chat.out.sent)
+    assert await expiry.announce() == 2
+    told = {ref.chat_id: reply for ref, reply in chat.out.sent[before:]}
+    hospital, desk = told[HOSPITAL], told[DESK]
+    assert hospital.reply_to == "77"  # in the ticket's thread
+    assert "远程协助授权（向日葵）已于 2026-12-07 10:30 到期" in hospital.text
+    assert "远程授权 2（向日葵）" in desk.text and "请结束远程会话" in desk.text
+    sent = len(chat.out.sent)
+    assert await expiry.announce() == 2  # the same two, already out:
+    assert len(chat.out.sent) == sent  # told once, however often it looks
 
 
 async def test_a_visit_in_chat(chat: ChatEnv) -> None:
