@@ -16,7 +16,7 @@ from bot.cluster.warned_chats import WarnedChats
 from bot.conversation.exchanges import ExchangeStore
 from bot.desk.posting import DeskCards
 from bot.desk.queue.outbox import CardOutbox, DeskQueue
-from bot.infra.clock import Clock, utc_now
+from bot.infra.clock import Clock
 from bot.infra.config import Settings
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
@@ -104,7 +104,7 @@ def ticket_core(
         article=article_lookup(db),
         redact=clean,
         settings=behaviour,
-        warned_chats=WarnedChats(db, utc_now),
+        warned_chats=WarnedChats(db, clock),
         ticket_flow=flow,
         cards=desk_cards,
         clock=clock,
@@ -113,7 +113,7 @@ def ticket_core(
         broadcasts=broadcasts,
         sla=sla,
         workflows=ServiceWorkflows.over(db, ZoneInfo(settings.reports.timezone), clock),
-        labels=LabelStore(db, clock=utc_now) if settings.kbloop.ask_labels else None,
+        labels=LabelStore(db, clock=clock) if settings.kbloop.ask_labels else None,
     )
     queue = DeskQueue(
         db=gateway,
