@@ -246,9 +246,9 @@ def build_app(
         messenger.register(adapter)
     behaviour = bot_settings(settings)
     messenger.prioritise(behaviour.desk_chats)  # desk messages before hospital replies
-    # a ticket's number takes the year of the hospitals' wall clock, as its register reads it
-    year_zone = ZoneInfo(settings.reports.timezone)
-    tickets = TicketStore(db, service_clock, year_zone=year_zone)
+    # the hospitals' wall clock: a ticket's number takes its year, as its register reads it
+    local_zone = ZoneInfo(settings.reports.timezone)
+    tickets = TicketStore(db, service_clock, year_zone=local_zone)
     notices = broadcasts(
         settings, db, gateway, registry, chosen, behaviour.desk_chats, claimant, now, clustered
     )
@@ -301,13 +301,13 @@ def build_app(
         retention=retention_job(
             settings, db, gateway, now, inbox_store, board.store if board is not None else None
         ),
-        weekly=weekly_summary(services, settings.kbloop, ZoneInfo(settings.reports.timezone)),
+        weekly=weekly_summary(services, settings.kbloop, local_zone),
         grant_expiry=GrantExpiry(
             db=services.db,
             messenger=services.messenger,
             desk_chats=services.settings.desk_chats,
             clock=services.clock,
-            zone=ZoneInfo(settings.reports.timezone),
+            zone=local_zone,
         ),
         knowledge=knowledge,
         kb_reload=kb_reload,
