@@ -16,6 +16,7 @@ from intents.addressing import Addressing, text_addressing
 from intents.classify import MessageClassifier
 from intents.message_class import MessageClass
 from intents.rules import (
+    asks_one_more,
     carries_an_error,
     only_links,
     only_thanks,
@@ -85,8 +86,10 @@ class MessageTriage:
             return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
-        # whoever pastes one wants it looked at (an exact rule, 【转发】, still decides first)
-        if p_quiet >= self.settings.quiet_min and (scores.rule or not carries_an_error(text)):
+        # whoever pastes one wants it looked at, and so does whoever thanks and then asks one more
+        # question (an exact rule, 【转发】, still decides first)
+        wants_an_answer = carries_an_error(text) or asks_one_more(text)
+        if p_quiet >= self.settings.quiet_min and (scores.rule or not wants_an_answer):
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"
             return Triaged(which, why, embedding)

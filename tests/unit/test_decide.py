@@ -29,6 +29,7 @@ from intents.evaluate import (
 from intents.message_class import MessageClass
 from intents.rules import (
     RESTORED_REASON,
+    asks_one_more,
     carries_an_error,
     exact_rule,
     only_thanks,
@@ -300,6 +301,22 @@ def test_a_pasted_error_alone_is_never_left_alone(engine: AnswerEngine, message:
     # to the n-grams a bare code reads like a one-word greeting; whoever pastes one wants help
     decision = _guarded(engine, carries_an_error, message)
     assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
+
+
+@pytest.mark.parametrize(
+    "message", ["谢谢！还有 报告咋签字", "辛苦了～再问下PDA咋充电", "收到，顺便问下发票怎么重打"]
+)
+def test_thanks_and_one_more_question_is_never_left_alone(
+    engine: AnswerEngine, message: str
+) -> None:
+    # the opening reads as thanks to the classifier; the question after it wants an answer
+    decision = _guarded(engine, asks_one_more, message)
+    assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
+
+
+@pytest.mark.parametrize("message", ["谢谢大家", "哈喽 还有人在跟吗", "谢谢王工 还有别的事吗"])
+def test_thanks_with_no_question_after_it_is_not_one_more(message: str) -> None:
+    assert not asks_one_more(message)
 
 
 def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> None:
