@@ -97,6 +97,9 @@ class GrantExpiry:
         self._clock = clock
         self._zone = zone
         self._scheduler: AsyncIOScheduler | None = None
+        #: Grants whose every message is out, and how many: not claimed again each minute of
+        #: their announcing day (a restart forgets them; the keys still send nothing twice).
+        self._told: dict[int, int] = {}
 
     async def announce(self) -> int:
         """Tell each grant's hospital thread and every desk that it has run out; returns how
@@ -107,15 +110,30 @@ class GrantExpiry:
         except Exception:  # the next check tries again; the bot keeps serving
             log.exception("looking for expired remote grants failed")
             return 0
-        sent = 0
+        # grants told in full earlier are not claimed again; only those still in their day stay
+        told = {g.grant_id: self._told[g.grant_id] for g in grants if g.grant_id in self._told}
+        out = sum(told.values())
         for grant in grants:
-            for key, reply in self._messages(grant):
-                try:
-                    message = await self._messenger.send(reply, key=key)
-                except SendDeferred:  # not delivered now (a long 429, an outage): next check
-                    log.warning("remote grant %d's expiry notice deferred", grant.grant_id)
-                    continue
-                sent += message is not None
+            if grant.grant_id in told:
+                continue
+            messages = self._messages(grant)
+            sent = await self._send_all(grant.grant_id, messages)
+            out += sent
+            if sent == len(messages):
+                told[grant.grant_id] = sent
+        self._told = told
+        return out
+
+    async def _send_all(self, grant_id: int, messages: list[tuple[str, Reply]]) -> int:
+        """Send each keyed message; returns how many are out (now or before)."""
+        sent = 0
+        for key, reply in messages:
+            try:
+                message = await self._messenger.send(reply, key=key)
+            except SendDeferred:  # not delivered now (a long 429, an outage): next check
+                log.warning("remote grant %d's expiry notice deferred", grant_id)
+                continue
+            sent += message is not None
         return sent
 
     def _messages(self, grant: Expired) -> list[tuple[str, Reply]]:

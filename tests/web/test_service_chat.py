@@ -9,6 +9,7 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +30,7 @@ from bot.registry.specs import EngineerSpec, HospitalSpec
 from bot.routing import ActionCodec
 from bot.tickets.models import Ticket
 from bot.workflows.actions import Verb, WorkflowAction
+from bot.workflows.expiry import GrantExpiry
 from tests.web.conftest import ConsoleClock, web_settings
 
 HOSPITAL, DESK = "-1001001", "-1009000"
@@ -201,6 +203,12 @@ async def test_a_grant_that_ran_out_is_announced_once_to_the_hospital_and_the_de
     sent = len(chat.out.sent)
     assert await expiry.announce() == 2  # the same two, already out:
     assert len(chat.out.sent) == sent  # told once, however often it looks
+    again = GrantExpiry(  # after a restart the job remembers nothing: the outbox's keys hold
+        db=chat.app.services.db, messenger=chat.app.services.messenger,
+        desk_chats=chat.app.services.settings.desk_chats, clock=clock, zone=ZoneInfo("Asia/Shanghai"),
+    )  # fmt: skip
+    assert await again.announce() == 2
+    assert len(chat.out.sent) == sent
 
 
 async def test_a_visit_in_chat(chat: ChatEnv) -> None:
