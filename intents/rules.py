@@ -291,19 +291,17 @@ _ONE_MORE_QUESTION = re.compile(
 
 def asks_one_more(text: str) -> bool:
     """Does the message thank or acknowledge, then ask one more question? Never left alone."""
-    t = visible(text).strip()
-    opening = _ACK_OPENING.match(t)
-    return opening is not None and _ONE_MORE_QUESTION.search(t, opening.end()) is not None
+    return _more_after_opening(text, _ACK_OPENING, _ONE_MORE_QUESTION) is True
 
 
 def takes_back_a_report(text: str) -> bool:
     """Does the message take back an earlier report, and ask nothing more (「撤回一下，是我没插网线」)?"""
-    return _opens_and_asks_nothing_more(text, _RETRACTION, _STILL_A_PROBLEM)
+    return _more_after_opening(text, _RETRACTION, _STILL_A_PROBLEM) is False
 
 
 def only_thanks(text: str) -> bool:
     """Does the message thank someone and ask nothing more (「谢谢小助手帮我找到了退费入口」)?"""
-    return _opens_and_asks_nothing_more(text, _THANKS, _ASKS_MORE)
+    return _more_after_opening(text, _THANKS, _ASKS_MORE) is False
 
 
 #: A web address as people paste it (a scheme, or www.); a bare host or IP with a path, such
@@ -439,13 +437,11 @@ def tells_a_restoration(text: str) -> bool:
     )
 
 
-def _opens_and_asks_nothing_more(
-    text: str, opening: re.Pattern[str], more: re.Pattern[str]
-) -> bool:
-    """Does the message start with ``opening`` and say nothing of ``more`` after it?"""
+def _more_after_opening(text: str, opening: re.Pattern[str], more: re.Pattern[str]) -> bool | None:
+    """None if the message does not start with ``opening``; else whether ``more`` follows it."""
     t = visible(text).strip()
     start = opening.match(t)
-    return start is not None and more.search(t, start.end()) is None
+    return None if start is None else more.search(t, start.end()) is not None
 
 
 def _says_a_shared_system_is_down(text: str) -> bool:
