@@ -3,8 +3,8 @@
 Rules stay only where they are exact over every labelled message we have: a database-instance
 error code, a message that only says a shared system is down (「HIS崩了！！！」) or that it is
 down now for a group, 「又全挂了」, a restoration told with nothing still wrong (「PDA已恢复」), a
-forwarded-notice marker, a message with no words. The guards: a pasted error, or thanks and
-one more question, is never left alone, a failure the sender says is theirs alone (「别人都正常」) is never an outage, a report
+forwarded-notice marker, a message with no words. The guards: a pasted error, thanks and
+one more question, or a failure still there after a fix is never left alone, a failure the sender says is theirs alone (「别人都正常」) is never an outage, a report
 taken back or thanks with nothing more asked is chit-chat, a message of links only is a notice.
 Each rule's comment says what it was measured on (``eval/prereg/``).
 """
@@ -70,7 +70,10 @@ _PASTED_ERROR = re.compile(
     r"|(?:错误|报错|error|err|异常)\s*(?:码|代码|号|编号|code)?\s*[:：=]?\s*-?\d{3,}"
     r"|(?<![汇申上预填通简电年日月周季快])报\s*-?(?!(?:110|119|120|122)(?!\d))\d{3,}"
     r"|(?:弹窗|弹框|报错|错误|失败|异常|提示框)\s*[:：]"
-    r"|[a-z]+exception\b|0x[0-9a-f]{6,}|sqlstate|http\s*[45]\d\d",
+    r"|[a-z]+exception\b|0x[0-9a-f]{6,}|sqlstate|http\s*[45]\d\d"
+    # a bare negative status (「-2147467259」, 「错误 -1073741819」): the 10 labelled texts with one
+    # (of 41,750, eighteenth session) are all questions; slang numbers (666, 8888) have no sign
+    r"|(?<![\w.:\-])-\d{5,}(?!\d)",
     re.I,
 )
 #: 「别人都正常」, 「别的医生没事」, 「只有我登不上」, 「换台电脑就进去了」, 「其他床都在」: the message
@@ -292,6 +295,42 @@ _ONE_MORE_QUESTION = re.compile(
 def asks_one_more(text: str) -> bool:
     """Does the message thank or acknowledge, then ask one more question? Never left alone."""
     return _more_after_opening(text, _ACK_OPENING, _ONE_MORE_QUESTION) is True
+
+
+#: 「好的，可是还报错」, 「刚才说好了，又卡死了」, 「嗯嗯 重启了还是不行」: after an acknowledgement or
+#: a fix told, the failure is still there or back (还是/又/依然 … and a failure word), and no
+#: word after it says it is over. The classifier reads the opening as thanks or a restoration
+#: (p_quiet 0.73-0.99). Over every labelled text (41,750, eighteenth session) it matches 244:
+#: 144 questions and 86 outages as labelled, 2 people (each called by name, which the triage
+#: reads first) and no chit-chat or notice; 「如仍有问题请联系」 (a condition), 「又能弹了」 and
+#: 「我还以为又挂了」 are not it.
+_STILL_FAILING = re.compile(
+    r"(?<![如若果万])(?:还是|依然|仍然|依旧|照样|照旧|又(?!能|可以)|还(?!以为|好))"
+    r"[^，,。！!？?\s]{0,4}?"
+    r"(?:报错|出错|不行|卡|打不开|进不去|登不上|登不进|黑屏|蓝屏|死机|转圈|失败|灰|没反应|不灵"
+    r"|出不来|不出|不了|挂了|崩|掉线|不能|没用|闪退|乱码|错误|提示|弹|显示不|不显示|没好|没变|一样|显示未)"
+)
+_ACKNOWLEDGED = re.compile(
+    r"^(?:好的|好嘞|好|谢谢|感谢|多谢|谢了|收到|嗯嗯?|哦哦?|ok|明白|了解|行)(?![了吗])", re.I
+)
+_FIX_TOLD = re.compile(
+    r"好了|可以了|正常了|恢复了|能用了|修好|弄好|重启了|重装了|试了|照做|按你说的|照你说的|换了"
+)
+_IF_STILL = re.compile(
+    r"(?:如|若|如果|要是|假如|万一|是否|是不是|会不会|有没有)[^，,。]{0,6}(?:还|仍|又)"
+)
+_OVER_AFTER = re.compile(r"好了|正常|恢复|可以了|没事了|解决|能用了|搞定")
+
+
+def still_failing(text: str) -> bool:
+    """Is a failure told as still there or back after an acknowledgement or a fix? Never
+    left alone."""
+    t = visible(text).strip()
+    still = _STILL_FAILING.search(t)
+    if still is None or _IF_STILL.search(t):
+        return False
+    after_a_fix = _ACKNOWLEDGED.match(t) or _FIX_TOLD.search(t, 0, still.start())
+    return after_a_fix is not None and _OVER_AFTER.search(t, still.end()) is None
 
 
 def takes_back_a_report(text: str) -> bool:

@@ -21,6 +21,7 @@ from intents.rules import (
     only_links,
     only_thanks,
     says_others_are_fine,
+    still_failing,
     takes_back_a_report,
 )
 from intents.settings import DecideSettings
@@ -87,8 +88,8 @@ class MessageTriage:
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
         # whoever pastes one wants it looked at, and so does whoever thanks and then asks one more
-        # question (an exact rule, 【转发】, still decides first)
-        wants_an_answer = carries_an_error(text) or asks_one_more(text)
+        # question or says it still fails (an exact rule, 【转发】, still decides first)
+        wants_an_answer = carries_an_error(text) or asks_one_more(text) or still_failing(text)
         if p_quiet >= self.settings.quiet_min and (scores.rule or not wants_an_answer):
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"

@@ -34,6 +34,7 @@ from intents.rules import (
     exact_rule,
     only_thanks,
     says_others_are_fine,
+    still_failing,
     takes_back_a_report,
     tells_a_restoration,
 )
@@ -295,7 +296,8 @@ def _guarded(engine: AnswerEngine, guard: Callable[[str], bool], message: str) -
     "message",
     ["ORA-01017", "ora01017", "错误码：2304", "NullPointerException", "HTTP 502",
      "排班一保存就弹SCH-409 说3号椅周四下午被占了", "签名失败：证书已于2026-04-30过期，请及时更新证书",
-     "护士长点验收 弹窗：无验收权限，请联系设备科", "医保结算报2304", "处方保存报 -2214"],
+     "护士长点验收 弹窗：无验收权限，请联系设备科", "医保结算报2304", "处方保存报 -2214",
+     "-2147467259", "错误 -1073741819"],
 )  # fmt: skip
 def test_a_pasted_error_alone_is_never_left_alone(engine: AnswerEngine, message: str) -> None:
     # to the n-grams a bare code reads like a one-word greeting; whoever pastes one wants help
@@ -314,6 +316,29 @@ def test_thanks_and_one_more_question_is_never_left_alone(
     assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["好的，可是还报错", "刚才说好了的，又卡了", "嗯嗯 重启了还是不行", "谢谢 不过发票还是打不出来",
+     "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了"],
+)  # fmt: skip
+def test_a_failure_still_there_after_a_fix_is_never_left_alone(
+    engine: AnswerEngine, message: str
+) -> None:
+    # the opening reads as thanks or a restoration to the classifier; the failure is still there
+    decision = _guarded(engine, still_failing, message)
+    assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["刚才又卡了一下，现在好了", "如仍有问题请联系信息科", "哈哈 我还以为又挂了，原来是网线松了",
+     "消息服务重启后危急值提醒又能弹出来了", "HIS又转圈了，我都可以去泡杯茶了😂", "好了 谢谢"],
+)  # fmt: skip
+def test_over_conditional_or_joking_is_not_a_failure_still_there(message: str) -> None:
+    # over again after it, a condition in a notice, a mistaken fear, a joke with no fix before it
+    assert not still_failing(message)
+
+
 @pytest.mark.parametrize("message", ["谢谢大家", "哈喽 还有人在跟吗", "谢谢王工 还有别的事吗"])
 def test_thanks_with_no_question_after_it_is_not_one_more(message: str) -> None:
     assert not asks_one_more(message)
@@ -324,7 +349,8 @@ def test_an_error_told_to_a_colleague_stays_their_talk(engine: AnswerEngine) -> 
     assert decision.message_class == "people"
     assert not carries_an_error("谢谢王工，2304那个好了")  # a number is not a pasted error
     # nor is a report filed, a daily report's year or a call to the police or an ambulance
-    for text in ("上报2304例", "日报2026版", "有人闹事 已经报110了", "报120了 人已经送急诊"):
+    for text in ("上报2304例", "日报2026版", "有人闹事 已经报110了", "报120了 人已经送急诊",
+                 "666", "编号1-100000", "2026-12345号文件"):  # fmt: skip
         assert not carries_an_error(text), text
     # a forwarded notice stays a notice, whatever codes it quotes
     notice = engine.decide("转发：关于医保结算清单中诊断编码统一使用医保版ICD-10的通知")
