@@ -319,7 +319,8 @@ def test_thanks_and_one_more_question_is_never_left_alone(
 @pytest.mark.parametrize(
     "message",
     ["好的，可是还报错", "刚才说好了的，又卡了", "嗯嗯 重启了还是不行", "谢谢 不过发票还是打不出来",
-     "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了"],
+     "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了", "已重启，依旧蓝屏", "谢了哈，不过我这边还是老样子",
+     "嗯嗯收到，不过我的问题还在哈"],
 )  # fmt: skip
 def test_a_failure_still_there_after_a_fix_is_never_left_alone(
     engine: AnswerEngine, message: str
