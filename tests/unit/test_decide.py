@@ -292,41 +292,30 @@ def _guarded(engine: AnswerEngine, guard: Callable[[str], bool], message: str) -
     return engine.decide(message)
 
 
-@pytest.mark.parametrize(
-    "message",
-    ["ORA-01017", "ora01017", "错误码：2304", "NullPointerException", "HTTP 502",
-     "排班一保存就弹SCH-409 说3号椅周四下午被占了", "签名失败：证书已于2026-04-30过期，请及时更新证书",
-     "护士长点验收 弹窗：无验收权限，请联系设备科", "医保结算报2304", "处方保存报 -2214",
-     "-2147467259", "错误 -1073741819"],
-)  # fmt: skip
-def test_a_pasted_error_alone_is_never_left_alone(engine: AnswerEngine, message: str) -> None:
-    # to the n-grams a bare code reads like a one-word greeting; whoever pastes one wants help
-    decision = _guarded(engine, carries_an_error, message)
-    assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
+#: Messages a triage guard reads, each with that guard: to the classifier a bare code reads like a
+#: one-word greeting, and thanks before one more question, or before a failure that is still
+#: there, reads like thanks or a restoration; each of them wants an answer.
+NEVER_LEFT_ALONE: list[tuple[Callable[[str], bool], str]] = [
+    *((carries_an_error, m) for m in (
+        "ORA-01017", "ora01017", "错误码：2304", "NullPointerException", "HTTP 502",
+        "排班一保存就弹SCH-409 说3号椅周四下午被占了", "签名失败：证书已于2026-04-30过期，请及时更新证书",
+        "护士长点验收 弹窗：无验收权限，请联系设备科", "医保结算报2304", "处方保存报 -2214",
+        "-2147467259", "错误 -1073741819")),
+    *((asks_one_more, m) for m in ("谢谢！还有 报告咋签字", "辛苦了～再问下PDA咋充电", "收到，顺便问下发票怎么重打")),
+    *((still_failing, m) for m in (
+        "好的，可是还报错", "刚才说好了的，又卡了", "嗯嗯 重启了还是不行", "谢谢 不过发票还是打不出来",
+        "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了", "已重启，依旧蓝屏", "谢了哈，不过我这边还是老样子",
+        "嗯嗯收到，不过我的问题还在哈")),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "message", ["谢谢！还有 报告咋签字", "辛苦了～再问下PDA咋充电", "收到，顺便问下发票怎么重打"]
+    ("guard", "message"), NEVER_LEFT_ALONE, ids=[f"{g.__name__}:{m}" for g, m in NEVER_LEFT_ALONE]
 )
-def test_thanks_and_one_more_question_is_never_left_alone(
-    engine: AnswerEngine, message: str
+def test_a_message_a_triage_guard_reads_is_never_left_alone(
+    engine: AnswerEngine, guard: Callable[[str], bool], message: str
 ) -> None:
-    # the opening reads as thanks to the classifier; the question after it wants an answer
-    decision = _guarded(engine, asks_one_more, message)
-    assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
-
-
-@pytest.mark.parametrize(
-    "message",
-    ["好的，可是还报错", "刚才说好了的，又卡了", "嗯嗯 重启了还是不行", "谢谢 不过发票还是打不出来",
-     "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了", "已重启，依旧蓝屏", "谢了哈，不过我这边还是老样子",
-     "嗯嗯收到，不过我的问题还在哈"],
-)  # fmt: skip
-def test_a_failure_still_there_after_a_fix_is_never_left_alone(
-    engine: AnswerEngine, message: str
-) -> None:
-    # the opening reads as thanks or a restoration to the classifier; the failure is still there
-    decision = _guarded(engine, still_failing, message)
+    decision = _guarded(engine, guard, message)
     assert decision.kind is not DecisionKind.SMALLTALK, decision.reason
 
 
