@@ -29,6 +29,7 @@ from intents.evaluate import (
 from intents.message_class import MessageClass
 from intents.rules import (
     RESTORED_REASON,
+    announces_planned_work,
     asks_one_more,
     carries_an_error,
     exact_rule,
@@ -932,6 +933,31 @@ def test_a_restoration_told_is_a_notice_left_alone(engine: AnswerEngine, message
     # told to a person it stays their talk
     told = engine.decide(f"@王工 {message}")
     assert told.kind is DecisionKind.SMALLTALK and told.message_class == "people", told.reason
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["明天8-10点全院断网维护", "周六0-6点全院断网检修", "3-4点OA停用维护",
+     "今晚有个小维护，10点到10点半，LIS停一下，检验科知悉",
+     "今晚机房断电检修，全院HIS、LIS、PACS、EMR全部停止服务，23点开始"],
+)  # fmt: skip
+def test_planned_work_announced_ahead_is_a_notice_left_alone(
+    engine: AnswerEngine, message: str
+) -> None:
+    decision = _guarded(engine, announces_planned_work, message)
+    assert decision.kind is DecisionKind.SMALLTALK, decision.reason
+    assert decision.message_class == "notice"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["不是说今晚才升级吗？怎么现在就全停了", "周末升级的EMR，今天全院都提交不了病历",
+     "凌晨升级之后LIS和HIS的接口不通了", "说是今晚维护，可现在才下午三点his就全停了",
+     "请问今晚十点停机 夜班的护理记录是不是先写纸上", "我明天8-10点要去培训，窗口谁帮我顶一下"],
+)  # fmt: skip
+def test_planned_work_told_with_a_users_words_is_no_announcement(message: str) -> None:
+    # a window overrun or started early, a failure after an upgrade, a question about a window
+    assert not announces_planned_work(message)
 
 
 def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
