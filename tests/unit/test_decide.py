@@ -812,7 +812,10 @@ def test_query_file_not_utf8_or_missing(tmp_path: Path) -> None:
      "升级回滚失败，现在HIS、EMR都起不来，请各科继续执行纸质流程，恢复时间待定",
      "早上好，门诊挂号系统现在全部打不开，病人已经在排队了",
      "信息科通知：自14:20起，电子病历系统出现故障，全院医生无法书写和保存病历，厂商正在处理",
-     "各位：目前院内网络出现大面积中断，门诊、住院各系统均受影响，恢复后另行通知"],
+     "各位：目前院内网络出现大面积中断，门诊、住院各系统均受影响，恢复后另行通知",
+     # not restored yet is no restoration (未恢复, 没修复)
+     "因供电故障，本院住院楼目前处于停电状态，部分楼层未恢复供电，请各病区注意安全",
+     "14:30起全院HIS无法登录，目前仍未恢复，所有科室受影响"],
 )  # fmt: skip
 def test_a_shared_system_down_now_is_an_outage_even_in_an_announcement(text: str) -> None:
     rule = exact_rule(text)
