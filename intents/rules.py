@@ -2,10 +2,12 @@
 
 Rules stay only where they are exact over every labelled message we have: a database-instance
 error code, a message that only says a shared system is down (「HIS崩了！！！」) or that it is
-down now for a group, 「又全挂了」, a restoration told with nothing still wrong (「PDA已恢复」), a
-forwarded-notice marker, a message with no words. The guards: a pasted error, thanks and
-one more question, or a failure still there after a fix is never left alone, a failure the sender says is theirs alone (「别人都正常」) is never an outage, a report
-taken back or thanks with nothing more asked is chit-chat, a message of links only is a notice.
+down now for a group, 「又全挂了」, a restoration told with nothing still wrong (「PDA已恢复」),
+planned work announced ahead (「明天8-10点全院断网维护」), a forwarded-notice marker, a message
+with no words. The guards: a pasted error, thanks and one more question, or a failure still
+there after a fix is never left alone; a failure the sender says is theirs alone (「别人都正常」)
+is never an outage; a report taken back or thanks with nothing more asked is chit-chat; a
+message of links only is a notice.
 Each rule's comment says what it was measured on (``eval/prereg/``).
 """
 
