@@ -203,7 +203,7 @@ def announces_planned_work(text: str) -> bool:
 #: past (「上周五全院HIS停了两个小时」) or a question whether it is so. Even in the IT department's
 #: own words (「昨晚的升级出了问题，现在全院HIS无法登录，厂商正在回滚」) it is an outage to page.
 #: 未恢复/没修复 is no restoration (mended in the eighteenth session: over every labelled text it
-#: moved one outage, 「…部分楼层未恢复供电」, and nothing else).
+#: moved two outages, 「…部分楼层未恢复供电」 and 「…全院HIS无法登录，目前仍未恢复」, and nothing else).
 _NOW = re.compile(r"现在|目前|当前|此刻|自\d{1,2}[:：]\d{2}起|从\d{1,2}[:：]\d{2}(开始|起)")
 #: 「今日10:30起…故障」, 「自8点05分起」: a clock time a failure started at today — but 「今日22:00起
 #: 升级」 is a window announced, so a time only counts as "now" without a maintenance word.
