@@ -1,12 +1,35 @@
-"""What the bot's small in-loop job schedulers (weekly summary, retention) share."""
+"""What the bot's small in-loop job schedulers (weekly summary, retention, grant expiry) share."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+from collections.abc import Awaitable, Callable
 
 # APScheduler 3 ships no type information (see the wiring notes for a mypy override)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+
+def add_interval_job(
+    scheduler: AsyncIOScheduler,
+    job: Callable[[], Awaitable[object]],
+    *,
+    every: dt.timedelta,
+    first: dt.datetime,
+    job_id: str,
+) -> None:
+    """Run ``job`` every ``every`` from ``first``: missed runs are one run (``coalesce``) and a
+    run never overlaps the previous one, which a slow database would otherwise pile up."""
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=every.total_seconds(),
+        next_run_time=first,
+        id=job_id,
+        coalesce=True,
+        max_instances=1,
+    )
 
 
 async def stop_scheduler(scheduler: AsyncIOScheduler | None) -> None:

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from bot.inbox.store import InboxStore
 from bot.infra.clock import Clock, utc_now
 from bot.infra.gateway import Database
-from bot.infra.scheduling import stop_scheduler
+from bot.infra.scheduling import add_interval_job, stop_scheduler
 from bot.privacy.purge import SYSTEM, Eraser, Scope
 from bot.privacy.sends import FinishedSends
 from bot.privacy.settings import PrivacySettings
@@ -142,24 +142,18 @@ class RetentionJob:
         first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FIRST_RUN_DELAY)
         self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
         if self._daily():
-            self._scheduler.add_job(
-                self.run_once,
-                "interval",
-                hours=self._settings.retention_interval_hours,
-                next_run_time=first,
-                id="privacy-retention",
-                coalesce=True,
-                max_instances=1,
+            every = dt.timedelta(hours=self._settings.retention_interval_hours)
+            add_interval_job(
+                self._scheduler, self.run_once, every=every, first=first, job_id="privacy-retention"
             )
         if self._web_chat is not None:
-            self._scheduler.add_job(
+            every = dt.timedelta(minutes=WEB_CHAT_PURGE_MINUTES)
+            add_interval_job(
+                self._scheduler,
                 self.purge_web_chat,
-                "interval",
-                minutes=WEB_CHAT_PURGE_MINUTES,
-                next_run_time=first,
-                id="web-chat-purge",
-                coalesce=True,
-                max_instances=1,
+                every=every,
+                first=first,
+                job_id="web-chat-purge",
             )
         self._scheduler.start()
 

@@ -27,7 +27,7 @@ from bot.inbox.scope import SendDeferred
 from bot.infra.clock import Clock, as_utc
 from bot.infra.gateway import Database
 from bot.infra.messenger import Messenger
-from bot.infra.scheduling import stop_scheduler
+from bot.infra.scheduling import add_interval_job, stop_scheduler
 from bot.registry.models import Hospital
 from bot.registry.sessions import read_session
 from bot.tickets.models import Ticket
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: How long after its end a grant is still announced.
 ANNOUNCE_WITHIN = dt.timedelta(days=1)
 #: How often the job looks for grants that have just run out.
-CHECK_SECONDS = 60
+CHECK_EVERY = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,12 @@ class GrantExpiry:
 
     def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        self._scheduler.add_job(
+        add_interval_job(
+            self._scheduler,
             self.announce,
-            "interval",
-            seconds=CHECK_SECONDS,
-            next_run_time=dt.datetime.now(dt.UTC),
-            id="remote-grant-expiry",
-            coalesce=True,
-            max_instances=1,
+            every=CHECK_EVERY,
+            first=dt.datetime.now(dt.UTC),
+            job_id="remote-grant-expiry",
         )
         self._scheduler.start()
 
