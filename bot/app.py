@@ -46,7 +46,7 @@ from bot.wiring.cluster import cluster, desk_roles
 from bot.wiring.console import console_app
 from bot.wiring.conversation import conversation, inbox, register_features, weekly_summary
 from bot.wiring.knowledge import live_knowledge, start_up
-from bot.wiring.operations import broadcasts, retention_job, sla_watch
+from bot.wiring.operations import broadcasts, grant_expiry, retention_job, sla_watch
 from bot.wiring.platforms import bot_settings, configured_adapters, playground
 from bot.wiring.tickets import ticket_core
 from bot.workflows.expiry import GrantExpiry
@@ -302,13 +302,7 @@ def build_app(
             settings, db, gateway, now, inbox_store, board.store if board is not None else None
         ),
         weekly=weekly_summary(services, settings.kbloop, local_zone),
-        grant_expiry=GrantExpiry(
-            db=services.db,
-            messenger=services.messenger,
-            desk_chats=services.settings.desk_chats,
-            clock=services.clock,
-            zone=local_zone,
-        ),
+        grant_expiry=grant_expiry(services, local_zone),
         knowledge=knowledge,
         kb_reload=kb_reload,
         cluster=workers.worker if workers is not None else None,

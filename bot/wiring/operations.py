@@ -1,11 +1,12 @@
 """The composition root's operations: the 7x24 watch (roster, SLA clocks, paging), the
-notices' broadcaster and the retention job, each over the app's stores, messenger and one
+notices' broadcaster, the retention job and the remote grants' expiry, each over the app's stores, messenger and one
 database gateway."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -27,8 +28,10 @@ from bot.sla.paging import Pager
 from bot.sla.steps import SlaSteps
 from bot.sla.watch import SlaWatch
 from bot.sla.worktime import WorkTime
+from bot.tickets.services import Services
 from bot.tickets.store import TicketStore
 from bot.webchat.store import WebChatStore
+from bot.workflows.expiry import GrantExpiry
 
 
 def sla_clocks(
@@ -124,4 +127,13 @@ def retention_job(
         web_chat_keep_hours=settings.web.chat_keep_hours,
         sends=FinishedSends(db),
         steps=SlaSteps(db),
+    )
+
+
+def grant_expiry(services: Services, zone: ZoneInfo) -> GrantExpiry:
+    """Tells each hospital thread and every desk once that a remote grant has run out; the end
+    time shown in ``zone``."""
+    s = services
+    return GrantExpiry(
+        db=s.db, messenger=s.messenger, desk_chats=s.settings.desk_chats, clock=s.clock, zone=zone
     )
