@@ -168,36 +168,6 @@ def exact_rule(
     return None
 
 
-#: 「明天8-10点全院断网维护」, 「今晚有个小维护，10点到10点半，LIS停一下」: planned work announced for
-#: a day or a window ahead, with none of a user's words — 我, a question, 现在/已经/一直, after
-#: (后, 完), 没通知/不是说, a failure told (打不开, 报错 …). The classifier passed such notices on
-#: as questions when they had no 【通知】 (13 of the 974 it matches among the 41,750 labelled
-#: texts of the eighteenth session; one, 「今晚机房断电检修，全院HIS…全部停止服务，23点开始」, it
-#: paged). Its other matches are 13 people, 7 chit-chat and no question or outage; kiosks that
-#: show 「系统维护中」 with no window announced, a failure after an upgrade and a window overrun —
-#: outages told with the same words — all carry one of those user's words.
-_DAY_AHEAD = (
-    r"(?:明天|明早|明晚|明日|今晚|今夜|后天|下周|本周[一二三四五六日末]|周[一二三四五六日末]"
-    r"|星期[一二三四五六日天]|\d{1,2}月\d{1,2}[日号])"
-)
-_WINDOW = r"\d{1,2}(?:[:：]\d{2}|点半?)?\s*[-~～至到]\s*\d{1,2}(?:[:：]\d{2}|点半?)"
-_PLANNED_WORK = r"(?:维护|升级|检修|割接|演练|停机|停用|迁移|切换|停电|断网|更换|备份|巡检)"
-_PLANNED = re.compile(
-    rf"(?:{_DAY_AHEAD}|{_WINDOW})[^。？?]{{0,20}}?{_PLANNED_WORK}"
-    rf"|{_PLANNED_WORK}[^。？?]{{0,12}}?(?:{_DAY_AHEAD}|{_WINDOW})"
-)
-_NOT_AN_ANNOUNCEMENT = re.compile(
-    r"我|怎么|咋|吗|？|\?|还没|还是|不是说|说是|过了|超时|为什么|为啥|啥|几点|能不能|是否|有没有"
-    r"|吧|呢|急|！！|快来|后|完|没通知|可是|但是|现在|已经|一直|谁|要不要|会不会|大家好|请问"
-    r"|打不开|进不去|登不上|提交不了|报错|失败|瘫|挂了|崩"
-)
-
-
-def announces_planned_work(text: str) -> bool:
-    """Does the message announce planned work for a day or a window ahead, and nothing else?"""
-    return _PLANNED.search(text) is not None and _NOT_AN_ANNOUNCEMENT.search(text) is None
-
-
 #: 「现在全院HIS无法登录」: now, a group scope and a way of being down — and not a restoration
 #: (「目前全院网络正常」), a plan (「届时…」), a self-correction (「刚才说全部登不上，其实…」), the
 #: past (「上周五全院HIS停了两个小时」) or a question whether it is so. Even in the IT department's
@@ -226,6 +196,37 @@ _NOT_DOWN_NOW_AFTER_ALL = re.compile(
     r"一旦|"
     r"刚才(还)?说|结果发现|其实|上周|上个月|那期间|昨天.{0,6}停|是不是|吗[？?]?$"
 )
+
+
+#: 「明天8-10点全院断网维护」, 「今晚有个小维护，10点到10点半，LIS停一下」: planned work announced for
+#: a day or a window ahead, with none of a user's words — 我, a question, 现在/已经/一直, after
+#: (后, 完), 没通知/不是说, a failure told (打不开, 报错 …). The classifier passed such notices on
+#: as questions when they had no 【通知】 (13 of the 974 it matches among the 41,750 labelled
+#: texts of the eighteenth session; one, 「今晚机房断电检修，全院HIS…全部停止服务，23点开始」, it
+#: paged). Its other matches are 13 people, 7 chit-chat and no question or outage; kiosks that
+#: show 「系统维护中」 with no window announced, a failure after an upgrade and a window overrun —
+#: outages told with the same words — all carry one of those user's words.
+_DAY_AHEAD = (
+    r"(?:明天|明早|明晚|明日|今晚|今夜|后天|下周|本周[一二三四五六日末]|周[一二三四五六日末]"
+    r"|星期[一二三四五六日天]|\d{1,2}月\d{1,2}[日号])"
+)
+_WINDOW = r"\d{1,2}(?:[:：]\d{2}|点半?)?\s*[-~～至到]\s*\d{1,2}(?:[:：]\d{2}|点半?)"
+#: the maintenance words of the down-now rule, and the other works a window is announced for
+_PLANNED_WORK = rf"(?:{_MAINTENANCE.pattern}|检修|停用|停电|断网|更换|备份|巡检)"
+_PLANNED = re.compile(
+    rf"(?:{_DAY_AHEAD}|{_WINDOW})[^。？?]{{0,20}}?{_PLANNED_WORK}"
+    rf"|{_PLANNED_WORK}[^。？?]{{0,12}}?(?:{_DAY_AHEAD}|{_WINDOW})"
+)
+_NOT_AN_ANNOUNCEMENT = re.compile(
+    r"我|怎么|咋|吗|？|\?|还没|还是|不是说|说是|过了|超时|为什么|为啥|啥|几点|能不能|是否|有没有"
+    r"|吧|呢|急|！！|快来|后|完|没通知|可是|但是|现在|已经|一直|谁|要不要|会不会|大家好|请问"
+    r"|打不开|进不去|登不上|提交不了|报错|失败|瘫|挂了|崩"
+)
+
+
+def announces_planned_work(text: str) -> bool:
+    """Does the message announce planned work for a day or a window ahead, and nothing else?"""
+    return _PLANNED.search(text) is not None and _NOT_AN_ANNOUNCEMENT.search(text) is None
 
 
 #: 「刚恢复又全挂了😭」, 「谢谢刚才处理，不过LIS现在又全挂了」: down again, all of it. Over every
