@@ -21,6 +21,7 @@ from bot.tickets.opening import PHONE, DirectTicket, PhoneCall
 from bot.tickets.store import TicketStore
 from bot.workflows import ServiceWorkflows, WorkflowError
 from bot.workflows.actions import Verb, WorkflowAction
+from bot.workflows.expiry import expired_grants
 from bot.workflows.models import GrantStatus, Stage
 from tests.lookups import live_grant
 from tests.tickets.conftest import FakeClock
@@ -93,8 +94,6 @@ def test_the_grants_to_announce_are_those_ended_within_a_day_and_never_revoked(
     engine: Engine,
     clock: FakeClock,
 ) -> None:
-    from bot.workflows.expiry import expired_grants
-
     t = open_ticket()
 
     def granted(minutes: int) -> int:
