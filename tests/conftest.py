@@ -164,6 +164,31 @@ def sample_queries_path() -> Path:
     return SAMPLE_QUERIES
 
 
+#: set on a grouped test that ``--dist loadgroup`` failed to group (see below)
+_UNGROUPED = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail the grouped tests when ``--dist loadgroup`` no longer groups them: pytest-xdist marks
+    a grouped test by a ``@group`` suffix on its node id, and pytest 9.2 keeps the node id where
+    xdist 3.8 cannot write it. Nothing failed then — each worker silently started its own
+    Chromium and loaded torch for a test or two, and pytest ran 20 % longer."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers under loadgroup
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            item.stash[_UNGROUPED] = (
+                "--dist loadgroup did not group this test: this pytest and pytest-xdist no "
+                "longer work together (see the pytest pin in pyproject.toml)"
+            )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _UNGROUPED in item.stash:
+        pytest.fail(item.stash[_UNGROUPED], pytrace=False)
+
+
 from tests import sql_guard  # noqa: E402
 
 sql_guard.install()
