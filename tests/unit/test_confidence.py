@@ -336,6 +336,15 @@ def test_fit_tolerates_a_constant_feature_and_needs_both_labels() -> None:
         fit_verifier(samples, [True] * len(samples))
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_fit_refuses_a_feature_that_is_not_a_finite_number(bad: float) -> None:
+    """The fit skips scikit-learn's own input checks (per stage, for speed), so it checks once."""
+    samples, labels = synthetic(60, seed=4)
+    samples[7]["coverage"] = bad
+    with pytest.raises(ValueError, match="must be finite numbers"):
+        fit_verifier(samples, labels)
+
+
 def test_the_model_file_round_trips(tmp_path: Path) -> None:
     samples, labels = synthetic(100, seed=6)
     model = fit_verifier(samples, labels, meta={"fitted_on": ["a", "b"]})
