@@ -1,0 +1,74 @@
+"""intents.rules: outages read by their reach — a group's failure told plainly, an outage
+announced while it is mended, still down after the time promised — and what is none of these."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents.message_class import MessageClass
+from intents.rules import exact_rule
+
+
+def reason(text: str) -> str | None:
+    rule = exact_rule(text)
+    return rule[1] if rule is not None and rule[0] is MessageClass.OUTAGE else None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["住院医生站集体掉线",
+     "三到六楼的病区全部断网",
+     "所有收费窗口打印发票都报错",
+     "整层的电脑连不上服务器，护士站没法用",
+     "好几个科室同时闪退，医生站进不去"],
+)  # fmt: skip
+def test_a_groups_failure_told_plainly_is_an_outage(text: str) -> None:
+    assert reason(text) == "a group's failure told", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["各位：手麻系统数据库异常，目前术中记录无法保存，工程师正在抢修，请先纸质记录",
+     "信息科：EMR服务无法访问，原因排查中，请先手写病程",
+     "核心交换机故障，门诊医生站暂不可用，恢复时间待定",
+     "今晚切换失败，HIS和LIS接口中断，工程师正在回滚"],
+)  # fmt: skip
+def test_an_outage_announced_while_it_is_mended_is_an_outage(text: str) -> None:
+    assert reason(text) == "an outage being mended", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["说好九点恢复，现在十点了挂号还是打不开",
+     "公告说维护到6点，都7点了LIS还不能审核",
+     "厂家承诺中午12点修好，现在下午两点了医保仍然结算不了"],
+)  # fmt: skip
+def test_still_down_after_the_time_promised_is_an_outage(text: str) -> None:
+    assert reason(text) == "still down after the time promised", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [# planned work ahead, its window, what to do during it
+     "明晚22点到24点核心交换机更换，期间全院网络中断，请提前保存",
+     "周六全天门诊楼停电检修，所有系统停用，请各科知悉",
+     # the past, a report, an explanation
+     "昨晚全院断网是光模块坏了，已更换",
+     "本月全院共发生网络中断两次，累计40分钟",
+     "上午各病区PDA掉线的问题已于11点处理完毕",
+     # one user's, a question, an idiom of 整个, a warning
+     "所有病人的单子我这台都打印报错，别的电脑好像可以",
+     "全院都断网了吗？",
+     "整个人都崩溃了，打印机卡纸",
+     "近期勒索病毒活跃，发现异常请立即断网，所有电脑勿插U盘",
+     # someone else's platform, forwarded, or one user's after the work
+     "省医保平台故障，全省医保结算暂停，正在抢修",
+     "【转发】市卫健委：区域平台数据上报中断，恢复时间另行通知",
+     "工程师正在处理中，但我这台的HIS还是报错",
+     # an outage announced that is over
+     "HIS刚才宕机，已恢复正常，工程师正在查原因",
+     # a promise not yet passed, or kept
+     "说好十点恢复，现在九点半，再等等"],
+)  # fmt: skip
+def test_what_is_none_of_the_three(text: str) -> None:
+    assert reason(text) is None, (text, exact_rule(text))
