@@ -351,12 +351,29 @@ _NOT_WORKING = re.compile(
 )
 
 
+#: planned work with the time it starts or how long it lasts (「今天下午2点开始机房割接，全院网络中断约
+#: 30分钟」) is announced, unless it went wrong (「…停电，来电后整栋住院楼网络还没恢复」)
+_TIMED = re.compile(
+    r"\d{1,2}(?:[:：]\d{2}|点)|约\s*(?:\d+|半|[一二三四五六七八九十两]+)\s*(?:个)?(?:分钟|小时)"
+)
+_WORK_WENT_WRONG = re.compile(r"失败|意外|误|故障|超时|还没|仍|没完|未完成|没有起来")
+
+
+def _planned_work_timed(text: str) -> bool:
+    return (
+        re.search(_PLANNED_WORK, text) is not None
+        and _TIMED.search(text) is not None
+        and _WORK_WENT_WRONG.search(text) is None
+    )
+
+
 def _outage_by_its_reach(text: str) -> str | None:
     """Why the message is an outage by one of the three readings above, or None."""
     if (
         _WIDE_SCOPE.search(text)
         and _FAILING.search(text)
         and not _NOT_A_SCOPE.search(text)
+        and not _planned_work_timed(text)
         and not _NOT_DOWN_NOW_AFTER_ALL.search(text)
         and not _ONE_USER.search(text)
         and not _ASKS.search(text)

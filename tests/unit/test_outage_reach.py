@@ -20,7 +20,9 @@ def reason(text: str) -> str | None:
      "三到六楼的病区全部断网",
      "所有收费窗口打印发票都报错",
      "整层的电脑连不上服务器，护士站没法用",
-     "好几个科室同时闪退，医生站进不去"],
+     "好几个科室同时闪退，医生站进不去",
+     # planned work that went wrong is no announcement
+     "上午10点机房切换失败，全院网络到现在还没恢复"],
 )  # fmt: skip
 def test_a_groups_failure_told_plainly_is_an_outage(text: str) -> None:
     assert reason(text) == "a group's failure told", text
@@ -52,6 +54,7 @@ def test_still_down_after_the_time_promised_is_an_outage(text: str) -> None:
     [# planned work ahead, its window, what to do during it
      "明晚22点到24点核心交换机更换，期间全院网络中断，请提前保存",
      "周六全天门诊楼停电检修，所有系统停用，请各科知悉",
+     "今天下午门诊楼停电检修约两小时，所有电脑无法使用",
      # the past, a report, an explanation
      "昨晚全院断网是光模块坏了，已更换",
      "本月全院共发生网络中断两次，累计40分钟",
