@@ -33,7 +33,10 @@ def test_a_groups_failure_told_plainly_is_an_outage(text: str) -> None:
     ["各位：手麻系统数据库异常，目前术中记录无法保存，工程师正在抢修，请先纸质记录",
      "信息科：EMR服务无法访问，原因排查中，请先手写病程",
      "核心交换机故障，门诊医生站暂不可用，恢复时间待定",
-     "今晚切换失败，HIS和LIS接口中断，工程师正在回滚"],
+     "今晚切换失败，HIS和LIS接口中断，工程师正在回滚",
+     # the vendor's own voice (我方), a slow system, a service restarted
+     "【厂家】目前电子病历服务器异常，我方正在重启服务，请暂停操作",
+     "信息科：当前LIS访问缓慢，工程师正在处理，急查请电话联系"],
 )  # fmt: skip
 def test_an_outage_announced_while_it_is_mended_is_an_outage(text: str) -> None:
     assert reason(text) == "an outage being mended", text
@@ -43,7 +46,10 @@ def test_an_outage_announced_while_it_is_mended_is_an_outage(text: str) -> None:
     "text",
     ["说好九点恢复，现在十点了挂号还是打不开",
      "公告说维护到6点，都7点了LIS还不能审核",
-     "厂家承诺中午12点修好，现在下午两点了医保仍然结算不了"],
+     "厂家承诺中午12点修好，现在下午两点了医保仍然结算不了",
+     # promised without a clock time
+     "厂家说二十分钟，这都一个小时了，收费还是进不去",
+     "承诺的上午修好，都下午了叫号屏还是黑的"],
 )  # fmt: skip
 def test_still_down_after_the_time_promised_is_an_outage(text: str) -> None:
     assert reason(text) == "still down after the time promised", text
@@ -62,6 +68,8 @@ def test_still_down_after_the_time_promised_is_an_outage(text: str) -> None:
      # one user's, a question, an idiom of 整个, a warning
      "所有病人的单子我这台都打印报错，别的电脑好像可以",
      "全院都断网了吗？",
+     "上次全院断网的事故报告写完了没",
+     "各位注意：5号诊室电脑蓝屏了，正在重启",
      "整个人都崩溃了，打印机卡纸",
      "近期勒索病毒活跃，发现异常请立即断网，所有电脑勿插U盘",
      # someone else's platform, forwarded, or one user's after the work
