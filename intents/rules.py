@@ -5,10 +5,10 @@ error code, a message that only says a shared system is down (「HIS崩了！！
 down now for a group, 「又全挂了」, a group's failure told plainly (「门诊医生站集体闪退」), an
 outage announced while it is mended, still down past the time promised, a restoration told
 with nothing still wrong (「PDA已恢复」), planned work announced ahead (「明天8-10点全院断网维护」),
-a forwarded-notice marker, a message with no words. The guards: a pasted error, thanks and one more question, or a failure still
-there after a fix is never left alone; a failure the sender says is theirs alone (「别人都正常」)
-is never an outage; a report taken back or thanks with nothing more asked is chit-chat; a
-message of links only is a notice.
+a forwarded-notice marker, a message with no words. The guards: a pasted error, thanks and one
+more question, or a failure still there after a fix is never left alone; a failure the sender
+says is theirs alone (「别人都正常」) is never an outage; a report taken back or thanks with
+nothing more asked is chit-chat; a message of links only is a notice.
 Each rule's comment says what it was measured on (``eval/prereg/``).
 """
 
@@ -321,7 +321,8 @@ _ASKS = re.compile(r"[?？]|吗|呢|是不是|会不会|能不能|怎么|多少|
 _NOT_UNDER_WAY = re.compile(
     rf"{_DAY_AHEAD}|{_WINDOW}|\d+号|期间|可能|预计|将|届时|提前|定于|知悉|下班前|必须|一律"
     r"|原因是|系(?!统)|不受影响|另行通知|解决了|现已|已重新|已解|已经在线|导致|回来了|那会儿|之前"
-    r"|昨天|前天|昨晚|上周|上回|上次|那次|本月|上月|那几个|共发生|累计|不用再|已.{0,8}(?:完毕|排除|完成|补发|补传|补录|上传)"
+    r"|昨天|前天|昨晚|上周|上回|上次|那次|本月|上月|那几个|共发生|累计|不用再"
+    r"|已.{0,8}(?:完毕|排除|完成|补发|补传|补录|上传)"
     r"|已经(?!持续|有|[0-9一二三四五六七八九十半两])"
 )
 #: the work on an outage under way: 正在抢修, 原因排查中, 恢复时间待定, 工程师已到场 …
@@ -369,11 +370,12 @@ _TIMED = re.compile(
     r"\d{1,2}(?:[:：]\d{2}|点)|约\s*(?:\d+|半|[一二三四五六七八九十两]+)\s*(?:个)?(?:分钟|小时)"
 )
 _WORK_WENT_WRONG = re.compile(r"失败|意外|误|故障|超时|还没|仍|没完|未完成|没有起来")
+_PLANNED_WORK_WORD = re.compile(_PLANNED_WORK)
 
 
 def _planned_work_timed(text: str) -> bool:
     return (
-        re.search(_PLANNED_WORK, text) is not None
+        _PLANNED_WORK_WORD.search(text) is not None
         and _TIMED.search(text) is not None
         and _WORK_WENT_WRONG.search(text) is None
     )
