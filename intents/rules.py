@@ -250,7 +250,9 @@ _FIXED_THEN_DOWN_AGAIN = re.compile(
 _GROUP_OR_SHARED_SYSTEM = re.compile(
     _GROUP_SCOPE.pattern + r"|收费|窗口|his|lis|pacs|emr|医保|yb|sf|药房|检验科|影像科|护士站|全科"
 )
-_ONE_USERS = re.compile(r"我(?!们)|这台|那台|一台|账号|别人|就我|其他人|单个|个别")
+#: the words that make a failure one machine's or one person's, shared by the outage readings
+_ONE_OF_THEM = r"这台|那台|一台|就我|单个|个别"
+_ONE_USERS = re.compile(rf"我(?!们)|{_ONE_OF_THEM}|账号|别人|其他人")
 
 
 def _relapsed_after_a_fix(text: str) -> bool:
@@ -314,7 +316,8 @@ _FAILING = re.compile(
     _DOWN_WORD.pattern
     + r"|报错|闪退|没法用|断网|掉线|连不上|回不来|还没恢复|未恢复|转圈|没有起来|宕机|暂不可用|无法访问"
 )
-_ONE_USER = re.compile(r"我(?!们|方)|本人|这台|那台|一台|就我|个别|单个|某个|\d+床|患者的")
+#: as ``_ONE_USERS``, but 我方 is the vendor speaking for itself, and a bed or a patient is one
+_ONE_USER = re.compile(rf"我(?!们|方)|{_ONE_OF_THEM}|本人|某个|\d+床|患者的")
 _ASKS = re.compile(r"[?？]|吗|呢|是不是|会不会|能不能|怎么|多少|了没有?$")
 #: told ahead, in the past, or explained: 「…期间可能短暂断网」, 「昨晚的全院断网是…导致」,
 #: 「…已于10:40处理完毕」, 「刚刚断网是交换机掉电 现在网络全部回来了」
