@@ -14,45 +14,36 @@ def reason(text: str) -> str | None:
     return rule[1] if rule is not None and rule[0] is MessageClass.OUTAGE else None
 
 
+GROUP = "a group's failure told"
+MENDED = "an outage being mended"
+PROMISED = "still down after the time promised"
+
+
 @pytest.mark.parametrize(
-    "text",
-    ["住院医生站集体掉线",
-     "三到六楼的病区全部断网",
-     "所有收费窗口打印发票都报错",
-     "整层的电脑连不上服务器，护士站没法用",
-     "好几个科室同时闪退，医生站进不去",
+    ("read_as", "text"),
+    [(GROUP, "住院医生站集体掉线"),
+     (GROUP, "三到六楼的病区全部断网"),
+     (GROUP, "所有收费窗口打印发票都报错"),
+     (GROUP, "整层的电脑连不上服务器，护士站没法用"),
+     (GROUP, "好几个科室同时闪退，医生站进不去"),
      # planned work that went wrong is no announcement
-     "上午10点机房切换失败，全院网络到现在还没恢复"],
-)  # fmt: skip
-def test_a_groups_failure_told_plainly_is_an_outage(text: str) -> None:
-    assert reason(text) == "a group's failure told", text
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["各位：手麻系统数据库异常，目前术中记录无法保存，工程师正在抢修，请先纸质记录",
-     "信息科：EMR服务无法访问，原因排查中，请先手写病程",
-     "核心交换机故障，门诊医生站暂不可用，恢复时间待定",
-     "今晚切换失败，HIS和LIS接口中断，工程师正在回滚",
+     (GROUP, "上午10点机房切换失败，全院网络到现在还没恢复"),
+     (MENDED, "各位：手麻系统数据库异常，目前术中记录无法保存，工程师正在抢修，请先纸质记录"),
+     (MENDED, "信息科：EMR服务无法访问，原因排查中，请先手写病程"),
+     (MENDED, "核心交换机故障，门诊医生站暂不可用，恢复时间待定"),
+     (MENDED, "今晚切换失败，HIS和LIS接口中断，工程师正在回滚"),
      # the vendor's own voice (我方), a slow system, a service restarted
-     "【厂家】目前电子病历服务器异常，我方正在重启服务，请暂停操作",
-     "信息科：当前LIS访问缓慢，工程师正在处理，急查请电话联系"],
-)  # fmt: skip
-def test_an_outage_announced_while_it_is_mended_is_an_outage(text: str) -> None:
-    assert reason(text) == "an outage being mended", text
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["说好九点恢复，现在十点了挂号还是打不开",
-     "公告说维护到6点，都7点了LIS还不能审核",
-     "厂家承诺中午12点修好，现在下午两点了医保仍然结算不了",
+     (MENDED, "【厂家】目前电子病历服务器异常，我方正在重启服务，请暂停操作"),
+     (MENDED, "信息科：当前LIS访问缓慢，工程师正在处理，急查请电话联系"),
+     (PROMISED, "说好九点恢复，现在十点了挂号还是打不开"),
+     (PROMISED, "公告说维护到6点，都7点了LIS还不能审核"),
+     (PROMISED, "厂家承诺中午12点修好，现在下午两点了医保仍然结算不了"),
      # promised without a clock time
-     "厂家说二十分钟，这都一个小时了，收费还是进不去",
-     "承诺的上午修好，都下午了叫号屏还是黑的"],
+     (PROMISED, "厂家说二十分钟，这都一个小时了，收费还是进不去"),
+     (PROMISED, "承诺的上午修好，都下午了叫号屏还是黑的")],
 )  # fmt: skip
-def test_still_down_after_the_time_promised_is_an_outage(text: str) -> None:
-    assert reason(text) == "still down after the time promised", text
+def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
+    assert reason(text) == read_as, text
 
 
 @pytest.mark.parametrize(
