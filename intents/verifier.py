@@ -178,8 +178,8 @@ def fit_verifier(
     )
     if not np.isfinite(x).all():
         raise ValueError("the verification features must be finite numbers")
-    # the same trees, a third faster: scikit-learn re-validates the parameters and the inputs
-    # of each of the 300 stages (and of each stage's tree), checked once above instead
+    # the same trees, faster: scikit-learn re-validates the parameters and the inputs of each
+    # of the 300 stages (and of each stage's tree), checked once above instead
     with config_context(skip_parameter_validation=True, assume_finite=True):
         model.fit(x, y)
     trees = [est[0].tree_ for est in model.estimators_]

@@ -1,6 +1,6 @@
 """The composition root's operations: the 7x24 watch (roster, SLA clocks, paging), the
-notices' broadcaster, the retention job and the remote grants' expiry, each over the app's stores, messenger and one
-database gateway."""
+notices' broadcaster, the retention job and the remote grants' expiry, each over the app's
+stores, messenger and one database gateway."""
 
 from __future__ import annotations
 
