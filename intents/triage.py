@@ -18,8 +18,10 @@ from intents.message_class import MessageClass
 from intents.rules import (
     asks_one_more,
     carries_an_error,
+    follows_up_a_problem,
     only_links,
     only_thanks,
+    outage_told_again_or_onward,
     says_others_are_fine,
     still_failing,
     takes_back_a_report,
@@ -85,11 +87,25 @@ class MessageTriage:
             return Triaged(MessageClass.OUTAGE, why, embedding)
         if addressed:
             return Triaged(MessageClass.PEOPLE, "talk between people (addressed to someone else)")
+        # 「早上反馈的yb问题，到现在结算还是失败」: an outage told again, told onward or felt by many
+        # (read only here: told to a colleague, the same words are their talk; an exact rule —
+        # 【转发】, a restoration — has decided already)
+        reading = (
+            None if scores.rule else outage_told_again_or_onward(text, self.classifier.bot_names)
+        )
+        if reading:
+            return Triaged(MessageClass.OUTAGE, f"outage: {reading}", embedding)
         p_quiet = sum(scores[c] for c in QUIET_CLASSES)
         # a bare pasted error (「ORA-01017」) reads like a one-word greeting to the n-grams, but
         # whoever pastes one wants it looked at, and so does whoever thanks and then asks one more
-        # question or says it still fails (an exact rule, 【转发】, still decides first)
-        wants_an_answer = carries_an_error(text) or asks_one_more(text) or still_failing(text)
+        # question, says it still fails or follows a problem up (「还没好」; an exact rule, 【转发】,
+        # still decides first)
+        wants_an_answer = (
+            carries_an_error(text)
+            or asks_one_more(text)
+            or still_failing(text)
+            or follows_up_a_problem(text, self.classifier.bot_names)
+        )
         if p_quiet >= self.settings.quiet_min and (scores.rule or not wants_an_answer):
             which = max(QUIET_CLASSES, key=lambda c: scores[c])
             why = scores.rule or f"{which.value} (p={p_quiet:.2f})"

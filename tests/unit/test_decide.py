@@ -33,6 +33,7 @@ from intents.rules import (
     asks_one_more,
     carries_an_error,
     exact_rule,
+    follows_up_a_problem,
     only_thanks,
     says_others_are_fine,
     still_failing,
@@ -307,6 +308,9 @@ NEVER_LEFT_ALONE: list[tuple[Callable[[str], bool], str]] = [
         "好的，可是还报错", "刚才说好了的，又卡了", "嗯嗯 重启了还是不行", "谢谢 不过发票还是打不出来",
         "收到，但我这边还是显示未缴费", "刚好了两分钟又卡了", "已重启，依旧蓝屏", "谢了哈，不过我这边还是老样子",
         "嗯嗯收到，不过我的问题还在哈")),
+    *((follows_up_a_problem, m) for m in (
+        "还没好", "刚才那个问题还在", "？还没人回我", "我的那个工单转给厂家了吗", "上午报的那个还没好",
+        "@小助手 还是不行", "小助手 你说的方法没用", "收费机扫码枪的事是谁在弄")),
 ]  # fmt: skip
 
 
@@ -328,6 +332,15 @@ def test_a_message_a_triage_guard_reads_is_never_left_alone(
 def test_over_conditional_or_joking_is_not_a_failure_still_there(message: str) -> None:
     # over again after it, a condition in a notice, a mistaken fear, a joke with no fix before it
     assert not still_failing(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["刚才那个问题不用看了，已经好了", "如果问题还在，请在群里报科室和电脑编号", "还没好吗哈哈 开玩笑",
+     "今天好热 空调开到最低都没用", "下周一谁跟我去开会", "好的，已经报给信息科了，等着吧"],
+)  # fmt: skip
+def test_a_problem_let_go_or_no_problem_at_all_is_no_follow_up(message: str) -> None:
+    assert not follows_up_a_problem(message)
 
 
 @pytest.mark.parametrize("message", ["谢谢大家", "哈喽 还有人在跟吗", "谢谢王工 还有别的事吗"])
@@ -472,6 +485,24 @@ def test_an_outage_told_to_a_person_still_pages(
     decision = engine.decide(message, addressing)
     assert decision.kind is DecisionKind.URGENT, decision.reason
     assert "addressed to someone else" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("message", "reading"),
+    [("早上反馈的yb问题，到现在结算还是失败", "still down since it was reported"),
+     ("放射科PACS挂了，信息科已经知道了在处理", "told onward to the IT department"),
+     ("小程序预约一直转圈，家属电话打爆了", "felt by many")],
+)  # fmt: skip
+def test_an_outage_told_again_or_onward_pages_unless_told_to_a_person(
+    engine: AnswerEngine, message: str, reading: str
+) -> None:
+    decision = engine.decide(message)
+    assert decision.kind is DecisionKind.URGENT, decision.reason
+    assert reading in decision.reason
+    # the same words told to a colleague are their talk (these readings are not exact rules)
+    told = engine.decide(f"@小王 {message}")
+    assert reading not in told.reason
+    assert told.kind is not DecisionKind.URGENT or "p=" in told.reason, told.reason
 
 
 def test_only_a_clear_outage_overrides_the_addressing(engine: AnswerEngine) -> None:
