@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 #: Waves that wait out quiet hours and that a late start may mark missed. The test copy goes
 #: to engineers; "started"/"completed" report work happening now, so they are never held.
 _HELD_KINDS = (WaveKind.MAIN, WaveKind.REMINDER, WaveKind.ACK_REMINDER)
+#: How long ``send_test`` waits for a test copy another sender has in flight (a round of this
+#: worker's loop, or another worker's, took it first): the engineer is waiting for its outcome.
+_TEST_COPY_WAIT_SECONDS = 10.0
+_TEST_COPY_LOOK_SECONDS = 0.05
 
 
 class _Renderer:
@@ -345,7 +349,17 @@ class Broadcaster:
         ended = [await self._deliver(row, renderer) for row in rows if row.status == "queued"]
         if any(d is not None and d[1] == "unknown" for d in ended):
             await self.desk.tell_unknown()
-        return await self.db.read(lambda: self.store.test_state(notice_id))
+        state = await self.db.read(lambda: self.store.test_state(notice_id))
+        if None not in ended:
+            return state
+        # a copy was sent by another sender — a round of the loop reserved it first — and may
+        # still be on its way: its outcome is a moment off ("pending" would tell the engineer
+        # it did not arrive while it is arriving)
+        deadline = asyncio.get_running_loop().time() + _TEST_COPY_WAIT_SECONDS
+        while state == "pending" and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(_TEST_COPY_LOOK_SECONDS)
+            state = await self.db.read(lambda: self.store.test_state(notice_id))
+        return state
 
 
 def row_chat(delivery: Delivery) -> ChatRef:

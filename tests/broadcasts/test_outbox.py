@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from adapters.base import ChatRef, DeliveryError
+from adapters.base import ChatRef, DeliveryError, MessageRef, OnRelease, Reply
 from bot.broadcasts import Broadcasts, BroadcastSettings, DeliveryStatus, WaveKind, status
 from bot.broadcasts.models import delivery_key
+from bot.broadcasts.store import BroadcastStore
 from bot.broadcasts.transport import Pacer
 from bot.inbox.models import OutboxMessage
+from bot.registry import RegistryStore
 from tests.broadcasts.conftest import (
     BROADCASTER,
     DESK,
@@ -343,3 +347,48 @@ async def test_send_now_helper_sends_once(bc: Broadcasts, transport: FakeTranspo
     await send_now(bc, notice.id or 0)
     await bc.broadcaster.process_once()
     assert sorted(transport.chats()) == sorted(HOSPITAL_CHATS)
+
+
+@dataclass
+class HeldDesk(FakeTransport):
+    """The desk's first send is let go by the limiter, then held on the wire until ``go``."""
+
+    on_the_wire: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send_released(self, reply: Reply, on_release: OnRelease) -> MessageRef:
+        if reply.chat.chat_id != DESK.chat_id or self.on_the_wire.is_set():
+            return await super().send_released(reply, on_release)
+        await on_release()
+        self.on_the_wire.set()
+        await self.go.wait()
+        return await self.deliver(reply)
+
+
+async def test_a_test_copy_the_loop_is_sending_is_reported_sent_not_pending(
+    bc: Broadcasts, engine: Engine, registry: RegistryStore, clock: FakeClock
+) -> None:
+    """The loop's round reserved the test copy first and has it on the wire when the engineer's
+    /notice send asks for it: the answer waits for that send's outcome."""
+    desk = HeldDesk()
+    bc = Broadcasts(BroadcastStore(engine, registry, clock, bc.store.settings), desk, (DESK,))
+    notice = bc.store.create(patch_draft(), BROADCASTER)
+    assert notice.id is not None
+    bc.store.request_test(notice.id, BROADCASTER, [DESK])
+    round_ = asyncio.create_task(bc.broadcaster.process_once())
+    await desk.on_the_wire.wait()
+    looked, loop = asyncio.Event(), asyncio.get_running_loop()
+    test_state = bc.store.test_state
+
+    def looking(notice_id: int) -> str:  # runs on the database gateway's thread
+        state = test_state(notice_id)
+        loop.call_soon_threadsafe(looked.set)
+        return state
+
+    bc.store.test_state = looking  # type: ignore[method-assign]
+    asked = asyncio.create_task(bc.broadcaster.send_test(notice.id, BROADCASTER))
+    await looked.wait()  # the engineer's send found the copy in flight and looked at its state
+    desk.go.set()
+    assert await asked == "sent"
+    await round_
+    assert len(desk.to(DESK.chat_id)) == 1  # sent once, by the round
