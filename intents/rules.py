@@ -428,17 +428,24 @@ def _outage_by_its_reach(text: str) -> str | None:
 #:   a failure, and crowds or callers growing (a queue at one desk, 「后面排了一堆人」, is not it).
 #: None of them reads one user's words, a bed, a numbered desk or a question. Fitted on
 #: ``eval/dev-onward`` and every labelled text read before (see the prereg file); judged on
-#: ``eval/heldout-onward`` and ``-2``. ``eval/prereg/2026-12-07-twentieth-session.txt``.
+#: ``eval/heldout-onward`` and ``-2`` (errors 69 -> 54 of 600). Widened from those judges'
+#: misses (study 2: a failure said to have started earlier, a follow-up's opening, work carried on
+#: by hand, queues that grow, phones that do not stop, 报给信息科; 医嘱 dropped), judged on
+#: ``eval/heldout-onward-3`` and ``-4``. ``eval/prereg/2026-12-07-twentieth-session.txt``.
 _BROKEN = re.compile(
     _FAILING_AS_ANNOUNCED.pattern
     + "|"
     + _NOT_WORKING.pattern
     + r"|[^\s，,。]不(?:了|出|上|进|到|通|响|亮)|转圈|黑了|黑着|挂着|没声|不叫号|断断续续|罢工"
+    # study 2: no reaction, not through yet, work carried on by hand (「还在手工登记」)
+    + r"|没反应|没通|没修|问题还在|(?:还|仍)(?:在|是)?(?:手工|手写|纸质)"
 )
 _SHARED_THING = re.compile(
     _GROUP_OR_SHARED_SYSTEM.pattern
     + r"|病区|各组|叫号|挂号机|小程序|公众号|预约|网络|[0-9一二三四五六七八九十]楼|分诊|条码|候诊"
-    + r"|ca签名|drg|dip|自助机|发药|采血|医嘱|护理记录"
+    + r"|ca签名|drg|dip|自助机|发药|采血|护理记录"
+    # study 2 (医嘱 dropped: one order is one user's)
+    + r"|挂号|结算|系统|接口|app|联网|手麻|体检|门诊|急诊|病房|窗口"
 )
 #: one user's, one desk's, one patient's: 「3号自助机」, 「2诊室」, 「这张发票」, 「有个病人」
 _ONE_OF_MANY = re.compile(
@@ -449,6 +456,13 @@ _REPORTED_EARLIER = re.compile(
     r"(?:早上|上午|中午|下午|傍晚|晚上|昨天|昨晚|前天|刚才|刚刚|之前|前面|一早|今早|\d+点"
     r"|[0-9一二两三四五六七八九十半]+个?(?:小时|钟头)前)"
     r"[^，,。]{0,6}?就?(?:报|说|反馈|反映|提|讲)(?:过|了|上去)?(?:的|了)"
+    # study 2: a failure that started earlier (「昨天下午断的分院网络」), the morning's problem
+    # named again (「早上那个手麻系统的问题还在」, 「上午的发票问题还没解决」)
+    r"|(?:早上|上午|中午|下午|傍晚|晚上|昨天|昨晚|凌晨|一早|今早)[^，,。]{0,4}?"
+    r"(?:断|挂|坏|停|卡|开始)的"
+    r"|(?:早上|上午|中午|下午|傍晚|昨天|昨晚|凌晨|一早|今早|刚才)(?:的|那个)[^，,。]{0,12}?问题"
+    # a follow-up's opening: 「还没好，疫苗门诊还在手工登记」, 「还在等 护理系统还是白屏」
+    r"|^(?:还没(?:好|恢复|修好|解决)|还在等|依旧|依然|到底什么时候|怎么还)"
 )
 _FOR_A_WHILE = re.compile(
     r"从.{1,6}到现在|(?:\d+|[一二两三四五六七八九十几半]+)个?多?(?:钟头|小时)了"
@@ -458,8 +472,10 @@ _STILL_OR_NOT_YET = re.compile(_STILL.pattern + r"|没好")
 _IT_DEPARTMENT = r"(?:信息科|信息中心|网络中心|资讯科|厂家|厂商|工程师|it|运维|信息部)"
 _TOLD_ONWARD = re.compile(
     rf"已(?:经)?(?:报|通知|告诉|联系|打电话给|找|电话|报告|上报|报修|反馈给?"
-    rf"|给{_IT_DEPARTMENT}(?:说|打电话|打了电话|报))(?:了)?{_IT_DEPARTMENT}?"
-    rf"|(?:报|通知|告诉|联系)(?:了|过){_IT_DEPARTMENT}"
+    rf"|给{_IT_DEPARTMENT}(?:说|打电话|打了电话|报))(?:了)?{_IT_DEPARTMENT}"
+    rf"|已(?:经)?给{_IT_DEPARTMENT}(?:说|打电话|打了电话|报)"
+    rf"|(?:报|通知|告诉|联系)(?:了|过){_IT_DEPARTMENT}|(?:报|反馈|反映)给(?:了)?{_IT_DEPARTMENT}"
+    rf"|{_IT_DEPARTMENT}说[^，,。]{{0,10}}?(?:在处理|在修|在查|在看)"
     rf"|{_IT_DEPARTMENT}(?:的人|那边)?(?:已经|已)?(?:在|正在)(?:看|查|处理|弄|来|过来|赶来|路上|修)"
     rf"|{_IT_DEPARTMENT}(?:已经|已)(?:知道|派人|在|到)"
 )
@@ -473,6 +489,9 @@ _TELLS_SOMEONE_TO_ACT = re.compile(r"你们先|你先|您先")
 _CROWDS_OR_CALLERS = re.compile(
     r"越(?:堆|来|排|积)越多|挤满|堆满|电话(?:都)?(?:被)?打爆|(?:电话|咨询)一个接一个|电话响个不停"
     r"|一直(?:有人)?(?:来|打电话)问|家属(?:都)?(?:还)?在打电话"
+    # study 2: queues that grow, phones that do not stop
+    r"|越排越长|排成长龙|排了一排|排起来了|人挤人|挤在窗口|电话(?:还是)?(?:一直)?(?:响|不停)"
+    r"|(?:好多|很多)(?:病人|家长|患者)(?:又)?(?:退回|回到)窗口"
     r"|(?:好多|很多|不少|一堆|大批|几十个|上百个?)(?:家长|病人|患者|人|家属|孕妇)(?:都)?(?:在)?"
     r"(?:打电话|来电|来问|在问|投诉|说没|反映)"
 )
@@ -612,13 +631,17 @@ def still_failing(text: str) -> bool:
 #: reads the bare ones as chit-chat or talk between people (p_quiet 0.78–1.00). Twentieth
 #: session, study 1 (``eval/dev-onward``: 7 of its 90 questions were left alone, all such).
 _FOLLOWS_UP = re.compile(
-    r"^(?:还|依然|依旧|仍然?)(?:是)?没(?:好|修好|解决|恢复|弄好|反应)|问题(?:还|仍|依然|依旧)在"
+    r"^[？?\s]*(?:还|依然|依旧|仍然?)(?:是)?没(?:好|修好|解决|恢复|弄好|反应)|问题(?:还|仍|依然|依旧)在"
     r"|^(?:还是|依旧|依然)(?:不行|一样|老样子|那样)"
     r"|(?:报|说|反映|提)(?:过)?的(?:那个|问题|事)?[^，,。]{0,6}?(?:还|仍|依然|依旧)(?:是)?(?:没|不行|在)"
     r"|(?:还|都)?没(?:有)?人(?:回|理|管|来|处理|看)|有人(?:来)?(?:修|管|看|处理|跟|接)(?:吗|没|了吗)"
     r"|(?:的事|问题|故障)(?:是)?谁在(?:弄|处理|跟|管)"
     r"|(?:工单|报修|报的).{0,8}(?:了吗|了没|没有|怎么样|进度|到哪)"
     r"|^(?:没用|不管用|没效果)|(?:方法|办法)(?:没用|不管用|没效果)"
+    # study 2: 「依旧」, 「没好」, 「？？还没好」, 「谁在跟我那个CA的问题」, 「…我跟张工说过了，他今天来不来」
+    r"|^[？?。.!！\s]*(?:依旧|依然|照旧|没好|还没好|还是没好)[？?。.!！\s]*$"
+    r"|谁在跟(?:进|我(?:那|这)个|(?:这|那)个)|(?:单子|问题|的事|故障)谁在跟"
+    r"|说过了[^。]{0,8}?(?:来不来|什么时候来|几点来|还来吗)"
 )
 #: a condition (「如果问题还在…」), a problem let go (「不用管了」, 「好了 谢谢」) or a joke
 _LETS_IT_GO = re.compile(

@@ -310,7 +310,8 @@ NEVER_LEFT_ALONE: list[tuple[Callable[[str], bool], str]] = [
         "嗯嗯收到，不过我的问题还在哈")),
     *((follows_up_a_problem, m) for m in (
         "还没好", "刚才那个问题还在", "？还没人回我", "我的那个工单转给厂家了吗", "上午报的那个还没好",
-        "@小助手 还是不行", "小助手 你说的方法没用", "收费机扫码枪的事是谁在弄")),
+        "@小助手 还是不行", "小助手 你说的方法没用", "收费机扫码枪的事是谁在弄", "依旧", "？？还没好",
+        "谁在跟我那个CA的问题", "诊室电脑的事我跟张工说过了，他今天来不来")),
 ]  # fmt: skip
 
 
@@ -337,7 +338,8 @@ def test_over_conditional_or_joking_is_not_a_failure_still_there(message: str) -
 @pytest.mark.parametrize(
     "message",
     ["刚才那个问题不用看了，已经好了", "如果问题还在，请在群里报科室和电脑编号", "还没好吗哈哈 开玩笑",
-     "今天好热 空调开到最低都没用", "下周一谁跟我去开会", "好的，已经报给信息科了，等着吧"],
+     "今天好热 空调开到最低都没用", "下周一谁跟我去开会", "好的，已经报给信息科了，等着吧",
+     "今天谁在跟车"],
 )  # fmt: skip
 def test_a_problem_let_go_or_no_problem_at_all_is_no_follow_up(message: str) -> None:
     assert not follows_up_a_problem(message)

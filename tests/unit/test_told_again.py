@@ -24,7 +24,14 @@ MANY = "felt by many"
      (ONWARD, "我们科CA签名都签不了，已经给信息科说了"),
      (MANY, "微信公众号缴费失败 好多家长打电话来问"),
      (MANY, "取药叫号屏黑了，药房外头挤满人"),
-     (MANY, "扫码付款用不了，排队的越来越多")],
+     (MANY, "扫码付款用不了，排队的越来越多"),
+     # study 2: started earlier, the morning's problem named again, a follow-up's opening
+     (AGAIN, "昨天下午断的分院网络今天还没通"),
+     (AGAIN, "早上那个手麻系统的问题还在，第二台手术还在等"),
+     (AGAIN, "还没好，疫苗门诊还在手工登记"),
+     (ONWARD, "体检中心系统打不开，报给信息科了还没回"),
+     (MANY, "sf卡死 队越排越长"),
+     (MANY, "电话不停 家长说公众号查不到报告")],
 )  # fmt: skip
 def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
     assert outage_told_again_or_onward(text) == read_as, text
@@ -37,6 +44,8 @@ def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
      "之前说的问题还在，我这边还是打不开检验单",
      "早上报的3号自助机还是吞卡",
      "昨天报的那张发票还是作废不了",
+     "昨天说的那个医嘱还是停不掉",
+     "收费2号窗口HIS卡死了，队伍越排越长",
      # told onward, but one user's, a question, or over
      "我的账号被锁了，报给信息科了，要等多久",
      "已经报了IT，这台电脑还是黑屏",
@@ -46,6 +55,7 @@ def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
      # a queue at one desk, callers about something that is no failure
      "收费5号窗口的扫码枪没反应，后面排了一堆人",
      "上午发的停诊短信是群发给所有患者的吗？好多人打电话问是不是真停诊",
+     "我们系统上写着已经报上去了，可是到国家那个网站去查又查不到",
      # no failure at all
      "好的，已经报给信息科了，等着吧",
      "候诊区好多家长在问几点开诊"],
