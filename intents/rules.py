@@ -431,10 +431,7 @@ def _outage_by_its_reach(text: str) -> str | None:
 #: ``eval/heldout-onward`` and ``-2`` (errors 69 -> 54 of 600). Widened from those judges'
 #: misses (study 2: a failure said to have started earlier, a follow-up's opening, work carried on
 #: by hand, queues that grow, phones that do not stop, 报给信息科; 医嘱 dropped), judged on
-#: ``eval/heldout-onward-3`` and ``-4`` (errors 58 -> 52 of 600). Widened again from those
-#: (study 3: 白屏 and other failure words, an hour-old problem, IT told through a person, an
-#: outage followed up by asking whether it is over, crowds at a window), judged on
-#: ``eval/heldout-onward-5`` and ``-6``. ``eval/prereg/2026-12-07-twentieth-session.txt``.
+#: ``eval/heldout-onward-3`` and ``-4``. ``eval/prereg/2026-12-07-twentieth-session.txt``.
 _BROKEN = re.compile(
     _FAILING_AS_ANNOUNCED.pattern
     + "|"
@@ -442,8 +439,6 @@ _BROKEN = re.compile(
     + r"|[^\s，,。]不(?:了|出|上|进|到|通|响|亮)|转圈|黑了|黑着|挂着|没声|不叫号|断断续续|罢工"
     # study 2: no reaction, not through yet, work carried on by hand (「还在手工登记」)
     + r"|没反应|没通|没修|问题还在|(?:还|仍)(?:在|是)?(?:手工|手写|纸质)"
-    # study 3
-    + r"|白屏|花屏|不来|不过来|没单子|顶不住"
 )
 _SHARED_THING = re.compile(
     _GROUP_OR_SHARED_SYSTEM.pattern
@@ -451,7 +446,6 @@ _SHARED_THING = re.compile(
     + r"|ca签名|drg|dip|自助机|发药|采血|护理记录"
     # study 2 (医嘱 dropped: one order is one user's)
     + r"|挂号|结算|系统|接口|app|联网|手麻|体检|门诊|急诊|病房|窗口"
-    + r"|药剂科|流转"  # study 3
 )
 #: one user's, one desk's, one patient's: 「3号自助机」, 「2诊室」, 「这张发票」, 「有个病人」
 _ONE_OF_MANY = re.compile(
@@ -466,10 +460,7 @@ _REPORTED_EARLIER = re.compile(
     # named again (「早上那个手麻系统的问题还在」, 「上午的发票问题还没解决」)
     r"|(?:早上|上午|中午|下午|傍晚|晚上|昨天|昨晚|凌晨|一早|今早)[^，,。]{0,4}?"
     r"(?:断|挂|坏|停|卡|开始)的"
-    r"|(?:早上|上午|中午|下午|傍晚|昨天|昨晚|凌晨|一早|今早|刚才)(?:的|那个)[^，,。]{0,12}?(?:问题|故障)"
-    # study 3: 「昨天下午的DR传图问题」, 「一个钟头前的问题还在」
-    r"|(?:昨天|今天|前天)(?:早上|上午|中午|下午|傍晚|晚上|凌晨)(?:的|那个)[^，,。]{0,12}?(?:问题|故障)"
-    r"|[0-9一二两三四五六七八九十半]+个?(?:小时|钟头)前的[^，,。]{0,8}?(?:问题|故障)"
+    r"|(?:早上|上午|中午|下午|傍晚|昨天|昨晚|凌晨|一早|今早|刚才)(?:的|那个)[^，,。]{0,12}?问题"
     # a follow-up's opening: 「还没好，疫苗门诊还在手工登记」, 「还在等 护理系统还是白屏」
     r"|^(?:还没(?:好|恢复|修好|解决)|还在等|依旧|依然|到底什么时候|怎么还)"
 )
@@ -485,9 +476,6 @@ _TOLD_ONWARD = re.compile(
     rf"|已(?:经)?给{_IT_DEPARTMENT}(?:说|打电话|打了电话|报)"
     rf"|(?:报|通知|告诉|联系)(?:了|过){_IT_DEPARTMENT}|(?:报|反馈|反映)给(?:了)?{_IT_DEPARTMENT}"
     rf"|{_IT_DEPARTMENT}说[^，,。]{{0,10}}?(?:在处理|在修|在查|在看)"
-    # study 3: 「已经喊IT了」, 「跟刘主任说了 他去找信息科了」, 「已经报给县里信息科」
-    rf"|已(?:经)?喊(?:了)?{_IT_DEPARTMENT}|去找(?:了)?{_IT_DEPARTMENT}"
-    rf"|已(?:经)?报给[^，,。\s]{{1,4}}?{_IT_DEPARTMENT}"
     rf"|{_IT_DEPARTMENT}(?:的人|那边)?(?:已经|已)?(?:在|正在)(?:看|查|处理|弄|来|过来|赶来|路上|修)"
     rf"|{_IT_DEPARTMENT}(?:已经|已)(?:知道|派人|在|到)"
 )
@@ -504,17 +492,8 @@ _CROWDS_OR_CALLERS = re.compile(
     # study 2: queues that grow, phones that do not stop
     r"|越排越长|排成长龙|排了一排|排起来了|人挤人|挤在窗口|电话(?:还是)?(?:一直)?(?:响|不停)"
     r"|(?:好多|很多)(?:病人|家长|患者)(?:又)?(?:退回|回到)窗口"
-    # study 3: crowds at a window, numbers called by hand, a morning's queue
-    r"|围着窗口|围在窗口|(?:自己)?在门口喊号|排了一上午|电话还在打|一排排|排长龙|队(?:伍)?又长了"
     r"|(?:好多|很多|不少|一堆|大批|几十个|上百个?)(?:家长|病人|患者|人|家属|孕妇)(?:都)?(?:在)?"
     r"(?:打电话|来电|来问|在问|投诉|说没|反映)"
-)
-
-
-#: 「还没好吗，东院收费处还是刷不了卡」: an outage followed up by asking whether it is over — the
-#: opening's 吗 is no one user's question when a shared failure still there follows (study 3)
-_ASKED_AFTER_AN_OUTAGE = re.compile(
-    r"^(?:还没(?:好|恢复|修好|解决)|好了没|恢复了没)(?:吗|呢|有)?[？?]*[，,。\s]+(?=.*(?:还是|还在|仍))"
 )
 
 
@@ -526,7 +505,7 @@ def outage_told_again_or_onward(
     t = _unaddressed(text, bot_names)
     if (
         _ONE_OF_MANY.search(t)
-        or _ASKS.search(_ASKED_AFTER_AN_OUTAGE.sub("", t))
+        or _ASKS.search(t)
         or not _BROKEN.search(t)
         or says_others_are_fine(t)
     ):
@@ -536,8 +515,6 @@ def outage_told_again_or_onward(
         and _STILL_OR_NOT_YET.search(t)
         and _SHARED_THING.search(t)
         and not _NOT_A_SCOPE.search(t)
-        and not _OVER_OR_AHEAD.search(t)  # 「…故障已修复，如仍有问题请重启客户端」 (study 3)
-        and not _IF_STILL.search(t)
     ):
         return "still down since it was reported"
     if (
@@ -665,12 +642,6 @@ _FOLLOWS_UP = re.compile(
     r"|^[？?。.!！\s]*(?:依旧|依然|照旧|没好|还没好|还是没好)[？?。.!！\s]*$"
     r"|谁在跟(?:进|我(?:那|这)个|(?:这|那)个)|(?:单子|问题|的事|故障)谁在跟"
     r"|说过了[^。]{0,8}?(?:来不来|什么时候来|几点来|还来吗)"
-    # study 3: one user's report asked after, one user's problem still there or back
-    r"|(?:报修|报过|报了|报给[^，,。\s]{0,6})[^。]{0,10}?(?:多久|谁负责|谁来|什么时候|几点|进度|来吗|到吗)"
-    r"|(?:单子|工单)(?:是)?谁接的|报了没|报上去没|该找谁"
-    r"|(?:我这边|我这里|我这)(?:还是|还|依然|依旧)(?:没好|不行|一样)"
-    r"|^又(?:这样|那样|出现)了|^试了[\s，,]*(?:没用|不行|还是不行)"
-    r"|^(?:依旧|依然|照旧)(?:报错|不行|打不开|黑屏|白屏)"
 )
 #: a condition (「如果问题还在…」), a problem let go (「不用管了」, 「好了 谢谢」) or a joke
 _LETS_IT_GO = re.compile(

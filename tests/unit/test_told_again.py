@@ -31,14 +31,7 @@ MANY = "felt by many"
      (AGAIN, "还没好，疫苗门诊还在手工登记"),
      (ONWARD, "体检中心系统打不开，报给信息科了还没回"),
      (MANY, "sf卡死 队越排越长"),
-     (MANY, "电话不停 家长说公众号查不到报告"),
-     # study 3: more failure words, an hour-old problem, IT told through a person, asked whether over
-     (AGAIN, "早上报的体检系统白屏 到现在还是白屏"),
-     (AGAIN, "一个钟头前的问题还在 急诊还是开不了单"),
-     (AGAIN, "还没好吗，东院收费处还是刷不了卡"),
-     (ONWARD, "病区这边医嘱都审不了 跟刘主任说了 他去找信息科了"),
-     (ONWARD, "急诊HIS一直转圈 已经喊IT了 先手写处方"),
-     (MANY, "住院结算打不出发票，办出院的家属围着窗口")],
+     (MANY, "电话不停 家长说公众号查不到报告")],
 )  # fmt: skip
 def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
     assert outage_told_again_or_onward(text) == read_as, text
@@ -63,9 +56,6 @@ def test_each_reading_pages_what_it_reads(read_as: str, text: str) -> None:
      "收费5号窗口的扫码枪没反应，后面排了一堆人",
      "上午发的停诊短信是群发给所有患者的吗？好多人打电话问是不是真停诊",
      "我们系统上写着已经报上去了，可是到国家那个网站去查又查不到",
-     # over, or a condition
-     "信息科通知：刚才的HIS故障已修复，如仍有问题请重启客户端",
-     "还没好吗，我这台还是打不开",
      # no failure at all
      "好的，已经报给信息科了，等着吧",
      "候诊区好多家长在问几点开诊"],
