@@ -5,10 +5,13 @@ error code, a message that only says a shared system is down (「HIS崩了！！
 down now for a group, 「又全挂了」, a group's failure told plainly (「门诊医生站集体闪退」), an
 outage announced while it is mended, still down past the time promised, a restoration told
 with nothing still wrong (「PDA已恢复」), planned work announced ahead (「明天8-10点全院断网维护」),
-a forwarded-notice marker, a message with no words. The guards: a pasted error, thanks and one
-more question, or a failure still there after a fix is never left alone; a failure the sender
-says is theirs alone (「别人都正常」) is never an outage; a report taken back or thanks with
-nothing more asked is chit-chat; a message of links only is a notice.
+a forwarded-notice marker, a message with no words. Read by the triage only for a message
+addressed to no one else: an outage told again or onward (「早上反馈的yb问题，到现在结算还是失败」,
+「检验科：LIS目前无法审核发布，已报信息科」, 「…好多家长打电话来问」). The guards: a pasted error,
+thanks and one more question, a failure still there after a fix, or a problem followed up
+(「还没好」) is never left alone; a failure the sender says is theirs alone (「别人都正常」) is never
+an outage; a report taken back or thanks with nothing more asked is chit-chat; a message of
+links only is a notice.
 Each rule's comment says what it was measured on (``eval/prereg/``).
 """
 

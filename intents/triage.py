@@ -53,7 +53,8 @@ class Triaged:
 
 class MessageTriage:
     """Addressing, then the classifier under the ``outage_min`` / ``quiet_min`` thresholds (and
-    ``addressed_outage_min`` for a message addressed to someone else)."""
+    ``addressed_outage_min`` for a message addressed to someone else), with the rules' readings
+    and guards over it (``intents.rules``)."""
 
     def __init__(
         self, classifier: MessageClassifier, embedder: Embedder, settings: DecideSettings
