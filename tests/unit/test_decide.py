@@ -1012,6 +1012,9 @@ def test_a_restoration_with_something_still_wrong_or_asked_goes_on() -> None:
     assert not tells_a_restoration("系统正在抢修，预计半小时后恢复")
     assert not tells_a_restoration("周六晚上的备份恢复演练 科里值班的需要提前准备啥")
     assert not tells_a_restoration("门诊的好了，我们检验科的好了没")
+    # people arriving, not a system back (twentieth session)
+    assert not tells_a_restoration("门诊叫号系统瘫了 信息科的人已经上来了")
+    assert not tells_a_restoration("工程师已经上来了，在看服务器")
     # others are fine, a promise broken, a maybe, a record sent back: not news of a restoration
     assert not tells_a_restoration("一个病人的CT报告回传不了，其他病人的都回来了")
     assert not tells_a_restoration("内科护士站，这台推车电脑连不上无线，别的都连上了")
