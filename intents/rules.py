@@ -17,6 +17,7 @@ Each rule's comment says what it was measured on (``eval/prereg/``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -160,7 +161,7 @@ def exact_rule(
     # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」, 「@王工 HIS崩了」 and
     # 「@所有人 HIS崩了」 page like the bare report (a clear outage told to a person still pages:
     # ``MessageTriage``)
-    unaddressed = EVERYONE.sub(" ", replace_mentions(t, bot_names, " ", " ")).strip()
+    unaddressed = _without_mentions(t, bot_names)
     if _says_a_shared_system_is_down(unaddressed):
         return MessageClass.OUTAGE, "a shared system reported down"
     if _down_now(unaddressed):
@@ -635,6 +636,9 @@ def still_failing(text: str) -> bool:
 #: a problem followed up — still there, nobody on it, or a report asked after. The classifier
 #: reads the bare ones as chit-chat or talk between people (p_quiet 0.78–1.00). Twentieth
 #: session, study 1 (``eval/dev-onward``: 7 of its 90 questions were left alone, all such).
+#: Its nobody-on-it words overlap the conversation's nudges (``bot/conversation/phrases.py``
+#: ``is_nudge``), which go under the ticket the sender waits on or the open outage before the
+#: triage is reached; this guard decides what reaches it, and keeps its own judged list.
 _FOLLOWS_UP = re.compile(
     r"^[？?\s]*(?:还|依然|依旧|仍然?)(?:是)?没(?:好|修好|解决|恢复|弄好|反应)|问题(?:还|仍|依然|依旧)在"
     r"|^(?:还是|依旧|依然)(?:不行|一样|老样子|那样)"
@@ -805,12 +809,25 @@ def tells_a_restoration(text: str) -> bool:
     )
 
 
-def _unaddressed(text: str, bot_names: Sequence[str]) -> str:
-    """The visible text without its mentions and without the bot's name called at its start
-    (「小助手 还没好」 reads as 「还没好」)."""
-    t = replace_mentions(visible(text), bot_names, " ", " ").strip()
+def _without_mentions(cleaned: str, bot_names: Sequence[str]) -> str:
+    """``cleaned`` (visible) text without its @mentions, @所有人 among them: 「@小助手 HIS崩了」,
+    「@王工 HIS崩了」 and 「@所有人 HIS崩了」 read as the bare report."""
+    return EVERYONE.sub(" ", replace_mentions(cleaned, bot_names, " ", " ")).strip()
+
+
+@functools.lru_cache(maxsize=8)
+def _called_at_start(bot_names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The bot's names called at a message's start (「小助手 还没好」), compiled once per name list."""
     names = "|".join(re.escape(name) for name in sorted(bot_names, key=len, reverse=True))
-    return re.sub(rf"^(?:{names})[\s,，:：]*", "", t, flags=re.IGNORECASE) if names else t
+    return re.compile(rf"^(?:{names})[\s,，:：]*", re.IGNORECASE) if names else None
+
+
+def _unaddressed(text: str, bot_names: Sequence[str]) -> str:
+    """``_without_mentions``, and without the bot's name called at its start (「小助手 还没好」
+    reads as 「还没好」)."""
+    t = _without_mentions(visible(text), bot_names)
+    called = _called_at_start(tuple(bot_names))
+    return called.sub("", t) if called is not None else t
 
 
 def _more_after_opening(text: str, opening: re.Pattern[str], more: re.Pattern[str]) -> bool | None:

@@ -355,8 +355,9 @@ class Broadcaster:
         # a copy was sent by another sender — a round of the loop reserved it first — and may
         # still be on its way: its outcome is a moment off ("pending" would tell the engineer
         # it did not arrive while it is arriving)
-        deadline = asyncio.get_running_loop().time() + _TEST_COPY_WAIT_SECONDS
-        while state == "pending" and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _TEST_COPY_WAIT_SECONDS
+        while state == "pending" and loop.time() < deadline:
             await asyncio.sleep(_TEST_COPY_LOOK_SECONDS)
             state = await self.db.read(lambda: self.store.test_state(notice_id))
         return state
