@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from intents.addressing import Addressing, text_addressing
 from intents.classify import MessageClassifier
 from intents.message_class import MessageClass
+from intents.outage_readings import outage_told_again_or_onward, says_others_are_fine
 from intents.rules import (
     asks_one_more,
     carries_an_error,
     follows_up_a_problem,
     only_links,
     only_thanks,
-    outage_told_again_or_onward,
-    says_others_are_fine,
     still_failing,
     takes_back_a_report,
 )
@@ -54,7 +53,7 @@ class Triaged:
 class MessageTriage:
     """Addressing, then the classifier under the ``outage_min`` / ``quiet_min`` thresholds (and
     ``addressed_outage_min`` for a message addressed to someone else), with the rules' readings
-    and guards over it (``intents.rules``)."""
+    and guards over it (``intents.rules``, ``intents.outage_readings``)."""
 
     def __init__(
         self, classifier: MessageClassifier, embedder: Embedder, settings: DecideSettings

@@ -27,6 +27,7 @@ from intents.evaluate import (
     read_queries,
 )
 from intents.message_class import MessageClass
+from intents.outage_readings import says_others_are_fine
 from intents.rules import (
     RESTORED_REASON,
     announces_planned_work,
@@ -35,7 +36,6 @@ from intents.rules import (
     exact_rule,
     follows_up_a_problem,
     only_thanks,
-    says_others_are_fine,
     still_failing,
     takes_back_a_report,
     tells_a_restoration,

@@ -1,11 +1,11 @@
-"""intents.rules: outages told again, told onward to the IT department, or felt by many — and the
-one user's problems told in the same words, which stay questions."""
+"""intents.outage_readings: outages told again, told onward to the IT department, or felt by
+many — and the one user's problems told in the same words, which stay questions."""
 
 from __future__ import annotations
 
 import pytest
 
-from intents.rules import outage_told_again_or_onward
+from intents.outage_readings import outage_told_again_or_onward
 
 AGAIN = "still down since it was reported"
 ONWARD = "told onward to the IT department"
