@@ -116,4 +116,17 @@ class MessageTriage:
         # 「谢谢小助手帮我找到了退费入口」: thanks, and nothing more asked
         if only_thanks(text):
             return Triaged(MessageClass.CHITCHAT, "thanks, nothing more asked", embedding)
+        # 「生化仪的结果今天上午都没传到LIS」 is one lab's question; 「上午那个PACS故障下午还是老样子，报告
+        # 都积着」 is an outage: the scope head asks what failed, shared or one user's, with a
+        # threshold that pages almost no question (never when the sender says others are fine)
+        scope = self.classifier.scope
+        shared = self.classifier.shared_failure(text, embedding, self.embedder.model_id)
+        if (
+            scope is not None
+            and shared is not None
+            and shared >= scope.threshold
+            and not says_others_are_fine(text)
+        ):
+            why = f"outage: a shared failure (p={shared:.2f})"
+            return Triaged(MessageClass.OUTAGE, why, embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -9,6 +9,11 @@ question, urgent → outage, chitchat and people as they are.
 
     .venv/bin/python scripts/kb_sets_as_messages.py --out /tmp/kbsets.jsonl [--exclude tcm eyehospital]
     .venv/bin/hisbot kb eval-classifier /tmp/kbsets.jsonl --json
+
+``--group a`` writes only the 1st, 3rd, 5th … KB in sorted order: the questions and outages the
+classifier's scope head learns from (``hisbot kb train-classifier --scope-corpus``). ``--group b``
+writes the others, heldout-lay and the shared dev set: the guard that head is judged on, never
+trained on (``eval/prereg/2026-12-08-twenty-first-session.txt``).
 """
 
 from __future__ import annotations
@@ -34,13 +39,18 @@ LABEL_OF_KIND = {
 RESERVED = ("tcm", "eyehospital")
 
 
-def query_files(exclude: tuple[str, ...]) -> list[Path]:
-    """Every KB's query set but the excluded, then heldout-lay and the shared dev set if present."""
+def query_files(exclude: tuple[str, ...], group: str = "all") -> list[Path]:
+    """Every KB's query set but the excluded, then heldout-lay and the shared dev set if present;
+    ``group`` "a" keeps every other KB (from the first) and nothing more, "b" all the rest."""
     files = [
         kb / "queries.jsonl"
         for kb in sorted((ROOT / "eval" / "kbs").iterdir())
         if kb.name not in exclude and (kb / "queries.jsonl").is_file()
     ]
+    if group == "a":
+        return files[0::2]
+    if group == "b":
+        files = files[1::2]
     files += sorted((ROOT / "eval" / "heldout-lay").glob("*.jsonl"))
     shared = ROOT.parent / "shared" / "eval" / "queries-dev.jsonl"
     if shared.is_file():
@@ -52,10 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--exclude", nargs="*", default=list(RESERVED))
+    parser.add_argument("--group", choices=("all", "a", "b"), default="all")
     args = parser.parse_args()
     written = 0
     with args.out.open("w", encoding="utf-8") as out:
-        for path in query_files(tuple(args.exclude)):
+        for path in query_files(tuple(args.exclude), args.group):
             # read_queries checks every line (keys, kind) and names the bad ones
             for query in read_queries(path):
                 message = {

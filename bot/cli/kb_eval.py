@@ -164,6 +164,17 @@ def _print_table(report: dict[str, Any]) -> None:
         print(f"{key:>38}  " + "  ".join(f"{_fmt(v):>10}" for v in row))
 
 
+def _share(text: str) -> float:
+    """An argparse type: a share strictly between 0 and 1 (「0.0025」)."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < share < 1.0:
+        raise argparse.ArgumentTypeError(f"a share must be between 0 and 1, not {text}")
+    return share
+
+
 def _fmt(v: object) -> str:
     if v is None:
         return "-"
@@ -264,20 +275,57 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int:
     from bot.kb.knowledge import embedder_for
-    from intents.classifier_training import cross_validate, embed, read_corpus, train
+    from intents.classifier_training import (
+        SCOPE_QUESTION_RATE,
+        cross_validate,
+        embed,
+        fit_scope_head,
+        read_corpus,
+        train,
+    )
 
     corpus = read_corpus([Path(p) for p in args.corpus])
     if not corpus:
         raise EvalCliError("the corpus is empty")
+    # read together, so an id used in both is refused like one used twice in either
+    scope_only = read_corpus([Path(p) for p in args.corpus + args.scope_corpus])[len(corpus) :]
     embedder = embedder_for(settings)
-    print(f"embedding {len(corpus)} messages with {embedder.model_id}", file=sys.stderr)
-    vectors = embed(embedder, [m.text for m in corpus])
+    print(
+        f"embedding {len(corpus) + len(scope_only)} messages with {embedder.model_id}",
+        file=sys.stderr,
+    )
+    vectors = embed(embedder, [m.text for m in [*corpus, *scope_only]])
     if args.cv:
-        print(json.dumps(cross_validate(corpus, vectors, embedder.model_id), ensure_ascii=False))
-    clf = train(corpus, vectors, embedder.model_id)
+        print(
+            json.dumps(
+                cross_validate(corpus, vectors[: len(corpus)], embedder.model_id),
+                ensure_ascii=False,
+            )
+        )
+    rate = SCOPE_QUESTION_RATE if args.scope_rate is None else args.scope_rate
+    scope = fit_scope_head([*corpus, *scope_only], vectors, rate)
+    meta: dict[str, object] = {
+        "messages": len(corpus),
+        "corpus": [Path(p).name for p in args.corpus],
+    }
+    if scope is None:
+        print(
+            "# no scope head: too few outages or questions to choose its threshold", file=sys.stderr
+        )
+    else:
+        meta["scope_corpus"] = [Path(p).name for p in args.scope_corpus]
+        print(
+            f"# scope head: {scope.rows} outages and questions ({scope.outages} outages); its "
+            f"threshold {scope.head.threshold:.4f} pages {rate:.2%} of the cross-validated "
+            f"questions and {scope.cv_outage_recall:.2%} of the outages",
+            file=sys.stderr,
+        )
+    clf = train(
+        corpus, vectors[: len(corpus)], embedder.model_id, scope=scope.head if scope else None
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    clf.save(out, {"messages": len(corpus), "corpus": [Path(p).name for p in args.corpus]})
+    clf.save(out, meta)
     print(f"message classifier written to {out} (set [decide] message_model to use it)")
     return 0
 
@@ -377,6 +425,20 @@ def add_eval_parsers(
     s.add_argument("corpus", nargs="+", help="JSONL: id, text, label")
     s.add_argument("--out", required=True, help="where to write the .npz model")
     s.add_argument("--cv", action="store_true", help="print 5-fold held-out accuracy first")
+    s.add_argument(
+        "--scope-corpus",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="more labelled messages for the scope head only (their outages and questions)",
+    )
+    s.add_argument(
+        "--scope-rate",
+        type=_share,
+        default=None,
+        metavar="SHARE",
+        help="the share of cross-validated questions the scope head may page (default 0.0025)",
+    )
     s.set_defaults(func=wrap(cmd_kb_train_classifier))
 
 

@@ -384,6 +384,91 @@ def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_pa
     assert "bad.jsonl:2" in err and "Traceback" not in err
 
 
+def _labelled(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "text": t, "label": lab}, ensure_ascii=False) + "\n"
+            for i, t, lab in rows
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_kb_train_classifier_fits_the_scope_head_on_its_extra_corpus(
+    run: Run, config: Path, tmp_path: Path
+) -> None:
+    """The main corpus trains the five kinds; ``--scope-corpus`` only the scope head, whose
+    threshold is printed with what its cross-validation saw, and kept in the file."""
+    kinds = {
+        "question": ["护士站怎么补打腕带", "门诊退费在哪里操作", "发票号码对不上怎么改"],
+        "outage": ["全院HIS都登不上了", "所有收费窗口都卡死了", "整个住院部都断网了"],
+        "chitchat": ["好的谢谢", "收到", "辛苦了王工"],
+        "people": ["@王工 不用过来了", "@李姐 我下午过来拿", "@小刘 截图发我一下"],
+        "notice": ["通知：今晚十点系统升级", "各科室请注意 周六停机维护", "通知：新版报表已上线"],
+    }
+    main_corpus = _labelled(
+        tmp_path / "main.jsonl",
+        [(f"{k}{i}", t, k) for k, texts in kinds.items() for i, t in enumerate(texts)],
+    )
+    places, systems = ["全院", "所有病区", "门诊各窗口", "整个住院部"], ["HIS", "LIS", "PACS"]
+    troubles = ["打不开", "登不上", "报错"]
+    scope = _labelled(
+        tmp_path / "scope.jsonl",
+        [
+            (f"o-{p}{s}{t}", f"{p}{s}都{t}了", "outage")
+            for p in places
+            for s in systems
+            for t in troubles
+        ]
+        + [
+            (f"q-{w}{s}{t}", f"{w}{s}{t}，怎么处理", "question")
+            for w in ["我这台电脑", "我的账号", "3号窗口这台", "我这边"]
+            for s in systems
+            for t in troubles
+        ],
+    )
+    out = tmp_path / "m.npz"
+    code, stdout, err = run(
+        "--config", str(config), "kb", "train-classifier", str(main_corpus),
+        "--scope-corpus", str(scope), "--scope-rate", "0.05", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"message classifier written to {out}" in stdout
+    assert "# scope head: 78 outages and questions (39 outages); its threshold" in err
+    assert "pages 5.00% of the cross-validated questions" in err
+    from intents.classify import MessageClassifier
+
+    trained = MessageClassifier.load(out)
+    assert trained.scope is not None and 0.0 < trained.scope.threshold < 1.0
+    # the main corpus alone has too few outages and questions: no head, and it says so
+    code, stdout, err = run(
+        "--config", str(config), "kb", "train-classifier", str(main_corpus), "--out", str(out)
+    )
+    assert code == 0, err
+    assert "# no scope head: too few outages or questions" in err
+    assert MessageClassifier.load(out).scope is None
+
+
+def test_kb_train_classifier_explains_bad_options_and_ids(
+    run: Run, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = _labelled(tmp_path / "c.jsonl", [("a", "收到", "chitchat")])
+    for share in ("2", "0", "many"):
+        with pytest.raises(SystemExit) as info:
+            main(["kb", "train-classifier", str(corpus), "--scope-rate", share, "--out", "m.npz"])
+        assert info.value.code == 2
+        assert "--scope-rate: " in capsys.readouterr().err
+    # an id in both corpora is refused like one used twice in either, naming the line
+    again = _labelled(tmp_path / "again.jsonl", [("a", "全院HIS挂了", "outage")])
+    code, _, err = run(
+        "--config", str(config), "kb", "train-classifier", str(corpus),
+        "--scope-corpus", str(again), "--out", str(tmp_path / "m.npz"),
+    )  # fmt: skip
+    assert code == 2 and "again.jsonl:1: duplicate id 'a'" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
 def calibrate_sample(
     run: Run, config: Path, kb_dir: Path, queries: Path, *options: str
 ) -> tuple[int, str, str]:
