@@ -338,6 +338,11 @@ def _triage_corpus(path: Path) -> Path:
         # addressed to a colleague: the bot leaves it alone, whatever the label says
         ("q2", "@李姐 发票打不出来怎么办", "question"),
     ]
+    return _labelled(path, rows)
+
+
+def _labelled(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """A labelled message corpus (id, text, label) written as JSONL."""
     path.write_text(
         "".join(
             json.dumps({"id": i, "text": t, "label": lab}, ensure_ascii=False) + "\n"
@@ -382,17 +387,6 @@ def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_pa
     code, out, err = run("--config", str(config), "kb", "eval-classifier", str(bad))
     assert code == 2 and out == ""
     assert "bad.jsonl:2" in err and "Traceback" not in err
-
-
-def _labelled(path: Path, rows: list[tuple[str, str, str]]) -> Path:
-    path.write_text(
-        "".join(
-            json.dumps({"id": i, "text": t, "label": lab}, ensure_ascii=False) + "\n"
-            for i, t, lab in rows
-        ),
-        encoding="utf-8",
-    )
-    return path
 
 
 def test_kb_train_classifier_fits_the_scope_head_on_its_extra_corpus(
