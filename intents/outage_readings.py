@@ -20,6 +20,7 @@ from intents.vocabulary import (
     DOWN_WORD,
     GROUP_OR_SHARED_SYSTEM,
     GROUP_SCOPE,
+    MAINTENANCE,
     NOT_DOWN_NOW_AFTER_ALL,
     ONE_OF_THEM,
     OWN_SLIP,
@@ -321,3 +322,35 @@ def _corrects_itself_to_one_user(text: str) -> bool:
         if _WIDER_AGAIN.search(text, said.end()) is None:
             return True
     return False
+
+
+# -- what the scope head must not page (twenty-first session, study 3) -------------------------
+#: The classifier's scope head reads failure words, not tense or negation: on the read sets it
+#: paged windows announced (「下午三点机房演练，会断网」), incidents told as over or explained
+#: (「…原因是机房空调故障导致服务器过热自动关机，空调已维修」) and calm days (「…系统也没卡，难得」) —
+#: lines the triage passed on as questions before it. Such a message still goes on as a question;
+#: never when anything says the failure is still there or being mended (还是, 又, 没恢复, 目前,
+#: 正在 …: 「今晚升级出了问题，HIS数据库起不来…正在抢修」, 「机房停电，目前HIS、LIS、PACS均不可用，预计
+#: 半小时内恢复」 page). ``eval/prereg/2026-12-08-twenty-first-session.txt``.
+_AHEAD_OR_PLANNED = re.compile(
+    rf"{DAY_AHEAD}|{WINDOW}|{MAINTENANCE.pattern}|届时|期间|预计|定于|将(?!近)|调试|扩容|演练"
+    r"|下个月|从明天|另行通知|知悉|请(?:各|大家|不要)|属正常"
+)
+_OVER_OR_EXPLAINED = re.compile(
+    r"原因是|是因为|导致|所致|已排除|已经?(?:恢复|修复|解决|处理好|处理完|切回|重新)|解决了|处理完"
+    r"|都正常|正常了|回来了|能用了|都能|跑通|恢复了|重新联网|那会儿|昨天|昨晚|刚才|刚刚"
+)
+_DENIED = re.compile(r"(?:没|不)(?:卡|崩|挂|断|掉线|出问题)(?!了吗)|难得|哈哈|😂")
+_STILL_DOWN = re.compile(
+    r"还是|还不|还没|又(?!能)|仍|依然|依旧|没恢复|未恢复|起不来|不行|不能|但|可是|抢修|超过|卡着|断的"
+    r"|出了问题|目前|正在|在查|回退|闪退|手写|维护中"
+)
+
+
+def not_down_now(text: str) -> bool:
+    """Does the message tell planned work, an incident over or explained, or a failure denied —
+    and nothing still down? Then the scope head does not page it."""
+    t = visible(text)
+    if _STILL_DOWN.search(t):
+        return False
+    return any(p.search(t) for p in (_AHEAD_OR_PLANNED, _OVER_OR_EXPLAINED, _DENIED))

