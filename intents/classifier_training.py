@@ -4,9 +4,8 @@ A labelled corpus is JSONL: ``{"id": …, "text": …, "label": "question|outage
 notice"}``. Two heads are fitted with L2-regularised softmax regression (L-BFGS): one over
 [embedding | n-grams] for the embedding model in use, one over n-grams alone (used under any
 other model). Class weights balance the corpus, so the prior of the training mix does not leak
-into the decision. The two second heads (``fit_binary_head``: outage, or chit-chat and notice,
-against question) are fitted on those rows alone, each with a threshold chosen by cross-validation
-so that it moves almost no question.
+into the decision. The scope head (``fit_scope_head``) is fitted on the outage and question rows
+alone, with a threshold chosen by cross-validation so that it pages almost no question.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 
 from intents.addressing import surface
-from intents.classify import HASH_BITS, BinaryHead, MessageClassifier, ngram_ids
+from intents.classify import HASH_BITS, MessageClassifier, ScopeHead, ngram_ids
 from intents.jsonl import json_objects
 from intents.message_class import CLASSES, MessageClass
 from intents.triage import QUIET_CLASSES, MessageTriage
@@ -128,12 +127,10 @@ def train(
     embeddings: npt.NDArray[np.float64] | None = None,
     model_id: str = "",
     l2: float = 0.3,
-    scope: BinaryHead | None = None,
-    quiet: BinaryHead | None = None,
+    scope: ScopeHead | None = None,
 ) -> MessageClassifier:
     """Fit both heads; the embedding head only when ``embeddings`` (one row per message, from
-    the model ``model_id``) are given. The second heads ``scope`` and ``quiet``
-    (``fit_binary_head``) are kept with them."""
+    the model ``model_id``) are given. ``scope`` (``fit_scope_head``) is kept with them."""
     y = np.array([CLASSES.index(m.label) for m in corpus], dtype=np.int64)
     ng = ngram_matrix([m.text for m in corpus])
     w_ng, b_ng = fit_softmax(ng, y, l2)
@@ -149,50 +146,45 @@ def train(
         full_b,
         model_id,
         scope=scope if full_w is not None else None,
-        quiet=quiet if full_w is not None else None,
     )
 
 
-#: The share of its cross-validated questions a second head may move: each is consulted only
-#: where the triage would pass a message on as a question, so a question the scope head pages is a
-#: P1 nobody needed and one the quiet head leaves alone is never answered (twenty-first session:
-#: 1 % and 0.5 % paged too many of the KB sets' questions).
-HEAD_QUESTION_RATE = 0.0025
-#: Fewer rows of either side than this and no threshold can be chosen: no head.
-HEAD_MIN_ROWS = 20
-#: What each second head tells from a question (``intents.classify``'s docstring).
-SCOPE_KINDS = (MessageClass.OUTAGE,)
-QUIET_KINDS = (MessageClass.CHITCHAT, MessageClass.NOTICE)
+#: The share of its cross-validated questions the scope head may page: it is consulted only where
+#: the triage would pass a message on as a question, so each question it pages is a P1 nobody
+#: needed (twenty-first session: 1 % and 0.5 % paged too many of the KB sets' questions).
+SCOPE_QUESTION_RATE = 0.0025
+#: Fewer rows of either kind than this and no threshold can be chosen: no head.
+SCOPE_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
-class HeadFit:
-    """A second head, and what its cross-validation saw (printed by ``train-classifier``)."""
+class ScopeFit:
+    """The scope head, and what its cross-validation saw (printed by ``train-classifier``)."""
 
-    head: BinaryHead
+    head: ScopeHead
     rows: int
-    #: rows of the kinds it tells from a question
-    others: int
-    #: share of those cross-validated rows at or over the threshold
-    cv_recall: float
+    outages: int
+    #: share of the cross-validated outages at or over the threshold
+    cv_outage_recall: float
 
 
-def fit_binary_head(
+def fit_scope_head(
     corpus: Sequence[LabelledMessage],
     embeddings: npt.NDArray[np.float64],
-    kinds: Sequence[MessageClass],
-    question_rate: float = HEAD_QUESTION_RATE,
+    question_rate: float = SCOPE_QUESTION_RATE,
     folds: int = 5,
     seed: int = 7,
     l2: float = 0.3,
-) -> HeadFit | None:
-    """``kinds`` against question over [embedding | n-grams], on the corpus's rows of those
+) -> ScopeFit | None:
+    """Outage against question over [embedding | n-grams], on the corpus's rows of those two
     kinds; the threshold is the lowest at which the held-out heads of ``folds``-fold
-    cross-validation move at most ``question_rate`` of the questions. None when the corpus has
-    too few of either side to choose one."""
-    keep = [i for i, m in enumerate(corpus) if m.label in kinds or m.label is MessageClass.QUESTION]
-    y = np.array([int(corpus[i].label in kinds) for i in keep], dtype=np.int64)
-    if min(int(y.sum()), len(y) - int(y.sum())) < HEAD_MIN_ROWS:
+    cross-validation page at most ``question_rate`` of the questions. None when the corpus has
+    too few of either kind to choose one."""
+    keep = [
+        i for i, m in enumerate(corpus) if m.label in (MessageClass.OUTAGE, MessageClass.QUESTION)
+    ]
+    y = np.array([int(corpus[i].label is MessageClass.OUTAGE) for i in keep], dtype=np.int64)
+    if min(int(y.sum()), len(y) - int(y.sum())) < SCOPE_MIN_ROWS:
         return None
     x = sparse.hstack(
         [sparse.csr_matrix(embeddings[keep]), ngram_matrix([corpus[i].text for i in keep])]
@@ -202,19 +194,19 @@ def fit_binary_head(
     for k in range(folds):
         test = order[k::folds]
         w, b = fit_softmax(x[np.setdiff1d(order, test)], y[np.setdiff1d(order, test)], l2, 2)
-        held_out[test] = _p_other(w, b, x[test])
+        held_out[test] = _p_outage(w, b, x[test])
     questions = np.sort(held_out[y == 0])
     threshold = float(
         questions[min(int(np.ceil(len(questions) * (1 - question_rate))), len(questions) - 1)]
     )
     w, b = fit_softmax(x, y, l2, 2)
     # two-class softmax = logistic regression on the difference of the two rows
-    head = BinaryHead((w[1] - w[0]).astype(np.float32), float(b[1] - b[0]), threshold)
+    head = ScopeHead((w[1] - w[0]).astype(np.float32), float(b[1] - b[0]), threshold)
     recall = float((held_out[y == 1] >= threshold).mean())
-    return HeadFit(head, len(keep), int(y.sum()), round(recall, 4))
+    return ScopeFit(head, len(keep), int(y.sum()), round(recall, 4))
 
 
-def _p_other(
+def _p_outage(
     w: npt.NDArray[np.float64], b: npt.NDArray[np.float64], x: sparse.csr_matrix
 ) -> npt.NDArray[np.float64]:
     z = np.asarray(x @ (w[1] - w[0])).ravel() + (b[1] - b[0])

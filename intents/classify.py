@@ -14,12 +14,11 @@ The model is a multinomial logistic regression stored as plain arrays (``.npz``)
 two small matrix products. The embedding half only applies to the embedding model it was trained
 with: under another model (a hospital's own folder) the n-gram head alone is used.
 
-Two second, narrower heads (``BinaryHead``) each ask one question of a message the triage would
-pass on as a question: the scope head, is what failed shared (an outage) or one user's? the quiet
-head, is it chit-chat or a notice after all (a joke with a system word, an incident told as over)?
-The five-class model, taught those kinds, took one user's problems and story-told questions with
-them; the heads are consulted only after it, each with its own threshold chosen so that it moves
-almost no question (``intents.classifier_training.fit_binary_head``).
+A second, narrower head (``ScopeHead``) asks one question of a message the triage would pass on
+as a question: is what failed shared (an outage) or one user's? The five-class model, taught the
+kinds of outages told by their consequence, paged one user's problems told with one; the head is
+consulted only after it, with its own threshold chosen so that it pages almost no question
+(``intents.classifier_training.fit_scope_head``).
 
 Rules stay only where they are exact (``intents.rules``); who a message is addressed to is
 ``intents.addressing``.
@@ -71,9 +70,9 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
-class BinaryHead:
-    """Logistic regression, one side against question, over the same [embedding | n-grams] as
-    the full head; it acts at ``threshold`` or above (chosen with it, kept with it)."""
+class ScopeHead:
+    """Logistic regression, outage against question, over the same [embedding | n-grams] as
+    the full head; it pages at ``threshold`` or above (chosen with it, kept with it)."""
 
     weights: npt.NDArray[np.float32]
     bias: float
@@ -95,8 +94,7 @@ class MessageClassifier:
         full_bias: npt.NDArray[np.float32] | None,
         embedding_model: str,
         bot_names: Sequence[str] = DEFAULT_BOT_NAMES,
-        scope: BinaryHead | None = None,
-        quiet: BinaryHead | None = None,
+        scope: ScopeHead | None = None,
     ) -> None:
         self.ngram_weights = ngram_weights
         self.ngram_bias = ngram_bias
@@ -104,10 +102,8 @@ class MessageClassifier:
         self.full_bias = full_bias
         self.embedding_model = embedding_model
         self.bot_names = tuple(bot_names)
-        #: the second heads, only with the full head's embedding model (``shared_failure``,
-        #: ``left_alone``)
+        #: only with the full head's embedding model (``shared_failure``)
         self.scope = scope
-        self.quiet = quiet
         self.bits = int(np.log2(ngram_weights.shape[1] if ngram_weights.ndim == 2 else 1))
 
     # ---- features ---------------------------------------------------------------------------
@@ -142,20 +138,10 @@ class MessageClassifier:
     def shared_failure(self, text: str, embedding: Vectors | None, model_id: str) -> float | None:
         """The scope head's probability that what failed is shared (an outage), or None when
         there is no head for this embedding model."""
-        return self._second_head(self.scope, text, embedding, model_id)
-
-    def left_alone(self, text: str, embedding: Vectors | None, model_id: str) -> float | None:
-        """The quiet head's probability that the message is chit-chat or a notice, not a
-        question, or None when there is no head for this embedding model."""
-        return self._second_head(self.quiet, text, embedding, model_id)
-
-    def _second_head(
-        self, head: BinaryHead | None, text: str, embedding: Vectors | None, model_id: str
-    ) -> float | None:
-        if head is None or embedding is None or not self.uses_embedding(model_id):
+        if self.scope is None or embedding is None or not self.uses_embedding(model_id):
             return None
         x = np.concatenate([embedding.astype(np.float32).ravel(), self.ngram_vector(text)])
-        z = float(head.weights @ x) + head.bias
+        z = float(self.scope.weights @ x) + self.scope.bias
         return float(1.0 / (1.0 + np.exp(-z)))
 
     # ---- persistence ------------------------------------------------------------------------
@@ -171,11 +157,10 @@ class MessageClassifier:
         if self.full_weights is not None and self.full_bias is not None:
             arrays["full_weights"] = self.full_weights.astype(np.float16)
             arrays["full_bias"] = self.full_bias.astype(np.float32)
-        for name, head in (("scope", self.scope), ("quiet", self.quiet)):
-            if head is not None:
-                arrays[f"{name}_weights"] = head.weights.astype(np.float32)
-                arrays[f"{name}_bias"] = np.array(head.bias, dtype=np.float64)
-                arrays[f"{name}_threshold"] = np.array(head.threshold, dtype=np.float64)
+        if self.scope is not None:
+            arrays["scope_weights"] = self.scope.weights.astype(np.float32)
+            arrays["scope_bias"] = np.array(self.scope.bias, dtype=np.float64)
+            arrays["scope_threshold"] = np.array(self.scope.threshold, dtype=np.float64)
         with path.open("wb") as fh:
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
@@ -200,15 +185,12 @@ class MessageClassifier:
         if classes != tuple(c.value for c in CLASSES):
             raise ClassifierFileError(f"{source}: classes {classes} do not match this hisbot")
         full = z.get("full_weights")
-        heads: dict[str, BinaryHead | None] = {"scope": None, "quiet": None}
-        for name in heads:
-            if f"{name}_weights" in z:
-                weights = np.asarray(z[f"{name}_weights"], dtype=np.float32)
-                if full is None or weights.shape != (full.shape[1],):
-                    raise ClassifierFileError(f"{source}: {name} head does not fit the full head")
-                heads[name] = BinaryHead(
-                    weights, float(z[f"{name}_bias"]), float(z[f"{name}_threshold"])
-                )
+        scope = None
+        if "scope_weights" in z:
+            weights = np.asarray(z["scope_weights"], dtype=np.float32)
+            if full is None or weights.shape != (full.shape[1],):
+                raise ClassifierFileError(f"{source}: scope head does not fit the full head")
+            scope = ScopeHead(weights, float(z["scope_bias"]), float(z["scope_threshold"]))
         return cls(
             np.asarray(z["ngram_weights"], dtype=np.float32),
             np.asarray(z["ngram_bias"], dtype=np.float32),
@@ -216,8 +198,7 @@ class MessageClassifier:
             np.asarray(z["full_bias"], dtype=np.float32) if full is not None else None,
             str(z["embedding_model"]),
             bot_names,
-            heads["scope"],
-            heads["quiet"],
+            scope,
         )
 
 

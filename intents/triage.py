@@ -135,17 +135,4 @@ class MessageTriage:
         ):
             why = f"outage: a shared failure (p={shared:.2f})"
             return Triaged(MessageClass.OUTAGE, why, embedding)
-        # 「张医生那个手速，HIS都跟不上他 😂」: a joke with a system word, an incident told as over —
-        # the quiet head, with a threshold that leaves almost no question alone (never one that
-        # wants an answer: a pasted error, one more question, still failing, a follow-up)
-        quiet = self.classifier.quiet
-        alone = self.classifier.left_alone(text, embedding, self.embedder.model_id)
-        if (
-            quiet is not None
-            and alone is not None
-            and alone >= quiet.threshold
-            and not wants_an_answer
-        ):
-            which = max((MessageClass.CHITCHAT, MessageClass.NOTICE), key=lambda c: scores[c])
-            return Triaged(which, f"{which.value} (quiet head p={alone:.2f})", embedding)
         return Triaged(MessageClass.QUESTION, "question", embedding)

@@ -11,7 +11,7 @@ question, urgent → outage, chitchat and people as they are.
     .venv/bin/hisbot kb eval-classifier /tmp/kbsets.jsonl --json
 
 ``--group a`` writes only the 1st, 3rd, 5th … KB in sorted order: the questions and outages the
-classifier's second heads learn from (``hisbot kb train-classifier --extra-corpus``). ``--group b``
+classifier's scope head learns from (``hisbot kb train-classifier --scope-corpus``). ``--group b``
 writes the others, heldout-lay and the shared dev set: the guard that head is judged on, never
 trained on (``eval/prereg/2026-12-08-twenty-first-session.txt``).
 """

@@ -276,12 +276,10 @@ def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int:
     from bot.kb.knowledge import embedder_for
     from intents.classifier_training import (
-        HEAD_QUESTION_RATE,
-        QUIET_KINDS,
-        SCOPE_KINDS,
+        SCOPE_QUESTION_RATE,
         cross_validate,
         embed,
-        fit_binary_head,
+        fit_scope_head,
         read_corpus,
         train,
     )
@@ -290,13 +288,13 @@ def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int
     if not corpus:
         raise EvalCliError("the corpus is empty")
     # read together, so an id used in both is refused like one used twice in either
-    extra = read_corpus([Path(p) for p in args.corpus + args.extra_corpus])[len(corpus) :]
+    scope_only = read_corpus([Path(p) for p in args.corpus + args.scope_corpus])[len(corpus) :]
     embedder = embedder_for(settings)
     print(
-        f"embedding {len(corpus) + len(extra)} messages with {embedder.model_id}",
+        f"embedding {len(corpus) + len(scope_only)} messages with {embedder.model_id}",
         file=sys.stderr,
     )
-    vectors = embed(embedder, [m.text for m in [*corpus, *extra]])
+    vectors = embed(embedder, [m.text for m in [*corpus, *scope_only]])
     if args.cv:
         print(
             json.dumps(
@@ -304,38 +302,26 @@ def cmd_kb_train_classifier(args: argparse.Namespace, settings: Settings) -> int
                 ensure_ascii=False,
             )
         )
-    rate = HEAD_QUESTION_RATE if args.head_rate is None else args.head_rate
+    rate = SCOPE_QUESTION_RATE if args.scope_rate is None else args.scope_rate
+    scope = fit_scope_head([*corpus, *scope_only], vectors, rate)
     meta: dict[str, object] = {
         "messages": len(corpus),
         "corpus": [Path(p).name for p in args.corpus],
-        "extra_corpus": [Path(p).name for p in args.extra_corpus],
     }
-    heads = {}
-    for name, kinds, moves in (
-        ("scope", SCOPE_KINDS, "pages"),
-        ("quiet", QUIET_KINDS, "leaves alone"),
-    ):
-        fit = fit_binary_head([*corpus, *extra], vectors, kinds, rate)
-        heads[name] = fit.head if fit else None
-        told = " or ".join(k.value for k in kinds)
-        if fit is None:
-            print(
-                f"# no {name} head: too few {told} or question rows to choose its threshold",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"# {name} head ({told} against question): {fit.rows} rows, {fit.others} of them "
-                f"{told}; its threshold {fit.head.threshold:.4f} {moves} {rate:.2%} of the "
-                f"cross-validated questions and {fit.cv_recall:.2%} of the others",
-                file=sys.stderr,
-            )
+    if scope is None:
+        print(
+            "# no scope head: too few outages or questions to choose its threshold", file=sys.stderr
+        )
+    else:
+        meta["scope_corpus"] = [Path(p).name for p in args.scope_corpus]
+        print(
+            f"# scope head: {scope.rows} outages and questions ({scope.outages} outages); its "
+            f"threshold {scope.head.threshold:.4f} pages {rate:.2%} of the cross-validated "
+            f"questions and {scope.cv_outage_recall:.2%} of the outages",
+            file=sys.stderr,
+        )
     clf = train(
-        corpus,
-        vectors[: len(corpus)],
-        embedder.model_id,
-        scope=heads["scope"],
-        quiet=heads["quiet"],
+        corpus, vectors[: len(corpus)], embedder.model_id, scope=scope.head if scope else None
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -440,18 +426,18 @@ def add_eval_parsers(
     s.add_argument("--out", required=True, help="where to write the .npz model")
     s.add_argument("--cv", action="store_true", help="print 5-fold held-out accuracy first")
     s.add_argument(
-        "--extra-corpus",
+        "--scope-corpus",
         nargs="*",
         default=[],
         metavar="FILE",
-        help="more labelled messages for the second heads only (scope, quiet)",
+        help="more labelled messages for the scope head only (their outages and questions)",
     )
     s.add_argument(
-        "--head-rate",
+        "--scope-rate",
         type=_share,
         default=None,
         metavar="SHARE",
-        help="the share of cross-validated questions a second head may move (default 0.0025)",
+        help="the share of cross-validated questions the scope head may page (default 0.0025)",
     )
     s.set_defaults(func=wrap(cmd_kb_train_classifier))
 

