@@ -5,6 +5,7 @@ address."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,3 +160,24 @@ def replace_mentions(cleaned: str, bot_names: Sequence[str], bot: str, person: s
         last = end
     parts.append(cleaned[last:])
     return " ".join("".join(parts).split())
+
+
+def without_mentions(cleaned: str, bot_names: Sequence[str]) -> str:
+    """``cleaned`` (visible) text without its @mentions, @所有人 among them: 「@小助手 HIS崩了」,
+    「@王工 HIS崩了」 and 「@所有人 HIS崩了」 read as the bare report."""
+    return EVERYONE.sub(" ", replace_mentions(cleaned, bot_names, " ", " ")).strip()
+
+
+@functools.lru_cache(maxsize=8)
+def _called_at_start(bot_names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The bot's names called at a message's start (「小助手 还没好」), compiled once per name list."""
+    names = "|".join(re.escape(name) for name in sorted(bot_names, key=len, reverse=True))
+    return re.compile(rf"^(?:{names})[\s,，:：]*", re.IGNORECASE) if names else None
+
+
+def unaddressed(text: str, bot_names: Sequence[str]) -> str:
+    """``without_mentions``, and without the bot's name called at its start (「小助手 还没好」
+    reads as 「还没好」)."""
+    t = without_mentions(visible(text), bot_names)
+    called = _called_at_start(tuple(bot_names))
+    return called.sub("", t) if called is not None else t

@@ -193,7 +193,8 @@ def fit_scope_head(
     order = np.random.default_rng(seed).permutation(len(keep))
     for k in range(folds):
         test = order[k::folds]
-        w, b = fit_softmax(x[np.setdiff1d(order, test)], y[np.setdiff1d(order, test)], l2, 2)
+        fit = np.setdiff1d(order, test)
+        w, b = fit_softmax(x[fit], y[fit], l2, 2)
         held_out[test] = _p_outage(w, b, x[test])
     questions = np.sort(held_out[y == 0])
     threshold = float(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from intents.addressing import DEFAULT_BOT_NAMES
+from intents.addressing import DEFAULT_BOT_NAMES, unaddressed
 from intents.vocabulary import (
     ATTACK,
     DAY_AHEAD,
@@ -26,7 +26,6 @@ from intents.vocabulary import (
     OWN_SLIP,
     PLANNED_WORK,
     WINDOW,
-    unaddressed,
 )
 from kb_index.text import visible
 

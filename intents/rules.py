@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from intents.addressing import DEFAULT_BOT_NAMES
+from intents.addressing import DEFAULT_BOT_NAMES, unaddressed, without_mentions
 from intents.message_class import MessageClass
 from intents.outage_readings import outage_by_its_reach
 from intents.vocabulary import (
@@ -33,8 +33,6 @@ from intents.vocabulary import (
     OWN_SLIP,
     PLANNED_WORK,
     WINDOW,
-    unaddressed,
-    without_mentions,
 )
 from kb_index.text import visible
 
@@ -158,14 +156,14 @@ def exact_rule(
     # mentions are who it is told to, not what it says: 「@小助手 HIS崩了」, 「@王工 HIS崩了」 and
     # 「@所有人 HIS崩了」 page like the bare report (a clear outage told to a person still pages:
     # ``MessageTriage``)
-    unaddressed = without_mentions(t, bot_names)
-    if _says_a_shared_system_is_down(unaddressed):
+    bare = without_mentions(t, bot_names)
+    if _says_a_shared_system_is_down(bare):
         return MessageClass.OUTAGE, "a shared system reported down"
-    if _down_now(unaddressed):
+    if _down_now(bare):
         return MessageClass.OUTAGE, "a shared system down now"
-    if _RELAPSE.search(unaddressed) or _relapsed_after_a_fix(unaddressed):
+    if _RELAPSE.search(bare) or _relapsed_after_a_fix(bare):
         return MessageClass.OUTAGE, "down again, all of it"
-    reading = outage_by_its_reach(unaddressed)
+    reading = outage_by_its_reach(bare)
     if reading:
         return MessageClass.OUTAGE, reading
     if announces_planned_work(t):

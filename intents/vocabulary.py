@@ -1,5 +1,6 @@
 """The words the exact rules (``intents.rules``) and the outage readings
-(``intents.outage_readings``) share, and how both read a message without its mentions.
+(``intents.outage_readings``) share (both read a message without its mentions:
+``intents.addressing.unaddressed``).
 
 One place for them, so that a word added to a scope or to a way of being down means the same
 in every rule that reads it. Patterns match ``visible`` text (lower case, half-width
@@ -8,12 +9,7 @@ punctuation); plain strings are pieces other patterns are built from.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Sequence
-
-from intents.addressing import EVERYONE, replace_mentions
-from kb_index.text import visible
 
 #: What the sender says they got wrong themselves (「是我输错了」, 「是我读卡器没插好」): read by the
 #: retraction and by a report that corrects itself to its sender.
@@ -54,24 +50,3 @@ GROUP_OR_SHARED_SYSTEM = re.compile(
 )
 #: the words that make a failure one machine's or one person's, shared by the outage readings
 ONE_OF_THEM = r"这台|那台|一台|就我|单个|个别"
-
-
-def without_mentions(cleaned: str, bot_names: Sequence[str]) -> str:
-    """``cleaned`` (visible) text without its @mentions, @所有人 among them: 「@小助手 HIS崩了」,
-    「@王工 HIS崩了」 and 「@所有人 HIS崩了」 read as the bare report."""
-    return EVERYONE.sub(" ", replace_mentions(cleaned, bot_names, " ", " ")).strip()
-
-
-@functools.lru_cache(maxsize=8)
-def _called_at_start(bot_names: tuple[str, ...]) -> re.Pattern[str] | None:
-    """The bot's names called at a message's start (「小助手 还没好」), compiled once per name list."""
-    names = "|".join(re.escape(name) for name in sorted(bot_names, key=len, reverse=True))
-    return re.compile(rf"^(?:{names})[\s,，:：]*", re.IGNORECASE) if names else None
-
-
-def unaddressed(text: str, bot_names: Sequence[str]) -> str:
-    """``without_mentions``, and without the bot's name called at its start (「小助手 还没好」
-    reads as 「还没好」)."""
-    t = without_mentions(visible(text), bot_names)
-    called = _called_at_start(tuple(bot_names))
-    return called.sub("", t) if called is not None else t
