@@ -186,17 +186,20 @@ async def test_kill_between_sending_and_recording_does_not_duplicate(
     rows = {d.chat_id: d for d in first.store.deliveries.of_notice(notice_id, WaveKind.MAIN)}
     key = delivery_key(rows[victim])
 
-    def in_flight() -> list[str]:
-        """Sends on the wire in the one outbox (the delivery is only the plan: queued)."""
-        return [
-            chat
+    def only_the_victim_unrecorded() -> bool:
+        """Every other group's send recorded, the victim's on the wire in the one outbox (the
+        delivery is only the plan: queued). Waiting for "nothing in flight but the victim" was
+        not enough: a send still waiting in the limiter then claimed its row under load."""
+        states = {
+            chat: row.state if (row := first.store.sends.get(delivery_key(d))) else None
             for chat, d in rows.items()
-            if (row := first.store.sends.get(delivery_key(d))) and row.state == "sending"
-        ]
+        }
+        others = [state for chat, state in states.items() if chat != victim]
+        return states[victim] == "sending" and all(state == "sent" for state in others)
 
     # the test's "process" cannot stop its other tasks: let them land, so that only the
     # victim is caught mid-way (a real kill leaves every in-flight row so: the benchmark)
-    await tg.wait_until(lambda: in_flight() == [victim], what="only the victim in flight")
+    await tg.wait_until(only_the_victim_unrecorded, what="only the victim unrecorded")
 
     second = current.bc = make(engine, registry, clock, AdapterTransport([a]))  # the restart
     assert await second.broadcaster.start(worker=False) == 1  # found on the wire: unknown
