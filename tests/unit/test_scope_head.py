@@ -164,6 +164,11 @@ def test_the_triage_consults_the_head_only_for_what_it_would_pass_on_as_a_questi
         # outages told again, which the five kinds pass on as one user's question
         ("上午那个PACS故障下午还是老样子，报告都积着", MessageClass.OUTAGE),
         ("那个网络问题还没好，二楼产检区还是断网", MessageClass.OUTAGE),
+        # told by what it does, or asked after (corpus u, twenty-second session)
+        ("抽血那边条码一张都出不来，护士都在手写贴标签", MessageClass.OUTAGE),
+        ("还是不行吗？门诊这边挂号一直排着", MessageClass.OUTAGE),
+        ("还是不行吗？我这边这个病人的报告一直出不来", MessageClass.QUESTION),
+        ("我这台打印机打不出腕带，信息科的人说在弄", MessageClass.QUESTION),
         # one user's, one desk's, one lab's problem: still questions
         ("我这台电脑PACS打不开，怎么处理", MessageClass.QUESTION),
         ("3号窗口打印发票没反应", MessageClass.QUESTION),
