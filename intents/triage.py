@@ -16,6 +16,7 @@ from intents.addressing import Addressing, text_addressing
 from intents.classify import MessageClassifier
 from intents.message_class import MessageClass
 from intents.outage_readings import (
+    asks_how_or_whether_it_can,
     not_down_now,
     outage_told_again_or_onward,
     says_others_are_fine,
@@ -123,7 +124,8 @@ class MessageTriage:
         # 「生化仪的结果今天上午都没传到LIS」 is one lab's question; 「上午那个PACS故障下午还是老样子，报告
         # 都积着」 is an outage: the scope head asks what failed, shared or one user's, with a
         # threshold that pages almost no question (never when the sender says others are fine,
-        # nor what tells planned work, an incident over or a failure denied: 「下午三点机房演练，会断网」)
+        # nor what tells planned work, an incident over or a failure denied: 「下午三点机房演练，会断网」,
+        # nor a how-to: 「所有的门诊病历都能查到吗」)
         scope = self.classifier.scope
         shared = self.classifier.shared_failure(text, embedding, self.embedder.model_id)
         if (
@@ -132,6 +134,7 @@ class MessageTriage:
             and shared >= scope.threshold
             and not says_others_are_fine(text)
             and not not_down_now(text)
+            and not asks_how_or_whether_it_can(text)
         ):
             why = f"outage: a shared failure (p={shared:.2f})"
             return Triaged(MessageClass.OUTAGE, why, embedding)

