@@ -359,8 +359,9 @@ def not_down_now(text: str) -> bool:
 #: The scope head reads a system named with 都/所有 as a group's failure, whatever is asked of
 #: it: 「所有的门诊病历都能查到吗，还是只能查近三年的」 was paged. A question of how to do something
 #: or whether the system can is one user's question: 怎么/如何 or 在哪 with a task, 能不能/可不可以
-#: with a task, 能…查到/看到…吗. A failure asked after is not it (怎么还/又…, 能用了吗, 什么时候能好,
-#: 能不能快点修好). ``eval/prereg/2026-12-08-twenty-second-session.txt``.
+#: with a task, 能…查到/看到…吗. A failure told or asked after is not it (怎么还/又…, 能用了吗,
+#: 什么时候能好, 能不能快点修好, 「打印发票没反应，怎么弄」). Over every read labelled text it stops one of
+#: the head's pages, that how-to, and no outage. ``eval/prereg/2026-12-08-twenty-second-session.txt``.
 _TASK = (
     r"(?:设置|查询?|改|修改|操作|办理|导出|导入|打印|录入|申请|添加|新增|删除|撤销|退|开通|配置|调整"
     r"|使用|下载|上传|绑定|解绑|切换|登记|预约|补打|补录|开具?|看到|调出)"
@@ -371,7 +372,7 @@ _HOW_OR_WHETHER_IT_CAN = re.compile(
     rf"|(?:能不能|可不可以|能否|是否可以|可以不可以)[^，,。？?]{{0,6}}?{_TASK}"
     rf"|(?:能|可以)(?:查|看|调|导|打印)(?:到|出)?[^，,。？?了]{{0,12}}?吗"
 )
-_A_FAILURE_ASKED_AFTER = re.compile(
+_A_FAILURE_TOLD_OR_ASKED_AFTER = re.compile(
     r"修好|恢复|好了吗|能用了|什么时候能|多久能|还要多久|快点|尽快|赶紧|有人(?:在)?(?:处理|管|修|看)"
     r"|没反应|报错|失败|卡|不出|不了|不上|不进|黑屏|闪退|转圈|异常|错误"
 )
@@ -381,4 +382,6 @@ def asks_how_or_whether_it_can(text: str) -> bool:
     """Does the message ask how to do something, or whether the system can — and tell no
     failure and ask after no mend? Then the scope head does not page it."""
     t = visible(text)
-    return _HOW_OR_WHETHER_IT_CAN.search(t) is not None and not _A_FAILURE_ASKED_AFTER.search(t)
+    if _A_FAILURE_TOLD_OR_ASKED_AFTER.search(t):
+        return False
+    return _HOW_OR_WHETHER_IT_CAN.search(t) is not None
